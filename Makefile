@@ -1,0 +1,57 @@
+# xwalk: `make demo` shows the pools of a live nginx worker; `make test` runs
+# every test against real processes. Both install what they need first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+APT_PACKAGES := gdb lldb-16 python3-lldb-16 strace build-essential dpkg-dev \
+                libpcre3-dev zlib1g-dev libssl-dev
+NATIVE := sampler/native/build/Release/xwalk_pvr.node
+WALKEE := test-targets/bin/walkee
+NGINX  := build/nginx/nginx-1.22.1/objs/nginx
+BUNDLES := dist/xsample.js dist/xgen.js
+TS_SOURCES := $(shell find bin generators sampler -name '*.ts' -o -name '*.py' 2>/dev/null)
+
+.PHONY: deps build native walkee nginx demo test typecheck clean
+
+# apt packages, only when one is missing (apt-get update is slow).
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing" >&2; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(NATIVE): sampler/native/pvr.c sampler/native/binding.gyp node_modules/.package-lock.json
+	npx node-gyp rebuild -C sampler/native >/dev/null
+
+dist/%.js: bin/%.ts $(TS_SOURCES) node_modules/.package-lock.json
+	npx esbuild $< --bundle --platform=node --format=esm --packages=external \
+	  --log-level=warning --outfile=$@
+	@chmod +x $@
+
+$(WALKEE): test-targets/walkee.c
+	@mkdir -p $(@D)
+	cc -g -O2 -Wall -Wextra -pthread -o $@ $<
+
+native: $(NATIVE)
+walkee: $(WALKEE)
+build: deps $(NATIVE) $(BUNDLES) $(WALKEE)
+
+nginx: deps
+	bash test-targets/nginx/build.sh
+
+typecheck: node_modules/.package-lock.json
+	npx tsc -p .
+
+demo: build nginx
+	node test-targets/demo.ts
+
+test: build nginx
+	npx tap --reporter=tap test/*.test.ts
+
+clean:
+	rm -rf dist sampler/native/build test-targets/bin

@@ -1,0 +1,552 @@
+/**
+ * Type-checks parsed expressions against the schema's declarations and
+ * produces typed IR. Every error is an ExprError at a character offset;
+ * the schema loader turns it into file:line:col.
+ */
+import type { Expr } from './expr-parse.ts';
+import { FIELD_PATH, fieldTypeName, isScalarName, pointeeByName, pointeeName } from './field-type.ts';
+import type { FieldType, GlobalIR, Pointee, StructIR, TExpr, VType, Walk, WalkDefIR } from './ir.ts';
+
+export class ExprError extends Error {
+  constructor(
+    message: string,
+    readonly at: number,
+  ) {
+    super(message);
+  }
+}
+
+/** What an expression may refer to. */
+export interface CheckContext {
+  structs: Map<string, StructIR>;
+  globals: Map<string, GlobalIR>;
+  /** Named walks; bodies are parsed lazily and inlined at each call with self bound to the argument. */
+  walkDef(name: string): { def: WalkDefIR; ast: Expr } | undefined;
+}
+
+export interface Scope {
+  self: TExpr | null;
+  its: number[]; // slots of the enclosing `it`s, innermost last
+}
+
+const INT: VType = { k: 'int', signed: false };
+const SINT: VType = { k: 'int', signed: true };
+
+export function typeName(t: VType): string {
+  switch (t.k) {
+    case 'int':
+      return t.signed ? 'int' : 'uint';
+    case 'ptr':
+      return `ptr ${pointeeName(t.to)}`;
+    case 'fnptr':
+      return 'fnptr';
+    case 'ref':
+      return t.name;
+    case 'str':
+      return 'string';
+    case 'seq':
+      return `sequence of ${typeName(t.elem)}`;
+    case 'path':
+      return `part of ${t.struct}.${t.path}`;
+  }
+}
+
+export function fieldValueType(f: FieldType): VType {
+  switch (f.k) {
+    case 'int':
+      return { k: 'int', signed: f.signed };
+    case 'ptr':
+      return { k: 'ptr', to: f.to };
+    case 'fnptr':
+      return { k: 'fnptr' };
+    case 'struct':
+      return { k: 'ref', name: f.name };
+  }
+}
+
+/** The type of an element read from memory as `p` (array elements, derefs). */
+function elementType(p: Pointee): VType {
+  switch (p.k) {
+    case 'int':
+      return { k: 'int', signed: p.signed };
+    case 'ptr':
+      return { k: 'ptr', to: p.to };
+    case 'struct':
+      return { k: 'ref', name: p.name };
+    case 'void':
+      throw new Error('void has no elements');
+  }
+}
+
+export class ExprChecker {
+  private nextSlot: number;
+  maxSlots: number;
+  private readonly walkStack: string[] = [];
+
+  constructor(
+    readonly ctx: CheckContext,
+    firstFreeSlot = 1,
+  ) {
+    this.nextSlot = firstFreeSlot;
+    this.maxSlots = firstFreeSlot;
+  }
+
+  check(e: Expr, self: TExpr | null): TExpr {
+    return this.expr(e, { self, its: [] });
+  }
+
+  expr(e: Expr, s: Scope): TExpr {
+    switch (e.kind) {
+      case 'num':
+        return { op: 'num', value: e.value, type: INT };
+      case 'name':
+        return this.name(e.name, e.at, s);
+      case 'member':
+        return this.member(this.expr(e.base, s), e.name, e.at);
+      case 'index':
+        return this.index(e, s);
+      case 'unary':
+        return this.unary(e.op, this.expr(e.arg, s), e.at);
+      case 'binary':
+        return this.binary(e.op, this.expr(e.left, s), this.expr(e.right, s), e.at);
+      case 'cond':
+        return this.cond(e, s);
+      case 'call':
+        return this.call(e, s);
+    }
+  }
+
+  private name(name: string, at: number, s: Scope): TExpr {
+    if (name === 'self') {
+      if (!s.self) throw new ExprError("'self' has no meaning here", at);
+      return s.self;
+    }
+    if (name === 'it') {
+      if (s.its.length === 0) throw new ExprError("'it' is only bound inside each(), filter(), count(), sum(), min(), max(), all() and any()", at);
+      const slot = s.its[s.its.length - 1];
+      return { op: 'var', slot, type: this.slotTypes.get(slot)! };
+    }
+    if (name === 'NULL') return { op: 'num', value: 0, type: INT };
+    const g = this.ctx.globals.get(name);
+    if (g) return { op: 'global', name, decl: g.type, type: fieldValueType(g.type) };
+    const known = [...this.ctx.globals.keys()];
+    throw new ExprError(`unknown name '${name}' (use self, it, NULL${known.length ? ' or a global: ' + known.join(', ') : ''})`, at);
+  }
+
+  private readonly slotTypes = new Map<number, VType>();
+
+  private structOf(base: TExpr): { struct: StructIR; prefix: string; root: TExpr } | null {
+    const t = base.type;
+    if (t.k === 'path') return { struct: this.ctx.structs.get(t.struct)!, prefix: t.path + '.', root: t.base };
+    const name = t.k === 'ref' ? t.name : t.k === 'ptr' && t.to.k === 'struct' ? t.to.name : null;
+    if (!name) return null;
+    return { struct: this.ctx.structs.get(name)!, prefix: '', root: base };
+  }
+
+  private member(base: TExpr, name: string, at: number): TExpr {
+    const of = this.structOf(base);
+    if (!of) throw new ExprError(`'.${name}' needs a struct, but this is ${typeName(base.type)}`, at);
+    const path = of.prefix + name;
+    const field = of.struct.fields.get(path);
+    if (field) {
+      return { op: 'field', base: of.root, struct: of.struct.name, field: path, ftype: field.type, type: fieldValueType(field.type) };
+    }
+    if ([...of.struct.fields.keys()].some((f) => f.startsWith(path + '.'))) {
+      return { op: 'num', value: 0, type: { k: 'path', struct: of.struct.name, path, base: of.root } };
+    }
+    const names = [...of.struct.fields.keys()].join(', ');
+    throw new ExprError(`${of.struct.name} has no field '${path}' in the schema (declared: ${names})`, at);
+  }
+
+  private index(e: Extract<Expr, { kind: 'index' }>, s: Scope): TExpr {
+    const base = this.expr(e.base, s);
+    const index = this.numeric(this.expr(e.index, s), e.at, 'an index');
+    if (base.type.k !== 'ptr' || base.type.to.k === 'void') throw new ExprError(`'[]' needs a typed pointer, but this is ${typeName(base.type)}`, e.at);
+    return { op: 'index', base, pointee: base.type.to, index, type: elementType(base.type.to) };
+  }
+
+  numeric(t: TExpr, at: number, what: string): TExpr {
+    const k = t.type.k;
+    if (k === 'int' || k === 'ptr' || k === 'fnptr' || k === 'ref') return t;
+    throw new ExprError(`${what} must be a number or pointer, but this is ${typeName(t.type)}`, at);
+  }
+
+  private unary(op: string, arg: TExpr, at: number): TExpr {
+    switch (op) {
+      case '*': {
+        if (arg.type.k !== 'ptr' || arg.type.to.k === 'void') throw new ExprError(`'*' needs a typed pointer, but this is ${typeName(arg.type)}`, at);
+        return { op: 'deref', arg, pointee: arg.type.to, type: elementType(arg.type.to) };
+      }
+      case '&': {
+        if (arg.op === 'field') {
+          const to: Pointee = arg.ftype.k === 'struct' ? { k: 'struct', name: arg.ftype.name } : arg.ftype.k === 'ptr' ? { k: 'ptr', to: arg.ftype.to } : { k: 'void' };
+          return { op: 'addrof', base: arg.base, struct: arg.struct, field: arg.field, type: { k: 'ptr', to } };
+        }
+        if (arg.type.k === 'ref') return { op: 'cast', arg, type: { k: 'ptr', to: { k: 'struct', name: arg.type.name } } };
+        throw new ExprError("'&' needs a field or a struct", at);
+      }
+      case '!':
+        return { op: 'unary', o: '!', arg: this.numeric(arg, at, "the operand of '!'"), type: INT };
+      default:
+        if (arg.type.k !== 'int') throw new ExprError(`'${op}' needs an integer, but this is ${typeName(arg.type)}`, at);
+        return { op: 'unary', o: op, arg, type: op === '-' ? SINT : arg.type };
+    }
+  }
+
+  private binary(op: string, left: TExpr, right: TExpr, at: number): TExpr {
+    this.numeric(left, at, `the left side of '${op}'`);
+    this.numeric(right, at, `the right side of '${op}'`);
+    const lk = left.type.k;
+    const rk = right.type.k;
+    const isAddr = (k: string) => k === 'ptr' || k === 'ref' || k === 'fnptr';
+    if (['==', '!=', '<', '<=', '>', '>=', '&&', '||'].includes(op)) return { op: 'binary', o: op, left, right, type: INT };
+    if (op === '-' && isAddr(lk) && isAddr(rk)) return { op: 'binary', o: op, left, right, type: SINT };
+    if ((op === '+' || op === '-') && lk === 'ptr' && rk === 'int') return { op: 'binary', o: op, left, right, type: left.type };
+    if (isAddr(lk) || isAddr(rk)) {
+      if (['&', '%'].includes(op)) return { op: 'binary', o: op, left, right, type: INT };
+      throw new ExprError(`'${op}' between ${typeName(left.type)} and ${typeName(right.type)}: pointer arithmetic is ptr ± int (in bytes) and ptr - ptr`, at);
+    }
+    const signed = (left.type as { signed: boolean }).signed || (right.type as { signed: boolean }).signed || op === '-';
+    return { op: 'binary', o: op, left, right, type: { k: 'int', signed } };
+  }
+
+  private cond(e: Extract<Expr, { kind: 'cond' }>, s: Scope): TExpr {
+    const test = this.numeric(this.expr(e.test, s), e.at, 'a condition');
+    const then = this.expr(e.then, s);
+    const els = this.expr(e.else, s);
+    const same = then.type.k === els.type.k || (then.type.k !== 'str' && els.type.k !== 'str' && then.type.k !== 'seq' && els.type.k !== 'seq');
+    if (!same || then.type.k === 'seq' || then.type.k === 'path') throw new ExprError(`both branches of '?:' must be values of one kind, not ${typeName(then.type)} and ${typeName(els.type)}`, e.at);
+    return { op: 'cond', test, then, else: els, type: then.type.k === 'int' && els.type.k !== 'int' ? els.type : then.type };
+  }
+
+  // ---- calls: builtins and named walks ----
+
+  private call(e: Extract<Expr, { kind: 'call' }>, s: Scope): TExpr {
+    const builtin = BUILTINS[e.callee];
+    if (builtin) {
+      if (e.args.length < builtin.min || e.args.length > builtin.max) {
+        const n = builtin.min === builtin.max ? `${builtin.min}` : `${builtin.min} to ${builtin.max}`;
+        throw new ExprError(`${e.callee}() takes ${n} argument${builtin.max === 1 ? '' : 's'}: ${builtin.usage}`, e.at);
+      }
+      return builtin.check.call(this, e, s);
+    }
+    const w = this.ctx.walkDef(e.callee);
+    if (w) return this.callWalk(e, s, w.def, w.ast);
+    throw new ExprError(`unknown function '${e.callee}' (builtins: ${Object.keys(BUILTINS).join(', ')}; or a walk from the schema's walks:)`, e.at);
+  }
+
+  private callWalk(e: Extract<Expr, { kind: 'call' }>, s: Scope, def: WalkDefIR, ast: Expr): TExpr {
+    if (e.args.length !== 1) throw new ExprError(`walk ${def.name}() takes one argument: a pointer to ${def.of}`, e.at);
+    const arg = this.expr(e.args[0], s);
+    this.expectStruct(arg, def.of, e.args[0].at, `the argument of ${def.name}()`);
+    if (this.walkStack.includes(def.name)) throw new ExprError(`walk ${def.name} calls itself (${[...this.walkStack, def.name].join(' → ')})`, e.at);
+    this.walkStack.push(def.name);
+    try {
+      return this.expr(ast, { self: arg, its: [] });
+    } catch (err) {
+      if (err instanceof ExprError) throw new ExprError(`in walk ${def.name}: ${err.message}`, e.at);
+      throw err;
+    } finally {
+      this.walkStack.pop();
+    }
+  }
+
+  expectStruct(t: TExpr, name: string, at: number, what: string): void {
+    const got = t.type.k === 'ref' ? t.type.name : t.type.k === 'ptr' && t.type.to.k === 'struct' ? t.type.to.name : null;
+    if (got !== name) throw new ExprError(`${what} must point to ${name}, but it is ${typeName(t.type)}`, at);
+  }
+
+  /** A struct named by a bare identifier argument. */
+  structArg(e: Expr, what: string): StructIR {
+    if (e.kind !== 'name') throw new ExprError(`${what} must be a type name`, e.at);
+    const st = this.ctx.structs.get(e.name);
+    if (!st) throw new ExprError(`unknown type '${e.name}' (declared: ${[...this.ctx.structs.keys()].join(', ')})`, e.at);
+    return st;
+  }
+
+  /** A pointee named by a bare identifier argument: a struct or a scalar. */
+  pointeeArg(e: Expr, what: string): Pointee {
+    if (e.kind === 'name' && isScalarName(e.name)) return pointeeByName(e.name);
+    return { k: 'struct', name: this.structArg(e, what).name };
+  }
+
+  /** A member path argument such as `d.next`, checked against a struct. */
+  fieldArg(e: Expr, st: StructIR, what: string): { path: string; type: FieldType } {
+    const path = memberPath(e);
+    if (!path || !FIELD_PATH.test(path)) throw new ExprError(`${what} must be a field name such as d.next`, e.at);
+    const f = st.fields.get(path);
+    if (!f) throw new ExprError(`${st.name} has no field '${path}' in the schema (declared: ${[...st.fields.keys()].join(', ')})`, e.at);
+    return { path, type: f.type };
+  }
+
+  /** A struct that the schema must declare with certain fields for a C idiom. */
+  requireFields(st: string, fields: Record<string, (t: FieldType) => boolean>, at: number, idiom: string): StructIR {
+    const s = this.ctx.structs.get(st)!;
+    for (const [name, ok] of Object.entries(fields)) {
+      const f = s.fields.get(name);
+      if (!f || !ok(f.type)) throw new ExprError(`${idiom} needs ${st} to declare field '${name}'${f ? ` of another type (it is ${fieldTypeName(f.type)})` : ''}`, at);
+    }
+    return s;
+  }
+
+  seqArg(e: Expr, s: Scope, what: string): TExpr {
+    const t = this.expr(e, s);
+    if (t.type.k !== 'seq') throw new ExprError(`${what} must be a walk (chain, array, ngx_list, ngx_queue, rbtree, each, filter or a named walk), but this is ${typeName(t.type)}`, e.at);
+    return t;
+  }
+
+  /** Checks `body` with a fresh slot bound to `it` (the elements of seq). */
+  bodyWithIt(seq: TExpr, body: Expr, s: Scope): { slot: number; body: TExpr } {
+    const slot = this.nextSlot++;
+    this.maxSlots = Math.max(this.maxSlots, this.nextSlot);
+    this.slotTypes.set(slot, (seq.type as { elem: VType }).elem);
+    // Slots are never reused: a walk's driver may still hold its own while a sibling body runs.
+    return { slot, body: this.expr(body, { self: s.self, its: [...s.its, slot] }) };
+  }
+
+}
+
+function memberPath(e: Expr): string | null {
+  if (e.kind === 'name') return e.name;
+  if (e.kind === 'member') {
+    const base = memberPath(e.base);
+    return base === null ? null : `${base}.${e.name}`;
+  }
+  return null;
+}
+
+const isPtr = (t: FieldType) => t.k === 'ptr';
+const isInt = (t: FieldType) => t.k === 'int';
+
+type Call = Extract<Expr, { kind: 'call' }>;
+
+interface Builtin {
+  min: number;
+  max: number;
+  usage: string;
+  check(this: ExprChecker, e: Call, s: Scope): TExpr;
+}
+
+const walk = (w: Walk, elem: VType): TExpr => ({ op: 'walk', walk: w, type: { k: 'seq', elem } });
+
+function structName(t: TExpr): string | null {
+  return t.type.k === 'ref' ? t.type.name : t.type.k === 'ptr' && t.type.to.k === 'struct' ? t.type.to.name : null;
+}
+
+function aggregate(fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any', needsBody: boolean): Builtin {
+  return {
+    min: needsBody ? 2 : 1,
+    max: 2,
+    usage: needsBody ? `${fn}(walk, expression of it)` : `${fn}(walk) or ${fn}(walk, condition on it)`,
+    check(e, s) {
+      const seq = this.seqArg(e.args[0], s, `the first argument of ${fn}()`);
+      if (e.args.length === 1) return { op: 'aggregate', fn, seq, slot: 0, body: null, type: INT };
+      const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
+      if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`${fn}() needs a number for each element, but this is ${typeName(body.type)}`, e.args[1].at);
+      const signed = body.type.k === 'int' && body.type.signed;
+      return { op: 'aggregate', fn, seq, slot, body, type: { k: 'int', signed } };
+    },
+  };
+}
+
+const BUILTINS: Record<string, Builtin> = {
+  sizeof: {
+    min: 1,
+    max: 1,
+    usage: 'sizeof(type)',
+    check(e) {
+      const of = this.pointeeArg(e.args[0], 'the argument of sizeof()');
+      if (of.k === 'void') throw new ExprError('sizeof(void) has no meaning', e.at);
+      return { op: 'sizeof', of, type: INT };
+    },
+  },
+  offsetof: {
+    min: 2,
+    max: 2,
+    usage: 'offsetof(type, field)',
+    check(e) {
+      const st = this.structArg(e.args[0], 'the first argument of offsetof()');
+      const f = this.fieldArg(e.args[1], st, 'the second argument of offsetof()');
+      return { op: 'offsetof', struct: st.name, field: f.path, type: INT };
+    },
+  },
+  cast: {
+    min: 2,
+    max: 2,
+    usage: 'cast(expression, type): a pointer to type',
+    check(e, s) {
+      const arg = this.expr(e.args[0], s);
+      if (!['int', 'ptr', 'ref', 'fnptr'].includes(arg.type.k)) throw new ExprError(`cannot cast ${typeName(arg.type)} to a pointer`, e.args[0].at);
+      return { op: 'cast', arg, type: { k: 'ptr', to: this.pointeeArg(e.args[1], 'the second argument of cast()') } };
+    },
+  },
+  str: {
+    min: 1,
+    max: 2,
+    usage: 'str(s) for a struct with data and len fields, or str(pointer, length)',
+    check(e, s) {
+      const a = this.expr(e.args[0], s);
+      if (e.args.length === 2) {
+        if (a.type.k !== 'ptr') throw new ExprError(`str(pointer, length) needs a pointer, but this is ${typeName(a.type)}`, e.args[0].at);
+        const len = this.expr(e.args[1], s);
+        if (len.type.k !== 'int') throw new ExprError(`the length must be an integer, but it is ${typeName(len.type)}`, e.args[1].at);
+        return { op: 'str', data: a, len, type: { k: 'str' } };
+      }
+      const st = structName(a);
+      if (!st) throw new ExprError(`str() needs a struct with data and len fields, but this is ${typeName(a.type)}`, e.args[0].at);
+      this.requireFields(st, { data: isPtr, len: isInt }, e.at, 'str()');
+      const field = (name: string, ftype: FieldType): TExpr => ({ op: 'field', base: a, struct: st, field: name, ftype, type: fieldValueType(ftype) });
+      const sir = this.requireFields(st, {}, e.at, 'str()');
+      return { op: 'str', data: field('data', sir.fields.get('data')!.type), len: field('len', sir.fields.get('len')!.type), type: { k: 'str' } };
+    },
+  },
+  cstr: {
+    min: 1,
+    max: 1,
+    usage: 'cstr(pointer): a NUL-terminated string',
+    check(e, s) {
+      const a = this.expr(e.args[0], s);
+      if (a.type.k !== 'ptr') throw new ExprError(`cstr() needs a pointer, but this is ${typeName(a.type)}`, e.args[0].at);
+      return { op: 'str', data: a, len: null, type: { k: 'str' } };
+    },
+  },
+  glibc_chunk_size: {
+    min: 1,
+    max: 1,
+    usage: 'glibc_chunk_size(pointer returned by malloc)',
+    check(e, s) {
+      const a = this.expr(e.args[0], s);
+      if (a.type.k !== 'ptr') throw new ExprError(`glibc_chunk_size() needs a pointer, but this is ${typeName(a.type)}`, e.args[0].at);
+      return { op: 'chunk_size', arg: a, type: INT };
+    },
+  },
+  symbol: {
+    min: 1,
+    max: 1,
+    usage: 'symbol(function pointer): its name from the ELF symbol tables',
+    check(e, s) {
+      const a = this.numeric(this.expr(e.args[0], s), e.args[0].at, 'the argument of symbol()');
+      return { op: 'symbol', arg: a, type: { k: 'str' } };
+    },
+  },
+  chain: {
+    min: 2,
+    max: 2,
+    usage: 'chain(first, next_field): follow a pointer field until NULL',
+    check(e, s) {
+      const first = this.expr(e.args[0], s);
+      const st = first.type.k === 'ptr' && first.type.to.k === 'struct' ? first.type.to.name : null;
+      if (!st) throw new ExprError(`chain() starts from a struct pointer, but this is ${typeName(first.type)}`, e.args[0].at);
+      const next = this.fieldArg(e.args[1], this.ctx.structs.get(st)!, 'the second argument of chain()');
+      if (next.type.k !== 'ptr' || next.type.to.k !== 'struct' || next.type.to.name !== st) throw new ExprError(`chain() follows a field of type ptr ${st}, but ${st}.${next.path} is ${fieldTypeName(next.type)}`, e.args[1].at);
+      return walk({ w: 'chain', first, struct: st, next: next.path }, { k: 'ptr', to: { k: 'struct', name: st } });
+    },
+  },
+  array: {
+    min: 2,
+    max: 2,
+    usage: 'array(base_pointer, count)',
+    check(e, s) {
+      const base = this.expr(e.args[0], s);
+      if (base.type.k !== 'ptr' || base.type.to.k === 'void') throw new ExprError(`array() needs a typed pointer (use cast(p, T)), but this is ${typeName(base.type)}`, e.args[0].at);
+      const count = this.expr(e.args[1], s);
+      if (count.type.k !== 'int') throw new ExprError(`the count must be an integer, but it is ${typeName(count.type)}`, e.args[1].at);
+      return walk({ w: 'array', base, count, elem: base.type.to }, elementType(base.type.to));
+    },
+  },
+  ngx_array: {
+    min: 2,
+    max: 2,
+    usage: 'ngx_array(array, element_type): the elts/nelts of an ngx_array_t',
+    check(e, s) {
+      const a = this.expr(e.args[0], s);
+      const st = structName(a);
+      if (!st) throw new ExprError(`ngx_array() needs an ngx_array_t, but this is ${typeName(a.type)}`, e.args[0].at);
+      const sir = this.requireFields(st, { elts: isPtr, nelts: isInt }, e.at, 'ngx_array()');
+      const elem = this.pointeeArg(e.args[1], 'the element type');
+      const f = (n: string): TExpr => ({ op: 'field', base: a, struct: st, field: n, ftype: sir.fields.get(n)!.type, type: fieldValueType(sir.fields.get(n)!.type) });
+      return walk({ w: 'array', base: { op: 'cast', arg: f('elts'), type: { k: 'ptr', to: elem } }, count: f('nelts'), elem }, elementType(elem));
+    },
+  },
+  ngx_list: {
+    min: 2,
+    max: 2,
+    usage: 'ngx_list(list, element_type): every element of every part of an ngx_list_t',
+    check(e, s) {
+      const l = this.expr(e.args[0], s);
+      const st = structName(l);
+      if (!st) throw new ExprError(`ngx_list() needs an ngx_list_t, but this is ${typeName(l.type)}`, e.args[0].at);
+      const sir = this.requireFields(st, { part: (t) => t.k === 'struct' }, e.at, 'ngx_list()');
+      const part = (sir.fields.get('part')!.type as { name: string }).name;
+      this.requireFields(part, { elts: isPtr, nelts: isInt, next: (t) => t.k === 'ptr' && t.to.k === 'struct' && t.to.name === part }, e.at, 'ngx_list()');
+      const elem = this.pointeeArg(e.args[1], 'the element type');
+      return walk({ w: 'ngx_list', list: l, listStruct: st, partStruct: part, elem }, elementType(elem));
+    },
+  },
+  ngx_queue: {
+    min: 3,
+    max: 3,
+    usage: 'ngx_queue(head, element_type, link_field): the elements of an ngx_queue_t, by container-of',
+    check(e, s) {
+      const head = this.expr(e.args[0], s);
+      const q = structName(head);
+      if (!q) throw new ExprError(`ngx_queue() needs an ngx_queue_t head, but this is ${typeName(head.type)}`, e.args[0].at);
+      const selfPtr = (t: FieldType) => t.k === 'ptr' && t.to.k === 'struct' && t.to.name === q;
+      this.requireFields(q, { next: selfPtr, prev: selfPtr }, e.at, 'ngx_queue()');
+      const st = this.structArg(e.args[1], 'the element type');
+      const link = this.fieldArg(e.args[2], st, 'the link field');
+      if (link.type.k !== 'struct' || link.type.name !== q) throw new ExprError(`${st.name}.${link.path} must be a ${q}, but it is ${fieldTypeName(link.type)}`, e.args[2].at);
+      return walk({ w: 'ngx_queue', head, queueStruct: q, struct: st.name, link: link.path }, { k: 'ref', name: st.name });
+    },
+  },
+  rbtree: {
+    min: 3,
+    max: 3,
+    usage: 'rbtree(tree, element_type, node_field): the nodes of an ngx_rbtree_t in key order, by container-of',
+    check(e, s) {
+      const tree = this.expr(e.args[0], s);
+      const t = structName(tree);
+      if (!t) throw new ExprError(`rbtree() needs an ngx_rbtree_t, but this is ${typeName(tree.type)}`, e.args[0].at);
+      const tir = this.requireFields(t, { root: isPtr, sentinel: isPtr }, e.at, 'rbtree()');
+      const rootType = tir.fields.get('root')!.type as { to: Pointee };
+      if (rootType.to.k !== 'struct') throw new ExprError(`${t}.root must point to a node struct`, e.at);
+      const n = rootType.to.name;
+      const nodePtr = (ft: FieldType) => ft.k === 'ptr' && ft.to.k === 'struct' && ft.to.name === n;
+      this.requireFields(n, { left: nodePtr, right: nodePtr }, e.at, 'rbtree()');
+      const st = this.structArg(e.args[1], 'the element type');
+      const node = this.fieldArg(e.args[2], st, 'the node field');
+      if (node.type.k !== 'struct' || node.type.name !== n) throw new ExprError(`${st.name}.${node.path} must be a ${n}, but it is ${fieldTypeName(node.type)}`, e.args[2].at);
+      return walk({ w: 'rbtree', tree, treeStruct: t, nodeStruct: n, struct: st.name, node: node.path }, { k: 'ref', name: st.name });
+    },
+  },
+  each: {
+    min: 2,
+    max: 2,
+    usage: 'each(walk, expression of it): map (a walk as the expression flattens)',
+    check(e, s) {
+      const seq = this.seqArg(e.args[0], s, 'the first argument of each()');
+      const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
+      if (body.type.k === 'path') throw new ExprError('each() needs a value, not part of a field name', e.args[1].at);
+      const elem = body.type.k === 'seq' ? body.type.elem : body.type;
+      return walk({ w: 'each', seq, slot, body }, elem);
+    },
+  },
+  filter: {
+    min: 2,
+    max: 2,
+    usage: 'filter(walk, condition on it)',
+    check(e, s) {
+      const seq = this.seqArg(e.args[0], s, 'the first argument of filter()');
+      const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
+      if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`filter() needs a condition, but this is ${typeName(body.type)}`, e.args[1].at);
+      return walk({ w: 'filter', seq, slot, body }, (seq.type as { elem: VType }).elem);
+    },
+  },
+  count: aggregate('count', false),
+  sum: aggregate('sum', true),
+  min: aggregate('min', true),
+  max: aggregate('max', true),
+  all: aggregate('all', true),
+  any: aggregate('any', true),
+};
+

@@ -1,0 +1,151 @@
+/**
+ * The IR: what the validator produces from a schema and the only thing the
+ * back ends (xsample's compiler, the gdb and lldb templates) read. Every
+ * name in it was checked; sizes and offsets are not here: they come from a
+ * layout (per build), so one IR serves every build of a release.
+ */
+
+import type { Expr } from './expr-parse.ts';
+
+/** Where a schema node came from, for messages. */
+export interface Pos {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** A scalar that a pointer can point at, or a declared struct. */
+export type Pointee =
+  | { k: 'void' }
+  | { k: 'int'; size: number; signed: boolean } // u8, i32, ... (size known without a layout)
+  | { k: 'struct'; name: string }
+  | { k: 'ptr'; to: Pointee };
+
+/** The declared type of a field or global; sizes of int/uint come from the layout. */
+export type FieldType =
+  | { k: 'int'; signed: boolean } // int, uint: size from DWARF
+  | { k: 'ptr'; to: Pointee }
+  | { k: 'fnptr' }
+  | { k: 'struct'; name: string }; // embedded member
+
+/** The static type of an expression's value. */
+export type VType =
+  | { k: 'int'; signed: boolean }
+  | { k: 'ptr'; to: Pointee }
+  | { k: 'fnptr' }
+  | { k: 'ref'; name: string } // a struct lvalue: its address
+  | { k: 'str' }
+  | { k: 'seq'; elem: VType }
+  | { k: 'path'; struct: string; path: string; base: TExpr }; // a partial dotted member, e.g. `self.d` of `d.last`
+
+export interface FieldIR {
+  name: string; // C member path, dotted for nested members: "d.last"
+  type: FieldType;
+  pos: Pos;
+}
+
+export interface StructIR {
+  name: string;
+  doc: string;
+  fields: Map<string, FieldIR>;
+  pos: Pos;
+}
+
+export interface GlobalIR {
+  name: string;
+  type: FieldType;
+  pos: Pos;
+}
+
+/** Typed expressions. `slot` indexes the evaluation environment: 0 is self, then one per nested `it`. */
+export type TExpr =
+  | { op: 'num'; value: number; type: VType }
+  | { op: 'var'; slot: number; type: VType }
+  | { op: 'global'; name: string; type: VType; decl: FieldType }
+  | { op: 'field'; base: TExpr; struct: string; field: string; ftype: FieldType; type: VType }
+  | { op: 'addrof'; base: TExpr; struct: string; field: string; type: VType }
+  | { op: 'deref'; arg: TExpr; pointee: Pointee; type: VType }
+  | { op: 'index'; base: TExpr; pointee: Pointee; index: TExpr; type: VType }
+  | { op: 'unary'; o: string; arg: TExpr; type: VType }
+  | { op: 'binary'; o: string; left: TExpr; right: TExpr; type: VType }
+  | { op: 'cond'; test: TExpr; then: TExpr; else: TExpr; type: VType }
+  | { op: 'sizeof'; of: Pointee; type: VType }
+  | { op: 'offsetof'; struct: string; field: string; type: VType }
+  | { op: 'cast'; arg: TExpr; type: VType }
+  | { op: 'str'; data: TExpr; len: TExpr | null; type: VType } // len null: NUL-terminated
+  | { op: 'chunk_size'; arg: TExpr; type: VType }
+  | { op: 'symbol'; arg: TExpr; type: VType }
+  | { op: 'walk'; walk: Walk; type: VType }
+  | { op: 'aggregate'; fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any'; seq: TExpr; slot: number; body: TExpr | null; type: VType };
+
+/** The walks: one per C idiom. Each yields elements of `type.elem` bound to `slot` in `each`/`filter`. */
+export type Walk =
+  | { w: 'chain'; first: TExpr; struct: string; next: string }
+  | { w: 'array'; base: TExpr; count: TExpr; elem: Pointee }
+  | { w: 'ngx_list'; list: TExpr; listStruct: string; partStruct: string; elem: Pointee }
+  | { w: 'ngx_queue'; head: TExpr; queueStruct: string; struct: string; link: string }
+  | { w: 'rbtree'; tree: TExpr; treeStruct: string; nodeStruct: string; struct: string; node: string }
+  | { w: 'each'; seq: TExpr; slot: number; body: TExpr }
+  | { w: 'filter'; seq: TExpr; slot: number; body: TExpr }
+  | { w: 'one'; value: TExpr }; // a single value as a sequence (roots)
+
+export interface WalkDefIR {
+  name: string;
+  doc: string;
+  of: string; // struct name of `self`
+  /** The parsed body; it is type-checked where it is called, with self bound to the argument. */
+  ast: Expr;
+  text: string;
+  pos: Pos;
+}
+
+export interface ColumnIR {
+  name: string;
+  expr: TExpr;
+  pos: Pos;
+}
+
+export interface RootIR {
+  label: string;
+  expr: TExpr; // a seq (or single value) of ptr/ref to the view's struct
+  pos: Pos;
+}
+
+export interface CheckIR {
+  expr: TExpr;
+  message: string;
+  pos: Pos;
+}
+
+export interface ViewIR {
+  name: string;
+  doc: string;
+  of: string;
+  roots: RootIR[];
+  columns: ColumnIR[];
+  checks: CheckIR[];
+  slots: number; // environment size needed
+  pos: Pos;
+}
+
+export interface PackIR {
+  name: string;
+  doc: string;
+  file: string;
+  schemaHash: string;
+  versionPattern: string | null; // regex with one capture, found in the binary
+  structs: Map<string, StructIR>;
+  globals: Map<string, GlobalIR>;
+  walks: Map<string, WalkDefIR>;
+  views: Map<string, ViewIR>;
+}
+
+export class SchemaError extends Error {
+  constructor(
+    readonly pos: Pos,
+    readonly detail: string,
+  ) {
+    super(`${pos.file}:${pos.line}:${pos.col}: ${detail}`);
+    this.name = 'SchemaError';
+  }
+}

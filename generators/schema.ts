@@ -1,0 +1,360 @@
+/**
+ * Loads a pack's schema.yaml and validates it into the IR. This is the one
+ * gate from YAML to the back ends: every error names file:line:col.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
+import { ExprChecker, ExprError, typeName } from './check-expr.ts';
+import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
+import { FIELD_PATH, IDENT, parseFieldType } from './field-type.ts';
+import { SchemaError, type CheckIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
+
+export const SCHEMA_VERSION = 1;
+
+class Source {
+  readonly lines = new LineCounter();
+  constructor(
+    readonly file: string,
+    readonly text: string,
+  ) {}
+
+  pos(offset: number): Pos {
+    const { line, col } = this.lines.linePos(offset);
+    return { file: this.file, line, col };
+  }
+
+  at(node: Node | null | undefined): Pos {
+    return this.pos(node?.range?.[0] ?? 0);
+  }
+
+  fail(node: Node | null | undefined, detail: string): never {
+    throw new SchemaError(this.at(node), detail);
+  }
+}
+
+export function loadSchema(file: string): PackIR {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SchemaError({ file, line: 1, col: 1 }, `cannot read the schema: ${(err as Error).message}`);
+  }
+  return parseSchema(text, file);
+}
+
+export function parseSchema(text: string, file: string): PackIR {
+  const src: Source = new Source(file, text);
+  const doc = parseDocument(text, { lineCounter: src.lines, uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0];
+    throw new SchemaError(src.pos(err.pos[0]), `YAML: ${err.message.split('\n')[0]}`);
+  }
+  const root = doc.contents;
+  if (!isMap(root)) src.fail(root, 'a schema is a YAML mapping with pack:, types:, views: ...');
+  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'binary', 'types', 'globals', 'walks', 'views'], 'the schema');
+
+  const version = top.get('xwalk');
+  if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) src.fail((version?.value as Node) ?? root, `a schema starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
+  const name = identifier(src, top.get('pack'), root, 'pack');
+  const pack: PackIR = {
+    name,
+    doc: optString(src, top.get('doc')),
+    file,
+    schemaHash: crypto.createHash('sha256').update(text).digest('hex'),
+    versionPattern: null,
+    structs: new Map(),
+    globals: new Map(),
+    walks: new Map(),
+    views: new Map(),
+  };
+  if (top.get('binary')) pack.versionPattern = binarySection(src, top.get('binary')!);
+  readTypes(src, top.get('types'), root, pack);
+  readGlobals(src, top.get('globals'), pack);
+  const walkNodes = readWalks(src, top.get('walks'), pack);
+  const ctx = checkContext(pack);
+  // Check each walk on its own once, so an error in it is reported where it is written.
+  for (const [n, node] of walkNodes) {
+    const def = pack.walks.get(n)!;
+    checkExpr(src, new ExprChecker(ctx), node, def.ast, selfOf(def.of));
+  }
+  readViews(src, top.get('views'), root, pack, ctx);
+  return pack;
+}
+
+// ---- sections ----
+
+function binarySection(src: Source, pair: Pair): string | null {
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, "binary: is a mapping, e.g. version: 'nginx/(\\d+\\.\\d+\\.\\d+)'");
+  const e = entries(src, m, ['version'], 'binary');
+  const v = e.get('version');
+  if (!v) return null;
+  const pattern = string(src, v.value as Node, 'binary.version');
+  try {
+    const re = new RegExp(pattern);
+    if (new RegExp(re.source + '|').exec('')!.length !== 2) src.fail(v.value as Node, 'binary.version needs exactly one capture group: the release, e.g. (\\d+\\.\\d+\\.\\d+)');
+  } catch (err) {
+    if (err instanceof SchemaError) throw err;
+    src.fail(v.value as Node, `binary.version is not a valid regular expression: ${(err as Error).message}`);
+  }
+  return pattern;
+}
+
+function readTypes(src: Source, pair: Pair | undefined, root: Node, pack: PackIR): void {
+  if (!pair) src.fail(root, 'the schema has no types: section');
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'types: maps C type names to their fields');
+  // Declare every name first, so fields may point to types declared later.
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'a type name');
+    pack.structs.set(n, { name: n, doc: '', fields: new Map(), pos: src.at(key) });
+  }
+  for (const item of m.items) {
+    const st = pack.structs.get(scalarValue(item.key as Node) as string)!;
+    const body = item.value as Node;
+    if (!isMap(body)) src.fail(body ?? (item.key as Node), `type ${st.name}: expected doc: and fields:`);
+    const e = entries(src, body, ['doc', 'fields'], `type ${st.name}`);
+    st.doc = optString(src, e.get('doc'));
+    const fields = e.get('fields')?.value as Node | undefined;
+    if (!fields || !isMap(fields)) src.fail(fields ?? body, `type ${st.name} needs fields: (C member name: type)`);
+    for (const f of fields.items) readField(src, f, st, pack);
+  }
+}
+
+function readField(src: Source, f: Pair, st: StructIR, pack: PackIR): void {
+  const key = f.key as Node;
+  const path = String(scalarValue(key));
+  if (!FIELD_PATH.test(path)) src.fail(key, `'${path}' is not a C member name (dotted for nested members, e.g. d.last)`);
+  const decl = string(src, f.value as Node, `the type of ${st.name}.${path}`);
+  const type = parseFieldType(decl);
+  if (typeof type === 'string') src.fail(f.value as Node, type);
+  const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : null;
+  if (named && !pack.structs.has(named)) src.fail(f.value as Node, `unknown type '${named}' (declare it under types:, or use ptr void)`);
+  for (const other of st.fields.keys()) {
+    if (other.startsWith(path + '.') || path.startsWith(other + '.')) src.fail(key, `${st.name}.${path} overlaps ${st.name}.${other}: declare leaf members only`);
+  }
+  st.fields.set(path, { name: path, type, pos: src.at(key) });
+}
+
+function innermost(p: import('./ir.ts').Pointee): string | null {
+  if (p.k === 'ptr') return innermost(p.to);
+  return p.k === 'struct' ? p.name : null;
+}
+
+function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
+  if (!pair) return;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'globals: maps global variable names to their types');
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'a global name');
+    const type = parseFieldType(string(src, item.value as Node, `the type of global ${n}`));
+    if (typeof type === 'string') src.fail(item.value as Node, type);
+    const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : null;
+    if (named && !pack.structs.has(named)) src.fail(item.value as Node, `unknown type '${named}'`);
+    pack.globals.set(n, { name: n, type, pos: src.at(key) } satisfies GlobalIR);
+  }
+}
+
+/** What expressions of this pack may refer to. */
+export function checkContext(pack: PackIR): Ctx {
+  return {
+    structs: pack.structs,
+    globals: pack.globals,
+    walkDef: (n: string) => {
+      const def = pack.walks.get(n);
+      return def ? { def, ast: def.ast } : undefined;
+    },
+  };
+}
+
+/**
+ * Checks an expression given outside the schema (xsample --addr) as a
+ * pointer to `struct`; a bare number is taken as its address.
+ */
+export function checkPointerExpr(pack: PackIR, struct: string, text: string): TExpr {
+  let ast: Expr;
+  try {
+    ast = parseExpr(text);
+  } catch (err) {
+    if (err instanceof ExprSyntaxError) throw new SchemaError({ file: '--addr', line: 1, col: err.at + 1 }, err.message);
+    throw err;
+  }
+  const checker = new ExprChecker(checkContext(pack), 1);
+  let e: TExpr;
+  try {
+    e = checker.check(ast, null);
+  } catch (err) {
+    if (err instanceof ExprError) throw new SchemaError({ file: '--addr', line: 1, col: err.at + 1 }, err.message);
+    throw err;
+  }
+  const to = { k: 'struct', name: struct } as const;
+  if (e.type.k === 'int' || (e.type.k === 'ptr' && e.type.to.k === 'void')) return { op: 'cast', arg: e, type: { k: 'ptr', to } };
+  checker.expectStruct(e, struct, 0, `--addr`);
+  return e;
+}
+
+function readWalks(src: Source, pair: Pair | undefined, pack: PackIR): Map<string, Node> {
+  const asts = new Map<string, Node>();
+  if (!pair) return asts;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'walks: maps walk names to { of:, yields: }');
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'a walk name');
+    if (pack.globals.has(n)) src.fail(key, `walk ${n} has the name of a global`);
+    const body = item.value as Node;
+    if (!isMap(body)) src.fail(body ?? key, `walk ${n}: expected of: and yields:`);
+    const e = entries(src, body, ['doc', 'of', 'yields'], `walk ${n}`);
+    const of = structRef(src, e.get('of'), body, pack, `walk ${n}`);
+    const y = e.get('yields');
+    if (!y) src.fail(body, `walk ${n} needs yields: (an expression of self)`);
+    asts.set(n, y.value as Node);
+    const ast = parse(src, y.value as Node);
+    pack.walks.set(n, { name: n, doc: optString(src, e.get('doc')), of, ast, text: String(scalarValue(y.value as Node)), pos: src.at(key) } satisfies WalkDefIR);
+  }
+  return asts;
+}
+
+type Ctx = ConstructorParameters<typeof ExprChecker>[0];
+
+function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR, ctx: Ctx): void {
+  if (!pair) src.fail(root, 'the schema has no views: section');
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'views: maps view names to { of:, roots:, columns: }');
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'a view name');
+    const body = item.value as Node;
+    if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
+    const e = entries(src, body, ['doc', 'of', 'roots', 'columns', 'checks'], `view ${n}`);
+    const of = structRef(src, e.get('of'), body, pack, `view ${n}`);
+    const checker = new ExprChecker(ctx, 1);
+    const self = selfOf(of);
+    const view: ViewIR = { name: n, doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, pos: src.at(key) };
+    view.roots = readRoots(src, e.get('roots'), body, view, checker);
+    view.columns = readColumns(src, e.get('columns'), body, view, checker, self);
+    view.checks = readChecks(src, e.get('checks'), view, checker, self);
+    view.slots = checker.maxSlots;
+    pack.views.set(n, view);
+  }
+}
+
+function readRoots(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker): RootIR[] {
+  if (!pair) return [];
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, `view ${view.name}: roots: maps a label to an expression that yields ${view.of} pointers`);
+  return m.items.map((item) => {
+    const key = item.key as Node;
+    const label = identifier(src, item, key, 'a root label');
+    const expr = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), null);
+    const elem = expr.type.k === 'seq' ? expr.type.elem : expr.type;
+    const points = elem.k === 'ref' ? elem.name : elem.k === 'ptr' && elem.to.k === 'struct' ? elem.to.name : null;
+    if (points !== view.of) src.fail(item.value as Node, `root ${label} of view ${view.name} must yield ${view.of} pointers, but it yields ${typeName(elem)}`);
+    return { label, expr, pos: src.at(key) };
+  });
+}
+
+function readColumns(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker, self: TExpr): ColumnIR[] {
+  if (!pair) src.fail(body, `view ${view.name} needs columns: (name: expression of self)`);
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, `view ${view.name}: columns: maps a column name to an expression of self`);
+  return m.items.map((item) => {
+    const key = item.key as Node;
+    const name = identifier(src, item, key, 'a column name');
+    const expr = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self);
+    if (expr.type.k === 'seq' || expr.type.k === 'path') src.fail(item.value as Node, `column ${name} must be a value (wrap a walk in count(), sum(), ...), but it is ${typeName(expr.type)}`);
+    return { name, expr, pos: src.at(key) };
+  });
+}
+
+function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr): CheckIR[] {
+  if (!pair) return [];
+  const s = pair.value as Node;
+  if (!isSeq(s)) src.fail(s, `view ${view.name}: checks: is a list of { expr:, message: }`);
+  return s.items.map((item) => {
+    const node = item as Node;
+    if (!isMap(node)) src.fail(node, 'a check is { expr: condition, message: text }');
+    const e = entries(src, node, ['expr', 'message'], 'a check');
+    const ex = e.get('expr');
+    if (!ex) src.fail(node, 'a check needs expr:');
+    const expr = checkExpr(src, checker, ex.value as Node, parse(src, ex.value as Node), self);
+    if (expr.type.k !== 'int') src.fail(ex.value as Node, `a check must be a condition, but this is ${typeName(expr.type)}`);
+    return { expr, message: optString(src, e.get('message')) || 'check failed', pos: src.at(node) };
+  });
+}
+
+// ---- helpers ----
+
+function selfOf(struct: string): TExpr {
+  return { op: 'var', slot: 0, type: { k: 'ptr', to: { k: 'struct', name: struct } } };
+}
+
+function entries(src: Source, m: YAMLMap, allowed: string[], what: string): Map<string, Pair> {
+  const out = new Map<string, Pair>();
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const k = isScalar(key) ? String(key.value) : '';
+    if (!allowed.includes(k)) src.fail(key, `unknown key '${k}' in ${what} (expected one of: ${allowed.join(', ')})`);
+    out.set(k, item as Pair);
+  }
+  return out;
+}
+
+function scalarValue(n: Node | null | undefined): unknown {
+  return n && isScalar(n) ? (n as Scalar).value : undefined;
+}
+
+function string(src: Source, n: Node | null | undefined, what: string): string {
+  const v = scalarValue(n);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' && n) return String(v);
+  src.fail(n, `${what} must be a string`);
+}
+
+function optString(src: Source, pair: Pair | undefined): string {
+  return pair ? string(src, pair.value as Node, 'doc') : '';
+}
+
+function identifier(src: Source, pair: Pair | undefined, where: Node, what: string): string {
+  const node = pair ? ((pair.key && pair.key !== where ? pair.value : pair.key) as Node) : where;
+  if (!pair) src.fail(where, `missing ${what}`);
+  const v = scalarValue(node);
+  if (typeof v !== 'string' || !IDENT.test(v)) src.fail(node, `${what} must be a C identifier (letters, digits, _), not ${JSON.stringify(v ?? null)}`);
+  return v;
+}
+
+function structRef(src: Source, pair: Pair | undefined, body: Node, pack: PackIR, what: string): string {
+  if (!pair) src.fail(body, `${what} needs of: (the C type it is about)`);
+  const n = string(src, pair.value as Node, `${what} of:`);
+  if (!pack.structs.has(n)) src.fail(pair.value as Node, `unknown type '${n}' (declared: ${[...pack.structs.keys()].join(', ')})`);
+  return n;
+}
+
+/** Character offset of an expression's first character in the file. */
+function exprStart(src: Source, node: Node): number {
+  const start = node.range?.[0] ?? 0;
+  const c = src.text[start];
+  return c === '"' || c === "'" ? start + 1 : start;
+}
+
+function parse(src: Source, node: Node | null | undefined): Expr {
+  if (!node || !isScalar(node) || (typeof node.value !== 'string' && typeof node.value !== 'number')) src.fail(node, 'expected an expression');
+  try {
+    return parseExpr(String(node.value));
+  } catch (err) {
+    if (err instanceof ExprSyntaxError) throw new SchemaError(src.pos(exprStart(src, node) + err.at), err.message);
+    throw err;
+  }
+}
+
+function checkExpr(src: Source, checker: ExprChecker, node: Node, ast: Expr, self: TExpr | null): TExpr {
+  try {
+    return checker.check(ast, self);
+  } catch (err) {
+    if (err instanceof ExprError) throw new SchemaError(src.pos(exprStart(src, node) + err.at), err.message);
+    throw err;
+  }
+}

@@ -1,0 +1,354 @@
+/**
+ * A MemorySource over an ELF core file (from the kernel or gcore). Memory
+ * comes from the core's PT_LOAD segments; what the dumper left out
+ * (typically unmodified file-backed pages such as .text and .rodata) is
+ * read from the mapped files named in the NT_FILE note.
+ */
+import fs from 'node:fs';
+import {
+  ET_CORE, ET_EXEC, NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE,
+  ElfFile, parseNotes, u16, u32, u64, cString, type ElfNote, type ElfSegment,
+} from './elf.ts';
+import { UserError, type MemorySource } from './memory.ts';
+import type { Mapping } from './proc-maps.ts';
+
+const NT_PRSTATUS = 1;
+const NT_PRPSINFO = 3;
+const NT_AUXV = 6;
+const NT_FILE = 0x46494c45;
+const AT_ENTRY = 9;
+/** Offsets in the x86_64 struct elf_prpsinfo and struct elf_prstatus. */
+const PRPSINFO_PID = 24;
+const PRSTATUS_PID = 32;
+const PAGE_SIZE = 4096;
+const DELETED = ' (deleted)';
+
+export interface FileMapping {
+  start: number;
+  end: number;
+  /** Bytes into the file. */
+  fileOffset: number;
+  path: string;
+}
+
+export class CoreSource implements MemorySource {
+  readonly path: string;
+  readonly pid: number | null;
+  readonly fileMappings: FileMapping[];
+  readonly exeBuildId: string | null;
+  readonly description: string;
+  /** The NT_FILE path of the main executable, or null when it cannot be told. */
+  readonly exeMappedPath: string | null;
+  private readonly core: ElfFile;
+  /** Readable PT_LOAD segments, sorted by vaddr. */
+  private readonly loads: ElfSegment[];
+  private readonly entry: number | null;
+  private readonly exeOverride: string | null;
+  /** Open descriptors of mapped files by path; null when the file cannot be read. */
+  private readonly files = new Map<string, number | null>();
+
+  static open(corePath: string, exePath?: string): CoreSource {
+    const core = ElfFile.open(corePath);
+    try {
+      if (core.type !== ET_CORE) throw new UserError(`${corePath}: not an ELF core file (e_type ${core.type})`);
+      const source = new CoreSource(core, exePath ?? null);
+      if (exePath !== undefined) source.checkExecutable(exePath);
+      return source;
+    } catch (err) {
+      core.close();
+      throw err;
+    }
+  }
+
+  private constructor(core: ElfFile, exeOverride: string | null) {
+    this.core = core;
+    this.path = core.path;
+    this.exeOverride = exeOverride;
+    const notes = core.notes().filter((n) => n.name === 'CORE');
+    this.pid = pidFromNotes(notes);
+    this.fileMappings = fileMappingsFromNotes(core.path, notes);
+    this.entry = auxvEntry(notes);
+    this.loads = core.segments
+      .filter((s) => s.type === PT_LOAD && (s.flags & PF_R) !== 0 && s.memsz > 0)
+      .sort((a, b) => a.vaddr - b.vaddr);
+    this.exeMappedPath = this.findExeMappedPath();
+    const header = this.exeHeaderMapping();
+    this.exeBuildId = header ? buildIdFromImage((a, out) => this.readDumped(a, out), header.start) : null;
+    this.description = this.pid === null ? `core ${core.path}` : `core ${core.path} (pid ${this.pid})`;
+  }
+
+  /** The mapping holding the entry point names the executable; else the first NT_FILE entry. */
+  private findExeMappedPath(): string | null {
+    const byEntry = this.entry === null ? null : this.fileMappingAt(this.entry);
+    if (byEntry) return byEntry.path;
+    return this.fileMappings.length > 0 ? this.fileMappings[0].path : null;
+  }
+
+  private exeHeaderMapping(): FileMapping | null {
+    return this.fileMappings.find((m) => m.path === this.exeMappedPath && m.fileOffset === 0) ?? null;
+  }
+
+  private checkExecutable(exePath: string): void {
+    const exe = ElfFile.open(exePath);
+    try {
+      const exeId = exe.buildId();
+      if (exeId && this.exeBuildId && exeId !== this.exeBuildId) {
+        throw new UserError(
+          `${exePath}: build-id ${exeId} differs from build-id ${this.exeBuildId} of the executable in ${this.path}`,
+        );
+      }
+    } finally {
+      exe.close();
+    }
+  }
+
+  /** Readable address ranges: every readable PT_LOAD, plus file-backed ranges the core left out whose file can be read. */
+  mappings(): Mapping[] {
+    const out: Mapping[] = [];
+    for (const seg of this.loads) {
+      const fm = this.fileMappingAt(seg.vaddr);
+      out.push({
+        start: seg.vaddr,
+        end: seg.vaddr + seg.memsz,
+        perms: permString(seg.flags),
+        offset: fm ? fm.fileOffset + (seg.vaddr - fm.start) : 0,
+        dev: '00:00',
+        inode: 0,
+        path: fm ? fm.path : '',
+      });
+    }
+    for (const fm of this.fileMappings) {
+      if (this.fileFor(fm) === null) continue;
+      for (const [start, end] of this.gapsOutsideLoads(fm.start, fm.end)) {
+        out.push({
+          start,
+          end,
+          perms: 'r--p',
+          offset: fm.fileOffset + (start - fm.start),
+          dev: '00:00',
+          inode: 0,
+          path: fm.path,
+        });
+      }
+    }
+    return out.sort((a, b) => a.start - b.start);
+  }
+
+  /** Runtime minus link-time address of `exe`, the core's main executable. */
+  loadBias(exe: ElfFile): number {
+    if (exe.type === ET_EXEC) return 0;
+    const first = exe.segments.find((s) => s.type === PT_LOAD);
+    if (!first) throw new UserError(`${exe.path}: no PT_LOAD segment`);
+    const fileOffset = pageDown(first.offset);
+    const mapped = this.fileMappings.find((m) => m.path === this.exeMappedPath && m.fileOffset === fileOffset);
+    if (mapped) return mapped.start - pageDown(first.vaddr);
+    if (this.entry !== null && exe.entry !== 0) return this.entry - exe.entry;
+    throw new UserError(`${this.path}: cannot tell where ${exe.path} was loaded (no NT_FILE mapping and no AT_ENTRY)`);
+  }
+
+  readInto(addr: number, out: Uint8Array): number {
+    let done = 0;
+    while (done < out.length) {
+      const n = this.readSome(addr + done, out.subarray(done));
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  /** Reads a prefix of out from whichever single source holds addr; 0 when addr is unreadable. */
+  private readSome(addr: number, out: Uint8Array): number {
+    const i = this.loadIndexAt(addr);
+    const seg = i >= 0 ? this.loads[i] : null;
+    if (seg && addr - seg.vaddr < seg.filesz) {
+      const n = Math.min(out.length, seg.filesz - (addr - seg.vaddr));
+      const got = this.core.readFileInto(seg.offset + (addr - seg.vaddr), out.subarray(0, n));
+      if (got > 0) return got;
+    }
+    const limit = seg ? seg.vaddr + seg.memsz : this.nextLoadStart(addr);
+    const fm = this.fileMappingAt(addr);
+    if (fm) return this.readMappedFile(fm, addr, out.subarray(0, Math.min(out.length, Math.min(limit, fm.end) - addr)));
+    if (seg) {
+      const n = Math.min(out.length, limit - addr);
+      out.fill(0, 0, n);
+      return n;
+    }
+    return 0;
+  }
+
+  /** Reads only bytes the core itself holds. */
+  private readDumped(addr: number, out: Uint8Array): number {
+    const i = this.loadIndexAt(addr);
+    if (i < 0) return 0;
+    const seg = this.loads[i];
+    const rel = addr - seg.vaddr;
+    if (rel >= seg.filesz) return 0;
+    return this.core.readFileInto(seg.offset + rel, out.subarray(0, Math.min(out.length, seg.filesz - rel)));
+  }
+
+  private readMappedFile(fm: FileMapping, addr: number, out: Uint8Array): number {
+    const fd = this.fileFor(fm);
+    if (fd === null) return 0;
+    const position = fm.fileOffset + (addr - fm.start);
+    let done = 0;
+    while (done < out.length) {
+      const n = fs.readSync(fd, out, done, out.length - done, position + done);
+      if (n <= 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  /** The descriptor for a mapped file: --exe replaces the main executable; deleted files are not what was mapped. */
+  private fileFor(fm: FileMapping): number | null {
+    const path = this.exeOverride !== null && fm.path === this.exeMappedPath ? this.exeOverride : fm.path;
+    let fd = this.files.get(path);
+    if (fd !== undefined) return fd;
+    fd = null;
+    if (!path.endsWith(DELETED) && path.startsWith('/')) {
+      try {
+        fd = fs.openSync(path, 'r');
+      } catch {
+        fd = null;
+      }
+    }
+    this.files.set(path, fd);
+    return fd;
+  }
+
+  /** Index of the PT_LOAD containing addr (within memsz), or -1. */
+  private loadIndexAt(addr: number): number {
+    let lo = 0;
+    let hi = this.loads.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = this.loads[mid];
+      if (addr < s.vaddr) hi = mid - 1;
+      else if (addr >= s.vaddr + s.memsz) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /** Start of the first PT_LOAD above addr, or Infinity. */
+  private nextLoadStart(addr: number): number {
+    let lo = 0;
+    let hi = this.loads.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.loads[mid].vaddr > addr) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo < this.loads.length ? this.loads[lo].vaddr : Infinity;
+  }
+
+  private fileMappingAt(addr: number): FileMapping | null {
+    let lo = 0;
+    let hi = this.fileMappings.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = this.fileMappings[mid];
+      if (addr < m.start) hi = mid - 1;
+      else if (addr >= m.end) lo = mid + 1;
+      else return m;
+    }
+    return null;
+  }
+
+  /** The parts of [start, end) that no readable PT_LOAD covers. */
+  private gapsOutsideLoads(start: number, end: number): [number, number][] {
+    const gaps: [number, number][] = [];
+    let at = start;
+    for (const s of this.loads) {
+      const segEnd = s.vaddr + s.memsz;
+      if (segEnd <= at || s.vaddr >= end) continue;
+      if (s.vaddr > at) gaps.push([at, s.vaddr]);
+      at = Math.max(at, segEnd);
+      if (at >= end) break;
+    }
+    if (at < end) gaps.push([at, end]);
+    return gaps;
+  }
+
+  close(): void {
+    for (const fd of this.files.values()) if (fd !== null) fs.closeSync(fd);
+    this.files.clear();
+    this.core.close();
+  }
+}
+
+/** The process id: NT_PRPSINFO has the process's; the first NT_PRSTATUS has a thread's, the main one in gcore output. */
+function pidFromNotes(notes: ElfNote[]): number | null {
+  const psinfo = notes.find((n) => n.type === NT_PRPSINFO && n.desc.length >= PRPSINFO_PID + 4);
+  if (psinfo) return u32(psinfo.desc, PRPSINFO_PID);
+  const status = notes.find((n) => n.type === NT_PRSTATUS && n.desc.length >= PRSTATUS_PID + 4);
+  return status ? u32(status.desc, PRSTATUS_PID) : null;
+}
+
+/** NT_FILE: count, page size, count × (start, end, page offset), then count NUL-terminated paths. */
+function fileMappingsFromNotes(corePath: string, notes: ElfNote[]): FileMapping[] {
+  const note = notes.find((n) => n.type === NT_FILE);
+  if (!note) return [];
+  const d = note.desc;
+  const count = d.length >= 16 ? u64(d, 0) : 0;
+  const pageSize = d.length >= 16 ? u64(d, 8) : 0;
+  let nameAt = 16 + count * 24;
+  if (nameAt > d.length) throw new UserError(`${corePath}: truncated NT_FILE note (${count} entries)`);
+  const out: FileMapping[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = 16 + i * 24;
+    const path = cString(d, nameAt);
+    nameAt += Buffer.byteLength(path) + 1;
+    out.push({ start: u64(d, at), end: u64(d, at + 8), fileOffset: u64(d, at + 16) * pageSize, path });
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
+
+function auxvEntry(notes: ElfNote[]): number | null {
+  const auxv = notes.find((n) => n.type === NT_AUXV);
+  if (!auxv) return null;
+  for (let at = 0; at + 16 <= auxv.desc.length; at += 16) {
+    if (u64(auxv.desc, at) === AT_ENTRY) return u64(auxv.desc, at + 8);
+  }
+  return null;
+}
+
+/**
+ * The GNU build-id of the ELF object whose first page is at base in a
+ * memory image, found through its program headers and PT_NOTE segments;
+ * null when those bytes are not readable.
+ */
+export function buildIdFromImage(read: (addr: number, out: Uint8Array) => number, base: number): string | null {
+  const ehdr = Buffer.alloc(64);
+  if (read(base, ehdr) !== 64 || ehdr.readUInt32BE(0) !== 0x7f454c46 || ehdr[4] !== 2) return null;
+  const phoff = u64(ehdr, 32);
+  const phentsize = u16(ehdr, 54);
+  const phnum = u16(ehdr, 56);
+  if (phentsize < 56 || phnum === 0 || phnum * phentsize > 64 * 1024) return null;
+  const table = Buffer.alloc(phnum * phentsize);
+  if (read(base + phoff, table) !== table.length) return null;
+  const phdrs = [];
+  for (let i = 0; i < phnum; i++) {
+    const at = i * phentsize;
+    phdrs.push({ type: u32(table, at), vaddr: u64(table, at + 16), filesz: u64(table, at + 32), align: u64(table, at + 48) });
+  }
+  const first = phdrs.find((p) => p.type === PT_LOAD);
+  if (!first) return null;
+  const bias = base - pageDown(first.vaddr);
+  for (const p of phdrs) {
+    if (p.type !== PT_NOTE || p.filesz === 0 || p.filesz > 64 * 1024) continue;
+    const bytes = Buffer.alloc(p.filesz);
+    if (read(bias + p.vaddr, bytes) !== bytes.length) continue;
+    const notes: ElfNote[] = [];
+    parseNotes(bytes, p.align, notes);
+    const id = notes.find((n) => n.name === 'GNU' && n.type === NT_GNU_BUILD_ID);
+    if (id) return id.desc.toString('hex');
+  }
+  return null;
+}
+
+function permString(flags: number): string {
+  return (flags & PF_R ? 'r' : '-') + (flags & PF_W ? 'w' : '-') + (flags & PF_X ? 'x' : '-') + 'p';
+}
+
+const pageDown = (n: number): number => n - (n % PAGE_SIZE);

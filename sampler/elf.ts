@@ -1,0 +1,418 @@
+/**
+ * A reader for ELF64 little-endian files: executables, shared objects and
+ * core files. Headers, section and program headers are read when the file
+ * is opened; everything else (notes, symbols, segment bytes) is read on
+ * demand with positioned reads, so a core of hundreds of MB costs little.
+ */
+import fs from 'node:fs';
+import { UserError } from './memory.ts';
+
+export const ET_EXEC = 2;
+export const ET_DYN = 3;
+export const ET_CORE = 4;
+
+export const PT_LOAD = 1;
+export const PT_NOTE = 4;
+
+export const PF_X = 1;
+export const PF_W = 2;
+export const PF_R = 4;
+
+export const SHT_SYMTAB = 2;
+export const SHT_NOTE = 7;
+export const SHT_NOBITS = 8;
+export const SHT_DYNSYM = 11;
+
+export const SHN_UNDEF = 0;
+export const SHN_ABS = 0xfff1;
+
+export const STT_NOTYPE = 0;
+export const STT_OBJECT = 1;
+export const STT_FUNC = 2;
+
+export const NT_GNU_BUILD_ID = 3;
+
+const EHDR_SIZE = 64;
+const PHDR_SIZE = 56;
+const SHDR_SIZE = 64;
+const SYM_SIZE = 24;
+const PN_XNUM = 0xffff;
+const SHN_XINDEX = 0xffff;
+
+export interface ElfSection {
+  name: string;
+  type: number;
+  addr: number;
+  offset: number;
+  size: number;
+  link: number;
+  entsize: number;
+  addralign: number;
+}
+
+export interface ElfSegment {
+  type: number;
+  flags: number;
+  offset: number;
+  vaddr: number;
+  filesz: number;
+  memsz: number;
+  align: number;
+}
+
+export interface ElfSymbol {
+  name: string;
+  value: number;
+  size: number;
+  /** STT_* */
+  type: number;
+  /** STB_* */
+  bind: number;
+  shndx: number;
+}
+
+export interface ElfNote {
+  name: string;
+  type: number;
+  desc: Buffer;
+}
+
+/** A 64-bit little-endian value as a JS number (exact below 2^53). */
+export function u64(buf: Uint8Array, at: number): number {
+  const lo = (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16)) + buf[at + 3] * 0x1000000;
+  const hi = (buf[at + 4] | (buf[at + 5] << 8) | (buf[at + 6] << 16)) + buf[at + 7] * 0x1000000;
+  return hi * 0x100000000 + lo;
+}
+
+export function u32(buf: Uint8Array, at: number): number {
+  return (buf[at] | (buf[at + 1] << 8) | (buf[at + 2] << 16)) + buf[at + 3] * 0x1000000;
+}
+
+export function u16(buf: Uint8Array, at: number): number {
+  return buf[at] | (buf[at + 1] << 8);
+}
+
+/** The NUL-terminated string at `at`, decoded as UTF-8. */
+export function cString(buf: Buffer, at: number): string {
+  let end = buf.indexOf(0, at);
+  if (end < 0) end = buf.length;
+  return buf.toString('utf8', at, end);
+}
+
+function describeOpenError(path: string, err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT': return `${path}: no such file`;
+    case 'EACCES':
+    case 'EPERM': return `${path}: permission denied`;
+    case 'EISDIR': return `${path}: is a directory, not an ELF file`;
+    default: return `${path}: cannot read (${err.code ?? err.message})`;
+  }
+}
+
+interface ElfHeader {
+  type: number;
+  entry: number;
+  phoff: number;
+  shoff: number;
+  phentsize: number;
+  phnum: number;
+  shentsize: number;
+  shnum: number;
+  shstrndx: number;
+}
+
+function parseHeader(path: string, h: Buffer, got: number): ElfHeader {
+  if (got < 4 || h[0] !== 0x7f || h[1] !== 0x45 || h[2] !== 0x4c || h[3] !== 0x46) {
+    throw new UserError(`${path}: not an ELF file`);
+  }
+  if (got < EHDR_SIZE) throw new UserError(`${path}: truncated ELF header`);
+  if (h[4] !== 2) throw new UserError(`${path}: not a 64-bit ELF file (EI_CLASS ${h[4]})`);
+  if (h[5] !== 1) throw new UserError(`${path}: not a little-endian ELF file (EI_DATA ${h[5]})`);
+  return {
+    type: u16(h, 16),
+    entry: u64(h, 24),
+    phoff: u64(h, 32),
+    shoff: u64(h, 40),
+    phentsize: u16(h, 54),
+    phnum: u16(h, 56),
+    shentsize: u16(h, 58),
+    shnum: u16(h, 60),
+    shstrndx: u16(h, 62),
+  };
+}
+
+export class ElfFile {
+  readonly path: string;
+  readonly type: number;
+  readonly entry: number;
+  readonly size: number;
+  readonly sections: ElfSection[];
+  readonly segments: ElfSegment[];
+  private fd: number | null;
+  private cachedSymbols: ElfSymbol[] | null = null;
+  private cachedNotes: ElfNote[] | null = null;
+
+  static open(path: string): ElfFile {
+    let fd: number;
+    try {
+      fd = fs.openSync(path, 'r');
+    } catch (err) {
+      throw new UserError(describeOpenError(path, err as NodeJS.ErrnoException));
+    }
+    try {
+      return new ElfFile(path, fd);
+    } catch (err) {
+      fs.closeSync(fd);
+      if (err instanceof UserError) throw err;
+      throw new UserError(describeOpenError(path, err as NodeJS.ErrnoException));
+    }
+  }
+
+  private constructor(path: string, fd: number) {
+    this.path = path;
+    this.fd = fd;
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) throw new UserError(`${path}: is a directory, not an ELF file`);
+    this.size = st.size;
+    const head = Buffer.alloc(EHDR_SIZE);
+    const got = fs.readSync(fd, head, 0, EHDR_SIZE, 0);
+    const h = parseHeader(path, head, got);
+    this.type = h.type;
+    this.entry = h.entry;
+    const first = h.shoff !== 0 && h.shentsize >= SHDR_SIZE ? this.readSectionHeader0(h) : null;
+    const phnum = h.phnum === PN_XNUM && first ? first.info : h.phnum;
+    const shnum = h.shnum === 0 && first ? first.size : h.shnum;
+    const shstrndx = h.shstrndx === SHN_XINDEX && first ? first.link : h.shstrndx;
+    this.segments = this.readSegments(h, phnum);
+    this.sections = h.shoff !== 0 && h.shentsize >= SHDR_SIZE ? this.readSections(h, shnum, shstrndx) : [];
+  }
+
+  /** Section 0 holds the real counts when they overflow the 16-bit header fields. */
+  private readSectionHeader0(h: ElfHeader): { size: number; link: number; info: number } | null {
+    const b = this.readFileBytes(h.shoff, SHDR_SIZE);
+    if (b.length < SHDR_SIZE) return null;
+    return { size: u64(b, 32), link: u32(b, 40), info: u32(b, 44) };
+  }
+
+  private readTable(what: string, offset: number, count: number, entsize: number): Buffer {
+    const len = count * entsize;
+    if (offset + len > this.size) {
+      throw new UserError(`${this.path}: truncated ELF file (${what} end past the end of the file)`);
+    }
+    return this.readFileBytes(offset, len);
+  }
+
+  private readSegments(h: ElfHeader, phnum: number): ElfSegment[] {
+    if (phnum === 0 || h.phoff === 0) return [];
+    if (h.phentsize < PHDR_SIZE) throw new UserError(`${this.path}: bad program header size ${h.phentsize}`);
+    const table = this.readTable('program headers', h.phoff, phnum, h.phentsize);
+    const segments: ElfSegment[] = [];
+    for (let i = 0; i < phnum; i++) {
+      const at = i * h.phentsize;
+      segments.push({
+        type: u32(table, at),
+        flags: u32(table, at + 4),
+        offset: u64(table, at + 8),
+        vaddr: u64(table, at + 16),
+        filesz: u64(table, at + 32),
+        memsz: u64(table, at + 40),
+        align: u64(table, at + 48),
+      });
+    }
+    return segments;
+  }
+
+  private readSections(h: ElfHeader, shnum: number, shstrndx: number): ElfSection[] {
+    if (shnum === 0) return [];
+    const table = this.readTable('section headers', h.shoff, shnum, h.shentsize);
+    const raw: (ElfSection & { nameOffset: number })[] = [];
+    for (let i = 0; i < shnum; i++) {
+      const at = i * h.shentsize;
+      raw.push({
+        nameOffset: u32(table, at),
+        name: '',
+        type: u32(table, at + 4),
+        addr: u64(table, at + 16),
+        offset: u64(table, at + 24),
+        size: u64(table, at + 32),
+        link: u32(table, at + 40),
+        addralign: u64(table, at + 48),
+        entsize: u64(table, at + 56),
+      });
+    }
+    const strtab = shstrndx < raw.length ? this.sectionBytes(raw[shstrndx]) : null;
+    return raw.map(({ nameOffset, ...s }) => ({
+      ...s,
+      name: strtab && nameOffset < strtab.length ? cString(strtab, nameOffset) : '',
+    }));
+  }
+
+  /** Up to len bytes of the file at offset (fewer at the end of the file). */
+  readFileBytes(offset: number, len: number): Buffer {
+    const out = Buffer.alloc(Math.max(0, Math.min(len, this.size - offset)));
+    const got = this.readFileInto(offset, out);
+    return got === out.length ? out : out.subarray(0, got);
+  }
+
+  /** Fills out from the file at offset; returns the count read (short at end of file). */
+  readFileInto(offset: number, out: Uint8Array): number {
+    const fd = this.descriptor();
+    let done = 0;
+    while (done < out.length) {
+      const n = fs.readSync(fd, out, done, out.length - done, offset + done);
+      if (n <= 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  private descriptor(): number {
+    if (this.fd === null) this.fd = fs.openSync(this.path, 'r');
+    return this.fd;
+  }
+
+  /** Closes the file; a later read reopens it by path. */
+  close(): void {
+    if (this.fd !== null) {
+      fs.closeSync(this.fd);
+      this.fd = null;
+    }
+  }
+
+  section(name: string): ElfSection | null {
+    return this.sections.find((s) => s.name === name) ?? null;
+  }
+
+  sectionBytes(s: ElfSection): Buffer {
+    if (s.type === SHT_NOBITS) return Buffer.alloc(0);
+    return this.readFileBytes(s.offset, s.size);
+  }
+
+  /** Bytes at a link-time virtual address, from the file contents of a PT_LOAD. */
+  readVaddr(vaddr: number, len: number): Buffer | null {
+    for (const seg of this.segments) {
+      if (seg.type !== PT_LOAD) continue;
+      if (vaddr >= seg.vaddr && vaddr + len <= seg.vaddr + seg.filesz) {
+        const b = this.readFileBytes(seg.offset + (vaddr - seg.vaddr), len);
+        return b.length === len ? b : null;
+      }
+    }
+    return null;
+  }
+
+  notes(): ElfNote[] {
+    if (this.cachedNotes) return this.cachedNotes;
+    const notes: ElfNote[] = [];
+    const covered: [number, number][] = [];
+    for (const seg of this.segments) {
+      if (seg.type !== PT_NOTE || seg.filesz === 0) continue;
+      covered.push([seg.offset, seg.offset + seg.filesz]);
+      parseNotes(this.readFileBytes(seg.offset, seg.filesz), seg.align, notes);
+    }
+    for (const s of this.sections) {
+      if (s.type !== SHT_NOTE || s.size === 0) continue;
+      if (covered.some(([a, b]) => s.offset >= a && s.offset + s.size <= b)) continue;
+      parseNotes(this.readFileBytes(s.offset, s.size), s.addralign, notes);
+    }
+    this.cachedNotes = notes;
+    return notes;
+  }
+
+  buildId(): string | null {
+    const note = this.notes().find((n) => n.name === 'GNU' && n.type === NT_GNU_BUILD_ID);
+    return note && note.desc.length > 0 ? note.desc.toString('hex') : null;
+  }
+
+  hasDebugInfo(): boolean {
+    const s = this.section('.debug_info');
+    return s !== null && s.type !== SHT_NOBITS && s.size > 0;
+  }
+
+  /** .symtab plus .dynsym, without duplicates (same name and value); named symbols only. */
+  symbols(): ElfSymbol[] {
+    if (this.cachedSymbols) return this.cachedSymbols;
+    const seen = new Set<string>();
+    const out: ElfSymbol[] = [];
+    for (const type of [SHT_SYMTAB, SHT_DYNSYM]) {
+      for (const s of this.sections) {
+        if (s.type !== type) continue;
+        for (const sym of this.readSymbolSection(s)) {
+          const key = sym.name + '@' + sym.value;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push(sym);
+        }
+      }
+    }
+    this.cachedSymbols = out;
+    return out;
+  }
+
+  private readSymbolSection(s: ElfSection): ElfSymbol[] {
+    const strSection = this.sections[s.link];
+    if (!strSection) return [];
+    const strtab = this.sectionBytes(strSection);
+    const table = this.sectionBytes(s);
+    const entsize = s.entsize >= SYM_SIZE ? s.entsize : SYM_SIZE;
+    const syms: ElfSymbol[] = [];
+    for (let at = 0; at + SYM_SIZE <= table.length; at += entsize) {
+      const nameOffset = u32(table, at);
+      if (nameOffset === 0 || nameOffset >= strtab.length) continue;
+      const info = table[at + 4];
+      syms.push({
+        name: cString(strtab, nameOffset),
+        value: u64(table, at + 8),
+        size: u64(table, at + 16),
+        type: info & 0xf,
+        bind: info >> 4,
+        shndx: u16(table, at + 6),
+      });
+    }
+    return syms;
+  }
+
+  /**
+   * The first match of re in .rodata (the whole file when there are no
+   * section headers), scanning at most maxScan bytes; returns the first
+   * capture group, or the whole match when re has none.
+   */
+  findString(re: RegExp, maxScan = 256 * 1024 * 1024): string | null {
+    const rodata = this.section('.rodata');
+    if (this.sections.length > 0 && !rodata) return null;
+    const start = rodata ? rodata.offset : 0;
+    const end = Math.min(rodata ? rodata.offset + rodata.size : this.size, start + maxScan);
+    const plain = new RegExp(re.source, re.flags.replace(/[gy]/g, ''));
+    const chunk = 4 * 1024 * 1024;
+    const overlap = 4096;
+    for (let at = start; at < end; at += chunk - overlap) {
+      const text = this.readFileBytes(at, Math.min(chunk, end - at)).toString('latin1');
+      const m = plain.exec(text);
+      if (m) return m[1] ?? m[0];
+      if (at + chunk >= end) break;
+    }
+    return null;
+  }
+}
+
+/**
+ * Appends the notes of a PT_NOTE segment or SHT_NOTE section. Entries are
+ * 4-byte aligned unless the container says 8 (.note.gnu.property on
+ * x86_64); gcore writes p_align 1 for its 4-aligned notes.
+ */
+export function parseNotes(buf: Buffer, containerAlign: number, into: ElfNote[]): void {
+  const a = containerAlign === 8 ? 8 : 4;
+  let at = 0;
+  while (at + 12 <= buf.length) {
+    const namesz = u32(buf, at);
+    const descsz = u32(buf, at + 4);
+    const type = u32(buf, at + 8);
+    const nameAt = at + 12;
+    const descAt = alignUp(nameAt + namesz, a);
+    if (descAt + descsz > buf.length) break;
+    const name = buf.toString('latin1', nameAt, nameAt + namesz).replace(/\0+$/, '');
+    into.push({ name, type, desc: buf.subarray(descAt, descAt + descsz) });
+    at = alignUp(descAt + descsz, a);
+  }
+}
+
+const alignUp = (n: number, a: number): number => Math.ceil(n / a) * a;

@@ -1,0 +1,58 @@
+/** Text output: a title line, then one aligned line per item. */
+import type { Row, ViewError } from './view-run.ts';
+
+export interface Titled {
+  view: string;
+  pid: number | null;
+  pack: string;
+  release: string;
+  build_id: string | null;
+  items: Row[];
+  partial: boolean;
+  errors: ViewError[];
+}
+
+export function formatText(r: Titled): string {
+  const title = `${r.view}: ${r.items.length} item${r.items.length === 1 ? '' : 's'}  (${r.pack} ${r.release}${r.pid !== null ? `, pid ${r.pid}` : ''})`;
+  const lines = [title];
+  if (r.items.length > 0) {
+    const cols = Object.keys(r.items[0]);
+    const cell = (v: unknown) => (v === null || v === undefined ? '?' : String(v));
+    const widths = cols.map((c) => Math.max(c.length, ...r.items.map((it) => cell(it[c]).length)));
+    const numeric = cols.map((c) => r.items.every((it) => typeof it[c] === 'number' || it[c] === null));
+    const line = (vals: string[]) =>
+      vals
+        .map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+        .join('  ')
+        .trimEnd();
+    lines.push(line(cols.map((c) => c.toUpperCase())));
+    for (const it of r.items) lines.push(line(cols.map((c) => cell(it[c]))));
+  }
+  if (r.partial) {
+    lines.push(`partial: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}`);
+    for (const e of r.errors) lines.push(`  ${[e.root && `root ${e.root}`, e.item, e.column].filter(Boolean).join(' ')}: ${e.message}`);
+  }
+  return lines.join('\n');
+}
+
+/** How the numeric columns of items present in both samples moved, keyed by origin and addr. */
+export function formatMoves(first: Row[], last: Row[], seconds: number): string {
+  const key = (r: Row, i: number) => String(r.addr ?? `${r.origin}#${i}`);
+  const before = new Map(first.map((r, i) => [key(r, i), r]));
+  const after = new Map(last.map((r, i) => [key(r, i), r]));
+  const lines = [`over ${seconds.toFixed(1)} s:`];
+  for (const [k, r] of after) {
+    const b = before.get(k);
+    if (!b) {
+      lines.push(`  ${k} appeared`);
+      continue;
+    }
+    const moved = Object.keys(r)
+      .filter((c) => typeof r[c] === 'number' && typeof b[c] === 'number' && r[c] !== b[c])
+      .map((c) => `${c} ${(r[c] as number) - (b[c] as number) > 0 ? '+' : ''}${(r[c] as number) - (b[c] as number)} (${b[c]} → ${r[c]})`);
+    if (moved.length > 0) lines.push(`  ${k} ${moved.join(', ')}`);
+  }
+  for (const k of before.keys()) if (!after.has(k)) lines.push(`  ${k} gone`);
+  if (lines.length === 1) lines.push('  nothing moved');
+  return lines.join('\n');
+}

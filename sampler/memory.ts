@@ -1,0 +1,34 @@
+/**
+ * The one memory contract every source implements (process_vm_readv,
+ * /proc/PID/mem, an ELF core file, and fakes in unit tests).
+ */
+export interface MemorySource {
+  /**
+   * Copies out.length bytes of the target's memory at addr into out.
+   * Returns how many bytes were read from the start: fewer than
+   * out.length means the byte at addr + result could not be read.
+   * Throws TargetGone when the process no longer exists.
+   */
+  readInto(addr: number, out: Uint8Array): number;
+  /** Human-readable name for messages: "pid 1234 (process_vm_readv)". */
+  readonly description: string;
+  close(): void;
+}
+
+/** The target process exited (or never existed) while we read it. */
+export class TargetGone extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TargetGone';
+  }
+}
+
+/** A clear, one-line error for the user; the CLI prints message and exits non-zero. */
+export class UserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
+
+export const hex = (n: number): string => '0x' + n.toString(16);

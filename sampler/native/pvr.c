@@ -1,0 +1,109 @@
+/*
+ * xwalk_pvr: process_vm_readv for Node, nothing more.
+ *
+ * readv(pid, addrs: Float64Array, lens: Uint32Array, out: Buffer) -> number
+ *   Reads the remote ranges (addrs[i], lens[i]) into `out`, packed back to
+ *   back, with one syscall per IOV_MAX ranges. Returns the number of bytes
+ *   read: process_vm_readv never splits an iovec element, so the caller
+ *   knows which ranges arrived whole. Returns -errno when nothing could be
+ *   read (ESRCH: no such process, EPERM: not allowed, EFAULT: unmapped).
+ *
+ * This never stops the target: process_vm_readv needs only the ptrace
+ * *access* check (same uid or CAP_SYS_PTRACE), not an attach.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+#define CHECK(call)                                                        \
+    do {                                                                   \
+        if ((call) != napi_ok) {                                           \
+            napi_throw_error(env, NULL, "xwalk_pvr: bad arguments to readv"); \
+            return NULL;                                                   \
+        }                                                                  \
+    } while (0)
+
+static napi_value make_int(napi_env env, int64_t v)
+{
+    napi_value out;
+    napi_create_int64(env, v, &out);
+    return out;
+}
+
+static napi_value pvr_readv(napi_env env, napi_callback_info info)
+{
+    size_t argc = 4;
+    napi_value argv[4];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc != 4) {
+        napi_throw_type_error(env, NULL, "readv(pid, addrs, lens, out)");
+        return NULL;
+    }
+
+    int32_t pid;
+    CHECK(napi_get_value_int32(env, argv[0], &pid));
+
+    napi_typedarray_type atype, ltype;
+    size_t n_addrs, n_lens;
+    void *addrs_data, *lens_data;
+    CHECK(napi_get_typedarray_info(env, argv[1], &atype, &n_addrs, &addrs_data, NULL, NULL));
+    CHECK(napi_get_typedarray_info(env, argv[2], &ltype, &n_lens, &lens_data, NULL, NULL));
+    if (atype != napi_float64_array || ltype != napi_uint32_array || n_addrs != n_lens) {
+        napi_throw_type_error(env, NULL, "readv: addrs must be a Float64Array, lens a Uint32Array of the same length");
+        return NULL;
+    }
+
+    void *out;
+    size_t out_len;
+    CHECK(napi_get_buffer_info(env, argv[3], &out, &out_len));
+
+    const double *addrs = addrs_data;
+    const uint32_t *lens = lens_data;
+    size_t want = 0;
+    for (size_t i = 0; i < n_lens; i++)
+        want += lens[i];
+    if (want > out_len) {
+        napi_throw_range_error(env, NULL, "readv: out is smaller than the sum of lens");
+        return NULL;
+    }
+
+    struct iovec local[IOV_MAX], remote[IOV_MAX];
+    size_t total = 0;
+    char *dst = out;
+    for (size_t first = 0; first < n_lens; first += IOV_MAX) {
+        size_t count = n_lens - first < IOV_MAX ? n_lens - first : IOV_MAX;
+        size_t batch = 0;
+        for (size_t i = 0; i < count; i++) {
+            local[i].iov_base = dst + batch;
+            local[i].iov_len = lens[first + i];
+            remote[i].iov_base = (void *)(uintptr_t)addrs[first + i];
+            remote[i].iov_len = lens[first + i];
+            batch += lens[first + i];
+        }
+        ssize_t got = process_vm_readv(pid, local, count, remote, count, 0);
+        if (got < 0)
+            return make_int(env, total > 0 ? (int64_t)total : -(int64_t)errno);
+        total += (size_t)got;
+        if ((size_t)got < batch)
+            break;
+        dst += batch;
+    }
+    return make_int(env, (int64_t)total);
+}
+
+static napi_value init(napi_env env, napi_value exports)
+{
+    napi_value fn;
+    napi_create_function(env, "readv", NAPI_AUTO_LENGTH, pvr_readv, NULL, &fn);
+    napi_set_named_property(env, exports, "readv", fn);
+    return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

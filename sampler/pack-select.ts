@@ -1,0 +1,77 @@
+/**
+ * Which pack and which layout serve a binary: by build-id first (a
+ * committed layout or one cached earlier), else by the version string the
+ * pack's schema looks for, deriving the layout from the binary's own DWARF
+ * when it has some. An unknown stripped build is a clear error.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { cacheDir, describeKnown, extractLayout, layoutByBuildId, type LayoutFile, writeLayout } from '../generators/layout.ts';
+import type { PackIR } from '../generators/ir.ts';
+import { packsDir } from '../generators/repo.ts';
+import { loadSchema } from '../generators/schema.ts';
+import { BoundLayout } from './bound-layout.ts';
+import type { ElfFile } from './elf.ts';
+import { UserError } from './memory.ts';
+
+export interface Selected {
+  pack: PackIR;
+  layout: BoundLayout;
+  release: string;
+}
+
+export function listPacks(): string[] {
+  const dir = packsDir();
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((n) => fs.existsSync(path.join(dir, n, 'schema.yaml')))
+    .sort();
+}
+
+export function loadPack(name: string): PackIR {
+  const file = path.join(packsDir(), name, 'schema.yaml');
+  if (!fs.existsSync(file)) throw new UserError(`no pack named ${name} (packs: ${listPacks().join(', ') || 'none'})`);
+  return loadSchema(file);
+}
+
+function versionOf(pack: PackIR, exe: ElfFile): string | null {
+  return pack.versionPattern ? exe.findString(new RegExp(pack.versionPattern)) : null;
+}
+
+export interface SelectOptions {
+  pack?: string;
+  /** Called before a layout is derived from DWARF (it takes a few seconds). */
+  onDerive?: (message: string) => void;
+}
+
+export async function selectPack(exe: ElfFile, exeName: string, buildId: string | null, opts: SelectOptions): Promise<Selected> {
+  const packs = (opts.pack ? [opts.pack] : listPacks()).map(loadPack);
+  if (buildId) {
+    for (const pack of packs) {
+      const l = layoutByBuildId(pack.name, buildId);
+      if (l) return bound(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)})`);
+    }
+  }
+  const matching = packs.map((pack) => ({ pack, version: versionOf(pack, exe) })).filter((m) => m.version !== null || opts.pack);
+  if (matching.length === 0) {
+    throw new UserError(`no pack knows ${exeName} (build-id ${buildId ?? 'none'}; packs: ${listPacks().join(', ')}): pass --pack NAME`);
+  }
+  const { pack, version } = matching[0];
+  const release = version ?? 'unknown';
+  if (!buildId) throw new UserError(`${exeName} has no build-id note, so no layout can be keyed to it: link it with --build-id`);
+  if (!exe.hasDebugInfo()) {
+    throw new UserError(
+      `unknown build of ${pack.name} ${release}: ${exeName} (build-id ${buildId}) is stripped and no layout matches it; ${describeKnown(pack.name)}. ` +
+        `Add one with: xgen layout --pack ${pack.name} BINARY-WITH-DEBUG-INFO`,
+    );
+  }
+  opts.onDerive?.(`deriving the layout of ${pack.name} ${release} build ${buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
+  const layout = await extractLayout(pack, exe.path, { release, buildId });
+  writeLayout(layout, path.join(cacheDir(), pack.name));
+  return bound(pack, layout, `${pack.name} ${release} (${buildId.slice(0, 12)}, derived from DWARF)`);
+}
+
+function bound(pack: PackIR, l: LayoutFile, source: string): Selected {
+  return { pack, layout: BoundLayout.bind(pack, l, source), release: l.release };
+}

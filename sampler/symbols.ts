@@ -1,0 +1,91 @@
+/**
+ * Symbol lookups for one loaded ELF object: name → runtime address and
+ * runtime address → nearest symbol. Runtime address = st_value + bias.
+ */
+import { STT_FUNC, STT_NOTYPE, STT_OBJECT, SHN_ABS, SHN_UNDEF, type ElfSymbol } from './elf.ts';
+
+const STB_LOCAL = 0;
+const STB_GLOBAL = 1;
+const STB_WEAK = 2;
+
+/** How far past a symbol of unknown size (st_size 0) an address may still be attributed to it. */
+const UNSIZED_REACH = 64 * 1024;
+
+interface Located {
+  name: string;
+  start: number;
+  size: number;
+  rank: number;
+}
+
+export class SymbolTable {
+  private readonly byName = new Map<string, ElfSymbol>();
+  /** Functions and objects sorted by start; at equal starts, sized and global ones first. */
+  private readonly sorted: Located[];
+  private readonly bias: number;
+
+  constructor(symbols: ElfSymbol[], bias: number) {
+    this.bias = bias;
+    const located: Located[] = [];
+    for (const sym of symbols) {
+      if (!isDefinedAddress(sym)) continue;
+      const known = this.byName.get(sym.name);
+      if (!known || rank(sym) < rank(known)) this.byName.set(sym.name, sym);
+      if (sym.type === STT_FUNC || sym.type === STT_OBJECT) {
+        located.push({ name: sym.name, start: sym.value + bias, size: sym.size, rank: rank(sym) });
+      }
+    }
+    this.sorted = located.sort(byStartThenPreference);
+  }
+
+  /**
+   * Runtime address of a function, object or untyped (linker-defined) symbol.
+   * When several share the name (file-local statics), a global one wins.
+   */
+  address(name: string): number | null {
+    const sym = this.byName.get(name);
+    return sym ? sym.value + this.bias : null;
+  }
+
+  /** The function or object whose extent covers addr, or null. */
+  symbolize(addr: number): { name: string; offset: number } | null {
+    let lo = 0;
+    let hi = this.sorted.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.sorted[mid].start <= addr) {
+        found = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    if (found < 0) return null;
+    const start = this.sorted[found].start;
+    let first = found;
+    while (first > 0 && this.sorted[first - 1].start === start) first--;
+    const best = this.sorted[first];
+    const offset = addr - start;
+    const reach = best.size > 0 ? best.size : UNSIZED_REACH;
+    return offset < reach ? { name: best.name, offset } : null;
+  }
+}
+
+function isDefinedAddress(sym: ElfSymbol): boolean {
+  if (sym.shndx === SHN_UNDEF || sym.shndx === SHN_ABS) return false;
+  return sym.type === STT_FUNC || sym.type === STT_OBJECT || sym.type === STT_NOTYPE;
+}
+
+/** Lower is preferred: typed over untyped, then global, weak, local. */
+function rank(sym: ElfSymbol): number {
+  const typed = sym.type === STT_NOTYPE ? 10 : 0;
+  const bind = sym.bind === STB_GLOBAL ? 0 : sym.bind === STB_WEAK ? 1 : sym.bind === STB_LOCAL ? 2 : 3;
+  return typed + bind;
+}
+
+function byStartThenPreference(a: Located, b: Located): number {
+  if (a.start !== b.start) return a.start - b.start;
+  if ((a.size > 0) !== (b.size > 0)) return a.size > 0 ? -1 : 1;
+  return a.rank - b.rank;
+}

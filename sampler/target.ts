@@ -1,0 +1,88 @@
+/**
+ * A target: a live process or a core file, with what every walk needs —
+ * the memory source, its readable ranges, the executable's ELF, build-id
+ * and symbols at their runtime addresses.
+ */
+import fs from 'node:fs';
+import { CoreSource } from './core-source.ts';
+import { ElfFile } from './elf.ts';
+import { openLiveSource } from './live-source.ts';
+import { type MemorySource, TargetGone, UserError } from './memory.ts';
+import { exePath, loadBias, type Mapping, readProcMaps } from './proc-maps.ts';
+import type { Range } from './snapshot.ts';
+import { SymbolTable } from './symbols.ts';
+
+export interface Target {
+  readonly kind: 'live' | 'core';
+  readonly pid: number | null;
+  readonly source: MemorySource;
+  readonly exe: ElfFile;
+  readonly exeName: string;
+  readonly buildId: string | null;
+  readonly symbols: SymbolTable;
+  /** Readable ranges now (a live process maps and unmaps; a core never changes). */
+  ranges(): Range[];
+  close(): void;
+}
+
+/** Pointers never lead into these, and reading them can fail; leave them out. */
+const SPECIAL = new Set(['[vvar]', '[vsyscall]', '[vvar_vclock]']);
+
+function readable(mappings: Mapping[]): Range[] {
+  return mappings.filter((m) => m.perms[0] === 'r' && !SPECIAL.has(m.path)).map((m) => ({ start: m.start, end: m.end }));
+}
+
+export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new UserError(`--pid needs a process id, not ${pid}`);
+  if (!fs.existsSync(`/proc/${pid}`)) throw new TargetGone(`no process with pid ${pid}`);
+  const mappings = readProcMaps(pid);
+  const name = exePath(pid);
+  // /proc/PID/exe reaches the file the process runs even if it was replaced on disk.
+  const exe = ElfFile.open(`/proc/${pid}/exe`);
+  const bias = loadBias(mappings, name, exe);
+  const ranges = readable(mappings);
+  const source = openLiveSource(pid, ranges.length ? ranges[0].start : 0, prefer);
+  return {
+    kind: 'live',
+    pid,
+    source,
+    exe,
+    exeName: name,
+    buildId: exe.buildId(),
+    symbols: new SymbolTable(exe.symbols(), bias),
+    ranges: () => readable(readProcMaps(pid)),
+    close: () => {
+      source.close();
+      exe.close();
+    },
+  };
+}
+
+export function openCore(corePath: string, exePathArg?: string): Target {
+  const core = CoreSource.open(corePath, exePathArg);
+  const exeFile = exePathArg ?? core.exeMappedPath;
+  if (!exeFile || !fs.existsSync(exeFile)) {
+    core.close();
+    throw new UserError(`${corePath}: cannot find the executable${exeFile ? ` (${exeFile} is gone)` : ''}: pass --exe BINARY`);
+  }
+  const exe = ElfFile.open(exeFile);
+  if (!exePathArg && core.exeBuildId && exe.buildId() && core.exeBuildId !== exe.buildId()) {
+    core.close();
+    throw new UserError(`${exeFile}: build-id ${exe.buildId()} differs from ${core.exeBuildId} of the executable in ${corePath}: pass --exe with the binary that dumped it`);
+  }
+  const ranges = readable(core.mappings());
+  return {
+    kind: 'core',
+    pid: core.pid,
+    source: core,
+    exe,
+    exeName: exeFile,
+    buildId: core.exeBuildId ?? exe.buildId(),
+    symbols: new SymbolTable(exe.symbols(), core.loadBias(exe)),
+    ranges: () => ranges,
+    close: () => {
+      core.close();
+      exe.close();
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import t from 'tap';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ET_DYN, ElfFile } from '../sampler/elf.ts';
+import { SymbolTable } from '../sampler/symbols.ts';
+import { exePath, findMapping, loadBias, parseMaps, readProcMaps } from '../sampler/proc-maps.ts';
+import { TargetGone, UserError } from '../sampler/memory.ts';
+
+const fixture = fileURLToPath(new URL('./fixtures/xw-target.c', import.meta.url));
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xw-elf-'));
+const children: ChildProcess[] = [];
+
+t.teardown(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function compile(name: string, ...flags: string[]): string {
+  const out = path.join(dir, name);
+  execFileSync('cc', ['-g', '-O0', ...flags, '-o', out, fixture]);
+  return out;
+}
+
+const run = (cmd: string, ...args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
+
+/** The build-id as binutils' readelf prints it: an independent reading. */
+function readelfBuildId(file: string): string {
+  const m = /Build ID: ([0-9a-f]+)/.exec(run('readelf', '-n', file));
+  if (!m) throw new Error(`readelf shows no build-id for ${file}`);
+  return m[1];
+}
+
+function nmValue(file: string, symbol: string, dynamic = false): number {
+  const out = run('nm', ...(dynamic ? ['-D'] : []), file);
+  const line = out.split('\n').find((l) => l.endsWith(' ' + symbol));
+  if (!line) throw new Error(`nm shows no ${symbol} in ${file}`);
+  return parseInt(line.split(' ')[0], 16);
+}
+
+interface Printed {
+  pid: number;
+  global: number;
+  ver: number;
+}
+
+async function startTarget(exe: string): Promise<{ child: ChildProcess; printed: Printed }> {
+  const child = spawn(exe, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(child);
+  let text = '';
+  child.stdout!.setEncoding('utf8');
+  for await (const chunk of child.stdout!) {
+    text += chunk;
+    if (text.includes('\n')) break;
+  }
+  const field = (name: string): number => {
+    const m = new RegExp(`\\b${name}=(0x[0-9a-f]+|\\d+)`).exec(text);
+    if (!m) throw new Error(`target printed no ${name}: ${text}`);
+    return Number(m[1]);
+  };
+  return { child, printed: { pid: field('pid'), global: field('global'), ver: field('ver') } };
+}
+
+function missingPid(): number {
+  const max = Number(fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+  for (let pid = max - 1; pid > 1; pid--) if (!fs.existsSync(`/proc/${pid}`)) return pid;
+  throw new Error('no free pid');
+}
+
+const plain = compile('target');
+const exported = compile('target-dyn', '-rdynamic');
+const stripped = path.join(dir, 'target-dyn-stripped');
+fs.copyFileSync(exported, stripped);
+execFileSync('strip', [stripped]);
+
+t.test('headers, build-id, symbols and strings of a PIE', async (t) => {
+  const elf = ElfFile.open(plain);
+  t.teardown(() => elf.close());
+  t.equal(elf.type, ET_DYN);
+  t.equal(elf.buildId(), readelfBuildId(plain));
+  t.ok(elf.hasDebugInfo());
+  const sym = elf.symbols().find((s) => s.name === 'xw_global');
+  t.ok(sym, 'xw_global in .symtab');
+  t.equal(sym?.value, nmValue(plain, 'xw_global'));
+  t.equal(sym?.size, 8);
+  t.equal(elf.findString(/fakesrv\/(\d+\.\d+\.\d+)/), '9.8.7');
+  t.equal(elf.findString(/fakesrv\/\d+/), 'fakesrv/9', 'the whole match when there is no group');
+  t.equal(elf.findString(/nosuchserver\/(\d+)/), null);
+  const ver = elf.symbols().find((s) => s.name === 'ver')!;
+  t.equal(elf.readVaddr(ver.value, 13)?.toString('latin1'), 'fakesrv/9.8.7');
+  t.equal(elf.readVaddr(0x7fff0000, 4), null);
+});
+
+t.test('a stripped copy keeps the build-id and the dynamic symbols', async (t) => {
+  const full = ElfFile.open(exported);
+  const bare = ElfFile.open(stripped);
+  t.teardown(() => { full.close(); bare.close(); });
+  t.ok(full.hasDebugInfo());
+  t.notOk(bare.hasDebugInfo());
+  t.equal(bare.section('.symtab'), null);
+  t.equal(bare.buildId(), readelfBuildId(stripped));
+  t.equal(bare.buildId(), full.buildId());
+  const sym = bare.symbols().find((s) => s.name === 'xw_global');
+  t.equal(sym?.value, nmValue(stripped, 'xw_global', true), 'xw_global from .dynsym');
+  t.equal(full.symbols().filter((s) => s.name === 'xw_global').length, 1, '.symtab and .dynsym entries are merged');
+});
+
+t.test('symbol addresses in a running process', async (t) => {
+  const { child, printed } = await startTarget(plain);
+  t.equal(printed.pid, child.pid);
+  const maps = readProcMaps(printed.pid);
+  const exe = exePath(printed.pid);
+  t.equal(exe, fs.realpathSync(plain));
+  const elf = ElfFile.open(exe);
+  t.teardown(() => elf.close());
+  const bias = loadBias(maps, exe, elf);
+  t.equal(bias % 4096, 0, 'page-aligned bias');
+  const symbols = new SymbolTable(elf.symbols(), bias);
+  t.equal(symbols.address('xw_global'), printed.global);
+  t.equal(symbols.address('ver'), printed.ver);
+  t.equal(symbols.address('no_such_symbol'), null);
+  t.same(symbols.symbolize(printed.global + 4), { name: 'xw_global', offset: 4 });
+  t.equal(symbols.symbolize(symbols.address('main')! + 3)?.name, 'main');
+  t.equal(symbols.symbolize(1), null);
+  t.equal(findMapping(maps, printed.global)?.path, fs.realpathSync(plain));
+  t.equal(findMapping(maps, 4096), null);
+
+  const viaProc = ElfFile.open(`/proc/${printed.pid}/exe`);
+  t.teardown(() => viaProc.close());
+  t.equal(loadBias(maps, exe, viaProc), bias, 'same bias from /proc/PID/exe');
+  const other = ElfFile.open(exported);
+  t.teardown(() => other.close());
+  t.throws(() => loadBias(maps, exported, other), UserError, 'an executable the process does not map');
+});
+
+t.test('an executable replaced on disk while it runs', async (t) => {
+  const running = path.join(dir, 'replaced');
+  fs.copyFileSync(plain, running);
+  const { child, printed } = await startTarget(running);
+  const fresh = path.join(dir, 'replaced.new');
+  fs.copyFileSync(exported, fresh);
+  fs.renameSync(fresh, running);
+  const maps = readProcMaps(printed.pid);
+  const exe = exePath(printed.pid);
+  t.equal(exe, fs.realpathSync(running), '" (deleted)" is stripped');
+  const onDisk = ElfFile.open(exe);
+  const viaProc = ElfFile.open(`/proc/${printed.pid}/exe`);
+  t.teardown(() => { onDisk.close(); viaProc.close(); });
+  t.throws(() => loadBias(maps, exe, onDisk), UserError, 'the new file would give wrong symbols');
+  const symbols = new SymbolTable(viaProc.symbols(), loadBias(maps, exe, viaProc));
+  t.equal(symbols.address('xw_global'), printed.global, '/proc/PID/exe still reaches the running binary');
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+});
+
+t.test('parseMaps', async (t) => {
+  const maps = parseMaps(
+    '7f0000001000-7f0000002000 rw-p 00000000 00:00 0 \n' +
+      '55d0c8a00000-55d0c8a2c000 r--p 00001000 08:01 1234567    /opt/my server/nginx (deleted)\n' +
+      'ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n',
+  );
+  t.equal(maps.length, 3);
+  t.same(maps[0], {
+    start: 0x55d0c8a00000, end: 0x55d0c8a2c000, perms: 'r--p', offset: 0x1000,
+    dev: '08:01', inode: 1234567, path: '/opt/my server/nginx (deleted)',
+  });
+  t.equal(maps[1].path, '');
+  t.equal(maps[2].path, '[vsyscall]');
+  t.equal(findMapping(maps, 0x7f0000001fff), maps[1]);
+  t.equal(findMapping(maps, 0x7f0000002000), null);
+  t.throws(() => parseMaps('garbage\n'), UserError);
+});
+
+t.test('errors', async (t) => {
+  const missing = path.join(dir, 'no-such-file');
+  t.throws(() => ElfFile.open(missing), new UserError(`${missing}: no such file`));
+  const text = path.join(dir, 'not-elf.txt');
+  fs.writeFileSync(text, 'hello, not an ELF file\n');
+  t.throws(() => ElfFile.open(text), new UserError(`${text}: not an ELF file`));
+  const tiny = path.join(dir, 'truncated');
+  fs.writeFileSync(tiny, fs.readFileSync(plain).subarray(0, 40));
+  t.throws(() => ElfFile.open(tiny), new UserError(`${tiny}: truncated ELF header`));
+  t.throws(() => ElfFile.open(dir), UserError);
+  const pid = missingPid();
+  t.throws(() => readProcMaps(pid), new TargetGone(`process ${pid} does not exist`));
+  t.throws(() => exePath(pid), new TargetGone(`process ${pid} does not exist`));
+  t.throws(() => exePath(2), UserError, 'a kernel thread has no executable');
+});
