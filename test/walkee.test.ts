@@ -7,95 +7,11 @@
  *    and what it reads must equal the truth, bookkept while building.
  */
 import t from 'tap';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const src = 'test-targets/walkee.c';
-const bin = 'test-targets/bin/walkee';
-const binPath = join(root, bin);
-
-/* The same line as the Makefile's, run from the repository root. */
-const build = (): void => {
-  const srcPath = join(root, src);
-  if (existsSync(binPath) && statSync(binPath).mtimeMs >= statSync(srcPath).mtimeMs) return;
-  mkdirSync(dirname(binPath), { recursive: true });
-  const cc = spawnSync('cc', ['-g', '-O2', '-Wall', '-Wextra', '-pthread', '-o', bin, src], {
-    cwd: root,
-    encoding: 'utf8',
-  });
-  if (cc.status !== 0) throw new Error(`building walkee failed:\n${cc.stderr}${cc.error ?? ''}`);
-};
-
-type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
-
-/** A running walkee: a child of this test, talked to one JSON line at a time. */
-class Walkee {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private lines: string[] = [];
-  private waiter: ((line: string | null) => void) | null = null;
-  private gone = false;
-  stderr = '';
-
-  constructor(args: string[]) {
-    this.child = spawn(binPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
-    this.child.stdin.on('error', () => {}); // EPIPE if it died: reported by next()
-    createInterface({ input: this.child.stdout }).on('line', line => {
-      if (this.waiter) this.waiter(line);
-      else this.lines.push(line);
-    });
-    this.exited = new Promise(res =>
-      this.child.on('exit', (code, signal) => {
-        this.gone = true;
-        this.waiter?.(null);
-        res({ code, signal });
-      }),
-    );
-  }
-
-  /** The next stdout line, parsed; throws on timeout or exit. */
-  next(timeoutMs = 10_000): Promise<Json> {
-    const line = this.lines.shift();
-    if (line !== undefined) return Promise.resolve(JSON.parse(line));
-    if (this.gone) return Promise.reject(new Error(`walkee exited; stderr: ${this.stderr}`));
-    return new Promise((res, rej) => {
-      const timer = setTimeout(() => {
-        this.waiter = null;
-        rej(new Error(`no answer from walkee in ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiter = l => {
-        clearTimeout(timer);
-        this.waiter = null;
-        if (l === null) rej(new Error(`walkee exited; stderr: ${this.stderr}`));
-        else {
-          try {
-            res(JSON.parse(l));
-          } catch (e) {
-            rej(new Error(`walkee printed a non-JSON line: ${l}`));
-          }
-        }
-      };
-    });
-  }
-
-  ask(command: string): Promise<Json> {
-    this.child.stdin.write(command + '\n');
-    return this.next();
-  }
-
-  async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-}
+import { join } from 'node:path';
+import { binPath, build, root, sleep, Walkee, type Json } from './lib/walkee.ts';
 
 /*
  * The independent reader: gdb's Python walks everything from `walkee` with

@@ -1,0 +1,99 @@
+/** walkee, the C test target, as a child of the test: built on demand, talked to one JSON line at a time. */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const src = 'test-targets/walkee.c';
+const bin = 'test-targets/bin/walkee';
+export const binPath = join(root, bin);
+
+/* The same line as the Makefile's, run from the repository root. */
+export const build = (): void => {
+  const srcPath = join(root, src);
+  if (existsSync(binPath) && statSync(binPath).mtimeMs >= statSync(srcPath).mtimeMs) return;
+  mkdirSync(dirname(binPath), { recursive: true });
+  const cc = spawnSync('cc', ['-g', '-O2', '-Wall', '-Wextra', '-pthread', '-o', bin, src], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (cc.status !== 0) throw new Error(`building walkee failed:\n${cc.stderr}${cc.error ?? ''}`);
+};
+
+export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms));
+
+/** A running walkee: a child of this test, talked to one JSON line at a time. */
+export class Walkee {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private lines: string[] = [];
+  private waiter: ((line: string | null) => void) | null = null;
+  private gone = false;
+  stderr = '';
+
+  constructor(args: string[]) {
+    build();
+    this.child = spawn(binPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
+    this.child.stdin.on('error', () => {}); // EPIPE if it died: reported by next()
+    createInterface({ input: this.child.stdout }).on('line', line => {
+      if (this.waiter) this.waiter(line);
+      else this.lines.push(line);
+    });
+    this.exited = new Promise(res =>
+      this.child.on('exit', (code, signal) => {
+        this.gone = true;
+        this.waiter?.(null);
+        res({ code, signal });
+      }),
+    );
+  }
+
+  /** The next stdout line, parsed; throws on timeout or exit. */
+  next(timeoutMs = 10_000): Promise<Json> {
+    const line = this.lines.shift();
+    if (line !== undefined) return Promise.resolve(JSON.parse(line));
+    if (this.gone) return Promise.reject(new Error(`walkee exited; stderr: ${this.stderr}`));
+    return new Promise((res, rej) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        rej(new Error(`no answer from walkee in ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiter = l => {
+        clearTimeout(timer);
+        this.waiter = null;
+        if (l === null) rej(new Error(`walkee exited; stderr: ${this.stderr}`));
+        else {
+          try {
+            res(JSON.parse(l));
+          } catch (e) {
+            rej(new Error(`walkee printed a non-JSON line: ${l}`));
+          }
+        }
+      };
+    });
+  }
+
+  ask(command: string): Promise<Json> {
+    this.child.stdin.write(command + '\n');
+    return this.next();
+  }
+
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+
+/** Starts walkee and waits for its ready line. */
+export async function startWalkee(args: string[]): Promise<Walkee> {
+  const w = new Walkee(args);
+  const ready = await w.next(60_000);
+  if (!ready.ready) throw new Error(`walkee said ${JSON.stringify(ready)} instead of ready`);
+  return w;
+}

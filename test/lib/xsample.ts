@@ -1,0 +1,31 @@
+/** Runs the built xsample (dist/xsample.js) as a user would, and reads its answer. */
+import { execa } from 'execa';
+import { join } from 'node:path';
+import { root } from './walkee.ts';
+
+export const xsampleBin = join(root, 'dist/xsample.js');
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+export async function xsample(args: string[], opts: { env?: Record<string, string>; timeout?: number; prefix?: string[] } = {}): Promise<Run> {
+  const cmd = [...(opts.prefix ?? []), process.execPath, xsampleBin, ...args];
+  const r = await execa(cmd[0], cmd.slice(1), { reject: false, env: opts.env, timeout: opts.timeout ?? 120_000, stdin: 'ignore' });
+  let json = null;
+  if (args.includes('--json') && r.stdout.trim().startsWith('{')) {
+    const lines = r.stdout.trim().split('\n');
+    json = lines.length === 1 ? JSON.parse(lines[0]) : lines.map((l) => JSON.parse(l));
+  }
+  return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+/** Every row without the columns that only name where it was found. */
+export const figures = (row: Record<string, unknown>): Record<string, unknown> => {
+  const { origin: _origin, ...rest } = row;
+  return rest;
+};
