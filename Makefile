@@ -48,7 +48,7 @@ typecheck: node_modules/.package-lock.json
 	npx tsc -p .
 
 demo: build nginx
-	node test-targets/demo.ts
+	npx tsx test-targets/demo.ts
 
 test: build nginx
 	npx tap --reporter=tap test/*.test.ts

@@ -1,0 +1,28 @@
+/**
+ * make demo: start the nginx we built, give it some connections and
+ * requests in flight, and show its worker's pools with xsample while it
+ * keeps serving.
+ */
+import { execa } from 'execa';
+import path from 'node:path';
+import { holdConnections, partialGet, startNginx, repoRoot } from '../test/lib/nginx.ts';
+
+const xsample = path.join(repoRoot, 'dist/xsample.js');
+const say = (s: string) => process.stderr.write(`\n== ${s}\n`);
+
+const nginx = await startNginx();
+try {
+  say(`nginx 1.22.1 on 127.0.0.1:${nginx.port}: master ${nginx.masterPid}, worker ${nginx.workerPid}`);
+  const idle = await holdConnections(nginx.port, 2);
+  const inFlight = await holdConnections(nginx.port, 3, { partialRequest: partialGet });
+  say('2 idle connections and 3 requests in flight (headers unfinished); now, without stopping the worker:');
+  say(`xsample --pid ${nginx.workerPid} --struct ngx_pool`);
+  const run = await execa(process.execPath, [xsample, '--pid', String(nginx.workerPid), '--struct', 'ngx_pool', '--verbose'], { reject: false, stdout: 'inherit', stderr: 'inherit' });
+  say(`xsample --pid ${nginx.workerPid} --struct ngx_cycle_pool --json`);
+  await execa(process.execPath, [xsample, '--pid', String(nginx.workerPid), '--struct', 'ngx_cycle_pool', '--json'], { reject: false, stdout: 'inherit', stderr: 'inherit' });
+  idle.close();
+  inFlight.close();
+  process.exitCode = run.exitCode;
+} finally {
+  await nginx.stop();
+}

@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Build a debug nginx 1.22.1 (DWARF, -O2) from Debian's source package, for the tests.
+#
+#   bash test-targets/nginx/build.sh
+#
+# Result: build/nginx/nginx-1.22.1/objs/nginx
+#
+# Idempotent: when that binary exists, is newer than the source tarball and was
+# configured with the same options, the script does nothing.
+# Needs root (or passwordless apt) only when packages or deb-src entries are missing.
+set -euo pipefail
+
+NGINX_VERSION=1.22.1
+
+log() { echo "nginx-build: $*" >&2; }
+die() { echo "nginx-build: ERROR: $*" >&2; exit 1; }
+trap 'rc=$?; [ $rc -eq 0 ] || echo "nginx-build: failed (exit $rc)" >&2' EXIT
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+WORK="$ROOT/build/nginx"
+TARBALL="$WORK/nginx_${NGINX_VERSION}.orig.tar.gz"
+SRCDIR="$WORK/nginx-${NGINX_VERSION}"
+PREFIX="$WORK/prefix"
+BINARY="$SRCDIR/objs/nginx"
+STAMP="$WORK/configure.args"
+BUILDLOG="$WORK/build.log"
+
+CONFIGURE_ARGS=(
+  "--prefix=$PREFIX"
+  "--with-cc-opt=-g -O2 -fdebug-prefix-map=$SRCDIR=."
+  --with-http_ssl_module
+  --with-http_stub_status_module
+  --with-threads
+)
+ARGS_TEXT=$(printf '%s\n' "${CONFIGURE_ARGS[@]}")
+
+mkdir -p "$WORK"
+
+# Serialise concurrent runs (tap runs test files in parallel).
+exec 9>"$WORK/.lock"
+if command -v flock >/dev/null 2>&1; then
+  flock 9
+fi
+
+up_to_date() {
+  [ -x "$BINARY" ] && [ -f "$TARBALL" ] && [ "$BINARY" -nt "$TARBALL" ] \
+    && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$ARGS_TEXT" ]
+}
+
+if up_to_date; then
+  log "up to date: $BINARY"
+  exit 0
+fi
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $*"
+  fi
+}
+
+export DEBIAN_FRONTEND=noninteractive
+APT_UPDATED=0
+apt_update() {
+  log "apt-get update"
+  as_root apt-get update -qq >&2 || die "apt-get update failed"
+  APT_UPDATED=1
+}
+
+# --- 1. build dependencies ------------------------------------------------------
+PKGS=(dpkg-dev build-essential libpcre3-dev zlib1g-dev libssl-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  [ $APT_UPDATED -eq 1 ] || apt_update
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+    || die "apt-get install ${missing[*]} failed"
+fi
+
+# --- 2. deb-src entries, derived from the system's own apt sources -------------------
+have_deb_src() {
+  if apt-get indextargets --format '$(IDENTIFIER)' 2>/dev/null | grep -qx 'Sources'; then
+    return 0
+  fi
+  grep -rqsE '^[[:space:]]*(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
+}
+
+# deb822: repeat each stanza whose Types include "deb", with "Types: deb-src".
+derive_from_deb822() {
+  awk '
+    BEGIN { RS = ""; ORS = "\n\n" }
+    {
+      n = split($0, lines, "\n"); out = ""; isdeb = 0
+      for (i = 1; i <= n; i++) {
+        l = lines[i]
+        if (l ~ /^[Tt]ypes:/) {
+          v = l; sub(/^[Tt]ypes:[ \t]*/, "", v)
+          m = split(v, ts, /[ \t]+/)
+          for (j = 1; j <= m; j++) if (ts[j] == "deb") isdeb = 1
+          l = "Types: deb-src"
+        }
+        out = out l "\n"
+      }
+      if (isdeb) { sub(/\n$/, "", out); print out }
+    }' "$1"
+}
+
+# one-line format: "deb [opts] URI suite [components...]" -> one deb822 stanza per line.
+derive_from_oneline() {
+  awk '
+    function field(k) {
+      k = tolower(k)
+      if (k == "arch") return "Architectures"
+      if (k == "signed-by") return "Signed-By"
+      if (k == "trusted") return "Trusted"
+      if (k == "lang") return "Languages"
+      if (k == "target") return "Targets"
+      if (k == "pdiffs") return "PDiffs"
+      if (k == "by-hash") return "By-Hash"
+      if (k == "check-valid-until") return "Check-Valid-Until"
+      if (k == "check-date") return "Check-Date"
+      return ""
+    }
+    /^[ \t]*deb[ \t]/ {
+      line = $0; sub(/#.*/, "", line); sub(/^[ \t]*deb[ \t]+/, "", line)
+      opts = ""
+      if (line ~ /^\[/) {
+        o = line; sub(/\].*/, "", o); sub(/^\[/, "", o)
+        sub(/^\[[^]]*\][ \t]*/, "", line)
+        k = split(o, kv, /[ \t]+/)
+        for (j = 1; j <= k; j++) {
+          if (kv[j] == "") continue
+          split(kv[j], p, "="); f = field(p[1])
+          if (f != "") { val = p[2]; gsub(/,/, " ", val); opts = opts f ": " val "\n" }
+        }
+      }
+      m = split(line, w, /[ \t]+/)
+      if (m < 2) next
+      comps = ""
+      for (j = 3; j <= m; j++) if (w[j] != "") comps = comps (comps == "" ? "" : " ") w[j]
+      printf "Types: deb-src\nURIs: %s\nSuites: %s\n", w[1], w[2]
+      if (comps != "") printf "Components: %s\n", comps
+      printf "%s\n", opts
+    }' "$1"
+}
+
+ensure_deb_src() {
+  if have_deb_src; then
+    return 0
+  fi
+  local out=/etc/apt/sources.list.d/xwalk-src.sources content=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    log "deriving deb-src entries from /etc/apt/sources.list.d/debian.sources"
+    content=$(derive_from_deb822 /etc/apt/sources.list.d/debian.sources)
+  elif [ -f /etc/apt/sources.list ]; then
+    log "deriving deb-src entries from /etc/apt/sources.list"
+    content=$(derive_from_oneline /etc/apt/sources.list)
+  fi
+  [ -n "$content" ] || die "no 'deb' entries found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list; cannot derive deb-src"
+  printf '# Written by xwalk test-targets/nginx/build.sh: deb-src copies of the system sources.\n%s\n' "$content" \
+    | as_root tee "$out" >/dev/null || die "cannot write $out"
+  log "wrote $out"
+  apt_update
+}
+
+# --- 3. fetch the source tarball ------------------------------------------------
+tarball_version() {
+  tar -xzOf "$TARBALL" "nginx-${NGINX_VERSION}/src/core/nginx.h" 2>/dev/null \
+    | sed -n 's/^#define NGINX_VERSION[[:space:]]*"\([^"]*\)".*/\1/p'
+}
+
+# sha256 of nginx_<v>.orig.tar.gz as listed in the (signed) apt Sources index.
+indexed_sha256() {
+  apt-cache showsrc nginx 2>/dev/null \
+    | awk -v f="nginx_${NGINX_VERSION}.orig.tar.gz" '
+        /^[^ ]/ { in_sha = ($1 == "Checksums-Sha256:") ; next }
+        in_sha && $3 == f { print $1 }' | sort -u
+}
+
+fetch_tarball() {
+  ensure_deb_src
+  if ! apt-cache showsrc nginx 2>/dev/null | grep -q '^Package: nginx'; then
+    [ $APT_UPDATED -eq 1 ] || apt_update
+  fi
+  local want
+  want=$(indexed_sha256)
+  [ -n "$want" ] || die "apt's Sources index has no nginx_${NGINX_VERSION}.orig.tar.gz (versions known: $(apt-cache showsrc nginx 2>/dev/null | sed -n 's/^Version: //p' | tr '\n' ' '))"
+  local fetch="$WORK/.fetch" spec got
+  # Try the candidate first, then every source version apt knows about (a mirror
+  # may lack the newest .dsc/.debian.tar while still serving the shared orig tarball).
+  for spec in nginx $(apt-cache showsrc nginx 2>/dev/null | sed -n 's/^Version: /nginx=/p'); do
+    rm -rf "$fetch"; mkdir -p "$fetch"
+    # let apt's sandbox user write there (avoids the "unsandboxed as root" warning)
+    if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$fetch"; fi
+    log "apt-get source --download-only $spec"
+    if ! (cd "$fetch" && apt-get source -qq --download-only "$spec" >&2); then
+      log "apt-get source --download-only $spec reported errors"
+    fi
+    if [ -f "$fetch/nginx_${NGINX_VERSION}.orig.tar.gz" ]; then
+      got=$(sha256sum "$fetch/nginx_${NGINX_VERSION}.orig.tar.gz" | cut -d' ' -f1)
+      if grep -qx "$got" <<<"$want"; then
+        log "nginx_${NGINX_VERSION}.orig.tar.gz sha256 matches apt's Sources index"
+        mv "$fetch/nginx_${NGINX_VERSION}.orig.tar.gz" "$TARBALL"
+        rm -rf "$fetch"
+        return 0
+      fi
+      log "sha256 of downloaded nginx_${NGINX_VERSION}.orig.tar.gz does not match apt's index"
+    fi
+  done
+  got=$(cd "$fetch" && ls nginx_*.orig.tar.* 2>/dev/null | tr '\n' ' ' || true)
+  rm -rf "$fetch"
+  die "could not fetch nginx_${NGINX_VERSION}.orig.tar.gz with apt-get source (last attempt got: ${got:-nothing})"
+}
+
+if [ ! -f "$TARBALL" ]; then
+  fetch_tarball
+fi
+
+v=$(tarball_version)
+[ "$v" = "$NGINX_VERSION" ] || die "$TARBALL contains nginx '${v:-unknown}', expected $NGINX_VERSION (delete it to fetch again)"
+
+# --- 4. extract -----------------------------------------------------------------
+if [ ! -f "$SRCDIR/configure" ]; then
+  log "extracting $(basename "$TARBALL")"
+  tmp="$WORK/.extract.$$"
+  rm -rf "$tmp" "$SRCDIR"
+  mkdir -p "$tmp"
+  tar -xzf "$TARBALL" -C "$tmp" || die "cannot extract $TARBALL"
+  [ -f "$tmp/nginx-${NGINX_VERSION}/configure" ] || die "$TARBALL has no nginx-${NGINX_VERSION}/configure"
+  mv "$tmp/nginx-${NGINX_VERSION}" "$SRCDIR"
+  rm -rf "$tmp"
+fi
+
+# --- 5. configure + make --------------------------------------------------------
+: >"$BUILDLOG"
+fail_with_log() {
+  echo "---- last lines of $BUILDLOG ----" >&2
+  tail -n 40 "$BUILDLOG" >&2 || true
+  die "$1"
+}
+
+if [ ! -f "$SRCDIR/objs/Makefile" ] || [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$ARGS_TEXT" ]; then
+  log "configure ${CONFIGURE_ARGS[*]}"
+  rm -f "$STAMP"
+  (cd "$SRCDIR" && ./configure "${CONFIGURE_ARGS[@]}") >>"$BUILDLOG" 2>&1 \
+    || fail_with_log "configure failed (full log: $BUILDLOG)"
+  rm -f "$BINARY"
+fi
+
+log "make -j2 (log: build/nginx/build.log)"
+start=$(date +%s)
+(cd "$SRCDIR" && make -j2) >>"$BUILDLOG" 2>&1 || fail_with_log "make failed (full log: $BUILDLOG)"
+[ -x "$BINARY" ] || die "make succeeded but $BINARY is missing"
+readelf -S "$BINARY" | grep -q '\.debug_info' || die "$BINARY has no .debug_info section (no DWARF)"
+touch "$BINARY"
+printf '%s\n' "$ARGS_TEXT" >"$STAMP"
+log "built $BINARY in $(( $(date +%s) - start ))s"

@@ -1,0 +1,428 @@
+// Test helpers for the nginx target: build it, run it (master stays our child),
+// find its worker, hold connections open with half-sent requests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const NGINX_VERSION = '1.22.1';
+/** Body nginx serves for `/` (written to <dir>/html/index.html). */
+export const ROOT_BODY = 'xwalk nginx test target\n';
+
+/** Repository root (this file is test/lib/nginx.ts). */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const buildScript = path.join(repoRoot, 'test-targets', 'nginx', 'build.sh');
+const confTemplate = path.join(repoRoot, 'test-targets', 'nginx', 'nginx.conf.in');
+
+export interface Nginx {
+  masterPid: number;
+  workerPid: number;
+  port: number;
+  /** temp directory: prefix (-p), nginx.conf, error.log, nginx.pid, html/, temp/ */
+  dir: string;
+  binary: string;
+  errorLog: string;
+  /** SIGQUIT (graceful), SIGKILL after a timeout; waits for the master's exit, removes dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  binary?: string;
+  /** how long to wait for the port and the worker (default 10 000 ms) */
+  startTimeoutMs?: number;
+  /** how long stop() waits after SIGQUIT before SIGKILL (default 5 000 ms) */
+  quitTimeoutMs?: number;
+}
+
+export function nginxBinary(): string {
+  return path.join(repoRoot, 'build', 'nginx', `nginx-${NGINX_VERSION}`, 'objs', 'nginx');
+}
+
+let building: Promise<string> | undefined;
+
+/** Run test-targets/nginx/build.sh (idempotent, fast when up to date); resolves to the binary path. */
+export function buildNginx(): Promise<string> {
+  building ??= new Promise<string>((resolve, reject) => {
+    // stdout goes to our stderr too: under tap, our stdout is the TAP stream.
+    const child = spawn('bash', [buildScript], { cwd: repoRoot, stdio: ['ignore', 2, 'inherit'] });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve(nginxBinary());
+      else reject(new Error(`${path.relative(repoRoot, buildScript)} failed (${signal ?? `exit ${code}`}); see its output above`));
+    });
+  }).catch((e) => {
+    building = undefined;
+    throw e;
+  });
+  return building;
+}
+
+// ---------------------------------------------------------------- /proc helpers
+
+/** Direct children of pid (from /proc/<pid>/task/<pid>/children, or a /proc scan). */
+export function childPids(pid: number): number[] {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return s ? s.split(/\s+/).map(Number) : [];
+  } catch {
+    // kernel without CONFIG_PROC_CHILDREN (or pid gone): scan /proc/*/stat for ppid
+  }
+  const out: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = procStat(Number(name));
+    if (st && st.ppid === pid) out.push(Number(name));
+  }
+  return out;
+}
+
+/** state and ppid from /proc/<pid>/stat, or undefined when the process is gone. */
+export function procStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm may contain spaces and parentheses: fields resume after the last ')'
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0], ppid: Number(rest[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** /proc/<pid>/cmdline with NULs as spaces ('' when gone). nginx rewrites it to "nginx: worker process". */
+export function procCmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  const st = procStat(pid);
+  return st !== undefined && st.state !== 'Z' && st.state !== 'X';
+}
+
+function workerPidsOf(master: number): number[] {
+  return childPids(master).filter((p) => procCmdline(p).startsWith('nginx: worker process'));
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+// ---------------------------------------------------------------- ports / sockets
+
+/** A currently free TCP port on 127.0.0.1 (bind port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(1000, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/** GET http://127.0.0.1:<port><path> on a fresh connection that is closed afterwards (no keep-alive). */
+export function httpGet(port: number, urlPath: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(
+      { host: '127.0.0.1', port, path: urlPath, agent: false, headers: { Connection: 'close' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${urlPath} on port ${port} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+// ---------------------------------------------------------------- cleanup on crash
+
+const running = new Map<number, { dir: string; workers: Set<number>; stop?: () => Promise<void> }>();
+let handlersInstalled = false;
+// fatal signals worth cleaning up for (tap ends a timed-out test file with SIGALRM)
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGALRM'];
+const signalHandlers = new Map<NodeJS.Signals, () => void>();
+
+function killAllSync(): void {
+  for (const [master, info] of running) {
+    // fast shutdown lets the master reap its workers (PID 1 here does not reap orphans)
+    try { process.kill(master, 'SIGTERM'); } catch { /* gone */ }
+    const deadline = Date.now() + 1000;
+    while (alive(master) && Date.now() < deadline) sleepSync(10);
+    for (const w of [...info.workers, ...childPids(master)]) {
+      try { process.kill(w, 'SIGKILL'); } catch { /* gone */ }
+    }
+    try { process.kill(master, 'SIGKILL'); } catch { /* gone */ }
+    try { fs.rmSync(info.dir, { recursive: true, force: true }); } catch { /* best effort */ }
+  }
+  running.clear();
+}
+
+function installCleanup(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  // a test that forgot stop(): shut nginx down properly (the master gets reaped)
+  process.on('beforeExit', () => {
+    const stops = [...running.values()].flatMap((i) => (i.stop ? [i.stop] : []));
+    if (stops.length > 0) void Promise.allSettled(stops.map((f) => f()));
+  });
+  // crash / process.exit(): kill synchronously. The master may stay a zombie after
+  // we are gone (nobody reaps it), but nothing keeps running.
+  process.on('exit', killAllSync);
+  for (const sig of SIGNALS) {
+    const h = () => {
+      killAllSync();
+      for (const [s, fn] of signalHandlers) process.removeListener(s, fn);
+      // Other listeners (e.g. tap's signal-exit, which re-raises once it is the
+      // only listener left) take it from here; otherwise die of the signal.
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    signalHandlers.set(sig, h);
+    process.prependListener(sig, h);
+  }
+}
+
+// ---------------------------------------------------------------- start / stop
+
+function renderConfig(dir: string, port: number): string {
+  const user =
+    typeof process.getuid === 'function' && process.getuid() === 0
+      ? `user ${os.userInfo().username};` // worker runs as root too: same uid as the tools reading its memory
+      : ''; // non-root master: "user" would be ignored (with a warning); the worker keeps our uid
+  return fs
+    .readFileSync(confTemplate, 'utf8')
+    .replaceAll('@DIR@', dir)
+    .replaceAll('@PORT@', String(port))
+    .replaceAll('@USER@', user);
+}
+
+function readErrorLog(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '(no error.log)';
+  }
+}
+
+class StartError extends Error {
+  constructor(message: string, readonly addressInUse: boolean) {
+    super(message);
+  }
+}
+
+/** Start nginx (master + 1 worker) on a free 127.0.0.1 port in a fresh temp dir. */
+export async function startNginx(opts: StartOptions = {}): Promise<Nginx> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      // the free port was taken between probing and nginx's bind(): try another one
+      if (e instanceof StartError && e.addressInUse && attempt < 3) continue;
+      throw e;
+    }
+  }
+}
+
+async function startOnce(opts: StartOptions): Promise<Nginx> {
+  const binary = path.resolve(opts.binary ?? nginxBinary());
+  if (!fs.existsSync(binary)) throw new Error(`nginx binary not found: ${binary} (run buildNginx() first)`);
+  const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
+  const quitTimeoutMs = opts.quitTimeoutMs ?? 5_000;
+
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'xwalk-nginx-'));
+  const errorLog = path.join(dir, 'error.log');
+  const confFile = path.join(dir, 'nginx.conf');
+  const port = await freePort();
+  await fsp.mkdir(path.join(dir, 'html'));
+  await fsp.mkdir(path.join(dir, 'temp'));
+  await fsp.writeFile(path.join(dir, 'html', 'index.html'), ROOT_BODY);
+  await fsp.writeFile(confFile, renderConfig(dir, port));
+
+  installCleanup();
+  // -e: the error log nginx uses before it has read the config (default would be <prefix>/logs/error.log)
+  const child: ChildProcess = spawn(binary, ['-p', dir + '/', '-e', errorLog, '-c', confFile], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (b: Buffer) => {
+    if (output.length < 64 * 1024) output += b.toString('utf8');
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  let exitInfo: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      exitInfo = signal ? `signal ${signal}` : `exit code ${code}`;
+      resolve();
+    });
+  });
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  // let a forgotten stop() not keep the test process alive (the exit hook still kills nginx)
+  child.unref();
+  (child.stdout as net.Socket | null)?.unref?.();
+  (child.stderr as net.Socket | null)?.unref?.();
+
+  const masterPid = child.pid;
+  if (masterPid === undefined) {
+    const err = await spawnError;
+    await fsp.rm(dir, { recursive: true, force: true });
+    throw new Error(`cannot spawn ${binary}: ${err.message}`);
+  }
+  const info: { dir: string; workers: Set<number>; stop?: () => Promise<void> } = { dir, workers: new Set<number>() };
+  running.set(masterPid, info);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      // the child is unref'd: keep the event loop alive while we wait for its exit
+      const keepAlive = setInterval(() => {}, 1000);
+      const exitedWithin = (ms: number) =>
+        new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => resolve(false), ms);
+          void exited.then(() => {
+            clearTimeout(t);
+            resolve(true);
+          });
+        });
+      try {
+        if (exitInfo === undefined) {
+          try { process.kill(masterPid, 'SIGQUIT'); } catch { /* gone */ }
+          const quit = await exitedWithin(quitTimeoutMs);
+          if (!quit) {
+            // Kill the workers first: the master (in shutdown) reaps them and exits by itself,
+            // so no orphan is left to PID 1. SIGKILL the master if it still lingers.
+            for (const w of [...info.workers, ...childPids(masterPid)]) {
+              try { process.kill(w, 'SIGKILL'); } catch { /* gone */ }
+            }
+            const gone = await exitedWithin(2000);
+            if (!gone) {
+              try { process.kill(masterPid, 'SIGKILL'); } catch { /* gone */ }
+              await exited;
+            }
+          }
+        }
+      } finally {
+        clearInterval(keepAlive);
+      }
+      running.delete(masterPid);
+      await fsp.rm(dir, { recursive: true, force: true });
+    })());
+
+  info.stop = stop;
+
+  const fail = async (why: string, addressInUse = false): Promise<never> => {
+    const log = readErrorLog(errorLog);
+    await stop();
+    throw new StartError(
+      `nginx did not start: ${why}\n--- nginx stdout/stderr ---\n${output || '(none)'}\n--- ${errorLog} ---\n${log}`,
+      addressInUse,
+    );
+  };
+
+  const deadline = Date.now() + startTimeoutMs;
+  for (;;) {
+    if (exitInfo !== undefined) {
+      const log = readErrorLog(errorLog) + output;
+      return fail(`master exited early (${exitInfo})`, /Address already in use/.test(log));
+    }
+    const workers = workerPidsOf(masterPid);
+    if (workers.length > 0 && (await canConnect(port))) {
+      workers.forEach((w) => info.workers.add(w));
+      return { masterPid, workerPid: workers[0], port, dir, binary, errorLog, stop };
+    }
+    if (Date.now() > deadline) {
+      return fail(
+        `timed out after ${startTimeoutMs} ms waiting for port ${port} and a worker process ` +
+          `(children of ${masterPid}: ${childPids(masterPid).map((p) => `${p} "${procCmdline(p)}"`).join(', ') || 'none'})`,
+      );
+    }
+    await sleep(50);
+  }
+}
+
+// ---------------------------------------------------------------- held connections
+
+export interface HeldConnections {
+  sockets: net.Socket[];
+  /** destroy all sockets and wait until they are closed */
+  close(): Promise<void>;
+}
+
+/**
+ * Open k TCP connections to 127.0.0.1:port. With partialRequest, write that text on
+ * connection i (e.g. a request line and headers without the final blank line) so nginx
+ * keeps the request in flight. Resolves once all are connected and written, plus ~100 ms
+ * for nginx to accept and read them.
+ */
+export async function holdConnections(
+  port: number,
+  k: number,
+  opts: { partialRequest?: (i: number) => string } = {},
+): Promise<HeldConnections> {
+  const sockets: net.Socket[] = [];
+  const close = async () => {
+    await Promise.all(
+      sockets.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.destroyed && s.closed) return resolve();
+            s.once('close', () => resolve());
+            s.destroy();
+          }),
+      ),
+    );
+  };
+  try {
+    await Promise.all(
+      Array.from({ length: k }, (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const s = net.connect({ host: '127.0.0.1', port });
+          sockets.push(s);
+          s.once('error', reject);
+          s.once('connect', () => {
+            s.removeListener('error', reject);
+            s.on('error', () => { /* nginx may reset it later (timeouts, shutdown) */ });
+            const text = opts.partialRequest?.(i);
+            if (text === undefined) return resolve();
+            s.write(text, (err) => (err ? reject(err) : resolve()));
+          });
+        }),
+      ),
+    );
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  await sleep(100);
+  return { sockets, close };
+}
+
+/** The partial request used by the tests: request line + Host header, no terminating blank line. */
+export const partialGet = (i: number): string => `GET /hold/${i} HTTP/1.1\r\nHost: xw${i}.test\r\n`;
