@@ -39,7 +39,7 @@ export function loadPvrAddon(): PvrAddon | null {
 }
 
 function processGone(pid: number): TargetGone {
-  return new TargetGone(`process ${pid} does not exist (or exited during the walk)`);
+  return new TargetGone(`process ${pid} exited (or does not exist)`);
 }
 
 function permissionDenied(pid: number, how: string): UserError {

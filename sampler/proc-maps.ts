@@ -33,7 +33,7 @@ function procError(pid: number, file: string, err: NodeJS.ErrnoException): Error
     if (fs.existsSync(`/proc/${pid}`)) {
       return new UserError(`${path}: not available (process ${pid} is a kernel thread or a zombie)`);
     }
-    return new TargetGone(`process ${pid} does not exist`);
+    return new TargetGone(`process ${pid} exited (or does not exist)`);
   }
   if (err.code === 'EACCES' || err.code === 'EPERM') {
     return new UserError(`permission denied reading ${path} (run as the target's user or root)`);

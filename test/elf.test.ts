@@ -190,7 +190,7 @@ t.test('errors', async (t) => {
   t.throws(() => ElfFile.open(tiny), new UserError(`${tiny}: truncated ELF header`));
   t.throws(() => ElfFile.open(dir), UserError);
   const pid = missingPid();
-  t.throws(() => readProcMaps(pid), new TargetGone(`process ${pid} does not exist`));
-  t.throws(() => exePath(pid), new TargetGone(`process ${pid} does not exist`));
+  t.throws(() => readProcMaps(pid), new TargetGone(`process ${pid} exited (or does not exist)`));
+  t.throws(() => exePath(pid), new TargetGone(`process ${pid} exited (or does not exist)`));
   t.throws(() => exePath(2), UserError, 'a kernel thread has no executable');
 });

@@ -15,7 +15,9 @@ export interface Run {
 
 export async function xsample(args: string[], opts: { env?: Record<string, string>; timeout?: number; prefix?: string[] } = {}): Promise<Run> {
   const cmd = [...(opts.prefix ?? []), process.execPath, xsampleBin, ...args];
-  const r = await execa(cmd[0], cmd.slice(1), { reject: false, env: opts.env, timeout: opts.timeout ?? 120_000, stdin: 'ignore' });
+  // A user's environment, not the test runner's (tap instruments child node processes through it).
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...opts.env };
+  const r = await execa(cmd[0], cmd.slice(1), { reject: false, env, extendEnv: false, timeout: opts.timeout ?? 120_000, stdin: 'ignore' });
   let json = null;
   if (args.includes('--json') && r.stdout.trim().startsWith('{')) {
     const lines = r.stdout.trim().split('\n');

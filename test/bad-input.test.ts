@@ -1,0 +1,118 @@
+/**
+ * Bad input ends in one clear line on stderr and a non-zero exit: never a
+ * hang, a stack trace or garbage.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import t, { type Test } from 'tap';
+import { binPath, sleep, startWalkee } from './lib/walkee.ts';
+import { type Run, xsample } from './lib/xsample.ts';
+
+function oneClearLine(t: Test, r: Run, code: number, pattern: RegExp): void {
+  t.equal(r.code, code, `exit ${code}`);
+  const lines = r.stderr.trim().split('\n');
+  t.match(lines[0], /^xsample: /, 'names the tool');
+  t.match(r.stderr, pattern, 'says what is wrong');
+  t.notMatch(r.stderr, /^\s+at /m, 'no stack trace');
+  t.notMatch(r.stderr, /internal error/, 'not an internal error');
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bad-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+t.test('usage errors exit 2', async (t) => {
+  for (const [args, pattern] of [
+    [[], /give one of --pid PID or --core FILE/],
+    [['--pid', 'abc', '--struct', 'ngx_pool'], /--pid needs a whole number/],
+    [['--pid', '1'], /which view\? --struct VIEW/],
+    [['--pid', '1', '--struct', 'ngx_pool', '--bogus'], /Unknown option '--bogus'/],
+    [['--pid'], /--pid/],
+    [['--core', 'x', '--struct', 'v', '--count', '3'], /a core does not change/],
+    [['--pid', '1', '--struct', 'v', '--source', 'ptrace'], /--source is pvr or procmem/],
+  ] as [string[], RegExp][]) {
+    const r = await xsample(args);
+    t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
+    t.match(r.stderr, pattern);
+    t.equal(r.stderr.trim().split('\n').length, 2, 'the problem, then a pointer to --help');
+  }
+  const help = await xsample(['--help']);
+  t.equal(help.code, 0);
+  t.match(help.stdout, /never ptrace/);
+});
+
+t.test('no such process', async (t) => {
+  const r = await xsample(['--pid', '4000000', '--struct', 'ngx_pool']);
+  oneClearLine(t, r, 1, /no process with pid 4000000/);
+});
+
+t.test('permission denied (another user reading a root process)', async (t) => {
+  const w = await startWalkee(['--nodes', '10']);
+  t.teardown(() => w.kill());
+  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list'], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i', `HOME=${tmp}`, 'PATH=/usr/bin:/bin'] });
+  oneClearLine(t, r, 1, /permission denied .*run as the target's user or (as )?root/);
+});
+
+t.test('the process exits in the middle of sampling', async (t) => {
+  const w = await startWalkee(['--nodes', '2000000', '--layout', 'shuffled']);
+  const pid = String(w.child.pid);
+  const run = xsample(['--pid', pid, '--struct', 'walkee_list', '--interval', '1', '--count', '1000']);
+  await sleep(1500);
+  await w.kill();
+  const r = await run;
+  oneClearLine(t, r, 1, new RegExp(`process ${pid} exited|no process with pid ${pid}`));
+});
+
+t.test('an unknown stripped build names the known builds and how to add one', async (t) => {
+  const stripped = path.join(tmp, 'walkee-stripped');
+  await execa('strip', ['-o', stripped, binPath]);
+  const w = await startWalkee(['--nodes', '10']);
+  await w.kill();
+  const child = execa(stripped, ['--nodes', '10'], { stdin: 'pipe', stdout: 'pipe', reject: false });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  const r = await xsample(['--pid', String(child.pid), '--struct', 'walkee_list'], { env: { XDG_CACHE_HOME: path.join(tmp, 'empty-cache') } });
+  oneClearLine(t, r, 1, /unknown build of walkee 1\.0: .* is stripped and no layout matches it; .*Add one with: xgen layout --pack walkee/);
+  child.kill('SIGKILL');
+  await child;
+});
+
+t.test('a build with DWARF but no layout: derived once, then cached', async (t) => {
+  const cache = path.join(tmp, 'cache');
+  const w = await startWalkee(['--nodes', '100']);
+  t.teardown(() => w.kill());
+  const args = ['--pid', String(w.child.pid), '--struct', 'walkee_list', '--json'];
+  const first = await xsample(args, { env: { XDG_CACHE_HOME: cache } });
+  t.equal(first.code, 0);
+  t.match(first.stderr, /deriving the layout of walkee 1\.0 build [0-9a-f]{12} from its DWARF/);
+  const files = fs.readdirSync(path.join(cache, 'xwalk/layouts/walkee'));
+  t.equal(files.length, 1, 'one layout cached');
+  const second = await xsample(args, { env: { XDG_CACHE_HOME: cache } });
+  t.equal(second.stderr, '', 'the second run uses the cache');
+  t.same(second.json.items, first.json.items);
+});
+
+t.test('an unreadable address', async (t) => {
+  const w = await startWalkee(['--pools', '1']);
+  t.teardown(() => w.kill());
+  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'ngx_pool', '--addr', '0x10', '--json']);
+  t.equal(r.code, 3, 'exit 3: partial');
+  t.equal(r.json.partial, true);
+  t.equal(r.json.items[0].blocks, null, 'no garbage: the column is null');
+  t.match(r.json.errors[0].message, /not in any mapping/);
+  t.match(r.stderr.trim(), /^xsample: partial result: 0x10 blocks: 0x[0-9a-f]+: not in any mapping \(and \d+ more\)$/);
+});
+
+t.test('an unknown view, a missing core, a file that is not a core', async (t) => {
+  const w = await startWalkee(['--nodes', '10']);
+  t.teardown(() => w.kill());
+  oneClearLine(t, await xsample(['--pid', String(w.child.pid), '--struct', 'nope']), 1, /pack walkee has no view 'nope' \(views: ngx_pool, walkee_list/);
+  oneClearLine(t, await xsample(['--core', path.join(tmp, 'missing'), '--struct', 'ngx_pool']), 1, /missing/);
+  oneClearLine(t, await xsample(['--core', binPath, '--struct', 'ngx_pool']), 1, /not an ELF core file/);
+  const text = path.join(tmp, 'text');
+  fs.writeFileSync(text, 'hello\n');
+  oneClearLine(t, await xsample(['--core', text, '--struct', 'ngx_pool']), 1, /not an ELF/);
+});

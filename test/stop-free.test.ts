@@ -1,0 +1,62 @@
+/**
+ * Stop-free: while xsample walks a 1M-node list, the target is never
+ * traced (TracerPid stays 0, it is never in a stopped state), xsample makes
+ * no ptrace call and sends no signal (strace of xsample shows only
+ * process_vm_readv), and the target's own loop never pauses for long.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { startWalkee } from './lib/walkee.ts';
+import { xsampleBin } from './lib/xsample.ts';
+
+const NODES = 1_000_000;
+/** The ticker sleeps ~200 µs a round; a stopped target shows gaps of the whole walk (gdb: seconds). */
+const MAX_GAP_US = 20_000;
+
+function traceState(pid: number): { tracer: number; state: string } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  return { tracer: Number(/^TracerPid:\s+(\d+)/m.exec(status)![1]), state: /^State:\s+(\S)/m.exec(status)![1] };
+}
+
+t.test('xsample walks 1M nodes without stopping or tracing the target', async (t) => {
+  const w = await startWalkee(['--nodes', String(NODES), '--layout', 'shuffled']);
+  t.teardown(() => w.kill());
+  const truth = await w.ask('truth');
+  const pid = w.child.pid!;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-strace-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'strace.log');
+
+  const seen = { polls: 0, traced: 0, stopped: 0 };
+  const poll = setInterval(() => {
+    const s = traceState(pid);
+    seen.polls++;
+    if (s.tracer !== 0) seen.traced++;
+    if (s.state === 'T' || s.state === 't') seen.stopped++;
+  }, 1);
+  await w.ask('gaps'); // start a fresh gap window
+  const run = await execa(
+    'strace',
+    ['-f', '-qq', '--seccomp-bpf', '-e', 'trace=ptrace,kill,tkill,tgkill,rt_sigqueueinfo,rt_tgsigqueueinfo,pidfd_send_signal,process_vm_readv', '-o', log, process.execPath, xsampleBin, '--pid', String(pid), '--struct', 'walkee_list', '--json'],
+    { reject: false, timeout: 120_000 },
+  );
+  const gaps = await w.ask('gaps');
+  clearInterval(poll);
+
+  t.equal(run.exitCode, 0, run.stderr);
+  t.same(JSON.parse(run.stdout).items[0], { origin: 'walkee', count: NODES, sum: truth.list.sum }, 'the walk is right');
+
+  const calls = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  t.same(calls.filter((l) => /\bptrace\(/.test(l)), [], 'no ptrace call');
+  t.same(calls.filter((l) => /\b(kill|tkill|tgkill|rt_sigqueueinfo|rt_tgsigqueueinfo|pidfd_send_signal)\(/.test(l) && l.includes(String(pid))), [], 'no signal to the target');
+  t.ok(calls.some((l) => new RegExp(`process_vm_readv\\(${pid},`).test(l)), 'memory was read with process_vm_readv');
+
+  t.ok(seen.polls > 10, `the target was watched during the walk (${seen.polls} polls)`);
+  t.equal(seen.traced, 0, 'TracerPid stayed 0');
+  t.equal(seen.stopped, 0, 'never in a stopped state');
+  t.ok(gaps.iterations > 0, `the target kept running (${gaps.iterations} rounds in ${gaps.elapsed_us} µs)`);
+  t.ok(gaps.max_gap_us < MAX_GAP_US, `its longest pause was ${gaps.max_gap_us} µs (p99 ${gaps.p99_gap_us} µs), under ${MAX_GAP_US} µs`);
+});
