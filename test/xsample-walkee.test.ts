@@ -125,3 +125,23 @@ t.test('--interval/--count samples again and says how figures moved', async (t) 
   t.equal(j.json.length, 2, 'one JSON object per sample');
   t.same(j.json.map((s: Json) => s.sample), [0, 1]);
 });
+
+t.test('sampling while another thread mutates: never garbage, never a crash', async (t) => {
+  const w = await startWalkee(['--nodes', '200000', '--layout', 'shuffled', '--pools', '4']);
+  t.teardown(() => w.kill());
+  const truth = await w.ask('truth');
+  t.same(await w.ask('mutate on'), { ok: true });
+  const pid = String(w.child.pid);
+  for (const view of ['walkee_list', 'ngx_pool']) {
+    const r = await xsample(['--pid', pid, '--struct', view, '--interval', '20', '--count', '5', '--json']);
+    t.ok(r.code === 0 || r.code === 3, `${view}: a whole or a partial answer (exit ${r.code}: ${r.stderr.trim()})`);
+    for (const s of r.json) {
+      if (view === 'walkee_list') t.equal(s.items[0].count, truth.list.count, 'the links are stable, so the count is exact');
+      else t.same(s.items.map((i: Json) => i.addr), truth.pools.map((p: Json) => p.addr), 'the same pools');
+      if (s.partial) t.ok(s.errors.length > 0, 'a partial sample says why');
+    }
+  }
+  t.same(await w.ask('mutate off'), { ok: true });
+  const after = await xsample(['--pid', pid, '--struct', 'walkee_list', '--json']);
+  t.equal(after.json.items[0].sum, truth.list.sum, 'values were only swapped: the sum is whole again');
+});
