@@ -222,7 +222,7 @@ export class ExprChecker {
   // ---- calls: builtins and named walks ----
 
   private call(e: Extract<Expr, { kind: 'call' }>, s: Scope): TExpr {
-    const builtin = BUILTINS[e.callee];
+    const builtin = isBuiltin(e.callee) ? BUILTINS[e.callee] : undefined;
     if (builtin) {
       if (e.args.length < builtin.min || e.args.length > builtin.max) {
         const n = builtin.min === builtin.max ? `${builtin.min}` : `${builtin.min} to ${builtin.max}`;
@@ -347,6 +347,11 @@ function aggregate(fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any', needsBod
       return { op: 'aggregate', fn, seq, slot, body, type: { k: 'int', signed } };
     },
   };
+}
+
+/** True for the names of builtin functions (a walk of that name could never be called). */
+export function isBuiltin(name: string): boolean {
+  return Object.hasOwn(BUILTINS, name);
 }
 
 const BUILTINS: Record<string, Builtin> = {

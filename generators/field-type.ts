@@ -22,6 +22,11 @@ const SCALARS: Record<string, Pointee> = {
 export const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const FIELD_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
+/** Names a declared type may not take: they already mean something in a field type. */
+export function isTypeKeyword(name: string): boolean {
+  return name === 'int' || name === 'uint' || name === 'fnptr' || name === 'ptr' || isScalarName(name);
+}
+
 export function isScalarName(name: string): boolean {
   return Object.hasOwn(SCALARS, name);
 }
@@ -39,6 +44,7 @@ export function parseFieldType(text: string): FieldType | string {
     if (w === 'int') return { k: 'int', signed: true };
     if (w === 'uint') return { k: 'int', signed: false };
     if (w === 'fnptr') return { k: 'fnptr' };
+    if (w === 'ptr') return "'ptr' needs the type it points to: ptr T (ptr void when unknown)";
     if (isScalarName(w)) return `'${w}' needs a pointer: write 'ptr ${w}', or use int/uint for an integer field`;
     if (!IDENT.test(w)) return `'${w}' is not a type name`;
     return { k: 'struct', name: w };

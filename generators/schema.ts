@@ -5,9 +5,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
-import { ExprChecker, ExprError, typeName } from './check-expr.ts';
+import { ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
-import { FIELD_PATH, IDENT, parseFieldType } from './field-type.ts';
+import { FIELD_PATH, IDENT, isTypeKeyword, parseFieldType } from './field-type.ts';
 import { SchemaError, type CheckIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
@@ -109,6 +109,7 @@ function readTypes(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
   for (const item of m.items) {
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a type name');
+    if (isTypeKeyword(n)) src.fail(key, `'${n}' is a built-in type name (int, uint, fnptr, ptr and the scalars u8 ... i64, char, u_char, void); a struct needs another name`);
     pack.structs.set(n, { name: n, doc: '', fields: new Map(), pos: src.at(key) });
   }
   for (const item of m.items) {
@@ -150,6 +151,7 @@ function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
   for (const item of m.items) {
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a global name');
+    if (n === 'self' || n === 'it' || n === 'NULL') src.fail(key, `a global cannot be named '${n}': expressions read that name as their own`);
     const type = parseFieldType(string(src, item.value as Node, `the type of global ${n}`));
     if (typeof type === 'string') src.fail(item.value as Node, type);
     const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : null;
@@ -183,17 +185,16 @@ export function checkPointerExpr(pack: PackIR, struct: string, text: string): TE
     throw err;
   }
   const checker = new ExprChecker(checkContext(pack), 1);
-  let e: TExpr;
   try {
-    e = checker.check(ast, null);
+    const e = checker.check(ast, null);
+    const to = { k: 'struct', name: struct } as const;
+    if (e.type.k === 'int' || (e.type.k === 'ptr' && e.type.to.k === 'void')) return { op: 'cast', arg: e, type: { k: 'ptr', to } };
+    checker.expectStruct(e, struct, 0, `--addr`);
+    return e;
   } catch (err) {
     if (err instanceof ExprError) throw new SchemaError({ file: '--addr', line: 1, col: err.at + 1 }, err.message);
     throw err;
   }
-  const to = { k: 'struct', name: struct } as const;
-  if (e.type.k === 'int' || (e.type.k === 'ptr' && e.type.to.k === 'void')) return { op: 'cast', arg: e, type: { k: 'ptr', to } };
-  checker.expectStruct(e, struct, 0, `--addr`);
-  return e;
 }
 
 function readWalks(src: Source, pair: Pair | undefined, pack: PackIR): Map<string, Node> {
@@ -205,6 +206,7 @@ function readWalks(src: Source, pair: Pair | undefined, pack: PackIR): Map<strin
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a walk name');
     if (pack.globals.has(n)) src.fail(key, `walk ${n} has the name of a global`);
+    if (isBuiltin(n)) src.fail(key, `walk ${n} has the name of a builtin function, which calls would reach instead`);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `walk ${n}: expected of: and yields:`);
     const e = entries(src, body, ['doc', 'of', 'yields'], `walk ${n}`);
@@ -213,7 +215,7 @@ function readWalks(src: Source, pair: Pair | undefined, pack: PackIR): Map<strin
     if (!y) src.fail(body, `walk ${n} needs yields: (an expression of self)`);
     asts.set(n, y.value as Node);
     const ast = parse(src, y.value as Node);
-    pack.walks.set(n, { name: n, doc: optString(src, e.get('doc')), of, ast, text: String(scalarValue(y.value as Node)), pos: src.at(key) } satisfies WalkDefIR);
+    pack.walks.set(n, { name: n, doc: optString(src, e.get('doc')), of, ast, text: exprText(y.value as Scalar), pos: src.at(key) } satisfies WalkDefIR);
   }
   return asts;
 }
@@ -333,19 +335,43 @@ function structRef(src: Source, pair: Pair | undefined, body: Node, pack: PackIR
   return n;
 }
 
-/** Character offset of an expression's first character in the file. */
-function exprStart(src: Source, node: Node): number {
-  const start = node.range?.[0] ?? 0;
-  const c = src.text[start];
-  return c === '"' || c === "'" ? start + 1 : start;
+/** An expression as written: a YAML number keeps its text (YAML would read 0x10 as 16). */
+function exprText(node: Scalar): string {
+  return typeof node.value === 'string' ? node.value : (node.source ?? String(node.value));
+}
+
+/**
+ * The file offset of character `at` of an expression scalar. YAML folds a
+ * multi-line scalar (plain, quoted or block) by changing only blanks, so
+ * the expression's non-blank characters appear in the file in the same
+ * order: the n-th one of the text is the n-th one of the scalar's source.
+ * (Quote escapes break the count, but the expression language has no
+ * quotes or backslashes: an error comes at or before the first of them.)
+ */
+function exprOffset(src: Source, node: Scalar, at: number): number {
+  const text = exprText(node);
+  let skip = 0;
+  for (let i = 0; i < Math.min(at, text.length); i++) if (!/\s/.test(text[i])) skip++;
+  const [start, end] = node.range ?? [0, 0];
+  let i = start;
+  if (node.type === 'BLOCK_FOLDED' || node.type === 'BLOCK_LITERAL') i = src.text.indexOf('\n', start) + 1; // past the header (>-, |)
+  else if (node.type === 'QUOTE_SINGLE' || node.type === 'QUOTE_DOUBLE') i++;
+  let after = i;
+  for (; i < end; i++) {
+    if (/\s/.test(src.text[i])) continue;
+    if (skip === 0) return i;
+    skip--;
+    after = i + 1;
+  }
+  return after;
 }
 
 function parse(src: Source, node: Node | null | undefined): Expr {
   if (!node || !isScalar(node) || (typeof node.value !== 'string' && typeof node.value !== 'number')) src.fail(node, 'expected an expression');
   try {
-    return parseExpr(String(node.value));
+    return parseExpr(exprText(node));
   } catch (err) {
-    if (err instanceof ExprSyntaxError) throw new SchemaError(src.pos(exprStart(src, node) + err.at), err.message);
+    if (err instanceof ExprSyntaxError) throw new SchemaError(src.pos(exprOffset(src, node, err.at)), err.message);
     throw err;
   }
 }
@@ -354,7 +380,7 @@ function checkExpr(src: Source, checker: ExprChecker, node: Node, ast: Expr, sel
   try {
     return checker.check(ast, self);
   } catch (err) {
-    if (err instanceof ExprError) throw new SchemaError(src.pos(exprStart(src, node) + err.at), err.message);
+    if (err instanceof ExprError) throw new SchemaError(src.pos(exprOffset(src, node as Scalar, err.at)), err.message);
     throw err;
   }
 }

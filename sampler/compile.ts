@@ -198,7 +198,8 @@ export class Compiler {
   }
 
   private string(data: number, len: number): string {
-    if (len === 0) return '';
+    if (len < 0) throw new WalkError('corrupt', `string at ${hex(data)}: negative length ${len}`);
+    if (!(len > 0)) return ''; // 0, or NaN (no value)
     const n = Math.min(len, MAX_STRING);
     const s = escapeBytes(this.rt.snap.bytes(data, n));
     return n < len ? s + '...' : s;
@@ -225,7 +226,10 @@ export class Compiler {
       case '!':
         return (env) => (a(env) ? 0 : 1);
       case '~':
-        return (env) => Number(~BigInt.asUintN(64, BigInt(a(env))) & 0xffffffffffffffffn);
+        return (env) => {
+          const v = a(env);
+          return Number.isFinite(v) ? Number(~BigInt.asUintN(64, BigInt(Math.trunc(v))) & 0xffffffffffffffffn) : NaN;
+        };
       default:
         throw new Error(`internal: unary ${o}`);
     }
@@ -373,7 +377,8 @@ export class Compiler {
     return (env, visit) => {
       const b = base(env);
       const n = count(env);
-      if (n < 0 || n > limits.maxNodes) throw new WalkError('limit', `array at ${hex(b)}: count ${n} is more than --max-nodes (${limits.maxNodes})`);
+      if (n < 0) throw new WalkError('corrupt', `array at ${hex(b)}: negative count ${n}`);
+      if (n > limits.maxNodes) throw new WalkError('limit', `array at ${hex(b)}: count ${n} is more than --max-nodes (${limits.maxNodes})`);
       if (n > 0 && b === 0) throw new WalkError('corrupt', `array of ${n} elements at NULL`);
       this.spend(n);
       for (let i = 0; i < n; i++) {
@@ -415,6 +420,7 @@ export class Compiler {
           const base = snap.u64(part + elts.offset);
           const count = snap.int(part + nelts.offset, nelts.size, false);
           if (count > limits.maxNodes - n) throw this.tooMany(`ngx_list at ${hex(part)}`);
+          if (count > 0 && base === 0) throw new WalkError('corrupt', `ngx_list part ${hex(part)}: ${count} elements at NULL`);
           for (let i = 0; i < count; i++) {
             n++;
             let v = base + i * size;
@@ -587,9 +593,12 @@ function nonZero(v: number): number {
   return v;
 }
 
+/** 64-bit two's complement bit operations; NaN (no value, e.g. max() of nothing) stays NaN. */
 function bitwise(o: string, a: number, b: number): number {
+  if (!Number.isFinite(a) || !Number.isFinite(b)) return NaN;
   const x = BigInt.asUintN(64, BigInt(Math.trunc(a)));
   const y = BigInt.asUintN(64, BigInt(Math.trunc(b)));
+  if ((o === '<<' || o === '>>') && y >= 64n) return 0; // C leaves it undefined; BigInt would run out of memory
   switch (o) {
     case '&':
       return Number(x & y);
