@@ -119,6 +119,8 @@ export interface CheckIR {
 
 export interface ViewIR {
   name: string;
+  /** Other names for the view's debugger command (e.g. ngx_pools for ngx_pool). */
+  aliases: string[];
   doc: string;
   of: string;
   roots: RootIR[];

@@ -39,7 +39,7 @@ export interface LayoutFile {
 }
 
 /** What gdb must look up: every struct, field and global the schema declares. */
-function layoutSpec(pack: PackIR): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType> } {
+export function layoutSpecOf(pack: PackIR): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType> } {
   const structs: Record<string, Record<string, FieldType>> = {};
   for (const st of pack.structs.values()) structs[st.name] = Object.fromEntries([...st.fields.values()].map((f) => [f.name, f.type]));
   const globals = Object.fromEntries([...pack.globals.values()].map((g) => [g.name, g.type]));
@@ -61,11 +61,12 @@ export interface ExtractOptions {
 
 /** Runs `gdb -batch -nx` on the binary file and returns its layout for the pack. */
 export async function extractLayout(pack: PackIR, binary: string, opts: ExtractOptions): Promise<LayoutFile> {
+  const dwarf = path.join(repoRoot(), 'gdb-py/xwalk_dwarf.py');
   const script = path.join(repoRoot(), 'generators/layout_gdb.py');
   let out: string;
   try {
-    const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set auto-load off', '-x', script, binary], {
-      env: { XWALK_LAYOUT_SPEC: JSON.stringify(layoutSpec(pack)) },
+    const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set auto-load off', '-x', dwarf, '-x', script, binary], {
+      env: { XWALK_LAYOUT_SPEC: JSON.stringify(layoutSpecOf(pack)) },
       timeout: 120_000,
       reject: false,
     });

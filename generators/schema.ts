@@ -231,17 +231,30 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     const n = identifier(src, item, key, 'a view name');
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
-    const e = entries(src, body, ['doc', 'of', 'roots', 'columns', 'checks'], `view ${n}`);
+    const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks'], `view ${n}`);
     const of = structRef(src, e.get('of'), body, pack, `view ${n}`);
     const checker = new ExprChecker(ctx, 1);
     const self = selfOf(of);
-    const view: ViewIR = { name: n, doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, pos: src.at(key) };
+    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, pos: src.at(key) };
     view.roots = readRoots(src, e.get('roots'), body, view, checker);
     view.columns = readColumns(src, e.get('columns'), body, view, checker, self);
     view.checks = readChecks(src, e.get('checks'), view, checker, self);
     view.slots = checker.maxSlots;
     pack.views.set(n, view);
   }
+}
+
+function readAliases(src: Source, pair: Pair | undefined, pack: PackIR, view: string): string[] {
+  if (!pair) return [];
+  const s = pair.value as Node;
+  if (!isSeq(s)) src.fail(s, `view ${view}: aliases: is a list of other names for its command`);
+  return s.items.map((item) => {
+    const node = item as Node;
+    const v = scalarValue(node);
+    if (typeof v !== 'string' || !IDENT.test(v)) src.fail(node, `an alias must be a C identifier, not ${JSON.stringify(v ?? null)}`);
+    if (pack.views.has(v) || [...pack.views.values()].some((other) => other.aliases.includes(v))) src.fail(node, `${v} already names a view or an alias`);
+    return v;
+  });
 }
 
 function readRoots(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker): RootIR[] {
@@ -266,6 +279,7 @@ function readColumns(src: Source, pair: Pair | undefined, body: Node, view: View
   return m.items.map((item) => {
     const key = item.key as Node;
     const name = identifier(src, item, key, 'a column name');
+    if (name === 'origin') src.fail(key, "'origin' is reserved: every row already says which root reached it");
     const expr = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self);
     if (expr.type.k === 'seq' || expr.type.k === 'path') src.fail(item.value as Node, `column ${name} must be a value (wrap a walk in count(), sum(), ...), but it is ${typeName(expr.type)}`);
     return { name, expr, pos: src.at(key) };

@@ -228,7 +228,7 @@ export class Compiler {
       case '~':
         return (env) => {
           const v = a(env);
-          return Number.isFinite(v) ? Number(~BigInt.asUintN(64, BigInt(Math.trunc(v))) & 0xffffffffffffffffn) : NaN;
+          return Number.isFinite(v) ? int64(~BigInt(Math.trunc(v))) : NaN;
         };
       default:
         throw new Error(`internal: unary ${o}`);
@@ -593,6 +593,15 @@ function nonZero(v: number): number {
   return v;
 }
 
+/**
+ * A 64-bit result as a double: with bit 63 set it is taken as signed, so
+ * masks such as ~7 (-8) stay exact; as unsigned (2^64 - 8) a double would
+ * round it to 2^64, and x & ~7 would be 0. bitwise() reads either form back.
+ */
+function int64(v: bigint): number {
+  return Number(BigInt.asIntN(64, v));
+}
+
 /** 64-bit two's complement bit operations; NaN (no value, e.g. max() of nothing) stays NaN. */
 function bitwise(o: string, a: number, b: number): number {
   if (!Number.isFinite(a) || !Number.isFinite(b)) return NaN;
@@ -601,15 +610,15 @@ function bitwise(o: string, a: number, b: number): number {
   if ((o === '<<' || o === '>>') && y >= 64n) return 0; // C leaves it undefined; BigInt would run out of memory
   switch (o) {
     case '&':
-      return Number(x & y);
+      return int64(x & y);
     case '|':
-      return Number(x | y);
+      return int64(x | y);
     case '^':
-      return Number(x ^ y);
+      return int64(x ^ y);
     case '<<':
-      return Number(BigInt.asUintN(64, x << y));
+      return int64(x << y);
     default:
-      return Number(x >> y);
+      return int64(x >> y);
   }
 }
 

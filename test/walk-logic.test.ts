@@ -1,0 +1,1009 @@
+/**
+ * The walk logic of xsample (sampler/compile.ts, snapshot.ts, view-run.ts)
+ * on a fake memory source: structures laid out by hand at chosen addresses,
+ * a hand-made layout standing in for DWARF, and fake symbols. Real
+ * processes and cores are tested elsewhere; here every value is exact and
+ * every corruption is built on purpose.
+ */
+import t, { type Test } from 'tap';
+import { parseExpr } from '../generators/expr-parse.ts';
+import type { TExpr } from '../generators/ir.ts';
+import type { LayoutFile } from '../generators/layout.ts';
+import { ExprChecker } from '../generators/check-expr.ts';
+import { checkContext, checkPointerExpr, parseSchema } from '../generators/schema.ts';
+import { BoundLayout } from '../sampler/bound-layout.ts';
+import { Compiler, formatValue, type Runtime, type Value } from '../sampler/compile.ts';
+import { STT_FUNC, STT_OBJECT } from '../sampler/elf.ts';
+import { hex } from '../sampler/memory.ts';
+import { Fault, PAGE, Snapshot } from '../sampler/snapshot.ts';
+import { SymbolTable } from '../sampler/symbols.ts';
+import { runView } from '../sampler/view-run.ts';
+import { type Limits, WalkError } from '../sampler/walk-error.ts';
+import { FakeMemory } from './lib/fake-memory.ts';
+
+const SCHEMA = `xwalk: 1
+pack: fake
+types:
+  ngx_str_t:
+    fields:
+      len: uint
+      data: ptr u_char
+  node_t:
+    fields:
+      value: uint
+      next: ptr node_t
+      small: int
+      name: ngx_str_t
+  elt_t:
+    fields:
+      id: uint
+      weight: uint
+  ngx_list_part_t:
+    fields:
+      elts: ptr void
+      nelts: uint
+      next: ptr ngx_list_part_t
+  ngx_list_t:
+    fields:
+      last: ptr ngx_list_part_t
+      part: ngx_list_part_t
+      nalloc: uint
+  ngx_queue_t:
+    fields:
+      prev: ptr ngx_queue_t
+      next: ptr ngx_queue_t
+  job_t:
+    fields:
+      id: uint
+      link: ngx_queue_t
+      cost: uint
+  ngx_rbtree_node_t:
+    fields:
+      key: uint
+      left: ptr ngx_rbtree_node_t
+      right: ptr ngx_rbtree_node_t
+      parent: ptr ngx_rbtree_node_t
+  ngx_rbtree_t:
+    fields:
+      root: ptr ngx_rbtree_node_t
+      sentinel: ptr ngx_rbtree_node_t
+  timer_t:
+    fields:
+      payload: uint
+      node: ngx_rbtree_node_t
+  root_t:
+    fields:
+      list: ptr node_t
+      elts: ptr elt_t
+      nelts: uint
+      nodes: ptr ptr node_t
+      nnodes: uint
+      kvs: ptr ngx_list_t
+      jobs: ngx_queue_t
+      timers: ngx_rbtree_t
+      name: ngx_str_t
+      title: ptr char
+      alloc: ptr void
+      a: uint
+      b: uint
+      neg: int
+      flags: uint
+      sneg: int
+globals:
+  G: root_t
+  ticks: int
+  Gp: ptr root_t
+  missing: int
+views:
+  lists:
+    of: root_t
+    roots:
+      g: '&G'
+    columns:
+      count: count(chain(self.list, next))
+      sum: sum(chain(self.list, next), it.value)
+      top: max(chain(self.list, next), it.value)
+      name: str(self.name)
+  nodes:
+    of: node_t
+    roots:
+      list: chain(G.list, next)
+      again: chain(G.list, next)
+      array: array(G.nodes, G.nnodes)
+      first: G.list
+      none: cast(0, node_t)
+    columns:
+      addr: self
+      value: self.value
+      small: self.small
+    checks:
+      - expr: self.value < 3
+        message: value too big
+  broken_root:
+    of: root_t
+    roots:
+      g: '&G'
+      lost: cast(missing, root_t)
+    columns:
+      a: self.a
+`;
+
+/** Test data standing in for DWARF: sizes and offsets chosen by hand (x86_64-like). */
+const LAYOUT: LayoutFile = {
+  xwalk_layout: 1,
+  pack: 'fake',
+  release: 'test',
+  build_id: '00',
+  binary: 'fake',
+  producer: 'written by hand for walk-logic.test.ts',
+  types: {
+    ngx_str_t: { size: 16, align: 8, fields: { len: { offset: 0, size: 8, signed: false }, data: { offset: 8, size: 8 } } },
+    node_t: {
+      size: 48,
+      align: 8,
+      fields: { value: { offset: 0, size: 8, signed: false }, next: { offset: 8, size: 8 }, small: { offset: 16, size: 4, signed: true }, name: { offset: 24, size: 16 } },
+    },
+    elt_t: { size: 8, align: 4, fields: { id: { offset: 0, size: 4, signed: false }, weight: { offset: 4, size: 4, signed: false } } },
+    ngx_list_part_t: { size: 24, align: 8, fields: { elts: { offset: 0, size: 8 }, nelts: { offset: 8, size: 8, signed: false }, next: { offset: 16, size: 8 } } },
+    ngx_list_t: { size: 48, align: 8, fields: { last: { offset: 0, size: 8 }, part: { offset: 8, size: 24 }, nalloc: { offset: 40, size: 8, signed: false } } },
+    ngx_queue_t: { size: 16, align: 8, fields: { prev: { offset: 0, size: 8 }, next: { offset: 8, size: 8 } } },
+    job_t: { size: 32, align: 8, fields: { id: { offset: 0, size: 8, signed: false }, link: { offset: 8, size: 16 }, cost: { offset: 24, size: 8, signed: false } } },
+    ngx_rbtree_node_t: {
+      size: 40,
+      align: 8,
+      fields: { key: { offset: 0, size: 8, signed: false }, left: { offset: 8, size: 8 }, right: { offset: 16, size: 8 }, parent: { offset: 24, size: 8 } },
+    },
+    ngx_rbtree_t: { size: 24, align: 8, fields: { root: { offset: 0, size: 8 }, sentinel: { offset: 8, size: 8 } } },
+    timer_t: { size: 48, align: 8, fields: { payload: { offset: 0, size: 8, signed: false }, node: { offset: 8, size: 40 } } },
+    root_t: {
+      size: 152,
+      align: 8,
+      fields: {
+        list: { offset: 0, size: 8 },
+        elts: { offset: 8, size: 8 },
+        nelts: { offset: 16, size: 8, signed: false },
+        nodes: { offset: 24, size: 8 },
+        nnodes: { offset: 32, size: 8, signed: false },
+        kvs: { offset: 40, size: 8 },
+        jobs: { offset: 48, size: 16 },
+        timers: { offset: 64, size: 24 },
+        name: { offset: 88, size: 16 },
+        title: { offset: 104, size: 8 },
+        alloc: { offset: 112, size: 8 },
+        a: { offset: 120, size: 8, signed: false },
+        b: { offset: 128, size: 8, signed: false },
+        neg: { offset: 136, size: 4, signed: true },
+        flags: { offset: 140, size: 4, signed: false, bit: 3, bits: 5 },
+        sneg: { offset: 144, size: 8, signed: true },
+      },
+    },
+  },
+  globals: { G: { size: 152 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true } },
+};
+
+const PACK = parseSchema(SCHEMA, 'fake.yaml');
+const BOUND = BoundLayout.bind(PACK, LAYOUT, 'walk-logic layout');
+const LIMITS: Limits = { maxNodes: 10_000, maxTotal: 100_000 };
+
+const off = (struct: string, field: string): number => LAYOUT.types[struct].fields[field].offset;
+const size = (struct: string): number => LAYOUT.types[struct].size;
+
+/** Where things live: a .data-like page for the globals, a heap, a function for symbol(). Above 2^32, like x86_64. */
+const DATA = 0x555555558000;
+const TEXT = 0x555555555000;
+const HEAP = 0x7f3a12000000; // 64 KiB-aligned
+
+class World {
+  readonly mem = new FakeMemory();
+  readonly G: number;
+  readonly ticks: number;
+  readonly Gp: number;
+
+  constructor() {
+    this.mem.map(DATA, PAGE);
+    this.G = this.mem.alloc(size('root_t'));
+    this.ticks = this.mem.alloc(4, 4);
+    this.Gp = this.mem.alloc(8);
+    this.mem.map(HEAP, 16 * 64 * 1024);
+  }
+
+  symbols(): SymbolTable {
+    const sym = (name: string, value: number, sz: number, type = STT_OBJECT) => ({ name, value, size: sz, type, bind: 1, shndx: 14 });
+    return new SymbolTable([sym('G', this.G, size('root_t')), sym('ticks', this.ticks, 4), sym('Gp', this.Gp, 8), sym('ngx_http_handler', TEXT + 0x40, 0x100, STT_FUNC)], 0);
+  }
+
+  runtime(limits: Limits = LIMITS): Runtime {
+    return { snap: new Snapshot(this.mem, this.mem.ranges()), layout: BOUND, symbols: this.symbols(), limits, visited: 0 };
+  }
+
+  /** Writes a field of the struct at base, by its layout size. */
+  put(base: number, struct: string, field: string, v: number | bigint): void {
+    const f = LAYOUT.types[struct].fields[field];
+    if (f.size === 8) this.mem.u64(base + f.offset, v);
+    else if (f.signed) this.mem.i32(base + f.offset, Number(v));
+    else this.mem.u32(base + f.offset, Number(v));
+  }
+
+  /** A heap struct with the given fields set. */
+  make(struct: string, fields: Record<string, number | bigint> = {}): number {
+    const a = this.mem.alloc(size(struct), LAYOUT.types[struct].align);
+    for (const [f, v] of Object.entries(fields)) this.put(a, struct, f, v);
+    return a;
+  }
+
+  /** node_t values chained by next, in order; G.list points at the first. */
+  list(values: number[]): number[] {
+    const nodes = values.map((value) => this.make('node_t', { value }));
+    nodes.forEach((n, i) => this.put(n, 'node_t', 'next', nodes[i + 1] ?? 0));
+    this.put(this.G, 'root_t', 'list', nodes[0] ?? 0);
+    return nodes;
+  }
+}
+
+interface EvalOptions {
+  self?: number;
+  selfType?: string;
+  rt?: Runtime;
+  limits?: Limits;
+}
+
+/** Type-checks text against the pack, as a column of a view of selfType would be. */
+function typed(text: string, selfType = 'root_t'): { e: TExpr; slots: number } {
+  const checker = new ExprChecker(checkContext(PACK));
+  const e = checker.check(parseExpr(text), { op: 'var', slot: 0, type: { k: 'ptr', to: { k: 'struct', name: selfType } } });
+  return { e, slots: checker.maxSlots };
+}
+
+function env(w: World, slots: number, o: EvalOptions): Value[] {
+  const env = new Array<Value>(slots).fill(0);
+  env[0] = o.self ?? w.G;
+  return env;
+}
+
+/** The value of an expression of self (by default &G). */
+function ev(w: World, text: string, o: EvalOptions = {}): Value {
+  const { e, slots } = typed(text, o.selfType);
+  return new Compiler(o.rt ?? w.runtime(o.limits)).any(e)(env(w, slots, o));
+}
+
+/** The elements a walk yields, in order. */
+function elems(w: World, text: string, o: EvalOptions = {}): Value[] {
+  const { e, slots } = typed(text, o.selfType);
+  const out: Value[] = [];
+  new Compiler(o.rt ?? w.runtime(o.limits)).seq(e)(env(w, slots, o), (v) => {
+    out.push(v);
+    return true;
+  });
+  return out;
+}
+
+function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('nothing was thrown');
+}
+
+function walkError(t: Test, err: Error, kind: string, message: string | RegExp): void {
+  t.type(err, WalkError, err.message);
+  t.equal((err as WalkError).kind, kind);
+  if (typeof message === 'string') t.equal(err.message, message);
+  else t.match(err.message, message);
+}
+
+t.test('chain', async (t) => {
+  t.test('count and sum of a 1000-node list', async (t) => {
+    const w = new World();
+    const values = Array.from({ length: 1000 }, (_, i) => i + 1);
+    const nodes = w.list(values);
+    const rt = w.runtime();
+    t.equal(ev(w, 'count(chain(self.list, next))', { rt }), 1000);
+    t.equal(ev(w, 'sum(chain(self.list, next), it.value)', { rt }), 500500);
+    t.equal(rt.visited, 2000, 'both walks counted against the budget');
+    t.same(elems(w, 'chain(self.list, next)').slice(0, 3), nodes.slice(0, 3));
+    t.equal(ev(w, 'min(chain(self.list, next), it.value)'), 1);
+    t.equal(ev(w, 'max(chain(self.list, next), it.value)'), 1000);
+    t.equal(ev(w, 'count(chain(self.list, next), it.value % 3 == 0)'), 333);
+    t.equal(ev(w, 'all(chain(self.list, next), it.value > 0)'), 1);
+    t.equal(ev(w, 'any(chain(self.list, next), it.value == 1001)'), 0);
+    t.equal(ev(w, 'sum(filter(chain(self.list, next), it.value > 990), it.value)'), 9955);
+    t.same(elems(w, 'each(filter(chain(self.list, next), it.value <= 3), it.value * 2)'), [2, 4, 6]);
+    t.equal(ev(w, 'count(chain(cast(0, node_t), next))'), 0, 'a NULL first is an empty chain');
+  });
+
+  t.test('exactly --max-nodes is fine, one more is a limit', async (t) => {
+    const w = new World();
+    w.list(Array.from({ length: 1000 }, () => 1));
+    t.equal(ev(w, 'count(chain(self.list, next))', { limits: { maxNodes: 1000, maxTotal: 10_000 } }), 1000);
+    const err = thrown(() => ev(w, 'count(chain(self.list, next))', { limits: { maxNodes: 999, maxTotal: 10_000 } }));
+    walkError(t, err, 'limit', 'node_t.next chain has more than 999 elements (--max-nodes)');
+  });
+
+  t.test('the budget of the whole sample (maxTotal)', async (t) => {
+    const w = new World();
+    w.list(Array.from({ length: 1000 }, () => 1));
+    const rt = w.runtime({ maxNodes: 1000, maxTotal: 2500 });
+    t.equal(ev(w, 'count(chain(self.list, next)) + count(chain(self.list, next))', { rt }), 2000);
+    t.equal(rt.visited, 2000);
+    const err = thrown(() => ev(w, 'count(chain(self.list, next))', { rt }));
+    walkError(t, err, 'limit', 'the sample visited more than 2500 elements in all (--max-nodes × 10)');
+  });
+
+  t.test('a cycle back to the head', async (t) => {
+    const w = new World();
+    const nodes = w.list(Array.from({ length: 10 }, (_, i) => i));
+    w.put(nodes[9], 'node_t', 'next', nodes[0]);
+    const err = thrown(() => ev(w, 'count(chain(self.list, next))'));
+    walkError(t, err, 'cycle', /^node_t\.next chain: cycle at 0x[0-9a-f]+ after \d+ elements$/);
+    const [, at, n] = /cycle at (0x[0-9a-f]+) after (\d+)/.exec(err.message)!;
+    t.ok(nodes.map(hex).includes(at), 'the cycle is at one of the nodes');
+    t.ok(Number(n) >= 10 && Number(n) <= 30, `found within a few rounds (${n})`);
+  });
+
+  t.test('a cycle into the middle', async (t) => {
+    const w = new World();
+    const nodes = w.list(Array.from({ length: 10 }, (_, i) => i));
+    w.put(nodes[9], 'node_t', 'next', nodes[4]);
+    const err = thrown(() => ev(w, 'sum(chain(self.list, next), it.value)'));
+    walkError(t, err, 'cycle', /^node_t\.next chain: cycle at 0x[0-9a-f]+ after \d+ elements$/);
+    const at = /cycle at (0x[0-9a-f]+)/.exec(err.message)![1];
+    t.ok(nodes.slice(4).map(hex).includes(at), 'the cycle is at a node of the loop');
+    // A node pointing at itself.
+    w.put(nodes[0], 'node_t', 'next', nodes[0]);
+    walkError(t, thrown(() => ev(w, 'count(chain(self.list, next))')), 'cycle', `node_t.next chain: cycle at ${hex(nodes[0])} after 1 elements`);
+  });
+
+  t.test('a cycle leaves the column null and the view partial', async (t) => {
+    const w = new World();
+    const nodes = w.list([1, 2, 3]);
+    w.put(nodes[2], 'node_t', 'next', nodes[1]);
+    const r = runView(PACK.views.get('lists')!, w.runtime());
+    t.equal(r.partial, true);
+    t.same(r.items, [{ origin: 'g', count: null, sum: null, top: null, name: '' }]);
+    t.equal(r.errors.length, 3);
+    t.match(r.errors[0], { item: hex(w.G), column: 'count', message: /^node_t\.next chain: cycle at / });
+    t.same(
+      r.errors.map((e) => e.column),
+      ['count', 'sum', 'top'],
+    );
+  });
+
+  t.test('a misaligned next is corrupt', async (t) => {
+    const w = new World();
+    const nodes = w.list([1, 2, 3, 4]);
+    w.put(nodes[1], 'node_t', 'next', nodes[2] + 4);
+    walkError(t, thrown(() => ev(w, 'count(chain(self.list, next))')), 'corrupt', `node_t.next chain: ${hex(nodes[2] + 4)} is not aligned for node_t`);
+  });
+
+  t.test('a next into unmapped memory faults', async (t) => {
+    const w = new World();
+    const nodes = w.list([1, 2, 3]);
+    w.put(nodes[2], 'node_t', 'next', 0x10000000);
+    const rt = w.runtime();
+    const err = thrown(() => ev(w, 'count(chain(self.list, next))', { rt }));
+    t.type(err, Fault);
+    t.equal(err.message, '0x10000008: not in any mapping');
+    t.equal((err as Fault).addr, 0x10000008);
+    t.same(new Set(w.mem.reads.map((r) => r.addr)), new Set([DATA, HEAP]), 'no read was tried there');
+  });
+});
+
+t.test('arrays', async (t) => {
+  t.test('of structs', async (t) => {
+    const w = new World();
+    const elts = w.mem.alloc(5 * size('elt_t'), 4);
+    for (let i = 0; i < 5; i++) {
+      w.put(elts + i * 8, 'elt_t', 'id', i + 1);
+      w.put(elts + i * 8, 'elt_t', 'weight', (i + 1) * 10);
+    }
+    w.put(w.G, 'root_t', 'elts', elts);
+    w.put(w.G, 'root_t', 'nelts', 5);
+    t.equal(ev(w, 'count(array(self.elts, self.nelts))'), 5);
+    t.equal(ev(w, 'sum(array(self.elts, self.nelts), it.weight)'), 150);
+    t.same(elems(w, 'each(array(self.elts, self.nelts), it.id)'), [1, 2, 3, 4, 5]);
+    t.same(elems(w, 'array(self.elts, 2)'), [elts, elts + 8]);
+    // root_t has elts and nelts, so it reads as an ngx_array_t too.
+    t.equal(ev(w, 'sum(ngx_array(self, elt_t), it.id * it.weight)'), 10 + 40 + 90 + 160 + 250);
+    t.same(elems(w, 'ngx_array(self, u32)'), [1, 10, 2, 20, 3]);
+    t.equal(ev(w, 'self.elts[3].weight'), 40);
+    t.equal(ev(w, 'count(array(self.elts, 0))'), 0);
+  });
+
+  t.test('of pointers (ptr ptr T)', async (t) => {
+    const w = new World();
+    const [n1, n2] = w.list([7, 11]);
+    const arr = w.mem.alloc(4 * 8);
+    [n2, 0, n1, n2].forEach((p, i) => w.mem.u64(arr + i * 8, p));
+    w.put(w.G, 'root_t', 'nodes', arr);
+    w.put(w.G, 'root_t', 'nnodes', 4);
+    t.same(elems(w, 'array(self.nodes, self.nnodes)'), [n2, 0, n1, n2]);
+    t.equal(ev(w, 'sum(filter(array(self.nodes, self.nnodes), it != NULL), it.value)'), 11 + 7 + 11);
+    t.equal(ev(w, '(*self.nodes)->value'), 11);
+    t.equal(ev(w, 'self.nodes[2]->value'), 7);
+    t.equal(ev(w, 'count(chain(self.nodes[2], next))'), 2);
+  });
+
+  t.test('a count over --max-nodes is a limit, before any read', async (t) => {
+    const w = new World();
+    const arr = w.mem.alloc(8);
+    w.put(w.G, 'root_t', 'nodes', arr);
+    w.put(w.G, 'root_t', 'nnodes', 20_000);
+    walkError(t, thrown(() => ev(w, 'count(array(self.nodes, self.nnodes))')), 'limit', `array at ${hex(arr)}: count 20000 is more than --max-nodes (10000)`);
+  });
+
+  t.test('elements at NULL, a negative count', async (t) => {
+    const w = new World();
+    w.put(w.G, 'root_t', 'nnodes', 3);
+    walkError(t, thrown(() => ev(w, 'count(array(self.nodes, self.nnodes))')), 'corrupt', 'array of 3 elements at NULL');
+    t.equal(ev(w, 'count(array(self.nodes, 0))'), 0, 'NULL and empty is fine');
+    w.put(w.G, 'root_t', 'neg', -1);
+    w.put(w.G, 'root_t', 'nodes', HEAP);
+    walkError(t, thrown(() => ev(w, 'count(array(self.nodes, self.neg))')), 'corrupt', `array at ${hex(HEAP)}: negative count -1`);
+  });
+});
+
+t.test('ngx_list', async (t) => {
+  /** An ngx_list_t of elt_t in three parts of 4: 4 + 4 + 2 used; the unused slots hold 999. */
+  function build(w: World): { list: number; parts: number[] } {
+    const list = w.make('ngx_list_t', { nalloc: 4 });
+    const part0 = list + off('ngx_list_t', 'part');
+    const part1 = w.make('ngx_list_part_t');
+    const part2 = w.make('ngx_list_part_t');
+    const parts = [part0, part1, part2];
+    let id = 1;
+    parts.forEach((p, i) => {
+      const elts = w.mem.alloc(4 * 8, 4);
+      const used = i < 2 ? 4 : 2;
+      for (let k = 0; k < 4; k++) {
+        w.put(elts + k * 8, 'elt_t', 'id', k < used ? id : 999);
+        w.put(elts + k * 8, 'elt_t', 'weight', k < used ? id++ * 10 : 999);
+      }
+      w.put(p, 'ngx_list_part_t', 'elts', elts);
+      w.put(p, 'ngx_list_part_t', 'nelts', used);
+      w.put(p, 'ngx_list_part_t', 'next', parts[i + 1] ?? 0);
+    });
+    w.put(list, 'ngx_list_t', 'last', part2);
+    w.put(w.G, 'root_t', 'kvs', list);
+    return { list, parts };
+  }
+
+  t.test('several parts, the last partly filled', async (t) => {
+    const w = new World();
+    build(w);
+    t.same(elems(w, 'each(ngx_list(self.kvs, elt_t), it.id)'), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    t.equal(ev(w, 'count(ngx_list(self.kvs, elt_t))'), 10);
+    t.equal(ev(w, 'sum(ngx_list(self.kvs, elt_t), it.weight)'), 550);
+    t.equal(ev(w, "count(chain(&self.kvs->part, next))"), 3);
+    // Scalars: the stride is the scalar's size (u32: the id and weight fields in turn).
+    t.same(elems(w, 'ngx_list(self.kvs, u32)').slice(0, 4), [1, 10, 2, 20]);
+  });
+
+  t.test('a cycle of parts', async (t) => {
+    const w = new World();
+    const { parts } = build(w);
+    w.put(parts[2], 'ngx_list_part_t', 'next', parts[1]);
+    walkError(t, thrown(() => ev(w, 'count(ngx_list(self.kvs, elt_t))')), 'cycle', `ngx_list: the parts form a cycle at ${hex(parts[1])}`);
+  });
+
+  t.test('a part of elements at NULL', async (t) => {
+    const w = new World();
+    const { parts } = build(w);
+    w.put(parts[1], 'ngx_list_part_t', 'elts', 0);
+    walkError(t, thrown(() => ev(w, 'count(ngx_list(self.kvs, elt_t))')), 'corrupt', `ngx_list part ${hex(parts[1])}: 4 elements at NULL`);
+  });
+
+  t.test('a part too large', async (t) => {
+    const w = new World();
+    const { parts } = build(w);
+    w.put(parts[1], 'ngx_list_part_t', 'nelts', 2 ** 40);
+    walkError(t, thrown(() => ev(w, 'count(ngx_list(self.kvs, elt_t))')), 'limit', `ngx_list at ${hex(parts[1])} has more than 10000 elements (--max-nodes)`);
+  });
+});
+
+t.test('ngx_queue', async (t) => {
+  /** Jobs linked into G.jobs in the order given; link is at offset 8, so container-of matters. */
+  function build(w: World, ids: number[]): { head: number; jobs: number[] } {
+    const head = w.G + off('root_t', 'jobs');
+    const jobs = ids.map((id) => w.make('job_t', { id, cost: id * 100 }));
+    const q = (j: number) => j + off('job_t', 'link');
+    const ring = [head, ...jobs.map(q)];
+    ring.forEach((node, i) => {
+      w.put(node, 'ngx_queue_t', 'next', ring[(i + 1) % ring.length]);
+      w.put(node, 'ngx_queue_t', 'prev', ring[(i + ring.length - 1) % ring.length]);
+    });
+    return { head, jobs };
+  }
+
+  t.test('elements in queue order, by container-of', async (t) => {
+    const w = new World();
+    const { jobs } = build(w, [2, 3, 1]);
+    t.same(elems(w, 'ngx_queue(&self.jobs, job_t, link)'), jobs);
+    t.same(elems(w, 'each(ngx_queue(&self.jobs, job_t, link), it.id)'), [2, 3, 1]);
+    t.equal(ev(w, 'sum(ngx_queue(&self.jobs, job_t, link), it.cost)'), 600);
+  });
+
+  t.test('an empty queue points at itself', async (t) => {
+    const w = new World();
+    build(w, []);
+    t.equal(ev(w, 'count(ngx_queue(&self.jobs, job_t, link))'), 0);
+  });
+
+  t.test('a broken back-link', async (t) => {
+    const w = new World();
+    const { head, jobs } = build(w, [1, 2, 3]);
+    const q = (j: number) => j + off('job_t', 'link');
+    w.put(q(jobs[2]), 'ngx_queue_t', 'prev', q(jobs[0]));
+    walkError(t, thrown(() => ev(w, 'count(ngx_queue(&self.jobs, job_t, link))')), 'corrupt', `ngx_queue ${hex(head)}: ${hex(q(jobs[1]))}'s next ${hex(q(jobs[2]))} has prev ${hex(q(jobs[0]))}`);
+  });
+
+  t.test('a NULL next', async (t) => {
+    const w = new World();
+    const { head, jobs } = build(w, [1, 2, 3]);
+    const q = (j: number) => j + off('job_t', 'link');
+    w.put(q(jobs[1]), 'ngx_queue_t', 'next', 0);
+    walkError(t, thrown(() => ev(w, 'count(ngx_queue(&self.jobs, job_t, link))')), 'corrupt', `ngx_queue ${hex(head)}: NULL next after ${hex(q(jobs[1]))}`);
+  });
+});
+
+t.test('rbtree', async (t) => {
+  /**
+   * A tree of timer_t by key, built by hand (node at offset 8, so container-of
+   * matters), allocated in a shuffled order so addresses do not follow keys:
+   *            50
+   *        30      70
+   *      20  40  60  80
+   *    10
+   */
+  function build(w: World): { tree: number; sentinel: number; byKey: Map<number, number> } {
+    const tree = w.G + off('root_t', 'timers');
+    const sentinel = w.make('ngx_rbtree_node_t');
+    const byKey = new Map<number, number>();
+    for (const key of [60, 10, 80, 50, 20, 70, 40, 30]) byKey.set(key, w.make('timer_t', { payload: key * 100 }));
+    const node = (key: number) => byKey.get(key)! + off('timer_t', 'node');
+    const shape: [number, number | null, number | null][] = [
+      [50, 30, 70],
+      [30, 20, 40],
+      [70, 60, 80],
+      [20, 10, null],
+      [10, null, null],
+      [40, null, null],
+      [60, null, null],
+      [80, null, null],
+    ];
+    for (const [key, l, r] of shape) {
+      w.put(node(key), 'ngx_rbtree_node_t', 'key', key);
+      w.put(node(key), 'ngx_rbtree_node_t', 'left', l === null ? sentinel : node(l));
+      w.put(node(key), 'ngx_rbtree_node_t', 'right', r === null ? sentinel : node(r));
+    }
+    w.put(tree, 'ngx_rbtree_t', 'root', node(50));
+    w.put(tree, 'ngx_rbtree_t', 'sentinel', sentinel);
+    return { tree, sentinel, byKey };
+  }
+  const nodeOf = (timer: number) => timer + off('timer_t', 'node');
+
+  t.test('in key order, by container-of', async (t) => {
+    const w = new World();
+    const { byKey } = build(w);
+    t.same(elems(w, 'each(rbtree(&self.timers, timer_t, node), it.node.key)'), [10, 20, 30, 40, 50, 60, 70, 80]);
+    t.same(elems(w, 'each(rbtree(&self.timers, timer_t, node), it.payload)'), [1000, 2000, 3000, 4000, 5000, 6000, 7000, 8000]);
+    t.same(elems(w, 'rbtree(&self.timers, timer_t, node)'), [10, 20, 30, 40, 50, 60, 70, 80].map((k) => byKey.get(k)));
+    t.equal(ev(w, 'count(rbtree(&self.timers, timer_t, node))'), 8);
+    t.equal(ev(w, 'min(rbtree(&self.timers, timer_t, node), it.node.key)'), 10);
+  });
+
+  t.test('an empty tree: the root is the sentinel', async (t) => {
+    const w = new World();
+    const { tree, sentinel } = build(w);
+    w.put(tree, 'ngx_rbtree_t', 'root', sentinel);
+    t.equal(ev(w, 'count(rbtree(&self.timers, timer_t, node))'), 0);
+    w.put(tree, 'ngx_rbtree_t', 'root', 0);
+    walkError(t, thrown(() => ev(w, 'count(rbtree(&self.timers, timer_t, node))')), 'corrupt', `rbtree ${hex(tree)}: NULL root (an empty tree points at its sentinel)`);
+  });
+
+  t.test('a NULL child is corrupt', async (t) => {
+    const w = new World();
+    const { tree, sentinel, byKey } = build(w);
+    w.put(nodeOf(byKey.get(40)!), 'ngx_rbtree_node_t', 'right', 0);
+    walkError(t, thrown(() => ev(w, 'count(rbtree(&self.timers, timer_t, node))')), 'corrupt', `rbtree ${hex(tree)}: node ${hex(nodeOf(byKey.get(40)!))} has a NULL right child (the sentinel is ${hex(sentinel)})`);
+  });
+
+  t.test('a cycle down the left is too deep', async (t) => {
+    const w = new World();
+    const { tree, byKey } = build(w);
+    w.put(nodeOf(byKey.get(10)!), 'ngx_rbtree_node_t', 'left', nodeOf(byKey.get(50)!));
+    walkError(t, thrown(() => ev(w, 'count(rbtree(&self.timers, timer_t, node))')), 'corrupt', `rbtree ${hex(tree)}: deeper than 128 (a cycle, or not a red-black tree)`);
+  });
+
+  t.test('a cycle down the right runs into the node limit', async (t) => {
+    const w = new World();
+    const { tree, byKey } = build(w);
+    w.put(nodeOf(byKey.get(80)!), 'ngx_rbtree_node_t', 'right', nodeOf(byKey.get(80)!));
+    const err = thrown(() => ev(w, 'count(rbtree(&self.timers, timer_t, node))', { limits: { maxNodes: 100, maxTotal: 1000 } }));
+    walkError(t, err, 'limit', `rbtree ${hex(tree)} has more than 100 elements (--max-nodes)`);
+  });
+});
+
+t.test('strings', async (t) => {
+  const setName = (w: World, bytes: ArrayLike<number>, at?: number): number => {
+    const data = at ?? w.mem.alloc(Math.max(bytes.length, 1), 1);
+    w.mem.bytes(data, bytes);
+    w.put(w.G, 'root_t', 'name', bytes.length);
+    w.put(w.G + off('root_t', 'name'), 'ngx_str_t', 'data', data);
+    return data;
+  };
+
+  t.test('printable text', async (t) => {
+    const w = new World();
+    setName(w, Buffer.from('hello, world'));
+    t.equal(ev(w, 'str(self.name)'), 'hello, world');
+    t.equal(ev(w, 'str(self.name.data, 5)'), 'hello');
+    t.equal(ev(w, 'self.name.len'), 12);
+  });
+
+  t.test('bytes that need escaping', async (t) => {
+    const w = new World();
+    setName(w, [0x61, 0x00, 0xff, 0x5c, 0x22, 0x27, 0x0a, 0x7f, 0x62]);
+    t.equal(ev(w, 'str(self.name)'), 'a\\x00\\xff\\x5c"\'\\x0a\\x7fb');
+    setName(w, Buffer.from('a\\b'));
+    t.equal(ev(w, 'str(self.name)'), 'a\\x5cb');
+  });
+
+  t.test('longer than 4096 bytes is cut, with ...', async (t) => {
+    const w = new World();
+    setName(w, Buffer.alloc(5000, 'x'));
+    t.equal(ev(w, 'str(self.name)'), 'x'.repeat(4096) + '...');
+    setName(w, Buffer.alloc(4096, 'y'));
+    t.equal(ev(w, 'str(self.name)'), 'y'.repeat(4096), 'exactly 4096 is whole');
+  });
+
+  t.test('text across a page boundary', async (t) => {
+    const w = new World();
+    setName(w, Buffer.from('abcdef'), HEAP + 5 * PAGE - 3);
+    t.equal(ev(w, 'str(self.name)'), 'abcdef');
+  });
+
+  t.test('empty, NULL, negative', async (t) => {
+    const w = new World();
+    t.equal(ev(w, 'str(self.name)'), '', 'len 0, data NULL');
+    w.put(w.G, 'root_t', 'name', 5);
+    const err = thrown(() => ev(w, 'str(self.name)'));
+    t.type(err, Fault);
+    t.equal(err.message, '0x0: not in any mapping');
+    w.put(w.G, 'root_t', 'neg', -3);
+    w.put(w.G + off('root_t', 'name'), 'ngx_str_t', 'data', HEAP);
+    walkError(t, thrown(() => ev(w, 'str(self.name.data, self.neg)')), 'corrupt', `string at ${hex(HEAP)}: negative length -3`);
+  });
+
+  t.test('cstr()', async (t) => {
+    const w = new World();
+    const title = w.mem.alloc(2048, 1);
+    w.put(w.G, 'root_t', 'title', title);
+    w.mem.text(title, 'nginx/1.22.1\tok', true);
+    t.equal(ev(w, 'cstr(self.title)'), 'nginx/1.22.1\\x09ok');
+    w.mem.text(title, 'y'.repeat(2000), true);
+    t.equal(ev(w, 'cstr(self.title)'), 'y'.repeat(1024) + '...');
+    w.put(w.G, 'root_t', 'title', 0);
+    t.equal(ev(w, 'cstr(self.title)'), '', 'NULL is empty');
+  });
+
+  t.test('symbol()', async (t) => {
+    const w = new World();
+    t.equal(ev(w, `symbol(${TEXT + 0x50})`), 'ngx_http_handler+0x10');
+    t.equal(ev(w, `symbol(${TEXT + 0x40})`), 'ngx_http_handler');
+    t.equal(ev(w, 'symbol(0)'), 'NULL');
+    t.equal(ev(w, 'symbol(4660)'), '0x1234');
+  });
+});
+
+t.test('arithmetic', async (t) => {
+  const w = new World();
+  const set = (field: string, v: number | bigint) => w.put(w.G, 'root_t', field, v);
+
+  t.test('64-bit values', async (t) => {
+    set('a', 2 ** 53 - 1);
+    t.equal(ev(w, 'self.a'), 9007199254740991);
+    set('a', 2 ** 53);
+    t.equal(ev(w, 'self.a'), 9007199254740992);
+    set('a', 0x123456789abcd);
+    set('b', 0x12345);
+    t.equal(ev(w, 'self.a'), 0x123456789abcd);
+    t.equal(ev(w, 'self.a & 0xffff00000000'), 0x234500000000);
+    t.equal(ev(w, 'self.a | 15'), 0x123456789abcf);
+    t.equal(ev(w, 'self.a ^ self.a'), 0);
+    t.equal(ev(w, 'self.a >> 32'), 0x12345);
+    t.equal(ev(w, 'self.b << 20'), 0x1234500000);
+    t.equal(ev(w, '~self.a & 0xff'), 0x32);
+    // Results with bit 63 set come out signed: exact, where 2^64 - 8 as a double would be 2^64.
+    t.equal(ev(w, '~0'), -1);
+    t.equal(ev(w, '~7'), -8);
+    t.equal(ev(w, 'self.a & ~7'), 0x123456789abc8);
+    t.equal(ev(w, 'self.a & ~0xfff'), 0x123456789a000);
+    t.equal(ev(w, '(0 - 1) | 1'), -1);
+    t.equal(ev(w, '((0 - 1) | 1) & 0xff'), 0xff);
+    t.equal(ev(w, '1 << 63'), -(2 ** 63));
+    t.equal(ev(w, '(1 << 63) >> 63'), 1, '>> is a logical shift');
+    t.equal(ev(w, '1 << 64'), 0, 'a shift by 64 or more is 0');
+    t.equal(ev(w, '1 << (0 - 1)'), 0, 'a negative shift is a huge one, not a crash');
+    t.equal(ev(w, 'self.a + self.b'), 0x123456789abcd + 0x12345);
+    t.equal(ev(w, 'self.a - self.b'), 0x123456789abcd - 0x12345);
+  });
+
+  t.test('signed fields', async (t) => {
+    set('neg', -1);
+    set('sneg', -5n);
+    t.equal(ev(w, 'self.neg'), -1);
+    t.equal(ev(w, 'self.sneg'), -5);
+    t.equal(ev(w, '-self.neg'), 1);
+    t.equal(ev(w, 'self.neg * 7 / 2'), -3, 'division truncates toward zero, as in C');
+    t.equal(ev(w, 'self.neg * 7 % 2'), -1);
+    t.equal(ev(w, 'self.neg & 0xff'), 0xff, 'bits of -1 are 64 ones');
+    t.equal(ev(w, 'self.neg < 0'), 1);
+    set('neg', -2147483648);
+    t.equal(ev(w, 'self.neg'), -2147483648);
+  });
+
+  t.test('a bitfield', async (t) => {
+    w.mem.u32(w.G + off('root_t', 'flags'), (23 << 3) | 0b101 | (1 << 8));
+    t.equal(ev(w, 'self.flags'), 23);
+  });
+
+  t.test('division by zero is a corrupt walk, not a crash', async (t) => {
+    set('a', 10);
+    set('b', 0);
+    walkError(t, thrown(() => ev(w, 'self.a / self.b')), 'corrupt', 'division by zero');
+    walkError(t, thrown(() => ev(w, 'self.a % self.b')), 'corrupt', 'division by zero');
+  });
+
+  t.test('comparisons and ?:', async (t) => {
+    set('a', 2 ** 40 + 1);
+    set('b', 2 ** 40);
+    t.same(
+      ['self.a > self.b', 'self.a < self.b', 'self.a >= self.a', 'self.a <= self.b', 'self.a == self.a', 'self.a != self.a', 'self.a && 0', 'self.a || 0', '!self.a', '!0'].map((e) => ev(w, e)),
+      [1, 0, 1, 0, 1, 0, 0, 1, 0, 1],
+    );
+    t.equal(ev(w, 'self.a > self.b ? self.a - self.b : 99'), 1);
+    t.equal(ev(w, 'self.a < self.b ? 1 : self.b == 0 ? 2 : 3'), 3);
+    t.equal(ev(w, "self.a ? str(self.name) : cstr(self.title)"), '');
+  });
+
+  t.test('sizeof, offsetof, globals', async (t) => {
+    t.equal(ev(w, 'sizeof(node_t) + sizeof(u16)'), 50);
+    t.equal(ev(w, 'offsetof(root_t, timers)'), 64);
+    t.equal(ev(w, '&self.timers'), w.G + 64);
+    w.mem.i32(w.ticks, -42);
+    t.equal(ev(w, 'ticks'), -42);
+    w.mem.u64(w.Gp, w.G);
+    set('a', 77);
+    t.equal(ev(w, 'Gp->a'), 77);
+    t.equal(ev(w, '&G'), w.G);
+    walkError(t, thrown(() => ev(w, 'missing + 1')), 'corrupt', "the symbol missing is not in the binary's symbol tables");
+  });
+
+  t.test('min and max of nothing have no value', async (t) => {
+    set('list', 0);
+    const top = ev(w, 'max(chain(self.list, next), it.value)');
+    t.ok(Number.isNaN(top));
+    t.equal(formatValue(top, { k: 'int', signed: false }), null);
+    t.ok(Number.isNaN(ev(w, 'max(chain(self.list, next), it.value) & 7')), 'bit operations keep no value');
+    t.ok(Number.isNaN(ev(w, '~min(chain(self.list, next), it.value)')));
+  });
+});
+
+t.test('glibc_chunk_size reads *(p-8) & ~7', async (t) => {
+  const w = new World();
+  const chunk = w.mem.alloc(64, 16);
+  const p = chunk + 16;
+  w.mem.u64(p - 8, 0x91);
+  w.put(w.G, 'root_t', 'alloc', p);
+  t.equal(ev(w, 'glibc_chunk_size(self.alloc)'), 0x90);
+  w.mem.u64(p - 8, 2 ** 40 + 0x27);
+  t.equal(ev(w, 'glibc_chunk_size(self.alloc)'), 2 ** 40 + 0x20);
+  t.equal(ev(w, '*cast(self.alloc - 8, u64) & ~7'), 2 ** 40 + 0x20, 'the same, written as an expression');
+  w.put(w.G, 'root_t', 'alloc', 0);
+  t.equal(ev(w, 'glibc_chunk_size(self.alloc)'), 0, 'NULL has no chunk');
+});
+
+t.test('the fake memory refuses what is not mapped', async (t) => {
+  const mem = new FakeMemory();
+  mem.map(HEAP, 2 * PAGE);
+  mem.u64(HEAP + PAGE, 42n);
+  const out = new Uint8Array(8);
+  t.equal(mem.readInto(HEAP + PAGE, out), 8);
+  t.equal(new DataView(out.buffer).getBigUint64(0, true), 42n);
+  t.throws(() => mem.readInto(HEAP + 2 * PAGE - 4, out), /outside every mapped region/);
+  t.throws(() => mem.readInto(HEAP - 8, out), /outside every mapped region/);
+  t.same(mem.reads, [
+    { addr: HEAP + PAGE, len: 8 },
+    { addr: HEAP + 2 * PAGE - 4, len: 8 },
+    { addr: HEAP - 8, len: 8 },
+  ]);
+});
+
+t.test('the page cache', async (t) => {
+  t.test('1000 nodes on 1000 pages: one read per 64 KiB chunk', async (t) => {
+    const w = new World();
+    const SPREAD = 0x7f5500000000; // 64 KiB-aligned
+    const pages = 1000;
+    w.mem.map(SPREAD, pages * PAGE);
+    // One node per page, at a varying offset, linked in a shuffled order.
+    const order = Array.from({ length: pages }, (_, i) => (i * 7919) % pages);
+    const nodes = order.map((pg, i) => SPREAD + pg * PAGE + ((i * 56) % (PAGE - 48) & ~7));
+    nodes.forEach((n, i) => {
+      w.put(n, 'node_t', 'value', i + 1);
+      w.put(n, 'node_t', 'next', nodes[i + 1] ?? 0);
+    });
+    w.put(w.G, 'root_t', 'list', nodes[0]);
+    const rt = w.runtime();
+    const before = w.mem.readCount;
+    t.equal(ev(w, 'sum(chain(self.list, next), it.value)', { rt }), 500500);
+    const reads = w.mem.readCount - before;
+    // ceil(1000 / 16) = 63 chunks of the spread region, and one of the page that holds G.
+    t.equal(reads, 64, `${reads} reads`);
+    t.equal(rt.snap.stats.reads, 64);
+    t.equal(rt.snap.stats.pages, 1001);
+    t.ok(
+      w.mem.reads.every((r) => r.len <= 64 * 1024),
+      'no read is longer than a chunk',
+    );
+    t.equal(ev(w, 'count(chain(self.list, next))', { rt }), 1000);
+    t.equal(w.mem.readCount - before, 64, 'walking the same nodes again reads nothing');
+    t.equal(ev(w, `(*cast(${nodes[500]}, node_t)).value`, { rt }), 501);
+    t.equal(w.mem.readCount - before, 64);
+  });
+
+  t.test('reads straddling two pages', async (t) => {
+    const w = new World();
+    const edge = (n: number) => HEAP + n * PAGE;
+    w.mem.u64(edge(1) - 4, 0x11223344556677n);
+    w.mem.u32(edge(2) - 2, 0xdeadbeef);
+    w.mem.u64(edge(3) - 3, -2n);
+    t.equal(ev(w, `*cast(${edge(1) - 4}, u64)`), 0x11223344556677);
+    t.equal(ev(w, `*cast(${edge(2) - 2}, u32)`), 0xdeadbeef);
+    t.equal(ev(w, `*cast(${edge(2) - 2}, i32)`), 0xdeadbeef - 2 ** 32);
+    t.equal(ev(w, `*cast(${edge(2) - 1}, u16)`), 0xadbe);
+    t.equal(ev(w, `*cast(${edge(2) - 1}, i16)`), 0xadbe - 0x10000);
+    const s = new Snapshot(w.mem, w.mem.ranges());
+    t.equal(s.i64(edge(3) - 3), -2);
+    t.equal(s.u64(edge(3) - 3), 2 ** 64 - 2);
+    t.same([...s.bytes(edge(3) - 2, 4)], [0xff, 0xff, 0xff, 0xff]);
+    // A node across two pages (value on one, next on the other) is followed all the same.
+    const a = edge(5) - 8;
+    const b = w.make('node_t', { value: 2 });
+    w.put(a, 'node_t', 'value', 1);
+    w.put(a, 'node_t', 'next', b);
+    w.put(w.G, 'root_t', 'list', a);
+    t.same(elems(w, 'each(chain(self.list, next), it.value)'), [1, 2]);
+  });
+
+  t.test('a read is clipped to its mapping', async (t) => {
+    const w = new World();
+    const C = 0x7f6600000000; // 64 KiB-aligned
+    w.mem.map(C, 3 * PAGE); // ends mid-chunk
+    w.mem.map(C + 3 * PAGE, 5 * PAGE); // the next mapping, in the same chunk
+    w.mem.map(C + 0x10000 + 7 * PAGE, 2 * PAGE); // starts mid-chunk
+    w.mem.u64(C + 8, 1);
+    w.mem.u64(C + 4 * PAGE, 2);
+    w.mem.u64(C + 0x10000 + 8 * PAGE, 3);
+    const s = new Snapshot(w.mem, w.mem.ranges());
+    const n = w.mem.readCount;
+    t.same([s.u64(C + 8), s.u64(C + 4 * PAGE), s.u64(C + 0x10000 + 8 * PAGE)], [1, 2, 3]);
+    t.same(w.mem.reads.slice(n), [
+      { addr: C, len: 3 * PAGE },
+      { addr: C + 3 * PAGE, len: 5 * PAGE },
+      { addr: C + 0x10000 + 7 * PAGE, len: 2 * PAGE },
+    ]);
+    // A u64 across the end of a mapping with nothing after it faults, without reading outside.
+    const err = thrown(() => s.u64(C + 0x10000 + 9 * PAGE - 4));
+    t.type(err, Fault);
+    t.equal(err.message, `${hex(C + 0x10000 + 9 * PAGE)}: not in any mapping`);
+    t.equal(w.mem.readCount - n, 3);
+  });
+
+  t.test('unmapped addresses fault without a read', async (t) => {
+    const w = new World();
+    const s = new Snapshot(w.mem, w.mem.ranges());
+    const n = w.mem.readCount;
+    const err = thrown(() => s.u8(0x1000));
+    t.type(err, Fault);
+    t.equal(err.message, '0x1000: not in any mapping');
+    t.equal(w.mem.readCount, n);
+  });
+
+  t.test('a short read: the pages before it are kept, the page is tried alone', async (t) => {
+    const w = new World();
+    w.mem.hole(HEAP + 10 * PAGE, HEAP + 11 * PAGE); // listed in maps, but unmapped since
+    w.mem.u64(HEAP + 12 * PAGE, 12);
+    w.mem.u64(HEAP + 9 * PAGE, 9);
+    const s = new Snapshot(w.mem, w.mem.ranges());
+    const n = w.mem.readCount;
+    t.equal(s.u64(HEAP + 12 * PAGE), 12);
+    t.same(w.mem.reads.slice(n), [
+      { addr: HEAP, len: 64 * 1024 },
+      { addr: HEAP + 12 * PAGE, len: PAGE },
+    ]);
+    t.equal(s.u64(HEAP + 9 * PAGE), 9, 'cached by the chunk read');
+    const err = thrown(() => s.u8(HEAP + 10 * PAGE + 5));
+    t.type(err, Fault);
+    t.equal(err.message, `${hex(HEAP + 10 * PAGE + 5)}: unreadable`);
+    thrown(() => s.u8(HEAP + 10 * PAGE + 6));
+    // The hole costs the chunk again (short again) and the page alone; then it is known.
+    t.equal(w.mem.readCount - n, 4);
+  });
+});
+
+t.test('runView', async (t) => {
+  t.test('roots: the same item twice is one item; NULL is skipped; checks', async (t) => {
+    const w = new World();
+    const [n1, n2, n3] = w.list([1, 2, 3]);
+    w.put(n2, 'node_t', 'small', -7);
+    const extra = w.make('node_t', { value: 0 });
+    const arr = w.mem.alloc(4 * 8);
+    [0, n3, extra, 0].forEach((p, i) => w.mem.u64(arr + i * 8, p));
+    w.put(w.G, 'root_t', 'nodes', arr);
+    w.put(w.G, 'root_t', 'nnodes', 4);
+    const r = runView(PACK.views.get('nodes')!, w.runtime());
+    t.same(r.items, [
+      { origin: 'list', addr: hex(n1), value: 1, small: 0 },
+      { origin: 'list', addr: hex(n2), value: 2, small: -7 },
+      { origin: 'list', addr: hex(n3), value: 3, small: 0 },
+      { origin: 'array', addr: hex(extra), value: 0, small: 0 },
+    ]);
+    t.equal(r.partial, true, 'a check failed');
+    t.same(r.errors, [{ item: hex(n3), message: 'check failed: value too big' }]);
+  });
+
+  t.test('all good: not partial', async (t) => {
+    const w = new World();
+    w.list([1, 2]);
+    const r = runView(PACK.views.get('nodes')!, w.runtime());
+    t.equal(r.items.length, 2);
+    t.same(r.errors, []);
+    t.equal(r.partial, false);
+    const lists = runView(PACK.views.get('lists')!, w.runtime());
+    t.same(lists, { items: [{ origin: 'g', count: 2, sum: 3, top: 2, name: '' }], partial: false, errors: [] });
+  });
+
+  t.test('a fault in a root walk: what was found is kept, and the result names the root', async (t) => {
+    const w = new World();
+    const [n1, n2] = w.list([0, 1, 2]);
+    w.put(n2, 'node_t', 'next', 0x20000000);
+    const r = runView(PACK.views.get('nodes')!, w.runtime());
+    t.same(
+      r.items.map((i) => i.addr),
+      [hex(n1), hex(n2), '0x20000000'],
+    );
+    t.equal(r.partial, true);
+    t.same(r.errors.slice(0, 2), [
+      { root: 'list', message: '0x20000008: not in any mapping' },
+      { root: 'again', message: '0x20000008: not in any mapping' },
+    ]);
+    // The item that could not be read has null columns, each with its error.
+    t.same(r.items[2], { origin: 'list', addr: '0x20000000', value: null, small: null });
+    t.match(r.errors.slice(2), [
+      { item: '0x20000000', column: 'value', message: '0x20000000: not in any mapping' },
+      { item: '0x20000000', column: 'small', message: '0x20000010: not in any mapping' },
+      { item: '0x20000000', message: 'check could not run: 0x20000000: not in any mapping' },
+    ]);
+  });
+
+  t.test('a root that needs a missing symbol', async (t) => {
+    const w = new World();
+    w.put(w.G, 'root_t', 'a', 5);
+    const r = runView(PACK.views.get('broken_root')!, w.runtime());
+    t.same(r.items, [{ origin: 'g', a: 5 }]);
+    t.same(r.errors, [{ root: 'lost', message: "the symbol missing is not in the binary's symbol tables" }]);
+    t.equal(r.partial, true);
+  });
+
+  t.test('--addr: one item, from an expression', async (t) => {
+    const w = new World();
+    const [, n2] = w.list([4, 5, 6]);
+    const r = runView(PACK.views.get('nodes')!, w.runtime(), checkPointerExpr(PACK, 'node_t', hex(n2)));
+    t.same(r.items, [{ origin: 'addr', addr: hex(n2), value: 5, small: 0 }]);
+    t.same(r.errors, [{ item: hex(n2), message: 'check failed: value too big' }]);
+    const viaG = runView(PACK.views.get('nodes')!, w.runtime(), checkPointerExpr(PACK, 'node_t', 'G.list->next'));
+    t.same(viaG.items.map((i) => i.value), [5]);
+  });
+});
