@@ -229,6 +229,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
   for (const item of m.items) {
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a view name');
+    if ([...pack.views.values()].some((other) => other.aliases.includes(n))) src.fail(key, `${n} is already an alias of another view`);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
     const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks'], `view ${n}`);
@@ -252,7 +253,7 @@ function readAliases(src: Source, pair: Pair | undefined, pack: PackIR, view: st
     const node = item as Node;
     const v = scalarValue(node);
     if (typeof v !== 'string' || !IDENT.test(v)) src.fail(node, `an alias must be a C identifier, not ${JSON.stringify(v ?? null)}`);
-    if (pack.views.has(v) || [...pack.views.values()].some((other) => other.aliases.includes(v))) src.fail(node, `${v} already names a view or an alias`);
+    if (v === view || pack.views.has(v) || [...pack.views.values()].some((other) => other.aliases.includes(v))) src.fail(node, `${v} already names a view or an alias`);
     return v;
   });
 }

@@ -109,7 +109,7 @@ t.test('the top level', async (t) => {
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, yields)");
-  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view list (expected one of: doc, of, roots, columns, checks)");
+  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view list (expected one of: doc, aliases, of, roots, columns, checks)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
 });
 
@@ -312,4 +312,12 @@ t.test('checkPointerExpr (xsample --addr)', async (t) => {
   t.equal(err('root.list + $'), '--addr:1:13: unexpected character "$"');
   t.equal(err('self'), "--addr:1:1: 'self' has no meaning here");
   t.equal(err('nodes(&root)', 'node_t'), '--addr:1:1: --addr must point to node_t, but it is sequence of ptr node_t');
+});
+
+t.test('view aliases and the reserved column name', async (t) => {
+  const withAlias = BASE.replace('views:\n  list:\n', 'views:\n  list:\n    aliases: [lists, all_lists]\n');
+  t.not(withAlias, BASE);
+  t.same(parseSchema(withAlias, 't.yaml').views.get('list')!.aliases, ['lists', 'all_lists']);
+  t.throws(() => parseSchema(withAlias.replace('[lists, all_lists]', '[list]'), 't.yaml'), /list already names a view or an alias/);
+  t.throws(() => parseSchema(withAlias.replace('[lists, all_lists]', '[ngx-pools]'), 't.yaml'), /an alias must be a C identifier/);
 });
