@@ -9,9 +9,9 @@ NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee
 NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xgen.js
-TS_SOURCES := $(shell find bin generators sampler -name '*.ts' -o -name '*.py' 2>/dev/null)
+TS_SOURCES := $(shell find bin generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx demo test typecheck clean
+.PHONY: deps build native walkee nginx demo test typecheck regen clean
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -43,6 +43,10 @@ build: deps $(NATIVE) $(BUNDLES) $(WALKEE)
 
 nginx: deps
 	bash test-targets/nginx/build.sh
+
+# The generated gdb and lldb extensions (committed; a test checks they are current).
+regen: $(BUNDLES)
+	node dist/xgen.js regen
 
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .

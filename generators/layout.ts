@@ -141,6 +141,15 @@ export function knownLayouts(packName: string): KnownLayout[] {
   return out;
 }
 
+/** The layouts committed in the pack (never the cache): what generated extensions embed, sorted by file. */
+export function committedLayouts(packName: string): LayoutFile[] {
+  const dir = path.join(packsDir(), packName);
+  return knownLayouts(packName)
+    .filter((k) => k.file.startsWith(dir + path.sep))
+    .map((k) => readLayout(k.file)!)
+    .filter(Boolean);
+}
+
 export function layoutByBuildId(packName: string, buildId: string): LayoutFile | null {
   const k = knownLayouts(packName).find((l) => l.build_id === buildId);
   return k ? readLayout(k.file) : null;

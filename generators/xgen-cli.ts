@@ -3,17 +3,21 @@
  *   xgen layout --pack NAME BINARY   read a build's layout from DWARF into the pack
  *   xgen check --pack NAME           load and validate a schema
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ElfFile } from '../sampler/elf.ts';
 import { TargetGone, UserError } from '../sampler/memory.ts';
 import { SchemaError } from './ir.ts';
-import { extractLayout, writeLayout } from './layout.ts';
-import { packsDir } from './repo.ts';
+import { generateExtension, type Debugger } from '../templates/python-extension.ts';
+import { committedLayouts, extractLayout, writeLayout } from './layout.ts';
+import { packsDir, repoRoot } from './repo.ts';
 import { loadSchema } from './schema.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--release R] [--out DIR] BINARY
        xgen check --pack NAME | --schema FILE
+       xgen gdb|lldb --pack NAME [--out FILE]
+       xgen regen [--check]
 
 layout  Reads the size and offset of every type, field and global the pack's
         schema names from BINARY's DWARF (gdb -batch -nx on the file; no
@@ -21,7 +25,11 @@ layout  Reads the size and offset of every type, field and global the pack's
         RELEASE comes from the version string the schema looks for in the
         binary, or --release. BINARY may be a debug file (with the build-id of
         the stripped binary it belongs to).
-check   Loads and validates a schema; errors name file:line:col.`;
+check   Loads and validates a schema; errors name file:line:col.
+gdb     Writes generated/NAME.py, the gdb extension (source it in gdb).
+lldb    Writes generated/NAME_lldb.py (command script import it in lldb-16).
+regen   Regenerates both extensions of every pack; --check only reports
+        (exit 1) when a committed file differs from what it would write.`;
 
 class UsageError extends Error {}
 
@@ -63,6 +71,47 @@ function check(args: string[], print: (s: string) => void): number {
   return 0;
 }
 
+function generatedPath(packName: string, dbg: Debugger): string {
+  return path.join(repoRoot(), 'generated', dbg === 'gdb' ? `${packName}.py` : `${packName}_lldb.py`);
+}
+
+function extensionText(packName: string, dbg: Debugger): string {
+  const file = path.join(packsDir(), packName, 'schema.yaml');
+  const pack = loadSchema(file);
+  return generateExtension(dbg, { pack, layouts: committedLayouts(packName), schemaPath: path.relative(repoRoot(), file) });
+}
+
+function generate(dbg: Debugger, args: string[], print: (s: string) => void): number {
+  const { values } = parseArgs({ args, options: { pack: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.pack) throw new UsageError('which pack? --pack NAME');
+  const out = values.out ?? generatedPath(values.pack, dbg);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, extensionText(values.pack, dbg));
+  print(out);
+  return 0;
+}
+
+function regen(args: string[], print: (s: string) => void): number {
+  const { values } = parseArgs({ args, options: { check: { type: 'boolean' } } });
+  let stale = 0;
+  for (const packName of fs.readdirSync(packsDir()).filter((n) => fs.existsSync(path.join(packsDir(), n, 'schema.yaml'))).sort()) {
+    for (const dbg of ['gdb', 'lldb'] as Debugger[]) {
+      const out = generatedPath(packName, dbg);
+      const text = extensionText(packName, dbg);
+      const old = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : null;
+      if (old === text) continue;
+      stale++;
+      if (values.check) print(`${path.relative(process.cwd(), out)} is ${old === null ? 'missing' : 'stale'}: run make regen`);
+      else {
+        fs.mkdirSync(path.dirname(out), { recursive: true });
+        fs.writeFileSync(out, text);
+        print(`wrote ${path.relative(process.cwd(), out)}`);
+      }
+    }
+  }
+  return values.check && stale > 0 ? 1 : 0;
+}
+
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
   try {
     const [cmd, ...rest] = argv;
@@ -72,6 +121,8 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
     }
     if (cmd === 'layout') return await layout(rest, print);
     if (cmd === 'check') return check(rest, print);
+    if (cmd === 'gdb' || cmd === 'lldb') return generate(cmd, rest, print);
+    if (cmd === 'regen') return regen(rest, print);
     throw new UsageError(`unknown command '${cmd}'`);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

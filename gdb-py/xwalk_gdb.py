@@ -1,0 +1,161 @@
+# xwalk for gdb: raw memory through inferior.read_memory, the pack's layout
+# chosen by the executable's build-id, one command per view. Inlined into
+# each generated extension after py-common/xwalk_core.py.
+import re
+
+import gdb
+
+
+class GdbTarget(object):
+    """The selected inferior: a live process or a core."""
+
+    def __init__(self):
+        self.inf = gdb.selected_inferior()
+        self.pid = self.inf.pid or None
+        self.exe = gdb.current_progspace().filename
+        if not self.exe:
+            raise XwalkError("no executable: run this in a gdb attached to a process or holding a core")  # noqa: F821
+        obj = gdb.lookup_objfile(self.exe)
+        self.build_id = obj.build_id if obj is not None else None
+        self.live = self.pid is not None and _is_live(self.inf)
+
+    def read_chunk(self, addr, n):
+        try:
+            return bytes(self.inf.read_memory(addr, n))
+        except gdb.MemoryError:
+            out = b""
+            while len(out) < n:
+                try:
+                    out += bytes(self.inf.read_memory(addr + len(out), min(4096, n - len(out))))
+                except gdb.MemoryError:
+                    break
+            return out
+
+    def ranges(self):
+        """Readable mappings of a live process (from /proc); None for a core: every read is tried."""
+        if not self.live:
+            return None
+        try:
+            with open("/proc/%d/maps" % self.pid) as f:
+                return parse_maps(f.read())
+        except (IOError, OSError):
+            return None
+
+
+def _is_live(inf):
+    try:
+        return len(inf.threads()) > 0 and not gdb.execute("info target", to_string=True).count("core dump")
+    except gdb.error:
+        return False
+
+
+_SPECIAL_MAPPINGS = ("[vvar]", "[vsyscall]", "[vvar_vclock]")
+
+
+def parse_maps(text):
+    out = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5 or parts[1][0] != "r":
+            continue
+        if len(parts) == 6 and parts[5].strip() in _SPECIAL_MAPPINGS:
+            continue
+        start, end = parts[0].split("-")
+        out.append((int(start, 16), int(end, 16)))
+    return out
+
+
+class GdbSymbols(object):
+    """ELF symbols as gdb knows them (minimal symbols too: stripped binaries keep .dynsym)."""
+
+    def address(self, name):
+        try:
+            return int(gdb.parse_and_eval("&" + name))
+        except gdb.error:
+            return None
+
+    def symbolize(self, addr):
+        if addr == 0:
+            return None
+        try:
+            out = gdb.execute("info symbol %d" % addr, to_string=True)
+        except gdb.error:
+            return None
+        m = re.match(r"^(\S+)(?: \+ (\d+))? in section", out)
+        return (m.group(1), int(m.group(2) or 0)) if m else None
+
+
+class ViewCommand(gdb.Command):
+    def __init__(self, pack, command, view_index, doc):
+        self.__doc__ = doc
+        gdb.Command.__init__(self, command, gdb.COMMAND_DATA)
+        self.pack = pack
+        self.view_index = view_index
+
+    def invoke(self, arg, from_tty):
+        try:
+            argv = gdb.string_to_argv(arg)
+            opts = parse_command_args(argv)
+            gdb.write(run_command(self.pack, self.view_index, opts, GdbTarget(), GdbSymbols(), _eval_address) + "\n")  # noqa: F821
+        except XwalkError as e:  # noqa: F821
+            raise gdb.GdbError(str(e))
+
+
+def _eval_address(expr):
+    try:
+        v = gdb.parse_and_eval(expr)
+    except gdb.error as e:
+        raise XwalkError("cannot evaluate %s: %s" % (expr, e))  # noqa: F821
+    if v.type.strip_typedefs().code == gdb.TYPE_CODE_STRUCT:
+        v = v.address
+    return int(v)
+
+
+class CheckCommand(gdb.Command):
+    """Compares this extension's layout for the running build with gdb's own DWARF and reports every mismatch."""
+
+    def __init__(self, pack, command):
+        gdb.Command.__init__(self, command, gdb.COMMAND_DATA)
+        self.pack = pack
+
+    def invoke(self, arg, from_tty):
+        try:
+            target = GdbTarget()
+            layout = select_layout(self.pack, target)  # noqa: F821
+            types, globals_, errors = derive_layout(self.pack.spec)  # noqa: F821
+            gdb.write(check_layout(self.pack, layout, types, errors) + "\n")  # noqa: F821
+        except XwalkError as e:  # noqa: F821
+            raise gdb.GdbError(str(e))
+
+
+def xwalk_register(pack):
+    for command, view_index, doc in pack.commands:
+        ViewCommand(pack, command, view_index, doc)
+    CheckCommand(pack, "xwalk-check")
+    register_printers(pack)
+
+
+def register_printers(pack):
+    import gdb.printing
+
+    printer = gdb.printing.RegexpCollectionPrettyPrinter(pack.name)
+    for type_name, view_index in pack.printers:
+        printer.add_printer(type_name, "^%s$" % re.escape(type_name), _printer_class(pack, view_index))
+    gdb.printing.register_pretty_printer(gdb.current_objfile(), printer, replace=True)
+
+
+def _printer_class(pack, view_index):
+    class Printer(object):
+        def __init__(self, val):
+            self.val = val
+
+        def to_string(self):
+            addr = self.val.address
+            if addr is None:
+                return None
+            try:
+                return summary(pack, view_index, int(addr), GdbTarget(), GdbSymbols())  # noqa: F821
+            except XwalkError as e:  # noqa: F821
+                return "<%s>" % e
+
+    return Printer

@@ -1,0 +1,125 @@
+# xwalk commands, debugger-neutral: pick the layout, run a view over a fresh
+# snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
+# supply the target (memory, build-id, symbols), derive_layout() and the
+# evaluation of an address expression.
+import re
+
+
+class Pack(object):
+    """Everything the generated file knows about its pack; commands close over it."""
+
+    def __init__(self, name, doc, schema_sha256, version_pattern, layouts, spec, view_factories, commands, printers):
+        self.name = name
+        self.doc = doc
+        self.schema_sha256 = schema_sha256
+        self.version_pattern = version_pattern
+        self.layouts = layouts
+        self.spec = spec
+        self.view_factories = view_factories
+        self.commands = commands
+        self.printers = printers
+        self._views = {}
+
+    def views_for(self, layout):
+        key = (layout.build_id, layout.source)
+        if key not in self._views:
+            self._views[key] = [factory(layout) for factory in self.view_factories]
+        return self._views[key]
+
+
+USAGE = "[EXPR] [--json] [--max-nodes N]"
+
+
+def parse_command_args(argv):
+    opts = {"json": False, "max_nodes": 10000000, "expr": None}
+    rest = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--json":
+            opts["json"] = True
+        elif a == "--max-nodes":
+            i += 1
+            if i >= len(argv) or not argv[i].isdigit() or int(argv[i]) < 1:
+                raise XwalkError("--max-nodes needs a whole number >= 1")  # noqa: F821
+            opts["max_nodes"] = int(argv[i])
+        elif a.startswith("--"):
+            raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
+        else:
+            rest.append(a)
+        i += 1
+    if rest:
+        opts["expr"] = " ".join(rest)
+    return opts
+
+
+def select_layout(pack, target):
+    """The pack's layout for this build: by build-id, else from the DWARF the debugger has loaded."""
+    for data in pack.layouts:
+        if data["build_id"] == target.build_id:
+            return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
+    types, globals_, errors = derive_layout(pack.spec)  # noqa: F821 (the backend's)
+    if not errors:
+        release = find_version(target.exe, pack.version_pattern) or "unknown"
+        data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
+        return Layout(data, "%s %s (derived from DWARF)" % (pack.name, release))  # noqa: F821
+    known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts) or "none"
+    first = errors[0]
+    raise XwalkError(  # noqa: F821
+        "unknown build of %s: %s (build-id %s) matches no layout of this extension, and its debug info does not serve "
+        "(%s: %s); known builds: %s. Add one with: xgen layout --pack %s BINARY-WITH-DEBUG-INFO, then regenerate"
+        % (pack.name, target.exe, target.build_id, first["where"], first["message"], known, pack.name)
+    )
+
+
+def find_version(path, pattern):
+    if not pattern or not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            m = re.search(pattern.encode(), f.read())
+        return m.group(1).decode() if m else None
+    except (IOError, OSError):
+        return None
+
+
+def run_command(pack, view_index, opts, target, symbols, eval_address):
+    layout = select_layout(pack, target)
+    view = pack.views_for(layout)[view_index]
+    addr = eval_address(opts["expr"]) if opts["expr"] else None
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, opts["max_nodes"])  # noqa: F821
+    rows, errors = run_view(view, rt, addr)  # noqa: F821
+    if opts["json"]:
+        return result_json(view, target.pid, pack.name, layout, target.build_id, rows, errors)  # noqa: F821
+    return result_text(view, target.pid, pack.name, layout, rows, errors)  # noqa: F821
+
+
+def summary(pack, view_index, addr, target, symbols):
+    """One line for a pretty printer: the view's figures for the struct at addr."""
+    layout = select_layout(pack, target)
+    view = pack.views_for(layout)[view_index]
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
+    rows, errors = run_view(view, rt, addr)  # noqa: F821
+    parts = ["%s=%s" % (k, "?" if v is None else v) for k, v in rows[0] if k not in ("origin", "addr")]
+    return " ".join(parts) + (" (partial)" if errors else "")
+
+
+def check_layout(pack, layout, types, errors):
+    """Every difference between the extension's layout and the debugger's own types."""
+    problems = ["%s: %s" % (e["where"], e["message"]) for e in errors]
+    for struct_name, t in sorted(types.items()):
+        mine = layout.data["types"].get(struct_name)
+        if mine is None:
+            problems.append("%s: missing from the layout" % struct_name)
+            continue
+        if mine["size"] != t["size"]:
+            problems.append("%s: size %d in the layout, %d in the debug info" % (struct_name, mine["size"], t["size"]))
+        for path, f in sorted(t["fields"].items()):
+            m = mine["fields"].get(path)
+            for key in ("offset", "size", "bit", "bits"):
+                if m is None or m.get(key) != f.get(key):
+                    problems.append("%s.%s: %s %s in the layout, %s in the debug info" % (struct_name, path, key, None if m is None else m.get(key), f.get(key)))
+                    break
+    if not problems:
+        return "xwalk-check: the layout %s matches the debug info (%d types)" % (layout.source, len(types))
+    return "xwalk-check: %d mismatch%s with the layout %s:\n  %s" % (len(problems), "" if len(problems) == 1 else "es", layout.source, "\n  ".join(problems))

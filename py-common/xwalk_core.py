@@ -1,0 +1,517 @@
+# xwalk runtime core: the walks, bounded, over one snapshot of raw memory.
+# Debugger-neutral: gdb-py/ and lldb-py/ supply read_chunk() and ranges.
+# It mirrors sampler/compile.ts so gdb, lldb and xsample print the same.
+import json
+import struct
+
+PAGE = 4096
+CHUNK = 64 * 1024
+MASK64 = 0xFFFFFFFFFFFFFFFF
+MAX_STRING = 4096
+MAX_CSTRING = 1024
+MAX_TREE_DEPTH = 128
+_U64 = struct.Struct("<Q").unpack_from
+_INT = {
+    (1, False): struct.Struct("<B").unpack_from,
+    (2, False): struct.Struct("<H").unpack_from,
+    (4, False): struct.Struct("<I").unpack_from,
+    (8, False): _U64,
+    (1, True): struct.Struct("<b").unpack_from,
+    (2, True): struct.Struct("<h").unpack_from,
+    (4, True): struct.Struct("<i").unpack_from,
+    (8, True): struct.Struct("<q").unpack_from,
+}
+
+
+class XwalkError(Exception):
+    """A clear, one-line problem for the user (unknown build, bad argument)."""
+
+
+class Fault(Exception):
+    def __init__(self, addr, reason):
+        Exception.__init__(self, "%s: %s" % (hex(addr), reason))
+        self.addr = addr
+
+
+class WalkError(Exception):
+    def __init__(self, kind, message):
+        Exception.__init__(self, message)
+        self.kind = kind
+
+
+class Snapshot(object):
+    """Reads through a page cache: each page once, chunks of 64 KiB clipped to a range."""
+
+    def __init__(self, read_chunk, ranges):
+        self.read_chunk = read_chunk  # (addr, n) -> bytes, possibly short; never raises
+        self.ranges = sorted(ranges) if ranges is not None else None
+        self.pages = {}
+        self.reads = 0
+
+    def _range_of(self, addr):
+        lo, hi = 0, len(self.ranges) - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            start, end = self.ranges[mid]
+            if addr < start:
+                hi = mid - 1
+            elif addr >= end:
+                lo = mid + 1
+            else:
+                return start, end
+        return None
+
+    def _fill(self, page, addr):
+        base = page * PAGE
+        # Without a list of ranges (a gdb core), every chunk is tried and failures fall back to pages.
+        r = self._range_of(base) if self.ranges is not None else (base - base % CHUNK, base - base % CHUNK + CHUNK)
+        if r is None:
+            self.pages[page] = None
+            raise Fault(addr, "not in any mapping")
+        start = max(r[0], base - base % CHUNK)
+        end = min(r[1], start + CHUNK)
+        self.reads += 1
+        data = self.read_chunk(start, end - start)
+        view = memoryview(data)
+        got = len(data) - len(data) % PAGE
+        for a in range(start, start + got, PAGE):
+            p = a // PAGE
+            if p not in self.pages:
+                self.pages[p] = view[a - start:a - start + PAGE]
+        if page not in self.pages:
+            self.reads += 1
+            one = self.read_chunk(base, PAGE)
+            self.pages[page] = memoryview(one) if len(one) == PAGE else None
+        buf = self.pages[page]
+        if buf is None:
+            raise Fault(addr, "unreadable")
+        return buf
+
+    def _page(self, addr):
+        page = addr >> 12
+        buf = self.pages.get(page)
+        if buf is None:
+            if page in self.pages:
+                mapped = self.ranges is None or self._range_of(addr) is not None
+                raise Fault(addr, "unreadable" if mapped else "not in any mapping")
+            buf = self._fill(page, addr)
+        return buf
+
+    def u64(self, addr):
+        if addr < 0:
+            raise Fault(addr & MASK64, "not in any mapping")
+        page = addr >> 12
+        buf = self.pages.get(page)
+        if buf is None:
+            buf = self._page(addr)
+        off = addr & 4095
+        if off <= 4088:
+            return _U64(buf, off)[0]
+        return int.from_bytes(self.bytes(addr, 8), "little")
+
+    def int(self, addr, size, signed):
+        if addr < 0:
+            raise Fault(addr & MASK64, "not in any mapping")
+        buf = self._page(addr)
+        off = addr & 4095
+        if off <= PAGE - size:
+            return _INT[(size, signed)](buf, off)[0]
+        return int.from_bytes(self.bytes(addr, size), "little", signed=signed)
+
+    def u8(self, addr):
+        return self.int(addr, 1, False)
+
+    def bytes(self, addr, n):
+        out = bytearray()
+        while len(out) < n:
+            a = addr + len(out)
+            buf = self._page(a)
+            off = a & 4095
+            take = min(PAGE - off, n - len(out))
+            out += buf[off:off + take]
+        return bytes(out)
+
+
+def escape_bytes(b):
+    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/compile.ts)."""
+    return "".join(chr(c) if 0x20 <= c < 0x7F and c != 0x5C else "\\x%02x" % c for c in bytearray(b))
+
+
+class Runtime(object):
+    """What a view's compiled code calls: the walks (one per C idiom) and helpers."""
+
+    def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
+        self.m = snap
+        self.symbols = symbols  # object with address(name) and symbolize(addr)
+        self.max_nodes = max_nodes
+        self.max_total = max_total if max_total is not None else max_nodes * 10
+        self.visited = 0
+
+    # -- helpers --
+    def sym_addr(self, name):
+        a = self.symbols.address(name)
+        if a is None:
+            raise WalkError("corrupt", "the symbol %s is not in the binary's symbol tables" % name)
+        return a
+
+    def symbol(self, addr):
+        s = self.symbols.symbolize(addr)
+        if s:
+            return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
+        return "NULL" if addr == 0 else hex(addr)
+
+    def string(self, data, length):
+        if length == 0:
+            return ""
+        n = min(length, MAX_STRING)
+        s = escape_bytes(self.m.bytes(data, n))
+        return s + "..." if n < length else s
+
+    def cstring(self, data):
+        if data == 0:
+            return ""
+        out = bytearray()
+        for i in range(MAX_CSTRING):
+            c = self.m.u8(data + i)
+            if c == 0:
+                return escape_bytes(out)
+            out.append(c)
+        return escape_bytes(out) + "..."
+
+    def chunk_size(self, p):
+        return 0 if p == 0 else self.m.u64(p - 8) & ~7
+
+    def field_int(self, base, f, signed):
+        off, size, bit, bits = f
+        if bits:
+            return self.bitfield(base + off, bit, bits, signed)
+        if size == 8 and not signed:
+            return self.m.u64(base + off)
+        return self.m.int(base + off, size, signed)
+
+    def bitfield(self, addr, bit, bits, signed):
+        nbytes = (bit + bits + 7) // 8
+        v = (int.from_bytes(self.m.bytes(addr, nbytes), "little") >> bit) & ((1 << bits) - 1)
+        return v - (1 << bits) if signed and v >= 1 << (bits - 1) else v
+
+    @staticmethod
+    def div(a, b):
+        if b == 0:
+            raise WalkError("corrupt", "division by zero")
+        q = abs(a) // abs(b)
+        return q if (a >= 0) == (b >= 0) else -q
+
+    @staticmethod
+    def mod(a, b):
+        if b == 0:
+            raise WalkError("corrupt", "division by zero")
+        r = abs(a) % abs(b)
+        return r if a >= 0 else -r
+
+    @staticmethod
+    def bitop(op, a, b):
+        x, y = int(a) & MASK64, int(b) & MASK64
+        if op == "&":
+            return x & y
+        if op == "|":
+            return x | y
+        if op == "^":
+            return x ^ y
+        if op == "<<":
+            return (x << y) & MASK64
+        return x >> y
+
+    @staticmethod
+    def count(seq):
+        n = 0
+        for _ in seq:
+            n += 1
+        return n
+
+    @staticmethod
+    def min_(values):
+        best = None
+        for v in values:
+            if best is None or v < best:
+                best = v
+        return best
+
+    @staticmethod
+    def max_(values):
+        best = None
+        for v in values:
+            if best is None or v > best:
+                best = v
+        return best
+
+    def _spend(self, n):
+        self.visited += n
+        if self.visited > self.max_total:
+            raise WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
+
+    def _too_many(self, what):
+        return WalkError("limit", "%s has more than %d elements (--max-nodes)" % (what, self.max_nodes))
+
+    # -- walks: generators mirroring the C idioms --
+    def chain(self, first, off, align, what):
+        """p, p->next, ... until NULL; Brent's algorithm finds cycles."""
+        u64 = self.m.u64
+        p = first
+        n = 0
+        tortoise, power, lam = p, 1, 0
+        limit = self.max_nodes
+        try:
+            while p != 0:
+                if p % align:
+                    raise WalkError("corrupt", "%s: %s is not aligned for %s" % (what, hex(p), what.split(".")[0]))
+                n += 1
+                if n > limit:
+                    raise self._too_many(what)
+                yield p
+                p = u64(p + off)
+                if p == tortoise and p != 0:
+                    raise WalkError("cycle", "%s: cycle at %s after %d elements" % (what, hex(p), n))
+                lam += 1
+                if lam == power:
+                    tortoise, power, lam = p, power * 2, 0
+        finally:
+            self._spend(n)
+
+    def _load(self, kind, size, signed):
+        m = self.m
+        if kind == "struct":
+            return None
+        if kind == "ptr":
+            return m.u64
+        return lambda a: m.int(a, size, signed)
+
+    def array(self, base, count, size, kind, isize=8, signed=False):
+        if count < 0 or count > self.max_nodes:
+            raise WalkError("limit", "array at %s: count %d is more than --max-nodes (%d)" % (hex(base), count, self.max_nodes))
+        if count > 0 and base == 0:
+            raise WalkError("corrupt", "array of %d elements at NULL" % count)
+        self._spend(count)
+        load = self._load(kind, isize, signed)
+        for i in range(count):
+            a = base + i * size
+            yield a if load is None else load(a)
+
+    def ngx_list(self, lst, part_off, elts_off, nelts_off, nelts_size, next_off, size, kind, isize=8, signed=False):
+        m = self.m
+        load = self._load(kind, isize, signed)
+        part = lst + part_off
+        n = parts = 0
+        tortoise, power, lam = part, 1, 0
+        try:
+            while part != 0:
+                parts += 1
+                if parts > self.max_nodes:
+                    raise self._too_many("ngx_list parts")
+                base = m.u64(part + elts_off)
+                count = m.int(part + nelts_off, nelts_size, False)
+                if count > self.max_nodes - n:
+                    raise self._too_many("ngx_list at %s" % hex(part))
+                for i in range(count):
+                    n += 1
+                    a = base + i * size
+                    yield a if load is None else load(a)
+                part = m.u64(part + next_off)
+                if part == tortoise and part != 0:
+                    raise WalkError("cycle", "ngx_list: the parts form a cycle at %s" % hex(part))
+                lam += 1
+                if lam == power:
+                    tortoise, power, lam = part, power * 2, 0
+        finally:
+            self._spend(n)
+
+    def ngx_queue(self, head, next_off, prev_off, link_off):
+        u64 = self.m.u64
+        prev = head
+        cur = u64(head + next_off)
+        n = 0
+        try:
+            while cur != head:
+                if cur == 0:
+                    raise WalkError("corrupt", "ngx_queue %s: NULL next after %s" % (hex(head), hex(prev)))
+                back = u64(cur + prev_off)
+                if back != prev:
+                    raise WalkError("corrupt", "ngx_queue %s: %s's next %s has prev %s" % (hex(head), hex(prev), hex(cur), hex(back)))
+                n += 1
+                if n > self.max_nodes:
+                    raise self._too_many("ngx_queue %s" % hex(head))
+                yield cur - link_off
+                prev = cur
+                cur = u64(cur + next_off)
+        finally:
+            self._spend(n)
+
+    def rbtree(self, tree, root_off, sentinel_off, left_off, right_off, node_off):
+        u64 = self.m.u64
+        sentinel = u64(tree + sentinel_off)
+        cur = u64(tree + root_off)
+        stack = []
+        n = 0
+
+        def child(p, off, side):
+            c = u64(p + off)
+            if c == 0:
+                raise WalkError("corrupt", "rbtree %s: node %s has a NULL %s child (the sentinel is %s)" % (hex(tree), hex(p), side, hex(sentinel)))
+            return c
+
+        try:
+            if cur == 0:
+                raise WalkError("corrupt", "rbtree %s: NULL root (an empty tree points at its sentinel)" % hex(tree))
+            while cur != sentinel or stack:
+                while cur != sentinel:
+                    if len(stack) >= MAX_TREE_DEPTH:
+                        raise WalkError("corrupt", "rbtree %s: deeper than %d (a cycle, or not a red-black tree)" % (hex(tree), MAX_TREE_DEPTH))
+                    stack.append(cur)
+                    cur = child(cur, left_off, "left")
+                cur = stack.pop()
+                n += 1
+                if n > self.max_nodes:
+                    raise self._too_many("rbtree %s" % hex(tree))
+                yield cur - node_off
+                cur = child(cur, right_off, "right")
+        finally:
+            self._spend(n)
+
+
+class Layout(object):
+    """One build's sizes and offsets (the JSON of packs/PACK/RELEASE/BUILD-ID.json)."""
+
+    def __init__(self, data, source):
+        self.data = data
+        self.source = source
+        self.release = data["release"]
+        self.build_id = data["build_id"]
+
+    def field(self, struct_name, path):
+        return self.data["types"][struct_name]["fields"][path]
+
+    def off(self, struct_name, path):
+        return self.field(struct_name, path)["offset"]
+
+    def size(self, struct_name):
+        return self.data["types"][struct_name]["size"]
+
+    def align(self, struct_name):
+        return min(self.data["types"][struct_name]["align"], 8)
+
+    def int_field(self, struct_name, path):
+        f = self.field(struct_name, path)
+        return (f["offset"], f["size"], f.get("bit", 0), f.get("bits", 0))
+
+    def global_size(self, name):
+        return self.data["globals"][name]["size"]
+
+
+def is_walk_failure(e):
+    return isinstance(e, (Fault, WalkError))
+
+
+def run_view(view, rt, addr=None):
+    """Items from the roots (or one address), columns, checks; failures make it partial."""
+    errors = []
+    items = []
+    if addr is not None:
+        items.append((addr, "addr"))
+    else:
+        seen = set()
+        for label, seq in view.roots:
+            try:
+                for a in seq(rt):
+                    if a != 0 and a not in seen:
+                        seen.add(a)
+                        items.append((a, label))
+            except Exception as e:
+                if not is_walk_failure(e):
+                    raise
+                errors.append({"root": label, "message": str(e)})
+    rows = []
+    for a, origin in items:
+        row = [("origin", origin)]
+        for name, fn, kind in view.columns:
+            try:
+                row.append((name, format_value(fn(rt, a), kind)))
+            except Exception as e:
+                if not is_walk_failure(e):
+                    raise
+                row.append((name, None))
+                errors.append({"item": hex(a), "column": name, "message": str(e)})
+        for fn, message in view.checks:
+            try:
+                if not fn(rt, a):
+                    errors.append({"item": hex(a), "message": "check failed: " + message})
+            except Exception as e:
+                if not is_walk_failure(e):
+                    raise
+                errors.append({"item": hex(a), "message": "check could not run: " + str(e)})
+        rows.append(row)
+    return rows, errors
+
+
+def format_value(v, kind):
+    if v is None or isinstance(v, str):
+        return v
+    if kind == "addr":
+        return hex(v)
+    return v
+
+
+class View(object):
+    def __init__(self, name, doc, of, roots, columns, checks):
+        self.name, self.doc, self.of = name, doc, of
+        self.roots, self.columns, self.checks = roots, columns, checks
+
+
+def result_json(view, pid, pack, layout, build_id, rows, errors):
+    """The same JSON as xsample --json: keys in the same order, no spaces."""
+    out = [
+        ("view", view.name),
+        ("pid", pid),
+        ("pack", pack),
+        ("release", layout.release),
+        ("build_id", build_id),
+        ("items", [dict(r) for r in rows]),
+        ("partial", len(errors) > 0),
+        ("errors", errors),
+    ]
+    items = "[" + ",".join(_obj(r) for r in rows) + "]"
+    parts = []
+    for k, v in out:
+        parts.append(json.dumps(k) + ":" + (items if k == "items" else json.dumps(v, separators=(",", ":"), ensure_ascii=False)))
+    return "{" + ",".join(parts) + "}"
+
+
+def _obj(pairs):
+    return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, ensure_ascii=False) for k, v in pairs) + "}"
+
+
+def result_text(view, pid, pack, layout, rows, errors):
+    """The same text as xsample: a title, a header, one aligned line per item."""
+    n = len(rows)
+    title = "%s: %d item%s  (%s %s%s)" % (view.name, n, "" if n == 1 else "s", pack, layout.release, ", pid %d" % pid if pid is not None else "")
+    lines = [title]
+    if rows:
+        cols = [k for k, _ in rows[0]]
+
+        def cell(v):
+            return "?" if v is None else str(v)
+
+        table = [dict(r) for r in rows]
+        widths = [max(len(c), max(len(cell(t[c])) for t in table)) for c in cols]
+        numeric = [all(isinstance(t[c], int) and not isinstance(t[c], bool) or t[c] is None for t in table) for c in cols]
+
+        def line(vals):
+            return "  ".join(v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
+
+        lines.append(line([c.upper() for c in cols]))
+        for t in table:
+            lines.append(line([cell(t[c]) for c in cols]))
+    if errors:
+        lines.append("partial: %d problem%s" % (len(errors), "" if len(errors) == 1 else "s"))
+        for e in errors:
+            where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+            lines.append("  %s: %s" % (where, e["message"]))
+    return "\n".join(lines)
