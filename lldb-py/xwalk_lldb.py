@@ -26,11 +26,6 @@ class LldbTarget(object):
     def _read(self, addr, n):
         err = lldb.SBError()
         data = self.process.ReadMemory(addr, n, err)
-        if err.Success() and data is not None and len(data) == n:
-            return data
-        # A core holds no read-only file pages: lldb reads those from the module's file.
-        err = lldb.SBError()
-        data = self.target.ReadMemory(lldb.SBAddress(addr, self.target), n, err)
         return data if err.Success() and data is not None and len(data) == n else None
 
     def read_chunk(self, addr, n):
@@ -39,11 +34,42 @@ class LldbTarget(object):
             return data
         out = b""
         while len(out) < n:
-            page = self._read(addr + len(out), min(4096, n - len(out)))
-            if page is None:
+            a = addr + len(out)
+            want = min(4096 - a % 4096, n - len(out))
+            piece = self._read(a, want) or self._read_file(a, want)
+            if not piece:
                 break
-            out += page
+            out += piece
         return out
+
+    def _file_segments(self):
+        """(start, end, path, file offset) of every loaded segment backed by a file, page-rounded as mapped."""
+        if getattr(self, "_segments", None) is None:
+            self._segments = []
+            for m in range(self.target.GetNumModules()):
+                module = self.target.GetModuleAtIndex(m)
+                path = module.GetFileSpec().fullpath
+                for i in range(module.GetNumSections()):
+                    sec = module.GetSectionAtIndex(i)
+                    start = sec.GetLoadAddress(self.target)
+                    if start == lldb.LLDB_INVALID_ADDRESS or sec.GetFileByteSize() == 0 or not sec.GetPermissions() & lldb.ePermissionsReadable:
+                        continue
+                    end = start + sec.GetFileByteSize()
+                    end += -end % 4096
+                    self._segments.append((start, end, path, sec.GetFileOffset()))
+        return self._segments
+
+    def _read_file(self, addr, n):
+        """What a core lacks (read-only file pages): the bytes the kernel had mapped from the file."""
+        for start, end, path, offset in self._file_segments():
+            if start <= addr < end:
+                try:
+                    with open(path, "rb") as f:
+                        f.seek(offset + addr - start)
+                        return f.read(min(n, end - addr))
+                except (IOError, OSError):
+                    return None
+        return None
 
     def ranges(self):
         regions = self.process.GetMemoryRegions()
@@ -54,6 +80,8 @@ class LldbTarget(object):
                 name = info.GetName() or ""
                 if name not in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
                     out.append((info.GetRegionBase(), info.GetRegionEnd()))
+        if self.process.GetPluginName() == "elf-core":
+            out.extend((start, end) for start, end, _, _ in self._file_segments())
         return out
 
 

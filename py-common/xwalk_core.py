@@ -44,7 +44,7 @@ class Snapshot(object):
 
     def __init__(self, read_chunk, ranges):
         self.read_chunk = read_chunk  # (addr, n) -> bytes, possibly short; never raises
-        self.ranges = sorted(ranges) if ranges is not None else None
+        self.ranges = merge_ranges(ranges) if ranges is not None else None
         self.pages = {}
         self.reads = 0
 
@@ -130,6 +130,17 @@ class Snapshot(object):
             take = min(PAGE - off, n - len(out))
             out += buf[off:off + take]
         return bytes(out)
+
+
+def merge_ranges(ranges):
+    """Sorted, non-overlapping (start, end) ranges: overlapping or touching ones are joined."""
+    out = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def escape_bytes(b):

@@ -1,0 +1,81 @@
+/**
+ * One schema, three back ends, one answer: on the same live target and on
+ * the same core (gcore), every view's --json from the generated gdb
+ * extension, the generated lldb extension and xsample (live and --core)
+ * is identical, byte for byte, on walkee and on nginx.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { loadSchema } from '../generators/schema.ts';
+import { commandNames } from '../templates/python-extension.ts';
+import { gdb, lldb, type Where } from './lib/debuggers.ts';
+import { holdConnections, partialGet, startNginx } from './lib/nginx.ts';
+import { binPath, root, startWalkee } from './lib/walkee.ts';
+import { xsample } from './lib/xsample.ts';
+
+function views(pack: string): { view: string; command: string }[] {
+  const ir = loadSchema(path.join(root, 'packs', pack, 'schema.yaml'));
+  return [...ir.views.values()].map((v) => ({ view: v.name, command: commandNames(v)[0] }));
+}
+
+async function xsampleAll(pack: string, where: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const { view } of views(pack)) {
+    const r = await xsample([...where, '--struct', view, '--json']);
+    out.push(r.stdout.trim());
+  }
+  return out;
+}
+
+async function compare(t: Test, pack: string, where: Where, xsampleWhere: string[], what: string) {
+  const vs = views(pack);
+  const commands = vs.map((v) => `${v.command} --json`);
+  const want = await xsampleAll(pack, xsampleWhere);
+  const g = await gdb(where, pack, commands);
+  const l = await lldb(where, pack, commands);
+  t.equal(g.json.length, vs.length, `gdb answered every view (${what}) ${g.stderr.slice(-300)}`);
+  t.equal(l.json.length, vs.length, `lldb answered every view (${what}) ${l.stderr.slice(-300)}`);
+  vs.forEach((v, i) => {
+    t.equal(JSON.parse(want[i]).partial, false, `${v.view}: xsample read it whole (${what})`);
+    t.equal(JSON.stringify(g.json[i]), want[i], `${v.view}: gdb == xsample (${what})`);
+    t.equal(JSON.stringify(l.json[i]), want[i], `${v.view}: lldb == xsample (${what})`);
+  });
+  return want;
+}
+
+async function takeCore(t: Test, pid: number): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-parity-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  await execa('gcore', ['-o', path.join(dir, 'core'), String(pid)], { stdio: 'ignore' });
+  return path.join(dir, `core.${pid}`);
+}
+
+t.test('walkee: gdb, lldb and xsample agree, live and on a core', async (t) => {
+  const w = await startWalkee(['--nodes', '20000', '--layout', 'shuffled', '--pools', '5']);
+  t.teardown(() => w.kill());
+  const pid = w.child.pid!;
+  const live = await compare(t, 'walkee', { pid }, ['--pid', String(pid)], 'live');
+  const core = await takeCore(t, pid);
+  const post = await compare(t, 'walkee', { core, exe: binPath }, ['--core', core, '--exe', binPath], 'core');
+  t.same(post, live, 'the core says what the live process said');
+});
+
+t.test('nginx: gdb, lldb and xsample agree on a worker, live and on a core', async (t) => {
+  const nginx = await startNginx();
+  t.teardown(() => nginx.stop());
+  const idle = await holdConnections(nginx.port, 3);
+  const inFlight = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
+  t.teardown(async () => {
+    await idle.close();
+    await inFlight.close();
+  });
+  const pid = nginx.workerPid;
+  const live = await compare(t, 'nginx', { pid }, ['--pid', String(pid)], 'live');
+  t.equal(JSON.parse(live[0]).items.length, 1 + 3 + 2 + 2, 'cycle, 5 connection and 2 request pools');
+  const core = await takeCore(t, pid);
+  const post = await compare(t, 'nginx', { core, exe: nginx.binary }, ['--core', core, '--exe', nginx.binary], 'core');
+  t.same(post, live, 'the core says what the live worker said');
+});
