@@ -28,9 +28,15 @@ export async function gdb(where: Where, pack: string, commands: string[]): Promi
   return { stdout: r.stdout, stderr: r.stderr, json: jsonLines(r.stdout) };
 }
 
-export async function lldb(where: Where, pack: string, commands: string[]): Promise<DebuggerRun> {
+/**
+ * lldb stops running -o commands at the first one that fails (a user at the
+ * prompt just goes on): with keepGoing, each command is issued through
+ * SBDebugger.HandleCommand, as the prompt would, so later ones still run.
+ */
+export async function lldb(where: Where, pack: string, commands: string[], opts: { keepGoing?: boolean } = {}): Promise<DebuggerRun> {
   const target = 'pid' in where ? ['-p', String(where.pid)] : ['--core', where.core, where.exe];
-  const o = [`command script import ${extension(pack, 'lldb')}`, ...commands].flatMap((c) => ['-o', c]);
+  const issue = (c: string) => (opts.keepGoing ? `script lldb.debugger.HandleCommand(${JSON.stringify(c)})` : c);
+  const o = [`command script import ${extension(pack, 'lldb')}`, ...commands.map(issue)].flatMap((c) => ['-o', c]);
   const r = await execa('lldb-16', ['-b', '--no-lldbinit', ...target, ...o], { reject: false, timeout: 120_000 });
   return { stdout: r.stdout, stderr: r.stderr, json: jsonLines(r.stdout) };
 }

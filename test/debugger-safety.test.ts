@@ -1,0 +1,56 @@
+/**
+ * Bad memory never kills the debugger session: a cycle, a wild pointer, an
+ * unreadable address or a bad argument gives a clear message (or a partial
+ * result that says why), and the next command works. An unknown stripped
+ * build gets one message naming the known builds.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { gdb, lldb, type Where } from './lib/debuggers.ts';
+import { binPath, startWalkee } from './lib/walkee.ts';
+
+const lldbAtThePrompt = (where: Where, pack: string, commands: string[]) => lldb(where, pack, commands, { keepGoing: true });
+
+for (const [name, run] of [
+  ['gdb', gdb],
+  ['lldb', lldbAtThePrompt],
+] as const) {
+  t.test(`${name}: corrupt structures give partial results and the session goes on`, async (t) => {
+    const w = await startWalkee(['--nodes', '1000', '--pools', '2']);
+    t.teardown(() => w.kill());
+    const truth = await w.ask('truth');
+    t.same(await w.ask('corrupt cycle'), { ok: true });
+    t.same(await w.ask('corrupt pool-cycle'), { ok: true });
+    const r = await run({ pid: w.child.pid! }, 'walkee', ['walkee-list --json', 'ngx-pools --json', 'ngx-pool 0x10 --json', 'ngx-pool --bogus', 'walkee-array --json']);
+    const [list, pools, wild, array] = r.json as { partial: boolean; errors: { message: string }[]; items: Record<string, unknown>[] }[];
+    t.equal(list.partial, true, 'the cyclic list is partial');
+    t.match(list.errors[0].message, /next chain: cycle at 0x[0-9a-f]+/);
+    t.equal(list.items[0].count, null, 'and its count is null, not garbage');
+    t.equal(pools.partial, true, 'the cyclic pool is partial');
+    t.match(pools.errors[0].message, /d\.next chain: cycle/);
+    t.equal(pools.items.length, truth.pools.length, 'every pool is still listed');
+    t.equal(wild.partial, true);
+    t.match(wild.errors[0].message, /0x[0-9a-f]+: not in any mapping/);
+    t.match(r.stdout + r.stderr, /unknown option --bogus/, 'a bad argument is a message');
+    t.same(array.items.map(({ origin: _o, ...rest }) => rest), [truth.array], 'and the next command still works');
+    t.notMatch(r.stdout + r.stderr, /Traceback/, 'no Python traceback');
+  });
+
+  t.test(`${name}: an unknown stripped build is one clear message`, async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-stripped-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const stripped = path.join(dir, 'walkee');
+    await execa('strip', ['-o', stripped, binPath]);
+    const child = execa(stripped, ['--nodes', '10'], { stdin: 'pipe', stdout: 'pipe', reject: false });
+    t.teardown(() => {
+      child.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    const r = await run({ pid: child.pid! }, 'walkee', ['walkee-list', 'xwalk-check']);
+    t.match(r.stdout + r.stderr, /unknown build of walkee: .*walkee \(build-id [0-9a-f]{40}\) matches no layout of this extension.*known builds: none\. Add one with: xgen layout --pack walkee/);
+    t.notMatch(r.stdout + r.stderr, /Traceback/, 'no Python traceback');
+  });
+}
