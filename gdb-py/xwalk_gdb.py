@@ -136,26 +136,62 @@ def xwalk_register(pack):
 
 
 def register_printers(pack):
+    """A gdb.printing collection named after the pack: info/disable pretty-printer know it."""
     import gdb.printing
 
     printer = gdb.printing.RegexpCollectionPrettyPrinter(pack.name)
-    for type_name, view_index in pack.printers:
-        printer.add_printer(type_name, "^%s$" % re.escape(type_name), _printer_class(pack, view_index))
+    for index, (type_name, kind, _) in enumerate(pack.printers):
+        printer.add_printer(type_name, "^%s$" % "|".join(re.escape(n) for n in _type_names(type_name)), _printer_class(pack, index, kind))
     gdb.printing.register_pretty_printer(gdb.current_objfile(), printer, replace=True)
 
 
-def _printer_class(pack, view_index):
+def _type_names(type_name):
+    """gdb matches a struct's tag (ngx_pool_s) or, for an anonymous struct, its typedef (ngx_str_t)."""
+    names = [type_name]
+    try:
+        tag = gdb.lookup_type(type_name).strip_typedefs().tag
+        if tag and tag not in names:
+            names.append(tag)
+    except gdb.error:
+        pass
+    return names
+
+
+def _printer_class(pack, index, kind):
     class Printer(object):
         def __init__(self, val):
             self.val = val
+            self.out = None
+
+        def _output(self):
+            if self.out is None:
+                addr = self.val.address
+                if addr is None:
+                    raise XwalkError("a value not in memory")  # noqa: F821
+                self.out = printer_output(pack, index, int(addr), GdbTarget(), GdbSymbols())  # noqa: F821
+            return self.out
 
         def to_string(self):
-            addr = self.val.address
-            if addr is None:
-                return None
             try:
-                return summary(pack, view_index, int(addr), GdbTarget(), GdbSymbols())  # noqa: F821
-            except XwalkError as e:  # noqa: F821
-                return "<%s>" % e
+                out = self._output()
+            except Exception as e:  # a printer must never break `print`
+                return "<xwalk: %s>" % e
+            if kind == "children":
+                return "%s with %d element%s" % (self.val.type, len(out), "" if len(out) == 1 else "s")
+            return out
+
+        def children(self):
+            if kind != "children":
+                return
+            try:
+                out = self._output()
+            except Exception:
+                return
+            void_p = gdb.lookup_type("void").pointer()
+            for i, v in enumerate(out):
+                yield "[%d]" % i, gdb.Value(v).cast(void_p)
+
+        def display_hint(self):
+            return "string" if kind == "string" else "array" if kind == "children" else None
 
     return Printer

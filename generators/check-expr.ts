@@ -524,6 +524,16 @@ const BUILTINS: Record<string, Builtin> = {
       return walk({ w: 'rbtree', tree, treeStruct: t, nodeStruct: n, struct: st.name, node: node.path }, { k: 'ref', name: st.name });
     },
   },
+  range: {
+    min: 1,
+    max: 1,
+    usage: 'range(count): the integers 0 .. count-1',
+    check(e, s) {
+      const count = this.expr(e.args[0], s);
+      if (count.type.k !== 'int') throw new ExprError(`range() needs an integer, but this is ${typeName(count.type)}`, e.args[0].at);
+      return walk({ w: 'range', count }, INT);
+    },
+  },
   each: {
     min: 2,
     max: 2,

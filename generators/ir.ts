@@ -87,6 +87,7 @@ export type Walk =
   | { w: 'rbtree'; tree: TExpr; treeStruct: string; nodeStruct: string; struct: string; node: string }
   | { w: 'each'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'filter'; seq: TExpr; slot: number; body: TExpr }
+  | { w: 'range'; count: TExpr } // 0, 1, ... count-1
   | { w: 'one'; value: TExpr }; // a single value as a sequence (roots)
 
 export interface WalkDefIR {
@@ -130,6 +131,12 @@ export interface ViewIR {
   pos: Pos;
 }
 
+/** How a debugger shows a value of a type: as a string, as a view's one-line summary, or with children. */
+export type PrinterIR =
+  | { type: string; kind: 'string'; expr: TExpr; slots: number; pos: Pos }
+  | { type: string; kind: 'view'; view: string; pos: Pos }
+  | { type: string; kind: 'children'; expr: TExpr; slots: number; pos: Pos };
+
 export interface PackIR {
   name: string;
   doc: string;
@@ -140,6 +147,7 @@ export interface PackIR {
   globals: Map<string, GlobalIR>;
   walks: Map<string, WalkDefIR>;
   views: Map<string, ViewIR>;
+  printers: PrinterIR[];
 }
 
 export class SchemaError extends Error {

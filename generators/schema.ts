@@ -8,7 +8,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pai
 import { ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isTypeKeyword, parseFieldType } from './field-type.ts';
-import { SchemaError, type CheckIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
+import { SchemaError, type CheckIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -52,7 +52,7 @@ export function parseSchema(text: string, file: string): PackIR {
   }
   const root = doc.contents;
   if (!isMap(root)) src.fail(root, 'a schema is a YAML mapping with pack:, types:, views: ...');
-  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'binary', 'types', 'globals', 'walks', 'views'], 'the schema');
+  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'binary', 'types', 'globals', 'walks', 'views', 'printers'], 'the schema');
 
   const version = top.get('xwalk');
   if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) src.fail((version?.value as Node) ?? root, `a schema starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
@@ -67,6 +67,7 @@ export function parseSchema(text: string, file: string): PackIR {
     globals: new Map(),
     walks: new Map(),
     views: new Map(),
+    printers: [],
   };
   if (top.get('binary')) pack.versionPattern = binarySection(src, top.get('binary')!);
   readTypes(src, top.get('types'), root, pack);
@@ -79,6 +80,7 @@ export function parseSchema(text: string, file: string): PackIR {
     checkExpr(src, new ExprChecker(ctx), node, def.ast, selfOf(def.of));
   }
   readViews(src, top.get('views'), root, pack, ctx);
+  pack.printers = readPrinters(src, top.get('printers'), pack, ctx);
   return pack;
 }
 
@@ -300,6 +302,38 @@ function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: 
     const expr = checkExpr(src, checker, ex.value as Node, parse(src, ex.value as Node), self);
     if (expr.type.k !== 'int') src.fail(ex.value as Node, `a check must be a condition, but this is ${typeName(expr.type)}`);
     return { expr, message: optString(src, e.get('message')) || 'check failed', pos: src.at(node) };
+  });
+}
+
+function readPrinters(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx): PrinterIR[] {
+  if (!pair) return [];
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'printers: maps a type name to how debuggers show it (string:, view: or children:)');
+  return m.items.map((item) => {
+    const key = item.key as Node;
+    const type = identifier(src, item, key, 'a type name');
+    if (!pack.structs.has(type)) src.fail(key, `unknown type '${type}' (declared: ${[...pack.structs.keys()].join(', ')})`);
+    const body = item.value as Node;
+    if (!isMap(body) || body.items.length !== 1) src.fail(body ?? key, `printer ${type}: give one of string: EXPR, view: VIEW or children: WALK`);
+    const e = entries(src, body, ['string', 'view', 'children'], `printer ${type}`);
+    const pos = src.at(key);
+    const view = e.get('view');
+    if (view) {
+      const name = string(src, view.value as Node, 'view');
+      const v = pack.views.get(name);
+      if (!v) src.fail(view.value as Node, `unknown view '${name}' (views: ${[...pack.views.keys()].join(', ')})`);
+      if (v.of !== type) src.fail(view.value as Node, `view ${name} is about ${v.of}, not ${type}`);
+      return { type, kind: 'view', view: name, pos };
+    }
+    const [kind, p] = e.get('string') ? (['string', e.get('string')!] as const) : (['children', e.get('children')!] as const);
+    const checker = new ExprChecker(ctx, 1);
+    const expr = checkExpr(src, checker, p.value as Node, parse(src, p.value as Node), selfOf(type));
+    if (kind === 'string' && expr.type.k !== 'str' && expr.type.k !== 'int') src.fail(p.value as Node, `a string printer needs a string or a number, but this is ${typeName(expr.type)}`);
+    if (kind === 'children') {
+      const elem = expr.type.k === 'seq' ? expr.type.elem : null;
+      if (!elem || !['int', 'ptr', 'ref', 'fnptr'].includes(elem.k)) src.fail(p.value as Node, `children needs a walk of numbers or pointers, but this is ${typeName(expr.type)}`);
+    }
+    return { type, kind, expr, slots: checker.maxSlots, pos };
   });
 }
 

@@ -11,8 +11,8 @@ import lldb
 class LldbTarget(object):
     """The selected target's process: live or a core."""
 
-    def __init__(self, exe_ctx):
-        self.target = exe_ctx.GetTarget() if exe_ctx is not None else lldb.debugger.GetSelectedTarget()
+    def __init__(self, target):
+        self.target = target
         self.process = self.target.GetProcess()
         if not self.target.IsValid() or not self.process.IsValid():
             raise XwalkError("no process: attach lldb to a process (-p PID) or load a core (--core FILE)")  # noqa: F821
@@ -129,7 +129,7 @@ def _make_command(pack, view_index, doc):
 
         def __call__(self, debugger, command, exe_ctx, result):
             try:
-                target = LldbTarget(exe_ctx)
+                target = LldbTarget(exe_ctx.GetTarget())
                 opts = parse_command_args(shlex.split(command))  # noqa: F821
                 text = run_command(pack, view_index, opts, target, LldbSymbols(target.target), lambda e: _eval_address(target.target, e))  # noqa: F821
                 result.AppendMessage(text)
@@ -153,7 +153,7 @@ class CheckCommand(object):
 
     def __call__(self, debugger, command, exe_ctx, result):
         try:
-            target = LldbTarget(exe_ctx)
+            target = LldbTarget(exe_ctx.GetTarget())
             layout = select_layout(CheckCommand.pack, target)  # noqa: F821
             types, globals_, errors = derive_layout(CheckCommand.pack.spec)  # noqa: F821
             result.AppendMessage(check_layout(CheckCommand.pack, layout, types, errors))  # noqa: F821
@@ -172,3 +172,93 @@ def xwalk_register(debugger, pack, module_name):
         debugger.HandleCommand("command script add -o -c %s.%s %s" % (module_name, cls_name, command))
     CheckCommand.pack = pack
     debugger.HandleCommand("command script add -o -c %s.CheckCommand xwalk-check" % module_name)
+    register_printers(debugger, pack, module)
+
+
+def register_printers(debugger, pack, module):
+    """Type summaries and synthetic children in a category named after the pack."""
+    debugger.HandleCommand("type category define %s" % pack.name)
+    target = debugger.GetSelectedTarget()
+    for index, (type_name, kind, _) in enumerate(pack.printers):
+        fn = "xwalk_summary_%d" % index
+        setattr(module, fn, _summary_function(pack, index, kind))
+        for name in _type_names(target, type_name):
+            expand = "-e " if kind == "children" else ""  # -e: show the children under the summary
+            debugger.HandleCommand("type summary add %s-w %s -F %s.%s %s" % (expand, pack.name, module.__name__, fn, name))
+            if kind == "children":
+                cls = "XwalkChildren%d" % index
+                setattr(module, cls, _children_provider(pack, index))
+                debugger.HandleCommand("type synthetic add -w %s -l %s.%s %s" % (pack.name, module.__name__, cls, name))
+    debugger.HandleCommand("type category enable %s" % pack.name)
+
+
+def _type_names(target, type_name):
+    """The typedef name, and the struct's own name when the debug info tells it (ngx_pool_t, ngx_pool_s)."""
+    names = [type_name]
+    if target is not None and target.IsValid():
+        t = target.FindFirstType(type_name)
+        if t.IsValid():
+            canonical = t.GetCanonicalType().GetName()
+            if canonical and canonical != type_name and " " not in canonical and "(" not in canonical:
+                names.append(canonical)
+    return names
+
+
+def _address(valobj):
+    addr = valobj.GetLoadAddress()
+    if addr == lldb.LLDB_INVALID_ADDRESS:
+        raise XwalkError("a value not in memory")  # noqa: F821
+    return addr
+
+
+def _printer_output(pack, index, valobj):
+    target = valobj.GetTarget()
+    return printer_output(pack, index, _address(valobj), LldbTarget(target), LldbSymbols(target))  # noqa: F821
+
+
+def _summary_function(pack, index, kind):
+    def summary_fn(valobj, internal_dict):
+        try:
+            out = _printer_output(pack, index, valobj.GetNonSyntheticValue())
+        except Exception as e:  # a summary must never break `frame variable`
+            return "<xwalk: %s>" % e
+        if kind == "children":
+            return "%d element%s" % (len(out), "" if len(out) == 1 else "s")
+        return '"%s"' % out if kind == "string" else out
+
+    return summary_fn
+
+
+def _children_provider(pack, index):
+    class Children(object):
+        def __init__(self, valobj, internal_dict):
+            self.valobj = valobj
+            self.items = []
+
+        def update(self):
+            try:
+                self.items = _printer_output(pack, index, self.valobj)
+            except Exception:
+                self.items = []
+            return False
+
+        def has_children(self):
+            return True
+
+        def num_children(self):
+            return len(self.items)
+
+        def get_child_index(self, name):
+            try:
+                return int(name.strip("[]"))
+            except ValueError:
+                return -1
+
+        def get_child_at_index(self, i):
+            if not 0 <= i < len(self.items):
+                return None
+            void_p = self.valobj.GetTarget().GetBasicType(lldb.eBasicTypeVoid).GetPointerType()
+            data = lldb.SBData.CreateDataFromUInt64Array(lldb.eByteOrderLittle, 8, [self.items[i] & 0xFFFFFFFFFFFFFFFF])
+            return self.valobj.CreateValueFromData("[%d]" % i, data, void_p)
+
+    return Children

@@ -2,6 +2,7 @@
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
 # supply the target (memory, build-id, symbols), derive_layout() and the
 # evaluation of an address expression.
+import itertools
 import re
 
 
@@ -19,6 +20,14 @@ class Pack(object):
         self.commands = commands
         self.printers = printers
         self._views = {}
+        self._printers = {}
+        self._layouts = {}
+
+    def printers_for(self, layout):
+        key = (layout.build_id, layout.source)
+        if key not in self._printers:
+            self._printers[key] = [(t, kind, x if kind == "view" else x(layout)) for t, kind, x in self.printers]
+        return self._printers[key]
 
     def views_for(self, layout):
         key = (layout.build_id, layout.source)
@@ -54,7 +63,13 @@ def parse_command_args(argv):
 
 
 def select_layout(pack, target):
-    """The pack's layout for this build: by build-id, else from the DWARF the debugger has loaded."""
+    """The pack's layout for this build: by build-id, else from the DWARF the debugger has loaded (once)."""
+    if target.build_id not in pack._layouts:
+        pack._layouts[target.build_id] = _find_layout(pack, target)
+    return pack._layouts[target.build_id]
+
+
+def _find_layout(pack, target):
     for data in pack.layouts:
         if data["build_id"] == target.build_id:
             return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
@@ -123,3 +138,18 @@ def check_layout(pack, layout, types, errors):
     if not problems:
         return "xwalk-check: the layout %s matches the debug info (%d types)" % (layout.source, len(types))
     return "xwalk-check: %d mismatch%s with the layout %s:\n  %s" % (len(problems), "" if len(problems) == 1 else "es", layout.source, "\n  ".join(problems))
+
+
+PRINTER_CHILDREN_LIMIT = 1000
+
+
+def printer_output(pack, index, addr, target, symbols):
+    """What printer `index` shows for the struct at addr: a string, a summary line, or child values."""
+    layout = select_layout(pack, target)
+    type_name, kind, x = pack.printers_for(layout)[index]
+    if kind == "view":
+        return summary(pack, x, addr, target, symbols)
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
+    if kind == "string":
+        return x(rt, addr)
+    return list(itertools.islice(x(rt, addr), PRINTER_CHILDREN_LIMIT))

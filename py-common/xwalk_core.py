@@ -288,6 +288,14 @@ class Runtime(object):
         finally:
             self._spend(n)
 
+    def range_(self, count):
+        if count < 0:
+            raise WalkError("corrupt", "range(%d): negative count" % count)
+        if count > self.max_nodes:
+            raise self._too_many("range(%d)" % count)
+        self._spend(count)
+        return range(count)
+
     def _load(self, kind, size, signed):
         m = self.m
         if kind == "struct":

@@ -316,6 +316,18 @@ export class Compiler {
             return pred(env) ? visit(v) : true;
           });
       }
+      case 'range': {
+        const count = this.num(w.count);
+        const limits = this.rt.limits;
+        return (env, visit) => {
+          const n = count(env);
+          if (n < 0) throw new WalkError('corrupt', `range(${n}): negative count`);
+          if (n > limits.maxNodes) throw this.tooMany(`range(${n})`);
+          this.spend(n);
+          for (let i = 0; i < n; i++) if (!visit(i)) return false;
+          return true;
+        };
+      }
       case 'one': {
         const v = this.any(w.value);
         return (env, visit) => visit(v(env));

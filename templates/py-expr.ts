@@ -194,6 +194,8 @@ export class PyExprEmitter {
         const it = slotName(w.slot);
         return py`(${it} for ${it} in ${this.seq(w.seq)} if ${this.expr(w.body)})`;
       }
+      case 'range':
+        return py`rt.range_(${this.expr(w.count)})`;
       case 'one':
         return py`(${this.expr(w.value)},)`;
     }

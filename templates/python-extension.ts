@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PackIR, TExpr, ViewIR } from '../generators/ir.ts';
+import type { PackIR, PrinterIR, TExpr, ViewIR } from '../generators/ir.ts';
 import { layoutSpecOf, type LayoutFile } from '../generators/layout.ts';
 import { repoRoot } from '../generators/repo.ts';
 import { PyConsts, PyExprEmitter } from './py-expr.ts';
@@ -49,6 +49,27 @@ function viewFactory(view: ViewIR, index: number): Py {
   return pyJoin(lines, '\n');
 }
 
+/** A printer's code, as a factory like a view's: bind the layout once, return fn(rt, s). */
+function printerFactory(p: Extract<PrinterIR, { expr: TExpr }>, index: number): Py {
+  const consts = new PyConsts();
+  const e = new PyExprEmitter(consts);
+  const body = p.kind === 'children' ? e.seq(p.expr) : e.expr(p.expr);
+  const lines: Py[] = [py`def printer${index}(L):`];
+  for (const b of consts.bindings()) lines.push(py`    ${b}`);
+  lines.push(py`
+    def fn(rt, s):
+        m = rt.m
+        return ${body}
+
+    return fn`);
+  return pyJoin(lines, '\n');
+}
+
+function printerEntry(pack: PackIR, p: PrinterIR, index: number): Py {
+  if (p.kind === 'view') return py`(${pyStr(p.type)}, "view", ${pyInt([...pack.views.keys()].indexOf(p.view))})`;
+  return py`(${pyStr(p.type)}, ${pyStr(p.kind)}, printer${index})`;
+}
+
 function helpText(pack: PackIR, view: ViewIR, command: string): string {
   return `${view.doc}\n\nUsage: ${command} [EXPR] [--json] [--max-nodes N]\nWith EXPR (an address or an expression of the debugger), only the ${view.of} there; without it, every one the view's roots reach.\nReads raw memory with the ${pack.name} pack's layout (same output as xsample --struct ${view.name}).`;
 }
@@ -75,6 +96,7 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     ...runtime,
     pyComment(`---- pack ${pack.name} ----`),
     ...views.map((v, i) => viewFactory(v, i)),
+    ...pack.printers.flatMap((p, i) => (p.kind === 'view' ? [] : [printerFactory(p, i)])),
     py`PACK = Pack(  # noqa: F821
     ${pyStr(pack.name)},
     ${pyStr(pack.doc)},
@@ -84,7 +106,7 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     ${pyData(layoutSpecOf(pack))},
     [${pyJoin(views.map((_, i) => py`view${i}`), ', ')}],
     [${pyJoin(commands, ',\n     ')}],
-    [],
+    [${pyJoin(pack.printers.map((p, i) => printerEntry(pack, p, i)), ', ')}],
 )`,
     dbg === 'gdb' ? py`xwalk_register(PACK)  # noqa: F821` : py`\n\ndef __lldb_init_module(debugger, internal_dict):\n    xwalk_register(debugger, PACK, __name__)  # noqa: F821`,
   ];
