@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { loadSchema } from '../generators/schema.ts';
 import { commandNames } from '../templates/python-extension.ts';
 import { gdb, lldb, type Where } from './lib/debuggers.ts';
-import { holdConnections, partialGet, startNginx } from './lib/nginx.ts';
+import { holdConnections, nginxBinary, partialGet, startNginx } from './lib/nginx.ts';
 import { binPath, root, startWalkee } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';
 
@@ -46,6 +46,19 @@ async function compare(t: Test, pack: string, where: Where, xsampleWhere: string
   return want;
 }
 
+/** The same text as xsample: the block of lines a command printed, found by its title. */
+async function compareText(t: Test, pack: string, where: Where, xsampleWhere: string[], view: string, command: string) {
+  const want = (await xsample([...xsampleWhere, '--struct', view])).stdout.trimEnd();
+  const lines = want.split('\n').length;
+  const block = (out: string) => {
+    const all = out.split('\n');
+    const start = all.findIndex((l) => l.startsWith(`${view}: `));
+    return all.slice(start, start + lines).join('\n');
+  };
+  t.equal(block((await gdb(where, pack, [command])).stdout), want, `${view}: gdb prints xsample's text`);
+  t.equal(block((await lldb(where, pack, [command])).stdout), want, `${view}: lldb prints xsample's text`);
+}
+
 async function takeCore(t: Test, pid: number): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-parity-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -58,6 +71,8 @@ t.test('walkee: gdb, lldb and xsample agree, live and on a core', async (t) => {
   t.teardown(() => w.kill());
   const pid = w.child.pid!;
   const live = await compare(t, 'walkee', { pid }, ['--pid', String(pid)], 'live');
+  await compareText(t, 'walkee', { pid }, ['--pid', String(pid)], 'ngx_pool', 'ngx-pools');
+  await compareText(t, 'walkee', { pid }, ['--pid', String(pid)], 'walkee_timers', 'walkee-timers');
   const core = await takeCore(t, pid);
   const post = await compare(t, 'walkee', { core, exe: binPath }, ['--core', core, '--exe', binPath], 'core');
   t.same(post, live, 'the core says what the live process said');
@@ -78,4 +93,21 @@ t.test('nginx: gdb, lldb and xsample agree on a worker, live and on a core', asy
   const core = await takeCore(t, pid);
   const post = await compare(t, 'nginx', { core, exe: nginx.binary }, ['--core', core, '--exe', nginx.binary], 'core');
   t.same(post, live, 'the core says what the live worker said');
+});
+
+t.test('a stripped nginx: no debug info, the committed layout by build-id, the same answers', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-stripped-nginx-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const stripped = path.join(dir, 'nginx');
+  await execa('strip', ['-o', stripped, nginxBinary()]);
+  const nginx = await startNginx({ binary: stripped });
+  t.teardown(() => nginx.stop());
+  const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
+  t.teardown(() => held.close());
+  const pid = nginx.workerPid;
+  const live = await compare(t, 'nginx', { pid }, ['--pid', String(pid)], 'stripped, live');
+  t.equal(JSON.parse(live[0]).items.length, 1 + 2 + 2, 'cycle, 2 connection and 2 request pools');
+  await compareText(t, 'nginx', { pid }, ['--pid', String(pid)], 'ngx_pool', 'ngx-pools');
+  const core = await takeCore(t, pid);
+  await compare(t, 'nginx', { core, exe: stripped }, ['--core', core, '--exe', stripped], 'stripped, core');
 });
