@@ -139,6 +139,11 @@ class Snapshot(object):
         return bytes(out)
 
 
+def int64(v):
+    """An unsigned 64-bit value read as two's complement."""
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
 def merge_ranges(ranges):
     """Sorted, non-overlapping (start, end) ranges: overlapping or touching ones are joined."""
     out = []
@@ -179,7 +184,9 @@ class Runtime(object):
         return "NULL" if addr == 0 else hex(addr)
 
     def string(self, data, length):
-        if length == 0:
+        if length is not None and length < 0:
+            raise WalkError("corrupt", "string at %s: negative length %d" % (hex(data), length))
+        if not length:
             return ""
         n = min(length, MAX_STRING)
         s = escape_bytes(self.m.bytes(data, n))
@@ -228,16 +235,27 @@ class Runtime(object):
 
     @staticmethod
     def bitop(op, a, b):
+        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/compile.ts."""
+        if a is None or b is None:
+            return None
         x, y = int(a) & MASK64, int(b) & MASK64
+        if op in ("<<", ">>") and y >= 64:
+            return 0
         if op == "&":
-            return x & y
-        if op == "|":
-            return x | y
-        if op == "^":
-            return x ^ y
-        if op == "<<":
-            return (x << y) & MASK64
-        return x >> y
+            r = x & y
+        elif op == "|":
+            r = x | y
+        elif op == "^":
+            r = x ^ y
+        elif op == "<<":
+            r = (x << y) & MASK64
+        else:
+            r = x >> y
+        return int64(r)
+
+    @staticmethod
+    def bitnot(a):
+        return None if a is None else int64(~int(a) & MASK64)
 
     @staticmethod
     def count(seq):

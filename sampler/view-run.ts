@@ -38,7 +38,7 @@ interface Item {
 export function runView(view: ViewIR, rt: Runtime, addr?: TExpr): ViewResult {
   const c = new Compiler(rt);
   const errors: ViewError[] = [];
-  const items = addr ? [{ addr: c.num(addr)(newEnv(view)), origin: 'addr' }] : findItems(view, c, errors);
+  const items = addr ? addrItem(view, c, addr, errors) : findItems(view, c, errors);
   const columns = view.columns.map((col) => ({ name: col.name, type: col.expr.type, fn: c.any(col.expr) }));
   const checks = view.checks.map((chk) => ({ message: chk.message, fn: c.num(chk.expr) }));
   const rows: Row[] = [];
@@ -70,6 +70,17 @@ export function runView(view: ViewIR, rt: Runtime, addr?: TExpr): ViewResult {
 
 function newEnv(view: ViewIR): Env {
   return new Array<Value>(view.slots).fill(0);
+}
+
+/** The one item --addr names; an expression that cannot be read is an error of the result, not a crash. */
+function addrItem(view: ViewIR, c: Compiler, addr: TExpr, errors: ViewError[]): Item[] {
+  try {
+    return [{ addr: c.num(addr)(newEnv(view)), origin: 'addr' }];
+  } catch (err) {
+    if (!isWalkFailure(err)) throw err;
+    errors.push({ root: 'addr', message: err.message });
+    return [];
+  }
 }
 
 /** Every distinct non-NULL item the roots reach, in root order. */

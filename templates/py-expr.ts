@@ -93,7 +93,7 @@ export class PyExprEmitter {
         const a = this.expr(e.arg);
         if (e.o === '-') return py`(-${a})`;
         if (e.o === '!') return py`(0 if ${a} else 1)`;
-        return py`((~${a}) & 0xFFFFFFFFFFFFFFFF)`;
+        return py`rt.bitnot(${a})`;
       }
       case 'binary':
         return this.binary(e.o, this.expr(e.left), this.expr(e.right));

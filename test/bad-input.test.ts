@@ -104,6 +104,10 @@ t.test('an unreadable address', async (t) => {
   t.equal(r.json.items[0].blocks, null, 'no garbage: the column is null');
   t.match(r.json.errors[0].message, /not in any mapping/);
   t.match(r.stderr.trim(), /^xsample: partial result: 0x10 blocks: 0x[0-9a-f]+: not in any mapping \(and \d+ more\)$/);
+  const expr = await xsample(['--pid', String(w.child.pid), '--struct', 'ngx_pool', '--addr', '*cast(0x10, u64)', '--json']);
+  t.equal(expr.code, 3, 'an --addr expression that cannot be read: partial, exit 3');
+  t.same(expr.json.items, []);
+  t.same(expr.json.errors, [{ root: 'addr', message: '0x10: not in any mapping' }]);
 });
 
 t.test('an unknown view, a missing core, a file that is not a core', async (t) => {
