@@ -313,6 +313,13 @@ class Runtime(object):
         finally:
             self._spend(n)
 
+    @staticmethod
+    def take_while(seq, cond):
+        for v in seq:
+            if not cond(v):
+                return
+            yield v
+
     def range_(self, count):
         if count < 0:
             raise WalkError("corrupt", "range(%d): negative count" % count)
@@ -997,7 +1004,8 @@ class LldbSymbols(object):
         if addr == 0:
             return None
         sym = self.target.ResolveLoadAddress(addr).GetSymbol()
-        if not sym.IsValid() or not sym.GetName():
+        # lldb names stripped functions it finds in .eh_frame ___lldb_unnamed_symbolN: not an ELF symbol.
+        if not sym.IsValid() or not sym.GetName() or sym.IsSynthetic():
             return None
         return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target)
 

@@ -557,6 +557,17 @@ const BUILTINS: Record<string, Builtin> = {
       return walk({ w: 'filter', seq, slot, body }, (seq.type as { elem: VType }).elem);
     },
   },
+  take_while: {
+    min: 2,
+    max: 2,
+    usage: 'take_while(walk, condition on it): the elements up to the first where the condition fails',
+    check(e, s) {
+      const seq = this.seqArg(e.args[0], s, 'the first argument of take_while()');
+      const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
+      if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`take_while() needs a condition, but this is ${typeName(body.type)}`, e.args[1].at);
+      return walk({ w: 'take_while', seq, slot, body }, (seq.type as { elem: VType }).elem);
+    },
+  },
   count: aggregate('count', false),
   sum: aggregate('sum', true),
   min: aggregate('min', true),

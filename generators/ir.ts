@@ -87,6 +87,7 @@ export type Walk =
   | { w: 'rbtree'; tree: TExpr; treeStruct: string; nodeStruct: string; struct: string; node: string }
   | { w: 'each'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'filter'; seq: TExpr; slot: number; body: TExpr }
+  | { w: 'take_while'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'range'; count: TExpr } // 0, 1, ... count-1
   | { w: 'one'; value: TExpr }; // a single value as a sequence (roots)
 

@@ -103,7 +103,8 @@ class LldbSymbols(object):
         if addr == 0:
             return None
         sym = self.target.ResolveLoadAddress(addr).GetSymbol()
-        if not sym.IsValid() or not sym.GetName():
+        # lldb names stripped functions it finds in .eh_frame ___lldb_unnamed_symbolN: not an ELF symbol.
+        if not sym.IsValid() or not sym.GetName() or sym.IsSynthetic():
             return None
         return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target)
 

@@ -306,6 +306,13 @@ class Runtime(object):
         finally:
             self._spend(n)
 
+    @staticmethod
+    def take_while(seq, cond):
+        for v in seq:
+            if not cond(v):
+                return
+            yield v
+
     def range_(self, count):
         if count < 0:
             raise WalkError("corrupt", "range(%d): negative count" % count)

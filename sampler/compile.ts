@@ -316,6 +316,23 @@ export class Compiler {
             return pred(env) ? visit(v) : true;
           });
       }
+      case 'take_while': {
+        const seq = this.seq(w.seq);
+        const slot = w.slot;
+        const pred = this.num(w.body);
+        return (env, visit) => {
+          let ended = false;
+          const whole = seq(env, (v) => {
+            env[slot] = v;
+            if (!pred(env)) {
+              ended = true;
+              return false;
+            }
+            return visit(v);
+          });
+          return whole || ended;
+        };
+      }
       case 'range': {
         const count = this.num(w.count);
         const limits = this.rt.limits;

@@ -194,6 +194,10 @@ export class PyExprEmitter {
         const it = slotName(w.slot);
         return py`(${it} for ${it} in ${this.seq(w.seq)} if ${this.expr(w.body)})`;
       }
+      case 'take_while': {
+        const it = slotName(w.slot);
+        return py`rt.take_while(${this.seq(w.seq)}, lambda ${it}: ${this.expr(w.body)})`;
+      }
       case 'range':
         return py`rt.range_(${this.expr(w.count)})`;
       case 'one':

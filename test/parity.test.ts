@@ -30,20 +30,37 @@ async function xsampleAll(pack: string, where: string[]): Promise<string[]> {
   return out;
 }
 
+/**
+ * Columns computed from nginx's cached clock. A debugger's attach and detach
+ * interrupt the worker's epoll_wait, so the worker wakes and refreshes its
+ * clock: on a live worker these columns move between one back end's read and
+ * the next (xsample never wakes it). On a core nothing moves: there they
+ * are compared too.
+ */
+const CLOCK_COLUMNS: Record<string, string[]> = { ngx_requests: ['age_ms'], ngx_timers: ['left_ms'] };
+
+function withoutClock(json: string): string {
+  const r = JSON.parse(json);
+  for (const c of CLOCK_COLUMNS[r.view] ?? []) for (const item of r.items) item[c] = '(clock)';
+  return JSON.stringify(r);
+}
+
 async function compare(t: Test, pack: string, where: Where, xsampleWhere: string[], what: string) {
   const vs = views(pack);
   const commands = vs.map((v) => `${v.command} --json`);
   const want = await xsampleAll(pack, xsampleWhere);
   const g = await gdb(where, pack, commands);
   const l = await lldb(where, pack, commands);
+  const live = 'pid' in where;
+  const same = live ? withoutClock : (s: string) => s;
   t.equal(g.json.length, vs.length, `gdb answered every view (${what}) ${g.stderr.slice(-300)}`);
   t.equal(l.json.length, vs.length, `lldb answered every view (${what}) ${l.stderr.slice(-300)}`);
   vs.forEach((v, i) => {
     t.equal(JSON.parse(want[i]).partial, false, `${v.view}: xsample read it whole (${what})`);
-    t.equal(JSON.stringify(g.json[i]), want[i], `${v.view}: gdb == xsample (${what})`);
-    t.equal(JSON.stringify(l.json[i]), want[i], `${v.view}: lldb == xsample (${what})`);
+    t.equal(same(JSON.stringify(g.json[i])), same(want[i]), `${v.view}: gdb == xsample (${what})`);
+    t.equal(same(JSON.stringify(l.json[i])), same(want[i]), `${v.view}: lldb == xsample (${what})`);
   });
-  return want;
+  return want.map(withoutClock);
 }
 
 /** The same text as xsample: the block of lines a command printed, found by its title. */
