@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-APT_PACKAGES := gdb lldb-16 python3-lldb-16 strace build-essential dpkg-dev \
+APT_PACKAGES := gdb lldb-16 python3-lldb-16 strace wrk build-essential dpkg-dev \
                 libpcre3-dev zlib1g-dev libssl-dev
 NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee

@@ -1,0 +1,101 @@
+/**
+ * The nginx views on a real worker, judged by what the test itself did to
+ * nginx: K idle connections and K requests held in flight (request line
+ * sent, headers unfinished) must show up as exactly those connections,
+ * those requests with their uris and hosts, their read timers; the zones
+ * and the listener of the config must appear with their sizes. Then the
+ * same under load from wrk.
+ */
+import { execa } from 'execa';
+import t from 'tap';
+import { holdConnections, httpGet, partialGet, startNginx } from './lib/nginx.ts';
+import { xsample } from './lib/xsample.ts';
+
+const K = 4;
+type Row = Record<string, string | number | null>;
+
+t.test('every view tells what the test did to nginx', async (t) => {
+  const nginx = await startNginx();
+  t.teardown(() => nginx.stop());
+  const idle = await holdConnections(nginx.port, K);
+  const inFlight = await holdConnections(nginx.port, K, { partialRequest: partialGet });
+  t.teardown(async () => {
+    await idle.close();
+    await inFlight.close();
+  });
+  const status = await httpGet(nginx.port, '/status');
+  t.match(status.body, new RegExp(`Active connections: ${2 * K + 1}`), 'nginx itself counts 2K + the status request');
+  const view = async (name: string): Promise<Row[]> => {
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', name, '--json']);
+    t.equal(r.code, 0, `${name}: ${r.stderr}`);
+    t.equal(r.json.partial, false, `${name}: whole`);
+    return r.json.items;
+  };
+
+  const [totals] = await view('ngx_connection_totals');
+  t.equal(totals.clients, 2 * K, 'the clients are the 2K connections the test holds');
+  t.equal(totals.connections, 256, 'worker_connections');
+  t.equal((totals.free as number) + (totals.used as number), 256, 'free + used = all slots');
+
+  const conns = await view('ngx_connections');
+  t.equal(conns.length, 2 * K, 'one row per held connection');
+  t.ok(conns.every((c) => c.remote === '127.0.0.1'), 'all from loopback');
+  t.equal(new Set(conns.map((c) => c.fd)).size, 2 * K, 'distinct fds');
+  t.equal(conns.filter((c) => c.requests === 1).length, K, 'K connections have their request');
+  t.ok(conns.every((c) => (c.pool_used as number) > 0), 'each connection pool holds something');
+
+  const reqs = await view('ngx_requests');
+  t.same(reqs.map((r) => r.uri).sort(), Array.from({ length: K }, (_, i) => `/hold/${i}`), 'exactly the K requests in flight, by uri');
+  for (const r of reqs) {
+    const i = Number(String(r.uri).split('/')[2]);
+    t.equal(r.host, `xw${i}.test`, `${r.uri}: its Host header`);
+    t.equal(r.method, 'GET');
+    t.ok((r.age_ms as number) >= 0 && (r.age_ms as number) < 60_000, `${r.uri}: age ${r.age_ms} ms`);
+    t.ok(conns.some((c) => c.fd === r.fd && c.requests === 1), `${r.uri}: on a connection with a request`);
+    t.equal(r.pool_used, 4092, `${r.uri}: nginx's request pool after the request line (request_pool_size 4k minus the header)`);
+  }
+
+  const timers = await view('ngx_timers');
+  t.equal(timers.length, 2 * K, 'one read timer per held connection');
+  t.same(timers.map((x) => x.key), [...timers.map((x) => x.key)].sort((a, b) => (a as number) - (b as number)), 'in expiry order');
+  t.equal(timers.filter((x) => x.handler === 'ngx_http_wait_request_handler').length, K, 'K wait for a request (client_header_timeout)');
+  t.equal(timers.filter((x) => x.handler === 'ngx_http_process_request_headers').length, K, 'K wait for the rest of their headers');
+  t.ok(timers.every((x) => (x.left_ms as number) > 0 && (x.left_ms as number) <= 60_000), 'each expires within client_header_timeout (60 s)');
+  t.same(timers.map((x) => x.fd).sort(), conns.map((c) => c.fd).sort(), 'the timers are those connections\'');
+
+  const zones = await view('ngx_shm_zones');
+  const byName = Object.fromEntries(zones.map((z) => [z.name, z]));
+  t.equal(byName.xw_req?.size, 1024 * 1024, 'limit_req_zone xw_req:1m');
+  t.equal(byName.xw_req?.owner, 'ngx_http_limit_req_module');
+  t.equal(byName.xw_conn?.size, 2 * 1024 * 1024, 'limit_conn_zone xw_conn:2m');
+  t.equal(byName.xw_conn?.owner, 'ngx_http_limit_conn_module');
+  for (const z of zones) t.ok((z.free_pages as number) > 0 && (z.free_pages as number) < (z.size as number) / 4096, `${z.name}: ${z.free_pages} free slab pages`);
+
+  t.same((await view('ngx_listening')).map(({ address, backlog }) => ({ address, backlog })), [{ address: `127.0.0.1:${nginx.port}`, backlog: 511 }], 'the one listener');
+  t.ok((await view('ngx_open_files')).some((f) => f.name === nginx.errorLog), 'the error log is open');
+  const phases = await view('ngx_phase_handlers');
+  for (const h of ['ngx_http_limit_req_handler', 'ngx_http_limit_conn_handler', 'ngx_http_static_handler', 'ngx_http_index_handler']) {
+    t.ok(phases.some((p) => p.handler === h), `phase handler ${h}`);
+  }
+  const checkers = phases.map((p) => p.checker);
+  t.ok(checkers.indexOf('ngx_http_core_access_phase') < checkers.indexOf('ngx_http_core_content_phase'), 'phases in run order');
+});
+
+t.test('under load from wrk, sampling ngx_requests never fails or stalls the worker', async (t) => {
+  const nginx = await startNginx();
+  t.teardown(() => nginx.stop());
+  const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
+  t.teardown(() => held.close());
+  const load = execa('wrk', ['-t1', '-c16', '-d3s', `http://127.0.0.1:${nginx.port}/`], { reject: false });
+  await new Promise((r) => setTimeout(r, 300));
+  const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'ngx_requests', '--interval', '100', '--count', '15', '--json']);
+  const wrk = await load;
+  t.ok(r.code === 0 || r.code === 3, `whole or partial answers, never an error (exit ${r.code} ${r.stderr})`);
+  t.equal(r.json.length, 15, 'every sample printed');
+  for (const s of r.json) {
+    t.ok(s.items.filter((i: Row) => String(i.uri).startsWith('/hold/')).length === 2 || s.partial, 'the held requests are seen in every whole sample');
+    for (const i of s.items as Row[]) t.ok(i.uri === null || typeof i.uri === 'string', 'no garbage: a string or null');
+  }
+  const done = /(\d+) requests in/.exec(wrk.stdout);
+  t.ok(done && Number(done[1]) > 100, `wrk was served throughout (${done?.[1]} requests)`);
+});
