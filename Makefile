@@ -4,14 +4,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 APT_PACKAGES := gdb lldb-16 python3-lldb-16 strace wrk build-essential dpkg-dev \
-                libpcre3-dev zlib1g-dev libssl-dev
+                libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev
 NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee
 NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xgen.js
 TS_SOURCES := $(shell find bin generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx demo test typecheck regen clean
+.PHONY: deps build native walkee nginx debian-layout demo test typecheck regen clean
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -47,6 +47,10 @@ nginx: deps
 # The generated gdb and lldb extensions (committed; a test checks they are current).
 regen: $(BUNDLES)
 	node dist/xgen.js regen
+
+# The layout of Debian's own (stripped) nginx, from a probe built against nginx-dev (committed).
+debian-layout: deps $(BUNDLES)
+	bash test-targets/nginx/debian-probe.sh
 
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .

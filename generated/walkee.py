@@ -580,11 +580,12 @@ import re
 class Pack(object):
     """Everything the generated file knows about its pack; commands close over it."""
 
-    def __init__(self, name, doc, schema_sha256, version_pattern, layouts, spec, view_factories, commands, printers):
+    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers):
         self.name = name
         self.doc = doc
         self.schema_sha256 = schema_sha256
         self.version_pattern = version_pattern
+        self.signature_pattern = signature_pattern
         self.layouts = layouts
         self.spec = spec
         self.view_factories = view_factories
@@ -644,9 +645,15 @@ def _find_layout(pack, target):
     for data in pack.layouts:
         if data["build_id"] == target.build_id:
             return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
+    version = find_version(target.exe, pack.version_pattern)
+    signature = find_version(target.exe, pack.signature_pattern)
+    if version and signature:
+        for data in pack.layouts:
+            if data["release"] == version and data.get("signature") == signature:
+                return Layout(data, "%s %s (made for %s; same release and signature)" % (pack.name, version, data["build_id"][:12]))  # noqa: F821
     types, globals_, errors = derive_layout(pack.spec)  # noqa: F821 (the backend's)
     if not errors:
-        release = find_version(target.exe, pack.version_pattern) or "unknown"
+        release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
         return Layout(data, "%s %s (derived from DWARF)" % (pack.name, release))  # noqa: F821
     known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts) or "none"
@@ -1309,6 +1316,7 @@ PACK = Pack(  # noqa: F821
     "xwalk's test target, a program that knows what it built.",
     "e2122a2a479bea71bc6d894af47675ef42813041eb07afa8b4bfde3986c32827",
     "walkee/(\x5cd+\x5c.\x5cd+)",
+    None,
     [],
     {"structs": {"ngx_str_t": {"len": {"k": "int", "signed": False}, "data": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "ngx_pool_t": {"d.last": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.end": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "d.failed": {"k": "int", "signed": False}, "max": {"k": "int", "signed": False}, "current": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "large": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "cleanup": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_pool_large_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "alloc": {"k": "ptr", "to": {"k": "void"}}}, "ngx_pool_cleanup_t": {"handler": {"k": "fnptr"}, "data": {"k": "ptr", "to": {"k": "void"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_array_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_list_part_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}}, "ngx_list_t": {"last": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}, "part": {"k": "struct", "name": "ngx_list_part_t"}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_queue_t": {"prev": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}}, "ngx_rbtree_node_t": {"key": {"k": "int", "signed": False}, "left": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "right": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "parent": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "ngx_rbtree_t": {"root": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "sentinel": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "walkee_item_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "value": {"k": "int", "signed": False}}, "walkee_elt_t": {"id": {"k": "int", "signed": False}, "weight": {"k": "int", "signed": False}}, "walkee_kv_t": {"key": {"k": "struct", "name": "ngx_str_t"}, "value": {"k": "struct", "name": "ngx_str_t"}}, "walkee_job_t": {"id": {"k": "int", "signed": False}, "link": {"k": "struct", "name": "ngx_queue_t"}, "cost": {"k": "int", "signed": False}}, "walkee_timer_t": {"node": {"k": "struct", "name": "ngx_rbtree_node_t"}, "payload": {"k": "int", "signed": False}}, "walkee_root_t": {"list": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "list_len": {"k": "int", "signed": False}, "pools": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}}, "npools": {"k": "int", "signed": False}, "array": {"k": "ptr", "to": {"k": "struct", "name": "ngx_array_t"}}, "kvs": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_t"}}, "jobs": {"k": "struct", "name": "ngx_queue_t"}, "timers": {"k": "struct", "name": "ngx_rbtree_t"}, "name": {"k": "struct", "name": "ngx_str_t"}}}, "globals": {"walkee": {"k": "struct", "name": "walkee_root_t"}}},
     [view0, view1, view2, view3, view4, view5, view6],

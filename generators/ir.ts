@@ -144,6 +144,8 @@ export interface PackIR {
   file: string;
   schemaHash: string;
   versionPattern: string | null; // regex with one capture, found in the binary
+  /** Regex with one capture: a string that encodes the build's struct-affecting options (nginx's module signature). */
+  signaturePattern: string | null;
   structs: Map<string, StructIR>;
   globals: Map<string, GlobalIR>;
   walks: Map<string, WalkDefIR>;

@@ -32,6 +32,8 @@ export interface LayoutFile {
   pack: string;
   release: string;
   build_id: string;
+  /** The build's signature string (binary.signature), when the schema names one: builds that share release and signature share struct layouts. */
+  signature?: string;
   binary: string;
   producer: string;
   types: Record<string, LayoutStruct>;
@@ -57,6 +59,9 @@ function schemaPlace(pack: PackIR, where: string): string {
 export interface ExtractOptions {
   release: string;
   buildId: string;
+  signature?: string | null;
+  /** The binary the layout is for, when the DWARF comes from another file (a probe built against its headers). */
+  forBinary?: string;
 }
 
 /** Runs `gdb -batch -nx` on the binary file and returns its layout for the pack. */
@@ -88,8 +93,9 @@ export async function extractLayout(pack: PackIR, binary: string, opts: ExtractO
     pack: pack.name,
     release: opts.release,
     build_id: opts.buildId,
-    binary: path.basename(binary),
-    producer: `gdb ${got.gdb} from DWARF`,
+    ...(opts.signature ? { signature: opts.signature } : {}),
+    binary: path.basename(opts.forBinary ?? binary),
+    producer: opts.forBinary ? `gdb ${got.gdb} from the DWARF of ${path.basename(binary)}, built against its headers` : `gdb ${got.gdb} from DWARF`,
     types: got.types,
     globals: got.globals,
   };
@@ -110,6 +116,7 @@ export interface KnownLayout {
   file: string;
   release: string;
   build_id: string;
+  signature?: string;
   binary: string;
 }
 
@@ -135,7 +142,7 @@ export function knownLayouts(packName: string): KnownLayout[] {
     if (!fs.existsSync(dir)) continue;
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
       const l = readLayout(path.join(dir, f));
-      if (l && l.pack === packName) out.push({ file: path.join(dir, f), release: l.release, build_id: l.build_id, binary: l.binary });
+      if (l && l.pack === packName) out.push({ file: path.join(dir, f), release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary });
     }
   }
   return out;
@@ -152,6 +159,12 @@ export function committedLayouts(packName: string): LayoutFile[] {
 
 export function layoutByBuildId(packName: string, buildId: string): LayoutFile | null {
   const k = knownLayouts(packName).find((l) => l.build_id === buildId);
+  return k ? readLayout(k.file) : null;
+}
+
+/** A layout made for another build of the same release with the same signature (a security update, say). */
+export function layoutByVersion(packName: string, release: string, signature: string): LayoutFile | null {
+  const k = knownLayouts(packName).find((l) => l.release === release && l.signature === signature);
   return k ? readLayout(k.file) : null;
 }
 

@@ -63,13 +63,18 @@ export function parseSchema(text: string, file: string): PackIR {
     file,
     schemaHash: crypto.createHash('sha256').update(text).digest('hex'),
     versionPattern: null,
+    signaturePattern: null,
     structs: new Map(),
     globals: new Map(),
     walks: new Map(),
     views: new Map(),
     printers: [],
   };
-  if (top.get('binary')) pack.versionPattern = binarySection(src, top.get('binary')!);
+  if (top.get('binary')) {
+    const b = binarySection(src, top.get('binary')!);
+    pack.versionPattern = b.version;
+    pack.signaturePattern = b.signature;
+  }
   readTypes(src, top.get('types'), root, pack);
   readGlobals(src, top.get('globals'), pack);
   const walkNodes = readWalks(src, top.get('walks'), pack);
@@ -86,19 +91,24 @@ export function parseSchema(text: string, file: string): PackIR {
 
 // ---- sections ----
 
-function binarySection(src: Source, pair: Pair): string | null {
+function binarySection(src: Source, pair: Pair): { version: string | null; signature: string | null } {
   const m = pair.value as Node;
   if (!isMap(m)) src.fail(m, "binary: is a mapping, e.g. version: 'nginx/(\\d+\\.\\d+\\.\\d+)'");
-  const e = entries(src, m, ['version'], 'binary');
-  const v = e.get('version');
-  if (!v) return null;
-  const pattern = string(src, v.value as Node, 'binary.version');
+  const e = entries(src, m, ['version', 'signature'], 'binary');
+  return { version: capturePattern(src, e.get('version'), 'binary.version', 'the release, e.g. (\\d+\\.\\d+\\.\\d+)'), signature: capturePattern(src, e.get('signature'), 'binary.signature', 'the build signature') };
+}
+
+/** A regular expression with exactly one capture group, found in the binary's .rodata. */
+function capturePattern(src: Source, pair: Pair | undefined, what: string, capture: string): string | null {
+  if (!pair) return null;
+  const v = pair.value as Node;
+  const pattern = string(src, v, what);
   try {
     const re = new RegExp(pattern);
-    if (new RegExp(re.source + '|').exec('')!.length !== 2) src.fail(v.value as Node, 'binary.version needs exactly one capture group: the release, e.g. (\\d+\\.\\d+\\.\\d+)');
+    if (new RegExp(re.source + '|').exec('')!.length !== 2) src.fail(v, `${what} needs exactly one capture group: ${capture}`);
   } catch (err) {
     if (err instanceof SchemaError) throw err;
-    src.fail(v.value as Node, `binary.version is not a valid regular expression: ${(err as Error).message}`);
+    src.fail(v, `${what} is not a valid regular expression: ${(err as Error).message}`);
   }
   return pattern;
 }

@@ -9,11 +9,12 @@ import re
 class Pack(object):
     """Everything the generated file knows about its pack; commands close over it."""
 
-    def __init__(self, name, doc, schema_sha256, version_pattern, layouts, spec, view_factories, commands, printers):
+    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers):
         self.name = name
         self.doc = doc
         self.schema_sha256 = schema_sha256
         self.version_pattern = version_pattern
+        self.signature_pattern = signature_pattern
         self.layouts = layouts
         self.spec = spec
         self.view_factories = view_factories
@@ -73,9 +74,15 @@ def _find_layout(pack, target):
     for data in pack.layouts:
         if data["build_id"] == target.build_id:
             return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
+    version = find_version(target.exe, pack.version_pattern)
+    signature = find_version(target.exe, pack.signature_pattern)
+    if version and signature:
+        for data in pack.layouts:
+            if data["release"] == version and data.get("signature") == signature:
+                return Layout(data, "%s %s (made for %s; same release and signature)" % (pack.name, version, data["build_id"][:12]))  # noqa: F821
     types, globals_, errors = derive_layout(pack.spec)  # noqa: F821 (the backend's)
     if not errors:
-        release = find_version(target.exe, pack.version_pattern) or "unknown"
+        release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
         return Layout(data, "%s %s (derived from DWARF)" % (pack.name, release))  # noqa: F821
     known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts) or "none"

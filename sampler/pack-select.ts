@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheDir, describeKnown, extractLayout, layoutByBuildId, type LayoutFile, writeLayout } from '../generators/layout.ts';
+import { cacheDir, describeKnown, extractLayout, layoutByBuildId, layoutByVersion, type LayoutFile, writeLayout } from '../generators/layout.ts';
 import type { PackIR } from '../generators/ir.ts';
 import { packsDir } from '../generators/repo.ts';
 import { loadSchema } from '../generators/schema.ts';
@@ -39,6 +39,10 @@ function versionOf(pack: PackIR, exe: ElfFile): string | null {
   return pack.versionPattern ? exe.findString(new RegExp(pack.versionPattern)) : null;
 }
 
+export function signatureOf(pack: PackIR, exe: ElfFile): string | null {
+  return pack.signaturePattern ? exe.findString(new RegExp(pack.signaturePattern)) : null;
+}
+
 export interface SelectOptions {
   pack?: string;
   /** Called before a layout is derived from DWARF (it takes a few seconds). */
@@ -59,6 +63,11 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   }
   const { pack, version } = matching[0];
   const release = version ?? 'unknown';
+  const signature = signatureOf(pack, exe);
+  if (version && signature) {
+    const l = layoutByVersion(pack.name, version, signature);
+    if (l) return bound(pack, l, `${pack.name} ${l.release} (made for ${l.build_id.slice(0, 12)}; same release and signature)`);
+  }
   if (!buildId) throw new UserError(`${exeName} has no build-id note, so no layout can be keyed to it: link it with --build-id`);
   if (!exe.hasDebugInfo()) {
     throw new UserError(
@@ -67,7 +76,7 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
     );
   }
   opts.onDerive?.(`deriving the layout of ${pack.name} ${release} build ${buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
-  const layout = await extractLayout(pack, exe.path, { release, buildId });
+  const layout = await extractLayout(pack, exe.path, { release, buildId, signature });
   writeLayout(layout, path.join(cacheDir(), pack.name));
   return bound(pack, layout, `${pack.name} ${release} (${buildId.slice(0, 12)}, derived from DWARF)`);
 }

@@ -128,3 +128,22 @@ t.test('a stripped nginx: no debug info, the committed layout by build-id, the s
   const core = await takeCore(t, pid);
   await compare(t, 'nginx', { core, exe: stripped }, ['--core', core, '--exe', stripped], 'stripped, core');
 });
+
+t.test("Debian's packaged nginx: stripped, its layout from a probe built against nginx-dev; the same answers", async (t) => {
+  const nginx = await startNginx({ binary: '/usr/sbin/nginx' });
+  t.teardown(() => nginx.stop());
+  const idle = await holdConnections(nginx.port, 1);
+  const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
+  t.teardown(async () => {
+    await idle.close();
+    await held.close();
+  });
+  const pid = nginx.workerPid;
+  const live = await compare(t, 'nginx', { pid }, ['--pid', String(pid)], 'debian, live');
+  const requests = JSON.parse(live[views('nginx').findIndex((v) => v.view === 'ngx_requests')]);
+  t.same(requests.items.map((r: { uri: string }) => r.uri).sort(), ['/hold/0', '/hold/1'], 'the requests in flight, read with the probe\'s layout');
+  t.equal(requests.build_id, '74429228deec622306ed48e0188056aed01ba01f', "Debian's build");
+  const core = await takeCore(t, pid);
+  const post = await compare(t, 'nginx', { core, exe: '/usr/sbin/nginx' }, ['--core', core, '--exe', '/usr/sbin/nginx'], 'debian, core');
+  t.same(post, live, 'the core says what the live worker said');
+});
