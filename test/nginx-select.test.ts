@@ -1,0 +1,64 @@
+/**
+ * Which layout serves which nginx: by build-id first; a build no pack knows
+ * by id but of a known release and module signature (a Debian security
+ * update, say) by release + signature; and the committed layouts of two
+ * builds of the same release really differ.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ElfFile } from '../sampler/elf.ts';
+import { gdb, lldb } from './lib/debuggers.ts';
+import { holdConnections, partialGet, startNginx } from './lib/nginx.ts';
+import { root } from './lib/walkee.ts';
+import { xsample } from './lib/xsample.ts';
+
+const DEBIAN = '/usr/sbin/nginx';
+
+/** A copy of the binary with another build-id: the same code, as a rebuilt package would be. */
+function withNewBuildId(src: string, dst: string): string {
+  const elf = ElfFile.open(src);
+  const note = elf.section('.note.gnu.build-id')!;
+  const old = elf.buildId()!;
+  elf.close();
+  const bytes = fs.readFileSync(src);
+  const at = note.offset + 16; // the note header (12 bytes) and "GNU\0"
+  for (let i = 0; i < 4; i++) bytes[at + i] ^= 0xff;
+  fs.writeFileSync(dst, bytes, { mode: 0o755 });
+  const id = ElfFile.open(dst).buildId()!;
+  if (id === old) throw new Error('the build-id did not change');
+  return id;
+}
+
+t.test('a new build-id of a known release and signature is served by release + signature', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-update-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const binary = path.join(dir, 'nginx');
+  const id = withNewBuildId(DEBIAN, binary);
+  const nginx = await startNginx({ binary });
+  t.teardown(() => nginx.stop());
+  const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
+  t.teardown(() => held.close());
+  const pid = nginx.workerPid;
+  const r = await xsample(['--pid', String(pid), '--struct', 'ngx_requests', '--json', '--verbose'], { env: { XDG_CACHE_HOME: path.join(dir, 'cache') } });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.json.build_id, id, 'the new build-id');
+  t.match(r.stderr, /layout nginx 1\.22\.1 \(made for 74429228deec; same release and signature\)/, "served by Debian's layout");
+  t.same(r.json.items.map((i: { uri: string }) => i.uri).sort(), ['/hold/0', '/hold/1']);
+  const g = await gdb({ pid }, 'nginx', ['ngx-requests --json']);
+  const l = await lldb({ pid }, 'nginx', ['ngx-requests --json']);
+  const uris = (j: Record<string, unknown>) => (j.items as { uri: string }[]).map((i) => i.uri).sort();
+  t.same(uris(g.json[0]), ['/hold/0', '/hold/1'], 'gdb finds it the same way');
+  t.same(uris(l.json[0]), ['/hold/0', '/hold/1'], 'and lldb');
+});
+
+t.test('two builds of 1.22.1 with different options have different committed layouts', async (t) => {
+  const dir = path.join(root, 'packs/nginx/1.22.1');
+  const layouts = fs.readdirSync(dir).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+  t.ok(layouts.length >= 2);
+  const signatures = new Set(layouts.map((l) => l.signature));
+  t.equal(signatures.size, layouts.length, 'each has its own module signature');
+  const offsets = new Set(layouts.map((l) => l.types.ngx_http_request_t.fields.uri.offset));
+  t.ok(offsets.size > 1, `ngx_http_request_t.uri sits at different offsets: ${[...offsets].join(', ')}`);
+});
