@@ -43,6 +43,7 @@ build: deps $(NATIVE) $(BUNDLES) $(WALKEE)
 
 nginx: deps
 	bash test-targets/nginx/build.sh
+	bash test-targets/nginx/build.sh v2debug
 
 # The generated gdb and lldb extensions (committed; a test checks they are current).
 regen: $(BUNDLES)

@@ -8,20 +8,20 @@
  */
 import { execa } from 'execa';
 import t from 'tap';
-import { holdConnections, httpGet, partialGet, startNginx } from './lib/nginx.ts';
+import { buildNginx, holdConnections, httpGet, partialGet, startNginx } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
 
 const K = 4;
 type Row = Record<string, string | number | null>;
 
-const BUILDS: [string, string | undefined][] = [
-  ['our -g build', undefined],
-  ["Debian's stripped nginx", '/usr/sbin/nginx'],
+const BUILDS: [string, () => Promise<string>, boolean][] = [
+  ['our -g build', () => buildNginx(), false],
+  ['our v2debug build (other options, other offsets)', () => buildNginx('v2debug'), false],
+  ["Debian's stripped nginx", async () => '/usr/sbin/nginx', true],
 ];
 
-for (const [build, binary] of BUILDS) t.test(`every view tells what the test did to nginx: ${build}`, async (t) => {
-  const stripped = binary !== undefined;
-  const nginx = await startNginx({ binary });
+for (const [build, binaryOf, stripped] of BUILDS) t.test(`every view tells what the test did to nginx: ${build}`, async (t) => {
+  const nginx = await startNginx({ binary: await binaryOf() });
   t.teardown(() => nginx.stop());
   const idle = await holdConnections(nginx.port, K);
   const inFlight = await holdConnections(nginx.port, K, { partialRequest: partialGet });
@@ -31,8 +31,10 @@ for (const [build, binary] of BUILDS) t.test(`every view tells what the test did
   });
   const status = await httpGet(nginx.port, '/status');
   t.match(status.body, new RegExp(`Active connections: ${2 * K + 1}`), 'nginx itself counts 2K + the status request');
+  const emptyCache = { XDG_CACHE_HOME: `/nonexistent/xwalk-${process.pid}` };
   const view = async (name: string): Promise<Row[]> => {
-    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', name, '--json']);
+    // No cache: every build here must be served by a layout committed in packs/nginx.
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', name, '--json'], { env: emptyCache });
     t.equal(r.code, 0, `${name}: ${r.stderr}`);
     t.equal(r.json.partial, false, `${name}: whole`);
     return r.json.items;

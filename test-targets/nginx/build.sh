@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Build a debug nginx 1.22.1 (DWARF, -O2) from Debian's source package, for the tests.
 #
-#   bash test-targets/nginx/build.sh
+#   bash test-targets/nginx/build.sh            -> build/nginx/nginx-1.22.1/objs/nginx
+#   bash test-targets/nginx/build.sh v2debug    -> build/nginx-v2debug/nginx-1.22.1/objs/nginx
 #
-# Result: build/nginx/nginx-1.22.1/objs/nginx
+# The v2debug variant is configured with other options (HTTP/2, --with-debug,
+# no SSL, no threads), which move fields of ngx_http_request_t and
+# ngx_connection_t: it proves that each build gets its own layout.
 #
 # Idempotent: when that binary exists, is newer than the source tarball and was
 # configured with the same options, the script does nothing.
@@ -17,8 +20,14 @@ die() { echo "nginx-build: ERROR: $*" >&2; exit 1; }
 trap 'rc=$?; [ $rc -eq 0 ] || echo "nginx-build: failed (exit $rc)" >&2' EXIT
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-WORK="$ROOT/build/nginx"
-TARBALL="$WORK/nginx_${NGINX_VERSION}.orig.tar.gz"
+VARIANT="${1:-}"
+case "$VARIANT" in
+  "") WORK="$ROOT/build/nginx" ;;
+  v2debug) WORK="$ROOT/build/nginx-v2debug" ;;
+  *) die "unknown variant '$VARIANT' (known: v2debug)" ;;
+esac
+FETCHED="$ROOT/build/nginx"
+TARBALL="$FETCHED/nginx_${NGINX_VERSION}.orig.tar.gz"
 SRCDIR="$WORK/nginx-${NGINX_VERSION}"
 # The tests always pass -p DIR, so the prefix is never used; a fixed one (and
 # the source path mapped away through CFLAGS, which nginx -V does not record)
@@ -29,20 +38,30 @@ BINARY="$SRCDIR/objs/nginx"
 STAMP="$WORK/configure.args"
 BUILDLOG="$WORK/build.log"
 
-CONFIGURE_ARGS=(
-  "--prefix=$PREFIX"
-  "--with-cc-opt=-g -O2"
-  --with-http_ssl_module
-  --with-http_stub_status_module
-  --with-threads
-)
+if [ -z "$VARIANT" ]; then
+  CONFIGURE_ARGS=(
+    "--prefix=$PREFIX"
+    "--with-cc-opt=-g -O2"
+    --with-http_ssl_module
+    --with-http_stub_status_module
+    --with-threads
+  )
+else
+  CONFIGURE_ARGS=(
+    "--prefix=$PREFIX"
+    "--with-cc-opt=-g -O2"
+    --with-http_v2_module
+    --with-http_stub_status_module
+    --with-debug
+  )
+fi
 export CFLAGS="-fdebug-prefix-map=$SRCDIR=."
 ARGS_TEXT=$(printf '%s\n' "${CONFIGURE_ARGS[@]}" "CFLAGS=$CFLAGS")
 
-mkdir -p "$WORK"
+mkdir -p "$WORK" "$FETCHED"
 
 # Serialise concurrent runs (tap runs test files in parallel).
-exec 9>"$WORK/.lock"
+exec 9>"$FETCHED/.lock"
 if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
@@ -195,7 +214,7 @@ fetch_tarball() {
   local want
   want=$(indexed_sha256)
   [ -n "$want" ] || die "apt's Sources index has no nginx_${NGINX_VERSION}.orig.tar.gz (versions known: $(apt-cache showsrc nginx 2>/dev/null | sed -n 's/^Version: //p' | tr '\n' ' '))"
-  local fetch="$WORK/.fetch" spec got
+  local fetch="$FETCHED/.fetch" spec got
   # Try the candidate first, then every source version apt knows about (a mirror
   # may lack the newest .dsc/.debian.tar while still serving the shared orig tarball).
   for spec in nginx $(apt-cache showsrc nginx 2>/dev/null | sed -n 's/^Version: /nginx=/p'); do

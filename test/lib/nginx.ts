@@ -38,27 +38,33 @@ export interface StartOptions {
   quitTimeoutMs?: number;
 }
 
-export function nginxBinary(): string {
-  return path.join(repoRoot, 'build', 'nginx', `nginx-${NGINX_VERSION}`, 'objs', 'nginx');
+/** Our builds: the default one, and 'v2debug', configured with options that move struct fields. */
+export type Variant = '' | 'v2debug';
+
+export function nginxBinary(variant: Variant = ''): string {
+  return path.join(repoRoot, 'build', variant ? `nginx-${variant}` : 'nginx', `nginx-${NGINX_VERSION}`, 'objs', 'nginx');
 }
 
-let building: Promise<string> | undefined;
+const building = new Map<Variant, Promise<string>>();
 
 /** Run test-targets/nginx/build.sh (idempotent, fast when up to date); resolves to the binary path. */
-export function buildNginx(): Promise<string> {
-  building ??= new Promise<string>((resolve, reject) => {
-    // stdout goes to our stderr too: under tap, our stdout is the TAP stream.
-    const child = spawn('bash', [buildScript], { cwd: repoRoot, stdio: ['ignore', 2, 'inherit'] });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve(nginxBinary());
-      else reject(new Error(`${path.relative(repoRoot, buildScript)} failed (${signal ?? `exit ${code}`}); see its output above`));
+export function buildNginx(variant: Variant = ''): Promise<string> {
+  if (!building.has(variant)) {
+    const run = new Promise<string>((resolve, reject) => {
+      // stdout goes to our stderr too: under tap, our stdout is the TAP stream.
+      const child = spawn('bash', [buildScript, ...(variant ? [variant] : [])], { cwd: repoRoot, stdio: ['ignore', 2, 'inherit'] });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => {
+        if (code === 0) resolve(nginxBinary(variant));
+        else reject(new Error(`${path.relative(repoRoot, buildScript)} failed (${signal ?? `exit ${code}`}); see its output above`));
+      });
+    }).catch((e) => {
+      building.delete(variant);
+      throw e;
     });
-  }).catch((e) => {
-    building = undefined;
-    throw e;
-  });
-  return building;
+    building.set(variant, run);
+  }
+  return building.get(variant)!;
 }
 
 // ---------------------------------------------------------------- /proc helpers
