@@ -18,8 +18,14 @@ try {
   say('2 idle connections and 3 requests in flight (headers unfinished); now, without stopping the worker:');
   say(`xsample --pid ${nginx.workerPid} --struct ngx_pool`);
   const run = await execa(process.execPath, [xsample, '--pid', String(nginx.workerPid), '--struct', 'ngx_pool', '--verbose'], { reject: false, stdout: 'inherit', stderr: 'inherit' });
+  for (const view of ['ngx_requests', 'ngx_timers', 'ngx_shm_zones']) {
+    say(`xsample --pid ${nginx.workerPid} --struct ${view}`);
+    await execa(process.execPath, [xsample, '--pid', String(nginx.workerPid), '--struct', view], { reject: false, stdout: 'inherit', stderr: 'inherit' });
+  }
   say(`xsample --pid ${nginx.workerPid} --struct ngx_cycle_pool --json`);
   await execa(process.execPath, [xsample, '--pid', String(nginx.workerPid), '--struct', 'ngx_cycle_pool', '--json'], { reject: false, stdout: 'inherit', stderr: 'inherit' });
+  say('the same from gdb, with the generated extension (gdb stops the worker while attached; xsample never does):');
+  await execa('gdb', ['-batch', '-nx', '-p', String(nginx.workerPid), '-ex', `source ${path.join(repoRoot, 'generated/nginx.py')}`, '-ex', 'ngx-requests'], { reject: false, stdout: 'inherit', stderr: 'ignore', env: { DEBUGINFOD_URLS: '' } });
   idle.close();
   inFlight.close();
   process.exitCode = run.exitCode;
