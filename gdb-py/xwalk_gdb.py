@@ -68,6 +68,10 @@ def parse_maps(text):
 class GdbSymbols(object):
     """ELF symbols as gdb knows them (minimal symbols too: stripped binaries keep .dynsym)."""
 
+    def file_static(self, fn, name):
+        st, bias = file_statics_of(self, gdb.current_progspace().filename)  # noqa: F821
+        return st.lookup(fn, name, bias)
+
     def address(self, name):
         try:
             return int(gdb.parse_and_eval("&" + name))

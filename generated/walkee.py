@@ -17,6 +17,7 @@ MASK64 = 0xFFFFFFFFFFFFFFFF
 MAX_STRING = 4096
 MAX_CSTRING = 1024
 MAX_TREE_DEPTH = 128
+FILE_STATIC_UNAVAILABLE = "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names"
 _U64 = struct.Struct("<Q").unpack_from
 _INT = {
     (1, False): struct.Struct("<B").unpack_from,
@@ -203,6 +204,12 @@ class Runtime(object):
             out.append(c)
         return escape_bytes(out) + "..."
 
+    def file_static(self, fn, name):
+        a = self.symbols.file_static(fn, name)
+        if a is False:
+            raise WalkError("unavailable", FILE_STATIC_UNAVAILABLE)
+        return a or 0
+
     def chunk_size(self, p):
         return 0 if p == 0 else self.m.u64(p - 8) & ~7
 
@@ -319,6 +326,25 @@ class Runtime(object):
             if not cond(v):
                 return
             yield v
+
+    def iterate(self, first, step):
+        p = first
+        n = 0
+        tortoise, power, lam = p, 1, 0
+        try:
+            while p != 0:
+                n += 1
+                if n > self.max_nodes:
+                    raise self._too_many("iterate()")
+                yield p
+                p = step(p)
+                if p == tortoise and p != 0:
+                    raise WalkError("cycle", "iterate(): cycle at %s after %d elements" % (hex(p), n))
+                lam += 1
+                if lam == power:
+                    tortoise, power, lam = p, power * 2, 0
+        finally:
+            self._spend(n)
 
     def range_(self, count):
         if count < 0:
@@ -566,6 +592,80 @@ def result_text(view, pid, pack, layout, rows, errors):
             where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
             lines.append("  %s: %s" % (where, e["message"]))
     return "\n".join(lines)
+
+
+# ---- py-common/xwalk_elf.py ----
+# xwalk: the statics of an executable's C files, from its .symtab, where each
+# file's local symbols follow that file's STT_FILE symbol. The same reading
+# as sampler/symbols.ts, so gdb, lldb and xsample name the same statics.
+import struct
+
+_STT_OBJECT, _STT_FUNC, _STT_FILE = 1, 2, 4
+_SHT_SYMTAB = 2
+_SHN_UNDEF, _SHN_ABS = 0, 0xFFF1
+
+
+class FileStatics(object):
+    def __init__(self, path):
+        self.file_of = {}  # st_value of a local function -> file index
+        self.statics = {}  # (file index, name) -> st_value of a local object
+        self.values = {}  # name -> st_value of a global function or object (to find the load bias)
+        try:
+            with open(path, "rb") as f:
+                self._read(f.read())
+        except (IOError, OSError, struct.error, IndexError):
+            self.file_of = {}
+
+    def _read(self, data):
+        if data[:4] != b"\x7fELF" or data[4] != 2:
+            return
+        shoff, = struct.unpack_from("<Q", data, 0x28)
+        shentsize, shnum = struct.unpack_from("<HH", data, 0x3A)
+        sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+        for sh in sections:
+            if sh[1] != _SHT_SYMTAB:
+                continue
+            link, entsize = sh[6], sh[9] or 24
+            stroff = sections[link][4]
+            file = -1
+            for at in range(sh[4], sh[4] + sh[5], entsize):
+                name_off, info, _, shndx, value, _ = struct.unpack_from("<IBBHQQ", data, at)
+                typ, bind = info & 0xF, info >> 4
+                if typ == _STT_FILE:
+                    file += 1
+                    continue
+                if name_off == 0 or shndx in (_SHN_UNDEF, _SHN_ABS):
+                    continue
+                name = data[stroff + name_off:data.index(b"\0", stroff + name_off)].decode("latin-1")
+                if bind == 0 and file >= 0:
+                    if typ == _STT_FUNC and value not in self.file_of:
+                        self.file_of[value] = file
+                    elif typ == _STT_OBJECT:
+                        self.statics[(file, name)] = value
+                elif bind != 0 and typ in (_STT_FUNC, _STT_OBJECT):
+                    self.values.setdefault(name, value)
+
+    def lookup(self, fn, name, bias):
+        """The runtime address of static `name` of fn's file; None if none; False without a .symtab."""
+        if not self.file_of:
+            return False
+        file = self.file_of.get(fn - bias)
+        value = None if file is None else self.statics.get((file, name))
+        return None if value is None else value + bias
+
+
+def file_statics_of(symbols, path):
+    """Memoised FileStatics and load bias for a debugger's symbol object (which must offer address(name))."""
+    if getattr(symbols, "_file_statics", None) is None:
+        st = FileStatics(path)
+        bias = 0
+        for name in ("main",) + tuple(st.values):
+            a = symbols.address(name)
+            if a is not None and name in st.values:
+                bias = a - st.values[name]
+                break
+        symbols._file_statics = (st, bias)
+    return symbols._file_statics
 
 
 # ---- py-common/xwalk_commands.py ----
@@ -947,6 +1047,10 @@ def parse_maps(text):
 
 class GdbSymbols(object):
     """ELF symbols as gdb knows them (minimal symbols too: stripped binaries keep .dynsym)."""
+
+    def file_static(self, fn, name):
+        st, bias = file_statics_of(self, gdb.current_progspace().filename)  # noqa: F821
+        return st.lookup(fn, name, bias)
 
     def address(self, name):
         try:

@@ -434,6 +434,28 @@ const BUILTINS: Record<string, Builtin> = {
       return { op: 'symbol', arg: a, type: { k: 'str' } };
     },
   },
+  file_static: {
+    min: 2,
+    max: 2,
+    usage: 'file_static(function, name): the address of the static variable `name` of the C file that defines function (from .symtab), or NULL',
+    check(e, s) {
+      const fn = this.numeric(this.expr(e.args[0], s), e.args[0].at, 'the function');
+      if (e.args[1].kind !== 'name') throw new ExprError('the second argument of file_static() is the C name of a static variable', e.args[1].at);
+      return { op: 'file_static', fn, name: e.args[1].name, type: { k: 'ptr', to: { k: 'void' } } };
+    },
+  },
+  iterate: {
+    min: 2,
+    max: 2,
+    usage: 'iterate(first, next): first, then next of it, and so on until NULL (a chain through any expression)',
+    check(e, s) {
+      const first = this.numeric(this.expr(e.args[0], s), e.args[0].at, 'the first element');
+      const seq: TExpr = { op: 'num', value: 0, type: { k: 'seq', elem: first.type } };
+      const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
+      if (!['int', 'ptr', 'fnptr'].includes(body.type.k)) throw new ExprError(`iterate() needs the next element, a number or a pointer, but this is ${typeName(body.type)}`, e.args[1].at);
+      return walk({ w: 'iterate', first, slot, next: body }, first.type);
+    },
+  },
   chain: {
     min: 2,
     max: 2,

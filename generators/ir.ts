@@ -75,6 +75,7 @@ export type TExpr =
   | { op: 'str'; data: TExpr; len: TExpr | null; type: VType } // len null: NUL-terminated
   | { op: 'chunk_size'; arg: TExpr; type: VType }
   | { op: 'symbol'; arg: TExpr; type: VType }
+  | { op: 'file_static'; fn: TExpr; name: string; type: VType } // the address of a static of fn's compilation unit
   | { op: 'walk'; walk: Walk; type: VType }
   | { op: 'aggregate'; fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any'; seq: TExpr; slot: number; body: TExpr | null; type: VType };
 
@@ -89,6 +90,7 @@ export type Walk =
   | { w: 'filter'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'take_while'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'range'; count: TExpr } // 0, 1, ... count-1
+  | { w: 'iterate'; first: TExpr; slot: number; next: TExpr } // first, next(first), ... until 0
   | { w: 'one'; value: TExpr }; // a single value as a sequence (roots)
 
 export interface WalkDefIR {

@@ -245,7 +245,9 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
     const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks'], `view ${n}`);
-    const of = structRef(src, e.get('of'), body, pack, `view ${n}`);
+    // A view is about a struct, or about function pointers (of: fnptr), such as a filter chain.
+    const ofNode = e.get('of');
+    const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
     const checker = new ExprChecker(ctx, 1);
     const self = selfOf(of);
     const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, pos: src.at(key) };
@@ -279,8 +281,8 @@ function readRoots(src: Source, pair: Pair | undefined, body: Node, view: ViewIR
     const label = identifier(src, item, key, 'a root label');
     const expr = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), null);
     const elem = expr.type.k === 'seq' ? expr.type.elem : expr.type;
-    const points = elem.k === 'ref' ? elem.name : elem.k === 'ptr' && elem.to.k === 'struct' ? elem.to.name : null;
-    if (points !== view.of) src.fail(item.value as Node, `root ${label} of view ${view.name} must yield ${view.of} pointers, but it yields ${typeName(elem)}`);
+    const points = elem.k === 'ref' ? elem.name : elem.k === 'ptr' && elem.to.k === 'struct' ? elem.to.name : elem.k === 'fnptr' ? 'fnptr' : null;
+    if (points !== view.of) src.fail(item.value as Node, `root ${label} of view ${view.name} must yield ${view.of === 'fnptr' ? 'function pointers' : `${view.of} pointers`}, but it yields ${typeName(elem)}`);
     return { label, expr, pos: src.at(key) };
   });
 }
@@ -350,6 +352,7 @@ function readPrinters(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ct
 // ---- helpers ----
 
 function selfOf(struct: string): TExpr {
+  if (struct === 'fnptr') return { op: 'var', slot: 0, type: { k: 'fnptr' } };
   return { op: 'var', slot: 0, type: { k: 'ptr', to: { k: 'struct', name: struct } } };
 }
 

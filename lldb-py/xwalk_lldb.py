@@ -89,6 +89,11 @@ class LldbSymbols(object):
     def __init__(self, target):
         self.target = target
 
+    def file_static(self, fn, name):
+        exe = self.target.GetExecutable()
+        st, bias = file_statics_of(self, exe.fullpath if exe.IsValid() else None)  # noqa: F821
+        return st.lookup(fn, name, bias)
+
     def address(self, name):
         found = self.target.FindSymbols(name)
         for i in range(found.GetSize()):

@@ -10,6 +10,7 @@ MASK64 = 0xFFFFFFFFFFFFFFFF
 MAX_STRING = 4096
 MAX_CSTRING = 1024
 MAX_TREE_DEPTH = 128
+FILE_STATIC_UNAVAILABLE = "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names"
 _U64 = struct.Struct("<Q").unpack_from
 _INT = {
     (1, False): struct.Struct("<B").unpack_from,
@@ -196,6 +197,12 @@ class Runtime(object):
             out.append(c)
         return escape_bytes(out) + "..."
 
+    def file_static(self, fn, name):
+        a = self.symbols.file_static(fn, name)
+        if a is False:
+            raise WalkError("unavailable", FILE_STATIC_UNAVAILABLE)
+        return a or 0
+
     def chunk_size(self, p):
         return 0 if p == 0 else self.m.u64(p - 8) & ~7
 
@@ -312,6 +319,25 @@ class Runtime(object):
             if not cond(v):
                 return
             yield v
+
+    def iterate(self, first, step):
+        p = first
+        n = 0
+        tortoise, power, lam = p, 1, 0
+        try:
+            while p != 0:
+                n += 1
+                if n > self.max_nodes:
+                    raise self._too_many("iterate()")
+                yield p
+                p = step(p)
+                if p == tortoise and p != 0:
+                    raise WalkError("cycle", "iterate(): cycle at %s after %d elements" % (hex(p), n))
+                lam += 1
+                if lam == power:
+                    tortoise, power, lam = p, power * 2, 0
+        finally:
+            self._spend(n)
 
     def range_(self, count):
         if count < 0:

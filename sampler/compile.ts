@@ -30,6 +30,7 @@ export interface Runtime {
 }
 
 const MAX_STRING = 4096;
+export const FILE_STATIC_UNAVAILABLE = "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names";
 const MAX_CSTRING = 1024;
 const MAX_TREE_DEPTH = 128;
 
@@ -107,6 +108,16 @@ export class Compiler {
       }
       case 'aggregate':
         return this.aggregate(e);
+      case 'file_static': {
+        const fn = this.num(e.fn);
+        const name = e.name;
+        const symbols = this.rt.symbols;
+        return (env) => {
+          const a = symbols.fileStatic(fn(env), name);
+          if (a === undefined) throw new WalkError('unavailable', FILE_STATIC_UNAVAILABLE);
+          return a ?? 0;
+        };
+      }
       case 'str':
       case 'symbol':
       case 'walk':
@@ -331,6 +342,36 @@ export class Compiler {
             return visit(v);
           });
           return whole || ended;
+        };
+      }
+      case 'iterate': {
+        const first = this.num(w.first);
+        const next = this.num(w.next);
+        const slot = w.slot;
+        const limits = this.rt.limits;
+        return (env, visit) => {
+          let p = first(env);
+          let n = 0;
+          let tortoise = p;
+          let power = 1;
+          let lambda = 0;
+          try {
+            while (p !== 0) {
+              if (++n > limits.maxNodes) throw this.tooMany('iterate()');
+              if (!visit(p)) return false;
+              env[slot] = p;
+              p = next(env);
+              if (p === tortoise && p !== 0) throw new WalkError('cycle', `iterate(): cycle at ${hex(p)} after ${n} elements`);
+              if (++lambda === power) {
+                tortoise = p;
+                power *= 2;
+                lambda = 0;
+              }
+            }
+            return true;
+          } finally {
+            this.spend(n);
+          }
         };
       }
       case 'range': {

@@ -29,6 +29,7 @@ export const SHN_ABS = 0xfff1;
 export const STT_NOTYPE = 0;
 export const STT_OBJECT = 1;
 export const STT_FUNC = 2;
+export const STT_FILE = 4;
 
 export const NT_GNU_BUILD_ID = 3;
 
@@ -338,7 +339,8 @@ export class ElfFile {
         if (s.type !== type) continue;
         for (const sym of this.readSymbolSection(s)) {
           const key = sym.name + '@' + sym.value;
-          if (seen.has(key)) continue;
+          // STT_FILE entries are kept as they are: they group the locals that follow them.
+          if (sym.type !== STT_FILE && seen.has(key)) continue;
           seen.add(key);
           out.push(sym);
         }

@@ -2,7 +2,7 @@
  * Symbol lookups for one loaded ELF object: name → runtime address and
  * runtime address → nearest symbol. Runtime address = st_value + bias.
  */
-import { STT_FUNC, STT_NOTYPE, STT_OBJECT, SHN_ABS, SHN_UNDEF, type ElfSymbol } from './elf.ts';
+import { STT_FILE, STT_FUNC, STT_NOTYPE, STT_OBJECT, SHN_ABS, SHN_UNDEF, type ElfSymbol } from './elf.ts';
 
 const STB_LOCAL = 0;
 const STB_GLOBAL = 1;
@@ -24,7 +24,12 @@ export class SymbolTable {
   private readonly sorted: Located[];
   private readonly bias: number;
 
-  constructor(symbols: ElfSymbol[], bias: number) {
+  private files: { fileOf: Map<number, number>; statics: Map<string, number> } | null = null;
+
+  constructor(
+    private readonly symbols: ElfSymbol[],
+    bias: number,
+  ) {
     this.bias = bias;
     const located: Located[] = [];
     for (const sym of symbols) {
@@ -45,6 +50,32 @@ export class SymbolTable {
   address(name: string): number | null {
     const sym = this.byName.get(name);
     return sym ? sym.value + this.bias : null;
+  }
+
+  /**
+   * The runtime address of the local object `name` of the C file that
+   * defines the (static) function at fn: .symtab lists each file's locals
+   * after that file's STT_FILE symbol. null when there is none; undefined
+   * when the binary has no .symtab (stripped) and cannot tell.
+   */
+  fileStatic(fn: number, name: string): number | null | undefined {
+    if (!this.files) {
+      const fileOf = new Map<number, number>();
+      const statics = new Map<string, number>();
+      let file = -1;
+      for (const sym of this.symbols) {
+        if (sym.type === STT_FILE) file++;
+        else if (file >= 0 && sym.bind === STB_LOCAL && isDefinedAddress(sym)) {
+          if (sym.type === STT_FUNC && !fileOf.has(sym.value)) fileOf.set(sym.value, file);
+          if (sym.type === STT_OBJECT) statics.set(`${file} ${sym.name}`, sym.value);
+        }
+      }
+      this.files = { fileOf, statics };
+    }
+    if (this.files.fileOf.size === 0) return undefined;
+    const file = this.files.fileOf.get(fn - this.bias);
+    const value = file === undefined ? undefined : this.files.statics.get(`${file} ${name}`);
+    return value === undefined ? null : value + this.bias;
   }
 
   /** The function or object whose extent covers addr, or null. */

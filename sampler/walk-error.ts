@@ -1,5 +1,5 @@
 /** Why a walk stopped early. The walk's result is then partial, never garbage. */
-export type WalkErrorKind = 'cycle' | 'limit' | 'corrupt';
+export type WalkErrorKind = 'cycle' | 'limit' | 'corrupt' | 'unavailable';
 
 export class WalkError extends Error {
   constructor(

@@ -111,6 +111,8 @@ export class PyExprEmitter {
         return py`rt.chunk_size(${this.expr(e.arg)})`;
       case 'symbol':
         return py`rt.symbol(${this.expr(e.arg)})`;
+      case 'file_static':
+        return py`rt.file_static(${this.expr(e.fn)}, ${pyStr(e.name)})`;
       case 'walk':
         return this.walk(e.walk);
       case 'aggregate':
@@ -200,6 +202,8 @@ export class PyExprEmitter {
       }
       case 'range':
         return py`rt.range_(${this.expr(w.count)})`;
+      case 'iterate':
+        return py`rt.iterate(${this.expr(w.first)}, lambda ${slotName(w.slot)}: ${this.expr(w.next)})`;
       case 'one':
         return py`(${this.expr(w.value)},)`;
     }

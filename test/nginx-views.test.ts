@@ -93,6 +93,23 @@ for (const [build, binaryOf, stripped] of BUILDS) t.test(`every view tells what 
       t.ok(phases.some((p) => p.handler === h), `phase handler ${h}`);
     }
   }
+  const filters = await (async () => {
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'ngx_filters', '--json'], { env: emptyCache });
+    return r.json;
+  })();
+  if (stripped) {
+    t.equal(filters.partial, true, 'ngx_filters: a stripped binary cannot name its files\' statics');
+    t.match(filters.errors[0].message, /has no \.symtab \(it is stripped\)/);
+  } else {
+    t.equal(filters.partial, false);
+    const chain = (origin: string) => filters.items.filter((f: Row) => f.origin === origin).map((f: Row) => f.filter);
+    const header = chain('header');
+    const body = chain('body');
+    t.equal(header[header.length - 1], 'ngx_http_header_filter', 'the header chain ends in the header writer');
+    t.equal(body[body.length - 1], 'ngx_http_write_filter', 'the body chain ends in the write filter');
+    t.ok(header.indexOf('ngx_http_gzip_header_filter') >= 0 && header.indexOf('ngx_http_gzip_header_filter') < header.indexOf('ngx_http_chunked_header_filter'), 'gzip runs before chunked');
+    t.ok(body.includes('ngx_http_copy_filter') && body.includes('ngx_http_postpone_filter'), 'the core body filters');
+  }
   const checkers = phases.map((p) => p.checker);
   t.ok(checkers.indexOf('ngx_http_core_access_phase') < checkers.indexOf('ngx_http_core_content_phase'), 'phases in run order (the checkers are exported)');
 });

@@ -1007,3 +1007,37 @@ t.test('runView', async (t) => {
     t.same(viaG.items.map((i) => i.value), [5]);
   });
 });
+
+t.test('iterate: a chain through any expression, bounded', async (t) => {
+  const w = new World();
+  const nodes = w.list([5, 6, 7]);
+  t.same(elems(w, 'iterate(self.list, cast(it, node_t).next)'), nodes, 'first, next of it, ... until NULL');
+  t.same(elems(w, 'iterate(NULL, cast(it, node_t).next)'), [], 'NULL first: nothing');
+  w.put(nodes[2], 'node_t', 'next', nodes[0]);
+  walkError(t, thrown(() => elems(w, 'iterate(self.list, cast(it, node_t).next)')), 'cycle', /^iterate\(\): cycle at 0x[0-9a-f]+ after \d+ elements$/);
+  w.put(nodes[2], 'node_t', 'next', 0);
+  walkError(t, thrown(() => elems(w, 'iterate(self.list, cast(it, node_t).next)', { limits: { maxNodes: 2, maxTotal: 100 } })), 'limit', /iterate\(\) has more than 2 elements/);
+});
+
+t.test('file_static: the statics of a function\'s own C file, from .symtab', async (t) => {
+  const sym = (name: string, value: number, type: number, bind = 0) => ({ name, value, size: 8, type, bind, shndx: 14 });
+  const STT_FILE = 4;
+  const table = new SymbolTable(
+    [
+      sym('a.c', 0, STT_FILE),
+      sym('f', 0x1000, STT_FUNC),
+      sym('next_filter', 0x9000, STT_OBJECT),
+      sym('b.c', 0, STT_FILE),
+      sym('g', 0x2000, STT_FUNC),
+      sym('next_filter', 0x9100, STT_OBJECT),
+      sym('main', 0x3000, STT_FUNC, 1),
+    ],
+    0x10000,
+  );
+  t.equal(table.fileStatic(0x11000, 'next_filter'), 0x19000, "f's file");
+  t.equal(table.fileStatic(0x12000, 'next_filter'), 0x19100, "g's file: the same name, another static");
+  t.equal(table.fileStatic(0x12000, 'other'), null, 'no such static in that file');
+  t.equal(table.fileStatic(0x13000, 'next_filter'), null, 'a global function belongs to no file group');
+  const stripped = new SymbolTable([sym('main', 0x3000, STT_FUNC, 1)], 0x10000);
+  t.equal(stripped.fileStatic(0x11000, 'next_filter'), undefined, 'no .symtab: cannot tell');
+});
