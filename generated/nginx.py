@@ -53,7 +53,9 @@ class Snapshot(object):
     def __init__(self, read_chunk, ranges):
         self.read_chunk = read_chunk  # (addr, n) -> bytes, possibly short; never raises
         self.ranges = merge_ranges(ranges) if ranges is not None else None
-        self.pages = {}
+        self.pages = {}  # page number -> its bytes (memoryview), or None when unreadable
+        self.qpages = {}  # page number -> the same bytes as 64-bit words (memoryview cast to "Q")
+        self.qchunks = {}  # addr >> 16 -> a whole aligned 64 KiB chunk as words: the fast path
         self.reads = 0
 
     def _range_of(self, addr):
@@ -82,14 +84,19 @@ class Snapshot(object):
         data = self.read_chunk(start, end - start)
         view = memoryview(data)
         got = len(data) - len(data) % PAGE
+        if start % CHUNK == 0 and len(data) == CHUNK and (start >> 16) not in self.qchunks:
+            self.qchunks[start >> 16] = view.cast("Q")
         for a in range(start, start + got, PAGE):
             p = a // PAGE
             if p not in self.pages:
                 self.pages[p] = view[a - start:a - start + PAGE]
+                self.qpages[p] = self.pages[p].cast("Q")
         if page not in self.pages:
             self.reads += 1
             one = self.read_chunk(base, PAGE)
             self.pages[page] = memoryview(one) if len(one) == PAGE else None
+            if self.pages[page] is not None:
+                self.qpages[page] = self.pages[page].cast("Q")
         buf = self.pages[page]
         if buf is None:
             raise Fault(addr, "unreadable")
@@ -106,6 +113,13 @@ class Snapshot(object):
         return buf
 
     def u64(self, addr):
+        if not addr & 7:
+            q = self.qchunks.get(addr >> 16)
+            if q is not None:
+                return q[(addr & 65535) >> 3]
+            q = self.qpages.get(addr >> 12)
+            if q is not None:
+                return q[(addr & 4095) >> 3]
         if addr < 0:
             raise Fault(addr & MASK64, "not in any mapping")
         page = addr >> 12
@@ -299,26 +313,39 @@ class Runtime(object):
     def chain(self, first, off, align, what):
         """p, p->next, ... until NULL; Brent's algorithm finds cycles."""
         u64 = self.m.u64
+        qchunks = self.m.qchunks
+        mask = align - 1
         p = first
         n = 0
-        tortoise, power, lam = p, 1, 0
+        tortoise, power = p, 1
         limit = self.max_nodes
         try:
             while p != 0:
-                if p % align:
-                    raise WalkError("corrupt", "%s: %s is not aligned for %s" % (what, hex(p), what.split(".")[0]))
+                if p & mask:
+                    raise self.misaligned(what, p)
                 n += 1
                 if n > limit:
                     raise self._too_many(what)
                 yield p
-                p = u64(p + off)
+                # Snapshot.u64 inlined for an aligned word of a cached chunk: this loop is the hot one.
+                a = p + off
+                q = None if a & 7 else qchunks.get(a >> 16)
+                p = q[(a & 65535) >> 3] if q is not None else u64(a)
                 if p == tortoise and p != 0:
-                    raise WalkError("cycle", "%s: cycle at %s after %d elements" % (what, hex(p), n))
-                lam += 1
-                if lam == power:
-                    tortoise, power, lam = p, power * 2, 0
+                    raise self.cycle(what, p, n)
+                if n == power:
+                    tortoise, power = p, power * 2
         finally:
             self._spend(n)
+
+    # The errors of chain(), also raised by the loops the generator writes for aggregates over a chain.
+    @staticmethod
+    def misaligned(what, p):
+        return WalkError("corrupt", "%s: %s is not aligned for %s" % (what, hex(p), what.split(".")[0]))
+
+    @staticmethod
+    def cycle(what, p, n):
+        return WalkError("cycle", "%s: cycle at %s after %d elements" % (what, hex(p), n))
 
     @staticmethod
     def take_while(seq, cond):
@@ -330,7 +357,7 @@ class Runtime(object):
     def iterate(self, first, step):
         p = first
         n = 0
-        tortoise, power, lam = p, 1, 0
+        tortoise, power = p, 1
         try:
             while p != 0:
                 n += 1
@@ -340,9 +367,8 @@ class Runtime(object):
                 p = step(p)
                 if p == tortoise and p != 0:
                     raise WalkError("cycle", "iterate(): cycle at %s after %d elements" % (hex(p), n))
-                lam += 1
-                if lam == power:
-                    tortoise, power, lam = p, power * 2, 0
+                if n == power:
+                    tortoise, power = p, power * 2
         finally:
             self._spend(n)
 
@@ -378,7 +404,7 @@ class Runtime(object):
         load = self._load(kind, isize, signed)
         part = lst + part_off
         n = parts = 0
-        tortoise, power, lam = part, 1, 0
+        tortoise, power = part, 1
         try:
             while part != 0:
                 parts += 1
@@ -395,9 +421,8 @@ class Runtime(object):
                 part = m.u64(part + next_off)
                 if part == tortoise and part != 0:
                     raise WalkError("cycle", "ngx_list: the parts form a cycle at %s" % hex(part))
-                lam += 1
-                if lam == power:
-                    tortoise, power, lam = part, power * 2, 0
+                if parts == power:
+                    tortoise, power = part, power * 2
         finally:
             self._spend(n)
 
@@ -478,6 +503,11 @@ class Layout(object):
     def int_field(self, struct_name, path):
         f = self.field(struct_name, path)
         return (f["offset"], f["size"], f.get("bit", 0), f.get("bits", 0))
+
+    def plain_u64(self, struct_name, path):
+        """True when the field is a whole 8-byte word: the walks then read it with one u64()."""
+        f = self.field(struct_name, path)
+        return f["size"] == 8 and not f.get("bits")
 
     def global_size(self, name):
         return self.data["globals"][name]["size"]
@@ -1187,262 +1217,656 @@ def view0(L):
     k1 = L.off("ngx_cycle_t", "pool")
     k2 = L.off("ngx_cycle_t", "connections")
     k3 = L.int_field("ngx_cycle_t", "connection_n")
-    k4 = L.size("ngx_connection_t")
-    k5 = L.int_field("ngx_connection_t", "fd")
-    k6 = L.off("ngx_connection_t", "pool")
-    k7 = L.off("ngx_connection_t", "data")
-    k8 = L.off("ngx_http_request_t", "pool")
-    k9 = L.off("ngx_pool_t", "d.next")
-    k10 = L.align("ngx_pool_t")
-    k11 = L.off("ngx_pool_t", "d.last")
-    k12 = L.off("ngx_pool_t", "d.end")
-    k13 = L.int_field("ngx_pool_t", "d.failed")
-    k14 = L.off("ngx_pool_t", "large")
-    k15 = L.off("ngx_pool_large_t", "next")
-    k16 = L.align("ngx_pool_large_t")
-    k17 = L.off("ngx_pool_large_t", "alloc")
-    k18 = L.off("ngx_pool_t", "cleanup")
-    k19 = L.off("ngx_pool_cleanup_t", "next")
-    k20 = L.align("ngx_pool_cleanup_t")
+    k4 = L.off("ngx_cycle_t", "connection_n")
+    k5 = L.plain_u64("ngx_cycle_t", "connection_n")
+    k6 = L.size("ngx_connection_t")
+    k7 = L.int_field("ngx_connection_t", "fd")
+    k8 = L.off("ngx_connection_t", "pool")
+    k9 = L.off("ngx_connection_t", "data")
+    k10 = L.off("ngx_http_request_t", "pool")
+    k11 = L.align("ngx_pool_t")
+    k12 = L.off("ngx_pool_t", "d.next")
+    k13 = L.off("ngx_pool_t", "d.last")
+    k14 = L.off("ngx_pool_t", "d.end")
+    k15 = L.int_field("ngx_pool_t", "d.failed")
+    k16 = L.off("ngx_pool_t", "d.failed")
+    k17 = L.plain_u64("ngx_pool_t", "d.failed")
+    k18 = L.off("ngx_pool_t", "large")
+    k19 = L.off("ngx_pool_large_t", "next")
+    k20 = L.align("ngx_pool_large_t")
+    k21 = L.off("ngx_pool_large_t", "alloc")
+    k22 = L.off("ngx_pool_t", "cleanup")
+    k23 = L.align("ngx_pool_cleanup_t")
+    k24 = L.off("ngx_pool_cleanup_t", "next")
 
     def root0(rt):
         m = rt.m
-        return (m.u64(m.u64(rt.sym_addr("ngx_cycle")) + k1),)
+        u64 = m.u64
+        return (u64(u64(rt.sym_addr("ngx_cycle")) + k1),)
 
     def root1(rt):
         m = rt.m
-        return (m.u64(it2 + k6) for it2 in (it1 for it1 in rt.array(m.u64(m.u64(rt.sym_addr("ngx_cycle")) + k2), rt.field_int(m.u64(rt.sym_addr("ngx_cycle")), k3, False), k4, "struct", 0, False) if (1 if rt.field_int(it1, k5, True) != (-1) else 0)))
+        u64 = m.u64
+        return (u64(it2 + k8) for it2 in (it1 for it1 in rt.array(u64(u64(rt.sym_addr("ngx_cycle")) + k2), (u64(u64(rt.sym_addr("ngx_cycle")) + k4) if k5 else rt.field_int(u64(rt.sym_addr("ngx_cycle")), k3, False)), k6, "struct", 0, False) if (1 if rt.field_int(it1, k7, True) != (-1) else 0)))
 
     def root2(rt):
         m = rt.m
-        return (m.u64(it6 + k8) for it6 in (m.u64(it5 + k7) for it5 in (it4 for it4 in (it3 for it3 in rt.array(m.u64(m.u64(rt.sym_addr("ngx_cycle")) + k2), rt.field_int(m.u64(rt.sym_addr("ngx_cycle")), k3, False), k4, "struct", 0, False) if (1 if rt.field_int(it3, k5, True) != (-1) else 0)) if (1 if ((1 if m.u64(it4 + k7) != 0 else 0) and (1 if m.int(m.u64(it4 + k7), 4, False) == 1347703880 else 0)) else 0))))
+        u64 = m.u64
+        return (u64(it6 + k10) for it6 in (u64(it5 + k9) for it5 in (it4 for it4 in (it3 for it3 in rt.array(u64(u64(rt.sym_addr("ngx_cycle")) + k2), (u64(u64(rt.sym_addr("ngx_cycle")) + k4) if k5 else rt.field_int(u64(rt.sym_addr("ngx_cycle")), k3, False)), k6, "struct", 0, False) if (1 if rt.field_int(it3, k7, True) != (-1) else 0)) if (1 if ((1 if u64(it4 + k9) != 0 else 0) and (1 if m.int(u64(it4 + k9), 4, False) == 1347703880 else 0)) else 0))))
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
-        return rt.count(rt.chain(s, k9, k10, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        s = s
+        mask = k11 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = s, 1
+        acc = 0
+        try:
+            while s:
+                if s & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", s)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                acc += 1
+                a = s + k12
+                q = None if a & 7 else qc.get(a >> 16)
+                s = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if s == tortoise and s:
+                    raise rt.cycle("ngx_pool_t.d.next chain", s, n)
+                if n == power:
+                    tortoise, power = s, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col2(rt, s):
         m = rt.m
-        return sum((m.u64(it7 + k11) - it7) for it7 in rt.chain(s, k9, k10, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        it7 = s
+        mask = k11 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = it7, 1
+        acc = 0
+        try:
+            while it7:
+                if it7 & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", it7)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                acc += (u64(it7 + k13) - it7)
+                a = it7 + k12
+                q = None if a & 7 else qc.get(a >> 16)
+                it7 = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if it7 == tortoise and it7:
+                    raise rt.cycle("ngx_pool_t.d.next chain", it7, n)
+                if n == power:
+                    tortoise, power = it7, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col3(rt, s):
         m = rt.m
-        return sum((m.u64(it8 + k12) - m.u64(it8 + k11)) for it8 in rt.chain(s, k9, k10, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        it8 = s
+        mask = k11 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = it8, 1
+        acc = 0
+        try:
+            while it8:
+                if it8 & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", it8)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                acc += (u64(it8 + k14) - u64(it8 + k13))
+                a = it8 + k12
+                q = None if a & 7 else qc.get(a >> 16)
+                it8 = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if it8 == tortoise and it8:
+                    raise rt.cycle("ngx_pool_t.d.next chain", it8, n)
+                if n == power:
+                    tortoise, power = it8, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col4(rt, s):
         m = rt.m
-        return sum(rt.field_int(it9, k13, False) for it9 in rt.chain(s, k9, k10, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        it9 = s
+        mask = k11 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = it9, 1
+        acc = 0
+        try:
+            while it9:
+                if it9 & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", it9)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                b = it9 + k16
+                q = qc.get(b >> 16) if k17 and not b & 7 else None
+                v = q[(b & 65535) >> 3] if q is not None else (u64(it9 + k16) if k17 else rt.field_int(it9, k15, False))
+                acc += v
+                a = it9 + k12
+                q = None if a & 7 else qc.get(a >> 16)
+                it9 = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if it9 == tortoise and it9:
+                    raise rt.cycle("ngx_pool_t.d.next chain", it9, n)
+                if n == power:
+                    tortoise, power = it9, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col5(rt, s):
         m = rt.m
-        return rt.count((it10 for it10 in rt.chain(m.u64(s + k14), k15, k16, "ngx_pool_large_t.next chain") if (1 if m.u64(it10 + k17) != 0 else 0)))
+        u64 = m.u64
+        return rt.count((it10 for it10 in rt.chain(u64(s + k18), k19, k20, "ngx_pool_large_t.next chain") if (1 if u64(it10 + k21) != 0 else 0)))
 
     def col6(rt, s):
         m = rt.m
-        return sum(rt.chunk_size(m.u64(it12 + k17)) for it12 in (it11 for it11 in rt.chain(m.u64(s + k14), k15, k16, "ngx_pool_large_t.next chain") if (1 if m.u64(it11 + k17) != 0 else 0)))
+        u64 = m.u64
+        return sum(rt.chunk_size(u64(it12 + k21)) for it12 in (it11 for it11 in rt.chain(u64(s + k18), k19, k20, "ngx_pool_large_t.next chain") if (1 if u64(it11 + k21) != 0 else 0)))
 
     def col7(rt, s):
         m = rt.m
-        return rt.count(rt.chain(m.u64(s + k18), k19, k20, "ngx_pool_cleanup_t.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        s = u64(s + k22)
+        mask = k23 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = s, 1
+        acc = 0
+        try:
+            while s:
+                if s & mask:
+                    raise rt.misaligned("ngx_pool_cleanup_t.next chain", s)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_cleanup_t.next chain")
+                acc += 1
+                a = s + k24
+                q = None if a & 7 else qc.get(a >> 16)
+                s = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if s == tortoise and s:
+                    raise rt.cycle("ngx_pool_cleanup_t.next chain", s, n)
+                if n == power:
+                    tortoise, power = s, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def check0(rt, s):
         m = rt.m
-        return (1 if all((1 if ((1 if m.u64(it13 + k11) >= it13 else 0) and (1 if m.u64(it13 + k11) <= m.u64(it13 + k12) else 0)) else 0) for it13 in rt.chain(s, k9, k10, "ngx_pool_t.d.next chain")) else 0)
+        u64 = m.u64
+        qc = m.qchunks
+        it13 = s
+        mask = k11 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = it13, 1
+        acc = 1
+        try:
+            while it13:
+                if it13 & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", it13)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                if not (1 if ((1 if u64(it13 + k13) >= it13 else 0) and (1 if u64(it13 + k13) <= u64(it13 + k14) else 0)) else 0):
+                    acc = 0
+                    break
+                a = it13 + k12
+                q = None if a & 7 else qc.get(a >> 16)
+                it13 = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if it13 == tortoise and it13:
+                    raise rt.cycle("ngx_pool_t.d.next chain", it13, n)
+                if n == power:
+                    tortoise, power = it13, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root0), ("connection", root1), ("request", root2)], [("addr", col0, "addr"), ("blocks", col1, "value"), ("used", col2, "value"), ("free", col3, "value"), ("failed", col4, "value"), ("large_count", col5, "value"), ("large_bytes", col6, "value"), ("cleanups", col7, "value")], [(check0, "a block's d.last lies outside the block")])  # noqa: F821
 
 def view1(L):
     k1 = L.off("ngx_cycle_t", "pool")
-    k2 = L.off("ngx_pool_t", "d.next")
-    k3 = L.align("ngx_pool_t")
+    k2 = L.align("ngx_pool_t")
+    k3 = L.off("ngx_pool_t", "d.next")
     k4 = L.off("ngx_pool_t", "d.last")
     k5 = L.off("ngx_pool_t", "d.end")
     k6 = L.int_field("ngx_pool_t", "d.failed")
-    k7 = L.off("ngx_pool_t", "large")
-    k8 = L.off("ngx_pool_large_t", "next")
-    k9 = L.align("ngx_pool_large_t")
-    k10 = L.off("ngx_pool_large_t", "alloc")
-    k11 = L.off("ngx_pool_t", "cleanup")
-    k12 = L.off("ngx_pool_cleanup_t", "next")
-    k13 = L.align("ngx_pool_cleanup_t")
+    k7 = L.off("ngx_pool_t", "d.failed")
+    k8 = L.plain_u64("ngx_pool_t", "d.failed")
+    k9 = L.off("ngx_pool_t", "large")
+    k10 = L.off("ngx_pool_large_t", "next")
+    k11 = L.align("ngx_pool_large_t")
+    k12 = L.off("ngx_pool_large_t", "alloc")
+    k13 = L.off("ngx_pool_t", "cleanup")
+    k14 = L.align("ngx_pool_cleanup_t")
+    k15 = L.off("ngx_pool_cleanup_t", "next")
 
     def root0(rt):
         m = rt.m
-        return (m.u64(m.u64(rt.sym_addr("ngx_cycle")) + k1),)
+        u64 = m.u64
+        return (u64(u64(rt.sym_addr("ngx_cycle")) + k1),)
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
-        return rt.count(rt.chain(s, k2, k3, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        s = s
+        mask = k2 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = s, 1
+        acc = 0
+        try:
+            while s:
+                if s & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", s)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                acc += 1
+                a = s + k3
+                q = None if a & 7 else qc.get(a >> 16)
+                s = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if s == tortoise and s:
+                    raise rt.cycle("ngx_pool_t.d.next chain", s, n)
+                if n == power:
+                    tortoise, power = s, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col2(rt, s):
         m = rt.m
-        return sum((m.u64(it1 + k4) - it1) for it1 in rt.chain(s, k2, k3, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        it1 = s
+        mask = k2 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = it1, 1
+        acc = 0
+        try:
+            while it1:
+                if it1 & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", it1)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                acc += (u64(it1 + k4) - it1)
+                a = it1 + k3
+                q = None if a & 7 else qc.get(a >> 16)
+                it1 = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if it1 == tortoise and it1:
+                    raise rt.cycle("ngx_pool_t.d.next chain", it1, n)
+                if n == power:
+                    tortoise, power = it1, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col3(rt, s):
         m = rt.m
-        return sum((m.u64(it2 + k5) - m.u64(it2 + k4)) for it2 in rt.chain(s, k2, k3, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        it2 = s
+        mask = k2 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = it2, 1
+        acc = 0
+        try:
+            while it2:
+                if it2 & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", it2)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                acc += (u64(it2 + k5) - u64(it2 + k4))
+                a = it2 + k3
+                q = None if a & 7 else qc.get(a >> 16)
+                it2 = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if it2 == tortoise and it2:
+                    raise rt.cycle("ngx_pool_t.d.next chain", it2, n)
+                if n == power:
+                    tortoise, power = it2, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col4(rt, s):
         m = rt.m
-        return sum(rt.field_int(it3, k6, False) for it3 in rt.chain(s, k2, k3, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        it3 = s
+        mask = k2 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = it3, 1
+        acc = 0
+        try:
+            while it3:
+                if it3 & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", it3)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                b = it3 + k7
+                q = qc.get(b >> 16) if k8 and not b & 7 else None
+                v = q[(b & 65535) >> 3] if q is not None else (u64(it3 + k7) if k8 else rt.field_int(it3, k6, False))
+                acc += v
+                a = it3 + k3
+                q = None if a & 7 else qc.get(a >> 16)
+                it3 = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if it3 == tortoise and it3:
+                    raise rt.cycle("ngx_pool_t.d.next chain", it3, n)
+                if n == power:
+                    tortoise, power = it3, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col5(rt, s):
         m = rt.m
-        return rt.count((it4 for it4 in rt.chain(m.u64(s + k7), k8, k9, "ngx_pool_large_t.next chain") if (1 if m.u64(it4 + k10) != 0 else 0)))
+        u64 = m.u64
+        return rt.count((it4 for it4 in rt.chain(u64(s + k9), k10, k11, "ngx_pool_large_t.next chain") if (1 if u64(it4 + k12) != 0 else 0)))
 
     def col6(rt, s):
         m = rt.m
-        return sum(rt.chunk_size(m.u64(it6 + k10)) for it6 in (it5 for it5 in rt.chain(m.u64(s + k7), k8, k9, "ngx_pool_large_t.next chain") if (1 if m.u64(it5 + k10) != 0 else 0)))
+        u64 = m.u64
+        return sum(rt.chunk_size(u64(it6 + k12)) for it6 in (it5 for it5 in rt.chain(u64(s + k9), k10, k11, "ngx_pool_large_t.next chain") if (1 if u64(it5 + k12) != 0 else 0)))
 
     def col7(rt, s):
         m = rt.m
-        return rt.count(rt.chain(m.u64(s + k11), k12, k13, "ngx_pool_cleanup_t.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        s = u64(s + k13)
+        mask = k14 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = s, 1
+        acc = 0
+        try:
+            while s:
+                if s & mask:
+                    raise rt.misaligned("ngx_pool_cleanup_t.next chain", s)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_cleanup_t.next chain")
+                acc += 1
+                a = s + k15
+                q = None if a & 7 else qc.get(a >> 16)
+                s = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if s == tortoise and s:
+                    raise rt.cycle("ngx_pool_cleanup_t.next chain", s, n)
+                if n == power:
+                    tortoise, power = s, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root0)], [("addr", col0, "addr"), ("blocks", col1, "value"), ("used", col2, "value"), ("free", col3, "value"), ("failed", col4, "value"), ("large_count", col5, "value"), ("large_bytes", col6, "value"), ("cleanups", col7, "value")], [])  # noqa: F821
 
 def view2(L):
     k1 = L.int_field("ngx_cycle_t", "connection_n")
-    k2 = L.int_field("ngx_cycle_t", "free_connection_n")
-    k3 = L.off("ngx_cycle_t", "connections")
-    k4 = L.size("ngx_connection_t")
-    k5 = L.int_field("ngx_connection_t", "fd")
-    k6 = L.off("ngx_connection_t", "read")
-    k7 = L.int_field("ngx_event_t", "accept")
-    k8 = L.int_field("ngx_event_t", "channel")
+    k2 = L.off("ngx_cycle_t", "connection_n")
+    k3 = L.plain_u64("ngx_cycle_t", "connection_n")
+    k4 = L.int_field("ngx_cycle_t", "free_connection_n")
+    k5 = L.off("ngx_cycle_t", "free_connection_n")
+    k6 = L.plain_u64("ngx_cycle_t", "free_connection_n")
+    k7 = L.off("ngx_cycle_t", "connections")
+    k8 = L.size("ngx_connection_t")
+    k9 = L.int_field("ngx_connection_t", "fd")
+    k10 = L.off("ngx_connection_t", "read")
+    k11 = L.int_field("ngx_event_t", "accept")
+    k12 = L.off("ngx_event_t", "accept")
+    k13 = L.plain_u64("ngx_event_t", "accept")
+    k14 = L.int_field("ngx_event_t", "channel")
+    k15 = L.off("ngx_event_t", "channel")
+    k16 = L.plain_u64("ngx_event_t", "channel")
 
     def root0(rt):
         m = rt.m
-        return (m.u64(rt.sym_addr("ngx_cycle")),)
+        u64 = m.u64
+        return (u64(rt.sym_addr("ngx_cycle")),)
 
     def col0(rt, s):
         m = rt.m
-        return rt.field_int(s, k1, False)
+        u64 = m.u64
+        return (u64(s + k2) if k3 else rt.field_int(s, k1, False))
 
     def col1(rt, s):
         m = rt.m
-        return rt.field_int(s, k2, False)
+        u64 = m.u64
+        return (u64(s + k5) if k6 else rt.field_int(s, k4, False))
 
     def col2(rt, s):
         m = rt.m
-        return rt.count((it1 for it1 in rt.array(m.u64(s + k3), rt.field_int(s, k1, False), k4, "struct", 0, False) if (1 if rt.field_int(it1, k5, True) != (-1) else 0)))
+        u64 = m.u64
+        return rt.count((it1 for it1 in rt.array(u64(s + k7), (u64(s + k2) if k3 else rt.field_int(s, k1, False)), k8, "struct", 0, False) if (1 if rt.field_int(it1, k9, True) != (-1) else 0)))
 
     def col3(rt, s):
         m = rt.m
-        return rt.count((it3 for it3 in (it2 for it2 in rt.array(m.u64(s + k3), rt.field_int(s, k1, False), k4, "struct", 0, False) if (1 if rt.field_int(it2, k5, True) != (-1) else 0)) if (1 if ((0 if rt.field_int(m.u64(it3 + k6), k7, False) else 1) and (0 if rt.field_int(m.u64(it3 + k6), k8, False) else 1)) else 0)))
+        u64 = m.u64
+        return rt.count((it3 for it3 in (it2 for it2 in rt.array(u64(s + k7), (u64(s + k2) if k3 else rt.field_int(s, k1, False)), k8, "struct", 0, False) if (1 if rt.field_int(it2, k9, True) != (-1) else 0)) if (1 if ((0 if (u64(u64(it3 + k10) + k12) if k13 else rt.field_int(u64(it3 + k10), k11, False)) else 1) and (0 if (u64(u64(it3 + k10) + k15) if k16 else rt.field_int(u64(it3 + k10), k14, False)) else 1)) else 0)))
 
     return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root0)], [("connections", col0, "value"), ("free", col1, "value"), ("used", col2, "value"), ("clients", col3, "value")], [])  # noqa: F821
 
 def view3(L):
     k1 = L.off("ngx_cycle_t", "connections")
     k2 = L.int_field("ngx_cycle_t", "connection_n")
-    k3 = L.size("ngx_connection_t")
-    k4 = L.int_field("ngx_connection_t", "fd")
-    k5 = L.off("ngx_connection_t", "read")
-    k6 = L.int_field("ngx_event_t", "accept")
-    k7 = L.int_field("ngx_event_t", "channel")
-    k8 = L.off("ngx_connection_t", "addr_text")
-    k9 = L.off("ngx_str_t", "data")
-    k10 = L.int_field("ngx_str_t", "len")
-    k11 = L.off("ngx_connection_t", "pool")
-    k12 = L.off("ngx_pool_t", "d.next")
-    k13 = L.align("ngx_pool_t")
-    k14 = L.off("ngx_pool_t", "d.last")
-    k15 = L.int_field("ngx_connection_t", "requests")
+    k3 = L.off("ngx_cycle_t", "connection_n")
+    k4 = L.plain_u64("ngx_cycle_t", "connection_n")
+    k5 = L.size("ngx_connection_t")
+    k6 = L.int_field("ngx_connection_t", "fd")
+    k7 = L.off("ngx_connection_t", "read")
+    k8 = L.int_field("ngx_event_t", "accept")
+    k9 = L.off("ngx_event_t", "accept")
+    k10 = L.plain_u64("ngx_event_t", "accept")
+    k11 = L.int_field("ngx_event_t", "channel")
+    k12 = L.off("ngx_event_t", "channel")
+    k13 = L.plain_u64("ngx_event_t", "channel")
+    k14 = L.off("ngx_connection_t", "addr_text")
+    k15 = L.off("ngx_str_t", "data")
+    k16 = L.int_field("ngx_str_t", "len")
+    k17 = L.off("ngx_str_t", "len")
+    k18 = L.plain_u64("ngx_str_t", "len")
+    k19 = L.off("ngx_connection_t", "pool")
+    k20 = L.off("ngx_pool_t", "d.next")
+    k21 = L.align("ngx_pool_t")
+    k22 = L.off("ngx_pool_t", "d.last")
+    k23 = L.int_field("ngx_connection_t", "requests")
+    k24 = L.off("ngx_connection_t", "requests")
+    k25 = L.plain_u64("ngx_connection_t", "requests")
 
     def root0(rt):
         m = rt.m
-        return (it2 for it2 in (it1 for it1 in rt.array(m.u64(m.u64(rt.sym_addr("ngx_cycle")) + k1), rt.field_int(m.u64(rt.sym_addr("ngx_cycle")), k2, False), k3, "struct", 0, False) if (1 if rt.field_int(it1, k4, True) != (-1) else 0)) if (1 if ((0 if rt.field_int(m.u64(it2 + k5), k6, False) else 1) and (0 if rt.field_int(m.u64(it2 + k5), k7, False) else 1)) else 0))
+        u64 = m.u64
+        return (it2 for it2 in (it1 for it1 in rt.array(u64(u64(rt.sym_addr("ngx_cycle")) + k1), (u64(u64(rt.sym_addr("ngx_cycle")) + k3) if k4 else rt.field_int(u64(rt.sym_addr("ngx_cycle")), k2, False)), k5, "struct", 0, False) if (1 if rt.field_int(it1, k6, True) != (-1) else 0)) if (1 if ((0 if (u64(u64(it2 + k7) + k9) if k10 else rt.field_int(u64(it2 + k7), k8, False)) else 1) and (0 if (u64(u64(it2 + k7) + k12) if k13 else rt.field_int(u64(it2 + k7), k11, False)) else 1)) else 0))
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
-        return rt.field_int(s, k4, True)
+        u64 = m.u64
+        return rt.field_int(s, k6, True)
 
     def col2(rt, s):
         m = rt.m
-        return rt.string(m.u64((s + k8) + k9), rt.field_int((s + k8), k10, False))
+        u64 = m.u64
+        return rt.string(u64((s + k14) + k15), (u64((s + k14) + k17) if k18 else rt.field_int((s + k14), k16, False)))
 
     def col3(rt, s):
         m = rt.m
-        return (rt.count(rt.chain(m.u64(s + k11), k12, k13, "ngx_pool_t.d.next chain")) if (1 if m.u64(s + k11) != 0 else 0) else 0)
+        u64 = m.u64
+        return (rt.count(rt.chain(u64(s + k19), k20, k21, "ngx_pool_t.d.next chain")) if (1 if u64(s + k19) != 0 else 0) else 0)
 
     def col4(rt, s):
         m = rt.m
-        return (sum((m.u64(it3 + k14) - it3) for it3 in rt.chain(m.u64(s + k11), k12, k13, "ngx_pool_t.d.next chain")) if (1 if m.u64(s + k11) != 0 else 0) else 0)
+        u64 = m.u64
+        return (sum((u64(it3 + k22) - it3) for it3 in rt.chain(u64(s + k19), k20, k21, "ngx_pool_t.d.next chain")) if (1 if u64(s + k19) != 0 else 0) else 0)
 
     def col5(rt, s):
         m = rt.m
-        return rt.field_int(s, k15, False)
+        u64 = m.u64
+        return (u64(s + k24) if k25 else rt.field_int(s, k23, False))
 
     return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root0)], [("addr", col0, "addr"), ("fd", col1, "value"), ("remote", col2, "value"), ("pool_blocks", col3, "value"), ("pool_used", col4, "value"), ("requests", col5, "value")], [])  # noqa: F821
 
 def view4(L):
     k1 = L.off("ngx_cycle_t", "connections")
     k2 = L.int_field("ngx_cycle_t", "connection_n")
-    k3 = L.size("ngx_connection_t")
-    k4 = L.int_field("ngx_connection_t", "fd")
-    k5 = L.off("ngx_connection_t", "data")
-    k6 = L.off("ngx_http_request_t", "method_name")
-    k7 = L.off("ngx_str_t", "data")
-    k8 = L.int_field("ngx_str_t", "len")
-    k9 = L.off("ngx_http_request_t", "uri")
-    k10 = L.off("ngx_http_request_t", "headers_in.server")
-    k11 = L.int_field("ngx_time_t", "sec")
-    k12 = L.int_field("ngx_http_request_t", "start_sec")
-    k13 = L.int_field("ngx_time_t", "msec")
-    k14 = L.int_field("ngx_http_request_t", "start_msec")
-    k15 = L.off("ngx_http_request_t", "connection")
-    k16 = L.off("ngx_http_request_t", "pool")
-    k17 = L.off("ngx_pool_t", "d.next")
-    k18 = L.align("ngx_pool_t")
-    k19 = L.off("ngx_pool_t", "d.last")
+    k3 = L.off("ngx_cycle_t", "connection_n")
+    k4 = L.plain_u64("ngx_cycle_t", "connection_n")
+    k5 = L.size("ngx_connection_t")
+    k6 = L.int_field("ngx_connection_t", "fd")
+    k7 = L.off("ngx_connection_t", "data")
+    k8 = L.off("ngx_http_request_t", "method_name")
+    k9 = L.off("ngx_str_t", "data")
+    k10 = L.int_field("ngx_str_t", "len")
+    k11 = L.off("ngx_str_t", "len")
+    k12 = L.plain_u64("ngx_str_t", "len")
+    k13 = L.off("ngx_http_request_t", "uri")
+    k14 = L.off("ngx_http_request_t", "headers_in.server")
+    k15 = L.int_field("ngx_time_t", "sec")
+    k16 = L.int_field("ngx_http_request_t", "start_sec")
+    k17 = L.int_field("ngx_time_t", "msec")
+    k18 = L.off("ngx_time_t", "msec")
+    k19 = L.plain_u64("ngx_time_t", "msec")
+    k20 = L.int_field("ngx_http_request_t", "start_msec")
+    k21 = L.off("ngx_http_request_t", "start_msec")
+    k22 = L.plain_u64("ngx_http_request_t", "start_msec")
+    k23 = L.off("ngx_http_request_t", "connection")
+    k24 = L.off("ngx_http_request_t", "pool")
+    k25 = L.align("ngx_pool_t")
+    k26 = L.off("ngx_pool_t", "d.next")
+    k27 = L.off("ngx_pool_t", "d.last")
 
     def root0(rt):
         m = rt.m
-        return (m.u64(it3 + k5) for it3 in (it2 for it2 in (it1 for it1 in rt.array(m.u64(m.u64(rt.sym_addr("ngx_cycle")) + k1), rt.field_int(m.u64(rt.sym_addr("ngx_cycle")), k2, False), k3, "struct", 0, False) if (1 if rt.field_int(it1, k4, True) != (-1) else 0)) if (1 if ((1 if m.u64(it2 + k5) != 0 else 0) and (1 if m.int(m.u64(it2 + k5), 4, False) == 1347703880 else 0)) else 0)))
+        u64 = m.u64
+        return (u64(it3 + k7) for it3 in (it2 for it2 in (it1 for it1 in rt.array(u64(u64(rt.sym_addr("ngx_cycle")) + k1), (u64(u64(rt.sym_addr("ngx_cycle")) + k3) if k4 else rt.field_int(u64(rt.sym_addr("ngx_cycle")), k2, False)), k5, "struct", 0, False) if (1 if rt.field_int(it1, k6, True) != (-1) else 0)) if (1 if ((1 if u64(it2 + k7) != 0 else 0) and (1 if m.int(u64(it2 + k7), 4, False) == 1347703880 else 0)) else 0)))
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
-        return rt.string(m.u64((s + k6) + k7), rt.field_int((s + k6), k8, False))
+        u64 = m.u64
+        return rt.string(u64((s + k8) + k9), (u64((s + k8) + k11) if k12 else rt.field_int((s + k8), k10, False)))
 
     def col2(rt, s):
         m = rt.m
-        return rt.string(m.u64((s + k9) + k7), rt.field_int((s + k9), k8, False))
+        u64 = m.u64
+        return rt.string(u64((s + k13) + k9), (u64((s + k13) + k11) if k12 else rt.field_int((s + k13), k10, False)))
 
     def col3(rt, s):
         m = rt.m
-        return rt.string(m.u64((s + k10) + k7), rt.field_int((s + k10), k8, False))
+        u64 = m.u64
+        return rt.string(u64((s + k14) + k9), (u64((s + k14) + k11) if k12 else rt.field_int((s + k14), k10, False)))
 
     def col4(rt, s):
         m = rt.m
-        return ((((rt.field_int(m.u64(rt.sym_addr("ngx_cached_time")), k11, True) - rt.field_int(s, k12, True)) * 1000) + rt.field_int(m.u64(rt.sym_addr("ngx_cached_time")), k13, False)) - rt.field_int(s, k14, False))
+        u64 = m.u64
+        return ((((rt.field_int(u64(rt.sym_addr("ngx_cached_time")), k15, True) - rt.field_int(s, k16, True)) * 1000) + (u64(u64(rt.sym_addr("ngx_cached_time")) + k18) if k19 else rt.field_int(u64(rt.sym_addr("ngx_cached_time")), k17, False))) - (u64(s + k21) if k22 else rt.field_int(s, k20, False)))
 
     def col5(rt, s):
         m = rt.m
-        return rt.field_int(m.u64(s + k15), k4, True)
+        u64 = m.u64
+        return rt.field_int(u64(s + k23), k6, True)
 
     def col6(rt, s):
         m = rt.m
-        return rt.count(rt.chain(m.u64(s + k16), k17, k18, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        s = u64(s + k24)
+        mask = k25 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = s, 1
+        acc = 0
+        try:
+            while s:
+                if s & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", s)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                acc += 1
+                a = s + k26
+                q = None if a & 7 else qc.get(a >> 16)
+                s = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if s == tortoise and s:
+                    raise rt.cycle("ngx_pool_t.d.next chain", s, n)
+                if n == power:
+                    tortoise, power = s, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     def col7(rt, s):
         m = rt.m
-        return sum((m.u64(it4 + k19) - it4) for it4 in rt.chain(m.u64(s + k16), k17, k18, "ngx_pool_t.d.next chain"))
+        u64 = m.u64
+        qc = m.qchunks
+        it4 = u64(s + k24)
+        mask = k25 - 1
+        limit = rt.max_nodes
+        n = 0
+        tortoise, power = it4, 1
+        acc = 0
+        try:
+            while it4:
+                if it4 & mask:
+                    raise rt.misaligned("ngx_pool_t.d.next chain", it4)
+                n += 1
+                if n > limit:
+                    raise rt._too_many("ngx_pool_t.d.next chain")
+                acc += (u64(it4 + k27) - it4)
+                a = it4 + k26
+                q = None if a & 7 else qc.get(a >> 16)
+                it4 = q[(a & 65535) >> 3] if q is not None else u64(a)
+                if it4 == tortoise and it4:
+                    raise rt.cycle("ngx_pool_t.d.next chain", it4, n)
+                if n == power:
+                    tortoise, power = it4, power * 2
+        finally:
+            rt._spend(n)
+        return acc
 
     return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root0)], [("addr", col0, "addr"), ("method", col1, "value"), ("uri", col2, "value"), ("host", col3, "value"), ("age_ms", col4, "value"), ("fd", col5, "value"), ("pool_blocks", col6, "value"), ("pool_used", col7, "value")], [])  # noqa: F821
 
@@ -1453,39 +1877,50 @@ def view5(L):
     k4 = L.off("ngx_rbtree_node_t", "right")
     k5 = L.off("ngx_event_t", "timer")
     k6 = L.int_field("ngx_rbtree_node_t", "key")
-    k7 = L.global_size("ngx_current_msec")
-    k8 = L.off("ngx_event_t", "handler")
-    k9 = L.int_field("ngx_event_t", "write")
-    k10 = L.off("ngx_event_t", "data")
-    k11 = L.int_field("ngx_connection_t", "fd")
+    k7 = L.off("ngx_rbtree_node_t", "key")
+    k8 = L.plain_u64("ngx_rbtree_node_t", "key")
+    k9 = L.global_size("ngx_current_msec")
+    k10 = L.off("ngx_event_t", "handler")
+    k11 = L.int_field("ngx_event_t", "write")
+    k12 = L.off("ngx_event_t", "write")
+    k13 = L.plain_u64("ngx_event_t", "write")
+    k14 = L.off("ngx_event_t", "data")
+    k15 = L.int_field("ngx_connection_t", "fd")
 
     def root0(rt):
         m = rt.m
+        u64 = m.u64
         return rt.rbtree(rt.sym_addr("ngx_event_timer_rbtree"), k1, k2, k3, k4, k5)
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
-        return rt.field_int((s + k5), k6, False)
+        u64 = m.u64
+        return (u64((s + k5) + k7) if k8 else rt.field_int((s + k5), k6, False))
 
     def col2(rt, s):
         m = rt.m
-        return (rt.field_int((s + k5), k6, False) - m.int(rt.sym_addr("ngx_current_msec"), k7, False))
+        u64 = m.u64
+        return ((u64((s + k5) + k7) if k8 else rt.field_int((s + k5), k6, False)) - m.int(rt.sym_addr("ngx_current_msec"), k9, False))
 
     def col3(rt, s):
         m = rt.m
-        return rt.symbol(m.u64(s + k8))
+        u64 = m.u64
+        return rt.symbol(u64(s + k10))
 
     def col4(rt, s):
         m = rt.m
-        return rt.field_int(s, k9, False)
+        u64 = m.u64
+        return (u64(s + k12) if k13 else rt.field_int(s, k11, False))
 
     def col5(rt, s):
         m = rt.m
-        return rt.field_int(m.u64(s + k10), k11, True)
+        u64 = m.u64
+        return rt.field_int(u64(s + k14), k15, True)
 
     return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and the fd of the event's connection.", "ngx_event_t", [("timers", root0)], [("addr", col0, "addr"), ("key", col1, "value"), ("left_ms", col2, "value"), ("handler", col3, "value"), ("write", col4, "value"), ("fd", col5, "value")], [])  # noqa: F821
 
@@ -1499,34 +1934,46 @@ def view6(L):
     k7 = L.off("ngx_shm_zone_t", "shm.name")
     k8 = L.off("ngx_str_t", "data")
     k9 = L.int_field("ngx_str_t", "len")
-    k10 = L.int_field("ngx_shm_zone_t", "shm.size")
-    k11 = L.off("ngx_shm_zone_t", "tag")
-    k12 = L.off("ngx_shm_zone_t", "shm.addr")
-    k13 = L.int_field("ngx_slab_pool_t", "pfree")
+    k10 = L.off("ngx_str_t", "len")
+    k11 = L.plain_u64("ngx_str_t", "len")
+    k12 = L.int_field("ngx_shm_zone_t", "shm.size")
+    k13 = L.off("ngx_shm_zone_t", "shm.size")
+    k14 = L.plain_u64("ngx_shm_zone_t", "shm.size")
+    k15 = L.off("ngx_shm_zone_t", "tag")
+    k16 = L.off("ngx_shm_zone_t", "shm.addr")
+    k17 = L.int_field("ngx_slab_pool_t", "pfree")
+    k18 = L.off("ngx_slab_pool_t", "pfree")
+    k19 = L.plain_u64("ngx_slab_pool_t", "pfree")
 
     def root0(rt):
         m = rt.m
-        return rt.ngx_list((m.u64(rt.sym_addr("ngx_cycle")) + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False)
+        u64 = m.u64
+        return rt.ngx_list((u64(rt.sym_addr("ngx_cycle")) + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False)
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
-        return rt.string(m.u64((s + k7) + k8), rt.field_int((s + k7), k9, False))
+        u64 = m.u64
+        return rt.string(u64((s + k7) + k8), (u64((s + k7) + k10) if k11 else rt.field_int((s + k7), k9, False)))
 
     def col2(rt, s):
         m = rt.m
-        return rt.field_int(s, k10, False)
+        u64 = m.u64
+        return (u64(s + k13) if k14 else rt.field_int(s, k12, False))
 
     def col3(rt, s):
         m = rt.m
-        return rt.symbol(m.u64(s + k11))
+        u64 = m.u64
+        return rt.symbol(u64(s + k15))
 
     def col4(rt, s):
         m = rt.m
-        return (rt.field_int(m.u64(s + k12), k13, False) if (1 if m.u64(s + k12) != 0 else 0) else 0)
+        u64 = m.u64
+        return ((u64(u64(s + k16) + k18) if k19 else rt.field_int(u64(s + k16), k17, False)) if (1 if u64(s + k16) != 0 else 0) else 0)
 
     return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root0)], [("addr", col0, "addr"), ("name", col1, "value"), ("size", col2, "value"), ("owner", col3, "value"), ("free_pages", col4, "value")], [])  # noqa: F821
 
@@ -1534,32 +1981,41 @@ def view7(L):
     k1 = L.off("ngx_cycle_t", "listening")
     k2 = L.off("ngx_array_t", "elts")
     k3 = L.int_field("ngx_array_t", "nelts")
-    k4 = L.size("ngx_listening_t")
-    k5 = L.off("ngx_listening_t", "addr_text")
-    k6 = L.off("ngx_str_t", "data")
-    k7 = L.int_field("ngx_str_t", "len")
-    k8 = L.int_field("ngx_listening_t", "fd")
-    k9 = L.int_field("ngx_listening_t", "backlog")
+    k4 = L.off("ngx_array_t", "nelts")
+    k5 = L.plain_u64("ngx_array_t", "nelts")
+    k6 = L.size("ngx_listening_t")
+    k7 = L.off("ngx_listening_t", "addr_text")
+    k8 = L.off("ngx_str_t", "data")
+    k9 = L.int_field("ngx_str_t", "len")
+    k10 = L.off("ngx_str_t", "len")
+    k11 = L.plain_u64("ngx_str_t", "len")
+    k12 = L.int_field("ngx_listening_t", "fd")
+    k13 = L.int_field("ngx_listening_t", "backlog")
 
     def root0(rt):
         m = rt.m
-        return rt.array(m.u64((m.u64(rt.sym_addr("ngx_cycle")) + k1) + k2), rt.field_int((m.u64(rt.sym_addr("ngx_cycle")) + k1), k3, False), k4, "struct", 0, False)
+        u64 = m.u64
+        return rt.array(u64((u64(rt.sym_addr("ngx_cycle")) + k1) + k2), (u64((u64(rt.sym_addr("ngx_cycle")) + k1) + k4) if k5 else rt.field_int((u64(rt.sym_addr("ngx_cycle")) + k1), k3, False)), k6, "struct", 0, False)
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
-        return rt.string(m.u64((s + k5) + k6), rt.field_int((s + k5), k7, False))
+        u64 = m.u64
+        return rt.string(u64((s + k7) + k8), (u64((s + k7) + k10) if k11 else rt.field_int((s + k7), k9, False)))
 
     def col2(rt, s):
         m = rt.m
-        return rt.field_int(s, k8, True)
+        u64 = m.u64
+        return rt.field_int(s, k12, True)
 
     def col3(rt, s):
         m = rt.m
-        return rt.field_int(s, k9, True)
+        u64 = m.u64
+        return rt.field_int(s, k13, True)
 
     return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", root0)], [("addr", col0, "addr"), ("address", col1, "value"), ("fd", col2, "value"), ("backlog", col3, "value")], [])  # noqa: F821
 
@@ -1574,55 +2030,72 @@ def view8(L):
     k8 = L.off("ngx_open_file_t", "name")
     k9 = L.off("ngx_str_t", "data")
     k10 = L.int_field("ngx_str_t", "len")
+    k11 = L.off("ngx_str_t", "len")
+    k12 = L.plain_u64("ngx_str_t", "len")
 
     def root0(rt):
         m = rt.m
-        return rt.ngx_list((m.u64(rt.sym_addr("ngx_cycle")) + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False)
+        u64 = m.u64
+        return rt.ngx_list((u64(rt.sym_addr("ngx_cycle")) + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False)
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
+        u64 = m.u64
         return rt.field_int(s, k7, True)
 
     def col2(rt, s):
         m = rt.m
-        return rt.string(m.u64((s + k8) + k9), rt.field_int((s + k8), k10, False))
+        u64 = m.u64
+        return rt.string(u64((s + k8) + k9), (u64((s + k8) + k11) if k12 else rt.field_int((s + k8), k10, False)))
 
     return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root0)], [("addr", col0, "addr"), ("fd", col1, "value"), ("name", col2, "value")], [])  # noqa: F821
 
 def view9(L):
     k1 = L.off("ngx_cycle_t", "conf_ctx")
     k2 = L.int_field("ngx_module_t", "index")
-    k3 = L.off("ngx_http_conf_ctx_t", "main_conf")
-    k4 = L.int_field("ngx_module_t", "ctx_index")
-    k5 = L.off("ngx_http_core_main_conf_t", "phase_engine.handlers")
-    k6 = L.size("ngx_http_phase_handler_t")
-    k7 = L.off("ngx_http_phase_handler_t", "checker")
-    k8 = L.off("ngx_http_phase_handler_t", "handler")
-    k9 = L.int_field("ngx_http_phase_handler_t", "next")
+    k3 = L.off("ngx_module_t", "index")
+    k4 = L.plain_u64("ngx_module_t", "index")
+    k5 = L.off("ngx_http_conf_ctx_t", "main_conf")
+    k6 = L.int_field("ngx_module_t", "ctx_index")
+    k7 = L.off("ngx_module_t", "ctx_index")
+    k8 = L.plain_u64("ngx_module_t", "ctx_index")
+    k9 = L.off("ngx_http_core_main_conf_t", "phase_engine.handlers")
+    k10 = L.size("ngx_http_phase_handler_t")
+    k11 = L.off("ngx_http_phase_handler_t", "checker")
+    k12 = L.off("ngx_http_phase_handler_t", "handler")
+    k13 = L.int_field("ngx_http_phase_handler_t", "next")
+    k14 = L.off("ngx_http_phase_handler_t", "next")
+    k15 = L.plain_u64("ngx_http_phase_handler_t", "next")
 
     def root0(rt):
         m = rt.m
-        return rt.take_while(rt.array(m.u64(m.u64((m.u64(m.u64((m.u64(m.u64(rt.sym_addr("ngx_cycle")) + k1) + rt.field_int(rt.sym_addr("ngx_http_module"), k2, False) * 8)) + k3) + rt.field_int(rt.sym_addr("ngx_http_core_module"), k4, False) * 8)) + k5), 256, k6, "struct", 0, False), lambda it1: (1 if m.u64(it1 + k7) != 0 else 0))
+        u64 = m.u64
+        return rt.take_while(rt.array(u64(u64((u64(u64((u64(u64(rt.sym_addr("ngx_cycle")) + k1) + (u64(rt.sym_addr("ngx_http_module") + k3) if k4 else rt.field_int(rt.sym_addr("ngx_http_module"), k2, False)) * 8)) + k5) + (u64(rt.sym_addr("ngx_http_core_module") + k7) if k8 else rt.field_int(rt.sym_addr("ngx_http_core_module"), k6, False)) * 8)) + k9), 256, k10, "struct", 0, False), lambda it1: (1 if u64(it1 + k11) != 0 else 0))
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
-        return rt.symbol(m.u64(s + k7))
+        u64 = m.u64
+        return rt.symbol(u64(s + k11))
 
     def col2(rt, s):
         m = rt.m
-        return rt.symbol(m.u64(s + k8))
+        u64 = m.u64
+        return rt.symbol(u64(s + k12))
 
     def col3(rt, s):
         m = rt.m
-        return rt.field_int(s, k9, False)
+        u64 = m.u64
+        return (u64(s + k14) if k15 else rt.field_int(s, k13, False))
 
     return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root0)], [("addr", col0, "addr"), ("checker", col1, "value"), ("handler", col2, "value"), ("next", col3, "value")], [])  # noqa: F821
 
@@ -1630,18 +2103,22 @@ def view10(L):
 
     def root0(rt):
         m = rt.m
-        return rt.iterate(m.u64(rt.sym_addr("ngx_http_top_header_filter")), lambda it1: (m.int(rt.file_static(it1, "ngx_http_next_header_filter"), 8, False) if (1 if rt.file_static(it1, "ngx_http_next_header_filter") != 0 else 0) else 0))
+        u64 = m.u64
+        return rt.iterate(u64(rt.sym_addr("ngx_http_top_header_filter")), lambda it1: (m.int(rt.file_static(it1, "ngx_http_next_header_filter"), 8, False) if (1 if rt.file_static(it1, "ngx_http_next_header_filter") != 0 else 0) else 0))
 
     def root1(rt):
         m = rt.m
-        return rt.iterate(m.u64(rt.sym_addr("ngx_http_top_body_filter")), lambda it2: (m.int(rt.file_static(it2, "ngx_http_next_body_filter"), 8, False) if (1 if rt.file_static(it2, "ngx_http_next_body_filter") != 0 else 0) else 0))
+        u64 = m.u64
+        return rt.iterate(u64(rt.sym_addr("ngx_http_top_body_filter")), lambda it2: (m.int(rt.file_static(it2, "ngx_http_next_body_filter"), 8, False) if (1 if rt.file_static(it2, "ngx_http_next_body_filter") != 0 else 0) else 0))
 
     def col0(rt, s):
         m = rt.m
+        u64 = m.u64
         return s
 
     def col1(rt, s):
         m = rt.m
+        u64 = m.u64
         return rt.symbol(s)
 
     return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", root0), ("body", root1)], [("addr", col0, "addr"), ("filter", col1, "value")], [])  # noqa: F821
@@ -1649,10 +2126,13 @@ def view10(L):
 def printer0(L):
     k1 = L.off("ngx_str_t", "data")
     k2 = L.int_field("ngx_str_t", "len")
+    k3 = L.off("ngx_str_t", "len")
+    k4 = L.plain_u64("ngx_str_t", "len")
 
     def fn(rt, s):
         m = rt.m
-        return rt.string(m.u64(s + k1), rt.field_int(s, k2, False))
+        u64 = m.u64
+        return rt.string(u64(s + k1), (u64(s + k3) if k4 else rt.field_int(s, k2, False)))
 
     return fn
 

@@ -153,7 +153,10 @@ async function sample(o: Options, print: (s: string) => void, warn: (s: string) 
       const r = runView(view, rt, addr);
       const ms = performance.now() - t0;
       const result: Titled = { view: view.name, pid: target.pid, pack: sel.pack.name, release: sel.release, build_id: target.buildId, ...r };
-      if (o.verbose) warn(`xsample: ${view.name}: ${rt.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms (${target.source.description}; layout ${sel.layout.source})`);
+      if (o.verbose) {
+        const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
+        warn(`xsample: ${view.name}: ${rt.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
+      }
       if (o.json) print(JSON.stringify(o.count > 1 ? { ...result, sample: i, t_ms: Date.now() - start } : result));
       else print((o.count > 1 ? `-- sample ${i + 1}/${o.count} at ${((Date.now() - start) / 1000).toFixed(1)} s\n` : '') + formatText(result));
       first ??= result;

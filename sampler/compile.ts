@@ -354,7 +354,6 @@ export class Compiler {
           let n = 0;
           let tortoise = p;
           let power = 1;
-          let lambda = 0;
           try {
             while (p !== 0) {
               if (++n > limits.maxNodes) throw this.tooMany('iterate()');
@@ -362,10 +361,9 @@ export class Compiler {
               env[slot] = p;
               p = next(env);
               if (p === tortoise && p !== 0) throw new WalkError('cycle', `iterate(): cycle at ${hex(p)} after ${n} elements`);
-              if (++lambda === power) {
+              if (n === power) {
                 tortoise = p;
                 power *= 2;
-                lambda = 0;
               }
             }
             return true;
@@ -403,30 +401,33 @@ export class Compiler {
     return new WalkError('limit', `${what} has more than ${this.rt.limits.maxNodes} elements (--max-nodes)`);
   }
 
-  /** chain(first, next): p, p->next, ... until NULL. Brent's algorithm finds cycles in O(1) memory. */
+  /**
+   * chain(first, next): p, p->next, ... until NULL. Cycles are found in O(1)
+   * memory (Brent): the tortoise jumps to the hare at steps 1, 2, 4, 8, ...,
+   * so a cycle is seen within two of its lengths past where it starts.
+   */
   private chain(w: Extract<Walk, { w: 'chain' }>): SeqFn {
     const { snap, layout, limits } = this.rt;
     const first = this.num(w.first);
     const off = layout.field(w.struct, w.next).offset;
-    const align = Math.min(layout.align(w.struct), 8);
+    // Alignments are powers of two; `p & mask` looks at the low bits of any p below 2^53.
+    const mask = Math.min(layout.align(w.struct), 8) - 1;
     const what = `${w.struct}.${w.next} chain`;
     return (env, visit) => {
       let p = first(env);
       let n = 0;
       let tortoise = p;
       let power = 1;
-      let lambda = 0;
       try {
         while (p !== 0) {
-          if (p % align !== 0) throw new WalkError('corrupt', `${what}: ${hex(p)} is not aligned for ${w.struct}`);
+          if ((p & mask) !== 0) throw new WalkError('corrupt', `${what}: ${hex(p)} is not aligned for ${w.struct}`);
           if (++n > limits.maxNodes) throw this.tooMany(what);
           if (!visit(p)) return false;
           p = snap.u64(p + off);
           if (p === tortoise && p !== 0) throw new WalkError('cycle', `${what}: cycle at ${hex(p)} after ${n} elements`);
-          if (++lambda === power) {
+          if (n === power) {
             tortoise = p;
             power *= 2;
-            lambda = 0;
           }
         }
         return true;
@@ -483,7 +484,6 @@ export class Compiler {
       let parts = 0;
       let tortoise = part;
       let power = 1;
-      let lambda = 0;
       try {
         while (part !== 0) {
           if (++parts > limits.maxNodes) throw this.tooMany('ngx_list parts');
@@ -502,10 +502,9 @@ export class Compiler {
           }
           part = snap.u64(part + next);
           if (part === tortoise && part !== 0) throw new WalkError('cycle', `ngx_list: the parts form a cycle at ${hex(part)}`);
-          if (++lambda === power) {
+          if (parts === power) {
             tortoise = part;
             power *= 2;
-            lambda = 0;
           }
         }
         return true;

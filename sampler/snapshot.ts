@@ -1,9 +1,12 @@
 /**
  * A snapshot: one consistent-as-possible view of the target's memory,
- * read through a page cache so a walk touches each page once. Misses
- * are filled a chunk at a time (clipped to the mapping), so a walk over
- * a contiguous or shuffled structure costs a few syscalls, not one per node.
- * Pages already read are never read again: later reads see the same bytes.
+ * read through a cache so a walk touches each page once. Misses are filled
+ * a 64 KiB chunk at a time (clipped to the mapping), so a walk over a
+ * contiguous or shuffled structure costs a few syscalls, not one per node.
+ * Chunks already read are never read again: later reads see the same bytes.
+ *
+ * The hot path is u64(): one bounds check against the last chunk used;
+ * otherwise the chunk is found by index in its mapping's table (no hashing).
  */
 import type { MemorySource } from './memory.ts';
 import { hex } from './memory.ts';
@@ -35,67 +38,81 @@ export interface SnapshotStats {
   pages: number;
 }
 
+/** Bytes read from [start, start + view.byteLength). */
+interface Chunk {
+  start: number;
+  end: number;
+  view: DataView;
+}
+
+/** A mapping, with its chunks by index: chunk i covers the i-th 64 KiB-aligned window that meets it. */
+interface Mapped extends Range {
+  firstWindow: number;
+  chunks: (Chunk | null | undefined)[];
+}
+
+const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)) };
+
 export class Snapshot {
   readonly stats: SnapshotStats = { reads: 0, bytes: 0, pages: 0 };
-  private readonly pages = new Map<number, DataView | null>();
-  private lastPage = -1;
-  private lastView: DataView = new DataView(new ArrayBuffer(PAGE));
-  private readonly ranges: Range[];
+  private readonly ranges: Mapped[];
+  private last: Chunk = NONE;
+  private lastRange: Mapped | null = null;
+  /** Pages read one by one where a chunk came back short (the mapping changed under us). */
+  private readonly singles = new Map<number, DataView | null>();
 
-  /** ranges: the readable mappings, sorted by start; reads outside them fault without a syscall. */
+  /** ranges: the readable mappings; reads outside them fault without a syscall. */
   constructor(
     readonly source: MemorySource,
     ranges: Range[],
   ) {
-    this.ranges = [...ranges].sort((a, b) => a.start - b.start);
+    this.ranges = [...ranges]
+      .sort((a, b) => a.start - b.start)
+      .map((r) => ({ start: r.start, end: r.end, firstWindow: Math.floor(r.start / CHUNK), chunks: [] }));
   }
 
   u8(addr: number): number {
-    return this.view(addr).getUint8(addr % PAGE);
+    const c = this.chunk(addr, 1);
+    return c.view.getUint8(addr - c.start);
   }
 
   u16(addr: number): number {
-    const off = addr % PAGE;
-    if (off <= PAGE - 2) return this.view(addr).getUint16(off, true);
-    return this.bytes(addr, 2).reduce((acc, b, i) => acc + b * 2 ** (8 * i), 0);
+    const c = this.chunk(addr, 2);
+    return c.view.getUint16(addr - c.start, true);
   }
 
   u32(addr: number): number {
-    const off = addr % PAGE;
-    if (off <= PAGE - 4) return this.view(addr).getUint32(off, true);
-    const b = this.bytes(addr, 4);
-    return (b[0] | (b[1] << 8) | (b[2] << 16)) + b[3] * 16777216;
+    const c = this.chunk(addr, 4);
+    return c.view.getUint32(addr - c.start, true);
   }
 
   /** An unsigned 64-bit value as a double: exact below 2^53 (every x86_64 user address). */
   u64(addr: number): number {
-    const page = Math.floor(addr / PAGE);
-    const off = addr - page * PAGE;
-    const v = page === this.lastPage ? this.lastView : this.pageView(page, addr);
-    if (off <= PAGE - 8) return v.getUint32(off, true) + v.getUint32(off + 4, true) * TWO32;
-    const b = new DataView(this.bytes(addr, 8).buffer);
-    return b.getUint32(0, true) + b.getUint32(4, true) * TWO32;
+    let c = this.last;
+    if (addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
+    const off = addr - c.start;
+    return c.view.getUint32(off, true) + c.view.getUint32(off + 4, true) * TWO32;
   }
 
   i8(addr: number): number {
-    const v = this.u8(addr);
-    return v >= 0x80 ? v - 0x100 : v;
+    const c = this.chunk(addr, 1);
+    return c.view.getInt8(addr - c.start);
   }
 
   i16(addr: number): number {
-    const v = this.u16(addr);
-    return v >= 0x8000 ? v - 0x10000 : v;
+    const c = this.chunk(addr, 2);
+    return c.view.getInt16(addr - c.start, true);
   }
 
   i32(addr: number): number {
-    const v = this.u32(addr);
-    return v >= 0x80000000 ? v - TWO32 : v;
+    const c = this.chunk(addr, 4);
+    return c.view.getInt32(addr - c.start, true);
   }
 
   i64(addr: number): number {
-    const lo = this.u32(addr);
-    const hi = this.u32(addr + 4);
-    return hi >= 0x80000000 ? (hi - TWO32) * TWO32 + lo : hi * TWO32 + lo;
+    const c = this.chunk(addr, 8);
+    const off = addr - c.start;
+    return c.view.getUint32(off, true) + c.view.getInt32(off + 4, true) * TWO32;
   }
 
   /** An integer of `size` bytes (1, 2, 4 or 8), signed or not. */
@@ -120,10 +137,9 @@ export class Snapshot {
     let done = 0;
     while (done < len) {
       const a = addr + done;
-      const off = a % PAGE;
-      const n = Math.min(PAGE - off, len - done);
-      const v = this.view(a);
-      out.set(new Uint8Array(v.buffer, v.byteOffset + off, n), done);
+      const c = this.chunk(a, 1);
+      const n = Math.min(c.end - a, len - done);
+      out.set(new Uint8Array(c.view.buffer, c.view.byteOffset + (a - c.start), n), done);
       done += n;
     }
     return out;
@@ -134,47 +150,60 @@ export class Snapshot {
     return this.rangeOf(addr) !== null;
   }
 
-  private view(addr: number): DataView {
+  /**
+   * A chunk holding [addr, addr + len). A value that straddles two chunks
+   * (or a short chunk's end) comes from a small chunk of its own bytes.
+   */
+  private chunk(addr: number, len: number): Chunk {
+    const c = this.window(addr);
+    if (addr + len <= c.end) {
+      this.last = c;
+      return c;
+    }
+    const bytes = new Uint8Array(len);
+    for (let i = 0; i < len; i++) {
+      const w = this.window(addr + i);
+      bytes[i] = w.view.getUint8(addr + i - w.start);
+    }
+    return { start: addr, end: addr + len, view: new DataView(bytes.buffer) };
+  }
+
+  /** The chunk that holds the byte at addr, read on first use. */
+  private window(addr: number): Chunk {
+    const r = this.lastRange !== null && addr >= this.lastRange.start && addr < this.lastRange.end ? this.lastRange : this.rangeOf(addr);
+    if (r === null) throw new Fault(addr, 'not in any mapping');
+    this.lastRange = r;
+    const i = Math.floor(addr / CHUNK) - r.firstWindow;
+    let c = r.chunks[i];
+    if (c === undefined) c = r.chunks[i] = this.fill(r, i);
+    if (c !== null && addr < c.end) return c;
+    return this.single(addr);
+  }
+
+  /** Reads window i of mapping r: one syscall for up to 64 KiB. */
+  private fill(r: Mapped, i: number): Chunk | null {
+    const start = Math.max(r.start, (r.firstWindow + i) * CHUNK);
+    const end = Math.min(r.end, (r.firstWindow + i + 1) * CHUNK);
+    const buf = new Uint8Array(end - start);
+    const got = this.read(start, buf);
+    const whole = got - (got % PAGE);
+    if (whole === 0) return null;
+    this.stats.pages += whole / PAGE;
+    return { start, end: start + whole, view: new DataView(buf.buffer, 0, whole) };
+  }
+
+  /** A page the chunk read did not bring (the mapping changed since we listed it): read alone. */
+  private single(addr: number): Chunk {
     const page = Math.floor(addr / PAGE);
-    return page === this.lastPage ? this.lastView : this.pageView(page, addr);
-  }
-
-  private pageView(page: number, addr: number): DataView {
-    let v = this.pages.get(page);
-    if (v === undefined) v = this.fill(page);
-    if (v === null) throw new Fault(addr, this.mapped(addr) ? 'unreadable' : 'not in any mapping');
-    this.lastPage = page;
-    this.lastView = v;
-    return v;
-  }
-
-  /** Reads the chunk around `page` (within its mapping) and caches every page not yet cached. */
-  private fill(page: number): DataView | null {
-    const addr = page * PAGE;
-    const range = this.rangeOf(addr);
-    if (!range) {
-      this.pages.set(page, null);
-      return null;
+    let v = this.singles.get(page);
+    if (v === undefined) {
+      const buf = new Uint8Array(PAGE);
+      v = this.read(page * PAGE, buf) === PAGE ? new DataView(buf.buffer) : null;
+      if (v) this.stats.pages++;
+      this.singles.set(page, v);
     }
-    const chunkStart = Math.max(range.start, Math.floor(addr / CHUNK) * CHUNK);
-    const chunkEnd = Math.min(range.end, chunkStart + CHUNK);
-    const buf = new Uint8Array(chunkEnd - chunkStart);
-    const got = this.read(chunkStart, buf);
-    for (let a = chunkStart; a + PAGE <= chunkStart + got; a += PAGE) {
-      const p = a / PAGE;
-      if (!this.pages.has(p)) {
-        this.pages.set(p, new DataView(buf.buffer, a - chunkStart, PAGE));
-        this.stats.pages++;
-      }
-    }
-    if (!this.pages.has(page)) {
-      // The chunk read stopped short (the mapping changed since we listed it): try the page alone.
-      const one = new Uint8Array(PAGE);
-      const ok = this.read(addr, one) === PAGE;
-      this.pages.set(page, ok ? new DataView(one.buffer) : null);
-      if (ok) this.stats.pages++;
-    }
-    return this.pages.get(page)!;
+    if (v === null) throw new Fault(addr, 'unreadable');
+    return { start: page * PAGE, end: page * PAGE + PAGE, view: v };
   }
 
   private read(addr: number, out: Uint8Array): number {
@@ -184,7 +213,7 @@ export class Snapshot {
     return got;
   }
 
-  private rangeOf(addr: number): Range | null {
+  private rangeOf(addr: number): Mapped | null {
     const r = this.ranges;
     let lo = 0;
     let hi = r.length - 1;

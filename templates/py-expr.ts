@@ -24,6 +24,11 @@ export class PyConsts {
     return this.add(`off ${struct} ${field}`, py`L.off(${pyStr(struct)}, ${pyStr(field)})`);
   }
 
+  /** Whether an integer field is a plain 8-byte word in this build (then one u64() reads it). */
+  plainU64(struct: string, field: string): Py {
+    return this.add(`plain ${struct} ${field}`, py`L.plain_u64(${pyStr(struct)}, ${pyStr(field)})`);
+  }
+
   /** An integer field as (offset, size, bit, bits): bits is 0 unless it is a bitfield. */
   intField(struct: string, field: string): Py {
     return this.add(`int ${struct} ${field}`, py`L.int_field(${pyStr(struct)}, ${pyStr(field)})`);
@@ -73,15 +78,18 @@ export class PyExprEmitter {
         const addr = py`rt.sym_addr(${pyStr(e.name)})`;
         if (e.decl.k === 'struct') return addr;
         if (e.decl.k === 'int') return py`m.int(${addr}, ${k.globalSize(e.name)}, ${pyBool(e.decl.signed)})`;
-        return py`m.u64(${addr})`;
+        return py`u64(${addr})`;
       }
       case 'field': {
         const base = this.expr(e.base);
         if (e.ftype.k === 'struct') return py`(${base} + ${k.off(e.struct, e.field)})`;
         if (e.ftype.k === 'int') {
-          return py`rt.field_int(${base}, ${k.intField(e.struct, e.field)}, ${pyBool(e.ftype.signed)})`;
+          const general = py`rt.field_int(${base}, ${k.intField(e.struct, e.field)}, ${pyBool(e.ftype.signed)})`;
+          if (e.ftype.signed) return general;
+          // Most unsigned fields are whole words: read them directly, the general path otherwise.
+          return py`(u64(${base} + ${k.off(e.struct, e.field)}) if ${k.plainU64(e.struct, e.field)} else ${general})`;
         }
-        return py`m.u64(${base} + ${k.off(e.struct, e.field)})`;
+        return py`u64(${base} + ${k.off(e.struct, e.field)})`;
       }
       case 'addrof':
         return py`(${this.expr(e.base)} + ${k.off(e.struct, e.field)})`;
@@ -130,7 +138,7 @@ export class PyExprEmitter {
       case 'struct':
         return addr;
       case 'ptr':
-        return py`m.u64(${addr})`;
+        return py`u64(${addr})`;
       case 'int':
         return py`m.int(${addr}, ${p.size}, ${pyBool(p.signed)})`;
       case 'void':
@@ -207,6 +215,76 @@ export class PyExprEmitter {
       case 'one':
         return py`(${this.expr(w.value)},)`;
     }
+  }
+
+  /**
+   * An aggregate over a chain, written as a loop instead of generators: the
+   * hot case (a list, a pool's blocks) runs with no generator frame and the
+   * next pointer read inline. Same order, bounds, errors and budget as
+   * rt.chain(). Returns the statements of a function body, or null when e is
+   * not such an aggregate.
+   */
+  chainAggregateLoop(e: TExpr): Py[] | null {
+    if (e.op !== 'aggregate' || e.seq.op !== 'walk' || e.seq.walk.w !== 'chain') return null;
+    const w = e.seq.walk;
+    const k = this.consts;
+    const it = slotName(e.slot);
+    const body = e.body ? this.expr(e.body) : null;
+    const what = pyStr(`${w.struct}.${w.next} chain`);
+    const init: Record<typeof e.fn, Py> = { count: py`0`, sum: py`0`, min: py`None`, max: py`None`, all: py`1`, any: py`0` };
+    const read = e.fn === 'sum' && e.body ? this.inlineFieldRead(e.body, e.slot) : null;
+    const step: Record<typeof e.fn, Py[]> = {
+      count: body ? [py`if ${body}:`, py`    acc += 1`] : [py`acc += 1`],
+      sum: read ? [...read, py`acc += v`] : [py`acc += ${body!}`],
+      min: [py`v = ${body!}`, py`if acc is None or v < acc:`, py`    acc = v`],
+      max: [py`v = ${body!}`, py`if acc is None or v > acc:`, py`    acc = v`],
+      all: [py`if not ${body!}:`, py`    acc = 0`, py`    break`],
+      any: [py`if ${body!}:`, py`    acc = 1`, py`    break`],
+    };
+    // The loop variable is the `it` of the body itself: no copy per element.
+    return [
+      py`qc = m.qchunks`,
+      py`${it} = ${this.expr(w.first)}`,
+      py`mask = ${k.align(w.struct)} - 1`,
+      py`limit = rt.max_nodes`,
+      py`n = 0`,
+      py`tortoise, power = ${it}, 1`,
+      py`acc = ${init[e.fn]}`,
+      py`try:`,
+      py`    while ${it}:`,
+      py`        if ${it} & mask:`,
+      py`            raise rt.misaligned(${what}, ${it})`,
+      py`        n += 1`,
+      py`        if n > limit:`,
+      py`            raise rt._too_many(${what})`,
+      ...step[e.fn].map((l) => py`        ${l}`),
+      py`        a = ${it} + ${k.off(w.struct, w.next)}`,
+      py`        q = None if a & 7 else qc.get(a >> 16)`,
+      py`        ${it} = q[(a & 65535) >> 3] if q is not None else u64(a)`,
+      py`        if ${it} == tortoise and ${it}:`,
+      py`            raise rt.cycle(${what}, ${it}, n)`,
+      py`        if n == power:`,
+      py`            tortoise, power = ${it}, power * 2`,
+      py`finally:`,
+      py`    rt._spend(n)`,
+      py`return acc`,
+    ];
+  }
+
+  /**
+   * `it.f` for a whole-word field, read without a call when its chunk is
+   * cached (as the chain's next pointer is): sets v. null for other bodies.
+   */
+  private inlineFieldRead(body: TExpr, slot: number): Py[] | null {
+    if (body.op !== 'field' || body.base.op !== 'var' || body.base.slot !== slot) return null;
+    if (body.ftype.k !== 'ptr' && body.ftype.k !== 'fnptr' && !(body.ftype.k === 'int' && !body.ftype.signed)) return null;
+    const k = this.consts;
+    const whole = body.ftype.k === 'int' ? k.plainU64(body.struct, body.field) : py`True`;
+    return [
+      py`b = ${slotName(slot)} + ${k.off(body.struct, body.field)}`,
+      py`q = qc.get(b >> 16) if ${whole} and not b & 7 else None`,
+      py`v = q[(b & 65535) >> 3] if q is not None else ${this.expr(body)}`,
+    ];
   }
 
   private aggregate(e: Extract<TExpr, { op: 'aggregate' }>): Py {

@@ -484,7 +484,8 @@ t.test('ngx_list', async (t) => {
     const w = new World();
     const { parts } = build(w);
     w.put(parts[2], 'ngx_list_part_t', 'next', parts[1]);
-    walkError(t, thrown(() => ev(w, 'count(ngx_list(self.kvs, elt_t))')), 'cycle', `ngx_list: the parts form a cycle at ${hex(parts[1])}`);
+    // Where Brent's detector meets the cycle depends on its length: any part on it.
+    walkError(t, thrown(() => ev(w, 'count(ngx_list(self.kvs, elt_t))')), 'cycle', new RegExp(`^ngx_list: the parts form a cycle at (${hex(parts[1])}|${hex(parts[2])})$`));
   });
 
   t.test('a part of elements at NULL', async (t) => {
@@ -928,8 +929,8 @@ t.test('the page cache', async (t) => {
     t.type(err, Fault);
     t.equal(err.message, `${hex(HEAP + 10 * PAGE + 5)}: unreadable`);
     thrown(() => s.u8(HEAP + 10 * PAGE + 6));
-    // The hole costs the chunk again (short again) and the page alone; then it is known.
-    t.equal(w.mem.readCount - n, 4);
+    // The hole costs the page alone, once; then it is known.
+    t.equal(w.mem.readCount - n, 3);
   });
 });
 
