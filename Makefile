@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
-APT_PACKAGES := gdb lldb-16 python3-lldb-16 strace wrk build-essential dpkg-dev \
+APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essential dpkg-dev \
                 libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev
 NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee
@@ -11,7 +11,7 @@ NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xgen.js
 TS_SOURCES := $(shell find bin generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx debian-layout demo test typecheck regen clean
+.PHONY: deps build native walkee nginx debian-layout demo test bench typecheck regen clean
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -61,6 +61,10 @@ demo: build nginx
 
 test: build nginx
 	npx tap --reporter=tap test/*.test.ts
+
+# Speed and stall against gdb, lldb, drgn and a C floor: writes docs/BENCHMARKS.md.
+bench: build nginx
+	npx tsx bench/run.ts
 
 clean:
 	rm -rf dist sampler/native/build test-targets/bin
