@@ -2,7 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { root } from '../test/lib/walkee.ts';
-import type { LoadResult, Method, StallResult, WalkResult } from './run.ts';
+import type { Method } from './methods.ts';
+import type { LoadResult, StallResult, WalkResult } from './run.ts';
 
 export interface Results {
   env: Record<string, string>;

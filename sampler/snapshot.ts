@@ -13,6 +13,7 @@ import { hex } from './memory.ts';
 
 export const PAGE = 4096;
 const CHUNK = 64 * 1024;
+const SLAB = 4 * 1024 * 1024;
 const TWO32 = 4294967296;
 
 /** A readable range of the target's address space. */
@@ -39,7 +40,7 @@ export interface SnapshotStats {
 }
 
 /** Bytes read from [start, start + view.byteLength). */
-interface Chunk {
+export interface Chunk {
   start: number;
   end: number;
   view: DataView;
@@ -60,6 +61,9 @@ export class Snapshot {
   private lastRange: Mapped | null = null;
   /** Pages read one by one where a chunk came back short (the mapping changed under us). */
   private readonly singles = new Map<number, DataView | null>();
+  /** Chunks are cut from slabs of 4 MiB: a few large buffers instead of one per chunk (less GC). */
+  private slab = new ArrayBuffer(0);
+  private slabUsed = 0;
 
   /** ranges: the readable mappings; reads outside them fault without a syscall. */
   constructor(
@@ -153,8 +157,9 @@ export class Snapshot {
   /**
    * A chunk holding [addr, addr + len). A value that straddles two chunks
    * (or a short chunk's end) comes from a small chunk of its own bytes.
+   * Hot loops keep the chunk in locals and read its view directly.
    */
-  private chunk(addr: number, len: number): Chunk {
+  chunk(addr: number, len: number): Chunk {
     const c = this.window(addr);
     if (addr + len <= c.end) {
       this.last = c;
@@ -184,12 +189,22 @@ export class Snapshot {
   private fill(r: Mapped, i: number): Chunk | null {
     const start = Math.max(r.start, (r.firstWindow + i) * CHUNK);
     const end = Math.min(r.end, (r.firstWindow + i + 1) * CHUNK);
-    const buf = new Uint8Array(end - start);
+    const buf = this.take(end - start);
     const got = this.read(start, buf);
     const whole = got - (got % PAGE);
     if (whole === 0) return null;
     this.stats.pages += whole / PAGE;
-    return { start, end: start + whole, view: new DataView(buf.buffer, 0, whole) };
+    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole) };
+  }
+
+  private take(len: number): Uint8Array {
+    if (this.slabUsed + len > this.slab.byteLength) {
+      this.slab = new ArrayBuffer(Math.max(SLAB, len));
+      this.slabUsed = 0;
+    }
+    const out = new Uint8Array(this.slab, this.slabUsed, len);
+    this.slabUsed += len;
+    return out;
   }
 
   /** A page the chunk read did not bring (the mapping changed since we listed it): read alone. */
