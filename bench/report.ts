@@ -32,7 +32,8 @@ function walkTable(r: Results, methods: Method[], layout: string): string {
     const floor = at(r, 'floor', 1_000_000, layout);
     const value = at(r, 'gdb_value', 1_000_000, layout);
     const vsFloor = big && floor ? x(big.nsPerNode / floor.nsPerNode) : '—';
-    const vsValue = big && value ? `${x(value.nsPerNode / big.nsPerNode)} faster` : '—';
+    const speedup = big && value ? value.nsPerNode / big.nsPerNode : NaN;
+    const vsValue = Number.isNaN(speedup) ? '—' : m.key === 'gdb_value' ? '1×' : speedup >= 1 ? `${x(speedup)} faster` : `${x(1 / speedup)} slower`;
     return `| ${m.label} | ${cells.join(' | ')} | ${vsFloor} | ${vsValue} |`;
   });
   return [head, `|---|${sizes.map(() => '---:').join('|')}|---:|---:|`, ...rows].join('\n');
@@ -156,6 +157,7 @@ before.
 
 | method | longest pause | p99 gap | progress vs unobserved | method's wall time |
 |---|---:|---:|---:|---:|
+| *(unobserved: the longest pause of the quiet second before each method, at most)* | ${(Math.max(...r.stalls.map((s) => s.quietMaxGapUs)) / 1000).toFixed(2)} ms | | 1.00 | |
 ${r.stalls.map((s) => `| ${methods.find((m) => m.key === s.method)?.label ?? s.method} | ${(s.maxGapUs / 1000).toFixed(2)} ms | ${(s.p99GapUs / 1000).toFixed(2)} ms | ${s.progress.toFixed(2)} | ${(s.wallMs / 1000).toFixed(2)} s |`).join('\n')}
 
 ## nginx under load while it is sampled

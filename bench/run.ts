@@ -67,6 +67,7 @@ async function walks(): Promise<WalkResult[]> {
 
 export interface StallResult {
   method: string;
+  quietMaxGapUs: number;
   maxGapUs: number;
   p99GapUs: number;
   progress: number;
@@ -87,7 +88,7 @@ async function stalls(): Promise<StallResult[]> {
       const wallMs = Date.now() - t0;
       const g = await t.w.ask('gaps');
       const progress = g.iterations / g.elapsed_us / (quiet.iterations / quiet.elapsed_us);
-      out.push({ method: m.key, maxGapUs: g.max_gap_us, p99GapUs: g.p99_gap_us, progress, wallMs });
+      out.push({ method: m.key, quietMaxGapUs: quiet.max_gap_us, maxGapUs: g.max_gap_us, p99GapUs: g.p99_gap_us, progress, wallMs });
       log(`stall ${m.key}: max ${g.max_gap_us} µs, p99 ${g.p99_gap_us} µs, progress ${progress.toFixed(2)}`);
     }
   } finally {

@@ -31,6 +31,7 @@ t.test('usage errors exit 2', async (t) => {
     [['--pid'], /--pid/],
     [['--core', 'x', '--struct', 'v', '--count', '3'], /a core does not change/],
     [['--pid', '1', '--struct', 'v', '--source', 'ptrace'], /--source is pvr or procmem/],
+    [['--pid', '1', '--struct', 'v', '--nice', '20'], /--nice goes from 0 to 19/],
   ] as [string[], RegExp][]) {
     const r = await xsample(args);
     t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
