@@ -163,7 +163,8 @@ ${r.stalls.map((s) => `| ${methods.find((m) => m.key === s.method)?.label ?? s.m
 ## nginx under load while it is sampled
 
 wrk (2 threads, 32 connections, 5 s) against our nginx 1.22.1 on loopback,
-with 4 requests held in flight, while \`ngx_requests\` is sampled.
+with 4 requests held in flight, while \`ngx_requests\` is sampled. The
+conditions take turns, three rounds; the medians of the rounds are shown.
 
 | condition | p50 | p99 | requests served | samples taken |
 |---|---:|---:|---:|---:|

@@ -112,32 +112,43 @@ function wrkLatency(out: string, pct: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
-/** nginx under wrk on loopback: unsampled, sampled by xsample at 10 and 100 Hz, and by the gdb extension. */
+/**
+ * nginx under wrk on loopback: unsampled, sampled by xsample at 10 and 100 Hz,
+ * and by the gdb extension. The conditions take turns, ROUNDS times, and the
+ * medians are reported: one 5-second run is too noisy on a shared 2-core host.
+ */
 async function load(): Promise<LoadResult[]> {
   const nginx = await startNginx();
   const held = await holdConnections(nginx.port, 4, { partialRequest: partialGet });
-  const out: LoadResult[] = [];
   const seconds = 5;
+  const rounds = Number(process.env.XWALK_BENCH_LOAD_ROUNDS ?? 3);
   const wrk = () => execa('wrk', ['-t2', '-c32', `-d${seconds}s`, '--latency', `http://127.0.0.1:${nginx.port}/`], { reject: false });
   const pid = String(nginx.workerPid);
+  const conditions: [string, () => Promise<number>][] = [
+    ['unsampled', async () => 0],
+    ['xsample ngx_requests, 10 Hz', () => sampled(pid, 100, seconds)],
+    ['xsample ngx_requests, 100 Hz', () => sampled(pid, 10, seconds)],
+    ['gdb extension ngx-requests, back to back', () => gdbLoop(pid, seconds)],
+  ];
+  const runs = new Map<string, LoadResult[]>(conditions.map(([c]) => [c, []]));
   try {
-    const conditions: [string, () => Promise<number>][] = [
-      ['unsampled', async () => 0],
-      ['xsample ngx_requests, 10 Hz', () => sampled(pid, 100, seconds)],
-      ['xsample ngx_requests, 100 Hz', () => sampled(pid, 10, seconds)],
-      ['gdb extension ngx-requests, back to back', () => gdbLoop(pid, seconds)],
-    ];
-    for (const [condition, sampler] of conditions) {
-      const [w, samples] = await Promise.all([wrk(), sampler()]);
-      const requests = Number(/(\d+) requests in/.exec(w.stdout)?.[1] ?? 0);
-      out.push({ condition, p50Ms: wrkLatency(w.stdout, '50'), p99Ms: wrkLatency(w.stdout, '99'), requests, samples });
-      log(`load ${condition}: p50 ${out.at(-1)!.p50Ms} ms, p99 ${out.at(-1)!.p99Ms} ms, ${requests} requests, ${samples} samples`);
+    for (let round = 0; round < rounds; round++) {
+      for (const [condition, sampler] of conditions) {
+        const [w, samples] = await Promise.all([wrk(), sampler()]);
+        const requests = Number(/(\d+) requests in/.exec(w.stdout)?.[1] ?? 0);
+        const r = { condition, p50Ms: wrkLatency(w.stdout, '50'), p99Ms: wrkLatency(w.stdout, '99'), requests, samples };
+        runs.get(condition)!.push(r);
+        log(`load ${condition} (round ${round + 1}): p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${requests} requests, ${samples} samples`);
+      }
     }
   } finally {
     await held.close();
     await nginx.stop();
   }
-  return out;
+  return conditions.map(([condition]) => {
+    const rs = runs.get(condition)!;
+    return { condition, p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)), requests: median(rs.map((r) => r.requests)), samples: median(rs.map((r) => r.samples)) };
+  });
 }
 
 async function sampled(pid: string, intervalMs: number, seconds: number): Promise<number> {

@@ -1,14 +1,13 @@
 /**
  * xsample: walk a live process's structures without stopping it, or a core.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { SchemaError, type PackIR } from '../generators/ir.ts';
 import { checkPointerExpr } from '../generators/schema.ts';
 import type { Runtime } from './compile.ts';
 import { formatMoves, formatText, type Titled } from './format-text.ts';
 import { TargetGone, UserError } from './memory.ts';
+import { beNice } from './nice.ts';
 import { listPacks, loadPack, selectPack } from './pack-select.ts';
 import { Snapshot } from './snapshot.ts';
 import { openCore, openLive, type Target } from './target.ts';
@@ -141,22 +140,6 @@ function viewOf(pack: PackIR, name: string) {
   const view = pack.views.get(name);
   if (!view) throw new UserError(`pack ${pack.name} has no view '${name}' (views: ${[...pack.views.keys()].join(', ')})`);
   return view;
-}
-
-/**
- * Lowers every thread of this process (V8 starts its helpers before we run)
- * to the given nice level: on a busy host the target, not the sampler, gets
- * the CPU. Linux applies setpriority to one thread, hence each task.
- */
-function beNice(level: number): void {
-  if (level === 0) return;
-  for (const tid of fs.readdirSync('/proc/self/task')) {
-    try {
-      os.setPriority(Number(tid), level);
-    } catch {
-      /* a thread that just ended */
-    }
-  }
 }
 
 async function sample(o: Options, print: (s: string) => void, warn: (s: string) => void): Promise<number> {

@@ -1,0 +1,25 @@
+/**
+ * xsample runs at a low priority (nice 19 unless --nice says otherwise), so
+ * that on a busy host the target, not the sampler, gets the CPU. Imported
+ * first by the bin, so the rest of the start-up already runs niced. Linux
+ * applies setpriority to one thread, so every thread V8 started is lowered.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+
+export function niceLevel(argv: string[]): number {
+  const i = argv.indexOf('--nice');
+  const v = i >= 0 ? Number(argv[i + 1]) : 19;
+  return Number.isInteger(v) && v >= 0 && v <= 19 ? v : 19;
+}
+
+export function beNice(level: number): void {
+  if (level === 0) return;
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    try {
+      os.setPriority(Number(tid), Math.max(level, os.getPriority(Number(tid))));
+    } catch {
+      /* a thread that just ended */
+    }
+  }
+}
