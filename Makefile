@@ -11,7 +11,7 @@ NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xgen.js
 TS_SOURCES := $(shell find bin generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx debian-layout demo test bench typecheck regen clean
+.PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test bench typecheck regen clean
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -43,6 +43,9 @@ build: deps $(NATIVE) $(BUNDLES) $(WALKEE)
 
 nginx: deps
 	bash test-targets/nginx/build.sh
+
+# A second build with other configure options (struct fields move): the tests use it too.
+nginx-v2debug: deps
 	bash test-targets/nginx/build.sh v2debug
 
 # The generated gdb and lldb extensions (committed; a test checks they are current).
@@ -59,7 +62,7 @@ typecheck: node_modules/.package-lock.json
 demo: build nginx
 	npx tsx test-targets/demo.ts
 
-test: build nginx
+test: build nginx nginx-v2debug
 	npx tap --reporter=tap test/*.test.ts
 
 # Speed and stall against gdb, lldb, drgn and a C floor: writes docs/BENCHMARKS.md.

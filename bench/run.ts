@@ -16,7 +16,8 @@ import { writeReport } from './report.ts';
 
 const LAYOUTS = ['contiguous', 'shuffled'] as const;
 const RUNS = Number(process.env.XWALK_BENCH_RUNS ?? 3);
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bench-'));
+/** Scratch space for the floor's binary and the cores (made by main). */
+let work = '';
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -181,11 +182,17 @@ async function versions(): Promise<Record<string, string>> {
     gdb: await v('gdb', ['--version'], /^GNU gdb .*? ([\d.]+)$/m),
     lldb: await v('lldb-16', ['--version'], /lldb version ([\d.]+)/),
     drgn: await v('/usr/bin/python3', ['-c', 'import drgn; print(drgn.__version__)'], /([\d.]+)/),
-    wrk: await v('wrk', ['-v'], /wrk ([\d.]+)/),
+    wrk: await v('wrk', ['-v'], /wrk (?:debian\/)?([\d.]+)/),
   };
 }
 
 async function main(): Promise<void> {
+  if (process.env.XWALK_BENCH_REPORT_ONLY) {
+    // Rewrite the report from the last results, without measuring again.
+    writeReport(JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8')), METHODS);
+    return;
+  }
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bench-'));
   paths.floor = path.join(work, 'floor');
   await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const env = await versions();
