@@ -45,6 +45,9 @@ if [ -z "$VARIANT" ]; then
     --with-http_ssl_module
     --with-http_stub_status_module
     --with-threads
+    # nginx picks PCRE2 when its headers are installed (nginx-dev pulls them in):
+    # pin PCRE1 so the binary, and its build-id, do not depend on what else is installed.
+    --without-pcre2
   )
 else
   CONFIGURE_ARGS=(
@@ -53,6 +56,7 @@ else
     --with-http_v2_module
     --with-http_stub_status_module
     --with-debug
+    --without-pcre2
   )
 fi
 export CFLAGS="-fdebug-prefix-map=$SRCDIR=."
