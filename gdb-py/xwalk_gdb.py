@@ -1,6 +1,7 @@
 # xwalk for gdb: raw memory through inferior.read_memory, the pack's layout
 # chosen by the executable's build-id, one command per view. Inlined into
 # each generated extension after py-common/xwalk_core.py.
+import os
 import re
 
 import gdb
@@ -20,14 +21,15 @@ class GdbTarget(object):
         self.live = self.pid is not None and _is_live(self.inf)
 
     def read_chunk(self, addr, n):
+        # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is a short read.
         try:
             return bytes(self.inf.read_memory(addr, n))
-        except gdb.MemoryError:
+        except Exception:
             out = b""
             while len(out) < n:
                 try:
                     out += bytes(self.inf.read_memory(addr + len(out), min(4096, n - len(out))))
-                except gdb.MemoryError:
+                except Exception:
                     break
             return out
 
@@ -85,8 +87,14 @@ class GdbSymbols(object):
             out = gdb.execute("info symbol %d" % addr, to_string=True)
         except gdb.error:
             return None
-        m = re.match(r"^(\S+)(?: \+ (\d+))? in section", out)
-        return (m.group(1), int(m.group(2) or 0)) if m else None
+        # Only the executable's own symbols, as xsample reads them: gdb names the object
+        # ("... in section .text of /lib/...") once more than one is loaded.
+        m = re.match(r"^(\S+)(?: \+ (\d+))? in section \S+(?: of (.+))?$", out.strip())
+        if not m:
+            return None
+        if m.group(3) and os.path.realpath(m.group(3)) != os.path.realpath(gdb.current_progspace().filename):
+            return None
+        return m.group(1), int(m.group(2) or 0)
 
 
 class ViewCommand(gdb.Command):

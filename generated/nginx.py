@@ -103,6 +103,8 @@ class Snapshot(object):
         return buf
 
     def _page(self, addr):
+        if addr < 0 or addr > MASK64:
+            raise Fault(addr & MASK64, "not in any mapping")
         page = addr >> 12
         buf = self.pages.get(page)
         if buf is None:
@@ -184,6 +186,7 @@ class Runtime(object):
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
+        self.over_budget = None
 
     # -- helpers --
     def sym_addr(self, name):
@@ -304,7 +307,9 @@ class Runtime(object):
     def _spend(self, n):
         self.visited += n
         if self.visited > self.max_total:
-            raise WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
+            # Remembered too: a generator closed early (any(), take_while()) cannot raise from its finally.
+            self.over_budget = WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
+            raise self.over_budget
 
     def _too_many(self, what):
         return WalkError("limit", "%s has more than %d elements (--max-nodes)" % (what, self.max_nodes))
@@ -389,7 +394,9 @@ class Runtime(object):
         return lambda a: m.int(a, size, signed)
 
     def array(self, base, count, size, kind, isize=8, signed=False):
-        if count < 0 or count > self.max_nodes:
+        if count < 0:
+            raise WalkError("corrupt", "array at %s: negative count %d" % (hex(base), count))
+        if count > self.max_nodes:
             raise WalkError("limit", "array at %s: count %d is more than --max-nodes (%d)" % (hex(base), count, self.max_nodes))
         if count > 0 and base == 0:
             raise WalkError("corrupt", "array of %d elements at NULL" % count)
@@ -540,7 +547,10 @@ def run_view(view, rt, addr=None):
         row = [("origin", origin)]
         for name, fn, kind in view.columns:
             try:
-                row.append((name, format_value(fn(rt, a), kind)))
+                value = fn(rt, a)
+                if rt.over_budget is not None:
+                    raise rt.over_budget
+                row.append((name, format_value(value, kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
@@ -643,7 +653,7 @@ class FileStatics(object):
         try:
             with open(path, "rb") as f:
                 self._read(f.read())
-        except (IOError, OSError, struct.error, IndexError):
+        except (IOError, OSError, struct.error, IndexError, ValueError):
             self.file_of = {}
 
     def _read(self, data):
@@ -1011,6 +1021,7 @@ def derive_layout(spec):
 # xwalk for gdb: raw memory through inferior.read_memory, the pack's layout
 # chosen by the executable's build-id, one command per view. Inlined into
 # each generated extension after py-common/xwalk_core.py.
+import os
 import re
 
 import gdb
@@ -1030,14 +1041,15 @@ class GdbTarget(object):
         self.live = self.pid is not None and _is_live(self.inf)
 
     def read_chunk(self, addr, n):
+        # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is a short read.
         try:
             return bytes(self.inf.read_memory(addr, n))
-        except gdb.MemoryError:
+        except Exception:
             out = b""
             while len(out) < n:
                 try:
                     out += bytes(self.inf.read_memory(addr + len(out), min(4096, n - len(out))))
-                except gdb.MemoryError:
+                except Exception:
                     break
             return out
 
@@ -1095,8 +1107,14 @@ class GdbSymbols(object):
             out = gdb.execute("info symbol %d" % addr, to_string=True)
         except gdb.error:
             return None
-        m = re.match(r"^(\S+)(?: \+ (\d+))? in section", out)
-        return (m.group(1), int(m.group(2) or 0)) if m else None
+        # Only the executable's own symbols, as xsample reads them: gdb names the object
+        # ("... in section .text of /lib/...") once more than one is loaded.
+        m = re.match(r"^(\S+)(?: \+ (\d+))? in section \S+(?: of (.+))?$", out.strip())
+        if not m:
+            return None
+        if m.group(3) and os.path.realpath(m.group(3)) != os.path.realpath(gdb.current_progspace().filename):
+            return None
+        return m.group(1), int(m.group(2) or 0)
 
 
 class ViewCommand(gdb.Command):

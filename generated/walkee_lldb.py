@@ -103,6 +103,8 @@ class Snapshot(object):
         return buf
 
     def _page(self, addr):
+        if addr < 0 or addr > MASK64:
+            raise Fault(addr & MASK64, "not in any mapping")
         page = addr >> 12
         buf = self.pages.get(page)
         if buf is None:
@@ -184,6 +186,7 @@ class Runtime(object):
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
+        self.over_budget = None
 
     # -- helpers --
     def sym_addr(self, name):
@@ -304,7 +307,9 @@ class Runtime(object):
     def _spend(self, n):
         self.visited += n
         if self.visited > self.max_total:
-            raise WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
+            # Remembered too: a generator closed early (any(), take_while()) cannot raise from its finally.
+            self.over_budget = WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
+            raise self.over_budget
 
     def _too_many(self, what):
         return WalkError("limit", "%s has more than %d elements (--max-nodes)" % (what, self.max_nodes))
@@ -389,7 +394,9 @@ class Runtime(object):
         return lambda a: m.int(a, size, signed)
 
     def array(self, base, count, size, kind, isize=8, signed=False):
-        if count < 0 or count > self.max_nodes:
+        if count < 0:
+            raise WalkError("corrupt", "array at %s: negative count %d" % (hex(base), count))
+        if count > self.max_nodes:
             raise WalkError("limit", "array at %s: count %d is more than --max-nodes (%d)" % (hex(base), count, self.max_nodes))
         if count > 0 and base == 0:
             raise WalkError("corrupt", "array of %d elements at NULL" % count)
@@ -540,7 +547,10 @@ def run_view(view, rt, addr=None):
         row = [("origin", origin)]
         for name, fn, kind in view.columns:
             try:
-                row.append((name, format_value(fn(rt, a), kind)))
+                value = fn(rt, a)
+                if rt.over_budget is not None:
+                    raise rt.over_budget
+                row.append((name, format_value(value, kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
@@ -643,7 +653,7 @@ class FileStatics(object):
         try:
             with open(path, "rb") as f:
                 self._read(f.read())
-        except (IOError, OSError, struct.error, IndexError):
+        except (IOError, OSError, struct.error, IndexError, ValueError):
             self.file_of = {}
 
     def _read(self, data):
@@ -1094,7 +1104,9 @@ class LldbTarget(object):
                         continue
                     end = start + sec.GetFileByteSize()
                     end += -end % 4096
-                    self._segments.append((start, end, path, sec.GetFileOffset()))
+                    offset = sec.GetFileOffset() - start % 4096  # the kernel maps whole pages
+                    start -= start % 4096
+                    self._segments.append((start, end, path, offset))
         return self._segments
 
     def _read_file(self, addr, n):
@@ -1145,9 +1157,13 @@ class LldbSymbols(object):
     def symbolize(self, addr):
         if addr == 0:
             return None
-        sym = self.target.ResolveLoadAddress(addr).GetSymbol()
+        resolved = self.target.ResolveLoadAddress(addr)
+        sym = resolved.GetSymbol()
         # lldb names stripped functions it finds in .eh_frame ___lldb_unnamed_symbolN: not an ELF symbol.
         if not sym.IsValid() or not sym.GetName() or sym.IsSynthetic():
+            return None
+        # Only the executable's own symbols, as xsample reads them.
+        if resolved.GetModule().GetFileSpec().fullpath != self.target.GetExecutable().fullpath:
             return None
         return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target)
 

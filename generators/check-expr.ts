@@ -91,7 +91,11 @@ export class ExprChecker {
     this.maxSlots = firstFreeSlot;
   }
 
+  /** The expression being checked as a whole (a column's, a check's): min() and max() may only be that. */
+  root: Expr | null = null;
+
   check(e: Expr, self: TExpr | null): TExpr {
+    this.root = e;
     return this.expr(e, { self, its: [] });
   }
 
@@ -341,6 +345,9 @@ function aggregate(fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any', needsBod
     check(e, s) {
       const seq = this.seqArg(e.args[0], s, `the first argument of ${fn}()`);
       if (e.args.length === 1) return { op: 'aggregate', fn, seq, slot: 0, body: null, type: INT };
+      if ((fn === 'min' || fn === 'max') && e !== this.root) {
+        throw new ExprError(`${fn}() can only be a whole column: over an empty walk it has no value (the column is then null)`, e.at);
+      }
       const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
       if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`${fn}() needs a number for each element, but this is ${typeName(body.type)}`, e.args[1].at);
       const signed = body.type.k === 'int' && body.type.signed;
@@ -399,9 +406,8 @@ const BUILTINS: Record<string, Builtin> = {
       }
       const st = structName(a);
       if (!st) throw new ExprError(`str() needs a struct with data and len fields, but this is ${typeName(a.type)}`, e.args[0].at);
-      this.requireFields(st, { data: isPtr, len: isInt }, e.at, 'str()');
+      const sir = this.requireFields(st, { data: isPtr, len: isInt }, e.at, 'str()');
       const field = (name: string, ftype: FieldType): TExpr => ({ op: 'field', base: a, struct: st, field: name, ftype, type: fieldValueType(ftype) });
-      const sir = this.requireFields(st, {}, e.at, 'str()');
       return { op: 'str', data: field('data', sir.fields.get('data')!.type), len: field('len', sir.fields.get('len')!.type), type: { k: 'str' } };
     },
   },

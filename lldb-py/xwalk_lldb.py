@@ -56,7 +56,9 @@ class LldbTarget(object):
                         continue
                     end = start + sec.GetFileByteSize()
                     end += -end % 4096
-                    self._segments.append((start, end, path, sec.GetFileOffset()))
+                    offset = sec.GetFileOffset() - start % 4096  # the kernel maps whole pages
+                    start -= start % 4096
+                    self._segments.append((start, end, path, offset))
         return self._segments
 
     def _read_file(self, addr, n):
@@ -107,9 +109,13 @@ class LldbSymbols(object):
     def symbolize(self, addr):
         if addr == 0:
             return None
-        sym = self.target.ResolveLoadAddress(addr).GetSymbol()
+        resolved = self.target.ResolveLoadAddress(addr)
+        sym = resolved.GetSymbol()
         # lldb names stripped functions it finds in .eh_frame ___lldb_unnamed_symbolN: not an ELF symbol.
         if not sym.IsValid() or not sym.GetName() or sym.IsSynthetic():
+            return None
+        # Only the executable's own symbols, as xsample reads them.
+        if resolved.GetModule().GetFileSpec().fullpath != self.target.GetExecutable().fullpath:
             return None
         return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target)
 

@@ -96,6 +96,8 @@ class Snapshot(object):
         return buf
 
     def _page(self, addr):
+        if addr < 0 or addr > MASK64:
+            raise Fault(addr & MASK64, "not in any mapping")
         page = addr >> 12
         buf = self.pages.get(page)
         if buf is None:
@@ -177,6 +179,7 @@ class Runtime(object):
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
+        self.over_budget = None
 
     # -- helpers --
     def sym_addr(self, name):
@@ -297,7 +300,9 @@ class Runtime(object):
     def _spend(self, n):
         self.visited += n
         if self.visited > self.max_total:
-            raise WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
+            # Remembered too: a generator closed early (any(), take_while()) cannot raise from its finally.
+            self.over_budget = WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
+            raise self.over_budget
 
     def _too_many(self, what):
         return WalkError("limit", "%s has more than %d elements (--max-nodes)" % (what, self.max_nodes))
@@ -382,7 +387,9 @@ class Runtime(object):
         return lambda a: m.int(a, size, signed)
 
     def array(self, base, count, size, kind, isize=8, signed=False):
-        if count < 0 or count > self.max_nodes:
+        if count < 0:
+            raise WalkError("corrupt", "array at %s: negative count %d" % (hex(base), count))
+        if count > self.max_nodes:
             raise WalkError("limit", "array at %s: count %d is more than --max-nodes (%d)" % (hex(base), count, self.max_nodes))
         if count > 0 and base == 0:
             raise WalkError("corrupt", "array of %d elements at NULL" % count)
@@ -533,7 +540,10 @@ def run_view(view, rt, addr=None):
         row = [("origin", origin)]
         for name, fn, kind in view.columns:
             try:
-                row.append((name, format_value(fn(rt, a), kind)))
+                value = fn(rt, a)
+                if rt.over_budget is not None:
+                    raise rt.over_budget
+                row.append((name, format_value(value, kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise

@@ -16,7 +16,7 @@ class FileStatics(object):
         try:
             with open(path, "rb") as f:
                 self._read(f.read())
-        except (IOError, OSError, struct.error, IndexError):
+        except (IOError, OSError, struct.error, IndexError, ValueError):
             self.file_of = {}
 
     def _read(self, data):

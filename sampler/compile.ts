@@ -166,14 +166,19 @@ export class Compiler {
 
   // ---- memory ----
 
+  /** A global's address is looked up when the walk needs it: a missing symbol fails that walk, not the sample. */
   private global(e: Extract<TExpr, { op: 'global' }>): NumFn {
-    const addr = this.rt.symbols.address(e.name);
-    if (addr === null) throw new WalkError('corrupt', `the symbol ${e.name} is not in the binary's symbol tables`);
-    if (e.decl.k === 'struct') return () => addr;
+    const found = this.rt.symbols.address(e.name);
+    const name = e.name;
+    const addr: NumFn = () => {
+      if (found === null) throw new WalkError('corrupt', `the symbol ${name} is not in the binary's symbol tables`);
+      return found;
+    };
+    if (e.decl.k === 'struct') return addr;
     const g = this.rt.layout.global(e.name);
-    if (e.decl.k === 'int') return this.loadInt(() => addr, 0, g.size, e.decl.signed);
+    if (e.decl.k === 'int') return this.loadInt(addr, 0, g.size, e.decl.signed);
     const snap = this.rt.snap;
-    return () => snap.u64(addr);
+    return (env) => snap.u64(addr(env));
   }
 
   private loadInt(base: NumFn, off: number, size: number, signed: boolean, bit?: number, bits?: number): NumFn {
@@ -396,7 +401,7 @@ export class Compiler {
   /** Counts a finished walk's elements against the sample's total budget. */
   private spend(n: number): void {
     this.rt.visited += n;
-    if (this.rt.visited > this.rt.limits.maxTotal) throw new WalkError('limit', `the sample visited more than ${this.rt.limits.maxTotal} elements in all (--max-nodes × 10)`);
+    if (this.rt.visited > this.rt.limits.maxTotal) throw new WalkError('limit', `the sample visited more than ${this.rt.limits.maxTotal} elements in all (--max-nodes x 10)`);
   }
 
   private tooMany(what: string): WalkError {

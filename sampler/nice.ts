@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 
 export function niceLevel(argv: string[]): number {
-  const i = argv.indexOf('--nice');
-  const v = i >= 0 ? Number(argv[i + 1]) : 19;
+  const i = argv.findIndex((a) => a === '--nice' || a.startsWith('--nice='));
+  const text = i < 0 ? '19' : argv[i].startsWith('--nice=') ? argv[i].slice(7) : argv[i + 1];
+  const v = Number(text);
   return Number.isInteger(v) && v >= 0 && v <= 19 ? v : 19;
 }
 

@@ -68,6 +68,7 @@ export function openCore(corePath: string, exePathArg?: string): Target {
   const exe = ElfFile.open(exeFile);
   if (!exePathArg && core.exeBuildId && exe.buildId() && core.exeBuildId !== exe.buildId()) {
     core.close();
+    exe.close();
     throw new UserError(`${exeFile}: build-id ${exe.buildId()} differs from ${core.exeBuildId} of the executable in ${corePath}: pass --exe with the binary that dumped it`);
   }
   const ranges = readable(core.mappings());
