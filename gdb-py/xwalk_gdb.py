@@ -3,6 +3,7 @@
 # each generated extension after py-common/xwalk_core.py.
 import os
 import re
+import struct
 
 import gdb
 
@@ -34,14 +35,21 @@ class GdbTarget(object):
             return out
 
     def ranges(self):
-        """Readable mappings of a live process (from /proc); None for a core: every read is tried."""
-        if not self.live:
-            return None
+        """Readable mappings: of a live process from /proc, of a core from its program headers and NT_FILE.
+        None when neither can be read: then every read is tried."""
         try:
-            with open("/proc/%d/maps" % self.pid) as f:
-                return parse_maps(f.read())
-        except (IOError, OSError):
+            if self.live:
+                with open("/proc/%d/maps" % self.pid) as f:
+                    return parse_maps(f.read())
+            core = _core_file()
+            return core_ranges(core, self.exe) if core else None  # noqa: F821 (xwalk_elf.py)
+        except (IOError, OSError, struct.error, IndexError, ValueError):
             return None
+
+
+def _core_file():
+    m = re.search(r"core dump file:\s*`([^']+)'", gdb.execute("info target", to_string=True))
+    return m.group(1) if m else None
 
 
 def _is_live(inf):

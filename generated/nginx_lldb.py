@@ -708,6 +708,46 @@ def file_statics_of(symbols, path):
     return symbols._file_statics
 
 
+def core_ranges(path, exe_path=None):
+    """The readable ranges of an ELF core, as xsample lists them: every readable
+    PT_LOAD, and every file mapping (NT_FILE) whose file can still be read
+    (the executable's, through the file the debugger loaded)."""
+    import os
+
+    with open(path, "rb") as f:
+        data = f.read()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    out, notes = [], []
+    for i in range(phnum):
+        p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
+        if p_type == 1 and p_flags & 4 and p_memsz > 0:
+            out.append((p_vaddr, p_vaddr + p_memsz))
+        elif p_type == 4:
+            notes.append(data[p_offset:p_offset + p_filesz])
+    for blob in notes:
+        at = 0
+        while at + 12 <= len(blob):
+            namesz, descsz, ntype = struct.unpack_from("<III", blob, at)
+            name = blob[at + 12:at + 12 + namesz].rstrip(b"\0")
+            desc_at = at + 12 + ((namesz + 3) & ~3)
+            desc = blob[desc_at:desc_at + descsz]
+            at = desc_at + ((descsz + 3) & ~3)
+            if name != b"CORE" or ntype != 0x46494C45:  # NT_FILE
+                continue
+            count, _ = struct.unpack_from("<QQ", desc, 0)
+            names = desc[16 + count * 24:].split(b"\0")
+            for j in range(count):
+                start, end, _ = struct.unpack_from("<QQQ", desc, 16 + j * 24)
+                fname = names[j].decode("utf-8", "replace")
+                if fname.endswith(" (deleted)"):
+                    continue
+                readable = os.access(fname, os.R_OK) or (exe_path is not None and os.path.basename(fname) == os.path.basename(exe_path))
+                if readable:
+                    out.append((start, end))
+    return out
+
+
 # ---- py-common/xwalk_commands.py ----
 # xwalk commands, debugger-neutral: pick the layout, run a view over a fresh
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/

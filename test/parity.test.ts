@@ -152,3 +152,28 @@ t.test("Debian's packaged nginx: stripped, its layout from a probe built against
   const post = await compare(t, 'nginx', { core, exe: '/usr/sbin/nginx' }, ['--core', core, '--exe', '/usr/sbin/nginx'], 'debian, core', true);
   t.same(post, live, 'the core says what the live worker said');
 });
+
+t.test('corrupt structures: the same partial answers from every back end, live and on a core', async (t) => {
+  const w = await startWalkee(['--nodes', '1000', '--pools', '2', '--jobs', '10']);
+  t.teardown(() => w.kill());
+  for (const c of ['badptr', 'pool-cycle', 'queue']) t.same(await w.ask(`corrupt ${c}`), { ok: true });
+  const pid = w.child.pid!;
+  const vs = [
+    { view: 'walkee_list', command: 'walkee-list' },
+    { view: 'ngx_pool', command: 'ngx-pool' },
+    { view: 'walkee_jobs', command: 'walkee-jobs' },
+  ];
+  const check = async (where: Where, xw: string[], what: string) => {
+    const want = await Promise.all(vs.map(async (v) => (await xsample([...xw, '--struct', v.view, '--json'])).stdout.trim()));
+    const g = await gdb(where, 'walkee', vs.map((v) => `${v.command} --json`));
+    const l = await lldb(where, 'walkee', vs.map((v) => `${v.command} --json`));
+    vs.forEach((v, i) => {
+      t.equal(JSON.parse(want[i]).partial, true, `${v.view}: partial (${what})`);
+      t.equal(JSON.stringify(g.json[i]), want[i], `${v.view}: gdb == xsample (${what})`);
+      t.equal(JSON.stringify(l.json[i]), want[i], `${v.view}: lldb == xsample (${what})`);
+    });
+  };
+  await check({ pid }, ['--pid', String(pid)], 'live');
+  const core = await takeCore(t, pid);
+  await check({ core, exe: binPath }, ['--core', core, '--exe', binPath], 'core');
+});
