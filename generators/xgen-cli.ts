@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ElfFile } from '../sampler/elf.ts';
+import { signatureOf, versionOf } from '../sampler/pack-select.ts';
 import { TargetGone, UserError } from '../sampler/memory.ts';
 import { SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
@@ -60,12 +61,11 @@ async function layout(args: string[], print: (s: string) => void): Promise<numbe
     const buildId = target.buildId();
     if (!buildId) throw new UserError(`${target.path} has no build-id note: a layout is keyed by it (link with --build-id)`);
     if (!elf.hasDebugInfo()) throw new UserError(`${binary} has no DWARF (.debug_info): build it with -g, or give its debug file`);
-    const find = (pattern: string | null, file: ElfFile) => (pattern ? file.findString(new RegExp(pattern)) : null);
-    const release = values.release ?? find(pack.versionPattern, target);
+    const release = values.release ?? versionOf(pack, target);
     if (!release) throw new UserError(`cannot find ${pack.name}'s version string in ${target.path}: pass --release`);
-    const signature = find(pack.signaturePattern, target);
+    const signature = signatureOf(pack, target);
     if (values.for && signature) {
-      const probe = find(pack.signaturePattern, elf);
+      const probe = signatureOf(pack, elf);
       if (probe !== signature) throw new UserError(`${binary} was not built like ${values.for}: signature ${probe ?? 'missing'} against ${signature} (configure the probe with the build's own flags)`);
     }
     const l = await extractLayout(pack, binary, { release, buildId, signature, forBinary: values.for });

@@ -7,7 +7,6 @@ import { checkPointerExpr } from '../generators/schema.ts';
 import type { Runtime } from './compile.ts';
 import { formatMoves, formatText, type Titled } from './format-text.ts';
 import { TargetGone, UserError } from './memory.ts';
-import { beNice } from './nice.ts';
 import { listPacks, loadPack, selectPack } from './pack-select.ts';
 import { Snapshot } from './snapshot.ts';
 import { openCore, openLive, type Target } from './target.ts';
@@ -114,7 +113,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     source,
     verbose: values.verbose ?? false,
     list: values.list ?? false,
-    nice: intOption(values.nice, '--nice', 0) ?? 19,
+    nice: intOption(values.nice, '--nice', 0) ?? 19, // applied at start-up by nice-now.ts; checked here
   };
   if (o.nice > 19) throw new UsageError(`--nice goes from 0 to 19, not ${o.nice}`);
   if (o.list) return o;
@@ -143,7 +142,6 @@ function viewOf(pack: PackIR, name: string) {
 }
 
 async function sample(o: Options, print: (s: string) => void, warn: (s: string) => void): Promise<number> {
-  beNice(o.nice);
   const target: Target = o.core ? openCore(o.core, o.exe) : openLive(o.pid!, o.source);
   try {
     const sel = await selectPack(target.exe, target.exeName, target.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`) });

@@ -35,10 +35,12 @@ export function loadPack(name: string): PackIR {
   return loadSchema(file);
 }
 
-function versionOf(pack: PackIR, exe: ElfFile): string | null {
+/** The release the pack's binary.version pattern finds in the binary's .rodata. */
+export function versionOf(pack: PackIR, exe: ElfFile): string | null {
   return pack.versionPattern ? exe.findString(new RegExp(pack.versionPattern)) : null;
 }
 
+/** The build signature (binary.signature) found in the binary. */
 export function signatureOf(pack: PackIR, exe: ElfFile): string | null {
   return pack.signaturePattern ? exe.findString(new RegExp(pack.signaturePattern)) : null;
 }

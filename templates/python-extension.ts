@@ -35,15 +35,17 @@ function viewFactory(view: ViewIR, index: number): Py {
   const consts = new PyConsts();
   const e = new PyExprEmitter(consts);
   const roots = view.roots.map((r, i) => ({ label: r.label, fn: py`root${i}`, body: e.seq(r.expr) }));
-  const columns = view.columns.map((c, i) => ({ name: c.name, fn: py`col${i}`, loop: e.chainAggregateLoop(c.expr), body: e.expr(c.expr), addr: isAddress(c.expr.type) }));
-  const checks = view.checks.map((c, i) => ({ message: c.message, fn: py`check${i}`, loop: e.chainAggregateLoop(c.expr), body: e.expr(c.expr) }));
+  // A function body: an aggregate over a chain as a loop, anything else as one expression.
+  const bodyOf = (x: TExpr): Py => {
+    const loop = e.chainAggregateLoop(x);
+    return loop ? pyJoin(loop.map((l) => py`        ${l}`), '\n') : py`        return ${e.expr(x)}`;
+  };
+  const columns = view.columns.map((c, i) => ({ name: c.name, fn: py`col${i}`, body: bodyOf(c.expr), addr: isAddress(c.expr.type) }));
+  const checks = view.checks.map((c, i) => ({ message: c.message, fn: py`check${i}`, body: bodyOf(c.expr) }));
   const lines: Py[] = [py`def view${index}(L):`];
   for (const b of consts.bindings()) lines.push(py`    ${b}`);
   for (const r of roots) lines.push(py`\n    def ${r.fn}(rt):\n        m = rt.m\n        u64 = m.u64\n        return ${r.body}`);
-  for (const c of [...columns, ...checks]) {
-    const body = c.loop ? pyJoin(c.loop.map((l) => py`        ${l}`), '\n') : py`        return ${c.body}`;
-    lines.push(py`\n    def ${c.fn}(rt, s):\n        m = rt.m\n        u64 = m.u64\n${body}`);
-  }
+  for (const c of [...columns, ...checks]) lines.push(py`\n    def ${c.fn}(rt, s):\n        m = rt.m\n        u64 = m.u64\n${c.body}`);
   const rootList = pyJoin(roots.map((r) => py`(${pyStr(r.label)}, ${r.fn})`), ', ');
   const colList = pyJoin(columns.map((c) => py`(${pyStr(c.name)}, ${c.fn}, ${pyStr(c.addr ? 'addr' : 'value')})`), ', ');
   const checkList = pyJoin(checks.map((c) => py`(${c.fn}, ${pyStr(c.message)})`), ', ');

@@ -60,3 +60,22 @@ t.test('xsample walks 1M nodes without stopping or tracing the target', async (t
   t.ok(gaps.iterations > 0, `the target kept running (${gaps.iterations} rounds in ${gaps.elapsed_us} µs)`);
   t.ok(gaps.max_gap_us < MAX_GAP_US, `its longest pause was ${gaps.max_gap_us} µs (p99 ${gaps.p99_gap_us} µs), under ${MAX_GAP_US} µs`);
 });
+
+t.test('xsample runs every thread at nice 19 (or --nice)', async (t) => {
+  const w = await startWalkee(['--nodes', '1000']);
+  t.teardown(() => w.kill());
+  const niceOf = (pid: number) =>
+    fs.readdirSync(`/proc/${pid}/task`).map((tid) => Number(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]));
+  for (const [args, want] of [
+    [[], 19],
+    [['--nice', '7'], 7],
+    [['--nice=3'], 3],
+  ] as [string[], number][]) {
+    const child = execa(process.execPath, [xsampleBin, '--pid', String(w.child.pid), '--struct', 'walkee_list', '--interval', '300', '--count', '3', ...args], { reject: false });
+    await new Promise((r) => setTimeout(r, 400));
+    const nices = niceOf(child.pid!);
+    t.ok(nices.length > 1, `${nices.length} threads`);
+    t.same([...new Set(nices)], [want], `every thread at nice ${want} (${args.join(' ') || 'default'})`);
+    t.equal((await child).exitCode, 0);
+  }
+});
