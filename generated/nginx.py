@@ -822,20 +822,21 @@ def select_layout(pack, target):
 
 
 def _find_layout(pack, target):
+    """As xsample: by build-id; else the debugger's own DWARF; else release + signature; else a clear error."""
     for data in pack.layouts:
         if data["build_id"] == target.build_id:
             return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
     version = find_version(target.exe, pack.version_pattern)
+    types, globals_, errors = derive_layout(pack.spec)  # noqa: F821 (the backend's)
+    if not errors:
+        release = version or "unknown"
+        data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
+        return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
     signature = find_version(target.exe, pack.signature_pattern)
     if version and signature:
         for data in pack.layouts:
             if data["release"] == version and data.get("signature") == signature:
                 return Layout(data, "%s %s (made for %s; same release and signature)" % (pack.name, version, data["build_id"][:12]))  # noqa: F821
-    types, globals_, errors = derive_layout(pack.spec)  # noqa: F821 (the backend's)
-    if not errors:
-        release = version or "unknown"
-        data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
-        return Layout(data, "%s %s (derived from DWARF)" % (pack.name, release))  # noqa: F821
     known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts) or "none"
     first = errors[0]
     raise XwalkError(  # noqa: F821

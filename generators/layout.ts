@@ -118,6 +118,8 @@ export interface KnownLayout {
   build_id: string;
   signature?: string;
   binary: string;
+  /** Derived from a binary's DWARF on this machine and kept in the cache, not committed. */
+  cached: boolean;
 }
 
 function readLayout(file: string): LayoutFile | null {
@@ -136,13 +138,14 @@ export function knownLayouts(packName: string): KnownLayout[] {
   if (fs.existsSync(packDir)) {
     for (const d of fs.readdirSync(packDir, { withFileTypes: true })) if (d.isDirectory()) dirs.push(path.join(packDir, d.name));
   }
-  dirs.push(path.join(cacheDir(), packName));
+  const cache = path.join(cacheDir(), packName);
+  dirs.push(cache);
   const out: KnownLayout[] = [];
   for (const dir of dirs) {
     if (!fs.existsSync(dir)) continue;
     for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
       const l = readLayout(path.join(dir, f));
-      if (l && l.pack === packName) out.push({ file: path.join(dir, f), release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary });
+      if (l && l.pack === packName) out.push({ file: path.join(dir, f), release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary, cached: dir === cache });
     }
   }
   return out;
@@ -157,9 +160,11 @@ export function committedLayouts(packName: string): LayoutFile[] {
     .filter(Boolean);
 }
 
-export function layoutByBuildId(packName: string, buildId: string): LayoutFile | null {
+/** The layout for this build-id: a committed one first, else one derived earlier (cached: true). */
+export function layoutByBuildId(packName: string, buildId: string): (LayoutFile & { cached: boolean }) | null {
   const k = knownLayouts(packName).find((l) => l.build_id === buildId);
-  return k ? readLayout(k.file) : null;
+  const l = k ? readLayout(k.file) : null;
+  return l && k ? { ...l, cached: k.cached } : null;
 }
 
 /** A layout made for another build of the same release with the same signature (a security update, say). */
@@ -168,10 +173,17 @@ export function layoutByVersion(packName: string, release: string, signature: st
   return k ? readLayout(k.file) : null;
 }
 
+/** Writes the layout whole or not at all: a reader running at the same time never sees half a file. */
 export function writeLayout(layout: LayoutFile, dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${layout.build_id}.json`);
-  fs.writeFileSync(file, layoutJson(layout));
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, layoutJson(layout), { flag: 'wx' });
+    fs.renameSync(tmp, file);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
   return file;
 }
 

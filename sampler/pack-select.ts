@@ -51,12 +51,20 @@ export interface SelectOptions {
   onDerive?: (message: string) => void;
 }
 
+/**
+ * The layout for this build, in this order: the one committed (or cached
+ * earlier) for its build-id; else, when the binary carries DWARF, the one
+ * derived from it (cached); else one made for another build of the same
+ * release and signature; else a clear error. A build of ours with debug
+ * info is served by its own DWARF even when its build-id moved with the
+ * machine's package versions, never silently by a look-alike.
+ */
 export async function selectPack(exe: ElfFile, exeName: string, buildId: string | null, opts: SelectOptions): Promise<Selected> {
   const packs = (opts.pack ? [opts.pack] : listPacks()).map(loadPack);
   if (buildId) {
     for (const pack of packs) {
       const l = layoutByBuildId(pack.name, buildId);
-      if (l) return bound(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)})`);
+      if (l) return bound(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)}${l.cached ? ', derived from DWARF' : ''})`);
     }
   }
   const matching = packs.map((pack) => ({ pack, version: versionOf(pack, exe) })).filter((m) => m.version !== null || opts.pack);
@@ -66,21 +74,37 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   const { pack, version } = matching[0];
   const release = version ?? 'unknown';
   const signature = signatureOf(pack, exe);
+  let underived: UserError | null = null;
+  if (buildId && exe.hasDebugInfo()) {
+    try {
+      return await derive(pack, exe, { release, buildId, signature }, opts);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      underived = err;
+    }
+  }
   if (version && signature) {
     const l = layoutByVersion(pack.name, version, signature);
     if (l) return bound(pack, l, `${pack.name} ${l.release} (made for ${l.build_id.slice(0, 12)}; same release and signature)`);
   }
+  if (underived) throw underived;
   if (!buildId) throw new UserError(`${exeName} has no build-id note, so no layout can be keyed to it: link it with --build-id`);
-  if (!exe.hasDebugInfo()) {
-    throw new UserError(
-      `unknown build of ${pack.name} ${release}: ${exeName} (build-id ${buildId}) is stripped and no layout matches it; ${describeKnown(pack.name)}. ` +
-        `Add one with: xgen layout --pack ${pack.name} BINARY-WITH-DEBUG-INFO`,
-    );
+  throw new UserError(
+    `unknown build of ${pack.name} ${release}: ${exeName} (build-id ${buildId}) is stripped and no layout matches it; ${describeKnown(pack.name)}. ` +
+      `Add one with: xgen layout --pack ${pack.name} BINARY-WITH-DEBUG-INFO`,
+  );
+}
+
+/** The layout from the binary's own DWARF, kept in the cache for the next run (when the cache can be written). */
+async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId: string; signature: string | null }, opts: SelectOptions): Promise<Selected> {
+  opts.onDerive?.(`deriving the layout of ${pack.name} ${id.release} build ${id.buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
+  const layout = await extractLayout(pack, exe.path, id);
+  try {
+    writeLayout(layout, path.join(cacheDir(), pack.name));
+  } catch (err) {
+    opts.onDerive?.(`cannot cache the layout in ${cacheDir()} (${(err as Error).message}); it will be derived again next time`);
   }
-  opts.onDerive?.(`deriving the layout of ${pack.name} ${release} build ${buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
-  const layout = await extractLayout(pack, exe.path, { release, buildId, signature });
-  writeLayout(layout, path.join(cacheDir(), pack.name));
-  return bound(pack, layout, `${pack.name} ${release} (${buildId.slice(0, 12)}, derived from DWARF)`);
+  return bound(pack, layout, `${pack.name} ${id.release} (${id.buildId.slice(0, 12)}, derived from DWARF)`);
 }
 
 function bound(pack: PackIR, l: LayoutFile, source: string): Selected {

@@ -1,6 +1,8 @@
 /**
  * Which layout serves which nginx: by build-id first; a build no pack knows
- * by id but of a known release and module signature (a Debian security
+ * by id but with debug info by its own DWARF (our builds, whose build-id
+ * moves with the machine's package versions), never by a look-alike; a
+ * stripped build of a known release and module signature (a Debian security
  * update, say) by release + signature; and the committed layouts of two
  * builds of the same release really differ.
  */
@@ -10,7 +12,7 @@ import path from 'node:path';
 import t from 'tap';
 import { ElfFile } from '../sampler/elf.ts';
 import { gdb, lldb } from './lib/debuggers.ts';
-import { holdConnections, partialGet, startNginx } from './lib/nginx.ts';
+import { buildNginx, holdConnections, partialGet, startNginx } from './lib/nginx.ts';
 import { root } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';
 
@@ -51,6 +53,34 @@ t.test('a new build-id of a known release and signature is served by release + s
   const uris = (j: Record<string, unknown>) => (j.items as { uri: string }[]).map((i) => i.uri).sort();
   t.same(uris(g.json[0]), ['/hold/0', '/hold/1'], 'gdb finds it the same way');
   t.same(uris(l.json[0]), ['/hold/0', '/hold/1'], 'and lldb');
+});
+
+t.test('a build with debug info that no layout knows by id is served by its own DWARF, not by release + signature', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-rebuilt-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const binary = path.join(dir, 'nginx');
+  const id = withNewBuildId(await buildNginx(), binary);
+  const nginx = await startNginx({ binary });
+  t.teardown(() => nginx.stop());
+  const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
+  t.teardown(() => held.close());
+  const pid = nginx.workerPid;
+  const env = { XDG_CACHE_HOME: path.join(dir, 'cache') };
+  const uris = (items: { uri: string }[]) => items.map((i) => i.uri).sort();
+  for (const run of ['first', 'second']) {
+    const r = await xsample(['--pid', String(pid), '--struct', 'ngx_requests', '--json', '--verbose'], { env });
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.json.build_id, id, 'the new build-id');
+    t.match(r.stderr.trim().split('\n').pop(), new RegExp(`layout nginx 1\\.22\\.1 \\(${id.slice(0, 12)}, derived from DWARF\\)\\)$`), `${run} run: derived from its own DWARF`);
+    t.equal(/deriving the layout/.test(r.stderr), run === 'first', run === 'first' ? 'derived once' : 'then taken from the cache');
+    t.same(uris(r.json.items), ['/hold/0', '/hold/1']);
+  }
+  const g = await gdb({ pid }, 'nginx', ['xwalk-check', 'ngx-requests --json']);
+  const l = await lldb({ pid }, 'nginx', ['xwalk-check', 'ngx-requests --json']);
+  for (const [name, out] of [['gdb', g], ['lldb', l]] as const) {
+    t.match(out.stdout, new RegExp(`the layout nginx 1\\.22\\.1 \\(${id.slice(0, 12)}, derived from DWARF\\) matches the debug info`), `${name}: from its own DWARF too`);
+    t.same(uris(out.json[0].items as { uri: string }[]), ['/hold/0', '/hold/1'], `${name}: the same requests`);
+  }
 });
 
 t.test('two builds of 1.22.1 with different options have different committed layouts', async (t) => {

@@ -7,6 +7,9 @@
  * same under load from wrk.
  */
 import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { buildNginx, holdConnections, httpGet, partialGet, startNginx } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
@@ -31,12 +34,18 @@ for (const [build, binaryOf, stripped] of BUILDS) t.test(`every view tells what 
   });
   const status = await httpGet(nginx.port, '/status');
   t.match(status.body, new RegExp(`Active connections: ${2 * K + 1}`), 'nginx itself counts 2K + the status request');
-  const emptyCache = { XDG_CACHE_HOME: `/nonexistent/xwalk-${process.pid}` };
+  const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-cache-'));
+  t.teardown(() => fs.rmSync(cacheDir, { recursive: true, force: true }));
+  const emptyCache = { XDG_CACHE_HOME: cacheDir };
   const view = async (name: string): Promise<Row[]> => {
-    // No cache: every build here must be served by a layout committed in packs/nginx.
-    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', name, '--json'], { env: emptyCache });
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', name, '--json', '--verbose'], { env: emptyCache });
     t.equal(r.code, 0, `${name}: ${r.stderr}`);
     t.equal(r.json.partial, false, `${name}: whole`);
+    // A build with debug info: its committed layout by build-id, or its own DWARF (its build-id moves with the
+    // machine's packages); a stripped one: by build-id, or a layout of the same release and module signature.
+    const source = /layout (nginx 1\.22\.1 \(.*\))\)$/.exec(r.stderr.trim().split('\n').pop()!)?.[1] ?? r.stderr;
+    const id = r.json.build_id.slice(0, 12);
+    t.match(source, stripped ? new RegExp(`\\(${id}\\)$|same release and signature\\)$`) : new RegExp(`\\(${id}(, derived from DWARF)?\\)$`), `${name}: layout ${source}`);
     return r.json.items;
   };
 

