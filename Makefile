@@ -8,10 +8,10 @@ APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essent
 NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee
 NGINX  := build/nginx/nginx-1.22.1/objs/nginx
-BUNDLES := dist/xsample.js dist/xgen.js
+BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
 TS_SOURCES := $(shell find bin generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test bench typecheck regen clean
+.PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test test-unit bench typecheck regen clean
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -64,6 +64,12 @@ demo: build nginx
 
 test: build nginx nginx-v2debug
 	npx tap --reporter=tap test/*.test.ts
+
+# The fast loop: the tests that need no nginx and no debugger session (walkee, schemas,
+# the walk logic, the CLI; gcore may make a core), in under a minute.
+UNIT_TESTS = $(shell grep -LE "lib/(nginx|debuggers)|'gdb'|lldb-16|drgn" test/*.test.ts)
+test-unit: build
+	npx tap --reporter=terse $(UNIT_TESTS)
 
 # Speed and stall against gdb, lldb, drgn and a C floor: writes docs/BENCHMARKS.md.
 bench: build nginx

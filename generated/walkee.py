@@ -10,6 +10,7 @@
 # It mirrors sampler/compile.ts so gdb, lldb and xsample print the same.
 import json
 import struct
+import time
 
 PAGE = 4096
 CHUNK = 64 * 1024
@@ -187,6 +188,15 @@ class Runtime(object):
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
         self.over_budget = None
+        self.clock = None  # a ClockReading when the view reads the clock
+
+    def clock_value(self, name):
+        """What now_ms() or monotonic_ms() reads in this sample (sampler/clock.ts)."""
+        v = getattr(self.clock, name, None)
+        if v is None:
+            why = self.clock.why.get(name) if self.clock is not None else None
+            raise WalkError("unavailable", why or "%s(): internal: no clock was read for this sample" % name)
+        return v
 
     # -- helpers --
     def sym_addr(self, name):
@@ -486,6 +496,46 @@ class Runtime(object):
             self._spend(n)
 
 
+class ClockReading(object):
+    """The sample's clock, as sampler/clock.ts reads it: the debugger's own on a live process, the program's on a core."""
+
+    def __init__(self, source, now_ms=None, monotonic_ms=None, doc=None, why=None):
+        self.source, self.now_ms, self.monotonic_ms, self.doc = source, now_ms, monotonic_ms, doc
+        self.why = why or {}
+
+
+def live_clock():
+    return ClockReading("live", int(time.time() * 1000), int(time.monotonic() * 1000))
+
+
+def core_clock(pack_name, clock, rt):
+    """clock: (doc, {name: fn(rt, s)}) from the schema's clock: section, or None when it has none."""
+    r = ClockReading("core")
+    for name in ("now_ms", "monotonic_ms"):
+        fn = clock[1].get(name) if clock is not None else None
+        if fn is None:
+            r.why[name] = "%s(): a core keeps no clock, and pack %s does not say where the program keeps its time (clock: in its schema)" % (name, pack_name)
+            continue
+        try:
+            setattr(r, name, fn(rt, 0))
+        except Exception as e:
+            if not is_walk_failure(e):
+                raise
+            r.why[name] = "%s() on a core is %s, which could not be read: %s" % (name, clock[0], e)
+    if clock is not None:
+        r.doc = clock[0]
+    return r
+
+
+def format_time(ms):
+    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
+    if ms is None:
+        return "unreadable"
+    if not 0 <= ms < 253402300800000:
+        return "%d ms" % ms
+    return "%s.%03d UTC" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)), ms % 1000)
+
+
 class Layout(object):
     """One build's sizes and offsets (the JSON of packs/PACK/RELEASE/BUILD-ID.json)."""
 
@@ -577,12 +627,13 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
+        self.clock = clock  # whether it reads now_ms() or monotonic_ms()
 
 
-def result_json(view, pid, pack, layout, build_id, rows, errors):
+def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
     """The same JSON as xsample --json: keys in the same order, no spaces."""
     out = [
         ("view", view.name),
@@ -590,7 +641,11 @@ def result_json(view, pid, pack, layout, build_id, rows, errors):
         ("pack", pack),
         ("release", layout.release),
         ("build_id", build_id),
-        ("items", [dict(r) for r in rows]),
+    ]
+    if clock is not None:
+        out.append(("clock", {"source": clock.source, "now_ms": clock.now_ms, "monotonic_ms": clock.monotonic_ms}))
+    out += [
+        ("items", None),
         ("partial", len(errors) > 0),
         ("errors", errors),
     ]
@@ -605,13 +660,24 @@ def _obj(pairs):
     return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, ensure_ascii=False) for k, v in pairs) + "}"
 
 
-def result_text(view, pid, pack, layout, rows, errors):
-    """The same text as xsample: a title, a header, one aligned line per item."""
+def clock_line(clock):
+    """On a core, what "now" was (sampler/format-text.ts clockLine())."""
+    if clock is None or clock.source != "core":
+        return None
+    if clock.doc is None:
+        return "now: none (a core keeps no clock of its own, and the pack names none)"
+    return "now: %s = %s (a core keeps no clock of its own)" % (format_time(clock.now_ms), clock.doc)
+
+
+def result_text(view, pid, pack, layout, clock, rows, errors):
+    """The same text as xsample: a title, a header, one aligned line per item (the title names the pid)."""
     n = len(rows)
     title = "%s: %d item%s  (%s %s%s)" % (view.name, n, "" if n == 1 else "s", pack, layout.release, ", pid %d" % pid if pid is not None else "")
     lines = [title]
+    if clock_line(clock):
+        lines.append(clock_line(clock))
     if rows:
-        cols = [k for k, _ in rows[0]]
+        cols = [k for k, _ in rows[0] if k != "pid"]
 
         def cell(v):
             return "?" if v is None else str(v)
@@ -760,7 +826,7 @@ import re
 class Pack(object):
     """Everything the generated file knows about its pack; commands close over it."""
 
-    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers):
+    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers, clock_factory=None):
         self.name = name
         self.doc = doc
         self.schema_sha256 = schema_sha256
@@ -771,6 +837,8 @@ class Pack(object):
         self.view_factories = view_factories
         self.commands = commands
         self.printers = printers
+        self.clock_factory = clock_factory  # fn(layout) -> (doc, {name: fn(rt, s)}): the program's clock on a core
+        self._clocks = {}
         self._views = {}
         self._printers = {}
         self._layouts = {}
@@ -780,6 +848,14 @@ class Pack(object):
         if key not in self._printers:
             self._printers[key] = [(t, kind, x if kind == "view" else x(layout)) for t, kind, x in self.printers]
         return self._printers[key]
+
+    def clock_for(self, layout):
+        if self.clock_factory is None:
+            return None
+        key = (layout.build_id, layout.source)
+        if key not in self._clocks:
+            self._clocks[key] = self.clock_factory(layout)
+        return self._clocks[key]
 
     def views_for(self, layout):
         key = (layout.build_id, layout.source)
@@ -861,18 +937,27 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     layout = select_layout(pack, target)
     view = pack.views_for(layout)[view_index]
     addr = eval_address(opts["expr"]) if opts["expr"] else None
-    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, opts["max_nodes"])  # noqa: F821
+    rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
+    rows = [[("pid", target.pid)] + row for row in rows]
     if opts["json"]:
-        return result_json(view, target.pid, pack.name, layout, target.build_id, rows, errors)  # noqa: F821
-    return result_text(view, target.pid, pack.name, layout, rows, errors)  # noqa: F821
+        return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)  # noqa: F821
+    return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
+
+
+def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
+    """A fresh snapshot of the target, and the clock when the view reads one (read now, before the walk)."""
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, max_nodes)  # noqa: F821
+    if view.clock:
+        rt.clock = live_clock() if target.live else core_clock(pack.name, pack.clock_for(layout), rt)  # noqa: F821
+    return rt
 
 
 def summary(pack, view_index, addr, target, symbols):
     """One line for a pretty printer: the view's figures for the struct at addr."""
     layout = select_layout(pack, target)
     view = pack.views_for(layout)[view_index]
-    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
+    rt = view_runtime(pack, layout, view, target, symbols)
     rows, errors = run_view(view, rt, addr)  # noqa: F821
     parts = ["%s=%s" % (k, "?" if v is None else v) for k, v in rows[0] if k not in ("origin", "addr")]
     return " ".join(parts) + (" (partial)" if errors else "")
@@ -1499,7 +1584,7 @@ def view0(L):
             rt._spend(n)
         return acc
 
-    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root0)], [("addr", col0, "addr"), ("blocks", col1, "value"), ("used", col2, "value"), ("free", col3, "value"), ("failed", col4, "value"), ("large_count", col5, "value"), ("large_bytes", col6, "value"), ("cleanups", col7, "value")], [(check0, "a block's d.last lies outside the block")])  # noqa: F821
+    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root0)], [("addr", col0, "addr"), ("blocks", col1, "value"), ("used", col2, "value"), ("free", col3, "value"), ("failed", col4, "value"), ("large_count", col5, "value"), ("large_bytes", col6, "value"), ("cleanups", col7, "value")], [(check0, "a block's d.last lies outside the block")], False)  # noqa: F821
 
 def view1(L):
     k1 = L.off("walkee_root_t", "list")
@@ -1575,7 +1660,7 @@ def view1(L):
             rt._spend(n)
         return acc
 
-    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("sum", col1, "value")], [])  # noqa: F821
+    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("sum", col1, "value")], [], False)  # noqa: F821
 
 def view2(L):
     k1 = L.int_field("walkee_item_t", "value")
@@ -1622,7 +1707,7 @@ def view2(L):
             rt._spend(n)
         return acc
 
-    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root0)], [("sum", col0, "value")], [])  # noqa: F821
+    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root0)], [("sum", col0, "value")], [], False)  # noqa: F821
 
 def view3(L):
     k1 = L.off("walkee_root_t", "array")
@@ -1658,7 +1743,7 @@ def view3(L):
         u64 = m.u64
         return sum((u64(it2 + k11) if k12 else rt.field_int(it2, k10, False)) for it2 in rt.array(u64(u64(s + k1) + k2), (u64(u64(s + k1) + k4) if k5 else rt.field_int(u64(s + k1), k3, False)), k6, "struct", 0, False))
 
-    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("weight_sum", col1, "value"), ("id_sum", col2, "value")], [])  # noqa: F821
+    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("weight_sum", col1, "value"), ("id_sum", col2, "value")], [], False)  # noqa: F821
 
 def view4(L):
     k1 = L.int_field("ngx_list_part_t", "nelts")
@@ -1723,7 +1808,7 @@ def view4(L):
         u64 = m.u64
         return sum((u64((it2 + k12) + k10) if k11 else rt.field_int((it2 + k12), k9, False)) for it2 in rt.ngx_list(u64(s + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False))
 
-    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("parts", col1, "value"), ("key_bytes", col2, "value"), ("value_bytes", col3, "value")], [])  # noqa: F821
+    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("parts", col1, "value"), ("key_bytes", col2, "value"), ("value_bytes", col3, "value")], [], False)  # noqa: F821
 
 def view5(L):
     k1 = L.off("walkee_root_t", "jobs")
@@ -1757,7 +1842,7 @@ def view5(L):
         u64 = m.u64
         return (u64(s + k9) if k10 else rt.field_int(s, k8, False))
 
-    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root0)], [("addr", col0, "addr"), ("id", col1, "value"), ("cost", col2, "value")], [])  # noqa: F821
+    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root0)], [("addr", col0, "addr"), ("id", col1, "value"), ("cost", col2, "value")], [], False)  # noqa: F821
 
 def view6(L):
     k1 = L.off("walkee_root_t", "timers")
@@ -1793,7 +1878,7 @@ def view6(L):
         u64 = m.u64
         return (u64(s + k11) if k12 else rt.field_int(s, k10, False))
 
-    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root0)], [("addr", col0, "addr"), ("key", col1, "value"), ("payload", col2, "value")], [])  # noqa: F821
+    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root0)], [("addr", col0, "addr"), ("key", col1, "value"), ("payload", col2, "value")], [], False)  # noqa: F821
 
 def view7(L):
     k1 = L.off("walkee_root_t", "name")
@@ -1817,7 +1902,7 @@ def view7(L):
         u64 = m.u64
         return (u64((s + k1) + k4) if k5 else rt.field_int((s + k1), k3, False))
 
-    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root0)], [("name", col0, "value"), ("len", col1, "value")], [])  # noqa: F821
+    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root0)], [("name", col0, "value"), ("len", col1, "value")], [], False)  # noqa: F821
 
 def printer0(L):
     k1 = L.off("ngx_str_t", "data")
@@ -1867,6 +1952,7 @@ PACK = Pack(  # noqa: F821
      ("walkee-timers", 6, "The red-black tree of timers, in key order.\x0a\x0aUsage: walkee-timers [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the walkee_timer_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct walkee_timers)."),
      ("walkee-name", 7, "The target's name, an ngx_str_t.\x0a\x0aUsage: walkee-name [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the walkee_root_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct walkee_name).")],
     [("ngx_str_t", "string", printer0), ("ngx_pool_t", "view", 0), ("ngx_array_t", "children", printer2)],
+    None,
 )
 
 xwalk_register(PACK)  # noqa: F821

@@ -421,6 +421,22 @@ const BUILTINS: Record<string, Builtin> = {
       return { op: 'str', data: a, len: null, type: { k: 'str' } };
     },
   },
+  now_ms: {
+    min: 0,
+    max: 0,
+    usage: "now_ms(): the sample's time, ms since the epoch (CLOCK_REALTIME), read once per sample; on a core, the program's own (the schema's clock:)",
+    check() {
+      return { op: 'clock', which: 'now_ms', type: SINT };
+    },
+  },
+  monotonic_ms: {
+    min: 0,
+    max: 0,
+    usage: "monotonic_ms(): the sample's CLOCK_MONOTONIC in ms, read once per sample; on a core, the program's own (the schema's clock:)",
+    check() {
+      return { op: 'clock', which: 'monotonic_ms', type: SINT };
+    },
+  },
   glibc_chunk_size: {
     min: 1,
     max: 1,

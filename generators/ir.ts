@@ -76,6 +76,7 @@ export type TExpr =
   | { op: 'chunk_size'; arg: TExpr; type: VType }
   | { op: 'symbol'; arg: TExpr; type: VType }
   | { op: 'file_static'; fn: TExpr; name: string; type: VType } // the address of a static of fn's compilation unit
+  | { op: 'clock'; which: ClockName; type: VType } // the sample's clock: now_ms() or monotonic_ms()
   | { op: 'walk'; walk: Walk; type: VType }
   | { op: 'aggregate'; fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any'; seq: TExpr; slot: number; body: TExpr | null; type: VType };
 
@@ -92,6 +93,23 @@ export type Walk =
   | { w: 'range'; count: TExpr } // 0, 1, ... count-1
   | { w: 'iterate'; first: TExpr; slot: number; next: TExpr } // first, next(first), ... until 0
   | { w: 'one'; value: TExpr }; // a single value as a sequence (roots)
+
+/** The sample's clocks, in ms: CLOCK_REALTIME and CLOCK_MONOTONIC, read once per sample. */
+export type ClockName = 'now_ms' | 'monotonic_ms';
+export const CLOCK_NAMES: readonly ClockName[] = ['now_ms', 'monotonic_ms'];
+
+/**
+ * What the clocks read on a core, which has no clock of its own: the
+ * program's own idea of the time when it was dumped (nginx's cached time),
+ * as expressions of globals. A clock the schema leaves out is unavailable
+ * on a core.
+ */
+export interface ClockIR {
+  doc: string;
+  exprs: Partial<Record<ClockName, TExpr>>;
+  slots: number;
+  pos: Pos;
+}
 
 export interface WalkDefIR {
   name: string;
@@ -131,6 +149,8 @@ export interface ViewIR {
   columns: ColumnIR[];
   checks: CheckIR[];
   slots: number; // environment size needed
+  /** Whether a column or check reads the sample's clock (then results say which clock it was). */
+  clock: boolean;
   pos: Pos;
 }
 
@@ -148,11 +168,21 @@ export interface PackIR {
   versionPattern: string | null; // regex with one capture, found in the binary
   /** Regex with one capture: a string that encodes the build's struct-affecting options (nginx's module signature). */
   signaturePattern: string | null;
+  /** Process titles (regexes over /proc/PID/cmdline): a master's workers, not the master, hold what the views read. */
+  processes: { master: string; worker: string | null } | null;
+  clock: ClockIR | null;
   structs: Map<string, StructIR>;
   globals: Map<string, GlobalIR>;
   walks: Map<string, WalkDefIR>;
   views: Map<string, ViewIR>;
   printers: PrinterIR[];
+}
+
+/** Whether an expression (or any part of it, named walks included: they are inlined) reads the sample's clock. */
+export function readsClock(e: unknown): boolean {
+  if (e === null || typeof e !== 'object') return false;
+  if ((e as { op?: unknown }).op === 'clock') return true;
+  return Object.values(e).some(readsClock);
 }
 
 export class SchemaError extends Error {

@@ -18,3 +18,8 @@ export function repoRoot(): string {
 }
 
 export const packsDir = (): string => process.env.XWALK_PACKS ?? path.join(repoRoot(), 'packs');
+
+/** xwalk's version, from its package.json (xsample --version, xgen --version). */
+export function xwalkVersion(): string {
+  return String(JSON.parse(fs.readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')).version);
+}

@@ -8,7 +8,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pai
 import { ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isTypeKeyword, parseFieldType } from './field-type.ts';
-import { SchemaError, type CheckIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
+import { CLOCK_NAMES, readsClock, SchemaError, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -52,7 +52,7 @@ export function parseSchema(text: string, file: string): PackIR {
   }
   const root = doc.contents;
   if (!isMap(root)) src.fail(root, 'a schema is a YAML mapping with pack:, types:, views: ...');
-  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'binary', 'types', 'globals', 'walks', 'views', 'printers'], 'the schema');
+  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'printers'], 'the schema');
 
   const version = top.get('xwalk');
   if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) src.fail((version?.value as Node) ?? root, `a schema starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
@@ -64,6 +64,8 @@ export function parseSchema(text: string, file: string): PackIR {
     schemaHash: crypto.createHash('sha256').update(text).digest('hex'),
     versionPattern: null,
     signaturePattern: null,
+    processes: null,
+    clock: null,
     structs: new Map(),
     globals: new Map(),
     walks: new Map(),
@@ -74,6 +76,7 @@ export function parseSchema(text: string, file: string): PackIR {
     const b = binarySection(src, top.get('binary')!);
     pack.versionPattern = b.version;
     pack.signaturePattern = b.signature;
+    pack.processes = b.processes;
   }
   readTypes(src, top.get('types'), root, pack);
   readGlobals(src, top.get('globals'), pack);
@@ -84,6 +87,7 @@ export function parseSchema(text: string, file: string): PackIR {
     const def = pack.walks.get(n)!;
     checkExpr(src, new ExprChecker(ctx), node, def.ast, selfOf(def.of));
   }
+  pack.clock = readClock(src, top.get('clock'), ctx);
   readViews(src, top.get('views'), root, pack, ctx);
   pack.printers = readPrinters(src, top.get('printers'), pack, ctx);
   return pack;
@@ -91,11 +95,53 @@ export function parseSchema(text: string, file: string): PackIR {
 
 // ---- sections ----
 
-function binarySection(src: Source, pair: Pair): { version: string | null; signature: string | null } {
+function binarySection(src: Source, pair: Pair): { version: string | null; signature: string | null; processes: PackIR['processes'] } {
   const m = pair.value as Node;
   if (!isMap(m)) src.fail(m, "binary: is a mapping, e.g. version: 'nginx/(\\d+\\.\\d+\\.\\d+)'");
-  const e = entries(src, m, ['version', 'signature'], 'binary');
-  return { version: capturePattern(src, e.get('version'), 'binary.version', 'the release, e.g. (\\d+\\.\\d+\\.\\d+)'), signature: capturePattern(src, e.get('signature'), 'binary.signature', 'the build signature') };
+  const e = entries(src, m, ['version', 'signature', 'master', 'worker'], 'binary');
+  const master = plainPattern(src, e.get('master'), 'binary.master');
+  const worker = plainPattern(src, e.get('worker'), 'binary.worker');
+  if (worker !== null && master === null) src.fail(e.get('worker')!.key as Node, "binary.worker goes with binary.master: a worker is a master's child");
+  return {
+    version: capturePattern(src, e.get('version'), 'binary.version', 'the release, e.g. (\\d+\\.\\d+\\.\\d+)'),
+    signature: capturePattern(src, e.get('signature'), 'binary.signature', 'the build signature'),
+    processes: master === null ? null : { master, worker },
+  };
+}
+
+/** A regular expression matched against a process's title (/proc/PID/cmdline). */
+function plainPattern(src: Source, pair: Pair | undefined, what: string): string | null {
+  if (!pair) return null;
+  const v = pair.value as Node;
+  const pattern = string(src, v, what);
+  try {
+    new RegExp(pattern);
+  } catch (err) {
+    src.fail(v, `${what} is not a valid regular expression: ${(err as Error).message}`);
+  }
+  return pattern;
+}
+
+/** clock: what now_ms() and monotonic_ms() read on a core: expressions of globals, and a doc that says what they are. */
+function readClock(src: Source, pair: Pair | undefined, ctx: Ctx): ClockIR | null {
+  if (!pair) return null;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, "clock: maps now_ms and monotonic_ms to expressions of globals that give the program's own time on a core");
+  const e = entries(src, m, ['doc', ...CLOCK_NAMES], 'clock');
+  const checker = new ExprChecker(ctx, 1);
+  const clock: ClockIR = { doc: optString(src, e.get('doc')), exprs: {}, slots: 1, pos: src.at(pair.key as Node) };
+  for (const name of CLOCK_NAMES) {
+    const p = e.get(name);
+    if (!p) continue;
+    const expr = checkExpr(src, checker, p.value as Node, parse(src, p.value as Node), null);
+    if (expr.type.k !== 'int') src.fail(p.value as Node, `clock ${name} must be a number of milliseconds, but this is ${typeName(expr.type)}`);
+    if (readsClock(expr)) src.fail(p.value as Node, `clock ${name} is what ${name}() reads on a core: it cannot read the clock itself`);
+    clock.exprs[name] = expr;
+  }
+  if (Object.keys(clock.exprs).length === 0) src.fail(m, 'clock: needs now_ms:, monotonic_ms: or both');
+  if (!clock.doc) src.fail(m, "clock: needs doc: what the program's time is (the output says it on a core)");
+  clock.slots = checker.maxSlots;
+  return clock;
 }
 
 /** A regular expression with exactly one capture group, found in the binary's .rodata. */
@@ -250,11 +296,12 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
     const checker = new ExprChecker(ctx, 1);
     const self = selfOf(of);
-    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, pos: src.at(key) };
+    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, clock: false, pos: src.at(key) };
     view.roots = readRoots(src, e.get('roots'), body, view, checker);
     view.columns = readColumns(src, e.get('columns'), body, view, checker, self);
     view.checks = readChecks(src, e.get('checks'), view, checker, self);
     view.slots = checker.maxSlots;
+    view.clock = readsClock([view.roots, view.columns, view.checks]);
     pack.views.set(n, view);
   }
 }
@@ -295,6 +342,7 @@ function readColumns(src: Source, pair: Pair | undefined, body: Node, view: View
     const key = item.key as Node;
     const name = identifier(src, item, key, 'a column name');
     if (name === 'origin') src.fail(key, "'origin' is reserved: every row already says which root reached it");
+    if (name === 'pid') src.fail(key, "'pid' is reserved: every row already says which process it was read from");
     const expr = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self);
     if (expr.type.k === 'seq' || expr.type.k === 'path') src.fail(item.value as Node, `column ${name} must be a value (wrap a walk in count(), sum(), ...), but it is ${typeName(expr.type)}`);
     return { name, expr, pos: src.at(key) };

@@ -17,6 +17,7 @@ class LldbTarget(object):
         if not self.target.IsValid() or not self.process.IsValid():
             raise XwalkError("no process: attach lldb to a process (-p PID) or load a core (--core FILE)")  # noqa: F821
         self.pid = self.process.GetProcessID() or None
+        self.live = self.process.GetPluginName() != "elf-core"
         exe = self.target.GetExecutable()
         self.exe = exe.fullpath if exe.IsValid() else None
         module = self.target.FindModule(exe) if exe.IsValid() else None

@@ -9,7 +9,7 @@ import re
 class Pack(object):
     """Everything the generated file knows about its pack; commands close over it."""
 
-    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers):
+    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers, clock_factory=None):
         self.name = name
         self.doc = doc
         self.schema_sha256 = schema_sha256
@@ -20,6 +20,8 @@ class Pack(object):
         self.view_factories = view_factories
         self.commands = commands
         self.printers = printers
+        self.clock_factory = clock_factory  # fn(layout) -> (doc, {name: fn(rt, s)}): the program's clock on a core
+        self._clocks = {}
         self._views = {}
         self._printers = {}
         self._layouts = {}
@@ -29,6 +31,14 @@ class Pack(object):
         if key not in self._printers:
             self._printers[key] = [(t, kind, x if kind == "view" else x(layout)) for t, kind, x in self.printers]
         return self._printers[key]
+
+    def clock_for(self, layout):
+        if self.clock_factory is None:
+            return None
+        key = (layout.build_id, layout.source)
+        if key not in self._clocks:
+            self._clocks[key] = self.clock_factory(layout)
+        return self._clocks[key]
 
     def views_for(self, layout):
         key = (layout.build_id, layout.source)
@@ -110,18 +120,27 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     layout = select_layout(pack, target)
     view = pack.views_for(layout)[view_index]
     addr = eval_address(opts["expr"]) if opts["expr"] else None
-    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, opts["max_nodes"])  # noqa: F821
+    rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
+    rows = [[("pid", target.pid)] + row for row in rows]
     if opts["json"]:
-        return result_json(view, target.pid, pack.name, layout, target.build_id, rows, errors)  # noqa: F821
-    return result_text(view, target.pid, pack.name, layout, rows, errors)  # noqa: F821
+        return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)  # noqa: F821
+    return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
+
+
+def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
+    """A fresh snapshot of the target, and the clock when the view reads one (read now, before the walk)."""
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, max_nodes)  # noqa: F821
+    if view.clock:
+        rt.clock = live_clock() if target.live else core_clock(pack.name, pack.clock_for(layout), rt)  # noqa: F821
+    return rt
 
 
 def summary(pack, view_index, addr, target, symbols):
     """One line for a pretty printer: the view's figures for the struct at addr."""
     layout = select_layout(pack, target)
     view = pack.views_for(layout)[view_index]
-    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
+    rt = view_runtime(pack, layout, view, target, symbols)
     rows, errors = run_view(view, rt, addr)  # noqa: F821
     parts = ["%s=%s" % (k, "?" if v is None else v) for k, v in rows[0] if k not in ("origin", "addr")]
     return " ".join(parts) + (" (partial)" if errors else "")

@@ -3,6 +3,7 @@
 # It mirrors sampler/compile.ts so gdb, lldb and xsample print the same.
 import json
 import struct
+import time
 
 PAGE = 4096
 CHUNK = 64 * 1024
@@ -180,6 +181,15 @@ class Runtime(object):
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
         self.over_budget = None
+        self.clock = None  # a ClockReading when the view reads the clock
+
+    def clock_value(self, name):
+        """What now_ms() or monotonic_ms() reads in this sample (sampler/clock.ts)."""
+        v = getattr(self.clock, name, None)
+        if v is None:
+            why = self.clock.why.get(name) if self.clock is not None else None
+            raise WalkError("unavailable", why or "%s(): internal: no clock was read for this sample" % name)
+        return v
 
     # -- helpers --
     def sym_addr(self, name):
@@ -479,6 +489,46 @@ class Runtime(object):
             self._spend(n)
 
 
+class ClockReading(object):
+    """The sample's clock, as sampler/clock.ts reads it: the debugger's own on a live process, the program's on a core."""
+
+    def __init__(self, source, now_ms=None, monotonic_ms=None, doc=None, why=None):
+        self.source, self.now_ms, self.monotonic_ms, self.doc = source, now_ms, monotonic_ms, doc
+        self.why = why or {}
+
+
+def live_clock():
+    return ClockReading("live", int(time.time() * 1000), int(time.monotonic() * 1000))
+
+
+def core_clock(pack_name, clock, rt):
+    """clock: (doc, {name: fn(rt, s)}) from the schema's clock: section, or None when it has none."""
+    r = ClockReading("core")
+    for name in ("now_ms", "monotonic_ms"):
+        fn = clock[1].get(name) if clock is not None else None
+        if fn is None:
+            r.why[name] = "%s(): a core keeps no clock, and pack %s does not say where the program keeps its time (clock: in its schema)" % (name, pack_name)
+            continue
+        try:
+            setattr(r, name, fn(rt, 0))
+        except Exception as e:
+            if not is_walk_failure(e):
+                raise
+            r.why[name] = "%s() on a core is %s, which could not be read: %s" % (name, clock[0], e)
+    if clock is not None:
+        r.doc = clock[0]
+    return r
+
+
+def format_time(ms):
+    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
+    if ms is None:
+        return "unreadable"
+    if not 0 <= ms < 253402300800000:
+        return "%d ms" % ms
+    return "%s.%03d UTC" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)), ms % 1000)
+
+
 class Layout(object):
     """One build's sizes and offsets (the JSON of packs/PACK/RELEASE/BUILD-ID.json)."""
 
@@ -570,12 +620,13 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
+        self.clock = clock  # whether it reads now_ms() or monotonic_ms()
 
 
-def result_json(view, pid, pack, layout, build_id, rows, errors):
+def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
     """The same JSON as xsample --json: keys in the same order, no spaces."""
     out = [
         ("view", view.name),
@@ -583,7 +634,11 @@ def result_json(view, pid, pack, layout, build_id, rows, errors):
         ("pack", pack),
         ("release", layout.release),
         ("build_id", build_id),
-        ("items", [dict(r) for r in rows]),
+    ]
+    if clock is not None:
+        out.append(("clock", {"source": clock.source, "now_ms": clock.now_ms, "monotonic_ms": clock.monotonic_ms}))
+    out += [
+        ("items", None),
         ("partial", len(errors) > 0),
         ("errors", errors),
     ]
@@ -598,13 +653,24 @@ def _obj(pairs):
     return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, ensure_ascii=False) for k, v in pairs) + "}"
 
 
-def result_text(view, pid, pack, layout, rows, errors):
-    """The same text as xsample: a title, a header, one aligned line per item."""
+def clock_line(clock):
+    """On a core, what "now" was (sampler/format-text.ts clockLine())."""
+    if clock is None or clock.source != "core":
+        return None
+    if clock.doc is None:
+        return "now: none (a core keeps no clock of its own, and the pack names none)"
+    return "now: %s = %s (a core keeps no clock of its own)" % (format_time(clock.now_ms), clock.doc)
+
+
+def result_text(view, pid, pack, layout, clock, rows, errors):
+    """The same text as xsample: a title, a header, one aligned line per item (the title names the pid)."""
     n = len(rows)
     title = "%s: %d item%s  (%s %s%s)" % (view.name, n, "" if n == 1 else "s", pack, layout.release, ", pid %d" % pid if pid is not None else "")
     lines = [title]
+    if clock_line(clock):
+        lines.append(clock_line(clock))
     if rows:
-        cols = [k for k, _ in rows[0]]
+        cols = [k for k, _ in rows[0] if k != "pid"]
 
         def cell(v):
             return "?" if v is None else str(v)

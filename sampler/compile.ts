@@ -7,6 +7,7 @@
  */
 import type { Pointee, TExpr, VType, Walk } from '../generators/ir.ts';
 import type { BoundLayout } from './bound-layout.ts';
+import { clockValue, type ClockReading } from './clock.ts';
 import { hex } from './memory.ts';
 import type { Chunk, Snapshot } from './snapshot.ts';
 import type { SymbolTable } from './symbols.ts';
@@ -27,6 +28,8 @@ export interface Runtime {
   limits: Limits;
   /** Elements yielded so far by every walk of this sample (bounded by limits.maxTotal). */
   visited: number;
+  /** What now_ms() and monotonic_ms() read in this sample (null when the view reads no clock). */
+  clock: ClockReading | null;
 }
 
 const MAX_STRING = 4096;
@@ -110,6 +113,11 @@ export class Compiler {
       }
       case 'aggregate':
         return this.aggregate(e);
+      case 'clock': {
+        const rt = this.rt;
+        const which = e.which;
+        return () => clockValue(rt.clock, which);
+      }
       case 'file_static': {
         const fn = this.num(e.fn);
         const name = e.name;

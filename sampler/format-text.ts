@@ -1,4 +1,5 @@
-/** Text output: a title line, then one aligned line per item. */
+/** Text output: a title line, then one aligned line per item. The Python runtime prints the same (result_text). */
+import { type ClockReading, formatTime } from './clock.ts';
 import type { Row, ViewError } from './view-run.ts';
 
 export interface Titled {
@@ -7,16 +8,28 @@ export interface Titled {
   pack: string;
   release: string;
   build_id: string | null;
+  /** Only when the view reads the clock: which clock "now" was. */
+  clock?: { source: ClockReading['source']; now_ms: number | null; monotonic_ms: number | null };
   items: Row[];
   partial: boolean;
   errors: ViewError[];
 }
 
-export function formatText(r: Titled): string {
+/** On a core, what "now" was: the program's own time, which the output must not pass off as the time of reading. */
+export function clockLine(clock: ClockReading | null): string | null {
+  if (clock === null || clock.source !== 'core') return null;
+  if (clock.doc === undefined) return 'now: none (a core keeps no clock of its own, and the pack names none)';
+  return `now: ${formatTime(clock.now_ms)} = ${clock.doc} (a core keeps no clock of its own)`;
+}
+
+/** The title names the pid, so the rows' pid column is not repeated in the table. */
+export function formatText(r: Titled, clock: ClockReading | null = null): string {
   const title = `${r.view}: ${r.items.length} item${r.items.length === 1 ? '' : 's'}  (${r.pack} ${r.release}${r.pid !== null ? `, pid ${r.pid}` : ''})`;
   const lines = [title];
+  const now = clockLine(clock);
+  if (now) lines.push(now);
   if (r.items.length > 0) {
-    const cols = Object.keys(r.items[0]);
+    const cols = Object.keys(r.items[0]).filter((c) => c !== 'pid');
     const cell = (v: unknown) => (v === null || v === undefined ? '?' : String(v));
     const widths = cols.map((c) => Math.max(c.length, ...r.items.map((it) => cell(it[c]).length)));
     const numeric = cols.map((c) => r.items.every((it) => typeof it[c] === 'number' || it[c] === null));

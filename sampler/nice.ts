@@ -1,8 +1,10 @@
 /**
  * xsample runs at a low priority (nice 19 unless --nice says otherwise), so
- * that on a busy host the target, not the sampler, gets the CPU. Imported
- * first by the bin, so the rest of the start-up already runs niced. Linux
- * applies setpriority to one thread, so every thread V8 started is lowered.
+ * that on a busy host the target, not the sampler, gets the CPU. The
+ * launcher (bin/xsample.ts) calls this before the sampler's bundle loads, so
+ * all of xsample's own work already runs niced. Linux applies setpriority
+ * to one thread, so every thread V8 started is lowered; threads started
+ * later inherit the level of the thread that starts them.
  */
 import fs from 'node:fs';
 import os from 'node:os';

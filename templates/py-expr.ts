@@ -121,6 +121,8 @@ export class PyExprEmitter {
         return py`rt.symbol(${this.expr(e.arg)})`;
       case 'file_static':
         return py`rt.file_static(${this.expr(e.fn)}, ${pyStr(e.name)})`;
+      case 'clock':
+        return py`rt.clock_value(${pyStr(e.which)})`;
       case 'walk':
         return this.walk(e.walk);
       case 'aggregate':

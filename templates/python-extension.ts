@@ -6,11 +6,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { PackIR, PrinterIR, TExpr, ViewIR } from '../generators/ir.ts';
+import { CLOCK_NAMES, type ClockIR, type PackIR, type PrinterIR, type TExpr, type ViewIR } from '../generators/ir.ts';
 import { layoutSpecOf, type LayoutFile } from '../generators/layout.ts';
 import { repoRoot } from '../generators/repo.ts';
 import { PyConsts, PyExprEmitter } from './py-expr.ts';
-import { type Py, py, pyComment, pyData, pyInt, pyJoin, pyRuntime, pyStr } from './py-source.ts';
+import { type Py, py, pyBool, pyComment, pyData, pyInt, pyJoin, pyRuntime, pyStr } from './py-source.ts';
 
 export type Debugger = 'gdb' | 'lldb';
 
@@ -49,7 +49,20 @@ function viewFactory(view: ViewIR, index: number): Py {
   const rootList = pyJoin(roots.map((r) => py`(${pyStr(r.label)}, ${r.fn})`), ', ');
   const colList = pyJoin(columns.map((c) => py`(${pyStr(c.name)}, ${c.fn}, ${pyStr(c.addr ? 'addr' : 'value')})`), ', ');
   const checkList = pyJoin(checks.map((c) => py`(${c.fn}, ${pyStr(c.message)})`), ', ');
-  lines.push(py`\n    return View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}])  # noqa: F821`);
+  lines.push(py`\n    return View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)})  # noqa: F821`);
+  return pyJoin(lines, '\n');
+}
+
+/** The program's clock on a core (the schema's clock:), as a factory like a view's: (doc, {name: fn(rt, s)}). */
+function clockFactory(clock: ClockIR): Py {
+  const consts = new PyConsts();
+  const e = new PyExprEmitter(consts);
+  const fns = CLOCK_NAMES.filter((n) => clock.exprs[n]).map((n) => ({ name: n, body: e.expr(clock.exprs[n]!) }));
+  const lines: Py[] = [py`def pack_clock(L):`];
+  for (const b of consts.bindings()) lines.push(py`    ${b}`);
+  fns.forEach((f, i) => lines.push(py`\n    def clock${i}(rt, s):\n        m = rt.m\n        u64 = m.u64\n        return ${f.body}`));
+  const table = pyJoin(fns.map((f, i) => py`${pyStr(f.name)}: clock${i}`), ', ');
+  lines.push(py`\n    return (${pyStr(clock.doc)}, {${table}})`);
   return pyJoin(lines, '\n');
 }
 
@@ -102,6 +115,7 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     pyComment(`---- pack ${pack.name} ----`),
     ...views.map((v, i) => viewFactory(v, i)),
     ...pack.printers.flatMap((p, i) => (p.kind === 'view' ? [] : [printerFactory(p, i)])),
+    ...(pack.clock ? [clockFactory(pack.clock)] : []),
     py`PACK = Pack(  # noqa: F821
     ${pyStr(pack.name)},
     ${pyStr(pack.doc)},
@@ -113,6 +127,7 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     [${pyJoin(views.map((_, i) => py`view${i}`), ', ')}],
     [${pyJoin(commands, ',\n     ')}],
     [${pyJoin(pack.printers.map((p, i) => printerEntry(pack, p, i)), ', ')}],
+    ${pack.clock ? py`pack_clock` : py`None`},
 )`,
     dbg === 'gdb' ? py`xwalk_register(PACK)  # noqa: F821` : py`\n\ndef __lldb_init_module(debugger, internal_dict):\n    xwalk_register(debugger, PACK, __name__)  # noqa: F821`,
   ];

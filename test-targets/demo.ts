@@ -18,9 +18,10 @@ try {
   say('2 idle connections and 3 requests in flight (headers unfinished); now, without stopping the worker:');
   say(`xsample --pid ${nginx.workerPid} --struct ngx_pool`);
   const run = await execa(process.execPath, [xsample, '--pid', String(nginx.workerPid), '--struct', 'ngx_pool', '--verbose'], { reject: false, stdout: 'inherit', stderr: 'inherit' });
-  for (const view of ['ngx_requests', 'ngx_timers', 'ngx_shm_zones']) {
-    say(`xsample --pid ${nginx.workerPid} --struct ${view}`);
-    await execa(process.execPath, [xsample, '--pid', String(nginx.workerPid), '--struct', view], { reject: false, stdout: 'inherit', stderr: 'inherit' });
+  // The master's pid stands for its workers.
+  for (const view of ['ngx_requests', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones']) {
+    say(`xsample --pid ${nginx.masterPid} --struct ${view}   # the master: its workers are read`);
+    await execa(process.execPath, [xsample, '--pid', String(nginx.masterPid), '--struct', view], { reject: false, stdout: 'inherit', stderr: 'inherit' });
   }
   say(`xsample --pid ${nginx.workerPid} --struct ngx_cycle_pool --json`);
   await execa(process.execPath, [xsample, '--pid', String(nginx.workerPid), '--struct', 'ngx_cycle_pool', '--json'], { reject: false, stdout: 'inherit', stderr: 'inherit' });

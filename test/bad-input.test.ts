@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
-import { binPath, sleep, startWalkee } from './lib/walkee.ts';
-import { type Run, xsample } from './lib/xsample.ts';
+import { binPath, startWalkee } from './lib/walkee.ts';
+import { type Run, xsample, xsampleBin } from './lib/xsample.ts';
 
 function oneClearLine(t: Test, r: Run, code: number, pattern: RegExp): void {
   t.equal(r.code, code, `exit ${code}`);
@@ -25,13 +25,20 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 t.test('usage errors exit 2', async (t) => {
   for (const [args, pattern] of [
     [[], /give one of --pid PID or --core FILE/],
-    [['--pid', 'abc', '--struct', 'ngx_pool'], /--pid needs a whole number/],
+    [['--pid', 'abc', '--struct', 'ngx_pool'], /--pid takes a whole number from 1 to 4194304, not 'abc'/],
+    [['--pid', '0', '--struct', 'ngx_pool'], /--pid takes a whole number from 1 to 4194304, not '0'/],
+    [['--pid', '12,x', '--struct', 'ngx_pool'], /--pid takes a whole number from 1 to 4194304, not 'x'/],
+    [['--pid', '1', '--struct', 'v', '--interval', '99999999999'], /--interval takes a whole number from 1 to 86400000, not '99999999999'/],
+    [['--pid', '1', '--struct', 'v', '--interval', '0'], /--interval takes a whole number from 1 to 86400000/],
+    [['--pid', '1', '--struct', 'v', '--count=-3'], /--count takes a whole number from 1 to 1000000000, not '-3'/],
+    [['--pid', '1', '--struct', 'v', '--max-nodes', '1e9'], /--max-nodes takes a whole number from 1 to 1000000000, not '1e9'/],
+    [['--core', 'x', '--struct', 'v', '--interval', '100'], /a core does not change/],
     [['--pid', '1'], /which view\? --struct VIEW/],
     [['--pid', '1', '--struct', 'ngx_pool', '--bogus'], /Unknown option '--bogus'/],
     [['--pid'], /--pid/],
     [['--core', 'x', '--struct', 'v', '--count', '3'], /a core does not change/],
     [['--pid', '1', '--struct', 'v', '--source', 'ptrace'], /--source is pvr or procmem/],
-    [['--pid', '1', '--struct', 'v', '--nice', '20'], /--nice goes from 0 to 19/],
+    [['--pid', '1', '--struct', 'v', '--nice', '20'], /--nice takes a whole number from 0 to 19, not '20'/],
   ] as [string[], RegExp][]) {
     const r = await xsample(args);
     t.equal(r.code, 2, `${args.join(' ')}: exit 2`);
@@ -58,11 +65,12 @@ t.test('permission denied (another user reading a root process)', async (t) => {
 t.test('the process exits in the middle of sampling', async (t) => {
   const w = await startWalkee(['--nodes', '2000000', '--layout', 'shuffled']);
   const pid = String(w.child.pid);
-  const run = xsample(['--pid', pid, '--struct', 'walkee_list', '--interval', '1', '--count', '1000']);
-  await sleep(1500);
+  const run = execa(process.execPath, [xsampleBin, '--pid', pid, '--struct', 'walkee_list', '--interval', '1'], { reject: false, stdin: 'ignore' });
+  // Once it has printed a sample, it is sampling: then the target goes.
+  await new Promise<void>((resolve) => run.stdout!.once('data', () => resolve()));
   await w.kill();
   const r = await run;
-  oneClearLine(t, r, 1, new RegExp(`process ${pid} exited|no process with pid ${pid}`));
+  oneClearLine(t, { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json: null }, 1, new RegExp(`process ${pid} exited`));
 });
 
 t.test('an unknown stripped build names the known builds and how to add one', async (t) => {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { buildNginx, holdConnections, httpGet, partialGet, startNginx } from './lib/nginx.ts';
+import { buildNginx, holdConnections, httpGet, nginxStatus, partialGet, startNginx, waitUntil } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
 
 const K = 4;
@@ -129,7 +129,7 @@ t.test('under load from wrk, sampling ngx_requests never fails or stalls the wor
   const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
   t.teardown(() => held.close());
   const load = execa('wrk', ['-t1', '-c16', '-d3s', `http://127.0.0.1:${nginx.port}/`], { reject: false });
-  await new Promise((r) => setTimeout(r, 300));
+  await waitUntil("wrk's 16 connections are open", async () => (await nginxStatus(nginx.port)).active >= 2 + 16);
   const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'ngx_requests', '--interval', '100', '--count', '15', '--json']);
   const wrk = await load;
   t.ok(r.code === 0 || r.code === 3, `whole or partial answers, never an error (exit ${r.code} ${r.stderr})`);

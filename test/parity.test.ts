@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
+import { readsClock } from '../generators/ir.ts';
 import { loadSchema } from '../generators/schema.ts';
 import { ElfFile } from '../sampler/elf.ts';
 import { commandNames } from '../templates/python-extension.ts';
@@ -32,16 +33,21 @@ async function xsampleAll(pack: string, where: string[]): Promise<string[]> {
 }
 
 /**
- * Columns computed from nginx's cached clock. A debugger's attach and detach
- * interrupt the worker's epoll_wait, so the worker wakes and refreshes its
- * clock: on a live worker these columns move between one back end's read and
- * the next (xsample never wakes it). On a core nothing moves: there they
- * are compared too.
+ * What reads the sample's clock: the "clock" of the result and every column
+ * whose expression reads now_ms() or monotonic_ms(). On a live process each
+ * back end reads the clock at its own moment, so these differ by the time
+ * between the reads; on a core the clock is the program's own, the same
+ * for every back end: there they are compared too.
  */
-const CLOCK_COLUMNS: Record<string, string[]> = { ngx_requests: ['age_ms'], ngx_timers: ['left_ms'] };
+function clockColumns(pack: string): Record<string, string[]> {
+  const ir = loadSchema(path.join(root, 'packs', pack, 'schema.yaml'));
+  return Object.fromEntries([...ir.views.values()].map((v) => [v.name, v.columns.filter((c) => readsClock(c.expr)).map((c) => c.name)]));
+}
+const CLOCK_COLUMNS: Record<string, string[]> = { ...clockColumns('walkee'), ...clockColumns('nginx') };
 
 function withoutClock(json: string): string {
   const r = JSON.parse(json);
+  if (r.clock) r.clock = '(clock)';
   for (const c of CLOCK_COLUMNS[r.view] ?? []) for (const item of r.items) item[c] = '(clock)';
   return JSON.stringify(r);
 }

@@ -228,7 +228,7 @@ t.test('both real packs load', async (t) => {
   const nginx = loadSchema(join(root, 'packs/nginx/schema.yaml'));
   t.equal(nginx.name, 'nginx');
   t.equal(nginx.versionPattern, 'nginx/(\\d+\\.\\d+\\.\\d+)');
-  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_timers', 'ngx_shm_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters']);
+  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters']);
   t.equal(nginx.signaturePattern, '(\\d+,\\d+,\\d+,[01]{30,})');
   t.same(nginx.views.get('ngx_pool')!.roots.map((r) => r.label), ['cycle', 'connection', 'request']);
   // The folded (>-) active_requests walk keeps its text (its more-indented line keeps its newline).
@@ -321,4 +321,28 @@ t.test('view aliases and the reserved column name', async (t) => {
   t.same(parseSchema(withAlias, 't.yaml').views.get('list')!.aliases, ['lists', 'all_lists']);
   t.throws(() => parseSchema(withAlias.replace('[lists, all_lists]', '[list]'), 't.yaml'), /list already names a view or an alias/);
   t.throws(() => parseSchema(withAlias.replace('[lists, all_lists]', '[ngx-pools]'), 't.yaml'), /an alias must be a C identifier/);
+});
+
+t.test('the clock: now_ms() and monotonic_ms(), and what they read on a core', async (t) => {
+  const withClock = edit(2, 'pack: t\nclock:\n  doc: the program keeps its time in root.n\n  now_ms: root.n * 1000\n  monotonic_ms: root.n')
+    .replace('      sum: sum(nodes(self), it.value)', "      sum: sum(nodes(self), it.value)\n  aged:\n    of: root_t\n    roots:\n      r: '&root'\n    columns:\n      age: now_ms() - self.n");
+  const pack = parseSchema(withClock, 't.yaml');
+  t.same(Object.keys(pack.clock!.exprs), ['now_ms', 'monotonic_ms']);
+  t.equal(pack.clock!.doc, 'the program keeps its time in root.n');
+  t.same([...pack.views.values()].map((v) => [v.name, v.clock]), [['list', false], ['aged', true]], 'a view that reads the clock says so');
+  t.equal(parseSchema(BASE, 't.yaml').clock, null, 'no clock: section, no clock on a core');
+  fails(t, 'now_ms() with an argument', edit(29, '      sum: now_ms(1)'), '29:12', 'now_ms() takes 0 arguments');
+  fails(t, 'a clock without doc', edit(2, 'pack: t\nclock:\n  now_ms: root.n'), '4:3', "clock: needs doc: what the program's time is");
+  fails(t, 'an unknown clock', edit(2, 'pack: t\nclock:\n  doc: d\n  today: root.n'), '5:3', "unknown key 'today' in clock (expected one of: doc, now_ms, monotonic_ms)");
+  fails(t, 'a clock that reads the clock', edit(2, 'pack: t\nclock:\n  doc: d\n  now_ms: now_ms() + 1'), '5:11', 'clock now_ms is what now_ms() reads on a core: it cannot read the clock itself');
+  fails(t, 'a clock that is not a number', edit(2, 'pack: t\nclock:\n  doc: d\n  now_ms: str(root.list, 1)'), '5:11', 'clock now_ms must be a number of milliseconds, but this is string');
+  fails(t, 'a clock that reads self', edit(2, 'pack: t\nclock:\n  doc: d\n  now_ms: self.n'), '5:11', "'self' has no meaning here");
+});
+
+t.test("processes: a master's workers hold the state", async (t) => {
+  const pack = parseSchema(edit(2, "pack: t\nbinary:\n  master: '^t: master'\n  worker: '^t: worker'"), 't.yaml');
+  t.same(pack.processes, { master: '^t: master', worker: '^t: worker' });
+  fails(t, 'a master pattern that is no regular expression', edit(2, "pack: t\nbinary:\n  master: '('"), '4:11', 'binary.master is not a valid regular expression');
+  fails(t, 'a worker without a master', edit(2, "pack: t\nbinary:\n  worker: 'w'"), '4:3', "binary.worker goes with binary.master");
+  fails(t, 'a column named pid', edit(29, '      pid: self.n'), '29:7', "'pid' is reserved: every row already says which process it was read from");
 });

@@ -213,7 +213,7 @@ class World {
   }
 
   runtime(limits: Limits = LIMITS): Runtime {
-    return { snap: new Snapshot(this.mem, this.mem.ranges()), layout: BOUND, symbols: this.symbols(), limits, visited: 0 };
+    return { snap: new Snapshot(this.mem, this.mem.ranges()), layout: BOUND, symbols: this.symbols(), limits, visited: 0, clock: null };
   }
 
   /** Writes a field of the struct at base, by its layout size. */

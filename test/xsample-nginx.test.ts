@@ -22,7 +22,7 @@ inf = gdb.selected_inferior()
 def chunk_size(p):
     return int.from_bytes(bytes(inf.read_memory(int(p) - 8, 8)), 'little') & ~7
 def pool(p, origin):
-    r = dict(origin=origin, addr=hex(int(p)), blocks=0, used=0, free=0, failed=0, large_count=0, large_bytes=0, cleanups=0)
+    r = dict(pid=inf.pid, origin=origin, addr=hex(int(p)), blocks=0, used=0, free=0, failed=0, large_count=0, large_bytes=0, cleanups=0)
     b = p
     while int(b) != 0:
         r['blocks'] += 1

@@ -29,12 +29,13 @@ function inorderHash(keys: number[]): number {
   return h;
 }
 
-async function checkAllViews(t: Test, truth: Json, extra: string[]) {
+async function checkAllViews(t: Test, truth: Json, pid: number, extra: string[]) {
   for (const [view, want] of Object.entries(expected(truth))) {
     const r = await xsample([...extra, '--struct', view, '--json']);
     t.equal(r.code, 0, `${view}: exit 0 (${r.stderr.trim()})`);
     t.equal(r.json?.partial, false, `${view}: not partial`);
     t.same(r.json?.items.map(figures), want, `${view} equals walkee's truth`);
+    t.ok(r.json?.items.every((i: Json) => i.pid === pid), `${view}: every item says walkee's pid`);
   }
   const jobs = await xsample([...extra, '--struct', 'walkee_jobs', '--json']);
   const ids = jobs.json.items.map((i: Json) => i.id);
@@ -55,8 +56,8 @@ for (const layout of ['contiguous', 'shuffled']) {
     t.teardown(() => w.kill());
     const truth = await w.ask('truth');
     const pid = String(w.child.pid);
-    await t.test('process_vm_readv', (t) => checkAllViews(t, truth, ['--pid', pid]));
-    await t.test('/proc/PID/mem', (t) => checkAllViews(t, truth, ['--pid', pid, '--source', 'procmem']));
+    await t.test('process_vm_readv', (t) => checkAllViews(t, truth, w.child.pid!, ['--pid', pid]));
+    await t.test('/proc/PID/mem', (t) => checkAllViews(t, truth, w.child.pid!, ['--pid', pid, '--source', 'procmem']));
   });
 }
 
@@ -83,7 +84,7 @@ t.test('a core file gives the same answers as the live process', async (t) => {
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   await execa('gcore', ['-o', path.join(dir, 'core'), String(w.child.pid)], { stdio: 'ignore' });
   const core = path.join(dir, `core.${w.child.pid}`);
-  await checkAllViews(t, truth, ['--core', core, '--exe', (await import('./lib/walkee.ts')).binPath]);
+  await checkAllViews(t, truth, w.child.pid!, ['--core', core, '--exe', (await import('./lib/walkee.ts')).binPath]);
   const r = await xsample(['--core', core, '--struct', 'walkee_list', '--json']);
   t.equal(r.json.pid, w.child.pid, 'the core knows its pid; the executable is found from the core');
   t.same(r.json.items.map(figures), [{ count: truth.list.count, sum: truth.list.sum }]);

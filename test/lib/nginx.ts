@@ -8,6 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childPids, cmdline as procCmdline } from '../../sampler/processes.ts';
 
 export const NGINX_VERSION = '1.22.1';
 /** Body nginx serves for `/` (written to <dir>/html/index.html). */
@@ -20,7 +21,9 @@ const confTemplate = path.join(repoRoot, 'test-targets', 'nginx', 'nginx.conf.in
 
 export interface Nginx {
   masterPid: number;
+  /** the first worker (the process itself when it serves alone) */
   workerPid: number;
+  workerPids: number[];
   port: number;
   /** temp directory: prefix (-p), nginx.conf, error.log, nginx.pid, html/, temp/ */
   dir: string;
@@ -32,6 +35,15 @@ export interface Nginx {
 
 export interface StartOptions {
   binary?: string;
+  /** worker_processes (default 1) */
+  workers?: number;
+  /** master_process off: one process serves, under its own command line (no workers) */
+  singleProcess?: boolean;
+  /** argv[0] to run nginx under (its command line as ps shows it, when nginx does not retitle itself) */
+  argv0?: string;
+  /** client_header_timeout (default 60s) */
+  clientHeaderTimeout?: string;
+
   /** how long to wait for the port and the worker (default 10 000 ms) */
   startTimeoutMs?: number;
   /** how long stop() waits after SIGQUIT before SIGKILL (default 5 000 ms) */
@@ -69,22 +81,7 @@ export function buildNginx(variant: Variant = ''): Promise<string> {
 
 // ---------------------------------------------------------------- /proc helpers
 
-/** Direct children of pid (from /proc/<pid>/task/<pid>/children, or a /proc scan). */
-export function childPids(pid: number): number[] {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
-    return s ? s.split(/\s+/).map(Number) : [];
-  } catch {
-    // kernel without CONFIG_PROC_CHILDREN (or pid gone): scan /proc/*/stat for ppid
-  }
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const st = procStat(Number(name));
-    if (st && st.ppid === pid) out.push(Number(name));
-  }
-  return out;
-}
+export { childPids } from '../../sampler/processes.ts';
 
 /** state and ppid from /proc/<pid>/stat, or undefined when the process is gone. */
 export function procStat(pid: number): { state: string; ppid: number } | undefined {
@@ -99,13 +96,7 @@ export function procStat(pid: number): { state: string; ppid: number } | undefin
 }
 
 /** /proc/<pid>/cmdline with NULs as spaces ('' when gone). nginx rewrites it to "nginx: worker process". */
-export function procCmdline(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
-}
+export { cmdline as procCmdline } from '../../sampler/processes.ts';
 
 function alive(pid: number): boolean {
   const st = procStat(pid);
@@ -216,7 +207,7 @@ function installCleanup(): void {
 
 // ---------------------------------------------------------------- start / stop
 
-function renderConfig(dir: string, port: number): string {
+function renderConfig(dir: string, port: number, opts: StartOptions): string {
   const user =
     typeof process.getuid === 'function' && process.getuid() === 0
       ? `user ${os.userInfo().username};` // worker runs as root too: same uid as the tools reading its memory
@@ -225,7 +216,10 @@ function renderConfig(dir: string, port: number): string {
     .readFileSync(confTemplate, 'utf8')
     .replaceAll('@DIR@', dir)
     .replaceAll('@PORT@', String(port))
-    .replaceAll('@USER@', user);
+    .replaceAll('@USER@', user)
+    .replaceAll('@WORKERS@', String(opts.workers ?? 1))
+    .replaceAll('@MASTER@', opts.singleProcess ? 'off' : 'on')
+    .replaceAll('@HEADER_TIMEOUT@', opts.clientHeaderTimeout ?? '60s');
 }
 
 function readErrorLog(file: string): string {
@@ -268,11 +262,12 @@ async function startOnce(opts: StartOptions): Promise<Nginx> {
   await fsp.mkdir(path.join(dir, 'html'));
   await fsp.mkdir(path.join(dir, 'temp'));
   await fsp.writeFile(path.join(dir, 'html', 'index.html'), ROOT_BODY);
-  await fsp.writeFile(confFile, renderConfig(dir, port));
+  await fsp.writeFile(confFile, renderConfig(dir, port, opts));
 
   installCleanup();
   // -e: the error log nginx uses before it has read the config (default would be <prefix>/logs/error.log)
   const child: ChildProcess = spawn(binary, ['-p', dir + '/', '-e', errorLog, '-c', confFile], {
+    argv0: opts.argv0,
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -358,10 +353,11 @@ async function startOnce(opts: StartOptions): Promise<Nginx> {
       const log = readErrorLog(errorLog) + output;
       return fail(`master exited early (${exitInfo})`, /Address already in use/.test(log));
     }
-    const workers = workerPidsOf(masterPid);
-    if (workers.length > 0 && (await canConnect(port))) {
-      workers.forEach((w) => info.workers.add(w));
-      return { masterPid, workerPid: workers[0], port, dir, binary, errorLog, stop };
+    // A single process serves by itself; else wait for every worker.
+    const workers = opts.singleProcess ? [masterPid] : workerPidsOf(masterPid);
+    if (workers.length >= (opts.singleProcess ? 1 : (opts.workers ?? 1)) && (await canConnect(port))) {
+      if (!opts.singleProcess) workers.forEach((w) => info.workers.add(w));
+      return { masterPid, workerPid: workers[0], workerPids: workers, port, dir, binary, errorLog, stop };
     }
     if (Date.now() > deadline) {
       return fail(
@@ -381,11 +377,30 @@ export interface HeldConnections {
   close(): Promise<void>;
 }
 
+/** What stub_status (location /status) says: connections open, and requests reading their headers. */
+export async function nginxStatus(port: number): Promise<{ active: number; reading: number }> {
+  const body = (await httpGet(port, '/status')).body;
+  const active = /^Active connections: (\d+)/.exec(body);
+  const reading = /Reading: (\d+)/.exec(body);
+  if (!active || !reading) throw new Error(`not a stub_status answer: ${body}`);
+  // Less the status request itself.
+  return { active: Number(active[1]) - 1, reading: Number(reading[1]) };
+}
+
+/** Polls until cond holds (bounded): for conditions nginx or the system reports, never a fixed time. */
+export async function waitUntil(what: string, cond: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
+    await sleep(20);
+  }
+}
+
 /**
  * Open k TCP connections to 127.0.0.1:port. With partialRequest, write that text on
  * connection i (e.g. a request line and headers without the final blank line) so nginx
- * keeps the request in flight. Resolves once all are connected and written, plus ~100 ms
- * for nginx to accept and read them.
+ * keeps the request in flight. Resolves once nginx itself (stub_status) counts the k
+ * connections open and, with partialRequest, the k requests reading their headers.
  */
 export async function holdConnections(
   port: number,
@@ -405,6 +420,7 @@ export async function holdConnections(
       ),
     );
   };
+  const before = await nginxStatus(port);
   try {
     await Promise.all(
       Array.from({ length: k }, (_, i) =>
@@ -422,11 +438,15 @@ export async function holdConnections(
         }),
       ),
     );
+    const reading = opts.partialRequest ? k : 0;
+    await waitUntil(`nginx counts ${k} more connections (${reading} reading)`, async () => {
+      const now = await nginxStatus(port);
+      return now.active >= before.active + k && now.reading >= before.reading + reading;
+    });
   } catch (e) {
     await close();
     throw e;
   }
-  await sleep(100);
   return { sockets, close };
 }
 

@@ -26,8 +26,8 @@ export async function xsample(args: string[], opts: { env?: Record<string, strin
   return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json };
 }
 
-/** Every row without the columns that only name where it was found. */
+/** Every row without the columns that only name where it was found (the process, the root). */
 export const figures = (row: Record<string, unknown>): Record<string, unknown> => {
-  const { origin: _origin, ...rest } = row;
+  const { pid: _pid, origin: _origin, ...rest } = row;
   return rest;
 };

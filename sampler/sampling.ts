@@ -1,0 +1,259 @@
+/**
+ * Sampling: open the processes (a master stands for its workers) or the
+ * core, pick each one's layout, then take one sample or many (every
+ * --interval, --count times or until Ctrl-C). A sample of one process is a
+ * fresh snapshot walked by the view; results are printed as they come, and
+ * a run of many ends with how the figures moved and a summary on stderr.
+ * The exit status is the worst over every sample.
+ */
+import type { PackIR, TExpr, ViewIR } from '../generators/ir.ts';
+import { checkPointerExpr } from '../generators/schema.ts';
+import { type ClockReading, coreClock, liveClock } from './clock.ts';
+import type { Runtime } from './compile.ts';
+import { formatMoves, formatText, type Titled } from './format-text.ts';
+import { TargetGone, UserError } from './memory.ts';
+import { type Selected, selectPack } from './pack-select.ts';
+import { workersOf } from './processes.ts';
+import { Snapshot } from './snapshot.ts';
+import { openCore, openLive, type Target } from './target.ts';
+import { runView, type ViewError } from './view-run.ts';
+
+export interface SampleOptions {
+  pids?: number[];
+  core?: string;
+  exe?: string;
+  view: string;
+  addr?: string;
+  json: boolean;
+  interval: number;
+  /** How many samples of each process; Infinity: until Ctrl-C. */
+  count: number;
+  maxNodes: number;
+  pack?: string;
+  source?: 'pvr' | 'procmem';
+  verbose: boolean;
+}
+
+type Print = (s: string) => void;
+
+/** One process (or the core) and what reads it. */
+interface Session {
+  target: Target;
+  sel: Selected;
+  view: ViewIR;
+  addr?: TExpr;
+  first: Titled | null;
+  last: Titled | null;
+  gone: boolean;
+}
+
+export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Promise<number> {
+  const sessions = await openSessions(o, warn);
+  try {
+    return await sampleLoop(o, sessions, print, warn);
+  } finally {
+    for (const s of sessions) s.target.close();
+  }
+}
+
+async function openSessions(o: SampleOptions, warn: Print): Promise<Session[]> {
+  const byBuild = new Map<string | null, Selected>();
+  const select = async (t: Target): Promise<Selected> => {
+    let sel = byBuild.get(t.buildId);
+    if (!sel) {
+      sel = await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`) });
+      byBuild.set(t.buildId, sel);
+    }
+    return sel;
+  };
+  const sessions: Session[] = [];
+  const add = async (t: Target, sel?: Selected) => {
+    try {
+      sel ??= await select(t);
+      const view = viewOf(sel.pack, o.view);
+      sessions.push({ target: t, sel, view, addr: o.addr ? checkPointerExpr(sel.pack, view.of, o.addr) : undefined, first: null, last: null, gone: false });
+    } catch (err) {
+      t.close();
+      throw err;
+    }
+  };
+  try {
+    if (o.core) {
+      await add(openCore(o.core, o.exe));
+      return sessions;
+    }
+    const seen = new Set<number>();
+    for (const pid of o.pids!) {
+      const t = openLive(pid, o.source);
+      let sel: Selected;
+      let pids: number[];
+      try {
+        sel = await select(t);
+        pids = workersOf(pid, sel.pack);
+      } catch (err) {
+        t.close();
+        throw err;
+      }
+      if (pids.length === 1 && pids[0] === pid) {
+        if (!seen.has(pid)) await add(t, sel);
+        else t.close();
+        seen.add(pid);
+        continue;
+      }
+      t.close();
+      if (o.verbose) warn(`xsample: pid ${pid} is ${sel.pack.name}'s master process: reading its workers ${pids.join(', ')}`);
+      for (const w of pids.filter((p) => !seen.has(p))) {
+        seen.add(w);
+        await add(openLive(w, o.source));
+      }
+    }
+    return sessions;
+  } catch (err) {
+    for (const s of sessions) s.target.close();
+    throw err;
+  }
+}
+
+function viewOf(pack: PackIR, name: string): ViewIR {
+  const view = pack.views.get(name);
+  if (!view) throw new UserError(`pack ${pack.name} has no view '${name}' (views: ${[...pack.views.keys()].join(', ')})`);
+  return view;
+}
+
+/** Ctrl-C between samples: stop, keep what was gathered. A second Ctrl-C leaves at once. */
+class Interrupt {
+  stopped = false;
+  private wake: (() => void) | null = null;
+  private readonly onSigint = () => {
+    if (this.stopped) process.exit(130);
+    this.stopped = true;
+    this.wake?.();
+  };
+
+  constructor() {
+    process.on('SIGINT', this.onSigint);
+  }
+
+  /** Waits ms, or less when interrupted. */
+  sleep(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wake = null;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+
+  dispose(): void {
+    process.off('SIGINT', this.onSigint);
+  }
+}
+
+async function sampleLoop(o: SampleOptions, sessions: Session[], print: Print, warn: Print): Promise<number> {
+  const many = o.count > 1;
+  const interrupt = many ? new Interrupt() : null;
+  const tally = new Tally();
+  const start = Date.now();
+  if (o.count === Infinity && process.stderr.isTTY) warn(`xsample: sampling every ${o.interval} ms; Ctrl-C to stop`);
+  try {
+    for (let i = 0; i < o.count; i++) {
+      if (i > 0) await interrupt!.sleep(o.interval);
+      if (interrupt?.stopped) break;
+      for (const s of sessions.filter((x) => !x.gone)) {
+        let result: Titled;
+        let clock: ClockReading | null;
+        try {
+          ({ result, clock } = sampleOnce(o, s, warn));
+        } catch (err) {
+          // One of several processes exiting (a worker replaced on reload) ends its part only.
+          if (!(err instanceof TargetGone) || sessions.length === 1) throw err;
+          warn(`xsample: ${err.message}`);
+          s.gone = true;
+          continue;
+        }
+        const t = Date.now() - start;
+        if (o.json) print(JSON.stringify(many ? { ...result, sample: i, t_ms: t } : result));
+        else print((many ? `-- sample ${i + 1}${o.count === Infinity ? '' : `/${o.count}`} at ${(t / 1000).toFixed(1)} s\n` : '') + formatText(result, clock));
+        s.first ??= result;
+        s.last = result;
+        tally.add(result);
+      }
+      if (sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');
+    }
+  } finally {
+    interrupt?.dispose();
+  }
+  const seconds = (Date.now() - start) / 1000;
+  if (many && !o.json) {
+    for (const s of sessions.filter((x) => x.first)) print((sessions.length > 1 ? `pid ${s.target.pid} ` : '') + formatMoves(s.first!.items, s.last!.items, seconds));
+  }
+  if (many) warn(`xsample: ${tally.summary(sessions.length, seconds)}`);
+  else if (tally.partial > 0) warn(`xsample: partial result: ${describe(tally.firstError!)}${tally.errors > 1 ? ` (and ${tally.errors - 1} more)` : ''}`);
+  return tally.partial > 0 ? 3 : 0;
+}
+
+function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
+  const { target, sel, view } = s;
+  const snap = new Snapshot(target.source, target.ranges());
+  const rt: Runtime = { snap, layout: sel.layout, symbols: target.symbols, limits: { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 }, visited: 0, clock: null };
+  if (view.clock) rt.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, rt);
+  const t0 = performance.now();
+  const r = runView(view, rt, s.addr);
+  const ms = performance.now() - t0;
+  if (o.verbose) {
+    const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
+    warn(`xsample: ${view.name}: ${rt.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
+  }
+  const clock = rt.clock;
+  const result: Titled = {
+    view: view.name,
+    pid: target.pid,
+    pack: sel.pack.name,
+    release: sel.release,
+    build_id: target.buildId,
+    ...(clock ? { clock: { source: clock.source, now_ms: clock.now_ms, monotonic_ms: clock.monotonic_ms } } : {}),
+    items: r.items.map((row) => ({ pid: target.pid, ...row })),
+    partial: r.partial,
+    errors: r.errors,
+  };
+  return { result, clock };
+}
+
+const describe = (e: ViewError): string => `${[e.root && `root ${e.root}`, e.item, e.column].filter(Boolean).join(' ')}: ${e.message}`;
+
+/** How many samples were taken and were partial, and why (the first problem of each, by kind). */
+class Tally {
+  samples = 0;
+  partial = 0;
+  errors = 0;
+  firstError: ViewError | null = null;
+  private readonly reasons = new Map<string, { text: string; n: number }>();
+
+  add(r: Titled): void {
+    this.samples++;
+    if (!r.partial) return;
+    this.partial++;
+    this.errors += r.errors.length;
+    const e = r.errors[0];
+    this.firstError ??= e;
+    // Problems of one kind at other addresses are one reason.
+    const key = `${e.root ?? ''} ${e.column ?? ''} ${e.message.replace(/0x[0-9a-f]+/g, '0x')}`;
+    const seen = this.reasons.get(key);
+    if (seen) seen.n++;
+    else this.reasons.set(key, { text: describe(e), n: 1 });
+  }
+
+  summary(processes: number, seconds: number): string {
+    const head = `${this.samples} sample${this.samples === 1 ? '' : 's'}${processes > 1 ? ` of ${processes} processes` : ''} in ${seconds.toFixed(1)} s`;
+    if (this.partial === 0) return `${head}, none partial`;
+    const kinds = [...this.reasons.values()].sort((a, b) => b.n - a.n);
+    const why = kinds.slice(0, 3).map((k) => `${k.text} (${k.n} sample${k.n === 1 ? '' : 's'})`);
+    if (kinds.length > 3) why.push(`and ${kinds.length - 3} other kinds`);
+    return `${head}, ${this.partial} partial: ${why.join('; ')}`;
+  }
+}
