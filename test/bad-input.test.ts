@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
-import { binPath, startWalkee } from './lib/walkee.ts';
+import { binPath, root, startWalkee } from './lib/walkee.ts';
 import { type Run, xsample, xsampleBin } from './lib/xsample.ts';
 
 function oneClearLine(t: Test, r: Run, code: number, pattern: RegExp): void {
@@ -55,11 +55,32 @@ t.test('no such process', async (t) => {
   oneClearLine(t, r, 1, /no process with pid 4000000/);
 });
 
+/**
+ * xsample bundled whole, its npm packages included, into a folder any user
+ * may enter: the checkout itself may sit where only root can (a fresh clone
+ * in a mktemp -d folder).
+ */
+async function xsampleForAnyUser(): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-anyuser-'));
+  const bundle = (entry: string, out: string) =>
+    execa('npx', ['esbuild', entry, '--bundle', '--platform=node', '--format=esm', '--log-level=warning', `--outfile=${path.join(dir, 'dist', out)}`,
+      // CommonJS packages inside an ES module bundle still call require().
+      "--banner:js=import { createRequire as xwalkRequire } from 'node:module'; const require = xwalkRequire(import.meta.url);"], { cwd: root });
+  await bundle('bin/xsample.ts', 'xsample.js');
+  await bundle('bin/xsample-main.ts', 'xsample-main.js');
+  fs.copyFileSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
+  for (const p of [dir, path.join(dir, 'dist')]) fs.chmodSync(p, 0o755);
+  for (const f of ['package.json', 'dist/xsample.js', 'dist/xsample-main.js']) fs.chmodSync(path.join(dir, f), 0o644);
+  return dir;
+}
+
 t.test('permission denied (another user reading a root process)', async (t) => {
   const w = await startWalkee(['--nodes', '10']);
   t.teardown(() => w.kill());
-  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list'], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i', `HOME=${tmp}`, 'PATH=/usr/bin:/bin'] });
-  oneClearLine(t, r, 1, /permission denied .*run as the target's user or (as )?root/);
+  const dir = await xsampleForAnyUser();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i', `HOME=${dir}`, 'PATH=/usr/bin:/bin', process.execPath, path.join(dir, 'dist/xsample.js'), '--pid', String(w.child.pid), '--struct', 'walkee_list'], { reject: false, stdin: 'ignore' });
+  oneClearLine(t, { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json: null }, 1, /permission denied .*run as the target's user or (as )?root/);
 });
 
 t.test('the process exits in the middle of sampling', async (t) => {
