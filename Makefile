@@ -7,6 +7,7 @@ APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essent
                 libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev
 NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee
+CHURN  := test-targets/bin/churn
 NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
 TS_SOURCES := $(shell find bin generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
@@ -33,13 +34,13 @@ dist/%.js: bin/%.ts $(TS_SOURCES) node_modules/.package-lock.json
 	  --log-level=warning --outfile=$@
 	@chmod +x $@
 
-$(WALKEE): test-targets/walkee.c
+test-targets/bin/%: test-targets/%.c
 	@mkdir -p $(@D)
 	cc -g -O2 -Wall -Wextra -pthread -o $@ $<
 
 native: $(NATIVE)
 walkee: $(WALKEE)
-build: deps $(NATIVE) $(BUNDLES) $(WALKEE)
+build: deps $(NATIVE) $(BUNDLES) $(WALKEE) $(CHURN)
 
 nginx: deps
 	bash test-targets/nginx/build.sh
@@ -67,7 +68,7 @@ test: build nginx nginx-v2debug
 
 # The fast loop: the tests that need no nginx and no debugger session (walkee, schemas,
 # the walk logic, the CLI; gcore may make a core), in under a minute.
-UNIT_TESTS = $(shell grep -LE "lib/(nginx|debuggers)|'gdb'|lldb-16|drgn" test/*.test.ts)
+UNIT_TESTS = $(shell grep -LE "lib/(nginx|debuggers)|bench/|'gdb'|lldb-16|drgn" test/*.test.ts)
 test-unit: build
 	npx tap --reporter=terse $(UNIT_TESTS)
 

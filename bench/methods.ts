@@ -43,7 +43,7 @@ function benchLine(out: string, what: string): Timing {
 
 async function xsampleRun(args: string[]): Promise<Timing> {
   const r = await execa(process.execPath, [path.join(root, 'dist/xsample.js'), ...args, '--struct', 'walkee_sum', '--json', '--verbose'], { reject: false });
-  const m = /in ([\d.]+) ms, peak RSS (\d+) MiB/.exec(r.stderr);
+  const m = / in ([\d.]+) ms[;,].*peak RSS (\d+) MiB/.exec(r.stderr);
   if (!m || r.exitCode !== 0) throw new Error(`xsample failed: ${r.stderr}`);
   return { sum: JSON.parse(r.stdout).items[0].sum, ns: Number(m[1]) * 1e6, rssMiB: Number(m[2]) };
 }

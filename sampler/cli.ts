@@ -30,6 +30,11 @@ The same views work on a core file.
   --count K          sample K times (every --interval MS, default 1000), then
                      print how the figures moved
   --max-nodes N      most elements one walk may visit (default ${DEFAULT_LIMITS.maxNodes})
+  --consistency M    verify (default): an answer is complete only if the memory
+                     it came from held still while it was read (read again and
+                     compared); off: no such check, and the JSON says so
+  --retries N        samples taken again when their memory changed under them,
+                     before the answer is partial (default 3)
   --pack NAME        the pack to use (default: the one that knows the binary)
   --source KIND      pvr (process_vm_readv, default) or procmem (/proc/PID/mem)
   --nice N           run at this nice level (default 19; 0 to keep yours), so the
@@ -51,6 +56,7 @@ const RANGES = {
   '--count': [1, 1_000_000_000],
   '--max-nodes': [1, 1_000_000_000],
   '--nice': [0, 19],
+  '--retries': [0, 100],
 } as const;
 
 function intOption(v: string | undefined, name: keyof typeof RANGES): number | undefined {
@@ -86,6 +92,8 @@ function parseOptions(argv: string[]): Parsed {
         'max-nodes': { type: 'string' },
         pack: { type: 'string' },
         source: { type: 'string' },
+        consistency: { type: 'string' },
+        retries: { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         nice: { type: 'string' },
         list: { type: 'boolean' },
@@ -104,6 +112,8 @@ function parseOptions(argv: string[]): Parsed {
   if (values.list) return { list: true, pack: values.pack };
   const source = values.source;
   if (source !== undefined && source !== 'pvr' && source !== 'procmem') throw new UsageError(`--source is pvr or procmem, not '${source}'`);
+  const consistency = values.consistency ?? 'verify';
+  if (consistency !== 'verify' && consistency !== 'off') throw new UsageError(`--consistency is verify or off, not '${consistency}'`);
   const pids = pidList(values.pid);
   const interval = intOption(values.interval, '--interval');
   const count = intOption(values.count, '--count');
@@ -121,6 +131,8 @@ function parseOptions(argv: string[]): Parsed {
     pack: values.pack,
     source,
     verbose: values.verbose ?? false,
+    consistency,
+    retries: intOption(values.retries, '--retries') ?? 3,
   };
   if ((o.pids === undefined) === (o.core === undefined)) throw new UsageError('give one of --pid PID or --core FILE');
   if (o.exe && !o.core) throw new UsageError('--exe goes with --core');

@@ -34,7 +34,7 @@ export interface Runtime {
 
 const MAX_STRING = 4096;
 const TWO32 = 4294967296;
-const EMPTY_CHUNK: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)) };
+const EMPTY_CHUNK: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: new Uint8Array(1) };
 export const FILE_STATIC_UNAVAILABLE = "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names";
 const MAX_CSTRING = 1024;
 const MAX_TREE_DEPTH = 128;
@@ -633,10 +633,12 @@ export class Compiler {
       let fStart = 0;
       let fEnd = 0;
       let fView = fc.view;
+      let fUsed = fc.used;
       let nc = EMPTY_CHUNK;
       let nStart = 0;
       let nEnd = 0;
       let nView = nc.view;
+      let nUsed = nc.used;
       try {
         while (p !== 0) {
           if ((p & mask) !== 0) throw misaligned(p);
@@ -648,7 +650,10 @@ export class Compiler {
               fStart = fc.start;
               fEnd = fc.end;
               fView = fc.view;
+              fUsed = fc.used;
             }
+            fUsed[(a - fStart) >> 6] = 1; // the lines the answer came from (Snapshot.changed())
+            fUsed[(a - fStart + 7) >> 6] = 1;
             acc += fView.getUint32(a - fStart, true) + fView.getUint32(a - fStart + 4, true) * TWO32;
           } else if (body === null) acc++;
           else {
@@ -662,7 +667,10 @@ export class Compiler {
             nStart = nc.start;
             nEnd = nc.end;
             nView = nc.view;
+            nUsed = nc.used;
           }
+          nUsed[(a - nStart) >> 6] = 1;
+          nUsed[(a - nStart + 7) >> 6] = 1;
           p = nView.getUint32(a - nStart, true) + nView.getUint32(a - nStart + 4, true) * TWO32;
           if (p === tortoise && p !== 0) throw cycle(p, n);
           if (n === power) {

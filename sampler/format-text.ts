@@ -8,6 +8,8 @@ export interface Titled {
   pack: string;
   release: string;
   build_id: string | null;
+  /** Only when a live answer was not checked for consistency (--consistency off). */
+  consistency?: 'off';
   /** Only when the view reads the clock: which clock "now" was. */
   clock?: { source: ClockReading['source']; now_ms: number | null; monotonic_ms: number | null };
   items: Row[];

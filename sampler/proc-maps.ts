@@ -27,7 +27,8 @@ export function withoutDeleted(path: string): string {
   return path.endsWith(DELETED) ? path.slice(0, -DELETED.length) : path;
 }
 
-function procError(pid: number, file: string, err: NodeJS.ErrnoException): Error {
+/** The error of reading /proc/PID/FILE, for people: gone, a zombie or kernel thread, or not ours to read. */
+export function procError(pid: number, file: string, err: NodeJS.ErrnoException): Error {
   const path = `/proc/${pid}/${file}`;
   if (err.code === 'ENOENT' || err.code === 'ESRCH') {
     if (fs.existsSync(`/proc/${pid}`)) {

@@ -11,10 +11,10 @@ import { checkPointerExpr } from '../generators/schema.ts';
 import { type ClockReading, coreClock, liveClock } from './clock.ts';
 import type { Runtime } from './compile.ts';
 import { formatMoves, formatText, type Titled } from './format-text.ts';
-import { TargetGone, UserError } from './memory.ts';
+import { hex, TargetGone, UserError } from './memory.ts';
 import { type Selected, selectPack } from './pack-select.ts';
 import { workersOf } from './processes.ts';
-import { Snapshot } from './snapshot.ts';
+import { type Range, Snapshot } from './snapshot.ts';
 import { openCore, openLive, type Target } from './target.ts';
 import { runView, type ViewError } from './view-run.ts';
 
@@ -32,6 +32,10 @@ export interface SampleOptions {
   pack?: string;
   source?: 'pvr' | 'procmem';
   verbose: boolean;
+  /** verify: a live answer is complete only if the memory it came from held still while it was read. */
+  consistency: 'verify' | 'off';
+  /** How many more times a sample is taken when its memory changed under it. */
+  retries: number;
 }
 
 type Print = (s: string) => void;
@@ -197,34 +201,72 @@ async function sampleLoop(o: SampleOptions, sessions: Session[], print: Print, w
   return tally.partial > 0 ? 3 : 0;
 }
 
+/**
+ * One sample of one process. A live answer is kept only when the memory it
+ * was computed from held still while it was read (Snapshot.changed()):
+ * otherwise the sample is taken again, up to --retries more times, and then
+ * it is partial, "changed while it was read". The process must be the same
+ * one before and after (not exited, not replaced by exec or pid reuse).
+ */
 function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
   const { target, sel, view } = s;
-  const snap = new Snapshot(target.source, target.ranges());
-  const rt: Runtime = { snap, layout: sel.layout, symbols: target.symbols, limits: { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 }, visited: 0, clock: null };
-  if (view.clock) rt.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, rt);
-  const t0 = performance.now();
-  const r = runView(view, rt, s.addr);
-  const ms = performance.now() - t0;
-  if (o.verbose) {
-    const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
-    warn(`xsample: ${view.name}: ${rt.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
+  const verify = target.kind === 'live' && o.consistency === 'verify';
+  let tries = 0;
+  for (;;) {
+    tries++;
+    target.checkIdentity();
+    const ranges = target.ranges();
+    const snap = new Snapshot(target.source, ranges);
+    const rt: Runtime = { snap, layout: sel.layout, symbols: target.symbols, limits: { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 }, visited: 0, clock: null };
+    if (view.clock) rt.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, rt);
+    const t0 = performance.now();
+    const r = runView(view, rt, s.addr);
+    const ms = performance.now() - t0;
+    target.checkIdentity();
+    const t1 = performance.now();
+    const change = verify ? changeOf(snap, r.errors.length > 0, ranges, target) : null;
+    if (o.verbose) {
+      const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
+      const checked = verify ? `; read again in ${(performance.now() - t1).toFixed(1)} ms: ${change ? `changed while read (${change})` : 'held still'}` : '';
+      warn(`xsample: ${view.name}: ${rt.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
+    }
+    if (change && tries <= o.retries) continue;
+    if (change) r.errors.push({ message: `changed while it was read, ${tries} times (the last time: ${change}): retry, or raise --retries` });
+    const clock = rt.clock;
+    const result: Titled = {
+      view: view.name,
+      pid: target.pid,
+      pack: sel.pack.name,
+      release: sel.release,
+      build_id: target.buildId,
+      ...(target.kind === 'live' && o.consistency === 'off' ? { consistency: 'off' as const } : {}),
+      ...(clock ? { clock: { source: clock.source, now_ms: clock.now_ms, monotonic_ms: clock.monotonic_ms } } : {}),
+      items: r.items.map((row) => ({ pid: target.pid, ...row })),
+      partial: r.errors.length > 0,
+      errors: r.errors,
+    };
+    return { result, clock };
   }
-  const clock = rt.clock;
-  const result: Titled = {
-    view: view.name,
-    pid: target.pid,
-    pack: sel.pack.name,
-    release: sel.release,
-    build_id: target.buildId,
-    ...(clock ? { clock: { source: clock.source, now_ms: clock.now_ms, monotonic_ms: clock.monotonic_ms } } : {}),
-    items: r.items.map((row) => ({ pid: target.pid, ...row })),
-    partial: r.partial,
-    errors: r.errors,
-  };
-  return { result, clock };
 }
 
-const describe = (e: ViewError): string => `${[e.root && `root ${e.root}`, e.item, e.column].filter(Boolean).join(' ')}: ${e.message}`;
+/**
+ * What changed under a sample, or null: the lines its answer came from, or,
+ * when a walk failed, the mappings (a fault at an address mapped since the
+ * snapshot listed them is a sign of change, not of corruption).
+ */
+function changeOf(snap: Snapshot, failed: boolean, ranges: Range[], target: Target): string | null {
+  const c = snap.changed();
+  if (c) return `${c.lines} of the lines it used, the first at ${hex(c.addr)}`;
+  if (failed && !sameRanges(ranges, target.ranges())) return 'the mappings';
+  return null;
+}
+
+const sameRanges = (a: Range[], b: Range[]): boolean => a.length === b.length && a.every((r, i) => r.start === b[i].start && r.end === b[i].end);
+
+const describe = (e: ViewError): string => {
+  const where = [e.root && `root ${e.root}`, e.item, e.column].filter(Boolean).join(' ');
+  return where ? `${where}: ${e.message}` : e.message;
+};
 
 /** How many samples were taken and were partial, and why (the first problem of each, by kind). */
 class Tally {
@@ -241,8 +283,8 @@ class Tally {
     this.errors += r.errors.length;
     const e = r.errors[0];
     this.firstError ??= e;
-    // Problems of one kind at other addresses are one reason.
-    const key = `${e.root ?? ''} ${e.column ?? ''} ${e.message.replace(/0x[0-9a-f]+/g, '0x')}`;
+    // Problems of one kind at other addresses, or with other counts, are one reason.
+    const key = `${e.root ?? ''} ${e.column ?? ''} ${e.message.replace(/0x[0-9a-f]+|\d+/g, '#')}`;
     const seen = this.reasons.get(key);
     if (seen) seen.n++;
     else this.reasons.set(key, { text: describe(e), n: 1 });

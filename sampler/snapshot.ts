@@ -7,12 +7,23 @@
  *
  * The hot path is u64(): one bounds check against the last chunk used;
  * otherwise the chunk is found by index in its mapping's table (no hashing).
+ *
+ * Chunks are read at different moments, so a walk may combine bytes that
+ * never coexisted (a chain that merges into another one as it is
+ * rebuilt). Every read marks the 64-byte lines it used; changed() reads
+ * those lines again and compares. When none changed, a walk of the second
+ * read would have used the same bytes and given the same answer, and every
+ * byte held its value from its first read to its second: all of them at
+ * once, between the last first read and the first second one.
  */
 import type { MemorySource } from './memory.ts';
 import { hex } from './memory.ts';
 
 export const PAGE = 4096;
 const CHUNK = 64 * 1024;
+/** The unit of change detection: a cache line. */
+const LINE_SHIFT = 6;
+const LINE = 1 << LINE_SHIFT;
 const SLAB = 4 * 1024 * 1024;
 const TWO32 = 4294967296;
 
@@ -39,11 +50,19 @@ export interface SnapshotStats {
   pages: number;
 }
 
-/** Bytes read from [start, start + view.byteLength). */
+/** Bytes read from [start, start + view.byteLength), and which of its lines a walk used. */
 export interface Chunk {
   start: number;
   end: number;
   view: DataView;
+  /** used[(addr - start) >> 6] is 1 once a read used that line. */
+  used: Uint8Array;
+}
+
+/** Where memory a walk used was found different when read again. */
+export interface Change {
+  addr: number;
+  lines: number;
 }
 
 /** A mapping, with its chunks by index: chunk i covers the i-th 64 KiB-aligned window that meets it. */
@@ -52,7 +71,11 @@ interface Mapped extends Range {
   chunks: (Chunk | null | undefined)[];
 }
 
-const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)) };
+/** Lines of a value assembled across two chunks are marked in those chunks; its own marks are not checked. */
+const SCRATCH_USED = new Uint8Array(CHUNK >> LINE_SHIFT);
+const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED };
+
+const linesOf = (len: number): Uint8Array => new Uint8Array((len + LINE - 1) >> LINE_SHIFT);
 
 export class Snapshot {
   readonly stats: SnapshotStats = { reads: 0, bytes: 0, pages: 0 };
@@ -60,7 +83,7 @@ export class Snapshot {
   private last: Chunk = NONE;
   private lastRange: Mapped | null = null;
   /** Pages read one by one where a chunk came back short (the mapping changed under us). */
-  private readonly singles = new Map<number, DataView | null>();
+  private readonly singles = new Map<number, Chunk | null>();
   /** Chunks are cut from slabs of 4 MiB: a few large buffers instead of one per chunk (less GC). */
   private slab = new ArrayBuffer(0);
   private slabUsed = 0;
@@ -95,6 +118,8 @@ export class Snapshot {
     let c = this.last;
     if (addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
     const off = addr - c.start;
+    c.used[off >> LINE_SHIFT] = 1;
+    c.used[(off + 7) >> LINE_SHIFT] = 1;
     return c.view.getUint32(off, true) + c.view.getUint32(off + 4, true) * TWO32;
   }
 
@@ -143,6 +168,7 @@ export class Snapshot {
       const a = addr + done;
       const c = this.chunk(a, 1);
       const n = Math.min(c.end - a, len - done);
+      c.used.fill(1, (a - c.start) >> LINE_SHIFT, ((a - c.start + n - 1) >> LINE_SHIFT) + 1);
       out.set(new Uint8Array(c.view.buffer, c.view.byteOffset + (a - c.start), n), done);
       done += n;
     }
@@ -155,22 +181,44 @@ export class Snapshot {
   }
 
   /**
-   * A chunk holding [addr, addr + len). A value that straddles two chunks
-   * (or a short chunk's end) comes from a small chunk of its own bytes.
-   * Hot loops keep the chunk in locals and read its view directly.
+   * A chunk holding [addr, addr + len), with the lines of that range marked
+   * used. A value that straddles two chunks (or a short chunk's end) comes
+   * from a small chunk of its own bytes. Hot loops keep the chunk in locals,
+   * read its view directly and mark its used lines themselves.
    */
   chunk(addr: number, len: number): Chunk {
     const c = this.window(addr);
     if (addr + len <= c.end) {
       this.last = c;
+      c.used[(addr - c.start) >> LINE_SHIFT] = 1;
+      c.used[(addr - c.start + len - 1) >> LINE_SHIFT] = 1;
       return c;
     }
     const bytes = new Uint8Array(len);
     for (let i = 0; i < len; i++) {
       const w = this.window(addr + i);
+      w.used[(addr + i - w.start) >> LINE_SHIFT] = 1;
       bytes[i] = w.view.getUint8(addr + i - w.start);
     }
-    return { start: addr, end: addr + len, view: new DataView(bytes.buffer) };
+    return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED };
+  }
+
+  /**
+   * Reads every line a walk used once more and compares it with what the
+   * walk saw: the first place that changed (or is no longer readable), or
+   * null when everything the answer came from held still.
+   */
+  changed(): Change | null {
+    let first: Change | null = null;
+    const scratch = new Uint8Array(CHUNK);
+    const check = (c: Chunk) => {
+      const lines = changedLines(c, scratch, (addr, out) => this.source.readInto(addr, out));
+      if (lines && !first) first = lines;
+      else if (lines && first) first.lines += lines.lines;
+    };
+    for (const r of this.ranges) for (const c of r.chunks) if (c) check(c);
+    for (const c of this.singles.values()) if (c) check(c);
+    return first;
   }
 
   /** The chunk that holds the byte at addr, read on first use. */
@@ -194,7 +242,7 @@ export class Snapshot {
     const whole = got - (got % PAGE);
     if (whole === 0) return null;
     this.stats.pages += whole / PAGE;
-    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole) };
+    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: linesOf(whole) };
   }
 
   private take(len: number): Uint8Array {
@@ -210,15 +258,15 @@ export class Snapshot {
   /** A page the chunk read did not bring (the mapping changed since we listed it): read alone. */
   private single(addr: number): Chunk {
     const page = Math.floor(addr / PAGE);
-    let v = this.singles.get(page);
-    if (v === undefined) {
+    let c = this.singles.get(page);
+    if (c === undefined) {
       const buf = new Uint8Array(PAGE);
-      v = this.read(page * PAGE, buf) === PAGE ? new DataView(buf.buffer) : null;
-      if (v) this.stats.pages++;
-      this.singles.set(page, v);
+      c = this.read(page * PAGE, buf) === PAGE ? { start: page * PAGE, end: page * PAGE + PAGE, view: new DataView(buf.buffer), used: linesOf(PAGE) } : null;
+      if (c) this.stats.pages++;
+      this.singles.set(page, c);
     }
-    if (v === null) throw new Fault(addr, 'unreadable');
-    return { start: page * PAGE, end: page * PAGE + PAGE, view: v };
+    if (c === null) throw new Fault(addr, 'unreadable');
+    return c;
   }
 
   private read(addr: number, out: Uint8Array): number {
@@ -240,4 +288,33 @@ export class Snapshot {
     }
     return null;
   }
+}
+
+/** The used lines of chunk c that read differently now (or not at all): where the first is, and how many. */
+function changedLines(c: Chunk, scratch: Uint8Array, read: (addr: number, out: Uint8Array) => number): Change | null {
+  const used = c.used;
+  const lo = used.indexOf(1);
+  if (lo < 0) return null;
+  const hi = used.lastIndexOf(1);
+  const from = lo << LINE_SHIFT;
+  const to = Math.min((hi + 1) << LINE_SHIFT, c.end - c.start);
+  const again = scratch.subarray(0, to - from);
+  const got = read(c.start + from, again);
+  const before = new Uint8Array(c.view.buffer, c.view.byteOffset + from, to - from);
+  // Nothing moved in the whole span: the common case, at memcmp speed.
+  if (got === again.length && Buffer.from(again.buffer, again.byteOffset, again.length).equals(Buffer.from(before.buffer, before.byteOffset, before.length))) return null;
+  let first = -1;
+  let lines = 0;
+  for (let line = lo; line <= hi; line++) {
+    if (!used[line]) continue;
+    const a = (line << LINE_SHIFT) - from;
+    const b = Math.min(a + LINE, to - from);
+    let same = b <= got;
+    for (let i = a; same && i < b; i++) same = again[i] === before[i];
+    if (!same) {
+      lines++;
+      if (first < 0) first = c.start + from + a;
+    }
+  }
+  return lines ? { addr: first, lines } : null;
 }

@@ -8,7 +8,7 @@ import { CoreSource } from './core-source.ts';
 import { ElfFile } from './elf.ts';
 import { openLiveSource } from './live-source.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
-import { exePath, loadBias, type Mapping, readProcMaps } from './proc-maps.ts';
+import { exePath, loadBias, type Mapping, procError, readProcMaps } from './proc-maps.ts';
 import type { Range } from './snapshot.ts';
 import { SymbolTable } from './symbols.ts';
 
@@ -22,7 +22,47 @@ export interface Target {
   readonly symbols: SymbolTable;
   /** Readable ranges now (a live process maps and unmaps; a core never changes). */
   ranges(): Range[];
+  /** Throws TargetGone unless this is still the process that was opened (not exited, not replaced). */
+  checkIdentity(): void;
   close(): void;
+}
+
+/** What makes a live process the one we opened: its start time and its executable file. */
+interface Identity {
+  start: string;
+  exe: string;
+}
+
+function identityOf(pid: number): Identity {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    throw new TargetGone(`process ${pid} exited`);
+  }
+  // Fields after the command name (which may hold spaces and parentheses): state is field 3, starttime 22.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  if (fields[0] === 'Z' || fields[0] === 'X') throw new TargetGone(`process ${pid} exited`);
+  try {
+    const exe = fs.statSync(`/proc/${pid}/exe`);
+    return { start: fields[19], exe: `${exe.dev}:${exe.ino}` };
+  } catch (err) {
+    throw procError(pid, 'exe', err as NodeJS.ErrnoException);
+  }
+}
+
+function checkSame(pid: number, was: Identity): void {
+  const now = identityOf(pid);
+  if (now.start !== was.start) throw new TargetGone(`process ${pid} exited, and its pid now belongs to another process`);
+  if (now.exe !== was.exe) {
+    let path = '';
+    try {
+      path = ` (${fs.readlinkSync(`/proc/${pid}/exe`)})`;
+    } catch {
+      /* gone meanwhile */
+    }
+    throw new TargetGone(`process ${pid} runs another program now${path}: it called exec`);
+  }
 }
 
 /** Pointers never lead into these, and reading them can fail; leave them out. */
@@ -35,6 +75,7 @@ function readable(mappings: Mapping[]): Range[] {
 export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
   if (!Number.isSafeInteger(pid) || pid <= 0) throw new UserError(`--pid needs a process id, not ${pid}`);
   if (!fs.existsSync(`/proc/${pid}`)) throw new TargetGone(`no process with pid ${pid}`);
+  const identity = identityOf(pid);
   const mappings = readProcMaps(pid);
   const name = exePath(pid);
   // /proc/PID/exe reaches the file the process runs even if it was replaced on disk.
@@ -51,6 +92,7 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
     buildId: exe.buildId(),
     symbols: new SymbolTable(exe.symbols(), bias),
     ranges: () => readable(readProcMaps(pid)),
+    checkIdentity: () => checkSame(pid, identity),
     close: () => {
       source.close();
       exe.close();
@@ -81,6 +123,7 @@ export function openCore(corePath: string, exePathArg?: string): Target {
     buildId: core.exeBuildId ?? exe.buildId(),
     symbols: new SymbolTable(exe.symbols(), core.loadBias(exe)),
     ranges: () => ranges,
+    checkIdentity: () => {},
     close: () => {
       core.close();
       exe.close();

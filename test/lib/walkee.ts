@@ -1,4 +1,4 @@
-/** walkee, the C test target, as a child of the test: built on demand, talked to one JSON line at a time. */
+/** walkee (and churn), the C test targets, as children of the test: built on demand, talked to one JSON line at a time. */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -6,20 +6,25 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const src = 'test-targets/walkee.c';
-const bin = 'test-targets/bin/walkee';
-export const binPath = join(root, bin);
+
+/** The C test targets: walkee (every idiom, with its truth) and churn (structures that never hold still). */
+export type Program = 'walkee' | 'churn';
+
+export const programPath = (program: Program): string => join(root, 'test-targets/bin', program);
+export const binPath = programPath('walkee');
 
 /* The same line as the Makefile's, run from the repository root. */
-export const build = (): void => {
-  const srcPath = join(root, src);
-  if (existsSync(binPath) && statSync(binPath).mtimeMs >= statSync(srcPath).mtimeMs) return;
-  mkdirSync(dirname(binPath), { recursive: true });
+export const build = (program: Program = 'walkee'): void => {
+  const src = `test-targets/${program}.c`;
+  const bin = `test-targets/bin/${program}`;
+  const binFile = join(root, bin);
+  if (existsSync(binFile) && statSync(binFile).mtimeMs >= statSync(join(root, src)).mtimeMs) return;
+  mkdirSync(dirname(binFile), { recursive: true });
   const cc = spawnSync('cc', ['-g', '-O2', '-Wall', '-Wextra', '-pthread', '-o', bin, src], {
     cwd: root,
     encoding: 'utf8',
   });
-  if (cc.status !== 0) throw new Error(`building walkee failed:\n${cc.stderr}${cc.error ?? ''}`);
+  if (cc.status !== 0) throw new Error(`building ${program} failed:\n${cc.stderr}${cc.error ?? ''}`);
 };
 
 export type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -35,9 +40,9 @@ export class Walkee {
   private gone = false;
   stderr = '';
 
-  constructor(args: string[]) {
-    build();
-    this.child = spawn(binPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(args: string[], program: Program = 'walkee') {
+    build(program);
+    this.child = spawn(programPath(program), args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
     this.child.stdin.on('error', () => {}); // EPIPE if it died: reported by next()
     createInterface({ input: this.child.stdout }).on('line', line => {
@@ -90,9 +95,9 @@ export class Walkee {
 }
 
 
-/** Starts walkee and waits for its ready line. */
-export async function startWalkee(args: string[]): Promise<Walkee> {
-  const w = new Walkee(args);
+/** Starts walkee (or churn) and waits for its ready line. */
+export async function startWalkee(args: string[], program: Program = 'walkee'): Promise<Walkee> {
+  const w = new Walkee(args, program);
   const ready = await w.next(60_000);
   if (!ready.ready) throw new Error(`walkee said ${JSON.stringify(ready)} instead of ready`);
   return w;
