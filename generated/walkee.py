@@ -709,6 +709,7 @@ import struct
 _STT_OBJECT, _STT_FUNC, _STT_FILE = 1, 2, 4
 _SHT_SYMTAB = 2
 _SHN_UNDEF, _SHN_ABS = 0, 0xFFF1
+MAX_NOTES = 16 * 1024 * 1024
 
 
 class FileStatics(object):
@@ -780,17 +781,22 @@ def core_ranges(path, exe_path=None):
     (the executable's, through the file the debugger loaded)."""
     import os
 
-    with open(path, "rb") as f:
-        data = f.read()
-    phoff, = struct.unpack_from("<Q", data, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     out, notes = [], []
-    for i in range(phnum):
-        p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize)
-        if p_type == 1 and p_flags & 4 and p_memsz > 0:
-            out.append((p_vaddr, p_vaddr + p_memsz))
-        elif p_type == 4:
-            notes.append(data[p_offset:p_offset + p_filesz])
+    # Only the headers and the notes are read (a core may be gigabytes; a note that claims more than
+    # any real one is skipped, as xsample refuses it).
+    with open(path, "rb") as f:
+        head = f.read(64)
+        phoff, = struct.unpack_from("<Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+        f.seek(phoff)
+        table = f.read(phnum * phentsize)
+        for i in range(phnum):
+            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
+            if p_type == 1 and p_flags & 4 and p_memsz > 0:
+                out.append((p_vaddr, p_vaddr + p_memsz))
+            elif p_type == 4 and p_filesz <= MAX_NOTES:
+                f.seek(p_offset)
+                notes.append(f.read(p_filesz))
     for blob in notes:
         at = 0
         while at + 12 <= len(blob):

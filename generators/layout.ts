@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import type { FieldType, PackIR } from './ir.ts';
 import { packsDir, repoRoot } from './repo.ts';
 import { UserError } from '../sampler/memory.ts';
+import { readRegularFile } from '../sampler/regular-file.ts';
 
 export const LAYOUT_FORMAT = 1;
 
@@ -124,7 +125,7 @@ export interface KnownLayout {
 
 function readLayout(file: string): LayoutFile | null {
   try {
-    const l = JSON.parse(fs.readFileSync(file, 'utf8')) as LayoutFile;
+    const l = JSON.parse(readRegularFile(file)) as LayoutFile;
     return l.xwalk_layout === LAYOUT_FORMAT ? l : null;
   } catch {
     return null;

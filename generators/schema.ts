@@ -3,7 +3,7 @@
  * gate from YAML to the back ends: every error names file:line:col.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
+import { readRegularFile } from '../sampler/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
@@ -36,7 +36,7 @@ class Source {
 export function loadSchema(file: string): PackIR {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFile(file);
   } catch (err) {
     throw new SchemaError({ file, line: 1, col: 1 }, `cannot read the schema: ${(err as Error).message}`);
   }

@@ -3,6 +3,13 @@
  * comes from the core's PT_LOAD segments; what the dumper left out
  * (typically unmodified file-backed pages such as .text and .rodata) is
  * read from the mapped files named in the NT_FILE note.
+ *
+ * A core may be cut short or crafted. A byte it does not hold is a fault
+ * that says why (cut short, left out), never a zero. A file its NT_FILE
+ * note names is read only when it is a regular file that whoever owns the
+ * core could read, and is the very ELF object the core says was mapped
+ * there (the build-id in the core's copy of its first page): a core cannot
+ * make xsample read any other file.
  */
 import fs from 'node:fs';
 import {
@@ -44,8 +51,9 @@ export class CoreSource implements MemorySource {
   private readonly loads: ElfSegment[];
   private readonly entry: number | null;
   private readonly exeOverride: string | null;
-  /** Open descriptors of mapped files by path; null when the file cannot be read. */
-  private readonly files = new Map<string, number | null>();
+  /** Mapped files by NT_FILE path: opened and checked, or the reason they are not read. */
+  private readonly files = new Map<string, ElfFile | string>();
+  private readonly buildIds = new Map<string, string | null>();
 
   static open(corePath: string, exePath?: string): CoreSource {
     const core = ElfFile.open(corePath);
@@ -72,8 +80,7 @@ export class CoreSource implements MemorySource {
       .filter((s) => s.type === PT_LOAD && (s.flags & PF_R) !== 0 && s.memsz > 0)
       .sort((a, b) => a.vaddr - b.vaddr);
     this.exeMappedPath = this.findExeMappedPath();
-    const header = this.exeHeaderMapping();
-    this.exeBuildId = header ? buildIdFromImage((a, out) => this.readDumped(a, out), header.start) : null;
+    this.exeBuildId = this.exeMappedPath === null ? null : this.mappedBuildId(this.exeMappedPath);
     this.description = this.pid === null ? `core ${core.path}` : `core ${core.path} (pid ${this.pid})`;
   }
 
@@ -84,8 +91,45 @@ export class CoreSource implements MemorySource {
     return this.fileMappings.length > 0 ? this.fileMappings[0].path : null;
   }
 
-  private exeHeaderMapping(): FileMapping | null {
-    return this.fileMappings.find((m) => m.path === this.exeMappedPath && m.fileOffset === 0) ?? null;
+  /** The build-id of the object mapped from path, from the core's own copy of its first page (null: not in the core). */
+  private mappedBuildId(path: string): string | null {
+    if (!this.buildIds.has(path)) {
+      const header = this.fileMappings.find((m) => m.path === path && m.fileOffset === 0);
+      this.buildIds.set(path, header ? buildIdFromImage((a, out) => this.readDumped(a, out), header.start) : null);
+    }
+    return this.buildIds.get(path)!;
+  }
+
+  /**
+   * The ELF file the core says was mapped from path, or a UserError saying
+   * why it is not read: gone, not a regular file, not readable by the
+   * core's owner, or not the object the core recorded (build-id).
+   */
+  openMapped(path: string): ElfFile {
+    if (path.endsWith(DELETED) || !path.startsWith('/')) throw new UserError(`${path} is gone (deleted since it was mapped)`);
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(path);
+    } catch {
+      throw new UserError(`${path} is gone`);
+    }
+    if (!this.ownerMayRead(st)) throw new UserError(`${path} is not readable by the owner of ${this.path}, so it is not read for them`);
+    const want = this.mappedBuildId(path);
+    if (want === null) throw new UserError(`the core does not hold the ELF header of ${path}, so it cannot tell which file was mapped there`);
+    const elf = ElfFile.open(path);
+    const got = elf.buildId();
+    if (got !== want) {
+      elf.close();
+      throw new UserError(`${path} is not the file that was mapped (build-id ${got ?? 'none'}; the core says ${want})`);
+    }
+    return elf;
+  }
+
+  /** Whether the owner of the core could read a file: root reading someone's core reads only what they could. */
+  private ownerMayRead(st: fs.Stats): boolean {
+    const core = this.core.stat;
+    if (core.uid === process.geteuid?.()) return true;
+    return (st.mode & 0o004) !== 0 || (st.uid === core.uid && (st.mode & 0o400) !== 0) || (st.gid === core.gid && (st.mode & 0o040) !== 0);
   }
 
   private checkExecutable(exePath: string): void {
@@ -118,7 +162,7 @@ export class CoreSource implements MemorySource {
       });
     }
     for (const fm of this.fileMappings) {
-      if (this.fileFor(fm) === null) continue;
+      if (typeof this.fileFor(fm) === 'string') continue;
       for (const [start, end] of this.gapsOutsideLoads(fm.start, fm.end)) {
         out.push({
           start,
@@ -156,24 +200,40 @@ export class CoreSource implements MemorySource {
     return done;
   }
 
-  /** Reads a prefix of out from whichever single source holds addr; 0 when addr is unreadable. */
+  /**
+   * Reads a prefix of out from whichever single source holds addr; 0 when
+   * addr is unreadable. Bytes a segment claims but the file does not hold
+   * (cut short) are unreadable; so are bytes the dump left out with no file
+   * to read them from: never zeros.
+   */
   private readSome(addr: number, out: Uint8Array): number {
     const i = this.loadIndexAt(addr);
     const seg = i >= 0 ? this.loads[i] : null;
     if (seg && addr - seg.vaddr < seg.filesz) {
       const n = Math.min(out.length, seg.filesz - (addr - seg.vaddr));
-      const got = this.core.readFileInto(seg.offset + (addr - seg.vaddr), out.subarray(0, n));
-      if (got > 0) return got;
+      return this.core.readFileInto(seg.offset + (addr - seg.vaddr), out.subarray(0, n));
     }
+    // A writable page may have been written: the file's bytes are not its memory.
+    if (seg && (seg.flags & PF_W) !== 0) return 0;
     const limit = seg ? seg.vaddr + seg.memsz : this.nextLoadStart(addr);
     const fm = this.fileMappingAt(addr);
     if (fm) return this.readMappedFile(fm, addr, out.subarray(0, Math.min(out.length, Math.min(limit, fm.end) - addr)));
-    if (seg) {
-      const n = Math.min(out.length, limit - addr);
-      out.fill(0, 0, n);
-      return n;
-    }
     return 0;
+  }
+
+  /** Why the byte at addr cannot be read. */
+  explain(addr: number): string {
+    const i = this.loadIndexAt(addr);
+    const seg = i >= 0 ? this.loads[i] : null;
+    const rel = seg ? addr - seg.vaddr : 0;
+    if (seg && rel < seg.filesz) return `the core is cut short: its bytes would be at offset ${seg.offset + rel} of ${this.path}, which ends at ${this.core.size}`;
+    if (seg && (seg.flags & PF_W) !== 0) return 'not in the core: a writable page left out when it was dumped (its file no longer tells what it held)';
+    const fm = this.fileMappingAt(addr);
+    const file = fm ? this.fileFor(fm) : null;
+    if (fm && typeof file === 'string') return `not in the core, and ${file}`;
+    if (fm) return `not in the core, and ${fm.path} ends before it`;
+    if (seg) return 'not in the core: left out when it was dumped';
+    return 'not in any mapping';
   }
 
   /** Reads only bytes the core itself holds. */
@@ -187,33 +247,24 @@ export class CoreSource implements MemorySource {
   }
 
   private readMappedFile(fm: FileMapping, addr: number, out: Uint8Array): number {
-    const fd = this.fileFor(fm);
-    if (fd === null) return 0;
-    const position = fm.fileOffset + (addr - fm.start);
-    let done = 0;
-    while (done < out.length) {
-      const n = fs.readSync(fd, out, done, out.length - done, position + done);
-      if (n <= 0) break;
-      done += n;
-    }
-    return done;
+    const file = this.fileFor(fm);
+    if (typeof file === 'string') return 0;
+    return file.readFileInto(fm.fileOffset + (addr - fm.start), out);
   }
 
-  /** The descriptor for a mapped file: --exe replaces the main executable; deleted files are not what was mapped. */
-  private fileFor(fm: FileMapping): number | null {
-    const path = this.exeOverride !== null && fm.path === this.exeMappedPath ? this.exeOverride : fm.path;
-    let fd = this.files.get(path);
-    if (fd !== undefined) return fd;
-    fd = null;
-    if (!path.endsWith(DELETED) && path.startsWith('/')) {
+  /** The mapped file, checked (--exe, given by the user, stands for the main executable), or why it is not read. */
+  private fileFor(fm: FileMapping): ElfFile | string {
+    let file = this.files.get(fm.path);
+    if (file === undefined) {
       try {
-        fd = fs.openSync(path, 'r');
-      } catch {
-        fd = null;
+        file = this.exeOverride !== null && fm.path === this.exeMappedPath ? ElfFile.open(this.exeOverride) : this.openMapped(fm.path);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        file = err.message;
       }
+      this.files.set(fm.path, file);
     }
-    this.files.set(path, fd);
-    return fd;
+    return file;
   }
 
   /** Index of the PT_LOAD containing addr (within memsz), or -1. */
@@ -271,7 +322,7 @@ export class CoreSource implements MemorySource {
   }
 
   close(): void {
-    for (const fd of this.files.values()) if (fd !== null) fs.closeSync(fd);
+    for (const f of this.files.values()) if (typeof f !== 'string') f.close();
     this.files.clear();
     this.core.close();
   }

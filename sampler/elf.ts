@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { UserError } from './memory.ts';
+import { describeOpenError, openRegular } from './regular-file.ts';
 
 export const ET_EXEC = 2;
 export const ET_DYN = 3;
@@ -100,15 +101,11 @@ export function cString(buf: Buffer, at: number): string {
   return buf.toString('utf8', at, end);
 }
 
-function describeOpenError(path: string, err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case 'ENOENT': return `${path}: no such file`;
-    case 'EACCES':
-    case 'EPERM': return `${path}: permission denied`;
-    case 'EISDIR': return `${path}: is a directory, not an ELF file`;
-    default: return `${path}: cannot read (${err.code ?? err.message})`;
-  }
-}
+/** Tables and notes larger than these are no ELF file xsample reads: refused, not allocated. */
+const MAX_TABLE = 64 * 1024 * 1024;
+const MAX_NOTES = 16 * 1024 * 1024;
+const MAX_SECTION = 512 * 1024 * 1024;
+
 
 interface ElfHeader {
   type: number;
@@ -149,19 +146,16 @@ export class ElfFile {
   readonly size: number;
   readonly sections: ElfSection[];
   readonly segments: ElfSegment[];
+  /** The file's owner and mode, as it was opened. */
+  readonly stat: fs.Stats;
   private fd: number | null;
   private cachedSymbols: ElfSymbol[] | null = null;
   private cachedNotes: ElfNote[] | null = null;
 
   static open(path: string): ElfFile {
-    let fd: number;
+    const { fd, stat } = openRegular(path);
     try {
-      fd = fs.openSync(path, 'r');
-    } catch (err) {
-      throw new UserError(describeOpenError(path, err as NodeJS.ErrnoException));
-    }
-    try {
-      return new ElfFile(path, fd);
+      return new ElfFile(path, fd, stat);
     } catch (err) {
       fs.closeSync(fd);
       if (err instanceof UserError) throw err;
@@ -169,11 +163,10 @@ export class ElfFile {
     }
   }
 
-  private constructor(path: string, fd: number) {
+  private constructor(path: string, fd: number, st: fs.Stats) {
     this.path = path;
     this.fd = fd;
-    const st = fs.fstatSync(fd);
-    if (st.isDirectory()) throw new UserError(`${path}: is a directory, not an ELF file`);
+    this.stat = st;
     this.size = st.size;
     const head = Buffer.alloc(EHDR_SIZE);
     const got = fs.readSync(fd, head, 0, EHDR_SIZE, 0);
@@ -185,7 +178,9 @@ export class ElfFile {
     const shnum = h.shnum === 0 && first ? first.size : h.shnum;
     const shstrndx = h.shstrndx === SHN_XINDEX && first ? first.link : h.shstrndx;
     this.segments = this.readSegments(h, phnum);
-    this.sections = h.shoff !== 0 && h.shentsize >= SHDR_SIZE ? this.readSections(h, shnum, shstrndx) : [];
+    // A core needs no sections (the kernel writes none; gcore puts them last): a core cut short may have lost them.
+    const sectionsLost = h.type === ET_CORE && h.shoff + shnum * h.shentsize > this.size;
+    this.sections = h.shoff !== 0 && h.shentsize >= SHDR_SIZE && !sectionsLost ? this.readSections(h, shnum, shstrndx) : [];
   }
 
   /** Section 0 holds the real counts when they overflow the 16-bit header fields. */
@@ -197,6 +192,7 @@ export class ElfFile {
 
   private readTable(what: string, offset: number, count: number, entsize: number): Buffer {
     const len = count * entsize;
+    if (len > MAX_TABLE) throw new UserError(`${this.path}: ${count} ${what} of ${entsize} bytes: more than an ELF file has`);
     if (offset + len > this.size) {
       throw new UserError(`${this.path}: truncated ELF file (${what} end past the end of the file)`);
     }
@@ -267,8 +263,16 @@ export class ElfFile {
     return done;
   }
 
+  /** The open file; after close(), the same file again (by device and inode), or an error. */
   private descriptor(): number {
-    if (this.fd === null) this.fd = fs.openSync(this.path, 'r');
+    if (this.fd === null) {
+      const { fd, stat } = openRegular(this.path);
+      if (stat.dev !== this.stat.dev || stat.ino !== this.stat.ino) {
+        fs.closeSync(fd);
+        throw new UserError(`${this.path}: replaced by another file while it was read`);
+      }
+      this.fd = fd;
+    }
     return this.fd;
   }
 
@@ -286,7 +290,14 @@ export class ElfFile {
 
   sectionBytes(s: ElfSection): Buffer {
     if (s.type === SHT_NOBITS) return Buffer.alloc(0);
+    if (s.size > MAX_SECTION) throw new UserError(`${this.path}: section ${s.name || '?'} of ${s.size} bytes is larger than xsample reads`);
     return this.readFileBytes(s.offset, s.size);
+  }
+
+  /** Note bytes, bounded: a note bigger than any real one is refused, not read. */
+  private noteBytes(offset: number, size: number): Buffer {
+    if (size > MAX_NOTES) throw new UserError(`${this.path}: a note area of ${size} bytes (more than ${MAX_NOTES / 1024 / 1024} MiB): no ELF file or core has one`);
+    return this.readFileBytes(offset, size);
   }
 
   /** Bytes at a link-time virtual address, from the file contents of a PT_LOAD. */
@@ -308,12 +319,12 @@ export class ElfFile {
     for (const seg of this.segments) {
       if (seg.type !== PT_NOTE || seg.filesz === 0) continue;
       covered.push([seg.offset, seg.offset + seg.filesz]);
-      parseNotes(this.readFileBytes(seg.offset, seg.filesz), seg.align, notes);
+      parseNotes(this.noteBytes(seg.offset, seg.filesz), seg.align, notes);
     }
     for (const s of this.sections) {
       if (s.type !== SHT_NOTE || s.size === 0) continue;
       if (covered.some(([a, b]) => s.offset >= a && s.offset + s.size <= b)) continue;
-      parseNotes(this.readFileBytes(s.offset, s.size), s.addralign, notes);
+      parseNotes(this.noteBytes(s.offset, s.size), s.addralign, notes);
     }
     this.cachedNotes = notes;
     return notes;

@@ -10,6 +10,8 @@ export interface MemorySource {
    * Throws TargetGone when the process no longer exists.
    */
   readInto(addr: number, out: Uint8Array): number;
+  /** Why the byte at addr cannot be read, when the source can say more than "unreadable" (a core cut short). */
+  explain?(addr: number): string;
   /** Human-readable name for messages: "pid 1234 (process_vm_readv)". */
   readonly description: string;
   close(): void;

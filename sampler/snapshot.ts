@@ -224,7 +224,7 @@ export class Snapshot {
   /** The chunk that holds the byte at addr, read on first use. */
   private window(addr: number): Chunk {
     const r = this.lastRange !== null && addr >= this.lastRange.start && addr < this.lastRange.end ? this.lastRange : this.rangeOf(addr);
-    if (r === null) throw new Fault(addr, 'not in any mapping');
+    if (r === null) throw new Fault(addr, this.source.explain?.(addr) ?? 'not in any mapping');
     this.lastRange = r;
     const i = Math.floor(addr / CHUNK) - r.firstWindow;
     let c = r.chunks[i];
@@ -265,7 +265,7 @@ export class Snapshot {
       if (c) this.stats.pages++;
       this.singles.set(page, c);
     }
-    if (c === null) throw new Fault(addr, 'unreadable');
+    if (c === null) throw new Fault(addr, this.source.explain?.(addr) ?? 'unreadable');
     return c;
   }
 

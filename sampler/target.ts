@@ -100,19 +100,27 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
   };
 }
 
+/** The executable the core names, if it is the one that was mapped (see CoreSource.openMapped). */
+function mappedExecutable(core: CoreSource, corePath: string): ElfFile {
+  if (!core.exeMappedPath) throw new UserError(`${corePath}: does not name its executable: pass --exe BINARY`);
+  try {
+    return core.openMapped(core.exeMappedPath);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    throw new UserError(`${corePath}: cannot use the executable it names: ${err.message}: pass --exe with the binary that dumped it`);
+  }
+}
+
 export function openCore(corePath: string, exePathArg?: string): Target {
   const core = CoreSource.open(corePath, exePathArg);
-  const exeFile = exePathArg ?? core.exeMappedPath;
-  if (!exeFile || !fs.existsSync(exeFile)) {
+  let exe: ElfFile;
+  try {
+    exe = exePathArg ? ElfFile.open(exePathArg) : mappedExecutable(core, corePath);
+  } catch (err) {
     core.close();
-    throw new UserError(`${corePath}: cannot find the executable${exeFile ? ` (${exeFile} is gone)` : ''}: pass --exe BINARY`);
+    throw err;
   }
-  const exe = ElfFile.open(exeFile);
-  if (!exePathArg && core.exeBuildId && exe.buildId() && core.exeBuildId !== exe.buildId()) {
-    core.close();
-    exe.close();
-    throw new UserError(`${exeFile}: build-id ${exe.buildId()} differs from ${core.exeBuildId} of the executable in ${corePath}: pass --exe with the binary that dumped it`);
-  }
+  const exeFile = exe.path;
   const ranges = readable(core.mappings());
   return {
     kind: 'core',

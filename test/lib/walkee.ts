@@ -40,9 +40,10 @@ export class Walkee {
   private gone = false;
   stderr = '';
 
-  constructor(args: string[], program: Program = 'walkee') {
+  /** binary: a copy of the program elsewhere (a test may need it at a path of its own). */
+  constructor(args: string[], program: Program = 'walkee', binary?: string) {
     build(program);
-    this.child = spawn(programPath(program), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(binary ?? programPath(program), args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
     this.child.stdin.on('error', () => {}); // EPIPE if it died: reported by next()
     createInterface({ input: this.child.stdout }).on('line', line => {
@@ -96,8 +97,8 @@ export class Walkee {
 
 
 /** Starts walkee (or churn) and waits for its ready line. */
-export async function startWalkee(args: string[], program: Program = 'walkee'): Promise<Walkee> {
-  const w = new Walkee(args, program);
+export async function startWalkee(args: string[], program: Program = 'walkee', binary?: string): Promise<Walkee> {
+  const w = new Walkee(args, program, binary);
   const ready = await w.next(60_000);
   if (!ready.ready) throw new Error(`walkee said ${JSON.stringify(ready)} instead of ready`);
   return w;

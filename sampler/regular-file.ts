@@ -1,0 +1,57 @@
+/**
+ * Opening what user input or a core names: regular files only, and never
+ * a blocking open. A FIFO, a device, a socket or a directory is one clear
+ * line, not a hang.
+ */
+import fs from 'node:fs';
+import { UserError } from './memory.ts';
+
+/** What a file that is not regular is, for the one line that refuses it. */
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Opens a regular file for reading without ever blocking: O_NONBLOCK, so a
+ * FIFO or a device opens at once (and is then refused), never waits for a
+ * writer. Everything named by user input or by a core is opened this way.
+ */
+export function openRegular(path: string): { fd: number; stat: fs.Stats } {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (err) {
+    throw new UserError(describeOpenError(path, err as NodeJS.ErrnoException));
+  }
+  const stat = fs.fstatSync(fd);
+  if (!stat.isFile()) {
+    fs.closeSync(fd);
+    throw new UserError(`${path}: is ${kindOf(stat)}, not a regular file`);
+  }
+  return { fd, stat };
+}
+
+export function describeOpenError(path: string, err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT': return `${path}: no such file`;
+    case 'EACCES':
+    case 'EPERM': return `${path}: permission denied`;
+    case 'EISDIR': return `${path}: is a directory, not a regular file`;
+    default: return `${path}: cannot read (${err.code ?? err.message})`;
+  }
+}
+
+/** The whole of a regular file (a schema, a layout) as text. */
+export function readRegularFile(path: string): string {
+  const { fd } = openRegular(path);
+  try {
+    return fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
