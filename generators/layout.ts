@@ -4,13 +4,13 @@
  * build-id. No offset is ever typed by hand.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { FieldType, PackIR } from './ir.ts';
 import { packsDir, repoRoot } from './repo.ts';
 import { UserError } from '../sampler/memory.ts';
-import { readRegularFile } from '../sampler/regular-file.ts';
+import { makeDirs, readRegularFile } from '../sampler/regular-file.ts';
+import { checkedLayout } from './layout-valid.ts';
 
 export const LAYOUT_FORMAT = 1;
 
@@ -106,12 +106,7 @@ export function layoutJson(layout: LayoutFile): string {
   return JSON.stringify(layout, null, 1) + '\n';
 }
 
-// ---- the store: committed packs, and a cache for builds derived on the fly ----
-
-export function cacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'xwalk', 'layouts');
-}
+// ---- the store: the layouts committed in packs/<pack>/<release>/ ----
 
 export interface KnownLayout {
   file: string;
@@ -119,64 +114,66 @@ export interface KnownLayout {
   build_id: string;
   signature?: string;
   binary: string;
-  /** Derived from a binary's DWARF on this machine and kept in the cache, not committed. */
-  cached: boolean;
 }
 
-function readLayout(file: string): LayoutFile | null {
+/** A committed layout file, validated: a broken one is one clear line naming it. */
+function readLayout(file: string): LayoutFile {
+  let l: unknown;
   try {
-    const l = JSON.parse(readRegularFile(file)) as LayoutFile;
-    return l.xwalk_layout === LAYOUT_FORMAT ? l : null;
-  } catch {
-    return null;
+    l = JSON.parse(readRegularFile(file));
+  } catch (err) {
+    throw new UserError(`${file}: not a layout: ${(err as Error).message}`);
+  }
+  try {
+    return checkedLayout(l, file);
+  } catch (err) {
+    throw new UserError((err as Error).message);
   }
 }
 
-/** Every layout of the pack: packs/<pack>/<release>/*.json, then the cache. */
+/** Every layout committed for the pack, packs/<pack>/<release>/*.json, sorted by file. */
 export function knownLayouts(packName: string): KnownLayout[] {
-  const dirs: string[] = [];
+  return committedLayouts(packName).map(({ file, layout: l }) => ({ file, release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary }));
+}
+
+const committedCache = new Map<string, { file: string; layout: LayoutFile }[]>();
+
+function committedLayouts(packName: string): { file: string; layout: LayoutFile }[] {
   const packDir = path.join(packsDir(), packName);
+  const key = packDir;
+  if (committedCache.has(key)) return committedCache.get(key)!;
+  const out: { file: string; layout: LayoutFile }[] = [];
   if (fs.existsSync(packDir)) {
-    for (const d of fs.readdirSync(packDir, { withFileTypes: true })) if (d.isDirectory()) dirs.push(path.join(packDir, d.name));
-  }
-  const cache = path.join(cacheDir(), packName);
-  dirs.push(cache);
-  const out: KnownLayout[] = [];
-  for (const dir of dirs) {
-    if (!fs.existsSync(dir)) continue;
-    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
-      const l = readLayout(path.join(dir, f));
-      if (l && l.pack === packName) out.push({ file: path.join(dir, f), release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary, cached: dir === cache });
+    for (const d of fs.readdirSync(packDir, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+      const dir = path.join(packDir, d.name);
+      for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+        const layout = readLayout(path.join(dir, f));
+        if (layout.pack === packName) out.push({ file: path.join(dir, f), layout });
+      }
     }
   }
+  committedCache.set(key, out);
   return out;
 }
 
-/** The layouts committed in the pack (never the cache): what generated extensions embed, sorted by file. */
-export function committedLayouts(packName: string): LayoutFile[] {
-  const dir = path.join(packsDir(), packName);
-  return knownLayouts(packName)
-    .filter((k) => k.file.startsWith(dir + path.sep))
-    .map((k) => readLayout(k.file)!)
-    .filter(Boolean);
+/** The layouts committed in the pack: what generated extensions embed, sorted by file. */
+export function packLayouts(packName: string): LayoutFile[] {
+  return committedLayouts(packName).map((c) => c.layout);
 }
 
-/** The layout for this build-id: a committed one first, else one derived earlier (cached: true). */
-export function layoutByBuildId(packName: string, buildId: string): (LayoutFile & { cached: boolean }) | null {
-  const k = knownLayouts(packName).find((l) => l.build_id === buildId);
-  const l = k ? readLayout(k.file) : null;
-  return l && k ? { ...l, cached: k.cached } : null;
+/** The layout committed for this build-id. */
+export function layoutByBuildId(packName: string, buildId: string): LayoutFile | null {
+  return committedLayouts(packName).find((c) => c.layout.build_id === buildId)?.layout ?? null;
 }
 
-/** A layout made for another build of the same release with the same signature (a security update, say). */
+/** A layout committed for another build of the same release with the same signature (a security update, say). */
 export function layoutByVersion(packName: string, release: string, signature: string): LayoutFile | null {
-  const k = knownLayouts(packName).find((l) => l.release === release && l.signature === signature);
-  return k ? readLayout(k.file) : null;
+  return committedLayouts(packName).find((c) => c.layout.release === release && c.layout.signature === signature)?.layout ?? null;
 }
 
 /** Writes the layout whole or not at all: a reader running at the same time never sees half a file. */
 export function writeLayout(layout: LayoutFile, dir: string): string {
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
   const file = path.join(dir, `${layout.build_id}.json`);
   const tmp = `${file}.${process.pid}.tmp`;
   try {
@@ -185,6 +182,7 @@ export function writeLayout(layout: LayoutFile, dir: string): string {
   } finally {
     fs.rmSync(tmp, { force: true });
   }
+  committedCache.clear();
   return file;
 }
 

@@ -7,11 +7,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ElfFile } from '../sampler/elf.ts';
+import { makeDirs } from '../sampler/regular-file.ts';
 import { signatureOf, versionOf } from '../sampler/pack-select.ts';
 import { TargetGone, UserError } from '../sampler/memory.ts';
 import { SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
-import { committedLayouts, extractLayout, writeLayout } from './layout.ts';
+import { packLayouts, extractLayout, writeLayout } from './layout.ts';
 import { packsDir, repoRoot } from './repo.ts';
 import { loadSchema } from './schema.ts';
 
@@ -103,14 +104,14 @@ function generatedPath(packName: string, dbg: Debugger): string {
 function extensionText(packName: string, dbg: Debugger): string {
   const file = path.join(packsDir(), packName, 'schema.yaml');
   const pack = loadSchema(file);
-  return generateExtension(dbg, { pack, layouts: committedLayouts(packName), schemaPath: path.relative(repoRoot(), file) });
+  return generateExtension(dbg, { pack, layouts: packLayouts(packName), schemaPath: path.relative(repoRoot(), file) });
 }
 
 function generate(dbg: Debugger, args: string[], print: (s: string) => void): number {
   const { values } = parseArgs({ args, options: { pack: { type: 'string' }, out: { type: 'string' } } });
   if (!values.pack) throw new UsageError('which pack? --pack NAME');
   const out = values.out ?? generatedPath(values.pack, dbg);
-  fs.mkdirSync(path.dirname(out), { recursive: true });
+  makeDirs(path.dirname(out));
   fs.writeFileSync(out, extensionText(values.pack, dbg));
   print(out);
   return 0;
@@ -128,7 +129,7 @@ function regen(args: string[], print: (s: string) => void): number {
       stale++;
       if (values.check) print(`${path.relative(process.cwd(), out)} is ${old === null ? 'missing' : 'stale'}: run make regen`);
       else {
-        fs.mkdirSync(path.dirname(out), { recursive: true });
+        makeDirs(path.dirname(out));
         fs.writeFileSync(out, text);
         print(`wrote ${path.relative(process.cwd(), out)}`);
       }

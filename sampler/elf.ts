@@ -4,6 +4,7 @@
  * is opened; everything else (notes, symbols, segment bytes) is read on
  * demand with positioned reads, so a core of hundreds of MB costs little.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { UserError } from './memory.ts';
 import { describeOpenError, openRegular } from './regular-file.ts';
@@ -151,6 +152,7 @@ export class ElfFile {
   private fd: number | null;
   private cachedSymbols: ElfSymbol[] | null = null;
   private cachedNotes: ElfNote[] | null = null;
+  private cachedHash: string | null = null;
 
   static open(path: string): ElfFile {
     const { fd, stat } = openRegular(path);
@@ -328,6 +330,20 @@ export class ElfFile {
     }
     this.cachedNotes = notes;
     return notes;
+  }
+
+  /** sha256 of the whole file: what ties a cached layout to this very binary, not only to its build-id. */
+  contentHash(): string {
+    if (this.cachedHash) return this.cachedHash;
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.alloc(1 << 20);
+    for (let at = 0; at < this.size; ) {
+      const n = this.readFileInto(at, buf.subarray(0, Math.min(buf.length, this.size - at)));
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+      at += n;
+    }
+    return (this.cachedHash = h.digest('hex'));
   }
 
   buildId(): string | null {

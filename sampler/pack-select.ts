@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { cacheDir, describeKnown, extractLayout, layoutByBuildId, layoutByVersion, type LayoutFile, writeLayout } from '../generators/layout.ts';
+import { describeKnown, extractLayout, layoutByBuildId, layoutByVersion, type LayoutFile } from '../generators/layout.ts';
+import { cacheDir, LayoutCache } from '../generators/layout-cache.ts';
 import type { PackIR } from '../generators/ir.ts';
 import { packsDir } from '../generators/repo.ts';
 import { loadSchema } from '../generators/schema.ts';
@@ -61,10 +62,15 @@ export interface SelectOptions {
  */
 export async function selectPack(exe: ElfFile, exeName: string, buildId: string | null, opts: SelectOptions): Promise<Selected> {
   const packs = (opts.pack ? [opts.pack] : listPacks()).map(loadPack);
+  const cache = new LayoutCache(opts.onDerive);
   if (buildId) {
     for (const pack of packs) {
       const l = layoutByBuildId(pack.name, buildId);
-      if (l) return bound(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)}${l.cached ? ', derived from DWARF' : ''})`);
+      if (l) return bound(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)})`);
+    }
+    for (const pack of packs) {
+      const l = cache.get(pack.name, buildId, exe.contentHash());
+      if (l) return bound(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)}, derived from DWARF)`);
     }
   }
   const matching = packs.map((pack) => ({ pack, version: versionOf(pack, exe) })).filter((m) => m.version !== null || opts.pack);
@@ -77,7 +83,7 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   let underived: UserError | null = null;
   if (buildId && exe.hasDebugInfo()) {
     try {
-      return await derive(pack, exe, { release, buildId, signature }, opts);
+      return await derive(pack, exe, { release, buildId, signature }, cache, opts);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       underived = err;
@@ -95,15 +101,11 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   );
 }
 
-/** The layout from the binary's own DWARF, kept in the cache for the next run (when the cache can be written). */
-async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId: string; signature: string | null }, opts: SelectOptions): Promise<Selected> {
+/** The layout from the binary's own DWARF, kept in the cache for the next run (when the cache can be ours). */
+async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId: string; signature: string | null }, cache: LayoutCache, opts: SelectOptions): Promise<Selected> {
   opts.onDerive?.(`deriving the layout of ${pack.name} ${id.release} build ${id.buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
   const layout = await extractLayout(pack, exe.path, id);
-  try {
-    writeLayout(layout, path.join(cacheDir(), pack.name));
-  } catch (err) {
-    opts.onDerive?.(`cannot cache the layout in ${cacheDir()} (${(err as Error).message}); it will be derived again next time`);
-  }
+  cache.put(layout, exe.contentHash());
   return bound(pack, layout, `${pack.name} ${id.release} (${id.buildId.slice(0, 12)}, derived from DWARF)`);
 }
 

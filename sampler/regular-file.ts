@@ -4,6 +4,7 @@
  * line, not a hang.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { UserError } from './memory.ts';
 
 /** What a file that is not regular is, for the one line that refuses it. */
@@ -53,5 +54,24 @@ export function readRegularFile(path: string): string {
     return fs.readFileSync(fd, 'utf8');
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * Makes dir and its missing parents, one at a time (mode for each new one).
+ * Node's own recursive mkdir loops forever on some paths (/proc/self/x).
+ */
+export function makeDirs(dir: string, mode = 0o777): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
+    missing.unshift(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
   }
 }

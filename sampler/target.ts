@@ -33,20 +33,27 @@ interface Identity {
   exe: string;
 }
 
-function identityOf(pid: number): Identity {
-  let stat: string;
+/** Fields of /proc/PID/stat after the command name (which may hold spaces and parentheses); null once it has exited. */
+function statFields(pid: number): string[] | null {
   try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' || fields[0] === 'X' ? null : fields;
   } catch {
-    throw new TargetGone(`process ${pid} exited`);
+    return null;
   }
-  // Fields after the command name (which may hold spaces and parentheses): state is field 3, starttime 22.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  if (fields[0] === 'Z' || fields[0] === 'X') throw new TargetGone(`process ${pid} exited`);
+}
+
+function identityOf(pid: number): Identity {
+  const fields = statFields(pid);
+  if (!fields) throw new TargetGone(`process ${pid} exited`);
   try {
     const exe = fs.statSync(`/proc/${pid}/exe`);
+    // starttime is field 22 of /proc/PID/stat; the state (field 3) is fields[0].
     return { start: fields[19], exe: `${exe.dev}:${exe.ino}` };
   } catch (err) {
+    // The executable link goes first when a process exits.
+    if (!statFields(pid)) throw new TargetGone(`process ${pid} exited`);
     throw procError(pid, 'exe', err as NodeJS.ErrnoException);
   }
 }

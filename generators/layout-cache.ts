@@ -1,0 +1,131 @@
+/**
+ * The layout cache: layouts derived from a binary's own DWARF on this
+ * machine, kept so the next run need not derive them again
+ * ($XDG_CACHE_HOME/xwalk/layouts, else ~/.cache/xwalk/layouts).
+ *
+ * A layout decides what xsample reads, so the cache is used only when no
+ * one else could have written it: every folder of it is ours (created
+ * 0700) and writable by no one else, and so is every file; otherwise it is
+ * left alone, with one warning. Files are written whole (a temporary file
+ * created exclusively, then renamed), never through a symlink, and
+ * validated when read. An entry is keyed by the build-id and a hash of the
+ * binary's content, so a binary that carries another build's build-id
+ * cannot poison that build's entry. A cache that cannot be made or written
+ * only loses the caching.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { layoutJson, type LayoutFile } from './layout.ts';
+import { layoutProblem } from './layout-valid.ts';
+import { makeDirs } from '../sampler/regular-file.ts';
+
+export function cacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'xwalk', 'layouts');
+}
+
+const me = (): number => process.geteuid?.() ?? -1;
+
+/** Why a folder or file of the cache cannot be trusted, or null. */
+function untrusted(st: fs.Stats, what: string): string | null {
+  if (st.isSymbolicLink()) return `${what} is a symlink`;
+  if (st.uid !== me()) return `${what} belongs to uid ${st.uid}, not to you`;
+  if ((st.mode & 0o022) !== 0) return `${what} can be written by others (mode ${(st.mode & 0o777).toString(8)})`;
+  return null;
+}
+
+export class LayoutCache {
+  private warned = false;
+
+  constructor(private readonly warn: (message: string) => void = () => {}) {}
+
+  /**
+   * The folder for a pack's layouts, made if need be, or null when it may
+   * not be used (then it says why, once). The base folder may be shared
+   * (XDG_CACHE_HOME=/tmp) when it is root's and sticky, as /tmp is: then no
+   * one else can replace what we make in it.
+   */
+  private folder(pack: string, create: boolean): string | null {
+    const layouts = cacheDir();
+    const xwalk = path.dirname(layouts);
+    const base = path.dirname(xwalk);
+    try {
+      if (create) makeDirs(base, 0o700);
+      // Whoever may rename entries of the base could swap our folder for theirs: it must be ours and
+      // writable by no one else, or sticky and root's (as /tmp is).
+      const b = fs.statSync(base);
+      const sticky = (b.mode & 0o1000) !== 0;
+      if (!(sticky && b.uid === 0) && b.uid !== me()) return this.refuse(`${base} belongs to uid ${b.uid}, not to you`);
+      if (!sticky && (b.mode & 0o022) !== 0) return this.refuse(`${base} can be written by others and is not sticky`);
+      for (const dir of [xwalk, layouts, path.join(layouts, pack)]) {
+        if (create) {
+          try {
+            fs.mkdirSync(dir, { mode: 0o700 });
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          }
+        }
+        const why = untrusted(fs.lstatSync(dir), dir);
+        if (why) return this.refuse(why);
+      }
+      return path.join(layouts, pack);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !create) return null;
+      if (create) this.refuse(`${layouts}: ${code ?? (err as Error).message}`);
+      return null;
+    }
+  }
+
+  private refuse(why: string): null {
+    if (!this.warned) this.warn(`not using the layout cache: ${why}`);
+    this.warned = true;
+    return null;
+  }
+
+  /** The layout derived earlier from this very binary (its build-id and content), if the cache is ours and it is valid. */
+  get(pack: string, buildId: string, contentHash: string): LayoutFile | null {
+    const dir = this.folder(pack, false);
+    if (!dir) return null;
+    const file = path.join(dir, entryName(buildId, contentHash));
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch {
+      return null;
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      const why = !st.isFile() ? `${file} is not a regular file` : untrusted(st, file);
+      if (why) return this.refuse(why);
+      const l = JSON.parse(fs.readFileSync(fd, 'utf8')) as unknown;
+      const problem = layoutProblem(l);
+      if (problem) return this.refuse(`${file} is not a valid layout: ${problem}`);
+      const layout = l as LayoutFile;
+      return layout.pack === pack && layout.build_id === buildId ? layout : null;
+    } catch {
+      return null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Keeps the layout for the next run, when the cache can be ours; else says why and goes on. */
+  put(layout: LayoutFile, contentHash: string): void {
+    const dir = this.folder(layout.pack, true);
+    if (!dir) return;
+    const file = path.join(dir, entryName(layout.build_id, contentHash));
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      fs.writeFileSync(tmp, layoutJson(layout), { flag: 'wx', mode: 0o600 });
+      fs.renameSync(tmp, file);
+    } catch (err) {
+      this.refuse(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  }
+}
+
+const entryName = (buildId: string, contentHash: string) => `${buildId}-${contentHash.slice(0, 32)}.json`;

@@ -1,0 +1,61 @@
+/**
+ * Whether a layout file is one: every size, offset and bit position a
+ * number in its range, every field inside its struct. A layout is data that
+ * becomes addresses; one checked nowhere else (a committed file edited by
+ * hand, a cache entry) must not turn into bogus reads or internal errors.
+ */
+import { LAYOUT_FORMAT, type LayoutFile } from './layout.ts';
+
+const MAX_SIZE = 2 ** 31;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isInt = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+const isText = (v: unknown, max = 4096): v is string => typeof v === 'string' && v.length <= max && !/[\x00-\x1f\x7f]/.test(v);
+
+/** The first thing wrong with l as a layout, or null when it is a valid one. */
+export function layoutProblem(l: unknown): string | null {
+  if (!isObj(l)) return 'not a JSON object';
+  if (l.xwalk_layout !== LAYOUT_FORMAT) return `xwalk_layout is ${JSON.stringify(l.xwalk_layout)}, not ${LAYOUT_FORMAT}`;
+  for (const k of ['pack', 'release', 'binary', 'producer']) if (!isText(l[k])) return `${k} is not a line of text`;
+  if (typeof l.build_id !== 'string' || !/^[0-9a-f]{2,128}$/.test(l.build_id)) return 'build_id is not a hex string';
+  if (l.signature !== undefined && !isText(l.signature)) return 'signature is not a line of text';
+  if (!isObj(l.types)) return 'types is not an object';
+  for (const [name, t] of Object.entries(l.types)) {
+    const where = `types.${name}`;
+    if (!isObj(t)) return `${where} is not an object`;
+    if (!isInt(t.size, 0, MAX_SIZE)) return `${where}.size is not a size`;
+    if (!isInt(t.align, 1, 4096) || (t.align & (t.align - 1)) !== 0) return `${where}.align is not a power of two up to 4096`;
+    if (!isObj(t.fields)) return `${where}.fields is not an object`;
+    for (const [field, f] of Object.entries(t.fields)) {
+      const problem = fieldProblem(f, t.size);
+      if (problem) return `${where}.fields.${field}${problem}`;
+    }
+  }
+  if (!isObj(l.globals)) return 'globals is not an object';
+  for (const [name, g] of Object.entries(l.globals)) {
+    if (!isObj(g) || !isInt(g.size, 1, MAX_SIZE)) return `globals.${name}.size is not a size`;
+    if (g.signed !== undefined && typeof g.signed !== 'boolean') return `globals.${name}.signed is not true or false`;
+  }
+  return null;
+}
+
+function fieldProblem(f: unknown, structSize: number): string | null {
+  if (!isObj(f)) return ' is not an object';
+  if (!isInt(f.size, 1, MAX_SIZE)) return '.size is not a size';
+  if (!isInt(f.offset, 0, structSize - f.size)) return `.offset ${JSON.stringify(f.offset)} does not leave its ${f.size} bytes inside the struct (${structSize})`;
+  if (f.signed !== undefined && typeof f.signed !== 'boolean') return '.signed is not true or false';
+  if (f.bits !== undefined) {
+    if (!isInt(f.bits, 1, 64)) return '.bits is not 1 to 64';
+    const bit = f.bit ?? 0;
+    if (!isInt(bit, 0, 63) || bit + f.bits > f.size * 8) return '.bit and .bits do not fit its bytes';
+  } else if (f.bit !== undefined) return '.bit without .bits';
+  return null;
+}
+
+/** l, checked: the LayoutFile, or an Error naming where it came from and what is wrong. */
+export function checkedLayout(l: unknown, from: string): LayoutFile {
+  const problem = layoutProblem(l);
+  if (problem) throw new Error(`${from}: not a valid layout: ${problem}`);
+  return l as LayoutFile;
+}

@@ -1,0 +1,131 @@
+/**
+ * The layout cache is used only when no one else could have written it,
+ * and a layout is data checked before it becomes addresses. A cache folder
+ * of another user, or one others may write, is left alone with one
+ * warning; a planted symlink is never followed; an entry that is not a
+ * valid layout is refused; a binary that carries another build's build-id
+ * gets an entry of its own; a cache that cannot be made only loses the
+ * caching; a broken committed layout is one line that names it. In every
+ * case the answer is still walkee's own truth.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { ElfFile } from '../sampler/elf.ts';
+import { binPath, type Json, root, startWalkee } from './lib/walkee.ts';
+import { xsample } from './lib/xsample.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-cache-hostile-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const walkee = await startWalkee(['--nodes', '100']);
+t.teardown(() => walkee.kill());
+const truth = await walkee.ask('truth');
+const pid = String(walkee.child.pid);
+const elf = ElfFile.open(binPath);
+const buildId = elf.buildId()!;
+const entry = `${buildId}-${elf.contentHash().slice(0, 32)}.json`;
+elf.close();
+
+/** xsample on walkee with this cache base; its answer must be walkee's truth. */
+async function sample(t: Test, base: string) {
+  const r = await xsample(['--pid', pid, '--struct', 'walkee_list', '--json', '--verbose'], { env: { XDG_CACHE_HOME: base } });
+  t.equal(r.code, 0, r.stderr);
+  t.same([r.json.items[0].count, r.json.items[0].sum], [truth.list.count, truth.list.sum], "the answer is walkee's truth");
+  return r;
+}
+
+/** A valid layout of walkee whose offsets lie: what a planted entry would hold. */
+async function lyingLayout(): Promise<Json> {
+  const dir = fs.mkdtempSync(path.join(tmp, 'made-'));
+  const made = await execa(process.execPath, [path.join(root, 'dist/xgen.js'), 'layout', '--pack', 'walkee', '--out', dir, binPath]);
+  const l = JSON.parse(fs.readFileSync(made.stdout.split(':')[0], 'utf8'));
+  l.types.walkee_item_t.fields.next.offset += 8;
+  return l;
+}
+
+t.test("a cache folder of another user is left alone, and says so once", async (t) => {
+  const base = fs.mkdtempSync(path.join(tmp, 'other-'));
+  const dir = path.join(base, 'xwalk/layouts/walkee');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, entry), JSON.stringify(await lyingLayout()));
+  for (const d of ['xwalk', 'xwalk/layouts', 'xwalk/layouts/walkee', `xwalk/layouts/walkee/${entry}`]) fs.chownSync(path.join(base, d), 65534, 65534);
+  const r = await sample(t, base);
+  t.match(r.stderr, /not using the layout cache: .*xwalk belongs to uid 65534, not to you/);
+  t.equal(r.stderr.match(/not using the layout cache/g)?.length, 1, 'one warning');
+  t.match(r.stderr, /derived from DWARF/, 'derived afresh');
+});
+
+t.test('a cache folder others may write is left alone', async (t) => {
+  const base = fs.mkdtempSync(path.join(tmp, 'open-'));
+  fs.mkdirSync(path.join(base, 'xwalk'));
+  fs.chmodSync(path.join(base, 'xwalk'), 0o777);
+  const r = await sample(t, base);
+  t.match(r.stderr, /not using the layout cache: .*xwalk can be written by others \(mode 777\)/);
+  t.notOk(fs.existsSync(path.join(base, 'xwalk/layouts')), 'and nothing is written there');
+});
+
+t.test('a planted symlink is never followed: the file it names stays as it was', async (t) => {
+  const base = fs.mkdtempSync(path.join(tmp, 'link-'));
+  const victim = path.join(tmp, 'victim');
+  fs.writeFileSync(victim, 'precious\n', { mode: 0o600 });
+  const dir = path.join(base, 'xwalk/layouts/walkee');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const d of ['xwalk', 'xwalk/layouts', 'xwalk/layouts/walkee']) fs.chmodSync(path.join(base, d), 0o700);
+  fs.symlinkSync(victim, path.join(dir, entry));
+  await sample(t, base);
+  t.equal(fs.readFileSync(victim, 'utf8'), 'precious\n', 'the file the symlink names is untouched');
+  t.ok(fs.lstatSync(path.join(dir, entry)).isFile(), 'the entry is now a file of ours');
+});
+
+t.test('an entry that is not a valid layout is refused', async (t) => {
+  const base = fs.mkdtempSync(path.join(tmp, 'bad-'));
+  const dir = path.join(base, 'xwalk/layouts/walkee');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const d of ['xwalk', 'xwalk/layouts', 'xwalk/layouts/walkee']) fs.chmodSync(path.join(base, d), 0o700);
+  const bad = await lyingLayout();
+  bad.types.walkee_item_t.fields.next.offset = -5;
+  fs.writeFileSync(path.join(dir, entry), JSON.stringify(bad), { mode: 0o600 });
+  const r = await sample(t, base);
+  t.match(r.stderr, /is not a valid layout: types\.walkee_item_t\.fields\.next\.offset -5 does not leave its 8 bytes inside the struct/);
+});
+
+t.test("a binary with another build's build-id gets an entry of its own: it cannot poison the real one's", async (t) => {
+  const base = fs.mkdtempSync(path.join(tmp, 'twin-'));
+  const twin = path.join(tmp, 'twin-walkee');
+  fs.writeFileSync(twin, Buffer.concat([fs.readFileSync(binPath), Buffer.from('another build\n')]), { mode: 0o755 });
+  const w = await startWalkee(['--nodes', '100'], 'walkee', twin);
+  t.teardown(() => w.kill());
+  const first = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list', '--json'], { env: { XDG_CACHE_HOME: base } });
+  t.equal(first.json.build_id, buildId, 'the twin carries the real build-id');
+  t.match(first.stderr, /deriving the layout/);
+  const real = await sample(t, base);
+  t.match(real.stderr, /deriving the layout/, "the real binary is not served by the twin's entry");
+  t.equal(fs.readdirSync(path.join(base, 'xwalk/layouts/walkee')).length, 2, 'two entries, one per binary');
+  const again = await sample(t, base);
+  t.notMatch(again.stderr, /deriving the layout/, 'and then by its own');
+});
+
+t.test('a cache that cannot be made only loses the caching', async (t) => {
+  for (const base of ['/dev/null/xwalk', '/proc/self/xwalk-cache']) {
+    const r = await sample(t, base);
+    t.match(r.stderr, /not using the layout cache: /, `${base}: says so`);
+    t.notMatch(r.stderr, /internal error/);
+  }
+});
+
+t.test('a broken committed layout is one line that names it', async (t) => {
+  const packs = path.join(tmp, 'packs');
+  fs.mkdirSync(path.join(packs, 'walkee/1.0'), { recursive: true });
+  fs.copyFileSync(path.join(root, 'packs/walkee/schema.yaml'), path.join(packs, 'walkee/schema.yaml'));
+  const broken = path.join(packs, 'walkee/1.0/broken.json');
+  fs.writeFileSync(broken, '{"xwalk_layout": 1, "pack": "walkee"');
+  const r = await xsample(['--pid', pid, '--struct', 'walkee_list'], { env: { XWALK_PACKS: packs } });
+  t.equal(r.code, 1);
+  t.match(r.stderr.trim(), new RegExp(`^xsample: ${broken}: not a layout: .*JSON`));
+  fs.writeFileSync(broken, JSON.stringify({ ...(await lyingLayout()), build_id: 'not hex' }));
+  const r2 = await xsample(['--pid', pid, '--struct', 'walkee_list'], { env: { XWALK_PACKS: packs } });
+  t.match(r2.stderr.trim(), new RegExp(`^xsample: ${broken}: not a valid layout: build_id is not a hex string$`));
+});
