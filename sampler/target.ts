@@ -44,7 +44,8 @@ function statFields(pid: number): string[] | null {
   }
 }
 
-function identityOf(pid: number): Identity {
+/** seen: the process was read before, so an executable link gone now means it is exiting (the link goes first). */
+function identityOf(pid: number, seen: boolean): Identity {
   const fields = statFields(pid);
   if (!fields) throw new TargetGone(`process ${pid} exited`);
   try {
@@ -52,14 +53,13 @@ function identityOf(pid: number): Identity {
     // starttime is field 22 of /proc/PID/stat; the state (field 3) is fields[0].
     return { start: fields[19], exe: `${exe.dev}:${exe.ino}` };
   } catch (err) {
-    // The executable link goes first when a process exits.
-    if (!statFields(pid)) throw new TargetGone(`process ${pid} exited`);
+    if (seen || !statFields(pid)) throw new TargetGone(`process ${pid} exited`);
     throw procError(pid, 'exe', err as NodeJS.ErrnoException);
   }
 }
 
 function checkSame(pid: number, was: Identity): void {
-  const now = identityOf(pid);
+  const now = identityOf(pid, true);
   if (now.start !== was.start) throw new TargetGone(`process ${pid} exited, and its pid now belongs to another process`);
   if (now.exe !== was.exe) {
     let path = '';
@@ -82,7 +82,7 @@ function readable(mappings: Mapping[]): Range[] {
 export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
   if (!Number.isSafeInteger(pid) || pid <= 0) throw new UserError(`--pid needs a process id, not ${pid}`);
   if (!fs.existsSync(`/proc/${pid}`)) throw new TargetGone(`no process with pid ${pid}`);
-  const identity = identityOf(pid);
+  const identity = identityOf(pid, false);
   const mappings = readProcMaps(pid);
   const name = exePath(pid);
   // /proc/PID/exe reaches the file the process runs even if it was replaced on disk.
