@@ -775,6 +775,43 @@ def file_statics_of(symbols, path):
     return symbols._file_statics
 
 
+def open_regular(path):
+    """Opens a regular file for reading without blocking (a FIFO or a device is refused, never waited on)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError("%s: not a regular file" % path)
+    return os.fdopen(fd, "rb")
+
+
+def section_range(f, name):
+    """(start, end) file offsets of the named section of the ELF file f; the whole file when it has no section headers."""
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(0)
+    head = f.read(64)
+    if head[:4] != b"\x7fELF" or head[4] != 2:
+        raise ValueError("not a 64-bit ELF file")
+    shoff, = struct.unpack_from("<Q", head, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
+    if shoff == 0 or shnum == 0 or shentsize < 64 or shnum * shentsize > 1 << 24:
+        return 0, size
+    f.seek(shoff)
+    table = f.read(shnum * shentsize)
+    headers = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx]
+    f.seek(strtab[4])
+    names = f.read(min(strtab[5], 1 << 20))
+    want = name.encode() + b"\0"
+    for h in headers:
+        if names[h[0]:h[0] + len(want)] == want:
+            return h[4], min(h[4] + h[5], size)
+    return 0, 0
+
+
 def core_ranges(path, exe_path=None):
     """The readable ranges of an ELF core, as xsample lists them: every readable
     PT_LOAD, and every file mapping (NT_FILE) whose file can still be read
@@ -818,6 +855,117 @@ def core_ranges(path, exe_path=None):
                 if readable:
                     out.append((start, end))
     return out
+
+
+# ---- py-common/xwalk_pattern.py ----
+# xwalk patterns: the Pike VM of sampler/pattern-vm.ts, for the programs that
+# generators/pattern.ts compiles from a schema's binary.version and
+# binary.signature. Linear in the bytes scanned whatever the pattern (no
+# backtracking regex engine ever sees text from a schema), and the same
+# answer as xsample.
+
+_CHAR, _SPLIT, _JMP, _SAVE, _MATCH = "char", "split", "jmp", "save", "match"
+
+
+def _byte_set(hex_digits):
+    v = int(hex_digits, 16)
+    return bytes((v >> b) & 1 for b in range(256))
+
+
+class PatternSearch(object):
+    def __init__(self, program):
+        self.instrs = [tuple(x) for x in program["instrs"]]
+        self.sets = [_byte_set(x[1]) if x[0] == _CHAR else None for x in self.instrs]
+        first = _byte_set(program["first"])
+        self.first = bytes(b for b in range(256) if first[b])
+        self.threads = []  # (pc, start, cap_start, cap_end), in priority order
+        self.found = None
+
+    def _close(self, at, new_start):
+        seen = set()
+        out = []
+        for t in self.threads + ([(0, -1, -1, -1)] if new_start else []):
+            stack = [t]
+            while stack:
+                pc, start, cs, ce = stack.pop()
+                if pc in seen:
+                    continue
+                seen.add(pc)
+                x = self.instrs[pc]
+                if x[0] == _JMP:
+                    stack.append((x[1], start, cs, ce))
+                elif x[0] == _SPLIT:
+                    stack.append((x[2], start, cs, ce))
+                    stack.append((x[1], start, cs, ce))
+                elif x[0] == _SAVE:
+                    slot = x[1]
+                    stack.append((pc + 1, at if slot == 0 else start, at if slot == 2 else cs, at if slot == 3 else ce))
+                else:
+                    out.append((pc, start, cs, ce))
+        return out
+
+    def feed(self, data, base):
+        """Feeds bytes that start at offset base; True once the search is over."""
+        i, n = 0, len(data)
+        while i < n:
+            if not self.threads:
+                if self.found is not None:
+                    return True
+                i = _skip(data, i, self.first)
+                if i >= n:
+                    break
+            byte = data[i]
+            nxt = []
+            for pc, start, cs, ce in self._close(base + i, self.found is None):
+                if self.instrs[pc][0] == _MATCH:
+                    self.found = (start, base + i, cs, ce)
+                    break
+                if self.sets[pc][byte]:
+                    nxt.append((pc + 1, start, cs, ce))
+            self.threads = nxt
+            i += 1
+        return self.found is not None and not self.threads
+
+    def end(self, at):
+        for pc, start, cs, ce in self._close(at, False):
+            if self.instrs[pc][0] == _MATCH:
+                self.found = (start, at, cs, ce)
+                break
+        self.threads = []
+
+
+def _skip(data, i, first):
+    """The first index at or after i whose byte can start a match (len(data) when none)."""
+    if len(first) > 16:
+        return i
+    best = len(data)
+    for b in first:
+        j = data.find(bytes((b,)), i, best)
+        if j >= 0:
+            best = j
+    return best
+
+
+def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
+    """The capture of the first match of program in bytes [start, end) of file f (at most max_scan of them), or None."""
+    search = PatternSearch(program)
+    end = min(end, start + max_scan)
+    at = start
+    done = False
+    while at < end and not done:
+        f.seek(at)
+        data = f.read(min(1 << 20, end - at))
+        if not data:
+            break
+        done = search.feed(data, at)
+        at += len(data)
+    if not done:
+        search.end(at)
+    if search.found is None:
+        return None
+    _, _, cs, ce = search.found
+    f.seek(cs)
+    return f.read(ce - cs).decode("latin-1")
 
 
 # ---- py-common/xwalk_commands.py ----
@@ -914,7 +1062,7 @@ def _find_layout(pack, target):
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
         return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
-    signature = find_version(target.exe, pack.signature_pattern)
+    signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:
         for data in pack.layouts:
             if data["release"] == version and data.get("signature") == signature:
@@ -928,15 +1076,22 @@ def _find_layout(pack, target):
     )
 
 
-def find_version(path, pattern):
-    if not pattern or not path:
+# What a release and a signature may look like (sampler/pack-select.ts checks the same).
+RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$")
+SIGNATURE = re.compile(r"^[\x20-\x7e]{1,1024}$")
+
+
+def find_version(path, program, shape=RELEASE):
+    """The capture of the pattern's program in the binary's .rodata (linear time: xwalk_pattern.py), if it has that shape."""
+    if not program or not path:
         return None
     try:
-        with open(path, "rb") as f:
-            m = re.search(pattern.encode(), f.read())
-        return m.group(1).decode() if m else None
-    except (IOError, OSError):
+        with open_regular(path) as f:  # noqa: F821 (xwalk_elf.py)
+            start, end = section_range(f, ".rodata")  # noqa: F821 (xwalk_elf.py)
+            found = find_in_file(f, start, end, program)  # noqa: F821 (xwalk_pattern.py)
+    except (IOError, OSError, ValueError, IndexError):
         return None
+    return found if found is not None and shape.match(found) else None
 
 
 def run_command(pack, view_index, opts, target, symbols, eval_address):
@@ -1489,7 +1644,7 @@ PACK = Pack(  # noqa: F821
     "churn",
     "churn - a cache (hash table and LRU list) and a list rebuilt in fresh mappings, all changing while they are read.",
     "7ee7c6d5adbc37213bfc334311dc6935793b29e04bf7acdbbcdfbd2283ed0846",
-    "churn/(\x5cd+\x5c.\x5cd+)",
+    {"instrs": [["save", 0], ["char", "0000000000000000000000000000000000000008000000000000000000000000"], ["char", "0000000000000000000000000000000000000100000000000000000000000000"], ["char", "0000000000000000000000000000000000200000000000000000000000000000"], ["char", "0000000000000000000000000000000000040000000000000000000000000000"], ["char", "0000000000000000000000000000000000004000000000000000000000000000"], ["char", "0000000000000000000000000000000000000000000000000000800000000000"], ["save", 2], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 10, 12], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 9], ["char", "0000000000000000000000000000000000000000000000000000400000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 15, 17], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 14], ["save", 3], ["save", 1], ["match"]], "first": "0000000000000000000000000000000000000008000000000000000000000000"},
     None,
     [],
     {"structs": {"ngx_queue_t": {"prev": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}}, "entry_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "entry_t"}}, "lru": {"k": "struct", "name": "ngx_queue_t"}, "key": {"k": "int", "signed": False}}, "node_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "node_t"}}, "value": {"k": "int", "signed": False}}, "churn_root_t": {"buckets": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "entry_t"}}}, "nbuckets": {"k": "int", "signed": False}, "lru": {"k": "struct", "name": "ngx_queue_t"}, "entries": {"k": "int", "signed": False}, "list": {"k": "ptr", "to": {"k": "struct", "name": "node_t"}}, "list_len": {"k": "int", "signed": False}}}, "globals": {"churn": {"k": "struct", "name": "churn_root_t"}}},

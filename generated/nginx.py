@@ -775,6 +775,43 @@ def file_statics_of(symbols, path):
     return symbols._file_statics
 
 
+def open_regular(path):
+    """Opens a regular file for reading without blocking (a FIFO or a device is refused, never waited on)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError("%s: not a regular file" % path)
+    return os.fdopen(fd, "rb")
+
+
+def section_range(f, name):
+    """(start, end) file offsets of the named section of the ELF file f; the whole file when it has no section headers."""
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(0)
+    head = f.read(64)
+    if head[:4] != b"\x7fELF" or head[4] != 2:
+        raise ValueError("not a 64-bit ELF file")
+    shoff, = struct.unpack_from("<Q", head, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
+    if shoff == 0 or shnum == 0 or shentsize < 64 or shnum * shentsize > 1 << 24:
+        return 0, size
+    f.seek(shoff)
+    table = f.read(shnum * shentsize)
+    headers = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx]
+    f.seek(strtab[4])
+    names = f.read(min(strtab[5], 1 << 20))
+    want = name.encode() + b"\0"
+    for h in headers:
+        if names[h[0]:h[0] + len(want)] == want:
+            return h[4], min(h[4] + h[5], size)
+    return 0, 0
+
+
 def core_ranges(path, exe_path=None):
     """The readable ranges of an ELF core, as xsample lists them: every readable
     PT_LOAD, and every file mapping (NT_FILE) whose file can still be read
@@ -818,6 +855,117 @@ def core_ranges(path, exe_path=None):
                 if readable:
                     out.append((start, end))
     return out
+
+
+# ---- py-common/xwalk_pattern.py ----
+# xwalk patterns: the Pike VM of sampler/pattern-vm.ts, for the programs that
+# generators/pattern.ts compiles from a schema's binary.version and
+# binary.signature. Linear in the bytes scanned whatever the pattern (no
+# backtracking regex engine ever sees text from a schema), and the same
+# answer as xsample.
+
+_CHAR, _SPLIT, _JMP, _SAVE, _MATCH = "char", "split", "jmp", "save", "match"
+
+
+def _byte_set(hex_digits):
+    v = int(hex_digits, 16)
+    return bytes((v >> b) & 1 for b in range(256))
+
+
+class PatternSearch(object):
+    def __init__(self, program):
+        self.instrs = [tuple(x) for x in program["instrs"]]
+        self.sets = [_byte_set(x[1]) if x[0] == _CHAR else None for x in self.instrs]
+        first = _byte_set(program["first"])
+        self.first = bytes(b for b in range(256) if first[b])
+        self.threads = []  # (pc, start, cap_start, cap_end), in priority order
+        self.found = None
+
+    def _close(self, at, new_start):
+        seen = set()
+        out = []
+        for t in self.threads + ([(0, -1, -1, -1)] if new_start else []):
+            stack = [t]
+            while stack:
+                pc, start, cs, ce = stack.pop()
+                if pc in seen:
+                    continue
+                seen.add(pc)
+                x = self.instrs[pc]
+                if x[0] == _JMP:
+                    stack.append((x[1], start, cs, ce))
+                elif x[0] == _SPLIT:
+                    stack.append((x[2], start, cs, ce))
+                    stack.append((x[1], start, cs, ce))
+                elif x[0] == _SAVE:
+                    slot = x[1]
+                    stack.append((pc + 1, at if slot == 0 else start, at if slot == 2 else cs, at if slot == 3 else ce))
+                else:
+                    out.append((pc, start, cs, ce))
+        return out
+
+    def feed(self, data, base):
+        """Feeds bytes that start at offset base; True once the search is over."""
+        i, n = 0, len(data)
+        while i < n:
+            if not self.threads:
+                if self.found is not None:
+                    return True
+                i = _skip(data, i, self.first)
+                if i >= n:
+                    break
+            byte = data[i]
+            nxt = []
+            for pc, start, cs, ce in self._close(base + i, self.found is None):
+                if self.instrs[pc][0] == _MATCH:
+                    self.found = (start, base + i, cs, ce)
+                    break
+                if self.sets[pc][byte]:
+                    nxt.append((pc + 1, start, cs, ce))
+            self.threads = nxt
+            i += 1
+        return self.found is not None and not self.threads
+
+    def end(self, at):
+        for pc, start, cs, ce in self._close(at, False):
+            if self.instrs[pc][0] == _MATCH:
+                self.found = (start, at, cs, ce)
+                break
+        self.threads = []
+
+
+def _skip(data, i, first):
+    """The first index at or after i whose byte can start a match (len(data) when none)."""
+    if len(first) > 16:
+        return i
+    best = len(data)
+    for b in first:
+        j = data.find(bytes((b,)), i, best)
+        if j >= 0:
+            best = j
+    return best
+
+
+def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
+    """The capture of the first match of program in bytes [start, end) of file f (at most max_scan of them), or None."""
+    search = PatternSearch(program)
+    end = min(end, start + max_scan)
+    at = start
+    done = False
+    while at < end and not done:
+        f.seek(at)
+        data = f.read(min(1 << 20, end - at))
+        if not data:
+            break
+        done = search.feed(data, at)
+        at += len(data)
+    if not done:
+        search.end(at)
+    if search.found is None:
+        return None
+    _, _, cs, ce = search.found
+    f.seek(cs)
+    return f.read(ce - cs).decode("latin-1")
 
 
 # ---- py-common/xwalk_commands.py ----
@@ -914,7 +1062,7 @@ def _find_layout(pack, target):
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
         return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
-    signature = find_version(target.exe, pack.signature_pattern)
+    signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:
         for data in pack.layouts:
             if data["release"] == version and data.get("signature") == signature:
@@ -928,15 +1076,22 @@ def _find_layout(pack, target):
     )
 
 
-def find_version(path, pattern):
-    if not pattern or not path:
+# What a release and a signature may look like (sampler/pack-select.ts checks the same).
+RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$")
+SIGNATURE = re.compile(r"^[\x20-\x7e]{1,1024}$")
+
+
+def find_version(path, program, shape=RELEASE):
+    """The capture of the pattern's program in the binary's .rodata (linear time: xwalk_pattern.py), if it has that shape."""
+    if not program or not path:
         return None
     try:
-        with open(path, "rb") as f:
-            m = re.search(pattern.encode(), f.read())
-        return m.group(1).decode() if m else None
-    except (IOError, OSError):
+        with open_regular(path) as f:  # noqa: F821 (xwalk_elf.py)
+            start, end = section_range(f, ".rodata")  # noqa: F821 (xwalk_elf.py)
+            found = find_in_file(f, start, end, program)  # noqa: F821 (xwalk_pattern.py)
+    except (IOError, OSError, ValueError, IndexError):
         return None
+    return found if found is not None and shape.match(found) else None
 
 
 def run_command(pack, view_index, opts, target, symbols, eval_address):
@@ -2365,8 +2520,8 @@ PACK = Pack(  # noqa: F821
     "nginx",
     "nginx - pools, connections, requests, timers, shared memory zones, listeners, open files and phase handlers of a worker.",
     "6cfb8c857b1f5590fe501a07494bcbd0898dc9d0512e1336401425d021f68182",
-    "nginx/(\x5cd+\x5c.\x5cd+\x5c.\x5cd+)",
-    "(\x5cd+,\x5cd+,\x5cd+,[01]{30,})",
+    {"instrs": [["save", 0], ["char", "0000000000000000000000000000000000004000000000000000000000000000"], ["char", "0000000000000000000000000000000000000080000000000000000000000000"], ["char", "0000000000000000000000000000000000000200000000000000000000000000"], ["char", "0000000000000000000000000000000000004000000000000000000000000000"], ["char", "0000000000000000000000000000000001000000000000000000000000000000"], ["char", "0000000000000000000000000000000000000000000000000000800000000000"], ["save", 2], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 10, 12], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 9], ["char", "0000000000000000000000000000000000000000000000000000400000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 15, 17], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 14], ["char", "0000000000000000000000000000000000000000000000000000400000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 20, 22], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 19], ["save", 3], ["save", 1], ["match"]], "first": "0000000000000000000000000000000000004000000000000000000000000000"},
+    {"instrs": [["save", 0], ["save", 2], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 4, 6], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 3], ["char", "0000000000000000000000000000000000000000000000000000100000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 9, 11], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 8], ["char", "0000000000000000000000000000000000000000000000000000100000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 14, 16], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 13], ["char", "0000000000000000000000000000000000000000000000000000100000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["split", 48, 50], ["char", "0000000000000000000000000000000000000000000000000003000000000000"], ["jmp", 47], ["save", 3], ["save", 1], ["match"]], "first": "00000000000000000000000000000000000000000000000003ff000000000000"},
     [{"release": "1.22.1", "build_id": "102238c3cf5539338d31d5e9db3dbaaf2b2d6e14", "signature": "8,4,8,0000111111010111001110101111010110", "types": {"ngx_str_t": {"size": 16, "align": 8, "fields": {"len": {"offset": 0, "size": 8, "signed": False}, "data": {"offset": 8, "size": 8}}}, "ngx_pool_t": {"size": 80, "align": 8, "fields": {"d.last": {"offset": 0, "size": 8}, "d.end": {"offset": 8, "size": 8}, "d.next": {"offset": 16, "size": 8}, "d.failed": {"offset": 24, "size": 8, "signed": False}, "max": {"offset": 32, "size": 8, "signed": False}, "current": {"offset": 40, "size": 8}, "large": {"offset": 56, "size": 8}, "cleanup": {"offset": 64, "size": 8}}}, "ngx_pool_large_t": {"size": 16, "align": 8, "fields": {"next": {"offset": 0, "size": 8}, "alloc": {"offset": 8, "size": 8}}}, "ngx_pool_cleanup_t": {"size": 24, "align": 8, "fields": {"handler": {"offset": 0, "size": 8}, "data": {"offset": 8, "size": 8}, "next": {"offset": 16, "size": 8}}}, "ngx_array_t": {"size": 40, "align": 8, "fields": {"elts": {"offset": 0, "size": 8}, "nelts": {"offset": 8, "size": 8, "signed": False}, "size": {"offset": 16, "size": 8, "signed": False}, "nalloc": {"offset": 24, "size": 8, "signed": False}}}, "ngx_list_part_t": {"size": 24, "align": 8, "fields": {"elts": {"offset": 0, "size": 8}, "nelts": {"offset": 8, "size": 8, "signed": False}, "next": {"offset": 16, "size": 8}}}, "ngx_list_t": {"size": 56, "align": 8, "fields": {"last": {"offset": 0, "size": 8}, "part": {"offset": 8, "size": 24}, "size": {"offset": 32, "size": 8, "signed": False}, "nalloc": {"offset": 40, "size": 8, "signed": False}}}, "ngx_rbtree_node_t": {"size": 40, "align": 8, "fields": {"key": {"offset": 0, "size": 8, "signed": False}, "left": {"offset": 8, "size": 8}, "right": {"offset": 16, "size": 8}, "parent": {"offset": 24, "size": 8}}}, "ngx_rbtree_t": {"size": 24, "align": 8, "fields": {"root": {"offset": 0, "size": 8}, "sentinel": {"offset": 8, "size": 8}}}, "ngx_time_t": {"size": 24, "align": 8, "fields": {"sec": {"offset": 0, "size": 8, "signed": True}, "msec": {"offset": 8, "size": 8, "signed": False}}}, "ngx_module_t": {"size": 200, "align": 8, "fields": {"ctx_index": {"offset": 0, "size": 8, "signed": False}, "index": {"offset": 8, "size": 8, "signed": False}}}, "ngx_cycle_t": {"size": 648, "align": 8, "fields": {"conf_ctx": {"offset": 0, "size": 8}, "pool": {"offset": 8, "size": 8}, "connections": {"offset": 504, "size": 8}, "connection_n": {"offset": 488, "size": 8, "signed": False}, "free_connection_n": {"offset": 128, "size": 8, "signed": False}, "listening": {"offset": 192, "size": 40}, "shared_memory": {"offset": 432, "size": 56}, "open_files": {"offset": 376, "size": 56}}}, "ngx_event_t": {"size": 96, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "write": {"offset": 8, "size": 4, "bit": 0, "bits": 1, "signed": False}, "accept": {"offset": 8, "size": 4, "bit": 1, "bits": 1, "signed": False}, "channel": {"offset": 10, "size": 4, "bit": 1, "bits": 1, "signed": False}, "timer_set": {"offset": 9, "size": 4, "bit": 3, "bits": 1, "signed": False}, "handler": {"offset": 16, "size": 8}, "timer": {"offset": 40, "size": 40}}}, "ngx_connection_t": {"size": 224, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "read": {"offset": 8, "size": 8}, "write": {"offset": 16, "size": 8}, "fd": {"offset": 24, "size": 4, "signed": True}, "pool": {"offset": 88, "size": 8}, "addr_text": {"offset": 120, "size": 16}, "number": {"offset": 192, "size": 8, "signed": False}, "requests": {"offset": 208, "size": 8, "signed": False}}}, "ngx_http_request_t": {"size": 1472, "align": 8, "fields": {"signature": {"offset": 0, "size": 4, "signed": False}, "connection": {"offset": 8, "size": 8}, "pool": {"offset": 88, "size": 8}, "headers_in.server": {"offset": 456, "size": 16}, "start_sec": {"offset": 920, "size": 8, "signed": True}, "start_msec": {"offset": 928, "size": 8, "signed": False}, "method_name": {"offset": 1032, "size": 16}, "uri": {"offset": 968, "size": 16}}}, "ngx_listening_t": {"size": 296, "align": 8, "fields": {"fd": {"offset": 0, "size": 4, "signed": True}, "addr_text": {"offset": 32, "size": 16}, "backlog": {"offset": 52, "size": 4, "signed": True}}}, "ngx_open_file_t": {"size": 40, "align": 8, "fields": {"fd": {"offset": 0, "size": 4, "signed": True}, "name": {"offset": 8, "size": 16}}}, "ngx_shm_zone_t": {"size": 88, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "shm.addr": {"offset": 8, "size": 8}, "shm.size": {"offset": 16, "size": 8, "signed": False}, "shm.name": {"offset": 24, "size": 16}, "tag": {"offset": 64, "size": 8}}}, "ngx_slab_pool_t": {"size": 200, "align": 8, "fields": {"pfree": {"offset": 80, "size": 8, "signed": False}}}, "ngx_http_conf_ctx_t": {"size": 24, "align": 8, "fields": {"main_conf": {"offset": 0, "size": 8}}}, "ngx_http_phase_handler_t": {"size": 24, "align": 8, "fields": {"checker": {"offset": 0, "size": 8}, "handler": {"offset": 8, "size": 8}, "next": {"offset": 16, "size": 8, "signed": False}}}, "ngx_http_core_main_conf_t": {"size": 672, "align": 8, "fields": {"phase_engine.handlers": {"offset": 40, "size": 8}}}}, "globals": {"ngx_cycle": {"size": 8}, "ngx_current_msec": {"size": 8, "signed": False}, "ngx_cached_time": {"size": 8}, "ngx_event_timer_rbtree": {"size": 24}, "ngx_http_module": {"size": 200}, "ngx_http_core_module": {"size": 200}, "ngx_http_top_header_filter": {"size": 8}, "ngx_http_top_body_filter": {"size": 8}}}, {"release": "1.22.1", "build_id": "49df2e1852bb7deb6dc9126c01e248ee56275a08", "signature": "8,4,8,0000111111010111001111111111000110", "types": {"ngx_str_t": {"size": 16, "align": 8, "fields": {"len": {"offset": 0, "size": 8, "signed": False}, "data": {"offset": 8, "size": 8}}}, "ngx_pool_t": {"size": 80, "align": 8, "fields": {"d.last": {"offset": 0, "size": 8}, "d.end": {"offset": 8, "size": 8}, "d.next": {"offset": 16, "size": 8}, "d.failed": {"offset": 24, "size": 8, "signed": False}, "max": {"offset": 32, "size": 8, "signed": False}, "current": {"offset": 40, "size": 8}, "large": {"offset": 56, "size": 8}, "cleanup": {"offset": 64, "size": 8}}}, "ngx_pool_large_t": {"size": 16, "align": 8, "fields": {"next": {"offset": 0, "size": 8}, "alloc": {"offset": 8, "size": 8}}}, "ngx_pool_cleanup_t": {"size": 24, "align": 8, "fields": {"handler": {"offset": 0, "size": 8}, "data": {"offset": 8, "size": 8}, "next": {"offset": 16, "size": 8}}}, "ngx_array_t": {"size": 40, "align": 8, "fields": {"elts": {"offset": 0, "size": 8}, "nelts": {"offset": 8, "size": 8, "signed": False}, "size": {"offset": 16, "size": 8, "signed": False}, "nalloc": {"offset": 24, "size": 8, "signed": False}}}, "ngx_list_part_t": {"size": 24, "align": 8, "fields": {"elts": {"offset": 0, "size": 8}, "nelts": {"offset": 8, "size": 8, "signed": False}, "next": {"offset": 16, "size": 8}}}, "ngx_list_t": {"size": 56, "align": 8, "fields": {"last": {"offset": 0, "size": 8}, "part": {"offset": 8, "size": 24}, "size": {"offset": 32, "size": 8, "signed": False}, "nalloc": {"offset": 40, "size": 8, "signed": False}}}, "ngx_rbtree_node_t": {"size": 40, "align": 8, "fields": {"key": {"offset": 0, "size": 8, "signed": False}, "left": {"offset": 8, "size": 8}, "right": {"offset": 16, "size": 8}, "parent": {"offset": 24, "size": 8}}}, "ngx_rbtree_t": {"size": 24, "align": 8, "fields": {"root": {"offset": 0, "size": 8}, "sentinel": {"offset": 8, "size": 8}}}, "ngx_time_t": {"size": 24, "align": 8, "fields": {"sec": {"offset": 0, "size": 8, "signed": True}, "msec": {"offset": 8, "size": 8, "signed": False}}}, "ngx_module_t": {"size": 200, "align": 8, "fields": {"ctx_index": {"offset": 0, "size": 8, "signed": False}, "index": {"offset": 8, "size": 8, "signed": False}}}, "ngx_cycle_t": {"size": 648, "align": 8, "fields": {"conf_ctx": {"offset": 0, "size": 8}, "pool": {"offset": 8, "size": 8}, "connections": {"offset": 504, "size": 8}, "connection_n": {"offset": 488, "size": 8, "signed": False}, "free_connection_n": {"offset": 128, "size": 8, "signed": False}, "listening": {"offset": 192, "size": 40}, "shared_memory": {"offset": 432, "size": 56}, "open_files": {"offset": 376, "size": 56}}}, "ngx_event_t": {"size": 96, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "write": {"offset": 8, "size": 4, "bit": 0, "bits": 1, "signed": False}, "accept": {"offset": 8, "size": 4, "bit": 1, "bits": 1, "signed": False}, "channel": {"offset": 10, "size": 4, "bit": 1, "bits": 1, "signed": False}, "timer_set": {"offset": 9, "size": 4, "bit": 3, "bits": 1, "signed": False}, "handler": {"offset": 16, "size": 8}, "timer": {"offset": 40, "size": 40}}}, "ngx_connection_t": {"size": 240, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "read": {"offset": 8, "size": 8}, "write": {"offset": 16, "size": 8}, "fd": {"offset": 24, "size": 4, "signed": True}, "pool": {"offset": 88, "size": 8}, "addr_text": {"offset": 120, "size": 16}, "number": {"offset": 200, "size": 8, "signed": False}, "requests": {"offset": 216, "size": 8, "signed": False}}}, "ngx_http_request_t": {"size": 1456, "align": 8, "fields": {"signature": {"offset": 0, "size": 4, "signed": False}, "connection": {"offset": 8, "size": 8}, "pool": {"offset": 88, "size": 8}, "headers_in.server": {"offset": 440, "size": 16}, "start_sec": {"offset": 904, "size": 8, "signed": True}, "start_msec": {"offset": 912, "size": 8, "signed": False}, "method_name": {"offset": 1016, "size": 16}, "uri": {"offset": 952, "size": 16}}}, "ngx_listening_t": {"size": 296, "align": 8, "fields": {"fd": {"offset": 0, "size": 4, "signed": True}, "addr_text": {"offset": 32, "size": 16}, "backlog": {"offset": 52, "size": 4, "signed": True}}}, "ngx_open_file_t": {"size": 40, "align": 8, "fields": {"fd": {"offset": 0, "size": 4, "signed": True}, "name": {"offset": 8, "size": 16}}}, "ngx_shm_zone_t": {"size": 88, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "shm.addr": {"offset": 8, "size": 8}, "shm.size": {"offset": 16, "size": 8, "signed": False}, "shm.name": {"offset": 24, "size": 16}, "tag": {"offset": 64, "size": 8}}}, "ngx_slab_pool_t": {"size": 200, "align": 8, "fields": {"pfree": {"offset": 80, "size": 8, "signed": False}}}, "ngx_http_conf_ctx_t": {"size": 24, "align": 8, "fields": {"main_conf": {"offset": 0, "size": 8}}}, "ngx_http_phase_handler_t": {"size": 24, "align": 8, "fields": {"checker": {"offset": 0, "size": 8}, "handler": {"offset": 8, "size": 8}, "next": {"offset": 16, "size": 8, "signed": False}}}, "ngx_http_core_main_conf_t": {"size": 672, "align": 8, "fields": {"phase_engine.handlers": {"offset": 40, "size": 8}}}}, "globals": {"ngx_cycle": {"size": 8}, "ngx_current_msec": {"size": 8, "signed": False}, "ngx_cached_time": {"size": 8}, "ngx_event_timer_rbtree": {"size": 24}, "ngx_http_module": {"size": 200}, "ngx_http_core_module": {"size": 200}, "ngx_http_top_header_filter": {"size": 8}, "ngx_http_top_body_filter": {"size": 8}}}, {"release": "1.22.1", "build_id": "74429228deec622306ed48e0188056aed01ba01f", "signature": "8,4,8,0011111111010111001111111111111111", "types": {"ngx_str_t": {"size": 16, "align": 8, "fields": {"len": {"offset": 0, "size": 8, "signed": False}, "data": {"offset": 8, "size": 8}}}, "ngx_pool_t": {"size": 80, "align": 8, "fields": {"d.last": {"offset": 0, "size": 8}, "d.end": {"offset": 8, "size": 8}, "d.next": {"offset": 16, "size": 8}, "d.failed": {"offset": 24, "size": 8, "signed": False}, "max": {"offset": 32, "size": 8, "signed": False}, "current": {"offset": 40, "size": 8}, "large": {"offset": 56, "size": 8}, "cleanup": {"offset": 64, "size": 8}}}, "ngx_pool_large_t": {"size": 16, "align": 8, "fields": {"next": {"offset": 0, "size": 8}, "alloc": {"offset": 8, "size": 8}}}, "ngx_pool_cleanup_t": {"size": 24, "align": 8, "fields": {"handler": {"offset": 0, "size": 8}, "data": {"offset": 8, "size": 8}, "next": {"offset": 16, "size": 8}}}, "ngx_array_t": {"size": 40, "align": 8, "fields": {"elts": {"offset": 0, "size": 8}, "nelts": {"offset": 8, "size": 8, "signed": False}, "size": {"offset": 16, "size": 8, "signed": False}, "nalloc": {"offset": 24, "size": 8, "signed": False}}}, "ngx_list_part_t": {"size": 24, "align": 8, "fields": {"elts": {"offset": 0, "size": 8}, "nelts": {"offset": 8, "size": 8, "signed": False}, "next": {"offset": 16, "size": 8}}}, "ngx_list_t": {"size": 56, "align": 8, "fields": {"last": {"offset": 0, "size": 8}, "part": {"offset": 8, "size": 24}, "size": {"offset": 32, "size": 8, "signed": False}, "nalloc": {"offset": 40, "size": 8, "signed": False}}}, "ngx_rbtree_node_t": {"size": 40, "align": 8, "fields": {"key": {"offset": 0, "size": 8, "signed": False}, "left": {"offset": 8, "size": 8}, "right": {"offset": 16, "size": 8}, "parent": {"offset": 24, "size": 8}}}, "ngx_rbtree_t": {"size": 24, "align": 8, "fields": {"root": {"offset": 0, "size": 8}, "sentinel": {"offset": 8, "size": 8}}}, "ngx_time_t": {"size": 24, "align": 8, "fields": {"sec": {"offset": 0, "size": 8, "signed": True}, "msec": {"offset": 8, "size": 8, "signed": False}}}, "ngx_module_t": {"size": 200, "align": 8, "fields": {"ctx_index": {"offset": 0, "size": 8, "signed": False}, "index": {"offset": 8, "size": 8, "signed": False}}}, "ngx_cycle_t": {"size": 648, "align": 8, "fields": {"conf_ctx": {"offset": 0, "size": 8}, "pool": {"offset": 8, "size": 8}, "connections": {"offset": 504, "size": 8}, "connection_n": {"offset": 488, "size": 8, "signed": False}, "free_connection_n": {"offset": 128, "size": 8, "signed": False}, "listening": {"offset": 192, "size": 40}, "shared_memory": {"offset": 432, "size": 56}, "open_files": {"offset": 376, "size": 56}}}, "ngx_event_t": {"size": 96, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "write": {"offset": 8, "size": 4, "bit": 0, "bits": 1, "signed": False}, "accept": {"offset": 8, "size": 4, "bit": 1, "bits": 1, "signed": False}, "channel": {"offset": 10, "size": 4, "bit": 1, "bits": 1, "signed": False}, "timer_set": {"offset": 9, "size": 4, "bit": 3, "bits": 1, "signed": False}, "handler": {"offset": 16, "size": 8}, "timer": {"offset": 40, "size": 40}}}, "ngx_connection_t": {"size": 240, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "read": {"offset": 8, "size": 8}, "write": {"offset": 16, "size": 8}, "fd": {"offset": 24, "size": 4, "signed": True}, "pool": {"offset": 88, "size": 8}, "addr_text": {"offset": 120, "size": 16}, "number": {"offset": 200, "size": 8, "signed": False}, "requests": {"offset": 216, "size": 8, "signed": False}}}, "ngx_http_request_t": {"size": 1512, "align": 8, "fields": {"signature": {"offset": 0, "size": 4, "signed": False}, "connection": {"offset": 8, "size": 8}, "pool": {"offset": 88, "size": 8}, "headers_in.server": {"offset": 496, "size": 16}, "start_sec": {"offset": 960, "size": 8, "signed": True}, "start_msec": {"offset": 968, "size": 8, "signed": False}, "method_name": {"offset": 1072, "size": 16}, "uri": {"offset": 1008, "size": 16}}}, "ngx_listening_t": {"size": 296, "align": 8, "fields": {"fd": {"offset": 0, "size": 4, "signed": True}, "addr_text": {"offset": 32, "size": 16}, "backlog": {"offset": 52, "size": 4, "signed": True}}}, "ngx_open_file_t": {"size": 40, "align": 8, "fields": {"fd": {"offset": 0, "size": 4, "signed": True}, "name": {"offset": 8, "size": 16}}}, "ngx_shm_zone_t": {"size": 88, "align": 8, "fields": {"data": {"offset": 0, "size": 8}, "shm.addr": {"offset": 8, "size": 8}, "shm.size": {"offset": 16, "size": 8, "signed": False}, "shm.name": {"offset": 24, "size": 16}, "tag": {"offset": 64, "size": 8}}}, "ngx_slab_pool_t": {"size": 200, "align": 8, "fields": {"pfree": {"offset": 80, "size": 8, "signed": False}}}, "ngx_http_conf_ctx_t": {"size": 24, "align": 8, "fields": {"main_conf": {"offset": 0, "size": 8}}}, "ngx_http_phase_handler_t": {"size": 24, "align": 8, "fields": {"checker": {"offset": 0, "size": 8}, "handler": {"offset": 8, "size": 8}, "next": {"offset": 16, "size": 8, "signed": False}}}, "ngx_http_core_main_conf_t": {"size": 672, "align": 8, "fields": {"phase_engine.handlers": {"offset": 40, "size": 8}}}}, "globals": {"ngx_cycle": {"size": 8}, "ngx_current_msec": {"size": 8, "signed": False}, "ngx_cached_time": {"size": 8}, "ngx_event_timer_rbtree": {"size": 24}, "ngx_http_module": {"size": 200}, "ngx_http_core_module": {"size": 200}, "ngx_http_top_header_filter": {"size": 8}, "ngx_http_top_body_filter": {"size": 8}}}],
     {"structs": {"ngx_str_t": {"len": {"k": "int", "signed": False}, "data": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "ngx_pool_t": {"d.last": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.end": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "d.failed": {"k": "int", "signed": False}, "max": {"k": "int", "signed": False}, "current": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "large": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "cleanup": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_pool_large_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "alloc": {"k": "ptr", "to": {"k": "void"}}}, "ngx_pool_cleanup_t": {"handler": {"k": "fnptr"}, "data": {"k": "ptr", "to": {"k": "void"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_array_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_list_part_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}}, "ngx_list_t": {"last": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}, "part": {"k": "struct", "name": "ngx_list_part_t"}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_rbtree_node_t": {"key": {"k": "int", "signed": False}, "left": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "right": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "parent": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "ngx_rbtree_t": {"root": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "sentinel": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "ngx_time_t": {"sec": {"k": "int", "signed": True}, "msec": {"k": "int", "signed": False}}, "ngx_module_t": {"ctx_index": {"k": "int", "signed": False}, "index": {"k": "int", "signed": False}}, "ngx_cycle_t": {"conf_ctx": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "void"}}}, "pool": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "connections": {"k": "ptr", "to": {"k": "struct", "name": "ngx_connection_t"}}, "connection_n": {"k": "int", "signed": False}, "free_connection_n": {"k": "int", "signed": False}, "listening": {"k": "struct", "name": "ngx_array_t"}, "shared_memory": {"k": "struct", "name": "ngx_list_t"}, "open_files": {"k": "struct", "name": "ngx_list_t"}}, "ngx_event_t": {"data": {"k": "ptr", "to": {"k": "void"}}, "write": {"k": "int", "signed": False}, "accept": {"k": "int", "signed": False}, "channel": {"k": "int", "signed": False}, "timer_set": {"k": "int", "signed": False}, "handler": {"k": "fnptr"}, "timer": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "ngx_connection_t": {"data": {"k": "ptr", "to": {"k": "void"}}, "read": {"k": "ptr", "to": {"k": "struct", "name": "ngx_event_t"}}, "write": {"k": "ptr", "to": {"k": "struct", "name": "ngx_event_t"}}, "fd": {"k": "int", "signed": True}, "pool": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "addr_text": {"k": "struct", "name": "ngx_str_t"}, "number": {"k": "int", "signed": False}, "requests": {"k": "int", "signed": False}}, "ngx_http_request_t": {"signature": {"k": "int", "signed": False}, "connection": {"k": "ptr", "to": {"k": "struct", "name": "ngx_connection_t"}}, "pool": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "headers_in.server": {"k": "struct", "name": "ngx_str_t"}, "start_sec": {"k": "int", "signed": True}, "start_msec": {"k": "int", "signed": False}, "method_name": {"k": "struct", "name": "ngx_str_t"}, "uri": {"k": "struct", "name": "ngx_str_t"}}, "ngx_listening_t": {"fd": {"k": "int", "signed": True}, "addr_text": {"k": "struct", "name": "ngx_str_t"}, "backlog": {"k": "int", "signed": True}}, "ngx_open_file_t": {"fd": {"k": "int", "signed": True}, "name": {"k": "struct", "name": "ngx_str_t"}}, "ngx_shm_zone_t": {"data": {"k": "ptr", "to": {"k": "void"}}, "shm.addr": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "shm.size": {"k": "int", "signed": False}, "shm.name": {"k": "struct", "name": "ngx_str_t"}, "tag": {"k": "ptr", "to": {"k": "void"}}}, "ngx_slab_pool_t": {"pfree": {"k": "int", "signed": False}}, "ngx_http_conf_ctx_t": {"main_conf": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "void"}}}}, "ngx_http_phase_handler_t": {"checker": {"k": "fnptr"}, "handler": {"k": "fnptr"}, "next": {"k": "int", "signed": False}}, "ngx_http_core_main_conf_t": {"phase_engine.handlers": {"k": "ptr", "to": {"k": "struct", "name": "ngx_http_phase_handler_t"}}}}, "globals": {"ngx_cycle": {"k": "ptr", "to": {"k": "struct", "name": "ngx_cycle_t"}}, "ngx_current_msec": {"k": "int", "signed": False}, "ngx_cached_time": {"k": "ptr", "to": {"k": "struct", "name": "ngx_time_t"}}, "ngx_event_timer_rbtree": {"k": "struct", "name": "ngx_rbtree_t"}, "ngx_http_module": {"k": "struct", "name": "ngx_module_t"}, "ngx_http_core_module": {"k": "struct", "name": "ngx_module_t"}, "ngx_http_top_header_filter": {"k": "fnptr"}, "ngx_http_top_body_filter": {"k": "fnptr"}}},
     [view0, view1, view2, view3, view4, view5, view6, view7, view8, view9, view10, view11],

@@ -775,6 +775,43 @@ def file_statics_of(symbols, path):
     return symbols._file_statics
 
 
+def open_regular(path):
+    """Opens a regular file for reading without blocking (a FIFO or a device is refused, never waited on)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError("%s: not a regular file" % path)
+    return os.fdopen(fd, "rb")
+
+
+def section_range(f, name):
+    """(start, end) file offsets of the named section of the ELF file f; the whole file when it has no section headers."""
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(0)
+    head = f.read(64)
+    if head[:4] != b"\x7fELF" or head[4] != 2:
+        raise ValueError("not a 64-bit ELF file")
+    shoff, = struct.unpack_from("<Q", head, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
+    if shoff == 0 or shnum == 0 or shentsize < 64 or shnum * shentsize > 1 << 24:
+        return 0, size
+    f.seek(shoff)
+    table = f.read(shnum * shentsize)
+    headers = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx]
+    f.seek(strtab[4])
+    names = f.read(min(strtab[5], 1 << 20))
+    want = name.encode() + b"\0"
+    for h in headers:
+        if names[h[0]:h[0] + len(want)] == want:
+            return h[4], min(h[4] + h[5], size)
+    return 0, 0
+
+
 def core_ranges(path, exe_path=None):
     """The readable ranges of an ELF core, as xsample lists them: every readable
     PT_LOAD, and every file mapping (NT_FILE) whose file can still be read
@@ -818,6 +855,117 @@ def core_ranges(path, exe_path=None):
                 if readable:
                     out.append((start, end))
     return out
+
+
+# ---- py-common/xwalk_pattern.py ----
+# xwalk patterns: the Pike VM of sampler/pattern-vm.ts, for the programs that
+# generators/pattern.ts compiles from a schema's binary.version and
+# binary.signature. Linear in the bytes scanned whatever the pattern (no
+# backtracking regex engine ever sees text from a schema), and the same
+# answer as xsample.
+
+_CHAR, _SPLIT, _JMP, _SAVE, _MATCH = "char", "split", "jmp", "save", "match"
+
+
+def _byte_set(hex_digits):
+    v = int(hex_digits, 16)
+    return bytes((v >> b) & 1 for b in range(256))
+
+
+class PatternSearch(object):
+    def __init__(self, program):
+        self.instrs = [tuple(x) for x in program["instrs"]]
+        self.sets = [_byte_set(x[1]) if x[0] == _CHAR else None for x in self.instrs]
+        first = _byte_set(program["first"])
+        self.first = bytes(b for b in range(256) if first[b])
+        self.threads = []  # (pc, start, cap_start, cap_end), in priority order
+        self.found = None
+
+    def _close(self, at, new_start):
+        seen = set()
+        out = []
+        for t in self.threads + ([(0, -1, -1, -1)] if new_start else []):
+            stack = [t]
+            while stack:
+                pc, start, cs, ce = stack.pop()
+                if pc in seen:
+                    continue
+                seen.add(pc)
+                x = self.instrs[pc]
+                if x[0] == _JMP:
+                    stack.append((x[1], start, cs, ce))
+                elif x[0] == _SPLIT:
+                    stack.append((x[2], start, cs, ce))
+                    stack.append((x[1], start, cs, ce))
+                elif x[0] == _SAVE:
+                    slot = x[1]
+                    stack.append((pc + 1, at if slot == 0 else start, at if slot == 2 else cs, at if slot == 3 else ce))
+                else:
+                    out.append((pc, start, cs, ce))
+        return out
+
+    def feed(self, data, base):
+        """Feeds bytes that start at offset base; True once the search is over."""
+        i, n = 0, len(data)
+        while i < n:
+            if not self.threads:
+                if self.found is not None:
+                    return True
+                i = _skip(data, i, self.first)
+                if i >= n:
+                    break
+            byte = data[i]
+            nxt = []
+            for pc, start, cs, ce in self._close(base + i, self.found is None):
+                if self.instrs[pc][0] == _MATCH:
+                    self.found = (start, base + i, cs, ce)
+                    break
+                if self.sets[pc][byte]:
+                    nxt.append((pc + 1, start, cs, ce))
+            self.threads = nxt
+            i += 1
+        return self.found is not None and not self.threads
+
+    def end(self, at):
+        for pc, start, cs, ce in self._close(at, False):
+            if self.instrs[pc][0] == _MATCH:
+                self.found = (start, at, cs, ce)
+                break
+        self.threads = []
+
+
+def _skip(data, i, first):
+    """The first index at or after i whose byte can start a match (len(data) when none)."""
+    if len(first) > 16:
+        return i
+    best = len(data)
+    for b in first:
+        j = data.find(bytes((b,)), i, best)
+        if j >= 0:
+            best = j
+    return best
+
+
+def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
+    """The capture of the first match of program in bytes [start, end) of file f (at most max_scan of them), or None."""
+    search = PatternSearch(program)
+    end = min(end, start + max_scan)
+    at = start
+    done = False
+    while at < end and not done:
+        f.seek(at)
+        data = f.read(min(1 << 20, end - at))
+        if not data:
+            break
+        done = search.feed(data, at)
+        at += len(data)
+    if not done:
+        search.end(at)
+    if search.found is None:
+        return None
+    _, _, cs, ce = search.found
+    f.seek(cs)
+    return f.read(ce - cs).decode("latin-1")
 
 
 # ---- py-common/xwalk_commands.py ----
@@ -914,7 +1062,7 @@ def _find_layout(pack, target):
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
         return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
-    signature = find_version(target.exe, pack.signature_pattern)
+    signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:
         for data in pack.layouts:
             if data["release"] == version and data.get("signature") == signature:
@@ -928,15 +1076,22 @@ def _find_layout(pack, target):
     )
 
 
-def find_version(path, pattern):
-    if not pattern or not path:
+# What a release and a signature may look like (sampler/pack-select.ts checks the same).
+RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$")
+SIGNATURE = re.compile(r"^[\x20-\x7e]{1,1024}$")
+
+
+def find_version(path, program, shape=RELEASE):
+    """The capture of the pattern's program in the binary's .rodata (linear time: xwalk_pattern.py), if it has that shape."""
+    if not program or not path:
         return None
     try:
-        with open(path, "rb") as f:
-            m = re.search(pattern.encode(), f.read())
-        return m.group(1).decode() if m else None
-    except (IOError, OSError):
+        with open_regular(path) as f:  # noqa: F821 (xwalk_elf.py)
+            start, end = section_range(f, ".rodata")  # noqa: F821 (xwalk_elf.py)
+            found = find_in_file(f, start, end, program)  # noqa: F821 (xwalk_pattern.py)
+    except (IOError, OSError, ValueError, IndexError):
         return None
+    return found if found is not None and shape.match(found) else None
 
 
 def run_command(pack, view_index, opts, target, symbols, eval_address):
@@ -2031,7 +2186,7 @@ PACK = Pack(  # noqa: F821
     "walkee",
     "xwalk's test target, a program that knows what it built.",
     "95694b5d7d3cf14739e95d35d222318baa84032801f016ac70a2d38ece9f4c1a",
-    "walkee/(\x5cd+\x5c.\x5cd+)",
+    {"instrs": [["save", 0], ["char", "0000000000000000000000000000000000800000000000000000000000000000"], ["char", "0000000000000000000000000000000000000002000000000000000000000000"], ["char", "0000000000000000000000000000000000001000000000000000000000000000"], ["char", "0000000000000000000000000000000000000800000000000000000000000000"], ["char", "0000000000000000000000000000000000000020000000000000000000000000"], ["char", "0000000000000000000000000000000000000020000000000000000000000000"], ["char", "0000000000000000000000000000000000000000000000000000800000000000"], ["save", 2], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 11, 13], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 10], ["char", "0000000000000000000000000000000000000000000000000000400000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 16, 18], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 15], ["save", 3], ["save", 1], ["match"]], "first": "0000000000000000000000000000000000800000000000000000000000000000"},
     None,
     [],
     {"structs": {"ngx_str_t": {"len": {"k": "int", "signed": False}, "data": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "ngx_pool_t": {"d.last": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.end": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "d.failed": {"k": "int", "signed": False}, "max": {"k": "int", "signed": False}, "current": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "large": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "cleanup": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_pool_large_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "alloc": {"k": "ptr", "to": {"k": "void"}}}, "ngx_pool_cleanup_t": {"handler": {"k": "fnptr"}, "data": {"k": "ptr", "to": {"k": "void"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_array_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_list_part_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}}, "ngx_list_t": {"last": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}, "part": {"k": "struct", "name": "ngx_list_part_t"}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_queue_t": {"prev": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}}, "ngx_rbtree_node_t": {"key": {"k": "int", "signed": False}, "left": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "right": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "parent": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "ngx_rbtree_t": {"root": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "sentinel": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "walkee_item_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "value": {"k": "int", "signed": False}}, "walkee_elt_t": {"id": {"k": "int", "signed": False}, "weight": {"k": "int", "signed": False}}, "walkee_kv_t": {"key": {"k": "struct", "name": "ngx_str_t"}, "value": {"k": "struct", "name": "ngx_str_t"}}, "walkee_job_t": {"id": {"k": "int", "signed": False}, "link": {"k": "struct", "name": "ngx_queue_t"}, "cost": {"k": "int", "signed": False}}, "walkee_timer_t": {"node": {"k": "struct", "name": "ngx_rbtree_node_t"}, "payload": {"k": "int", "signed": False}}, "walkee_root_t": {"list": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "list_len": {"k": "int", "signed": False}, "pools": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}}, "npools": {"k": "int", "signed": False}, "array": {"k": "ptr", "to": {"k": "struct", "name": "ngx_array_t"}}, "kvs": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_t"}}, "jobs": {"k": "struct", "name": "ngx_queue_t"}, "timers": {"k": "struct", "name": "ngx_rbtree_t"}, "name": {"k": "struct", "name": "ngx_str_t"}}}, "globals": {"walkee": {"k": "struct", "name": "walkee_root_t"}}},

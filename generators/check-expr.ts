@@ -30,6 +30,8 @@ export interface Scope {
 }
 
 const INT: VType = { k: 'int', signed: false };
+const MAX_INLINED = 20_000;
+const MAX_WALK_DEPTH = 16;
 const SINT: VType = { k: 'int', signed: true };
 
 export function typeName(t: VType): string {
@@ -96,10 +98,15 @@ export class ExprChecker {
 
   check(e: Expr, self: TExpr | null): TExpr {
     this.root = e;
+    this.size = 0;
     return this.expr(e, { self, its: [] });
   }
 
+  /** Nodes checked for the current expression, walks inlined: bounded, so nested calls cannot blow up. */
+  private size = 0;
+
   expr(e: Expr, s: Scope): TExpr {
+    if (++this.size > MAX_INLINED) throw new ExprError(`expression too large once its walks are inlined (more than ${MAX_INLINED} parts): call fewer walks inside walks`, e.at);
     switch (e.kind) {
       case 'num':
         return { op: 'num', value: e.value, type: INT };
@@ -244,6 +251,7 @@ export class ExprChecker {
     const arg = this.expr(e.args[0], s);
     this.expectStruct(arg, def.of, e.args[0].at, `the argument of ${def.name}()`);
     if (this.walkStack.includes(def.name)) throw new ExprError(`walk ${def.name} calls itself (${[...this.walkStack, def.name].join(' → ')})`, e.at);
+    if (this.walkStack.length >= MAX_WALK_DEPTH) throw new ExprError(`walks call walks more than ${MAX_WALK_DEPTH} deep (${[...this.walkStack, def.name].join(' → ')})`, e.at);
     this.walkStack.push(def.name);
     try {
       return this.expr(ast, { self: arg, its: [] });

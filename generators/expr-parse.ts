@@ -89,9 +89,32 @@ const BINARY_LEVELS: string[][] = [
 ];
 
 const MAX_DEPTH = 64;
+/** Bounds on an expression, so that checking and compiling it never exhausts the stack or the time. */
+const MAX_TOKENS = 2000;
+const MAX_TREE_DEPTH = 128;
 
 export function parseExpr(src: string): Expr {
   const toks = tokenize(src);
+  if (toks.length > MAX_TOKENS) throw new ExprSyntaxError(`expression too long: more than ${MAX_TOKENS} tokens (write a walk in walks:)`, toks[MAX_TOKENS].at);
+  const e = parseTokens(toks);
+  checkTreeDepth(e);
+  return e;
+}
+
+/** Chains (a + b + c ..., a.b.c ...) are parsed by loops but make deep trees: each level is a check and a compile call. */
+function checkTreeDepth(root: Expr): void {
+  const stack: [Expr, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [e, d] = stack.pop()!;
+    if (d > MAX_TREE_DEPTH) throw new ExprSyntaxError(`expression nested too deeply (more than ${MAX_TREE_DEPTH} levels)`, e.at);
+    for (const child of Object.values(e)) {
+      if (Array.isArray(child)) for (const c of child) stack.push([c as Expr, d + 1]);
+      else if (child && typeof child === 'object' && 'kind' in child) stack.push([child as Expr, d + 1]);
+    }
+  }
+}
+
+function parseTokens(toks: Token[]): Expr {
   let pos = 0;
   let depth = 0;
   const peek = () => toks[pos];

@@ -6,6 +6,7 @@
  */
 
 import type { Expr } from './expr-parse.ts';
+import type { Program } from './pattern.ts';
 
 /** Where a schema node came from, for messages. */
 export interface Pos {
@@ -111,6 +112,12 @@ export interface ClockIR {
   pos: Pos;
 }
 
+/** A pattern of binary.version or binary.signature: its text, and the program every back end runs (see pattern.ts). */
+export interface BinaryPattern {
+  text: string;
+  program: Program;
+}
+
 export interface WalkDefIR {
   name: string;
   doc: string;
@@ -165,9 +172,10 @@ export interface PackIR {
   doc: string;
   file: string;
   schemaHash: string;
-  versionPattern: string | null; // regex with one capture, found in the binary
-  /** Regex with one capture: a string that encodes the build's struct-affecting options (nginx's module signature). */
-  signaturePattern: string | null;
+  /** Finds the release in the binary's .rodata. */
+  versionPattern: BinaryPattern | null;
+  /** Finds a string that encodes the build's struct-affecting options (nginx's module signature). */
+  signaturePattern: BinaryPattern | null;
   /** Process titles (regexes over /proc/PID/cmdline): a master's workers, not the master, hold what the views read. */
   processes: { master: string; worker: string | null } | null;
   clock: ClockIR | null;

@@ -8,7 +8,9 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pai
 import { ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isTypeKeyword, parseFieldType } from './field-type.ts';
-import { CLOCK_NAMES, readsClock, SchemaError, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
+import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
+import { compilePattern, PatternError } from './pattern.ts';
+import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -43,13 +45,37 @@ export function loadSchema(file: string): PackIR {
   return parseSchema(text, file);
 }
 
+/**
+ * Only what identifies a pack's binary (binary.version and binary.signature),
+ * without validating the rest: how xsample finds the one pack it needs
+ * before it loads it whole, so that a broken or huge schema of another
+ * pack costs next to nothing.
+ */
+export function loadBinarySection(file: string): Pick<PackIR, 'versionPattern' | 'signaturePattern'> {
+  let text: string;
+  try {
+    text = readRegularFile(file);
+  } catch (err) {
+    throw new SchemaError({ file, line: 1, col: 1 }, `cannot read the schema: ${(err as Error).message}`);
+  }
+  const src: Source = new Source(file, text);
+  if (text.length > MAX_SCHEMA) throw new SchemaError({ file, line: 1, col: 1 }, `a schema of ${Buffer.byteLength(text)} bytes is more than xgen reads (${MAX_SCHEMA / 1024 / 1024} MiB)`);
+  const doc = parseDocument(text, { lineCounter: src.lines, uniqueKeys: false, prettyErrors: false });
+  if (doc.errors.length > 0) throw yamlError(src, doc.errors[0]);
+  const root = doc.contents;
+  const binary = isMap(root) ? root.items.find((i) => isScalar(i.key) && i.key.value === 'binary') : undefined;
+  if (!binary) return { versionPattern: null, signaturePattern: null };
+  const b = binarySection(src, binary as Pair);
+  return { versionPattern: b.version, signaturePattern: b.signature };
+}
+
 export function parseSchema(text: string, file: string): PackIR {
   const src: Source = new Source(file, text);
-  const doc = parseDocument(text, { lineCounter: src.lines, uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const err = doc.errors[0];
-    throw new SchemaError(src.pos(err.pos[0]), `YAML: ${err.message.split('\n')[0]}`);
-  }
+  if (text.length > MAX_SCHEMA) throw new SchemaError({ file, line: 1, col: 1 }, `a schema of ${Buffer.byteLength(text)} bytes is more than xgen reads (${MAX_SCHEMA / 1024 / 1024} MiB)`);
+  // The yaml package's own duplicate-key check costs time quadratic in a map's size: ours is linear.
+  const doc = parseDocument(text, { lineCounter: src.lines, uniqueKeys: false, prettyErrors: false });
+  if (doc.errors.length > 0) throw yamlError(src, doc.errors[0]);
+  checkUniqueKeys(src, doc.contents);
   const root = doc.contents;
   if (!isMap(root)) src.fail(root, 'a schema is a YAML mapping with pack:, types:, views: ...');
   const top = entries(src, root, ['xwalk', 'pack', 'doc', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'printers'], 'the schema');
@@ -95,7 +121,7 @@ export function parseSchema(text: string, file: string): PackIR {
 
 // ---- sections ----
 
-function binarySection(src: Source, pair: Pair): { version: string | null; signature: string | null; processes: PackIR['processes'] } {
+function binarySection(src: Source, pair: Pair): { version: BinaryPattern | null; signature: BinaryPattern | null; processes: PackIR['processes'] } {
   const m = pair.value as Node;
   if (!isMap(m)) src.fail(m, "binary: is a mapping, e.g. version: 'nginx/(\\d+\\.\\d+\\.\\d+)'");
   const e = entries(src, m, ['version', 'signature', 'master', 'worker'], 'binary');
@@ -144,19 +170,19 @@ function readClock(src: Source, pair: Pair | undefined, ctx: Ctx): ClockIR | nul
   return clock;
 }
 
-/** A regular expression with exactly one capture group, found in the binary's .rodata. */
-function capturePattern(src: Source, pair: Pair | undefined, what: string, capture: string): string | null {
+/** A pattern (the subset pattern.ts runs in linear time) with exactly one capture group, found in the binary's .rodata. */
+function capturePattern(src: Source, pair: Pair | undefined, what: string, capture: string): BinaryPattern | null {
   if (!pair) return null;
   const v = pair.value as Node;
-  const pattern = string(src, v, what);
+  const text = string(src, v, what);
   try {
-    const re = new RegExp(pattern);
-    if (new RegExp(re.source + '|').exec('')!.length !== 2) src.fail(v, `${what} needs exactly one capture group: ${capture}`);
+    return { text, program: compilePattern(text) };
   } catch (err) {
-    if (err instanceof SchemaError) throw err;
-    src.fail(v, `${what} is not a valid regular expression: ${(err as Error).message}`);
+    if (!(err instanceof PatternError)) throw err;
+    const quoted = isScalar(v) && (v.type === 'QUOTE_SINGLE' || v.type === 'QUOTE_DOUBLE') ? 1 : 0;
+    const hint = /capture group: the text/.test(err.message) ? ` (${capture})` : '';
+    throw new SchemaError(src.pos((v.range?.[0] ?? 0) + quoted + err.at), `${what}: ${err.message}${hint}`);
   }
-  return pattern;
 }
 
 function readTypes(src: Source, pair: Pair | undefined, root: Node, pack: PackIR): void {
@@ -284,10 +310,12 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
   if (!pair) src.fail(root, 'the schema has no views: section');
   const m = pair.value as Node;
   if (!isMap(m)) src.fail(m, 'views: maps view names to { of:, roots:, columns: }');
+  const aliases = new Set<string>();
   for (const item of m.items) {
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a view name');
-    if ([...pack.views.values()].some((other) => other.aliases.includes(n))) src.fail(key, `${n} is already an alias of another view`);
+    if (aliases.has(n)) src.fail(key, `${n} is already an alias of another view`);
+    notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
     const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks'], `view ${n}`);
@@ -296,7 +324,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
     const checker = new ExprChecker(ctx, 1);
     const self = selfOf(of);
-    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, clock: false, pos: src.at(key) };
+    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n, aliases), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, clock: false, pos: src.at(key) };
     view.roots = readRoots(src, e.get('roots'), body, view, checker);
     view.columns = readColumns(src, e.get('columns'), body, view, checker, self);
     view.checks = readChecks(src, e.get('checks'), view, checker, self);
@@ -306,7 +334,8 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
   }
 }
 
-function readAliases(src: Source, pair: Pair | undefined, pack: PackIR, view: string): string[] {
+/** aliases: every alias taken so far (a Set, so that checking a name costs the same however many views come before). */
+function readAliases(src: Source, pair: Pair | undefined, pack: PackIR, view: string, aliases: Set<string>): string[] {
   if (!pair) return [];
   const s = pair.value as Node;
   if (!isSeq(s)) src.fail(s, `view ${view}: aliases: is a list of other names for its command`);
@@ -314,7 +343,9 @@ function readAliases(src: Source, pair: Pair | undefined, pack: PackIR, view: st
     const node = item as Node;
     const v = scalarValue(node);
     if (typeof v !== 'string' || !IDENT.test(v)) src.fail(node, `an alias must be a C identifier, not ${JSON.stringify(v ?? null)}`);
-    if (v === view || pack.views.has(v) || [...pack.views.values()].some((other) => other.aliases.includes(v))) src.fail(node, `${v} already names a view or an alias`);
+    if (v === view || pack.views.has(v) || aliases.has(v)) src.fail(node, `${v} already names a view or an alias`);
+    notADebuggerCommand(src, node, v);
+    aliases.add(v);
     return v;
   });
 }
@@ -399,6 +430,39 @@ function readPrinters(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ct
 
 // ---- helpers ----
 
+/** The first YAML error, as one line at its place (the yaml package reports deep nesting as a stack overflow). */
+function yamlError(src: Source, err: { pos: [number, number]; message: string }): SchemaError {
+  const message = /Maximum call stack/.test(err.message) ? 'nested too deeply' : err.message.split('\n')[0];
+  return new SchemaError(src.pos(err.pos[0]), `YAML: ${message}`);
+}
+
+/** A view's or alias's debugger command must not be one gdb or lldb has of its own. */
+function notADebuggerCommand(src: Source, node: Node, name: string): void {
+  const command = commandName(name);
+  if (DEBUGGER_COMMANDS.has(command)) src.fail(node, `'${name}' would be the command '${command}', which gdb or lldb already has: choose another name (a prefix such as ${name.split('_')[0]}_ helps)`);
+}
+
+/** A schema is written by hand: 4 MiB is far more than one needs, and bounds what loading one may cost. */
+const MAX_SCHEMA = 4 * 1024 * 1024;
+
+/** Every mapping's keys are distinct (as YAML requires), checked with a set per mapping. */
+function checkUniqueKeys(src: Source, root: unknown): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<unknown>();
+      for (const item of node.items) {
+        const key = item.key as Node;
+        const k = isScalar(key) ? key.value : key;
+        if (seen.has(k)) src.fail(key, 'YAML: Map keys must be unique');
+        seen.add(k);
+        stack.push(item.value);
+      }
+    } else if (isSeq(node)) stack.push(...node.items);
+  }
+}
+
 function selfOf(struct: string): TExpr {
   if (struct === 'fnptr') return { op: 'var', slot: 0, type: { k: 'fnptr' } };
   return { op: 'var', slot: 0, type: { k: 'ptr', to: { k: 'struct', name: struct } } };
@@ -426,8 +490,14 @@ function string(src: Source, n: Node | null | undefined, what: string): string {
   src.fail(n, `${what} must be a string`);
 }
 
+/** A doc or a message: prose from the schema that reaches terminals, so no control character survives it. */
 function optString(src: Source, pair: Pair | undefined): string {
-  return pair ? string(src, pair.value as Node, 'doc') : '';
+  return pair ? printable(string(src, pair.value as Node, 'doc')) : '';
+}
+
+/** Line breaks become spaces; every other control character (C0, DEL, C1: terminal escapes) becomes \xNN. */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => (c === '\n' || c === '\r' || c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
 function identifier(src: Source, pair: Pair | undefined, where: Node, what: string): string {

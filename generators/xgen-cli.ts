@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ElfFile } from '../sampler/elf.ts';
 import { makeDirs } from '../sampler/regular-file.ts';
-import { signatureOf, versionOf } from '../sampler/pack-select.ts';
+import { RELEASE, signatureOf, versionOf } from '../sampler/pack-select.ts';
 import { TargetGone, UserError } from '../sampler/memory.ts';
 import { SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
@@ -62,6 +62,7 @@ async function layout(args: string[], print: (s: string) => void): Promise<numbe
     const buildId = target.buildId();
     if (!buildId) throw new UserError(`${target.path} has no build-id note: a layout is keyed by it (link with --build-id)`);
     if (!elf.hasDebugInfo()) throw new UserError(`${binary} has no DWARF (.debug_info): build it with -g, or give its debug file`);
+    if (values.release !== undefined && !RELEASE.test(values.release)) throw new UsageError(`--release names a folder: letters, digits and . _ + ~ -, not '${values.release}'`);
     const release = values.release ?? versionOf(pack, target);
     if (!release) throw new UserError(`cannot find ${pack.name}'s version string in ${target.path}: pass --release`);
     const signature = signatureOf(pack, target);

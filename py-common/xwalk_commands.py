@@ -91,7 +91,7 @@ def _find_layout(pack, target):
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
         return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
-    signature = find_version(target.exe, pack.signature_pattern)
+    signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:
         for data in pack.layouts:
             if data["release"] == version and data.get("signature") == signature:
@@ -105,15 +105,22 @@ def _find_layout(pack, target):
     )
 
 
-def find_version(path, pattern):
-    if not pattern or not path:
+# What a release and a signature may look like (sampler/pack-select.ts checks the same).
+RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$")
+SIGNATURE = re.compile(r"^[\x20-\x7e]{1,1024}$")
+
+
+def find_version(path, program, shape=RELEASE):
+    """The capture of the pattern's program in the binary's .rodata (linear time: xwalk_pattern.py), if it has that shape."""
+    if not program or not path:
         return None
     try:
-        with open(path, "rb") as f:
-            m = re.search(pattern.encode(), f.read())
-        return m.group(1).decode() if m else None
-    except (IOError, OSError):
+        with open_regular(path) as f:  # noqa: F821 (xwalk_elf.py)
+            start, end = section_range(f, ".rodata")  # noqa: F821 (xwalk_elf.py)
+            found = find_in_file(f, start, end, program)  # noqa: F821 (xwalk_pattern.py)
+    except (IOError, OSError, ValueError, IndexError):
         return None
+    return found if found is not None and shape.match(found) else None
 
 
 def run_command(pack, view_index, opts, target, symbols, eval_address):

@@ -72,6 +72,43 @@ def file_statics_of(symbols, path):
     return symbols._file_statics
 
 
+def open_regular(path):
+    """Opens a regular file for reading without blocking (a FIFO or a device is refused, never waited on)."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError("%s: not a regular file" % path)
+    return os.fdopen(fd, "rb")
+
+
+def section_range(f, name):
+    """(start, end) file offsets of the named section of the ELF file f; the whole file when it has no section headers."""
+    f.seek(0, 2)
+    size = f.tell()
+    f.seek(0)
+    head = f.read(64)
+    if head[:4] != b"\x7fELF" or head[4] != 2:
+        raise ValueError("not a 64-bit ELF file")
+    shoff, = struct.unpack_from("<Q", head, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", head, 0x3A)
+    if shoff == 0 or shnum == 0 or shentsize < 64 or shnum * shentsize > 1 << 24:
+        return 0, size
+    f.seek(shoff)
+    table = f.read(shnum * shentsize)
+    headers = [struct.unpack_from("<IIQQQQIIQQ", table, i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx]
+    f.seek(strtab[4])
+    names = f.read(min(strtab[5], 1 << 20))
+    want = name.encode() + b"\0"
+    for h in headers:
+        if names[h[0]:h[0] + len(want)] == want:
+            return h[4], min(h[4] + h[5], size)
+    return 0, 0
+
+
 def core_ranges(path, exe_path=None):
     """The readable ranges of an ELF core, as xsample lists them: every readable
     PT_LOAD, and every file mapping (NT_FILE) whose file can still be read

@@ -2,7 +2,7 @@
  * xsample: walk a live process's structures without stopping it, or a core.
  */
 import { parseArgs } from 'node:util';
-import { SchemaError } from '../generators/ir.ts';
+import { type PackIR, SchemaError } from '../generators/ir.ts';
 import { xwalkVersion } from '../generators/repo.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
@@ -145,7 +145,15 @@ function listViews(packName?: string): string {
   const names = packName ? [packName] : listPacks();
   const out: string[] = [];
   for (const n of names) {
-    const pack = loadPack(n);
+    let pack: PackIR;
+    try {
+      pack = loadPack(n);
+    } catch (err) {
+      // A broken pack is listed as broken; the others still are.
+      if (packName || !(err instanceof SchemaError || err instanceof UserError)) throw err;
+      out.push(`${n}: cannot be loaded: ${err.message}`);
+      continue;
+    }
     out.push(`${pack.name}: ${pack.doc}`);
     for (const v of pack.views.values()) out.push(`  ${v.name.padEnd(22)} ${v.doc}`);
   }

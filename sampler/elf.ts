@@ -7,6 +7,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { UserError } from './memory.ts';
+import type { Program } from '../generators/pattern.ts';
+import { PatternSearch } from './pattern-vm.ts';
 import { describeOpenError, openRegular } from './regular-file.ts';
 
 export const ET_EXEC = 2;
@@ -401,25 +403,27 @@ export class ElfFile {
   }
 
   /**
-   * The first match of re in .rodata (the whole file when there are no
-   * section headers), scanning at most maxScan bytes; returns the first
-   * capture group, or the whole match when re has none.
+   * The capture of the first match of a pattern's program (generators/
+   * pattern.ts) in .rodata (the whole file when there are no section
+   * headers), scanning at most maxScan bytes: linear time, whatever the
+   * pattern and the bytes.
    */
-  findString(re: RegExp, maxScan = 256 * 1024 * 1024): string | null {
+  findPattern(program: Program, maxScan = 64 * 1024 * 1024): string | null {
     const rodata = this.section('.rodata');
     if (this.sections.length > 0 && !rodata) return null;
     const start = rodata ? rodata.offset : 0;
     const end = Math.min(rodata ? rodata.offset + rodata.size : this.size, start + maxScan);
-    const plain = new RegExp(re.source, re.flags.replace(/[gy]/g, ''));
-    const chunk = 4 * 1024 * 1024;
-    const overlap = 4096;
-    for (let at = start; at < end; at += chunk - overlap) {
-      const text = this.readFileBytes(at, Math.min(chunk, end - at)).toString('latin1');
-      const m = plain.exec(text);
-      if (m) return m[1] ?? m[0];
-      if (at + chunk >= end) break;
+    const search = new PatternSearch(program);
+    let at = start;
+    for (; at < end; ) {
+      const bytes = this.readFileBytes(at, Math.min(1 << 20, end - at));
+      if (bytes.length === 0) break;
+      if (search.feed(bytes, at)) break;
+      at += bytes.length;
     }
-    return null;
+    if (!search.done) search.end(at);
+    const m = search.match;
+    return m ? this.readFileBytes(m.capStart, m.capEnd - m.capStart).toString('latin1') : null;
   }
 }
 

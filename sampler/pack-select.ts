@@ -10,7 +10,8 @@ import { describeKnown, extractLayout, layoutByBuildId, layoutByVersion, type La
 import { cacheDir, LayoutCache } from '../generators/layout-cache.ts';
 import type { PackIR } from '../generators/ir.ts';
 import { packsDir } from '../generators/repo.ts';
-import { loadSchema } from '../generators/schema.ts';
+import { loadBinarySection, loadSchema } from '../generators/schema.ts';
+import { SchemaError } from '../generators/ir.ts';
 import { BoundLayout } from './bound-layout.ts';
 import type { ElfFile } from './elf.ts';
 import { UserError } from './memory.ts';
@@ -30,21 +31,35 @@ export function listPacks(): string[] {
     .sort();
 }
 
+const schemaFile = (name: string) => path.join(packsDir(), name, 'schema.yaml');
+
 export function loadPack(name: string): PackIR {
-  const file = path.join(packsDir(), name, 'schema.yaml');
+  const file = schemaFile(name);
   if (!fs.existsSync(file)) throw new UserError(`no pack named ${name} (packs: ${listPacks().join(', ') || 'none'})`);
   return loadSchema(file);
 }
 
-/** The release the pack's binary.version pattern finds in the binary's .rodata. */
-export function versionOf(pack: PackIR, exe: ElfFile): string | null {
-  return pack.versionPattern ? exe.findString(new RegExp(pack.versionPattern)) : null;
+type Identifying = Pick<PackIR, 'versionPattern' | 'signaturePattern'>;
+
+/**
+ * The release the pack's binary.version pattern finds in the binary's
+ * .rodata. It names a folder (packs/PACK/RELEASE) and appears in messages:
+ * only a plain release name counts (1.22.1, 7.0.15-rc1), never "../x".
+ */
+export function versionOf(pack: Identifying, exe: ElfFile): string | null {
+  const v = pack.versionPattern ? exe.findPattern(pack.versionPattern.program) : null;
+  return v !== null && RELEASE.test(v) ? v : null;
 }
 
-/** The build signature (binary.signature) found in the binary. */
-export function signatureOf(pack: PackIR, exe: ElfFile): string | null {
-  return pack.signaturePattern ? exe.findString(new RegExp(pack.signaturePattern)) : null;
+/** The build signature (binary.signature) found in the binary: printable text only. */
+export function signatureOf(pack: Identifying, exe: ElfFile): string | null {
+  const s = pack.signaturePattern ? exe.findPattern(pack.signaturePattern.program) : null;
+  return s !== null && SIGNATURE.test(s) ? s : null;
 }
+
+/** What a release and a signature may look like (py-common/xwalk_commands.py checks the same). */
+export const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
+export const SIGNATURE = /^[\x20-\x7e]{1,1024}$/;
 
 export interface SelectOptions {
   pack?: string;
@@ -61,23 +76,45 @@ export interface SelectOptions {
  * machine's package versions, never silently by a look-alike.
  */
 export async function selectPack(exe: ElfFile, exeName: string, buildId: string | null, opts: SelectOptions): Promise<Selected> {
-  const packs = (opts.pack ? [opts.pack] : listPacks()).map(loadPack);
+  const names = opts.pack ? [opts.pack] : listPacks();
+  if (opts.pack) loadPack(opts.pack); // a pack named on the command line must load, or say why
   const cache = new LayoutCache(opts.onDerive);
+  // What is wrong with a pack's files is said when that pack is the one: another's cannot break this run.
+  const problems = new Map<string, Error>();
+  const tolerant = <T>(name: string, f: () => T): T | null => {
+    try {
+      return f();
+    } catch (err) {
+      if (!(err instanceof UserError || err instanceof SchemaError)) throw err;
+      if (!problems.has(name)) problems.set(name, err);
+      return null;
+    }
+  };
+  const chosen = (name: string): PackIR => {
+    const problem = problems.get(name);
+    if (problem) throw problem;
+    return loadPack(name);
+  };
   if (buildId) {
-    for (const pack of packs) {
-      const l = layoutByBuildId(pack.name, buildId);
-      if (l) return bound(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)})`);
+    for (const name of names) {
+      const l = tolerant(name, () => layoutByBuildId(name, buildId));
+      if (l) return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)})`);
     }
-    for (const pack of packs) {
-      const l = cache.get(pack.name, buildId, exe.contentHash());
-      if (l) return bound(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)}, derived from DWARF)`);
+    for (const name of names) {
+      const l = cache.get(name, buildId, exe.contentHash());
+      if (l) return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)}, derived from DWARF)`);
     }
   }
-  const matching = packs.map((pack) => ({ pack, version: versionOf(pack, exe) })).filter((m) => m.version !== null || opts.pack);
-  if (matching.length === 0) {
-    throw new UserError(`no pack knows ${exeName} (build-id ${buildId ?? 'none'}; packs: ${listPacks().join(', ')}): pass --pack NAME`);
+  const match = names
+    .map((name) => ({ name, id: tolerant(name, () => loadBinarySection(schemaFile(name))) }))
+    .map((m) => ({ ...m, version: m.id ? versionOf(m.id, exe) : null }))
+    .find((m) => m.version !== null || opts.pack);
+  if (!match) {
+    const unread = [...problems].map(([n, e]) => `${n} (${e.message})`);
+    throw new UserError(`no pack knows ${exeName} (build-id ${buildId ?? 'none'}; packs: ${listPacks().join(', ')}${unread.length ? `; could not read: ${unread.join('; ')}` : ''}): pass --pack NAME`);
   }
-  const { pack, version } = matching[0];
+  const pack = chosen(match.name);
+  const version = match.version;
   const release = version ?? 'unknown';
   const signature = signatureOf(pack, exe);
   let underived: UserError | null = null;

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { CLOCK_NAMES, type ClockIR, type PackIR, type PrinterIR, type TExpr, type ViewIR } from '../generators/ir.ts';
+import { commandName } from '../generators/debugger-commands.ts';
 import { layoutSpecOf, type LayoutFile } from '../generators/layout.ts';
 import { repoRoot } from '../generators/repo.ts';
 import { PyConsts, PyExprEmitter } from './py-expr.ts';
@@ -17,13 +18,13 @@ export type Debugger = 'gdb' | 'lldb';
 export const GENERATOR_VERSION = '1';
 
 const RUNTIME: Record<Debugger, string[]> = {
-  gdb: ['py-common/xwalk_core.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_commands.py', 'gdb-py/xwalk_dwarf.py', 'gdb-py/xwalk_gdb.py'],
-  lldb: ['py-common/xwalk_core.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_commands.py', 'lldb-py/xwalk_dwarf_lldb.py', 'lldb-py/xwalk_lldb.py'],
+  gdb: ['py-common/xwalk_core.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_pattern.py', 'py-common/xwalk_commands.py', 'gdb-py/xwalk_dwarf.py', 'gdb-py/xwalk_gdb.py'],
+  lldb: ['py-common/xwalk_core.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_pattern.py', 'py-common/xwalk_commands.py', 'lldb-py/xwalk_dwarf_lldb.py', 'lldb-py/xwalk_lldb.py'],
 };
 
 /** The command names of a view: its name with dashes, and its aliases. */
 export function commandNames(view: ViewIR): string[] {
-  return [view.name, ...view.aliases].map((n) => n.replace(/_/g, '-'));
+  return [view.name, ...view.aliases].map(commandName);
 }
 
 function isAddress(t: TExpr['type']): boolean {
@@ -120,8 +121,8 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     ${pyStr(pack.name)},
     ${pyStr(pack.doc)},
     ${pyStr(pack.schemaHash)},
-    ${pack.versionPattern === null ? py`None` : pyStr(pack.versionPattern)},
-    ${pack.signaturePattern === null ? py`None` : pyStr(pack.signaturePattern)},
+    ${pack.versionPattern === null ? py`None` : pyData(pack.versionPattern.program)},
+    ${pack.signaturePattern === null ? py`None` : pyData(pack.signaturePattern.program)},
     ${pyData(layouts.map((l) => ({ release: l.release, build_id: l.build_id, signature: l.signature ?? null, types: l.types, globals: l.globals })))},
     ${pyData(layoutSpecOf(pack))},
     [${pyJoin(views.map((_, i) => py`view${i}`), ', ')}],

@@ -49,7 +49,8 @@ t.test('a schema full of hostile text generates files that run nothing injected'
   const evil = EVIL.replaceAll('MARK', mark);
   const schema = YAML.parse(fs.readFileSync(path.join(root, 'packs/walkee/schema.yaml'), 'utf8'));
   schema.doc = evil;
-  schema.binary.version = `walkee/(\\d+\\.\\d+)(?:"""|'''|\\\\x00)?`;
+  // Quotes and backslashes in a pattern: it reaches the generated file only as a compiled program.
+  schema.binary.version = `walkee/(\\d+\\.\\d+)["'\\\\]?`;
   for (const v of Object.values(schema.views) as { doc: string; checks?: { message: string }[] }[]) {
     v.doc = evil;
     for (const c of v.checks ?? []) c.message = evil;
@@ -76,8 +77,11 @@ t.test('a schema full of hostile text generates files that run nothing injected'
   const l = await execa('lldb-16', ['-b', '--no-lldbinit', '-p', String(pid), '-o', `command script import ${path.join(dir, 'walkee_lldb.py')}`, '-o', 'ngx-pool --json', '-o', 'help ngx-pool'], { reject: false });
   t.equal(g.stdout.split('\n').find((x) => x.startsWith('{')), want, 'gdb behaves the same');
   t.equal(l.stdout.split('\n').find((x) => x.startsWith('{')), want, 'lldb behaves the same');
-  t.ok(g.stdout.includes(`__import__('os').system('touch ${mark}')`), 'gdb help shows the hostile doc as text');
-  t.ok(l.stdout.includes(`__import__('os').system('touch ${mark}')`), 'lldb help shows the hostile doc as text');
+  // Line breaks in a doc are spaces (so that it cannot fake lines of output); lldb wraps help text itself.
+  const flat = (text: string) => text.replace(/\s+/g, ' ');
+  t.ok(flat(g.stdout).includes(`__import__('os').system('touch ${mark}')`), 'gdb help shows the hostile doc as text');
+  t.ok(flat(l.stdout).includes(`__import__('os').system('touch ${mark}')`), 'lldb help shows the hostile doc as text');
+  t.notMatch(g.stdout + l.stdout, /\x00/, 'and no control character of it');
   t.ok(g.stdout.includes('é ☃ 𝄞'), 'non-ASCII survives');
   t.notOk(fs.existsSync(mark), 'nothing injected ran');
 });

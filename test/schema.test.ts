@@ -39,7 +39,7 @@ walks:
     of: root_t
     yields: chain(self.list, next)
 views:
-  list:
+  lst:
     of: root_t
     roots:
       r: '&root'
@@ -80,9 +80,9 @@ function fails(t: Test, name: string, text: string, where: string, fragment: str
 t.test('the base schema is valid', async (t) => {
   const pack = parseSchema(BASE, 't.yaml');
   t.same([...pack.structs.keys()], ['node_t', 'root_t']);
-  t.same([...pack.views.keys()], ['list']);
-  t.same(pack.views.get('list')!.columns.map((c) => c.name), ['count', 'sum']);
-  t.same(pack.views.get('list')!.pos, { file: 't.yaml', line: 23, col: 3 });
+  t.same([...pack.views.keys()], ['lst']);
+  t.same(pack.views.get('lst')!.columns.map((c) => c.name), ['count', 'sum']);
+  t.same(pack.views.get('lst')!.pos, { file: 't.yaml', line: 23, col: 3 });
   t.same(pack.structs.get('root_t')!.fields.get('nodes')!.pos, { file: 't.yaml', line: 14, col: 7 });
 });
 
@@ -92,7 +92,7 @@ t.test('malformed YAML', async (t) => {
   // YAML notices the missing quote where the text ends (line 30 is the empty last line).
   fails(t, 'an unclosed quote', edit(26, "      r: '&root"), '30:1', "Missing closing 'quote");
   fails(t, 'a duplicate field', edit(7, '      next: uint'), '7:7', 'Map keys must be unique');
-  fails(t, 'a duplicate view', edit(29, '      sum: sum(nodes(self), it.value)\n  list:\n    of: root_t\n    columns:\n      x: self'), '30:3', 'Map keys must be unique');
+  fails(t, 'a duplicate view', edit(29, '      sum: sum(nodes(self), it.value)\n  lst:\n    of: root_t\n    columns:\n      x: self'), '30:3', 'Map keys must be unique');
   fails(t, 'not a mapping', '- xwalk: 1\n', '1:1', 'a schema is a YAML mapping');
 });
 
@@ -109,7 +109,7 @@ t.test('the top level', async (t) => {
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, yields)");
-  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view list (expected one of: doc, aliases, of, roots, columns, checks)");
+  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, roots, columns, checks)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
 });
 
@@ -209,15 +209,22 @@ t.test('walks that call themselves', async (t) => {
 });
 
 t.test('roots and binary.version', async (t) => {
-  fails(t, 'a root of the wrong struct', edit(26, '      r: root.list'), '26:10', 'root r of view list must yield root_t pointers, but it yields ptr node_t');
-  fails(t, 'a root walk of the wrong struct', edit(26, '      r: nodes(&root)'), '26:10', 'root r of view list must yield root_t pointers, but it yields ptr node_t');
+  fails(t, 'a root of the wrong struct', edit(26, '      r: root.list'), '26:10', 'root r of view lst must yield root_t pointers, but it yields ptr node_t');
+  fails(t, 'a root walk of the wrong struct', edit(26, '      r: nodes(&root)'), '26:10', 'root r of view lst must yield root_t pointers, but it yields ptr node_t');
   fails(t, 'a root that is a number', edit(26, '      r: 4096'), '26:10', 'must yield root_t pointers, but it yields uint');
-  fails(t, 'binary.version with no capture group', edit(2, "pack: t\nbinary:\n  version: 'nginx/[0-9.]+'"), '4:12', 'binary.version needs exactly one capture group');
-  fails(t, 'binary.version with two groups', edit(2, "pack: t\nbinary:\n  version: '(nginx)/([0-9.]+)'"), '4:12', 'binary.version needs exactly one capture group');
-  fails(t, 'binary.version that is not a regex', edit(2, "pack: t\nbinary:\n  version: 'nginx/([0-9.]+'"), '4:12', 'binary.version is not a valid regular expression');
+  fails(t, 'binary.version with no capture group', edit(2, "pack: t\nbinary:\n  version: 'nginx/[0-9.]+'"), '4:13', 'binary.version: a pattern needs exactly one capture group: the text it finds (the release, e.g. (\\d+\\.\\d+\\.\\d+))');
+  fails(t, 'binary.version with two groups', edit(2, "pack: t\nbinary:\n  version: '(nginx)/([0-9.]+)'"), '4:21', 'binary.version: a pattern has exactly one capture group');
+  fails(t, 'binary.version that is not a pattern', edit(2, "pack: t\nbinary:\n  version: 'nginx/([0-9.]+'"), '4:19', 'binary.version: an unclosed (');
+  // Patterns that would make a backtracking engine take exponential or quadratic time are not patterns here.
+  fails(t, 'a repeated group', edit(2, "pack: t\nbinary:\n  version: '([\\s\\S]*)*Q9Z7'"), '4:22', 'binary.version: a capture group cannot be repeated');
+  fails(t, 'alternation', edit(2, "pack: t\nbinary:\n  version: 'v(\\d+|x)'"), '4:18', "binary.version: '|' is not allowed in a pattern");
+  fails(t, 'a lookahead', edit(2, "pack: t\nbinary:\n  version: '(?=a)(b)'"), '4:13', 'binary.version: (? groups are not allowed');
+  fails(t, 'a backreference', edit(2, "pack: t\nbinary:\n  version: '(a)\\1'"), '4:16', 'binary.version: \\1 is not allowed in a pattern');
+  fails(t, 'a huge repeat', edit(2, "pack: t\nbinary:\n  version: '(a{1,5000})'"), '4:15', 'binary.version: a quantifier counts up to 1000');
+  fails(t, 'a pattern that matches nothing', edit(2, "pack: t\nbinary:\n  version: 'x?(\\d*)'"), '4:13', 'binary.version: a pattern must match at least one character');
   fails(t, 'binary that is not a mapping', edit(2, 'pack: t\nbinary: nginx'), '3:9', 'binary: is a mapping');
   const ok = parseSchema(edit(2, "pack: t\nbinary:\n  version: 'nginx/([0-9.]+)'"), 't.yaml');
-  t.equal(ok.versionPattern, 'nginx/([0-9.]+)');
+  t.equal(ok.versionPattern?.text, 'nginx/([0-9.]+)');
 });
 
 t.test('both real packs load', async (t) => {
@@ -227,9 +234,9 @@ t.test('both real packs load', async (t) => {
   t.same(walkee.structs.get('walkee_root_t')!.fields.get('pools')!.type, { k: 'ptr', to: { k: 'ptr', to: { k: 'struct', name: 'ngx_pool_t' } } });
   const nginx = loadSchema(join(root, 'packs/nginx/schema.yaml'));
   t.equal(nginx.name, 'nginx');
-  t.equal(nginx.versionPattern, 'nginx/(\\d+\\.\\d+\\.\\d+)');
+  t.equal(nginx.versionPattern?.text, 'nginx/(\\d+\\.\\d+\\.\\d+)');
   t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters']);
-  t.equal(nginx.signaturePattern, '(\\d+,\\d+,\\d+,[01]{30,})');
+  t.equal(nginx.signaturePattern?.text, '(\\d+,\\d+,\\d+,[01]{30,})');
   t.same(nginx.views.get('ngx_pool')!.roots.map((r) => r.label), ['cycle', 'connection', 'request']);
   // The folded (>-) active_requests walk keeps its text (its more-indented line keeps its newline).
   t.match(nginx.walks.get('active_requests')!.text, /^each\(filter\(used_connections\(self\), .*\),\s+cast\(it\.data, ngx_http_request_t\)\)$/);
@@ -246,7 +253,7 @@ t.test('both real packs load', async (t) => {
 /** The one column of a view made of BASE plus `expr` as column x (line 29). */
 function column(expr: string): TExpr {
   const pack = parseSchema(edit(29, `      x: ${expr}`), 't.yaml');
-  return pack.views.get('list')!.columns.find((c) => c.name === 'x')!.expr;
+  return pack.views.get('lst')!.columns.find((c) => c.name === 'x')!.expr;
 }
 
 t.test('what type-checks', async (t) => {
@@ -281,12 +288,12 @@ t.test('what type-checks', async (t) => {
     const nested = column('sum(each(nodes(self), chain(it, next)), count(nodes(self), it.value > 0))');
     t.match(nested, { slot: 2, seq: { type: { k: 'seq', elem: { k: 'ptr', to: { name: 'node_t' } } } }, body: { op: 'aggregate', slot: 3, body: { left: { base: { slot: 3 } } } } });
     const pack = parseSchema(edit(29, '      x: sum(each(nodes(self), chain(it, next)), count(nodes(self), it.value > 0))'), 't.yaml');
-    t.equal(pack.views.get('list')!.slots, 4, 'self and three its');
+    t.equal(pack.views.get('lst')!.slots, 4, 'self and three its');
     t.match(column("'count(nodes(self), it.value) ? sizeof(node_t) : offsetof(node_t, d.end)'"), { op: 'cond', then: { op: 'sizeof' }, else: { op: 'offsetof', field: 'd.end' } });
   });
   t.test('checks', async (t) => {
     const pack = parseSchema(edit(29, '      sum: self.n\n    checks:\n      - expr: all(nodes(self), it.value < 10)\n        message: values are small\n      - expr: self.n >= 0'), 't.yaml');
-    t.same(pack.views.get('list')!.checks.map((c) => [c.message, c.pos.line, c.pos.col]), [
+    t.same(pack.views.get('lst')!.checks.map((c) => [c.message, c.pos.line, c.pos.col]), [
       ['values are small', 31, 9],
       ['check failed', 33, 9],
     ]);
@@ -316,10 +323,10 @@ t.test('checkPointerExpr (xsample --addr)', async (t) => {
 });
 
 t.test('view aliases and the reserved column name', async (t) => {
-  const withAlias = BASE.replace('views:\n  list:\n', 'views:\n  list:\n    aliases: [lists, all_lists]\n');
+  const withAlias = BASE.replace('views:\n  lst:\n', 'views:\n  lst:\n    aliases: [lists, all_lists]\n');
   t.not(withAlias, BASE);
-  t.same(parseSchema(withAlias, 't.yaml').views.get('list')!.aliases, ['lists', 'all_lists']);
-  t.throws(() => parseSchema(withAlias.replace('[lists, all_lists]', '[list]'), 't.yaml'), /list already names a view or an alias/);
+  t.same(parseSchema(withAlias, 't.yaml').views.get('lst')!.aliases, ['lists', 'all_lists']);
+  t.throws(() => parseSchema(withAlias.replace('[lists, all_lists]', '[lst]'), 't.yaml'), /lst already names a view or an alias/);
   t.throws(() => parseSchema(withAlias.replace('[lists, all_lists]', '[ngx-pools]'), 't.yaml'), /an alias must be a C identifier/);
 });
 
@@ -329,7 +336,7 @@ t.test('the clock: now_ms() and monotonic_ms(), and what they read on a core', a
   const pack = parseSchema(withClock, 't.yaml');
   t.same(Object.keys(pack.clock!.exprs), ['now_ms', 'monotonic_ms']);
   t.equal(pack.clock!.doc, 'the program keeps its time in root.n');
-  t.same([...pack.views.values()].map((v) => [v.name, v.clock]), [['list', false], ['aged', true]], 'a view that reads the clock says so');
+  t.same([...pack.views.values()].map((v) => [v.name, v.clock]), [['lst', false], ['aged', true]], 'a view that reads the clock says so');
   t.equal(parseSchema(BASE, 't.yaml').clock, null, 'no clock: section, no clock on a core');
   fails(t, 'now_ms() with an argument', edit(29, '      sum: now_ms(1)'), '29:12', 'now_ms() takes 0 arguments');
   fails(t, 'a clock without doc', edit(2, 'pack: t\nclock:\n  now_ms: root.n'), '4:3', "clock: needs doc: what the program's time is");
