@@ -30,6 +30,8 @@ The same views work on a core file.
   --count K          sample K times (every --interval MS, default 1000), then
                      print how the figures moved
   --max-nodes N      most elements one walk may visit (default ${DEFAULT_LIMITS.maxNodes})
+  --max-bytes N      most memory one sample may read, in bytes or with K, M, G
+                     (default 512M); past it the sample is partial
   --consistency M    verify (default): an answer is complete only if the memory
                      it came from held still while it was read (read again and
                      compared); off: no such check, and the JSON says so
@@ -67,6 +69,18 @@ function intOption(v: string | undefined, name: keyof typeof RANGES): number | u
   return n;
 }
 
+const MiB = 1024 * 1024;
+const UNITS: Record<string, number> = { '': 1, K: 1024, M: MiB, G: 1024 * MiB };
+
+/** A size in bytes, or with a K, M or G suffix; from 1M to 64G. */
+function byteOption(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)([KMG]?)(i?B)?$/i.exec(v);
+  const n = m ? Number(m[1]) * UNITS[m[2].toUpperCase()] : NaN;
+  if (!(n >= MiB && n <= 64 * 1024 * MiB)) throw new UsageError(`--max-bytes takes a size from 1M to 64G (bytes, or with K, M or G), not '${v}'`);
+  return n;
+}
+
 function pidList(v: string | undefined): number[] | undefined {
   if (v === undefined) return undefined;
   return [...new Set(v.split(',').map((p) => intOption(p.trim(), '--pid')!))];
@@ -90,6 +104,7 @@ function parseOptions(argv: string[]): Parsed {
         interval: { type: 'string' },
         count: { type: 'string' },
         'max-nodes': { type: 'string' },
+        'max-bytes': { type: 'string' },
         pack: { type: 'string' },
         source: { type: 'string' },
         consistency: { type: 'string' },
@@ -128,6 +143,7 @@ function parseOptions(argv: string[]): Parsed {
     // --interval alone samples until Ctrl-C.
     count: count ?? (interval !== undefined ? Infinity : 1),
     maxNodes: intOption(values['max-nodes'], '--max-nodes') ?? DEFAULT_LIMITS.maxNodes,
+    maxBytes: byteOption(values['max-bytes']) ?? 512 * MiB,
     pack: values.pack,
     source,
     verbose: values.verbose ?? false,

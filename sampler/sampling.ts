@@ -29,6 +29,8 @@ export interface SampleOptions {
   /** How many samples of each process; Infinity: until Ctrl-C. */
   count: number;
   maxNodes: number;
+  /** What one sample may read in all, in bytes. */
+  maxBytes: number;
   pack?: string;
   source?: 'pvr' | 'procmem';
   verbose: boolean;
@@ -216,7 +218,7 @@ function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled
     tries++;
     target.checkIdentity();
     const ranges = target.ranges();
-    const snap = new Snapshot(target.source, ranges);
+    const snap = new Snapshot(target.source, ranges, o.maxBytes);
     const rt: Runtime = { snap, layout: sel.layout, symbols: target.symbols, limits: { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 }, visited: 0, clock: null };
     if (view.clock) rt.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, rt);
     const t0 = performance.now();

@@ -1,9 +1,12 @@
 /**
  * A snapshot: one consistent-as-possible view of the target's memory,
- * read through a cache so a walk touches each page once. Misses are filled
- * a 64 KiB chunk at a time (clipped to the mapping), so a walk over a
- * contiguous or shuffled structure costs a few syscalls, not one per node.
- * Chunks already read are never read again: later reads see the same bytes.
+ * read through a cache so a walk touches each page once. The first miss in
+ * a 64 KiB window reads its page; a second one reads the whole window
+ * (clipped to the mapping): a walk over a contiguous or shuffled structure
+ * costs a few syscalls, not one per node, and one whose nodes lie far apart
+ * costs a page per node, not 64 KiB. Bytes already read are never read
+ * again: later reads see the same bytes. The bytes read are bounded
+ * (maxBytes): past it the walk ends, partial.
  *
  * The hot path is u64(): one bounds check against the last chunk used;
  * otherwise the chunk is found by index in its mapping's table (no hashing).
@@ -17,6 +20,7 @@
  * once, between the last first read and the first second one.
  */
 import type { MemorySource } from './memory.ts';
+import { WalkError } from './walk-error.ts';
 import { hex } from './memory.ts';
 
 export const PAGE = 4096;
@@ -57,6 +61,8 @@ export interface Chunk {
   view: DataView;
   /** used[(addr - start) >> 6] is 1 once a read used that line. */
   used: Uint8Array;
+  /** Only the page of a window's first miss, so far. */
+  probe?: boolean;
 }
 
 /** Where memory a walk used was found different when read again. */
@@ -84,14 +90,17 @@ export class Snapshot {
   private lastRange: Mapped | null = null;
   /** Pages read one by one where a chunk came back short (the mapping changed under us). */
   private readonly singles = new Map<number, Chunk | null>();
+  /** Probe pages a whole window replaced: hot loops may still hold them, and what they used is checked too. */
+  private readonly retired: Chunk[] = [];
   /** Chunks are cut from slabs of 4 MiB: a few large buffers instead of one per chunk (less GC). */
   private slab = new ArrayBuffer(0);
   private slabUsed = 0;
 
-  /** ranges: the readable mappings; reads outside them fault without a syscall. */
+  /** ranges: the readable mappings; reads outside them fault without a syscall. maxBytes: what it may read in all. */
   constructor(
     readonly source: MemorySource,
     ranges: Range[],
+    private readonly maxBytes = Infinity,
   ) {
     this.ranges = [...ranges]
       .sort((a, b) => a.start - b.start)
@@ -218,6 +227,7 @@ export class Snapshot {
     };
     for (const r of this.ranges) for (const c of r.chunks) if (c) check(c);
     for (const c of this.singles.values()) if (c) check(c);
+    for (const c of this.retired) check(c);
     return first;
   }
 
@@ -228,21 +238,31 @@ export class Snapshot {
     this.lastRange = r;
     const i = Math.floor(addr / CHUNK) - r.firstWindow;
     let c = r.chunks[i];
-    if (c === undefined) c = r.chunks[i] = this.fill(r, i);
-    if (c !== null && addr < c.end) return c;
+    if (c === undefined) c = r.chunks[i] = this.fill(r, Math.max(r.start, addr - (addr % PAGE)), PAGE, true);
+    else if (c !== null && c.probe && (addr < c.start || addr >= c.end)) c = r.chunks[i] = this.grow(r, i, c);
+    if (c !== null && addr >= c.start && addr < c.end) return c;
     return this.single(addr);
   }
 
-  /** Reads window i of mapping r: one syscall for up to 64 KiB. */
-  private fill(r: Mapped, i: number): Chunk | null {
+  /** A second page of window i is wanted: read the whole window, keeping the bytes the probe page read first. */
+  private grow(r: Mapped, i: number, probe: Chunk): Chunk {
     const start = Math.max(r.start, (r.firstWindow + i) * CHUNK);
-    const end = Math.min(r.end, (r.firstWindow + i + 1) * CHUNK);
+    const whole = this.fill(r, start, Math.min(r.end, (r.firstWindow + i + 1) * CHUNK) - start, false);
+    if (whole === null || probe.start < whole.start || probe.end > whole.end) return probe;
+    new Uint8Array(whole.view.buffer, whole.view.byteOffset + (probe.start - whole.start), probe.end - probe.start).set(new Uint8Array(probe.view.buffer, probe.view.byteOffset, probe.end - probe.start));
+    this.retired.push(probe);
+    return whole;
+  }
+
+  /** Reads [start, start + len) of mapping r, clipped to it, in one syscall; whole pages only. */
+  private fill(r: Mapped, start: number, len: number, probe: boolean): Chunk | null {
+    const end = Math.min(r.end, start + len);
     const buf = this.take(end - start);
     const got = this.read(start, buf);
     const whole = got - (got % PAGE);
     if (whole === 0) return null;
     this.stats.pages += whole / PAGE;
-    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: linesOf(whole) };
+    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: linesOf(whole), probe };
   }
 
   private take(len: number): Uint8Array {
@@ -270,6 +290,9 @@ export class Snapshot {
   }
 
   private read(addr: number, out: Uint8Array): number {
+    if (this.stats.bytes + out.length > this.maxBytes) {
+      throw new WalkError('limit', `the sample would read more than ${(this.maxBytes / 1024 / 1024).toFixed(0)} MiB (--max-bytes)`);
+    }
     this.stats.reads++;
     const got = this.source.readInto(addr, out);
     this.stats.bytes += got;

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------ */
@@ -250,7 +251,8 @@ static struct {
     uint64_t kvs;
     uint64_t jobs;
     uint64_t timers;
-} opt = { 1000, 0, 1, 4, 1024, 100, 50, 20, 30 };
+    uint64_t stride;                    /* bytes from one list node to the next in memory */
+} opt = { 1000, 0, 1, 4, 1024, 100, 50, 20, 30, sizeof(walkee_item_t) };
 
 /* ------------------------------------------------------------------------ */
 /* Ground truth (bookkeeping kept while building)                           */
@@ -280,6 +282,8 @@ static struct {
 
 /* What `repair` needs to undo the corruptions. */
 static walkee_item_t *list_items;       /* the one array all list nodes live in */
+/* Node i of that array: opt.stride bytes apart (the size of a node, unless --stride spreads them). */
+#define ITEM(i)  ((walkee_item_t *) ((char *) list_items + (uint64_t) (i) * opt.stride))
 static uint64_t *list_order;            /* list_order[k] = index of k-th node */
 static walkee_job_t **jobs_by_id;       /* jobs in insertion (= queue) order */
 
@@ -985,13 +989,13 @@ link_list(void)
     uint64_t n = opt.nodes;
 
     for (uint64_t k = 0; k < n; k++) {
-        walkee_item_t *it = &list_items[list_order[k]];
+        walkee_item_t *it = ITEM(list_order[k]);
 
-        it->next = (k + 1 < n) ? &list_items[list_order[k + 1]] : NULL;
+        it->next = (k + 1 < n) ? ITEM(list_order[k + 1]) : NULL;
         it->pad = k;
     }
 
-    walkee.list = n ? &list_items[list_order[0]] : NULL;
+    walkee.list = n ? ITEM(list_order[0]) : NULL;
 }
 
 static void
@@ -1000,15 +1004,22 @@ build_list(void)
     uint64_t n = opt.nodes;
     uint64_t rng = stream_seed(0x6c697374);     /* "list" */
 
-    list_items = xmalloc(n * sizeof(walkee_item_t));
+    if (opt.stride > sizeof(walkee_item_t)) {
+        /* nodes far apart: only the pages that hold one become resident */
+        list_items = mmap(NULL, n * opt.stride, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        CHECK(list_items != MAP_FAILED);
+    } else {
+        list_items = xmalloc(n * sizeof(walkee_item_t));
+    }
     list_order = xmalloc(n * sizeof(uint64_t));
 
     for (uint64_t i = 0; i < n; i++) {
-        list_items[i].value = i * 7 + 3;
+        ITEM(i)->value = i * 7 + 3;
         list_order[i] = i;
 
         truth.list_count++;
-        truth.list_sum += list_items[i].value;
+        truth.list_sum += ITEM(i)->value;
     }
 
     if (opt.shuffled) {
@@ -1417,8 +1428,8 @@ mutator_main(void *arg)
         /* swap values between list nodes: the links and the sum stay */
         if (n > 1) {
             for (int k = 0; k < 256; k++) {
-                walkee_item_t *a = &list_items[splitmix64(&rng) % n];
-                walkee_item_t *b = &list_items[splitmix64(&rng) % n];
+                walkee_item_t *a = ITEM(splitmix64(&rng) % n);
+                walkee_item_t *b = ITEM(splitmix64(&rng) % n);
                 uint64_t v = a->value;
 
                 a->value = b->value;
@@ -1484,7 +1495,7 @@ print_truth(void)
     printf("{\"list\":{\"count\":%" PRIu64 ",\"sum\":%" PRIu64
            ",\"head\":\"0x%" PRIxPTR "\"}",
            truth.list_count, truth.list_sum,
-           ADDR(opt.nodes ? &list_items[list_order[0]] : NULL));
+           ADDR(opt.nodes ? ITEM(list_order[0]) : NULL));
 
     printf(",\"pools\":[");
     for (ngx_uint_t i = 0; i < truth.npools; i++) {
@@ -1601,10 +1612,10 @@ corrupt(const char *what)
 
     if (strcmp(what, "cycle") == 0 && n) {
         /* the last node points back to the one in the middle */
-        list_items[list_order[n - 1]].next = &list_items[list_order[n / 2]];
+        ITEM(list_order[n - 1])->next = ITEM(list_order[n / 2]);
 
     } else if (strcmp(what, "badptr") == 0 && n) {
-        list_items[list_order[n / 2]].next = (walkee_item_t *) 0x10;
+        ITEM(list_order[n / 2])->next = (walkee_item_t *) 0x10;
 
     } else if (strcmp(what, "pool-cycle") == 0 && truth.npools) {
         truth.pools[0].last_block->d.next = truth.pools[0].pool;
@@ -1698,6 +1709,7 @@ WALKEE_VERSION "\n"
 "options:\n"
 "  --nodes N        linked list of N walkee_item_t (default 1000)\n"
 "  --layout L       contiguous | shuffled list order (default contiguous)\n"
+"  --stride B       list nodes B bytes apart in memory (default: packed)\n"
 "  --seed S         seed of every random choice (default 1)\n"
 "  --pools P        P nginx pools in walkee.pools (default 4)\n"
 "  --pool-size B    bytes per pool block, >= %zu, a multiple of 16\n"
@@ -1763,6 +1775,7 @@ parse_options(int argc, char **argv)
         { "kvs",       required_argument, NULL, 'k' },
         { "jobs",      required_argument, NULL, 'j' },
         { "timers",    required_argument, NULL, 't' },
+        { "stride",    required_argument, NULL, 'r' },
         { "help",      no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
@@ -1780,6 +1793,12 @@ parse_options(int argc, char **argv)
         case 'j': opt.jobs = parse_count("jobs", optarg, 0, MAX_JOBS); break;
         case 't':
             opt.timers = parse_count("timers", optarg, 0, MAX_TIMERS);
+            break;
+        case 'r':
+            opt.stride = parse_count("stride", optarg, sizeof(walkee_item_t), 1024 * 1024);
+            if (opt.stride % 8) {
+                bad_option("--%s: must be a multiple of 8: '%s'", "stride", optarg);
+            }
             break;
         case 'z':
             opt.pool_size = parse_count("pool-size", optarg, NGX_MIN_POOL_SIZE,
