@@ -20,6 +20,8 @@ class GdbTarget(object):
         obj = gdb.lookup_objfile(self.exe)
         self.build_id = obj.build_id if obj is not None else None
         self.live = self.pid is not None and _is_live(self.inf)
+        if not self.live and _core_file() is None:
+            raise XwalkError("no process: attach gdb to one (gdb -p PID) or open a core (gdb BINARY CORE)")  # noqa: F821
 
     def read_chunk(self, addr, n):
         # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is a short read.
@@ -113,22 +115,57 @@ class ViewCommand(gdb.Command):
         self.view_index = view_index
 
     def invoke(self, arg, from_tty):
-        try:
-            argv = gdb.string_to_argv(arg)
-            opts = parse_command_args(argv)
+        with one_line_errors():
+            try:
+                argv = gdb.string_to_argv(arg)
+            except (gdb.error, ValueError) as e:
+                raise XwalkError("cannot read the arguments: %s" % e)  # noqa: F821
+            opts = parse_command_args(argv)  # noqa: F821
             gdb.write(run_command(self.pack, self.view_index, opts, GdbTarget(), GdbSymbols(), _eval_address) + "\n")  # noqa: F821
-        except XwalkError as e:  # noqa: F821
+
+
+class one_line_errors(object):
+    """Any failure of a command is one line, gdb's own error (XWALK_DEBUG=1 shows the Python traceback)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        if e is None or isinstance(e, gdb.GdbError) or os.environ.get("XWALK_DEBUG"):
+            return False
+        if isinstance(e, XwalkError):  # noqa: F821
             raise gdb.GdbError(str(e))
+        raise gdb.GdbError("xwalk: internal error: %s: %s (set XWALK_DEBUG=1 for a traceback, and please report it)" % (type(e).__name__, e))
+
+
+def _struct_names(t):
+    """The names a struct type goes by: each typedef on the way to it, and its tag."""
+    names = []
+    while True:
+        if t.name:
+            names.append(t.name)
+        if t.code != gdb.TYPE_CODE_TYPEDEF:
+            break
+        t = t.target()
+    if t.code != gdb.TYPE_CODE_STRUCT:
+        return None
+    if t.tag and t.tag not in names:
+        names.append(t.tag)
+    return names
 
 
 def _eval_address(expr):
+    """(address, the names of the struct EXPR is or points to, or None for a number or any other pointer)."""
     try:
         v = gdb.parse_and_eval(expr)
-    except gdb.error as e:
+        code = v.type.strip_typedefs().code
+        if code == gdb.TYPE_CODE_STRUCT:
+            return int(v.address), _struct_names(v.type)
+        if code == gdb.TYPE_CODE_PTR:
+            return int(v), _struct_names(v.type.strip_typedefs().target())
+        return int(v), None
+    except (gdb.error, OverflowError) as e:
         raise XwalkError("cannot evaluate %s: %s" % (expr, e))  # noqa: F821
-    if v.type.strip_typedefs().code == gdb.TYPE_CODE_STRUCT:
-        v = v.address
-    return int(v)
 
 
 class CheckCommand(gdb.Command):
@@ -139,13 +176,11 @@ class CheckCommand(gdb.Command):
         self.pack = pack
 
     def invoke(self, arg, from_tty):
-        try:
+        with one_line_errors():
             target = GdbTarget()
             layout = select_layout(self.pack, target)  # noqa: F821
             types, globals_, errors = derive_layout(self.pack.spec)  # noqa: F821
             gdb.write(check_layout(self.pack, layout, types, errors) + "\n")  # noqa: F821
-        except XwalkError as e:  # noqa: F821
-            raise gdb.GdbError(str(e))
 
 
 def xwalk_register(pack):

@@ -1031,8 +1031,8 @@ def parse_command_args(argv):
             opts["json"] = True
         elif a == "--max-nodes":
             i += 1
-            if i >= len(argv) or not argv[i].isdigit() or int(argv[i]) < 1:
-                raise XwalkError("--max-nodes needs a whole number >= 1")  # noqa: F821
+            if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
+                raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))  # noqa: F821
             opts["max_nodes"] = int(argv[i])
         elif a.startswith("--"):
             raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
@@ -1094,10 +1094,21 @@ def find_version(path, program, shape=RELEASE):
     return found if found is not None and shape.match(found) else None
 
 
+def checked_address(view, expr, addr, type_names):
+    """EXPR's address, as xsample --addr takes one: a number or a void pointer as it is, a pointer to (or
+    a value of) a struct only if it is the view's; and always a 64-bit address."""
+    if type_names and view.of != "fnptr" and view.of not in type_names:
+        raise XwalkError("%s is %s, not a %s: give a pointer to one, or an address" % (expr, type_names[0], view.of))  # noqa: F821
+    if not 0 <= addr <= 0xFFFFFFFFFFFFFFFF:
+        raise XwalkError("%s is %d, not a 64-bit address" % (expr, addr))  # noqa: F821
+    return addr
+
+
 def run_command(pack, view_index, opts, target, symbols, eval_address):
+    """eval_address(EXPR) -> (address, the names of the struct it is or points to, or None)."""
     layout = select_layout(pack, target)
     view = pack.views_for(layout)[view_index]
-    addr = eval_address(opts["expr"]) if opts["expr"] else None
+    addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
     rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
     rows = [[("pid", target.pid)] + row for row in rows]
@@ -1337,6 +1348,7 @@ def derive_layout(spec):
 # for what a core lacks), the pack's layout chosen by the executable's
 # build-id, one command per view. Inlined into each generated extension
 # after py-common/.
+import os
 import shlex
 import sys
 
@@ -1349,7 +1361,7 @@ class LldbTarget(object):
     def __init__(self, target):
         self.target = target
         self.process = self.target.GetProcess()
-        if not self.target.IsValid() or not self.process.IsValid():
+        if not self.target.IsValid() or not self.process.IsValid() or self.process.GetState() in (lldb.eStateExited, lldb.eStateDetached, lldb.eStateUnloaded, lldb.eStateInvalid):
             raise XwalkError("no process: attach lldb to a process (-p PID) or load a core (--core FILE)")  # noqa: F821
         self.pid = self.process.GetProcessID() or None
         self.live = self.process.GetPluginName() != "elf-core"
@@ -1456,18 +1468,52 @@ class LldbSymbols(object):
         return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target)
 
 
+def _struct_names(t):
+    """The names a struct type goes by: each typedef on the way to it, and its own."""
+    names = []
+    while t.IsValid():
+        if t.GetName():
+            names.append(t.GetName())
+        if not t.IsTypedefType():
+            break
+        t = t.GetTypedefedType()
+    if t.GetTypeClass() not in (lldb.eTypeClassStruct, lldb.eTypeClassUnion):
+        return None
+    tag = t.GetName().replace("struct ", "")
+    if tag not in names:
+        names.append(tag)
+    return names
+
+
 def _eval_address(target, expr):
+    """(address, the names of the struct EXPR is or points to, or None for a number or any other pointer)."""
     try:
-        return int(expr, 0)
+        return int(expr, 0), None
     except ValueError:
         pass
     frame = target.GetProcess().GetSelectedThread().GetSelectedFrame()
     v = frame.EvaluateExpression(expr) if frame.IsValid() else target.EvaluateExpression(expr)
     if not v.IsValid() or v.GetError().Fail():
         raise XwalkError("cannot evaluate %s: %s" % (expr, v.GetError().GetCString()))  # noqa: F821
-    if v.GetType().GetCanonicalType().GetTypeClass() in (lldb.eTypeClassStruct, lldb.eTypeClassUnion):
-        v = v.AddressOf()
-    return v.GetValueAsUnsigned()
+    t = v.GetType()
+    if t.GetCanonicalType().GetTypeClass() in (lldb.eTypeClassStruct, lldb.eTypeClassUnion):
+        return v.AddressOf().GetValueAsUnsigned(), _struct_names(t)
+    if t.IsPointerType():
+        return v.GetValueAsUnsigned(), _struct_names(t.GetPointeeType())
+    return v.GetValueAsSigned() if t.GetCanonicalType().GetBasicType() not in _UNSIGNED else v.GetValueAsUnsigned(), None
+
+
+_UNSIGNED = (lldb.eBasicTypeUnsignedChar, lldb.eBasicTypeUnsignedShort, lldb.eBasicTypeUnsignedInt, lldb.eBasicTypeUnsignedLong, lldb.eBasicTypeUnsignedLongLong)
+
+
+def _one_line(result, e):
+    """Any failure of a command is one line in the result (XWALK_DEBUG=1 raises it, with its traceback)."""
+    if isinstance(e, XwalkError):  # noqa: F821
+        result.SetError(str(e))
+    elif os.environ.get("XWALK_DEBUG"):
+        raise e
+    else:
+        result.SetError("xwalk: internal error: %s: %s (set XWALK_DEBUG=1 for a traceback, and please report it)" % (type(e).__name__, e))
 
 
 def _make_command(pack, view_index, doc):
@@ -1478,11 +1524,15 @@ def _make_command(pack, view_index, doc):
         def __call__(self, debugger, command, exe_ctx, result):
             try:
                 target = LldbTarget(exe_ctx.GetTarget())
-                opts = parse_command_args(shlex.split(command))  # noqa: F821
+                try:
+                    argv = shlex.split(command)
+                except ValueError as e:
+                    raise XwalkError("cannot read the arguments: %s" % e)  # noqa: F821
+                opts = parse_command_args(argv)  # noqa: F821
                 text = run_command(pack, view_index, opts, target, LldbSymbols(target.target), lambda e: _eval_address(target.target, e))  # noqa: F821
                 result.AppendMessage(text)
-            except XwalkError as e:  # noqa: F821
-                result.SetError(str(e))
+            except Exception as e:
+                _one_line(result, e)
 
         def get_short_help(self):
             return doc.split("\n")[0]
@@ -1505,8 +1555,8 @@ class CheckCommand(object):
             layout = select_layout(CheckCommand.pack, target)  # noqa: F821
             types, globals_, errors = derive_layout(CheckCommand.pack.spec)  # noqa: F821
             result.AppendMessage(check_layout(CheckCommand.pack, layout, types, errors))  # noqa: F821
-        except XwalkError as e:  # noqa: F821
-            result.SetError(str(e))
+        except Exception as e:
+            _one_line(result, e)
 
     def get_short_help(self):
         return "Compare the extension's layout with lldb's debug info"

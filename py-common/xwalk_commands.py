@@ -60,8 +60,8 @@ def parse_command_args(argv):
             opts["json"] = True
         elif a == "--max-nodes":
             i += 1
-            if i >= len(argv) or not argv[i].isdigit() or int(argv[i]) < 1:
-                raise XwalkError("--max-nodes needs a whole number >= 1")  # noqa: F821
+            if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
+                raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))  # noqa: F821
             opts["max_nodes"] = int(argv[i])
         elif a.startswith("--"):
             raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
@@ -123,10 +123,21 @@ def find_version(path, program, shape=RELEASE):
     return found if found is not None and shape.match(found) else None
 
 
+def checked_address(view, expr, addr, type_names):
+    """EXPR's address, as xsample --addr takes one: a number or a void pointer as it is, a pointer to (or
+    a value of) a struct only if it is the view's; and always a 64-bit address."""
+    if type_names and view.of != "fnptr" and view.of not in type_names:
+        raise XwalkError("%s is %s, not a %s: give a pointer to one, or an address" % (expr, type_names[0], view.of))  # noqa: F821
+    if not 0 <= addr <= 0xFFFFFFFFFFFFFFFF:
+        raise XwalkError("%s is %d, not a 64-bit address" % (expr, addr))  # noqa: F821
+    return addr
+
+
 def run_command(pack, view_index, opts, target, symbols, eval_address):
+    """eval_address(EXPR) -> (address, the names of the struct it is or points to, or None)."""
     layout = select_layout(pack, target)
     view = pack.views_for(layout)[view_index]
-    addr = eval_address(opts["expr"]) if opts["expr"] else None
+    addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
     rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
     rows = [[("pid", target.pid)] + row for row in rows]

@@ -244,13 +244,23 @@ export class Snapshot {
     return this.single(addr);
   }
 
-  /** A second page of window i is wanted: read the whole window, keeping the bytes the probe page read first. */
+  /**
+   * A second page of window i is wanted: read the whole window. The probe
+   * page's bytes, read first, stay what every read of that page sees: copied
+   * into the window, or (when the window came back short of it) kept as a
+   * page of its own.
+   */
   private grow(r: Mapped, i: number, probe: Chunk): Chunk {
     const start = Math.max(r.start, (r.firstWindow + i) * CHUNK);
     const whole = this.fill(r, start, Math.min(r.end, (r.firstWindow + i + 1) * CHUNK) - start, false);
-    if (whole === null || probe.start < whole.start || probe.end > whole.end) return probe;
-    new Uint8Array(whole.view.buffer, whole.view.byteOffset + (probe.start - whole.start), probe.end - probe.start).set(new Uint8Array(probe.view.buffer, probe.view.byteOffset, probe.end - probe.start));
-    this.retired.push(probe);
+    if (whole === null) {
+      probe.probe = false; // the window cannot be read whole: its other pages are read alone
+      return probe;
+    }
+    if (probe.start >= whole.start && probe.end <= whole.end) {
+      new Uint8Array(whole.view.buffer, whole.view.byteOffset + (probe.start - whole.start), probe.end - probe.start).set(new Uint8Array(probe.view.buffer, probe.view.byteOffset, probe.end - probe.start));
+      this.retired.push(probe);
+    } else this.singles.set(Math.floor(probe.start / PAGE), probe);
     return whole;
   }
 

@@ -2,14 +2,15 @@
  * Bad memory never kills the debugger session: a cycle, a wild pointer, an
  * unreadable address or a bad argument gives a clear message (or a partial
  * result that says why), and the next command works. An unknown stripped
- * build gets one message naming the known builds.
+ * build gets one message naming the known builds. EXPR is checked as
+ * xsample checks --addr, and a debugger with no process says so.
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { gdb, lldb, type Where } from './lib/debuggers.ts';
+import { extension, gdb, lldb, type Where } from './lib/debuggers.ts';
 import { binPath, startWalkee } from './lib/walkee.ts';
 
 const lldbAtThePrompt = (where: Where, pack: string, commands: string[]) => lldb(where, pack, commands, { keepGoing: true });
@@ -52,5 +53,27 @@ for (const [name, run] of [
     const r = await run({ pid: child.pid! }, 'walkee', ['walkee-list', 'xwalk-check']);
     t.match(r.stdout + r.stderr, /unknown build of walkee: .*walkee \(build-id [0-9a-f]{40}\) matches no layout of this extension.*known builds: none\. Add one with: xgen layout --pack walkee/);
     t.notMatch(r.stdout + r.stderr, /Traceback/, 'no Python traceback');
+  });
+
+  t.test(`${name}: EXPR is checked as xsample checks --addr, and every mistake is one line`, async (t) => {
+    const w = await startWalkee(['--nodes', '10', '--pools', '2']);
+    t.teardown(() => w.kill());
+    const truth = await w.ask('truth');
+    const r = await run({ pid: w.child.pid! }, 'walkee', ['ngx-pool &walkee.jobs', 'ngx-pool -1', 'walkee-list --max-nodes 0', 'ngx-pool walkee.pools[1] --json']);
+    const out = r.stdout + r.stderr;
+    t.match(out, /&walkee\.jobs is ngx_queue_t, not a ngx_pool_t: give a pointer to one, or an address/, 'a pointer to another struct is refused');
+    t.match(out, /-1 is -1, not a 64-bit address/, 'so is an address below 0');
+    t.match(out, /--max-nodes takes a whole number from 1 to 1000000000, not '0'/, "a number out of range, in xsample's words");
+    t.same((r.json[0]?.items as { addr: string }[] | undefined)?.map((i) => i.addr), [truth.pools[1].addr], 'a pointer to a pool is a pool');
+    t.notMatch(out, /Traceback/, 'no Python traceback');
+  });
+
+  t.test(`${name}: with no process, one line that says so`, async (t) => {
+    const r =
+      name === 'gdb'
+        ? await execa('gdb', ['-batch', '-nx', binPath, '-ex', `source ${extension('walkee', 'gdb')}`, '-ex', 'ngx-pools'], { reject: false, env: { DEBUGINFOD_URLS: '' } })
+        : await execa('lldb-16', ['-b', '--no-lldbinit', binPath, '-o', `command script import ${extension('walkee', 'lldb')}`, '-o', 'ngx-pools'], { reject: false });
+    t.match(r.stdout + r.stderr, /no process: attach (gdb|lldb) /);
+    t.notMatch(r.stdout + r.stderr, /Traceback|0 items/);
   });
 }

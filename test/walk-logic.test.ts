@@ -824,7 +824,7 @@ t.test('the fake memory refuses what is not mapped', async (t) => {
 });
 
 t.test('the page cache', async (t) => {
-  t.test('1000 nodes on 1000 pages: one read per 64 KiB chunk', async (t) => {
+  t.test('1000 nodes on 1000 pages: a window read whole once a second page of it is wanted', async (t) => {
     const w = new World();
     const SPREAD = 0x7f5500000000; // 64 KiB-aligned
     const pages = 1000;
@@ -841,18 +841,36 @@ t.test('the page cache', async (t) => {
     const before = w.mem.readCount;
     t.equal(ev(w, 'sum(chain(self.list, next), it.value)', { rt }), 500500);
     const reads = w.mem.readCount - before;
-    // ceil(1000 / 16) = 63 chunks of the spread region, and one of the page that holds G.
-    t.equal(reads, 64, `${reads} reads`);
-    t.equal(rt.snap.stats.reads, 64);
-    t.equal(rt.snap.stats.pages, 1001);
+    // ceil(1000 / 16) = 63 windows of the spread region, each a page first and then whole, and the page that holds G.
+    t.equal(reads, 127, `${reads} reads`);
+    t.equal(rt.snap.stats.reads, 127);
+    t.equal(rt.snap.stats.pages, 63 + 1000 + 1);
     t.ok(
       w.mem.reads.every((r) => r.len <= 64 * 1024),
       'no read is longer than a chunk',
     );
     t.equal(ev(w, 'count(chain(self.list, next))', { rt }), 1000);
-    t.equal(w.mem.readCount - before, 64, 'walking the same nodes again reads nothing');
+    t.equal(w.mem.readCount - before, 127, 'walking the same nodes again reads nothing');
     t.equal(ev(w, `(*cast(${nodes[500]}, node_t)).value`, { rt }), 501);
-    t.equal(w.mem.readCount - before, 64);
+    t.equal(w.mem.readCount - before, 127);
+  });
+
+  t.test('1000 nodes 64 KiB apart: a page read per node, not a window', async (t) => {
+    const w = new World();
+    const FAR = 0x7f5400000000; // 64 KiB-aligned
+    const n = 1000;
+    w.mem.map(FAR, n * 64 * 1024);
+    const nodes = Array.from({ length: n }, (_, i) => FAR + ((i * 7919) % n) * 64 * 1024 + 8 * (i % 500));
+    nodes.forEach((a, i) => {
+      w.put(a, 'node_t', 'value', i + 1);
+      w.put(a, 'node_t', 'next', nodes[i + 1] ?? 0);
+    });
+    w.put(w.G, 'root_t', 'list', nodes[0]);
+    const rt = w.runtime();
+    const before = w.mem.readCount;
+    t.equal(ev(w, 'sum(chain(self.list, next), it.value)', { rt }), (n * (n + 1)) / 2);
+    t.equal(w.mem.readCount - before, n + 1, 'one read per node, and one for G');
+    t.equal(rt.snap.stats.bytes, (n + 1) * PAGE, 'a page each');
   });
 
   t.test('reads straddling two pages', async (t) => {
@@ -892,15 +910,21 @@ t.test('the page cache', async (t) => {
     const n = w.mem.readCount;
     t.same([s.u64(C + 8), s.u64(C + 4 * PAGE), s.u64(C + 0x10000 + 8 * PAGE)], [1, 2, 3]);
     t.same(w.mem.reads.slice(n), [
+      { addr: C, len: PAGE },
+      { addr: C + 4 * PAGE, len: PAGE },
+      { addr: C + 0x10000 + 8 * PAGE, len: PAGE },
+    ]);
+    // A second page of a window reads the window, clipped to its mapping.
+    t.same([s.u64(C + 2 * PAGE), s.u64(C + 0x10000 + 7 * PAGE)], [0, 0]);
+    t.same(w.mem.reads.slice(n + 3), [
       { addr: C, len: 3 * PAGE },
-      { addr: C + 3 * PAGE, len: 5 * PAGE },
       { addr: C + 0x10000 + 7 * PAGE, len: 2 * PAGE },
     ]);
     // A u64 across the end of a mapping with nothing after it faults, without reading outside.
     const err = thrown(() => s.u64(C + 0x10000 + 9 * PAGE - 4));
     t.type(err, Fault);
     t.equal(err.message, `${hex(C + 0x10000 + 9 * PAGE)}: not in any mapping`);
-    t.equal(w.mem.readCount - n, 3);
+    t.equal(w.mem.readCount - n, 5);
   });
 
   t.test('unmapped addresses fault without a read', async (t) => {
@@ -921,11 +945,13 @@ t.test('the page cache', async (t) => {
     const s = new Snapshot(w.mem, w.mem.ranges());
     const n = w.mem.readCount;
     t.equal(s.u64(HEAP + 12 * PAGE), 12);
+    t.equal(s.u64(HEAP + 9 * PAGE), 9, 'read by the window, short of the hole');
     t.same(w.mem.reads.slice(n), [
-      { addr: HEAP, len: 64 * 1024 },
       { addr: HEAP + 12 * PAGE, len: PAGE },
+      { addr: HEAP, len: 64 * 1024 },
     ]);
-    t.equal(s.u64(HEAP + 9 * PAGE), 9, 'cached by the chunk read');
+    w.mem.u64(HEAP + 12 * PAGE, 13);
+    t.equal(s.u64(HEAP + 12 * PAGE), 12, 'the page read first keeps the bytes it read');
     const err = thrown(() => s.u8(HEAP + 10 * PAGE + 5));
     t.type(err, Fault);
     t.equal(err.message, `${hex(HEAP + 10 * PAGE + 5)}: unreadable`);
