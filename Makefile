@@ -12,7 +12,7 @@ NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
 TS_SOURCES := $(shell find bin generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test test-unit bench typecheck regen clean
+.PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test test-unit bench soak typecheck regen clean
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -75,6 +75,10 @@ test-unit: build
 # Speed and stall against gdb, lldb, drgn and a C floor: writes docs/BENCHMARKS.md.
 bench: build nginx
 	npx tsx bench/run.ts
+
+# Minutes of sampling a target that never holds still (XWALK_SOAK_MINUTES, default 2): writes bench/soak.json.
+soak: build
+	npx tsx bench/soak.ts
 
 clean:
 	rm -rf dist sampler/native/build test-targets/bin

@@ -4,8 +4,11 @@
  * filled by process_vm_readv in 64 KiB chunks clipped to the mapping, the
  * same strategy as xsample's, in C with no interpreter in the way.
  *
- *   floor PID HEAD NEXT_OFF VALUE_OFF
+ *   floor PID HEAD NEXT_OFF VALUE_OFF [verify]
  * prints {"count":N,"sum":S,"ns":T} (T: wall time of the walk alone).
+ * With verify, as xsample checks its answers by default: every chunk read is
+ * read again after the walk and compared, and T includes that; the output
+ * adds "changed": the chunks that differed.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -26,6 +29,10 @@ static struct range *ranges;
 static size_t nranges;
 static struct slot *table;
 static size_t table_size = 1 << 16, table_used;
+/* Every chunk read, for the check after the walk. */
+struct chunk { uint64_t start, len; unsigned char *buf; };
+static struct chunk *chunks;
+static size_t nchunks, chunks_cap;
 
 static void load_maps(void)
 {
@@ -87,6 +94,8 @@ static unsigned char *fill(uint64_t page)
     struct iovec local = { buf, end - start }, remote = { (void *)start, end - start };
     ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
     if (got < (ssize_t)(a - start + PAGE)) { perror("process_vm_readv"); exit(1); }
+    if (nchunks == chunks_cap) chunks = realloc(chunks, (chunks_cap = chunks_cap ? 2 * chunks_cap : 256) * sizeof *chunks);
+    chunks[nchunks++] = (struct chunk){ start, (uint64_t)got, buf };
     for (uint64_t p = start; p + PAGE <= start + (uint64_t)got; p += PAGE) {
         if ((table_used + 1) * 2 > table_size) grow();
         struct slot *s = find(p / PAGE);
@@ -110,9 +119,23 @@ static inline uint64_t u64(uint64_t a)
     return v;
 }
 
+/* Reads every chunk again and compares: how many changed while the walk read them. */
+static size_t changed(void)
+{
+    static unsigned char again[CHUNK];
+    size_t n = 0;
+    for (size_t i = 0; i < nchunks; i++) {
+        struct iovec local = { again, chunks[i].len }, remote = { (void *)chunks[i].start, chunks[i].len };
+        ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (got != (ssize_t)chunks[i].len || memcmp(again, chunks[i].buf, chunks[i].len) != 0) n++;
+    }
+    return n;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 5) { fprintf(stderr, "usage: floor PID HEAD NEXT_OFF VALUE_OFF\n"); return 2; }
+    if (argc != 5 && !(argc == 6 && strcmp(argv[5], "verify") == 0)) { fprintf(stderr, "usage: floor PID HEAD NEXT_OFF VALUE_OFF [verify]\n"); return 2; }
+    int verify = argc == 6;
     pid = atoi(argv[1]);
     uint64_t p = strtoull(argv[2], NULL, 0);
     uint64_t next = strtoull(argv[3], NULL, 0), value = strtoull(argv[4], NULL, 0);
@@ -126,8 +149,9 @@ int main(int argc, char **argv)
         p = u64(p + next);
         n++;
     }
+    size_t diff = verify ? changed() : 0;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("{\"count\":%" PRIu64 ",\"sum\":%" PRIu64 ",\"ns\":%.0f}\n", n, sum,
-           (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec));
+    printf("{\"count\":%" PRIu64 ",\"sum\":%" PRIu64 ",\"ns\":%.0f,\"changed\":%zu}\n", n, sum,
+           (t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec), diff);
     return 0;
 }

@@ -41,11 +41,18 @@ function benchLine(out: string, what: string): Timing {
   return { sum: r.sum, ns: r.ns };
 }
 
+/** xsample's time for the view: the walk, and the reading again that checks it (unless --consistency off). */
 async function xsampleRun(args: string[]): Promise<Timing> {
   const r = await execa(process.execPath, [path.join(root, 'dist/xsample.js'), ...args, '--struct', 'walkee_sum', '--json', '--verbose'], { reject: false });
-  const m = / in ([\d.]+) ms[;,].*peak RSS (\d+) MiB/.exec(r.stderr);
+  const m = / in ([\d.]+) ms(?:; read again in ([\d.]+) ms)?[:,].*peak RSS (\d+) MiB/.exec(r.stderr);
   if (!m || r.exitCode !== 0) throw new Error(`xsample failed: ${r.stderr}`);
-  return { sum: JSON.parse(r.stdout).items[0].sum, ns: Number(m[1]) * 1e6, rssMiB: Number(m[2]) };
+  return { sum: JSON.parse(r.stdout).items[0].sum, ns: (Number(m[1]) + Number(m[2] ?? 0)) * 1e6, rssMiB: Number(m[3]) };
+}
+
+async function floorRun(t: Target, verify: boolean): Promise<Timing> {
+  const r = await execa(paths.floor, [String(t.pid), '0x' + t.head.toString(16), '0', '8', ...(verify ? ['verify'] : [])]);
+  const j = JSON.parse(r.stdout);
+  return { sum: j.sum, ns: j.ns };
 }
 
 const gdbRun = async (t: Target, method: 'value' | 'ext') => {
@@ -69,18 +76,10 @@ const drgnRun = async (t: Target, method: 'objects' | 'raw') => {
 export const paths = { floor: '' };
 
 export const METHODS: Method[] = [
-  {
-    key: 'floor',
-    label: 'C page-cache walker (process_vm_readv): the floor',
-    sizes: SIZES,
-    live: true,
-    async run(t) {
-      const r = await execa(paths.floor, [String(t.pid), '0x' + t.head.toString(16), '0', '8']);
-      const j = JSON.parse(r.stdout);
-      return { sum: j.sum, ns: j.ns };
-    },
-  },
-  { key: 'xsample', label: 'xsample (live)', sizes: SIZES, live: true, run: (t) => xsampleRun(['--pid', String(t.pid)]) },
+  { key: 'floor', label: 'C page-cache walker (process_vm_readv): the floor', sizes: SIZES, live: true, run: (t) => floorRun(t, false) },
+  { key: 'floor_verify', label: 'the floor, reading every chunk again to check it', sizes: SIZES, live: true, run: (t) => floorRun(t, true) },
+  { key: 'xsample', label: 'xsample (live, checked: --consistency verify)', sizes: SIZES, live: true, run: (t) => xsampleRun(['--pid', String(t.pid)]) },
+  { key: 'xsample_off', label: 'xsample (live, --consistency off)', sizes: SIZES, live: true, run: (t) => xsampleRun(['--pid', String(t.pid), '--consistency', 'off']) },
   { key: 'xsample_core', label: 'xsample --core', sizes: SIZES, live: false, run: (t) => xsampleRun(['--core', t.core, '--exe', binPath]) },
   { key: 'gdb_ext', label: 'generated gdb extension', sizes: SIZES, live: true, run: (t) => gdbRun(t, 'ext') },
   { key: 'lldb_ext', label: 'generated lldb extension', sizes: SIZES, live: true, run: (t) => lldbRun(t, 'ext') },

@@ -16,6 +16,8 @@ import { writeReport } from './report.ts';
 
 const LAYOUTS = ['contiguous', 'shuffled'] as const;
 const RUNS = Number(process.env.XWALK_BENCH_RUNS ?? 3);
+/** XWALK_BENCH_METHODS=floor,xsample: only these (for a quick look; the report wants them all). */
+const ONLY = process.env.XWALK_BENCH_METHODS?.split(',');
 /** Scratch space for the floor's binary and the cores (made by main). */
 let work = '';
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
@@ -45,7 +47,7 @@ async function walks(): Promise<WalkResult[]> {
     for (const layout of LAYOUTS) {
       const t = await target(nodes, layout);
       try {
-        for (const m of METHODS.filter((m) => m.sizes.includes(nodes))) {
+        for (const m of METHODS.filter((m) => m.sizes.includes(nodes) && (!ONLY || ONLY.includes(m.key)))) {
           const runs: number[] = [];
           let rss: number | undefined;
           for (let i = 0; i < (m.runs ?? RUNS); i++) {
