@@ -7,14 +7,17 @@
  * time), and results say so.
  */
 import type { ClockIR, ClockName } from '../generators/ir.ts';
-import { Compiler, type Runtime } from './compile.ts';
+import { lowerValue } from '../generators/lower/lower.ts';
+import type { BoundLayout } from './bound-layout.ts';
+import { compileProgram } from './print-js.ts';
 import { Fault } from './snapshot.ts';
 import { WalkError } from './walk-error.ts';
+import type { WalkRuntime } from './walk-runtime.ts';
 
 export interface ClockReading {
   source: 'live' | 'core';
-  now_ms: number | null;
-  monotonic_ms: number | null;
+  now_ms: number | bigint | null;
+  monotonic_ms: number | bigint | null;
   /** On a core: what the program's time is (the schema's clock doc). */
   doc?: string;
   /** Why a clock has no value (null above). */
@@ -25,15 +28,14 @@ export function liveClock(): ClockReading {
   return { source: 'live', now_ms: Date.now(), monotonic_ms: Number(process.hrtime.bigint() / 1_000_000n), why: {} };
 }
 
-/** The program's clock in a core, read through the same snapshot the view reads. */
-export function coreClock(packName: string, clock: ClockIR | null, rt: Runtime): ClockReading {
+/** The program's clock in a core, read through the same snapshot the view reads (R's). */
+export function coreClock(packName: string, clock: ClockIR | null, layout: BoundLayout, R: WalkRuntime): ClockReading {
   const r: ClockReading = { source: 'core', now_ms: null, monotonic_ms: null, why: {} };
   if (!clock) {
     r.why = { now_ms: noClock(packName, 'now_ms'), monotonic_ms: noClock(packName, 'monotonic_ms') };
     return r;
   }
   r.doc = clock.doc;
-  const c = new Compiler(rt);
   for (const name of ['now_ms', 'monotonic_ms'] as const) {
     const e = clock.exprs[name];
     if (!e) {
@@ -41,7 +43,7 @@ export function coreClock(packName: string, clock: ClockIR | null, rt: Runtime):
       continue;
     }
     try {
-      r[name] = c.num(e)(new Array(clock.slots).fill(0));
+      r[name] = compileProgram(lowerValue(e), layout, R)(0);
     } catch (err) {
       if (!(err instanceof Fault || err instanceof WalkError)) throw err;
       r.why[name] = `${name}() on a core is ${clock.doc}, which could not be read: ${err.message}`;
@@ -55,15 +57,15 @@ function noClock(packName: string, name: ClockName): string {
 }
 
 /** The value a clock builtin reads, or the walk error that says why there is none. */
-export function clockValue(clock: ClockReading | null, name: ClockName): number {
+export function clockValue(clock: ClockReading | null, name: ClockName): number | bigint {
   const v = clock?.[name];
   if (v === null || v === undefined) throw new WalkError('unavailable', clock?.why[name] ?? `${name}(): internal: no clock was read for this sample`);
   return v;
 }
 
 /** A time for people: UTC to the millisecond, or the number when it is no plausible time. The Python runtime prints the same. */
-export function formatTime(ms: number | null): string {
+export function formatTime(ms: number | bigint | null): string {
   if (ms === null) return 'unreadable';
   if (!(ms >= 0 && ms < 253402300800000)) return `${ms} ms`;
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', ' UTC');
+  return new Date(Number(ms)).toISOString().replace('T', ' ').replace('Z', ' UTC');
 }

@@ -1,5 +1,6 @@
 /** Text output: a title line, then one aligned line per item. The Python runtime prints the same (result_text). */
 import { type ClockReading, formatTime } from './clock.ts';
+import { type Int, sub } from './exact.ts';
 import type { Row, ViewError } from './view-run.ts';
 
 export interface Titled {
@@ -11,7 +12,7 @@ export interface Titled {
   /** Only when a live answer was not checked for consistency (--consistency off). */
   consistency?: 'off';
   /** Only when the view reads the clock: which clock "now" was. */
-  clock?: { source: ClockReading['source']; now_ms: number | null; monotonic_ms: number | null };
+  clock?: { source: ClockReading['source']; now_ms: Int | null; monotonic_ms: Int | null };
   items: Row[];
   partial: boolean;
   errors: ViewError[];
@@ -34,7 +35,7 @@ export function formatText(r: Titled, clock: ClockReading | null = null): string
     const cols = Object.keys(r.items[0]).filter((c) => c !== 'pid');
     const cell = (v: unknown) => (v === null || v === undefined ? '?' : String(v));
     const widths = cols.map((c) => Math.max(c.length, ...r.items.map((it) => cell(it[c]).length)));
-    const numeric = cols.map((c) => r.items.every((it) => typeof it[c] === 'number' || it[c] === null));
+    const numeric = cols.map((c) => r.items.every((it) => isInt(it[c]) || it[c] === null));
     const line = (vals: string[]) =>
       vals
         .map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
@@ -63,11 +64,16 @@ export function formatMoves(first: Row[], last: Row[], seconds: number): string 
       continue;
     }
     const moved = Object.keys(r)
-      .filter((c) => typeof r[c] === 'number' && typeof b[c] === 'number' && r[c] !== b[c])
-      .map((c) => `${c} ${(r[c] as number) - (b[c] as number) > 0 ? '+' : ''}${(r[c] as number) - (b[c] as number)} (${b[c]} → ${r[c]})`);
+      .filter((c) => isInt(r[c]) && isInt(b[c]) && r[c] !== b[c])
+      .map((c) => {
+        const d = sub(r[c] as Int, b[c] as Int);
+        return `${c} ${d > 0 ? '+' : ''}${d} (${b[c]} → ${r[c]})`;
+      });
     if (moved.length > 0) lines.push(`  ${k} ${moved.join(', ')}`);
   }
   for (const k of before.keys()) if (!after.has(k)) lines.push(`  ${k} gone`);
   if (lines.length === 1) lines.push('  nothing moved');
   return lines.join('\n');
 }
+
+const isInt = (v: unknown): v is Int => typeof v === 'number' || typeof v === 'bigint';

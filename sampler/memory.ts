@@ -34,4 +34,4 @@ export class UserError extends Error {
 }
 
 /** An address as 0x...; a negative one (an address computed below 0) as its 64-bit two's complement, as Python prints it. */
-export const hex = (n: number): string => (n < 0 ? '0x' + BigInt.asUintN(64, BigInt(Math.trunc(n))).toString(16) : '0x' + n.toString(16));
+export { hex } from './exact.ts';

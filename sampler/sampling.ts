@@ -8,15 +8,19 @@
  */
 import type { PackIR, TExpr, ViewIR } from '../generators/ir.ts';
 import { checkPointerExpr } from '../generators/schema.ts';
+import { lowerValue, lowerView } from '../generators/lower/lower.ts';
 import { type ClockReading, coreClock, liveClock } from './clock.ts';
-import type { Runtime } from './compile.ts';
+import type { Int } from './exact.ts';
 import { formatMoves, formatText, type Titled } from './format-text.ts';
 import { hex, TargetGone, UserError } from './memory.ts';
 import { type Selected, selectPack } from './pack-select.ts';
+import { type CompiledView, compileProgram, compileView } from './print-js.ts';
 import { workersOf } from './processes.ts';
+import { toJson } from './json-out.ts';
 import { type Range, Snapshot } from './snapshot.ts';
 import { openCore, openLive, type Target } from './target.ts';
 import { runView, type ViewError } from './view-run.ts';
+import { WalkRuntime } from './walk-runtime.ts';
 
 export interface SampleOptions {
   pids?: number[];
@@ -48,6 +52,8 @@ interface Session {
   sel: Selected;
   view: ViewIR;
   addr?: TExpr;
+  /** The view compiled for this process's layout, and the runtime it runs on (given each sample's snapshot). */
+  compiled?: { R: WalkRuntime; view: CompiledView; addr?: () => Int };
   first: Titled | null;
   last: Titled | null;
   gone: boolean;
@@ -183,7 +189,7 @@ async function sampleLoop(o: SampleOptions, sessions: Session[], print: Print, w
           continue;
         }
         const t = Date.now() - start;
-        if (o.json) print(JSON.stringify(many ? { ...result, sample: i, t_ms: t } : result));
+        if (o.json) print(toJson(many ? { ...result, sample: i, t_ms: t } : result));
         else print((many ? `-- sample ${i + 1}${o.count === Infinity ? '' : `/${o.count}`} at ${(t / 1000).toFixed(1)} s\n` : '') + formatText(result, clock));
         s.first ??= result;
         s.last = result;
@@ -219,10 +225,11 @@ function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled
     target.checkIdentity();
     const ranges = target.ranges();
     const snap = new Snapshot(target.source, ranges, o.maxBytes);
-    const rt: Runtime = { snap, layout: sel.layout, symbols: target.symbols, limits: { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 }, visited: 0, clock: null };
-    if (view.clock) rt.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, rt);
+    const { R, view: compiled, addr } = (s.compiled ??= compileSession(o, s, snap));
+    R.reset(snap, null);
+    if (view.clock) R.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);
     const t0 = performance.now();
-    const r = runView(view, rt, s.addr);
+    const r = runView(compiled, addr);
     const ms = performance.now() - t0;
     target.checkIdentity();
     const t1 = performance.now();
@@ -230,11 +237,11 @@ function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled
     if (o.verbose) {
       const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
       const checked = verify ? `; read again in ${(performance.now() - t1).toFixed(1)} ms: ${change ? `changed while read (${change})` : 'held still'}` : '';
-      warn(`xsample: ${view.name}: ${rt.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
+      warn(`xsample: ${view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
     }
     if (change && tries <= o.retries) continue;
     if (change) r.errors.push({ message: `changed while it was read, ${tries} times (the last time: ${change}): retry, or raise --retries` });
-    const clock = rt.clock;
+    const clock = R.clock;
     const result: Titled = {
       view: view.name,
       pid: target.pid,
@@ -249,6 +256,14 @@ function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled
     };
     return { result, clock };
   }
+}
+
+/** The session's view lowered and compiled once for its layout; later samples only give it their snapshot. */
+function compileSession(o: SampleOptions, s: Session, snap: Snapshot): NonNullable<Session['compiled']> {
+  const R = new WalkRuntime(snap, s.target.symbols, { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 });
+  const view = compileView(lowerView(s.view), s.sel.layout, R);
+  const addrOf = s.addr ? compileProgram(lowerValue(s.addr), s.sel.layout, R) : null;
+  return { R, view, addr: addrOf ? () => addrOf(0) as Int : undefined };
 }
 
 /**

@@ -19,6 +19,7 @@
  * byte held its value from its first read to its second: all of them at
  * once, between the last first read and the first second one.
  */
+import type { Int } from './exact.ts';
 import type { MemorySource } from './memory.ts';
 import { WalkError } from './walk-error.ts';
 import { hex } from './memory.ts';
@@ -40,7 +41,7 @@ export interface Range {
 /** A read of memory that is not there: the walk that hit it reports it. */
 export class Fault extends Error {
   constructor(
-    readonly addr: number,
+    readonly addr: Int,
     reason: string,
   ) {
     super(`${hex(addr)}: ${reason}`);
@@ -107,54 +108,59 @@ export class Snapshot {
       .map((r) => ({ start: r.start, end: r.end, firstWindow: Math.floor(r.start / CHUNK), chunks: [] }));
   }
 
-  u8(addr: number): number {
+  u8(addr: Int): number {
     const c = this.chunk(addr, 1);
-    return c.view.getUint8(addr - c.start);
+    return c.view.getUint8((addr as number) - c.start);
   }
 
-  u16(addr: number): number {
+  u16(addr: Int): number {
     const c = this.chunk(addr, 2);
-    return c.view.getUint16(addr - c.start, true);
+    return c.view.getUint16((addr as number) - c.start, true);
   }
 
-  u32(addr: number): number {
+  u32(addr: Int): number {
     const c = this.chunk(addr, 4);
-    return c.view.getUint32(addr - c.start, true);
+    return c.view.getUint32((addr as number) - c.start, true);
   }
 
-  /** An unsigned 64-bit value as a double: exact below 2^53 (every x86_64 user address). */
-  u64(addr: number): number {
+  /** An unsigned 64-bit value, exact: a number below 2^53 (every x86_64 user address), a bigint above. */
+  u64(addr: Int): Int {
     let c = this.last;
-    if (addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
-    const off = addr - c.start;
+    if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
+    const off = (addr as number) - c.start;
     c.used[off >> LINE_SHIFT] = 1;
     c.used[(off + 7) >> LINE_SHIFT] = 1;
-    return c.view.getUint32(off, true) + c.view.getUint32(off + 4, true) * TWO32;
+    const hi = c.view.getUint32(off + 4, true);
+    const lo = c.view.getUint32(off, true);
+    return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
   }
 
-  i8(addr: number): number {
+  i8(addr: Int): number {
     const c = this.chunk(addr, 1);
-    return c.view.getInt8(addr - c.start);
+    return c.view.getInt8((addr as number) - c.start);
   }
 
-  i16(addr: number): number {
+  i16(addr: Int): number {
     const c = this.chunk(addr, 2);
-    return c.view.getInt16(addr - c.start, true);
+    return c.view.getInt16((addr as number) - c.start, true);
   }
 
-  i32(addr: number): number {
+  i32(addr: Int): number {
     const c = this.chunk(addr, 4);
-    return c.view.getInt32(addr - c.start, true);
+    return c.view.getInt32((addr as number) - c.start, true);
   }
 
-  i64(addr: number): number {
+  /** A signed 64-bit value, exact. */
+  i64(addr: Int): Int {
     const c = this.chunk(addr, 8);
-    const off = addr - c.start;
-    return c.view.getUint32(off, true) + c.view.getInt32(off + 4, true) * TWO32;
+    const off = (addr as number) - c.start;
+    const hi = c.view.getInt32(off + 4, true);
+    const lo = c.view.getUint32(off, true);
+    return hi < 0x200000 && hi >= -0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
   }
 
   /** An integer of `size` bytes (1, 2, 4 or 8), signed or not. */
-  int(addr: number, size: number, signed: boolean): number {
+  int(addr: Int, size: number, signed: boolean): Int {
     switch (size) {
       case 1:
         return signed ? this.i8(addr) : this.u8(addr);
@@ -170,7 +176,8 @@ export class Snapshot {
   }
 
   /** A copy of len bytes at addr. */
-  bytes(addr: number, len: number): Uint8Array {
+  bytes(addr: Int, len: number): Uint8Array {
+    if (typeof addr !== 'number') this.outside(addr);
     const out = new Uint8Array(len);
     let done = 0;
     while (done < len) {
@@ -195,7 +202,8 @@ export class Snapshot {
    * from a small chunk of its own bytes. Hot loops keep the chunk in locals,
    * read its view directly and mark its used lines themselves.
    */
-  chunk(addr: number, len: number): Chunk {
+  chunk(addr: Int, len: number): Chunk {
+    if (typeof addr !== 'number') this.outside(addr);
     const c = this.window(addr);
     if (addr + len <= c.end) {
       this.last = c;
@@ -210,6 +218,11 @@ export class Snapshot {
       bytes[i] = w.view.getUint8(addr + i - w.start);
     }
     return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED };
+  }
+
+  /** An address past 2^53 (a bigint): above every user mapping of x86_64. */
+  private outside(addr: Int): never {
+    throw new Fault(addr, this.source.explain?.(Number(addr)) ?? 'not in any mapping');
   }
 
   /**

@@ -1,13 +1,13 @@
 /**
- * Runs one view over one snapshot: finds the items (from the roots, or
- * one --addr), computes each column, runs the checks, and collects what
- * could not be read as errors. A walk that faults, cycles or runs over a
- * limit leaves its column null and the result partial; the process
- * disappearing ends the sample (TargetGone propagates).
+ * Runs one compiled view over one snapshot: finds the items (from the
+ * roots, or one --addr), computes each column, runs the checks, and
+ * collects what could not be read as errors. A walk that faults, cycles
+ * or runs over a limit leaves its column null and the result partial; the
+ * process disappearing ends the sample (TargetGone propagates).
  */
-import type { TExpr, ViewIR } from '../generators/ir.ts';
-import { type Env, Compiler, formatValue, type Runtime, type Value } from './compile.ts';
+import type { Int } from './exact.ts';
 import { hex } from './memory.ts';
+import type { CompiledView } from './print-js.ts';
 import { Fault } from './snapshot.ts';
 import { WalkError } from './walk-error.ts';
 
@@ -18,6 +18,7 @@ export interface ViewError {
   message: string;
 }
 
+export type Value = Int | string;
 export type Row = Record<string, Value | null>;
 
 export interface ViewResult {
@@ -31,33 +32,36 @@ function isWalkFailure(err: unknown): err is Error {
 }
 
 interface Item {
-  addr: number;
+  addr: Int;
   origin: string;
 }
 
-export function runView(view: ViewIR, rt: Runtime, addr?: TExpr): ViewResult {
-  const c = new Compiler(rt);
+/** A column's value as it is shown: addresses in hex, no value (max of nothing) as null. */
+export function formatValue(v: unknown, kind: 'addr' | 'value'): Value | null {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'string') return v;
+  return kind === 'addr' ? hex(v as Int) : (v as Int);
+}
+
+/** addr: the --addr expression, compiled; it is read once, before the columns. */
+export function runView(view: CompiledView, addr?: () => Int): ViewResult {
   const errors: ViewError[] = [];
-  const items = addr ? addrItem(view, c, addr, errors) : findItems(view, c, errors);
-  const columns = view.columns.map((col) => ({ name: col.name, type: col.expr.type, fn: c.any(col.expr) }));
-  const checks = view.checks.map((chk) => ({ message: chk.message, fn: c.num(chk.expr) }));
+  const items = addr ? addrItem(addr, errors) : findItems(view, errors);
   const rows: Row[] = [];
   for (const item of items) {
-    const env = newEnv(view);
-    env[0] = item.addr;
     const row: Row = { origin: item.origin };
-    for (const col of columns) {
+    for (const col of view.columns) {
       try {
-        row[col.name] = formatValue(col.fn(env), col.type);
+        row[col.name] = formatValue(col.fn(item.addr), col.kind);
       } catch (err) {
         if (!isWalkFailure(err)) throw err;
         row[col.name] = null;
         errors.push({ item: hex(item.addr), column: col.name, message: err.message });
       }
     }
-    for (const chk of checks) {
+    for (const chk of view.checks) {
       try {
-        if (!chk.fn(env)) errors.push({ item: hex(item.addr), message: `check failed: ${chk.message}` });
+        if (!chk.fn(item.addr)) errors.push({ item: hex(item.addr), message: `check failed: ${chk.message}` });
       } catch (err) {
         if (!isWalkFailure(err)) throw err;
         errors.push({ item: hex(item.addr), message: `check could not run: ${err.message}` });
@@ -68,14 +72,10 @@ export function runView(view: ViewIR, rt: Runtime, addr?: TExpr): ViewResult {
   return { items: rows, partial: errors.length > 0, errors };
 }
 
-function newEnv(view: ViewIR): Env {
-  return new Array<Value>(view.slots).fill(0);
-}
-
 /** The one item --addr names; an expression that cannot be read is an error of the result, not a crash. */
-function addrItem(view: ViewIR, c: Compiler, addr: TExpr, errors: ViewError[]): Item[] {
+function addrItem(addr: () => Int, errors: ViewError[]): Item[] {
   try {
-    return [{ addr: c.num(addr)(newEnv(view)), origin: 'addr' }];
+    return [{ addr: addr(), origin: 'addr' }];
   } catch (err) {
     if (!isWalkFailure(err)) throw err;
     errors.push({ root: 'addr', message: err.message });
@@ -84,14 +84,12 @@ function addrItem(view: ViewIR, c: Compiler, addr: TExpr, errors: ViewError[]): 
 }
 
 /** Every distinct non-NULL item the roots reach, in root order. */
-function findItems(view: ViewIR, c: Compiler, errors: ViewError[]): Item[] {
-  const seen = new Set<number>();
+function findItems(view: CompiledView, errors: ViewError[]): Item[] {
+  const seen = new Set<Int>();
   const items: Item[] = [];
   for (const root of view.roots) {
-    const env = newEnv(view);
     try {
-      c.seq(root.expr)(env, (v) => {
-        const a = v as number;
+      root.fn((a) => {
         if (a !== 0 && !seen.has(a)) {
           seen.add(a);
           items.push({ addr: a, origin: root.label });

@@ -1,5 +1,6 @@
 /**
- * The walk logic of xsample (sampler/compile.ts, snapshot.ts, view-run.ts)
+ * The walk logic of xsample (generators/lower/, sampler/print-js.ts,
+ * walk-runtime.ts, snapshot.ts, view-run.ts)
  * on a fake memory source: structures laid out by hand at chosen addresses,
  * a hand-made layout standing in for DWARF, and fake symbols. Real
  * processes and cores are tested elsewhere; here every value is exact and
@@ -12,12 +13,15 @@ import type { LayoutFile } from '../generators/layout.ts';
 import { ExprChecker } from '../generators/check-expr.ts';
 import { checkContext, checkPointerExpr, parseSchema } from '../generators/schema.ts';
 import { BoundLayout } from '../sampler/bound-layout.ts';
-import { Compiler, formatValue, type Runtime, type Value } from '../sampler/compile.ts';
+import { lowerSeqOf, lowerValue, lowerView } from '../generators/lower/lower.ts';
+import { compileProgram, compileView } from '../sampler/print-js.ts';
+import { WalkRuntime } from '../sampler/walk-runtime.ts';
+import type { Int } from '../sampler/exact.ts';
 import { STT_FUNC, STT_OBJECT } from '../sampler/elf.ts';
 import { hex } from '../sampler/memory.ts';
 import { Fault, PAGE, Snapshot } from '../sampler/snapshot.ts';
 import { SymbolTable } from '../sampler/symbols.ts';
-import { runView } from '../sampler/view-run.ts';
+import { formatValue, runView, type Value } from '../sampler/view-run.ts';
 import { type Limits, WalkError } from '../sampler/walk-error.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 
@@ -212,8 +216,16 @@ class World {
     return new SymbolTable([sym('G', this.G, size('root_t')), sym('ticks', this.ticks, 4), sym('Gp', this.Gp, 8), sym('ngx_http_handler', TEXT + 0x40, 0x100, STT_FUNC)], 0);
   }
 
-  runtime(limits: Limits = LIMITS): Runtime {
-    return { snap: new Snapshot(this.mem, this.mem.ranges()), layout: BOUND, symbols: this.symbols(), limits, visited: 0, clock: null };
+  runtime(limits: Limits = LIMITS): WalkRuntime {
+    return new WalkRuntime(new Snapshot(this.mem, this.mem.ranges()), this.symbols(), limits);
+  }
+
+  /** A view of the pack run over this world, from its roots or from --addr text. */
+  run(view: string, addr?: string): ReturnType<typeof runView> {
+    const R = this.runtime();
+    const v = PACK.views.get(view)!;
+    const addrOf = addr ? compileProgram(lowerValue(checkPointerExpr(PACK, v.of, addr)), BOUND, R) : null;
+    return runView(compileView(lowerView(v), BOUND, R), addrOf ? () => addrOf(0) as Int : undefined);
   }
 
   /** Writes a field of the struct at base, by its layout size. */
@@ -243,34 +255,25 @@ class World {
 interface EvalOptions {
   self?: number;
   selfType?: string;
-  rt?: Runtime;
+  rt?: WalkRuntime;
   limits?: Limits;
 }
 
 /** Type-checks text against the pack, as a column of a view of selfType would be. */
-function typed(text: string, selfType = 'root_t'): { e: TExpr; slots: number } {
-  const checker = new ExprChecker(checkContext(PACK));
-  const e = checker.check(parseExpr(text), { op: 'var', slot: 0, type: { k: 'ptr', to: { k: 'struct', name: selfType } } });
-  return { e, slots: checker.maxSlots };
-}
-
-function env(w: World, slots: number, o: EvalOptions): Value[] {
-  const env = new Array<Value>(slots).fill(0);
-  env[0] = o.self ?? w.G;
-  return env;
+function typed(text: string, selfType = 'root_t'): TExpr {
+  const checker = new ExprChecker(checkContext(PACK), 1);
+  return checker.check(parseExpr(text), { op: 'var', slot: 0, type: { k: 'ptr', to: { k: 'struct', name: selfType } } });
 }
 
 /** The value of an expression of self (by default &G). */
 function ev(w: World, text: string, o: EvalOptions = {}): Value {
-  const { e, slots } = typed(text, o.selfType);
-  return new Compiler(o.rt ?? w.runtime(o.limits)).any(e)(env(w, slots, o));
+  return compileProgram(lowerValue(typed(text, o.selfType)), BOUND, o.rt ?? w.runtime(o.limits))(o.self ?? w.G);
 }
 
 /** The elements a walk yields, in order. */
 function elems(w: World, text: string, o: EvalOptions = {}): Value[] {
-  const { e, slots } = typed(text, o.selfType);
   const out: Value[] = [];
-  new Compiler(o.rt ?? w.runtime(o.limits)).seq(e)(env(w, slots, o), (v) => {
+  compileProgram(lowerSeqOf(typed(text, o.selfType)), BOUND, o.rt ?? w.runtime(o.limits))(o.self ?? w.G, (v: Value) => {
     out.push(v);
     return true;
   });
@@ -359,7 +362,7 @@ t.test('chain', async (t) => {
     const w = new World();
     const nodes = w.list([1, 2, 3]);
     w.put(nodes[2], 'node_t', 'next', nodes[1]);
-    const r = runView(PACK.views.get('lists')!, w.runtime());
+    const r = w.run('lists');
     t.equal(r.partial, true);
     t.same(r.items, [{ origin: 'g', count: null, sum: null, top: null, name: '' }]);
     t.equal(r.errors.length, 3);
@@ -706,7 +709,10 @@ t.test('arithmetic', async (t) => {
     set('a', 2 ** 53 - 1);
     t.equal(ev(w, 'self.a'), 9007199254740991);
     set('a', 2 ** 53);
-    t.equal(ev(w, 'self.a'), 9007199254740992);
+    t.equal(ev(w, 'self.a'), 9007199254740992n, 'exact past 2^53: a bigint');
+    set('a', 2n ** 64n - 1n);
+    t.equal(ev(w, 'self.a'), 2n ** 64n - 1n);
+    t.equal(ev(w, 'self.a - 1'), 2n ** 64n - 2n, 'not rounded to 2^64');
     set('a', 0x123456789abcd);
     set('b', 0x12345);
     t.equal(ev(w, 'self.a'), 0x123456789abcd);
@@ -723,7 +729,7 @@ t.test('arithmetic', async (t) => {
     t.equal(ev(w, 'self.a & ~0xfff'), 0x123456789a000);
     t.equal(ev(w, '(0 - 1) | 1'), -1);
     t.equal(ev(w, '((0 - 1) | 1) & 0xff'), 0xff);
-    t.equal(ev(w, '1 << 63'), -(2 ** 63));
+    t.equal(ev(w, '1 << 63'), -(2n ** 63n));
     t.equal(ev(w, '(1 << 63) >> 63'), 1, '>> is a logical shift');
     t.equal(ev(w, '1 << 64'), 0, 'a shift by 64 or more is 0');
     t.equal(ev(w, '1 << (0 - 1)'), 0, 'a negative shift is a huge one, not a crash');
@@ -785,8 +791,8 @@ t.test('arithmetic', async (t) => {
   t.test('min and max of nothing have no value', async (t) => {
     set('list', 0);
     const top = ev(w, 'max(chain(self.list, next), it.value)');
-    t.ok(Number.isNaN(top));
-    t.equal(formatValue(top, { k: 'int', signed: false }), null);
+    t.equal(top, null);
+    t.equal(formatValue(top, 'value'), null);
     // Inside a larger expression "no value" would have to mean something: the schema refuses it.
     t.throws(() => ev(w, 'max(chain(self.list, next), it.value) & 7'), /max\(\) can only be a whole column/);
     t.throws(() => ev(w, '~min(chain(self.list, next), it.value)'), /min\(\) can only be a whole column/);
@@ -843,8 +849,8 @@ t.test('the page cache', async (t) => {
     const reads = w.mem.readCount - before;
     // ceil(1000 / 16) = 63 windows of the spread region, each a page first and then whole, and the page that holds G.
     t.equal(reads, 127, `${reads} reads`);
-    t.equal(rt.snap.stats.reads, 127);
-    t.equal(rt.snap.stats.pages, 63 + 1000 + 1);
+    t.equal(rt.m.stats.reads, 127);
+    t.equal(rt.m.stats.pages, 63 + 1000 + 1);
     t.ok(
       w.mem.reads.every((r) => r.len <= 64 * 1024),
       'no read is longer than a chunk',
@@ -870,7 +876,7 @@ t.test('the page cache', async (t) => {
     const before = w.mem.readCount;
     t.equal(ev(w, 'sum(chain(self.list, next), it.value)', { rt }), (n * (n + 1)) / 2);
     t.equal(w.mem.readCount - before, n + 1, 'one read per node, and one for G');
-    t.equal(rt.snap.stats.bytes, (n + 1) * PAGE, 'a page each');
+    t.equal(rt.m.stats.bytes, (n + 1) * PAGE, 'a page each');
   });
 
   t.test('reads straddling two pages', async (t) => {
@@ -886,7 +892,7 @@ t.test('the page cache', async (t) => {
     t.equal(ev(w, `*cast(${edge(2) - 1}, i16)`), 0xadbe - 0x10000);
     const s = new Snapshot(w.mem, w.mem.ranges());
     t.equal(s.i64(edge(3) - 3), -2);
-    t.equal(s.u64(edge(3) - 3), 2 ** 64 - 2);
+    t.equal(s.u64(edge(3) - 3), 2n ** 64n - 2n);
     t.same([...s.bytes(edge(3) - 2, 4)], [0xff, 0xff, 0xff, 0xff]);
     // A node across two pages (value on one, next on the other) is followed all the same.
     const a = edge(5) - 8;
@@ -971,7 +977,7 @@ t.test('runView', async (t) => {
     [0, n3, extra, 0].forEach((p, i) => w.mem.u64(arr + i * 8, p));
     w.put(w.G, 'root_t', 'nodes', arr);
     w.put(w.G, 'root_t', 'nnodes', 4);
-    const r = runView(PACK.views.get('nodes')!, w.runtime());
+    const r = w.run('nodes');
     t.same(r.items, [
       { origin: 'list', addr: hex(n1), value: 1, small: 0 },
       { origin: 'list', addr: hex(n2), value: 2, small: -7 },
@@ -985,11 +991,11 @@ t.test('runView', async (t) => {
   t.test('all good: not partial', async (t) => {
     const w = new World();
     w.list([1, 2]);
-    const r = runView(PACK.views.get('nodes')!, w.runtime());
+    const r = w.run('nodes');
     t.equal(r.items.length, 2);
     t.same(r.errors, []);
     t.equal(r.partial, false);
-    const lists = runView(PACK.views.get('lists')!, w.runtime());
+    const lists = w.run('lists');
     t.same(lists, { items: [{ origin: 'g', count: 2, sum: 3, top: 2, name: '' }], partial: false, errors: [] });
   });
 
@@ -997,7 +1003,7 @@ t.test('runView', async (t) => {
     const w = new World();
     const [n1, n2] = w.list([0, 1, 2]);
     w.put(n2, 'node_t', 'next', 0x20000000);
-    const r = runView(PACK.views.get('nodes')!, w.runtime());
+    const r = w.run('nodes');
     t.same(
       r.items.map((i) => i.addr),
       [hex(n1), hex(n2), '0x20000000'],
@@ -1019,7 +1025,7 @@ t.test('runView', async (t) => {
   t.test('a root that needs a missing symbol', async (t) => {
     const w = new World();
     w.put(w.G, 'root_t', 'a', 5);
-    const r = runView(PACK.views.get('broken_root')!, w.runtime());
+    const r = w.run('broken_root');
     t.same(r.items, [{ origin: 'g', a: 5 }]);
     t.same(r.errors, [{ root: 'lost', message: "the symbol missing is not in the binary's symbol tables" }]);
     t.equal(r.partial, true);
@@ -1028,10 +1034,10 @@ t.test('runView', async (t) => {
   t.test('--addr: one item, from an expression', async (t) => {
     const w = new World();
     const [, n2] = w.list([4, 5, 6]);
-    const r = runView(PACK.views.get('nodes')!, w.runtime(), checkPointerExpr(PACK, 'node_t', hex(n2)));
+    const r = w.run('nodes', hex(n2));
     t.same(r.items, [{ origin: 'addr', addr: hex(n2), value: 5, small: 0 }]);
     t.same(r.errors, [{ item: hex(n2), message: 'check failed: value too big' }]);
-    const viaG = runView(PACK.views.get('nodes')!, w.runtime(), checkPointerExpr(PACK, 'node_t', 'G.list->next'));
+    const viaG = w.run('nodes', 'G.list->next');
     t.same(viaG.items.map((i) => i.value), [5]);
   });
 });

@@ -1,0 +1,588 @@
+/**
+ * Lowering: typed expressions (ir.ts) into the loop IR (lir.ts). Every
+ * idiom's semantics lives here once: how each walk steps, where it is
+ * bounded (--max-nodes, the sample's budget, tree depth), how cycles are
+ * found (Brent), which back links are checked, and the words of every
+ * error. The printers only spell the result.
+ *
+ * Shapes:
+ * - A column or a check is a value function of self.
+ * - A root is a seq function: it calls its visitor with each element.
+ * - An aggregate (count, sum, min, max, all, any) is a value function of
+ *   the variables it uses; the walk it folds is written into it as loops
+ *   (no visitor per element), and stopping early (all, any) is a return.
+ * - A walk that must stop on its own while its consumer goes on
+ *   (take_while) is a seq function, called with a visitor.
+ */
+import type { Pointee, TExpr, ViewIR, Walk } from '../ir.ts';
+import {
+  type ColumnKind,
+  decArg,
+  fail,
+  hexArg,
+  if_,
+  int,
+  type LExpr,
+  type LFunc,
+  type LProgram,
+  type LStmt,
+  type LView,
+  let_,
+  load64,
+  set,
+  v,
+  add,
+  bin,
+} from './lir.ts';
+
+/** Passes an element on; `stop` are the statements that end the whole walk (they differ inside a visitor). */
+type Emit = (elem: LExpr, stop: LStmt[]) => LStmt[];
+
+const MAX_TREE_DEPTH = 128;
+export const FILE_STATIC_UNAVAILABLE = 'file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names';
+
+const slotVar = (slot: number): string => (slot === 0 ? 's' : `i${slot}`);
+const TRUE = int(1);
+const FALSE = int(0);
+const not = (e: LExpr): LExpr => ({ k: 'un', op: '!', a: e });
+const eq = (a: LExpr, b: LExpr) => bin('==', a, b);
+const ne = (a: LExpr, b: LExpr) => bin('!=', a, b);
+const gt = (a: LExpr, b: LExpr) => bin('>', a, b);
+const inc = (name: string): LStmt => set(name, bin('+', v(name), int(1)));
+const maxNodes: LExpr = { k: 'state', name: 'maxNodes' };
+
+/** The function of a program being built: fresh names, and the functions made on the way. */
+class Builder {
+  readonly funcs: LFunc[] = [];
+  private n = 0;
+  private readonly helpers = new Map<string, string>();
+
+  fresh(prefix: string): string {
+    return `${prefix}${++this.n}`;
+  }
+
+  add(kind: LFunc['kind'], prefix: string, params: string[], body: LStmt[]): string {
+    const name = this.fresh(prefix);
+    this.funcs.push({ name, kind, params, body });
+    return name;
+  }
+
+  /** A helper made once per program, by key (a checked division, a global's address). */
+  helper(key: string, make: () => Omit<LFunc, 'name'>): string {
+    let name = this.helpers.get(key);
+    if (!name) {
+      name = this.fresh('h');
+      this.helpers.set(key, name);
+      this.funcs.push({ name, ...make() });
+    }
+    return name;
+  }
+}
+
+export function lowerView(view: ViewIR): LView {
+  const b = new Builder();
+  const lw = new Lowerer(b);
+  const roots = view.roots.map((r) => {
+    const body = [...lw.seq(r.expr, (e, stop) => [if_(not({ k: 'visit', e }), stop)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE } as LStmt];
+    return { label: r.label, fn: b.add('seq', 'root', [], body) };
+  });
+  const columns = view.columns.map((c) => ({ name: c.name, fn: b.add('value', 'col', ['s'], [{ k: 'return', e: lw.expr(c.expr) }]), kind: columnKind(c.expr) }));
+  const checks = view.checks.map((c) => ({ message: c.message, fn: b.add('value', 'check', ['s'], [{ k: 'return', e: lw.expr(c.expr) }]) }));
+  return { name: view.name, funcs: b.funcs, roots, columns, checks };
+}
+
+/** An expression of self (a printer's string, the clock): a value function of s. */
+export function lowerValue(e: TExpr): LProgram {
+  const b = new Builder();
+  const entry = b.add('value', 'expr', ['s'], [{ k: 'return', e: new Lowerer(b).expr(e) }]);
+  return { funcs: b.funcs, entry };
+}
+
+/** A walk of self (a printer's children): a seq function of s. */
+export function lowerSeqOf(e: TExpr): LProgram {
+  const b = new Builder();
+  const body = [...new Lowerer(b).seq(e, (x, stop) => [if_(not({ k: 'visit', e: x }), stop)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE } as LStmt];
+  return { funcs: b.funcs, entry: b.add('seq', 'walk', ['s'], body) };
+}
+
+function columnKind(e: TExpr): ColumnKind {
+  return e.type.k === 'ptr' || e.type.k === 'ref' || e.type.k === 'fnptr' ? 'addr' : 'value';
+}
+
+class Lowerer {
+  constructor(private readonly b: Builder) {}
+
+  // ---- values ----
+
+  expr(e: TExpr): LExpr {
+    switch (e.op) {
+      case 'num':
+        return int(e.value);
+      case 'var':
+        return v(slotVar(e.slot));
+      case 'global':
+        return this.global(e);
+      case 'field': {
+        const base = this.expr(e.base);
+        if (e.ftype.k === 'struct') return add(base, { k: 'off', struct: e.struct, field: e.field });
+        if (e.ftype.k === 'int') return { k: 'field', base, struct: e.struct, field: e.field, signed: e.ftype.signed };
+        return load64(add(base, { k: 'off', struct: e.struct, field: e.field }));
+      }
+      case 'addrof':
+        return add(this.expr(e.base), { k: 'off', struct: e.struct, field: e.field });
+      case 'deref':
+        return this.load(e.pointee, this.expr(e.arg));
+      case 'index':
+        return this.load(e.pointee, add(this.expr(e.base), bin('*', this.expr(e.index), { k: 'size', of: e.pointee })));
+      case 'unary':
+        return { k: 'un', op: e.o as '-' | '!' | '~', a: this.expr(e.arg) };
+      case 'binary':
+        return this.binary(e.o, this.expr(e.left), this.expr(e.right));
+      case 'cond':
+        return { k: 'cond', c: this.expr(e.test), a: this.expr(e.then), b: this.expr(e.else) };
+      case 'sizeof':
+        return { k: 'size', of: e.of };
+      case 'offsetof':
+        return { k: 'off', struct: e.struct, field: e.field };
+      case 'cast':
+        return this.expr(e.arg);
+      case 'chunk_size': {
+        // glibc keeps the chunk's size, its flags in the low 3 bits, in the word below the pointer it returned.
+        const p = this.expr(e.arg);
+        return { k: 'cond', c: eq(p, int(0)), a: int(0), b: bin('*', bin('/', load64(bin('-', p, int(8))), int(8)), int(8)) };
+      }
+      case 'str':
+        return e.len === null ? { k: 'rt', fn: 'cstring', args: [this.expr(e.data)] } : this.string(this.expr(e.data), this.expr(e.len));
+      case 'symbol':
+        return { k: 'rt', fn: 'symbol', args: [this.expr(e.arg)] };
+      case 'file_static':
+        return this.fileStatic(this.expr(e.fn), e.name);
+      case 'clock':
+        return { k: 'rt', fn: 'clock', args: [{ k: 'str', v: e.which }] };
+      case 'aggregate':
+        return this.aggregate(e);
+      case 'walk':
+        throw new Error(`internal: a walk (${e.walk.w}) where a value is wanted`);
+    }
+  }
+
+  private load(p: Pointee, addr: LExpr): LExpr {
+    switch (p.k) {
+      case 'struct':
+        return addr;
+      case 'ptr':
+        return load64(addr);
+      case 'int':
+        return { k: 'load', addr, size: p.size, signed: p.signed };
+      case 'void':
+        throw new Error('internal: load of void');
+    }
+  }
+
+  private binary(o: string, a: LExpr, bb: LExpr): LExpr {
+    if (o === '/' || o === '%') {
+      // A division by zero in a target's data is a corrupt walk, not a crash.
+      const div = this.b.helper(`div ${o}`, () => ({
+        kind: 'value',
+        params: ['a', 'b'],
+        body: [if_(eq(v('b'), int(0)), [fail('corrupt', 'division by zero')]), { k: 'return', e: bin(o, v('a'), v('b')) }],
+      }));
+      return { k: 'call', fn: div, args: [a, bb] };
+    }
+    return bin(o as Parameters<typeof bin>[0], a, bb);
+  }
+
+  /** A global's address, looked up when needed: a missing symbol fails that walk, not the sample. */
+  private globalAddr(name: string): LExpr {
+    const fn = this.b.helper(`global ${name}`, () => ({
+      kind: 'value',
+      params: [],
+      body: [
+        let_('a', { k: 'rt', fn: 'global', args: [{ k: 'str', v: name }] }),
+        if_(bin('<', v('a'), int(0)), [fail('corrupt', `the symbol ${name} is not in the binary's symbol tables`)]),
+        { k: 'return', e: v('a') },
+      ],
+    }));
+    return { k: 'call', fn, args: [] };
+  }
+
+  private global(e: Extract<TExpr, { op: 'global' }>): LExpr {
+    const addr = this.globalAddr(e.name);
+    if (e.decl.k === 'struct') return addr;
+    if (e.decl.k === 'int') return { k: 'gint', addr, name: e.name, signed: e.decl.signed };
+    return load64(addr);
+  }
+
+  /** str(data, len): a negative length is corrupt; the reading and escaping are the runtime's. */
+  private string(data: LExpr, len: LExpr): LExpr {
+    const fn = this.b.helper('string', () => ({
+      kind: 'value',
+      params: ['d', 'l'],
+      body: [if_(bin('<', v('l'), int(0)), [fail('corrupt', 'string at {0}: negative length {1}', hexArg(v('d')), decArg(v('l')))]), { k: 'return', e: { k: 'rt', fn: 'string', args: [v('d'), v('l')] } }],
+    }));
+    return { k: 'call', fn, args: [data, len] };
+  }
+
+  private fileStatic(fn: LExpr, name: string): LExpr {
+    const h = this.b.helper(`file_static ${name}`, () => ({
+      kind: 'value',
+      params: ['f'],
+      body: [
+        let_('a', { k: 'rt', fn: 'file_static', args: [v('f'), { k: 'str', v: name }] }),
+        if_(bin('<', v('a'), int(0)), [fail('unavailable', FILE_STATIC_UNAVAILABLE)]),
+        { k: 'return', e: v('a') },
+      ],
+    }));
+    return { k: 'call', fn: h, args: [fn] };
+  }
+
+  // ---- aggregates: a function each, the walk folded into it ----
+
+  private aggregate(e: Extract<TExpr, { op: 'aggregate' }>): LExpr {
+    const params = freeVars(e);
+    const it = slotVar(e.slot);
+    const body = e.body ? this.expr(e.body) : null;
+    const ret = (x: LExpr): LStmt => ({ k: 'return', e: x });
+    let init: LStmt[];
+    let step: (stop: LStmt[]) => LStmt[];
+    let result: LExpr;
+    switch (e.fn) {
+      case 'count':
+        init = [let_('acc', int(0))];
+        step = () => (body ? [if_(body, [inc('acc')])] : [inc('acc')]);
+        result = v('acc');
+        break;
+      case 'sum':
+        init = [let_('acc', int(0))];
+        step = () => [set('acc', bin('+', v('acc'), body!))];
+        result = v('acc');
+        break;
+      case 'min':
+      case 'max':
+        // Nothing has no minimum: the column is null (min and max may only be whole columns).
+        init = [let_('acc', int(0)), let_('has', FALSE)];
+        step = () => [let_('x', body!), if_(bin('||', not(v('has')), bin(e.fn === 'min' ? '<' : '>', v('x'), v('acc'))), [set('acc', v('x')), set('has', TRUE)])];
+        result = { k: 'cond', c: v('has'), a: v('acc'), b: { k: 'none' } };
+        break;
+      case 'all':
+        init = [let_('acc', TRUE)];
+        step = (stop) => [if_(not(body!), [set('acc', FALSE), ...stop])];
+        result = v('acc');
+        break;
+      case 'any':
+        init = [let_('acc', FALSE)];
+        step = (stop) => [if_(body!, [set('acc', TRUE), ...stop])];
+        result = v('acc');
+        break;
+    }
+    // Without a body there is no `it` (its slot is 0, unused).
+    const loop = this.seq(e.seq, (elem, stop) => [...(e.body ? [let_(it, elem)] : [{ k: 'expr', e: elem } as LStmt]), ...step(stop)], [ret(result)]);
+    const fn = this.b.add('value', e.fn, params, [...init, ...loop, ret(result)]);
+    return { k: 'call', fn, args: params.map(v) };
+  }
+
+  // ---- walks: loops that pass each element to emit ----
+
+  seq(e: TExpr, emit: Emit, stop: LStmt[]): LStmt[] {
+    if (e.op !== 'walk') return emit(this.expr(e), stop); // a single value where a walk is wanted (a root)
+    return this.walk(e.walk, emit, stop);
+  }
+
+  private walk(w: Walk, emit: Emit, stop: LStmt[]): LStmt[] {
+    switch (w.w) {
+      case 'chain':
+        return this.chain(w, emit, stop);
+      case 'array':
+        return this.array(w, emit, stop);
+      case 'ngx_list':
+        return this.ngxList(w, emit, stop);
+      case 'ngx_queue':
+        return this.ngxQueue(w, emit, stop);
+      case 'rbtree':
+        return this.rbtree(w, emit, stop);
+      case 'iterate':
+        return this.iterate(w, emit, stop);
+      case 'range':
+        return this.range(w, emit, stop);
+      case 'one':
+        return emit(this.expr(w.value), stop);
+      case 'each': {
+        const it = slotVar(w.slot);
+        if (w.body.type.k === 'seq') return this.seq(w.seq, (x, s) => [let_(it, x), ...this.seq(w.body, emit, s)], stop);
+        return this.seq(w.seq, (x, s) => [let_(it, x), ...emit(this.expr(w.body), s)], stop);
+      }
+      case 'filter': {
+        const it = slotVar(w.slot);
+        return this.seq(w.seq, (x, s) => [let_(it, x), if_(this.expr(w.body), emit(v(it), s))], stop);
+      }
+      case 'take_while':
+        return this.takeWhile(w, emit, stop);
+    }
+  }
+
+  /** Names local to one walk's loops. */
+  private names(...parts: string[]): Record<string, string> {
+    const id = this.b.fresh('w');
+    return Object.fromEntries(parts.map((p) => [p, `${p}_${id}`]));
+  }
+
+
+  /**
+   * Brent's cycle detection on the step count: the tortoise jumps to the
+   * hare at steps 1, 2, 4, 8, ..., so a cycle is seen within two of its
+   * lengths past where it starts, in O(1) memory.
+   */
+  private brent(p: string, n: string, tortoise: string, power: string, onCycle: LStmt[]): LStmt[] {
+    return [if_(bin('&&', eq(v(p), v(tortoise)), ne(v(p), int(0))), onCycle), if_(eq(v(n), v(power)), [set(tortoise, v(p)), set(power, bin('*', v(power), int(2)))])];
+  }
+
+  /** chain(first, next): p, p->next, ... until NULL; each p aligned; Brent's cycle check. */
+  private chain(w: Extract<Walk, { w: 'chain' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { p, n, t, pw } = this.names('p', 'n', 't', 'pw');
+    const what = `${w.struct}.${w.next} chain`;
+    const mask = bin('-', { k: 'align', struct: w.struct }, int(1));
+    return [
+      let_(p, this.expr(w.first)),
+      let_(n, int(0)),
+      let_(t, v(p)),
+      let_(pw, int(1)),
+      {
+        k: 'try',
+        body: [
+          {
+            k: 'loop',
+            body: [
+              if_(eq(v(p), int(0)), [{ k: 'break' }]),
+              if_(ne(bin('&', v(p), mask), int(0)), [fail('corrupt', `${what}: {0} is not aligned for ${w.struct}`, hexArg(v(p)))]),
+              inc(n),
+              if_(gt(v(n), maxNodes), [fail('limit', `${what} has more than {0} elements (--max-nodes)`, decArg(maxNodes))]),
+              ...emit(v(p), stop),
+              set(p, load64(add(v(p), { k: 'off', struct: w.struct, field: w.next }))),
+              ...this.brent(p, n, t, pw, [fail('cycle', `${what}: cycle at {0} after {1} elements`, hexArg(v(p)), decArg(v(n)))]),
+            ],
+          },
+        ],
+        finally: [...spend(v(n))],
+      },
+    ];
+  }
+
+  private elem(p: Pointee, addr: LExpr): LExpr {
+    return this.load(p, addr);
+  }
+
+  /** array(base, count): count checked before anything is read, and spent at once. */
+  private array(w: Extract<Walk, { w: 'array' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { b, c, i } = this.names('b', 'c', 'i');
+    return [
+      let_(b, this.expr(w.base)),
+      let_(c, this.expr(w.count)),
+      if_(bin('<', v(c), int(0)), [fail('corrupt', 'array at {0}: negative count {1}', hexArg(v(b)), decArg(v(c)))]),
+      if_(gt(v(c), maxNodes), [fail('limit', 'array at {0}: count {1} is more than --max-nodes ({2})', hexArg(v(b)), decArg(v(c)), decArg(maxNodes))]),
+      if_(bin('&&', gt(v(c), int(0)), eq(v(b), int(0))), [fail('corrupt', 'array of {0} elements at NULL', decArg(v(c)))]),
+      ...spend(v(c)),
+      let_(i, int(0)),
+      {
+        k: 'loop',
+        body: [if_(bin('>=', v(i), v(c)), [{ k: 'break' }]), ...emit(this.elem(w.elem, add(v(b), bin('*', v(i), { k: 'size', of: w.elem }))), stop), inc(i)],
+      },
+    ];
+  }
+
+  /** ngx_list(l, T): for part = &l->part; part; part = part->next: elts[0 .. nelts); the parts checked for cycles. */
+  private ngxList(w: Extract<Walk, { w: 'ngx_list' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { part, n, parts, t, pw, base, count, i } = this.names('part', 'n', 'parts', 't', 'pw', 'base', 'count', 'i');
+    const pf = (field: string): LExpr => ({ k: 'off', struct: w.partStruct, field });
+    return [
+      let_(part, add(this.expr(w.list), { k: 'off', struct: w.listStruct, field: 'part' })),
+      let_(n, int(0)),
+      let_(parts, int(0)),
+      let_(t, v(part)),
+      let_(pw, int(1)),
+      {
+        k: 'try',
+        body: [
+          {
+            k: 'loop',
+            body: [
+              if_(eq(v(part), int(0)), [{ k: 'break' }]),
+              inc(parts),
+              if_(gt(v(parts), maxNodes), [fail('limit', 'ngx_list parts has more than {0} elements (--max-nodes)', decArg(maxNodes))]),
+              let_(base, load64(add(v(part), pf('elts')))),
+              let_(count, { k: 'field', base: v(part), struct: w.partStruct, field: 'nelts', signed: false }),
+              if_(gt(v(count), bin('-', maxNodes, v(n))), [fail('limit', 'ngx_list at {0} has more than {1} elements (--max-nodes)', hexArg(v(part)), decArg(maxNodes))]),
+              if_(bin('&&', gt(v(count), int(0)), eq(v(base), int(0))), [fail('corrupt', 'ngx_list part {0}: {1} elements at NULL', hexArg(v(part)), decArg(v(count)))]),
+              let_(i, int(0)),
+              { k: 'loop', body: [if_(bin('>=', v(i), v(count)), [{ k: 'break' }]), inc(n), ...emit(this.elem(w.elem, add(v(base), bin('*', v(i), { k: 'size', of: w.elem }))), stop), inc(i)] },
+              set(part, load64(add(v(part), pf('next')))),
+              ...this.brent(part, parts, t, pw, [fail('cycle', 'ngx_list: the parts form a cycle at {0}', hexArg(v(part)))]),
+            ],
+          },
+        ],
+        finally: [...spend(v(n))],
+      },
+    ];
+  }
+
+  /** ngx_queue(h, T, link): q = h->next until h, each checked by q->prev == the one before; yields container-of. */
+  private ngxQueue(w: Extract<Walk, { w: 'ngx_queue' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { h, prev, cur, back, n } = this.names('h', 'prev', 'cur', 'back', 'n');
+    const q = (field: string): LExpr => ({ k: 'off', struct: w.queueStruct, field });
+    return [
+      let_(h, this.expr(w.head)),
+      let_(prev, v(h)),
+      let_(cur, load64(add(v(h), q('next')))),
+      let_(n, int(0)),
+      {
+        k: 'try',
+        body: [
+          {
+            k: 'loop',
+            body: [
+              if_(eq(v(cur), v(h)), [{ k: 'break' }]),
+              if_(eq(v(cur), int(0)), [fail('corrupt', 'ngx_queue {0}: NULL next after {1}', hexArg(v(h)), hexArg(v(prev)))]),
+              let_(back, load64(add(v(cur), q('prev')))),
+              if_(ne(v(back), v(prev)), [fail('corrupt', "ngx_queue {0}: {1}'s next {2} has prev {3}", hexArg(v(h)), hexArg(v(prev)), hexArg(v(cur)), hexArg(v(back)))]),
+              inc(n),
+              if_(gt(v(n), maxNodes), [fail('limit', 'ngx_queue {0} has more than {1} elements (--max-nodes)', hexArg(v(h)), decArg(maxNodes))]),
+              ...emit(bin('-', v(cur), { k: 'off', struct: w.struct, field: w.link }), stop),
+              set(prev, v(cur)),
+              set(cur, load64(add(v(cur), q('next')))),
+            ],
+          },
+        ],
+        finally: [...spend(v(n))],
+      },
+    ];
+  }
+
+  /** rbtree(t, T, node): in order from t->root, the sentinel for leaves; depth-bounded; yields container-of. */
+  private rbtree(w: Extract<Walk, { w: 'rbtree' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { tr, sentinel, cur, n, stack, depth, c } = this.names('tr', 'sentinel', 'cur', 'n', 'stack', 'depth', 'c');
+    const child = (side: 'left' | 'right'): LStmt[] => [
+      let_(c, load64(add(v(cur), { k: 'off', struct: w.nodeStruct, field: side }))),
+      if_(eq(v(c), int(0)), [fail('corrupt', `rbtree {0}: node {1} has a NULL ${side} child (the sentinel is {2})`, hexArg(v(tr)), hexArg(v(cur)), hexArg(v(sentinel)))]),
+      set(cur, v(c)),
+    ];
+    return [
+      let_(tr, this.expr(w.tree)),
+      let_(sentinel, load64(add(v(tr), { k: 'off', struct: w.treeStruct, field: 'sentinel' }))),
+      let_(cur, load64(add(v(tr), { k: 'off', struct: w.treeStruct, field: 'root' }))),
+      let_(n, int(0)),
+      // The path from the root: the nodes whose right subtrees are still to come.
+      { k: 'stack', name: stack },
+      {
+        k: 'try',
+        body: [
+          if_(eq(v(cur), int(0)), [fail('corrupt', 'rbtree {0}: NULL root (an empty tree points at its sentinel)', hexArg(v(tr)))]),
+          {
+            k: 'loop',
+            body: [
+              if_(bin('&&', eq(v(cur), v(sentinel)), eq({ k: 'depth', stack }, int(0))), [{ k: 'break' }]),
+              {
+                k: 'loop',
+                body: [
+                  if_(eq(v(cur), v(sentinel)), [{ k: 'break' }]),
+                  let_(depth, { k: 'depth', stack }),
+                  if_(bin('>=', v(depth), int(MAX_TREE_DEPTH)), [fail('corrupt', `rbtree {0}: deeper than ${MAX_TREE_DEPTH} (a cycle, or not a red-black tree)`, hexArg(v(tr)))]),
+                  { k: 'push', stack, e: v(cur) },
+                  ...child('left'),
+                ],
+              },
+              set(cur, { k: 'pop', stack }),
+              inc(n),
+              if_(gt(v(n), maxNodes), [fail('limit', 'rbtree {0} has more than {1} elements (--max-nodes)', hexArg(v(tr)), decArg(maxNodes))]),
+              ...emit(bin('-', v(cur), { k: 'off', struct: w.struct, field: w.node }), stop),
+              ...child('right'),
+            ],
+          },
+        ],
+        finally: [...spend(v(n))],
+      },
+    ];
+  }
+
+  /** iterate(first, next): first, next(first), ... until 0; Brent's cycle check; next is computed after the element is passed on. */
+  private iterate(w: Extract<Walk, { w: 'iterate' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { p, n, t, pw } = this.names('p', 'n', 't', 'pw');
+    const it = slotVar(w.slot);
+    return [
+      let_(p, this.expr(w.first)),
+      let_(n, int(0)),
+      let_(t, v(p)),
+      let_(pw, int(1)),
+      {
+        k: 'try',
+        body: [
+          {
+            k: 'loop',
+            body: [
+              if_(eq(v(p), int(0)), [{ k: 'break' }]),
+              inc(n),
+              if_(gt(v(n), maxNodes), [fail('limit', 'iterate() has more than {0} elements (--max-nodes)', decArg(maxNodes))]),
+              ...emit(v(p), stop),
+              let_(it, v(p)),
+              set(p, this.expr(w.next)),
+              ...this.brent(p, n, t, pw, [fail('cycle', 'iterate(): cycle at {0} after {1} elements', hexArg(v(p)), decArg(v(n)))]),
+            ],
+          },
+        ],
+        finally: [...spend(v(n))],
+      },
+    ];
+  }
+
+  /** range(count): 0 .. count-1; the count checked and spent before the first. */
+  private range(w: Extract<Walk, { w: 'range' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { c, i } = this.names('c', 'i');
+    return [
+      let_(c, this.expr(w.count)),
+      if_(bin('<', v(c), int(0)), [fail('corrupt', 'range({0}): negative count', decArg(v(c)))]),
+      if_(gt(v(c), maxNodes), [fail('limit', 'range({0}) has more than {1} elements (--max-nodes)', decArg(v(c)), decArg(maxNodes))]),
+      ...spend(v(c)),
+      let_(i, int(0)),
+      { k: 'loop', body: [if_(bin('>=', v(i), v(c)), [{ k: 'break' }]), ...emit(v(i), stop), inc(i)] },
+    ];
+  }
+
+  /**
+   * take_while(w, cond): the elements up to the first where cond fails.
+   * It stops its own walk while its consumer may go on (an each() around
+   * it), so it is a seq function, called with a visitor.
+   */
+  private takeWhile(w: Extract<Walk, { w: 'take_while' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const params = freeVars({ op: 'walk', walk: w, type: { k: 'int', signed: false } });
+    const it = slotVar(w.slot);
+    const inner = this.seq(w.seq, (x, s) => [let_(it, x), if_(not(this.expr(w.body)), [{ k: 'return', e: TRUE }]), if_(not({ k: 'visit', e: v(it) }), s)], [{ k: 'return', e: FALSE }]);
+    const fn = this.b.add('seq', 'take_while', params, [...inner, { k: 'return', e: TRUE }]);
+    const x = this.b.fresh('x');
+    const visitor: LExpr = { k: 'visitor', param: x, body: [...emit(v(x), [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE }] };
+    return [if_(not({ k: 'call', fn, args: [...params.map(v), visitor] }), stop)];
+  }
+}
+
+/** Counts n elements against the sample's budget (10 × --max-nodes): past it, every walk of the sample fails. */
+function spend(n: LExpr): LStmt[] {
+  const visited: LExpr = { k: 'state', name: 'visited' };
+  const maxTotal: LExpr = { k: 'state', name: 'maxTotal' };
+  return [{ k: 'addVisited', n }, if_(gt(visited, maxTotal), [fail('limit', 'the sample visited more than {0} elements in all (--max-nodes x 10)', decArg(maxTotal))])];
+}
+
+/**
+ * The variables an expression uses that it does not bind itself: what a
+ * function made of it takes as parameters (slots are never reused, so a
+ * slot bound inside is never one from outside).
+ */
+function freeVars(e: TExpr): string[] {
+  const used = new Set<number>();
+  const bound = new Set<number>();
+  const visit = (x: unknown): void => {
+    if (x === null || typeof x !== 'object') return;
+    const o = x as Record<string, unknown>;
+    if (o.op === 'var') used.add(o.slot as number);
+    if (((o.op === 'aggregate' && o.body) || 'w' in o) && typeof o.slot === 'number') bound.add(o.slot);
+    for (const val of Object.values(o)) if (typeof val === 'object') visit(val);
+  };
+  visit(e);
+  return [...used].filter((s) => !bound.has(s)).sort((a, b) => a - b).map(slotVar);
+}

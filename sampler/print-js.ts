@@ -1,0 +1,185 @@
+/**
+ * The JavaScript printer of the loop IR: a view (or any program) becomes
+ * the source of one function body, compiled once per view and layout with
+ * `new Function` and reused for every sample. Layout facts are resolved
+ * here into numbers; integers go through the exact helpers (exact.ts);
+ * memory and the rest through the runtime R (walk-runtime.ts). Every name
+ * in the source is one lower.ts made; every string is JSON-quoted.
+ */
+import type { LExpr, LFunc, LProgram, LStmt, LView } from '../generators/lower/lir.ts';
+import type { BoundLayout } from './bound-layout.ts';
+import * as X from './exact.ts';
+import type { Int } from './exact.ts';
+import type { WalkRuntime } from './walk-runtime.ts';
+
+const MAX = 9007199254740991n;
+
+/** Compiled functions: a value function returns a value, a seq function takes a visitor last. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Fn = (...args: any[]) => any;
+
+export interface CompiledView {
+  roots: { label: string; fn: (visit: (v: Int) => boolean) => boolean }[];
+  columns: { name: string; fn: (self: Int) => unknown; kind: 'addr' | 'value' }[];
+  checks: { message: string; fn: (self: Int) => unknown }[];
+}
+
+export function compileView(view: LView, layout: BoundLayout, R: WalkRuntime): CompiledView {
+  const fns = link(view.funcs, layout, R);
+  return {
+    roots: view.roots.map((r) => ({ label: r.label, fn: fns[r.fn] })),
+    columns: view.columns.map((c) => ({ name: c.name, fn: fns[c.fn], kind: c.kind })),
+    checks: view.checks.map((c) => ({ message: c.message, fn: fns[c.fn] })),
+  };
+}
+
+export function compileProgram(p: LProgram, layout: BoundLayout, R: WalkRuntime): Fn {
+  return link(p.funcs, layout, R)[p.entry];
+}
+
+function link(funcs: LFunc[], layout: BoundLayout, R: WalkRuntime): Record<string, Fn> {
+  const src = printJs(funcs, layout);
+  return new Function('R', 'X', src)(R, X) as Record<string, Fn>;
+}
+
+/** The source: every function, then an object of them by name. */
+export function printJs(funcs: LFunc[], layout: BoundLayout): string {
+  const p = new JsPrinter(layout);
+  const out = ['"use strict";'];
+  for (const f of funcs) out.push(p.func(f));
+  out.push(`return { ${funcs.map((f) => f.name).join(', ')} };`);
+  return out.join('\n');
+}
+
+class JsPrinter {
+  constructor(private readonly layout: BoundLayout) {}
+
+  func(f: LFunc): string {
+    const params = [...f.params, ...(f.kind === 'seq' ? ['visit'] : [])];
+    return `function ${f.name}(${params.join(', ')}) {\nconst m = R.m;\n${this.block(f.body)}\n}`;
+  }
+
+  private block(ss: LStmt[]): string {
+    return ss.map((s) => this.stmt(s)).join('\n');
+  }
+
+  private stmt(s: LStmt): string {
+    switch (s.k) {
+      case 'let':
+        return `let ${s.name} = ${this.expr(s.e)};`;
+      case 'set':
+        return `${s.name} = ${this.expr(s.e)};`;
+      case 'addVisited':
+        return `R.visited = X.add(R.visited, ${this.expr(s.n)});`;
+      case 'stack':
+        return `const ${s.name} = [];`;
+      case 'push':
+        return `${s.stack}.push(${this.expr(s.e)});`;
+      case 'if':
+        return `if (${this.expr(s.c)}) {\n${this.block(s.then)}\n}${s.else.length ? ` else {\n${this.block(s.else)}\n}` : ''}`;
+      case 'loop':
+        return `for (;;) {\n${this.block(s.body)}\n}`;
+      case 'break':
+        return 'break;';
+      case 'return':
+        return s.e ? `return ${this.expr(s.e)};` : 'return;';
+      case 'fail':
+        return `throw R.fail(${JSON.stringify(s.kind)}, ${JSON.stringify(s.msg)}, [${s.args.map((a) => `[${this.expr(a.e)}, ${JSON.stringify(a.as)}]`).join(', ')}]);`;
+      case 'try':
+        return `try {\n${this.block(s.body)}\n} finally {\n${this.block(s.finally)}\n}`;
+      case 'expr':
+        return `${this.expr(s.e)};`;
+    }
+  }
+
+  private int(v: bigint): string {
+    return v <= MAX && v >= -MAX ? (v < 0n ? `(${v})` : `${v}`) : `(${v}n)`;
+  }
+
+  private expr(e: LExpr): string {
+    const L = this.layout;
+    switch (e.k) {
+      case 'int':
+        return this.int(e.v);
+      case 'str':
+        return JSON.stringify(e.v);
+      case 'var':
+        return e.name;
+      case 'none':
+        return 'null';
+      case 'off':
+        return String(L.field(e.struct, e.field).offset);
+      case 'size':
+        return String(L.sizeOf(e.of));
+      case 'align':
+        return String(Math.min(L.align(e.struct), 8));
+      case 'load':
+        return e.size === 8 && !e.signed ? `m.u64(${this.expr(e.addr)})` : `m.int(${this.expr(e.addr)}, ${e.size}, ${e.signed})`;
+      case 'field': {
+        const f = L.field(e.struct, e.field);
+        const addr = `X.add(${this.expr(e.base)}, ${f.offset})`;
+        if (f.bits !== undefined) return `R.bitfield(${addr}, ${f.bit ?? 0}, ${f.bits}, ${e.signed})`;
+        return f.size === 8 && !e.signed ? `m.u64(${addr})` : `m.int(${addr}, ${f.size}, ${e.signed})`;
+      }
+      case 'gint': {
+        const g = L.global(e.name);
+        return g.size === 8 && !e.signed ? `m.u64(${this.expr(e.addr)})` : `m.int(${this.expr(e.addr)}, ${g.size}, ${e.signed})`;
+      }
+      case 'bin':
+        return this.bin(e.op, this.expr(e.a), this.expr(e.b));
+      case 'un':
+        if (e.op === '-') return `X.neg(${this.expr(e.a)})`;
+        if (e.op === '!') return `(${this.expr(e.a)} ? 0 : 1)`;
+        return `X.bnot(${this.expr(e.a)})`;
+      case 'cond':
+        return `(${this.expr(e.c)} ? ${this.expr(e.a)} : ${this.expr(e.b)})`;
+      case 'state':
+        return `R.${e.name}`;
+      case 'rt': {
+        const args = e.args.map((a) => this.expr(a)).join(', ');
+        const fn = { string: 'string', cstring: 'cstring', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf' }[e.fn];
+        return `R.${fn}(${args})`;
+      }
+      case 'call':
+        return `${e.fn}(${e.args.map((a) => this.expr(a)).join(', ')})`;
+      case 'visitor':
+        return `((${e.param}) => {\n${this.block(e.body)}\n})`;
+      case 'visit':
+        return `visit(${this.expr(e.e)})`;
+      case 'depth':
+        return `${e.stack}.length`;
+      case 'pop':
+        return `${e.stack}.pop()`;
+    }
+  }
+
+  private bin(op: string, a: string, b: string): string {
+    switch (op) {
+      case '+':
+        return `X.add(${a}, ${b})`;
+      case '-':
+        return `X.sub(${a}, ${b})`;
+      case '*':
+        return `X.mul(${a}, ${b})`;
+      case '/':
+        return `X.div(${a}, ${b})`;
+      case '%':
+        return `X.mod(${a}, ${b})`;
+      case '==':
+        return `(${a} === ${b} ? 1 : 0)`;
+      case '!=':
+        return `(${a} !== ${b} ? 1 : 0)`;
+      case '<':
+      case '<=':
+      case '>':
+      case '>=':
+        return `(${a} ${op} ${b} ? 1 : 0)`;
+      case '&&':
+        return `(${a} && ${b} ? 1 : 0)`;
+      case '||':
+        return `(${a} || ${b} ? 1 : 0)`;
+      default:
+        return `X.bit(${JSON.stringify(op)}, ${a}, ${b})`;
+    }
+  }
+}

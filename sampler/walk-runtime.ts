@@ -1,0 +1,103 @@
+/**
+ * What compiled walks (print-js.ts) call at run time: the sample's memory
+ * (a Snapshot), its budget and limits, and the few helpers that reach
+ * beyond bytes: text from memory (escaped), symbols, the clock. One object
+ * per sampler, given a new snapshot for each sample, so the compiled code
+ * is reused across samples. The semantics of the walks themselves are in
+ * the code generated from the loop IR, not here.
+ */
+import type { ClockName } from '../generators/ir.ts';
+import { clockValue, type ClockReading } from './clock.ts';
+import { hex, type Int } from './exact.ts';
+import type { Snapshot } from './snapshot.ts';
+import type { SymbolTable } from './symbols.ts';
+import { type Limits, WalkError, type WalkErrorKind } from './walk-error.ts';
+
+const MAX_STRING = 4096;
+const MAX_CSTRING = 1024;
+
+export class WalkRuntime {
+  /** The elements every walk of this sample yielded so far. */
+  visited = 0;
+  maxNodes: number;
+  maxTotal: number;
+  clock: ClockReading | null = null;
+
+  constructor(
+    public m: Snapshot,
+    public symbols: SymbolTable,
+    limits: Limits,
+  ) {
+    this.maxNodes = limits.maxNodes;
+    this.maxTotal = limits.maxTotal;
+  }
+
+  /** A fresh sample: its snapshot, the budget spent from zero. */
+  reset(m: Snapshot, clock: ClockReading | null): void {
+    this.m = m;
+    this.visited = 0;
+    this.clock = clock;
+  }
+
+  /** A walk error, its message filled in: {i} is the i-th argument, as hex or decimal. */
+  fail(kind: WalkErrorKind, msg: string, args: [Int, 'hex' | 'dec'][]): WalkError {
+    return new WalkError(kind, msg.replace(/\{(\d+)\}/g, (_, i) => (args[i][1] === 'hex' ? hex(args[i][0]) : String(args[i][0]))));
+  }
+
+  /** bits bits from bit `bit` of the little-endian bytes at addr (a bitfield). */
+  bitfield(addr: Int, bit: number, bits: number, signed: boolean): number {
+    const bytes = this.m.bytes(addr, Math.ceil((bit + bits) / 8));
+    let x = 0n;
+    for (let i = bytes.length - 1; i >= 0; i--) x = (x << 8n) | BigInt(bytes[i]);
+    const v = Number((x >> BigInt(bit)) & ((1n << BigInt(bits)) - 1n));
+    return signed && v >= 2 ** (bits - 1) ? v - 2 ** bits : v;
+  }
+
+  /** len bytes at data as text: printable ASCII kept, the rest \xNN; cut at 4096 with "...". */
+  string(data: Int, len: Int): string {
+    if (!(len > 0)) return '';
+    const n = len > MAX_STRING ? MAX_STRING : Number(len);
+    const s = escapeBytes(this.m.bytes(data, n));
+    return n < len ? s + '...' : s;
+  }
+
+  /** The NUL-terminated string at data, escaped; cut at 1024 with "...". */
+  cstring(data: Int): string {
+    if (data === 0) return '';
+    const out: number[] = [];
+    for (let i = 0; i < MAX_CSTRING; i++) {
+      const c = this.m.u8(typeof data === 'number' ? data + i : data);
+      if (c === 0) return escapeBytes(Uint8Array.from(out));
+      out.push(c);
+    }
+    return escapeBytes(Uint8Array.from(out)) + '...';
+  }
+
+  /** The ELF symbol at addr (name+0xoff), else the address, else NULL. */
+  symbol(addr: Int): string {
+    const s = typeof addr === 'number' ? this.symbols.symbolize(addr) : null;
+    return s ? (s.offset ? `${s.name}+${hex(s.offset)}` : s.name) : addr === 0 ? 'NULL' : hex(addr);
+  }
+
+  /** A global's address; -1 when the symbol tables lack it. */
+  global(name: string): Int {
+    return this.symbols.address(name) ?? -1;
+  }
+
+  /** The static `name` of fn's C file: its address, 0 when there is none, -1 when the binary has no .symtab. */
+  fileStatic(fn: Int, name: string): Int {
+    const a = typeof fn === 'number' ? this.symbols.fileStatic(fn, name) : null;
+    return a === undefined ? -1 : (a ?? 0);
+  }
+
+  clockOf(name: string): Int {
+    return clockValue(this.clock, name as ClockName);
+  }
+}
+
+/** Bytes as text: printable ASCII kept, backslash and everything else escaped as \xNN. Python does the same. */
+export function escapeBytes(b: Uint8Array): string {
+  let s = '';
+  for (const c of b) s += c >= 0x20 && c < 0x7f && c !== 0x5c ? String.fromCharCode(c) : '\\x' + c.toString(16).padStart(2, '0');
+  return s;
+}
