@@ -5,10 +5,13 @@
 # Use: (gdb) source churn.py
 
 # ---- py-common/xwalk_core.py ----
-# xwalk runtime core: the walks, bounded, over one snapshot of raw memory.
+# xwalk runtime core: one snapshot of raw memory, and what the generated
+# walks call beyond loading bytes (text, symbols, the clock, messages).
 # Debugger-neutral: gdb-py/ and lldb-py/ supply read_chunk() and ranges.
-# It mirrors sampler/compile.ts so gdb, lldb and xsample print the same.
+# The walks themselves are generated from the loop IR (generators/lower/),
+# as xsample's are, so gdb, lldb and xsample print the same.
 import json
+import re
 import struct
 import time
 
@@ -17,8 +20,6 @@ CHUNK = 64 * 1024
 MASK64 = 0xFFFFFFFFFFFFFFFF
 MAX_STRING = 4096
 MAX_CSTRING = 1024
-MAX_TREE_DEPTH = 128
-FILE_STATIC_UNAVAILABLE = "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names"
 _U64 = struct.Struct("<Q").unpack_from
 _INT = {
     (1, False): struct.Struct("<B").unpack_from,
@@ -179,16 +180,20 @@ def escape_bytes(b):
 
 
 class Runtime(object):
-    """What a view's compiled code calls: the walks (one per C idiom) and helpers."""
+    """What the generated walks call (sampler/walk-runtime.ts is the same for xsample)."""
 
     def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
         self.m = snap
-        self.symbols = symbols  # object with address(name) and symbolize(addr)
+        self.symbols = symbols  # object with address(name), symbolize(addr) and file_static(fn, name)
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
-        self.over_budget = None
         self.clock = None  # a ClockReading when the view reads the clock
+
+    @staticmethod
+    def fail(kind, msg, args):
+        """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
+        return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
 
     def clock_value(self, name):
         """What now_ms() or monotonic_ms() reads in this sample (sampler/clock.ts)."""
@@ -198,23 +203,19 @@ class Runtime(object):
             raise WalkError("unavailable", why or "%s(): internal: no clock was read for this sample" % name)
         return v
 
-    # -- helpers --
-    def sym_addr(self, name):
+    def global_addr(self, name):
+        """A global's address; -1 when the symbol tables lack it."""
         a = self.symbols.address(name)
-        if a is None:
-            raise WalkError("corrupt", "the symbol %s is not in the binary's symbol tables" % name)
-        return a
+        return -1 if a is None else a
 
     def symbol(self, addr):
         s = self.symbols.symbolize(addr)
         if s:
             return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
-        return "NULL" if addr == 0 else hex(addr)
+        return "NULL" if addr == 0 else hex64(addr)
 
     def string(self, data, length):
-        if length is not None and length < 0:
-            raise WalkError("corrupt", "string at %s: negative length %d" % (hex(data), length))
-        if not length:
+        if not length > 0:
             return ""
         n = min(length, MAX_STRING)
         s = escape_bytes(self.m.bytes(data, n))
@@ -232,13 +233,11 @@ class Runtime(object):
         return escape_bytes(out) + "..."
 
     def file_static(self, fn, name):
+        """The static `name` of fn's C file: its address, 0 when there is none, -1 when the binary has no .symtab."""
         a = self.symbols.file_static(fn, name)
         if a is False:
-            raise WalkError("unavailable", FILE_STATIC_UNAVAILABLE)
+            return -1
         return a or 0
-
-    def chunk_size(self, p):
-        return 0 if p == 0 else self.m.u64(p - 8) & ~7
 
     def field_int(self, base, f, signed):
         off, size, bit, bits = f
@@ -255,23 +254,18 @@ class Runtime(object):
 
     @staticmethod
     def div(a, b):
-        if b == 0:
-            raise WalkError("corrupt", "division by zero")
+        """C's division: toward zero (the generated code checks b first)."""
         q = abs(a) // abs(b)
         return q if (a >= 0) == (b >= 0) else -q
 
     @staticmethod
     def mod(a, b):
-        if b == 0:
-            raise WalkError("corrupt", "division by zero")
         r = abs(a) % abs(b)
         return r if a >= 0 else -r
 
     @staticmethod
     def bitop(op, a, b):
-        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/compile.ts."""
-        if a is None or b is None:
-            return None
+        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/exact.ts."""
         x, y = int(a) & MASK64, int(b) & MASK64
         if op in ("<<", ">>") and y >= 64:
             return 0
@@ -289,211 +283,20 @@ class Runtime(object):
 
     @staticmethod
     def bitnot(a):
-        return None if a is None else int64(~int(a) & MASK64)
+        return int64(~int(a) & MASK64)
 
-    @staticmethod
-    def count(seq):
-        n = 0
-        for _ in seq:
-            n += 1
-        return n
 
-    @staticmethod
-    def min_(values):
-        best = None
-        for v in values:
-            if best is None or v < best:
-                best = v
-        return best
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
 
-    @staticmethod
-    def max_(values):
-        best = None
-        for v in values:
-            if best is None or v > best:
-                best = v
-        return best
 
-    def _spend(self, n):
-        self.visited += n
-        if self.visited > self.max_total:
-            # Remembered too: a generator closed early (any(), take_while()) cannot raise from its finally.
-            self.over_budget = WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
-            raise self.over_budget
+def _arg(a):
+    v, how = a
+    return hex64(v) if how == "hex" else str(v)
 
-    def _too_many(self, what):
-        return WalkError("limit", "%s has more than %d elements (--max-nodes)" % (what, self.max_nodes))
 
-    # -- walks: generators mirroring the C idioms --
-    def chain(self, first, off, align, what):
-        """p, p->next, ... until NULL; Brent's algorithm finds cycles."""
-        u64 = self.m.u64
-        qchunks = self.m.qchunks
-        mask = align - 1
-        p = first
-        n = 0
-        tortoise, power = p, 1
-        limit = self.max_nodes
-        try:
-            while p != 0:
-                if p & mask:
-                    raise self.misaligned(what, p)
-                n += 1
-                if n > limit:
-                    raise self._too_many(what)
-                yield p
-                # Snapshot.u64 inlined for an aligned word of a cached chunk: this loop is the hot one.
-                a = p + off
-                q = None if a & 7 else qchunks.get(a >> 16)
-                p = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if p == tortoise and p != 0:
-                    raise self.cycle(what, p, n)
-                if n == power:
-                    tortoise, power = p, power * 2
-        finally:
-            self._spend(n)
-
-    # The errors of chain(), also raised by the loops the generator writes for aggregates over a chain.
-    @staticmethod
-    def misaligned(what, p):
-        return WalkError("corrupt", "%s: %s is not aligned for %s" % (what, hex(p), what.split(".")[0]))
-
-    @staticmethod
-    def cycle(what, p, n):
-        return WalkError("cycle", "%s: cycle at %s after %d elements" % (what, hex(p), n))
-
-    @staticmethod
-    def take_while(seq, cond):
-        for v in seq:
-            if not cond(v):
-                return
-            yield v
-
-    def iterate(self, first, step):
-        p = first
-        n = 0
-        tortoise, power = p, 1
-        try:
-            while p != 0:
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("iterate()")
-                yield p
-                p = step(p)
-                if p == tortoise and p != 0:
-                    raise WalkError("cycle", "iterate(): cycle at %s after %d elements" % (hex(p), n))
-                if n == power:
-                    tortoise, power = p, power * 2
-        finally:
-            self._spend(n)
-
-    def range_(self, count):
-        if count < 0:
-            raise WalkError("corrupt", "range(%d): negative count" % count)
-        if count > self.max_nodes:
-            raise self._too_many("range(%d)" % count)
-        self._spend(count)
-        return range(count)
-
-    def _load(self, kind, size, signed):
-        m = self.m
-        if kind == "struct":
-            return None
-        if kind == "ptr":
-            return m.u64
-        return lambda a: m.int(a, size, signed)
-
-    def array(self, base, count, size, kind, isize=8, signed=False):
-        if count < 0:
-            raise WalkError("corrupt", "array at %s: negative count %d" % (hex(base), count))
-        if count > self.max_nodes:
-            raise WalkError("limit", "array at %s: count %d is more than --max-nodes (%d)" % (hex(base), count, self.max_nodes))
-        if count > 0 and base == 0:
-            raise WalkError("corrupt", "array of %d elements at NULL" % count)
-        self._spend(count)
-        load = self._load(kind, isize, signed)
-        for i in range(count):
-            a = base + i * size
-            yield a if load is None else load(a)
-
-    def ngx_list(self, lst, part_off, elts_off, nelts_off, nelts_size, next_off, size, kind, isize=8, signed=False):
-        m = self.m
-        load = self._load(kind, isize, signed)
-        part = lst + part_off
-        n = parts = 0
-        tortoise, power = part, 1
-        try:
-            while part != 0:
-                parts += 1
-                if parts > self.max_nodes:
-                    raise self._too_many("ngx_list parts")
-                base = m.u64(part + elts_off)
-                count = m.int(part + nelts_off, nelts_size, False)
-                if count > self.max_nodes - n:
-                    raise self._too_many("ngx_list at %s" % hex(part))
-                for i in range(count):
-                    n += 1
-                    a = base + i * size
-                    yield a if load is None else load(a)
-                part = m.u64(part + next_off)
-                if part == tortoise and part != 0:
-                    raise WalkError("cycle", "ngx_list: the parts form a cycle at %s" % hex(part))
-                if parts == power:
-                    tortoise, power = part, power * 2
-        finally:
-            self._spend(n)
-
-    def ngx_queue(self, head, next_off, prev_off, link_off):
-        u64 = self.m.u64
-        prev = head
-        cur = u64(head + next_off)
-        n = 0
-        try:
-            while cur != head:
-                if cur == 0:
-                    raise WalkError("corrupt", "ngx_queue %s: NULL next after %s" % (hex(head), hex(prev)))
-                back = u64(cur + prev_off)
-                if back != prev:
-                    raise WalkError("corrupt", "ngx_queue %s: %s's next %s has prev %s" % (hex(head), hex(prev), hex(cur), hex(back)))
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("ngx_queue %s" % hex(head))
-                yield cur - link_off
-                prev = cur
-                cur = u64(cur + next_off)
-        finally:
-            self._spend(n)
-
-    def rbtree(self, tree, root_off, sentinel_off, left_off, right_off, node_off):
-        u64 = self.m.u64
-        sentinel = u64(tree + sentinel_off)
-        cur = u64(tree + root_off)
-        stack = []
-        n = 0
-
-        def child(p, off, side):
-            c = u64(p + off)
-            if c == 0:
-                raise WalkError("corrupt", "rbtree %s: node %s has a NULL %s child (the sentinel is %s)" % (hex(tree), hex(p), side, hex(sentinel)))
-            return c
-
-        try:
-            if cur == 0:
-                raise WalkError("corrupt", "rbtree %s: NULL root (an empty tree points at its sentinel)" % hex(tree))
-            while cur != sentinel or stack:
-                while cur != sentinel:
-                    if len(stack) >= MAX_TREE_DEPTH:
-                        raise WalkError("corrupt", "rbtree %s: deeper than %d (a cycle, or not a red-black tree)" % (hex(tree), MAX_TREE_DEPTH))
-                    stack.append(cur)
-                    cur = child(cur, left_off, "left")
-                cur = stack.pop()
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("rbtree %s" % hex(tree))
-                yield cur - node_off
-                cur = child(cur, right_off, "right")
-        finally:
-            self._spend(n)
+def hex64(v):
+    """An address in hex; a negative one as its 64-bit two's complement (as sampler/exact.ts hex())."""
+    return hex(v & MASK64) if v < 0 else hex(v)
 
 
 class ClockReading(object):
@@ -582,12 +385,16 @@ def run_view(view, rt, addr=None):
         items.append((addr, "addr"))
     else:
         seen = set()
-        for label, seq in view.roots:
+        for label, root in view.roots:
+
+            def take(a, label=label):
+                if a != 0 and a not in seen:
+                    seen.add(a)
+                    items.append((a, label))
+                return 1
+
             try:
-                for a in seq(rt):
-                    if a != 0 and a not in seen:
-                        seen.add(a)
-                        items.append((a, label))
+                root(rt, take)
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
@@ -597,23 +404,20 @@ def run_view(view, rt, addr=None):
         row = [("origin", origin)]
         for name, fn, kind in view.columns:
             try:
-                value = fn(rt, a)
-                if rt.over_budget is not None:
-                    raise rt.over_budget
-                row.append((name, format_value(value, kind)))
+                row.append((name, format_value(fn(rt, a), kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
                 row.append((name, None))
-                errors.append({"item": hex(a), "column": name, "message": str(e)})
+                errors.append({"item": hex64(a), "column": name, "message": str(e)})
         for fn, message in view.checks:
             try:
                 if not fn(rt, a):
-                    errors.append({"item": hex(a), "message": "check failed: " + message})
+                    errors.append({"item": hex64(a), "message": "check failed: " + message})
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
-                errors.append({"item": hex(a), "message": "check could not run: " + str(e)})
+                errors.append({"item": hex64(a), "message": "check could not run: " + str(e)})
         rows.append(row)
     return rows, errors
 
@@ -622,7 +426,7 @@ def format_value(v, kind):
     if v is None or isinstance(v, str):
         return v
     if kind == "addr":
-        return hex(v)
+        return hex64(v)
     return v
 
 
@@ -973,7 +777,6 @@ def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
 # supply the target (memory, build-id, symbols), derive_layout() and the
 # evaluation of an address expression.
-import itertools
 import re
 
 
@@ -1168,7 +971,14 @@ def printer_output(pack, index, addr, target, symbols):
     rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
     if kind == "string":
         return x(rt, addr)
-    return list(itertools.islice(x(rt, addr), PRINTER_CHILDREN_LIMIT))
+    out = []
+
+    def take(v):
+        out.append(v)
+        return 1 if len(out) < PRINTER_CHILDREN_LIMIT else 0
+
+    x(rt, addr, take)
+    return out
 
 
 # ---- gdb-py/xwalk_dwarf.py ----
@@ -1573,118 +1383,242 @@ def _printer_class(pack, index, kind):
 # ---- pack churn ----
 
 def view0(L):
-    k1 = L.off("churn_root_t", "buckets")
-    k2 = L.int_field("churn_root_t", "nbuckets")
-    k3 = L.off("churn_root_t", "nbuckets")
-    k4 = L.plain_u64("churn_root_t", "nbuckets")
-    k5 = L.off("entry_t", "next")
-    k6 = L.align("entry_t")
+    _k1 = L.align("entry_t")
+    _k2 = L.off("entry_t", "next")
+    _k3 = L.off("churn_root_t", "buckets")
+    _k4 = L.int_field("churn_root_t", "nbuckets")
+    _k5 = L.off("churn_root_t", "nbuckets")
+    _k6 = L.plain_u64("churn_root_t", "nbuckets")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (rt.sym_addr("churn"),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("churn")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return sum(rt.count(rt.chain(it1, k5, k6, "entry_t.next chain")) for it1 in rt.array(u64(s + k1), (u64(s + k3) if k4 else rt.field_int(s, k2, False)), 8, "ptr", 8, False))
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(h1(_rt))):
+            return 0
+        return 1
 
-    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root0)], [("entries", col0, "value")], [], False)  # noqa: F821
+    def count4(_rt, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w3 = i1
+        n_w3 = 0
+        t_w3 = p_w3
+        pw_w3 = 1
+        try:
+            while True:
+                if p_w3 == 0:
+                    break
+                if _rt.bitop("&", p_w3, (_k1 - 1)) != 0:
+                    raise _rt.fail("corrupt", "entry_t.next chain: {0} is not aligned for entry_t", [(p_w3, "hex")])
+                n_w3 = (n_w3 + 1)
+                if n_w3 > _rt.max_nodes:
+                    raise _rt.fail("limit", "entry_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w3 = _u64((p_w3 + _k2))
+                if (p_w3 == t_w3) and (p_w3 != 0):
+                    raise _rt.fail("cycle", "entry_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
+                if n_w3 == pw_w3:
+                    t_w3 = p_w3
+                    pw_w3 = (pw_w3 * 2)
+        finally:
+            _rt.visited += n_w3
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def sum6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        b_w5 = _u64((s + _k3))
+        c_w5 = (_u64(s + _k5) if _k6 else _rt.field_int(s, _k4, False))
+        if c_w5 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
+        if c_w5 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w5 > 0) and (b_w5 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
+        _rt.visited += c_w5
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w5 = 0
+        while True:
+            if i_w5 >= c_w5:
+                break
+            i1 = _u64((b_w5 + (i_w5 * 8)))
+            acc = (acc + count4(_rt, i1))
+            i_w5 = (i_w5 + 1)
+        return acc
+
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum6(_rt, s)
+
+    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value")], [], False)  # noqa: F821
 
 def view1(L):
-    k1 = L.off("churn_root_t", "lru")
-    k2 = L.off("ngx_queue_t", "next")
-    k3 = L.off("ngx_queue_t", "prev")
-    k4 = L.off("entry_t", "lru")
+    _k1 = L.off("churn_root_t", "lru")
+    _k2 = L.off("ngx_queue_t", "next")
+    _k3 = L.off("ngx_queue_t", "prev")
+    _k4 = L.off("entry_t", "lru")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (rt.sym_addr("churn"),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("churn")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count(rt.ngx_queue((s + k1), k2, k3, k4))
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(h1(_rt))):
+            return 0
+        return 1
 
-    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root0)], [("entries", col0, "value")], [], False)  # noqa: F821
+    def count4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        h_w3 = (s + _k1)
+        prev_w3 = h_w3
+        cur_w3 = _u64((h_w3 + _k2))
+        n_w3 = 0
+        try:
+            while True:
+                if cur_w3 == h_w3:
+                    break
+                if cur_w3 == 0:
+                    raise _rt.fail("corrupt", "ngx_queue {0}: NULL next after {1}", [(h_w3, "hex"), (prev_w3, "hex")])
+                back_w3 = _u64((cur_w3 + _k3))
+                if back_w3 != prev_w3:
+                    raise _rt.fail("corrupt", "ngx_queue {0}: {1}'s next {2} has prev {3}", [(h_w3, "hex"), (prev_w3, "hex"), (cur_w3, "hex"), (back_w3, "hex")])
+                n_w3 = (n_w3 + 1)
+                if n_w3 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_queue {0} has more than {1} elements (--max-nodes)", [(h_w3, "hex"), (_rt.max_nodes, "dec")])
+                (cur_w3 - _k4)
+                acc = (acc + 1)
+                prev_w3 = cur_w3
+                cur_w3 = _u64((cur_w3 + _k2))
+        finally:
+            _rt.visited += n_w3
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count4(_rt, s)
+
+    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value")], [], False)  # noqa: F821
 
 def view2(L):
-    k1 = L.off("churn_root_t", "list")
-    k2 = L.align("node_t")
-    k3 = L.off("node_t", "next")
-    k4 = L.int_field("node_t", "value")
-    k5 = L.off("node_t", "value")
-    k6 = L.plain_u64("node_t", "value")
+    _k1 = L.off("churn_root_t", "list")
+    _k2 = L.align("node_t")
+    _k3 = L.off("node_t", "next")
+    _k4 = L.int_field("node_t", "value")
+    _k5 = L.off("node_t", "value")
+    _k6 = L.plain_u64("node_t", "value")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (rt.sym_addr("churn"),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("churn")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = u64(s + k1)
-        mask = k2 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(h1(_rt))):
+            return 0
+        return 1
+
+    def count4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w3 = _u64((s + _k1))
+        n_w3 = 0
+        t_w3 = p_w3
+        pw_w3 = 1
         try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("node_t.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("node_t.next chain")
-                acc += 1
-                a = s + k3
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("node_t.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
+            while True:
+                if p_w3 == 0:
+                    break
+                if _rt.bitop("&", p_w3, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "node_t.next chain: {0} is not aligned for node_t", [(p_w3, "hex")])
+                n_w3 = (n_w3 + 1)
+                if n_w3 > _rt.max_nodes:
+                    raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w3 = _u64((p_w3 + _k3))
+                if (p_w3 == t_w3) and (p_w3 != 0):
+                    raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
+                if n_w3 == pw_w3:
+                    t_w3 = p_w3
+                    pw_w3 = (pw_w3 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w3
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it1 = u64(s + k1)
-        mask = k2 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it1, 1
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count4(_rt, s)
+
+    def sum7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w6 = _u64((s + _k1))
+        n_w6 = 0
+        t_w6 = p_w6
+        pw_w6 = 1
         try:
-            while it1:
-                if it1 & mask:
-                    raise rt.misaligned("node_t.next chain", it1)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("node_t.next chain")
-                b = it1 + k5
-                q = qc.get(b >> 16) if k6 and not b & 7 else None
-                v = q[(b & 65535) >> 3] if q is not None else (u64(it1 + k5) if k6 else rt.field_int(it1, k4, False))
-                acc += v
-                a = it1 + k3
-                q = None if a & 7 else qc.get(a >> 16)
-                it1 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it1 == tortoise and it1:
-                    raise rt.cycle("node_t.next chain", it1, n)
-                if n == power:
-                    tortoise, power = it1, power * 2
+            while True:
+                if p_w6 == 0:
+                    break
+                if _rt.bitop("&", p_w6, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "node_t.next chain: {0} is not aligned for node_t", [(p_w6, "hex")])
+                n_w6 = (n_w6 + 1)
+                if n_w6 > _rt.max_nodes:
+                    raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i1 = p_w6
+                acc = (acc + (_u64(i1 + _k5) if _k6 else _rt.field_int(i1, _k4, False)))
+                p_w6 = _u64((p_w6 + _k3))
+                if (p_w6 == t_w6) and (p_w6 != 0):
+                    raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
+                if n_w6 == pw_w6:
+                    t_w6 = p_w6
+                    pw_w6 = (pw_w6 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w6
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root0)], [("count", col0, "value"), ("sum", col1, "value")], [], False)  # noqa: F821
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum7(_rt, s)
+
+    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col5, "value"), ("sum", col8, "value")], [], False)  # noqa: F821
 
 PACK = Pack(  # noqa: F821
     "churn",

@@ -5,10 +5,13 @@
 # Use: (lldb) command script import nginx_lldb.py
 
 # ---- py-common/xwalk_core.py ----
-# xwalk runtime core: the walks, bounded, over one snapshot of raw memory.
+# xwalk runtime core: one snapshot of raw memory, and what the generated
+# walks call beyond loading bytes (text, symbols, the clock, messages).
 # Debugger-neutral: gdb-py/ and lldb-py/ supply read_chunk() and ranges.
-# It mirrors sampler/compile.ts so gdb, lldb and xsample print the same.
+# The walks themselves are generated from the loop IR (generators/lower/),
+# as xsample's are, so gdb, lldb and xsample print the same.
 import json
+import re
 import struct
 import time
 
@@ -17,8 +20,6 @@ CHUNK = 64 * 1024
 MASK64 = 0xFFFFFFFFFFFFFFFF
 MAX_STRING = 4096
 MAX_CSTRING = 1024
-MAX_TREE_DEPTH = 128
-FILE_STATIC_UNAVAILABLE = "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names"
 _U64 = struct.Struct("<Q").unpack_from
 _INT = {
     (1, False): struct.Struct("<B").unpack_from,
@@ -179,16 +180,20 @@ def escape_bytes(b):
 
 
 class Runtime(object):
-    """What a view's compiled code calls: the walks (one per C idiom) and helpers."""
+    """What the generated walks call (sampler/walk-runtime.ts is the same for xsample)."""
 
     def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
         self.m = snap
-        self.symbols = symbols  # object with address(name) and symbolize(addr)
+        self.symbols = symbols  # object with address(name), symbolize(addr) and file_static(fn, name)
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
-        self.over_budget = None
         self.clock = None  # a ClockReading when the view reads the clock
+
+    @staticmethod
+    def fail(kind, msg, args):
+        """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
+        return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
 
     def clock_value(self, name):
         """What now_ms() or monotonic_ms() reads in this sample (sampler/clock.ts)."""
@@ -198,23 +203,19 @@ class Runtime(object):
             raise WalkError("unavailable", why or "%s(): internal: no clock was read for this sample" % name)
         return v
 
-    # -- helpers --
-    def sym_addr(self, name):
+    def global_addr(self, name):
+        """A global's address; -1 when the symbol tables lack it."""
         a = self.symbols.address(name)
-        if a is None:
-            raise WalkError("corrupt", "the symbol %s is not in the binary's symbol tables" % name)
-        return a
+        return -1 if a is None else a
 
     def symbol(self, addr):
         s = self.symbols.symbolize(addr)
         if s:
             return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
-        return "NULL" if addr == 0 else hex(addr)
+        return "NULL" if addr == 0 else hex64(addr)
 
     def string(self, data, length):
-        if length is not None and length < 0:
-            raise WalkError("corrupt", "string at %s: negative length %d" % (hex(data), length))
-        if not length:
+        if not length > 0:
             return ""
         n = min(length, MAX_STRING)
         s = escape_bytes(self.m.bytes(data, n))
@@ -232,13 +233,11 @@ class Runtime(object):
         return escape_bytes(out) + "..."
 
     def file_static(self, fn, name):
+        """The static `name` of fn's C file: its address, 0 when there is none, -1 when the binary has no .symtab."""
         a = self.symbols.file_static(fn, name)
         if a is False:
-            raise WalkError("unavailable", FILE_STATIC_UNAVAILABLE)
+            return -1
         return a or 0
-
-    def chunk_size(self, p):
-        return 0 if p == 0 else self.m.u64(p - 8) & ~7
 
     def field_int(self, base, f, signed):
         off, size, bit, bits = f
@@ -255,23 +254,18 @@ class Runtime(object):
 
     @staticmethod
     def div(a, b):
-        if b == 0:
-            raise WalkError("corrupt", "division by zero")
+        """C's division: toward zero (the generated code checks b first)."""
         q = abs(a) // abs(b)
         return q if (a >= 0) == (b >= 0) else -q
 
     @staticmethod
     def mod(a, b):
-        if b == 0:
-            raise WalkError("corrupt", "division by zero")
         r = abs(a) % abs(b)
         return r if a >= 0 else -r
 
     @staticmethod
     def bitop(op, a, b):
-        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/compile.ts."""
-        if a is None or b is None:
-            return None
+        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/exact.ts."""
         x, y = int(a) & MASK64, int(b) & MASK64
         if op in ("<<", ">>") and y >= 64:
             return 0
@@ -289,211 +283,20 @@ class Runtime(object):
 
     @staticmethod
     def bitnot(a):
-        return None if a is None else int64(~int(a) & MASK64)
+        return int64(~int(a) & MASK64)
 
-    @staticmethod
-    def count(seq):
-        n = 0
-        for _ in seq:
-            n += 1
-        return n
 
-    @staticmethod
-    def min_(values):
-        best = None
-        for v in values:
-            if best is None or v < best:
-                best = v
-        return best
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
 
-    @staticmethod
-    def max_(values):
-        best = None
-        for v in values:
-            if best is None or v > best:
-                best = v
-        return best
 
-    def _spend(self, n):
-        self.visited += n
-        if self.visited > self.max_total:
-            # Remembered too: a generator closed early (any(), take_while()) cannot raise from its finally.
-            self.over_budget = WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
-            raise self.over_budget
+def _arg(a):
+    v, how = a
+    return hex64(v) if how == "hex" else str(v)
 
-    def _too_many(self, what):
-        return WalkError("limit", "%s has more than %d elements (--max-nodes)" % (what, self.max_nodes))
 
-    # -- walks: generators mirroring the C idioms --
-    def chain(self, first, off, align, what):
-        """p, p->next, ... until NULL; Brent's algorithm finds cycles."""
-        u64 = self.m.u64
-        qchunks = self.m.qchunks
-        mask = align - 1
-        p = first
-        n = 0
-        tortoise, power = p, 1
-        limit = self.max_nodes
-        try:
-            while p != 0:
-                if p & mask:
-                    raise self.misaligned(what, p)
-                n += 1
-                if n > limit:
-                    raise self._too_many(what)
-                yield p
-                # Snapshot.u64 inlined for an aligned word of a cached chunk: this loop is the hot one.
-                a = p + off
-                q = None if a & 7 else qchunks.get(a >> 16)
-                p = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if p == tortoise and p != 0:
-                    raise self.cycle(what, p, n)
-                if n == power:
-                    tortoise, power = p, power * 2
-        finally:
-            self._spend(n)
-
-    # The errors of chain(), also raised by the loops the generator writes for aggregates over a chain.
-    @staticmethod
-    def misaligned(what, p):
-        return WalkError("corrupt", "%s: %s is not aligned for %s" % (what, hex(p), what.split(".")[0]))
-
-    @staticmethod
-    def cycle(what, p, n):
-        return WalkError("cycle", "%s: cycle at %s after %d elements" % (what, hex(p), n))
-
-    @staticmethod
-    def take_while(seq, cond):
-        for v in seq:
-            if not cond(v):
-                return
-            yield v
-
-    def iterate(self, first, step):
-        p = first
-        n = 0
-        tortoise, power = p, 1
-        try:
-            while p != 0:
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("iterate()")
-                yield p
-                p = step(p)
-                if p == tortoise and p != 0:
-                    raise WalkError("cycle", "iterate(): cycle at %s after %d elements" % (hex(p), n))
-                if n == power:
-                    tortoise, power = p, power * 2
-        finally:
-            self._spend(n)
-
-    def range_(self, count):
-        if count < 0:
-            raise WalkError("corrupt", "range(%d): negative count" % count)
-        if count > self.max_nodes:
-            raise self._too_many("range(%d)" % count)
-        self._spend(count)
-        return range(count)
-
-    def _load(self, kind, size, signed):
-        m = self.m
-        if kind == "struct":
-            return None
-        if kind == "ptr":
-            return m.u64
-        return lambda a: m.int(a, size, signed)
-
-    def array(self, base, count, size, kind, isize=8, signed=False):
-        if count < 0:
-            raise WalkError("corrupt", "array at %s: negative count %d" % (hex(base), count))
-        if count > self.max_nodes:
-            raise WalkError("limit", "array at %s: count %d is more than --max-nodes (%d)" % (hex(base), count, self.max_nodes))
-        if count > 0 and base == 0:
-            raise WalkError("corrupt", "array of %d elements at NULL" % count)
-        self._spend(count)
-        load = self._load(kind, isize, signed)
-        for i in range(count):
-            a = base + i * size
-            yield a if load is None else load(a)
-
-    def ngx_list(self, lst, part_off, elts_off, nelts_off, nelts_size, next_off, size, kind, isize=8, signed=False):
-        m = self.m
-        load = self._load(kind, isize, signed)
-        part = lst + part_off
-        n = parts = 0
-        tortoise, power = part, 1
-        try:
-            while part != 0:
-                parts += 1
-                if parts > self.max_nodes:
-                    raise self._too_many("ngx_list parts")
-                base = m.u64(part + elts_off)
-                count = m.int(part + nelts_off, nelts_size, False)
-                if count > self.max_nodes - n:
-                    raise self._too_many("ngx_list at %s" % hex(part))
-                for i in range(count):
-                    n += 1
-                    a = base + i * size
-                    yield a if load is None else load(a)
-                part = m.u64(part + next_off)
-                if part == tortoise and part != 0:
-                    raise WalkError("cycle", "ngx_list: the parts form a cycle at %s" % hex(part))
-                if parts == power:
-                    tortoise, power = part, power * 2
-        finally:
-            self._spend(n)
-
-    def ngx_queue(self, head, next_off, prev_off, link_off):
-        u64 = self.m.u64
-        prev = head
-        cur = u64(head + next_off)
-        n = 0
-        try:
-            while cur != head:
-                if cur == 0:
-                    raise WalkError("corrupt", "ngx_queue %s: NULL next after %s" % (hex(head), hex(prev)))
-                back = u64(cur + prev_off)
-                if back != prev:
-                    raise WalkError("corrupt", "ngx_queue %s: %s's next %s has prev %s" % (hex(head), hex(prev), hex(cur), hex(back)))
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("ngx_queue %s" % hex(head))
-                yield cur - link_off
-                prev = cur
-                cur = u64(cur + next_off)
-        finally:
-            self._spend(n)
-
-    def rbtree(self, tree, root_off, sentinel_off, left_off, right_off, node_off):
-        u64 = self.m.u64
-        sentinel = u64(tree + sentinel_off)
-        cur = u64(tree + root_off)
-        stack = []
-        n = 0
-
-        def child(p, off, side):
-            c = u64(p + off)
-            if c == 0:
-                raise WalkError("corrupt", "rbtree %s: node %s has a NULL %s child (the sentinel is %s)" % (hex(tree), hex(p), side, hex(sentinel)))
-            return c
-
-        try:
-            if cur == 0:
-                raise WalkError("corrupt", "rbtree %s: NULL root (an empty tree points at its sentinel)" % hex(tree))
-            while cur != sentinel or stack:
-                while cur != sentinel:
-                    if len(stack) >= MAX_TREE_DEPTH:
-                        raise WalkError("corrupt", "rbtree %s: deeper than %d (a cycle, or not a red-black tree)" % (hex(tree), MAX_TREE_DEPTH))
-                    stack.append(cur)
-                    cur = child(cur, left_off, "left")
-                cur = stack.pop()
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("rbtree %s" % hex(tree))
-                yield cur - node_off
-                cur = child(cur, right_off, "right")
-        finally:
-            self._spend(n)
+def hex64(v):
+    """An address in hex; a negative one as its 64-bit two's complement (as sampler/exact.ts hex())."""
+    return hex(v & MASK64) if v < 0 else hex(v)
 
 
 class ClockReading(object):
@@ -582,12 +385,16 @@ def run_view(view, rt, addr=None):
         items.append((addr, "addr"))
     else:
         seen = set()
-        for label, seq in view.roots:
+        for label, root in view.roots:
+
+            def take(a, label=label):
+                if a != 0 and a not in seen:
+                    seen.add(a)
+                    items.append((a, label))
+                return 1
+
             try:
-                for a in seq(rt):
-                    if a != 0 and a not in seen:
-                        seen.add(a)
-                        items.append((a, label))
+                root(rt, take)
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
@@ -597,23 +404,20 @@ def run_view(view, rt, addr=None):
         row = [("origin", origin)]
         for name, fn, kind in view.columns:
             try:
-                value = fn(rt, a)
-                if rt.over_budget is not None:
-                    raise rt.over_budget
-                row.append((name, format_value(value, kind)))
+                row.append((name, format_value(fn(rt, a), kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
                 row.append((name, None))
-                errors.append({"item": hex(a), "column": name, "message": str(e)})
+                errors.append({"item": hex64(a), "column": name, "message": str(e)})
         for fn, message in view.checks:
             try:
                 if not fn(rt, a):
-                    errors.append({"item": hex(a), "message": "check failed: " + message})
+                    errors.append({"item": hex64(a), "message": "check failed: " + message})
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
-                errors.append({"item": hex(a), "message": "check could not run: " + str(e)})
+                errors.append({"item": hex64(a), "message": "check could not run: " + str(e)})
         rows.append(row)
     return rows, errors
 
@@ -622,7 +426,7 @@ def format_value(v, kind):
     if v is None or isinstance(v, str):
         return v
     if kind == "addr":
-        return hex(v)
+        return hex64(v)
     return v
 
 
@@ -973,7 +777,6 @@ def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
 # supply the target (memory, build-id, symbols), derive_layout() and the
 # evaluation of an address expression.
-import itertools
 import re
 
 
@@ -1168,7 +971,14 @@ def printer_output(pack, index, addr, target, symbols):
     rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
     if kind == "string":
         return x(rt, addr)
-    return list(itertools.islice(x(rt, addr), PRINTER_CHILDREN_LIMIT))
+    out = []
+
+    def take(v):
+        out.append(v)
+        return 1 if len(out) < PRINTER_CHILDREN_LIMIT else 0
+
+    x(rt, addr, take)
+    return out
 
 
 # ---- lldb-py/xwalk_dwarf_lldb.py ----
@@ -1665,994 +1475,1974 @@ def _children_provider(pack, index):
 # ---- pack nginx ----
 
 def view0(L):
-    k1 = L.off("ngx_cycle_t", "pool")
-    k2 = L.off("ngx_cycle_t", "connections")
-    k3 = L.int_field("ngx_cycle_t", "connection_n")
-    k4 = L.off("ngx_cycle_t", "connection_n")
-    k5 = L.plain_u64("ngx_cycle_t", "connection_n")
-    k6 = L.size("ngx_connection_t")
-    k7 = L.int_field("ngx_connection_t", "fd")
-    k8 = L.off("ngx_connection_t", "pool")
-    k9 = L.off("ngx_connection_t", "data")
-    k10 = L.off("ngx_http_request_t", "pool")
-    k11 = L.align("ngx_pool_t")
-    k12 = L.off("ngx_pool_t", "d.next")
-    k13 = L.off("ngx_pool_t", "d.last")
-    k14 = L.off("ngx_pool_t", "d.end")
-    k15 = L.int_field("ngx_pool_t", "d.failed")
-    k16 = L.off("ngx_pool_t", "d.failed")
-    k17 = L.plain_u64("ngx_pool_t", "d.failed")
-    k18 = L.off("ngx_pool_t", "large")
-    k19 = L.off("ngx_pool_large_t", "next")
-    k20 = L.align("ngx_pool_large_t")
-    k21 = L.off("ngx_pool_large_t", "alloc")
-    k22 = L.off("ngx_pool_t", "cleanup")
-    k23 = L.align("ngx_pool_cleanup_t")
-    k24 = L.off("ngx_pool_cleanup_t", "next")
+    _k1 = L.off("ngx_cycle_t", "pool")
+    _k2 = L.off("ngx_cycle_t", "connections")
+    _k3 = L.int_field("ngx_cycle_t", "connection_n")
+    _k4 = L.off("ngx_cycle_t", "connection_n")
+    _k5 = L.plain_u64("ngx_cycle_t", "connection_n")
+    _k6 = L.size("ngx_connection_t")
+    _k7 = L.int_field("ngx_connection_t", "fd")
+    _k8 = L.off("ngx_connection_t", "pool")
+    _k9 = L.off("ngx_connection_t", "data")
+    _k10 = L.off("ngx_http_request_t", "pool")
+    _k11 = L.align("ngx_pool_t")
+    _k12 = L.off("ngx_pool_t", "d.next")
+    _k13 = L.off("ngx_pool_t", "d.last")
+    _k14 = L.off("ngx_pool_t", "d.end")
+    _k15 = L.int_field("ngx_pool_t", "d.failed")
+    _k16 = L.off("ngx_pool_t", "d.failed")
+    _k17 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k18 = L.off("ngx_pool_t", "large")
+    _k19 = L.align("ngx_pool_large_t")
+    _k20 = L.off("ngx_pool_large_t", "alloc")
+    _k21 = L.off("ngx_pool_large_t", "next")
+    _k22 = L.off("ngx_pool_t", "cleanup")
+    _k23 = L.align("ngx_pool_cleanup_t")
+    _k24 = L.off("ngx_pool_cleanup_t", "next")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (u64(u64(rt.sym_addr("ngx_cycle")) + k1),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def root1(rt):
-        m = rt.m
-        u64 = m.u64
-        return (u64(it2 + k8) for it2 in (it1 for it1 in rt.array(u64(u64(rt.sym_addr("ngx_cycle")) + k2), (u64(u64(rt.sym_addr("ngx_cycle")) + k4) if k5 else rt.field_int(u64(rt.sym_addr("ngx_cycle")), k3, False)), k6, "struct", 0, False) if (1 if rt.field_int(it1, k7, True) != (-1) else 0)))
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(_u64((_u64(h1(_rt)) + _k1)))):
+            return 0
+        return 1
 
-    def root2(rt):
-        m = rt.m
-        u64 = m.u64
-        return (u64(it6 + k10) for it6 in (u64(it5 + k9) for it5 in (it4 for it4 in (it3 for it3 in rt.array(u64(u64(rt.sym_addr("ngx_cycle")) + k2), (u64(u64(rt.sym_addr("ngx_cycle")) + k4) if k5 else rt.field_int(u64(rt.sym_addr("ngx_cycle")), k3, False)), k6, "struct", 0, False) if (1 if rt.field_int(it3, k7, True) != (-1) else 0)) if (1 if ((1 if u64(it4 + k9) != 0 else 0) and (1 if m.int(u64(it4 + k9), 4, False) == 1347703880 else 0)) else 0))))
+    def root4(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        b_w3 = _u64((_u64(h1(_rt)) + _k2))
+        c_w3 = (_u64(_u64(h1(_rt)) + _k4) if _k5 else _rt.field_int(_u64(h1(_rt)), _k3, False))
+        if c_w3 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
+        if c_w3 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w3, "hex"), (c_w3, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w3 > 0) and (b_w3 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w3, "dec")])
+        _rt.visited += c_w3
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w3 = 0
+        while True:
+            if i_w3 >= c_w3:
+                break
+            i1 = (b_w3 + (i_w3 * _k6))
+            if _rt.field_int(i1, _k7, True) != (-1):
+                i2 = i1
+                if not (visit(_u64((i2 + _k8)))):
+                    return 0
+            i_w3 = (i_w3 + 1)
+        return 1
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root6(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        b_w5 = _u64((_u64(h1(_rt)) + _k2))
+        c_w5 = (_u64(_u64(h1(_rt)) + _k4) if _k5 else _rt.field_int(_u64(h1(_rt)), _k3, False))
+        if c_w5 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
+        if c_w5 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w5 > 0) and (b_w5 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
+        _rt.visited += c_w5
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w5 = 0
+        while True:
+            if i_w5 >= c_w5:
+                break
+            i3 = (b_w5 + (i_w5 * _k6))
+            if _rt.field_int(i3, _k7, True) != (-1):
+                i4 = i3
+                if (_u64((i4 + _k9)) != 0) and (_m.int(_u64((i4 + _k9)), 4, False) == 1347703880):
+                    i5 = i4
+                    i6 = _u64((i5 + _k9))
+                    if not (visit(_u64((i6 + _k10)))):
+                        return 0
+            i_w5 = (i_w5 + 1)
+        return 1
+
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = s
-        mask = k11 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
+    def count9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w8 = s
+        n_w8 = 0
+        t_w8 = p_w8
+        pw_w8 = 1
         try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += 1
-                a = s + k12
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("ngx_pool_t.d.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it7 = s
-        mask = k11 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it7, 1
-        acc = 0
-        try:
-            while it7:
-                if it7 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it7)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += (u64(it7 + k13) - it7)
-                a = it7 + k12
-                q = None if a & 7 else qc.get(a >> 16)
-                it7 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it7 == tortoise and it7:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it7, n)
-                if n == power:
-                    tortoise, power = it7, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it8 = s
-        mask = k11 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it8, 1
-        acc = 0
-        try:
-            while it8:
-                if it8 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it8)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += (u64(it8 + k14) - u64(it8 + k13))
-                a = it8 + k12
-                q = None if a & 7 else qc.get(a >> 16)
-                it8 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it8 == tortoise and it8:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it8, n)
-                if n == power:
-                    tortoise, power = it8, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def col4(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it9 = s
-        mask = k11 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it9, 1
-        acc = 0
-        try:
-            while it9:
-                if it9 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it9)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                b = it9 + k16
-                q = qc.get(b >> 16) if k17 and not b & 7 else None
-                v = q[(b & 65535) >> 3] if q is not None else (u64(it9 + k16) if k17 else rt.field_int(it9, k15, False))
-                acc += v
-                a = it9 + k12
-                q = None if a & 7 else qc.get(a >> 16)
-                it9 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it9 == tortoise and it9:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it9, n)
-                if n == power:
-                    tortoise, power = it9, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def col5(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count((it10 for it10 in rt.chain(u64(s + k18), k19, k20, "ngx_pool_large_t.next chain") if (1 if u64(it10 + k21) != 0 else 0)))
-
-    def col6(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return sum(rt.chunk_size(u64(it12 + k21)) for it12 in (it11 for it11 in rt.chain(u64(s + k18), k19, k20, "ngx_pool_large_t.next chain") if (1 if u64(it11 + k21) != 0 else 0)))
-
-    def col7(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = u64(s + k22)
-        mask = k23 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
-        acc = 0
-        try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("ngx_pool_cleanup_t.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_cleanup_t.next chain")
-                acc += 1
-                a = s + k24
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("ngx_pool_cleanup_t.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def check0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it13 = s
-        mask = k11 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it13, 1
-        acc = 1
-        try:
-            while it13:
-                if it13 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it13)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                if not (1 if ((1 if u64(it13 + k13) >= it13 else 0) and (1 if u64(it13 + k13) <= u64(it13 + k14) else 0)) else 0):
-                    acc = 0
+            while True:
+                if p_w8 == 0:
                     break
-                a = it13 + k12
-                q = None if a & 7 else qc.get(a >> 16)
-                it13 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it13 == tortoise and it13:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it13, n)
-                if n == power:
-                    tortoise, power = it13, power * 2
+                if _rt.bitop("&", p_w8, (_k11 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
+                n_w8 = (n_w8 + 1)
+                if n_w8 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w8 = _u64((p_w8 + _k12))
+                if (p_w8 == t_w8) and (p_w8 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
+                if n_w8 == pw_w8:
+                    t_w8 = p_w8
+                    pw_w8 = (pw_w8 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w8
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root0), ("connection", root1), ("request", root2)], [("addr", col0, "addr"), ("blocks", col1, "value"), ("used", col2, "value"), ("free", col3, "value"), ("failed", col4, "value"), ("large_count", col5, "value"), ("large_bytes", col6, "value"), ("cleanups", col7, "value")], [(check0, "a block's d.last lies outside the block")], False)  # noqa: F821
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count9(_rt, s)
+
+    def sum12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w11 = s
+        n_w11 = 0
+        t_w11 = p_w11
+        pw_w11 = 1
+        try:
+            while True:
+                if p_w11 == 0:
+                    break
+                if _rt.bitop("&", p_w11, (_k11 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
+                n_w11 = (n_w11 + 1)
+                if n_w11 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i7 = p_w11
+                acc = (acc + (_u64((i7 + _k13)) - i7))
+                p_w11 = _u64((p_w11 + _k12))
+                if (p_w11 == t_w11) and (p_w11 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
+                if n_w11 == pw_w11:
+                    t_w11 = p_w11
+                    pw_w11 = (pw_w11 * 2)
+        finally:
+            _rt.visited += n_w11
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum12(_rt, s)
+
+    def sum15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w14 = s
+        n_w14 = 0
+        t_w14 = p_w14
+        pw_w14 = 1
+        try:
+            while True:
+                if p_w14 == 0:
+                    break
+                if _rt.bitop("&", p_w14, (_k11 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
+                n_w14 = (n_w14 + 1)
+                if n_w14 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i8 = p_w14
+                acc = (acc + (_u64((i8 + _k14)) - _u64((i8 + _k13))))
+                p_w14 = _u64((p_w14 + _k12))
+                if (p_w14 == t_w14) and (p_w14 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
+                if n_w14 == pw_w14:
+                    t_w14 = p_w14
+                    pw_w14 = (pw_w14 * 2)
+        finally:
+            _rt.visited += n_w14
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col16(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum15(_rt, s)
+
+    def sum18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w17 = s
+        n_w17 = 0
+        t_w17 = p_w17
+        pw_w17 = 1
+        try:
+            while True:
+                if p_w17 == 0:
+                    break
+                if _rt.bitop("&", p_w17, (_k11 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w17, "hex")])
+                n_w17 = (n_w17 + 1)
+                if n_w17 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i9 = p_w17
+                acc = (acc + (_u64(i9 + _k16) if _k17 else _rt.field_int(i9, _k15, False)))
+                p_w17 = _u64((p_w17 + _k12))
+                if (p_w17 == t_w17) and (p_w17 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
+                if n_w17 == pw_w17:
+                    t_w17 = p_w17
+                    pw_w17 = (pw_w17 * 2)
+        finally:
+            _rt.visited += n_w17
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col19(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum18(_rt, s)
+
+    def count21(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w20 = _u64((s + _k18))
+        n_w20 = 0
+        t_w20 = p_w20
+        pw_w20 = 1
+        try:
+            while True:
+                if p_w20 == 0:
+                    break
+                if _rt.bitop("&", p_w20, (_k19 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w20, "hex")])
+                n_w20 = (n_w20 + 1)
+                if n_w20 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i10 = p_w20
+                if _u64((i10 + _k20)) != 0:
+                    acc = (acc + 1)
+                p_w20 = _u64((p_w20 + _k21))
+                if (p_w20 == t_w20) and (p_w20 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w20, "hex"), (n_w20, "dec")])
+                if n_w20 == pw_w20:
+                    t_w20 = p_w20
+                    pw_w20 = (pw_w20 * 2)
+        finally:
+            _rt.visited += n_w20
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col22(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count21(_rt, s)
+
+    def sum24(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w23 = _u64((s + _k18))
+        n_w23 = 0
+        t_w23 = p_w23
+        pw_w23 = 1
+        try:
+            while True:
+                if p_w23 == 0:
+                    break
+                if _rt.bitop("&", p_w23, (_k19 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w23, "hex")])
+                n_w23 = (n_w23 + 1)
+                if n_w23 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i11 = p_w23
+                if _u64((i11 + _k20)) != 0:
+                    i12 = i11
+                    acc = (acc + (0 if _u64((i12 + _k20)) == 0 else (_rt.div(_u64((_u64((i12 + _k20)) - 8)), 8) * 8)))
+                p_w23 = _u64((p_w23 + _k21))
+                if (p_w23 == t_w23) and (p_w23 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w23, "hex"), (n_w23, "dec")])
+                if n_w23 == pw_w23:
+                    t_w23 = p_w23
+                    pw_w23 = (pw_w23 * 2)
+        finally:
+            _rt.visited += n_w23
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col25(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum24(_rt, s)
+
+    def count27(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w26 = _u64((s + _k22))
+        n_w26 = 0
+        t_w26 = p_w26
+        pw_w26 = 1
+        try:
+            while True:
+                if p_w26 == 0:
+                    break
+                if _rt.bitop("&", p_w26, (_k23 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w26, "hex")])
+                n_w26 = (n_w26 + 1)
+                if n_w26 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w26 = _u64((p_w26 + _k24))
+                if (p_w26 == t_w26) and (p_w26 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
+                if n_w26 == pw_w26:
+                    t_w26 = p_w26
+                    pw_w26 = (pw_w26 * 2)
+        finally:
+            _rt.visited += n_w26
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col28(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count27(_rt, s)
+
+    def all30(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 1
+        p_w29 = s
+        n_w29 = 0
+        t_w29 = p_w29
+        pw_w29 = 1
+        try:
+            while True:
+                if p_w29 == 0:
+                    break
+                if _rt.bitop("&", p_w29, (_k11 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w29, "hex")])
+                n_w29 = (n_w29 + 1)
+                if n_w29 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i13 = p_w29
+                if not ((_u64((i13 + _k13)) >= i13) and (_u64((i13 + _k13)) <= _u64((i13 + _k14)))):
+                    acc = 0
+                    return acc
+                p_w29 = _u64((p_w29 + _k12))
+                if (p_w29 == t_w29) and (p_w29 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w29, "hex"), (n_w29, "dec")])
+                if n_w29 == pw_w29:
+                    t_w29 = p_w29
+                    pw_w29 = (pw_w29 * 2)
+        finally:
+            _rt.visited += n_w29
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def check31(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return all30(_rt, s)
+
+    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr"), ("blocks", col10, "value"), ("used", col13, "value"), ("free", col16, "value"), ("failed", col19, "value"), ("large_count", col22, "value"), ("large_bytes", col25, "value"), ("cleanups", col28, "value")], [(check31, "a block's d.last lies outside the block")], False)  # noqa: F821
 
 def view1(L):
-    k1 = L.off("ngx_cycle_t", "pool")
-    k2 = L.align("ngx_pool_t")
-    k3 = L.off("ngx_pool_t", "d.next")
-    k4 = L.off("ngx_pool_t", "d.last")
-    k5 = L.off("ngx_pool_t", "d.end")
-    k6 = L.int_field("ngx_pool_t", "d.failed")
-    k7 = L.off("ngx_pool_t", "d.failed")
-    k8 = L.plain_u64("ngx_pool_t", "d.failed")
-    k9 = L.off("ngx_pool_t", "large")
-    k10 = L.off("ngx_pool_large_t", "next")
-    k11 = L.align("ngx_pool_large_t")
-    k12 = L.off("ngx_pool_large_t", "alloc")
-    k13 = L.off("ngx_pool_t", "cleanup")
-    k14 = L.align("ngx_pool_cleanup_t")
-    k15 = L.off("ngx_pool_cleanup_t", "next")
+    _k1 = L.off("ngx_cycle_t", "pool")
+    _k2 = L.align("ngx_pool_t")
+    _k3 = L.off("ngx_pool_t", "d.next")
+    _k4 = L.off("ngx_pool_t", "d.last")
+    _k5 = L.off("ngx_pool_t", "d.end")
+    _k6 = L.int_field("ngx_pool_t", "d.failed")
+    _k7 = L.off("ngx_pool_t", "d.failed")
+    _k8 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k9 = L.off("ngx_pool_t", "large")
+    _k10 = L.align("ngx_pool_large_t")
+    _k11 = L.off("ngx_pool_large_t", "alloc")
+    _k12 = L.off("ngx_pool_large_t", "next")
+    _k13 = L.off("ngx_pool_t", "cleanup")
+    _k14 = L.align("ngx_pool_cleanup_t")
+    _k15 = L.off("ngx_pool_cleanup_t", "next")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (u64(u64(rt.sym_addr("ngx_cycle")) + k1),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(_u64((_u64(h1(_rt)) + _k1)))):
+            return 0
+        return 1
+
+    def col3(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = s
-        mask = k2 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
+    def count5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w4 = s
+        n_w4 = 0
+        t_w4 = p_w4
+        pw_w4 = 1
         try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += 1
-                a = s + k3
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("ngx_pool_t.d.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
+            while True:
+                if p_w4 == 0:
+                    break
+                if _rt.bitop("&", p_w4, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w4, "hex")])
+                n_w4 = (n_w4 + 1)
+                if n_w4 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w4 = _u64((p_w4 + _k3))
+                if (p_w4 == t_w4) and (p_w4 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w4, "hex"), (n_w4, "dec")])
+                if n_w4 == pw_w4:
+                    t_w4 = p_w4
+                    pw_w4 = (pw_w4 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w4
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it1 = s
-        mask = k2 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it1, 1
+    def col6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count5(_rt, s)
+
+    def sum8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w7 = s
+        n_w7 = 0
+        t_w7 = p_w7
+        pw_w7 = 1
         try:
-            while it1:
-                if it1 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it1)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += (u64(it1 + k4) - it1)
-                a = it1 + k3
-                q = None if a & 7 else qc.get(a >> 16)
-                it1 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it1 == tortoise and it1:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it1, n)
-                if n == power:
-                    tortoise, power = it1, power * 2
+            while True:
+                if p_w7 == 0:
+                    break
+                if _rt.bitop("&", p_w7, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w7, "hex")])
+                n_w7 = (n_w7 + 1)
+                if n_w7 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i1 = p_w7
+                acc = (acc + (_u64((i1 + _k4)) - i1))
+                p_w7 = _u64((p_w7 + _k3))
+                if (p_w7 == t_w7) and (p_w7 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
+                if n_w7 == pw_w7:
+                    t_w7 = p_w7
+                    pw_w7 = (pw_w7 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w7
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it2 = s
-        mask = k2 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it2, 1
+    def col9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum8(_rt, s)
+
+    def sum11(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w10 = s
+        n_w10 = 0
+        t_w10 = p_w10
+        pw_w10 = 1
         try:
-            while it2:
-                if it2 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it2)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += (u64(it2 + k5) - u64(it2 + k4))
-                a = it2 + k3
-                q = None if a & 7 else qc.get(a >> 16)
-                it2 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it2 == tortoise and it2:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it2, n)
-                if n == power:
-                    tortoise, power = it2, power * 2
+            while True:
+                if p_w10 == 0:
+                    break
+                if _rt.bitop("&", p_w10, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w10, "hex")])
+                n_w10 = (n_w10 + 1)
+                if n_w10 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i2 = p_w10
+                acc = (acc + (_u64((i2 + _k5)) - _u64((i2 + _k4))))
+                p_w10 = _u64((p_w10 + _k3))
+                if (p_w10 == t_w10) and (p_w10 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w10, "hex"), (n_w10, "dec")])
+                if n_w10 == pw_w10:
+                    t_w10 = p_w10
+                    pw_w10 = (pw_w10 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w10
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col4(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it3 = s
-        mask = k2 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it3, 1
+    def col12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum11(_rt, s)
+
+    def sum14(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w13 = s
+        n_w13 = 0
+        t_w13 = p_w13
+        pw_w13 = 1
         try:
-            while it3:
-                if it3 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it3)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                b = it3 + k7
-                q = qc.get(b >> 16) if k8 and not b & 7 else None
-                v = q[(b & 65535) >> 3] if q is not None else (u64(it3 + k7) if k8 else rt.field_int(it3, k6, False))
-                acc += v
-                a = it3 + k3
-                q = None if a & 7 else qc.get(a >> 16)
-                it3 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it3 == tortoise and it3:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it3, n)
-                if n == power:
-                    tortoise, power = it3, power * 2
+            while True:
+                if p_w13 == 0:
+                    break
+                if _rt.bitop("&", p_w13, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w13, "hex")])
+                n_w13 = (n_w13 + 1)
+                if n_w13 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i3 = p_w13
+                acc = (acc + (_u64(i3 + _k7) if _k8 else _rt.field_int(i3, _k6, False)))
+                p_w13 = _u64((p_w13 + _k3))
+                if (p_w13 == t_w13) and (p_w13 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w13, "hex"), (n_w13, "dec")])
+                if n_w13 == pw_w13:
+                    t_w13 = p_w13
+                    pw_w13 = (pw_w13 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w13
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col5(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count((it4 for it4 in rt.chain(u64(s + k9), k10, k11, "ngx_pool_large_t.next chain") if (1 if u64(it4 + k12) != 0 else 0)))
+    def col15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum14(_rt, s)
 
-    def col6(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return sum(rt.chunk_size(u64(it6 + k12)) for it6 in (it5 for it5 in rt.chain(u64(s + k9), k10, k11, "ngx_pool_large_t.next chain") if (1 if u64(it5 + k12) != 0 else 0)))
-
-    def col7(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = u64(s + k13)
-        mask = k14 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
+    def count17(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w16 = _u64((s + _k9))
+        n_w16 = 0
+        t_w16 = p_w16
+        pw_w16 = 1
         try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("ngx_pool_cleanup_t.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_cleanup_t.next chain")
-                acc += 1
-                a = s + k15
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("ngx_pool_cleanup_t.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
+            while True:
+                if p_w16 == 0:
+                    break
+                if _rt.bitop("&", p_w16, (_k10 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w16, "hex")])
+                n_w16 = (n_w16 + 1)
+                if n_w16 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i4 = p_w16
+                if _u64((i4 + _k11)) != 0:
+                    acc = (acc + 1)
+                p_w16 = _u64((p_w16 + _k12))
+                if (p_w16 == t_w16) and (p_w16 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w16, "hex"), (n_w16, "dec")])
+                if n_w16 == pw_w16:
+                    t_w16 = p_w16
+                    pw_w16 = (pw_w16 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w16
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root0)], [("addr", col0, "addr"), ("blocks", col1, "value"), ("used", col2, "value"), ("free", col3, "value"), ("failed", col4, "value"), ("large_count", col5, "value"), ("large_bytes", col6, "value"), ("cleanups", col7, "value")], [], False)  # noqa: F821
+    def col18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count17(_rt, s)
+
+    def sum20(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w19 = _u64((s + _k9))
+        n_w19 = 0
+        t_w19 = p_w19
+        pw_w19 = 1
+        try:
+            while True:
+                if p_w19 == 0:
+                    break
+                if _rt.bitop("&", p_w19, (_k10 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w19, "hex")])
+                n_w19 = (n_w19 + 1)
+                if n_w19 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i5 = p_w19
+                if _u64((i5 + _k11)) != 0:
+                    i6 = i5
+                    acc = (acc + (0 if _u64((i6 + _k11)) == 0 else (_rt.div(_u64((_u64((i6 + _k11)) - 8)), 8) * 8)))
+                p_w19 = _u64((p_w19 + _k12))
+                if (p_w19 == t_w19) and (p_w19 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w19, "hex"), (n_w19, "dec")])
+                if n_w19 == pw_w19:
+                    t_w19 = p_w19
+                    pw_w19 = (pw_w19 * 2)
+        finally:
+            _rt.visited += n_w19
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col21(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum20(_rt, s)
+
+    def count23(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w22 = _u64((s + _k13))
+        n_w22 = 0
+        t_w22 = p_w22
+        pw_w22 = 1
+        try:
+            while True:
+                if p_w22 == 0:
+                    break
+                if _rt.bitop("&", p_w22, (_k14 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w22, "hex")])
+                n_w22 = (n_w22 + 1)
+                if n_w22 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w22 = _u64((p_w22 + _k15))
+                if (p_w22 == t_w22) and (p_w22 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w22, "hex"), (n_w22, "dec")])
+                if n_w22 == pw_w22:
+                    t_w22 = p_w22
+                    pw_w22 = (pw_w22 * 2)
+        finally:
+            _rt.visited += n_w22
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col24(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count23(_rt, s)
+
+    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr"), ("blocks", col6, "value"), ("used", col9, "value"), ("free", col12, "value"), ("failed", col15, "value"), ("large_count", col18, "value"), ("large_bytes", col21, "value"), ("cleanups", col24, "value")], [], False)  # noqa: F821
 
 def view2(L):
-    k1 = L.int_field("ngx_cycle_t", "connection_n")
-    k2 = L.off("ngx_cycle_t", "connection_n")
-    k3 = L.plain_u64("ngx_cycle_t", "connection_n")
-    k4 = L.int_field("ngx_cycle_t", "free_connection_n")
-    k5 = L.off("ngx_cycle_t", "free_connection_n")
-    k6 = L.plain_u64("ngx_cycle_t", "free_connection_n")
-    k7 = L.off("ngx_cycle_t", "connections")
-    k8 = L.size("ngx_connection_t")
-    k9 = L.int_field("ngx_connection_t", "fd")
-    k10 = L.off("ngx_connection_t", "read")
-    k11 = L.int_field("ngx_event_t", "accept")
-    k12 = L.off("ngx_event_t", "accept")
-    k13 = L.plain_u64("ngx_event_t", "accept")
-    k14 = L.int_field("ngx_event_t", "channel")
-    k15 = L.off("ngx_event_t", "channel")
-    k16 = L.plain_u64("ngx_event_t", "channel")
+    _k1 = L.int_field("ngx_cycle_t", "connection_n")
+    _k2 = L.off("ngx_cycle_t", "connection_n")
+    _k3 = L.plain_u64("ngx_cycle_t", "connection_n")
+    _k4 = L.int_field("ngx_cycle_t", "free_connection_n")
+    _k5 = L.off("ngx_cycle_t", "free_connection_n")
+    _k6 = L.plain_u64("ngx_cycle_t", "free_connection_n")
+    _k7 = L.off("ngx_cycle_t", "connections")
+    _k8 = L.size("ngx_connection_t")
+    _k9 = L.int_field("ngx_connection_t", "fd")
+    _k10 = L.off("ngx_connection_t", "read")
+    _k11 = L.int_field("ngx_event_t", "accept")
+    _k12 = L.off("ngx_event_t", "accept")
+    _k13 = L.plain_u64("ngx_event_t", "accept")
+    _k14 = L.int_field("ngx_event_t", "channel")
+    _k15 = L.off("ngx_event_t", "channel")
+    _k16 = L.plain_u64("ngx_event_t", "channel")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (u64(rt.sym_addr("ngx_cycle")),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k2) if k3 else rt.field_int(s, k1, False))
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(_u64(h1(_rt)))):
+            return 0
+        return 1
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k5) if k6 else rt.field_int(s, k4, False))
+    def col3(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k2) if _k3 else _rt.field_int(s, _k1, False))
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count((it1 for it1 in rt.array(u64(s + k7), (u64(s + k2) if k3 else rt.field_int(s, k1, False)), k8, "struct", 0, False) if (1 if rt.field_int(it1, k9, True) != (-1) else 0)))
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k5) if _k6 else _rt.field_int(s, _k4, False))
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count((it3 for it3 in (it2 for it2 in rt.array(u64(s + k7), (u64(s + k2) if k3 else rt.field_int(s, k1, False)), k8, "struct", 0, False) if (1 if rt.field_int(it2, k9, True) != (-1) else 0)) if (1 if ((0 if (u64(u64(it3 + k10) + k12) if k13 else rt.field_int(u64(it3 + k10), k11, False)) else 1) and (0 if (u64(u64(it3 + k10) + k15) if k16 else rt.field_int(u64(it3 + k10), k14, False)) else 1)) else 0)))
+    def count6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        b_w5 = _u64((s + _k7))
+        c_w5 = (_u64(s + _k2) if _k3 else _rt.field_int(s, _k1, False))
+        if c_w5 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
+        if c_w5 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w5 > 0) and (b_w5 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
+        _rt.visited += c_w5
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w5 = 0
+        while True:
+            if i_w5 >= c_w5:
+                break
+            i1 = (b_w5 + (i_w5 * _k8))
+            if _rt.field_int(i1, _k9, True) != (-1):
+                acc = (acc + 1)
+            i_w5 = (i_w5 + 1)
+        return acc
 
-    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root0)], [("connections", col0, "value"), ("free", col1, "value"), ("used", col2, "value"), ("clients", col3, "value")], [], False)  # noqa: F821
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count6(_rt, s)
+
+    def count9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        b_w8 = _u64((s + _k7))
+        c_w8 = (_u64(s + _k2) if _k3 else _rt.field_int(s, _k1, False))
+        if c_w8 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
+        if c_w8 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w8 > 0) and (b_w8 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w8, "dec")])
+        _rt.visited += c_w8
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w8 = 0
+        while True:
+            if i_w8 >= c_w8:
+                break
+            i2 = (b_w8 + (i_w8 * _k8))
+            if _rt.field_int(i2, _k9, True) != (-1):
+                i3 = i2
+                if (not ((_u64(_u64((i3 + _k10)) + _k12) if _k13 else _rt.field_int(_u64((i3 + _k10)), _k11, False)))) and (not ((_u64(_u64((i3 + _k10)) + _k15) if _k16 else _rt.field_int(_u64((i3 + _k10)), _k14, False)))):
+                    acc = (acc + 1)
+            i_w8 = (i_w8 + 1)
+        return acc
+
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count9(_rt, s)
+
+    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value"), ("free", col4, "value"), ("used", col7, "value"), ("clients", col10, "value")], [], False)  # noqa: F821
 
 def view3(L):
-    k1 = L.off("ngx_cycle_t", "connections")
-    k2 = L.int_field("ngx_cycle_t", "connection_n")
-    k3 = L.off("ngx_cycle_t", "connection_n")
-    k4 = L.plain_u64("ngx_cycle_t", "connection_n")
-    k5 = L.size("ngx_connection_t")
-    k6 = L.int_field("ngx_connection_t", "fd")
-    k7 = L.off("ngx_connection_t", "read")
-    k8 = L.int_field("ngx_event_t", "accept")
-    k9 = L.off("ngx_event_t", "accept")
-    k10 = L.plain_u64("ngx_event_t", "accept")
-    k11 = L.int_field("ngx_event_t", "channel")
-    k12 = L.off("ngx_event_t", "channel")
-    k13 = L.plain_u64("ngx_event_t", "channel")
-    k14 = L.off("ngx_connection_t", "addr_text")
-    k15 = L.off("ngx_str_t", "data")
-    k16 = L.int_field("ngx_str_t", "len")
-    k17 = L.off("ngx_str_t", "len")
-    k18 = L.plain_u64("ngx_str_t", "len")
-    k19 = L.off("ngx_connection_t", "pool")
-    k20 = L.off("ngx_pool_t", "d.next")
-    k21 = L.align("ngx_pool_t")
-    k22 = L.off("ngx_pool_t", "d.last")
-    k23 = L.int_field("ngx_connection_t", "requests")
-    k24 = L.off("ngx_connection_t", "requests")
-    k25 = L.plain_u64("ngx_connection_t", "requests")
+    _k1 = L.off("ngx_cycle_t", "connections")
+    _k2 = L.int_field("ngx_cycle_t", "connection_n")
+    _k3 = L.off("ngx_cycle_t", "connection_n")
+    _k4 = L.plain_u64("ngx_cycle_t", "connection_n")
+    _k5 = L.size("ngx_connection_t")
+    _k6 = L.int_field("ngx_connection_t", "fd")
+    _k7 = L.off("ngx_connection_t", "read")
+    _k8 = L.int_field("ngx_event_t", "accept")
+    _k9 = L.off("ngx_event_t", "accept")
+    _k10 = L.plain_u64("ngx_event_t", "accept")
+    _k11 = L.int_field("ngx_event_t", "channel")
+    _k12 = L.off("ngx_event_t", "channel")
+    _k13 = L.plain_u64("ngx_event_t", "channel")
+    _k14 = L.off("ngx_connection_t", "addr_text")
+    _k15 = L.off("ngx_str_t", "data")
+    _k16 = L.int_field("ngx_str_t", "len")
+    _k17 = L.off("ngx_str_t", "len")
+    _k18 = L.plain_u64("ngx_str_t", "len")
+    _k19 = L.off("ngx_connection_t", "pool")
+    _k20 = L.align("ngx_pool_t")
+    _k21 = L.off("ngx_pool_t", "d.next")
+    _k22 = L.off("ngx_pool_t", "d.last")
+    _k23 = L.int_field("ngx_connection_t", "requests")
+    _k24 = L.off("ngx_connection_t", "requests")
+    _k25 = L.plain_u64("ngx_connection_t", "requests")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (it2 for it2 in (it1 for it1 in rt.array(u64(u64(rt.sym_addr("ngx_cycle")) + k1), (u64(u64(rt.sym_addr("ngx_cycle")) + k3) if k4 else rt.field_int(u64(rt.sym_addr("ngx_cycle")), k2, False)), k5, "struct", 0, False) if (1 if rt.field_int(it1, k6, True) != (-1) else 0)) if (1 if ((0 if (u64(u64(it2 + k7) + k9) if k10 else rt.field_int(u64(it2 + k7), k8, False)) else 1) and (0 if (u64(u64(it2 + k7) + k12) if k13 else rt.field_int(u64(it2 + k7), k11, False)) else 1)) else 0))
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        b_w1 = _u64((_u64(h2(_rt)) + _k1))
+        c_w1 = (_u64(_u64(h2(_rt)) + _k3) if _k4 else _rt.field_int(_u64(h2(_rt)), _k2, False))
+        if c_w1 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
+        if c_w1 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w1 > 0) and (b_w1 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
+        _rt.visited += c_w1
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w1 = 0
+        while True:
+            if i_w1 >= c_w1:
+                break
+            i1 = (b_w1 + (i_w1 * _k5))
+            if _rt.field_int(i1, _k6, True) != (-1):
+                i2 = i1
+                if (not ((_u64(_u64((i2 + _k7)) + _k9) if _k10 else _rt.field_int(_u64((i2 + _k7)), _k8, False)))) and (not ((_u64(_u64((i2 + _k7)) + _k12) if _k13 else _rt.field_int(_u64((i2 + _k7)), _k11, False)))):
+                    if not (visit(i2)):
+                        return 0
+            i_w1 = (i_w1 + 1)
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.field_int(s, k6, True)
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.field_int(s, _k6, True)
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64((s + k14) + k15), (u64((s + k14) + k17) if k18 else rt.field_int((s + k14), k16, False)))
+    def h6(_rt, d, l):
+        _m = _rt.m
+        _u64 = _m.u64
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (rt.count(rt.chain(u64(s + k19), k20, k21, "ngx_pool_t.d.next chain")) if (1 if u64(s + k19) != 0 else 0) else 0)
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h6(_rt, _u64(((s + _k14) + _k15)), (_u64((s + _k14) + _k17) if _k18 else _rt.field_int((s + _k14), _k16, False)))
 
-    def col4(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (sum((u64(it3 + k22) - it3) for it3 in rt.chain(u64(s + k19), k20, k21, "ngx_pool_t.d.next chain")) if (1 if u64(s + k19) != 0 else 0) else 0)
+    def count9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w8 = _u64((s + _k19))
+        n_w8 = 0
+        t_w8 = p_w8
+        pw_w8 = 1
+        try:
+            while True:
+                if p_w8 == 0:
+                    break
+                if _rt.bitop("&", p_w8, (_k20 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
+                n_w8 = (n_w8 + 1)
+                if n_w8 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w8 = _u64((p_w8 + _k21))
+                if (p_w8 == t_w8) and (p_w8 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
+                if n_w8 == pw_w8:
+                    t_w8 = p_w8
+                    pw_w8 = (pw_w8 * 2)
+        finally:
+            _rt.visited += n_w8
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
 
-    def col5(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k24) if k25 else rt.field_int(s, k23, False))
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (count9(_rt, s) if _u64((s + _k19)) != 0 else 0)
 
-    return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root0)], [("addr", col0, "addr"), ("fd", col1, "value"), ("remote", col2, "value"), ("pool_blocks", col3, "value"), ("pool_used", col4, "value"), ("requests", col5, "value")], [], False)  # noqa: F821
+    def sum12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w11 = _u64((s + _k19))
+        n_w11 = 0
+        t_w11 = p_w11
+        pw_w11 = 1
+        try:
+            while True:
+                if p_w11 == 0:
+                    break
+                if _rt.bitop("&", p_w11, (_k20 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
+                n_w11 = (n_w11 + 1)
+                if n_w11 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i3 = p_w11
+                acc = (acc + (_u64((i3 + _k22)) - i3))
+                p_w11 = _u64((p_w11 + _k21))
+                if (p_w11 == t_w11) and (p_w11 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
+                if n_w11 == pw_w11:
+                    t_w11 = p_w11
+                    pw_w11 = (pw_w11 * 2)
+        finally:
+            _rt.visited += n_w11
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (sum12(_rt, s) if _u64((s + _k19)) != 0 else 0)
+
+    def col14(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k24) if _k25 else _rt.field_int(s, _k23, False))
+
+    return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr"), ("fd", col5, "value"), ("remote", col7, "value"), ("pool_blocks", col10, "value"), ("pool_used", col13, "value"), ("requests", col14, "value")], [], False)  # noqa: F821
 
 def view4(L):
-    k1 = L.off("ngx_cycle_t", "connections")
-    k2 = L.int_field("ngx_cycle_t", "connection_n")
-    k3 = L.off("ngx_cycle_t", "connection_n")
-    k4 = L.plain_u64("ngx_cycle_t", "connection_n")
-    k5 = L.size("ngx_connection_t")
-    k6 = L.int_field("ngx_connection_t", "fd")
-    k7 = L.off("ngx_connection_t", "data")
-    k8 = L.off("ngx_http_request_t", "method_name")
-    k9 = L.off("ngx_str_t", "data")
-    k10 = L.int_field("ngx_str_t", "len")
-    k11 = L.off("ngx_str_t", "len")
-    k12 = L.plain_u64("ngx_str_t", "len")
-    k13 = L.off("ngx_http_request_t", "uri")
-    k14 = L.off("ngx_http_request_t", "headers_in.server")
-    k15 = L.int_field("ngx_http_request_t", "start_sec")
-    k16 = L.int_field("ngx_http_request_t", "start_msec")
-    k17 = L.off("ngx_http_request_t", "start_msec")
-    k18 = L.plain_u64("ngx_http_request_t", "start_msec")
-    k19 = L.off("ngx_http_request_t", "connection")
-    k20 = L.off("ngx_http_request_t", "pool")
-    k21 = L.align("ngx_pool_t")
-    k22 = L.off("ngx_pool_t", "d.next")
-    k23 = L.off("ngx_pool_t", "d.last")
+    _k1 = L.off("ngx_cycle_t", "connections")
+    _k2 = L.int_field("ngx_cycle_t", "connection_n")
+    _k3 = L.off("ngx_cycle_t", "connection_n")
+    _k4 = L.plain_u64("ngx_cycle_t", "connection_n")
+    _k5 = L.size("ngx_connection_t")
+    _k6 = L.int_field("ngx_connection_t", "fd")
+    _k7 = L.off("ngx_connection_t", "data")
+    _k8 = L.off("ngx_http_request_t", "method_name")
+    _k9 = L.off("ngx_str_t", "data")
+    _k10 = L.int_field("ngx_str_t", "len")
+    _k11 = L.off("ngx_str_t", "len")
+    _k12 = L.plain_u64("ngx_str_t", "len")
+    _k13 = L.off("ngx_http_request_t", "uri")
+    _k14 = L.off("ngx_http_request_t", "headers_in.server")
+    _k15 = L.int_field("ngx_http_request_t", "start_sec")
+    _k16 = L.int_field("ngx_http_request_t", "start_msec")
+    _k17 = L.off("ngx_http_request_t", "start_msec")
+    _k18 = L.plain_u64("ngx_http_request_t", "start_msec")
+    _k19 = L.off("ngx_http_request_t", "connection")
+    _k20 = L.off("ngx_http_request_t", "pool")
+    _k21 = L.align("ngx_pool_t")
+    _k22 = L.off("ngx_pool_t", "d.next")
+    _k23 = L.off("ngx_pool_t", "d.last")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (u64(it3 + k7) for it3 in (it2 for it2 in (it1 for it1 in rt.array(u64(u64(rt.sym_addr("ngx_cycle")) + k1), (u64(u64(rt.sym_addr("ngx_cycle")) + k3) if k4 else rt.field_int(u64(rt.sym_addr("ngx_cycle")), k2, False)), k5, "struct", 0, False) if (1 if rt.field_int(it1, k6, True) != (-1) else 0)) if (1 if ((1 if u64(it2 + k7) != 0 else 0) and (1 if m.int(u64(it2 + k7), 4, False) == 1347703880 else 0)) else 0)))
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        b_w1 = _u64((_u64(h2(_rt)) + _k1))
+        c_w1 = (_u64(_u64(h2(_rt)) + _k3) if _k4 else _rt.field_int(_u64(h2(_rt)), _k2, False))
+        if c_w1 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
+        if c_w1 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w1 > 0) and (b_w1 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
+        _rt.visited += c_w1
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w1 = 0
+        while True:
+            if i_w1 >= c_w1:
+                break
+            i1 = (b_w1 + (i_w1 * _k5))
+            if _rt.field_int(i1, _k6, True) != (-1):
+                i2 = i1
+                if (_u64((i2 + _k7)) != 0) and (_m.int(_u64((i2 + _k7)), 4, False) == 1347703880):
+                    i3 = i2
+                    if not (visit(_u64((i3 + _k7)))):
+                        return 0
+            i_w1 = (i_w1 + 1)
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64((s + k8) + k9), (u64((s + k8) + k11) if k12 else rt.field_int((s + k8), k10, False)))
+    def h5(_rt, d, l):
+        _m = _rt.m
+        _u64 = _m.u64
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64((s + k13) + k9), (u64((s + k13) + k11) if k12 else rt.field_int((s + k13), k10, False)))
+    def col6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h5(_rt, _u64(((s + _k8) + _k9)), (_u64((s + _k8) + _k11) if _k12 else _rt.field_int((s + _k8), _k10, False)))
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64((s + k14) + k9), (u64((s + k14) + k11) if k12 else rt.field_int((s + k14), k10, False)))
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h5(_rt, _u64(((s + _k13) + _k9)), (_u64((s + _k13) + _k11) if _k12 else _rt.field_int((s + _k13), _k10, False)))
 
-    def col4(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (rt.clock_value("now_ms") - ((rt.field_int(s, k15, True) * 1000) + (u64(s + k17) if k18 else rt.field_int(s, k16, False))))
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h5(_rt, _u64(((s + _k14) + _k9)), (_u64((s + _k14) + _k11) if _k12 else _rt.field_int((s + _k14), _k10, False)))
 
-    def col5(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.field_int(u64(s + k19), k6, True)
+    def col9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.clock_value("now_ms") - ((_rt.field_int(s, _k15, True) * 1000) + (_u64(s + _k17) if _k18 else _rt.field_int(s, _k16, False))))
 
-    def col6(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = u64(s + k20)
-        mask = k21 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.field_int(_u64((s + _k19)), _k6, True)
+
+    def count12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w11 = _u64((s + _k20))
+        n_w11 = 0
+        t_w11 = p_w11
+        pw_w11 = 1
         try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += 1
-                a = s + k22
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("ngx_pool_t.d.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
+            while True:
+                if p_w11 == 0:
+                    break
+                if _rt.bitop("&", p_w11, (_k21 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
+                n_w11 = (n_w11 + 1)
+                if n_w11 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w11 = _u64((p_w11 + _k22))
+                if (p_w11 == t_w11) and (p_w11 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
+                if n_w11 == pw_w11:
+                    t_w11 = p_w11
+                    pw_w11 = (pw_w11 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w11
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col7(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it4 = u64(s + k20)
-        mask = k21 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it4, 1
+    def col13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count12(_rt, s)
+
+    def sum15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w14 = _u64((s + _k20))
+        n_w14 = 0
+        t_w14 = p_w14
+        pw_w14 = 1
         try:
-            while it4:
-                if it4 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it4)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += (u64(it4 + k23) - it4)
-                a = it4 + k22
-                q = None if a & 7 else qc.get(a >> 16)
-                it4 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it4 == tortoise and it4:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it4, n)
-                if n == power:
-                    tortoise, power = it4, power * 2
+            while True:
+                if p_w14 == 0:
+                    break
+                if _rt.bitop("&", p_w14, (_k21 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
+                n_w14 = (n_w14 + 1)
+                if n_w14 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i4 = p_w14
+                acc = (acc + (_u64((i4 + _k23)) - i4))
+                p_w14 = _u64((p_w14 + _k22))
+                if (p_w14 == t_w14) and (p_w14 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
+                if n_w14 == pw_w14:
+                    t_w14 = p_w14
+                    pw_w14 = (pw_w14 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w14
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root0)], [("addr", col0, "addr"), ("method", col1, "value"), ("uri", col2, "value"), ("host", col3, "value"), ("age_ms", col4, "value"), ("fd", col5, "value"), ("pool_blocks", col6, "value"), ("pool_used", col7, "value")], [], True)  # noqa: F821
+    def col16(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum15(_rt, s)
+
+    return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr"), ("method", col6, "value"), ("uri", col7, "value"), ("host", col8, "value"), ("age_ms", col9, "value"), ("fd", col10, "value"), ("pool_blocks", col13, "value"), ("pool_used", col16, "value")], [], True)  # noqa: F821
 
 def view5(L):
-    k1 = L.int_field("ngx_time_t", "sec")
-    k2 = L.int_field("ngx_time_t", "msec")
-    k3 = L.off("ngx_time_t", "msec")
-    k4 = L.plain_u64("ngx_time_t", "msec")
-    k5 = L.off("ngx_cycle_t", "connections")
-    k6 = L.int_field("ngx_cycle_t", "connection_n")
-    k7 = L.off("ngx_cycle_t", "connection_n")
-    k8 = L.plain_u64("ngx_cycle_t", "connection_n")
-    k9 = L.size("ngx_connection_t")
-    k10 = L.int_field("ngx_connection_t", "fd")
-    k11 = L.off("ngx_connection_t", "data")
-    k12 = L.off("ngx_rbtree_t", "root")
-    k13 = L.off("ngx_rbtree_t", "sentinel")
-    k14 = L.off("ngx_rbtree_node_t", "left")
-    k15 = L.off("ngx_rbtree_node_t", "right")
-    k16 = L.off("ngx_event_t", "timer")
-    k17 = L.int_field("ngx_rbtree_node_t", "key")
-    k18 = L.off("ngx_rbtree_node_t", "key")
-    k19 = L.plain_u64("ngx_rbtree_node_t", "key")
+    _k1 = L.int_field("ngx_time_t", "sec")
+    _k2 = L.int_field("ngx_time_t", "msec")
+    _k3 = L.off("ngx_time_t", "msec")
+    _k4 = L.plain_u64("ngx_time_t", "msec")
+    _k5 = L.off("ngx_cycle_t", "connections")
+    _k6 = L.int_field("ngx_cycle_t", "connection_n")
+    _k7 = L.off("ngx_cycle_t", "connection_n")
+    _k8 = L.plain_u64("ngx_cycle_t", "connection_n")
+    _k9 = L.size("ngx_connection_t")
+    _k10 = L.int_field("ngx_connection_t", "fd")
+    _k11 = L.off("ngx_connection_t", "data")
+    _k12 = L.off("ngx_rbtree_t", "sentinel")
+    _k13 = L.off("ngx_rbtree_t", "root")
+    _k14 = L.off("ngx_rbtree_node_t", "left")
+    _k15 = L.off("ngx_event_t", "timer")
+    _k16 = L.off("ngx_rbtree_node_t", "right")
+    _k17 = L.int_field("ngx_rbtree_node_t", "key")
+    _k18 = L.off("ngx_rbtree_node_t", "key")
+    _k19 = L.plain_u64("ngx_rbtree_node_t", "key")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (u64(rt.sym_addr("ngx_cycle")),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (rt.clock_value("now_ms") - ((rt.field_int(u64(rt.sym_addr("ngx_cached_time")), k1, True) * 1000) + (u64(u64(rt.sym_addr("ngx_cached_time")) + k3) if k4 else rt.field_int(u64(rt.sym_addr("ngx_cached_time")), k2, False))))
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(_u64(h1(_rt)))):
+            return 0
+        return 1
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count((it1 for it1 in rt.array(u64(s + k5), (u64(s + k7) if k8 else rt.field_int(s, k6, False)), k9, "struct", 0, False) if (1 if rt.field_int(it1, k10, True) != (-1) else 0)))
+    def h3(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cached_time")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cached_time is not in the binary's symbol tables", [])
+        return a
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count((u64(it4 + k11) for it4 in (it3 for it3 in (it2 for it2 in rt.array(u64(s + k5), (u64(s + k7) if k8 else rt.field_int(s, k6, False)), k9, "struct", 0, False) if (1 if rt.field_int(it2, k10, True) != (-1) else 0)) if (1 if ((1 if u64(it3 + k11) != 0 else 0) and (1 if m.int(u64(it3 + k11), 4, False) == 1347703880 else 0)) else 0))))
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.clock_value("now_ms") - ((_rt.field_int(_u64(h3(_rt)), _k1, True) * 1000) + (_u64(_u64(h3(_rt)) + _k3) if _k4 else _rt.field_int(_u64(h3(_rt)), _k2, False))))
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count(rt.rbtree(rt.sym_addr("ngx_event_timer_rbtree"), k12, k13, k14, k15, k16))
+    def count6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        b_w5 = _u64((s + _k5))
+        c_w5 = (_u64(s + _k7) if _k8 else _rt.field_int(s, _k6, False))
+        if c_w5 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
+        if c_w5 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w5 > 0) and (b_w5 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
+        _rt.visited += c_w5
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w5 = 0
+        while True:
+            if i_w5 >= c_w5:
+                break
+            i1 = (b_w5 + (i_w5 * _k9))
+            if _rt.field_int(i1, _k10, True) != (-1):
+                acc = (acc + 1)
+            i_w5 = (i_w5 + 1)
+        return acc
 
-    def col4(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count(1 for it5 in rt.rbtree(rt.sym_addr("ngx_event_timer_rbtree"), k12, k13, k14, k15, k16) if (1 if (u64((it5 + k16) + k18) if k19 else rt.field_int((it5 + k16), k17, False)) < rt.clock_value("monotonic_ms") else 0))
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count6(_rt, s)
 
-    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root0)], [("lag_ms", col0, "value"), ("connections", col1, "value"), ("requests", col2, "value"), ("timers", col3, "value"), ("overdue_timers", col4, "value")], [], True)  # noqa: F821
+    def count9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        b_w8 = _u64((s + _k5))
+        c_w8 = (_u64(s + _k7) if _k8 else _rt.field_int(s, _k6, False))
+        if c_w8 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
+        if c_w8 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w8 > 0) and (b_w8 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w8, "dec")])
+        _rt.visited += c_w8
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w8 = 0
+        while True:
+            if i_w8 >= c_w8:
+                break
+            i2 = (b_w8 + (i_w8 * _k9))
+            if _rt.field_int(i2, _k10, True) != (-1):
+                i3 = i2
+                if (_u64((i3 + _k11)) != 0) and (_m.int(_u64((i3 + _k11)), 4, False) == 1347703880):
+                    i4 = i3
+                    _u64((i4 + _k11))
+                    acc = (acc + 1)
+            i_w8 = (i_w8 + 1)
+        return acc
+
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count9(_rt, s)
+
+    def h12(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_event_timer_rbtree")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_event_timer_rbtree is not in the binary's symbol tables", [])
+        return a
+
+    def count13(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        tr_w11 = h12(_rt)
+        sentinel_w11 = _u64((tr_w11 + _k12))
+        cur_w11 = _u64((tr_w11 + _k13))
+        n_w11 = 0
+        stack_w11 = []
+        try:
+            if cur_w11 == 0:
+                raise _rt.fail("corrupt", "rbtree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w11, "hex")])
+            while True:
+                if (cur_w11 == sentinel_w11) and (len(stack_w11) == 0):
+                    break
+                while True:
+                    if cur_w11 == sentinel_w11:
+                        break
+                    depth_w11 = len(stack_w11)
+                    if depth_w11 >= 128:
+                        raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w11, "hex")])
+                    stack_w11.append(cur_w11)
+                    c_w11 = _u64((cur_w11 + _k14))
+                    if c_w11 == 0:
+                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (sentinel_w11, "hex")])
+                    cur_w11 = c_w11
+                cur_w11 = stack_w11.pop()
+                n_w11 = (n_w11 + 1)
+                if n_w11 > _rt.max_nodes:
+                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w11, "hex"), (_rt.max_nodes, "dec")])
+                (cur_w11 - _k15)
+                acc = (acc + 1)
+                c_w11 = _u64((cur_w11 + _k16))
+                if c_w11 == 0:
+                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (sentinel_w11, "hex")])
+                cur_w11 = c_w11
+        finally:
+            _rt.visited += n_w11
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col14(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count13(_rt)
+
+    def count16(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        tr_w15 = h12(_rt)
+        sentinel_w15 = _u64((tr_w15 + _k12))
+        cur_w15 = _u64((tr_w15 + _k13))
+        n_w15 = 0
+        stack_w15 = []
+        try:
+            if cur_w15 == 0:
+                raise _rt.fail("corrupt", "rbtree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w15, "hex")])
+            while True:
+                if (cur_w15 == sentinel_w15) and (len(stack_w15) == 0):
+                    break
+                while True:
+                    if cur_w15 == sentinel_w15:
+                        break
+                    depth_w15 = len(stack_w15)
+                    if depth_w15 >= 128:
+                        raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w15, "hex")])
+                    stack_w15.append(cur_w15)
+                    c_w15 = _u64((cur_w15 + _k14))
+                    if c_w15 == 0:
+                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (sentinel_w15, "hex")])
+                    cur_w15 = c_w15
+                cur_w15 = stack_w15.pop()
+                n_w15 = (n_w15 + 1)
+                if n_w15 > _rt.max_nodes:
+                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w15, "hex"), (_rt.max_nodes, "dec")])
+                i5 = (cur_w15 - _k15)
+                if (_u64((i5 + _k15) + _k18) if _k19 else _rt.field_int((i5 + _k15), _k17, False)) < _rt.clock_value("monotonic_ms"):
+                    acc = (acc + 1)
+                c_w15 = _u64((cur_w15 + _k16))
+                if c_w15 == 0:
+                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (sentinel_w15, "hex")])
+                cur_w15 = c_w15
+        finally:
+            _rt.visited += n_w15
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col17(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count16(_rt)
+
+    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value"), ("connections", col7, "value"), ("requests", col10, "value"), ("timers", col14, "value"), ("overdue_timers", col17, "value")], [], True)  # noqa: F821
 
 def view6(L):
-    k1 = L.off("ngx_rbtree_t", "root")
-    k2 = L.off("ngx_rbtree_t", "sentinel")
-    k3 = L.off("ngx_rbtree_node_t", "left")
-    k4 = L.off("ngx_rbtree_node_t", "right")
-    k5 = L.off("ngx_event_t", "timer")
-    k6 = L.int_field("ngx_rbtree_node_t", "key")
-    k7 = L.off("ngx_rbtree_node_t", "key")
-    k8 = L.plain_u64("ngx_rbtree_node_t", "key")
-    k9 = L.off("ngx_event_t", "handler")
-    k10 = L.int_field("ngx_event_t", "write")
-    k11 = L.off("ngx_event_t", "write")
-    k12 = L.plain_u64("ngx_event_t", "write")
-    k13 = L.off("ngx_event_t", "data")
-    k14 = L.int_field("ngx_connection_t", "fd")
+    _k1 = L.off("ngx_rbtree_t", "sentinel")
+    _k2 = L.off("ngx_rbtree_t", "root")
+    _k3 = L.off("ngx_rbtree_node_t", "left")
+    _k4 = L.off("ngx_event_t", "timer")
+    _k5 = L.off("ngx_rbtree_node_t", "right")
+    _k6 = L.int_field("ngx_rbtree_node_t", "key")
+    _k7 = L.off("ngx_rbtree_node_t", "key")
+    _k8 = L.plain_u64("ngx_rbtree_node_t", "key")
+    _k9 = L.off("ngx_event_t", "handler")
+    _k10 = L.int_field("ngx_event_t", "write")
+    _k11 = L.off("ngx_event_t", "write")
+    _k12 = L.plain_u64("ngx_event_t", "write")
+    _k13 = L.off("ngx_event_t", "data")
+    _k14 = L.int_field("ngx_connection_t", "fd")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.rbtree(rt.sym_addr("ngx_event_timer_rbtree"), k1, k2, k3, k4, k5)
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_event_timer_rbtree")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_event_timer_rbtree is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        tr_w1 = h2(_rt)
+        sentinel_w1 = _u64((tr_w1 + _k1))
+        cur_w1 = _u64((tr_w1 + _k2))
+        n_w1 = 0
+        stack_w1 = []
+        try:
+            if cur_w1 == 0:
+                raise _rt.fail("corrupt", "rbtree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w1, "hex")])
+            while True:
+                if (cur_w1 == sentinel_w1) and (len(stack_w1) == 0):
+                    break
+                while True:
+                    if cur_w1 == sentinel_w1:
+                        break
+                    depth_w1 = len(stack_w1)
+                    if depth_w1 >= 128:
+                        raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w1, "hex")])
+                    stack_w1.append(cur_w1)
+                    c_w1 = _u64((cur_w1 + _k3))
+                    if c_w1 == 0:
+                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
+                    cur_w1 = c_w1
+                cur_w1 = stack_w1.pop()
+                n_w1 = (n_w1 + 1)
+                if n_w1 > _rt.max_nodes:
+                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w1, "hex"), (_rt.max_nodes, "dec")])
+                if not (visit((cur_w1 - _k4))):
+                    return 0
+                c_w1 = _u64((cur_w1 + _k5))
+                if c_w1 == 0:
+                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
+                cur_w1 = c_w1
+        finally:
+            _rt.visited += n_w1
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64((s + k5) + k7) if k8 else rt.field_int((s + k5), k6, False))
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64((s + _k4) + _k7) if _k8 else _rt.field_int((s + _k4), _k6, False))
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return ((u64((s + k5) + k7) if k8 else rt.field_int((s + k5), k6, False)) - rt.clock_value("monotonic_ms"))
+    def col6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ((_u64((s + _k4) + _k7) if _k8 else _rt.field_int((s + _k4), _k6, False)) - _rt.clock_value("monotonic_ms"))
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.symbol(u64(s + k9))
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.symbol(_u64((s + _k9)))
 
-    def col4(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k11) if k12 else rt.field_int(s, k10, False))
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k11) if _k12 else _rt.field_int(s, _k10, False))
 
-    def col5(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.field_int(u64(s + k13), k14, True)
+    def col9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.field_int(_u64((s + _k13)), _k14, True)
 
-    return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and the fd of the event's connection.", "ngx_event_t", [("timers", root0)], [("addr", col0, "addr"), ("key", col1, "value"), ("left_ms", col2, "value"), ("handler", col3, "value"), ("write", col4, "value"), ("fd", col5, "value")], [], True)  # noqa: F821
+    return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and the fd of the event's connection.", "ngx_event_t", [("timers", root3)], [("addr", col4, "addr"), ("key", col5, "value"), ("left_ms", col6, "value"), ("handler", col7, "value"), ("write", col8, "value"), ("fd", col9, "value")], [], True)  # noqa: F821
 
 def view7(L):
-    k1 = L.int_field("ngx_list_part_t", "nelts")
-    k2 = L.off("ngx_cycle_t", "shared_memory")
-    k3 = L.off("ngx_list_t", "part")
-    k4 = L.off("ngx_list_part_t", "elts")
-    k5 = L.off("ngx_list_part_t", "next")
-    k6 = L.size("ngx_shm_zone_t")
-    k7 = L.off("ngx_shm_zone_t", "shm.name")
-    k8 = L.off("ngx_str_t", "data")
-    k9 = L.int_field("ngx_str_t", "len")
-    k10 = L.off("ngx_str_t", "len")
-    k11 = L.plain_u64("ngx_str_t", "len")
-    k12 = L.int_field("ngx_shm_zone_t", "shm.size")
-    k13 = L.off("ngx_shm_zone_t", "shm.size")
-    k14 = L.plain_u64("ngx_shm_zone_t", "shm.size")
-    k15 = L.off("ngx_shm_zone_t", "tag")
-    k16 = L.off("ngx_shm_zone_t", "shm.addr")
-    k17 = L.int_field("ngx_slab_pool_t", "pfree")
-    k18 = L.off("ngx_slab_pool_t", "pfree")
-    k19 = L.plain_u64("ngx_slab_pool_t", "pfree")
+    _k1 = L.off("ngx_cycle_t", "shared_memory")
+    _k2 = L.off("ngx_list_t", "part")
+    _k3 = L.off("ngx_list_part_t", "elts")
+    _k4 = L.int_field("ngx_list_part_t", "nelts")
+    _k5 = L.off("ngx_list_part_t", "nelts")
+    _k6 = L.plain_u64("ngx_list_part_t", "nelts")
+    _k7 = L.size("ngx_shm_zone_t")
+    _k8 = L.off("ngx_list_part_t", "next")
+    _k9 = L.off("ngx_shm_zone_t", "shm.name")
+    _k10 = L.off("ngx_str_t", "data")
+    _k11 = L.int_field("ngx_str_t", "len")
+    _k12 = L.off("ngx_str_t", "len")
+    _k13 = L.plain_u64("ngx_str_t", "len")
+    _k14 = L.int_field("ngx_shm_zone_t", "shm.size")
+    _k15 = L.off("ngx_shm_zone_t", "shm.size")
+    _k16 = L.plain_u64("ngx_shm_zone_t", "shm.size")
+    _k17 = L.off("ngx_shm_zone_t", "tag")
+    _k18 = L.off("ngx_shm_zone_t", "shm.addr")
+    _k19 = L.int_field("ngx_slab_pool_t", "pfree")
+    _k20 = L.off("ngx_slab_pool_t", "pfree")
+    _k21 = L.plain_u64("ngx_slab_pool_t", "pfree")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.ngx_list((u64(rt.sym_addr("ngx_cycle")) + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False)
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        part_w1 = ((_u64(h2(_rt)) + _k1) + _k2)
+        n_w1 = 0
+        parts_w1 = 0
+        t_w1 = part_w1
+        pw_w1 = 1
+        try:
+            while True:
+                if part_w1 == 0:
+                    break
+                parts_w1 = (parts_w1 + 1)
+                if parts_w1 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                base_w1 = _u64((part_w1 + _k3))
+                count_w1 = (_u64(part_w1 + _k5) if _k6 else _rt.field_int(part_w1, _k4, False))
+                if count_w1 > (_rt.max_nodes - n_w1):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w1, "hex"), (_rt.max_nodes, "dec")])
+                if (count_w1 > 0) and (base_w1 == 0):
+                    raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w1, "hex"), (count_w1, "dec")])
+                i_w1 = 0
+                while True:
+                    if i_w1 >= count_w1:
+                        break
+                    n_w1 = (n_w1 + 1)
+                    if not (visit((base_w1 + (i_w1 * _k7)))):
+                        return 0
+                    i_w1 = (i_w1 + 1)
+                part_w1 = _u64((part_w1 + _k8))
+                if (part_w1 == t_w1) and (part_w1 != 0):
+                    raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w1, "hex")])
+                if parts_w1 == pw_w1:
+                    t_w1 = part_w1
+                    pw_w1 = (pw_w1 * 2)
+        finally:
+            _rt.visited += n_w1
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64((s + k7) + k8), (u64((s + k7) + k10) if k11 else rt.field_int((s + k7), k9, False)))
+    def h5(_rt, d, l):
+        _m = _rt.m
+        _u64 = _m.u64
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k13) if k14 else rt.field_int(s, k12, False))
+    def col6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h5(_rt, _u64(((s + _k9) + _k10)), (_u64((s + _k9) + _k12) if _k13 else _rt.field_int((s + _k9), _k11, False)))
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.symbol(u64(s + k15))
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k15) if _k16 else _rt.field_int(s, _k14, False))
 
-    def col4(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return ((u64(u64(s + k16) + k18) if k19 else rt.field_int(u64(s + k16), k17, False)) if (1 if u64(s + k16) != 0 else 0) else 0)
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.symbol(_u64((s + _k17)))
 
-    return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root0)], [("addr", col0, "addr"), ("name", col1, "value"), ("size", col2, "value"), ("owner", col3, "value"), ("free_pages", col4, "value")], [], False)  # noqa: F821
+    def col9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ((_u64(_u64((s + _k18)) + _k20) if _k21 else _rt.field_int(_u64((s + _k18)), _k19, False)) if _u64((s + _k18)) != 0 else 0)
+
+    return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root3)], [("addr", col4, "addr"), ("name", col6, "value"), ("size", col7, "value"), ("owner", col8, "value"), ("free_pages", col9, "value")], [], False)  # noqa: F821
 
 def view8(L):
-    k1 = L.off("ngx_cycle_t", "listening")
-    k2 = L.off("ngx_array_t", "elts")
-    k3 = L.int_field("ngx_array_t", "nelts")
-    k4 = L.off("ngx_array_t", "nelts")
-    k5 = L.plain_u64("ngx_array_t", "nelts")
-    k6 = L.size("ngx_listening_t")
-    k7 = L.off("ngx_listening_t", "addr_text")
-    k8 = L.off("ngx_str_t", "data")
-    k9 = L.int_field("ngx_str_t", "len")
-    k10 = L.off("ngx_str_t", "len")
-    k11 = L.plain_u64("ngx_str_t", "len")
-    k12 = L.int_field("ngx_listening_t", "fd")
-    k13 = L.int_field("ngx_listening_t", "backlog")
+    _k1 = L.off("ngx_cycle_t", "listening")
+    _k2 = L.off("ngx_array_t", "elts")
+    _k3 = L.int_field("ngx_array_t", "nelts")
+    _k4 = L.off("ngx_array_t", "nelts")
+    _k5 = L.plain_u64("ngx_array_t", "nelts")
+    _k6 = L.size("ngx_listening_t")
+    _k7 = L.off("ngx_listening_t", "addr_text")
+    _k8 = L.off("ngx_str_t", "data")
+    _k9 = L.int_field("ngx_str_t", "len")
+    _k10 = L.off("ngx_str_t", "len")
+    _k11 = L.plain_u64("ngx_str_t", "len")
+    _k12 = L.int_field("ngx_listening_t", "fd")
+    _k13 = L.int_field("ngx_listening_t", "backlog")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.array(u64((u64(rt.sym_addr("ngx_cycle")) + k1) + k2), (u64((u64(rt.sym_addr("ngx_cycle")) + k1) + k4) if k5 else rt.field_int((u64(rt.sym_addr("ngx_cycle")) + k1), k3, False)), k6, "struct", 0, False)
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        b_w1 = _u64(((_u64(h2(_rt)) + _k1) + _k2))
+        c_w1 = (_u64((_u64(h2(_rt)) + _k1) + _k4) if _k5 else _rt.field_int((_u64(h2(_rt)) + _k1), _k3, False))
+        if c_w1 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
+        if c_w1 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w1 > 0) and (b_w1 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
+        _rt.visited += c_w1
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w1 = 0
+        while True:
+            if i_w1 >= c_w1:
+                break
+            if not (visit((b_w1 + (i_w1 * _k6)))):
+                return 0
+            i_w1 = (i_w1 + 1)
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64((s + k7) + k8), (u64((s + k7) + k10) if k11 else rt.field_int((s + k7), k9, False)))
+    def h5(_rt, d, l):
+        _m = _rt.m
+        _u64 = _m.u64
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.field_int(s, k12, True)
+    def col6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h5(_rt, _u64(((s + _k7) + _k8)), (_u64((s + _k7) + _k10) if _k11 else _rt.field_int((s + _k7), _k9, False)))
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.field_int(s, k13, True)
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.field_int(s, _k12, True)
 
-    return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", root0)], [("addr", col0, "addr"), ("address", col1, "value"), ("fd", col2, "value"), ("backlog", col3, "value")], [], False)  # noqa: F821
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.field_int(s, _k13, True)
+
+    return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", root3)], [("addr", col4, "addr"), ("address", col6, "value"), ("fd", col7, "value"), ("backlog", col8, "value")], [], False)  # noqa: F821
 
 def view9(L):
-    k1 = L.int_field("ngx_list_part_t", "nelts")
-    k2 = L.off("ngx_cycle_t", "open_files")
-    k3 = L.off("ngx_list_t", "part")
-    k4 = L.off("ngx_list_part_t", "elts")
-    k5 = L.off("ngx_list_part_t", "next")
-    k6 = L.size("ngx_open_file_t")
-    k7 = L.int_field("ngx_open_file_t", "fd")
-    k8 = L.off("ngx_open_file_t", "name")
-    k9 = L.off("ngx_str_t", "data")
-    k10 = L.int_field("ngx_str_t", "len")
-    k11 = L.off("ngx_str_t", "len")
-    k12 = L.plain_u64("ngx_str_t", "len")
+    _k1 = L.off("ngx_cycle_t", "open_files")
+    _k2 = L.off("ngx_list_t", "part")
+    _k3 = L.off("ngx_list_part_t", "elts")
+    _k4 = L.int_field("ngx_list_part_t", "nelts")
+    _k5 = L.off("ngx_list_part_t", "nelts")
+    _k6 = L.plain_u64("ngx_list_part_t", "nelts")
+    _k7 = L.size("ngx_open_file_t")
+    _k8 = L.off("ngx_list_part_t", "next")
+    _k9 = L.int_field("ngx_open_file_t", "fd")
+    _k10 = L.off("ngx_open_file_t", "name")
+    _k11 = L.off("ngx_str_t", "data")
+    _k12 = L.int_field("ngx_str_t", "len")
+    _k13 = L.off("ngx_str_t", "len")
+    _k14 = L.plain_u64("ngx_str_t", "len")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.ngx_list((u64(rt.sym_addr("ngx_cycle")) + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False)
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        part_w1 = ((_u64(h2(_rt)) + _k1) + _k2)
+        n_w1 = 0
+        parts_w1 = 0
+        t_w1 = part_w1
+        pw_w1 = 1
+        try:
+            while True:
+                if part_w1 == 0:
+                    break
+                parts_w1 = (parts_w1 + 1)
+                if parts_w1 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                base_w1 = _u64((part_w1 + _k3))
+                count_w1 = (_u64(part_w1 + _k5) if _k6 else _rt.field_int(part_w1, _k4, False))
+                if count_w1 > (_rt.max_nodes - n_w1):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w1, "hex"), (_rt.max_nodes, "dec")])
+                if (count_w1 > 0) and (base_w1 == 0):
+                    raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w1, "hex"), (count_w1, "dec")])
+                i_w1 = 0
+                while True:
+                    if i_w1 >= count_w1:
+                        break
+                    n_w1 = (n_w1 + 1)
+                    if not (visit((base_w1 + (i_w1 * _k7)))):
+                        return 0
+                    i_w1 = (i_w1 + 1)
+                part_w1 = _u64((part_w1 + _k8))
+                if (part_w1 == t_w1) and (part_w1 != 0):
+                    raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w1, "hex")])
+                if parts_w1 == pw_w1:
+                    t_w1 = part_w1
+                    pw_w1 = (pw_w1 * 2)
+        finally:
+            _rt.visited += n_w1
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.field_int(s, k7, True)
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.field_int(s, _k9, True)
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64((s + k8) + k9), (u64((s + k8) + k11) if k12 else rt.field_int((s + k8), k10, False)))
+    def h6(_rt, d, l):
+        _m = _rt.m
+        _u64 = _m.u64
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
 
-    return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root0)], [("addr", col0, "addr"), ("fd", col1, "value"), ("name", col2, "value")], [], False)  # noqa: F821
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h6(_rt, _u64(((s + _k10) + _k11)), (_u64((s + _k10) + _k13) if _k14 else _rt.field_int((s + _k10), _k12, False)))
+
+    return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root3)], [("addr", col4, "addr"), ("fd", col5, "value"), ("name", col7, "value")], [], False)  # noqa: F821
 
 def view10(L):
-    k1 = L.off("ngx_cycle_t", "conf_ctx")
-    k2 = L.int_field("ngx_module_t", "index")
-    k3 = L.off("ngx_module_t", "index")
-    k4 = L.plain_u64("ngx_module_t", "index")
-    k5 = L.off("ngx_http_conf_ctx_t", "main_conf")
-    k6 = L.int_field("ngx_module_t", "ctx_index")
-    k7 = L.off("ngx_module_t", "ctx_index")
-    k8 = L.plain_u64("ngx_module_t", "ctx_index")
-    k9 = L.off("ngx_http_core_main_conf_t", "phase_engine.handlers")
-    k10 = L.size("ngx_http_phase_handler_t")
-    k11 = L.off("ngx_http_phase_handler_t", "checker")
-    k12 = L.off("ngx_http_phase_handler_t", "handler")
-    k13 = L.int_field("ngx_http_phase_handler_t", "next")
-    k14 = L.off("ngx_http_phase_handler_t", "next")
-    k15 = L.plain_u64("ngx_http_phase_handler_t", "next")
+    _k1 = L.off("ngx_cycle_t", "conf_ctx")
+    _k2 = L.int_field("ngx_module_t", "index")
+    _k3 = L.off("ngx_module_t", "index")
+    _k4 = L.plain_u64("ngx_module_t", "index")
+    _k5 = L.off("ngx_http_conf_ctx_t", "main_conf")
+    _k6 = L.int_field("ngx_module_t", "ctx_index")
+    _k7 = L.off("ngx_module_t", "ctx_index")
+    _k8 = L.plain_u64("ngx_module_t", "ctx_index")
+    _k9 = L.off("ngx_http_core_main_conf_t", "phase_engine.handlers")
+    _k10 = L.size("ngx_http_phase_handler_t")
+    _k11 = L.off("ngx_http_phase_handler_t", "checker")
+    _k12 = L.off("ngx_http_phase_handler_t", "handler")
+    _k13 = L.int_field("ngx_http_phase_handler_t", "next")
+    _k14 = L.off("ngx_http_phase_handler_t", "next")
+    _k15 = L.plain_u64("ngx_http_phase_handler_t", "next")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.take_while(rt.array(u64(u64((u64(u64((u64(u64(rt.sym_addr("ngx_cycle")) + k1) + (u64(rt.sym_addr("ngx_http_module") + k3) if k4 else rt.field_int(rt.sym_addr("ngx_http_module"), k2, False)) * 8)) + k5) + (u64(rt.sym_addr("ngx_http_core_module") + k7) if k8 else rt.field_int(rt.sym_addr("ngx_http_core_module"), k6, False)) * 8)) + k9), 256, k10, "struct", 0, False), lambda it1: (1 if u64(it1 + k11) != 0 else 0))
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cycle")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def h3(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_http_module")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_http_module is not in the binary's symbol tables", [])
+        return a
+
+    def h4(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_http_core_module")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_http_core_module is not in the binary's symbol tables", [])
+        return a
+
+    def take_while5(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        b_w1 = _u64((_u64((_u64((_u64((_u64((_u64(h2(_rt)) + _k1)) + ((_u64(h3(_rt) + _k3) if _k4 else _rt.field_int(h3(_rt), _k2, False)) * 8))) + _k5)) + ((_u64(h4(_rt) + _k7) if _k8 else _rt.field_int(h4(_rt), _k6, False)) * 8))) + _k9))
+        c_w1 = 256
+        if c_w1 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
+        if c_w1 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w1 > 0) and (b_w1 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
+        _rt.visited += c_w1
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w1 = 0
+        while True:
+            if i_w1 >= c_w1:
+                break
+            i1 = (b_w1 + (i_w1 * _k10))
+            if not (_u64((i1 + _k11)) != 0):
+                return 1
+            if not (visit(i1)):
+                return 0
+            i_w1 = (i_w1 + 1)
+        return 1
+
+    def root7(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        def _visit1(x6):
+            if not (visit(x6)):
+                return 0
+            return 1
+        if not (take_while5(_rt, _visit1)):
+            return 0
+        return 1
+
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.symbol(u64(s + k11))
+    def col9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.symbol(_u64((s + _k11)))
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.symbol(u64(s + k12))
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.symbol(_u64((s + _k12)))
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k14) if k15 else rt.field_int(s, k13, False))
+    def col11(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k14) if _k15 else _rt.field_int(s, _k13, False))
 
-    return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root0)], [("addr", col0, "addr"), ("checker", col1, "value"), ("handler", col2, "value"), ("next", col3, "value")], [], False)  # noqa: F821
+    return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root7)], [("addr", col8, "addr"), ("checker", col9, "value"), ("handler", col10, "value"), ("next", col11, "value")], [], False)  # noqa: F821
 
 def view11(L):
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.iterate(u64(rt.sym_addr("ngx_http_top_header_filter")), lambda it1: (m.int(rt.file_static(it1, "ngx_http_next_header_filter"), 8, False) if (1 if rt.file_static(it1, "ngx_http_next_header_filter") != 0 else 0) else 0))
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_http_top_header_filter")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_http_top_header_filter is not in the binary's symbol tables", [])
+        return a
 
-    def root1(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.iterate(u64(rt.sym_addr("ngx_http_top_body_filter")), lambda it2: (m.int(rt.file_static(it2, "ngx_http_next_body_filter"), 8, False) if (1 if rt.file_static(it2, "ngx_http_next_body_filter") != 0 else 0) else 0))
+    def h3(_rt, f):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.file_static(f, "ngx_http_next_header_filter")
+        if a < 0:
+            raise _rt.fail("unavailable", "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root4(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        p_w1 = _u64(h2(_rt))
+        n_w1 = 0
+        t_w1 = p_w1
+        pw_w1 = 1
+        try:
+            while True:
+                if p_w1 == 0:
+                    break
+                n_w1 = (n_w1 + 1)
+                if n_w1 > _rt.max_nodes:
+                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if not (visit(p_w1)):
+                    return 0
+                i1 = p_w1
+                p_w1 = (_u64(h3(_rt, i1)) if h3(_rt, i1) != 0 else 0)
+                if (p_w1 == t_w1) and (p_w1 != 0):
+                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
+                if n_w1 == pw_w1:
+                    t_w1 = p_w1
+                    pw_w1 = (pw_w1 * 2)
+        finally:
+            _rt.visited += n_w1
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return 1
+
+    def h6(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_http_top_body_filter")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_http_top_body_filter is not in the binary's symbol tables", [])
+        return a
+
+    def h7(_rt, f):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.file_static(f, "ngx_http_next_body_filter")
+        if a < 0:
+            raise _rt.fail("unavailable", "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names", [])
+        return a
+
+    def root8(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        p_w5 = _u64(h6(_rt))
+        n_w5 = 0
+        t_w5 = p_w5
+        pw_w5 = 1
+        try:
+            while True:
+                if p_w5 == 0:
+                    break
+                n_w5 = (n_w5 + 1)
+                if n_w5 > _rt.max_nodes:
+                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if not (visit(p_w5)):
+                    return 0
+                i2 = p_w5
+                p_w5 = (_u64(h7(_rt, i2)) if h7(_rt, i2) != 0 else 0)
+                if (p_w5 == t_w5) and (p_w5 != 0):
+                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w5, "hex"), (n_w5, "dec")])
+                if n_w5 == pw_w5:
+                    t_w5 = p_w5
+                    pw_w5 = (pw_w5 * 2)
+        finally:
+            _rt.visited += n_w5
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return 1
+
+    def col9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.symbol(s)
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.symbol(s)
 
-    return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", root0), ("body", root1)], [("addr", col0, "addr"), ("filter", col1, "value")], [], False)  # noqa: F821
+    return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", root4), ("body", root8)], [("addr", col9, "addr"), ("filter", col10, "value")], [], False)  # noqa: F821
 
 def printer0(L):
-    k1 = L.off("ngx_str_t", "data")
-    k2 = L.int_field("ngx_str_t", "len")
-    k3 = L.off("ngx_str_t", "len")
-    k4 = L.plain_u64("ngx_str_t", "len")
+    _k1 = L.off("ngx_str_t", "data")
+    _k2 = L.int_field("ngx_str_t", "len")
+    _k3 = L.off("ngx_str_t", "len")
+    _k4 = L.plain_u64("ngx_str_t", "len")
 
-    def fn(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64(s + k1), (u64(s + k3) if k4 else rt.field_int(s, k2, False)))
+    def h1(_rt, d, l):
+        _m = _rt.m
+        _u64 = _m.u64
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
 
-    return fn
+    def expr2(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h1(_rt, _u64((s + _k1)), (_u64(s + _k3) if _k4 else _rt.field_int(s, _k2, False)))
+
+    return expr2
 
 def pack_clock(L):
-    k1 = L.int_field("ngx_time_t", "sec")
-    k2 = L.int_field("ngx_time_t", "msec")
-    k3 = L.off("ngx_time_t", "msec")
-    k4 = L.plain_u64("ngx_time_t", "msec")
-    k5 = L.global_size("ngx_current_msec")
+    _k1 = L.int_field("ngx_time_t", "sec")
+    _k2 = L.int_field("ngx_time_t", "msec")
+    _k3 = L.off("ngx_time_t", "msec")
+    _k4 = L.plain_u64("ngx_time_t", "msec")
+    _k5 = L.global_size("ngx_current_msec")
 
-    def clock0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return ((rt.field_int(u64(rt.sym_addr("ngx_cached_time")), k1, True) * 1000) + (u64(u64(rt.sym_addr("ngx_cached_time")) + k3) if k4 else rt.field_int(u64(rt.sym_addr("ngx_cached_time")), k2, False)))
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_cached_time")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_cached_time is not in the binary's symbol tables", [])
+        return a
 
-    def clock1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return m.int(rt.sym_addr("ngx_current_msec"), k5, False)
+    def expr2(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ((_rt.field_int(_u64(h1(_rt)), _k1, True) * 1000) + (_u64(_u64(h1(_rt)) + _k3) if _k4 else _rt.field_int(_u64(h1(_rt)), _k2, False)))
 
-    return ("nginx's cached time (ngx_cached_time) when the core was dumped", {"now_ms": clock0, "monotonic_ms": clock1})
+    def h3(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("ngx_current_msec")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol ngx_current_msec is not in the binary's symbol tables", [])
+        return a
+
+    def expr4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _m.int(h3(_rt), _k5, False)
+
+    return ("nginx's cached time (ngx_cached_time) when the core was dumped", {"now_ms": expr2, "monotonic_ms": expr4})
 
 PACK = Pack(  # noqa: F821
     "nginx",

@@ -5,10 +5,13 @@
 # Use: (gdb) source walkee.py
 
 # ---- py-common/xwalk_core.py ----
-# xwalk runtime core: the walks, bounded, over one snapshot of raw memory.
+# xwalk runtime core: one snapshot of raw memory, and what the generated
+# walks call beyond loading bytes (text, symbols, the clock, messages).
 # Debugger-neutral: gdb-py/ and lldb-py/ supply read_chunk() and ranges.
-# It mirrors sampler/compile.ts so gdb, lldb and xsample print the same.
+# The walks themselves are generated from the loop IR (generators/lower/),
+# as xsample's are, so gdb, lldb and xsample print the same.
 import json
+import re
 import struct
 import time
 
@@ -17,8 +20,6 @@ CHUNK = 64 * 1024
 MASK64 = 0xFFFFFFFFFFFFFFFF
 MAX_STRING = 4096
 MAX_CSTRING = 1024
-MAX_TREE_DEPTH = 128
-FILE_STATIC_UNAVAILABLE = "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names"
 _U64 = struct.Struct("<Q").unpack_from
 _INT = {
     (1, False): struct.Struct("<B").unpack_from,
@@ -179,16 +180,20 @@ def escape_bytes(b):
 
 
 class Runtime(object):
-    """What a view's compiled code calls: the walks (one per C idiom) and helpers."""
+    """What the generated walks call (sampler/walk-runtime.ts is the same for xsample)."""
 
     def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
         self.m = snap
-        self.symbols = symbols  # object with address(name) and symbolize(addr)
+        self.symbols = symbols  # object with address(name), symbolize(addr) and file_static(fn, name)
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
-        self.over_budget = None
         self.clock = None  # a ClockReading when the view reads the clock
+
+    @staticmethod
+    def fail(kind, msg, args):
+        """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
+        return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
 
     def clock_value(self, name):
         """What now_ms() or monotonic_ms() reads in this sample (sampler/clock.ts)."""
@@ -198,23 +203,19 @@ class Runtime(object):
             raise WalkError("unavailable", why or "%s(): internal: no clock was read for this sample" % name)
         return v
 
-    # -- helpers --
-    def sym_addr(self, name):
+    def global_addr(self, name):
+        """A global's address; -1 when the symbol tables lack it."""
         a = self.symbols.address(name)
-        if a is None:
-            raise WalkError("corrupt", "the symbol %s is not in the binary's symbol tables" % name)
-        return a
+        return -1 if a is None else a
 
     def symbol(self, addr):
         s = self.symbols.symbolize(addr)
         if s:
             return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
-        return "NULL" if addr == 0 else hex(addr)
+        return "NULL" if addr == 0 else hex64(addr)
 
     def string(self, data, length):
-        if length is not None and length < 0:
-            raise WalkError("corrupt", "string at %s: negative length %d" % (hex(data), length))
-        if not length:
+        if not length > 0:
             return ""
         n = min(length, MAX_STRING)
         s = escape_bytes(self.m.bytes(data, n))
@@ -232,13 +233,11 @@ class Runtime(object):
         return escape_bytes(out) + "..."
 
     def file_static(self, fn, name):
+        """The static `name` of fn's C file: its address, 0 when there is none, -1 when the binary has no .symtab."""
         a = self.symbols.file_static(fn, name)
         if a is False:
-            raise WalkError("unavailable", FILE_STATIC_UNAVAILABLE)
+            return -1
         return a or 0
-
-    def chunk_size(self, p):
-        return 0 if p == 0 else self.m.u64(p - 8) & ~7
 
     def field_int(self, base, f, signed):
         off, size, bit, bits = f
@@ -255,23 +254,18 @@ class Runtime(object):
 
     @staticmethod
     def div(a, b):
-        if b == 0:
-            raise WalkError("corrupt", "division by zero")
+        """C's division: toward zero (the generated code checks b first)."""
         q = abs(a) // abs(b)
         return q if (a >= 0) == (b >= 0) else -q
 
     @staticmethod
     def mod(a, b):
-        if b == 0:
-            raise WalkError("corrupt", "division by zero")
         r = abs(a) % abs(b)
         return r if a >= 0 else -r
 
     @staticmethod
     def bitop(op, a, b):
-        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/compile.ts."""
-        if a is None or b is None:
-            return None
+        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/exact.ts."""
         x, y = int(a) & MASK64, int(b) & MASK64
         if op in ("<<", ">>") and y >= 64:
             return 0
@@ -289,211 +283,20 @@ class Runtime(object):
 
     @staticmethod
     def bitnot(a):
-        return None if a is None else int64(~int(a) & MASK64)
+        return int64(~int(a) & MASK64)
 
-    @staticmethod
-    def count(seq):
-        n = 0
-        for _ in seq:
-            n += 1
-        return n
 
-    @staticmethod
-    def min_(values):
-        best = None
-        for v in values:
-            if best is None or v < best:
-                best = v
-        return best
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
 
-    @staticmethod
-    def max_(values):
-        best = None
-        for v in values:
-            if best is None or v > best:
-                best = v
-        return best
 
-    def _spend(self, n):
-        self.visited += n
-        if self.visited > self.max_total:
-            # Remembered too: a generator closed early (any(), take_while()) cannot raise from its finally.
-            self.over_budget = WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
-            raise self.over_budget
+def _arg(a):
+    v, how = a
+    return hex64(v) if how == "hex" else str(v)
 
-    def _too_many(self, what):
-        return WalkError("limit", "%s has more than %d elements (--max-nodes)" % (what, self.max_nodes))
 
-    # -- walks: generators mirroring the C idioms --
-    def chain(self, first, off, align, what):
-        """p, p->next, ... until NULL; Brent's algorithm finds cycles."""
-        u64 = self.m.u64
-        qchunks = self.m.qchunks
-        mask = align - 1
-        p = first
-        n = 0
-        tortoise, power = p, 1
-        limit = self.max_nodes
-        try:
-            while p != 0:
-                if p & mask:
-                    raise self.misaligned(what, p)
-                n += 1
-                if n > limit:
-                    raise self._too_many(what)
-                yield p
-                # Snapshot.u64 inlined for an aligned word of a cached chunk: this loop is the hot one.
-                a = p + off
-                q = None if a & 7 else qchunks.get(a >> 16)
-                p = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if p == tortoise and p != 0:
-                    raise self.cycle(what, p, n)
-                if n == power:
-                    tortoise, power = p, power * 2
-        finally:
-            self._spend(n)
-
-    # The errors of chain(), also raised by the loops the generator writes for aggregates over a chain.
-    @staticmethod
-    def misaligned(what, p):
-        return WalkError("corrupt", "%s: %s is not aligned for %s" % (what, hex(p), what.split(".")[0]))
-
-    @staticmethod
-    def cycle(what, p, n):
-        return WalkError("cycle", "%s: cycle at %s after %d elements" % (what, hex(p), n))
-
-    @staticmethod
-    def take_while(seq, cond):
-        for v in seq:
-            if not cond(v):
-                return
-            yield v
-
-    def iterate(self, first, step):
-        p = first
-        n = 0
-        tortoise, power = p, 1
-        try:
-            while p != 0:
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("iterate()")
-                yield p
-                p = step(p)
-                if p == tortoise and p != 0:
-                    raise WalkError("cycle", "iterate(): cycle at %s after %d elements" % (hex(p), n))
-                if n == power:
-                    tortoise, power = p, power * 2
-        finally:
-            self._spend(n)
-
-    def range_(self, count):
-        if count < 0:
-            raise WalkError("corrupt", "range(%d): negative count" % count)
-        if count > self.max_nodes:
-            raise self._too_many("range(%d)" % count)
-        self._spend(count)
-        return range(count)
-
-    def _load(self, kind, size, signed):
-        m = self.m
-        if kind == "struct":
-            return None
-        if kind == "ptr":
-            return m.u64
-        return lambda a: m.int(a, size, signed)
-
-    def array(self, base, count, size, kind, isize=8, signed=False):
-        if count < 0:
-            raise WalkError("corrupt", "array at %s: negative count %d" % (hex(base), count))
-        if count > self.max_nodes:
-            raise WalkError("limit", "array at %s: count %d is more than --max-nodes (%d)" % (hex(base), count, self.max_nodes))
-        if count > 0 and base == 0:
-            raise WalkError("corrupt", "array of %d elements at NULL" % count)
-        self._spend(count)
-        load = self._load(kind, isize, signed)
-        for i in range(count):
-            a = base + i * size
-            yield a if load is None else load(a)
-
-    def ngx_list(self, lst, part_off, elts_off, nelts_off, nelts_size, next_off, size, kind, isize=8, signed=False):
-        m = self.m
-        load = self._load(kind, isize, signed)
-        part = lst + part_off
-        n = parts = 0
-        tortoise, power = part, 1
-        try:
-            while part != 0:
-                parts += 1
-                if parts > self.max_nodes:
-                    raise self._too_many("ngx_list parts")
-                base = m.u64(part + elts_off)
-                count = m.int(part + nelts_off, nelts_size, False)
-                if count > self.max_nodes - n:
-                    raise self._too_many("ngx_list at %s" % hex(part))
-                for i in range(count):
-                    n += 1
-                    a = base + i * size
-                    yield a if load is None else load(a)
-                part = m.u64(part + next_off)
-                if part == tortoise and part != 0:
-                    raise WalkError("cycle", "ngx_list: the parts form a cycle at %s" % hex(part))
-                if parts == power:
-                    tortoise, power = part, power * 2
-        finally:
-            self._spend(n)
-
-    def ngx_queue(self, head, next_off, prev_off, link_off):
-        u64 = self.m.u64
-        prev = head
-        cur = u64(head + next_off)
-        n = 0
-        try:
-            while cur != head:
-                if cur == 0:
-                    raise WalkError("corrupt", "ngx_queue %s: NULL next after %s" % (hex(head), hex(prev)))
-                back = u64(cur + prev_off)
-                if back != prev:
-                    raise WalkError("corrupt", "ngx_queue %s: %s's next %s has prev %s" % (hex(head), hex(prev), hex(cur), hex(back)))
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("ngx_queue %s" % hex(head))
-                yield cur - link_off
-                prev = cur
-                cur = u64(cur + next_off)
-        finally:
-            self._spend(n)
-
-    def rbtree(self, tree, root_off, sentinel_off, left_off, right_off, node_off):
-        u64 = self.m.u64
-        sentinel = u64(tree + sentinel_off)
-        cur = u64(tree + root_off)
-        stack = []
-        n = 0
-
-        def child(p, off, side):
-            c = u64(p + off)
-            if c == 0:
-                raise WalkError("corrupt", "rbtree %s: node %s has a NULL %s child (the sentinel is %s)" % (hex(tree), hex(p), side, hex(sentinel)))
-            return c
-
-        try:
-            if cur == 0:
-                raise WalkError("corrupt", "rbtree %s: NULL root (an empty tree points at its sentinel)" % hex(tree))
-            while cur != sentinel or stack:
-                while cur != sentinel:
-                    if len(stack) >= MAX_TREE_DEPTH:
-                        raise WalkError("corrupt", "rbtree %s: deeper than %d (a cycle, or not a red-black tree)" % (hex(tree), MAX_TREE_DEPTH))
-                    stack.append(cur)
-                    cur = child(cur, left_off, "left")
-                cur = stack.pop()
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("rbtree %s" % hex(tree))
-                yield cur - node_off
-                cur = child(cur, right_off, "right")
-        finally:
-            self._spend(n)
+def hex64(v):
+    """An address in hex; a negative one as its 64-bit two's complement (as sampler/exact.ts hex())."""
+    return hex(v & MASK64) if v < 0 else hex(v)
 
 
 class ClockReading(object):
@@ -582,12 +385,16 @@ def run_view(view, rt, addr=None):
         items.append((addr, "addr"))
     else:
         seen = set()
-        for label, seq in view.roots:
+        for label, root in view.roots:
+
+            def take(a, label=label):
+                if a != 0 and a not in seen:
+                    seen.add(a)
+                    items.append((a, label))
+                return 1
+
             try:
-                for a in seq(rt):
-                    if a != 0 and a not in seen:
-                        seen.add(a)
-                        items.append((a, label))
+                root(rt, take)
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
@@ -597,23 +404,20 @@ def run_view(view, rt, addr=None):
         row = [("origin", origin)]
         for name, fn, kind in view.columns:
             try:
-                value = fn(rt, a)
-                if rt.over_budget is not None:
-                    raise rt.over_budget
-                row.append((name, format_value(value, kind)))
+                row.append((name, format_value(fn(rt, a), kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
                 row.append((name, None))
-                errors.append({"item": hex(a), "column": name, "message": str(e)})
+                errors.append({"item": hex64(a), "column": name, "message": str(e)})
         for fn, message in view.checks:
             try:
                 if not fn(rt, a):
-                    errors.append({"item": hex(a), "message": "check failed: " + message})
+                    errors.append({"item": hex64(a), "message": "check failed: " + message})
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
-                errors.append({"item": hex(a), "message": "check could not run: " + str(e)})
+                errors.append({"item": hex64(a), "message": "check could not run: " + str(e)})
         rows.append(row)
     return rows, errors
 
@@ -622,7 +426,7 @@ def format_value(v, kind):
     if v is None or isinstance(v, str):
         return v
     if kind == "addr":
-        return hex(v)
+        return hex64(v)
     return v
 
 
@@ -973,7 +777,6 @@ def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
 # supply the target (memory, build-id, symbols), derive_layout() and the
 # evaluation of an address expression.
-import itertools
 import re
 
 
@@ -1168,7 +971,14 @@ def printer_output(pack, index, addr, target, symbols):
     rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
     if kind == "string":
         return x(rt, addr)
-    return list(itertools.islice(x(rt, addr), PRINTER_CHILDREN_LIMIT))
+    out = []
+
+    def take(v):
+        out.append(v)
+        return 1 if len(out) < PRINTER_CHILDREN_LIMIT else 0
+
+    x(rt, addr, take)
+    return out
 
 
 # ---- gdb-py/xwalk_dwarf.py ----
@@ -1573,572 +1383,1076 @@ def _printer_class(pack, index, kind):
 # ---- pack walkee ----
 
 def view0(L):
-    k1 = L.off("walkee_root_t", "pools")
-    k2 = L.int_field("walkee_root_t", "npools")
-    k3 = L.off("walkee_root_t", "npools")
-    k4 = L.plain_u64("walkee_root_t", "npools")
-    k5 = L.align("ngx_pool_t")
-    k6 = L.off("ngx_pool_t", "d.next")
-    k7 = L.off("ngx_pool_t", "d.last")
-    k8 = L.off("ngx_pool_t", "d.end")
-    k9 = L.int_field("ngx_pool_t", "d.failed")
-    k10 = L.off("ngx_pool_t", "d.failed")
-    k11 = L.plain_u64("ngx_pool_t", "d.failed")
-    k12 = L.off("ngx_pool_t", "large")
-    k13 = L.off("ngx_pool_large_t", "next")
-    k14 = L.align("ngx_pool_large_t")
-    k15 = L.off("ngx_pool_large_t", "alloc")
-    k16 = L.off("ngx_pool_t", "cleanup")
-    k17 = L.align("ngx_pool_cleanup_t")
-    k18 = L.off("ngx_pool_cleanup_t", "next")
+    _k1 = L.off("walkee_root_t", "pools")
+    _k2 = L.int_field("walkee_root_t", "npools")
+    _k3 = L.off("walkee_root_t", "npools")
+    _k4 = L.plain_u64("walkee_root_t", "npools")
+    _k5 = L.align("ngx_pool_t")
+    _k6 = L.off("ngx_pool_t", "d.next")
+    _k7 = L.off("ngx_pool_t", "d.last")
+    _k8 = L.off("ngx_pool_t", "d.end")
+    _k9 = L.int_field("ngx_pool_t", "d.failed")
+    _k10 = L.off("ngx_pool_t", "d.failed")
+    _k11 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k12 = L.off("ngx_pool_t", "large")
+    _k13 = L.align("ngx_pool_large_t")
+    _k14 = L.off("ngx_pool_large_t", "alloc")
+    _k15 = L.off("ngx_pool_large_t", "next")
+    _k16 = L.off("ngx_pool_t", "cleanup")
+    _k17 = L.align("ngx_pool_cleanup_t")
+    _k18 = L.off("ngx_pool_cleanup_t", "next")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.array(u64(rt.sym_addr("walkee") + k1), (u64(rt.sym_addr("walkee") + k3) if k4 else rt.field_int(rt.sym_addr("walkee"), k2, False)), 8, "ptr", 8, False)
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("walkee")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        b_w1 = _u64((h2(_rt) + _k1))
+        c_w1 = (_u64(h2(_rt) + _k3) if _k4 else _rt.field_int(h2(_rt), _k2, False))
+        if c_w1 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
+        if c_w1 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w1 > 0) and (b_w1 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
+        _rt.visited += c_w1
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w1 = 0
+        while True:
+            if i_w1 >= c_w1:
+                break
+            if not (visit(_u64((b_w1 + (i_w1 * 8))))):
+                return 0
+            i_w1 = (i_w1 + 1)
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = s
-        mask = k5 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
+    def count6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w5 = s
+        n_w5 = 0
+        t_w5 = p_w5
+        pw_w5 = 1
         try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += 1
-                a = s + k6
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("ngx_pool_t.d.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it1 = s
-        mask = k5 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it1, 1
-        acc = 0
-        try:
-            while it1:
-                if it1 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it1)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += (u64(it1 + k7) - it1)
-                a = it1 + k6
-                q = None if a & 7 else qc.get(a >> 16)
-                it1 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it1 == tortoise and it1:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it1, n)
-                if n == power:
-                    tortoise, power = it1, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it2 = s
-        mask = k5 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it2, 1
-        acc = 0
-        try:
-            while it2:
-                if it2 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it2)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                acc += (u64(it2 + k8) - u64(it2 + k7))
-                a = it2 + k6
-                q = None if a & 7 else qc.get(a >> 16)
-                it2 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it2 == tortoise and it2:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it2, n)
-                if n == power:
-                    tortoise, power = it2, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def col4(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it3 = s
-        mask = k5 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it3, 1
-        acc = 0
-        try:
-            while it3:
-                if it3 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it3)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                b = it3 + k10
-                q = qc.get(b >> 16) if k11 and not b & 7 else None
-                v = q[(b & 65535) >> 3] if q is not None else (u64(it3 + k10) if k11 else rt.field_int(it3, k9, False))
-                acc += v
-                a = it3 + k6
-                q = None if a & 7 else qc.get(a >> 16)
-                it3 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it3 == tortoise and it3:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it3, n)
-                if n == power:
-                    tortoise, power = it3, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def col5(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count((it4 for it4 in rt.chain(u64(s + k12), k13, k14, "ngx_pool_large_t.next chain") if (1 if u64(it4 + k15) != 0 else 0)))
-
-    def col6(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return sum(rt.chunk_size(u64(it6 + k15)) for it6 in (it5 for it5 in rt.chain(u64(s + k12), k13, k14, "ngx_pool_large_t.next chain") if (1 if u64(it5 + k15) != 0 else 0)))
-
-    def col7(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = u64(s + k16)
-        mask = k17 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
-        acc = 0
-        try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("ngx_pool_cleanup_t.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_cleanup_t.next chain")
-                acc += 1
-                a = s + k18
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("ngx_pool_cleanup_t.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
-        finally:
-            rt._spend(n)
-        return acc
-
-    def check0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it7 = s
-        mask = k5 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it7, 1
-        acc = 1
-        try:
-            while it7:
-                if it7 & mask:
-                    raise rt.misaligned("ngx_pool_t.d.next chain", it7)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_pool_t.d.next chain")
-                if not (1 if ((1 if u64(it7 + k7) >= it7 else 0) and (1 if u64(it7 + k7) <= u64(it7 + k8) else 0)) else 0):
-                    acc = 0
+            while True:
+                if p_w5 == 0:
                     break
-                a = it7 + k6
-                q = None if a & 7 else qc.get(a >> 16)
-                it7 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it7 == tortoise and it7:
-                    raise rt.cycle("ngx_pool_t.d.next chain", it7, n)
-                if n == power:
-                    tortoise, power = it7, power * 2
+                if _rt.bitop("&", p_w5, (_k5 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w5, "hex")])
+                n_w5 = (n_w5 + 1)
+                if n_w5 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w5 = _u64((p_w5 + _k6))
+                if (p_w5 == t_w5) and (p_w5 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w5, "hex"), (n_w5, "dec")])
+                if n_w5 == pw_w5:
+                    t_w5 = p_w5
+                    pw_w5 = (pw_w5 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w5
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root0)], [("addr", col0, "addr"), ("blocks", col1, "value"), ("used", col2, "value"), ("free", col3, "value"), ("failed", col4, "value"), ("large_count", col5, "value"), ("large_bytes", col6, "value"), ("cleanups", col7, "value")], [(check0, "a block's d.last lies outside the block")], False)  # noqa: F821
+    def col7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count6(_rt, s)
+
+    def sum9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w8 = s
+        n_w8 = 0
+        t_w8 = p_w8
+        pw_w8 = 1
+        try:
+            while True:
+                if p_w8 == 0:
+                    break
+                if _rt.bitop("&", p_w8, (_k5 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
+                n_w8 = (n_w8 + 1)
+                if n_w8 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i1 = p_w8
+                acc = (acc + (_u64((i1 + _k7)) - i1))
+                p_w8 = _u64((p_w8 + _k6))
+                if (p_w8 == t_w8) and (p_w8 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
+                if n_w8 == pw_w8:
+                    t_w8 = p_w8
+                    pw_w8 = (pw_w8 * 2)
+        finally:
+            _rt.visited += n_w8
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum9(_rt, s)
+
+    def sum12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w11 = s
+        n_w11 = 0
+        t_w11 = p_w11
+        pw_w11 = 1
+        try:
+            while True:
+                if p_w11 == 0:
+                    break
+                if _rt.bitop("&", p_w11, (_k5 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
+                n_w11 = (n_w11 + 1)
+                if n_w11 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i2 = p_w11
+                acc = (acc + (_u64((i2 + _k8)) - _u64((i2 + _k7))))
+                p_w11 = _u64((p_w11 + _k6))
+                if (p_w11 == t_w11) and (p_w11 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
+                if n_w11 == pw_w11:
+                    t_w11 = p_w11
+                    pw_w11 = (pw_w11 * 2)
+        finally:
+            _rt.visited += n_w11
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum12(_rt, s)
+
+    def sum15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w14 = s
+        n_w14 = 0
+        t_w14 = p_w14
+        pw_w14 = 1
+        try:
+            while True:
+                if p_w14 == 0:
+                    break
+                if _rt.bitop("&", p_w14, (_k5 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
+                n_w14 = (n_w14 + 1)
+                if n_w14 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i3 = p_w14
+                acc = (acc + (_u64(i3 + _k10) if _k11 else _rt.field_int(i3, _k9, False)))
+                p_w14 = _u64((p_w14 + _k6))
+                if (p_w14 == t_w14) and (p_w14 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
+                if n_w14 == pw_w14:
+                    t_w14 = p_w14
+                    pw_w14 = (pw_w14 * 2)
+        finally:
+            _rt.visited += n_w14
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col16(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum15(_rt, s)
+
+    def count18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w17 = _u64((s + _k12))
+        n_w17 = 0
+        t_w17 = p_w17
+        pw_w17 = 1
+        try:
+            while True:
+                if p_w17 == 0:
+                    break
+                if _rt.bitop("&", p_w17, (_k13 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w17, "hex")])
+                n_w17 = (n_w17 + 1)
+                if n_w17 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i4 = p_w17
+                if _u64((i4 + _k14)) != 0:
+                    acc = (acc + 1)
+                p_w17 = _u64((p_w17 + _k15))
+                if (p_w17 == t_w17) and (p_w17 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
+                if n_w17 == pw_w17:
+                    t_w17 = p_w17
+                    pw_w17 = (pw_w17 * 2)
+        finally:
+            _rt.visited += n_w17
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col19(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count18(_rt, s)
+
+    def sum21(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w20 = _u64((s + _k12))
+        n_w20 = 0
+        t_w20 = p_w20
+        pw_w20 = 1
+        try:
+            while True:
+                if p_w20 == 0:
+                    break
+                if _rt.bitop("&", p_w20, (_k13 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w20, "hex")])
+                n_w20 = (n_w20 + 1)
+                if n_w20 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i5 = p_w20
+                if _u64((i5 + _k14)) != 0:
+                    i6 = i5
+                    acc = (acc + (0 if _u64((i6 + _k14)) == 0 else (_rt.div(_u64((_u64((i6 + _k14)) - 8)), 8) * 8)))
+                p_w20 = _u64((p_w20 + _k15))
+                if (p_w20 == t_w20) and (p_w20 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w20, "hex"), (n_w20, "dec")])
+                if n_w20 == pw_w20:
+                    t_w20 = p_w20
+                    pw_w20 = (pw_w20 * 2)
+        finally:
+            _rt.visited += n_w20
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col22(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum21(_rt, s)
+
+    def count24(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w23 = _u64((s + _k16))
+        n_w23 = 0
+        t_w23 = p_w23
+        pw_w23 = 1
+        try:
+            while True:
+                if p_w23 == 0:
+                    break
+                if _rt.bitop("&", p_w23, (_k17 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w23, "hex")])
+                n_w23 = (n_w23 + 1)
+                if n_w23 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w23 = _u64((p_w23 + _k18))
+                if (p_w23 == t_w23) and (p_w23 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w23, "hex"), (n_w23, "dec")])
+                if n_w23 == pw_w23:
+                    t_w23 = p_w23
+                    pw_w23 = (pw_w23 * 2)
+        finally:
+            _rt.visited += n_w23
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col25(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count24(_rt, s)
+
+    def all27(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 1
+        p_w26 = s
+        n_w26 = 0
+        t_w26 = p_w26
+        pw_w26 = 1
+        try:
+            while True:
+                if p_w26 == 0:
+                    break
+                if _rt.bitop("&", p_w26, (_k5 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w26, "hex")])
+                n_w26 = (n_w26 + 1)
+                if n_w26 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i7 = p_w26
+                if not ((_u64((i7 + _k7)) >= i7) and (_u64((i7 + _k7)) <= _u64((i7 + _k8)))):
+                    acc = 0
+                    return acc
+                p_w26 = _u64((p_w26 + _k6))
+                if (p_w26 == t_w26) and (p_w26 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
+                if n_w26 == pw_w26:
+                    t_w26 = p_w26
+                    pw_w26 = (pw_w26 * 2)
+        finally:
+            _rt.visited += n_w26
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def check28(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return all27(_rt, s)
+
+    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr"), ("blocks", col7, "value"), ("used", col10, "value"), ("free", col13, "value"), ("failed", col16, "value"), ("large_count", col19, "value"), ("large_bytes", col22, "value"), ("cleanups", col25, "value")], [(check28, "a block's d.last lies outside the block")], False)  # noqa: F821
 
 def view1(L):
-    k1 = L.off("walkee_root_t", "list")
-    k2 = L.align("walkee_item_t")
-    k3 = L.off("walkee_item_t", "next")
-    k4 = L.int_field("walkee_item_t", "value")
-    k5 = L.off("walkee_item_t", "value")
-    k6 = L.plain_u64("walkee_item_t", "value")
+    _k1 = L.off("walkee_root_t", "list")
+    _k2 = L.align("walkee_item_t")
+    _k3 = L.off("walkee_item_t", "next")
+    _k4 = L.int_field("walkee_item_t", "value")
+    _k5 = L.off("walkee_item_t", "value")
+    _k6 = L.plain_u64("walkee_item_t", "value")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (rt.sym_addr("walkee"),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("walkee")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = u64(s + k1)
-        mask = k2 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(h1(_rt))):
+            return 0
+        return 1
+
+    def count4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w3 = _u64((s + _k1))
+        n_w3 = 0
+        t_w3 = p_w3
+        pw_w3 = 1
         try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("walkee_item_t.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("walkee_item_t.next chain")
-                acc += 1
-                a = s + k3
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("walkee_item_t.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
+            while True:
+                if p_w3 == 0:
+                    break
+                if _rt.bitop("&", p_w3, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w3, "hex")])
+                n_w3 = (n_w3 + 1)
+                if n_w3 > _rt.max_nodes:
+                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w3 = _u64((p_w3 + _k3))
+                if (p_w3 == t_w3) and (p_w3 != 0):
+                    raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
+                if n_w3 == pw_w3:
+                    t_w3 = p_w3
+                    pw_w3 = (pw_w3 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w3
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it1 = u64(s + k1)
-        mask = k2 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it1, 1
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count4(_rt, s)
+
+    def sum7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w6 = _u64((s + _k1))
+        n_w6 = 0
+        t_w6 = p_w6
+        pw_w6 = 1
         try:
-            while it1:
-                if it1 & mask:
-                    raise rt.misaligned("walkee_item_t.next chain", it1)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("walkee_item_t.next chain")
-                b = it1 + k5
-                q = qc.get(b >> 16) if k6 and not b & 7 else None
-                v = q[(b & 65535) >> 3] if q is not None else (u64(it1 + k5) if k6 else rt.field_int(it1, k4, False))
-                acc += v
-                a = it1 + k3
-                q = None if a & 7 else qc.get(a >> 16)
-                it1 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it1 == tortoise and it1:
-                    raise rt.cycle("walkee_item_t.next chain", it1, n)
-                if n == power:
-                    tortoise, power = it1, power * 2
+            while True:
+                if p_w6 == 0:
+                    break
+                if _rt.bitop("&", p_w6, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w6, "hex")])
+                n_w6 = (n_w6 + 1)
+                if n_w6 > _rt.max_nodes:
+                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i1 = p_w6
+                acc = (acc + (_u64(i1 + _k5) if _k6 else _rt.field_int(i1, _k4, False)))
+                p_w6 = _u64((p_w6 + _k3))
+                if (p_w6 == t_w6) and (p_w6 != 0):
+                    raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
+                if n_w6 == pw_w6:
+                    t_w6 = p_w6
+                    pw_w6 = (pw_w6 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w6
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("sum", col1, "value")], [], False)  # noqa: F821
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum7(_rt, s)
+
+    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value"), ("sum", col8, "value")], [], False)  # noqa: F821
 
 def view2(L):
-    k1 = L.int_field("walkee_item_t", "value")
-    k2 = L.off("walkee_item_t", "value")
-    k3 = L.plain_u64("walkee_item_t", "value")
-    k4 = L.off("walkee_root_t", "list")
-    k5 = L.align("walkee_item_t")
-    k6 = L.off("walkee_item_t", "next")
+    _k1 = L.off("walkee_root_t", "list")
+    _k2 = L.align("walkee_item_t")
+    _k3 = L.int_field("walkee_item_t", "value")
+    _k4 = L.off("walkee_item_t", "value")
+    _k5 = L.plain_u64("walkee_item_t", "value")
+    _k6 = L.off("walkee_item_t", "next")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (rt.sym_addr("walkee"),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("walkee")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        it1 = u64(s + k4)
-        mask = k5 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = it1, 1
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(h1(_rt))):
+            return 0
+        return 1
+
+    def sum4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
+        p_w3 = _u64((s + _k1))
+        n_w3 = 0
+        t_w3 = p_w3
+        pw_w3 = 1
         try:
-            while it1:
-                if it1 & mask:
-                    raise rt.misaligned("walkee_item_t.next chain", it1)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("walkee_item_t.next chain")
-                b = it1 + k2
-                q = qc.get(b >> 16) if k3 and not b & 7 else None
-                v = q[(b & 65535) >> 3] if q is not None else (u64(it1 + k2) if k3 else rt.field_int(it1, k1, False))
-                acc += v
-                a = it1 + k6
-                q = None if a & 7 else qc.get(a >> 16)
-                it1 = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if it1 == tortoise and it1:
-                    raise rt.cycle("walkee_item_t.next chain", it1, n)
-                if n == power:
-                    tortoise, power = it1, power * 2
+            while True:
+                if p_w3 == 0:
+                    break
+                if _rt.bitop("&", p_w3, (_k2 - 1)) != 0:
+                    raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w3, "hex")])
+                n_w3 = (n_w3 + 1)
+                if n_w3 > _rt.max_nodes:
+                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                i1 = p_w3
+                acc = (acc + (_u64(i1 + _k4) if _k5 else _rt.field_int(i1, _k3, False)))
+                p_w3 = _u64((p_w3 + _k6))
+                if (p_w3 == t_w3) and (p_w3 != 0):
+                    raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
+                if n_w3 == pw_w3:
+                    t_w3 = p_w3
+                    pw_w3 = (pw_w3 * 2)
         finally:
-            rt._spend(n)
+            _rt.visited += n_w3
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root0)], [("sum", col0, "value")], [], False)  # noqa: F821
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum4(_rt, s)
+
+    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root2)], [("sum", col5, "value")], [], False)  # noqa: F821
 
 def view3(L):
-    k1 = L.off("walkee_root_t", "array")
-    k2 = L.off("ngx_array_t", "elts")
-    k3 = L.int_field("ngx_array_t", "nelts")
-    k4 = L.off("ngx_array_t", "nelts")
-    k5 = L.plain_u64("ngx_array_t", "nelts")
-    k6 = L.size("walkee_elt_t")
-    k7 = L.int_field("walkee_elt_t", "weight")
-    k8 = L.off("walkee_elt_t", "weight")
-    k9 = L.plain_u64("walkee_elt_t", "weight")
-    k10 = L.int_field("walkee_elt_t", "id")
-    k11 = L.off("walkee_elt_t", "id")
-    k12 = L.plain_u64("walkee_elt_t", "id")
+    _k1 = L.off("walkee_root_t", "array")
+    _k2 = L.off("ngx_array_t", "elts")
+    _k3 = L.int_field("ngx_array_t", "nelts")
+    _k4 = L.off("ngx_array_t", "nelts")
+    _k5 = L.plain_u64("ngx_array_t", "nelts")
+    _k6 = L.size("walkee_elt_t")
+    _k7 = L.int_field("walkee_elt_t", "weight")
+    _k8 = L.off("walkee_elt_t", "weight")
+    _k9 = L.plain_u64("walkee_elt_t", "weight")
+    _k10 = L.int_field("walkee_elt_t", "id")
+    _k11 = L.off("walkee_elt_t", "id")
+    _k12 = L.plain_u64("walkee_elt_t", "id")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (rt.sym_addr("walkee"),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("walkee")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count(rt.array(u64(u64(s + k1) + k2), (u64(u64(s + k1) + k4) if k5 else rt.field_int(u64(s + k1), k3, False)), k6, "struct", 0, False))
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(h1(_rt))):
+            return 0
+        return 1
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return sum((u64(it1 + k8) if k9 else rt.field_int(it1, k7, False)) for it1 in rt.array(u64(u64(s + k1) + k2), (u64(u64(s + k1) + k4) if k5 else rt.field_int(u64(s + k1), k3, False)), k6, "struct", 0, False))
-
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return sum((u64(it2 + k11) if k12 else rt.field_int(it2, k10, False)) for it2 in rt.array(u64(u64(s + k1) + k2), (u64(u64(s + k1) + k4) if k5 else rt.field_int(u64(s + k1), k3, False)), k6, "struct", 0, False))
-
-    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("weight_sum", col1, "value"), ("id_sum", col2, "value")], [], False)  # noqa: F821
-
-def view4(L):
-    k1 = L.int_field("ngx_list_part_t", "nelts")
-    k2 = L.off("walkee_root_t", "kvs")
-    k3 = L.off("ngx_list_t", "part")
-    k4 = L.off("ngx_list_part_t", "elts")
-    k5 = L.off("ngx_list_part_t", "next")
-    k6 = L.size("walkee_kv_t")
-    k7 = L.align("ngx_list_part_t")
-    k8 = L.off("walkee_kv_t", "key")
-    k9 = L.int_field("ngx_str_t", "len")
-    k10 = L.off("ngx_str_t", "len")
-    k11 = L.plain_u64("ngx_str_t", "len")
-    k12 = L.off("walkee_kv_t", "value")
-
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (rt.sym_addr("walkee"),)
-
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.count(rt.ngx_list(u64(s + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False))
-
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        qc = m.qchunks
-        s = (u64(s + k2) + k3)
-        mask = k7 - 1
-        limit = rt.max_nodes
-        n = 0
-        tortoise, power = s, 1
+    def count4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         acc = 0
-        try:
-            while s:
-                if s & mask:
-                    raise rt.misaligned("ngx_list_part_t.next chain", s)
-                n += 1
-                if n > limit:
-                    raise rt._too_many("ngx_list_part_t.next chain")
-                acc += 1
-                a = s + k5
-                q = None if a & 7 else qc.get(a >> 16)
-                s = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if s == tortoise and s:
-                    raise rt.cycle("ngx_list_part_t.next chain", s, n)
-                if n == power:
-                    tortoise, power = s, power * 2
-        finally:
-            rt._spend(n)
+        b_w3 = _u64((_u64((s + _k1)) + _k2))
+        c_w3 = (_u64(_u64((s + _k1)) + _k4) if _k5 else _rt.field_int(_u64((s + _k1)), _k3, False))
+        if c_w3 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
+        if c_w3 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w3, "hex"), (c_w3, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w3 > 0) and (b_w3 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w3, "dec")])
+        _rt.visited += c_w3
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w3 = 0
+        while True:
+            if i_w3 >= c_w3:
+                break
+            (b_w3 + (i_w3 * _k6))
+            acc = (acc + 1)
+            i_w3 = (i_w3 + 1)
         return acc
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return sum((u64((it1 + k8) + k10) if k11 else rt.field_int((it1 + k8), k9, False)) for it1 in rt.ngx_list(u64(s + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False))
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count4(_rt, s)
 
-    def col3(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return sum((u64((it2 + k12) + k10) if k11 else rt.field_int((it2 + k12), k9, False)) for it2 in rt.ngx_list(u64(s + k2), k3, k4, k1[0], k1[1], k5, k6, "struct", 0, False))
+    def sum7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        b_w6 = _u64((_u64((s + _k1)) + _k2))
+        c_w6 = (_u64(_u64((s + _k1)) + _k4) if _k5 else _rt.field_int(_u64((s + _k1)), _k3, False))
+        if c_w6 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w6, "hex"), (c_w6, "dec")])
+        if c_w6 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w6, "hex"), (c_w6, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w6 > 0) and (b_w6 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w6, "dec")])
+        _rt.visited += c_w6
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w6 = 0
+        while True:
+            if i_w6 >= c_w6:
+                break
+            i1 = (b_w6 + (i_w6 * _k6))
+            acc = (acc + (_u64(i1 + _k8) if _k9 else _rt.field_int(i1, _k7, False)))
+            i_w6 = (i_w6 + 1)
+        return acc
 
-    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root0)], [("count", col0, "value"), ("parts", col1, "value"), ("key_bytes", col2, "value"), ("value_bytes", col3, "value")], [], False)  # noqa: F821
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum7(_rt, s)
+
+    def sum10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        b_w9 = _u64((_u64((s + _k1)) + _k2))
+        c_w9 = (_u64(_u64((s + _k1)) + _k4) if _k5 else _rt.field_int(_u64((s + _k1)), _k3, False))
+        if c_w9 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
+        if c_w9 > _rt.max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w9, "hex"), (c_w9, "dec"), (_rt.max_nodes, "dec")])
+        if (c_w9 > 0) and (b_w9 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w9, "dec")])
+        _rt.visited += c_w9
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w9 = 0
+        while True:
+            if i_w9 >= c_w9:
+                break
+            i2 = (b_w9 + (i_w9 * _k6))
+            acc = (acc + (_u64(i2 + _k11) if _k12 else _rt.field_int(i2, _k10, False)))
+            i_w9 = (i_w9 + 1)
+        return acc
+
+    def col11(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum10(_rt, s)
+
+    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value"), ("weight_sum", col8, "value"), ("id_sum", col11, "value")], [], False)  # noqa: F821
+
+def view4(L):
+    _k1 = L.off("walkee_root_t", "kvs")
+    _k2 = L.off("ngx_list_t", "part")
+    _k3 = L.off("ngx_list_part_t", "elts")
+    _k4 = L.int_field("ngx_list_part_t", "nelts")
+    _k5 = L.off("ngx_list_part_t", "nelts")
+    _k6 = L.plain_u64("ngx_list_part_t", "nelts")
+    _k7 = L.size("walkee_kv_t")
+    _k8 = L.off("ngx_list_part_t", "next")
+    _k9 = L.align("ngx_list_part_t")
+    _k10 = L.off("walkee_kv_t", "key")
+    _k11 = L.int_field("ngx_str_t", "len")
+    _k12 = L.off("ngx_str_t", "len")
+    _k13 = L.plain_u64("ngx_str_t", "len")
+    _k14 = L.off("walkee_kv_t", "value")
+
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("walkee")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
+        return a
+
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(h1(_rt))):
+            return 0
+        return 1
+
+    def count4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        part_w3 = (_u64((s + _k1)) + _k2)
+        n_w3 = 0
+        parts_w3 = 0
+        t_w3 = part_w3
+        pw_w3 = 1
+        try:
+            while True:
+                if part_w3 == 0:
+                    break
+                parts_w3 = (parts_w3 + 1)
+                if parts_w3 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                base_w3 = _u64((part_w3 + _k3))
+                count_w3 = (_u64(part_w3 + _k5) if _k6 else _rt.field_int(part_w3, _k4, False))
+                if count_w3 > (_rt.max_nodes - n_w3):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w3, "hex"), (_rt.max_nodes, "dec")])
+                if (count_w3 > 0) and (base_w3 == 0):
+                    raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w3, "hex"), (count_w3, "dec")])
+                i_w3 = 0
+                while True:
+                    if i_w3 >= count_w3:
+                        break
+                    n_w3 = (n_w3 + 1)
+                    (base_w3 + (i_w3 * _k7))
+                    acc = (acc + 1)
+                    i_w3 = (i_w3 + 1)
+                part_w3 = _u64((part_w3 + _k8))
+                if (part_w3 == t_w3) and (part_w3 != 0):
+                    raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w3, "hex")])
+                if parts_w3 == pw_w3:
+                    t_w3 = part_w3
+                    pw_w3 = (pw_w3 * 2)
+        finally:
+            _rt.visited += n_w3
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count4(_rt, s)
+
+    def count7(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        p_w6 = (_u64((s + _k1)) + _k2)
+        n_w6 = 0
+        t_w6 = p_w6
+        pw_w6 = 1
+        try:
+            while True:
+                if p_w6 == 0:
+                    break
+                if _rt.bitop("&", p_w6, (_k9 - 1)) != 0:
+                    raise _rt.fail("corrupt", "ngx_list_part_t.next chain: {0} is not aligned for ngx_list_part_t", [(p_w6, "hex")])
+                n_w6 = (n_w6 + 1)
+                if n_w6 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                acc = (acc + 1)
+                p_w6 = _u64((p_w6 + _k8))
+                if (p_w6 == t_w6) and (p_w6 != 0):
+                    raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
+                if n_w6 == pw_w6:
+                    t_w6 = p_w6
+                    pw_w6 = (pw_w6 * 2)
+        finally:
+            _rt.visited += n_w6
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return count7(_rt, s)
+
+    def sum10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        part_w9 = (_u64((s + _k1)) + _k2)
+        n_w9 = 0
+        parts_w9 = 0
+        t_w9 = part_w9
+        pw_w9 = 1
+        try:
+            while True:
+                if part_w9 == 0:
+                    break
+                parts_w9 = (parts_w9 + 1)
+                if parts_w9 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                base_w9 = _u64((part_w9 + _k3))
+                count_w9 = (_u64(part_w9 + _k5) if _k6 else _rt.field_int(part_w9, _k4, False))
+                if count_w9 > (_rt.max_nodes - n_w9):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w9, "hex"), (_rt.max_nodes, "dec")])
+                if (count_w9 > 0) and (base_w9 == 0):
+                    raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w9, "hex"), (count_w9, "dec")])
+                i_w9 = 0
+                while True:
+                    if i_w9 >= count_w9:
+                        break
+                    n_w9 = (n_w9 + 1)
+                    i1 = (base_w9 + (i_w9 * _k7))
+                    acc = (acc + (_u64((i1 + _k10) + _k12) if _k13 else _rt.field_int((i1 + _k10), _k11, False)))
+                    i_w9 = (i_w9 + 1)
+                part_w9 = _u64((part_w9 + _k8))
+                if (part_w9 == t_w9) and (part_w9 != 0):
+                    raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w9, "hex")])
+                if parts_w9 == pw_w9:
+                    t_w9 = part_w9
+                    pw_w9 = (pw_w9 * 2)
+        finally:
+            _rt.visited += n_w9
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col11(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum10(_rt, s)
+
+    def sum13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        part_w12 = (_u64((s + _k1)) + _k2)
+        n_w12 = 0
+        parts_w12 = 0
+        t_w12 = part_w12
+        pw_w12 = 1
+        try:
+            while True:
+                if part_w12 == 0:
+                    break
+                parts_w12 = (parts_w12 + 1)
+                if parts_w12 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                base_w12 = _u64((part_w12 + _k3))
+                count_w12 = (_u64(part_w12 + _k5) if _k6 else _rt.field_int(part_w12, _k4, False))
+                if count_w12 > (_rt.max_nodes - n_w12):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w12, "hex"), (_rt.max_nodes, "dec")])
+                if (count_w12 > 0) and (base_w12 == 0):
+                    raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w12, "hex"), (count_w12, "dec")])
+                i_w12 = 0
+                while True:
+                    if i_w12 >= count_w12:
+                        break
+                    n_w12 = (n_w12 + 1)
+                    i2 = (base_w12 + (i_w12 * _k7))
+                    acc = (acc + (_u64((i2 + _k14) + _k12) if _k13 else _rt.field_int((i2 + _k14), _k11, False)))
+                    i_w12 = (i_w12 + 1)
+                part_w12 = _u64((part_w12 + _k8))
+                if (part_w12 == t_w12) and (part_w12 != 0):
+                    raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w12, "hex")])
+                if parts_w12 == pw_w12:
+                    t_w12 = part_w12
+                    pw_w12 = (pw_w12 * 2)
+        finally:
+            _rt.visited += n_w12
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return acc
+
+    def col14(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return sum13(_rt, s)
+
+    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value"), ("parts", col8, "value"), ("key_bytes", col11, "value"), ("value_bytes", col14, "value")], [], False)  # noqa: F821
 
 def view5(L):
-    k1 = L.off("walkee_root_t", "jobs")
-    k2 = L.off("ngx_queue_t", "next")
-    k3 = L.off("ngx_queue_t", "prev")
-    k4 = L.off("walkee_job_t", "link")
-    k5 = L.int_field("walkee_job_t", "id")
-    k6 = L.off("walkee_job_t", "id")
-    k7 = L.plain_u64("walkee_job_t", "id")
-    k8 = L.int_field("walkee_job_t", "cost")
-    k9 = L.off("walkee_job_t", "cost")
-    k10 = L.plain_u64("walkee_job_t", "cost")
+    _k1 = L.off("walkee_root_t", "jobs")
+    _k2 = L.off("ngx_queue_t", "next")
+    _k3 = L.off("ngx_queue_t", "prev")
+    _k4 = L.off("walkee_job_t", "link")
+    _k5 = L.int_field("walkee_job_t", "id")
+    _k6 = L.off("walkee_job_t", "id")
+    _k7 = L.plain_u64("walkee_job_t", "id")
+    _k8 = L.int_field("walkee_job_t", "cost")
+    _k9 = L.off("walkee_job_t", "cost")
+    _k10 = L.plain_u64("walkee_job_t", "cost")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.ngx_queue((rt.sym_addr("walkee") + k1), k2, k3, k4)
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("walkee")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        h_w1 = (h2(_rt) + _k1)
+        prev_w1 = h_w1
+        cur_w1 = _u64((h_w1 + _k2))
+        n_w1 = 0
+        try:
+            while True:
+                if cur_w1 == h_w1:
+                    break
+                if cur_w1 == 0:
+                    raise _rt.fail("corrupt", "ngx_queue {0}: NULL next after {1}", [(h_w1, "hex"), (prev_w1, "hex")])
+                back_w1 = _u64((cur_w1 + _k3))
+                if back_w1 != prev_w1:
+                    raise _rt.fail("corrupt", "ngx_queue {0}: {1}'s next {2} has prev {3}", [(h_w1, "hex"), (prev_w1, "hex"), (cur_w1, "hex"), (back_w1, "hex")])
+                n_w1 = (n_w1 + 1)
+                if n_w1 > _rt.max_nodes:
+                    raise _rt.fail("limit", "ngx_queue {0} has more than {1} elements (--max-nodes)", [(h_w1, "hex"), (_rt.max_nodes, "dec")])
+                if not (visit((cur_w1 - _k4))):
+                    return 0
+                prev_w1 = cur_w1
+                cur_w1 = _u64((cur_w1 + _k2))
+        finally:
+            _rt.visited += n_w1
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k6) if k7 else rt.field_int(s, k5, False))
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k6) if _k7 else _rt.field_int(s, _k5, False))
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k9) if k10 else rt.field_int(s, k8, False))
+    def col6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k9) if _k10 else _rt.field_int(s, _k8, False))
 
-    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root0)], [("addr", col0, "addr"), ("id", col1, "value"), ("cost", col2, "value")], [], False)  # noqa: F821
+    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr"), ("id", col5, "value"), ("cost", col6, "value")], [], False)  # noqa: F821
 
 def view6(L):
-    k1 = L.off("walkee_root_t", "timers")
-    k2 = L.off("ngx_rbtree_t", "root")
-    k3 = L.off("ngx_rbtree_t", "sentinel")
-    k4 = L.off("ngx_rbtree_node_t", "left")
-    k5 = L.off("ngx_rbtree_node_t", "right")
-    k6 = L.off("walkee_timer_t", "node")
-    k7 = L.int_field("ngx_rbtree_node_t", "key")
-    k8 = L.off("ngx_rbtree_node_t", "key")
-    k9 = L.plain_u64("ngx_rbtree_node_t", "key")
-    k10 = L.int_field("walkee_timer_t", "payload")
-    k11 = L.off("walkee_timer_t", "payload")
-    k12 = L.plain_u64("walkee_timer_t", "payload")
+    _k1 = L.off("walkee_root_t", "timers")
+    _k2 = L.off("ngx_rbtree_t", "sentinel")
+    _k3 = L.off("ngx_rbtree_t", "root")
+    _k4 = L.off("ngx_rbtree_node_t", "left")
+    _k5 = L.off("walkee_timer_t", "node")
+    _k6 = L.off("ngx_rbtree_node_t", "right")
+    _k7 = L.int_field("ngx_rbtree_node_t", "key")
+    _k8 = L.off("ngx_rbtree_node_t", "key")
+    _k9 = L.plain_u64("ngx_rbtree_node_t", "key")
+    _k10 = L.int_field("walkee_timer_t", "payload")
+    _k11 = L.off("walkee_timer_t", "payload")
+    _k12 = L.plain_u64("walkee_timer_t", "payload")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return rt.rbtree((rt.sym_addr("walkee") + k1), k2, k3, k4, k5, k6)
+    def h2(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("walkee")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
+    def root3(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        tr_w1 = (h2(_rt) + _k1)
+        sentinel_w1 = _u64((tr_w1 + _k2))
+        cur_w1 = _u64((tr_w1 + _k3))
+        n_w1 = 0
+        stack_w1 = []
+        try:
+            if cur_w1 == 0:
+                raise _rt.fail("corrupt", "rbtree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w1, "hex")])
+            while True:
+                if (cur_w1 == sentinel_w1) and (len(stack_w1) == 0):
+                    break
+                while True:
+                    if cur_w1 == sentinel_w1:
+                        break
+                    depth_w1 = len(stack_w1)
+                    if depth_w1 >= 128:
+                        raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w1, "hex")])
+                    stack_w1.append(cur_w1)
+                    c_w1 = _u64((cur_w1 + _k4))
+                    if c_w1 == 0:
+                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
+                    cur_w1 = c_w1
+                cur_w1 = stack_w1.pop()
+                n_w1 = (n_w1 + 1)
+                if n_w1 > _rt.max_nodes:
+                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w1, "hex"), (_rt.max_nodes, "dec")])
+                if not (visit((cur_w1 - _k5))):
+                    return 0
+                c_w1 = _u64((cur_w1 + _k6))
+                if c_w1 == 0:
+                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
+                cur_w1 = c_w1
+        finally:
+            _rt.visited += n_w1
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return 1
+
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
         return s
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64((s + k6) + k8) if k9 else rt.field_int((s + k6), k7, False))
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64((s + _k5) + _k8) if _k9 else _rt.field_int((s + _k5), _k7, False))
 
-    def col2(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64(s + k11) if k12 else rt.field_int(s, k10, False))
+    def col6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64(s + _k11) if _k12 else _rt.field_int(s, _k10, False))
 
-    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root0)], [("addr", col0, "addr"), ("key", col1, "value"), ("payload", col2, "value")], [], False)  # noqa: F821
+    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr"), ("key", col5, "value"), ("payload", col6, "value")], [], False)  # noqa: F821
 
 def view7(L):
-    k1 = L.off("walkee_root_t", "name")
-    k2 = L.off("ngx_str_t", "data")
-    k3 = L.int_field("ngx_str_t", "len")
-    k4 = L.off("ngx_str_t", "len")
-    k5 = L.plain_u64("ngx_str_t", "len")
+    _k1 = L.off("walkee_root_t", "name")
+    _k2 = L.off("ngx_str_t", "data")
+    _k3 = L.int_field("ngx_str_t", "len")
+    _k4 = L.off("ngx_str_t", "len")
+    _k5 = L.plain_u64("ngx_str_t", "len")
 
-    def root0(rt):
-        m = rt.m
-        u64 = m.u64
-        return (rt.sym_addr("walkee"),)
+    def h1(_rt):
+        _m = _rt.m
+        _u64 = _m.u64
+        a = _rt.global_addr("walkee")
+        if a < 0:
+            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
+        return a
 
-    def col0(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64((s + k1) + k2), (u64((s + k1) + k4) if k5 else rt.field_int((s + k1), k3, False)))
+    def root2(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        if not (visit(h1(_rt))):
+            return 0
+        return 1
 
-    def col1(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return (u64((s + k1) + k4) if k5 else rt.field_int((s + k1), k3, False))
+    def h3(_rt, d, l):
+        _m = _rt.m
+        _u64 = _m.u64
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
 
-    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root0)], [("name", col0, "value"), ("len", col1, "value")], [], False)  # noqa: F821
+    def col4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h3(_rt, _u64(((s + _k1) + _k2)), (_u64((s + _k1) + _k4) if _k5 else _rt.field_int((s + _k1), _k3, False)))
+
+    def col5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64((s + _k1) + _k4) if _k5 else _rt.field_int((s + _k1), _k3, False))
+
+    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value"), ("len", col5, "value")], [], False)  # noqa: F821
 
 def printer0(L):
-    k1 = L.off("ngx_str_t", "data")
-    k2 = L.int_field("ngx_str_t", "len")
-    k3 = L.off("ngx_str_t", "len")
-    k4 = L.plain_u64("ngx_str_t", "len")
+    _k1 = L.off("ngx_str_t", "data")
+    _k2 = L.int_field("ngx_str_t", "len")
+    _k3 = L.off("ngx_str_t", "len")
+    _k4 = L.plain_u64("ngx_str_t", "len")
 
-    def fn(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return rt.string(u64(s + k1), (u64(s + k3) if k4 else rt.field_int(s, k2, False)))
+    def h1(_rt, d, l):
+        _m = _rt.m
+        _u64 = _m.u64
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
 
-    return fn
+    def expr2(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h1(_rt, _u64((s + _k1)), (_u64(s + _k3) if _k4 else _rt.field_int(s, _k2, False)))
+
+    return expr2
 
 def printer2(L):
-    k1 = L.int_field("ngx_array_t", "nelts")
-    k2 = L.off("ngx_array_t", "nelts")
-    k3 = L.plain_u64("ngx_array_t", "nelts")
-    k4 = L.off("ngx_array_t", "elts")
-    k5 = L.int_field("ngx_array_t", "size")
-    k6 = L.off("ngx_array_t", "size")
-    k7 = L.plain_u64("ngx_array_t", "size")
+    _k1 = L.int_field("ngx_array_t", "nelts")
+    _k2 = L.off("ngx_array_t", "nelts")
+    _k3 = L.plain_u64("ngx_array_t", "nelts")
+    _k4 = L.off("ngx_array_t", "elts")
+    _k5 = L.int_field("ngx_array_t", "size")
+    _k6 = L.off("ngx_array_t", "size")
+    _k7 = L.plain_u64("ngx_array_t", "size")
 
-    def fn(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return ((u64(s + k4) + (it1 * (u64(s + k6) if k7 else rt.field_int(s, k5, False)))) for it1 in rt.range_((u64(s + k2) if k3 else rt.field_int(s, k1, False))))
+    def walk2(_rt, s, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        c_w1 = (_u64(s + _k2) if _k3 else _rt.field_int(s, _k1, False))
+        if c_w1 < 0:
+            raise _rt.fail("corrupt", "range({0}): negative count", [(c_w1, "dec")])
+        if c_w1 > _rt.max_nodes:
+            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w1, "dec"), (_rt.max_nodes, "dec")])
+        _rt.visited += c_w1
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w1 = 0
+        while True:
+            if i_w1 >= c_w1:
+                break
+            i1 = i_w1
+            if not (visit((_u64((s + _k4)) + (i1 * (_u64(s + _k6) if _k7 else _rt.field_int(s, _k5, False)))))):
+                return 0
+            i_w1 = (i_w1 + 1)
+        return 1
 
-    return fn
+    return walk2
 
 PACK = Pack(  # noqa: F821
     "walkee",

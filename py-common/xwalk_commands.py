@@ -2,7 +2,6 @@
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
 # supply the target (memory, build-id, symbols), derive_layout() and the
 # evaluation of an address expression.
-import itertools
 import re
 
 
@@ -197,4 +196,11 @@ def printer_output(pack, index, addr, target, symbols):
     rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
     if kind == "string":
         return x(rt, addr)
-    return list(itertools.islice(x(rt, addr), PRINTER_CHILDREN_LIMIT))
+    out = []
+
+    def take(v):
+        out.append(v)
+        return 1 if len(out) < PRINTER_CHILDREN_LIMIT else 0
+
+    x(rt, addr, take)
+    return out

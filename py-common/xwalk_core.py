@@ -1,7 +1,10 @@
-# xwalk runtime core: the walks, bounded, over one snapshot of raw memory.
+# xwalk runtime core: one snapshot of raw memory, and what the generated
+# walks call beyond loading bytes (text, symbols, the clock, messages).
 # Debugger-neutral: gdb-py/ and lldb-py/ supply read_chunk() and ranges.
-# It mirrors sampler/compile.ts so gdb, lldb and xsample print the same.
+# The walks themselves are generated from the loop IR (generators/lower/),
+# as xsample's are, so gdb, lldb and xsample print the same.
 import json
+import re
 import struct
 import time
 
@@ -10,8 +13,6 @@ CHUNK = 64 * 1024
 MASK64 = 0xFFFFFFFFFFFFFFFF
 MAX_STRING = 4096
 MAX_CSTRING = 1024
-MAX_TREE_DEPTH = 128
-FILE_STATIC_UNAVAILABLE = "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names"
 _U64 = struct.Struct("<Q").unpack_from
 _INT = {
     (1, False): struct.Struct("<B").unpack_from,
@@ -172,16 +173,20 @@ def escape_bytes(b):
 
 
 class Runtime(object):
-    """What a view's compiled code calls: the walks (one per C idiom) and helpers."""
+    """What the generated walks call (sampler/walk-runtime.ts is the same for xsample)."""
 
     def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
         self.m = snap
-        self.symbols = symbols  # object with address(name) and symbolize(addr)
+        self.symbols = symbols  # object with address(name), symbolize(addr) and file_static(fn, name)
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
-        self.over_budget = None
         self.clock = None  # a ClockReading when the view reads the clock
+
+    @staticmethod
+    def fail(kind, msg, args):
+        """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
+        return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
 
     def clock_value(self, name):
         """What now_ms() or monotonic_ms() reads in this sample (sampler/clock.ts)."""
@@ -191,23 +196,19 @@ class Runtime(object):
             raise WalkError("unavailable", why or "%s(): internal: no clock was read for this sample" % name)
         return v
 
-    # -- helpers --
-    def sym_addr(self, name):
+    def global_addr(self, name):
+        """A global's address; -1 when the symbol tables lack it."""
         a = self.symbols.address(name)
-        if a is None:
-            raise WalkError("corrupt", "the symbol %s is not in the binary's symbol tables" % name)
-        return a
+        return -1 if a is None else a
 
     def symbol(self, addr):
         s = self.symbols.symbolize(addr)
         if s:
             return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
-        return "NULL" if addr == 0 else hex(addr)
+        return "NULL" if addr == 0 else hex64(addr)
 
     def string(self, data, length):
-        if length is not None and length < 0:
-            raise WalkError("corrupt", "string at %s: negative length %d" % (hex(data), length))
-        if not length:
+        if not length > 0:
             return ""
         n = min(length, MAX_STRING)
         s = escape_bytes(self.m.bytes(data, n))
@@ -225,13 +226,11 @@ class Runtime(object):
         return escape_bytes(out) + "..."
 
     def file_static(self, fn, name):
+        """The static `name` of fn's C file: its address, 0 when there is none, -1 when the binary has no .symtab."""
         a = self.symbols.file_static(fn, name)
         if a is False:
-            raise WalkError("unavailable", FILE_STATIC_UNAVAILABLE)
+            return -1
         return a or 0
-
-    def chunk_size(self, p):
-        return 0 if p == 0 else self.m.u64(p - 8) & ~7
 
     def field_int(self, base, f, signed):
         off, size, bit, bits = f
@@ -248,23 +247,18 @@ class Runtime(object):
 
     @staticmethod
     def div(a, b):
-        if b == 0:
-            raise WalkError("corrupt", "division by zero")
+        """C's division: toward zero (the generated code checks b first)."""
         q = abs(a) // abs(b)
         return q if (a >= 0) == (b >= 0) else -q
 
     @staticmethod
     def mod(a, b):
-        if b == 0:
-            raise WalkError("corrupt", "division by zero")
         r = abs(a) % abs(b)
         return r if a >= 0 else -r
 
     @staticmethod
     def bitop(op, a, b):
-        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/compile.ts."""
-        if a is None or b is None:
-            return None
+        """64-bit bit operations; a result with bit 63 set is signed, as in sampler/exact.ts."""
         x, y = int(a) & MASK64, int(b) & MASK64
         if op in ("<<", ">>") and y >= 64:
             return 0
@@ -282,211 +276,20 @@ class Runtime(object):
 
     @staticmethod
     def bitnot(a):
-        return None if a is None else int64(~int(a) & MASK64)
+        return int64(~int(a) & MASK64)
 
-    @staticmethod
-    def count(seq):
-        n = 0
-        for _ in seq:
-            n += 1
-        return n
 
-    @staticmethod
-    def min_(values):
-        best = None
-        for v in values:
-            if best is None or v < best:
-                best = v
-        return best
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
 
-    @staticmethod
-    def max_(values):
-        best = None
-        for v in values:
-            if best is None or v > best:
-                best = v
-        return best
 
-    def _spend(self, n):
-        self.visited += n
-        if self.visited > self.max_total:
-            # Remembered too: a generator closed early (any(), take_while()) cannot raise from its finally.
-            self.over_budget = WalkError("limit", "the sample visited more than %d elements in all (--max-nodes x 10)" % self.max_total)
-            raise self.over_budget
+def _arg(a):
+    v, how = a
+    return hex64(v) if how == "hex" else str(v)
 
-    def _too_many(self, what):
-        return WalkError("limit", "%s has more than %d elements (--max-nodes)" % (what, self.max_nodes))
 
-    # -- walks: generators mirroring the C idioms --
-    def chain(self, first, off, align, what):
-        """p, p->next, ... until NULL; Brent's algorithm finds cycles."""
-        u64 = self.m.u64
-        qchunks = self.m.qchunks
-        mask = align - 1
-        p = first
-        n = 0
-        tortoise, power = p, 1
-        limit = self.max_nodes
-        try:
-            while p != 0:
-                if p & mask:
-                    raise self.misaligned(what, p)
-                n += 1
-                if n > limit:
-                    raise self._too_many(what)
-                yield p
-                # Snapshot.u64 inlined for an aligned word of a cached chunk: this loop is the hot one.
-                a = p + off
-                q = None if a & 7 else qchunks.get(a >> 16)
-                p = q[(a & 65535) >> 3] if q is not None else u64(a)
-                if p == tortoise and p != 0:
-                    raise self.cycle(what, p, n)
-                if n == power:
-                    tortoise, power = p, power * 2
-        finally:
-            self._spend(n)
-
-    # The errors of chain(), also raised by the loops the generator writes for aggregates over a chain.
-    @staticmethod
-    def misaligned(what, p):
-        return WalkError("corrupt", "%s: %s is not aligned for %s" % (what, hex(p), what.split(".")[0]))
-
-    @staticmethod
-    def cycle(what, p, n):
-        return WalkError("cycle", "%s: cycle at %s after %d elements" % (what, hex(p), n))
-
-    @staticmethod
-    def take_while(seq, cond):
-        for v in seq:
-            if not cond(v):
-                return
-            yield v
-
-    def iterate(self, first, step):
-        p = first
-        n = 0
-        tortoise, power = p, 1
-        try:
-            while p != 0:
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("iterate()")
-                yield p
-                p = step(p)
-                if p == tortoise and p != 0:
-                    raise WalkError("cycle", "iterate(): cycle at %s after %d elements" % (hex(p), n))
-                if n == power:
-                    tortoise, power = p, power * 2
-        finally:
-            self._spend(n)
-
-    def range_(self, count):
-        if count < 0:
-            raise WalkError("corrupt", "range(%d): negative count" % count)
-        if count > self.max_nodes:
-            raise self._too_many("range(%d)" % count)
-        self._spend(count)
-        return range(count)
-
-    def _load(self, kind, size, signed):
-        m = self.m
-        if kind == "struct":
-            return None
-        if kind == "ptr":
-            return m.u64
-        return lambda a: m.int(a, size, signed)
-
-    def array(self, base, count, size, kind, isize=8, signed=False):
-        if count < 0:
-            raise WalkError("corrupt", "array at %s: negative count %d" % (hex(base), count))
-        if count > self.max_nodes:
-            raise WalkError("limit", "array at %s: count %d is more than --max-nodes (%d)" % (hex(base), count, self.max_nodes))
-        if count > 0 and base == 0:
-            raise WalkError("corrupt", "array of %d elements at NULL" % count)
-        self._spend(count)
-        load = self._load(kind, isize, signed)
-        for i in range(count):
-            a = base + i * size
-            yield a if load is None else load(a)
-
-    def ngx_list(self, lst, part_off, elts_off, nelts_off, nelts_size, next_off, size, kind, isize=8, signed=False):
-        m = self.m
-        load = self._load(kind, isize, signed)
-        part = lst + part_off
-        n = parts = 0
-        tortoise, power = part, 1
-        try:
-            while part != 0:
-                parts += 1
-                if parts > self.max_nodes:
-                    raise self._too_many("ngx_list parts")
-                base = m.u64(part + elts_off)
-                count = m.int(part + nelts_off, nelts_size, False)
-                if count > self.max_nodes - n:
-                    raise self._too_many("ngx_list at %s" % hex(part))
-                for i in range(count):
-                    n += 1
-                    a = base + i * size
-                    yield a if load is None else load(a)
-                part = m.u64(part + next_off)
-                if part == tortoise and part != 0:
-                    raise WalkError("cycle", "ngx_list: the parts form a cycle at %s" % hex(part))
-                if parts == power:
-                    tortoise, power = part, power * 2
-        finally:
-            self._spend(n)
-
-    def ngx_queue(self, head, next_off, prev_off, link_off):
-        u64 = self.m.u64
-        prev = head
-        cur = u64(head + next_off)
-        n = 0
-        try:
-            while cur != head:
-                if cur == 0:
-                    raise WalkError("corrupt", "ngx_queue %s: NULL next after %s" % (hex(head), hex(prev)))
-                back = u64(cur + prev_off)
-                if back != prev:
-                    raise WalkError("corrupt", "ngx_queue %s: %s's next %s has prev %s" % (hex(head), hex(prev), hex(cur), hex(back)))
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("ngx_queue %s" % hex(head))
-                yield cur - link_off
-                prev = cur
-                cur = u64(cur + next_off)
-        finally:
-            self._spend(n)
-
-    def rbtree(self, tree, root_off, sentinel_off, left_off, right_off, node_off):
-        u64 = self.m.u64
-        sentinel = u64(tree + sentinel_off)
-        cur = u64(tree + root_off)
-        stack = []
-        n = 0
-
-        def child(p, off, side):
-            c = u64(p + off)
-            if c == 0:
-                raise WalkError("corrupt", "rbtree %s: node %s has a NULL %s child (the sentinel is %s)" % (hex(tree), hex(p), side, hex(sentinel)))
-            return c
-
-        try:
-            if cur == 0:
-                raise WalkError("corrupt", "rbtree %s: NULL root (an empty tree points at its sentinel)" % hex(tree))
-            while cur != sentinel or stack:
-                while cur != sentinel:
-                    if len(stack) >= MAX_TREE_DEPTH:
-                        raise WalkError("corrupt", "rbtree %s: deeper than %d (a cycle, or not a red-black tree)" % (hex(tree), MAX_TREE_DEPTH))
-                    stack.append(cur)
-                    cur = child(cur, left_off, "left")
-                cur = stack.pop()
-                n += 1
-                if n > self.max_nodes:
-                    raise self._too_many("rbtree %s" % hex(tree))
-                yield cur - node_off
-                cur = child(cur, right_off, "right")
-        finally:
-            self._spend(n)
+def hex64(v):
+    """An address in hex; a negative one as its 64-bit two's complement (as sampler/exact.ts hex())."""
+    return hex(v & MASK64) if v < 0 else hex(v)
 
 
 class ClockReading(object):
@@ -575,12 +378,16 @@ def run_view(view, rt, addr=None):
         items.append((addr, "addr"))
     else:
         seen = set()
-        for label, seq in view.roots:
+        for label, root in view.roots:
+
+            def take(a, label=label):
+                if a != 0 and a not in seen:
+                    seen.add(a)
+                    items.append((a, label))
+                return 1
+
             try:
-                for a in seq(rt):
-                    if a != 0 and a not in seen:
-                        seen.add(a)
-                        items.append((a, label))
+                root(rt, take)
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
@@ -590,23 +397,20 @@ def run_view(view, rt, addr=None):
         row = [("origin", origin)]
         for name, fn, kind in view.columns:
             try:
-                value = fn(rt, a)
-                if rt.over_budget is not None:
-                    raise rt.over_budget
-                row.append((name, format_value(value, kind)))
+                row.append((name, format_value(fn(rt, a), kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
                 row.append((name, None))
-                errors.append({"item": hex(a), "column": name, "message": str(e)})
+                errors.append({"item": hex64(a), "column": name, "message": str(e)})
         for fn, message in view.checks:
             try:
                 if not fn(rt, a):
-                    errors.append({"item": hex(a), "message": "check failed: " + message})
+                    errors.append({"item": hex64(a), "message": "check failed: " + message})
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
-                errors.append({"item": hex(a), "message": "check could not run: " + str(e)})
+                errors.append({"item": hex64(a), "message": "check could not run: " + str(e)})
         rows.append(row)
     return rows, errors
 
@@ -615,7 +419,7 @@ def format_value(v, kind):
     if v is None or isinstance(v, str):
         return v
     if kind == "addr":
-        return hex(v)
+        return hex64(v)
     return v
 
 

@@ -10,7 +10,9 @@ import { CLOCK_NAMES, type ClockIR, type PackIR, type PrinterIR, type TExpr, typ
 import { commandName } from '../generators/debugger-commands.ts';
 import { layoutSpecOf, type LayoutFile } from '../generators/layout.ts';
 import { repoRoot } from '../generators/repo.ts';
-import { PyConsts, PyExprEmitter } from './py-expr.ts';
+import type { LFunc } from '../generators/lower/lir.ts';
+import { lowerSeqOf, lowerValue, lowerValues, lowerView } from '../generators/lower/lower.ts';
+import { PyConsts, printPyFuncs } from './print-py.ts';
 import { type Py, py, pyBool, pyComment, pyData, pyInt, pyJoin, pyRuntime, pyStr } from './py-source.ts';
 
 export type Debugger = 'gdb' | 'lldb';
@@ -27,62 +29,41 @@ export function commandNames(view: ViewIR): string[] {
   return [view.name, ...view.aliases].map(commandName);
 }
 
-function isAddress(t: TExpr['type']): boolean {
-  return t.k === 'ptr' || t.k === 'ref' || t.k === 'fnptr';
+/** A factory: bind the layout's numbers once (the consts), define the functions, return what they make. */
+function factory(fnName: Py, funcs: LFunc[], result: Py): Py {
+  const consts = new PyConsts();
+  const body = printPyFuncs(funcs, consts, '    ');
+  return pyJoin([py`def ${fnName}(L):`, ...consts.bindings().map((b) => py`    ${b}`), ...body, py``, py`    return ${result}`], '\n');
 }
 
-/** A view as a factory: bind the layout's numbers once, return a View of compiled functions. */
+/** A view: roots (seq functions of a visitor), columns and checks (value functions of the item). */
 function viewFactory(view: ViewIR, index: number): Py {
-  const consts = new PyConsts();
-  const e = new PyExprEmitter(consts);
-  const roots = view.roots.map((r, i) => ({ label: r.label, fn: py`root${i}`, body: e.seq(r.expr) }));
-  // A function body: an aggregate over a chain as a loop, anything else as one expression.
-  const bodyOf = (x: TExpr): Py => {
-    const loop = e.chainAggregateLoop(x);
-    return loop ? pyJoin(loop.map((l) => py`        ${l}`), '\n') : py`        return ${e.expr(x)}`;
-  };
-  const columns = view.columns.map((c, i) => ({ name: c.name, fn: py`col${i}`, body: bodyOf(c.expr), addr: isAddress(c.expr.type) }));
-  const checks = view.checks.map((c, i) => ({ message: c.message, fn: py`check${i}`, body: bodyOf(c.expr) }));
-  const lines: Py[] = [py`def view${index}(L):`];
-  for (const b of consts.bindings()) lines.push(py`    ${b}`);
-  for (const r of roots) lines.push(py`\n    def ${r.fn}(rt):\n        m = rt.m\n        u64 = m.u64\n        return ${r.body}`);
-  for (const c of [...columns, ...checks]) lines.push(py`\n    def ${c.fn}(rt, s):\n        m = rt.m\n        u64 = m.u64\n${c.body}`);
-  const rootList = pyJoin(roots.map((r) => py`(${pyStr(r.label)}, ${r.fn})`), ', ');
-  const colList = pyJoin(columns.map((c) => py`(${pyStr(c.name)}, ${c.fn}, ${pyStr(c.addr ? 'addr' : 'value')})`), ', ');
-  const checkList = pyJoin(checks.map((c) => py`(${c.fn}, ${pyStr(c.message)})`), ', ');
-  lines.push(py`\n    return View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)})  # noqa: F821`);
-  return pyJoin(lines, '\n');
+  const lv = lowerView(view);
+  const rootList = pyJoin(lv.roots.map((r) => py`(${pyStr(r.label)}, ${fnRef(r.fn)})`), ', ');
+  const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${fnRef(c.fn)}, ${pyStr(c.kind)})`), ', ');
+  const checkList = pyJoin(lv.checks.map((c) => py`(${fnRef(c.fn)}, ${pyStr(c.message)})`), ', ');
+  return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)})  # noqa: F821`);
 }
 
 /** The program's clock on a core (the schema's clock:), as a factory like a view's: (doc, {name: fn(rt, s)}). */
 function clockFactory(clock: ClockIR): Py {
-  const consts = new PyConsts();
-  const e = new PyExprEmitter(consts);
-  const fns = CLOCK_NAMES.filter((n) => clock.exprs[n]).map((n) => ({ name: n, body: e.expr(clock.exprs[n]!) }));
-  const lines: Py[] = [py`def pack_clock(L):`];
-  for (const b of consts.bindings()) lines.push(py`    ${b}`);
-  fns.forEach((f, i) => lines.push(py`\n    def clock${i}(rt, s):\n        m = rt.m\n        u64 = m.u64\n        return ${f.body}`));
-  const table = pyJoin(fns.map((f, i) => py`${pyStr(f.name)}: clock${i}`), ', ');
-  lines.push(py`\n    return (${pyStr(clock.doc)}, {${table}})`);
-  return pyJoin(lines, '\n');
+  const names = CLOCK_NAMES.filter((n) => clock.exprs[n]);
+  const { funcs, entries } = lowerValues(names.map((n) => clock.exprs[n]!));
+  const table = names.map((n, i) => py`${pyStr(n)}: ${fnRef(entries[i])}`);
+  return factory(py`pack_clock`, funcs, py`(${pyStr(clock.doc)}, {${pyJoin(table, ', ')}})`);
 }
 
-/** A printer's code, as a factory like a view's: bind the layout once, return fn(rt, s). */
+/** A printer's code, as a factory like a view's: a value function of s, or a seq function of s and a visitor. */
 function printerFactory(p: Extract<PrinterIR, { expr: TExpr }>, index: number): Py {
-  const consts = new PyConsts();
-  const e = new PyExprEmitter(consts);
-  const body = p.kind === 'children' ? e.seq(p.expr) : e.expr(p.expr);
-  const lines: Py[] = [py`def printer${index}(L):`];
-  for (const b of consts.bindings()) lines.push(py`    ${b}`);
-  lines.push(py`
-    def fn(rt, s):
-        m = rt.m
-        u64 = m.u64
-        return ${body}
-
-    return fn`);
-  return pyJoin(lines, '\n');
+  const prog = p.kind === 'children' ? lowerSeqOf(p.expr) : lowerValue(p.expr);
+  return factory(py`printer${index}`, prog.funcs, fnRef(prog.entry));
 }
+
+/** A function lower.ts named (a plain identifier it made). */
+const fnRef = (n: string): Py => {
+  if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(n)) throw new Error(`internal: function name ${JSON.stringify(n)}`);
+  return n as Py;
+};
 
 function printerEntry(pack: PackIR, p: PrinterIR, index: number): Py {
   if (p.kind === 'view') return py`(${pyStr(p.type)}, "view", ${pyInt([...pack.views.keys()].indexOf(p.view))})`;

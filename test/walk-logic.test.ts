@@ -13,6 +13,7 @@ import type { LayoutFile } from '../generators/layout.ts';
 import { ExprChecker } from '../generators/check-expr.ts';
 import { checkContext, checkPointerExpr, parseSchema } from '../generators/schema.ts';
 import { BoundLayout } from '../sampler/bound-layout.ts';
+import type { LProgram } from '../generators/lower/lir.ts';
 import { lowerSeqOf, lowerValue, lowerView } from '../generators/lower/lower.ts';
 import { compileProgram, compileView } from '../sampler/print-js.ts';
 import { WalkRuntime } from '../sampler/walk-runtime.ts';
@@ -24,6 +25,7 @@ import { SymbolTable } from '../sampler/symbols.ts';
 import { formatValue, runView, type Value } from '../sampler/view-run.ts';
 import { type Limits, WalkError } from '../sampler/walk-error.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
+import { encode, pyRun, type PyWorld } from './lib/py-walk.ts';
 
 const SCHEMA = `xwalk: 1
 pack: fake
@@ -211,9 +213,26 @@ class World {
     this.mem.map(HEAP, 16 * 64 * 1024);
   }
 
+  /** The symbol table, as (name, address, size, type). */
+  symbolList(): [string, number, number, number][] {
+    return [
+      ['G', this.G, size('root_t'), STT_OBJECT],
+      ['ticks', this.ticks, 4, STT_OBJECT],
+      ['Gp', this.Gp, 8, STT_OBJECT],
+      ['ngx_http_handler', TEXT + 0x40, 0x100, STT_FUNC],
+    ];
+  }
+
   symbols(): SymbolTable {
-    const sym = (name: string, value: number, sz: number, type = STT_OBJECT) => ({ name, value, size: sz, type, bind: 1, shndx: 14 });
-    return new SymbolTable([sym('G', this.G, size('root_t')), sym('ticks', this.ticks, 4), sym('Gp', this.Gp, 8), sym('ngx_http_handler', TEXT + 0x40, 0x100, STT_FUNC)], 0);
+    return new SymbolTable(
+      this.symbolList().map(([name, value, sz, type]) => ({ name, value, size: sz, type, bind: 1, shndx: 14 })),
+      0,
+    );
+  }
+
+  /** The same world for the Python printer. */
+  py(): PyWorld {
+    return { mem: this.mem, symbols: this.symbolList().map(([n, v, sz]) => [n, v, sz]), layout: LAYOUT };
   }
 
   runtime(limits: Limits = LIMITS): WalkRuntime {
@@ -265,19 +284,52 @@ function typed(text: string, selfType = 'root_t'): TExpr {
   return checker.check(parseExpr(text), { op: 'var', slot: 0, type: { k: 'ptr', to: { k: 'struct', name: selfType } } });
 }
 
-/** The value of an expression of self (by default &G). */
-function ev(w: World, text: string, o: EvalOptions = {}): Value {
-  return compileProgram(lowerValue(typed(text, o.selfType)), BOUND, o.rt ?? w.runtime(o.limits))(o.self ?? w.G);
+/**
+ * Runs a program in JS and, printed as Python, under plain python3 over
+ * the same memory: both must give the same value (or elements), the same
+ * error, and spend the same budget. The JS answer is returned (or thrown).
+ */
+function both(w: World, text: string, prog: LProgram, kind: 'value' | 'seq', o: EvalOptions): { value?: Value | null; elems?: Value[] } {
+  const R = o.rt ?? w.runtime(o.limits);
+  const self = o.self ?? w.G;
+  const before = R.visited;
+  let js: { value?: Value | null; elems?: Value[]; error?: Error };
+  try {
+    const fn = compileProgram(prog, BOUND, R);
+    if (kind === 'value') js = { value: fn(self) };
+    else {
+      const elems: Value[] = [];
+      fn(self, (v: Value) => {
+        elems.push(v);
+        return true;
+      });
+      js = { elems };
+    }
+  } catch (err) {
+    if (!(err instanceof WalkError || err instanceof Fault)) throw err;
+    js = { error: err };
+  }
+  const py = pyRun(prog, kind, w.py(), { maxNodes: R.maxNodes, maxTotal: R.maxTotal, visited: before, self });
+  const said = js.error
+    ? { error: { type: js.error instanceof WalkError ? 'WalkError' : 'Fault', kind: js.error instanceof WalkError ? js.error.kind : null, message: js.error.message } }
+    : kind === 'value'
+      ? { value: encode(js.value) }
+      : { elems: js.elems!.map(encode) };
+  const pySaid = py.error ? { error: py.error } : kind === 'value' ? { value: py.value } : { elems: py.elems };
+  if (JSON.stringify(said) !== JSON.stringify(pySaid)) throw new Error(`python3 disagrees on ${text}: JS ${JSON.stringify(said)}, Python ${JSON.stringify(pySaid)}`);
+  if (String(R.visited) !== py.visited) throw new Error(`python3 disagrees on ${text}: JS spent ${R.visited}, Python ${py.visited}`);
+  if (js.error) throw js.error;
+  return js;
 }
 
-/** The elements a walk yields, in order. */
+/** The value of an expression of self (by default &G), the same in JS and in Python. */
+function ev(w: World, text: string, o: EvalOptions = {}): Value {
+  return both(w, text, lowerValue(typed(text, o.selfType)), 'value', o).value as Value;
+}
+
+/** The elements a walk yields, in order, the same in JS and in Python. */
 function elems(w: World, text: string, o: EvalOptions = {}): Value[] {
-  const out: Value[] = [];
-  compileProgram(lowerSeqOf(typed(text, o.selfType)), BOUND, o.rt ?? w.runtime(o.limits))(o.self ?? w.G, (v: Value) => {
-    out.push(v);
-    return true;
-  });
-  return out;
+  return both(w, text, lowerSeqOf(typed(text, o.selfType)), 'seq', o).elems!;
 }
 
 function thrown(fn: () => unknown): Error {

@@ -93,9 +93,16 @@ export function lowerView(view: ViewIR): LView {
 
 /** An expression of self (a printer's string, the clock): a value function of s. */
 export function lowerValue(e: TExpr): LProgram {
+  const { funcs, entries } = lowerValues([e]);
+  return { funcs, entry: entries[0] };
+}
+
+/** Several expressions of self in one program (the clock's): a value function of s each. */
+export function lowerValues(es: TExpr[]): { funcs: LFunc[]; entries: string[] } {
   const b = new Builder();
-  const entry = b.add('value', 'expr', ['s'], [{ k: 'return', e: new Lowerer(b).expr(e) }]);
-  return { funcs: b.funcs, entry };
+  const lw = new Lowerer(b);
+  const entries = es.map((e) => b.add('value', 'expr', ['s'], [{ k: 'return', e: lw.expr(e) }]));
+  return { funcs: b.funcs, entries };
 }
 
 /** A walk of self (a printer's children): a seq function of s. */
@@ -276,7 +283,7 @@ class Lowerer {
         break;
     }
     // Without a body there is no `it` (its slot is 0, unused).
-    const loop = this.seq(e.seq, (elem, stop) => [...(e.body ? [let_(it, elem)] : [{ k: 'expr', e: elem } as LStmt]), ...step(stop)], [ret(result)]);
+    const loop = this.seq(e.seq, (elem, stop) => [...(e.body ? [let_(it, elem)] : elem.k === 'var' ? [] : [{ k: 'expr', e: elem } as LStmt]), ...step(stop)], [ret(result)]);
     const fn = this.b.add('value', e.fn, params, [...init, ...loop, ret(result)]);
     return { k: 'call', fn, args: params.map(v) };
   }

@@ -90,6 +90,19 @@ export class FakeMemory implements MemorySource {
     this.bytes(addr, [...Buffer.from(s, 'latin1'), ...(nul ? [0] : [])]);
   }
 
+  /** The regions and holes as plain data, each region's pages that are not all zero in hex (for test/lib/py_walk.py). */
+  dump(): { regions: { start: number; size: number; pages: [number, string][] }[]; holes: [number, number][] } {
+    const regions = this.regions.map((r) => {
+      const pages: [number, string][] = [];
+      for (let off = 0; off < r.bytes.length; off += 4096) {
+        const page = r.bytes.subarray(off, off + 4096);
+        if (page.some((b) => b !== 0)) pages.push([off, Buffer.from(page).toString('hex')]);
+      }
+      return { start: r.start, size: r.bytes.length, pages };
+    });
+    return { regions, holes: this.holes.map((h) => [h.start, h.end]) };
+  }
+
   // ---- the MemorySource contract ----
 
   readInto(addr: number, out: Uint8Array): number {

@@ -1,0 +1,286 @@
+/**
+ * The Python printer of the loop IR (generators/lower/lir.ts): the same
+ * functions print-js.ts makes for xsample, spelled as Python for the gdb
+ * and lldb extensions. Nothing here decides what a walk means; it only
+ * spells statements and expressions. Layout facts become locals bound once
+ * per build by the factory around the functions (PyConsts); every string
+ * goes through pyStr, and every name is one lower.ts made (checked to be a
+ * plain identifier), so a schema can never write Python.
+ *
+ * The runtime's names start with an underscore (_rt, _m, _u64, _k1...),
+ * which lower.ts never makes. A visitor, a statement in Python, is a
+ * nested def written just before the statement that passes it; the
+ * variables it assigns that are not its own are `nonlocal`, as a JS arrow
+ * function assigns the variables around it.
+ */
+import type { LExpr, LFunc, LStmt } from '../generators/lower/lir.ts';
+import type { Pointee } from '../generators/ir.ts';
+import { type Py, py, pyBool, pyJoin, pyStr } from './py-source.ts';
+
+const KEYWORDS = new Set(
+  'False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield'.split(' '),
+);
+
+/** A name lower.ts made: an identifier that no Python keyword is and no runtime name can be. */
+function name(n: string): Py {
+  if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(n) || KEYWORDS.has(n)) throw new Error(`internal: ${JSON.stringify(n)} is not a name the loop IR makes`);
+  return n as Py;
+}
+
+/** Layout facts as locals of a factory, bound once per build: `_k3 = L.off("ngx_pool_t", "d.next")`. */
+export class PyConsts {
+  private readonly byKey = new Map<string, { name: Py; init: Py }>();
+
+  private add(key: string, init: Py): Py {
+    let c = this.byKey.get(key);
+    if (!c) {
+      c = { name: py`_k${this.byKey.size + 1}`, init };
+      this.byKey.set(key, c);
+    }
+    return c.name;
+  }
+
+  off(struct: string, field: string): Py {
+    return this.add(`off ${struct} ${field}`, py`L.off(${pyStr(struct)}, ${pyStr(field)})`);
+  }
+
+  /** Whether an integer field is a plain 8-byte word in this build (then one u64() reads it). */
+  plainU64(struct: string, field: string): Py {
+    return this.add(`plain ${struct} ${field}`, py`L.plain_u64(${pyStr(struct)}, ${pyStr(field)})`);
+  }
+
+  /** An integer field as (offset, size, bit, bits): bits is 0 unless it is a bitfield. */
+  intField(struct: string, field: string): Py {
+    return this.add(`int ${struct} ${field}`, py`L.int_field(${pyStr(struct)}, ${pyStr(field)})`);
+  }
+
+  size(p: Pointee): Py {
+    switch (p.k) {
+      case 'int':
+        return py`${p.size}`;
+      case 'ptr':
+        return py`8`;
+      case 'void':
+        return py`1`;
+      case 'struct':
+        return this.add(`size ${p.name}`, py`L.size(${pyStr(p.name)})`);
+    }
+  }
+
+  align(struct: string): Py {
+    return this.add(`align ${struct}`, py`L.align(${pyStr(struct)})`);
+  }
+
+  globalSize(g: string): Py {
+    return this.add(`gsize ${g}`, py`L.global_size(${pyStr(g)})`);
+  }
+
+  /** The binding lines, in creation order. */
+  bindings(): Py[] {
+    return [...this.byKey.values()].map((c) => py`${c.name} = ${c.init}`);
+  }
+}
+
+const COMPARE: Record<string, Py> = { '==': py`==`, '!=': py`!=`, '<': py`<`, '<=': py`<=`, '>': py`>`, '>=': py`>=` };
+const ARITH: Record<string, Py> = { '+': py`+`, '-': py`-`, '*': py`*` };
+const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value` };
+const STATE: Record<string, Py> = { visited: py`visited`, maxNodes: py`max_nodes`, maxTotal: py`max_total` };
+
+/** Where an expression is printed: its indent, and the defs (visitors) that must come before its statement. */
+interface Ctx {
+  ind: string;
+  pre: Py[];
+}
+
+/** Every function as Python lines at indent `ind` (inside a factory that bound `consts`). */
+export function printPyFuncs(funcs: LFunc[], consts: PyConsts, ind: string): Py[] {
+  const p = new PyPrinter(consts);
+  return funcs.flatMap((f) => p.func(f, ind));
+}
+
+class PyPrinter {
+  private visitors = 0;
+
+  constructor(private readonly k: PyConsts) {}
+
+  func(f: LFunc, ind: string): Py[] {
+    const params = [py`_rt`, ...f.params.map(name), ...(f.kind === 'seq' ? [py`visit`] : [])];
+    const inner = ind + '    ';
+    return [py``, (ind + py`def ${name(f.name)}(${pyJoin(params, ', ')}):`) as Py, (inner + py`_m = _rt.m`) as Py, (inner + py`_u64 = _m.u64`) as Py, ...this.block(f.body, inner)];
+  }
+
+  private block(ss: LStmt[], ind: string): Py[] {
+    const out = ss.flatMap((s) => this.stmt(s, ind));
+    return out.length ? out : [(ind + 'pass') as Py];
+  }
+
+  private line(ind: string, code: Py): Py {
+    return (ind + code) as Py;
+  }
+
+  private stmt(s: LStmt, ind: string): Py[] {
+    const c: Ctx = { ind, pre: [] };
+    const head = this.head(s, c, ind);
+    return [...c.pre, ...head];
+  }
+
+  private head(s: LStmt, c: Ctx, ind: string): Py[] {
+    const L = (code: Py) => this.line(ind, code);
+    const inner = ind + '    ';
+    switch (s.k) {
+      case 'let':
+      case 'set':
+        return [L(py`${name(s.name)} = ${this.expr(s.e, c)}`)];
+      case 'addVisited':
+        return [L(py`_rt.visited += ${this.expr(s.n, c)}`)];
+      case 'stack':
+        return [L(py`${name(s.name)} = []`)];
+      case 'push':
+        return [L(py`${name(s.stack)}.append(${this.expr(s.e, c)})`)];
+      case 'if': {
+        const out = [L(py`if ${this.cond(s.c, c)}:`), ...this.block(s.then, inner)];
+        if (s.else.length) out.push(L(py`else:`), ...this.block(s.else, inner));
+        return out;
+      }
+      case 'loop':
+        return [L(py`while True:`), ...this.block(s.body, inner)];
+      case 'break':
+        return [L(py`break`)];
+      case 'return':
+        return [L(s.e ? py`return ${this.expr(s.e, c)}` : py`return`)];
+      case 'fail': {
+        const args = s.args.map((a) => py`(${this.expr(a.e, c)}, ${pyStr(a.as)})`);
+        return [L(py`raise _rt.fail(${pyStr(s.kind)}, ${pyStr(s.msg)}, [${pyJoin(args, ', ')}])`)];
+      }
+      case 'try':
+        return [L(py`try:`), ...this.block(s.body, inner), L(py`finally:`), ...this.block(s.finally, inner)];
+      case 'expr':
+        return [L(this.expr(s.e, c))];
+    }
+  }
+
+  /** An expression where only its truth matters: comparisons without the 1/0 around them. */
+  private cond(e: LExpr, c: Ctx): Py {
+    if (e.k === 'bin' && COMPARE[e.op]) return py`${this.expr(e.a, c)} ${COMPARE[e.op]} ${this.expr(e.b, c)}`;
+    if (e.k === 'bin' && e.op === '&&') return py`(${this.cond(e.a, c)}) and (${this.cond(e.b, c)})`;
+    if (e.k === 'bin' && e.op === '||') return py`(${this.cond(e.a, c)}) or (${this.cond(e.b, c)})`;
+    if (e.k === 'un' && e.op === '!') return py`not (${this.cond(e.a, c)})`;
+    return this.expr(e, c);
+  }
+
+  private expr(e: LExpr, c: Ctx): Py {
+    const k = this.k;
+    switch (e.k) {
+      case 'int':
+        return (e.v < 0n ? `(${e.v})` : `${e.v}`) as Py;
+      case 'str':
+        return pyStr(e.v);
+      case 'var':
+        return name(e.name);
+      case 'none':
+        return py`None`;
+      case 'off':
+        return k.off(e.struct, e.field);
+      case 'size':
+        return k.size(e.of);
+      case 'align':
+        return k.align(e.struct);
+      case 'load': {
+        const a = this.expr(e.addr, c);
+        return e.size === 8 && !e.signed ? py`_u64(${a})` : py`_m.int(${a}, ${e.size}, ${pyBool(e.signed)})`;
+      }
+      case 'field': {
+        const base = this.expr(e.base, c);
+        const general = py`_rt.field_int(${base}, ${k.intField(e.struct, e.field)}, ${pyBool(e.signed)})`;
+        if (e.signed) return general;
+        // Most unsigned fields are whole words: read them directly, the general path otherwise.
+        return py`(_u64(${base} + ${k.off(e.struct, e.field)}) if ${k.plainU64(e.struct, e.field)} else ${general})`;
+      }
+      case 'gint':
+        return py`_m.int(${this.expr(e.addr, c)}, ${k.globalSize(e.name)}, ${pyBool(e.signed)})`;
+      case 'depth':
+        return py`len(${name(e.stack)})`;
+      case 'pop':
+        return py`${name(e.stack)}.pop()`;
+      case 'bin':
+        return this.bin(e.op, e.a, e.b, c);
+      case 'un':
+        if (e.op === '-') return py`(-${this.expr(e.a, c)})`;
+        if (e.op === '!') return py`(0 if ${this.cond(e.a, c)} else 1)`;
+        return py`_rt.bitnot(${this.expr(e.a, c)})`;
+      case 'cond':
+        return py`(${this.expr(e.a, c)} if ${this.cond(e.c, c)} else ${this.expr(e.b, c)})`;
+      case 'state':
+        return py`_rt.${STATE[e.name]}`;
+      case 'rt':
+        return py`_rt.${RT[e.fn]}(${pyJoin(
+          e.args.map((a) => this.expr(a, c)),
+          ', ',
+        )})`;
+      case 'call':
+        return py`${name(e.fn)}(${pyJoin(
+          [py`_rt`, ...e.args.map((a) => this.expr(a, c))],
+          ', ',
+        )})`;
+      case 'visitor':
+        return this.visitor(e, c);
+      case 'visit':
+        return py`visit(${this.expr(e.e, c)})`;
+    }
+  }
+
+  private bin(op: string, a: LExpr, b: LExpr, c: Ctx): Py {
+    if (COMPARE[op] || op === '&&' || op === '||') return py`(1 if ${this.cond({ k: 'bin', op: op as '==', a, b }, c)} else 0)`;
+    const x = this.expr(a, c);
+    const y = this.expr(b, c);
+    if (ARITH[op]) return py`(${x} ${ARITH[op]} ${y})`;
+    if (op === '/') return py`_rt.div(${x}, ${y})`;
+    if (op === '%') return py`_rt.mod(${x}, ${y})`;
+    return py`_rt.bitop(${pyStr(op)}, ${x}, ${y})`;
+  }
+
+  /** A visitor: a def written before the statement that passes it. */
+  private visitor(e: Extract<LExpr, { k: 'visitor' }>, c: Ctx): Py {
+    const fn = py`_visit${++this.visitors}`;
+    const inner = c.ind + '    ';
+    const outer = [...assigned(e.body)].filter((n) => n !== e.param && !declared(e.body).has(n));
+    c.pre.push(
+      this.line(c.ind, py`def ${fn}(${name(e.param)}):`),
+      ...(outer.length ? [this.line(inner, py`nonlocal ${pyJoin(outer.map(name), ', ')}`)] : []),
+      ...this.block(e.body, inner),
+    );
+    return fn;
+  }
+}
+
+/** The variables statements assign with `set` (not inside nested visitors: they declare their own). */
+function assigned(ss: LStmt[]): Set<string> {
+  const out = new Set<string>();
+  walkStmts(ss, (s) => {
+    if (s.k === 'set') out.add(s.name);
+  });
+  return out;
+}
+
+/** The variables statements declare (`let`, a stack): the visitor's own. */
+function declared(ss: LStmt[]): Set<string> {
+  const out = new Set<string>();
+  walkStmts(ss, (s) => {
+    if (s.k === 'let' || s.k === 'stack') out.add(s.name);
+  });
+  return out;
+}
+
+function walkStmts(ss: LStmt[], f: (s: LStmt) => void): void {
+  for (const s of ss) {
+    f(s);
+    if (s.k === 'if') {
+      walkStmts(s.then, f);
+      walkStmts(s.else, f);
+    } else if (s.k === 'loop') walkStmts(s.body, f);
+    else if (s.k === 'try') {
+      walkStmts(s.body, f);
+      walkStmts(s.finally, f);
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Ground truth from the kernel: how many established TCP connections to a
+ * local port a process holds (its fds that are sockets, matched by inode
+ * to /proc/PID/net/tcp and tcp6).
+ */
+import fs from 'node:fs';
+
+export function clientSockets(pid: number, port: number): number {
+  const inodes = new Set<string>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(safeReadlink(`/proc/${pid}/fd/${fd}`));
+    if (m) inodes.add(m[1]);
+  }
+  let n = 0;
+  for (const table of ['tcp', 'tcp6']) {
+    const text = fs.existsSync(`/proc/${pid}/net/${table}`) ? fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8') : '';
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const localPort = parseInt(f[1].split(':')[1], 16);
+      const established = f[3] === '01';
+      if (localPort === port && established && inodes.has(f[9])) n++;
+    }
+  }
+  return n;
+}
+
+function safeReadlink(p: string): string {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return ''; // closed meanwhile
+  }
+}
