@@ -1384,15 +1384,18 @@ def _printer_class(pack, index, kind):
 
 def view0(L):
     _k1 = L.align("entry_t")
-    _k2 = L.off("entry_t", "next")
-    _k3 = L.off("churn_root_t", "buckets")
-    _k4 = L.int_field("churn_root_t", "nbuckets")
-    _k5 = L.off("churn_root_t", "nbuckets")
-    _k6 = L.plain_u64("churn_root_t", "nbuckets")
+    _k2 = (_k1 - 1)
+    _k3 = L.off("entry_t", "next")
+    _k4 = L.off("churn_root_t", "buckets")
+    _k5 = L.int_field("churn_root_t", "nbuckets")
+    _k6 = L.off("churn_root_t", "nbuckets")
+    _k7 = L.plain_u64("churn_root_t", "nbuckets")
 
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("churn")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
@@ -1401,6 +1404,8 @@ def view0(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -1408,6 +1413,8 @@ def view0(L):
     def count4(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w3 = i1
         n_w3 = 0
@@ -1417,13 +1424,13 @@ def view0(L):
             while True:
                 if p_w3 == 0:
                     break
-                if _rt.bitop("&", p_w3, (_k1 - 1)) != 0:
+                if (p_w3 & _k2) != 0:
                     raise _rt.fail("corrupt", "entry_t.next chain: {0} is not aligned for entry_t", [(p_w3, "hex")])
                 n_w3 = (n_w3 + 1)
-                if n_w3 > _rt.max_nodes:
-                    raise _rt.fail("limit", "entry_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w3 > _max_nodes:
+                    raise _rt.fail("limit", "entry_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w3 = _u64((p_w3 + _k2))
+                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w3 == t_w3) and (p_w3 != 0):
                     raise _rt.fail("cycle", "entry_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
                 if n_w3 == pw_w3:
@@ -1438,13 +1445,15 @@ def view0(L):
     def sum6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        b_w5 = _u64((s + _k3))
-        c_w5 = (_u64(s + _k5) if _k6 else _rt.field_int(s, _k4, False))
+        b_w5 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := s + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(s, _k5, False))
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
-        if c_w5 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_rt.max_nodes, "dec")])
+        if c_w5 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_max_nodes, "dec")])
         if (c_w5 > 0) and (b_w5 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
         _rt.visited += c_w5
@@ -1454,7 +1463,7 @@ def view0(L):
         while True:
             if i_w5 >= c_w5:
                 break
-            i1 = _u64((b_w5 + (i_w5 * 8)))
+            i1 = (_q[(_a & 65535) >> 3] if not (_a := (b_w5 + (i_w5 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
             acc = (acc + count4(_rt, i1))
             i_w5 = (i_w5 + 1)
         return acc
@@ -1462,6 +1471,8 @@ def view0(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum6(_rt, s)
 
     return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value")], [], False)  # noqa: F821
@@ -1470,11 +1481,12 @@ def view1(L):
     _k1 = L.off("churn_root_t", "lru")
     _k2 = L.off("ngx_queue_t", "next")
     _k3 = L.off("ngx_queue_t", "prev")
-    _k4 = L.off("entry_t", "lru")
 
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("churn")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
@@ -1483,6 +1495,8 @@ def view1(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -1490,10 +1504,12 @@ def view1(L):
     def count4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         h_w3 = (s + _k1)
         prev_w3 = h_w3
-        cur_w3 = _u64((h_w3 + _k2))
+        cur_w3 = (_q[(_a & 65535) >> 3] if not (_a := (h_w3 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w3 = 0
         try:
             while True:
@@ -1501,16 +1517,15 @@ def view1(L):
                     break
                 if cur_w3 == 0:
                     raise _rt.fail("corrupt", "ngx_queue {0}: NULL next after {1}", [(h_w3, "hex"), (prev_w3, "hex")])
-                back_w3 = _u64((cur_w3 + _k3))
+                back_w3 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w3 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if back_w3 != prev_w3:
                     raise _rt.fail("corrupt", "ngx_queue {0}: {1}'s next {2} has prev {3}", [(h_w3, "hex"), (prev_w3, "hex"), (cur_w3, "hex"), (back_w3, "hex")])
                 n_w3 = (n_w3 + 1)
-                if n_w3 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_queue {0} has more than {1} elements (--max-nodes)", [(h_w3, "hex"), (_rt.max_nodes, "dec")])
-                (cur_w3 - _k4)
+                if n_w3 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_queue {0} has more than {1} elements (--max-nodes)", [(h_w3, "hex"), (_max_nodes, "dec")])
                 acc = (acc + 1)
                 prev_w3 = cur_w3
-                cur_w3 = _u64((cur_w3 + _k2))
+                cur_w3 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w3 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         finally:
             _rt.visited += n_w3
             if _rt.visited > _rt.max_total:
@@ -1520,6 +1535,8 @@ def view1(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
     return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value")], [], False)  # noqa: F821
@@ -1527,14 +1544,17 @@ def view1(L):
 def view2(L):
     _k1 = L.off("churn_root_t", "list")
     _k2 = L.align("node_t")
-    _k3 = L.off("node_t", "next")
-    _k4 = L.int_field("node_t", "value")
-    _k5 = L.off("node_t", "value")
-    _k6 = L.plain_u64("node_t", "value")
+    _k3 = (_k2 - 1)
+    _k4 = L.off("node_t", "next")
+    _k5 = L.int_field("node_t", "value")
+    _k6 = L.off("node_t", "value")
+    _k7 = L.plain_u64("node_t", "value")
 
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("churn")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
@@ -1543,6 +1563,8 @@ def view2(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -1550,8 +1572,10 @@ def view2(L):
     def count4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w3 = _u64((s + _k1))
+        p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w3 = 0
         t_w3 = p_w3
         pw_w3 = 1
@@ -1559,13 +1583,13 @@ def view2(L):
             while True:
                 if p_w3 == 0:
                     break
-                if _rt.bitop("&", p_w3, (_k2 - 1)) != 0:
+                if (p_w3 & _k3) != 0:
                     raise _rt.fail("corrupt", "node_t.next chain: {0} is not aligned for node_t", [(p_w3, "hex")])
                 n_w3 = (n_w3 + 1)
-                if n_w3 > _rt.max_nodes:
-                    raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w3 > _max_nodes:
+                    raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w3 = _u64((p_w3 + _k3))
+                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w3 == t_w3) and (p_w3 != 0):
                     raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
                 if n_w3 == pw_w3:
@@ -1580,13 +1604,17 @@ def view2(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
     def sum7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w6 = _u64((s + _k1))
+        p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w6 = 0
         t_w6 = p_w6
         pw_w6 = 1
@@ -1594,14 +1622,14 @@ def view2(L):
             while True:
                 if p_w6 == 0:
                     break
-                if _rt.bitop("&", p_w6, (_k2 - 1)) != 0:
+                if (p_w6 & _k3) != 0:
                     raise _rt.fail("corrupt", "node_t.next chain: {0} is not aligned for node_t", [(p_w6, "hex")])
                 n_w6 = (n_w6 + 1)
-                if n_w6 > _rt.max_nodes:
-                    raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w6 > _max_nodes:
+                    raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w6
-                acc = (acc + (_u64(i1 + _k5) if _k6 else _rt.field_int(i1, _k4, False)))
-                p_w6 = _u64((p_w6 + _k3))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(i1, _k5, False)))
+                p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (p_w6 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w6 == t_w6) and (p_w6 != 0):
                     raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
                 if n_w6 == pw_w6:
@@ -1616,6 +1644,8 @@ def view2(L):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum7(_rt, s)
 
     return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col5, "value"), ("sum", col8, "value")], [], False)  # noqa: F821

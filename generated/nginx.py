@@ -1394,23 +1394,28 @@ def view0(L):
     _k9 = L.off("ngx_connection_t", "data")
     _k10 = L.off("ngx_http_request_t", "pool")
     _k11 = L.align("ngx_pool_t")
-    _k12 = L.off("ngx_pool_t", "d.next")
-    _k13 = L.off("ngx_pool_t", "d.last")
-    _k14 = L.off("ngx_pool_t", "d.end")
-    _k15 = L.int_field("ngx_pool_t", "d.failed")
-    _k16 = L.off("ngx_pool_t", "d.failed")
-    _k17 = L.plain_u64("ngx_pool_t", "d.failed")
-    _k18 = L.off("ngx_pool_t", "large")
-    _k19 = L.align("ngx_pool_large_t")
-    _k20 = L.off("ngx_pool_large_t", "alloc")
-    _k21 = L.off("ngx_pool_large_t", "next")
-    _k22 = L.off("ngx_pool_t", "cleanup")
-    _k23 = L.align("ngx_pool_cleanup_t")
-    _k24 = L.off("ngx_pool_cleanup_t", "next")
+    _k12 = (_k11 - 1)
+    _k13 = L.off("ngx_pool_t", "d.next")
+    _k14 = L.off("ngx_pool_t", "d.last")
+    _k15 = L.off("ngx_pool_t", "d.end")
+    _k16 = L.int_field("ngx_pool_t", "d.failed")
+    _k17 = L.off("ngx_pool_t", "d.failed")
+    _k18 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k19 = L.off("ngx_pool_t", "large")
+    _k20 = L.align("ngx_pool_large_t")
+    _k21 = (_k20 - 1)
+    _k22 = L.off("ngx_pool_large_t", "alloc")
+    _k23 = L.off("ngx_pool_large_t", "next")
+    _k24 = L.off("ngx_pool_t", "cleanup")
+    _k25 = L.align("ngx_pool_cleanup_t")
+    _k26 = (_k25 - 1)
+    _k27 = L.off("ngx_pool_cleanup_t", "next")
 
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -1419,19 +1424,23 @@ def view0(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        if not (visit(_u64((_u64(h1(_rt)) + _k1)))):
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        if not (visit((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
             return 0
         return 1
 
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        b_w3 = _u64((_u64(h1(_rt)) + _k2))
-        c_w3 = (_u64(_u64(h1(_rt)) + _k4) if _k5 else _rt.field_int(_u64(h1(_rt)), _k3, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        b_w3 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k3, False))
         if c_w3 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
-        if c_w3 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w3, "hex"), (c_w3, "dec"), (_rt.max_nodes, "dec")])
+        if c_w3 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w3, "hex"), (c_w3, "dec"), (_max_nodes, "dec")])
         if (c_w3 > 0) and (b_w3 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w3, "dec")])
         _rt.visited += c_w3
@@ -1444,7 +1453,7 @@ def view0(L):
             i1 = (b_w3 + (i_w3 * _k6))
             if _rt.field_int(i1, _k7, True) != (-1):
                 i2 = i1
-                if not (visit(_u64((i2 + _k8)))):
+                if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
                     return 0
             i_w3 = (i_w3 + 1)
         return 1
@@ -1452,12 +1461,14 @@ def view0(L):
     def root6(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        b_w5 = _u64((_u64(h1(_rt)) + _k2))
-        c_w5 = (_u64(_u64(h1(_rt)) + _k4) if _k5 else _rt.field_int(_u64(h1(_rt)), _k3, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        b_w5 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k3, False))
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
-        if c_w5 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_rt.max_nodes, "dec")])
+        if c_w5 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_max_nodes, "dec")])
         if (c_w5 > 0) and (b_w5 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
         _rt.visited += c_w5
@@ -1470,10 +1481,10 @@ def view0(L):
             i3 = (b_w5 + (i_w5 * _k6))
             if _rt.field_int(i3, _k7, True) != (-1):
                 i4 = i3
-                if (_u64((i4 + _k9)) != 0) and (_m.int(_u64((i4 + _k9)), 4, False) == 1347703880):
+                if ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880):
                     i5 = i4
-                    i6 = _u64((i5 + _k9))
-                    if not (visit(_u64((i6 + _k10)))):
+                    i6 = (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
                         return 0
             i_w5 = (i_w5 + 1)
         return 1
@@ -1481,11 +1492,15 @@ def view0(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def count9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w8 = s
         n_w8 = 0
@@ -1495,13 +1510,13 @@ def view0(L):
             while True:
                 if p_w8 == 0:
                     break
-                if _rt.bitop("&", p_w8, (_k11 - 1)) != 0:
+                if (p_w8 & _k12) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
                 n_w8 = (n_w8 + 1)
-                if n_w8 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w8 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w8 = _u64((p_w8 + _k12))
+                p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w8 == t_w8) and (p_w8 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
                 if n_w8 == pw_w8:
@@ -1516,11 +1531,15 @@ def view0(L):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count9(_rt, s)
 
     def sum12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w11 = s
         n_w11 = 0
@@ -1530,14 +1549,14 @@ def view0(L):
             while True:
                 if p_w11 == 0:
                     break
-                if _rt.bitop("&", p_w11, (_k11 - 1)) != 0:
+                if (p_w11 & _k12) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
                 n_w11 = (n_w11 + 1)
-                if n_w11 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w11 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i7 = p_w11
-                acc = (acc + (_u64((i7 + _k13)) - i7))
-                p_w11 = _u64((p_w11 + _k12))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i7))
+                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w11 == t_w11) and (p_w11 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
                 if n_w11 == pw_w11:
@@ -1552,11 +1571,15 @@ def view0(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum12(_rt, s)
 
     def sum15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w14 = s
         n_w14 = 0
@@ -1566,14 +1589,14 @@ def view0(L):
             while True:
                 if p_w14 == 0:
                     break
-                if _rt.bitop("&", p_w14, (_k11 - 1)) != 0:
+                if (p_w14 & _k12) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
                 n_w14 = (n_w14 + 1)
-                if n_w14 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w14 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i8 = p_w14
-                acc = (acc + (_u64((i8 + _k14)) - _u64((i8 + _k13))))
-                p_w14 = _u64((p_w14 + _k12))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i8 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i8 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w14 == t_w14) and (p_w14 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
                 if n_w14 == pw_w14:
@@ -1588,11 +1611,15 @@ def view0(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum15(_rt, s)
 
     def sum18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w17 = s
         n_w17 = 0
@@ -1602,14 +1629,14 @@ def view0(L):
             while True:
                 if p_w17 == 0:
                     break
-                if _rt.bitop("&", p_w17, (_k11 - 1)) != 0:
+                if (p_w17 & _k12) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w17, "hex")])
                 n_w17 = (n_w17 + 1)
-                if n_w17 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w17 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i9 = p_w17
-                acc = (acc + (_u64(i9 + _k16) if _k17 else _rt.field_int(i9, _k15, False)))
-                p_w17 = _u64((p_w17 + _k12))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i9 + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k18 else _rt.field_int(i9, _k16, False)))
+                p_w17 = (_q[(_a & 65535) >> 3] if not (_a := (p_w17 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w17 == t_w17) and (p_w17 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
                 if n_w17 == pw_w17:
@@ -1624,13 +1651,17 @@ def view0(L):
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum18(_rt, s)
 
     def count21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w20 = _u64((s + _k18))
+        p_w20 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w20 = 0
         t_w20 = p_w20
         pw_w20 = 1
@@ -1638,15 +1669,15 @@ def view0(L):
             while True:
                 if p_w20 == 0:
                     break
-                if _rt.bitop("&", p_w20, (_k19 - 1)) != 0:
+                if (p_w20 & _k21) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w20, "hex")])
                 n_w20 = (n_w20 + 1)
-                if n_w20 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w20 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i10 = p_w20
-                if _u64((i10 + _k20)) != 0:
+                if (_q[(_a & 65535) >> 3] if not (_a := (i10 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
                     acc = (acc + 1)
-                p_w20 = _u64((p_w20 + _k21))
+                p_w20 = (_q[(_a & 65535) >> 3] if not (_a := (p_w20 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w20 == t_w20) and (p_w20 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w20, "hex"), (n_w20, "dec")])
                 if n_w20 == pw_w20:
@@ -1661,13 +1692,17 @@ def view0(L):
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count21(_rt, s)
 
     def sum24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w23 = _u64((s + _k18))
+        p_w23 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w23 = 0
         t_w23 = p_w23
         pw_w23 = 1
@@ -1675,16 +1710,16 @@ def view0(L):
             while True:
                 if p_w23 == 0:
                     break
-                if _rt.bitop("&", p_w23, (_k19 - 1)) != 0:
+                if (p_w23 & _k21) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w23, "hex")])
                 n_w23 = (n_w23 + 1)
-                if n_w23 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w23 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i11 = p_w23
-                if _u64((i11 + _k20)) != 0:
+                if (_q[(_a & 65535) >> 3] if not (_a := (i11 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
                     i12 = i11
-                    acc = (acc + (0 if _u64((i12 + _k20)) == 0 else (_rt.div(_u64((_u64((i12 + _k20)) - 8)), 8) * 8)))
-                p_w23 = _u64((p_w23 + _k21))
+                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                p_w23 = (_q[(_a & 65535) >> 3] if not (_a := (p_w23 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w23 == t_w23) and (p_w23 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w23, "hex"), (n_w23, "dec")])
                 if n_w23 == pw_w23:
@@ -1699,13 +1734,17 @@ def view0(L):
     def col25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum24(_rt, s)
 
     def count27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w26 = _u64((s + _k22))
+        p_w26 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w26 = 0
         t_w26 = p_w26
         pw_w26 = 1
@@ -1713,13 +1752,13 @@ def view0(L):
             while True:
                 if p_w26 == 0:
                     break
-                if _rt.bitop("&", p_w26, (_k23 - 1)) != 0:
+                if (p_w26 & _k26) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w26, "hex")])
                 n_w26 = (n_w26 + 1)
-                if n_w26 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w26 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w26 = _u64((p_w26 + _k24))
+                p_w26 = (_q[(_a & 65535) >> 3] if not (_a := (p_w26 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w26 == t_w26) and (p_w26 != 0):
                     raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
                 if n_w26 == pw_w26:
@@ -1734,11 +1773,15 @@ def view0(L):
     def col28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count27(_rt, s)
 
     def all30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 1
         p_w29 = s
         n_w29 = 0
@@ -1748,16 +1791,16 @@ def view0(L):
             while True:
                 if p_w29 == 0:
                     break
-                if _rt.bitop("&", p_w29, (_k11 - 1)) != 0:
+                if (p_w29 & _k12) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w29, "hex")])
                 n_w29 = (n_w29 + 1)
-                if n_w29 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w29 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i13 = p_w29
-                if not ((_u64((i13 + _k13)) >= i13) and (_u64((i13 + _k13)) <= _u64((i13 + _k14)))):
+                if not (((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) >= i13) and ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) <= (_q[(_a & 65535) >> 3] if not (_a := (i13 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
                     acc = 0
                     return acc
-                p_w29 = _u64((p_w29 + _k12))
+                p_w29 = (_q[(_a & 65535) >> 3] if not (_a := (p_w29 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w29 == t_w29) and (p_w29 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w29, "hex"), (n_w29, "dec")])
                 if n_w29 == pw_w29:
@@ -1772,6 +1815,8 @@ def view0(L):
     def check31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return all30(_rt, s)
 
     return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr"), ("blocks", col10, "value"), ("used", col13, "value"), ("free", col16, "value"), ("failed", col19, "value"), ("large_count", col22, "value"), ("large_bytes", col25, "value"), ("cleanups", col28, "value")], [(check31, "a block's d.last lies outside the block")], False)  # noqa: F821
@@ -1779,23 +1824,28 @@ def view0(L):
 def view1(L):
     _k1 = L.off("ngx_cycle_t", "pool")
     _k2 = L.align("ngx_pool_t")
-    _k3 = L.off("ngx_pool_t", "d.next")
-    _k4 = L.off("ngx_pool_t", "d.last")
-    _k5 = L.off("ngx_pool_t", "d.end")
-    _k6 = L.int_field("ngx_pool_t", "d.failed")
-    _k7 = L.off("ngx_pool_t", "d.failed")
-    _k8 = L.plain_u64("ngx_pool_t", "d.failed")
-    _k9 = L.off("ngx_pool_t", "large")
-    _k10 = L.align("ngx_pool_large_t")
-    _k11 = L.off("ngx_pool_large_t", "alloc")
-    _k12 = L.off("ngx_pool_large_t", "next")
-    _k13 = L.off("ngx_pool_t", "cleanup")
-    _k14 = L.align("ngx_pool_cleanup_t")
-    _k15 = L.off("ngx_pool_cleanup_t", "next")
+    _k3 = (_k2 - 1)
+    _k4 = L.off("ngx_pool_t", "d.next")
+    _k5 = L.off("ngx_pool_t", "d.last")
+    _k6 = L.off("ngx_pool_t", "d.end")
+    _k7 = L.int_field("ngx_pool_t", "d.failed")
+    _k8 = L.off("ngx_pool_t", "d.failed")
+    _k9 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k10 = L.off("ngx_pool_t", "large")
+    _k11 = L.align("ngx_pool_large_t")
+    _k12 = (_k11 - 1)
+    _k13 = L.off("ngx_pool_large_t", "alloc")
+    _k14 = L.off("ngx_pool_large_t", "next")
+    _k15 = L.off("ngx_pool_t", "cleanup")
+    _k16 = L.align("ngx_pool_cleanup_t")
+    _k17 = (_k16 - 1)
+    _k18 = L.off("ngx_pool_cleanup_t", "next")
 
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -1804,18 +1854,24 @@ def view1(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        if not (visit(_u64((_u64(h1(_rt)) + _k1)))):
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        if not (visit((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
             return 0
         return 1
 
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def count5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w4 = s
         n_w4 = 0
@@ -1825,13 +1881,13 @@ def view1(L):
             while True:
                 if p_w4 == 0:
                     break
-                if _rt.bitop("&", p_w4, (_k2 - 1)) != 0:
+                if (p_w4 & _k3) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w4, "hex")])
                 n_w4 = (n_w4 + 1)
-                if n_w4 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w4 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w4 = _u64((p_w4 + _k3))
+                p_w4 = (_q[(_a & 65535) >> 3] if not (_a := (p_w4 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w4 == t_w4) and (p_w4 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w4, "hex"), (n_w4, "dec")])
                 if n_w4 == pw_w4:
@@ -1846,11 +1902,15 @@ def view1(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count5(_rt, s)
 
     def sum8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w7 = s
         n_w7 = 0
@@ -1860,14 +1920,14 @@ def view1(L):
             while True:
                 if p_w7 == 0:
                     break
-                if _rt.bitop("&", p_w7, (_k2 - 1)) != 0:
+                if (p_w7 & _k3) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w7, "hex")])
                 n_w7 = (n_w7 + 1)
-                if n_w7 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w7 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w7
-                acc = (acc + (_u64((i1 + _k4)) - i1))
-                p_w7 = _u64((p_w7 + _k3))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i1))
+                p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w7 == t_w7) and (p_w7 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
                 if n_w7 == pw_w7:
@@ -1882,11 +1942,15 @@ def view1(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum8(_rt, s)
 
     def sum11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w10 = s
         n_w10 = 0
@@ -1896,14 +1960,14 @@ def view1(L):
             while True:
                 if p_w10 == 0:
                     break
-                if _rt.bitop("&", p_w10, (_k2 - 1)) != 0:
+                if (p_w10 & _k3) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w10, "hex")])
                 n_w10 = (n_w10 + 1)
-                if n_w10 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w10 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w10
-                acc = (acc + (_u64((i2 + _k5)) - _u64((i2 + _k4))))
-                p_w10 = _u64((p_w10 + _k3))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                p_w10 = (_q[(_a & 65535) >> 3] if not (_a := (p_w10 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w10 == t_w10) and (p_w10 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w10, "hex"), (n_w10, "dec")])
                 if n_w10 == pw_w10:
@@ -1918,11 +1982,15 @@ def view1(L):
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum11(_rt, s)
 
     def sum14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w13 = s
         n_w13 = 0
@@ -1932,14 +2000,14 @@ def view1(L):
             while True:
                 if p_w13 == 0:
                     break
-                if _rt.bitop("&", p_w13, (_k2 - 1)) != 0:
+                if (p_w13 & _k3) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w13, "hex")])
                 n_w13 = (n_w13 + 1)
-                if n_w13 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w13 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i3 = p_w13
-                acc = (acc + (_u64(i3 + _k7) if _k8 else _rt.field_int(i3, _k6, False)))
-                p_w13 = _u64((p_w13 + _k3))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i3 + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k9 else _rt.field_int(i3, _k7, False)))
+                p_w13 = (_q[(_a & 65535) >> 3] if not (_a := (p_w13 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w13 == t_w13) and (p_w13 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w13, "hex"), (n_w13, "dec")])
                 if n_w13 == pw_w13:
@@ -1954,13 +2022,17 @@ def view1(L):
     def col15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum14(_rt, s)
 
     def count17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w16 = _u64((s + _k9))
+        p_w16 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w16 = 0
         t_w16 = p_w16
         pw_w16 = 1
@@ -1968,15 +2040,15 @@ def view1(L):
             while True:
                 if p_w16 == 0:
                     break
-                if _rt.bitop("&", p_w16, (_k10 - 1)) != 0:
+                if (p_w16 & _k12) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w16, "hex")])
                 n_w16 = (n_w16 + 1)
-                if n_w16 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w16 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i4 = p_w16
-                if _u64((i4 + _k11)) != 0:
+                if (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
                     acc = (acc + 1)
-                p_w16 = _u64((p_w16 + _k12))
+                p_w16 = (_q[(_a & 65535) >> 3] if not (_a := (p_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w16 == t_w16) and (p_w16 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w16, "hex"), (n_w16, "dec")])
                 if n_w16 == pw_w16:
@@ -1991,13 +2063,17 @@ def view1(L):
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count17(_rt, s)
 
     def sum20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w19 = _u64((s + _k9))
+        p_w19 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w19 = 0
         t_w19 = p_w19
         pw_w19 = 1
@@ -2005,16 +2081,16 @@ def view1(L):
             while True:
                 if p_w19 == 0:
                     break
-                if _rt.bitop("&", p_w19, (_k10 - 1)) != 0:
+                if (p_w19 & _k12) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w19, "hex")])
                 n_w19 = (n_w19 + 1)
-                if n_w19 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w19 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i5 = p_w19
-                if _u64((i5 + _k11)) != 0:
+                if (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
                     i6 = i5
-                    acc = (acc + (0 if _u64((i6 + _k11)) == 0 else (_rt.div(_u64((_u64((i6 + _k11)) - 8)), 8) * 8)))
-                p_w19 = _u64((p_w19 + _k12))
+                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                p_w19 = (_q[(_a & 65535) >> 3] if not (_a := (p_w19 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w19 == t_w19) and (p_w19 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w19, "hex"), (n_w19, "dec")])
                 if n_w19 == pw_w19:
@@ -2029,13 +2105,17 @@ def view1(L):
     def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum20(_rt, s)
 
     def count23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w22 = _u64((s + _k13))
+        p_w22 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w22 = 0
         t_w22 = p_w22
         pw_w22 = 1
@@ -2043,13 +2123,13 @@ def view1(L):
             while True:
                 if p_w22 == 0:
                     break
-                if _rt.bitop("&", p_w22, (_k14 - 1)) != 0:
+                if (p_w22 & _k17) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w22, "hex")])
                 n_w22 = (n_w22 + 1)
-                if n_w22 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w22 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w22 = _u64((p_w22 + _k15))
+                p_w22 = (_q[(_a & 65535) >> 3] if not (_a := (p_w22 + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w22 == t_w22) and (p_w22 != 0):
                     raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w22, "hex"), (n_w22, "dec")])
                 if n_w22 == pw_w22:
@@ -2064,6 +2144,8 @@ def view1(L):
     def col24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count23(_rt, s)
 
     return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr"), ("blocks", col6, "value"), ("used", col9, "value"), ("free", col12, "value"), ("failed", col15, "value"), ("large_count", col18, "value"), ("large_bytes", col21, "value"), ("cleanups", col24, "value")], [], False)  # noqa: F821
@@ -2089,6 +2171,8 @@ def view2(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -2097,30 +2181,38 @@ def view2(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        if not (visit(_u64(h1(_rt)))):
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        if not (visit((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
             return 0
         return 1
 
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k2) if _k3 else _rt.field_int(s, _k1, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k3 else _rt.field_int(s, _k1, False))
 
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k5) if _k6 else _rt.field_int(s, _k4, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(s, _k4, False))
 
     def count6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        b_w5 = _u64((s + _k7))
-        c_w5 = (_u64(s + _k2) if _k3 else _rt.field_int(s, _k1, False))
+        b_w5 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := s + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k3 else _rt.field_int(s, _k1, False))
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
-        if c_w5 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_rt.max_nodes, "dec")])
+        if c_w5 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_max_nodes, "dec")])
         if (c_w5 > 0) and (b_w5 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
         _rt.visited += c_w5
@@ -2139,18 +2231,22 @@ def view2(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count6(_rt, s)
 
     def count9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        b_w8 = _u64((s + _k7))
-        c_w8 = (_u64(s + _k2) if _k3 else _rt.field_int(s, _k1, False))
+        b_w8 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w8 = ((_q[(_a & 65535) >> 3] if not (_a := s + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k3 else _rt.field_int(s, _k1, False))
         if c_w8 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
-        if c_w8 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_rt.max_nodes, "dec")])
+        if c_w8 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_max_nodes, "dec")])
         if (c_w8 > 0) and (b_w8 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w8, "dec")])
         _rt.visited += c_w8
@@ -2163,7 +2259,7 @@ def view2(L):
             i2 = (b_w8 + (i_w8 * _k8))
             if _rt.field_int(i2, _k9, True) != (-1):
                 i3 = i2
-                if (not ((_u64(_u64((i3 + _k10)) + _k12) if _k13 else _rt.field_int(_u64((i3 + _k10)), _k11, False)))) and (not ((_u64(_u64((i3 + _k10)) + _k15) if _k16 else _rt.field_int(_u64((i3 + _k10)), _k14, False)))):
+                if (not (((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k12) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k13 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k11, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k16 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k14, False)))):
                     acc = (acc + 1)
             i_w8 = (i_w8 + 1)
         return acc
@@ -2171,6 +2267,8 @@ def view2(L):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count9(_rt, s)
 
     return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value"), ("free", col4, "value"), ("used", col7, "value"), ("clients", col10, "value")], [], False)  # noqa: F821
@@ -2196,15 +2294,18 @@ def view3(L):
     _k18 = L.plain_u64("ngx_str_t", "len")
     _k19 = L.off("ngx_connection_t", "pool")
     _k20 = L.align("ngx_pool_t")
-    _k21 = L.off("ngx_pool_t", "d.next")
-    _k22 = L.off("ngx_pool_t", "d.last")
-    _k23 = L.int_field("ngx_connection_t", "requests")
-    _k24 = L.off("ngx_connection_t", "requests")
-    _k25 = L.plain_u64("ngx_connection_t", "requests")
+    _k21 = (_k20 - 1)
+    _k22 = L.off("ngx_pool_t", "d.next")
+    _k23 = L.off("ngx_pool_t", "d.last")
+    _k24 = L.int_field("ngx_connection_t", "requests")
+    _k25 = L.off("ngx_connection_t", "requests")
+    _k26 = L.plain_u64("ngx_connection_t", "requests")
 
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -2213,12 +2314,14 @@ def view3(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        b_w1 = _u64((_u64(h2(_rt)) + _k1))
-        c_w1 = (_u64(_u64(h2(_rt)) + _k3) if _k4 else _rt.field_int(_u64(h2(_rt)), _k2, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k2, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
-        if c_w1 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if c_w1 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_max_nodes, "dec")])
         if (c_w1 > 0) and (b_w1 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
         _rt.visited += c_w1
@@ -2231,7 +2334,7 @@ def view3(L):
             i1 = (b_w1 + (i_w1 * _k5))
             if _rt.field_int(i1, _k6, True) != (-1):
                 i2 = i1
-                if (not ((_u64(_u64((i2 + _k7)) + _k9) if _k10 else _rt.field_int(_u64((i2 + _k7)), _k8, False)))) and (not ((_u64(_u64((i2 + _k7)) + _k12) if _k13 else _rt.field_int(_u64((i2 + _k7)), _k11, False)))):
+                if (not (((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k10 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k8, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k12) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k13 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k11, False)))):
                     if not (visit(i2)):
                         return 0
             i_w1 = (i_w1 + 1)
@@ -2240,16 +2343,22 @@ def view3(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k6, True)
 
     def h6(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -2257,13 +2366,17 @@ def view3(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h6(_rt, _u64(((s + _k14) + _k15)), (_u64((s + _k14) + _k17) if _k18 else _rt.field_int((s + _k14), _k16, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k14) + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k14) + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k18 else _rt.field_int((s + _k14), _k16, False)))
 
     def count9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w8 = _u64((s + _k19))
+        p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w8 = 0
         t_w8 = p_w8
         pw_w8 = 1
@@ -2271,13 +2384,13 @@ def view3(L):
             while True:
                 if p_w8 == 0:
                     break
-                if _rt.bitop("&", p_w8, (_k20 - 1)) != 0:
+                if (p_w8 & _k21) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
                 n_w8 = (n_w8 + 1)
-                if n_w8 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w8 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w8 = _u64((p_w8 + _k21))
+                p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w8 == t_w8) and (p_w8 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
                 if n_w8 == pw_w8:
@@ -2292,13 +2405,17 @@ def view3(L):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (count9(_rt, s) if _u64((s + _k19)) != 0 else 0)
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (count9(_rt, s) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
 
     def sum12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w11 = _u64((s + _k19))
+        p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w11 = 0
         t_w11 = p_w11
         pw_w11 = 1
@@ -2306,14 +2423,14 @@ def view3(L):
             while True:
                 if p_w11 == 0:
                     break
-                if _rt.bitop("&", p_w11, (_k20 - 1)) != 0:
+                if (p_w11 & _k21) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
                 n_w11 = (n_w11 + 1)
-                if n_w11 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w11 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i3 = p_w11
-                acc = (acc + (_u64((i3 + _k22)) - i3))
-                p_w11 = _u64((p_w11 + _k21))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i3))
+                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w11 == t_w11) and (p_w11 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
                 if n_w11 == pw_w11:
@@ -2328,12 +2445,16 @@ def view3(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (sum12(_rt, s) if _u64((s + _k19)) != 0 else 0)
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (sum12(_rt, s) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
 
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k24) if _k25 else _rt.field_int(s, _k23, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k25) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k26 else _rt.field_int(s, _k24, False))
 
     return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr"), ("fd", col5, "value"), ("remote", col7, "value"), ("pool_blocks", col10, "value"), ("pool_used", col13, "value"), ("requests", col14, "value")], [], False)  # noqa: F821
 
@@ -2359,12 +2480,15 @@ def view4(L):
     _k19 = L.off("ngx_http_request_t", "connection")
     _k20 = L.off("ngx_http_request_t", "pool")
     _k21 = L.align("ngx_pool_t")
-    _k22 = L.off("ngx_pool_t", "d.next")
-    _k23 = L.off("ngx_pool_t", "d.last")
+    _k22 = (_k21 - 1)
+    _k23 = L.off("ngx_pool_t", "d.next")
+    _k24 = L.off("ngx_pool_t", "d.last")
 
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -2373,12 +2497,14 @@ def view4(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        b_w1 = _u64((_u64(h2(_rt)) + _k1))
-        c_w1 = (_u64(_u64(h2(_rt)) + _k3) if _k4 else _rt.field_int(_u64(h2(_rt)), _k2, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k2, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
-        if c_w1 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if c_w1 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_max_nodes, "dec")])
         if (c_w1 > 0) and (b_w1 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
         _rt.visited += c_w1
@@ -2391,9 +2517,9 @@ def view4(L):
             i1 = (b_w1 + (i_w1 * _k5))
             if _rt.field_int(i1, _k6, True) != (-1):
                 i2 = i1
-                if (_u64((i2 + _k7)) != 0) and (_m.int(_u64((i2 + _k7)), 4, False) == 1347703880):
+                if ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880):
                     i3 = i2
-                    if not (visit(_u64((i3 + _k7)))):
+                    if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
                         return 0
             i_w1 = (i_w1 + 1)
         return 1
@@ -2401,11 +2527,15 @@ def view4(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def h5(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -2413,33 +2543,45 @@ def view4(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h5(_rt, _u64(((s + _k8) + _k9)), (_u64((s + _k8) + _k11) if _k12 else _rt.field_int((s + _k8), _k10, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k8) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k8) + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int((s + _k8), _k10, False)))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h5(_rt, _u64(((s + _k13) + _k9)), (_u64((s + _k13) + _k11) if _k12 else _rt.field_int((s + _k13), _k10, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k13) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13) + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int((s + _k13), _k10, False)))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h5(_rt, _u64(((s + _k14) + _k9)), (_u64((s + _k14) + _k11) if _k12 else _rt.field_int((s + _k14), _k10, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k14) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k14) + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int((s + _k14), _k10, False)))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_rt.clock_value("now_ms") - ((_rt.field_int(s, _k15, True) * 1000) + (_u64(s + _k17) if _k18 else _rt.field_int(s, _k16, False))))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (_rt.clock_value("now_ms") - ((_rt.field_int(s, _k15, True) * 1000) + ((_q[(_a & 65535) >> 3] if not (_a := s + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k18 else _rt.field_int(s, _k16, False))))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return _rt.field_int(_u64((s + _k19)), _k6, True)
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k6, True)
 
     def count12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w11 = _u64((s + _k20))
+        p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w11 = 0
         t_w11 = p_w11
         pw_w11 = 1
@@ -2447,13 +2589,13 @@ def view4(L):
             while True:
                 if p_w11 == 0:
                     break
-                if _rt.bitop("&", p_w11, (_k21 - 1)) != 0:
+                if (p_w11 & _k22) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
                 n_w11 = (n_w11 + 1)
-                if n_w11 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w11 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w11 = _u64((p_w11 + _k22))
+                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w11 == t_w11) and (p_w11 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
                 if n_w11 == pw_w11:
@@ -2468,13 +2610,17 @@ def view4(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count12(_rt, s)
 
     def sum15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w14 = _u64((s + _k20))
+        p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w14 = 0
         t_w14 = p_w14
         pw_w14 = 1
@@ -2482,14 +2628,14 @@ def view4(L):
             while True:
                 if p_w14 == 0:
                     break
-                if _rt.bitop("&", p_w14, (_k21 - 1)) != 0:
+                if (p_w14 & _k22) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
                 n_w14 = (n_w14 + 1)
-                if n_w14 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w14 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i4 = p_w14
-                acc = (acc + (_u64((i4 + _k23)) - i4))
-                p_w14 = _u64((p_w14 + _k22))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i4))
+                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w14 == t_w14) and (p_w14 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
                 if n_w14 == pw_w14:
@@ -2504,6 +2650,8 @@ def view4(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum15(_rt, s)
 
     return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr"), ("method", col6, "value"), ("uri", col7, "value"), ("host", col8, "value"), ("age_ms", col9, "value"), ("fd", col10, "value"), ("pool_blocks", col13, "value"), ("pool_used", col16, "value")], [], True)  # noqa: F821
@@ -2523,8 +2671,8 @@ def view5(L):
     _k12 = L.off("ngx_rbtree_t", "sentinel")
     _k13 = L.off("ngx_rbtree_t", "root")
     _k14 = L.off("ngx_rbtree_node_t", "left")
-    _k15 = L.off("ngx_event_t", "timer")
-    _k16 = L.off("ngx_rbtree_node_t", "right")
+    _k15 = L.off("ngx_rbtree_node_t", "right")
+    _k16 = L.off("ngx_event_t", "timer")
     _k17 = L.int_field("ngx_rbtree_node_t", "key")
     _k18 = L.off("ngx_rbtree_node_t", "key")
     _k19 = L.plain_u64("ngx_rbtree_node_t", "key")
@@ -2532,6 +2680,8 @@ def view5(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -2540,13 +2690,17 @@ def view5(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        if not (visit(_u64(h1(_rt)))):
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        if not (visit((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
             return 0
         return 1
 
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cached_time")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cached_time is not in the binary's symbol tables", [])
@@ -2555,18 +2709,22 @@ def view5(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_rt.clock_value("now_ms") - ((_rt.field_int(_u64(h3(_rt)), _k1, True) * 1000) + (_u64(_u64(h3(_rt)) + _k3) if _k4 else _rt.field_int(_u64(h3(_rt)), _k2, False))))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (_rt.clock_value("now_ms") - ((_rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k1, True) * 1000) + ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k2, False))))
 
     def count6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        b_w5 = _u64((s + _k5))
-        c_w5 = (_u64(s + _k7) if _k8 else _rt.field_int(s, _k6, False))
+        b_w5 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := s + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(s, _k6, False))
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
-        if c_w5 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_rt.max_nodes, "dec")])
+        if c_w5 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_max_nodes, "dec")])
         if (c_w5 > 0) and (b_w5 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
         _rt.visited += c_w5
@@ -2585,18 +2743,22 @@ def view5(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count6(_rt, s)
 
     def count9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        b_w8 = _u64((s + _k5))
-        c_w8 = (_u64(s + _k7) if _k8 else _rt.field_int(s, _k6, False))
+        b_w8 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w8 = ((_q[(_a & 65535) >> 3] if not (_a := s + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(s, _k6, False))
         if c_w8 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
-        if c_w8 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_rt.max_nodes, "dec")])
+        if c_w8 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_max_nodes, "dec")])
         if (c_w8 > 0) and (b_w8 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w8, "dec")])
         _rt.visited += c_w8
@@ -2609,9 +2771,9 @@ def view5(L):
             i2 = (b_w8 + (i_w8 * _k9))
             if _rt.field_int(i2, _k10, True) != (-1):
                 i3 = i2
-                if (_u64((i3 + _k11)) != 0) and (_m.int(_u64((i3 + _k11)), 4, False) == 1347703880):
+                if ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880):
                     i4 = i3
-                    _u64((i4 + _k11))
+                    (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     acc = (acc + 1)
             i_w8 = (i_w8 + 1)
         return acc
@@ -2619,11 +2781,15 @@ def view5(L):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count9(_rt, s)
 
     def h12(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_event_timer_rbtree")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_event_timer_rbtree is not in the binary's symbol tables", [])
@@ -2632,10 +2798,12 @@ def view5(L):
     def count13(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         tr_w11 = h12(_rt)
-        sentinel_w11 = _u64((tr_w11 + _k12))
-        cur_w11 = _u64((tr_w11 + _k13))
+        sentinel_w11 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w11 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w11 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w11 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w11 = 0
         stack_w11 = []
         try:
@@ -2651,17 +2819,16 @@ def view5(L):
                     if depth_w11 >= 128:
                         raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w11, "hex")])
                     stack_w11.append(cur_w11)
-                    c_w11 = _u64((cur_w11 + _k14))
+                    c_w11 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w11 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     if c_w11 == 0:
                         raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (sentinel_w11, "hex")])
                     cur_w11 = c_w11
                 cur_w11 = stack_w11.pop()
                 n_w11 = (n_w11 + 1)
-                if n_w11 > _rt.max_nodes:
-                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w11, "hex"), (_rt.max_nodes, "dec")])
-                (cur_w11 - _k15)
+                if n_w11 > _max_nodes:
+                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w11, "hex"), (_max_nodes, "dec")])
                 acc = (acc + 1)
-                c_w11 = _u64((cur_w11 + _k16))
+                c_w11 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w11 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if c_w11 == 0:
                     raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (sentinel_w11, "hex")])
                 cur_w11 = c_w11
@@ -2674,15 +2841,19 @@ def view5(L):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count13(_rt)
 
     def count16(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         tr_w15 = h12(_rt)
-        sentinel_w15 = _u64((tr_w15 + _k12))
-        cur_w15 = _u64((tr_w15 + _k13))
+        sentinel_w15 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w15 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w15 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w15 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w15 = 0
         stack_w15 = []
         try:
@@ -2698,18 +2869,18 @@ def view5(L):
                     if depth_w15 >= 128:
                         raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w15, "hex")])
                     stack_w15.append(cur_w15)
-                    c_w15 = _u64((cur_w15 + _k14))
+                    c_w15 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w15 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     if c_w15 == 0:
                         raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (sentinel_w15, "hex")])
                     cur_w15 = c_w15
                 cur_w15 = stack_w15.pop()
                 n_w15 = (n_w15 + 1)
-                if n_w15 > _rt.max_nodes:
-                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w15, "hex"), (_rt.max_nodes, "dec")])
-                i5 = (cur_w15 - _k15)
-                if (_u64((i5 + _k15) + _k18) if _k19 else _rt.field_int((i5 + _k15), _k17, False)) < _rt.clock_value("monotonic_ms"):
+                if n_w15 > _max_nodes:
+                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w15, "hex"), (_max_nodes, "dec")])
+                i5 = (cur_w15 - _k16)
+                if ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k16) + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k19 else _rt.field_int((i5 + _k16), _k17, False)) < _rt.clock_value("monotonic_ms"):
                     acc = (acc + 1)
-                c_w15 = _u64((cur_w15 + _k16))
+                c_w15 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w15 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if c_w15 == 0:
                     raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (sentinel_w15, "hex")])
                 cur_w15 = c_w15
@@ -2722,6 +2893,8 @@ def view5(L):
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count16(_rt)
 
     return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value"), ("connections", col7, "value"), ("requests", col10, "value"), ("timers", col14, "value"), ("overdue_timers", col17, "value")], [], True)  # noqa: F821
@@ -2745,6 +2918,8 @@ def view6(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_event_timer_rbtree")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_event_timer_rbtree is not in the binary's symbol tables", [])
@@ -2753,9 +2928,11 @@ def view6(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         tr_w1 = h2(_rt)
-        sentinel_w1 = _u64((tr_w1 + _k1))
-        cur_w1 = _u64((tr_w1 + _k2))
+        sentinel_w1 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w1 + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w1 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w1 = 0
         stack_w1 = []
         try:
@@ -2771,17 +2948,17 @@ def view6(L):
                     if depth_w1 >= 128:
                         raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w1, "hex")])
                     stack_w1.append(cur_w1)
-                    c_w1 = _u64((cur_w1 + _k3))
+                    c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     if c_w1 == 0:
                         raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
                     cur_w1 = c_w1
                 cur_w1 = stack_w1.pop()
                 n_w1 = (n_w1 + 1)
-                if n_w1 > _rt.max_nodes:
-                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w1, "hex"), (_rt.max_nodes, "dec")])
+                if n_w1 > _max_nodes:
+                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w1, "hex"), (_max_nodes, "dec")])
                 if not (visit((cur_w1 - _k4))):
                     return 0
-                c_w1 = _u64((cur_w1 + _k5))
+                c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if c_w1 == 0:
                     raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
                 cur_w1 = c_w1
@@ -2794,32 +2971,44 @@ def view6(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64((s + _k4) + _k7) if _k8 else _rt.field_int((s + _k4), _k6, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := (s + _k4) + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int((s + _k4), _k6, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return ((_u64((s + _k4) + _k7) if _k8 else _rt.field_int((s + _k4), _k6, False)) - _rt.clock_value("monotonic_ms"))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (((_q[(_a & 65535) >> 3] if not (_a := (s + _k4) + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int((s + _k4), _k6, False)) - _rt.clock_value("monotonic_ms"))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return _rt.symbol(_u64((s + _k9)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := (s + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k11) if _k12 else _rt.field_int(s, _k10, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(s, _k10, False))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return _rt.field_int(_u64((s + _k13)), _k14, True)
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k14, True)
 
     return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and the fd of the event's connection.", "ngx_event_t", [("timers", root3)], [("addr", col4, "addr"), ("key", col5, "value"), ("left_ms", col6, "value"), ("handler", col7, "value"), ("write", col8, "value"), ("fd", col9, "value")], [], True)  # noqa: F821
 
@@ -2849,6 +3038,8 @@ def view7(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -2857,7 +3048,9 @@ def view7(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        part_w1 = ((_u64(h2(_rt)) + _k1) + _k2)
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        part_w1 = (((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1) + _k2)
         n_w1 = 0
         parts_w1 = 0
         t_w1 = part_w1
@@ -2867,12 +3060,12 @@ def view7(L):
                 if part_w1 == 0:
                     break
                 parts_w1 = (parts_w1 + 1)
-                if parts_w1 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
-                base_w1 = _u64((part_w1 + _k3))
-                count_w1 = (_u64(part_w1 + _k5) if _k6 else _rt.field_int(part_w1, _k4, False))
-                if count_w1 > (_rt.max_nodes - n_w1):
-                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w1, "hex"), (_rt.max_nodes, "dec")])
+                if parts_w1 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                base_w1 = (_q[(_a & 65535) >> 3] if not (_a := (part_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                count_w1 = ((_q[(_a & 65535) >> 3] if not (_a := part_w1 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(part_w1, _k4, False))
+                if count_w1 > (_max_nodes - n_w1):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w1, "hex"), (_max_nodes, "dec")])
                 if (count_w1 > 0) and (base_w1 == 0):
                     raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w1, "hex"), (count_w1, "dec")])
                 i_w1 = 0
@@ -2883,7 +3076,7 @@ def view7(L):
                     if not (visit((base_w1 + (i_w1 * _k7)))):
                         return 0
                     i_w1 = (i_w1 + 1)
-                part_w1 = _u64((part_w1 + _k8))
+                part_w1 = (_q[(_a & 65535) >> 3] if not (_a := (part_w1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (part_w1 == t_w1) and (part_w1 != 0):
                     raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w1, "hex")])
                 if parts_w1 == pw_w1:
@@ -2898,11 +3091,15 @@ def view7(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def h5(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -2910,22 +3107,30 @@ def view7(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h5(_rt, _u64(((s + _k9) + _k10)), (_u64((s + _k9) + _k12) if _k13 else _rt.field_int((s + _k9), _k11, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k9) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k9) + _k12) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k13 else _rt.field_int((s + _k9), _k11, False)))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k15) if _k16 else _rt.field_int(s, _k14, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k16 else _rt.field_int(s, _k14, False))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return _rt.symbol(_u64((s + _k17)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return ((_u64(_u64((s + _k18)) + _k20) if _k21 else _rt.field_int(_u64((s + _k18)), _k19, False)) if _u64((s + _k18)) != 0 else 0)
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k21 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k19, False)) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
 
     return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root3)], [("addr", col4, "addr"), ("name", col6, "value"), ("size", col7, "value"), ("owner", col8, "value"), ("free_pages", col9, "value")], [], False)  # noqa: F821
 
@@ -2947,6 +3152,8 @@ def view8(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -2955,12 +3162,14 @@ def view8(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        b_w1 = _u64(((_u64(h2(_rt)) + _k1) + _k2))
-        c_w1 = (_u64((_u64(h2(_rt)) + _k1) + _k4) if _k5 else _rt.field_int((_u64(h2(_rt)) + _k1), _k3, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int(((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1), _k3, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
-        if c_w1 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if c_w1 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_max_nodes, "dec")])
         if (c_w1 > 0) and (b_w1 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
         _rt.visited += c_w1
@@ -2978,11 +3187,15 @@ def view8(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def h5(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -2990,16 +3203,22 @@ def view8(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h5(_rt, _u64(((s + _k7) + _k8)), (_u64((s + _k7) + _k10) if _k11 else _rt.field_int((s + _k7), _k9, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k7) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7) + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k11 else _rt.field_int((s + _k7), _k9, False)))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k12, True)
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k13, True)
 
     return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", root3)], [("addr", col4, "addr"), ("address", col6, "value"), ("fd", col7, "value"), ("backlog", col8, "value")], [], False)  # noqa: F821
@@ -3023,6 +3242,8 @@ def view9(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -3031,7 +3252,9 @@ def view9(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        part_w1 = ((_u64(h2(_rt)) + _k1) + _k2)
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        part_w1 = (((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1) + _k2)
         n_w1 = 0
         parts_w1 = 0
         t_w1 = part_w1
@@ -3041,12 +3264,12 @@ def view9(L):
                 if part_w1 == 0:
                     break
                 parts_w1 = (parts_w1 + 1)
-                if parts_w1 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
-                base_w1 = _u64((part_w1 + _k3))
-                count_w1 = (_u64(part_w1 + _k5) if _k6 else _rt.field_int(part_w1, _k4, False))
-                if count_w1 > (_rt.max_nodes - n_w1):
-                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w1, "hex"), (_rt.max_nodes, "dec")])
+                if parts_w1 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                base_w1 = (_q[(_a & 65535) >> 3] if not (_a := (part_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                count_w1 = ((_q[(_a & 65535) >> 3] if not (_a := part_w1 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(part_w1, _k4, False))
+                if count_w1 > (_max_nodes - n_w1):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w1, "hex"), (_max_nodes, "dec")])
                 if (count_w1 > 0) and (base_w1 == 0):
                     raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w1, "hex"), (count_w1, "dec")])
                 i_w1 = 0
@@ -3057,7 +3280,7 @@ def view9(L):
                     if not (visit((base_w1 + (i_w1 * _k7)))):
                         return 0
                     i_w1 = (i_w1 + 1)
-                part_w1 = _u64((part_w1 + _k8))
+                part_w1 = (_q[(_a & 65535) >> 3] if not (_a := (part_w1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (part_w1 == t_w1) and (part_w1 != 0):
                     raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w1, "hex")])
                 if parts_w1 == pw_w1:
@@ -3072,16 +3295,22 @@ def view9(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k9, True)
 
     def h6(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -3089,7 +3318,9 @@ def view9(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h6(_rt, _u64(((s + _k10) + _k11)), (_u64((s + _k10) + _k13) if _k14 else _rt.field_int((s + _k10), _k12, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k10) + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k10) + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k14 else _rt.field_int((s + _k10), _k12, False)))
 
     return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root3)], [("addr", col4, "addr"), ("fd", col5, "value"), ("name", col7, "value")], [], False)  # noqa: F821
 
@@ -3113,6 +3344,8 @@ def view10(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -3121,6 +3354,8 @@ def view10(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_module is not in the binary's symbol tables", [])
@@ -3129,6 +3364,8 @@ def view10(L):
     def h4(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_core_module")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_core_module is not in the binary's symbol tables", [])
@@ -3137,12 +3374,14 @@ def view10(L):
     def take_while5(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        b_w1 = _u64((_u64((_u64((_u64((_u64((_u64(h2(_rt)) + _k1)) + ((_u64(h3(_rt) + _k3) if _k4 else _rt.field_int(h3(_rt), _k2, False)) * 8))) + _k5)) + ((_u64(h4(_rt) + _k7) if _k8 else _rt.field_int(h4(_rt), _k6, False)) * 8))) + _k9))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := h3(_rt) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(h3(_rt), _k2, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := h4(_rt) + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(h4(_rt), _k6, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         c_w1 = 256
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
-        if c_w1 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if c_w1 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_max_nodes, "dec")])
         if (c_w1 > 0) and (b_w1 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
         _rt.visited += c_w1
@@ -3153,7 +3392,7 @@ def view10(L):
             if i_w1 >= c_w1:
                 break
             i1 = (b_w1 + (i_w1 * _k10))
-            if not (_u64((i1 + _k11)) != 0):
+            if not ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0):
                 return 1
             if not (visit(i1)):
                 return 0
@@ -3163,6 +3402,8 @@ def view10(L):
     def root7(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         def _visit1(x6):
             if not (visit(x6)):
                 return 0
@@ -3174,22 +3415,30 @@ def view10(L):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return _rt.symbol(_u64((s + _k11)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := (s + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return _rt.symbol(_u64((s + _k12)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k14) if _k15 else _rt.field_int(s, _k13, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k15 else _rt.field_int(s, _k13, False))
 
     return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root7)], [("addr", col8, "addr"), ("checker", col9, "value"), ("handler", col10, "value"), ("next", col11, "value")], [], False)  # noqa: F821
 
@@ -3198,6 +3447,8 @@ def view11(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_top_header_filter")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_top_header_filter is not in the binary's symbol tables", [])
@@ -3206,6 +3457,8 @@ def view11(L):
     def h3(_rt, f):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.file_static(f, "ngx_http_next_header_filter")
         if a < 0:
             raise _rt.fail("unavailable", "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names", [])
@@ -3214,7 +3467,9 @@ def view11(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        p_w1 = _u64(h2(_rt))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        p_w1 = (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -3223,12 +3478,12 @@ def view11(L):
                 if p_w1 == 0:
                     break
                 n_w1 = (n_w1 + 1)
-                if n_w1 > _rt.max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w1 > _max_nodes:
+                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 if not (visit(p_w1)):
                     return 0
                 i1 = p_w1
-                p_w1 = (_u64(h3(_rt, i1)) if h3(_rt, i1) != 0 else 0)
+                p_w1 = ((_q[(_a & 65535) >> 3] if not (_a := h3(_rt, i1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if h3(_rt, i1) != 0 else 0)
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -3243,6 +3498,8 @@ def view11(L):
     def h6(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_top_body_filter")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_top_body_filter is not in the binary's symbol tables", [])
@@ -3251,6 +3508,8 @@ def view11(L):
     def h7(_rt, f):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.file_static(f, "ngx_http_next_body_filter")
         if a < 0:
             raise _rt.fail("unavailable", "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names", [])
@@ -3259,7 +3518,9 @@ def view11(L):
     def root8(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        p_w5 = _u64(h6(_rt))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        p_w5 = (_q[(_a & 65535) >> 3] if not (_a := h6(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w5 = 0
         t_w5 = p_w5
         pw_w5 = 1
@@ -3268,12 +3529,12 @@ def view11(L):
                 if p_w5 == 0:
                     break
                 n_w5 = (n_w5 + 1)
-                if n_w5 > _rt.max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w5 > _max_nodes:
+                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 if not (visit(p_w5)):
                     return 0
                 i2 = p_w5
-                p_w5 = (_u64(h7(_rt, i2)) if h7(_rt, i2) != 0 else 0)
+                p_w5 = ((_q[(_a & 65535) >> 3] if not (_a := h7(_rt, i2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if h7(_rt, i2) != 0 else 0)
                 if (p_w5 == t_w5) and (p_w5 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w5, "hex"), (n_w5, "dec")])
                 if n_w5 == pw_w5:
@@ -3288,11 +3549,15 @@ def view11(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return _rt.symbol(s)
 
     return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", root4), ("body", root8)], [("addr", col9, "addr"), ("filter", col10, "value")], [], False)  # noqa: F821
@@ -3306,6 +3571,8 @@ def printer0(L):
     def h1(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -3313,7 +3580,9 @@ def printer0(L):
     def expr2(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h1(_rt, _u64((s + _k1)), (_u64(s + _k3) if _k4 else _rt.field_int(s, _k2, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h1(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := s + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(s, _k2, False)))
 
     return expr2
 
@@ -3327,6 +3596,8 @@ def pack_clock(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cached_time")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cached_time is not in the binary's symbol tables", [])
@@ -3335,11 +3606,15 @@ def pack_clock(L):
     def expr2(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return ((_rt.field_int(_u64(h1(_rt)), _k1, True) * 1000) + (_u64(_u64(h1(_rt)) + _k3) if _k4 else _rt.field_int(_u64(h1(_rt)), _k2, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k1, True) * 1000) + ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k2, False)))
 
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_current_msec")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_current_msec is not in the binary's symbol tables", [])
@@ -3348,6 +3623,8 @@ def pack_clock(L):
     def expr4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return _m.int(h3(_rt), _k5, False)
 
     return ("nginx's cached time (ngx_cached_time) when the core was dumped", {"now_ms": expr2, "monotonic_ms": expr4})

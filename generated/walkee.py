@@ -1388,23 +1388,28 @@ def view0(L):
     _k3 = L.off("walkee_root_t", "npools")
     _k4 = L.plain_u64("walkee_root_t", "npools")
     _k5 = L.align("ngx_pool_t")
-    _k6 = L.off("ngx_pool_t", "d.next")
-    _k7 = L.off("ngx_pool_t", "d.last")
-    _k8 = L.off("ngx_pool_t", "d.end")
-    _k9 = L.int_field("ngx_pool_t", "d.failed")
-    _k10 = L.off("ngx_pool_t", "d.failed")
-    _k11 = L.plain_u64("ngx_pool_t", "d.failed")
-    _k12 = L.off("ngx_pool_t", "large")
-    _k13 = L.align("ngx_pool_large_t")
-    _k14 = L.off("ngx_pool_large_t", "alloc")
-    _k15 = L.off("ngx_pool_large_t", "next")
-    _k16 = L.off("ngx_pool_t", "cleanup")
-    _k17 = L.align("ngx_pool_cleanup_t")
-    _k18 = L.off("ngx_pool_cleanup_t", "next")
+    _k6 = (_k5 - 1)
+    _k7 = L.off("ngx_pool_t", "d.next")
+    _k8 = L.off("ngx_pool_t", "d.last")
+    _k9 = L.off("ngx_pool_t", "d.end")
+    _k10 = L.int_field("ngx_pool_t", "d.failed")
+    _k11 = L.off("ngx_pool_t", "d.failed")
+    _k12 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k13 = L.off("ngx_pool_t", "large")
+    _k14 = L.align("ngx_pool_large_t")
+    _k15 = (_k14 - 1)
+    _k16 = L.off("ngx_pool_large_t", "alloc")
+    _k17 = L.off("ngx_pool_large_t", "next")
+    _k18 = L.off("ngx_pool_t", "cleanup")
+    _k19 = L.align("ngx_pool_cleanup_t")
+    _k20 = (_k19 - 1)
+    _k21 = L.off("ngx_pool_cleanup_t", "next")
 
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -1413,12 +1418,14 @@ def view0(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        b_w1 = _u64((h2(_rt) + _k1))
-        c_w1 = (_u64(h2(_rt) + _k3) if _k4 else _rt.field_int(h2(_rt), _k2, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(h2(_rt), _k2, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
-        if c_w1 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if c_w1 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_max_nodes, "dec")])
         if (c_w1 > 0) and (b_w1 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
         _rt.visited += c_w1
@@ -1428,7 +1435,7 @@ def view0(L):
         while True:
             if i_w1 >= c_w1:
                 break
-            if not (visit(_u64((b_w1 + (i_w1 * 8))))):
+            if not (visit((_q[(_a & 65535) >> 3] if not (_a := (b_w1 + (i_w1 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
                 return 0
             i_w1 = (i_w1 + 1)
         return 1
@@ -1436,11 +1443,15 @@ def view0(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def count6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w5 = s
         n_w5 = 0
@@ -1450,13 +1461,13 @@ def view0(L):
             while True:
                 if p_w5 == 0:
                     break
-                if _rt.bitop("&", p_w5, (_k5 - 1)) != 0:
+                if (p_w5 & _k6) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w5, "hex")])
                 n_w5 = (n_w5 + 1)
-                if n_w5 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w5 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w5 = _u64((p_w5 + _k6))
+                p_w5 = (_q[(_a & 65535) >> 3] if not (_a := (p_w5 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w5 == t_w5) and (p_w5 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w5, "hex"), (n_w5, "dec")])
                 if n_w5 == pw_w5:
@@ -1471,11 +1482,15 @@ def view0(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count6(_rt, s)
 
     def sum9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w8 = s
         n_w8 = 0
@@ -1485,14 +1500,14 @@ def view0(L):
             while True:
                 if p_w8 == 0:
                     break
-                if _rt.bitop("&", p_w8, (_k5 - 1)) != 0:
+                if (p_w8 & _k6) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
                 n_w8 = (n_w8 + 1)
-                if n_w8 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w8 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w8
-                acc = (acc + (_u64((i1 + _k7)) - i1))
-                p_w8 = _u64((p_w8 + _k6))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i1))
+                p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w8 == t_w8) and (p_w8 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
                 if n_w8 == pw_w8:
@@ -1507,11 +1522,15 @@ def view0(L):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum9(_rt, s)
 
     def sum12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w11 = s
         n_w11 = 0
@@ -1521,14 +1540,14 @@ def view0(L):
             while True:
                 if p_w11 == 0:
                     break
-                if _rt.bitop("&", p_w11, (_k5 - 1)) != 0:
+                if (p_w11 & _k6) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
                 n_w11 = (n_w11 + 1)
-                if n_w11 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w11 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w11
-                acc = (acc + (_u64((i2 + _k8)) - _u64((i2 + _k7))))
-                p_w11 = _u64((p_w11 + _k6))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w11 == t_w11) and (p_w11 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
                 if n_w11 == pw_w11:
@@ -1543,11 +1562,15 @@ def view0(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum12(_rt, s)
 
     def sum15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
         p_w14 = s
         n_w14 = 0
@@ -1557,14 +1580,14 @@ def view0(L):
             while True:
                 if p_w14 == 0:
                     break
-                if _rt.bitop("&", p_w14, (_k5 - 1)) != 0:
+                if (p_w14 & _k6) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
                 n_w14 = (n_w14 + 1)
-                if n_w14 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w14 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i3 = p_w14
-                acc = (acc + (_u64(i3 + _k10) if _k11 else _rt.field_int(i3, _k9, False)))
-                p_w14 = _u64((p_w14 + _k6))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i3 + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(i3, _k10, False)))
+                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w14 == t_w14) and (p_w14 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
                 if n_w14 == pw_w14:
@@ -1579,13 +1602,17 @@ def view0(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum15(_rt, s)
 
     def count18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w17 = _u64((s + _k12))
+        p_w17 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w17 = 0
         t_w17 = p_w17
         pw_w17 = 1
@@ -1593,15 +1620,15 @@ def view0(L):
             while True:
                 if p_w17 == 0:
                     break
-                if _rt.bitop("&", p_w17, (_k13 - 1)) != 0:
+                if (p_w17 & _k15) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w17, "hex")])
                 n_w17 = (n_w17 + 1)
-                if n_w17 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w17 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i4 = p_w17
-                if _u64((i4 + _k14)) != 0:
+                if (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
                     acc = (acc + 1)
-                p_w17 = _u64((p_w17 + _k15))
+                p_w17 = (_q[(_a & 65535) >> 3] if not (_a := (p_w17 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w17 == t_w17) and (p_w17 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
                 if n_w17 == pw_w17:
@@ -1616,13 +1643,17 @@ def view0(L):
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count18(_rt, s)
 
     def sum21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w20 = _u64((s + _k12))
+        p_w20 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w20 = 0
         t_w20 = p_w20
         pw_w20 = 1
@@ -1630,16 +1661,16 @@ def view0(L):
             while True:
                 if p_w20 == 0:
                     break
-                if _rt.bitop("&", p_w20, (_k13 - 1)) != 0:
+                if (p_w20 & _k15) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w20, "hex")])
                 n_w20 = (n_w20 + 1)
-                if n_w20 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w20 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i5 = p_w20
-                if _u64((i5 + _k14)) != 0:
+                if (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
                     i6 = i5
-                    acc = (acc + (0 if _u64((i6 + _k14)) == 0 else (_rt.div(_u64((_u64((i6 + _k14)) - 8)), 8) * 8)))
-                p_w20 = _u64((p_w20 + _k15))
+                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                p_w20 = (_q[(_a & 65535) >> 3] if not (_a := (p_w20 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w20 == t_w20) and (p_w20 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w20, "hex"), (n_w20, "dec")])
                 if n_w20 == pw_w20:
@@ -1654,13 +1685,17 @@ def view0(L):
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum21(_rt, s)
 
     def count24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w23 = _u64((s + _k16))
+        p_w23 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w23 = 0
         t_w23 = p_w23
         pw_w23 = 1
@@ -1668,13 +1703,13 @@ def view0(L):
             while True:
                 if p_w23 == 0:
                     break
-                if _rt.bitop("&", p_w23, (_k17 - 1)) != 0:
+                if (p_w23 & _k20) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w23, "hex")])
                 n_w23 = (n_w23 + 1)
-                if n_w23 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w23 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w23 = _u64((p_w23 + _k18))
+                p_w23 = (_q[(_a & 65535) >> 3] if not (_a := (p_w23 + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w23 == t_w23) and (p_w23 != 0):
                     raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w23, "hex"), (n_w23, "dec")])
                 if n_w23 == pw_w23:
@@ -1689,11 +1724,15 @@ def view0(L):
     def col25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count24(_rt, s)
 
     def all27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 1
         p_w26 = s
         n_w26 = 0
@@ -1703,16 +1742,16 @@ def view0(L):
             while True:
                 if p_w26 == 0:
                     break
-                if _rt.bitop("&", p_w26, (_k5 - 1)) != 0:
+                if (p_w26 & _k6) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w26, "hex")])
                 n_w26 = (n_w26 + 1)
-                if n_w26 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w26 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i7 = p_w26
-                if not ((_u64((i7 + _k7)) >= i7) and (_u64((i7 + _k7)) <= _u64((i7 + _k8)))):
+                if not (((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) >= i7) and ((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) <= (_q[(_a & 65535) >> 3] if not (_a := (i7 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
                     acc = 0
                     return acc
-                p_w26 = _u64((p_w26 + _k6))
+                p_w26 = (_q[(_a & 65535) >> 3] if not (_a := (p_w26 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w26 == t_w26) and (p_w26 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
                 if n_w26 == pw_w26:
@@ -1727,6 +1766,8 @@ def view0(L):
     def check28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return all27(_rt, s)
 
     return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr"), ("blocks", col7, "value"), ("used", col10, "value"), ("free", col13, "value"), ("failed", col16, "value"), ("large_count", col19, "value"), ("large_bytes", col22, "value"), ("cleanups", col25, "value")], [(check28, "a block's d.last lies outside the block")], False)  # noqa: F821
@@ -1734,14 +1775,17 @@ def view0(L):
 def view1(L):
     _k1 = L.off("walkee_root_t", "list")
     _k2 = L.align("walkee_item_t")
-    _k3 = L.off("walkee_item_t", "next")
-    _k4 = L.int_field("walkee_item_t", "value")
-    _k5 = L.off("walkee_item_t", "value")
-    _k6 = L.plain_u64("walkee_item_t", "value")
+    _k3 = (_k2 - 1)
+    _k4 = L.off("walkee_item_t", "next")
+    _k5 = L.int_field("walkee_item_t", "value")
+    _k6 = L.off("walkee_item_t", "value")
+    _k7 = L.plain_u64("walkee_item_t", "value")
 
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -1750,6 +1794,8 @@ def view1(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -1757,8 +1803,10 @@ def view1(L):
     def count4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w3 = _u64((s + _k1))
+        p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w3 = 0
         t_w3 = p_w3
         pw_w3 = 1
@@ -1766,13 +1814,13 @@ def view1(L):
             while True:
                 if p_w3 == 0:
                     break
-                if _rt.bitop("&", p_w3, (_k2 - 1)) != 0:
+                if (p_w3 & _k3) != 0:
                     raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w3, "hex")])
                 n_w3 = (n_w3 + 1)
-                if n_w3 > _rt.max_nodes:
-                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w3 > _max_nodes:
+                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w3 = _u64((p_w3 + _k3))
+                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w3 == t_w3) and (p_w3 != 0):
                     raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
                 if n_w3 == pw_w3:
@@ -1787,13 +1835,17 @@ def view1(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
     def sum7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w6 = _u64((s + _k1))
+        p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w6 = 0
         t_w6 = p_w6
         pw_w6 = 1
@@ -1801,14 +1853,14 @@ def view1(L):
             while True:
                 if p_w6 == 0:
                     break
-                if _rt.bitop("&", p_w6, (_k2 - 1)) != 0:
+                if (p_w6 & _k3) != 0:
                     raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w6, "hex")])
                 n_w6 = (n_w6 + 1)
-                if n_w6 > _rt.max_nodes:
-                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w6 > _max_nodes:
+                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w6
-                acc = (acc + (_u64(i1 + _k5) if _k6 else _rt.field_int(i1, _k4, False)))
-                p_w6 = _u64((p_w6 + _k3))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(i1, _k5, False)))
+                p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (p_w6 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w6 == t_w6) and (p_w6 != 0):
                     raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
                 if n_w6 == pw_w6:
@@ -1823,6 +1875,8 @@ def view1(L):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum7(_rt, s)
 
     return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value"), ("sum", col8, "value")], [], False)  # noqa: F821
@@ -1830,14 +1884,17 @@ def view1(L):
 def view2(L):
     _k1 = L.off("walkee_root_t", "list")
     _k2 = L.align("walkee_item_t")
-    _k3 = L.int_field("walkee_item_t", "value")
-    _k4 = L.off("walkee_item_t", "value")
-    _k5 = L.plain_u64("walkee_item_t", "value")
-    _k6 = L.off("walkee_item_t", "next")
+    _k3 = (_k2 - 1)
+    _k4 = L.int_field("walkee_item_t", "value")
+    _k5 = L.off("walkee_item_t", "value")
+    _k6 = L.plain_u64("walkee_item_t", "value")
+    _k7 = L.off("walkee_item_t", "next")
 
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -1846,6 +1903,8 @@ def view2(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -1853,8 +1912,10 @@ def view2(L):
     def sum4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w3 = _u64((s + _k1))
+        p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w3 = 0
         t_w3 = p_w3
         pw_w3 = 1
@@ -1862,14 +1923,14 @@ def view2(L):
             while True:
                 if p_w3 == 0:
                     break
-                if _rt.bitop("&", p_w3, (_k2 - 1)) != 0:
+                if (p_w3 & _k3) != 0:
                     raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w3, "hex")])
                 n_w3 = (n_w3 + 1)
-                if n_w3 > _rt.max_nodes:
-                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w3 > _max_nodes:
+                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w3
-                acc = (acc + (_u64(i1 + _k4) if _k5 else _rt.field_int(i1, _k3, False)))
-                p_w3 = _u64((p_w3 + _k6))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(i1, _k4, False)))
+                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w3 == t_w3) and (p_w3 != 0):
                     raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
                 if n_w3 == pw_w3:
@@ -1884,6 +1945,8 @@ def view2(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum4(_rt, s)
 
     return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root2)], [("sum", col5, "value")], [], False)  # noqa: F821
@@ -1905,6 +1968,8 @@ def view3(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -1913,6 +1978,8 @@ def view3(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -1920,13 +1987,15 @@ def view3(L):
     def count4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        b_w3 = _u64((_u64((s + _k1)) + _k2))
-        c_w3 = (_u64(_u64((s + _k1)) + _k4) if _k5 else _rt.field_int(_u64((s + _k1)), _k3, False))
+        b_w3 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k3, False))
         if c_w3 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
-        if c_w3 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w3, "hex"), (c_w3, "dec"), (_rt.max_nodes, "dec")])
+        if c_w3 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w3, "hex"), (c_w3, "dec"), (_max_nodes, "dec")])
         if (c_w3 > 0) and (b_w3 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w3, "dec")])
         _rt.visited += c_w3
@@ -1936,7 +2005,6 @@ def view3(L):
         while True:
             if i_w3 >= c_w3:
                 break
-            (b_w3 + (i_w3 * _k6))
             acc = (acc + 1)
             i_w3 = (i_w3 + 1)
         return acc
@@ -1944,18 +2012,22 @@ def view3(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
     def sum7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        b_w6 = _u64((_u64((s + _k1)) + _k2))
-        c_w6 = (_u64(_u64((s + _k1)) + _k4) if _k5 else _rt.field_int(_u64((s + _k1)), _k3, False))
+        b_w6 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w6 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k3, False))
         if c_w6 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w6, "hex"), (c_w6, "dec")])
-        if c_w6 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w6, "hex"), (c_w6, "dec"), (_rt.max_nodes, "dec")])
+        if c_w6 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w6, "hex"), (c_w6, "dec"), (_max_nodes, "dec")])
         if (c_w6 > 0) and (b_w6 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w6, "dec")])
         _rt.visited += c_w6
@@ -1966,25 +2038,29 @@ def view3(L):
             if i_w6 >= c_w6:
                 break
             i1 = (b_w6 + (i_w6 * _k6))
-            acc = (acc + (_u64(i1 + _k8) if _k9 else _rt.field_int(i1, _k7, False)))
+            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k9 else _rt.field_int(i1, _k7, False)))
             i_w6 = (i_w6 + 1)
         return acc
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum7(_rt, s)
 
     def sum10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        b_w9 = _u64((_u64((s + _k1)) + _k2))
-        c_w9 = (_u64(_u64((s + _k1)) + _k4) if _k5 else _rt.field_int(_u64((s + _k1)), _k3, False))
+        b_w9 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k3, False))
         if c_w9 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
-        if c_w9 > _rt.max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w9, "hex"), (c_w9, "dec"), (_rt.max_nodes, "dec")])
+        if c_w9 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w9, "hex"), (c_w9, "dec"), (_max_nodes, "dec")])
         if (c_w9 > 0) and (b_w9 == 0):
             raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w9, "dec")])
         _rt.visited += c_w9
@@ -1995,13 +2071,15 @@ def view3(L):
             if i_w9 >= c_w9:
                 break
             i2 = (b_w9 + (i_w9 * _k6))
-            acc = (acc + (_u64(i2 + _k11) if _k12 else _rt.field_int(i2, _k10, False)))
+            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i2 + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(i2, _k10, False)))
             i_w9 = (i_w9 + 1)
         return acc
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum10(_rt, s)
 
     return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value"), ("weight_sum", col8, "value"), ("id_sum", col11, "value")], [], False)  # noqa: F821
@@ -2013,18 +2091,21 @@ def view4(L):
     _k4 = L.int_field("ngx_list_part_t", "nelts")
     _k5 = L.off("ngx_list_part_t", "nelts")
     _k6 = L.plain_u64("ngx_list_part_t", "nelts")
-    _k7 = L.size("walkee_kv_t")
-    _k8 = L.off("ngx_list_part_t", "next")
-    _k9 = L.align("ngx_list_part_t")
-    _k10 = L.off("walkee_kv_t", "key")
-    _k11 = L.int_field("ngx_str_t", "len")
-    _k12 = L.off("ngx_str_t", "len")
-    _k13 = L.plain_u64("ngx_str_t", "len")
-    _k14 = L.off("walkee_kv_t", "value")
+    _k7 = L.off("ngx_list_part_t", "next")
+    _k8 = L.align("ngx_list_part_t")
+    _k9 = (_k8 - 1)
+    _k10 = L.size("walkee_kv_t")
+    _k11 = L.off("walkee_kv_t", "key")
+    _k12 = L.int_field("ngx_str_t", "len")
+    _k13 = L.off("ngx_str_t", "len")
+    _k14 = L.plain_u64("ngx_str_t", "len")
+    _k15 = L.off("walkee_kv_t", "value")
 
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -2033,6 +2114,8 @@ def view4(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -2040,8 +2123,10 @@ def view4(L):
     def count4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        part_w3 = (_u64((s + _k1)) + _k2)
+        part_w3 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
         n_w3 = 0
         parts_w3 = 0
         t_w3 = part_w3
@@ -2051,12 +2136,12 @@ def view4(L):
                 if part_w3 == 0:
                     break
                 parts_w3 = (parts_w3 + 1)
-                if parts_w3 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
-                base_w3 = _u64((part_w3 + _k3))
-                count_w3 = (_u64(part_w3 + _k5) if _k6 else _rt.field_int(part_w3, _k4, False))
-                if count_w3 > (_rt.max_nodes - n_w3):
-                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w3, "hex"), (_rt.max_nodes, "dec")])
+                if parts_w3 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                base_w3 = (_q[(_a & 65535) >> 3] if not (_a := (part_w3 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                count_w3 = ((_q[(_a & 65535) >> 3] if not (_a := part_w3 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(part_w3, _k4, False))
+                if count_w3 > (_max_nodes - n_w3):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w3, "hex"), (_max_nodes, "dec")])
                 if (count_w3 > 0) and (base_w3 == 0):
                     raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w3, "hex"), (count_w3, "dec")])
                 i_w3 = 0
@@ -2064,10 +2149,9 @@ def view4(L):
                     if i_w3 >= count_w3:
                         break
                     n_w3 = (n_w3 + 1)
-                    (base_w3 + (i_w3 * _k7))
                     acc = (acc + 1)
                     i_w3 = (i_w3 + 1)
-                part_w3 = _u64((part_w3 + _k8))
+                part_w3 = (_q[(_a & 65535) >> 3] if not (_a := (part_w3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (part_w3 == t_w3) and (part_w3 != 0):
                     raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w3, "hex")])
                 if parts_w3 == pw_w3:
@@ -2082,13 +2166,17 @@ def view4(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
     def count7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        p_w6 = (_u64((s + _k1)) + _k2)
+        p_w6 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
         n_w6 = 0
         t_w6 = p_w6
         pw_w6 = 1
@@ -2096,13 +2184,13 @@ def view4(L):
             while True:
                 if p_w6 == 0:
                     break
-                if _rt.bitop("&", p_w6, (_k9 - 1)) != 0:
+                if (p_w6 & _k9) != 0:
                     raise _rt.fail("corrupt", "ngx_list_part_t.next chain: {0} is not aligned for ngx_list_part_t", [(p_w6, "hex")])
                 n_w6 = (n_w6 + 1)
-                if n_w6 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
+                if n_w6 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w6 = _u64((p_w6 + _k8))
+                p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (p_w6 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w6 == t_w6) and (p_w6 != 0):
                     raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
                 if n_w6 == pw_w6:
@@ -2117,13 +2205,17 @@ def view4(L):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return count7(_rt, s)
 
     def sum10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        part_w9 = (_u64((s + _k1)) + _k2)
+        part_w9 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
         n_w9 = 0
         parts_w9 = 0
         t_w9 = part_w9
@@ -2133,12 +2225,12 @@ def view4(L):
                 if part_w9 == 0:
                     break
                 parts_w9 = (parts_w9 + 1)
-                if parts_w9 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
-                base_w9 = _u64((part_w9 + _k3))
-                count_w9 = (_u64(part_w9 + _k5) if _k6 else _rt.field_int(part_w9, _k4, False))
-                if count_w9 > (_rt.max_nodes - n_w9):
-                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w9, "hex"), (_rt.max_nodes, "dec")])
+                if parts_w9 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                base_w9 = (_q[(_a & 65535) >> 3] if not (_a := (part_w9 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                count_w9 = ((_q[(_a & 65535) >> 3] if not (_a := part_w9 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(part_w9, _k4, False))
+                if count_w9 > (_max_nodes - n_w9):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w9, "hex"), (_max_nodes, "dec")])
                 if (count_w9 > 0) and (base_w9 == 0):
                     raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w9, "hex"), (count_w9, "dec")])
                 i_w9 = 0
@@ -2146,10 +2238,10 @@ def view4(L):
                     if i_w9 >= count_w9:
                         break
                     n_w9 = (n_w9 + 1)
-                    i1 = (base_w9 + (i_w9 * _k7))
-                    acc = (acc + (_u64((i1 + _k10) + _k12) if _k13 else _rt.field_int((i1 + _k10), _k11, False)))
+                    i1 = (base_w9 + (i_w9 * _k10))
+                    acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k11) + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k14 else _rt.field_int((i1 + _k11), _k12, False)))
                     i_w9 = (i_w9 + 1)
-                part_w9 = _u64((part_w9 + _k8))
+                part_w9 = (_q[(_a & 65535) >> 3] if not (_a := (part_w9 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (part_w9 == t_w9) and (part_w9 != 0):
                     raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w9, "hex")])
                 if parts_w9 == pw_w9:
@@ -2164,13 +2256,17 @@ def view4(L):
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum10(_rt, s)
 
     def sum13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         acc = 0
-        part_w12 = (_u64((s + _k1)) + _k2)
+        part_w12 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
         n_w12 = 0
         parts_w12 = 0
         t_w12 = part_w12
@@ -2180,12 +2276,12 @@ def view4(L):
                 if part_w12 == 0:
                     break
                 parts_w12 = (parts_w12 + 1)
-                if parts_w12 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_rt.max_nodes, "dec")])
-                base_w12 = _u64((part_w12 + _k3))
-                count_w12 = (_u64(part_w12 + _k5) if _k6 else _rt.field_int(part_w12, _k4, False))
-                if count_w12 > (_rt.max_nodes - n_w12):
-                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w12, "hex"), (_rt.max_nodes, "dec")])
+                if parts_w12 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_list parts has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                base_w12 = (_q[(_a & 65535) >> 3] if not (_a := (part_w12 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                count_w12 = ((_q[(_a & 65535) >> 3] if not (_a := part_w12 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(part_w12, _k4, False))
+                if count_w12 > (_max_nodes - n_w12):
+                    raise _rt.fail("limit", "ngx_list at {0} has more than {1} elements (--max-nodes)", [(part_w12, "hex"), (_max_nodes, "dec")])
                 if (count_w12 > 0) and (base_w12 == 0):
                     raise _rt.fail("corrupt", "ngx_list part {0}: {1} elements at NULL", [(part_w12, "hex"), (count_w12, "dec")])
                 i_w12 = 0
@@ -2193,10 +2289,10 @@ def view4(L):
                     if i_w12 >= count_w12:
                         break
                     n_w12 = (n_w12 + 1)
-                    i2 = (base_w12 + (i_w12 * _k7))
-                    acc = (acc + (_u64((i2 + _k14) + _k12) if _k13 else _rt.field_int((i2 + _k14), _k11, False)))
+                    i2 = (base_w12 + (i_w12 * _k10))
+                    acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k15) + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k14 else _rt.field_int((i2 + _k15), _k12, False)))
                     i_w12 = (i_w12 + 1)
-                part_w12 = _u64((part_w12 + _k8))
+                part_w12 = (_q[(_a & 65535) >> 3] if not (_a := (part_w12 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (part_w12 == t_w12) and (part_w12 != 0):
                     raise _rt.fail("cycle", "ngx_list: the parts form a cycle at {0}", [(part_w12, "hex")])
                 if parts_w12 == pw_w12:
@@ -2211,6 +2307,8 @@ def view4(L):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return sum13(_rt, s)
 
     return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value"), ("parts", col8, "value"), ("key_bytes", col11, "value"), ("value_bytes", col14, "value")], [], False)  # noqa: F821
@@ -2230,6 +2328,8 @@ def view5(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -2238,9 +2338,11 @@ def view5(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         h_w1 = (h2(_rt) + _k1)
         prev_w1 = h_w1
-        cur_w1 = _u64((h_w1 + _k2))
+        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h_w1 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w1 = 0
         try:
             while True:
@@ -2248,16 +2350,16 @@ def view5(L):
                     break
                 if cur_w1 == 0:
                     raise _rt.fail("corrupt", "ngx_queue {0}: NULL next after {1}", [(h_w1, "hex"), (prev_w1, "hex")])
-                back_w1 = _u64((cur_w1 + _k3))
+                back_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if back_w1 != prev_w1:
                     raise _rt.fail("corrupt", "ngx_queue {0}: {1}'s next {2} has prev {3}", [(h_w1, "hex"), (prev_w1, "hex"), (cur_w1, "hex"), (back_w1, "hex")])
                 n_w1 = (n_w1 + 1)
-                if n_w1 > _rt.max_nodes:
-                    raise _rt.fail("limit", "ngx_queue {0} has more than {1} elements (--max-nodes)", [(h_w1, "hex"), (_rt.max_nodes, "dec")])
+                if n_w1 > _max_nodes:
+                    raise _rt.fail("limit", "ngx_queue {0} has more than {1} elements (--max-nodes)", [(h_w1, "hex"), (_max_nodes, "dec")])
                 if not (visit((cur_w1 - _k4))):
                     return 0
                 prev_w1 = cur_w1
-                cur_w1 = _u64((cur_w1 + _k2))
+                cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         finally:
             _rt.visited += n_w1
             if _rt.visited > _rt.max_total:
@@ -2267,17 +2369,23 @@ def view5(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k6) if _k7 else _rt.field_int(s, _k5, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(s, _k5, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k9) if _k10 else _rt.field_int(s, _k8, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k10 else _rt.field_int(s, _k8, False))
 
     return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr"), ("id", col5, "value"), ("cost", col6, "value")], [], False)  # noqa: F821
 
@@ -2298,6 +2406,8 @@ def view6(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -2306,9 +2416,11 @@ def view6(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         tr_w1 = (h2(_rt) + _k1)
-        sentinel_w1 = _u64((tr_w1 + _k2))
-        cur_w1 = _u64((tr_w1 + _k3))
+        sentinel_w1 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w1 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w1 = 0
         stack_w1 = []
         try:
@@ -2324,17 +2436,17 @@ def view6(L):
                     if depth_w1 >= 128:
                         raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w1, "hex")])
                     stack_w1.append(cur_w1)
-                    c_w1 = _u64((cur_w1 + _k4))
+                    c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     if c_w1 == 0:
                         raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
                     cur_w1 = c_w1
                 cur_w1 = stack_w1.pop()
                 n_w1 = (n_w1 + 1)
-                if n_w1 > _rt.max_nodes:
-                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w1, "hex"), (_rt.max_nodes, "dec")])
+                if n_w1 > _max_nodes:
+                    raise _rt.fail("limit", "rbtree {0} has more than {1} elements (--max-nodes)", [(tr_w1, "hex"), (_max_nodes, "dec")])
                 if not (visit((cur_w1 - _k5))):
                     return 0
-                c_w1 = _u64((cur_w1 + _k6))
+                c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if c_w1 == 0:
                     raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
                 cur_w1 = c_w1
@@ -2347,17 +2459,23 @@ def view6(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64((s + _k5) + _k8) if _k9 else _rt.field_int((s + _k5), _k7, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := (s + _k5) + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k9 else _rt.field_int((s + _k5), _k7, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64(s + _k11) if _k12 else _rt.field_int(s, _k10, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(s, _k10, False))
 
     return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr"), ("key", col5, "value"), ("payload", col6, "value")], [], False)  # noqa: F821
 
@@ -2371,6 +2489,8 @@ def view7(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -2379,6 +2499,8 @@ def view7(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -2386,6 +2508,8 @@ def view7(L):
     def h3(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -2393,12 +2517,16 @@ def view7(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h3(_rt, _u64(((s + _k1) + _k2)), (_u64((s + _k1) + _k4) if _k5 else _rt.field_int((s + _k1), _k3, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h3(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((s + _k1), _k3, False)))
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64((s + _k1) + _k4) if _k5 else _rt.field_int((s + _k1), _k3, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((s + _k1), _k3, False))
 
     return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value"), ("len", col5, "value")], [], False)  # noqa: F821
 
@@ -2411,6 +2539,8 @@ def printer0(L):
     def h1(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -2418,7 +2548,9 @@ def printer0(L):
     def expr2(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h1(_rt, _u64((s + _k1)), (_u64(s + _k3) if _k4 else _rt.field_int(s, _k2, False)))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return h1(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := s + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(s, _k2, False)))
 
     return expr2
 
@@ -2434,11 +2566,13 @@ def printer2(L):
     def walk2(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        c_w1 = (_u64(s + _k2) if _k3 else _rt.field_int(s, _k1, False))
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := s + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k3 else _rt.field_int(s, _k1, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w1, "dec")])
-        if c_w1 > _rt.max_nodes:
-            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w1, "dec"), (_rt.max_nodes, "dec")])
+        if c_w1 > _max_nodes:
+            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w1, "dec"), (_max_nodes, "dec")])
         _rt.visited += c_w1
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
@@ -2447,7 +2581,7 @@ def printer2(L):
             if i_w1 >= c_w1:
                 break
             i1 = i_w1
-            if not (visit((_u64((s + _k4)) + (i1 * (_u64(s + _k6) if _k7 else _rt.field_int(s, _k5, False)))))):
+            if not (visit(((_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i1 * ((_q[(_a & 65535) >> 3] if not (_a := s + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(s, _k5, False)))))):
                 return 0
             i_w1 = (i_w1 + 1)
         return 1

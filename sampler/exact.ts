@@ -79,6 +79,11 @@ export function bit(op: string, a: Int, b: Int): Int {
   }
 }
 
+/** a & m for a mask 0 <= m < 2^31 (an alignment check): the low bits, with no bigint for a number. */
+export function andSmall(a: Int, m: number): number {
+  return typeof a === 'number' ? a & m : Number(BigInt.asUintN(64, a) & BigInt(m));
+}
+
 export function bnot(a: Int): Int {
   return int64(~big(a) & U64);
 }

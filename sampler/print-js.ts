@@ -13,6 +13,7 @@ import type { Int } from './exact.ts';
 import type { WalkRuntime } from './walk-runtime.ts';
 
 const MAX = 9007199254740991n;
+const CMP: Record<string, string> = { '==': '===', '!=': '!==', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
 
 /** Compiled functions: a value function returns a value, a seq function takes a visitor last. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -76,7 +77,7 @@ class JsPrinter {
       case 'push':
         return `${s.stack}.push(${this.expr(s.e)});`;
       case 'if':
-        return `if (${this.expr(s.c)}) {\n${this.block(s.then)}\n}${s.else.length ? ` else {\n${this.block(s.else)}\n}` : ''}`;
+        return `if (${this.cond(s.c)}) {\n${this.block(s.then)}\n}${s.else.length ? ` else {\n${this.block(s.else)}\n}` : ''}`;
       case 'loop':
         return `for (;;) {\n${this.block(s.body)}\n}`;
       case 'break':
@@ -92,12 +93,46 @@ class JsPrinter {
     }
   }
 
+  /** The value of an expression made of constants and layout facts, known now; null when it is not one. */
+  private constant(e: LExpr): bigint | null {
+    const L = this.layout;
+    switch (e.k) {
+      case 'int':
+        return e.v;
+      case 'off':
+        return BigInt(L.field(e.struct, e.field).offset);
+      case 'size':
+        return BigInt(L.sizeOf(e.of));
+      case 'align':
+        return BigInt(Math.min(L.align(e.struct), 8));
+      case 'bin': {
+        if (e.op !== '+' && e.op !== '-' && e.op !== '*') return null;
+        const a = this.constant(e.a);
+        const b = a === null ? null : this.constant(e.b);
+        if (a === null || b === null) return null;
+        return e.op === '+' ? a + b : e.op === '-' ? a - b : a * b;
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** An expression where only its truth matters: a comparison as it is, not as 1 or 0. */
+  private cond(e: LExpr): string {
+    if (e.k === 'bin' && CMP[e.op]) return `${this.expr(e.a)} ${CMP[e.op]} ${this.expr(e.b)}`;
+    if (e.k === 'bin' && (e.op === '&&' || e.op === '||')) return `(${this.cond(e.a)}) ${e.op} (${this.cond(e.b)})`;
+    if (e.k === 'un' && e.op === '!') return `!(${this.cond(e.a)})`;
+    return `${this.expr(e)}`;
+  }
+
   private int(v: bigint): string {
     return v <= MAX && v >= -MAX ? (v < 0n ? `(${v})` : `${v}`) : `(${v}n)`;
   }
 
   private expr(e: LExpr): string {
     const L = this.layout;
+    const c = this.constant(e);
+    if (c !== null) return this.int(c);
     switch (e.k) {
       case 'int':
         return this.int(e.v);
@@ -125,14 +160,19 @@ class JsPrinter {
         const g = L.global(e.name);
         return g.size === 8 && !e.signed ? `m.u64(${this.expr(e.addr)})` : `m.int(${this.expr(e.addr)}, ${g.size}, ${e.signed})`;
       }
-      case 'bin':
+      case 'bin': {
+        if (e.op === '+' && this.constant(e.b) === 0n) return this.expr(e.a);
+        const mask = e.op === '&' ? this.constant(e.b) : null;
+        if (mask !== null && mask >= 0n && mask < 2n ** 31n) return `X.andSmall(${this.expr(e.a)}, ${mask})`;
+        if (CMP[e.op] || e.op === '&&' || e.op === '||') return `(${this.cond(e)} ? 1 : 0)`;
         return this.bin(e.op, this.expr(e.a), this.expr(e.b));
+      }
       case 'un':
         if (e.op === '-') return `X.neg(${this.expr(e.a)})`;
-        if (e.op === '!') return `(${this.expr(e.a)} ? 0 : 1)`;
+        if (e.op === '!') return `(${this.cond(e.a)} ? 0 : 1)`;
         return `X.bnot(${this.expr(e.a)})`;
       case 'cond':
-        return `(${this.expr(e.c)} ? ${this.expr(e.a)} : ${this.expr(e.b)})`;
+        return `(${this.cond(e.c)} ? ${this.expr(e.a)} : ${this.expr(e.b)})`;
       case 'state':
         return `R.${e.name}`;
       case 'rt': {
@@ -165,19 +205,6 @@ class JsPrinter {
         return `X.div(${a}, ${b})`;
       case '%':
         return `X.mod(${a}, ${b})`;
-      case '==':
-        return `(${a} === ${b} ? 1 : 0)`;
-      case '!=':
-        return `(${a} !== ${b} ? 1 : 0)`;
-      case '<':
-      case '<=':
-      case '>':
-      case '>=':
-        return `(${a} ${op} ${b} ? 1 : 0)`;
-      case '&&':
-        return `(${a} && ${b} ? 1 : 0)`;
-      case '||':
-        return `(${a} || ${b} ? 1 : 0)`;
       default:
         return `X.bit(${JSON.stringify(op)}, ${a}, ${b})`;
     }

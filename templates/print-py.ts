@@ -75,6 +75,11 @@ export class PyConsts {
     return this.add(`gsize ${g}`, py`L.global_size(${pyStr(g)})`);
   }
 
+  /** A constant expression of layout facts, computed once per build: `_k4 = (_k3 - 1)`. */
+  expr(code: Py): Py {
+    return this.add(`expr ${code}`, code);
+  }
+
   /** The binding lines, in creation order. */
   bindings(): Py[] {
     return [...this.byKey.values()].map((c) => py`${c.name} = ${c.init}`);
@@ -84,7 +89,7 @@ export class PyConsts {
 const COMPARE: Record<string, Py> = { '==': py`==`, '!=': py`!=`, '<': py`<`, '<=': py`<=`, '>': py`>`, '>=': py`>=` };
 const ARITH: Record<string, Py> = { '+': py`+`, '-': py`-`, '*': py`*` };
 const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value` };
-const STATE: Record<string, Py> = { visited: py`visited`, maxNodes: py`max_nodes`, maxTotal: py`max_total` };
+const STATE: Record<string, Py> = { visited: py`_rt.visited`, maxNodes: py`_max_nodes`, maxTotal: py`_rt.max_total` };
 
 /** Where an expression is printed: its indent, and the defs (visitors) that must come before its statement. */
 interface Ctx {
@@ -106,7 +111,8 @@ class PyPrinter {
   func(f: LFunc, ind: string): Py[] {
     const params = [py`_rt`, ...f.params.map(name), ...(f.kind === 'seq' ? [py`visit`] : [])];
     const inner = ind + '    ';
-    return [py``, (ind + py`def ${name(f.name)}(${pyJoin(params, ', ')}):`) as Py, (inner + py`_m = _rt.m`) as Py, (inner + py`_u64 = _m.u64`) as Py, ...this.block(f.body, inner)];
+    const prologue = [py`_m = _rt.m`, py`_u64 = _m.u64`, py`_qc = _m.qchunks`, py`_max_nodes = _rt.max_nodes`].map((l) => this.line(inner, l));
+    return [py``, this.line(ind, py`def ${name(f.name)}(${pyJoin(params, ', ')}):`), ...prologue, ...this.block(f.body, inner)];
   }
 
   private block(ss: LStmt[], ind: string): Py[] {
@@ -170,6 +176,7 @@ class PyPrinter {
 
   private expr(e: LExpr, c: Ctx): Py {
     const k = this.k;
+    if (e.k === 'bin' && isConstant(e)) return k.expr(py`(${this.expr(e.a, c)} ${ARITH[e.op]} ${this.expr(e.b, c)})`);
     switch (e.k) {
       case 'int':
         return (e.v < 0n ? `(${e.v})` : `${e.v}`) as Py;
@@ -187,14 +194,14 @@ class PyPrinter {
         return k.align(e.struct);
       case 'load': {
         const a = this.expr(e.addr, c);
-        return e.size === 8 && !e.signed ? py`_u64(${a})` : py`_m.int(${a}, ${e.size}, ${pyBool(e.signed)})`;
+        return e.size === 8 && !e.signed ? u64(a) : py`_m.int(${a}, ${e.size}, ${pyBool(e.signed)})`;
       }
       case 'field': {
         const base = this.expr(e.base, c);
         const general = py`_rt.field_int(${base}, ${k.intField(e.struct, e.field)}, ${pyBool(e.signed)})`;
         if (e.signed) return general;
         // Most unsigned fields are whole words: read them directly, the general path otherwise.
-        return py`(_u64(${base} + ${k.off(e.struct, e.field)}) if ${k.plainU64(e.struct, e.field)} else ${general})`;
+        return py`(${u64(py`${base} + ${k.off(e.struct, e.field)}`)} if ${k.plainU64(e.struct, e.field)} else ${general})`;
       }
       case 'gint':
         return py`_m.int(${this.expr(e.addr, c)}, ${k.globalSize(e.name)}, ${pyBool(e.signed)})`;
@@ -211,7 +218,7 @@ class PyPrinter {
       case 'cond':
         return py`(${this.expr(e.a, c)} if ${this.cond(e.c, c)} else ${this.expr(e.b, c)})`;
       case 'state':
-        return py`_rt.${STATE[e.name]}`;
+        return STATE[e.name];
       case 'rt':
         return py`_rt.${RT[e.fn]}(${pyJoin(
           e.args.map((a) => this.expr(a, c)),
@@ -234,6 +241,8 @@ class PyPrinter {
     const x = this.expr(a, c);
     const y = this.expr(b, c);
     if (ARITH[op]) return py`(${x} ${ARITH[op]} ${y})`;
+    // A mask that is a small non-negative constant: Python's own & gives the 64-bit answer.
+    if (op === '&' && isSmallMask(b)) return py`(${x} & ${y})`;
     if (op === '/') return py`_rt.div(${x}, ${y})`;
     if (op === '%') return py`_rt.mod(${x}, ${y})`;
     return py`_rt.bitop(${pyStr(op)}, ${x}, ${y})`;
@@ -251,6 +260,28 @@ class PyPrinter {
     );
     return fn;
   }
+}
+
+/**
+ * An aligned 8-byte word of a 64 KiB chunk already read is taken from the
+ * snapshot's table of words without a call (the hot read of every walk);
+ * anything else goes through Snapshot.u64.
+ */
+function u64(addr: Py): Py {
+  return py`(_q[(_a & 65535) >> 3] if not (_a := ${addr}) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))`;
+}
+
+/** Made of integers and layout facts only (+, -, *): computed once per build. */
+function isConstant(e: LExpr): boolean {
+  if (e.k === 'int' || e.k === 'off' || e.k === 'size' || e.k === 'align') return true;
+  return e.k === 'bin' && (e.op === '+' || e.op === '-' || e.op === '*') && isConstant(e.a) && isConstant(e.b);
+}
+
+/** Surely in [0, 2^63): a constant, an offset, a size, an alignment less one. */
+function isSmallMask(e: LExpr): boolean {
+  if (e.k === 'int') return e.v >= 0n && e.v < 1n << 62n;
+  if (e.k === 'off' || e.k === 'size' || e.k === 'align') return true;
+  return e.k === 'bin' && e.op === '-' && e.a.k === 'align' && e.b.k === 'int' && e.b.v === 1n;
 }
 
 /** The variables statements assign with `set` (not inside nested visitors: they declare their own). */

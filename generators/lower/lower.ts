@@ -283,7 +283,7 @@ class Lowerer {
         break;
     }
     // Without a body there is no `it` (its slot is 0, unused).
-    const loop = this.seq(e.seq, (elem, stop) => [...(e.body ? [let_(it, elem)] : elem.k === 'var' ? [] : [{ k: 'expr', e: elem } as LStmt]), ...step(stop)], [ret(result)]);
+    const loop = this.seq(e.seq, (elem, stop) => [...(e.body ? [let_(it, elem)] : reads(elem) ? [{ k: 'expr', e: elem } as LStmt] : []), ...step(stop)], [ret(result)]);
     const fn = this.b.add('value', e.fn, params, [...init, ...loop, ret(result)]);
     return { k: 'call', fn, args: params.map(v) };
   }
@@ -573,6 +573,12 @@ function spend(n: LExpr): LStmt[] {
   const visited: LExpr = { k: 'state', name: 'visited' };
   const maxTotal: LExpr = { k: 'state', name: 'maxTotal' };
   return [{ k: 'addVisited', n }, if_(gt(visited, maxTotal), [fail('limit', 'the sample visited more than {0} elements in all (--max-nodes x 10)', decArg(maxTotal))])];
+}
+
+/** Whether computing e reads memory or calls out (so may fail): an element counted must still be read. */
+function reads(e: LExpr): boolean {
+  if (e.k === 'load' || e.k === 'field' || e.k === 'gint' || e.k === 'call' || e.k === 'rt') return true;
+  return Object.values(e).some((x) => typeof x === 'object' && x !== null && 'k' in x && reads(x as LExpr));
 }
 
 /**
