@@ -2802,26 +2802,26 @@ def view5(L):
         _max_nodes = _rt.max_nodes
         acc = 0
         tr_w11 = h12(_rt)
-        sentinel_w11 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w11 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w11 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w11 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w11 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w11 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w11 = 0
+        c_w11 = 0
         stack_w11 = []
         try:
             if cur_w11 == 0:
                 raise _rt.fail("corrupt", "rbtree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w11, "hex")])
             while True:
-                if (cur_w11 == sentinel_w11) and (len(stack_w11) == 0):
+                if (cur_w11 == leaf_w11) and (len(stack_w11) == 0):
                     break
                 while True:
-                    if cur_w11 == sentinel_w11:
+                    if cur_w11 == leaf_w11:
                         break
-                    depth_w11 = len(stack_w11)
-                    if depth_w11 >= 128:
+                    if len(stack_w11) >= 128:
                         raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w11, "hex")])
                     stack_w11.append(cur_w11)
                     c_w11 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w11 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     if c_w11 == 0:
-                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (sentinel_w11, "hex")])
+                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (leaf_w11, "hex")])
                     cur_w11 = c_w11
                 cur_w11 = stack_w11.pop()
                 n_w11 = (n_w11 + 1)
@@ -2830,7 +2830,7 @@ def view5(L):
                 acc = (acc + 1)
                 c_w11 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w11 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if c_w11 == 0:
-                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (sentinel_w11, "hex")])
+                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (leaf_w11, "hex")])
                 cur_w11 = c_w11
         finally:
             _rt.visited += n_w11
@@ -2852,26 +2852,26 @@ def view5(L):
         _max_nodes = _rt.max_nodes
         acc = 0
         tr_w15 = h12(_rt)
-        sentinel_w15 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w15 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w15 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w15 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w15 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w15 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w15 = 0
+        c_w15 = 0
         stack_w15 = []
         try:
             if cur_w15 == 0:
                 raise _rt.fail("corrupt", "rbtree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w15, "hex")])
             while True:
-                if (cur_w15 == sentinel_w15) and (len(stack_w15) == 0):
+                if (cur_w15 == leaf_w15) and (len(stack_w15) == 0):
                     break
                 while True:
-                    if cur_w15 == sentinel_w15:
+                    if cur_w15 == leaf_w15:
                         break
-                    depth_w15 = len(stack_w15)
-                    if depth_w15 >= 128:
+                    if len(stack_w15) >= 128:
                         raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w15, "hex")])
                     stack_w15.append(cur_w15)
                     c_w15 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w15 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     if c_w15 == 0:
-                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (sentinel_w15, "hex")])
+                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (leaf_w15, "hex")])
                     cur_w15 = c_w15
                 cur_w15 = stack_w15.pop()
                 n_w15 = (n_w15 + 1)
@@ -2882,7 +2882,7 @@ def view5(L):
                     acc = (acc + 1)
                 c_w15 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w15 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if c_w15 == 0:
-                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (sentinel_w15, "hex")])
+                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (leaf_w15, "hex")])
                 cur_w15 = c_w15
         finally:
             _rt.visited += n_w15
@@ -2931,26 +2931,26 @@ def view6(L):
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         tr_w1 = h2(_rt)
-        sentinel_w1 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w1 + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w1 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w1 = 0
+        c_w1 = 0
         stack_w1 = []
         try:
             if cur_w1 == 0:
                 raise _rt.fail("corrupt", "rbtree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w1, "hex")])
             while True:
-                if (cur_w1 == sentinel_w1) and (len(stack_w1) == 0):
+                if (cur_w1 == leaf_w1) and (len(stack_w1) == 0):
                     break
                 while True:
-                    if cur_w1 == sentinel_w1:
+                    if cur_w1 == leaf_w1:
                         break
-                    depth_w1 = len(stack_w1)
-                    if depth_w1 >= 128:
+                    if len(stack_w1) >= 128:
                         raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w1, "hex")])
                     stack_w1.append(cur_w1)
                     c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     if c_w1 == 0:
-                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
+                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (leaf_w1, "hex")])
                     cur_w1 = c_w1
                 cur_w1 = stack_w1.pop()
                 n_w1 = (n_w1 + 1)
@@ -2960,7 +2960,7 @@ def view6(L):
                     return 0
                 c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if c_w1 == 0:
-                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
+                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (leaf_w1, "hex")])
                 cur_w1 = c_w1
         finally:
             _rt.visited += n_w1

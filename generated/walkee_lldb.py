@@ -2511,26 +2511,26 @@ def view6(L):
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         tr_w1 = (h2(_rt) + _k1)
-        sentinel_w1 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w1 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (tr_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((h2(_rt) + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((h2(_rt) + _k1) + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
         n_w1 = 0
+        c_w1 = 0
         stack_w1 = []
         try:
             if cur_w1 == 0:
                 raise _rt.fail("corrupt", "rbtree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w1, "hex")])
             while True:
-                if (cur_w1 == sentinel_w1) and (len(stack_w1) == 0):
+                if (cur_w1 == leaf_w1) and (len(stack_w1) == 0):
                     break
                 while True:
-                    if cur_w1 == sentinel_w1:
+                    if cur_w1 == leaf_w1:
                         break
-                    depth_w1 = len(stack_w1)
-                    if depth_w1 >= 128:
+                    if len(stack_w1) >= 128:
                         raise _rt.fail("corrupt", "rbtree {0}: deeper than 128 (a cycle, or not a red-black tree)", [(tr_w1, "hex")])
                     stack_w1.append(cur_w1)
                     c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                     if c_w1 == 0:
-                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
+                        raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (leaf_w1, "hex")])
                     cur_w1 = c_w1
                 cur_w1 = stack_w1.pop()
                 n_w1 = (n_w1 + 1)
@@ -2540,7 +2540,7 @@ def view6(L):
                     return 0
                 c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if c_w1 == 0:
-                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (sentinel_w1, "hex")])
+                    raise _rt.fail("corrupt", "rbtree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (leaf_w1, "hex")])
                 cur_w1 = c_w1
         finally:
             _rt.visited += n_w1

@@ -32,6 +32,8 @@ export interface Scope {
 const INT: VType = { k: 'int', signed: false };
 const MAX_INLINED = 20_000;
 const MAX_WALK_DEPTH = 16;
+/** A plain binary tree may be unbalanced (a sorted insert makes a list): deep, but not without end. */
+const MAX_BINTREE_DEPTH = 100_000;
 const SINT: VType = { k: 'int', signed: true };
 
 export function typeName(t: VType): string {
@@ -303,7 +305,7 @@ export class ExprChecker {
 
   seqArg(e: Expr, s: Scope, what: string): TExpr {
     const t = this.expr(e, s);
-    if (t.type.k !== 'seq') throw new ExprError(`${what} must be a walk (chain, array, ngx_list, ngx_queue, rbtree, each, filter or a named walk), but this is ${typeName(t.type)}`, e.at);
+    if (t.type.k !== 'seq') throw new ExprError(`${what} must be a walk (chain, array, dlist, bintree, each, filter, take, a named walk...), but this is ${typeName(t.type)}`, e.at);
     return t;
   }
 
@@ -360,6 +362,47 @@ function aggregate(fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any', needsBod
       if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`${fn}() needs a number for each element, but this is ${typeName(body.type)}`, e.args[1].at);
       const signed = body.type.k === 'int' && body.type.signed;
       return { op: 'aggregate', fn, seq, slot, body, type: { k: 'int', signed } };
+    },
+  };
+}
+
+/** dlist() and its nginx name ngx_queue(): head, element type, link field[, next, prev]. */
+function dlistOf(this: ExprChecker, e: Call, s: Scope, name: 'dlist' | 'ngx_queue'): TExpr {
+  const head = this.expr(e.args[0], s);
+  const q = structName(head);
+  if (!q) throw new ExprError(`${name}() needs a list head (a struct with next and prev links), but this is ${typeName(head.type)}`, e.args[0].at);
+  const qir = this.ctx.structs.get(q)!;
+  const next = e.args.length === 5 ? this.fieldArg(e.args[3], qir, 'the next field').path : 'next';
+  const prev = e.args.length === 5 ? this.fieldArg(e.args[4], qir, 'the prev field').path : 'prev';
+  const selfPtr = (t: FieldType) => t.k === 'ptr' && t.to.k === 'struct' && t.to.name === q;
+  this.requireFields(q, { [next]: selfPtr, [prev]: selfPtr }, e.at, `${name}()`);
+  const st = this.structArg(e.args[1], 'the element type');
+  const link = this.fieldArg(e.args[2], st, 'the link field');
+  if (link.type.k !== 'struct' || link.type.name !== q) throw new ExprError(`${st.name}.${link.path} must be a ${q}, but it is ${fieldTypeName(link.type)}`, e.args[2].at);
+  return walk({ w: 'dlist', name, head, linkStruct: q, next, prev, container: { struct: st.name, field: link.path } }, { k: 'ref', name: st.name });
+}
+
+/** A plain binary tree from its root node: NULL children, or a sentinel node as the 4th argument. */
+function bintreeOf(order: 'in' | 'pre'): Builtin {
+  const fn = order === 'in' ? 'bintree' : 'bintree_preorder';
+  return {
+    min: 3,
+    max: 4,
+    usage: `${fn}(root, left_field, right_field[, sentinel]): the nodes of a binary tree ${order === 'in' ? 'in order (left, node, right)' : 'root first (node, left, right)'}; leaves are NULL, or the sentinel`,
+    check(e, s) {
+      const root = this.expr(e.args[0], s);
+      const n = root.type.k === 'ptr' && root.type.to.k === 'struct' ? root.type.to.name : null;
+      if (!n) throw new ExprError(`${fn}() starts from a pointer to a node struct, but this is ${typeName(root.type)}`, e.args[0].at);
+      const nir = this.ctx.structs.get(n)!;
+      const side = (arg: Expr, what: string): string => {
+        const f = this.fieldArg(arg, nir, what);
+        if (f.type.k !== 'ptr' || f.type.to.k !== 'struct' || f.type.to.name !== n) throw new ExprError(`${fn}() follows fields of type ptr ${n}, but ${n}.${f.path} is ${fieldTypeName(f.type)}`, arg.at);
+        return f.path;
+      };
+      const left = side(e.args[1], 'the left field');
+      const right = side(e.args[2], 'the right field');
+      const sentinel = e.args.length === 4 ? this.numeric(this.expr(e.args[3], s), e.args[3].at, 'the sentinel') : null;
+      return walk({ w: 'bintree', name: fn, at: root, root, nodeStruct: n, left, right, order, sentinel, maxDepth: MAX_BINTREE_DEPTH, container: null }, root.type);
     },
   };
 }
@@ -545,15 +588,16 @@ const BUILTINS: Record<string, Builtin> = {
     max: 3,
     usage: 'ngx_queue(head, element_type, link_field): the elements of an ngx_queue_t, by container-of',
     check(e, s) {
-      const head = this.expr(e.args[0], s);
-      const q = structName(head);
-      if (!q) throw new ExprError(`ngx_queue() needs an ngx_queue_t head, but this is ${typeName(head.type)}`, e.args[0].at);
-      const selfPtr = (t: FieldType) => t.k === 'ptr' && t.to.k === 'struct' && t.to.name === q;
-      this.requireFields(q, { next: selfPtr, prev: selfPtr }, e.at, 'ngx_queue()');
-      const st = this.structArg(e.args[1], 'the element type');
-      const link = this.fieldArg(e.args[2], st, 'the link field');
-      if (link.type.k !== 'struct' || link.type.name !== q) throw new ExprError(`${st.name}.${link.path} must be a ${q}, but it is ${fieldTypeName(link.type)}`, e.args[2].at);
-      return walk({ w: 'ngx_queue', head, queueStruct: q, struct: st.name, link: link.path }, { k: 'ref', name: st.name });
+      return dlistOf.call(this, e, s, 'ngx_queue');
+    },
+  },
+  dlist: {
+    min: 3,
+    max: 5,
+    usage: 'dlist(head, element_type, link_field[, next, prev]): a circular doubly linked list whose head is its sentinel (ngx_queue_t, list_head), the elements by container-of',
+    check(e, s) {
+      if (e.args.length === 4) throw new ExprError('dlist() takes the names of both link fields, next and prev, or neither', e.at);
+      return dlistOf.call(this, e, s, 'dlist');
     },
   },
   rbtree: {
@@ -573,7 +617,46 @@ const BUILTINS: Record<string, Builtin> = {
       const st = this.structArg(e.args[1], 'the element type');
       const node = this.fieldArg(e.args[2], st, 'the node field');
       if (node.type.k !== 'struct' || node.type.name !== n) throw new ExprError(`${st.name}.${node.path} must be a ${n}, but it is ${fieldTypeName(node.type)}`, e.args[2].at);
-      return walk({ w: 'rbtree', tree, treeStruct: t, nodeStruct: n, struct: st.name, node: node.path }, { k: 'ref', name: st.name });
+      const f = (name: string): TExpr => ({ op: 'field', base: tree, struct: t, field: name, ftype: tir.fields.get(name)!.type, type: fieldValueType(tir.fields.get(name)!.type) });
+      // Red-black: no path is longer than twice the shortest, so 128 levels hold any tree that fits in memory.
+      const w: Walk = { w: 'bintree', name: 'rbtree', at: tree, root: f('root'), nodeStruct: n, left: 'left', right: 'right', order: 'in', sentinel: f('sentinel'), maxDepth: 128, container: { struct: st.name, field: node.path } };
+      return walk(w, { k: 'ref', name: st.name });
+    },
+  },
+  bintree: bintreeOf('in'),
+  bintree_preorder: bintreeOf('pre'),
+  take: {
+    min: 2,
+    max: 2,
+    usage: 'take(walk, n): the first n elements of a walk',
+    check(e, s) {
+      const seq = this.seqArg(e.args[0], s, 'the first argument of take()');
+      const count = this.expr(e.args[1], s);
+      if (count.type.k !== 'int') throw new ExprError(`take() needs a number of elements, but this is ${typeName(count.type)}`, e.args[1].at);
+      return walk({ w: 'take', seq, count }, (seq.type as { elem: VType }).elem);
+    },
+  },
+  nth: {
+    min: 2,
+    max: 2,
+    usage: 'nth(walk, k): element k of a walk, from 0 (a walk with fewer is an error of the column)',
+    check(e, s) {
+      const seq = this.seqArg(e.args[0], s, 'the first argument of nth()');
+      const index = this.expr(e.args[1], s);
+      if (index.type.k !== 'int') throw new ExprError(`nth() needs an index, but this is ${typeName(index.type)}`, e.args[1].at);
+      return { op: 'nth', seq, index, type: (seq.type as { elem: VType }).elem };
+    },
+  },
+  container_of: {
+    min: 3,
+    max: 3,
+    usage: 'container_of(pointer, type, field): the struct whose field the pointer points to',
+    check(e, s) {
+      const p = this.numeric(this.expr(e.args[0], s), e.args[0].at, 'the pointer');
+      const st = this.structArg(e.args[1], 'the second argument of container_of()');
+      const f = this.fieldArg(e.args[2], st, 'the third argument of container_of()');
+      const off: TExpr = { op: 'offsetof', struct: st.name, field: f.path, type: INT };
+      return { op: 'binary', o: '-', left: p, right: off, type: { k: 'ptr', to: { k: 'struct', name: st.name } } };
     },
   },
   range: {

@@ -79,15 +79,32 @@ export type TExpr =
   | { op: 'file_static'; fn: TExpr; name: string; type: VType } // the address of a static of fn's compilation unit
   | { op: 'clock'; which: ClockName; type: VType } // the sample's clock: now_ms() or monotonic_ms()
   | { op: 'walk'; walk: Walk; type: VType }
-  | { op: 'aggregate'; fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any'; seq: TExpr; slot: number; body: TExpr | null; type: VType };
+  | { op: 'aggregate'; fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any'; seq: TExpr; slot: number; body: TExpr | null; type: VType }
+  | { op: 'nth'; seq: TExpr; index: TExpr; type: VType }; // element index (from 0) of a walk
+
+/** Elements found by a link inside them, given back as the struct around it (C's container_of). */
+export interface Container {
+  struct: string;
+  field: string;
+}
 
 /** The walks: one per C idiom. Each yields elements of `type.elem` bound to `slot` in `each`/`filter`. */
 export type Walk =
   | { w: 'chain'; first: TExpr; struct: string; next: string }
   | { w: 'array'; base: TExpr; count: TExpr; elem: Pointee }
   | { w: 'ngx_list'; list: TExpr; listStruct: string; partStruct: string; elem: Pointee }
-  | { w: 'ngx_queue'; head: TExpr; queueStruct: string; struct: string; link: string }
-  | { w: 'rbtree'; tree: TExpr; treeStruct: string; nodeStruct: string; struct: string; node: string }
+  /**
+   * A circular doubly linked list through a link struct (ngx_queue_t, Linux's list_head): from the
+   * head (the sentinel) by `next` back to it, every `prev` checked. `name` names it in messages.
+   */
+  | { w: 'dlist'; name: string; head: TExpr; linkStruct: string; next: string; prev: string; container: Container | null }
+  /**
+   * A binary tree, in order or root first, by an explicit stack no deeper than maxDepth. Leaves are
+   * NULL, or the sentinel node when there is one (then a NULL child is corrupt). `name` and `at`
+   * (the tree's address) name it in messages.
+   */
+  | { w: 'bintree'; name: string; at: TExpr; root: TExpr; nodeStruct: string; left: string; right: string; order: 'in' | 'pre'; sentinel: TExpr | null; maxDepth: number; container: Container | null }
+  | { w: 'take'; seq: TExpr; count: TExpr } // the first count elements
   | { w: 'each'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'filter'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'take_while'; seq: TExpr; slot: number; body: TExpr }

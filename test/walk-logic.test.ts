@@ -77,6 +77,19 @@ types:
     fields:
       payload: uint
       node: ngx_rbtree_node_t
+  tnode_t:
+    fields:
+      key: uint
+      left: ptr tnode_t
+      right: ptr tnode_t
+  hook_t:
+    fields:
+      fwd: ptr hook_t
+      back: ptr hook_t
+  item_t:
+    fields:
+      id: uint
+      hook: hook_t
   root_t:
     fields:
       list: ptr node_t
@@ -95,6 +108,8 @@ types:
       neg: int
       flags: uint
       sneg: int
+      tree: ptr tnode_t
+      items: hook_t
 globals:
   G: root_t
   ticks: int
@@ -161,8 +176,11 @@ const LAYOUT: LayoutFile = {
     },
     ngx_rbtree_t: { size: 24, align: 8, fields: { root: { offset: 0, size: 8 }, sentinel: { offset: 8, size: 8 } } },
     timer_t: { size: 48, align: 8, fields: { payload: { offset: 0, size: 8, signed: false }, node: { offset: 8, size: 40 } } },
+    tnode_t: { size: 24, align: 8, fields: { key: { offset: 0, size: 8, signed: false }, left: { offset: 8, size: 8 }, right: { offset: 16, size: 8 } } },
+    hook_t: { size: 16, align: 8, fields: { fwd: { offset: 0, size: 8 }, back: { offset: 8, size: 8 } } },
+    item_t: { size: 24, align: 8, fields: { id: { offset: 0, size: 8, signed: false }, hook: { offset: 8, size: 16 } } },
     root_t: {
-      size: 152,
+      size: 176,
       align: 8,
       fields: {
         list: { offset: 0, size: 8 },
@@ -181,10 +199,12 @@ const LAYOUT: LayoutFile = {
         neg: { offset: 136, size: 4, signed: true },
         flags: { offset: 140, size: 4, signed: false, bit: 3, bits: 5 },
         sneg: { offset: 144, size: 8, signed: true },
+        tree: { offset: 152, size: 8 },
+        items: { offset: 160, size: 16 },
       },
     },
   },
-  globals: { G: { size: 152 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true } },
+  globals: { G: { size: 176 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true } },
 };
 
 const PACK = parseSchema(SCHEMA, 'fake.yaml');
@@ -679,6 +699,115 @@ t.test('rbtree', async (t) => {
     const err = thrown(() => ev(w, 'count(rbtree(&self.timers, timer_t, node))', { limits: { maxNodes: 100, maxTotal: 1000 } }));
     walkError(t, err, 'limit', `rbtree ${hex(tree)} has more than 100 elements (--max-nodes)`);
   });
+});
+
+t.test('bintree: a plain binary tree, NULL children', async (t) => {
+  /**
+   *            50
+   *        30      70
+   *      20  40  60  80
+   *    10
+   */
+  function build(w: World): Map<number, number> {
+    const byKey = new Map<number, number>();
+    for (const key of [60, 10, 80, 50, 20, 70, 40, 30]) byKey.set(key, w.make('tnode_t', { key }));
+    const shape: [number, number | null, number | null][] = [
+      [50, 30, 70],
+      [30, 20, 40],
+      [70, 60, 80],
+      [20, 10, null],
+    ];
+    for (const [key, l, r] of shape) {
+      w.put(byKey.get(key)!, 'tnode_t', 'left', l === null ? 0 : byKey.get(l)!);
+      w.put(byKey.get(key)!, 'tnode_t', 'right', r === null ? 0 : byKey.get(r)!);
+    }
+    w.put(w.G, 'root_t', 'tree', byKey.get(50)!);
+    return byKey;
+  }
+
+  t.test('in order and root first', async (t) => {
+    const w = new World();
+    const byKey = build(w);
+    t.same(elems(w, 'each(bintree(self.tree, left, right), it.key)'), [10, 20, 30, 40, 50, 60, 70, 80]);
+    t.same(elems(w, 'each(bintree_preorder(self.tree, left, right), it.key)'), [50, 30, 20, 10, 40, 70, 60, 80]);
+    t.same(elems(w, 'bintree(self.tree, left, right)'), [10, 20, 30, 40, 50, 60, 70, 80].map((k) => byKey.get(k)));
+    t.equal(ev(w, 'sum(bintree(self.tree, left, right), it.key)'), 360);
+    t.equal(ev(w, 'count(bintree_preorder(self.tree, left, right), it.key > 35)'), 5);
+  });
+
+  t.test('an empty tree is a NULL root', async (t) => {
+    const w = new World();
+    t.equal(ev(w, 'count(bintree(self.tree, left, right))'), 0);
+    t.equal(ev(w, 'count(bintree_preorder(self.tree, left, right))'), 0);
+  });
+
+  t.test('a cycle down the left is too deep; down the right, too many', async (t) => {
+    const w = new World();
+    const byKey = build(w);
+    w.put(byKey.get(10)!, 'tnode_t', 'left', byKey.get(50)!);
+    const root = hex(byKey.get(50)!);
+    walkError(t, thrown(() => ev(w, 'count(bintree(self.tree, left, right))')), 'corrupt', `bintree ${root}: deeper than 100000 (a cycle, or not a tree)`);
+    w.put(byKey.get(10)!, 'tnode_t', 'left', 0);
+    w.put(byKey.get(80)!, 'tnode_t', 'right', byKey.get(70)!);
+    walkError(t, thrown(() => ev(w, 'count(bintree_preorder(self.tree, left, right))')), 'limit', `bintree_preorder ${root} has more than 10000 elements (--max-nodes)`);
+  });
+
+  t.test('a sentinel for leaves: an rbtree walked as a plain tree, container_of by hand', async (t) => {
+    const w = new World();
+    const tree = w.G + off('root_t', 'timers');
+    const sentinel = w.make('ngx_rbtree_node_t');
+    const timers = [1, 2, 3].map((k) => w.make('timer_t', { payload: k * 100 }));
+    const node = (i: number) => timers[i] + off('timer_t', 'node');
+    w.put(node(1), 'ngx_rbtree_node_t', 'left', node(0));
+    w.put(node(1), 'ngx_rbtree_node_t', 'right', node(2));
+    for (const i of [0, 2]) {
+      w.put(node(i), 'ngx_rbtree_node_t', 'left', sentinel);
+      w.put(node(i), 'ngx_rbtree_node_t', 'right', sentinel);
+    }
+    w.put(tree, 'ngx_rbtree_t', 'root', node(1));
+    w.put(tree, 'ngx_rbtree_t', 'sentinel', sentinel);
+    t.same(elems(w, 'each(bintree(self.timers.root, left, right, self.timers.sentinel), container_of(it, timer_t, node).payload)'), [100, 200, 300]);
+    t.same(elems(w, 'each(rbtree(&self.timers, timer_t, node), it.payload)'), [100, 200, 300], 'the same walk as rbtree()');
+    w.put(node(2), 'ngx_rbtree_node_t', 'left', 0);
+    walkError(t, thrown(() => ev(w, 'count(bintree(self.timers.root, left, right, self.timers.sentinel))')), 'corrupt', `bintree ${hex(node(1))}: node ${hex(node(2))} has a NULL left child (the sentinel is ${hex(sentinel)})`);
+  });
+});
+
+t.test('dlist: a circular list with link fields of any name, by container-of', async (t) => {
+  const w = new World();
+  const head = w.G + off('root_t', 'items');
+  const items = [7, 8, 9].map((id) => w.make('item_t', { id }));
+  const hook = (i: number) => (i < 0 || i >= items.length ? head : items[i] + off('item_t', 'hook'));
+  for (let i = -1; i < items.length; i++) {
+    w.put(hook(i), 'hook_t', 'fwd', hook(i + 1));
+    w.put(hook(i), 'hook_t', 'back', hook(i === -1 ? items.length - 1 : i - 1));
+  }
+  t.same(elems(w, 'each(dlist(&self.items, item_t, hook, fwd, back), it.id)'), [7, 8, 9]);
+  t.same(elems(w, 'dlist(&self.items, item_t, hook, fwd, back)'), items);
+  t.throws(() => typed('dlist(&self.items, item_t, hook)'), /dlist\(\) needs hook_t to declare field 'next'/, 'next and prev by default');
+  w.put(hook(1), 'hook_t', 'back', hook(2));
+  walkError(t, thrown(() => ev(w, 'count(dlist(&self.items, item_t, hook, fwd, back))')), 'corrupt', `dlist ${hex(head)}: ${hex(hook(0))}'s fwd ${hex(hook(1))} has back ${hex(hook(2))}`);
+});
+
+t.test('take and nth: the first k elements, element k', async (t) => {
+  const w = new World();
+  const nodes = w.list([1, 2, 3]);
+  t.same(elems(w, 'take(chain(self.list, next), 2)'), nodes.slice(0, 2));
+  t.same(elems(w, 'take(chain(self.list, next), 5)'), nodes, 'fewer than k: all of them');
+  t.same(elems(w, 'take(chain(self.list, next), 0)'), []);
+  t.equal(ev(w, 'sum(take(chain(self.list, next), 2), it.value)'), 3);
+  t.same(elems(w, 'each(range(3), sum(take(chain(G.list, next), it), it.value))'), [0, 1, 3], 'take() inside each(): stops its own walk only');
+  t.equal(ev(w, 'nth(chain(self.list, next), 1)'), nodes[1]);
+  t.equal(ev(w, 'nth(chain(self.list, next), 2).value'), 3);
+  t.equal(ev(w, 'nth(each(chain(self.list, next), it.value * 10), 0)'), 10);
+  walkError(t, thrown(() => ev(w, 'nth(chain(self.list, next), 3)')), 'corrupt', 'nth(3): the walk has 3 elements');
+  walkError(t, thrown(() => ev(w, 'nth(chain(self.list, next), 0 - 1)')), 'corrupt', 'nth(-1): a negative index');
+  walkError(t, thrown(() => elems(w, 'take(chain(self.list, next), 0 - 1)')), 'corrupt', 'take(-1): a negative count');
+  // Past element k nothing is read: a broken link further on is never followed.
+  w.put(nodes[1], 'node_t', 'next', 0x20000000);
+  t.equal(ev(w, 'nth(chain(self.list, next), 1).value'), 2);
+  t.same(elems(w, 'each(take(chain(self.list, next), 2), it.value)'), [1, 2]);
+  t.equal(ev(w, 'container_of(&self.items, root_t, items)'), w.G);
 });
 
 t.test('strings', async (t) => {

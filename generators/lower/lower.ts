@@ -14,7 +14,7 @@
  * - A walk that must stop on its own while its consumer goes on
  *   (take_while) is a seq function, called with a visitor.
  */
-import type { Pointee, TExpr, ViewIR, Walk } from '../ir.ts';
+import type { Container, Pointee, TExpr, ViewIR, Walk } from '../ir.ts';
 import {
   type ColumnKind,
   decArg,
@@ -38,7 +38,6 @@ import {
 /** Passes an element on; `stop` are the statements that end the whole walk (they differ inside a visitor). */
 type Emit = (elem: LExpr, stop: LStmt[]) => LStmt[];
 
-const MAX_TREE_DEPTH = 128;
 export const FILE_STATIC_UNAVAILABLE = 'file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names';
 
 const slotVar = (slot: number): string => (slot === 0 ? 's' : `i${slot}`);
@@ -168,6 +167,8 @@ class Lowerer {
         return { k: 'rt', fn: 'clock', args: [{ k: 'str', v: e.which }] };
       case 'aggregate':
         return this.aggregate(e);
+      case 'nth':
+        return this.nth(e);
       case 'walk':
         throw new Error(`internal: a walk (${e.walk.w}) where a value is wanted`);
     }
@@ -288,6 +289,21 @@ class Lowerer {
     return { k: 'call', fn, args: params.map(v) };
   }
 
+  /** nth(w, k): a value function that walks up to element k and returns it; a shorter walk is an error. */
+  private nth(e: Extract<TExpr, { op: 'nth' }>): LExpr {
+    const params = freeVars(e);
+    const ret = (x: LExpr): LStmt => ({ k: 'return', e: x });
+    const body: LStmt[] = [
+      let_('k', this.expr(e.index)),
+      if_(bin('<', v('k'), int(0)), [fail('corrupt', 'nth({0}): a negative index', decArg(v('k')))]),
+      let_('i', int(0)),
+      ...this.seq(e.seq, (x) => [if_(eq(v('i'), v('k')), [ret(x)]), set('i', bin('+', v('i'), int(1)))], []),
+      fail('corrupt', 'nth({0}): the walk has {1} elements', decArg(v('k')), decArg(v('i'))),
+    ];
+    const fn = this.b.add('value', 'nth', params, body);
+    return { k: 'call', fn, args: params.map(v) };
+  }
+
   // ---- walks: loops that pass each element to emit ----
 
   seq(e: TExpr, emit: Emit, stop: LStmt[]): LStmt[] {
@@ -303,10 +319,12 @@ class Lowerer {
         return this.array(w, emit, stop);
       case 'ngx_list':
         return this.ngxList(w, emit, stop);
-      case 'ngx_queue':
-        return this.ngxQueue(w, emit, stop);
-      case 'rbtree':
-        return this.rbtree(w, emit, stop);
+      case 'dlist':
+        return this.dlist(w, emit, stop);
+      case 'bintree':
+        return w.order === 'in' ? this.bintreeInOrder(w, emit, stop) : this.bintreePreOrder(w, emit, stop);
+      case 'take':
+        return this.take(w, emit, stop);
       case 'iterate':
         return this.iterate(w, emit, stop);
       case 'range':
@@ -431,14 +449,19 @@ class Lowerer {
     ];
   }
 
-  /** ngx_queue(h, T, link): q = h->next until h, each checked by q->prev == the one before; yields container-of. */
-  private ngxQueue(w: Extract<Walk, { w: 'ngx_queue' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+  /** The element a link points into: the struct around it, or the link itself. */
+  private contained(p: LExpr, c: Container | null): LExpr {
+    return c ? bin('-', p, { k: 'off', struct: c.struct, field: c.field }) : p;
+  }
+
+  /** dlist (ngx_queue): q = h->next until h, each checked by q->prev == the one before; yields container-of. */
+  private dlist(w: Extract<Walk, { w: 'dlist' }>, emit: Emit, stop: LStmt[]): LStmt[] {
     const { h, prev, cur, back, n } = this.names('h', 'prev', 'cur', 'back', 'n');
-    const q = (field: string): LExpr => ({ k: 'off', struct: w.queueStruct, field });
+    const q = (field: string): LExpr => ({ k: 'off', struct: w.linkStruct, field });
     return [
       let_(h, this.expr(w.head)),
       let_(prev, v(h)),
-      let_(cur, load64(add(v(h), q('next')))),
+      let_(cur, load64(add(v(h), q(w.next)))),
       let_(n, int(0)),
       {
         k: 'try',
@@ -447,14 +470,14 @@ class Lowerer {
             k: 'loop',
             body: [
               if_(eq(v(cur), v(h)), [{ k: 'break' }]),
-              if_(eq(v(cur), int(0)), [fail('corrupt', 'ngx_queue {0}: NULL next after {1}', hexArg(v(h)), hexArg(v(prev)))]),
-              let_(back, load64(add(v(cur), q('prev')))),
-              if_(ne(v(back), v(prev)), [fail('corrupt', "ngx_queue {0}: {1}'s next {2} has prev {3}", hexArg(v(h)), hexArg(v(prev)), hexArg(v(cur)), hexArg(v(back)))]),
+              if_(eq(v(cur), int(0)), [fail('corrupt', `${w.name} {0}: NULL ${w.next} after {1}`, hexArg(v(h)), hexArg(v(prev)))]),
+              let_(back, load64(add(v(cur), q(w.prev)))),
+              if_(ne(v(back), v(prev)), [fail('corrupt', `${w.name} {0}: {1}'s ${w.next} {2} has ${w.prev} {3}`, hexArg(v(h)), hexArg(v(prev)), hexArg(v(cur)), hexArg(v(back)))]),
               inc(n),
-              if_(gt(v(n), maxNodes), [fail('limit', 'ngx_queue {0} has more than {1} elements (--max-nodes)', hexArg(v(h)), decArg(maxNodes))]),
-              ...emit(bin('-', v(cur), { k: 'off', struct: w.struct, field: w.link }), stop),
+              if_(gt(v(n), maxNodes), [fail('limit', `${w.name} {0} has more than {1} elements (--max-nodes)`, hexArg(v(h)), decArg(maxNodes))]),
+              ...emit(this.contained(v(cur), w.container), stop),
               set(prev, v(cur)),
-              set(cur, load64(add(v(cur), q('next')))),
+              set(cur, load64(add(v(cur), q(w.next)))),
             ],
           },
         ],
@@ -463,44 +486,87 @@ class Lowerer {
     ];
   }
 
-  /** rbtree(t, T, node): in order from t->root, the sentinel for leaves; depth-bounded; yields container-of. */
-  private rbtree(w: Extract<Walk, { w: 'rbtree' }>, emit: Emit, stop: LStmt[]): LStmt[] {
-    const { tr, sentinel, cur, n, stack, depth, c } = this.names('tr', 'sentinel', 'cur', 'n', 'stack', 'depth', 'c');
-    const child = (side: 'left' | 'right'): LStmt[] => [
-      let_(c, load64(add(v(cur), { k: 'off', struct: w.nodeStruct, field: side }))),
-      if_(eq(v(c), int(0)), [fail('corrupt', `rbtree {0}: node {1} has a NULL ${side} child (the sentinel is {2})`, hexArg(v(tr)), hexArg(v(cur)), hexArg(v(sentinel)))]),
-      set(cur, v(c)),
+  /**
+   * The parts both orders of a binary tree share: the tree's address for
+   * messages, the leaf (NULL or the sentinel), the root, a child read
+   * (with a sentinel, a NULL child is corrupt), a push bounded by depth.
+   */
+  private bintreeParts(w: Extract<Walk, { w: 'bintree' }>) {
+    const { tr, leaf, cur, n, stack, c } = this.names('tr', 'leaf', 'cur', 'n', 'stack', 'c');
+    const child = (from: string, side: 'left' | 'right', into: string): LStmt[] => [
+      set(c, load64(add(v(from), { k: 'off', struct: w.nodeStruct, field: side === 'left' ? w.left : w.right }))),
+      ...(w.sentinel
+        ? [if_(eq(v(c), int(0)), [fail('corrupt', `${w.name} {0}: node {1} has a NULL ${side} child (the sentinel is {2})`, hexArg(v(tr)), hexArg(v(from)), hexArg(v(leaf)))])]
+        : []),
+      set(into, v(c)),
     ];
-    return [
-      let_(tr, this.expr(w.tree)),
-      let_(sentinel, load64(add(v(tr), { k: 'off', struct: w.treeStruct, field: 'sentinel' }))),
-      let_(cur, load64(add(v(tr), { k: 'off', struct: w.treeStruct, field: 'root' }))),
+    const push = (e: LExpr): LStmt[] => [
+      if_(bin('>=', { k: 'depth', stack }, int(w.maxDepth)), [fail('corrupt', `${w.name} {0}: deeper than ${w.maxDepth} (a cycle, or not a ${w.name === 'rbtree' ? 'red-black tree' : 'tree'})`, hexArg(v(tr)))]),
+      { k: 'push', stack, e },
+    ];
+    const start: LStmt[] = [
+      let_(tr, this.expr(w.at)),
+      let_(leaf, w.sentinel ? this.expr(w.sentinel) : int(0)),
+      let_(cur, this.expr(w.root)),
       let_(n, int(0)),
-      // The path from the root: the nodes whose right subtrees are still to come.
+      let_(c, int(0)),
       { k: 'stack', name: stack },
+    ];
+    const nullRoot: LStmt[] = w.sentinel ? [if_(eq(v(cur), int(0)), [fail('corrupt', `${w.name} {0}: NULL root (an empty tree points at its sentinel)`, hexArg(v(tr)))])] : [];
+    const count: LStmt[] = [inc(n), if_(gt(v(n), maxNodes), [fail('limit', `${w.name} {0} has more than {1} elements (--max-nodes)`, hexArg(v(tr)), decArg(maxNodes))])];
+    return { cur, n, stack, leaf, child, push, start, nullRoot, count };
+  }
+
+  /** A binary tree in order: down the left spine onto the stack, then the node, then its right subtree. */
+  private bintreeInOrder(w: Extract<Walk, { w: 'bintree' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { cur, n, stack, leaf, child, push, start, nullRoot, count } = this.bintreeParts(w);
+    return [
+      ...start,
       {
         k: 'try',
         body: [
-          if_(eq(v(cur), int(0)), [fail('corrupt', 'rbtree {0}: NULL root (an empty tree points at its sentinel)', hexArg(v(tr)))]),
+          ...nullRoot,
           {
             k: 'loop',
             body: [
-              if_(bin('&&', eq(v(cur), v(sentinel)), eq({ k: 'depth', stack }, int(0))), [{ k: 'break' }]),
-              {
-                k: 'loop',
-                body: [
-                  if_(eq(v(cur), v(sentinel)), [{ k: 'break' }]),
-                  let_(depth, { k: 'depth', stack }),
-                  if_(bin('>=', v(depth), int(MAX_TREE_DEPTH)), [fail('corrupt', `rbtree {0}: deeper than ${MAX_TREE_DEPTH} (a cycle, or not a red-black tree)`, hexArg(v(tr)))]),
-                  { k: 'push', stack, e: v(cur) },
-                  ...child('left'),
-                ],
-              },
+              if_(bin('&&', eq(v(cur), v(leaf)), eq({ k: 'depth', stack }, int(0))), [{ k: 'break' }]),
+              { k: 'loop', body: [if_(eq(v(cur), v(leaf)), [{ k: 'break' }]), ...push(v(cur)), ...child(cur, 'left', cur)] },
               set(cur, { k: 'pop', stack }),
-              inc(n),
-              if_(gt(v(n), maxNodes), [fail('limit', 'rbtree {0} has more than {1} elements (--max-nodes)', hexArg(v(tr)), decArg(maxNodes))]),
-              ...emit(bin('-', v(cur), { k: 'off', struct: w.struct, field: w.node }), stop),
-              ...child('right'),
+              ...count,
+              ...emit(this.contained(v(cur), w.container), stop),
+              ...child(cur, 'right', cur),
+            ],
+          },
+        ],
+        finally: [...spend(v(n))],
+      },
+    ];
+  }
+
+  /** A binary tree root first: the node, then its left subtree, then its right (the stack holds what is still to come). */
+  private bintreePreOrder(w: Extract<Walk, { w: 'bintree' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { cur, n, stack, leaf, child, push, start, nullRoot, count } = this.bintreeParts(w);
+    const { r, l } = this.names('r', 'l');
+    return [
+      ...start,
+      {
+        k: 'try',
+        body: [
+          ...nullRoot,
+          if_(ne(v(cur), v(leaf)), push(v(cur))),
+          {
+            k: 'loop',
+            body: [
+              if_(eq({ k: 'depth', stack }, int(0)), [{ k: 'break' }]),
+              set(cur, { k: 'pop', stack }),
+              ...count,
+              ...emit(this.contained(v(cur), w.container), stop),
+              let_(r, int(0)),
+              ...child(cur, 'right', r),
+              if_(ne(v(r), v(leaf)), push(v(r))),
+              let_(l, int(0)),
+              ...child(cur, 'left', l),
+              if_(ne(v(l), v(leaf)), push(v(l))),
             ],
           },
         ],
@@ -550,6 +616,27 @@ class Lowerer {
       let_(i, int(0)),
       { k: 'loop', body: [if_(bin('>=', v(i), v(c)), [{ k: 'break' }]), ...emit(v(i), stop), inc(i)] },
     ];
+  }
+
+  /**
+   * take(w, k): the first k elements. Like take_while, it stops its own
+   * walk while its consumer may go on: a seq function, called with a visitor.
+   */
+  private take(w: Extract<Walk, { w: 'take' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const params = freeVars({ op: 'walk', walk: w, type: { k: 'int', signed: false } });
+    const { k, i, x } = this.names('k', 'i', 'x');
+    const inner = this.seq(w.seq, (e, s) => [if_(bin('>=', v(i), v(k)), [{ k: 'return', e: TRUE }]), set(i, bin('+', v(i), int(1))), if_(not({ k: 'visit', e }), s)], [{ k: 'return', e: FALSE }]);
+    const body: LStmt[] = [
+      let_(k, this.expr(w.count)),
+      if_(bin('<', v(k), int(0)), [fail('corrupt', 'take({0}): a negative count', decArg(v(k)))]),
+      let_(i, int(0)),
+      if_(eq(v(k), int(0)), [{ k: 'return', e: TRUE }]),
+      ...inner,
+      { k: 'return', e: TRUE },
+    ];
+    const fn = this.b.add('seq', 'take', params, body);
+    const visitor: LExpr = { k: 'visitor', param: x, body: [...emit(v(x), [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE }] };
+    return [if_(not({ k: 'call', fn, args: [...params.map(v), visitor] }), stop)];
   }
 
   /**
