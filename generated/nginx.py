@@ -3341,7 +3341,7 @@ def view10(L):
     _k14 = L.off("ngx_http_phase_handler_t", "next")
     _k15 = L.plain_u64("ngx_http_phase_handler_t", "next")
 
-    def h2(_rt):
+    def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3351,7 +3351,7 @@ def view10(L):
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
         return a
 
-    def h3(_rt):
+    def h4(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3361,7 +3361,7 @@ def view10(L):
             raise _rt.fail("corrupt", "the symbol ngx_http_module is not in the binary's symbol tables", [])
         return a
 
-    def h4(_rt):
+    def h5(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3371,44 +3371,46 @@ def view10(L):
             raise _rt.fail("corrupt", "the symbol ngx_http_core_module is not in the binary's symbol tables", [])
         return a
 
-    def take_while5(_rt, visit):
+    def take_while6(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := h3(_rt) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(h3(_rt), _k2, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := h4(_rt) + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(h4(_rt), _k6, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = 256
-        if c_w1 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
-        if c_w1 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_max_nodes, "dec")])
-        if (c_w1 > 0) and (b_w1 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
-        _rt.visited += c_w1
+        wanted_w1 = 1
+        b_w2 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := h4(_rt) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(h4(_rt), _k2, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := h5(_rt) + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(h5(_rt), _k6, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w2 = 256
+        if c_w2 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w2, "hex"), (c_w2, "dec")])
+        if c_w2 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w2, "hex"), (c_w2, "dec"), (_max_nodes, "dec")])
+        if (c_w2 > 0) and (b_w2 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w2, "dec")])
+        _rt.visited += c_w2
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w1 = 0
+        i_w2 = 0
         while True:
-            if i_w1 >= c_w1:
+            if i_w2 >= c_w2:
                 break
-            i1 = (b_w1 + (i_w1 * _k10))
+            i1 = (b_w2 + (i_w2 * _k10))
             if not ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0):
-                return 1
+                return wanted_w1
             if not (visit(i1)):
-                return 0
-            i_w1 = (i_w1 + 1)
-        return 1
+                wanted_w1 = 0
+                return wanted_w1
+            i_w2 = (i_w2 + 1)
+        return wanted_w1
 
     def root7(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        def _visit1(x6):
-            if not (visit(x6)):
+        def _visit1(x_w1):
+            if not (visit(x_w1)):
                 return 0
             return 1
-        if not (take_while5(_rt, _visit1)):
+        if not (take_while6(_rt, _visit1)):
             return 0
         return 1
 

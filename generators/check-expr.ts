@@ -20,8 +20,12 @@ export class ExprError extends Error {
 export interface CheckContext {
   structs: Map<string, StructIR>;
   globals: Map<string, GlobalIR>;
-  /** Named walks; bodies are parsed lazily and inlined at each call with self bound to the argument. */
-  walkDef(name: string): { def: WalkDefIR; ast: Expr } | undefined;
+  /**
+   * Named walks. checked() is the body checked on its own, once (self is
+   * slot 0), with its size: a small body is inlined at each call, with self
+   * bound to the argument; a large one is called.
+   */
+  walkDef(name: string): { def: WalkDefIR; ast: Expr; checked(): { body: TExpr; size: number } } | undefined;
 }
 
 export interface Scope {
@@ -31,6 +35,8 @@ export interface Scope {
 
 const INT: VType = { k: 'int', signed: false };
 const MAX_INLINED = 20_000;
+/** A named walk of at most this many parts is inlined where it is called (its loops fuse with the caller's); a larger one is a function. */
+export const MAX_INLINE_WALK = 40;
 const MAX_WALK_DEPTH = 16;
 /** A plain binary tree may be unbalanced (a sorted insert makes a list): deep, but not without end. */
 const MAX_BINTREE_DEPTH = 100_000;
@@ -244,11 +250,12 @@ export class ExprChecker {
       return builtin.check.call(this, e, s);
     }
     const w = this.ctx.walkDef(e.callee);
-    if (w) return this.callWalk(e, s, w.def, w.ast);
+    if (w) return this.callWalk(e, s, w);
     throw new ExprError(`unknown function '${e.callee}' (builtins: ${Object.keys(BUILTINS).join(', ')}; or a walk from the schema's walks:)`, e.at);
   }
 
-  private callWalk(e: Extract<Expr, { kind: 'call' }>, s: Scope, def: WalkDefIR, ast: Expr): TExpr {
+  private callWalk(e: Extract<Expr, { kind: 'call' }>, s: Scope, w: NonNullable<ReturnType<CheckContext['walkDef']>>): TExpr {
+    const { def, ast } = w;
     if (e.args.length !== 1) throw new ExprError(`walk ${def.name}() takes one argument: a pointer to ${def.of}`, e.at);
     const arg = this.expr(e.args[0], s);
     this.expectStruct(arg, def.of, e.args[0].at, `the argument of ${def.name}()`);
@@ -256,6 +263,8 @@ export class ExprChecker {
     if (this.walkStack.length >= MAX_WALK_DEPTH) throw new ExprError(`walks call walks more than ${MAX_WALK_DEPTH} deep (${[...this.walkStack, def.name].join(' → ')})`, e.at);
     this.walkStack.push(def.name);
     try {
+      const checked = w.checked();
+      if (checked.size > MAX_INLINE_WALK) return { op: 'call', walk: def.name, arg, body: checked.body, type: checked.body.type };
       return this.expr(ast, { self: arg, its: [] });
     } catch (err) {
       if (err instanceof ExprError) throw new ExprError(`in walk ${def.name}: ${err.message}`, e.at);
@@ -318,6 +327,24 @@ export class ExprChecker {
     return { slot, body: this.expr(body, { self: s.self, its: [...s.its, slot] }) };
   }
 
+}
+
+/** The parts of a checked expression: what inlining it costs (a called walk counts as its argument and one). */
+export function exprSize(e: TExpr): number {
+  let n = 0;
+  const visit = (x: unknown): void => {
+    if (x === null || typeof x !== 'object') return;
+    const o = x as Record<string, unknown>;
+    if (o.op === 'call') {
+      n++;
+      visit(o.arg);
+      return;
+    }
+    if ('op' in o) n++;
+    for (const [k, val] of Object.entries(o)) if (k !== 'type' && typeof val === 'object') visit(val);
+  };
+  visit(e);
+  return n;
 }
 
 function memberPath(e: Expr): string | null {

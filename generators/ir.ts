@@ -80,7 +80,9 @@ export type TExpr =
   | { op: 'clock'; which: ClockName; type: VType } // the sample's clock: now_ms() or monotonic_ms()
   | { op: 'walk'; walk: Walk; type: VType }
   | { op: 'aggregate'; fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any'; seq: TExpr; slot: number; body: TExpr | null; type: VType }
-  | { op: 'nth'; seq: TExpr; index: TExpr; type: VType }; // element index (from 0) of a walk
+  | { op: 'nth'; seq: TExpr; index: TExpr; type: VType } // element index (from 0) of a walk
+  /** A named walk too large to inline: its body (checked once, self as slot 0) becomes one function of the generated code. */
+  | { op: 'call'; walk: string; arg: TExpr; body: TExpr; type: VType };
 
 /** Elements found by a link inside them, given back as the struct around it (C's container_of). */
 export interface Container {
@@ -139,8 +141,10 @@ export interface WalkDefIR {
   name: string;
   doc: string;
   of: string; // struct name of `self`
-  /** The parsed body; it is type-checked where it is called, with self bound to the argument. */
+  /** The parsed body; a small one is type-checked where it is called (inlined), with self bound to the argument. */
   ast: Expr;
+  /** The body checked on its own (self is slot 0), and its size in parts: a large one is called, not inlined. */
+  checked?: { body: TExpr; size: number };
   text: string;
   pos: Pos;
 }
@@ -203,11 +207,14 @@ export interface PackIR {
   printers: PrinterIR[];
 }
 
-/** Whether an expression (or any part of it, named walks included: they are inlined) reads the sample's clock. */
-export function readsClock(e: unknown): boolean {
+/** Whether an expression (or any part of it, the named walks it calls included) reads the sample's clock. */
+export function readsClock(e: unknown, seen = new WeakSet<object>()): boolean {
   if (e === null || typeof e !== 'object') return false;
+  // A called walk's body is shared by every call to it: looked at once, not once per path to it.
+  if (seen.has(e)) return false;
+  seen.add(e);
   if ((e as { op?: unknown }).op === 'clock') return true;
-  return Object.values(e).some(readsClock);
+  return Object.values(e).some((x) => readsClock(x, seen));
 }
 
 export class SchemaError extends Error {

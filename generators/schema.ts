@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import { readRegularFile } from '../sampler/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
-import { ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
+import { exprSize, ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isTypeKeyword, parseFieldType } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
@@ -108,10 +108,12 @@ export function parseSchema(text: string, file: string): PackIR {
   readGlobals(src, top.get('globals'), pack);
   const walkNodes = readWalks(src, top.get('walks'), pack);
   const ctx = checkContext(pack);
-  // Check each walk on its own once, so an error in it is reported where it is written.
+  // Check each walk on its own once, so an error in it is reported where it is written; keep the result for calls.
   for (const [n, node] of walkNodes) {
     const def = pack.walks.get(n)!;
-    checkExpr(src, new ExprChecker(ctx), node, def.ast, selfOf(def.of));
+    if (def.checked) continue;
+    const body = checkExpr(src, new ExprChecker(ctx), node, def.ast, selfOf(def.of));
+    def.checked ??= { body, size: exprSize(body) };
   }
   pack.clock = readClock(src, top.get('clock'), ctx);
   readViews(src, top.get('views'), root, pack, ctx);
@@ -246,14 +248,30 @@ function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
 
 /** What expressions of this pack may refer to. */
 export function checkContext(pack: PackIR): Ctx {
-  return {
+  const checking = new Set<string>();
+  const ctx: Ctx = {
     structs: pack.structs,
     globals: pack.globals,
     walkDef: (n: string) => {
       const def = pack.walks.get(n);
-      return def ? { def, ast: def.ast } : undefined;
+      if (!def) return undefined;
+      const checked = () => {
+        if (def.checked) return def.checked;
+        // A walk that reaches itself is reported by the checker of the call (its walk stack).
+        if (checking.has(n)) return { body: { op: 'num', value: 0, type: { k: 'int', signed: false } } as TExpr, size: 0 };
+        checking.add(n);
+        try {
+          const body = new ExprChecker(ctx).check(def.ast, selfOf(def.of));
+          def.checked = { body, size: exprSize(body) };
+          return def.checked;
+        } finally {
+          checking.delete(n);
+        }
+      };
+      return { def, ast: def.ast, checked };
     },
   };
+  return ctx;
 }
 
 /**

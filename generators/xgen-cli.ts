@@ -91,10 +91,15 @@ function probe(args: string[], print: (s: string) => void): number {
   return 0;
 }
 
-function check(args: string[], print: (s: string) => void): number {
+/** A generated extension past this size is worth a warning: a schema that makes that much code is likely a mistake. */
+const GENERATED_WARN_BYTES = 1 << 20;
+
+function check(args: string[], print: (s: string) => void, warn: (s: string) => void): number {
   const { values } = parseArgs({ args, options: { pack: { type: 'string' }, schema: { type: 'string' } } });
   const pack = loadSchema(schemaFile(values));
-  print(`${pack.file}: ok: ${pack.structs.size} types, ${pack.walks.size} walks, ${pack.views.size} views`);
+  const bytes = generateExtension('gdb', { pack, layouts: [], schemaPath: pack.file }).length;
+  print(`${pack.file}: ok: ${pack.structs.size} types, ${pack.walks.size} walks, ${pack.views.size} views; ${(bytes / 1024).toFixed(0)} KiB of generated Python`);
+  if (bytes > GENERATED_WARN_BYTES) warn(`xgen: warning: ${pack.file} makes ${(bytes / 1048576).toFixed(1)} MiB of generated Python (more than ${GENERATED_WARN_BYTES >> 20} MiB): do its views call walks inside walks that could be named walks?`);
   return 0;
 }
 
@@ -147,7 +152,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return cmd ? 0 : 2;
     }
     if (cmd === 'layout') return await layout(rest, print);
-    if (cmd === 'check') return check(rest, print);
+    if (cmd === 'check') return check(rest, print, warn);
     if (cmd === 'probe') return probe(rest, print);
     if (cmd === 'gdb' || cmd === 'lldb') return generate(cmd, rest, print);
     if (cmd === 'regen') return regen(rest, print);

@@ -110,6 +110,22 @@ types:
       sneg: int
       tree: ptr tnode_t
       items: hook_t
+walks:
+  evens:
+    of: root_t
+    yields: filter(chain(self.list, next), it.value % 2 == 0)
+  # Larger than a walk that is inlined: called, as a function of the generated code.
+  sixes:
+    of: root_t
+    yields: >-
+      filter(chain(self.list, next), it.value % 2 == 0 && it.value % 3 == 0 && it.value > 0 && it.value < 1000000
+             && it.value != 7 && it.value != 11 && it.value != 13 && it.value != 17 && it.value != 19)
+  sixes_doubled:
+    of: root_t
+    yields: each(sixes(self), it.value * 2)
+  second_six:
+    of: root_t
+    yields: nth(sixes(self), 1).value + 0 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13 + 14 + 15 + 16 + 17 + 18 + 19 + 20)
 globals:
   G: root_t
   ticks: int
@@ -787,6 +803,27 @@ t.test('dlist: a circular list with link fields of any name, by container-of', a
   t.throws(() => typed('dlist(&self.items, item_t, hook)'), /dlist\(\) needs hook_t to declare field 'next'/, 'next and prev by default');
   w.put(hook(1), 'hook_t', 'back', hook(2));
   walkError(t, thrown(() => ev(w, 'count(dlist(&self.items, item_t, hook, fwd, back))')), 'corrupt', `dlist ${hex(head)}: ${hex(hook(0))}'s fwd ${hex(hook(1))} has back ${hex(hook(2))}`);
+});
+
+t.test('named walks: small ones inlined, large ones called', async (t) => {
+  t.equal(typed('evens(self)').op, 'walk', 'evens is inlined');
+  t.equal(typed('sixes(self)').op, 'call', 'sixes is a call');
+  t.equal(typed('second_six(self)').op, 'call', 'so is a large walk that yields a value');
+  const w = new World();
+  w.list(Array.from({ length: 30 }, (_, i) => i + 1));
+  t.same(elems(w, 'each(evens(self), it.value)').length, 15);
+  t.same(elems(w, 'each(sixes(self), it.value)'), [6, 12, 18, 24, 30]);
+  t.same(elems(w, 'sixes_doubled(self)'), [12, 24, 36, 48, 60]);
+  t.equal(ev(w, 'count(sixes(self))'), 5);
+  t.equal(ev(w, 'sum(sixes(self), it.value) + count(sixes(self))'), 95, 'two calls, one function');
+  t.equal(ev(w, 'second_six(self)'), 12);
+  t.same(elems(w, 'take(sixes(self), 2)').length, 2);
+  t.equal(ev(w, 'any(sixes(self), it.value == 18)'), 1, 'the caller stops the called walk');
+  t.same(elems(w, 'each(range(2), each(sixes(G), it.value + 0))'), [6, 12, 18, 24, 30, 6, 12, 18, 24, 30]);
+  w.put(w.G, 'root_t', 'list', 0x20000000);
+  const err = thrown(() => ev(w, 'count(sixes(self))'));
+  t.type(err, Fault);
+  t.equal(err.message, '0x20000000: not in any mapping', 'a fault inside the called walk is the caller\'s');
 });
 
 t.test('take and nth: the first k elements, element k', async (t) => {

@@ -66,13 +66,16 @@ class Builder {
     return name;
   }
 
-  /** A helper made once per program, by key (a checked division, a global's address). */
-  helper(key: string, make: () => Omit<LFunc, 'name'>): string {
+  /** A helper made once per program, by key (a checked division, a global's address, a named walk). */
+  helper(key: string, make: () => Omit<LFunc, 'name'>, prefix = 'h'): string {
     let name = this.helpers.get(key);
     if (!name) {
-      name = this.fresh('h');
+      name = this.fresh(prefix);
       this.helpers.set(key, name);
-      this.funcs.push({ name, ...make() });
+      // Named before it is made: a helper's body may call other helpers (never itself).
+      const f = { name, kind: 'value', params: [], body: [] } as LFunc;
+      this.funcs.push(f);
+      Object.assign(f, make(), { name });
     }
     return name;
   }
@@ -169,6 +172,9 @@ class Lowerer {
         return this.aggregate(e);
       case 'nth':
         return this.nth(e);
+      case 'call':
+        if (e.type.k === 'seq') throw new Error(`internal: walk ${e.walk} where a value is wanted`);
+        return { k: 'call', fn: this.walkFn(e, 'value'), args: [this.expr(e.arg)] };
       case 'walk':
         throw new Error(`internal: a walk (${e.walk.w}) where a value is wanted`);
     }
@@ -289,15 +295,33 @@ class Lowerer {
     return { k: 'call', fn, args: params.map(v) };
   }
 
+  /** The function of a named walk, made once per program: a value function of s, or a seq function of s and a visitor. */
+  private walkFn(e: Extract<TExpr, { op: 'call' }>, kind: 'value' | 'seq'): string {
+    return this.b.helper(`walk ${e.walk}`, () => {
+      const body: LStmt[] =
+        kind === 'value' ? [{ k: 'return', e: this.expr(e.body) }] : [...this.seq(e.body, (x, s) => [if_(not({ k: 'visit', e: x }), s)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE }];
+      return { kind, params: ['s'], body };
+    }, `walk_${e.walk}_`);
+  }
+
+  /** A named walk called with a visitor: what the caller does with each element. */
+  private callSeq(e: Extract<TExpr, { op: 'call' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const fn = this.walkFn(e, 'seq');
+    const x = this.b.fresh('x');
+    const visitor: LExpr = { k: 'visitor', param: x, body: [...emit(v(x), [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE }] };
+    return [if_(not({ k: 'call', fn, args: [this.expr(e.arg), visitor] }), stop)];
+  }
+
   /** nth(w, k): a value function that walks up to element k and returns it; a shorter walk is an error. */
   private nth(e: Extract<TExpr, { op: 'nth' }>): LExpr {
     const params = freeVars(e);
-    const ret = (x: LExpr): LStmt => ({ k: 'return', e: x });
     const body: LStmt[] = [
       let_('k', this.expr(e.index)),
       if_(bin('<', v('k'), int(0)), [fail('corrupt', 'nth({0}): a negative index', decArg(v('k')))]),
       let_('i', int(0)),
-      ...this.seq(e.seq, (x) => [if_(eq(v('i'), v('k')), [ret(x)]), set('i', bin('+', v('i'), int(1)))], []),
+      let_('r', int(0)),
+      // Found, it stops the walk (by its stop, which may be a visitor's return) and returns r.
+      ...this.seq(e.seq, (x, s) => [if_(eq(v('i'), v('k')), [set('r', x), ...s]), set('i', bin('+', v('i'), int(1)))], [{ k: 'return', e: v('r') }]),
       fail('corrupt', 'nth({0}): the walk has {1} elements', decArg(v('k')), decArg(v('i'))),
     ];
     const fn = this.b.add('value', 'nth', params, body);
@@ -307,6 +331,7 @@ class Lowerer {
   // ---- walks: loops that pass each element to emit ----
 
   seq(e: TExpr, emit: Emit, stop: LStmt[]): LStmt[] {
+    if (e.op === 'call' && e.type.k === 'seq') return this.callSeq(e, emit, stop);
     if (e.op !== 'walk') return emit(this.expr(e), stop); // a single value where a walk is wanted (a root)
     return this.walk(e.walk, emit, stop);
   }
@@ -623,20 +648,15 @@ class Lowerer {
    * walk while its consumer may go on: a seq function, called with a visitor.
    */
   private take(w: Extract<Walk, { w: 'take' }>, emit: Emit, stop: LStmt[]): LStmt[] {
-    const params = freeVars({ op: 'walk', walk: w, type: { k: 'int', signed: false } });
-    const { k, i, x } = this.names('k', 'i', 'x');
-    const inner = this.seq(w.seq, (e, s) => [if_(bin('>=', v(i), v(k)), [{ k: 'return', e: TRUE }]), set(i, bin('+', v(i), int(1))), if_(not({ k: 'visit', e }), s)], [{ k: 'return', e: FALSE }]);
-    const body: LStmt[] = [
+    const { k, i } = this.names('k', 'i');
+    const before: LStmt[] = [
       let_(k, this.expr(w.count)),
       if_(bin('<', v(k), int(0)), [fail('corrupt', 'take({0}): a negative count', decArg(v(k)))]),
       let_(i, int(0)),
       if_(eq(v(k), int(0)), [{ k: 'return', e: TRUE }]),
-      ...inner,
-      { k: 'return', e: TRUE },
     ];
-    const fn = this.b.add('seq', 'take', params, body);
-    const visitor: LExpr = { k: 'visitor', param: x, body: [...emit(v(x), [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE }] };
-    return [if_(not({ k: 'call', fn, args: [...params.map(v), visitor] }), stop)];
+    // Stops right after element k-1: nothing past it is read.
+    return this.stoppable(w, (x, wanted, s) => [set(i, bin('+', v(i), int(1))), ...pass(x, wanted, s), if_(bin('>=', v(i), v(k)), s)], before, emit, stop);
   }
 
   /**
@@ -645,14 +665,31 @@ class Lowerer {
    * it), so it is a seq function, called with a visitor.
    */
   private takeWhile(w: Extract<Walk, { w: 'take_while' }>, emit: Emit, stop: LStmt[]): LStmt[] {
-    const params = freeVars({ op: 'walk', walk: w, type: { k: 'int', signed: false } });
     const it = slotVar(w.slot);
-    const inner = this.seq(w.seq, (x, s) => [let_(it, x), if_(not(this.expr(w.body)), [{ k: 'return', e: TRUE }]), if_(not({ k: 'visit', e: v(it) }), s)], [{ k: 'return', e: FALSE }]);
-    const fn = this.b.add('seq', 'take_while', params, [...inner, { k: 'return', e: TRUE }]);
-    const x = this.b.fresh('x');
+    return this.stoppable(w, (x, wanted, s) => [let_(it, x), if_(not(this.expr(w.body)), s), ...pass(v(it), wanted, s)], [], emit, stop);
+  }
+
+  /**
+   * A walk that stops its own inner walk while its consumer may go on
+   * (take_while, take): a seq function, called with a visitor. Inside, an
+   * element leaves only by `s` (the inner walk's stop, which may be a
+   * visitor's return), never by a return of the function itself; `wanted`
+   * says whether the consumer wanted more, and is what the function returns.
+   */
+  private stoppable(w: Walk, step: (x: LExpr, wanted: string, s: LStmt[]) => LStmt[], before: LStmt[], emit: Emit, stop: LStmt[]): LStmt[] {
+    const params = freeVars({ op: 'walk', walk: w, type: { k: 'int', signed: false } });
+    const { wanted, x } = this.names('wanted', 'x');
+    const seq = (w as { seq: TExpr }).seq;
+    const body: LStmt[] = [let_(wanted, TRUE), ...before, ...this.seq(seq, (e, s) => step(e, wanted, s), [{ k: 'return', e: v(wanted) }]), { k: 'return', e: v(wanted) }];
+    const fn = this.b.add('seq', w.w, params, body);
     const visitor: LExpr = { k: 'visitor', param: x, body: [...emit(v(x), [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE }] };
     return [if_(not({ k: 'call', fn, args: [...params.map(v), visitor] }), stop)];
   }
+}
+
+/** Passes an element to the visitor of a stoppable walk: when the consumer wants no more, say so and stop. */
+function pass(x: LExpr, wanted: string, s: LStmt[]): LStmt[] {
+  return [if_(not({ k: 'visit', e: x }), [set(wanted, FALSE), ...s])];
 }
 
 /** Counts n elements against the sample's budget (10 × --max-nodes): past it, every walk of the sample fails. */
@@ -680,6 +717,7 @@ function freeVars(e: TExpr): string[] {
     if (x === null || typeof x !== 'object') return;
     const o = x as Record<string, unknown>;
     if (o.op === 'var') used.add(o.slot as number);
+    if (o.op === 'call') return visit(o.arg); // the body is its own function, of its own self
     if (((o.op === 'aggregate' && o.body) || 'w' in o) && typeof o.slot === 'number') bound.add(o.slot);
     for (const val of Object.values(o)) if (typeof val === 'object') visit(val);
   };
