@@ -10,7 +10,7 @@ WALKEE := test-targets/bin/walkee
 CHURN  := test-targets/bin/churn
 NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
-TS_SOURCES := $(shell find bin generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
+TS_SOURCES := $(shell find bin core generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
 .PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test test-unit bench soak typecheck regen clean
 

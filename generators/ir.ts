@@ -6,7 +6,7 @@
  */
 
 import type { Expr } from './expr-parse.ts';
-import type { Program } from './pattern.ts';
+import type { Program } from '../core/pattern.ts';
 
 /** Where a schema node came from, for messages. */
 export interface Pos {

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { layoutJson, type LayoutFile } from './layout.ts';
 import { layoutProblem } from './layout-valid.ts';
-import { makeDirs } from '../sampler/regular-file.ts';
+import { makeDirs } from '../core/regular-file.ts';
 
 export function cacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');

@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { FieldType, PackIR } from './ir.ts';
-import { packsDir, repoRoot } from './repo.ts';
-import { UserError } from '../sampler/memory.ts';
-import { makeDirs, readRegularFile } from '../sampler/regular-file.ts';
+import { packDir, repoRoot } from '../core/packs.ts';
+import { UserError } from '../core/errors.ts';
+import { makeDirs, readRegularFile } from '../core/regular-file.ts';
 import { checkedLayout } from './layout-valid.ts';
 
 export const LAYOUT_FORMAT = 1;
@@ -139,13 +139,14 @@ export function knownLayouts(packName: string): KnownLayout[] {
 const committedCache = new Map<string, { file: string; layout: LayoutFile }[]>();
 
 function committedLayouts(packName: string): { file: string; layout: LayoutFile }[] {
-  const packDir = path.join(packsDir(), packName);
-  const key = packDir;
+  const dirOfPack = packDir(packName);
+  if (!dirOfPack) return [];
+  const key = dirOfPack;
   if (committedCache.has(key)) return committedCache.get(key)!;
   const out: { file: string; layout: LayoutFile }[] = [];
-  if (fs.existsSync(packDir)) {
-    for (const d of fs.readdirSync(packDir, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-      const dir = path.join(packDir, d.name);
+  if (fs.existsSync(dirOfPack)) {
+    for (const d of fs.readdirSync(dirOfPack, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+      const dir = path.join(dirOfPack, d.name);
       for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
         const layout = readLayout(path.join(dir, f));
         if (layout.pack === packName) out.push({ file: path.join(dir, f), layout });

@@ -3,13 +3,13 @@
  * gate from YAML to the back ends: every error names file:line:col.
  */
 import crypto from 'node:crypto';
-import { readRegularFile } from '../sampler/regular-file.ts';
+import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { exprSize, ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isTypeKeyword, parseFieldType } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
-import { compilePattern, PatternError } from './pattern.ts';
+import { compilePattern, PatternError } from '../core/pattern.ts';
 import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;

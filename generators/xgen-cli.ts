@@ -6,14 +6,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ElfFile } from '../sampler/elf.ts';
-import { makeDirs } from '../sampler/regular-file.ts';
-import { RELEASE, signatureOf, versionOf } from '../sampler/pack-select.ts';
-import { TargetGone, UserError } from '../sampler/memory.ts';
+import { ElfFile } from '../core/elf.ts';
+import { makeDirs } from '../core/regular-file.ts';
+import { RELEASE, signatureOf, versionOf } from '../core/identity.ts';
+import { TargetGone, UserError } from '../core/errors.ts';
 import { SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
 import { packLayouts, extractLayout, writeLayout } from './layout.ts';
-import { packsDir, repoRoot } from './repo.ts';
+import { builtinPacksDir, packDir, packNames, repoRoot } from '../core/packs.ts';
 import { loadSchema } from './schema.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--release R] [--out DIR] [--for BUILD] BINARY
@@ -44,7 +44,13 @@ class UsageError extends Error {}
 function schemaFile(values: { pack?: string; schema?: string }): string {
   if (values.schema) return values.schema;
   if (!values.pack) throw new UsageError('which pack? --pack NAME');
-  return path.join(packsDir(), values.pack, 'schema.yaml');
+  return path.join(packFolder(values.pack), 'schema.yaml');
+}
+
+function packFolder(name: string): string {
+  const dir = packDir(name);
+  if (!dir) throw new UserError(`no pack named ${name} (packs: ${packNames().join(', ') || 'none'})`);
+  return dir;
 }
 
 async function layout(args: string[], print: (s: string) => void): Promise<number> {
@@ -63,7 +69,8 @@ async function layout(args: string[], print: (s: string) => void): Promise<numbe
     if (!buildId) throw new UserError(`${target.path} has no build-id note: a layout is keyed by it (link with --build-id)`);
     if (!elf.hasDebugInfo()) throw new UserError(`${binary} has no DWARF (.debug_info): build it with -g, or give its debug file`);
     if (values.release !== undefined && !RELEASE.test(values.release)) throw new UsageError(`--release names a folder: letters, digits and . _ + ~ -, not '${values.release}'`);
-    const release = values.release ?? versionOf(pack, target);
+    // A program with no version string (a pack with no binary.version) is known by its build-id alone.
+    const release = values.release ?? versionOf(pack, target) ?? (pack.versionPattern ? null : `build-${buildId.slice(0, 12)}`);
     if (!release) throw new UserError(`cannot find ${pack.name}'s version string in ${target.path}: pass --release`);
     const signature = signatureOf(pack, target);
     if (values.for && signature) {
@@ -71,7 +78,7 @@ async function layout(args: string[], print: (s: string) => void): Promise<numbe
       if (probe !== signature) throw new UserError(`${binary} was not built like ${values.for}: signature ${probe ?? 'missing'} against ${signature} (configure the probe with the build's own flags)`);
     }
     const l = await extractLayout(pack, binary, { release, buildId, signature, forBinary: values.for });
-    const file = writeLayout(l, values.out ?? path.join(packsDir(), pack.name, release));
+    const file = writeLayout(l, values.out ?? path.join(values.schema ? path.dirname(values.schema) : packFolder(pack.name), release));
     print(`${file}: ${pack.name} ${release}, build-id ${buildId}${signature ? `, signature ${signature}` : ''}, ${Object.keys(l.types).length} types`);
     return 0;
   } finally {
@@ -107,8 +114,8 @@ function generatedPath(packName: string, dbg: Debugger): string {
   return path.join(repoRoot(), 'generated', dbg === 'gdb' ? `${packName}.py` : `${packName}_lldb.py`);
 }
 
-function extensionText(packName: string, dbg: Debugger): string {
-  const file = path.join(packsDir(), packName, 'schema.yaml');
+function extensionText(packName: string, dbg: Debugger, dir = packFolder(packName)): string {
+  const file = path.join(dir, 'schema.yaml');
   const pack = loadSchema(file);
   return generateExtension(dbg, { pack, layouts: packLayouts(packName), schemaPath: path.relative(repoRoot(), file) });
 }
@@ -126,10 +133,12 @@ function generate(dbg: Debugger, args: string[], print: (s: string) => void): nu
 function regen(args: string[], print: (s: string) => void): number {
   const { values } = parseArgs({ args, options: { check: { type: 'boolean' } } });
   let stale = 0;
-  for (const packName of fs.readdirSync(packsDir()).filter((n) => fs.existsSync(path.join(packsDir(), n, 'schema.yaml'))).sort()) {
+  // The checkout's own packs: generated/ holds their extensions.
+  const builtin = builtinPacksDir();
+  for (const packName of fs.readdirSync(builtin).filter((n) => fs.existsSync(path.join(builtin, n, 'schema.yaml'))).sort()) {
     for (const dbg of ['gdb', 'lldb'] as Debugger[]) {
       const out = generatedPath(packName, dbg);
-      const text = extensionText(packName, dbg);
+      const text = extensionText(packName, dbg, path.join(builtin, packName));
       const old = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : null;
       if (old === text) continue;
       stale++;

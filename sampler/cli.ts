@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type PackIR, SchemaError } from '../generators/ir.ts';
-import { xwalkVersion } from '../generators/repo.ts';
+import { xwalkVersion } from '../core/packs.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
 import { type SampleOptions, sampleAll } from './sampling.ts';
@@ -44,6 +44,10 @@ The same views work on a core file.
   --verbose          print read statistics to stderr
   --version          xsample's version
   --help             this text
+
+Packs are found in the folders of XWALK_PACKS (separated by ':'), then among
+the packs that come with xsample; layouts derived from DWARF are cached in
+$XDG_CACHE_HOME/xwalk (default ~/.cache/xwalk).
 
 Ctrl-C stops sampling: what was gathered is printed, and the summary.
 Exit status: 0 ok, 1 error, 2 bad usage, 3 partial result (in some sample a

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import {
   ET_CORE, ET_EXEC, NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE,
   ElfFile, parseNotes, u16, u32, u64, cString, type ElfNote, type ElfSegment,
-} from './elf.ts';
+} from '../core/elf.ts';
 import { UserError, type MemorySource } from './memory.ts';
 import type { Mapping } from './proc-maps.ts';
 

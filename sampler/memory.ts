@@ -17,21 +17,7 @@ export interface MemorySource {
   close(): void;
 }
 
-/** The target process exited (or never existed) while we read it. */
-export class TargetGone extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TargetGone';
-  }
-}
-
-/** A clear, one-line error for the user; the CLI prints message and exits non-zero. */
-export class UserError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+export { TargetGone, UserError } from '../core/errors.ts';
 
 /** An address as 0x...; a negative one (an address computed below 0) as its 64-bit two's complement, as Python prints it. */
 export { hex } from './exact.ts';

@@ -4,17 +4,17 @@
  * pack's schema looks for, deriving the layout from the binary's own DWARF
  * when it has some. An unknown stripped build is a clear error.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { describeKnown, extractLayout, layoutByBuildId, layoutByVersion, type LayoutFile } from '../generators/layout.ts';
 import { cacheDir, LayoutCache } from '../generators/layout-cache.ts';
 import type { PackIR } from '../generators/ir.ts';
-import { packsDir } from '../generators/repo.ts';
+import { packDir, packNames } from '../core/packs.ts';
 import { loadBinarySection, loadSchema } from '../generators/schema.ts';
 import { SchemaError } from '../generators/ir.ts';
 import { BoundLayout } from './bound-layout.ts';
-import type { ElfFile } from './elf.ts';
+import type { ElfFile } from '../core/elf.ts';
 import { UserError } from './memory.ts';
+import { signatureOf, versionOf } from '../core/identity.ts';
 
 export interface Selected {
   pack: PackIR;
@@ -22,44 +22,20 @@ export interface Selected {
   release: string;
 }
 
+/** Every pack's name: XWALK_PACKS's folders first, then the built-in packs. */
 export function listPacks(): string[] {
-  const dir = packsDir();
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .filter((n) => fs.existsSync(path.join(dir, n, 'schema.yaml')))
-    .sort();
+  return packNames();
 }
 
-const schemaFile = (name: string) => path.join(packsDir(), name, 'schema.yaml');
+function schemaFile(name: string): string {
+  const dir = packDir(name);
+  if (!dir) throw new UserError(`no pack named ${name} (packs: ${listPacks().join(', ') || 'none'})`);
+  return path.join(dir, 'schema.yaml');
+}
 
 export function loadPack(name: string): PackIR {
-  const file = schemaFile(name);
-  if (!fs.existsSync(file)) throw new UserError(`no pack named ${name} (packs: ${listPacks().join(', ') || 'none'})`);
-  return loadSchema(file);
+  return loadSchema(schemaFile(name));
 }
-
-type Identifying = Pick<PackIR, 'versionPattern' | 'signaturePattern'>;
-
-/**
- * The release the pack's binary.version pattern finds in the binary's
- * .rodata. It names a folder (packs/PACK/RELEASE) and appears in messages:
- * only a plain release name counts (1.22.1, 7.0.15-rc1), never "../x".
- */
-export function versionOf(pack: Identifying, exe: ElfFile): string | null {
-  const v = pack.versionPattern ? exe.findPattern(pack.versionPattern.program) : null;
-  return v !== null && RELEASE.test(v) ? v : null;
-}
-
-/** The build signature (binary.signature) found in the binary: printable text only. */
-export function signatureOf(pack: Identifying, exe: ElfFile): string | null {
-  const s = pack.signaturePattern ? exe.findPattern(pack.signaturePattern.program) : null;
-  return s !== null && SIGNATURE.test(s) ? s : null;
-}
-
-/** What a release and a signature may look like (py-common/xwalk_commands.py checks the same). */
-export const RELEASE = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$/;
-export const SIGNATURE = /^[\x20-\x7e]{1,1024}$/;
 
 export interface SelectOptions {
   pack?: string;

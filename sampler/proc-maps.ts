@@ -3,7 +3,7 @@
  * where its executable was loaded.
  */
 import fs from 'node:fs';
-import { ET_EXEC, PT_LOAD, type ElfFile } from './elf.ts';
+import { ET_EXEC, PT_LOAD, type ElfFile } from '../core/elf.ts';
 import { TargetGone, UserError, hex } from './memory.ts';
 
 export interface Mapping {

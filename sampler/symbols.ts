@@ -2,7 +2,7 @@
  * Symbol lookups for one loaded ELF object: name → runtime address and
  * runtime address → nearest symbol. Runtime address = st_value + bias.
  */
-import { STT_FILE, STT_FUNC, STT_NOTYPE, STT_OBJECT, SHN_ABS, SHN_UNDEF, type ElfSymbol } from './elf.ts';
+import { STT_FILE, STT_FUNC, STT_NOTYPE, STT_OBJECT, SHN_ABS, SHN_UNDEF, type ElfSymbol } from '../core/elf.ts';
 
 const STB_LOCAL = 0;
 const STB_GLOBAL = 1;

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { CoreSource } from './core-source.ts';
-import { ElfFile } from './elf.ts';
+import { ElfFile } from '../core/elf.ts';
 import { openLiveSource } from './live-source.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
 import { exePath, loadBias, type Mapping, procError, readProcMaps } from './proc-maps.ts';

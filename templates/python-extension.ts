@@ -9,7 +9,7 @@ import path from 'node:path';
 import { CLOCK_NAMES, type ClockIR, type PackIR, type PrinterIR, type TExpr, type ViewIR } from '../generators/ir.ts';
 import { commandName } from '../generators/debugger-commands.ts';
 import { layoutSpecOf, type LayoutFile } from '../generators/layout.ts';
-import { repoRoot } from '../generators/repo.ts';
+import { repoRoot } from '../core/packs.ts';
 import type { LFunc } from '../generators/lower/lir.ts';
 import { lowerSeqOf, lowerValue, lowerValues, lowerView } from '../generators/lower/lower.ts';
 import { PyConsts, printPyFuncs } from './print-py.ts';

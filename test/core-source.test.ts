@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ElfFile } from '../sampler/elf.ts';
+import { ElfFile } from '../core/elf.ts';
 import { CoreSource } from '../sampler/core-source.ts';
 import { SymbolTable } from '../sampler/symbols.ts';
 import { findMapping } from '../sampler/proc-maps.ts';

@@ -1,12 +1,12 @@
 import t from 'tap';
-import { compilePattern } from '../generators/pattern.ts';
+import { compilePattern } from '../core/pattern.ts';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ET_DYN, ElfFile } from '../sampler/elf.ts';
+import { ET_DYN, ElfFile } from '../core/elf.ts';
 import { SymbolTable } from '../sampler/symbols.ts';
 import { exePath, findMapping, loadBias, parseMaps, readProcMaps } from '../sampler/proc-maps.ts';
 import { TargetGone, UserError } from '../sampler/memory.ts';

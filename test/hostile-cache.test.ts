@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { ElfFile } from '../sampler/elf.ts';
+import { ElfFile } from '../core/elf.ts';
 import { binPath, type Json, root, startWalkee } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';
 

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { fileEntries, gcore, kernelStyle, loadHolding, noteSegment, pathOfLength, programHeaders, renameEntry, setFilesz, setOffset } from './lib/core-craft.ts';
-import { ElfFile } from '../sampler/elf.ts';
+import { ElfFile } from '../core/elf.ts';
 import { binPath, type Json, root, startWalkee } from './lib/walkee.ts';
 import { type Run, xsample } from './lib/xsample.ts';
 

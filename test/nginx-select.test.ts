@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ElfFile } from '../sampler/elf.ts';
+import { ElfFile } from '../core/elf.ts';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { buildNginx, holdConnections, partialGet, startNginx } from './lib/nginx.ts';
 import { root } from './lib/walkee.ts';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { readsClock } from '../generators/ir.ts';
 import { loadSchema } from '../generators/schema.ts';
-import { ElfFile } from '../sampler/elf.ts';
+import { ElfFile } from '../core/elf.ts';
 import { commandNames } from '../templates/python-extension.ts';
 import { gdb, lldb, type Where } from './lib/debuggers.ts';
 import { holdConnections, nginxBinary, partialGet, startNginx } from './lib/nginx.ts';

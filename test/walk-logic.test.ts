@@ -18,7 +18,7 @@ import { lowerSeqOf, lowerValue, lowerView } from '../generators/lower/lower.ts'
 import { compileProgram, compileView } from '../sampler/print-js.ts';
 import { WalkRuntime } from '../sampler/walk-runtime.ts';
 import type { Int } from '../sampler/exact.ts';
-import { STT_FUNC, STT_OBJECT } from '../sampler/elf.ts';
+import { STT_FUNC, STT_OBJECT } from '../core/elf.ts';
 import { hex } from '../sampler/memory.ts';
 import { Fault, PAGE, Snapshot } from '../sampler/snapshot.ts';
 import { SymbolTable } from '../sampler/symbols.ts';

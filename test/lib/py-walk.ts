@@ -4,7 +4,9 @@
  * extensions' runtime over the same fake memory (test/lib/py_walk.py).
  * No debugger: the walk semantics of the gdb and lldb extensions, alone.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { LayoutFile } from '../../generators/layout.ts';
 import type { LProgram } from '../../generators/lower/lir.ts';
@@ -57,7 +59,49 @@ export function pyRun(p: LProgram, kind: 'value' | 'seq', w: PyWorld, o: { maxNo
     visited: String(o.visited),
     self: String(o.self),
   };
-  const r = spawnSync('python3', [HARNESS], { input: JSON.stringify(req), encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`python3 py_walk.py failed (${r.status}): ${r.stderr}\n${req.source}`);
-  return JSON.parse(r.stdout) as PyAnswer;
+  return JSON.parse(server().ask(JSON.stringify(req))) as PyAnswer;
 }
+
+/**
+ * One python3 for every request of a test file (starting one costs more
+ * than most requests): requests and answers go one per line through two
+ * FIFOs, read and written synchronously, as the tests' evaluations are.
+ */
+class PyServer {
+  private readonly out: number;
+  private readonly in: number;
+  private pending = '';
+
+  constructor() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-py-walk-'));
+    const req = path.join(dir, 'requests');
+    const ans = path.join(dir, 'answers');
+    execFileSync('mkfifo', [req, ans]);
+    const child = spawn('python3', [HARNESS, req, ans], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.unref();
+    // The same order as python3's: requests first, then answers (each open waits for the other end).
+    this.out = fs.openSync(req, 'w');
+    this.in = fs.openSync(ans, 'r');
+    fs.rmSync(dir, { recursive: true, force: true });
+    process.on('exit', () => fs.closeSync(this.out));
+  }
+
+  ask(line: string): string {
+    fs.writeSync(this.out, line + '\n');
+    const buf = Buffer.alloc(1 << 16);
+    for (;;) {
+      const nl = this.pending.indexOf('\n');
+      if (nl >= 0) {
+        const answer = this.pending.slice(0, nl);
+        this.pending = this.pending.slice(nl + 1);
+        return answer;
+      }
+      const n = fs.readSync(this.in, buf);
+      if (n === 0) throw new Error('python3 py_walk.py ended (see its stderr above)');
+      this.pending += buf.toString('utf8', 0, n);
+    }
+  }
+}
+
+let running: PyServer | null = null;
+const server = (): PyServer => (running ??= new PyServer());

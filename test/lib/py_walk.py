@@ -70,11 +70,15 @@ def encode(v):
     return ["i", str(v)]
 
 
-def main():
-    req = json.load(sys.stdin)
+def load_core():
     ns = {"__name__": "xwalk_core"}
     with open(CORE) as f:
         exec(compile(f.read(), CORE, "exec"), ns)
+    return ns
+
+
+def answer(core, req):
+    ns = dict(core)
     exec(compile(req["source"], "<program>", "exec"), ns)
     mem = FakeMemory(req["regions"], req["holes"])
     layout = ns["Layout"](req["layout"], "test layout")
@@ -100,7 +104,19 @@ def main():
         if req["kind"] == "seq":
             out["elems"] = elems
     out["visited"] = str(rt.visited)
-    json.dump(out, sys.stdout)
+    return out
+
+
+def main():
+    core = load_core()
+    if len(sys.argv) == 3:
+        # Served: one request per line on the first FIFO, one answer per line on the second, until EOF.
+        with open(sys.argv[1]) as requests, open(sys.argv[2], "w") as answers:
+            for line in requests:
+                answers.write(json.dumps(answer(core, json.loads(line))) + "\n")
+                answers.flush()
+        return
+    json.dump(answer(core, json.load(sys.stdin)), sys.stdout)
 
 
 main()

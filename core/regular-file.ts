@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from './memory.ts';
+import { UserError } from './errors.ts';
 
 /** What a file that is not regular is, for the one line that refuses it. */
 function kindOf(st: fs.Stats): string {

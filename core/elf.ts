@@ -6,8 +6,8 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { UserError } from './memory.ts';
-import type { Program } from '../generators/pattern.ts';
+import { UserError } from './errors.ts';
+import type { Program } from './pattern.ts';
 import { PatternSearch } from './pattern-vm.ts';
 import { describeOpenError, openRegular } from './regular-file.ts';
 

@@ -10,7 +10,7 @@
  * (where the match and the capture start, where the capture ends), kept in
  * typed arrays that are reused; "added in this step" is a stamp per pc.
  */
-import { type Program, setFromHex } from '../generators/pattern.ts';
+import { type Program, setFromHex } from './pattern.ts';
 
 const CHAR = 0;
 const SPLIT = 1;
