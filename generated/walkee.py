@@ -981,148 +981,232 @@ def printer_output(pack, index, addr, target, symbols):
     return out
 
 
-# ---- gdb-py/xwalk_dwarf.py ----
-# xwalk: sizes and offsets from the DWARF gdb has loaded, for the types,
-# fields and globals a schema declares (a "spec"), checked against what the
-# schema says each field is. Used by `xgen layout` (gdb -batch on a binary
-# file) and by the generated gdb extension when it meets a build no pack
-# knows. The spec: {"structs": {name: {path: decl}}, "globals": {name: decl}}.
-import gdb
-
-def lookup(name):
-    for candidate in (name, "struct " + name, "union " + name):
-        try:
-            return gdb.lookup_type(candidate)
-        except gdb.error:
-            pass
-    return None
+# ---- py-common/xwalk_derive.py ----
+# xwalk: a layout (sizes and offsets) from a debugger's types, for the
+# types, fields and globals a schema declares (a "spec"), each checked
+# against what the schema says it is. Written once over a small adapter
+# (DebugTypes below); gdb-py/xwalk_dwarf.py and lldb-py/xwalk_dwarf_lldb.py
+# adapt gdb's and lldb's type APIs, and the unit tests a fake one.
+# The spec: {"structs": {name: {path: decl}}, "globals": {name: decl}}, decl
+# as in the IR ({"k": "int"}, {"k": "ptr", "to": ...}, {"k": "array", ...}).
 
 
-def find_member(t, name):
-    """(bit offset, field) of member `name`, looking into anonymous members."""
-    t = t.strip_typedefs()
-    if t.code not in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+class DebugTypes(object):
+    """What derive_layout() asks of a debugger about its types. A type is whatever the adapter returns."""
+
+    #: how messages name the debug info: "DWARF says ..." (gdb) or "the debug info says ..." (lldb)
+    source = "the debug info"
+
+    def lookup(self, name):
+        """The type named name (a typedef, a struct or union tag), or None."""
+        raise NotImplementedError
+
+    def global_type(self, name):
+        """The type of the global variable name, or None when there is none."""
+        raise NotImplementedError
+
+    def kind(self, t):
+        """'ptr', 'fnptr', 'int', 'struct' (or union), 'array' or 'other', typedefs seen through."""
+        raise NotImplementedError
+
+    def size(self, t):
+        raise NotImplementedError
+
+    def align(self, t):
+        raise NotImplementedError
+
+    def is_signed(self, t):
+        raise NotImplementedError
+
+    def target(self, t):
+        """What a pointer points to."""
+        raise NotImplementedError
+
+    def element(self, t):
+        """An array's element type."""
+        raise NotImplementedError
+
+    def count(self, t):
+        """An array's number of elements."""
+        raise NotImplementedError
+
+    def members(self, t):
+        """A struct's or union's members: (name or None when anonymous, bit offset, bit size or 0, type)."""
+        raise NotImplementedError
+
+    def name(self, t):
+        """The type as C writes it, typedefs seen through (for messages and for telling types apart)."""
+        raise NotImplementedError
+
+
+def find_member(types, t, name):
+    """(bit offset, bit size, type) of member name, looking into anonymous members, or None."""
+    if types.kind(t) != "struct":
         return None
-    for f in t.fields():
-        if f.name == name:
-            return f.bitpos, f
-        if not f.name:
-            inner = find_member(f.type, name)
+    for member, bit, bits, mt in types.members(t):
+        if member == name:
+            return bit, bits, mt
+        if not member:
+            inner = find_member(types, mt, name)
             if inner:
-                return f.bitpos + inner[0], inner[1]
+                return bit + inner[0], inner[1], inner[2]
     return None
 
 
-def kind_of(t):
-    t = t.strip_typedefs()
-    if t.code == gdb.TYPE_CODE_PTR:
-        if t.target().strip_typedefs().code == gdb.TYPE_CODE_FUNC:
-            return "fnptr"
-        return "ptr"
-    if t.code in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_ENUM, gdb.TYPE_CODE_BOOL, gdb.TYPE_CODE_CHAR):
-        return "int"
-    if t.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
-        return "struct"
-    if t.code == gdb.TYPE_CODE_ARRAY:
-        return "array"
-    return "other"
+def same_type(types, a, b):
+    return types.name(a) == types.name(b) and types.size(a) == types.size(b)
 
 
-def same_type(a, b):
-    a = a.strip_typedefs().unqualified()
-    b = b.strip_typedefs().unqualified()
-    return str(a) == str(b) and a.sizeof == b.sizeof
-
-
-def pointee_matches(ptr_type, want):
-    """want: {"k": "void"|"int"|"struct"|"ptr", ...} as in the IR."""
-    target = ptr_type.strip_typedefs().target()
+def matches(types, t, want):
+    """Whether the type t is what the IR's pointee (or array element) want says."""
     k = want["k"]
     if k == "void":
         return True
-    tcode = target.strip_typedefs().code
     if k == "int":
-        return tcode in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_BOOL, gdb.TYPE_CODE_ENUM) and target.sizeof == want["size"]
+        return types.kind(t) == "int" and types.size(t) == want["size"]
     if k == "ptr":
-        return tcode == gdb.TYPE_CODE_PTR and pointee_matches(target, want["to"])
-    declared = lookup(want["name"])
-    return declared is not None and same_type(declared, target)
+        return types.kind(t) in ("ptr", "fnptr") and matches(types, types.target(t), want["to"])
+    declared = types.lookup(want["name"])
+    return declared is not None and types.kind(t) == "struct" and same_type(types, declared, t)
 
 
-def describe(t):
-    return str(t.strip_typedefs()) if t is not None else "?"
-
-
-def check_decl(errors, where, t, decl):
-    k = kind_of(t)
+def check_decl(types, errors, where, t, decl):
+    k = types.kind(t)
     want = decl["k"]
+    says = "%s says %s" % (types.source, types.name(t))
     if want == "int" and k != "int":
-        errors.append({"where": where, "message": "DWARF says %s, not an integer" % describe(t)})
+        errors.append({"where": where, "message": "%s, not an integer" % says})
     elif want == "fnptr" and k != "fnptr":
-        errors.append({"where": where, "message": "DWARF says %s, not a function pointer" % describe(t)})
+        errors.append({"where": where, "message": "%s, not a function pointer" % says})
     elif want == "ptr":
-        if k not in ("ptr", "fnptr") or not pointee_matches(t, decl["to"]):
-            errors.append({"where": where, "message": "DWARF says %s, which does not match the schema" % describe(t)})
+        if k not in ("ptr", "fnptr") or not matches(types, types.target(t), decl["to"]):
+            errors.append({"where": where, "message": "%s, which does not match the schema" % says})
     elif want == "struct":
-        declared = lookup(decl["name"])
-        if k != "struct" or declared is None or not same_type(declared, t):
-            errors.append({"where": where, "message": "DWARF says %s, not %s" % (describe(t), decl["name"])})
+        declared = types.lookup(decl["name"])
+        if k != "struct" or declared is None or not same_type(types, declared, t):
+            errors.append({"where": where, "message": "%s, not %s" % (says, decl["name"])})
+    elif want == "array":
+        if k != "array" or not matches(types, types.element(t), decl["elem"]):
+            errors.append({"where": where, "message": "%s, which does not match the schema" % says})
+        elif types.count(t) != decl["count"]:
+            errors.append({"where": where, "message": "%s: %d elements, not %d" % (says, types.count(t), decl["count"])})
 
 
-def field_layout(errors, struct_name, st, path, decl):
+def field_layout(types, errors, struct_name, st, path, decl):
     bit = 0
+    bits = 0
     cur = st
-    field = None
     for part in path.split("."):
-        found = find_member(cur, part)
+        found = find_member(types, cur, part)
         if found is None:
-            errors.append({"where": struct_name + "." + path, "message": "DWARF has no member '%s' in %s" % (part, describe(cur))})
+            errors.append({"where": struct_name + "." + path, "message": "%s has no member '%s' in %s" % (types.source, part, types.name(cur))})
             return None
         bit += found[0]
-        field = found[1]
-        cur = field.type
-    t = cur.strip_typedefs()
-    out = {"offset": bit // 8, "size": t.sizeof}
-    if field.bitsize:
+        bits = found[1]
+        cur = found[2]
+    out = {"offset": bit // 8, "size": types.size(cur)}
+    if bits:
         out["bit"] = bit % 8
-        out["bits"] = field.bitsize
-    if kind_of(t) == "int":
-        out["signed"] = bool(t.is_signed)
-    check_decl(errors, struct_name + "." + path, cur, decl)
+        out["bits"] = bits
+    if types.kind(cur) == "int":
+        out["signed"] = bool(types.is_signed(cur))
+    check_decl(types, errors, struct_name + "." + path, cur, decl)
     return out
 
+
+def derive_layout_with(types, spec):
+    """(types, globals, errors) for the spec, from what the adapter says."""
+    errors = []
+    out_types = {}
+    for name, fields in spec["structs"].items():
+        t = types.lookup(name)
+        if t is None:
+            errors.append({"where": name, "message": "%s has no type named %s" % (types.source, name)})
+            continue
+        entry = {"size": types.size(t), "align": types.align(t), "fields": {}}
+        for path, decl in fields.items():
+            f = field_layout(types, errors, name, t, path, decl)
+            if f is not None:
+                entry["fields"][path] = f
+        out_types[name] = entry
+    out_globals = {}
+    for name, decl in spec["globals"].items():
+        t = types.global_type(name)
+        if t is None:
+            errors.append({"where": name, "message": "%s has no global variable %s" % (types.source, name)})
+            continue
+        entry = {"size": types.size(t)}
+        if types.kind(t) == "int":
+            entry["signed"] = bool(types.is_signed(t))
+        check_decl(types, errors, name, t, decl)
+        out_globals[name] = entry
+    return out_types, out_globals, errors
+
+
+# ---- gdb-py/xwalk_dwarf.py ----
+# xwalk: gdb's types for the layout deriver (py-common/xwalk_derive.py): the
+# DWARF gdb has loaded, through gdb.Type. Used by `xgen layout` (gdb -batch
+# on a binary file) and by the generated gdb extension when it meets a build
+# no pack knows, and by xwalk-check.
+import gdb
+
+
+class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
+    source = "DWARF"
+
+    def lookup(self, name):
+        for candidate in (name, "struct " + name, "union " + name):
+            try:
+                return gdb.lookup_type(candidate)
+            except gdb.error:
+                pass
+        return None
+
+    def global_type(self, name):
+        sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+        return sym.type if sym is not None else None
+
+    def kind(self, t):
+        t = t.strip_typedefs()
+        if t.code == gdb.TYPE_CODE_PTR:
+            return "fnptr" if t.target().strip_typedefs().code == gdb.TYPE_CODE_FUNC else "ptr"
+        if t.code in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_ENUM, gdb.TYPE_CODE_BOOL, gdb.TYPE_CODE_CHAR):
+            return "int"
+        if t.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+            return "struct"
+        if t.code == gdb.TYPE_CODE_ARRAY:
+            return "array"
+        return "other"
+
+    def size(self, t):
+        return t.strip_typedefs().sizeof
+
+    def align(self, t):
+        return t.strip_typedefs().alignof
+
+    def is_signed(self, t):
+        return t.strip_typedefs().is_signed
+
+    def target(self, t):
+        return t.strip_typedefs().target()
+
+    def element(self, t):
+        return t.strip_typedefs().target()
+
+    def count(self, t):
+        lo, hi = t.strip_typedefs().range()
+        return hi - lo + 1
+
+    def members(self, t):
+        return [(f.name or None, f.bitpos, f.bitsize, f.type) for f in t.strip_typedefs().fields()]
+
+    def name(self, t):
+        return str(t.strip_typedefs().unqualified())
 
 
 def derive_layout(spec):
     """(types, globals, errors) for the spec, from the DWARF gdb has loaded."""
-    errors = []
-    types = {}
-    for name, fields in spec["structs"].items():
-        t = lookup(name)
-        if t is None:
-            errors.append({"where": name, "message": "DWARF has no type named %s" % name})
-            continue
-        st = t.strip_typedefs()
-        entry = {"size": st.sizeof, "align": st.alignof, "fields": {}}
-        for path, decl in fields.items():
-            f = field_layout(errors, name, st, path, decl)
-            if f is not None:
-                entry["fields"][path] = f
-        types[name] = entry
-
-    globals_ = {}
-    for name, decl in spec["globals"].items():
-        sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
-        if sym is None:
-            errors.append({"where": name, "message": "DWARF has no global variable %s" % name})
-            continue
-        t = sym.type.strip_typedefs()
-        entry = {"size": t.sizeof}
-        if kind_of(t) == "int":
-            entry["signed"] = bool(t.is_signed)
-        check_decl(errors, name, sym.type, decl)
-        globals_[name] = entry
-    return types, globals_, errors
+    return derive_layout_with(GdbTypes(), spec)  # noqa: F821 (xwalk_derive.py)
 
 
 # ---- gdb-py/xwalk_gdb.py ----

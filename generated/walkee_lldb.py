@@ -981,11 +981,172 @@ def printer_output(pack, index, addr, target, symbols):
     return out
 
 
+# ---- py-common/xwalk_derive.py ----
+# xwalk: a layout (sizes and offsets) from a debugger's types, for the
+# types, fields and globals a schema declares (a "spec"), each checked
+# against what the schema says it is. Written once over a small adapter
+# (DebugTypes below); gdb-py/xwalk_dwarf.py and lldb-py/xwalk_dwarf_lldb.py
+# adapt gdb's and lldb's type APIs, and the unit tests a fake one.
+# The spec: {"structs": {name: {path: decl}}, "globals": {name: decl}}, decl
+# as in the IR ({"k": "int"}, {"k": "ptr", "to": ...}, {"k": "array", ...}).
+
+
+class DebugTypes(object):
+    """What derive_layout() asks of a debugger about its types. A type is whatever the adapter returns."""
+
+    #: how messages name the debug info: "DWARF says ..." (gdb) or "the debug info says ..." (lldb)
+    source = "the debug info"
+
+    def lookup(self, name):
+        """The type named name (a typedef, a struct or union tag), or None."""
+        raise NotImplementedError
+
+    def global_type(self, name):
+        """The type of the global variable name, or None when there is none."""
+        raise NotImplementedError
+
+    def kind(self, t):
+        """'ptr', 'fnptr', 'int', 'struct' (or union), 'array' or 'other', typedefs seen through."""
+        raise NotImplementedError
+
+    def size(self, t):
+        raise NotImplementedError
+
+    def align(self, t):
+        raise NotImplementedError
+
+    def is_signed(self, t):
+        raise NotImplementedError
+
+    def target(self, t):
+        """What a pointer points to."""
+        raise NotImplementedError
+
+    def element(self, t):
+        """An array's element type."""
+        raise NotImplementedError
+
+    def count(self, t):
+        """An array's number of elements."""
+        raise NotImplementedError
+
+    def members(self, t):
+        """A struct's or union's members: (name or None when anonymous, bit offset, bit size or 0, type)."""
+        raise NotImplementedError
+
+    def name(self, t):
+        """The type as C writes it, typedefs seen through (for messages and for telling types apart)."""
+        raise NotImplementedError
+
+
+def find_member(types, t, name):
+    """(bit offset, bit size, type) of member name, looking into anonymous members, or None."""
+    if types.kind(t) != "struct":
+        return None
+    for member, bit, bits, mt in types.members(t):
+        if member == name:
+            return bit, bits, mt
+        if not member:
+            inner = find_member(types, mt, name)
+            if inner:
+                return bit + inner[0], inner[1], inner[2]
+    return None
+
+
+def same_type(types, a, b):
+    return types.name(a) == types.name(b) and types.size(a) == types.size(b)
+
+
+def matches(types, t, want):
+    """Whether the type t is what the IR's pointee (or array element) want says."""
+    k = want["k"]
+    if k == "void":
+        return True
+    if k == "int":
+        return types.kind(t) == "int" and types.size(t) == want["size"]
+    if k == "ptr":
+        return types.kind(t) in ("ptr", "fnptr") and matches(types, types.target(t), want["to"])
+    declared = types.lookup(want["name"])
+    return declared is not None and types.kind(t) == "struct" and same_type(types, declared, t)
+
+
+def check_decl(types, errors, where, t, decl):
+    k = types.kind(t)
+    want = decl["k"]
+    says = "%s says %s" % (types.source, types.name(t))
+    if want == "int" and k != "int":
+        errors.append({"where": where, "message": "%s, not an integer" % says})
+    elif want == "fnptr" and k != "fnptr":
+        errors.append({"where": where, "message": "%s, not a function pointer" % says})
+    elif want == "ptr":
+        if k not in ("ptr", "fnptr") or not matches(types, types.target(t), decl["to"]):
+            errors.append({"where": where, "message": "%s, which does not match the schema" % says})
+    elif want == "struct":
+        declared = types.lookup(decl["name"])
+        if k != "struct" or declared is None or not same_type(types, declared, t):
+            errors.append({"where": where, "message": "%s, not %s" % (says, decl["name"])})
+    elif want == "array":
+        if k != "array" or not matches(types, types.element(t), decl["elem"]):
+            errors.append({"where": where, "message": "%s, which does not match the schema" % says})
+        elif types.count(t) != decl["count"]:
+            errors.append({"where": where, "message": "%s: %d elements, not %d" % (says, types.count(t), decl["count"])})
+
+
+def field_layout(types, errors, struct_name, st, path, decl):
+    bit = 0
+    bits = 0
+    cur = st
+    for part in path.split("."):
+        found = find_member(types, cur, part)
+        if found is None:
+            errors.append({"where": struct_name + "." + path, "message": "%s has no member '%s' in %s" % (types.source, part, types.name(cur))})
+            return None
+        bit += found[0]
+        bits = found[1]
+        cur = found[2]
+    out = {"offset": bit // 8, "size": types.size(cur)}
+    if bits:
+        out["bit"] = bit % 8
+        out["bits"] = bits
+    if types.kind(cur) == "int":
+        out["signed"] = bool(types.is_signed(cur))
+    check_decl(types, errors, struct_name + "." + path, cur, decl)
+    return out
+
+
+def derive_layout_with(types, spec):
+    """(types, globals, errors) for the spec, from what the adapter says."""
+    errors = []
+    out_types = {}
+    for name, fields in spec["structs"].items():
+        t = types.lookup(name)
+        if t is None:
+            errors.append({"where": name, "message": "%s has no type named %s" % (types.source, name)})
+            continue
+        entry = {"size": types.size(t), "align": types.align(t), "fields": {}}
+        for path, decl in fields.items():
+            f = field_layout(types, errors, name, t, path, decl)
+            if f is not None:
+                entry["fields"][path] = f
+        out_types[name] = entry
+    out_globals = {}
+    for name, decl in spec["globals"].items():
+        t = types.global_type(name)
+        if t is None:
+            errors.append({"where": name, "message": "%s has no global variable %s" % (types.source, name)})
+            continue
+        entry = {"size": types.size(t)}
+        if types.kind(t) == "int":
+            entry["signed"] = bool(types.is_signed(t))
+        check_decl(types, errors, name, t, decl)
+        out_globals[name] = entry
+    return out_types, out_globals, errors
+
+
 # ---- lldb-py/xwalk_dwarf_lldb.py ----
-# xwalk: sizes and offsets from the debug info lldb has loaded, for the
-# types, fields and globals of a schema's spec, checked against what the
-# schema says each field is. The lldb twin of gdb-py/xwalk_dwarf.py: the
-# generated lldb extension uses it for builds no pack knows, and xwalk-check.
+# xwalk: lldb's types for the layout deriver (py-common/xwalk_derive.py):
+# the debug info lldb has loaded, through SBType. The generated lldb
+# extension uses it for builds no pack knows, and xwalk-check.
 import lldb
 
 _INT_CLASSES = (lldb.eTypeClassBuiltin, lldb.eTypeClassEnumeration)
@@ -1003,154 +1164,81 @@ def _target():
     return lldb.debugger.GetSelectedTarget()
 
 
-def canonical(t):
+def _canonical(t):
     return t.GetCanonicalType()
 
 
-def lookup(name):
-    t = _target().FindFirstType(name)
-    return t if t.IsValid() else None
+class LldbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
+    source = "the debug info"
 
+    def lookup(self, name):
+        t = _target().FindFirstType(name)
+        return t if t.IsValid() else None
 
-def kind_of(t):
-    c = canonical(t)
-    cls = c.GetTypeClass()
-    if cls == lldb.eTypeClassPointer:
-        return "fnptr" if canonical(c.GetPointeeType()).GetTypeClass() == lldb.eTypeClassFunction else "ptr"
-    if cls in _INT_CLASSES:
-        return "int"
-    if cls in (lldb.eTypeClassStruct, lldb.eTypeClassUnion, lldb.eTypeClassClass):
-        return "struct"
-    if cls == lldb.eTypeClassArray:
-        return "array"
-    return "other"
+    def global_type(self, name):
+        v = _target().FindFirstGlobalVariable(name)
+        return v.GetType() if v.IsValid() else None
 
+    def kind(self, t):
+        c = _canonical(t)
+        cls = c.GetTypeClass()
+        if cls == lldb.eTypeClassPointer:
+            return "fnptr" if _canonical(c.GetPointeeType()).GetTypeClass() == lldb.eTypeClassFunction else "ptr"
+        if cls in _INT_CLASSES:
+            return "int"
+        if cls in (lldb.eTypeClassStruct, lldb.eTypeClassUnion, lldb.eTypeClassClass):
+            return "struct"
+        if cls == lldb.eTypeClassArray:
+            return "array"
+        return "other"
 
-def is_signed(t):
-    c = canonical(t)
-    if c.GetTypeClass() == lldb.eTypeClassEnumeration:
-        c = canonical(c.GetEnumerationIntegerType())
-    return c.GetBasicType() not in _UNSIGNED
+    def size(self, t):
+        return _canonical(t).GetByteSize()
 
+    def align(self, t):
+        """lldb 16 has no alignment query: the largest alignment of the scalar members."""
+        k = self.kind(t)
+        if k in ("ptr", "fnptr"):
+            return self.size(t)
+        if k == "int":
+            return max(1, self.size(t))
+        if k == "array":
+            return self.align(self.element(t))
+        if k == "struct":
+            return max([1] + [self.align(mt) for _, _, _, mt in self.members(t)])
+        return max(1, min(self.size(t), 8))
 
-def alignment(t):
-    """lldb 16 has no alignment query: the largest alignment of the scalar members."""
-    c = canonical(t)
-    k = kind_of(c)
-    if k in ("ptr", "fnptr"):
-        return c.GetByteSize()
-    if k == "int":
-        return max(1, c.GetByteSize())
-    if k == "array":
-        return alignment(c.GetArrayElementType())
-    if k == "struct":
-        return max([1] + [alignment(c.GetFieldAtIndex(i).GetType()) for i in range(c.GetNumberOfFields())])
-    return max(1, min(c.GetByteSize(), 8))
+    def is_signed(self, t):
+        c = _canonical(t)
+        if c.GetTypeClass() == lldb.eTypeClassEnumeration:
+            c = _canonical(c.GetEnumerationIntegerType())
+        return c.GetBasicType() not in _UNSIGNED
 
+    def target(self, t):
+        return _canonical(t).GetPointeeType()
 
-def find_member(t, name):
-    """(bit offset, member) of `name`, looking into anonymous members."""
-    c = canonical(t)
-    if kind_of(c) != "struct":
-        return None
-    for i in range(c.GetNumberOfFields()):
-        f = c.GetFieldAtIndex(i)
-        if f.GetName() == name:
-            return f.GetOffsetInBits(), f
-        if not f.GetName():
-            inner = find_member(f.GetType(), name)
-            if inner:
-                return f.GetOffsetInBits() + inner[0], inner[1]
-    return None
+    def element(self, t):
+        return _canonical(t).GetArrayElementType()
 
+    def count(self, t):
+        e = self.size(self.element(t))
+        return self.size(t) // e if e else 0
 
-def same_type(a, b):
-    a, b = canonical(a).GetUnqualifiedType(), canonical(b).GetUnqualifiedType()
-    return a.GetName() == b.GetName() and a.GetByteSize() == b.GetByteSize()
+    def members(self, t):
+        c = _canonical(t)
+        out = []
+        for i in range(c.GetNumberOfFields()):
+            f = c.GetFieldAtIndex(i)
+            out.append((f.GetName() or None, f.GetOffsetInBits(), f.GetBitfieldSizeInBits() if f.IsBitfield() else 0, f.GetType()))
+        return out
 
-
-def pointee_matches(ptr_type, want):
-    target = canonical(ptr_type).GetPointeeType()
-    k = want["k"]
-    if k == "void":
-        return True
-    if k == "int":
-        return kind_of(target) == "int" and target.GetByteSize() == want["size"]
-    if k == "ptr":
-        return kind_of(target) in ("ptr", "fnptr") and pointee_matches(target, want["to"])
-    declared = lookup(want["name"])
-    return declared is not None and same_type(declared, target)
-
-
-def describe(t):
-    return canonical(t).GetName() if t is not None else "?"
-
-
-def check_decl(errors, where, t, decl):
-    k = kind_of(t)
-    want = decl["k"]
-    if want == "int" and k != "int":
-        errors.append({"where": where, "message": "the debug info says %s, not an integer" % describe(t)})
-    elif want == "fnptr" and k != "fnptr":
-        errors.append({"where": where, "message": "the debug info says %s, not a function pointer" % describe(t)})
-    elif want == "ptr":
-        if k not in ("ptr", "fnptr") or not pointee_matches(t, decl["to"]):
-            errors.append({"where": where, "message": "the debug info says %s, which does not match the schema" % describe(t)})
-    elif want == "struct":
-        declared = lookup(decl["name"])
-        if k != "struct" or declared is None or not same_type(declared, t):
-            errors.append({"where": where, "message": "the debug info says %s, not %s" % (describe(t), decl["name"])})
-
-
-def field_layout(errors, struct_name, st, path, decl):
-    bit = 0
-    cur = st
-    member = None
-    for part in path.split("."):
-        found = find_member(cur, part)
-        if found is None:
-            errors.append({"where": struct_name + "." + path, "message": "the debug info has no member '%s' in %s" % (part, describe(cur))})
-            return None
-        bit += found[0]
-        member = found[1]
-        cur = member.GetType()
-    out = {"offset": bit // 8, "size": canonical(cur).GetByteSize()}
-    if member.IsBitfield():
-        out["bit"] = bit % 8
-        out["bits"] = member.GetBitfieldSizeInBits()
-    if kind_of(cur) == "int":
-        out["signed"] = is_signed(cur)
-    check_decl(errors, struct_name + "." + path, cur, decl)
-    return out
+    def name(self, t):
+        return _canonical(t).GetUnqualifiedType().GetName()
 
 
 def derive_layout(spec):
     """(types, globals, errors) for the spec, from the debug info lldb has loaded."""
-    errors = []
-    types = {}
-    for name, fields in spec["structs"].items():
-        t = lookup(name)
-        if t is None:
-            errors.append({"where": name, "message": "the debug info has no type named %s" % name})
-            continue
-        entry = {"size": canonical(t).GetByteSize(), "align": alignment(t), "fields": {}}
-        for path, decl in fields.items():
-            f = field_layout(errors, name, t, path, decl)
-            if f is not None:
-                entry["fields"][path] = f
-        types[name] = entry
-    globals_ = {}
-    for name, decl in spec["globals"].items():
-        v = _target().FindFirstGlobalVariable(name)
-        if not v.IsValid():
-            errors.append({"where": name, "message": "the debug info has no global variable %s" % name})
-            continue
-        entry = {"size": canonical(v.GetType()).GetByteSize()}
-        if kind_of(v.GetType()) == "int":
-            entry["signed"] = is_signed(v.GetType())
-        check_decl(errors, name, v.GetType(), decl)
-        globals_[name] = entry
-    return types, globals_, errors
+    return derive_layout_with(LldbTypes(), spec)  # noqa: F821 (xwalk_derive.py)
 
 
 # ---- lldb-py/xwalk_lldb.py ----

@@ -67,11 +67,12 @@ export interface ExtractOptions {
 
 /** Runs `gdb -batch -nx` on the binary file and returns its layout for the pack. */
 export async function extractLayout(pack: PackIR, binary: string, opts: ExtractOptions): Promise<LayoutFile> {
+  const derive = path.join(repoRoot(), 'py-common/xwalk_derive.py');
   const dwarf = path.join(repoRoot(), 'gdb-py/xwalk_dwarf.py');
   const script = path.join(repoRoot(), 'generators/layout_gdb.py');
   let out: string;
   try {
-    const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set auto-load off', '-x', dwarf, '-x', script, binary], {
+    const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set auto-load off', '-x', derive, '-x', dwarf, '-x', script, binary], {
       env: { XWALK_LAYOUT_SPEC: JSON.stringify(layoutSpecOf(pack)) },
       timeout: 120_000,
       reject: false,

@@ -1,5 +1,5 @@
 # Run by `xgen layout` as:
-#   gdb -batch -nx -x gdb-py/xwalk_dwarf.py -x generators/layout_gdb.py BINARY
+#   gdb -batch -nx -x py-common/xwalk_derive.py -x gdb-py/xwalk_dwarf.py -x generators/layout_gdb.py BINARY
 # gdb reads the binary *file* only (no process is attached). Prints the
 # layout of every struct, field and global of the spec in XWALK_LAYOUT_SPEC
 # as one JSON document between markers.
