@@ -232,6 +232,14 @@ class Runtime(object):
             out.append(c)
         return escape_bytes(out) + "..."
 
+    def cstringn(self, data, n):
+        """The text of a char[n] at data: up to its first NUL, or all n bytes (cut at 4096 with "..."), escaped."""
+        take = min(n, MAX_STRING)
+        b = self.m.bytes(data, take)
+        nul = b.find(b"\0")
+        s = escape_bytes(b if nul < 0 else b[:nul])
+        return s + "..." if nul < 0 and take < n else s
+
     def file_static(self, fn, name):
         """The static `name` of fn's C file: its address, 0 when there is none, -1 when the binary has no .symtab."""
         a = self.symbols.file_static(fn, name)
@@ -402,9 +410,10 @@ def run_view(view, rt, addr=None):
     rows = []
     for a, origin in items:
         row = [("origin", origin)]
-        for name, fn, kind in view.columns:
+        for name, fn, kind, is_list in view.columns:
             try:
-                row.append((name, format_value(fn(rt, a), kind)))
+                value = fn(rt, a)
+                row.append((name, [format_value(x, kind) for x in value] if is_list else format_value(value, kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
@@ -461,7 +470,7 @@ def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
 
 
 def _obj(pairs):
-    return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, ensure_ascii=False) for k, v in pairs) + "}"
+    return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, separators=(",", ":"), ensure_ascii=False) for k, v in pairs) + "}"
 
 
 def clock_line(clock):
@@ -484,6 +493,8 @@ def result_text(view, pid, pack, layout, clock, rows, errors):
         cols = [k for k, _ in rows[0] if k != "pid"]
 
         def cell(v):
+            if isinstance(v, list):
+                return "[" + ", ".join(cell(x) for x in v) + "]"
             return "?" if v is None else str(v)
 
         table = [dict(r) for r in rows]
@@ -1559,7 +1570,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return sum6(_rt, s)
 
-    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value")], [], False)  # noqa: F821
+    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value", False)], [], False)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("churn_root_t", "lru")
@@ -1623,7 +1634,7 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
-    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value")], [], False)  # noqa: F821
+    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value", False)], [], False)  # noqa: F821
 
 def view2(L):
     _k1 = L.off("churn_root_t", "list")
@@ -1732,7 +1743,7 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return sum7(_rt, s)
 
-    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col5, "value"), ("sum", col8, "value")], [], False)  # noqa: F821
+    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col5, "value", False), ("sum", col8, "value", False)], [], False)  # noqa: F821
 
 PACK = Pack(  # noqa: F821
     "churn",

@@ -232,6 +232,14 @@ class Runtime(object):
             out.append(c)
         return escape_bytes(out) + "..."
 
+    def cstringn(self, data, n):
+        """The text of a char[n] at data: up to its first NUL, or all n bytes (cut at 4096 with "..."), escaped."""
+        take = min(n, MAX_STRING)
+        b = self.m.bytes(data, take)
+        nul = b.find(b"\0")
+        s = escape_bytes(b if nul < 0 else b[:nul])
+        return s + "..." if nul < 0 and take < n else s
+
     def file_static(self, fn, name):
         """The static `name` of fn's C file: its address, 0 when there is none, -1 when the binary has no .symtab."""
         a = self.symbols.file_static(fn, name)
@@ -402,9 +410,10 @@ def run_view(view, rt, addr=None):
     rows = []
     for a, origin in items:
         row = [("origin", origin)]
-        for name, fn, kind in view.columns:
+        for name, fn, kind, is_list in view.columns:
             try:
-                row.append((name, format_value(fn(rt, a), kind)))
+                value = fn(rt, a)
+                row.append((name, [format_value(x, kind) for x in value] if is_list else format_value(value, kind)))
             except Exception as e:
                 if not is_walk_failure(e):
                     raise
@@ -461,7 +470,7 @@ def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
 
 
 def _obj(pairs):
-    return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, ensure_ascii=False) for k, v in pairs) + "}"
+    return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, separators=(",", ":"), ensure_ascii=False) for k, v in pairs) + "}"
 
 
 def clock_line(clock):
@@ -484,6 +493,8 @@ def result_text(view, pid, pack, layout, clock, rows, errors):
         cols = [k for k, _ in rows[0] if k != "pid"]
 
         def cell(v):
+            if isinstance(v, list):
+                return "[" + ", ".join(cell(x) for x in v) + "]"
             return "?" if v is None else str(v)
 
         table = [dict(r) for r in rows]
@@ -1903,7 +1914,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return all30(_rt, s)
 
-    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr"), ("blocks", col10, "value"), ("used", col13, "value"), ("free", col16, "value"), ("failed", col19, "value"), ("large_count", col22, "value"), ("large_bytes", col25, "value"), ("cleanups", col28, "value")], [(check31, "a block's d.last lies outside the block")], False)  # noqa: F821
+    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr", False), ("blocks", col10, "value", False), ("used", col13, "value", False), ("free", col16, "value", False), ("failed", col19, "value", False), ("large_count", col22, "value", False), ("large_bytes", col25, "value", False), ("cleanups", col28, "value", False)], [(check31, "a block's d.last lies outside the block")], False)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("ngx_cycle_t", "pool")
@@ -2232,7 +2243,7 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return count23(_rt, s)
 
-    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr"), ("blocks", col6, "value"), ("used", col9, "value"), ("free", col12, "value"), ("failed", col15, "value"), ("large_count", col18, "value"), ("large_bytes", col21, "value"), ("cleanups", col24, "value")], [], False)  # noqa: F821
+    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr", False), ("blocks", col6, "value", False), ("used", col9, "value", False), ("free", col12, "value", False), ("failed", col15, "value", False), ("large_count", col18, "value", False), ("large_bytes", col21, "value", False), ("cleanups", col24, "value", False)], [], False)  # noqa: F821
 
 def view2(L):
     _k1 = L.int_field("ngx_cycle_t", "connection_n")
@@ -2355,7 +2366,7 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return count9(_rt, s)
 
-    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value"), ("free", col4, "value"), ("used", col7, "value"), ("clients", col10, "value")], [], False)  # noqa: F821
+    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value", False), ("free", col4, "value", False), ("used", col7, "value", False), ("clients", col10, "value", False)], [], False)  # noqa: F821
 
 def view3(L):
     _k1 = L.off("ngx_cycle_t", "connections")
@@ -2540,7 +2551,7 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := s + _k25) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k26 else _rt.field_int(s, _k24, False))
 
-    return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr"), ("fd", col5, "value"), ("remote", col7, "value"), ("pool_blocks", col10, "value"), ("pool_used", col13, "value"), ("requests", col14, "value")], [], False)  # noqa: F821
+    return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr", False), ("fd", col5, "value", False), ("remote", col7, "value", False), ("pool_blocks", col10, "value", False), ("pool_used", col13, "value", False), ("requests", col14, "value", False)], [], False)  # noqa: F821
 
 def view4(L):
     _k1 = L.off("ngx_cycle_t", "connections")
@@ -2738,7 +2749,7 @@ def view4(L):
         _max_nodes = _rt.max_nodes
         return sum15(_rt, s)
 
-    return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr"), ("method", col6, "value"), ("uri", col7, "value"), ("host", col8, "value"), ("age_ms", col9, "value"), ("fd", col10, "value"), ("pool_blocks", col13, "value"), ("pool_used", col16, "value")], [], True)  # noqa: F821
+    return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr", False), ("method", col6, "value", False), ("uri", col7, "value", False), ("host", col8, "value", False), ("age_ms", col9, "value", False), ("fd", col10, "value", False), ("pool_blocks", col13, "value", False), ("pool_used", col16, "value", False)], [], True)  # noqa: F821
 
 def view5(L):
     _k1 = L.int_field("ngx_time_t", "sec")
@@ -2981,7 +2992,7 @@ def view5(L):
         _max_nodes = _rt.max_nodes
         return count16(_rt)
 
-    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value"), ("connections", col7, "value"), ("requests", col10, "value"), ("timers", col14, "value"), ("overdue_timers", col17, "value")], [], True)  # noqa: F821
+    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value", False), ("connections", col7, "value", False), ("requests", col10, "value", False), ("timers", col14, "value", False), ("overdue_timers", col17, "value", False)], [], True)  # noqa: F821
 
 def view6(L):
     _k1 = L.off("ngx_rbtree_t", "sentinel")
@@ -3094,7 +3105,7 @@ def view6(L):
         _max_nodes = _rt.max_nodes
         return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k14, True)
 
-    return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and the fd of the event's connection.", "ngx_event_t", [("timers", root3)], [("addr", col4, "addr"), ("key", col5, "value"), ("left_ms", col6, "value"), ("handler", col7, "value"), ("write", col8, "value"), ("fd", col9, "value")], [], True)  # noqa: F821
+    return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and the fd of the event's connection.", "ngx_event_t", [("timers", root3)], [("addr", col4, "addr", False), ("key", col5, "value", False), ("left_ms", col6, "value", False), ("handler", col7, "value", False), ("write", col8, "value", False), ("fd", col9, "value", False)], [], True)  # noqa: F821
 
 def view7(L):
     _k1 = L.off("ngx_cycle_t", "shared_memory")
@@ -3216,7 +3227,7 @@ def view7(L):
         _max_nodes = _rt.max_nodes
         return (((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k21 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k19, False)) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
 
-    return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root3)], [("addr", col4, "addr"), ("name", col6, "value"), ("size", col7, "value"), ("owner", col8, "value"), ("free_pages", col9, "value")], [], False)  # noqa: F821
+    return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root3)], [("addr", col4, "addr", False), ("name", col6, "value", False), ("size", col7, "value", False), ("owner", col8, "value", False), ("free_pages", col9, "value", False)], [], False)  # noqa: F821
 
 def view8(L):
     _k1 = L.off("ngx_cycle_t", "listening")
@@ -3305,7 +3316,7 @@ def view8(L):
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k13, True)
 
-    return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", root3)], [("addr", col4, "addr"), ("address", col6, "value"), ("fd", col7, "value"), ("backlog", col8, "value")], [], False)  # noqa: F821
+    return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", root3)], [("addr", col4, "addr", False), ("address", col6, "value", False), ("fd", col7, "value", False), ("backlog", col8, "value", False)], [], False)  # noqa: F821
 
 def view9(L):
     _k1 = L.off("ngx_cycle_t", "open_files")
@@ -3406,7 +3417,7 @@ def view9(L):
         _max_nodes = _rt.max_nodes
         return h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k10) + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k10) + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k14 else _rt.field_int((s + _k10), _k12, False)))
 
-    return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root3)], [("addr", col4, "addr"), ("fd", col5, "value"), ("name", col7, "value")], [], False)  # noqa: F821
+    return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root3)], [("addr", col4, "addr", False), ("fd", col5, "value", False), ("name", col7, "value", False)], [], False)  # noqa: F821
 
 def view10(L):
     _k1 = L.off("ngx_cycle_t", "conf_ctx")
@@ -3526,7 +3537,7 @@ def view10(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := s + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k15 else _rt.field_int(s, _k13, False))
 
-    return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root7)], [("addr", col8, "addr"), ("checker", col9, "value"), ("handler", col10, "value"), ("next", col11, "value")], [], False)  # noqa: F821
+    return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root7)], [("addr", col8, "addr", False), ("checker", col9, "value", False), ("handler", col10, "value", False), ("next", col11, "value", False)], [], False)  # noqa: F821
 
 def view11(L):
 
@@ -3646,7 +3657,7 @@ def view11(L):
         _max_nodes = _rt.max_nodes
         return _rt.symbol(s)
 
-    return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", root4), ("body", root8)], [("addr", col9, "addr"), ("filter", col10, "value")], [], False)  # noqa: F821
+    return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", root4), ("body", root8)], [("addr", col9, "addr", False), ("filter", col10, "value", False)], [], False)  # noqa: F821
 
 def printer0(L):
     _k1 = L.off("ngx_str_t", "data")

@@ -58,6 +58,8 @@ export function typeName(t: VType): string {
       return `sequence of ${typeName(t.elem)}`;
     case 'path':
       return `part of ${t.struct}.${t.path}`;
+    case 'array':
+      return `${pointeeName(t.elem)}[${t.count}]`;
   }
 }
 
@@ -71,6 +73,8 @@ export function fieldValueType(f: FieldType): VType {
       return { k: 'fnptr' };
     case 'struct':
       return { k: 'ref', name: f.name };
+    case 'array':
+      return { k: 'array', elem: f.elem, count: f.count };
   }
 }
 
@@ -180,6 +184,13 @@ export class ExprChecker {
   private index(e: Extract<Expr, { kind: 'index' }>, s: Scope): TExpr {
     const base = this.expr(e.base, s);
     const index = this.numeric(this.expr(e.index, s), e.at, 'an index');
+    if (base.type.k === 'array') {
+      // An array member: its elements are inside the struct, so an index past them is a corrupt walk, not a read elsewhere.
+      const what = base.op === 'field' ? `${base.struct}.${base.field}` : 'the array';
+      const t = base.type;
+      if (index.op === 'num' && index.value >= t.count) throw new ExprError(`index ${index.value} is past the end of ${what} (${t.count} elements)`, e.at);
+      return { op: 'index', base, pointee: t.elem, index, bound: { count: t.count, what }, type: elementType(t.elem) };
+    }
     if (base.type.k !== 'ptr' || base.type.to.k === 'void') throw new ExprError(`'[]' needs a typed pointer, but this is ${typeName(base.type)}`, e.at);
     return { op: 'index', base, pointee: base.type.to, index, type: elementType(base.type.to) };
   }
@@ -198,11 +209,13 @@ export class ExprChecker {
       }
       case '&': {
         if (arg.op === 'field') {
-          const to: Pointee = arg.ftype.k === 'struct' ? { k: 'struct', name: arg.ftype.name } : arg.ftype.k === 'ptr' ? { k: 'ptr', to: arg.ftype.to } : { k: 'void' };
+          const f = arg.ftype;
+          const to: Pointee = f.k === 'struct' ? { k: 'struct', name: f.name } : f.k === 'ptr' ? { k: 'ptr', to: f.to } : f.k === 'array' ? f.elem : { k: 'void' };
           return { op: 'addrof', base: arg.base, struct: arg.struct, field: arg.field, type: { k: 'ptr', to } };
         }
         if (arg.type.k === 'ref') return { op: 'cast', arg, type: { k: 'ptr', to: { k: 'struct', name: arg.type.name } } };
-        throw new ExprError("'&' needs a field or a struct", at);
+        if (arg.op === 'index') return { ...arg, address: true, type: { k: 'ptr', to: arg.pointee } };
+        throw new ExprError("'&' needs a field, an element or a struct", at);
       }
       case '!':
         return { op: 'unary', o: '!', arg: this.numeric(arg, at, "the operand of '!'"), type: INT };
@@ -482,8 +495,12 @@ const BUILTINS: Record<string, Builtin> = {
         if (len.type.k !== 'int') throw new ExprError(`the length must be an integer, but it is ${typeName(len.type)}`, e.args[1].at);
         return { op: 'str', data: a, len, type: { k: 'str' } };
       }
+      if (a.type.k === 'array') {
+        if (a.type.elem.k !== 'int' || a.type.elem.size !== 1) throw new ExprError(`str() of an array needs bytes (char[N], u8[N]), but this is ${typeName(a.type)}`, e.args[0].at);
+        return { op: 'str', data: a, len: null, within: a.type.count, type: { k: 'str' } };
+      }
       const st = structName(a);
-      if (!st) throw new ExprError(`str() needs a struct with data and len fields, but this is ${typeName(a.type)}`, e.args[0].at);
+      if (!st) throw new ExprError(`str() needs a struct with data and len fields, a char[N] or (pointer, length), but this is ${typeName(a.type)}`, e.args[0].at);
       const sir = this.requireFields(st, { data: isPtr, len: isInt }, e.at, 'str()');
       const field = (name: string, ftype: FieldType): TExpr => ({ op: 'field', base: a, struct: st, field: name, ftype, type: fieldValueType(ftype) });
       return { op: 'str', data: field('data', sir.fields.get('data')!.type), len: field('len', sir.fields.get('len')!.type), type: { k: 'str' } };
@@ -570,11 +587,17 @@ const BUILTINS: Record<string, Builtin> = {
     },
   },
   array: {
-    min: 2,
+    min: 1,
     max: 2,
-    usage: 'array(base_pointer, count)',
+    usage: 'array(base_pointer, count), or array(member) for an array member T[N]',
     check(e, s) {
       const base = this.expr(e.args[0], s);
+      if (e.args.length === 1) {
+        if (base.type.k !== 'array') throw new ExprError(`array() with one argument needs an array member (T[N]), but this is ${typeName(base.type)}: give the count too, array(pointer, count)`, e.args[0].at);
+        const count: TExpr = { op: 'num', value: base.type.count, type: INT };
+        return walk({ w: 'array', base, count, elem: base.type.elem }, elementType(base.type.elem));
+      }
+      if (base.type.k === 'array') throw new ExprError(`${typeName(base.type)} has its own count: array(member)`, e.args[1].at);
       if (base.type.k !== 'ptr' || base.type.to.k === 'void') throw new ExprError(`array() needs a typed pointer (use cast(p, T)), but this is ${typeName(base.type)}`, e.args[0].at);
       const count = this.expr(e.args[1], s);
       if (count.type.k !== 'int') throw new ExprError(`the count must be an integer, but it is ${typeName(count.type)}`, e.args[1].at);

@@ -1,7 +1,8 @@
 /**
  * Field type declarations: `int`, `uint`, `fnptr`, `ptr T`, `ptr ptr T`,
- * or a struct name (an embedded member). T is a struct or one of the
- * fixed-size scalars below, or void.
+ * a struct name (an embedded member), or an array member `T[N]` of a
+ * scalar, a pointer or a struct (`char[24]`, `ptr node_t[64]`, `dictht[2]`).
+ * T is a struct or one of the fixed-size scalars below, or void.
  */
 import type { FieldType, Pointee } from './ir.ts';
 
@@ -36,8 +37,13 @@ export function pointeeByName(name: string): Pointee {
   return Object.hasOwn(SCALARS, name) ? SCALARS[name] : { k: 'struct', name };
 }
 
+/** The most elements an array member may declare. */
+export const MAX_ARRAY_COUNT = 1 << 24;
+
 /** Parses a declaration; returns an error string for the caller to place. */
 export function parseFieldType(text: string): FieldType | string {
+  const arr = /^(.*?)\s*\[\s*(\d*)\s*\]$/.exec(text.trim());
+  if (arr) return arrayType(arr[1], arr[2], text);
   const words = text.trim().split(/\s+/);
   if (words.length === 1) {
     const w = words[0];
@@ -59,6 +65,24 @@ export function parseFieldType(text: string): FieldType | string {
     to = { k: 'ptr', to };
   }
   return { k: 'ptr', to };
+}
+
+/** `T[N]`: the element is a scalar, a pointer (`ptr T`) or a struct. */
+function arrayType(elemText: string, countText: string, text: string): FieldType | string {
+  if (countText === '') return `'${text}' needs its number of elements: T[N] (a flexible array member cannot be declared; use ptr T and array())`;
+  const count = Number(countText);
+  if (!(count >= 1 && count <= MAX_ARRAY_COUNT)) return `'${text}': an array member has 1 to ${MAX_ARRAY_COUNT} elements`;
+  const words = elemText.split(/\s+/).filter((w) => w !== '');
+  if (words.length === 1 && isScalarName(words[0])) {
+    if (words[0] === 'void') return `'${text}': void has no elements`;
+    return { k: 'array', elem: pointeeByName(words[0]), count };
+  }
+  if (words.length === 1 && (words[0] === 'int' || words[0] === 'uint')) return `'${text}': write the element's size: i32[N], u64[N], char[N]`;
+  const elem = parseFieldType(elemText);
+  if (typeof elem === 'string') return elem;
+  if (elem.k === 'ptr') return { k: 'array', elem: { k: 'ptr', to: elem.to }, count };
+  if (elem.k === 'struct') return { k: 'array', elem: { k: 'struct', name: elem.name }, count };
+  return `'${text}': an array's elements are a scalar (u8, char, i32...), ptr T or a struct`;
 }
 
 export function pointeeName(p: Pointee): string {
@@ -84,5 +108,7 @@ export function fieldTypeName(t: FieldType): string {
       return t.name;
     case 'ptr':
       return `ptr ${pointeeName(t.to)}`;
+    case 'array':
+      return `${pointeeName(t.elem)}[${t.count}]`;
   }
 }

@@ -27,7 +27,8 @@ export type FieldType =
   | { k: 'int'; signed: boolean } // int, uint: size from DWARF
   | { k: 'ptr'; to: Pointee }
   | { k: 'fnptr' }
-  | { k: 'struct'; name: string }; // embedded member
+  | { k: 'struct'; name: string } // embedded member
+  | { k: 'array'; elem: Pointee; count: number }; // T[N]: a fixed-size array member
 
 /** The static type of an expression's value. */
 export type VType =
@@ -35,6 +36,7 @@ export type VType =
   | { k: 'ptr'; to: Pointee }
   | { k: 'fnptr' }
   | { k: 'ref'; name: string } // a struct lvalue: its address
+  | { k: 'array'; elem: Pointee; count: number } // an array member: its address, N elements
   | { k: 'str' }
   | { k: 'seq'; elem: VType }
   | { k: 'path'; struct: string; path: string; base: TExpr }; // a partial dotted member, e.g. `self.d` of `d.last`
@@ -66,14 +68,14 @@ export type TExpr =
   | { op: 'field'; base: TExpr; struct: string; field: string; ftype: FieldType; type: VType }
   | { op: 'addrof'; base: TExpr; struct: string; field: string; type: VType }
   | { op: 'deref'; arg: TExpr; pointee: Pointee; type: VType }
-  | { op: 'index'; base: TExpr; pointee: Pointee; index: TExpr; type: VType }
+  | { op: 'index'; base: TExpr; pointee: Pointee; index: TExpr; bound?: { count: number; what: string }; address?: boolean; type: VType } // bound: an array member's; address: &a[i]
   | { op: 'unary'; o: string; arg: TExpr; type: VType }
   | { op: 'binary'; o: string; left: TExpr; right: TExpr; type: VType }
   | { op: 'cond'; test: TExpr; then: TExpr; else: TExpr; type: VType }
   | { op: 'sizeof'; of: Pointee; type: VType }
   | { op: 'offsetof'; struct: string; field: string; type: VType }
   | { op: 'cast'; arg: TExpr; type: VType }
-  | { op: 'str'; data: TExpr; len: TExpr | null; type: VType } // len null: NUL-terminated
+  | { op: 'str'; data: TExpr; len: TExpr | null; within?: number; type: VType } // len null: NUL-terminated (within N bytes: a char[N])
   | { op: 'chunk_size'; arg: TExpr; type: VType }
   | { op: 'symbol'; arg: TExpr; type: VType }
   | { op: 'file_static'; fn: TExpr; name: string; type: VType } // the address of a static of fn's compilation unit

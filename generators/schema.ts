@@ -217,7 +217,7 @@ function readField(src: Source, f: Pair, st: StructIR, pack: PackIR): void {
   const decl = string(src, f.value as Node, `the type of ${st.name}.${path}`);
   const type = parseFieldType(decl);
   if (typeof type === 'string') src.fail(f.value as Node, type);
-  const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : null;
+  const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : type.k === 'array' ? innermost(type.elem) : null;
   if (named && !pack.structs.has(named)) src.fail(f.value as Node, `unknown type '${named}' (declare it under types:, or use ptr void)`);
   for (const other of st.fields.keys()) {
     if (other.startsWith(path + '.') || path.startsWith(other + '.')) src.fail(key, `${st.name}.${path} overlaps ${st.name}.${other}: declare leaf members only`);
@@ -240,7 +240,7 @@ function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
     if (n === 'self' || n === 'it' || n === 'NULL') src.fail(key, `a global cannot be named '${n}': expressions read that name as their own`);
     const type = parseFieldType(string(src, item.value as Node, `the type of global ${n}`));
     if (typeof type === 'string') src.fail(item.value as Node, type);
-    const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : null;
+    const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : type.k === 'array' ? innermost(type.elem) : null;
     if (named && !pack.structs.has(named)) src.fail(item.value as Node, `unknown type '${named}'`);
     pack.globals.set(n, { name: n, type, pos: src.at(key) } satisfies GlobalIR);
   }
@@ -392,10 +392,23 @@ function readColumns(src: Source, pair: Pair | undefined, body: Node, view: View
     const name = identifier(src, item, key, 'a column name');
     if (name === 'origin') src.fail(key, "'origin' is reserved: every row already says which root reached it");
     if (name === 'pid') src.fail(key, "'pid' is reserved: every row already says which process it was read from");
-    const expr = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self);
-    if (expr.type.k === 'seq' || expr.type.k === 'path') src.fail(item.value as Node, `column ${name} must be a value (wrap a walk in count(), sum(), ...), but it is ${typeName(expr.type)}`);
+    const expr = columnValue(checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self));
+    if (expr.type.k === 'path') src.fail(item.value as Node, `column ${name} must be a value, but it is ${typeName(expr.type)}`);
     return { name, expr, pos: src.at(key) };
   });
+}
+
+/**
+ * What a column shows of its expression: an array member of bytes
+ * (char[N]) is its text, another array member the list of its elements,
+ * and a walk the list of what it yields.
+ */
+export function columnValue(e: TExpr): TExpr {
+  if (e.type.k !== 'array') return e;
+  const t = e.type;
+  if (t.elem.k === 'int' && t.elem.size === 1) return { op: 'str', data: e, len: null, within: t.count, type: { k: 'str' } };
+  const elem: TExpr['type'] = t.elem.k === 'struct' ? { k: 'ref', name: t.elem.name } : t.elem.k === 'ptr' ? { k: 'ptr', to: t.elem.to } : t.elem.k === 'int' ? { k: 'int', signed: t.elem.signed } : { k: 'int', signed: false };
+  return { op: 'walk', walk: { w: 'array', base: e, count: { op: 'num', value: t.count, type: { k: 'int', signed: false } }, elem: t.elem }, type: { k: 'seq', elem } };
 }
 
 function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr): CheckIR[] {

@@ -33,7 +33,7 @@ export function formatText(r: Titled, clock: ClockReading | null = null): string
   if (now) lines.push(now);
   if (r.items.length > 0) {
     const cols = Object.keys(r.items[0]).filter((c) => c !== 'pid');
-    const cell = (v: unknown) => (v === null || v === undefined ? '?' : String(v));
+    const cell = (v: unknown): string => (v === null || v === undefined ? '?' : Array.isArray(v) ? `[${v.map(cell).join(', ')}]` : String(v));
     const widths = cols.map((c) => Math.max(c.length, ...r.items.map((it) => cell(it[c]).length)));
     const numeric = cols.map((c) => r.items.every((it) => isInt(it[c]) || it[c] === null));
     const line = (vals: string[]) =>

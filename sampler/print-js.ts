@@ -21,7 +21,7 @@ export type Fn = (...args: any[]) => any;
 
 export interface CompiledView {
   roots: { label: string; fn: (visit: (v: Int) => boolean) => boolean }[];
-  columns: { name: string; fn: (self: Int) => unknown; kind: 'addr' | 'value' }[];
+  columns: { name: string; fn: (self: Int) => unknown; kind: 'addr' | 'value'; list: boolean }[];
   checks: { message: string; fn: (self: Int) => unknown }[];
 }
 
@@ -29,7 +29,7 @@ export function compileView(view: LView, layout: BoundLayout, R: WalkRuntime): C
   const fns = link(view.funcs, layout, R);
   return {
     roots: view.roots.map((r) => ({ label: r.label, fn: fns[r.fn] })),
-    columns: view.columns.map((c) => ({ name: c.name, fn: fns[c.fn], kind: c.kind })),
+    columns: view.columns.map((c) => ({ name: c.name, fn: fns[c.fn], kind: c.kind, list: c.list })),
     checks: view.checks.map((c) => ({ message: c.message, fn: fns[c.fn] })),
   };
 }
@@ -177,7 +177,7 @@ class JsPrinter {
         return `R.${e.name}`;
       case 'rt': {
         const args = e.args.map((a) => this.expr(a)).join(', ');
-        const fn = { string: 'string', cstring: 'cstring', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf' }[e.fn];
+        const fn = { string: 'string', cstring: 'cstring', cstringn: 'cstringn', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf' }[e.fn];
         return `R.${fn}(${args})`;
       }
       case 'call':

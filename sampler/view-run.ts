@@ -19,7 +19,8 @@ export interface ViewError {
 }
 
 export type Value = Int | string;
-export type Row = Record<string, Value | null>;
+/** A column's value in a row: a value, a list column's values, or null (could not be read). */
+export type Row = Record<string, Value | (Value | null)[] | null>;
 
 export interface ViewResult {
   items: Row[];
@@ -52,7 +53,8 @@ export function runView(view: CompiledView, addr?: () => Int): ViewResult {
     const row: Row = { origin: item.origin };
     for (const col of view.columns) {
       try {
-        row[col.name] = formatValue(col.fn(item.addr), col.kind);
+        const v = col.fn(item.addr);
+        row[col.name] = col.list ? (v as unknown[]).map((x) => formatValue(x, col.kind)) : formatValue(v, col.kind);
       } catch (err) {
         if (!isWalkFailure(err)) throw err;
         row[col.name] = null;

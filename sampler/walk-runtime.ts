@@ -73,6 +73,15 @@ export class WalkRuntime {
     return escapeBytes(Uint8Array.from(out)) + '...';
   }
 
+  /** The text of a char[n] at data: up to its first NUL, or all n bytes (cut at 4096 with "..."), escaped. */
+  cstringn(data: Int, n: number): string {
+    const take = Math.min(n, MAX_STRING);
+    const b = this.m.bytes(data, take);
+    const nul = b.indexOf(0);
+    const s = escapeBytes(nul < 0 ? b : b.subarray(0, nul));
+    return nul < 0 && take < n ? s + '...' : s;
+  }
+
   /** The ELF symbol at addr (name+0xoff), else the address, else NULL. */
   symbol(addr: Int): string {
     const s = typeof addr === 'number' ? this.symbols.symbolize(addr) : null;

@@ -40,7 +40,7 @@ function factory(fnName: Py, funcs: LFunc[], result: Py): Py {
 function viewFactory(view: ViewIR, index: number): Py {
   const lv = lowerView(view);
   const rootList = pyJoin(lv.roots.map((r) => py`(${pyStr(r.label)}, ${fnRef(r.fn)})`), ', ');
-  const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${fnRef(c.fn)}, ${pyStr(c.kind)})`), ', ');
+  const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${fnRef(c.fn)}, ${pyStr(c.kind)}, ${pyBool(c.list)})`), ', ');
   const checkList = pyJoin(lv.checks.map((c) => py`(${fnRef(c.fn)}, ${pyStr(c.message)})`), ', ');
   return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)})  # noqa: F821`);
 }

@@ -171,6 +171,13 @@ typedef struct {                        /* rbtree entry */
     uint64_t payload;
 } walkee_timer_t;
 
+typedef struct walkee_tnode_s walkee_tnode_t;
+struct walkee_tnode_s {                 /* a plain binary search tree: NULL leaves, never balanced */
+    uint64_t key;
+    walkee_tnode_t *left;
+    walkee_tnode_t *right;
+};
+
 typedef struct {
     walkee_item_t *list;
     ngx_uint_t list_len;
@@ -182,6 +189,10 @@ typedef struct {
     ngx_rbtree_t timers;
     ngx_rbtree_node_t timer_sentinel;
     ngx_str_t name;                     /* "walkee" */
+    walkee_tnode_t *bst;
+    char tag[16];                       /* array members: text, numbers, pointers */
+    uint32_t counts[4];
+    walkee_item_t *heads[2];
 } walkee_root_t;
 
 /* The root every walk starts from: non-static, so it is in .symtab. */
@@ -278,6 +289,7 @@ static struct {
     uint64_t kvs_count, kvs_parts, key_bytes, value_bytes;
     uint64_t jobs_count, cost_sum, first_id, last_id;
     uint64_t timers_count, key_sum, min_key, max_key, inorder_hash;
+    uint64_t bst_count, bst_key_sum, bst_inorder_hash, bst_preorder_hash, bst_depth;
 } truth;
 
 /* What `repair` needs to undo the corruptions. */
@@ -1302,6 +1314,43 @@ build_timers(void)
     free(keys);
 }
 
+/* The BST's truth, by C's own recursion: count, sum, and both orders' hashes. */
+static void
+bst_truth(walkee_tnode_t *n, uint64_t depth)
+{
+    if (n == NULL) {
+        return;
+    }
+    truth.bst_preorder_hash = (truth.bst_preorder_hash * 1000003 + n->key) & 0x7fffffff;
+    if (depth > truth.bst_depth) {
+        truth.bst_depth = depth;
+    }
+    bst_truth(n->left, depth + 1);
+    truth.bst_count++;
+    truth.bst_key_sum += n->key;
+    truth.bst_inorder_hash = (truth.bst_inorder_hash * 1000003 + n->key) & 0x7fffffff;
+    bst_truth(n->right, depth + 1);
+}
+
+/* As many nodes as timers, with keys of their own, inserted as they come (so the tree is as deep as it happens to be). */
+static void
+build_bst(void)
+{
+    uint64_t salt = stream_seed(0x62737421);    /* "bst!" */
+
+    for (uint64_t i = 0; i < opt.timers; i++) {
+        walkee_tnode_t *t = xmalloc(sizeof(walkee_tnode_t)), **at = &walkee.bst;
+
+        t->key = timer_key(i, salt);
+        t->left = t->right = NULL;
+        while (*at != NULL) {
+            at = t->key < (*at)->key ? &(*at)->left : &(*at)->right;
+        }
+        *at = t;
+    }
+    bst_truth(walkee.bst, 1);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The ticker thread: how long was the process stopped?                     */
 /* ------------------------------------------------------------------------ */
@@ -1537,6 +1586,17 @@ print_truth(void)
         printf(",\"min_key\":null,\"max_key\":null");
     }
     printf(",\"inorder_hash\":%" PRIu64 "}", truth.inorder_hash);
+
+    printf(",\"bst\":{\"count\":%" PRIu64 ",\"key_sum\":%" PRIu64
+           ",\"inorder_hash\":%" PRIu64 ",\"preorder_hash\":%" PRIu64
+           ",\"depth\":%" PRIu64 "}",
+           truth.bst_count, truth.bst_key_sum, truth.bst_inorder_hash,
+           truth.bst_preorder_hash, truth.bst_depth);
+
+    printf(",\"arrays\":{\"tag\":\"%s\",\"counts\":[%u,%u,%u,%u]"
+           ",\"heads\":[\"0x%" PRIxPTR "\",\"0x%" PRIxPTR "\"]}",
+           walkee.tag, walkee.counts[0], walkee.counts[1], walkee.counts[2],
+           walkee.counts[3], ADDR(walkee.heads[0]), ADDR(walkee.heads[1]));
 
     printf(",\"name\":\"%.*s\"}\n", (int) walkee.name.len, walkee.name.data);
 }
@@ -1853,6 +1913,14 @@ main(int argc, char **argv)
     build_kvs();
     build_jobs();
     build_timers();
+    build_bst();
+    strcpy(walkee.tag, "walkee-tag");
+    walkee.counts[0] = (uint32_t) opt.nodes;
+    walkee.counts[1] = (uint32_t) opt.pools;
+    walkee.counts[2] = (uint32_t) opt.array;
+    walkee.counts[3] = (uint32_t) opt.jobs;
+    walkee.heads[0] = walkee.list;
+    walkee.heads[1] = NULL;
     walkee.name.len = sizeof("walkee") - 1;
     walkee.name.data = (u_char *) "walkee";
 

@@ -121,6 +121,12 @@ t.test('field types', async (t) => {
   fails(t, 'ptr between names', edit(7, '      value: ptr const node_t'), '7:14', "cannot read type 'ptr const node_t'");
   fails(t, 'no type at all', edit(7, '      value:'), '7:13', 'the type of node_t.value must be a string');
   fails(t, 'a field of an unknown type', edit(6, '      next: ptr nod_t'), '6:13', "unknown type 'nod_t' (declare it under types:, or use ptr void)");
+  fails(t, 'an array with no count', edit(7, '      value: char[]'), '7:14', "'char[]' needs its number of elements: T[N] (a flexible array member cannot be declared; use ptr T and array())");
+  fails(t, 'an array of no elements', edit(7, '      value: u32[0]'), '7:14', "an array member has 1 to 16777216 elements");
+  fails(t, 'an array of int', edit(7, '      value: int[4]'), '7:14', "write the element's size: i32[N], u64[N], char[N]");
+  fails(t, 'an array of void', edit(7, '      value: void[4]'), '7:14', 'void has no elements');
+  fails(t, 'an array of an unknown type', edit(7, '      value: nod_t[2]'), '7:14', "unknown type 'nod_t'");
+  fails(t, 'an array of fnptr', edit(7, '      value: fnptr[2]'), '7:14', "an array's elements are a scalar (u8, char, i32...), ptr T or a struct");
   fails(t, 'ptr ptr of an unknown type', edit(14, '      nodes: ptr ptr nod_t'), '14:14', "unknown type 'nod_t'");
   fails(t, 'an embedded member of an unknown type', edit(15, '      head: nod_t'), '15:13', "unknown type 'nod_t'");
   fails(t, 'a global of an unknown type', edit(17, '  root: rooot_t'), '17:9', "unknown type 'rooot_t'");
@@ -180,7 +186,7 @@ t.test('type errors', async (t) => {
   fails(t, '[] on an integer', edit(28, '      count: self.n[1]'), '28:20', "'[]' needs a typed pointer, but this is int");
   fails(t, 'pointer + pointer', edit(28, '      count: self.list + self.list'), '28:24', "'+' between ptr node_t and ptr node_t: pointer arithmetic is ptr ± int");
   fails(t, 'pointer * int', edit(28, '      count: self.list * 2'), '28:24', "'*' between ptr node_t and uint");
-  fails(t, '& on a number', edit(28, "      count: '&1'"), '28:15', "'&' needs a field or a struct");
+  fails(t, '& on a number', edit(28, "      count: '&1'"), '28:15', "'&' needs a field, an element or a struct");
   fails(t, '- on a pointer', edit(28, '      count: -self.list'), '28:14', "'-' needs an integer, but this is ptr node_t");
   fails(t, 'a string in arithmetic', edit(28, '      count: 1 + str(self.head.d.last, 4)'), '28:16', "the right side of '+' must be a number or pointer, but this is string");
   fails(t, 'count() with no argument', edit(28, '      count: count()'), '28:14', 'count() takes 1 to 2 arguments: count(walk) or count(walk, condition on it)');
@@ -192,8 +198,7 @@ t.test('type errors', async (t) => {
   fails(t, 'chain() over a field of another type', edit(21, '    yields: chain(self.list, value)'), '21:30', 'chain() follows a field of type ptr node_t, but node_t.value is uint');
   fails(t, 'chain() from an integer', edit(21, '    yields: chain(self.n, next)'), '21:24', 'chain() starts from a struct pointer, but this is int');
   fails(t, 'chain() over a field that is not declared', edit(21, '    yields: chain(self.list, nxt)'), '21:30', "node_t has no field 'nxt'");
-  fails(t, 'a column that is a walk', edit(28, '      count: nodes(self)'), '28:14', 'column count must be a value (wrap a walk in count(), sum(), ...), but it is sequence of ptr node_t');
-  fails(t, 'a column that is part of a member', edit(28, '      count: self.head.d'), '28:14', 'column count must be a value (wrap a walk in count(), sum(), ...), but it is part of node_t.d');
+  fails(t, 'a column that is part of a member', edit(28, '      count: self.head.d'), '28:14', 'column count must be a value, but it is part of node_t.d');
   fails(t, 'a partial member used as a value', edit(28, '      count: self.head.d + 1'), '28:26', "the left side of '+' must be a number or pointer, but this is part of node_t.d");
   fails(t, 'it outside an aggregate', edit(28, '      count: it.value'), '28:14', "'it' is only bound inside each(), filter(), count()");
   fails(t, 'self in a root', edit(26, '      r: self'), '26:10', "'self' has no meaning here");
@@ -230,7 +235,7 @@ t.test('roots and binary.version', async (t) => {
 t.test('both real packs load', async (t) => {
   const walkee = loadSchema(join(root, 'packs/walkee/schema.yaml'));
   t.equal(walkee.name, 'walkee');
-  t.same([...walkee.views.keys()], ['ngx_pool', 'walkee_list', 'walkee_sum', 'walkee_array', 'walkee_kvs', 'walkee_jobs', 'walkee_timers', 'walkee_name']);
+  t.same([...walkee.views.keys()], ['ngx_pool', 'walkee_list', 'walkee_sum', 'walkee_array', 'walkee_kvs', 'walkee_jobs', 'walkee_timers', 'walkee_bst', 'walkee_arrays', 'walkee_name']);
   t.same(walkee.structs.get('walkee_root_t')!.fields.get('pools')!.type, { k: 'ptr', to: { k: 'ptr', to: { k: 'struct', name: 'ngx_pool_t' } } });
   const nginx = loadSchema(join(root, 'packs/nginx/schema.yaml'));
   t.equal(nginx.name, 'nginx');

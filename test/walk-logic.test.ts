@@ -11,10 +11,10 @@ import { parseExpr } from '../generators/expr-parse.ts';
 import type { TExpr } from '../generators/ir.ts';
 import type { LayoutFile } from '../generators/layout.ts';
 import { ExprChecker } from '../generators/check-expr.ts';
-import { checkContext, checkPointerExpr, parseSchema } from '../generators/schema.ts';
+import { checkContext, checkPointerExpr, columnValue, parseSchema } from '../generators/schema.ts';
 import { BoundLayout } from '../sampler/bound-layout.ts';
 import type { LProgram } from '../generators/lower/lir.ts';
-import { lowerSeqOf, lowerValue, lowerView } from '../generators/lower/lower.ts';
+import { lowerColumn, lowerSeqOf, lowerValue, lowerView } from '../generators/lower/lower.ts';
 import { compileProgram, compileView } from '../sampler/print-js.ts';
 import { WalkRuntime } from '../sampler/walk-runtime.ts';
 import type { Int } from '../sampler/exact.ts';
@@ -110,6 +110,10 @@ types:
       sneg: int
       tree: ptr tnode_t
       items: hook_t
+      key: char[8]
+      vals: u32[4]
+      kids: ptr node_t[2]
+      strs: ngx_str_t[2]
 walks:
   evens:
     of: root_t
@@ -196,7 +200,7 @@ const LAYOUT: LayoutFile = {
     hook_t: { size: 16, align: 8, fields: { fwd: { offset: 0, size: 8 }, back: { offset: 8, size: 8 } } },
     item_t: { size: 24, align: 8, fields: { id: { offset: 0, size: 8, signed: false }, hook: { offset: 8, size: 16 } } },
     root_t: {
-      size: 176,
+      size: 248,
       align: 8,
       fields: {
         list: { offset: 0, size: 8 },
@@ -217,10 +221,14 @@ const LAYOUT: LayoutFile = {
         sneg: { offset: 144, size: 8, signed: true },
         tree: { offset: 152, size: 8 },
         items: { offset: 160, size: 16 },
+        key: { offset: 176, size: 8 },
+        vals: { offset: 184, size: 16 },
+        kids: { offset: 200, size: 16 },
+        strs: { offset: 216, size: 32 },
       },
     },
   },
-  globals: { G: { size: 176 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true } },
+  globals: { G: { size: 248 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true } },
 };
 
 const PACK = parseSchema(SCHEMA, 'fake.yaml');
@@ -356,6 +364,11 @@ function both(w: World, text: string, prog: LProgram, kind: 'value' | 'seq', o: 
   if (String(R.visited) !== py.visited) throw new Error(`python3 disagrees on ${text}: JS spent ${R.visited}, Python ${py.visited}`);
   if (js.error) throw js.error;
   return js;
+}
+
+/** A column as a view shows it (a walk as the list of what it yields), the same in JS and in Python. */
+function col(w: World, text: string, o: EvalOptions = {}): Value | Value[] {
+  return both(w, text, lowerColumn(columnValue(typed(text, o.selfType))), 'value', o).value as Value | Value[];
 }
 
 /** The value of an expression of self (by default &G), the same in JS and in Python. */
@@ -824,6 +837,50 @@ t.test('named walks: small ones inlined, large ones called', async (t) => {
   const err = thrown(() => ev(w, 'count(sixes(self))'));
   t.type(err, Fault);
   t.equal(err.message, '0x20000000: not in any mapping', 'a fault inside the called walk is the caller\'s');
+});
+
+t.test('array members: char[N] as text, T[N] indexed, walked and listed', async (t) => {
+  const w = new World();
+  const at = (f: string) => w.G + off('root_t', f);
+  w.mem.text(at('key'), 'abc', true);
+  [7, 8, 9, 10].forEach((v, i) => w.mem.u32(at('vals') + 4 * i, v));
+  const nodes = w.list([5, 6]);
+  w.mem.u64(at('kids'), nodes[1]);
+  const data = w.mem.alloc(8, 1);
+  w.mem.text(data, 'second');
+  w.put(at('strs') + 16, 'ngx_str_t', 'len', 6);
+  w.put(at('strs') + 16, 'ngx_str_t', 'data', data);
+
+  t.equal(ev(w, 'str(self.key)'), 'abc', 'up to its NUL');
+  t.equal(col(w, 'self.key'), 'abc', 'a char[N] column is its text');
+  w.mem.text(at('key'), 'abcdefgh');
+  t.equal(col(w, 'self.key'), 'abcdefgh', 'no NUL: all N bytes, and not one more');
+  t.equal(ev(w, 'self.vals[2]'), 9);
+  t.equal(ev(w, 'sum(array(self.vals), it)'), 34);
+  t.same(elems(w, 'array(self.vals)'), [7, 8, 9, 10]);
+  t.same(col(w, 'self.vals'), [7, 8, 9, 10], 'a u32[4] column is a list');
+  t.same(col(w, 'self.kids'), [nodes[1], 0], 'a list of pointers');
+  t.equal(ev(w, 'self.kids[0]->value'), 6);
+  t.equal(ev(w, 'count(filter(array(self.kids), it != NULL))'), 1);
+  t.equal(ev(w, 'str(self.strs[1])'), 'second', 'an array of structs: element 1 at its size');
+  t.equal(ev(w, '&self.vals[1]'), at('vals') + 4);
+  w.put(w.G, 'root_t', 'a', 4);
+  walkError(t, thrown(() => ev(w, 'self.vals[self.a]')), 'corrupt', 'root_t.vals[4]: out of bounds (4 elements)');
+  t.throws(() => typed('self.vals[4]'), /index 4 is past the end of root_t\.vals \(4 elements\)/, 'a constant index is checked where it is written');
+  t.throws(() => typed('array(self.vals, 2)'), /has its own count: array\(member\)/);
+  t.throws(() => typed('str(self.vals)'), /str\(\) of an array needs bytes/);
+  t.throws(() => typed('self.vals + 1'), /must be a number or pointer, but this is u32\[4\]/);
+});
+
+t.test('a walk as a column is the list of what it yields', async (t) => {
+  const w = new World();
+  const nodes = w.list([3, 1, 2]);
+  t.same(col(w, 'each(chain(self.list, next), it.value)'), [3, 1, 2]);
+  t.same(col(w, 'chain(self.list, next)'), nodes);
+  t.same(col(w, 'filter(chain(self.list, next), it.value > 5)'), []);
+  t.same(col(w, 'each(take(chain(self.list, next), 2), it.value * 10)'), [30, 10]);
+  w.put(nodes[2], 'node_t', 'next', nodes[0]);
+  walkError(t, thrown(() => col(w, 'chain(self.list, next)')), 'cycle', /cycle at/);
 });
 
 t.test('take and nth: the first k elements, element k', async (t) => {

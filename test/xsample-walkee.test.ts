@@ -48,6 +48,17 @@ async function checkAllViews(t: Test, truth: Json, pid: number, extra: string[])
   t.equal(keys.length, truth.timers.count, 'timers: count');
   t.equal(inorderHash(keys), truth.timers.inorder_hash, 'timers: in key order (order-sensitive hash)');
   t.equal(keys.reduce((a: number, b: number) => a + b, 0), truth.timers.key_sum, 'timers: key sum');
+  const bst = (await xsample([...extra, '--struct', 'walkee_bst', '--json'])).json.items[0];
+  t.same([bst.count, bst.key_sum, bst.min_key], [truth.bst.count, truth.bst.key_sum, Math.min(...bst.keys)], 'bst: count, sum, first in order');
+  t.equal(inorderHash(bst.keys), truth.bst.inorder_hash, 'bst: in order (C recursion)');
+  t.equal(inorderHash(bst.preorder), truth.bst.preorder_hash, 'bst: root first (C recursion)');
+  const arrays = (await xsample([...extra, '--struct', 'walkee_arrays', '--json'])).json.items[0];
+  const counts = truth.arrays.counts as number[];
+  t.same(
+    [arrays.tag, arrays.counts, arrays.total, arrays.third, arrays.heads, arrays.first],
+    [truth.arrays.tag, counts, counts.reduce((a, b) => a + b, 0), counts[2], truth.arrays.heads, truth.arrays.heads[0]],
+    'array members: char[16] as text, u32[4] as a list and a walk, ptr[2] indexed and listed',
+  );
 }
 
 for (const layout of ['contiguous', 'shuffled']) {

@@ -21,6 +21,7 @@ export type BinOp = '+' | '-' | '*' | '/' | '%' | '==' | '!=' | '<' | '<=' | '>'
 export type RtFn =
   | 'string' // (data, len): text of len bytes, escaped, cut at 4096
   | 'cstring' // (data): a NUL-terminated string, escaped, cut at 1024
+  | 'cstringn' // (data, n): the text of a char[n], up to its first NUL, escaped
   | 'symbol' // (addr): the ELF symbol at addr, or 0x..., or NULL
   | 'file_static' // (fn, name): the address of a static of fn's C file, or 0
   | 'global' // (name): a global's address, or a walk error
@@ -70,7 +71,7 @@ export type LStmt =
   | { k: 'let'; name: string; e: LExpr }
   | { k: 'set'; name: string; e: LExpr }
   | { k: 'addVisited'; n: LExpr } // the sample's budget: visited += n
-  | { k: 'stack'; name: string } // a new, empty stack
+  | { k: 'stack'; name: string } // a new, empty stack (also a list: a column may return one)
   | { k: 'push'; stack: string; e: LExpr }
   | { k: 'if'; c: LExpr; then: LStmt[]; else: LStmt[] }
   | { k: 'loop'; body: LStmt[] }
@@ -97,8 +98,8 @@ export interface LView {
   funcs: LFunc[];
   /** Seq functions of no parameter (and a visitor). */
   roots: { label: string; fn: string }[];
-  /** Value functions of self. */
-  columns: { name: string; fn: string; kind: ColumnKind }[];
+  /** Value functions of self; a list column's returns a stack of its elements, each shown as `kind` says. */
+  columns: { name: string; fn: string; kind: ColumnKind; list: boolean }[];
   checks: { message: string; fn: string }[];
 }
 

@@ -88,7 +88,7 @@ export function lowerView(view: ViewIR): LView {
     const body = [...lw.seq(r.expr, (e, stop) => [if_(not({ k: 'visit', e }), stop)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE } as LStmt];
     return { label: r.label, fn: b.add('seq', 'root', [], body) };
   });
-  const columns = view.columns.map((c) => ({ name: c.name, fn: b.add('value', 'col', ['s'], [{ k: 'return', e: lw.expr(c.expr) }]), kind: columnKind(c.expr) }));
+  const columns = view.columns.map((c) => ({ name: c.name, fn: b.add('value', 'col', ['s'], lw.column(c.expr)), kind: columnKind(c.expr), list: c.expr.type.k === 'seq' }));
   const checks = view.checks.map((c) => ({ message: c.message, fn: b.add('value', 'check', ['s'], [{ k: 'return', e: lw.expr(c.expr) }]) }));
   return { name: view.name, funcs: b.funcs, roots, columns, checks };
 }
@@ -107,6 +107,12 @@ export function lowerValues(es: TExpr[]): { funcs: LFunc[]; entries: string[] } 
   return { funcs: b.funcs, entries };
 }
 
+/** A column of self as a view shows it: a value, or the list a walk yields. */
+export function lowerColumn(e: TExpr): LProgram {
+  const b = new Builder();
+  return { funcs: b.funcs, entry: b.add('value', 'col', ['s'], new Lowerer(b).column(e)) };
+}
+
 /** A walk of self (a printer's children): a seq function of s. */
 export function lowerSeqOf(e: TExpr): LProgram {
   const b = new Builder();
@@ -115,7 +121,8 @@ export function lowerSeqOf(e: TExpr): LProgram {
 }
 
 function columnKind(e: TExpr): ColumnKind {
-  return e.type.k === 'ptr' || e.type.k === 'ref' || e.type.k === 'fnptr' ? 'addr' : 'value';
+  const t = e.type.k === 'seq' ? e.type.elem : e.type;
+  return t.k === 'ptr' || t.k === 'ref' || t.k === 'fnptr' ? 'addr' : 'value';
 }
 
 class Lowerer {
@@ -133,7 +140,7 @@ class Lowerer {
         return this.global(e);
       case 'field': {
         const base = this.expr(e.base);
-        if (e.ftype.k === 'struct') return add(base, { k: 'off', struct: e.struct, field: e.field });
+        if (e.ftype.k === 'struct' || e.ftype.k === 'array') return add(base, { k: 'off', struct: e.struct, field: e.field });
         if (e.ftype.k === 'int') return { k: 'field', base, struct: e.struct, field: e.field, signed: e.ftype.signed };
         return load64(add(base, { k: 'off', struct: e.struct, field: e.field }));
       }
@@ -141,8 +148,10 @@ class Lowerer {
         return add(this.expr(e.base), { k: 'off', struct: e.struct, field: e.field });
       case 'deref':
         return this.load(e.pointee, this.expr(e.arg));
-      case 'index':
-        return this.load(e.pointee, add(this.expr(e.base), bin('*', this.expr(e.index), { k: 'size', of: e.pointee })));
+      case 'index': {
+        const at = e.bound ? this.boundedIndex(e, e.bound) : add(this.expr(e.base), bin('*', this.expr(e.index), { k: 'size', of: e.pointee }));
+        return e.address ? at : this.load(e.pointee, at);
+      }
       case 'unary':
         return { k: 'un', op: e.o as '-' | '!' | '~', a: this.expr(e.arg) };
       case 'binary':
@@ -161,6 +170,7 @@ class Lowerer {
         return { k: 'cond', c: eq(p, int(0)), a: int(0), b: bin('*', bin('/', load64(bin('-', p, int(8))), int(8)), int(8)) };
       }
       case 'str':
+        if (e.within !== undefined) return { k: 'rt', fn: 'cstringn', args: [this.expr(e.data), int(e.within)] };
         return e.len === null ? { k: 'rt', fn: 'cstring', args: [this.expr(e.data)] } : this.string(this.expr(e.data), this.expr(e.len));
       case 'symbol':
         return { k: 'rt', fn: 'symbol', args: [this.expr(e.arg)] };
@@ -222,7 +232,7 @@ class Lowerer {
 
   private global(e: Extract<TExpr, { op: 'global' }>): LExpr {
     const addr = this.globalAddr(e.name);
-    if (e.decl.k === 'struct') return addr;
+    if (e.decl.k === 'struct' || e.decl.k === 'array') return addr;
     if (e.decl.k === 'int') return { k: 'gint', addr, name: e.name, signed: e.decl.signed };
     return load64(addr);
   }
@@ -293,6 +303,27 @@ class Lowerer {
     const loop = this.seq(e.seq, (elem, stop) => [...(e.body ? [let_(it, elem)] : reads(elem) ? [{ k: 'expr', e: elem } as LStmt] : []), ...step(stop)], [ret(result)]);
     const fn = this.b.add('value', e.fn, params, [...init, ...loop, ret(result)]);
     return { k: 'call', fn, args: params.map(v) };
+  }
+
+  /** A column's body: its value, or for a walk the list of what it yields (in a stack, bounded as the walk is). */
+  column(e: TExpr): LStmt[] {
+    if (e.type.k !== 'seq') return [{ k: 'return', e: this.expr(e) }];
+    const { list } = this.names('list');
+    const back: LStmt = { k: 'return', e: v(list) };
+    return [{ k: 'stack', name: list }, ...this.seq(e, (x) => [{ k: 'push', stack: list, e: x }], [back]), back];
+  }
+
+  /** The address of element i of an array member: an index outside it is corrupt (C would read past the struct). */
+  private boundedIndex(e: Extract<TExpr, { op: 'index' }>, bound: { count: number; what: string }): LExpr {
+    const fn = this.b.helper(`index ${bound.what} ${bound.count}`, () => ({
+      kind: 'value',
+      params: ['b', 'i'],
+      body: [
+        if_(bin('||', bin('<', v('i'), int(0)), bin('>=', v('i'), int(bound.count))), [fail('corrupt', `${bound.what}[{0}]: out of bounds (${bound.count} elements)`, decArg(v('i')))]),
+        { k: 'return', e: add(v('b'), bin('*', v('i'), { k: 'size', of: e.pointee })) },
+      ],
+    }));
+    return { k: 'call', fn, args: [this.expr(e.base), this.expr(e.index)] };
   }
 
   /** The function of a named walk, made once per program: a value function of s, or a seq function of s and a visitor. */

@@ -15,7 +15,7 @@ import { PyConsts, printPyFuncs } from '../../templates/print-py.ts';
 import type { FakeMemory } from './fake-memory.ts';
 
 /** A value as both sides report it: an integer (decimal), a string, or none. */
-export type Encoded = ['i', string] | ['s', string] | ['n'];
+export type Encoded = ['i', string] | ['s', string] | ['n'] | ['l', Encoded[]];
 
 export interface PyAnswer {
   value?: Encoded;
@@ -35,6 +35,7 @@ const HARNESS = path.join(import.meta.dirname, 'py_walk.py');
 export function encode(v: unknown): Encoded {
   if (v === null || v === undefined) return ['n'];
   if (typeof v === 'string') return ['s', v];
+  if (Array.isArray(v)) return ['l', v.map(encode)];
   return ['i', String(v)];
 }
 

@@ -67,6 +67,8 @@ def encode(v):
         return ["n"]
     if isinstance(v, str):
         return ["s", v]
+    if isinstance(v, list):
+        return ["l", [encode(x) for x in v]]
     return ["i", str(v)]
 
 
