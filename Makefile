@@ -29,8 +29,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 $(NATIVE): sampler/native/pvr.c sampler/native/binding.gyp node_modules/.package-lock.json
 	npx node-gyp rebuild -C sampler/native >/dev/null
 
+# Everything in one file (starting node costs less than resolving and loading dozens of
+# modules), but for execa, loaded only to run gdb; CommonJS dependencies get a require().
 dist/%.js: bin/%.ts $(TS_SOURCES) node_modules/.package-lock.json
-	npx esbuild $< --bundle --platform=node --format=esm --packages=external \
+	npx esbuild $< --bundle --platform=node --format=esm --external:execa \
+	  --banner:js="import { createRequire as __xwalkRequire } from 'node:module'; const require = __xwalkRequire(import.meta.url);" \
 	  --log-level=warning --outfile=$@
 	@chmod +x $@
 

@@ -20,9 +20,9 @@ import { layoutJson, type LayoutFile } from './layout.ts';
 import { layoutProblem } from './layout-valid.ts';
 import { makeDirs } from '../core/regular-file.ts';
 
-export function cacheDir(): string {
+export function cacheDir(kind: 'layouts' | 'schemas' = 'layouts'): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'xwalk', 'layouts');
+  return path.join(base, 'xwalk', kind);
 }
 
 const me = (): number => process.geteuid?.() ?? -1;
@@ -35,10 +35,17 @@ function untrusted(st: fs.Stats, what: string): string | null {
   return null;
 }
 
-export class LayoutCache {
+/**
+ * A folder of the cache that only we can have written, and whole files in
+ * it: what LayoutCache and the schema cache (schema-cache.ts) stand on.
+ */
+export class TrustedCache {
   private warned = false;
 
-  constructor(private readonly warn: (message: string) => void = () => {}) {}
+  constructor(
+    private readonly kind: 'layouts' | 'schemas',
+    private readonly warn: (message: string) => void = () => {},
+  ) {}
 
   /**
    * The folder for a pack's layouts, made if need be, or null when it may
@@ -47,7 +54,7 @@ export class LayoutCache {
    * one else can replace what we make in it.
    */
   private folder(pack: string, create: boolean): string | null {
-    const layouts = cacheDir();
+    const layouts = cacheDir(this.kind);
     const xwalk = path.dirname(layouts);
     const base = path.dirname(xwalk);
     try {
@@ -78,17 +85,18 @@ export class LayoutCache {
     }
   }
 
-  private refuse(why: string): null {
-    if (!this.warned) this.warn(`not using the layout cache: ${why}`);
+  /** Says once why the cache is not used, and goes on without it. */
+  refuse(why: string): null {
+    if (!this.warned) this.warn(`not using the ${this.kind === 'layouts' ? 'layout' : 'schema'} cache: ${why}`);
     this.warned = true;
     return null;
   }
 
-  /** The layout derived earlier from this very binary (its build-id and content), if the cache is ours and it is valid. */
-  get(pack: string, buildId: string, contentHash: string): LayoutFile | null {
+  /** The bytes of entry `name` of the pack's folder, if the folder and the file can only be ours. */
+  read(pack: string, name: string): { file: string; bytes: Buffer } | null {
     const dir = this.folder(pack, false);
     if (!dir) return null;
-    const file = path.join(dir, entryName(buildId, contentHash));
+    const file = path.join(dir, name);
     let fd: number;
     try {
       fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -99,11 +107,7 @@ export class LayoutCache {
       const st = fs.fstatSync(fd);
       const why = !st.isFile() ? `${file} is not a regular file` : untrusted(st, file);
       if (why) return this.refuse(why);
-      const l = JSON.parse(fs.readFileSync(fd, 'utf8')) as unknown;
-      const problem = layoutProblem(l);
-      if (problem) return this.refuse(`${file} is not a valid layout: ${problem}`);
-      const layout = l as LayoutFile;
-      return layout.pack === pack && layout.build_id === buildId ? layout : null;
+      return { file, bytes: fs.readFileSync(fd) };
     } catch {
       return null;
     } finally {
@@ -111,20 +115,51 @@ export class LayoutCache {
     }
   }
 
-  /** Keeps the layout for the next run, when the cache can be ours; else says why and goes on. */
-  put(layout: LayoutFile, contentHash: string): void {
-    const dir = this.folder(layout.pack, true);
+  /** Writes entry `name` whole (a new file, then renamed), when the cache can be ours; else says why and goes on. */
+  write(pack: string, name: string, data: string | Uint8Array, opts: { only?: boolean } = {}): void {
+    const dir = this.folder(pack, true);
     if (!dir) return;
-    const file = path.join(dir, entryName(layout.build_id, contentHash));
+    // only: the entry replaces the folder's others (a schema has one current IR).
+    if (opts.only) for (const old of fs.readdirSync(dir)) if (old !== name) fs.rmSync(path.join(dir, old), { force: true });
+    const file = path.join(dir, name);
     const tmp = `${file}.${process.pid}.tmp`;
     try {
-      fs.writeFileSync(tmp, layoutJson(layout), { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(tmp, data, { flag: 'wx', mode: 0o600 });
       fs.renameSync(tmp, file);
     } catch (err) {
       this.refuse(`cannot write ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     } finally {
       fs.rmSync(tmp, { force: true });
     }
+  }
+}
+
+export class LayoutCache {
+  private readonly cache: TrustedCache;
+
+  constructor(warn: (message: string) => void = () => {}) {
+    this.cache = new TrustedCache('layouts', warn);
+  }
+
+  /** The layout derived earlier from this very binary (its build-id and content), if the cache is ours and it is valid. */
+  get(pack: string, buildId: string, contentHash: string): LayoutFile | null {
+    const entry = this.cache.read(pack, entryName(buildId, contentHash));
+    if (!entry) return null;
+    let l: unknown;
+    try {
+      l = JSON.parse(entry.bytes.toString('utf8'));
+    } catch {
+      return null;
+    }
+    const problem = layoutProblem(l);
+    if (problem) return this.cache.refuse(`${entry.file} is not a valid layout: ${problem}`);
+    const layout = l as LayoutFile;
+    return layout.pack === pack && layout.build_id === buildId ? layout : null;
+  }
+
+  /** Keeps the layout for the next run, when the cache can be ours; else says why and goes on. */
+  put(layout: LayoutFile, contentHash: string): void {
+    this.cache.write(layout.pack, entryName(layout.build_id, contentHash), layoutJson(layout));
   }
 }
 

@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { FieldType, PackIR } from './ir.ts';
 import { packDir, repoRoot } from '../core/packs.ts';
 import { UserError } from '../core/errors.ts';
@@ -72,6 +71,8 @@ export async function extractLayout(pack: PackIR, binary: string, opts: ExtractO
   const script = path.join(repoRoot(), 'generators/layout_gdb.py');
   let out: string;
   try {
+    // Loaded here, not at start: most runs find a layout and never start gdb.
+    const { execa } = await import('execa');
     const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set auto-load off', '-x', derive, '-x', dwarf, '-x', script, binary], {
       env: { XWALK_LAYOUT_SPEC: JSON.stringify(layoutSpecOf(pack)) },
       timeout: 120_000,

@@ -9,7 +9,8 @@ import { describeKnown, extractLayout, layoutByBuildId, layoutByVersion, type La
 import { cacheDir, LayoutCache } from '../generators/layout-cache.ts';
 import type { PackIR } from '../generators/ir.ts';
 import { packDir, packNames } from '../core/packs.ts';
-import { loadBinarySection, loadSchema } from '../generators/schema.ts';
+import { loadBinarySection } from '../generators/schema.ts';
+import { loadSchemaCached } from '../generators/schema-cache.ts';
 import { SchemaError } from '../generators/ir.ts';
 import { BoundLayout } from './bound-layout.ts';
 import type { ElfFile } from '../core/elf.ts';
@@ -34,7 +35,7 @@ function schemaFile(name: string): string {
 }
 
 export function loadPack(name: string): PackIR {
-  return loadSchema(schemaFile(name));
+  return loadSchemaCached(schemaFile(name));
 }
 
 export interface SelectOptions {

@@ -48,16 +48,22 @@ export function printJs(funcs: LFunc[], layout: BoundLayout): string {
   const p = new JsPrinter(layout);
   const out = ['"use strict";'];
   for (const f of funcs) out.push(p.func(f));
-  out.push(`return { ${funcs.map((f) => f.name).join(', ')} };`);
+  out.push(`return { ${funcs.map((f) => id(f.name)).join(', ')} };`);
   return out.join('\n');
+}
+
+/** A name lower.ts made: a plain identifier, never text that could be code (checked, since the IR may come from a cache). */
+function id(n: string): string {
+  if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(n)) throw new Error(`internal: ${JSON.stringify(n)} is not a name the loop IR makes`);
+  return n;
 }
 
 class JsPrinter {
   constructor(private readonly layout: BoundLayout) {}
 
   func(f: LFunc): string {
-    const params = [...f.params, ...(f.kind === 'seq' ? ['visit'] : [])];
-    return `function ${f.name}(${params.join(', ')}) {\nconst m = R.m;\n${this.block(f.body)}\n}`;
+    const params = [...f.params.map(id), ...(f.kind === 'seq' ? ['visit'] : [])];
+    return `function ${id(f.name)}(${params.join(', ')}) {\nconst m = R.m;\n${this.block(f.body)}\n}`;
   }
 
   private block(ss: LStmt[]): string {
@@ -67,15 +73,15 @@ class JsPrinter {
   private stmt(s: LStmt): string {
     switch (s.k) {
       case 'let':
-        return `let ${s.name} = ${this.expr(s.e)};`;
+        return `let ${id(s.name)} = ${this.expr(s.e)};`;
       case 'set':
-        return `${s.name} = ${this.expr(s.e)};`;
+        return `${id(s.name)} = ${this.expr(s.e)};`;
       case 'addVisited':
         return `R.visited = X.add(R.visited, ${this.expr(s.n)});`;
       case 'stack':
-        return `const ${s.name} = [];`;
+        return `const ${id(s.name)} = [];`;
       case 'push':
-        return `${s.stack}.push(${this.expr(s.e)});`;
+        return `${id(s.stack)}.push(${this.expr(s.e)});`;
       case 'if':
         return `if (${this.cond(s.c)}) {\n${this.block(s.then)}\n}${s.else.length ? ` else {\n${this.block(s.else)}\n}` : ''}`;
       case 'loop':
@@ -139,7 +145,7 @@ class JsPrinter {
       case 'str':
         return JSON.stringify(e.v);
       case 'var':
-        return e.name;
+        return id(e.name);
       case 'none':
         return 'null';
       case 'off':
@@ -181,15 +187,15 @@ class JsPrinter {
         return `R.${fn}(${args})`;
       }
       case 'call':
-        return `${e.fn}(${e.args.map((a) => this.expr(a)).join(', ')})`;
+        return `${id(e.fn)}(${e.args.map((a) => this.expr(a)).join(', ')})`;
       case 'visitor':
-        return `((${e.param}) => {\n${this.block(e.body)}\n})`;
+        return `((${id(e.param)}) => {\n${this.block(e.body)}\n})`;
       case 'visit':
         return `visit(${this.expr(e.e)})`;
       case 'depth':
-        return `${e.stack}.length`;
+        return `${id(e.stack)}.length`;
       case 'pop':
-        return `${e.stack}.pop()`;
+        return `${id(e.stack)}.pop()`;
     }
   }
 

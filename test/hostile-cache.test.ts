@@ -5,15 +5,19 @@
  * warning; a planted symlink is never followed; an entry that is not a
  * valid layout is refused; a binary that carries another build's build-id
  * gets an entry of its own; a cache that cannot be made only loses the
- * caching; a broken committed layout is one line that names it. In every
- * case the answer is still walkee's own truth.
+ * caching; a broken committed layout is one line that names it. The schema
+ * cache (a pack's checked IR) stands on the same rules. In every case the
+ * answer is still walkee's own truth.
  */
 import { execa } from 'execa';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { ElfFile } from '../core/elf.ts';
+import { parseSchema } from '../generators/schema.ts';
 import { binPath, type Json, root, startWalkee } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';
 
@@ -128,4 +132,38 @@ t.test('a broken committed layout is one line that names it', async (t) => {
   fs.writeFileSync(broken, JSON.stringify({ ...(await lyingLayout()), build_id: 'not hex' }));
   const r2 = await xsample(['--pid', pid, '--struct', 'walkee_list'], { env: { XWALK_PACKS: packs } });
   t.match(r2.stderr.trim(), new RegExp(`^xsample: ${broken}: not a valid layout: build_id is not a hex string$`));
+});
+
+t.test("the schema cache: read only when only we could have written it; garbage is parsed again", async (t) => {
+  // The entry xsample would read for walkee's schema: keyed by the bundle, the path and the text.
+  const bundle = path.join(root, 'dist/xsample-main.js');
+  const st = fs.statSync(bundle);
+  const schemaFile = path.join(root, 'packs/walkee/schema.yaml');
+  const text = fs.readFileSync(schemaFile, 'utf8');
+  const name = `${crypto.createHash('sha256').update(`${bundle} ${st.size} ${st.mtimeMs}\0${schemaFile}\0${text}`).digest('hex').slice(0, 40)}.v8`;
+  // A checked IR whose walkee_list counts nothing: what a planted entry would say.
+  const lying = v8.serialize(parseSchema(text.replace('      count: count(chain(self.list, next))', '      count: 0 * count(chain(self.list, next))'), schemaFile));
+  const plant = (base: string, bytes: Uint8Array) => {
+    const dir = path.join(base, 'xwalk/schemas/walkee');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const d of ['xwalk', 'xwalk/schemas']) fs.chmodSync(path.join(base, d), 0o700);
+    fs.writeFileSync(path.join(dir, name), bytes, { mode: 0o600 });
+    return dir;
+  };
+  const count = async (base: string) => (await xsample(['--pid', pid, '--struct', 'walkee_list', '--json'], { env: { XDG_CACHE_HOME: base } })).json.items[0].count;
+
+  const ours = fs.mkdtempSync(path.join(tmp, 'schema-ours-'));
+  plant(ours, lying);
+  t.equal(await count(ours), 0, 'an entry of ours is read (the cache works: the planted IR answered)');
+
+  const theirs = fs.mkdtempSync(path.join(tmp, 'schema-theirs-'));
+  const dir = plant(theirs, lying);
+  for (const d of ['xwalk', 'xwalk/schemas', 'xwalk/schemas/walkee']) fs.chownSync(path.join(theirs, d), 65534, 65534);
+  fs.chownSync(path.join(dir, name), 65534, 65534);
+  t.equal(await count(theirs), truth.list.count, "another user's is not: walkee's truth");
+
+  const garbage = fs.mkdtempSync(path.join(tmp, 'schema-garbage-'));
+  const gdir = plant(garbage, Buffer.from('not an IR'));
+  t.equal(await count(garbage), truth.list.count, 'garbage is parsed again');
+  t.not(fs.readFileSync(path.join(gdir, name)).toString(), 'not an IR', 'and written anew');
 });
