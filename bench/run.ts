@@ -101,6 +101,45 @@ async function stalls(): Promise<StallResult[]> {
   return out;
 }
 
+export interface ColdResult {
+  what: string;
+  /** Median wall time of a whole command, start to exit, in ms. */
+  ms: number;
+  runs: number[];
+}
+
+/**
+ * A one-shot command from start to exit, as a user at a shell waits for it:
+ * xsample on an nginx worker (the schema cached after the first run, as on
+ * any machine after its first use), against node doing nothing.
+ */
+async function coldStart(): Promise<ColdResult[]> {
+  const nginx = await startNginx();
+  const rounds = 7;
+  const time = async (what: string, args: string[]): Promise<ColdResult> => {
+    await execa(process.execPath, args, { reject: false }); // caches filled, files in the page cache
+    const runs: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const t0 = performance.now();
+      const r = await execa(process.execPath, args, { reject: false });
+      if (r.exitCode !== 0) throw new Error(`${what} failed: ${r.stderr}`);
+      runs.push(performance.now() - t0);
+    }
+    log(`cold start ${what}: ${median(runs).toFixed(0)} ms`);
+    return { what, ms: median(runs), runs };
+  };
+  try {
+    const pid = String(nginx.workerPid);
+    return [
+      await time('node -e 0', ['-e', '0']),
+      await time('xsample --pid W --struct ngx_connection_totals', [path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_connection_totals']),
+      await time('xsample --pid W --struct ngx_requests --json', [path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_requests', '--json']),
+    ];
+  } finally {
+    await nginx.stop();
+  }
+}
+
 export interface LoadResult {
   condition: string;
   p50Ms: number;
@@ -199,7 +238,7 @@ async function main(): Promise<void> {
   await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const env = await versions();
   log(`${env.cpus}, kernel ${env.kernel}; ${RUNS} runs per point, medians`);
-  const results = { env, runs: RUNS, walks: await walks(), stalls: await stalls(), load: await load() };
+  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), load: await load() };
   fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
   writeReport(results, METHODS);
   fs.rmSync(work, { recursive: true, force: true });

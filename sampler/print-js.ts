@@ -168,8 +168,13 @@ class JsPrinter {
       }
       case 'bin': {
         if (e.op === '+' && this.constant(e.b) === 0n) return this.expr(e.a);
+        if (e.small && (e.op === '+' || e.op === '*')) return `(${this.expr(e.a)} ${e.op} ${this.expr(e.b)})`;
         const mask = e.op === '&' ? this.constant(e.b) : null;
-        if (mask !== null && mask >= 0n && mask < 2n ** 31n) return `X.andSmall(${this.expr(e.a)}, ${mask})`;
+        if (mask !== null && mask >= 0n && mask < 2n ** 31n) {
+          // A variable is read twice at no cost: a number's low bits with no call, a bigint's by X.
+          if (e.a.k === 'var') return `(typeof ${id(e.a.name)} === 'number' ? ${id(e.a.name)} & ${mask} : X.andSmall(${id(e.a.name)}, ${mask}))`;
+          return `X.andSmall(${this.expr(e.a)}, ${mask})`;
+        }
         if (CMP[e.op] || e.op === '&&' || e.op === '||') return `(${this.cond(e)} ? 1 : 0)`;
         return this.bin(e.op, this.expr(e.a), this.expr(e.b));
       }

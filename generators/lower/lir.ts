@@ -46,7 +46,8 @@ export type LExpr =
   /** How many elements a stack holds; the top one, taken off. */
   | { k: 'depth'; stack: string }
   | { k: 'pop'; stack: string }
-  | { k: 'bin'; op: BinOp; a: LExpr; b: LExpr }
+  /** small: a counter or a step count, bounded by --max-nodes: exact in any back end's plainest integer (no overflow check). */
+  | { k: 'bin'; op: BinOp; a: LExpr; b: LExpr; small?: boolean }
   | { k: 'un'; op: '-' | '!' | '~'; a: LExpr }
   | { k: 'cond'; c: LExpr; a: LExpr; b: LExpr }
   /** The sample's budget and limits. */

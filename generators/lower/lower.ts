@@ -47,7 +47,8 @@ const not = (e: LExpr): LExpr => ({ k: 'un', op: '!', a: e });
 const eq = (a: LExpr, b: LExpr) => bin('==', a, b);
 const ne = (a: LExpr, b: LExpr) => bin('!=', a, b);
 const gt = (a: LExpr, b: LExpr) => bin('>', a, b);
-const inc = (name: string): LStmt => set(name, bin('+', v(name), int(1)));
+/** A counter's step: bounded by --max-nodes, so a plain add in every back end. */
+const inc = (name: string): LStmt => set(name, { ...bin('+', v(name), int(1)), small: true } as LExpr);
 const maxNodes: LExpr = { k: 'state', name: 'maxNodes' };
 
 /** The function of a program being built: fresh names, and the functions made on the way. */
@@ -414,7 +415,7 @@ class Lowerer {
    * lengths past where it starts, in O(1) memory.
    */
   private brent(p: string, n: string, tortoise: string, power: string, onCycle: LStmt[]): LStmt[] {
-    return [if_(bin('&&', eq(v(p), v(tortoise)), ne(v(p), int(0))), onCycle), if_(eq(v(n), v(power)), [set(tortoise, v(p)), set(power, bin('*', v(power), int(2)))])];
+    return [if_(bin('&&', eq(v(p), v(tortoise)), ne(v(p), int(0))), onCycle), if_(eq(v(n), v(power)), [set(tortoise, v(p)), set(power, { ...bin('*', v(power), int(2)), small: true } as LExpr)])];
   }
 
   /** chain(first, next): p, p->next, ... until NULL; each p aligned; Brent's cycle check. */
