@@ -268,16 +268,20 @@ export class ExprChecker {
   }
 
   private callWalk(e: Extract<Expr, { kind: 'call' }>, s: Scope, w: NonNullable<ReturnType<CheckContext['walkDef']>>): TExpr {
-    const { def, ast } = w;
-    if (e.args.length !== 1) throw new ExprError(`walk ${def.name}() takes one argument: a pointer to ${def.of}`, e.at);
+    const { def } = w;
+    const want = 1 + def.params.length;
+    if (e.args.length !== want) throw new ExprError(`walk ${def.name}() takes ${want === 1 ? 'one argument' : `${want} arguments`}: a pointer to ${def.of}${def.params.map((p) => `, ${p}`).join('')}`, e.at);
     const arg = this.expr(e.args[0], s);
     this.expectStruct(arg, def.of, e.args[0].at, `the argument of ${def.name}()`);
     if (this.walkStack.includes(def.name)) throw new ExprError(`walk ${def.name} calls itself (${[...this.walkStack, def.name].join(' → ')})`, e.at);
     if (this.walkStack.length >= MAX_WALK_DEPTH) throw new ExprError(`walks call walks more than ${MAX_WALK_DEPTH} deep (${[...this.walkStack, def.name].join(' → ')})`, e.at);
+    const ast = def.params.length ? withParams(def, w.ast, e.args.slice(1)) : w.ast;
     this.walkStack.push(def.name);
     try {
-      const checked = w.checked();
-      if (checked.size > MAX_INLINE_WALK) return { op: 'call', walk: def.name, arg, body: checked.body, type: checked.body.type };
+      if (def.params.length === 0) {
+        const checked = w.checked();
+        if (checked.size > MAX_INLINE_WALK) return { op: 'call', walk: def.name, arg, body: checked.body, type: checked.body.type };
+      }
       return this.expr(ast, { self: arg, its: [] });
     } catch (err) {
       if (err instanceof ExprError) throw new ExprError(`in walk ${def.name}: ${err.message}`, e.at);
@@ -360,6 +364,41 @@ export function exprSize(e: TExpr): number {
   return n;
 }
 
+/**
+ * A walk's body with its parameters replaced by what a call gives for them:
+ * names (a type, a field, dotted if nested), never values, so nothing the
+ * caller writes is evaluated where the body binds self or it.
+ */
+function withParams(def: WalkDefIR, ast: Expr, args: Expr[]): Expr {
+  const given = new Map<string, Expr>();
+  def.params.forEach((p, i) => {
+    const path = memberPath(args[i]);
+    if (path === null || /^(self|it)(\.|$)/.test(path)) throw new ExprError(`walk ${def.name}(): ${p} is a name (a type, or a field such as d.next), not a value`, args[i].at);
+    given.set(p, args[i]);
+  });
+  const sub = (e: Expr): Expr => {
+    switch (e.kind) {
+      case 'name':
+        return given.get(e.name) ?? e;
+      case 'num':
+        return e;
+      case 'member':
+        return { ...e, base: sub(e.base) };
+      case 'index':
+        return { ...e, base: sub(e.base), index: sub(e.index) };
+      case 'unary':
+        return { ...e, arg: sub(e.arg) };
+      case 'binary':
+        return { ...e, left: sub(e.left), right: sub(e.right) };
+      case 'cond':
+        return { ...e, test: sub(e.test), then: sub(e.then), else: sub(e.else) };
+      case 'call':
+        return { ...e, args: e.args.map(sub) };
+    }
+  };
+  return sub(ast);
+}
+
 function memberPath(e: Expr): string | null {
   if (e.kind === 'name') return e.name;
   if (e.kind === 'member') {
@@ -406,8 +445,9 @@ function aggregate(fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any', needsBod
   };
 }
 
-/** dlist() and its nginx name ngx_queue(): head, element type, link field[, next, prev]. */
-function dlistOf(this: ExprChecker, e: Call, s: Scope, name: 'dlist' | 'ngx_queue'): TExpr {
+/** dlist(): head, element type, link field[, next, prev]. */
+function dlistOf(this: ExprChecker, e: Call, s: Scope): TExpr {
+  const name = 'dlist';
   const head = this.expr(e.args[0], s);
   const q = structName(head);
   if (!q) throw new ExprError(`${name}() needs a list head (a struct with next and prev links), but this is ${typeName(head.type)}`, e.args[0].at);
@@ -604,73 +644,13 @@ const BUILTINS: Record<string, Builtin> = {
       return walk({ w: 'array', base, count, elem: base.type.to }, elementType(base.type.to));
     },
   },
-  ngx_array: {
-    min: 2,
-    max: 2,
-    usage: 'ngx_array(array, element_type): the elts/nelts of an ngx_array_t',
-    check(e, s) {
-      const a = this.expr(e.args[0], s);
-      const st = structName(a);
-      if (!st) throw new ExprError(`ngx_array() needs an ngx_array_t, but this is ${typeName(a.type)}`, e.args[0].at);
-      const sir = this.requireFields(st, { elts: isPtr, nelts: isInt }, e.at, 'ngx_array()');
-      const elem = this.pointeeArg(e.args[1], 'the element type');
-      const f = (n: string): TExpr => ({ op: 'field', base: a, struct: st, field: n, ftype: sir.fields.get(n)!.type, type: fieldValueType(sir.fields.get(n)!.type) });
-      return walk({ w: 'array', base: { op: 'cast', arg: f('elts'), type: { k: 'ptr', to: elem } }, count: f('nelts'), elem }, elementType(elem));
-    },
-  },
-  ngx_list: {
-    min: 2,
-    max: 2,
-    usage: 'ngx_list(list, element_type): every element of every part of an ngx_list_t',
-    check(e, s) {
-      const l = this.expr(e.args[0], s);
-      const st = structName(l);
-      if (!st) throw new ExprError(`ngx_list() needs an ngx_list_t, but this is ${typeName(l.type)}`, e.args[0].at);
-      const sir = this.requireFields(st, { part: (t) => t.k === 'struct' }, e.at, 'ngx_list()');
-      const part = (sir.fields.get('part')!.type as { name: string }).name;
-      this.requireFields(part, { elts: isPtr, nelts: isInt, next: (t) => t.k === 'ptr' && t.to.k === 'struct' && t.to.name === part }, e.at, 'ngx_list()');
-      const elem = this.pointeeArg(e.args[1], 'the element type');
-      return walk({ w: 'ngx_list', list: l, listStruct: st, partStruct: part, elem }, elementType(elem));
-    },
-  },
-  ngx_queue: {
-    min: 3,
-    max: 3,
-    usage: 'ngx_queue(head, element_type, link_field): the elements of an ngx_queue_t, by container-of',
-    check(e, s) {
-      return dlistOf.call(this, e, s, 'ngx_queue');
-    },
-  },
   dlist: {
     min: 3,
     max: 5,
     usage: 'dlist(head, element_type, link_field[, next, prev]): a circular doubly linked list whose head is its sentinel (ngx_queue_t, list_head), the elements by container-of',
     check(e, s) {
       if (e.args.length === 4) throw new ExprError('dlist() takes the names of both link fields, next and prev, or neither', e.at);
-      return dlistOf.call(this, e, s, 'dlist');
-    },
-  },
-  rbtree: {
-    min: 3,
-    max: 3,
-    usage: 'rbtree(tree, element_type, node_field): the nodes of an ngx_rbtree_t in key order, by container-of',
-    check(e, s) {
-      const tree = this.expr(e.args[0], s);
-      const t = structName(tree);
-      if (!t) throw new ExprError(`rbtree() needs an ngx_rbtree_t, but this is ${typeName(tree.type)}`, e.args[0].at);
-      const tir = this.requireFields(t, { root: isPtr, sentinel: isPtr }, e.at, 'rbtree()');
-      const rootType = tir.fields.get('root')!.type as { to: Pointee };
-      if (rootType.to.k !== 'struct') throw new ExprError(`${t}.root must point to a node struct`, e.at);
-      const n = rootType.to.name;
-      const nodePtr = (ft: FieldType) => ft.k === 'ptr' && ft.to.k === 'struct' && ft.to.name === n;
-      this.requireFields(n, { left: nodePtr, right: nodePtr }, e.at, 'rbtree()');
-      const st = this.structArg(e.args[1], 'the element type');
-      const node = this.fieldArg(e.args[2], st, 'the node field');
-      if (node.type.k !== 'struct' || node.type.name !== n) throw new ExprError(`${st.name}.${node.path} must be a ${n}, but it is ${fieldTypeName(node.type)}`, e.args[2].at);
-      const f = (name: string): TExpr => ({ op: 'field', base: tree, struct: t, field: name, ftype: tir.fields.get(name)!.type, type: fieldValueType(tir.fields.get(name)!.type) });
-      // Red-black: no path is longer than twice the shortest, so 128 levels hold any tree that fits in memory.
-      const w: Walk = { w: 'bintree', name: 'rbtree', at: tree, root: f('root'), nodeStruct: n, left: 'left', right: 'right', order: 'in', sentinel: f('sentinel'), maxDepth: 128, container: { struct: st.name, field: node.path } };
-      return walk(w, { k: 'ref', name: st.name });
+      return dlistOf.call(this, e, s);
     },
   },
   bintree: bintreeOf('in'),

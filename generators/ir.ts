@@ -96,7 +96,6 @@ export interface Container {
 export type Walk =
   | { w: 'chain'; first: TExpr; struct: string; next: string }
   | { w: 'array'; base: TExpr; count: TExpr; elem: Pointee }
-  | { w: 'ngx_list'; list: TExpr; listStruct: string; partStruct: string; elem: Pointee }
   /**
    * A circular doubly linked list through a link struct (ngx_queue_t, Linux's list_head): from the
    * head (the sentinel) by `next` back to it, every `prev` checked. `name` names it in messages.
@@ -143,6 +142,12 @@ export interface WalkDefIR {
   name: string;
   doc: string;
   of: string; // struct name of `self`
+  /**
+   * Names the body uses for a type or a field given at each call after the
+   * argument (ngx_list(l, T)): the body is checked where it is called, with
+   * each name replaced by what the call gives, and always inlined.
+   */
+  params: string[];
   /** The parsed body; a small one is type-checked where it is called (inlined), with self bound to the argument. */
   ast: Expr;
   /** The body checked on its own (self is slot 0), and its size in parts: a large one is called, not inlined. */
@@ -194,7 +199,10 @@ export interface PackIR {
   name: string;
   doc: string;
   file: string;
+  /** Of the schema's text and of every file it imports. */
   schemaHash: string;
+  /** The files of walks the schema imports (imports:), resolved, and a hash of each text as read. */
+  imports: { file: string; sha256: string }[];
   /** Finds the release in the binary's .rodata. */
   versionPattern: BinaryPattern | null;
   /** Finds a string that encodes the build's struct-affecting options (nginx's module signature). */

@@ -4,7 +4,7 @@
  * Parsing nginx's schema is a third of a one-shot xsample's CPU time.
  *
  * An entry is keyed by the schema's text and path and by the program that
- * reads it (the bundle's size and time: an IR of another xwalk is never
+ * reads it, and holds only while the files it imports read the same (the bundle's size and time: an IR of another xwalk is never
  * read), v8-serialized (Maps and shared walk bodies survive), and trusted
  * only as the layout cache is: a folder and files only we could have
  * written (TrustedCache). Run from sources rather than a bundle, there is
@@ -28,6 +28,20 @@ function programStamp(): string | null {
   return `${self} ${st.size} ${st.mtimeMs}`;
 }
 
+/** Whether every file of walks the pack imports still reads as it did when the entry was made. */
+function importsUnchanged(pack: PackIR): boolean {
+  return (
+    Array.isArray(pack.imports) &&
+    pack.imports.every((i) => {
+      try {
+        return crypto.createHash('sha256').update(readRegularFile(i.file)).digest('hex') === i.sha256;
+      } catch {
+        return false;
+      }
+    })
+  );
+}
+
 export function loadSchemaCached(file: string, warn: (message: string) => void = () => {}): PackIR {
   let text: string;
   try {
@@ -44,7 +58,7 @@ export function loadSchemaCached(file: string, warn: (message: string) => void =
   if (entry) {
     try {
       const pack = v8.deserialize(entry.bytes) as PackIR;
-      if (pack && pack.views instanceof Map && pack.structs instanceof Map && typeof pack.name === 'string') return pack;
+      if (pack && pack.views instanceof Map && pack.structs instanceof Map && typeof pack.name === 'string' && importsUnchanged(pack)) return pack;
     } catch {
       // Not an entry we wrote: parse again, and write it anew.
     }

@@ -3,6 +3,7 @@
  * gate from YAML to the back ends: every error names file:line:col.
  */
 import crypto from 'node:crypto';
+import path from 'node:path';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { exprSize, ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
@@ -78,7 +79,7 @@ export function parseSchema(text: string, file: string): PackIR {
   checkUniqueKeys(src, doc.contents);
   const root = doc.contents;
   if (!isMap(root)) src.fail(root, 'a schema is a YAML mapping with pack:, types:, views: ...');
-  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'printers'], 'the schema');
+  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'imports', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'printers'], 'the schema');
 
   const version = top.get('xwalk');
   if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) src.fail((version?.value as Node) ?? root, `a schema starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
@@ -87,7 +88,8 @@ export function parseSchema(text: string, file: string): PackIR {
     name,
     doc: optString(src, top.get('doc')),
     file,
-    schemaHash: crypto.createHash('sha256').update(text).digest('hex'),
+    schemaHash: '',
+    imports: [],
     versionPattern: null,
     signaturePattern: null,
     processes: null,
@@ -107,12 +109,23 @@ export function parseSchema(text: string, file: string): PackIR {
   readTypes(src, top.get('types'), root, pack);
   readGlobals(src, top.get('globals'), pack);
   const walkNodes = readWalks(src, top.get('walks'), pack);
+  const hash = crypto.createHash('sha256').update(text);
+  for (const lib of readImports(src, top.get('imports'))) {
+    hash.update(`\0${lib.src.text}`);
+    pack.imports.push({ file: lib.src.file, sha256: crypto.createHash('sha256').update(lib.src.text).digest('hex') });
+    for (const [n, w] of readWalks(lib.src, lib.walks, pack, { optional: true })) {
+      if (walkNodes.has(n)) walkNodes.get(n)!.src.fail(walkNodes.get(n)!.key, `walk ${n} is also defined in ${lib.src.file}, which this schema imports`);
+      walkNodes.set(n, w);
+    }
+  }
+  pack.schemaHash = hash.digest('hex');
   const ctx = checkContext(pack);
   // Check each walk on its own once, so an error in it is reported where it is written; keep the result for calls.
-  for (const [n, node] of walkNodes) {
+  // A walk with parameters is checked where it is called, with what each call gives for them.
+  for (const [n, w] of walkNodes) {
     const def = pack.walks.get(n)!;
-    if (def.checked) continue;
-    const body = checkExpr(src, new ExprChecker(ctx), node, def.ast, selfOf(def.of));
+    if (def.checked || def.params.length) continue;
+    const body = checkExpr(w.src, new ExprChecker(ctx), w.node, def.ast, selfOf(def.of));
     def.checked ??= { body, size: exprSize(body) };
   }
   pack.clock = readClock(src, top.get('clock'), ctx);
@@ -299,8 +312,19 @@ export function checkPointerExpr(pack: PackIR, struct: string, text: string): TE
   }
 }
 
-function readWalks(src: Source, pair: Pair | undefined, pack: PackIR): Map<string, Node> {
-  const asts = new Map<string, Node>();
+interface WalkSource {
+  src: Source;
+  key: Node;
+  node: Node;
+}
+
+/**
+ * The walks of a walks: section, into pack.walks. optional: the section is
+ * a library's (imports:), and a walk about a type this schema does not
+ * declare is left out rather than refused.
+ */
+function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optional?: boolean } = {}): Map<string, WalkSource> {
+  const asts = new Map<string, WalkSource>();
   if (!pair) return asts;
   const m = pair.value as Node;
   if (!isMap(m)) src.fail(m, 'walks: maps walk names to { of:, yields: }');
@@ -311,15 +335,71 @@ function readWalks(src: Source, pair: Pair | undefined, pack: PackIR): Map<strin
     if (isBuiltin(n)) src.fail(key, `walk ${n} has the name of a builtin function, which calls would reach instead`);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `walk ${n}: expected of: and yields:`);
-    const e = entries(src, body, ['doc', 'of', 'yields'], `walk ${n}`);
+    const e = entries(src, body, ['doc', 'of', 'params', 'yields'], `walk ${n}`);
+    if (o.optional && e.get('of') && !pack.structs.has(String(scalarValue(e.get('of')!.value as Node)))) continue;
     const of = structRef(src, e.get('of'), body, pack, `walk ${n}`);
+    const params = walkParams(src, e.get('params'), n, pack);
     const y = e.get('yields');
     if (!y) src.fail(body, `walk ${n} needs yields: (an expression of self)`);
-    asts.set(n, y.value as Node);
+    asts.set(n, { src, key, node: y.value as Node });
     const ast = parse(src, y.value as Node);
-    pack.walks.set(n, { name: n, doc: optString(src, e.get('doc')), of, ast, text: exprText(y.value as Scalar), pos: src.at(key) } satisfies WalkDefIR);
+    pack.walks.set(n, { name: n, doc: optString(src, e.get('doc')), of, params, ast, text: exprText(y.value as Scalar), pos: src.at(key) } satisfies WalkDefIR);
   }
   return asts;
+}
+
+/** params: [T, link]: the names a walk's body uses for the types and fields each call gives. */
+function walkParams(src: Source, pair: Pair | undefined, walk: string, pack: PackIR): string[] {
+  if (!pair) return [];
+  const s = pair.value as Node;
+  if (!isSeq(s)) src.fail(s, `walk ${walk}: params: is a list of names, e.g. [T, link]`);
+  const out: string[] = [];
+  for (const item of s.items as Node[]) {
+    const v = scalarValue(item);
+    if (typeof v !== 'string' || !IDENT.test(v)) src.fail(item, `walk ${walk}: a parameter is a C identifier, not ${JSON.stringify(v ?? null)}`);
+    if (v === 'self' || v === 'it' || isBuiltin(v) || pack.globals.has(v)) src.fail(item, `walk ${walk}: the parameter ${v} has the name of ${v === 'self' || v === 'it' ? 'what the body binds' : isBuiltin(v) ? 'a builtin' : 'a global'}`);
+    if (out.includes(v)) src.fail(item, `walk ${walk}: the parameter ${v} is listed twice`);
+    out.push(v);
+  }
+  return out;
+}
+
+/** Largest file of walks imports: reads. */
+const MAX_IMPORT = 1024 * 1024;
+
+/**
+ * imports: [../nginx/idioms.yaml]: files of walks (xwalk:, doc:, walks:
+ * only), each a path relative to the schema's folder. An imported file
+ * imports nothing itself.
+ */
+function readImports(src: Source, pair: Pair | undefined): { src: Source; walks: Pair | undefined }[] {
+  if (!pair) return [];
+  const s = pair.value as Node;
+  if (!isSeq(s)) src.fail(s, 'imports: is a list of files of walks, relative to this schema, e.g. [../nginx/idioms.yaml]');
+  const out: { src: Source; walks: Pair | undefined }[] = [];
+  for (const item of s.items as Node[]) {
+    const rel = scalarValue(item);
+    if (typeof rel !== 'string' || !rel.endsWith('.yaml') || path.isAbsolute(rel) || /[\x00-\x1f]/.test(rel)) src.fail(item, `an import is a relative path to a .yaml file of walks, not ${JSON.stringify(rel ?? null)}`);
+    const file = path.join(path.dirname(src.file), rel);
+    let text: string;
+    try {
+      text = readRegularFile(file);
+    } catch (err) {
+      src.fail(item, `cannot import ${rel}: ${(err as Error).message}`);
+    }
+    if (text.length > MAX_IMPORT) src.fail(item, `cannot import ${rel}: more than ${MAX_IMPORT / 1024 / 1024} MiB`);
+    const lib: Source = new Source(file, text);
+    const doc = parseDocument(text, { lineCounter: lib.lines, uniqueKeys: false, prettyErrors: false });
+    if (doc.errors.length > 0) throw yamlError(lib, doc.errors[0]);
+    checkUniqueKeys(lib, doc.contents);
+    const root = doc.contents;
+    if (!isMap(root)) lib.fail(root, 'a file of walks is a YAML mapping with xwalk:, doc: and walks:');
+    const top = entries(lib, root, ['xwalk', 'doc', 'walks'], 'a file of walks');
+    const version = top.get('xwalk');
+    if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) lib.fail((version?.value as Node) ?? root, `a file of walks starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
+    out.push({ src: lib, walks: top.get('walks') });
+  }
+  return out;
 }
 
 type Ctx = ConstructorParameters<typeof ExprChecker>[0];

@@ -29,10 +29,12 @@ t.test('a folder of XWALK_PACKS that does not exist is an error, not an empty li
 });
 
 t.test('a pack without a version string, known by build-id; the built-in packs stay', async (t) => {
-  // walkee's schema as another program's: no binary.version at all.
-  const plain = walkeeSchema.replace('pack: walkee', 'pack: plain').replace(/^binary:\n(?: {2}.*\n)+/m, '');
-  t.notMatch(plain, /^binary:/m, 'no binary: section');
+  // walkee's schema as another program's: no binary.version at all; nginx's library of walks imported from where it is.
   const mine = path.join(tmp, 'mine');
+  const idioms = path.relative(path.join(mine, 'plain'), path.join(root, 'packs/nginx/idioms.yaml'));
+  const plain = walkeeSchema.replace('pack: walkee', 'pack: plain').replace(/^binary:\n(?: {2}.*\n)+/m, '').replace('imports: [../nginx/idioms.yaml]', `imports: [${idioms}]`);
+  t.notMatch(plain, /^binary:/m, 'no binary: section');
+  t.match(plain, `imports: [${idioms}]`);
   fs.mkdirSync(path.join(mine, 'plain'), { recursive: true });
   fs.writeFileSync(path.join(mine, 'plain/schema.yaml'), plain);
   const env = { XWALK_PACKS: `${path.join(tmp, 'empty-but-real')}:${mine}` };
@@ -58,4 +60,31 @@ t.test('a pack without a version string, known by build-id; the built-in packs s
   t.equal(r.json.pack, 'plain');
   t.equal(r.json.release, `build-${buildId.slice(0, 12)}`);
   t.equal(r.json.items[0].count, 7);
+});
+
+t.test("walks from a file the schema imports; the schema cache notices when that file changes", async (t) => {
+  const packs = path.join(tmp, 'libbed-packs');
+  fs.mkdirSync(path.join(packs, 'libbed'), { recursive: true });
+  const idioms = path.relative(path.join(packs, 'libbed'), path.join(root, 'packs/nginx/idioms.yaml'));
+  const schema = walkeeSchema
+    .replace('pack: walkee', 'pack: libbed')
+    .replace('imports: [../nginx/idioms.yaml]', `imports: [${idioms}, firsts.yaml]`)
+    .replace('count: count(chain(self.list, next))', 'count: count(firsts(self))');
+  t.match(schema, 'count: count(firsts(self))');
+  fs.writeFileSync(path.join(packs, 'libbed/schema.yaml'), schema);
+  const library = (k: number) => `xwalk: 1\nwalks:\n  firsts:\n    of: walkee_root_t\n    yields: take(chain(self.list, next), ${k})\n`;
+  fs.writeFileSync(path.join(packs, 'libbed/firsts.yaml'), library(3));
+  const cache = path.join(tmp, 'libbed-cache');
+  const env = { XWALK_PACKS: packs, XDG_CACHE_HOME: cache };
+  const w = await startWalkee(['--nodes', '7']);
+  t.teardown(() => w.kill());
+  const run = () => xsample(['--pid', String(w.child.pid), '--pack', 'libbed', '--struct', 'walkee_list', '--json'], { env });
+  const first = await run();
+  t.equal(first.code, 0, first.stderr);
+  t.equal(first.json.items[0].count, 3, 'take(…, 3) from firsts.yaml');
+  t.equal(fs.readdirSync(path.join(cache, 'xwalk/schemas/libbed')).length, 1, 'the checked schema was cached');
+  fs.writeFileSync(path.join(packs, 'libbed/firsts.yaml'), library(5));
+  const second = await run();
+  t.equal(second.code, 0, second.stderr);
+  t.equal(second.json.items[0].count, 5, 'the changed file of walks is read, not the cached schema');
 });

@@ -5,6 +5,8 @@
  * edited text (for an expression: the column of the offending token).
  */
 import t, { type Test } from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TExpr } from '../generators/ir.ts';
@@ -108,7 +110,7 @@ t.test('the top level', async (t) => {
 
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, fields)");
-  fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, yields)");
+  fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, params, yields)");
   fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, roots, columns, checks)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
 });
@@ -357,4 +359,50 @@ t.test("processes: a master's workers hold the state", async (t) => {
   fails(t, 'a master pattern that is no regular expression', edit(2, "pack: t\nbinary:\n  master: '('"), '4:11', 'binary.master is not a valid regular expression');
   fails(t, 'a worker without a master', edit(2, "pack: t\nbinary:\n  worker: 'w'"), '4:3', "binary.worker goes with binary.master");
   fails(t, 'a column named pid', edit(29, '      pid: self.n'), '29:7', "'pid' is reserved: every row already says which process it was read from");
+});
+
+// A walk with parameters: the names of a type and a field, given at each call.
+const PARAMS = edit(19, '  nodes:\n    of: root_t\n    params: [T, link]\n    yields: chain(cast(self.list, T), link)\n  unused:').replace('count(nodes(self))', 'count(nodes(self, node_t, next))').replace('sum(nodes(self), it.value)', 'sum(nodes(self, node_t, next), it.value)');
+
+t.test('walks with parameters', async (t) => {
+  const pack = parseSchema(PARAMS, 't.yaml');
+  t.same(pack.walks.get('nodes')!.params, ['T', 'link']);
+  const sum = pack.views.get('lst')!.columns.find((c) => c.name === 'sum')!.expr;
+  t.same(sum.type, { k: 'int', signed: false }, 'the call is checked with node_t and next in place of T and link');
+  const callAt = (expr: string) => PARAMS.replace('sum(nodes(self, node_t, next), it.value)', expr);
+  fails(t, 'too few arguments', callAt('count(nodes(self))'), '33:18', 'walk nodes() takes 3 arguments: a pointer to root_t, T, link');
+  fails(t, 'a value for a name', callAt('count(nodes(self, node_t, self.n))'), '33:43', 'walk nodes(): link is a name (a type, or a field such as d.next), not a value');
+  fails(t, 'a field the type lacks', callAt('count(nodes(self, node_t, value))'), '33:18', 'in walk nodes: chain() follows a field of type ptr node_t, but node_t.value is uint');
+  fails(t, 'a parameter named it', PARAMS.replace('[T, link]', '[T, it]'), '21:17', 'walk nodes: the parameter it has the name of what the body binds');
+  fails(t, 'a parameter twice', PARAMS.replace('[T, link]', '[T, T]'), '21:17', 'walk nodes: the parameter T is listed twice');
+});
+
+t.test('imports: walks from a file of walks', async (t) => {
+  const dir = fs.mkdtempSync(join(os.tmpdir(), 'xwalk-imports-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const lib = 'xwalk: 1\ndoc: a library\nwalks:\n  nodes:\n    of: root_t\n    yields: chain(self.list, next)\n  about_other:\n    of: other_t\n    yields: self\n';
+  fs.writeFileSync(join(dir, 'lib.yaml'), lib);
+  // BASE with imports: on line 16, its own walk nodes left out unless keep.
+  const schema = (imports: string, keep = false) => {
+    const text = BASE.replace('globals:', `imports: ${imports}\nglobals:`);
+    return keep ? text : text.replace(/walks:\n  nodes:\n    of: root_t\n    yields: chain\(self.list, next\)\n/, '');
+  };
+  fs.writeFileSync(join(dir, 'schema.yaml'), schema('[lib.yaml]'));
+  const pack = loadSchema(join(dir, 'schema.yaml'));
+  t.same([...pack.walks.keys()], ['nodes'], "the library's walks, but one about a type this schema does not declare");
+  t.same(pack.imports.map((i) => i.file), [join(dir, 'lib.yaml')]);
+  const loadFails = (name: string, text: string, where: RegExp, fragment: string) =>
+    t.test(name, async (t) => {
+      fs.writeFileSync(join(dir, 'schema.yaml'), text);
+      const err = t.throws(() => loadSchema(join(dir, 'schema.yaml'))) as SchemaError;
+      t.ok(err instanceof SchemaError, err.message);
+      t.match(err.message, where);
+      t.match(err.detail, fragment);
+    });
+  loadFails('a file that is not there', schema('[nope.yaml]'), /schema\.yaml:16:11: /, 'cannot import nope.yaml');
+  loadFails('an absolute path', schema('[/etc/passwd.yaml]'), /schema\.yaml:16:11: /, 'an import is a relative path to a .yaml file of walks');
+  loadFails('not a list', schema('lib.yaml'), /schema\.yaml:16:10: /, 'imports: is a list of files of walks');
+  loadFails('a walk defined twice', schema('[lib.yaml]', true), /schema\.yaml:20:3: /, 'walk nodes is also defined in');
+  fs.writeFileSync(join(dir, 'bad.yaml'), 'xwalk: 1\nviews: {}\n');
+  loadFails('a library with views', schema('[bad.yaml]'), /bad\.yaml:2:1: /, "unknown key 'views' in a file of walks");
 });

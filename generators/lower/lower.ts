@@ -374,8 +374,6 @@ class Lowerer {
         return this.chain(w, emit, stop);
       case 'array':
         return this.array(w, emit, stop);
-      case 'ngx_list':
-        return this.ngxList(w, emit, stop);
       case 'dlist':
         return this.dlist(w, emit, stop);
       case 'bintree':
@@ -471,47 +469,12 @@ class Lowerer {
     ];
   }
 
-  /** ngx_list(l, T): for part = &l->part; part; part = part->next: elts[0 .. nelts); the parts checked for cycles. */
-  private ngxList(w: Extract<Walk, { w: 'ngx_list' }>, emit: Emit, stop: LStmt[]): LStmt[] {
-    const { part, n, parts, t, pw, base, count, i } = this.names('part', 'n', 'parts', 't', 'pw', 'base', 'count', 'i');
-    const pf = (field: string): LExpr => ({ k: 'off', struct: w.partStruct, field });
-    return [
-      let_(part, add(this.expr(w.list), { k: 'off', struct: w.listStruct, field: 'part' })),
-      let_(n, int(0)),
-      let_(parts, int(0)),
-      let_(t, v(part)),
-      let_(pw, int(1)),
-      {
-        k: 'try',
-        body: [
-          {
-            k: 'loop',
-            body: [
-              if_(eq(v(part), int(0)), [{ k: 'break' }]),
-              inc(parts),
-              if_(gt(v(parts), maxNodes), [fail('limit', 'ngx_list parts has more than {0} elements (--max-nodes)', decArg(maxNodes))]),
-              let_(base, load64(add(v(part), pf('elts')))),
-              let_(count, { k: 'field', base: v(part), struct: w.partStruct, field: 'nelts', signed: false }),
-              if_(gt(v(count), bin('-', maxNodes, v(n))), [fail('limit', 'ngx_list at {0} has more than {1} elements (--max-nodes)', hexArg(v(part)), decArg(maxNodes))]),
-              if_(bin('&&', gt(v(count), int(0)), eq(v(base), int(0))), [fail('corrupt', 'ngx_list part {0}: {1} elements at NULL', hexArg(v(part)), decArg(v(count)))]),
-              let_(i, int(0)),
-              { k: 'loop', body: [if_(bin('>=', v(i), v(count)), [{ k: 'break' }]), inc(n), ...emit(this.elem(w.elem, add(v(base), bin('*', v(i), { k: 'size', of: w.elem }))), stop), inc(i)] },
-              set(part, load64(add(v(part), pf('next')))),
-              ...this.brent(part, parts, t, pw, [fail('cycle', 'ngx_list: the parts form a cycle at {0}', hexArg(v(part)))]),
-            ],
-          },
-        ],
-        finally: [...spend(v(n))],
-      },
-    ];
-  }
-
   /** The element a link points into: the struct around it, or the link itself. */
   private contained(p: LExpr, c: Container | null): LExpr {
     return c ? bin('-', p, { k: 'off', struct: c.struct, field: c.field }) : p;
   }
 
-  /** dlist (ngx_queue): q = h->next until h, each checked by q->prev == the one before; yields container-of. */
+  /** dlist (ngx_queue_t, list_head): q = h->next until h, each checked by q->prev == the one before; yields container-of. */
   private dlist(w: Extract<Walk, { w: 'dlist' }>, emit: Emit, stop: LStmt[]): LStmt[] {
     const { h, prev, cur, back, n } = this.names('h', 'prev', 'cur', 'back', 'n');
     const q = (field: string): LExpr => ({ k: 'off', struct: w.linkStruct, field });
@@ -558,7 +521,7 @@ class Lowerer {
       set(into, v(c)),
     ];
     const push = (e: LExpr): LStmt[] => [
-      if_(bin('>=', { k: 'depth', stack }, int(w.maxDepth)), [fail('corrupt', `${w.name} {0}: deeper than ${w.maxDepth} (a cycle, or not a ${w.name === 'rbtree' ? 'red-black tree' : 'tree'})`, hexArg(v(tr)))]),
+      if_(bin('>=', { k: 'depth', stack }, int(w.maxDepth)), [fail('corrupt', `${w.name} {0}: deeper than ${w.maxDepth} (a cycle, or not a tree)`, hexArg(v(tr)))]),
       { k: 'push', stack, e },
     ];
     const start: LStmt[] = [
