@@ -8,7 +8,7 @@ import struct
 import gdb
 
 
-class GdbTarget(object):
+class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
     """The selected inferior: a live process or a core."""
 
     def __init__(self):
@@ -23,30 +23,26 @@ class GdbTarget(object):
         if not self.live and _core_file() is None:
             raise XwalkError("no process: attach gdb to one (gdb -p PID) or open a core (gdb BINARY CORE)")  # noqa: F821
 
-    def read_chunk(self, addr, n):
-        # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is a short read.
+    def read_exact(self, addr, n):
+        # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is no read.
         try:
             return bytes(self.inf.read_memory(addr, n))
         except Exception:
-            out = b""
-            while len(out) < n:
-                try:
-                    out += bytes(self.inf.read_memory(addr + len(out), min(4096, n - len(out))))
-                except Exception:
-                    break
-            return out
+            return None
 
     def ranges(self):
         """Readable mappings: of a live process from /proc, of a core from its program headers and NT_FILE.
         None when neither can be read: then every read is tried."""
         try:
             if self.live:
-                with open("/proc/%d/maps" % self.pid) as f:
-                    return parse_maps(f.read())
+                return proc_ranges(self.pid)  # noqa: F821 (xwalk_target.py)
             core = _core_file()
             return core_ranges(core, self.exe) if core else None  # noqa: F821 (xwalk_elf.py)
         except (IOError, OSError, struct.error, IndexError, ValueError):
             return None
+
+    def debug_types(self):
+        return GdbTypes()  # noqa: F821 (xwalk_dwarf.py)
 
 
 def _core_file():
@@ -61,28 +57,12 @@ def _is_live(inf):
         return False
 
 
-_SPECIAL_MAPPINGS = ("[vvar]", "[vsyscall]", "[vvar_vclock]")
-
-
-def parse_maps(text):
-    out = []
-    for line in text.splitlines():
-        parts = line.split(None, 5)
-        if len(parts) < 5 or parts[1][0] != "r":
-            continue
-        if len(parts) == 6 and parts[5].strip() in _SPECIAL_MAPPINGS:
-            continue
-        start, end = parts[0].split("-")
-        out.append((int(start, 16), int(end, 16)))
-    return out
-
-
-class GdbSymbols(object):
+class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
     """ELF symbols as gdb knows them (minimal symbols too: stripped binaries keep .dynsym)."""
 
-    def file_static(self, fn, name):
-        st, bias = file_statics_of(self, gdb.current_progspace().filename)  # noqa: F821
-        return st.lookup(fn, name, bias)
+    @property
+    def exe(self):
+        return gdb.current_progspace().filename
 
     def address(self, name):
         try:
@@ -90,21 +70,16 @@ class GdbSymbols(object):
         except gdb.error:
             return None
 
-    def symbolize(self, addr):
-        if addr == 0:
-            return None
+    def symbol_at(self, addr):
         try:
             out = gdb.execute("info symbol %d" % addr, to_string=True)
         except gdb.error:
             return None
-        # Only the executable's own symbols, as xsample reads them: gdb names the object
-        # ("... in section .text of /lib/...") once more than one is loaded.
+        # gdb names the object ("... in section .text of /lib/...") once more than one is loaded.
         m = re.match(r"^(\S+)(?: \+ (\d+))? in section \S+(?: of (.+))?$", out.strip())
         if not m:
             return None
-        if m.group(3) and os.path.realpath(m.group(3)) != os.path.realpath(gdb.current_progspace().filename):
-            return None
-        return m.group(1), int(m.group(2) or 0)
+        return m.group(1), int(m.group(2) or 0), m.group(3)
 
 
 class ViewCommand(gdb.Command):
@@ -179,7 +154,7 @@ class CheckCommand(gdb.Command):
         with one_line_errors():
             target = GdbTarget()
             layout = select_layout(self.pack, target)  # noqa: F821
-            types, globals_, errors = derive_layout(self.pack.spec)  # noqa: F821
+            types, globals_, errors = derive_layout_with(target.debug_types(), self.pack.spec)  # noqa: F821 (xwalk_derive.py)
             gdb.write(check_layout(self.pack, layout, types, errors) + "\n")  # noqa: F821
 
 

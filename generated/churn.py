@@ -672,6 +672,146 @@ def core_ranges(path, exe_path=None):
     return out
 
 
+# ---- py-common/xwalk_target.py ----
+# xwalk: what the commands ask of a debugger, written down once. A Target is
+# the process or core being looked at (its memory, its mappings, which build
+# it is); Symbols are its executable's symbols. gdb-py/xwalk_gdb.py and
+# lldb-py/xwalk_lldb.py implement both; test/py/test_commands.py implements
+# them over a bytes buffer, so py-common/xwalk_commands.py runs under plain
+# python3. What gdb and lldb would do alike is done here, once: reading a
+# chunk page by page when it cannot be read whole, /proc/PID/maps, keeping
+# to the executable's own symbols, a C file's statics.
+# Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
+import os
+
+
+class Required(object):
+    """An attribute the implementation sets (in its __init__, or as a property of its own).
+    Read before it is set, it is an error that names the class and the attribute."""
+
+    def __init__(self, doc):
+        self.__doc__ = doc
+        self.name = None
+
+    def __set_name__(self, owner, name):
+        self.owner, self.name = owner.__name__, name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        raise NotImplementedError("%s does not set %s.%s: %s" % (type(obj).__name__, self.owner, self.name, self.__doc__))
+
+
+def missing(obj, contract, method):
+    """The error for a method of the contract that obj's class does not implement."""
+    return NotImplementedError("%s does not implement %s.%s" % (type(obj).__name__, contract, method))
+
+
+class Target(object):
+    """A process or a core, as the commands see it. Implement read_exact(), ranges(), debug_types()
+    and set pid, exe, build_id and live; read_chunk() is built on read_exact() and read_page()."""
+
+    pid = Required("the process id (int), or None when there is none to tell (a core may not say)")
+    exe = Required("the path of the executable (str), or None when the debugger has none")
+    build_id = Required("the executable's GNU build-id as lowercase hex (str), or None when it has none")
+    live = Required("True for a running process (its clock is the debugger's), False for a core")
+
+    def read_exact(self, addr, n):
+        """The n bytes at addr (bytes of length n), or None when any of them cannot be read. Never raises."""
+        raise missing(self, "Target", "read_exact(addr, n)")
+
+    def read_page(self, addr, n):
+        """At most the rest of one page at addr (n never crosses a page): bytes, short or empty when
+        unreadable. What a chunk read short falls back to; by default read_exact()."""
+        return self.read_exact(addr, n) or b""
+
+    def read_chunk(self, addr, n):
+        """The bytes at addr, up to n: shorter (possibly empty) from the first page that cannot be
+        read. Never raises. What Snapshot (xwalk_core.py) reads memory with."""
+        data = self.read_exact(addr, n)
+        if data is not None:
+            return data
+        out = b""
+        while len(out) < n:
+            a = addr + len(out)
+            piece = self.read_page(a, min(PAGE - a % PAGE, n - len(out)))  # noqa: F821 (xwalk_core.py)
+            if not piece:
+                break
+            out += piece
+        return out
+
+    def ranges(self):
+        """The readable mappings: a list of (start, end), end exclusive, in any order, overlaps allowed;
+        or None when they cannot be known (then every read is tried)."""
+        raise missing(self, "Target", "ranges()")
+
+    def debug_types(self):
+        """A DebugTypes (xwalk_derive.py) over the debug info the debugger has loaded: a build that no
+        layout of the pack knows is served by its own DWARF through it."""
+        raise missing(self, "Target", "debug_types()")
+
+
+# Mappings the kernel gives every process that are not the program's memory (reading [vvar] can fault).
+SPECIAL_MAPPINGS = ("[vvar]", "[vsyscall]", "[vvar_vclock]")
+
+
+def parse_maps(text):
+    """The readable mappings of a /proc/PID/maps text, as Target.ranges() lists them."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 5 or parts[1][0] != "r":
+            continue
+        if len(parts) == 6 and parts[5].strip() in SPECIAL_MAPPINGS:
+            continue
+        start, end = parts[0].split("-")
+        out.append((int(start, 16), int(end, 16)))
+    return out
+
+
+def proc_ranges(pid):
+    """The readable mappings of a live process, from /proc (IOError or OSError when they cannot be read)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return parse_maps(f.read())
+
+
+class Symbols(object):
+    """The executable's symbols, as the walks use them (Runtime in xwalk_core.py). Implement
+    address() and symbol_at() and set exe; symbolize() and file_static() are built on them."""
+
+    exe = Required("the path of the executable (str), or None when the debugger has none")
+
+    def address(self, name):
+        """The run-time address (int) of the global function or object name, or None when there is none."""
+        raise missing(self, "Symbols", "address(name)")
+
+    def symbol_at(self, addr):
+        """(name, offset from its start, path of the object it is in or None for the executable) of the
+        symbol that holds addr, or None when none does."""
+        raise missing(self, "Symbols", "symbol_at(addr)")
+
+    def symbolize(self, addr):
+        """(name, offset) of the executable's own symbol that holds addr; None for NULL, for no symbol, and
+        for a symbol of another object (a shared library): xsample reads the executable's only."""
+        if addr == 0:
+            return None
+        found = self.symbol_at(addr)
+        if found is None:
+            return None
+        name, offset, path = found
+        if path is not None and (self.exe is None or os.path.realpath(path) != os.path.realpath(self.exe)):
+            return None
+        return name, offset
+
+    def file_static(self, fn, name):
+        """The run-time address of the static variable name of the C file that defines the function at
+        fn: an int, None when that file has none, False when the executable has no .symtab."""
+        if self.exe is None:
+            return False
+        st, bias = file_statics_of(self, self.exe)  # noqa: F821 (xwalk_elf.py)
+        return st.lookup(fn, name, bias)
+
+
 # ---- py-common/xwalk_pattern.py ----
 # xwalk patterns: the Pike VM of sampler/pattern-vm.ts, for the programs that
 # generators/pattern.ts compiles from a schema's binary.version and
@@ -786,8 +926,8 @@ def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
 # ---- py-common/xwalk_commands.py ----
 # xwalk commands, debugger-neutral: pick the layout, run a view over a fresh
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
-# supply the target (memory, build-id, symbols), derive_layout() and the
-# evaluation of an address expression.
+# supply a Target and Symbols (the contract: py-common/xwalk_target.py) and
+# the evaluation of an address expression; test/py/test_commands.py, fakes.
 import re
 
 
@@ -871,7 +1011,7 @@ def _find_layout(pack, target):
         if data["build_id"] == target.build_id:
             return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
     version = find_version(target.exe, pack.version_pattern)
-    types, globals_, errors = derive_layout(pack.spec)  # noqa: F821 (the backend's)
+    types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
     if not errors:
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
@@ -1231,7 +1371,7 @@ import struct
 import gdb
 
 
-class GdbTarget(object):
+class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
     """The selected inferior: a live process or a core."""
 
     def __init__(self):
@@ -1246,30 +1386,26 @@ class GdbTarget(object):
         if not self.live and _core_file() is None:
             raise XwalkError("no process: attach gdb to one (gdb -p PID) or open a core (gdb BINARY CORE)")  # noqa: F821
 
-    def read_chunk(self, addr, n):
-        # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is a short read.
+    def read_exact(self, addr, n):
+        # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is no read.
         try:
             return bytes(self.inf.read_memory(addr, n))
         except Exception:
-            out = b""
-            while len(out) < n:
-                try:
-                    out += bytes(self.inf.read_memory(addr + len(out), min(4096, n - len(out))))
-                except Exception:
-                    break
-            return out
+            return None
 
     def ranges(self):
         """Readable mappings: of a live process from /proc, of a core from its program headers and NT_FILE.
         None when neither can be read: then every read is tried."""
         try:
             if self.live:
-                with open("/proc/%d/maps" % self.pid) as f:
-                    return parse_maps(f.read())
+                return proc_ranges(self.pid)  # noqa: F821 (xwalk_target.py)
             core = _core_file()
             return core_ranges(core, self.exe) if core else None  # noqa: F821 (xwalk_elf.py)
         except (IOError, OSError, struct.error, IndexError, ValueError):
             return None
+
+    def debug_types(self):
+        return GdbTypes()  # noqa: F821 (xwalk_dwarf.py)
 
 
 def _core_file():
@@ -1284,28 +1420,12 @@ def _is_live(inf):
         return False
 
 
-_SPECIAL_MAPPINGS = ("[vvar]", "[vsyscall]", "[vvar_vclock]")
-
-
-def parse_maps(text):
-    out = []
-    for line in text.splitlines():
-        parts = line.split(None, 5)
-        if len(parts) < 5 or parts[1][0] != "r":
-            continue
-        if len(parts) == 6 and parts[5].strip() in _SPECIAL_MAPPINGS:
-            continue
-        start, end = parts[0].split("-")
-        out.append((int(start, 16), int(end, 16)))
-    return out
-
-
-class GdbSymbols(object):
+class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
     """ELF symbols as gdb knows them (minimal symbols too: stripped binaries keep .dynsym)."""
 
-    def file_static(self, fn, name):
-        st, bias = file_statics_of(self, gdb.current_progspace().filename)  # noqa: F821
-        return st.lookup(fn, name, bias)
+    @property
+    def exe(self):
+        return gdb.current_progspace().filename
 
     def address(self, name):
         try:
@@ -1313,21 +1433,16 @@ class GdbSymbols(object):
         except gdb.error:
             return None
 
-    def symbolize(self, addr):
-        if addr == 0:
-            return None
+    def symbol_at(self, addr):
         try:
             out = gdb.execute("info symbol %d" % addr, to_string=True)
         except gdb.error:
             return None
-        # Only the executable's own symbols, as xsample reads them: gdb names the object
-        # ("... in section .text of /lib/...") once more than one is loaded.
+        # gdb names the object ("... in section .text of /lib/...") once more than one is loaded.
         m = re.match(r"^(\S+)(?: \+ (\d+))? in section \S+(?: of (.+))?$", out.strip())
         if not m:
             return None
-        if m.group(3) and os.path.realpath(m.group(3)) != os.path.realpath(gdb.current_progspace().filename):
-            return None
-        return m.group(1), int(m.group(2) or 0)
+        return m.group(1), int(m.group(2) or 0), m.group(3)
 
 
 class ViewCommand(gdb.Command):
@@ -1402,7 +1517,7 @@ class CheckCommand(gdb.Command):
         with one_line_errors():
             target = GdbTarget()
             layout = select_layout(self.pack, target)  # noqa: F821
-            types, globals_, errors = derive_layout(self.pack.spec)  # noqa: F821
+            types, globals_, errors = derive_layout_with(target.debug_types(), self.pack.spec)  # noqa: F821 (xwalk_derive.py)
             gdb.write(check_layout(self.pack, layout, types, errors) + "\n")  # noqa: F821
 
 

@@ -9,7 +9,7 @@ import sys
 import lldb
 
 
-class LldbTarget(object):
+class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
     """The selected target's process: live or a core."""
 
     def __init__(self, target):
@@ -25,24 +25,13 @@ class LldbTarget(object):
         uuid = module.GetUUIDString() if module is not None and module.IsValid() else None
         self.build_id = uuid.replace("-", "").lower() if uuid else None
 
-    def _read(self, addr, n):
+    def read_exact(self, addr, n):
         err = lldb.SBError()
         data = self.process.ReadMemory(addr, n, err)
         return data if err.Success() and data is not None and len(data) == n else None
 
-    def read_chunk(self, addr, n):
-        data = self._read(addr, n)
-        if data is not None:
-            return data
-        out = b""
-        while len(out) < n:
-            a = addr + len(out)
-            want = min(4096 - a % 4096, n - len(out))
-            piece = self._read(a, want) or self._read_file(a, want)
-            if not piece:
-                break
-            out += piece
-        return out
+    def read_page(self, addr, n):
+        return self.read_exact(addr, n) or self._read_file(addr, n) or b""
 
     def _file_segments(self):
         """(start, end, path, file offset) of every loaded segment backed by a file, page-rounded as mapped."""
@@ -82,21 +71,21 @@ class LldbTarget(object):
         for i in range(regions.GetSize()):
             if regions.GetMemoryRegionAtIndex(i, info) and info.IsReadable():
                 name = info.GetName() or ""
-                if name not in ("[vvar]", "[vsyscall]", "[vvar_vclock]"):
+                if name not in SPECIAL_MAPPINGS:  # noqa: F821 (xwalk_target.py)
                     out.append((info.GetRegionBase(), info.GetRegionEnd()))
         if self.process.GetPluginName() == "elf-core":
             out.extend((start, end) for start, end, _, _ in self._file_segments())
         return out
 
+    def debug_types(self):
+        return LldbTypes()  # noqa: F821 (xwalk_dwarf_lldb.py)
 
-class LldbSymbols(object):
+
+class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
     def __init__(self, target):
         self.target = target
-
-    def file_static(self, fn, name):
-        exe = self.target.GetExecutable()
-        st, bias = file_statics_of(self, exe.fullpath if exe.IsValid() else None)  # noqa: F821
-        return st.lookup(fn, name, bias)
+        exe = target.GetExecutable()
+        self.exe = exe.fullpath if exe.IsValid() else None
 
     def address(self, name):
         found = self.target.FindSymbols(name)
@@ -108,18 +97,14 @@ class LldbSymbols(object):
                     return a
         return None
 
-    def symbolize(self, addr):
-        if addr == 0:
-            return None
+    def symbol_at(self, addr):
         resolved = self.target.ResolveLoadAddress(addr)
         sym = resolved.GetSymbol()
         # lldb names stripped functions it finds in .eh_frame ___lldb_unnamed_symbolN: not an ELF symbol.
-        if not sym.IsValid() or not sym.GetName() or sym.IsSynthetic():
+        module = resolved.GetModule()
+        if not sym.IsValid() or not sym.GetName() or sym.IsSynthetic() or not module.IsValid():
             return None
-        # Only the executable's own symbols, as xsample reads them.
-        if resolved.GetModule().GetFileSpec().fullpath != self.target.GetExecutable().fullpath:
-            return None
-        return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target)
+        return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target), module.GetFileSpec().fullpath
 
 
 def _struct_names(t):
@@ -207,7 +192,7 @@ class CheckCommand(object):
         try:
             target = LldbTarget(exe_ctx.GetTarget())
             layout = select_layout(CheckCommand.pack, target)  # noqa: F821
-            types, globals_, errors = derive_layout(CheckCommand.pack.spec)  # noqa: F821
+            types, globals_, errors = derive_layout_with(target.debug_types(), CheckCommand.pack.spec)  # noqa: F821 (xwalk_derive.py)
             result.AppendMessage(check_layout(CheckCommand.pack, layout, types, errors))  # noqa: F821
         except Exception as e:
             _one_line(result, e)

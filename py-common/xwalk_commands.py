@@ -1,7 +1,7 @@
 # xwalk commands, debugger-neutral: pick the layout, run a view over a fresh
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
-# supply the target (memory, build-id, symbols), derive_layout() and the
-# evaluation of an address expression.
+# supply a Target and Symbols (the contract: py-common/xwalk_target.py) and
+# the evaluation of an address expression; test/py/test_commands.py, fakes.
 import re
 
 
@@ -85,7 +85,7 @@ def _find_layout(pack, target):
         if data["build_id"] == target.build_id:
             return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
     version = find_version(target.exe, pack.version_pattern)
-    types, globals_, errors = derive_layout(pack.spec)  # noqa: F821 (the backend's)
+    types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
     if not errors:
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}

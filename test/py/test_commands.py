@@ -1,0 +1,376 @@
+"""
+The debugger-neutral commands (py-common/xwalk_commands.py) end to end under
+plain python3: a FakeTarget over bytes and a FakeSymbols honour the contract
+of py-common/xwalk_target.py, as GdbTarget and LldbTarget do, and a small
+pack built the way a generated extension builds one (a view factory over
+its layout, Pack(...)) is run over them: the layout chosen by build-id or
+from the debug info, a clear error when neither serves, the text and JSON
+of a view, and a partial result that says why when memory gives out.
+"""
+import json
+import os
+import struct
+import unittest
+
+from test_derive import FakeTypes, T  # the fake type adapter of the layout deriver's tests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# In the order a generated extension inlines them (templates/python-extension.ts), into one namespace.
+RUNTIME = ["xwalk_core.py", "xwalk_elf.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
+ns = {"__name__": "xwalk"}
+for name in RUNTIME:
+    with open(os.path.join(HERE, "..", "..", "py-common", name)) as f:
+        exec(compile(f.read(), name, "exec"), ns)
+Target, Symbols, Pack, View, XwalkError = ns["Target"], ns["Symbols"], ns["Pack"], ns["View"], ns["XwalkError"]
+
+PAGE = 4096
+BUILD = "abcdef0123456789abcdef0123456789abcdef01"
+OTHER = "feedface00000000000000000000000000000000"
+EXE = "/srv/toy"
+
+# The schema's declarations (what a generated Pack carries as its spec) and the layout of one known build.
+SPEC = {
+    "structs": {
+        "item_t": {
+            "next": {"k": "ptr", "to": {"k": "struct", "name": "item_t"}},
+            "value": {"k": "int", "signed": False},
+            "name": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": True}},
+            "fn": {"k": "fnptr"},
+        }
+    },
+    "globals": {"head": {"k": "ptr", "to": {"k": "struct", "name": "item_t"}}},
+}
+OFFSETS = {"next": 0, "value": 8, "name": 16, "fn": 24}
+LAYOUT = {
+    "release": "1.0",
+    "build_id": BUILD,
+    "signature": None,
+    "types": {"item_t": {"size": 32, "align": 8, "fields": {k: dict({"offset": v, "size": 8}, **({"signed": False} if k == "value" else {})) for k, v in OFFSETS.items()}}},
+    "globals": {"head": {"size": 8}},
+}
+
+# Another build of the same program, its fields in another order: only its debug info knows it.
+ITEM = T("struct item", "struct", 32, align=8)
+ITEM.members = [
+    ("fn", 0, 0, T("void (*)(int)", "fnptr", 8)),
+    ("name", 64, 0, T("char *", "ptr", 8, target=T("char", "int", 1, signed=True))),
+    ("value", 128, 0, T("unsigned long", "int", 8)),
+    ("next", 192, 0, T("struct item *", "ptr", 8, target=ITEM)),
+]
+OTHER_OFFSETS = {"fn": 0, "name": 8, "value": 16, "next": 24}
+DEBUG_INFO = FakeTypes({"item_t": ITEM, "struct item": ITEM}, {"head": T("struct item *", "ptr", 8, target=ITEM)})
+
+
+def items_view(L):
+    """A view factory shaped as the generated ones (view0(L) in generated/walkee.py): the layout's
+    numbers bound once, a root that visits every item of the list at the global head, columns, a check."""
+    k_next = L.off("item_t", "next")
+    k_value = L.int_field("item_t", "value")
+    k_name = L.off("item_t", "name")
+    k_fn = L.off("item_t", "fn")
+
+    def root(rt, visit):
+        a = rt.global_addr("head")
+        if a < 0:
+            raise rt.fail("corrupt", "the symbol head is not in the binary's symbol tables", [])
+        node, n = rt.m.u64(a), 0
+        while node != 0:
+            n += 1
+            if n > rt.max_nodes:
+                raise rt.fail("limit", "list at {0}: more than {1} nodes (--max-nodes)", [(a, "hex"), (rt.max_nodes, "dec")])
+            visit(node)
+            node = rt.m.u64(node + k_next)
+
+    columns = [
+        ("addr", lambda rt, a: a, "addr", False),
+        ("value", lambda rt, a: rt.field_int(a, k_value, False), "value", False),
+        ("name", lambda rt, a: rt.cstring(rt.m.u64(a + k_name)), "value", False),
+        ("handler", lambda rt, a: rt.symbol(rt.m.u64(a + k_fn)), "value", False),
+    ]
+    checks = [(lambda rt, a: rt.field_int(a, k_value, False) < 1000, "an item's value is 1000 or more")]
+    return View("items", "The list at head.", "item_t", [("head", root)], columns, checks, False)
+
+
+def make_pack():
+    """A fresh pack (it caches the layout it picks per build-id)."""
+    return Pack("toy", "A toy program.", "0" * 64, None, None, [LAYOUT], SPEC, [items_view], [("toy-items", 0, "The list at head.")], [("item_t", "view", 0)])
+
+
+HEAD = 0x10000  # the global head, in the data segment
+HEAP = 0x200000  # items at HEAP, HEAP+0x40, HEAP+0x80; their names on the next page
+ON_READ = 0x400000  # a function of the executable, 0x40 bytes long
+MEMCPY = 0x7F0000001000  # a function of libc
+
+
+class Image(object):
+    """Memory as the fake target maps it: regions of bytes, and pages in them that cannot be read."""
+
+    def __init__(self):
+        self.regions = {HEAD: bytearray(PAGE), HEAP: bytearray(3 * PAGE)}
+        self.unreadable = set()
+
+    def put(self, addr, data):
+        for start, buf in self.regions.items():
+            if start <= addr and addr + len(data) <= start + len(buf):
+                buf[addr - start:addr - start + len(data)] = data
+                return
+        raise AssertionError("%#x is in no region of the image" % addr)
+
+    def put_u64(self, addr, v):
+        self.put(addr, struct.pack("<Q", v))
+
+
+def toy_image(offsets=OFFSETS, items=((7, "alpha", ON_READ + 0x10), (12, "beta", ON_READ), (30, None, 0))):
+    """head -> item0 -> item1 -> item2 -> NULL, each (value, name or NULL, fn) laid out at offsets."""
+    img = Image()
+    img.put_u64(HEAD, HEAP)
+    for i, (value, name, fn) in enumerate(items):
+        at = HEAP + 0x40 * i
+        img.put_u64(at + offsets["next"], at + 0x40 if i + 1 < len(items) else 0)
+        img.put_u64(at + offsets["value"], value)
+        text = HEAP + PAGE + 0x10 * i
+        img.put_u64(at + offsets["name"], text if name is not None else 0)
+        if name is not None:
+            img.put(text, name.encode() + b"\0")
+        img.put_u64(at + offsets["fn"], fn)
+    return img
+
+
+class FakeTarget(Target):
+    """A process over an Image: read_exact() reads whole or not at all, as gdb's read_memory does."""
+
+    def __init__(self, image, build_id=BUILD, debug_info=None, live=True):
+        self.image = image
+        self.pid = 42
+        self.exe = EXE
+        self.build_id = build_id
+        self.live = live
+        self.debug_info = debug_info if debug_info is not None else FakeTypes({}, {})
+        self.reads = []
+
+    def read_exact(self, addr, n):
+        self.reads.append((addr, n))
+        for start, buf in self.image.regions.items():
+            if start <= addr and addr + n <= start + len(buf):
+                if any(p in self.image.unreadable for p in range(addr // PAGE, (addr + n - 1) // PAGE + 1)):
+                    return None
+                return bytes(buf[addr - start:addr - start + n])
+        return None
+
+    def ranges(self):
+        return [(start, start + len(buf)) for start, buf in self.image.regions.items()]
+
+    def debug_types(self):
+        return self.debug_info
+
+
+class FakeSymbols(Symbols):
+    exe = EXE
+
+    def __init__(self):
+        self.table = [("head", HEAD, 8, None), ("on_read", ON_READ, 0x40, None), ("main", 0x400100, 0x80, EXE), ("memcpy", MEMCPY, 0x100, "/lib/x86_64-linux-gnu/libc.so.6")]
+
+    def address(self, name):
+        return next((start for n, start, _, _ in self.table if n == name), None)
+
+    def symbol_at(self, addr):
+        return next(((n, addr - start, path) for n, start, size, path in self.table if start <= addr < start + size), None)
+
+
+def run(image, argv=(), target=None, eval_address=None, pack=None):
+    opts = ns["parse_command_args"](list(argv))
+    return ns["run_command"](pack or make_pack(), 0, opts, target or FakeTarget(image), FakeSymbols(), eval_address)
+
+
+class LayoutSelectionTest(unittest.TestCase):
+    def test_the_layout_of_a_known_build_id_is_used_and_kept(self):
+        pack, target = make_pack(), FakeTarget(toy_image())
+        layout = ns["select_layout"](pack, target)
+        self.assertEqual(layout.source, "toy 1.0 (abcdef012345)")
+        self.assertEqual(layout.off("item_t", "value"), 8)
+        self.assertIs(ns["select_layout"](pack, FakeTarget(toy_image())), layout, "picked once per build-id")
+
+    def test_an_unknown_build_is_served_by_its_own_debug_info(self):
+        pack, target = make_pack(), FakeTarget(toy_image(OTHER_OFFSETS), build_id=OTHER, debug_info=DEBUG_INFO)
+        layout = ns["select_layout"](pack, target)
+        self.assertEqual(layout.source, "toy unknown (feedface0000, derived from DWARF)")
+        self.assertEqual({k: layout.off("item_t", k) for k in OTHER_OFFSETS}, OTHER_OFFSETS)
+        out = json.loads(run(None, ["--json"], target=target, pack=pack))
+        self.assertEqual([(i["value"], i["name"]) for i in out["items"]], [(7, "alpha"), (12, "beta"), (30, "")])
+        self.assertEqual((out["release"], out["build_id"], out["partial"]), ("unknown", OTHER, False))
+
+    def test_no_layout_and_no_debug_info_is_a_clear_error(self):
+        with self.assertRaises(XwalkError) as e:
+            run(toy_image(), target=FakeTarget(toy_image(), build_id=OTHER))
+        self.assertEqual(
+            str(e.exception),
+            "unknown build of toy: /srv/toy (build-id feedface00000000000000000000000000000000) matches no layout of this extension, "
+            "and its debug info does not serve (item_t: the fake debug info has no type named item_t); known builds: 1.0 abcdef012345. "
+            "Add one with: xgen layout --pack toy BINARY-WITH-DEBUG-INFO, then regenerate",
+        )
+
+    def test_debug_info_that_disagrees_with_the_schema_is_named(self):
+        wrong = FakeTypes({"item_t": ITEM}, {"head": T("int", "int", 4, signed=True)})
+        with self.assertRaises(XwalkError) as e:
+            ns["select_layout"](make_pack(), FakeTarget(toy_image(), build_id=None, debug_info=wrong))
+        self.assertIn("build-id None) matches no layout", str(e.exception))
+        self.assertIn("(head: the fake debug info says int, which does not match the schema)", str(e.exception))
+
+
+class RunViewTest(unittest.TestCase):
+    def test_a_view_as_text(self):
+        self.assertEqual(
+            run(toy_image()).split("\n"),
+            [
+                "items: 3 items  (toy 1.0, pid 42)",
+                "ORIGIN  ADDR      VALUE  NAME   HANDLER",
+                "head    0x200000      7  alpha  on_read+0x10",
+                "head    0x200040     12  beta   on_read",
+                "head    0x200080     30         NULL",
+            ],
+        )
+
+    def test_a_view_as_json(self):
+        out = json.loads(run(toy_image(), ["--json"]))
+        self.assertEqual((out["view"], out["pid"], out["pack"], out["release"], out["build_id"]), ("items", 42, "toy", "1.0", BUILD))
+        self.assertEqual(out["items"][1], {"pid": 42, "origin": "head", "addr": "0x200040", "value": 12, "name": "beta", "handler": "on_read"})
+        self.assertEqual((len(out["items"]), out["partial"], out["errors"]), (3, False, []))
+
+    def test_a_symbol_of_another_object_is_an_address(self):
+        img = toy_image(items=((1, "x", MEMCPY + 8),))
+        self.assertEqual(json.loads(run(img, ["--json"]))["items"][0]["handler"], "0x7f0000001008")
+
+    def test_one_item_by_expression(self):
+        calls = []
+
+        def eval_address(expr):
+            calls.append(expr)
+            return HEAP + 0x40, ["item_t", "struct item"]
+
+        out = json.loads(run(toy_image(), ["items[1]", "--json"], eval_address=eval_address))
+        self.assertEqual(calls, ["items[1]"])
+        self.assertEqual([(i["origin"], i["addr"], i["value"]) for i in out["items"]], [("addr", "0x200040", 12)])
+
+    def test_an_expression_of_another_struct_is_refused(self):
+        with self.assertRaises(XwalkError) as e:
+            run(toy_image(), ["conn"], eval_address=lambda expr: (HEAP, ["conn_t"]))
+        self.assertEqual(str(e.exception), "conn is conn_t, not a item_t: give a pointer to one, or an address")
+
+    def test_the_pretty_printer_line(self):
+        self.assertEqual(ns["printer_output"](make_pack(), 0, HEAP, FakeTarget(toy_image()), FakeSymbols()), "value=7 name=alpha handler=on_read+0x10")
+
+
+class PartialTest(unittest.TestCase):
+    def test_a_next_pointer_to_nowhere_ends_the_walk_and_says_where(self):
+        img = toy_image()
+        img.put_u64(HEAP + 0x40, 0x300000)  # item1.next
+        self.assertEqual(
+            run(img).split("\n"),
+            [
+                "items: 3 items  (toy 1.0, pid 42)",
+                "ORIGIN  ADDR      VALUE  NAME   HANDLER",
+                "head    0x200000      7  alpha  on_read+0x10",
+                "head    0x200040     12  beta   on_read",
+                "head    0x300000      ?  ?      ?",
+                "partial: 5 problems",
+                "  root head: 0x300000: not in any mapping",
+                "  0x300000 value: 0x300008: not in any mapping",
+                "  0x300000 name: 0x300010: not in any mapping",
+                "  0x300000 handler: 0x300018: not in any mapping",
+                "  0x300000: check could not run: 0x300008: not in any mapping",
+            ],
+        )
+        out = json.loads(run(img, ["--json"]))
+        self.assertEqual((out["partial"], out["errors"][0]), (True, {"root": "head", "message": "0x300000: not in any mapping"}))
+        self.assertEqual(out["items"][2], {"pid": 42, "origin": "head", "addr": "0x300000", "value": None, "name": None, "handler": None})
+
+    def test_an_unreadable_page_is_one_column_of_one_item(self):
+        img = toy_image()
+        img.put_u64(HEAP + 0x40 + OFFSETS["name"], HEAP + 2 * PAGE)  # item1.name, on a page that cannot be read
+        img.unreadable.add((HEAP + 2 * PAGE) // PAGE)
+        out = json.loads(run(img, ["--json"]))
+        self.assertEqual([i["name"] for i in out["items"]], ["alpha", None, ""])
+        self.assertEqual(out["errors"], [{"item": "0x200040", "column": "name", "message": "0x202000: unreadable"}])
+
+    def test_a_failed_check_is_reported_with_the_item(self):
+        img = toy_image(items=((7, "a", 0), (5000, "b", 0)))
+        out = json.loads(run(img, ["--json"]))
+        self.assertEqual(out["errors"], [{"item": "0x200040", "message": "check failed: an item's value is 1000 or more"}])
+        self.assertEqual([i["value"] for i in out["items"]], [7, 5000])
+
+    def test_max_nodes_reaches_the_walk(self):
+        out = json.loads(run(toy_image(), ["--max-nodes", "2", "--json"]))
+        self.assertEqual([i["addr"] for i in out["items"]], ["0x200000", "0x200040"])
+        self.assertEqual(out["errors"], [{"root": "head", "message": "list at 0x10000: more than 2 nodes (--max-nodes)"}])
+
+
+class ContractTest(unittest.TestCase):
+    def test_a_chunk_read_short_is_read_page_by_page_up_to_the_first_unreadable_one(self):
+        img = toy_image()
+        img.unreadable.add((HEAP + 2 * PAGE) // PAGE)
+        target = FakeTarget(img)
+        data = target.read_chunk(HEAP, 3 * PAGE)
+        self.assertEqual(data, bytes(img.regions[HEAP][:2 * PAGE]))
+        self.assertEqual(target.reads, [(HEAP, 3 * PAGE), (HEAP, PAGE), (HEAP + PAGE, PAGE), (HEAP + 2 * PAGE, PAGE)])
+
+    def test_a_read_that_starts_mid_page_is_cut_at_page_ends(self):
+        img = toy_image()
+        img.unreadable.add(HEAP // PAGE + 1)
+        target = FakeTarget(img)
+        self.assertEqual(target.read_chunk(HEAP + 0x100, PAGE), bytes(img.regions[HEAP][0x100:PAGE]))
+        self.assertEqual(target.reads[1:], [(HEAP + 0x100, PAGE - 0x100), (HEAP + PAGE, 0x100)])
+
+    def test_an_implementation_missing_a_method_or_an_attribute_says_which(self):
+        class HalfTarget(Target):
+            def __init__(self):
+                self.pid = 7
+
+            def ranges(self):
+                return []
+
+        half = HalfTarget()
+        with self.assertRaisesRegex(NotImplementedError, r"^HalfTarget does not implement Target\.read_exact\(addr, n\)$"):
+            half.read_chunk(0, 8)
+        with self.assertRaisesRegex(NotImplementedError, r"^HalfTarget does not implement Target\.debug_types\(\)$"):
+            half.debug_types()
+        with self.assertRaisesRegex(NotImplementedError, r"^HalfTarget does not set Target\.build_id: the executable's GNU build-id"):
+            ns["select_layout"](make_pack(), half)
+        self.assertEqual(half.pid, 7)
+
+        class HalfSymbols(Symbols):
+            exe = EXE
+
+        with self.assertRaisesRegex(NotImplementedError, r"^HalfSymbols does not implement Symbols\.symbol_at\(addr\)$"):
+            HalfSymbols().symbolize(ON_READ)
+        with self.assertRaisesRegex(NotImplementedError, r"^Symbols does not set Symbols\.exe"):
+            Symbols().file_static(ON_READ, "x")
+
+    def test_symbolize_keeps_to_the_executable(self):
+        s = FakeSymbols()
+        self.assertEqual(s.symbolize(ON_READ + 3), ("on_read", 3))
+        self.assertEqual(s.symbolize(0x400104), ("main", 4), "an object named as the executable is the executable")
+        self.assertIsNone(s.symbolize(MEMCPY), "libc's")
+        self.assertIsNone(s.symbolize(0), "NULL")
+        self.assertIsNone(s.symbolize(0x500000), "no symbol")
+
+    def test_file_static_without_a_symtab_is_false(self):
+        self.assertIs(FakeSymbols().file_static(ON_READ, "counter"), False, "/srv/toy does not exist: no .symtab")
+
+        class NoExe(FakeSymbols):
+            exe = None
+
+        self.assertIs(NoExe().file_static(ON_READ, "counter"), False)
+
+    def test_maps_lines_that_are_not_readable_memory_are_left_out(self):
+        text = (
+            "55d0c8a00000-55d0c8a21000 r--p 00000000 08:01 1234 /usr/sbin/nginx\n"
+            "55d0c8a21000-55d0c8a40000 --xp 00021000 08:01 1234 /usr/sbin/nginx\n"
+            "7ffd1c5f0000-7ffd1c611000 rw-p 00000000 00:00 0 [stack]\n"
+            "7ffd1c7f3000-7ffd1c7f7000 r--p 00000000 00:00 0 [vvar]\n"
+            "7ffd1c7f7000-7ffd1c7f9000 r-xp 00000000 00:00 0\n"
+        )
+        self.assertEqual(ns["parse_maps"](text), [(0x55D0C8A00000, 0x55D0C8A21000), (0x7FFD1C5F0000, 0x7FFD1C611000), (0x7FFD1C7F7000, 0x7FFD1C7F9000)])
+
+
+if __name__ == "__main__":
+    unittest.main()
