@@ -199,10 +199,10 @@ export interface PackIR {
   name: string;
   doc: string;
   file: string;
-  /** Of the schema's text and of every file it imports. */
+  /** Of the schema's text (its imports have their own). */
   schemaHash: string;
-  /** The files of walks the schema imports (imports:), resolved, and a hash of each text as read. */
-  imports: { file: string; sha256: string }[];
+  /** The files of walks the schema imports (imports:): as named (nginx/idioms.yaml), where found, the sha256 of the text read. */
+  imports: { name: string; file: string; sha256: string }[];
   /** Finds the release in the binary's .rodata. */
   versionPattern: BinaryPattern | null;
   /** Finds a string that encodes the build's struct-affecting options (nginx's module signature). */

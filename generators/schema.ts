@@ -3,7 +3,9 @@
  * gate from YAML to the back ends: every error names file:line:col.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
+import { packDirs } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { exprSize, ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
@@ -88,7 +90,7 @@ export function parseSchema(text: string, file: string): PackIR {
     name,
     doc: optString(src, top.get('doc')),
     file,
-    schemaHash: '',
+    schemaHash: crypto.createHash('sha256').update(text).digest('hex'),
     imports: [],
     versionPattern: null,
     signaturePattern: null,
@@ -109,16 +111,13 @@ export function parseSchema(text: string, file: string): PackIR {
   readTypes(src, top.get('types'), root, pack);
   readGlobals(src, top.get('globals'), pack);
   const walkNodes = readWalks(src, top.get('walks'), pack);
-  const hash = crypto.createHash('sha256').update(text);
   for (const lib of readImports(src, top.get('imports'))) {
-    hash.update(`\0${lib.src.text}`);
-    pack.imports.push({ file: lib.src.file, sha256: crypto.createHash('sha256').update(lib.src.text).digest('hex') });
+    pack.imports.push({ name: lib.name, file: lib.src.file, sha256: crypto.createHash('sha256').update(lib.src.text).digest('hex') });
     for (const [n, w] of readWalks(lib.src, lib.walks, pack, { optional: true })) {
       if (walkNodes.has(n)) walkNodes.get(n)!.src.fail(walkNodes.get(n)!.key, `walk ${n} is also defined in ${lib.src.file}, which this schema imports`);
       walkNodes.set(n, w);
     }
   }
-  pack.schemaHash = hash.digest('hex');
   const ctx = checkContext(pack);
   // Check each walk on its own once, so an error in it is reported where it is written; keep the result for calls.
   // A walk with parameters is checked where it is called, with what each call gives for them.
@@ -367,27 +366,34 @@ function walkParams(src: Source, pair: Pair | undefined, walk: string, pack: Pac
 /** Largest file of walks imports: reads. */
 const MAX_IMPORT = 1024 * 1024;
 
+/** An import names a file of a pack folder: PACK/FILE.yaml. */
+const IMPORT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\/[A-Za-z0-9_][A-Za-z0-9_.-]*\.yaml$/;
+
 /**
- * imports: [../nginx/idioms.yaml]: files of walks (xwalk:, doc:, walks:
- * only), each a path relative to the schema's folder. An imported file
+ * imports: [nginx/idioms.yaml]: files of walks (xwalk:, doc:, walks:
+ * only), each PACK/FILE.yaml, found as packs are: in the folder of packs
+ * that holds this schema's, then along XWALK_PACKS and the built-in packs.
+ * So a schema copied elsewhere still finds nginx's. An imported file
  * imports nothing itself.
  */
-function readImports(src: Source, pair: Pair | undefined): { src: Source; walks: Pair | undefined }[] {
+function readImports(src: Source, pair: Pair | undefined): { name: string; src: Source; walks: Pair | undefined }[] {
   if (!pair) return [];
   const s = pair.value as Node;
-  if (!isSeq(s)) src.fail(s, 'imports: is a list of files of walks, relative to this schema, e.g. [../nginx/idioms.yaml]');
-  const out: { src: Source; walks: Pair | undefined }[] = [];
+  if (!isSeq(s)) src.fail(s, 'imports: is a list of files of walks, each PACK/FILE.yaml, e.g. [nginx/idioms.yaml]');
+  const out: { name: string; src: Source; walks: Pair | undefined }[] = [];
   for (const item of s.items as Node[]) {
-    const rel = scalarValue(item);
-    if (typeof rel !== 'string' || !rel.endsWith('.yaml') || path.isAbsolute(rel) || /[\x00-\x1f]/.test(rel)) src.fail(item, `an import is a relative path to a .yaml file of walks, not ${JSON.stringify(rel ?? null)}`);
-    const file = path.join(path.dirname(src.file), rel);
+    const name = scalarValue(item);
+    if (typeof name !== 'string' || !IMPORT.test(name) || name.includes('..')) src.fail(item, `an import names a file of walks in a pack's folder, PACK/FILE.yaml (nginx/idioms.yaml), not ${JSON.stringify(name ?? null)}`);
+    const folders = [...new Set([path.dirname(path.dirname(path.resolve(src.file))), ...packDirs()])];
+    const file = folders.map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
+    if (!file) src.fail(item, `cannot import ${name}: no such file in ${folders.join(', ')}`);
     let text: string;
     try {
       text = readRegularFile(file);
     } catch (err) {
-      src.fail(item, `cannot import ${rel}: ${(err as Error).message}`);
+      src.fail(item, `cannot import ${name}: ${(err as Error).message}`);
     }
-    if (text.length > MAX_IMPORT) src.fail(item, `cannot import ${rel}: more than ${MAX_IMPORT / 1024 / 1024} MiB`);
+    if (text.length > MAX_IMPORT) src.fail(item, `cannot import ${name}: more than ${MAX_IMPORT / 1024 / 1024} MiB`);
     const lib: Source = new Source(file, text);
     const doc = parseDocument(text, { lineCounter: lib.lines, uniqueKeys: false, prettyErrors: false });
     if (doc.errors.length > 0) throw yamlError(lib, doc.errors[0]);
@@ -397,7 +403,7 @@ function readImports(src: Source, pair: Pair | undefined): { src: Source; walks:
     const top = entries(lib, root, ['xwalk', 'doc', 'walks'], 'a file of walks');
     const version = top.get('xwalk');
     if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) lib.fail((version?.value as Node) ?? root, `a file of walks starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
-    out.push({ src: lib, walks: top.get('walks') });
+    out.push({ name, src: lib, walks: top.get('walks') });
   }
   return out;
 }

@@ -29,12 +29,10 @@ t.test('a folder of XWALK_PACKS that does not exist is an error, not an empty li
 });
 
 t.test('a pack without a version string, known by build-id; the built-in packs stay', async (t) => {
-  // walkee's schema as another program's: no binary.version at all; nginx's library of walks imported from where it is.
+  // walkee's schema as another program's: no binary.version at all (nginx's walks still found among the built-in packs).
   const mine = path.join(tmp, 'mine');
-  const idioms = path.relative(path.join(mine, 'plain'), path.join(root, 'packs/nginx/idioms.yaml'));
-  const plain = walkeeSchema.replace('pack: walkee', 'pack: plain').replace(/^binary:\n(?: {2}.*\n)+/m, '').replace('imports: [../nginx/idioms.yaml]', `imports: [${idioms}]`);
+  const plain = walkeeSchema.replace('pack: walkee', 'pack: plain').replace(/^binary:\n(?: {2}.*\n)+/m, '');
   t.notMatch(plain, /^binary:/m, 'no binary: section');
-  t.match(plain, `imports: [${idioms}]`);
   fs.mkdirSync(path.join(mine, 'plain'), { recursive: true });
   fs.writeFileSync(path.join(mine, 'plain/schema.yaml'), plain);
   const env = { XWALK_PACKS: `${path.join(tmp, 'empty-but-real')}:${mine}` };
@@ -65,10 +63,9 @@ t.test('a pack without a version string, known by build-id; the built-in packs s
 t.test("walks from a file the schema imports; the schema cache notices when that file changes", async (t) => {
   const packs = path.join(tmp, 'libbed-packs');
   fs.mkdirSync(path.join(packs, 'libbed'), { recursive: true });
-  const idioms = path.relative(path.join(packs, 'libbed'), path.join(root, 'packs/nginx/idioms.yaml'));
   const schema = walkeeSchema
     .replace('pack: walkee', 'pack: libbed')
-    .replace('imports: [../nginx/idioms.yaml]', `imports: [${idioms}, firsts.yaml]`)
+    .replace('imports: [nginx/idioms.yaml]', 'imports: [nginx/idioms.yaml, libbed/firsts.yaml]')
     .replace('count: count(chain(self.list, next))', 'count: count(firsts(self))');
   t.match(schema, 'count: count(firsts(self))');
   fs.writeFileSync(path.join(packs, 'libbed/schema.yaml'), schema);

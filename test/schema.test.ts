@@ -381,28 +381,30 @@ t.test('imports: walks from a file of walks', async (t) => {
   const dir = fs.mkdtempSync(join(os.tmpdir(), 'xwalk-imports-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const lib = 'xwalk: 1\ndoc: a library\nwalks:\n  nodes:\n    of: root_t\n    yields: chain(self.list, next)\n  about_other:\n    of: other_t\n    yields: self\n';
-  fs.writeFileSync(join(dir, 'lib.yaml'), lib);
+  fs.mkdirSync(join(dir, 'p'));
+  fs.writeFileSync(join(dir, 'p/lib.yaml'), lib);
   // BASE with imports: on line 16, its own walk nodes left out unless keep.
   const schema = (imports: string, keep = false) => {
     const text = BASE.replace('globals:', `imports: ${imports}\nglobals:`);
     return keep ? text : text.replace(/walks:\n  nodes:\n    of: root_t\n    yields: chain\(self.list, next\)\n/, '');
   };
-  fs.writeFileSync(join(dir, 'schema.yaml'), schema('[lib.yaml]'));
-  const pack = loadSchema(join(dir, 'schema.yaml'));
+  fs.writeFileSync(join(dir, 'p/schema.yaml'), schema('[p/lib.yaml]'));
+  const pack = loadSchema(join(dir, 'p/schema.yaml'));
   t.same([...pack.walks.keys()], ['nodes'], "the library's walks, but one about a type this schema does not declare");
-  t.same(pack.imports.map((i) => i.file), [join(dir, 'lib.yaml')]);
+  t.same(pack.imports.map((i) => i.file), [join(dir, 'p/lib.yaml')], 'found in the folder of packs that holds the schema');
   const loadFails = (name: string, text: string, where: RegExp, fragment: string) =>
     t.test(name, async (t) => {
-      fs.writeFileSync(join(dir, 'schema.yaml'), text);
-      const err = t.throws(() => loadSchema(join(dir, 'schema.yaml'))) as SchemaError;
+      fs.writeFileSync(join(dir, 'p/schema.yaml'), text);
+      const err = t.throws(() => loadSchema(join(dir, 'p/schema.yaml'))) as SchemaError;
       t.ok(err instanceof SchemaError, err.message);
       t.match(err.message, where);
       t.match(err.detail, fragment);
     });
-  loadFails('a file that is not there', schema('[nope.yaml]'), /schema\.yaml:16:11: /, 'cannot import nope.yaml');
-  loadFails('an absolute path', schema('[/etc/passwd.yaml]'), /schema\.yaml:16:11: /, 'an import is a relative path to a .yaml file of walks');
-  loadFails('not a list', schema('lib.yaml'), /schema\.yaml:16:10: /, 'imports: is a list of files of walks');
-  loadFails('a walk defined twice', schema('[lib.yaml]', true), /schema\.yaml:20:3: /, 'walk nodes is also defined in');
-  fs.writeFileSync(join(dir, 'bad.yaml'), 'xwalk: 1\nviews: {}\n');
-  loadFails('a library with views', schema('[bad.yaml]'), /bad\.yaml:2:1: /, "unknown key 'views' in a file of walks");
+  loadFails('a file that is not there', schema('[p/nope.yaml]'), /schema\.yaml:16:11: /, `cannot import p/nope.yaml: no such file in ${dir}, `);
+  loadFails('an absolute path', schema('[/etc/passwd.yaml]'), /schema\.yaml:16:11: /, "an import names a file of walks in a pack's folder, PACK/FILE.yaml");
+  loadFails('a path out of the folders of packs', schema('[../etc.yaml]'), /schema\.yaml:16:11: /, "an import names a file of walks in a pack's folder, PACK/FILE.yaml");
+  loadFails('not a list', schema('p/lib.yaml'), /schema\.yaml:16:10: /, 'imports: is a list of files of walks');
+  loadFails('a walk defined twice', schema('[p/lib.yaml]', true), /schema\.yaml:20:3: /, 'walk nodes is also defined in');
+  fs.writeFileSync(join(dir, 'p/bad.yaml'), 'xwalk: 1\nviews: {}\n');
+  loadFails('a library with views', schema('[p/bad.yaml]'), /bad\.yaml:2:1: /, "unknown key 'views' in a file of walks");
 });

@@ -6,7 +6,6 @@
  * processes and cores are tested elsewhere; here every value is exact and
  * every corruption is built on purpose.
  */
-import path from 'node:path';
 import t, { type Test } from 'tap';
 import { parseExpr } from '../generators/expr-parse.ts';
 import type { TExpr } from '../generators/ir.ts';
@@ -26,12 +25,11 @@ import { SymbolTable } from '../sampler/symbols.ts';
 import { formatValue, runView, type Value } from '../sampler/view-run.ts';
 import { type Limits, WalkError } from '../sampler/walk-error.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
-import { root } from './lib/walkee.ts';
 import { encode, pyRun, type PyWorld } from './lib/py-walk.ts';
 
 const SCHEMA = `xwalk: 1
 pack: fake
-imports: [../../packs/nginx/idioms.yaml]
+imports: [nginx/idioms.yaml]
 types:
   ngx_str_t:
     fields:
@@ -234,8 +232,7 @@ const LAYOUT: LayoutFile = {
   globals: { G: { size: 248 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true } },
 };
 
-/** As if it lay in test/fake/: it imports nginx's library of walks (packs/nginx/idioms.yaml) as a pack there would. */
-const PACK = parseSchema(SCHEMA, path.join(root, 'test/fake/schema.yaml'));
+const PACK = parseSchema(SCHEMA, 'fake.yaml');
 const BOUND = BoundLayout.bind(PACK, LAYOUT, 'walk-logic layout');
 const LIMITS: Limits = { maxNodes: 10_000, maxTotal: 100_000 };
 
