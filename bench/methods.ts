@@ -49,8 +49,24 @@ async function xsampleRun(args: string[]): Promise<Timing> {
   return { sum: JSON.parse(r.stdout).items[0].sum, ns: (Number(m[1]) + Number(m[2] ?? 0)) * 1e6, rssMiB: Number(m[3]) };
 }
 
-async function floorRun(t: Target, verify: boolean): Promise<Timing> {
-  const r = await execa(paths.floor, [String(t.pid), '0x' + t.head.toString(16), '0', '8', ...(verify ? ['verify'] : [])]);
+/** Samples each steady run takes; the first is left out (it compiles the view and makes the buffers). */
+const STEADY_SAMPLES = 5;
+const middle = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return (s[Math.floor((s.length - 1) / 2)] + s[Math.ceil((s.length - 1) / 2)]) / 2;
+};
+
+/** xsample sampling again and again, as record and top do: the median time of a sample after the first. */
+async function xsampleSteadyRun(args: string[]): Promise<Timing> {
+  const r = await execa(process.execPath, [path.join(root, 'dist/xsample.js'), ...args, '--struct', 'walkee_sum', '--json', '--verbose', '--count', String(STEADY_SAMPLES), '--interval', '1'], { reject: false });
+  const times = [...r.stderr.matchAll(/ in ([\d.]+) ms(?:; read again in ([\d.]+) ms)?[:,]/g)].map((m) => Number(m[1]) + Number(m[2] ?? 0));
+  if (r.exitCode !== 0 || times.length !== STEADY_SAMPLES) throw new Error(`xsample failed: ${r.stderr}`);
+  const last = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  return { sum: last.items[0].sum, ns: middle(times.slice(1)) * 1e6 };
+}
+
+async function floorRun(t: Target, verify: boolean, again = false): Promise<Timing> {
+  const r = await execa(paths.floor, [String(t.pid), '0x' + t.head.toString(16), '0', '8', ...(verify ? ['verify'] : []), ...(again ? ['again'] : [])]);
   const j = JSON.parse(r.stdout);
   return { sum: j.sum, ns: j.ns };
 }
@@ -78,8 +94,12 @@ export const paths = { floor: '' };
 export const METHODS: Method[] = [
   { key: 'floor', label: 'C page-cache walker (process_vm_readv): the floor', sizes: SIZES, live: true, run: (t) => floorRun(t, false) },
   { key: 'floor_verify', label: 'the floor, reading every chunk again to check it', sizes: SIZES, live: true, run: (t) => floorRun(t, true) },
+  { key: 'floor_again', label: 'the floor, sample after sample (its buffers kept, memory read again)', sizes: SIZES, live: true, run: (t) => floorRun(t, false, true) },
+  { key: 'floor_verify_again', label: 'the floor, sample after sample, reading every chunk again to check it', sizes: SIZES, live: true, run: (t) => floorRun(t, true, true) },
   { key: 'xsample', label: 'xsample (live, checked: --consistency verify)', sizes: SIZES, live: true, run: (t) => xsampleRun(['--pid', String(t.pid)]) },
   { key: 'xsample_off', label: 'xsample (live, --consistency off)', sizes: SIZES, live: true, run: (t) => xsampleRun(['--pid', String(t.pid), '--consistency', 'off']) },
+  { key: 'xsample_again', label: 'xsample sample after sample (checked; record, top: view and buffers kept)', sizes: SIZES, live: true, run: (t) => xsampleSteadyRun(['--pid', String(t.pid)]) },
+  { key: 'xsample_again_off', label: 'xsample sample after sample, --consistency off', sizes: SIZES, live: true, run: (t) => xsampleSteadyRun(['--pid', String(t.pid), '--consistency', 'off']) },
   { key: 'xsample_core', label: 'xsample --core', sizes: SIZES, live: false, run: (t) => xsampleRun(['--core', t.core, '--exe', binPath]) },
   { key: 'gdb_ext', label: 'generated gdb extension', sizes: SIZES, live: true, run: (t) => gdbRun(t, 'ext') },
   { key: 'lldb_ext', label: 'generated lldb extension', sizes: SIZES, live: true, run: (t) => lldbRun(t, 'ext') },

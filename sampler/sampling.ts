@@ -15,6 +15,7 @@ import { formatMoves, formatText, type Titled } from './format-text.ts';
 import { hex, TargetGone, UserError } from './memory.ts';
 import { type Selected, selectPack } from './pack-select.ts';
 import { type CompiledView, compileProgram, compileView } from './print-js.ts';
+import { Slabs } from './slabs.ts';
 import { workersOf } from './processes.ts';
 import { toJson } from './json-out.ts';
 import { type Range, Snapshot } from './snapshot.ts';
@@ -57,6 +58,8 @@ interface Session {
   first: Titled | null;
   last: Titled | null;
   gone: boolean;
+  /** What its snapshots copy memory into, kept from sample to sample. */
+  slabs: Slabs;
 }
 
 export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Promise<number> {
@@ -83,7 +86,7 @@ async function openSessions(o: SampleOptions, warn: Print): Promise<Session[]> {
     try {
       sel ??= await select(t);
       const view = viewOf(sel.pack, o.view);
-      sessions.push({ target: t, sel, view, addr: o.addr ? checkPointerExpr(sel.pack, view.of, o.addr) : undefined, first: null, last: null, gone: false });
+      sessions.push({ target: t, sel, view, addr: o.addr ? checkPointerExpr(sel.pack, view.of, o.addr) : undefined, first: null, last: null, gone: false, slabs: new Slabs() });
     } catch (err) {
       t.close();
       throw err;
@@ -224,7 +227,9 @@ function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled
     tries++;
     target.checkIdentity();
     const ranges = target.ranges();
-    const snap = new Snapshot(target.source, ranges, o.maxBytes);
+    // The previous sample of this process is done with its snapshot: its slabs serve this one.
+    s.slabs.reset();
+    const snap = new Snapshot(target.source, ranges, o.maxBytes, s.slabs);
     const { R, view: compiled, addr } = (s.compiled ??= compileSession(o, s, snap));
     R.reset(snap, null);
     if (view.clock) R.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);

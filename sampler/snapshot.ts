@@ -23,13 +23,13 @@ import type { Int } from './exact.ts';
 import type { MemorySource } from './memory.ts';
 import { WalkError } from './walk-error.ts';
 import { hex } from './memory.ts';
+import { Slabs } from './slabs.ts';
 
 export const PAGE = 4096;
 const CHUNK = 64 * 1024;
 /** The unit of change detection: a cache line. */
 const LINE_SHIFT = 6;
 const LINE = 1 << LINE_SHIFT;
-const SLAB = 4 * 1024 * 1024;
 const TWO32 = 4294967296;
 
 /** A readable range of the target's address space. */
@@ -93,15 +93,15 @@ export class Snapshot {
   private readonly singles = new Map<number, Chunk | null>();
   /** Probe pages a whole window replaced: hot loops may still hold them, and what they used is checked too. */
   private readonly retired: Chunk[] = [];
-  /** Chunks are cut from slabs of 4 MiB: a few large buffers instead of one per chunk (less GC). */
-  private slab = new ArrayBuffer(0);
-  private slabUsed = 0;
-
-  /** ranges: the readable mappings; reads outside them fault without a syscall. maxBytes: what it may read in all. */
+  /**
+   * ranges: the readable mappings; reads outside them fault without a syscall. maxBytes: what it may
+   * read in all. slabs: where its chunks are copied to (a sampler's, reused sample after sample).
+   */
   constructor(
     readonly source: MemorySource,
     ranges: Range[],
     private readonly maxBytes = Infinity,
+    private readonly slabs = new Slabs(),
   ) {
     this.ranges = [...ranges]
       .sort((a, b) => a.start - b.start)
@@ -280,22 +280,12 @@ export class Snapshot {
   /** Reads [start, start + len) of mapping r, clipped to it, in one syscall; whole pages only. */
   private fill(r: Mapped, start: number, len: number, probe: boolean): Chunk | null {
     const end = Math.min(r.end, start + len);
-    const buf = this.take(end - start);
+    const buf = this.slabs.take(end - start);
     const got = this.read(start, buf);
     const whole = got - (got % PAGE);
     if (whole === 0) return null;
     this.stats.pages += whole / PAGE;
     return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: linesOf(whole), probe };
-  }
-
-  private take(len: number): Uint8Array {
-    if (this.slabUsed + len > this.slab.byteLength) {
-      this.slab = new ArrayBuffer(Math.max(SLAB, len));
-      this.slabUsed = 0;
-    }
-    const out = new Uint8Array(this.slab, this.slabUsed, len);
-    this.slabUsed += len;
-    return out;
   }
 
   /** A page the chunk read did not bring (the mapping changed since we listed it): read alone. */

@@ -21,6 +21,7 @@ import type { Int } from '../sampler/exact.ts';
 import { STT_FUNC, STT_OBJECT } from '../core/elf.ts';
 import { hex } from '../sampler/memory.ts';
 import { Fault, PAGE, Snapshot } from '../sampler/snapshot.ts';
+import { Slabs } from '../sampler/slabs.ts';
 import { SymbolTable } from '../sampler/symbols.ts';
 import { formatValue, runView, type Value } from '../sampler/view-run.ts';
 import { type Limits, WalkError } from '../sampler/walk-error.ts';
@@ -1108,6 +1109,25 @@ t.test('the fake memory refuses what is not mapped', async (t) => {
 });
 
 t.test('the page cache', async (t) => {
+  t.test('buffers kept from sample to sample: the next sample sees the bytes as they are now, nothing of the last', async (t) => {
+    const mem = new FakeMemory();
+    mem.map(HEAP, 16 * PAGE);
+    mem.u64(HEAP + 8, 1n);
+    mem.u64(HEAP + 3 * PAGE, 2n);
+    mem.u64(HEAP + 9 * PAGE, 99n);
+    const slabs = new Slabs();
+    const first = new Snapshot(mem, mem.ranges(), Infinity, slabs);
+    t.same([first.u64(HEAP + 8), first.u64(HEAP + 3 * PAGE), first.u64(HEAP + 9 * PAGE)], [1, 2, 99], 'the whole window, read');
+    mem.u64(HEAP + 8, 10n);
+    mem.u64(HEAP + 3 * PAGE, 20n);
+    mem.hole(HEAP + 8 * PAGE, HEAP + 16 * PAGE); // the window now reads short: its last 8 pages are gone
+    slabs.reset();
+    const second = new Snapshot(mem, mem.ranges(), Infinity, slabs);
+    t.same([second.u64(HEAP + 8), second.u64(HEAP + 3 * PAGE)], [10, 20]);
+    t.equal(second.chunk(HEAP + 8, 8).view.buffer, first.chunk(HEAP + 8, 8).view.buffer, "the second sample's bytes are in the first one's buffer");
+    t.throws(() => second.u64(HEAP + 9 * PAGE), Fault, 'a page the window no longer brings is not read from what the last sample left there');
+  });
+
   t.test('1000 nodes on 1000 pages: a window read whole once a second page of it is wanted', async (t) => {
     const w = new World();
     const SPREAD = 0x7f5500000000; // 64 KiB-aligned
