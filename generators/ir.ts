@@ -186,6 +186,12 @@ export interface ViewIR {
   slots: number; // environment size needed
   /** Whether a column or check reads the sample's clock (then results say which clock it was). */
   clock: boolean;
+  /**
+   * A stack-shaped view (stack:, weight:): each item is a path of frames, outermost first, each
+   * the value of a column (origin: the root's label; a list column gives one frame per element),
+   * weighing a numeric column's value (1 when there is no weight:). What xsample record draws.
+   */
+  stack: { frames: string[]; weight: string | null } | null;
   pos: Pos;
 }
 

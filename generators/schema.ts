@@ -422,20 +422,48 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
-    const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks'], `view ${n}`);
+    const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks', 'stack', 'weight'], `view ${n}`);
     // A view is about a struct, or about function pointers (of: fnptr), such as a filter chain.
     const ofNode = e.get('of');
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
     const checker = new ExprChecker(ctx, 1);
     const self = selfOf(of);
-    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n, aliases), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, clock: false, pos: src.at(key) };
+    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n, aliases), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, clock: false, stack: null, pos: src.at(key) };
     view.roots = readRoots(src, e.get('roots'), body, view, checker);
     view.columns = readColumns(src, e.get('columns'), body, view, checker, self);
     view.checks = readChecks(src, e.get('checks'), view, checker, self);
+    view.stack = readStack(src, e.get('stack'), e.get('weight'), view);
     view.slots = checker.maxSlots;
     view.clock = readsClock([view.roots, view.columns, view.checks]);
     pack.views.set(n, view);
   }
+}
+
+/**
+ * stack: [origin, col, ...] and weight: col: a view whose items are paths
+ * of frames (the columns' values, outermost first) with a weight (a numeric
+ * column; 1 without weight:).
+ */
+function readStack(src: Source, stack: Pair | undefined, weight: Pair | undefined, view: ViewIR): ViewIR['stack'] {
+  if (!stack) {
+    if (weight) src.fail(weight.key as Node, `view ${view.name}: weight: goes with stack: (the frames it weighs)`);
+    return null;
+  }
+  const s = stack.value as Node;
+  if (!isSeq(s) || s.items.length === 0) src.fail(s, `view ${view.name}: stack: lists the columns whose values are an item's frames, outermost first, e.g. [origin, name]`);
+  const column = (node: Node, what: string): string => {
+    const v = scalarValue(node);
+    if (typeof v !== 'string' || (v !== 'origin' && !view.columns.some((c) => c.name === v))) {
+      src.fail(node, `view ${view.name}: ${what} ${JSON.stringify(v ?? null)} is not one of its columns (${['origin', ...view.columns.map((c) => c.name)].join(', ')})`);
+    }
+    return v;
+  };
+  const frames = (s.items as Node[]).map((item) => column(item, 'the frame'));
+  if (!weight) return { frames, weight: null };
+  const w = column(weight.value as Node, 'the weight');
+  const type = view.columns.find((c) => c.name === w)?.expr.type;
+  if (type?.k !== 'int') src.fail(weight.value as Node, `view ${view.name}: the weight must be a number column, but ${w} is ${type ? typeName(type) : 'the root label'}`);
+  return { frames, weight: w };
 }
 
 /** aliases: every alias taken so far (a Set, so that checking a name costs the same however many views come before). */

@@ -13,7 +13,7 @@ import { TargetGone, UserError } from '../core/errors.ts';
 import { SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
 import { packLayouts, extractLayout, writeLayout } from './layout.ts';
-import { builtinPacksDir, packDir, packNames, repoRoot } from '../core/packs.ts';
+import { builtinPacksDir, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
 import { loadSchema } from './schema.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--release R] [--out DIR] [--for BUILD] BINARY
@@ -21,6 +21,7 @@ const USAGE = `usage: xgen layout --pack NAME [--release R] [--out DIR] [--for B
        xgen check --pack NAME | --schema FILE
        xgen gdb|lldb --pack NAME [--out FILE]
        xgen regen [--check]
+       xgen --version
 
 layout  Reads the size and offset of every type, field and global the pack's
         schema names from BINARY's DWARF (gdb -batch -nx on the file; no
@@ -156,9 +157,15 @@ function regen(args: string[], print: (s: string) => void): number {
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
   try {
     const [cmd, ...rest] = argv;
-    if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    // `xgen check --help` as well as `xgen --help`: the usage says every command's options.
+    const wantsHelp = cmd === '--help' || cmd === '-h' || cmd === 'help' || rest.some((a) => a === '--help' || a === '-h');
+    if (!cmd || wantsHelp) {
       print(USAGE);
       return cmd ? 0 : 2;
+    }
+    if (cmd === '--version' || cmd === '-V') {
+      print(`xgen ${xwalkVersion()}`);
+      return 0;
     }
     if (cmd === 'layout') return await layout(rest, print);
     if (cmd === 'check') return check(rest, print, warn);

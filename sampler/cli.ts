@@ -6,11 +6,13 @@ import { type PackIR, SchemaError } from '../generators/ir.ts';
 import { xwalkVersion } from '../core/packs.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
+import { type Format, FORMATS, type RecordOptions, recordAll } from './recording.ts';
 import { type SampleOptions, sampleAll } from './sampling.ts';
 import { DEFAULT_LIMITS, WalkError } from './walk-error.ts';
 
 const USAGE = `usage: xsample --pid PID[,PID...] --struct VIEW [options]
        xsample --core FILE [--exe BINARY] --struct VIEW [options]
+       xsample record --pid PID --struct VIEW [--rate HZ] [--duration S] [-o FILE] [--format F]
        xsample --list [--pack NAME]
 
 Walks the data structures of a running process without stopping it: memory is
@@ -45,6 +47,19 @@ The same views work on a core file.
   --version          xsample's version
   --help             this text
 
+xsample record samples at a rate (--rate HZ, default 10, up to 1000) for
+--duration S seconds or until Ctrl-C, and writes what the samples add up to
+(to -o FILE, or to stdout): a stack-shaped view (one with stack: in its
+schema) as a flame graph's input, any view as a summary of its columns.
+  --format folded      frame;frame;frame weight lines (flamegraph.pl, inferno,
+                       speedscope, Pyroscope read it); the default for stacks
+  --format speedscope  speedscope's JSON file (https://www.speedscope.app)
+  --format json        per column: n, min, p50, p90, p99, max of its numbers,
+                       or its most frequent texts; the default for tables
+The format also follows -o's name: .folded, .speedscope.json, .json. Only
+complete samples count (partial ones are left out and counted). On a terminal
+it shows its progress; Ctrl-C writes what was gathered.
+
 Packs are found in the folders of XWALK_PACKS (separated by ':'), then among
 the packs that come with xsample; layouts derived from DWARF are cached in
 $XDG_CACHE_HOME/xwalk (default ~/.cache/xwalk).
@@ -63,6 +78,8 @@ const RANGES = {
   '--max-nodes': [1, 1_000_000_000],
   '--nice': [0, 19],
   '--retries': [0, 100],
+  '--rate': [1, 1000],
+  '--duration': [1, 31_536_000], // a year
 } as const;
 
 function intOption(v: string | undefined, name: keyof typeof RANGES): number | undefined {
@@ -90,14 +107,17 @@ function pidList(v: string | undefined): number[] | undefined {
   return [...new Set(v.split(',').map((p) => intOption(p.trim(), '--pid')!))];
 }
 
-type Parsed = SampleOptions | { list: true; pack?: string } | 'help' | 'version';
+type Parsed = SampleOptions | RecordOptions | { list: true; pack?: string } | 'help' | 'version';
 
 function parseOptions(argv: string[]): Parsed {
+  const record = argv[0] === 'record';
+  if (record) argv = argv.slice(1);
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
+        ...(record ? { rate: { type: 'string' }, duration: { type: 'string' }, output: { type: 'string', short: 'o' }, format: { type: 'string' } } as const : {}),
         pid: { type: 'string', short: 'p' },
         core: { type: 'string' },
         exe: { type: 'string' },
@@ -158,7 +178,19 @@ function parseOptions(argv: string[]): Parsed {
   if (o.exe && !o.core) throw new UsageError('--exe goes with --core');
   if (!o.view) throw new UsageError('which view? --struct VIEW (xsample --list shows them)');
   if (o.core && (o.count > 1 || interval !== undefined)) throw new UsageError('a core does not change: --count and --interval need --pid');
-  return o;
+  if (!record) return o;
+  if (o.core) throw new UsageError('a core does not change: record needs --pid');
+  if (interval !== undefined || count !== undefined || values.json) throw new UsageError('record samples at --rate for --duration, and writes one file: not --interval, --count or --json');
+  const format = (values as { format?: string }).format;
+  if (format !== undefined && !(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format is ${FORMATS.join(', ')}, not '${format}'`);
+  const out = (values as { output?: string }).output ?? null;
+  return {
+    ...o,
+    rate: intOption((values as { rate?: string }).rate, '--rate') ?? 10,
+    duration: intOption((values as { duration?: string }).duration, '--duration') ?? Infinity,
+    out: out === '-' ? null : out,
+    format: (format as Format | undefined) ?? null,
+  } satisfies RecordOptions;
 }
 
 function listViews(packName?: string): string {
@@ -195,6 +227,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       print(listViews(o.pack));
       return 0;
     }
+    if ('rate' in o) return await recordAll(o, print, warn);
     return await sampleAll(o, print, warn);
   } catch (err) {
     if (err instanceof UsageError) {

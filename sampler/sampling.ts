@@ -45,10 +45,10 @@ export interface SampleOptions {
   retries: number;
 }
 
-type Print = (s: string) => void;
+export type Print = (s: string) => void;
 
 /** One process (or the core) and what reads it. */
-interface Session {
+export interface Session {
   target: Target;
   sel: Selected;
   view: ViewIR;
@@ -71,7 +71,7 @@ export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Pr
   }
 }
 
-async function openSessions(o: SampleOptions, warn: Print): Promise<Session[]> {
+export async function openSessions(o: SampleOptions, warn: Print): Promise<Session[]> {
   const byBuild = new Map<string | null, Selected>();
   const select = async (t: Target): Promise<Selected> => {
     let sel = byBuild.get(t.buildId);
@@ -136,7 +136,7 @@ function viewOf(pack: PackIR, name: string): ViewIR {
 }
 
 /** Ctrl-C between samples: stop, keep what was gathered. A second Ctrl-C leaves at once. */
-class Interrupt {
+export class Interrupt {
   stopped = false;
   private wake: (() => void) | null = null;
   private readonly onSigint = () => {
@@ -219,7 +219,7 @@ async function sampleLoop(o: SampleOptions, sessions: Session[], print: Print, w
  * it is partial, "changed while it was read". The process must be the same
  * one before and after (not exited, not replaced by exec or pid reuse).
  */
-function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
+export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
   const { target, sel, view } = s;
   const verify = target.kind === 'live' && o.consistency === 'verify';
   let tries = 0;
@@ -291,7 +291,7 @@ const describe = (e: ViewError): string => {
 };
 
 /** How many samples were taken and were partial, and why (the first problem of each, by kind). */
-class Tally {
+export class Tally {
   samples = 0;
   partial = 0;
   errors = 0;

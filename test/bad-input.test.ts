@@ -50,6 +50,22 @@ t.test('usage errors exit 2', async (t) => {
   t.match(help.stdout, /never ptrace/);
 });
 
+t.test('xgen: --help for each command, --version, and a mistake in two lines', async (t) => {
+  const xgen = (args: string[]) => execa(process.execPath, [path.join(root, 'dist/xgen.js'), ...args], { reject: false });
+  for (const args of [['--help'], ['check', '--help'], ['layout', '-h']]) {
+    const r = await xgen(args);
+    t.equal(r.exitCode, 0, `xgen ${args.join(' ')}: exit 0`);
+    t.match(r.stdout, /^usage: xgen layout/, `xgen ${args.join(' ')}: the usage`);
+  }
+  const v = await xgen(['--version']);
+  t.equal(v.exitCode, 0);
+  t.equal(v.stdout, `xgen ${JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version}`);
+  const bad = await xgen(['check', '--pak', 'walkee']);
+  t.equal(bad.exitCode, 2);
+  t.match(bad.stderr, /^xgen: Unknown option '--pak'/);
+  t.equal(bad.stderr.trim().split('\n').length, 2, 'the problem, then a pointer to --help');
+});
+
 t.test('no such process', async (t) => {
   const r = await xsample(['--pid', '4000000', '--struct', 'ngx_pool']);
   oneClearLine(t, r, 1, /no process with pid 4000000/);

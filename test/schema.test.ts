@@ -111,7 +111,7 @@ t.test('the top level', async (t) => {
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, params, yields)");
-  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, roots, columns, checks)");
+  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, roots, columns, checks, stack, weight)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
 });
 
@@ -237,7 +237,7 @@ t.test('roots and binary.version', async (t) => {
 t.test('both real packs load', async (t) => {
   const walkee = loadSchema(join(root, 'packs/walkee/schema.yaml'));
   t.equal(walkee.name, 'walkee');
-  t.same([...walkee.views.keys()], ['ngx_pool', 'walkee_list', 'walkee_sum', 'walkee_array', 'walkee_kvs', 'walkee_jobs', 'walkee_timers', 'walkee_bst', 'walkee_arrays', 'walkee_name']);
+  t.same([...walkee.views.keys()], ['ngx_pool', 'walkee_list', 'walkee_sum', 'walkee_array', 'walkee_kvs', 'walkee_jobs', 'walkee_timers', 'walkee_bst', 'walkee_arrays', 'walkee_name', 'walkee_pool_memory']);
   t.same(walkee.structs.get('walkee_root_t')!.fields.get('pools')!.type, { k: 'ptr', to: { k: 'ptr', to: { k: 'struct', name: 'ngx_pool_t' } } });
   const nginx = loadSchema(join(root, 'packs/nginx/schema.yaml'));
   t.equal(nginx.name, 'nginx');
@@ -407,4 +407,13 @@ t.test('imports: walks from a file of walks', async (t) => {
   loadFails('a walk defined twice', schema('[p/lib.yaml]', true), /schema\.yaml:20:3: /, 'walk nodes is also defined in');
   fs.writeFileSync(join(dir, 'p/bad.yaml'), 'xwalk: 1\nviews: {}\n');
   loadFails('a library with views', schema('[p/bad.yaml]'), /bad\.yaml:2:1: /, "unknown key 'views' in a file of walks");
+});
+
+t.test('stack-shaped views: stack: names columns, weight: a number column', async (t) => {
+  const pack = parseSchema(BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin, count]\n    weight: sum'), 't.yaml');
+  t.same(pack.views.get('lst')!.stack, { frames: ['origin', 'count'], weight: 'sum' });
+  t.equal(parseSchema(BASE, 't.yaml').views.get('lst')!.stack, null, 'a table by default');
+  fails(t, 'a frame that is not a column', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin, nme]'), '30:21', 'view lst: the frame "nme" is not one of its columns (origin, count, sum)');
+  fails(t, 'a weight that is not a number', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [count]\n    weight: origin'), '31:13', 'view lst: the weight must be a number column, but origin is the root label');
+  fails(t, 'a weight without a stack', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    weight: sum'), '30:5', 'view lst: weight: goes with stack: (the frames it weighs)');
 });

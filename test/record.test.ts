@@ -1,0 +1,137 @@
+/**
+ * xsample record on a live walkee: a stack-shaped view (walkee_pool_memory)
+ * as folded lines and a speedscope file, a table view summarised as JSON,
+ * Ctrl-C that writes what was gathered. Every weight is checked against
+ * what the ngx_pool view (read independently) says each pool holds, times
+ * the number of samples the recording says it took.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import t from 'tap';
+import { startWalkee, type Walkee } from './lib/walkee.ts';
+import { xsample, xsampleBin } from './lib/xsample.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-record-'));
+t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** What each pool holds, by address: its blocks (used and free) and its large allocations, as the ngx_pool view reads them. */
+async function poolBytes(w: Walkee): Promise<Map<string, number>> {
+  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'ngx_pool', '--json']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return new Map(r.json.items.map((p: { addr: string; used: number; free: number; large_bytes: number }) => [p.addr, p.used + p.free + p.large_bytes]));
+}
+
+const record = (args: string[]) => xsample(['record', ...args]);
+
+t.test('a stack-shaped view: folded lines, a speedscope file, the JSON summary, all weighing what the pools hold', async (t) => {
+  const w = await startWalkee(['--nodes', '10', '--pools', '5']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const bytes = await poolBytes(w);
+  t.equal(bytes.size, 5, 'five pools');
+
+  const summary = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '50', '--duration', '1', '--format', 'json']);
+  t.equal(summary.code, 0, summary.stderr);
+  const meta = JSON.parse(summary.stdout);
+  t.ok(meta.samples >= 1, `${meta.samples} samples`);
+  t.equal(meta.partial, 0);
+  t.same(meta.pids, [w.child.pid]);
+  const total = [...bytes.values()].reduce((a, b) => a + b, 0);
+  t.equal(meta.total_weight, meta.samples * total, 'the total weight is the pools’ bytes once per sample');
+  t.equal(meta.columns.bytes.min, Math.min(...bytes.values()));
+  t.equal(meta.columns.bytes.max, Math.max(...bytes.values()));
+  t.equal(meta.columns.bytes.n, meta.samples * 5, 'every pool of every sample');
+
+  const folded = path.join(tmp, 'pools.folded');
+  const f = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '50', '--duration', '1', '-o', folded]);
+  t.equal(f.code, 0, f.stderr);
+  const samples = Number(/wrote .* \(folded\): (\d+) samples? in/.exec(f.stderr)?.[1]);
+  t.ok(samples >= 1, `the summary on stderr says how many samples: ${f.stderr}`);
+  const lines = fs.readFileSync(folded, 'utf8').trim().split('\n');
+  t.equal(lines.length, 5, 'one stack per pool');
+  for (const line of lines) {
+    const m = /^pid (\d+);pools;pool (0x[0-9a-f]+) (\d+)$/.exec(line);
+    t.ok(m, `frame;frame;frame weight: ${line}`);
+    if (!m) continue;
+    t.equal(m[1], pid);
+    t.equal(Number(m[3]), samples * bytes.get(m[2])!, `pool ${m[2]}: ${bytes.get(m[2])} bytes in each of ${samples} samples`);
+  }
+
+  const scope = path.join(tmp, 'pools.speedscope.json');
+  const s = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '50', '--duration', '1', '-o', scope]);
+  t.equal(s.code, 0, s.stderr);
+  const file = JSON.parse(fs.readFileSync(scope, 'utf8'));
+  t.equal(file.$schema, 'https://www.speedscope.app/file-format-schema.json');
+  const [profile] = file.profiles;
+  t.equal(profile.type, 'sampled');
+  t.equal(profile.samples.length, 5);
+  t.equal(profile.weights.length, 5);
+  const n = Number(/\(speedscope\): (\d+) samples? in/.exec(s.stderr)?.[1]);
+  const stacks = profile.samples.map((idx: number[], i: number) => ({ frames: idx.map((k) => file.shared.frames[k].name), weight: profile.weights[i] }));
+  for (const st of stacks) {
+    t.same(st.frames.slice(0, 2), [`pid ${pid}`, 'pools']);
+    t.equal(st.weight, n * bytes.get(st.frames[2].replace('pool ', ''))!, `${st.frames[2]}`);
+  }
+  t.equal(profile.endValue, n * total, 'endValue is the total weight');
+});
+
+t.test('a table view over time: per column the percentiles of its numbers and its most frequent texts', async (t) => {
+  const w = await startWalkee(['--nodes', '7']);
+  t.teardown(() => w.kill());
+  const r = await record(['--pid', String(w.child.pid), '--struct', 'walkee_list', '--rate', '40', '--duration', '1']);
+  t.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  const truth = await w.ask('truth');
+  t.same(j.columns.count, { kind: 'number', n: j.samples, min: 7, p50: 7, p90: 7, p99: 7, max: 7, exact: true });
+  t.equal(j.columns.sum.max, truth.list.sum);
+  t.same(j.columns.origin.top, [{ value: 'walkee', count: j.samples }]);
+  t.equal(j.items, j.samples, 'one item a sample');
+});
+
+t.test('Ctrl-C writes what was gathered', async (t) => {
+  const w = await startWalkee(['--nodes', '10', '--pools', '3']);
+  t.teardown(() => w.kill());
+  const bytes = await poolBytes(w);
+  const out = path.join(tmp, 'ctrl-c.folded');
+  const child = execa(process.execPath, [xsampleBin, 'record', '--pid', String(w.child.pid), '--struct', 'walkee_pool_memory', '--rate', '20', '-o', out, '--verbose'], { reject: false, stdin: 'ignore', buffer: { stderr: false } });
+  let seen = 0;
+  const stderr: string[] = [];
+  await new Promise<void>((resolve) => {
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      stderr.push(l);
+      // Wait for two samples, then Ctrl-C.
+      if (/walkee_pool_memory: .* held still/.test(l) && ++seen === 2) resolve();
+    });
+  });
+  child.kill('SIGINT');
+  const r = await child;
+  t.equal(r.exitCode, 0, stderr.join('\n'));
+  const samples = Number(/\(folded\): (\d+) samples? in/.exec(stderr.join('\n'))?.[1]);
+  t.ok(samples >= 2, `${samples} samples`);
+  const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+  t.equal(lines.length, 3);
+  for (const line of lines) {
+    const [, addr, weight] = /;pool (0x[0-9a-f]+) (\d+)$/.exec(line) ?? [];
+    t.equal(Number(weight), samples * bytes.get(addr)!, line);
+  }
+});
+
+t.test('what record refuses, in one line and exit 2 (usage) or 1', async (t) => {
+  const w = await startWalkee(['--nodes', '3']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  for (const [args, code, pattern] of [
+    [['--pid', pid, '--struct', 'walkee_list', '--format', 'folded', '--duration', '1'], 1, /view walkee_list is a table, not stack-shaped \(no stack: in the schema\): record it as json/],
+    [['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '0'], 2, /--rate takes a whole number from 1 to 1000, not '0'/],
+    [['--pid', pid, '--struct', 'walkee_pool_memory', '--format', 'svgz'], 2, /--format is folded, speedscope, json, not 'svgz'/],
+    [['--pid', pid, '--struct', 'walkee_pool_memory', '--count', '3'], 2, /record samples at --rate for --duration/],
+    [['--core', '/nonexistent', '--struct', 'walkee_pool_memory'], 2, /a core does not change: record needs --pid/],
+  ] as [string[], number, RegExp][]) {
+    const r = await record(args);
+    t.equal(r.code, code, `${args.join(' ')}: exit ${code}`);
+    t.match(r.stderr, pattern);
+  }
+});
