@@ -440,10 +440,33 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks, clock=False):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
+        self.stack = stack  # (frame column names, weight column name or None): a stack-shaped view
+
+
+def folded_lines(view, rows, pid):
+    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
+    one sample: the process, then each frame column's value (origin bare, the others as "name value",
+    a list one frame each); identical paths add up; heaviest first, then by their text."""
+    frame_names, weight_name = view.stack
+    weights = {}
+    for row in rows:
+        r = dict(row)
+        frames = [] if pid is None else ["pid %d" % pid]
+        for name in frame_names:
+            if name == "origin":
+                frames.append(str(r["origin"]))
+                continue
+            cell = r.get(name)
+            for v in cell if isinstance(cell, list) else [cell]:
+                frames.append("%s %s" % (name, "?" if v is None else v))
+        w = r.get(weight_name) if weight_name else 1
+        key = ";".join(f.replace(";", "\\x3b") for f in frames)
+        weights[key] = weights.get(key, 0) + (w if isinstance(w, int) and not isinstance(w, bool) else 0)
+    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
 
 
 def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
@@ -972,11 +995,11 @@ class Pack(object):
         return self._views[key]
 
 
-USAGE = "[EXPR] [--json] [--max-nodes N]"
+USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
 
 
 def parse_command_args(argv):
-    opts = {"json": False, "max_nodes": 10000000, "expr": None}
+    opts = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
     rest = []
     i = 0
     while i < len(argv):
@@ -988,6 +1011,11 @@ def parse_command_args(argv):
             if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
                 raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))  # noqa: F821
             opts["max_nodes"] = int(argv[i])
+        elif a == "--folded":
+            i += 1
+            if i >= len(argv) or not argv[i]:
+                raise XwalkError("--folded takes the file to write the stacks to")  # noqa: F821
+            opts["folded"] = argv[i]
         elif a.startswith("--"):
             raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
         else:
@@ -1065,10 +1093,26 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
     rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
+    if opts["folded"]:
+        return write_folded(view, opts["folded"], rows, errors, target.pid)
     rows = [[("pid", target.pid)] + row for row in rows]
     if opts["json"]:
         return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)  # noqa: F821
     return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
+
+
+def write_folded(view, path, rows, errors, pid):
+    """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
+    if view.stack is None:
+        raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)  # noqa: F821
+    if errors:
+        e = errors[0]
+        where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+        raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))  # noqa: F821
+    lines = folded_lines(view, rows, pid)  # noqa: F821
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
 
 
 def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
@@ -1791,7 +1835,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return sum6(_rt, s)
 
-    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value", False)], [], False)  # noqa: F821
+    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value", False)], [], False, None)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("churn_root_t", "lru")
@@ -1855,7 +1899,7 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
-    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value", False)], [], False)  # noqa: F821
+    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value", False)], [], False, None)  # noqa: F821
 
 def view2(L):
     _k1 = L.off("churn_root_t", "list")
@@ -1964,7 +2008,7 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return sum7(_rt, s)
 
-    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col5, "value", False), ("sum", col8, "value", False)], [], False)  # noqa: F821
+    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col5, "value", False), ("sum", col8, "value", False)], [], False, None)  # noqa: F821
 
 PACK = Pack(  # noqa: F821
     "churn",

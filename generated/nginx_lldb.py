@@ -440,10 +440,33 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks, clock=False):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
+        self.stack = stack  # (frame column names, weight column name or None): a stack-shaped view
+
+
+def folded_lines(view, rows, pid):
+    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
+    one sample: the process, then each frame column's value (origin bare, the others as "name value",
+    a list one frame each); identical paths add up; heaviest first, then by their text."""
+    frame_names, weight_name = view.stack
+    weights = {}
+    for row in rows:
+        r = dict(row)
+        frames = [] if pid is None else ["pid %d" % pid]
+        for name in frame_names:
+            if name == "origin":
+                frames.append(str(r["origin"]))
+                continue
+            cell = r.get(name)
+            for v in cell if isinstance(cell, list) else [cell]:
+                frames.append("%s %s" % (name, "?" if v is None else v))
+        w = r.get(weight_name) if weight_name else 1
+        key = ";".join(f.replace(";", "\\x3b") for f in frames)
+        weights[key] = weights.get(key, 0) + (w if isinstance(w, int) and not isinstance(w, bool) else 0)
+    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
 
 
 def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
@@ -972,11 +995,11 @@ class Pack(object):
         return self._views[key]
 
 
-USAGE = "[EXPR] [--json] [--max-nodes N]"
+USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
 
 
 def parse_command_args(argv):
-    opts = {"json": False, "max_nodes": 10000000, "expr": None}
+    opts = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
     rest = []
     i = 0
     while i < len(argv):
@@ -988,6 +1011,11 @@ def parse_command_args(argv):
             if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
                 raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))  # noqa: F821
             opts["max_nodes"] = int(argv[i])
+        elif a == "--folded":
+            i += 1
+            if i >= len(argv) or not argv[i]:
+                raise XwalkError("--folded takes the file to write the stacks to")  # noqa: F821
+            opts["folded"] = argv[i]
         elif a.startswith("--"):
             raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
         else:
@@ -1065,10 +1093,26 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
     rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
+    if opts["folded"]:
+        return write_folded(view, opts["folded"], rows, errors, target.pid)
     rows = [[("pid", target.pid)] + row for row in rows]
     if opts["json"]:
         return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)  # noqa: F821
     return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
+
+
+def write_folded(view, path, rows, errors, pid):
+    """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
+    if view.stack is None:
+        raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)  # noqa: F821
+    if errors:
+        e = errors[0]
+        where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+        raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))  # noqa: F821
+    lines = folded_lines(view, rows, pid)  # noqa: F821
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
 
 
 def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
@@ -2135,7 +2179,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return all30(_rt, s)
 
-    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr", False), ("blocks", col10, "value", False), ("used", col13, "value", False), ("free", col16, "value", False), ("failed", col19, "value", False), ("large_count", col22, "value", False), ("large_bytes", col25, "value", False), ("cleanups", col28, "value", False)], [(check31, "a block's d.last lies outside the block")], False)  # noqa: F821
+    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr", False), ("blocks", col10, "value", False), ("used", col13, "value", False), ("free", col16, "value", False), ("failed", col19, "value", False), ("large_count", col22, "value", False), ("large_bytes", col25, "value", False), ("cleanups", col28, "value", False)], [(check31, "a block's d.last lies outside the block")], False, None)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("ngx_cycle_t", "pool")
@@ -2464,7 +2508,7 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return count23(_rt, s)
 
-    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr", False), ("blocks", col6, "value", False), ("used", col9, "value", False), ("free", col12, "value", False), ("failed", col15, "value", False), ("large_count", col18, "value", False), ("large_bytes", col21, "value", False), ("cleanups", col24, "value", False)], [], False)  # noqa: F821
+    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr", False), ("blocks", col6, "value", False), ("used", col9, "value", False), ("free", col12, "value", False), ("failed", col15, "value", False), ("large_count", col18, "value", False), ("large_bytes", col21, "value", False), ("cleanups", col24, "value", False)], [], False, None)  # noqa: F821
 
 def view2(L):
     _k1 = L.int_field("ngx_cycle_t", "connection_n")
@@ -2587,7 +2631,7 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return count9(_rt, s)
 
-    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value", False), ("free", col4, "value", False), ("used", col7, "value", False), ("clients", col10, "value", False)], [], False)  # noqa: F821
+    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value", False), ("free", col4, "value", False), ("used", col7, "value", False), ("clients", col10, "value", False)], [], False, None)  # noqa: F821
 
 def view3(L):
     _k1 = L.off("ngx_cycle_t", "connections")
@@ -2772,7 +2816,7 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := s + _k25) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k26 else _rt.field_int(s, _k24, False))
 
-    return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr", False), ("fd", col5, "value", False), ("remote", col7, "value", False), ("pool_blocks", col10, "value", False), ("pool_used", col13, "value", False), ("requests", col14, "value", False)], [], False)  # noqa: F821
+    return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr", False), ("fd", col5, "value", False), ("remote", col7, "value", False), ("pool_blocks", col10, "value", False), ("pool_used", col13, "value", False), ("requests", col14, "value", False)], [], False, None)  # noqa: F821
 
 def view4(L):
     _k1 = L.off("ngx_cycle_t", "connections")
@@ -2970,7 +3014,7 @@ def view4(L):
         _max_nodes = _rt.max_nodes
         return sum15(_rt, s)
 
-    return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr", False), ("method", col6, "value", False), ("uri", col7, "value", False), ("host", col8, "value", False), ("age_ms", col9, "value", False), ("fd", col10, "value", False), ("pool_blocks", col13, "value", False), ("pool_used", col16, "value", False)], [], True)  # noqa: F821
+    return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr", False), ("method", col6, "value", False), ("uri", col7, "value", False), ("host", col8, "value", False), ("age_ms", col9, "value", False), ("fd", col10, "value", False), ("pool_blocks", col13, "value", False), ("pool_used", col16, "value", False)], [], True, None)  # noqa: F821
 
 def view5(L):
     _k1 = L.int_field("ngx_time_t", "sec")
@@ -3215,7 +3259,7 @@ def view5(L):
         _max_nodes = _rt.max_nodes
         return count16(_rt)
 
-    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value", False), ("connections", col7, "value", False), ("requests", col10, "value", False), ("timers", col14, "value", False), ("overdue_timers", col17, "value", False)], [], True)  # noqa: F821
+    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value", False), ("connections", col7, "value", False), ("requests", col10, "value", False), ("timers", col14, "value", False), ("overdue_timers", col17, "value", False)], [], True, None)  # noqa: F821
 
 def view6(L):
     _k1 = L.off("ngx_rbtree_t", "root")
@@ -3329,7 +3373,7 @@ def view6(L):
         _max_nodes = _rt.max_nodes
         return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k14, True)
 
-    return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and the fd of the event's connection.", "ngx_event_t", [("timers", root3)], [("addr", col4, "addr", False), ("key", col5, "value", False), ("left_ms", col6, "value", False), ("handler", col7, "value", False), ("write", col8, "value", False), ("fd", col9, "value", False)], [], True)  # noqa: F821
+    return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and the fd of the event's connection.", "ngx_event_t", [("timers", root3)], [("addr", col4, "addr", False), ("key", col5, "value", False), ("left_ms", col6, "value", False), ("handler", col7, "value", False), ("write", col8, "value", False), ("fd", col9, "value", False)], [], True, None)  # noqa: F821
 
 def view7(L):
     _k1 = L.off("ngx_cycle_t", "shared_memory")
@@ -3459,7 +3503,7 @@ def view7(L):
         _max_nodes = _rt.max_nodes
         return (((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k23 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k21, False)) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
 
-    return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root4)], [("addr", col5, "addr", False), ("name", col7, "value", False), ("size", col8, "value", False), ("owner", col9, "value", False), ("free_pages", col10, "value", False)], [], False)  # noqa: F821
+    return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root4)], [("addr", col5, "addr", False), ("name", col7, "value", False), ("size", col8, "value", False), ("owner", col9, "value", False), ("free_pages", col10, "value", False)], [], False, None)  # noqa: F821
 
 def view8(L):
     _k1 = L.off("ngx_cycle_t", "listening")
@@ -3548,7 +3592,7 @@ def view8(L):
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k13, True)
 
-    return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", root3)], [("addr", col4, "addr", False), ("address", col6, "value", False), ("fd", col7, "value", False), ("backlog", col8, "value", False)], [], False)  # noqa: F821
+    return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", root3)], [("addr", col4, "addr", False), ("address", col6, "value", False), ("fd", col7, "value", False), ("backlog", col8, "value", False)], [], False, None)  # noqa: F821
 
 def view9(L):
     _k1 = L.off("ngx_cycle_t", "open_files")
@@ -3657,7 +3701,7 @@ def view9(L):
         _max_nodes = _rt.max_nodes
         return h7(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k12) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k12) + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k16 else _rt.field_int((s + _k12), _k14, False)))
 
-    return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root4)], [("addr", col5, "addr", False), ("fd", col6, "value", False), ("name", col8, "value", False)], [], False)  # noqa: F821
+    return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root4)], [("addr", col5, "addr", False), ("fd", col6, "value", False), ("name", col8, "value", False)], [], False, None)  # noqa: F821
 
 def view10(L):
     _k1 = L.off("ngx_cycle_t", "conf_ctx")
@@ -3777,7 +3821,7 @@ def view10(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := s + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k15 else _rt.field_int(s, _k13, False))
 
-    return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root7)], [("addr", col8, "addr", False), ("checker", col9, "value", False), ("handler", col10, "value", False), ("next", col11, "value", False)], [], False)  # noqa: F821
+    return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root7)], [("addr", col8, "addr", False), ("checker", col9, "value", False), ("handler", col10, "value", False), ("next", col11, "value", False)], [], False, None)  # noqa: F821
 
 def view11(L):
 
@@ -3897,7 +3941,7 @@ def view11(L):
         _max_nodes = _rt.max_nodes
         return _rt.symbol(s)
 
-    return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", root4), ("body", root8)], [("addr", col9, "addr", False), ("filter", col10, "value", False)], [], False)  # noqa: F821
+    return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", root4), ("body", root8)], [("addr", col9, "addr", False), ("filter", col10, "value", False)], [], False, None)  # noqa: F821
 
 def printer0(L):
     _k1 = L.off("ngx_str_t", "data")

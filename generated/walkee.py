@@ -440,10 +440,33 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks, clock=False):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
+        self.stack = stack  # (frame column names, weight column name or None): a stack-shaped view
+
+
+def folded_lines(view, rows, pid):
+    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
+    one sample: the process, then each frame column's value (origin bare, the others as "name value",
+    a list one frame each); identical paths add up; heaviest first, then by their text."""
+    frame_names, weight_name = view.stack
+    weights = {}
+    for row in rows:
+        r = dict(row)
+        frames = [] if pid is None else ["pid %d" % pid]
+        for name in frame_names:
+            if name == "origin":
+                frames.append(str(r["origin"]))
+                continue
+            cell = r.get(name)
+            for v in cell if isinstance(cell, list) else [cell]:
+                frames.append("%s %s" % (name, "?" if v is None else v))
+        w = r.get(weight_name) if weight_name else 1
+        key = ";".join(f.replace(";", "\\x3b") for f in frames)
+        weights[key] = weights.get(key, 0) + (w if isinstance(w, int) and not isinstance(w, bool) else 0)
+    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
 
 
 def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
@@ -972,11 +995,11 @@ class Pack(object):
         return self._views[key]
 
 
-USAGE = "[EXPR] [--json] [--max-nodes N]"
+USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
 
 
 def parse_command_args(argv):
-    opts = {"json": False, "max_nodes": 10000000, "expr": None}
+    opts = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
     rest = []
     i = 0
     while i < len(argv):
@@ -988,6 +1011,11 @@ def parse_command_args(argv):
             if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
                 raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))  # noqa: F821
             opts["max_nodes"] = int(argv[i])
+        elif a == "--folded":
+            i += 1
+            if i >= len(argv) or not argv[i]:
+                raise XwalkError("--folded takes the file to write the stacks to")  # noqa: F821
+            opts["folded"] = argv[i]
         elif a.startswith("--"):
             raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
         else:
@@ -1065,10 +1093,26 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
     rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
+    if opts["folded"]:
+        return write_folded(view, opts["folded"], rows, errors, target.pid)
     rows = [[("pid", target.pid)] + row for row in rows]
     if opts["json"]:
         return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)  # noqa: F821
     return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
+
+
+def write_folded(view, path, rows, errors, pid):
+    """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
+    if view.stack is None:
+        raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)  # noqa: F821
+    if errors:
+        e = errors[0]
+        where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+        raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))  # noqa: F821
+    lines = folded_lines(view, rows, pid)  # noqa: F821
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
 
 
 def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
@@ -1980,7 +2024,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return all27(_rt, s)
 
-    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False), ("blocks", col7, "value", False), ("used", col10, "value", False), ("free", col13, "value", False), ("failed", col16, "value", False), ("large_count", col19, "value", False), ("large_bytes", col22, "value", False), ("cleanups", col25, "value", False)], [(check28, "a block's d.last lies outside the block")], False)  # noqa: F821
+    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False), ("blocks", col7, "value", False), ("used", col10, "value", False), ("free", col13, "value", False), ("failed", col16, "value", False), ("large_count", col19, "value", False), ("large_bytes", col22, "value", False), ("cleanups", col25, "value", False)], [(check28, "a block's d.last lies outside the block")], False, None)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("walkee_root_t", "list")
@@ -2089,7 +2133,7 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return sum7(_rt, s)
 
-    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("sum", col8, "value", False)], [], False)  # noqa: F821
+    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("sum", col8, "value", False)], [], False, None)  # noqa: F821
 
 def view2(L):
     _k1 = L.off("walkee_root_t", "list")
@@ -2159,7 +2203,7 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return sum4(_rt, s)
 
-    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root2)], [("sum", col5, "value", False)], [], False)  # noqa: F821
+    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root2)], [("sum", col5, "value", False)], [], False, None)  # noqa: F821
 
 def view3(L):
     _k1 = L.off("walkee_root_t", "array")
@@ -2292,7 +2336,7 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         return sum10(_rt, s)
 
-    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("weight_sum", col8, "value", False), ("id_sum", col11, "value", False)], [], False)  # noqa: F821
+    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("weight_sum", col8, "value", False), ("id_sum", col11, "value", False)], [], False, None)  # noqa: F821
 
 def view4(L):
     _k1 = L.off("walkee_root_t", "kvs")
@@ -2539,7 +2583,7 @@ def view4(L):
         _max_nodes = _rt.max_nodes
         return sum16(_rt, s)
 
-    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col6, "value", False), ("parts", col9, "value", False), ("key_bytes", col13, "value", False), ("value_bytes", col17, "value", False)], [], False)  # noqa: F821
+    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col6, "value", False), ("parts", col9, "value", False), ("key_bytes", col13, "value", False), ("value_bytes", col17, "value", False)], [], False, None)  # noqa: F821
 
 def view5(L):
     _k1 = L.off("walkee_root_t", "jobs")
@@ -2615,7 +2659,7 @@ def view5(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := s + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k10 else _rt.field_int(s, _k8, False))
 
-    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr", False), ("id", col5, "value", False), ("cost", col6, "value", False)], [], False)  # noqa: F821
+    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr", False), ("id", col5, "value", False), ("cost", col6, "value", False)], [], False, None)  # noqa: F821
 
 def view6(L):
     _k1 = L.off("walkee_root_t", "timers")
@@ -2706,7 +2750,7 @@ def view6(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := s + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(s, _k10, False))
 
-    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr", False), ("key", col5, "value", False), ("payload", col6, "value", False)], [], False)  # noqa: F821
+    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr", False), ("key", col5, "value", False), ("payload", col6, "value", False)], [], False, None)  # noqa: F821
 
 def view7(L):
     _k1 = L.off("walkee_root_t", "bst")
@@ -2959,7 +3003,7 @@ def view7(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return list_w15
 
-    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("key_sum", col8, "value", False), ("min_key", col11, "value", False), ("keys", col14, "value", True), ("preorder", col18, "value", True)], [], False)  # noqa: F821
+    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("key_sum", col8, "value", False), ("min_key", col11, "value", False), ("keys", col14, "value", True), ("preorder", col18, "value", True)], [], False, None)  # noqa: F821
 
 def view8(L):
     _k1 = L.off("walkee_root_t", "tag")
@@ -3117,7 +3161,7 @@ def view8(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h12(_rt, (s + _k3), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h12(_rt, (s + _k3), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k4, False))
 
-    return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", root2)], [("tag", col3, "value", False), ("counts", col6, "value", True), ("total", col9, "value", False), ("third", col11, "value", False), ("first", col13, "addr", False), ("heads", col16, "addr", True), ("first_value", col17, "value", False)], [], False)  # noqa: F821
+    return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", root2)], [("tag", col3, "value", False), ("counts", col6, "value", True), ("total", col9, "value", False), ("third", col11, "value", False), ("first", col13, "addr", False), ("heads", col16, "addr", True), ("first_value", col17, "value", False)], [], False, None)  # noqa: F821
 
 def view9(L):
     _k1 = L.off("walkee_root_t", "name")
@@ -3168,7 +3212,7 @@ def view9(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((s + _k1), _k3, False))
 
-    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value", False), ("len", col5, "value", False)], [], False)  # noqa: F821
+    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value", False), ("len", col5, "value", False)], [], False, None)  # noqa: F821
 
 def view10(L):
     _k1 = L.off("walkee_root_t", "pools")
@@ -3302,7 +3346,7 @@ def view10(L):
         _max_nodes = _rt.max_nodes
         return (sum6(_rt, s) + sum8(_rt, s))
 
-    return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", root3)], [("pool", col4, "addr", False), ("bytes", col9, "value", False)], [], False)  # noqa: F821
+    return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", root3)], [("pool", col4, "addr", False), ("bytes", col9, "value", False)], [], False, (["origin", "pool"], "bytes"))  # noqa: F821
 
 def printer0(L):
     _k1 = L.off("ngx_str_t", "data")
@@ -3382,7 +3426,7 @@ PACK = Pack(  # noqa: F821
      ("walkee-bst", 7, "A plain binary search tree, in order and root first.\x0a\x0aUsage: walkee-bst [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the walkee_root_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct walkee_bst)."),
      ("walkee-arrays", 8, "Array members - text, numbers and pointers - as columns, elements and walks.\x0a\x0aUsage: walkee-arrays [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the walkee_root_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct walkee_arrays)."),
      ("walkee-name", 9, "The target's name, an ngx_str_t.\x0a\x0aUsage: walkee-name [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the walkee_root_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct walkee_name)."),
-     ("walkee-pool-memory", 10, "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.\x0a\x0aUsage: walkee-pool-memory [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the ngx_pool_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct walkee_pool_memory).")],
+     ("walkee-pool-memory", 10, "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.\x0a\x0aUsage: walkee-pool-memory [EXPR] [--json] [--max-nodes N] [--folded FILE]\x0aWith EXPR (an address or an expression of the debugger), only the ngx_pool_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct walkee_pool_memory).\x0aWith --folded FILE, writes the items as a flame graph's stacks (frame;frame;frame weight lines), as one sample of xsample record --struct walkee_pool_memory does.")],
     [("ngx_str_t", "string", printer0), ("ngx_pool_t", "view", 0), ("ngx_array_t", "children", printer2)],
     None,
 )

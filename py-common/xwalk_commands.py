@@ -46,11 +46,11 @@ class Pack(object):
         return self._views[key]
 
 
-USAGE = "[EXPR] [--json] [--max-nodes N]"
+USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
 
 
 def parse_command_args(argv):
-    opts = {"json": False, "max_nodes": 10000000, "expr": None}
+    opts = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
     rest = []
     i = 0
     while i < len(argv):
@@ -62,6 +62,11 @@ def parse_command_args(argv):
             if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
                 raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))  # noqa: F821
             opts["max_nodes"] = int(argv[i])
+        elif a == "--folded":
+            i += 1
+            if i >= len(argv) or not argv[i]:
+                raise XwalkError("--folded takes the file to write the stacks to")  # noqa: F821
+            opts["folded"] = argv[i]
         elif a.startswith("--"):
             raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
         else:
@@ -139,10 +144,26 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
     rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
+    if opts["folded"]:
+        return write_folded(view, opts["folded"], rows, errors, target.pid)
     rows = [[("pid", target.pid)] + row for row in rows]
     if opts["json"]:
         return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)  # noqa: F821
     return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
+
+
+def write_folded(view, path, rows, errors, pid):
+    """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
+    if view.stack is None:
+        raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)  # noqa: F821
+    if errors:
+        e = errors[0]
+        where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+        raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))  # noqa: F821
+    lines = folded_lines(view, rows, pid)  # noqa: F821
+    with open(path, "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
 
 
 def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):

@@ -433,10 +433,33 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks, clock=False):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
+        self.stack = stack  # (frame column names, weight column name or None): a stack-shaped view
+
+
+def folded_lines(view, rows, pid):
+    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
+    one sample: the process, then each frame column's value (origin bare, the others as "name value",
+    a list one frame each); identical paths add up; heaviest first, then by their text."""
+    frame_names, weight_name = view.stack
+    weights = {}
+    for row in rows:
+        r = dict(row)
+        frames = [] if pid is None else ["pid %d" % pid]
+        for name in frame_names:
+            if name == "origin":
+                frames.append(str(r["origin"]))
+                continue
+            cell = r.get(name)
+            for v in cell if isinstance(cell, list) else [cell]:
+                frames.append("%s %s" % (name, "?" if v is None else v))
+        w = r.get(weight_name) if weight_name else 1
+        key = ";".join(f.replace(";", "\\x3b") for f in frames)
+        weights[key] = weights.get(key, 0) + (w if isinstance(w, int) and not isinstance(w, bool) else 0)
+    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
 
 
 def result_json(view, pid, pack, layout, build_id, clock, rows, errors):

@@ -27,9 +27,10 @@ export class StackCounts {
     else this.weights.set(key, { frames, weight });
   }
 
-  /** Every path and its weight, heaviest first (then by frames, so the output is stable). */
+  /** Every path and its weight, heaviest first, then by its folded text (as the Python runtime's folded_lines orders them). */
   entries(): { frames: string[]; weight: Int }[] {
-    return [...this.weights.values()].sort((a, b) => (a.weight > b.weight ? -1 : a.weight < b.weight ? 1 : a.frames.join(';') < b.frames.join(';') ? -1 : 1));
+    const text = new Map([...this.weights.values()].map((e) => [e, foldedPath(e.frames)]));
+    return [...this.weights.values()].sort((a, b) => (a.weight > b.weight ? -1 : a.weight < b.weight ? 1 : text.get(a)! < text.get(b)! ? -1 : 1));
   }
 
   total(): Int {
@@ -39,11 +40,13 @@ export class StackCounts {
   }
 }
 
+/** A path as folded text: its frames joined by ';', a ';' inside a frame written \x3b. */
+const foldedPath = (frames: string[]): string => frames.map((f) => f.replace(/;/g, '\\x3b')).join(';');
+
 /** The collapsed ("folded") format every flame graph tool reads: frame;frame;frame weight, one path a line. */
 export function toFolded(counts: StackCounts): string {
-  const frame = (f: string) => f.replace(/;/g, '\\x3b');
   return counts
     .entries()
-    .map((e) => `${e.frames.map(frame).join(';')} ${e.weight}`)
+    .map((e) => `${foldedPath(e.frames)} ${e.weight}`)
     .join('\n');
 }

@@ -42,7 +42,13 @@ function viewFactory(view: ViewIR, index: number): Py {
   const rootList = pyJoin(lv.roots.map((r) => py`(${pyStr(r.label)}, ${fnRef(r.fn)})`), ', ');
   const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${fnRef(c.fn)}, ${pyStr(c.kind)}, ${pyBool(c.list)})`), ', ');
   const checkList = pyJoin(lv.checks.map((c) => py`(${fnRef(c.fn)}, ${pyStr(c.message)})`), ', ');
-  return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)})  # noqa: F821`);
+  return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)})  # noqa: F821`);
+}
+
+/** A stack-shaped view's frames and weight, as the Python View takes them; None for a table. */
+function stackOf(view: ViewIR): Py {
+  if (!view.stack) return py`None`;
+  return py`([${pyJoin(view.stack.frames.map((f) => pyStr(f)), ', ')}], ${view.stack.weight === null ? py`None` : pyStr(view.stack.weight)})`;
 }
 
 /** The program's clock on a core (the schema's clock:), as a factory like a view's: (doc, {name: fn(rt, s)}). */
@@ -71,7 +77,7 @@ function printerEntry(pack: PackIR, p: PrinterIR, index: number): Py {
 }
 
 function helpText(pack: PackIR, view: ViewIR, command: string): string {
-  return `${view.doc}\n\nUsage: ${command} [EXPR] [--json] [--max-nodes N]\nWith EXPR (an address or an expression of the debugger), only the ${view.of} there; without it, every one the view's roots reach.\nReads raw memory with the ${pack.name} pack's layout (same output as xsample --struct ${view.name}).`;
+  return `${view.doc}\n\nUsage: ${command} [EXPR] [--json] [--max-nodes N]${view.stack ? ' [--folded FILE]' : ''}\nWith EXPR (an address or an expression of the debugger), only the ${view.of} there; without it, every one the view's roots reach.\nReads raw memory with the ${pack.name} pack's layout (same output as xsample --struct ${view.name}).${view.stack ? `\nWith --folded FILE, writes the items as a flame graph's stacks (frame;frame;frame weight lines), as one sample of xsample record --struct ${view.name} does.` : ''}`;
 }
 
 export interface GenerateInput {

@@ -374,3 +374,59 @@ class ContractTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def stack_pack(stack):
+    """The toy pack with its view made stack-shaped: frames and weight as a generated View carries them."""
+
+    def factory(L):
+        v = items_view(L)
+        return View(v.name, v.doc, v.of, v.roots, v.columns, v.checks, False, stack)
+
+    return Pack("toy", "A toy program.", "0" * 64, None, None, [LAYOUT], SPEC, [factory], [("toy-items", 0, "The list at head.")], [])
+
+
+class FoldedTest(unittest.TestCase):
+    def setUp(self):
+        import tempfile
+
+        self.dir = tempfile.mkdtemp()
+        self.out = os.path.join(self.dir, "out.folded")
+
+    def tearDown(self):
+        import shutil
+
+        shutil.rmtree(self.dir)
+
+    def read(self):
+        with open(self.out) as f:
+            return f.read().split("\n")
+
+    def test_frames_and_weights_as_xsample_record_writes_one_sample(self):
+        said = run(toy_image(), ["--folded", self.out], pack=stack_pack((["origin", "name", "handler"], "value")))
+        self.assertEqual(said, "wrote %s: 3 stacks" % self.out)
+        # Heaviest first; the process, the root's label bare, then "column value" (an empty name is an empty value).
+        self.assertEqual(self.read(), ["pid 42;head;name ;handler NULL 30", "pid 42;head;name beta;handler on_read 12", "pid 42;head;name alpha;handler on_read+0x10 7", ""])
+
+    def test_identical_paths_add_up_and_a_semicolon_is_escaped(self):
+        img = toy_image(items=((5, "a;b", ON_READ), (6, "a;b", ON_READ), (1, "c", ON_READ)))
+        run(img, ["--folded", self.out], pack=stack_pack((["name"], "value")))
+        self.assertEqual(self.read(), ["pid 42;name a\\x3bb 11", "pid 42;name c 1", ""])
+
+    def test_without_a_weight_each_item_weighs_one(self):
+        run(toy_image(items=((5, "x", 0), (6, "x", 0), (7, "y", 0))), ["--folded", self.out], pack=stack_pack((["name"], None)))
+        self.assertEqual(self.read(), ["pid 42;name x 2", "pid 42;name y 1", ""])
+
+    def test_a_table_view_is_refused(self):
+        with self.assertRaises(XwalkError) as e:
+            run(toy_image(), ["--folded", self.out])
+        self.assertEqual(str(e.exception), "view items is a table, not stack-shaped (no stack: in the schema): --folded needs one")
+        self.assertFalse(os.path.exists(self.out))
+
+    def test_a_partial_sample_is_not_written(self):
+        img = toy_image()
+        img.put_u64(HEAP + 0x40, 0x900000)  # item1's next points nowhere
+        with self.assertRaises(XwalkError) as e:
+            run(img, ["--folded", self.out], pack=stack_pack((["name"], "value")))
+        self.assertTrue(str(e.exception).startswith("%s not written: the sample is partial (root head: " % self.out), str(e.exception))
+        self.assertFalse(os.path.exists(self.out))
