@@ -22,10 +22,11 @@ import { toJson } from './json-out.ts';
 import { TargetGone } from './memory.ts';
 import { Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from './sampling.ts';
 import { toSpeedscope } from './speedscope.ts';
+import { toFlameSvg } from './flame-svg.ts';
 import { MAX_STACKS, StackCounts, toFolded } from './stack-counts.ts';
 import type { Row } from './view-run.ts';
 
-export const FORMATS = ['folded', 'speedscope', 'json'] as const;
+export const FORMATS = ['folded', 'speedscope', 'svg', 'json'] as const;
 export type Format = (typeof FORMATS)[number];
 
 export interface RecordOptions extends SampleOptions {
@@ -41,6 +42,7 @@ export function formatOfFile(file: string | null): Format | null {
   if (!file) return null;
   if (/\.speedscope\.json$/i.test(file)) return 'speedscope';
   if (/\.json$/i.test(file)) return 'json';
+  if (/\.svg$/i.test(file)) return 'svg';
   if (/\.(folded|collapsed|txt)$/i.test(file)) return 'folded';
   return null;
 }
@@ -160,6 +162,9 @@ function render(format: Format, agg: Aggregate, meta: Record<string, unknown>): 
       return toFolded(agg.stacks);
     case 'speedscope':
       return toSpeedscope(agg.stacks, name, `xsample ${xwalkVersion()}`);
+    case 'svg':
+      // A weight column names what is weighed (bytes); without one, an item weighs 1 in each sample that saw it.
+      return toFlameSvg(agg.stacks, `${name}, ${meta.samples} samples at ${meta.rate_hz} Hz`, agg.view.stack!.weight ?? 'samples', agg.stacks.total());
     case 'json':
       return toJson({ ...meta, items: agg.columns.items, columns: agg.columns.summary(), ...(agg.view.stack ? { total_weight: agg.stacks.total() } : {}) });
   }

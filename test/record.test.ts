@@ -78,6 +78,49 @@ t.test('a stack-shaped view: folded lines, a speedscope file, the JSON summary, 
   t.equal(profile.endValue, n * total, 'endValue is the total weight');
 });
 
+t.test('an SVG flame graph: every frame an element, as wide as its share, its weight in its title', async (t) => {
+  const w = await startWalkee(['--nodes', '10', '--pools', '4']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const bytes = await poolBytes(w);
+  const svg = path.join(tmp, 'pools.svg');
+  const r = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '20', '--duration', '1', '-o', svg]);
+  t.equal(r.code, 0, r.stderr);
+  const samples = Number(/\(svg\): (\d+) samples? in/.exec(r.stderr)?.[1]);
+  // Read back by an XML parser (python3's), as any SVG reader would: well-formed, and each frame a <g> with its rect and title.
+  const parsed = await execa('python3', ['-c', `
+import json, sys, xml.etree.ElementTree as ET
+ns = {"s": "http://www.w3.org/2000/svg"}
+root = ET.parse(sys.argv[1]).getroot()
+out = []
+for g in root.iter("{http://www.w3.org/2000/svg}g"):
+    if g.get("class") != "f":
+        continue
+    rect = g.find("s:rect", ns)
+    out.append({"name": g.get("data-name"), "weight": int(g.get("data-weight")), "title": g.find("s:title", ns).text, "x": float(rect.get("x")), "width": float(rect.get("width")), "y": float(rect.get("y"))})
+print(json.dumps({"frames": out, "script": root.find("s:script", ns) is not None, "width": root.get("width")}))
+`, svg]);
+  const doc = JSON.parse(parsed.stdout);
+  t.ok(doc.script, 'a script for zoom and search');
+  const total = [...bytes.values()].reduce((a, b) => a + b, 0) * samples;
+  const byName = new Map(doc.frames.map((f: { name: string }) => [f.name, f]));
+  t.same([...byName.keys()].slice(0, 3), ['all', `pid ${pid}`, 'pools'], 'the root, the process, the root label');
+  t.equal(doc.frames.length, 3 + 4, 'and one frame per pool');
+  const all = byName.get('all') as { weight: number; width: number; title: string };
+  t.equal(all.weight, total);
+  t.equal(all.width, 1200);
+  t.equal(all.title, `all (${total} bytes, 100.00%)`);
+  for (const [addr, b] of bytes) {
+    const f = byName.get(`pool ${addr}`) as { weight: number; width: number; title: string; y: number } | undefined;
+    t.ok(f, `pool ${addr} has a frame`);
+    if (!f) continue;
+    t.equal(f.weight, b * samples, `pool ${addr}: its bytes in each sample`);
+    t.ok(Math.abs(f.width - (1200 * f.weight) / total) < 0.01, `pool ${addr}: as wide as its share (${f.width})`);
+    t.equal(f.title, `pool ${addr} (${f.weight} bytes, ${((100 * f.weight) / total).toFixed(2)}%)`);
+    t.ok(f.y < (byName.get('pools') as { y: number }).y, 'above its parent: the root is at the bottom');
+  }
+});
+
 t.test('a table view over time: per column the percentiles of its numbers and its most frequent texts', async (t) => {
   const w = await startWalkee(['--nodes', '7']);
   t.teardown(() => w.kill());
@@ -126,7 +169,7 @@ t.test('what record refuses, in one line and exit 2 (usage) or 1', async (t) => 
   for (const [args, code, pattern] of [
     [['--pid', pid, '--struct', 'walkee_list', '--format', 'folded', '--duration', '1'], 1, /view walkee_list is a table, not stack-shaped \(no stack: in the schema\): record it as json/],
     [['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '0'], 2, /--rate takes a whole number from 1 to 1000, not '0'/],
-    [['--pid', pid, '--struct', 'walkee_pool_memory', '--format', 'svgz'], 2, /--format is folded, speedscope, json, not 'svgz'/],
+    [['--pid', pid, '--struct', 'walkee_pool_memory', '--format', 'svgz'], 2, /--format is folded, speedscope, svg, json, not 'svgz'/],
     [['--pid', pid, '--struct', 'walkee_pool_memory', '--count', '3'], 2, /record samples at --rate for --duration/],
     [['--core', '/nonexistent', '--struct', 'walkee_pool_memory'], 2, /a core does not change: record needs --pid/],
   ] as [string[], number, RegExp][]) {
