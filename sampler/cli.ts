@@ -56,9 +56,11 @@ schema) as a flame graph's input, any view as a summary of its columns.
   --format speedscope  speedscope's JSON file (https://www.speedscope.app)
   --format svg         a flame graph in one SVG file: readable as it is; in a
                        browser, click to zoom, Search, details under the pointer
+  --format pprof       a gzipped pprof profile (go tool pprof, Pyroscope)
   --format json        per column: n, min, p50, p90, p99, max of its numbers,
                        or its most frequent texts; the default for tables
-The format also follows -o's name: .folded, .speedscope.json, .svg, .json. Only
+The format also follows -o's name: .folded, .speedscope.json, .svg, .pb.gz,
+.pprof, .json. Only
 complete samples count (partial ones are left out and counted). On a terminal
 it shows its progress; Ctrl-C writes what was gathered.
 

@@ -23,10 +23,11 @@ import { TargetGone } from './memory.ts';
 import { Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from './sampling.ts';
 import { toSpeedscope } from './speedscope.ts';
 import { toFlameSvg } from './flame-svg.ts';
+import { toPprof } from './pprof.ts';
 import { MAX_STACKS, StackCounts, toFolded } from './stack-counts.ts';
 import type { Row } from './view-run.ts';
 
-export const FORMATS = ['folded', 'speedscope', 'svg', 'json'] as const;
+export const FORMATS = ['folded', 'speedscope', 'svg', 'pprof', 'json'] as const;
 export type Format = (typeof FORMATS)[number];
 
 export interface RecordOptions extends SampleOptions {
@@ -43,6 +44,7 @@ export function formatOfFile(file: string | null): Format | null {
   if (/\.speedscope\.json$/i.test(file)) return 'speedscope';
   if (/\.json$/i.test(file)) return 'json';
   if (/\.svg$/i.test(file)) return 'svg';
+  if (/\.(pb\.gz|pprof)$/i.test(file)) return 'pprof';
   if (/\.(folded|collapsed|txt)$/i.test(file)) return 'folded';
   return null;
 }
@@ -87,6 +89,7 @@ export async function recordAll(o: RecordOptions, print: Print, warn: Print): Pr
     const view = sessions[0].view;
     const format = o.format ?? formatOfFile(o.out) ?? (view.stack ? 'folded' : 'json');
     if (format !== 'json' && !view.stack) throw new UserError(`view ${view.name} is a table, not stack-shaped (no stack: in the schema): record it as json`);
+    if (format === 'pprof' && !o.out && process.stdout.isTTY) throw new UserError('a pprof profile is gzipped binary: write it to a file with -o FILE (or pipe it)');
     return await recordLoop(o, format, sessions, print, warn);
   } finally {
     for (const s of sessions) s.target.close();
@@ -100,6 +103,7 @@ async function recordLoop(o: RecordOptions, format: Format, sessions: Session[],
   const interrupt = new Interrupt();
   const period = 1000 / o.rate;
   const start = performance.now();
+  const startWall = Date.now();
   const end = start + o.duration * 1000;
   const progress = process.stderr.isTTY ? new Progress() : null;
   let behind = 0;
@@ -143,11 +147,14 @@ async function recordLoop(o: RecordOptions, format: Format, sessions: Session[],
   const seconds = (performance.now() - start) / 1000;
   if (behind > 0) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
   if (agg.stacks.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${agg.stacks.overflowed} more are under "(other stacks)"`);
-  const meta = { view: view.name, pack: sessions[0].sel.pack.name, pids: sessions.map((s) => s.target.pid), rate_hz: o.rate, seconds: Number(seconds.toFixed(3)), samples: tally.samples, partial: tally.partial, missed: behind };
+  const meta = { start_ms: startWall, view: view.name, pack: sessions[0].sel.pack.name, pids: sessions.map((s) => s.target.pid), rate_hz: o.rate, seconds: Number(seconds.toFixed(3)), samples: tally.samples, partial: tally.partial, missed: behind };
   const text = render(format, agg, meta);
   if (o.out) {
-    fs.writeFileSync(o.out, text + '\n');
+    fs.writeFileSync(o.out, typeof text === 'string' ? text + '\n' : text);
     warn(`xsample: wrote ${o.out} (${format}): ${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`);
+  } else if (typeof text !== 'string') {
+    process.stdout.write(text);
+    warn(`xsample: ${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`);
   } else {
     print(text);
     warn(`xsample: ${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`);
@@ -155,7 +162,7 @@ async function recordLoop(o: RecordOptions, format: Format, sessions: Session[],
   return tally.partial > 0 ? 3 : 0;
 }
 
-function render(format: Format, agg: Aggregate, meta: Record<string, unknown>): string {
+function render(format: Format, agg: Aggregate, meta: Record<string, unknown>): string | Buffer {
   const name = `${meta.view} (${meta.pack}, pid ${(meta.pids as (number | null)[]).join(', ')})`;
   switch (format) {
     case 'folded':
@@ -165,8 +172,21 @@ function render(format: Format, agg: Aggregate, meta: Record<string, unknown>): 
     case 'svg':
       // A weight column names what is weighed (bytes); without one, an item weighs 1 in each sample that saw it.
       return toFlameSvg(agg.stacks, `${name}, ${meta.samples} samples at ${meta.rate_hz} Hz`, agg.view.stack!.weight ?? 'samples', agg.stacks.total());
-    case 'json':
-      return toJson({ ...meta, items: agg.columns.items, columns: agg.columns.summary(), ...(agg.view.stack ? { total_weight: agg.stacks.total() } : {}) });
+    case 'pprof': {
+      const weight = agg.view.stack!.weight;
+      return toPprof(agg.stacks, {
+        type: weight ?? 'samples',
+        unit: weight && /(^|_)bytes$/.test(weight) ? 'bytes' : 'count',
+        startMs: meta.start_ms as number,
+        durationMs: (meta.seconds as number) * 1000,
+        periodMs: 1000 / (meta.rate_hz as number),
+        comment: `${name}: ${meta.samples} samples at ${meta.rate_hz} Hz, written by xsample ${xwalkVersion()}`,
+      });
+    }
+    case 'json': {
+      const { start_ms: _, ...rest } = meta;
+      return toJson({ ...rest, items: agg.columns.items, columns: agg.columns.summary(), ...(agg.view.stack ? { total_weight: agg.stacks.total() } : {}) });
+    }
   }
 }
 

@@ -121,6 +121,46 @@ print(json.dumps({"frames": out, "script": root.find("s:script", ns) is not None
   }
 });
 
+/** profile.proto as Debian's pprof sources have it: the decoder here is protoc's, not ours. */
+const PROFILE_PROTO = '/usr/share/gocode/src/github.com/google/pprof/proto';
+
+/** A pprof file decoded by protoc into its stacks (root first, by function name) and values. */
+async function decodePprof(file: string): Promise<{ type: string; unit: string; stacks: { frames: string[]; value: number }[]; strings: string[] }> {
+  const gz = fs.readFileSync(file);
+  const raw = (await import('node:zlib')).gunzipSync(gz);
+  const text = (await execa('protoc', ['--decode=perftools.profiles.Profile', '-I', PROFILE_PROTO, 'profile.proto'], { input: raw })).stdout;
+  const strings = [...text.matchAll(/^string_table: "(.*)"$/gm)].map((m) => JSON.parse(`"${m[1]}"`) as string);
+  const block = (name: string) => [...text.matchAll(new RegExp(`^${name} \\{\\n([\\s\\S]*?)^\\}`, 'gm'))].map((m) => m[1]);
+  const nums = (b: string, k: string) => [...b.matchAll(new RegExp(`^\\s*${k}: (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
+  const fnName = new Map(block('function').map((b) => [nums(b, 'id')[0], strings[nums(b, 'name')[0]]]));
+  const locFn = new Map(block('location').map((b) => [nums(b, 'id')[0], nums(b, 'function_id')[0]]));
+  const stacks = block('sample').map((b) => ({ frames: nums(b, 'location_id').map((l) => fnName.get(locFn.get(l)!)!).reverse(), value: nums(b, 'value')[0] }));
+  const [st] = block('sample_type');
+  return { type: strings[nums(st, 'type')[0]], unit: strings[nums(st, 'unit')[0]], stacks, strings };
+}
+
+t.test('a pprof profile, read back by protoc with pprof\'s own profile.proto', async (t) => {
+  const w = await startWalkee(['--nodes', '10', '--pools', '3']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const bytes = await poolBytes(w);
+  const out = path.join(tmp, 'pools.pb.gz');
+  const r = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '20', '--duration', '1', '-o', out]);
+  t.equal(r.code, 0, r.stderr);
+  const samples = Number(/\(pprof\): (\d+) samples? in/.exec(r.stderr)?.[1]);
+  const p = await decodePprof(out);
+  t.same([p.type, p.unit], ['bytes', 'bytes'], 'the sample type is the weight column, in bytes');
+  t.equal(p.stacks.length, 3, 'one sample per pool');
+  for (const s of p.stacks) {
+    t.same(s.frames.slice(0, 2), [`pid ${pid}`, 'pools'], 'root first once the leaf-first locations are turned round');
+    t.equal(s.value, samples * bytes.get(s.frames[2].replace('pool ', ''))!, s.frames[2]);
+  }
+  t.ok(p.strings.some((x) => x.startsWith(`walkee_pool_memory (walkee, pid ${pid}): ${samples} samples at 20 Hz`)), 'a comment says what it is');
+  const tty = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--format', 'pprof', '--duration', '1']);
+  t.equal(tty.code, 0, 'to a pipe, the gzipped bytes go to stdout');
+  t.equal(tty.stdout.charCodeAt(0), 0x1f, 'gzip magic');
+});
+
 t.test('a table view over time: per column the percentiles of its numbers and its most frequent texts', async (t) => {
   const w = await startWalkee(['--nodes', '7']);
   t.teardown(() => w.kill());
@@ -169,7 +209,7 @@ t.test('what record refuses, in one line and exit 2 (usage) or 1', async (t) => 
   for (const [args, code, pattern] of [
     [['--pid', pid, '--struct', 'walkee_list', '--format', 'folded', '--duration', '1'], 1, /view walkee_list is a table, not stack-shaped \(no stack: in the schema\): record it as json/],
     [['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '0'], 2, /--rate takes a whole number from 1 to 1000, not '0'/],
-    [['--pid', pid, '--struct', 'walkee_pool_memory', '--format', 'svgz'], 2, /--format is folded, speedscope, svg, json, not 'svgz'/],
+    [['--pid', pid, '--struct', 'walkee_pool_memory', '--format', 'svgz'], 2, /--format is folded, speedscope, svg, pprof, json, not 'svgz'/],
     [['--pid', pid, '--struct', 'walkee_pool_memory', '--count', '3'], 2, /record samples at --rate for --duration/],
     [['--core', '/nonexistent', '--struct', 'walkee_pool_memory'], 2, /a core does not change: record needs --pid/],
   ] as [string[], number, RegExp][]) {
