@@ -8,11 +8,13 @@ import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
 import { type Format, FORMATS, type RecordOptions, recordAll } from './recording.ts';
 import { type SampleOptions, sampleAll } from './sampling.ts';
+import { type TopOptions, topAll } from './top.ts';
 import { DEFAULT_LIMITS, WalkError } from './walk-error.ts';
 
 const USAGE = `usage: xsample --pid PID[,PID...] --struct VIEW [options]
        xsample --core FILE [--exe BINARY] --struct VIEW [options]
        xsample record --pid PID --struct VIEW [--rate HZ] [--duration S] [-o FILE] [--format F]
+       xsample top --pid PID --struct VIEW [--sort COLUMN] [--interval MS] [--count K]
        xsample --list [--pack NAME]
 
 Walks the data structures of a running process without stopping it: memory is
@@ -64,6 +66,13 @@ The format also follows -o's name: .folded, .speedscope.json, .svg, .pb.gz,
 complete samples count (partial ones are left out and counted). On a terminal
 it shows its progress; Ctrl-C writes what was gathered.
 
+xsample top shows a view as a live table, like py-spy top: every --interval
+(default 1000 ms) a new sample, the items sorted by --sort COLUMN (largest
+first; default: a stack-shaped view's weight, else the first number column),
+each number with how it moved since the last refresh; new items are marked
+and vanished ones counted. On a terminal it redraws in place; otherwise
+each refresh is a block of text. Ctrl-C quits.
+
 Packs are found in the folders of XWALK_PACKS (separated by ':'), then among
 the packs that come with xsample; layouts derived from DWARF are cached in
 $XDG_CACHE_HOME/xwalk (default ~/.cache/xwalk).
@@ -111,17 +120,19 @@ function pidList(v: string | undefined): number[] | undefined {
   return [...new Set(v.split(',').map((p) => intOption(p.trim(), '--pid')!))];
 }
 
-type Parsed = SampleOptions | RecordOptions | { list: true; pack?: string } | 'help' | 'version';
+type Parsed = SampleOptions | RecordOptions | TopOptions | { list: true; pack?: string } | 'help' | 'version';
 
 function parseOptions(argv: string[]): Parsed {
   const record = argv[0] === 'record';
-  if (record) argv = argv.slice(1);
+  const top = argv[0] === 'top';
+  if (record || top) argv = argv.slice(1);
   let values;
   try {
     ({ values } = parseArgs({
       args: argv,
       options: {
         ...(record ? { rate: { type: 'string' }, duration: { type: 'string' }, output: { type: 'string', short: 'o' }, format: { type: 'string' } } as const : {}),
+        ...(top ? { sort: { type: 'string' } } as const : {}),
         pid: { type: 'string', short: 'p' },
         core: { type: 'string' },
         exe: { type: 'string' },
@@ -182,6 +193,11 @@ function parseOptions(argv: string[]): Parsed {
   if (o.exe && !o.core) throw new UsageError('--exe goes with --core');
   if (!o.view) throw new UsageError('which view? --struct VIEW (xsample --list shows them)');
   if (o.core && (o.count > 1 || interval !== undefined)) throw new UsageError('a core does not change: --count and --interval need --pid');
+  if (top) {
+    if (o.core) throw new UsageError('a core does not change: top needs --pid (xsample --core FILE --struct VIEW prints it once)');
+    if (values.json) throw new UsageError('top is a table for people: for JSON, xsample --interval MS --json');
+    return { ...o, interval: interval ?? 1000, count: count ?? Infinity, sort: (values as { sort?: string }).sort ?? null } satisfies TopOptions;
+  }
   if (!record) return o;
   if (o.core) throw new UsageError('a core does not change: record needs --pid');
   if (interval !== undefined || count !== undefined || values.json) throw new UsageError('record samples at --rate for --duration, and writes one file: not --interval, --count or --json');
@@ -232,6 +248,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return 0;
     }
     if ('rate' in o) return await recordAll(o, print, warn);
+    if ('sort' in o) return await topAll(o, print, warn);
     return await sampleAll(o, print, warn);
   } catch (err) {
     if (err instanceof UsageError) {

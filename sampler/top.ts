@@ -1,0 +1,146 @@
+/**
+ * xsample top: a view as a live table, like py-spy top. Every --interval
+ * it takes a sample of each process, sorts the items by a column (--sort,
+ * largest first) and shows each number with how it moved since the last
+ * refresh (+3, -120). On a terminal the table is redrawn in place, as many
+ * rows as fit; otherwise each refresh is printed as a block of plain text.
+ * The target is never stopped; Ctrl-C quits.
+ */
+import type { ViewIR } from '../generators/ir.ts';
+import { UserError } from '../core/errors.ts';
+import { sub, type Int } from './exact.ts';
+import type { Titled } from './format-text.ts';
+import { TargetGone } from './memory.ts';
+import { Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from './sampling.ts';
+import type { Row } from './view-run.ts';
+
+export interface TopOptions extends SampleOptions {
+  sort: string | null;
+}
+
+const isInt = (v: unknown): v is Int => typeof v === 'number' || typeof v === 'bigint';
+
+/** What identifies an item from one refresh to the next: its process and address (or root and place). */
+const keyOf = (row: Row, i: number): string => `${row.pid ?? ''}:${row.addr ?? `${row.origin}#${i}`}`;
+
+/** The column to sort by: the one asked for, else the weight of a stack-shaped view, else the first number column. */
+export function sortColumn(view: ViewIR, asked: string | null): string | null {
+  const names = ['origin', ...view.columns.map((c) => c.name)];
+  if (asked !== null) {
+    if (!names.includes(asked)) throw new UserError(`view ${view.name} has no column ${asked} to sort by (columns: ${names.join(', ')})`);
+    return asked;
+  }
+  return view.stack?.weight ?? view.columns.find((c) => c.expr.type.k === 'int')?.name ?? null;
+}
+
+/** Largest first for numbers, then by text; items without a value last. */
+function compare(col: string | null) {
+  return (a: Row, b: Row): number => {
+    if (col === null) return 0;
+    const x = a[col];
+    const y = b[col];
+    if (isInt(x) && isInt(y)) return x > y ? -1 : x < y ? 1 : 0;
+    if (x === null || x === undefined) return y === null || y === undefined ? 0 : 1;
+    if (y === null || y === undefined) return -1;
+    return String(x) < String(y) ? -1 : String(x) > String(y) ? 1 : 0;
+  };
+}
+
+/** A number and how it moved since the last refresh; new items say so once. */
+function cell(v: Row[string], before: Row[string] | undefined, seen: boolean): string {
+  const text = (x: unknown): string => (x === null || x === undefined ? '?' : Array.isArray(x) ? `[${x.map(text).join(', ')}]` : String(x));
+  if (!isInt(v) || !seen || !isInt(before)) return text(v);
+  const d = sub(v, before);
+  return d === 0 || d === 0n ? text(v) : `${text(v)} (${d > 0 ? '+' : ''}${d})`;
+}
+
+/**
+ * The table of one refresh: the rows sorted, each number with its move since `before` (the rows of the last
+ * refresh by key), an item not there before marked new. Returns the lines, and the rows by key for the next one.
+ */
+export function topTable(rows: Row[], before: Map<string, Row> | null, sortBy: string | null): { lines: string[]; byKey: Map<string, Row> } {
+  const keyed = rows.map((r, i) => ({ r, k: keyOf(r, i) }));
+  const byKey = new Map(keyed.map(({ r, k }) => [k, r]));
+  keyed.sort((a, b) => compare(sortBy)(a.r, b.r));
+  if (keyed.length === 0) return { lines: [], byKey };
+  const cols = Object.keys(keyed[0].r);
+  const table = keyed.map(({ r, k }) => {
+    const old = before?.get(k);
+    const cells = cols.map((c) => cell(r[c], old?.[c], old !== undefined));
+    return before && !old ? [...cells, 'new'] : [...cells, ''];
+  });
+  const head = [...cols.map((c) => (c === sortBy ? `${c.toUpperCase()}↓` : c.toUpperCase())), ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+  const numeric = cols.map((c) => keyed.every(({ r }) => isInt(r[c]) || r[c] === null));
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return { lines: [line(head), ...table.map(line)], byKey };
+}
+
+export async function topAll(o: TopOptions, print: Print, warn: Print): Promise<number> {
+  const sessions = await openSessions(o, warn);
+  try {
+    const view = sessions[0].view;
+    return await topLoop(o, view, sortColumn(view, o.sort), sessions, print, warn);
+  } finally {
+    for (const s of sessions) s.target.close();
+  }
+}
+
+async function topLoop(o: TopOptions, view: ViewIR, sortBy: string | null, sessions: Session[], print: Print, warn: Print): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  const interrupt = new Interrupt();
+  const tally = new Tally();
+  const start = performance.now();
+  let before: Map<string, Row> | null = null;
+  try {
+    for (let i = 0; i < o.count; i++) {
+      if (i > 0) await interrupt.sleep(o.interval);
+      if (interrupt.stopped) break;
+      const rows: Row[] = [];
+      const problems: string[] = [];
+      let release = '';
+      for (const s of sessions.filter((x) => !x.gone)) {
+        let result: Titled;
+        try {
+          ({ result } = sampleOnce(o, s, warn));
+        } catch (err) {
+          if (!(err instanceof TargetGone) || sessions.length === 1) throw err;
+          warn(`xsample: ${err.message}`);
+          s.gone = true;
+          continue;
+        }
+        tally.add(result);
+        release = `${result.pack} ${result.release}`;
+        rows.push(...result.items.map((r) => (sessions.length > 1 ? r : dropPid(r))));
+        if (result.partial) problems.push(`pid ${result.pid}: partial: ${result.errors[0].message}`);
+      }
+      if (sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');
+      const t = (performance.now() - start) / 1000;
+      const { lines, byKey } = topTable(rows, before, sortBy);
+      const pids = sessions.filter((s) => !s.gone).map((s) => s.target.pid);
+      const head = `xsample top: ${view.name} (${release}, pid ${pids.join(', ')}): ${rows.length} item${rows.length === 1 ? '' : 's'}, refresh ${i + 1} at ${t.toFixed(1)} s${sortBy ? `, by ${sortBy}` : ''}${before ? `, moves since ${(o.interval / 1000).toFixed(1)} s ago` : ''}`;
+      const gone = before ? [...before.keys()].filter((k) => !byKey.has(k)).length : 0;
+      const out = [head, ...problems, ...(gone ? [`${gone} item${gone === 1 ? '' : 's'} gone since the last refresh`] : []), ...lines];
+      if (tty) {
+        const room = Math.max(3, (process.stdout.rows ?? 40) - 2);
+        const shown = out.length > room ? [...out.slice(0, room - 1), `... ${out.length - room + 1} more rows`] : out;
+        process.stdout.write(`\x1b[H\x1b[2J${shown.join('\n')}\nCtrl-C to quit\n`);
+      } else print(`${out.join('\n')}\n`);
+      before = byKey;
+    }
+  } finally {
+    interrupt.dispose();
+  }
+  warn(`xsample: ${tally.summary(sessions.length, (performance.now() - start) / 1000)}`);
+  return tally.partial > 0 ? 3 : 0;
+}
+
+/** With one process, the pid is in the title, not in every row. */
+function dropPid(r: Row): Row {
+  const { pid: _, ...rest } = r;
+  return rest;
+}

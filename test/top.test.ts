@@ -1,0 +1,65 @@
+/**
+ * xsample top: the table of one refresh (sorted, each number with how it
+ * moved, new items marked) from rows given by hand; then on a live walkee,
+ * each refresh printed as text (not a terminal), its rows those the ngx_pool
+ * view gives, largest first by the column asked for.
+ */
+import t from 'tap';
+import { topTable } from '../sampler/top.ts';
+import { startWalkee } from './lib/walkee.ts';
+import { xsample } from './lib/xsample.ts';
+
+t.test('one refresh: sorted largest first, moves since the last one, new items marked', async (t) => {
+  const first = topTable(
+    [
+      { origin: 'r', addr: '0x10', used: 5, name: 'a' },
+      { origin: 'r', addr: '0x20', used: 9, name: 'b' },
+    ],
+    null,
+    'used',
+  );
+  t.same(first.lines, ['ORIGIN  ADDR  USED↓  NAME', 'r       0x20      9  b', 'r       0x10      5  a']);
+  const second = topTable(
+    [
+      { origin: 'r', addr: '0x10', used: 12, name: 'a' },
+      { origin: 'r', addr: '0x20', used: 9, name: 'b' },
+      { origin: 'r', addr: '0x30', used: 1, name: 'c' },
+    ],
+    first.byKey,
+    'used',
+  );
+  t.same(second.lines, [
+    'ORIGIN  ADDR    USED↓  NAME',
+    'r       0x10  12 (+7)  a',
+    'r       0x20        9  b',
+    'r       0x30        1  c     new',
+  ]);
+  const third = topTable([{ origin: 'r', addr: '0x10', used: 2n ** 64n - 1n, name: 'a' }], second.byKey, 'used');
+  t.same(third.lines[1], `r       0x10  ${2n ** 64n - 1n} (+${2n ** 64n - 13n})  a`, 'exact past 2^53');
+});
+
+t.test('on a live walkee: each refresh as text, the rows of ngx_pool sorted by the column asked for', async (t) => {
+  const w = await startWalkee(['--nodes', '7', '--pools', '4']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const pools = (await xsample(['--pid', pid, '--struct', 'ngx_pool', '--json'])).json.items as Record<string, number | string>[];
+  const r = await xsample(['top', '--pid', pid, '--struct', 'ngx_pool', '--sort', 'used', '--count', '2', '--interval', '50']);
+  t.equal(r.code, 0, r.stderr);
+  const blocks = r.stdout.trim().split('\n\n');
+  t.equal(blocks.length, 2, 'two refreshes');
+  const sorted = [...pools].sort((a, b) => (b.used as number) - (a.used as number));
+  blocks.forEach((b, i) => {
+    const [head, cols, ...rows] = b.split('\n');
+    t.match(head, new RegExp(`^xsample top: ngx_pool \\(walkee 1\\.0, pid ${pid}\\): 4 items, refresh ${i + 1} at [\\d.]+ s, by used`));
+    t.match(cols, /^ORIGIN\s+ADDR\s+BLOCKS\s+USED↓\s+FREE/);
+    t.same(
+      rows.map((l) => l.split(/\s+/).slice(1, 4)),
+      sorted.map((p) => [p.addr, String(p.blocks), String(p.used)]),
+      `refresh ${i + 1}: the pools largest first, as ngx_pool reads them, nothing moved`,
+    );
+  });
+  t.match(r.stderr, /^xsample: 2 samples in [\d.]+ s, none partial$/m);
+  const bad = await xsample(['top', '--pid', pid, '--struct', 'ngx_pool', '--sort', 'nope', '--count', '1']);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /view ngx_pool has no column nope to sort by \(columns: origin, addr, blocks, used,/);
+});
