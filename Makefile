@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essential dpkg-dev \
                 libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev \
-                protobuf-compiler golang-github-google-pprof-dev
+                protobuf-compiler golang-github-google-pprof-dev prometheus
 NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee
 CHURN  := test-targets/bin/churn

@@ -9,12 +9,14 @@ import { listPacks, loadPack } from './pack-select.ts';
 import { type Format, FORMATS, type RecordOptions, recordAll } from './recording.ts';
 import { type SampleOptions, sampleAll } from './sampling.ts';
 import { type TopOptions, topAll } from './top.ts';
+import { type ServeOptions, serveAll } from './serve.ts';
 import { DEFAULT_LIMITS, WalkError } from './walk-error.ts';
 
 const USAGE = `usage: xsample --pid PID[,PID...] --struct VIEW [options]
        xsample --core FILE [--exe BINARY] --struct VIEW [options]
        xsample record --pid PID --struct VIEW [--rate HZ] [--duration S] [-o FILE] [--format F]
        xsample top --pid PID --struct VIEW [--sort COLUMN] [--interval MS] [--count K]
+       xsample serve --pid PID [--struct VIEW]... [--listen HOST:PORT] [--interval MS]
        xsample --list [--pack NAME]
 
 Walks the data structures of a running process without stopping it: memory is
@@ -73,6 +75,14 @@ each number with how it moved since the last refresh; new items are marked
 and vanished ones counted. On a terminal it redraws in place; otherwise
 each refresh is a block of text. Ctrl-C quits.
 
+xsample serve answers Prometheus on http://HOST:PORT/metrics (default
+127.0.0.1:9464): each number column of a view whose roots give one item
+each (ngx_connection_totals) as a gauge xwalk_VIEW_COLUMN{pid,root}; of a
+view of many items, their count (xwalk_VIEW_items{pid}) and each number
+column summed; a column in ms in seconds. Without --struct, every view of
+the pack. A scrape samples again only when the last sample is older than
+--interval (default 1000 ms); a partial sample exports none of its figures.
+
 Packs are found in the folders of XWALK_PACKS (separated by ':'), then among
 the packs that come with xsample; layouts derived from DWARF are cached in
 $XDG_CACHE_HOME/xwalk (default ~/.cache/xwalk).
@@ -120,12 +130,13 @@ function pidList(v: string | undefined): number[] | undefined {
   return [...new Set(v.split(',').map((p) => intOption(p.trim(), '--pid')!))];
 }
 
-type Parsed = SampleOptions | RecordOptions | TopOptions | { list: true; pack?: string } | 'help' | 'version';
+type Parsed = SampleOptions | RecordOptions | TopOptions | ServeOptions | { list: true; pack?: string } | 'help' | 'version';
 
 function parseOptions(argv: string[]): Parsed {
   const record = argv[0] === 'record';
   const top = argv[0] === 'top';
-  if (record || top) argv = argv.slice(1);
+  const serve = argv[0] === 'serve';
+  if (record || top || serve) argv = argv.slice(1);
   let values;
   try {
     ({ values } = parseArgs({
@@ -153,6 +164,7 @@ function parseOptions(argv: string[]): Parsed {
         list: { type: 'boolean' },
         version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
+        ...(serve ? { listen: { type: 'string' }, struct: { type: 'string', short: 's', multiple: true } } as const : {}),
       },
       strict: true,
       allowPositionals: false,
@@ -171,11 +183,12 @@ function parseOptions(argv: string[]): Parsed {
   const pids = pidList(values.pid);
   const interval = intOption(values.interval, '--interval');
   const count = intOption(values.count, '--count');
+  if (serve) return serveOptions(values as typeof values & { listen?: string; struct?: string[] }, pids, source, consistency, intOption(values.interval, '--interval'));
   const o: SampleOptions = {
     pids,
     core: values.core,
     exe: values.exe,
-    view: values.struct ?? values.view ?? '',
+    view: (values.struct as string | undefined) ?? values.view ?? '',
     addr: values.addr,
     json: values.json ?? false,
     interval: interval ?? 1000,
@@ -211,6 +224,32 @@ function parseOptions(argv: string[]): Parsed {
     out: out === '-' ? null : out,
     format: (format as Format | undefined) ?? null,
   } satisfies RecordOptions;
+}
+
+function serveOptions(values: { listen?: string; struct?: string[]; core?: string; json?: boolean; count?: string; addr?: string; pack?: string; verbose?: boolean; retries?: string; 'max-nodes'?: string; 'max-bytes'?: string }, pids: number[] | undefined, source: 'pvr' | 'procmem' | undefined, consistency: 'verify' | 'off', interval: number | undefined): ServeOptions {
+  if (!pids) throw new UsageError('serve reads live processes: give --pid PID');
+  if (values.core || values.json || values.count || values.addr) throw new UsageError('serve answers scrapes of live processes: not --core, --json, --count or --addr');
+  const listen = values.listen ?? '127.0.0.1:9464';
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`--listen takes HOST:PORT (127.0.0.1:9464, [::1]:9464), not '${listen}'`);
+  return {
+    pids,
+    view: '',
+    json: false,
+    interval: interval ?? 1000,
+    count: Infinity,
+    maxNodes: intOption(values['max-nodes'], '--max-nodes') ?? DEFAULT_LIMITS.maxNodes,
+    maxBytes: byteOption(values['max-bytes']) ?? 512 * MiB,
+    pack: values.pack,
+    source,
+    verbose: values.verbose ?? false,
+    consistency,
+    retries: intOption(values.retries, '--retries') ?? 3,
+    views: values.struct ?? [],
+    host: m[1] ?? m[2],
+    port,
+  };
 }
 
 function listViews(packName?: string): string {
@@ -249,6 +288,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
     }
     if ('rate' in o) return await recordAll(o, print, warn);
     if ('sort' in o) return await topAll(o, print, warn);
+    if ('views' in o) return await serveAll(o, warn);
     return await sampleAll(o, print, warn);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -1,0 +1,180 @@
+/**
+ * xsample serve: a Prometheus /metrics endpoint for a live process (a
+ * master's workers). On a scrape, each view is sampled again unless it was
+ * less than --interval ago (so a walk runs at most once an interval, however
+ * often it is scraped), and its numbers become gauges:
+ *
+ * - a view whose roots give one item each (ngx_connection_totals): a gauge
+ *   xwalk_<view>_<column> per number column, labelled by pid and root;
+ * - a view of many items (requests, pools): xwalk_<view>_items, how many,
+ *   and per number column the sum over the items, labelled by pid only, so
+ *   that no series is ever one request or one pool.
+ *
+ * A column in milliseconds (name_ms) is exported in seconds (name_seconds),
+ * Prometheus's base unit; a name that would end as a counter's or a
+ * histogram's (_count, _sum, _total) ends in _value. A sample that is partial exports none of its
+ * figures (xwalk_sample_partial says so), never a wrong one. The exposition
+ * is prom-client's. It listens on loopback unless told otherwise.
+ */
+import http from 'node:http';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { PackIR, ViewIR } from '../generators/ir.ts';
+import { UserError } from '../core/errors.ts';
+import { TargetGone } from './memory.ts';
+import { selectPack } from './pack-select.ts';
+import { openSessions, type Print, type SampleOptions, sampleOnce, type Session } from './sampling.ts';
+import { openLive } from './target.ts';
+import type { Row } from './view-run.ts';
+
+export interface ServeOptions extends SampleOptions {
+  views: string[];
+  host: string;
+  port: number;
+}
+
+/** A view whose every root is one value, not a walk: one item a root. */
+export const isOneRow = (v: ViewIR): boolean => v.roots.length > 0 && v.roots.every((r) => r.expr.type.k !== 'seq');
+
+const numberColumns = (v: ViewIR): string[] => v.columns.filter((c) => c.expr.type.k === 'int').map((c) => c.name);
+
+/**
+ * A column as a metric name and how its value is scaled: name_ms in seconds (name_seconds); a name that
+ * would end as a counter's or a histogram's do (_total, _count, _sum, _bucket, _created) ends in _value.
+ */
+export function metricOf(view: string, column: string): { name: string; scale: number } {
+  const ms = /^(.*)_ms$/.exec(column);
+  const name = ms ? `xwalk_${view}_${ms[1]}_seconds` : `xwalk_${view}_${column}`;
+  return { name: /_(total|count|sum|bucket|created)$/.test(name) ? `${name}_value` : name, scale: ms ? 1 / 1000 : 1 };
+}
+
+const asNumber = (v: unknown): number | null => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : null);
+
+/** One view's gauges, and how it fills them from a sample of one process. */
+class ViewMetrics {
+  private readonly gauges = new Map<string, { gauge: Gauge; scale: number }>();
+  private readonly items: Gauge | null;
+  readonly oneRow: boolean;
+
+  constructor(
+    readonly view: ViewIR,
+    registry: Registry,
+  ) {
+    this.oneRow = isOneRow(view);
+    const labels = this.oneRow ? ['pid', 'root'] : ['pid'];
+    this.items = this.oneRow ? null : new Gauge({ name: `xwalk_${view.name}_items`, help: `${view.doc} How many items the view's roots reach.`, labelNames: ['pid'], registers: [registry] });
+    for (const c of numberColumns(view)) {
+      const { name, scale } = metricOf(view.name, c);
+      const help = `${view.doc} Column ${c}${scale !== 1 ? ', in seconds' : ''}${this.oneRow ? '' : ', summed over the items'}.`;
+      this.gauges.set(c, { gauge: new Gauge({ name, help, labelNames: labels, registers: [registry] }), scale });
+    }
+  }
+
+  reset(): void {
+    this.items?.reset();
+    for (const g of this.gauges.values()) g.gauge.reset();
+  }
+
+  fill(pid: number, rows: Row[]): void {
+    if (this.items) this.items.set({ pid: String(pid) }, rows.length);
+    for (const [column, { gauge, scale }] of this.gauges) {
+      if (this.oneRow) {
+        for (const r of rows) {
+          const v = asNumber(r[column]);
+          if (v !== null) gauge.set({ pid: String(pid), root: String(r.origin) }, v * scale);
+        }
+      } else {
+        const values = rows.map((r) => asNumber(r[column])).filter((v): v is number => v !== null);
+        gauge.set({ pid: String(pid) }, values.reduce((a, b) => a + b, 0) * scale);
+      }
+    }
+  }
+}
+
+/** The pack that knows the first process's binary: which views there are to serve. */
+async function packOf(o: ServeOptions, warn: Print): Promise<PackIR> {
+  const t = openLive(o.pids![0], o.source);
+  try {
+    return (await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`) })).pack;
+  } finally {
+    t.close();
+  }
+}
+
+export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
+  const pack = await packOf(o, warn);
+  const views = o.views.length > 0 ? o.views.map((n) => viewNamed(pack, n)) : [...pack.views.values()];
+  const registry = new Registry();
+  const partial = new Gauge({ name: 'xwalk_sample_partial', help: 'Whether the last sample of a view was partial (1: its figures are left out), per process.', labelNames: ['view', 'pid'], registers: [registry] });
+  const seconds = new Gauge({ name: 'xwalk_sample_duration_seconds', help: 'How long the last sample of a view took, per process.', labelNames: ['view', 'pid'], registers: [registry] });
+  const taken = new Counter({ name: 'xwalk_samples_total', help: 'Samples taken, per view (a scrape samples again only when the last sample is older than --interval).', labelNames: ['view'], registers: [registry] });
+  const served: { metrics: ViewMetrics; sessions: Session[] }[] = [];
+  try {
+    for (const v of views) served.push({ metrics: new ViewMetrics(v, registry), sessions: await openSessions({ ...o, view: v.name }, warn) });
+  } catch (err) {
+    for (const s of served) for (const x of s.sessions) x.target.close();
+    throw err;
+  }
+  let last = -Infinity;
+  const refresh = () => {
+    if (performance.now() - last < o.interval) return;
+    last = performance.now();
+    for (const { metrics, sessions } of served) {
+      metrics.reset();
+      for (const s of sessions.filter((x) => !x.gone)) {
+        const pid = String(s.target.pid);
+        const t0 = performance.now();
+        try {
+          const { result } = sampleOnce(o, s, warn);
+          taken.inc({ view: metrics.view.name });
+          seconds.set({ view: metrics.view.name, pid }, (performance.now() - t0) / 1000);
+          partial.set({ view: metrics.view.name, pid }, result.partial ? 1 : 0);
+          if (!result.partial) metrics.fill(s.target.pid!, result.items);
+        } catch (err) {
+          if (!(err instanceof TargetGone)) throw err;
+          warn(`xsample: ${err.message}`);
+          s.gone = true;
+          partial.remove({ view: metrics.view.name, pid });
+          seconds.remove({ view: metrics.view.name, pid });
+        }
+      }
+    }
+  };
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { Allow: 'GET, HEAD' }).end();
+    if (path === '/') return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body><a href="/metrics">/metrics</a></body></html>\n');
+    if (path !== '/metrics') return void res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: /metrics is the only page\n');
+    try {
+      refresh();
+    } catch (err) {
+      res.writeHead(500, { 'Content-Type': 'text/plain' }).end(`xsample: ${(err as Error).message}\n`);
+      return;
+    }
+    void registry.metrics().then((text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new UserError(`cannot listen on ${o.host}:${o.port}: ${(err as Error).message}`)));
+    server.listen(o.port, o.host, () => resolve());
+  });
+  const addr = server.address() as { port: number };
+  const pids = [...new Set(served.flatMap((s) => s.sessions.map((x) => x.target.pid)))];
+  warn(`xsample: serving ${views.length} view${views.length === 1 ? '' : 's'} of ${pack.name} for pid ${pids.join(', ')} at http://${o.host}:${addr.port}/metrics; Ctrl-C to stop`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      server.close(() => resolve());
+      server.closeAllConnections();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  for (const s of served) for (const x of s.sessions) x.target.close();
+  return 0;
+}
+
+function viewNamed(pack: PackIR, name: string): ViewIR {
+  const v = pack.views.get(name);
+  if (!v) throw new UserError(`pack ${pack.name} has no view '${name}' (views: ${[...pack.views.keys()].join(', ')})`);
+  return v;
+}
