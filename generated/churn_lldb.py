@@ -444,15 +444,22 @@ class View(object):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
-        self.stack = stack  # (frame column names, weight column name or None): a stack-shaped view
+        self.stack = stack  # (frame columns, weight column or None, leaf columns or None): a stack-shaped view
 
 
 def folded_lines(view, rows, pid):
     """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
     one sample: the process, then each frame column's value (origin bare, the others as "name value",
     a list one frame each); identical paths add up; heaviest first, then by their text."""
-    frame_names, weight_name = view.stack
+    frame_names, weight_name, leaves = view.stack
     weights = {}
+
+    def add(frames, w):
+        if not isinstance(w, int) or isinstance(w, bool) or w == 0:
+            return  # a path of weight 0 adds nothing, and is left out, as xsample record leaves it out
+        key = ";".join(f.replace(";", "\\x3b") for f in frames)
+        weights[key] = weights.get(key, 0) + w
+
     for row in rows:
         r = dict(row)
         frames = [] if pid is None else ["pid %d" % pid]
@@ -463,9 +470,12 @@ def folded_lines(view, rows, pid):
             cell = r.get(name)
             for v in cell if isinstance(cell, list) else [cell]:
                 frames.append("%s %s" % (name, "?" if v is None else v))
-        w = r.get(weight_name) if weight_name else 1
-        key = ";".join(f.replace(";", "\\x3b") for f in frames)
-        weights[key] = weights.get(key, 0) + (w if isinstance(w, int) and not isinstance(w, bool) else 0)
+        if leaves:
+            # One path per leaf column, ending in its name (a pool's blocks and its large allocations).
+            for c in leaves:
+                add(frames + [c], r.get(c))
+        else:
+            add(frames, r.get(weight_name) if weight_name else 1)
     return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
 
 

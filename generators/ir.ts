@@ -174,6 +174,14 @@ export interface CheckIR {
   pos: Pos;
 }
 
+/** Several stack-shaped views drawn as one flame graph (nginx's memory: the cycle's, the connections', the requests' pools...). */
+export interface FlamegraphIR {
+  name: string;
+  doc: string;
+  views: string[];
+  pos: Pos;
+}
+
 export interface ViewIR {
   name: string;
   /** Other names for the view's debugger command (e.g. ngx_pools for ngx_pool). */
@@ -189,9 +197,11 @@ export interface ViewIR {
   /**
    * A stack-shaped view (stack:, weight:): each item is a path of frames, outermost first, each
    * the value of a column (origin: the root's label; a list column gives one frame per element),
-   * weighing a numeric column's value (1 when there is no weight:). What xsample record draws.
+   * weighing a numeric column's value (1 when there is no weight:). With weight: a list of number
+   * columns (leaves), an item is one path per column, ending in the column's name and weighing its value.
+   * What xsample record draws.
    */
-  stack: { frames: string[]; weight: string | null } | null;
+  stack: { frames: string[]; weight: string | null; leaves: string[] | null } | null;
   pos: Pos;
 }
 
@@ -220,6 +230,8 @@ export interface PackIR {
   globals: Map<string, GlobalIR>;
   walks: Map<string, WalkDefIR>;
   views: Map<string, ViewIR>;
+  /** Flame graphs made of several stack-shaped views (flamegraphs:), recorded as one: xsample record --struct NAME. */
+  flamegraphs: Map<string, FlamegraphIR>;
   printers: PrinterIR[];
 }
 

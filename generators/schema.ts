@@ -81,7 +81,7 @@ export function parseSchema(text: string, file: string): PackIR {
   checkUniqueKeys(src, doc.contents);
   const root = doc.contents;
   if (!isMap(root)) src.fail(root, 'a schema is a YAML mapping with pack:, types:, views: ...');
-  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'imports', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'printers'], 'the schema');
+  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'imports', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
 
   const version = top.get('xwalk');
   if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) src.fail((version?.value as Node) ?? root, `a schema starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
@@ -100,6 +100,7 @@ export function parseSchema(text: string, file: string): PackIR {
     globals: new Map(),
     walks: new Map(),
     views: new Map(),
+    flamegraphs: new Map(),
     printers: [],
   };
   if (top.get('binary')) {
@@ -129,6 +130,7 @@ export function parseSchema(text: string, file: string): PackIR {
   }
   pack.clock = readClock(src, top.get('clock'), ctx);
   readViews(src, top.get('views'), root, pack, ctx);
+  readFlamegraphs(src, top.get('flamegraphs'), pack);
   pack.printers = readPrinters(src, top.get('printers'), pack, ctx);
   return pack;
 }
@@ -439,6 +441,31 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
   }
 }
 
+/** flamegraphs: name -> { doc:, views: [stack-shaped views] }: several views recorded as one flame graph. */
+function readFlamegraphs(src: Source, pair: Pair | undefined, pack: PackIR): void {
+  if (!pair) return;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'flamegraphs: maps a name to { doc:, views: [stack-shaped views] }');
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'a flame graph name');
+    if (pack.views.has(n)) src.fail(key, `flame graph ${n} has the name of a view`);
+    const body = item.value as Node;
+    if (!isMap(body)) src.fail(body ?? key, `flame graph ${n}: expected doc: and views:`);
+    const e = entries(src, body, ['doc', 'views'], `flame graph ${n}`);
+    const list = e.get('views')?.value as Node | undefined;
+    if (!list || !isSeq(list) || list.items.length === 0) src.fail(list ?? body, `flame graph ${n}: views: lists the stack-shaped views it is made of`);
+    const views = (list.items as Node[]).map((node) => {
+      const v = scalarValue(node);
+      const view = typeof v === 'string' ? pack.views.get(v) : undefined;
+      if (!view) src.fail(node, `flame graph ${n}: ${JSON.stringify(v ?? null)} is not a view (views: ${[...pack.views.keys()].join(', ')})`);
+      if (!view.stack) src.fail(node, `flame graph ${n}: view ${view.name} is a table, not stack-shaped (no stack:)`);
+      return view.name;
+    });
+    pack.flamegraphs.set(n, { name: n, doc: optString(src, e.get('doc')), views, pos: src.at(key) });
+  }
+}
+
 /**
  * stack: [origin, col, ...] and weight: col: a view whose items are paths
  * of frames (the columns' values, outermost first) with a weight (a numeric
@@ -459,11 +486,20 @@ function readStack(src: Source, stack: Pair | undefined, weight: Pair | undefine
     return v;
   };
   const frames = (s.items as Node[]).map((item) => column(item, 'the frame'));
-  if (!weight) return { frames, weight: null };
-  const w = column(weight.value as Node, 'the weight');
-  const type = view.columns.find((c) => c.name === w)?.expr.type;
-  if (type?.k !== 'int') src.fail(weight.value as Node, `view ${view.name}: the weight must be a number column, but ${w} is ${type ? typeName(type) : 'the root label'}`);
-  return { frames, weight: w };
+  if (!weight) return { frames, weight: null, leaves: null };
+  const numberColumn = (node: Node): string => {
+    const w = column(node, 'the weight');
+    const type = view.columns.find((c) => c.name === w)?.expr.type;
+    if (type?.k !== 'int') src.fail(node, `view ${view.name}: the weight must be a number column, but ${w} is ${type ? typeName(type) : 'the root label'}`);
+    return w;
+  };
+  const w = weight.value as Node;
+  // weight: [a, b]: one path per column, each ending in its name (the blocks and the large allocations of a pool).
+  if (isSeq(w)) {
+    if (w.items.length === 0) src.fail(w, `view ${view.name}: weight: [] names no column`);
+    return { frames, weight: null, leaves: (w.items as Node[]).map(numberColumn) };
+  }
+  return { frames, weight: numberColumn(w), leaves: null };
 }
 
 /** aliases: every alias taken so far (a Set, so that checking a name costs the same however many views come before). */

@@ -267,6 +267,7 @@ function listViews(packName?: string): string {
     }
     out.push(`${pack.name}: ${pack.doc}`);
     for (const v of pack.views.values()) out.push(`  ${v.name.padEnd(22)} ${v.doc}`);
+    for (const f of pack.flamegraphs.values()) out.push(`  ${f.name.padEnd(22)} (a flame graph of ${f.views.join(', ')}: xsample record) ${f.doc}`);
   }
   return out.join('\n');
 }

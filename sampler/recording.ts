@@ -20,7 +20,7 @@ import type { Int } from './exact.ts';
 import type { Titled } from './format-text.ts';
 import { toJson } from './json-out.ts';
 import { TargetGone } from './memory.ts';
-import { Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from './sampling.ts';
+import { Interrupt, openSessions, packOfLive, type Print, type SampleOptions, sampleOnce, type Session, Tally } from './sampling.ts';
 import { toSpeedscope } from './speedscope.ts';
 import { toFlameSvg } from './flame-svg.ts';
 import { toPprof } from './pprof.ts';
@@ -60,45 +60,88 @@ function framesOf(view: ViewIR, row: Row, pid: number | null): string[] {
   return frames;
 }
 
-function weightOf(view: ViewIR, row: Row): Int {
-  if (!view.stack!.weight) return 1;
-  const w = row[view.stack!.weight];
+const weightIn = (row: Row, column: string): Int => {
+  const w = row[column];
   return typeof w === 'number' || typeof w === 'bigint' ? w : 0;
+};
+
+/** An item's paths: its frames with its weight (1 without one), or with leaves one path per leaf column, named after it. */
+function stacksOf(view: ViewIR, row: Row, pid: number | null): { frames: string[]; weight: Int }[] {
+  const frames = framesOf(view, row, pid);
+  const { weight, leaves } = view.stack!;
+  if (leaves) return leaves.map((c) => ({ frames: [...frames, c], weight: weightIn(row, c) }));
+  return [{ frames, weight: weight ? weightIn(row, weight) : 1 }];
 }
 
-/** What the samples add up to so far. */
+/** What is recorded: one view, or the views of a flame graph (flamegraphs: in the schema), each with its sessions. */
+interface Recorded {
+  name: string;
+  /** Stack-shaped: every part is (a view alone may be a table, recorded as json). */
+  stacks: boolean;
+  parts: { view: ViewIR; sessions: Session[] }[];
+}
+
+/** What the complete samples add up to so far. */
 class Aggregate {
   readonly stacks = new StackCounts();
-  readonly columns = new ColumnSummary();
-  samples = 0;
+  readonly columns = new Map<string, ColumnSummary>();
 
-  constructor(readonly view: ViewIR) {}
-
-  add(r: Titled): void {
-    this.samples++;
+  add(view: ViewIR, r: Titled): void {
+    let cols = this.columns.get(view.name);
+    if (!cols) this.columns.set(view.name, (cols = new ColumnSummary()));
     for (const row of r.items) {
-      if (this.view.stack) this.stacks.add(framesOf(this.view, row, r.pid), weightOf(this.view, row));
-      this.columns.add(row);
+      if (view.stack) for (const { frames, weight } of stacksOf(view, row, r.pid)) this.stacks.add(frames, weight);
+      cols.add(row);
     }
   }
 }
 
 export async function recordAll(o: RecordOptions, print: Print, warn: Print): Promise<number> {
-  const sessions = await openSessions(o, warn);
+  const pack = await packOfLive(o, warn);
+  const flamegraph = pack.flamegraphs.get(o.view);
+  const names = flamegraph ? flamegraph.views : [o.view];
+  const parts: Recorded['parts'] = [];
   try {
-    const view = sessions[0].view;
-    const format = o.format ?? formatOfFile(o.out) ?? (view.stack ? 'folded' : 'json');
-    if (format !== 'json' && !view.stack) throw new UserError(`view ${view.name} is a table, not stack-shaped (no stack: in the schema): record it as json`);
+    for (const v of names) {
+      const sessions = await openSessions({ ...o, view: v }, warn);
+      parts.push({ view: sessions[0].view, sessions });
+    }
+    const rec: Recorded = { name: o.view, stacks: parts.every((p) => p.view.stack !== null), parts };
+    const format = o.format ?? formatOfFile(o.out) ?? (rec.stacks ? 'folded' : 'json');
+    if (format !== 'json' && !rec.stacks) throw new UserError(`view ${o.view} is a table, not stack-shaped (no stack: in the schema): record it as json`);
     if (format === 'pprof' && !o.out && process.stdout.isTTY) throw new UserError('a pprof profile is gzipped binary: write it to a file with -o FILE (or pipe it)');
-    return await recordLoop(o, format, sessions, print, warn);
+    return await recordLoop(o, format, rec, print, warn);
   } finally {
-    for (const s of sessions) s.target.close();
+    for (const p of parts) for (const s of p.sessions) s.target.close();
   }
 }
 
-async function recordLoop(o: RecordOptions, format: Format, sessions: Session[], print: Print, warn: Print): Promise<number> {
-  const view = sessions[0].view;
-  const agg = new Aggregate(view);
+/**
+ * One tick: a sample of every part for each process. A process's sample counts only when every part of
+ * it is complete; the tally sees one result per process (its first partial part, if any).
+ */
+function sampleTick(o: RecordOptions, rec: Recorded, agg: Aggregate, tally: Tally, warn: Print): void {
+  const processes = rec.parts[0].sessions.length;
+  for (let i = 0; i < processes; i++) {
+    if (rec.parts[0].sessions[i].gone) continue;
+    let results: { view: ViewIR; r: Titled }[];
+    try {
+      results = rec.parts.map((p) => ({ view: p.view, r: sampleOnce(o, p.sessions[i], warn).result }));
+    } catch (err) {
+      if (!(err instanceof TargetGone) || processes === 1) throw err;
+      warn(`xsample: ${err.message}`);
+      for (const p of rec.parts) p.sessions[i].gone = true;
+      continue;
+    }
+    const partial = results.find((x) => x.r.partial);
+    tally.add(partial?.r ?? results[0].r);
+    if (!partial) for (const { view, r } of results) agg.add(view, r);
+  }
+  if (rec.parts[0].sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');
+}
+
+async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print: Print, warn: Print): Promise<number> {
+  const agg = new Aggregate();
   const tally = new Tally();
   const interrupt = new Interrupt();
   const period = 1000 / o.rate;
@@ -123,21 +166,8 @@ async function recordLoop(o: RecordOptions, format: Format, sessions: Session[],
       await interrupt.sleep(Math.max(0, due - performance.now()));
       if (interrupt.stopped) break;
       const t0 = performance.now();
-      for (const s of sessions.filter((x) => !x.gone)) {
-        let result: Titled;
-        try {
-          ({ result } = sampleOnce(o, s, warn));
-        } catch (err) {
-          if (!(err instanceof TargetGone) || sessions.length === 1) throw err;
-          warn(`xsample: ${err.message}`);
-          s.gone = true;
-          continue;
-        }
-        tally.add(result);
-        if (!result.partial) agg.add(result);
-      }
+      sampleTick(o, rec, agg, tally, warn);
       slowest = Math.max(slowest, performance.now() - t0);
-      if (sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');
       progress?.update(`${tally.samples} samples, ${tally.partial} partial${o.duration === Infinity ? ', Ctrl-C to stop' : ''}`);
     }
   } finally {
@@ -145,24 +175,37 @@ async function recordLoop(o: RecordOptions, format: Format, sessions: Session[],
     progress?.done();
   }
   const seconds = (performance.now() - start) / 1000;
+  const sessions = rec.parts[0].sessions;
   if (behind > 0) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
   if (agg.stacks.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${agg.stacks.overflowed} more are under "(other stacks)"`);
-  const meta = { start_ms: startWall, view: view.name, pack: sessions[0].sel.pack.name, pids: sessions.map((s) => s.target.pid), rate_hz: o.rate, seconds: Number(seconds.toFixed(3)), samples: tally.samples, partial: tally.partial, missed: behind };
-  const text = render(format, agg, meta);
+  const meta = { start_ms: startWall, view: rec.name, pack: sessions[0].sel.pack.name, pids: sessions.map((s) => s.target.pid), rate_hz: o.rate, seconds: Number(seconds.toFixed(3)), samples: tally.samples, partial: tally.partial, missed: behind };
+  const text = render(format, rec, agg, meta);
+  const summary = `${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`;
   if (o.out) {
     fs.writeFileSync(o.out, typeof text === 'string' ? text + '\n' : text);
-    warn(`xsample: wrote ${o.out} (${format}): ${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`);
-  } else if (typeof text !== 'string') {
-    process.stdout.write(text);
-    warn(`xsample: ${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`);
+    warn(`xsample: wrote ${o.out} (${format}): ${summary}`);
   } else {
-    print(text);
-    warn(`xsample: ${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`);
+    if (typeof text !== 'string') process.stdout.write(text);
+    else print(text);
+    warn(`xsample: ${summary}`);
   }
   return tally.partial > 0 ? 3 : 0;
 }
 
-function render(format: Format, agg: Aggregate, meta: Record<string, unknown>): string | Buffer {
+/** What a path's weight counts: the weight column; leaves all in bytes, bytes; without a weight, samples (the parts agreeing). */
+function weightName(rec: Recorded): string {
+  const names = new Set(
+    rec.parts.map(({ view }) => {
+      const { weight, leaves } = view.stack!;
+      if (weight) return weight;
+      if (leaves) return leaves.every((c) => /(^|_)bytes$/.test(c)) ? 'bytes' : 'value';
+      return 'samples';
+    }),
+  );
+  return names.size === 1 ? [...names][0] : 'value';
+}
+
+function render(format: Format, rec: Recorded, agg: Aggregate, meta: Record<string, unknown>): string | Buffer {
   const name = `${meta.view} (${meta.pack}, pid ${(meta.pids as (number | null)[]).join(', ')})`;
   switch (format) {
     case 'folded':
@@ -171,12 +214,12 @@ function render(format: Format, agg: Aggregate, meta: Record<string, unknown>): 
       return toSpeedscope(agg.stacks, name, `xsample ${xwalkVersion()}`);
     case 'svg':
       // A weight column names what is weighed (bytes); without one, an item weighs 1 in each sample that saw it.
-      return toFlameSvg(agg.stacks, `${name}, ${meta.samples} samples at ${meta.rate_hz} Hz`, agg.view.stack!.weight ?? 'samples', agg.stacks.total());
+      return toFlameSvg(agg.stacks, `${name}, ${meta.samples} sample${meta.samples === 1 ? '' : 's'} at ${meta.rate_hz} Hz`, weightName(rec), agg.stacks.total());
     case 'pprof': {
-      const weight = agg.view.stack!.weight;
+      const weight = weightName(rec);
       return toPprof(agg.stacks, {
-        type: weight ?? 'samples',
-        unit: weight && /(^|_)bytes$/.test(weight) ? 'bytes' : 'count',
+        type: weight,
+        unit: /(^|_)bytes$/.test(weight) ? 'bytes' : 'count',
         startMs: meta.start_ms as number,
         durationMs: (meta.seconds as number) * 1000,
         periodMs: 1000 / (meta.rate_hz as number),
@@ -185,7 +228,12 @@ function render(format: Format, agg: Aggregate, meta: Record<string, unknown>): 
     }
     case 'json': {
       const { start_ms: _, ...rest } = meta;
-      return toJson({ ...rest, items: agg.columns.items, columns: agg.columns.summary(), ...(agg.view.stack ? { total_weight: agg.stacks.total() } : {}) });
+      const summaryOf = (view: string) => agg.columns.get(view) ?? new ColumnSummary();
+      const columns =
+        rec.parts.length === 1
+          ? { items: summaryOf(rec.parts[0].view.name).items, columns: summaryOf(rec.parts[0].view.name).summary() }
+          : { parts: Object.fromEntries(rec.parts.map(({ view }) => [view.name, { items: summaryOf(view.name).items, columns: summaryOf(view.name).summary() }])) };
+      return toJson({ ...rest, ...columns, ...(rec.stacks ? { total_weight: agg.stacks.total() } : {}) });
     }
   }
 }

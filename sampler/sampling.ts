@@ -129,7 +129,19 @@ export async function openSessions(o: SampleOptions, warn: Print): Promise<Sessi
   }
 }
 
+/** The pack that knows the binary of the first process asked for (its views and flame graphs), before any view is opened. */
+export async function packOfLive(o: SampleOptions, warn: Print): Promise<PackIR> {
+  const t = openLive(o.pids![0], o.source);
+  try {
+    return (await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`) })).pack;
+  } finally {
+    t.close();
+  }
+}
+
 function viewOf(pack: PackIR, name: string): ViewIR {
+  const graph = pack.flamegraphs.get(name);
+  if (graph) throw new UserError(`${name} is a flame graph of the views ${graph.views.join(', ')}: record it (xsample record --struct ${name}), or look at one of them`);
   const view = pack.views.get(name);
   if (!view) throw new UserError(`pack ${pack.name} has no view '${name}' (views: ${[...pack.views.keys()].join(', ')})`);
   return view;

@@ -21,9 +21,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { PackIR, ViewIR } from '../generators/ir.ts';
 import { UserError } from '../core/errors.ts';
 import { TargetGone } from './memory.ts';
-import { selectPack } from './pack-select.ts';
-import { openSessions, type Print, type SampleOptions, sampleOnce, type Session } from './sampling.ts';
-import { openLive } from './target.ts';
+import { openSessions, packOfLive, type Print, type SampleOptions, sampleOnce, type Session } from './sampling.ts';
 import type { Row } from './view-run.ts';
 
 export interface ServeOptions extends SampleOptions {
@@ -90,18 +88,8 @@ class ViewMetrics {
   }
 }
 
-/** The pack that knows the first process's binary: which views there are to serve. */
-async function packOf(o: ServeOptions, warn: Print): Promise<PackIR> {
-  const t = openLive(o.pids![0], o.source);
-  try {
-    return (await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`) })).pack;
-  } finally {
-    t.close();
-  }
-}
-
 export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
-  const pack = await packOf(o, warn);
+  const pack = await packOfLive(o, warn);
   const views = o.views.length > 0 ? o.views.map((n) => viewNamed(pack, n)) : [...pack.views.values()];
   const registry = new Registry();
   const partial = new Gauge({ name: 'xwalk_sample_partial', help: 'Whether the last sample of a view was partial (1: its figures are left out), per process.', labelNames: ['view', 'pid'], registers: [registry] });

@@ -14,7 +14,9 @@ export class StackCounts {
   /** Distinct paths that did not fit (their weight is under OTHER_STACKS). */
   overflowed = 0;
 
+  /** A path of weight 0 adds nothing, and is left out (as flame graph tools leave it out). */
   add(frames: string[], weight: Int): void {
+    if (weight === 0 || weight === 0n) return;
     let key = frames.join('\0');
     let seen = this.weights.get(key);
     if (!seen && this.weights.size >= MAX_STACKS) {

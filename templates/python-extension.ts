@@ -48,7 +48,8 @@ function viewFactory(view: ViewIR, index: number): Py {
 /** A stack-shaped view's frames and weight, as the Python View takes them; None for a table. */
 function stackOf(view: ViewIR): Py {
   if (!view.stack) return py`None`;
-  return py`([${pyJoin(view.stack.frames.map((f) => pyStr(f)), ', ')}], ${view.stack.weight === null ? py`None` : pyStr(view.stack.weight)})`;
+  const names = (xs: string[]) => py`[${pyJoin(xs.map((f) => pyStr(f)), ', ')}]`;
+  return py`(${names(view.stack.frames)}, ${view.stack.weight === null ? py`None` : pyStr(view.stack.weight)}, ${view.stack.leaves === null ? py`None` : names(view.stack.leaves)})`;
 }
 
 /** The program's clock on a core (the schema's clock:), as a factory like a view's: (doc, {name: fn(rt, s)}). */

@@ -51,3 +51,62 @@ for (const [build, binaryOf, readHandler] of BUILDS) {
     t.equal(handlers.size, 1, 'every request waits in the same read handler');
   });
 }
+
+/** The folded lines of a recording as { frames, weight }. */
+const parseFolded = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const at = l.lastIndexOf(' ');
+      return { frames: l.slice(0, at).split(';'), weight: Number(l.slice(at + 1)) };
+    });
+
+for (const [build, binaryOf] of BUILDS) {
+  t.test(`ngx_memory: under each pool its used + free + large bytes, as ngx_pool says; the zones by name: ${build}`, async (t) => {
+    const nginx = await startNginx({ binary: await binaryOf() });
+    t.teardown(() => nginx.stop());
+    const idle = await holdConnections(nginx.port, 2);
+    const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
+    t.teardown(async () => {
+      await idle.close();
+      await held.close();
+    });
+    const pid = String(nginx.workerPid);
+    // One sample: the pools are those of an idle worker, the same a moment later when ngx_pool reads them.
+    const r = await xsample(['record', '--pid', pid, '--struct', 'ngx_memory', '--rate', '1', '--duration', '1']);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stderr, /^xsample: 1 sample in /m);
+    const stacks = parseFolded(r.stdout);
+    const pools = (await xsample(['--pid', pid, '--struct', 'ngx_pool', '--json'])).json.items as { origin: string; addr: string; used: number; free: number; large_bytes: number }[];
+    const underPool = new Map<string, { owner: string; bytes: number; leaves: Set<string> }>();
+    for (const s of stacks.filter((x) => x.frames.some((f) => f.startsWith('pool ')))) {
+      t.equal(s.frames[0], `pid ${pid}`, 'the worker first');
+      const addr = s.frames.find((f) => f.startsWith('pool '))!.slice(5);
+      const seen = underPool.get(addr) ?? { owner: s.frames[1], bytes: 0, leaves: new Set<string>() };
+      seen.bytes += s.weight;
+      seen.leaves.add(s.frames[s.frames.length - 1]);
+      underPool.set(addr, seen);
+    }
+    t.same([...underPool.keys()].sort(), pools.map((p) => p.addr).sort(), 'the pools ngx_pool finds, each once');
+    for (const p of pools) {
+      const mine = underPool.get(p.addr);
+      t.equal(mine?.bytes, p.used + p.free + p.large_bytes, `${p.origin} pool ${p.addr}: used + free + large_bytes`);
+      t.equal(mine?.owner, p.origin, 'under its owner: cycle, connection or request');
+      t.ok(mine && [...mine.leaves].every((l) => l === 'blocks_bytes' || l === 'large_bytes'), 'ending in its blocks or its large allocations');
+    }
+    const requests = stacks.filter((s) => s.frames[1] === 'request');
+    t.same([...new Set(requests.map((s) => `${s.frames[2]};${s.frames[3]}`))].sort(), ['method GET;uri /hold/0', 'method GET;uri /hold/1'], 'each request by method and uri');
+    t.ok(stacks.filter((s) => s.frames[1] === 'connection').every((s) => s.frames[2] === 'remote 127.0.0.1'), 'each connection by remote address');
+    const zones = (await xsample(['--pid', pid, '--struct', 'ngx_shm_zones', '--json'])).json.items as { name: string; size: number; free_pages: number }[];
+    t.ok(zones.length > 0, 'the test config has zones');
+    for (const z of zones) {
+      const mine = stacks.filter((s) => s.frames[1] === 'zone' && s.frames[2] === `name ${z.name}`);
+      t.equal(mine.reduce((a, s) => a + s.weight, 0), z.size, `zone ${z.name}: its size, pages used and free`);
+      t.equal(mine.find((s) => s.frames[3] === 'free_bytes')?.weight ?? 0, z.free_pages * 4096, `zone ${z.name}: its free pages`);
+    }
+    const plain = await xsample(['--pid', pid, '--struct', 'ngx_memory']);
+    t.equal(plain.code, 1);
+    t.match(plain.stderr, /ngx_memory is a flame graph of the views ngx_memory_cycle, ngx_memory_connections, ngx_memory_requests, ngx_memory_zones: record it/);
+  });
+}

@@ -242,7 +242,7 @@ t.test('both real packs load', async (t) => {
   const nginx = loadSchema(join(root, 'packs/nginx/schema.yaml'));
   t.equal(nginx.name, 'nginx');
   t.equal(nginx.versionPattern?.text, 'nginx/(\\d+\\.\\d+\\.\\d+)');
-  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_request_time', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters']);
+  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_request_time', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones', 'ngx_memory_cycle', 'ngx_memory_connections', 'ngx_memory_requests', 'ngx_memory_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters']);
   t.equal(nginx.signaturePattern?.text, '(\\d+,\\d+,\\d+,[01]{30,})');
   t.same(nginx.views.get('ngx_pool')!.roots.map((r) => r.label), ['cycle', 'connection', 'request']);
   // The folded (>-) active_requests walk keeps its text (its more-indented line keeps its newline).
@@ -411,9 +411,19 @@ t.test('imports: walks from a file of walks', async (t) => {
 
 t.test('stack-shaped views: stack: names columns, weight: a number column', async (t) => {
   const pack = parseSchema(BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin, count]\n    weight: sum'), 't.yaml');
-  t.same(pack.views.get('lst')!.stack, { frames: ['origin', 'count'], weight: 'sum' });
+  t.same(pack.views.get('lst')!.stack, { frames: ['origin', 'count'], weight: 'sum', leaves: null });
+  t.same(parseSchema(BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin]\n    weight: [count, sum]'), 't.yaml').views.get('lst')!.stack, { frames: ['origin'], weight: null, leaves: ['count', 'sum'] }, 'weight: a list, one path per column');
   t.equal(parseSchema(BASE, 't.yaml').views.get('lst')!.stack, null, 'a table by default');
   fails(t, 'a frame that is not a column', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin, nme]'), '30:21', 'view lst: the frame "nme" is not one of its columns (origin, count, sum)');
   fails(t, 'a weight that is not a number', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [count]\n    weight: origin'), '31:13', 'view lst: the weight must be a number column, but origin is the root label');
   fails(t, 'a weight without a stack', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    weight: sum'), '30:5', 'view lst: weight: goes with stack: (the frames it weighs)');
+});
+
+t.test('flamegraphs: stack-shaped views under one name', async (t) => {
+  const stacked = BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin]\n    weight: sum');
+  const pack = parseSchema(`${stacked}flamegraphs:\n  all:\n    doc: Everything.\n    views: [lst]\n`, 't.yaml');
+  t.same(pack.flamegraphs.get('all'), { name: 'all', doc: 'Everything.', views: ['lst'], pos: { file: 't.yaml', line: 33, col: 3 } });
+  fails(t, 'a view that is a table', `${BASE}flamegraphs:\n  all:\n    views: [lst]\n`, '32:13', 'flame graph all: view lst is a table, not stack-shaped (no stack:)');
+  fails(t, 'not a view', `${stacked}flamegraphs:\n  all:\n    views: [nope]\n`, '34:13', 'flame graph all: "nope" is not a view (views: lst)');
+  fails(t, 'the name of a view', `${stacked}flamegraphs:\n  lst:\n    views: [lst]\n`, '33:3', 'flame graph lst has the name of a view');
 });

@@ -403,19 +403,23 @@ class FoldedTest(unittest.TestCase):
             return f.read().split("\n")
 
     def test_frames_and_weights_as_xsample_record_writes_one_sample(self):
-        said = run(toy_image(), ["--folded", self.out], pack=stack_pack((["origin", "name", "handler"], "value")))
+        said = run(toy_image(), ["--folded", self.out], pack=stack_pack((["origin", "name", "handler"], "value", None)))
         self.assertEqual(said, "wrote %s: 3 stacks" % self.out)
         # Heaviest first; the process, the root's label bare, then "column value" (an empty name is an empty value).
         self.assertEqual(self.read(), ["pid 42;head;name ;handler NULL 30", "pid 42;head;name beta;handler on_read 12", "pid 42;head;name alpha;handler on_read+0x10 7", ""])
 
     def test_identical_paths_add_up_and_a_semicolon_is_escaped(self):
         img = toy_image(items=((5, "a;b", ON_READ), (6, "a;b", ON_READ), (1, "c", ON_READ)))
-        run(img, ["--folded", self.out], pack=stack_pack((["name"], "value")))
+        run(img, ["--folded", self.out], pack=stack_pack((["name"], "value", None)))
         self.assertEqual(self.read(), ["pid 42;name a\\x3bb 11", "pid 42;name c 1", ""])
 
     def test_without_a_weight_each_item_weighs_one(self):
-        run(toy_image(items=((5, "x", 0), (6, "x", 0), (7, "y", 0))), ["--folded", self.out], pack=stack_pack((["name"], None)))
+        run(toy_image(items=((5, "x", 0), (6, "x", 0), (7, "y", 0))), ["--folded", self.out], pack=stack_pack((["name"], None, None)))
         self.assertEqual(self.read(), ["pid 42;name x 2", "pid 42;name y 1", ""])
+
+    def test_leaves_one_path_per_weight_column_named_after_it(self):
+        run(toy_image(items=((5, "x", ON_READ), (6, "y", 0))), ["--folded", self.out], pack=stack_pack((["name"], None, ["value", "value"])))
+        self.assertEqual(self.read(), ["pid 42;name y;value 12", "pid 42;name x;value 10", ""], "each leaf column adds its path (here the same one twice)")
 
     def test_a_table_view_is_refused(self):
         with self.assertRaises(XwalkError) as e:
@@ -427,6 +431,6 @@ class FoldedTest(unittest.TestCase):
         img = toy_image()
         img.put_u64(HEAP + 0x40, 0x900000)  # item1's next points nowhere
         with self.assertRaises(XwalkError) as e:
-            run(img, ["--folded", self.out], pack=stack_pack((["name"], "value")))
+            run(img, ["--folded", self.out], pack=stack_pack((["name"], "value", None)))
         self.assertTrue(str(e.exception).startswith("%s not written: the sample is partial (root head: " % self.out), str(e.exception))
         self.assertFalse(os.path.exists(self.out))
