@@ -451,8 +451,19 @@ def folded_lines(view, rows, pid):
     """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
     one sample: the process, then each frame column's value (origin bare, the others as "name value",
     a list one frame each); identical paths add up; heaviest first, then by their text."""
-    frame_names, weight_name, leaves = view.stack
     weights = {}
+    folded_add(view, rows, pid, weights)
+    return folded_sorted(weights)
+
+
+def folded_sorted(weights):
+    """Folded lines from {path: weight}: heaviest first, then by their text."""
+    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
+
+
+def folded_add(view, rows, pid, weights):
+    """Adds a stack-shaped view's rows to weights ({folded path: weight}); the views of a flame graph add to one."""
+    frame_names, weight_name, leaves = view.stack
 
     def add(frames, w):
         if not isinstance(w, int) or isinstance(w, bool) or w == 0:
@@ -476,7 +487,6 @@ def folded_lines(view, rows, pid):
                 add(frames + [c], r.get(c))
         else:
             add(frames, r.get(weight_name) if weight_name else 1)
-    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
 
 
 def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
@@ -1097,7 +1107,10 @@ def checked_address(view, expr, addr, type_names):
 
 
 def run_command(pack, view_index, opts, target, symbols, eval_address):
-    """eval_address(EXPR) -> (address, the names of the struct it is or points to, or None)."""
+    """eval_address(EXPR) -> (address, the names of the struct it is or points to, or None).
+    A list of view indexes is a flame graph of those views (flamegraphs: in the schema)."""
+    if isinstance(view_index, list):
+        return run_flamegraph(pack, view_index, opts, target, symbols)
     layout = select_layout(pack, target)
     view = pack.views_for(layout)[view_index]
     addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
@@ -1111,13 +1124,38 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
 
 
+def run_flamegraph(pack, view_indexes, opts, target, symbols):
+    """One sample of every view of a flame graph, as folded lines: to --folded FILE, else printed."""
+    if opts["expr"] or opts["json"]:
+        raise XwalkError("a flame graph takes no EXPR and no --json: [--folded FILE] [--max-nodes N]")  # noqa: F821
+    layout = select_layout(pack, target)
+    weights = {}
+    for i in view_indexes:
+        view = pack.views_for(layout)[i]
+        rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
+        rows, errors = run_view(view, rt)  # noqa: F821
+        if errors:
+            raise XwalkError("%s: the sample is partial, nothing %s (%s: %s)" % (view.name, "written" if opts["folded"] else "shown", _where(errors[0]) or view.name, errors[0]["message"]))  # noqa: F821
+        folded_add(view, rows, target.pid, weights)  # noqa: F821
+    lines = folded_sorted(weights)  # noqa: F821
+    if not opts["folded"]:
+        return "\n".join(lines)
+    with open(opts["folded"], "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return "wrote %s: %d stack%s" % (opts["folded"], len(lines), "" if len(lines) == 1 else "s")
+
+
+def _where(e):
+    return " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+
+
 def write_folded(view, path, rows, errors, pid):
     """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
     if view.stack is None:
         raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)  # noqa: F821
     if errors:
         e = errors[0]
-        where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+        where = _where(e)
         raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))  # noqa: F821
     lines = folded_lines(view, rows, pid)  # noqa: F821
     with open(path, "w") as f:

@@ -450,6 +450,7 @@ function readFlamegraphs(src: Source, pair: Pair | undefined, pack: PackIR): voi
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a flame graph name');
     if (pack.views.has(n)) src.fail(key, `flame graph ${n} has the name of a view`);
+    notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `flame graph ${n}: expected doc: and views:`);
     const e = entries(src, body, ['doc', 'views'], `flame graph ${n}`);

@@ -444,8 +444,19 @@ def folded_lines(view, rows, pid):
     """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
     one sample: the process, then each frame column's value (origin bare, the others as "name value",
     a list one frame each); identical paths add up; heaviest first, then by their text."""
-    frame_names, weight_name, leaves = view.stack
     weights = {}
+    folded_add(view, rows, pid, weights)
+    return folded_sorted(weights)
+
+
+def folded_sorted(weights):
+    """Folded lines from {path: weight}: heaviest first, then by their text."""
+    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
+
+
+def folded_add(view, rows, pid, weights):
+    """Adds a stack-shaped view's rows to weights ({folded path: weight}); the views of a flame graph add to one."""
+    frame_names, weight_name, leaves = view.stack
 
     def add(frames, w):
         if not isinstance(w, int) or isinstance(w, bool) or w == 0:
@@ -469,7 +480,6 @@ def folded_lines(view, rows, pid):
                 add(frames + [c], r.get(c))
         else:
             add(frames, r.get(weight_name) if weight_name else 1)
-    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
 
 
 def result_json(view, pid, pack, layout, build_id, clock, rows, errors):

@@ -147,22 +147,23 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   const period = 1000 / o.rate;
   const start = performance.now();
   const startWall = Date.now();
-  const end = start + o.duration * 1000;
   const progress = process.stderr.isTTY ? new Progress() : null;
   let behind = 0;
   let slowest = 0;
   try {
-    for (let i = 0; ; i++) {
-      // Sample k is due at start + k * period; one that comes after the next is due was missed.
+    // Sample k is due at start + k * period, for every k below rate x duration; one that comes after the
+    // next one is due is not taken, but counted as missed: taken + missed = rate x duration.
+    const slots = o.duration === Infinity ? Infinity : Math.ceil(o.duration * o.rate - 1e-9);
+    for (let i = 0; i < slots; i++) {
       let due = start + i * period;
       const now = performance.now();
       if (now > due + period) {
-        const skip = Math.floor((now - due) / period);
+        const skip = Math.min(Math.floor((now - due) / period), slots - i);
         behind += skip;
         i += skip;
+        if (i >= slots) break;
         due = start + i * period;
       }
-      if (due >= end) break;
       await interrupt.sleep(Math.max(0, due - performance.now()));
       if (interrupt.stopped) break;
       const t0 = performance.now();

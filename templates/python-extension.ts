@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { CLOCK_NAMES, type ClockIR, type PackIR, type PrinterIR, type TExpr, type ViewIR } from '../generators/ir.ts';
+import { CLOCK_NAMES, type ClockIR, type FlamegraphIR, type PackIR, type PrinterIR, type TExpr, type ViewIR } from '../generators/ir.ts';
 import { commandName } from '../generators/debugger-commands.ts';
 import { layoutSpecOf, type LayoutFile } from '../generators/layout.ts';
 import { repoRoot } from '../core/packs.ts';
@@ -81,6 +81,10 @@ function helpText(pack: PackIR, view: ViewIR, command: string): string {
   return `${view.doc}\n\nUsage: ${command} [EXPR] [--json] [--max-nodes N]${view.stack ? ' [--folded FILE]' : ''}\nWith EXPR (an address or an expression of the debugger), only the ${view.of} there; without it, every one the view's roots reach.\nReads raw memory with the ${pack.name} pack's layout (same output as xsample --struct ${view.name}).${view.stack ? `\nWith --folded FILE, writes the items as a flame graph's stacks (frame;frame;frame weight lines), as one sample of xsample record --struct ${view.name} does.` : ''}`;
 }
 
+function flamegraphHelp(f: FlamegraphIR, command: string): string {
+  return `${f.doc}\n\nUsage: ${command} [--folded FILE] [--max-nodes N]\nOne sample of the views ${f.views.join(', ')}, as a flame graph's stacks (frame;frame;frame weight lines): to FILE with --folded, else printed; as one sample of xsample record --struct ${f.name} writes.`;
+}
+
 export interface GenerateInput {
   pack: PackIR;
   layouts: LayoutFile[];
@@ -97,7 +101,14 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     pyComment(dbg === 'gdb' ? `Use: (gdb) source ${pack.name}.py` : `Use: (lldb) command script import ${pack.name}_lldb.py`),
   ];
   const runtime = RUNTIME[dbg].map((f) => py`${pyComment(`---- ${f} ----`)}\n${pyRuntime(fs.readFileSync(path.join(repoRoot(), f), 'utf8'))}`);
-  const commands = views.flatMap((v, i) => commandNames(v).map((c) => py`(${pyStr(c)}, ${pyInt(i)}, ${pyStr(helpText(pack, v, c))})`));
+  const commands = [
+    ...views.flatMap((v, i) => commandNames(v).map((c) => py`(${pyStr(c)}, ${pyInt(i)}, ${pyStr(helpText(pack, v, c))})`)),
+    // A flame graph's command runs its views, by index, and writes their stacks as one.
+    ...[...pack.flamegraphs.values()].map((f) => {
+      const indexes = f.views.map((n) => views.findIndex((v) => v.name === n));
+      return py`(${pyStr(commandName(f.name))}, [${pyJoin(indexes.map((i) => pyInt(i)), ', ')}], ${pyStr(flamegraphHelp(f, commandName(f.name)))})`;
+    }),
+  ];
   const body: Py[] = [
     ...header,
     ...runtime,

@@ -95,8 +95,11 @@ t.test('a stopped worker: its lag grows and its timers fall overdue; once it run
   t.teardown(() => nginx.stop());
   const held = await holdConnections(nginx.port, 1, { partialRequest: partialGet });
   t.teardown(() => held.close());
-  const t1 = Date.now();
   const worker = nginx.workerPid;
+  // The stub_status request holdConnections polled with may not be freed yet (its response is out, its request
+  // not finalized): stop the worker only once the held request is the only one in it.
+  await waitUntil('the worker holds the one request alone', async () => (await xsample(['--pid', String(worker), '--struct', 'ngx_worker', '--json'])).json?.items?.[0]?.requests === 1);
+  const t1 = Date.now();
   // A worker that does not run its event loop, as one stuck in a long computation would not.
   process.kill(worker, 'SIGSTOP');
   const resume = () => {

@@ -6,7 +6,11 @@
  * the requests stay in flight the whole time. The samples taken and those
  * the rate missed add up to rate x duration.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import t from 'tap';
+import { gdb, lldb } from './lib/debuggers.ts';
 import { buildNginx, holdConnections, partialGet, startNginx } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
 
@@ -104,6 +108,17 @@ for (const [build, binaryOf] of BUILDS) {
       const mine = stacks.filter((s) => s.frames[1] === 'zone' && s.frames[2] === `name ${z.name}`);
       t.equal(mine.reduce((a, s) => a + s.weight, 0), z.size, `zone ${z.name}: its size, pages used and free`);
       t.equal(mine.find((s) => s.frames[3] === 'free_bytes')?.weight ?? 0, z.free_pages * 4096, `zone ${z.name}: its free pages`);
+    }
+    // gdb and lldb: the flame graph's command writes the same stacks, from the same idle worker.
+    for (const [name, run] of [
+      ['gdb', gdb],
+      ['lldb', lldb],
+    ] as const) {
+      const out = path.join(os.tmpdir(), `xwalk-ngx-memory-${name}-${pid}.folded`);
+      t.teardown(() => fs.rmSync(out, { force: true }));
+      const d = await run({ pid: nginx.workerPid }, 'nginx', [`ngx-memory --folded ${out}`]);
+      t.match(d.stdout, `wrote ${out}: ${stacks.length} stacks`, `${name}: ${d.stderr.slice(-300)}`);
+      t.equal(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '', `${r.stdout.trim()}\n`, `${name}: the stacks xsample record wrote`);
     }
     const plain = await xsample(['--pid', pid, '--struct', 'ngx_memory']);
     t.equal(plain.code, 1);
