@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essential dpkg-dev \
                 libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev \
-                protobuf-compiler golang-github-google-pprof-dev prometheus
+                protobuf-compiler golang-github-google-pprof-dev prometheus chromium-headless-shell
 NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee
 CHURN  := test-targets/bin/churn
@@ -13,7 +13,7 @@ NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
 TS_SOURCES := $(shell find bin core generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test test-unit bench soak typecheck regen clean
+.PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test test-unit bench soak typecheck regen clean docs
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -75,6 +75,10 @@ test: build nginx nginx-v2debug
 UNIT_TESTS = $(shell grep -LE "lib/(nginx|debuggers)|bench/|'gdb'|lldb-16|drgn" test/*.test.ts)
 test-unit: build
 	npx tap --reporter=terse $(UNIT_TESTS)
+
+# The pictures the docs show (docs/ngx-memory.svg and .png, drawn by chromium).
+docs: build nginx
+	npx tsx docs/pictures.ts
 
 # Speed and stall against gdb, lldb, drgn and a C floor: writes docs/BENCHMARKS.md.
 bench: build nginx
