@@ -79,7 +79,7 @@ xsample serve answers Prometheus on http://HOST:PORT/metrics (default
 127.0.0.1:9464): each number column of a view whose roots give one item
 each (ngx_connection_totals) as a gauge xwalk_VIEW_COLUMN{pid,root}; of a
 view of many items, their count (xwalk_VIEW_items{pid}) and each number
-column summed; a column in ms in seconds. Without --struct, every view of
+column summed and its largest (_max); a column in ms in seconds. Without --struct, every view of
 the pack. A scrape samples again only when the last sample is older than
 --interval (default 1000 ms); a partial sample exports none of its figures.
 

@@ -7,8 +7,9 @@
  * - a view whose roots give one item each (ngx_connection_totals): a gauge
  *   xwalk_<view>_<column> per number column, labelled by pid and root;
  * - a view of many items (requests, pools): xwalk_<view>_items, how many,
- *   and per number column the sum over the items, labelled by pid only, so
- *   that no series is ever one request or one pool.
+ *   and per number column the sum and the largest over the items
+ *   (xwalk_<view>_<column> and ..._max: the oldest request's age), labelled
+ *   by pid only, so that no series is ever one request or one pool.
  *
  * A column in milliseconds (name_ms) is exported in seconds (name_seconds),
  * Prometheus's base unit; a name that would end as a counter's or a
@@ -49,7 +50,7 @@ const asNumber = (v: unknown): number | null => (typeof v === 'number' ? v : typ
 
 /** One view's gauges, and how it fills them from a sample of one process. */
 class ViewMetrics {
-  private readonly gauges = new Map<string, { gauge: Gauge; scale: number }>();
+  private readonly gauges = new Map<string, { gauge: Gauge; max: Gauge | null; scale: number }>();
   private readonly items: Gauge | null;
   readonly oneRow: boolean;
 
@@ -63,18 +64,22 @@ class ViewMetrics {
     for (const c of numberColumns(view)) {
       const { name, scale } = metricOf(view.name, c);
       const help = `${view.doc} Column ${c}${scale !== 1 ? ', in seconds' : ''}${this.oneRow ? '' : ', summed over the items'}.`;
-      this.gauges.set(c, { gauge: new Gauge({ name, help, labelNames: labels, registers: [registry] }), scale });
+      const max = this.oneRow ? null : new Gauge({ name: `${name}_max`, help: `${view.doc} Column ${c}${scale !== 1 ? ', in seconds' : ''}, the largest over the items (absent when there are none).`, labelNames: labels, registers: [registry] });
+      this.gauges.set(c, { gauge: new Gauge({ name, help, labelNames: labels, registers: [registry] }), max, scale });
     }
   }
 
   reset(): void {
     this.items?.reset();
-    for (const g of this.gauges.values()) g.gauge.reset();
+    for (const g of this.gauges.values()) {
+      g.gauge.reset();
+      g.max?.reset();
+    }
   }
 
   fill(pid: number, rows: Row[]): void {
     if (this.items) this.items.set({ pid: String(pid) }, rows.length);
-    for (const [column, { gauge, scale }] of this.gauges) {
+    for (const [column, { gauge, max, scale }] of this.gauges) {
       if (this.oneRow) {
         for (const r of rows) {
           const v = asNumber(r[column]);
@@ -83,6 +88,7 @@ class ViewMetrics {
       } else {
         const values = rows.map((r) => asNumber(r[column])).filter((v): v is number => v !== null);
         gauge.set({ pid: String(pid) }, values.reduce((a, b) => a + b, 0) * scale);
+        if (values.length > 0) max!.set({ pid: String(pid) }, Math.max(...values) * scale);
       }
     }
   }

@@ -52,6 +52,7 @@ t.test('walkee: the gauges are what walkee and the views say, promtool accepts t
   t.equal(value(first, 'xwalk_walkee_list_sum_value', `pid="${pid}",root="walkee"`), truth.list.sum);
   t.equal(value(first, 'xwalk_ngx_pool_items', `pid="${pid}"`), 3, 'a view of many items: how many');
   t.equal(value(first, 'xwalk_ngx_pool_used', `pid="${pid}"`), pools.reduce((a, p) => a + p.used, 0), 'and each number column summed, never one series per item');
+  t.equal(value(first, 'xwalk_ngx_pool_used_max', `pid="${pid}"`), Math.max(...pools.map((p) => p.used)), 'and the largest');
   t.notMatch(first, /xwalk_ngx_pool_used\{[^}]*addr/, 'no per-pool series');
   t.equal(value(first, 'xwalk_sample_partial', `view="ngx_pool",pid="${pid}"`), 0);
   const check = await execa('promtool', ['check', 'metrics'], { input: first, reject: false });
