@@ -60,6 +60,8 @@ export interface Session {
   gone: boolean;
   /** What its snapshots copy memory into, kept from sample to sample. */
   slabs: Slabs;
+  /** Its readable mappings as the last sample listed them (none yet, or to be listed again). */
+  ranges?: Range[];
 }
 
 export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Promise<number> {
@@ -238,7 +240,10 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
   for (;;) {
     tries++;
     target.checkIdentity();
-    const ranges = target.ranges();
+    // The mappings the last sample listed serve the next one: /proc/PID/maps is read again when a walk
+    // fails (below), so a mapping made or removed since costs a retry, never a wrong answer.
+    const fresh = s.ranges === undefined;
+    const ranges = (s.ranges ??= target.ranges());
     // The previous sample of this process is done with its snapshot: its slabs serve this one.
     s.slabs.reset();
     const snap = new Snapshot(target.source, ranges, o.maxBytes, s.slabs);
@@ -249,6 +254,11 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     const r = runView(compiled, addr);
     const ms = performance.now() - t0;
     target.checkIdentity();
+    if (r.errors.length > 0 && !fresh) {
+      s.ranges = undefined;
+      tries--;
+      continue;
+    }
     const t1 = performance.now();
     const change = verify ? changeOf(snap, r.errors.length > 0, ranges, target) : null;
     if (o.verbose) {

@@ -82,6 +82,9 @@ interface Mapped extends Range {
 const SCRATCH_USED = new Uint8Array(CHUNK >> LINE_SHIFT);
 const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED };
 
+/** Where changed() reads a chunk again: one buffer for every snapshot (a chunk is at most CHUNK bytes). */
+const SCRATCH = new Uint8Array(CHUNK);
+
 const linesOf = (len: number): Uint8Array => new Uint8Array((len + LINE - 1) >> LINE_SHIFT);
 
 export class Snapshot {
@@ -232,7 +235,7 @@ export class Snapshot {
    */
   changed(): Change | null {
     let first: Change | null = null;
-    const scratch = new Uint8Array(CHUNK);
+    const scratch = SCRATCH;
     const check = (c: Chunk) => {
       const lines = changedLines(c, scratch, (addr, out) => this.source.readInto(addr, out));
       if (lines && !first) first = lines;
