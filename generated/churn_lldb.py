@@ -1138,11 +1138,14 @@ def run_flamegraph(pack, view_indexes, opts, target, symbols):
             raise XwalkError("%s: the sample is partial, nothing %s (%s: %s)" % (view.name, "written" if opts["folded"] else "shown", _where(errors[0]) or view.name, errors[0]["message"]))  # noqa: F821
         folded_add(view, rows, target.pid, weights)  # noqa: F821
     lines = folded_sorted(weights)  # noqa: F821
-    if not opts["folded"]:
-        return "\n".join(lines)
-    with open(opts["folded"], "w") as f:
+    return _write_lines(opts["folded"], lines) if opts["folded"] else "\n".join(lines)
+
+
+def _write_lines(path, lines):
+    """Folded lines into path; what to tell the user."""
+    with open(path, "w") as f:
         f.write("".join(line + "\n" for line in lines))
-    return "wrote %s: %d stack%s" % (opts["folded"], len(lines), "" if len(lines) == 1 else "s")
+    return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
 
 
 def _where(e):
@@ -1157,10 +1160,7 @@ def write_folded(view, path, rows, errors, pid):
         e = errors[0]
         where = _where(e)
         raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))  # noqa: F821
-    lines = folded_lines(view, rows, pid)  # noqa: F821
-    with open(path, "w") as f:
-        f.write("".join(line + "\n" for line in lines))
-    return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
+    return _write_lines(path, folded_lines(view, rows, pid))  # noqa: F821
 
 
 def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):

@@ -75,16 +75,7 @@ export function loadBinarySection(file: string): Pick<PackIR, 'versionPattern' |
 export function parseSchema(text: string, file: string): PackIR {
   const src: Source = new Source(file, text);
   if (text.length > MAX_SCHEMA) throw new SchemaError({ file, line: 1, col: 1 }, `a schema of ${Buffer.byteLength(text)} bytes is more than xgen reads (${MAX_SCHEMA / 1024 / 1024} MiB)`);
-  // The yaml package's own duplicate-key check costs time quadratic in a map's size: ours is linear.
-  const doc = parseDocument(text, { lineCounter: src.lines, uniqueKeys: false, prettyErrors: false });
-  if (doc.errors.length > 0) throw yamlError(src, doc.errors[0]);
-  checkUniqueKeys(src, doc.contents);
-  const root = doc.contents;
-  if (!isMap(root)) src.fail(root, 'a schema is a YAML mapping with pack:, types:, views: ...');
-  const top = entries(src, root, ['xwalk', 'pack', 'doc', 'imports', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
-
-  const version = top.get('xwalk');
-  if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) src.fail((version?.value as Node) ?? root, `a schema starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
+  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
   const name = identifier(src, top.get('pack'), root, 'pack');
   const pack: PackIR = {
     name,
@@ -368,6 +359,23 @@ function walkParams(src: Source, pair: Pair | undefined, walk: string, pack: Pac
 /** Largest file of walks imports: reads. */
 const MAX_IMPORT = 1024 * 1024;
 
+/**
+ * A schema's or a file of walks' YAML: parsed, its keys unique, a mapping of
+ * the keys allowed, starting with xwalk: and the language version.
+ */
+function topLevel(src: Source, kind: string, notAMap: string, allowed: string[], what: string): { root: YAMLMap; top: Map<string, Pair> } {
+  // The yaml package's own duplicate-key check costs time quadratic in a map's size: ours is linear.
+  const doc = parseDocument(src.text, { lineCounter: src.lines, uniqueKeys: false, prettyErrors: false });
+  if (doc.errors.length > 0) throw yamlError(src, doc.errors[0]);
+  checkUniqueKeys(src, doc.contents);
+  const root = doc.contents;
+  if (!isMap(root)) src.fail(root, notAMap);
+  const top = entries(src, root, allowed, what);
+  const version = top.get('xwalk');
+  if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) src.fail((version?.value as Node) ?? root, `${kind} starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
+  return { root, top };
+}
+
 /** An import names a file of a pack folder: PACK/FILE.yaml. */
 const IMPORT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\/[A-Za-z0-9_][A-Za-z0-9_.-]*\.yaml$/;
 
@@ -397,14 +405,7 @@ function readImports(src: Source, pair: Pair | undefined): { name: string; src: 
     }
     if (text.length > MAX_IMPORT) src.fail(item, `cannot import ${name}: more than ${MAX_IMPORT / 1024 / 1024} MiB`);
     const lib: Source = new Source(file, text);
-    const doc = parseDocument(text, { lineCounter: lib.lines, uniqueKeys: false, prettyErrors: false });
-    if (doc.errors.length > 0) throw yamlError(lib, doc.errors[0]);
-    checkUniqueKeys(lib, doc.contents);
-    const root = doc.contents;
-    if (!isMap(root)) lib.fail(root, 'a file of walks is a YAML mapping with xwalk:, doc: and walks:');
-    const top = entries(lib, root, ['xwalk', 'doc', 'walks'], 'a file of walks');
-    const version = top.get('xwalk');
-    if (!version || scalarValue(version.value as Node) !== SCHEMA_VERSION) lib.fail((version?.value as Node) ?? root, `a file of walks starts with 'xwalk: ${SCHEMA_VERSION}' (the schema language version)`);
+    const { top } = topLevel(lib, 'a file of walks', 'a file of walks is a YAML mapping with xwalk:, doc: and walks:', ['xwalk', 'doc', 'walks'], 'a file of walks');
     out.push({ name, src: lib, walks: top.get('walks') });
   }
   return out;

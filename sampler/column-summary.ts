@@ -6,7 +6,7 @@
  * were seen; "exact" says which), and at most MAX_DISTINCT distinct texts
  * are counted per column.
  */
-import type { Int } from './exact.ts';
+import { type Int, isInt } from './exact.ts';
 import type { Row } from './view-run.ts';
 
 export const RESERVOIR = 65_536;
@@ -71,7 +71,6 @@ class TextColumn {
   }
 }
 
-const isInt = (v: unknown): v is Int => typeof v === 'number' || typeof v === 'bigint';
 
 export class ColumnSummary {
   private readonly columns = new Map<string, NumberColumn | TextColumn>();

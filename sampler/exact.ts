@@ -7,6 +7,9 @@
  */
 export type Int = number | bigint;
 
+/** Whether v is an exact integer (a number or a bigint), as values read from memory are. */
+export const isInt = (v: unknown): v is Int => typeof v === 'number' || typeof v === 'bigint';
+
 const MAX = 9007199254740991;
 const MAXN = 9007199254740991n;
 const U64 = (1n << 64n) - 1n;

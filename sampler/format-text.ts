@@ -1,6 +1,6 @@
 /** Text output: a title line, then one aligned line per item. The Python runtime prints the same (result_text). */
 import { type ClockReading, formatTime } from './clock.ts';
-import { type Int, sub } from './exact.ts';
+import { type Int, isInt, sub } from './exact.ts';
 import type { Row, ViewError } from './view-run.ts';
 
 export interface Titled {
@@ -25,6 +25,20 @@ export function clockLine(clock: ClockReading | null): string | null {
   return `now: ${formatTime(clock.now_ms)} = ${clock.doc} (a core keeps no clock of its own)`;
 }
 
+/** A value as a table shows it: no value as ?, a list as [a, b]. */
+export const cellText = (v: unknown): string => (v === null || v === undefined ? '?' : Array.isArray(v) ? `[${v.map(cellText).join(', ')}]` : String(v));
+
+/** A header and rows of cells as aligned lines: number columns to the right, the others to the left. */
+export function aligned(head: string[], rows: string[][], numeric: boolean[]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(head), ...rows.map(line)];
+}
+
 /** The title names the pid, so the rows' pid column is not repeated in the table. */
 export function formatText(r: Titled, clock: ClockReading | null = null): string {
   const title = `${r.view}: ${r.items.length} item${r.items.length === 1 ? '' : 's'}  (${r.pack} ${r.release}${r.pid !== null ? `, pid ${r.pid}` : ''})`;
@@ -33,16 +47,8 @@ export function formatText(r: Titled, clock: ClockReading | null = null): string
   if (now) lines.push(now);
   if (r.items.length > 0) {
     const cols = Object.keys(r.items[0]).filter((c) => c !== 'pid');
-    const cell = (v: unknown): string => (v === null || v === undefined ? '?' : Array.isArray(v) ? `[${v.map(cell).join(', ')}]` : String(v));
-    const widths = cols.map((c) => Math.max(c.length, ...r.items.map((it) => cell(it[c]).length)));
     const numeric = cols.map((c) => r.items.every((it) => isInt(it[c]) || it[c] === null));
-    const line = (vals: string[]) =>
-      vals
-        .map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
-        .join('  ')
-        .trimEnd();
-    lines.push(line(cols.map((c) => c.toUpperCase())));
-    for (const it of r.items) lines.push(line(cols.map((c) => cell(it[c]))));
+    lines.push(...aligned(cols.map((c) => c.toUpperCase()), r.items.map((it) => cols.map((c) => cellText(it[c]))), numeric));
   }
   if (r.partial) {
     lines.push(`partial: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}`);
@@ -76,4 +82,3 @@ export function formatMoves(first: Row[], last: Row[], seconds: number): string 
   return lines.join('\n');
 }
 
-const isInt = (v: unknown): v is Int => typeof v === 'number' || typeof v === 'bigint';

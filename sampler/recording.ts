@@ -20,7 +20,7 @@ import type { Int } from './exact.ts';
 import type { Titled } from './format-text.ts';
 import { toJson } from './json-out.ts';
 import { TargetGone } from './memory.ts';
-import { Interrupt, openSessions, packOfLive, type Print, type SampleOptions, sampleOnce, type Session, Tally } from './sampling.ts';
+import { closeSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally, viewOf } from './sampling.ts';
 import { toSpeedscope } from './speedscope.ts';
 import { toFlameSvg } from './flame-svg.ts';
 import { toPprof } from './pprof.ts';
@@ -97,22 +97,18 @@ class Aggregate {
 }
 
 export async function recordAll(o: RecordOptions, print: Print, warn: Print): Promise<number> {
-  const pack = await packOfLive(o, warn);
-  const flamegraph = pack.flamegraphs.get(o.view);
-  const names = flamegraph ? flamegraph.views : [o.view];
-  const parts: Recorded['parts'] = [];
+  // A flame graph's name stands for its views; each process gets a session per view.
+  const sessions = await openSessions(o, warn, (pack) => (pack.flamegraphs.get(o.view)?.views ?? [o.view]).map((n) => viewOf(pack, n)));
   try {
-    for (const v of names) {
-      const sessions = await openSessions({ ...o, view: v }, warn);
-      parts.push({ view: sessions[0].view, sessions });
-    }
+    const names = [...new Set(sessions.map((s) => s.view.name))];
+    const parts = names.map((n) => ({ view: sessions.find((s) => s.view.name === n)!.view, sessions: sessions.filter((s) => s.view.name === n) }));
     const rec: Recorded = { name: o.view, stacks: parts.every((p) => p.view.stack !== null), parts };
     const format = o.format ?? formatOfFile(o.out) ?? (rec.stacks ? 'folded' : 'json');
     if (format !== 'json' && !rec.stacks) throw new UserError(`view ${o.view} is a table, not stack-shaped (no stack: in the schema): record it as json`);
     if (format === 'pprof' && !o.out && process.stdout.isTTY) throw new UserError('a pprof profile is gzipped binary: write it to a file with -o FILE (or pipe it)');
     return await recordLoop(o, format, rec, print, warn);
   } finally {
-    for (const p of parts) for (const s of p.sessions) s.target.close();
+    closeSessions(sessions);
   }
 }
 

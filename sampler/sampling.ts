@@ -69,11 +69,22 @@ export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Pr
   try {
     return await sampleLoop(o, sessions, print, warn);
   } finally {
-    for (const s of sessions) s.target.close();
+    closeSessions(sessions);
   }
 }
 
-export async function openSessions(o: SampleOptions, warn: Print): Promise<Session[]> {
+/** Closes the processes (or the core) sessions read, each once: several views of one process share it. */
+export function closeSessions(sessions: Session[]): void {
+  for (const t of new Set(sessions.map((s) => s.target))) t.close();
+}
+
+/**
+ * Opens the processes asked for (a master stands for its workers) or the
+ * core, picks each one's pack and layout once, and makes a session for each
+ * view viewsOf names in that pack (by default the one --struct names), in
+ * that order for each process; the sessions of a process share its target.
+ */
+export async function openSessions(o: SampleOptions, warn: Print, viewsOf: (pack: PackIR) => ViewIR[] = (pack) => [viewOf(pack, o.view)]): Promise<Session[]> {
   const byBuild = new Map<string | null, Selected>();
   const select = async (t: Target): Promise<Selected> => {
     let sel = byBuild.get(t.buildId);
@@ -87,8 +98,8 @@ export async function openSessions(o: SampleOptions, warn: Print): Promise<Sessi
   const add = async (t: Target, sel?: Selected) => {
     try {
       sel ??= await select(t);
-      const view = viewOf(sel.pack, o.view);
-      sessions.push({ target: t, sel, view, addr: o.addr ? checkPointerExpr(sel.pack, view.of, o.addr) : undefined, first: null, last: null, gone: false, slabs: new Slabs() });
+      const mine = viewsOf(sel.pack).map((view) => ({ target: t, sel: sel!, view, addr: o.addr ? checkPointerExpr(sel!.pack, view.of, o.addr) : undefined, first: null, last: null, gone: false, slabs: new Slabs() }));
+      sessions.push(...mine);
     } catch (err) {
       t.close();
       throw err;
@@ -126,22 +137,12 @@ export async function openSessions(o: SampleOptions, warn: Print): Promise<Sessi
     }
     return sessions;
   } catch (err) {
-    for (const s of sessions) s.target.close();
+    closeSessions(sessions);
     throw err;
   }
 }
 
-/** The pack that knows the binary of the first process asked for (its views and flame graphs), before any view is opened. */
-export async function packOfLive(o: SampleOptions, warn: Print): Promise<PackIR> {
-  const t = openLive(o.pids![0], o.source);
-  try {
-    return (await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`) })).pack;
-  } finally {
-    t.close();
-  }
-}
-
-function viewOf(pack: PackIR, name: string): ViewIR {
+export function viewOf(pack: PackIR, name: string): ViewIR {
   const graph = pack.flamegraphs.get(name);
   if (graph) throw new UserError(`${name} is a flame graph of the views ${graph.views.join(', ')}: record it (xsample record --struct ${name}), or look at one of them`);
   const view = pack.views.get(name);

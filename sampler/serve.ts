@@ -19,10 +19,10 @@
  */
 import http from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { PackIR, ViewIR } from '../generators/ir.ts';
+import type { ViewIR } from '../generators/ir.ts';
 import { UserError } from '../core/errors.ts';
 import { TargetGone } from './memory.ts';
-import { openSessions, packOfLive, type Print, type SampleOptions, sampleOnce, type Session } from './sampling.ts';
+import { closeSessions, openSessions, type Print, type SampleOptions, sampleOnce, viewOf } from './sampling.ts';
 import type { Row } from './view-run.ts';
 
 export interface ServeOptions extends SampleOptions {
@@ -95,19 +95,14 @@ class ViewMetrics {
 }
 
 export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
-  const pack = await packOfLive(o, warn);
-  const views = o.views.length > 0 ? o.views.map((n) => viewNamed(pack, n)) : [...pack.views.values()];
+  const sessions = await openSessions(o, warn, (pack) => (o.views.length > 0 ? o.views.map((n) => viewOf(pack, n)) : [...pack.views.values()]));
+  const pack = sessions[0].sel.pack;
+  const views = [...new Map(sessions.map((s) => [s.view.name, s.view])).values()];
   const registry = new Registry();
   const partial = new Gauge({ name: 'xwalk_sample_partial', help: 'Whether the last sample of a view was partial (1: its figures are left out), per process.', labelNames: ['view', 'pid'], registers: [registry] });
   const seconds = new Gauge({ name: 'xwalk_sample_duration_seconds', help: 'How long the last sample of a view took, per process.', labelNames: ['view', 'pid'], registers: [registry] });
   const taken = new Counter({ name: 'xwalk_samples_total', help: 'Samples taken, per view (a scrape samples again only when the last sample is older than --interval).', labelNames: ['view'], registers: [registry] });
-  const served: { metrics: ViewMetrics; sessions: Session[] }[] = [];
-  try {
-    for (const v of views) served.push({ metrics: new ViewMetrics(v, registry), sessions: await openSessions({ ...o, view: v.name }, warn) });
-  } catch (err) {
-    for (const s of served) for (const x of s.sessions) x.target.close();
-    throw err;
-  }
+  const served = views.map((v) => ({ metrics: new ViewMetrics(v, registry), sessions: sessions.filter((s) => s.view.name === v.name) }));
   let last = -Infinity;
   const refresh = () => {
     if (performance.now() - last < o.interval) return;
@@ -163,12 +158,6 @@ export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  for (const s of served) for (const x of s.sessions) x.target.close();
+  closeSessions(sessions);
   return 0;
-}
-
-function viewNamed(pack: PackIR, name: string): ViewIR {
-  const v = pack.views.get(name);
-  if (!v) throw new UserError(`pack ${pack.name} has no view '${name}' (views: ${[...pack.views.keys()].join(', ')})`);
-  return v;
 }

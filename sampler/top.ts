@@ -8,17 +8,16 @@
  */
 import type { ViewIR } from '../generators/ir.ts';
 import { UserError } from '../core/errors.ts';
-import { sub, type Int } from './exact.ts';
-import type { Titled } from './format-text.ts';
+import { isInt, sub } from './exact.ts';
+import { aligned, cellText, type Titled } from './format-text.ts';
 import { TargetGone } from './memory.ts';
-import { Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from './sampling.ts';
+import { closeSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from './sampling.ts';
 import type { Row } from './view-run.ts';
 
 export interface TopOptions extends SampleOptions {
   sort: string | null;
 }
 
-const isInt = (v: unknown): v is Int => typeof v === 'number' || typeof v === 'bigint';
 
 /** What identifies an item from one refresh to the next: its process and address (or root and place). */
 const keyOf = (row: Row, i: number): string => `${row.pid ?? ''}:${row.addr ?? `${row.origin}#${i}`}`;
@@ -48,10 +47,9 @@ function compare(col: string | null) {
 
 /** A number and how it moved since the last refresh; new items say so once. */
 function cell(v: Row[string], before: Row[string] | undefined, seen: boolean): string {
-  const text = (x: unknown): string => (x === null || x === undefined ? '?' : Array.isArray(x) ? `[${x.map(text).join(', ')}]` : String(x));
-  if (!isInt(v) || !seen || !isInt(before)) return text(v);
+  if (!isInt(v) || !seen || !isInt(before)) return cellText(v);
   const d = sub(v, before);
-  return d === 0 || d === 0n ? text(v) : `${text(v)} (${d > 0 ? '+' : ''}${d})`;
+  return d === 0 || d === 0n ? cellText(v) : `${cellText(v)} (${d > 0 ? '+' : ''}${d})`;
 }
 
 /**
@@ -70,14 +68,8 @@ export function topTable(rows: Row[], before: Map<string, Row> | null, sortBy: s
     return before && !old ? [...cells, 'new'] : [...cells, ''];
   });
   const head = [...cols.map((c) => (c === sortBy ? `${c.toUpperCase()}↓` : c.toUpperCase())), ''];
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
   const numeric = cols.map((c) => keyed.every(({ r }) => isInt(r[c]) || r[c] === null));
-  const line = (vals: string[]) =>
-    vals
-      .map((v, i) => (numeric[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  return { lines: [line(head), ...table.map(line)], byKey };
+  return { lines: aligned(head, table, numeric), byKey };
 }
 
 export async function topAll(o: TopOptions, print: Print, warn: Print): Promise<number> {
@@ -86,7 +78,7 @@ export async function topAll(o: TopOptions, print: Print, warn: Print): Promise<
     const view = sessions[0].view;
     return await topLoop(o, view, sortColumn(view, o.sort), sessions, print, warn);
   } finally {
-    for (const s of sessions) s.target.close();
+    closeSessions(sessions);
   }
 }
 
