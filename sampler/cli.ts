@@ -194,13 +194,7 @@ function parseOptions(argv: string[]): Parsed {
     interval: interval ?? 1000,
     // --interval alone samples until Ctrl-C.
     count: count ?? (interval !== undefined ? Infinity : 1),
-    maxNodes: intOption(values['max-nodes'], '--max-nodes') ?? DEFAULT_LIMITS.maxNodes,
-    maxBytes: byteOption(values['max-bytes']) ?? 512 * MiB,
-    pack: values.pack,
-    source,
-    verbose: values.verbose ?? false,
-    consistency,
-    retries: intOption(values.retries, '--retries') ?? 3,
+    ...limitsAndReading(values, source, consistency),
   };
   if ((o.pids === undefined) === (o.core === undefined)) throw new UsageError('give one of --pid PID or --core FILE');
   if (o.exe && !o.core) throw new UsageError('--exe goes with --core');
@@ -226,7 +220,22 @@ function parseOptions(argv: string[]): Parsed {
   } satisfies RecordOptions;
 }
 
-function serveOptions(values: { listen?: string; struct?: string[]; core?: string; json?: boolean; count?: string; addr?: string; pack?: string; verbose?: boolean; retries?: string; 'max-nodes'?: string; 'max-bytes'?: string }, pids: number[] | undefined, source: 'pvr' | 'procmem' | undefined, consistency: 'verify' | 'off', interval: number | undefined): ServeOptions {
+type Common = { pack?: string; verbose?: boolean; retries?: string; 'max-nodes'?: string; 'max-bytes'?: string };
+
+/** What every command takes alike: the bounds of a sample, how memory is read and checked, which pack. */
+function limitsAndReading(values: Common, source: SampleOptions['source'], consistency: SampleOptions['consistency']) {
+  return {
+    maxNodes: intOption(values['max-nodes'], '--max-nodes') ?? DEFAULT_LIMITS.maxNodes,
+    maxBytes: byteOption(values['max-bytes']) ?? 512 * MiB,
+    pack: values.pack,
+    source,
+    verbose: values.verbose ?? false,
+    consistency,
+    retries: intOption(values.retries, '--retries') ?? 3,
+  };
+}
+
+function serveOptions(values: Common & { listen?: string; struct?: string[]; core?: string; json?: boolean; count?: string; addr?: string }, pids: number[] | undefined, source: 'pvr' | 'procmem' | undefined, consistency: 'verify' | 'off', interval: number | undefined): ServeOptions {
   if (!pids) throw new UsageError('serve reads live processes: give --pid PID');
   if (values.core || values.json || values.count || values.addr) throw new UsageError('serve answers scrapes of live processes: not --core, --json, --count or --addr');
   const listen = values.listen ?? '127.0.0.1:9464';
@@ -239,13 +248,7 @@ function serveOptions(values: { listen?: string; struct?: string[]; core?: strin
     json: false,
     interval: interval ?? 1000,
     count: Infinity,
-    maxNodes: intOption(values['max-nodes'], '--max-nodes') ?? DEFAULT_LIMITS.maxNodes,
-    maxBytes: byteOption(values['max-bytes']) ?? 512 * MiB,
-    pack: values.pack,
-    source,
-    verbose: values.verbose ?? false,
-    consistency,
-    retries: intOption(values.retries, '--retries') ?? 3,
+    ...limitsAndReading(values, source, consistency),
     views: values.struct ?? [],
     host: m[1] ?? m[2],
     port,

@@ -189,13 +189,16 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   return tally.partial > 0 ? 3 : 0;
 }
 
+/** A column whose name says it counts bytes (bytes, large_bytes). */
+const IN_BYTES = /(^|_)bytes$/;
+
 /** What a path's weight counts: the weight column; leaves all in bytes, bytes; without a weight, samples (the parts agreeing). */
 function weightName(rec: Recorded): string {
   const names = new Set(
     rec.parts.map(({ view }) => {
       const { weight, leaves } = view.stack!;
       if (weight) return weight;
-      if (leaves) return leaves.every((c) => /(^|_)bytes$/.test(c)) ? 'bytes' : 'value';
+      if (leaves) return leaves.every((c) => IN_BYTES.test(c)) ? 'bytes' : 'value';
       return 'samples';
     }),
   );
@@ -216,7 +219,7 @@ function render(format: Format, rec: Recorded, agg: Aggregate, meta: Record<stri
       const weight = weightName(rec);
       return toPprof(agg.stacks, {
         type: weight,
-        unit: /(^|_)bytes$/.test(weight) ? 'bytes' : 'count',
+        unit: IN_BYTES.test(weight) ? 'bytes' : 'count',
         startMs: meta.start_ms as number,
         durationMs: (meta.seconds as number) * 1000,
         periodMs: 1000 / (meta.rate_hz as number),
