@@ -202,11 +202,14 @@ ${r.stalls.map((s) => `| ${methods.find((m) => m.key === s.method)?.label ?? s.m
 
 wrk (2 threads, 32 connections, 5 s) against our nginx 1.22.1 on loopback,
 with 4 requests held in flight, while \`ngx_requests\` is sampled. The
-conditions take turns, three rounds; the medians of the rounds are shown.
+worker is pinned to one CPU and wrk to the other; the sampler goes where the
+kernel puts it. Each sampler is in its steady state: started, and past its
+first sample, before wrk starts. The conditions take turns, ${r.load[0]?.p99sMs?.length ?? 0} rounds; the
+medians of the rounds are shown, and each round's p99 to show the spread.
 
-| condition | p50 | p99 | requests served | samples taken |
-|---|---:|---:|---:|---:|
-${r.load.map((l) => `| ${l.condition} | ${l.p50Ms.toFixed(3)} ms | ${l.p99Ms.toFixed(3)} ms | ${l.requests} | ${l.samples} |`).join('\n')}
+| condition | p50 | p99 | each round's p99 (ms) | requests served | samples taken |
+|---|---:|---:|---|---:|---:|
+${r.load.map((l) => `| ${l.condition} | ${l.p50Ms.toFixed(3)} ms | ${l.p99Ms.toFixed(3)} ms | ${(l.p99sMs ?? []).map((v) => v.toFixed(2)).join(', ')} | ${l.requests} | ${l.samples} |`).join('\n')}
 `;
   fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), md);
   fs.writeFileSync(path.join(root, 'docs/benchmarks.svg'), svg(r, methods));

@@ -144,6 +144,8 @@ export interface LoadResult {
   condition: string;
   p50Ms: number;
   p99Ms: number;
+  /** Each round's p99, in the order the rounds ran: how much one run can differ from the next. */
+  p99sMs: number[];
   requests: number;
   samples: number;
 }
@@ -154,31 +156,49 @@ function wrkLatency(out: string, pct: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
+/** A sampler started before the load, in its steady state; stop() ends it and says how many samples it took meanwhile. */
+type Sampler = () => Promise<{ stop: () => Promise<number> }>;
+
 /**
  * nginx under wrk on loopback: unsampled, sampled by xsample at 10 and 100 Hz,
- * and by the gdb extension. The conditions take turns, ROUNDS times, and the
- * medians are reported: one 5-second run is too noisy on a shared 2-core host.
+ * and by the gdb extension. What is measured is the sampler in its steady
+ * state: each is started and has taken its first sample before wrk starts,
+ * and is stopped after wrk ends (a tool's start-up is not its sampling rate).
+ * With two CPUs or more, the worker is pinned to one and wrk to another, so
+ * that the two do not trade places from run to run; the sampler is left
+ * where the kernel puts it. The conditions take turns, ROUNDS times, each round
+ * starting one condition later, and the medians are reported: one 5-second
+ * run is too noisy on a shared 2-core host.
  */
 async function load(): Promise<LoadResult[]> {
   const nginx = await startNginx();
   const held = await holdConnections(nginx.port, 4, { partialRequest: partialGet });
   const seconds = 5;
-  const rounds = Number(process.env.XWALK_BENCH_LOAD_ROUNDS ?? 3);
-  const wrk = () => execa('wrk', ['-t2', '-c32', `-d${seconds}s`, '--latency', `http://127.0.0.1:${nginx.port}/`], { reject: false });
+  const rounds = Number(process.env.XWALK_BENCH_LOAD_ROUNDS ?? 8);
+  const pin = os.cpus().length >= 2;
   const pid = String(nginx.workerPid);
-  const conditions: [string, () => Promise<number>][] = [
-    ['unsampled', async () => 0],
-    ['xsample ngx_requests, 10 Hz', () => sampled(pid, 100, seconds)],
-    ['xsample ngx_requests, 100 Hz', () => sampled(pid, 10, seconds)],
-    ['gdb extension ngx-requests, back to back', () => gdbLoop(pid, seconds)],
+  if (pin) await execa('taskset', ['-p', '-c', '1', pid], { stdout: 'ignore' });
+  const wrkArgv = ['wrk', '-t2', '-c32', `-d${seconds}s`, '--latency', `http://127.0.0.1:${nginx.port}/`];
+  const wrk = () => (pin ? execa('taskset', ['-c', '0', ...wrkArgv], { reject: false }) : execa(wrkArgv[0], wrkArgv.slice(1), { reject: false }));
+  const conditions: [string, Sampler][] = [
+    ['unsampled', async () => ({ stop: async () => 0 })],
+    ['xsample ngx_requests, 10 Hz', () => sampled(pid, 100)],
+    ['xsample ngx_requests, 100 Hz', () => sampled(pid, 10)],
+    ['gdb extension ngx-requests, back to back', () => gdbLoop(pid)],
   ];
   const runs = new Map<string, LoadResult[]>(conditions.map(([c]) => [c, []]));
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const [condition, sampler] of conditions) {
-        const [w, samples] = await Promise.all([wrk(), sampler()]);
+      // Each round starts one condition later: a host that slows down over a round of load (turbo
+      // budget, caches) then weighs on every condition alike, not on the ones that come last.
+      const order = conditions.map((_, i) => conditions[(i + round) % conditions.length]);
+      for (const [condition, start] of order) {
+        const sampler = await start();
+        const w = await wrk();
+        const samples = await sampler.stop();
         const requests = Number(/(\d+) requests in/.exec(w.stdout)?.[1] ?? 0);
-        const r = { condition, p50Ms: wrkLatency(w.stdout, '50'), p99Ms: wrkLatency(w.stdout, '99'), requests, samples };
+        const p99Ms = wrkLatency(w.stdout, '99');
+        const r = { condition, p50Ms: wrkLatency(w.stdout, '50'), p99Ms, p99sMs: [p99Ms], requests, samples };
         runs.get(condition)!.push(r);
         log(`load ${condition} (round ${round + 1}): p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${requests} requests, ${samples} samples`);
       }
@@ -189,25 +209,51 @@ async function load(): Promise<LoadResult[]> {
   }
   return conditions.map(([condition]) => {
     const rs = runs.get(condition)!;
-    return { condition, p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)), requests: median(rs.map((r) => r.requests)), samples: median(rs.map((r) => r.samples)) };
+    return { condition, p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)), p99sMs: rs.map((r) => r.p99Ms), requests: median(rs.map((r) => r.requests)), samples: median(rs.map((r) => r.samples)) };
   });
 }
 
-async function sampled(pid: string, intervalMs: number, seconds: number): Promise<number> {
-  const count = Math.floor((seconds * 1000) / intervalMs) - 5;
-  const r = await execa(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_requests', '--interval', String(intervalMs), '--count', String(count), '--json'], { reject: false });
-  if (r.exitCode !== 0 && r.exitCode !== 3) throw new Error(`xsample failed under load: ${r.stderr}`);
-  return r.stdout.trim().split('\n').length;
+/** xsample sampling every intervalMs until stopped, its JSON lines going to a file (a reader woken by each would be one more process taking turns with nginx). */
+async function sampled(pid: string, intervalMs: number): Promise<{ stop: () => Promise<number> }> {
+  const out = path.join(work, `load-${intervalMs}.jsonl`);
+  fs.rmSync(out, { force: true });
+  const child = execa(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_requests', '--interval', String(intervalMs), '--json'], { reject: false, stdout: { file: out } });
+  const lines = () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8').split('\n').length - 1 : 0);
+  while (lines() === 0) {
+    if (child.exitCode !== null) throw new Error(`xsample ended before its first sample: ${(await child).stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const first = lines();
+  return {
+    stop: async () => {
+      const n = lines() - first;
+      child.kill('SIGINT');
+      const r = await child;
+      if (r.exitCode !== 0 && r.exitCode !== 3) throw new Error(`xsample failed under load: ${r.stderr}`);
+      return n;
+    },
+  };
 }
 
-async function gdbLoop(pid: string, seconds: number): Promise<number> {
-  const end = Date.now() + (seconds - 0.5) * 1000;
+/** The gdb extension run again and again until stopped: each run attaches, walks and detaches. */
+async function gdbLoop(pid: string): Promise<{ stop: () => Promise<number> }> {
+  let running = true;
   let n = 0;
-  while (Date.now() < end) {
-    await execa('gdb', ['-batch', '-nx', '-p', pid, '-ex', `source ${path.join(root, 'generated/nginx.py')}`, '-ex', 'ngx-requests --json'], { reject: false, env: { DEBUGINFOD_URLS: '' } });
-    n++;
-  }
-  return n;
+  const once = () => execa('gdb', ['-batch', '-nx', '-p', pid, '-ex', `source ${path.join(root, 'generated/nginx.py')}`, '-ex', 'ngx-requests --json'], { reject: false, env: { DEBUGINFOD_URLS: '' } });
+  await once();
+  const loop = (async () => {
+    while (running) {
+      await once();
+      n++;
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return n;
+    },
+  };
 }
 
 async function versions(): Promise<Record<string, string>> {
@@ -234,6 +280,15 @@ async function main(): Promise<void> {
     return;
   }
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bench-'));
+  if (process.env.XWALK_BENCH_LOAD_ONLY) {
+    // Measure nginx under load again, and rewrite that part of the last results and of the report.
+    const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
+    const results = { ...last, load: await load() };
+    fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
+    writeReport(results, METHODS);
+    fs.rmSync(work, { recursive: true, force: true });
+    return;
+  }
   paths.floor = path.join(work, 'floor');
   await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const env = await versions();

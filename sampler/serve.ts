@@ -8,8 +8,12 @@
  *   xwalk_<view>_<column> per number column, labelled by pid and root;
  * - a view of many items (requests, pools): xwalk_<view>_items, how many,
  *   and per number column the sum and the largest over the items
- *   (xwalk_<view>_<column> and ..._max: the oldest request's age), labelled
- *   by pid only, so that no series is ever one request or one pool.
+ *   (xwalk_<view>_<column> and ..._max: the oldest request's age), and a
+ *   histogram xwalk_<view>_item_<column> that each sample adds every item's
+ *   value to (histogram_quantile over its rate: the p99 of request ages
+ *   seen in the last minute); labelled by pid only, so that no series is
+ *   ever one request or one pool. A column that names a thing rather than
+ *   counts one (fd, id, key, index) is left out.
  *
  * A column in milliseconds (name_ms) is exported in seconds (name_seconds),
  * Prometheus's base unit; a name that would end as a counter's or a
@@ -18,7 +22,7 @@
  * is prom-client's. It listens on loopback unless told otherwise.
  */
 import http from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ViewIR } from '../generators/ir.ts';
 import { UserError } from '../core/errors.ts';
 import { TargetGone } from './memory.ts';
@@ -34,7 +38,14 @@ export interface ServeOptions extends SampleOptions {
 /** A view whose every root is one value, not a walk: one item a root. */
 export const isOneRow = (v: ViewIR): boolean => v.roots.length > 0 && v.roots.every((r) => r.expr.type.k !== 'seq');
 
-const numberColumns = (v: ViewIR): string[] => v.columns.filter((c) => c.expr.type.k === 'int').map((c) => c.name);
+/** A column that names a thing (a file descriptor, an id): its sum or its distribution means nothing. */
+const NAMES_A_THING = /(^|_)(fd|id|key|index)$/;
+
+const numberColumns = (v: ViewIR): string[] => v.columns.filter((c) => c.expr.type.k === 'int' && !NAMES_A_THING.test(c.name)).map((c) => c.name);
+
+/** Seconds from a millisecond to an hour; anything else (bytes, counts) by fours from 1 to 2^30. */
+const SECONDS_BUCKETS = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 3600];
+const FOURS_BUCKETS = Array.from({ length: 16 }, (_, i) => 4 ** i);
 
 /**
  * A column as a metric name and how its value is scaled: name_ms in seconds (name_seconds); a name that
@@ -50,7 +61,7 @@ const asNumber = (v: unknown): number | null => (typeof v === 'number' ? v : typ
 
 /** One view's gauges, and how it fills them from a sample of one process. */
 class ViewMetrics {
-  private readonly gauges = new Map<string, { gauge: Gauge; max: Gauge | null; scale: number }>();
+  private readonly gauges = new Map<string, { gauge: Gauge; max: Gauge | null; histogram: Histogram | null; scale: number }>();
   private readonly items: Gauge | null;
   readonly oneRow: boolean;
 
@@ -65,10 +76,15 @@ class ViewMetrics {
       const { name, scale } = metricOf(view.name, c);
       const help = `${view.doc} Column ${c}${scale !== 1 ? ', in seconds' : ''}${this.oneRow ? '' : ', summed over the items'}.`;
       const max = this.oneRow ? null : new Gauge({ name: `${name}_max`, help: `${view.doc} Column ${c}${scale !== 1 ? ', in seconds' : ''}, the largest over the items (absent when there are none).`, labelNames: labels, registers: [registry] });
-      this.gauges.set(c, { gauge: new Gauge({ name, help, labelNames: labels, registers: [registry] }), max, scale });
+      const item = metricOf(view.name, `item_${c}`);
+      const histogram = this.oneRow
+        ? null
+        : new Histogram({ name: item.name, help: `${view.doc} Column ${c}${scale !== 1 ? ', in seconds' : ''}: each sample adds every item's value.`, labelNames: labels, buckets: scale !== 1 ? SECONDS_BUCKETS : FOURS_BUCKETS, registers: [registry] });
+      this.gauges.set(c, { gauge: new Gauge({ name, help, labelNames: labels, registers: [registry] }), max, histogram, scale });
     }
   }
 
+  /** The gauges say the last sample only; the histograms keep adding up. */
   reset(): void {
     this.items?.reset();
     for (const g of this.gauges.values()) {
@@ -79,7 +95,7 @@ class ViewMetrics {
 
   fill(pid: number, rows: Row[]): void {
     if (this.items) this.items.set({ pid: String(pid) }, rows.length);
-    for (const [column, { gauge, max, scale }] of this.gauges) {
+    for (const [column, { gauge, max, histogram, scale }] of this.gauges) {
       if (this.oneRow) {
         for (const r of rows) {
           const v = asNumber(r[column]);
@@ -89,6 +105,7 @@ class ViewMetrics {
         const values = rows.map((r) => asNumber(r[column])).filter((v): v is number => v !== null);
         gauge.set({ pid: String(pid) }, values.reduce((a, b) => a + b, 0) * scale);
         if (values.length > 0) max!.set({ pid: String(pid) }, Math.max(...values) * scale);
+        for (const v of values) histogram!.observe({ pid: String(pid) }, v * scale);
       }
     }
   }

@@ -54,6 +54,11 @@ t.test('walkee: the gauges are what walkee and the views say, promtool accepts t
   t.equal(value(first, 'xwalk_ngx_pool_used', `pid="${pid}"`), pools.reduce((a, p) => a + p.used, 0), 'and each number column summed, never one series per item');
   t.equal(value(first, 'xwalk_ngx_pool_used_max', `pid="${pid}"`), Math.max(...pools.map((p) => p.used)), 'and the largest');
   t.notMatch(first, /xwalk_ngx_pool_used\{[^}]*addr/, 'no per-pool series');
+  t.equal(value(first, 'xwalk_ngx_pool_item_used_count', `pid="${pid}"`), 3, 'a histogram of the items: the sample added each pool once');
+  t.equal(value(first, 'xwalk_ngx_pool_item_used_sum', `pid="${pid}"`), pools.reduce((a, p) => a + p.used, 0));
+  const bounds = [...first.matchAll(new RegExp(`^xwalk_ngx_pool_item_used_bucket\\{le="([^"]+)",pid="${pid}"\\} (\\d+)$`, 'gm'))];
+  t.ok(bounds.length > 2, 'with buckets');
+  for (const [, le, n] of bounds) t.equal(Number(n), pools.filter((p) => le === '+Inf' || p.used <= Number(le)).length, `bucket le=${le}: the pools that used at most that`);
   t.equal(value(first, 'xwalk_sample_partial', `view="ngx_pool",pid="${pid}"`), 0);
   const check = await execa('promtool', ['check', 'metrics'], { input: first, reject: false });
   t.equal(check.exitCode, 0, `promtool check metrics: ${check.stdout}${check.stderr}`);
