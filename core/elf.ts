@@ -122,9 +122,12 @@ interface ElfHeader {
   shstrndx: number;
 }
 
+/** A file that is not ELF at all (a process maps fonts and locale archives too). */
+export class NotElf extends UserError {}
+
 function parseHeader(path: string, h: Buffer, got: number): ElfHeader {
   if (got < 4 || h[0] !== 0x7f || h[1] !== 0x45 || h[2] !== 0x4c || h[3] !== 0x46) {
-    throw new UserError(`${path}: not an ELF file`);
+    throw new NotElf(`${path}: not an ELF file`);
   }
   if (got < EHDR_SIZE) throw new UserError(`${path}: truncated ELF header`);
   if (h[4] !== 2) throw new UserError(`${path}: not a 64-bit ELF file (EI_CLASS ${h[4]})`);

@@ -834,16 +834,14 @@ class Symbols(object):
         raise missing(self, "Symbols", "symbol_at(addr)")
 
     def symbolize(self, addr):
-        """(name, offset) of the executable's own symbol that holds addr; None for NULL, for no symbol, and
-        for a symbol of another object (a shared library): xsample reads the executable's only."""
+        """(name, offset) of the symbol that holds addr, in the executable or in any object it has mapped
+        (a shared library, a module), as xsample reads them; None for NULL and for no symbol."""
         if addr == 0:
             return None
         found = self.symbol_at(addr)
         if found is None:
             return None
-        name, offset, path = found
-        if path is not None and (self.exe is None or os.path.realpath(path) != os.path.realpath(self.exe)):
-            return None
+        name, offset, _path = found
         return name, offset
 
     def file_static(self, fn, name):

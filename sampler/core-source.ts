@@ -180,14 +180,20 @@ export class CoreSource implements MemorySource {
 
   /** Runtime minus link-time address of `exe`, the core's main executable. */
   loadBias(exe: ElfFile): number {
-    if (exe.type === ET_EXEC) return 0;
-    const first = exe.segments.find((s) => s.type === PT_LOAD);
-    if (!first) throw new UserError(`${exe.path}: no PT_LOAD segment`);
-    const fileOffset = pageDown(first.offset);
-    const mapped = this.fileMappings.find((m) => m.path === this.exeMappedPath && m.fileOffset === fileOffset);
-    if (mapped) return mapped.start - pageDown(first.vaddr);
+    const bias = this.loadBiasOf(this.exeMappedPath, exe);
+    if (bias !== null) return bias;
     if (this.entry !== null && exe.entry !== 0) return this.entry - exe.entry;
     throw new UserError(`${this.path}: cannot tell where ${exe.path} was loaded (no NT_FILE mapping and no AT_ENTRY)`);
+  }
+
+  /** Runtime minus link-time address of elf, mapped from the NT_FILE path `path`; null when the core does not say. */
+  loadBiasOf(path: string | null, elf: ElfFile): number | null {
+    if (elf.type === ET_EXEC) return 0;
+    const first = elf.segments.find((s) => s.type === PT_LOAD);
+    if (!first) throw new UserError(`${elf.path}: no PT_LOAD segment`);
+    const fileOffset = pageDown(first.offset);
+    const mapped = this.fileMappings.find((m) => m.path === path && m.fileOffset === fileOffset);
+    return mapped ? mapped.start - pageDown(first.vaddr) : null;
   }
 
   readInto(addr: number, out: Uint8Array): number {

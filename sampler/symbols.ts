@@ -18,7 +18,14 @@ interface Located {
   rank: number;
 }
 
-export class SymbolTable {
+/** What a walk asks of symbols: one object's (SymbolTable) or a whole process's (ProcessSymbols). */
+export interface Symbols {
+  address(name: string): number | null;
+  symbolize(addr: number): { name: string; offset: number } | null;
+  fileStatic(fn: number, name: string): number | null | undefined;
+}
+
+export class SymbolTable implements Symbols {
   private readonly byName = new Map<string, ElfSymbol>();
   /** Functions and objects sorted by start; at equal starts, sized and global ones first. */
   private readonly sorted: Located[];

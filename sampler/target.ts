@@ -8,7 +8,8 @@ import { CoreSource } from './core-source.ts';
 import { ElfFile } from '../core/elf.ts';
 import { openLiveSource } from './live-source.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
-import { exePath, loadBias, type Mapping, procError, readProcMaps } from './proc-maps.ts';
+import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDeleted } from './proc-maps.ts';
+import { groupByPath, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
 import { SymbolTable } from './symbols.ts';
 
@@ -19,7 +20,8 @@ export interface Target {
   readonly exe: ElfFile;
   readonly exeName: string;
   readonly buildId: string | null;
-  readonly symbols: SymbolTable;
+  /** The executable's symbols, then those of every other object mapped. */
+  readonly symbols: ProcessSymbols;
   /** Readable ranges now (a live process maps and unmaps; a core never changes). */
   ranges(): Range[];
   /** Throws TargetGone unless this is still the process that was opened (not exited, not replaced). */
@@ -97,7 +99,7 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
     exe,
     exeName: name,
     buildId: exe.buildId(),
-    symbols: new SymbolTable(exe.symbols(), bias),
+    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), bias), liveObjects(pid, mappings, name)),
     ranges: () => readable(readProcMaps(pid)),
     checkIdentity: () => checkSame(pid, identity),
     close: () => {
@@ -105,6 +107,48 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
       exe.close();
     },
   };
+}
+
+const hexOf = (n: number): string => n.toString(16);
+
+/**
+ * The live process's mapped files besides its executable, each opened through /proc/PID/map_files: the
+ * file the process maps, even if another has taken its path since. Mappings are those listed at open.
+ */
+function liveObjects(pid: number, mappings: Mapping[], exe: string): MappedObject[] {
+  const objects = groupByPath(mappings, (p) => p.startsWith('/') && withoutDeleted(p) !== withoutDeleted(exe));
+  return objects.flatMap((o) => {
+    const header = o.mappings.find((m) => m.offset === 0);
+    if (!header) return [];
+    const open = () => {
+      const elf = ElfFile.open(`/proc/${pid}/map_files/${hexOf(header.start)}-${hexOf(header.end)}`);
+      try {
+        return { elf, bias: loadBias(o.mappings, o.path, elf) };
+      } catch (err) {
+        elf.close();
+        throw err;
+      }
+    };
+    return [{ path: withoutDeleted(o.path), start: o.start, end: o.end, open }];
+  });
+}
+
+/** The core's mapped files besides its executable, each read only if the core vouches for it (CoreSource.openMapped). */
+function coreObjects(core: CoreSource): MappedObject[] {
+  const objects = groupByPath(core.fileMappings, (p) => p.startsWith('/') && p !== core.exeMappedPath);
+  return objects.flatMap((o) => {
+    if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
+    const open = () => {
+      const elf = core.openMapped(o.path);
+      const bias = core.loadBiasOf(o.path, elf);
+      if (bias === null) {
+        elf.close();
+        throw new UserError(`${core.path}: cannot tell where ${o.path} was loaded`);
+      }
+      return { elf, bias };
+    };
+    return [{ path: o.path, start: o.start, end: o.end, open }];
+  });
 }
 
 /** The executable the core names, if it is the one that was mapped (see CoreSource.openMapped). */
@@ -136,7 +180,7 @@ export function openCore(corePath: string, exePathArg?: string): Target {
     exe,
     exeName: exeFile,
     buildId: core.exeBuildId ?? exe.buildId(),
-    symbols: new SymbolTable(exe.symbols(), core.loadBias(exe)),
+    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), core.loadBias(exe)), coreObjects(core)),
     ranges: () => ranges,
     checkIdentity: () => {},
     close: () => {

@@ -10,7 +10,7 @@ import type { ClockName } from '../generators/ir.ts';
 import { clockValue, type ClockReading } from './clock.ts';
 import { hex, type Int } from './exact.ts';
 import type { Snapshot } from './snapshot.ts';
-import type { SymbolTable } from './symbols.ts';
+import type { Symbols } from './symbols.ts';
 import { type Limits, WalkError, type WalkErrorKind } from './walk-error.ts';
 
 const MAX_STRING = 4096;
@@ -25,7 +25,7 @@ export class WalkRuntime {
 
   constructor(
     public m: Snapshot,
-    public symbols: SymbolTable,
+    public symbols: Symbols,
     limits: Limits,
   ) {
     this.maxNodes = limits.maxNodes;

@@ -1,0 +1,130 @@
+/**
+ * The symbols of a whole process: its executable first, then every other
+ * ELF object it has mapped (shared libraries, modules loaded with dlopen),
+ * in address order, the order the dynamic linker searches. A library's
+ * table is read only when a lookup needs it: a name the executable
+ * defines never opens a library, and an address is looked up only in the
+ * object whose mappings hold it.
+ *
+ * Each object is opened the way its target can vouch for: a live process's
+ * through /proc/PID/map_files (the very file mapped, even if replaced on
+ * disk since), a core's through CoreSource.openMapped (the build-id in the
+ * core must match). An object that cannot be opened so has no symbols, and
+ * why is kept (objects() reports it).
+ */
+import { type ElfFile, NotElf } from '../core/elf.ts';
+import { type Symbols, SymbolTable } from './symbols.ts';
+
+/** Where one object is mapped, and how to open it with the runtime-minus-link-time bias of its addresses. */
+export interface MappedObject {
+  path: string;
+  start: number;
+  end: number;
+  open(): { elf: ElfFile; bias: number };
+}
+
+/** One object as objects() reports it. */
+export interface ObjectInfo {
+  path: string;
+  start: number;
+  end: number;
+  buildId: string | null;
+  /** Why its symbols are not read, when they are not. */
+  error?: string;
+}
+
+interface Loaded {
+  object: MappedObject;
+  notElf?: boolean;
+  table?: SymbolTable;
+  buildId?: string | null;
+  error?: string;
+}
+
+export class ProcessSymbols implements Symbols {
+  private readonly others: Loaded[];
+
+  constructor(
+    private readonly main: SymbolTable,
+    others: MappedObject[],
+  ) {
+    this.others = [...others].sort((a, b) => a.start - b.start).map((object) => ({ object }));
+  }
+
+  address(name: string): number | null {
+    const own = this.main.address(name);
+    if (own !== null) return own;
+    for (const o of this.others) {
+      const a = this.load(o)?.address(name) ?? null;
+      if (a !== null) return a;
+    }
+    return null;
+  }
+
+  symbolize(addr: number): { name: string; offset: number } | null {
+    const o = this.holding(addr);
+    return o ? (this.load(o)?.symbolize(addr) ?? null) : this.main.symbolize(addr);
+  }
+
+  fileStatic(fn: number, name: string): number | null | undefined {
+    const o = this.holding(fn);
+    return o ? this.load(o)?.fileStatic(fn, name) : this.main.fileStatic(fn, name);
+  }
+
+  /** Every ELF object besides the executable, opened to read its build-id (and symbols) if it was not yet. */
+  objects(): ObjectInfo[] {
+    for (const o of this.others) this.load(o);
+    return this.others
+      .filter((o) => !o.notElf)
+      .map((o) => {
+        const { path, start, end } = o.object;
+        return { path, start, end, buildId: o.buildId ?? null, ...(o.error ? { error: o.error } : {}) };
+      });
+  }
+
+  private holding(addr: number): Loaded | undefined {
+    let lo = 0;
+    let hi = this.others.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const o = this.others[mid].object;
+      if (addr < o.start) hi = mid - 1;
+      else if (addr >= o.end) lo = mid + 1;
+      else return this.others[mid];
+    }
+    return undefined;
+  }
+
+  private load(o: Loaded): SymbolTable | undefined {
+    if (o.table || o.error !== undefined || o.notElf) return o.table;
+    let elf: ElfFile | undefined;
+    try {
+      const opened = o.object.open();
+      elf = opened.elf;
+      o.buildId = elf.buildId();
+      o.table = new SymbolTable(elf.symbols(), opened.bias);
+    } catch (err) {
+      if (err instanceof NotElf) o.notElf = true;
+      else o.error = (err as Error).message;
+    } finally {
+      elf?.close();
+    }
+    return o.table;
+  }
+}
+
+/** Mappings of files grouped into objects: one per path, from its lowest mapping to its highest. */
+export function groupByPath<M extends { start: number; end: number; path: string }>(mappings: M[], keep: (path: string) => boolean): { path: string; start: number; end: number; mappings: M[] }[] {
+  const byPath = new Map<string, { path: string; start: number; end: number; mappings: M[] }>();
+  for (const m of mappings) {
+    if (!keep(m.path)) continue;
+    const o = byPath.get(m.path);
+    if (!o) byPath.set(m.path, { path: m.path, start: m.start, end: m.end, mappings: [m] });
+    else {
+      o.start = Math.min(o.start, m.start);
+      o.end = Math.max(o.end, m.end);
+      o.mappings.push(m);
+    }
+  }
+  return [...byPath.values()];
+}
