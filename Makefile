@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essential dpkg-dev \
-                libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev \
+                libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev libnginx-mod-http-lua \
                 protobuf-compiler golang-github-google-pprof-dev prometheus chromium-headless-shell
 NATIVE := sampler/native/build/Release/xwalk_pvr.node
 WALKEE := test-targets/bin/walkee
@@ -13,7 +13,7 @@ NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
 TS_SOURCES := $(shell find bin core generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx nginx-v2debug debian-layout demo test test-unit bench soak typecheck regen clean docs
+.PHONY: deps build native walkee nginx nginx-v2debug debian-layout lua-layout demo test test-unit bench soak typecheck regen clean docs
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -60,6 +60,11 @@ regen: $(BUNDLES)
 # The layout of Debian's own (stripped) nginx, from a probe built against nginx-dev (committed).
 debian-layout: deps $(BUNDLES)
 	bash test-targets/nginx/debian-probe.sh
+
+# The layouts of Debian's lua-nginx-module and OpenResty LuaJIT (stripped), from probes built from
+# their Debian sources with Debian's flags (committed); needs the deb-src entries make nginx derives.
+lua-layout: deps nginx $(BUNDLES)
+	bash test-targets/nginx/lua-probe.sh
 
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .

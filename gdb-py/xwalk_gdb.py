@@ -44,6 +44,9 @@ class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
     def debug_types(self):
         return GdbTypes()  # noqa: F821 (xwalk_dwarf.py)
 
+    def objects(self):
+        return [(o.filename, o.build_id) for o in gdb.objfiles() if o.filename and o.filename != self.exe]
+
 
 def _core_file():
     m = re.search(r"core dump file:\s*`([^']+)'", gdb.execute("info target", to_string=True))

@@ -350,22 +350,30 @@ def format_time(ms):
 class Layout(object):
     """One build's sizes and offsets (the JSON of packs/PACK/RELEASE/BUILD-ID.json)."""
 
-    def __init__(self, data, source):
+    def __init__(self, data, source, unavailable=None):
         self.data = data
         self.source = source
         self.release = data["release"]
         self.build_id = data["build_id"]
+        self.unavailable = unavailable or {}  # type or global of an object without a layout -> why
+
+    def _available(self, name):
+        if name in self.unavailable:
+            raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
 
     def field(self, struct_name, path):
+        self._available(struct_name)
         return self.data["types"][struct_name]["fields"][path]
 
     def off(self, struct_name, path):
         return self.field(struct_name, path)["offset"]
 
     def size(self, struct_name):
+        self._available(struct_name)
         return self.data["types"][struct_name]["size"]
 
     def align(self, struct_name):
+        self._available(struct_name)
         return min(self.data["types"][struct_name]["align"], 8)
 
     def int_field(self, struct_name, path):
@@ -378,6 +386,7 @@ class Layout(object):
         return f["size"] == 8 and not f.get("bits")
 
     def global_size(self, name):
+        self._available(name)
         return self.data["globals"][name]["size"]
 
 
@@ -793,6 +802,11 @@ class Target(object):
         layout of the pack knows is served by its own DWARF through it."""
         raise missing(self, "Target", "debug_types()")
 
+    def objects(self):
+        """The shared objects the process has loaded besides its executable: a list of (path, build-id as
+        lowercase hex or None). A pack's objects (a module, a library) are found among them."""
+        raise missing(self, "Target", "objects()")
+
 
 # Mappings the kernel gives every process that are not the program's memory (reading [vvar] can fault).
 SPECIAL_MAPPINGS = ("[vvar]", "[vsyscall]", "[vvar_vclock]")
@@ -969,13 +983,15 @@ def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
 # supply a Target and Symbols (the contract: py-common/xwalk_target.py) and
 # the evaluation of an address expression; test/py/test_commands.py, fakes.
+import os
 import re
 
 
 class Pack(object):
     """Everything the generated file knows about its pack; commands close over it."""
 
-    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers, clock_factory=None):
+    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers, clock_factory=None, objects=None):
+        self.objects = objects or {}  # name -> {"file": mapped as, "members": the types and globals its layouts give}
         self.name = name
         self.doc = doc
         self.schema_sha256 = schema_sha256
@@ -1006,10 +1022,12 @@ class Pack(object):
             self._clocks[key] = self.clock_factory(layout)
         return self._clocks[key]
 
-    def views_for(self, layout):
-        key = (layout.build_id, layout.source)
+    def view_for(self, layout, i):
+        """View i compiled for the layout, when first asked for: a view of an object the process does not
+        map fails alone, saying why, and the others still run."""
+        key = (layout.build_id, layout.source, i)
         if key not in self._views:
-            self._views[key] = [factory(layout) for factory in self.view_factories]
+            self._views[key] = self.view_factories[i](layout)
         return self._views[key]
 
 
@@ -1045,16 +1063,66 @@ def parse_command_args(argv):
 
 
 def select_layout(pack, target):
-    """The pack's layout for this build: by build-id, else from the DWARF the debugger has loaded (once)."""
-    if target.build_id not in pack._layouts:
-        pack._layouts[target.build_id] = _find_layout(pack, target)
-    return pack._layouts[target.build_id]
+    """The pack's layout for this build: by build-id, else from the DWARF the debugger has loaded (once);
+    joined with the layouts of the pack's objects the process maps (objects:), as xsample does."""
+    mapped = _mapped_objects(pack, target)
+    key = (target.build_id, tuple(sorted(mapped.items())))
+    if key not in pack._layouts:
+        pack._layouts[key] = _with_objects(pack, _find_layout(pack, target), mapped)
+    return pack._layouts[key]
+
+
+def object_file_matches(file, path):
+    """Whether a mapped path is the object named file: that name, or it followed by a dot and more."""
+    base = os.path.basename(path)
+    return base == file or base.startswith(file + ".")
+
+
+def _mapped_objects(pack, target):
+    """name -> (path, build-id) of each of the pack's objects the process maps."""
+    if not pack.objects:
+        return {}
+    out = {}
+    for path, build_id in target.objects():
+        for name, o in pack.objects.items():
+            if name not in out and object_file_matches(o["file"], path):
+                out[name] = (path, build_id)
+    return out
+
+
+def _with_objects(pack, layout, mapped):
+    """The layout with each object's types and globals: from the layout committed for the build mapped, or
+    unavailable with the reason (not mapped, an unknown build)."""
+    if not pack.objects:
+        return layout
+    data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]))
+    unavailable = {}
+    sources = [layout.source]
+    for name, o in pack.objects.items():
+        found = mapped.get(name)
+        known = [d for d in pack.layouts if d.get("object") == name]
+        got = next((d for d in known if found and d["build_id"] == found[1]), None)
+        if got is not None:
+            data["types"].update(got["types"])
+            data["globals"].update(got["globals"])
+            sources.append("%s %s (%s)" % (name, got["release"], got["build_id"][:12]))
+            continue
+        if found is None:
+            reason = "%s is not mapped in this process" % o["file"]
+        elif not found[1]:
+            reason = "%s has no build-id note, and layouts are keyed by it" % found[0]
+        else:
+            reason = "unknown build of %s: %s (build-id %s); known builds of %s's %s: %s" % (
+                o["file"], found[0], found[1], pack.name, name, ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in known) or "none")
+        for member in o["members"]:
+            unavailable[member] = reason
+    return Layout(data, " + ".join(sources), unavailable)  # noqa: F821
 
 
 def _find_layout(pack, target):
     """As xsample: by build-id; else the debugger's own DWARF; else release + signature; else a clear error."""
     for data in pack.layouts:
-        if data["build_id"] == target.build_id:
+        if data["build_id"] == target.build_id and data.get("object") is None:
             return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
     version = find_version(target.exe, pack.version_pattern)
     types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
@@ -1065,9 +1133,9 @@ def _find_layout(pack, target):
     signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:
         for data in pack.layouts:
-            if data["release"] == version and data.get("signature") == signature:
+            if data["release"] == version and data.get("signature") == signature and data.get("object") is None:
                 return Layout(data, "%s %s (made for %s; same release and signature)" % (pack.name, version, data["build_id"][:12]))  # noqa: F821
-    known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts) or "none"
+    known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts if d.get("object") is None) or "none"
     first = errors[0]
     raise XwalkError(  # noqa: F821
         "unknown build of %s: %s (build-id %s) matches no layout of this extension, and its debug info does not serve "
@@ -1110,7 +1178,7 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     if isinstance(view_index, list):
         return run_flamegraph(pack, view_index, opts, target, symbols)
     layout = select_layout(pack, target)
-    view = pack.views_for(layout)[view_index]
+    view = pack.view_for(layout, view_index)
     addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
     rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
     rows, errors = run_view(view, rt, addr)  # noqa: F821
@@ -1129,7 +1197,7 @@ def run_flamegraph(pack, view_indexes, opts, target, symbols):
     layout = select_layout(pack, target)
     weights = {}
     for i in view_indexes:
-        view = pack.views_for(layout)[i]
+        view = pack.view_for(layout, i)
         rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
         rows, errors = run_view(view, rt)  # noqa: F821
         if errors:
@@ -1172,7 +1240,7 @@ def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
 def summary(pack, view_index, addr, target, symbols):
     """One line for a pretty printer: the view's figures for the struct at addr."""
     layout = select_layout(pack, target)
-    view = pack.views_for(layout)[view_index]
+    view = pack.view_for(layout, view_index)
     rt = view_runtime(pack, layout, view, target, symbols)
     rows, errors = run_view(view, rt, addr)  # noqa: F821
     parts = ["%s=%s" % (k, "?" if v is None else v) for k, v in rows[0] if k not in ("origin", "addr")]
@@ -1496,6 +1564,9 @@ class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
 
     def debug_types(self):
         return GdbTypes()  # noqa: F821 (xwalk_dwarf.py)
+
+    def objects(self):
+        return [(o.filename, o.build_id) for o in gdb.objfiles() if o.filename and o.filename != self.exe]
 
 
 def _core_file():
@@ -1964,6 +2035,7 @@ PACK = Pack(  # noqa: F821
      ("churn-list", 2, "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.\x0a\x0aUsage: churn-list [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the churn_root_t there; without it, every one the view's roots reach.\x0aReads raw memory with the churn pack's layout (same output as xsample --struct churn_list).")],
     [],
     None,
+    {},
 )
 
 xwalk_register(PACK)  # noqa: F821

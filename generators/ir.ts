@@ -51,12 +51,28 @@ export interface StructIR {
   name: string;
   doc: string;
   fields: Map<string, FieldIR>;
+  /** The object (objects:) whose layout has it; absent: the program's own binary. */
+  object?: string;
   pos: Pos;
 }
 
 export interface GlobalIR {
   name: string;
   type: FieldType;
+  /** The object (objects:) whose layout has it; absent: the program's own binary. */
+  object?: string;
+  pos: Pos;
+}
+
+/**
+ * A shared object the program maps besides its own binary (a module, a
+ * library), whose types have layouts of their own, keyed by its build-id.
+ */
+export interface ObjectIR {
+  name: string;
+  doc: string;
+  /** The file's name as mapped: exactly this, or this followed by a dot and more (libluajit-5.1.so.2 matches libluajit-5.1.so.2.1.0). */
+  file: string;
   pos: Pos;
 }
 
@@ -226,6 +242,8 @@ export interface PackIR {
   /** Process titles (regexes over /proc/PID/cmdline): a master's workers, not the master, hold what the views read. */
   processes: { master: string; worker: string | null } | null;
   clock: ClockIR | null;
+  /** Shared objects with layouts of their own (objects:), by name. */
+  objects: Map<string, ObjectIR>;
   structs: Map<string, StructIR>;
   globals: Map<string, GlobalIR>;
   walks: Map<string, WalkDefIR>;
@@ -233,6 +251,21 @@ export interface PackIR {
   /** Flame graphs made of several stack-shaped views (flamegraphs:), recorded as one: xsample record --struct NAME. */
   flamegraphs: Map<string, FlamegraphIR>;
   printers: PrinterIR[];
+}
+
+/**
+ * The objects (objects:) whose types or globals an expression, a view or any part of them reads, the
+ * named walks they call included: a view of these runs only where the process maps them.
+ */
+export function objectsRead(e: unknown, pack: PackIR, out = new Set<string>(), seen = new WeakSet<object>()): Set<string> {
+  if (e === null || typeof e !== 'object' || seen.has(e)) return out;
+  seen.add(e);
+  const o = e as { op?: unknown; struct?: unknown; name?: unknown; k?: unknown };
+  const struct = typeof o.struct === 'string' ? o.struct : o.k === 'struct' && typeof o.name === 'string' ? o.name : null;
+  const object = struct !== null ? pack.structs.get(struct)?.object : o.op === 'global' && typeof o.name === 'string' ? pack.globals.get(o.name)?.object : undefined;
+  if (object) out.add(object);
+  for (const x of Object.values(e)) objectsRead(x, pack, out, seen);
+  return out;
 }
 
 /** Whether an expression (or any part of it, the named walks it calls included) reads the sample's clock. */

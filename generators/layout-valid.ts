@@ -20,6 +20,7 @@ export function layoutProblem(l: unknown): string | null {
   for (const k of ['pack', 'release', 'binary', 'producer']) if (!isText(l[k])) return `${k} is not a line of text`;
   if (typeof l.build_id !== 'string' || !/^[0-9a-f]{2,128}$/.test(l.build_id)) return 'build_id is not a hex string';
   if (l.signature !== undefined && !isText(l.signature)) return 'signature is not a line of text';
+  if (l.object !== undefined && (typeof l.object !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(l.object))) return 'object is not a name';
   if (!isObj(l.types)) return 'types is not an object';
   for (const [name, t] of Object.entries(l.types)) {
     const where = `types.${name}`;

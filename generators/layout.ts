@@ -35,16 +35,18 @@ export interface LayoutFile {
   /** The build's signature string (binary.signature), when the schema names one: builds that share release and signature share struct layouts. */
   signature?: string;
   binary: string;
+  /** The schema's object (objects:) this layout is of; absent: the program's own binary. */
+  object?: string;
   producer: string;
   types: Record<string, LayoutStruct>;
   globals: Record<string, { size: number; signed?: boolean }>;
 }
 
-/** What gdb must look up: every struct, field and global the schema declares. */
-export function layoutSpecOf(pack: PackIR): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType> } {
+/** What gdb must look up in one binary: every struct, field and global the schema declares of it (object: null, the program's own). */
+export function layoutSpecOf(pack: PackIR, object: string | null = null): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType> } {
   const structs: Record<string, Record<string, FieldType>> = {};
-  for (const st of pack.structs.values()) structs[st.name] = Object.fromEntries([...st.fields.values()].map((f) => [f.name, f.type]));
-  const globals = Object.fromEntries([...pack.globals.values()].map((g) => [g.name, g.type]));
+  for (const st of pack.structs.values()) if ((st.object ?? null) === object) structs[st.name] = Object.fromEntries([...st.fields.values()].map((f) => [f.name, f.type]));
+  const globals = Object.fromEntries([...pack.globals.values()].filter((g) => (g.object ?? null) === object).map((g) => [g.name, g.type]));
   return { structs, globals };
 }
 
@@ -62,6 +64,8 @@ export interface ExtractOptions {
   signature?: string | null;
   /** The binary the layout is for, when the DWARF comes from another file (a probe built against its headers). */
   forBinary?: string;
+  /** The schema's object the binary is (objects:); absent: the program's own binary. */
+  object?: string;
 }
 
 /** Runs `gdb -batch -nx` on the binary file and returns its layout for the pack. */
@@ -74,7 +78,7 @@ export async function extractLayout(pack: PackIR, binary: string, opts: ExtractO
     // Loaded here, not at start: most runs find a layout and never start gdb.
     const { execa } = await import('execa');
     const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set auto-load off', '-x', derive, '-x', dwarf, '-x', script, binary], {
-      env: { XWALK_LAYOUT_SPEC: JSON.stringify(layoutSpecOf(pack)) },
+      env: { XWALK_LAYOUT_SPEC: JSON.stringify(layoutSpecOf(pack, opts.object ?? null)) },
       timeout: 120_000,
       reject: false,
     });
@@ -98,6 +102,7 @@ export async function extractLayout(pack: PackIR, binary: string, opts: ExtractO
     build_id: opts.buildId,
     ...(opts.signature ? { signature: opts.signature } : {}),
     binary: path.basename(opts.forBinary ?? binary),
+    ...(opts.object ? { object: opts.object } : {}),
     producer: opts.forBinary ? `gdb ${got.gdb} from the DWARF of ${path.basename(binary)}, built against its headers` : `gdb ${got.gdb} from DWARF`,
     types: got.types,
     globals: got.globals,
@@ -134,8 +139,10 @@ function readLayout(file: string): LayoutFile {
 }
 
 /** Every layout committed for the pack, packs/<pack>/<release>/*.json, sorted by file. */
-export function knownLayouts(packName: string): KnownLayout[] {
-  return committedLayouts(packName).map(({ file, layout: l }) => ({ file, release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary }));
+export function knownLayouts(packName: string, object?: string): KnownLayout[] {
+  return committedLayouts(packName)
+    .filter(({ layout: l }) => l.object === object)
+    .map(({ file, layout: l }) => ({ file, release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary }));
 }
 
 const committedCache = new Map<string, { file: string; layout: LayoutFile }[]>();
@@ -164,14 +171,14 @@ export function packLayouts(packName: string): LayoutFile[] {
   return committedLayouts(packName).map((c) => c.layout);
 }
 
-/** The layout committed for this build-id. */
-export function layoutByBuildId(packName: string, buildId: string): LayoutFile | null {
-  return committedLayouts(packName).find((c) => c.layout.build_id === buildId)?.layout ?? null;
+/** The layout committed for this build-id of the program's own binary (object: undefined) or of one of its objects. */
+export function layoutByBuildId(packName: string, buildId: string, object?: string): LayoutFile | null {
+  return committedLayouts(packName).find((c) => c.layout.build_id === buildId && c.layout.object === object)?.layout ?? null;
 }
 
 /** A layout committed for another build of the same release with the same signature (a security update, say). */
 export function layoutByVersion(packName: string, release: string, signature: string): LayoutFile | null {
-  return committedLayouts(packName).find((c) => c.layout.release === release && c.layout.signature === signature)?.layout ?? null;
+  return committedLayouts(packName).find((c) => c.layout.release === release && c.layout.signature === signature && c.layout.object === undefined)?.layout ?? null;
 }
 
 /** Writes the layout whole or not at all: a reader running at the same time never sees half a file. */
@@ -189,8 +196,9 @@ export function writeLayout(layout: LayoutFile, dir: string): string {
   return file;
 }
 
-export function describeKnown(packName: string): string {
-  const known = knownLayouts(packName);
-  if (known.length === 0) return `no builds of ${packName} are known yet`;
-  return `known builds of ${packName}: ` + known.map((k) => `${k.release} ${k.binary} ${k.build_id.slice(0, 12)}`).join(', ');
+export function describeKnown(packName: string, object?: string): string {
+  const known = knownLayouts(packName, object);
+  const what = object ? `${packName}'s ${object}` : packName;
+  if (known.length === 0) return `no builds of ${what} are known yet`;
+  return `known builds of ${what}: ` + known.map((k) => `${k.release} ${k.binary} ${k.build_id.slice(0, 12)}`).join(', ');
 }

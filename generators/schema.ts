@@ -75,7 +75,7 @@ export function loadBinarySection(file: string): Pick<PackIR, 'versionPattern' |
 export function parseSchema(text: string, file: string): PackIR {
   const src: Source = new Source(file, text);
   if (text.length > MAX_SCHEMA) throw new SchemaError({ file, line: 1, col: 1 }, `a schema of ${Buffer.byteLength(text)} bytes is more than xgen reads (${MAX_SCHEMA / 1024 / 1024} MiB)`);
-  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'clock', 'types', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
+  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'objects', 'clock', 'types', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
   const name = identifier(src, top.get('pack'), root, 'pack');
   const pack: PackIR = {
     name,
@@ -87,6 +87,7 @@ export function parseSchema(text: string, file: string): PackIR {
     signaturePattern: null,
     processes: null,
     clock: null,
+    objects: new Map(),
     structs: new Map(),
     globals: new Map(),
     walks: new Map(),
@@ -100,6 +101,7 @@ export function parseSchema(text: string, file: string): PackIR {
     pack.signaturePattern = b.signature;
     pack.processes = b.processes;
   }
+  readObjects(src, top.get('objects'), pack);
   readTypes(src, top.get('types'), root, pack);
   readGlobals(src, top.get('globals'), pack);
   const walkNodes = readWalks(src, top.get('walks'), pack);
@@ -207,8 +209,10 @@ function readTypes(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     const st = pack.structs.get(scalarValue(item.key as Node) as string)!;
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? (item.key as Node), `type ${st.name}: expected doc: and fields:`);
-    const e = entries(src, body, ['doc', 'fields'], `type ${st.name}`);
+    const e = entries(src, body, ['doc', 'object', 'fields'], `type ${st.name}`);
     st.doc = optString(src, e.get('doc'));
+    const object = objectOf(src, e.get('object'), pack, `type ${st.name}`);
+    if (object) st.object = object;
     const fields = e.get('fields')?.value as Node | undefined;
     if (!fields || !isMap(fields)) src.fail(fields ?? body, `type ${st.name} needs fields: (C member name: type)`);
     for (const f of fields.items) readField(src, f, st, pack);
@@ -243,12 +247,48 @@ function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a global name');
     if (n === 'self' || n === 'it' || n === 'NULL') src.fail(key, `a global cannot be named '${n}': expressions read that name as their own`);
-    const type = parseFieldType(string(src, item.value as Node, `the type of global ${n}`));
-    if (typeof type === 'string') src.fail(item.value as Node, type);
+    // name: TYPE, or name: {type: TYPE, object: NAME} for a global another object defines
+    const body = item.value as Node;
+    const e = isMap(body) ? entries(src, body, ['type', 'object'], `global ${n}`) : null;
+    const typeNode = e ? (e.get('type')?.value as Node | undefined) : body;
+    if (e && !typeNode) src.fail(body, `global ${n} needs type:`);
+    const type = parseFieldType(string(src, typeNode!, `the type of global ${n}`));
+    if (typeof type === 'string') src.fail(typeNode!, type);
+    const object = e ? objectOf(src, e.get('object'), pack, `global ${n}`) : null;
     const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : type.k === 'array' ? innermost(type.elem) : null;
     if (named && !pack.structs.has(named)) src.fail(item.value as Node, `unknown type '${named}'`);
-    pack.globals.set(n, { name: n, type, pos: src.at(key) } satisfies GlobalIR);
+    pack.globals.set(n, { name: n, type, ...(object ? { object } : {}), pos: src.at(key) } satisfies GlobalIR);
   }
+}
+
+/** A file's name as a process maps it: no folder, nothing a pattern would read specially. */
+const OBJECT_FILE = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}$/;
+
+/** objects: the shared objects with layouts of their own, by name: each with the file it is mapped from. */
+function readObjects(src: Source, pair: Pair | undefined, pack: PackIR): void {
+  if (!pair) return;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'objects: maps names to the shared objects the program maps, e.g. luajit: {file: libluajit-5.1.so.2}');
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'an object name');
+    const body = item.value as Node;
+    if (!isMap(body)) src.fail(body ?? key, `object ${n}: expected file: (the name it is mapped by) and doc:`);
+    const e = entries(src, body, ['doc', 'file'], `object ${n}`);
+    const fileNode = e.get('file')?.value as Node | undefined;
+    if (!fileNode) src.fail(body, `object ${n} needs file: (the name it is mapped by, e.g. libluajit-5.1.so.2)`);
+    const file = string(src, fileNode, `object ${n}'s file`);
+    if (!OBJECT_FILE.test(file)) src.fail(fileNode, `object ${n}'s file is a file name without a folder (letters, digits and . _ + -), not '${file}'`);
+    pack.objects.set(n, { name: n, doc: optString(src, e.get('doc')), file, pos: src.at(key) });
+  }
+}
+
+/** object: NAME on a type or a global: one of the schema's objects. */
+function objectOf(src: Source, pair: Pair | undefined, pack: PackIR, what: string): string | null {
+  if (!pair) return null;
+  const n = string(src, pair.value as Node, `${what}'s object`);
+  if (!pack.objects.has(n)) src.fail(pair.value as Node, `${what}: unknown object '${n}' (${pack.objects.size ? `objects: ${[...pack.objects.keys()].join(', ')}` : 'the schema has no objects: section'})`);
+  return n;
 }
 
 /** What expressions of this pack may refer to. */

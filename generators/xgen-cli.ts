@@ -10,14 +10,14 @@ import { ElfFile } from '../core/elf.ts';
 import { makeDirs } from '../core/regular-file.ts';
 import { RELEASE, signatureOf, versionOf } from '../core/identity.ts';
 import { TargetGone, UserError } from '../core/errors.ts';
-import { SchemaError } from './ir.ts';
+import { type PackIR, SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
-import { packLayouts, extractLayout, writeLayout } from './layout.ts';
+import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.ts';
 import { builtinPacksDir, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
 import { loadSchema } from './schema.ts';
 
-const USAGE = `usage: xgen layout --pack NAME [--release R] [--out DIR] [--for BUILD] BINARY
-       xgen probe --pack NAME
+const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR] [--for BUILD] BINARY
+       xgen probe --pack NAME [--object OBJ]
        xgen check --pack NAME | --schema FILE
        xgen gdb|lldb --pack NAME [--out FILE]
        xgen regen [--check]
@@ -32,8 +32,12 @@ layout  Reads the size and offset of every type, field and global the pack's
         gives the DWARF (a probe compiled with -g against BUILD's headers and
         configure flags) and the layout is keyed to BUILD: its build-id,
         release and signature; the probe's own signature must equal BUILD's.
-probe   Prints C declarations of every type and global the schema reads, to
-        compile into such a probe (after the program's own #includes).
+        With --object OBJ, the layout is of the types and globals the schema
+        gives to its object OBJ (objects:, a library or module the program
+        maps), keyed by that object's build-id; it needs --release.
+probe   Prints C declarations of every type and global the schema reads (of
+        --object OBJ only, or of the program's own binary), to compile into
+        such a probe (after the program's own #includes).
 check   Loads and validates a schema; errors name file:line:col.
 gdb     Writes generated/NAME.py, the gdb extension (source it in gdb).
 lldb    Writes generated/NAME_lldb.py (command script import it in lldb-16).
@@ -57,12 +61,14 @@ function packFolder(name: string): string {
 async function layout(args: string[], print: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { pack: { type: 'string' }, schema: { type: 'string' }, release: { type: 'string' }, out: { type: 'string' }, for: { type: 'string' } },
+    options: { pack: { type: 'string' }, schema: { type: 'string' }, release: { type: 'string' }, out: { type: 'string' }, for: { type: 'string' }, object: { type: 'string' } },
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError('xgen layout needs one BINARY');
   const binary = positionals[0];
   const pack = loadSchema(schemaFile(values));
+  const object = objectNamed(pack, values.object);
+  if (object && values.release === undefined) throw new UsageError(`the layout of object ${object} needs --release (the object's own version; it names the folder)`);
   const elf = ElfFile.open(binary);
   const target = values.for ? ElfFile.open(values.for) : elf;
   try {
@@ -73,14 +79,15 @@ async function layout(args: string[], print: (s: string) => void): Promise<numbe
     // A program with no version string (a pack with no binary.version) is known by its build-id alone.
     const release = values.release ?? versionOf(pack, target) ?? (pack.versionPattern ? null : `build-${buildId.slice(0, 12)}`);
     if (!release) throw new UserError(`cannot find ${pack.name}'s version string in ${target.path}: pass --release`);
-    const signature = signatureOf(pack, target);
+    // An object has no signature of the pack's: its build-id alone keys it.
+    const signature = object ? null : signatureOf(pack, target);
     if (values.for && signature) {
       const probe = signatureOf(pack, elf);
       if (probe !== signature) throw new UserError(`${binary} was not built like ${values.for}: signature ${probe ?? 'missing'} against ${signature} (configure the probe with the build's own flags)`);
     }
-    const l = await extractLayout(pack, binary, { release, buildId, signature, forBinary: values.for });
+    const l = await extractLayout(pack, binary, { release, buildId, signature, forBinary: values.for, ...(object ? { object } : {}) });
     const file = writeLayout(l, values.out ?? path.join(values.schema ? path.dirname(values.schema) : packFolder(pack.name), release));
-    print(`${file}: ${pack.name} ${release}, build-id ${buildId}${signature ? `, signature ${signature}` : ''}, ${Object.keys(l.types).length} types`);
+    print(`${file}: ${pack.name}${object ? `'s ${object}` : ''} ${release}, build-id ${buildId}${signature ? `, signature ${signature}` : ''}, ${Object.keys(l.types).length} types`);
     return 0;
   } finally {
     elf.close();
@@ -88,13 +95,22 @@ async function layout(args: string[], print: (s: string) => void): Promise<numbe
   }
 }
 
+/** --object NAME: one of the pack's objects (objects:), or null for the program's own binary. */
+function objectNamed(pack: PackIR, name: string | undefined): string | null {
+  if (name === undefined) return null;
+  if (!pack.objects.has(name)) throw new UsageError(`pack ${pack.name} has no object ${name} (${pack.objects.size ? `objects: ${[...pack.objects.keys()].join(', ')}` : 'its schema has no objects: section'})`);
+  return name;
+}
+
 /** C declarations that make a -g build keep every type and global the schema reads in its DWARF. */
 function probe(args: string[], print: (s: string) => void): number {
-  const { values } = parseArgs({ args, options: { pack: { type: 'string' }, schema: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { pack: { type: 'string' }, schema: { type: 'string' }, object: { type: 'string' } } });
   const pack = loadSchema(schemaFile(values));
-  const lines = [`/* Generated by xgen probe from ${path.basename(pack.file)} of pack ${pack.name}: the types and globals it reads. */`];
-  [...pack.structs.keys()].forEach((name, i) => lines.push(`${name} *xwalk_probe_type_${i};`));
-  lines.push(`void *xwalk_probe_globals[] = {`, ...[...pack.globals.keys()].map((g) => `    (void *) &${g},`), `};`);
+  const object = objectNamed(pack, values.object);
+  const spec = layoutSpecOf(pack, object);
+  const lines = [`/* Generated by xgen probe from ${path.basename(pack.file)} of pack ${pack.name}${object ? `, object ${object}` : ''}: the types and globals it reads. */`];
+  Object.keys(spec.structs).forEach((name, i) => lines.push(`${name} *xwalk_probe_type_${i};`));
+  lines.push(`void *xwalk_probe_globals[] = {`, ...Object.keys(spec.globals).map((g) => `    (void *) &${g},`), `};`);
   print(lines.join('\n'));
   return 0;
 }

@@ -9,6 +9,12 @@ import sys
 import lldb
 
 
+def _build_id(module):
+    """A module's GNU build-id as lowercase hex: lldb gives it as a UUID string (hex with dashes)."""
+    uuid = module.GetUUIDString()
+    return uuid.replace("-", "").lower() if uuid else None
+
+
 class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
     """The selected target's process: live or a core."""
 
@@ -22,8 +28,16 @@ class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
         exe = self.target.GetExecutable()
         self.exe = exe.fullpath if exe.IsValid() else None
         module = self.target.FindModule(exe) if exe.IsValid() else None
-        uuid = module.GetUUIDString() if module is not None and module.IsValid() else None
-        self.build_id = uuid.replace("-", "").lower() if uuid else None
+        self.build_id = _build_id(module) if module is not None and module.IsValid() else None
+
+    def objects(self):
+        out = []
+        for m in range(self.target.GetNumModules()):
+            module = self.target.GetModuleAtIndex(m)
+            path = module.GetFileSpec().fullpath
+            if path and path != self.exe:
+                out.append((path, _build_id(module)))
+        return out
 
     def read_exact(self, addr, n):
         err = lldb.SBError()

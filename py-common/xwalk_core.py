@@ -343,22 +343,30 @@ def format_time(ms):
 class Layout(object):
     """One build's sizes and offsets (the JSON of packs/PACK/RELEASE/BUILD-ID.json)."""
 
-    def __init__(self, data, source):
+    def __init__(self, data, source, unavailable=None):
         self.data = data
         self.source = source
         self.release = data["release"]
         self.build_id = data["build_id"]
+        self.unavailable = unavailable or {}  # type or global of an object without a layout -> why
+
+    def _available(self, name):
+        if name in self.unavailable:
+            raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
 
     def field(self, struct_name, path):
+        self._available(struct_name)
         return self.data["types"][struct_name]["fields"][path]
 
     def off(self, struct_name, path):
         return self.field(struct_name, path)["offset"]
 
     def size(self, struct_name):
+        self._available(struct_name)
         return self.data["types"][struct_name]["size"]
 
     def align(self, struct_name):
+        self._available(struct_name)
         return min(self.data["types"][struct_name]["align"], 8)
 
     def int_field(self, struct_name, path):
@@ -371,6 +379,7 @@ class Layout(object):
         return f["size"] == 8 and not f.get("bits")
 
     def global_size(self, name):
+        self._available(name)
         return self.data["globals"][name]["size"]
 
 

@@ -75,6 +75,11 @@ class Target(object):
         layout of the pack knows is served by its own DWARF through it."""
         raise missing(self, "Target", "debug_types()")
 
+    def objects(self):
+        """The shared objects the process has loaded besides its executable: a list of (path, build-id as
+        lowercase hex or None). A pack's objects (a module, a library) are found among them."""
+        raise missing(self, "Target", "objects()")
+
 
 # Mappings the kernel gives every process that are not the program's memory (reading [vvar] can fault).
 SPECIAL_MAPPINGS = ("[vvar]", "[vsyscall]", "[vvar_vclock]")

@@ -7,42 +7,85 @@ import type { LayoutField, LayoutFile } from '../generators/layout.ts';
 import type { PackIR, Pointee } from '../generators/ir.ts';
 import { UserError } from './memory.ts';
 
+/** An object's layout as selection found it, or why there is none (not mapped, an unknown build). */
+export type ObjectLayout = { layout: LayoutFile; source: string } | { reason: string };
+
 export class BoundLayout {
   private constructor(
     readonly file: LayoutFile,
     readonly source: string,
+    /** Types and globals of objects without a layout: why each cannot be read. */
+    private readonly unavailable: Map<string, string>,
   ) {}
 
-  static bind(pack: PackIR, file: LayoutFile, source: string): BoundLayout {
+  /**
+   * The program's layout joined with those of its objects (objects:). A type or global of an object
+   * without a layout is unavailable, with the reason: a view that reads it fails saying so, others run.
+   */
+  static bind(pack: PackIR, file: LayoutFile, source: string, objects: Map<string, ObjectLayout> = new Map()): BoundLayout {
     const missing: string[] = [];
+    const unavailable = new Map<string, string>();
+    const types = { ...file.types };
+    const globals = { ...file.globals };
+    const sources = [source];
+    for (const o of objects.values()) {
+      if (!('layout' in o)) continue;
+      Object.assign(types, o.layout.types);
+      Object.assign(globals, o.layout.globals);
+      sources.push(o.source);
+    }
+    const lacking = (object: string | undefined): string | null => {
+      if (object === undefined) return null;
+      const o = objects.get(object);
+      return o && 'layout' in o ? null : (o?.reason ?? `${object} is not mapped in this process`);
+    };
     for (const st of pack.structs.values()) {
-      const t = file.types[st.name];
+      const reason = lacking(st.object);
+      if (reason) {
+        unavailable.set(st.name, reason);
+        continue;
+      }
+      const t = types[st.name];
       if (!t) {
         missing.push(st.name);
         continue;
       }
       for (const f of st.fields.keys()) if (!t.fields[f]) missing.push(`${st.name}.${f}`);
     }
-    for (const g of pack.globals.keys()) if (!file.globals[g]) missing.push(g);
-    if (missing.length > 0) {
-      throw new UserError(`the layout ${source} lacks ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ` and ${missing.length - 6} more` : ''}: the schema changed since it was made; regenerate it with xgen layout`);
+    for (const g of pack.globals.values()) {
+      const reason = lacking(g.object);
+      if (reason) unavailable.set(g.name, reason);
+      else if (!globals[g.name]) missing.push(g.name);
     }
-    return new BoundLayout(file, source);
+    if (missing.length > 0) {
+      throw new UserError(`the layout ${sources.join(' + ')} lacks ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ` and ${missing.length - 6} more` : ''}: the schema changed since it was made; regenerate it with xgen layout`);
+    }
+    return new BoundLayout({ ...file, types, globals }, sources.join(' + '), unavailable);
+  }
+
+  /** Throws, saying why, when struct or global `name` belongs to an object without a layout. */
+  private available(name: string): void {
+    const reason = this.unavailable.get(name);
+    if (reason) throw new UserError(`${name} cannot be read: ${reason}`);
   }
 
   size(struct: string): number {
+    this.available(struct);
     return this.file.types[struct].size;
   }
 
   align(struct: string): number {
+    this.available(struct);
     return this.file.types[struct].align;
   }
 
   field(struct: string, path: string): LayoutField {
+    this.available(struct);
     return this.file.types[struct].fields[path];
   }
 
   global(name: string): { size: number; signed?: boolean } {
+    this.available(name);
     return this.file.globals[name];
   }
 

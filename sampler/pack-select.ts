@@ -12,7 +12,8 @@ import { packDir, packNames } from '../core/packs.ts';
 import { loadBinarySection } from '../generators/schema.ts';
 import { loadSchemaCached } from '../generators/schema-cache.ts';
 import { SchemaError } from '../generators/ir.ts';
-import { BoundLayout } from './bound-layout.ts';
+import { BoundLayout, type ObjectLayout } from './bound-layout.ts';
+import type { ObjectInfo } from './process-symbols.ts';
 import type { ElfFile } from '../core/elf.ts';
 import { UserError } from './memory.ts';
 import { signatureOf, versionOf } from '../core/identity.ts';
@@ -40,6 +41,8 @@ export function loadPack(name: string): PackIR {
 
 export interface SelectOptions {
   pack?: string;
+  /** The shared objects the process maps whose path `which` accepts: for the layouts of the pack's objects (objects:). */
+  mapped?: (which: (path: string) => boolean) => ObjectInfo[];
   /** Called before a layout is derived from DWARF (it takes a few seconds). */
   onDerive?: (message: string) => void;
 }
@@ -75,11 +78,11 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   if (buildId) {
     for (const name of names) {
       const l = tolerant(name, () => layoutByBuildId(name, buildId));
-      if (l) return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)})`);
+      if (l) return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)})`, opts);
     }
     for (const name of names) {
       const l = cache.get(name, buildId, exe.contentHash());
-      if (l) return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)}, derived from DWARF)`);
+      if (l) return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)}, derived from DWARF)`, opts);
     }
   }
   const match = names
@@ -105,7 +108,7 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   }
   if (version && signature) {
     const l = layoutByVersion(pack.name, version, signature);
-    if (l) return bound(pack, l, `${pack.name} ${l.release} (made for ${l.build_id.slice(0, 12)}; same release and signature)`);
+    if (l) return bound(pack, l, `${pack.name} ${l.release} (made for ${l.build_id.slice(0, 12)}; same release and signature)`, opts);
   }
   if (underived) throw underived;
   if (!buildId) throw new UserError(`${exeName} has no build-id note, so no layout can be keyed to it: link it with --build-id`);
@@ -120,9 +123,36 @@ async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId
   opts.onDerive?.(`deriving the layout of ${pack.name} ${id.release} build ${id.buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
   const layout = await extractLayout(pack, exe.path, id);
   cache.put(layout, exe.contentHash());
-  return bound(pack, layout, `${pack.name} ${id.release} (${id.buildId.slice(0, 12)}, derived from DWARF)`);
+  return bound(pack, layout, `${pack.name} ${id.release} (${id.buildId.slice(0, 12)}, derived from DWARF)`, opts);
 }
 
-function bound(pack: PackIR, l: LayoutFile, source: string): Selected {
-  return { pack, layout: BoundLayout.bind(pack, l, source), release: l.release };
+function bound(pack: PackIR, l: LayoutFile, source: string, opts: SelectOptions): Selected {
+  const mapped = pack.objects.size > 0 && opts.mapped ? opts.mapped((p) => [...pack.objects.values()].some((o) => isObjectFile(o.file, p))) : [];
+  return { pack, layout: BoundLayout.bind(pack, l, source, objectLayouts(pack, mapped)), release: l.release };
+}
+
+/** Whether a mapped file is the pack's object: named as it says, or that followed by a dot and more (a library's full version). */
+export const isObjectFile = (file: string, mappedPath: string): boolean => {
+  const base = path.basename(mappedPath);
+  return base === file || base.startsWith(`${file}.`);
+};
+
+/** Each of the pack's objects: the layout committed for the build the process maps, or why there is none. */
+function objectLayouts(pack: PackIR, mapped: ObjectInfo[]): Map<string, ObjectLayout> {
+  const out = new Map<string, ObjectLayout>();
+  for (const o of pack.objects.values()) {
+    const found = mapped.filter((m) => isObjectFile(o.file, m.path));
+    if (found.length === 0) {
+      out.set(o.name, { reason: `${o.file} is not mapped in this process` });
+      continue;
+    }
+    const m = found[0];
+    if (m.error || !m.buildId) {
+      out.set(o.name, { reason: `${m.path} cannot be read: ${m.error ?? 'it has no build-id note, and layouts are keyed by it'}` });
+      continue;
+    }
+    const l = layoutByBuildId(pack.name, m.buildId, o.name);
+    out.set(o.name, l ? { layout: l, source: `${o.name} ${l.release} (${m.buildId.slice(0, 12)})` } : { reason: `unknown build of ${o.file}: ${m.path} (build-id ${m.buildId}); ${describeKnown(pack.name, o.name)}` });
+  }
+  return out;
 }

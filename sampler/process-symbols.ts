@@ -71,10 +71,11 @@ export class ProcessSymbols implements Symbols {
     return o ? this.load(o)?.fileStatic(fn, name) : this.main.fileStatic(fn, name);
   }
 
-  /** Every ELF object besides the executable, opened to read its build-id (and symbols) if it was not yet. */
-  objects(): ObjectInfo[] {
-    for (const o of this.others) this.load(o);
-    return this.others
+  /** The ELF objects besides the executable whose path `which` accepts (all by default), each opened to read its build-id (and symbols) if it was not yet. */
+  objects(which: (path: string) => boolean = () => true): ObjectInfo[] {
+    const chosen = this.others.filter((o) => which(o.object.path));
+    for (const o of chosen) this.load(o);
+    return chosen
       .filter((o) => !o.notElf)
       .map((o) => {
         const { path, start, end } = o.object;

@@ -89,7 +89,7 @@ export async function openSessions(o: SampleOptions, warn: Print, viewsOf: (pack
   const select = async (t: Target): Promise<Selected> => {
     let sel = byBuild.get(t.buildId);
     if (!sel) {
-      sel = await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`) });
+      sel = await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`), mapped: (which) => t.symbols.objects(which) });
       byBuild.set(t.buildId, sel);
     }
     return sel;

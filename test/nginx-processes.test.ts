@@ -28,7 +28,7 @@ t.test('--pid of a master reads every worker, and each item says its pid', async
   // connection in the backlog): what each worker holds is read from /proc, and xsample must say the same.
   const conns = await holdConnections(nginx.port, K, { partialRequest: partialGet });
   t.teardown(() => conns.close());
-  const truth = workers.map((w) => clientSockets(w, nginx.port));
+  const truth = workers.map((w) => clientSockets(w, nginx.port, conns.sockets.map((s) => s.localPort!)));
 
   const r = await xsample(['--pid', String(nginx.masterPid), '--struct', 'ngx_requests', '--json']);
   t.equal(r.code, 0, r.stderr);

@@ -109,10 +109,25 @@ t.test('the top level', async (t) => {
 });
 
 t.test('unknown keys in a type, a walk, a view', async (t) => {
-  fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, fields)");
+  fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, object, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, params, yields)");
   fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, roots, columns, checks, stack, weight)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
+});
+
+t.test('objects: the shared objects types and globals may come from', async (t) => {
+  const withObjects = (objects: string, typeLine = '    fields:', global = '  root: root_t') =>
+    edit(17, global).replace('types:\n', `${objects}types:\n`).replace('  node_t:\n    fields:', `  node_t:\n${typeLine}`);
+  const ok = parseSchema(withObjects('objects:\n  lj:\n    doc: a library\n    file: libx.so.2\n', '    object: lj\n    fields:', '  root: {type: root_t, object: lj}'), 't.yaml');
+  t.same(ok.objects.get('lj'), { name: 'lj', doc: 'a library', file: 'libx.so.2', pos: ok.objects.get('lj')!.pos }, 'an object: its file');
+  t.equal(ok.structs.get('node_t')!.object, 'lj', 'a type of the object');
+  t.equal(ok.structs.get('root_t')!.object, undefined, "and one of the program's own");
+  t.equal(ok.globals.get('root')!.object, 'lj', 'a global of the object, in the long form');
+  fails(t, 'a type of an unknown object', withObjects('', '    object: lj\n    fields:'), '5:13', "type node_t: unknown object 'lj' (the schema has no objects: section)");
+  fails(t, 'a global of an unknown object', withObjects('objects:\n  lj: {file: libx.so}\n', '    fields:', '  root: {type: root_t, object: lk}'), '19:32', "global root: unknown object 'lk' (objects: lj)");
+  fails(t, 'an object without a file', withObjects('objects:\n  lj: {doc: d}\n'), '4:7', 'object lj needs file: (the name it is mapped by, e.g. libluajit-5.1.so.2)');
+  fails(t, 'a file with a folder', withObjects('objects:\n  lj: {file: /usr/lib/libx.so}\n'), '4:14', "object lj's file is a file name without a folder (letters, digits and . _ + -), not '/usr/lib/libx.so'");
+  fails(t, 'a global without its type', withObjects('objects:\n  lj: {file: libx.so}\n', '    fields:', '  root: {object: lj}'), '19:9', 'global root needs type:');
 });
 
 t.test('field types', async (t) => {
@@ -242,7 +257,7 @@ t.test('both real packs load', async (t) => {
   const nginx = loadSchema(join(root, 'packs/nginx/schema.yaml'));
   t.equal(nginx.name, 'nginx');
   t.equal(nginx.versionPattern?.text, 'nginx/(\\d+\\.\\d+\\.\\d+)');
-  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_request_time', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones', 'ngx_memory_cycle', 'ngx_memory_connections', 'ngx_memory_requests', 'ngx_memory_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters']);
+  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_request_time', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones', 'ngx_memory_cycle', 'ngx_memory_connections', 'ngx_memory_requests', 'ngx_memory_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters', 'lua_vm']);
   t.equal(nginx.signaturePattern?.text, '(\\d+,\\d+,\\d+,[01]{30,})');
   t.same(nginx.views.get('ngx_pool')!.roots.map((r) => r.label), ['cycle', 'connection', 'request']);
   // The folded (>-) active_requests walk keeps its text (its more-indented line keeps its newline).

@@ -43,6 +43,8 @@ export interface StartOptions {
   argv0?: string;
   /** client_header_timeout (default 60s) */
   clientHeaderTimeout?: string;
+  /** Debian's lua-nginx-module (and the ndk it needs) loaded, with the locations LUA_LOCATIONS */
+  lua?: boolean;
 
   /** how long to wait for the port and the worker (default 10 000 ms) */
   startTimeoutMs?: number;
@@ -219,8 +221,23 @@ function renderConfig(dir: string, port: number, opts: StartOptions): string {
     .replaceAll('@USER@', user)
     .replaceAll('@WORKERS@', String(opts.workers ?? 1))
     .replaceAll('@MASTER@', opts.singleProcess ? 'off' : 'on')
-    .replaceAll('@HEADER_TIMEOUT@', opts.clientHeaderTimeout ?? '60s');
+    .replaceAll('@HEADER_TIMEOUT@', opts.clientHeaderTimeout ?? '60s')
+    .replaceAll('@MODULES@', opts.lua ? LUA_MODULES : '')
+    .replaceAll('@LOCATIONS@', opts.lua ? LUA_LOCATIONS : '');
 }
+
+/** Debian's nginx is the build these modules are for (/usr/sbin/nginx); ndk must come first. */
+export const DEBIAN_NGINX = '/usr/sbin/nginx';
+const LUA_MODULES = ['ndk_http_module.so', 'ngx_http_lua_module.so'].map((m) => `load_module /usr/lib/nginx/modules/${m};`).join('\n');
+
+/**
+ * /lua/gc stops the worker's GC and answers its own collectgarbage("count") in bytes: from the
+ * first answer on, the bytes in use only grow, so a reading taken between two answers lies between them.
+ */
+const LUA_LOCATIONS = `
+        location = /lua/gc {
+            content_by_lua_block { collectgarbage("stop") ngx.say(string.format("%d", collectgarbage("count") * 1024)) }
+        }`;
 
 function readErrorLog(file: string): string {
   try {

@@ -1,11 +1,12 @@
 /**
  * Ground truth from the kernel: how many established TCP connections to a
  * local port a process holds (its fds that are sockets, matched by inode
- * to /proc/PID/net/tcp and tcp6).
+ * to /proc/PID/net/tcp and tcp6); with peers, only those from these client
+ * ports (a test's own sockets, not a probe's connection that lingers).
  */
 import fs from 'node:fs';
 
-export function clientSockets(pid: number, port: number): number {
+export function clientSockets(pid: number, port: number, peers?: number[]): number {
   const inodes = new Set<string>();
   for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
     const m = /^socket:\[(\d+)\]$/.exec(safeReadlink(`/proc/${pid}/fd/${fd}`));
@@ -18,8 +19,9 @@ export function clientSockets(pid: number, port: number): number {
       const f = line.trim().split(/\s+/);
       if (f.length < 10) continue;
       const localPort = parseInt(f[1].split(':')[1], 16);
+      const remotePort = parseInt(f[2].split(':')[1], 16);
       const established = f[3] === '01';
-      if (localPort === port && established && inodes.has(f[9])) n++;
+      if (localPort === port && established && inodes.has(f[9]) && (!peers || peers.includes(remotePort))) n++;
     }
   }
   return n;

@@ -182,6 +182,52 @@ def run(image, argv=(), target=None, eval_address=None, pack=None):
     return ns["run_command"](pack or make_pack(), 0, opts, target or FakeTarget(image), FakeSymbols(), eval_address)
 
 
+LIB = "1111111111111111111111111111111111111111"
+LIB_LAYOUT = {"release": "2.1", "build_id": LIB, "signature": None, "object": "lib", "types": {"vm_t": {"size": 16, "align": 8, "fields": {"bytes": {"offset": 8, "size": 8, "signed": False}}}}, "globals": {}}
+
+
+def vm_view(L):
+    """A view of the object's type: its factory fails when the object has no layout."""
+    k_bytes = L.off("vm_t", "bytes")
+    return View("vm", "The library's VM.", "vm_t", [], [("bytes", lambda rt, a: rt.m.u64(a + k_bytes), "value", False)], [], False)
+
+
+def pack_with_object():
+    """The toy pack, and an object of it (a library mapped as libvm.so.2) whose layouts give vm_t."""
+    return Pack("toy", "A toy program.", "0" * 64, None, None, [LAYOUT, LIB_LAYOUT], SPEC, [items_view, vm_view],
+                [("toy-items", 0, "The list at head."), ("toy-vm", 1, "The VM.")], [], None, {"lib": {"file": "libvm.so.2", "members": ["vm_t"]}})
+
+
+class WithObjects(FakeTarget):
+    def __init__(self, image, objects):
+        FakeTarget.__init__(self, image)
+        self._objects = objects
+
+    def objects(self):
+        return self._objects
+
+
+class ObjectLayoutTest(unittest.TestCase):
+    def test_the_layout_of_the_mapped_build_joins_the_programs(self):
+        target = WithObjects(toy_image(), [("/lib/libc.so.6", "22" * 20), ("/usr/lib/libvm.so.2.1.0", LIB)])
+        layout = ns["select_layout"](pack_with_object(), target)
+        self.assertEqual(layout.source, "toy 1.0 (abcdef012345) + lib 2.1 (111111111111)")
+        self.assertEqual((layout.off("vm_t", "bytes"), layout.off("item_t", "value")), (8, 8))
+
+    def test_an_object_not_mapped_or_of_an_unknown_build_fails_its_views_only(self):
+        for objects, reason in (
+            ([("/lib/libc.so.6", "22" * 20)], "vm_t cannot be read: libvm.so.2 is not mapped in this process"),
+            ([("/usr/lib/libvm.so.2", "33" * 20)], "vm_t cannot be read: unknown build of libvm.so.2: /usr/lib/libvm.so.2 (build-id %s); known builds of toy's lib: 2.1 111111111111" % ("33" * 20)),
+            ([("/usr/lib/libvm.so.20", LIB)], "vm_t cannot be read: libvm.so.2 is not mapped in this process"),
+        ):
+            pack, target = pack_with_object(), WithObjects(toy_image(), objects)
+            with self.assertRaises(XwalkError) as e:
+                ns["run_command"](pack, 1, ns["parse_command_args"]([]), target, FakeSymbols(), None)
+            self.assertEqual(str(e.exception), reason)
+            out = json.loads(ns["run_command"](pack, 0, ns["parse_command_args"](["--json"]), target, FakeSymbols(), None))
+            self.assertEqual(len(out["items"]), 3, "the program's own views still run")
+
+
 class LayoutSelectionTest(unittest.TestCase):
     def test_the_layout_of_a_known_build_id_is_used_and_kept(self):
         pack, target = make_pack(), FakeTarget(toy_image())

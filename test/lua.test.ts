@@ -1,0 +1,67 @@
+/**
+ * OpenResty's Lua VM inside Debian's own nginx (stripped), read through the
+ * layouts of the objects the worker maps: lua-nginx-module and OpenResty's
+ * LuaJIT, each keyed by its own build-id. The GC bytes are checked against
+ * what the worker says of itself (collectgarbage("count"), with its GC
+ * stopped so that the bytes in use only grow); gdb and lldb say the same
+ * live and on a core; a build without the module says why in one line.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { gdb, lldb } from './lib/debuggers.ts';
+import { buildNginx, DEBIAN_NGINX, startNginx } from './lib/nginx.ts';
+import { xsample } from './lib/xsample.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-lua-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** LuaJIT's threshold while its collector is stopped (LJ_MAX_MEM64, 2^47): what collectgarbage("stop") sets. */
+const STOPPED = 2 ** 47;
+
+t.test("lua_vm on Debian's nginx with lua-nginx-module: the worker's own GC bytes, in xsample, gdb and lldb, live and on a core", async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  const said = async () => Number((await (await fetch(`http://127.0.0.1:${nginx.port}/lua/gc`)).text()).trim());
+  await said(); // stops the worker's GC: from here on the bytes in use only grow
+  const before = await said();
+  const live = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_vm', '--json']);
+  const after = await said();
+  const vm = (live.json.items as Record<string, unknown>[])[0];
+  t.equal(live.json.partial, false);
+  t.ok(before <= Number(vm.gc_bytes) && Number(vm.gc_bytes) <= after, `GC bytes ${vm.gc_bytes}: between what the worker said before (${before}) and after (${after})`);
+  t.ok(after - before < 64 * 1024, 'and the two answers are close, so that this means something');
+  t.equal(vm.gc_threshold, STOPPED, "the threshold of a stopped collector, as the worker's collectgarbage('stop') left it");
+  t.ok(Number(vm.vmstate) < 0, `an idle worker runs no trace (vmstate ${vm.vmstate})`);
+
+  // No request from here on: the idle worker's VM holds still, so every reader must give the same figures.
+  const again = (await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_vm', '--json'])).json.items as Record<string, unknown>[];
+  const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-vm --json']);
+  const l = await lldb({ pid: nginx.workerPid }, 'nginx', ['lua-vm --json']);
+  t.same(g.json[0]?.items, again, `gdb on the live worker says the same: ${g.stderr.slice(-300)}`);
+  t.same(l.json[0]?.items, again, `lldb on the live worker says the same: ${l.stderr.slice(-300)}`);
+
+  const prefix = path.join(dir, 'core');
+  await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
+  const core = `${prefix}.${nginx.workerPid}`;
+  const fromCore = (await xsample(['--core', core, '--struct', 'lua_vm', '--json'])).json.items as Record<string, unknown>[];
+  const noPid = (rows: Record<string, unknown>[]) => rows.map(({ pid: _, ...rest }) => rest);
+  t.same(noPid(fromCore), noPid(again), 'xsample on a core of the worker');
+  const gc = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-vm --json']);
+  const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-vm --json']);
+  t.same(noPid((gc.json[0]?.items ?? []) as Record<string, unknown>[]), noPid(again), `gdb on the core: ${gc.stderr.slice(-300)}`);
+  t.same(noPid((lc.json[0]?.items ?? []) as Record<string, unknown>[]), noPid(again), `lldb on the core: ${lc.stderr.slice(-300)}`);
+});
+
+t.test('a worker without lua-nginx-module: lua_vm says what is missing, in one line, and the other views still run', async (t) => {
+  const nginx = await startNginx({ binary: await buildNginx() });
+  t.teardown(() => nginx.stop());
+  const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_vm']);
+  t.not(r.code, 0);
+  t.equal(r.stderr.trim(), 'xsample: ngx_http_lua_main_conf_t cannot be read: ngx_http_lua_module.so is not mapped in this process');
+  const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-vm', 'ngx-connection-totals --json']);
+  t.match(g.stderr + g.stdout, /ngx_http_lua_main_conf_t cannot be read: ngx_http_lua_module\.so is not mapped in this process/, 'gdb says the same');
+  t.equal(g.json[0]?.view, 'ngx_connection_totals', 'and its other commands still run');
+});
