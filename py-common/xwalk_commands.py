@@ -138,10 +138,17 @@ def _with_objects(pack, layout, mapped):
     return Layout(data, " + ".join(sources), unavailable)  # noqa: F821
 
 
+def _complete(data, spec):
+    """Whether a layout has every struct, field and global of the spec (the program's own, not its objects')."""
+    types = data["types"]
+    return all(t in types and all(f in types[t]["fields"] for f in fields) for t, fields in spec["structs"].items()) and all(g in data["globals"] for g in spec["globals"])
+
+
 def _find_layout(pack, target):
     """As xsample: by build-id; else the debugger's own DWARF; else release + signature; else a clear error."""
     for data in pack.layouts:
-        if data["build_id"] == target.build_id and data.get("object") is None:
+        # A layout made before the schema read more is passed over: the debugger's DWARF serves instead.
+        if data["build_id"] == target.build_id and data.get("object") is None and _complete(data, pack.spec):
             return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
     version = find_version(target.exe, pack.version_pattern)
     types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
@@ -152,7 +159,7 @@ def _find_layout(pack, target):
     signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:
         for data in pack.layouts:
-            if data["release"] == version and data.get("signature") == signature and data.get("object") is None:
+            if data["release"] == version and data.get("signature") == signature and data.get("object") is None and _complete(data, pack.spec):
                 return Layout(data, "%s %s (made for %s; same release and signature)" % (pack.name, version, data["build_id"][:12]))  # noqa: F821
     known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts if d.get("object") is None) or "none"
     first = errors[0]

@@ -78,7 +78,13 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   if (buildId) {
     for (const name of names) {
       const l = tolerant(name, () => layoutByBuildId(name, buildId));
-      if (l) return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)})`, opts);
+      if (!l) continue;
+      try {
+        return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)})`, opts);
+      } catch (err) {
+        // A layout committed before the schema read more: a build with debug info is served by its own DWARF instead.
+        if (!(err instanceof UserError) || !exe.hasDebugInfo()) throw err;
+      }
     }
     for (const name of names) {
       const l = cache.get(name, buildId, exe.contentHash());

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
-import { buildNginx, DEBIAN_NGINX, startNginx } from './lib/nginx.ts';
+import { buildNginx, DEBIAN_NGINX, startNginx, waitUntil } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-lua-'));
@@ -53,6 +53,46 @@ t.test("lua_vm on Debian's nginx with lua-nginx-module: the worker's own GC byte
   const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-vm --json']);
   t.same(noPid((gc.json[0]?.items ?? []) as Record<string, unknown>[]), noPid(again), `gdb on the core: ${gc.stderr.slice(-300)}`);
   t.same(noPid((lc.json[0]?.items ?? []) as Record<string, unknown>[]), noPid(again), `lldb on the core: ${lc.stderr.slice(-300)}`);
+});
+
+t.test('lua_requests: the exact Lua backtrace of every request parked in ngx.sleep, in xsample, gdb and lldb, live and on a core', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  // /lua/sleep (test/lib/nginx.ts): the chunk calls outer() on its line 8, outer calls inner() on line 6,
+  // inner calls ngx.sleep() on line 3; inner is defined on line 2, outer on 5, the chunk's own line is 0.
+  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
+  const chunk = `=content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes('location = /lua/sleep')) + 2})`;
+  const parked = new AbortController();
+  t.teardown(() => parked.abort());
+  const K = 2;
+  for (let i = 0; i < K; i++) void fetch(`http://127.0.0.1:${nginx.port}/lua/sleep?s=60&i=${i}`, { signal: parked.signal }).catch(() => {});
+  type Row = Record<string, unknown>;
+  let rows: Row[] = [];
+  await waitUntil(`${K} requests are parked in ngx.sleep`, async () => {
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_requests', '--json']);
+    rows = (r.json?.items ?? []) as Row[];
+    return rows.length === K && rows.every((x) => x.lua_status === 1);
+  });
+  for (const row of rows) {
+    t.equal(row.uri, '/lua/sleep');
+    t.same(row.bt_source, [chunk, chunk, chunk], `each frame's source: the content_by_lua block, named by its line in the config (${chunk})`);
+    t.same(row.bt_line, [3, 6, 8], 'the current lines, youngest frame first: ngx.sleep() in inner, inner() in outer, outer() in the chunk');
+    t.same(row.bt_defined, [2, 5, 0], 'the lines the functions are defined on');
+  }
+  // Parked coroutines do not move: every reader sees the same frames.
+  const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
+  const l = await lldb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
+  t.same(g.json[0]?.items, rows, `gdb on the live worker: ${g.stderr.slice(-300)}`);
+  t.same(l.json[0]?.items, rows, `lldb on the live worker: ${l.stderr.slice(-300)}`);
+  const prefix = path.join(dir, 'parked');
+  await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
+  const core = `${prefix}.${nginx.workerPid}`;
+  const noPid = (rs: Row[]) => rs.map(({ pid: _, ...rest }) => rest);
+  t.same(noPid((await xsample(['--core', core, '--struct', 'lua_requests', '--json'])).json.items as Row[]), noPid(rows), 'xsample on a core of the worker');
+  const gc = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-requests --json']);
+  const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-requests --json']);
+  t.same(noPid((gc.json[0]?.items ?? []) as Row[]), noPid(rows), `gdb on the core: ${gc.stderr.slice(-300)}`);
+  t.same(noPid((lc.json[0]?.items ?? []) as Row[]), noPid(rows), `lldb on the core: ${lc.stderr.slice(-300)}`);
 });
 
 t.test('a worker without lua-nginx-module: lua_vm says what is missing, in one line, and the other views still run', async (t) => {

@@ -237,6 +237,18 @@ const LUA_MODULES = ['ndk_http_module.so', 'ngx_http_lua_module.so'].map((m) => 
 const LUA_LOCATIONS = `
         location = /lua/gc {
             content_by_lua_block { collectgarbage("stop") ngx.say(string.format("%d", collectgarbage("count") * 1024)) }
+        }
+        location = /lua/sleep {
+            content_by_lua_block {
+                local function inner(s)
+                    ngx.sleep(s)
+                end
+                local function outer(s)
+                    inner(s)
+                end
+                outer(tonumber(ngx.var.arg_s) or 30)
+                ngx.say("slept")
+            }
         }`;
 
 function readErrorLog(file: string): string {
