@@ -95,6 +95,34 @@ t.test('lua_requests: the exact Lua backtrace of every request parked in ngx.sle
   t.same(noPid((lc.json[0]?.items ?? []) as Row[]), noPid(rows), `lldb on the core: ${lc.stderr.slice(-300)}`);
 });
 
+t.test("lua_objects: the worker's Lua objects by type, against LuaJIT's own count of strings and the tables a handler makes, in xsample, gdb and lldb", async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  // /lua/objects (test/lib/nginx.ts) stops the GC and keeps N new tables, each holding a new string.
+  const keep = async (n: number, tag: string) => Number((await (await fetch(`http://127.0.0.1:${nginx.port}/lua/objects?n=${n}&tag=${tag}`)).text()).trim());
+  await keep(0, 'warm');
+  const read = async () => ((await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_objects', '--json'])).json.items as Record<string, number>[])[0];
+  const before = await read();
+  const N = 1000;
+  t.equal(await keep(N, 'made'), N, `the worker kept ${N} tables`);
+  const after = await read();
+  for (const x of [before, after]) {
+    t.equal(x.strings, x.str_num, `the strings walked (${x.strings}) are as many as LuaJIT counts itself`);
+    const bytes = x.string_bytes + x.table_bytes + x.function_bytes + x.proto_bytes + x.thread_bytes + x.userdata_bytes;
+    t.ok(bytes > 0 && bytes < x.gc_bytes, `the objects' bytes (${bytes}) are within what the GC holds in all (${x.gc_bytes})`);
+  }
+  const tables = after.tables - before.tables;
+  const strings = after.strings - before.strings;
+  t.ok(tables >= N && tables <= N + 10, `${tables} more tables: the ${N} kept, and at most a few of the request's own`);
+  t.ok(strings >= N && strings <= N + 10, `${strings} more strings: the ${N} new ones, and at most a few of the request's own`);
+  t.ok(after.table_bytes - before.table_bytes >= N * (64 + 8), 'each new table is at least its header and a one-slot array');
+  // No request from here on: the idle worker's objects hold still.
+  const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-objects --json']);
+  const l = await lldb({ pid: nginx.workerPid }, 'nginx', ['lua-objects --json']);
+  t.same(g.json[0]?.items, [after], `gdb on the live worker: ${g.stderr.slice(-300)}`);
+  t.same(l.json[0]?.items, [after], `lldb on the live worker: ${l.stderr.slice(-300)}`);
+});
+
 t.test('a worker without lua-nginx-module: lua_vm says what is missing, in one line, and the other views still run', async (t) => {
   const nginx = await startNginx({ binary: await buildNginx() });
   t.teardown(() => nginx.stop());

@@ -238,6 +238,15 @@ const LUA_LOCATIONS = `
         location = /lua/gc {
             content_by_lua_block { collectgarbage("stop") ngx.say(string.format("%d", collectgarbage("count") * 1024)) }
         }
+        location = /lua/objects {
+            content_by_lua_block {
+                collectgarbage("stop")
+                local n = tonumber(ngx.var.arg_n) or 0
+                xwalk_kept = xwalk_kept or {}
+                for i = 1, n do xwalk_kept[#xwalk_kept + 1] = { "xwalk-" .. ngx.var.arg_tag .. "-" .. i } end
+                ngx.say(#xwalk_kept)
+            }
+        }
         location = /lua/sleep {
             content_by_lua_block {
                 local function inner(s)
