@@ -208,6 +208,10 @@ class Runtime(object):
         a = self.symbols.address(name)
         return -1 if a is None else a
 
+    def cat(self, *parts):
+        """Texts and integers joined, the integers in decimal (cat() in a schema)."""
+        return "".join(p if isinstance(p, str) else str(p) for p in parts)
+
     def symbol(self, addr):
         s = self.symbols.symbolize(addr)
         if s:

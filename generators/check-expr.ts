@@ -122,6 +122,8 @@ export class ExprChecker {
     switch (e.kind) {
       case 'num':
         return { op: 'num', value: e.value, type: INT };
+      case 'text':
+        return { op: 'text', value: e.value, type: { k: 'str' } };
       case 'name':
         return this.name(e.name, e.at, s);
       case 'member':
@@ -381,6 +383,7 @@ function withParams(def: WalkDefIR, ast: Expr, args: Expr[]): Expr {
       case 'name':
         return given.get(e.name) ?? e;
       case 'num':
+      case 'text':
         return e;
       case 'member':
         return { ...e, base: sub(e.base) };
@@ -544,6 +547,19 @@ const BUILTINS: Record<string, Builtin> = {
       const sir = this.requireFields(st, { data: isPtr, len: isInt }, e.at, 'str()');
       const field = (name: string, ftype: FieldType): TExpr => ({ op: 'field', base: a, struct: st, field: name, ftype, type: fieldValueType(ftype) });
       return { op: 'str', data: field('data', sir.fields.get('data')!.type), len: field('len', sir.fields.get('len')!.type), type: { k: 'str' } };
+    },
+  },
+  cat: {
+    min: 1,
+    max: 16,
+    usage: 'cat(a, b, ...): texts and integers (in decimal) joined into one text',
+    check(e, s) {
+      const args = e.args.map((x) => {
+        const a = this.expr(x, s);
+        if (a.type.k !== 'str' && a.type.k !== 'int') throw new ExprError(`cat() joins texts and integers, but this is ${typeName(a.type)}`, x.at);
+        return a;
+      });
+      return { op: 'cat', args, type: { k: 'str' } };
     },
   },
   cstr: {

@@ -11,7 +11,7 @@
  *   mul    := unary (('*'|'/'|'%') unary)*
  *   unary  := ('-'|'!'|'~'|'*'|'&') unary | postfix
  *   postfix:= primary ('.' name | '->' name | '[' expr ']')*
- *   primary:= number | name | name '(' args ')' | '(' expr ')'
+ *   primary:= number | "text" | name | name '(' args ')' | '(' expr ')'
  *
  * Offsets in nodes are character offsets into the expression text, so
  * errors can name file:line:col.
@@ -19,6 +19,7 @@
 
 export type Expr =
   | { kind: 'num'; value: number; at: number }
+  | { kind: 'text'; value: string; at: number }
   | { kind: 'name'; name: string; at: number }
   | { kind: 'member'; base: Expr; name: string; at: number }
   | { kind: 'index'; base: Expr; index: Expr; at: number }
@@ -37,7 +38,7 @@ export class ExprSyntaxError extends Error {
 }
 
 interface Token {
-  t: 'num' | 'name' | 'op' | 'end';
+  t: 'num' | 'text' | 'name' | 'op' | 'end';
   v: string;
   at: number;
 }
@@ -60,6 +61,14 @@ function tokenize(src: string): Token[] {
       i += num[0].length;
       continue;
     }
+    if (c === '"') {
+      const text = /^"([\x20-\x21\x23-\x5b\x5d-\x7e]*)"/.exec(src.slice(i));
+      if (!text) throw new ExprSyntaxError('a text is written in double quotes, of printable characters other than " and \\', i);
+      if (text[1].length > MAX_TEXT) throw new ExprSyntaxError(`a text of more than ${MAX_TEXT} characters`, i);
+      out.push({ t: 'text', v: text[1], at: i });
+      i += text[0].length;
+      continue;
+    }
     const name = /^[A-Za-z_][A-Za-z0-9_]*/.exec(src.slice(i));
     if (name) {
       out.push({ t: 'name', v: name[0], at: i });
@@ -74,6 +83,9 @@ function tokenize(src: string): Token[] {
   out.push({ t: 'end', v: '', at: src.length });
   return out;
 }
+
+/** A text in an expression is a label of ours (a separator, a name for a number), never data: short. */
+const MAX_TEXT = 256;
 
 const BINARY_LEVELS: string[][] = [
   ['||'],
@@ -191,6 +203,10 @@ function parseTokens(toks: Token[]): Expr {
       const value = Number(tok.v);
       if (!Number.isSafeInteger(value)) throw new ExprSyntaxError(`number ${tok.v} is too large (limit 2^53)`, tok.at);
       return { kind: 'num', value, at: tok.at };
+    }
+    if (tok.t === 'text') {
+      pos++;
+      return { kind: 'text', value: tok.v, at: tok.at };
     }
     if (tok.t === 'name') {
       pos++;

@@ -79,6 +79,8 @@ export interface ObjectIR {
 /** Typed expressions. `slot` indexes the evaluation environment: 0 is self, then one per nested `it`. */
 export type TExpr =
   | { op: 'num'; value: number; type: VType }
+  | { op: 'text'; value: string; type: VType } // a text written in the schema ("..."), printable ASCII
+  | { op: 'cat'; args: TExpr[]; type: VType } // texts and integers (in decimal) joined
   | { op: 'var'; slot: number; type: VType }
   | { op: 'global'; name: string; type: VType; decl: FieldType }
   | { op: 'field'; base: TExpr; struct: string; field: string; ftype: FieldType; type: VType }

@@ -82,6 +82,11 @@ export class WalkRuntime {
     return nul < 0 && take < n ? s + '...' : s;
   }
 
+  /** Texts and integers joined, the integers in decimal (cat() in a schema). */
+  cat(...parts: (string | Int)[]): string {
+    return parts.map((p) => (typeof p === 'string' ? p : String(p))).join('');
+  }
+
   /** The ELF symbol at addr (name+0xoff), else the address, else NULL. */
   symbol(addr: Int): string {
     const s = typeof addr === 'number' ? this.symbols.symbolize(addr) : null;

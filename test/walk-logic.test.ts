@@ -925,6 +925,19 @@ t.test('strings', async (t) => {
     t.equal(ev(w, 'self.name.len'), 12);
   });
 
+  t.test('texts of the schema, and cat()', async (t) => {
+    const w = new World();
+    setName(w, Buffer.from('main.lua'));
+    t.equal(ev(w, '"a label"'), 'a label', 'a text in double quotes');
+    t.equal(ev(w, 'cat(str(self.name), ":", self.name.len + 34)'), 'main.lua:42', 'texts and integers joined, in decimal');
+    t.equal(ev(w, 'cat(0 - 7, "/", ~0 >> 1)'), '-7/9223372036854775807', 'negative and 64-bit integers, exactly');
+    t.equal(ev(w, 'self.name.len > 3 ? "long" : "short"'), 'long', 'a text for a number: a choice of texts');
+    t.throws(() => typed('cat(max(chain(self.list, next), it.value))'), /max\(\) can only be a whole column/, 'what may have no value is not joined');
+    t.throws(() => typed('cat(self.list)'), /cat\(\) joins texts and integers, but this is ptr node_t/);
+    t.throws(() => typed('"say \\"hi\\""'), /a text is written in double quotes, of printable characters other than " and \\/);
+    t.throws(() => typed(`"${'x'.repeat(300)}"`), /a text of more than 256 characters/);
+  });
+
   t.test('bytes that need escaping', async (t) => {
     const w = new World();
     setName(w, [0x61, 0x00, 0xff, 0x5c, 0x22, 0x27, 0x0a, 0x7f, 0x62]);

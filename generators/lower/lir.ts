@@ -25,7 +25,8 @@ export type RtFn =
   | 'symbol' // (addr): the ELF symbol at addr, or 0x..., or NULL
   | 'file_static' // (fn, name): the address of a static of fn's C file, or 0
   | 'global' // (name): a global's address, or a walk error
-  | 'clock'; // (name): the sample's clock
+  | 'clock' // (name): the sample's clock
+  | 'cat'; // (parts...): texts and integers (in decimal) joined
 
 export type LExpr =
   | { k: 'int'; v: bigint }

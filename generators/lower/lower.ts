@@ -135,6 +135,10 @@ class Lowerer {
     switch (e.op) {
       case 'num':
         return int(e.value);
+      case 'text':
+        return { k: 'str', v: e.value };
+      case 'cat':
+        return { k: 'rt', fn: 'cat', args: e.args.map((a) => this.expr(a)) };
       case 'var':
         return v(slotVar(e.slot));
       case 'global':
