@@ -120,6 +120,9 @@ t.test("lua_objects: the worker's Lua objects by type, against LuaJIT's own coun
   t.ok(tables >= N && tables <= N + 10, `${tables} more tables: the ${N} kept, and at most a few of the request's own`);
   t.ok(strings >= N && strings <= N + 10, `${strings} more strings: the ${N} new ones, and at most a few of the request's own`);
   t.ok(after.table_bytes - before.table_bytes >= N * (64 + 8), 'each new table is at least its header and a one-slot array');
+  const vm = ((await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_vm', '--json'])).json.items as Record<string, number>[])[0];
+  t.ok(vm.traces >= 1, "the handler's 1000-round loop was compiled to a trace");
+  t.equal(vm.traces, after.traces, `the JIT's own table of traces holds as many (${vm.traces}) as the GC's list: two reads of one fact`);
   // No request from here on: the idle worker's objects hold still.
   const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-objects --json']);
   const l = await lldb({ pid: nginx.workerPid }, 'nginx', ['lua-objects --json']);

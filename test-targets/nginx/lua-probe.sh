@@ -49,6 +49,7 @@ NDK_SRC=$(ls -d "$WORK"/libnginx-mod-http-ndk-*/ | head -1)
 log "compiling the LuaJIT probe"
 {
   echo '#include "lj_obj.h"'
+  echo '#include "lj_dispatch.h"'
   $XGEN probe --pack nginx --object luajit
 } >"$WORK/probe-luajit.c"
 cc -g -O2 -fPIC -fomit-frame-pointer -D_FILE_OFFSET_BITS=64 -D_LARGEFILE_SOURCE -U_FORTIFY_SOURCE -DLUAJIT_UNWIND_EXTERNAL \
