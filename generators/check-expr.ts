@@ -682,6 +682,15 @@ const BUILTINS: Record<string, Builtin> = {
       return walk({ w: 'take', seq, count }, (seq.type as { elem: VType }).elem);
     },
   },
+  reversed: {
+    min: 1,
+    max: 1,
+    usage: 'reversed(walk): its elements, last first',
+    check(e, s) {
+      const seq = this.seqArg(e.args[0], s, 'the argument of reversed()');
+      return walk({ w: 'reversed', seq }, (seq.type as { elem: VType }).elem);
+    },
+  },
   nth: {
     min: 2,
     max: 2,

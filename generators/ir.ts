@@ -126,6 +126,7 @@ export type Walk =
    */
   | { w: 'bintree'; name: string; at: TExpr; root: TExpr; nodeStruct: string; left: string; right: string; order: 'in' | 'pre'; sentinel: TExpr | null; maxDepth: number; container: Container | null }
   | { w: 'take'; seq: TExpr; count: TExpr } // the first count elements
+  | { w: 'reversed'; seq: TExpr } // the elements, last first (all of them read first, bounded as the walk is)
   | { w: 'each'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'filter'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'take_while'; seq: TExpr; slot: number; body: TExpr }

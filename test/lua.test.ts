@@ -130,6 +130,53 @@ t.test("lua_objects: the worker's Lua objects by type, against LuaJIT's own coun
   t.same(l.json[0]?.items, [after], `lldb on the live worker: ${l.stderr.slice(-300)}`);
 });
 
+t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its two functions as their work does, without stopping the worker', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  // /lua/burn (test/lib/nginx.ts) calls heavy(3000000) then light(1000000) until its time is up: the same loop,
+  // 3 rounds in 4 in heavy. LuaJIT compiles both loops, so nearly every sample is in a trace, where the frames
+  // are found from the JIT's frame base.
+  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
+  const chunk = `content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes('location = /lua/burn')) + 2})`;
+  const burning = fetch(`http://127.0.0.1:${nginx.port}/lua/burn?s=8`).then((r) => r.text());
+  await waitUntil('the handler runs Lua', async () => {
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--json']);
+    return (r.json?.items as Record<string, unknown>[] | undefined)?.[0]?.running === 1;
+  });
+  const out = path.join(dir, 'lua.folded');
+  const r = await xsample(['record', '--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--rate', '100', '--duration', '3', '--format', 'folded', '-o', out]);
+  t.equal(r.code, 0, r.stderr);
+  const weights = new Map<string, number>();
+  for (const line of fs.readFileSync(out, 'utf8').trim().split('\n')) {
+    const at = line.lastIndexOf(' ');
+    weights.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  const under = (leaf: string) => [...weights].filter(([s]) => s.endsWith(`;lua ${leaf}`)).reduce((a, [, w]) => a + w, 0);
+  const heavy = under(`${chunk}:2`);
+  const light = under(`${chunk}:3`);
+  const all = [...weights.values()].reduce((a, b) => a + b, 0);
+  t.ok(all >= 150, `most of 300 samples saw the handler run (${all}): ${r.stderr}`);
+  t.ok(heavy + light >= 0.8 * all, `nearly all of them in heavy or light (${heavy + light} of ${all})`);
+  // 3 in 4 by work; with ~250 samples the binomial spread is about 0.03, so 0.75 ± 0.12 is four of them.
+  const share = heavy / (heavy + light);
+  t.ok(Math.abs(share - 0.75) <= 0.12, `heavy's share is ${share.toFixed(3)}, about 3/4 (${heavy} to ${light})`);
+  t.ok(weights.has(`pid ${nginx.workerPid};vm JIT;lua ${chunk} main chunk;lua ${chunk}:2`), 'a path: the VM in JIT code, the main chunk, then heavy');
+  t.notOk([...weights.keys()].some((s) => s.includes('vm C;') && !s.includes(`lua ${chunk} main chunk`)), 'C called from Lua sits under the Lua that called it');
+  // A core taken while it burns (gcore stops the worker for that, as a test may): the three readers agree on it.
+  const prefix = path.join(dir, 'burning');
+  await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
+  const core = `${prefix}.${nginx.workerPid}`;
+  const fromCore = ((await xsample(['--core', core, '--struct', 'lua_stacks', '--json'])).json.items as Record<string, unknown>[]).map(({ pid: _, ...rest }) => rest);
+  const gc = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-stacks --json']);
+  const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-stacks --json']);
+  t.same(((gc.json[0]?.items ?? []) as Record<string, unknown>[]).map(({ pid: _, ...rest }) => rest), fromCore, `gdb on the core: ${gc.stderr.slice(-300)}`);
+  t.same(((lc.json[0]?.items ?? []) as Record<string, unknown>[]).map(({ pid: _, ...rest }) => rest), fromCore, `lldb on the core: ${lc.stderr.slice(-300)}`);
+  t.match(await burning, /^\d+\n$/, 'and the handler finished, never stopped');
+  const idle = path.join(dir, 'idle.folded');
+  t.equal((await xsample(['record', '--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--rate', '100', '--duration', '1', '--format', 'folded', '-o', idle])).code, 0);
+  t.equal(fs.readFileSync(idle, 'utf8').trim(), '', 'a worker that runs no Lua weighs nothing');
+});
+
 t.test('a worker without lua-nginx-module: lua_vm says what is missing, in one line, and the other views still run', async (t) => {
   const nginx = await startNginx({ binary: await buildNginx() });
   t.teardown(() => nginx.stop());

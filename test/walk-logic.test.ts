@@ -496,6 +496,19 @@ t.test('chain', async (t) => {
   });
 });
 
+t.test('reversed: a walk, last first', async (t) => {
+  const w = new World();
+  const nodes = w.list([1, 2, 3, 4, 5]);
+  t.same(elems(w, 'reversed(chain(self.list, next))'), [...nodes].reverse(), 'the nodes, last first');
+  t.same(col(w, 'each(reversed(chain(self.list, next)), it.value * 10)'), [50, 40, 30, 20, 10], 'as a list column');
+  t.same(elems(w, 'take(reversed(chain(self.list, next)), 2)'), [nodes[4], nodes[3]], 'the last two');
+  t.same(elems(w, 'reversed(reversed(chain(self.list, next)))'), nodes, 'twice is the walk itself');
+  t.equal(ev(w, 'count(reversed(chain(cast(0, node_t), next)))'), 0, 'an empty walk');
+  t.same(col(w, 'each(reversed(range(3)), cat("#", it))'), ['#2', '#1', '#0'], 'of any values');
+  w.put(nodes[4], 'node_t', 'next', nodes[2]);
+  walkError(t, thrown(() => elems(w, 'reversed(chain(self.list, next))')), 'cycle', /cycle/);
+});
+
 t.test('arrays', async (t) => {
   t.test('of structs', async (t) => {
     const w = new World();

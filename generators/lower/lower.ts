@@ -384,6 +384,8 @@ class Lowerer {
         return w.order === 'in' ? this.bintreeInOrder(w, emit, stop) : this.bintreePreOrder(w, emit, stop);
       case 'take':
         return this.take(w, emit, stop);
+      case 'reversed':
+        return this.reversed(w, emit, stop);
       case 'iterate':
         return this.iterate(w, emit, stop);
       case 'range':
@@ -656,6 +658,16 @@ class Lowerer {
     ];
     // Stops right after element k-1: nothing past it is read.
     return this.stoppable(w, (x, wanted, s) => [set(i, bin('+', v(i), int(1))), ...pass(x, wanted, s), if_(bin('>=', v(i), v(k)), s)], before, emit, stop);
+  }
+
+  /** reversed(w): every element of w kept (w's own bounds bound them), then given back last first. */
+  private reversed(w: Extract<Walk, { w: 'reversed' }>, emit: Emit, stop: LStmt[]): LStmt[] {
+    const { kept } = this.names('kept');
+    return [
+      { k: 'stack', name: kept },
+      ...this.seq(w.seq, (x) => [{ k: 'push', stack: kept, e: x }], []),
+      { k: 'loop', body: [if_(eq({ k: 'depth', stack: kept }, int(0)), [{ k: 'break' }]), ...emit({ k: 'pop', stack: kept }, stop)] },
+    ];
   }
 
   /**

@@ -247,6 +247,18 @@ const LUA_LOCATIONS = `
                 ngx.say(#xwalk_kept)
             }
         }
+        location = /lua/burn {
+            content_by_lua_block {
+                local function heavy(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
+                local function light(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
+                local deadline, r = ngx.now() + (tonumber(ngx.var.arg_s) or 1), 0
+                while ngx.now() < deadline do
+                    r = r + heavy(3000000) + light(1000000)
+                    ngx.update_time()
+                end
+                ngx.say(r)
+            }
+        }
         location = /lua/sleep {
             content_by_lua_block {
                 local function inner(s)
