@@ -122,12 +122,24 @@ t.test("lua_objects: the worker's Lua objects by type, against LuaJIT's own coun
   t.ok(after.table_bytes - before.table_bytes >= N * (64 + 8), 'each new table is at least its header and a one-slot array');
   const vm = ((await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_vm', '--json'])).json.items as Record<string, number>[])[0];
   t.ok(vm.traces >= 1, "the handler's 1000-round loop was compiled to a trace");
+  t.ok(after.largest_table_bytes >= N * 8, `the largest table holds at least the ${N} kept (${after.largest_table_bytes} bytes)`);
   t.equal(vm.traces, after.traces, `the JIT's own table of traces holds as many (${vm.traces}) as the GC's list: two reads of one fact`);
   // No request from here on: the idle worker's objects hold still.
   const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-objects --json']);
   const l = await lldb({ pid: nginx.workerPid }, 'nginx', ['lua-objects --json']);
   t.same(g.json[0]?.items, [after], `gdb on the live worker: ${g.stderr.slice(-300)}`);
   t.same(l.json[0]?.items, [after], `lldb on the live worker: ${l.stderr.slice(-300)}`);
+
+  // One table of 100000 array slots, with a metatable: lua_tables lists it, and only tables of 64 KiB or more.
+  await keep(0, 'big&big=100000');
+  const large = (await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_tables', '--json'])).json.items as Record<string, unknown>[];
+  const big = large.filter((x) => Number(x.array_slots) >= 100000);
+  t.equal(big.length, 1, `the big table is listed: ${JSON.stringify(large)}`);
+  t.ok(Number(big[0]?.bytes) >= 100000 * 8, 'with its array part counted');
+  t.equal(big[0]?.metatable, 1, 'and its metatable');
+  t.ok(large.every((x) => Number(x.bytes) >= 65536), 'every table listed is 64 KiB or more');
+  const objects = ((await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_objects', '--json'])).json.items as Record<string, number>[])[0];
+  t.equal(objects.largest_table_bytes, Math.max(...large.map((x) => Number(x.bytes))), "lua_objects' largest table is lua_tables' largest");
 });
 
 t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its two functions as their work does, without stopping the worker', async (t) => {

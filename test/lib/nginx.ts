@@ -244,6 +244,11 @@ const LUA_LOCATIONS = `
                 local n = tonumber(ngx.var.arg_n) or 0
                 xwalk_kept = xwalk_kept or {}
                 for i = 1, n do xwalk_kept[#xwalk_kept + 1] = { "xwalk-" .. ngx.var.arg_tag .. "-" .. i } end
+                local big = tonumber(ngx.var.arg_big)
+                if big then
+                    xwalk_big = setmetatable({}, { __index = function() return 0 end })
+                    for i = 1, big do xwalk_big[i] = i end
+                end
                 ngx.say(#xwalk_kept)
             }
         }
