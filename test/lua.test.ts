@@ -189,6 +189,38 @@ t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its tw
   t.equal(fs.readFileSync(idle, 'utf8').trim(), '', 'a worker that runs no Lua weighs nothing');
 });
 
+t.test('lua_backtrace (lbt): the Lua stack of a worker blocked in C called from Lua, live and on a core, in xsample, gdb and lldb', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  type Row = Record<string, unknown>;
+  const read = async (): Promise<Row> => ((await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_backtrace', '--json'])).json.items as Row[])[0];
+  const idle = await read();
+  t.same([idle.coroutine, idle.backtrace], ['0x0', []], 'a worker waiting for events runs no Lua: no coroutine, no frames');
+  // /lua/blocked (test/lib/nginx.ts): the chunk calls wait() on its line 5, wait() (defined on line 2) calls
+  // os.execute() on line 3, which blocks in C until the test writes a byte to the FIFO it names.
+  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
+  const chunk = `content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes('location = /lua/blocked')) + 2})`;
+  const fifo = path.join(dir, 'blocked.fifo');
+  await execa('mkfifo', [fifo]);
+  const done = fetch(`http://127.0.0.1:${nginx.port}/lua/blocked?fifo=${fifo}`).then((r) => r.text());
+  let live: Row = idle;
+  await waitUntil('the handler is blocked in os.execute', async () => ((live = await read()).backtrace as string[]).length > 0);
+  const want = [`${chunk}:3: in function <${chunk}:2>`, `${chunk}:5: in main chunk`];
+  t.same(live.backtrace, want, 'the frames, youngest first, as Lua writes a traceback');
+  t.equal(live.vm, 'C', 'in C called from Lua');
+  const prefix = path.join(dir, 'blocked');
+  await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
+  fs.writeFileSync(fifo, 'x');
+  t.equal(await done, 'done\n', 'the handler goes on once the FIFO is written');
+  const core = `${prefix}.${nginx.workerPid}`;
+  const noPid = (rows: Row[]) => rows.map(({ pid: _, ...rest }) => rest);
+  t.same(noPid((await xsample(['--core', core, '--struct', 'lua_backtrace', '--json'])).json.items as Row[]), noPid([live]), 'xsample on the core');
+  const g = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lbt --json']);
+  const l = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lbt --json']);
+  t.same(noPid((g.json[0]?.items ?? []) as Row[]), noPid([live]), `gdb's lbt on the core: ${g.stderr.slice(-300)}`);
+  t.same(noPid((l.json[0]?.items ?? []) as Row[]), noPid([live]), `lldb's lbt on the core: ${l.stderr.slice(-300)}`);
+});
+
 t.test('a worker without lua-nginx-module: lua_vm says what is missing, in one line, and the other views still run', async (t) => {
   const nginx = await startNginx({ binary: await buildNginx() });
   t.teardown(() => nginx.stop());

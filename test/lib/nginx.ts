@@ -264,6 +264,15 @@ const LUA_LOCATIONS = `
                 ngx.say(r)
             }
         }
+        location = /lua/blocked {
+            content_by_lua_block {
+                local function wait(fifo)
+                    os.execute("head -c1 " .. fifo .. " > /dev/null")
+                end
+                wait(ngx.var.arg_fifo)
+                ngx.say("done")
+            }
+        }
         location = /lua/sleep {
             content_by_lua_block {
                 local function inner(s)
