@@ -47,6 +47,27 @@ class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
     def objects(self):
         return [(o.filename, o.build_id) for o in gdb.objfiles() if o.filename and o.filename != self.exe]
 
+    def register(self, name):
+        try:
+            return _first_thread_register(self.inf, name)
+        except (gdb.error, ValueError):
+            return None
+
+
+def _first_thread_register(inf, name):
+    """A register of the first thread's innermost frame, as a core's first NT_PRSTATUS has it (xsample reads
+    that one): the thread is selected for the read, then the selection is put back."""
+    threads = inf.threads()
+    if not threads:
+        return None
+    was = gdb.selected_thread()
+    try:
+        min(threads, key=lambda t: t.num).switch()
+        return int(gdb.newest_frame().read_register(name)) & 0xFFFFFFFFFFFFFFFF
+    finally:
+        if was is not None and was.is_valid():
+            was.switch()
+
 
 def _core_file():
     m = re.search(r"core dump file:\s*`([^']+)'", gdb.execute("info target", to_string=True))

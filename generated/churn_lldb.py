@@ -189,6 +189,12 @@ class Runtime(object):
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
         self.clock = None  # a ClockReading when the view reads the clock
+        self.registers = None  # fn(name) -> int or None: the target's first thread's registers, where the debugger has them
+
+    def register(self, name):
+        """A register of the target's first thread, or 0 where it is not known (register() in a schema)."""
+        value = self.registers(name) if self.registers else None
+        return 0 if value is None else value
 
     @staticmethod
     def fail(kind, msg, args):
@@ -806,6 +812,11 @@ class Target(object):
         layout of the pack knows is served by its own DWARF through it."""
         raise missing(self, "Target", "debug_types()")
 
+    def register(self, name):
+        """A register (rdx, rip, ...) of the target's first thread as an int, where the debugger has it (a core, a
+        stopped process); None where it has not. By default, none."""
+        return None
+
     def objects(self):
         """The shared objects the process has loaded besides its executable: a list of (path, build-id as
         lowercase hex or None). A pack's objects (a module, a library) are found among them."""
@@ -1243,6 +1254,7 @@ def write_folded(view, path, rows, errors, pid):
 def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
     """A fresh snapshot of the target, and the clock when the view reads one (read now, before the walk)."""
     rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, max_nodes)  # noqa: F821
+    rt.registers = target.register
     if view.clock:
         rt.clock = live_clock() if target.live else core_clock(pack.name, pack.clock_for(layout), rt)  # noqa: F821
     return rt
@@ -1593,6 +1605,12 @@ class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
         self.exe = exe.fullpath if exe.IsValid() else None
         module = self.target.FindModule(exe) if exe.IsValid() else None
         self.build_id = _build_id(module) if module is not None and module.IsValid() else None
+
+    def register(self, name):
+        # The first thread's innermost frame, as a core's first NT_PRSTATUS has it (xsample reads that one).
+        thread = self.process.GetThreadAtIndex(0)
+        value = thread.GetFrameAtIndex(0).FindRegister(name) if thread.IsValid() else None
+        return value.GetValueAsUnsigned() if value is not None and value.IsValid() else None
 
     def objects(self):
         out = []

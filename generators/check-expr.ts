@@ -41,6 +41,8 @@ const MAX_WALK_DEPTH = 16;
 /** A plain binary tree may be unbalanced (a sorted insert makes a list): deep, but not without end. */
 const MAX_BINTREE_DEPTH = 100_000;
 const SINT: VType = { k: 'int', signed: true };
+/** What register() reads: the general registers of an x86-64 thread, as a core's NT_PRSTATUS and the debuggers name them. */
+export const X86_64_REGISTERS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip'];
 
 export function typeName(t: VType): string {
   switch (t.k) {
@@ -496,6 +498,16 @@ export function isBuiltin(name: string): boolean {
 }
 
 const BUILTINS: Record<string, Builtin> = {
+  register: {
+    min: 1,
+    max: 1,
+    usage: `register(name): a register of the target's first thread (${X86_64_REGISTERS.join(', ')}), or 0 where it is not known`,
+    check(e) {
+      const a = e.args[0];
+      if (a.kind !== 'name' || !X86_64_REGISTERS.includes(a.name)) throw new ExprError(`register() takes the name of an x86-64 register (${X86_64_REGISTERS.join(', ')})`, a.at);
+      return { op: 'register', name: a.name, type: { k: 'int', signed: false } };
+    },
+  },
   sizeof: {
     min: 1,
     max: 1,

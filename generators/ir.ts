@@ -81,6 +81,7 @@ export type TExpr =
   | { op: 'num'; value: number; type: VType }
   | { op: 'text'; value: string; type: VType } // a text written in the schema ("..."), printable ASCII
   | { op: 'cat'; args: TExpr[]; type: VType } // texts and integers (in decimal) joined
+  | { op: 'register'; name: string; type: VType } // a register of the target's first thread where the reader has them, else 0
   | { op: 'var'; slot: number; type: VType }
   | { op: 'global'; name: string; type: VType; decl: FieldType }
   | { op: 'field'; base: TExpr; struct: string; field: string; ftype: FieldType; type: VType }

@@ -30,6 +30,12 @@ class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
         module = self.target.FindModule(exe) if exe.IsValid() else None
         self.build_id = _build_id(module) if module is not None and module.IsValid() else None
 
+    def register(self, name):
+        # The first thread's innermost frame, as a core's first NT_PRSTATUS has it (xsample reads that one).
+        thread = self.process.GetThreadAtIndex(0)
+        value = thread.GetFrameAtIndex(0).FindRegister(name) if thread.IsValid() else None
+        return value.GetValueAsUnsigned() if value is not None and value.IsValid() else None
+
     def objects(self):
         out = []
         for m in range(self.target.GetNumModules()):

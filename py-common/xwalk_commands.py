@@ -258,6 +258,7 @@ def write_folded(view, path, rows, errors, pid):
 def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
     """A fresh snapshot of the target, and the clock when the view reads one (read now, before the walk)."""
     rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, max_nodes)  # noqa: F821
+    rt.registers = target.register
     if view.clock:
         rt.clock = live_clock() if target.live else core_clock(pack.name, pack.clock_for(layout), rt)  # noqa: F821
     return rt

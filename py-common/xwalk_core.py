@@ -182,6 +182,12 @@ class Runtime(object):
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
         self.clock = None  # a ClockReading when the view reads the clock
+        self.registers = None  # fn(name) -> int or None: the target's first thread's registers, where the debugger has them
+
+    def register(self, name):
+        """A register of the target's first thread, or 0 where it is not known (register() in a schema)."""
+        value = self.registers(name) if self.registers else None
+        return 0 if value is None else value
 
     @staticmethod
     def fail(kind, msg, args):

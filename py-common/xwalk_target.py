@@ -75,6 +75,11 @@ class Target(object):
         layout of the pack knows is served by its own DWARF through it."""
         raise missing(self, "Target", "debug_types()")
 
+    def register(self, name):
+        """A register (rdx, rip, ...) of the target's first thread as an int, where the debugger has it (a core, a
+        stopped process); None where it has not. By default, none."""
+        return None
+
     def objects(self):
         """The shared objects the process has loaded besides its executable: a list of (path, build-id as
         lowercase hex or None). A pack's objects (a module, a library) are found among them."""

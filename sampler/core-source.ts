@@ -17,6 +17,7 @@ import {
   ElfFile, parseNotes, u16, u32, u64, cString, type ElfNote, type ElfSegment,
 } from '../core/elf.ts';
 import { UserError, type MemorySource } from './memory.ts';
+import { type Int, norm } from './exact.ts';
 import type { Mapping } from './proc-maps.ts';
 
 const NT_PRSTATUS = 1;
@@ -27,6 +28,9 @@ const AT_ENTRY = 9;
 /** Offsets in the x86_64 struct elf_prpsinfo and struct elf_prstatus. */
 const PRPSINFO_PID = 24;
 const PRSTATUS_PID = 32;
+/** pr_reg in struct elf_prstatus: a struct user_regs_struct, 8 bytes a register, in this order. */
+const PRSTATUS_REGS = 112;
+const USER_REGS = ['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp'];
 const PAGE_SIZE = 4096;
 const DELETED = ' (deleted)';
 
@@ -41,6 +45,8 @@ export interface FileMapping {
 export class CoreSource implements MemorySource {
   readonly path: string;
   readonly pid: number | null;
+  /** The general registers of the first thread (the one that dumped the core), or null when the core has none. */
+  readonly registers: Record<string, Int> | null;
   readonly fileMappings: FileMapping[];
   readonly exeBuildId: string | null;
   readonly description: string;
@@ -74,6 +80,7 @@ export class CoreSource implements MemorySource {
     this.exeOverride = exeOverride;
     const notes = core.notes().filter((n) => n.name === 'CORE');
     this.pid = pidFromNotes(notes);
+    this.registers = registersFromNotes(notes);
     this.fileMappings = fileMappingsFromNotes(core.path, notes);
     this.entry = auxvEntry(notes);
     this.loads = core.segments
@@ -340,6 +347,13 @@ function pidFromNotes(notes: ElfNote[]): number | null {
   if (psinfo) return u32(psinfo.desc, PRPSINFO_PID);
   const status = notes.find((n) => n.type === NT_PRSTATUS && n.desc.length >= PRSTATUS_PID + 4);
   return status ? u32(status.desc, PRSTATUS_PID) : null;
+}
+
+/** The first NT_PRSTATUS's registers: the thread that dumped the core (gcore and the kernel write it first). */
+function registersFromNotes(notes: ElfNote[]): Record<string, Int> | null {
+  const status = notes.find((n) => n.type === NT_PRSTATUS && n.desc.length >= PRSTATUS_REGS + USER_REGS.length * 8);
+  if (!status) return null;
+  return Object.fromEntries(USER_REGS.map((name, i) => [name, norm(status.desc.readBigUInt64LE(PRSTATUS_REGS + i * 8))]));
 }
 
 /** NT_FILE: count, page size, count × (start, end, page offset), then count NUL-terminated paths. */

@@ -188,7 +188,7 @@ class JsPrinter {
         return `R.${e.name}`;
       case 'rt': {
         const args = e.args.map((a) => this.expr(a)).join(', ');
-        const fn = { string: 'string', cstring: 'cstring', cstringn: 'cstringn', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf', cat: 'cat' }[e.fn];
+        const fn = { string: 'string', cstring: 'cstring', cstringn: 'cstringn', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf', cat: 'cat', register: 'register' }[e.fn];
         return `R.${fn}(${args})`;
       }
       case 'call':

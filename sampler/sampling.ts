@@ -250,6 +250,7 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     const snap = new Snapshot(target.source, ranges, o.maxBytes, s.slabs);
     const { R, view: compiled, addr } = (s.compiled ??= compileSession(o, s, snap));
     R.reset(snap, null);
+    R.registers = target.registers;
     if (view.clock) R.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);
     const t0 = performance.now();
     const r = runView(compiled, addr);

@@ -12,6 +12,7 @@ import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDelete
 import { groupByPath, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
 import { SymbolTable } from './symbols.ts';
+import type { Int } from './exact.ts';
 
 export interface Target {
   readonly kind: 'live' | 'core';
@@ -22,6 +23,8 @@ export interface Target {
   readonly buildId: string | null;
   /** The executable's symbols, then those of every other object mapped. */
   readonly symbols: ProcessSymbols;
+  /** The first thread's registers: a core's; a live process's are not read (that would stop it). */
+  readonly registers: Record<string, Int> | null;
   /** Readable ranges now (a live process maps and unmaps; a core never changes). */
   ranges(): Range[];
   /** Throws TargetGone unless this is still the process that was opened (not exited, not replaced). */
@@ -100,6 +103,7 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
     exeName: name,
     buildId: exe.buildId(),
     symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), bias), liveObjects(pid, mappings, name)),
+    registers: null,
     ranges: () => readable(readProcMaps(pid)),
     checkIdentity: () => checkSame(pid, identity),
     close: () => {
@@ -181,6 +185,7 @@ export function openCore(corePath: string, exePathArg?: string): Target {
     exeName: exeFile,
     buildId: core.exeBuildId ?? exe.buildId(),
     symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), core.loadBias(exe)), coreObjects(core)),
+    registers: core.registers,
     ranges: () => ranges,
     checkIdentity: () => {},
     close: () => {

@@ -82,6 +82,14 @@ export class WalkRuntime {
     return nul < 0 && take < n ? s + '...' : s;
   }
 
+  /** The target's first thread's registers, where the reader has them (a core); a live process is not stopped to read them. */
+  registers: Record<string, Int> | null = null;
+
+  /** A register of the target's first thread, or 0 where it is not known (register() in a schema). */
+  register(name: string): Int {
+    return this.registers?.[name] ?? 0;
+  }
+
   /** Texts and integers joined, the integers in decimal (cat() in a schema). */
   cat(...parts: (string | Int)[]): string {
     return parts.map((p) => (typeof p === 'string' ? p : String(p))).join('');

@@ -88,7 +88,7 @@ export class PyConsts {
 
 const COMPARE: Record<string, Py> = { '==': py`==`, '!=': py`!=`, '<': py`<`, '<=': py`<=`, '>': py`>`, '>=': py`>=` };
 const ARITH: Record<string, Py> = { '+': py`+`, '-': py`-`, '*': py`*` };
-const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, cstringn: py`cstringn`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value`, cat: py`cat` };
+const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, cstringn: py`cstringn`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value`, cat: py`cat`, register: py`register` };
 const STATE: Record<string, Py> = { visited: py`_rt.visited`, maxNodes: py`_max_nodes`, maxTotal: py`_rt.max_total` };
 
 /** Where an expression is printed: its indent, and the defs (visitors) that must come before its statement. */

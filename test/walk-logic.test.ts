@@ -496,6 +496,13 @@ t.test('chain', async (t) => {
   });
 });
 
+t.test("register(): the first thread's registers where the reader has them, else 0", async (t) => {
+  const w = new World();
+  t.equal(ev(w, 'register(rdx)'), 0, 'a reader without registers (a live process never stopped) gives 0, in JS and Python alike');
+  t.throws(() => typed('register(rdy)'), /register\(\) takes the name of an x86-64 register \(rax, rbx/);
+  t.throws(() => typed('register(self)'), /register\(\) takes the name of an x86-64 register/);
+});
+
 t.test('reversed: a walk, last first', async (t) => {
   const w = new World();
   const nodes = w.list([1, 2, 3, 4, 5]);

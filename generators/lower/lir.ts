@@ -26,7 +26,8 @@ export type RtFn =
   | 'file_static' // (fn, name): the address of a static of fn's C file, or 0
   | 'global' // (name): a global's address, or a walk error
   | 'clock' // (name): the sample's clock
-  | 'cat'; // (parts...): texts and integers (in decimal) joined
+  | 'cat' // (parts...): texts and integers (in decimal) joined
+  | 'register'; // (name): a register of the target's first thread, or 0 where the reader has none
 
 export type LExpr =
   | { k: 'int'; v: bigint }

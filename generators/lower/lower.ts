@@ -139,6 +139,8 @@ class Lowerer {
         return { k: 'str', v: e.value };
       case 'cat':
         return { k: 'rt', fn: 'cat', args: e.args.map((a) => this.expr(a)) };
+      case 'register':
+        return { k: 'rt', fn: 'register', args: [{ k: 'str', v: e.name }] };
       case 'var':
         return v(slotVar(e.slot));
       case 'global':

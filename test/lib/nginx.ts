@@ -256,11 +256,17 @@ const LUA_LOCATIONS = `
             content_by_lua_block {
                 local function heavy(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
                 local function light(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
-                local deadline, r = ngx.now() + (tonumber(ngx.var.arg_s) or 1), 0
-                while ngx.now() < deadline do
-                    r = r + heavy(3000000) + light(1000000)
-                    ngx.update_time()
-                end
+                local r = 0
+                while not io.open(ngx.var.arg_until) do r = r + heavy(3000000) + light(1000000) end
+                ngx.say(r)
+            }
+        }
+        location = /lua/interpreted {
+            content_by_lua_block {
+                local function spin(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
+                jit.off()
+                local r = 0
+                while not io.open(ngx.var.arg_until) do r = r + spin(1000000) end
                 ngx.say(r)
             }
         }
