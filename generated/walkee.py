@@ -190,11 +190,15 @@ class Runtime(object):
         self.visited = 0
         self.clock = None  # a ClockReading when the view reads the clock
         self.registers = None  # fn(name) -> int or None: the target's first thread's registers, where the debugger has them
+        self._registers_read = {}
 
     def register(self, name):
-        """A register of the target's first thread, or 0 where it is not known (register() in a schema)."""
-        value = self.registers(name) if self.registers else None
-        return 0 if value is None else value
+        """A register of the target's first thread, or 0 where it is not known (register() in a schema). Asked of the
+        debugger once a sample: a walk reads the same register again and again."""
+        if name not in self._registers_read:
+            value = self.registers(name) if self.registers else None
+            self._registers_read[name] = 0 if value is None else value
+        return self._registers_read[name]
 
     @staticmethod
     def fail(kind, msg, args):
@@ -744,7 +748,6 @@ def core_ranges(path, exe_path=None):
 # chunk page by page when it cannot be read whole, /proc/PID/maps, keeping
 # to the executable's own symbols, a C file's statics.
 # Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
-import os
 
 
 class Required(object):
@@ -848,7 +851,7 @@ def proc_ranges(pid):
 
 
 class Symbols(object):
-    """The executable's symbols, as the walks use them (Runtime in xwalk_core.py). Implement
+    """The symbols of the executable and of every object it maps, as the walks use them (Runtime in xwalk_core.py). Implement
     address() and symbol_at() and set exe; symbolize() and file_static() are built on them."""
 
     exe = Required("the path of the executable (str), or None when the debugger has none")
@@ -1107,7 +1110,8 @@ def _mapped_objects(pack, target):
 
 def _with_objects(pack, layout, mapped):
     """The layout with each object's types and globals: from the layout committed for the build mapped, or
-    unavailable with the reason (not mapped, an unknown build)."""
+    unavailable with the reason (not mapped, an unknown build), in the words of objectLayouts in
+    sampler/pack-select.ts, so that the readers say the same."""
     if not pack.objects:
         return layout
     data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]))

@@ -258,28 +258,32 @@ export interface PackIR {
 }
 
 /**
- * The objects (objects:) whose types or globals an expression, a view or any part of them reads, the
- * named walks they call included: a view of these runs only where the process maps them.
+ * Whether pred holds for a part of e: an IR node or anything under it, the named walks it calls included.
+ * A called walk's body is shared by every call to it: each node is looked at once, not once per path to it.
  */
-export function objectsRead(e: unknown, pack: PackIR, out = new Set<string>(), seen = new WeakSet<object>()): Set<string> {
-  if (e === null || typeof e !== 'object' || seen.has(e)) return out;
+function anyPart(e: unknown, pred: (node: object) => boolean, seen = new WeakSet<object>()): boolean {
+  if (e === null || typeof e !== 'object' || seen.has(e)) return false;
   seen.add(e);
-  const o = e as { op?: unknown; struct?: unknown; name?: unknown; k?: unknown };
-  const struct = typeof o.struct === 'string' ? o.struct : o.k === 'struct' && typeof o.name === 'string' ? o.name : null;
-  const object = struct !== null ? pack.structs.get(struct)?.object : o.op === 'global' && typeof o.name === 'string' ? pack.globals.get(o.name)?.object : undefined;
-  if (object) out.add(object);
-  for (const x of Object.values(e)) objectsRead(x, pack, out, seen);
-  return out;
+  return pred(e) || Object.values(e).some((x) => anyPart(x, pred, seen));
 }
 
 /** Whether an expression (or any part of it, the named walks it calls included) reads the sample's clock. */
-export function readsClock(e: unknown, seen = new WeakSet<object>()): boolean {
-  if (e === null || typeof e !== 'object') return false;
-  // A called walk's body is shared by every call to it: looked at once, not once per path to it.
-  if (seen.has(e)) return false;
-  seen.add(e);
-  if ((e as { op?: unknown }).op === 'clock') return true;
-  return Object.values(e).some((x) => readsClock(x, seen));
+export const readsClock = (e: unknown): boolean => anyPart(e, (n) => (n as { op?: unknown }).op === 'clock');
+
+/**
+ * The objects (objects:) whose types or globals an expression, a view or any part of them reads, the
+ * named walks they call included: a view of these runs only where the process maps them.
+ */
+export function objectsRead(e: unknown, pack: PackIR): Set<string> {
+  const out = new Set<string>();
+  anyPart(e, (n) => {
+    const o = n as { op?: unknown; struct?: unknown; name?: unknown; k?: unknown };
+    const struct = typeof o.struct === 'string' ? o.struct : o.k === 'struct' && typeof o.name === 'string' ? o.name : null;
+    const object = struct !== null ? pack.structs.get(struct)?.object : o.op === 'global' && typeof o.name === 'string' ? pack.globals.get(o.name)?.object : undefined;
+    if (object) out.add(object);
+    return false;
+  });
+  return out;
 }
 
 export class SchemaError extends Error {

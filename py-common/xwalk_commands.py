@@ -111,7 +111,8 @@ def _mapped_objects(pack, target):
 
 def _with_objects(pack, layout, mapped):
     """The layout with each object's types and globals: from the layout committed for the build mapped, or
-    unavailable with the reason (not mapped, an unknown build)."""
+    unavailable with the reason (not mapped, an unknown build), in the words of objectLayouts in
+    sampler/pack-select.ts, so that the readers say the same."""
     if not pack.objects:
         return layout
     data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]))

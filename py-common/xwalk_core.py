@@ -183,11 +183,15 @@ class Runtime(object):
         self.visited = 0
         self.clock = None  # a ClockReading when the view reads the clock
         self.registers = None  # fn(name) -> int or None: the target's first thread's registers, where the debugger has them
+        self._registers_read = {}
 
     def register(self, name):
-        """A register of the target's first thread, or 0 where it is not known (register() in a schema)."""
-        value = self.registers(name) if self.registers else None
-        return 0 if value is None else value
+        """A register of the target's first thread, or 0 where it is not known (register() in a schema). Asked of the
+        debugger once a sample: a walk reads the same register again and again."""
+        if name not in self._registers_read:
+            value = self.registers(name) if self.registers else None
+            self._registers_read[name] = 0 if value is None else value
+        return self._registers_read[name]
 
     @staticmethod
     def fail(kind, msg, args):

@@ -7,7 +7,6 @@
 # chunk page by page when it cannot be read whole, /proc/PID/maps, keeping
 # to the executable's own symbols, a C file's statics.
 # Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
-import os
 
 
 class Required(object):
@@ -111,7 +110,7 @@ def proc_ranges(pid):
 
 
 class Symbols(object):
-    """The executable's symbols, as the walks use them (Runtime in xwalk_core.py). Implement
+    """The symbols of the executable and of every object it maps, as the walks use them (Runtime in xwalk_core.py). Implement
     address() and symbol_at() and set exe; symbolize() and file_static() are built on them."""
 
     exe = Required("the path of the executable (str), or None when the debugger has none")

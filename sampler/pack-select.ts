@@ -5,7 +5,7 @@
  * when it has some. An unknown stripped build is a clear error.
  */
 import path from 'node:path';
-import { describeKnown, extractLayout, layoutByBuildId, layoutByVersion, type LayoutFile } from '../generators/layout.ts';
+import { describeKnown, extractLayout, knownLayouts, layoutByBuildId, layoutByVersion, type LayoutFile } from '../generators/layout.ts';
 import { cacheDir, LayoutCache } from '../generators/layout-cache.ts';
 import type { PackIR } from '../generators/ir.ts';
 import { packDir, packNames } from '../core/packs.ts';
@@ -22,6 +22,8 @@ export interface Selected {
   pack: PackIR;
   layout: BoundLayout;
   release: string;
+  /** Which builds of the pack's objects the layout was joined with (objectsKey): another process of the same executable may map others. */
+  objects: string;
 }
 
 /** Every pack's name: XWALK_PACKS's folders first, then the built-in packs. */
@@ -133,9 +135,19 @@ async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId
 }
 
 function bound(pack: PackIR, l: LayoutFile, source: string, opts: SelectOptions): Selected {
-  const mapped = pack.objects.size > 0 && opts.mapped ? opts.mapped((p) => [...pack.objects.values()].some((o) => isObjectFile(o.file, p))) : [];
-  return { pack, layout: BoundLayout.bind(pack, l, source, objectLayouts(pack, mapped)), release: l.release };
+  const mapped = mappedObjects(pack, opts.mapped);
+  return { pack, layout: BoundLayout.bind(pack, l, source, objectLayouts(pack, mapped)), release: l.release, objects: keyOf(mapped) };
 }
+
+/** The mapped files that may be the pack's objects (none are opened for a pack without objects). */
+function mappedObjects(pack: PackIR, mapped: SelectOptions['mapped']): ObjectInfo[] {
+  return pack.objects.size > 0 && mapped ? mapped((p) => [...pack.objects.values()].some((o) => isObjectFile(o.file, p))) : [];
+}
+
+const keyOf = (mapped: ObjectInfo[]): string => mapped.map((m) => `${m.path}@${m.buildId ?? m.error ?? ''}`).join('\n');
+
+/** What Selected.objects would be for a process that maps these: a selection made for another process serves it only when they are equal. */
+export const objectsKey = (pack: PackIR, mapped: SelectOptions['mapped']): string => keyOf(mappedObjects(pack, mapped));
 
 /** Whether a mapped file is the pack's object: named as it says, or that followed by a dot and more (a library's full version). */
 export const isObjectFile = (file: string, mappedPath: string): boolean => {
@@ -147,18 +159,19 @@ export const isObjectFile = (file: string, mappedPath: string): boolean => {
 function objectLayouts(pack: PackIR, mapped: ObjectInfo[]): Map<string, ObjectLayout> {
   const out = new Map<string, ObjectLayout>();
   for (const o of pack.objects.values()) {
-    const found = mapped.filter((m) => isObjectFile(o.file, m.path));
-    if (found.length === 0) {
+    // The words are those of the extensions' _with_objects (py-common/xwalk_commands.py): the readers say the same.
+    const m = mapped.find((x) => isObjectFile(o.file, x.path));
+    if (!m) {
       out.set(o.name, { reason: `${o.file} is not mapped in this process` });
       continue;
     }
-    const m = found[0];
     if (m.error || !m.buildId) {
-      out.set(o.name, { reason: `${m.path} cannot be read: ${m.error ?? 'it has no build-id note, and layouts are keyed by it'}` });
+      out.set(o.name, { reason: m.error ? `${m.path} cannot be read: ${m.error}` : `${m.path} has no build-id note, and layouts are keyed by it` });
       continue;
     }
     const l = layoutByBuildId(pack.name, m.buildId, o.name);
-    out.set(o.name, l ? { layout: l, source: `${o.name} ${l.release} (${m.buildId.slice(0, 12)})` } : { reason: `unknown build of ${o.file}: ${m.path} (build-id ${m.buildId}); ${describeKnown(pack.name, o.name)}` });
+    const known = knownLayouts(pack.name, o.name).map((k) => `${k.release} ${k.build_id.slice(0, 12)}`).join(', ') || 'none';
+    out.set(o.name, l ? { layout: l, source: `${o.name} ${l.release} (${m.buildId.slice(0, 12)})` } : { reason: `unknown build of ${o.file}: ${m.path} (build-id ${m.buildId}); known builds of ${pack.name}'s ${o.name}: ${known}` });
   }
   return out;
 }

@@ -124,7 +124,7 @@ function inodeOf(path: string): number | null {
 const pageDown = (n: number): number => n - (n % PAGE_SIZE);
 
 /** The mapping containing addr, by binary search over mappings sorted by start. */
-export function findMapping(mappings: Mapping[], addr: number): Mapping | null {
+export function findMapping<M extends { start: number; end: number }>(mappings: M[], addr: number): M | null {
   let lo = 0;
   let hi = mappings.length - 1;
   while (lo <= hi) {

@@ -13,6 +13,7 @@
  * why is kept (objects() reports it).
  */
 import { type ElfFile, NotElf } from '../core/elf.ts';
+import { findMapping } from './proc-maps.ts';
 import { type Symbols, SymbolTable } from './symbols.ts';
 
 /** Where one object is mapped, and how to open it with the runtime-minus-link-time bias of its addresses. */
@@ -35,6 +36,8 @@ export interface ObjectInfo {
 
 interface Loaded {
   object: MappedObject;
+  start: number;
+  end: number;
   notElf?: boolean;
   table?: SymbolTable;
   buildId?: string | null;
@@ -48,7 +51,7 @@ export class ProcessSymbols implements Symbols {
     private readonly main: SymbolTable,
     others: MappedObject[],
   ) {
-    this.others = [...others].sort((a, b) => a.start - b.start).map((object) => ({ object }));
+    this.others = [...others].sort((a, b) => a.start - b.start).map((object) => ({ object, start: object.start, end: object.end }));
   }
 
   address(name: string): number | null {
@@ -84,16 +87,7 @@ export class ProcessSymbols implements Symbols {
   }
 
   private holding(addr: number): Loaded | undefined {
-    let lo = 0;
-    let hi = this.others.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const o = this.others[mid].object;
-      if (addr < o.start) hi = mid - 1;
-      else if (addr >= o.end) lo = mid + 1;
-      else return this.others[mid];
-    }
-    return undefined;
+    return findMapping(this.others, addr) ?? undefined;
   }
 
   private load(o: Loaded): SymbolTable | undefined {

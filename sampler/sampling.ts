@@ -13,7 +13,7 @@ import { type ClockReading, coreClock, liveClock } from './clock.ts';
 import type { Int } from './exact.ts';
 import { formatMoves, formatText, type Titled } from './format-text.ts';
 import { hex, TargetGone, UserError } from './memory.ts';
-import { type Selected, selectPack } from './pack-select.ts';
+import { objectsKey, type Selected, selectPack } from './pack-select.ts';
 import { type CompiledView, compileProgram, compileView } from './print-js.ts';
 import { Slabs } from './slabs.ts';
 import { workersOf } from './processes.ts';
@@ -87,9 +87,11 @@ export function closeSessions(sessions: Session[]): void {
 export async function openSessions(o: SampleOptions, warn: Print, viewsOf: (pack: PackIR) => ViewIR[] = (pack) => [viewOf(pack, o.view)]): Promise<Session[]> {
   const byBuild = new Map<string | null, Selected>();
   const select = async (t: Target): Promise<Selected> => {
+    const mapped = (which: (path: string) => boolean) => t.symbols.objects(which);
     let sel = byBuild.get(t.buildId);
-    if (!sel) {
-      sel = await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`), mapped: (which) => t.symbols.objects(which) });
+    // The same executable, but maybe other builds of its objects (one worker loads a module, another does not).
+    if (!sel || sel.objects !== objectsKey(sel.pack, mapped)) {
+      sel = await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`), mapped });
       byBuild.set(t.buildId, sel);
     }
     return sel;

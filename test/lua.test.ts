@@ -18,6 +18,17 @@ import { xsample } from './lib/xsample.ts';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-lua-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+type Row = Record<string, unknown>;
+
+/** Rows without their pid: a core's and a live process's answers compared. */
+const noPid = (rows: Row[]) => rows.map(({ pid: _, ...rest }) => rest);
+
+/** How lua-nginx-module names the chunk of a location's content_by_lua_block: by its line in the config nginx read. */
+function chunkOf(nginx: { dir: string }, location: string): string {
+  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
+  return `content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes(`location = ${location}`)) + 2})`;
+}
+
 /** LuaJIT's threshold while its collector is stopped (LJ_MAX_MEM64, 2^47): what collectgarbage("stop") sets. */
 const STOPPED = 2 ** 47;
 
@@ -47,7 +58,6 @@ t.test("lua_vm on Debian's nginx with lua-nginx-module: the worker's own GC byte
   await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
   const core = `${prefix}.${nginx.workerPid}`;
   const fromCore = (await xsample(['--core', core, '--struct', 'lua_vm', '--json'])).json.items as Record<string, unknown>[];
-  const noPid = (rows: Record<string, unknown>[]) => rows.map(({ pid: _, ...rest }) => rest);
   t.same(noPid(fromCore), noPid(again), 'xsample on a core of the worker');
   const gc = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-vm --json']);
   const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-vm --json']);
@@ -60,13 +70,11 @@ t.test('lua_requests: the exact Lua backtrace of every request parked in ngx.sle
   t.teardown(() => nginx.stop());
   // /lua/sleep (test/lib/nginx.ts): the chunk calls outer() on its line 8, outer calls inner() on line 6,
   // inner calls ngx.sleep() on line 3; inner is defined on line 2, outer on 5, the chunk's own line is 0.
-  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
-  const chunk = `content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes('location = /lua/sleep')) + 2})`;
+  const chunk = chunkOf(nginx, '/lua/sleep');
   const parked = new AbortController();
   t.teardown(() => parked.abort());
   const K = 2;
   for (let i = 0; i < K; i++) void fetch(`http://127.0.0.1:${nginx.port}/lua/sleep?s=60&i=${i}`, { signal: parked.signal }).catch(() => {});
-  type Row = Record<string, unknown>;
   let rows: Row[] = [];
   await waitUntil(`${K} requests are parked in ngx.sleep`, async () => {
     const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_requests', '--json']);
@@ -91,7 +99,6 @@ t.test('lua_requests: the exact Lua backtrace of every request parked in ngx.sle
   const prefix = path.join(dir, 'parked');
   await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
   const core = `${prefix}.${nginx.workerPid}`;
-  const noPid = (rs: Row[]) => rs.map(({ pid: _, ...rest }) => rest);
   t.same(noPid((await xsample(['--core', core, '--struct', 'lua_requests', '--json'])).json.items as Row[]), noPid(rows), 'xsample on a core of the worker');
   const gc = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-requests --json']);
   const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-requests --json']);
@@ -148,8 +155,7 @@ t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its tw
   // /lua/burn (test/lib/nginx.ts) calls heavy(3000000) then light(1000000) until the file it names exists: the
   // same loop, 3 rounds in 4 in heavy. LuaJIT compiles both loops, so nearly every sample is in a trace, where
   // the frames are found from the JIT's frame base.
-  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
-  const chunk = `content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes('location = /lua/burn')) + 2})`;
+  const chunk = chunkOf(nginx, '/lua/burn');
   const stopFile = path.join(dir, 'burn.stop');
   t.teardown(() => fs.writeFileSync(stopFile, '')); // a failed assertion must not leave the worker burning
   const burning = fetch(`http://127.0.0.1:${nginx.port}/lua/burn?until=${stopFile}`).then((r) => r.text());
@@ -184,11 +190,11 @@ t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its tw
   const prefix = path.join(dir, 'burning');
   await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
   const core = `${prefix}.${nginx.workerPid}`;
-  const fromCore = ((await xsample(['--core', core, '--struct', 'lua_stacks', '--json'])).json.items as Record<string, unknown>[]).map(({ pid: _, ...rest }) => rest);
+  const fromCore = noPid((await xsample(['--core', core, '--struct', 'lua_stacks', '--json'])).json.items as Row[]);
   const gc = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-stacks --json']);
   const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-stacks --json']);
-  t.same(((gc.json[0]?.items ?? []) as Record<string, unknown>[]).map(({ pid: _, ...rest }) => rest), fromCore, `gdb on the core: ${gc.stderr.slice(-300)}`);
-  t.same(((lc.json[0]?.items ?? []) as Record<string, unknown>[]).map(({ pid: _, ...rest }) => rest), fromCore, `lldb on the core: ${lc.stderr.slice(-300)}`);
+  t.same(noPid((gc.json[0]?.items ?? []) as Row[]), fromCore, `gdb on the core: ${gc.stderr.slice(-300)}`);
+  t.same(noPid((lc.json[0]?.items ?? []) as Row[]), fromCore, `lldb on the core: ${lc.stderr.slice(-300)}`);
   fs.writeFileSync(stopFile, '');
   t.match(await burning, /^\d+\n$/, 'and the handler finished when told, never stopped by the recording');
   const idle = path.join(dir, 'idle.folded');
@@ -199,14 +205,12 @@ t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its tw
 t.test('lua_backtrace (lbt): the Lua stack of a worker blocked in C called from Lua, live and on a core, in xsample, gdb and lldb', async (t) => {
   const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   t.teardown(() => nginx.stop());
-  type Row = Record<string, unknown>;
   const read = async (): Promise<Row> => ((await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_backtrace', '--json'])).json.items as Row[])[0];
   const idle = await read();
   t.same([idle.coroutine, idle.backtrace], ['0x0', []], 'a worker waiting for events runs no Lua: no coroutine, no frames');
   // /lua/blocked (test/lib/nginx.ts): the chunk calls wait() on its line 5, wait() (defined on line 2) calls
   // os.execute() on line 3, which blocks in C until the test writes a byte to the FIFO it names.
-  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
-  const chunk = `content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes('location = /lua/blocked')) + 2})`;
+  const chunk = chunkOf(nginx, '/lua/blocked');
   const fifo = path.join(dir, 'blocked.fifo');
   await execa('mkfifo', [fifo]);
   const done = fetch(`http://127.0.0.1:${nginx.port}/lua/blocked?fifo=${fifo}`).then((r) => r.text());
@@ -220,7 +224,6 @@ t.test('lua_backtrace (lbt): the Lua stack of a worker blocked in C called from 
   fs.writeFileSync(fifo, 'x');
   t.equal(await done, 'done\n', 'the handler goes on once the FIFO is written');
   const core = `${prefix}.${nginx.workerPid}`;
-  const noPid = (rows: Row[]) => rows.map(({ pid: _, ...rest }) => rest);
   t.same(noPid((await xsample(['--core', core, '--struct', 'lua_backtrace', '--json'])).json.items as Row[]), noPid([live]), 'xsample on the core');
   const g = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lbt --json']);
   const l = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lbt --json']);
@@ -233,12 +236,10 @@ t.test("the interpreter's frames: from the BASE register where the reader has re
   t.teardown(() => nginx.stop());
   // /lua/interpreted (test/lib/nginx.ts) turns the JIT off and calls spin() (defined on line 2 of the block)
   // from its main chunk until the file it names exists.
-  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
-  const chunk = `content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes('location = /lua/interpreted')) + 2})`;
+  const chunk = chunkOf(nginx, '/lua/interpreted');
   const stopFile = path.join(dir, 'interpreted.stop');
   t.teardown(() => fs.writeFileSync(stopFile, '')); // a failed assertion must not leave the worker spinning
   const done = fetch(`http://127.0.0.1:${nginx.port}/lua/interpreted?until=${stopFile}`).then((r) => r.text());
-  type Row = Record<string, unknown>;
   let live: Row = {};
   await waitUntil('the interpreter runs spin()', async () => {
     live = ((await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--json'])).json.items as Row[])[0];
@@ -258,11 +259,21 @@ t.test("the interpreter's frames: from the BASE register where the reader has re
   t.match(await done, /^\d+\n$/, 'the handler ends when told');
   t.equal(fromCore.vm, 'interpreted', 'a core taken in the interpreter');
   t.same(fromCore.lua, [`${chunk} main chunk`, `${chunk}:2`], "from the core's registers: spin() under the main chunk");
-  const noPid = (rows: Row[]) => rows.map(({ pid: _, ...rest }) => rest);
   const g = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-stacks --json']);
   const l = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-stacks --json']);
   t.same(noPid((g.json[0]?.items ?? []) as Row[]), noPid([fromCore]), `gdb reads the same registers: ${g.stderr.slice(-300)}`);
   t.same(noPid((l.json[0]?.items ?? []) as Row[]), noPid([fromCore]), `lldb reads the same registers: ${l.stderr.slice(-300)}`);
+});
+
+t.test('two processes of one nginx build, one with the Lua module and one without: each is read with the layouts of what it maps', async (t) => {
+  const withLua = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => withLua.stop());
+  const without = await startNginx({ binary: DEBIAN_NGINX });
+  t.teardown(() => without.stop());
+  const r = await xsample(['--pid', `${withLua.workerPid},${without.workerPid}`, '--struct', 'lua_vm', '--json']);
+  const docs = (Array.isArray(r.json) ? r.json : [r.json]) as { pid: number; items: Row[] }[];
+  t.ok(Number(docs.find((d) => d.pid === withLua.workerPid)?.items[0]?.gc_bytes) > 0, 'the worker with the module: its VM');
+  t.equal(r.stderr.trim(), 'xsample: ngx_http_lua_main_conf_t cannot be read: ngx_http_lua_module.so is not mapped in this process', "the other: not read with the first one's Lua layouts, but said to have none");
 });
 
 t.test('a worker without lua-nginx-module: lua_vm says what is missing, in one line, and the other views still run', async (t) => {
