@@ -3,9 +3,7 @@
  * only ptrace *access* (same user or CAP_SYS_PTRACE), never an attach.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from './native-addon.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
 
 interface PvrAddon {
@@ -17,26 +15,8 @@ const EPERM = 1;
 const EFAULT = 14;
 const ENOSYS = 38;
 
-let addon: PvrAddon | null | undefined;
-
 /** The native addon, or null when it was not built (then /proc/PID/mem serves). */
-export function loadPvrAddon(): PvrAddon | null {
-  if (addon !== undefined) return addon;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [
-    path.join(here, 'native/build/Release/xwalk_pvr.node'),
-    path.join(here, '../sampler/native/build/Release/xwalk_pvr.node'),
-  ];
-  const require = createRequire(import.meta.url);
-  addon = null;
-  for (const file of candidates) {
-    if (fs.existsSync(file)) {
-      addon = require(file) as PvrAddon;
-      break;
-    }
-  }
-  return addon;
-}
+export const loadPvrAddon = (): PvrAddon | null => loadAddon<PvrAddon>('xwalk_pvr');
 
 function processGone(pid: number): TargetGone {
   return new TargetGone(`process ${pid} exited (or does not exist)`);

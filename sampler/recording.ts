@@ -176,8 +176,11 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   if (behind > 0) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
   if (agg.stacks.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${agg.stacks.overflowed} more are under "(other stacks)"`);
   const meta = { start_ms: startWall, view: rec.name, pack: sessions[0].sel.pack.name, pids: sessions.map((s) => s.target.pid), rate_hz: o.rate, seconds: Number(seconds.toFixed(3)), samples: tally.samples, partial: tally.partial, missed: behind };
-  const text = render(format, rec, agg, meta);
+  // What each path starts with, below its process: for lua_stacks, the VM's state (JIT, interpreted, C, GC...).
+  const split = rec.stacks ? agg.stacks.splitAt(sessions[0].target.pid === null ? 0 : 1) : [];
+  const text = render(format, rec, agg, split.length ? { ...meta, split: Object.fromEntries(split.map((e) => [e.frame, e.weight])) } : meta);
   const summary = `${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`;
+  if (split.length > 1) warn(`xsample: split: ${splitText(split, agg.stacks.total())}`);
   if (o.out) {
     fs.writeFileSync(o.out, typeof text === 'string' ? text + '\n' : text);
     warn(`xsample: wrote ${o.out} (${format}): ${summary}`);
@@ -187,6 +190,12 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
     warn(`xsample: ${summary}`);
   }
   return tally.partial > 0 ? 3 : 0;
+}
+
+/** Each first frame's share of the weight, heaviest first: "vm JIT 75.1%, vm C 24.9%". */
+function splitText(split: { frame: string; weight: Int }[], total: Int): string {
+  const shown = split.slice(0, 8).map((e) => `${e.frame} ${((Number(e.weight) / Number(total)) * 100).toFixed(1)}%`);
+  return shown.join(', ') + (split.length > 8 ? `, and ${split.length - 8} more` : '');
 }
 
 /** A column whose name says it counts bytes (bytes, large_bytes). */

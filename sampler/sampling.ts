@@ -62,6 +62,8 @@ export interface Session {
   slabs: Slabs;
   /** Its readable mappings as the last sample listed them (none yet, or to be listed again). */
   ranges?: Range[];
+  /** Whether it said that the registers its walks ask for cannot be had. */
+  registersWarned?: boolean;
 }
 
 export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Promise<number> {
@@ -258,6 +260,10 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     const r = runView(compiled, addr);
     const ms = performance.now() - t0;
     target.checkIdentity();
+    if (target.registers.unavailable && R.registersAsked && !s.registersWarned) {
+      s.registersWarned = true;
+      warn(`xsample: ${view.name}: registers read as 0: ${target.registers.unavailable}`);
+    }
     if (r.errors.length > 0 && !fresh) {
       s.ranges = undefined;
       tries--;
@@ -304,7 +310,7 @@ function compileSession(o: SampleOptions, s: Session, snap: Snapshot): NonNullab
  */
 function changeOf(snap: Snapshot, failed: boolean, ranges: Range[], target: Target): string | null {
   const c = snap.changed();
-  if (c) return `${c.lines} of the lines it used, the first at ${hex(c.addr)}`;
+  if (c) return `${c.lines} of the words it used, the first at ${hex(c.addr)}`;
   if (failed && !sameRanges(ranges, target.ranges())) return 'the mappings';
   return null;
 }

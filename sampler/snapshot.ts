@@ -13,8 +13,8 @@
  *
  * Chunks are read at different moments, so a walk may combine bytes that
  * never coexisted (a chain that merges into another one as it is
- * rebuilt). Every read marks the 64-byte lines it used; changed() reads
- * those lines again and compares. When none changed, a walk of the second
+ * rebuilt). Every read marks the 8-byte words it used; changed() reads
+ * those words again and compares. When none changed, a walk of the second
  * read would have used the same bytes and given the same answer, and every
  * byte held its value from its first read to its second: all of them at
  * once, between the last first read and the first second one.
@@ -27,8 +27,11 @@ import { Slabs } from './slabs.ts';
 
 export const PAGE = 4096;
 const CHUNK = 64 * 1024;
-/** The unit of change detection: a cache line. */
-const LINE_SHIFT = 6;
+/**
+ * The unit of change detection: an 8-byte word. A cache line would call a frame's link changed whenever the
+ * locals beside it change (a Lua loop's counters), and retry a sample whose answer held still.
+ */
+const LINE_SHIFT = 3;
 const LINE = 1 << LINE_SHIFT;
 const TWO32 = 4294967296;
 
@@ -60,7 +63,7 @@ export interface Chunk {
   start: number;
   end: number;
   view: DataView;
-  /** used[(addr - start) >> 6] is 1 once a read used that line. */
+  /** used[(addr - start) >> 3] is 1 once a read used that word. */
   used: Uint8Array;
   /** Only the page of a window's first miss, so far. */
   probe?: boolean;

@@ -35,6 +35,13 @@ export class StackCounts {
     return [...this.weights.values()].sort((a, b) => (a.weight > b.weight ? -1 : a.weight < b.weight ? 1 : text.get(a)! < text.get(b)! ? -1 : 1));
   }
 
+  /** The weight under each frame at depth `at` of the paths (at 1: the one below the process's), heaviest first. */
+  splitAt(at: number): { frame: string; weight: Int }[] {
+    const by = new Map<string, Int>();
+    for (const e of this.weights.values()) if (e.frames.length > at) by.set(e.frames[at], add(by.get(e.frames[at]) ?? 0, e.weight));
+    return [...by].map(([frame, weight]) => ({ frame, weight })).sort((a, b) => (a.weight > b.weight ? -1 : a.weight < b.weight ? 1 : a.frame < b.frame ? -1 : 1));
+  }
+
   total(): Int {
     let t: Int = 0;
     for (const e of this.weights.values()) t = add(t, e.weight);

@@ -12,7 +12,7 @@ import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDelete
 import { groupByPath, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
 import { SymbolTable } from './symbols.ts';
-import type { Int } from './exact.ts';
+import { fixedRegisters, LiveRegisters, type RegisterSource } from './live-registers.ts';
 
 export interface Target {
   readonly kind: 'live' | 'core';
@@ -23,8 +23,11 @@ export interface Target {
   readonly buildId: string | null;
   /** The executable's symbols, then those of every other object mapped. */
   readonly symbols: ProcessSymbols;
-  /** The first thread's registers: a core's; a live process's are not read (that would stop it). */
-  readonly registers: Record<string, Int> | null;
+  /**
+   * The first thread's registers: a core's, those of the thread that dumped it; a live process's, the newest
+   * perf-event sample of them, when it is fresh (never a stop).
+   */
+  readonly registers: RegisterSource;
   /** Readable ranges now (a live process maps and unmaps; a core never changes). */
   ranges(): Range[];
   /** Throws TargetGone unless this is still the process that was opened (not exited, not replaced). */
@@ -95,6 +98,7 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
   const bias = loadBias(mappings, name, exe);
   const ranges = readable(mappings);
   const source = openLiveSource(pid, ranges.length ? ranges[0].start : 0, prefer);
+  const registers = new LiveRegisters(pid);
   return {
     kind: 'live',
     pid,
@@ -103,10 +107,11 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
     exeName: name,
     buildId: exe.buildId(),
     symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), bias), liveObjects(pid, mappings, name)),
-    registers: null,
+    registers,
     ranges: () => readable(readProcMaps(pid)),
     checkIdentity: () => checkSame(pid, identity),
     close: () => {
+      registers.close();
       source.close();
       exe.close();
     },
@@ -185,7 +190,7 @@ export function openCore(corePath: string, exePathArg?: string): Target {
     exeName: exeFile,
     buildId: core.exeBuildId ?? exe.buildId(),
     symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), core.loadBias(exe)), coreObjects(core)),
-    registers: core.registers,
+    registers: fixedRegisters(core.registers),
     ranges: () => ranges,
     checkIdentity: () => {},
     close: () => {

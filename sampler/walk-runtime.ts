@@ -9,6 +9,7 @@
 import type { ClockName } from '../generators/ir.ts';
 import { clockValue, type ClockReading } from './clock.ts';
 import { hex, type Int } from './exact.ts';
+import type { RegisterSource } from './live-registers.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { Symbols } from './symbols.ts';
 import { type Limits, WalkError, type WalkErrorKind } from './walk-error.ts';
@@ -37,6 +38,7 @@ export class WalkRuntime {
     this.m = m;
     this.visited = 0;
     this.clock = clock;
+    this.sampleRegisters = undefined;
   }
 
   /** A walk error, its message filled in: {i} is the i-th argument, as hex or decimal. */
@@ -82,12 +84,17 @@ export class WalkRuntime {
     return nul < 0 && take < n ? s + '...' : s;
   }
 
-  /** The target's first thread's registers, where the reader has them (a core); a live process is not stopped to read them. */
-  registers: Record<string, Int> | null = null;
+  /** Where the target's first thread's registers come from; read once a sample, when a walk first asks. */
+  registers: RegisterSource | null = null;
+  private sampleRegisters: Record<string, Int> | null | undefined;
+  /** Whether a walk asked for a register, in any sample so far. */
+  registersAsked = false;
 
   /** A register of the target's first thread, or 0 where it is not known (register() in a schema). */
   register(name: string): Int {
-    return this.registers?.[name] ?? 0;
+    this.registersAsked = true;
+    if (this.sampleRegisters === undefined) this.sampleRegisters = this.registers?.read() ?? null;
+    return this.sampleRegisters?.[name] ?? 0;
   }
 
   /** Texts and integers joined, the integers in decimal (cat() in a schema). */

@@ -10,9 +10,9 @@ import { execa } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
-import { buildNginx, DEBIAN_NGINX, startNginx, waitUntil } from './lib/nginx.ts';
+import { buildNginx, DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-lua-'));
@@ -149,26 +149,12 @@ t.test("lua_objects: the worker's Lua objects by type, against LuaJIT's own coun
   t.equal(objects.largest_table_bytes, Math.max(...large.map((x) => Number(x.bytes))), "lua_objects' largest table is lua_tables' largest");
 });
 
-t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its two functions as their work does, without stopping the worker', async (t) => {
-  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
-  t.teardown(() => nginx.stop());
-  // /lua/burn (test/lib/nginx.ts) calls heavy(3000000) then light(1000000) until the file it names exists: the
-  // same loop, 3 rounds in 4 in heavy. LuaJIT compiles both loops, so nearly every sample is in a trace, where
-  // the frames are found from the JIT's frame base.
-  const chunk = chunkOf(nginx, '/lua/burn');
-  const stopFile = path.join(dir, 'burn.stop');
-  t.teardown(() => fs.writeFileSync(stopFile, '')); // a failed assertion must not leave the worker burning
-  const burning = fetch(`http://127.0.0.1:${nginx.port}/lua/burn?until=${stopFile}`).then((r) => r.text());
-  await waitUntil('the handler runs Lua', async () => {
-    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--json']);
-    return (r.json?.items as Record<string, unknown>[] | undefined)?.[0]?.running === 1;
-  });
-  // Recorded 2 s at a time until 200 samples saw it run (a busy host takes fewer a second: the sampler yields to the worker).
+/** Records lua_stacks 2 s at a time until 200 samples saw Lua run (a busy host takes fewer a second: the sampler yields to the worker). */
+async function recordUntil200(t: Test, pid: number, out: string): Promise<Map<string, number>> {
   const weights = new Map<string, number>();
-  const out = path.join(dir, 'lua.folded');
   let all = 0;
   for (let i = 0; i < 20 && all < 200; i++) {
-    const r = await xsample(['record', '--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--rate', '100', '--duration', '2', '--format', 'folded', '-o', out]);
+    const r = await xsample(['record', '--pid', String(pid), '--struct', 'lua_stacks', '--rate', '100', '--duration', '2', '--format', 'folded', '-o', out]);
     t.equal(r.code, 0, r.stderr);
     for (const line of fs.readFileSync(out, 'utf8').trim().split('\n').filter((l) => l)) {
       const at = line.lastIndexOf(' ');
@@ -176,9 +162,38 @@ t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its tw
     }
     all = [...weights.values()].reduce((a, b) => a + b, 0);
   }
+  return weights;
+}
+
+/**
+ * /lua/burn (test/lib/nginx.ts) calls heavy(3000000) then light(1000000) until the file it names exists: the same
+ * loop, 3 rounds in 4 in heavy. Started, and running Lua; the stop file is written at the test's end, whatever happens.
+ */
+async function burn(t: Test, nginx: Nginx, jit: 'on' | 'off'): Promise<{ chunk: string; stop: () => Promise<string> }> {
+  const chunk = chunkOf(nginx, '/lua/burn');
+  const stopFile = path.join(dir, `burn-${jit}.stop`);
+  t.teardown(() => fs.writeFileSync(stopFile, '')); // a failed assertion must not leave the worker burning
+  const burning = fetch(`http://127.0.0.1:${nginx.port}/lua/burn?until=${stopFile}&jit=${jit}`).then((r) => r.text());
+  await waitUntil('the handler runs Lua', async () => {
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--json']);
+    return (r.json?.items as Record<string, unknown>[] | undefined)?.[0]?.running === 1;
+  });
+  return { chunk, stop: () => (fs.writeFileSync(stopFile, ''), burning) };
+}
+
+/** heavy's share of the samples in heavy or light, and theirs of all: heavy is defined on line 2 of the chunk, light on 3. */
+function shares(weights: Map<string, number>, chunk: string): { all: number; heavy: number; light: number } {
   const under = (leaf: string) => [...weights].filter(([s]) => s.endsWith(`;lua ${leaf}`)).reduce((a, [, w]) => a + w, 0);
-  const heavy = under(`${chunk}:2`);
-  const light = under(`${chunk}:3`);
+  return { all: [...weights.values()].reduce((a, b) => a + b, 0), heavy: under(`${chunk}:2`), light: under(`${chunk}:3`) };
+}
+
+t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its two functions as their work does, without stopping the worker', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  // LuaJIT compiles both loops, so nearly every sample is in a trace, where the frames are found from the JIT's frame base.
+  const { chunk, stop } = await burn(t, nginx, 'on');
+  const weights = await recordUntil200(t, nginx.workerPid, path.join(dir, 'lua.folded'));
+  const { all, heavy, light } = shares(weights, chunk);
   t.ok(all >= 200, `200 samples saw the handler run (${all})`);
   t.ok(heavy + light >= 0.8 * all, `nearly all of them in heavy or light (${heavy + light} of ${all})`);
   // 3 in 4 by work; with 200 samples or more the binomial spread is at most 0.031, so 0.75 ± 0.12 is four of them.
@@ -195,8 +210,7 @@ t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its tw
   const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-stacks --json']);
   t.same(noPid((gc.json[0]?.items ?? []) as Row[]), fromCore, `gdb on the core: ${gc.stderr.slice(-300)}`);
   t.same(noPid((lc.json[0]?.items ?? []) as Row[]), fromCore, `lldb on the core: ${lc.stderr.slice(-300)}`);
-  fs.writeFileSync(stopFile, '');
-  t.match(await burning, /^\d+\n$/, 'and the handler finished when told, never stopped by the recording');
+  t.match(await stop(), /^\d+\n$/, 'and the handler finished when told, never stopped by the recording');
   const idle = path.join(dir, 'idle.folded');
   t.equal((await xsample(['record', '--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--rate', '100', '--duration', '1', '--format', 'folded', '-o', idle])).code, 0);
   t.equal(fs.readFileSync(idle, 'utf8').trim(), '', 'a worker that runs no Lua weighs nothing');
@@ -231,7 +245,28 @@ t.test('lua_backtrace (lbt): the Lua stack of a worker blocked in C called from 
   t.same(noPid((l.json[0]?.items ?? []) as Row[]), noPid([live]), `lldb's lbt on the core: ${l.stderr.slice(-300)}`);
 });
 
-t.test("the interpreter's frames: from the BASE register where the reader has registers (a core: xsample, gdb, lldb), none live", async (t) => {
+t.test('lua_stacks with the JIT off: the interpreter\'s frames from its BASE register in perf-event samples of the live worker, in the same split', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  const { chunk, stop } = await burn(t, nginx, 'off');
+  const weights = await recordUntil200(t, nginx.workerPid, path.join(dir, 'interpreted.folded'));
+  const { all, heavy, light } = shares(weights, chunk);
+  t.ok(all >= 200, `200 samples saw the handler run (${all})`);
+  t.ok([...weights.keys()].every((s) => s.startsWith(`pid ${nginx.workerPid};vm interpreted`) || s.startsWith(`pid ${nginx.workerPid};vm C;lua ${chunk} main chunk`)), `all in the interpreter, or in C (io.open) under the chunk: ${[...weights.keys()].join(' | ')}`);
+  // A sample whose registers are older than 2 ms (the worker was off its CPU) has no frames: most have them.
+  t.ok(heavy + light >= 0.6 * all, `most samples have the interpreter's frames, in heavy or light (${heavy + light} of ${all})`);
+  const share = heavy / (heavy + light);
+  t.ok(Math.abs(share - 0.75) <= 0.12, `heavy's share is ${share.toFixed(3)}, about 3/4 as in JIT code (${heavy} to ${light})`);
+  t.ok(weights.has(`pid ${nginx.workerPid};vm interpreted;lua ${chunk} main chunk;lua ${chunk}:2`), 'a path: the interpreter, the main chunk, then heavy');
+  // The VM-state split comes with the recording: in its JSON, the weight under each first frame.
+  const j = await xsample(['record', '--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--rate', '100', '--duration', '1', '--format', 'json']);
+  const meta = JSON.parse(j.stdout) as { split: Record<string, number>; total_weight: number };
+  t.equal(Object.values(meta.split).reduce((a, b) => a + b, 0), meta.total_weight, `the split adds up to the weight: ${JSON.stringify(meta.split)}`);
+  t.ok(meta.split['vm interpreted'] >= 0.8 * meta.total_weight, 'nearly all of it in the interpreter');
+  t.match(await stop(), /^\d+\n$/, 'the handler finished when told, never stopped');
+});
+
+t.test("the interpreter's frames: from the BASE register, live (perf-event samples) and on a core (xsample, gdb, lldb)", async (t) => {
   const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   t.teardown(() => nginx.stop());
   // /lua/interpreted (test/lib/nginx.ts) turns the JIT off and calls spin() (defined on line 2 of the block)
@@ -243,9 +278,9 @@ t.test("the interpreter's frames: from the BASE register where the reader has re
   let live: Row = {};
   await waitUntil('the interpreter runs spin()', async () => {
     live = ((await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--json'])).json.items as Row[])[0];
-    return live.vm === 'interpreted';
+    return live.vm === 'interpreted' && (live.lua as string[]).length > 0;
   });
-  t.same(live.lua, [], 'live, the interpreter keeps its frame base in a register, which a reader that never stops the worker has not: no frames');
+  t.same(live.lua, [`${chunk} main chunk`, `${chunk}:2`], "live, from the perf-event sample's registers: spin() under the main chunk");
   // A core stops the worker anywhere: nearly always in spin()'s loop, now and then in io.open(). Take cores until one is in the loop.
   let core = '';
   let fromCore: Row = {};

@@ -4,6 +4,11 @@
       "target_name": "xwalk_pvr",
       "sources": ["pvr.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "xwalk_perf",
+      "sources": ["perf_regs.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }

@@ -256,6 +256,7 @@ const LUA_LOCATIONS = `
             content_by_lua_block {
                 local function heavy(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
                 local function light(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
+                if ngx.var.arg_jit == "off" then jit.off() end
                 local r = 0
                 while not io.open(ngx.var.arg_until) do r = r + heavy(3000000) + light(1000000) end
                 ngx.say(r)
