@@ -20,7 +20,7 @@ import type { Int } from './exact.ts';
 import type { Titled } from './format-text.ts';
 import { toJson } from './json-out.ts';
 import { TargetGone } from './memory.ts';
-import { closeSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally, viewOf } from './sampling.ts';
+import { closeSessions, compileSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally, viewOf } from './sampling.ts';
 import { toSpeedscope } from './speedscope.ts';
 import { toFlameSvg } from './flame-svg.ts';
 import { toPprof } from './pprof.ts';
@@ -106,6 +106,7 @@ export async function recordAll(o: RecordOptions, print: Print, warn: Print): Pr
     const format = o.format ?? formatOfFile(o.out) ?? (rec.stacks ? 'folded' : 'json');
     if (format !== 'json' && !rec.stacks) throw new UserError(`view ${o.view} is a table, not stack-shaped (no stack: in the schema): record it as json`);
     if (format === 'pprof' && !o.out && process.stdout.isTTY) throw new UserError('a pprof profile is gzipped binary: write it to a file with -o FILE (or pipe it)');
+    compileSessions(o, sessions);
     return await recordLoop(o, format, rec, print, warn);
   } finally {
     closeSessions(sessions);

@@ -295,6 +295,11 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
   }
 }
 
+/** Compiles each session's view now, so that a schedule's first sample costs what the others do. */
+export function compileSessions(o: SampleOptions, sessions: Session[]): void {
+  for (const s of sessions) s.compiled ??= compileSession(o, s, new Snapshot(s.target.source, [], o.maxBytes, s.slabs));
+}
+
 /** The session's view lowered and compiled once for its layout; later samples only give it their snapshot. */
 function compileSession(o: SampleOptions, s: Session, snap: Snapshot): NonNullable<Session['compiled']> {
   const R = new WalkRuntime(snap, s.target.symbols, { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 });

@@ -85,8 +85,8 @@ t.test('lua_requests: the exact Lua backtrace of every request parked in ngx.sle
     t.equal(row.uri, '/lua/sleep');
     t.same(
       row.backtrace,
-      [`${chunk}:3: in function <${chunk}:2>`, `${chunk}:6: in function <${chunk}:5>`, `${chunk}:8: in main chunk`],
-      `each frame as Lua's traceback shows it: the content_by_lua block, named by its line in the config (${chunk})`,
+      [`${chunk}:3: in function 'inner'`, `${chunk}:6: in function <${chunk}:5>`, `${chunk}:8: in main chunk`],
+      `each frame as Lua's traceback shows it: the content_by_lua block, named by its line in the config (${chunk}); inner, an upvalue of outer, by its name`,
     );
     t.same(row.bt_line, [3, 6, 8], 'the current lines, youngest frame first: ngx.sleep() in inner, inner() in outer, outer() in the chunk');
     t.same(row.bt_defined, [2, 5, 0], 'the lines the functions are defined on');
@@ -104,6 +104,34 @@ t.test('lua_requests: the exact Lua backtrace of every request parked in ngx.sle
   const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-requests --json']);
   t.same(noPid((gc.json[0]?.items ?? []) as Row[]), noPid(rows), `gdb on the core: ${gc.stderr.slice(-300)}`);
   t.same(noPid((lc.json[0]?.items ?? []) as Row[]), noPid(rows), `lldb on the core: ${lc.stderr.slice(-300)}`);
+});
+
+t.test("lua_requests names functions as Lua's own traceback does: globals, fields, methods and upvalues (not locals)", async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  // /lua/named (test/lib/nginx.ts): top (a local) calls upper (an upvalue), which calls obj:method (a method),
+  // which calls xwalk_global (a global), which calls M.field (a field), which logs debug.traceback() and sleeps.
+  const chunk = chunkOf(nginx, '/lua/named');
+  const parked = new AbortController();
+  t.teardown(() => parked.abort());
+  void fetch(`http://127.0.0.1:${nginx.port}/lua/named?s=60`, { signal: parked.signal }).catch(() => {});
+  let row: Row = {};
+  await waitUntil('the request is parked in ngx.sleep', async () => {
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_requests', '--json']);
+    row = ((r.json?.items ?? []) as Row[])[0] ?? {};
+    return row.lua_status === 1;
+  });
+  const logged = /xwalk-traceback(stack traceback:\|.*?)(,|$)/m.exec(fs.readFileSync(nginx.errorLog, 'utf8'))?.[1] ?? '';
+  const lua = logged.split('|').slice(1).map((l) => l.trim());
+  t.equal(lua.length, 6, `the worker's own traceback: ${logged}`);
+  const ours = row.backtrace as string[];
+  t.same(ours.filter((_, i) => i !== 4), lua.filter((_, i) => i !== 4), "every frame as the worker's own debug.traceback() says, names and all, but the local's");
+  t.equal(lua[4], `${chunk}:8: in function 'top'`, 'Lua names the local function top from its variable names');
+  t.equal(ours[4], `${chunk}:8: in function <${chunk}:8>`, 'which the walk does not decode: top is named by where it is defined');
+  const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
+  const l = await lldb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
+  t.same(g.json[0]?.items, [row], `gdb says the same: ${g.stderr.slice(-300)}`);
+  t.same(l.json[0]?.items, [row], `lldb says the same: ${l.stderr.slice(-300)}`);
 });
 
 t.test("lua_objects: the worker's Lua objects by type, against LuaJIT's own count of strings and the tables a handler makes, in xsample, gdb and lldb", async (t) => {
@@ -166,7 +194,7 @@ async function recordUntil200(t: Test, pid: number, out: string): Promise<Map<st
 }
 
 /**
- * /lua/burn (test/lib/nginx.ts) calls heavy(3000000) then light(1000000) until the file it names exists: the same
+ * /lua/burn (test/lib/nginx.ts) calls heavy(3000000) then M.light(1000000) until the file it names exists: the same
  * loop, 3 rounds in 4 in heavy. Started, and running Lua; the stop file is written at the test's end, whatever happens.
  */
 async function burn(t: Test, nginx: Nginx, jit: 'on' | 'off'): Promise<{ chunk: string; stop: () => Promise<string> }> {
@@ -181,10 +209,13 @@ async function burn(t: Test, nginx: Nginx, jit: 'on' | 'off'): Promise<{ chunk: 
   return { chunk, stop: () => (fs.writeFileSync(stopFile, ''), burning) };
 }
 
-/** heavy's share of the samples in heavy or light, and theirs of all: heavy is defined on line 2 of the chunk, light on 3. */
+/**
+ * heavy's share of the samples in heavy or light, and theirs of all: heavy is defined on line 2 of the chunk, light
+ * on 3; heavy is a local (named by where it is defined), M.light a field (named by the call, as Lua names it).
+ */
 function shares(weights: Map<string, number>, chunk: string): { all: number; heavy: number; light: number } {
   const under = (leaf: string) => [...weights].filter(([s]) => s.endsWith(`;lua ${leaf}`)).reduce((a, [, w]) => a + w, 0);
-  return { all: [...weights.values()].reduce((a, b) => a + b, 0), heavy: under(`${chunk}:2`), light: under(`${chunk}:3`) };
+  return { all: [...weights.values()].reduce((a, b) => a + b, 0), heavy: under(`${chunk}:2`), light: under(`light (${chunk}:3)`) };
 }
 
 t.test('lua_stacks: a CPU-bound handler recorded at 100 Hz splits between its two functions as their work does, without stopping the worker', async (t) => {

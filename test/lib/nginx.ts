@@ -255,10 +255,10 @@ const LUA_LOCATIONS = `
         location = /lua/burn {
             content_by_lua_block {
                 local function heavy(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
-                local function light(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
+                local M = {} function M.light(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
                 if ngx.var.arg_jit == "off" then jit.off() end
                 local r = 0
-                while not io.open(ngx.var.arg_until) do r = r + heavy(3000000) + light(1000000) end
+                while not io.open(ngx.var.arg_until) do r = r + heavy(3000000) + M.light(1000000) end
                 ngx.say(r)
             }
         }
@@ -277,6 +277,19 @@ const LUA_LOCATIONS = `
                     os.execute("head -c1 " .. fifo .. " > /dev/null")
                 end
                 wait(ngx.var.arg_fifo)
+                ngx.say("done")
+            }
+        }
+        location = /lua/named {
+            content_by_lua_block {
+                local M = {}
+                function M.field(s) ngx.log(ngx.ERR, "xwalk-traceback", (debug.traceback():gsub("\\n", "|"))) ngx.sleep(s) end
+                function xwalk_global(s) M.field(s) end
+                local obj = {}
+                function obj:method(s) xwalk_global(s) end
+                local function upper(s) obj:method(s) end
+                local function top(s) upper(s) end
+                top(tonumber(ngx.var.arg_s) or 30)
                 ngx.say("done")
             }
         }
