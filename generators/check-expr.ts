@@ -276,7 +276,8 @@ export class ExprChecker {
     const want = 1 + def.params.length;
     if (e.args.length !== want) throw new ExprError(`walk ${def.name}() takes ${want === 1 ? 'one argument' : `${want} arguments`}: a pointer to ${def.of}${def.params.map((p) => `, ${p}`).join('')}`, e.at);
     const arg = this.expr(e.args[0], s);
-    this.expectStruct(arg, def.of, e.args[0].at, `the argument of ${def.name}()`);
+    if (isScalarName(def.of)) this.expectScalarPointer(arg, def.of, e.args[0].at, `the argument of ${def.name}()`);
+    else this.expectStruct(arg, def.of, e.args[0].at, `the argument of ${def.name}()`);
     if (this.walkStack.includes(def.name)) throw new ExprError(`walk ${def.name} calls itself (${[...this.walkStack, def.name].join(' → ')})`, e.at);
     if (this.walkStack.length >= MAX_WALK_DEPTH) throw new ExprError(`walks call walks more than ${MAX_WALK_DEPTH} deep (${[...this.walkStack, def.name].join(' → ')})`, e.at);
     const ast = def.params.length ? withParams(def, w.ast, e.args.slice(1)) : w.ast;
@@ -298,6 +299,13 @@ export class ExprChecker {
   expectStruct(t: TExpr, name: string, at: number, what: string): void {
     const got = t.type.k === 'ref' ? t.type.name : t.type.k === 'ptr' && t.type.to.k === 'struct' ? t.type.to.name : null;
     if (got !== name) throw new ExprError(`${what} must point to ${name}, but it is ${typeName(t.type)}`, at);
+  }
+
+  /** A pointer to integers of the scalar's size (u8 and char alike: bytes are bytes). */
+  expectScalarPointer(t: TExpr, name: string, at: number, what: string): void {
+    const want = pointeeByName(name);
+    const ok = t.type.k === 'ptr' && t.type.to.k === 'int' && want.k === 'int' && t.type.to.size === want.size;
+    if (!ok) throw new ExprError(`${what} must point to ${name}, but it is ${typeName(t.type)}`, at);
   }
 
   /** A struct named by a bare identifier argument. */

@@ -10,7 +10,7 @@ import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { exprSize, ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
-import { FIELD_PATH, IDENT, isTypeKeyword, parseFieldType } from './field-type.ts';
+import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
 import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
@@ -369,7 +369,7 @@ function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optio
     if (!isMap(body)) src.fail(body ?? key, `walk ${n}: expected of: and yields:`);
     const e = entries(src, body, ['doc', 'of', 'params', 'yields'], `walk ${n}`);
     if (o.optional && e.get('of') && !pack.structs.has(String(scalarValue(e.get('of')!.value as Node)))) continue;
-    const of = structRef(src, e.get('of'), body, pack, `walk ${n}`);
+    const of = walkOfRef(src, e.get('of'), body, pack, `walk ${n}`);
     const params = walkParams(src, e.get('params'), n, pack);
     const y = e.get('yields');
     if (!y) src.fail(body, `walk ${n} needs yields: (an expression of self)`);
@@ -688,7 +688,7 @@ function checkUniqueKeys(src: Source, root: unknown): void {
 
 function selfOf(struct: string): TExpr {
   if (struct === 'fnptr') return { op: 'var', slot: 0, type: { k: 'fnptr' } };
-  return { op: 'var', slot: 0, type: { k: 'ptr', to: { k: 'struct', name: struct } } };
+  return { op: 'var', slot: 0, type: { k: 'ptr', to: pointeeByName(struct) } };
 }
 
 function entries(src: Source, m: YAMLMap, allowed: string[], what: string): Map<string, Pair> {
@@ -736,6 +736,13 @@ function structRef(src: Source, pair: Pair | undefined, body: Node, pack: PackIR
   const n = string(src, pair.value as Node, `${what} of:`);
   if (!pack.structs.has(n)) src.fail(pair.value as Node, `unknown type '${n}' (declared: ${[...pack.structs.keys()].join(', ')})`);
   return n;
+}
+
+/** A walk's of: a struct, or a scalar (u8 ... i64, char): a walk of bytes such as a length-prefixed string's. */
+function walkOfRef(src: Source, pair: Pair | undefined, body: Node, pack: PackIR, what: string): string {
+  const n = pair ? string(src, pair.value as Node, `${what} of:`) : '';
+  if (n !== 'void' && isScalarName(n)) return n;
+  return structRef(src, pair, body, pack, what);
 }
 
 /** An expression as written: a YAML number keeps its text (YAML would read 0x10 as 16). */

@@ -132,6 +132,13 @@ walks:
   second_six:
     of: root_t
     yields: nth(sixes(self), 1).value + 0 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13 + 14 + 15 + 16 + 17 + 18 + 19 + 20)
+  # Walks of scalars: a length-prefixed text at a char pointer.
+  prefixed_len:
+    of: u8
+    yields: '*self'
+  prefixed:
+    of: u8
+    yields: str(self + 1, prefixed_len(self))
 globals:
   G: root_t
   ticks: int
@@ -861,6 +868,18 @@ t.test('named walks: small ones inlined, large ones called', async (t) => {
   const err = thrown(() => ev(w, 'count(sixes(self))'));
   t.type(err, Fault);
   t.equal(err.message, '0x20000000: not in any mapping', 'a fault inside the called walk is the caller\'s');
+});
+
+t.test('walks of scalars: of: u8 takes a pointer to bytes (char alike), and only that', async (t) => {
+  const w = new World();
+  const title = w.mem.alloc(16, 1);
+  w.put(w.G, 'root_t', 'title', title);
+  w.mem.text(title + 1, 'abc');
+  w.mem.u8(title, 3);
+  t.equal(ev(w, 'prefixed(self.title)'), 'abc', 'a ptr char is a pointer to bytes');
+  t.equal(ev(w, 'prefixed_len(cast(self.title, u8))'), 3, 'and so is a ptr u8');
+  t.throws(() => typed('prefixed(self)'), /the argument of prefixed\(\) must point to u8, but it is ptr root_t/);
+  t.throws(() => typed('prefixed(cast(self.title, u32))'), /the argument of prefixed\(\) must point to u8, but it is ptr u32/);
 });
 
 t.test('array members: char[N] as text, T[N] indexed, walked and listed', async (t) => {
