@@ -5,7 +5,8 @@ SHELL := /bin/bash
 
 APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essential dpkg-dev \
                 libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev libnginx-mod-http-lua \
-                protobuf-compiler golang-github-google-pprof-dev prometheus chromium-headless-shell
+                protobuf-compiler golang-github-google-pprof-dev prometheus chromium-headless-shell \
+                redis-server
 NATIVE := sampler/native/build/Release/xwalk_pvr.node sampler/native/build/Release/xwalk_perf.node
 WALKEE := test-targets/bin/walkee
 CHURN  := test-targets/bin/churn
@@ -13,7 +14,7 @@ NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
 TS_SOURCES := $(shell find bin core generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx nginx-v2debug debian-layout lua-layout demo test test-unit bench soak typecheck regen clean docs
+.PHONY: deps build native walkee nginx nginx-v2debug debian-layout lua-layout redis redis-layout installed-layouts demo test test-unit bench soak typecheck regen clean docs
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -66,13 +67,25 @@ debian-layout: deps $(BUNDLES)
 lua-layout: deps nginx $(BUNDLES)
 	bash test-targets/nginx/lua-probe.sh
 
+# A debug redis-server from Debian's source of the installed redis-server, for the tests.
+redis: deps
+	bash test-targets/redis/build.sh
+
+# The layout of Debian's own (stripped) redis-server, from a probe built from its Debian source (committed).
+redis-layout: deps redis $(BUNDLES)
+	bash test-targets/redis/debian-probe.sh
+
+# Layouts for installed Debian builds that no committed layout covers (a newer point release): probed here.
+installed-layouts: build nginx redis
+	bash test-targets/installed-layouts.sh
+
 typecheck: node_modules/.package-lock.json
 	npx tsc -p .
 
 demo: build nginx
 	npx tsx test-targets/demo.ts
 
-test: build nginx nginx-v2debug
+test: build nginx nginx-v2debug redis installed-layouts
 	npx tap --reporter=tap test/*.test.ts
 
 # The fast loop: the tests that need no nginx and no debugger session (walkee, schemas,

@@ -80,123 +80,13 @@ if up_to_date; then
   exit 0
 fi
 
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"
-  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
-  else die "need root to run: $*"
-  fi
-}
-
-export DEBIAN_FRONTEND=noninteractive
-APT_UPDATED=0
-apt_update() {
-  log "apt-get update"
-  as_root apt-get update -qq >&2 || die "apt-get update failed"
-  APT_UPDATED=1
-}
+# shellcheck source=../lib/apt.sh
+source "$ROOT/test-targets/lib/apt.sh"
 
 # --- 1. build dependencies ------------------------------------------------------
-PKGS=(dpkg-dev build-essential libpcre3-dev zlib1g-dev libssl-dev)
-missing=()
-for p in "${PKGS[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing: ${missing[*]}"
-  [ $APT_UPDATED -eq 1 ] || apt_update
-  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-    || die "apt-get install ${missing[*]} failed"
-fi
+ensure_packages dpkg-dev build-essential libpcre3-dev zlib1g-dev libssl-dev
 
-# --- 2. deb-src entries, derived from the system's own apt sources -------------------
-have_deb_src() {
-  if apt-get indextargets --format '$(IDENTIFIER)' 2>/dev/null | grep -qx 'Sources'; then
-    return 0
-  fi
-  grep -rqsE '^[[:space:]]*(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
-}
-
-# deb822: repeat each stanza whose Types include "deb", with "Types: deb-src".
-derive_from_deb822() {
-  awk '
-    BEGIN { RS = ""; ORS = "\n\n" }
-    {
-      n = split($0, lines, "\n"); out = ""; isdeb = 0
-      for (i = 1; i <= n; i++) {
-        l = lines[i]
-        if (l ~ /^[Tt]ypes:/) {
-          v = l; sub(/^[Tt]ypes:[ \t]*/, "", v)
-          m = split(v, ts, /[ \t]+/)
-          for (j = 1; j <= m; j++) if (ts[j] == "deb") isdeb = 1
-          l = "Types: deb-src"
-        }
-        out = out l "\n"
-      }
-      if (isdeb) { sub(/\n$/, "", out); print out }
-    }' "$1"
-}
-
-# one-line format: "deb [opts] URI suite [components...]" -> one deb822 stanza per line.
-derive_from_oneline() {
-  awk '
-    function field(k) {
-      k = tolower(k)
-      if (k == "arch") return "Architectures"
-      if (k == "signed-by") return "Signed-By"
-      if (k == "trusted") return "Trusted"
-      if (k == "lang") return "Languages"
-      if (k == "target") return "Targets"
-      if (k == "pdiffs") return "PDiffs"
-      if (k == "by-hash") return "By-Hash"
-      if (k == "check-valid-until") return "Check-Valid-Until"
-      if (k == "check-date") return "Check-Date"
-      return ""
-    }
-    /^[ \t]*deb[ \t]/ {
-      line = $0; sub(/#.*/, "", line); sub(/^[ \t]*deb[ \t]+/, "", line)
-      opts = ""
-      if (line ~ /^\[/) {
-        o = line; sub(/\].*/, "", o); sub(/^\[/, "", o)
-        sub(/^\[[^]]*\][ \t]*/, "", line)
-        k = split(o, kv, /[ \t]+/)
-        for (j = 1; j <= k; j++) {
-          if (kv[j] == "") continue
-          split(kv[j], p, "="); f = field(p[1])
-          if (f != "") { val = p[2]; gsub(/,/, " ", val); opts = opts f ": " val "\n" }
-        }
-      }
-      m = split(line, w, /[ \t]+/)
-      if (m < 2) next
-      comps = ""
-      for (j = 3; j <= m; j++) if (w[j] != "") comps = comps (comps == "" ? "" : " ") w[j]
-      printf "Types: deb-src\nURIs: %s\nSuites: %s\n", w[1], w[2]
-      if (comps != "") printf "Components: %s\n", comps
-      printf "%s\n", opts
-    }' "$1"
-}
-
-ensure_deb_src() {
-  if have_deb_src; then
-    return 0
-  fi
-  local out=/etc/apt/sources.list.d/xwalk-src.sources content=""
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    log "deriving deb-src entries from /etc/apt/sources.list.d/debian.sources"
-    content=$(derive_from_deb822 /etc/apt/sources.list.d/debian.sources)
-  elif [ -f /etc/apt/sources.list ]; then
-    log "deriving deb-src entries from /etc/apt/sources.list"
-    content=$(derive_from_oneline /etc/apt/sources.list)
-  fi
-  [ -n "$content" ] || die "no 'deb' entries found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list; cannot derive deb-src"
-  printf '# Written by xwalk test-targets/nginx/build.sh: deb-src copies of the system sources.\n%s\n' "$content" \
-    | as_root tee "$out" >/dev/null || die "cannot write $out"
-  log "wrote $out"
-  apt_update
-}
-
-# --- 3. fetch the source tarball ------------------------------------------------
+# --- 2. fetch the source tarball ------------------------------------------------
 tarball_version() {
   tar -xzOf "$TARBALL" "nginx-${NGINX_VERSION}/src/core/nginx.h" 2>/dev/null \
     | sed -n 's/^#define NGINX_VERSION[[:space:]]*"\([^"]*\)".*/\1/p'
@@ -252,7 +142,7 @@ fi
 v=$(tarball_version)
 [ "$v" = "$NGINX_VERSION" ] || die "$TARBALL contains nginx '${v:-unknown}', expected $NGINX_VERSION (delete it to fetch again)"
 
-# --- 4. extract -----------------------------------------------------------------
+# --- 3. extract -----------------------------------------------------------------
 if [ ! -f "$SRCDIR/configure" ]; then
   log "extracting $(basename "$TARBALL")"
   tmp="$WORK/.extract.$$"
@@ -264,7 +154,7 @@ if [ ! -f "$SRCDIR/configure" ]; then
   rm -rf "$tmp"
 fi
 
-# --- 5. configure + make --------------------------------------------------------
+# --- 4. configure + make --------------------------------------------------------
 : >"$BUILDLOG"
 fail_with_log() {
   echo "---- last lines of $BUILDLOG ----" >&2

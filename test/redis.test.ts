@@ -1,0 +1,242 @@
+/**
+ * The redis pack against Debian's redis-server (stripped, its layout from a
+ * probe of Debian's source) and our -g build of the same source: every view
+ * against what redis says of itself (CLIENT LIST, INFO, DBSIZE, SLOWLOG GET,
+ * TYPE) while it is idle; redis_current while its main thread sleeps in
+ * DEBUG SLEEP and answers nothing; a keyspace changing under a write load;
+ * and gdb, lldb and xsample on a core.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { gdb, lldb } from './lib/debuggers.ts';
+import { waitUntil } from './lib/nginx.ts';
+import { buildRedis, DEBIAN_REDIS, type Redis, type RespClient, startRedis } from './lib/redis.ts';
+import { xsample } from './lib/xsample.ts';
+
+type Row = Record<string, unknown>;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-redis-test-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const view = async (r: Redis, name: string): Promise<Row[]> => {
+  const run = await xsample(['--pid', String(r.pid), '--struct', name, '--json']);
+  if (run.code !== 0) throw new Error(`xsample --struct ${name}: exit ${run.code}: ${run.stderr}`);
+  return run.json.items as Row[];
+};
+const noPid = (rows: Row[]) => rows.map(({ pid: _, ...rest }) => rest);
+
+/** CLIENT LIST's lines as maps of its fields. */
+function clientList(text: string): Map<string, string>[] {
+  return text.trim().split('\n').map((line) => new Map(line.split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])));
+}
+
+/** INFO's lines as a map of field to value. */
+function info(text: string): Map<string, string> {
+  return new Map(text.split('\r\n').filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]));
+}
+
+/** Keys in three databases, some with expiries, of every type; two named clients, each on a database of its own. */
+async function populate(r: Redis): Promise<RespClient[]> {
+  for (let i = 0; i < 20; i++) await r.cli('SET', `s${i}`, i % 2 ? `value-${i}` : i);
+  for (let i = 0; i < 5; i++) await r.cli('SET', `e${i}`, 'x', 'EX', 1000 + i);
+  const named: RespClient[] = [];
+  for (const [name, db] of [['alpha', 1], ['beta', 2]] as const) {
+    const c = await r.connect();
+    await c.send('CLIENT', 'SETNAME', name);
+    await c.send('SELECT', db);
+    await c.send('RPUSH', `list-${name}`, 'a', 'b');
+    await c.send('HSET', `hash-${name}`, 'f', 'v');
+    await c.send('SADD', `set-${name}`, 'm');
+    await c.send('ZADD', `zset-${name}`, 1, 'm');
+    await c.send('XADD', `stream-${name}`, '*', 'f', 'v');
+    await c.send('SET', `ex-${name}`, 'v', 'PX', 900000);
+    named.push(c);
+  }
+  return named;
+}
+
+t.test("Debian's redis, idle: every view says what redis says of itself", async (t) => {
+  const r = await startRedis();
+  t.teardown(() => r.stop());
+  const named = await populate(r);
+  t.teardown(() => named.forEach((c) => c.close()));
+  await r.cli('CONFIG', 'SET', 'slowlog-log-slower-than', 0);
+  const blocker = await r.connect();
+  t.teardown(() => blocker.close());
+  await blocker.send('CLIENT', 'SETNAME', 'blocker');
+  const blocked = blocker.send('BLPOP', 'wanted-1', 'wanted-2', 300);
+
+  // CLIENT LIST from a client that stays (it writes every client's address, which redis keeps from then on).
+  const lister = await r.connect();
+  t.teardown(() => lister.close());
+  let listed: Map<string, string>[] = [];
+  // The connections populate() opened and closed are gone once redis has read their ends.
+  await waitUntil('CLIENT LIST shows alpha, beta, blocker and the lister', async () => (listed = clientList((await lister.send('CLIENT', 'LIST')) as string)).length === 4);
+  const clients = await view(r, 'redis_clients');
+  t.equal(clients.length, listed.length, `as many clients as CLIENT LIST (${listed.length})`);
+  for (const want of listed) {
+    const got = clients.find((c) => String(c.id) === want.get('id'));
+    t.ok(got, `client ${want.get('id')} (${want.get('name')})`);
+    if (!got) continue;
+    const same = ['fd', 'addr', 'name', 'db', 'flags'].map((k) => [k, String(got[k]), want.get(k)]);
+    const isLister = want.get('cmd') === 'client|list';
+    // The lister's own row was written while CLIENT LIST ran; it has finished since (its buffers, its last command).
+    if (!isLister) same.push(['cmd', String(got.cmd), want.get('cmd')], ['qbuf', String(got.qbuf), want.get('qbuf')], ['obl', String(got.obl), want.get('obl')], ['oll', String(got.oll), want.get('oll')], ['omem', String(got.omem), want.get('omem')]);
+    t.same(Object.fromEntries(same.map(([k, a]) => [k, a])), Object.fromEntries(same.map(([k, , b]) => [k, b])), `client ${want.get('id')}: as CLIENT LIST says`);
+    t.ok(Math.abs(Number(got.age_s) - Number(want.get('age'))) <= 2 && Math.abs(Number(got.idle_s) - Number(want.get('idle'))) <= 2, `age ${got.age_s} s and idle ${got.idle_s} s, as CLIENT LIST's ${want.get('age')} and ${want.get('idle')} (a second's tick apart)`);
+  }
+
+  const keyspace = info((await r.cli('INFO', 'keyspace')) as string);
+  const dbs = await view(r, 'redis_keyspace');
+  t.same(dbs.map((d) => `db${d.db}:keys=${d.keys},expires=${d.expires}`), [...keyspace].map(([k, v]) => `${k}:${v.replace(/,avg_ttl=.*/, '')}`), 'the databases, their keys and expiries, as INFO keyspace');
+  for (const d of dbs) {
+    const c = await r.connect();
+    await c.send('SELECT', Number(d.db));
+    t.equal(d.keys, await c.send('DBSIZE'), `db ${d.db}: DBSIZE`);
+    c.close();
+  }
+
+  const before = info((await r.cli('INFO', 'memory')) as string);
+  const [mem] = await view(r, 'redis_memory');
+  const after = info((await r.cli('INFO', 'memory')) as string);
+  t.equal(mem.startup, Number(before.get('used_memory_startup')), 'used_memory_startup');
+  t.ok(Number(before.get('used_memory_peak')) <= Number(mem.peak) && Number(mem.peak) <= Number(after.get('used_memory_peak')), `the peak (${mem.peak}) between INFO's before and after`);
+  t.ok(Number(mem.rss) > 0 && Number(mem.used_memory) > 0, 'rss and used memory as serverCron last sampled them');
+  const types = new Map<string, number>();
+  for (const db of [0, 1, 2]) {
+    const c = await r.connect();
+    await c.send('SELECT', db);
+    for (const key of ((await c.send('KEYS', '*')) as string[])) {
+      const type = (await c.send('TYPE', key)) as string;
+      types.set(type, (types.get(type) ?? 0) + 1);
+    }
+    c.close();
+  }
+  t.same(
+    { strings: mem.strings, lists: mem.lists, sets: mem.sets, zsets: mem.zsets, hashes: mem.hashes, streams: mem.streams },
+    { strings: types.get('string'), lists: types.get('list'), sets: types.get('set'), zsets: types.get('zset'), hashes: types.get('hash'), streams: types.get('stream') },
+    'values by type, as TYPE says of every key',
+  );
+
+  const slowlog = (await r.cli('SLOWLOG', 'GET', 1000)) as [number, number, number, string[], string, string][];
+  const entries = (await view(r, 'redis_slowlog')).filter((e) => Number(e.id) <= slowlog[0][0]);
+  t.same(
+    entries.map((e) => [e.id, e.time, e.duration_us, e.args, e.addr, e.name]),
+    slowlog.map(([id, time, us, args, addr, name]) => [id, time, us, args, addr, name]),
+    `the slow log as SLOWLOG GET (${slowlog.length} entries; the SLOWLOG GET itself is logged after it ran)`,
+  );
+
+  const blockedRows = await view(r, 'redis_blocked');
+  const infoClients = info((await r.cli('INFO', 'clients')) as string);
+  t.equal(blockedRows.length, Number(infoClients.get('blocked_clients')), 'as many blocked clients as INFO');
+  t.same(blockedRows.map((b) => [b.name, b.cmd, b.on, [...(b.keys as string[])].sort()]), [['blocker', 'blpop', 'list', ['wanted-1', 'wanted-2']]], 'the BLPOP client, on its two keys');
+  t.ok(Math.abs(Number(blockedRows[0]?.timeout_ms) - (Date.now() + 300_000)) < 30_000, 'timing out in about 300 s');
+  await r.cli('RPUSH', 'wanted-2', 'here');
+  t.same(await blocked, ['wanted-2', 'here'], 'and it gets its value');
+  t.same(await view(r, 'redis_current'), [], 'an idle redis runs no command');
+});
+
+t.test('redis_current: while DEBUG SLEEP holds the main thread and PING gets no answer, xsample names the command, its client and its running time', async (t) => {
+  const r = await startRedis();
+  t.teardown(() => r.stop());
+  const sleeper = await r.connect();
+  t.teardown(() => sleeper.close());
+  await sleeper.send('CLIENT', 'SETNAME', 'sleeper');
+  await r.cli('CLIENT', 'LIST'); // redis writes the clients' addresses
+  const sent = Date.now();
+  const slept = sleeper.send('DEBUG', 'SLEEP', 3);
+  let first: Row[] = [];
+  await waitUntil('redis runs DEBUG SLEEP', async () => (first = await view(r, 'redis_current')).length === 1);
+  let ponged = false;
+  const pinger = await r.connect();
+  t.teardown(() => pinger.close());
+  const pong = pinger.send('PING').then((x) => ((ponged = true), x));
+  const [row] = await view(r, 'redis_current');
+  const readBy = Date.now();
+  t.notOk(ponged, 'PING is not answered while redis sleeps');
+  t.same([row.name, row.cmd, row.args, row.argc], ['sleeper', 'debug', ['DEBUG', 'SLEEP', '3'], 3], 'the command, its arguments and its client');
+  t.equal(row.id, first[0].id, 'the same client both times');
+  t.ok(Number(row.running_ms) >= Number(first[0].running_ms), `running longer (${row.running_ms} ms) than at the first read (${first[0].running_ms} ms)`);
+  t.ok(Number(row.running_ms) >= 0 && Number(row.running_ms) <= readBy - sent + 5, `and not longer than since it was sent (${readBy - sent} ms)`);
+  t.equal(await slept, 'OK', 'DEBUG SLEEP ends');
+  t.equal(await pong, 'PONG', 'then PING is answered');
+  t.same(await view(r, 'redis_current'), [], 'and redis is idle again');
+});
+
+t.test('under a write load: each sample is complete and consistent, or partial with a reason', async (t) => {
+  const r = await startRedis();
+  t.teardown(() => r.stop());
+  const writer = await r.connect();
+  t.teardown(() => writer.close());
+  let stop = false;
+  let written = 0;
+  // One client writing without pause: new keys, replaced values, deletions, over a keyspace of 2000 keys.
+  const load = (async () => {
+    for (let i = 0; !stop; i++) {
+      const batch = Array.from({ length: 20 }, (_, j) => writer.send('SET', `k${(i * 20 + j) % 2000}`, `v${i}`));
+      if (i % 5 === 0) batch.push(writer.send('DEL', `k${(i * 37) % 2000}`));
+      await Promise.all(batch);
+      written += batch.length;
+    }
+  })();
+  const tally = { keyspace: [0, 0], memory: [0, 0] };
+  for (let i = 0; i < 20; i++) {
+    for (const [name, key] of [['redis_keyspace', 'keyspace'], ['redis_memory', 'memory']] as const) {
+      const run = await xsample(['--pid', String(r.pid), '--struct', name, '--json']);
+      if (run.json?.partial) {
+        tally[key][1]++;
+        t.ok(run.json.errors.length > 0 && run.code === 3, `${name}: a partial sample says why (exit 3): ${JSON.stringify(run.json.errors[0])}`);
+        continue;
+      }
+      tally[key][0]++;
+      const row = run.json?.items?.[0] as Row | undefined;
+      if (key === 'memory') t.equal(row?.keys, row?.dict_keys, `sample ${i}: the keys walked (${row?.keys}) are the dicts' own count`);
+      else t.ok(Number(row?.keys ?? 0) <= 2000, `sample ${i}: ${row?.keys} keys, of the 2000 written`);
+    }
+  }
+  stop = true;
+  await load;
+  t.ok(written > 1000, `the load ran (${written} commands)`);
+  t.ok(tally.keyspace[0] > 0, `keyspace: ${tally.keyspace[0]} complete samples, ${tally.keyspace[1]} partial`);
+  t.comment(`memory (a walk of every key): ${tally.memory[0]} complete samples, ${tally.memory[1]} partial`);
+});
+
+t.test('on a core: xsample, gdb and lldb agree, and gdb reads the same fields by name from our -g build', async (t) => {
+  for (const binary of [DEBIAN_REDIS, await buildRedis()]) {
+    const r = await startRedis({ binary });
+    t.teardown(() => r.stop());
+    await populate(r).then((cs) => t.teardown(() => cs.forEach((c) => c.close())));
+    const sleeper = await r.connect();
+    t.teardown(() => sleeper.close());
+    await sleeper.send('CLIENT', 'SETNAME', 'sleeper');
+    await r.cli('CLIENT', 'LIST');
+    const slept = sleeper.send('DEBUG', 'SLEEP', 2);
+    await waitUntil('redis runs DEBUG SLEEP', async () => (await view(r, 'redis_current')).length === 1);
+    const prefix = path.join(dir, `redis-${path.basename(path.dirname(binary))}`);
+    await execa('gcore', ['-o', prefix, String(r.pid)], { stdio: 'ignore' });
+    const core = `${prefix}.${r.pid}`;
+    const exe = fs.realpathSync(binary);
+    t.equal(await slept, 'OK');
+    for (const name of ['redis_current', 'redis_clients', 'redis_keyspace', 'redis_slowlog']) {
+      const x = await xsample(['--core', core, '--struct', name, '--json']);
+      const rows = noPid(x.json.items as Row[]);
+      if (name === 'redis_current') t.same(rows.map((c) => [c.name, c.cmd, c.args]), [['sleeper', 'debug', ['DEBUG', 'SLEEP', '2']]], `${binary}: the core was taken in DEBUG SLEEP`);
+      const command = name.replace(/_/g, '-');
+      const g = await gdb({ core, exe }, 'redis', [`${command} --json`]);
+      const l = await lldb({ core, exe }, 'redis', [`${command} --json`]);
+      t.same(noPid((g.json[0]?.items ?? []) as Row[]), rows, `${binary}: gdb's ${command} on the core: ${g.stderr.slice(-300)}`);
+      t.same(noPid((l.json[0]?.items ?? []) as Row[]), rows, `${binary}: lldb's ${command} on the core: ${l.stderr.slice(-300)}`);
+    }
+    if (binary !== DEBIAN_REDIS) {
+      // Our build has DWARF: gdb evaluates C expressions by name, a read independent of the pack's layouts.
+      const byName = await execa('gdb', ['-batch', '-nx', exe, core, '-ex', 'print server.current_client->id', '-ex', 'print server.clients->len', '-ex', 'print server.db[1].dict->ht_used[0] + server.db[1].dict->ht_used[1]'], { reject: false });
+      const values = [...byName.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]));
+      const current = noPid((await xsample(['--core', core, '--struct', 'redis_current', '--json'])).json.items as Row[]);
+      const clients = (await xsample(['--core', core, '--struct', 'redis_clients', '--json'])).json.items as Row[];
+      const dbs = (await xsample(['--core', core, '--struct', 'redis_keyspace', '--json'])).json.items as Row[];
+      t.same(values, [current[0].id, clients.length, dbs.find((d) => d.db === 1)?.keys], `gdb by name: the current client's id, the clients, db 1's keys (${byName.stderr.slice(-200)})`);
+    }
+  }
+});
