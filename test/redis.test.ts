@@ -104,6 +104,9 @@ t.test("Debian's redis, idle: every view says what redis says of itself", async 
   t.equal(mem.startup, Number(before.get('used_memory_startup')), 'used_memory_startup');
   t.ok(Number(before.get('used_memory_peak')) <= Number(mem.peak) && Number(mem.peak) <= Number(after.get('used_memory_peak')), `the peak (${mem.peak}) between INFO's before and after`);
   t.ok(Number(mem.rss) > 0 && Number(mem.used_memory) > 0, 'rss and used memory as serverCron last sampled them');
+  const bounded = await xsample(['--pid', String(r.pid), '--struct', 'redis_memory', '--max-nodes', '10', '--json']);
+  t.equal(bounded.code, 3, 'a walk of the keyspace past --max-nodes is partial');
+  t.match(JSON.stringify(bounded.json.errors), /max-nodes/, 'and says so');
   const types = new Map<string, number>();
   for (const db of [0, 1, 2]) {
     const c = await r.connect();
@@ -163,6 +166,28 @@ t.test('redis_current: while DEBUG SLEEP holds the main thread and PING gets no 
   t.equal(await slept, 'OK', 'DEBUG SLEEP ends');
   t.equal(await pong, 'PONG', 'then PING is answered');
   t.same(await view(r, 'redis_current'), [], 'and redis is idle again');
+});
+
+t.test('redis_current in a busy EVAL: the script while it runs; partial, with the reason, once redis answers BUSY', async (t) => {
+  const r = await startRedis({ args: ['--busy-reply-threshold', '1000'] });
+  t.teardown(() => r.stop());
+  const caller = await r.connect();
+  t.teardown(() => caller.close());
+  await caller.send('CLIENT', 'SETNAME', 'scripter');
+  const script = 'local n = 0 while true do n = n + 1 end';
+  const evaluated = caller.send('EVAL', script, 0);
+  let row: Row | undefined;
+  await waitUntil('redis runs the script', async () => (row = (await view(r, 'redis_current'))[0]) !== undefined);
+  t.same([row?.name, row?.cmd, row?.args], ['scripter', 'eval', ['EVAL', script, '0']], 'the EVAL, its script and its client');
+  // Past busy-reply-threshold redis serves other clients between script instructions, with BUSY errors.
+  const other = await r.connect();
+  t.teardown(() => other.close());
+  await waitUntil('redis answers BUSY', async () => /^BUSY/.test(String(((await other.send('PING')) as Error).message ?? '')));
+  const busy = await xsample(['--pid', String(r.pid), '--struct', 'redis_current', '--json']);
+  t.equal(busy.code, 3, 'then the sample is partial');
+  t.match(JSON.stringify(busy.json.errors), /busy-reply-threshold/, 'and says why: its running time no longer counts from the start');
+  t.equal(await other.send('SCRIPT', 'KILL'), 'OK', 'SCRIPT KILL');
+  t.match(String((await evaluated as Error).message), /killed/i, 'the script ends, killed');
 });
 
 t.test('under a write load: each sample is complete and consistent, or partial with a reason', async (t) => {
