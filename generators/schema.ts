@@ -368,7 +368,8 @@ function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optio
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `walk ${n}: expected of: and yields:`);
     const e = entries(src, body, ['doc', 'of', 'params', 'yields'], `walk ${n}`);
-    if (o.optional && e.get('of') && !pack.structs.has(String(scalarValue(e.get('of')!.value as Node)))) continue;
+    const ofName = e.get('of') ? String(scalarValue(e.get('of')!.value as Node)) : '';
+    if (o.optional && e.get('of') && !isScalarName(ofName) && !pack.structs.has(ofName)) continue;
     const of = walkOfRef(src, e.get('of'), body, pack, `walk ${n}`);
     const params = walkParams(src, e.get('params'), n, pack);
     const y = e.get('yields');

@@ -4,8 +4,10 @@
  * and a read takes the newest sample, if it is fresh. perf_event_open needs
  * only the ptrace access check, as process_vm_readv does: the thread is
  * never stopped. Opened at the first read, so only walks that ask for a
- * register (register() in a schema) pay for it.
+ * register (register() in a schema) pay for it. Samples are of user mode
+ * only (a sample in the kernel holds no interpreter state).
  */
+import os from 'node:os';
 import { type Int, norm } from './exact.ts';
 import { loadAddon } from './native-addon.ts';
 
@@ -25,7 +27,8 @@ const MAX_AGE_NS = 2_000_000;
 const WAIT_MS = 3;
 const FIRST_WAIT_MS = 20;
 
-const ERRNO: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 13: 'EACCES', 19: 'ENODEV', 22: 'EINVAL', 38: 'ENOSYS', 95: 'EOPNOTSUPP' };
+/** errno's name by its number (EACCES for 13). */
+const ERRNO_NAME = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 
 /** Registers as a sample has them, or null when none is known; `unavailable` says why none ever will be. */
 export interface RegisterSource {
@@ -68,7 +71,7 @@ export class LiveRegisters implements RegisterSource {
     }
     const h = addon.open(this.tid, PERIOD_NS);
     if (typeof h === 'number') {
-      this.unavailable = `perf_event_open on thread ${this.tid} failed (${ERRNO[-h] ?? `errno ${-h}`}): see /proc/sys/kernel/perf_event_paranoid`;
+      this.unavailable = `perf_event_open on thread ${this.tid} failed (${ERRNO_NAME.get(-h) ?? `errno ${-h}`}): run as root, or with CAP_PERFMON, or lower /proc/sys/kernel/perf_event_paranoid to 2`;
       return null;
     }
     return h;

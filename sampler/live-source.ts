@@ -3,6 +3,7 @@
  * only ptrace *access* (same user or CAP_SYS_PTRACE), never an attach.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { loadAddon } from './native-addon.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
 
@@ -10,10 +11,7 @@ interface PvrAddon {
   readv(pid: number, addrs: Float64Array, lens: Uint32Array, out: Buffer): number;
 }
 
-const ESRCH = 3;
-const EPERM = 1;
-const EFAULT = 14;
-const ENOSYS = 38;
+const { ESRCH, EPERM, EFAULT, ENOSYS } = os.constants.errno;
 
 /** The native addon, or null when it was not built (then /proc/PID/mem serves). */
 export const loadPvrAddon = (): PvrAddon | null => loadAddon<PvrAddon>('xwalk_pvr');

@@ -142,16 +142,20 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   const tally = new Tally();
   const interrupt = new Interrupt();
   const period = 1000 / o.rate;
-  const start = performance.now();
+  // The first sample is the schedule's sample 0, and the schedule starts when it is done: it pays for what
+  // only the first one does (the symbol tables it is the first to look in, the first perf-event sample).
   const startWall = Date.now();
   const progress = process.stderr.isTTY ? new Progress() : null;
+  let start = performance.now();
   let behind = 0;
   let slowest = 0;
   try {
+    sampleTick(o, rec, agg, tally, warn);
+    start = performance.now() - Math.min(performance.now() - start, period);
     // Sample k is due at start + k * period, for every k below rate x duration; one that comes after the
     // next one is due is not taken, but counted as missed: taken + missed = rate x duration.
     const slots = o.duration === Infinity ? Infinity : Math.ceil(o.duration * o.rate - 1e-9);
-    for (let i = 0; i < slots; i++) {
+    for (let i = 1; i < slots; i++) {
       let due = start + i * period;
       const now = performance.now();
       if (now > due + period) {

@@ -270,7 +270,8 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
       continue;
     }
     const t1 = performance.now();
-    const change = verify ? changeOf(snap, r.errors.length > 0, ranges, target) : null;
+    const moved = verify ? R.registersMoved() : null;
+    const change = verify ? (changeOf(snap, r.errors.length > 0, ranges, target) ?? (moved && `the registers it used (${moved})`)) : null;
     if (o.verbose) {
       const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
       const checked = verify ? `; read again in ${(performance.now() - t1).toFixed(1)} ms: ${change ? `changed while read (${change})` : 'held still'}` : '';
@@ -315,7 +316,7 @@ function compileSession(o: SampleOptions, s: Session, snap: Snapshot): NonNullab
  */
 function changeOf(snap: Snapshot, failed: boolean, ranges: Range[], target: Target): string | null {
   const c = snap.changed();
-  if (c) return `${c.lines} of the words it used, the first at ${hex(c.addr)}`;
+  if (c) return `${c.words} of the words it used, the first at ${hex(c.addr)}`;
   if (failed && !sameRanges(ranges, target.ranges())) return 'the mappings';
   return null;
 }

@@ -31,8 +31,8 @@ const CHUNK = 64 * 1024;
  * The unit of change detection: an 8-byte word. A cache line would call a frame's link changed whenever the
  * locals beside it change (a Lua loop's counters), and retry a sample whose answer held still.
  */
-const LINE_SHIFT = 3;
-const LINE = 1 << LINE_SHIFT;
+const WORD_SHIFT = 3;
+const WORD = 1 << WORD_SHIFT;
 const TWO32 = 4294967296;
 
 /** A readable range of the target's address space. */
@@ -58,7 +58,7 @@ export interface SnapshotStats {
   pages: number;
 }
 
-/** Bytes read from [start, start + view.byteLength), and which of its lines a walk used. */
+/** Bytes read from [start, start + view.byteLength), and which of its words a walk used. */
 export interface Chunk {
   start: number;
   end: number;
@@ -72,7 +72,7 @@ export interface Chunk {
 /** Where memory a walk used was found different when read again. */
 export interface Change {
   addr: number;
-  lines: number;
+  words: number;
 }
 
 /** A mapping, with its chunks by index: chunk i covers the i-th 64 KiB-aligned window that meets it. */
@@ -81,14 +81,14 @@ interface Mapped extends Range {
   chunks: (Chunk | null | undefined)[];
 }
 
-/** Lines of a value assembled across two chunks are marked in those chunks; its own marks are not checked. */
-const SCRATCH_USED = new Uint8Array(CHUNK >> LINE_SHIFT);
+/** Words of a value assembled across two chunks are marked in those chunks; its own marks are not checked. */
+const SCRATCH_USED = new Uint8Array(CHUNK >> WORD_SHIFT);
 const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED };
 
 /** Where changed() reads a chunk again: one buffer for every snapshot (a chunk is at most CHUNK bytes). */
 const SCRATCH = new Uint8Array(CHUNK);
 
-const linesOf = (len: number): Uint8Array => new Uint8Array((len + LINE - 1) >> LINE_SHIFT);
+const wordsOf = (len: number): Uint8Array => new Uint8Array((len + WORD - 1) >> WORD_SHIFT);
 
 export class Snapshot {
   readonly stats: SnapshotStats = { reads: 0, bytes: 0, pages: 0 };
@@ -134,8 +134,8 @@ export class Snapshot {
     let c = this.last;
     if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
     const off = (addr as number) - c.start;
-    c.used[off >> LINE_SHIFT] = 1;
-    c.used[(off + 7) >> LINE_SHIFT] = 1;
+    c.used[off >> WORD_SHIFT] = 1;
+    c.used[(off + 7) >> WORD_SHIFT] = 1;
     const hi = c.view.getUint32(off + 4, true);
     const lo = c.view.getUint32(off, true);
     return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
@@ -190,7 +190,7 @@ export class Snapshot {
       const a = addr + done;
       const c = this.chunk(a, 1);
       const n = Math.min(c.end - a, len - done);
-      c.used.fill(1, (a - c.start) >> LINE_SHIFT, ((a - c.start + n - 1) >> LINE_SHIFT) + 1);
+      c.used.fill(1, (a - c.start) >> WORD_SHIFT, ((a - c.start + n - 1) >> WORD_SHIFT) + 1);
       out.set(new Uint8Array(c.view.buffer, c.view.byteOffset + (a - c.start), n), done);
       done += n;
     }
@@ -203,24 +203,24 @@ export class Snapshot {
   }
 
   /**
-   * A chunk holding [addr, addr + len), with the lines of that range marked
+   * A chunk holding [addr, addr + len), with the words of that range marked
    * used. A value that straddles two chunks (or a short chunk's end) comes
    * from a small chunk of its own bytes. Hot loops keep the chunk in locals,
-   * read its view directly and mark its used lines themselves.
+   * read its view directly and mark its used words themselves.
    */
   chunk(addr: Int, len: number): Chunk {
     if (typeof addr !== 'number') this.outside(addr);
     const c = this.window(addr);
     if (addr + len <= c.end) {
       this.last = c;
-      c.used[(addr - c.start) >> LINE_SHIFT] = 1;
-      c.used[(addr - c.start + len - 1) >> LINE_SHIFT] = 1;
+      c.used[(addr - c.start) >> WORD_SHIFT] = 1;
+      c.used[(addr - c.start + len - 1) >> WORD_SHIFT] = 1;
       return c;
     }
     const bytes = new Uint8Array(len);
     for (let i = 0; i < len; i++) {
       const w = this.window(addr + i);
-      w.used[(addr + i - w.start) >> LINE_SHIFT] = 1;
+      w.used[(addr + i - w.start) >> WORD_SHIFT] = 1;
       bytes[i] = w.view.getUint8(addr + i - w.start);
     }
     return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED };
@@ -232,7 +232,7 @@ export class Snapshot {
   }
 
   /**
-   * Reads every line a walk used once more and compares it with what the
+   * Reads every word a walk used once more and compares it with what the
    * walk saw: the first place that changed (or is no longer readable), or
    * null when everything the answer came from held still.
    */
@@ -240,9 +240,9 @@ export class Snapshot {
     let first: Change | null = null;
     const scratch = SCRATCH;
     const check = (c: Chunk) => {
-      const lines = changedLines(c, scratch, (addr, out) => this.source.readInto(addr, out));
-      if (lines && !first) first = lines;
-      else if (lines && first) first.lines += lines.lines;
+      const words = changedWords(c, scratch, (addr, out) => this.source.readInto(addr, out));
+      if (words && !first) first = words;
+      else if (words && first) first.words += words.words;
     };
     for (const r of this.ranges) for (const c of r.chunks) if (c) check(c);
     for (const c of this.singles.values()) if (c) check(c);
@@ -291,7 +291,7 @@ export class Snapshot {
     const whole = got - (got % PAGE);
     if (whole === 0) return null;
     this.stats.pages += whole / PAGE;
-    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: linesOf(whole), probe };
+    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: wordsOf(whole), probe };
   }
 
   /** A page the chunk read did not bring (the mapping changed since we listed it): read alone. */
@@ -300,7 +300,7 @@ export class Snapshot {
     let c = this.singles.get(page);
     if (c === undefined) {
       const buf = new Uint8Array(PAGE);
-      c = this.read(page * PAGE, buf) === PAGE ? { start: page * PAGE, end: page * PAGE + PAGE, view: new DataView(buf.buffer), used: linesOf(PAGE) } : null;
+      c = this.read(page * PAGE, buf) === PAGE ? { start: page * PAGE, end: page * PAGE + PAGE, view: new DataView(buf.buffer), used: wordsOf(PAGE) } : null;
       if (c) this.stats.pages++;
       this.singles.set(page, c);
     }
@@ -332,31 +332,31 @@ export class Snapshot {
   }
 }
 
-/** The used lines of chunk c that read differently now (or not at all): where the first is, and how many. */
-function changedLines(c: Chunk, scratch: Uint8Array, read: (addr: number, out: Uint8Array) => number): Change | null {
+/** The used words of chunk c that read differently now (or not at all): where the first is, and how many. */
+function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: Uint8Array) => number): Change | null {
   const used = c.used;
   const lo = used.indexOf(1);
   if (lo < 0) return null;
   const hi = used.lastIndexOf(1);
-  const from = lo << LINE_SHIFT;
-  const to = Math.min((hi + 1) << LINE_SHIFT, c.end - c.start);
+  const from = lo << WORD_SHIFT;
+  const to = Math.min((hi + 1) << WORD_SHIFT, c.end - c.start);
   const again = scratch.subarray(0, to - from);
   const got = read(c.start + from, again);
   const before = new Uint8Array(c.view.buffer, c.view.byteOffset + from, to - from);
   // Nothing moved in the whole span: the common case, at memcmp speed.
   if (got === again.length && Buffer.from(again.buffer, again.byteOffset, again.length).equals(Buffer.from(before.buffer, before.byteOffset, before.length))) return null;
   let first = -1;
-  let lines = 0;
-  for (let line = lo; line <= hi; line++) {
-    if (!used[line]) continue;
-    const a = (line << LINE_SHIFT) - from;
-    const b = Math.min(a + LINE, to - from);
+  let words = 0;
+  for (let word = lo; word <= hi; word++) {
+    if (!used[word]) continue;
+    const a = (word << WORD_SHIFT) - from;
+    const b = Math.min(a + WORD, to - from);
     let same = b <= got;
     for (let i = a; same && i < b; i++) same = again[i] === before[i];
     if (!same) {
-      lines++;
+      words++;
       if (first < 0) first = c.start + from + a;
     }
   }
-  return lines ? { addr: first, lines } : null;
+  return words ? { addr: first, words } : null;
 }

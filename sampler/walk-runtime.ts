@@ -39,6 +39,7 @@ export class WalkRuntime {
     this.visited = 0;
     this.clock = clock;
     this.sampleRegisters = undefined;
+    this.registersUsed.clear();
   }
 
   /** A walk error, its message filled in: {i} is the i-th argument, as hex or decimal. */
@@ -89,12 +90,25 @@ export class WalkRuntime {
   private sampleRegisters: Record<string, Int> | null | undefined;
   /** Whether a walk asked for a register, in any sample so far. */
   registersAsked = false;
+  private readonly registersUsed = new Set<string>();
 
   /** A register of the target's first thread, or 0 where it is not known (register() in a schema). */
   register(name: string): Int {
     this.registersAsked = true;
+    this.registersUsed.add(name);
     if (this.sampleRegisters === undefined) this.sampleRegisters = this.registers?.read() ?? null;
     return this.sampleRegisters?.[name] ?? 0;
+  }
+
+  /**
+   * The registers this sample used that a newer sample of them holds otherwise (the thread moved on while
+   * the walk read memory), or null: registers and memory are read at two moments, and are compared as memory is.
+   */
+  registersMoved(): string | null {
+    if (!this.sampleRegisters || !this.registers) return null;
+    const now = this.registers.read();
+    const moved = now ? [...this.registersUsed].filter((n) => now[n] !== this.sampleRegisters![n]) : [];
+    return moved.length ? moved.join(', ') : null;
   }
 
   /** Texts and integers joined, the integers in decimal (cat() in a schema). */

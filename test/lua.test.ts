@@ -110,7 +110,7 @@ t.test("lua_requests names functions as Lua's own traceback does: globals, field
   const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   t.teardown(() => nginx.stop());
   // /lua/named (test/lib/nginx.ts): top (a local) calls upper (an upvalue), which calls obj:method (a method),
-  // which calls xwalk_global (a global), which calls M.field (a field), which logs debug.traceback() and sleeps.
+  // which calls xwalk_global (a global), which calls M.field (a field, taking ...), which logs debug.traceback() and sleeps.
   const chunk = chunkOf(nginx, '/lua/named');
   const parked = new AbortController();
   t.teardown(() => parked.abort());
@@ -183,7 +183,10 @@ async function recordUntil200(t: Test, pid: number, out: string): Promise<Map<st
   let all = 0;
   for (let i = 0; i < 20 && all < 200; i++) {
     const r = await xsample(['record', '--pid', String(pid), '--struct', 'lua_stacks', '--rate', '100', '--duration', '2', '--format', 'folded', '-o', out]);
-    t.equal(r.code, 0, r.stderr);
+    // A partial sample (frames torn, or no frame base) is left out and counted: a few are, on a busy host.
+    const partial = Number(/, (\d+) partial/.exec(r.stderr)?.[1] ?? 0);
+    const taken = Number(/: (\d+) samples? in/.exec(r.stderr)?.[1] ?? 0);
+    t.ok((r.code === 0 || r.code === 3) && partial <= 0.25 * taken, `${partial} of ${taken} samples partial: ${r.stderr.slice(-300)}`);
     for (const line of fs.readFileSync(out, 'utf8').trim().split('\n').filter((l) => l)) {
       const at = line.lastIndexOf(' ');
       weights.set(line.slice(0, at), (weights.get(line.slice(0, at)) ?? 0) + Number(line.slice(at + 1)));
@@ -283,9 +286,9 @@ t.test('lua_stacks with the JIT off: the interpreter\'s frames from its BASE reg
   const weights = await recordUntil200(t, nginx.workerPid, path.join(dir, 'interpreted.folded'));
   const { all, heavy, light } = shares(weights, chunk);
   t.ok(all >= 200, `200 samples saw the handler run (${all})`);
-  t.ok([...weights.keys()].every((s) => s.startsWith(`pid ${nginx.workerPid};vm interpreted`) || s.startsWith(`pid ${nginx.workerPid};vm C;lua ${chunk} main chunk`)), `all in the interpreter, or in C (io.open) under the chunk: ${[...weights.keys()].join(' | ')}`);
-  // A sample whose registers are older than 2 ms (the worker was off its CPU) has no frames: most have them.
-  t.ok(heavy + light >= 0.6 * all, `most samples have the interpreter's frames, in heavy or light (${heavy + light} of ${all})`);
+  t.ok([...weights.keys()].every((s) => s.startsWith(`pid ${nginx.workerPid};vm interpreted;lua ${chunk} main chunk`) || s.startsWith(`pid ${nginx.workerPid};vm C;lua ${chunk} main chunk`)), `all in the interpreter, or in C (io.open), under the chunk: ${[...weights.keys()].join(' | ')}`);
+  // A sample without a fresh register sample is partial and left out: every one drawn has the frames.
+  t.ok(heavy + light >= 0.95 * all, `the samples drawn have the interpreter's frames, in heavy or light (${heavy + light} of ${all})`);
   const share = heavy / (heavy + light);
   t.ok(Math.abs(share - 0.75) <= 0.12, `heavy's share is ${share.toFixed(3)}, about 3/4 as in JIT code (${heavy} to ${light})`);
   t.ok(weights.has(`pid ${nginx.workerPid};vm interpreted;lua ${chunk} main chunk;lua ${chunk}:2`), 'a path: the interpreter, the main chunk, then heavy');

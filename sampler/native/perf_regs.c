@@ -7,7 +7,9 @@
  *   thread's own CPU time the kernel writes a sample of its user registers
  *   (PERF_SAMPLE_REGS_USER) and the time (CLOCK_MONOTONIC) into a ring.
  *   perf_event_open needs the ptrace *access* check, as process_vm_readv
- *   does, never an attach: the thread runs on while it is sampled.
+ *   does, never an attach: the thread runs on while it is sampled. At
+ *   perf_event_paranoid 3 (Debian's default) a user without CAP_PERFMON
+ *   cannot open it; root can.
  * latest(handle, max_age_ns, wait_ms) -> BigUint64Array | null | -errno
  *   Empties the ring and gives the newest sample's registers, in the order
  *   of REGS below, when it was taken at most max_age_ns ago. With none that
@@ -38,7 +40,8 @@ enum { R_AX, R_BX, R_CX, R_DX, R_SI, R_DI, R_BP, R_SP, R_IP, R_FLAGS, R_R8 = 16,
 #define REG_MASK ((1ULL << R_AX) | (1ULL << R_BX) | (1ULL << R_CX) | (1ULL << R_DX) | (1ULL << R_SI) |          \
                   (1ULL << R_DI) | (1ULL << R_BP) | (1ULL << R_SP) | (1ULL << R_IP) | (0xffULL << R_R8))
 
-/* Data pages of the ring (a power of two): at a sample a millisecond, about half a second of samples. */
+/* Data pages of the ring (a power of two): 204 samples of 160 bytes, 0.2 s of the thread's CPU at one a
+ * millisecond. A reader that comes back later finds it full (the kernel then drops new samples) and empties it. */
 #define RING_PAGES 8
 
 struct perf_ring {
@@ -94,6 +97,11 @@ static napi_value perf_open(napi_env env, napi_callback_info info)
     attr.sample_period = (uint64_t)period;
     attr.sample_type = PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER;
     attr.sample_regs_user = REG_MASK;
+    /* A sample taken in the kernel holds the registers of the system call's entry, never the interpreter's
+     * state; and leaving the kernel out lets a user who may read the process open the event at
+     * perf_event_paranoid 2 (Debian's default 3 needs CAP_PERFMON). */
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
     attr.use_clockid = 1;
     attr.clockid = CLOCK_MONOTONIC;
     attr.wakeup_events = 1;
@@ -188,9 +196,16 @@ static napi_value perf_latest(napi_env env, napi_callback_info info)
     if (r->fd < 0) return make_int(env, -EBADF);
 
     drain(r);
-    if (!r->have || monotonic_ns() - r->time > (uint64_t)max_age) {
+    /* poll() reports a sample written since the last poll, drained or not: it is asked again until a fresh
+     * sample arrives or the time is up. */
+    uint64_t deadline = monotonic_ns() + (uint64_t)wait_ms * 1000000ULL;
+    while (!r->have || monotonic_ns() - r->time > (uint64_t)max_age) {
+        uint64_t now = monotonic_ns();
+        if (now >= deadline) break;
         struct pollfd p = { .fd = r->fd, .events = POLLIN };
-        if (wait_ms > 0 && poll(&p, 1, (int)wait_ms) > 0) drain(r);
+        int left_ms = (int)((deadline - now + 999999) / 1000000);
+        if (poll(&p, 1, left_ms) < 0 && errno != EINTR) break;
+        drain(r);
     }
     napi_value out;
     if (!r->have || monotonic_ns() - r->time > (uint64_t)max_age) {

@@ -50,7 +50,11 @@ log "compiling the LuaJIT probe"
 {
   echo '#include "lj_obj.h"'
   echo '#include "lj_dispatch.h"'
-  $XGEN probe --pack nginx --object luajit
+  echo '#include "lj_bc.h"'
+  $XGEN probe --pack nginx --object luajit >"$WORK/probe-luajit.list"
+  # The schema's lj_bc_OP types carry the build's opcode numbers, as sizes: sizeof(lj_bc_OP) - 1 == BC_OP.
+  sed -n 's/^lj_bc_\([A-Z0-9_]*\) \*.*/typedef char lj_bc_\1[BC_\1 + 1];/p' "$WORK/probe-luajit.list"
+  cat "$WORK/probe-luajit.list"
 } >"$WORK/probe-luajit.c"
 cc -g -O2 -fPIC -fomit-frame-pointer -D_FILE_OFFSET_BITS=64 -D_LARGEFILE_SOURCE -U_FORTIFY_SOURCE -DLUAJIT_UNWIND_EXTERNAL \
   -I "$LJ_SRC/src" -c "$WORK/probe-luajit.c" -o "$WORK/probe-luajit.o" 2>"$WORK/cc-luajit.log" \

@@ -283,7 +283,7 @@ const LUA_LOCATIONS = `
         location = /lua/named {
             content_by_lua_block {
                 local M = {}
-                function M.field(s) ngx.log(ngx.ERR, "xwalk-traceback", (debug.traceback():gsub("\\n", "|"))) ngx.sleep(s) end
+                function M.field(...) local s = ... ngx.log(ngx.ERR, "xwalk-traceback", (debug.traceback():gsub("\\n", "|"))) ngx.sleep(s) end
                 function xwalk_global(s) M.field(s) end
                 local obj = {}
                 function obj:method(s) xwalk_global(s) end
