@@ -1908,9 +1908,9 @@ def view0(L):
     _k2 = (_k1 - 1)
     _k3 = L.off("entry_t", "next")
     _k4 = L.off("churn_root_t", "buckets")
-    _k5 = L.int_field("churn_root_t", "nbuckets")
-    _k6 = L.off("churn_root_t", "nbuckets")
-    _k7 = L.plain_u64("churn_root_t", "nbuckets")
+    _k5 = L.off("churn_root_t", "nbuckets")
+    _k6 = L.plain_u64("churn_root_t", "nbuckets")
+    _k7 = L.int_field("churn_root_t", "nbuckets")
 
     def h1(_rt):
         _m = _rt.m
@@ -1970,7 +1970,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w5 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := s + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(s, _k5, False))
+        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
         if c_w5 > _max_nodes:
@@ -2067,9 +2067,9 @@ def view2(L):
     _k2 = L.align("node_t")
     _k3 = (_k2 - 1)
     _k4 = L.off("node_t", "next")
-    _k5 = L.int_field("node_t", "value")
-    _k6 = L.off("node_t", "value")
-    _k7 = L.plain_u64("node_t", "value")
+    _k5 = L.off("node_t", "value")
+    _k6 = L.plain_u64("node_t", "value")
+    _k7 = L.int_field("node_t", "value")
 
     def h1(_rt):
         _m = _rt.m
@@ -2149,7 +2149,7 @@ def view2(L):
                 if n_w6 > _max_nodes:
                     raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w6
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(i1, _k5, False)))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k6) else _rt.field_int(_b, _k7, False)))
                 p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (p_w6 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w6 == t_w6) and (p_w6 != 0):
                     raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])

@@ -1808,35 +1808,35 @@ def view0(L):
     _k4 = (_k3 - 1)
     _k5 = L.off("listNode", "value")
     _k6 = L.off("listNode", "next")
-    _k7 = L.int_field("client", "id")
-    _k8 = L.off("client", "id")
-    _k9 = L.plain_u64("client", "id")
+    _k7 = L.off("client", "id")
+    _k8 = L.plain_u64("client", "id")
+    _k9 = L.int_field("client", "id")
     _k10 = L.off("client", "conn")
     _k11 = L.int_field("connection", "fd")
     _k12 = L.off("client", "peerid")
     _k13 = L.off("client", "name")
     _k14 = L.off("robj", "ptr")
-    _k15 = L.int_field("robj", "encoding")
-    _k16 = L.off("robj", "encoding")
-    _k17 = L.plain_u64("robj", "encoding")
+    _k15 = L.off("robj", "encoding")
+    _k16 = L.plain_u64("robj", "encoding")
+    _k17 = L.int_field("robj", "encoding")
     _k18 = L.int_field("client", "ctime")
     _k19 = L.int_field("client", "lastinteraction")
     _k20 = L.off("client", "db")
     _k21 = L.int_field("redisDb", "id")
-    _k22 = L.int_field("client", "flags")
-    _k23 = L.off("client", "flags")
-    _k24 = L.plain_u64("client", "flags")
+    _k22 = L.off("client", "flags")
+    _k23 = L.plain_u64("client", "flags")
+    _k24 = L.int_field("client", "flags")
     _k25 = L.off("client", "lastcmd")
     _k26 = L.off("redisCommand", "fullname")
     _k27 = L.off("client", "querybuf")
     _k28 = L.int_field("client", "bufpos")
     _k29 = L.off("client", "reply")
-    _k30 = L.int_field("list", "len")
-    _k31 = L.off("list", "len")
-    _k32 = L.plain_u64("list", "len")
-    _k33 = L.int_field("client", "reply_bytes")
-    _k34 = L.off("client", "reply_bytes")
-    _k35 = L.plain_u64("client", "reply_bytes")
+    _k30 = L.off("list", "len")
+    _k31 = L.plain_u64("list", "len")
+    _k32 = L.int_field("list", "len")
+    _k33 = L.off("client", "reply_bytes")
+    _k34 = L.plain_u64("client", "reply_bytes")
+    _k35 = L.int_field("client", "reply_bytes")
     _k36 = L.size("listNode")
     _k37 = L.size("clientReplyBlock")
     _k38 = (_k36 + _k37)
@@ -1889,7 +1889,7 @@ def view0(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k9 else _rt.field_int(s, _k7, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False))
 
     def col5(_rt, s):
         _m = _rt.m
@@ -1926,7 +1926,7 @@ def view0(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k17 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k15, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h7(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k16) else _rt.field_int(_b, _k17, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h7(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
 
     def h10(_rt, a, b):
         _m = _rt.m
@@ -1963,7 +1963,7 @@ def view0(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat((("O" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 4) != 0 else "S") if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 1) != 0 else ""), ("M" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 2) != 0 else ""), ("P" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 262144) != 0 else ""), ("x" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 8) != 0 else ""), ("b" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 16) != 0 else ""), ("t" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 2147483648) != 0 else ""), ("R" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 4294967296) != 0 else ""), ("B" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 8589934592) != 0 else ""), ("d" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 32) != 0 else ""), ("c" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 64) != 0 else ""), ("u" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 128) != 0 else ""), ("A" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 1024) != 0 else ""), ("U" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 2048) != 0 else ""), ("r" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 131072) != 0 else ""), ("e" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 8796093022208) != 0 else ""), ("N" if (((_q[(_a & 65535) >> 3] if not (_a := s + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k24 else _rt.field_int(s, _k22, False)) & 8811125804283) == 0 else ""))
+        return _rt.cat((("O" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4) != 0 else "S") if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1) != 0 else ""), ("M" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2) != 0 else ""), ("P" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 262144) != 0 else ""), ("x" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8) != 0 else ""), ("b" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 16) != 0 else ""), ("t" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2147483648) != 0 else ""), ("R" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4294967296) != 0 else ""), ("B" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8589934592) != 0 else ""), ("d" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 32) != 0 else ""), ("c" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 64) != 0 else ""), ("u" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 128) != 0 else ""), ("A" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1024) != 0 else ""), ("U" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2048) != 0 else ""), ("r" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 131072) != 0 else ""), ("e" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8796093022208) != 0 else ""), ("N" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8811125804283) == 0 else ""))
 
     def col15(_rt, s):
         _m = _rt.m
@@ -1998,14 +1998,14 @@ def view0(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k32 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k30, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k31) else _rt.field_int(_b, _k32, False))
 
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := s + _k34) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k35 else _rt.field_int(s, _k33, False)) + (((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k32 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k30, False)) * _k38))
+        return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k31) else _rt.field_int(_b, _k32, False)) * _k38))
 
     return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", root3)], [("id", col4, "value", False), ("fd", col5, "value", False), ("addr", col8, "value", False), ("name", col9, "value", False), ("age_s", col11, "value", False), ("idle_s", col12, "value", False), ("db", col13, "value", False), ("flags", col15, "value", False), ("cmd", col16, "value", False), ("qbuf", col17, "value", False), ("obl", col18, "value", False), ("oll", col19, "value", False), ("omem", col20, "value", False)], [], True, None)  # noqa: F821
 
@@ -2106,24 +2106,24 @@ def view1(L):
 def view2(L):
     _k1 = L.off("redisServer", "current_client")
     _k2 = L.off("client", "cmd")
-    _k3 = L.int_field("client", "id")
-    _k4 = L.off("client", "id")
-    _k5 = L.plain_u64("client", "id")
+    _k3 = L.off("client", "id")
+    _k4 = L.plain_u64("client", "id")
+    _k5 = L.int_field("client", "id")
     _k6 = L.off("client", "peerid")
     _k7 = L.off("client", "name")
     _k8 = L.off("robj", "ptr")
-    _k9 = L.int_field("robj", "encoding")
-    _k10 = L.off("robj", "encoding")
-    _k11 = L.plain_u64("robj", "encoding")
+    _k9 = L.off("robj", "encoding")
+    _k10 = L.plain_u64("robj", "encoding")
+    _k11 = L.int_field("robj", "encoding")
     _k12 = L.off("client", "db")
     _k13 = L.int_field("redisDb", "id")
     _k14 = L.off("redisCommand", "fullname")
     _k15 = L.int_field("client", "argc")
     _k16 = L.off("client", "argv")
     _k17 = L.int_field("redisServer", "ustime")
-    _k18 = L.int_field("client", "flags")
-    _k19 = L.off("client", "flags")
-    _k20 = L.plain_u64("client", "flags")
+    _k18 = L.off("client", "flags")
+    _k19 = L.plain_u64("client", "flags")
+    _k20 = L.int_field("client", "flags")
 
     def h1(_rt):
         _m = _rt.m
@@ -2149,7 +2149,7 @@ def view2(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int(s, _k3, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
     def walk_sds_len_4(_rt, s):
         _m = _rt.m
@@ -2179,7 +2179,7 @@ def view2(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k11 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k9, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k10) else _rt.field_int(_b, _k11, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
 
     def col8(_rt, s):
         _m = _rt.m
@@ -2246,7 +2246,7 @@ def view2(L):
         list_w11 = []
         def _visit1(x_w13):
             i1 = x_w13
-            list_w11.append((_rt.cat(_m.int((i1 + _k8), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k11 else _rt.field_int(i1, _k9, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+            list_w11.append((_rt.cat(_m.int((i1 + _k8), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k10) else _rt.field_int(_b, _k11, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
             return 1
         if not (take15(_rt, s, _visit1)):
             return list_w11
@@ -2273,32 +2273,32 @@ def view2(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((_q[(_a & 65535) >> 3] if not (_a := s + _k19) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k20 else _rt.field_int(s, _k18, False)) & 268435456) == 0 else 0)
+        return (1 if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) & 268435456) == 0 else 0)
 
     return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", root2)], [("id", col3, "value", False), ("addr", col6, "value", False), ("name", col7, "value", False), ("db", col8, "value", False), ("cmd", col9, "value", False), ("argc", col10, "value", False), ("args", col16, "value", True), ("running_ms", col18, "value", False)], [(check19, "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None)  # noqa: F821
 
 def view3(L):
-    _k1 = L.int_field("redisServer", "cron_malloc_stats.zmalloc_used")
-    _k2 = L.off("redisServer", "cron_malloc_stats.zmalloc_used")
-    _k3 = L.plain_u64("redisServer", "cron_malloc_stats.zmalloc_used")
-    _k4 = L.int_field("redisServer", "stat_peak_memory")
-    _k5 = L.off("redisServer", "stat_peak_memory")
-    _k6 = L.plain_u64("redisServer", "stat_peak_memory")
-    _k7 = L.int_field("redisServer", "initial_memory_usage")
-    _k8 = L.off("redisServer", "initial_memory_usage")
-    _k9 = L.plain_u64("redisServer", "initial_memory_usage")
-    _k10 = L.int_field("redisServer", "cron_malloc_stats.process_rss")
-    _k11 = L.off("redisServer", "cron_malloc_stats.process_rss")
-    _k12 = L.plain_u64("redisServer", "cron_malloc_stats.process_rss")
-    _k13 = L.int_field("redisServer", "cron_malloc_stats.allocator_allocated")
-    _k14 = L.off("redisServer", "cron_malloc_stats.allocator_allocated")
-    _k15 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_allocated")
-    _k16 = L.int_field("redisServer", "cron_malloc_stats.allocator_active")
-    _k17 = L.off("redisServer", "cron_malloc_stats.allocator_active")
-    _k18 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_active")
-    _k19 = L.int_field("redisServer", "cron_malloc_stats.allocator_resident")
-    _k20 = L.off("redisServer", "cron_malloc_stats.allocator_resident")
-    _k21 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_resident")
+    _k1 = L.off("redisServer", "cron_malloc_stats.zmalloc_used")
+    _k2 = L.plain_u64("redisServer", "cron_malloc_stats.zmalloc_used")
+    _k3 = L.int_field("redisServer", "cron_malloc_stats.zmalloc_used")
+    _k4 = L.off("redisServer", "stat_peak_memory")
+    _k5 = L.plain_u64("redisServer", "stat_peak_memory")
+    _k6 = L.int_field("redisServer", "stat_peak_memory")
+    _k7 = L.off("redisServer", "initial_memory_usage")
+    _k8 = L.plain_u64("redisServer", "initial_memory_usage")
+    _k9 = L.int_field("redisServer", "initial_memory_usage")
+    _k10 = L.off("redisServer", "cron_malloc_stats.process_rss")
+    _k11 = L.plain_u64("redisServer", "cron_malloc_stats.process_rss")
+    _k12 = L.int_field("redisServer", "cron_malloc_stats.process_rss")
+    _k13 = L.off("redisServer", "cron_malloc_stats.allocator_allocated")
+    _k14 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_allocated")
+    _k15 = L.int_field("redisServer", "cron_malloc_stats.allocator_allocated")
+    _k16 = L.off("redisServer", "cron_malloc_stats.allocator_active")
+    _k17 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_active")
+    _k18 = L.int_field("redisServer", "cron_malloc_stats.allocator_active")
+    _k19 = L.off("redisServer", "cron_malloc_stats.allocator_resident")
+    _k20 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_resident")
+    _k21 = L.int_field("redisServer", "cron_malloc_stats.allocator_resident")
     _k22 = L.off("redisServer", "db")
     _k23 = L.int_field("redisServer", "dbnum")
     _k24 = L.size("redisDb")
@@ -2310,9 +2310,9 @@ def view3(L):
     _k30 = L.off("dictEntry", "next")
     _k31 = L.off("dict", "ht_used")
     _k32 = L.off("dictEntry", "v.val")
-    _k33 = L.int_field("robj", "type")
-    _k34 = L.off("robj", "type")
-    _k35 = L.plain_u64("robj", "type")
+    _k33 = L.off("robj", "type")
+    _k34 = L.plain_u64("robj", "type")
+    _k35 = L.int_field("robj", "type")
 
     def h1(_rt):
         _m = _rt.m
@@ -2338,49 +2338,49 @@ def view3(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k3 else _rt.field_int(s, _k1, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(s, _k4, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k9 else _rt.field_int(s, _k7, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(s, _k10, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k15 else _rt.field_int(s, _k13, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k18 else _rt.field_int(s, _k16, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k21 else _rt.field_int(s, _k19, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k19) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k20) else _rt.field_int(_b, _k21, False))
 
     def h13(_rt, b, i):
         _m = _rt.m
@@ -2594,7 +2594,7 @@ def view3(L):
                             if n_w25 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                             i8 = p_w25
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i8 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k34) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k35 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i8 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k33, False)) == 0:
+                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i8 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 0:
                                 acc = (acc + 1)
                             p_w25 = (_q[(_a & 65535) >> 3] if not (_a := (p_w25 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                             if (p_w25 == t_w25) and (p_w25 != 0):
@@ -2683,7 +2683,7 @@ def view3(L):
                             if n_w31 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                             i12 = p_w31
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k34) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k35 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i12 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k33, False)) == 1:
+                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 1:
                                 acc = (acc + 1)
                             p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (p_w31 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                             if (p_w31 == t_w31) and (p_w31 != 0):
@@ -2772,7 +2772,7 @@ def view3(L):
                             if n_w37 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                             i16 = p_w37
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i16 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k34) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k35 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i16 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k33, False)) == 2:
+                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i16 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 2:
                                 acc = (acc + 1)
                             p_w37 = (_q[(_a & 65535) >> 3] if not (_a := (p_w37 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                             if (p_w37 == t_w37) and (p_w37 != 0):
@@ -2861,7 +2861,7 @@ def view3(L):
                             if n_w43 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                             i20 = p_w43
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i20 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k34) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k35 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i20 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k33, False)) == 3:
+                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i20 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 3:
                                 acc = (acc + 1)
                             p_w43 = (_q[(_a & 65535) >> 3] if not (_a := (p_w43 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                             if (p_w43 == t_w43) and (p_w43 != 0):
@@ -2950,7 +2950,7 @@ def view3(L):
                             if n_w49 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                             i24 = p_w49
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i24 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k34) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k35 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i24 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k33, False)) == 4:
+                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i24 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 4:
                                 acc = (acc + 1)
                             p_w49 = (_q[(_a & 65535) >> 3] if not (_a := (p_w49 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                             if (p_w49 == t_w49) and (p_w49 != 0):
@@ -3039,7 +3039,7 @@ def view3(L):
                             if n_w55 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                             i28 = p_w55
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i28 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k34) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k35 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i28 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k33, False)) == 6:
+                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i28 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 6:
                                 acc = (acc + 1)
                             p_w55 = (_q[(_a & 65535) >> 3] if not (_a := (p_w55 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                             if (p_w55 == t_w55) and (p_w55 != 0):
@@ -3078,9 +3078,9 @@ def view4(L):
     _k10 = L.off("slowlogEntry", "argv")
     _k11 = L.int_field("slowlogEntry", "argc")
     _k12 = L.off("robj", "ptr")
-    _k13 = L.int_field("robj", "encoding")
-    _k14 = L.off("robj", "encoding")
-    _k15 = L.plain_u64("robj", "encoding")
+    _k13 = L.off("robj", "encoding")
+    _k14 = L.plain_u64("robj", "encoding")
+    _k15 = L.int_field("robj", "encoding")
     _k16 = L.off("slowlogEntry", "peerid")
     _k17 = L.off("slowlogEntry", "cname")
 
@@ -3186,7 +3186,7 @@ def view4(L):
             if i_w8 >= c_w8:
                 break
             i2 = (_q[(_a & 65535) >> 3] if not (_a := (b_w8 + (i_w8 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            list_w7.append((_rt.cat(_m.int((i2 + _k12), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := i2 + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k15 else _rt.field_int(i2, _k13, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+            list_w7.append((_rt.cat(_m.int((i2 + _k12), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k14) else _rt.field_int(_b, _k15, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
             i_w8 = (i_w8 + 1)
         return list_w7
 
@@ -3212,18 +3212,18 @@ def view5(L):
     _k3 = L.align("listNode")
     _k4 = (_k3 - 1)
     _k5 = L.off("listNode", "value")
-    _k6 = L.int_field("client", "flags")
-    _k7 = L.off("client", "flags")
-    _k8 = L.plain_u64("client", "flags")
+    _k6 = L.off("client", "flags")
+    _k7 = L.plain_u64("client", "flags")
+    _k8 = L.int_field("client", "flags")
     _k9 = L.off("listNode", "next")
-    _k10 = L.int_field("client", "id")
-    _k11 = L.off("client", "id")
-    _k12 = L.plain_u64("client", "id")
+    _k10 = L.off("client", "id")
+    _k11 = L.plain_u64("client", "id")
+    _k12 = L.int_field("client", "id")
     _k13 = L.off("client", "name")
     _k14 = L.off("robj", "ptr")
-    _k15 = L.int_field("robj", "encoding")
-    _k16 = L.off("robj", "encoding")
-    _k17 = L.plain_u64("robj", "encoding")
+    _k15 = L.off("robj", "encoding")
+    _k16 = L.plain_u64("robj", "encoding")
+    _k17 = L.int_field("robj", "encoding")
     _k18 = L.off("client", "cmd")
     _k19 = L.off("redisCommand", "fullname")
     _k20 = L.int_field("client", "btype")
@@ -3266,7 +3266,7 @@ def view5(L):
                     raise _rt.fail("limit", "listNode.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w1
                 i2 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (((_q[(_a & 65535) >> 3] if not (_a := i2 + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(i2, _k6, False)) & 16) != 0:
+                if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 16) != 0:
                     if not (visit(i2)):
                         return 0
                 p_w1 = (_q[(_a & 65535) >> 3] if not (_a := (p_w1 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
@@ -3286,7 +3286,7 @@ def view5(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(s, _k10, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
     def walk_sds_len_5(_rt, s):
         _m = _rt.m
@@ -3309,7 +3309,7 @@ def view5(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k17 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k15, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k16) else _rt.field_int(_b, _k17, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
 
     def col8(_rt, s):
         _m = _rt.m
@@ -3392,7 +3392,7 @@ def view5(L):
                         if n_w15 > _max_nodes:
                             raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i5 = p_w15
-                        list_w10.append((_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k17 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k15, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+                        list_w10.append((_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k16) else _rt.field_int(_b, _k17, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
                         p_w15 = (_q[(_a & 65535) >> 3] if not (_a := (p_w15 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                         if (p_w15 == t_w15) and (p_w15 != 0):
                             raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w15, "hex"), (n_w15, "dec")])

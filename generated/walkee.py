@@ -1803,17 +1803,17 @@ def _printer_class(pack, index, kind):
 
 def view0(L):
     _k1 = L.off("walkee_root_t", "pools")
-    _k2 = L.int_field("walkee_root_t", "npools")
-    _k3 = L.off("walkee_root_t", "npools")
-    _k4 = L.plain_u64("walkee_root_t", "npools")
+    _k2 = L.off("walkee_root_t", "npools")
+    _k3 = L.plain_u64("walkee_root_t", "npools")
+    _k4 = L.int_field("walkee_root_t", "npools")
     _k5 = L.align("ngx_pool_t")
     _k6 = (_k5 - 1)
     _k7 = L.off("ngx_pool_t", "d.next")
     _k8 = L.off("ngx_pool_t", "d.last")
     _k9 = L.off("ngx_pool_t", "d.end")
-    _k10 = L.int_field("ngx_pool_t", "d.failed")
-    _k11 = L.off("ngx_pool_t", "d.failed")
-    _k12 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k10 = L.off("ngx_pool_t", "d.failed")
+    _k11 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k12 = L.int_field("ngx_pool_t", "d.failed")
     _k13 = L.off("ngx_pool_t", "large")
     _k14 = L.align("ngx_pool_large_t")
     _k15 = (_k14 - 1)
@@ -1840,7 +1840,7 @@ def view0(L):
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(h2(_rt), _k2, False))
+        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -2005,7 +2005,7 @@ def view0(L):
                 if n_w14 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i3 = p_w14
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i3 + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(i3, _k10, False)))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k11) else _rt.field_int(_b, _k12, False)))
                 p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w14 == t_w14) and (p_w14 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
@@ -2196,9 +2196,9 @@ def view1(L):
     _k2 = L.align("walkee_item_t")
     _k3 = (_k2 - 1)
     _k4 = L.off("walkee_item_t", "next")
-    _k5 = L.int_field("walkee_item_t", "value")
-    _k6 = L.off("walkee_item_t", "value")
-    _k7 = L.plain_u64("walkee_item_t", "value")
+    _k5 = L.off("walkee_item_t", "value")
+    _k6 = L.plain_u64("walkee_item_t", "value")
+    _k7 = L.int_field("walkee_item_t", "value")
 
     def h1(_rt):
         _m = _rt.m
@@ -2278,7 +2278,7 @@ def view1(L):
                 if n_w6 > _max_nodes:
                     raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w6
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(i1, _k5, False)))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k6) else _rt.field_int(_b, _k7, False)))
                 p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (p_w6 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w6 == t_w6) and (p_w6 != 0):
                     raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
@@ -2304,9 +2304,9 @@ def view2(L):
     _k1 = L.off("walkee_root_t", "list")
     _k2 = L.align("walkee_item_t")
     _k3 = (_k2 - 1)
-    _k4 = L.int_field("walkee_item_t", "value")
-    _k5 = L.off("walkee_item_t", "value")
-    _k6 = L.plain_u64("walkee_item_t", "value")
+    _k4 = L.off("walkee_item_t", "value")
+    _k5 = L.plain_u64("walkee_item_t", "value")
+    _k6 = L.int_field("walkee_item_t", "value")
     _k7 = L.off("walkee_item_t", "next")
 
     def h1(_rt):
@@ -2348,7 +2348,7 @@ def view2(L):
                 if n_w3 > _max_nodes:
                     raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w3
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(i1, _k4, False)))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)))
                 p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w3 == t_w3) and (p_w3 != 0):
                     raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
@@ -2373,16 +2373,16 @@ def view2(L):
 def view3(L):
     _k1 = L.off("walkee_root_t", "array")
     _k2 = L.off("ngx_array_t", "elts")
-    _k3 = L.int_field("ngx_array_t", "nelts")
-    _k4 = L.off("ngx_array_t", "nelts")
-    _k5 = L.plain_u64("ngx_array_t", "nelts")
+    _k3 = L.off("ngx_array_t", "nelts")
+    _k4 = L.plain_u64("ngx_array_t", "nelts")
+    _k5 = L.int_field("ngx_array_t", "nelts")
     _k6 = L.size("walkee_elt_t")
-    _k7 = L.int_field("walkee_elt_t", "weight")
-    _k8 = L.off("walkee_elt_t", "weight")
-    _k9 = L.plain_u64("walkee_elt_t", "weight")
-    _k10 = L.int_field("walkee_elt_t", "id")
-    _k11 = L.off("walkee_elt_t", "id")
-    _k12 = L.plain_u64("walkee_elt_t", "id")
+    _k7 = L.off("walkee_elt_t", "weight")
+    _k8 = L.plain_u64("walkee_elt_t", "weight")
+    _k9 = L.int_field("walkee_elt_t", "weight")
+    _k10 = L.off("walkee_elt_t", "id")
+    _k11 = L.plain_u64("walkee_elt_t", "id")
+    _k12 = L.int_field("walkee_elt_t", "id")
 
     def h1(_rt):
         _m = _rt.m
@@ -2410,7 +2410,7 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w3 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k3, False))
+        c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
         if c_w3 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
         if c_w3 > _max_nodes:
@@ -2442,7 +2442,7 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w6 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w6 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k3, False))
+        c_w6 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
         if c_w6 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w6, "hex"), (c_w6, "dec")])
         if c_w6 > _max_nodes:
@@ -2457,7 +2457,7 @@ def view3(L):
             if i_w6 >= c_w6:
                 break
             i1 = (b_w6 + (i_w6 * _k6))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k9 else _rt.field_int(i1, _k7, False)))
+            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k8) else _rt.field_int(_b, _k9, False)))
             i_w6 = (i_w6 + 1)
         return acc
 
@@ -2475,7 +2475,7 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w9 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k3, False))
+        c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
         if c_w9 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
         if c_w9 > _max_nodes:
@@ -2490,7 +2490,7 @@ def view3(L):
             if i_w9 >= c_w9:
                 break
             i2 = (b_w9 + (i_w9 * _k6))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i2 + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(i2, _k10, False)))
+            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)))
             i_w9 = (i_w9 + 1)
         return acc
 
@@ -2509,15 +2509,15 @@ def view4(L):
     _k3 = L.align("ngx_list_part_t")
     _k4 = (_k3 - 1)
     _k5 = L.off("ngx_list_part_t", "elts")
-    _k6 = L.int_field("ngx_list_part_t", "nelts")
-    _k7 = L.off("ngx_list_part_t", "nelts")
-    _k8 = L.plain_u64("ngx_list_part_t", "nelts")
+    _k6 = L.off("ngx_list_part_t", "nelts")
+    _k7 = L.plain_u64("ngx_list_part_t", "nelts")
+    _k8 = L.int_field("ngx_list_part_t", "nelts")
     _k9 = L.off("ngx_list_part_t", "next")
     _k10 = L.size("walkee_kv_t")
     _k11 = L.off("walkee_kv_t", "key")
-    _k12 = L.int_field("ngx_str_t", "len")
-    _k13 = L.off("ngx_str_t", "len")
-    _k14 = L.plain_u64("ngx_str_t", "len")
+    _k12 = L.off("ngx_str_t", "len")
+    _k13 = L.plain_u64("ngx_str_t", "len")
+    _k14 = L.int_field("ngx_str_t", "len")
     _k15 = L.off("walkee_kv_t", "value")
 
     def h1(_rt):
@@ -2560,7 +2560,7 @@ def view4(L):
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w3
                 b_w4 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w4 = ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(i1, _k6, False))
+                c_w4 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
                 if c_w4 < 0:
                     raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w4, "hex"), (c_w4, "dec")])
                 if c_w4 > _max_nodes:
@@ -2655,7 +2655,7 @@ def view4(L):
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w10
                 b_w11 = (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w11 = ((_q[(_a & 65535) >> 3] if not (_a := i2 + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(i2, _k6, False))
+                c_w11 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k7) else _rt.field_int(_b, _k8, False))
                 if c_w11 < 0:
                     raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w11, "hex"), (c_w11, "dec")])
                 if c_w11 > _max_nodes:
@@ -2670,7 +2670,7 @@ def view4(L):
                     if i_w11 >= c_w11:
                         break
                     i3 = (b_w11 + (i_w11 * _k10))
-                    acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11) + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k14 else _rt.field_int((i3 + _k11), _k12, False)))
+                    acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k12) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i3 + _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False)))
                     i_w11 = (i_w11 + 1)
                 p_w10 = (_q[(_a & 65535) >> 3] if not (_a := (p_w10 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w10 == t_w10) and (p_w10 != 0):
@@ -2712,7 +2712,7 @@ def view4(L):
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i4 = p_w14
                 b_w15 = (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w15 = ((_q[(_a & 65535) >> 3] if not (_a := i4 + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k8 else _rt.field_int(i4, _k6, False))
+                c_w15 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k7) else _rt.field_int(_b, _k8, False))
                 if c_w15 < 0:
                     raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w15, "hex"), (c_w15, "dec")])
                 if c_w15 > _max_nodes:
@@ -2727,7 +2727,7 @@ def view4(L):
                     if i_w15 >= c_w15:
                         break
                     i5 = (b_w15 + (i_w15 * _k10))
-                    acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k15) + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k14 else _rt.field_int((i5 + _k15), _k12, False)))
+                    acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k12) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i5 + _k15)) is not None and _k13) else _rt.field_int(_b, _k14, False)))
                     i_w15 = (i_w15 + 1)
                 p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w14 == t_w14) and (p_w14 != 0):
@@ -2755,12 +2755,12 @@ def view5(L):
     _k2 = L.off("ngx_queue_t", "next")
     _k3 = L.off("ngx_queue_t", "prev")
     _k4 = L.off("walkee_job_t", "link")
-    _k5 = L.int_field("walkee_job_t", "id")
-    _k6 = L.off("walkee_job_t", "id")
-    _k7 = L.plain_u64("walkee_job_t", "id")
-    _k8 = L.int_field("walkee_job_t", "cost")
-    _k9 = L.off("walkee_job_t", "cost")
-    _k10 = L.plain_u64("walkee_job_t", "cost")
+    _k5 = L.off("walkee_job_t", "id")
+    _k6 = L.plain_u64("walkee_job_t", "id")
+    _k7 = L.int_field("walkee_job_t", "id")
+    _k8 = L.off("walkee_job_t", "cost")
+    _k9 = L.plain_u64("walkee_job_t", "cost")
+    _k10 = L.int_field("walkee_job_t", "cost")
 
     def h2(_rt):
         _m = _rt.m
@@ -2815,14 +2815,14 @@ def view5(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(s, _k5, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k10 else _rt.field_int(s, _k8, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))
 
     return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr", False), ("id", col5, "value", False), ("cost", col6, "value", False)], [], False, None)  # noqa: F821
 
@@ -2833,12 +2833,12 @@ def view6(L):
     _k4 = L.off("ngx_rbtree_node_t", "left")
     _k5 = L.off("walkee_timer_t", "node")
     _k6 = L.off("ngx_rbtree_node_t", "right")
-    _k7 = L.int_field("ngx_rbtree_node_t", "key")
-    _k8 = L.off("ngx_rbtree_node_t", "key")
-    _k9 = L.plain_u64("ngx_rbtree_node_t", "key")
-    _k10 = L.int_field("walkee_timer_t", "payload")
-    _k11 = L.off("walkee_timer_t", "payload")
-    _k12 = L.plain_u64("walkee_timer_t", "payload")
+    _k7 = L.off("ngx_rbtree_node_t", "key")
+    _k8 = L.plain_u64("ngx_rbtree_node_t", "key")
+    _k9 = L.int_field("ngx_rbtree_node_t", "key")
+    _k10 = L.off("walkee_timer_t", "payload")
+    _k11 = L.plain_u64("walkee_timer_t", "payload")
+    _k12 = L.int_field("walkee_timer_t", "payload")
 
     def h2(_rt):
         _m = _rt.m
@@ -2906,14 +2906,14 @@ def view6(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (s + _k5) + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k9 else _rt.field_int((s + _k5), _k7, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k5)) is not None and _k8) else _rt.field_int(_b, _k9, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := s + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k12 else _rt.field_int(s, _k10, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
     return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr", False), ("key", col5, "value", False), ("payload", col6, "value", False)], [], False, None)  # noqa: F821
 
@@ -2921,9 +2921,9 @@ def view7(L):
     _k1 = L.off("walkee_root_t", "bst")
     _k2 = L.off("walkee_tnode_t", "left")
     _k3 = L.off("walkee_tnode_t", "right")
-    _k4 = L.int_field("walkee_tnode_t", "key")
-    _k5 = L.off("walkee_tnode_t", "key")
-    _k6 = L.plain_u64("walkee_tnode_t", "key")
+    _k4 = L.off("walkee_tnode_t", "key")
+    _k5 = L.plain_u64("walkee_tnode_t", "key")
+    _k6 = L.int_field("walkee_tnode_t", "key")
 
     def h1(_rt):
         _m = _rt.m
@@ -3017,7 +3017,7 @@ def view7(L):
                 if n_w6 > _max_nodes:
                     raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w6, "hex"), (_max_nodes, "dec")])
                 i1 = cur_w6
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := i1 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(i1, _k4, False)))
+                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)))
                 c_w6 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w6 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 cur_w6 = c_w6
         finally:
@@ -3082,7 +3082,7 @@ def view7(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := nth10(_rt, s) + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(nth10(_rt, s), _k4, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := nth10(_rt, s)) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     def col14(_rt, s):
         _m = _rt.m
@@ -3113,7 +3113,7 @@ def view7(L):
                 if n_w13 > _max_nodes:
                     raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w13, "hex"), (_max_nodes, "dec")])
                 i2 = cur_w13
-                list_w12.append(((_q[(_a & 65535) >> 3] if not (_a := i2 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(i2, _k4, False)))
+                list_w12.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k5) else _rt.field_int(_b, _k6, False)))
                 c_w13 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w13 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 cur_w13 = c_w13
         finally:
@@ -3147,7 +3147,7 @@ def view7(L):
                 if n_w16 > _max_nodes:
                     raise _rt.fail("limit", "bintree_preorder {0} has more than {1} elements (--max-nodes)", [(tr_w16, "hex"), (_max_nodes, "dec")])
                 i3 = cur_w16
-                list_w15.append(((_q[(_a & 65535) >> 3] if not (_a := i3 + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int(i3, _k4, False)))
+                list_w15.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k5) else _rt.field_int(_b, _k6, False)))
                 r_w17 = 0
                 c_w16 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w16 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 r_w17 = c_w16
@@ -3174,9 +3174,9 @@ def view8(L):
     _k1 = L.off("walkee_root_t", "tag")
     _k2 = L.off("walkee_root_t", "counts")
     _k3 = L.off("walkee_root_t", "heads")
-    _k4 = L.int_field("walkee_item_t", "value")
-    _k5 = L.off("walkee_item_t", "value")
-    _k6 = L.plain_u64("walkee_item_t", "value")
+    _k4 = L.off("walkee_item_t", "value")
+    _k5 = L.plain_u64("walkee_item_t", "value")
+    _k6 = L.int_field("walkee_item_t", "value")
 
     def h1(_rt):
         _m = _rt.m
@@ -3324,16 +3324,16 @@ def view8(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h12(_rt, (s + _k3), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k6 else _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h12(_rt, (s + _k3), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k4, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h12(_rt, (s + _k3), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", root2)], [("tag", col3, "value", False), ("counts", col6, "value", True), ("total", col9, "value", False), ("third", col11, "value", False), ("first", col13, "addr", False), ("heads", col16, "addr", True), ("first_value", col17, "value", False)], [], False, None)  # noqa: F821
 
 def view9(L):
     _k1 = L.off("walkee_root_t", "name")
     _k2 = L.off("ngx_str_t", "data")
-    _k3 = L.int_field("ngx_str_t", "len")
-    _k4 = L.off("ngx_str_t", "len")
-    _k5 = L.plain_u64("ngx_str_t", "len")
+    _k3 = L.off("ngx_str_t", "len")
+    _k4 = L.plain_u64("ngx_str_t", "len")
+    _k5 = L.int_field("ngx_str_t", "len")
 
     def h1(_rt):
         _m = _rt.m
@@ -3368,22 +3368,22 @@ def view9(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h3(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((s + _k1), _k3, False)))
+        return h3(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1) + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k5 else _rt.field_int((s + _k1), _k3, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
     return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value", False), ("len", col5, "value", False)], [], False, None)  # noqa: F821
 
 def view10(L):
     _k1 = L.off("walkee_root_t", "pools")
-    _k2 = L.int_field("walkee_root_t", "npools")
-    _k3 = L.off("walkee_root_t", "npools")
-    _k4 = L.plain_u64("walkee_root_t", "npools")
+    _k2 = L.off("walkee_root_t", "npools")
+    _k3 = L.plain_u64("walkee_root_t", "npools")
+    _k4 = L.int_field("walkee_root_t", "npools")
     _k5 = L.align("ngx_pool_t")
     _k6 = (_k5 - 1)
     _k7 = L.off("ngx_pool_t", "d.end")
@@ -3410,7 +3410,7 @@ def view10(L):
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt) + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(h2(_rt), _k2, False))
+        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -3515,9 +3515,9 @@ def view10(L):
 
 def printer0(L):
     _k1 = L.off("ngx_str_t", "data")
-    _k2 = L.int_field("ngx_str_t", "len")
-    _k3 = L.off("ngx_str_t", "len")
-    _k4 = L.plain_u64("ngx_str_t", "len")
+    _k2 = L.off("ngx_str_t", "len")
+    _k3 = L.plain_u64("ngx_str_t", "len")
+    _k4 = L.int_field("ngx_str_t", "len")
 
     def h1(_rt, d, l):
         _m = _rt.m
@@ -3533,25 +3533,25 @@ def printer0(L):
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h1(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := s + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k4 else _rt.field_int(s, _k2, False)))
+        return h1(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return expr2
 
 def printer2(L):
-    _k1 = L.int_field("ngx_array_t", "nelts")
-    _k2 = L.off("ngx_array_t", "nelts")
-    _k3 = L.plain_u64("ngx_array_t", "nelts")
+    _k1 = L.off("ngx_array_t", "nelts")
+    _k2 = L.plain_u64("ngx_array_t", "nelts")
+    _k3 = L.int_field("ngx_array_t", "nelts")
     _k4 = L.off("ngx_array_t", "elts")
-    _k5 = L.int_field("ngx_array_t", "size")
-    _k6 = L.off("ngx_array_t", "size")
-    _k7 = L.plain_u64("ngx_array_t", "size")
+    _k5 = L.off("ngx_array_t", "size")
+    _k6 = L.plain_u64("ngx_array_t", "size")
+    _k7 = L.int_field("ngx_array_t", "size")
 
     def walk2(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := s + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k3 else _rt.field_int(s, _k1, False))
+        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -3564,7 +3564,7 @@ def printer2(L):
             if i_w1 >= c_w1:
                 break
             i1 = i_w1
-            if not (visit(((_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i1 * ((_q[(_a & 65535) >> 3] if not (_a := s + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _k7 else _rt.field_int(s, _k5, False)))))):
+            if not (visit(((_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i1 * ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False)))))):
                 return 0
             i_w1 = (i_w1 + 1)
         return 1

@@ -198,10 +198,11 @@ class PyPrinter {
       }
       case 'field': {
         const base = this.expr(e.base, c);
-        const general = py`_rt.field_int(${base}, ${k.intField(e.struct, e.field)}, ${pyBool(e.signed)})`;
-        if (e.signed) return general;
-        // Most unsigned fields are whole words: read them directly, the general path otherwise.
-        return py`(${u64(py`${base} + ${k.off(e.struct, e.field)}`)} if ${k.plainU64(e.struct, e.field)} else ${general})`;
+        if (e.signed) return py`_rt.field_int(${base}, ${k.intField(e.struct, e.field)}, ${pyBool(e.signed)})`;
+        // Most unsigned fields are whole words: read them directly, the general path otherwise. The base is
+        // computed once, in the condition (Python evaluates it first): written in both branches, a chain of
+        // field reads would double at every link.
+        return py`(${u64(py`_b + ${k.off(e.struct, e.field)}`)} if ((_b := ${base}) is not None and ${k.plainU64(e.struct, e.field)}) else _rt.field_int(_b, ${k.intField(e.struct, e.field)}, False))`;
       }
       case 'gint':
         return py`_m.int(${this.expr(e.addr, c)}, ${k.globalSize(e.name)}, ${pyBool(e.signed)})`;
