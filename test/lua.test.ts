@@ -133,6 +133,33 @@ t.test("lua_requests names functions as Lua's own traceback does: globals, field
   t.same(l.json[0]?.items, [row], `lldb says the same: ${l.stderr.slice(-300)}`);
 });
 
+t.test("lua_requests: a request's light threads (ngx.thread.spawn), each with its own backtrace as its debug.traceback() gives it", async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  // /lua/threads (test/lib/nginx.ts): two threads, one in worker() then nap(), one in nap() directly; nap (line 2)
+  // logs its coroutine's traceback and sleeps; the entry coroutine waits for both on line 6.
+  const chunk = chunkOf(nginx, '/lua/threads');
+  const parked = new AbortController();
+  t.teardown(() => parked.abort());
+  void fetch(`http://127.0.0.1:${nginx.port}/lua/threads?s=60`, { signal: parked.signal }).catch(() => {});
+  let row: Row = {};
+  await waitUntil('both threads sleep', async () => {
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_requests', '--json']);
+    row = ((r.json?.items ?? []) as Row[])[0] ?? {};
+    return (row.threads as string[] | undefined)?.filter((l) => l.startsWith('coroutine')).length === 2 && (row.backtrace as string[]).length > 0;
+  });
+  t.same(row.backtrace, [`${chunk}:6: in main chunk`], 'the entry coroutine waits on line 6');
+  const logged = [...fs.readFileSync(nginx.errorLog, 'utf8').matchAll(/xwalk-thread(stack traceback:\|.*?)(,|$)/gm)].map((m) => m[1].split('|').slice(1).map((l) => l.trim()));
+  t.equal(logged.length, 2, 'each thread logged its traceback');
+  const threads = (row.threads as string[]).join('\n').split(/^coroutine \((\w+)\):\n?/m).slice(1);
+  const ours = [threads[1], threads[3]].map((block) => block.trim().split('\n'));
+  t.same([threads[0], threads[2]], ['running', 'running'], "both threads parked in ngx.sleep (which lua-nginx-module leaves 'running')");
+  t.same(ours.map((l) => l.join('|')).sort(), logged.map((l) => l.join('|')).sort(), "each thread's frames as its own debug.traceback() says");
+  t.ok(ours.some((l) => l.length === 2 && l[0] === `${chunk}:2: in function 'nap'`), 'worker() calling nap(), the upvalue, by name');
+  const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
+  t.same(g.json[0]?.items, [row], `gdb says the same: ${g.stderr.slice(-300)}`);
+});
+
 t.test("lua_objects: the worker's Lua objects by type, against LuaJIT's own count of strings and the tables a handler makes, in xsample, gdb and lldb", async (t) => {
   const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   t.teardown(() => nginx.stop());

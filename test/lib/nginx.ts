@@ -280,6 +280,16 @@ const LUA_LOCATIONS = `
                 ngx.say("done")
             }
         }
+        location = /lua/threads {
+            content_by_lua_block {
+                local function nap(s) ngx.log(ngx.ERR, "xwalk-thread", (debug.traceback():gsub("\\n", "|"))) ngx.sleep(s) end
+                local function worker(s) nap(s) end
+                local t1 = ngx.thread.spawn(worker, tonumber(ngx.var.arg_s) or 30)
+                local t2 = ngx.thread.spawn(nap, tonumber(ngx.var.arg_s) or 30)
+                ngx.thread.wait(t1, t2)
+                ngx.say("done")
+            }
+        }
         location = /lua/named {
             content_by_lua_block {
                 local M = {}
