@@ -1131,8 +1131,9 @@ def _with_objects(pack, layout, mapped):
         elif not found[1]:
             reason = "%s has no build-id note, and layouts are keyed by it" % found[0]
         else:
-            reason = "unknown build of %s: %s (build-id %s); known builds of %s's %s: %s" % (
-                o["file"], found[0], found[1], pack.name, name, ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in known) or "none")
+            reason = "unknown build of %s: %s (build-id %s); known builds of %s's %s: %s. Add one with: xgen layout --pack %s --object %s --for %s PROBE-WITH-DEBUG-INFO" % (
+                o["file"], found[0], found[1], pack.name, name, ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in known) or "none",
+                pack.name, name, found[0])
         for member in o["members"]:
             unavailable[member] = reason
     return Layout(data, " + ".join(sources), unavailable)  # noqa: F821

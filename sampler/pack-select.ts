@@ -171,7 +171,7 @@ function objectLayouts(pack: PackIR, mapped: ObjectInfo[]): Map<string, ObjectLa
     }
     const l = layoutByBuildId(pack.name, m.buildId, o.name);
     const known = knownLayouts(pack.name, o.name).map((k) => `${k.release} ${k.build_id.slice(0, 12)}`).join(', ') || 'none';
-    out.set(o.name, l ? { layout: l, source: `${o.name} ${l.release} (${m.buildId.slice(0, 12)})` } : { reason: `unknown build of ${o.file}: ${m.path} (build-id ${m.buildId}); known builds of ${pack.name}'s ${o.name}: ${known}` });
+    out.set(o.name, l ? { layout: l, source: `${o.name} ${l.release} (${m.buildId.slice(0, 12)})` } : { reason: `unknown build of ${o.file}: ${m.path} (build-id ${m.buildId}); known builds of ${pack.name}'s ${o.name}: ${known}. Add one with: xgen layout --pack ${pack.name} --object ${o.name} --for ${m.path} PROBE-WITH-DEBUG-INFO` });
   }
   return out;
 }

@@ -360,6 +360,20 @@ t.test("the interpreter's frames: from the BASE register, live (perf-event sampl
   t.same(noPid((l.json[0]?.items ?? []) as Row[]), noPid([fromCore]), `lldb reads the same registers: ${l.stderr.slice(-300)}`);
 });
 
+t.test("a LuaJIT build no layout covers (another package, or a security update not yet probed): the Lua views say which, in one line; the others run", async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  // A copy of the nginx pack without LuaJIT's layouts, found first (XWALK_PACKS).
+  const packs = path.join(dir, 'packs-without-luajit');
+  fs.cpSync(path.join(import.meta.dirname, '../packs/nginx'), path.join(packs, 'nginx'), { recursive: true, filter: (src) => !/luajit-/.test(path.basename(src)) });
+  const env = { XWALK_PACKS: packs, XDG_CACHE_HOME: path.join(dir, 'cache-without-luajit') };
+  const lua = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_vm'], { env });
+  t.equal(lua.code, 1, 'the Lua view fails');
+  t.match(lua.stderr.trim(), /^xsample: [^\n]*unknown build of libluajit-5\.1\.so\.2: \S+ \(build-id [0-9a-f]{40}\); known builds of nginx's luajit: none\. Add one with: xgen layout --pack nginx --object luajit --for \S+ PROBE-WITH-DEBUG-INFO$/, `in one line, naming the file, its build-id, the builds known and how to add one: ${lua.stderr}`);
+  const other = await xsample(['--pid', String(nginx.workerPid), '--struct', 'ngx_connection_totals', '--json'], { env });
+  t.equal(other.code, 0, `nginx's own views still run: ${other.stderr}`);
+});
+
 t.test('two processes of one nginx build, one with the Lua module and one without: each is read with the layouts of what it maps', async (t) => {
   const withLua = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   t.teardown(() => withLua.stop());

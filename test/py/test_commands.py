@@ -217,7 +217,8 @@ class ObjectLayoutTest(unittest.TestCase):
     def test_an_object_not_mapped_or_of_an_unknown_build_fails_its_views_only(self):
         for objects, reason in (
             ([("/lib/libc.so.6", "22" * 20)], "vm_t cannot be read: libvm.so.2 is not mapped in this process"),
-            ([("/usr/lib/libvm.so.2", "33" * 20)], "vm_t cannot be read: unknown build of libvm.so.2: /usr/lib/libvm.so.2 (build-id %s); known builds of toy's lib: 2.1 111111111111" % ("33" * 20)),
+            ([("/usr/lib/libvm.so.2", "33" * 20)], "vm_t cannot be read: unknown build of libvm.so.2: /usr/lib/libvm.so.2 (build-id %s); known builds of toy's lib: 2.1 111111111111. "
+             "Add one with: xgen layout --pack toy --object lib --for /usr/lib/libvm.so.2 PROBE-WITH-DEBUG-INFO" % ("33" * 20)),
             ([("/usr/lib/libvm.so.20", LIB)], "vm_t cannot be read: libvm.so.2 is not mapped in this process"),
         ):
             pack, target = pack_with_object(), WithObjects(toy_image(), objects)
