@@ -1917,11 +1917,11 @@ def view0(L):
     _k10 = L.off("client", "conn")
     _k11 = L.int_field("connection", "fd")
     _k12 = L.off("client", "peerid")
-    _k13 = L.off("client", "name")
-    _k14 = L.off("robj", "ptr")
-    _k15 = L.off("robj", "encoding")
-    _k16 = L.plain_u64("robj", "encoding")
-    _k17 = L.int_field("robj", "encoding")
+    _k13 = L.off("robj", "ptr")
+    _k14 = L.off("robj", "encoding")
+    _k15 = L.plain_u64("robj", "encoding")
+    _k16 = L.int_field("robj", "encoding")
+    _k17 = L.off("client", "name")
     _k18 = L.int_field("client", "ctime")
     _k19 = L.int_field("client", "lastinteraction")
     _k20 = L.off("client", "db")
@@ -2001,14 +2001,21 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return (_rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k11, True) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else (-1))
 
-    def walk_sds_len_6(_rt, s):
+    def walk_sds_6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ("" if s == 0 else h8(_rt, s, walk_sds_len_7(_rt, s)))
+
+    def walk_sds_len_7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else (_q[(_a & 65535) >> 3] if not (_a := (s - 17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))))
 
-    def h7(_rt, d, l):
+    def h8(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2017,21 +2024,28 @@ def view0(L):
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
 
-    def col8(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h7(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
-
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k16) else _rt.field_int(_b, _k17, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h7(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+        return walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
-    def h10(_rt, a, b):
+    def walk_robj_str_10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (_rt.cat(_m.int((s + _k13), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 1 else walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+
+    def col11(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else walk_robj_str_10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+
+    def h12(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2040,84 +2054,84 @@ def view0(L):
             raise _rt.fail("corrupt", "division by zero", [])
         return _rt.div(a, b)
 
-    def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return (h10(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k18, True))
-
-    def col12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return (h10(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k19, True))
-
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k21, True)
+        return (h12(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k18, True))
 
-    def walk_client_flags_14(_rt, s):
+    def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat((("O" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4) != 0 else "S") if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1) != 0 else ""), ("M" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2) != 0 else ""), ("P" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 262144) != 0 else ""), ("x" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8) != 0 else ""), ("b" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 16) != 0 else ""), ("t" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2147483648) != 0 else ""), ("R" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4294967296) != 0 else ""), ("B" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8589934592) != 0 else ""), ("d" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 32) != 0 else ""), ("c" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 64) != 0 else ""), ("u" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 128) != 0 else ""), ("A" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1024) != 0 else ""), ("U" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2048) != 0 else ""), ("r" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 131072) != 0 else ""), ("e" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8796093022208) != 0 else ""), ("N" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8811125804283) == 0 else ""))
+        return (h12(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k19, True))
 
     def col15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_client_flags_14(_rt, s)
+        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k21, True)
 
-    def col16(_rt, s):
+    def walk_client_flags_16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h7(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else "NULL")
+        return _rt.cat((("O" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4) != 0 else "S") if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1) != 0 else ""), ("M" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2) != 0 else ""), ("P" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 262144) != 0 else ""), ("x" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8) != 0 else ""), ("b" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 16) != 0 else ""), ("t" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2147483648) != 0 else ""), ("R" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4294967296) != 0 else ""), ("B" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8589934592) != 0 else ""), ("d" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 32) != 0 else ""), ("c" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 64) != 0 else ""), ("u" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 128) != 0 else ""), ("A" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1024) != 0 else ""), ("U" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2048) != 0 else ""), ("r" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 131072) != 0 else ""), ("e" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8796093022208) != 0 else ""), ("N" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8811125804283) == 0 else ""))
 
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_sds_len_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+        return walk_client_flags_16(_rt, s)
 
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k28, True)
+        return (walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else "NULL")
 
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k31) else _rt.field_int(_b, _k32, False))
+        return (walk_sds_len_7(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
 
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
+        return _rt.field_int(s, _k28, True)
+
+    def col21(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k31) else _rt.field_int(_b, _k32, False))
+
+    def col22(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k31) else _rt.field_int(_b, _k32, False)) * _k38))
 
-    return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", root3)], [("id", col4, "value", False), ("fd", col5, "value", False), ("addr", col8, "value", False), ("name", col9, "value", False), ("age_s", col11, "value", False), ("idle_s", col12, "value", False), ("db", col13, "value", False), ("flags", col15, "value", False), ("cmd", col16, "value", False), ("qbuf", col17, "value", False), ("obl", col18, "value", False), ("oll", col19, "value", False), ("omem", col20, "value", False)], [], True, None)  # noqa: F821
+    return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", root3)], [("id", col4, "value", False), ("fd", col5, "value", False), ("addr", col9, "value", False), ("name", col11, "value", False), ("age_s", col13, "value", False), ("idle_s", col14, "value", False), ("db", col15, "value", False), ("flags", col17, "value", False), ("cmd", col18, "value", False), ("qbuf", col19, "value", False), ("obl", col20, "value", False), ("oll", col21, "value", False), ("omem", col22, "value", False)], [], True, None)  # noqa: F821
 
 def view1(L):
-    _k1 = L.off("redisServer", "db")
-    _k2 = L.int_field("redisServer", "dbnum")
-    _k3 = L.size("redisDb")
-    _k4 = L.off("redisDb", "dict")
-    _k5 = L.off("dict", "ht_used")
+    _k1 = L.off("dict", "ht_used")
+    _k2 = L.off("redisServer", "db")
+    _k3 = L.int_field("redisServer", "dbnum")
+    _k4 = L.size("redisDb")
+    _k5 = L.off("redisDb", "dict")
     _k6 = L.off("redisDb", "expires")
     _k7 = L.int_field("redisDb", "id")
     _k8 = L.int_field("redisDb", "avg_ttl")
@@ -2133,7 +2147,14 @@ def view1(L):
             raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
         return a
 
-    def h3(_rt, b, i):
+    def walk_dict_size_3(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := h4(_rt, (s + _k1), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h4(_rt, (s + _k1), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+
+    def h4(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2142,13 +2163,13 @@ def view1(L):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def root4(_rt, visit):
+    def root5(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = _rt.field_int(h2(_rt), _k2, True)
+        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w1 = _rt.field_int(h2(_rt), _k3, True)
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -2162,49 +2183,49 @@ def view1(L):
         while True:
             if i_w1 >= c_w1:
                 break
-            i1 = (b_w1 + (i_w1 * _k3))
-            if (((_q[(_a & 65535) >> 3] if not (_a := h3(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h3(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) + ((_q[(_a & 65535) >> 3] if not (_a := h3(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h3(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) > 0:
+            i1 = (b_w1 + (i_w1 * _k4))
+            if (walk_dict_size_3(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) + walk_dict_size_3(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) > 0:
                 if not (visit(i1)):
                     return 0
             i_w1 = (i_w1 + 1)
         return 1
-
-    def col5(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k7, True)
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := h3(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h3(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return _rt.field_int(s, _k7, True)
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := h3(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h3(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return walk_dict_size_3(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k8, True)
+        return walk_dict_size_3(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k9, True) != (-1) else 0)
+        return _rt.field_int(s, _k8, True)
 
-    return View("redis_keyspace", "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.", "redisDb", [("dbs", root4)], [("db", col5, "value", False), ("keys", col6, "value", False), ("expires", col7, "value", False), ("avg_ttl", col8, "value", False), ("rehashing", col9, "value", False)], [], False, None)  # noqa: F821
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (1 if _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k9, True) != (-1) else 0)
+
+    return View("redis_keyspace", "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.", "redisDb", [("dbs", root5)], [("db", col6, "value", False), ("keys", col7, "value", False), ("expires", col8, "value", False), ("avg_ttl", col9, "value", False), ("rehashing", col10, "value", False)], [], False, None)  # noqa: F821
 
 def view2(L):
     _k1 = L.off("redisServer", "current_client")
@@ -2213,11 +2234,11 @@ def view2(L):
     _k4 = L.plain_u64("client", "id")
     _k5 = L.int_field("client", "id")
     _k6 = L.off("client", "peerid")
-    _k7 = L.off("client", "name")
-    _k8 = L.off("robj", "ptr")
-    _k9 = L.off("robj", "encoding")
-    _k10 = L.plain_u64("robj", "encoding")
-    _k11 = L.int_field("robj", "encoding")
+    _k7 = L.off("robj", "ptr")
+    _k8 = L.off("robj", "encoding")
+    _k9 = L.plain_u64("robj", "encoding")
+    _k10 = L.int_field("robj", "encoding")
+    _k11 = L.off("client", "name")
     _k12 = L.off("client", "db")
     _k13 = L.int_field("redisDb", "id")
     _k14 = L.off("redisCommand", "fullname")
@@ -2254,14 +2275,21 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
-    def walk_sds_len_4(_rt, s):
+    def walk_sds_4(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ("" if s == 0 else h6(_rt, s, walk_sds_len_5(_rt, s)))
+
+    def walk_sds_len_5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else (_q[(_a & 65535) >> 3] if not (_a := (s - 17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))))
 
-    def h5(_rt, d, l):
+    def h6(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2270,92 +2298,99 @@ def view2(L):
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
 
-    def col6(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
-
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k10) else _rt.field_int(_b, _k11, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+        return walk_sds_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
-    def col8(_rt, s):
+    def walk_robj_str_8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k13, True)
+        return (_rt.cat(_m.int((s + _k7), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False)) == 1 else walk_sds_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
+        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else walk_robj_str_8(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
+        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k13, True)
+
+    def col11(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return walk_sds_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+
+    def col12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k15, True)
 
-    def take15(_rt, s, visit):
+    def take17(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        wanted_w13 = 1
-        k_w12 = 4
-        if k_w12 < 0:
-            raise _rt.fail("corrupt", "take({0}): a negative count", [(k_w12, "dec")])
-        i_w12 = 0
-        if k_w12 == 0:
+        wanted_w15 = 1
+        k_w14 = 4
+        if k_w14 < 0:
+            raise _rt.fail("corrupt", "take({0}): a negative count", [(k_w14, "dec")])
+        i_w14 = 0
+        if k_w14 == 0:
             return 1
-        b_w14 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w14 = _rt.field_int(s, _k15, True)
-        if c_w14 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w14, "hex"), (c_w14, "dec")])
-        if c_w14 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w14, "hex"), (c_w14, "dec"), (_max_nodes, "dec")])
-        if (c_w14 > 0) and (b_w14 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w14, "dec")])
-        _rt.visited += c_w14
+        b_w16 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w16 = _rt.field_int(s, _k15, True)
+        if c_w16 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w16, "hex"), (c_w16, "dec")])
+        if c_w16 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w16, "hex"), (c_w16, "dec"), (_max_nodes, "dec")])
+        if (c_w16 > 0) and (b_w16 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w16, "dec")])
+        _rt.visited += c_w16
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w14 = 0
+        i_w16 = 0
         while True:
-            if i_w14 >= c_w14:
+            if i_w16 >= c_w16:
                 break
-            i_w12 = (i_w12 + 1)
-            if not (visit((_q[(_a & 65535) >> 3] if not (_a := (b_w14 + (i_w14 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
-                wanted_w13 = 0
-                return wanted_w13
-            if i_w12 >= k_w12:
-                return wanted_w13
             i_w14 = (i_w14 + 1)
-        return wanted_w13
+            if not (visit((_q[(_a & 65535) >> 3] if not (_a := (b_w16 + (i_w16 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                wanted_w15 = 0
+                return wanted_w15
+            if i_w14 >= k_w14:
+                return wanted_w15
+            i_w16 = (i_w16 + 1)
+        return wanted_w15
 
-    def col16(_rt, s):
+    def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        list_w11 = []
-        def _visit1(x_w13):
-            i1 = x_w13
-            list_w11.append((_rt.cat(_m.int((i1 + _k8), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k10) else _rt.field_int(_b, _k11, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+        list_w13 = []
+        def _visit1(x_w15):
+            i1 = x_w15
+            list_w13.append((_rt.cat(_m.int((i1 + _k7), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k9) else _rt.field_int(_b, _k10, False)) == 1 else walk_sds_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
             return 1
-        if not (take15(_rt, s, _visit1)):
-            return list_w11
-        return list_w11
+        if not (take17(_rt, s, _visit1)):
+            return list_w13
+        return list_w13
 
-    def h17(_rt, a, b):
+    def h19(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2364,21 +2399,21 @@ def view2(L):
             raise _rt.fail("corrupt", "division by zero", [])
         return _rt.div(a, b)
 
-    def col18(_rt, s):
+    def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.clock_value("now_ms") - h17(_rt, _rt.field_int(h1(_rt), _k17, True), 1000))
+        return (_rt.clock_value("now_ms") - h19(_rt, _rt.field_int(h1(_rt), _k17, True), 1000))
 
-    def check19(_rt, s):
+    def check21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) & 268435456) == 0 else 0)
 
-    return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", root2)], [("id", col3, "value", False), ("addr", col6, "value", False), ("name", col7, "value", False), ("db", col8, "value", False), ("cmd", col9, "value", False), ("argc", col10, "value", False), ("args", col16, "value", True), ("running_ms", col18, "value", False)], [(check19, "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None)  # noqa: F821
+    return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", root2)], [("id", col3, "value", False), ("addr", col7, "value", False), ("name", col9, "value", False), ("db", col10, "value", False), ("cmd", col11, "value", False), ("argc", col12, "value", False), ("args", col18, "value", True), ("running_ms", col20, "value", False)], [(check21, "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None)  # noqa: F821
 
 def view3(L):
     _k1 = L.off("redisServer", "cron_malloc_stats.zmalloc_used")
@@ -2590,7 +2625,14 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         return count16(_rt, s)
 
-    def h18(_rt, b, i):
+    def walk_dict_size_18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := h19(_rt, (s + _k31), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h19(_rt, (s + _k31), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+
+    def h19(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2599,574 +2641,574 @@ def view3(L):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def sum20(_rt, s):
+    def sum21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w19 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w19 = _rt.field_int(s, _k23, True)
-        if c_w19 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w19, "hex"), (c_w19, "dec")])
-        if c_w19 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w19, "hex"), (c_w19, "dec"), (_max_nodes, "dec")])
-        if (c_w19 > 0) and (b_w19 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w19, "dec")])
-        _rt.visited += c_w19
+        b_w20 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w20 = _rt.field_int(s, _k23, True)
+        if c_w20 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w20, "hex"), (c_w20, "dec")])
+        if c_w20 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w20, "hex"), (c_w20, "dec"), (_max_nodes, "dec")])
+        if (c_w20 > 0) and (b_w20 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w20, "dec")])
+        _rt.visited += c_w20
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w19 = 0
+        i_w20 = 0
         while True:
-            if i_w19 >= c_w19:
+            if i_w20 >= c_w20:
                 break
-            i4 = (b_w19 + (i_w19 * _k24))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := h18(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k31), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h18(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k31), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
-            i_w19 = (i_w19 + 1)
+            i4 = (b_w20 + (i_w20 * _k24))
+            acc = (acc + walk_dict_size_18(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+            i_w20 = (i_w20 + 1)
         return acc
 
-    def col21(_rt, s):
+    def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum20(_rt, s)
+        return sum21(_rt, s)
 
-    def count26(_rt, s):
+    def count27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w22 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w22 = _rt.field_int(s, _k23, True)
-        if c_w22 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w22, "hex"), (c_w22, "dec")])
-        if c_w22 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w22, "hex"), (c_w22, "dec"), (_max_nodes, "dec")])
-        if (c_w22 > 0) and (b_w22 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w22, "dec")])
-        _rt.visited += c_w22
+        b_w23 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w23 = _rt.field_int(s, _k23, True)
+        if c_w23 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w23, "hex"), (c_w23, "dec")])
+        if c_w23 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w23, "hex"), (c_w23, "dec"), (_max_nodes, "dec")])
+        if (c_w23 > 0) and (b_w23 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w23, "dec")])
+        _rt.visited += c_w23
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w22 = 0
+        i_w23 = 0
         while True:
-            if i_w22 >= c_w22:
+            if i_w23 >= c_w23:
                 break
-            i5 = (b_w22 + (i_w22 * _k24))
-            c_w23 = 2
-            if c_w23 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w23, "dec")])
-            if c_w23 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w23, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w23
+            i5 = (b_w23 + (i_w23 * _k24))
+            c_w24 = 2
+            if c_w24 < 0:
+                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w24, "dec")])
+            if c_w24 > _max_nodes:
+                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w24, "dec"), (_max_nodes, "dec")])
+            _rt.visited += c_w24
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w23 = 0
+            i_w24 = 0
             while True:
-                if i_w23 >= c_w23:
+                if i_w24 >= c_w24:
                     break
-                i6 = i_w23
-                b_w24 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w24 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i6), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i6), 1, True)))
-                if c_w24 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w24, "hex"), (c_w24, "dec")])
-                if c_w24 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w24, "hex"), (c_w24, "dec"), (_max_nodes, "dec")])
-                if (c_w24 > 0) and (b_w24 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w24, "dec")])
-                _rt.visited += c_w24
+                i6 = i_w24
+                b_w25 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w25 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i6), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i6), 1, True)))
+                if c_w25 < 0:
+                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w25, "hex"), (c_w25, "dec")])
+                if c_w25 > _max_nodes:
+                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w25, "hex"), (c_w25, "dec"), (_max_nodes, "dec")])
+                if (c_w25 > 0) and (b_w25 == 0):
+                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w25, "dec")])
+                _rt.visited += c_w25
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w24 = 0
+                i_w25 = 0
                 while True:
-                    if i_w24 >= c_w24:
+                    if i_w25 >= c_w25:
                         break
-                    i7 = (_q[(_a & 65535) >> 3] if not (_a := (b_w24 + (i_w24 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w25 = i7
-                    n_w25 = 0
-                    t_w25 = p_w25
-                    pw_w25 = 1
+                    i7 = (_q[(_a & 65535) >> 3] if not (_a := (b_w25 + (i_w25 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w26 = i7
+                    n_w26 = 0
+                    t_w26 = p_w26
+                    pw_w26 = 1
                     try:
                         while True:
-                            if p_w25 == 0:
+                            if p_w26 == 0:
                                 break
-                            if (p_w25 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w25, "hex")])
-                            n_w25 = (n_w25 + 1)
-                            if n_w25 > _max_nodes:
+                            if (p_w26 & _k29) != 0:
+                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w26, "hex")])
+                            n_w26 = (n_w26 + 1)
+                            if n_w26 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i8 = p_w25
+                            i8 = p_w26
                             if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i8 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 0:
                                 acc = (acc + 1)
-                            p_w25 = (_q[(_a & 65535) >> 3] if not (_a := (p_w25 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w25 == t_w25) and (p_w25 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w25, "hex"), (n_w25, "dec")])
-                            if n_w25 == pw_w25:
-                                t_w25 = p_w25
-                                pw_w25 = (pw_w25 * 2)
+                            p_w26 = (_q[(_a & 65535) >> 3] if not (_a := (p_w26 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            if (p_w26 == t_w26) and (p_w26 != 0):
+                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
+                            if n_w26 == pw_w26:
+                                t_w26 = p_w26
+                                pw_w26 = (pw_w26 * 2)
                     finally:
-                        _rt.visited += n_w25
+                        _rt.visited += n_w26
                         if _rt.visited > _rt.max_total:
                             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w24 = (i_w24 + 1)
-                i_w23 = (i_w23 + 1)
-            i_w22 = (i_w22 + 1)
+                    i_w25 = (i_w25 + 1)
+                i_w24 = (i_w24 + 1)
+            i_w23 = (i_w23 + 1)
         return acc
 
-    def col27(_rt, s):
+    def col28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count26(_rt, s)
+        return count27(_rt, s)
 
-    def count32(_rt, s):
+    def count33(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w28 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w28 = _rt.field_int(s, _k23, True)
-        if c_w28 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w28, "hex"), (c_w28, "dec")])
-        if c_w28 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w28, "hex"), (c_w28, "dec"), (_max_nodes, "dec")])
-        if (c_w28 > 0) and (b_w28 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w28, "dec")])
-        _rt.visited += c_w28
+        b_w29 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w29 = _rt.field_int(s, _k23, True)
+        if c_w29 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w29, "hex"), (c_w29, "dec")])
+        if c_w29 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w29, "hex"), (c_w29, "dec"), (_max_nodes, "dec")])
+        if (c_w29 > 0) and (b_w29 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w29, "dec")])
+        _rt.visited += c_w29
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w28 = 0
+        i_w29 = 0
         while True:
-            if i_w28 >= c_w28:
+            if i_w29 >= c_w29:
                 break
-            i9 = (b_w28 + (i_w28 * _k24))
-            c_w29 = 2
-            if c_w29 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w29, "dec")])
-            if c_w29 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w29, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w29
+            i9 = (b_w29 + (i_w29 * _k24))
+            c_w30 = 2
+            if c_w30 < 0:
+                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w30, "dec")])
+            if c_w30 > _max_nodes:
+                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w30, "dec"), (_max_nodes, "dec")])
+            _rt.visited += c_w30
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w29 = 0
+            i_w30 = 0
             while True:
-                if i_w29 >= c_w29:
+                if i_w30 >= c_w30:
                     break
-                i10 = i_w29
-                b_w30 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w30 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i10), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i10), 1, True)))
-                if c_w30 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w30, "hex"), (c_w30, "dec")])
-                if c_w30 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w30, "hex"), (c_w30, "dec"), (_max_nodes, "dec")])
-                if (c_w30 > 0) and (b_w30 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w30, "dec")])
-                _rt.visited += c_w30
+                i10 = i_w30
+                b_w31 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w31 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i10), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i10), 1, True)))
+                if c_w31 < 0:
+                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w31, "hex"), (c_w31, "dec")])
+                if c_w31 > _max_nodes:
+                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w31, "hex"), (c_w31, "dec"), (_max_nodes, "dec")])
+                if (c_w31 > 0) and (b_w31 == 0):
+                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w31, "dec")])
+                _rt.visited += c_w31
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w30 = 0
+                i_w31 = 0
                 while True:
-                    if i_w30 >= c_w30:
+                    if i_w31 >= c_w31:
                         break
-                    i11 = (_q[(_a & 65535) >> 3] if not (_a := (b_w30 + (i_w30 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w31 = i11
-                    n_w31 = 0
-                    t_w31 = p_w31
-                    pw_w31 = 1
+                    i11 = (_q[(_a & 65535) >> 3] if not (_a := (b_w31 + (i_w31 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w32 = i11
+                    n_w32 = 0
+                    t_w32 = p_w32
+                    pw_w32 = 1
                     try:
                         while True:
-                            if p_w31 == 0:
+                            if p_w32 == 0:
                                 break
-                            if (p_w31 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w31, "hex")])
-                            n_w31 = (n_w31 + 1)
-                            if n_w31 > _max_nodes:
+                            if (p_w32 & _k29) != 0:
+                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w32, "hex")])
+                            n_w32 = (n_w32 + 1)
+                            if n_w32 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i12 = p_w31
+                            i12 = p_w32
                             if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 1:
                                 acc = (acc + 1)
-                            p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (p_w31 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w31 == t_w31) and (p_w31 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w31, "hex"), (n_w31, "dec")])
-                            if n_w31 == pw_w31:
-                                t_w31 = p_w31
-                                pw_w31 = (pw_w31 * 2)
+                            p_w32 = (_q[(_a & 65535) >> 3] if not (_a := (p_w32 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            if (p_w32 == t_w32) and (p_w32 != 0):
+                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w32, "hex"), (n_w32, "dec")])
+                            if n_w32 == pw_w32:
+                                t_w32 = p_w32
+                                pw_w32 = (pw_w32 * 2)
                     finally:
-                        _rt.visited += n_w31
+                        _rt.visited += n_w32
                         if _rt.visited > _rt.max_total:
                             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w30 = (i_w30 + 1)
-                i_w29 = (i_w29 + 1)
-            i_w28 = (i_w28 + 1)
+                    i_w31 = (i_w31 + 1)
+                i_w30 = (i_w30 + 1)
+            i_w29 = (i_w29 + 1)
         return acc
 
-    def col33(_rt, s):
+    def col34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count32(_rt, s)
+        return count33(_rt, s)
 
-    def count38(_rt, s):
+    def count39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w34 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w34 = _rt.field_int(s, _k23, True)
-        if c_w34 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w34, "hex"), (c_w34, "dec")])
-        if c_w34 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w34, "hex"), (c_w34, "dec"), (_max_nodes, "dec")])
-        if (c_w34 > 0) and (b_w34 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w34, "dec")])
-        _rt.visited += c_w34
+        b_w35 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w35 = _rt.field_int(s, _k23, True)
+        if c_w35 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w35, "hex"), (c_w35, "dec")])
+        if c_w35 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w35, "hex"), (c_w35, "dec"), (_max_nodes, "dec")])
+        if (c_w35 > 0) and (b_w35 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w35, "dec")])
+        _rt.visited += c_w35
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w34 = 0
+        i_w35 = 0
         while True:
-            if i_w34 >= c_w34:
+            if i_w35 >= c_w35:
                 break
-            i13 = (b_w34 + (i_w34 * _k24))
-            c_w35 = 2
-            if c_w35 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w35, "dec")])
-            if c_w35 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w35, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w35
+            i13 = (b_w35 + (i_w35 * _k24))
+            c_w36 = 2
+            if c_w36 < 0:
+                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w36, "dec")])
+            if c_w36 > _max_nodes:
+                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w36, "dec"), (_max_nodes, "dec")])
+            _rt.visited += c_w36
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w35 = 0
+            i_w36 = 0
             while True:
-                if i_w35 >= c_w35:
+                if i_w36 >= c_w36:
                     break
-                i14 = i_w35
-                b_w36 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w36 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i14), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i14), 1, True)))
-                if c_w36 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w36, "hex"), (c_w36, "dec")])
-                if c_w36 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w36, "hex"), (c_w36, "dec"), (_max_nodes, "dec")])
-                if (c_w36 > 0) and (b_w36 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w36, "dec")])
-                _rt.visited += c_w36
+                i14 = i_w36
+                b_w37 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w37 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i14), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i14), 1, True)))
+                if c_w37 < 0:
+                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w37, "hex"), (c_w37, "dec")])
+                if c_w37 > _max_nodes:
+                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w37, "hex"), (c_w37, "dec"), (_max_nodes, "dec")])
+                if (c_w37 > 0) and (b_w37 == 0):
+                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w37, "dec")])
+                _rt.visited += c_w37
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w36 = 0
+                i_w37 = 0
                 while True:
-                    if i_w36 >= c_w36:
+                    if i_w37 >= c_w37:
                         break
-                    i15 = (_q[(_a & 65535) >> 3] if not (_a := (b_w36 + (i_w36 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w37 = i15
-                    n_w37 = 0
-                    t_w37 = p_w37
-                    pw_w37 = 1
+                    i15 = (_q[(_a & 65535) >> 3] if not (_a := (b_w37 + (i_w37 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w38 = i15
+                    n_w38 = 0
+                    t_w38 = p_w38
+                    pw_w38 = 1
                     try:
                         while True:
-                            if p_w37 == 0:
+                            if p_w38 == 0:
                                 break
-                            if (p_w37 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w37, "hex")])
-                            n_w37 = (n_w37 + 1)
-                            if n_w37 > _max_nodes:
+                            if (p_w38 & _k29) != 0:
+                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w38, "hex")])
+                            n_w38 = (n_w38 + 1)
+                            if n_w38 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i16 = p_w37
+                            i16 = p_w38
                             if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i16 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 2:
                                 acc = (acc + 1)
-                            p_w37 = (_q[(_a & 65535) >> 3] if not (_a := (p_w37 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w37 == t_w37) and (p_w37 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w37, "hex"), (n_w37, "dec")])
-                            if n_w37 == pw_w37:
-                                t_w37 = p_w37
-                                pw_w37 = (pw_w37 * 2)
+                            p_w38 = (_q[(_a & 65535) >> 3] if not (_a := (p_w38 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            if (p_w38 == t_w38) and (p_w38 != 0):
+                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w38, "hex"), (n_w38, "dec")])
+                            if n_w38 == pw_w38:
+                                t_w38 = p_w38
+                                pw_w38 = (pw_w38 * 2)
                     finally:
-                        _rt.visited += n_w37
+                        _rt.visited += n_w38
                         if _rt.visited > _rt.max_total:
                             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w36 = (i_w36 + 1)
-                i_w35 = (i_w35 + 1)
-            i_w34 = (i_w34 + 1)
+                    i_w37 = (i_w37 + 1)
+                i_w36 = (i_w36 + 1)
+            i_w35 = (i_w35 + 1)
         return acc
 
-    def col39(_rt, s):
+    def col40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count38(_rt, s)
+        return count39(_rt, s)
 
-    def count44(_rt, s):
+    def count45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w40 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w40 = _rt.field_int(s, _k23, True)
-        if c_w40 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w40, "hex"), (c_w40, "dec")])
-        if c_w40 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w40, "hex"), (c_w40, "dec"), (_max_nodes, "dec")])
-        if (c_w40 > 0) and (b_w40 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w40, "dec")])
-        _rt.visited += c_w40
+        b_w41 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w41 = _rt.field_int(s, _k23, True)
+        if c_w41 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w41, "hex"), (c_w41, "dec")])
+        if c_w41 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w41, "hex"), (c_w41, "dec"), (_max_nodes, "dec")])
+        if (c_w41 > 0) and (b_w41 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w41, "dec")])
+        _rt.visited += c_w41
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w40 = 0
+        i_w41 = 0
         while True:
-            if i_w40 >= c_w40:
+            if i_w41 >= c_w41:
                 break
-            i17 = (b_w40 + (i_w40 * _k24))
-            c_w41 = 2
-            if c_w41 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w41, "dec")])
-            if c_w41 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w41, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w41
+            i17 = (b_w41 + (i_w41 * _k24))
+            c_w42 = 2
+            if c_w42 < 0:
+                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w42, "dec")])
+            if c_w42 > _max_nodes:
+                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w42, "dec"), (_max_nodes, "dec")])
+            _rt.visited += c_w42
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w41 = 0
+            i_w42 = 0
             while True:
-                if i_w41 >= c_w41:
+                if i_w42 >= c_w42:
                     break
-                i18 = i_w41
-                b_w42 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w42 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i18), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i18), 1, True)))
-                if c_w42 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w42, "hex"), (c_w42, "dec")])
-                if c_w42 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w42, "hex"), (c_w42, "dec"), (_max_nodes, "dec")])
-                if (c_w42 > 0) and (b_w42 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w42, "dec")])
-                _rt.visited += c_w42
+                i18 = i_w42
+                b_w43 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w43 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i18), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i18), 1, True)))
+                if c_w43 < 0:
+                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w43, "hex"), (c_w43, "dec")])
+                if c_w43 > _max_nodes:
+                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w43, "hex"), (c_w43, "dec"), (_max_nodes, "dec")])
+                if (c_w43 > 0) and (b_w43 == 0):
+                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w43, "dec")])
+                _rt.visited += c_w43
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w42 = 0
+                i_w43 = 0
                 while True:
-                    if i_w42 >= c_w42:
+                    if i_w43 >= c_w43:
                         break
-                    i19 = (_q[(_a & 65535) >> 3] if not (_a := (b_w42 + (i_w42 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w43 = i19
-                    n_w43 = 0
-                    t_w43 = p_w43
-                    pw_w43 = 1
+                    i19 = (_q[(_a & 65535) >> 3] if not (_a := (b_w43 + (i_w43 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w44 = i19
+                    n_w44 = 0
+                    t_w44 = p_w44
+                    pw_w44 = 1
                     try:
                         while True:
-                            if p_w43 == 0:
+                            if p_w44 == 0:
                                 break
-                            if (p_w43 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w43, "hex")])
-                            n_w43 = (n_w43 + 1)
-                            if n_w43 > _max_nodes:
+                            if (p_w44 & _k29) != 0:
+                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w44, "hex")])
+                            n_w44 = (n_w44 + 1)
+                            if n_w44 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i20 = p_w43
+                            i20 = p_w44
                             if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i20 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 3:
                                 acc = (acc + 1)
-                            p_w43 = (_q[(_a & 65535) >> 3] if not (_a := (p_w43 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w43 == t_w43) and (p_w43 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w43, "hex"), (n_w43, "dec")])
-                            if n_w43 == pw_w43:
-                                t_w43 = p_w43
-                                pw_w43 = (pw_w43 * 2)
+                            p_w44 = (_q[(_a & 65535) >> 3] if not (_a := (p_w44 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            if (p_w44 == t_w44) and (p_w44 != 0):
+                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w44, "hex"), (n_w44, "dec")])
+                            if n_w44 == pw_w44:
+                                t_w44 = p_w44
+                                pw_w44 = (pw_w44 * 2)
                     finally:
-                        _rt.visited += n_w43
+                        _rt.visited += n_w44
                         if _rt.visited > _rt.max_total:
                             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w42 = (i_w42 + 1)
-                i_w41 = (i_w41 + 1)
-            i_w40 = (i_w40 + 1)
+                    i_w43 = (i_w43 + 1)
+                i_w42 = (i_w42 + 1)
+            i_w41 = (i_w41 + 1)
         return acc
 
-    def col45(_rt, s):
+    def col46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count44(_rt, s)
+        return count45(_rt, s)
 
-    def count50(_rt, s):
+    def count51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w46 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w46 = _rt.field_int(s, _k23, True)
-        if c_w46 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w46, "hex"), (c_w46, "dec")])
-        if c_w46 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w46, "hex"), (c_w46, "dec"), (_max_nodes, "dec")])
-        if (c_w46 > 0) and (b_w46 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w46, "dec")])
-        _rt.visited += c_w46
+        b_w47 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w47 = _rt.field_int(s, _k23, True)
+        if c_w47 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w47, "hex"), (c_w47, "dec")])
+        if c_w47 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w47, "hex"), (c_w47, "dec"), (_max_nodes, "dec")])
+        if (c_w47 > 0) and (b_w47 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w47, "dec")])
+        _rt.visited += c_w47
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w46 = 0
+        i_w47 = 0
         while True:
-            if i_w46 >= c_w46:
+            if i_w47 >= c_w47:
                 break
-            i21 = (b_w46 + (i_w46 * _k24))
-            c_w47 = 2
-            if c_w47 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w47, "dec")])
-            if c_w47 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w47, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w47
+            i21 = (b_w47 + (i_w47 * _k24))
+            c_w48 = 2
+            if c_w48 < 0:
+                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w48, "dec")])
+            if c_w48 > _max_nodes:
+                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w48, "dec"), (_max_nodes, "dec")])
+            _rt.visited += c_w48
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w47 = 0
+            i_w48 = 0
             while True:
-                if i_w47 >= c_w47:
+                if i_w48 >= c_w48:
                     break
-                i22 = i_w47
-                b_w48 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w48 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i22), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i22), 1, True)))
-                if c_w48 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w48, "hex"), (c_w48, "dec")])
-                if c_w48 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w48, "hex"), (c_w48, "dec"), (_max_nodes, "dec")])
-                if (c_w48 > 0) and (b_w48 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w48, "dec")])
-                _rt.visited += c_w48
+                i22 = i_w48
+                b_w49 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w49 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i22), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i22), 1, True)))
+                if c_w49 < 0:
+                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w49, "hex"), (c_w49, "dec")])
+                if c_w49 > _max_nodes:
+                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w49, "hex"), (c_w49, "dec"), (_max_nodes, "dec")])
+                if (c_w49 > 0) and (b_w49 == 0):
+                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w49, "dec")])
+                _rt.visited += c_w49
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w48 = 0
+                i_w49 = 0
                 while True:
-                    if i_w48 >= c_w48:
+                    if i_w49 >= c_w49:
                         break
-                    i23 = (_q[(_a & 65535) >> 3] if not (_a := (b_w48 + (i_w48 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w49 = i23
-                    n_w49 = 0
-                    t_w49 = p_w49
-                    pw_w49 = 1
+                    i23 = (_q[(_a & 65535) >> 3] if not (_a := (b_w49 + (i_w49 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w50 = i23
+                    n_w50 = 0
+                    t_w50 = p_w50
+                    pw_w50 = 1
                     try:
                         while True:
-                            if p_w49 == 0:
+                            if p_w50 == 0:
                                 break
-                            if (p_w49 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w49, "hex")])
-                            n_w49 = (n_w49 + 1)
-                            if n_w49 > _max_nodes:
+                            if (p_w50 & _k29) != 0:
+                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w50, "hex")])
+                            n_w50 = (n_w50 + 1)
+                            if n_w50 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i24 = p_w49
+                            i24 = p_w50
                             if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i24 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 4:
                                 acc = (acc + 1)
-                            p_w49 = (_q[(_a & 65535) >> 3] if not (_a := (p_w49 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w49 == t_w49) and (p_w49 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w49, "hex"), (n_w49, "dec")])
-                            if n_w49 == pw_w49:
-                                t_w49 = p_w49
-                                pw_w49 = (pw_w49 * 2)
+                            p_w50 = (_q[(_a & 65535) >> 3] if not (_a := (p_w50 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            if (p_w50 == t_w50) and (p_w50 != 0):
+                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w50, "hex"), (n_w50, "dec")])
+                            if n_w50 == pw_w50:
+                                t_w50 = p_w50
+                                pw_w50 = (pw_w50 * 2)
                     finally:
-                        _rt.visited += n_w49
+                        _rt.visited += n_w50
                         if _rt.visited > _rt.max_total:
                             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w48 = (i_w48 + 1)
-                i_w47 = (i_w47 + 1)
-            i_w46 = (i_w46 + 1)
+                    i_w49 = (i_w49 + 1)
+                i_w48 = (i_w48 + 1)
+            i_w47 = (i_w47 + 1)
         return acc
 
-    def col51(_rt, s):
+    def col52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count50(_rt, s)
+        return count51(_rt, s)
 
-    def count56(_rt, s):
+    def count57(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w52 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w52 = _rt.field_int(s, _k23, True)
-        if c_w52 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w52, "hex"), (c_w52, "dec")])
-        if c_w52 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w52, "hex"), (c_w52, "dec"), (_max_nodes, "dec")])
-        if (c_w52 > 0) and (b_w52 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w52, "dec")])
-        _rt.visited += c_w52
+        b_w53 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w53 = _rt.field_int(s, _k23, True)
+        if c_w53 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w53, "hex"), (c_w53, "dec")])
+        if c_w53 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w53, "hex"), (c_w53, "dec"), (_max_nodes, "dec")])
+        if (c_w53 > 0) and (b_w53 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w53, "dec")])
+        _rt.visited += c_w53
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w52 = 0
+        i_w53 = 0
         while True:
-            if i_w52 >= c_w52:
+            if i_w53 >= c_w53:
                 break
-            i25 = (b_w52 + (i_w52 * _k24))
-            c_w53 = 2
-            if c_w53 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w53, "dec")])
-            if c_w53 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w53, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w53
+            i25 = (b_w53 + (i_w53 * _k24))
+            c_w54 = 2
+            if c_w54 < 0:
+                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w54, "dec")])
+            if c_w54 > _max_nodes:
+                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w54, "dec"), (_max_nodes, "dec")])
+            _rt.visited += c_w54
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w53 = 0
+            i_w54 = 0
             while True:
-                if i_w53 >= c_w53:
+                if i_w54 >= c_w54:
                     break
-                i26 = i_w53
-                b_w54 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w54 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i26), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i26), 1, True)))
-                if c_w54 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w54, "hex"), (c_w54, "dec")])
-                if c_w54 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w54, "hex"), (c_w54, "dec"), (_max_nodes, "dec")])
-                if (c_w54 > 0) and (b_w54 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w54, "dec")])
-                _rt.visited += c_w54
+                i26 = i_w54
+                b_w55 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w55 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i26), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i26), 1, True)))
+                if c_w55 < 0:
+                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w55, "hex"), (c_w55, "dec")])
+                if c_w55 > _max_nodes:
+                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w55, "hex"), (c_w55, "dec"), (_max_nodes, "dec")])
+                if (c_w55 > 0) and (b_w55 == 0):
+                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w55, "dec")])
+                _rt.visited += c_w55
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w54 = 0
+                i_w55 = 0
                 while True:
-                    if i_w54 >= c_w54:
+                    if i_w55 >= c_w55:
                         break
-                    i27 = (_q[(_a & 65535) >> 3] if not (_a := (b_w54 + (i_w54 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w55 = i27
-                    n_w55 = 0
-                    t_w55 = p_w55
-                    pw_w55 = 1
+                    i27 = (_q[(_a & 65535) >> 3] if not (_a := (b_w55 + (i_w55 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w56 = i27
+                    n_w56 = 0
+                    t_w56 = p_w56
+                    pw_w56 = 1
                     try:
                         while True:
-                            if p_w55 == 0:
+                            if p_w56 == 0:
                                 break
-                            if (p_w55 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w55, "hex")])
-                            n_w55 = (n_w55 + 1)
-                            if n_w55 > _max_nodes:
+                            if (p_w56 & _k29) != 0:
+                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w56, "hex")])
+                            n_w56 = (n_w56 + 1)
+                            if n_w56 > _max_nodes:
                                 raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i28 = p_w55
+                            i28 = p_w56
                             if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i28 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 6:
                                 acc = (acc + 1)
-                            p_w55 = (_q[(_a & 65535) >> 3] if not (_a := (p_w55 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w55 == t_w55) and (p_w55 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w55, "hex"), (n_w55, "dec")])
-                            if n_w55 == pw_w55:
-                                t_w55 = p_w55
-                                pw_w55 = (pw_w55 * 2)
+                            p_w56 = (_q[(_a & 65535) >> 3] if not (_a := (p_w56 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            if (p_w56 == t_w56) and (p_w56 != 0):
+                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w56, "hex"), (n_w56, "dec")])
+                            if n_w56 == pw_w56:
+                                t_w56 = p_w56
+                                pw_w56 = (pw_w56 * 2)
                     finally:
-                        _rt.visited += n_w55
+                        _rt.visited += n_w56
                         if _rt.visited > _rt.max_total:
                             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w54 = (i_w54 + 1)
-                i_w53 = (i_w53 + 1)
-            i_w52 = (i_w52 + 1)
+                    i_w55 = (i_w55 + 1)
+                i_w54 = (i_w54 + 1)
+            i_w53 = (i_w53 + 1)
         return acc
 
-    def col57(_rt, s):
+    def col58(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count56(_rt, s)
+        return count57(_rt, s)
 
-    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False), ("peak", col4, "value", False), ("startup", col5, "value", False), ("rss", col6, "value", False), ("allocated", col7, "value", False), ("active", col8, "value", False), ("resident", col9, "value", False), ("keys", col17, "value", False), ("dict_keys", col21, "value", False), ("strings", col27, "value", False), ("lists", col33, "value", False), ("sets", col39, "value", False), ("zsets", col45, "value", False), ("hashes", col51, "value", False), ("streams", col57, "value", False)], [], False, None)  # noqa: F821
+    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False), ("peak", col4, "value", False), ("startup", col5, "value", False), ("rss", col6, "value", False), ("allocated", col7, "value", False), ("active", col8, "value", False), ("resident", col9, "value", False), ("keys", col17, "value", False), ("dict_keys", col22, "value", False), ("strings", col28, "value", False), ("lists", col34, "value", False), ("sets", col40, "value", False), ("zsets", col46, "value", False), ("hashes", col52, "value", False), ("streams", col58, "value", False)], [], False, None)  # noqa: F821
 
 def view4(L):
     _k1 = L.off("redisServer", "slowlog")
@@ -3251,14 +3293,21 @@ def view4(L):
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k9, True)
 
-    def walk_sds_len_9(_rt, s):
+    def walk_sds_9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ("" if s == 0 else h11(_rt, s, walk_sds_len_10(_rt, s)))
+
+    def walk_sds_len_10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else (_q[(_a & 65535) >> 3] if not (_a := (s - 17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))))
 
-    def h10(_rt, d, l):
+    def h11(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3267,7 +3316,7 @@ def view4(L):
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
 
-    def col11(_rt, s):
+    def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3289,25 +3338,25 @@ def view4(L):
             if i_w8 >= c_w8:
                 break
             i2 = (_q[(_a & 65535) >> 3] if not (_a := (b_w8 + (i_w8 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            list_w7.append((_rt.cat(_m.int((i2 + _k12), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k14) else _rt.field_int(_b, _k15, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
+            list_w7.append((_rt.cat(_m.int((i2 + _k12), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k14) else _rt.field_int(_b, _k15, False)) == 1 else walk_sds_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
             i_w8 = (i_w8 + 1)
         return list_w7
-
-    def col12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
 
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
+        return walk_sds_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
-    return View("redis_slowlog", "The slow log, newest first, as SLOWLOG GET shows it - id, when (unix seconds), how long (\xb5s), the command, and the client's address and name.", "slowlogEntry", [("slowlog", root3)], [("id", col4, "value", False), ("time", col5, "value", False), ("duration_us", col6, "value", False), ("args", col11, "value", True), ("addr", col12, "value", False), ("name", col13, "value", False)], [], False, None)  # noqa: F821
+    def col14(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return walk_sds_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+
+    return View("redis_slowlog", "The slow log, newest first, as SLOWLOG GET shows it - id, when (unix seconds), how long (\xb5s), the command, and the client's address and name.", "slowlogEntry", [("slowlog", root3)], [("id", col4, "value", False), ("time", col5, "value", False), ("duration_us", col6, "value", False), ("args", col12, "value", True), ("addr", col13, "value", False), ("name", col14, "value", False)], [], False, None)  # noqa: F821
 
 def view5(L):
     _k1 = L.off("redisServer", "clients")
@@ -3322,11 +3371,11 @@ def view5(L):
     _k10 = L.off("client", "id")
     _k11 = L.plain_u64("client", "id")
     _k12 = L.int_field("client", "id")
-    _k13 = L.off("client", "name")
-    _k14 = L.off("robj", "ptr")
-    _k15 = L.off("robj", "encoding")
-    _k16 = L.plain_u64("robj", "encoding")
-    _k17 = L.int_field("robj", "encoding")
+    _k13 = L.off("robj", "ptr")
+    _k14 = L.off("robj", "encoding")
+    _k15 = L.plain_u64("robj", "encoding")
+    _k16 = L.int_field("robj", "encoding")
+    _k17 = L.off("client", "name")
     _k18 = L.off("client", "cmd")
     _k19 = L.off("redisCommand", "fullname")
     _k20 = L.int_field("client", "btype")
@@ -3391,14 +3440,28 @@ def view5(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
-    def walk_sds_len_5(_rt, s):
+    def walk_robj_str_5(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (_rt.cat(_m.int((s + _k13), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 1 else walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+
+    def walk_sds_6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ("" if s == 0 else h8(_rt, s, walk_sds_len_7(_rt, s)))
+
+    def walk_sds_len_7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else (_q[(_a & 65535) >> 3] if not (_a := (s - 17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))))
 
-    def h6(_rt, d, l):
+    def h8(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3407,28 +3470,28 @@ def view5(L):
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
 
-    def col7(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k16) else _rt.field_int(_b, _k17, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
-
-    def col8(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return (("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else "")
-
     def col9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else walk_robj_str_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else "")
+
+    def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("list" if _rt.field_int(s, _k20, True) == 1 else ("wait" if _rt.field_int(s, _k20, True) == 2 else ("module" if _rt.field_int(s, _k20, True) == 3 else ("stream" if _rt.field_int(s, _k20, True) == 4 else ("zset" if _rt.field_int(s, _k20, True) == 5 else ("postpone" if _rt.field_int(s, _k20, True) == 6 else ("shutdown" if _rt.field_int(s, _k20, True) == 7 else _rt.cat("type ", _rt.field_int(s, _k20, True)))))))))
 
-    def h13(_rt, b, i):
+    def h15(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3437,7 +3500,7 @@ def view5(L):
             raise _rt.fail("corrupt", "dict.ht_table[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def h14(_rt, b, i):
+    def h16(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3446,78 +3509,78 @@ def view5(L):
             raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 1))
 
-    def col16(_rt, s):
+    def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        list_w10 = []
-        c_w11 = 2
-        if c_w11 < 0:
-            raise _rt.fail("corrupt", "range({0}): negative count", [(c_w11, "dec")])
-        if c_w11 > _max_nodes:
-            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w11, "dec"), (_max_nodes, "dec")])
-        _rt.visited += c_w11
+        list_w12 = []
+        c_w13 = 2
+        if c_w13 < 0:
+            raise _rt.fail("corrupt", "range({0}): negative count", [(c_w13, "dec")])
+        if c_w13 > _max_nodes:
+            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w13, "dec"), (_max_nodes, "dec")])
+        _rt.visited += c_w13
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w11 = 0
+        i_w13 = 0
         while True:
-            if i_w11 >= c_w11:
+            if i_w13 >= c_w13:
                 break
-            i3 = i_w11
-            b_w12 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k22), i3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            c_w12 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k23), i3), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k23), i3), 1, True)))
-            if c_w12 < 0:
-                raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w12, "hex"), (c_w12, "dec")])
-            if c_w12 > _max_nodes:
-                raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w12, "hex"), (c_w12, "dec"), (_max_nodes, "dec")])
-            if (c_w12 > 0) and (b_w12 == 0):
-                raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w12, "dec")])
-            _rt.visited += c_w12
+            i3 = i_w13
+            b_w14 = (_q[(_a & 65535) >> 3] if not (_a := h15(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k22), i3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            c_w14 = (0 if _m.int(h16(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k23), i3), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h16(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k23), i3), 1, True)))
+            if c_w14 < 0:
+                raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w14, "hex"), (c_w14, "dec")])
+            if c_w14 > _max_nodes:
+                raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w14, "hex"), (c_w14, "dec"), (_max_nodes, "dec")])
+            if (c_w14 > 0) and (b_w14 == 0):
+                raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w14, "dec")])
+            _rt.visited += c_w14
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w12 = 0
+            i_w14 = 0
             while True:
-                if i_w12 >= c_w12:
+                if i_w14 >= c_w14:
                     break
-                i4 = (_q[(_a & 65535) >> 3] if not (_a := (b_w12 + (i_w12 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                p_w15 = i4
-                n_w15 = 0
-                t_w15 = p_w15
-                pw_w15 = 1
+                i4 = (_q[(_a & 65535) >> 3] if not (_a := (b_w14 + (i_w14 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w17 = i4
+                n_w17 = 0
+                t_w17 = p_w17
+                pw_w17 = 1
                 try:
                     while True:
-                        if p_w15 == 0:
+                        if p_w17 == 0:
                             break
-                        if (p_w15 & _k25) != 0:
-                            raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w15, "hex")])
-                        n_w15 = (n_w15 + 1)
-                        if n_w15 > _max_nodes:
+                        if (p_w17 & _k25) != 0:
+                            raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w17, "hex")])
+                        n_w17 = (n_w17 + 1)
+                        if n_w17 > _max_nodes:
                             raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                        i5 = p_w15
-                        list_w10.append((_rt.cat(_m.int(((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k16) else _rt.field_int(_b, _k17, False)) == 1 else ("" if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), walk_sds_len_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))))
-                        p_w15 = (_q[(_a & 65535) >> 3] if not (_a := (p_w15 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                        if (p_w15 == t_w15) and (p_w15 != 0):
-                            raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w15, "hex"), (n_w15, "dec")])
-                        if n_w15 == pw_w15:
-                            t_w15 = p_w15
-                            pw_w15 = (pw_w15 * 2)
+                        i5 = p_w17
+                        list_w12.append(walk_robj_str_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                        p_w17 = (_q[(_a & 65535) >> 3] if not (_a := (p_w17 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        if (p_w17 == t_w17) and (p_w17 != 0):
+                            raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
+                        if n_w17 == pw_w17:
+                            t_w17 = p_w17
+                            pw_w17 = (pw_w17 * 2)
                 finally:
-                    _rt.visited += n_w15
+                    _rt.visited += n_w17
                     if _rt.visited > _rt.max_total:
                         raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w12 = (i_w12 + 1)
-            i_w11 = (i_w11 + 1)
-        return list_w10
+                i_w14 = (i_w14 + 1)
+            i_w13 = (i_w13 + 1)
+        return list_w12
 
-    def col17(_rt, s):
+    def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k28, True)
 
-    return View("redis_blocked", "The clients blocked (BLPOP, XREAD, WAIT, a module, CLIENT PAUSE...) - on what, the keys they wait for, and when they time out (unix ms; 0: never).", "client", [("blocked", root3)], [("id", col4, "value", False), ("name", col7, "value", False), ("cmd", col8, "value", False), ("on", col9, "value", False), ("keys", col16, "value", True), ("timeout_ms", col17, "value", False)], [], False, None)  # noqa: F821
+    return View("redis_blocked", "The clients blocked (BLPOP, XREAD, WAIT, a module, CLIENT PAUSE...) - on what, the keys they wait for, and when they time out (unix ms; 0: never).", "client", [("blocked", root3)], [("id", col4, "value", False), ("name", col9, "value", False), ("cmd", col10, "value", False), ("on", col11, "value", False), ("keys", col18, "value", True), ("timeout_ms", col19, "value", False)], [], False, None)  # noqa: F821
 
 def pack_clock(L):
     _k1 = L.int_field("redisServer", "mstime")

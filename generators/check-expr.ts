@@ -25,7 +25,7 @@ export interface CheckContext {
    * slot 0), with its size: a small body is inlined at each call, with self
    * bound to the argument; a large one is called.
    */
-  walkDef(name: string): { def: WalkDefIR; ast: Expr; checked(): { body: TExpr; size: number } } | undefined;
+  walkDef(name: string): { def: WalkDefIR; ast: Expr; checked(): { body: TExpr } & WalkCost } | undefined;
 }
 
 export interface Scope {
@@ -285,7 +285,11 @@ export class ExprChecker {
     try {
       if (def.params.length === 0) {
         const checked = w.checked();
-        if (checked.size > MAX_INLINE_WALK) return { op: 'call', walk: def.name, arg, body: checked.body, type: checked.body.type };
+        // Inlined, a walk evaluates its argument wherever self appears: a walk of a value that would evaluate a
+        // costly argument more than once is called, with the argument evaluated once (a walk of a sequence stays
+        // inlined, so that its loop fuses with the caller's).
+        const again = checked.body.type.k !== 'seq' && checked.selfUses > 1 && !cheapArgument(arg);
+        if (checked.size > MAX_INLINE_WALK || again) return { op: 'call', walk: def.name, arg, body: checked.body, type: checked.body.type };
       }
       return this.expr(ast, { self: arg, its: [] });
     } catch (err) {
@@ -358,23 +362,34 @@ export class ExprChecker {
 
 }
 
-/** The parts of a checked expression: what inlining it costs (a called walk counts as its argument and one). */
-export function exprSize(e: TExpr): number {
-  let n = 0;
+/** What a walk's checked body costs where it is inlined: its parts, and how often it evaluates self. */
+export interface WalkCost {
+  /** The parts of the body (a called walk counts as its argument and one). */
+  size: number;
+  /** Where self (slot 0) appears: an inlined call evaluates its argument at each. */
+  selfUses: number;
+}
+
+export function walkCost(e: TExpr): WalkCost {
+  const cost = { size: 0, selfUses: 0 };
   const visit = (x: unknown): void => {
     if (x === null || typeof x !== 'object') return;
     const o = x as Record<string, unknown>;
     if (o.op === 'call') {
-      n++;
+      cost.size++;
       visit(o.arg);
       return;
     }
-    if ('op' in o) n++;
+    if ('op' in o) cost.size++;
+    if (o.op === 'var' && o.slot === 0) cost.selfUses++;
     for (const [k, val] of Object.entries(o)) if (k !== 'type' && typeof val === 'object') visit(val);
   };
   visit(e);
-  return n;
+  return cost;
 }
+
+/** An argument as cheap to evaluate again as to pass: a variable (self, it) or a number. */
+const cheapArgument = (e: TExpr): boolean => e.op === 'var' || e.op === 'num';
 
 /**
  * A walk's body with its parameters replaced by what a call gives for them:

@@ -171,7 +171,7 @@ export interface WalkDefIR {
   /** The parsed body; a small one is type-checked where it is called (inlined), with self bound to the argument. */
   ast: Expr;
   /** The body checked on its own (self is slot 0), and its size in parts: a large one is called, not inlined. */
-  checked?: { body: TExpr; size: number };
+  checked?: { body: TExpr; size: number; selfUses: number };
   text: string;
   pos: Pos;
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { packDirs } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
-import { exprSize, ExprChecker, ExprError, isBuiltin, typeName } from './check-expr.ts';
+import { ExprChecker, ExprError, isBuiltin, typeName, walkCost } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
@@ -119,7 +119,7 @@ export function parseSchema(text: string, file: string): PackIR {
     const def = pack.walks.get(n)!;
     if (def.checked || def.params.length) continue;
     const body = checkExpr(w.src, new ExprChecker(ctx), w.node, def.ast, selfOf(def.of));
-    def.checked ??= { body, size: exprSize(body) };
+    def.checked ??= { body, ...walkCost(body) };
   }
   pack.clock = readClock(src, top.get('clock'), ctx);
   readViews(src, top.get('views'), root, pack, ctx);
@@ -303,11 +303,11 @@ export function checkContext(pack: PackIR): Ctx {
       const checked = () => {
         if (def.checked) return def.checked;
         // A walk that reaches itself is reported by the checker of the call (its walk stack).
-        if (checking.has(n)) return { body: { op: 'num', value: 0, type: { k: 'int', signed: false } } as TExpr, size: 0 };
+        if (checking.has(n)) return { body: { op: 'num', value: 0, type: { k: 'int', signed: false } } as TExpr, size: 0, selfUses: 0 };
         checking.add(n);
         try {
           const body = new ExprChecker(ctx).check(def.ast, selfOf(def.of));
-          def.checked = { body, size: exprSize(body) };
+          def.checked = { body, ...walkCost(body) };
           return def.checked;
         } finally {
           checking.delete(n);

@@ -151,7 +151,7 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   let slowest = 0;
   try {
     sampleTick(o, rec, agg, tally, warn);
-    start = performance.now() - Math.min(performance.now() - start, period);
+    start = Math.max(start, performance.now() - period);
     // Sample k is due at start + k * period, for every k below rate x duration; one that comes after the
     // next one is due is not taken, but counted as missed: taken + missed = rate x duration.
     const slots = o.duration === Infinity ? Infinity : Math.ceil(o.duration * o.rate - 1e-9);

@@ -254,13 +254,12 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     const snap = new Snapshot(target.source, ranges, o.maxBytes, s.slabs);
     const { R, view: compiled, addr } = (s.compiled ??= compileSession(o, s, snap));
     R.reset(snap, null);
-    R.registers = target.registers;
     if (view.clock) R.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);
     const t0 = performance.now();
     const r = runView(compiled, addr);
     const ms = performance.now() - t0;
     target.checkIdentity();
-    if (target.registers.unavailable && R.registersAsked && !s.registersWarned) {
+    if (target.registers.unavailable && R.askedRegisters() && !s.registersWarned) {
       s.registersWarned = true;
       warn(`xsample: ${view.name}: registers read as 0: ${target.registers.unavailable}`);
     }
@@ -304,6 +303,7 @@ export function compileSessions(o: SampleOptions, sessions: Session[]): void {
 /** The session's view lowered and compiled once for its layout; later samples only give it their snapshot. */
 function compileSession(o: SampleOptions, s: Session, snap: Snapshot): NonNullable<Session['compiled']> {
   const R = new WalkRuntime(snap, s.target.symbols, { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 });
+  R.registers = s.target.registers;
   const view = compileView(lowerView(s.view), s.sel.layout, R);
   const addrOf = s.addr ? compileProgram(lowerValue(s.addr), s.sel.layout, R) : null;
   return { R, view, addr: addrOf ? () => addrOf(0) as Int : undefined };

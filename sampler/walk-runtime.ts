@@ -88,16 +88,18 @@ export class WalkRuntime {
   /** Where the target's first thread's registers come from; read once a sample, when a walk first asks. */
   registers: RegisterSource | null = null;
   private sampleRegisters: Record<string, Int> | null | undefined;
-  /** Whether a walk asked for a register, in any sample so far. */
-  registersAsked = false;
   private readonly registersUsed = new Set<string>();
 
   /** A register of the target's first thread, or 0 where it is not known (register() in a schema). */
   register(name: string): Int {
-    this.registersAsked = true;
     this.registersUsed.add(name);
     if (this.sampleRegisters === undefined) this.sampleRegisters = this.registers?.read() ?? null;
     return this.sampleRegisters?.[name] ?? 0;
+  }
+
+  /** Whether this sample's walk asked for a register. */
+  askedRegisters(): boolean {
+    return this.registersUsed.size > 0;
   }
 
   /**

@@ -132,6 +132,10 @@ walks:
   second_six:
     of: root_t
     yields: nth(sixes(self), 1).value + 0 * (1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13 + 14 + 15 + 16 + 17 + 18 + 19 + 20)
+  # A value that reads self twice: inlined for a variable, called for an argument that costs a read.
+  a_plus_b:
+    of: root_t
+    yields: self.a + self.b
   # Walks of scalars: a length-prefixed text at a char pointer.
   prefixed_len:
     of: u8
@@ -880,6 +884,18 @@ t.test('walks of scalars: of: u8 takes a pointer to bytes (char alike), and only
   t.equal(ev(w, 'prefixed_len(cast(self.title, u8))'), 3, 'and so is a ptr u8');
   t.throws(() => typed('prefixed(self)'), /the argument of prefixed\(\) must point to u8, but it is ptr root_t/);
   t.throws(() => typed('prefixed(cast(self.title, u32))'), /the argument of prefixed\(\) must point to u8, but it is ptr u32/);
+});
+
+t.test('a small walk of a value is inlined unless that would evaluate a costly argument again', async (t) => {
+  t.not(typed('a_plus_b(self)').op, 'call', 'given self, it is inlined: self.a + self.b');
+  t.equal(typed('a_plus_b(cast(self.alloc, root_t))').op, 'call', 'given a read, it is called: the read is made once');
+  t.not(typed('evens(cast(self.alloc, root_t))').op, 'call', 'a walk of a sequence stays inlined, its loop fused with the caller\'s');
+  const w = new World();
+  w.put(w.G, 'root_t', 'a', 5);
+  w.put(w.G, 'root_t', 'b', 7);
+  w.put(w.G, 'root_t', 'alloc', w.G);
+  t.equal(ev(w, 'a_plus_b(cast(self.alloc, root_t))'), 12, 'called, the same answer, in JS and Python alike');
+  t.equal(ev(w, 'a_plus_b(self)'), 12);
 });
 
 t.test('array members: char[N] as text, T[N] indexed, walked and listed', async (t) => {
