@@ -75,7 +75,8 @@ redis: deps
 redis-layout: deps redis $(BUNDLES)
 	bash test-targets/redis/debian-probe.sh
 
-# Layouts for installed Debian builds that no committed layout covers (a newer point release): probed here.
+# Layouts for installed Debian builds that no committed layout covers (a newer point release): probed
+# into build/installed-layouts/, a folder of packs that make test names in XWALK_PACKS.
 installed-layouts: build nginx redis
 	bash test-targets/installed-layouts.sh
 
@@ -85,8 +86,9 @@ typecheck: node_modules/.package-lock.json
 demo: build nginx
 	npx tsx test-targets/demo.ts
 
+# The layouts probed for installed builds no committed layout covers join the packs' through XWALK_PACKS.
 test: build nginx nginx-v2debug redis installed-layouts
-	npx tap --reporter=tap test/*.test.ts
+	XWALK_PACKS=$(CURDIR)/build/installed-layouts npx tap --reporter=tap test/*.test.ts
 
 # The fast loop: the tests that need no nginx and no debugger session (walkee, schemas,
 # the walk logic, the CLI; gcore may make a core), in under a minute.

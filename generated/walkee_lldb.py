@@ -1814,7 +1814,10 @@ def xwalk_register(debugger, pack, module_name):
 
 
 def register_printers(debugger, pack, module):
-    """Type summaries and synthetic children in a category named after the pack."""
+    """Type summaries and synthetic children in a category named after the pack (none for a pack without printers:
+    lldb warns of an empty category enabled)."""
+    if not pack.printers:
+        return
     debugger.HandleCommand("type category define %s" % pack.name)
     target = debugger.GetSelectedTarget()
     for index, (type_name, kind, _) in enumerate(pack.printers):

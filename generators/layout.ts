@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FieldType, PackIR } from './ir.ts';
-import { packDir, repoRoot } from '../core/packs.ts';
+import { packDirs, repoRoot } from '../core/packs.ts';
 import { UserError } from '../core/errors.ts';
 import { makeDirs, readRegularFile } from '../core/regular-file.ts';
 import { checkedLayout } from './layout-valid.ts';
@@ -138,20 +138,30 @@ function readLayout(file: string): LayoutFile {
   }
 }
 
-/** Every layout committed for the pack, packs/<pack>/<release>/*.json, sorted by file. */
+/** Every layout known for the pack (packLayoutsIn), sorted by file. */
 export function knownLayouts(packName: string, object?: string): KnownLayout[] {
-  return committedLayouts(packName)
+  return packLayoutFiles(packName)
     .filter(({ layout: l }) => l.object === object)
     .map(({ file, layout: l }) => ({ file, release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary }));
 }
 
-const committedCache = new Map<string, { file: string; layout: LayoutFile }[]>();
+const layoutsCache = new Map<string, { file: string; layout: LayoutFile }[]>();
 
-function committedLayouts(packName: string): { file: string; layout: LayoutFile }[] {
-  const dirOfPack = packDir(packName);
-  if (!dirOfPack) return [];
-  const key = dirOfPack;
-  if (committedCache.has(key)) return committedCache.get(key)!;
+/**
+ * The layouts of a pack in every folder of packs that has a folder of that
+ * name, first folder first: a folder of XWALK_PACKS may hold only layouts
+ * (NAME/RELEASE/BUILD-ID.json, no schema), to add builds to a pack found
+ * elsewhere, such as the layouts `make test` probes for the Debian builds
+ * installed here that no committed layout covers.
+ */
+function packLayoutFiles(packName: string): { file: string; layout: LayoutFile }[] {
+  return packDirs().flatMap((d) => layoutsIn(path.join(d, packName), packName));
+}
+
+/** The layouts of a pack's folder, packs/<pack>/<release>/*.json, sorted by file. */
+function layoutsIn(dirOfPack: string, packName: string): { file: string; layout: LayoutFile }[] {
+  const key = `${packName}\0${dirOfPack}`;
+  if (layoutsCache.has(key)) return layoutsCache.get(key)!;
   const out: { file: string; layout: LayoutFile }[] = [];
   if (fs.existsSync(dirOfPack)) {
     for (const d of fs.readdirSync(dirOfPack, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -162,23 +172,26 @@ function committedLayouts(packName: string): { file: string; layout: LayoutFile 
       }
     }
   }
-  committedCache.set(key, out);
+  layoutsCache.set(key, out);
   return out;
 }
 
-/** The layouts committed in the pack: what generated extensions embed, sorted by file. */
-export function packLayouts(packName: string): LayoutFile[] {
-  return committedLayouts(packName).map((c) => c.layout);
+/**
+ * The layouts an extension embeds: those of the pack's folder `dir` only
+ * (the committed ones, for generated/), or every folder's.
+ */
+export function packLayouts(packName: string, dir?: string): LayoutFile[] {
+  return (dir ? layoutsIn(dir, packName) : packLayoutFiles(packName)).map((c) => c.layout);
 }
 
 /** The layout committed for this build-id of the program's own binary (object: undefined) or of one of its objects. */
 export function layoutByBuildId(packName: string, buildId: string, object?: string): LayoutFile | null {
-  return committedLayouts(packName).find((c) => c.layout.build_id === buildId && c.layout.object === object)?.layout ?? null;
+  return packLayoutFiles(packName).find((c) => c.layout.build_id === buildId && c.layout.object === object)?.layout ?? null;
 }
 
 /** A layout committed for another build of the same release with the same signature (a security update, say). */
 export function layoutByVersion(packName: string, release: string, signature: string): LayoutFile | null {
-  return committedLayouts(packName).find((c) => c.layout.release === release && c.layout.signature === signature && c.layout.object === undefined)?.layout ?? null;
+  return packLayoutFiles(packName).find((c) => c.layout.release === release && c.layout.signature === signature && c.layout.object === undefined)?.layout ?? null;
 }
 
 /** Writes the layout whole or not at all: a reader running at the same time never sees half a file. */
@@ -192,7 +205,7 @@ export function writeLayout(layout: LayoutFile, dir: string): string {
   } finally {
     fs.rmSync(tmp, { force: true });
   }
-  committedCache.clear();
+  layoutsCache.clear();
   return file;
 }
 

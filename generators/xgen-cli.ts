@@ -16,7 +16,7 @@ import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.
 import { builtinPacksDir, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
 import { loadSchema } from './schema.ts';
 
-const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR] [--for BUILD] BINARY
+const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR | --into PACKS] [--for BUILD] BINARY
        xgen probe --pack NAME [--object OBJ]
        xgen check --pack NAME | --schema FILE
        xgen gdb|lldb --pack NAME [--out FILE]
@@ -35,14 +35,19 @@ layout  Reads the size and offset of every type, field and global the pack's
         With --object OBJ, the layout is of the types and globals the schema
         gives to its object OBJ (objects:, a library or module the program
         maps), keyed by that object's build-id; it needs --release.
+        --out DIR writes DIR/BUILD-ID.json; --into PACKS writes
+        PACKS/NAME/RELEASE/BUILD-ID.json, a folder of packs that may hold
+        only layouts: name it in XWALK_PACKS and its layouts join the pack's.
 probe   Prints C declarations of every type and global the schema reads (of
         --object OBJ only, or of the program's own binary), to compile into
         such a probe (after the program's own #includes).
 check   Loads and validates a schema; errors name file:line:col.
-gdb     Writes generated/NAME.py, the gdb extension (source it in gdb).
+gdb     Writes generated/NAME.py, the gdb extension (source it in gdb), with
+        the layouts of every folder of packs (XWALK_PACKS's too).
 lldb    Writes generated/NAME_lldb.py (command script import it in lldb-16).
-regen   Regenerates both extensions of every pack; --check only reports
-        (exit 1) when a committed file differs from what it would write.`;
+regen   Regenerates both extensions of every built-in pack, with its
+        committed layouts only; --check only reports (exit 1) when a
+        committed file differs from what it would write.`;
 
 class UsageError extends Error {}
 
@@ -61,7 +66,7 @@ function packFolder(name: string): string {
 async function layout(args: string[], print: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { pack: { type: 'string' }, schema: { type: 'string' }, release: { type: 'string' }, out: { type: 'string' }, for: { type: 'string' }, object: { type: 'string' } },
+    options: { pack: { type: 'string' }, schema: { type: 'string' }, release: { type: 'string' }, out: { type: 'string' }, into: { type: 'string' }, for: { type: 'string' }, object: { type: 'string' } },
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError('xgen layout needs one BINARY');
@@ -86,7 +91,7 @@ async function layout(args: string[], print: (s: string) => void): Promise<numbe
       if (probe !== signature) throw new UserError(`${binary} was not built like ${values.for}: signature ${probe ?? 'missing'} against ${signature} (configure the probe with the build's own flags)`);
     }
     const l = await extractLayout(pack, binary, { release, buildId, signature, forBinary: values.for, ...(object ? { object } : {}) });
-    const file = writeLayout(l, values.out ?? path.join(values.schema ? path.dirname(values.schema) : packFolder(pack.name), release));
+    const file = writeLayout(l, values.out ?? path.join(values.into ? path.join(values.into, pack.name) : values.schema ? path.dirname(values.schema) : packFolder(pack.name), release));
     print(`${file}: ${pack.name}${object ? `'s ${object}` : ''} ${release}, build-id ${buildId}${signature ? `, signature ${signature}` : ''}, ${Object.keys(l.types).length} types`);
     return 0;
   } finally {
@@ -131,10 +136,17 @@ function generatedPath(packName: string, dbg: Debugger): string {
   return path.join(repoRoot(), 'generated', dbg === 'gdb' ? `${packName}.py` : `${packName}_lldb.py`);
 }
 
-function extensionText(packName: string, dbg: Debugger, dir = packFolder(packName)): string {
-  const file = path.join(dir, 'schema.yaml');
+/** The extension of a pack: with the layouts of its own folder `dir` only (generated/ embeds the committed ones), or of every folder of packs. */
+function extensionText(packName: string, dbg: Debugger, dir?: string): string {
+  const file = path.join(dir ?? packFolder(packName), 'schema.yaml');
   const pack = loadSchema(file);
-  return generateExtension(dbg, { pack, layouts: packLayouts(packName), schemaPath: path.relative(repoRoot(), file) });
+  return generateExtension(dbg, { pack, layouts: packLayouts(packName, dir), schemaPath: schemaLabel(file) });
+}
+
+/** The schema as a generated file's header names it: packs/NAME/schema.yaml for a built-in pack, else NAME/schema.yaml (never a path of this machine). */
+function schemaLabel(file: string): string {
+  const rel = path.relative(builtinPacksDir(), file);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? path.join(path.basename(path.dirname(file)), path.basename(file)) : path.join('packs', rel);
 }
 
 function generate(dbg: Debugger, args: string[], print: (s: string) => void): number {

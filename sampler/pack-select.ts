@@ -77,20 +77,28 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
     if (problem) throw problem;
     return loadPack(name);
   };
+  // A layout made before the schema read more (committed, or cached by an earlier run) serves no longer: a build
+  // with debug info is then served by its own DWARF, and stderr says why; a stripped one is refused, as it says.
+  let stale: string | null = null;
+  const unlessStale = (f: () => Selected): Selected | null => {
+    try {
+      return f();
+    } catch (err) {
+      if (!(err instanceof UserError) || !exe.hasDebugInfo()) throw err;
+      stale ??= err.message;
+      return null;
+    }
+  };
   if (buildId) {
     for (const name of names) {
       const l = tolerant(name, () => layoutByBuildId(name, buildId));
-      if (!l) continue;
-      try {
-        return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)})`, opts);
-      } catch (err) {
-        // A layout committed before the schema read more: a build with debug info is served by its own DWARF instead.
-        if (!(err instanceof UserError) || !exe.hasDebugInfo()) throw err;
-      }
+      const s = l && unlessStale(() => bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)})`, opts));
+      if (s) return s;
     }
     for (const name of names) {
       const l = cache.get(name, buildId, exe.contentHash());
-      if (l) return bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)}, derived from DWARF)`, opts);
+      const s = l && unlessStale(() => bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)}, derived from DWARF)`, opts));
+      if (s) return s;
     }
   }
   const match = names
@@ -108,7 +116,7 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   let underived: UserError | null = null;
   if (buildId && exe.hasDebugInfo()) {
     try {
-      return await derive(pack, exe, { release, buildId, signature }, cache, opts);
+      return await derive(pack, exe, { release, buildId, signature }, cache, opts, stale);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       underived = err;
@@ -127,8 +135,9 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
 }
 
 /** The layout from the binary's own DWARF, kept in the cache for the next run (when the cache can be ours). */
-async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId: string; signature: string | null }, cache: LayoutCache, opts: SelectOptions): Promise<Selected> {
-  opts.onDerive?.(`deriving the layout of ${pack.name} ${id.release} build ${id.buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
+async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId: string; signature: string | null }, cache: LayoutCache, opts: SelectOptions, stale: string | null): Promise<Selected> {
+  const why = stale ? `${stale.replace(/; regenerate it with xgen layout$/, '')}: ` : '';
+  opts.onDerive?.(`${why}deriving the layout of ${pack.name} ${id.release} build ${id.buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
   const layout = await extractLayout(pack, exe.path, id);
   cache.put(layout, exe.contentHash());
   return bound(pack, layout, `${pack.name} ${id.release} (${id.buildId.slice(0, 12)}, derived from DWARF)`, opts);

@@ -277,7 +277,8 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
       warn(`xsample: ${view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
     }
     if (change && tries <= o.retries) continue;
-    if (change) r.errors.push({ message: `changed while it was read, ${tries} times (the last time: ${change}): retry, or raise --retries` });
+    // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
+    if (change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${change}): retry, or raise --retries` });
     const clock = R.clock;
     const result: Titled = {
       view: view.name,

@@ -90,3 +90,15 @@ t.test('a process replaced by exec ends sampling with one line that says so', as
     t.ok(s.partial || right('churn_list', s.items[0], { entries: 0, list_len: 20000, list_sum: 200010000 }), `sample ${s.sample}: of churn, not of sleep`);
   }
 });
+
+t.test('a sample partial because memory changed leads with that cause, before what a walk of the moving memory said', async (t) => {
+  const w = await startWalkee([], 'churn');
+  t.teardown(() => w.kill());
+  t.same(await w.ask('churn on'), { ok: true });
+  const { docs } = await samples(w.child.pid!, 'churn_table', ['--retries', '0', '--count', '50']);
+  t.same(await w.ask('churn off'), { ok: true });
+  const changedFirst = (s: Json) => /^changed while it was read, 1 time /.test(s.errors[0]?.message ?? '');
+  const mentions = docs.filter((s) => s.errors.some((e: { message: string }) => /^changed while it was read/.test(e.message)));
+  t.ok(mentions.length > 0, `with no retries, ${mentions.length} of ${docs.length} samples met churn`);
+  t.same(mentions.filter((s) => !changedFirst(s)).map((s) => s.errors), [], 'each leads with "changed while it was read"');
+});

@@ -6,6 +6,7 @@
  * update, say) by release + signature; and the committed layouts of two
  * builds of the same release really differ.
  */
+import { execa } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,9 +15,10 @@ import { ElfFile } from '../core/elf.ts';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { buildNginx, holdConnections, partialGet, startNginx } from './lib/nginx.ts';
 import { root } from './lib/walkee.ts';
-import { xsample } from './lib/xsample.ts';
+import { figures, xsample } from './lib/xsample.ts';
 
 const DEBIAN = '/usr/sbin/nginx';
+const xgen = path.join(root, 'dist/xgen.js');
 
 /** A copy of the binary with another build-id: the same code, as a rebuilt package would be. */
 function withNewBuildId(src: string, dst: string): string {
@@ -46,7 +48,9 @@ t.test('a new build-id of a known release and signature is served by release + s
   const r = await xsample(['--pid', String(pid), '--struct', 'ngx_requests', '--json', '--verbose'], { env: { XDG_CACHE_HOME: path.join(dir, 'cache') } });
   t.equal(r.code, 0, r.stderr);
   t.equal(r.json.build_id, id, 'the new build-id');
-  t.match(r.stderr, /layout nginx 1\.22\.1 \(made for 74429228deec; same release and signature\)/, "served by Debian's layout");
+  // The installed build's own layout (committed, or probed by make test into XWALK_PACKS, which is searched first).
+  const installed = ElfFile.open(DEBIAN).buildId()!;
+  t.match(r.stderr, new RegExp(`layout nginx 1\\.22\\.1 \\(made for ${installed.slice(0, 12)}; same release and signature\\)`), "served by the layout of Debian's build it was copied from");
   t.same(r.json.items.map((i: { uri: string }) => i.uri).sort(), ['/hold/0', '/hold/1']);
   const g = await gdb({ pid }, 'nginx', ['ngx-requests --json']);
   const l = await lldb({ pid }, 'nginx', ['ngx-requests --json']);
@@ -91,4 +95,48 @@ t.test('two builds of 1.22.1 with different options have different committed lay
   t.equal(signatures.size, layouts.length, 'each has its own module signature');
   const offsets = new Set(layouts.map((l) => l.types.ngx_http_request_t.fields.uri.offset));
   t.ok(offsets.size > 1, `ngx_http_request_t.uri sits at different offsets: ${[...offsets].join(', ')}`);
+});
+
+t.test('a newer point release: probed as make test probes it, into a folder of packs, then selected by its build-id, and the extensions xgen writes with it agree with xsample', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-point-release-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const binary = path.join(dir, 'nginx');
+  const id = withNewBuildId(DEBIAN, binary);
+  const packs = path.join(dir, 'packs');
+  const tracked = async () => (await execa('git', ['status', '--porcelain', '--', 'packs', 'generated'], { cwd: root })).stdout;
+  const before = await tracked();
+  const probe = await execa('bash', [path.join(root, 'test-targets/nginx/debian-probe.sh')], {
+    reject: false,
+    env: { XWALK_PROBE_FOR: binary, XWALK_PROBE_WORK: path.join(dir, 'probe'), XWALK_LAYOUTS_INTO: packs },
+  });
+  t.equal(probe.exitCode, 0, probe.stderr);
+  const layoutFile = path.join(packs, 'nginx/1.22.1', `${id}.json`);
+  t.ok(fs.existsSync(layoutFile), `the layout is written into the folder of packs: ${probe.stdout}`);
+  t.equal(await tracked(), before, 'nothing written into packs/ or generated/');
+
+  const nginx = await startNginx({ binary });
+  t.teardown(() => nginx.stop());
+  const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
+  t.teardown(() => held.close());
+  const pid = nginx.workerPid;
+  const env = { XWALK_PACKS: packs, XDG_CACHE_HOME: path.join(dir, 'cache') };
+  const r = await xsample(['--pid', String(pid), '--struct', 'ngx_requests', '--json', '--verbose'], { env });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.json.build_id, id);
+  t.match(r.stderr, new RegExp(`layout nginx 1\\.22\\.1 \\(${id.slice(0, 12)}\\)`), 'selected by its own build-id, not by release and signature');
+  t.same(r.json.items.map((i: { uri: string }) => i.uri).sort(), ['/hold/0', '/hold/1']);
+
+  for (const dbg of ['gdb', 'lldb'] as const) {
+    const out = path.join(dir, `nginx-${dbg}.py`);
+    const g = await execa(process.execPath, [xgen, dbg, '--pack', 'nginx', '--out', out], { reject: false, env: { XWALK_PACKS: packs } });
+    t.equal(g.exitCode, 0, g.stderr);
+    t.match(fs.readFileSync(out, 'utf8'), id, `the ${dbg} extension embeds the new build's layout`);
+    const run = dbg === 'gdb' ? await gdb({ pid }, 'nginx', ['ngx-requests --json'], { extension: out }) : await lldb({ pid }, 'nginx', ['ngx-requests --json'], { extension: out });
+    // age_ms reads the clock, which each back end reads at its own moment.
+    const still = (i: Record<string, unknown>) => ({ ...figures(i), age_ms: null });
+    const items = (run.json[0]?.items ?? []) as Record<string, unknown>[];
+    t.equal(items.length, 2, `${dbg}: the two requests`);
+    t.same(items.map(still), r.json.items.map(still), `${dbg} with the generated extension says what xsample says`);
+  }
+  t.equal(await tracked(), before, 'still nothing written into the source tree');
 });

@@ -7,13 +7,15 @@
 # release and module signature; xgen checks the probe's signature matches).
 #   bash test-targets/nginx/debian-probe.sh   -> packs/nginx/1.22.1/<build-id>.json
 set -euo pipefail
+# XWALK_LAYOUTS_INTO=DIR: write the layout into DIR/PACK/RELEASE/ (a folder of XWALK_PACKS), not the pack's own folder.
+INTO=(${XWALK_LAYOUTS_INTO:+--into "$XWALK_LAYOUTS_INTO"})
 log() { echo "debian-probe: $*" >&2; }
 die() { echo "debian-probe: ERROR: $*" >&2; exit 1; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-WORK="$ROOT/build/nginx-debian-probe"
+WORK=${XWALK_PROBE_WORK:-"$ROOT/build/nginx-debian-probe"}
 SRC=/usr/share/nginx/src
-BINARY=/usr/sbin/nginx
+BINARY=${XWALK_PROBE_FOR:-/usr/sbin/nginx}
 
 [ -x "$BINARY" ] || die "$BINARY is missing: apt-get install nginx"
 [ -f "$SRC/conf_flags" ] || die "$SRC/conf_flags is missing: apt-get install nginx-dev"
@@ -42,4 +44,4 @@ log "compiling the probe"
 # shellcheck disable=SC2086
 (cd "$WORK/src" && cc -g -O0 -c $INCS "$WORK/probe.c" -o "$WORK/probe.o") >"$WORK/cc.log" 2>&1 \
   || { tail -20 "$WORK/cc.log" >&2; die "the probe did not compile (log: $WORK/cc.log)"; }
-node "$ROOT/dist/xgen.js" layout --pack nginx --for "$BINARY" "$WORK/probe.o"
+node "$ROOT/dist/xgen.js" layout "${INTO[@]}" --pack nginx --for "$BINARY" "$WORK/probe.o"

@@ -9,6 +9,8 @@
 #     -> packs/nginx/luajit-VERSION/<build-id>.json, packs/nginx/lua-module-VERSION/<build-id>.json
 # Needs the packages (make deps) and deb-src entries (make nginx derives them).
 set -euo pipefail
+# XWALK_LAYOUTS_INTO=DIR: write the layout into DIR/PACK/RELEASE/ (a folder of XWALK_PACKS), not the pack's own folder.
+INTO=(${XWALK_LAYOUTS_INTO:+--into "$XWALK_LAYOUTS_INTO"})
 log() { echo "lua-probe: $*" >&2; }
 die() { echo "lua-probe: ERROR: $*" >&2; exit 1; }
 
@@ -59,7 +61,7 @@ log "compiling the LuaJIT probe"
 cc -g -O2 -fPIC -fomit-frame-pointer -D_FILE_OFFSET_BITS=64 -D_LARGEFILE_SOURCE -U_FORTIFY_SOURCE -DLUAJIT_UNWIND_EXTERNAL \
   -I "$LJ_SRC/src" -c "$WORK/probe-luajit.c" -o "$WORK/probe-luajit.o" 2>"$WORK/cc-luajit.log" \
   || { tail -20 "$WORK/cc-luajit.log" >&2; die "the LuaJIT probe did not compile (log: $WORK/cc-luajit.log)"; }
-$XGEN layout --pack nginx --object luajit --release "$(upstream "$LJ_VERSION")" \
+$XGEN layout "${INTO[@]}" --pack nginx --object luajit --release "$(upstream "$LJ_VERSION")" \
   --out "$ROOT/packs/nginx/luajit-$(upstream "$LJ_VERSION")" --for "$LUAJIT" "$WORK/probe-luajit.o"
 
 # --- lua-nginx-module: nginx-dev's source configured with Debian's flags and the two modules, as Debian builds them.
@@ -86,5 +88,5 @@ log "compiling the lua-nginx-module probe"
 (cd "$WORK/nginx" && cc -g -O0 -fPIC -DNDK_SET_VAR -I "$LJ_SRC/src" $INCS $ADDON_INCS -I "$LUA_SRC/src" -I "$NDK_SRC/src" -I "$NDK_SRC/objs" \
   -c "$WORK/probe-lua-module.c" -o "$WORK/probe-lua-module.o") 2>"$WORK/cc-lua-module.log" \
   || { tail -20 "$WORK/cc-lua-module.log" >&2; die "the lua-nginx-module probe did not compile (log: $WORK/cc-lua-module.log)"; }
-$XGEN layout --pack nginx --object lua_module --release "$(upstream "$LUA_VERSION")" \
+$XGEN layout "${INTO[@]}" --pack nginx --object lua_module --release "$(upstream "$LUA_VERSION")" \
   --out "$ROOT/packs/nginx/lua-module-$(upstream "$LUA_VERSION")" --for "$MODULE" "$WORK/probe-lua-module.o"

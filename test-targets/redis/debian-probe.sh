@@ -7,12 +7,14 @@
 # /usr/bin/redis-server (its build-id and release).
 #   bash test-targets/redis/debian-probe.sh   -> packs/redis/RELEASE/<build-id>.json
 set -euo pipefail
+# XWALK_LAYOUTS_INTO=DIR: write the layout into DIR/PACK/RELEASE/ (a folder of XWALK_PACKS), not the pack's own folder.
+INTO=(${XWALK_LAYOUTS_INTO:+--into "$XWALK_LAYOUTS_INTO"})
 log() { echo "redis-probe: $*" >&2; }
 die() { echo "redis-probe: ERROR: $*" >&2; exit 1; }
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BINARY=/usr/bin/redis-server
-WORK="$ROOT/build/redis-debian-probe"
+BINARY=${XWALK_PROBE_FOR:-/usr/bin/redis-server}
+WORK=${XWALK_PROBE_WORK:-"$ROOT/build/redis-debian-probe"}
 
 [ -x "$BINARY" ] || die "$BINARY is missing: apt-get install redis-server"
 [ -f "$ROOT/dist/xgen.js" ] || die "dist/xgen.js is missing: run make build"
@@ -43,4 +45,4 @@ log "compiling the probe"
   -pedantic -DREDIS_STATIC="" -std=c11 -I. -I../deps/hiredis -I../deps/linenoise -I../deps/lua/src -I../deps/hdr_histogram \
   -c "$WORK/probe.c" -o "$WORK/probe.o") >"$WORK/cc.log" 2>&1 \
   || { tail -20 "$WORK/cc.log" >&2; die "the probe did not compile (log: $WORK/cc.log)"; }
-node "$ROOT/dist/xgen.js" layout --pack redis --for "$BINARY" "$WORK/probe.o"
+node "$ROOT/dist/xgen.js" layout "${INTO[@]}" --pack redis --for "$BINARY" "$WORK/probe.o"

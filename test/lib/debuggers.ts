@@ -1,5 +1,8 @@
 /** Runs the generated extensions in real gdb and lldb-16, in batch mode, and reads their output. */
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { root } from './walkee.ts';
 
@@ -19,11 +22,39 @@ function jsonLines(text: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l));
 }
 
-export const extension = (pack: string, dbg: 'gdb' | 'lldb') => path.join(root, 'generated', dbg === 'gdb' ? `${pack}.py` : `${pack}_lldb.py`);
+const fileName = (pack: string, dbg: 'gdb' | 'lldb') => (dbg === 'gdb' ? `${pack}.py` : `${pack}_lldb.py`);
 
-export async function gdb(where: Where, pack: string, commands: string[]): Promise<DebuggerRun> {
+/** Folders of XWALK_PACKS that add layouts to the pack (make test names the one of the builds installed here that no committed layout covers). */
+const addedLayouts = (pack: string): boolean =>
+  (process.env.XWALK_PACKS ?? '')
+    .split(':')
+    .filter((d) => d !== '')
+    .some((d) => fs.existsSync(path.join(d, pack)) && fs.readdirSync(path.join(d, pack)).length > 0);
+
+let generatedHere: string | null = null;
+
+/**
+ * The extension the debuggers load: the committed one, or, where XWALK_PACKS
+ * adds layouts to the pack, one xgen writes now with them too (the committed
+ * ones are checked against xgen by generated.test.ts), into a folder of this
+ * test process, never into generated/.
+ */
+export function extension(pack: string, dbg: 'gdb' | 'lldb'): string {
+  if (!addedLayouts(pack)) return path.join(root, 'generated', fileName(pack, dbg));
+  if (!generatedHere) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-ext-'));
+    process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    generatedHere = dir;
+  }
+  const file = path.join(generatedHere, fileName(pack, dbg));
+  if (!fs.existsSync(file)) execFileSync(process.execPath, [path.join(root, 'dist/xgen.js'), dbg, '--pack', pack, '--out', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return file;
+}
+
+/** opts.extension: the file to load, in place of the pack's (extension()). */
+export async function gdb(where: Where, pack: string, commands: string[], opts: { extension?: string } = {}): Promise<DebuggerRun> {
   const target = 'pid' in where ? ['-p', String(where.pid)] : [where.exe, where.core];
-  const ex = [`source ${extension(pack, 'gdb')}`, ...commands].flatMap((c) => ['-ex', c]);
+  const ex = [`source ${opts.extension ?? extension(pack, 'gdb')}`, ...commands].flatMap((c) => ['-ex', c]);
   const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set debuginfod enabled off', ...target, ...ex], { reject: false, timeout: 120_000, env: { DEBUGINFOD_URLS: '' } });
   return { stdout: r.stdout, stderr: r.stderr, json: jsonLines(r.stdout) };
 }
@@ -33,10 +64,10 @@ export async function gdb(where: Where, pack: string, commands: string[]): Promi
  * prompt just goes on): with keepGoing, each command is issued through
  * SBDebugger.HandleCommand, as the prompt would, so later ones still run.
  */
-export async function lldb(where: Where, pack: string, commands: string[], opts: { keepGoing?: boolean } = {}): Promise<DebuggerRun> {
+export async function lldb(where: Where, pack: string, commands: string[], opts: { keepGoing?: boolean; extension?: string } = {}): Promise<DebuggerRun> {
   const target = 'pid' in where ? ['-p', String(where.pid)] : ['--core', where.core, where.exe];
   const issue = (c: string) => (opts.keepGoing ? `script lldb.debugger.HandleCommand(${JSON.stringify(c)})` : c);
-  const o = [`command script import ${extension(pack, 'lldb')}`, ...commands.map(issue)].flatMap((c) => ['-o', c]);
+  const o = [`command script import ${opts.extension ?? extension(pack, 'lldb')}`, ...commands.map(issue)].flatMap((c) => ['-o', c]);
   const r = await execa('lldb-16', ['-b', '--no-lldbinit', ...target, ...o], { reject: false, timeout: 120_000 });
   return { stdout: r.stdout, stderr: r.stderr, json: jsonLines(r.stdout) };
 }

@@ -16,7 +16,9 @@ export interface Run {
 export async function xsample(args: string[], opts: { env?: Record<string, string>; timeout?: number; prefix?: string[] } = {}): Promise<Run> {
   const cmd = [...(opts.prefix ?? []), process.execPath, xsampleBin, ...args];
   // A user's environment, not the test runner's (tap instruments child node processes through it).
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...opts.env };
+  // XWALK_PACKS passes through: make test names the layouts it probed for the builds installed here.
+  const packs = process.env.XWALK_PACKS ? { XWALK_PACKS: process.env.XWALK_PACKS } : {};
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...packs, ...opts.env };
   const r = await execa(cmd[0], cmd.slice(1), { reject: false, env, extendEnv: false, timeout: opts.timeout ?? 120_000, stdin: 'ignore' });
   let json = null;
   if (args.includes('--json') && r.stdout.trim().startsWith('{')) {
