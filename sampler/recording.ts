@@ -11,7 +11,6 @@
  * The compiled view and the buffers are kept from sample to sample (the
  * sessions of sampling.ts); the target is never stopped.
  */
-import fs from 'node:fs';
 import { xwalkVersion } from '../core/packs.ts';
 import { UserError } from '../core/errors.ts';
 import { isGauge, type ViewIR, type Weighs } from '../generators/ir.ts';
@@ -23,6 +22,7 @@ import { TargetGone } from './memory.ts';
 import { closeSessions, compileSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally, viewOf } from './sampling.ts';
 import { toSpeedscope } from './speedscope.ts';
 import { toFlameSvg } from './flame-svg.ts';
+import { checkOutput, writeOutput } from './output-file.ts';
 import { toPprof } from './pprof.ts';
 import { MAX_STACKS, StackCounts, toFolded } from './stack-counts.ts';
 import type { Row } from './view-run.ts';
@@ -106,6 +106,8 @@ class Aggregate {
 }
 
 export async function recordAll(o: RecordOptions, print: Print, warn: Print): Promise<number> {
+  // A file that cannot be written fails now, not after the whole duration.
+  if (o.out) checkOutput(o.out);
   // A flame graph's name stands for its views; each process gets a session per view.
   const sessions = await openSessions(o, warn, (pack) => (pack.flamegraphs.get(o.view)?.views ?? [o.view]).map((n) => viewOf(pack, n)));
   try {
@@ -158,6 +160,8 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   let start = performance.now();
   let behind = 0;
   let slowest = 0;
+  /** Why the recording stopped before its duration: the target exited, or Ctrl-C. */
+  let stopped: string | null = null;
   try {
     sampleTick(o, rec, agg, tally, warn);
     start = Math.max(start, performance.now() - period);
@@ -175,18 +179,28 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
         due = start + i * period;
       }
       await interrupt.sleep(Math.max(0, due - performance.now()));
-      if (interrupt.stopped) break;
+      if (interrupt.stopped) {
+        stopped = 'stopped by Ctrl-C';
+        break;
+      }
       const t0 = performance.now();
       sampleTick(o, rec, agg, tally, warn);
       slowest = Math.max(slowest, performance.now() - t0);
       progress?.update(`${tally.samples} samples, ${tally.partial} partial${o.duration === Infinity ? ', Ctrl-C to stop' : ''}`);
     }
+  } catch (err) {
+    // The target exiting ends the recording, not what it gathered.
+    if (!(err instanceof TargetGone)) throw err;
+    stopped = err.message === 'every process read has exited' ? 'every process read exited' : 'the target exited';
   } finally {
     interrupt.dispose();
     progress?.done();
   }
   const seconds = (performance.now() - start) / 1000;
   const sessions = rec.parts[0].sessions;
+  const kept = tally.samples - tally.partial;
+  if (stopped) warn(`xsample: ${stopped} after ${seconds.toFixed(1)} s; ${kept} sample${kept === 1 ? '' : 's'} kept`);
+  if (stopped && tally.samples === 0) throw new TargetGone(`${stopped} before any sample: nothing to write`);
   if (behind > 0) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
   if (agg.stacks.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${agg.stacks.overflowed} more are under "(other stacks)"`);
   const meta = { start_ms: startWall, view: rec.name, pack: sessions[0].sel.pack.name, pids: sessions.map((s) => s.target.pid), rate_hz: o.rate, seconds: Number(seconds.toFixed(3)), samples: tally.samples, partial: tally.partial, missed: behind };
@@ -197,7 +211,7 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   if (split.length > 1) warn(`xsample: split: ${splitText(split, agg.stacks.total())}`);
   const units = agg.weighs && `; weights: ${UNITS[agg.weighs].what}`;
   if (o.out) {
-    fs.writeFileSync(o.out, typeof text === 'string' ? text + '\n' : text);
+    writeOutput(o.out, typeof text === 'string' ? text + '\n' : text);
     warn(`xsample: wrote ${o.out} (${format}): ${summary}${units ?? ''}`);
   } else {
     if (typeof text !== 'string') process.stdout.write(text);

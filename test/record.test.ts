@@ -205,6 +205,7 @@ t.test('Ctrl-C writes what was gathered', async (t) => {
   child.kill('SIGINT');
   const r = await child;
   t.equal(r.exitCode, 0, stderr.join('\n'));
+  t.match(stderr.join('\n'), /^xsample: stopped by Ctrl-C after \d+\.\d s; \d+ samples? kept$/m, 'says why it stopped');
   const samples = Number(/\(folded\): (\d+) samples? in/.exec(stderr.join('\n'))?.[1]);
   t.ok(samples >= 2, `${samples} samples`);
   const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
@@ -259,4 +260,76 @@ t.test('over time, a gauge is averaged (min, mean, max, last; a sample without t
   two.sample('2', [{ frames: ['pid 2', 'pool 0xc'], weight: 7 }]);
   two.sample('2', [{ frames: ['pid 2', 'pool 0xc'], weight: 9 }]);
   t.equal(toFolded(two), 'pid 1;pool 0xa 10\npid 2;pool 0xc 8', "each process's paths over its own samples");
+});
+
+t.test('record -o: a folder, a symbolic link or a file of another user fails at once, in one line, before sampling; an existing file is replaced whole', async (t) => {
+  const w = await startWalkee(['--nodes', '3', '--pools', '2']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const victim = path.join(tmp, 'victim');
+  fs.writeFileSync(victim, 'secret\n', { mode: 0o600 });
+  const link = path.join(tmp, 'link.folded');
+  fs.symlinkSync(victim, link);
+  const theirs = path.join(tmp, 'theirs.folded');
+  fs.writeFileSync(theirs, 'theirs\n');
+  const other = process.geteuid!() === 0 ? 65534 : null;
+  if (other !== null) fs.chownSync(theirs, other, other);
+  const cases: [string, RegExp][] = [
+    [tmp, new RegExp(`^xsample: cannot write ${tmp}: it is a folder$`)],
+    [`${tmp}/`, /it names a folder; give a file name$/],
+    [link, new RegExp(`^xsample: cannot write ${link}: it is a symbolic link \\(not followed\\)$`)],
+    [path.join(tmp, 'no/such/out.folded'), /^xsample: cannot write .*: no folder .*no\/such$/],
+    ...(other !== null ? [[theirs, new RegExp(`^xsample: cannot write ${theirs}: it belongs to uid ${other}, not to this user \\(0\\): not replaced$`)] as [string, RegExp]] : []),
+  ];
+  for (const [out, message] of cases) {
+    const t0 = performance.now();
+    const r = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '5', '--duration', '30', '-o', out]);
+    t.equal(r.code, 1, `${out}: exit 1`);
+    t.match(r.stderr.trim(), message, `${out}: one clear line`);
+    t.equal(r.stderr.trim().split('\n').length, 1);
+    t.ok(performance.now() - t0 < 25_000, 'at once, not after the 30 s of sampling');
+  }
+  t.equal(fs.readFileSync(victim, 'utf8'), 'secret\n', 'the file behind the link is untouched');
+  t.equal(fs.readFileSync(theirs, 'utf8'), 'theirs\n', "another user's file is untouched");
+  const mine = path.join(tmp, 'mine.folded');
+  fs.writeFileSync(mine, 'old\n', { mode: 0o640 });
+  const before = fs.statSync(mine);
+  const r = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '2', '--duration', '1', '-o', mine]);
+  t.equal(r.code, 0, r.stderr);
+  const after = fs.statSync(mine);
+  t.not(after.ino, before.ino, 'replaced by a rename (a new file), not written over in place');
+  t.equal(after.mode & 0o777, 0o640, 'with the mode the old one had');
+  t.match(fs.readFileSync(mine, 'utf8'), /^pid \d+;pools;pool 0x/);
+  t.same(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp')), [], 'nothing left beside it');
+});
+
+t.test('a target that exits mid-record: what was gathered is written, and stderr says why it stopped', async (t) => {
+  const w = await startWalkee(['--nodes', '3', '--pools', '2']);
+  const bytes = await poolBytes(w);
+  const out = path.join(tmp, 'exits.folded');
+  const child = execa(process.execPath, [xsampleBin, 'record', '--pid', String(w.child.pid), '--struct', 'walkee_pool_memory', '--rate', '20', '--duration', '60', '-o', out, '--verbose'], { reject: false, stdin: 'ignore', buffer: { stderr: false } });
+  const stderr: string[] = [];
+  let seen = 0;
+  await new Promise<void>((resolve) => {
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      stderr.push(l);
+      if (/walkee_pool_memory: .* held still/.test(l) && ++seen === 3) resolve();
+    });
+  });
+  await w.ask('quit');
+  await w.exited;
+  const r = await child;
+  const text = stderr.filter((l) => !/held still/.test(l)).join('\n');
+  t.equal(r.exitCode, 0, text);
+  const m = /^xsample: the target exited after (\d+\.\d) s; (\d+) samples? kept$/m.exec(text);
+  t.ok(m, `says why it stopped: ${text}`);
+  const kept = Number(m?.[2]);
+  t.ok(kept >= 3, `${kept} samples kept`);
+  t.match(text, new RegExp(`wrote ${out} \\(folded\\): ${kept} samples? in`));
+  const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+  t.equal(lines.length, 2, 'both pools');
+  for (const line of lines) {
+    const [, addr, weight] = /;pool (0x[0-9a-f]+) (\d+)$/.exec(line) ?? [];
+    t.equal(Number(weight), bytes.get(addr)!, `${line}: its bytes, as walkee said`);
+  }
 });
