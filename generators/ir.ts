@@ -194,6 +194,18 @@ export interface CheckIR {
   pos: Pos;
 }
 
+/**
+ * What a stack-shaped view's weight is, and so how a recording adds it up over time: bytes held and items
+ * held are gauges (averaged over the samples: a pool of 24576 bytes weighs 24576 however long it is
+ * recorded; the JSON gives min, mean, max, last), samples (of time: an item seen in a sample weighs 1, or
+ * its weight) are a counter (they add up).
+ */
+export const WEIGHS = ['bytes', 'items', 'samples'] as const;
+export type Weighs = (typeof WEIGHS)[number];
+
+/** Whether a weight is a gauge (held at each instant: averaged over samples) rather than a counter (added). */
+export const isGauge = (w: Weighs): boolean => w !== 'samples';
+
 /** Several stack-shaped views drawn as one flame graph (nginx's memory: the cycle's, the connections', the requests' pools...). */
 export interface FlamegraphIR {
   name: string;
@@ -219,9 +231,9 @@ export interface ViewIR {
    * the value of a column (origin: the root's label; a list column gives one frame per element),
    * weighing a numeric column's value (1 when there is no weight:). With weight: a list of number
    * columns (leaves), an item is one path per column, ending in the column's name and weighing its value.
-   * What xsample record draws.
+   * What xsample record draws; weighs says what the weight is (WEIGHS).
    */
-  stack: { frames: string[]; weight: string | null; leaves: string[] | null } | null;
+  stack: { frames: string[]; weight: string | null; leaves: string[] | null; weighs: Weighs } | null;
   pos: Pos;
 }
 

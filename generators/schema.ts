@@ -13,7 +13,7 @@ import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
-import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
+import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -466,7 +466,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
-    const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks', 'stack', 'weight'], `view ${n}`);
+    const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks', 'stack', 'weight', 'weighs'], `view ${n}`);
     // A view is about a struct, or about function pointers (of: fnptr), such as a filter chain.
     const ofNode = e.get('of');
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
@@ -476,7 +476,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     view.roots = readRoots(src, e.get('roots'), body, view, checker);
     view.columns = readColumns(src, e.get('columns'), body, view, checker, self);
     view.checks = readChecks(src, e.get('checks'), view, checker, self);
-    view.stack = readStack(src, e.get('stack'), e.get('weight'), view);
+    view.stack = readStack(src, e.get('stack'), e.get('weight'), e.get('weighs'), view);
     view.slots = checker.maxSlots;
     view.clock = readsClock([view.roots, view.columns, view.checks]);
     pack.views.set(n, view);
@@ -498,11 +498,15 @@ function readFlamegraphs(src: Source, pair: Pair | undefined, pack: PackIR): voi
     const e = entries(src, body, ['doc', 'views'], `flame graph ${n}`);
     const list = e.get('views')?.value as Node | undefined;
     if (!list || !isSeq(list) || list.items.length === 0) src.fail(list ?? body, `flame graph ${n}: views: lists the stack-shaped views it is made of`);
+    let first: ViewIR | null = null;
     const views = (list.items as Node[]).map((node) => {
       const v = scalarValue(node);
       const view = typeof v === 'string' ? pack.views.get(v) : undefined;
       if (!view) src.fail(node, `flame graph ${n}: ${JSON.stringify(v ?? null)} is not a view (views: ${[...pack.views.keys()].join(', ')})`);
       if (!view.stack) src.fail(node, `flame graph ${n}: view ${view.name} is a table, not stack-shaped (no stack:)`);
+      // One flame graph adds up one kind of weight: bytes held are averaged, samples add.
+      if (first && first.stack!.weighs !== view.stack.weighs) src.fail(node, `flame graph ${n}: view ${view.name} weighs ${view.stack.weighs}, but ${first.name} weighs ${first.stack!.weighs}: the views of a flame graph weigh one kind (weighs: in a view says which)`);
+      first ??= view;
       return view.name;
     });
     pack.flamegraphs.set(n, { name: n, doc: optString(src, e.get('doc')), views, pos: src.at(key) });
@@ -512,11 +516,13 @@ function readFlamegraphs(src: Source, pair: Pair | undefined, pack: PackIR): voi
 /**
  * stack: [origin, col, ...] and weight: col: a view whose items are paths
  * of frames (the columns' values, outermost first) with a weight (a numeric
- * column; 1 without weight:).
+ * column; 1 without weight:). weighs: says what the weight is (bytes, items,
+ * samples); without it, weightKind decides.
  */
-function readStack(src: Source, stack: Pair | undefined, weight: Pair | undefined, view: ViewIR): ViewIR['stack'] {
+function readStack(src: Source, stack: Pair | undefined, weight: Pair | undefined, weighs: Pair | undefined, view: ViewIR): ViewIR['stack'] {
   if (!stack) {
     if (weight) src.fail(weight.key as Node, `view ${view.name}: weight: goes with stack: (the frames it weighs)`);
+    if (weighs) src.fail(weighs.key as Node, `view ${view.name}: weighs: goes with stack: (what its weight is)`);
     return null;
   }
   const s = stack.value as Node;
@@ -529,7 +535,13 @@ function readStack(src: Source, stack: Pair | undefined, weight: Pair | undefine
     return v;
   };
   const frames = (s.items as Node[]).map((item) => column(item, 'the frame'));
-  if (!weight) return { frames, weight: null, leaves: null };
+  const declared = (): Weighs | null => {
+    if (!weighs) return null;
+    const v = scalarValue(weighs.value as Node);
+    if (typeof v !== 'string' || !(WEIGHS as readonly string[]).includes(v)) src.fail(weighs.value as Node, `view ${view.name}: weighs: is one of ${WEIGHS.join(', ')} (bytes and items held are averaged over a recording's samples, samples add up), not ${JSON.stringify(v ?? null)}`);
+    return v as Weighs;
+  };
+  if (!weight) return { frames, weight: null, leaves: null, weighs: declared() ?? weightKind([]) };
   const numberColumn = (node: Node): string => {
     const w = column(node, 'the weight');
     const type = view.columns.find((c) => c.name === w)?.expr.type;
@@ -540,10 +552,22 @@ function readStack(src: Source, stack: Pair | undefined, weight: Pair | undefine
   // weight: [a, b]: one path per column, each ending in its name (the blocks and the large allocations of a pool).
   if (isSeq(w)) {
     if (w.items.length === 0) src.fail(w, `view ${view.name}: weight: [] names no column`);
-    return { frames, weight: null, leaves: (w.items as Node[]).map(numberColumn) };
+    const leaves = (w.items as Node[]).map(numberColumn);
+    return { frames, weight: null, leaves, weighs: declared() ?? weightKind(leaves) };
   }
-  return { frames, weight: numberColumn(w), leaves: null };
+  const one = numberColumn(w);
+  return { frames, weight: one, leaves: null, weighs: declared() ?? weightKind([one]) };
 }
+
+/** A column whose name says it counts bytes (bytes, large_bytes, used_bytes). */
+const IN_BYTES = /(^|_)bytes$/;
+
+/**
+ * What a weight is when weighs: does not say: bytes held when every weight column's name says bytes
+ * (bytes, blocks_bytes); otherwise samples, which add up (an item without a weight weighs 1 in each
+ * sample; a weight such as lua_stacks' running is 1 in a sample that caught it running).
+ */
+export const weightKind = (columns: string[]): Weighs => (columns.length > 0 && columns.every((c) => IN_BYTES.test(c)) ? 'bytes' : 'samples');
 
 /** aliases: every alias taken so far (a Set, so that checking a name costs the same however many views come before). */
 function readAliases(src: Source, pair: Pair | undefined, pack: PackIR, view: string, aliases: Set<string>): string[] {

@@ -80,8 +80,12 @@ xsample serve answers Prometheus on http://HOST:PORT/metrics (default
 each (ngx_connection_totals) as a gauge xwalk_VIEW_COLUMN{pid,root}; of a
 view of many items, their count (xwalk_VIEW_items{pid}) and each number
 column summed and its largest (_max); a column in ms in seconds. Without --struct, every view of
-the pack. A scrape samples again only when the last sample is older than
---interval (default 1000 ms); a partial sample exports none of its figures.
+the pack that applies to the process (one whose objects are not mapped, such as
+the Lua views on a plain nginx, is not served, and stderr says so). A scrape
+samples again only when the last sample is older than --interval (default
+1000 ms); a view whose sample fails or is partial exports none of its figures,
+but xwalk_view_up 0 and xwalk_view_errors_total, and the others are served.
+It listens on loopback unless --listen names another address (then it warns).
 
 Packs are found in the folders of XWALK_PACKS (separated by ':'), then among
 the packs that come with xsample; layouts derived from DWARF are cached in

@@ -1,16 +1,18 @@
 /**
  * A recording's stacks as a pprof profile (profile.proto, gzipped), what
- * `go tool pprof` and Pyroscope read: one sample type (the view's weight
- * column, or samples), one function and one location per distinct frame,
- * and one sample per distinct path (locations leaf first) with its weight.
- * Encoded by pprof-format, Datadog's implementation of profile.proto.
+ * `go tool pprof` and Pyroscope read: one sample type, as the view's weight
+ * is (inuse_space in bytes for bytes held, averaged over the samples, as Go's
+ * heap profiles; samples counted for time), one function and one location
+ * per distinct frame, and one sample per distinct path (locations leaf
+ * first) with its weight. Encoded by pprof-format, Datadog's implementation
+ * of profile.proto.
  */
 import zlib from 'node:zlib';
 import { Function as PFunction, Line, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 import type { StackCounts } from './stack-counts.ts';
 
 export interface PprofMeta {
-  /** What a sample's value counts (the weight column's name, or "samples") and in what unit. */
+  /** What a sample's value is (inuse_space, samples) and in what unit (bytes, count). */
   type: string;
   unit: string;
   startMs: number;

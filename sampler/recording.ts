@@ -11,10 +11,9 @@
  * The compiled view and the buffers are kept from sample to sample (the
  * sessions of sampling.ts); the target is never stopped.
  */
-import fs from 'node:fs';
 import { xwalkVersion } from '../core/packs.ts';
 import { UserError } from '../core/errors.ts';
-import type { ViewIR } from '../generators/ir.ts';
+import { isGauge, type ViewIR, type Weighs } from '../generators/ir.ts';
 import { ColumnSummary } from './column-summary.ts';
 import type { Int } from './exact.ts';
 import type { Titled } from './format-text.ts';
@@ -23,6 +22,7 @@ import { TargetGone } from './memory.ts';
 import { closeSessions, compileSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally, viewOf } from './sampling.ts';
 import { toSpeedscope } from './speedscope.ts';
 import { toFlameSvg } from './flame-svg.ts';
+import { checkOutput, writeOutput } from './output-file.ts';
 import { toPprof } from './pprof.ts';
 import { MAX_STACKS, StackCounts, toFolded } from './stack-counts.ts';
 import type { Row } from './view-run.ts';
@@ -81,22 +81,33 @@ interface Recorded {
   parts: { view: ViewIR; sessions: Session[] }[];
 }
 
-/** What the complete samples add up to so far. */
+/** What the complete samples add up to so far: the stacks (averaged or added, as the weight is) and each view's columns. */
 class Aggregate {
-  readonly stacks = new StackCounts();
+  readonly stacks: StackCounts;
   readonly columns = new Map<string, ColumnSummary>();
 
-  add(view: ViewIR, r: Titled): void {
-    let cols = this.columns.get(view.name);
-    if (!cols) this.columns.set(view.name, (cols = new ColumnSummary()));
-    for (const row of r.items) {
-      if (view.stack) for (const { frames, weight } of stacksOf(view, row, r.pid)) this.stacks.add(frames, weight);
-      cols.add(row);
+  constructor(readonly weighs: Weighs | null) {
+    this.stacks = new StackCounts(weighs !== null && isGauge(weighs));
+  }
+
+  /** One complete sample of one process: every part's result. */
+  sample(results: { view: ViewIR; r: Titled }[]): void {
+    const paths: { frames: string[]; weight: Int }[] = [];
+    for (const { view, r } of results) {
+      let cols = this.columns.get(view.name);
+      if (!cols) this.columns.set(view.name, (cols = new ColumnSummary()));
+      for (const row of r.items) {
+        if (view.stack) paths.push(...stacksOf(view, row, r.pid));
+        cols.add(row);
+      }
     }
+    if (this.weighs !== null) this.stacks.sample(String(results[0].r.pid), paths);
   }
 }
 
 export async function recordAll(o: RecordOptions, print: Print, warn: Print): Promise<number> {
+  // A file that cannot be written fails now, not after the whole duration.
+  if (o.out) checkOutput(o.out);
   // A flame graph's name stands for its views; each process gets a session per view.
   const sessions = await openSessions(o, warn, (pack) => (pack.flamegraphs.get(o.view)?.views ?? [o.view]).map((n) => viewOf(pack, n)));
   try {
@@ -132,13 +143,13 @@ function sampleTick(o: RecordOptions, rec: Recorded, agg: Aggregate, tally: Tall
     }
     const partial = results.find((x) => x.r.partial);
     tally.add(partial?.r ?? results[0].r);
-    if (!partial) for (const { view, r } of results) agg.add(view, r);
+    if (!partial) agg.sample(results);
   }
   if (rec.parts[0].sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');
 }
 
 async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print: Print, warn: Print): Promise<number> {
-  const agg = new Aggregate();
+  const agg = new Aggregate(rec.stacks ? rec.parts[0].view.stack!.weighs : null);
   const tally = new Tally();
   const interrupt = new Interrupt();
   const period = 1000 / o.rate;
@@ -149,6 +160,8 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   let start = performance.now();
   let behind = 0;
   let slowest = 0;
+  /** Why the recording stopped before its duration: the target exited, or Ctrl-C. */
+  let stopped: string | null = null;
   try {
     sampleTick(o, rec, agg, tally, warn);
     start = Math.max(start, performance.now() - period);
@@ -166,18 +179,28 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
         due = start + i * period;
       }
       await interrupt.sleep(Math.max(0, due - performance.now()));
-      if (interrupt.stopped) break;
+      if (interrupt.stopped) {
+        stopped = 'stopped by Ctrl-C';
+        break;
+      }
       const t0 = performance.now();
       sampleTick(o, rec, agg, tally, warn);
       slowest = Math.max(slowest, performance.now() - t0);
       progress?.update(`${tally.samples} samples, ${tally.partial} partial${o.duration === Infinity ? ', Ctrl-C to stop' : ''}`);
     }
+  } catch (err) {
+    // The target exiting ends the recording, not what it gathered.
+    if (!(err instanceof TargetGone)) throw err;
+    stopped = err.message === 'every process read has exited' ? 'every process read exited' : 'the target exited';
   } finally {
     interrupt.dispose();
     progress?.done();
   }
   const seconds = (performance.now() - start) / 1000;
   const sessions = rec.parts[0].sessions;
+  const kept = tally.samples - tally.partial;
+  if (stopped) warn(`xsample: ${stopped} after ${seconds.toFixed(1)} s; ${kept} sample${kept === 1 ? '' : 's'} kept`);
+  if (stopped && tally.samples === 0) throw new TargetGone(`${stopped} before any sample: nothing to write`);
   if (behind > 0) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
   if (agg.stacks.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${agg.stacks.overflowed} more are under "(other stacks)"`);
   const meta = { start_ms: startWall, view: rec.name, pack: sessions[0].sel.pack.name, pids: sessions.map((s) => s.target.pid), rate_hz: o.rate, seconds: Number(seconds.toFixed(3)), samples: tally.samples, partial: tally.partial, missed: behind };
@@ -186,13 +209,14 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   const text = render(format, rec, agg, split.length ? { ...meta, split: Object.fromEntries(split.map((e) => [e.frame, e.weight])) } : meta);
   const summary = `${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`;
   if (split.length > 1) warn(`xsample: split: ${splitText(split, agg.stacks.total())}`);
+  const units = agg.weighs && `; weights: ${UNITS[agg.weighs].what}`;
   if (o.out) {
-    fs.writeFileSync(o.out, typeof text === 'string' ? text + '\n' : text);
-    warn(`xsample: wrote ${o.out} (${format}): ${summary}`);
+    writeOutput(o.out, typeof text === 'string' ? text + '\n' : text);
+    warn(`xsample: wrote ${o.out} (${format}): ${summary}${units ?? ''}`);
   } else {
     if (typeof text !== 'string') process.stdout.write(text);
     else print(text);
-    warn(`xsample: ${summary}`);
+    warn(`xsample: ${summary}${units ?? ''}`);
   }
   return tally.partial > 0 ? 3 : 0;
 }
@@ -203,43 +227,36 @@ function splitText(split: { frame: string; weight: Int }[], total: Int): string 
   return shown.join(', ') + (split.length > 8 ? `, and ${split.length - 8} more` : '');
 }
 
-/** A column whose name says it counts bytes (bytes, large_bytes). */
-const IN_BYTES = /(^|_)bytes$/;
-
-/** What a path's weight counts: the weight column; leaves all in bytes, bytes; without a weight, samples (the parts agreeing). */
-function weightName(rec: Recorded): string {
-  const names = new Set(
-    rec.parts.map(({ view }) => {
-      const { weight, leaves } = view.stack!;
-      if (weight) return weight;
-      if (leaves) return leaves.every((c) => IN_BYTES.test(c)) ? 'bytes' : 'value';
-      return 'samples';
-    }),
-  );
-  return names.size === 1 ? [...names][0] : 'value';
-}
+/**
+ * How each format names a weight of a kind (the schema's weighs:): the unit a frame's figure is in, pprof's
+ * sample type (inuse_space in bytes, as Go's heap profiles; samples counted), speedscope's unit.
+ */
+const UNITS: Record<Weighs, { unit: string; pprof: [string, string]; speedscope: 'bytes' | 'none'; what: string }> = {
+  bytes: { unit: 'bytes', pprof: ['inuse_space', 'bytes'], speedscope: 'bytes', what: 'bytes held, the mean over the samples' },
+  items: { unit: 'items', pprof: ['inuse_objects', 'count'], speedscope: 'none', what: 'items held, the mean over the samples' },
+  samples: { unit: 'samples', pprof: ['samples', 'count'], speedscope: 'none', what: 'samples, added up' },
+};
 
 function render(format: Format, rec: Recorded, agg: Aggregate, meta: Record<string, unknown>): string | Buffer {
   const name = `${meta.view} (${meta.pack}, pid ${(meta.pids as (number | null)[]).join(', ')})`;
+  const units = agg.weighs && UNITS[agg.weighs];
+  const of = `${meta.samples} sample${meta.samples === 1 ? '' : 's'} at ${meta.rate_hz} Hz`;
   switch (format) {
     case 'folded':
       return toFolded(agg.stacks);
     case 'speedscope':
-      return toSpeedscope(agg.stacks, name, `xsample ${xwalkVersion()}`);
+      return toSpeedscope(agg.stacks, name, `xsample ${xwalkVersion()}`, units!.speedscope);
     case 'svg':
-      // A weight column names what is weighed (bytes); without one, an item weighs 1 in each sample that saw it.
-      return toFlameSvg(agg.stacks, `${name}, ${meta.samples} sample${meta.samples === 1 ? '' : 's'} at ${meta.rate_hz} Hz`, weightName(rec), agg.stacks.total());
-    case 'pprof': {
-      const weight = weightName(rec);
+      return toFlameSvg(agg.stacks, `${name}, ${agg.stacks.gauge ? `the mean of ${of}` : of}`, units!.unit, agg.stacks.total());
+    case 'pprof':
       return toPprof(agg.stacks, {
-        type: weight,
-        unit: IN_BYTES.test(weight) ? 'bytes' : 'count',
+        type: units!.pprof[0],
+        unit: units!.pprof[1],
         startMs: meta.start_ms as number,
         durationMs: (meta.seconds as number) * 1000,
         periodMs: 1000 / (meta.rate_hz as number),
-        comment: `${name}: ${meta.samples} samples at ${meta.rate_hz} Hz, written by xsample ${xwalkVersion()}`,
+        comment: `${name}: ${agg.stacks.gauge ? `the mean of ${of}` : of}, written by xsample ${xwalkVersion()}`,
       });
-    }
     case 'json': {
       const { start_ms: _, ...rest } = meta;
       const summaryOf = (view: string) => agg.columns.get(view) ?? new ColumnSummary();
@@ -247,7 +264,9 @@ function render(format: Format, rec: Recorded, agg: Aggregate, meta: Record<stri
         rec.parts.length === 1
           ? { items: summaryOf(rec.parts[0].view.name).items, columns: summaryOf(rec.parts[0].view.name).summary() }
           : { parts: Object.fromEntries(rec.parts.map(({ view }) => [view.name, { items: summaryOf(view.name).items, columns: summaryOf(view.name).summary() }])) };
-      return toJson({ ...rest, ...columns, ...(rec.stacks ? { total_weight: agg.stacks.total() } : {}) });
+      // A gauge's stacks with their min, mean, max and last; a counter's with their sum.
+      const stacks = !rec.stacks ? {} : { weighs: agg.weighs, unit: units!.unit, total_weight: agg.stacks.total(), stacks: agg.stacks.gauge ? agg.stacks.stats() : agg.stacks.entries() };
+      return toJson({ ...rest, ...columns, ...stacks });
     }
   }
 }

@@ -18,15 +18,19 @@
  * A column in milliseconds (name_ms) is exported in seconds (name_seconds),
  * Prometheus's base unit; a name that would end as a counter's or a
  * histogram's (_count, _sum, _total) ends in _value. A sample that is partial exports none of its
- * figures (xwalk_sample_partial says so), never a wrong one. The exposition
- * is prom-client's. It listens on loopback unless told otherwise.
+ * figures (xwalk_sample_partial says so), never a wrong one. One view never
+ * fails a scrape: a view that cannot apply to a process (an object it reads
+ * is not mapped) is not served for it, and one whose sample fails exports
+ * xwalk_view_up 0 and counts the failure (xwalk_view_errors_total) while
+ * the others are served. The exposition is prom-client's. It listens on
+ * loopback unless --listen names another address, and then warns.
  */
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ViewIR } from '../generators/ir.ts';
 import { UserError } from '../core/errors.ts';
 import { TargetGone } from './memory.ts';
-import { closeSessions, openSessions, type Print, type SampleOptions, sampleOnce, viewOf } from './sampling.ts';
+import { closeSessions, compileSessions, openSessions, type Print, type SampleOptions, sampleOnce, type Session, viewOf } from './sampling.ts';
 import type { Row } from './view-run.ts';
 
 export interface ServeOptions extends SampleOptions {
@@ -111,15 +115,42 @@ class ViewMetrics {
   }
 }
 
+/** Whether a --listen host is this machine's loopback (127.0.0.0/8, ::1, localhost): the only default. */
+export const isLoopback = (host: string): boolean => /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === 'localhost';
+
 export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
-  const sessions = await openSessions(o, warn, (pack) => (o.views.length > 0 ? o.views.map((n) => viewOf(pack, n)) : [...pack.views.values()]));
-  const pack = sessions[0].sel.pack;
+  const opened = await openSessions(o, warn, (pack) => (o.views.length > 0 ? o.views.map((n) => viewOf(pack, n)) : [...pack.views.values()]));
+  const pack = opened[0].sel.pack;
+  // A view that cannot apply to a process (an object it reads is not mapped: the Lua views on a plain nginx)
+  // is not served for it; the others are.
+  const sessions: Session[] = [];
+  const notServed = new Map<string, { pids: (number | null)[]; why: string }>();
+  for (const s of opened) {
+    try {
+      compileSessions(o, [s]);
+      sessions.push(s);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      const seen = notServed.get(s.view.name) ?? { pids: [], why: err.message };
+      seen.pids.push(s.target.pid);
+      notServed.set(s.view.name, seen);
+    }
+  }
+  for (const [view, { pids, why }] of notServed) warn(`xsample: ${view} is not served for pid ${pids.join(', ')}: ${why}`);
+  if (sessions.length === 0) {
+    closeSessions(opened);
+    throw new UserError(`no view of ${pack.name} applies to pid ${[...new Set(opened.map((s) => s.target.pid))].join(', ')}: nothing to serve`);
+  }
   const views = [...new Map(sessions.map((s) => [s.view.name, s.view])).values()];
   const registry = new Registry();
   const partial = new Gauge({ name: 'xwalk_sample_partial', help: 'Whether the last sample of a view was partial (1: its figures are left out), per process.', labelNames: ['view', 'pid'], registers: [registry] });
+  const up = new Gauge({ name: 'xwalk_view_up', help: "Whether the last sample of a view gave its figures (1), or failed or was partial (0: its figures are left out, the view's other series stay), per process.", labelNames: ['view', 'pid'], registers: [registry] });
+  const failed = new Counter({ name: 'xwalk_view_errors_total', help: 'Samples of a view that failed (an error: the message is on stderr) or were partial, per process.', labelNames: ['view', 'pid'], registers: [registry] });
   const seconds = new Gauge({ name: 'xwalk_sample_duration_seconds', help: 'How long the last sample of a view took, per process.', labelNames: ['view', 'pid'], registers: [registry] });
   const taken = new Counter({ name: 'xwalk_samples_total', help: 'Samples taken, per view (a scrape samples again only when the last sample is older than --interval).', labelNames: ['view'], registers: [registry] });
   const served = views.map((v) => ({ metrics: new ViewMetrics(v, registry), sessions: sessions.filter((s) => s.view.name === v.name) }));
+  /** The last error said of each view and process: said again only when it changes. */
+  const said = new Map<string, string>();
   let last = -Infinity;
   const refresh = () => {
     if (performance.now() - last < o.interval) return;
@@ -128,19 +159,31 @@ export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
       metrics.reset();
       for (const s of sessions.filter((x) => !x.gone)) {
         const pid = String(s.target.pid);
+        const labels = { view: metrics.view.name, pid };
         const t0 = performance.now();
         try {
           const { result } = sampleOnce(o, s, warn);
           taken.inc({ view: metrics.view.name });
-          seconds.set({ view: metrics.view.name, pid }, (performance.now() - t0) / 1000);
-          partial.set({ view: metrics.view.name, pid }, result.partial ? 1 : 0);
-          if (!result.partial) metrics.fill(s.target.pid!, result.items);
+          seconds.set(labels, (performance.now() - t0) / 1000);
+          partial.set(labels, result.partial ? 1 : 0);
+          up.set(labels, result.partial ? 0 : 1);
+          if (result.partial) failed.inc(labels);
+          else metrics.fill(s.target.pid!, result.items);
+          said.delete(`${labels.view} ${pid}`);
         } catch (err) {
-          if (!(err instanceof TargetGone)) throw err;
-          warn(`xsample: ${err.message}`);
-          s.gone = true;
-          partial.remove({ view: metrics.view.name, pid });
-          seconds.remove({ view: metrics.view.name, pid });
+          if (err instanceof TargetGone) {
+            warn(`xsample: ${err.message}`);
+            s.gone = true;
+            for (const g of [partial, seconds, up]) g.remove(labels);
+            continue;
+          }
+          // One view failing never fails the scrape: it says so, and the others are served.
+          up.set(labels, 0);
+          failed.inc(labels);
+          partial.remove(labels);
+          const message = err instanceof Error ? err.message : String(err);
+          if (said.get(`${labels.view} ${pid}`) !== message) warn(`xsample: ${labels.view} failed for pid ${pid}: ${message}`);
+          said.set(`${labels.view} ${pid}`, message);
         }
       }
     }
@@ -164,7 +207,9 @@ export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
   });
   const addr = server.address() as { port: number };
   const pids = [...new Set(served.flatMap((s) => s.sessions.map((x) => x.target.pid)))];
-  warn(`xsample: serving ${views.length} view${views.length === 1 ? '' : 's'} of ${pack.name} for pid ${pids.join(', ')} at http://${o.host}:${addr.port}/metrics; Ctrl-C to stop`);
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  if (!isLoopback(o.host)) warn(`xsample: warning: listening on ${host}, not loopback: whoever can reach this address can read the metrics of pid ${pids.join(', ')}`);
+  warn(`xsample: serving ${views.length} view${views.length === 1 ? '' : 's'} of ${pack.name} for pid ${pids.join(', ')} at http://${host}:${addr.port}/metrics; Ctrl-C to stop`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
@@ -175,6 +220,6 @@ export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
   });
-  closeSessions(sessions);
+  closeSessions(opened);
   return 0;
 }

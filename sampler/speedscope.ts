@@ -1,11 +1,12 @@
 /**
  * A recording as a speedscope file (https://www.speedscope.app/file-format-schema.json):
  * one sampled profile whose samples are the distinct paths of frames and
- * whose weights are their summed weights.
+ * whose weights are their weights (summed, or averaged for bytes held).
  */
 import type { StackCounts } from './stack-counts.ts';
 
-export function toSpeedscope(counts: StackCounts, name: string, exporter: string): string {
+/** unit: speedscope's name of what a weight is (bytes, or none for counts and samples). */
+export function toSpeedscope(counts: StackCounts, name: string, exporter: string, unit: 'bytes' | 'none'): string {
   const index = new Map<string, number>();
   const frames: { name: string }[] = [];
   const idOf = (f: string): number => {
@@ -24,7 +25,7 @@ export function toSpeedscope(counts: StackCounts, name: string, exporter: string
   return JSON.stringify({
     $schema: 'https://www.speedscope.app/file-format-schema.json',
     shared: { frames },
-    profiles: [{ type: 'sampled', name, unit: 'none', startValue: 0, endValue: total, samples, weights }],
+    profiles: [{ type: 'sampled', name, unit, startValue: 0, endValue: total, samples, weights }],
     name,
     activeProfileIndex: 0,
     exporter,

@@ -1,9 +1,10 @@
 /**
  * xsample record on a live walkee: a stack-shaped view (walkee_pool_memory)
- * as folded lines and a speedscope file, a table view summarised as JSON,
- * Ctrl-C that writes what was gathered. Every weight is checked against
- * what the ngx_pool view (read independently) says each pool holds, times
- * the number of samples the recording says it took.
+ * as folded lines, a speedscope file, an SVG and a pprof profile, a table
+ * view summarised as JSON, Ctrl-C that writes what was gathered. Bytes held
+ * are a gauge: every pool weighs the bytes walkee's own bookkeeping says it
+ * holds (its truth: blocks used and free, and its large allocations' glibc
+ * chunk sizes), however many samples the recording took.
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
@@ -17,16 +18,15 @@ import { xsample, xsampleBin } from './lib/xsample.ts';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-record-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** What each pool holds, by address: its blocks (used and free) and its large allocations, as the ngx_pool view reads them. */
+/** What each pool holds, by address, as walkee's own bookkeeping says: its blocks (used and free) and its large allocations. */
 async function poolBytes(w: Walkee): Promise<Map<string, number>> {
-  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'ngx_pool', '--json']);
-  if (r.code !== 0) throw new Error(r.stderr);
-  return new Map(r.json.items.map((p: { addr: string; used: number; free: number; large_bytes: number }) => [p.addr, p.used + p.free + p.large_bytes]));
+  const truth = await w.ask('truth');
+  return new Map(truth.pools.map((p: { addr: string; used: number; free: number; large_bytes: number }) => [p.addr, p.used + p.free + p.large_bytes]));
 }
 
 const record = (args: string[]) => xsample(['record', ...args]);
 
-t.test('a stack-shaped view: folded lines, a speedscope file, the JSON summary, all weighing what the pools hold', async (t) => {
+t.test('a stack-shaped view of bytes held: folded lines, a speedscope file, the JSON summary, each pool weighing its bytes, not its bytes times the samples', async (t) => {
   const w = await startWalkee(['--nodes', '10', '--pools', '5']);
   t.teardown(() => w.kill());
   const pid = String(w.child.pid);
@@ -39,8 +39,16 @@ t.test('a stack-shaped view: folded lines, a speedscope file, the JSON summary, 
   t.ok(meta.samples >= 1, `${meta.samples} samples`);
   t.equal(meta.partial, 0);
   t.same(meta.pids, [w.child.pid]);
+  t.ok(meta.samples > 1, 'more than one sample: a sum would be a multiple of the bytes');
   const total = [...bytes.values()].reduce((a, b) => a + b, 0);
-  t.equal(meta.total_weight, meta.samples * total, 'the total weight is the pools’ bytes once per sample');
+  t.equal(meta.weighs, 'bytes', 'the weight is bytes held (its name says bytes)');
+  t.equal(meta.unit, 'bytes');
+  t.equal(meta.total_weight, total, 'the total weight is the bytes the pools hold, averaged over the samples');
+  t.equal(meta.stacks.length, 5, 'one stack per pool');
+  for (const st of meta.stacks) {
+    const b = bytes.get(st.frames[2].replace('pool ', ''));
+    t.same({ min: st.min, mean: st.mean, max: st.max, last: st.last }, { min: b, mean: b, max: b, last: b }, `${st.frames[2]}: min, mean, max and last are its ${b} bytes`);
+  }
   t.equal(meta.columns.bytes.min, Math.min(...bytes.values()));
   t.equal(meta.columns.bytes.max, Math.max(...bytes.values()));
   t.equal(meta.columns.bytes.n, meta.samples * 5, 'every pool of every sample');
@@ -49,7 +57,8 @@ t.test('a stack-shaped view: folded lines, a speedscope file, the JSON summary, 
   const f = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '50', '--duration', '1', '-o', folded]);
   t.equal(f.code, 0, f.stderr);
   const samples = Number(/wrote .* \(folded\): (\d+) samples? in/.exec(f.stderr)?.[1]);
-  t.ok(samples >= 1, `the summary on stderr says how many samples: ${f.stderr}`);
+  t.ok(samples > 1, `the summary on stderr says how many samples: ${f.stderr}`);
+  t.match(f.stderr, /; weights: bytes held, the mean over the samples$/m, 'and what a weight is (the folded lines cannot say)');
   const lines = fs.readFileSync(folded, 'utf8').trim().split('\n');
   t.equal(lines.length, 5, 'one stack per pool');
   for (const line of lines) {
@@ -57,7 +66,7 @@ t.test('a stack-shaped view: folded lines, a speedscope file, the JSON summary, 
     t.ok(m, `frame;frame;frame weight: ${line}`);
     if (!m) continue;
     t.equal(m[1], pid);
-    t.equal(Number(m[3]), samples * bytes.get(m[2])!, `pool ${m[2]}: ${bytes.get(m[2])} bytes in each of ${samples} samples`);
+    t.equal(Number(m[3]), bytes.get(m[2])!, `pool ${m[2]}: the ${bytes.get(m[2])} bytes it holds, over ${samples} samples`);
   }
 
   const scope = path.join(tmp, 'pools.speedscope.json');
@@ -67,15 +76,16 @@ t.test('a stack-shaped view: folded lines, a speedscope file, the JSON summary, 
   t.equal(file.$schema, 'https://www.speedscope.app/file-format-schema.json');
   const [profile] = file.profiles;
   t.equal(profile.type, 'sampled');
+  t.equal(profile.unit, 'bytes', 'speedscope shows the weights as bytes');
   t.equal(profile.samples.length, 5);
   t.equal(profile.weights.length, 5);
   const n = Number(/\(speedscope\): (\d+) samples? in/.exec(s.stderr)?.[1]);
   const stacks = profile.samples.map((idx: number[], i: number) => ({ frames: idx.map((k) => file.shared.frames[k].name), weight: profile.weights[i] }));
   for (const st of stacks) {
     t.same(st.frames.slice(0, 2), [`pid ${pid}`, 'pools']);
-    t.equal(st.weight, n * bytes.get(st.frames[2].replace('pool ', ''))!, `${st.frames[2]}`);
+    t.equal(st.weight, bytes.get(st.frames[2].replace('pool ', ''))!, `${st.frames[2]}: its bytes, over ${n} samples`);
   }
-  t.equal(profile.endValue, n * total, 'endValue is the total weight');
+  t.equal(profile.endValue, total, 'endValue is the total weight');
 });
 
 t.test('an SVG flame graph: every frame an element, as wide as its share, its weight in its title', async (t) => {
@@ -98,11 +108,13 @@ for g in root.iter("{http://www.w3.org/2000/svg}g"):
         continue
     rect = g.find("s:rect", ns)
     out.append({"name": g.get("data-name"), "weight": int(g.get("data-weight")), "title": g.find("s:title", ns).text, "x": float(rect.get("x")), "width": float(rect.get("width")), "y": float(rect.get("y"))})
-print(json.dumps({"frames": out, "script": root.find("s:script", ns) is not None, "width": root.get("width")}))
+print(json.dumps({"frames": out, "script": root.find("s:script", ns) is not None, "width": root.get("width"), "title": root.find("s:text", ns).text}))
 `, svg]);
   const doc = JSON.parse(parsed.stdout);
   t.ok(doc.script, 'a script for zoom and search');
-  const total = [...bytes.values()].reduce((a, b) => a + b, 0) * samples;
+  t.match(doc.title, `the mean of ${samples} samples at 20 Hz`, 'the title says the weights are a mean');
+  t.ok(samples > 1, `${samples} samples`);
+  const total = [...bytes.values()].reduce((a, b) => a + b, 0);
   const byName = new Map(doc.frames.map((f: { name: string }) => [f.name, f]));
   t.same([...byName.keys()].slice(0, 3), ['all', `pid ${pid}`, 'pools'], 'the root, the process, the root label');
   t.equal(doc.frames.length, 3 + 4, 'and one frame per pool');
@@ -114,7 +126,7 @@ print(json.dumps({"frames": out, "script": root.find("s:script", ns) is not None
     const f = byName.get(`pool ${addr}`) as { weight: number; width: number; title: string; y: number } | undefined;
     t.ok(f, `pool ${addr} has a frame`);
     if (!f) continue;
-    t.equal(f.weight, b * samples, `pool ${addr}: its bytes in each sample`);
+    t.equal(f.weight, b, `pool ${addr}: its bytes, over ${samples} samples`);
     t.ok(Math.abs(f.width - (1200 * f.weight) / total) < 0.01, `pool ${addr}: as wide as its share (${f.width})`);
     t.equal(f.title, `pool ${addr} (${f.weight} bytes, ${((100 * f.weight) / total).toFixed(2)}%)`);
     t.ok(f.y < (byName.get('pools') as { y: number }).y, 'above its parent: the root is at the bottom');
@@ -149,13 +161,14 @@ t.test('a pprof profile, read back by protoc with pprof\'s own profile.proto', a
   t.equal(r.code, 0, r.stderr);
   const samples = Number(/\(pprof\): (\d+) samples? in/.exec(r.stderr)?.[1]);
   const p = await decodePprof(out);
-  t.same([p.type, p.unit], ['bytes', 'bytes'], 'the sample type is the weight column, in bytes');
+  t.ok(samples > 1, `${samples} samples`);
+  t.same([p.type, p.unit], ['inuse_space', 'bytes'], 'bytes held: inuse_space in bytes, as a heap profile says');
   t.equal(p.stacks.length, 3, 'one sample per pool');
   for (const s of p.stacks) {
     t.same(s.frames.slice(0, 2), [`pid ${pid}`, 'pools'], 'root first once the leaf-first locations are turned round');
-    t.equal(s.value, samples * bytes.get(s.frames[2].replace('pool ', ''))!, s.frames[2]);
+    t.equal(s.value, bytes.get(s.frames[2].replace('pool ', ''))!, `${s.frames[2]}: its bytes, over ${samples} samples`);
   }
-  t.ok(p.strings.some((x) => x.startsWith(`walkee_pool_memory (walkee, pid ${pid}): ${samples} samples at 20 Hz`)), 'a comment says what it is');
+  t.ok(p.strings.some((x) => x.startsWith(`walkee_pool_memory (walkee, pid ${pid}): the mean of ${samples} samples at 20 Hz`)), 'a comment says what it is');
   const tty = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--format', 'pprof', '--duration', '1']);
   t.equal(tty.code, 0, 'to a pipe, the gzipped bytes go to stdout');
   t.equal(tty.stdout.charCodeAt(0), 0x1f, 'gzip magic');
@@ -192,13 +205,14 @@ t.test('Ctrl-C writes what was gathered', async (t) => {
   child.kill('SIGINT');
   const r = await child;
   t.equal(r.exitCode, 0, stderr.join('\n'));
+  t.match(stderr.join('\n'), /^xsample: stopped by Ctrl-C after \d+\.\d s; \d+ samples? kept$/m, 'says why it stopped');
   const samples = Number(/\(folded\): (\d+) samples? in/.exec(stderr.join('\n'))?.[1]);
   t.ok(samples >= 2, `${samples} samples`);
   const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
   t.equal(lines.length, 3);
   for (const line of lines) {
     const [, addr, weight] = /;pool (0x[0-9a-f]+) (\d+)$/.exec(line) ?? [];
-    t.equal(Number(weight), samples * bytes.get(addr)!, line);
+    t.equal(Number(weight), bytes.get(addr)!, line);
   }
 });
 
@@ -216,5 +230,106 @@ t.test('what record refuses, in one line and exit 2 (usage) or 1', async (t) => 
     const r = await record(args);
     t.equal(r.code, code, `${args.join(' ')}: exit ${code}`);
     t.match(r.stderr, pattern);
+  }
+});
+
+t.test('over time, a gauge is averaged (min, mean, max, last; a sample without the path weighs 0) and a counter adds', async (t) => {
+  const { StackCounts, toFolded } = await import('../sampler/stack-counts.ts');
+  const a = ['pid 1', 'pool 0xa'];
+  const b = ['pid 1', 'pool 0xb'];
+  const samples = [
+    [{ frames: a, weight: 100 }, { frames: b, weight: 10 }, { frames: b, weight: 5 }],
+    [{ frames: a, weight: 300 }],
+    [{ frames: a, weight: 200 }, { frames: b, weight: 30 }],
+  ];
+  const gauge = new StackCounts(true);
+  const counter = new StackCounts(false);
+  for (const s of samples) {
+    gauge.sample('1', s);
+    counter.sample('1', s);
+  }
+  t.same(gauge.stats(), [
+    { frames: a, min: 100, mean: 200, max: 300, last: 200 },
+    { frames: b, min: 0, mean: 15, max: 30, last: 30 },
+  ], 'pool 0xb: 15 (two items of one path add up within a sample), absent, 30: mean 15, min 0');
+  t.equal(toFolded(gauge), 'pid 1;pool 0xa 200\npid 1;pool 0xb 15', 'folded: the means');
+  t.equal(gauge.total(), 215);
+  t.equal(toFolded(counter), 'pid 1;pool 0xa 600\npid 1;pool 0xb 45', 'a counter: the sums');
+  const two = new StackCounts(true);
+  two.sample('1', [{ frames: a, weight: 10 }]);
+  two.sample('2', [{ frames: ['pid 2', 'pool 0xc'], weight: 7 }]);
+  two.sample('2', [{ frames: ['pid 2', 'pool 0xc'], weight: 9 }]);
+  t.equal(toFolded(two), 'pid 1;pool 0xa 10\npid 2;pool 0xc 8', "each process's paths over its own samples");
+});
+
+t.test('record -o: a folder, a symbolic link or a file of another user fails at once, in one line, before sampling; an existing file is replaced whole', async (t) => {
+  const w = await startWalkee(['--nodes', '3', '--pools', '2']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const victim = path.join(tmp, 'victim');
+  fs.writeFileSync(victim, 'secret\n', { mode: 0o600 });
+  const link = path.join(tmp, 'link.folded');
+  fs.symlinkSync(victim, link);
+  const theirs = path.join(tmp, 'theirs.folded');
+  fs.writeFileSync(theirs, 'theirs\n');
+  const other = process.geteuid!() === 0 ? 65534 : null;
+  if (other !== null) fs.chownSync(theirs, other, other);
+  const cases: [string, RegExp][] = [
+    [tmp, new RegExp(`^xsample: cannot write ${tmp}: it is a folder$`)],
+    [`${tmp}/`, /it names a folder; give a file name$/],
+    [link, new RegExp(`^xsample: cannot write ${link}: it is a symbolic link \\(not followed\\)$`)],
+    [path.join(tmp, 'no/such/out.folded'), /^xsample: cannot write .*: no folder .*no\/such$/],
+    ...(other !== null ? [[theirs, new RegExp(`^xsample: cannot write ${theirs}: it belongs to uid ${other}, not to this user \\(0\\): not replaced$`)] as [string, RegExp]] : []),
+  ];
+  for (const [out, message] of cases) {
+    const t0 = performance.now();
+    const r = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '5', '--duration', '30', '-o', out]);
+    t.equal(r.code, 1, `${out}: exit 1`);
+    t.match(r.stderr.trim(), message, `${out}: one clear line`);
+    t.equal(r.stderr.trim().split('\n').length, 1);
+    t.ok(performance.now() - t0 < 25_000, 'at once, not after the 30 s of sampling');
+  }
+  t.equal(fs.readFileSync(victim, 'utf8'), 'secret\n', 'the file behind the link is untouched');
+  t.equal(fs.readFileSync(theirs, 'utf8'), 'theirs\n', "another user's file is untouched");
+  const mine = path.join(tmp, 'mine.folded');
+  fs.writeFileSync(mine, 'old\n', { mode: 0o640 });
+  const before = fs.statSync(mine);
+  const r = await record(['--pid', pid, '--struct', 'walkee_pool_memory', '--rate', '2', '--duration', '1', '-o', mine]);
+  t.equal(r.code, 0, r.stderr);
+  const after = fs.statSync(mine);
+  t.not(after.ino, before.ino, 'replaced by a rename (a new file), not written over in place');
+  t.equal(after.mode & 0o777, 0o640, 'with the mode the old one had');
+  t.match(fs.readFileSync(mine, 'utf8'), /^pid \d+;pools;pool 0x/);
+  t.same(fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp')), [], 'nothing left beside it');
+});
+
+t.test('a target that exits mid-record: what was gathered is written, and stderr says why it stopped', async (t) => {
+  const w = await startWalkee(['--nodes', '3', '--pools', '2']);
+  const bytes = await poolBytes(w);
+  const out = path.join(tmp, 'exits.folded');
+  const child = execa(process.execPath, [xsampleBin, 'record', '--pid', String(w.child.pid), '--struct', 'walkee_pool_memory', '--rate', '20', '--duration', '60', '-o', out, '--verbose'], { reject: false, stdin: 'ignore', buffer: { stderr: false } });
+  const stderr: string[] = [];
+  let seen = 0;
+  await new Promise<void>((resolve) => {
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      stderr.push(l);
+      if (/walkee_pool_memory: .* held still/.test(l) && ++seen === 3) resolve();
+    });
+  });
+  await w.ask('quit');
+  await w.exited;
+  const r = await child;
+  const text = stderr.filter((l) => !/held still/.test(l)).join('\n');
+  t.equal(r.exitCode, 0, text);
+  const m = /^xsample: the target exited after (\d+\.\d) s; (\d+) samples? kept$/m.exec(text);
+  t.ok(m, `says why it stopped: ${text}`);
+  const kept = Number(m?.[2]);
+  t.ok(kept >= 3, `${kept} samples kept`);
+  t.match(text, new RegExp(`wrote ${out} \\(folded\\): ${kept} samples? in`));
+  const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+  t.equal(lines.length, 2, 'both pools');
+  for (const line of lines) {
+    const [, addr, weight] = /;pool (0x[0-9a-f]+) (\d+)$/.exec(line) ?? [];
+    t.equal(Number(weight), bytes.get(addr)!, `${line}: its bytes, as walkee said`);
   }
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TExpr } from '../generators/ir.ts';
 import { SchemaError } from '../generators/ir.ts';
-import { checkPointerExpr, loadSchema, parseSchema } from '../generators/schema.ts';
+import { checkPointerExpr, loadSchema, parseSchema, weightKind } from '../generators/schema.ts';
 
 const root = join(fileURLToPath(import.meta.url), '../..');
 
@@ -111,7 +111,7 @@ t.test('the top level', async (t) => {
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, object, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, params, yields)");
-  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, roots, columns, checks, stack, weight)");
+  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, roots, columns, checks, stack, weight, weighs)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
 });
 
@@ -424,10 +424,19 @@ t.test('imports: walks from a file of walks', async (t) => {
   loadFails('a library with views', schema('[p/bad.yaml]'), /bad\.yaml:2:1: /, "unknown key 'views' in a file of walks");
 });
 
-t.test('stack-shaped views: stack: names columns, weight: a number column', async (t) => {
-  const pack = parseSchema(BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin, count]\n    weight: sum'), 't.yaml');
-  t.same(pack.views.get('lst')!.stack, { frames: ['origin', 'count'], weight: 'sum', leaves: null });
-  t.same(parseSchema(BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin]\n    weight: [count, sum]'), 't.yaml').views.get('lst')!.stack, { frames: ['origin'], weight: null, leaves: ['count', 'sum'] }, 'weight: a list, one path per column');
+t.test('stack-shaped views: stack: names columns, weight: a number column, weighs: what it is', async (t) => {
+  const stackOf = (lines: string) => parseSchema(BASE.replace('      sum: sum(nodes(self), it.value)', `      sum: sum(nodes(self), it.value)\n${lines}`), 't.yaml').views.get('lst')!.stack;
+  t.same(stackOf('    stack: [origin, count]\n    weight: sum'), { frames: ['origin', 'count'], weight: 'sum', leaves: null, weighs: 'samples' }, 'a weight whose name does not say bytes: samples, which add up');
+  t.same(stackOf('    stack: [origin]\n    weight: [count, sum]'), { frames: ['origin'], weight: null, leaves: ['count', 'sum'], weighs: 'samples' }, 'weight: a list, one path per column');
+  t.same(stackOf('    stack: [origin]'), { frames: ['origin'], weight: null, leaves: null, weighs: 'samples' }, 'no weight: an item weighs 1 a sample, samples');
+  t.same(stackOf('    stack: [origin]\n    weight: sum\n    weighs: bytes'), { frames: ['origin'], weight: 'sum', leaves: null, weighs: 'bytes' }, 'weighs: declares it (bytes held: a gauge)');
+  t.same(stackOf('    stack: [origin]\n    weight: count\n    weighs: items'), { frames: ['origin'], weight: 'count', leaves: null, weighs: 'items' }, 'items held: a gauge');
+  t.same(weightKind(['bytes']), 'bytes', 'a weight named bytes is bytes held');
+  t.same(weightKind(['blocks_bytes', 'large_bytes']), 'bytes', 'leaves all in bytes: bytes held');
+  t.same(weightKind(['blocks_bytes', 'count']), 'samples', 'not all in bytes: samples');
+  t.same(weightKind(['running']), 'samples');
+  fails(t, 'weighs: of another kind', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin]\n    weighs: seconds'), '31:13', 'view lst: weighs: is one of bytes, items, samples (bytes and items held are averaged over a recording\'s samples, samples add up), not "seconds"');
+  fails(t, 'weighs: without a stack', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    weighs: bytes'), '30:5', 'view lst: weighs: goes with stack: (what its weight is)');
   t.equal(parseSchema(BASE, 't.yaml').views.get('lst')!.stack, null, 'a table by default');
   fails(t, 'a frame that is not a column', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [origin, nme]'), '30:21', 'view lst: the frame "nme" is not one of its columns (origin, count, sum)');
   fails(t, 'a weight that is not a number', BASE.replace('      sum: sum(nodes(self), it.value)', '      sum: sum(nodes(self), it.value)\n    stack: [count]\n    weight: origin'), '31:13', 'view lst: the weight must be a number column, but origin is the root label');

@@ -10,27 +10,29 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import t from 'tap';
-import { buildNginx, freePort, holdConnections, startNginx, waitUntil } from './lib/nginx.ts';
+import t, { type Test } from 'tap';
+import { buildNginx, DEBIAN_NGINX, freePort, holdConnections, startNginx, waitUntil } from './lib/nginx.ts';
+import { startRedis } from './lib/redis.ts';
 import { startWalkee } from './lib/walkee.ts';
 import { xsample, xsampleBin } from './lib/xsample.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-serve-'));
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-/** xsample serve as a child, and its address once it says where it listens. */
-async function serve(args: string[]): Promise<{ child: ResultPromise; url: string }> {
-  const child = execa(process.execPath, [xsampleBin, 'serve', '--listen', '127.0.0.1:0', ...args], { reject: false, stdin: 'ignore', buffer: { stderr: false } });
+/** xsample serve as a child (on 127.0.0.1, a free port, unless args say --listen), its address once it says where it listens, and its stderr so far. */
+async function serve(args: string[]): Promise<{ child: ResultPromise; url: string; stderr: string[] }> {
+  const listen = args.includes('--listen') ? [] : ['--listen', '127.0.0.1:0'];
+  const child = execa(process.execPath, [xsampleBin, 'serve', ...listen, ...args], { reject: false, stdin: 'ignore', buffer: { stderr: false } });
+  const seen: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {
-    const seen: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (l) => {
       seen.push(l);
-      const m = /at (http:\/\/127\.0\.0\.1:\d+\/metrics); Ctrl-C to stop$/.exec(l);
+      const m = /at (http:\/\/[^ ]+:\d+\/metrics); Ctrl-C to stop$/.exec(l);
       if (m) resolve(m[1]);
     });
     void child.then(() => reject(new Error(`xsample serve ended: ${seen.join('\n')}`)));
   });
-  return { child, url };
+  return { child, url, stderr: seen };
 }
 
 /** The value of one series of an exposition, by name and labels. */
@@ -103,4 +105,99 @@ t.test('a real Prometheus scrapes it on a live nginx and answers, through its qu
   t.ok(mine, `the worker's series, labelled pid=${nginx.workerPid}: ${JSON.stringify(answer)}`);
   t.equal(Number(mine?.value[1]), K, 'the K clients the test holds, as Prometheus answers it');
   t.equal(mine?.metric.job, 'xwalk');
+});
+
+t.test('a partial sample: that view exports none of its figures, xwalk_view_up 0 and its errors counted; the other views are served', async (t) => {
+  const w = await startWalkee(['--nodes', '50', '--pools', '2']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const truth = await w.ask('truth');
+  const { child, url } = await serve(['--pid', pid, '--struct', 'walkee_list', '--struct', 'ngx_pool', '--interval', '1']);
+  t.teardown(() => child.kill('SIGKILL'));
+  const whole = await (await fetch(url)).text();
+  t.equal(value(whole, 'xwalk_view_up', `view="walkee_list",pid="${pid}"`), 1, 'whole: up');
+  t.equal(value(whole, 'xwalk_walkee_list_count_value', `pid="${pid}",root="walkee"`), truth.list.count);
+  t.same(await w.ask('corrupt cycle'), { ok: true });
+  const broken = await fetch(url);
+  t.equal(broken.status, 200, 'the scrape still answers');
+  const text = await broken.text();
+  t.equal(value(text, 'xwalk_view_up', `view="walkee_list",pid="${pid}"`), 0, 'the partial view: up 0');
+  t.equal(value(text, 'xwalk_sample_partial', `view="walkee_list",pid="${pid}"`), 1, 'and partial');
+  t.equal(value(text, 'xwalk_view_errors_total', `view="walkee_list",pid="${pid}"`), 1, 'one sample without figures, counted');
+  t.notMatch(text, /^xwalk_walkee_list_(count|sum)_value\{/m, 'none of its figures: never a wrong one');
+  t.equal(value(text, 'xwalk_view_up', `view="ngx_pool",pid="${pid}"`), 1, 'the other view: up');
+  t.equal(value(text, 'xwalk_ngx_pool_items', `pid="${pid}"`), truth.pools.length, 'and its figures, as walkee counts its pools');
+  t.same(await w.ask('repair'), { ok: true });
+  const again = await (await fetch(url)).text();
+  t.equal(value(again, 'xwalk_view_up', `view="walkee_list",pid="${pid}"`), 1, 'repaired: up again');
+  t.equal(value(again, 'xwalk_walkee_list_count_value', `pid="${pid}",root="walkee"`), truth.list.count);
+  t.equal(value(again, 'xwalk_view_errors_total', `view="walkee_list",pid="${pid}"`), 1, 'the error count stays');
+});
+
+t.test('serve listens on loopback unless --listen names another address, and then warns', async (t) => {
+  const w = await startWalkee(['--nodes', '3']);
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const mine = await serve(['--pid', pid, '--struct', 'walkee_list']);
+  t.teardown(() => mine.child.kill('SIGKILL'));
+  t.notOk(mine.stderr.some((l) => /warning/.test(l)), 'loopback: no warning');
+  const port = await freePort();
+  const open = await serve(['--pid', pid, '--struct', 'walkee_list', '--listen', `0.0.0.0:${port}`]);
+  t.teardown(() => open.child.kill('SIGKILL'));
+  t.match(open.stderr.join('\n'), `xsample: warning: listening on 0.0.0.0, not loopback: whoever can reach this address can read the metrics of pid ${pid}`);
+  t.equal(open.url, `http://0.0.0.0:${port}/metrics`, 'and says where');
+  t.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 200);
+  const help = await xsample(['--help']);
+  t.match(help.stdout, /default\s+127\.0\.0\.1:9464/, 'the default is loopback');
+});
+
+/** Every view of the pack, no --struct: the server answers 200, with the views that apply to the process; those that cannot are said once on stderr. */
+async function serveEverything(t: Test, pid: number, expect: { series: string; labels: string; equals?: number }[], notServed: RegExp | null) {
+  const { child, url, stderr } = await serve(['--pid', String(pid)]);
+  t.teardown(() => child.kill('SIGKILL'));
+  const r = await fetch(url);
+  t.equal(r.status, 200, 'HTTP 200');
+  const text = await r.text();
+  for (const e of expect) {
+    const v = value(text, e.series, e.labels);
+    if (e.equals === undefined) t.ok(v !== undefined, `${e.series}{${e.labels}} is there (${v})`);
+    else t.equal(v, e.equals, `${e.series}{${e.labels}}`);
+  }
+  if (notServed) t.match(stderr.join('\n'), notServed, 'the views that cannot apply are said on stderr');
+  else t.notMatch(stderr.join('\n'), /is not served/, 'every view applies');
+  const check = await execa('promtool', ['check', 'metrics'], { input: text, reject: false });
+  t.notMatch(check.stdout + check.stderr, /error/i, 'promtool reads it');
+  return text;
+}
+
+for (const [name, binary, lua] of [
+  ['our nginx (no Lua)', () => buildNginx(), false],
+  ["Debian's nginx (no Lua)", async () => DEBIAN_NGINX, false],
+  ["Debian's nginx with lua-nginx-module", async () => DEBIAN_NGINX, true],
+] as const) {
+  t.test(`serve on ${name}, every view: HTTP 200 and nginx's metrics`, async (t) => {
+    const nginx = await startNginx({ binary: await binary(), lua });
+    t.teardown(() => nginx.stop());
+    const held = await holdConnections(nginx.port, 2);
+    t.teardown(() => held.close());
+    const w = String(nginx.workerPid);
+    const text = await serveEverything(
+      t,
+      nginx.masterPid,
+      [
+        { series: 'xwalk_ngx_connection_totals_clients', labels: `pid="${w}",root="cycle"`, equals: 2 },
+        { series: 'xwalk_view_up', labels: `view="ngx_pool",pid="${w}"`, equals: 1 },
+        { series: 'xwalk_ngx_pool_items', labels: `pid="${w}"` },
+        ...(lua ? [{ series: 'xwalk_view_up', labels: `view="lua_vm",pid="${w}"`, equals: 1 }] : []),
+      ],
+      lua ? null : /lua_vm is not served for pid \d+: ngx_http_lua_main_conf_t cannot be read: ngx_http_lua_module\.so is not mapped in this process/,
+    );
+    if (!lua) t.notMatch(text, /view="lua_/, 'no Lua view is served for it');
+  });
+}
+
+t.test('serve on redis, every view: HTTP 200 and its metrics', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  await serveEverything(t, redis.pid, [{ series: 'xwalk_view_up', labels: `view="redis_clients",pid="${redis.pid}"`, equals: 1 }, { series: 'xwalk_redis_clients_items', labels: `pid="${redis.pid}"` }], null);
 });
