@@ -19,20 +19,11 @@ import path from 'node:path';
 import { layoutJson, type LayoutFile } from './layout.ts';
 import { layoutProblem } from './layout-valid.ts';
 import { makeDirs } from '../core/regular-file.ts';
+import { me, untrusted } from '../core/trust.ts';
 
 export function cacheDir(kind: 'layouts' | 'schemas' = 'layouts'): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'xwalk', kind);
-}
-
-const me = (): number => process.geteuid?.() ?? -1;
-
-/** Why a folder or file of the cache cannot be trusted, or null. */
-function untrusted(st: fs.Stats, what: string): string | null {
-  if (st.isSymbolicLink()) return `${what} is a symlink`;
-  if (st.uid !== me()) return `${what} belongs to uid ${st.uid}, not to you`;
-  if ((st.mode & 0o022) !== 0) return `${what} can be written by others (mode ${(st.mode & 0o777).toString(8)})`;
-  return null;
 }
 
 /**

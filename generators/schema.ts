@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { packDirs } from '../core/packs.ts';
+import { packDirs, trustedInPacks } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ExprChecker, ExprError, isBuiltin, typeName, walkCost } from './check-expr.ts';
@@ -436,7 +436,7 @@ function readImports(src: Source, pair: Pair | undefined): { name: string; src: 
     const name = scalarValue(item);
     if (typeof name !== 'string' || !IMPORT.test(name) || name.includes('..')) src.fail(item, `an import names a file of walks in a pack's folder, PACK/FILE.yaml (nginx/idioms.yaml), not ${JSON.stringify(name ?? null)}`);
     const folders = [...new Set([path.dirname(path.dirname(path.resolve(src.file))), ...packDirs()])];
-    const file = folders.map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
+    const file = folders.map((d) => path.join(d, name)).find((f) => fs.existsSync(f) && trustedInPacks(path.dirname(path.dirname(f)), f));
     if (!file) src.fail(item, `cannot import ${name}: no such file in ${folders.join(', ')}`);
     let text: string;
     try {

@@ -13,7 +13,7 @@ import { TargetGone, UserError } from '../core/errors.ts';
 import { type PackIR, SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
 import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.ts';
-import { builtinPacksDir, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
+import { builtinPacksDir, onUntrustedPack, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
 import { loadSchema } from './schema.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR] [--for BUILD] BINARY
@@ -171,6 +171,7 @@ function regen(args: string[], print: (s: string) => void): number {
 }
 
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
+  onUntrustedPack((m) => warn(`xgen: ${m}`));
   try {
     const [cmd, ...rest] = argv;
     // `xgen check --help` as well as `xgen --help`: the usage says every command's options.
