@@ -719,10 +719,21 @@ function optString(src: Source, pair: Pair | undefined): string {
   return pair ? printable(string(src, pair.value as Node, 'doc')) : '';
 }
 
-/** Line breaks become spaces; every other control character (C0, DEL, C1: terminal escapes) becomes \xNN. */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/**
+ * Line breaks become spaces; every other control character (C0, DEL, C1: terminal escapes) becomes
+ * \xNN, and the characters that reorder or hide text on a terminal (bidi controls such as U+202E,
+ * line and paragraph separators) become \uNNNN. The Python runtime's printable() is the same.
+ */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => (c === '\n' || c === '\r' || c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return text.replace(UNPRINTABLE, (c) => {
+    if (c === '\n' || c === '\r' || c === '\t') return ' ';
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
 }
+
 
 function identifier(src: Source, pair: Pair | undefined, where: Node, what: string): string {
   const node = pair ? ((pair.key && pair.key !== where ? pair.value : pair.key) as Node) : where;
