@@ -45,7 +45,7 @@ export function onUntrustedPack(warn: (message: string) => void): void {
 export function packPathProblem(top: string, file: string): string | null {
   const rel = path.relative(top, file);
   if (rel.startsWith('..') || path.isAbsolute(rel)) return `${file} is outside ${top}`;
-  const owners = [...new Set([0, me()])];
+  const owners = [0, me()];
   let step = top;
   for (const part of ['', ...(rel ? rel.split(path.sep) : [])]) {
     step = path.join(step, part);
