@@ -106,7 +106,7 @@ export function cString(buf: Buffer, at: number): string {
 
 /** Tables and notes larger than these are no ELF file xsample reads: refused, not allocated. */
 const MAX_TABLE = 64 * 1024 * 1024;
-const MAX_NOTES = 16 * 1024 * 1024;
+export const MAX_NOTES = 16 * 1024 * 1024;
 const MAX_SECTION = 512 * 1024 * 1024;
 
 

@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import {
-  ET_CORE, ET_EXEC, NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE,
+  ET_CORE, ET_EXEC, MAX_NOTES, NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE,
   ElfFile, parseNotes, u16, u32, u64, cString, type ElfNote, type ElfSegment,
 } from '../core/elf.ts';
 import { UserError, type MemorySource } from './memory.ts';
@@ -245,7 +245,7 @@ export class CoreSource implements MemorySource {
     const seg = i >= 0 ? this.loads[i] : null;
     const rel = seg ? addr - seg.vaddr : 0;
     if (seg && rel < seg.filesz && seg.offset >= this.core.size && truncation(this.core) === null) {
-      return `the core's segment at 0x${seg.vaddr.toString(16)} says its bytes are at offset ${seg.offset}, past the end of ${this.path} (${this.core.size} bytes)`;
+      return `the core's segment at 0x${seg.vaddr.toString(16)} says its bytes are at offset 0x${seg.offset.toString(16)}, past the end of ${this.path} (${this.core.size} bytes)`;
     }
     if (seg && rel < seg.filesz) return `the core is cut short: its bytes would be at offset ${seg.offset + rel} of ${this.path}, which ends at ${this.core.size}`;
     if (seg && (seg.flags & PF_W) !== 0) return 'not in the core: a writable page left out when it was dumped (its file no longer tells what it held)';
@@ -358,18 +358,22 @@ function truncation(core: ElfFile): string | null {
   let need = 0;
   for (const s of core.segments) {
     if ((s.type !== PT_LOAD && s.type !== PT_NOTE) || s.filesz === 0 || !Number.isSafeInteger(s.offset + s.filesz)) continue;
+    if (s.type === PT_NOTE && s.filesz > MAX_NOTES) continue; // a lie ElfFile.notes() refuses, saying so
     need = Math.max(need, s.offset + s.filesz);
   }
   return need > core.size ? `core is truncated: ${core.size} bytes, the segments need ${need}` : null;
 }
 
-/** f(), and when it fails with a UserError on a core cut short, that error led by the cut: the cause comes first. */
+/**
+ * f(), and when it fails with a UserError on a core cut short, the cut instead: it is the cause, and
+ * what failed because of it (no NT_FILE, so 'pass --exe') would send the user the wrong way.
+ */
 export function truncatedSaysSo<T>(corePath: string, cut: string | null, f: () => T): T {
   try {
     return f();
   } catch (err) {
     if (!(err instanceof UserError) || cut === null) throw err;
-    throw new UserError(`${corePath}: ${cut} (so: ${err.message.startsWith(`${corePath}: `) ? err.message.slice(corePath.length + 2) : err.message})`);
+    throw new UserError(`${corePath}: ${cut} (cut short while it was written or copied: dump it again)`);
   }
 }
 
