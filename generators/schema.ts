@@ -726,6 +726,9 @@ const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u
  * \xNN, and the characters that reorder or hide text on a terminal (bidi controls such as U+202E,
  * line and paragraph separators) become \uNNNN. The Python runtime's printable() is the same.
  */
+/** Each line of text printable(): a message for stderr, whatever a schema or a file put in it. */
+export const printableLines = (text: string): string => text.split('\n').map(printable).join('\n');
+
 export function printable(text: string): string {
   return text.replace(UNPRINTABLE, (c) => {
     if (c === '\n' || c === '\r' || c === '\t') return ' ';

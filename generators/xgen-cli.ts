@@ -14,7 +14,7 @@ import { type PackIR, SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
 import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.ts';
 import { builtinPacksDir, onUntrustedPack, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
-import { loadSchema } from './schema.ts';
+import { loadSchema, printableLines } from './schema.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR] [--for BUILD] BINARY
        xgen probe --pack NAME [--object OBJ]
@@ -196,7 +196,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return 2;
     }
     if (err instanceof UserError || err instanceof SchemaError || err instanceof TargetGone) {
-      warn(`xgen: ${err.message}`);
+      warn(`xgen: ${printableLines(err.message)}`);
       return 1;
     }
     if (process.env.XWALK_DEBUG) throw err;

@@ -3,6 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { type PackIR, SchemaError } from '../generators/ir.ts';
+import { printableLines } from '../generators/schema.ts';
 import { onUntrustedPack, xwalkVersion } from '../core/packs.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
@@ -310,7 +311,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return 2;
     }
     if (err instanceof UserError || err instanceof TargetGone || err instanceof SchemaError || err instanceof WalkError) {
-      warn(`xsample: ${err.message}`);
+      warn(`xsample: ${printableLines(err.message)}`);
       return 1;
     }
     if (process.env.XWALK_DEBUG) throw err;
