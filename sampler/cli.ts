@@ -85,7 +85,8 @@ the pack. A scrape samples again only when the last sample is older than
 --interval (default 1000 ms); a partial sample exports none of its figures.
 
 Packs are found in the folders of XWALK_PACKS (separated by ':'), then among
-the packs that come with xsample; layouts derived from DWARF are cached in
+the packs that come with xsample (each used only when root or you own it and
+no one else may write it; else one line says why it is skipped); layouts derived from DWARF are cached in
 $XDG_CACHE_HOME/xwalk (default ~/.cache/xwalk).
 
 Ctrl-C stops sampling: what was gathered is printed, and the summary.

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
-import { binPath, root, startWalkee } from './lib/walkee.ts';
+import { binPath, root, startWalkee, walkeeAsNobody } from './lib/walkee.ts';
 import { type Run, xsample, xsampleBin } from './lib/xsample.ts';
 
 function oneClearLine(t: Test, r: Run, code: number, pattern: RegExp): void {
@@ -104,10 +104,7 @@ t.test('permission denied (another user reading a root process)', async (t) => {
 
 t.test('root is told why it may not read a process, not to run as root', async (t) => {
   // walkee as nobody, read by root without CAP_SYS_PTRACE (as in a container that drops it).
-  const dir = fs.mkdtempSync(path.join(tmp, 'nobody-'));
-  const wrapper = path.join(dir, 'as-nobody');
-  fs.writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups ${binPath} "$@"\n`, { mode: 0o755 });
-  const w = await startWalkee(['--nodes', '10'], 'walkee', wrapper);
+  const w = await startWalkee(['--nodes', '10'], 'walkee', walkeeAsNobody(fs.mkdtempSync(path.join(tmp, 'nobody-'))));
   t.teardown(() => w.kill());
   const st = fs.readFileSync(`/proc/${w.child.pid}/status`, 'utf8');
   t.match(st, /^Uid:\s+65534\s/m, 'walkee runs as nobody');

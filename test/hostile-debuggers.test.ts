@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { extension, gdb, lldb } from './lib/debuggers.ts';
-import { binPath, startWalkee } from './lib/walkee.ts';
+import { startWalkee, walkeeAsNobody } from './lib/walkee.ts';
 
 const NOBODY = 65534;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-debuggers-hostile-'));
@@ -93,9 +93,7 @@ t.test('--folded replaces a file of ours whole, and leaves nothing beside it', a
 });
 
 t.test('gdb run by a user who cannot write there: Permission denied, in one line', async (t) => {
-  const wrapper = path.join(tmp, 'as-nobody');
-  fs.writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups ${binPath} "$@"\n`, { mode: 0o755 });
-  const theirs = await startWalkee(['--nodes', '10', '--pools', '2'], 'walkee', wrapper);
+  const theirs = await startWalkee(['--nodes', '10', '--pools', '2'], 'walkee', walkeeAsNobody(tmp));
   t.teardown(() => theirs.kill());
   const rootOnly = fs.mkdtempSync(path.join(tmp, 'root-only-'));
   fs.chmodSync(rootOnly, 0o755);
