@@ -106,7 +106,7 @@ export function cString(buf: Buffer, at: number): string {
 
 /** Tables and notes larger than these are no ELF file xsample reads: refused, not allocated. */
 const MAX_TABLE = 64 * 1024 * 1024;
-const MAX_NOTES = 16 * 1024 * 1024;
+export const MAX_NOTES = 16 * 1024 * 1024;
 const MAX_SECTION = 512 * 1024 * 1024;
 
 
@@ -260,6 +260,9 @@ export class ElfFile {
 
   /** Fills out from the file at offset; returns the count read (short at end of file). */
   readFileInto(offset: number, out: Uint8Array): number {
+    // An offset from the file itself (a crafted core's 2^60) is checked before it becomes a position.
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset >= this.size) return 0;
+    if (out.length > this.size - offset) out = out.subarray(0, this.size - offset);
     const fd = this.descriptor();
     let done = 0;
     while (done < out.length) {

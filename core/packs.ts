@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from './errors.ts';
+import { me, untrusted } from './trust.ts';
 
 let root: string | undefined;
 
@@ -25,23 +26,80 @@ export function repoRoot(): string {
 export const builtinPacksDir = (): string => path.join(repoRoot(), 'packs');
 
 /**
+ * A pack decides what is read and printed, so a folder of packs (built-in,
+ * XWALK_PACKS, the one an imported file is found in) is used only when no
+ * one but root or you could have written it: every folder from the folder
+ * of packs down to the file, and the file, owned by root or you and
+ * writable by no one else, none a symlink. Otherwise one line says why and
+ * it is skipped, as if it were not there.
+ */
+let warnUntrusted = (message: string): void => console.error(`xwalk: ${message}`);
+const warned = new Set<string>();
+
+/** Where the one line about a skipped pack folder goes (the CLIs prefix their name). */
+export function onUntrustedPack(warn: (message: string) => void): void {
+  warnUntrusted = warn;
+}
+
+/** Why `file` (top itself, or a folder or file inside it) cannot be trusted: each step from top down to it is checked; null when all can be (or it does not exist). */
+export function packPathProblem(top: string, file: string): string | null {
+  const rel = path.relative(top, file);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return `${file} is outside ${top}`;
+  const owners = [0, me()];
+  let step = top;
+  for (const part of ['', ...(rel ? rel.split(path.sep) : [])]) {
+    step = path.join(step, part);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(step);
+    } catch {
+      return null;
+    }
+    const why = untrusted(st, step, owners);
+    if (why) return why;
+  }
+  return null;
+}
+
+/** Whether `file` inside the folder of packs `top` may be used; when not, it says why (once) and the caller skips it. */
+export function trustedInPacks(top: string, file: string): boolean {
+  const why = packPathProblem(top, file);
+  if (!why) return true;
+  if (!warned.has(why)) {
+    warned.add(why);
+    warnUntrusted(`skipping ${file}: ${why} (a pack is used only when root or you own it and no one else can write it)`);
+  }
+  return false;
+}
+
+const realFolder = (d: string): string => {
+  try {
+    return fs.realpathSync(d);
+  } catch {
+    return path.resolve(d);
+  }
+};
+
+/**
  * The folders packs are found in, first first: those of XWALK_PACKS (a
- * list separated by ':', as PATH), then the built-in ones. A folder of
- * XWALK_PACKS that does not exist is an error, not an empty list.
+ * list separated by ':', as PATH), then the built-in ones; a folder that
+ * cannot be trusted is skipped, saying why. A folder of XWALK_PACKS that
+ * does not exist is an error, not an empty list.
  */
 export function packDirs(): string[] {
   const extra = (process.env.XWALK_PACKS ?? '').split(':').filter((d) => d !== '');
   for (const d of extra) {
     if (!isDirectory(d)) throw new UserError(`XWALK_PACKS: ${d} is not a folder (XWALK_PACKS lists folders of packs, separated by ':')`);
   }
-  return [...new Set([...extra.map((d) => path.resolve(d)), builtinPacksDir()])];
+  return [...new Set([...extra.map(realFolder), realFolder(builtinPacksDir())])].filter((d) => trustedInPacks(d, d));
 }
 
-/** The folder of pack `name`: the first of packDirs() that has NAME/schema.yaml; null when none has. */
+/** The folder of pack `name`: the first of packDirs() that has NAME/schema.yaml we may trust; null when none has. */
 export function packDir(name: string): string | null {
   for (const d of packDirs()) {
     const dir = path.join(d, name);
-    if (fs.existsSync(path.join(dir, 'schema.yaml'))) return dir;
+    const schema = path.join(dir, 'schema.yaml');
+    if (fs.existsSync(schema) && trustedInPacks(d, schema)) return dir;
   }
   return null;
 }
@@ -51,7 +109,10 @@ export function packNames(): string[] {
   const names = new Set<string>();
   for (const d of packDirs()) {
     if (!isDirectory(d)) continue;
-    for (const n of fs.readdirSync(d)) if (fs.existsSync(path.join(d, n, 'schema.yaml'))) names.add(n);
+    for (const n of fs.readdirSync(d)) {
+      const schema = path.join(d, n, 'schema.yaml');
+      if (fs.existsSync(schema) && trustedInPacks(d, schema)) names.add(n);
+    }
   }
   return [...names].sort();
 }

@@ -158,12 +158,16 @@ def _eval_address(expr):
     try:
         v = gdb.parse_and_eval(expr)
         code = v.type.strip_typedefs().code
-        if code == gdb.TYPE_CODE_STRUCT:
+        if code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+            if v.address is None:  # $_siginfo, a value returned by a call: not in the target's memory
+                raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, v.type))  # noqa: F821
             return int(v.address), _struct_names(v.type)
         if code == gdb.TYPE_CODE_PTR:
             return int(v), _struct_names(v.type.strip_typedefs().target())
+        if code not in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_ENUM, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_BOOL):
+            raise XwalkError("%s is %s, not a pointer or an address" % (expr, "void" if code == gdb.TYPE_CODE_VOID else "a %s" % v.type))  # noqa: F821
         return int(v), None
-    except (gdb.error, OverflowError) as e:
+    except (gdb.error, OverflowError, TypeError, ValueError) as e:
         raise XwalkError("cannot evaluate %s: %s" % (expr, e))  # noqa: F821
 
 

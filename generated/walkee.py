@@ -578,7 +578,21 @@ def result_text(view, pid, pack, layout, clock, rows, errors):
         for e in errors:
             where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
             lines.append("  %s: %s" % (where, e["message"]))
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+_UNPRINTABLE = re.compile(u"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text):
+    """As generators/schema.ts printable(): line breaks as spaces, control characters as \\xNN, bidi
+    controls and line separators as \\uNNNN: nothing a schema or memory holds rewrites the terminal."""
+    def esc(m):
+        c = ord(m.group(0))
+        if m.group(0) in "\n\r\t":
+            return " "
+        return "\\x%02x" % c if c <= 0xFF else "\\u%04x" % c
+    return _UNPRINTABLE.sub(esc, text)
 
 
 # ---- py-common/xwalk_elf.py ----
@@ -1001,8 +1015,10 @@ def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
 # supply a Target and Symbols (the contract: py-common/xwalk_target.py) and
 # the evaluation of an address expression; test/py/test_commands.py, fakes.
+import errno
 import os
 import re
+import stat
 
 
 class Pack(object):
@@ -1236,9 +1252,49 @@ def run_flamegraph(pack, view_indexes, opts, target, symbols):
 
 def _write_lines(path, lines):
     """Folded lines into path; what to tell the user."""
-    with open(path, "w") as f:
-        f.write("".join(line + "\n" for line in lines))
+    write_file(path, "".join(line + "\n" for line in lines).encode("utf-8"))
     return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
+
+
+def write_file(path, data):
+    """data as the whole of the file path, as xsample record -o writes one: never through a symlink,
+    never onto another user's file; written beside it (a new file, O_EXCL) and renamed over it, so an
+    existing file is replaced whole or not at all. A problem is one line: cannot write PATH: why."""
+    def fail(why):
+        raise XwalkError("cannot write %s: %s" % (path, why))  # noqa: F821
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        st = None
+        if e.errno != errno.ENOENT:
+            fail(e.strerror)
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            fail("it is a symlink, which is not followed (name the file itself)")
+        if not stat.S_ISREG(st.st_mode):
+            fail("it is a directory" if stat.S_ISDIR(st.st_mode) else "it is not a regular file")
+        if st.st_uid != os.geteuid():
+            fail("it belongs to uid %d, not to you" % st.st_uid)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, ".%s.%d.tmp" % (name, os.getpid()))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644 if st is None else stat.S_IMODE(st.st_mode))
+    except OSError as e:
+        fail(e.strerror)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        fail(e.strerror)
 
 
 def _where(e):
@@ -1707,12 +1763,16 @@ def _eval_address(expr):
     try:
         v = gdb.parse_and_eval(expr)
         code = v.type.strip_typedefs().code
-        if code == gdb.TYPE_CODE_STRUCT:
+        if code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+            if v.address is None:  # $_siginfo, a value returned by a call: not in the target's memory
+                raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, v.type))  # noqa: F821
             return int(v.address), _struct_names(v.type)
         if code == gdb.TYPE_CODE_PTR:
             return int(v), _struct_names(v.type.strip_typedefs().target())
+        if code not in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_ENUM, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_BOOL):
+            raise XwalkError("%s is %s, not a pointer or an address" % (expr, "void" if code == gdb.TYPE_CODE_VOID else "a %s" % v.type))  # noqa: F821
         return int(v), None
-    except (gdb.error, OverflowError) as e:
+    except (gdb.error, OverflowError, TypeError, ValueError) as e:
         raise XwalkError("cannot evaluate %s: %s" % (expr, e))  # noqa: F821
 
 

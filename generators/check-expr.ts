@@ -410,8 +410,11 @@ function withParams(def: WalkDefIR, ast: Expr, args: Expr[]): Expr {
       case 'num':
       case 'text':
         return e;
-      case 'member':
-        return { ...e, base: sub(e.base) };
+      case 'member': {
+        // self.F with F given list.next reads self.list.next: the member the call names, not one named F.
+        const field = given.get(e.name);
+        return field ? afterDot(sub(e.base), field, e.at) : { ...e, base: sub(e.base) };
+      }
       case 'index':
         return { ...e, base: sub(e.base), index: sub(e.index) };
       case 'unary':
@@ -425,6 +428,13 @@ function withParams(def: WalkDefIR, ast: Expr, args: Expr[]): Expr {
     }
   };
   return sub(ast);
+}
+
+/** base.a.b for the member path a.b a call gave (a name, or members of names), at the place the body wrote it. */
+function afterDot(base: Expr, path: Expr, at: number): Expr {
+  if (path.kind === 'name') return { kind: 'member', base, name: path.name, at };
+  if (path.kind === 'member') return { kind: 'member', base: afterDot(base, path.base, at), name: path.name, at };
+  return path;
 }
 
 function memberPath(e: Expr): string | null {

@@ -19,20 +19,11 @@ import path from 'node:path';
 import { layoutJson, type LayoutFile } from './layout.ts';
 import { layoutProblem } from './layout-valid.ts';
 import { makeDirs } from '../core/regular-file.ts';
+import { me, untrusted } from '../core/trust.ts';
 
 export function cacheDir(kind: 'layouts' | 'schemas' = 'layouts'): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'xwalk', kind);
-}
-
-const me = (): number => process.geteuid?.() ?? -1;
-
-/** Why a folder or file of the cache cannot be trusted, or null. */
-function untrusted(st: fs.Stats, what: string): string | null {
-  if (st.isSymbolicLink()) return `${what} is a symlink`;
-  if (st.uid !== me()) return `${what} belongs to uid ${st.uid}, not to you`;
-  if ((st.mode & 0o022) !== 0) return `${what} can be written by others (mode ${(st.mode & 0o777).toString(8)})`;
-  return null;
 }
 
 /**
@@ -54,6 +45,12 @@ export class TrustedCache {
    * one else can replace what we make in it.
    */
   private folder(pack: string, create: boolean): string | null {
+    const where = this.locate(pack, create);
+    return typeof where === 'string' ? where : where && this.refuse(where.why);
+  }
+
+  /** The folder for a pack's entries (made if create), or why it may not be used; null: it does not exist (and create is false). */
+  private locate(pack: string, create: boolean): string | { why: string } | null {
     const layouts = cacheDir(this.kind);
     const xwalk = path.dirname(layouts);
     const base = path.dirname(xwalk);
@@ -63,8 +60,8 @@ export class TrustedCache {
       // writable by no one else, or sticky and root's (as /tmp is).
       const b = fs.statSync(base);
       const sticky = (b.mode & 0o1000) !== 0;
-      if (!(sticky && b.uid === 0) && b.uid !== me()) return this.refuse(`${base} belongs to uid ${b.uid}, not to you`);
-      if (!sticky && (b.mode & 0o022) !== 0) return this.refuse(`${base} can be written by others and is not sticky`);
+      if (!(sticky && b.uid === 0) && b.uid !== me()) return { why: `${base} belongs to uid ${b.uid}, not to you` };
+      if (!sticky && (b.mode & 0o022) !== 0) return { why: `${base} can be written by others and is not sticky` };
       for (const dir of [xwalk, layouts, path.join(layouts, pack)]) {
         if (create) {
           try {
@@ -74,15 +71,27 @@ export class TrustedCache {
           }
         }
         const why = untrusted(fs.lstatSync(dir), dir);
-        if (why) return this.refuse(why);
+        if (why) return { why };
       }
       return path.join(layouts, pack);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && !create) return null;
-      if (create) this.refuse(`${layouts}: ${code ?? (err as Error).message}`);
-      return null;
+      if (!create) return null;
+      return { why: `${layouts}: ${code ?? (err as Error).message}` };
     }
+  }
+
+  /**
+   * Where a new entry of the pack would be kept, for the line that says so before it is made: the
+   * folder, or that the cache is not used and why (said here, once, and not again when writing).
+   */
+  placeFor(pack: string): string {
+    const where = this.locate(pack, true);
+    if (typeof where === 'string') return `once; cached in ${where}`;
+    const why = where?.why ?? 'it cannot be made';
+    if (this.warned) return 'not cached';
+    this.warned = true;
+    return `not using the ${this.kind === 'layouts' ? 'layout' : 'schema'} cache: ${why}`;
   }
 
   /** Says once why the cache is not used, and goes on without it. */
@@ -137,12 +146,12 @@ export class TrustedCache {
 export class LayoutCache {
   private readonly cache: TrustedCache;
 
-  constructor(warn: (message: string) => void = () => {}) {
+  constructor(private readonly warn: (message: string) => void = () => {}) {
     this.cache = new TrustedCache('layouts', warn);
   }
 
   /** The layout derived earlier from this very binary (its build-id and content), if the cache is ours and it is valid. */
-  get(pack: string, buildId: string, contentHash: string): LayoutFile | null {
+  get(pack: string, buildId: string, contentHash: string, misfit: (l: LayoutFile) => string | null = () => null): LayoutFile | null {
     const entry = this.cache.read(pack, entryName(buildId, contentHash));
     if (!entry) return null;
     let l: unknown;
@@ -151,10 +160,19 @@ export class LayoutCache {
     } catch {
       return null;
     }
-    const problem = layoutProblem(l);
-    if (problem) return this.cache.refuse(`${entry.file} is not a valid layout: ${problem}`);
+    // A bad entry is passed over (and replaced by the layout derived again), saying so once.
+    const problem = layoutProblem(l) ?? misfit(l as LayoutFile);
+    if (problem) {
+      this.warn(`ignoring ${entry.file}, which is not a valid layout: ${problem}`);
+      return null;
+    }
     const layout = l as LayoutFile;
     return layout.pack === pack && layout.build_id === buildId ? layout : null;
+  }
+
+  /** What the line announcing a derivation says of the cache: where the layout will be kept, or why not. */
+  placeFor(pack: string): string {
+    return this.cache.placeFor(pack);
   }
 
   /** Keeps the layout for the next run, when the cache can be ours; else says why and goes on. */

@@ -4,6 +4,7 @@
  * becomes addresses; one checked nowhere else (a committed file edited by
  * hand, a cache entry) must not turn into bogus reads or internal errors.
  */
+import type { FieldType, PackIR } from './ir.ts';
 import { LAYOUT_FORMAT, type LayoutFile } from './layout.ts';
 
 const MAX_SIZE = 2 ** 31;
@@ -59,4 +60,42 @@ export function checkedLayout(l: unknown, from: string): LayoutFile {
   const problem = layoutProblem(l);
   if (problem) throw new Error(`${from}: not a valid layout: ${problem}`);
   return l as LayoutFile;
+}
+
+/** The sizes a value of this declared type may have, or null when any size will do (a struct, an array). */
+function sizesOf(t: FieldType): number[] | null {
+  switch (t.k) {
+    case 'int':
+      return [1, 2, 4, 8];
+    case 'ptr':
+    case 'fnptr':
+      return [8];
+    default:
+      return null;
+  }
+}
+
+/**
+ * The first thing the pack reads through l that l cannot give: an integer
+ * field or global whose size is not 1, 2, 4 or 8 bytes, a pointer that is
+ * not 8. A valid layout of the wrong kind (a cache entry written by hand)
+ * is refused here, not met mid-walk as an internal error.
+ */
+export function layoutMisfit(pack: PackIR, l: LayoutFile): string | null {
+  for (const st of pack.structs.values()) {
+    const t = l.types[st.name];
+    if (!t) continue; // what is missing, BoundLayout.bind says
+    for (const f of st.fields.values()) {
+      const lf = t.fields[f.name];
+      const sizes = sizesOf(f.type);
+      if (!lf || lf.bits !== undefined || !sizes || sizes.includes(lf.size)) continue;
+      return `types.${st.name}.fields.${f.name}.size is ${lf.size}, but the schema reads it as ${f.type.k === 'int' ? 'an integer (1, 2, 4 or 8 bytes)' : 'a pointer (8 bytes)'}`;
+    }
+  }
+  for (const g of pack.globals.values()) {
+    const lg = l.globals[g.name];
+    const sizes = sizesOf(g.type);
+    if (lg && sizes && !sizes.includes(lg.size)) return `globals.${g.name}.size is ${lg.size}, but the schema reads it as ${g.type.k === 'int' ? 'an integer (1, 2, 4 or 8 bytes)' : 'a pointer (8 bytes)'}`;
+  }
+  return null;
 }

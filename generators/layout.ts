@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FieldType, PackIR } from './ir.ts';
-import { packDirs, repoRoot } from '../core/packs.ts';
+import { packDirs, repoRoot, trustedInPacks } from '../core/packs.ts';
 import { UserError } from '../core/errors.ts';
 import { makeDirs, readRegularFile } from '../core/regular-file.ts';
 import { checkedLayout } from './layout-valid.ts';
@@ -167,6 +167,7 @@ function layoutsIn(dirOfPack: string, packName: string): { file: string; layout:
     for (const d of fs.readdirSync(dirOfPack, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
       const dir = path.join(dirOfPack, d.name);
       for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
+        if (!trustedInPacks(path.dirname(dirOfPack), path.join(dir, f))) continue;
         const layout = readLayout(path.join(dir, f));
         if (layout.pack === packName) out.push({ file: path.join(dir, f), layout });
       }

@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
+import { trustedInPacks } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { type PackIR, SchemaError } from './ir.ts';
 import { TrustedCache } from './layout-cache.ts';
@@ -28,12 +29,13 @@ function programStamp(): string | null {
   return `${self} ${st.size} ${st.mtimeMs}`;
 }
 
-/** Whether every file of walks the pack imports still reads as it did when the entry was made. */
+/** Whether every file of walks the pack imports still reads as it did when the entry was made, from a folder that can still be trusted. */
 function importsUnchanged(pack: PackIR): boolean {
   return (
     Array.isArray(pack.imports) &&
     pack.imports.every((i) => {
       try {
+        if (typeof i.file !== 'string' || !trustedInPacks(path.dirname(path.dirname(i.file)), i.file)) return false;
         return crypto.createHash('sha256').update(readRegularFile(i.file)).digest('hex') === i.sha256;
       } catch {
         return false;

@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { packDirs } from '../core/packs.ts';
+import { packDirs, trustedInPacks } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ExprChecker, ExprError, isBuiltin, typeName, walkCost } from './check-expr.ts';
@@ -436,7 +436,7 @@ function readImports(src: Source, pair: Pair | undefined): { name: string; src: 
     const name = scalarValue(item);
     if (typeof name !== 'string' || !IMPORT.test(name) || name.includes('..')) src.fail(item, `an import names a file of walks in a pack's folder, PACK/FILE.yaml (nginx/idioms.yaml), not ${JSON.stringify(name ?? null)}`);
     const folders = [...new Set([path.dirname(path.dirname(path.resolve(src.file))), ...packDirs()])];
-    const file = folders.map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
+    const file = folders.map((d) => path.join(d, name)).find((f) => fs.existsSync(f) && trustedInPacks(path.dirname(path.dirname(f)), f));
     if (!file) src.fail(item, `cannot import ${name}: no such file in ${folders.join(', ')}`);
     let text: string;
     try {
@@ -743,10 +743,24 @@ function optString(src: Source, pair: Pair | undefined): string {
   return pair ? printable(string(src, pair.value as Node, 'doc')) : '';
 }
 
-/** Line breaks become spaces; every other control character (C0, DEL, C1: terminal escapes) becomes \xNN. */
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/**
+ * Line breaks become spaces; every other control character (C0, DEL, C1: terminal escapes) becomes
+ * \xNN, and the characters that reorder or hide text on a terminal (bidi controls such as U+202E,
+ * line and paragraph separators) become \uNNNN. The Python runtime's printable() is the same.
+ */
+/** Each line of text printable(): a message for stderr, whatever a schema or a file put in it. */
+export const printableLines = (text: string): string => text.split('\n').map(printable).join('\n');
+
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => (c === '\n' || c === '\r' || c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return text.replace(UNPRINTABLE, (c) => {
+    if (c === '\n' || c === '\r' || c === '\t') return ' ';
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
 }
+
 
 function identifier(src: Source, pair: Pair | undefined, where: Node, what: string): string {
   const node = pair ? ((pair.key && pair.key !== where ? pair.value : pair.key) as Node) : where;

@@ -13,8 +13,8 @@ import { TargetGone, UserError } from '../core/errors.ts';
 import { type PackIR, SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
 import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.ts';
-import { builtinPacksDir, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
-import { loadSchema } from './schema.ts';
+import { builtinPacksDir, onUntrustedPack, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
+import { loadSchema, printableLines } from './schema.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR | --into PACKS] [--for BUILD] BINARY
        xgen probe --pack NAME [--object OBJ]
@@ -183,6 +183,7 @@ function regen(args: string[], print: (s: string) => void): number {
 }
 
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
+  onUntrustedPack((m) => warn(`xgen: ${m}`));
   try {
     const [cmd, ...rest] = argv;
     // `xgen check --help` as well as `xgen --help`: the usage says every command's options.
@@ -207,7 +208,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return 2;
     }
     if (err instanceof UserError || err instanceof SchemaError || err instanceof TargetGone) {
-      warn(`xgen: ${err.message}`);
+      warn(`xgen: ${printableLines(err.message)}`);
       return 1;
     }
     if (process.env.XWALK_DEBUG) throw err;

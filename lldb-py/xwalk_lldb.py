@@ -156,9 +156,14 @@ def _eval_address(target, expr):
         raise XwalkError("cannot evaluate %s: %s" % (expr, v.GetError().GetCString()))  # noqa: F821
     t = v.GetType()
     if t.GetCanonicalType().GetTypeClass() in (lldb.eTypeClassStruct, lldb.eTypeClassUnion):
-        return v.AddressOf().GetValueAsUnsigned(), _struct_names(t)
+        where = v.AddressOf()
+        if not where.IsValid() or where.GetError().Fail():
+            raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, t.GetName()))  # noqa: F821
+        return where.GetValueAsUnsigned(), _struct_names(t)
     if t.IsPointerType():
         return v.GetValueAsUnsigned(), _struct_names(t.GetPointeeType())
+    if t.GetCanonicalType().GetTypeClass() not in (lldb.eTypeClassBuiltin, lldb.eTypeClassEnumeration) or t.GetCanonicalType().GetBasicType() in (lldb.eBasicTypeFloat, lldb.eBasicTypeDouble, lldb.eBasicTypeLongDouble, lldb.eBasicTypeVoid):
+        raise XwalkError("%s is a %s, not a pointer or an address" % (expr, t.GetName()))  # noqa: F821
     return v.GetValueAsSigned() if t.GetCanonicalType().GetBasicType() not in _UNSIGNED else v.GetValueAsUnsigned(), None
 
 

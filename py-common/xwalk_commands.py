@@ -2,8 +2,10 @@
 # snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
 # supply a Target and Symbols (the contract: py-common/xwalk_target.py) and
 # the evaluation of an address expression; test/py/test_commands.py, fakes.
+import errno
 import os
 import re
+import stat
 
 
 class Pack(object):
@@ -237,9 +239,49 @@ def run_flamegraph(pack, view_indexes, opts, target, symbols):
 
 def _write_lines(path, lines):
     """Folded lines into path; what to tell the user."""
-    with open(path, "w") as f:
-        f.write("".join(line + "\n" for line in lines))
+    write_file(path, "".join(line + "\n" for line in lines).encode("utf-8"))
     return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
+
+
+def write_file(path, data):
+    """data as the whole of the file path, as xsample record -o writes one: never through a symlink,
+    never onto another user's file; written beside it (a new file, O_EXCL) and renamed over it, so an
+    existing file is replaced whole or not at all. A problem is one line: cannot write PATH: why."""
+    def fail(why):
+        raise XwalkError("cannot write %s: %s" % (path, why))  # noqa: F821
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        st = None
+        if e.errno != errno.ENOENT:
+            fail(e.strerror)
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            fail("it is a symlink, which is not followed (name the file itself)")
+        if not stat.S_ISREG(st.st_mode):
+            fail("it is a directory" if stat.S_ISDIR(st.st_mode) else "it is not a regular file")
+        if st.st_uid != os.geteuid():
+            fail("it belongs to uid %d, not to you" % st.st_uid)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, ".%s.%d.tmp" % (name, os.getpid()))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644 if st is None else stat.S_IMODE(st.st_mode))
+    except OSError as e:
+        fail(e.strerror)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        fail(e.strerror)
 
 
 def _where(e):

@@ -571,4 +571,18 @@ def result_text(view, pid, pack, layout, clock, rows, errors):
         for e in errors:
             where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
             lines.append("  %s: %s" % (where, e["message"]))
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
+
+
+_UNPRINTABLE = re.compile(u"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text):
+    """As generators/schema.ts printable(): line breaks as spaces, control characters as \\xNN, bidi
+    controls and line separators as \\uNNNN: nothing a schema or memory holds rewrites the terminal."""
+    def esc(m):
+        c = ord(m.group(0))
+        if m.group(0) in "\n\r\t":
+            return " "
+        return "\\x%02x" % c if c <= 0xFF else "\\u%04x" % c
+    return _UNPRINTABLE.sub(esc, text)

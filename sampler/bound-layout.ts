@@ -6,6 +6,7 @@
 import type { LayoutField, LayoutFile } from '../generators/layout.ts';
 import type { PackIR, Pointee } from '../generators/ir.ts';
 import { UserError } from './memory.ts';
+import { layoutMisfit } from '../generators/layout-valid.ts';
 
 /** An object's layout as selection found it, or why there is none (not mapped, an unknown build). */
 export type ObjectLayout = { layout: LayoutFile; source: string } | { reason: string };
@@ -60,7 +61,10 @@ export class BoundLayout {
     if (missing.length > 0) {
       throw new UserError(`the layout ${sources.join(' + ')} lacks ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ` and ${missing.length - 6} more` : ''}: the schema changed since it was made; regenerate it with xgen layout`);
     }
-    return new BoundLayout({ ...file, types, globals }, sources.join(' + '), unavailable);
+    const joined = { ...file, types, globals };
+    const misfit = layoutMisfit(pack, joined);
+    if (misfit) throw new UserError(`the layout ${sources.join(' + ')} does not fit the schema: ${misfit}`);
+    return new BoundLayout(joined, sources.join(' + '), unavailable);
   }
 
   /** Throws, saying why, when struct or global `name` belongs to an object without a layout. */

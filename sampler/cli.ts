@@ -3,7 +3,8 @@
  */
 import { parseArgs } from 'node:util';
 import { type PackIR, SchemaError } from '../generators/ir.ts';
-import { xwalkVersion } from '../core/packs.ts';
+import { printableLines } from '../generators/schema.ts';
+import { onUntrustedPack, xwalkVersion } from '../core/packs.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
 import { type Format, FORMATS, type RecordOptions, recordAll } from './recording.ts';
@@ -88,7 +89,8 @@ but xwalk_view_up 0 and xwalk_view_errors_total, and the others are served.
 It listens on loopback unless --listen names another address (then it warns).
 
 Packs are found in the folders of XWALK_PACKS (separated by ':'), then among
-the packs that come with xsample; layouts derived from DWARF are cached in
+the packs that come with xsample (each used only when root or you own it and
+no one else may write it; else one line says why it is skipped); layouts derived from DWARF are cached in
 $XDG_CACHE_HOME/xwalk (default ~/.cache/xwalk).
 
 Ctrl-C stops sampling: what was gathered is printed, and the summary.
@@ -134,6 +136,15 @@ function pidList(v: string | undefined): number[] | undefined {
   return [...new Set(v.split(',').map((p) => intOption(p.trim(), '--pid')!))];
 }
 
+/** parseArgs's 'argument is ambiguous' (--pid -1: a value that starts with a dash) said as what the option needs. */
+function ambiguous(argv: string[], message: string): string | null {
+  const m = /^Option '(-[\w-]+)' argument is ambiguous[\s\S]*use '(--[\w-]+)=/.exec(message);
+  if (!m) return null;
+  const i = argv.indexOf(m[1]);
+  const value = i >= 0 && i + 1 < argv.length ? argv[i + 1] : '';
+  return m[2] === '--pid' ? `--pid needs a process id, a positive integer, not '${value}'` : `${m[2]} needs a value, not the option-like '${value}' (write ${m[2]}=${value} if that is the value)`;
+}
+
 type Parsed = SampleOptions | RecordOptions | TopOptions | ServeOptions | { list: true; pack?: string } | 'help' | 'version';
 
 function parseOptions(argv: string[]): Parsed {
@@ -174,7 +185,7 @@ function parseOptions(argv: string[]): Parsed {
       allowPositionals: false,
     }));
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]);
+    throw new UsageError(ambiguous(argv, (err as Error).message) ?? (err as Error).message.split('\n')[0]);
   }
   if (values.help) return 'help';
   if (values.version) return 'version';
@@ -280,6 +291,7 @@ function listViews(packName?: string): string {
 }
 
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
+  onUntrustedPack((m) => warn(`xsample: ${m}`));
   try {
     const o = parseOptions(argv);
     if (o === 'help') {
@@ -304,7 +316,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return 2;
     }
     if (err instanceof UserError || err instanceof TargetGone || err instanceof SchemaError || err instanceof WalkError) {
-      warn(`xsample: ${err.message}`);
+      warn(`xsample: ${printableLines(err.message)}`);
       return 1;
     }
     if (process.env.XWALK_DEBUG) throw err;

@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import {
-  ET_CORE, ET_EXEC, NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE,
+  ET_CORE, ET_EXEC, MAX_NOTES, NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE,
   ElfFile, parseNotes, u16, u32, u64, cString, type ElfNote, type ElfSegment,
 } from '../core/elf.ts';
 import { UserError, type MemorySource } from './memory.ts';
@@ -65,13 +65,18 @@ export class CoreSource implements MemorySource {
     const core = ElfFile.open(corePath);
     try {
       if (core.type !== ET_CORE) throw new UserError(`${corePath}: not an ELF core file (e_type ${core.type})`);
-      const source = new CoreSource(core, exePath ?? null);
+      const source = truncatedSaysSo(corePath, truncation(core), () => new CoreSource(core, exePath ?? null));
       if (exePath !== undefined) source.checkExecutable(exePath);
       return source;
     } catch (err) {
       core.close();
       throw err;
     }
+  }
+
+  /** 'core is truncated: N bytes, the segments need M' when the file ends before its segments do, else null. */
+  get truncated(): string | null {
+    return truncation(this.core);
   }
 
   private constructor(core: ElfFile, exeOverride: string | null) {
@@ -239,6 +244,9 @@ export class CoreSource implements MemorySource {
     const i = this.loadIndexAt(addr);
     const seg = i >= 0 ? this.loads[i] : null;
     const rel = seg ? addr - seg.vaddr : 0;
+    if (seg && rel < seg.filesz && seg.offset >= this.core.size && truncation(this.core) === null) {
+      return `the core's segment at 0x${seg.vaddr.toString(16)} says its bytes are at offset 0x${seg.offset.toString(16)}, past the end of ${this.path} (${this.core.size} bytes)`;
+    }
     if (seg && rel < seg.filesz) return `the core is cut short: its bytes would be at offset ${seg.offset + rel} of ${this.path}, which ends at ${this.core.size}`;
     if (seg && (seg.flags & PF_W) !== 0) return 'not in the core: a writable page left out when it was dumped (its file no longer tells what it held)';
     const fm = this.fileMappingAt(addr);
@@ -341,6 +349,34 @@ export class CoreSource implements MemorySource {
   }
 }
 
+/**
+ * Whether the core file ends before its segments (notes and memory) do, as a gcore or a kernel
+ * core cut short does: 'core is truncated: N bytes, the segments need M', else null. A segment
+ * whose end is not even a safe integer is a lie, not a cut (its reads fault, saying where).
+ */
+function truncation(core: ElfFile): string | null {
+  let need = 0;
+  for (const s of core.segments) {
+    if ((s.type !== PT_LOAD && s.type !== PT_NOTE) || s.filesz === 0 || !Number.isSafeInteger(s.offset + s.filesz)) continue;
+    if (s.type === PT_NOTE && s.filesz > MAX_NOTES) continue; // a lie ElfFile.notes() refuses, saying so
+    need = Math.max(need, s.offset + s.filesz);
+  }
+  return need > core.size ? `core is truncated: ${core.size} bytes, the segments need ${need}` : null;
+}
+
+/**
+ * f(), and when it fails with a UserError on a core cut short, the cut instead: it is the cause, and
+ * what failed because of it (no NT_FILE, so 'pass --exe') would send the user the wrong way.
+ */
+export function truncatedSaysSo<T>(corePath: string, cut: string | null, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (!(err instanceof UserError) || cut === null) throw err;
+    throw new UserError(`${corePath}: ${cut} (cut short while it was written or copied: dump it again)`);
+  }
+}
+
 /** The process id: NT_PRPSINFO has the process's; the first NT_PRSTATUS has a thread's, the main one in gcore output. */
 function pidFromNotes(notes: ElfNote[]): number | null {
   const psinfo = notes.find((n) => n.type === NT_PRPSINFO && n.desc.length >= PRPSINFO_PID + 4);
@@ -372,7 +408,14 @@ function fileMappingsFromNotes(corePath: string, notes: ElfNote[]): FileMapping[
     nameAt += Buffer.byteLength(path) + 1;
     out.push({ start: u64(d, at), end: u64(d, at + 8), fileOffset: u64(d, at + 16) * pageSize, path });
   }
-  return out.sort((a, b) => a.start - b.start);
+  out.sort((a, b) => a.start - b.start);
+  // The table is searched by address: entries that overlap (or run backwards) would make any answer about an address a guess.
+  const hex = (m: FileMapping) => `${m.path} at 0x${m.start.toString(16)}-0x${m.end.toString(16)}`;
+  for (const [i, m] of out.entries()) {
+    if (!(m.end > m.start)) throw new UserError(`${corePath}: its NT_FILE note lists ${hex(m)}, which ends before it starts: the file table is corrupt`);
+    if (i > 0 && m.start < out[i - 1].end) throw new UserError(`${corePath}: its NT_FILE note lists ${hex(out[i - 1])} and ${hex(m)}, which overlap: the file table is corrupt`);
+  }
+  return out;
 }
 
 function auxvEntry(notes: ElfNote[]): number | null {

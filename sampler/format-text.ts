@@ -2,6 +2,7 @@
 import { type ClockReading, formatTime } from './clock.ts';
 import { type Int, isInt, sub } from './exact.ts';
 import type { Row, ViewError } from './view-run.ts';
+import { printable } from '../generators/schema.ts';
 
 export interface Titled {
   view: string;
@@ -54,7 +55,8 @@ export function formatText(r: Titled, clock: ClockReading | null = null): string
     lines.push(`partial: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}`);
     for (const e of r.errors) lines.push(`  ${[e.root && `root ${e.root}`, e.item, e.column].filter(Boolean).join(' ')}: ${e.message}`);
   }
-  return lines.join('\n');
+  // What a schema or the target's memory put in a cell or a message reaches a terminal: no control or bidi character does.
+  return lines.map(printable).join('\n');
 }
 
 /** How the numeric columns of items present in both samples moved, keyed by origin and addr. */

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { loadAddon } from './native-addon.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
+import { deniedBecause } from './proc-maps.ts';
 
 interface PvrAddon {
   readv(pid: number, addrs: Float64Array, lens: Uint32Array, out: Buffer): number;
@@ -21,9 +22,7 @@ function processGone(pid: number): TargetGone {
 }
 
 function permissionDenied(pid: number, how: string): UserError {
-  return new UserError(
-    `permission denied reading the memory of pid ${pid} (${how}): run as the target's user or as root`,
-  );
+  return new UserError(`permission denied reading the memory of pid ${pid} (${how}): ${deniedBecause(pid)}`);
 }
 
 /** process_vm_readv through the native addon; ranges are batched into one syscall. */

@@ -6,7 +6,8 @@
  */
 import path from 'node:path';
 import { describeKnown, extractLayout, knownLayouts, layoutByBuildId, layoutByVersion, type LayoutFile } from '../generators/layout.ts';
-import { cacheDir, LayoutCache } from '../generators/layout-cache.ts';
+import { LayoutCache } from '../generators/layout-cache.ts';
+import { layoutMisfit } from '../generators/layout-valid.ts';
 import type { PackIR } from '../generators/ir.ts';
 import { packDir, packNames } from '../core/packs.ts';
 import { loadBinarySection } from '../generators/schema.ts';
@@ -96,7 +97,11 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
       if (s) return s;
     }
     for (const name of names) {
-      const l = cache.get(name, buildId, exe.contentHash());
+      const misfit = (x: LayoutFile) => {
+        const pack = tolerant(name, () => chosen(name));
+        return pack && layoutMisfit(pack, x);
+      };
+      const l = cache.get(name, buildId, exe.contentHash(), misfit);
       const s = l && unlessStale(() => bound(chosen(name), l, `${name} ${l.release} (${l.build_id.slice(0, 12)}, derived from DWARF)`, opts));
       if (s) return s;
     }
@@ -137,7 +142,7 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
 /** The layout from the binary's own DWARF, kept in the cache for the next run (when the cache can be ours). */
 async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId: string; signature: string | null }, cache: LayoutCache, opts: SelectOptions, stale: string | null): Promise<Selected> {
   const why = stale ? `${stale.replace(/; regenerate it with xgen layout$/, '')}: ` : '';
-  opts.onDerive?.(`${why}deriving the layout of ${pack.name} ${id.release} build ${id.buildId.slice(0, 12)} from its DWARF (once; cached in ${cacheDir()})`);
+  opts.onDerive?.(`${why}deriving the layout of ${pack.name} ${id.release} build ${id.buildId.slice(0, 12)} from its DWARF (${cache.placeFor(pack.name)})`);
   const layout = await extractLayout(pack, exe.path, id);
   cache.put(layout, exe.contentHash());
   return bound(pack, layout, `${pack.name} ${id.release} (${id.buildId.slice(0, 12)}, derived from DWARF)`, opts);

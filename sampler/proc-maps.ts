@@ -37,9 +37,58 @@ export function procError(pid: number, file: string, err: NodeJS.ErrnoException)
     return new TargetGone(`process ${pid} exited (or does not exist)`);
   }
   if (err.code === 'EACCES' || err.code === 'EPERM') {
-    return new UserError(`permission denied reading ${path} (run as the target's user or root)`);
+    return new UserError(`permission denied reading ${path}: ${deniedBecause(pid)}`);
   }
   return new UserError(`${path}: cannot read (${err.code ?? err.message})`);
+}
+
+const readText = (file: string): string | null => {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+const readLink = (file: string): string | null => {
+  try {
+    return fs.readlinkSync(file);
+  } catch {
+    return null;
+  }
+};
+
+const CAP_SYS_PTRACE = 19n;
+
+/**
+ * Why this process may not read pid's memory, as far as /proc tells: what
+ * follows 'permission denied'. Root is told the real reason (Yama, a
+ * capability taken away, another user namespace, a security module), not
+ * to run as root.
+ */
+export function deniedBecause(pid: number): string {
+  const target = readText(`/proc/${pid}/status`);
+  if (target === null) return `process ${pid} is gone (or cannot be seen from here)`;
+  const uids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(target)?.slice(1).map(Number) ?? [];
+  const me = process.geteuid?.() ?? -1;
+  const scope = readText('/proc/sys/kernel/yama/ptrace_scope')?.trim();
+  if (scope === '3') return "kernel.yama.ptrace_scope is 3: no process may read another's memory, root neither, until the machine reboots";
+  const capEff = /^CapEff:\s+([0-9a-f]+)/m.exec(readText('/proc/self/status') ?? '')?.[1];
+  const canPtrace = capEff !== undefined && ((BigInt(`0x${capEff}`) >> CAP_SYS_PTRACE) & 1n) === 1n;
+  if (canPtrace) {
+    const ours = readLink('/proc/self/ns/user');
+    const theirs = readLink(`/proc/${pid}/ns/user`);
+    if (ours && theirs && ours !== theirs) return `pid ${pid} is in another user namespace (${theirs}; xsample is in ${ours}), where its CAP_SYS_PTRACE does not reach: run xsample in the target's namespace (its container)`;
+    return 'xsample has CAP_SYS_PTRACE, so a security module (AppArmor, SELinux) or a seccomp filter denies it: see the kernel log';
+  }
+  if (me === 0) return `xsample runs as root without CAP_SYS_PTRACE (taken from its capabilities, as a container does): give it CAP_SYS_PTRACE, or run as the target's user (uid ${uids[0] ?? '?'})`;
+  if (uids.length === 3 && uids.some((u) => u !== me)) {
+    if (uids.every((u) => u === uids[0])) return `pid ${pid} belongs to uid ${uids[0]}, not to you (uid ${me}): run as the target's user or as root`;
+    return `pid ${pid} changed its credentials (real, effective, saved uid ${uids.join(', ')}): run as root`;
+  }
+  if (scope === '2') return 'kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE may read another\'s memory: run as root';
+  if (scope === '1') return "kernel.yama.ptrace_scope is 1: only a process's ancestors may read its memory: run as root (or set it to 0)";
+  return `pid ${pid} is not dumpable (it changed its credentials, or called prctl(PR_SET_DUMPABLE, 0)): run as root`;
 }
 
 export function readProcMaps(pid: number): Mapping[] {

@@ -4,7 +4,7 @@
  * and symbols at their runtime addresses.
  */
 import fs from 'node:fs';
-import { CoreSource } from './core-source.ts';
+import { CoreSource, truncatedSaysSo } from './core-source.ts';
 import { ElfFile } from '../core/elf.ts';
 import { openLiveSource } from './live-source.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
@@ -173,13 +173,20 @@ function mappedExecutable(core: CoreSource, corePath: string): ElfFile {
 
 export function openCore(corePath: string, exePathArg?: string): Target {
   const core = CoreSource.open(corePath, exePathArg);
-  let exe: ElfFile;
+  let exe: ElfFile | undefined;
   try {
-    exe = exePathArg ? ElfFile.open(exePathArg) : mappedExecutable(core, corePath);
+    return truncatedSaysSo(corePath, core.truncated, () => {
+      exe = exePathArg ? ElfFile.open(exePathArg) : mappedExecutable(core, corePath);
+      return coreTarget(core, exe);
+    });
   } catch (err) {
     core.close();
+    exe?.close();
     throw err;
   }
+}
+
+function coreTarget(core: CoreSource, exe: ElfFile): Target {
   const exeFile = exe.path;
   const ranges = readable(core.mappings());
   return {

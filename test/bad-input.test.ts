@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import t, { type Test } from 'tap';
-import { binPath, root, startWalkee } from './lib/walkee.ts';
+import { binPath, root, startWalkee, walkeeAsNobody } from './lib/walkee.ts';
 import { type Run, xsample, xsampleBin } from './lib/xsample.ts';
 
 function oneClearLine(t: Test, r: Run, code: number, pattern: RegExp): void {
@@ -27,6 +27,9 @@ t.test('usage errors exit 2', async (t) => {
     [[], /give one of --pid PID or --core FILE/],
     [['--pid', 'abc', '--struct', 'ngx_pool'], /--pid takes a whole number from 1 to 4194304, not 'abc'/],
     [['--pid', '0', '--struct', 'ngx_pool'], /--pid takes a whole number from 1 to 4194304, not '0'/],
+    [['--pid', '-1', '--struct', 'ngx_pool'], /^xsample: --pid needs a process id, a positive integer, not '-1'$/m],
+    [['-p', '-1', '--struct', 'ngx_pool'], /^xsample: --pid needs a process id, a positive integer, not '-1'$/m],
+    [['--pid', '1', '--struct', '-x'], /^xsample: --struct needs a value, not the option-like '-x' \(write --struct=-x if that is the value\)$/m],
     [['--pid', '12,x', '--struct', 'ngx_pool'], /--pid takes a whole number from 1 to 4194304, not 'x'/],
     [['--pid', '1', '--struct', 'v', '--interval', '99999999999'], /--interval takes a whole number from 1 to 86400000, not '99999999999'/],
     [['--pid', '1', '--struct', 'v', '--interval', '0'], /--interval takes a whole number from 1 to 86400000/],
@@ -97,6 +100,19 @@ t.test('permission denied (another user reading a root process)', async (t) => {
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i', `HOME=${dir}`, 'PATH=/usr/bin:/bin', process.execPath, path.join(dir, 'dist/xsample.js'), '--pid', String(w.child.pid), '--struct', 'walkee_list'], { reject: false, stdin: 'ignore' });
   oneClearLine(t, { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json: null }, 1, /permission denied .*run as the target's user or (as )?root/);
+});
+
+t.test('root is told why it may not read a process, not to run as root', async (t) => {
+  // walkee as nobody, read by root without CAP_SYS_PTRACE (as in a container that drops it).
+  const w = await startWalkee(['--nodes', '10'], 'walkee', walkeeAsNobody(fs.mkdtempSync(path.join(tmp, 'nobody-'))));
+  t.teardown(() => w.kill());
+  const st = fs.readFileSync(`/proc/${w.child.pid}/status`, 'utf8');
+  t.match(st, /^Uid:\s+65534\s/m, 'walkee runs as nobody');
+  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list'], { prefix: ['setpriv', '--bounding-set=-sys_ptrace', '--inh-caps=-sys_ptrace'] });
+  oneClearLine(t, r, 1, new RegExp(`permission denied reading .*${w.child.pid}.*: xsample runs as root without CAP_SYS_PTRACE .*: give it CAP_SYS_PTRACE, or run as the target's user \\(uid 65534\\)`));
+  t.notMatch(r.stderr, /or (as )?root/, 'not told to run as root: it is root');
+  const ok = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list', '--json']);
+  t.equal(ok.code, 0, 'with CAP_SYS_PTRACE, root reads it');
 });
 
 t.test('the process exits in the middle of sampling', async (t) => {

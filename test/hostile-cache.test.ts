@@ -167,3 +167,58 @@ t.test("the schema cache: read only when only we could have written it; garbage 
   t.equal(await count(garbage), truth.list.count, 'garbage is parsed again');
   t.not(fs.readFileSync(path.join(gdir, name)).toString(), 'not an IR', 'and written anew');
 });
+
+t.test('a cached layout with an integer of 3 bytes is ignored with one line, derived again, and the next run is clean', async (t) => {
+  const base = fs.mkdtempSync(path.join(tmp, 'size3-'));
+  const dir = path.join(base, 'xwalk/layouts/walkee');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const d of ['xwalk', 'xwalk/layouts', 'xwalk/layouts/walkee']) fs.chmodSync(path.join(base, d), 0o700);
+  const bad = await lyingLayout();
+  bad.types.walkee_item_t.fields.next.offset -= 8; // the offsets are true; only a size is wrong
+  bad.types.walkee_item_t.fields.value.size = 3;
+  fs.writeFileSync(path.join(dir, entry), JSON.stringify(bad), { mode: 0o600 });
+  const r = await sample(t, base);
+  const lines = r.stderr.trim().split('\n');
+  t.match(lines[0], /ignoring .*\.json, which is not a valid layout: types\.walkee_item_t\.fields\.value\.size is 3, but the schema reads it as an integer \(1, 2, 4 or 8 bytes\)/);
+  t.match(r.stderr, /deriving the layout of walkee 1\.0 build [0-9a-f]{12} from its DWARF \(once; cached in /, 'derived again, into the cache');
+  t.notMatch(r.stderr, /internal error|unsupported integer size/);
+  t.equal(JSON.parse(fs.readFileSync(path.join(dir, entry), 'utf8')).types.walkee_item_t.fields.value.size, 8, 'the entry is rebuilt');
+  const again = await sample(t, base);
+  t.notMatch(again.stderr, /ignoring|deriving/, 'and the next run uses it, silently');
+});
+
+t.test('a committed layout with an integer of 3 bytes is one line that names it', async (t) => {
+  const packs = path.join(tmp, 'packs3');
+  fs.mkdirSync(path.join(packs, 'walkee/1.0'), { recursive: true });
+  fs.copyFileSync(path.join(root, 'packs/walkee/schema.yaml'), path.join(packs, 'walkee/schema.yaml'));
+  const l = await lyingLayout();
+  l.types.walkee_item_t.fields.next.offset -= 8;
+  l.types.walkee_item_t.fields.value.size = 3;
+  fs.writeFileSync(path.join(packs, 'walkee/1.0/size3.json'), JSON.stringify(l));
+  // walkee has DWARF: a layout committed that does not fit the schema is passed over for its own DWARF, as one the schema outgrew is.
+  const r = await xsample(['--pid', pid, '--struct', 'walkee_list', '--json'], { env: { XWALK_PACKS: packs, XDG_CACHE_HOME: path.join(tmp, 'cache3') } });
+  t.equal(r.code, 0, r.stderr);
+  t.same([r.json.items[0].count, r.json.items[0].sum], [truth.list.count, truth.list.sum]);
+  t.notMatch(r.stderr, /internal error/);
+  // A stripped copy has no DWARF to fall back on: the one line names the layout and what is wrong.
+  const stripped = path.join(tmp, 'walkee-stripped-3');
+  await execa('strip', ['-o', stripped, binPath]);
+  const w = await startWalkee(['--nodes', '10'], 'walkee', stripped);
+  t.teardown(() => w.kill());
+  const s = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list'], { env: { XWALK_PACKS: packs, XDG_CACHE_HOME: path.join(tmp, 'cache3') } });
+  t.equal(s.code, 1);
+  t.match(s.stderr.trim(), /^xsample: the layout walkee 1\.0 \([0-9a-f]{12}\) does not fit the schema: types\.walkee_item_t\.fields\.value\.size is 3, but the schema reads it as an integer/);
+  t.equal(s.stderr.trim().split('\n').length, 1, 'one line');
+});
+
+t.test("the line that announces a derivation never says 'cached in' when the cache is not used", async (t) => {
+  for (const base of ['/dev/null/xwalk', fs.mkdtempSync(path.join(tmp, 'theirs-'))]) {
+    if (!base.startsWith('/dev')) {
+      fs.mkdirSync(path.join(base, 'xwalk'));
+      fs.chownSync(path.join(base, 'xwalk'), 65534, 65534);
+    }
+    const r = await sample(t, base);
+    t.equal(r.stderr.match(/not using the layout cache/g)?.length, 1, `${base}: says once that the cache is not used`);
+    t.notMatch(r.stderr, /cached in/, `${base}: and never that it was cached`);
+  }
+});

@@ -150,3 +150,62 @@ t.test('a FIFO where a file is wanted is one clear line, never a hang', async (t
   }
   t.ok(fs.existsSync(exe));
 });
+
+t.test('a segment offset of 2^60 is a fault that says where the segment points, never an internal error', async (t) => {
+  const { exe, truth, bytes } = await walkeeAndCore(t);
+  const pool0 = Number(truth.pools[0].addr);
+  const moved = Buffer.from(bytes);
+  const seg = loadHolding(bytes, pool0);
+  setOffset(moved, seg, 2 ** 60);
+  const core = path.join(tmp, 'offset-2-60.core');
+  fs.writeFileSync(core, moved);
+  const r = await xsample(['--core', core, '--exe', exe, '--struct', 'ngx_pool', '--json']);
+  t.equal(r.code, 3, 'partial, exit 3');
+  t.notMatch(r.stderr, /internal error|out of range/);
+  t.ok(r.json.errors.some((e: Json) => new RegExp(`the core's segment at 0x${seg.vaddr.toString(16)} says its bytes are at offset 0x1000000000000000, past the end of .* \\(${bytes.length} bytes\\)`).test(e.message)), 'the errors say where the segment points');
+  const row = r.json.items.find((p: Json) => p.addr === truth.pools[0].addr);
+  t.ok(row === undefined || row.blocks === null, 'pool 0 is not read as zeros');
+});
+
+t.test('a core cut short says so first: at 70%, and inside its notes', async (t) => {
+  const { exe, bytes } = await walkeeAndCore(t);
+  // gcore writes its notes last: cut at 70%, they are gone, and so is what names the executable.
+  const cut70 = path.join(tmp, 'cut70.core');
+  const at70 = Math.floor(bytes.length * 0.7);
+  fs.writeFileSync(cut70, bytes.subarray(0, at70));
+  const need = Math.max(...programHeaders(bytes).filter((p) => p.type === 1 || p.type === 4).map((p) => p.offset + p.filesz));
+  for (const args of [['--core', cut70], ['--core', cut70, '--exe', exe]]) {
+    const r = await xsample([...args, '--struct', 'walkee_list', '--json']);
+    const said = new RegExp(`core is truncated: ${at70} bytes, the segments need ${need}`);
+    if (r.code === 1) oneLine(t, r, 1, said);
+    else t.ok(r.code === 3 && r.json.errors.some((e: Json) => /cut short/.test(e.message)), `${args.join(' ')}: partial, saying the core is cut short`);
+    t.notMatch(r.stderr, /cannot tell where|pass --exe/, `${args.join(' ')}: not what failed because of it`);
+  }
+  const plain = await xsample(['--core', cut70, '--struct', 'walkee_list']);
+  oneLine(t, plain, 1, new RegExp(`^xsample: ${cut70}: core is truncated: ${at70} bytes, the segments need ${need} \\(cut short while it was written or copied: dump it again\\)$`));
+
+  // A kernel core has its notes first: cut inside them.
+  const kernel = kernelStyle(bytes);
+  const note = noteSegment(kernel);
+  const inNotes = path.join(tmp, 'cut-in-notes.core');
+  const cutAt = note.offset + Math.floor(note.filesz / 2);
+  fs.writeFileSync(inNotes, kernel.subarray(0, cutAt));
+  const kneed = Math.max(...programHeaders(kernel).filter((p) => p.type === 1 || p.type === 4).map((p) => p.offset + p.filesz));
+  oneLine(t, await xsample(['--core', inNotes, '--struct', 'walkee_list']), 1, new RegExp(`core is truncated: ${cutAt} bytes, the segments need ${kneed}`));
+});
+
+t.test('an NT_FILE table that lists the executable at overlapping addresses says the table is corrupt', async (t) => {
+  const { exe, bytes } = await walkeeAndCore(t);
+  const b = Buffer.from(bytes);
+  const mine = fileEntries(b).filter((e) => e.path === exe);
+  t.ok(mine.length >= 2, 'the executable has several mappings');
+  // The second mapping now starts inside the first.
+  b.writeBigUInt64LE(BigInt(mine[0].start + 4096), mine[1].entryAt);
+  const core = path.join(tmp, 'overlap.core');
+  fs.writeFileSync(core, b);
+  for (const args of [['--core', core], ['--core', core, '--exe', exe]]) {
+    const r = await xsample([...args, '--struct', 'walkee_list']);
+    oneLine(t, r, 1, /its NT_FILE note lists .*walkee at 0x[0-9a-f]+-0x[0-9a-f]+ and .*walkee at 0x[0-9a-f]+-0x[0-9a-f]+, which overlap: the file table is corrupt/);
+    t.notMatch(r.stderr, /does not hold the ELF header/);
+  }
+});

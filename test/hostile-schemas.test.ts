@@ -129,3 +129,52 @@ t.test("a doc's control characters never reach the terminal", async (t) => {
   t.notMatch(list.stdout, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/, 'no control character');
   t.match(list.stdout, /^walkee: walkee \\x1b\[2J\\x1b\[31mred \\x9b1m fake: line\\x07$/m, 'shown escaped, on its one line');
 });
+
+t.test('bidi controls (U+202E) from a schema never reach the terminal raw: --list, text output, errors, gdb', async (t) => {
+  const dir = packs('bidi', {});
+  const file = path.join(dir, 'walkee/schema.yaml');
+  const text = walkeeSchema
+    .replace(/^doc: .*$/m, 'doc: "walkee \\u202Egnp.exe\\u2066 x"')
+    .replace('  walkee_list:\n', '  walkee_list:\n    checks:\n      - expr: self.list_len < 0\n        message: "never \\u202Etrue\\u2029 of a list"\n');
+  fs.writeFileSync(file, text);
+  const raw = /[\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;
+  const list = await xsample(['--list'], { env: { XWALK_PACKS: dir } });
+  t.equal(list.code, 0, list.stderr);
+  t.match(list.stdout, /^walkee: walkee \\u202egnp\.exe\\u2066 x$/m, 'the doc, escaped');
+  const w = await startWalkee(['--nodes', '5']);
+  t.teardown(() => w.kill());
+  // The check always fails (a length is never negative): its message is in the text output and in the errors.
+  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list'], { env: { XWALK_PACKS: dir } });
+  t.equal(r.code, 3, r.stderr);
+  t.match(r.stdout + r.stderr, /never \\u202etrue\\u2029 of a list/, 'the message, escaped');
+  t.notMatch(r.stdout + r.stderr, raw, 'no bidi control, raw');
+  const gen = await execa(process.execPath, [xgen, 'gdb', '--pack', 'walkee', '--out', path.join(tmp, 'bidi.py')], { reject: false, env: { XWALK_PACKS: dir } });
+  t.equal(gen.exitCode, 0, gen.stderr);
+  const g = await execa('gdb', ['-batch', '-nx', '-p', String(w.child.pid), '-ex', `source ${path.join(tmp, 'bidi.py')}`, '-ex', 'walkee-list'], { reject: false });
+  t.match(g.stdout + g.stderr, /never \\u202etrue\\u2029 of a list/, 'gdb: the message, escaped');
+  t.notMatch(g.stdout + g.stderr, raw, 'gdb: no bidi control, raw');
+  const bad = path.join(tmp, 'bidi-name.yaml');
+  fs.writeFileSync(bad, walkeeSchema.replace('  walkee_list:\n', '  walkee_li\u202est:\n'));
+  const c = await check(bad);
+  t.equal(c.exitCode, 1);
+  t.match(c.stderr, /a view name must be a C identifier .*, not "walkee_li\\u202est"/, 'an error that quotes it, escaped');
+  t.notMatch(c.stderr, raw);
+});
+
+t.test("a walk parameter after a dot reads the member the call names, and an error names that member", async (t) => {
+  const walk = '  via:\n    doc: the items from the member F.\n    of: walkee_root_t\n    params: [F]\n    yields: chain(self.F, next)\n';
+  const withCall = (arg: string) => walkeeSchema.replace('walks:\n', `walks:\n${walk}`).replace('      count: count(chain(self.list, next))', `      count: count(via(self, ${arg}))`);
+  const bad = path.join(tmp, 'param-bad.yaml');
+  fs.writeFileSync(bad, withCall('list.nope'));
+  const r = await check(bad);
+  t.equal(r.exitCode, 1);
+  t.match(r.stderr, /:\d+:\d+: in walk via: walkee_item_t has no field 'nope' in the schema/, 'names the field the call gave');
+  t.notMatch(r.stderr, /'F'/, 'not the parameter');
+  const dir = packs('param', {});
+  fs.writeFileSync(path.join(dir, 'walkee/schema.yaml'), withCall('list'));
+  const w = await startWalkee(['--nodes', '7']);
+  t.teardown(() => w.kill());
+  const x = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list', '--json'], { env: { XWALK_PACKS: dir } });
+  t.equal(x.code, 0, x.stderr);
+  t.equal(x.json.items[0].count, 7, 'via(self, list) walks self.list');
+});

@@ -59,6 +59,8 @@ export interface FileEntry {
   path: string;
   /** Byte offset of the path's first character in the core file. */
   pathAt: number;
+  /** Byte offset of the entry's (start, end, page offset) in the core file. */
+  entryAt: number;
 }
 
 /** The NT_FILE note's entries, with where each path lies in the file. */
@@ -78,7 +80,7 @@ export function fileEntries(core: Buffer): FileEntry[] {
       return Array.from({ length: count }, (_, i) => {
         const e = descAt + 16 + i * 24;
         const stop = core.indexOf(0, nameAt);
-        const entry = { start: u64(core, e), end: u64(core, e + 8), fileOffset: u64(core, e + 16) * pageSize, path: core.toString('utf8', nameAt, stop), pathAt: nameAt };
+        const entry = { start: u64(core, e), end: u64(core, e + 8), fileOffset: u64(core, e + 16) * pageSize, path: core.toString('utf8', nameAt, stop), pathAt: nameAt, entryAt: e };
         nameAt = stop + 1;
         return entry;
       });

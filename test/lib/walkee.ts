@@ -1,6 +1,6 @@
 /** walkee (and churn), the C test targets, as children of the test: built on demand, talked to one JSON line at a time. */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -102,4 +102,11 @@ export async function startWalkee(args: string[], program: Program = 'walkee', b
   const ready = await w.next(60_000);
   if (!ready.ready) throw new Error(`walkee said ${JSON.stringify(ready)} instead of ready`);
   return w;
+}
+
+/** A program in dir that runs walkee as nobody (uid 65534), for startWalkee's binary: a target of another user. */
+export function walkeeAsNobody(dir: string): string {
+  const wrapper = join(dir, 'walkee-as-nobody');
+  writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups ${binPath} "$@"\n`, { mode: 0o755 });
+  return wrapper;
 }
