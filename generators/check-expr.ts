@@ -3,7 +3,7 @@
  * produces typed IR. Every error is an ExprError at a character offset;
  * the schema loader turns it into file:line:col.
  */
-import type { Expr } from './expr-parse.ts';
+import { exprSource, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, fieldTypeName, isScalarName, pointeeByName, pointeeName } from './field-type.ts';
 import type { FieldType, GlobalIR, Pointee, StructIR, TExpr, VType, Walk, WalkDefIR } from './ir.ts';
 
@@ -26,6 +26,67 @@ export interface CheckContext {
    * bound to the argument; a large one is called.
    */
   walkDef(name: string): { def: WalkDefIR; ast: Expr; checked(): { body: TExpr } & WalkCost } | undefined;
+  /**
+   * A walk of that name in a known file of walks (an import's, or one of a
+   * folder of packs) that this schema cannot call: not imported, or
+   * imported and left out because the schema does not declare its type.
+   */
+  walkElsewhere?(name: string): WalkElsewhere | undefined;
+}
+
+export interface WalkElsewhere {
+  /** As an import names it: nginx/idioms.yaml. */
+  file: string;
+  /** The type of its self. */
+  of: string;
+  /** The schema imports the file, and the walk was left out: it does not declare `of`. */
+  imported: boolean;
+}
+
+/**
+ * Builtins the language had and has no longer (xwalk: 1 keeps its word: a
+ * schema that called one is told what to write instead). Each became a walk
+ * of a file of walks under the same name and arguments; `instead` writes the
+ * call of today's builtins that does the same, from the call's own arguments.
+ */
+export const FORMER_BUILTINS: Record<string, { became: string; of: string; commit: string; date: string; args: number; instead(a: Expr[]): string }> = {
+  ngx_array: { became: 'nginx/idioms.yaml', of: 'ngx_array_t', commit: '706cc0b', date: '2026-12-01', args: 2, instead: ([a, t]) => `array(cast(${memberText(a, 'elts')}, ${exprSource(t)}), ${memberText(a, 'nelts')})` },
+  ngx_list: {
+    became: 'nginx/idioms.yaml',
+    of: 'ngx_list_t',
+    commit: '706cc0b',
+    date: '2026-12-01',
+    args: 2,
+    instead: ([l, t]) => `each(chain(&${memberText(l, 'part')}, next), array(cast(it.elts, ${exprSource(t)}), it.nelts))`,
+  },
+  ngx_queue: { became: 'nginx/idioms.yaml', of: 'ngx_queue_t', commit: '706cc0b', date: '2026-12-01', args: 3, instead: ([h, t, link]) => `dlist(${exprSource(h)}, ${exprSource(t)}, ${exprSource(link)})` },
+  rbtree: {
+    became: 'nginx/idioms.yaml',
+    of: 'ngx_rbtree_t',
+    commit: '706cc0b',
+    date: '2026-12-01',
+    args: 3,
+    instead: ([tr, t, node]) => `each(bintree(${memberText(tr, 'root')}, left, right, ${memberText(tr, 'sentinel')}), container_of(it, ${exprSource(t)}, ${exprSource(node)}))`,
+  },
+};
+
+/** `x.field` for a struct or a pointer to one (`&a.b` is written a.b: a member of either reads the same). */
+function memberText(x: Expr, field: string): string {
+  const base = x.kind === 'unary' && x.op === '&' && (x.arg.kind === 'name' || x.arg.kind === 'member') ? x.arg : x;
+  const text = exprSource(base);
+  return ['name', 'member', 'index', 'call'].includes(base.kind) ? `${text}.${field}` : `(${text}).${field}`;
+}
+
+/** Why a call of an unknown function fails, and what to write instead, when the language knows: a former builtin, a walk of a file not imported. */
+export function unknownCallHint(e: { callee: string; args: Expr[] }, elsewhere: WalkElsewhere | undefined): string | null {
+  const former = Object.hasOwn(FORMER_BUILTINS, e.callee) ? FORMER_BUILTINS[e.callee] : undefined;
+  const file = elsewhere?.file ?? former?.became;
+  const of = elsewhere?.of ?? former?.of;
+  if (!file || !of) return null;
+  const instead = former && e.args.length === former.args ? `, or use ${former.instead(e.args)}` : '';
+  const was = former ? `${e.callee}() is no longer a builtin (since ${former.commit}, ${former.date}): ` : '';
+  if (elsewhere?.imported) return `${was}${e.callee} is a walk of ${file} about ${of}, which this schema does not declare, so the import leaves it out: declare ${of} under types:${instead}`;
+  return `${was}${e.callee} is a walk of ${file}: add imports: [${file}]${instead}`;
 }
 
 export interface Scope {
@@ -268,6 +329,8 @@ export class ExprChecker {
     }
     const w = this.ctx.walkDef(e.callee);
     if (w) return this.callWalk(e, s, w);
+    const hint = unknownCallHint(e, this.ctx.walkElsewhere?.(e.callee));
+    if (hint) throw new ExprError(hint, e.at);
     throw new ExprError(`unknown function '${e.callee}' (builtins: ${Object.keys(BUILTINS).join(', ')}; or a walk from the schema's walks:)`, e.at);
   }
 

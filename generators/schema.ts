@@ -8,7 +8,7 @@ import path from 'node:path';
 import { packDirs } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
-import { ExprChecker, ExprError, isBuiltin, typeName, walkCost } from './check-expr.ts';
+import { ExprChecker, ExprError, isBuiltin, typeName, walkCost, type WalkElsewhere } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
@@ -105,14 +105,15 @@ export function parseSchema(text: string, file: string): PackIR {
   readTypes(src, top.get('types'), root, pack);
   readGlobals(src, top.get('globals'), pack);
   const walkNodes = readWalks(src, top.get('walks'), pack);
+  const leftOut = new Map<string, WalkElsewhere>();
   for (const lib of readImports(src, top.get('imports'))) {
     pack.imports.push({ name: lib.name, file: lib.src.file, sha256: crypto.createHash('sha256').update(lib.src.text).digest('hex') });
-    for (const [n, w] of readWalks(lib.src, lib.walks, pack, { optional: true })) {
+    for (const [n, w] of readWalks(lib.src, lib.walks, pack, { optional: { file: lib.name, leftOut } })) {
       if (walkNodes.has(n)) walkNodes.get(n)!.src.fail(walkNodes.get(n)!.key, `walk ${n} is also defined in ${lib.src.file}, which this schema imports`);
       walkNodes.set(n, w);
     }
   }
-  const ctx = checkContext(pack);
+  const ctx = checkContext(pack, walksElsewhere(file, leftOut));
   // Check each walk on its own once, so an error in it is reported where it is written; keep the result for calls.
   // A walk with parameters is checked where it is called, with what each call gives for them.
   for (const [n, w] of walkNodes) {
@@ -292,11 +293,12 @@ function objectOf(src: Source, pair: Pair | undefined, pack: PackIR, what: strin
 }
 
 /** What expressions of this pack may refer to. */
-export function checkContext(pack: PackIR): Ctx {
+export function checkContext(pack: PackIR, walkElsewhere?: Ctx['walkElsewhere']): Ctx {
   const checking = new Set<string>();
   const ctx: Ctx = {
     structs: pack.structs,
     globals: pack.globals,
+    walkElsewhere,
     walkDef: (n: string) => {
       const def = pack.walks.get(n);
       if (!def) return undefined;
@@ -355,7 +357,7 @@ interface WalkSource {
  * a library's (imports:), and a walk about a type this schema does not
  * declare is left out rather than refused.
  */
-function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optional?: boolean } = {}): Map<string, WalkSource> {
+function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optional?: { file: string; leftOut: Map<string, WalkElsewhere> } } = {}): Map<string, WalkSource> {
   const asts = new Map<string, WalkSource>();
   if (!pair) return asts;
   const m = pair.value as Node;
@@ -369,7 +371,10 @@ function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optio
     if (!isMap(body)) src.fail(body ?? key, `walk ${n}: expected of: and yields:`);
     const e = entries(src, body, ['doc', 'of', 'params', 'yields'], `walk ${n}`);
     const ofName = e.get('of') ? String(scalarValue(e.get('of')!.value as Node)) : '';
-    if (o.optional && e.get('of') && !isScalarName(ofName) && !pack.structs.has(ofName)) continue;
+    if (o.optional && e.get('of') && !isScalarName(ofName) && !pack.structs.has(ofName)) {
+      o.optional.leftOut.set(n, { file: o.optional.file, of: ofName, imported: true });
+      continue;
+    }
     const of = walkOfRef(src, e.get('of'), body, pack, `walk ${n}`);
     const params = walkParams(src, e.get('params'), n, pack);
     const y = e.get('yields');
@@ -417,6 +422,71 @@ function topLevel(src: Source, kind: string, notAMap: string, allowed: string[],
   return { root, top };
 }
 
+/**
+ * Where a walk the schema cannot call is defined: a walk an import left out
+ * (its type is not declared), else one of a file of walks in a folder of
+ * packs (looked for only when a call fails, once).
+ */
+function walksElsewhere(schemaFile: string, leftOut: Map<string, WalkElsewhere>): (name: string) => WalkElsewhere | undefined {
+  let known: Map<string, WalkElsewhere> | null = null;
+  return (name) => {
+    if (leftOut.has(name)) return leftOut.get(name);
+    known ??= knownWalkFiles(schemaFile);
+    return known.get(name);
+  };
+}
+
+/** The walks of every file of walks (PACK/FILE.yaml, not a schema) in the folders imports look in: name -> file and type. */
+function knownWalkFiles(schemaFile: string): Map<string, WalkElsewhere> {
+  const out = new Map<string, WalkElsewhere>();
+  let folders: string[];
+  try {
+    folders = importFolders(schemaFile);
+  } catch {
+    return out;
+  }
+  for (const dir of folders) {
+    let packs: string[];
+    try {
+      packs = fs.readdirSync(dir).sort();
+    } catch {
+      continue;
+    }
+    for (const p of packs) {
+      let files: string[];
+      try {
+        files = fs.readdirSync(path.join(dir, p)).sort();
+      } catch {
+        continue;
+      }
+      for (const f of files) {
+        const name = `${p}/${f}`;
+        if (f === 'schema.yaml' || !IMPORT.test(name)) continue;
+        try {
+          const text = readRegularFile(path.join(dir, name));
+          if (text.length > MAX_IMPORT) continue;
+          const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
+          const walks = doc.errors.length === 0 && isMap(doc.contents) ? doc.contents.get('walks', true) : null;
+          if (!isMap(walks)) continue;
+          for (const item of walks.items) {
+            const n = scalarValue(item.key as Node);
+            const of = isMap(item.value) ? scalarValue(item.value.get('of', true) as Node) : null;
+            if (typeof n === 'string' && typeof of === 'string' && !out.has(n)) out.set(n, { file: name, of, imported: false });
+          }
+        } catch {
+          // A file that cannot be read is not one the message can name.
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The folders an import is looked for in: the folder of packs that holds this schema's, then XWALK_PACKS and the built-in packs. */
+function importFolders(schemaFile: string): string[] {
+  return [...new Set([path.dirname(path.dirname(path.resolve(schemaFile))), ...packDirs()])];
+}
+
 /** An import names a file of a pack folder: PACK/FILE.yaml. */
 const IMPORT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\/[A-Za-z0-9_][A-Za-z0-9_.-]*\.yaml$/;
 
@@ -435,7 +505,7 @@ function readImports(src: Source, pair: Pair | undefined): { name: string; src: 
   for (const item of s.items as Node[]) {
     const name = scalarValue(item);
     if (typeof name !== 'string' || !IMPORT.test(name) || name.includes('..')) src.fail(item, `an import names a file of walks in a pack's folder, PACK/FILE.yaml (nginx/idioms.yaml), not ${JSON.stringify(name ?? null)}`);
-    const folders = [...new Set([path.dirname(path.dirname(path.resolve(src.file))), ...packDirs()])];
+    const folders = importFolders(src.file);
     const file = folders.map((d) => path.join(d, name)).find((f) => fs.existsSync(f));
     if (!file) src.fail(item, `cannot import ${name}: no such file in ${folders.join(', ')}`);
     let text: string;
