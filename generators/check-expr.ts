@@ -92,6 +92,8 @@ export function unknownCallHint(e: { callee: string; args: Expr[] }, elsewhere: 
 export interface Scope {
   self: TExpr | null;
   its: number[]; // slots of the enclosing `it`s, innermost last
+  /** Names bound by let() around the expression, and a view's let: names: what each stands for. */
+  lets?: ReadonlyMap<string, TExpr>;
 }
 
 const INT: VType = { k: 'int', signed: false };
@@ -171,10 +173,30 @@ export class ExprChecker {
   /** The expression being checked as a whole (a column's, a check's): min() and max() may only be that. */
   root: Expr | null = null;
 
-  check(e: Expr, self: TExpr | null): TExpr {
+  check(e: Expr, self: TExpr | null, lets?: ReadonlyMap<string, TExpr>): TExpr {
     this.root = e;
     this.size = 0;
-    return this.expr(e, { self, its: [] });
+    return this.expr(e, { self, its: [], lets });
+  }
+
+  /**
+   * A name a let binds: not self, it or NULL, a builtin, a global or a name
+   * already bound around it (one name, one meaning, in the whole expression).
+   */
+  letName(e: Expr, s: Scope, what: string): string {
+    if (e.kind !== 'name') throw new ExprError(`${what} is a name, such as n or pool`, e.at);
+    const n = e.name;
+    const clash = ['self', 'it', 'NULL'].includes(n) ? 'what the language binds' : isBuiltin(n) ? 'a builtin' : this.ctx.globals.has(n) ? 'a global' : s.lets?.has(n) ? 'a name already bound here' : this.ctx.walkDef(n) ? 'a walk' : null;
+    if (clash) throw new ExprError(`${what}: ${n} is ${clash}`, e.at);
+    return n;
+  }
+
+  /** A fresh slot for a value of type t (an it, a let's name). */
+  newSlot(t: VType): number {
+    const slot = this.nextSlot++;
+    this.maxSlots = Math.max(this.maxSlots, this.nextSlot);
+    this.slotTypes.set(slot, t);
+    return slot;
   }
 
   /** Nodes checked for the current expression, walks inlined: bounded, so nested calls cannot blow up. */
@@ -215,6 +237,8 @@ export class ExprChecker {
       return { op: 'var', slot, type: this.slotTypes.get(slot)! };
     }
     if (name === 'NULL') return { op: 'num', value: 0, type: INT };
+    const bound = s.lets?.get(name);
+    if (bound) return bound;
     const g = this.ctx.globals.get(name);
     if (g) return { op: 'global', name, decl: g.type, type: fieldValueType(g.type) };
     const known = [...this.ctx.globals.keys()];
@@ -416,11 +440,9 @@ export class ExprChecker {
 
   /** Checks `body` with a fresh slot bound to `it` (the elements of seq). */
   bodyWithIt(seq: TExpr, body: Expr, s: Scope): { slot: number; body: TExpr } {
-    const slot = this.nextSlot++;
-    this.maxSlots = Math.max(this.maxSlots, this.nextSlot);
-    this.slotTypes.set(slot, (seq.type as { elem: VType }).elem);
     // Slots are never reused: a walk's driver may still hold its own while a sibling body runs.
-    return { slot, body: this.expr(body, { self: s.self, its: [...s.its, slot] }) };
+    const slot = this.newSlot((seq.type as { elem: VType }).elem);
+    return { slot, body: this.expr(body, { ...s, its: [...s.its, slot] }) };
   }
 
 }
@@ -536,6 +558,20 @@ function aggregate(fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any', needsBod
   };
 }
 
+/** ntohs(x), ntohl(x): the low 2 or 4 bytes of x, from network byte order (big-endian) to the host's (x86-64: little-endian). */
+function byteOrder(fn: 'ntohs' | 'ntohl', size: 2 | 4): Builtin {
+  return {
+    min: 1,
+    max: 1,
+    usage: `${fn}(x): the low ${size * 8} bits of x with their bytes swapped (network to host byte order on x86-64)`,
+    check(e, s) {
+      const x = this.expr(e.args[0], s);
+      if (x.type.k !== 'int') throw new ExprError(`${fn}() needs an integer, but this is ${typeName(x.type)}`, e.args[0].at);
+      return { op: 'bswap', size, arg: x, type: INT };
+    },
+  };
+}
+
 /** dlist(): head, element type, link field[, next, prev]. */
 function dlistOf(this: ExprChecker, e: Call, s: Scope): TExpr {
   const name = 'dlist';
@@ -584,6 +620,47 @@ export function isBuiltin(name: string): boolean {
 }
 
 const BUILTINS: Record<string, Builtin> = {
+  let: {
+    min: 3,
+    max: 3,
+    usage: 'let(name, value, expression of name): the value computed once, named in the expression',
+    check(e, s) {
+      const name = this.letName(e.args[0], s, 'the first argument of let()');
+      const value = this.expr(e.args[1], s);
+      if (value.type.k === 'seq' || value.type.k === 'path') {
+        throw new ExprError(`let() names a value, but this is ${typeName(value.type)}: name what is taken of it (count, sum, nth...), or write the walk in walks:`, e.args[1].at);
+      }
+      const slot = this.newSlot(value.type);
+      const lets = new Map(s.lets ?? []);
+      lets.set(name, { op: 'var', slot, type: value.type });
+      const body = this.expr(e.args[2], { ...s, lets });
+      return { op: 'let', slot, value, body, type: body.type };
+    },
+  },
+  after: {
+    min: 1,
+    max: 1,
+    usage: "after(p): the bytes right after the struct p points to, as a pointer to u8 (C's (u_char *) (p + 1))",
+    check(e, s) {
+      const p = this.expr(e.args[0], s);
+      const st = structName(p);
+      if (!st) throw new ExprError(`after() needs a pointer to a struct, but this is ${typeName(p.type)}`, e.args[0].at);
+      const bytes: VType = { k: 'ptr', to: { k: 'int', size: 1, signed: false } };
+      return { op: 'binary', o: '+', left: { op: 'cast', arg: p, type: bytes }, right: { op: 'sizeof', of: { k: 'struct', name: st }, type: INT }, type: bytes };
+    },
+  },
+  ntohs: byteOrder('ntohs', 2),
+  ntohl: byteOrder('ntohl', 4),
+  sockaddr_str: {
+    min: 1,
+    max: 1,
+    usage: 'sockaddr_str(p): a struct sockaddr as text: ip:port (AF_INET), [ip6]:port (AF_INET6, RFC 5952), else family N; NULL for a NULL pointer',
+    check(e, s) {
+      const p = this.expr(e.args[0], s);
+      if (p.type.k !== 'ptr' && p.type.k !== 'ref') throw new ExprError(`sockaddr_str() needs a pointer to a struct sockaddr, but this is ${typeName(p.type)}`, e.args[0].at);
+      return { op: 'sockaddr', arg: p, type: { k: 'str' } };
+    },
+  },
   register: {
     min: 1,
     max: 1,

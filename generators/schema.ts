@@ -536,7 +536,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
-    const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks', 'stack', 'weight'], `view ${n}`);
+    const e = entries(src, body, ['doc', 'aliases', 'of', 'let', 'roots', 'columns', 'checks', 'stack', 'weight'], `view ${n}`);
     // A view is about a struct, or about function pointers (of: fnptr), such as a filter chain.
     const ofNode = e.get('of');
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
@@ -544,8 +544,9 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     const self = selfOf(of);
     const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n, aliases), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, clock: false, stack: null, pos: src.at(key) };
     view.roots = readRoots(src, e.get('roots'), body, view, checker);
-    view.columns = readColumns(src, e.get('columns'), body, view, checker, self);
-    view.checks = readChecks(src, e.get('checks'), view, checker, self);
+    const lets = readLets(src, e.get('let'), view, checker, self);
+    view.columns = readColumns(src, e.get('columns'), body, view, checker, self, lets);
+    view.checks = readChecks(src, e.get('checks'), view, checker, self, lets);
     view.stack = readStack(src, e.get('stack'), e.get('weight'), view);
     view.slots = checker.maxSlots;
     view.clock = readsClock([view.roots, view.columns, view.checks]);
@@ -646,7 +647,35 @@ function readRoots(src: Source, pair: Pair | undefined, body: Node, view: ViewIR
   });
 }
 
-function readColumns(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker, self: TExpr): ColumnIR[] {
+/**
+ * let: names values of self that the view's columns and checks use: each
+ * an expression of self (and of the names before it), computed at most
+ * once per row however many columns use it, and only when one does.
+ */
+function readLets(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr): ReadonlyMap<string, TExpr> {
+  const lets = new Map<string, TExpr>();
+  if (!pair) return lets;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, `view ${view.name}: let: maps a name to an expression of self, e.g. pool: self.pool`);
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const name = identifier(src, item, key, 'a name of let:');
+    try {
+      checker.letName({ kind: 'name', name, at: 0 }, { self, its: [], lets }, `view ${view.name}: let:`);
+    } catch (err) {
+      if (err instanceof ExprError) src.fail(key, err.message);
+      throw err;
+    }
+    const value = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self, lets);
+    if (value.type.k === 'seq' || value.type.k === 'path') {
+      src.fail(item.value as Node, `view ${view.name}: let: ${name} names a value, but this is ${typeName(value.type)}: name what is taken of it (count, sum, nth...), or write the walk in walks:`);
+    }
+    lets.set(name, { op: 'rowlet', name, value, self, type: value.type });
+  }
+  return lets;
+}
+
+function readColumns(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker, self: TExpr, lets: ReadonlyMap<string, TExpr>): ColumnIR[] {
   if (!pair) src.fail(body, `view ${view.name} needs columns: (name: expression of self)`);
   const m = pair.value as Node;
   if (!isMap(m)) src.fail(m, `view ${view.name}: columns: maps a column name to an expression of self`);
@@ -655,7 +684,7 @@ function readColumns(src: Source, pair: Pair | undefined, body: Node, view: View
     const name = identifier(src, item, key, 'a column name');
     if (name === 'origin') src.fail(key, "'origin' is reserved: every row already says which root reached it");
     if (name === 'pid') src.fail(key, "'pid' is reserved: every row already says which process it was read from");
-    const expr = columnValue(checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self));
+    const expr = columnValue(checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self, lets));
     if (expr.type.k === 'path') src.fail(item.value as Node, `column ${name} must be a value, but it is ${typeName(expr.type)}`);
     return { name, expr, pos: src.at(key) };
   });
@@ -674,7 +703,7 @@ export function columnValue(e: TExpr): TExpr {
   return { op: 'walk', walk: { w: 'array', base: e, count: { op: 'num', value: t.count, type: { k: 'int', signed: false } }, elem: t.elem }, type: { k: 'seq', elem } };
 }
 
-function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr): CheckIR[] {
+function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr, lets: ReadonlyMap<string, TExpr>): CheckIR[] {
   if (!pair) return [];
   const s = pair.value as Node;
   if (!isSeq(s)) src.fail(s, `view ${view.name}: checks: is a list of { expr:, message: }`);
@@ -684,7 +713,7 @@ function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: 
     const e = entries(src, node, ['expr', 'message'], 'a check');
     const ex = e.get('expr');
     if (!ex) src.fail(node, 'a check needs expr:');
-    const expr = checkExpr(src, checker, ex.value as Node, parse(src, ex.value as Node), self);
+    const expr = checkExpr(src, checker, ex.value as Node, parse(src, ex.value as Node), self, lets);
     if (expr.type.k !== 'int') src.fail(ex.value as Node, `a check must be a condition, but this is ${typeName(expr.type)}`);
     return { expr, message: optString(src, e.get('message')) || 'check failed', pos: src.at(node) };
   });
@@ -857,9 +886,9 @@ function parse(src: Source, node: Node | null | undefined): Expr {
   }
 }
 
-function checkExpr(src: Source, checker: ExprChecker, node: Node, ast: Expr, self: TExpr | null): TExpr {
+function checkExpr(src: Source, checker: ExprChecker, node: Node, ast: Expr, self: TExpr | null, lets?: ReadonlyMap<string, TExpr>): TExpr {
   try {
-    return checker.check(ast, self);
+    return checker.check(ast, self, lets);
   } catch (err) {
     if (err instanceof ExprError) throw new SchemaError(src.pos(exprOffset(src, node as Scalar, err.at)), err.message);
     throw err;

@@ -23,6 +23,8 @@ export interface CompiledView {
   roots: { label: string; fn: (visit: (v: Int) => boolean) => boolean }[];
   columns: { name: string; fn: (self: Int) => unknown; kind: 'addr' | 'value'; list: boolean }[];
   checks: { message: string; fn: (self: Int) => unknown }[];
+  /** Starts a row: what the view's let: names is computed again, once. */
+  newRow: () => void;
 }
 
 export function compileView(view: LView, layout: BoundLayout, R: WalkRuntime): CompiledView {
@@ -31,6 +33,7 @@ export function compileView(view: LView, layout: BoundLayout, R: WalkRuntime): C
     roots: view.roots.map((r) => ({ label: r.label, fn: fns[r.fn] })),
     columns: view.columns.map((c) => ({ name: c.name, fn: fns[c.fn], kind: c.kind, list: c.list })),
     checks: view.checks.map((c) => ({ message: c.message, fn: fns[c.fn] })),
+    newRow: () => R.newRow(),
   };
 }
 
@@ -188,11 +191,13 @@ class JsPrinter {
         return `R.${e.name}`;
       case 'rt': {
         const args = e.args.map((a) => this.expr(a)).join(', ');
-        const fn = { string: 'string', cstring: 'cstring', cstringn: 'cstringn', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf', cat: 'cat', register: 'register' }[e.fn];
+        const fn = { string: 'string', cstring: 'cstring', cstringn: 'cstringn', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf', cat: 'cat', register: 'register', hex: 'hex' }[e.fn];
         return `R.${fn}(${args})`;
       }
       case 'call':
         return `${id(e.fn)}(${e.args.map((a) => this.expr(a)).join(', ')})`;
+      case 'memo':
+        return `R.memo(${JSON.stringify(e.key)}, ${[id(e.fn), ...e.args.map((a) => this.expr(a))].join(', ')})`;
       case 'visitor':
         return `((${id(e.param)}) => {\n${this.block(e.body)}\n})`;
       case 'visit':

@@ -88,7 +88,7 @@ export class PyConsts {
 
 const COMPARE: Record<string, Py> = { '==': py`==`, '!=': py`!=`, '<': py`<`, '<=': py`<=`, '>': py`>`, '>=': py`>=` };
 const ARITH: Record<string, Py> = { '+': py`+`, '-': py`-`, '*': py`*` };
-const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, cstringn: py`cstringn`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value`, cat: py`cat`, register: py`register` };
+const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, cstringn: py`cstringn`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value`, cat: py`cat`, register: py`register`, hex: py`hex_digits` };
 const STATE: Record<string, Py> = { visited: py`_rt.visited`, maxNodes: py`_max_nodes`, maxTotal: py`_rt.max_total` };
 
 /** Where an expression is printed: its indent, and the defs (visitors) that must come before its statement. */
@@ -230,6 +230,8 @@ class PyPrinter {
           [py`_rt`, ...e.args.map((a) => this.expr(a, c))],
           ', ',
         )})`;
+      case 'memo':
+        return py`_rt.memo(${pyJoin([pyStr(e.key), name(e.fn), ...e.args.map((a) => this.expr(a, c))], ', ')})`;
       case 'visitor':
         return this.visitor(e, c);
       case 'visit':
