@@ -57,6 +57,20 @@ class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
     def name(self, t):
         return str(t.strip_typedefs().unqualified())
 
+    def lookup_enum(self, name):
+        for candidate in (name, "enum " + name):
+            try:
+                return gdb.lookup_type(candidate)
+            except gdb.error:
+                pass
+        return None
+
+    def enumerators(self, t):
+        t = t.strip_typedefs()
+        if t.code != gdb.TYPE_CODE_ENUM:
+            return None
+        return [(f.name, f.enumval) for f in t.fields()]
+
 
 def derive_layout(spec):
     """(types, globals, errors) for the spec, from the DWARF gdb has loaded."""

@@ -20,6 +20,8 @@ export class ExprError extends Error {
 export interface CheckContext {
   structs: Map<string, StructIR>;
   globals: Map<string, GlobalIR>;
+  /** The enums the schema names (enums:); absent: none. */
+  enums?: Map<string, unknown>;
   /**
    * Named walks. checked() is the body checked on its own, once (self is
    * slot 0), with its size: a small body is inlined at each call, with self
@@ -651,6 +653,21 @@ const BUILTINS: Record<string, Builtin> = {
   },
   ntohs: byteOrder('ntohs', 2),
   ntohl: byteOrder('ntohl', 4),
+  enum_name: {
+    min: 2,
+    max: 2,
+    usage: "enum_name(value, E): the name of value's enumerator of enum E (declared in enums:), from the build's DWARF, or the value in decimal when none has it",
+    check(e, s) {
+      const x = this.expr(e.args[0], s);
+      if (x.type.k !== 'int') throw new ExprError(`enum_name() needs an integer, but this is ${typeName(x.type)}`, e.args[0].at);
+      const a = e.args[1];
+      const known = [...(this.ctx.enums?.keys() ?? [])];
+      if (a.kind !== 'name' || !this.ctx.enums?.has(a.name)) {
+        throw new ExprError(`the second argument of enum_name() is an enum the schema declares in enums: (${known.length ? known.join(', ') : 'it declares none'})`, a.at);
+      }
+      return { op: 'enum_name', enumName: a.name, arg: x, type: { k: 'str' } };
+    },
+  },
   sockaddr_str: {
     min: 1,
     max: 1,

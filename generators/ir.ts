@@ -56,6 +56,15 @@ export interface StructIR {
   pos: Pos;
 }
 
+/** An enum the schema names (enums:): its enumerators come from each build's layout. */
+export interface EnumIR {
+  name: string;
+  doc: string;
+  /** The object (objects:) whose layout has it; absent: the program's own binary. */
+  object?: string;
+  pos: Pos;
+}
+
 export interface GlobalIR {
   name: string;
   type: FieldType;
@@ -108,6 +117,8 @@ export type TExpr =
   | { op: 'rowlet'; name: string; value: TExpr; self: TExpr; type: VType }
   /** ntohs (size 2), ntohl (size 4): the low bytes of arg, swapped. */
   | { op: 'bswap'; size: 2 | 4; arg: TExpr; type: VType }
+  /** The name of arg's enumerator of enum `enumName` in this build (the first declared of that value), else arg in decimal. */
+  | { op: 'enum_name'; enumName: string; arg: TExpr; type: VType }
   /** A struct sockaddr as text: ip:port, [ip6]:port, family N. */
   | { op: 'sockaddr'; arg: TExpr; type: VType }
   /** A named walk too large to inline: its body (checked once, self as slot 0) becomes one function of the generated code. */
@@ -258,6 +269,8 @@ export interface PackIR {
   objects: Map<string, ObjectIR>;
   structs: Map<string, StructIR>;
   globals: Map<string, GlobalIR>;
+  /** Enums whose enumerators the layouts carry (enums:), by name. */
+  enums: Map<string, EnumIR>;
   walks: Map<string, WalkDefIR>;
   views: Map<string, ViewIR>;
   /** Flame graphs made of several stack-shaped views (flamegraphs:), recorded as one: xsample record --struct NAME. */

@@ -13,7 +13,7 @@ import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
-import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
+import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -75,7 +75,7 @@ export function loadBinarySection(file: string): Pick<PackIR, 'versionPattern' |
 export function parseSchema(text: string, file: string): PackIR {
   const src: Source = new Source(file, text);
   if (text.length > MAX_SCHEMA) throw new SchemaError({ file, line: 1, col: 1 }, `a schema of ${Buffer.byteLength(text)} bytes is more than xgen reads (${MAX_SCHEMA / 1024 / 1024} MiB)`);
-  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'objects', 'clock', 'types', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
+  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'objects', 'clock', 'types', 'enums', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
   const name = identifier(src, top.get('pack'), root, 'pack');
   const pack: PackIR = {
     name,
@@ -90,6 +90,7 @@ export function parseSchema(text: string, file: string): PackIR {
     objects: new Map(),
     structs: new Map(),
     globals: new Map(),
+    enums: new Map(),
     walks: new Map(),
     views: new Map(),
     flamegraphs: new Map(),
@@ -103,6 +104,7 @@ export function parseSchema(text: string, file: string): PackIR {
   }
   readObjects(src, top.get('objects'), pack);
   readTypes(src, top.get('types'), root, pack);
+  readEnums(src, top.get('enums'), pack);
   readGlobals(src, top.get('globals'), pack);
   const walkNodes = readWalks(src, top.get('walks'), pack);
   const leftOut = new Map<string, WalkElsewhere>();
@@ -240,6 +242,22 @@ function innermost(p: import('./ir.ts').Pointee): string | null {
   return p.k === 'struct' ? p.name : null;
 }
 
+/** enums: NAME: {doc:, object:} (or NAME: {}): enums whose enumerators each build's layout carries, for enum_name(). */
+function readEnums(src: Source, pair: Pair | undefined, pack: PackIR): void {
+  if (!pair) return;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'enums: maps C enum names (a typedef or an enum tag) to {doc:} or {}, e.g. ngx_http_state_e: {}');
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'an enum name');
+    if (pack.structs.has(n)) src.fail(key, `enum ${n} has the name of a type of types:`);
+    const body = item.value as Node | null;
+    const e = body === null || (isScalar(body) && body.value === null) ? new Map<string, Pair>() : isMap(body) ? entries(src, body, ['doc', 'object'], `enum ${n}`) : src.fail(body, `enum ${n}: expected {} or {doc:, object:}`);
+    const object = objectOf(src, e.get('object'), pack, `enum ${n}`);
+    pack.enums.set(n, { name: n, doc: optString(src, e.get('doc')), ...(object ? { object } : {}), pos: src.at(key) } satisfies EnumIR);
+  }
+}
+
 function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
   if (!pair) return;
   const m = pair.value as Node;
@@ -298,6 +316,7 @@ export function checkContext(pack: PackIR, walkElsewhere?: Ctx['walkElsewhere'])
   const ctx: Ctx = {
     structs: pack.structs,
     globals: pack.globals,
+    enums: pack.enums,
     walkElsewhere,
     walkDef: (n: string) => {
       const def = pack.walks.get(n);

@@ -413,6 +413,17 @@ class Layout(object):
         self._available(name)
         return self.data["globals"][name]["size"]
 
+    def has_enum(self, name):
+        """Whether this build's layout carries the enumerators of enum name (older layouts have none)."""
+        return name in self.data.get("enums", {})
+
+    def enum_names(self, name):
+        """Enum name's enumerators by value, the first declared where several share one (enum_name() in a schema)."""
+        out = {}
+        for n, v in self.data.get("enums", {}).get(name, {}).items():
+            out.setdefault(v, n)
+        return out
+
 
 def is_walk_failure(e):
     return isinstance(e, (Fault, WalkError))

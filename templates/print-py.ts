@@ -71,6 +71,14 @@ export class PyConsts {
     return this.add(`align ${struct}`, py`L.align(${pyStr(struct)})`);
   }
 
+  hasEnum(name: string): Py {
+    return this.add(`has_enum ${name}`, py`L.has_enum(${pyStr(name)})`);
+  }
+
+  enumNames(name: string): Py {
+    return this.add(`enum_names ${name}`, py`L.enum_names(${pyStr(name)})`);
+  }
+
   globalSize(g: string): Py {
     return this.add(`gsize ${g}`, py`L.global_size(${pyStr(g)})`);
   }
@@ -230,6 +238,12 @@ class PyPrinter {
           [py`_rt`, ...e.args.map((a) => this.expr(a, c))],
           ', ',
         )})`;
+      case 'hasEnum':
+        return this.k.hasEnum(e.enum);
+      case 'enumName': {
+        const x = this.expr(e.e, c);
+        return py`${this.k.enumNames(e.enum)}.get(${x}, str(${x}))`;
+      }
       case 'memo':
         return py`_rt.memo(${pyJoin([pyStr(e.key), name(e.fn), ...e.args.map((a) => this.expr(a, c))], ', ')})`;
       case 'visitor':

@@ -143,6 +143,11 @@ walks:
   prefixed:
     of: u8
     yields: str(self + 1, prefixed_len(self))
+enums:
+  state_e: {}
+  # Named, but not in the layout (a layout made before enums: named it).
+  later_e:
+    doc: An enum the hand-made layout lacks.
 globals:
   G: root_t
   ticks: int
@@ -278,6 +283,8 @@ const LAYOUT: LayoutFile = {
     },
   },
   globals: { G: { size: 248 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true } },
+  // As DWARF gives them, in declaration order: ST_BUSY is another name of 1, ST_GONE is negative.
+  enums: { state_e: { ST_IDLE: 0, ST_READ: 1, ST_BUSY: 1, ST_WRITE: 2, ST_GONE: -1, ST_BIG: 4294967295 } },
 };
 
 const PACK = parseSchema(SCHEMA, 'fake.yaml');
@@ -1517,6 +1524,24 @@ t.test('after(p): the bytes right after a struct', async (t) => {
   t.equal(ev(w, 'after(self)[1]', { self: n, selfType: 'node_t' }), 0x77);
   t.equal(ev(w, '*cast(after(self) + (self.value ? 8 : 0), u64)', { self: n, selfType: 'node_t' }), 99, 'C: *(uint64_t *) ((u_char *) (p + 1) + (flag ? 8 : 0))');
   t.throws(() => typed('after(self.a)'), /after\(\) needs a pointer to a struct, but this is uint/);
+});
+
+t.test("enum_name: an enumerator's name from the build's layout, else the number", async (t) => {
+  const w = new World();
+  const name = (field: 'a' | 'neg' | 'sneg', v: number) => {
+    w.put(w.G, 'root_t', field, v);
+    return ev(w, `enum_name(self.${field}, state_e)`);
+  };
+  t.equal(name('a', 2), 'ST_WRITE');
+  t.equal(name('a', 0), 'ST_IDLE');
+  t.equal(name('a', 1), 'ST_READ', 'two names of one value: the first declared, as gdb prints it');
+  t.equal(name('a', 7), '7', 'no enumerator: the number');
+  t.equal(name('neg', -1), 'ST_GONE', 'a negative value of a signed field');
+  t.equal(name('a', 4294967295), 'ST_BIG');
+  t.equal(ev(w, 'cat("state ", enum_name(2, state_e))'), 'state ST_WRITE', 'text like any other');
+  walkError(t, thrown(() => ev(w, 'enum_name(2, later_e)')), 'unavailable', 'enum_name(): the layout of this build has no enumerators of later_e (it was made before enums: named it): make it again with xgen layout');
+  t.throws(() => typed('enum_name(self, state_e)'), /enum_name\(\) needs an integer, but this is ptr root_t/);
+  t.throws(() => typed('enum_name(1, node_t)'), /the second argument of enum_name\(\) is an enum the schema declares in enums: \(state_e, later_e\)/);
 });
 
 t.test('ntohs, ntohl: network byte order', async (t) => {

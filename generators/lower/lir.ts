@@ -38,6 +38,10 @@ export type LExpr =
   /** A layout fact, resolved per build. */
   | { k: 'off'; struct: string; field: string }
   | { k: 'size'; of: Pointee }
+  /** 1 when this build's layout carries the enumerators of the enum, else 0 (an older layout). */
+  | { k: 'hasEnum'; enum: string }
+  /** The name of e's enumerator of the enum in this build (the first declared of that value), else e in decimal. */
+  | { k: 'enumName'; enum: string; e: LExpr }
   /** The struct's alignment, at most 8 (what a pointer to it must be a multiple of). */
   | { k: 'align'; struct: string }
   /** An integer of `size` bytes at addr. */

@@ -208,6 +208,18 @@ class Lowerer {
         return { k: 'call', fn: this.bswap(e.size), args: [this.expr(e.arg)] };
       case 'sockaddr':
         return { k: 'call', fn: this.sockaddr(), args: [this.expr(e.arg)] };
+      case 'enum_name': {
+        const name = e.enumName;
+        const fn = this.b.helper(`enum ${name}`, () => ({
+          kind: 'value',
+          params: ['x'],
+          body: [
+            if_(not({ k: 'hasEnum', enum: name }), [fail('unavailable', `enum_name(): the layout of this build has no enumerators of ${name} (it was made before enums: named it): make it again with xgen layout`)]),
+            { k: 'return', e: { k: 'enumName', enum: name, e: v('x') } },
+          ],
+        }));
+        return { k: 'call', fn, args: [this.expr(e.arg)] };
+      }
     }
   }
 
