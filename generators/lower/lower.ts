@@ -67,14 +67,36 @@ class Builder {
     return name;
   }
 
-  /** A helper made once per program, by key (a checked division, a global's address, a named walk). */
-  helper(key: string, make: () => Omit<LFunc, 'name'>, prefix = 'h'): string {
+  /**
+   * A helper made once per program: two uses share it only when they would
+   * make the same function, so the key is what it is (its kind, parameters
+   * and body), never a name chosen by the caller that may leave a part out.
+   */
+  helper(make: () => Omit<LFunc, 'name'>, prefix = 'h'): string {
+    const f = make();
+    const key = JSON.stringify(f, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
     let name = this.helpers.get(key);
     if (!name) {
       name = this.fresh(prefix);
       this.helpers.set(key, name);
-      // Named before it is made: a helper's body may call other helpers (never itself).
-      const f = { name, kind: 'value', params: [], body: [] } as LFunc;
+      this.funcs.push({ name, ...f });
+    }
+    return name;
+  }
+
+  /**
+   * A named walk's function, made once per program. Its body is lowered
+   * from the walk's body, checked once on its own, so the walk's name and
+   * the function's kind say all it is. Named before it is made: a walk's
+   * body may call other walks (never itself).
+   */
+  walk(walk: string, kind: LFunc['kind'], make: () => Omit<LFunc, 'name'>): string {
+    const key = `walk ${kind} ${walk}`;
+    let name = this.helpers.get(key);
+    if (!name) {
+      name = this.fresh(`walk_${walk}_`);
+      this.helpers.set(key, name);
+      const f = { name, kind, params: [], body: [] } as LFunc;
       this.funcs.push(f);
       Object.assign(f, make(), { name });
     }
@@ -128,6 +150,9 @@ function columnKind(e: TExpr): ColumnKind {
 
 class Lowerer {
   constructor(private readonly b: Builder) {}
+
+  /** The function of each name of a view's let:, by name. */
+  private readonly rowlets = new Map<string, string>();
 
   // ---- values ----
 
@@ -201,7 +226,12 @@ class Lowerer {
         return { k: 'call', fn, args: [...params.map(v), this.expr(e.value)] };
       }
       case 'rowlet': {
-        const fn = this.b.helper(`rowlet ${e.name}`, () => ({ kind: 'value', params: ['s'], body: [{ k: 'return', e: this.expr(e.value) }] }), 'let_');
+        // One function per name of the view's let: (its name says all it is; its value is lowered once).
+        let fn = this.rowlets.get(e.name);
+        if (!fn) {
+          fn = this.b.add('value', 'let_', ['s'], [{ k: 'return', e: this.expr(e.value) }]);
+          this.rowlets.set(e.name, fn);
+        }
         return { k: 'memo', key: e.name, fn, args: [this.expr(e.self)] };
       }
       case 'bswap':
@@ -210,7 +240,7 @@ class Lowerer {
         return { k: 'call', fn: this.sockaddr(), args: [this.expr(e.arg)] };
       case 'enum_name': {
         const name = e.enumName;
-        const fn = this.b.helper(`enum ${name}`, () => ({
+        const fn = this.b.helper(() => ({
           kind: 'value',
           params: ['x'],
           body: [
@@ -225,7 +255,7 @@ class Lowerer {
 
   /** ntohs, ntohl: the low 2 or 4 bytes of x in the other order (x is read once: a helper's parameter). */
   private bswap(size: 2 | 4): string {
-    return this.b.helper(`bswap ${size}`, () => {
+    return this.b.helper(() => {
       const byte = (i: number): LExpr => bin('&', i ? bin('>>', v('x'), int(8 * i)) : v('x'), int(0xff));
       let out: LExpr = byte(0);
       for (let i = 1; i < size; i++) out = bin('|', bin('<<', out, int(8)), byte(i));
@@ -240,7 +270,7 @@ class Lowerer {
    * family as "family N", a NULL pointer as NULL. Ports and groups are in network byte order.
    */
   private sockaddr(): string {
-    return this.b.helper('sockaddr', () => {
+    return this.b.helper(() => {
       const u8 = (at: number): LExpr => ({ k: 'load', addr: add(v('p'), int(at)), size: 1, signed: false });
       const be16 = (addr: LExpr): LExpr => ({ k: 'call', fn: this.bswap(2), args: [{ k: 'load', addr, size: 2, signed: false }] });
       const cat = (...args: LExpr[]): LExpr => ({ k: 'rt', fn: 'cat', args });
@@ -319,7 +349,7 @@ class Lowerer {
   private binary(o: string, a: LExpr, bb: LExpr): LExpr {
     if (o === '/' || o === '%') {
       // A division by zero in a target's data is a corrupt walk, not a crash.
-      const div = this.b.helper(`div ${o}`, () => ({
+      const div = this.b.helper(() => ({
         kind: 'value',
         params: ['a', 'b'],
         body: [if_(eq(v('b'), int(0)), [fail('corrupt', 'division by zero')]), { k: 'return', e: bin(o, v('a'), v('b')) }],
@@ -331,7 +361,7 @@ class Lowerer {
 
   /** A global's address, looked up when needed: a missing symbol fails that walk, not the sample. */
   private globalAddr(name: string): LExpr {
-    const fn = this.b.helper(`global ${name}`, () => ({
+    const fn = this.b.helper(() => ({
       kind: 'value',
       params: [],
       body: [
@@ -352,7 +382,7 @@ class Lowerer {
 
   /** str(data, len): a negative length is corrupt; the reading and escaping are the runtime's. */
   private string(data: LExpr, len: LExpr): LExpr {
-    const fn = this.b.helper('string', () => ({
+    const fn = this.b.helper(() => ({
       kind: 'value',
       params: ['d', 'l'],
       body: [if_(bin('<', v('l'), int(0)), [fail('corrupt', 'string at {0}: negative length {1}', hexArg(v('d')), decArg(v('l')))]), { k: 'return', e: { k: 'rt', fn: 'string', args: [v('d'), v('l')] } }],
@@ -361,7 +391,7 @@ class Lowerer {
   }
 
   private fileStatic(fn: LExpr, name: string): LExpr {
-    const h = this.b.helper(`file_static ${name}`, () => ({
+    const h = this.b.helper(() => ({
       kind: 'value',
       params: ['f'],
       body: [
@@ -428,7 +458,7 @@ class Lowerer {
 
   /** The address of element i of an array member: an index outside it is corrupt (C would read past the struct). */
   private boundedIndex(e: Extract<TExpr, { op: 'index' }>, bound: { count: number; what: string }): LExpr {
-    const fn = this.b.helper(`index ${bound.what} ${bound.count}`, () => ({
+    const fn = this.b.helper(() => ({
       kind: 'value',
       params: ['b', 'i'],
       body: [
@@ -441,11 +471,11 @@ class Lowerer {
 
   /** The function of a named walk, made once per program: a value function of s, or a seq function of s and a visitor. */
   private walkFn(e: Extract<TExpr, { op: 'call' }>, kind: 'value' | 'seq'): string {
-    return this.b.helper(`walk ${e.walk}`, () => {
+    return this.b.walk(e.walk, kind, () => {
       const body: LStmt[] =
         kind === 'value' ? [{ k: 'return', e: this.expr(e.body) }] : [...this.seq(e.body, (x, s) => [if_(not({ k: 'visit', e: x }), s)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE }];
       return { kind, params: ['s'], body };
-    }, `walk_${e.walk}_`);
+    });
   }
 
   /** A named walk called with a visitor: what the caller does with each element. */
