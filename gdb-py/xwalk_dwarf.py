@@ -5,16 +5,21 @@
 import gdb
 
 
+def _first_type(candidates):
+    """The first of the type names gdb knows, as a gdb.Type, or None."""
+    for candidate in candidates:
+        try:
+            return gdb.lookup_type(candidate)
+        except gdb.error:
+            pass
+    return None
+
+
 class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
     source = "DWARF"
 
     def lookup(self, name):
-        for candidate in (name, "struct " + name, "union " + name):
-            try:
-                return gdb.lookup_type(candidate)
-            except gdb.error:
-                pass
-        return None
+        return _first_type((name, "struct " + name, "union " + name))
 
     def global_type(self, name):
         sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
@@ -56,6 +61,15 @@ class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
 
     def name(self, t):
         return str(t.strip_typedefs().unqualified())
+
+    def lookup_enum(self, name):
+        return _first_type((name, "enum " + name))
+
+    def enumerators(self, t):
+        t = t.strip_typedefs()
+        if t.code != gdb.TYPE_CODE_ENUM:
+            return None
+        return [(f.name, f.enumval) for f in t.fields()]
 
 
 def derive_layout(spec):

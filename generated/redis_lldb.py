@@ -191,6 +191,7 @@ class Runtime(object):
         self.clock = None  # a ClockReading when the view reads the clock
         self.registers = None  # fn(name) -> int or None: the target's first thread's registers, where the debugger has them
         self._registers_read = {}
+        self.row = {}  # what a view's let: names, for the row being read (memo)
 
     def register(self, name):
         """A register of the target's first thread, or 0 where it is not known (register() in a schema). Asked of the
@@ -217,6 +218,22 @@ class Runtime(object):
         """A global's address; -1 when the symbol tables lack it."""
         a = self.symbols.address(name)
         return -1 if a is None else a
+
+    @staticmethod
+    def hex_digits(n):
+        """A non-negative integer in lowercase hexadecimal, no prefix (an IPv6 group in sockaddr_str())."""
+        return "%x" % n
+
+    def new_row(self):
+        """What a view's let: names is computed at most once per row: forgotten at each row."""
+        self.row = {}
+
+    def memo(self, key, fn, *args):
+        """The value of fn for this row, computed once (a call that fails is not kept)."""
+        if key in self.row:
+            return self.row[key]
+        value = self.row[key] = fn(self, *args)
+        return value
 
     def cat(self, *parts):
         """Texts and integers joined, the integers in decimal (cat() in a schema)."""
@@ -403,6 +420,17 @@ class Layout(object):
         self._available(name)
         return self.data["globals"][name]["size"]
 
+    def has_enum(self, name):
+        """Whether this build's layout carries the enumerators of enum name (older layouts have none)."""
+        return name in self.data.get("enums", {})
+
+    def enum_names(self, name):
+        """Enum name's enumerators by value, the first declared where several share one (enum_name() in a schema)."""
+        out = {}
+        for n, v in self.data.get("enums", {}).get(name, {}).items():
+            out.setdefault(v, n)
+        return out
+
 
 def is_walk_failure(e):
     return isinstance(e, (Fault, WalkError))
@@ -432,6 +460,7 @@ def run_view(view, rt, addr=None):
                 errors.append({"root": label, "message": str(e)})
     rows = []
     for a, origin in items:
+        rt.new_row()
         row = [("origin", origin)]
         for name, fn, kind, is_list in view.columns:
             try:
@@ -1172,6 +1201,7 @@ def _find_layout(pack, target):
     if not errors:
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
+        data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]  # noqa: F821 (xwalk_derive.py)
         return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
     signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:
@@ -1431,6 +1461,14 @@ class DebugTypes(object):
         """The type as C writes it, typedefs seen through (for messages and for telling types apart)."""
         raise NotImplementedError
 
+    def lookup_enum(self, name):
+        """The enum type named name (a typedef or an enum tag), or None."""
+        return self.lookup(name)
+
+    def enumerators(self, t):
+        """An enum's enumerators as (name, value), in declaration order; None when t is not an enum."""
+        raise NotImplementedError
+
 
 def find_member(types, t, name):
     """(bit offset, bit size, type) of member name, looking into anonymous members, or None."""
@@ -1505,6 +1543,19 @@ def field_layout(types, errors, struct_name, st, path, decl):
         out["signed"] = bool(types.is_signed(cur))
     check_decl(types, errors, struct_name + "." + path, cur, decl)
     return out
+
+
+def derive_enums(types, spec):
+    """(enums, errors): each enum the spec names (spec["enums"]), its enumerators as {name: value} in declaration order."""
+    enums, errors = {}, []
+    for name in spec.get("enums", []):
+        t = types.lookup_enum(name)
+        items = types.enumerators(t) if t is not None else None
+        if items is None:
+            errors.append({"where": name, "message": "%s has no enum named %s" % (types.source, name)})
+            continue
+        enums[name] = dict((n, int(v)) for n, v in items)
+    return enums, errors
 
 
 def derive_layout_with(types, spec):
@@ -1627,6 +1678,18 @@ class LldbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
 
     def name(self, t):
         return _canonical(t).GetUnqualifiedType().GetName()
+
+    def enumerators(self, t):
+        c = _canonical(t)
+        if c.GetTypeClass() != lldb.eTypeClassEnumeration:
+            return None
+        members = c.GetEnumMembers()
+        signed = self.is_signed(c)
+        out = []
+        for i in range(members.GetSize()):
+            m = members.GetTypeEnumMemberAtIndex(i)
+            out.append((m.GetName(), m.GetValueAsSigned() if signed else m.GetValueAsUnsigned()))
+        return out
 
 
 def derive_layout(spec):
@@ -3675,7 +3738,7 @@ PACK = Pack(  # noqa: F821
     {"instrs": [["save", 0], ["char", "fffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffc1ff"], ["save", 2], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 5, 7], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 4], ["char", "0000000000000000000000000000000000000000000000000000400000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 10, 12], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 9], ["char", "0000000000000000000000000000000000000000000000000000400000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 15, 17], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 14], ["save", 3], ["char", "fffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffc1ff"], ["char", "0000000000000000000000000000000007fffffe0000000003ff000000000000"], ["split", 21, 23], ["char", "0000000000000000000000000000000007fffffe0000000003ff000000000000"], ["jmp", 20], ["char", "0000000000000000000000000000000000000000000000000000200000000000"], ["char", "0000000000000000000000000000000000000004000000000000000000000000"], ["char", "0000000000000000000000000000000000200000000000000000000000000000"], ["char", "0000000000000000000000000000000000000200000000000000000000000000"], ["char", "0000000000000000000000000000000000001000000000000000000000000000"], ["char", "0000000000000000000000000000000000100000000000000000000000000000"], ["char", "0000000000000000000000000000000000000200000000000000000000000000"], ["char", "0000000000000000000000000000000000004000000000000000000000000000"], ["char", "fffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffc1ff"], ["save", 1], ["match"]], "first": "fffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffc1ff"},
     None,
     [{"release": "7.0.15", "build_id": "a50d6825e71f1473372299161f75fe50e80452de", "signature": None, "types": {"redisServer": {"size": 4368, "align": 8, "fields": {"db": {"offset": 64, "size": 8}, "dbnum": {"offset": 2584, "size": 4, "signed": True}, "clients": {"offset": 704, "size": 8}, "current_client": {"offset": 752, "size": 8}, "in_nested_call": {"offset": 784, "size": 4, "signed": True}, "ustime": {"offset": 3864, "size": 8, "signed": True}, "mstime": {"offset": 3856, "size": 8, "signed": True}, "unixtime": {"offset": 3832, "size": 8, "signed": True}, "stat_peak_memory": {"offset": 1368, "size": 8, "signed": False}, "initial_memory_usage": {"offset": 200, "size": 8, "signed": False}, "cron_malloc_stats.zmalloc_used": {"offset": 1488, "size": 8, "signed": False}, "cron_malloc_stats.process_rss": {"offset": 1496, "size": 8, "signed": False}, "cron_malloc_stats.allocator_allocated": {"offset": 1504, "size": 8, "signed": False}, "cron_malloc_stats.allocator_active": {"offset": 1512, "size": 8, "signed": False}, "cron_malloc_stats.allocator_resident": {"offset": 1520, "size": 8, "signed": False}, "slowlog": {"offset": 1456, "size": 8}, "slowlog_entry_id": {"offset": 1464, "size": 8, "signed": True}, "blocked_clients": {"offset": 3668, "size": 4, "signed": False}, "clients_waiting_acks": {"offset": 3584, "size": 8}}}, "client": {"size": 744, "align": 8, "fields": {"id": {"offset": 0, "size": 8, "signed": False}, "flags": {"offset": 8, "size": 8, "signed": False}, "conn": {"offset": 16, "size": 8}, "db": {"offset": 32, "size": 8}, "name": {"offset": 40, "size": 8}, "querybuf": {"offset": 48, "size": 8}, "argc": {"offset": 72, "size": 4, "signed": True}, "argv": {"offset": 80, "size": 8}, "cmd": {"offset": 112, "size": 8}, "lastcmd": {"offset": 120, "size": 8}, "reply": {"offset": 160, "size": 8}, "reply_bytes": {"offset": 168, "size": 8, "signed": False}, "ctime": {"offset": 192, "size": 8, "signed": True}, "lastinteraction": {"offset": 224, "size": 8, "signed": True}, "bufpos": {"offset": 720, "size": 4, "signed": True}, "btype": {"offset": 440, "size": 4, "signed": True}, "bpop.timeout": {"offset": 456, "size": 8, "signed": True}, "bpop.keys": {"offset": 464, "size": 8}, "peerid": {"offset": 576, "size": 8}}}, "connection": {"size": 64, "align": 8, "fields": {"fd": {"offset": 56, "size": 4, "signed": True}}}, "redisDb": {"size": 80, "align": 8, "fields": {"dict": {"offset": 0, "size": 8}, "expires": {"offset": 8, "size": 8}, "id": {"offset": 40, "size": 4, "signed": True}, "avg_ttl": {"offset": 48, "size": 8, "signed": True}}}, "dict": {"size": 56, "align": 8, "fields": {"ht_table": {"offset": 8, "size": 16}, "ht_used": {"offset": 24, "size": 16}, "rehashidx": {"offset": 40, "size": 8, "signed": True}, "ht_size_exp": {"offset": 50, "size": 2}}}, "dictEntry": {"size": 24, "align": 8, "fields": {"key": {"offset": 0, "size": 8}, "v.val": {"offset": 8, "size": 8}, "next": {"offset": 16, "size": 8}}}, "robj": {"size": 16, "align": 8, "fields": {"type": {"offset": 0, "size": 4, "bit": 0, "bits": 4, "signed": False}, "encoding": {"offset": 0, "size": 4, "bit": 4, "bits": 4, "signed": False}, "ptr": {"offset": 8, "size": 8}}}, "redisCommand": {"size": 528, "align": 8, "fields": {"fullname": {"offset": 400, "size": 8}}}, "list": {"size": 48, "align": 8, "fields": {"head": {"offset": 0, "size": 8}, "len": {"offset": 40, "size": 8, "signed": False}}}, "listNode": {"size": 24, "align": 8, "fields": {"next": {"offset": 8, "size": 8}, "value": {"offset": 16, "size": 8}}}, "clientReplyBlock": {"size": 16, "align": 8, "fields": {"size": {"offset": 0, "size": 8, "signed": False}}}, "slowlogEntry": {"size": 56, "align": 8, "fields": {"argv": {"offset": 0, "size": 8}, "argc": {"offset": 8, "size": 4, "signed": True}, "id": {"offset": 16, "size": 8, "signed": True}, "duration": {"offset": 24, "size": 8, "signed": True}, "time": {"offset": 32, "size": 8, "signed": True}, "cname": {"offset": 40, "size": 8}, "peerid": {"offset": 48, "size": 8}}}}, "globals": {"server": {"size": 4368}}}],
-    {"structs": {"redisServer": {"db": {"k": "ptr", "to": {"k": "struct", "name": "redisDb"}}, "dbnum": {"k": "int", "signed": True}, "clients": {"k": "ptr", "to": {"k": "struct", "name": "list"}}, "current_client": {"k": "ptr", "to": {"k": "struct", "name": "client"}}, "in_nested_call": {"k": "int", "signed": True}, "ustime": {"k": "int", "signed": True}, "mstime": {"k": "int", "signed": True}, "unixtime": {"k": "int", "signed": True}, "stat_peak_memory": {"k": "int", "signed": False}, "initial_memory_usage": {"k": "int", "signed": False}, "cron_malloc_stats.zmalloc_used": {"k": "int", "signed": False}, "cron_malloc_stats.process_rss": {"k": "int", "signed": False}, "cron_malloc_stats.allocator_allocated": {"k": "int", "signed": False}, "cron_malloc_stats.allocator_active": {"k": "int", "signed": False}, "cron_malloc_stats.allocator_resident": {"k": "int", "signed": False}, "slowlog": {"k": "ptr", "to": {"k": "struct", "name": "list"}}, "slowlog_entry_id": {"k": "int", "signed": True}, "blocked_clients": {"k": "int", "signed": False}, "clients_waiting_acks": {"k": "ptr", "to": {"k": "struct", "name": "list"}}}, "client": {"id": {"k": "int", "signed": False}, "flags": {"k": "int", "signed": False}, "conn": {"k": "ptr", "to": {"k": "struct", "name": "connection"}}, "db": {"k": "ptr", "to": {"k": "struct", "name": "redisDb"}}, "name": {"k": "ptr", "to": {"k": "struct", "name": "robj"}}, "querybuf": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "argc": {"k": "int", "signed": True}, "argv": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "robj"}}}, "cmd": {"k": "ptr", "to": {"k": "struct", "name": "redisCommand"}}, "lastcmd": {"k": "ptr", "to": {"k": "struct", "name": "redisCommand"}}, "reply": {"k": "ptr", "to": {"k": "struct", "name": "list"}}, "reply_bytes": {"k": "int", "signed": False}, "ctime": {"k": "int", "signed": True}, "lastinteraction": {"k": "int", "signed": True}, "bufpos": {"k": "int", "signed": True}, "btype": {"k": "int", "signed": True}, "bpop.timeout": {"k": "int", "signed": True}, "bpop.keys": {"k": "ptr", "to": {"k": "struct", "name": "dict"}}, "peerid": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "connection": {"fd": {"k": "int", "signed": True}}, "redisDb": {"dict": {"k": "ptr", "to": {"k": "struct", "name": "dict"}}, "expires": {"k": "ptr", "to": {"k": "struct", "name": "dict"}}, "id": {"k": "int", "signed": True}, "avg_ttl": {"k": "int", "signed": True}}, "dict": {"ht_table": {"k": "array", "elem": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "dictEntry"}}}, "count": 2}, "ht_used": {"k": "array", "elem": {"k": "int", "size": 8, "signed": False}, "count": 2}, "rehashidx": {"k": "int", "signed": True}, "ht_size_exp": {"k": "array", "elem": {"k": "int", "size": 1, "signed": True}, "count": 2}}, "dictEntry": {"key": {"k": "ptr", "to": {"k": "void"}}, "v.val": {"k": "ptr", "to": {"k": "void"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "dictEntry"}}}, "robj": {"type": {"k": "int", "signed": False}, "encoding": {"k": "int", "signed": False}, "ptr": {"k": "ptr", "to": {"k": "void"}}}, "redisCommand": {"fullname": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "list": {"head": {"k": "ptr", "to": {"k": "struct", "name": "listNode"}}, "len": {"k": "int", "signed": False}}, "listNode": {"next": {"k": "ptr", "to": {"k": "struct", "name": "listNode"}}, "value": {"k": "ptr", "to": {"k": "void"}}}, "clientReplyBlock": {"size": {"k": "int", "signed": False}}, "slowlogEntry": {"argv": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "robj"}}}, "argc": {"k": "int", "signed": True}, "id": {"k": "int", "signed": True}, "duration": {"k": "int", "signed": True}, "time": {"k": "int", "signed": True}, "cname": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "peerid": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}}, "globals": {"server": {"k": "struct", "name": "redisServer"}}},
+    {"structs": {"redisServer": {"db": {"k": "ptr", "to": {"k": "struct", "name": "redisDb"}}, "dbnum": {"k": "int", "signed": True}, "clients": {"k": "ptr", "to": {"k": "struct", "name": "list"}}, "current_client": {"k": "ptr", "to": {"k": "struct", "name": "client"}}, "in_nested_call": {"k": "int", "signed": True}, "ustime": {"k": "int", "signed": True}, "mstime": {"k": "int", "signed": True}, "unixtime": {"k": "int", "signed": True}, "stat_peak_memory": {"k": "int", "signed": False}, "initial_memory_usage": {"k": "int", "signed": False}, "cron_malloc_stats.zmalloc_used": {"k": "int", "signed": False}, "cron_malloc_stats.process_rss": {"k": "int", "signed": False}, "cron_malloc_stats.allocator_allocated": {"k": "int", "signed": False}, "cron_malloc_stats.allocator_active": {"k": "int", "signed": False}, "cron_malloc_stats.allocator_resident": {"k": "int", "signed": False}, "slowlog": {"k": "ptr", "to": {"k": "struct", "name": "list"}}, "slowlog_entry_id": {"k": "int", "signed": True}, "blocked_clients": {"k": "int", "signed": False}, "clients_waiting_acks": {"k": "ptr", "to": {"k": "struct", "name": "list"}}}, "client": {"id": {"k": "int", "signed": False}, "flags": {"k": "int", "signed": False}, "conn": {"k": "ptr", "to": {"k": "struct", "name": "connection"}}, "db": {"k": "ptr", "to": {"k": "struct", "name": "redisDb"}}, "name": {"k": "ptr", "to": {"k": "struct", "name": "robj"}}, "querybuf": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "argc": {"k": "int", "signed": True}, "argv": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "robj"}}}, "cmd": {"k": "ptr", "to": {"k": "struct", "name": "redisCommand"}}, "lastcmd": {"k": "ptr", "to": {"k": "struct", "name": "redisCommand"}}, "reply": {"k": "ptr", "to": {"k": "struct", "name": "list"}}, "reply_bytes": {"k": "int", "signed": False}, "ctime": {"k": "int", "signed": True}, "lastinteraction": {"k": "int", "signed": True}, "bufpos": {"k": "int", "signed": True}, "btype": {"k": "int", "signed": True}, "bpop.timeout": {"k": "int", "signed": True}, "bpop.keys": {"k": "ptr", "to": {"k": "struct", "name": "dict"}}, "peerid": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "connection": {"fd": {"k": "int", "signed": True}}, "redisDb": {"dict": {"k": "ptr", "to": {"k": "struct", "name": "dict"}}, "expires": {"k": "ptr", "to": {"k": "struct", "name": "dict"}}, "id": {"k": "int", "signed": True}, "avg_ttl": {"k": "int", "signed": True}}, "dict": {"ht_table": {"k": "array", "elem": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "dictEntry"}}}, "count": 2}, "ht_used": {"k": "array", "elem": {"k": "int", "size": 8, "signed": False}, "count": 2}, "rehashidx": {"k": "int", "signed": True}, "ht_size_exp": {"k": "array", "elem": {"k": "int", "size": 1, "signed": True}, "count": 2}}, "dictEntry": {"key": {"k": "ptr", "to": {"k": "void"}}, "v.val": {"k": "ptr", "to": {"k": "void"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "dictEntry"}}}, "robj": {"type": {"k": "int", "signed": False}, "encoding": {"k": "int", "signed": False}, "ptr": {"k": "ptr", "to": {"k": "void"}}}, "redisCommand": {"fullname": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "list": {"head": {"k": "ptr", "to": {"k": "struct", "name": "listNode"}}, "len": {"k": "int", "signed": False}}, "listNode": {"next": {"k": "ptr", "to": {"k": "struct", "name": "listNode"}}, "value": {"k": "ptr", "to": {"k": "void"}}}, "clientReplyBlock": {"size": {"k": "int", "signed": False}}, "slowlogEntry": {"argv": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "robj"}}}, "argc": {"k": "int", "signed": True}, "id": {"k": "int", "signed": True}, "duration": {"k": "int", "signed": True}, "time": {"k": "int", "signed": True}, "cname": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "peerid": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}}, "globals": {"server": {"k": "struct", "name": "redisServer"}}, "enums": []},
     [view0, view1, view2, view3, view4, view5],
     [("redis-clients", 0, "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.\x0a\x0aUsage: redis-clients [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the client there; without it, every one the view's roots reach.\x0aReads raw memory with the redis pack's layout (same output as xsample --struct redis_clients)."),
      ("redis-keyspace", 1, "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.\x0a\x0aUsage: redis-keyspace [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the redisDb there; without it, every one the view's roots reach.\x0aReads raw memory with the redis pack's layout (same output as xsample --struct redis_keyspace)."),

@@ -191,6 +191,7 @@ class Runtime(object):
         self.clock = None  # a ClockReading when the view reads the clock
         self.registers = None  # fn(name) -> int or None: the target's first thread's registers, where the debugger has them
         self._registers_read = {}
+        self.row = {}  # what a view's let: names, for the row being read (memo)
 
     def register(self, name):
         """A register of the target's first thread, or 0 where it is not known (register() in a schema). Asked of the
@@ -217,6 +218,22 @@ class Runtime(object):
         """A global's address; -1 when the symbol tables lack it."""
         a = self.symbols.address(name)
         return -1 if a is None else a
+
+    @staticmethod
+    def hex_digits(n):
+        """A non-negative integer in lowercase hexadecimal, no prefix (an IPv6 group in sockaddr_str())."""
+        return "%x" % n
+
+    def new_row(self):
+        """What a view's let: names is computed at most once per row: forgotten at each row."""
+        self.row = {}
+
+    def memo(self, key, fn, *args):
+        """The value of fn for this row, computed once (a call that fails is not kept)."""
+        if key in self.row:
+            return self.row[key]
+        value = self.row[key] = fn(self, *args)
+        return value
 
     def cat(self, *parts):
         """Texts and integers joined, the integers in decimal (cat() in a schema)."""
@@ -403,6 +420,17 @@ class Layout(object):
         self._available(name)
         return self.data["globals"][name]["size"]
 
+    def has_enum(self, name):
+        """Whether this build's layout carries the enumerators of enum name (older layouts have none)."""
+        return name in self.data.get("enums", {})
+
+    def enum_names(self, name):
+        """Enum name's enumerators by value, the first declared where several share one (enum_name() in a schema)."""
+        out = {}
+        for n, v in self.data.get("enums", {}).get(name, {}).items():
+            out.setdefault(v, n)
+        return out
+
 
 def is_walk_failure(e):
     return isinstance(e, (Fault, WalkError))
@@ -432,6 +460,7 @@ def run_view(view, rt, addr=None):
                 errors.append({"root": label, "message": str(e)})
     rows = []
     for a, origin in items:
+        rt.new_row()
         row = [("origin", origin)]
         for name, fn, kind, is_list in view.columns:
             try:
@@ -1172,6 +1201,7 @@ def _find_layout(pack, target):
     if not errors:
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
+        data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]  # noqa: F821 (xwalk_derive.py)
         return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
     signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:
@@ -1431,6 +1461,14 @@ class DebugTypes(object):
         """The type as C writes it, typedefs seen through (for messages and for telling types apart)."""
         raise NotImplementedError
 
+    def lookup_enum(self, name):
+        """The enum type named name (a typedef or an enum tag), or None."""
+        return self.lookup(name)
+
+    def enumerators(self, t):
+        """An enum's enumerators as (name, value), in declaration order; None when t is not an enum."""
+        raise NotImplementedError
+
 
 def find_member(types, t, name):
     """(bit offset, bit size, type) of member name, looking into anonymous members, or None."""
@@ -1507,6 +1545,19 @@ def field_layout(types, errors, struct_name, st, path, decl):
     return out
 
 
+def derive_enums(types, spec):
+    """(enums, errors): each enum the spec names (spec["enums"]), its enumerators as {name: value} in declaration order."""
+    enums, errors = {}, []
+    for name in spec.get("enums", []):
+        t = types.lookup_enum(name)
+        items = types.enumerators(t) if t is not None else None
+        if items is None:
+            errors.append({"where": name, "message": "%s has no enum named %s" % (types.source, name)})
+            continue
+        enums[name] = dict((n, int(v)) for n, v in items)
+    return enums, errors
+
+
 def derive_layout_with(types, spec):
     """(types, globals, errors) for the spec, from what the adapter says."""
     errors = []
@@ -1544,16 +1595,21 @@ def derive_layout_with(types, spec):
 import gdb
 
 
+def _first_type(candidates):
+    """The first of the type names gdb knows, as a gdb.Type, or None."""
+    for candidate in candidates:
+        try:
+            return gdb.lookup_type(candidate)
+        except gdb.error:
+            pass
+    return None
+
+
 class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
     source = "DWARF"
 
     def lookup(self, name):
-        for candidate in (name, "struct " + name, "union " + name):
-            try:
-                return gdb.lookup_type(candidate)
-            except gdb.error:
-                pass
-        return None
+        return _first_type((name, "struct " + name, "union " + name))
 
     def global_type(self, name):
         sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
@@ -1595,6 +1651,15 @@ class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
 
     def name(self, t):
         return str(t.strip_typedefs().unqualified())
+
+    def lookup_enum(self, name):
+        return _first_type((name, "enum " + name))
+
+    def enumerators(self, t):
+        t = t.strip_typedefs()
+        if t.code != gdb.TYPE_CODE_ENUM:
+            return None
+        return [(f.name, f.enumval) for f in t.fields()]
 
 
 def derive_layout(spec):
@@ -3639,7 +3704,7 @@ PACK = Pack(  # noqa: F821
     {"instrs": [["save", 0], ["char", "0000000000000000000000000000000000800000000000000000000000000000"], ["char", "0000000000000000000000000000000000000002000000000000000000000000"], ["char", "0000000000000000000000000000000000001000000000000000000000000000"], ["char", "0000000000000000000000000000000000000800000000000000000000000000"], ["char", "0000000000000000000000000000000000000020000000000000000000000000"], ["char", "0000000000000000000000000000000000000020000000000000000000000000"], ["char", "0000000000000000000000000000000000000000000000000000800000000000"], ["save", 2], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 11, 13], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 10], ["char", "0000000000000000000000000000000000000000000000000000400000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 16, 18], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 15], ["save", 3], ["save", 1], ["match"]], "first": "0000000000000000000000000000000000800000000000000000000000000000"},
     None,
     [],
-    {"structs": {"ngx_str_t": {"len": {"k": "int", "signed": False}, "data": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "ngx_pool_t": {"d.last": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.end": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "d.failed": {"k": "int", "signed": False}, "max": {"k": "int", "signed": False}, "current": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "large": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "cleanup": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_pool_large_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "alloc": {"k": "ptr", "to": {"k": "void"}}}, "ngx_pool_cleanup_t": {"handler": {"k": "fnptr"}, "data": {"k": "ptr", "to": {"k": "void"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_array_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_list_part_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}}, "ngx_list_t": {"last": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}, "part": {"k": "struct", "name": "ngx_list_part_t"}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_queue_t": {"prev": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}}, "ngx_rbtree_node_t": {"key": {"k": "int", "signed": False}, "left": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "right": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "parent": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "ngx_rbtree_t": {"root": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "sentinel": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "walkee_item_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "value": {"k": "int", "signed": False}}, "walkee_elt_t": {"id": {"k": "int", "signed": False}, "weight": {"k": "int", "signed": False}}, "walkee_kv_t": {"key": {"k": "struct", "name": "ngx_str_t"}, "value": {"k": "struct", "name": "ngx_str_t"}}, "walkee_job_t": {"id": {"k": "int", "signed": False}, "link": {"k": "struct", "name": "ngx_queue_t"}, "cost": {"k": "int", "signed": False}}, "walkee_timer_t": {"node": {"k": "struct", "name": "ngx_rbtree_node_t"}, "payload": {"k": "int", "signed": False}}, "walkee_tnode_t": {"key": {"k": "int", "signed": False}, "left": {"k": "ptr", "to": {"k": "struct", "name": "walkee_tnode_t"}}, "right": {"k": "ptr", "to": {"k": "struct", "name": "walkee_tnode_t"}}}, "walkee_root_t": {"list": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "list_len": {"k": "int", "signed": False}, "pools": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}}, "npools": {"k": "int", "signed": False}, "array": {"k": "ptr", "to": {"k": "struct", "name": "ngx_array_t"}}, "kvs": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_t"}}, "jobs": {"k": "struct", "name": "ngx_queue_t"}, "timers": {"k": "struct", "name": "ngx_rbtree_t"}, "name": {"k": "struct", "name": "ngx_str_t"}, "bst": {"k": "ptr", "to": {"k": "struct", "name": "walkee_tnode_t"}}, "tag": {"k": "array", "elem": {"k": "int", "size": 1, "signed": True}, "count": 16}, "counts": {"k": "array", "elem": {"k": "int", "size": 4, "signed": False}, "count": 4}, "heads": {"k": "array", "elem": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "count": 2}}}, "globals": {"walkee": {"k": "struct", "name": "walkee_root_t"}}},
+    {"structs": {"ngx_str_t": {"len": {"k": "int", "signed": False}, "data": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}}, "ngx_pool_t": {"d.last": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.end": {"k": "ptr", "to": {"k": "int", "size": 1, "signed": False}}, "d.next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "d.failed": {"k": "int", "signed": False}, "max": {"k": "int", "signed": False}, "current": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}, "large": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "cleanup": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_pool_large_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_large_t"}}, "alloc": {"k": "ptr", "to": {"k": "void"}}}, "ngx_pool_cleanup_t": {"handler": {"k": "fnptr"}, "data": {"k": "ptr", "to": {"k": "void"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_cleanup_t"}}}, "ngx_array_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_list_part_t": {"elts": {"k": "ptr", "to": {"k": "void"}}, "nelts": {"k": "int", "signed": False}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}}, "ngx_list_t": {"last": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_part_t"}}, "part": {"k": "struct", "name": "ngx_list_part_t"}, "size": {"k": "int", "signed": False}, "nalloc": {"k": "int", "signed": False}}, "ngx_queue_t": {"prev": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}}, "ngx_rbtree_node_t": {"key": {"k": "int", "signed": False}, "left": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "right": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "parent": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "ngx_rbtree_t": {"root": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}, "sentinel": {"k": "ptr", "to": {"k": "struct", "name": "ngx_rbtree_node_t"}}}, "walkee_item_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "value": {"k": "int", "signed": False}}, "walkee_elt_t": {"id": {"k": "int", "signed": False}, "weight": {"k": "int", "signed": False}}, "walkee_kv_t": {"key": {"k": "struct", "name": "ngx_str_t"}, "value": {"k": "struct", "name": "ngx_str_t"}}, "walkee_job_t": {"id": {"k": "int", "signed": False}, "link": {"k": "struct", "name": "ngx_queue_t"}, "cost": {"k": "int", "signed": False}}, "walkee_timer_t": {"node": {"k": "struct", "name": "ngx_rbtree_node_t"}, "payload": {"k": "int", "signed": False}}, "walkee_tnode_t": {"key": {"k": "int", "signed": False}, "left": {"k": "ptr", "to": {"k": "struct", "name": "walkee_tnode_t"}}, "right": {"k": "ptr", "to": {"k": "struct", "name": "walkee_tnode_t"}}}, "walkee_root_t": {"list": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "list_len": {"k": "int", "signed": False}, "pools": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "ngx_pool_t"}}}, "npools": {"k": "int", "signed": False}, "array": {"k": "ptr", "to": {"k": "struct", "name": "ngx_array_t"}}, "kvs": {"k": "ptr", "to": {"k": "struct", "name": "ngx_list_t"}}, "jobs": {"k": "struct", "name": "ngx_queue_t"}, "timers": {"k": "struct", "name": "ngx_rbtree_t"}, "name": {"k": "struct", "name": "ngx_str_t"}, "bst": {"k": "ptr", "to": {"k": "struct", "name": "walkee_tnode_t"}}, "tag": {"k": "array", "elem": {"k": "int", "size": 1, "signed": True}, "count": 16}, "counts": {"k": "array", "elem": {"k": "int", "size": 4, "signed": False}, "count": 4}, "heads": {"k": "array", "elem": {"k": "ptr", "to": {"k": "struct", "name": "walkee_item_t"}}, "count": 2}}}, "globals": {"walkee": {"k": "struct", "name": "walkee_root_t"}}, "enums": []},
     [view0, view1, view2, view3, view4, view5, view6, view7, view8, view9, view10],
     [("ngx-pool", 0, "Memory pools - blocks, bytes used and free, large allocations, cleanups.\x0a\x0aUsage: ngx-pool [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the ngx_pool_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct ngx_pool)."),
      ("ngx-pools", 0, "Memory pools - blocks, bytes used and free, large allocations, cleanups.\x0a\x0aUsage: ngx-pools [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the ngx_pool_t there; without it, every one the view's roots reach.\x0aReads raw memory with the walkee pack's layout (same output as xsample --struct ngx_pool)."),

@@ -3,7 +3,7 @@
  * produces typed IR. Every error is an ExprError at a character offset;
  * the schema loader turns it into file:line:col.
  */
-import type { Expr } from './expr-parse.ts';
+import { exprSource, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, fieldTypeName, isScalarName, pointeeByName, pointeeName } from './field-type.ts';
 import type { FieldType, GlobalIR, Pointee, StructIR, TExpr, VType, Walk, WalkDefIR } from './ir.ts';
 
@@ -20,17 +20,82 @@ export class ExprError extends Error {
 export interface CheckContext {
   structs: Map<string, StructIR>;
   globals: Map<string, GlobalIR>;
+  /** The enums the schema names (enums:); absent: none. */
+  enums?: Map<string, unknown>;
   /**
    * Named walks. checked() is the body checked on its own, once (self is
    * slot 0), with its size: a small body is inlined at each call, with self
    * bound to the argument; a large one is called.
    */
   walkDef(name: string): { def: WalkDefIR; ast: Expr; checked(): { body: TExpr } & WalkCost } | undefined;
+  /**
+   * A walk of that name in a known file of walks (an import's, or one of a
+   * folder of packs) that this schema cannot call: not imported, or
+   * imported and left out because the schema does not declare its type.
+   */
+  walkElsewhere?(name: string): WalkElsewhere | undefined;
+}
+
+export interface WalkElsewhere {
+  /** As an import names it: nginx/idioms.yaml. */
+  file: string;
+  /** The type of its self. */
+  of: string;
+  /** The schema imports the file, and the walk was left out: it does not declare `of`. */
+  imported: boolean;
+}
+
+/**
+ * Builtins the language had and has no longer (xwalk: 1 keeps its word: a
+ * schema that called one is told what to write instead). Each became a walk
+ * of a file of walks under the same name and arguments; `instead` writes the
+ * call of today's builtins that does the same, from the call's own arguments.
+ */
+export const FORMER_BUILTINS: Record<string, { became: string; of: string; commit: string; date: string; args: number; instead(a: Expr[]): string }> = {
+  ngx_array: { became: 'nginx/idioms.yaml', of: 'ngx_array_t', commit: '706cc0b', date: '2026-12-01', args: 2, instead: ([a, t]) => `array(cast(${memberText(a, 'elts')}, ${exprSource(t)}), ${memberText(a, 'nelts')})` },
+  ngx_list: {
+    became: 'nginx/idioms.yaml',
+    of: 'ngx_list_t',
+    commit: '706cc0b',
+    date: '2026-12-01',
+    args: 2,
+    instead: ([l, t]) => `each(chain(&${memberText(l, 'part')}, next), array(cast(it.elts, ${exprSource(t)}), it.nelts))`,
+  },
+  ngx_queue: { became: 'nginx/idioms.yaml', of: 'ngx_queue_t', commit: '706cc0b', date: '2026-12-01', args: 3, instead: ([h, t, link]) => `dlist(${exprSource(h)}, ${exprSource(t)}, ${exprSource(link)})` },
+  rbtree: {
+    became: 'nginx/idioms.yaml',
+    of: 'ngx_rbtree_t',
+    commit: '706cc0b',
+    date: '2026-12-01',
+    args: 3,
+    instead: ([tr, t, node]) => `each(bintree(${memberText(tr, 'root')}, left, right, ${memberText(tr, 'sentinel')}), container_of(it, ${exprSource(t)}, ${exprSource(node)}))`,
+  },
+};
+
+/** `x.field` for a struct or a pointer to one (`&a.b` is written a.b: a member of either reads the same). */
+function memberText(x: Expr, field: string): string {
+  const base = x.kind === 'unary' && x.op === '&' && (x.arg.kind === 'name' || x.arg.kind === 'member') ? x.arg : x;
+  const text = exprSource(base);
+  return ['name', 'member', 'index', 'call'].includes(base.kind) ? `${text}.${field}` : `(${text}).${field}`;
+}
+
+/** Why a call of an unknown function fails, and what to write instead, when the language knows: a former builtin, a walk of a file not imported. */
+export function unknownCallHint(e: { callee: string; args: Expr[] }, elsewhere: WalkElsewhere | undefined): string | null {
+  const former = Object.hasOwn(FORMER_BUILTINS, e.callee) ? FORMER_BUILTINS[e.callee] : undefined;
+  const file = elsewhere?.file ?? former?.became;
+  const of = elsewhere?.of ?? former?.of;
+  if (!file || !of) return null;
+  const instead = former && e.args.length === former.args ? `, or use ${former.instead(e.args)}` : '';
+  const was = former ? `${e.callee}() is no longer a builtin (since ${former.commit}, ${former.date}): ` : '';
+  if (elsewhere?.imported) return `${was}${e.callee} is a walk of ${file} about ${of}, which this schema does not declare, so the import leaves it out: declare ${of} under types:${instead}`;
+  return `${was}${e.callee} is a walk of ${file}: add imports: [${file}]${instead}`;
 }
 
 export interface Scope {
   self: TExpr | null;
   its: number[]; // slots of the enclosing `it`s, innermost last
+  /** Names bound by let() around the expression, and a view's let: names: what each stands for. */
+  lets?: ReadonlyMap<string, TExpr>;
 }
 
 const INT: VType = { k: 'int', signed: false };
@@ -110,10 +175,30 @@ export class ExprChecker {
   /** The expression being checked as a whole (a column's, a check's): min() and max() may only be that. */
   root: Expr | null = null;
 
-  check(e: Expr, self: TExpr | null): TExpr {
+  check(e: Expr, self: TExpr | null, lets?: ReadonlyMap<string, TExpr>): TExpr {
     this.root = e;
     this.size = 0;
-    return this.expr(e, { self, its: [] });
+    return this.expr(e, { self, its: [], lets });
+  }
+
+  /**
+   * A name a let binds: not self, it or NULL, a builtin, a global or a name
+   * already bound around it (one name, one meaning, in the whole expression).
+   */
+  letName(e: Expr, s: Scope, what: string): string {
+    if (e.kind !== 'name') throw new ExprError(`${what} is a name, such as n or pool`, e.at);
+    const n = e.name;
+    const clash = ['self', 'it', 'NULL'].includes(n) ? 'what the language binds' : isBuiltin(n) ? 'a builtin' : this.ctx.globals.has(n) ? 'a global' : s.lets?.has(n) ? 'a name already bound here' : this.ctx.walkDef(n) ? 'a walk' : null;
+    if (clash) throw new ExprError(`${what}: ${n} is ${clash}`, e.at);
+    return n;
+  }
+
+  /** A fresh slot for a value of type t (an it, a let's name). */
+  newSlot(t: VType): number {
+    const slot = this.nextSlot++;
+    this.maxSlots = Math.max(this.maxSlots, this.nextSlot);
+    this.slotTypes.set(slot, t);
+    return slot;
   }
 
   /** Nodes checked for the current expression, walks inlined: bounded, so nested calls cannot blow up. */
@@ -154,6 +239,8 @@ export class ExprChecker {
       return { op: 'var', slot, type: this.slotTypes.get(slot)! };
     }
     if (name === 'NULL') return { op: 'num', value: 0, type: INT };
+    const bound = s.lets?.get(name);
+    if (bound) return bound;
     const g = this.ctx.globals.get(name);
     if (g) return { op: 'global', name, decl: g.type, type: fieldValueType(g.type) };
     const known = [...this.ctx.globals.keys()];
@@ -268,6 +355,8 @@ export class ExprChecker {
     }
     const w = this.ctx.walkDef(e.callee);
     if (w) return this.callWalk(e, s, w);
+    const hint = unknownCallHint(e, this.ctx.walkElsewhere?.(e.callee));
+    if (hint) throw new ExprError(hint, e.at);
     throw new ExprError(`unknown function '${e.callee}' (builtins: ${Object.keys(BUILTINS).join(', ')}; or a walk from the schema's walks:)`, e.at);
   }
 
@@ -353,11 +442,9 @@ export class ExprChecker {
 
   /** Checks `body` with a fresh slot bound to `it` (the elements of seq). */
   bodyWithIt(seq: TExpr, body: Expr, s: Scope): { slot: number; body: TExpr } {
-    const slot = this.nextSlot++;
-    this.maxSlots = Math.max(this.maxSlots, this.nextSlot);
-    this.slotTypes.set(slot, (seq.type as { elem: VType }).elem);
     // Slots are never reused: a walk's driver may still hold its own while a sibling body runs.
-    return { slot, body: this.expr(body, { self: s.self, its: [...s.its, slot] }) };
+    const slot = this.newSlot((seq.type as { elem: VType }).elem);
+    return { slot, body: this.expr(body, { ...s, its: [...s.its, slot] }) };
   }
 
 }
@@ -483,6 +570,20 @@ function aggregate(fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any', needsBod
   };
 }
 
+/** ntohs(x), ntohl(x): the low 2 or 4 bytes of x, from network byte order (big-endian) to the host's (x86-64: little-endian). */
+function byteOrder(fn: 'ntohs' | 'ntohl', size: 2 | 4): Builtin {
+  return {
+    min: 1,
+    max: 1,
+    usage: `${fn}(x): the low ${size * 8} bits of x with their bytes swapped (network to host byte order on x86-64)`,
+    check(e, s) {
+      const x = this.expr(e.args[0], s);
+      if (x.type.k !== 'int') throw new ExprError(`${fn}() needs an integer, but this is ${typeName(x.type)}`, e.args[0].at);
+      return { op: 'bswap', size, arg: x, type: INT };
+    },
+  };
+}
+
 /** dlist(): head, element type, link field[, next, prev]. */
 function dlistOf(this: ExprChecker, e: Call, s: Scope): TExpr {
   const name = 'dlist';
@@ -531,6 +632,62 @@ export function isBuiltin(name: string): boolean {
 }
 
 const BUILTINS: Record<string, Builtin> = {
+  let: {
+    min: 3,
+    max: 3,
+    usage: 'let(name, value, expression of name): the value computed once, named in the expression',
+    check(e, s) {
+      const name = this.letName(e.args[0], s, 'the first argument of let()');
+      const value = this.expr(e.args[1], s);
+      if (value.type.k === 'seq' || value.type.k === 'path') {
+        throw new ExprError(`let() names a value, but this is ${typeName(value.type)}: name what is taken of it (count, sum, nth...), or write the walk in walks:`, e.args[1].at);
+      }
+      const slot = this.newSlot(value.type);
+      const lets = new Map(s.lets ?? []);
+      lets.set(name, { op: 'var', slot, type: value.type });
+      const body = this.expr(e.args[2], { ...s, lets });
+      return { op: 'let', slot, value, body, type: body.type };
+    },
+  },
+  after: {
+    min: 1,
+    max: 1,
+    usage: "after(p): the bytes right after the struct p points to, as a pointer to u8 (C's (u_char *) (p + 1))",
+    check(e, s) {
+      const p = this.expr(e.args[0], s);
+      const st = structName(p);
+      if (!st) throw new ExprError(`after() needs a pointer to a struct, but this is ${typeName(p.type)}`, e.args[0].at);
+      const bytes: VType = { k: 'ptr', to: { k: 'int', size: 1, signed: false } };
+      return { op: 'binary', o: '+', left: { op: 'cast', arg: p, type: bytes }, right: { op: 'sizeof', of: { k: 'struct', name: st }, type: INT }, type: bytes };
+    },
+  },
+  ntohs: byteOrder('ntohs', 2),
+  ntohl: byteOrder('ntohl', 4),
+  enum_name: {
+    min: 2,
+    max: 2,
+    usage: "enum_name(value, E): the name of value's enumerator of enum E (declared in enums:), from the build's DWARF, or the value in decimal when none has it",
+    check(e, s) {
+      const x = this.expr(e.args[0], s);
+      if (x.type.k !== 'int') throw new ExprError(`enum_name() needs an integer, but this is ${typeName(x.type)}`, e.args[0].at);
+      const a = e.args[1];
+      const known = [...(this.ctx.enums?.keys() ?? [])];
+      if (a.kind !== 'name' || !this.ctx.enums?.has(a.name)) {
+        throw new ExprError(`the second argument of enum_name() is an enum the schema declares in enums: (${known.length ? known.join(', ') : 'it declares none'})`, a.at);
+      }
+      return { op: 'enum_name', enumName: a.name, arg: x, type: { k: 'str' } };
+    },
+  },
+  sockaddr_str: {
+    min: 1,
+    max: 1,
+    usage: 'sockaddr_str(p): a struct sockaddr as text: ip:port (AF_INET), [ip6]:port (AF_INET6, RFC 5952), else family N; NULL for a NULL pointer',
+    check(e, s) {
+      const p = this.expr(e.args[0], s);
+      if (p.type.k !== 'ptr' && p.type.k !== 'ref') throw new ExprError(`sockaddr_str() needs a pointer to a struct sockaddr, but this is ${typeName(p.type)}`, e.args[0].at);
+      return { op: 'sockaddr', arg: p, type: { k: 'str' } };
+    },
+  },
   register: {
     min: 1,
     max: 1,

@@ -240,3 +240,31 @@ function parseTokens(toks: Token[]): Expr {
 function describe(tok: Token): string {
   return tok.t === 'end' ? 'the end of the expression' : `'${tok.v}'`;
 }
+
+/**
+ * An expression written back as text (for a message that shows the call to
+ * write instead): operands that are not atoms are put in parentheses.
+ */
+export function exprSource(e: Expr): string {
+  const atom = (x: Expr): string => (['num', 'text', 'name', 'member', 'index', 'call'].includes(x.kind) ? exprSource(x) : `(${exprSource(x)})`);
+  switch (e.kind) {
+    case 'num':
+      return String(e.value);
+    case 'text':
+      return JSON.stringify(e.value);
+    case 'name':
+      return e.name;
+    case 'member':
+      return `${atom(e.base)}.${e.name}`;
+    case 'index':
+      return `${atom(e.base)}[${exprSource(e.index)}]`;
+    case 'unary':
+      return `${e.op}${atom(e.arg)}`;
+    case 'binary':
+      return `${atom(e.left)} ${e.op} ${atom(e.right)}`;
+    case 'cond':
+      return `${atom(e.test)} ? ${atom(e.then)} : ${atom(e.else)}`;
+    case 'call':
+      return `${e.callee}(${e.args.map(exprSource).join(', ')})`;
+  }
+}

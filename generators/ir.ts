@@ -56,6 +56,15 @@ export interface StructIR {
   pos: Pos;
 }
 
+/** An enum the schema names (enums:): its enumerators come from each build's layout. */
+export interface EnumIR {
+  name: string;
+  doc: string;
+  /** The object (objects:) whose layout has it; absent: the program's own binary. */
+  object?: string;
+  pos: Pos;
+}
+
 export interface GlobalIR {
   name: string;
   type: FieldType;
@@ -102,6 +111,16 @@ export type TExpr =
   | { op: 'walk'; walk: Walk; type: VType }
   | { op: 'aggregate'; fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any'; seq: TExpr; slot: number; body: TExpr | null; type: VType }
   | { op: 'nth'; seq: TExpr; index: TExpr; type: VType } // element index (from 0) of a walk
+  /** let(name, value, body): value computed once, bound to slot in body. */
+  | { op: 'let'; slot: number; value: TExpr; body: TExpr; type: VType }
+  /** A name of the view's let: (value, an expression of self), computed at most once per row however many columns and checks use it. */
+  | { op: 'rowlet'; name: string; value: TExpr; self: TExpr; type: VType }
+  /** ntohs (size 2), ntohl (size 4): the low bytes of arg, swapped. */
+  | { op: 'bswap'; size: 2 | 4; arg: TExpr; type: VType }
+  /** The name of arg's enumerator of enum `enumName` in this build (the first declared of that value), else arg in decimal. */
+  | { op: 'enum_name'; enumName: string; arg: TExpr; type: VType }
+  /** A struct sockaddr as text: ip:port, [ip6]:port, family N. */
+  | { op: 'sockaddr'; arg: TExpr; type: VType }
   /** A named walk too large to inline: its body (checked once, self as slot 0) becomes one function of the generated code. */
   | { op: 'call'; walk: string; arg: TExpr; body: TExpr; type: VType };
 
@@ -262,6 +281,8 @@ export interface PackIR {
   objects: Map<string, ObjectIR>;
   structs: Map<string, StructIR>;
   globals: Map<string, GlobalIR>;
+  /** Enums whose enumerators the layouts carry (enums:), by name. */
+  enums: Map<string, EnumIR>;
   walks: Map<string, WalkDefIR>;
   views: Map<string, ViewIR>;
   /** Flame graphs made of several stack-shaped views (flamegraphs:), recorded as one: xsample record --struct NAME. */

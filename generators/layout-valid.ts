@@ -8,6 +8,7 @@ import type { FieldType, PackIR } from './ir.ts';
 import { LAYOUT_FORMAT, type LayoutFile } from './layout.ts';
 
 const MAX_SIZE = 2 ** 31;
+const MAX_ENUMERATORS = 65536;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -38,6 +39,16 @@ export function layoutProblem(l: unknown): string | null {
   for (const [name, g] of Object.entries(l.globals)) {
     if (!isObj(g) || !isInt(g.size, 1, MAX_SIZE)) return `globals.${name}.size is not a size`;
     if (g.signed !== undefined && typeof g.signed !== 'boolean') return `globals.${name}.signed is not true or false`;
+  }
+  if (l.enums !== undefined) {
+    if (!isObj(l.enums)) return 'enums is not an object';
+    for (const [name, e] of Object.entries(l.enums)) {
+      if (!isObj(e) || Object.keys(e).length > MAX_ENUMERATORS) return `enums.${name} is not an object of at most ${MAX_ENUMERATORS} enumerators`;
+      for (const [n, v] of Object.entries(e)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]{0,255}$/.test(n)) return `enums.${name} has an enumerator that is not a C identifier`;
+        if (!isInt(v, -(2 ** 53), 2 ** 53)) return `enums.${name}.${n} is not an integer`;
+      }
+    }
   }
   return null;
 }

@@ -40,14 +40,17 @@ export interface LayoutFile {
   producer: string;
   types: Record<string, LayoutStruct>;
   globals: Record<string, { size: number; signed?: boolean }>;
+  /** The enumerators of the enums the schema declares (enums:), name to value in declaration order; absent in older layouts. */
+  enums?: Record<string, Record<string, number>>;
 }
 
 /** What gdb must look up in one binary: every struct, field and global the schema declares of it (object: null, the program's own). */
-export function layoutSpecOf(pack: PackIR, object: string | null = null): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType> } {
+export function layoutSpecOf(pack: PackIR, object: string | null = null): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType>; enums: string[] } {
   const structs: Record<string, Record<string, FieldType>> = {};
   for (const st of pack.structs.values()) if ((st.object ?? null) === object) structs[st.name] = Object.fromEntries([...st.fields.values()].map((f) => [f.name, f.type]));
   const globals = Object.fromEntries([...pack.globals.values()].filter((g) => (g.object ?? null) === object).map((g) => [g.name, g.type]));
-  return { structs, globals };
+  const enums = [...pack.enums.values()].filter((e) => (e.object ?? null) === object).map((e) => e.name);
+  return { structs, globals, enums };
 }
 
 /** Where the schema declares `where` ("type.field" or a global), for messages. */
@@ -90,7 +93,7 @@ export async function extractLayout(pack: PackIR, binary: string, opts: ExtractO
     throw err;
   }
   const json = out.slice(out.indexOf('XWALK-LAYOUT-BEGIN') + 18, out.indexOf('XWALK-LAYOUT-END'));
-  const got = JSON.parse(json) as { types: LayoutFile['types']; globals: LayoutFile['globals']; errors: { where: string; message: string }[]; gdb: string };
+  const got = JSON.parse(json) as { types: LayoutFile['types']; globals: LayoutFile['globals']; enums?: LayoutFile['enums']; errors: { where: string; message: string }[]; gdb: string };
   if (got.errors.length > 0) {
     const lines = got.errors.map((e) => `${schemaPlace(pack, e.where)}: ${e.where}: ${e.message}`);
     throw new UserError(`the schema does not match ${binary}:\n${lines.join('\n')}`);
@@ -106,6 +109,7 @@ export async function extractLayout(pack: PackIR, binary: string, opts: ExtractO
     producer: opts.forBinary ? `gdb ${got.gdb} from the DWARF of ${path.basename(binary)}, built against its headers` : `gdb ${got.gdb} from DWARF`,
     types: got.types,
     globals: got.globals,
+    ...(got.enums && Object.keys(got.enums).length ? { enums: got.enums } : {}),
   };
 }
 

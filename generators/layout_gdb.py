@@ -8,7 +8,9 @@ import os
 
 import gdb
 
-types, globals_, errors = derive_layout(json.loads(os.environ["XWALK_LAYOUT_SPEC"]))  # noqa: F821 (from xwalk_dwarf.py)
+spec = json.loads(os.environ["XWALK_LAYOUT_SPEC"])
+types, globals_, errors = derive_layout(spec)  # noqa: F821 (from xwalk_dwarf.py)
+enums, enum_errors = derive_enums(GdbTypes(), spec)  # noqa: F821 (from xwalk_derive.py and xwalk_dwarf.py)
 print("XWALK-LAYOUT-BEGIN")
-print(json.dumps({"types": types, "globals": globals_, "errors": errors, "gdb": gdb.VERSION}))
+print(json.dumps({"types": types, "globals": globals_, "enums": enums, "errors": errors + enum_errors, "gdb": gdb.VERSION}))
 print("XWALK-LAYOUT-END")

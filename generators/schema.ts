@@ -8,12 +8,12 @@ import path from 'node:path';
 import { packDirs, trustedInPacks } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
-import { ExprChecker, ExprError, isBuiltin, typeName, walkCost } from './check-expr.ts';
+import { ExprChecker, ExprError, isBuiltin, typeName, walkCost, type WalkElsewhere } from './check-expr.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
-import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
+import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -75,7 +75,7 @@ export function loadBinarySection(file: string): Pick<PackIR, 'versionPattern' |
 export function parseSchema(text: string, file: string): PackIR {
   const src: Source = new Source(file, text);
   if (text.length > MAX_SCHEMA) throw new SchemaError({ file, line: 1, col: 1 }, `a schema of ${Buffer.byteLength(text)} bytes is more than xgen reads (${MAX_SCHEMA / 1024 / 1024} MiB)`);
-  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'objects', 'clock', 'types', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
+  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'objects', 'clock', 'types', 'enums', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
   const name = identifier(src, top.get('pack'), root, 'pack');
   const pack: PackIR = {
     name,
@@ -90,6 +90,7 @@ export function parseSchema(text: string, file: string): PackIR {
     objects: new Map(),
     structs: new Map(),
     globals: new Map(),
+    enums: new Map(),
     walks: new Map(),
     views: new Map(),
     flamegraphs: new Map(),
@@ -103,16 +104,18 @@ export function parseSchema(text: string, file: string): PackIR {
   }
   readObjects(src, top.get('objects'), pack);
   readTypes(src, top.get('types'), root, pack);
+  readEnums(src, top.get('enums'), pack);
   readGlobals(src, top.get('globals'), pack);
   const walkNodes = readWalks(src, top.get('walks'), pack);
+  const leftOut = new Map<string, WalkElsewhere>();
   for (const lib of readImports(src, top.get('imports'))) {
     pack.imports.push({ name: lib.name, file: lib.src.file, sha256: crypto.createHash('sha256').update(lib.src.text).digest('hex') });
-    for (const [n, w] of readWalks(lib.src, lib.walks, pack, { optional: true })) {
+    for (const [n, w] of readWalks(lib.src, lib.walks, pack, { optional: { file: lib.name, leftOut } })) {
       if (walkNodes.has(n)) walkNodes.get(n)!.src.fail(walkNodes.get(n)!.key, `walk ${n} is also defined in ${lib.src.file}, which this schema imports`);
       walkNodes.set(n, w);
     }
   }
-  const ctx = checkContext(pack);
+  const ctx = checkContext(pack, walksElsewhere(file, leftOut));
   // Check each walk on its own once, so an error in it is reported where it is written; keep the result for calls.
   // A walk with parameters is checked where it is called, with what each call gives for them.
   for (const [n, w] of walkNodes) {
@@ -239,6 +242,22 @@ function innermost(p: import('./ir.ts').Pointee): string | null {
   return p.k === 'struct' ? p.name : null;
 }
 
+/** enums: NAME: {doc:, object:} (or NAME: {}): enums whose enumerators each build's layout carries, for enum_name(). */
+function readEnums(src: Source, pair: Pair | undefined, pack: PackIR): void {
+  if (!pair) return;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'enums: maps C enum names (a typedef or an enum tag) to {doc:} or {}, e.g. ngx_http_state_e: {}');
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'an enum name');
+    if (pack.structs.has(n)) src.fail(key, `enum ${n} has the name of a type of types:`);
+    const body = item.value as Node | null;
+    const e = body === null || (isScalar(body) && body.value === null) ? new Map<string, Pair>() : isMap(body) ? entries(src, body, ['doc', 'object'], `enum ${n}`) : src.fail(body, `enum ${n}: expected {} or {doc:, object:}`);
+    const object = objectOf(src, e.get('object'), pack, `enum ${n}`);
+    pack.enums.set(n, { name: n, doc: optString(src, e.get('doc')), ...(object ? { object } : {}), pos: src.at(key) } satisfies EnumIR);
+  }
+}
+
 function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
   if (!pair) return;
   const m = pair.value as Node;
@@ -292,11 +311,13 @@ function objectOf(src: Source, pair: Pair | undefined, pack: PackIR, what: strin
 }
 
 /** What expressions of this pack may refer to. */
-export function checkContext(pack: PackIR): Ctx {
+export function checkContext(pack: PackIR, walkElsewhere?: Ctx['walkElsewhere']): Ctx {
   const checking = new Set<string>();
   const ctx: Ctx = {
     structs: pack.structs,
     globals: pack.globals,
+    enums: pack.enums,
+    walkElsewhere,
     walkDef: (n: string) => {
       const def = pack.walks.get(n);
       if (!def) return undefined;
@@ -355,7 +376,7 @@ interface WalkSource {
  * a library's (imports:), and a walk about a type this schema does not
  * declare is left out rather than refused.
  */
-function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optional?: boolean } = {}): Map<string, WalkSource> {
+function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optional?: { file: string; leftOut: Map<string, WalkElsewhere> } } = {}): Map<string, WalkSource> {
   const asts = new Map<string, WalkSource>();
   if (!pair) return asts;
   const m = pair.value as Node;
@@ -369,7 +390,10 @@ function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optio
     if (!isMap(body)) src.fail(body ?? key, `walk ${n}: expected of: and yields:`);
     const e = entries(src, body, ['doc', 'of', 'params', 'yields'], `walk ${n}`);
     const ofName = e.get('of') ? String(scalarValue(e.get('of')!.value as Node)) : '';
-    if (o.optional && e.get('of') && !isScalarName(ofName) && !pack.structs.has(ofName)) continue;
+    if (o.optional && e.get('of') && !isScalarName(ofName) && !pack.structs.has(ofName)) {
+      o.optional.leftOut.set(n, { file: o.optional.file, of: ofName, imported: true });
+      continue;
+    }
     const of = walkOfRef(src, e.get('of'), body, pack, `walk ${n}`);
     const params = walkParams(src, e.get('params'), n, pack);
     const y = e.get('yields');
@@ -417,6 +441,71 @@ function topLevel(src: Source, kind: string, notAMap: string, allowed: string[],
   return { root, top };
 }
 
+/**
+ * Where a walk the schema cannot call is defined: a walk an import left out
+ * (its type is not declared), else one of a file of walks in a folder of
+ * packs (looked for only when a call fails, once).
+ */
+function walksElsewhere(schemaFile: string, leftOut: Map<string, WalkElsewhere>): (name: string) => WalkElsewhere | undefined {
+  let known: Map<string, WalkElsewhere> | null = null;
+  return (name) => {
+    if (leftOut.has(name)) return leftOut.get(name);
+    known ??= knownWalkFiles(schemaFile);
+    return known.get(name);
+  };
+}
+
+/** The walks of every file of walks (PACK/FILE.yaml, not a schema) in the folders imports look in: name -> file and type. */
+function knownWalkFiles(schemaFile: string): Map<string, WalkElsewhere> {
+  const out = new Map<string, WalkElsewhere>();
+  let folders: string[];
+  try {
+    folders = importFolders(schemaFile);
+  } catch {
+    return out;
+  }
+  for (const dir of folders) {
+    let packs: string[];
+    try {
+      packs = fs.readdirSync(dir).sort();
+    } catch {
+      continue;
+    }
+    for (const p of packs) {
+      let files: string[];
+      try {
+        files = fs.readdirSync(path.join(dir, p)).sort();
+      } catch {
+        continue;
+      }
+      for (const f of files) {
+        const name = `${p}/${f}`;
+        if (f === 'schema.yaml' || !IMPORT.test(name)) continue;
+        try {
+          const text = readRegularFile(path.join(dir, name));
+          if (text.length > MAX_IMPORT) continue;
+          const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
+          const walks = doc.errors.length === 0 && isMap(doc.contents) ? doc.contents.get('walks', true) : null;
+          if (!isMap(walks)) continue;
+          for (const item of walks.items) {
+            const n = scalarValue(item.key as Node);
+            const of = isMap(item.value) ? scalarValue(item.value.get('of', true) as Node) : null;
+            if (typeof n === 'string' && typeof of === 'string' && !out.has(n)) out.set(n, { file: name, of, imported: false });
+          }
+        } catch {
+          // A file that cannot be read is not one the message can name.
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The folders an import is looked for in: the folder of packs that holds this schema's, then XWALK_PACKS and the built-in packs. */
+function importFolders(schemaFile: string): string[] {
+  return [...new Set([path.dirname(path.dirname(path.resolve(schemaFile))), ...packDirs()])];
+}
+
 /** An import names a file of a pack folder: PACK/FILE.yaml. */
 const IMPORT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*\/[A-Za-z0-9_][A-Za-z0-9_.-]*\.yaml$/;
 
@@ -435,7 +524,7 @@ function readImports(src: Source, pair: Pair | undefined): { name: string; src: 
   for (const item of s.items as Node[]) {
     const name = scalarValue(item);
     if (typeof name !== 'string' || !IMPORT.test(name) || name.includes('..')) src.fail(item, `an import names a file of walks in a pack's folder, PACK/FILE.yaml (nginx/idioms.yaml), not ${JSON.stringify(name ?? null)}`);
-    const folders = [...new Set([path.dirname(path.dirname(path.resolve(src.file))), ...packDirs()])];
+    const folders = importFolders(src.file);
     const file = folders.map((d) => path.join(d, name)).find((f) => fs.existsSync(f) && trustedInPacks(path.dirname(path.dirname(f)), f));
     if (!file) src.fail(item, `cannot import ${name}: no such file in ${folders.join(', ')}`);
     let text: string;
@@ -466,7 +555,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
-    const e = entries(src, body, ['doc', 'aliases', 'of', 'roots', 'columns', 'checks', 'stack', 'weight', 'weighs'], `view ${n}`);
+    const e = entries(src, body, ['doc', 'aliases', 'of', 'let', 'roots', 'columns', 'checks', 'stack', 'weight', 'weighs'], `view ${n}`);
     // A view is about a struct, or about function pointers (of: fnptr), such as a filter chain.
     const ofNode = e.get('of');
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
@@ -474,8 +563,9 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     const self = selfOf(of);
     const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n, aliases), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, clock: false, stack: null, pos: src.at(key) };
     view.roots = readRoots(src, e.get('roots'), body, view, checker);
-    view.columns = readColumns(src, e.get('columns'), body, view, checker, self);
-    view.checks = readChecks(src, e.get('checks'), view, checker, self);
+    const lets = readLets(src, e.get('let'), view, checker, self);
+    view.columns = readColumns(src, e.get('columns'), body, view, checker, self, lets);
+    view.checks = readChecks(src, e.get('checks'), view, checker, self, lets);
     view.stack = readStack(src, e.get('stack'), e.get('weight'), e.get('weighs'), view);
     view.slots = checker.maxSlots;
     view.clock = readsClock([view.roots, view.columns, view.checks]);
@@ -600,7 +690,35 @@ function readRoots(src: Source, pair: Pair | undefined, body: Node, view: ViewIR
   });
 }
 
-function readColumns(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker, self: TExpr): ColumnIR[] {
+/**
+ * let: names values of self that the view's columns and checks use: each
+ * an expression of self (and of the names before it), computed at most
+ * once per row however many columns use it, and only when one does.
+ */
+function readLets(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr): ReadonlyMap<string, TExpr> {
+  const lets = new Map<string, TExpr>();
+  if (!pair) return lets;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, `view ${view.name}: let: maps a name to an expression of self, e.g. pool: self.pool`);
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const name = identifier(src, item, key, 'a name of let:');
+    try {
+      checker.letName({ kind: 'name', name, at: 0 }, { self, its: [], lets }, `view ${view.name}: let:`);
+    } catch (err) {
+      if (err instanceof ExprError) src.fail(key, err.message);
+      throw err;
+    }
+    const value = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self, lets);
+    if (value.type.k === 'seq' || value.type.k === 'path') {
+      src.fail(item.value as Node, `view ${view.name}: let: ${name} names a value, but this is ${typeName(value.type)}: name what is taken of it (count, sum, nth...), or write the walk in walks:`);
+    }
+    lets.set(name, { op: 'rowlet', name, value, self, type: value.type });
+  }
+  return lets;
+}
+
+function readColumns(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker, self: TExpr, lets: ReadonlyMap<string, TExpr>): ColumnIR[] {
   if (!pair) src.fail(body, `view ${view.name} needs columns: (name: expression of self)`);
   const m = pair.value as Node;
   if (!isMap(m)) src.fail(m, `view ${view.name}: columns: maps a column name to an expression of self`);
@@ -609,7 +727,7 @@ function readColumns(src: Source, pair: Pair | undefined, body: Node, view: View
     const name = identifier(src, item, key, 'a column name');
     if (name === 'origin') src.fail(key, "'origin' is reserved: every row already says which root reached it");
     if (name === 'pid') src.fail(key, "'pid' is reserved: every row already says which process it was read from");
-    const expr = columnValue(checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self));
+    const expr = columnValue(checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self, lets));
     if (expr.type.k === 'path') src.fail(item.value as Node, `column ${name} must be a value, but it is ${typeName(expr.type)}`);
     return { name, expr, pos: src.at(key) };
   });
@@ -628,7 +746,7 @@ export function columnValue(e: TExpr): TExpr {
   return { op: 'walk', walk: { w: 'array', base: e, count: { op: 'num', value: t.count, type: { k: 'int', signed: false } }, elem: t.elem }, type: { k: 'seq', elem } };
 }
 
-function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr): CheckIR[] {
+function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr, lets: ReadonlyMap<string, TExpr>): CheckIR[] {
   if (!pair) return [];
   const s = pair.value as Node;
   if (!isSeq(s)) src.fail(s, `view ${view.name}: checks: is a list of { expr:, message: }`);
@@ -638,7 +756,7 @@ function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: 
     const e = entries(src, node, ['expr', 'message'], 'a check');
     const ex = e.get('expr');
     if (!ex) src.fail(node, 'a check needs expr:');
-    const expr = checkExpr(src, checker, ex.value as Node, parse(src, ex.value as Node), self);
+    const expr = checkExpr(src, checker, ex.value as Node, parse(src, ex.value as Node), self, lets);
     if (expr.type.k !== 'int') src.fail(ex.value as Node, `a check must be a condition, but this is ${typeName(expr.type)}`);
     return { expr, message: optString(src, e.get('message')) || 'check failed', pos: src.at(node) };
   });
@@ -825,9 +943,9 @@ function parse(src: Source, node: Node | null | undefined): Expr {
   }
 }
 
-function checkExpr(src: Source, checker: ExprChecker, node: Node, ast: Expr, self: TExpr | null): TExpr {
+function checkExpr(src: Source, checker: ExprChecker, node: Node, ast: Expr, self: TExpr | null, lets?: ReadonlyMap<string, TExpr>): TExpr {
   try {
-    return checker.check(ast, self);
+    return checker.check(ast, self, lets);
   } catch (err) {
     if (err instanceof ExprError) throw new SchemaError(src.pos(exprOffset(src, node as Scalar, err.at)), err.message);
     throw err;

@@ -89,6 +89,18 @@ class LldbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
     def name(self, t):
         return _canonical(t).GetUnqualifiedType().GetName()
 
+    def enumerators(self, t):
+        c = _canonical(t)
+        if c.GetTypeClass() != lldb.eTypeClassEnumeration:
+            return None
+        members = c.GetEnumMembers()
+        signed = self.is_signed(c)
+        out = []
+        for i in range(members.GetSize()):
+            m = members.GetTypeEnumMemberAtIndex(i)
+            out.append((m.GetName(), m.GetValueAsSigned() if signed else m.GetValueAsUnsigned()))
+        return out
+
 
 def derive_layout(spec):
     """(types, globals, errors) for the spec, from the debug info lldb has loaded."""

@@ -159,6 +159,7 @@ def _find_layout(pack, target):
     if not errors:
         release = version or "unknown"
         data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
+        data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]  # noqa: F821 (xwalk_derive.py)
         return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
     signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
     if version and signature:

@@ -184,6 +184,7 @@ class Runtime(object):
         self.clock = None  # a ClockReading when the view reads the clock
         self.registers = None  # fn(name) -> int or None: the target's first thread's registers, where the debugger has them
         self._registers_read = {}
+        self.row = {}  # what a view's let: names, for the row being read (memo)
 
     def register(self, name):
         """A register of the target's first thread, or 0 where it is not known (register() in a schema). Asked of the
@@ -210,6 +211,22 @@ class Runtime(object):
         """A global's address; -1 when the symbol tables lack it."""
         a = self.symbols.address(name)
         return -1 if a is None else a
+
+    @staticmethod
+    def hex_digits(n):
+        """A non-negative integer in lowercase hexadecimal, no prefix (an IPv6 group in sockaddr_str())."""
+        return "%x" % n
+
+    def new_row(self):
+        """What a view's let: names is computed at most once per row: forgotten at each row."""
+        self.row = {}
+
+    def memo(self, key, fn, *args):
+        """The value of fn for this row, computed once (a call that fails is not kept)."""
+        if key in self.row:
+            return self.row[key]
+        value = self.row[key] = fn(self, *args)
+        return value
 
     def cat(self, *parts):
         """Texts and integers joined, the integers in decimal (cat() in a schema)."""
@@ -396,6 +413,17 @@ class Layout(object):
         self._available(name)
         return self.data["globals"][name]["size"]
 
+    def has_enum(self, name):
+        """Whether this build's layout carries the enumerators of enum name (older layouts have none)."""
+        return name in self.data.get("enums", {})
+
+    def enum_names(self, name):
+        """Enum name's enumerators by value, the first declared where several share one (enum_name() in a schema)."""
+        out = {}
+        for n, v in self.data.get("enums", {}).get(name, {}).items():
+            out.setdefault(v, n)
+        return out
+
 
 def is_walk_failure(e):
     return isinstance(e, (Fault, WalkError))
@@ -425,6 +453,7 @@ def run_view(view, rt, addr=None):
                 errors.append({"root": label, "message": str(e)})
     rows = []
     for a, origin in items:
+        rt.new_row()
         row = [("origin", origin)]
         for name, fn, kind, is_list in view.columns:
             try:

@@ -54,6 +54,14 @@ class DebugTypes(object):
         """The type as C writes it, typedefs seen through (for messages and for telling types apart)."""
         raise NotImplementedError
 
+    def lookup_enum(self, name):
+        """The enum type named name (a typedef or an enum tag), or None."""
+        return self.lookup(name)
+
+    def enumerators(self, t):
+        """An enum's enumerators as (name, value), in declaration order; None when t is not an enum."""
+        raise NotImplementedError
+
 
 def find_member(types, t, name):
     """(bit offset, bit size, type) of member name, looking into anonymous members, or None."""
@@ -128,6 +136,19 @@ def field_layout(types, errors, struct_name, st, path, decl):
         out["signed"] = bool(types.is_signed(cur))
     check_decl(types, errors, struct_name + "." + path, cur, decl)
     return out
+
+
+def derive_enums(types, spec):
+    """(enums, errors): each enum the spec names (spec["enums"]), its enumerators as {name: value} in declaration order."""
+    enums, errors = {}, []
+    for name in spec.get("enums", []):
+        t = types.lookup_enum(name)
+        items = types.enumerators(t) if t is not None else None
+        if items is None:
+            errors.append({"where": name, "message": "%s has no enum named %s" % (types.source, name)})
+            continue
+        enums[name] = dict((n, int(v)) for n, v in items)
+    return enums, errors
 
 
 def derive_layout_with(types, spec):

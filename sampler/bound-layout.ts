@@ -28,11 +28,13 @@ export class BoundLayout {
     const unavailable = new Map<string, string>();
     const types = { ...file.types };
     const globals = { ...file.globals };
+    const enums = { ...file.enums };
     const sources = [source];
     for (const o of objects.values()) {
       if (!('layout' in o)) continue;
       Object.assign(types, o.layout.types);
       Object.assign(globals, o.layout.globals);
+      Object.assign(enums, o.layout.enums);
       sources.push(o.source);
     }
     const lacking = (object: string | undefined): string | null => {
@@ -61,7 +63,7 @@ export class BoundLayout {
     if (missing.length > 0) {
       throw new UserError(`the layout ${sources.join(' + ')} lacks ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ` and ${missing.length - 6} more` : ''}: the schema changed since it was made; regenerate it with xgen layout`);
     }
-    const joined = { ...file, types, globals };
+    const joined = { ...file, types, globals, enums };
     const misfit = layoutMisfit(pack, joined);
     if (misfit) throw new UserError(`the layout ${sources.join(' + ')} does not fit the schema: ${misfit}`);
     return new BoundLayout(joined, sources.join(' + '), unavailable);
@@ -91,6 +93,18 @@ export class BoundLayout {
   global(name: string): { size: number; signed?: boolean } {
     this.available(name);
     return this.file.globals[name];
+  }
+
+  /** Whether this build's layout carries the enum's enumerators (layouts made before enums: named it do not). */
+  hasEnum(name: string): boolean {
+    return Object.hasOwn(this.file.enums ?? {}, name);
+  }
+
+  /** The enum's enumerators by value (in decimal), the first declared where several share one. */
+  enumNames(name: string): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [n, v] of Object.entries(this.file.enums?.[name] ?? {})) if (!out.has(String(v))) out.set(String(v), n);
+    return out;
   }
 
   sizeOf(p: Pointee): number {

@@ -23,6 +23,8 @@ export interface CompiledView {
   roots: { label: string; fn: (visit: (v: Int) => boolean) => boolean }[];
   columns: { name: string; fn: (self: Int) => unknown; kind: 'addr' | 'value'; list: boolean }[];
   checks: { message: string; fn: (self: Int) => unknown }[];
+  /** Starts a row: what the view's let: names is computed again, once. */
+  newRow: () => void;
 }
 
 export function compileView(view: LView, layout: BoundLayout, R: WalkRuntime): CompiledView {
@@ -31,6 +33,7 @@ export function compileView(view: LView, layout: BoundLayout, R: WalkRuntime): C
     roots: view.roots.map((r) => ({ label: r.label, fn: fns[r.fn] })),
     columns: view.columns.map((c) => ({ name: c.name, fn: fns[c.fn], kind: c.kind, list: c.list })),
     checks: view.checks.map((c) => ({ message: c.message, fn: fns[c.fn] })),
+    newRow: () => R.newRow(),
   };
 }
 
@@ -47,7 +50,8 @@ function link(funcs: LFunc[], layout: BoundLayout, R: WalkRuntime): Record<strin
 export function printJs(funcs: LFunc[], layout: BoundLayout): string {
   const p = new JsPrinter(layout);
   const out = ['"use strict";'];
-  for (const f of funcs) out.push(p.func(f));
+  const bodies = funcs.map((f) => p.func(f));
+  out.push(...p.constants(), ...bodies);
   out.push(`return { ${funcs.map((f) => id(f.name)).join(', ')} };`);
   return out.join('\n');
 }
@@ -60,6 +64,22 @@ function id(n: string): string {
 
 class JsPrinter {
   constructor(private readonly layout: BoundLayout) {}
+
+  /** Layout facts too large to print at each use (an enum's names), declared once before the functions. */
+  private readonly enums = new Map<string, string>();
+
+  private enumConst(name: string): string {
+    let c = this.enums.get(name);
+    if (!c) {
+      c = `E${this.enums.size + 1}`;
+      this.enums.set(name, c);
+    }
+    return c;
+  }
+
+  constants(): string[] {
+    return [...this.enums].map(([name, c]) => `const ${c} = new Map(${JSON.stringify([...this.layout.enumNames(name)])});`);
+  }
 
   func(f: LFunc): string {
     const params = [...f.params.map(id), ...(f.kind === 'seq' ? ['visit'] : [])];
@@ -111,6 +131,8 @@ class JsPrinter {
         return BigInt(L.sizeOf(e.of));
       case 'align':
         return BigInt(Math.min(L.align(e.struct), 8));
+      case 'hasEnum':
+        return L.hasEnum(e.enum) ? 1n : 0n;
       case 'bin': {
         if (e.op !== '+' && e.op !== '-' && e.op !== '*') return null;
         const a = this.constant(e.a);
@@ -188,11 +210,19 @@ class JsPrinter {
         return `R.${e.name}`;
       case 'rt': {
         const args = e.args.map((a) => this.expr(a)).join(', ');
-        const fn = { string: 'string', cstring: 'cstring', cstringn: 'cstringn', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf', cat: 'cat', register: 'register' }[e.fn];
+        const fn = { string: 'string', cstring: 'cstring', cstringn: 'cstringn', symbol: 'symbol', file_static: 'fileStatic', global: 'global', clock: 'clockOf', cat: 'cat', register: 'register', hex: 'hex' }[e.fn];
         return `R.${fn}(${args})`;
       }
       case 'call':
         return `${id(e.fn)}(${e.args.map((a) => this.expr(a)).join(', ')})`;
+      case 'hasEnum':
+        return L.hasEnum(e.enum) ? '1' : '0';
+      case 'enumName': {
+        const x = this.expr(e.e);
+        return `(${this.enumConst(e.enum)}.get(String(${x})) ?? String(${x}))`;
+      }
+      case 'memo':
+        return `R.memo(${JSON.stringify(e.key)}, ${[id(e.fn), ...e.args.map((a) => this.expr(a))].join(', ')})`;
       case 'visitor':
         return `((${id(e.param)}) => {\n${this.block(e.body)}\n})`;
       case 'visit':

@@ -50,6 +50,7 @@ export function runView(view: CompiledView, addr?: () => Int): ViewResult {
   const items = addr ? addrItem(addr, errors) : findItems(view, errors);
   const rows: Row[] = [];
   for (const item of items) {
+    view.newRow();
     const row: Row = { origin: item.origin };
     for (const col of view.columns) {
       try {

@@ -113,6 +113,25 @@ export class WalkRuntime {
     return moved.length ? moved.join(', ') : null;
   }
 
+  /** A non-negative integer in lowercase hexadecimal, no prefix (an IPv6 group in sockaddr_str()). */
+  hex(n: Int): string {
+    return n.toString(16);
+  }
+
+  /** What a view's let: names in this row: computed at most once per row (runView starts each row with newRow()). */
+  private row = new Map<string, unknown>();
+
+  newRow(): void {
+    this.row.clear();
+  }
+
+  memo(key: string, fn: (...args: unknown[]) => unknown, ...args: unknown[]): unknown {
+    if (this.row.has(key)) return this.row.get(key);
+    const value = fn(...args);
+    this.row.set(key, value);
+    return value;
+  }
+
   /** Texts and integers joined, the integers in decimal (cat() in a schema). */
   cat(...parts: (string | Int)[]): string {
     return parts.map((p) => (typeof p === 'string' ? p : String(p))).join('');

@@ -71,6 +71,14 @@ export class PyConsts {
     return this.add(`align ${struct}`, py`L.align(${pyStr(struct)})`);
   }
 
+  hasEnum(name: string): Py {
+    return this.add(`has_enum ${name}`, py`L.has_enum(${pyStr(name)})`);
+  }
+
+  enumNames(name: string): Py {
+    return this.add(`enum_names ${name}`, py`L.enum_names(${pyStr(name)})`);
+  }
+
   globalSize(g: string): Py {
     return this.add(`gsize ${g}`, py`L.global_size(${pyStr(g)})`);
   }
@@ -88,7 +96,7 @@ export class PyConsts {
 
 const COMPARE: Record<string, Py> = { '==': py`==`, '!=': py`!=`, '<': py`<`, '<=': py`<=`, '>': py`>`, '>=': py`>=` };
 const ARITH: Record<string, Py> = { '+': py`+`, '-': py`-`, '*': py`*` };
-const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, cstringn: py`cstringn`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value`, cat: py`cat`, register: py`register` };
+const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, cstringn: py`cstringn`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value`, cat: py`cat`, register: py`register`, hex: py`hex_digits` };
 const STATE: Record<string, Py> = { visited: py`_rt.visited`, maxNodes: py`_max_nodes`, maxTotal: py`_rt.max_total` };
 
 /** Where an expression is printed: its indent, and the defs (visitors) that must come before its statement. */
@@ -230,6 +238,14 @@ class PyPrinter {
           [py`_rt`, ...e.args.map((a) => this.expr(a, c))],
           ', ',
         )})`;
+      case 'hasEnum':
+        return this.k.hasEnum(e.enum);
+      case 'enumName': {
+        const x = this.expr(e.e, c);
+        return py`${this.k.enumNames(e.enum)}.get(${x}, str(${x}))`;
+      }
+      case 'memo':
+        return py`_rt.memo(${pyJoin([pyStr(e.key), name(e.fn), ...e.args.map((a) => this.expr(a, c))], ', ')})`;
       case 'visitor':
         return this.visitor(e, c);
       case 'visit':

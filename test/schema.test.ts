@@ -69,7 +69,7 @@ function schemaError(text: string): SchemaError {
 }
 
 /** The schema fails at t.yaml:where with a message that includes fragment. */
-function fails(t: Test, name: string, text: string, where: string, fragment: string): void {
+function fails(t: Test, name: string, text: string, where: string, fragment: string | RegExp): void {
   t.test(name, async (t) => {
     const err = schemaError(text);
     t.equal(err.message.slice(0, err.message.indexOf(': ')), `t.yaml:${where}`, err.message);
@@ -111,7 +111,7 @@ t.test('the top level', async (t) => {
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, object, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, params, yields)");
-  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, roots, columns, checks, stack, weight, weighs)");
+  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, let, roots, columns, checks, stack, weight, weighs)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
 });
 
@@ -420,8 +420,27 @@ t.test('imports: walks from a file of walks', async (t) => {
   loadFails('a path out of the folders of packs', schema('[../etc.yaml]'), /schema\.yaml:16:11: /, "an import names a file of walks in a pack's folder, PACK/FILE.yaml");
   loadFails('not a list', schema('p/lib.yaml'), /schema\.yaml:16:10: /, 'imports: is a list of files of walks');
   loadFails('a walk defined twice', schema('[p/lib.yaml]', true), /schema\.yaml:20:3: /, 'walk nodes is also defined in');
+  // Line 16 holds imports: [] (no import); the column count calls nodes (line 25 once the walk is left out).
+  loadFails('a walk of a file of walks not imported says which import brings it', schema('[]'), /schema\.yaml:25:20: /, 'nodes is a walk of p/lib.yaml: add imports: [p/lib.yaml]');
   fs.writeFileSync(join(dir, 'p/bad.yaml'), 'xwalk: 1\nviews: {}\n');
   loadFails('a library with views', schema('[p/bad.yaml]'), /bad\.yaml:2:1: /, "unknown key 'views' in a file of walks");
+});
+
+t.test('xwalk: 1 keeps its word: a builtin that became a walk names the fix', async (t) => {
+  const call = '      count: count(ngx_queue(&self.head, node_t, next))';
+  fails(t, 'ngx_queue without the import', edit(28, call), '28:20', 'ngx_queue() is no longer a builtin (since 706cc0b, 2026-12-01): ngx_queue is a walk of nginx/idioms.yaml: add imports: [nginx/idioms.yaml], or use dlist(&self.head, node_t, next)');
+  fails(
+    t,
+    'imported, but about a type the schema does not declare',
+    edit(28, call).replace('globals:', 'imports: [nginx/idioms.yaml]\nglobals:'),
+    '29:20',
+    'ngx_queue is a walk of nginx/idioms.yaml about ngx_queue_t, which this schema does not declare, so the import leaves it out: declare ngx_queue_t under types:, or use dlist(&self.head, node_t, next)',
+  );
+  fails(t, 'ngx_array, with its replacement written from the call', edit(28, '      count: count(ngx_array(self.head.value, node_t))'), '28:20', 'or use array(cast(self.head.value.elts, node_t), self.head.value.nelts)');
+  fails(t, 'ngx_list', edit(28, '      count: count(ngx_list(&self.head, node_t))'), '28:20', 'add imports: [nginx/idioms.yaml], or use each(chain(&self.head.part, next), array(cast(it.elts, node_t), it.nelts))');
+  fails(t, 'rbtree', edit(28, '      count: count(rbtree(self.list, node_t, next))'), '28:20', 'or use each(bintree(self.list.root, left, right, self.list.sentinel), container_of(it, node_t, next))');
+  fails(t, 'with other arguments than it took, the import alone', edit(28, '      count: count(ngx_queue(self))'), '28:20', /^ngx_queue\(\) is no longer a builtin \(since 706cc0b, 2026-12-01\): ngx_queue is a walk of nginx\/idioms.yaml: add imports: \[nginx\/idioms.yaml\]$/);
+  fails(t, 'a name that never was a builtin or a walk', edit(28, '      count: count(ngx_queues(self))'), '28:20', "unknown function 'ngx_queues' (builtins: ");
 });
 
 t.test('stack-shaped views: stack: names columns, weight: a number column, weighs: what it is', async (t) => {

@@ -143,6 +143,11 @@ walks:
   prefixed:
     of: u8
     yields: str(self + 1, prefixed_len(self))
+enums:
+  state_e: {}
+  # Named, but not in the layout (a layout made before enums: named it).
+  later_e:
+    doc: An enum the hand-made layout lacks.
 globals:
   G: root_t
   ticks: int
@@ -182,6 +187,42 @@ views:
       lost: cast(missing, root_t)
     columns:
       a: self.a
+  # A walk named once, used by every column and the check: read once per row.
+  shared:
+    of: root_t
+    roots:
+      g: '&G'
+    let:
+      n: count(chain(self.list, next))
+      total: sum(chain(self.list, next), it.value)
+      mean: 'n ? total / n : 0'
+    columns:
+      n: n
+      total: total
+      mean: mean
+      text: cat(n, " nodes, ", total, " in all, ", mean, " each")
+      above: count(chain(self.list, next), it.value > mean)
+    checks:
+      - expr: n < 1000
+        message: too many
+  # The same view without let: each use walks the list again.
+  unshared:
+    of: root_t
+    roots:
+      g: '&G'
+    columns:
+      n: count(chain(self.list, next))
+      total: sum(chain(self.list, next), it.value)
+      mean: 'count(chain(self.list, next)) ? sum(chain(self.list, next), it.value) / count(chain(self.list, next)) : 0'
+      text: >-
+        cat(count(chain(self.list, next)), " nodes, ", sum(chain(self.list, next), it.value), " in all, ",
+            count(chain(self.list, next)) ? sum(chain(self.list, next), it.value) / count(chain(self.list, next)) : 0, " each")
+      above: >-
+        count(chain(self.list, next), it.value >
+              (count(chain(self.list, next)) ? sum(chain(self.list, next), it.value) / count(chain(self.list, next)) : 0))
+    checks:
+      - expr: count(chain(self.list, next)) < 1000
+        message: too many
 `;
 
 /** Test data standing in for DWARF: sizes and offsets chosen by hand (x86_64-like). */
@@ -244,6 +285,8 @@ const LAYOUT: LayoutFile = {
     },
   },
   globals: { G: { size: 248 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true }, big: { size: 64 }, small: { size: 32 } },
+  // As DWARF gives them, in declaration order: ST_BUSY is another name of 1, ST_GONE is negative.
+  enums: { state_e: { ST_IDLE: 0, ST_READ: 1, ST_BUSY: 1, ST_WRITE: 2, ST_GONE: -1, ST_BIG: 4294967295 } },
 };
 
 const PACK = parseSchema(SCHEMA, 'fake.yaml');
@@ -1426,6 +1469,141 @@ t.test('runView', async (t) => {
     const viaG = w.run('nodes', 'G.list->next');
     t.same(viaG.items.map((i) => i.value), [5]);
   });
+});
+
+t.test('let: a value named once, computed once', async (t) => {
+  const w = new World();
+  w.list([3, 4, 5]);
+  w.put(w.G, 'root_t', 'a', 6);
+  t.equal(ev(w, 'let(n, count(chain(self.list, next)), n * n + n)'), 12, 'a walk counted once, used twice');
+  t.equal(ev(w, 'let(a, self.a, let(b, a + 1, a * b))'), 42, 'nested, the inner of the outer');
+  t.equal(ev(w, 'sum(chain(self.list, next), let(v, it.value, v * v))'), 50, 'inside a walk, once per element');
+  t.equal(ev(w, 'let(k, 4, count(chain(self.list, next), it.value >= k))'), 2, 'used inside an aggregate');
+  t.same(col(w, 'let(k, 4, each(chain(self.list, next), it.value + k))'), [7, 8, 9], 'a walk of a name: the name computed before the loop');
+  t.equal(ev(w, 'let(s, str(self.name), cat(s, "|", s))'), '|', 'of a text');
+  // Counted by the budget: the walk is spent once however often the name is used.
+  const R = w.runtime();
+  ev(w, 'let(n, count(chain(self.list, next)), n + n + n + n)', { rt: R });
+  t.equal(R.visited, 3, 'the list walked once, not four times');
+  const again = w.runtime();
+  ev(w, 'count(chain(self.list, next)) + count(chain(self.list, next)) + count(chain(self.list, next)) + count(chain(self.list, next))', { rt: again });
+  t.equal(again.visited, 12, 'without let, four times');
+  t.throws(() => typed('let(self, 1, self)'), /the first argument of let\(\): self is what the language binds/);
+  t.throws(() => typed('let(G, 1, G)'), /G is a global/);
+  t.throws(() => typed('let(count, 1, 2)'), /count is a builtin/);
+  t.throws(() => typed('let(evens, 1, 2)'), /evens is a walk/);
+  t.throws(() => typed('let(x, 1, let(x, 2, x))'), /x is a name already bound here/);
+  t.throws(() => typed('let(x, chain(self.list, next), 1)'), /let\(\) names a value, but this is sequence of ptr node_t/);
+  t.throws(() => typed('let(1, 2, 3)'), /the first argument of let\(\) is a name/);
+  t.throws(() => typed('x + let(x, 1, x)'), /unknown name 'x'/, 'a name is bound in its body only');
+});
+
+t.test("a view's let: names a walk once for every column and check, computed once per row", async (t) => {
+  const w = new World();
+  w.list([2, 4, 6, 8]);
+  const shared = PACK.views.get('shared')!;
+  const unshared = PACK.views.get('unshared')!;
+  const truth = { origin: 'g', n: 4, total: 20, mean: 5, text: '4 nodes, 20 in all, 5 each', above: 2 };
+  const R1 = w.runtime();
+  const r1 = runView(compileView(lowerView(shared), BOUND, R1));
+  t.same(r1, { items: [truth], partial: false, errors: [] });
+  const R2 = w.runtime();
+  const r2 = runView(compileView(lowerView(unshared), BOUND, R2));
+  t.same(r2.items, r1.items, 'the same row as the view that writes the walk each time');
+  // With let: n and total once each for the row, and above's own walk (its mean is the row's): 3 walks of 4.
+  // Without: n 1, total 1, mean 3, text 5, above 1 + 3 for each of its 4 elements, the check 1: 24 walks.
+  t.equal(R1.visited, 12, 'with let: the list walked 3 times for the row');
+  t.equal(R2.visited, 96, 'without: 24 times');
+  // Each column alone, in JS and in Python (a column's program computes a name once).
+  for (const c of shared.columns) t.same(both(w, c.name, lowerColumn(c.expr), 'value', {}).value, truth[c.name as keyof typeof truth], `${c.name}, in both languages`);
+  // A row's names are forgotten at the next row: another item, its own answers.
+  const other = w.mem.alloc(size('root_t'));
+  const r3 = runView({ ...compileView(lowerView(shared), BOUND, w.runtime()) }, () => other as Int);
+  t.same(r3.items, [{ origin: 'addr', n: 0, total: 0, mean: 0, text: '0 nodes, 0 in all, 0 each', above: 0 }], 'another item, its own names');
+  const bad = (let_: string, where: RegExp, msg: RegExp) => {
+    const text = SCHEMA.replace("    let:\n      n: count(chain(self.list, next))\n", `    let:\n${let_}\n      n: count(chain(self.list, next))\n`);
+    const err = thrown(() => parseSchema(text, 'fake.yaml'));
+    t.match(err.message, where);
+    t.match(err.message, msg);
+  };
+  bad('      self: 1', /^fake\.yaml:\d+:7: /, /view shared: let:: self is what the language binds/);
+  bad('      G: 1', /^fake\.yaml:\d+:7: /, /G is a global/);
+  bad('      w: chain(self.list, next)', /^fake\.yaml:\d+:10: /, /let: w names a value, but this is sequence of ptr node_t/);
+  bad('      w: n + 1', /^fake\.yaml:\d+:10: /, /unknown name 'n'/);
+});
+
+t.test('after(p): the bytes right after a struct', async (t) => {
+  const w = new World();
+  const n = w.make('node_t', { value: 1 });
+  const tail = w.mem.alloc(16);
+  t.equal(tail, n + size('node_t'), 'the fake heap put the tail right after the node');
+  w.mem.u64(tail, 0x1122334455667788n);
+  w.mem.u64(tail + 8, 99);
+  t.equal(ev(w, 'after(self)', { self: n, selfType: 'node_t' }), n + size('node_t'), 'self + sizeof(node_t)');
+  t.equal(ev(w, '*after(self)', { self: n, selfType: 'node_t' }), 0x88, 'a pointer to bytes');
+  t.equal(ev(w, 'after(self)[1]', { self: n, selfType: 'node_t' }), 0x77);
+  t.equal(ev(w, '*cast(after(self) + (self.value ? 8 : 0), u64)', { self: n, selfType: 'node_t' }), 99, 'C: *(uint64_t *) ((u_char *) (p + 1) + (flag ? 8 : 0))');
+  t.throws(() => typed('after(self.a)'), /after\(\) needs a pointer to a struct, but this is uint/);
+});
+
+t.test("enum_name: an enumerator's name from the build's layout, else the number", async (t) => {
+  const w = new World();
+  const name = (field: 'a' | 'neg' | 'sneg', v: number) => {
+    w.put(w.G, 'root_t', field, v);
+    return ev(w, `enum_name(self.${field}, state_e)`);
+  };
+  t.equal(name('a', 2), 'ST_WRITE');
+  t.equal(name('a', 0), 'ST_IDLE');
+  t.equal(name('a', 1), 'ST_READ', 'two names of one value: the first declared, as gdb prints it');
+  t.equal(name('a', 7), '7', 'no enumerator: the number');
+  t.equal(name('neg', -1), 'ST_GONE', 'a negative value of a signed field');
+  t.equal(name('a', 4294967295), 'ST_BIG');
+  t.equal(ev(w, 'cat("state ", enum_name(2, state_e))'), 'state ST_WRITE', 'text like any other');
+  walkError(t, thrown(() => ev(w, 'enum_name(2, later_e)')), 'unavailable', 'enum_name(): the layout of this build has no enumerators of later_e (it was made before enums: named it): make it again with xgen layout');
+  t.throws(() => typed('enum_name(self, state_e)'), /enum_name\(\) needs an integer, but this is ptr root_t/);
+  t.throws(() => typed('enum_name(1, node_t)'), /the second argument of enum_name\(\) is an enum the schema declares in enums: \(state_e, later_e\)/);
+});
+
+t.test('ntohs, ntohl: network byte order', async (t) => {
+  const w = new World();
+  t.equal(ev(w, 'ntohs(0x1f90)'), 0x901f);
+  t.equal(ev(w, 'ntohs(0xabcd1f90)'), 0x901f, 'the low 16 bits');
+  t.equal(ev(w, 'ntohl(0x0100007f)'), 0x7f000001);
+  t.equal(ev(w, 'ntohl(0 - 1)'), 0xffffffff, 'the low 32 bits of a negative number');
+  t.equal(ev(w, 'ntohs(ntohs(12345))'), 12345);
+  t.throws(() => typed('ntohs(self)'), /ntohs\(\) needs an integer, but this is ptr root_t/);
+});
+
+t.test('sockaddr_str: a struct sockaddr as ip:port, [ip6]:port (RFC 5952), family N', async (t) => {
+  const w = new World();
+  const sa = (bytes: number[]) => {
+    const a = w.mem.alloc(32);
+    w.mem.bytes(a, bytes);
+    return a;
+  };
+  const v6 = (port: number, groups: number[]) => sa([10, 0, port >> 8, port & 0xff, 0, 0, 0, 0, ...groups.flatMap((g) => [g >> 8, g & 0xff])]);
+  const text = (a: number) => {
+    w.put(w.G, 'root_t', 'alloc', a);
+    return ev(w, 'sockaddr_str(self.alloc)');
+  };
+  t.equal(text(sa([2, 0, 0x1f, 0x90, 127, 0, 0, 1])), '127.0.0.1:8080', 'AF_INET');
+  t.equal(text(sa([2, 0, 0xff, 0xff, 255, 255, 255, 255])), '255.255.255.255:65535');
+  const cases: [number[], string][] = [
+    [[0, 0, 0, 0, 0, 0, 0, 1], '::1'],
+    [[0, 0, 0, 0, 0, 0, 0, 0], '::'],
+    [[0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], '2001:db8::1'],
+    [[0x2001, 0xdb8, 0, 1, 1, 1, 1, 1], '2001:db8:0:1:1:1:1:1'],
+    [[0x2001, 0, 0, 1, 0, 0, 0, 1], '2001:0:0:1::1'],
+    [[0x2001, 0xdb8, 0, 0, 1, 0, 0, 1], '2001:db8::1:0:0:1'],
+    [[0xfe80, 0, 0, 0, 0x0202, 0xb3ff, 0xfe1e, 0x8329], 'fe80::202:b3ff:fe1e:8329'],
+    [[0x2001, 0xdb8, 0xabcd, 0x12, 0, 0, 0, 0], '2001:db8:abcd:12::'],
+    [[0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0280], '::ffff:192.0.2.128'],
+    [[0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff], 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'],
+  ];
+  for (const [groups, ip] of cases) t.equal(text(v6(443, groups)), `[${ip}]:443`, ip);
+  t.equal(text(sa([1, 0, 47, 116, 109, 112])), 'family 1', 'AF_UNIX and the rest: the family');
+  t.equal(text(0), 'NULL');
+  t.match(thrown(() => text(0x20000000)).message, /^0x20000000: not in any mapping$/, 'unreadable: a fault, the same in both');
 });
 
 t.test('iterate: a chain through any expression, bounded', async (t) => {

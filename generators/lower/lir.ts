@@ -27,6 +27,7 @@ export type RtFn =
   | 'global' // (name): a global's address, or a walk error
   | 'clock' // (name): the sample's clock
   | 'cat' // (parts...): texts and integers (in decimal) joined
+  | 'hex' // (n): a non-negative integer in lowercase hexadecimal, no prefix (an IPv6 group)
   | 'register'; // (name): a register of the target's first thread, or 0 where the reader has none
 
 export type LExpr =
@@ -37,6 +38,10 @@ export type LExpr =
   /** A layout fact, resolved per build. */
   | { k: 'off'; struct: string; field: string }
   | { k: 'size'; of: Pointee }
+  /** 1 when this build's layout carries the enumerators of the enum, else 0 (an older layout). */
+  | { k: 'hasEnum'; enum: string }
+  /** The name of e's enumerator of the enum in this build (the first declared of that value), else e in decimal. */
+  | { k: 'enumName'; enum: string; e: LExpr }
   /** The struct's alignment, at most 8 (what a pointer to it must be a multiple of). */
   | { k: 'align'; struct: string }
   /** An integer of `size` bytes at addr. */
@@ -55,6 +60,11 @@ export type LExpr =
   /** The sample's budget and limits. */
   | { k: 'state'; name: 'visited' | 'maxNodes' | 'maxTotal' }
   | { k: 'rt'; fn: RtFn; args: LExpr[] }
+  /**
+   * The value of the value function fn of args, computed at most once per row of a view (a view's let:):
+   * the runtime keeps it under key until the next row. A call that fails is not kept (it fails again).
+   */
+  | { k: 'memo'; key: string; fn: string; args: LExpr[] }
   /** A function of this program; a seq function takes a visitor last and returns whether it ran to the end. */
   | { k: 'call'; fn: string; args: LExpr[] }
   /** A visitor for a seq function: (param) => body, which returns false to stop the walk. */

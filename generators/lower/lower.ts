@@ -151,6 +151,9 @@ function columnKind(e: TExpr): ColumnKind {
 class Lowerer {
   constructor(private readonly b: Builder) {}
 
+  /** The function of each name of a view's let:, by name. */
+  private readonly rowlets = new Map<string, string>();
+
   // ---- values ----
 
   expr(e: TExpr): LExpr {
@@ -216,7 +219,118 @@ class Lowerer {
         return { k: 'call', fn: this.walkFn(e, 'value'), args: [this.expr(e.arg)] };
       case 'walk':
         throw new Error(`internal: a walk (${e.walk.w}) where a value is wanted`);
+      case 'let': {
+        // A function of the variables the body uses and the name: the value is computed once, where it is called.
+        const params = freeVars(e);
+        const fn = this.b.add('value', 'let', [...params, slotVar(e.slot)], [{ k: 'return', e: this.expr(e.body) }]);
+        return { k: 'call', fn, args: [...params.map(v), this.expr(e.value)] };
+      }
+      case 'rowlet': {
+        // One function per name of the view's let: (its name says all it is; its value is lowered once).
+        let fn = this.rowlets.get(e.name);
+        if (!fn) {
+          fn = this.b.add('value', 'let_', ['s'], [{ k: 'return', e: this.expr(e.value) }]);
+          this.rowlets.set(e.name, fn);
+        }
+        return { k: 'memo', key: e.name, fn, args: [this.expr(e.self)] };
+      }
+      case 'bswap':
+        return { k: 'call', fn: this.bswap(e.size), args: [this.expr(e.arg)] };
+      case 'sockaddr':
+        return { k: 'call', fn: this.sockaddr(), args: [this.expr(e.arg)] };
+      case 'enum_name': {
+        const name = e.enumName;
+        const fn = this.b.helper(() => ({
+          kind: 'value',
+          params: ['x'],
+          body: [
+            if_(not({ k: 'hasEnum', enum: name }), [fail('unavailable', `enum_name(): the layout of this build has no enumerators of ${name} (it was made before enums: named it): make it again with xgen layout`)]),
+            { k: 'return', e: { k: 'enumName', enum: name, e: v('x') } },
+          ],
+        }));
+        return { k: 'call', fn, args: [this.expr(e.arg)] };
+      }
     }
+  }
+
+  /** ntohs, ntohl: the low 2 or 4 bytes of x in the other order (x is read once: a helper's parameter). */
+  private bswap(size: 2 | 4): string {
+    return this.b.helper(() => {
+      const byte = (i: number): LExpr => bin('&', i ? bin('>>', v('x'), int(8 * i)) : v('x'), int(0xff));
+      let out: LExpr = byte(0);
+      for (let i = 1; i < size; i++) out = bin('|', bin('<<', out, int(8)), byte(i));
+      return { kind: 'value', params: ['x'], body: [{ k: 'return', e: out }] };
+    });
+  }
+
+  /**
+   * A struct sockaddr as text, as inet_ntop writes it: AF_INET (2) a.b.c.d:port, AF_INET6 (10)
+   * [ip6]:port in RFC 5952 form (lowercase hex without leading zeros, the longest run of two or more
+   * zero groups as ::, the first of equal runs; ::ffff:a.b.c.d for an IPv4-mapped address), another
+   * family as "family N", a NULL pointer as NULL. Ports and groups are in network byte order.
+   */
+  private sockaddr(): string {
+    return this.b.helper(() => {
+      const u8 = (at: number): LExpr => ({ k: 'load', addr: add(v('p'), int(at)), size: 1, signed: false });
+      const be16 = (addr: LExpr): LExpr => ({ k: 'call', fn: this.bswap(2), args: [{ k: 'load', addr, size: 2, signed: false }] });
+      const cat = (...args: LExpr[]): LExpr => ({ k: 'rt', fn: 'cat', args });
+      const s = (t: string): LExpr => ({ k: 'str', v: t });
+      const quad = (at: number): LExpr[] => [u8(at), s('.'), u8(at + 1), s('.'), u8(at + 2), s('.'), u8(at + 3)];
+      const group = (): LExpr => be16(add(v('p'), bin('+', int(8), bin('*', v('i'), int(2)))));
+      const port = be16(add(v('p'), int(2)));
+      const ret = (e: LExpr): LStmt => ({ k: 'return', e });
+      const ip6: LStmt[] = [
+        // The longest run of zero groups: at `best`, `blen` long (a run of one is not compressed).
+        let_('best', int(-1)),
+        let_('blen', int(0)),
+        let_('run', int(-1)),
+        let_('i', int(0)),
+        {
+          k: 'loop',
+          body: [
+            if_(bin('>=', v('i'), int(8)), [{ k: 'break' }]),
+            if_(
+              eq(group(), int(0)),
+              [if_(bin('<', v('run'), int(0)), [set('run', v('i'))]), if_(gt(bin('-', bin('+', v('i'), int(1)), v('run')), v('blen')), [set('best', v('run')), set('blen', bin('-', bin('+', v('i'), int(1)), v('run')))])],
+              [set('run', int(-1))],
+            ),
+            set('i', bin('+', v('i'), int(1))),
+          ],
+        },
+        if_(bin('<', v('blen'), int(2)), [set('best', int(-1)), set('blen', int(0))]),
+        // ::ffff:a.b.c.d, an IPv4-mapped address (RFC 5952 section 5).
+        if_(bin('&&', bin('&&', eq(v('best'), int(0)), eq(v('blen'), int(5))), eq(be16(add(v('p'), int(18))), int(0xffff))), [ret(cat(s('[::ffff:'), ...quad(20), s(']:'), port))]),
+        let_('t', s('[')),
+        set('i', int(0)),
+        {
+          k: 'loop',
+          body: [
+            if_(bin('>=', v('i'), int(8)), [{ k: 'break' }]),
+            if_(
+              eq(v('i'), v('best')),
+              [set('t', cat(v('t'), s('::'))), set('i', bin('+', v('i'), v('blen')))],
+              [
+                if_(bin('&&', gt(v('i'), int(0)), ne(v('i'), bin('+', v('best'), v('blen')))), [set('t', cat(v('t'), s(':')))]),
+                set('t', cat(v('t'), { k: 'rt', fn: 'hex', args: [group()] })),
+                set('i', bin('+', v('i'), int(1))),
+              ],
+            ),
+          ],
+        },
+        ret(cat(v('t'), s(']:'), port)),
+      ];
+      return {
+        kind: 'value',
+        params: ['p'],
+        body: [
+          if_(eq(v('p'), int(0)), [ret(s('NULL'))]),
+          let_('f', { k: 'load', addr: v('p'), size: 2, signed: false }),
+          if_(eq(v('f'), int(2)), [ret(cat(...quad(4), s(':'), port))]),
+          if_(eq(v('f'), int(10)), ip6),
+          ret(cat(s('family '), v('f'))),
+        ],
+      };
+    });
   }
 
   private load(p: Pointee, addr: LExpr): LExpr {
@@ -392,6 +506,8 @@ class Lowerer {
 
   seq(e: TExpr, emit: Emit, stop: LStmt[]): LStmt[] {
     if (e.op === 'call' && e.type.k === 'seq') return this.callSeq(e, emit, stop);
+    // A walk of a name: the value computed once, before the walk's loops.
+    if (e.op === 'let' && e.type.k === 'seq') return [let_(slotVar(e.slot), this.expr(e.value)), ...this.seq(e.body, emit, stop)];
     if (e.op !== 'walk') return emit(this.expr(e), stop); // a single value where a walk is wanted (a root)
     return this.walk(e.walk, emit, stop);
   }
@@ -736,7 +852,7 @@ function spend(n: LExpr): LStmt[] {
 
 /** Whether computing e reads memory or calls out (so may fail): an element counted must still be read. */
 function reads(e: LExpr): boolean {
-  if (e.k === 'load' || e.k === 'field' || e.k === 'gint' || e.k === 'call' || e.k === 'rt') return true;
+  if (e.k === 'load' || e.k === 'field' || e.k === 'gint' || e.k === 'call' || e.k === 'memo' || e.k === 'rt') return true;
   return Object.values(e).some((x) => typeof x === 'object' && x !== null && 'k' in x && reads(x as LExpr));
 }
 
@@ -753,7 +869,7 @@ function freeVars(e: TExpr): string[] {
     const o = x as Record<string, unknown>;
     if (o.op === 'var') used.add(o.slot as number);
     if (o.op === 'call') return visit(o.arg); // the body is its own function, of its own self
-    if (((o.op === 'aggregate' && o.body) || 'w' in o) && typeof o.slot === 'number') bound.add(o.slot);
+    if (((o.op === 'aggregate' && o.body) || o.op === 'let' || 'w' in o) && typeof o.slot === 'number') bound.add(o.slot);
     for (const val of Object.values(o)) if (typeof val === 'object') visit(val);
   };
   visit(e);
