@@ -282,8 +282,10 @@ export function generateProgram(seed: number): Program {
   let gn = 0;
   for (const ty of INT_TYPES) for (let i = r.int(0, 2); i > 0; i--) p.globals.push({ name: `g_${intName(ty)}_${gn++}`, ty, value: valueOf(r, ty), isStatic: r.chance(0.5) });
   const len = r.pick([4, 8]);
+  const first = int();
   for (let i = 0, n = r.int(2, 4); i < n; i++) {
-    const ty = int();
+    // The first two: one length, two element sizes.
+    const ty = i === 0 ? first : i === 1 ? r.pick(INT_TYPES.filter((t) => t.bytes !== first.bytes)) : int();
     const n2 = i < 2 || r.chance(0.6) ? len : r.pick([2, 3, 5]);
     p.globals.push({ name: `ga_${i}`, ty, n: n2, value: Array.from({ length: n2 }, () => valueOf(r, ty)), isStatic: r.chance(0.5) });
   }
@@ -342,7 +344,7 @@ export function emitC(p: Program): string {
   out.push('');
   const attr = '__attribute__((used))';
   // Every typedef used once (an unused one has no DWARF), objects declared with the schema's name of their type.
-  for (const st of p.structs.values()) for (const t of st.typedefs) out.push(`static ${attr} ${t} *fz_use_${t};`);
+  for (const st of p.structs.values()) for (const t of [st.tag, ...st.typedefs]) out.push(`static ${attr} ${t === st.tag ? typeRef(st) : t} *fz_use_${t};`);
   for (const o of p.objects) out.push(`${o.isStatic ? 'static ' : ''}${schemaRef(structOf(p, o.struct))} ${o.name};`);
   let strN = 0;
   const strings: string[] = [];

@@ -260,7 +260,8 @@ export class SchemaGen {
   /** A read, a constant, a size or an offset. */
   private leaf(shape: ItShape, st: Struct): Tmpl {
     const r = this.r;
-    const k = r.int(0, 13);
+    let k = r.int(0, 15);
+    if (k >= 14) k = 8; // global arrays indexed by the root's fields: where helpers are shared
     if (shape?.kind === 'int' && k <= 3) return { s: 'it', ev: (env) => this.itInt(env) };
     if (shape?.kind === 'loc' && k <= 5) {
       const t = this.path(shape.st, 2);
@@ -271,7 +272,8 @@ export class SchemaGen {
       if (t) return { s: t.s.replace('@', 'self'), ev: (env) => t.ev(env.self) };
     }
     if (k === 8 && this.p.globals.length) {
-      const g = r.pick(this.p.globals);
+      const arrays = this.p.globals.filter((x) => x.n !== undefined);
+      const g = r.chance(0.6) && arrays.length ? r.pick(arrays) : r.pick(this.p.globals);
       if (g.n === undefined) return { s: g.name, ev: () => ({ v: g.value as bigint, c: L(g.value as bigint, g.name) }) };
       const idx = this.index(g.n);
       return {
@@ -288,7 +290,8 @@ export class SchemaGen {
     if (k === 9) {
       const s = r.pick([...this.p.structs.values()]);
       if (r.chance(0.5)) return { s: `sizeof(${s.schemaName})`, ev: () => ({ v: BigInt(this.size(s)), c: `((long)sizeof(${tagRef(s)}))` }) };
-      const f = r.pick(this.leaves(s).filter((l) => !l.bits));
+      const ls = this.leaves(s).filter((l) => !l.bits);
+      const f = ls.length ? r.pick(ls) : null;
       if (f) return { s: `offsetof(${s.schemaName}, ${f.path})`, ev: () => ({ v: BigInt(this.off(s, f.path)), c: `((long)&((${tagRef(s)} *)0)->${f.path})` }) };
     }
     if (k === 10) {
@@ -298,7 +301,8 @@ export class SchemaGen {
     if (k === 11) {
       // A field read through a cast to a narrower (or equal) integer: its low bytes.
       const rs = structOf(this.p, ROOT);
-      const f = r.pick(rs.fields.filter((x): x is Field & { kind: 'int' } => x.kind === 'int' && !x.bits && !x.enumName));
+      const fs = rs.fields.filter((x): x is Field & { kind: 'int' } => x.kind === 'int' && !x.bits && !x.enumName);
+      const f = fs.length ? r.pick(fs) : null;
       if (f) {
         const t = r.pick(INT_TYPES.filter((x) => x.bytes <= f.ty.bytes));
         return {
@@ -423,7 +427,7 @@ export class SchemaGen {
   // ---- sequences and aggregates ----
 
   /** A sequence over the root: its schema text, the shape of its elements, and its elements (C text and value) for an env. */
-  private seq(): { s: string; shape: ItShape; els: (env: Env) => { els: It[]; end: string } } {
+  private seq(): { s: string; shape: ItShape; els: (env: Env) => { els: It[]; end: string; err?: string } } {
     const r = this.r;
     const root = structOf(this.p, ROOT);
     const k = r.int(0, 8);
@@ -499,7 +503,8 @@ export class SchemaGen {
         shape: { kind: 'int' },
         els: (env) => {
           const ref = env.self.vals.fx as Ref | null;
-          if (!ref) return { els: [], end: 'NULL' };
+          // self.fx.n reads through NULL: the column is an error, and gdb's twin faults the same way.
+          if (!ref) return { els: [], end: `(${env.self.c})->fx->n == 0`, err: 'NULL' };
           const o = objOf(this.p, ref.obj);
           return { els: o.flexItems!.map((v, i) => ({ kind: 'int', v, c: L(v, `(${env.self.c})->fx->items[${i}]`) })), end: `(${env.self.c})->fx->n == ${o.flexItems!.length}` };
         },
@@ -551,7 +556,8 @@ export class SchemaGen {
         const n = r.int(0, 4);
         const pick = sq.shape?.kind === 'loc' ? this.path(sq.shape.st, 1) : null;
         if (!pick) return null;
-        const { els } = sq.els(env);
+        const { els, err } = sq.els(env);
+        if (err) return null;
         const s = pick.s.replace('@', `nth(${sq.s}, ${n})`);
         if (n >= els.length) return { name, expr: s, twin: { error: `nth(${n}): the walk has ${els.length} elements` }, expect: { error: `nth` } };
         return this.intColumn(name, s, pick.ev((els[n] as { loc: Loc }).loc));
@@ -601,12 +607,12 @@ export class SchemaGen {
     }
     const fn = r.pick(['count', 'count', 'sum', 'min', 'max', 'all', 'any', 'each'] as const);
     const body = fn === 'count' && r.chance(0.5) ? null : this.int(r.int(0, 2), sq.shape);
-    const { els: all, end } = sq.els(env);
+    const { els: all, end, err: seqErr } = sq.els(env);
     const els = take === null ? all : all.slice(0, take);
     const items: string[] = [];
     const vals: bigint[] = [];
-    let err: string | null = null;
-    for (const it of els) {
+    let err: string | null = seqErr ?? null;
+    for (const it of err ? [] : els) {
       if (!body) {
         vals.push(1n);
         items.push('1');
