@@ -5,6 +5,7 @@
  *   FUZZ_CASES    how many programs (default 20)
  *   FUZZ_SECONDS  stop starting programs after this long (default 600)
  *   FUZZ_COLUMNS  columns (expressions) per program (default 40)
+ *   FUZZ_JOBS     programs run at once (default 2)
  *   FUZZ_DIR      the folder to work in (default: a new one under the system's temp folder)
  *   FUZZ_SAVE     1: shrink each disagreement and save it under test/fuzz/regressions/ (the only
  *                 write into the source tree; said on stderr)
@@ -33,6 +34,7 @@ const seed0 = num('FUZZ_SEED', 1);
 const cases = num('FUZZ_CASES', 20);
 const seconds = num('FUZZ_SECONDS', 600);
 const ncols = num('FUZZ_COLUMNS', 40);
+const jobs = Math.max(1, num('FUZZ_JOBS', 2));
 const saving = env.FUZZ_SAVE === '1';
 const work = env.FUZZ_DIR || fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-fuzz-'));
 fs.mkdirSync(work, { recursive: true });
@@ -46,7 +48,16 @@ let disagreeing = 0;
 let modelMisses = 0;
 const found: string[] = [];
 log(`fuzz: seeds ${seed0}..${seed0 + cases - 1}, ${ncols} columns each, at most ${seconds} s, in ${work}`);
-for (let i = 0; i < cases && (Date.now() - start) / 1000 < seconds; i++) {
+let nextI = 0;
+let maxSeed = seed0 - 1;
+async function worker(): Promise<void> {
+  for (;;) {
+    const i = nextI++;
+    if (i >= cases || (Date.now() - start) / 1000 >= seconds) return;
+    await one(i);
+  }
+}
+async function one(i: number): Promise<void> {
   const seed = seed0 + i;
   const t0 = Date.now();
   const dir = path.join(work, `p${seed}`);
@@ -57,6 +68,7 @@ for (let i = 0; i < cases && (Date.now() - start) / 1000 < seconds; i++) {
     const c = new SchemaGen(p, b.layout as LayoutJson, seed).generate(ncols);
     const o = await runSchema(b, schemaYaml(p, c), c.columns);
     programs++;
+    maxSeed = Math.max(maxSeed, seed);
     columnCases += c.columns.length * o.builds.length;
     comparisons += c.columns.length * o.builds.length * 4;
     const bad = real(o.disagreements);
@@ -81,6 +93,7 @@ for (let i = 0; i < cases && (Date.now() - start) / 1000 < seconds; i++) {
     disagreeing++;
   }
 }
+await Promise.all(Array.from({ length: jobs }, worker));
 const secs = ((Date.now() - start) / 1000).toFixed(0);
-log(`fuzz: ${programs} programs (seeds ${seed0}..${seed0 + programs - 1}), ${columnCases} expression cases (${comparisons} back-end answers compared with gdb), ${disagreeing} disagreements${found.length ? ` (saved: ${found.join(', ')})` : ''}, ${modelMisses} generator-model mismatches, ${secs} s`);
+log(`fuzz: ${programs} programs (seeds ${seed0}..${maxSeed}), ${columnCases} expression cases (${comparisons} back-end answers compared with gdb), ${disagreeing} disagreements${found.length ? ` (saved: ${found.join(', ')})` : ''}, ${modelMisses} generator-model mismatches, ${secs} s`);
 process.exit(disagreeing ? 1 : 0);
