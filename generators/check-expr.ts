@@ -190,7 +190,7 @@ export class ExprChecker {
     const index = this.numeric(this.expr(e.index, s), e.at, 'an index');
     if (base.type.k === 'array') {
       // An array member: its elements are inside the struct, so an index past them is a corrupt walk, not a read elsewhere.
-      const what = base.op === 'field' ? `${base.struct}.${base.field}` : 'the array';
+      const what = base.op === 'field' ? `${base.struct}.${base.field}` : base.op === 'global' ? base.name : 'the array';
       const t = base.type;
       if (index.op === 'num' && index.value >= t.count) throw new ExprError(`index ${index.value} is past the end of ${what} (${t.count} elements)`, e.at);
       return { op: 'index', base, pointee: t.elem, index, bound: { count: t.count, what }, type: elementType(t.elem) };

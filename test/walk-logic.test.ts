@@ -148,6 +148,8 @@ globals:
   ticks: int
   Gp: ptr root_t
   missing: int
+  big: u64[8]
+  small: u32[8]
 views:
   lists:
     of: root_t
@@ -241,7 +243,7 @@ const LAYOUT: LayoutFile = {
       },
     },
   },
-  globals: { G: { size: 248 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true } },
+  globals: { G: { size: 248 }, ticks: { size: 4, signed: true }, Gp: { size: 8 }, missing: { size: 4, signed: true }, big: { size: 64 }, small: { size: 32 } },
 };
 
 const PACK = parseSchema(SCHEMA, 'fake.yaml');
@@ -261,12 +263,16 @@ class World {
   readonly G: number;
   readonly ticks: number;
   readonly Gp: number;
+  readonly big: number;
+  readonly small: number;
 
   constructor() {
     this.mem.map(DATA, PAGE);
     this.G = this.mem.alloc(size('root_t'));
     this.ticks = this.mem.alloc(4, 4);
     this.Gp = this.mem.alloc(8);
+    this.big = this.mem.alloc(64);
+    this.small = this.mem.alloc(32);
     this.mem.map(HEAP, 16 * 64 * 1024);
   }
 
@@ -276,6 +282,8 @@ class World {
       ['G', this.G, size('root_t'), STT_OBJECT],
       ['ticks', this.ticks, 4, STT_OBJECT],
       ['Gp', this.Gp, 8, STT_OBJECT],
+      ['big', this.big, 64, STT_OBJECT],
+      ['small', this.small, 32, STT_OBJECT],
       ['ngx_http_handler', TEXT + 0x40, 0x100, STT_FUNC],
     ];
   }
@@ -1133,6 +1141,18 @@ t.test('arithmetic', async (t) => {
     t.equal(ev(w, 'Gp->a'), 77);
     t.equal(ev(w, '&G'), w.G);
     walkError(t, thrown(() => ev(w, 'missing + 1')), 'corrupt', "the symbol missing is not in the binary's symbol tables");
+  });
+
+  t.test('two global arrays of one length and other element sizes, indexed in one expression, each read by its own size', async (t) => {
+    for (let i = 0; i < 8; i++) {
+      w.mem.u64(w.big + 8 * i, 1000 + 100 * i);
+      w.mem.u32(w.small + 4 * i, 10 * i);
+    }
+    set('a', 3);
+    t.equal(ev(w, 'big[self.a] * 1000 + small[self.a]'), 1300 * 1000 + 30, 'big first');
+    t.equal(ev(w, 'small[self.a] * 10000000 + big[self.a]'), 30 * 10000000 + 1300, 'small first');
+    t.equal(ev(w, 'big[self.a + 4] - small[self.a + 4]'), 1700 - 70);
+    walkError(t, thrown(() => ev(w, 'big[self.a] + small[self.a + 5]')), 'corrupt', 'small[8]: out of bounds (8 elements)');
   });
 
   t.test('min and max of nothing have no value', async (t) => {

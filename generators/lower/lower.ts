@@ -67,14 +67,36 @@ class Builder {
     return name;
   }
 
-  /** A helper made once per program, by key (a checked division, a global's address, a named walk). */
-  helper(key: string, make: () => Omit<LFunc, 'name'>, prefix = 'h'): string {
+  /**
+   * A helper made once per program: two uses share it only when they would
+   * make the same function, so the key is what it is (its kind, parameters
+   * and body), never a name chosen by the caller that may leave a part out.
+   */
+  helper(make: () => Omit<LFunc, 'name'>, prefix = 'h'): string {
+    const f = make();
+    const key = JSON.stringify(f, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
     let name = this.helpers.get(key);
     if (!name) {
       name = this.fresh(prefix);
       this.helpers.set(key, name);
-      // Named before it is made: a helper's body may call other helpers (never itself).
-      const f = { name, kind: 'value', params: [], body: [] } as LFunc;
+      this.funcs.push({ name, ...f });
+    }
+    return name;
+  }
+
+  /**
+   * A named walk's function, made once per program. Its body is lowered
+   * from the walk's body, checked once on its own, so the walk's name and
+   * the function's kind say all it is. Named before it is made: a walk's
+   * body may call other walks (never itself).
+   */
+  walk(walk: string, kind: LFunc['kind'], make: () => Omit<LFunc, 'name'>): string {
+    const key = `walk ${kind} ${walk}`;
+    let name = this.helpers.get(key);
+    if (!name) {
+      name = this.fresh(`walk_${walk}_`);
+      this.helpers.set(key, name);
+      const f = { name, kind, params: [], body: [] } as LFunc;
       this.funcs.push(f);
       Object.assign(f, make(), { name });
     }
@@ -213,7 +235,7 @@ class Lowerer {
   private binary(o: string, a: LExpr, bb: LExpr): LExpr {
     if (o === '/' || o === '%') {
       // A division by zero in a target's data is a corrupt walk, not a crash.
-      const div = this.b.helper(`div ${o}`, () => ({
+      const div = this.b.helper(() => ({
         kind: 'value',
         params: ['a', 'b'],
         body: [if_(eq(v('b'), int(0)), [fail('corrupt', 'division by zero')]), { k: 'return', e: bin(o, v('a'), v('b')) }],
@@ -225,7 +247,7 @@ class Lowerer {
 
   /** A global's address, looked up when needed: a missing symbol fails that walk, not the sample. */
   private globalAddr(name: string): LExpr {
-    const fn = this.b.helper(`global ${name}`, () => ({
+    const fn = this.b.helper(() => ({
       kind: 'value',
       params: [],
       body: [
@@ -246,7 +268,7 @@ class Lowerer {
 
   /** str(data, len): a negative length is corrupt; the reading and escaping are the runtime's. */
   private string(data: LExpr, len: LExpr): LExpr {
-    const fn = this.b.helper('string', () => ({
+    const fn = this.b.helper(() => ({
       kind: 'value',
       params: ['d', 'l'],
       body: [if_(bin('<', v('l'), int(0)), [fail('corrupt', 'string at {0}: negative length {1}', hexArg(v('d')), decArg(v('l')))]), { k: 'return', e: { k: 'rt', fn: 'string', args: [v('d'), v('l')] } }],
@@ -255,7 +277,7 @@ class Lowerer {
   }
 
   private fileStatic(fn: LExpr, name: string): LExpr {
-    const h = this.b.helper(`file_static ${name}`, () => ({
+    const h = this.b.helper(() => ({
       kind: 'value',
       params: ['f'],
       body: [
@@ -322,7 +344,7 @@ class Lowerer {
 
   /** The address of element i of an array member: an index outside it is corrupt (C would read past the struct). */
   private boundedIndex(e: Extract<TExpr, { op: 'index' }>, bound: { count: number; what: string }): LExpr {
-    const fn = this.b.helper(`index ${bound.what} ${bound.count}`, () => ({
+    const fn = this.b.helper(() => ({
       kind: 'value',
       params: ['b', 'i'],
       body: [
@@ -335,11 +357,11 @@ class Lowerer {
 
   /** The function of a named walk, made once per program: a value function of s, or a seq function of s and a visitor. */
   private walkFn(e: Extract<TExpr, { op: 'call' }>, kind: 'value' | 'seq'): string {
-    return this.b.helper(`walk ${e.walk}`, () => {
+    return this.b.walk(e.walk, kind, () => {
       const body: LStmt[] =
         kind === 'value' ? [{ k: 'return', e: this.expr(e.body) }] : [...this.seq(e.body, (x, s) => [if_(not({ k: 'visit', e: x }), s)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE }];
       return { kind, params: ['s'], body };
-    }, `walk_${e.walk}_`);
+    });
   }
 
   /** A named walk called with a visitor: what the caller does with each element. */
