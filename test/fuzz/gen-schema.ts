@@ -172,7 +172,7 @@ export class SchemaGen {
           // C gives ?: one type: with an unsigned long branch, a negative other branch would convert.
           const vs = [y, z].filter((w): w is { v: bigint; c: string } => !isErr(w)).map((w) => w.v);
           if (vs.some((v) => v >= I64) && vs.some((v) => v < 0n)) throw new Unsafe();
-          const text = `((${x.c}) ? (${y.c || '0'}) : (${z.c || '0'}))`;
+          const text = `((${x.c}) ? (${y.c}) : (${z.c}))`;
           return isErr(chosen) ? { err: chosen.err, c: text } : { v: chosen.v, c: text };
         },
       };
@@ -281,7 +281,7 @@ export class SchemaGen {
         ev: (env) => {
           const i = idx.ev(env);
           if (isErr(i)) return i;
-          if (i.v < 0n || i.v >= BigInt(g.n!)) return { err: 'out of bounds', c: '' };
+          if (i.v < 0n || i.v >= BigInt(g.n!)) return { err: 'out of bounds', c: '0' };
           const v = (g.value as bigint[])[Number(i.v)];
           return { v, c: L(v, `${g.name}[${i.c}]`) };
         },
@@ -364,12 +364,13 @@ export class SchemaGen {
     const fields = st.fields.filter((f) => f.kind !== 'cbuf' || depth > 0);
     if (!fields.length) return null;
     const f = r.pick(fields);
+    // s: the schema text of the step, e.g. '.parr[2]'; C: the pointer it follows, in C, dereferenced by the twin when it is NULL.
     const step = (sub: { s: string; ev: (loc: Loc) => V } | null, s: string, to: (loc: Loc) => Loc | null | { err: string; c: string }) =>
       sub && {
         s: sub.s.replace('@', `@${s}`),
         ev: (loc: Loc) => {
           const next = to(loc);
-          if (next === null) return { err: 'NULL', c: `((long)*(char *)(${loc.c})->${f.name})` };
+          if (next === null) return { err: 'NULL', c: `((long)*(char *)(${loc.c})->${s.slice(1)})` };
           if ('err' in next) return next;
           return sub.ev(next);
         },
@@ -393,7 +394,7 @@ export class SchemaGen {
           ev: (loc) => {
             const i = idx.ev({ self: this.root() });
             if (isErr(i)) return i;
-            if (i.v < 0n || i.v >= BigInt(f.n)) return { err: 'out of bounds', c: '' };
+            if (i.v < 0n || i.v >= BigInt(f.n)) return { err: 'out of bounds', c: '0' };
             const v = (loc.vals[f.name] as bigint[])[Number(i.v)];
             return { v, c: L(v, `(${loc.c})->${f.name}[${i.c}]`) };
           },
