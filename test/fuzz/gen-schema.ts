@@ -290,7 +290,7 @@ export class SchemaGen {
     if (k === 9) {
       const s = r.pick([...this.p.structs.values()]);
       if (r.chance(0.5)) return { s: `sizeof(${s.schemaName})`, ev: () => ({ v: BigInt(this.size(s)), c: `((long)sizeof(${tagRef(s)}))` }) };
-      const ls = this.leaves(s).filter((l) => !l.bits);
+      const ls = this.leaves(s, '', true).filter((l) => !l.bits);
       const f = ls.length ? r.pick(ls) : null;
       if (f) return { s: `offsetof(${s.schemaName}, ${f.path})`, ev: () => ({ v: BigInt(this.off(s, f.path)), c: `((long)&((${tagRef(s)} *)0)->${f.path})` }) };
     }
@@ -348,12 +348,16 @@ export class SchemaGen {
     return { s: `self.idx${i}`, ev: (env) => ({ v: this.root().vals[`idx${i}`] as bigint, c: `(${this.root().c})->idx${i}` }) };
   }
 
-  /** Every integer leaf of a struct, with dotted paths through embedded members. */
-  private leaves(st: Struct, prefix = ''): { path: string; bits?: number }[] {
+  /**
+   * Every integer leaf of a struct, with dotted paths through embedded members; with declaredOnly,
+   * only through those the schema declares dotted (offsetof() takes a declared member, not a path
+   * through a member declared with its own type).
+   */
+  private leaves(st: Struct, prefix = '', declaredOnly = false): { path: string; bits?: number }[] {
     if (st.union) return st.fields.map((f) => ({ path: prefix + f.name }));
     return st.fields.flatMap((f) => {
       if (f.kind === 'int') return [{ path: prefix + f.name, bits: f.bits }];
-      if (f.kind === 'sub') return this.leaves(structOf(this.p, f.struct), `${prefix}${f.name}.`);
+      if (f.kind === 'sub' && (f.dotted || !declaredOnly)) return this.leaves(structOf(this.p, f.struct), `${prefix}${f.name}.`, declaredOnly);
       return [];
     });
   }

@@ -46,6 +46,7 @@ let columnCases = 0;
 let comparisons = 0;
 let disagreeing = 0;
 let modelMisses = 0;
+let failed = 0;
 const found: string[] = [];
 log(`fuzz: seeds ${seed0}..${seed0 + cases - 1}, ${ncols} columns each, at most ${seconds} s, in ${work}`);
 let nextI = 0;
@@ -90,10 +91,10 @@ async function one(i: number): Promise<void> {
     if (!bad.length && !env.FUZZ_KEEP) fs.rmSync(dir, { recursive: true, force: true });
   } catch (e) {
     log(`[${i + 1}/${cases}] seed ${seed}: the fuzzer failed: ${(e as Error).stack}`);
-    disagreeing++;
+    failed++;
   }
 }
 await Promise.all(Array.from({ length: jobs }, worker));
 const secs = ((Date.now() - start) / 1000).toFixed(0);
-log(`fuzz: ${programs} programs (seeds ${seed0}..${maxSeed}), ${columnCases} expression cases (${comparisons} back-end answers compared with gdb), ${disagreeing} disagreements${found.length ? ` (saved: ${found.join(', ')})` : ''}, ${modelMisses} generator-model mismatches, ${secs} s`);
-process.exit(disagreeing ? 1 : 0);
+log(`fuzz: ${programs} programs (seeds ${seed0}..${maxSeed}), ${columnCases} expression cases (${comparisons} back-end answers compared with gdb), ${disagreeing} disagreements${found.length ? ` (saved: ${found.join(', ')})` : ''}, ${modelMisses} generator-model mismatches, ${failed} programs the pipeline could not run, ${secs} s`);
+process.exit(disagreeing || failed ? 1 : 0);
