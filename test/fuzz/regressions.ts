@@ -43,14 +43,14 @@ export interface Replay {
   wrong: string[];
 }
 
-/** Replays a kept case in a folder of the caller's, on both builds. */
-export async function replay(name: string, work: string): Promise<Replay> {
+/** Replays a kept case in a folder of the caller's, on the builds asked for (-O0, -O2; both by default). */
+export async function replay(name: string, work: string, opts?: string[]): Promise<Replay> {
   const dir = path.join(regressionsDir, name);
   const exp = JSON.parse(fs.readFileSync(path.join(dir, 'expect.json'), 'utf8')) as Expectation;
   const schema = fs.readFileSync(path.join(dir, 'schema.yaml'), 'utf8');
   const b = await build(work, fs.readFileSync(path.join(dir, 'prog.c'), 'utf8'), schema);
   const columns: Column[] = Object.entries(exp.columns).map(([n, c]) => ({ name: n, expr: c.expr, twin: c.twin, expect: { unknown: true } }));
-  const outcome = await runSchema(b, schema, columns);
+  const outcome = await runSchema(b, schema, columns, opts ? { opts } : {});
   const wrong: string[] = [];
   for (const bld of outcome.builds)
     for (const [n, c] of Object.entries(exp.columns)) {
