@@ -322,6 +322,20 @@ export class SchemaGen {
         return { s: `(&self.${a.path} - &self.${b.path})`, ev: (env) => ({ v: BigInt(this.off(st, a.path) - this.off(st, b.path)), c: `((long)((char *)&(${env.self.c})->${a.path} - (char *)&(${env.self.c})->${b.path}))` }) };
       }
     }
+    if (k === 13 && r.chance(0.5)) {
+      // container_of: the first item of the intrusive list, from its link (ngx_queue_data's shape).
+      const item = structOf(this.p, ITEM);
+      const f = r.pick(['v', 'u']);
+      return {
+        s: `container_of(self.dhead.next, ${item.schemaName}, link).${f}`,
+        ev: (env) => {
+          const next = (env.self.vals.dhead as Vals).next as Ref;
+          if (next.obj === 'fz_root') throw new Unsafe(); // an empty list: the root's own bytes, which the generator does not model
+          const v = objOf(this.p, next.obj).vals[f] as bigint;
+          return { v, c: L(v, `((${tagRef(item)} *)((char *)(${env.self.c})->dhead.next - (long)&((${tagRef(item)} *)0)->link))->${f}`) };
+        },
+      };
+    }
     const n = r.chance(0.5) ? BigInt(r.int(0, 9)) : r.chance(0.5) ? BigInt(r.int(0, 100000)) : r.u64() >> BigInt(r.int(12, 40));
     return { s: `${n}`, ev: () => ({ v: n, c: `${n}L` }) };
   }
@@ -552,7 +566,7 @@ export class SchemaGen {
       if (k <= 9) {
         const t = this.int(r.int(0, 4), undefined);
         // Sometimes through a named walk of the root: inlined or called, the answer is the same.
-        const s = r.chance(0.2) ? `${this.walk('fz_w', ROOT, t.s.replaceAll('self', 'self'))}(self)` : t.s;
+        const s = r.chance(0.2) ? `${this.walk('fz_w', ROOT, t.s)}(self)` : t.s;
         return this.intColumn(name, s, t.ev(env));
       }
       if (k <= 14) return this.aggregate(name, env);
