@@ -309,7 +309,8 @@ export class SchemaGen {
           s: `*cast(&self.${f.name}, ${intName(t)})`,
           ev: (env) => {
             const raw = readInt(env.self.vals, f) & ((1n << BigInt(t.bytes * 8)) - 1n);
-            return { v: t.signed ? BigInt.asIntN(t.bytes * 8, raw) : raw, c: L(raw, `*(${ctype(t)} *)&(${env.self.c})->${f.name}`) };
+            const v = t.signed ? BigInt.asIntN(t.bytes * 8, raw) : raw;
+            return { v, c: L(v, `*(${ctype(t)} *)&(${env.self.c})->${f.name}`) };
           },
         };
       }
@@ -400,7 +401,8 @@ export class SchemaGen {
             s: `@.${f.name}`,
             ev: (loc) => {
               const raw = (loc.vals.a as bigint) & ((1n << BigInt(f.ty.bytes * 8)) - 1n);
-              return { v: f.ty.signed ? BigInt.asIntN(f.ty.bytes * 8, raw) : raw, c: L(raw, `(${loc.c})->${f.name}`) };
+              const v = f.ty.signed ? BigInt.asIntN(f.ty.bytes * 8, raw) : raw;
+              return { v, c: L(v, `(${loc.c})->${f.name}`) };
             },
           };
         }
