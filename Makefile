@@ -14,7 +14,7 @@ NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
 TS_SOURCES := $(shell find bin core generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
 
-.PHONY: deps build native walkee nginx nginx-v2debug debian-layout lua-layout redis redis-layout installed-layouts demo test test-unit bench soak typecheck regen clean docs
+.PHONY: fuzz deps build native walkee nginx nginx-v2debug debian-layout lua-layout redis redis-layout installed-layouts demo test test-unit bench soak typecheck regen clean docs
 
 # apt packages, only when one is missing (apt-get update is slow).
 deps:
@@ -99,6 +99,10 @@ test-unit: build
 # The pictures the docs show (docs/ngx-memory.svg and .png, drawn by chromium).
 docs: build nginx
 	npx tsx docs/pictures.ts
+
+# The differential fuzzer (docs/fuzz.md): FUZZ_SEED, FUZZ_CASES, FUZZ_SECONDS, FUZZ_COLUMNS, FUZZ_DIR, FUZZ_SAVE=1.
+fuzz: build
+	npx tsx test/fuzz/run.ts
 
 # Speed and stall against gdb, lldb, drgn and a C floor: writes docs/BENCHMARKS.md.
 bench: build nginx

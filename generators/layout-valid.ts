@@ -56,13 +56,17 @@ export function layoutProblem(l: unknown): string | null {
 function fieldProblem(f: unknown, structSize: number): string | null {
   if (!isObj(f)) return ' is not an object';
   if (!isInt(f.size, 1, MAX_SIZE)) return '.size is not a size';
-  if (!isInt(f.offset, 0, structSize - f.size)) return `.offset ${JSON.stringify(f.offset)} does not leave its ${f.size} bytes inside the struct (${structSize})`;
   if (f.signed !== undefined && typeof f.signed !== 'boolean') return '.signed is not true or false';
+  // A bitfield is read from the bytes its bits cover, which may end before its type's size would
+  // (uint32_t f:11 after two bytes of a 4-byte struct): those bytes must be inside the struct.
+  let bytes = f.size;
   if (f.bits !== undefined) {
     if (!isInt(f.bits, 1, 64)) return '.bits is not 1 to 64';
     const bit = f.bit ?? 0;
     if (!isInt(bit, 0, 63) || bit + f.bits > f.size * 8) return '.bit and .bits do not fit its bytes';
+    bytes = Math.ceil((bit + f.bits) / 8);
   } else if (f.bit !== undefined) return '.bit without .bits';
+  if (!isInt(f.offset, 0, structSize - bytes)) return `.offset ${JSON.stringify(f.offset)} does not leave its ${bytes} bytes inside the struct (${structSize})`;
   return null;
 }
 

@@ -8,7 +8,7 @@
  */
 import type { ClockName } from '../generators/ir.ts';
 import { clockValue, type ClockReading } from './clock.ts';
-import { hex, type Int } from './exact.ts';
+import { hex, norm, type Int } from './exact.ts';
 import type { RegisterSource } from './live-registers.ts';
 import type { Snapshot } from './snapshot.ts';
 import type { Symbols } from './symbols.ts';
@@ -48,12 +48,14 @@ export class WalkRuntime {
   }
 
   /** bits bits from bit `bit` of the little-endian bytes at addr (a bitfield). */
-  bitfield(addr: Int, bit: number, bits: number, signed: boolean): number {
+  bitfield(addr: Int, bit: number, bits: number, signed: boolean): Int {
     const bytes = this.m.bytes(addr, Math.ceil((bit + bits) / 8));
     let x = 0n;
     for (let i = bytes.length - 1; i >= 0; i--) x = (x << 8n) | BigInt(bytes[i]);
-    const v = Number((x >> BigInt(bit)) & ((1n << BigInt(bits)) - 1n));
-    return signed && v >= 2 ** (bits - 1) ? v - 2 ** bits : v;
+    // Exact in bigint: a field of more than 53 bits (int64_t f:60) is not a double.
+    let v = (x >> BigInt(bit)) & ((1n << BigInt(bits)) - 1n);
+    if (signed && v >= 1n << BigInt(bits - 1)) v -= 1n << BigInt(bits);
+    return norm(v);
   }
 
   /** len bytes at data as text: printable ASCII kept, the rest \xNN; cut at 4096 with "...". */
