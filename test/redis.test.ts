@@ -152,19 +152,32 @@ t.test('redis_current: while DEBUG SLEEP holds the main thread and PING gets no 
   const sent = Date.now();
   // Long enough for the reads below on a busy host; the test waits for it to end.
   const slept = sleeper.send('DEBUG', 'SLEEP', 8);
-  let first: Row[] = [];
-  await waitUntil('redis runs DEBUG SLEEP', async () => (first = await view(r, 'redis_current')).length === 1);
+  /** One sample of redis_current, bracketed by the test's own clock. */
+  const timed = async () => {
+    const before = Date.now();
+    const run = await xsample(['--pid', String(r.pid), '--struct', 'redis_current', '--json']);
+    if (run.code !== 0) throw new Error(`xsample --struct redis_current: exit ${run.code}: ${run.stderr}`);
+    return { before, after: Date.now(), now: Number(run.json.clock?.now_ms), rows: run.json.items as Row[] };
+  };
+  let first = await timed();
+  await waitUntil('redis runs DEBUG SLEEP', async () => (first = await timed()).rows.length === 1);
   let ponged = false;
   const pinger = await r.connect();
   t.teardown(() => pinger.close());
   const pong = pinger.send('PING').then((x) => ((ponged = true), x));
-  const [row] = await view(r, 'redis_current');
-  const readBy = Date.now();
+  const second = await timed();
+  const [row] = second.rows;
   t.notOk(ponged, 'PING is not answered while redis sleeps');
   t.same([row.name, row.cmd, row.args, row.argc], ['sleeper', 'debug', ['DEBUG', 'SLEEP', '8'], 3], 'the command, its arguments and its client');
-  t.equal(row.id, first[0].id, 'the same client both times');
-  t.ok(Number(row.running_ms) >= Number(first[0].running_ms), `running longer (${row.running_ms} ms) than at the first read (${first[0].running_ms} ms)`);
-  t.ok(Number(row.running_ms) >= 0 && Number(row.running_ms) <= readBy - sent + 5, `and not longer than since it was sent (${readBy - sent} ms)`);
+  t.equal(row.id, first.rows[0].id, 'the same client both times');
+  // Each sample's moment lies within the test's own bracket of it; the running time grows with the clock.
+  for (const s of [first, second]) t.ok(s.now >= s.before - 2 && s.now <= s.after + 2, `sampled at ${s.now - sent} ms, between ${s.before - sent} and ${s.after - sent} ms by the test's clock`);
+  const grew = Number(row.running_ms) - Number(first.rows[0].running_ms);
+  const between = second.now - first.now;
+  t.ok(between >= second.before - first.after - 2, `the samples are ${between} ms apart (the test saw at least ${second.before - first.after} ms)`);
+  t.ok(Math.abs(grew - between) <= 2, `the running time grew by ${grew} ms between two reads ${between} ms apart: not frozen`);
+  t.ok(grew >= second.before - first.after - 5, `it grew (${grew} ms) by at least the ${second.before - first.after} ms the test's clock saw between the reads`);
+  t.ok(Number(first.rows[0].running_ms) >= 0 && Number(row.running_ms) <= second.after - sent + 2, `and it is not longer (${row.running_ms} ms) than since the command was sent (${second.after - sent} ms)`);
   t.equal(await slept, 'OK', 'DEBUG SLEEP ends');
   t.equal(await pong, 'PONG', 'then PING is answered');
   t.same(await view(r, 'redis_current'), [], 'and redis is idle again');
@@ -229,6 +242,14 @@ t.test('under a write load: each sample is complete and consistent, or partial w
   t.ok(written > 1000, `the load ran (${written} commands)`);
   t.ok(tally.keyspace[0] > 0, `keyspace: ${tally.keyspace[0]} complete samples, ${tally.keyspace[1]} partial`);
   t.comment(`memory (a walk of every key): ${tally.memory[0]} complete samples, ${tally.memory[1]} partial`);
+  // Under the load every walk of the whole keyspace may be partial: the consistency check above may not have run.
+  // Once the writer stops it must run, against DBSIZE as well.
+  const still = await xsample(['--pid', String(r.pid), '--struct', 'redis_memory', '--json']);
+  t.equal(still.code, 0, `redis_memory after the load: complete ${still.stderr.slice(-200)}`);
+  const row = still.json.items[0] as Row;
+  const dbsize = await writer.send('DBSIZE');
+  t.ok(typeof dbsize === 'number' && dbsize > 0, `db 0 holds ${dbsize} keys`);
+  t.same([row.keys, row.dict_keys], [dbsize, dbsize], `the keys walked and the dicts' own count are DBSIZE (${dbsize})`);
 });
 
 t.test('on a core: xsample, gdb and lldb agree, and gdb reads the same fields by name from our -g build', async (t) => {
