@@ -123,21 +123,48 @@ for (const [build, binaryOf, stripped] of BUILDS) t.test(`every view tells what 
   t.ok(checkers.indexOf('ngx_http_core_access_phase') < checkers.indexOf('ngx_http_core_content_phase'), 'phases in run order (the checkers are exported)');
 });
 
+/** wrk's figures: requests served and the 99th percentile of latency (ms). */
+function wrkFigures(out: string): { requests: number; p99Ms: number } {
+  const requests = /(\d+) requests in/.exec(out);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s)$/m.exec(out);
+  if (!requests || !p99) throw new Error(`wrk printed no requests or 99% latency:\n${out}`);
+  return { requests: Number(requests[1]), p99Ms: Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1) };
+}
+
+/**
+ * A stall is judged against the same worker under the same load in the same run, unsampled, before
+ * and after: served at least THROUGHPUT_SHARE of the fewer requests, with a p99 at most P99_FACTOR ×
+ * the larger p99 + P99_SLACK_MS. A sampler that stopped the worker 50 ms per sample (every 100 ms)
+ * would halve the requests and put the p99 near 50 ms.
+ */
+const THROUGHPUT_SHARE = 0.6;
+const P99_FACTOR = 2;
+const P99_SLACK_MS = 10;
+
 t.test('under load from wrk, sampling ngx_requests never fails or stalls the worker', async (t) => {
   const nginx = await startNginx();
   t.teardown(() => nginx.stop());
   const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
   t.teardown(() => held.close());
-  const load = execa('wrk', ['-t1', '-c16', '-d3s', `http://127.0.0.1:${nginx.port}/`], { reject: false });
+  const wrk = () => execa('wrk', ['-t1', '-c16', '-d3s', '--latency', `http://127.0.0.1:${nginx.port}/`], { reject: false });
+  const before = wrkFigures((await wrk()).stdout);
+  const load = wrk();
   await waitUntil("wrk's 16 connections are open", async () => (await nginxStatus(nginx.port)).active >= 2 + 16);
-  const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'ngx_requests', '--interval', '100', '--count', '15', '--json']);
-  const wrk = await load;
+  // 25 samples 100 ms apart: the sampler reads through most of wrk's 3 s.
+  const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'ngx_requests', '--interval', '100', '--count', '25', '--json']);
+  const sampled = wrkFigures((await load).stdout);
+  const after = wrkFigures((await wrk()).stdout);
   t.ok(r.code === 0 || r.code === 3, `whole or partial answers, never an error (exit ${r.code} ${r.stderr})`);
-  t.equal(r.json.length, 15, 'every sample printed');
+  t.equal(r.json.length, 25, 'every sample printed');
   for (const s of r.json) {
     t.ok(s.items.filter((i: Row) => String(i.uri).startsWith('/hold/')).length === 2 || s.partial, 'the held requests are seen in every whole sample');
     for (const i of s.items as Row[]) t.ok(i.uri === null || typeof i.uri === 'string', 'no garbage: a string or null');
   }
-  const done = /(\d+) requests in/.exec(wrk.stdout);
-  t.ok(done && Number(done[1]) > 100, `wrk was served throughout (${done?.[1]} requests)`);
+  const fewer = Math.min(before.requests, after.requests);
+  t.ok(
+    sampled.requests >= fewer * THROUGHPUT_SHARE,
+    `wrk was served throughout: ${sampled.requests} requests in 3 s while sampled, against ${before.requests} before and ${after.requests} after (at least ${THROUGHPUT_SHARE} × ${fewer})`,
+  );
+  const p99Bound = Math.max(before.p99Ms, after.p99Ms) * P99_FACTOR + P99_SLACK_MS;
+  t.ok(sampled.p99Ms <= p99Bound, `its p99 latency while sampled, ${sampled.p99Ms} ms, against ${before.p99Ms} ms before and ${after.p99Ms} ms after: under ${p99Bound.toFixed(2)} ms`);
 });
