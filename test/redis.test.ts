@@ -15,6 +15,8 @@ import { gdb, lldb } from './lib/debuggers.ts';
 import { waitUntil } from './lib/nginx.ts';
 import { buildRedis, DEBIAN_REDIS, type Redis, type RespClient, startRedis } from './lib/redis.ts';
 import { xsample } from './lib/xsample.ts';
+import { ElfFile } from '../core/elf.ts';
+import { root } from './lib/walkee.ts';
 
 type Row = Record<string, unknown>;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-redis-test-'));
@@ -288,4 +290,40 @@ t.test('on a core: xsample, gdb and lldb agree, and gdb reads the same fields by
       t.same(values, [current[0].id, clients.length, dbs.find((d) => d.db === 1)?.keys], `gdb by name: the current client's id, the clients, db 1's keys (${byName.stderr.slice(-200)})`);
     }
   }
+});
+
+t.test("an unknown stripped build of redis is refused in one line that lists the builds the pack knows", async (t) => {
+  // Debian's redis-server with another build-id: a newer point release, as far as xsample can tell.
+  const elf = ElfFile.open(DEBIAN_REDIS);
+  const id = elf.buildId();
+  elf.close();
+  t.ok(id, `${DEBIAN_REDIS} has a build-id`);
+  if (!id) return;
+  const bytes = fs.readFileSync(DEBIAN_REDIS);
+  const old = Buffer.from(id, 'hex');
+  t.equal(bytes.indexOf(old), bytes.lastIndexOf(old), 'its build-id bytes occur once, in the note');
+  const other = Buffer.from(old.map((b) => b ^ 0xff));
+  other.copy(bytes, bytes.indexOf(old));
+  const copy = path.join(dir, 'redis-server');
+  fs.writeFileSync(copy, bytes, { mode: 0o755 });
+  const copied = ElfFile.open(copy);
+  t.equal(copied.buildId(), other.toString('hex'), 'the copy has another build-id');
+  copied.close();
+  const r = await startRedis({ binary: copy });
+  t.teardown(() => r.stop());
+  t.equal(await r.cli('PING'), 'PONG', 'and runs');
+  // What the pack knows: its committed layouts (each keyed by a build-id); an empty cache, so nothing else.
+  const packDir = path.join(root, 'packs/redis');
+  const known = fs.readdirSync(packDir).filter((d) => fs.statSync(path.join(packDir, d)).isDirectory())
+    .flatMap((release) => fs.readdirSync(path.join(packDir, release)).filter((f) => f.endsWith('.json')).map((f) => ({ release, id: JSON.parse(fs.readFileSync(path.join(packDir, release, f), 'utf8')).build_id as string })));
+  t.ok(known.length > 0, `the pack knows ${known.length} builds`);
+  const cache = fs.mkdtempSync(path.join(dir, 'cache-'));
+  const x = await xsample(['--pid', String(r.pid), '--struct', 'redis_current', '--json'], { env: { XDG_CACHE_HOME: cache } });
+  t.equal(x.code, 1, 'exit 1');
+  t.equal(x.stdout, '', 'no answer printed');
+  const lines = x.stderr.trim().split('\n');
+  t.equal(lines.length, 1, `one line: ${x.stderr}`);
+  t.match(lines[0], new RegExp(`unknown build of redis .*${other.toString('hex')}.*stripped`), 'it names the build and says it is stripped');
+  for (const k of known) t.ok(lines[0].includes(k.release) && lines[0].includes(k.id.slice(0, 12)), `it lists the known build ${k.release} ${k.id.slice(0, 12)}`);
+  t.match(lines[0], /xgen layout/, 'and says how to add one');
 });
