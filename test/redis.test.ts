@@ -152,8 +152,8 @@ t.test('redis_current: while DEBUG SLEEP holds the main thread and PING gets no 
   await sleeper.send('CLIENT', 'SETNAME', 'sleeper');
   await r.cli('CLIENT', 'LIST'); // redis writes the clients' addresses
   const sent = Date.now();
-  // Long enough for the reads below on a busy host; the test waits for it to end.
-  const slept = sleeper.send('DEBUG', 'SLEEP', 8);
+  // Long enough for the reads below on a busy host (xsample has taken 3 s a run with a load of 12 on 2 CPUs); the test waits for it to end.
+  const slept = sleeper.send('DEBUG', 'SLEEP', 12);
   /** One sample of redis_current, bracketed by the test's own clock. */
   const timed = async () => {
     const before = Date.now();
@@ -161,8 +161,9 @@ t.test('redis_current: while DEBUG SLEEP holds the main thread and PING gets no 
     if (run.code !== 0) throw new Error(`xsample --struct redis_current: exit ${run.code}: ${run.stderr}`);
     return { before, after: Date.now(), now: Number(run.json.clock?.now_ms), rows: run.json.items as Row[] };
   };
-  let first = await timed();
+  let first: Awaited<ReturnType<typeof timed>> | undefined;
   await waitUntil('redis runs DEBUG SLEEP', async () => (first = await timed()).rows.length === 1);
+  if (!first) throw new Error('no sample');
   let ponged = false;
   const pinger = await r.connect();
   t.teardown(() => pinger.close());
@@ -170,7 +171,7 @@ t.test('redis_current: while DEBUG SLEEP holds the main thread and PING gets no 
   const second = await timed();
   const [row] = second.rows;
   t.notOk(ponged, 'PING is not answered while redis sleeps');
-  t.same([row.name, row.cmd, row.args, row.argc], ['sleeper', 'debug', ['DEBUG', 'SLEEP', '8'], 3], 'the command, its arguments and its client');
+  t.same([row.name, row.cmd, row.args, row.argc], ['sleeper', 'debug', ['DEBUG', 'SLEEP', '12'], 3], 'the command, its arguments and its client');
   t.equal(row.id, first.rows[0].id, 'the same client both times');
   // Each sample's moment lies within the test's own bracket of it; the running time grows with the clock.
   for (const s of [first, second]) t.ok(s.now >= s.before - 2 && s.now <= s.after + 2, `sampled at ${s.now - sent} ms, between ${s.before - sent} and ${s.after - sent} ms by the test's clock`);
