@@ -193,5 +193,56 @@ t.test('errors', async (t) => {
   const pid = missingPid();
   t.throws(() => readProcMaps(pid), new TargetGone(`process ${pid} exited (or does not exist)`));
   t.throws(() => exePath(pid), new TargetGone(`process ${pid} exited (or does not exist)`));
-  t.throws(() => exePath(2), UserError, 'a kernel thread has no executable');
+  const kthread = kernelThread();
+  if (kthread === null) t.comment('no kernel thread is visible in this pid namespace');
+  else t.throws(() => exePath(kthread), new UserError(`/proc/${kthread}/exe: not available (process ${kthread} is a kernel thread or a zombie)`), `a kernel thread (pid ${kthread}) has no executable`);
+  const zombie = await makeZombie();
+  t.throws(() => exePath(zombie), new UserError(`/proc/${zombie}/exe: not available (process ${zombie} is a kernel thread or a zombie)`), `a zombie the test made (pid ${zombie}) has no executable`);
 });
+
+/** A kernel thread: a process whose flags (the 9th field of /proc/PID/stat) have PF_KTHREAD; null if none is visible. */
+function kernelThread(): number | null {
+  const PF_KTHREAD = 0x00200000;
+  for (const name of fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // gone since
+    }
+    const flags = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[6]);
+    if (flags & PF_KTHREAD) return Number(name);
+  }
+  return null;
+}
+
+/**
+ * A child of a shell that then exec'd sleep: it ends when the test writes a line, and sleep never
+ * reaps it, so it stays a zombie until the test kills sleep.
+ */
+async function makeZombie(): Promise<number> {
+  const parent = spawn('sh', ['-c', 'exec 3<&0; (read line <&3) & echo $!; exec sleep 60 </dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  children.push(parent);
+  parent.stdout!.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of parent.stdout!) {
+    text += chunk;
+    if (text.includes('\n')) break;
+  }
+  const pid = Number(text.trim());
+  if (!(pid > 0)) throw new Error(`the shell printed no pid: ${text}`);
+  parent.stdin!.end('\n');
+  const state = () => {
+    try {
+      return /^State:\s+(\S)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
+    } catch {
+      return 'gone';
+    }
+  };
+  const deadline = Date.now() + 30_000;
+  while (state() !== 'Z') {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not become a zombie (state ${state()})`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return pid;
+}

@@ -149,6 +149,7 @@ t.test("on a core, now is nginx's cached time at the dump, and the output says s
   const lines = text.stdout.split('\n');
   t.match(lines[1], /^now: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC = nginx's cached time \(ngx_cached_time\) when the core was dumped \(a core keeps no clock of its own\)$/, 'the text says what now is');
   const reqs = await xsample(['--core', core, '--struct', 'ngx_requests', '--json']);
+  t.same((reqs.json.items as Row[]).map((r) => r.uri).sort(), ['/hold/0', '/hold/1'], 'the core holds the two requests the test left half-sent, and no other');
   for (const r of reqs.json.items as Row[]) t.ok((r.age_ms as number) >= 0 && (r.age_ms as number) <= tCore - t0 + SLACK, `${r.uri}: ${r.age_ms} ms old at the dump`);
   const live = await xsample(['--pid', String(nginx.workerPid), '--struct', 'ngx_requests']);
   t.notMatch(live.stdout, /^now: /m, 'a live read says nothing of the kind: now is now');

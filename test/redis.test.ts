@@ -15,6 +15,8 @@ import { gdb, lldb } from './lib/debuggers.ts';
 import { waitUntil } from './lib/nginx.ts';
 import { buildRedis, DEBIAN_REDIS, type Redis, type RespClient, startRedis } from './lib/redis.ts';
 import { xsample } from './lib/xsample.ts';
+import { ElfFile } from '../core/elf.ts';
+import { root } from './lib/walkee.ts';
 
 type Row = Record<string, unknown>;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-redis-test-'));
@@ -150,21 +152,34 @@ t.test('redis_current: while DEBUG SLEEP holds the main thread and PING gets no 
   await sleeper.send('CLIENT', 'SETNAME', 'sleeper');
   await r.cli('CLIENT', 'LIST'); // redis writes the clients' addresses
   const sent = Date.now();
-  // Long enough for the reads below on a busy host; the test waits for it to end.
-  const slept = sleeper.send('DEBUG', 'SLEEP', 8);
-  let first: Row[] = [];
-  await waitUntil('redis runs DEBUG SLEEP', async () => (first = await view(r, 'redis_current')).length === 1);
-  let ponged = false;
+  // Long enough for the reads below on a busy host (xsample has taken 3 s a run with a load of 12 on 2 CPUs); the test waits for it to end.
+  const slept = sleeper.send('DEBUG', 'SLEEP', 12);
+  let pongAt: number | undefined;
   const pinger = await r.connect();
   t.teardown(() => pinger.close());
-  const pong = pinger.send('PING').then((x) => ((ponged = true), x));
-  const [row] = await view(r, 'redis_current');
-  const readBy = Date.now();
-  t.notOk(ponged, 'PING is not answered while redis sleeps');
-  t.same([row.name, row.cmd, row.args, row.argc], ['sleeper', 'debug', ['DEBUG', 'SLEEP', '8'], 3], 'the command, its arguments and its client');
-  t.equal(row.id, first[0].id, 'the same client both times');
-  t.ok(Number(row.running_ms) >= Number(first[0].running_ms), `running longer (${row.running_ms} ms) than at the first read (${first[0].running_ms} ms)`);
-  t.ok(Number(row.running_ms) >= 0 && Number(row.running_ms) <= readBy - sent + 5, `and not longer than since it was sent (${readBy - sent} ms)`);
+  const pong = pinger.send('PING').then((x) => ((pongAt = Date.now()), x));
+  /** Two samples of redis_current 300 ms apart in one run (one start-up), bracketed by the test's own clock. */
+  const twice = async () => {
+    const before = Date.now();
+    const run = await xsample(['--pid', String(r.pid), '--struct', 'redis_current', '--interval', '300', '--count', '2', '--json']);
+    if (run.code !== 0) throw new Error(`xsample --struct redis_current: exit ${run.code}: ${run.stderr}`);
+    const after = Date.now();
+    return (run.json as { clock: { now_ms: number }; items: Row[] }[]).map((d) => ({ before, after, now: Number(d.clock?.now_ms), rows: d.items }));
+  };
+  let samples: Awaited<ReturnType<typeof twice>> = [];
+  await waitUntil('both samples see DEBUG SLEEP', async () => (samples = await twice()).length === 2 && samples.every((x) => x.rows.length === 1));
+  const [first, second] = samples;
+  const row = second.rows[0];
+  t.ok(pongAt === undefined || pongAt > second.now, 'PING is not answered while redis sleeps');
+  t.same([row.name, row.cmd, row.args, row.argc], ['sleeper', 'debug', ['DEBUG', 'SLEEP', '12'], 3], 'the command, its arguments and its client');
+  t.equal(row.id, first.rows[0].id, 'the same client both times');
+  // Each sample's moment lies within the test's own bracket of the run; the running time grows with the clock.
+  for (const x of samples) t.ok(x.now >= x.before - 2 && x.now <= x.after + 2, `sampled at ${x.now - sent} ms, between ${x.before - sent} and ${x.after - sent} ms by the test's clock`);
+  const grew = Number(row.running_ms) - Number(first.rows[0].running_ms);
+  const between = second.now - first.now;
+  t.ok(between >= 300 - 2, `the samples are ${between} ms apart (--interval 300)`);
+  t.ok(Math.abs(grew - between) <= 2, `the running time grew by ${grew} ms between two reads ${between} ms apart: not frozen`);
+  t.ok(Number(first.rows[0].running_ms) >= 0 && Number(row.running_ms) <= second.after - sent + 2, `and it is not longer (${row.running_ms} ms) than since the command was sent (${second.after - sent} ms)`);
   t.equal(await slept, 'OK', 'DEBUG SLEEP ends');
   t.equal(await pong, 'PONG', 'then PING is answered');
   t.same(await view(r, 'redis_current'), [], 'and redis is idle again');
@@ -229,6 +244,14 @@ t.test('under a write load: each sample is complete and consistent, or partial w
   t.ok(written > 1000, `the load ran (${written} commands)`);
   t.ok(tally.keyspace[0] > 0, `keyspace: ${tally.keyspace[0]} complete samples, ${tally.keyspace[1]} partial`);
   t.comment(`memory (a walk of every key): ${tally.memory[0]} complete samples, ${tally.memory[1]} partial`);
+  // Under the load every walk of the whole keyspace may be partial: the consistency check above may not have run.
+  // Once the writer stops it must run, against DBSIZE as well.
+  const still = await xsample(['--pid', String(r.pid), '--struct', 'redis_memory', '--json']);
+  t.equal(still.code, 0, `redis_memory after the load: complete ${still.stderr.slice(-200)}`);
+  const row = still.json.items[0] as Row;
+  const dbsize = await writer.send('DBSIZE');
+  t.ok(typeof dbsize === 'number' && dbsize > 0, `db 0 holds ${dbsize} keys`);
+  t.same([row.keys, row.dict_keys], [dbsize, dbsize], `the keys walked and the dicts' own count are DBSIZE (${dbsize})`);
 });
 
 t.test('on a core: xsample, gdb and lldb agree, and gdb reads the same fields by name from our -g build', async (t) => {
@@ -267,4 +290,40 @@ t.test('on a core: xsample, gdb and lldb agree, and gdb reads the same fields by
       t.same(values, [current[0].id, clients.length, dbs.find((d) => d.db === 1)?.keys], `gdb by name: the current client's id, the clients, db 1's keys (${byName.stderr.slice(-200)})`);
     }
   }
+});
+
+t.test("an unknown stripped build of redis is refused in one line that lists the builds the pack knows", async (t) => {
+  // Debian's redis-server with another build-id: a newer point release, as far as xsample can tell.
+  const elf = ElfFile.open(DEBIAN_REDIS);
+  const id = elf.buildId();
+  elf.close();
+  t.ok(id, `${DEBIAN_REDIS} has a build-id`);
+  if (!id) return;
+  const bytes = fs.readFileSync(DEBIAN_REDIS);
+  const old = Buffer.from(id, 'hex');
+  t.equal(bytes.indexOf(old), bytes.lastIndexOf(old), 'its build-id bytes occur once, in the note');
+  const other = Buffer.from(old.map((b) => b ^ 0xff));
+  other.copy(bytes, bytes.indexOf(old));
+  const copy = path.join(dir, 'redis-server');
+  fs.writeFileSync(copy, bytes, { mode: 0o755 });
+  const copied = ElfFile.open(copy);
+  t.equal(copied.buildId(), other.toString('hex'), 'the copy has another build-id');
+  copied.close();
+  const r = await startRedis({ binary: copy });
+  t.teardown(() => r.stop());
+  t.equal(await r.cli('PING'), 'PONG', 'and runs');
+  // What the pack knows: its committed layouts (each keyed by a build-id); an empty cache, so nothing else.
+  const packDir = path.join(root, 'packs/redis');
+  const known = fs.readdirSync(packDir).filter((d) => fs.statSync(path.join(packDir, d)).isDirectory())
+    .flatMap((release) => fs.readdirSync(path.join(packDir, release)).filter((f) => f.endsWith('.json')).map((f) => ({ release, id: JSON.parse(fs.readFileSync(path.join(packDir, release, f), 'utf8')).build_id as string })));
+  t.ok(known.length > 0, `the pack knows ${known.length} builds`);
+  const cache = fs.mkdtempSync(path.join(dir, 'cache-'));
+  const x = await xsample(['--pid', String(r.pid), '--struct', 'redis_current', '--json'], { env: { XDG_CACHE_HOME: cache } });
+  t.equal(x.code, 1, 'exit 1');
+  t.equal(x.stdout, '', 'no answer printed');
+  const lines = x.stderr.trim().split('\n');
+  t.equal(lines.length, 1, `one line: ${x.stderr}`);
+  t.match(lines[0], new RegExp(`unknown build of redis .*${other.toString('hex')}.*stripped`), 'it names the build and says it is stripped');
+  for (const k of known) t.ok(lines[0].includes(k.release) && lines[0].includes(k.id.slice(0, 12)), `it lists the known build ${k.release} ${k.id.slice(0, 12)}`);
+  t.match(lines[0], /xgen layout/, 'and says how to add one');
 });

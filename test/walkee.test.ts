@@ -328,6 +328,8 @@ t.test('truth, checked against the formulas and against gdb', async t => {
     const stopped = await w.ask('gaps');
     t.ok(stopped.iterations > 0, 'gaps: iterations');
     t.ok(stopped.max_gap_us >= 1000, `gaps: gdb's stop shows as a gap (${stopped.max_gap_us} us)`);
+    t.ok(stopped.max_held_us >= 1000, `gaps: and as time held off, neither running nor waiting for a CPU (${stopped.max_held_us} us)`);
+    t.ok(stopped.max_held_us <= stopped.max_gap_us, 'gaps: held off <= the gap');
     t.ok(stopped.p99_gap_us <= stopped.max_gap_us, 'gaps: p99 <= max');
     t.ok(stopped.elapsed_us > 0, 'gaps: elapsed');
 

@@ -147,6 +147,7 @@ t.test('sampling while another thread mutates: never garbage, never a crash', as
   for (const view of ['walkee_list', 'ngx_pool']) {
     const r = await xsample(['--pid', pid, '--struct', view, '--interval', '20', '--count', '5', '--json']);
     t.ok(r.code === 0 || r.code === 3, `${view}: a whole or a partial answer (exit ${r.code}: ${r.stderr.trim()})`);
+    t.equal(r.json.length, 5, `${view}: the 5 samples asked for`);
     for (const s of r.json) {
       if (view === 'walkee_list') t.equal(s.items[0].count, truth.list.count, 'the links are stable, so the count is exact');
       else t.same(s.items.map((i: Json) => i.addr), truth.pools.map((p: Json) => p.addr), 'the same pools');

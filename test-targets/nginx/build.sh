@@ -20,13 +20,17 @@ die() { echo "nginx-build: ERROR: $*" >&2; exit 1; }
 trap 'rc=$?; [ $rc -eq 0 ] || echo "nginx-build: failed (exit $rc)" >&2' EXIT
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# build/ may be a link shared by several checkouts: its physical path, so that the stamp below (which
+# names the source folder) is the same from each of them and none rebuilds what another built.
+mkdir -p "$ROOT/build"
+BUILD=$(cd "$ROOT/build" && pwd -P)
 VARIANT="${1:-}"
 case "$VARIANT" in
-  "") WORK="$ROOT/build/nginx" ;;
-  v2debug) WORK="$ROOT/build/nginx-v2debug" ;;
+  "") WORK="$BUILD/nginx" ;;
+  v2debug) WORK="$BUILD/nginx-v2debug" ;;
   *) die "unknown variant '$VARIANT' (known: v2debug)" ;;
 esac
-FETCHED="$ROOT/build/nginx"
+FETCHED="$BUILD/nginx"
 TARBALL="$FETCHED/nginx_${NGINX_VERSION}.orig.tar.gz"
 SRCDIR="$WORK/nginx-${NGINX_VERSION}"
 # The tests always pass -p DIR, so the prefix is never used; a fixed one (and
