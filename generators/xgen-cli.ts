@@ -149,7 +149,7 @@ async function cSpellings(file: string, names: string[]): Promise<Record<string,
     reject: false,
   });
   const out = r.stdout ?? '';
-  if (!out.includes('XWALK-PROBE-BEGIN')) throw new UserError(`gdb could not read the types of ${file}: ${(r.stderr || out || r.shortMessage).trim().split('\n').slice(-3).join(' / ')}`);
+  if (!out.includes('XWALK-PROBE-BEGIN')) throw new UserError(`gdb could not read the types of ${file}: ${(String(r.stderr ?? '') || out || String(r.shortMessage ?? '')).trim().split('\n').slice(-3).join(' / ')}`);
   const got = JSON.parse(out.slice(out.indexOf('XWALK-PROBE-BEGIN') + 17, out.indexOf('XWALK-PROBE-END'))) as Record<string, string | null>;
   const missing = names.filter((n) => got[n] === null);
   if (missing.length > 0) throw new UserError(`${file}'s DWARF has no type ${missing.join(', ')}: compile the headers that declare them with -g -fno-eliminate-unused-debug-types`);
