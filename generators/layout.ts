@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FieldType, PackIR } from './ir.ts';
-import { packDirs, repoRoot, trustedInPacks } from '../core/packs.ts';
+import { packDir, packDirs, repoRoot, trustedInPacks } from '../core/packs.ts';
 import { UserError } from '../core/errors.ts';
 import { makeDirs, readRegularFile } from '../core/regular-file.ts';
 import { checkedLayout } from './layout-valid.ts';
@@ -152,14 +152,19 @@ export function knownLayouts(packName: string, object?: string): KnownLayout[] {
 const layoutsCache = new Map<string, { file: string; layout: LayoutFile }[]>();
 
 /**
- * The layouts of a pack in every folder of packs that has a folder of that
- * name, first folder first: a folder of XWALK_PACKS may hold only layouts
- * (NAME/RELEASE/BUILD-ID.json, no schema), to add builds to a pack found
- * elsewhere, such as the layouts `make test` probes for the Debian builds
- * installed here that no committed layout covers.
+ * The layouts of a pack: those of the folder its schema is taken from, and
+ * of every folder of packs that holds only layouts of it (NAME/RELEASE/
+ * BUILD-ID.json, no schema), first folder first: such a folder adds builds
+ * to the pack found elsewhere, as the layouts `make test` probes for the
+ * Debian builds installed here that no committed layout covers. Another
+ * copy of the pack, with a schema of its own, lends it none.
  */
 function packLayoutFiles(packName: string): { file: string; layout: LayoutFile }[] {
-  return packDirs().flatMap((d) => layoutsIn(path.join(d, packName), packName));
+  const own = packDir(packName);
+  return packDirs()
+    .map((d) => path.join(d, packName))
+    .filter((dir) => dir === own || !fs.existsSync(path.join(dir, 'schema.yaml')))
+    .flatMap((dir) => layoutsIn(dir, packName));
 }
 
 /** The layouts of a pack's folder, packs/<pack>/<release>/*.json, sorted by file. */

@@ -114,6 +114,14 @@ t.test('a newer point release: probed as make test probes it, into a folder of p
   t.ok(fs.existsSync(layoutFile), `the layout is written into the folder of packs: ${probe.stdout}`);
   t.equal(await tracked(), before, 'nothing written into packs/ or generated/');
 
+  // The extensions xgen writes with every layout it finds, the new build's too.
+  const extensions = { gdb: path.join(dir, 'nginx-gdb.py'), lldb: path.join(dir, 'nginx-lldb.py') };
+  for (const dbg of ['gdb', 'lldb'] as const) {
+    const g = await execa(process.execPath, [xgen, dbg, '--pack', 'nginx', '--out', extensions[dbg]], { reject: false, env: { XWALK_PACKS: packs } });
+    t.equal(g.exitCode, 0, g.stderr);
+    t.match(fs.readFileSync(extensions[dbg], 'utf8'), id, `the ${dbg} extension embeds the new build's layout`);
+  }
+
   const nginx = await startNginx({ binary });
   t.teardown(() => nginx.stop());
   const held = await holdConnections(nginx.port, 2, { partialRequest: partialGet });
@@ -127,15 +135,12 @@ t.test('a newer point release: probed as make test probes it, into a folder of p
   t.same(r.json.items.map((i: { uri: string }) => i.uri).sort(), ['/hold/0', '/hold/1']);
 
   for (const dbg of ['gdb', 'lldb'] as const) {
-    const out = path.join(dir, `nginx-${dbg}.py`);
-    const g = await execa(process.execPath, [xgen, dbg, '--pack', 'nginx', '--out', out], { reject: false, env: { XWALK_PACKS: packs } });
-    t.equal(g.exitCode, 0, g.stderr);
-    t.match(fs.readFileSync(out, 'utf8'), id, `the ${dbg} extension embeds the new build's layout`);
+    const out = extensions[dbg];
     const run = dbg === 'gdb' ? await gdb({ pid }, 'nginx', ['ngx-requests --json'], { extension: out }) : await lldb({ pid }, 'nginx', ['ngx-requests --json'], { extension: out });
     // age_ms reads the clock, which each back end reads at its own moment.
     const still = (i: Record<string, unknown>) => ({ ...figures(i), age_ms: null });
     const items = (run.json[0]?.items ?? []) as Record<string, unknown>[];
-    t.equal(items.length, 2, `${dbg}: the two requests`);
+    t.equal(items.length, 2, `${dbg}: the two requests: ${run.stdout.slice(-400)} ${run.stderr.slice(-400)}`);
     t.same(items.map(still), r.json.items.map(still), `${dbg} with the generated extension says what xsample says`);
   }
   t.equal(await tracked(), before, 'still nothing written into the source tree');
