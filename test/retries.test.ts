@@ -24,7 +24,7 @@ t.test('--retries N: each sample that keeps changing is read N + 1 times, then p
     const reads = r.stderr.split('\n').filter((l) => /^xsample: churn_table: .* in [\d.]+ ms; read again in/.test(l));
     const changed = reads.filter((l) => /changed while read \(/.test(l)).length;
     const partial = r.json.filter((s: { partial: boolean }) => s.partial);
-    for (const s of partial) t.match(s.errors[0]?.message, new RegExp(`^changed while it was read, ${retries + 1} times \\(the last time: `), `--retries ${retries}: a partial sample was read ${retries + 1} times`);
+    for (const s of partial) t.match(s.errors[0]?.message, new RegExp(`^changed while it was read, ${retries + 1} time${retries === 0 ? '' : 's'} \\(the last time: `), `--retries ${retries}: a partial sample was read ${retries + 1} times`);
     // Each sample ends at its first read that held still (complete) or after retries + 1 that did not (partial).
     t.equal(reads.length - changed, SAMPLES - partial.length, `--retries ${retries}: one read held still for each of the ${SAMPLES - partial.length} complete samples`);
     t.ok(
