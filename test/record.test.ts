@@ -333,3 +333,39 @@ t.test('a target that exits mid-record: what was gathered is written, and stderr
     t.equal(Number(weight), bytes.get(addr)!, `${line}: its bytes, as walkee said`);
   }
 });
+
+/** How many process_vm_readv calls xsample (every thread of it) made, as strace counts them: the kernel's count, not the recorder's. */
+async function readsOf(args: string[]): Promise<{ reads: number; r: Awaited<ReturnType<typeof record>> }> {
+  const out = path.join(tmp, `strace-${process.hrtime.bigint()}.txt`);
+  // --seccomp-bpf: only process_vm_readv stops the sampler, so strace costs it little else.
+  const r = await xsample(['record', ...args], { prefix: ['strace', '-f', '--seccomp-bpf', '-c', '-e', 'trace=process_vm_readv', '-o', out] });
+  // A line of strace -c: % time, seconds, usecs/call, calls, [errors], syscall.
+  const line = fs.readFileSync(out, 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[f.length - 1] === 'process_vm_readv');
+  return { reads: line ? Number(line[3]) : 0, r };
+}
+
+t.test('the rate, counted by the kernel: --rate 50 --duration 2 makes about 100 samples of process_vm_readv calls, as strace counts them', async (t) => {
+  const w = await startWalkee(['--nodes', '10', '--pools', '5']);
+  t.teardown(() => w.kill());
+  const args = ['--pid', String(w.child.pid), '--struct', 'walkee_pool_memory', '--format', 'json'];
+  // What one sample reads, from one sample and two (the same walk of memory that holds still), and what the run reads besides.
+  const one = await readsOf([...args, '--rate', '1', '--duration', '1']);
+  const two = await readsOf([...args, '--rate', '2', '--duration', '1']);
+  t.same([one.r.code, JSON.parse(one.r.stdout).samples, two.r.code, JSON.parse(two.r.stdout).samples], [0, 1, 0, 2], `one sample, then two: ${one.r.stderr} / ${two.r.stderr}`);
+  const perSample = two.reads - one.reads;
+  const besides = one.reads - perSample;
+  t.ok(perSample > 0 && besides >= 0, `a sample of walkee_pool_memory makes ${perSample} process_vm_readv calls, the run ${besides} besides (${one.reads} for one sample, ${two.reads} for two)`);
+
+  const RATE = 50;
+  const SECONDS = 2;
+  const due = RATE * SECONDS;
+  const { reads, r } = await readsOf([...args, '--rate', String(RATE), '--duration', String(SECONDS)]);
+  t.equal(r.code, 0, r.stderr);
+  const taken = (reads - besides) / perSample;
+  t.ok(Number.isInteger(taken), `${reads} calls are ${besides} + a whole number of samples of ${perSample} (${taken})`);
+  // A busy 2-core machine may make the sampler miss some (it says so), never take more than are due: at least 60%, at most one round more.
+  t.ok(taken >= 0.6 * due, `the kernel saw ${taken} samples' reads: at least 60% of the ${due} due at ${RATE} Hz for ${SECONDS} s`);
+  t.ok(taken <= due + 1, `and no more than the ${due} due (+1)`);
+  const meta = JSON.parse(r.stdout);
+  t.equal(meta.samples, taken, `the recorder's own count (${meta.samples} taken, ${meta.missed} missed) is what the kernel saw`);
+});
