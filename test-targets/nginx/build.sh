@@ -21,12 +21,15 @@ trap 'rc=$?; [ $rc -eq 0 ] || echo "nginx-build: failed (exit $rc)" >&2' EXIT
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VARIANT="${1:-}"
+# build/ may be a symbolic link (clones that share one set of builds): its real path goes into the
+# stamp below (through CFLAGS), so that every clone finds the build up to date instead of building it again.
+BUILD=$(mkdir -p "$ROOT/build" && cd "$ROOT/build" && pwd -P)
 case "$VARIANT" in
-  "") WORK="$ROOT/build/nginx" ;;
-  v2debug) WORK="$ROOT/build/nginx-v2debug" ;;
+  "") WORK="$BUILD/nginx" ;;
+  v2debug) WORK="$BUILD/nginx-v2debug" ;;
   *) die "unknown variant '$VARIANT' (known: v2debug)" ;;
 esac
-FETCHED="$ROOT/build/nginx"
+FETCHED="$BUILD/nginx"
 TARBALL="$FETCHED/nginx_${NGINX_VERSION}.orig.tar.gz"
 SRCDIR="$WORK/nginx-${NGINX_VERSION}"
 # The tests always pass -p DIR, so the prefix is never used; a fixed one (and
