@@ -20,7 +20,7 @@
  * histogram's (_count, _sum, _total) ends in _value. A sample that is partial exports none of its
  * figures (xwalk_sample_partial says so), never a wrong one. One view never
  * fails a scrape: a view that cannot apply to a process (an object it reads
- * is not mapped) is not served for it (said once, one line per cause), and one whose sample fails exports
+ * is not mapped) is not served for it (said once, one line a process), and one whose sample fails exports
  * xwalk_view_up 0 and counts the failure (xwalk_view_errors_total) while
  * the others are served. The exposition is prom-client's. It listens on
  * loopback unless --listen names another address, and then warns.
@@ -116,11 +116,12 @@ class ViewMetrics {
 }
 
 /**
- * The views not served, said in one line per cause: on an nginx without lua-nginx-module, every Lua view
- * fails for one reason (`ngx_http_lua_main_conf_t cannot be read: ngx_http_lua_module.so is not mapped in
- * this process`), so the line names the views and the reason once:
- * `xsample: not served for pid 8138: lua_vm, lua_stacks (ngx_http_lua_module.so is not mapped in this process)`.
- * Processes (a master's workers) with the same views and cause share a line.
+ * The views not served, said in one line a process: on an nginx without lua-nginx-module, the Lua views fail
+ * for one or two causes (`ngx_http_lua_main_conf_t cannot be read: ngx_http_lua_module.so is not mapped in
+ * this process`, the same for libluajit), so the line names the views of each cause, then the cause once:
+ * `xsample: not served for pid 8138: lua_vm, lua_requests (ngx_http_lua_module.so is not mapped in this
+ * process); lua_stacks, ... (libluajit-5.1.so.2 is not mapped in this process)`. Processes (a master's
+ * workers) with the same views and causes share the line.
  */
 export function notServedLines(notServed: { view: string; pid: number | null; why: string }[]): string[] {
   // The cause, without the type or global of the view that met it (BoundLayout: "NAME cannot be read: CAUSE").
@@ -135,10 +136,8 @@ export function notServedLines(notServed: { view: string; pid: number | null; wh
   }
   const lines = new Map<string, (number | null)[]>();
   for (const [pid, causes] of byPid) {
-    for (const [cause, views] of causes) {
-      const said = `${views.join(', ')} (${cause})`;
-      lines.set(said, [...(lines.get(said) ?? []), pid]);
-    }
+    const said = [...causes].map(([cause, views]) => `${views.join(', ')} (${cause})`).join('; ');
+    lines.set(said, [...(lines.get(said) ?? []), pid]);
   }
   return [...lines].map(([said, pids]) => `xsample: not served for pid ${pids.join(', ')}: ${said}`);
 }

@@ -156,20 +156,21 @@ t.test('serve listens on loopback unless --listen names another address, and the
   t.match(help.stdout, /default\s+127\.0\.0\.1:9464/, 'the default is loopback');
 });
 
-t.test('the views not served: one line per cause, the views named once, processes with the same views and cause on one line', async (t) => {
+t.test('the views not served: one line a process, each cause once after its views, processes with the same views and causes on one line', async (t) => {
   const lua = (n: string) => `${n} cannot be read: ngx_http_lua_module.so is not mapped in this process`;
+  const jit = (n: string) => `${n} cannot be read: libluajit-5.1.so.2 is not mapped in this process`;
   t.same(
     notServedLines([
       { view: 'lua_vm', pid: 7, why: lua('ngx_http_lua_main_conf_t') },
-      { view: 'lua_stacks', pid: 7, why: lua('ngx_http_lua_module') },
+      { view: 'lua_stacks', pid: 7, why: jit('lua_State') },
+      { view: 'lua_requests', pid: 7, why: lua('ngx_http_lua_module') },
       { view: 'lua_vm', pid: 8, why: lua('ngx_http_lua_main_conf_t') },
-      { view: 'lua_stacks', pid: 8, why: lua('ngx_http_lua_module') },
-      { view: 'jit_traces', pid: 8, why: 'lj_trace_t cannot be read: libluajit-5.1.so.2 has no layout for build 1234: add one with xgen layout' },
+      { view: 'lua_stacks', pid: 8, why: jit('lua_State') },
+      { view: 'lua_requests', pid: 8, why: lua('ngx_http_lua_module') },
       { view: 'odd', pid: 9, why: 'something else went wrong: here' },
     ]),
     [
-      'xsample: not served for pid 7, 8: lua_vm, lua_stacks (ngx_http_lua_module.so is not mapped in this process)',
-      'xsample: not served for pid 8: jit_traces (libluajit-5.1.so.2 has no layout for build 1234: add one with xgen layout)',
+      'xsample: not served for pid 7, 8: lua_vm, lua_requests (ngx_http_lua_module.so is not mapped in this process); lua_stacks (libluajit-5.1.so.2 is not mapped in this process)',
       'xsample: not served for pid 9: odd (something else went wrong: here)',
     ],
   );
@@ -180,7 +181,7 @@ t.test('the views not served: one line per cause, the views named once, processe
  * Every view of the pack, no --struct: the server answers 200, with the views that apply to the process; those that
  * cannot are said once on stderr, in one line naming them and the cause (notServed: the worker, the cause).
  */
-async function serveEverything(t: Test, pid: number, expect: { series: string; labels: string; equals?: number }[], notServed: { pid: number; cause: string } | null) {
+async function serveEverything(t: Test, pid: number, expect: { series: string; labels: string; equals?: number }[], notServed: { pid: number; causes: string[] } | null) {
   const { child, url, stderr } = await serve(['--pid', String(pid)]);
   t.teardown(() => child.kill('SIGKILL'));
   const r = await fetch(url);
@@ -194,10 +195,13 @@ async function serveEverything(t: Test, pid: number, expect: { series: string; l
   const said = stderr.filter((l) => /not served/.test(l));
   if (notServed) {
     t.equal(said.length, 1, `one line names every view not served, and why: ${said.join(' | ')}`);
-    const m = new RegExp(`^xsample: not served for pid ${notServed.pid}: (\\w+(?:, \\w+)*) \\((.+)\\)$`).exec(said[0] ?? '');
-    t.ok(m, `the views, then the cause: ${said[0]}`);
-    t.equal(m?.[2], notServed.cause);
-    const views = m?.[1].split(', ') ?? [];
+    const m = new RegExp(`^xsample: not served for pid ${notServed.pid}: (.+)$`).exec(said[0] ?? '');
+    t.ok(m, `for the worker: ${said[0]}`);
+    // Each cause once, after the views it keeps from being served: "v1, v2 (cause); v3 (cause)".
+    const parts = (m?.[1] ?? '').split('; ').map((p) => /^(\w+(?:, \w+)*) \((.+)\)$/.exec(p));
+    t.ok(parts.every((p) => p !== null), `views, then their cause: ${m?.[1]}`);
+    t.same(parts.map((p) => p?.[2]).sort(), [...notServed.causes].sort(), 'the causes, each once');
+    const views = parts.flatMap((p) => p?.[1].split(', ') ?? []);
     t.ok(views.length > 1, `${views.length} views`);
     // Every view of the pack's schema either exports xwalk_view_up for the worker or is named in that line, never both.
     const up = [...text.matchAll(new RegExp(`^xwalk_view_up\\{view="(\\w+)",pid="${notServed.pid}"\\} `, 'gm'))].map((x) => x[1]);
@@ -230,11 +234,11 @@ for (const [name, binary, lua] of [
         { series: 'xwalk_ngx_pool_items', labels: `pid="${w}"` },
         ...(lua ? [{ series: 'xwalk_view_up', labels: `view="lua_vm",pid="${w}"`, equals: 1 }] : []),
       ],
-      lua ? null : { pid: nginx.workerPid, cause: 'ngx_http_lua_module.so is not mapped in this process' },
+      lua ? null : { pid: nginx.workerPid, causes: ['ngx_http_lua_module.so is not mapped in this process', 'libluajit-5.1.so.2 is not mapped in this process'] },
     );
     if (!lua) {
       t.notMatch(text, /view="lua_/, 'no Lua view is served for it');
-      t.notMatch(fs.readFileSync(`/proc/${nginx.workerPid}/maps`, 'utf8'), /ngx_http_lua_module\.so/, 'and the worker has not mapped ngx_http_lua_module.so, as its /proc/PID/maps says');
+      t.notMatch(fs.readFileSync(`/proc/${nginx.workerPid}/maps`, 'utf8'), /ngx_http_lua_module\.so|libluajit/, 'and the worker has mapped neither ngx_http_lua_module.so nor libluajit, as its /proc/PID/maps says');
     }
   });
 }
