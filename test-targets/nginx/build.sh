@@ -25,9 +25,6 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 mkdir -p "$ROOT/build"
 BUILD=$(cd "$ROOT/build" && pwd -P)
 VARIANT="${1:-}"
-# build/ may be a symbolic link (clones that share one set of builds): its real path goes into the
-# stamp below (through CFLAGS), so that every clone finds the build up to date instead of building it again.
-BUILD=$(mkdir -p "$ROOT/build" && cd "$ROOT/build" && pwd -P)
 case "$VARIANT" in
   "") WORK="$BUILD/nginx" ;;
   v2debug) WORK="$BUILD/nginx-v2debug" ;;
