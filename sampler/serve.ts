@@ -20,7 +20,7 @@
  * histogram's (_count, _sum, _total) ends in _value. A sample that is partial exports none of its
  * figures (xwalk_sample_partial says so), never a wrong one. One view never
  * fails a scrape: a view that cannot apply to a process (an object it reads
- * is not mapped) is not served for it, and one whose sample fails exports
+ * is not mapped) is not served for it (said once, one line a process), and one whose sample fails exports
  * xwalk_view_up 0 and counts the failure (xwalk_view_errors_total) while
  * the others are served. The exposition is prom-client's. It listens on
  * loopback unless --listen names another address, and then warns.
@@ -115,6 +115,33 @@ class ViewMetrics {
   }
 }
 
+/**
+ * The views not served, said in one line a process: on an nginx without lua-nginx-module, the Lua views fail
+ * for one or two causes (`ngx_http_lua_main_conf_t cannot be read: ngx_http_lua_module.so is not mapped in
+ * this process`, the same for libluajit), so the line names the views of each cause, then the cause once:
+ * `xsample: not served for pid 8138: lua_vm, lua_requests (ngx_http_lua_module.so is not mapped in this
+ * process); lua_stacks, ... (libluajit-5.1.so.2 is not mapped in this process)`. Processes (a master's
+ * workers) with the same views and causes share the line.
+ */
+export function notServedLines(notServed: { view: string; pid: number | null; why: string }[]): string[] {
+  // The cause, without the type or global of the view that met it (BoundLayout: "NAME cannot be read: CAUSE").
+  const causeOf = (why: string): string => /^[A-Za-z_][\w.]* cannot be read: (.+)$/s.exec(why)?.[1] ?? why;
+  const byPid = new Map<number | null, Map<string, string[]>>();
+  for (const { view, pid, why } of notServed) {
+    const causes = byPid.get(pid) ?? new Map<string, string[]>();
+    byPid.set(pid, causes);
+    const views = causes.get(causeOf(why)) ?? [];
+    causes.set(causeOf(why), views);
+    if (!views.includes(view)) views.push(view);
+  }
+  const lines = new Map<string, (number | null)[]>();
+  for (const [pid, causes] of byPid) {
+    const said = [...causes].map(([cause, views]) => `${views.join(', ')} (${cause})`).join('; ');
+    lines.set(said, [...(lines.get(said) ?? []), pid]);
+  }
+  return [...lines].map(([said, pids]) => `xsample: not served for pid ${pids.join(', ')}: ${said}`);
+}
+
 /** Whether a --listen host is this machine's loopback (127.0.0.0/8, ::1, localhost): the only default. */
 export const isLoopback = (host: string): boolean => /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1' || host === 'localhost';
 
@@ -124,19 +151,17 @@ export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
   // A view that cannot apply to a process (an object it reads is not mapped: the Lua views on a plain nginx)
   // is not served for it; the others are.
   const sessions: Session[] = [];
-  const notServed = new Map<string, { pids: (number | null)[]; why: string }>();
+  const notServed: { view: string; pid: number | null; why: string }[] = [];
   for (const s of opened) {
     try {
       compileSessions(o, [s]);
       sessions.push(s);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
-      const seen = notServed.get(s.view.name) ?? { pids: [], why: err.message };
-      seen.pids.push(s.target.pid);
-      notServed.set(s.view.name, seen);
+      notServed.push({ view: s.view.name, pid: s.target.pid, why: err.message });
     }
   }
-  for (const [view, { pids, why }] of notServed) warn(`xsample: ${view} is not served for pid ${pids.join(', ')}: ${why}`);
+  for (const line of notServedLines(notServed)) warn(line);
   if (sessions.length === 0) {
     closeSessions(opened);
     throw new UserError(`no view of ${pack.name} applies to pid ${[...new Set(opened.map((s) => s.target.pid))].join(', ')}: nothing to serve`);

@@ -4,8 +4,11 @@
  * and Host sent, headers unfinished) are K stacks host;uri;read;write, each
  * weighing the number of samples that saw it: every complete sample, since
  * the requests stay in flight the whole time. The samples taken and those
- * the rate missed add up to rate x duration.
+ * the rate missed add up to rate x duration. ngx_memory (each pool as its
+ * blocks and large allocations, each zone as its pages) weighs what gdb reads
+ * by C names on a core of our -g build.
  */
+import { execa } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,6 +57,81 @@ for (const [build, binaryOf, readHandler] of BUILDS) {
     });
     t.equal(handlers.size, 1, 'every request waits in the same read handler');
   });
+}
+
+/**
+ * ngx_memory read by gdb on a core of our -g build, by C names, as the schema defines it (packs/nginx/schema.yaml:
+ * ngx_memory_*): each pool's blocks, (char *) p->d.end - (char *) p over its d.next chain, and its large
+ * allocations, the glibc chunk size of each non-NULL alloc (the word below it, flags masked off); under the cycle,
+ * each client connection (fd != -1, neither accept nor channel) by remote address, each request (c->data signed
+ * "HTTP") by method and uri; each shared memory zone by name, its pages free (pfree) and the rest of its size used.
+ * Written as the stacks of a folded file, without the process frame, each leaf with its weight.
+ */
+const GDB_NGX_MEMORY = String.raw`
+import gdb, json
+char_p = gdb.lookup_type('char').pointer()
+size_p = gdb.lookup_type('size_t').pointer()
+u32_p = gdb.lookup_type('uint32_t').pointer()
+req_p = gdb.lookup_type('ngx_http_request_t').pointer()
+zone_p = gdb.lookup_type('ngx_shm_zone_t').pointer()
+slab_p = gdb.lookup_type('ngx_slab_pool_t').pointer()
+inferior = gdb.selected_inferior()
+def text(s):
+    # An ngx_str_t's bytes (Value.string(length=) hangs on some of them in a core).
+    return bytes(inferior.read_memory(int(s['data']), int(s['len']))).decode('latin-1') if int(s['len']) else ''
+stacks = {}
+def pool(frames, p):
+    blocks = 0
+    b = p
+    while int(b) != 0:
+        blocks += int(b['d']['end'].cast(char_p) - b.cast(char_p))
+        b = b['d']['next']
+    large = 0
+    l = p['large']
+    while int(l) != 0:
+        if int(l['alloc']) != 0:
+            large += int((l['alloc'].cast(char_p) - 8).cast(size_p).dereference()) & ~7
+        l = l['next']
+    at = ';'.join(frames + ['pool %s' % hex(int(p))])
+    stacks[at + ';blocks_bytes'] = blocks
+    stacks[at + ';large_bytes'] = large
+cycle = gdb.parse_and_eval('ngx_cycle')
+pool(['cycle'], cycle['pool'])
+for i in range(int(cycle['connection_n'])):
+    c = cycle['connections'][i]
+    if int(c['fd']) == -1:
+        continue
+    ev = c['read'].dereference()
+    if int(ev['accept']) == 0 and int(ev['channel']) == 0:
+        pool(['connection', 'remote ' + text(c['addr_text'])], c['pool'])
+    if int(c['data']) != 0 and int(c['data'].cast(u32_p).dereference()) == 0x50545448:
+        r = c['data'].cast(req_p)
+        pool(['request', 'method ' + text(r['method_name']), 'uri ' + text(r['uri'])], r['pool'])
+part = gdb.parse_and_eval('&ngx_cycle->shared_memory.part')
+while int(part) != 0:
+    elts = part['elts'].cast(zone_p)
+    for i in range(int(part['nelts'])):
+        shm = elts[i]['shm']
+        free = int(shm['addr'].cast(slab_p)['pfree']) * 4096 if int(shm['addr']) != 0 else 0
+        stacks['zone;name %s;used_bytes' % text(shm['name'])] = int(shm['size']) - free
+        stacks['zone;name %s;free_bytes' % text(shm['name'])] = free
+    part = part['next']
+print('XWALK-JSON ' + json.dumps(stacks))
+`;
+
+/** GDB_NGX_MEMORY's stacks, by gdb on a gcore of the worker, with the binary that has its DWARF. */
+async function gdbNgxMemory(binary: string, pid: number): Promise<Map<string, number>> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-ngx-memory-core-'));
+  try {
+    await execa('gcore', ['-o', path.join(dir, 'core'), String(pid)], { stdio: 'ignore' });
+    fs.writeFileSync(path.join(dir, 'memory.py'), GDB_NGX_MEMORY);
+    const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set debuginfod enabled off', binary, path.join(dir, `core.${pid}`), '-x', path.join(dir, 'memory.py')], { reject: false, env: { DEBUGINFOD_URLS: '' }, timeout: 120_000 });
+    const line = r.stdout.split('\n').find((l) => l.startsWith('XWALK-JSON '));
+    if (!line) throw new Error(`gdb gave no answer: ${r.stderr}`);
+    return new Map(Object.entries(JSON.parse(line.slice(11)) as Record<string, number>));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The folded lines of a recording as { frames, weight }. */
@@ -119,6 +197,14 @@ for (const [build, binaryOf] of BUILDS) {
       const d = await run({ pid: nginx.workerPid }, 'nginx', [`ngx-memory --folded ${out}`]);
       t.match(d.stdout, `wrote ${out}: ${stacks.length} stacks`, `${name}: ${d.stderr.slice(-300)}`);
       t.equal(fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '', `${r.stdout.trim()}\n`, `${name}: the stacks xsample record wrote`);
+    }
+    if (build === 'our -g build') {
+      // An independent read: gdb, by C names, on a core of the same idle worker.
+      const truth = await gdbNgxMemory(nginx.binary, nginx.workerPid);
+      const nonzero = (m: Map<string, number>) => [...m].filter(([, w]) => w !== 0).sort(([a], [b]) => a.localeCompare(b));
+      const recorded = new Map(stacks.map((s) => [s.frames.slice(1).join(';'), s.weight]));
+      t.ok(truth.size >= 2 * (1 + 4 + 2), `gdb read the cycle's pool, 4 connections', 2 requests' and the zones (${truth.size} stacks)`);
+      t.same(nonzero(recorded), nonzero(truth), 'every stack of the recording weighs what gdb reads by C names on a core, and no other stack');
     }
     const plain = await xsample(['--pid', pid, '--struct', 'ngx_memory']);
     t.equal(plain.code, 1);

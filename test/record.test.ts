@@ -333,3 +333,104 @@ t.test('a target that exits mid-record: what was gathered is written, and stderr
     t.equal(Number(weight), bytes.get(addr)!, `${line}: its bytes, as walkee said`);
   }
 });
+
+/** How many process_vm_readv calls xsample (every thread of it) made, as strace counts them: the kernel's count, not the recorder's. */
+async function readsOf(args: string[]): Promise<{ reads: number; r: Awaited<ReturnType<typeof record>> }> {
+  const out = path.join(tmp, `strace-${process.hrtime.bigint()}.txt`);
+  // --seccomp-bpf: only process_vm_readv stops the sampler, so strace costs it little else.
+  const r = await xsample(['record', ...args], { prefix: ['strace', '-f', '--seccomp-bpf', '-c', '-e', 'trace=process_vm_readv', '-o', out] });
+  // A line of strace -c: % time, seconds, usecs/call, calls, [errors], syscall.
+  const line = fs.readFileSync(out, 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[f.length - 1] === 'process_vm_readv');
+  return { reads: line ? Number(line[3]) : 0, r };
+}
+
+t.test('the rate, counted by the kernel: --rate 50 --duration 2 makes about 100 samples of process_vm_readv calls, as strace counts them', async (t) => {
+  const w = await startWalkee(['--nodes', '10', '--pools', '5']);
+  t.teardown(() => w.kill());
+  const args = ['--pid', String(w.child.pid), '--struct', 'walkee_pool_memory', '--format', 'json'];
+  // What one sample reads, from one sample and two (the same walk of memory that holds still), and what the run reads besides.
+  const one = await readsOf([...args, '--rate', '1', '--duration', '1']);
+  const two = await readsOf([...args, '--rate', '2', '--duration', '1']);
+  t.same([one.r.code, JSON.parse(one.r.stdout).samples, two.r.code, JSON.parse(two.r.stdout).samples], [0, 1, 0, 2], `one sample, then two: ${one.r.stderr} / ${two.r.stderr}`);
+  const perSample = two.reads - one.reads;
+  const besides = one.reads - perSample;
+  t.ok(perSample > 0 && besides >= 0, `a sample of walkee_pool_memory makes ${perSample} process_vm_readv calls, the run ${besides} besides (${one.reads} for one sample, ${two.reads} for two)`);
+
+  const RATE = 50;
+  const SECONDS = 2;
+  const due = RATE * SECONDS;
+  const { reads, r } = await readsOf([...args, '--rate', String(RATE), '--duration', String(SECONDS)]);
+  t.equal(r.code, 0, r.stderr);
+  const taken = (reads - besides) / perSample;
+  t.ok(Number.isInteger(taken), `${reads} calls are ${besides} + a whole number of samples of ${perSample} (${taken})`);
+  // A busy 2-core machine may make the sampler miss some (it says so), never take more than are due: at least 60%, at most one round more.
+  t.ok(taken >= 0.6 * due, `the kernel saw ${taken} samples' reads: at least 60% of the ${due} due at ${RATE} Hz for ${SECONDS} s`);
+  t.ok(taken <= due + 1, `and no more than the ${due} due (+1)`);
+  const meta = JSON.parse(r.stdout);
+  t.equal(meta.samples, taken, `the recorder's own count (${meta.samples} taken, ${meta.missed} missed) is what the kernel saw`);
+});
+
+t.test('some samples partial (a pool whose blocks walkee made a cycle, then repaired): exit 3, stderr says why and names the pool, the partial samples are left out of the weights', async (t) => {
+  const w = await startWalkee(['--nodes', '3', '--pools', '3']);
+  t.teardown(() => w.kill());
+  const truth = await w.ask('truth');
+  const bytes = await poolBytes(w);
+  const out = path.join(tmp, 'partial.folded');
+  const child = execa(process.execPath, [xsampleBin, 'record', '--pid', String(w.child.pid), '--struct', 'walkee_pool_memory', '--rate', '20', '-o', out, '--verbose'], { reject: false, stdin: 'ignore', buffer: { stderr: false } });
+  const stderr: string[] = [];
+  // Each --verbose line is one read of the view: two whole, then a cycle in pool 0's d.next chain for three, then repaired for three.
+  const steps: [number, () => Promise<void>][] = [
+    [2, async () => void t.same(await w.ask('corrupt pool-cycle'), { ok: true })],
+    [5, async () => void t.same(await w.ask('repair'), { ok: true })],
+    [8, async () => void child.kill('SIGINT')],
+  ];
+  let reads = 0;
+  await new Promise<void>((resolve) => {
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      stderr.push(l);
+      if (!/^xsample: walkee_pool_memory: \d+ elements/.test(l)) return;
+      reads++;
+      if (steps.length > 0 && reads === steps[0][0]) void steps.shift()![1]().then(() => steps.length === 0 && resolve());
+    });
+  });
+  const r = await child;
+  const text = stderr.filter((l) => !/^xsample: walkee_pool_memory: \d+ elements/.test(l)).join('\n');
+  t.equal(r.exitCode, 3, `exit 3: some samples were partial: ${text}`);
+  const m = /^xsample: wrote .* \(folded\): (\d+) samples in [\d.]+ s, (\d+) partial: (0x[0-9a-f]+) bytes: ngx_pool_t\.d\.next chain: cycle at 0x[0-9a-f]+ after \d+ elements \((\d+) samples?\) \(partial samples are left out\); weights: bytes held/m.exec(text);
+  t.ok(m, `the summary says how many were partial and why: ${text}`);
+  const [samples, partial, where, why] = (m ?? []).slice(1).map((x, i) => (i === 2 ? x : Number(x))) as [number, number, string, number];
+  t.equal(where, truth.pools[0].addr, 'the pool walkee corrupted, by its address');
+  t.ok(partial >= 2 && partial === why, `${partial} partial samples, each for that cycle`);
+  t.ok(samples - partial >= 4, `${samples - partial} complete: before the cycle and after the repair`);
+  t.match(text, new RegExp(`^xsample: stopped by Ctrl-C after \\d+\\.\\d s; ${samples - partial} samples kept$`, 'm'), 'kept: the complete ones');
+  const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+  t.equal(lines.length, 3, 'every pool');
+  for (const line of lines) {
+    const [, addr, weight] = /;pool (0x[0-9a-f]+) (\d+)$/.exec(line) ?? [];
+    t.equal(Number(weight), bytes.get(addr)!, `${line}: its bytes, as walkee said: no partial sample weighs 0 in the mean`);
+  }
+  const all = await record(['--pid', String(w.child.pid), '--struct', 'walkee_list', '--rate', '10', '--duration', '1']);
+  t.equal(all.code, 0, 'repaired: whole again, exit 0');
+});
+
+t.test('--retries under churn: a sample is read at most N + 1 times, a complete one held still on its last read, a partial one says N + 1 times', async (t) => {
+  const w = await startWalkee([], 'churn');
+  t.teardown(() => w.kill());
+  t.same(await w.ask('churn on 5000'), { ok: true });
+  t.teardown(async () => void (w.child.exitCode === null && (await w.ask('churn off'))));
+  for (const retries of [0, 3]) {
+    const r = await record(['--pid', String(w.child.pid), '--struct', 'churn_list', '--rate', '20', '--duration', '2', '--retries', String(retries), '--verbose', '--format', 'json']);
+    const meta = JSON.parse(r.stdout);
+    t.equal(r.code, meta.partial > 0 ? 3 : 0, `exit ${r.code}: ${meta.partial} of ${meta.samples} partial`);
+    // One --verbose line a read of the view: "held still" ends a complete sample, "changed while read" is taken again or, after N + 1 reads, partial.
+    const reads = r.stderr.split('\n').filter((l) => /^xsample: churn_list: \d+ elements/.test(l));
+    const changed = reads.filter((l) => /: changed while read \(/.test(l)).length;
+    t.equal(reads.length - changed, meta.samples - meta.partial, `retries ${retries}: ${reads.length} reads, ${changed} of them changed: each complete sample held still once, on its last read`);
+    t.ok(reads.length <= meta.samples * (retries + 1), `at most ${retries + 1} reads a sample`);
+    const partials = [...r.stderr.matchAll(/changed while it was read, (\d+) times? [^;]*\((\d+) samples?\)/g)];
+    t.same(partials.map((p) => Number(p[1])), partials.length ? partials.map(() => retries + 1) : [], `a partial sample was read ${retries + 1} time${retries === 0 ? "" : "s"}`);
+    t.equal(partials.reduce((a, p) => a + Number(p[2]), 0), meta.partial, 'every partial sample is one that changed');
+    if (retries === 0) t.equal(reads.length, meta.samples, 'no retries: each sample read once');
+    else t.ok(reads.length > meta.samples && changed > meta.partial, `retries ${retries}: ${reads.length - meta.samples} reads again after a change (${changed} changed, ${meta.partial} partial)`);
+  }
+});

@@ -469,4 +469,10 @@ t.test('flamegraphs: stack-shaped views under one name', async (t) => {
   fails(t, 'a view that is a table', `${BASE}flamegraphs:\n  all:\n    views: [lst]\n`, '32:13', 'flame graph all: view lst is a table, not stack-shaped (no stack:)');
   fails(t, 'not a view', `${stacked}flamegraphs:\n  all:\n    views: [nope]\n`, '34:13', 'flame graph all: "nope" is not a view (views: lst)');
   fails(t, 'the name of a view', `${stacked}flamegraphs:\n  lst:\n    views: [lst]\n`, '33:3', 'flame graph lst has the name of a view');
+  // Lines 32-39: a second view whose weight's name says bytes (bytes held, a gauge), beside lst's sum (samples, a counter).
+  const held = `${stacked}  held:\n    of: root_t\n    roots:\n      r: '&root'\n    columns:\n      bytes: sum(nodes(self), it.value)\n    stack: [origin]\n    weight: bytes\n`;
+  t.same(parseSchema(held, 't.yaml').views.get('held')!.stack!.weighs, 'bytes', 'held weighs bytes, lst samples');
+  fails(t, 'views that weigh different kinds (bytes held are averaged, samples add)', `${held}flamegraphs:\n  all:\n    views: [lst, held]\n`, '42:18', 'flame graph all: view held weighs bytes, but lst weighs samples: the views of a flame graph weigh one kind (weighs: in a view says which)');
+  fails(t, 'a weighs: that says otherwise than the name', `${held.replace('    weight: bytes\n', '    weight: bytes\n    weighs: items\n')}flamegraphs:\n  all:\n    views: [held, lst]\n`, '43:19', 'flame graph all: view lst weighs samples, but held weighs items');
+  t.same(parseSchema(`${held.replace('    weight: bytes\n', '    weight: bytes\n    weighs: samples\n')}flamegraphs:\n  all:\n    views: [lst, held]\n`, 't.yaml').flamegraphs.get('all')!.views, ['lst', 'held'], 'the same views, declared of one kind: accepted');
 });

@@ -1,6 +1,6 @@
 /**
  * xsample serve: its /metrics on a live walkee, checked against walkee's
- * own truth and the ngx_pool view, and by promtool; a scrape within
+ * own truth (its bookkeeping of its list and pools), and by promtool; a scrape within
  * --interval of the last sample does not walk again; then a real
  * Prometheus (Debian's) scraping it on a live nginx, asked through its
  * query API for the worker's client connections, which the test holds.
@@ -11,9 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
+import { loadSchema } from '../generators/schema.ts';
+import { notServedLines } from '../sampler/serve.ts';
 import { buildNginx, DEBIAN_NGINX, freePort, holdConnections, startNginx, waitUntil } from './lib/nginx.ts';
 import { startRedis } from './lib/redis.ts';
-import { startWalkee } from './lib/walkee.ts';
+import { root, startWalkee } from './lib/walkee.ts';
 import { xsample, xsampleBin } from './lib/xsample.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-serve-'));
@@ -46,7 +48,8 @@ t.test('walkee: the gauges are what walkee and the views say, promtool accepts t
   t.teardown(() => w.kill());
   const pid = String(w.child.pid);
   const truth = await w.ask('truth');
-  const pools = (await xsample(['--pid', pid, '--struct', 'ngx_pool', '--json'])).json.items as Record<string, number>[];
+  // walkee's own bookkeeping of its pools, kept while it built them: not a walk of the same memory.
+  const pools = truth.pools as { used: number; free: number; large_bytes: number }[];
   const { child, url } = await serve(['--pid', pid, '--struct', 'walkee_list', '--struct', 'ngx_pool', '--interval', '600000']);
   t.teardown(() => child.kill('SIGKILL'));
   const first = await (await fetch(url)).text();
@@ -55,6 +58,8 @@ t.test('walkee: the gauges are what walkee and the views say, promtool accepts t
   t.equal(value(first, 'xwalk_ngx_pool_items', `pid="${pid}"`), 3, 'a view of many items: how many');
   t.equal(value(first, 'xwalk_ngx_pool_used', `pid="${pid}"`), pools.reduce((a, p) => a + p.used, 0), 'and each number column summed, never one series per item');
   t.equal(value(first, 'xwalk_ngx_pool_used_max', `pid="${pid}"`), Math.max(...pools.map((p) => p.used)), 'and the largest');
+  t.equal(value(first, 'xwalk_ngx_pool_free', `pid="${pid}"`), pools.reduce((a, p) => a + p.free, 0), 'free, summed');
+  t.equal(value(first, 'xwalk_ngx_pool_large_bytes', `pid="${pid}"`), pools.reduce((a, p) => a + p.large_bytes, 0), 'large allocations, summed');
   t.notMatch(first, /xwalk_ngx_pool_used\{[^}]*addr/, 'no per-pool series');
   t.equal(value(first, 'xwalk_ngx_pool_item_used_count', `pid="${pid}"`), 3, 'a histogram of the items: the sample added each pool once');
   t.equal(value(first, 'xwalk_ngx_pool_item_used_sum', `pid="${pid}"`), pools.reduce((a, p) => a + p.used, 0));
@@ -151,8 +156,32 @@ t.test('serve listens on loopback unless --listen names another address, and the
   t.match(help.stdout, /default\s+127\.0\.0\.1:9464/, 'the default is loopback');
 });
 
-/** Every view of the pack, no --struct: the server answers 200, with the views that apply to the process; those that cannot are said once on stderr. */
-async function serveEverything(t: Test, pid: number, expect: { series: string; labels: string; equals?: number }[], notServed: RegExp | null) {
+t.test('the views not served: one line a process, each cause once after its views, processes with the same views and causes on one line', async (t) => {
+  const lua = (n: string) => `${n} cannot be read: ngx_http_lua_module.so is not mapped in this process`;
+  const jit = (n: string) => `${n} cannot be read: libluajit-5.1.so.2 is not mapped in this process`;
+  t.same(
+    notServedLines([
+      { view: 'lua_vm', pid: 7, why: lua('ngx_http_lua_main_conf_t') },
+      { view: 'lua_stacks', pid: 7, why: jit('lua_State') },
+      { view: 'lua_requests', pid: 7, why: lua('ngx_http_lua_module') },
+      { view: 'lua_vm', pid: 8, why: lua('ngx_http_lua_main_conf_t') },
+      { view: 'lua_stacks', pid: 8, why: jit('lua_State') },
+      { view: 'lua_requests', pid: 8, why: lua('ngx_http_lua_module') },
+      { view: 'odd', pid: 9, why: 'something else went wrong: here' },
+    ]),
+    [
+      'xsample: not served for pid 7, 8: lua_vm, lua_requests (ngx_http_lua_module.so is not mapped in this process); lua_stacks (libluajit-5.1.so.2 is not mapped in this process)',
+      'xsample: not served for pid 9: odd (something else went wrong: here)',
+    ],
+  );
+  t.same(notServedLines([]), [], 'every view served: nothing said');
+});
+
+/**
+ * Every view of the pack, no --struct: the server answers 200, with the views that apply to the process; those that
+ * cannot are said once on stderr, in one line naming them and the cause (notServed: the worker, the cause).
+ */
+async function serveEverything(t: Test, pid: number, expect: { series: string; labels: string; equals?: number }[], notServed: { pid: number; causes: string[] } | null) {
   const { child, url, stderr } = await serve(['--pid', String(pid)]);
   t.teardown(() => child.kill('SIGKILL'));
   const r = await fetch(url);
@@ -163,8 +192,23 @@ async function serveEverything(t: Test, pid: number, expect: { series: string; l
     if (e.equals === undefined) t.ok(v !== undefined, `${e.series}{${e.labels}} is there (${v})`);
     else t.equal(v, e.equals, `${e.series}{${e.labels}}`);
   }
-  if (notServed) t.match(stderr.join('\n'), notServed, 'the views that cannot apply are said on stderr');
-  else t.notMatch(stderr.join('\n'), /is not served/, 'every view applies');
+  const said = stderr.filter((l) => /not served/.test(l));
+  if (notServed) {
+    t.equal(said.length, 1, `one line names every view not served, and why: ${said.join(' | ')}`);
+    const m = new RegExp(`^xsample: not served for pid ${notServed.pid}: (.+)$`).exec(said[0] ?? '');
+    t.ok(m, `for the worker: ${said[0]}`);
+    // Each cause once, after the views it keeps from being served: "v1, v2 (cause); v3 (cause)".
+    const parts = (m?.[1] ?? '').split('; ').map((p) => /^(\w+(?:, \w+)*) \((.+)\)$/.exec(p));
+    t.ok(parts.every((p) => p !== null), `views, then their cause: ${m?.[1]}`);
+    t.same(parts.map((p) => p?.[2]).sort(), [...notServed.causes].sort(), 'the causes, each once');
+    const views = parts.flatMap((p) => p?.[1].split(', ') ?? []);
+    t.ok(views.length > 1, `${views.length} views`);
+    // Every view of the pack's schema either exports xwalk_view_up for the worker or is named in that line, never both.
+    const up = [...text.matchAll(new RegExp(`^xwalk_view_up\\{view="(\\w+)",pid="${notServed.pid}"\\} `, 'gm'))].map((x) => x[1]);
+    t.same(views.filter((v) => up.includes(v)), [], 'a view not served exports nothing');
+    const pack = stderr.map((l) => / of (\w+) for pid /.exec(l)?.[1]).find((x) => x !== undefined)!;
+    t.same([...views, ...up].sort(), [...loadSchema(path.join(root, 'packs', pack, 'schema.yaml')).views.keys()].sort(), `with the views served, every view of ${pack}'s schema`);
+  } else t.same(said, [], 'every view applies');
   const check = await execa('promtool', ['check', 'metrics'], { input: text, reject: false });
   t.notMatch(check.stdout + check.stderr, /error/i, 'promtool reads it');
   return text;
@@ -190,9 +234,12 @@ for (const [name, binary, lua] of [
         { series: 'xwalk_ngx_pool_items', labels: `pid="${w}"` },
         ...(lua ? [{ series: 'xwalk_view_up', labels: `view="lua_vm",pid="${w}"`, equals: 1 }] : []),
       ],
-      lua ? null : /lua_vm is not served for pid \d+: ngx_http_lua_main_conf_t cannot be read: ngx_http_lua_module\.so is not mapped in this process/,
+      lua ? null : { pid: nginx.workerPid, causes: ['ngx_http_lua_module.so is not mapped in this process', 'libluajit-5.1.so.2 is not mapped in this process'] },
     );
-    if (!lua) t.notMatch(text, /view="lua_/, 'no Lua view is served for it');
+    if (!lua) {
+      t.notMatch(text, /view="lua_/, 'no Lua view is served for it');
+      t.notMatch(fs.readFileSync(`/proc/${nginx.workerPid}/maps`, 'utf8'), /ngx_http_lua_module\.so|libluajit/, 'and the worker has mapped neither ngx_http_lua_module.so nor libluajit, as its /proc/PID/maps says');
+    }
   });
 }
 

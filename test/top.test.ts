@@ -1,8 +1,9 @@
 /**
  * xsample top: the table of one refresh (sorted, each number with how it
  * moved, new items marked) from rows given by hand; then on a live walkee,
- * each refresh printed as text (not a terminal), its rows those the ngx_pool
- * view gives, largest first by the column asked for.
+ * each refresh printed as text (not a terminal), its rows walkee's pools with
+ * the figures walkee's own bookkeeping gives (its truth, not a walk of the
+ * same memory), largest first by the column asked for.
  */
 import t from 'tap';
 import { topTable } from '../sampler/top.ts';
@@ -38,24 +39,27 @@ t.test('one refresh: sorted largest first, moves since the last one, new items m
   t.same(third.lines[1], `r       0x10  ${2n ** 64n - 1n} (+${2n ** 64n - 13n})  a`, 'exact past 2^53');
 });
 
-t.test('on a live walkee: each refresh as text, the rows of ngx_pool sorted by the column asked for', async (t) => {
+t.test("on a live walkee: each refresh as text, the rows of ngx_pool sorted by the column asked for, each pool's figures walkee's own", async (t) => {
   const w = await startWalkee(['--nodes', '7', '--pools', '4']);
   t.teardown(() => w.kill());
   const pid = String(w.child.pid);
-  const pools = (await xsample(['--pid', pid, '--struct', 'ngx_pool', '--json'])).json.items as Record<string, number | string>[];
+  // walkee's own bookkeeping of its pools, kept while it built them: not a walk of their memory.
+  const truth = (await w.ask('truth')).pools as { addr: string; blocks: number; used: number; free: number; failed: number; large_count: number; large_bytes: number; cleanups: number }[];
+  t.equal(truth.length, 4);
   const r = await xsample(['top', '--pid', pid, '--struct', 'ngx_pool', '--sort', 'used', '--count', '2', '--interval', '50']);
   t.equal(r.code, 0, r.stderr);
   const blocks = r.stdout.trim().split('\n\n');
   t.equal(blocks.length, 2, 'two refreshes');
-  const sorted = [...pools].sort((a, b) => (b.used as number) - (a.used as number));
+  const sorted = [...truth].sort((a, b) => b.used - a.used);
+  t.ok(new Set(sorted.map((p) => p.used)).size === sorted.length, 'no two pools use the same bytes: one order');
   blocks.forEach((b, i) => {
     const [head, cols, ...rows] = b.split('\n');
     t.match(head, new RegExp(`^xsample top: ngx_pool \\(walkee 1\\.0, pid ${pid}\\): 4 items, refresh ${i + 1} at [\\d.]+ s, by used`));
-    t.match(cols, /^ORIGIN\s+ADDR\s+BLOCKS\s+USED↓\s+FREE/);
+    t.equal(cols.replace(/\s+/g, ' '), 'ORIGIN ADDR BLOCKS USED↓ FREE FAILED LARGE_COUNT LARGE_BYTES CLEANUPS', 'the columns of ngx_pool');
     t.same(
-      rows.map((l) => l.split(/\s+/).slice(1, 4)),
-      sorted.map((p) => [p.addr, String(p.blocks), String(p.used)]),
-      `refresh ${i + 1}: the pools largest first, as ngx_pool reads them, nothing moved`,
+      rows.map((l) => l.split(/\s+/)),
+      sorted.map((p) => ['walkee', p.addr, ...[p.blocks, p.used, p.free, p.failed, p.large_count, p.large_bytes, p.cleanups].map(String)]),
+      `refresh ${i + 1}: the pools largest first, every figure as walkee keeps it, nothing moved`,
     );
   });
   t.match(r.stderr, /^xsample: 2 samples in [\d.]+ s, none partial$/m);
