@@ -115,7 +115,7 @@ t.test('a newer point release: probed as make test probes it, into a folder of p
   t.equal(await tracked(), before, 'nothing written into packs/ or generated/');
 
   // The extensions xgen writes with every layout it finds, the new build's too.
-  const extensions = { gdb: path.join(dir, 'nginx-gdb.py'), lldb: path.join(dir, 'nginx-lldb.py') };
+  const extensions = { gdb: path.join(dir, 'nginx.py'), lldb: path.join(dir, 'nginx_lldb.py') }; // lldb imports a module: no dash in its name
   for (const dbg of ['gdb', 'lldb'] as const) {
     const g = await execa(process.execPath, [xgen, dbg, '--pack', 'nginx', '--out', extensions[dbg]], { reject: false, env: { XWALK_PACKS: packs } });
     t.equal(g.exitCode, 0, g.stderr);
