@@ -98,7 +98,11 @@ t.test('gdb run by a user who cannot write there: Permission denied, in one line
   const rootOnly = fs.mkdtempSync(path.join(tmp, 'root-only-'));
   fs.chmodSync(rootOnly, 0o755);
   const file = path.join(rootOnly, 'x.folded');
-  const r = await execa('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'gdb', '-batch', '-nx', '-iex', 'set debuginfod enabled off', '-p', String(theirs.child.pid), '-ex', `source ${extension('walkee', 'gdb')}`, '-ex', `walkee-pool-memory --folded ${file}`], { reject: false, env: { HOME: tmp, DEBUGINFOD_URLS: '' } });
+  // The checkout may be a folder only root can read (a clone in a mktemp -d folder): nobody sources a copy.
+  const ext = path.join(tmp, 'walkee.py');
+  fs.copyFileSync(extension('walkee', 'gdb'), ext);
+  fs.chmodSync(ext, 0o644);
+  const r = await execa('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'gdb', '-batch', '-nx', '-iex', 'set debuginfod enabled off', '-p', String(theirs.child.pid), '-ex', `source ${ext}`, '-ex', `walkee-pool-memory --folded ${file}`], { reject: false, env: { HOME: tmp, DEBUGINFOD_URLS: '' } });
   refused(t, r.stdout + r.stderr, new RegExp(`^cannot write ${file}: Permission denied$`), 'a folder of root');
   t.same(fs.readdirSync(rootOnly), [], 'nothing written');
 });

@@ -1,6 +1,6 @@
 /** walkee (and churn), the C test targets, as children of the test: built on demand, talked to one JSON line at a time. */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -107,6 +107,10 @@ export async function startWalkee(args: string[], program: Program = 'walkee', b
 /** A program in dir that runs walkee as nobody (uid 65534), for startWalkee's binary: a target of another user. */
 export function walkeeAsNobody(dir: string): string {
   const wrapper = join(dir, 'walkee-as-nobody');
-  writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups ${binPath} "$@"\n`, { mode: 0o755 });
+  // A copy beside the wrapper: the checkout may be a folder nobody cannot enter (a clone in a mktemp -d folder).
+  const copy = join(dir, 'walkee-copy');
+  copyFileSync(binPath, copy);
+  chmodSync(copy, 0o755);
+  writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --reuid=65534 --regid=65534 --clear-groups ${copy} "$@"\n`, { mode: 0o755 });
   return wrapper;
 }
