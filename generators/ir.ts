@@ -242,6 +242,12 @@ export interface ViewIR {
   roots: RootIR[];
   columns: ColumnIR[];
   checks: CheckIR[];
+  /**
+   * What the kernel reads at the instant of a perf sample (an eBPF capture, generators/print-bpf/):
+   * expressions of self whose every load is written down, so that the view's columns, run after in
+   * user space over that record, see the instant's words and read only memory that does not change.
+   */
+  instant: { expr: TExpr; pos: Pos }[];
   slots: number; // environment size needed
   /** Whether a column or check reads the sample's clock (then results say which clock it was). */
   clock: boolean;

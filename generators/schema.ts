@@ -12,6 +12,8 @@ import { ExprChecker, ExprError, isBuiltin, typeName, walkCost, type WalkElsewhe
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
+import { lowerView } from './lower/lower.ts';
+import { captureRefusal, SHAPE_ONLY } from './print-bpf/print.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
 import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
 
@@ -555,17 +557,18 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
-    const e = entries(src, body, ['doc', 'aliases', 'of', 'let', 'roots', 'columns', 'checks', 'stack', 'weight', 'weighs'], `view ${n}`);
+    const e = entries(src, body, ['doc', 'aliases', 'of', 'let', 'roots', 'columns', 'checks', 'instant', 'stack', 'weight', 'weighs'], `view ${n}`);
     // A view is about a struct, or about function pointers (of: fnptr), such as a filter chain.
     const ofNode = e.get('of');
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
     const checker = new ExprChecker(ctx, 1);
     const self = selfOf(of);
-    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n, aliases), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], slots: 1, clock: false, stack: null, pos: src.at(key) };
+    const view: ViewIR = { name: n, aliases: readAliases(src, e.get('aliases'), pack, n, aliases), doc: optString(src, e.get('doc')), of, roots: [], columns: [], checks: [], instant: [], slots: 1, clock: false, stack: null, pos: src.at(key) };
     view.roots = readRoots(src, e.get('roots'), body, view, checker);
     const lets = readLets(src, e.get('let'), view, checker, self);
     view.columns = readColumns(src, e.get('columns'), body, view, checker, self, lets);
     view.checks = readChecks(src, e.get('checks'), view, checker, self, lets);
+    view.instant = readInstant(src, e.get('instant'), view, checker, self, lets);
     view.stack = readStack(src, e.get('stack'), e.get('weight'), e.get('weighs'), view);
     view.slots = checker.maxSlots;
     view.clock = readsClock([view.roots, view.columns, view.checks]);
@@ -760,6 +763,23 @@ function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: 
     if (expr.type.k !== 'int') src.fail(ex.value as Node, `a check must be a condition, but this is ${typeName(expr.type)}`);
     return { expr, message: optString(src, e.get('message')) || 'check failed', pos: src.at(node) };
   });
+}
+
+/** instant: a list of expressions of self the kernel reads at a perf sample; refused here when the kernel cannot run one. */
+function readInstant(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr, lets: ReadonlyMap<string, TExpr>): ViewIR['instant'] {
+  if (!pair) return [];
+  const s = pair.value as Node;
+  if (!isSeq(s)) src.fail(s, `view ${view.name}: instant: is a list of expressions of self (what the kernel reads at a sample)`);
+  const instant = s.items.map((item) => {
+    const node = item as Node;
+    return { expr: columnValue(checkExpr(src, checker, node, parse(src, node), self, lets)), pos: src.at(node) };
+  });
+  const lowered = lowerView({ ...view, instant }, true);
+  instant.forEach((x, i) => {
+    const why = captureRefusal(lowered, [lowered.instant[i]], SHAPE_ONLY);
+    if (why) src.fail(s.items[i] as Node, `view ${view.name}: instant: the kernel cannot run this: ${why}`);
+  });
+  return instant;
 }
 
 function readPrinters(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx): PrinterIR[] {

@@ -114,6 +114,8 @@ export interface LView {
   /** Value functions of self; a list column's returns a stack of its elements, each shown as `kind` says. */
   columns: { name: string; fn: string; kind: ColumnKind; list: boolean }[];
   checks: { message: string; fn: string }[];
+  /** Value functions of self the kernel runs at the instant of a sample (a view's instant:), recording what they load. */
+  instant: string[];
 }
 
 /** A standalone expression of self (a printer, the clock): its functions, and the one to call. */

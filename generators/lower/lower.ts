@@ -104,7 +104,8 @@ class Builder {
   }
 }
 
-export function lowerView(view: ViewIR): LView {
+/** A view lowered; withInstant: its instant: expressions too (for the eBPF capture; no other back end runs them). */
+export function lowerView(view: ViewIR, withInstant = false): LView {
   const b = new Builder();
   const lw = new Lowerer(b);
   const roots = view.roots.map((r) => {
@@ -113,7 +114,8 @@ export function lowerView(view: ViewIR): LView {
   });
   const columns = view.columns.map((c) => ({ name: c.name, fn: b.add('value', 'col', ['s'], lw.column(c.expr)), kind: columnKind(c.expr), list: c.expr.type.k === 'seq' }));
   const checks = view.checks.map((c) => ({ message: c.message, fn: b.add('value', 'check', ['s'], [{ k: 'return', e: lw.expr(c.expr) }]) }));
-  return { name: view.name, funcs: b.funcs, roots, columns, checks };
+  const instant = (withInstant ? view.instant : []).map((x) => b.add('value', 'instant', ['s'], lw.column(x.expr)));
+  return { name: view.name, funcs: b.funcs, roots, columns, checks, instant };
 }
 
 /** An expression of self (a printer's string, the clock): a value function of s. */
