@@ -310,6 +310,14 @@ export class ElfFile {
     return this.readFileBytes(offset, size);
   }
 
+  /** The file offset of a link-time virtual address inside a PT_LOAD's file contents (what a uprobe names), or null. */
+  fileOffset(vaddr: number): number | null {
+    for (const seg of this.segments) {
+      if (seg.type === PT_LOAD && vaddr >= seg.vaddr && vaddr < seg.vaddr + seg.filesz) return seg.offset + (vaddr - seg.vaddr);
+    }
+    return null;
+  }
+
   /** Bytes at a link-time virtual address, from the file contents of a PT_LOAD. */
   readVaddr(vaddr: number, len: number): Buffer | null {
     for (const seg of this.segments) {

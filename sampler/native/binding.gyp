@@ -9,6 +9,11 @@
       "target_name": "xwalk_perf",
       "sources": ["perf_regs.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "xwalk_bpf",
+      "sources": ["bpf.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }
