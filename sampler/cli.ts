@@ -7,7 +7,7 @@ import { printableLines } from '../generators/schema.ts';
 import { onUntrustedPack, xwalkVersion } from '../core/packs.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
-import { type Format, FORMATS, type RecordOptions, recordAll } from './recording.ts';
+import { type Format, FORMATS, INSTANT_MODES, type InstantMode, type RecordOptions, recordAll } from './recording.ts';
 import { type SampleOptions, sampleAll } from './sampling.ts';
 import { type TopOptions, topAll } from './top.ts';
 import { type ServeOptions, serveAll } from './serve.ts';
@@ -65,7 +65,14 @@ schema) as a flame graph's input, any view as a summary of its columns.
   --format json        per column: n, min, p50, p90, p99, max of its numbers,
                        or its most frequent texts; the default for tables
 The format also follows -o's name: .folded, .speedscope.json, .svg, .pb.gz,
-.pprof, .json. Only
+.pprof, .json.
+  --instant MODE       auto (default): a view that names what the kernel reads
+                       at the instant (instant: in its schema, as lua_stacks)
+                       is sampled by an eBPF program at each perf sample of the
+                       process's CPU time, so that short states weigh what
+                       they last; on: that or an error; off: read memory at
+                       --rate as other views are (biased toward long states)
+Only
 complete samples count (partial ones are left out and counted). On a terminal
 it shows its progress; Ctrl-C writes what was gathered.
 
@@ -157,7 +164,7 @@ function parseOptions(argv: string[]): Parsed {
     ({ values } = parseArgs({
       args: argv,
       options: {
-        ...(record ? { rate: { type: 'string' }, duration: { type: 'string' }, output: { type: 'string', short: 'o' }, format: { type: 'string' } } as const : {}),
+        ...(record ? { rate: { type: 'string' }, duration: { type: 'string' }, output: { type: 'string', short: 'o' }, format: { type: 'string' }, instant: { type: 'string' } } as const : {}),
         ...(top ? { sort: { type: 'string' } } as const : {}),
         pid: { type: 'string', short: 'p' },
         core: { type: 'string' },
@@ -226,12 +233,15 @@ function parseOptions(argv: string[]): Parsed {
   const format = (values as { format?: string }).format;
   if (format !== undefined && !(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format is ${FORMATS.join(', ')}, not '${format}'`);
   const out = (values as { output?: string }).output ?? null;
+  const instant = (values as { instant?: string }).instant ?? 'auto';
+  if (!(INSTANT_MODES as readonly string[]).includes(instant)) throw new UsageError(`--instant is ${INSTANT_MODES.join(', ')}, not '${instant}'`);
   return {
     ...o,
     rate: intOption((values as { rate?: string }).rate, '--rate') ?? 10,
     duration: intOption((values as { duration?: string }).duration, '--duration') ?? Infinity,
     out: out === '-' ? null : out,
     format: (format as Format | undefined) ?? null,
+    instant: instant as InstantMode,
   } satisfies RecordOptions;
 }
 

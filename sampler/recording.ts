@@ -26,12 +26,20 @@ import { checkOutput, writeOutput } from './output-file.ts';
 import { toPprof } from './pprof.ts';
 import { MAX_STACKS, StackCounts, toFolded } from './stack-counts.ts';
 import type { Row } from './view-run.ts';
+import { InstantSampler } from './bpf/instant-sampler.ts';
+import type { Capture } from './bpf/capture.ts';
+import { bpfUnavailable } from './bpf/addon.ts';
 
 export const FORMATS = ['folded', 'speedscope', 'svg', 'pprof', 'json'] as const;
 export type Format = (typeof FORMATS)[number];
 
+export const INSTANT_MODES = ['auto', 'on', 'off'] as const;
+export type InstantMode = (typeof INSTANT_MODES)[number];
+
 export interface RecordOptions extends SampleOptions {
   rate: number;
+  /** Sample a view with instant: by an eBPF capture at each perf sample (auto: where eBPF works). */
+  instant?: InstantMode;
   /** Seconds; Infinity: until Ctrl-C. */
   duration: number;
   out: string | null;
@@ -148,19 +156,79 @@ function sampleTick(o: RecordOptions, rec: Recorded, agg: Aggregate, tally: Tall
   if (rec.parts[0].sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');
 }
 
+/** How a recording went: from when, and why it stopped early (the target exited, Ctrl-C), if it did. */
+interface Run {
+  start: number;
+  stopped: string | null;
+  /** Samples due on the schedule that were not taken. */
+  behind: number;
+  slowest: number;
+  /** The kernel's costs of an instant recording. */
+  instant?: { captures: number; nsPerRun: number | null };
+}
+
 async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print: Print, warn: Print): Promise<number> {
   const agg = new Aggregate(rec.stacks ? rec.parts[0].view.stack!.weighs : null);
   const tally = new Tally();
   const interrupt = new Interrupt();
+  const startWall = Date.now();
+  const progress = process.stderr.isTTY ? new Progress() : null;
+  const instant = atInstant(o, rec, warn);
+  let run: Run;
+  try {
+    run = instant ? await instantRun(o, rec, agg, tally, interrupt, progress, warn) : await scheduleRun(o, rec, agg, tally, interrupt, progress, warn);
+  } finally {
+    interrupt.dispose();
+    progress?.done();
+  }
+  const { start, stopped, behind, slowest } = run;
+  const period = 1000 / o.rate;
+  const seconds = (performance.now() - start) / 1000;
+  const sessions = rec.parts[0].sessions;
+  const kept = tally.samples - tally.partial;
+  if (stopped) warn(`xsample: ${stopped} after ${seconds.toFixed(1)} s; ${kept} sample${kept === 1 ? '' : 's'} kept`);
+  if (stopped && tally.samples === 0) throw new TargetGone(`${stopped} before any sample: nothing to write`);
+  if (behind > 0) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
+  if (agg.stacks.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${agg.stacks.overflowed} more are under "(other stacks)"`);
+  const meta = {
+    start_ms: startWall,
+    view: rec.name,
+    pack: sessions[0].sel.pack.name,
+    pids: sessions.map((s) => s.target.pid),
+    rate_hz: o.rate,
+    // At the instant: o.rate samples a second of the process's CPU time, each read by the kernel as it happened.
+    sampled: instant ? 'cpu-time, at the instant (eBPF)' : 'wall-time, read from memory',
+    seconds: Number(seconds.toFixed(3)),
+    samples: tally.samples,
+    partial: tally.partial,
+    missed: behind,
+  };
+  if (o.verbose && run.instant) warn(`xsample: the kernel's capture: ${run.instant.captures} runs, ${run.instant.nsPerRun === null ? '?' : (run.instant.nsPerRun / 1000).toFixed(1)} µs each`);
+  // What each path starts with, below its process: for lua_stacks, the VM's state (JIT, interpreted, C, GC...).
+  const split = rec.stacks ? agg.stacks.splitAt(sessions[0].target.pid === null ? 0 : 1) : [];
+  const text = render(format, rec, agg, split.length ? { ...meta, split: Object.fromEntries(split.map((e) => [e.frame, e.weight])) } : meta);
+  const summary = `${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`;
+  if (split.length > 1) warn(`xsample: split: ${splitText(split, agg.stacks.total())}`);
+  const units = agg.weighs && `; weights: ${UNITS[agg.weighs].what}`;
+  if (o.out) {
+    writeOutput(o.out, typeof text === 'string' ? text + '\n' : text);
+    warn(`xsample: wrote ${o.out} (${format}): ${summary}${units ?? ''}`);
+  } else {
+    if (typeof text !== 'string') process.stdout.write(text);
+    else print(text);
+    warn(`xsample: ${summary}${units ?? ''}`);
+  }
+  return tally.partial > 0 ? 3 : 0;
+}
+
+/** Samples on a wall-clock schedule: --rate a second, each a read of memory. */
+async function scheduleRun(o: RecordOptions, rec: Recorded, agg: Aggregate, tally: Tally, interrupt: Interrupt, progress: Progress | null, warn: Print): Promise<Run> {
   const period = 1000 / o.rate;
   // The first sample is the schedule's sample 0, and the schedule starts when it is done: it pays for what
   // only the first one does (the symbol tables it is the first to look in, the first perf-event sample).
-  const startWall = Date.now();
-  const progress = process.stderr.isTTY ? new Progress() : null;
   let start = performance.now();
   let behind = 0;
   let slowest = 0;
-  /** Why the recording stopped before its duration: the target exited, or Ctrl-C. */
   let stopped: string | null = null;
   try {
     sampleTick(o, rec, agg, tally, warn);
@@ -192,34 +260,116 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
     // The target exiting ends the recording, not what it gathered.
     if (!(err instanceof TargetGone)) throw err;
     stopped = err.message === 'every process read has exited' ? 'every process read exited' : 'the target exited';
-  } finally {
-    interrupt.dispose();
-    progress?.done();
   }
-  const seconds = (performance.now() - start) / 1000;
-  const sessions = rec.parts[0].sessions;
-  const kept = tally.samples - tally.partial;
-  if (stopped) warn(`xsample: ${stopped} after ${seconds.toFixed(1)} s; ${kept} sample${kept === 1 ? '' : 's'} kept`);
-  if (stopped && tally.samples === 0) throw new TargetGone(`${stopped} before any sample: nothing to write`);
-  if (behind > 0) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
-  if (agg.stacks.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${agg.stacks.overflowed} more are under "(other stacks)"`);
-  const meta = { start_ms: startWall, view: rec.name, pack: sessions[0].sel.pack.name, pids: sessions.map((s) => s.target.pid), rate_hz: o.rate, seconds: Number(seconds.toFixed(3)), samples: tally.samples, partial: tally.partial, missed: behind };
-  // What each path starts with, below its process: for lua_stacks, the VM's state (JIT, interpreted, C, GC...).
-  const split = rec.stacks ? agg.stacks.splitAt(sessions[0].target.pid === null ? 0 : 1) : [];
-  const text = render(format, rec, agg, split.length ? { ...meta, split: Object.fromEntries(split.map((e) => [e.frame, e.weight])) } : meta);
-  const summary = `${tally.summary(sessions.length, seconds)}${tally.partial ? ' (partial samples are left out)' : ''}`;
-  if (split.length > 1) warn(`xsample: split: ${splitText(split, agg.stacks.total())}`);
-  const units = agg.weighs && `; weights: ${UNITS[agg.weighs].what}`;
-  if (o.out) {
-    writeOutput(o.out, typeof text === 'string' ? text + '\n' : text);
-    warn(`xsample: wrote ${o.out} (${format}): ${summary}${units ?? ''}`);
-  } else {
-    if (typeof text !== 'string') process.stdout.write(text);
-    else print(text);
-    warn(`xsample: ${summary}${units ?? ''}`);
-  }
-  return tally.partial > 0 ? 3 : 0;
+  return { start, stopped, behind, slowest };
 }
+
+/**
+ * Whether this recording samples at the instant: one view with instant:, live processes, eBPF here, and
+ * --instant not off. With --instant on, anything missing is an error; with auto, a line says why not.
+ */
+function atInstant(o: RecordOptions, rec: Recorded, warn: Print): boolean {
+  const mode = o.instant ?? 'auto';
+  if (mode === 'off') return false;
+  const view = rec.parts[0].view;
+  const why =
+    rec.parts.length > 1 || view.instant.length === 0
+      ? `view ${rec.name} names nothing the kernel reads at the instant (no instant: in its schema)`
+      : rec.parts[0].sessions.some((s) => s.target.kind !== 'live')
+        ? 'a core is not sampled at instants'
+        : bpfUnavailable();
+  if (why === null) return true;
+  if (mode === 'on') throw new UserError(`--instant on: ${why}`);
+  if (view.instant.length > 0) warn(`xsample: ${view.name}: not sampled at the instant (${why}): reading memory at ${o.rate} Hz instead, which over-weights states that last long`);
+  return false;
+}
+
+/**
+ * Samples at the instant: the kernel runs the view's capture at each perf sample of a process's CPU time
+ * (--rate a second of it); each capture is then walked by the view here. A capture the kernel had to cut
+ * short (more words than it holds, no registers) is partial.
+ */
+async function instantRun(o: RecordOptions, rec: Recorded, agg: Aggregate, tally: Tally, interrupt: Interrupt, progress: Progress | null, warn: Print): Promise<Run> {
+  const sessions = rec.parts[0].sessions;
+  const samplers: InstantSampler[] = [];
+  const start = performance.now();
+  let stopped: string | null = null;
+  let costs: Run['instant'];
+  try {
+    for (const s of sessions) {
+      const R = s.compiled!.R;
+      s.instant = InstantSampler.open(s, o.rate, o.maxNodes, (n) => R.global(n));
+      samplers.push(s.instant);
+    }
+    const end = start + o.duration * 1000;
+    for (;;) {
+      const left = end - performance.now();
+      await interrupt.sleep(Math.min(DRAIN_MS, Math.max(0, left)));
+      for (const sampler of samplers) takeCaptures(o, rec, sampler, agg, tally, warn);
+      progress?.update(`${tally.samples} samples, ${tally.partial} partial${o.duration === Infinity ? ', Ctrl-C to stop' : ''}`);
+      if (interrupt.stopped) {
+        stopped = 'stopped by Ctrl-C';
+        break;
+      }
+      if (left <= 0) break;
+      // No capture comes from a process that exited: ask each whether it is still the one it was.
+      for (const s of sessions.filter((x) => !x.gone)) {
+        try {
+          s.target.checkIdentity();
+        } catch (err) {
+          if (!(err instanceof TargetGone) || sessions.length === 1) throw err;
+          warn(`xsample: ${err.message}`);
+          s.gone = true;
+        }
+      }
+      if (sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');
+    }
+  } catch (err) {
+    if (!(err instanceof TargetGone)) throw err;
+    stopped = err.message === 'every process read has exited' ? 'every process read exited' : 'the target exited';
+  } finally {
+    const runs = samplers.map((x) => x.costs());
+    for (const x of samplers) x.close();
+    for (const s of sessions) s.instant = undefined;
+    const count = runs.reduce((n, c) => n + c.runCount, 0);
+    const ns = runs.reduce((n, c) => n + c.runTimeNs, 0);
+    costs = { captures: count, nsPerRun: count ? ns / count : null };
+  }
+  return { start, stopped, behind: 0, slowest: 0, instant: costs };
+}
+
+/** How often the ring buffer is emptied and its captures walked. */
+const DRAIN_MS = 50;
+
+/** Walks each capture the kernel wrote for a process since the last time, as one sample each. */
+function takeCaptures(o: RecordOptions, rec: Recorded, sampler: InstantSampler, agg: Aggregate, tally: Tally, warn: Print): void {
+  const s = sampler.session;
+  if (s.gone) return;
+  for (const c of sampler.drain()) {
+    sampler.memory.use(c);
+    let r: Titled;
+    try {
+      r = sampleOnce(o, s, warn).result;
+    } catch (err) {
+      if (!(err instanceof TargetGone) || rec.parts[0].sessions.length === 1) throw err;
+      warn(`xsample: ${err.message}`);
+      s.gone = true;
+      return;
+    } finally {
+      sampler.memory.use(null);
+    }
+    const cut = CUT[c.status];
+    if (cut) r = { ...r, partial: true, errors: [{ message: cut }, ...r.errors] };
+    tally.add(r);
+    if (!r.partial) agg.sample([{ view: s.view, r }]);
+  }
+}
+
+/** Why a capture the kernel cut short is not of one instant. */
+const CUT: Partial<Record<Capture['status'], string>> = {
+  full: 'the kernel\'s capture held more words than it has room for (the rest would not be of the instant)',
+  regs: 'the kernel could not read the thread\'s registers at the instant',
+};
 
 /** Each first frame's share of the weight, heaviest first: "vm JIT 75.1%, vm C 24.9%". */
 function splitText(split: { frame: string; weight: Int }[], total: Int): string {

@@ -22,6 +22,7 @@ import { type Range, Snapshot } from './snapshot.ts';
 import { openCore, openLive, type Target } from './target.ts';
 import { runView, type ViewError } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
+import type { InstantSampler } from './bpf/instant-sampler.ts';
 
 export interface SampleOptions {
   pids?: number[];
@@ -64,6 +65,8 @@ export interface Session {
   ranges?: Range[];
   /** Whether it said that the registers its walks ask for cannot be had. */
   registersWarned?: boolean;
+  /** Sampled at the instant: its samples read the kernel's capture laid on live memory, with its registers. */
+  instant?: InstantSampler;
 }
 
 export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Promise<number> {
@@ -251,15 +254,16 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     const ranges = (s.ranges ??= target.ranges());
     // The previous sample of this process is done with its snapshot: its slabs serve this one.
     s.slabs.reset();
-    const snap = new Snapshot(target.source, ranges, o.maxBytes, s.slabs);
+    const snap = new Snapshot(s.instant?.memory ?? target.source, ranges, o.maxBytes, s.slabs);
     const { R, view: compiled, addr } = (s.compiled ??= compileSession(o, s, snap));
     R.reset(snap, null);
+    if (s.instant) R.registers = s.instant.registerSource;
     if (view.clock) R.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);
     const t0 = performance.now();
     const r = runView(compiled, addr);
     const ms = performance.now() - t0;
     target.checkIdentity();
-    if (target.registers.unavailable && R.askedRegisters() && !s.registersWarned) {
+    if (!s.instant && target.registers.unavailable && R.askedRegisters() && !s.registersWarned) {
       s.registersWarned = true;
       warn(`xsample: ${view.name}: registers read as 0: ${target.registers.unavailable}`);
     }

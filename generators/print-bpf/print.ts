@@ -72,13 +72,12 @@ export interface CaptureOptions {
   /** The kernel's bound of one walk (the verifier follows every step: keep it small). */
   maxNodes: number;
   maxTotal: number;
-  /** How many words a record holds. */
+  /** How many words a record holds: a power of two. */
   entries: number;
   /** Bytes of the ring buffer (a power of two, a multiple of the page size). */
   ringBytes: number;
   /** A global's address in the target. */
   global(name: string): bigint;
-  fileStatic(fn: string, name: string): bigint;
 }
 
 const R0: Reg = 0;
@@ -160,7 +159,7 @@ export function printCapture(view: Pick<LView, 'funcs' | 'roots'>, instant: stri
 /** Why a view's instant: expressions cannot be printed as eBPF (text built in the kernel, ...), or null. */
 export function captureRefusal(view: Pick<LView, 'funcs' | 'roots'>, instant: string[], layout: LayoutFacts): string | null {
   try {
-    printCapture(view, instant, layout, { tgid: 1, maxNodes: 1, maxTotal: 10, entries: 16, ringBytes: 4096, global: () => 0n, fileStatic: () => 0n });
+    printCapture(view, instant, layout, { tgid: 1, maxNodes: 1, maxTotal: 10, entries: 16, ringBytes: 4096, global: () => 0n });
     return null;
   } catch (e) {
     if (e instanceof Refused) return e.message;
@@ -175,7 +174,6 @@ class Printer {
   private deepest: number = SLOT.first;
   private usesRegs = false;
   private readonly end: Label;
-  private readonly fault: Label;
   private readonly full: Label;
   private readonly walkError: Label;
   private stacks = 0;
@@ -188,7 +186,6 @@ class Printer {
   ) {
     this.fns = new Map(funcs.map((f) => [f.name, f]));
     this.end = this.a.label('end');
-    this.fault = this.a.label('fault');
     this.full = this.a.label('full');
     this.walkError = this.a.label('walk_error');
   }
@@ -198,6 +195,7 @@ class Printer {
 
   program(roots: string[], instant: string[]): BpfProgram {
     const a = this.a;
+    if (this.o.entries & (this.o.entries - 1)) throw new Error(`internal: ${this.o.entries} words a capture: not a power of two`);
     const out = a.label('out');
     // The registers are read in the prologue when any function of the view asks for one.
     this.usesRegs = [...this.fns.values()].some((f) => asksRegister(f.body));
@@ -244,23 +242,24 @@ class Printer {
     a.stImm(4, REC, REC_STATUS, STATUS.walkError);
     a.ja(this.end);
 
-    // A read that faulted: written down with no bytes, and the capture ends there.
-    a.bind(this.fault);
-    this.logEntry(0, null);
-    a.stImm(4, REC, REC_STATUS, STATUS.fault);
-    a.ja(this.end);
-
     a.bind(this.full);
     a.stImm(4, REC, REC_STATUS, STATUS.full);
 
     a.bind(this.end);
     a.ldx(4, R3, REC, REC_NLOG);
+    const fits = a.label('fits');
+    a.jmpImm('jle', R3, this.o.entries, fits);
+    a.stImm(4, REC, REC_STATUS, STATUS.full);
+    a.movImm(R3, BigInt(this.o.entries));
+    a.stx(4, REC, REC_NLOG, R3);
+    a.bind(fits);
     a.jmpImm('jgt', R3, this.o.entries, out);
     a.aluImm('lsh', R3, 4);
     a.aluImm('add', R3, CAPTURE.header + this.regsSize);
     a.mapFd(R1, 'ring');
     a.mov(R2, REC);
-    a.movImm(R4, 0n);
+    // BPF_RB_NO_WAKEUP: user space drains on its own clock; a wake-up a record costs the target ~4 µs.
+    a.movImm(R4, 1n);
     a.call(HELPER.ringbuf_output);
     a.bind(out);
     a.movImm(R0, 0n);
@@ -573,7 +572,13 @@ class Printer {
     }
   }
 
-  /** r7: bytes bytes at the address in r7 (a bitfield's bits of them), each read written into the record. */
+  /**
+   * r7: bytes bytes at the address in r7 (a bitfield's bits of them), each read written into the record.
+   * No branch: the verifier keeps a branch not taken for later, and a walk of a few hundred steps of a few
+   * loads each would leave it more than it keeps (8192). So a read that faults gives 0 and is written
+   * down with no bytes (user space stops there, as the kernel's later words are of a walk gone wrong),
+   * and the record's words wrap at a power of two (user space sees the count past it: cut short).
+   */
   private load(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void {
     const a = this.a;
     if (bytes < 1 || bytes > 8) throw new Refused(`a load of ${bytes} bytes`);
@@ -584,9 +589,8 @@ class Printer {
     a.movImm(R2, BigInt(bytes));
     a.mov(R3, V);
     a.call(HELPER.probe_read_user);
-    a.jmpImm('jne', R0, 0, this.fault);
     a.ldx(8, V, FP, SLOT.scratch);
-    this.logEntry(bytes, V);
+    this.logEntry(bytes);
     if (bitfield) {
       const left = 64 - bitfield.bit - bitfield.bits;
       if (left) a.aluImm('lsh', V, left);
@@ -597,20 +601,26 @@ class Printer {
     }
   }
 
-  /** Writes the word at SLOT.addr (its value in `value`, none for a fault) as the record's next entry. */
-  private logEntry(bytes: number, value: Reg | null): void {
+  /** Writes the word at SLOT.addr, its value in r7 and r0 the read's result (0, or an error: no bytes), as the next entry. */
+  private logEntry(bytes: number): void {
     const a = this.a;
     a.ldx(4, R1, REC, REC_NLOG);
-    a.jmpImm('jge', R1, this.o.entries, this.full);
     a.mov(R2, R1);
+    a.aluImm('and', R2, this.o.entries - 1);
     a.aluImm('lsh', R2, 4);
     a.alu('add', R2, REC);
     a.ldx(8, R3, FP, SLOT.addr);
     const at = CAPTURE.header + this.regsSize;
     a.stx(8, R2, at, R3);
-    a.stImm(1, R2, at + 7, bytes);
-    if (value !== null) a.stx(8, R2, at + 8, value);
-    else a.stImm(8, R2, at + 8, 0);
+    // bytes when r0 is 0, else 0: (r0 | -r0) >> 63 is 1 for any r0 but 0.
+    a.mov(R4, R0);
+    a.aluImm('neg', R4, 0);
+    a.alu('or', R4, R0);
+    a.aluImm('rsh', R4, 63);
+    a.aluImm('xor', R4, 1);
+    a.aluImm('mul', R4, bytes);
+    a.stx(1, R2, at + 7, R4);
+    a.stx(8, R2, at + 8, V);
     a.aluImm('add', R1, 1);
     a.stx(4, REC, REC_NLOG, R1);
   }
@@ -630,8 +640,6 @@ class Printer {
       }
       case 'global':
         return a.movImm(V, this.o.global(name(0)));
-      case 'file_static':
-        return a.movImm(V, this.o.fileStatic(name(0), name(1)));
       default:
         void ctx;
         throw new Refused(`${e.fn}() builds text or asks user space (${e.fn === 'symbol' ? 'a symbol name' : e.fn === 'clock' ? 'the clock' : 'text'}), which the kernel does not: leave it to a column`);

@@ -1,0 +1,87 @@
+/**
+ * A view sampled at the instant: its instant: expressions printed as an
+ * eBPF capture program (generators/print-bpf/) for this process's layout,
+ * run by the kernel on a software CPU clock of the process's first thread
+ * (the one register() and the view's walks are about), each capture then
+ * walked in user space by the view as any sample (sampling.ts sampleOnce)
+ * over InstantMemory. No read-again retry is needed for what the kernel
+ * read: it read it while the thread was interrupted.
+ */
+import { lowerView } from '../../generators/lower/lower.ts';
+import { printCapture } from '../../generators/print-bpf/print.ts';
+import type { Session } from '../sampling.ts';
+import { type BpfCosts, AttachedBpf } from './loader.ts';
+import { type Capture, decodeCapture } from './capture.ts';
+import { InstantMemory, instantRegisters } from './instant-memory.ts';
+import { TargetGone } from '../memory.ts';
+import type { Int } from '../exact.ts';
+
+/** Words a capture holds (16 bytes each): a per-CPU map value stays under the kernel's 32 KiB. */
+const ENTRIES = 1024;
+const RING_BYTES = 8 << 20;
+const ESRCH = 3;
+/**
+ * The kernel's bound of one walk: the verifier follows each step of a loop, and refuses a program whose
+ * branches it would have to keep more than 8192 of. Deeper than this, a capture is partial (--max-nodes).
+ */
+const KERNEL_MAX_NODES = 200;
+
+export class InstantSampler {
+  private captured = 0;
+
+  private constructor(
+    readonly session: Session,
+    private readonly bpf: AttachedBpf,
+    readonly memory: InstantMemory,
+  ) {}
+
+  /**
+   * Prints the capture for the session's layout and attaches it at hz to the process's first thread.
+   * The session's samples then read through the capture set by use(); resolve names of globals as its walks do.
+   */
+  static open(s: Session, hz: number, maxNodes: number, global: (name: string) => Int): InstantSampler {
+    const lowered = lowerView(s.view, true);
+    const prog = printCapture(lowered, lowered.instant, s.sel.layout, {
+      tgid: s.target.pid!,
+      maxNodes: Math.min(maxNodes, KERNEL_MAX_NODES),
+      maxTotal: Math.min(maxNodes, KERNEL_MAX_NODES) * 10,
+      entries: ENTRIES,
+      ringBytes: RING_BYTES,
+      global: (n) => BigInt(global(n)),
+    });
+    const bpf = AttachedBpf.load(prog, 'perf_event', { stats: true, name: 'xwalk_instant' });
+    try {
+      let fd: number;
+      try {
+        fd = bpf.addon.perfClock(s.target.pid!, hz);
+      } catch (err) {
+        if ((err as { errno?: number }).errno === ESRCH) throw new TargetGone(`process ${s.target.pid} is gone`);
+        throw err;
+      }
+      bpf.events.push(fd);
+      bpf.addon.attach(fd, bpf.progFd);
+    } catch (err) {
+      bpf.detach();
+      throw err;
+    }
+    return new InstantSampler(s, bpf, new InstantMemory(s.target.source));
+  }
+
+  /** The captures written since the last call, oldest first. */
+  drain(): Capture[] {
+    const out = this.bpf.drain().map(decodeCapture);
+    this.captured += out.length;
+    return out;
+  }
+
+  /** The registers of the capture in use, as the session's walks read them. */
+  readonly registerSource = instantRegisters(() => this.memory.current);
+
+  costs(): BpfCosts {
+    return this.bpf.costs();
+  }
+
+  close(): void {
+    this.bpf.detach();
+  }
+}
