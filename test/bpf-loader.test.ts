@@ -5,8 +5,10 @@
  * (/proc/PID/mem, the commands walkee answered), never against itself.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { bpfAddon, bpfUnavailable, VerifierRefused } from '../sampler/bpf/addon.ts';
 import { AttachedBpf, attachClock, attachUprobe } from '../sampler/bpf/loader.ts';
 import type { BpfProgram } from '../sampler/bpf/program.ts';
@@ -236,6 +238,20 @@ if (why !== null) {
     t.throws(() => attachUprobe(countProgram, w1.child.pid!, process.execPath, 'main'), /does not map/, 'a binary the process does not map is refused');
   });
 
+  t.test('a uprobe on a non-PIE executable lands on the function (its file offset is not its address)', async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bpf-nopie-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const exe = path.join(dir, 'walkee-nopie');
+    const cc = spawnSync('cc', ['-g', '-O2', '-pthread', '-no-pie', '-fno-pie', '-o', exe, path.join(root, 'test-targets/walkee.c')], { encoding: 'utf8' });
+    t.equal(cc.status, 0, `built walkee with -no-pie ${cc.stderr}`);
+    const w = await startWalkee(['--nodes', '10'], 'walkee', exe);
+    t.teardown(() => w.kill());
+    const a = attachUprobe(countProgram, w.child.pid!, exe, 'link_list', { name: 'xw_test_nopie' });
+    t.teardown(() => a.detach());
+    for (let i = 0; i < 3; i++) await w.ask('repair');
+    t.equal(a.lookup('hits', Buffer.alloc(4))!.readBigUInt64LE(0), 3n, '3 repairs, 3 hits');
+  });
+
   t.test('map calls: a hash map updated, iterated and deleted from; buffers of the wrong size are refused', async (t) => {
     const addon = bpfAddon();
     const fd = addon.mapCreate('hash', 4, 8, 16, 'xw_test_hash');
@@ -263,6 +279,25 @@ if (why !== null) {
     const cpus = addon.possibleCpus();
     t.ok(addon.mapLookup(pc, key(0), Buffer.alloc(8 * cpus)), `a per-CPU value is 8 bytes (4 rounded up) for each of ${cpus} possible CPUs`);
     t.throws(() => addon.mapLookup(pc, key(0), Buffer.alloc(4)), RangeError, 'one CPU\'s worth is refused');
+  });
+
+  t.test('a user without BPF gets one clear line', async (t) => {
+    // The loader's check, bundled with the addon beside it into a folder nobody may read, run as nobody
+    // (perf_event and kprobe programs need CAP_BPF and CAP_PERFMON, whatever unprivileged_bpf_disabled says).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bpf-nobody-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const entry = path.join(dir, 'entry.ts');
+    fs.writeFileSync(entry, `import { bpfAddon } from ${JSON.stringify(path.join(root, 'sampler/bpf/addon.ts'))};\ntry { bpfAddon(); console.log('available'); } catch (e) { console.log(e.name + ': ' + e.message); }\n`);
+    const esbuild = spawnSync('npx', ['esbuild', entry, '--bundle', '--platform=node', '--format=esm', '--log-level=warning', `--outfile=${path.join(dir, 'check.mjs')}`], { cwd: root, encoding: 'utf8' });
+    t.equal(esbuild.status, 0, `bundled ${esbuild.stderr}`);
+    fs.mkdirSync(path.join(dir, 'native/build/Release'), { recursive: true });
+    fs.copyFileSync(path.join(root, 'sampler/native/build/Release/xwalk_bpf.node'), path.join(dir, 'native/build/Release/xwalk_bpf.node'));
+    for (const p of ['', 'native', 'native/build', 'native/build/Release', 'native/build/Release/xwalk_bpf.node', 'check.mjs']) fs.chmodSync(path.join(dir, p), 0o755);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(dir, 'check.mjs')], { encoding: 'utf8' });
+    t.equal(r.status, 0, `ran as nobody ${r.stderr}`);
+    const lines = r.stdout.trim().split('\n');
+    t.equal(lines.length, 1, 'one line');
+    t.match(lines[0], /^UserError: eBPF is not available: bpf\(BPF_PROG_LOAD\): Operation not permitted \(needs root or CAP_BPF\+CAP_PERFMON\)$/, lines[0]);
   });
 
   t.test('a refused program gives one line with the verifier reason, and its log', async (t) => {
