@@ -5,8 +5,10 @@
  * (/proc/PID/mem, the commands walkee answered), never against itself.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { bpfAddon, bpfUnavailable, VerifierRefused } from '../sampler/bpf/addon.ts';
 import { AttachedBpf, attachClock, attachUprobe } from '../sampler/bpf/loader.ts';
 import type { BpfProgram } from '../sampler/bpf/program.ts';
@@ -57,7 +59,10 @@ function assemble(lines: (Line | Insn[])[], maps: BpfProgram['maps']): BpfProgra
 
 const RING = { name: 'events', type: 'ringbuf' as const, keySize: 0, valueSize: 0, maxEntries: 64 * 1024 };
 
-/** Writes bpf_get_current_pid_tgid() (8 bytes) to the ring buffer. */
+/* bpf_ringbuf_output's flags: BPF_RB_NO_WAKEUP leaves the reader to come by on its own clock (a wake-up costs about 4 µs a record here). */
+const BPF_RB_NO_WAKEUP = 1;
+
+/** Writes bpf_get_current_pid_tgid() (8 bytes) to the ring buffer, waking no one. */
 const pidTgidProgram = assemble(
   [
     call(HELPER.get_current_pid_tgid),
@@ -66,7 +71,7 @@ const pidTgidProgram = assemble(
     movReg(R2, R10),
     add(R2, -8),
     mov(R3, 8),
-    mov(R4, 0),
+    mov(R4, BPF_RB_NO_WAKEUP),
     call(HELPER.ringbuf_output),
     mov(R0, 0),
     exit,
@@ -74,7 +79,7 @@ const pidTgidProgram = assemble(
   [RING],
 );
 
-/** Reads 16 bytes at addr of the current process with bpf_probe_read_user: record = its return, pid_tgid, the bytes. */
+/** Reads 16 bytes at addr of the current process with bpf_probe_read_user: record = its return, pid_tgid, the bytes (the reader is woken). */
 const readUserProgram = (addr: bigint): BpfProgram =>
   assemble(
     [
@@ -186,7 +191,7 @@ if (why !== null) {
     t.ok(records.every((r) => r.length === 8), 'each record is the 8 bytes written');
     const c = a.costs();
     t.ok(c.runCount >= records.length, `run count ${c.runCount} covers the records`);
-    t.comment(`perf_event program (pid_tgid + ringbuf_output): ${c.nsPerRun?.toFixed(0)} ns a run over ${c.runCount} runs, ${c.jitedLen} bytes JITed`);
+    t.comment(`perf_event program (pid_tgid + ringbuf_output, no wake-up): ${c.nsPerRun?.toFixed(0)} ns a run over ${c.runCount} runs, ${c.jitedLen} bytes JITed`);
   });
 
   t.test('bpf_probe_read_user at the perf sample reads what /proc/PID/mem reads at the same address', async (t) => {
@@ -231,6 +236,68 @@ if (why !== null) {
     t.comment(`uprobe program (map lookup + atomic add): ${c.nsPerRun?.toFixed(0)} ns a run (the trap itself not included)`);
     t.throws(() => attachUprobe(countProgram, w1.child.pid!, binPath, 'no_such_function'), /defines no function no_such_function/, 'a missing symbol is one clear line');
     t.throws(() => attachUprobe(countProgram, w1.child.pid!, process.execPath, 'main'), /does not map/, 'a binary the process does not map is refused');
+  });
+
+  t.test('a uprobe on a non-PIE executable lands on the function (its file offset is not its address)', async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bpf-nopie-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const exe = path.join(dir, 'walkee-nopie');
+    const cc = spawnSync('cc', ['-g', '-O2', '-pthread', '-no-pie', '-fno-pie', '-o', exe, path.join(root, 'test-targets/walkee.c')], { encoding: 'utf8' });
+    t.equal(cc.status, 0, `built walkee with -no-pie ${cc.stderr}`);
+    const w = await startWalkee(['--nodes', '10'], 'walkee', exe);
+    t.teardown(() => w.kill());
+    const a = attachUprobe(countProgram, w.child.pid!, exe, 'link_list', { name: 'xw_test_nopie' });
+    t.teardown(() => a.detach());
+    for (let i = 0; i < 3; i++) await w.ask('repair');
+    t.equal(a.lookup('hits', Buffer.alloc(4))!.readBigUInt64LE(0), 3n, '3 repairs, 3 hits');
+  });
+
+  t.test('map calls: a hash map updated, iterated and deleted from; buffers of the wrong size are refused', async (t) => {
+    const addon = bpfAddon();
+    const fd = addon.mapCreate('hash', 4, 8, 16, 'xw_test_hash');
+    t.teardown(() => addon.close(fd));
+    const key = (k: number) => Buffer.from(Uint32Array.of(k).buffer);
+    for (const k of [3, 5, 9]) addon.mapUpdate(fd, key(k), Buffer.from(BigUint64Array.of(BigInt(k * 100)).buffer));
+    const seen: number[] = [];
+    let at: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(4);
+      if (!addon.mapNextKey(fd, at, next)) break;
+      seen.push(next.readUInt32LE(0));
+      at = next;
+    }
+    t.same(seen.sort(), [3, 5, 9], 'mapNextKey visits every key once');
+    const v = Buffer.alloc(8);
+    t.ok(addon.mapLookup(fd, key(5), v), 'key 5 is there');
+    t.equal(v.readBigUInt64LE(0), 500n, 'with its value');
+    t.ok(addon.mapDelete(fd, key(5)), 'deleted');
+    t.notOk(addon.mapLookup(fd, key(5), v), 'and gone');
+    t.notOk(addon.mapDelete(fd, key(5)), 'a second delete finds nothing');
+    t.throws(() => addon.mapLookup(fd, key(3), Buffer.alloc(4)), /value 8 bytes; given 4 and 4/, 'a value buffer too short for the kernel to fill is refused');
+    const pc = addon.mapCreate('percpu_array', 4, 4, 1);
+    t.teardown(() => addon.close(pc));
+    const cpus = addon.possibleCpus();
+    t.ok(addon.mapLookup(pc, key(0), Buffer.alloc(8 * cpus)), `a per-CPU value is 8 bytes (4 rounded up) for each of ${cpus} possible CPUs`);
+    t.throws(() => addon.mapLookup(pc, key(0), Buffer.alloc(4)), RangeError, 'one CPU\'s worth is refused');
+  });
+
+  t.test('a user without BPF gets one clear line', async (t) => {
+    // The loader's check, bundled with the addon beside it into a folder nobody may read, run as nobody
+    // (perf_event and kprobe programs need CAP_BPF and CAP_PERFMON, whatever unprivileged_bpf_disabled says).
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bpf-nobody-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const entry = path.join(dir, 'entry.ts');
+    fs.writeFileSync(entry, `import { bpfAddon } from ${JSON.stringify(path.join(root, 'sampler/bpf/addon.ts'))};\ntry { bpfAddon(); console.log('available'); } catch (e) { console.log(e.name + ': ' + e.message); }\n`);
+    const esbuild = spawnSync('npx', ['esbuild', entry, '--bundle', '--platform=node', '--format=esm', '--log-level=warning', `--outfile=${path.join(dir, 'check.mjs')}`], { cwd: root, encoding: 'utf8' });
+    t.equal(esbuild.status, 0, `bundled ${esbuild.stderr}`);
+    fs.mkdirSync(path.join(dir, 'native/build/Release'), { recursive: true });
+    fs.copyFileSync(path.join(root, 'sampler/native/build/Release/xwalk_bpf.node'), path.join(dir, 'native/build/Release/xwalk_bpf.node'));
+    for (const p of ['', 'native', 'native/build', 'native/build/Release', 'native/build/Release/xwalk_bpf.node', 'check.mjs']) fs.chmodSync(path.join(dir, p), 0o755);
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(dir, 'check.mjs')], { encoding: 'utf8' });
+    t.equal(r.status, 0, `ran as nobody ${r.stderr}`);
+    const lines = r.stdout.trim().split('\n');
+    t.equal(lines.length, 1, 'one line');
+    t.match(lines[0], /^UserError: eBPF is not available: bpf\(BPF_PROG_LOAD\): Operation not permitted \(needs root or CAP_BPF\+CAP_PERFMON\)$/, lines[0]);
   });
 
   t.test('a refused program gives one line with the verifier reason, and its log', async (t) => {

@@ -76,6 +76,6 @@ export function bpfUnavailable(): string | null {
 /** The addon, or a UserError the CLI prints as "xsample: eBPF is not available: ...". */
 export function bpfAddon(): BpfAddon {
   const why = bpfUnavailable();
-  if (why !== null) throw new UserError(`eBPF is not available: ${why}`);
+  if (why !== null) throw new UserError(`eBPF is not available: ${why.replace(/^BPF is not available here: /, '')}`);
   return loadAddon<BpfAddon>('xwalk_bpf')!;
 }

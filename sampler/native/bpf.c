@@ -393,43 +393,44 @@ static int check_sizes(napi_env env, int fd, size_t key_len, size_t value_len, i
     return 1;
 }
 
+/* The arguments (fd, key: Buffer[, value: Buffer]) of an element call, checked against the map's sizes, as attr. */
+static int elem_args(napi_env env, napi_callback_info info, int with_value, const char *usage, union bpf_attr *attr)
+{
+    napi_value argv[3];
+    size_t argc, klen, vlen = 0;
+    int fd;
+    void *key, *value = NULL;
+    size_t n = with_value ? 3 : 2;
+    if (!get_args(env, info, n, n, argv, &argc, usage) || !get_fd(env, argv[0], &fd, usage) ||
+        !get_bytes(env, argv[1], &key, &klen, usage) || (with_value && !get_bytes(env, argv[2], &value, &vlen, usage)) ||
+        !check_sizes(env, fd, klen, vlen, with_value, usage))
+        return 0;
+    memset(attr, 0, sizeof *attr);
+    attr->map_fd = (uint32_t)fd;
+    attr->key = (uint64_t)(uintptr_t)key;
+    attr->value = (uint64_t)(uintptr_t)value;
+    return 1;
+}
+
+/* true when done, false when the key is not there (ENOENT), else throws. */
+static napi_value elem_result(napi_env env, long ret, const char *what)
+{
+    if (ret == 0) return make_bool(env, 1);
+    if (errno == ENOENT) return make_bool(env, 0);
+    return throw_errno(env, what, errno);
+}
+
 static napi_value map_lookup(napi_env env, napi_callback_info info)
 {
-    static const char usage[] = "mapLookup(fd, key: Buffer, value: Buffer)";
-    napi_value argv[3];
-    size_t argc, klen, vlen;
-    int fd;
-    void *key, *value;
-    if (!get_args(env, info, 3, 3, argv, &argc, usage) || !get_fd(env, argv[0], &fd, usage) ||
-        !get_bytes(env, argv[1], &key, &klen, usage) || !get_bytes(env, argv[2], &value, &vlen, usage) ||
-        !check_sizes(env, fd, klen, vlen, 1, "mapLookup"))
-        return NULL;
     union bpf_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.map_fd = (uint32_t)fd;
-    attr.key = (uint64_t)(uintptr_t)key;
-    attr.value = (uint64_t)(uintptr_t)value;
-    if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr) == 0) return make_bool(env, 1);
-    if (errno == ENOENT) return make_bool(env, 0);
-    return throw_errno(env, "bpf(BPF_MAP_LOOKUP_ELEM)", errno);
+    if (!elem_args(env, info, 1, "mapLookup(fd, key: Buffer, value: Buffer)", &attr)) return NULL;
+    return elem_result(env, sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr), "bpf(BPF_MAP_LOOKUP_ELEM)");
 }
 
 static napi_value map_update(napi_env env, napi_callback_info info)
 {
-    static const char usage[] = "mapUpdate(fd, key: Buffer, value: Buffer)";
-    napi_value argv[3];
-    size_t argc, klen, vlen;
-    int fd;
-    void *key, *value;
-    if (!get_args(env, info, 3, 3, argv, &argc, usage) || !get_fd(env, argv[0], &fd, usage) ||
-        !get_bytes(env, argv[1], &key, &klen, usage) || !get_bytes(env, argv[2], &value, &vlen, usage) ||
-        !check_sizes(env, fd, klen, vlen, 1, "mapUpdate"))
-        return NULL;
     union bpf_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.map_fd = (uint32_t)fd;
-    attr.key = (uint64_t)(uintptr_t)key;
-    attr.value = (uint64_t)(uintptr_t)value;
+    if (!elem_args(env, info, 1, "mapUpdate(fd, key: Buffer, value: Buffer)", &attr)) return NULL;
     attr.flags = BPF_ANY;
     if (sys_bpf(BPF_MAP_UPDATE_ELEM, &attr) < 0) return throw_errno(env, "bpf(BPF_MAP_UPDATE_ELEM)", errno);
     return NULL;
@@ -437,21 +438,9 @@ static napi_value map_update(napi_env env, napi_callback_info info)
 
 static napi_value map_delete(napi_env env, napi_callback_info info)
 {
-    static const char usage[] = "mapDelete(fd, key: Buffer)";
-    napi_value argv[2];
-    size_t argc, klen;
-    int fd;
-    void *key;
-    if (!get_args(env, info, 2, 2, argv, &argc, usage) || !get_fd(env, argv[0], &fd, usage) ||
-        !get_bytes(env, argv[1], &key, &klen, usage) || !check_sizes(env, fd, klen, 0, 0, "mapDelete"))
-        return NULL;
     union bpf_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.map_fd = (uint32_t)fd;
-    attr.key = (uint64_t)(uintptr_t)key;
-    if (sys_bpf(BPF_MAP_DELETE_ELEM, &attr) == 0) return make_bool(env, 1);
-    if (errno == ENOENT) return make_bool(env, 0);
-    return throw_errno(env, "bpf(BPF_MAP_DELETE_ELEM)", errno);
+    if (!elem_args(env, info, 0, "mapDelete(fd, key: Buffer)", &attr)) return NULL;
+    return elem_result(env, sys_bpf(BPF_MAP_DELETE_ELEM, &attr), "bpf(BPF_MAP_DELETE_ELEM)");
 }
 
 static napi_value map_next_key(napi_env env, napi_callback_info info)
@@ -476,9 +465,7 @@ static napi_value map_next_key(napi_env env, napi_callback_info info)
     attr.map_fd = (uint32_t)fd;
     attr.key = (uint64_t)(uintptr_t)key;
     attr.next_key = (uint64_t)(uintptr_t)next;
-    if (sys_bpf(BPF_MAP_GET_NEXT_KEY, &attr) == 0) return make_bool(env, 1);
-    if (errno == ENOENT) return make_bool(env, 0);
-    return throw_errno(env, "bpf(BPF_MAP_GET_NEXT_KEY)", errno);
+    return elem_result(env, sys_bpf(BPF_MAP_GET_NEXT_KEY, &attr), "bpf(BPF_MAP_GET_NEXT_KEY)");
 }
 
 /* ---- perf events ---- */
