@@ -292,15 +292,17 @@ function atInstant(o: RecordOptions, rec: Recorded, warn: Print): boolean {
 async function instantRun(o: RecordOptions, rec: Recorded, agg: Aggregate, tally: Tally, interrupt: Interrupt, progress: Progress | null, warn: Print): Promise<Run> {
   const sessions = rec.parts[0].sessions;
   const samplers: InstantSampler[] = [];
-  const start = performance.now();
+  let start = performance.now();
   let stopped: string | null = null;
   let costs: Run['instant'];
   try {
     for (const s of sessions) {
       const R = s.compiled!.R;
-      s.instant = InstantSampler.open(s, o.rate, o.maxNodes, (n) => R.global(n));
+      s.instant = InstantSampler.open(s, o.rate, (n) => R.global(n));
       samplers.push(s.instant);
     }
+    // The recording starts once every capture runs (the verifier takes a while over a long walk).
+    start = performance.now();
     const end = start + o.duration * 1000;
     for (;;) {
       const left = end - performance.now();
@@ -358,7 +360,9 @@ function takeCaptures(o: RecordOptions, rec: Recorded, sampler: InstantSampler, 
     } finally {
       sampler.memory.use(null);
     }
-    const cut = CUT[c.status];
+    // The walk here stops where the kernel's did (a walk error, a read that faulted), over the same words;
+    // one that went on read memory the kernel did not, after the instant.
+    const cut = CUT[c.status] ?? (c.status !== 'ok' && !r.partial ? `the kernel's walk stopped (${c.status === 'fault' ? `a read at 0x${c.fault?.toString(16)} faulted` : 'a walk error'}) where this one went on` : null);
     if (cut) r = { ...r, partial: true, errors: [{ message: cut }, ...r.errors] };
     tally.add(r);
     if (!r.partial) agg.sample([{ view: s.view, r }]);

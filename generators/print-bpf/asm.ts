@@ -135,22 +135,58 @@ export class Asm {
     this.push(CLASS.jmp | 0x90, 0, 0, 0, 0);
   }
 
-  /** The program: 8 bytes an instruction, jumps resolved. */
+  /**
+   * The program: 8 bytes an instruction, jumps resolved. Code no path reaches (after a return, a walk's
+   * exit not taken) is left out: the verifier refuses a program with an unreachable instruction.
+   */
   bytes(): Buffer {
-    const out = Buffer.alloc(this.insns.length * 8);
+    const reach = this.reachable();
+    const at: number[] = [];
+    let n = 0;
+    this.insns.forEach((_, i) => {
+      at[i] = n;
+      if (reach[i]) n++;
+    });
+    for (const r of this.relocs) r.insn = at[r.insn];
+    const out = Buffer.alloc(n * 8);
+    let j = 0;
     this.insns.forEach((x, i) => {
+      if (!reach[i]) return;
       let off = x.off;
       if (x.to) {
         if (x.to.at < 0) throw new Error(`internal: label ${x.to.name} never bound`);
-        off = x.to.at - i - 1;
-        if (off < -32768 || off > 32767) throw new Error(`the program is too long for its jumps (${this.insns.length} instructions)`);
+        off = at[x.to.at] - j - 1;
+        if (off < -32768 || off > 32767) throw new Error(`the program is too long for its jumps (${n} instructions)`);
       }
-      out.writeUInt8(x.code, i * 8);
-      out.writeUInt8((x.src << 4) | x.dst, i * 8 + 1);
-      out.writeInt16LE(off, i * 8 + 2);
-      out.writeInt32LE(x.imm, i * 8 + 4);
+      out.writeUInt8(x.code, j * 8);
+      out.writeUInt8((x.src << 4) | x.dst, j * 8 + 1);
+      out.writeInt16LE(off, j * 8 + 2);
+      out.writeInt32LE(x.imm, j * 8 + 4);
+      j++;
     });
     return out;
+  }
+
+  /** Which instructions a path from the first reaches (a 16-byte load's second half with its first). */
+  private reachable(): boolean[] {
+    const seen: boolean[] = new Array(this.insns.length).fill(false);
+    const todo = [0];
+    while (todo.length) {
+      let i = todo.pop()!;
+      while (i < this.insns.length && !seen[i]) {
+        seen[i] = true;
+        const x = this.insns[i];
+        if (x.code === 0x18) {
+          seen[i + 1] = true;
+          i += 2;
+          continue;
+        }
+        if (x.to) todo.push(x.to.at);
+        if (x.code === 0x05 /* ja */ || x.code === 0x95 /* exit */) break;
+        i++;
+      }
+    }
+    return seen;
   }
 }
 
