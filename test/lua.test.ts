@@ -13,7 +13,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { buildNginx, DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
-import { xsample } from './lib/xsample.ts';
+import { parseFolded, xsample } from './lib/xsample.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-lua-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -213,9 +213,9 @@ async function recordUntil200(t: Test, pid: number, out: string): Promise<Map<st
     const partial = Number(/, (\d+) partial/.exec(r.stderr)?.[1] ?? 0);
     const taken = Number(/: (\d+) samples? in/.exec(r.stderr)?.[1] ?? 0);
     t.ok((r.code === 0 || r.code === 3) && partial <= 0.25 * taken, `${partial} of ${taken} samples partial: ${r.stderr.slice(-300)}`);
-    for (const line of fs.readFileSync(out, 'utf8').trim().split('\n').filter((l) => l)) {
-      const at = line.lastIndexOf(' ');
-      weights.set(line.slice(0, at), (weights.get(line.slice(0, at)) ?? 0) + Number(line.slice(at + 1)));
+    for (const { frames, weight } of parseFolded(fs.readFileSync(out, 'utf8'))) {
+      const stack = frames.join(';');
+      weights.set(stack, (weights.get(stack) ?? 0) + weight);
     }
     all = [...weights.values()].reduce((a, b) => a + b, 0);
   }

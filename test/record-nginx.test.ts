@@ -15,7 +15,7 @@ import path from 'node:path';
 import t from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { buildNginx, holdConnections, partialGet, startNginx } from './lib/nginx.ts';
-import { xsample } from './lib/xsample.ts';
+import { parseFolded, xsample } from './lib/xsample.ts';
 
 const K = 3;
 const RATE = 50;
@@ -133,16 +133,6 @@ async function gdbNgxMemory(binary: string, pid: number): Promise<Map<string, nu
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
-
-/** The folded lines of a recording as { frames, weight }. */
-const parseFolded = (text: string) =>
-  text
-    .trim()
-    .split('\n')
-    .map((l) => {
-      const at = l.lastIndexOf(' ');
-      return { frames: l.slice(0, at).split(';'), weight: Number(l.slice(at + 1)) };
-    });
 
 for (const [build, binaryOf] of BUILDS) {
   t.test(`ngx_memory at 5 Hz for 1 s: under each pool its used + free + large bytes, as ngx_pool says; the zones by name: ${build}`, async (t) => {

@@ -314,6 +314,36 @@ const LUA_LOCATIONS = `
                 outer(tonumber(ngx.var.arg_s) or 30)
                 ngx.say("slept")
             }
+        }
+        location ~ ^/lua/(short|profile)$ {
+            content_by_lua_block {
+                local function heavy(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
+                local M = {} function M.light(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
+                if ngx.var.arg_jit == "off" then jit.off() jit.flush() else jit.on() end
+                local n = tonumber(ngx.var.arg_n) or (jit.status() and 500 or 200)
+                local function rounds(k) local r = 0 for _ = 1, k do r = r + heavy(3 * n) + M.light(n) end return r end
+                if ngx.var.uri == "/lua/short" then
+                    local r = 0
+                    while not io.open(ngx.var.arg_until) do r = r + rounds(200) end
+                    ngx.say(r)
+                    return
+                end
+                local profile = require("jit.profile")
+                local funcs, states, r, done = {}, {}, 0, 0
+                profile.start("fi1", function(thread, samples, vmstate)
+                    local f = profile.dumpstack(thread, "f", 1)
+                    funcs[f] = (funcs[f] or 0) + samples
+                    states[vmstate] = (states[vmstate] or 0) + samples
+                end)
+                ngx.update_time()
+                local deadline = ngx.now() + (tonumber(ngx.var.arg_seconds) or 3)
+                repeat r = r + rounds(200) done = done + 200 ngx.update_time() until ngx.now() >= deadline
+                profile.stop()
+                local out = { "jit " .. (jit.status() and "on" or "off"), "rounds " .. done, "n " .. n, "result " .. r }
+                for k, v in pairs(funcs) do out[#out + 1] = "function " .. k .. " " .. v end
+                for k, v in pairs(states) do out[#out + 1] = "vmstate " .. k .. " " .. v end
+                ngx.say(table.concat(out, string.char(10)))
+            }
         }`;
 
 function readErrorLog(file: string): string {

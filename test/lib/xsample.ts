@@ -33,3 +33,13 @@ export const figures = (row: Record<string, unknown>): Record<string, unknown> =
   const { pid: _pid, origin: _origin, ...rest } = row;
   return rest;
 };
+
+/** The lines of a folded recording (`frame;frame;... weight`) as their frames and weight, in file order. */
+export const parseFolded = (text: string): { frames: string[]; weight: number }[] =>
+  text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const at = l.lastIndexOf(' ');
+      return { frames: l.slice(0, at).split(';'), weight: Number(l.slice(at + 1)) };
+    });
