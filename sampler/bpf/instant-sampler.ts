@@ -22,8 +22,8 @@ const RING_BYTES = 8 << 20;
 const ESRCH = 3;
 /**
  * The kernel's bound of one walk: the verifier follows each step of a loop, so its time grows faster than
- * the bound (lua_stacks: 0.15 s at 64, 5 s at 128, 12 s at 200). The walks in user space get the same
- * bound, so a deeper one fails alike in both, as a partial sample (--max-nodes).
+ * the bound (lua_stacks: 0.15 s at 64, 5 s at 128, 12 s at 200). A deeper walk stops the capture there,
+ * and the sample is partial (the walk in user space goes on, past what the kernel read at the instant).
  */
 const KERNEL_MAX_NODES = 64;
 
@@ -42,13 +42,10 @@ export class InstantSampler {
    */
   static open(s: Session, hz: number, global: (name: string) => Int): InstantSampler {
     const lowered = lowerView(s.view, true);
-    const R = s.compiled!.R;
-    R.maxNodes = Math.min(R.maxNodes, KERNEL_MAX_NODES);
-    R.maxTotal = Math.min(R.maxTotal, KERNEL_MAX_NODES * 10);
     const prog = printCapture(lowered, lowered.instant, s.sel.layout, {
       tgid: s.target.pid!,
-      maxNodes: R.maxNodes,
-      maxTotal: R.maxTotal,
+      maxNodes: KERNEL_MAX_NODES,
+      maxTotal: KERNEL_MAX_NODES * 10,
       entries: ENTRIES,
       ringBytes: RING_BYTES,
       global: (n) => BigInt(global(n)),
