@@ -188,7 +188,7 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
   const kept = tally.samples - tally.partial;
   if (stopped) warn(`xsample: ${stopped} after ${seconds.toFixed(1)} s; ${kept} sample${kept === 1 ? '' : 's'} kept`);
   if (stopped && tally.samples === 0) throw new TargetGone(`${stopped} before any sample: nothing to write`);
-  if (behind > 0) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
+  if (behind > 0 && !instant) warn(`xsample: sampling fell behind the rate: ${behind} of the samples due at ${o.rate} Hz were not taken (the slowest took ${slowest.toFixed(1)} ms; the period is ${period.toFixed(1)} ms)`);
   if (agg.stacks.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${agg.stacks.overflowed} more are under "(other stacks)"`);
   const meta = {
     start_ms: startWall,
@@ -295,6 +295,7 @@ async function instantRun(o: RecordOptions, rec: Recorded, agg: Aggregate, tally
   let start = performance.now();
   let stopped: string | null = null;
   let costs: Run['instant'];
+  let dropped = 0;
   try {
     for (const s of sessions) {
       const R = s.compiled!.R;
@@ -331,13 +332,15 @@ async function instantRun(o: RecordOptions, rec: Recorded, agg: Aggregate, tally
     stopped = err.message === 'every process read has exited' ? 'every process read exited' : 'the target exited';
   } finally {
     const runs = samplers.map((x) => x.costs());
+    dropped = samplers.reduce((n, x) => n + x.dropped(), 0);
     for (const x of samplers) x.close();
     for (const s of sessions) s.instant = undefined;
     const count = runs.reduce((n, c) => n + c.runCount, 0);
     const ns = runs.reduce((n, c) => n + c.runTimeNs, 0);
     costs = { captures: count, nsPerRun: count ? ns / count : null };
   }
-  return { start, stopped, behind: 0, slowest: 0, instant: costs };
+  if (dropped > 0) warn(`xsample: ${dropped} capture${dropped === 1 ? ' was' : 's were'} dropped: the kernel's ring buffer was full (xsample fell behind the target)`);
+  return { start, stopped, behind: dropped, slowest: 0, instant: costs };
 }
 
 /** How often the ring buffer is emptied and its captures walked. */

@@ -40,8 +40,13 @@ export const SHAPE_ONLY: LayoutFacts = { field: () => ({ offset: 8, size: 8 }), 
 
 /** A capture record: a header, the registers (when the program reads any), then the words loaded. */
 export const CAPTURE = {
-  /** u32 status, u32 count of words, u64 pid_tgid, u64 time (CLOCK_MONOTONIC ns), u64 size of the registers area. */
+  /**
+   * u32 status, u32 count of words, u64 pid_tgid, u64 time (CLOCK_MONOTONIC ns), u32 size of the registers
+   * area, u32 captures this CPU could not write (the ring full: user space fell behind), so far.
+   */
   header: 32,
+  /** Where the header keeps the count of captures dropped. */
+  dropped: 28,
   /** A word: u64 address (its top byte: the bytes read, 0 for a read that faulted), u64 value (little endian). */
   entry: 16,
 } as const;
@@ -218,7 +223,7 @@ class Printer {
     a.stx(8, REC, 8, R0);
     a.call(HELPER.ktime_get_ns);
     a.stx(8, REC, 16, R0);
-    a.stImm(8, REC, 24, this.regsSize);
+    a.stImm(4, REC, 24, this.regsSize);
     if (this.usesRegs) {
       // The thread's user registers: where the sample interrupted it in user mode, or where it entered the kernel.
       a.call(HELPER.get_current_task_btf);
@@ -261,6 +266,10 @@ class Printer {
     // BPF_RB_NO_WAKEUP: user space drains on its own clock; a wake-up a record costs the target ~4 µs.
     a.movImm(R4, 1n);
     a.call(HELPER.ringbuf_output);
+    a.jmpImm('jeq', R0, 0, out);
+    a.ldx(4, R1, REC, CAPTURE.dropped);
+    a.aluImm('add', R1, 1);
+    a.stx(4, REC, CAPTURE.dropped, R1);
     a.bind(out);
     a.movImm(R0, 0n);
     a.exit();

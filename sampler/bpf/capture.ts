@@ -33,7 +33,7 @@ export function decodeCapture(rec: Buffer): Capture {
   const status = NAMES[rec.readUInt32LE(0)];
   const n = rec.readUInt32LE(4);
   const pidTgid = rec.readBigUInt64LE(8);
-  const regsSize = Number(rec.readBigUInt64LE(24));
+  const regsSize = rec.readUInt32LE(24);
   const wordsAt = CAPTURE.header + regsSize;
   if (status === undefined || rec.length !== wordsAt + n * CAPTURE.entry) throw new Error(`internal: a capture of ${rec.length} bytes says ${n} words`);
   let regs: Record<string, Int> | null = null;

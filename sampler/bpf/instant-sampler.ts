@@ -8,7 +8,7 @@
  * read: it read it while the thread was interrupted.
  */
 import { lowerView } from '../../generators/lower/lower.ts';
-import { printCapture } from '../../generators/print-bpf/print.ts';
+import { CAPTURE, printCapture } from '../../generators/print-bpf/print.ts';
 import type { Session } from '../sampling.ts';
 import { type BpfCosts, AttachedBpf } from './loader.ts';
 import { type Capture, decodeCapture } from './capture.ts';
@@ -77,6 +77,12 @@ export class InstantSampler {
 
   /** The registers of the capture in use, as the session's walks read them. */
   readonly registerSource = instantRegisters(() => this.memory.current);
+
+  /** Captures the kernel could not write: the ring buffer was full (this process fell behind). */
+  dropped(): number {
+    const cpus = this.bpf.perCpu('frame', Buffer.alloc(4)) ?? [];
+    return cpus.reduce((n, v) => n + v.readUInt32LE(CAPTURE.dropped), 0);
+  }
 
   costs(): BpfCosts {
     return this.bpf.costs();
