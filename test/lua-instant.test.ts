@@ -23,17 +23,17 @@ for (const jit of ['on', 'off'] as const) {
   t.test(`lua_stacks under short calls, JIT ${jit}: heavy's share of the samples as jit.profile's in the same worker, within 0.05`, async (t) => {
     const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
     t.teardown(() => nginx.stop());
-    t.teardown(stopShortCalls); // a failed assertion must not leave the worker busy (runs before nginx stops)
+    t.teardown(stopShortCalls); // a failed assertion must not leave the worker busy
     // Resolves once lua_stacks shows the calls running in JIT code (JIT on) or in the interpreter (off).
     const calls = await startShortCalls(nginx, { jit });
-    const rec = await recordedSplit(nginx.workerPid, { out: path.join(dir, `short-${jit}.folded`), seconds: 3, min: 200 });
+    const rec = await recordedSplit(nginx.workerPid, { out: path.join(dir, `short-${jit}.folded`), seconds: 5, min: 200 });
     t.match(await calls.stop(), /^\d+\n$/, 'the handler finished when told, never stopped by the recording');
     t.ok(rec.runs.every((r) => r.code === 0 || r.code === 3), `every recording ran (exit 0, or 3 with partial samples left out): ${JSON.stringify(rec.runs)}`);
     t.ok(rec.all >= 200, `200 samples or more saw Lua run (${rec.all} of ${rec.taken} taken, ${rec.partial} partial)`);
     t.ok(rec.heavy + rec.light >= 0.9 * rec.all, `nearly all of them in heavy or light (${rec.heavy + rec.light} of ${rec.all})`);
 
     // The ground truth, after the recording: the same loop, the same worker, under jit.profile.
-    const prof = await jitProfileSplit(nginx, { seconds: 3, jit });
+    const prof = await jitProfileSplit(nginx, { seconds: 30, samples: 500, jit });
     const samples = Object.values(prof.vmstates).reduce((a, b) => a + b, 0);
     t.equal(prof.jit, jit, `jit.status() says the JIT is ${jit}`);
     t.ok((prof.vmstates[STATE[jit]] ?? 0) >= 0.9 * samples, `jit.profile saw the VM in state ${STATE[jit]} (${jit === 'on' ? 'JIT code' : 'the interpreter'}): ${JSON.stringify(prof.vmstates)}`);

@@ -1,16 +1,17 @@
 /**
  * The short-call workload of issue 20 and its ground truth. /lua/short and /lua/profile (one chunk,
- * test/lib/nginx.ts) call heavy(3n) then M.light(n) in a loop: 3 units of work in one function for 1 in
- * the other, about 10 µs and 3 µs a call (n = 500 with the JIT on, 200 interpreted). /lua/short runs until
- * the file it names exists (n=N sets light's iterations a call, heavy's are 3N); /lua/profile runs the same loop for S seconds under LuaJIT's own profiler
- * (jit.profile, its timer inside the VM, every 1 ms of CPU the kernel can time) and answers its counts.
- * The two never overlap: run together, LuaJIT's profiler changes what the VM does and hides the bias a
- * recording of the workload has (measured, issue 20).
+ * test/lib/nginx.ts) call heavy(3n) then M.light(n) from rounds() in a loop: 3 units of work in one
+ * function for 1 in the other, about 10 µs and 3 µs a call (n = 500 with the JIT on, 200 interpreted;
+ * ?n= sets it). /lua/short runs until the file it names exists; /lua/profile runs the same loop for S
+ * seconds (or until N samples) under LuaJIT's own profiler (jit.profile: a timer of the process's CPU
+ * time asked for every 1 ms, which the kernel here gives about every 4 ms) and answers its counts. The
+ * two never overlap: run together, LuaJIT's profiler changes what the VM does, and the bias a recording
+ * shows with it (issue 20).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { type Nginx, waitUntil } from './nginx.ts';
+import { httpGet, type Nginx, waitUntil } from './nginx.ts';
 import { parseFolded, xsample } from './xsample.ts';
 
 export interface Split {
@@ -100,7 +101,8 @@ let stopDir: string | undefined;
 export async function startShortCalls(nginx: Nginx, opts: { jit: Jit; n?: number }): Promise<ShortCalls> {
   stopDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-short-'));
   const stopFile = fs.mkdtempSync(path.join(stopDir, `${opts.jit}-`)) + '/stop';
-  const answer = fetch(`http://127.0.0.1:${nginx.port}/lua/short?until=${stopFile}&jit=${opts.jit}${opts.n ? `&n=${opts.n}` : ''}`).then((r) => r.text());
+  // No timeout (fetch gives up after 300 s without headers): on a busy host the recordings may take that long.
+  const answer = httpGet(nginx.port, `/lua/short?until=${stopFile}&jit=${opts.jit}${opts.n ? `&n=${opts.n}` : ''}`, { timeoutMs: 0 }).then((r) => r.body);
   answer.catch(() => {}); // read by stop(); a worker gone away must not be an unhandled rejection meanwhile
   const calls: ShortCalls = {
     jit: opts.jit,
@@ -114,12 +116,13 @@ export async function startShortCalls(nginx: Nginx, opts: { jit: Jit; n?: number
   const vm = opts.jit === 'on' ? 'JIT' : 'interpreted';
   let last: unknown;
   try {
+    // xsample starts slowly on a busy host: a minute for a few reads.
     await waitUntil(`the short calls run in ${vm} code`, async () => {
       const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_stacks', '--json']);
       const row = (r.json?.items as { vm?: string; lua?: string[] }[] | undefined)?.[0];
       last = row ?? r.stderr;
       return row?.vm === vm && (row.lua ?? []).some((f) => HEAVY.test(`lua ${f}`) || LIGHT.test(`lua ${f}`));
-    });
+    }, 60_000);
   } catch (e) {
     await calls.stop().catch(() => {});
     throw new Error(`${(e as Error).message}; the last sample: ${JSON.stringify(last)}`);
@@ -152,12 +155,14 @@ export interface JitProfile extends Split {
 }
 
 /**
- * jit.profile's split of the same loop, run in the worker for `seconds` (/lua/profile). Run it after the
- * recording, never during it: the workload request must have ended (its stop() resolved).
+ * jit.profile's split of the same loop, run in the worker for `seconds`, or until it took `samples` (a busy
+ * host gives the worker less CPU, and the profiler's timer counts CPU time). Run it after the recording,
+ * never during it: the workload request must have ended (its stop() resolved).
  */
-export async function jitProfileSplit(nginx: Nginx, opts: { seconds: number; jit: Jit; n?: number }): Promise<JitProfile> {
-  const r = await fetch(`http://127.0.0.1:${nginx.port}/lua/profile?seconds=${opts.seconds}&jit=${opts.jit}${opts.n ? `&n=${opts.n}` : ''}`);
-  const text = await r.text();
+export async function jitProfileSplit(nginx: Nginx, opts: { seconds: number; samples?: number; jit: Jit; n?: number }): Promise<JitProfile> {
+  const more = `${opts.samples ? `&samples=${opts.samples}` : ''}${opts.n ? `&n=${opts.n}` : ''}`;
+  const r = await httpGet(nginx.port, `/lua/profile?seconds=${opts.seconds}&jit=${opts.jit}${more}`, { timeoutMs: 0 });
+  const text = r.body;
   if (r.status !== 200) throw new Error(`/lua/profile answered ${r.status}: ${text.slice(0, 300)}`);
   const functions: Record<string, number> = {};
   const vmstates: Record<string, number> = {};

@@ -143,8 +143,11 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** GET http://127.0.0.1:<port><path> on a fresh connection that is closed afterwards (no keep-alive). */
-export function httpGet(port: number, urlPath: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+/**
+ * GET http://127.0.0.1:<port><path> on a fresh connection that is closed afterwards (no keep-alive); it fails
+ * after timeoutMs without a byte (10 s; 0: never, for a request that runs until the test says so).
+ */
+export function httpGet(port: number, urlPath: string, opts: { timeoutMs?: number } = {}): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     const req = http.get(
       { host: '127.0.0.1', port, path: urlPath, agent: false, headers: { Connection: 'close' } },
@@ -155,7 +158,8 @@ export function httpGet(port: number, urlPath: string): Promise<{ status: number
         res.on('error', reject);
       },
     );
-    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${urlPath} on port ${port} timed out`)));
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${urlPath} on port ${port} timed out`)));
     req.on('error', reject);
   });
 }
@@ -315,6 +319,7 @@ const LUA_LOCATIONS = `
                 ngx.say("slept")
             }
         }
+        # /lua/short?until=FILE and /lua/profile?seconds=S[&samples=N] (test/lib/lua-split.ts): one chunk, the same short calls.
         location ~ ^/lua/(short|profile)$ {
             content_by_lua_block {
                 local function heavy(n) local x = 0 for i = 1, n do x = (x + i * 7) % 1000003 end return x end
@@ -329,15 +334,17 @@ const LUA_LOCATIONS = `
                     return
                 end
                 local profile = require("jit.profile")
-                local funcs, states, r, done = {}, {}, 0, 0
+                local funcs, states, r, done, taken = {}, {}, 0, 0, 0
                 profile.start("fi1", function(thread, samples, vmstate)
                     local f = profile.dumpstack(thread, "f", 1)
                     funcs[f] = (funcs[f] or 0) + samples
                     states[vmstate] = (states[vmstate] or 0) + samples
+                    taken = taken + samples
                 end)
                 ngx.update_time()
                 local deadline = ngx.now() + (tonumber(ngx.var.arg_seconds) or 3)
-                repeat r = r + rounds(200) done = done + 200 ngx.update_time() until ngx.now() >= deadline
+                local want = tonumber(ngx.var.arg_samples) or math.huge
+                repeat r = r + rounds(200) done = done + 200 ngx.update_time() until ngx.now() >= deadline or taken >= want
                 profile.stop()
                 local out = { "jit " .. (jit.status() and "on" or "off"), "rounds " .. done, "n " .. n, "result " .. r }
                 for k, v in pairs(funcs) do out[#out + 1] = "function " .. k .. " " .. v end
