@@ -1,5 +1,6 @@
 /** Writes docs/BENCHMARKS.md and docs/benchmarks.svg from the results of bench/run.ts. */
 import fs from 'node:fs';
+import type { InstantResult } from './instant.ts';
 import path from 'node:path';
 import { root } from '../test/lib/walkee.ts';
 import type { Method } from './methods.ts';
@@ -12,6 +13,7 @@ export interface Results {
   walks: WalkResult[];
   stalls: StallResult[];
   load: LoadResult[];
+  instant?: InstantResult[];
 }
 
 const fmt = (ns: number) => (ns >= 10_000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
@@ -122,6 +124,24 @@ function svg(r: Results, methods: Method[]): string {
   return parts.join('\n') + '\n';
 }
 
+/** lua_stacks under short calls: its split at the instant and by reading memory against jit.profile's, and the kernel's cost. */
+function instantSection(r: Results): string {
+  if (!r.instant?.length) return '';
+  return `
+## A CPU profile under short calls: at the instant (eBPF) and by reading memory
+
+\`lua_stacks\` recorded at 100 Hz for 5 s under the short-call workload of test/lib/lua-split.ts
+(heavy about 10 µs a call, light about 3 µs, 3 units of work to 1), then LuaJIT's own profiler
+(\`jit.profile\`) in the same worker just after: heavy's share of the samples in each. At the instant,
+the kernel runs the view's capture at each perf sample of the worker's CPU time
+([tracing.md](tracing.md)); its cost is the kernel's own run-time statistics.
+
+| JIT | sampled | heavy's share | jit.profile's | apart | samples (partial) | kernel, a capture |
+|---|---|---:|---:|---:|---:|---:|
+${r.instant.map((i) => `| ${i.jit} | ${i.mode === 'on' ? 'at the instant' : 'reading memory'} | ${i.share.toFixed(3)} | ${i.truth.toFixed(3)} | ${Math.abs(i.share - i.truth).toFixed(3)} | ${i.samples} (${i.partial}) | ${i.captureUs === null ? '' : `${i.captureUs} µs`} |`).join('\n')}
+`;
+}
+
 export function writeReport(r: Results, methods: Method[]): void {
   const rss = at(r, 'xsample', 1_000_000, 'shuffled')?.rssMiB;
   const md = `# Benchmarks
@@ -211,6 +231,6 @@ medians of the rounds are shown, and each round's p99 to show the spread.
 |---|---:|---:|---|---:|---:|
 ${r.load.map((l) => `| ${l.condition} | ${l.p50Ms.toFixed(3)} ms | ${l.p99Ms.toFixed(3)} ms | ${(l.p99sMs ?? []).map((v) => v.toFixed(2)).join(', ')} | ${l.requests} | ${l.samples} |`).join('\n')}
 `;
-  fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), md);
+  fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), md + instantSection(r));
   fs.writeFileSync(path.join(root, 'docs/benchmarks.svg'), svg(r, methods));
 }

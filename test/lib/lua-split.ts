@@ -54,16 +54,16 @@ export interface Recorded extends Split {
   /** samples taken, and those left out as partial, as xsample's last line says them, over every recording */
   taken: number;
   partial: number;
-  /** xsample's exit codes and last lines, one a recording */
-  runs: { code: number; said: string }[];
+  /** xsample's exit codes and last lines, one a recording, and whether it sampled at the instant (eBPF) */
+  runs: { code: number; said: string; instant: boolean }[];
 }
 
 /**
- * Records lua_stacks of the worker at 100 Hz, `seconds` at a time (with xsample's default path, as a user
+ * Records lua_stacks of the worker at `rate` Hz (default 100), `seconds` at a time (with xsample's default path, as a user
  * runs it), until `min` samples saw Lua run (a busy host takes fewer a second: the sampler yields to the
  * worker), at most 10 times; heavy's and light's samples over all of them.
  */
-export async function recordedSplit(pid: number, opts: { out: string; seconds: number; min: number }): Promise<Recorded> {
+export async function recordedSplit(pid: number, opts: { out: string; seconds: number; min: number; rate?: number }): Promise<Recorded> {
   let heavy = 0;
   let light = 0;
   let all = 0;
@@ -71,9 +71,9 @@ export async function recordedSplit(pid: number, opts: { out: string; seconds: n
   let partial = 0;
   const runs: Recorded['runs'] = [];
   for (let i = 0; i < 10 && all < opts.min; i++) {
-    const r = await xsample(['record', '--pid', String(pid), '--struct', 'lua_stacks', '--rate', '100', '--duration', String(opts.seconds), '--format', 'folded', '-o', opts.out]);
+    const r = await xsample(['record', '--pid', String(pid), '--struct', 'lua_stacks', '--rate', String(opts.rate ?? 100), '--duration', String(opts.seconds), '--format', 'folded', '-o', opts.out]);
     const said = r.stderr.trim().split('\n').at(-1) ?? '';
-    runs.push({ code: r.code, said });
+    runs.push({ code: r.code, said, instant: !/not sampled at the instant/.test(r.stderr) });
     taken += Number(/: (\d+) samples? in/.exec(said)?.[1] ?? 0);
     partial += Number(/, (\d+) partial/.exec(said)?.[1] ?? 0);
     if (r.code !== 0 && r.code !== 3) break; // 3: some samples partial, left out; anything else: no recording
