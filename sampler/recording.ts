@@ -346,30 +346,58 @@ async function instantRun(o: RecordOptions, rec: Recorded, agg: Aggregate, tally
 /** How often the ring buffer is emptied and its captures walked. */
 const DRAIN_MS = 50;
 
-/** Walks each capture the kernel wrote for a process since the last time, as one sample each. */
+/**
+ * Walks each capture the kernel wrote for a process since the last time, as one sample each. A capture of
+ * the same words as one walked before (and the same values of the registers that walk asked for) has its
+ * answer: the rest of what the walk read is memory that does not change (a hot loop's stack, sampled again
+ * and again, is walked once).
+ */
 function takeCaptures(o: RecordOptions, rec: Recorded, sampler: InstantSampler, agg: Aggregate, tally: Tally, warn: Print): void {
   const s = sampler.session;
   if (s.gone) return;
-  for (const c of sampler.drain()) {
-    sampler.memory.use(c);
+  let walked = 0;
+  const captures = sampler.drain();
+  for (const c of captures) {
+    const key = wordsKey(c);
+    const known = sampler.seen.get(key);
     let r: Titled;
-    try {
-      r = sampleOnce(o, s, warn).result;
-    } catch (err) {
-      if (!(err instanceof TargetGone) || rec.parts[0].sessions.length === 1) throw err;
-      warn(`xsample: ${err.message}`);
-      s.gone = true;
-      return;
-    } finally {
-      sampler.memory.use(null);
+    if (known && known.regs.every(([n, v]) => c.regs?.[n] === v)) {
+      r = known.result;
+    } else {
+      walked++;
+      sampler.memory.use(c);
+      try {
+        r = sampleOnce(o, s, warn).result;
+      } catch (err) {
+        if (!(err instanceof TargetGone) || rec.parts[0].sessions.length === 1) throw err;
+        warn(`xsample: ${err.message}`);
+        s.gone = true;
+        return;
+      } finally {
+        sampler.memory.use(null);
+      }
+      // The walk here stops where the kernel's did (a walk error, a read that faulted), over the same words;
+      // one that went on read memory the kernel did not, after the instant.
+      const cut = CUT[c.status] ?? (c.status !== 'ok' && !r.partial ? `the kernel's walk stopped (${c.status === 'fault' ? `a read at 0x${c.fault?.toString(16)} faulted` : 'a walk error'}) where this one went on` : null);
+      if (cut) r = { ...r, partial: true, errors: [{ message: cut }, ...r.errors] };
+      const used = s.compiled!.R.usedRegisters();
+      if (sampler.seen.size >= SEEN_MAX) sampler.seen.clear();
+      sampler.seen.set(key, { result: r, regs: used.map((n) => [n, c.regs?.[n]] as [string, Int | undefined]) });
     }
-    // The walk here stops where the kernel's did (a walk error, a read that faulted), over the same words;
-    // one that went on read memory the kernel did not, after the instant.
-    const cut = CUT[c.status] ?? (c.status !== 'ok' && !r.partial ? `the kernel's walk stopped (${c.status === 'fault' ? `a read at 0x${c.fault?.toString(16)} faulted` : 'a walk error'}) where this one went on` : null);
-    if (cut) r = { ...r, partial: true, errors: [{ message: cut }, ...r.errors] };
     tally.add(r);
     if (!r.partial) agg.sample([{ view: s.view, r }]);
   }
+  if (o.verbose && captures.length) warn(`xsample: ${s.view.name}: ${captures.length} captures, ${walked} walked, ${captures.length - walked} the same words as one walked before`);
+}
+
+/** Captures remembered by their words, per process: past this, forgotten all at once. */
+const SEEN_MAX = 4096;
+
+/** What a capture read: its words (address, bytes) and where it stopped. */
+function wordsKey(c: Capture): string {
+  let k = `${c.status} ${c.fault ?? ''}`;
+  for (const w of c.words) k += ` ${w.addr.toString(16)}:${Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.length).toString('hex')}`;
+  return k;
 }
 
 /** Why a capture the kernel cut short is not of one instant. */

@@ -100,6 +100,11 @@ export class WalkRuntime {
   }
 
   /** Whether this sample's walk asked for a register. */
+  /** The registers this sample's walk asked for, by name. */
+  usedRegisters(): string[] {
+    return [...this.registersUsed];
+  }
+
   askedRegisters(): boolean {
     return this.registersUsed.size > 0;
   }

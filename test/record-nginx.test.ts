@@ -148,6 +148,9 @@ for (const [build, binaryOf] of BUILDS) {
     // 5 samples over 1 s of an idle worker: bytes held are a gauge, so each pool weighs its bytes (their mean), not 5 times them.
     const r = await xsample(['record', '--pid', pid, '--struct', 'ngx_memory', '--rate', '5', '--duration', '1']);
     t.equal(r.code, 0, r.stderr);
+    t.notMatch(r.stderr, /instant/, 'a view with nothing for the kernel to read at the instant is read from memory, and no line says otherwise');
+    const on = await xsample(['record', '--pid', pid, '--struct', 'ngx_memory', '--rate', '5', '--duration', '1', '--instant', 'on']);
+    t.same([on.code, on.stderr.trim()], [1, 'xsample: --instant on: view ngx_memory names nothing the kernel reads at the instant (no instant: in its schema)'], 'asked for, that is one clear line');
     t.match(r.stderr, /^xsample: 5 samples in .*; weights: bytes held, the mean over the samples$/m);
     const stacks = parseFolded(r.stdout);
     const pools = (await xsample(['--pid', pid, '--struct', 'ngx_pool', '--json'])).json.items as { origin: string; addr: string; used: number; free: number; large_bytes: number }[];

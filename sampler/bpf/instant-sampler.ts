@@ -15,6 +15,7 @@ import { type Capture, decodeCapture } from './capture.ts';
 import { InstantMemory, instantRegisters } from './instant-memory.ts';
 import { TargetGone } from '../memory.ts';
 import type { Int } from '../exact.ts';
+import type { Titled } from '../format-text.ts';
 
 /** Words a capture holds (16 bytes each): a per-CPU map value stays under the kernel's 32 KiB. */
 const ENTRIES = 1024;
@@ -29,6 +30,8 @@ const KERNEL_MAX_NODES = 64;
 
 export class InstantSampler {
   private captured = 0;
+  /** Answers of captures walked, by their words (recording.ts takeCaptures). */
+  readonly seen = new Map<string, { result: Titled; regs: [string, Int | undefined][] }>();
 
   private constructor(
     readonly session: Session,
