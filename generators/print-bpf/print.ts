@@ -50,7 +50,7 @@ export const STATUS = { ok: 0, walkError: 1, fault: 2, full: 3, regs: 4 } as con
 
 export interface BpfMap {
   name: string;
-  type: 'array' | 'percpu_array' | 'hash' | 'ringbuf';
+  type: 'array' | 'percpu_array' | 'hash' | 'percpu_hash' | 'ringbuf';
   keySize: number;
   valueSize: number;
   maxEntries: number;
