@@ -84,7 +84,11 @@ export async function traceAll(o: TraceOptions, print: Print, warn: Print): Prom
   let result: TraceResult | undefined;
   try {
     const probe = probeOf(sessions[0].sel.pack, o.probe);
-    for (const s of sessions) attached.push(attach(s, probeOf(s.sel.pack, o.probe), o));
+    for (const s of sessions) {
+      const x = attach(s, probeOf(s.sel.pack, o.probe), o);
+      attached.push(x);
+      if (o.verbose) warn(`xsample: pid ${s.target.pid}: program id ${x.bpf.id()} (${x.prog.insns.length / 8} instructions) at ${probe.function}, layout ${s.sel.layout.source}`);
+    }
     const start = performance.now();
     const end = start + o.duration * 1000;
     let stopped: string | null = null;
