@@ -15,6 +15,7 @@ import path from 'node:path';
 import t from 'tap';
 import { bpfAddon, bpfUnavailable } from '../sampler/bpf/addon.ts';
 import { buildNginx, DEBIAN_NGINX, startNginx, waitUntil } from './lib/nginx.ts';
+import { DEBIAN_REDIS, startRedis } from './lib/redis.ts';
 import { root } from './lib/walkee.ts';
 import { xsampleBin } from './lib/xsample.ts';
 
@@ -35,9 +36,9 @@ function request(port: number, uri: string): Promise<number> {
 }
 
 /** xsample trace as a child, once it says its program is attached (--verbose): its id, and the child. */
-async function startTrace(pid: number) {
+async function startTrace(pid: number, probe = 'ngx_request_done') {
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...(process.env.XWALK_PACKS ? { XWALK_PACKS: process.env.XWALK_PACKS } : {}) };
-  const child = execa(process.execPath, [xsampleBin, 'trace', '--pid', String(pid), '--probe', 'ngx_request_done', '--json', '--verbose'], { reject: false, env, extendEnv: false, stdin: 'ignore', buffer: { stderr: true } });
+  const child = execa(process.execPath, [xsampleBin, 'trace', '--pid', String(pid), '--probe', probe, '--json', '--verbose'], { reject: false, env, extendEnv: false, stdin: 'ignore', buffer: { stderr: true } });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   await waitUntil('xsample trace to attach its program', () => /tracing /.test(stderr) || child.exitCode !== null, 60_000);
@@ -93,6 +94,29 @@ if (why !== null) {
       t.notOk(bpfAddon().progIds().includes(trace.id), `program ${trace.id} is gone once xsample is`);
     });
   }
+}
+
+if (why === null) {
+  t.test("trace redis_commands on Debian's redis: each command counted by name, with its argc", async (t) => {
+    const redis = await startRedis({ binary: DEBIAN_REDIS });
+    t.teardown(() => redis.stop());
+    const trace = await startTrace(redis.pid, 'redis_commands');
+    const c = await redis.connect();
+    for (let i = 0; i < 23; i++) await c.send('SET', `k${i}`, 'v');
+    for (let i = 0; i < 7; i++) await c.send('GET', `k${i}`);
+    await c.send('CLIENT', 'SETNAME', 'tracer');
+    c.close();
+    trace.child.kill('SIGINT');
+    const r = await trace.child;
+    t.equal(r.exitCode, 0, `exit status 0 (stderr: ${trace.stderr()})`);
+    const rows = JSON.parse(r.stdout).rows.map((x: { command: string; count: number; argc: { min: number; max: number } }) => [x.command, x.count, x.argc.min, x.argc.max]);
+    // The test's connection is the only client: what it sent is all redis ran.
+    t.same(rows, [
+      ['set', 23, 3, 3],
+      ['get', 7, 2, 2],
+      ['client|setname', 1, 3, 3],
+    ]);
+  });
 }
 
 t.test('xgen check refuses a probe the kernel cannot run, at its file:line:col', async (t) => {
