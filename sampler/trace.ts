@@ -9,11 +9,12 @@
  * calls not counted per reason, and the program's cost per call.
  */
 import type { PackIR, ProbeIR, ViewIR } from '../generators/ir.ts';
-import { lowerProbe, PROBE, PROBE_ERRORS, printProbe, type ProbeProgram, type TextKind, valueStride } from '../generators/print-bpf/probe.ts';
+import { lowerProbe, PROBE, PROBE_ERRORS, printProbe, type ProbeProgram, type TextKind } from '../generators/print-bpf/probe.ts';
 import { attachUprobe, type AttachedBpf } from './bpf/loader.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { toJson } from './json-out.ts';
 import { escapeBytes } from './walk-runtime.ts';
+import { Progress } from './progress.ts';
 import { closeSessions, Interrupt, openSessions, type Print, type SampleOptions, type Session } from './sampling.ts';
 
 export interface TraceOptions {
@@ -211,7 +212,6 @@ function gather(probe: ProbeIR, attached: Attached[], seconds: number, stopped: 
       if (row.count === 0) rows.delete(id);
     }
   }
-  void valueStride;
   const sorted = [...rows.values()].sort((a, b) => b.count - a.count);
   return { probe: probe.name, function: probe.function, pids: attached.map((x) => x.session.target.pid!), seconds, rows: sorted, runs, runTimeNs, errors, stopped };
 }
@@ -306,21 +306,4 @@ export function formatTrace(r: TraceResult): string {
   const numeric = head.map((_, i) => i >= keyNames.length || lines.every((l) => /^-?\d+(\.\d+)?$/.test(l[i])));
   const fmt = (cells: string[]) => cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [fmt(head), ...lines.map(fmt)].join('\n');
-}
-
-class Progress {
-  private last = 0;
-  private shown = false;
-
-  update(text: string): void {
-    const now = performance.now();
-    if (now - this.last < 500) return;
-    this.last = now;
-    this.shown = true;
-    process.stderr.write(`\r\x1b[Kxsample: ${text}`);
-  }
-
-  done(): void {
-    if (this.shown) process.stderr.write('\r\x1b[K');
-  }
 }

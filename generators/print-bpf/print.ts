@@ -213,6 +213,16 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
     throw new Refused(`${e.fn}() builds text or asks user space (${e.fn === 'symbol' ? 'a symbol name' : e.fn === 'clock' ? 'the clock' : 'text'}), which the kernel does not: leave it to a column`);
   }
 
+  /** r0 = the address of element `key` of the array map `map` (the key written at SLOT.key), or 0. */
+  protected lookupAt(map: string, key: number): void {
+    const a = this.a;
+    a.stImm(4, FP, SLOT.key, key);
+    a.mapFd(R1, map);
+    a.mov(R2, FP);
+    a.aluImm('add', R2, SLOT.key);
+    a.call(HELPER.map_lookup_elem);
+  }
+
   /** The value or sign extension of a load's bytes in r7 (a bitfield's bits). */
   protected extend(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void {
     const a = this.a;
@@ -687,11 +697,7 @@ class CapturePrinter extends WalkPrinter<CaptureOptions> {
     a.aluImm('rsh', R0, 32);
     a.jmpImm('jne', R0, this.o.tgid, out);
     // The record: the frame map's one element (per CPU).
-    a.stImm(4, FP, SLOT.key, 0);
-    a.mapFd(R1, 'frame');
-    a.mov(R2, FP);
-    a.aluImm('add', R2, SLOT.key);
-    a.call(HELPER.map_lookup_elem);
+    this.lookupAt('frame', 0);
     a.jmpImm('jeq', R0, 0, out);
     a.mov(REC, R0);
     a.stImm(8, FP, SLOT.visited, 0);

@@ -136,11 +136,7 @@ class ProbePrinter extends WalkPrinter {
     }
     const keySize = Math.max(8, this.keysSize);
     // The key buffer (and the walks' stacks past it): the scratch map's one element (per CPU), zeroed: a hash compares every byte.
-    a.stImm(4, FP, SLOT.key, 0);
-    a.mapFd(R1, 'scratch');
-    a.mov(R2, FP);
-    a.aluImm('add', R2, SLOT.key);
-    a.call(HELPER.map_lookup_elem);
+    this.lookupAt('scratch', 0);
     a.jmpImm('jeq', R0, 0, out);
     a.mov(REC, R0);
     for (let off = 0; off < keySize; off += 8) a.stImm(8, REC, off, 0);
@@ -175,11 +171,7 @@ class ProbePrinter extends WalkPrinter {
     const E = W;
     this.lookupEntry();
     a.jmpImm('jne', R0, 0, have);
-    a.stImm(4, FP, SLOT.key, 0);
-    a.mapFd(R1, 'zero');
-    a.mov(R2, FP);
-    a.aluImm('add', R2, SLOT.key);
-    a.call(HELPER.map_lookup_elem);
+    this.lookupAt('zero', 0);
     a.jmpImm('jeq', R0, 0, out);
     a.mov(R3, R0);
     a.mapFd(R1, 'table');
@@ -354,6 +346,3 @@ class ProbePrinter extends WalkPrinter {
     a.movImm(V, 0n);
   }
 }
-
-/** Whether a probe's name and first argument fit (re-exported for the CLI's listing). */
-export const probeSignature = (p: ProbeIR): string => `${p.object ? `${p.object}:` : ''}${p.function}(${p.arg} *self)`;
