@@ -262,6 +262,28 @@ export interface ViewIR {
   pos: Pos;
 }
 
+/**
+ * A probe: a view evaluated when a function is called (a uprobe at its first instruction), in the kernel:
+ * its keys and values are expressions of self, the function's first argument (a pointer to arg, rdi on
+ * x86_64), aggregated per key (count, and per value sum, min, max and a log2 histogram). A key is an
+ * integer or a text read from memory (str(), cstr()): the kernel copies up to PROBE_TEXT bytes of it.
+ */
+export interface ProbeIR {
+  name: string;
+  doc: string;
+  /** The function's symbol, in the executable or in object (objects:). */
+  function: string;
+  object?: string;
+  /** The struct the first argument points at. */
+  arg: string;
+  keys: ColumnIR[];
+  values: ColumnIR[];
+  pos: Pos;
+}
+
+/** How many bytes of a text key the kernel keeps (a longer one is shown cut, with "..."). */
+export const PROBE_TEXT = 64;
+
 /** How a debugger shows a value of a type: as a string, as a view's one-line summary, or with children. */
 export type PrinterIR =
   | { type: string; kind: 'string'; expr: TExpr; slots: number; pos: Pos }
@@ -293,6 +315,8 @@ export interface PackIR {
   views: Map<string, ViewIR>;
   /** Flame graphs made of several stack-shaped views (flamegraphs:), recorded as one: xsample record --struct NAME. */
   flamegraphs: Map<string, FlamegraphIR>;
+  /** Views evaluated in the kernel when a function is called (probes:): xsample trace --probe NAME. */
+  probes: Map<string, ProbeIR>;
   printers: PrinterIR[];
 }
 

@@ -14,8 +14,9 @@ import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointee
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
 import { lowerView } from './lower/lower.ts';
 import { captureRefusal, SHAPE_ONLY } from './print-bpf/print.ts';
+import { lowerProbe, probeRefusal } from './print-bpf/probe.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
-import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
+import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type ProbeIR, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -77,7 +78,7 @@ export function loadBinarySection(file: string): Pick<PackIR, 'versionPattern' |
 export function parseSchema(text: string, file: string): PackIR {
   const src: Source = new Source(file, text);
   if (text.length > MAX_SCHEMA) throw new SchemaError({ file, line: 1, col: 1 }, `a schema of ${Buffer.byteLength(text)} bytes is more than xgen reads (${MAX_SCHEMA / 1024 / 1024} MiB)`);
-  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'objects', 'clock', 'types', 'enums', 'globals', 'walks', 'views', 'flamegraphs', 'printers'], 'the schema');
+  const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'objects', 'clock', 'types', 'enums', 'globals', 'walks', 'views', 'flamegraphs', 'probes', 'printers'], 'the schema');
   const name = identifier(src, top.get('pack'), root, 'pack');
   const pack: PackIR = {
     name,
@@ -96,6 +97,7 @@ export function parseSchema(text: string, file: string): PackIR {
     walks: new Map(),
     views: new Map(),
     flamegraphs: new Map(),
+    probes: new Map(),
     printers: [],
   };
   if (top.get('binary')) {
@@ -129,6 +131,7 @@ export function parseSchema(text: string, file: string): PackIR {
   pack.clock = readClock(src, top.get('clock'), ctx);
   readViews(src, top.get('views'), root, pack, ctx);
   readFlamegraphs(src, top.get('flamegraphs'), pack);
+  readProbes(src, top.get('probes'), pack, ctx);
   pack.printers = readPrinters(src, top.get('printers'), pack, ctx);
   return pack;
 }
@@ -573,6 +576,75 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     view.slots = checker.maxSlots;
     view.clock = readsClock([view.roots, view.columns, view.checks]);
     pack.views.set(n, view);
+  }
+}
+
+/**
+ * probes: name -> { doc:, function:, object:, arg:, keys:, values: }: a view the kernel evaluates when a
+ * function is called (xsample trace). self is the first argument, a pointer to arg. A key is an integer
+ * or a text read from memory (str(), cstr(), a char[N] member); a value is an integer. Whatever the
+ * kernel cannot run (text built from parts, symbol names, the clock) is refused here, where it is written.
+ */
+function readProbes(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx): void {
+  if (!pair) return;
+  const m = pair.value as Node;
+  if (!isMap(m)) src.fail(m, 'probes: maps a name to { function:, arg:, keys:, values: }');
+  for (const item of m.items) {
+    const key = item.key as Node;
+    const n = identifier(src, item, key, 'a probe name');
+    if (pack.probes.has(n)) src.fail(key, `probe ${n} is defined twice`);
+    const body = item.value as Node;
+    if (!isMap(body)) src.fail(body ?? key, `probe ${n}: expected function:, arg:, keys: and values:`);
+    const e = entries(src, body, ['doc', 'function', 'object', 'arg', 'keys', 'values'], `probe ${n}`);
+    const fn = e.get('function');
+    if (!fn) src.fail(body, `probe ${n} needs function: (the symbol of the function whose calls it counts)`);
+    const fname = string(src, fn.value as Node, `probe ${n} function:`);
+    if (!IDENT.test(fname)) src.fail(fn.value as Node, `probe ${n}: function: is a symbol (a C identifier), not ${JSON.stringify(fname)}`);
+    const objPair = e.get('object');
+    const object = objPair ? string(src, objPair.value as Node, `probe ${n} object:`) : undefined;
+    if (object !== undefined && !pack.objects.has(object)) src.fail(objPair!.value as Node, `probe ${n}: unknown object '${object}' (objects: ${[...pack.objects.keys()].join(', ') || 'none'})`);
+    const argPair = e.get('arg');
+    if (!argPair) src.fail(body, `probe ${n} needs arg: (the type the function's first argument points at: self)`);
+    const arg = string(src, argPair.value as Node, `probe ${n} arg:`);
+    if (!pack.structs.has(arg)) src.fail(argPair.value as Node, `unknown type '${arg}' (declared: ${[...pack.structs.keys()].join(', ')})`);
+    const checker = new ExprChecker(ctx, 1);
+    const self = selfOf(arg);
+    const columns = (what: 'keys' | 'values'): { cols: ColumnIR[]; nodes: Node[] } => {
+      const p = e.get(what);
+      if (!p) {
+        if (what === 'values') return { cols: [], nodes: [] };
+        src.fail(body, `probe ${n} needs keys: (name: expression of self, what the calls are counted by)`);
+      }
+      const cm = p.value as Node;
+      if (!isMap(cm)) src.fail(cm, `probe ${n}: ${what}: maps a name to an expression of self`);
+      const nodes: Node[] = [];
+      const cols = cm.items.map((it) => {
+        const k = it.key as Node;
+        const name = identifier(src, it, k, `a name of ${what}:`);
+        const node = it.value as Node;
+        const expr = columnValue(checkExpr(src, checker, node, parse(src, node), self));
+        const t = expr.type;
+        if (what === 'values' && t.k !== 'int') src.fail(node, `probe ${n}: value ${name} must be an integer (the kernel adds it up), but it is ${typeName(t)}`);
+        if (what === 'keys' && t.k === 'str' && expr.op !== 'str') src.fail(node, `probe ${n}: key ${name} is text built in user space (${expr.op}), which the kernel does not build: a text key is read from memory, str() or cstr()`);
+        if (what === 'keys' && t.k !== 'int' && t.k !== 'str' && t.k !== 'ptr') src.fail(node, `probe ${n}: key ${name} must be an integer or a text read from memory, but it is ${typeName(t)}`);
+        nodes.push(node);
+        return { name, expr, pos: src.at(k) };
+      });
+      return { cols, nodes };
+    };
+    const keys = columns('keys');
+    const values = columns('values');
+    const probe: ProbeIR = { name: n, doc: optString(src, e.get('doc')), function: fname, ...(object !== undefined ? { object } : {}), arg, keys: keys.cols, values: values.cols, pos: src.at(key) };
+    const lowered = lowerProbe(probe);
+    keys.nodes.forEach((node, i) => {
+      const why = probeRefusal(lowered, { key: i });
+      if (why) src.fail(node, `probe ${n}: key ${probe.keys[i].name}: the kernel cannot run this: ${why}`);
+    });
+    values.nodes.forEach((node, i) => {
+      const why = probeRefusal(lowered, { value: i });
+      if (why) src.fail(node, `probe ${n}: value ${probe.values[i].name}: the kernel cannot run this: ${why}`);
+    });
+    pack.probes.set(n, probe);
   }
 }
 

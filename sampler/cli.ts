@@ -12,12 +12,14 @@ import { type SampleOptions, sampleAll } from './sampling.ts';
 import { type TopOptions, topAll } from './top.ts';
 import { type ServeOptions, serveAll } from './serve.ts';
 import { DEFAULT_LIMITS, WalkError } from './walk-error.ts';
+import { type TraceOptions, traceAll } from './trace.ts';
 
 const USAGE = `usage: xsample --pid PID[,PID...] --struct VIEW [options]
        xsample --core FILE [--exe BINARY] --struct VIEW [options]
        xsample record --pid PID --struct VIEW [--rate HZ] [--duration S] [-o FILE] [--format F]
        xsample top --pid PID --struct VIEW [--sort COLUMN] [--interval MS] [--count K]
        xsample serve --pid PID [--struct VIEW]... [--listen HOST:PORT] [--interval MS]
+       xsample trace --pid PID --probe NAME [--duration S] [--json]
        xsample --list [--pack NAME]
 
 Walks the data structures of a running process without stopping it: memory is
@@ -95,6 +97,20 @@ samples again only when the last sample is older than --interval (default
 but xwalk_view_up 0 and xwalk_view_errors_total, and the others are served.
 It listens on loopback unless --listen names another address (then it warns).
 
+xsample trace counts the calls of a function in the kernel: a probe of the
+pack (probes: in its schema; xsample --list shows them) is printed as an eBPF
+program and attached as a uprobe at the function's first instruction, in the
+process only (a master stands for its workers: one program each; another
+process running the same binary is not trapped). Each call evaluates the
+probe's keys and values on the function's first argument and adds them up
+per key: at the end (after --duration S, or at Ctrl-C) a table sorted by
+count, each value's mean, min, max, and p50~/p99~ (the upper bound of its
+log2 bucket), or JSON with --json. Calls a walk error or a read that faults
+kept out are counted per reason; the end says them and the program's cost
+per call in the kernel (it runs at every call: on a hot function, mind it).
+Nothing stays attached after xsample exits (file descriptors only).
+  --probe NAME         the probe (e.g. ngx_request_done)
+
 Packs are found in the folders of XWALK_PACKS (separated by ':'), then among
 the packs that come with xsample (each used only when root or you own it and
 no one else may write it; else one line says why it is skipped); layouts derived from DWARF are cached in
@@ -152,9 +168,51 @@ function ambiguous(argv: string[], message: string): string | null {
   return m[2] === '--pid' ? `--pid needs a process id, a positive integer, not '${value}'` : `${m[2]} needs a value, not the option-like '${value}' (write ${m[2]}=${value} if that is the value)`;
 }
 
-type Parsed = SampleOptions | RecordOptions | TopOptions | ServeOptions | { list: true; pack?: string } | 'help' | 'version';
+type Parsed = SampleOptions | RecordOptions | TopOptions | ServeOptions | { trace: TraceOptions } | { list: true; pack?: string } | 'help' | 'version';
+
+/** xsample trace --pid PID --probe NAME [--duration S] [--json] [--verbose] [--pack NAME] [--max-nodes N]. */
+export function parseTrace(argv: string[]): { trace: TraceOptions } | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        pid: { type: 'string', short: 'p' },
+        probe: { type: 'string' },
+        duration: { type: 'string' },
+        json: { type: 'boolean' },
+        verbose: { type: 'boolean', short: 'v' },
+        pack: { type: 'string' },
+        'max-nodes': { type: 'string' },
+        nice: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError(ambiguous(argv, (err as Error).message) ?? (err as Error).message.split('\n')[0]);
+  }
+  if (values.help) return 'help';
+  intOption(values.nice, '--nice');
+  const pids = pidList(values.pid);
+  if (!pids) throw new UsageError('trace reads live processes: give --pid PID');
+  if (!values.probe) throw new UsageError('which probe? --probe NAME (xsample --list shows them)');
+  return {
+    trace: {
+      pids,
+      probe: values.probe,
+      duration: intOption(values.duration, '--duration') ?? Infinity,
+      json: values.json ?? false,
+      verbose: values.verbose ?? false,
+      pack: values.pack,
+      maxNodes: intOption(values['max-nodes'], '--max-nodes') ?? DEFAULT_LIMITS.maxNodes,
+    },
+  };
+}
 
 function parseOptions(argv: string[]): Parsed {
+  if (argv[0] === 'trace') return parseTrace(argv.slice(1));
   const record = argv[0] === 'record';
   const top = argv[0] === 'top';
   const serve = argv[0] === 'serve';
@@ -296,6 +354,7 @@ function listViews(packName?: string): string {
     out.push(`${pack.name}: ${pack.doc}`);
     for (const v of pack.views.values()) out.push(`  ${v.name.padEnd(22)} ${v.doc}`);
     for (const f of pack.flamegraphs.values()) out.push(`  ${f.name.padEnd(22)} (a flame graph of ${f.views.join(', ')}: xsample record) ${f.doc}`);
+    for (const p of pack.probes.values()) out.push(`  ${p.name.padEnd(22)} (a probe at ${p.object ? `${p.object}:` : ''}${p.function}(): xsample trace) ${p.doc}`);
   }
   return out.join('\n');
 }
@@ -316,6 +375,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       print(listViews(o.pack));
       return 0;
     }
+    if ('trace' in o) return await traceAll(o.trace, print, warn);
     if ('rate' in o) return await recordAll(o, print, warn);
     if ('sort' in o) return await topAll(o, print, warn);
     if ('views' in o) return await serveAll(o, warn);

@@ -111,7 +111,7 @@ t.test('the top level', async (t) => {
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, object, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, params, yields)");
-  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, let, roots, columns, checks, stack, weight, weighs)");
+  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, let, roots, columns, checks, instant, stack, weight, weighs)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
 });
 

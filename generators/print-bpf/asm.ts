@@ -193,10 +193,12 @@ export class Asm {
 /** The kernel's helper functions the printer calls (include/uapi/linux/bpf.h, enum bpf_func_id). */
 export const HELPER = {
   map_lookup_elem: 1,
+  map_update_elem: 2,
   ktime_get_ns: 5,
   get_current_pid_tgid: 14,
   probe_read_user: 112,
   probe_read_kernel: 113,
+  probe_read_user_str: 114,
   ringbuf_output: 130,
   get_current_task_btf: 158,
   task_pt_regs: 175,

@@ -55,7 +55,7 @@ export const STATUS = { ok: 0, walkError: 1, fault: 2, full: 3, regs: 4 } as con
 
 export interface BpfMap {
   name: string;
-  type: 'array' | 'percpu_array' | 'hash' | 'ringbuf';
+  type: 'array' | 'percpu_array' | 'hash' | 'percpu_hash' | 'ringbuf';
   keySize: number;
   valueSize: number;
   maxEntries: number;
@@ -71,31 +71,37 @@ export interface BpfProgram {
   entries: number;
 }
 
-export interface CaptureOptions {
-  /** Only this process's threads run the capture (a uprobe traps in every process mapping the file). */
+/** What every program of a walk takes: whose threads run it, its bounds, the globals' addresses. */
+export interface WalkOptions {
+  /** Only this process's threads run the program (a uprobe traps in every process mapping the file). */
   tgid: number;
   /** The kernel's bound of one walk (the verifier follows every step: keep it small). */
   maxNodes: number;
   maxTotal: number;
-  /** How many words a record holds: a power of two. */
-  entries: number;
-  /** Bytes of the ring buffer (a power of two, a multiple of the page size). */
-  ringBytes: number;
   /** A global's address in the target. */
   global(name: string): bigint;
 }
 
-const R0: Reg = 0;
-const R1: Reg = 1;
-const R2: Reg = 2;
-const R3: Reg = 3;
-const R4: Reg = 4;
+export interface CaptureOptions extends WalkOptions {
+  /** How many words a record holds: a power of two. */
+  entries: number;
+  /** Bytes of the ring buffer (a power of two, a multiple of the page size). */
+  ringBytes: number;
+}
+
+export const R0: Reg = 0;
+export const R1: Reg = 1;
+export const R2: Reg = 2;
+export const R3: Reg = 3;
+export const R4: Reg = 4;
+/** The program's context (a probe's struct pt_regs). */
+export const CTX: Reg = 6;
 /** The value of an expression. */
-const V: Reg = 7;
+export const V: Reg = 7;
 /** The other operand. */
-const W: Reg = 8;
-/** The capture record (the frame map's value). */
-const REC: Reg = 9;
+export const W: Reg = 8;
+/** The per-CPU area of the program: the capture record, a probe's scratch (a map's value). */
+export const REC: Reg = 9;
 
 const MAX_STACK = 512;
 const MAX_INLINE = 48;
@@ -106,20 +112,20 @@ const STACK_CAP = 256;
  * itself: the verifier follows the value of a stack slot, and a count that differs by path (a word read
  * on one side of a branch only) would keep it from ever taking two paths for one.
  */
-const SLOT = { scratch: -8, key: -16, visited: -24, addr: -32, first: -40 } as const;
+export const SLOT = { scratch: -8, key: -16, visited: -24, addr: -32, first: -40 } as const;
 /** In the record's header: u32 status at 0, u32 count of words at 4. */
 const REC_STATUS = 0;
 const REC_NLOG = 4;
 
-class Refused extends Error {}
+export class Refused extends Error {}
 
-interface Var {
+export interface Var {
   off: number;
   wide: boolean;
 }
 
-class Env {
-  private readonly vars = new Map<string, Var>();
+export class Env {
+  protected readonly vars = new Map<string, Var>();
   constructor(readonly parent: Env | null) {}
   get(name: string): Var {
     const v = this.vars.get(name) ?? this.parent?.get(name);
@@ -147,7 +153,7 @@ interface Frame {
   tries: number;
 }
 
-interface Ctx {
+export interface Ctx {
   env: Env;
   frame: Frame;
   loops: { out: Label; tries: number }[];
@@ -158,7 +164,7 @@ interface Ctx {
 
 /** A view's instant: expressions, printed as a capture program for the perf sample or the uprobe. */
 export function printCapture(view: Pick<LView, 'funcs' | 'roots'>, instant: string[], layout: LayoutFacts, o: CaptureOptions): BpfProgram {
-  return new Printer(view.funcs, layout, o).program(view.roots.map((r) => r.fn), instant);
+  return new CapturePrinter(view.funcs, layout, o).program(view.roots.map((r) => r.fn), instant);
 }
 
 /** Why a view's instant: expressions cannot be printed as eBPF (text built in the kernel, ...), or null. */
@@ -172,22 +178,26 @@ export function captureRefusal(view: Pick<LView, 'funcs' | 'roots'>, instant: st
   }
 }
 
-class Printer {
-  private readonly a = new Asm();
-  private readonly fns: Map<string, LFunc>;
-  private sp: number = SLOT.first;
-  private deepest: number = SLOT.first;
-  private usesRegs = false;
-  private readonly end: Label;
-  private readonly full: Label;
-  private readonly walkError: Label;
-  private stacks = 0;
-  private stacksLive = 0;
+/**
+ * The statements and expressions of the loop IR as instructions, every function inlined: what a capture
+ * (below) and a probe (probe.ts) share. How a load is done, where stacks live and what a register or a
+ * text is, each program says.
+ */
+export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
+  protected readonly a = new Asm();
+  protected readonly fns: Map<string, LFunc>;
+  protected sp: number = SLOT.first;
+  protected deepest: number = SLOT.first;
+  protected readonly end: Label;
+  protected readonly full: Label;
+  protected readonly walkError: Label;
+  protected stacks = 0;
+  protected stacksLive = 0;
 
   constructor(
     funcs: LFunc[],
-    private readonly layout: LayoutFacts,
-    private readonly o: CaptureOptions,
+    protected readonly layout: LayoutFacts,
+    protected readonly o: O,
   ) {
     this.fns = new Map(funcs.map((f) => [f.name, f]));
     this.end = this.a.label('end');
@@ -195,120 +205,45 @@ class Printer {
     this.walkError = this.a.label('walk_error');
   }
 
-  /** The registers area: in every record (zeros unless the walk reads a register), so words are at one place. */
-  private readonly regsSize = PT_REGS.length * 8;
+  /** r7: bytes bytes at the address in r7 (a bitfield's bits of them). */
+  protected abstract load(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void;
+  /** Where, in the area REC points at, the stacks of the walk begin. */
+  protected abstract stacksAt(): number;
+  /** r7: the register at index i of PT_REGS of the thread. */
+  protected abstract register(i: number): void;
 
-  program(roots: string[], instant: string[]): BpfProgram {
+  /** A runtime helper other than register() and global(): text and what user space knows, refused unless a program can. */
+  protected otherRuntime(e: Extract<LExpr, { k: 'rt' }>, ctx: Ctx): void {
+    void ctx;
+    throw new Refused(`${e.fn}() builds text or asks user space (${e.fn === 'symbol' ? 'a symbol name' : e.fn === 'clock' ? 'the clock' : 'text'}), which the kernel does not: leave it to a column`);
+  }
+
+  /** r0 = the address of element `key` of the array map `map` (the key written at SLOT.key), or 0. */
+  protected lookupAt(map: string, key: number): void {
     const a = this.a;
-    if (this.o.entries & (this.o.entries - 1)) throw new Error(`internal: ${this.o.entries} words a capture: not a power of two`);
-    const out = a.label('out');
-    // The registers are read in the prologue when any function of the view asks for one.
-    this.usesRegs = [...this.fns.values()].some((f) => asksRegister(f.body));
-
-    // The target's threads only.
-    a.call(HELPER.get_current_pid_tgid);
-    a.aluImm('rsh', R0, 32);
-    a.jmpImm('jne', R0, this.o.tgid, out);
-    // The record: the frame map's one element (per CPU).
-    a.stImm(4, FP, SLOT.key, 0);
-    a.mapFd(R1, 'frame');
+    a.stImm(4, FP, SLOT.key, key);
+    a.mapFd(R1, map);
     a.mov(R2, FP);
     a.aluImm('add', R2, SLOT.key);
     a.call(HELPER.map_lookup_elem);
-    a.jmpImm('jeq', R0, 0, out);
-    a.mov(REC, R0);
-    a.stImm(8, FP, SLOT.visited, 0);
-    a.stImm(8, REC, 0, 0);
-    a.call(HELPER.get_current_pid_tgid);
-    a.stx(8, REC, 8, R0);
-    a.call(HELPER.ktime_get_ns);
-    a.stx(8, REC, 16, R0);
-    a.stImm(4, REC, 24, this.regsSize);
-    if (this.usesRegs) {
-      // The thread's user registers: where the sample interrupted it in user mode, or where it entered the kernel.
-      a.call(HELPER.get_current_task_btf);
-      a.mov(R1, R0);
-      a.call(HELPER.task_pt_regs);
-      a.mov(R3, R0);
-      a.mov(R1, REC);
-      a.aluImm('add', R1, CAPTURE.header);
-      a.movImm(R2, BigInt(this.regsSize));
-      a.call(HELPER.probe_read_kernel);
-      const ok = a.label('regs_ok');
-      a.jmpImm('jeq', R0, 0, ok);
-      a.stImm(4, REC, REC_STATUS, STATUS.regs);
-      a.ja(this.end);
-      a.bind(ok);
-    }
-    this.body(roots, instant);
-    a.ja(this.end);
-
-    a.bind(this.walkError);
-    a.stImm(4, REC, REC_STATUS, STATUS.walkError);
-    a.ja(this.end);
-
-    a.bind(this.full);
-    a.stImm(4, REC, REC_STATUS, STATUS.full);
-
-    a.bind(this.end);
-    a.ldx(4, R3, REC, REC_NLOG);
-    const fits = a.label('fits');
-    a.jmpImm('jle', R3, this.o.entries, fits);
-    a.stImm(4, REC, REC_STATUS, STATUS.full);
-    a.movImm(R3, BigInt(this.o.entries));
-    a.stx(4, REC, REC_NLOG, R3);
-    a.bind(fits);
-    a.jmpImm('jgt', R3, this.o.entries, out);
-    a.aluImm('lsh', R3, 4);
-    a.aluImm('add', R3, CAPTURE.header + this.regsSize);
-    a.mapFd(R1, 'ring');
-    a.mov(R2, REC);
-    // BPF_RB_NO_WAKEUP: user space drains on its own clock; a wake-up a record costs the target ~4 µs.
-    a.movImm(R4, 1n);
-    a.call(HELPER.ringbuf_output);
-    a.jmpImm('jeq', R0, 0, out);
-    a.ldx(4, R1, REC, CAPTURE.dropped);
-    a.aluImm('add', R1, 1);
-    a.stx(4, REC, CAPTURE.dropped, R1);
-    a.bind(out);
-    a.movImm(R0, 0n);
-    a.exit();
-
-    const stackBytes = this.stacks * STACK_CAP * 8;
-    return {
-      insns: a.bytes(),
-      relocs: a.relocs,
-      maps: [
-        { name: 'frame', type: 'percpu_array', keySize: 4, valueSize: this.stacksAt() + stackBytes, maxEntries: 1 },
-        { name: 'ring', type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: this.o.ringBytes },
-      ],
-      regsSize: this.regsSize,
-      entries: this.o.entries,
-    };
   }
 
-  private stacksAt(): number {
-    return CAPTURE.header + this.regsSize + this.o.entries * CAPTURE.entry;
-  }
-
-  /** Each root's elements, and for each the instant expressions. */
-  private body(roots: string[], instant: string[]): void {
-    const top: Ctx = { env: new Env(null), frame: { ret: null, done: this.a.label('top'), tries: 0 }, loops: [], tries: [], visitor: null, depth: 0 };
-    for (const root of roots) {
-      const x = 'x';
-      const visitor: LExpr = {
-        k: 'visitor',
-        param: x,
-        body: [...instant.map((fn): LStmt => ({ k: 'expr', e: { k: 'call', fn, args: [{ k: 'var', name: x }] } })), { k: 'return', e: { k: 'int', v: 1n } }],
-      };
-      this.expr({ k: 'call', fn: root, args: [visitor] }, top);
+  /** The value or sign extension of a load's bytes in r7 (a bitfield's bits). */
+  protected extend(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void {
+    const a = this.a;
+    if (bitfield) {
+      const left = 64 - bitfield.bit - bitfield.bits;
+      if (left) a.aluImm('lsh', V, left);
+      a.aluImm(signed ? 'arsh' : 'rsh', V, 64 - bitfield.bits);
+    } else if (signed && bytes < 8) {
+      a.aluImm('lsh', V, 64 - bytes * 8);
+      a.aluImm('arsh', V, 64 - bytes * 8);
     }
-    this.a.bind(top.frame.done);
   }
 
   // ---- slots ----
 
-  private slot(wide = false): Var {
+  protected slot(wide = false): Var {
     this.sp -= 8;
     if (this.sp < -MAX_STACK) throw new Refused(`the walk needs more than ${MAX_STACK} bytes of the kernel's stack for its variables`);
     this.deepest = Math.min(this.deepest, this.sp);
@@ -316,7 +251,7 @@ class Printer {
   }
 
   /** Runs f with slots taken inside it given back after. */
-  private scoped<T>(f: () => T): T {
+  protected scoped<T>(f: () => T): T {
     const sp = this.sp;
     const stacks = this.stacksLive;
     try {
@@ -329,14 +264,14 @@ class Printer {
 
   // ---- statements ----
 
-  private block(ss: LStmt[], ctx: Ctx): void {
+  protected block(ss: LStmt[], ctx: Ctx): void {
     this.scoped(() => {
       const inner: Ctx = { ...ctx, env: new Env(ctx.env) };
       for (const s of ss) this.stmt(s, inner);
     });
   }
 
-  private stmt(s: LStmt, ctx: Ctx): void {
+  protected stmt(s: LStmt, ctx: Ctx): void {
     const a = this.a;
     switch (s.k) {
       case 'let': {
@@ -431,17 +366,17 @@ class Printer {
   }
 
   /** The finally blocks between here and an exit to a point where `keep` of them are open, innermost first. */
-  private unwind(ctx: Ctx, keep: number): void {
+  protected unwind(ctx: Ctx, keep: number): void {
     for (let i = ctx.tries.length - 1; i >= keep; i--) {
       const t = ctx.tries[i];
       this.block(t.body, { ...t.ctx, tries: ctx.tries.slice(0, i) });
     }
   }
 
-  private readonly stackBase = new Map<Var, number>();
+  protected readonly stackBase = new Map<Var, number>();
 
   /** into = the address of element `index` (a register holding the depth, checked below STACK_CAP) of the stack d. */
-  private stackAddr(d: Var, index: Reg, into: Reg): void {
+  protected stackAddr(d: Var, index: Reg, into: Reg): void {
     const a = this.a;
     const base = this.stacksAt() + this.stackBase.get(d)! * STACK_CAP * 8;
     a.mov(into, index);
@@ -453,7 +388,7 @@ class Printer {
 
   // ---- expressions: the value in r7 ----
 
-  private constant(e: LExpr): bigint | null {
+  protected constant(e: LExpr): bigint | null {
     const L = this.layout;
     switch (e.k) {
       case 'int':
@@ -481,7 +416,7 @@ class Printer {
   }
 
   /** Whether e may be an unsigned 64-bit value past 2^63 (compared unsigned). */
-  private wide(e: LExpr, ctx: Ctx): boolean {
+  protected wide(e: LExpr, ctx: Ctx): boolean {
     switch (e.k) {
       case 'load':
         return e.size === 8 && !e.signed;
@@ -502,7 +437,7 @@ class Printer {
     }
   }
 
-  private expr(e: LExpr, ctx: Ctx): void {
+  protected expr(e: LExpr, ctx: Ctx): void {
     const a = this.a;
     const c = this.constant(e);
     if (c !== null) return a.movImm(V, c);
@@ -581,60 +516,7 @@ class Printer {
     }
   }
 
-  /**
-   * r7: bytes bytes at the address in r7 (a bitfield's bits of them), each read written into the record.
-   * No branch: the verifier keeps a branch not taken for later, and a walk of a few hundred steps of a few
-   * loads each would leave it more than it keeps (8192). So a read that faults gives 0 and is written
-   * down with no bytes (user space stops there, as the kernel's later words are of a walk gone wrong),
-   * and the record's words wrap at a power of two (user space sees the count past it: cut short).
-   */
-  private load(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void {
-    const a = this.a;
-    if (bytes < 1 || bytes > 8) throw new Refused(`a load of ${bytes} bytes`);
-    a.stx(8, FP, SLOT.addr, V);
-    a.stImm(8, FP, SLOT.scratch, 0);
-    a.mov(R1, FP);
-    a.aluImm('add', R1, SLOT.scratch);
-    a.movImm(R2, BigInt(bytes));
-    a.mov(R3, V);
-    a.call(HELPER.probe_read_user);
-    a.ldx(8, V, FP, SLOT.scratch);
-    this.logEntry(bytes);
-    if (bitfield) {
-      const left = 64 - bitfield.bit - bitfield.bits;
-      if (left) a.aluImm('lsh', V, left);
-      a.aluImm(signed ? 'arsh' : 'rsh', V, 64 - bitfield.bits);
-    } else if (signed && bytes < 8) {
-      a.aluImm('lsh', V, 64 - bytes * 8);
-      a.aluImm('arsh', V, 64 - bytes * 8);
-    }
-  }
-
-  /** Writes the word at SLOT.addr, its value in r7 and r0 the read's result (0, or an error: no bytes), as the next entry. */
-  private logEntry(bytes: number): void {
-    const a = this.a;
-    a.ldx(4, R1, REC, REC_NLOG);
-    a.mov(R2, R1);
-    a.aluImm('and', R2, this.o.entries - 1);
-    a.aluImm('lsh', R2, 4);
-    a.alu('add', R2, REC);
-    a.ldx(8, R3, FP, SLOT.addr);
-    const at = CAPTURE.header + this.regsSize;
-    a.stx(8, R2, at, R3);
-    // bytes when r0 is 0, else 0: (r0 | -r0) >> 63 is 1 for any r0 but 0.
-    a.mov(R4, R0);
-    a.aluImm('neg', R4, 0);
-    a.alu('or', R4, R0);
-    a.aluImm('rsh', R4, 63);
-    a.aluImm('xor', R4, 1);
-    a.aluImm('mul', R4, bytes);
-    a.stx(1, R2, at + 7, R4);
-    a.stx(8, R2, at + 8, V);
-    a.aluImm('add', R1, 1);
-    a.stx(4, REC, REC_NLOG, R1);
-  }
-
-  private runtime(e: Extract<LExpr, { k: 'rt' }>, ctx: Ctx): void {
+  protected runtime(e: Extract<LExpr, { k: 'rt' }>, ctx: Ctx): void {
     const a = this.a;
     const name = (i: number): string => {
       const x = e.args[i];
@@ -645,19 +527,18 @@ class Printer {
       case 'register': {
         const i = PT_REGS.indexOf(name(0));
         if (i < 0) throw new Refused(`register ${name(0)} is not one the kernel gives a program (${PT_REGS.join(', ')})`);
-        return a.ldx(8, V, REC, CAPTURE.header + i * 8);
+        return this.register(i);
       }
       case 'global':
         return a.movImm(V, this.o.global(name(0)));
       default:
-        void ctx;
-        throw new Refused(`${e.fn}() builds text or asks user space (${e.fn === 'symbol' ? 'a symbol name' : e.fn === 'clock' ? 'the clock' : 'text'}), which the kernel does not: leave it to a column`);
+        return this.otherRuntime(e, ctx);
     }
   }
 
   // ---- operators ----
 
-  private bin(e: Extract<LExpr, { k: 'bin' }>, ctx: Ctx): void {
+  protected bin(e: Extract<LExpr, { k: 'bin' }>, ctx: Ctx): void {
     const a = this.a;
     if (CMP_OPS.has(e.op) || e.op === '&&' || e.op === '||') return this.truth(e, ctx);
     const wide = this.wide(e.a, ctx) || this.wide(e.b, ctx);
@@ -682,7 +563,7 @@ class Printer {
   }
 
   /** r7 = a, r8 = b (a kept in a slot while b is computed). */
-  private operands(x: LExpr, y: LExpr, ctx: Ctx): void {
+  protected operands(x: LExpr, y: LExpr, ctx: Ctx): void {
     const a = this.a;
     this.expr(x, ctx);
     this.scoped(() => {
@@ -695,7 +576,7 @@ class Printer {
   }
 
   /** r7 = 1 or 0 as e holds. */
-  private truth(e: LExpr, ctx: Ctx): void {
+  protected truth(e: LExpr, ctx: Ctx): void {
     const a = this.a;
     const no = a.label('false');
     const done = a.label('truth');
@@ -708,7 +589,7 @@ class Printer {
   }
 
   /** Jumps to `to` when e's truth is `when`; falls through otherwise. */
-  private jumpIf(e: LExpr, when: boolean, to: Label, ctx: Ctx): void {
+  protected jumpIf(e: LExpr, when: boolean, to: Label, ctx: Ctx): void {
     const a = this.a;
     if (e.k === 'un' && e.op === '!') return this.jumpIf(e.a, !when, to, ctx);
     if (e.k === 'bin' && (e.op === '&&' || e.op === '||')) {
@@ -747,7 +628,7 @@ class Printer {
 
   // ---- calls: every function inlined ----
 
-  private call(name: string, args: LExpr[], ctx: Ctx): void {
+  protected call(name: string, args: LExpr[], ctx: Ctx): void {
     const f = this.fns.get(name);
     if (!f) throw new Error(`internal: no function ${name}`);
     if (ctx.depth >= MAX_INLINE) throw new Refused(`the walk nests its functions deeper than ${MAX_INLINE} (recursion?)`);
@@ -779,7 +660,7 @@ class Printer {
   }
 
   /** visit(x) in a seq function: its caller's visitor, inlined with x, where the caller wrote it. */
-  private visit(x: LExpr, ctx: Ctx): void {
+  protected visit(x: LExpr, ctx: Ctx): void {
     const vis = ctx.visitor;
     if (!vis) throw new Error('internal: visit() outside a seq function');
     if (ctx.depth >= MAX_INLINE) throw new Refused(`the walk nests its functions deeper than ${MAX_INLINE}`);
@@ -799,6 +680,169 @@ class Printer {
       a.bind(done);
       a.ldx(8, V, FP, ret.off);
     });
+  }
+}
+
+/** The capture: each root's elements walked by the instant: expressions, every word loaded written into a record. */
+class CapturePrinter extends WalkPrinter<CaptureOptions> {
+  private usesRegs = false;
+
+  /** The registers area: in every record (zeros unless the walk reads a register), so words are at one place. */
+  private readonly regsSize = PT_REGS.length * 8;
+
+  program(roots: string[], instant: string[]): BpfProgram {
+    const a = this.a;
+    if (this.o.entries & (this.o.entries - 1)) throw new Error(`internal: ${this.o.entries} words a capture: not a power of two`);
+    const out = a.label('out');
+    // The registers are read in the prologue when any function of the view asks for one.
+    this.usesRegs = [...this.fns.values()].some((f) => asksRegister(f.body));
+
+    // The target's threads only.
+    a.call(HELPER.get_current_pid_tgid);
+    a.aluImm('rsh', R0, 32);
+    a.jmpImm('jne', R0, this.o.tgid, out);
+    // The record: the frame map's one element (per CPU).
+    this.lookupAt('frame', 0);
+    a.jmpImm('jeq', R0, 0, out);
+    a.mov(REC, R0);
+    a.stImm(8, FP, SLOT.visited, 0);
+    a.stImm(8, REC, 0, 0);
+    a.call(HELPER.get_current_pid_tgid);
+    a.stx(8, REC, 8, R0);
+    a.call(HELPER.ktime_get_ns);
+    a.stx(8, REC, 16, R0);
+    a.stImm(4, REC, 24, this.regsSize);
+    if (this.usesRegs) {
+      // The thread's user registers: where the sample interrupted it in user mode, or where it entered the kernel.
+      a.call(HELPER.get_current_task_btf);
+      a.mov(R1, R0);
+      a.call(HELPER.task_pt_regs);
+      a.mov(R3, R0);
+      a.mov(R1, REC);
+      a.aluImm('add', R1, CAPTURE.header);
+      a.movImm(R2, BigInt(this.regsSize));
+      a.call(HELPER.probe_read_kernel);
+      const ok = a.label('regs_ok');
+      a.jmpImm('jeq', R0, 0, ok);
+      a.stImm(4, REC, REC_STATUS, STATUS.regs);
+      a.ja(this.end);
+      a.bind(ok);
+    }
+    this.body(roots, instant);
+    a.ja(this.end);
+
+    a.bind(this.walkError);
+    a.stImm(4, REC, REC_STATUS, STATUS.walkError);
+    a.ja(this.end);
+
+    a.bind(this.full);
+    a.stImm(4, REC, REC_STATUS, STATUS.full);
+
+    a.bind(this.end);
+    a.ldx(4, R3, REC, REC_NLOG);
+    const fits = a.label('fits');
+    a.jmpImm('jle', R3, this.o.entries, fits);
+    a.stImm(4, REC, REC_STATUS, STATUS.full);
+    a.movImm(R3, BigInt(this.o.entries));
+    a.stx(4, REC, REC_NLOG, R3);
+    a.bind(fits);
+    a.jmpImm('jgt', R3, this.o.entries, out);
+    a.aluImm('lsh', R3, 4);
+    a.aluImm('add', R3, CAPTURE.header + this.regsSize);
+    a.mapFd(R1, 'ring');
+    a.mov(R2, REC);
+    // BPF_RB_NO_WAKEUP: user space drains on its own clock; a wake-up a record costs the target ~4 µs.
+    a.movImm(R4, 1n);
+    a.call(HELPER.ringbuf_output);
+    a.jmpImm('jeq', R0, 0, out);
+    a.ldx(4, R1, REC, CAPTURE.dropped);
+    a.aluImm('add', R1, 1);
+    a.stx(4, REC, CAPTURE.dropped, R1);
+    a.bind(out);
+    a.movImm(R0, 0n);
+    a.exit();
+
+    const stackBytes = this.stacks * STACK_CAP * 8;
+    return {
+      insns: a.bytes(),
+      relocs: a.relocs,
+      maps: [
+        { name: 'frame', type: 'percpu_array', keySize: 4, valueSize: this.stacksAt() + stackBytes, maxEntries: 1 },
+        { name: 'ring', type: 'ringbuf', keySize: 0, valueSize: 0, maxEntries: this.o.ringBytes },
+      ],
+      regsSize: this.regsSize,
+      entries: this.o.entries,
+    };
+  }
+
+  protected stacksAt(): number {
+    return CAPTURE.header + this.regsSize + this.o.entries * CAPTURE.entry;
+  }
+
+  /** Each root's elements, and for each the instant expressions. */
+  private body(roots: string[], instant: string[]): void {
+    const top: Ctx = { env: new Env(null), frame: { ret: null, done: this.a.label('top'), tries: 0 }, loops: [], tries: [], visitor: null, depth: 0 };
+    for (const root of roots) {
+      const x = 'x';
+      const visitor: LExpr = {
+        k: 'visitor',
+        param: x,
+        body: [...instant.map((fn): LStmt => ({ k: 'expr', e: { k: 'call', fn, args: [{ k: 'var', name: x }] } })), { k: 'return', e: { k: 'int', v: 1n } }],
+      };
+      this.expr({ k: 'call', fn: root, args: [visitor] }, top);
+    }
+    this.a.bind(top.frame.done);
+  }
+
+
+  protected register(i: number): void {
+    this.a.ldx(8, V, REC, CAPTURE.header + i * 8);
+  }
+
+  /**
+   * r7: bytes bytes at the address in r7 (a bitfield's bits of them), each read written into the record.
+   * No branch: the verifier keeps a branch not taken for later, and a walk of a few hundred steps of a few
+   * loads each would leave it more than it keeps (8192). So a read that faults gives 0 and is written
+   * down with no bytes (user space stops there, as the kernel's later words are of a walk gone wrong),
+   * and the record's words wrap at a power of two (user space sees the count past it: cut short).
+   */
+  protected load(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void {
+    const a = this.a;
+    if (bytes < 1 || bytes > 8) throw new Refused(`a load of ${bytes} bytes`);
+    a.stx(8, FP, SLOT.addr, V);
+    a.stImm(8, FP, SLOT.scratch, 0);
+    a.mov(R1, FP);
+    a.aluImm('add', R1, SLOT.scratch);
+    a.movImm(R2, BigInt(bytes));
+    a.mov(R3, V);
+    a.call(HELPER.probe_read_user);
+    a.ldx(8, V, FP, SLOT.scratch);
+    this.logEntry(bytes);
+    this.extend(bytes, signed, bitfield);
+  }
+
+  /** Writes the word at SLOT.addr, its value in r7 and r0 the read's result (0, or an error: no bytes), as the next entry. */
+  private logEntry(bytes: number): void {
+    const a = this.a;
+    a.ldx(4, R1, REC, REC_NLOG);
+    a.mov(R2, R1);
+    a.aluImm('and', R2, this.o.entries - 1);
+    a.aluImm('lsh', R2, 4);
+    a.alu('add', R2, REC);
+    a.ldx(8, R3, FP, SLOT.addr);
+    const at = CAPTURE.header + this.regsSize;
+    a.stx(8, R2, at, R3);
+    // bytes when r0 is 0, else 0: (r0 | -r0) >> 63 is 1 for any r0 but 0.
+    a.mov(R4, R0);
+    a.aluImm('neg', R4, 0);
+    a.alu('or', R4, R0);
+    a.aluImm('rsh', R4, 63);
+    a.aluImm('xor', R4, 1);
+    a.aluImm('mul', R4, bytes);
+    a.stx(1, R2, at + 7, R4);
+    a.stx(8, R2, at + 8, V);
+    a.aluImm('add', R1, 1);
+    a.stx(4, REC, REC_NLOG, R1);
   }
 }
 

@@ -189,7 +189,7 @@ export class AttachedBpf {
   }
 
   private valueBytes(spec: BpfMapSpec): number {
-    return spec.type === 'percpu_array' ? ((spec.valueSize + 7) & ~7) * this.addon.possibleCpus() : spec.valueSize;
+    return spec.type === 'percpu_array' || spec.type === 'percpu_hash' ? ((spec.valueSize + 7) & ~7) * this.addon.possibleCpus() : spec.valueSize;
   }
 }
 

@@ -3,8 +3,8 @@
  * program's instructions, the maps it names and where it names them.
  */
 
-/** The map kinds the loader creates (enum bpf_map_type: ARRAY, PERCPU_ARRAY, HASH, RINGBUF). */
-export type BpfMapType = 'array' | 'percpu_array' | 'hash' | 'ringbuf';
+/** The map kinds the loader creates (enum bpf_map_type: ARRAY, PERCPU_ARRAY, HASH, PERCPU_HASH, RINGBUF). */
+export type BpfMapType = 'array' | 'percpu_array' | 'hash' | 'percpu_hash' | 'ringbuf';
 
 export interface BpfMapSpec {
   /** The name relocations use; also the kernel's map name (its first 15 of [A-Za-z0-9_.]). */

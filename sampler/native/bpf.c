@@ -9,7 +9,7 @@
  *   a 16 MiB buffer: the Error thrown has one line (the verifier's reason)
  *   and .log (the log's last 40 lines), .errno. EPERM/ENOSYS: "BPF is not
  *   available here: ...".
- * mapCreate(type: 'array'|'percpu_array'|'hash'|'ringbuf', keySize, valueSize, maxEntries, name?) -> fd
+ * mapCreate(type: 'array'|'percpu_array'|'hash'|'percpu_hash'|'ringbuf', keySize, valueSize, maxEntries, name?) -> fd
  * mapLookup(fd, key, value) -> boolean   mapUpdate(fd, key, value)   mapDelete(fd, key) -> boolean
  * mapNextKey(fd, key | null, next) -> boolean   (false after the last key)
  *   Buffers are checked against the map's own sizes (BPF_OBJ_GET_INFO_BY_FD);
@@ -283,7 +283,7 @@ static napi_value prog_load(napi_env env, napi_callback_info info)
 static napi_value map_create(napi_env env, napi_callback_info info)
 {
     static const char usage[] =
-        "mapCreate(type: 'array'|'percpu_array'|'hash'|'ringbuf', keySize, valueSize, maxEntries, name?)";
+        "mapCreate(type: 'array'|'percpu_array'|'hash'|'percpu_hash'|'ringbuf', keySize, valueSize, maxEntries, name?)";
     napi_value argv[5];
     size_t argc;
     char type[32], name[BPF_OBJ_NAME_LEN] = "";
@@ -303,6 +303,8 @@ static napi_value map_create(napi_env env, napi_callback_info info)
         attr.map_type = BPF_MAP_TYPE_ARRAY;
     else if (strcmp(type, "percpu_array") == 0)
         attr.map_type = BPF_MAP_TYPE_PERCPU_ARRAY;
+    else if (strcmp(type, "percpu_hash") == 0)
+        attr.map_type = BPF_MAP_TYPE_PERCPU_HASH;
     else if (strcmp(type, "hash") == 0)
         attr.map_type = BPF_MAP_TYPE_HASH;
     else if (strcmp(type, "ringbuf") == 0)
