@@ -94,7 +94,12 @@ const REC: Reg = 9;
 
 const MAX_STACK = 512;
 const MAX_INLINE = 48;
-const STACK_CAP = 256;
+/**
+ * The most elements a stack of the walk holds (a power of two), past which the capture is full: the
+ * walk's bound rounded up, at most 256. The verifier follows every depth a loop can reach (a tree walk's descent,
+ * each time a node is visited), so a cap past what the bound needs makes it refuse any tree walk.
+ */
+const stackCap = (maxNodes: number): number => Math.min(256, 2 ** Math.ceil(Math.log2(Math.max(4, maxNodes))));
 
 /**
  * Fixed stack slots (offsets from r10). The count of words and the status are kept in the record
@@ -178,6 +183,7 @@ class Printer {
   private readonly walkError: Label;
   private stacks = 0;
   private stacksLive = 0;
+  private readonly stackCap: number;
 
   constructor(
     funcs: LFunc[],
@@ -185,6 +191,7 @@ class Printer {
     private readonly o: CaptureOptions,
   ) {
     this.fns = new Map(funcs.map((f) => [f.name, f]));
+    this.stackCap = stackCap(o.maxNodes);
     this.end = this.a.label('end');
     this.full = this.a.label('full');
     this.walkError = this.a.label('walk_error');
@@ -265,7 +272,7 @@ class Printer {
     a.movImm(R0, 0n);
     a.exit();
 
-    const stackBytes = this.stacks * STACK_CAP * 8;
+    const stackBytes = this.stacks * this.stackCap * 8;
     return {
       insns: a.bytes(),
       relocs: a.relocs,
@@ -365,7 +372,7 @@ class Printer {
         const d = ctx.env.get(s.stack);
         this.expr(s.e, ctx);
         a.ldx(8, R1, FP, d.off);
-        a.jmpImm('jge', R1, STACK_CAP, this.full);
+        a.jmpImm('jge', R1, this.stackCap, this.full);
         this.stackAddr(d, R1, R2);
         a.stx(8, R2, 0, V);
         a.aluImm('add', R1, 1);
@@ -431,12 +438,12 @@ class Printer {
 
   private readonly stackBase = new Map<Var, number>();
 
-  /** into = the address of element `index` (a register holding the depth, checked below STACK_CAP) of the stack d. */
+  /** into = the address of element `index` (a register holding the depth, checked below the stack cap) of the stack d. */
   private stackAddr(d: Var, index: Reg, into: Reg): void {
     const a = this.a;
-    const base = this.stacksAt() + this.stackBase.get(d)! * STACK_CAP * 8;
+    const base = this.stacksAt() + this.stackBase.get(d)! * this.stackCap * 8;
     a.mov(into, index);
-    a.aluImm('and', into, STACK_CAP - 1);
+    a.aluImm('and', into, this.stackCap - 1);
     a.aluImm('lsh', into, 3);
     a.alu('add', into, REC);
     a.aluImm('add', into, base);
@@ -557,7 +564,7 @@ class Printer {
         a.ja(this.walkError);
         a.bind(ok);
         a.aluImm('sub', R1, 1);
-        a.jmpImm('jge', R1, STACK_CAP, this.full);
+        a.jmpImm('jge', R1, this.stackCap, this.full);
         a.stx(8, FP, d.off, R1);
         this.stackAddr(d, R1, R2);
         a.ldx(8, V, R2, 0);
