@@ -292,12 +292,21 @@ class Printer {
   /** Each root's elements, and for each the instant expressions. */
   private body(roots: string[], instant: string[]): void {
     const top: Ctx = { env: new Env(null), frame: { ret: null, done: this.a.label('top'), tries: 0 }, loops: [], tries: [], visitor: null, depth: 0 };
+    // A view's let: is computed once a row (an element of a root), as the JS and Python runtimes keep it:
+    // its value and whether it is known in slots of the whole program, forgotten at each element.
+    const forget: LStmt[] = [];
+    for (const key of memoKeys([...this.fns.values()])) {
+      const m = { val: this.slot(), known: this.slot() };
+      this.memos.set(key, m);
+      top.env.bind(`$known ${key}`, m.known);
+      forget.push({ k: 'set', name: `$known ${key}`, e: { k: 'int', v: 0n } });
+    }
     for (const root of roots) {
       const x = 'x';
       const visitor: LExpr = {
         k: 'visitor',
         param: x,
-        body: [...instant.map((fn): LStmt => ({ k: 'expr', e: { k: 'call', fn, args: [{ k: 'var', name: x }] } })), { k: 'return', e: { k: 'int', v: 1n } }],
+        body: [...forget, ...instant.map((fn): LStmt => ({ k: 'expr', e: { k: 'call', fn, args: [{ k: 'var', name: x }] } })), { k: 'return', e: { k: 'int', v: 1n } }],
       };
       this.expr({ k: 'call', fn: root, args: [visitor] }, top);
     }
@@ -437,6 +446,8 @@ class Printer {
   }
 
   private readonly stackBase = new Map<Var, number>();
+  /** Each let: of the view: its value in this row, and whether it is known yet. */
+  private readonly memos = new Map<string, { val: Var; known: Var }>();
 
   /** into = the address of element `index` (a register holding the depth, checked below the stack cap) of the stack d. */
   private stackAddr(d: Var, index: Reg, into: Reg): void {
@@ -548,8 +559,22 @@ class Printer {
       }
       case 'rt':
         return this.runtime(e, ctx);
-      case 'memo':
-        return this.call(e.fn, e.args, ctx);
+      case 'memo': {
+        const m = this.memos.get(e.key);
+        if (!m) throw new Error(`internal: let ${e.key} of no row`);
+        const known = a.label('known');
+        const done = a.label('memo');
+        a.ldx(8, R1, FP, m.known.off);
+        a.jmpImm('jne', R1, 0, known);
+        this.call(e.fn, e.args, ctx);
+        a.stx(8, FP, m.val.off, V);
+        a.stImm(8, FP, m.known.off, 1);
+        a.ja(done);
+        a.bind(known);
+        a.ldx(8, V, FP, m.val.off);
+        a.bind(done);
+        return;
+      }
       case 'call':
         return this.call(e.fn, e.args, ctx);
       case 'visit':
@@ -723,15 +748,30 @@ class Printer {
       return;
     }
     if (e.k === 'bin' && CMP_OPS.has(e.op)) {
-      const unsigned = this.wide(e.a, ctx) || this.wide(e.b, ctx);
-      const op = cmpOp(e.op, unsigned);
+      const wa = this.wide(e.a, ctx);
+      const wb = this.wide(e.b, ctx);
+      const op = cmpOp(e.op, wa || wb);
       const jop = when ? op : NEGATE[op as keyof typeof NEGATE];
+      // Exact, as exact.ts: an unsigned 64-bit value past 2^63 is no negative number. Where one side may be
+      // such a value and the other is negative, the comparison is decided by that sign alone.
+      const negative = wa !== wb ? signDecides(e.op, wa) : null;
       const k = this.constant(e.b);
       if (k !== null && k >= -(2n ** 31n) && k < 2n ** 31n) {
         this.expr(e.a, ctx);
+        if (negative !== null && k < 0n) {
+          if (negative === when) a.ja(to);
+          return;
+        }
         return a.jmpImm(jop, V, Number(k), to);
       }
       this.operands(e.a, e.b, ctx);
+      if (negative !== null) {
+        const skip = a.label('signed');
+        a.jmpImm('jslt', wa ? W : V, 0, negative === when ? to : skip);
+        a.jmp(jop, V, W, to);
+        a.bind(skip);
+        return;
+      }
       return a.jmp(jop, V, W, to);
     }
     const c = this.constant(e);
@@ -810,6 +850,36 @@ function asksRegister(ss: LStmt[]): boolean {
     return Object.values(o).some(seen);
   };
   return seen(ss);
+}
+
+/** The keys of a view's let: names the functions compute (memo). */
+function memoKeys(fns: LFunc[]): string[] {
+  const keys = new Set<string>();
+  const seen = (x: unknown): void => {
+    if (Array.isArray(x)) return x.forEach(seen);
+    if (typeof x !== 'object' || x === null) return;
+    const o = x as Record<string, unknown>;
+    if (o.k === 'memo') keys.add(o.key as string);
+    Object.values(o).forEach(seen);
+  };
+  seen(fns);
+  return [...keys];
+}
+
+/** a op b where the side that is not wide (b when aWide, else a) is negative: the wide side is the greater. */
+function signDecides(op: string, aWide: boolean): boolean {
+  const aGreater = aWide;
+  switch (op) {
+    case '==':
+      return false;
+    case '!=':
+      return true;
+    case '>':
+    case '>=':
+      return aGreater;
+    default:
+      return !aGreater;
+  }
 }
 
 const CMP_OPS = new Set(['==', '!=', '<', '<=', '>', '>=']);
