@@ -21,7 +21,7 @@ import { ExprChecker } from '../generators/check-expr.ts';
 import type { LayoutFile } from '../generators/layout.ts';
 import type { LExpr, LFunc, LStmt } from '../generators/lower/lir.ts';
 import { lowerValue } from '../generators/lower/lower.ts';
-import { captureRefusal, printCapture } from '../generators/print-bpf/print.ts';
+import { captureRefusal, irNodes, printCapture } from '../generators/print-bpf/print.ts';
 import { checkContext, parseSchema } from '../generators/schema.ts';
 import { bpfUnavailable, VerifierRefused } from '../sampler/bpf/addon.ts';
 import { type Capture, decodeCapture } from '../sampler/bpf/capture.ts';
@@ -154,17 +154,11 @@ interface Tally {
 
 /** The globals whose address a program asks for (global(name)). */
 function globalsOf(funcs: LFunc[]): string[] {
-  const out = new Set<string>();
-  const seen = (x: unknown): void => {
-    if (Array.isArray(x)) return x.forEach(seen);
-    if (typeof x !== 'object' || x === null) return;
-    const o = x as Record<string, unknown>;
+  const names = irNodes(funcs).flatMap((o) => {
     const arg = (o.args as LExpr[] | undefined)?.[0];
-    if (o.k === 'rt' && o.fn === 'global' && arg?.k === 'str') out.add(arg.v);
-    Object.values(o).forEach(seen);
-  };
-  seen(funcs);
-  return [...out];
+    return o.k === 'rt' && o.fn === 'global' && arg?.k === 'str' ? [arg.v] : [];
+  });
+  return [...new Set(names)];
 }
 
 /** Runs each case through the kernel and both JS runs; the checks are t's, the tally the caller's. */

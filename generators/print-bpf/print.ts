@@ -17,7 +17,11 @@
  * verifier sees one body; variables live in stack slots, where it follows
  * their values, so a walk's own counter against --max-nodes is the bound of
  * its loop. Integers are 64-bit: comparisons are signed but where a side is
- * an unsigned 64-bit load, and >> is logical, as exact.ts computes them.
+ * an unsigned 64-bit load, and >> is logical, as exact.ts computes them; an
+ * unsigned 64-bit value past 2^63 compared with a negative number is the
+ * greater, as it is exactly. A view's let: is computed once a row, as the JS
+ * and Python runtimes keep it. test/bpf-printer.test.ts runs the walk-logic
+ * cases through this printer against a process holding the fake memory.
  */
 import type { Pointee } from '../ir.ts';
 import type { LExpr, LFunc, LStmt, LView } from '../lower/lir.ts';
@@ -852,18 +856,19 @@ function asksRegister(ss: LStmt[]): boolean {
   return seen(ss);
 }
 
+/** Every node (statement or expression) of the loop IR under x, depth first. */
+export function irNodes(x: unknown, out: Record<string, unknown>[] = []): Record<string, unknown>[] {
+  if (Array.isArray(x)) for (const y of x) irNodes(y, out);
+  else if (typeof x === 'object' && x !== null && typeof x !== 'bigint') {
+    out.push(x as Record<string, unknown>);
+    for (const y of Object.values(x)) irNodes(y, out);
+  }
+  return out;
+}
+
 /** The keys of a view's let: names the functions compute (memo). */
 function memoKeys(fns: LFunc[]): string[] {
-  const keys = new Set<string>();
-  const seen = (x: unknown): void => {
-    if (Array.isArray(x)) return x.forEach(seen);
-    if (typeof x !== 'object' || x === null) return;
-    const o = x as Record<string, unknown>;
-    if (o.k === 'memo') keys.add(o.key as string);
-    Object.values(o).forEach(seen);
-  };
-  seen(fns);
-  return [...keys];
+  return [...new Set(irNodes(fns).flatMap((o) => (o.k === 'memo' ? [o.key as string] : [])))];
 }
 
 /** a op b where the side that is not wide (b when aWide, else a) is negative: the wide side is the greater. */
