@@ -27,6 +27,7 @@ import { formatValue, runView, type Value } from '../sampler/view-run.ts';
 import { type Limits, WalkError } from '../sampler/walk-error.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 import { encode, pyRun, type PyWorld } from './lib/py-walk.ts';
+import { recordCase, recording } from './lib/walk-cases.ts';
 
 const SCHEMA = `xwalk: 1
 pack: fake
@@ -416,6 +417,13 @@ function both(w: World, text: string, prog: LProgram, kind: 'value' | 'seq', o: 
   } catch (err) {
     if (!(err instanceof WalkError || err instanceof Fault)) throw err;
     js = { error: err };
+  }
+  const record = recording();
+  if (record) {
+    // Written down for the eBPF printer's test (test/bpf-printer.test.ts), which runs python3 no more.
+    recordCase(record, SCHEMA, LAYOUT, { text, kind, prog, self, limits: { maxNodes: R.maxNodes, maxTotal: R.maxTotal }, symbols: w.symbolList(), memory: w.mem.dump() });
+    if (js.error) throw js.error;
+    return js;
   }
   const py = pyRun(prog, kind, w.py(), { maxNodes: R.maxNodes, maxTotal: R.maxTotal, visited: before, self });
   const said = js.error

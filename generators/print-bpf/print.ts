@@ -17,7 +17,11 @@
  * verifier sees one body; variables live in stack slots, where it follows
  * their values, so a walk's own counter against --max-nodes is the bound of
  * its loop. Integers are 64-bit: comparisons are signed but where a side is
- * an unsigned 64-bit load, and >> is logical, as exact.ts computes them.
+ * an unsigned 64-bit load, and >> is logical, as exact.ts computes them; an
+ * unsigned 64-bit value past 2^63 compared with a negative number is the
+ * greater, as it is exactly. A view's let: is computed once a row, as the JS
+ * and Python runtimes keep it. test/bpf-printer.test.ts runs the walk-logic
+ * cases through this printer against a process holding the fake memory.
  */
 import type { Pointee } from '../ir.ts';
 import type { LExpr, LFunc, LStmt, LView } from '../lower/lir.ts';
@@ -105,7 +109,12 @@ export const REC: Reg = 9;
 
 const MAX_STACK = 512;
 const MAX_INLINE = 48;
-const STACK_CAP = 256;
+/**
+ * The most elements a stack of the walk holds (a power of two), past which the capture is full: the
+ * walk's bound rounded up, at most 256. The verifier follows every depth a loop can reach (a tree walk's descent,
+ * each time a node is visited), so a cap past what the bound needs makes it refuse any tree walk.
+ */
+const stackCap = (maxNodes: number): number => Math.min(256, 2 ** Math.ceil(Math.log2(Math.max(4, maxNodes))));
 
 /**
  * Fixed stack slots (offsets from r10). The count of words and the status are kept in the record
@@ -193,6 +202,7 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
   protected readonly walkError: Label;
   protected stacks = 0;
   protected stacksLive = 0;
+  protected readonly stackCap: number;
 
   constructor(
     funcs: LFunc[],
@@ -200,6 +210,7 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
     protected readonly o: O,
   ) {
     this.fns = new Map(funcs.map((f) => [f.name, f]));
+    this.stackCap = stackCap(o.maxNodes);
     this.end = this.a.label('end');
     this.full = this.a.label('full');
     this.walkError = this.a.label('walk_error');
@@ -309,7 +320,7 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
         const d = ctx.env.get(s.stack);
         this.expr(s.e, ctx);
         a.ldx(8, R1, FP, d.off);
-        a.jmpImm('jge', R1, STACK_CAP, this.full);
+        a.jmpImm('jge', R1, this.stackCap, this.full);
         this.stackAddr(d, R1, R2);
         a.stx(8, R2, 0, V);
         a.aluImm('add', R1, 1);
@@ -374,13 +385,15 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
   }
 
   protected readonly stackBase = new Map<Var, number>();
+  /** Each let: of the view: its value in this row, and whether it is known yet. */
+  protected readonly memos = new Map<string, { val: Var; known: Var }>();
 
-  /** into = the address of element `index` (a register holding the depth, checked below STACK_CAP) of the stack d. */
+  /** into = the address of element `index` (a register holding the depth, checked below the stack cap) of the stack d. */
   protected stackAddr(d: Var, index: Reg, into: Reg): void {
     const a = this.a;
-    const base = this.stacksAt() + this.stackBase.get(d)! * STACK_CAP * 8;
+    const base = this.stacksAt() + this.stackBase.get(d)! * this.stackCap * 8;
     a.mov(into, index);
-    a.aluImm('and', into, STACK_CAP - 1);
+    a.aluImm('and', into, this.stackCap - 1);
     a.aluImm('lsh', into, 3);
     a.alu('add', into, REC);
     a.aluImm('add', into, base);
@@ -485,8 +498,22 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
       }
       case 'rt':
         return this.runtime(e, ctx);
-      case 'memo':
-        return this.call(e.fn, e.args, ctx);
+      case 'memo': {
+        const m = this.memos.get(e.key);
+        if (!m) throw new Error(`internal: let ${e.key} of no row`);
+        const known = a.label('known');
+        const done = a.label('memo');
+        a.ldx(8, R1, FP, m.known.off);
+        a.jmpImm('jne', R1, 0, known);
+        this.call(e.fn, e.args, ctx);
+        a.stx(8, FP, m.val.off, V);
+        a.stImm(8, FP, m.known.off, 1);
+        a.ja(done);
+        a.bind(known);
+        a.ldx(8, V, FP, m.val.off);
+        a.bind(done);
+        return;
+      }
       case 'call':
         return this.call(e.fn, e.args, ctx);
       case 'visit':
@@ -501,7 +528,7 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
         a.ja(this.walkError);
         a.bind(ok);
         a.aluImm('sub', R1, 1);
-        a.jmpImm('jge', R1, STACK_CAP, this.full);
+        a.jmpImm('jge', R1, this.stackCap, this.full);
         a.stx(8, FP, d.off, R1);
         this.stackAddr(d, R1, R2);
         a.ldx(8, V, R2, 0);
@@ -606,15 +633,30 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
       return;
     }
     if (e.k === 'bin' && CMP_OPS.has(e.op)) {
-      const unsigned = this.wide(e.a, ctx) || this.wide(e.b, ctx);
-      const op = cmpOp(e.op, unsigned);
+      const wa = this.wide(e.a, ctx);
+      const wb = this.wide(e.b, ctx);
+      const op = cmpOp(e.op, wa || wb);
       const jop = when ? op : NEGATE[op as keyof typeof NEGATE];
+      // Exact, as exact.ts: an unsigned 64-bit value past 2^63 is no negative number. Where one side may be
+      // such a value and the other is negative, the comparison is decided by that sign alone.
+      const negative = wa !== wb ? signDecides(e.op, wa) : null;
       const k = this.constant(e.b);
       if (k !== null && k >= -(2n ** 31n) && k < 2n ** 31n) {
         this.expr(e.a, ctx);
+        if (negative !== null && k < 0n) {
+          if (negative === when) a.ja(to);
+          return;
+        }
         return a.jmpImm(jop, V, Number(k), to);
       }
       this.operands(e.a, e.b, ctx);
+      if (negative !== null) {
+        const skip = a.label('signed');
+        a.jmpImm('jslt', wa ? W : V, 0, negative === when ? to : skip);
+        a.jmp(jop, V, W, to);
+        a.bind(skip);
+        return;
+      }
       return a.jmp(jop, V, W, to);
     }
     const c = this.constant(e);
@@ -762,7 +804,7 @@ class CapturePrinter extends WalkPrinter<CaptureOptions> {
     a.movImm(R0, 0n);
     a.exit();
 
-    const stackBytes = this.stacks * STACK_CAP * 8;
+    const stackBytes = this.stacks * this.stackCap * 8;
     return {
       insns: a.bytes(),
       relocs: a.relocs,
@@ -782,12 +824,21 @@ class CapturePrinter extends WalkPrinter<CaptureOptions> {
   /** Each root's elements, and for each the instant expressions. */
   private body(roots: string[], instant: string[]): void {
     const top: Ctx = { env: new Env(null), frame: { ret: null, done: this.a.label('top'), tries: 0 }, loops: [], tries: [], visitor: null, depth: 0 };
+    // A view's let: is computed once a row (an element of a root), as the JS and Python runtimes keep it:
+    // its value and whether it is known in slots of the whole program, forgotten at each element.
+    const forget: LStmt[] = [];
+    for (const key of memoKeys([...this.fns.values()])) {
+      const m = { val: this.slot(), known: this.slot() };
+      this.memos.set(key, m);
+      top.env.bind(`$known ${key}`, m.known);
+      forget.push({ k: 'set', name: `$known ${key}`, e: { k: 'int', v: 0n } });
+    }
     for (const root of roots) {
       const x = 'x';
       const visitor: LExpr = {
         k: 'visitor',
         param: x,
-        body: [...instant.map((fn): LStmt => ({ k: 'expr', e: { k: 'call', fn, args: [{ k: 'var', name: x }] } })), { k: 'return', e: { k: 'int', v: 1n } }],
+        body: [...forget, ...instant.map((fn): LStmt => ({ k: 'expr', e: { k: 'call', fn, args: [{ k: 'var', name: x }] } })), { k: 'return', e: { k: 'int', v: 1n } }],
       };
       this.expr({ k: 'call', fn: root, args: [visitor] }, top);
     }
@@ -856,6 +907,37 @@ function asksRegister(ss: LStmt[]): boolean {
     return Object.values(o).some(seen);
   };
   return seen(ss);
+}
+
+/** Every node (statement or expression) of the loop IR under x, depth first. */
+export function irNodes(x: unknown, out: Record<string, unknown>[] = []): Record<string, unknown>[] {
+  if (Array.isArray(x)) for (const y of x) irNodes(y, out);
+  else if (typeof x === 'object' && x !== null && typeof x !== 'bigint') {
+    out.push(x as Record<string, unknown>);
+    for (const y of Object.values(x)) irNodes(y, out);
+  }
+  return out;
+}
+
+/** The keys of a view's let: names the functions compute (memo). */
+function memoKeys(fns: LFunc[]): string[] {
+  return [...new Set(irNodes(fns).flatMap((o) => (o.k === 'memo' ? [o.key as string] : [])))];
+}
+
+/** a op b where the side that is not wide (b when aWide, else a) is negative: the wide side is the greater. */
+function signDecides(op: string, aWide: boolean): boolean {
+  const aGreater = aWide;
+  switch (op) {
+    case '==':
+      return false;
+    case '!=':
+      return true;
+    case '>':
+    case '>=':
+      return aGreater;
+    default:
+      return !aGreater;
+  }
 }
 
 const CMP_OPS = new Set(['==', '!=', '<', '<=', '>', '>=']);
