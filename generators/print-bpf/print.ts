@@ -19,7 +19,8 @@
  * its loop. Integers are 64-bit: comparisons are signed but where a side is
  * an unsigned 64-bit load, and >> is logical, as exact.ts computes them; an
  * unsigned 64-bit value past 2^63 compared with a negative number is the
- * greater, as it is exactly. A view's let: is computed once a row, as the JS
+ * greater, as it is exactly, and / and % of the two divide the magnitudes
+ * with C's signs. A view's let: is computed once a row, as the JS
  * and Python runtimes keep it. test/bpf-printer.test.ts runs the walk-logic
  * cases through this printer against a process holding the fake memory.
  */
@@ -586,7 +587,28 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
       return;
     }
     this.operands(e.a, e.b, ctx);
+    if (divides && this.wide(e.a, ctx) !== this.wide(e.b, ctx)) return this.divideMixed(e.op === '/', this.wide(e.a, ctx));
     a.alu(op, V, W);
+  }
+
+  /**
+   * r7 / r8 or r7 % r8, exact, where one side may be an unsigned 64-bit value past 2^63 and the other is
+   * signed (aWide: r7 is the unsigned one): the magnitudes divided unsigned, the sign as C's (a quotient
+   * negative when one side is, a remainder of the dividend's sign).
+   */
+  private divideMixed(quotient: boolean, aWide: boolean): void {
+    const a = this.a;
+    const signed = aWide ? W : V;
+    const plain = a.label('unsigned');
+    const done = a.label('divided');
+    a.jmpImm('jsge', signed, 0, plain);
+    a.aluImm('neg', signed, 0);
+    a.alu(quotient ? 'div' : 'mod', V, W);
+    if (quotient || !aWide) a.aluImm('neg', V, 0);
+    a.ja(done);
+    a.bind(plain);
+    a.alu(quotient ? 'div' : 'mod', V, W);
+    a.bind(done);
   }
 
   /** r7 = a, r8 = b (a kept in a slot while b is computed). */
