@@ -1,6 +1,6 @@
 /** Writes docs/BENCHMARKS.md and docs/benchmarks.svg from the results of bench/run.ts. */
 import fs from 'node:fs';
-import type { InstantResult } from './instant.ts';
+import type { InstantResult, ProbeCost } from './instant.ts';
 import path from 'node:path';
 import { root } from '../test/lib/walkee.ts';
 import type { Method } from './methods.ts';
@@ -14,6 +14,7 @@ export interface Results {
   stalls: StallResult[];
   load: LoadResult[];
   instant?: InstantResult[];
+  probe?: ProbeCost;
 }
 
 const fmt = (ns: number) => (ns >= 10_000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
@@ -127,6 +128,20 @@ function svg(r: Results, methods: Method[]): string {
 /** lua_stacks under short calls: its split at the instant and by reading memory against jit.profile's, and the kernel's cost. */
 function instantSection(r: Results): string {
   if (!r.instant?.length) return '';
+  const p = r.probe;
+  const probe = !p
+    ? ''
+    : `
+## A probe: what each traced call costs
+
+\`xsample trace --probe ngx_request_done\` on our nginx (a uprobe at ngx_http_free_request, once a request):
+${p.requests} sequential keep-alive requests a round, untraced and traced taking turns: the worker's CPU time a
+request (its /proc/PID/schedstat, the traps included), medians of the rounds.
+
+| worker CPU a request, untraced | traced | added by the probe | the program alone (kernel stats) | calls counted |
+|---:|---:|---:|---:|---:|
+| ${p.plainUs.toFixed(1)} µs | ${p.tracedUs.toFixed(1)} µs | ${p.addedUs.toFixed(1)} µs | ${p.programUs.toFixed(2)} µs | ${p.counted} |
+`;
   return `
 ## A CPU profile under short calls: at the instant (eBPF) and by reading memory
 
@@ -139,7 +154,7 @@ the kernel runs the view's capture at each perf sample of the worker's CPU time
 | JIT | sampled | heavy's share | jit.profile's | apart | samples (partial) | kernel, a capture |
 |---|---|---:|---:|---:|---:|---:|
 ${r.instant.map((i) => `| ${i.jit} | ${i.mode === 'on' ? 'at the instant' : 'reading memory'} | ${i.share.toFixed(3)} | ${i.truth.toFixed(3)} | ${Math.abs(i.share - i.truth).toFixed(3)} | ${i.samples} (${i.partial}) | ${i.captureUs === null ? '' : `${i.captureUs} µs`} |`).join('\n')}
-`;
+${probe}`;
 }
 
 export function writeReport(r: Results, methods: Method[]): void {

@@ -13,7 +13,7 @@ import { holdConnections, partialGet, startNginx } from '../test/lib/nginx.ts';
 import { root, startWalkee } from '../test/lib/walkee.ts';
 import { METHODS, paths, SIZES, type Target } from './methods.ts';
 import { writeReport } from './report.ts';
-import { instant } from './instant.ts';
+import { instant, probeCost } from './instant.ts';
 
 const LAYOUTS = ['contiguous', 'shuffled'] as const;
 const RUNS = Number(process.env.XWALK_BENCH_RUNS ?? 3);
@@ -284,7 +284,7 @@ async function main(): Promise<void> {
   if (process.env.XWALK_BENCH_INSTANT_ONLY) {
     // Measure the CPU profile at the instant again, and rewrite that part of the last results and of the report.
     const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
-    const results = { ...last, instant: await instant() };
+    const results = { ...last, instant: await instant(), probe: await probeCost() };
     fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
     writeReport(results, METHODS);
     fs.rmSync(work, { recursive: true, force: true });
@@ -303,7 +303,7 @@ async function main(): Promise<void> {
   await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const env = await versions();
   log(`${env.cpus}, kernel ${env.kernel}; ${RUNS} runs per point, medians`);
-  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), load: await load(), instant: await instant() };
+  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), load: await load(), instant: await instant(), probe: await probeCost() };
   fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
   writeReport(results, METHODS);
   fs.rmSync(work, { recursive: true, force: true });

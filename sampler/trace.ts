@@ -93,7 +93,8 @@ export async function traceAll(o: TraceOptions, print: Print, warn: Print): Prom
     const start = performance.now();
     const end = start + o.duration * 1000;
     let stopped: string | null = null;
-    if (progress || o.verbose) warn(`xsample: tracing ${probe.function} in ${sessions.map((s) => s.target.pid).join(', ')}${o.duration === Infinity ? '; Ctrl-C to stop' : ` for ${o.duration} s`}`);
+    // Up front, what each call now costs the target: on a hot function that is what a user weighs first.
+    warn(`xsample: tracing ${probe.function} in ${sessions.map((s) => s.target.pid).join(', ')}${o.duration === Infinity ? '; Ctrl-C to stop' : ` for ${o.duration} s`}: each call now traps into the kernel (about ${TRAP_US} µs of its CPU, make bench measured on a 2-core VM) and runs the ${attached[0].prog.insns.length / 8}-instruction program; a function called ${Math.round(10_000 / TRAP_US)} times a second gives 1% of a CPU to it`);
     for (;;) {
       const left = end - performance.now();
       if (left <= 0) break;
@@ -133,6 +134,9 @@ export async function traceAll(o: TraceOptions, print: Print, warn: Print): Prom
   warn(`xsample: ${counted} calls counted${failed ? `, ${failed} not (${errs.join(', ')})` : ''} in ${result.seconds.toFixed(1)} s; ${result.runs} runs, ${perCall}${result.stopped ? `; ${result.stopped}` : ''}`);
   return failed > 0 ? 3 : 0;
 }
+
+/** What a traced call costs the target, trap and program, as make bench measured it (docs/BENCHMARKS.md): about 20 µs. */
+const TRAP_US = 20;
 
 /** The probe printed for the session's layout and attached at its function in that process only. */
 function attach(s: Session, probe: ProbeIR, o: TraceOptions): Attached {
