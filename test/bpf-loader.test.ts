@@ -293,11 +293,9 @@ if (why !== null) {
     fs.mkdirSync(path.join(dir, 'native/build/Release'), { recursive: true });
     fs.copyFileSync(path.join(root, 'sampler/native/build/Release/xwalk_bpf.node'), path.join(dir, 'native/build/Release/xwalk_bpf.node'));
     for (const p of ['', 'native', 'native/build', 'native/build/Release', 'native/build/Release/xwalk_bpf.node', 'check.mjs']) fs.chmodSync(path.join(dir, p), 0o755);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, path.join(dir, 'check.mjs')], {
-      encoding: 'utf8',
-      // A user's environment: tap's NODE_OPTIONS names modules in this checkout, which nobody may not read.
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-    });
+    // A user's environment (env -i): tap puts into every child node's NODE_OPTIONS modules of this checkout,
+    // which nobody may not read (a fresh clone under mktemp -d is 0700).
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', '-i', 'PATH=/usr/bin:/bin', process.execPath, path.join(dir, 'check.mjs')], { encoding: 'utf8' });
     t.equal(r.status, 0, `ran as nobody ${r.stderr}`);
     const lines = r.stdout.trim().split('\n');
     t.equal(lines.length, 1, 'one line');
