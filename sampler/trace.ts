@@ -135,8 +135,8 @@ export async function traceAll(o: TraceOptions, print: Print, warn: Print): Prom
   return failed > 0 ? 3 : 0;
 }
 
-/** What a traced call costs the target, trap and program, as make bench measured it (docs/BENCHMARKS.md): about 20 µs. */
-const TRAP_US = 20;
+/** What a traced call costs the target, trap and program, as make bench measured it (docs/BENCHMARKS.md): about 5 µs on a quiet 2-core VM (20 under load). */
+const TRAP_US = 5;
 
 /** The probe printed for the session's layout and attached at its function in that process only. */
 function attach(s: Session, probe: ProbeIR, o: TraceOptions): Attached {
