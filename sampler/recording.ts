@@ -27,6 +27,7 @@ import { toPprof } from './pprof.ts';
 import { MAX_STACKS, StackCounts, toFolded } from './stack-counts.ts';
 import type { Row } from './view-run.ts';
 import { InstantSampler } from './bpf/instant-sampler.ts';
+import { Progress } from './progress.ts';
 import type { Capture } from './bpf/capture.ts';
 import { bpfUnavailable } from './bpf/addon.ts';
 
@@ -453,23 +454,5 @@ function render(format: Format, rec: Recorded, agg: Aggregate, meta: Record<stri
       const stacks = !rec.stacks ? {} : { weighs: agg.weighs, unit: units!.unit, total_weight: agg.stacks.total(), stacks: agg.stacks.gauge ? agg.stacks.stats() : agg.stacks.entries() };
       return toJson({ ...rest, ...columns, ...stacks });
     }
-  }
-}
-
-/** One line of progress on a terminal, rewritten in place at most every half second. */
-class Progress {
-  private last = 0;
-  private shown = false;
-
-  update(text: string): void {
-    const now = performance.now();
-    if (now - this.last < 500) return;
-    this.last = now;
-    this.shown = true;
-    process.stderr.write(`\r\x1b[Kxsample: ${text}`);
-  }
-
-  done(): void {
-    if (this.shown) process.stderr.write('\r\x1b[K');
   }
 }

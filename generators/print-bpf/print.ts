@@ -197,7 +197,6 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
   protected readonly a = new Asm();
   protected readonly fns: Map<string, LFunc>;
   protected sp: number = SLOT.first;
-  protected deepest: number = SLOT.first;
   protected readonly end: Label;
   protected readonly full: Label;
   protected readonly walkError: Label;
@@ -258,7 +257,6 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
   protected slot(wide = false): Var {
     this.sp -= 8;
     if (this.sp < -MAX_STACK) throw new Refused(`the walk needs more than ${MAX_STACK} bytes of the kernel's stack for its variables`);
-    this.deepest = Math.min(this.deepest, this.sp);
     return { off: this.sp, wide };
   }
 
@@ -921,14 +919,7 @@ class CapturePrinter extends WalkPrinter<CaptureOptions> {
 
 /** Whether statements ask for a register of the thread (register() in a schema). */
 function asksRegister(ss: LStmt[]): boolean {
-  const seen = (x: unknown): boolean => {
-    if (Array.isArray(x)) return x.some(seen);
-    if (typeof x !== 'object' || x === null) return false;
-    const o = x as Record<string, unknown>;
-    if (o.k === 'rt' && o.fn === 'register') return true;
-    return Object.values(o).some(seen);
-  };
-  return seen(ss);
+  return irNodes(ss).some((o) => o.k === 'rt' && o.fn === 'register');
 }
 
 /** Every node (statement or expression) of the loop IR under x, depth first. */
