@@ -233,6 +233,16 @@ export interface FlamegraphIR {
   pos: Pos;
 }
 
+/**
+ * The columns of a view that splices: native_stack, each a value or a list over the interpreter's frames
+ * at the sample, youngest first: frames (names), kinds (0 interpreted, 1 a native function the native stack
+ * shows itself, more a builtin), entry_ends (the outermost frame of one entry from native code), caller_lines
+ * (the line the frame's caller is at), top_line (the youngest frame's), entry_sps (the stack pointer of each
+ * entry's native frame, innermost first), vm_pc (an address in the interpreter, whose frame description holds
+ * at those stack pointers), vm (what the interpreter does: "JIT" marks the youngest frame as compiled code).
+ */
+export const NATIVE_STACK_COLUMNS = ['vm', 'frames', 'kinds', 'entry_ends', 'caller_lines', 'top_line', 'entry_sps', 'vm_pc'] as const;
+
 export interface ViewIR {
   name: string;
   /** Other names for the view's debugger command (e.g. ngx_pools for ngx_pool). */
@@ -248,6 +258,8 @@ export interface ViewIR {
    * user space over that record, see the instant's words and read only memory that does not change.
    */
   instant: { expr: TExpr; pos: Pos }[];
+  /** native_stack: the rows say which native frames are an interpreter's entries and what replaces them (NATIVE_STACK_COLUMNS). */
+  splices?: 'native_stack';
   slots: number; // environment size needed
   /** Whether a column or check reads the sample's clock (then results say which clock it was). */
   clock: boolean;

@@ -16,7 +16,7 @@ import { lowerView } from './lower/lower.ts';
 import { captureRefusal, SHAPE_ONLY } from './print-bpf/print.ts';
 import { lowerProbe, probeRefusal } from './print-bpf/probe.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
-import { CLOCK_NAMES, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type ProbeIR, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
+import { CLOCK_NAMES, NATIVE_STACK_COLUMNS, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type ProbeIR, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -560,7 +560,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
-    const e = entries(src, body, ['doc', 'aliases', 'of', 'let', 'roots', 'columns', 'checks', 'instant', 'stack', 'weight', 'weighs'], `view ${n}`);
+    const e = entries(src, body, ['doc', 'aliases', 'of', 'let', 'roots', 'columns', 'checks', 'instant', 'splices', 'stack', 'weight', 'weighs'], `view ${n}`);
     // A view is about a struct, or about function pointers (of: fnptr), such as a filter chain.
     const ofNode = e.get('of');
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
@@ -572,6 +572,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     view.columns = readColumns(src, e.get('columns'), body, view, checker, self, lets);
     view.checks = readChecks(src, e.get('checks'), view, checker, self, lets);
     view.instant = readInstant(src, e.get('instant'), view, checker, self, lets);
+    view.splices = readSplices(src, e.get('splices'), view);
     view.stack = readStack(src, e.get('stack'), e.get('weight'), e.get('weighs'), view);
     view.slots = checker.maxSlots;
     view.clock = readsClock([view.roots, view.columns, view.checks]);
@@ -835,6 +836,21 @@ function readChecks(src: Source, pair: Pair | undefined, view: ViewIR, checker: 
     if (expr.type.k !== 'int') src.fail(ex.value as Node, `a check must be a condition, but this is ${typeName(expr.type)}`);
     return { expr, message: optString(src, e.get('message')) || 'check failed', pos: src.at(node) };
   });
+}
+
+/**
+ * splices: native_stack: the view's row says, at a perf sample, which native frames of the thread are an
+ * interpreter's entries and the frames that stand for them (xsample record --cpu, sampler/fullstack/).
+ * It needs the columns that say so.
+ */
+function readSplices(src: Source, pair: Pair | undefined, view: ViewIR): ViewIR['splices'] {
+  if (!pair) return undefined;
+  const v = pair.value as Node;
+  if (scalarValue(v) !== 'native_stack') src.fail(v ?? (pair.key as Node), `view ${view.name}: splices: says what the view's rows splice into: native_stack`);
+  const missing = NATIVE_STACK_COLUMNS.filter((c) => !view.columns.some((x) => x.name === c));
+  if (missing.length) src.fail(v, `view ${view.name}: splices: native_stack needs the columns ${missing.join(', ')}`);
+  if (view.instant.length === 0) src.fail(v, `view ${view.name}: splices: native_stack needs instant: (what the kernel reads at the sample)`);
+  return 'native_stack';
 }
 
 /** instant: a list of expressions of self the kernel reads at a perf sample; refused here when the kernel cannot run one. */

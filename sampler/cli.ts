@@ -13,10 +13,12 @@ import { type TopOptions, topAll } from './top.ts';
 import { type ServeOptions, serveAll } from './serve.ts';
 import { DEFAULT_LIMITS, WalkError } from './walk-error.ts';
 import { type TraceOptions, traceAll } from './trace.ts';
+import { type CpuRecordOptions, DEFAULT_CPU_HZ, DEFAULT_STACK_BYTES, recordCpu } from './fullstack/cpu-recording.ts';
 
 const USAGE = `usage: xsample --pid PID[,PID...] --struct VIEW [options]
        xsample --core FILE [--exe BINARY] --struct VIEW [options]
        xsample record --pid PID --struct VIEW [--rate HZ] [--duration S] [-o FILE] [--format F]
+       xsample record --pid PID --cpu|--off-cpu [--rate HZ] [--duration S] [-o FILE] [--format F]
        xsample top --pid PID --struct VIEW [--sort COLUMN] [--interval MS] [--count K]
        xsample serve --pid PID [--struct VIEW]... [--listen HOST:PORT] [--interval MS]
        xsample trace --pid PID --probe NAME [--duration S] [--json]
@@ -78,6 +80,23 @@ Only
 complete samples count (partial ones are left out and counted). On a terminal
 it shows its progress; Ctrl-C writes what was gathered.
 
+xsample record --cpu records whole stacks instead of a view: every thread of
+the process, sampled by the kernel every 1/HZ s of its CPU time (--rate,
+default ${DEFAULT_CPU_HZ}), each sample the thread's registers, a copy of its user stack
+and the kernel's frames; user stacks are unwound here from each object's
+.eh_frame (no frame pointers needed, stripped binaries too) and named from
+its symbols (object+0xOFFSET where it has none). Where the pack knows an
+interpreter (OpenResty's LuaJIT), its frames, read by eBPF at the same
+instant, stand in for its own native frames: C, Lua and kernel frames in one
+stack. --off-cpu records where threads wait instead: a sample at each
+switch-out, weighing the µs until the thread runs again.
+  --stack-bytes N      user stack copied per sample (default ${DEFAULT_STACK_BYTES}; at most
+                       65528): deeper stacks end in [unwinding stopped: stack-cut]
+  --no-lua             native frames only
+  --min-block US       --off-cpu: leave out waits shorter than US µs (default 0)
+Frames end in _[k] (kernel), _[l] (Lua, interpreted), _[j] (Lua, compiled
+code), as flamegraph.pl colours them; the SVG colours them so.
+
 xsample top shows a view as a live table, like py-spy top: every --interval
 (default 1000 ms) a new sample, the items sorted by --sort COLUMN (largest
 first; default: a stack-shaped view's weight, else the first number column),
@@ -132,6 +151,8 @@ const RANGES = {
   '--retries': [0, 100],
   '--rate': [1, 1000],
   '--duration': [1, 31_536_000], // a year
+  '--stack-bytes': [8, 65528], // perf_event_attr.sample_stack_user: a u32 the kernel caps below 64 KiB, a multiple of 8
+  '--min-block': [0, 3_600_000_000], // an hour, in µs
 } as const;
 
 function intOption(v: string | undefined, name: keyof typeof RANGES): number | undefined {
@@ -168,7 +189,7 @@ function ambiguous(argv: string[], message: string): string | null {
   return m[2] === '--pid' ? `--pid needs a process id, a positive integer, not '${value}'` : `${m[2]} needs a value, not the option-like '${value}' (write ${m[2]}=${value} if that is the value)`;
 }
 
-type Parsed = SampleOptions | RecordOptions | TopOptions | ServeOptions | { trace: TraceOptions } | { list: true; pack?: string } | 'help' | 'version';
+type Parsed = SampleOptions | RecordOptions | CpuRecordOptions | TopOptions | ServeOptions | { trace: TraceOptions } | { list: true; pack?: string } | 'help' | 'version';
 
 /** xsample trace --pid PID --probe NAME [--duration S] [--json] [--verbose] [--pack NAME] [--max-nodes N]. */
 export function parseTrace(argv: string[]): { trace: TraceOptions } | 'help' {
@@ -222,7 +243,20 @@ function parseOptions(argv: string[]): Parsed {
     ({ values } = parseArgs({
       args: argv,
       options: {
-        ...(record ? { rate: { type: 'string' }, duration: { type: 'string' }, output: { type: 'string', short: 'o' }, format: { type: 'string' }, instant: { type: 'string' } } as const : {}),
+        ...(record
+          ? ({
+              rate: { type: 'string' },
+              duration: { type: 'string' },
+              output: { type: 'string', short: 'o' },
+              format: { type: 'string' },
+              instant: { type: 'string' },
+              cpu: { type: 'boolean' },
+              'off-cpu': { type: 'boolean' },
+              'stack-bytes': { type: 'string' },
+              'no-lua': { type: 'boolean' },
+              'min-block': { type: 'string' },
+            } as const)
+          : {}),
         ...(top ? { sort: { type: 'string' } } as const : {}),
         pid: { type: 'string', short: 'p' },
         core: { type: 'string' },
@@ -277,6 +311,7 @@ function parseOptions(argv: string[]): Parsed {
     ...limitsAndReading(values, source, consistency),
   };
   if ((o.pids === undefined) === (o.core === undefined)) throw new UsageError('give one of --pid PID or --core FILE');
+  if (record && ((values as { cpu?: boolean }).cpu !== undefined || (values as { 'off-cpu'?: boolean })['off-cpu'] !== undefined)) return cpuOptions(o, values, interval, count);
   if (o.exe && !o.core) throw new UsageError('--exe goes with --core');
   if (!o.view) throw new UsageError('which view? --struct VIEW (xsample --list shows them)');
   if (o.core && (o.count > 1 || interval !== undefined)) throw new UsageError('a core does not change: --count and --interval need --pid');
@@ -301,6 +336,35 @@ function parseOptions(argv: string[]): Parsed {
     format: (format as Format | undefined) ?? null,
     instant: instant as InstantMode,
   } satisfies RecordOptions;
+}
+
+/** record --cpu / --off-cpu: whole stacks, no view. */
+function cpuOptions(o: SampleOptions, values: Record<string, unknown>, interval: number | undefined, count: number | undefined): CpuRecordOptions {
+  const v = values as { cpu?: boolean; 'off-cpu'?: boolean; 'stack-bytes'?: string; 'no-lua'?: boolean; 'min-block'?: string; rate?: string; duration?: string; output?: string; format?: string; instant?: string; json?: boolean };
+  if (v.cpu && v['off-cpu']) throw new UsageError('--cpu or --off-cpu, not both (record them one after the other)');
+  if (o.core) throw new UsageError('a core has one stack per thread, not samples: record --cpu needs --pid');
+  if (o.view) throw new UsageError(`--${v.cpu ? 'cpu' : 'off-cpu'} records whole stacks, not a view: leave out --struct`);
+  if (interval !== undefined || count !== undefined || v.json) throw new UsageError('record samples at --rate for --duration, and writes one file: not --interval, --count or --json');
+  if (v.instant !== undefined) throw new UsageError('--instant is for views; --cpu stacks are always taken at the instant');
+  const format = v.format;
+  if (format !== undefined && !(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format is ${FORMATS.join(', ')}, not '${format}'`);
+  const stackBytes = intOption(v['stack-bytes'], '--stack-bytes') ?? DEFAULT_STACK_BYTES;
+  if (stackBytes % 8 !== 0) throw new UsageError(`--stack-bytes takes a multiple of 8, not '${v['stack-bytes']}'`);
+  const rate = intOption(v.rate, '--rate') ?? DEFAULT_CPU_HZ;
+  if (v['off-cpu'] && v.rate !== undefined) throw new UsageError('--off-cpu takes a sample at every switch: --rate is for --cpu');
+  if (v.cpu && v['min-block'] !== undefined) throw new UsageError('--min-block is for --off-cpu');
+  const out = v.output ?? null;
+  return {
+    ...o,
+    mode: v.cpu ? 'cpu' : 'off-cpu',
+    rate,
+    duration: intOption(v.duration, '--duration') ?? Infinity,
+    out: out === '-' ? null : out,
+    format: (format as Format | undefined) ?? null,
+    stackBytes,
+    interpreted: !v['no-lua'],
+    minBlockUs: intOption(v['min-block'], '--min-block') ?? 0,
+  };
 }
 
 type Common = { pack?: string; verbose?: boolean; retries?: string; 'max-nodes'?: string; 'max-bytes'?: string };
@@ -376,6 +440,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return 0;
     }
     if ('trace' in o) return await traceAll(o.trace, print, warn);
+    if ('mode' in o) return await recordCpu(o, print, warn);
     if ('rate' in o) return await recordAll(o, print, warn);
     if ('sort' in o) return await topAll(o, print, warn);
     if ('views' in o) return await serveAll(o, warn);

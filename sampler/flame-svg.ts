@@ -40,11 +40,20 @@ function treeOf(counts: StackCounts): Node {
 
 const xml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** A warm colour that is the same for the same name, from one run to the next. */
+/**
+ * A colour that is the same for the same name, from one run to the next: by the layer a frame's suffix
+ * says (flamegraph.pl's: _[k] kernel orange, _[j] compiled code green; _[l] interpreted Lua blue-green),
+ * else warm (native code, and every frame of a view).
+ */
 function colour(name: string): string {
   let h = 2166136261;
   for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619) >>> 0;
-  return `rgb(${205 + (h % 50)},${80 + ((h >>> 8) % 130)},${40 + ((h >>> 16) % 40)})`;
+  const a = h % 50;
+  const b = (h >>> 8) % 60;
+  if (name.endsWith('_[k]')) return `rgb(${200 + a},${130 + b},${30 + (b >> 1)})`;
+  if (name.endsWith('_[j]')) return `rgb(${50 + b},${180 + a},${50 + (b >> 1)})`;
+  if (name.endsWith('_[l]')) return `rgb(${60 + b},${170 + a},${160 + (b >> 1)})`;
+  return `rgb(${205 + a},${80 + ((h >>> 8) % 130)},${40 + ((h >>> 16) % 40)})`;
 }
 
 const share = (w: number, total: number) => (total > 0 ? (100 * w) / total : 0).toFixed(2);

@@ -28,7 +28,6 @@ import { MAX_STACKS, StackCounts, toFolded } from './stack-counts.ts';
 import type { Row } from './view-run.ts';
 import { InstantSampler } from './bpf/instant-sampler.ts';
 import { Progress } from './progress.ts';
-import type { Capture } from './bpf/capture.ts';
 import { bpfUnavailable } from './bpf/addon.ts';
 
 export const FORMATS = ['folded', 'speedscope', 'svg', 'pprof', 'json'] as const;
@@ -359,53 +358,22 @@ function takeCaptures(o: RecordOptions, rec: Recorded, sampler: InstantSampler, 
   let walked = 0;
   const captures = sampler.drain();
   for (const c of captures) {
-    const key = wordsKey(c);
-    const known = sampler.seen.get(key);
     let r: Titled;
-    if (known && known.regs.every(([n, v]) => c.regs?.[n] === v)) {
-      r = known.result;
-    } else {
-      walked++;
-      sampler.memory.use(c);
-      try {
-        r = sampleOnce(o, s, warn).result;
-      } catch (err) {
-        if (!(err instanceof TargetGone) || rec.parts[0].sessions.length === 1) throw err;
-        warn(`xsample: ${err.message}`);
-        s.gone = true;
-        return;
-      } finally {
-        sampler.memory.use(null);
-      }
-      // The walk here stops where the kernel's did (a walk error, a read that faulted), over the same words;
-      // one that went on read memory the kernel did not, after the instant.
-      const cut = CUT[c.status] ?? (c.status !== 'ok' && !r.partial ? `the kernel's walk stopped (${c.status === 'fault' ? `a read at 0x${c.fault?.toString(16)} faulted` : 'a walk error'}) where this one went on` : null);
-      if (cut) r = { ...r, partial: true, errors: [{ message: cut }, ...r.errors] };
-      const used = s.compiled!.R.usedRegisters();
-      if (sampler.seen.size >= SEEN_MAX) sampler.seen.clear();
-      sampler.seen.set(key, { result: r, regs: used.map((n) => [n, c.regs?.[n]] as [string, Int | undefined]) });
+    try {
+      const w = sampler.walk(o, c, warn);
+      r = w.result;
+      if (w.walked) walked++;
+    } catch (err) {
+      if (!(err instanceof TargetGone) || rec.parts[0].sessions.length === 1) throw err;
+      warn(`xsample: ${err.message}`);
+      s.gone = true;
+      return;
     }
     tally.add(r);
     if (!r.partial) agg.sample([{ view: s.view, r }]);
   }
   if (o.verbose && captures.length) warn(`xsample: ${s.view.name}: ${captures.length} captures, ${walked} walked, ${captures.length - walked} the same words as one walked before`);
 }
-
-/** Captures remembered by their words, per process: past this, forgotten all at once. */
-const SEEN_MAX = 4096;
-
-/** What a capture read: its words (address, bytes) and where it stopped. */
-function wordsKey(c: Capture): string {
-  let k = `${c.status} ${c.fault ?? ''}`;
-  for (const w of c.words) k += ` ${w.addr.toString(16)}:${Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.length).toString('hex')}`;
-  return k;
-}
-
-/** Why a capture the kernel cut short is not of one instant. */
-const CUT: Partial<Record<Capture['status'], string>> = {
-  full: 'the kernel\'s capture held more words than it has room for (the rest would not be of the instant)',
-  regs: 'the kernel could not read the thread\'s registers at the instant',
-};
 
 /** Each first frame's share of the weight, heaviest first: "vm JIT 75.1%, vm C 24.9%". */
 function splitText(split: { frame: string; weight: Int }[], total: Int): string {
@@ -417,42 +385,67 @@ function splitText(split: { frame: string; weight: Int }[], total: Int): string 
  * How each format names a weight of a kind (the schema's weighs:): the unit a frame's figure is in, pprof's
  * sample type (inuse_space in bytes, as Go's heap profiles; samples counted), speedscope's unit.
  */
-const UNITS: Record<Weighs, { unit: string; pprof: [string, string]; speedscope: 'bytes' | 'none'; what: string }> = {
+/** How each format names a weight: the unit a frame's figure is in, pprof's sample type and unit, speedscope's unit. */
+export interface StackUnits {
+  unit: string;
+  pprof: [string, string];
+  speedscope: 'bytes' | 'none' | 'microseconds';
+  what: string;
+}
+
+/** A view's weights (weighs:): bytes as Go's heap profiles (inuse_space), items, samples counted. */
+const UNITS: Record<Weighs, StackUnits> = {
   bytes: { unit: 'bytes', pprof: ['inuse_space', 'bytes'], speedscope: 'bytes', what: 'bytes held, the mean over the samples' },
   items: { unit: 'items', pprof: ['inuse_objects', 'count'], speedscope: 'none', what: 'items held, the mean over the samples' },
   samples: { unit: 'samples', pprof: ['samples', 'count'], speedscope: 'none', what: 'samples, added up' },
 };
 
+/** Stacks as a flame graph's file: name is the recording's, of says what the weights are of (the SVG's title, pprof's comment). */
+export function renderStacks(
+  format: Exclude<Format, 'json'>,
+  counts: StackCounts,
+  name: string,
+  of: string,
+  units: StackUnits,
+  when: { startMs: number; seconds: number; rateHz: number },
+): string | Buffer {
+  switch (format) {
+    case 'folded':
+      return toFolded(counts);
+    case 'speedscope':
+      return toSpeedscope(counts, name, `xsample ${xwalkVersion()}`, units.speedscope);
+    case 'svg':
+      return toFlameSvg(counts, `${name}, ${of}`, units.unit, counts.total());
+    case 'pprof':
+      return toPprof(counts, {
+        type: units.pprof[0],
+        unit: units.pprof[1],
+        startMs: when.startMs,
+        durationMs: when.seconds * 1000,
+        periodMs: 1000 / when.rateHz,
+        comment: `${name}: ${of}, written by xsample ${xwalkVersion()}`,
+      });
+  }
+}
+
 function render(format: Format, rec: Recorded, agg: Aggregate, meta: Record<string, unknown>): string | Buffer {
   const name = `${meta.view} (${meta.pack}, pid ${(meta.pids as (number | null)[]).join(', ')})`;
   const units = agg.weighs && UNITS[agg.weighs];
   const of = `${meta.samples} sample${meta.samples === 1 ? '' : 's'} at ${meta.rate_hz} Hz`;
-  switch (format) {
-    case 'folded':
-      return toFolded(agg.stacks);
-    case 'speedscope':
-      return toSpeedscope(agg.stacks, name, `xsample ${xwalkVersion()}`, units!.speedscope);
-    case 'svg':
-      return toFlameSvg(agg.stacks, `${name}, ${agg.stacks.gauge ? `the mean of ${of}` : of}`, units!.unit, agg.stacks.total());
-    case 'pprof':
-      return toPprof(agg.stacks, {
-        type: units!.pprof[0],
-        unit: units!.pprof[1],
-        startMs: meta.start_ms as number,
-        durationMs: (meta.seconds as number) * 1000,
-        periodMs: 1000 / (meta.rate_hz as number),
-        comment: `${name}: ${agg.stacks.gauge ? `the mean of ${of}` : of}, written by xsample ${xwalkVersion()}`,
-      });
-    case 'json': {
-      const { start_ms: _, ...rest } = meta;
-      const summaryOf = (view: string) => agg.columns.get(view) ?? new ColumnSummary();
-      const columns =
-        rec.parts.length === 1
-          ? { items: summaryOf(rec.parts[0].view.name).items, columns: summaryOf(rec.parts[0].view.name).summary() }
-          : { parts: Object.fromEntries(rec.parts.map(({ view }) => [view.name, { items: summaryOf(view.name).items, columns: summaryOf(view.name).summary() }])) };
-      // A gauge's stacks with their min, mean, max and last; a counter's with their sum.
-      const stacks = !rec.stacks ? {} : { weighs: agg.weighs, unit: units!.unit, total_weight: agg.stacks.total(), stacks: agg.stacks.gauge ? agg.stacks.stats() : agg.stacks.entries() };
-      return toJson({ ...rest, ...columns, ...stacks });
-    }
+  if (format !== 'json') {
+    return renderStacks(format, agg.stacks, name, agg.stacks.gauge ? `the mean of ${of}` : of, units!, {
+      startMs: meta.start_ms as number,
+      seconds: meta.seconds as number,
+      rateHz: meta.rate_hz as number,
+    });
   }
+  const { start_ms: _, ...rest } = meta;
+  const summaryOf = (view: string) => agg.columns.get(view) ?? new ColumnSummary();
+  const columns =
+    rec.parts.length === 1
+      ? { items: summaryOf(rec.parts[0].view.name).items, columns: summaryOf(rec.parts[0].view.name).summary() }
+      : { parts: Object.fromEntries(rec.parts.map(({ view }) => [view.name, { items: summaryOf(view.name).items, columns: summaryOf(view.name).summary() }])) };
+  // A gauge's stacks with their min, mean, max and last; a counter's with their sum.
+  const stacks = !rec.stacks ? {} : { weighs: agg.weighs, unit: units!.unit, total_weight: agg.stacks.total(), stacks: agg.stacks.gauge ? agg.stacks.stats() : agg.stacks.entries() };
+  return toJson({ ...rest, ...columns, ...stacks });
 }

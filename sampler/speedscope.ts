@@ -5,8 +5,8 @@
  */
 import type { StackCounts } from './stack-counts.ts';
 
-/** unit: speedscope's name of what a weight is (bytes, or none for counts and samples). */
-export function toSpeedscope(counts: StackCounts, name: string, exporter: string, unit: 'bytes' | 'none'): string {
+/** unit: speedscope's name of what a weight is (bytes, microseconds, or none for counts and samples). */
+export function toSpeedscope(counts: StackCounts, name: string, exporter: string, unit: 'bytes' | 'none' | 'microseconds'): string {
   const index = new Map<string, number>();
   const frames: { name: string }[] = [];
   const idOf = (f: string): number => {

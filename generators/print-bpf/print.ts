@@ -92,6 +92,8 @@ export interface CaptureOptions extends WalkOptions {
   entries: number;
   /** Bytes of the ring buffer (a power of two, a multiple of the page size). */
   ringBytes: number;
+  /** The program returns 1: the perf event it is attached to still writes its own sample (record --cpu's stack). */
+  keepSample?: boolean;
 }
 
 export const R0: Reg = 0;
@@ -821,7 +823,7 @@ class CapturePrinter extends WalkPrinter<CaptureOptions> {
     a.aluImm('add', R1, 1);
     a.stx(4, REC, CAPTURE.dropped, R1);
     a.bind(out);
-    a.movImm(R0, 0n);
+    a.movImm(R0, this.o.keepSample ? 1n : 0n);
     a.exit();
 
     const stackBytes = this.stacks * this.stackCap * 8;

@@ -9,7 +9,7 @@
  */
 import { lowerView } from '../../generators/lower/lower.ts';
 import { CAPTURE, printCapture } from '../../generators/print-bpf/print.ts';
-import type { Session } from '../sampling.ts';
+import { type Print, type SampleOptions, sampleOnce, type Session } from '../sampling.ts';
 import { type BpfCosts, AttachedBpf } from './loader.ts';
 import { type Capture, decodeCapture } from './capture.ts';
 import { InstantMemory, instantRegisters } from './instant-memory.ts';
@@ -43,16 +43,7 @@ export class InstantSampler {
    * The session's samples then read through the capture set by use(); resolve names of globals as its walks do.
    */
   static open(s: Session, hz: number, global: (name: string) => Int): InstantSampler {
-    const lowered = lowerView(s.view, true);
-    const prog = printCapture(lowered, lowered.instant, s.sel.layout, {
-      tgid: s.target.pid!,
-      maxNodes: KERNEL_MAX_NODES,
-      maxTotal: KERNEL_MAX_NODES * 10,
-      entries: ENTRIES,
-      ringBytes: RING_BYTES,
-      global: (n) => BigInt(global(n)),
-    });
-    const bpf = AttachedBpf.load(prog, 'perf_event', { stats: true, name: 'xwalk_instant' });
+    const bpf = InstantSampler.load(s, global, false);
     try {
       let fd: number;
       try {
@@ -70,9 +61,65 @@ export class InstantSampler {
     return new InstantSampler(s, bpf, new InstantMemory(s.target.source));
   }
 
+  /**
+   * The capture attached to perf events opened elsewhere (record --cpu's stack samples, any thread of the
+   * process): each event still writes its own sample, and the capture of the same instant beside it.
+   * The events stay the caller's: close() detaches the program only.
+   */
+  static attach(s: Session, perfFds: readonly number[], global: (name: string) => Int): InstantSampler {
+    const bpf = InstantSampler.load(s, global, true);
+    try {
+      for (const fd of perfFds) bpf.addon.attach(fd, bpf.progFd);
+    } catch (err) {
+      bpf.detach();
+      throw err;
+    }
+    return new InstantSampler(s, bpf, new InstantMemory(s.target.source));
+  }
+
+  private static load(s: Session, global: (name: string) => Int, keepSample: boolean): AttachedBpf {
+    const lowered = lowerView(s.view, true);
+    const prog = printCapture(lowered, lowered.instant, s.sel.layout, {
+      tgid: s.target.pid!,
+      maxNodes: KERNEL_MAX_NODES,
+      maxTotal: KERNEL_MAX_NODES * 10,
+      entries: ENTRIES,
+      ringBytes: RING_BYTES,
+      global: (n) => BigInt(global(n)),
+      keepSample,
+    });
+    return AttachedBpf.load(prog, 'perf_event', { stats: true, name: 'xwalk_instant' });
+  }
+
   /** The captures written since the last call, oldest first. */
   drain(): Capture[] {
     return this.bpf.drain().map(decodeCapture);
+  }
+
+  /**
+   * The view's answer for one capture: walked over it, or the answer of a capture of the same words (and the
+   * same values of the registers that walk asked for) walked before — the rest of what the walk read is memory
+   * that does not change (a hot loop's stack, sampled again and again, is walked once).
+   */
+  walk(o: SampleOptions, c: Capture, warn: Print): { result: Titled; walked: boolean } {
+    const key = wordsKey(c);
+    const known = this.seen.get(key);
+    if (known && known.regs.every(([n, v]) => c.regs?.[n] === v)) return { result: known.result, walked: false };
+    this.memory.use(c);
+    let r: Titled;
+    try {
+      r = sampleOnce(o, this.session, warn).result;
+    } finally {
+      this.memory.use(null);
+    }
+    // The walk here stops where the kernel's did (a walk error, a read that faulted), over the same words;
+    // one that went on read memory the kernel did not, after the instant.
+    const cut = CUT[c.status] ?? (c.status !== 'ok' && !r.partial ? `the kernel's walk stopped (${c.status === 'fault' ? `a read at 0x${c.fault?.toString(16)} faulted` : 'a walk error'}) where this one went on` : null);
+    if (cut) r = { ...r, partial: true, errors: [{ message: cut }, ...r.errors] };
+    const used = this.session.compiled!.R.usedRegisters();
+    if (this.seen.size >= SEEN_MAX) this.seen.clear();
+    this.seen.set(key, { result: r, regs: used.map((n) => [n, c.regs?.[n]] as [string, Int | undefined]) });
+    return { result: r, walked: true };
   }
 
   /** The registers of the capture in use, as the session's walks read them. */
@@ -92,3 +139,19 @@ export class InstantSampler {
     this.bpf.detach();
   }
 }
+
+/** Captures remembered by their words, per process: past this, forgotten all at once. */
+const SEEN_MAX = 4096;
+
+/** What a capture read: its words (address, bytes) and where it stopped. */
+function wordsKey(c: Capture): string {
+  let k = `${c.status} ${c.fault ?? ''}`;
+  for (const w of c.words) k += ` ${w.addr.toString(16)}:${Buffer.from(w.bytes.buffer, w.bytes.byteOffset, w.bytes.length).toString('hex')}`;
+  return k;
+}
+
+/** Why a capture the kernel cut short is not of one instant. */
+const CUT: Partial<Record<Capture['status'], string>> = {
+  full: 'the kernel\'s capture held more words than it has room for (the rest would not be of the instant)',
+  regs: 'the kernel could not read the thread\'s registers at the instant',
+};

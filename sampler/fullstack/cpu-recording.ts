@@ -1,0 +1,320 @@
+/**
+ * xsample record --cpu / --off-cpu: whole stacks of every thread of a
+ * process, sampled by the kernel and never stopped. Each perf sample
+ * carries the thread's user registers, a copy of its user stack and the
+ * kernel's callchain (sampler/perf/); user space unwinds the copy with the
+ * objects' own frame descriptions (sampler/unwind/). Where the process's pack
+ * has a view that splices: native_stack (LuaJIT's lua_entries), the kernel
+ * also runs that view's capture at the same instant, and the interpreter's
+ * frames take the place of its own native frames (splice.ts).
+ *
+ * On-CPU: a sample every 1/rate s of a thread's CPU time, each weighing 1.
+ * Off-CPU: a sample at each switch-out of a thread, weighing the time to
+ * its next switch-in (µs), when at least --min-block.
+ */
+import { UserError } from '../../core/errors.ts';
+import type { ViewIR } from '../../generators/ir.ts';
+import { bpfUnavailable } from '../bpf/addon.ts';
+import type { Capture } from '../bpf/capture.ts';
+import { InstantSampler } from '../bpf/instant-sampler.ts';
+import { toJson } from '../json-out.ts';
+import { TargetGone } from '../memory.ts';
+import { checkOutput, writeOutput } from '../output-file.ts';
+import { type StackSample, type SwitchEvent, StackEvents } from '../perf/stack-events.ts';
+import { Progress } from '../progress.ts';
+import { type Format, formatOfFile, renderStacks, type StackUnits } from '../recording.ts';
+import { closeSessions, compileSessions, Interrupt, openSessions, type Print, type SampleOptions, type Session } from '../sampling.ts';
+import { MAX_STACKS, StackCounts } from '../stack-counts.ts';
+import { KernelSymbols } from '../unwind/frame-names.ts';
+import { ProcessObjects } from '../unwind/objects.ts';
+import { regsFromPerf } from '../unwind/regs.ts';
+import { Unwinder, type UnwindEnd } from '../unwind/unwinder.ts';
+import { interpreterState } from './interpreter.ts';
+import { EntrySplicer, stackNames } from './splice.ts';
+
+export interface CpuRecordOptions extends SampleOptions {
+  mode: 'cpu' | 'off-cpu';
+  /** On-CPU samples a second of a thread's CPU time. */
+  rate: number;
+  duration: number;
+  out: string | null;
+  format: Format | null;
+  /** Bytes of user stack each sample copies. */
+  stackBytes: number;
+  /** Splice an interpreter's frames in where the pack says how. */
+  interpreted: boolean;
+  /** Off-CPU: waits shorter than this (µs) are left out. */
+  minBlockUs: number;
+}
+
+export const DEFAULT_STACK_BYTES = 16384;
+export const DEFAULT_CPU_HZ = 99;
+
+const DRAIN_MS = 50;
+/** A capture belongs to the sample of the same thread taken within this of it (the same overflow: µs apart). */
+const MATCH_NS = 2_000_000n;
+
+const UNITS: Record<CpuRecordOptions['mode'], StackUnits> = {
+  cpu: { unit: 'samples', pprof: ['cpu', 'count'], speedscope: 'none', what: 'samples of CPU time, added up' },
+  'off-cpu': { unit: 'µs', pprof: ['off-cpu', 'microseconds'], speedscope: 'microseconds', what: 'µs blocked, added up' },
+};
+
+/** One process recorded: its events, unwinder, and the interpreter's capture where there is one. */
+interface Recorded {
+  pid: number;
+  events: StackEvents;
+  objects: ProcessObjects;
+  unwinder: Unwinder;
+  session: Session | null;
+  capture: InstantSampler | null;
+  /** Captures not yet matched with their sample, by thread. */
+  pending: Map<number, Capture[]>;
+  /** Off-CPU: each thread's last switch-out, waiting for its switch-in. */
+  blocked: Map<number, { time: bigint; frames: string[] }>;
+}
+
+/** What a recording saw: the figures --verbose and the JSON give. */
+class Figures {
+  samples = 0;
+  /** Samples whose user stack unwound to its outermost frame. */
+  outermost = 0;
+  ends = new Map<UnwindEnd, number>();
+  interpreted = 0;
+  /** Samples taken while the interpreter ran but whose capture could not be used (none matched, or partial). */
+  interpreterMissed = 0;
+  unwindNs = 0n;
+  shortWaits = 0;
+}
+
+export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print): Promise<number> {
+  if (o.out) checkOutput(o.out);
+  const format = o.format ?? formatOfFile(o.out) ?? 'folded';
+  if (format === 'pprof' && !o.out && process.stdout.isTTY) throw new UserError('a pprof profile is gzipped binary: write it to a file with -o FILE (or pipe it)');
+  const sessions = o.interpreted ? await interpreterSessions(o, warn) : [];
+  const pids = sessions.length ? sessions.map((s) => s.target.pid!) : o.pids!;
+  const ksyms = loadKernelSymbols(warn);
+  const procs: Recorded[] = [];
+  const counts = new StackCounts(false);
+  const figures = new Figures();
+  const interrupt = new Interrupt();
+  const progress = process.stderr.isTTY ? new Progress() : null;
+  let stopped: string | null = null;
+  const startWall = Date.now();
+  let start = performance.now();
+  try {
+    for (const pid of pids) procs.push(openProcess(o, pid, sessions.find((s) => s.target.pid === pid) ?? null, warn));
+    start = performance.now();
+    const end = start + o.duration * 1000;
+    for (;;) {
+      const left = end - performance.now();
+      await interrupt.sleep(Math.min(DRAIN_MS, Math.max(0, left)));
+      for (const p of procs) take(o, p, counts, figures, ksyms, warn);
+      progress?.update(`${figures.samples} samples${o.duration === Infinity ? ', Ctrl-C to stop' : ''}`);
+      if (interrupt.stopped) {
+        stopped = 'stopped by Ctrl-C';
+        break;
+      }
+      if (left <= 0) break;
+      if (procs.every((p) => !alive(p.pid))) {
+        stopped = procs.length === 1 ? 'the target exited' : 'every process recorded exited';
+        break;
+      }
+    }
+  } finally {
+    interrupt.dispose();
+    progress?.done();
+    for (const p of procs) {
+      p.capture?.close();
+      p.events.close();
+    }
+    closeSessions(sessions);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  if (stopped) warn(`xsample: ${stopped} after ${seconds.toFixed(1)} s; ${figures.samples} sample${figures.samples === 1 ? '' : 's'} kept`);
+  if (figures.samples === 0 && stopped && stopped !== 'stopped by Ctrl-C') throw new TargetGone(`${stopped} before any sample: nothing to write`);
+  const lost = procs.reduce((n, p) => n + p.events.lost(), 0);
+  if (lost > 0) warn(`xsample: the kernel dropped ${lost} sample${lost === 1 ? '' : 's'}: its ring was full (xsample fell behind)`);
+  if (counts.overflowed > 0) warn(`xsample: more than ${MAX_STACKS} distinct stacks: ${counts.overflowed} more are under "(other stacks)"`);
+  const units = UNITS[o.mode];
+  const name = `${o.mode === 'cpu' ? 'on-CPU' : 'off-CPU'} stacks (pid ${pids.join(', ')})`;
+  const of = o.mode === 'cpu' ? `${figures.samples} samples at ${o.rate} Hz of CPU time` : `µs blocked, ${figures.samples} waits`;
+  const summary = summaryOf(o, figures, seconds);
+  const text =
+    format === 'json'
+      ? toJson({
+          mode: o.mode,
+          pids,
+          rate_hz: o.mode === 'cpu' ? o.rate : null,
+          seconds: Number(seconds.toFixed(3)),
+          samples: figures.samples,
+          outermost: figures.outermost,
+          interpreted: figures.interpreted,
+          interpreter_missed: figures.interpreterMissed,
+          lost,
+          unit: units.unit,
+          total_weight: counts.total(),
+          stacks: counts.entries(),
+        })
+      : renderStacks(format, counts, name, of, units, { startMs: startWall, seconds, rateHz: o.mode === 'cpu' ? o.rate : 1000 });
+  if (o.verbose) warn(`xsample: unwinding: ${figures.samples ? (Number(figures.unwindNs) / figures.samples / 1000).toFixed(1) : '?'} µs a sample; ends: ${[...figures.ends].map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  if (o.out) {
+    writeOutput(o.out, typeof text === 'string' ? text + '\n' : text);
+    warn(`xsample: wrote ${o.out} (${format}): ${summary}`);
+  } else {
+    if (typeof text !== 'string') process.stdout.write(text);
+    else print(text);
+    warn(`xsample: ${summary}`);
+  }
+  return 0;
+}
+
+function summaryOf(o: CpuRecordOptions, f: Figures, seconds: number): string {
+  const pct = (n: number) => (f.samples ? ((100 * n) / f.samples).toFixed(1) : '0.0');
+  const parts = [`${f.samples} ${o.mode === 'cpu' ? 'samples' : 'waits'} in ${seconds.toFixed(1)} s`, `${pct(f.outermost)}% unwound to the outermost frame`];
+  if (f.interpreted || f.interpreterMissed) parts.push(`${f.interpreted} with interpreter frames${f.interpreterMissed ? `, ${f.interpreterMissed} without (no usable capture of the instant)` : ''}`);
+  if (f.shortWaits) parts.push(`${f.shortWaits} waits under ${o.minBlockUs} µs left out`);
+  return parts.join('; ');
+}
+
+/** The sessions of the views that splice into native stacks, one per process (a master stands for its workers); none where no pack has one. */
+async function interpreterSessions(o: CpuRecordOptions, warn: Print): Promise<Session[]> {
+  let sessions: Session[];
+  try {
+    sessions = await openSessions({ ...o, view: '' }, warn, (pack) => [...pack.views.values()].filter((v: ViewIR) => v.splices === 'native_stack').slice(0, 1));
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    if (o.verbose) warn(`xsample: native frames only: ${err.message}`);
+    return [];
+  }
+  if (sessions.length === 0) return [];
+  const why = bpfUnavailable();
+  if (why !== null) {
+    warn(`xsample: native frames only: the interpreter's frames are read at the instant of each sample, with eBPF, and ${why}`);
+    closeSessions(sessions);
+    return [];
+  }
+  compileSessions(o, sessions);
+  return sessions;
+}
+
+function openProcess(o: CpuRecordOptions, pid: number, session: Session | null, warn: Print): Recorded {
+  const events = StackEvents.open(pid, { kind: o.mode === 'cpu' ? 'cpu' : 'switch', hz: o.rate, stackBytes: o.stackBytes });
+  let capture: InstantSampler | null = null;
+  try {
+    if (session) {
+      const R = session.compiled!.R;
+      capture = InstantSampler.attach(session, events.fds, (n) => R.global(n));
+    }
+  } catch (err) {
+    warn(`xsample: pid ${pid}: native frames only: the interpreter's capture did not load: ${(err as Error).message}`);
+    capture = null;
+  }
+  const objects = ProcessObjects.live(pid);
+  return { pid, events, objects, unwinder: new Unwinder(objects), session, capture, pending: new Map(), blocked: new Map() };
+}
+
+function loadKernelSymbols(warn: Print): KernelSymbols | null {
+  try {
+    return KernelSymbols.load();
+  } catch (err) {
+    warn(`xsample: kernel frames are addresses: ${(err as Error).message}`);
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Everything the kernel wrote for one process since the last time. */
+function take(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null, warn: Print): void {
+  if (p.capture) {
+    for (const c of p.capture.drain()) {
+      let q = p.pending.get(c.tid);
+      if (!q) p.pending.set(c.tid, (q = []));
+      q.push(c);
+    }
+  }
+  const { samples, switches } = p.events.drain();
+  if (o.mode === 'cpu') {
+    for (const s of samples) counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...framesOf(o, p, s, figures, ksyms, warn)], weight: 1 }]);
+  } else {
+    offCpu(o, p, samples, switches, counts, figures, ksyms, warn);
+  }
+  // Captures that found no sample (its ring dropped it) are not kept past a drain or two.
+  for (const [tid, q] of p.pending) if (q.length > 64) p.pending.set(tid, q.slice(-16));
+}
+
+/** A switch-out's stack waits for the thread's switch-in: the time between is what it weighs. */
+function offCpu(o: CpuRecordOptions, p: Recorded, samples: StackSample[], switches: SwitchEvent[], counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null, warn: Print): void {
+  const events: ({ t: bigint; s: StackSample } | { t: bigint; w: SwitchEvent })[] = [...samples.map((s) => ({ t: s.time, s })), ...switches.filter((w) => !w.out).map((w) => ({ t: w.time, w }))];
+  events.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
+  for (const e of events) {
+    if ('s' in e) {
+      p.blocked.set(e.s.tid, { time: e.s.time, frames: framesOf(o, p, e.s, figures, ksyms, warn) });
+      continue;
+    }
+    const out = p.blocked.get(e.w.tid);
+    if (!out) continue;
+    p.blocked.delete(e.w.tid);
+    const us = Number((e.w.time - out.time) / 1000n);
+    if (us < o.minBlockUs) {
+      figures.shortWaits++;
+      continue;
+    }
+    counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...out.frames], weight: us }]);
+  }
+}
+
+/** One sample's frames, outermost first. */
+function framesOf(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Figures, ksyms: KernelSymbols | null, warn: Print): string[] {
+  figures.samples++;
+  const t0 = process.hrtime.bigint();
+  const regs = regsFromPerf(s.regs);
+  const stack = { sp: s.sp, bytes: s.stack };
+  const state = interpreterAt(o, p, s, figures, warn);
+  const splicer = state ? new EntrySplicer(state, p.unwinder, p.unwinder.codeRange(state.vmPc), stack) : null;
+  let unwound = p.unwinder.unwind(regs, stack, splicer?.hooks());
+  if (unwound.end === 'unmapped') {
+    // A pc in no mapping known: an object loaded since (dlopen); the maps are read again once.
+    p.objects.refresh();
+    unwound = p.unwinder.unwind(regs, stack, splicer?.hooks());
+  }
+  figures.unwindNs += process.hrtime.bigint() - t0;
+  figures.ends.set(unwound.end, (figures.ends.get(unwound.end) ?? 0) + 1);
+  if (unwound.end === 'outermost') figures.outermost++;
+  return stackNames(unwound, splicer, s.kernel, ksyms);
+}
+
+/** The interpreter's state at the sample's instant, from the capture the kernel took with it; null when none runs or none is usable. */
+function interpreterAt(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Figures, warn: Print) {
+  if (!p.capture) return null;
+  const q = p.pending.get(s.tid);
+  if (!q) return miss(figures);
+  // The capture ran in the same overflow as the sample, just before it.
+  const i = q.findIndex((c) => c.timeNs <= s.time + MATCH_NS && s.time - c.timeNs <= MATCH_NS);
+  if (i < 0) return miss(figures);
+  const c = q[i];
+  q.splice(0, i + 1);
+  let r;
+  try {
+    r = p.capture.walk(o, c, warn).result;
+  } catch (err) {
+    if (err instanceof TargetGone) return null;
+    throw err;
+  }
+  if (r.partial || r.items.length === 0) return miss(figures);
+  const state = interpreterState(r.items[0]);
+  if (state) figures.interpreted++;
+  return state;
+}
+
+function miss(figures: Figures): null {
+  figures.interpreterMissed++;
+  return null;
+}
