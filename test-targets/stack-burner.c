@@ -4,18 +4,20 @@
  * the test says, so the kernel's samples can be checked against what the
  * target itself knows. Built by the test into a temp folder.
  *
- * Commands, one a line on stdin; the main thread reads them with read(2)
- * one byte at a time, so between commands it is blocked in read() on the
- * pipe (pipe_read in the kernel). Answers, one a line on stdout:
+ * Commands, one a line on stdin, or on the FIFO named by the first argument
+ * (a pipe: node's child stdin is a socket); the main thread reads them with
+ * read(2) one byte at a time, so between commands it is blocked in read()
+ * (pipe_read in the kernel, from a FIFO). Answers, one a line on stdout:
  *   tids         "tids MAIN"
  *   burn         starts the burner thread (once), spinning in xw_burn():
- *                "burning TID"
+ *                "burning TID LO HI": its tid and stack (pthread_getattr_np, hex)
  *   work         "work ITERATIONS": the burner's iterations so far
  *   sleep MS     the main thread sleeps MS ms in nanosleep(2): "slept"
  *   ping         "pong"
- * It exits at the end of stdin.
+ * It exits at the end of its input.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@
 
 static volatile uint64_t iterations;
 static volatile pid_t burner_tid;
+static uintptr_t burner_stack_lo, burner_stack_hi;
 
 /* The function the CPU samples land in: a fixed amount of work a round, counted. */
 __attribute__((noinline)) static void xw_burn(void)
@@ -45,7 +48,16 @@ __attribute__((noinline)) static void xw_burn(void)
 static void *burner(void *arg)
 {
     (void)arg;
-    burner_tid = (pid_t)syscall(SYS_gettid);
+    pthread_attr_t attr;
+    void *lo = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &lo, &size);
+        pthread_attr_destroy(&attr);
+    }
+    burner_stack_lo = (uintptr_t)lo;
+    burner_stack_hi = (uintptr_t)lo + size;
+    __atomic_store_n(&burner_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
     xw_burn();
     return NULL;
 }
@@ -76,8 +88,13 @@ static int read_line(char *buf, size_t size)
     return 1;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) {
+        int fd = open(argv[1], O_RDONLY);
+        if (fd < 0 || dup2(fd, 0) < 0) return 1;
+        close(fd);
+    }
     char line[128], out[128];
     pthread_t t;
     int started = 0;
@@ -89,8 +106,9 @@ int main(void)
                 pthread_create(&t, NULL, burner, NULL);
                 started = 1;
             }
-            while (burner_tid == 0) sched_yield();
-            snprintf(out, sizeof out, "burning %d\n", (int)burner_tid);
+            while (__atomic_load_n(&burner_tid, __ATOMIC_ACQUIRE) == 0) sched_yield();
+            snprintf(out, sizeof out, "burning %d %lx %lx\n", (int)burner_tid, (unsigned long)burner_stack_lo,
+                     (unsigned long)burner_stack_hi);
         } else if (strcmp(line, "work") == 0) {
             snprintf(out, sizeof out, "work %llu\n", (unsigned long long)__atomic_load_n(&iterations, __ATOMIC_RELAXED));
         } else if (strncmp(line, "sleep ", 6) == 0) {
