@@ -263,6 +263,14 @@ function tests(): void {
     const now = process.hrtime.bigint();
     tt.ok(first.time > now - 120_000_000_000n && first.time <= now, "times are CLOCK_MONOTONIC (this process's hrtime)");
     for (const s of samples.slice(0, 20)) checkStackLength(tt, b.pid, s, STACK, `sample at ${s.time}`);
+
+    // wait(): a small ring (8 pages, woken at half: 2 samples of 8 KiB) wakes its reader; an empty one does not.
+    ev.close();
+    const small = StackEvents.open(b.pid, { kind: 'cpu', hz: 999, stackBytes: STACK, ringPages: 8 });
+    tt.teardown(() => small.close());
+    tt.ok(small.wait(30_000), 'wait() returns when a ring is half full');
+    tt.ok(small.drain().samples.filter((s) => s.tid === tid).length >= 2, 'and the ring holds the samples that woke it');
+    tt.notOk(small.wait(0), 'an emptied ring does not wake at once');
   });
 
   t.test('switch: a thread blocked in read() and in nanosleep(), its kernel path and the time it was blocked', async (tt) => {

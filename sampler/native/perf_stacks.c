@@ -29,7 +29,7 @@
  *   PERF_RECORD_LOST / LOST_SAMPLES add to lost(); a record whose sizes do not
  *   hold together is skipped and counted in corrupt(); a header that cannot be
  *   followed drops the rest of the ring (counted too). No read leaves the ring.
- * wait(handle, ms) -> boolean   poll(2): the ring passed its watermark
+ * wait(handles[], ms) -> boolean   poll(2): one of the rings passed its watermark
  * fd(handle) -> number   lost(handle) -> number   corrupt(handle) -> number
  * enable(handle)   close(handle)
  *
@@ -431,21 +431,45 @@ static napi_value js_drain(napi_env env, napi_callback_info info)
     return out;
 }
 
+#define MAX_WAIT 4096
+
 static napi_value js_wait(napi_env env, napi_callback_info info)
 {
-    static const char usage[] = "wait(handle, ms)";
+    static const char usage[] = "wait(handles[], ms)";
     napi_value argv[2];
     int64_t ms;
+    uint32_t n = 0;
+    bool is_array = false;
     if (!get_args(env, info, 2, 2, argv, usage) || !get_i64(env, argv[1], &ms, usage)) return NULL;
-    struct stack_ring *r = ring_of(env, argv[0], 1);
-    if (!r) return NULL;
-    struct pollfd p = { .fd = r->fd, .events = POLLIN };
-    int got = poll(&p, 1, ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms);
-    if (got < 0 && errno != EINTR) {
-        throw_errno(env, "poll(perf ring)", errno);
+    if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &n) != napi_ok ||
+        n > MAX_WAIT) {
+        napi_throw_type_error(env, NULL, usage);
         return NULL;
     }
-    return make_bool(env, got > 0 && (p.revents & POLLIN));
+    struct pollfd *p = calloc(n ? n : 1, sizeof *p);
+    if (!p) {
+        throw_errno(env, "wait", ENOMEM);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        napi_value h;
+        struct stack_ring *r;
+        if (napi_get_element(env, argv[0], i, &h) != napi_ok || !(r = ring_of(env, h, 1))) {
+            free(p);
+            return NULL;
+        }
+        p[i].fd = r->fd;
+        p[i].events = POLLIN;
+    }
+    int got = poll(p, n, ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms);
+    int e = errno, ready = 0;
+    for (uint32_t i = 0; got > 0 && i < n; i++) ready |= (p[i].revents & POLLIN) != 0;
+    free(p);
+    if (got < 0 && e != EINTR) {
+        throw_errno(env, "poll(perf ring)", e);
+        return NULL;
+    }
+    return make_bool(env, ready);
 }
 
 static napi_value js_enable(napi_env env, napi_callback_info info)

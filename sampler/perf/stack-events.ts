@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { TargetGone, UserError } from '../../core/errors.ts';
+import { PERF_REGS } from '../live-registers.ts';
 import { loadAddon } from '../native-addon.ts';
 import { procError } from '../proc-maps.ts';
 
@@ -45,7 +46,7 @@ export interface RawSwitch {
 export interface PerfStacksAddon {
   open(tid: number, kind: 'cpu' | 'switch', rateOrPeriod: number, stackBytes: number, ringPages: number, disabled?: boolean): object;
   drain(handle: object, max: number): (RawSample | RawSwitch)[];
-  wait(handle: object, ms: number): boolean;
+  wait(handles: object[], ms: number): boolean;
   enable(handle: object): void;
   fd(handle: object): number;
   lost(handle: object): number;
@@ -54,13 +55,12 @@ export interface PerfStacksAddon {
 }
 
 /**
- * The user registers of a sample, in the order of perf_stacks.c's REG_MASK
- * (enum perf_event_x86_regs without flags and the segment registers), as
- * sampler/live-registers.ts reads them too.
+ * The user registers of a sample are in PERF_REGS order (perf_stacks.c's REG_MASK, the same as perf_regs.c's:
+ * enum perf_event_x86_regs without flags and the segment registers).
  */
-export const STACK_SAMPLE_REGS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'rip', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
-const SP = STACK_SAMPLE_REGS.indexOf('rsp');
-const IP = STACK_SAMPLE_REGS.indexOf('rip');
+export { PERF_REGS } from '../live-registers.ts';
+const SP = PERF_REGS.indexOf('rsp');
+const IP = PERF_REGS.indexOf('rip');
 
 export interface StackSample {
   tid: number;
@@ -73,7 +73,7 @@ export interface StackSample {
    * (0xffffffff8…) does not fit a double exactly.
    */
   kernel: bigint[];
-  /** The user registers in STACK_SAMPLE_REGS order (rax rbx rcx rdx rsi rdi rbp rsp rip r8..r15). */
+  /** The user registers in PERF_REGS order (rax rbx rcx rdx rsi rdi rbp rsp rip r8..r15). */
   regs: BigUint64Array;
   sp: number;
   ip: number;
@@ -276,12 +276,10 @@ export class StackEvents {
     for (const t of this.threads.values()) a.enable(t.handle);
   }
 
-  /** Waits up to ms for any thread's ring to pass half full; true when one did. */
+  /** Blocks up to ms (poll(2), the event loop waits too) until a thread's ring is half full; true when one is. */
   wait(ms: number): boolean {
-    const a = addon();
-    for (const t of this.threads.values()) if (a.wait(t.handle, 0)) return true;
-    const first = this.threads.values().next().value;
-    return first ? a.wait(first.handle, ms) : false;
+    if (this.closed) return false;
+    return addon().wait([...this.threads.values()].map((t) => t.handle), ms);
   }
 
   /** Everything the rings hold now, each list in time order. Samples without user registers are counted (withoutRegs()), not given. */
