@@ -320,19 +320,20 @@ export class StackEvents {
 
   /** Samples the kernel could not write (a ring was full). */
   lost(): number {
-    if (this.closed) return this.lostClosed;
-    const a = addon();
-    let n = this.lostClosed;
-    for (const t of this.threads.values()) n += a.lost(t.handle);
-    return n;
+    return this.lostClosed + this.sum((a, h) => a.lost(h));
   }
 
   /** Records skipped because their sizes did not hold together. */
   corrupt(): number {
-    if (this.closed) return this.corruptClosed;
+    return this.corruptClosed + this.sum((a, h) => a.corrupt(h));
+  }
+
+  /** A count of every open thread's ring. */
+  private sum(count: (a: PerfStacksAddon, handle: object) => number): number {
+    if (this.closed) return 0;
     const a = addon();
-    let n = this.corruptClosed;
-    for (const t of this.threads.values()) n += a.corrupt(t.handle);
+    let n = 0;
+    for (const t of this.threads.values()) n += count(a, t.handle);
     return n;
   }
 
