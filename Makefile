@@ -7,7 +7,7 @@ APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essent
                 libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev libnginx-mod-http-lua \
                 protobuf-compiler golang-github-google-pprof-dev prometheus chromium-headless-shell \
                 redis-server
-NATIVE := sampler/native/build/Release/xwalk_pvr.node sampler/native/build/Release/xwalk_perf.node sampler/native/build/Release/xwalk_bpf.node
+NATIVE := sampler/native/build/Release/xwalk_pvr.node sampler/native/build/Release/xwalk_perf.node sampler/native/build/Release/xwalk_bpf.node sampler/native/build/Release/xwalk_perf_stacks.node
 WALKEE := test-targets/bin/walkee
 CHURN  := test-targets/bin/churn
 NGINX  := build/nginx/nginx-1.22.1/objs/nginx
@@ -28,7 +28,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-$(NATIVE) &: sampler/native/pvr.c sampler/native/perf_regs.c sampler/native/bpf.c sampler/native/binding.gyp node_modules/.package-lock.json
+$(NATIVE) &: sampler/native/pvr.c sampler/native/perf_regs.c sampler/native/bpf.c sampler/native/perf_stacks.c sampler/native/binding.gyp node_modules/.package-lock.json
 	npx node-gyp rebuild -C sampler/native >/dev/null
 
 # Everything in one file (starting node costs less than resolving and loading dozens of

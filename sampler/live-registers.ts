@@ -18,7 +18,7 @@ interface PerfAddon {
 }
 
 /** The order sampler/native/perf_regs.c gives them in (enum perf_event_x86_regs). */
-const PERF_REGS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'rip', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
+export const PERF_REGS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'rip', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
 /** A sample each millisecond the thread runs. */
 const PERIOD_NS = 1_000_000;
 /** Registers older than this describe another moment than the memory read with them: they are not used. */

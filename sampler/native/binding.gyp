@@ -14,6 +14,11 @@
       "target_name": "xwalk_bpf",
       "sources": ["bpf.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "xwalk_perf_stacks",
+      "sources": ["perf_stacks.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"]
     }
   ]
 }
