@@ -6,7 +6,7 @@
  * symbols, the rows already computed) is kept per build-id (per path,
  * device and inode when it has none) and shared by every process.
  */
-import { ElfFile, PT_LOAD, type ElfSection } from '../../core/elf.ts';
+import { ElfFile, PF_X, PT_LOAD, type ElfSection } from '../../core/elf.ts';
 import type { CoreSource } from '../core-source.ts';
 import { findMapping, loadBias, readProcMaps, withoutDeleted } from '../proc-maps.ts';
 import { groupByPath } from '../process-symbols.ts';
@@ -169,7 +169,14 @@ interface Slot {
   file: FileObject;
 }
 
-export class ProcessObjects {
+/** What the unwinder asks of a process's objects (ProcessObjects; a fake in unit tests). */
+export interface ObjectLookup {
+  objectAt(pc: number): UnwindObject | null;
+  isExecutable(pc: number): boolean;
+  refresh(): void;
+}
+
+export class ProcessObjects implements ObjectLookup {
   private slots: Slot[] = [];
   private executableRanges: { start: number; end: number }[] = [];
   /** Opened objects (or null: could not be), by path and the start of their first range. */
@@ -254,12 +261,14 @@ function liveMap(pid: number): ExecutableMap {
   return { files, executable };
 }
 
+/**
+ * gcore leaves unmodified text out of the core (no PT_LOAD at all), so a core's executable ranges are its
+ * files' mappings of their PF_X segments (by file offset), plus the executable PT_LOADs it has.
+ */
 function coreMap(core: CoreSource): ExecutableMap {
-  const executable = core.mappings().filter((m) => m.perms[2] === 'x');
+  const executable = core.mappings().filter((m) => m.perms[2] === 'x').map((m) => ({ start: m.start, end: m.end }));
   const files = groupByPath(core.fileMappings, (p) => p.startsWith('/')).flatMap((o): FileObject[] => {
     if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
-    const ranges = executable.filter((e) => o.mappings.some((m) => e.start >= m.start && e.start < m.end));
-    if (ranges.length === 0) return [];
     const open = () => {
       const elf = core.openMapped(o.path);
       const bias = core.loadBiasOf(o.path, elf);
@@ -269,7 +278,19 @@ function coreMap(core: CoreSource): ExecutableMap {
       }
       return { elf, bias };
     };
-    return [{ path: o.path, ranges, open }];
+    let text: { offset: number; end: number }[];
+    try {
+      const { elf } = open();
+      text = elf.segments.filter((s) => s.type === PT_LOAD && (s.flags & PF_X) !== 0).map((s) => ({ offset: pageDown(s.offset), end: s.offset + s.filesz }));
+      elf.close();
+    } catch {
+      return [];
+    }
+    const ranges = o.mappings.filter((m) => text.some((t) => m.fileOffset >= t.offset && m.fileOffset < t.end)).map((m) => ({ start: m.start, end: m.end }));
+    executable.push(...ranges);
+    return ranges.length > 0 ? [{ path: o.path, ranges, open }] : [];
   });
   return { files, executable };
 }
+
+const pageDown = (n: number): number => n - (n % 4096);

@@ -8,7 +8,7 @@
  */
 import { ExprFault, evalExpr, type ExprContext, type Row, RuleKind } from './cfi.ts';
 import { CfiError } from './eh-frame.ts';
-import type { ProcessObjects, UnwindObject } from './objects.ts';
+import type { ObjectLookup, UnwindObject } from './objects.ts';
 import { CALLEE_SAVED, NREGS, RIP, RSP, type Regs, unknownRegs } from './regs.ts';
 
 export interface StackCopy {
@@ -57,7 +57,7 @@ export class Unwinder {
   private readonly maxDepth: number;
 
   constructor(
-    private readonly objects: ProcessObjects,
+    private readonly objects: ObjectLookup,
     opts: { maxDepth?: number } = {},
   ) {
     this.maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
@@ -80,7 +80,7 @@ export class Unwinder {
       if (given !== undefined) next = this.check(f, given);
       else {
         next = this.step(f, stack);
-        afterSignal = !('end' in next) && (f.object?.row(lookupPc(f))?.signal ?? false);
+        afterSignal = !('end' in next) && (rowOf(f)?.signal ?? false);
       }
       if ('end' in next) return { frames, end: next.end };
       frames.push(this.frame(next, !afterSignal));
@@ -99,20 +99,10 @@ export class Unwinder {
 
   /** The CFI step alone: the caller's registers, or why there is none. */
   step(f: NativeFrame, stack: StackCopy): Regs | { end: UnwindEnd } {
-    if (!f.object) return { end: 'no-cfi' };
-    const row = f.object.row(lookupPc(f));
+    const row = rowOf(f);
     if (!row) return { end: 'no-cfi' };
-    try {
-      const out = applyRow(row, f.regs, stack);
-      if (out === 'outermost') return { end: 'outermost' };
-      if (out === null) return { end: 'no-cfi' };
-      return this.check(f, out);
-    } catch (err) {
-      if (err instanceof StackCut) return { end: 'stack-cut' };
-      if (err instanceof ExprFault) return { end: err.unreadable ? 'stack-cut' : 'no-cfi' };
-      if (err instanceof CfiError) return { end: 'no-cfi' };
-      throw err;
-    }
+    const out = applyRow(row, f.regs, stack);
+    return typeof out === 'string' ? { end: out } : this.check(f, out);
   }
 
   /** The caller's registers if they make a frame: a return address in executable memory, a stack that grew. */
@@ -132,8 +122,32 @@ export class Unwinder {
 /** The pc to look a frame's CFI up at: a return address may follow a call that ends its function. */
 const lookupPc = (f: NativeFrame): number => (f.returnAddress ? f.pc - 1 : f.pc);
 
-/** The caller's registers by row; 'outermost' when the return address is undefined; null when a rule cannot apply. */
-export function applyRow(row: Row, regs: Regs, stack: StackCopy): Regs | 'outermost' | null {
+/** The frame's CFI row, or null (no object, no FDE, or CFI that does not parse). */
+function rowOf(f: NativeFrame): Row | null {
+  try {
+    return f.object?.row(lookupPc(f)) ?? null;
+  } catch (err) {
+    if (err instanceof CfiError) return null;
+    throw err;
+  }
+}
+
+/**
+ * The caller's registers by row, or why not: 'outermost' (the return address rule is undefined), 'stack-cut'
+ * (a rule reads past the stack copy), 'no-cfi' (a rule needs a register not known, or an expression is bad).
+ */
+export function applyRow(row: Row, regs: Regs, stack: StackCopy): Regs | 'outermost' | 'stack-cut' | 'no-cfi' {
+  try {
+    return applyRowOrThrow(row, regs, stack) ?? 'no-cfi';
+  } catch (err) {
+    if (err instanceof StackCut) return 'stack-cut';
+    if (err instanceof ExprFault) return err.unreadable ? 'stack-cut' : 'no-cfi';
+    if (err instanceof CfiError) return 'no-cfi';
+    throw err;
+  }
+}
+
+function applyRowOrThrow(row: Row, regs: Regs, stack: StackCopy): Regs | 'outermost' | null {
   const ctx: ExprContext = {
     reg: (n) => (n < NREGS ? regs[n] : NaN),
     read: (addr, size) => {
