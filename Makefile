@@ -10,6 +10,7 @@ APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essent
 NATIVE := sampler/native/build/Release/xwalk_pvr.node sampler/native/build/Release/xwalk_perf.node sampler/native/build/Release/xwalk_bpf.node sampler/native/build/Release/xwalk_perf_stacks.node
 WALKEE := test-targets/bin/walkee
 CHURN  := test-targets/bin/churn
+UNWINDEE := test-targets/bin/unwindee
 NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
 TS_SOURCES := $(shell find bin core generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
@@ -43,9 +44,14 @@ test-targets/bin/%: test-targets/%.c
 	@mkdir -p $(@D)
 	cc -g -O2 -Wall -Wextra -pthread -o $@ $<
 
+# Built as Debian builds its packages: no -g, no frame pointers, unwound through .eh_frame alone.
+$(UNWINDEE): test-targets/unwindee.c
+	@mkdir -p $(@D)
+	cc -O2 -fomit-frame-pointer -fasynchronous-unwind-tables -Wall -Wextra -o $@ $<
+
 native: $(NATIVE)
 walkee: $(WALKEE)
-build: deps $(NATIVE) $(BUNDLES) $(WALKEE) $(CHURN)
+build: deps $(NATIVE) $(BUNDLES) $(WALKEE) $(CHURN) $(UNWINDEE)
 
 nginx: deps
 	bash test-targets/nginx/build.sh

@@ -7,8 +7,15 @@ import { fileURLToPath } from 'node:url';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** The C test targets: walkee (every idiom, with its truth) and churn (structures that never hold still). */
-export type Program = 'walkee' | 'churn';
+/** The C test targets: walkee (every idiom, with its truth), churn (structures that never hold still), unwindee (a call chain for the unwinder). */
+export type Program = 'walkee' | 'churn' | 'unwindee';
+
+/** The Makefile's flags per program: unwindee is built as Debian builds its packages (no -g, no frame pointers, .eh_frame only). */
+const CFLAGS: Record<Program, string[]> = {
+  walkee: ['-g', '-O2', '-Wall', '-Wextra', '-pthread'],
+  churn: ['-g', '-O2', '-Wall', '-Wextra', '-pthread'],
+  unwindee: ['-O2', '-fomit-frame-pointer', '-fasynchronous-unwind-tables', '-Wall', '-Wextra'],
+};
 
 export const programPath = (program: Program): string => join(root, 'test-targets/bin', program);
 export const binPath = programPath('walkee');
@@ -20,7 +27,7 @@ export const build = (program: Program = 'walkee'): void => {
   const binFile = join(root, bin);
   if (existsSync(binFile) && statSync(binFile).mtimeMs >= statSync(join(root, src)).mtimeMs) return;
   mkdirSync(dirname(binFile), { recursive: true });
-  const cc = spawnSync('cc', ['-g', '-O2', '-Wall', '-Wextra', '-pthread', '-o', bin, src], {
+  const cc = spawnSync('cc', [...CFLAGS[program], '-o', bin, src], {
     cwd: root,
     encoding: 'utf8',
   });

@@ -1,0 +1,296 @@
+/**
+ * Address → the mapped object that holds it, with its call frame tables
+ * and symbols. Objects are opened the way sampler/target.ts opens them for
+ * symbols (a live process's through /proc/PID/map_files, a core's through
+ * CoreSource.openMapped); what is parsed from a file (its CFI tables, its
+ * symbols, the rows already computed) is kept per build-id (per path,
+ * device and inode when it has none) and shared by every process.
+ */
+import { ElfFile, PF_X, PT_LOAD, type ElfSection } from '../../core/elf.ts';
+import type { CoreSource } from '../core-source.ts';
+import { findMapping, loadBias, readProcMaps, withoutDeleted } from '../proc-maps.ts';
+import { groupByPath } from '../process-symbols.ts';
+import { SymbolTable } from '../symbols.ts';
+import { rowAt, type Row } from './cfi.ts';
+import { CfiError, CfiTable, EhFrameHdr } from './eh-frame.ts';
+
+const PT_GNU_EH_FRAME = 0x6474e550;
+/** Rows kept per object before the cache starts over (a profile touches a few thousand pcs). */
+const MAX_ROWS = 1 << 16;
+/** Parsed objects kept across processes. */
+const MAX_CACHED = 256;
+
+export interface UnwindObject {
+  path: string;
+  /** basename */
+  name: string;
+  buildId: string | null;
+  /** runtime address − link-time address */
+  bias: number;
+  /** The CFI row holding at a runtime pc (already pc-1 for a return address), or null: no FDE covers it, or its CFI is malformed. */
+  row(pc: number): Row | null;
+  /** The function (from .symtab, else .dynsym) holding a runtime pc, with the offset into it. */
+  symbol(pc: number): { name: string; offset: number } | null;
+}
+
+/** What one file holds for unwinding, at link-time addresses: shared by every mapping of that file. */
+class ObjectData {
+  private readonly rows = new Map<number, Row | null>();
+  private symbolTable: SymbolTable | null = null;
+
+  constructor(
+    private readonly eh: CfiTable | null,
+    private readonly debug: CfiTable | null,
+    private readonly readSymbols: () => SymbolTable,
+  ) {}
+
+  static read(elf: ElfFile): ObjectData {
+    const eh = ehFrameOf(elf);
+    const debugSection = elf.section('.debug_frame');
+    const debug = debugSection && debugSection.size > 0 ? new CfiTable('debug', sectionBytes(elf, debugSection), 0) : null;
+    // Symbols are read now (the file may be gone later) but indexed at the first name asked for.
+    const syms = elf.symbols();
+    return new ObjectData(eh, debug, () => new SymbolTable(syms, 0));
+  }
+
+  row(pc: number): Row | null {
+    const known = this.rows.get(pc);
+    if (known !== undefined) return known;
+    if (this.rows.size >= MAX_ROWS) this.rows.clear();
+    const row = this.compute(this.eh, pc) ?? this.compute(this.debug, pc);
+    this.rows.set(pc, row);
+    return row;
+  }
+
+  private compute(table: CfiTable | null, pc: number): Row | null {
+    if (!table) return null;
+    const fde = table.find(pc);
+    if (!fde) return null;
+    try {
+      return rowAt(table, fde, pc);
+    } catch (err) {
+      if (err instanceof CfiError) return null;
+      throw err;
+    }
+  }
+
+  symbols(): SymbolTable {
+    return (this.symbolTable ??= this.readSymbols());
+  }
+}
+
+function sectionBytes(elf: ElfFile, s: ElfSection): Buffer {
+  const b = elf.sectionBytes(s);
+  return b.length === s.size ? b : Buffer.alloc(0);
+}
+
+/** .eh_frame with its header's search table; through PT_GNU_EH_FRAME when the file has no section headers. */
+function ehFrameOf(elf: ElfFile): CfiTable | null {
+  const hdrSection = elf.section('.eh_frame_hdr');
+  let hdr: EhFrameHdr | null = null;
+  let hdrAddr = 0;
+  if (hdrSection && hdrSection.size > 0) {
+    hdrAddr = hdrSection.addr;
+    hdr = EhFrameHdr.parse(sectionBytes(elf, hdrSection), hdrAddr);
+  } else {
+    const seg = elf.segments.find((s) => s.type === PT_GNU_EH_FRAME);
+    const bytes = seg ? elf.readVaddr(seg.vaddr, seg.filesz) : null;
+    if (seg && bytes) {
+      hdrAddr = seg.vaddr;
+      hdr = EhFrameHdr.parse(bytes, seg.vaddr);
+    }
+  }
+  const section = elf.section('.eh_frame');
+  if (section && section.size > 0) {
+    const usable = hdr && hdr.hasTable && hdr.ehFrameAddr === section.addr ? hdr : null;
+    return new CfiTable('eh', sectionBytes(elf, section), section.addr, usable);
+  }
+  if (!hdr || !hdr.hasTable) return null;
+  // No section headers: .eh_frame runs from where the header says to the end of its PT_LOAD.
+  const load = elf.segments.find((s) => s.type === PT_LOAD && hdr.ehFrameAddr >= s.vaddr && hdr.ehFrameAddr < s.vaddr + s.filesz);
+  const bytes = load ? elf.readVaddr(hdr.ehFrameAddr, load.vaddr + load.filesz - hdr.ehFrameAddr) : null;
+  return bytes ? new CfiTable('eh', bytes, hdr.ehFrameAddr, hdr) : null;
+}
+
+const cache = new Map<string, ObjectData>();
+
+/** The parsed data of elf, from the cache when the same file (build-id, else path+device+inode) was read before. */
+function dataOf(elf: ElfFile, buildId: string | null, path: string): ObjectData {
+  const key = buildId ? `id:${buildId}` : `file:${path}:${elf.stat.dev}:${elf.stat.ino}:${elf.stat.mtimeMs}`;
+  let data = cache.get(key);
+  if (data) {
+    cache.delete(key); // most recently used last
+  } else {
+    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
+    data = ObjectData.read(elf);
+  }
+  cache.set(key, data);
+  return data;
+}
+
+class MappedObject implements UnwindObject {
+  readonly name: string;
+
+  constructor(
+    readonly path: string,
+    readonly buildId: string | null,
+    readonly bias: number,
+    private readonly data: ObjectData,
+  ) {
+    this.name = path.slice(path.lastIndexOf('/') + 1);
+  }
+
+  row(pc: number): Row | null {
+    const r = this.data.row(pc - this.bias);
+    return r;
+  }
+
+  symbol(pc: number): { name: string; offset: number } | null {
+    return this.data.symbols().symbolize(pc - this.bias);
+  }
+}
+
+/** One file mapped into the process: the ranges it is mapped executable at, and how to open it. */
+export interface FileObject {
+  path: string;
+  ranges: { start: number; end: number }[];
+  open(): { elf: ElfFile; bias: number };
+}
+
+/** What a process has mapped executable: file objects, and every executable range (anonymous JIT code too). */
+export interface ExecutableMap {
+  files: FileObject[];
+  executable: { start: number; end: number }[];
+}
+
+interface Slot {
+  start: number;
+  end: number;
+  file: FileObject;
+}
+
+/** What the unwinder asks of a process's objects (ProcessObjects; a fake in unit tests). */
+export interface ObjectLookup {
+  objectAt(pc: number): UnwindObject | null;
+  isExecutable(pc: number): boolean;
+  refresh(): void;
+}
+
+export class ProcessObjects implements ObjectLookup {
+  private slots: Slot[] = [];
+  private executableRanges: { start: number; end: number }[] = [];
+  /** Opened objects (or null: could not be), by path and the start of their first range. */
+  private readonly opened = new Map<string, UnwindObject | null>();
+  /** Why objects could not be opened, by path. */
+  readonly errors = new Map<string, string>();
+
+  constructor(private readonly load: () => ExecutableMap) {
+    this.refresh();
+  }
+
+  /** A live process: /proc/PID/maps, each object opened through /proc/PID/map_files. */
+  static live(pid: number): ProcessObjects {
+    return new ProcessObjects(() => liveMap(pid));
+  }
+
+  /** A core: its NT_FILE mappings and executable PT_LOADs, each file opened if the core vouches for it. */
+  static core(core: CoreSource): ProcessObjects {
+    return new ProcessObjects(() => coreMap(core));
+  }
+
+  refresh(): void {
+    const map = this.load();
+    this.slots = map.files.flatMap((file) => file.ranges.map((r) => ({ start: r.start, end: r.end, file }))).sort((a, b) => a.start - b.start);
+    this.executableRanges = [...map.executable].sort((a, b) => a.start - b.start);
+  }
+
+  /** The object mapped executable at pc, or null (anonymous or JIT code, no mapping, or a file that cannot be read). */
+  objectAt(pc: number): UnwindObject | null {
+    const slot = findMapping(this.slots, pc);
+    if (!slot) return null;
+    const key = `${slot.file.path}@${slot.file.ranges[0].start}`;
+    let o = this.opened.get(key);
+    if (o === undefined) {
+      o = this.open(slot.file);
+      this.opened.set(key, o);
+    }
+    return o;
+  }
+
+  /** Whether pc lies in an executable mapping (a return address anywhere else is garbage). */
+  isExecutable(pc: number): boolean {
+    return findMapping(this.executableRanges, pc) !== null;
+  }
+
+  private open(file: FileObject): UnwindObject | null {
+    let elf: ElfFile | undefined;
+    try {
+      const opened = file.open();
+      elf = opened.elf;
+      const buildId = elf.buildId();
+      return new MappedObject(file.path, buildId, opened.bias, dataOf(elf, buildId, file.path));
+    } catch (err) {
+      this.errors.set(file.path, (err as Error).message);
+      return null;
+    } finally {
+      elf?.close();
+    }
+  }
+}
+
+const hexOf = (n: number): string => n.toString(16);
+
+function liveMap(pid: number): ExecutableMap {
+  const mappings = readProcMaps(pid);
+  const executable = mappings.filter((m) => m.perms[2] === 'x');
+  const files = groupByPath(mappings, (p) => p.startsWith('/')).flatMap((o): FileObject[] => {
+    const ranges = o.mappings.filter((m) => m.perms[2] === 'x');
+    const header = o.mappings.find((m) => m.offset === 0);
+    if (ranges.length === 0 || !header) return [];
+    const open = () => {
+      const elf = ElfFile.open(`/proc/${pid}/map_files/${hexOf(header.start)}-${hexOf(header.end)}`);
+      try {
+        return { elf, bias: loadBias(o.mappings, o.path, elf) };
+      } catch (err) {
+        elf.close();
+        throw err;
+      }
+    };
+    return [{ path: withoutDeleted(o.path), ranges, open }];
+  });
+  return { files, executable };
+}
+
+/**
+ * gcore leaves unmodified text out of the core (no PT_LOAD at all), so a core's executable ranges are its
+ * files' mappings of their PF_X segments (by file offset), plus the executable PT_LOADs it has.
+ */
+function coreMap(core: CoreSource): ExecutableMap {
+  const executable = core.mappings().filter((m) => m.perms[2] === 'x').map((m) => ({ start: m.start, end: m.end }));
+  const files = groupByPath(core.fileMappings, (p) => p.startsWith('/')).flatMap((o): FileObject[] => {
+    if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
+    const open = () => {
+      const elf = core.openMapped(o.path);
+      const bias = core.loadBiasOf(o.path, elf);
+      if (bias === null) {
+        elf.close();
+        throw new CfiError(`${core.path}: cannot tell where ${o.path} was loaded`);
+      }
+      return { elf, bias };
+    };
+    let text: { offset: number; end: number }[];
+    try {
+      const { elf } = open();
+      text = elf.segments.filter((s) => s.type === PT_LOAD && (s.flags & PF_X) !== 0).map((s) => ({ offset: pageDown(s.offset), end: s.offset + s.filesz }));
+      elf.close();
+    } catch {
+      return [];
+    }
+    const ranges = o.mappings.filter((m) => text.some((t) => m.fileOffset >= t.offset && m.fileOffset < t.end)).map((m) => ({ start: m.start, end: m.end }));
+    executable.push(...ranges);
+    return ranges.length > 0 ? [{ path: o.path, ranges, open }] : [];
+  });
+  return { files, executable };
+}
+
+const pageDown = (n: number): number => n - (n % 4096);
