@@ -80,9 +80,12 @@ class Figures {
   outermost = 0;
   ends = new Map<UnwindEnd, number>();
   interpreted = 0;
-  /** Samples taken while the interpreter ran but whose capture could not be used (none matched, or partial). */
+  /** Samples whose capture could not be used (none matched, or partial), and why. */
   interpreterMissed = 0;
+  readonly missedBecause = new Map<string, number>();
   unwindNs = 0n;
+  /** Time spent walking the interpreter's captures. */
+  walkNs = 0n;
   shortWaits = 0;
 }
 
@@ -124,6 +127,7 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
     interrupt.dispose();
     progress?.done();
     for (const p of procs) {
+      if (p.session) p.session.instant = undefined;
       p.capture?.close();
       p.events.close();
     }
@@ -156,7 +160,8 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
           stacks: counts.entries(),
         })
       : renderStacks(format, counts, name, of, units, { startMs: startWall, seconds, rateHz: o.mode === 'cpu' ? o.rate : 1000 });
-  if (o.verbose) warn(`xsample: unwinding: ${figures.samples ? (Number(figures.unwindNs) / figures.samples / 1000).toFixed(1) : '?'} µs a sample; ends: ${[...figures.ends].map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  const perSample = (ns: bigint) => (figures.samples ? (Number(ns) / figures.samples / 1000).toFixed(1) : '?');
+  if (o.verbose) warn(`xsample: unwinding: ${perSample(figures.unwindNs)} µs a sample, the interpreter's capture ${perSample(figures.walkNs)} µs; ends: ${[...figures.ends].map(([k, n]) => `${k} ${n}`).join(', ')}`);
   if (o.out) {
     writeOutput(o.out, typeof text === 'string' ? text + '\n' : text);
     warn(`xsample: wrote ${o.out} (${format}): ${summary}`);
@@ -171,7 +176,10 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
 function summaryOf(o: CpuRecordOptions, f: Figures, seconds: number): string {
   const pct = (n: number) => (f.samples ? ((100 * n) / f.samples).toFixed(1) : '0.0');
   const parts = [`${f.samples} ${o.mode === 'cpu' ? 'samples' : 'waits'} in ${seconds.toFixed(1)} s`, `${pct(f.outermost)}% unwound to the outermost frame`];
-  if (f.interpreted || f.interpreterMissed) parts.push(`${f.interpreted} with interpreter frames${f.interpreterMissed ? `, ${f.interpreterMissed} without (no usable capture of the instant)` : ''}`);
+  if (f.interpreted || f.interpreterMissed) {
+    const why = [...f.missedBecause].sort((a, b) => b[1] - a[1]).slice(0, 2).map(([w, n]) => `${w}: ${n}`);
+    parts.push(`${f.interpreted} with interpreter frames${f.interpreterMissed ? `, ${f.interpreterMissed} without (${why.join('; ')})` : ''}`);
+  }
   if (f.shortWaits) parts.push(`${f.shortWaits} waits under ${o.minBlockUs} µs left out`);
   return parts.join('; ');
 }
@@ -198,17 +206,21 @@ async function interpreterSessions(o: CpuRecordOptions, warn: Print): Promise<Se
 }
 
 function openProcess(o: CpuRecordOptions, pid: number, session: Session | null, warn: Print): Recorded {
-  const events = StackEvents.open(pid, { kind: o.mode === 'cpu' ? 'cpu' : 'switch', hz: o.rate, stackBytes: o.stackBytes });
+  // Opened stopped: the first sample is taken once the interpreter's capture is attached beside it.
+  const events = StackEvents.open(pid, { kind: o.mode === 'cpu' ? 'cpu' : 'switch', hz: o.rate, stackBytes: o.stackBytes, disabled: true });
   let capture: InstantSampler | null = null;
   try {
     if (session) {
       const R = session.compiled!.R;
       capture = InstantSampler.attach(session, events.fds, (n) => R.global(n));
+      // The session's walks read the capture in use, and its registers (sampling.ts sampleOnce).
+      session.instant = capture;
     }
   } catch (err) {
     warn(`xsample: pid ${pid}: native frames only: the interpreter's capture did not load: ${(err as Error).message}`);
     capture = null;
   }
+  if (!capture) events.enable();
   const objects = ProcessObjects.live(pid);
   return { pid, events, objects, unwinder: new Unwinder(objects), session, capture, pending: new Map(), blocked: new Map() };
 }
@@ -233,6 +245,8 @@ function alive(pid: number): boolean {
 
 /** Everything the kernel wrote for one process since the last time. */
 function take(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null, warn: Print): void {
+  // Samples first: a sample's capture is written before it, so every sample drained has its capture in the ring.
+  const { samples, switches } = p.events.drain();
   if (p.capture) {
     for (const c of p.capture.drain()) {
       let q = p.pending.get(c.tid);
@@ -240,7 +254,6 @@ function take(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Fi
       q.push(c);
     }
   }
-  const { samples, switches } = p.events.drain();
   if (o.mode === 'cpu') {
     for (const s of samples) counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...framesOf(o, p, s, figures, ksyms, warn)], weight: 1 }]);
   } else {
@@ -274,10 +287,12 @@ function offCpu(o: CpuRecordOptions, p: Recorded, samples: StackSample[], switch
 /** One sample's frames, outermost first. */
 function framesOf(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Figures, ksyms: KernelSymbols | null, warn: Print): string[] {
   figures.samples++;
+  const w0 = process.hrtime.bigint();
+  const state = interpreterAt(o, p, s, figures, warn);
   const t0 = process.hrtime.bigint();
+  figures.walkNs += t0 - w0;
   const regs = regsFromPerf(s.regs);
   const stack = { sp: s.sp, bytes: s.stack };
-  const state = interpreterAt(o, p, s, figures, warn);
   const splicer = state ? new EntrySplicer(state, p.unwinder, p.unwinder.codeRange(state.vmPc), stack) : null;
   let unwound = p.unwinder.unwind(regs, stack, splicer?.hooks());
   if (unwound.end === 'unmapped') {
@@ -295,26 +310,33 @@ function framesOf(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Fig
 function interpreterAt(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Figures, warn: Print) {
   if (!p.capture) return null;
   const q = p.pending.get(s.tid);
-  if (!q) return miss(figures);
+  if (!q) return miss(figures, NO_CAPTURE);
   // The capture ran in the same overflow as the sample, just before it.
   const i = q.findIndex((c) => c.timeNs <= s.time + MATCH_NS && s.time - c.timeNs <= MATCH_NS);
-  if (i < 0) return miss(figures);
+  if (i < 0) return miss(figures, NO_CAPTURE);
   const c = q[i];
   q.splice(0, i + 1);
   let r;
   try {
-    r = p.capture.walk(o, c, warn).result;
+    r = p.capture.walk(walkOptions(o), c, warn).result;
   } catch (err) {
     if (err instanceof TargetGone) return null;
     throw err;
   }
-  if (r.partial || r.items.length === 0) return miss(figures);
+  if (r.partial) return miss(figures, r.errors[0]?.message ?? 'partial');
+  if (r.items.length === 0) return null;
   const state = interpreterState(r.items[0]);
   if (state) figures.interpreted++;
   return state;
 }
 
-function miss(figures: Figures): null {
+/** The capture's walk reports nothing per sample: the recording's summary says what it saw. */
+const walkOptions = (o: CpuRecordOptions): CpuRecordOptions => (o.verbose ? { ...o, verbose: false } : o);
+
+const NO_CAPTURE = 'no capture of the instant (the kernel dropped it)';
+
+function miss(figures: Figures, why: string): null {
   figures.interpreterMissed++;
+  figures.missedBecause.set(why, (figures.missedBecause.get(why) ?? 0) + 1);
   return null;
 }

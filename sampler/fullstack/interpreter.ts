@@ -27,6 +27,8 @@ export interface InterpreterState {
 }
 
 const KIND_NATIVE = 1;
+const INLINED = -1;
+export const INLINED_FRAME = '(a function the trace inlined)';
 
 function num(v: Row[string] | undefined): number {
   if (Array.isArray(v)) return Number.NaN;
@@ -48,10 +50,13 @@ export function interpreterState(row: Row): InterpreterState | null {
   const callerLines = list(row.caller_lines).map(num);
   const vm = String(row.vm ?? '?');
   const entries: InterpretedFrame[][] = [[]];
+  const topLine = num(row.top_line);
+  // -1: the youngest frame runs code of a function compiled into its trace, which has no frame of its own.
+  if (topLine === INLINED) entries[0].push({ name: INLINED_FRAME, line: 0, compiled: true });
   for (let i = 0; i < frames.length; i++) {
-    const line = i === 0 ? num(row.top_line) : callerLines[i - 1];
+    const line = i === 0 ? topLine : callerLines[i - 1];
     if (kinds[i] !== KIND_NATIVE) {
-      entries[entries.length - 1].unshift({ name: String(frames[i] ?? '?'), line: Number.isFinite(line) ? line : 0, compiled: i === 0 && vm === 'JIT' });
+      entries[entries.length - 1].unshift({ name: String(frames[i] ?? '?'), line: line > 0 ? line : 0, compiled: i === 0 && vm === 'JIT' });
     }
     if (ends[i] === 1 && i < frames.length - 1) entries.push([]);
   }

@@ -12,8 +12,9 @@
  * holds there whatever the pc was (compiled code, a helper the compiled
  * code called, the tail of the interpreter that keeps another stack).
  */
-import { RIP, RSP } from '../unwind/regs.ts';
-import type { NativeFrame, Regs, StackCopy, Unwinder, Unwound, UnwindHooks } from '../unwind/unwinder.ts';
+import type { ObjectLookup, UnwindObject } from '../unwind/objects.ts';
+import { RIP, RSP, type Regs } from '../unwind/regs.ts';
+import type { NativeFrame, StackCopy, Unwinder, Unwound, UnwindHooks } from '../unwind/unwinder.ts';
 import { nativeFrameName, type KernelSymbols } from '../unwind/frame-names.ts';
 import type { InterpreterState, InterpretedFrame } from './interpreter.ts';
 
@@ -27,7 +28,7 @@ export class EntrySplicer {
   constructor(
     readonly state: InterpreterState,
     private readonly unwinder: Unwinder,
-    private readonly vmCode: { start: number; end: number } | null,
+    private readonly vm: InterpreterCode | null,
     private readonly stack: StackCopy,
   ) {}
 
@@ -36,19 +37,33 @@ export class EntrySplicer {
   }
 
   private override(f: NativeFrame, depth: number): Regs | null | undefined {
-    const inVm = this.vmCode !== null && f.pc >= this.vmCode.start && f.pc < this.vmCode.end;
+    const inVm = this.vm !== null && f.pc >= this.vm.start && f.pc < this.vm.end;
     const compiled = f.object === null;
     if (!inVm && !compiled) return undefined;
     const k = this.state.entrySps.findIndex((sp) => sp >= f.sp);
-    if (k < 0) return compiled ? null : undefined;
+    if (k < 0 || this.vm === null) return compiled ? null : undefined;
     this.at.set(depth, k);
     const sp = this.state.entrySps[k];
     const regs: Regs = Float64Array.from(f.regs);
     regs[RSP] = sp;
     regs[RIP] = this.state.vmPc;
-    const caller = this.unwinder.step({ pc: this.state.vmPc, sp, regs, object: f.object }, this.stack);
+    const caller = this.unwinder.step({ pc: this.state.vmPc, sp, regs, object: this.vm.object, returnAddress: false }, this.stack);
     return 'end' in caller ? null : caller;
   }
+}
+
+/** The interpreter's code: the object and the range of the frame description that covers pc. */
+export interface InterpreterCode {
+  object: UnwindObject;
+  start: number;
+  end: number;
+}
+
+/** The code of the interpreter at pc: the row of its frame description that holds there (LuaJIT's VM: one row for all of it). */
+export function interpreterCode(objects: ObjectLookup, pc: number): InterpreterCode | null {
+  const object = objects.objectAt(pc);
+  const row = object?.row(pc);
+  return object && row ? { object, start: row.start + object.bias, end: row.end + object.bias } : null;
 }
 
 const interpretedName = (f: InterpretedFrame): string =>
@@ -58,7 +73,7 @@ const interpretedName = (f: InterpretedFrame): string =>
  * The frames of one sample, outermost first: the native frames (an entry's frames where the splicer put
  * them; a stack the unwinder could not finish starts with why), then the kernel's.
  */
-export function stackNames(unwound: Unwound, splicer: EntrySplicer | null, kernel: number[], ksyms: KernelSymbols | null): string[] {
+export function stackNames(unwound: Unwound, splicer: EntrySplicer | null, kernel: readonly bigint[], ksyms: KernelSymbols | null): string[] {
   const out: string[] = [];
   if (unwound.end !== 'outermost') out.push(`[unwinding stopped: ${unwound.end}]`);
   let lastEntry = -1;
