@@ -30,7 +30,7 @@ import { ProcessObjects } from '../unwind/objects.ts';
 import { regsFromPerf } from '../unwind/regs.ts';
 import { Unwinder, type UnwindEnd } from '../unwind/unwinder.ts';
 import { interpreterState } from './interpreter.ts';
-import { EntrySplicer, stackNames } from './splice.ts';
+import { EntrySplicer, interpreterCode, stackNames } from './splice.ts';
 
 export interface CpuRecordOptions extends SampleOptions {
   mode: 'cpu' | 'off-cpu';
@@ -293,7 +293,7 @@ function framesOf(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Fig
   figures.walkNs += t0 - w0;
   const regs = regsFromPerf(s.regs);
   const stack = { sp: s.sp, bytes: s.stack };
-  const splicer = state ? new EntrySplicer(state, p.unwinder, p.unwinder.codeRange(state.vmPc), stack) : null;
+  const splicer = state ? new EntrySplicer(state, p.unwinder, interpreterCode(p.objects, state.vmPc), stack) : null;
   let unwound = p.unwinder.unwind(regs, stack, splicer?.hooks());
   if (unwound.end === 'unmapped') {
     // A pc in no mapping known: an object loaded since (dlopen); the maps are read again once.
