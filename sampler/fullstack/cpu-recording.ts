@@ -23,13 +23,14 @@ import { checkOutput, writeOutput } from '../output-file.ts';
 import { type StackSample, type SwitchEvent, StackEvents } from '../perf/stack-events.ts';
 import { Progress } from '../progress.ts';
 import { type Format, formatOfFile, renderStacks, type StackUnits } from '../recording.ts';
-import { closeSessions, compileSessions, Interrupt, openSessions, type Print, type SampleOptions, type Session } from '../sampling.ts';
+import { closeSessions, compileSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session } from '../sampling.ts';
+import type { Row } from '../view-run.ts';
 import { MAX_STACKS, StackCounts } from '../stack-counts.ts';
 import { KernelSymbols } from '../unwind/frame-names.ts';
 import { ProcessObjects } from '../unwind/objects.ts';
 import { regsFromPerf } from '../unwind/regs.ts';
 import { Unwinder, type UnwindEnd } from '../unwind/unwinder.ts';
-import { interpreterState } from './interpreter.ts';
+import { type InterpreterState, interpreterState } from './interpreter.ts';
 import { EntrySplicer, interpreterCode, stackNames } from './splice.ts';
 
 export interface CpuRecordOptions extends SampleOptions {
@@ -69,8 +70,8 @@ interface Recorded {
   capture: InstantSampler | null;
   /** Captures not yet matched with their sample, by thread. */
   pending: Map<number, Capture[]>;
-  /** Off-CPU: each thread's last switch-out, waiting for its switch-in. */
-  blocked: Map<number, { time: bigint; frames: string[] }>;
+  /** Off-CPU: each thread's last switch-out, waiting for its switch-in; the interpreter as read while it waited, and when that read ended. */
+  blocked: Map<number, { sample: StackSample; state: InterpreterState | null; readEnd: bigint }>;
 }
 
 /** What a recording saw: the figures --verbose and the JSON give. */
@@ -133,6 +134,8 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
     }
     closeSessions(sessions);
   }
+  // Threads still off the CPU at the end weigh the time they have waited so far.
+  if (o.mode === 'off-cpu') for (const p of procs) flushBlocked(o, p, counts, figures, ksyms);
   const seconds = (performance.now() - start) / 1000;
   if (stopped) warn(`xsample: ${stopped} after ${seconds.toFixed(1)} s; ${figures.samples} sample${figures.samples === 1 ? '' : 's'} kept`);
   if (figures.samples === 0 && stopped && stopped !== 'stopped by Ctrl-C') throw new TargetGone(`${stopped} before any sample: nothing to write`);
@@ -205,12 +208,17 @@ async function interpreterSessions(o: CpuRecordOptions, warn: Print): Promise<Se
   return sessions;
 }
 
+/**
+ * On-CPU, the interpreter's capture runs beside each sample, at its instant. Off-CPU it does not: a thread
+ * off the CPU does not change its interpreter's state, which is read while it still waits (offCpu). (On this
+ * kernel a program on the context-switch event also stops the event for good once the thread forks.)
+ */
 function openProcess(o: CpuRecordOptions, pid: number, session: Session | null, warn: Print): Recorded {
   // Opened stopped: the first sample is taken once the interpreter's capture is attached beside it.
   const events = StackEvents.open(pid, { kind: o.mode === 'cpu' ? 'cpu' : 'switch', hz: o.rate, stackBytes: o.stackBytes, disabled: true });
   let capture: InstantSampler | null = null;
   try {
-    if (session) {
+    if (session && o.mode === 'cpu') {
       const R = session.compiled!.R;
       capture = InstantSampler.attach(session, events.fds, (n) => R.global(n));
       // The session's walks read the capture in use, and its registers (sampling.ts sampleOnce).
@@ -255,7 +263,7 @@ function take(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Fi
     }
   }
   if (o.mode === 'cpu') {
-    for (const s of samples) counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...framesOf(o, p, s, figures, ksyms, warn)], weight: 1 }]);
+    for (const s of samples) counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...framesOf(p, s, interpreterAt(o, p, s, figures, warn), figures, ksyms)], weight: 1 }]);
   } else {
     offCpu(o, p, samples, switches, counts, figures, ksyms, warn);
   }
@@ -267,30 +275,70 @@ function take(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Fi
 function offCpu(o: CpuRecordOptions, p: Recorded, samples: StackSample[], switches: SwitchEvent[], counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null, warn: Print): void {
   const events: ({ t: bigint; s: StackSample } | { t: bigint; w: SwitchEvent })[] = [...samples.map((s) => ({ t: s.time, s })), ...switches.filter((w) => !w.out).map((w) => ({ t: w.time, w }))];
   events.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
+  const running = new Set(events.filter((e) => 'w' in e).map((e) => ('w' in e ? e.w.tid : 0)));
   for (const e of events) {
     if ('s' in e) {
-      p.blocked.set(e.s.tid, { time: e.s.time, frames: framesOf(o, p, e.s, figures, ksyms, warn) });
+      // Still off the CPU (no switch-in drained after it): its interpreter is as it was at the switch.
+      const waiting = !running.has(e.s.tid) || events.some((x) => 'w' in x && x.w.tid === e.s.tid && x.t > e.t) === false;
+      const state = waiting ? interpreterNow(o, p, figures, warn) : null;
+      p.blocked.set(e.s.tid, { sample: e.s, state, readEnd: monotonicNs() });
       continue;
     }
     const out = p.blocked.get(e.w.tid);
     if (!out) continue;
     p.blocked.delete(e.w.tid);
-    const us = Number((e.w.time - out.time) / 1000n);
-    if (us < o.minBlockUs) {
-      figures.shortWaits++;
-      continue;
-    }
-    counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...out.frames], weight: us }]);
+    endWait(o, p, out, e.w.time, counts, figures, ksyms);
   }
 }
 
-/** One sample's frames, outermost first. */
-function framesOf(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Figures, ksyms: KernelSymbols | null, warn: Print): string[] {
-  figures.samples++;
+/** A wait's stack and weight; the interpreter's frames only if they were read before the wait ended. */
+function endWait(o: CpuRecordOptions, p: Recorded, out: NonNullable<ReturnType<Recorded['blocked']['get']>>, end: bigint, counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null): void {
+  let state = out.state;
+  if (state && out.readEnd > end) {
+    state = null;
+    missedState(figures, 'the wait ended before the interpreter was read');
+  }
+  addWait(o, p, counts, figures, framesOf(p, out.sample, state, figures, ksyms), end - out.sample.time);
+}
+
+function flushBlocked(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null): void {
+  const now = monotonicNs();
+  for (const out of p.blocked.values()) endWait(o, p, out, now, counts, figures, ksyms);
+  p.blocked.clear();
+}
+
+/** Off-CPU: the interpreter read from memory now, while its thread waits; null when none runs or it was not read whole. */
+function interpreterNow(o: CpuRecordOptions, p: Recorded, figures: Figures, warn: Print): InterpreterState | null {
+  if (!p.session) return null;
   const w0 = process.hrtime.bigint();
-  const state = interpreterAt(o, p, s, figures, warn);
+  try {
+    const r = sampleOnce(walkOptions(o), p.session, warn).result;
+    if (r.partial) return missedState(figures, r.errors[0]?.message ?? 'partial');
+    return stateOf(r.items[0], figures);
+  } catch (err) {
+    if (err instanceof TargetGone) return null;
+    throw err;
+  } finally {
+    figures.walkNs += process.hrtime.bigint() - w0;
+  }
+}
+
+/** CLOCK_MONOTONIC, the clock of the samples (node's hrtime reads it). */
+const monotonicNs = (): bigint => process.hrtime.bigint();
+
+function addWait(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Figures, frames: string[], ns: bigint): void {
+  const us = Number(ns / 1000n);
+  if (us < o.minBlockUs) {
+    figures.shortWaits++;
+    return;
+  }
+  counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...frames], weight: us }]);
+}
+
+/** One sample's frames, outermost first: the unwound native frames, the interpreter's spliced in where state says. */
+function framesOf(p: Recorded, s: StackSample, state: InterpreterState | null, figures: Figures, ksyms: KernelSymbols | null): string[] {
+  figures.samples++;
   const t0 = process.hrtime.bigint();
-  figures.walkNs += t0 - w0;
   const regs = regsFromPerf(s.regs);
   const stack = { sp: s.sp, bytes: s.stack };
   const splicer = state ? new EntrySplicer(state, p.unwinder, interpreterCode(p.objects, state.vmPc), stack) : null;
@@ -307,25 +355,38 @@ function framesOf(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Fig
 }
 
 /** The interpreter's state at the sample's instant, from the capture the kernel took with it; null when none runs or none is usable. */
-function interpreterAt(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Figures, warn: Print) {
+function interpreterAt(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Figures, warn: Print): InterpreterState | null {
   if (!p.capture) return null;
+  const w0 = process.hrtime.bigint();
+  try {
+    return captured(o, p, s, figures, warn);
+  } finally {
+    figures.walkNs += process.hrtime.bigint() - w0;
+  }
+}
+
+function captured(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Figures, warn: Print): InterpreterState | null {
+  const capture = p.capture!;
   const q = p.pending.get(s.tid);
-  if (!q) return miss(figures, NO_CAPTURE);
+  if (!q) return missedState(figures, NO_CAPTURE);
   // The capture ran in the same overflow as the sample, just before it.
   const i = q.findIndex((c) => c.timeNs <= s.time + MATCH_NS && s.time - c.timeNs <= MATCH_NS);
-  if (i < 0) return miss(figures, NO_CAPTURE);
+  if (i < 0) return missedState(figures, NO_CAPTURE);
   const c = q[i];
   q.splice(0, i + 1);
   let r;
   try {
-    r = p.capture.walk(walkOptions(o), c, warn).result;
+    r = capture.walk(walkOptions(o), c, warn).result;
   } catch (err) {
     if (err instanceof TargetGone) return null;
     throw err;
   }
-  if (r.partial) return miss(figures, r.errors[0]?.message ?? 'partial');
-  if (r.items.length === 0) return null;
-  const state = interpreterState(r.items[0]);
+  if (r.partial) return missedState(figures, r.errors[0]?.message ?? 'partial');
+  return stateOf(r.items[0], figures);
+}
+
+function stateOf(row: Row | undefined, figures: Figures): InterpreterState | null {
+  const state = row ? interpreterState(row) : null;
   if (state) figures.interpreted++;
   return state;
 }
@@ -335,7 +396,7 @@ const walkOptions = (o: CpuRecordOptions): CpuRecordOptions => (o.verbose ? { ..
 
 const NO_CAPTURE = 'no capture of the instant (the kernel dropped it)';
 
-function miss(figures: Figures, why: string): null {
+function missedState(figures: Figures, why: string): null {
   figures.interpreterMissed++;
   figures.missedBecause.set(why, (figures.missedBecause.get(why) ?? 0) + 1);
   return null;
