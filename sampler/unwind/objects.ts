@@ -167,6 +167,8 @@ interface Slot {
   start: number;
   end: number;
   file: FileObject;
+  /** the ranges of one file share one entry of ProcessObjects.opened */
+  key: string;
 }
 
 /** What the unwinder asks of a process's objects (ProcessObjects; a fake in unit tests). */
@@ -200,7 +202,7 @@ export class ProcessObjects implements ObjectLookup {
 
   refresh(): void {
     const map = this.load();
-    this.slots = map.files.flatMap((file) => file.ranges.map((r) => ({ start: r.start, end: r.end, file }))).sort((a, b) => a.start - b.start);
+    this.slots = map.files.flatMap((file) => file.ranges.map((r) => ({ start: r.start, end: r.end, file, key: `${file.path}@${file.ranges[0].start}` }))).sort((a, b) => a.start - b.start);
     this.executableRanges = [...map.executable].sort((a, b) => a.start - b.start);
   }
 
@@ -208,11 +210,10 @@ export class ProcessObjects implements ObjectLookup {
   objectAt(pc: number): UnwindObject | null {
     const slot = findMapping(this.slots, pc);
     if (!slot) return null;
-    const key = `${slot.file.path}@${slot.file.ranges[0].start}`;
-    let o = this.opened.get(key);
+    let o = this.opened.get(slot.key);
     if (o === undefined) {
       o = this.open(slot.file);
-      this.opened.set(key, o);
+      this.opened.set(slot.key, o);
     }
     return o;
   }
