@@ -313,7 +313,7 @@ export class CfiTable {
       for (const c of aug.slice(1)) {
         if (c === 'R') fdeEnc = ar.u8();
         else if (c === 'L') ar.u8();
-        else if (c === 'P') readEncoded(ar, ar.u8(), this.vaddr);
+        else if (c === 'P') readEncoded(ar, ar.u8() & 0x0f, this.vaddr); // skipped: only its size matters (glibc's is indirect|pcrel)
         else if (c === 'S') signal = true;
         else if (c === 'B') {
           /* AArch64 BTI: no data */

@@ -6,6 +6,7 @@
  * symbols, the rows already computed) is kept per build-id (per path,
  * device and inode when it has none) and shared by every process.
  */
+import fs from 'node:fs';
 import { ElfFile, PF_X, PT_LOAD, type ElfSection } from '../../core/elf.ts';
 import type { CoreSource } from '../core-source.ts';
 import { findMapping, loadBias, readProcMaps, withoutDeleted } from '../proc-maps.ts';
@@ -259,7 +260,41 @@ function liveMap(pid: number): ExecutableMap {
     };
     return [{ path: withoutDeleted(o.path), ranges, open }];
   });
+  const vdso = mappings.find((m) => m.path === '[vdso]');
+  if (vdso) files.push(imageObject('[vdso]', vdso, (out) => readProcMem(pid, vdso.start, out)));
   return { files, executable };
+}
+
+/** Bytes of a live process's memory through /proc/PID/mem (the same access check as process_vm_readv). */
+function readProcMem(pid: number, addr: number, out: Buffer): number {
+  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    return fs.readSync(fd, out, 0, out.length, addr);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Larger than any vDSO: an image past it is not read. */
+const MAX_IMAGE = 1 << 20;
+
+/**
+ * An ELF object mapped with no file behind it (the vDSO), opened from the process's memory: its CFI and
+ * .dynsym are in the image. Its link-time addresses start at 0 (the kernel links it so); the bias is where it is.
+ */
+function imageObject(name: string, m: { start: number; end: number }, read: (out: Buffer) => number): FileObject {
+  return {
+    path: name,
+    ranges: [{ start: m.start, end: m.end }],
+    open: () => {
+      if (m.end - m.start > MAX_IMAGE) throw new CfiError(`${name}: ${m.end - m.start} bytes, larger than a vDSO`);
+      const bytes = Buffer.alloc(m.end - m.start);
+      const got = read(bytes);
+      const elf = ElfFile.fromImage(name, bytes.subarray(0, got));
+      const first = elf.segments.find((s) => s.type === PT_LOAD);
+      return { elf, bias: m.start - pageDown(first ? first.vaddr : 0) };
+    },
+  };
 }
 
 /**
@@ -291,6 +326,14 @@ function coreMap(core: CoreSource): ExecutableMap {
     executable.push(...ranges);
     return ranges.length > 0 ? [{ path: o.path, ranges, open }] : [];
   });
+  // The vDSO: an executable PT_LOAD of no file that holds an ELF image (the core has its bytes; gdb reads it so too).
+  for (const m of core.mappings()) {
+    if (m.perms[2] !== 'x' || m.path !== '') continue;
+    const magic = Buffer.alloc(4);
+    if (core.readInto(m.start, magic) === 4 && magic.readUInt32BE(0) === 0x7f454c46) {
+      files.push(imageObject('[vdso]', m, (out) => core.readInto(m.start, out)));
+    }
+  }
   return { files, executable };
 }
 
