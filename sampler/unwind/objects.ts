@@ -9,7 +9,8 @@
 import fs from 'node:fs';
 import { ElfFile, PF_X, PT_LOAD, type ElfSection } from '../../core/elf.ts';
 import type { CoreSource } from '../core-source.ts';
-import { findMapping, loadBias, readProcMaps, withoutDeleted } from '../proc-maps.ts';
+import { findMapping, readProcMaps, withoutDeleted } from '../proc-maps.ts';
+import { coreOpener, liveOpener } from '../target.ts';
 import { groupByPath } from '../process-symbols.ts';
 import { SymbolTable } from '../symbols.ts';
 import { rowAt, type Row } from './cfi.ts';
@@ -240,25 +241,13 @@ export class ProcessObjects implements ObjectLookup {
   }
 }
 
-const hexOf = (n: number): string => n.toString(16);
-
 function liveMap(pid: number): ExecutableMap {
   const mappings = readProcMaps(pid);
   const executable = mappings.filter((m) => m.perms[2] === 'x');
   const files = groupByPath(mappings, (p) => p.startsWith('/')).flatMap((o): FileObject[] => {
     const ranges = o.mappings.filter((m) => m.perms[2] === 'x');
-    const header = o.mappings.find((m) => m.offset === 0);
-    if (ranges.length === 0 || !header) return [];
-    const open = () => {
-      const elf = ElfFile.open(`/proc/${pid}/map_files/${hexOf(header.start)}-${hexOf(header.end)}`);
-      try {
-        return { elf, bias: loadBias(o.mappings, o.path, elf) };
-      } catch (err) {
-        elf.close();
-        throw err;
-      }
-    };
-    return [{ path: withoutDeleted(o.path), ranges, open }];
+    const open = liveOpener(pid, o);
+    return ranges.length > 0 && open ? [{ path: withoutDeleted(o.path), ranges, open }] : [];
   });
   const vdso = mappings.find((m) => m.path === '[vdso]');
   if (vdso) files.push(imageObject('[vdso]', vdso, (out) => readProcMem(pid, vdso.start, out)));
@@ -305,15 +294,7 @@ function coreMap(core: CoreSource): ExecutableMap {
   const executable = core.mappings().filter((m) => m.perms[2] === 'x').map((m) => ({ start: m.start, end: m.end }));
   const files = groupByPath(core.fileMappings, (p) => p.startsWith('/')).flatMap((o): FileObject[] => {
     if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
-    const open = () => {
-      const elf = core.openMapped(o.path);
-      const bias = core.loadBiasOf(o.path, elf);
-      if (bias === null) {
-        elf.close();
-        throw new CfiError(`${core.path}: cannot tell where ${o.path} was loaded`);
-      }
-      return { elf, bias };
-    };
+    const open = coreOpener(core, o.path);
     let text: { offset: number; end: number }[];
     try {
       const { elf } = open();

@@ -43,6 +43,8 @@ export interface UnwindHooks {
 }
 
 const DEFAULT_MAX_DEPTH = 128;
+/** An unknown pc re-reads the process's mappings (a dlopen since), at most this often: garbage pcs must not cost a read each. */
+const REFRESH_INTERVAL_MS = 100;
 
 /** An 8-byte read from the stack copy, or null past either end of it. */
 export function readStack(stack: StackCopy, addr: number): number | null {
@@ -57,6 +59,7 @@ export class Unwinder {
   private readonly maxDepth: number;
   /** Where step() carves callers' registers from. */
   private readonly pool = new RegsPool();
+  private lastRefresh = -Infinity;
 
   constructor(
     private readonly objects: ObjectLookup,
@@ -67,7 +70,7 @@ export class Unwinder {
 
   unwind(regs: Regs, stack: StackCopy, hooks?: UnwindHooks): Unwound {
     const pc = regs[RIP];
-    if (!this.objects.isExecutable(pc)) this.objects.refresh();
+    if (!this.objects.isExecutable(pc)) this.refresh();
     if (!this.objects.isExecutable(pc)) {
       return { frames: [{ pc, sp: regs[RSP], regs, object: null, returnAddress: false }], end: 'unmapped' };
     }
@@ -93,10 +96,17 @@ export class Unwinder {
     const pc = regs[RIP];
     let object = this.objects.objectAt(pc);
     if (object === null && !this.objects.isExecutable(pc)) {
-      this.objects.refresh(); // a module loaded since (dlopen)
+      this.refresh(); // a module loaded since (dlopen)
       object = this.objects.objectAt(pc);
     }
     return { pc, sp: regs[RSP], regs, object, returnAddress };
+  }
+
+  private refresh(): void {
+    const now = performance.now();
+    if (now - this.lastRefresh < REFRESH_INTERVAL_MS) return;
+    this.lastRefresh = now;
+    this.objects.refresh();
   }
 
   /** The CFI step alone: the caller's registers, or why there is none. */
@@ -113,7 +123,7 @@ export class Unwinder {
     if (ra === 0) return { end: 'outermost' };
     if (!Number.isFinite(ra)) return { end: 'outermost' };
     if (!this.objects.isExecutable(ra)) {
-      this.objects.refresh();
+      this.refresh();
       if (!this.objects.isExecutable(ra)) return { end: 'bad-return-address' };
     }
     if (!(caller[RSP] > f.sp)) return { end: 'no-progress' };
