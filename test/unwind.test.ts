@@ -362,6 +362,19 @@ t.test('each DW_CFA op, at the pcs around its advance', async (t) => {
   t.equal(rowFor([0x04, 0x50, 0, 0, 0, 0x0e, 16], TEXT + 0x50)?.cfaOffset, 16, 'DW_CFA_advance_loc4');
   t.equal(rowFor([0x01, ...u64le(TEXT + 0x30), 0x0e, 16], TEXT + 0x30)?.cfaOffset, 16, 'DW_CFA_set_loc');
   t.equal(rowFor([0x01, ...u64le(TEXT + 0x30), 0x0e, 16], TEXT + 0x2f)?.cfaOffset, 8, 'DW_CFA_set_loc: before it');
+  // In .eh_frame the operand is encoded as the FDE's addresses are: here pcrel sdata4, relative to the operand itself.
+  const pcrel = (insnsAt: (fdeStart: number) => number[]) => {
+    const EH = 0x9000;
+    const cie = [...u32le(0), 1, ...Buffer.from('zR\0'), ...uleb(1), ...sleb(-8), ...uleb(16), ...uleb(1), 0x1b, ...CIE_INITIAL];
+    const fdeAt = 4 + cie.length;
+    // FDE: length, CIE pointer, start (pcrel sdata4 at fdeAt+8), range (sdata4), aug length 0, instructions
+    const body = (insns: number[]) => [...u32le(fdeAt + 4), ...u32le((TEXT - (EH + fdeAt + 8)) >>> 0), ...u32le(0x100), 0, ...insns];
+    const insns = insnsAt(EH + fdeAt + 4 + body([]).length + 1);
+    return new CfiTable('eh', Buffer.from([...u32le(cie.length), ...cie, ...u32le(body(insns).length), ...body(insns), ...u32le(0)]), EH);
+  };
+  const setLoc = pcrel((operandAt) => [0x01, ...u32le((TEXT + 0x30 - operandAt) >>> 0), 0x0e, 16]);
+  t.equal(rowAt(setLoc, setLoc.find(TEXT + 0x30)!, TEXT + 0x30).cfaOffset, 16, 'DW_CFA_set_loc in .eh_frame, pcrel: from it on');
+  t.equal(rowAt(setLoc, setLoc.find(TEXT + 0x2f)!, TEXT + 0x2f).cfaOffset, 8, 'and before it');
   t.same(rule(rowFor([0x83, 2], TEXT), 3), { kind: RuleKind.Offset, n: -16 }, 'DW_CFA_offset: rbx at CFA−16');
   t.equal(rule(rowFor([0x83, 2, 0x41, 0xc3], TEXT + 1), 3), undefined, 'DW_CFA_restore: back to the CIE rule (none)');
   t.same(rule(rowFor([0x05, 3, 3], TEXT), 3), { kind: RuleKind.Offset, n: -24 }, 'DW_CFA_offset_extended');
