@@ -16,7 +16,7 @@ import t from 'tap';
 import { ElfFile } from '../core/elf.ts';
 import { CoreSource } from '../sampler/core-source.ts';
 import { applyRow, Unwinder, type StackCopy, type Unwound } from '../sampler/unwind/unwinder.ts';
-import { ProcessObjects, type ObjectLookup, type UnwindObject } from '../sampler/unwind/objects.ts';
+import { DEBUG_BUILD_ID_DIR, ProcessObjects, type ObjectLookup, type UnwindObject } from '../sampler/unwind/objects.ts';
 import { CfiError, CfiTable, EhFrameHdr } from '../sampler/unwind/eh-frame.ts';
 import { evalExpr, rowAt, RuleKind, type Row } from '../sampler/unwind/cfi.ts';
 import { regsFromNamed, regsFromPerf, RIP, RSP, unknownRegs, type Regs } from '../sampler/unwind/regs.ts';
@@ -133,6 +133,10 @@ t.test('unwindee blocked in read (no -g, no frame pointers): every frame gdb fin
   t.equal(ours[ours.length - 1], '_start', 'the entry point');
   t.equal(result.frames[0].object?.name, 'libc.so.6', 'frame 0 is in libc');
   t.match(result.frames[0].object?.buildId, /^[0-9a-f]{40}$/, 'whose build-id is known');
+  const libcId = result.frames[0].object!.buildId!;
+  if (fs.existsSync(`${DEBUG_BUILD_ID_DIR}/${libcId.slice(0, 2)}/${libcId.slice(2)}.debug`)) {
+    t.ok(ours.includes('__libc_start_call_main'), "libc's static __libc_start_call_main named from its separate debug file (libc6-dbg), as gdb names it");
+  } else t.comment('no separate debug file for libc here: its static functions are libc.so.6+offset');
 
   // The same frames through the live process's own maps and map_files (as xsample record --cpu opens them).
   const live = unwindCore(corePath, () => ProcessObjects.live(child.pid!));

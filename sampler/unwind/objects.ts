@@ -7,7 +7,7 @@
  * device and inode when it has none) and shared by every process.
  */
 import fs from 'node:fs';
-import { ElfFile, PF_X, PT_LOAD, type ElfSection } from '../../core/elf.ts';
+import { ElfFile, PF_X, PT_LOAD, SHT_SYMTAB, STT_FUNC, type ElfSection, type ElfSymbol } from '../../core/elf.ts';
 import type { CoreSource } from '../core-source.ts';
 import { findMapping, readProcMaps, withoutDeleted } from '../proc-maps.ts';
 import { coreOpener, liveOpener } from '../target.ts';
@@ -46,13 +46,14 @@ class ObjectData {
     private readonly readSymbols: () => SymbolTable,
   ) {}
 
-  static read(elf: ElfFile): ObjectData {
+  static read(elf: ElfFile, buildId: string | null): ObjectData {
     const eh = ehFrameOf(elf);
     const debugSection = elf.section('.debug_frame');
     const debug = debugSection && debugSection.size > 0 ? new CfiTable('debug', sectionBytes(elf, debugSection), 0) : null;
     // Symbols are read now (the file may be gone later) but indexed at the first name asked for.
     const syms = elf.symbols();
-    return new ObjectData(eh, debug, () => new SymbolTable(syms, 0));
+    const separate = elf.sections.some((x) => x.type === SHT_SYMTAB) ? [] : debugFileSymbols(buildId);
+    return new ObjectData(eh, debug, () => new SymbolTable([...syms, ...separate], 0));
   }
 
   row(pc: number): Row | null {
@@ -78,6 +79,29 @@ class ObjectData {
 
   symbols(): SymbolTable {
     return (this.symbolTable ??= this.readSymbols());
+  }
+}
+
+/** Where distributions install the .symtab a stripped object lost (Debian's -dbg and -dbgsym packages), by build-id. */
+export const DEBUG_BUILD_ID_DIR = '/usr/lib/debug/.build-id';
+
+/**
+ * The .symtab of a stripped object's separate debug file (as gdb finds it: by build-id), so static functions get
+ * their names; [] when there is none. Read only when root owns it and no one else may write it (a system
+ * package's file), and when it carries the same build-id.
+ */
+function debugFileSymbols(buildId: string | null): ElfSymbol[] {
+  if (!buildId || buildId.length < 4) return [];
+  const file = `${DEBUG_BUILD_ID_DIR}/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
+  let elf: ElfFile | undefined;
+  try {
+    elf = ElfFile.open(file);
+    if (elf.stat.uid !== 0 || (elf.stat.mode & 0o022) !== 0 || elf.buildId() !== buildId) return [];
+    return elf.symbols().filter((sym) => sym.type === STT_FUNC);
+  } catch {
+    return [];
+  } finally {
+    elf?.close();
   }
 }
 
@@ -124,7 +148,7 @@ function dataOf(elf: ElfFile, buildId: string | null, path: string): ObjectData 
     cache.delete(key); // most recently used last
   } else {
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-    data = ObjectData.read(elf);
+    data = ObjectData.read(elf, buildId);
   }
   cache.set(key, data);
   return data;
