@@ -278,7 +278,8 @@ export class CfiTable {
     const idAt = r.pos;
     const er = new Reader(this.buf, body, end);
     const id = wide ? er.u64() : er.u32();
-    const isCie = this.kind === 'eh' ? id === 0 : wide ? id === 2 ** 64 - 1 || id === 0xffffffffffffffff : id === 0xffffffff;
+    // .debug_frame's CIE id is all ones (0xffffffff, or 64 of them in the 64-bit format: 2^64 once a double).
+    const isCie = this.kind === 'eh' ? id === 0 : id === (wide ? 2 ** 64 - 1 : 0xffffffff);
     return { body, end, next: end, idAt, id, isCie, wide };
   }
 
