@@ -155,6 +155,8 @@ export class ElfFile {
   /** The file's owner and mode, as it was opened. */
   readonly stat: fs.Stats;
   private fd: number | null;
+  /** An image in memory (the vDSO a process maps) instead of a file. */
+  private image: Buffer | null = null;
   private cachedSymbols: ElfSymbol[] | null = null;
   private cachedNotes: ElfNote[] | null = null;
   private cachedHash: string | null = null;
@@ -170,13 +172,23 @@ export class ElfFile {
     }
   }
 
-  private constructor(path: string, fd: number, st: fs.Stats) {
+  /**
+   * An ELF image held in memory, as a process maps one with no file behind it (the vDSO): name stands for the
+   * path in messages; stat is zeros but for the size.
+   */
+  static fromImage(name: string, bytes: Buffer): ElfFile {
+    const st = Object.assign(Object.create(fs.Stats.prototype) as fs.Stats, { dev: 0, ino: 0, mode: 0, uid: 0, gid: 0, size: bytes.length, mtimeMs: 0 });
+    return new ElfFile(name, null, st, bytes);
+  }
+
+  private constructor(path: string, fd: number | null, st: fs.Stats, image: Buffer | null = null) {
     this.path = path;
     this.fd = fd;
+    this.image = image;
     this.stat = st;
     this.size = st.size;
     const head = Buffer.alloc(EHDR_SIZE);
-    const got = fs.readSync(fd, head, 0, EHDR_SIZE, 0);
+    const got = this.readFileInto(0, head);
     const h = parseHeader(path, head, got);
     this.type = h.type;
     this.entry = h.entry;
@@ -263,6 +275,7 @@ export class ElfFile {
     // An offset from the file itself (a crafted core's 2^60) is checked before it becomes a position.
     if (!Number.isSafeInteger(offset) || offset < 0 || offset >= this.size) return 0;
     if (out.length > this.size - offset) out = out.subarray(0, this.size - offset);
+    if (this.image) return this.image.copy(out, 0, offset, offset + out.length);
     const fd = this.descriptor();
     let done = 0;
     while (done < out.length) {

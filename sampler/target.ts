@@ -127,19 +127,40 @@ const hexOf = (n: number): string => n.toString(16);
 function liveObjects(pid: number, mappings: Mapping[], exe: string): MappedObject[] {
   const objects = groupByPath(mappings, (p) => p.startsWith('/') && withoutDeleted(p) !== withoutDeleted(exe));
   return objects.flatMap((o) => {
-    const header = o.mappings.find((m) => m.offset === 0);
-    if (!header) return [];
-    const open = () => {
-      const elf = ElfFile.open(`/proc/${pid}/map_files/${hexOf(header.start)}-${hexOf(header.end)}`);
-      try {
-        return { elf, bias: loadBias(o.mappings, o.path, elf) };
-      } catch (err) {
-        elf.close();
-        throw err;
-      }
-    };
-    return [{ path: withoutDeleted(o.path), start: o.start, end: o.end, open }];
+    const open = liveOpener(pid, o);
+    return open ? [{ path: withoutDeleted(o.path), start: o.start, end: o.end, open }] : [];
   });
+}
+
+/**
+ * How to open one file a live process maps (its mappings, grouped by path): through /proc/PID/map_files of the
+ * mapping of its first page, with its load bias; null when its first page is not mapped.
+ */
+export function liveOpener(pid: number, o: { path: string; mappings: Mapping[] }): (() => { elf: ElfFile; bias: number }) | null {
+  const header = o.mappings.find((m) => m.offset === 0);
+  if (!header) return null;
+  return () => {
+    const elf = ElfFile.open(`/proc/${pid}/map_files/${hexOf(header.start)}-${hexOf(header.end)}`);
+    try {
+      return { elf, bias: loadBias(o.mappings, o.path, elf) };
+    } catch (err) {
+      elf.close();
+      throw err;
+    }
+  };
+}
+
+/** How to open the file mapped from NT_FILE path in a core, if the core vouches for it (CoreSource.openMapped), with its load bias. */
+export function coreOpener(core: CoreSource, path: string): () => { elf: ElfFile; bias: number } {
+  return () => {
+    const elf = core.openMapped(path);
+    const bias = core.loadBiasOf(path, elf);
+    if (bias === null) {
+      elf.close();
+      throw new UserError(`${core.path}: cannot tell where ${path} was loaded`);
+    }
+    return { elf, bias };
+  };
 }
 
 /** The core's mapped files besides its executable, each read only if the core vouches for it (CoreSource.openMapped). */
@@ -147,16 +168,7 @@ function coreObjects(core: CoreSource): MappedObject[] {
   const objects = groupByPath(core.fileMappings, (p) => p.startsWith('/') && p !== core.exeMappedPath);
   return objects.flatMap((o) => {
     if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
-    const open = () => {
-      const elf = core.openMapped(o.path);
-      const bias = core.loadBiasOf(o.path, elf);
-      if (bias === null) {
-        elf.close();
-        throw new UserError(`${core.path}: cannot tell where ${o.path} was loaded`);
-      }
-      return { elf, bias };
-    };
-    return [{ path: o.path, start: o.start, end: o.end, open }];
+    return [{ path: o.path, start: o.start, end: o.end, open: coreOpener(core, o.path) }];
   });
 }
 

@@ -16,7 +16,7 @@ import t from 'tap';
 import { ElfFile } from '../core/elf.ts';
 import { CoreSource } from '../sampler/core-source.ts';
 import { applyRow, Unwinder, type StackCopy, type Unwound } from '../sampler/unwind/unwinder.ts';
-import { ProcessObjects, type ObjectLookup, type UnwindObject } from '../sampler/unwind/objects.ts';
+import { DEBUG_BUILD_ID_DIR, ProcessObjects, type ObjectLookup, type UnwindObject } from '../sampler/unwind/objects.ts';
 import { CfiError, CfiTable, EhFrameHdr } from '../sampler/unwind/eh-frame.ts';
 import { evalExpr, rowAt, RuleKind, type Row } from '../sampler/unwind/cfi.ts';
 import { regsFromNamed, regsFromPerf, RIP, RSP, unknownRegs, type Regs } from '../sampler/unwind/regs.ts';
@@ -89,7 +89,7 @@ async function asleep(pid: number): Promise<void> {
   throw new Error(`process ${pid} never blocked`);
 }
 
-async function startUnwindee(mode: 'read' | 'signal', binary = programPath('unwindee')) {
+async function startUnwindee(mode: 'read' | 'signal' | 'clock', binary = programPath('unwindee')) {
   const child = spawn(binary, [mode], { stdio: ['pipe', 'pipe', 'inherit'] });
   t.teardown(() => {
     child.kill('SIGKILL');
@@ -105,12 +105,8 @@ async function startUnwindee(mode: 'read' | 'signal', binary = programPath('unwi
       child.once('exit', (code) => reject(new Error(`unwindee exited (${code}) before "${want}"`)));
       check();
     });
-  await line('ready');
-  if (mode === 'signal') {
-    child.kill('SIGUSR1');
-    await line('in-handler');
-  }
-  await asleep(child.pid!);
+  await line(mode === 'signal' ? 'in-handler' : 'ready');
+  if (mode !== 'clock') await asleep(child.pid!);
   return child;
 }
 
@@ -137,6 +133,10 @@ t.test('unwindee blocked in read (no -g, no frame pointers): every frame gdb fin
   t.equal(ours[ours.length - 1], '_start', 'the entry point');
   t.equal(result.frames[0].object?.name, 'libc.so.6', 'frame 0 is in libc');
   t.match(result.frames[0].object?.buildId, /^[0-9a-f]{40}$/, 'whose build-id is known');
+  const libcId = result.frames[0].object!.buildId!;
+  if (fs.existsSync(`${DEBUG_BUILD_ID_DIR}/${libcId.slice(0, 2)}/${libcId.slice(2)}.debug`)) {
+    t.ok(ours.includes('__libc_start_call_main'), "libc's static __libc_start_call_main named from its separate debug file (libc6-dbg), as gdb names it");
+  } else t.comment('no separate debug file for libc here: its static functions are libc.so.6+offset');
 
   // The same frames through the live process's own maps and map_files (as xsample record --cpu opens them).
   const live = unwindCore(corePath, () => ProcessObjects.live(child.pid!));
@@ -158,10 +158,38 @@ t.test("unwindee interrupted by a signal: through glibc's signal trampoline (CFA
   const ours = names(result);
   const tramp = truth.frames.findIndex((f) => f.name === '__restore_rt');
   t.ok(tramp > 0, `gdb's frames hold the trampoline: ${truth.frames.map((f) => f.name).join(' ← ')}`);
-  t.same(ours.slice(1, 3), ['handler_hop', 'on_usr1'], 'the handler');
+  t.same(ours.slice(1, 3), ['handler_hop', 'on_alarm'], 'the handler');
   t.equal(ours[tramp + 1], 'chain_6', 'then the interrupted function');
   t.equal(result.frames[tramp + 1].returnAddress, false, 'whose pc is where it was interrupted, not a return address');
   t.ok(result.frames[tramp].object?.row(result.frames[tramp].pc - 1)?.signal, "the trampoline's CIE says signal frame ('S')");
+});
+
+t.test('unwindee in clock_gettime: through the vDSO (an ELF image in memory, no file), live and from a core', async (t) => {
+  build('unwindee');
+  const exe = programPath('unwindee');
+  const child = await startUnwindee('clock');
+  // gcore stops the loop wherever it is: cores are taken until one stops it inside the vDSO.
+  for (let attempt = 1; ; attempt++) {
+    const corePath = await gcore(child.pid!, dir);
+    const { result, core } = unwindCore(corePath);
+    t.teardown(() => core.close());
+    if (result.frames[0].object?.name !== '[vdso]') {
+      fs.rmSync(corePath);
+      if (attempt < 30) continue;
+      t.fail(`30 cores, none stopped in the vDSO: ${names(result).join(' ← ')}`);
+      return;
+    }
+    const truth = await gdbFrames(exe, corePath);
+    t.same(pcs(result.frames), pcs(truth.frames), `core ${attempt}: the same pcs as gdb, frame for frame`);
+    t.equal(result.end, 'outermost');
+    t.match(names(result)[0], /^(__vdso_\w+|\[vdso\]\+0x[0-9a-f]+)$/, `frame 0 in the vDSO: ${names(result)[0]} (its local helpers are in no .dynsym)`);
+    t.ok(names(result).slice(0, 2).includes('__vdso_clock_gettime'), "__vdso_clock_gettime, named from the vDSO's .dynsym");
+    t.ok(names(result).includes('chain_6') && names(result).includes('main'), names(result).join(' ← '));
+    const live = unwindCore(corePath, () => ProcessObjects.live(child.pid!));
+    t.teardown(() => live.core.close());
+    t.same(pcs(live.result.frames), pcs(truth.frames), "ProcessObjects.live reads the vDSO from the process's memory: the same frames");
+    return;
+  }
 });
 
 t.test('.debug_frame: the same chain built with -g and no unwind tables', async (t) => {
@@ -262,6 +290,7 @@ t.test("Debian's stripped nginx: an idle worker in epoll_wait, and one blocked i
 
   // Speed: µs per unwound sample of this stack, the parsed tables and rows cached (as in a profile).
   const N = 2000;
+  for (let i = 0; i < 500; i++) d.unwinder.unwind(d.regs, d.stack);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < N; i++) d.unwinder.unwind(d.regs, d.stack);
   const us = Number(process.hrtime.bigint() - t0) / 1000 / N;
@@ -301,12 +330,12 @@ const CIE_INITIAL = [0x0c, 7, 8, 0x90, 1];
  * An .eh_frame: one CIE ("zR", absolute 8-byte FDE addresses, code align 1, data align −8, ra 16) and FDEs;
  * each FDE covers [start, start+len) with the given instructions.
  */
-function ehFrame(fdes: { start: number; len: number; insns: number[] }[], cieInsns = CIE_INITIAL, terminate = true): Buffer {
-  const cieBody = [...u32le(0), 1, ...Buffer.from('zR\0'), ...uleb(1), ...sleb(-8), ...uleb(16), ...uleb(1), 0x00, ...cieInsns];
+function ehFrame(fdes: { start: number; len: number; insns: number[] }[], cieInsns = CIE_INITIAL, terminate = true, aug = { str: 'zR', data: [0x00], fdeData: [] as number[] }): Buffer {
+  const cieBody = [...u32le(0), 1, ...Buffer.from(`${aug.str}\0`), ...uleb(1), ...sleb(-8), ...uleb(16), ...uleb(aug.data.length), ...aug.data, ...cieInsns];
   const out: number[] = [...u32le(cieBody.length), ...cieBody];
   for (const f of fdes) {
     const here = out.length;
-    const body = [...u32le(here + 4), ...u64le(f.start), ...u64le(f.len), ...uleb(0), ...f.insns];
+    const body = [...u32le(here + 4), ...u64le(f.start), ...u64le(f.len), ...uleb(aug.fdeData.length), ...aug.fdeData, ...f.insns];
     out.push(...u32le(body.length), ...body);
   }
   if (terminate) out.push(...u32le(0));
@@ -337,6 +366,19 @@ t.test('each DW_CFA op, at the pcs around its advance', async (t) => {
   t.equal(rowFor([0x04, 0x50, 0, 0, 0, 0x0e, 16], TEXT + 0x50)?.cfaOffset, 16, 'DW_CFA_advance_loc4');
   t.equal(rowFor([0x01, ...u64le(TEXT + 0x30), 0x0e, 16], TEXT + 0x30)?.cfaOffset, 16, 'DW_CFA_set_loc');
   t.equal(rowFor([0x01, ...u64le(TEXT + 0x30), 0x0e, 16], TEXT + 0x2f)?.cfaOffset, 8, 'DW_CFA_set_loc: before it');
+  // In .eh_frame the operand is encoded as the FDE's addresses are: here pcrel sdata4, relative to the operand itself.
+  const pcrel = (insnsAt: (fdeStart: number) => number[]) => {
+    const EH = 0x9000;
+    const cie = [...u32le(0), 1, ...Buffer.from('zR\0'), ...uleb(1), ...sleb(-8), ...uleb(16), ...uleb(1), 0x1b, ...CIE_INITIAL];
+    const fdeAt = 4 + cie.length;
+    // FDE: length, CIE pointer, start (pcrel sdata4 at fdeAt+8), range (sdata4), aug length 0, instructions
+    const body = (insns: number[]) => [...u32le(fdeAt + 4), ...u32le((TEXT - (EH + fdeAt + 8)) >>> 0), ...u32le(0x100), 0, ...insns];
+    const insns = insnsAt(EH + fdeAt + 4 + body([]).length + 1);
+    return new CfiTable('eh', Buffer.from([...u32le(cie.length), ...cie, ...u32le(body(insns).length), ...body(insns), ...u32le(0)]), EH);
+  };
+  const setLoc = pcrel((operandAt) => [0x01, ...u32le((TEXT + 0x30 - operandAt) >>> 0), 0x0e, 16]);
+  t.equal(rowAt(setLoc, setLoc.find(TEXT + 0x30)!, TEXT + 0x30).cfaOffset, 16, 'DW_CFA_set_loc in .eh_frame, pcrel: from it on');
+  t.equal(rowAt(setLoc, setLoc.find(TEXT + 0x2f)!, TEXT + 0x2f).cfaOffset, 8, 'and before it');
   t.same(rule(rowFor([0x83, 2], TEXT), 3), { kind: RuleKind.Offset, n: -16 }, 'DW_CFA_offset: rbx at CFA−16');
   t.equal(rule(rowFor([0x83, 2, 0x41, 0xc3], TEXT + 1), 3), undefined, 'DW_CFA_restore: back to the CIE rule (none)');
   t.same(rule(rowFor([0x05, 3, 3], TEXT), 3), { kind: RuleKind.Offset, n: -24 }, 'DW_CFA_offset_extended');
@@ -362,6 +404,9 @@ t.test('each DW_CFA op, at the pcs around its advance', async (t) => {
   t.match(rule(rowFor([0x10, 3, 2, 0x77, 8], TEXT), 3), { kind: RuleKind.Expression }, 'DW_CFA_expression');
   t.match(rule(rowFor([0x16, 3, 2, 0x77, 8], TEXT), 3), { kind: RuleKind.ValExpression }, 'DW_CFA_val_expression');
   t.equal(rowFor([0x3f], TEXT), null, 'an op no DWARF defines: no row');
+  // glibc's functions with cleanups: "zPLR", the personality pointer indirect|pcrel|sdata4 (0x9b), an LSDA in each FDE.
+  const zplr = new CfiTable('eh', ehFrame([{ start: TEXT, len: 0x100, insns: [0x44, 0x0e, 48] }], CIE_INITIAL, true, { str: 'zPLR', data: [0x9b, 1, 2, 3, 4, 0x1b, 0x00], fdeData: [9, 9, 9, 9] }), 0x9000);
+  t.equal(rowAt(zplr, zplr.find(TEXT + 4)!, TEXT + 4).cfaOffset, 48, 'a "zPLR" CIE with an indirect personality pointer, an FDE with LSDA data');
   t.equal(rowFor([0x0b], TEXT), null, 'restore_state with nothing remembered: no row');
   t.equal(rowFor([0x0f, 9, 0x77], TEXT), null, 'an expression longer than the program: no row');
 });

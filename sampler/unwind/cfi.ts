@@ -4,7 +4,7 @@
  * (§2.5: what x86-64 PLT entries and glibc's signal trampoline need, and
  * the rest of the stack machine but for TLS and typed ops).
  */
-import { CfiError, type Cie, type CfiTable, type Fde, Reader } from './eh-frame.ts';
+import { CfiError, type Cie, type CfiTable, type Fde, Reader, readEncoded } from './eh-frame.ts';
 import { NREGS } from './regs.ts';
 
 /** How a caller's register is recovered (the DWARF register rules). */
@@ -67,15 +67,17 @@ export function rowAt(table: CfiTable, fde: Fde, pc: number): Row {
   const cie = fde.cie;
   const state: State = { cfaReg: -1, cfaOffset: 0, cfaExpr: null, rules: new Array(NREGS).fill(undefined) };
   const bound = { start: fde.start, end: fde.end };
-  run(table.buf, cie.insnStart, cie.insnEnd, cie, state, null, fde.start, Infinity, bound);
+  // DW_CFA_set_loc's operand is an address as the FDE encodes its own (.eh_frame), or a plain 8 bytes (.debug_frame).
+  const address = table.kind === 'eh' ? (r: Reader) => readEncoded(r, cie.fdeEnc, table.vaddr) : (r: Reader) => r.u64();
+  run(table.buf, cie.insnStart, cie.insnEnd, cie, state, null, fde.start, Infinity, bound, address);
   const initial = cloneState(state);
-  run(table.buf, fde.insnStart, fde.insnEnd, cie, state, initial, fde.start, pc, bound);
+  run(table.buf, fde.insnStart, fde.insnEnd, cie, state, initial, fde.start, pc, bound, address);
   if (state.cfaReg < 0 && !state.cfaExpr) throw new CfiError('no CFA rule');
   return { ...state, raReg: cie.raReg, signal: cie.signal, start: bound.start, end: bound.end };
 }
 
 /** Runs the instructions in buf[from, to) from location loc, stopping before the first advance past pc. */
-export function run(buf: Uint8Array, from: number, to: number, cie: Cie, state: State, initial: State | null, loc: number, pc: number, bound: { start: number; end: number }): void {
+export function run(buf: Uint8Array, from: number, to: number, cie: Cie, state: State, initial: State | null, loc: number, pc: number, bound: { start: number; end: number }, address: (r: Reader) => number = (r) => r.u64()): void {
   const r = new Reader(buf, from, to);
   const stack: State[] = [];
   const set = (reg: number, rule: Rule | undefined) => {
@@ -120,7 +122,7 @@ export function run(buf: Uint8Array, from: number, to: number, cie: Cie, state: 
         break;
       case 0x01: {
         // DW_CFA_set_loc
-        const to = r.u64();
+        const to = address(r);
         if (to > pc) {
           bound.end = Math.min(bound.end, to);
           return;

@@ -278,7 +278,8 @@ export class CfiTable {
     const idAt = r.pos;
     const er = new Reader(this.buf, body, end);
     const id = wide ? er.u64() : er.u32();
-    const isCie = this.kind === 'eh' ? id === 0 : wide ? id === 2 ** 64 - 1 || id === 0xffffffffffffffff : id === 0xffffffff;
+    // .debug_frame's CIE id is all ones (0xffffffff, or 64 of them in the 64-bit format: 2^64 once a double).
+    const isCie = this.kind === 'eh' ? id === 0 : id === (wide ? 2 ** 64 - 1 : 0xffffffff);
     return { body, end, next: end, idAt, id, isCie, wide };
   }
 
@@ -313,7 +314,7 @@ export class CfiTable {
       for (const c of aug.slice(1)) {
         if (c === 'R') fdeEnc = ar.u8();
         else if (c === 'L') ar.u8();
-        else if (c === 'P') readEncoded(ar, ar.u8(), this.vaddr);
+        else if (c === 'P') readEncoded(ar, ar.u8() & 0x0f, this.vaddr); // skipped: only its size matters (glibc's is indirect|pcrel)
         else if (c === 'S') signal = true;
         else if (c === 'B') {
           /* AArch64 BTI: no data */

@@ -6,9 +6,11 @@
  * symbols, the rows already computed) is kept per build-id (per path,
  * device and inode when it has none) and shared by every process.
  */
-import { ElfFile, PF_X, PT_LOAD, type ElfSection } from '../../core/elf.ts';
+import fs from 'node:fs';
+import { ElfFile, PF_X, PT_LOAD, SHT_SYMTAB, STT_FUNC, type ElfSection, type ElfSymbol } from '../../core/elf.ts';
 import type { CoreSource } from '../core-source.ts';
-import { findMapping, loadBias, readProcMaps, withoutDeleted } from '../proc-maps.ts';
+import { findMapping, readProcMaps, withoutDeleted } from '../proc-maps.ts';
+import { coreOpener, liveOpener } from '../target.ts';
 import { groupByPath } from '../process-symbols.ts';
 import { SymbolTable } from '../symbols.ts';
 import { rowAt, type Row } from './cfi.ts';
@@ -44,13 +46,14 @@ class ObjectData {
     private readonly readSymbols: () => SymbolTable,
   ) {}
 
-  static read(elf: ElfFile): ObjectData {
+  static read(elf: ElfFile, buildId: string | null): ObjectData {
     const eh = ehFrameOf(elf);
     const debugSection = elf.section('.debug_frame');
     const debug = debugSection && debugSection.size > 0 ? new CfiTable('debug', sectionBytes(elf, debugSection), 0) : null;
     // Symbols are read now (the file may be gone later) but indexed at the first name asked for.
     const syms = elf.symbols();
-    return new ObjectData(eh, debug, () => new SymbolTable(syms, 0));
+    const separate = elf.sections.some((x) => x.type === SHT_SYMTAB) ? [] : debugFileSymbols(buildId);
+    return new ObjectData(eh, debug, () => new SymbolTable([...syms, ...separate], 0));
   }
 
   row(pc: number): Row | null {
@@ -76,6 +79,29 @@ class ObjectData {
 
   symbols(): SymbolTable {
     return (this.symbolTable ??= this.readSymbols());
+  }
+}
+
+/** Where distributions install the .symtab a stripped object lost (Debian's -dbg and -dbgsym packages), by build-id. */
+export const DEBUG_BUILD_ID_DIR = '/usr/lib/debug/.build-id';
+
+/**
+ * The .symtab of a stripped object's separate debug file (as gdb finds it: by build-id), so static functions get
+ * their names; [] when there is none. Read only when root owns it and no one else may write it (a system
+ * package's file), and when it carries the same build-id.
+ */
+function debugFileSymbols(buildId: string | null): ElfSymbol[] {
+  if (!buildId || buildId.length < 4) return [];
+  const file = `${DEBUG_BUILD_ID_DIR}/${buildId.slice(0, 2)}/${buildId.slice(2)}.debug`;
+  let elf: ElfFile | undefined;
+  try {
+    elf = ElfFile.open(file);
+    if (elf.stat.uid !== 0 || (elf.stat.mode & 0o022) !== 0 || elf.buildId() !== buildId) return [];
+    return elf.symbols().filter((sym) => sym.type === STT_FUNC);
+  } catch {
+    return [];
+  } finally {
+    elf?.close();
   }
 }
 
@@ -122,7 +148,7 @@ function dataOf(elf: ElfFile, buildId: string | null, path: string): ObjectData 
     cache.delete(key); // most recently used last
   } else {
     if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value!);
-    data = ObjectData.read(elf);
+    data = ObjectData.read(elf, buildId);
   }
   cache.set(key, data);
   return data;
@@ -167,6 +193,8 @@ interface Slot {
   start: number;
   end: number;
   file: FileObject;
+  /** the ranges of one file share one entry of ProcessObjects.opened */
+  key: string;
 }
 
 /** What the unwinder asks of a process's objects (ProcessObjects; a fake in unit tests). */
@@ -200,7 +228,7 @@ export class ProcessObjects implements ObjectLookup {
 
   refresh(): void {
     const map = this.load();
-    this.slots = map.files.flatMap((file) => file.ranges.map((r) => ({ start: r.start, end: r.end, file }))).sort((a, b) => a.start - b.start);
+    this.slots = map.files.flatMap((file) => file.ranges.map((r) => ({ start: r.start, end: r.end, file, key: `${file.path}@${file.ranges[0].start}` }))).sort((a, b) => a.start - b.start);
     this.executableRanges = [...map.executable].sort((a, b) => a.start - b.start);
   }
 
@@ -208,11 +236,10 @@ export class ProcessObjects implements ObjectLookup {
   objectAt(pc: number): UnwindObject | null {
     const slot = findMapping(this.slots, pc);
     if (!slot) return null;
-    const key = `${slot.file.path}@${slot.file.ranges[0].start}`;
-    let o = this.opened.get(key);
+    let o = this.opened.get(slot.key);
     if (o === undefined) {
       o = this.open(slot.file);
-      this.opened.set(key, o);
+      this.opened.set(slot.key, o);
     }
     return o;
   }
@@ -238,27 +265,49 @@ export class ProcessObjects implements ObjectLookup {
   }
 }
 
-const hexOf = (n: number): string => n.toString(16);
-
 function liveMap(pid: number): ExecutableMap {
   const mappings = readProcMaps(pid);
   const executable = mappings.filter((m) => m.perms[2] === 'x');
   const files = groupByPath(mappings, (p) => p.startsWith('/')).flatMap((o): FileObject[] => {
     const ranges = o.mappings.filter((m) => m.perms[2] === 'x');
-    const header = o.mappings.find((m) => m.offset === 0);
-    if (ranges.length === 0 || !header) return [];
-    const open = () => {
-      const elf = ElfFile.open(`/proc/${pid}/map_files/${hexOf(header.start)}-${hexOf(header.end)}`);
-      try {
-        return { elf, bias: loadBias(o.mappings, o.path, elf) };
-      } catch (err) {
-        elf.close();
-        throw err;
-      }
-    };
-    return [{ path: withoutDeleted(o.path), ranges, open }];
+    const open = liveOpener(pid, o);
+    return ranges.length > 0 && open ? [{ path: withoutDeleted(o.path), ranges, open }] : [];
   });
+  const vdso = mappings.find((m) => m.path === '[vdso]');
+  if (vdso) files.push(imageObject('[vdso]', vdso, (out) => readProcMem(pid, vdso.start, out)));
   return { files, executable };
+}
+
+/** Bytes of a live process's memory through /proc/PID/mem (the same access check as process_vm_readv). */
+function readProcMem(pid: number, addr: number, out: Buffer): number {
+  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    return fs.readSync(fd, out, 0, out.length, addr);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Larger than any vDSO: an image past it is not read. */
+const MAX_IMAGE = 1 << 20;
+
+/**
+ * An ELF object mapped with no file behind it (the vDSO), opened from the process's memory: its CFI and
+ * .dynsym are in the image. Its link-time addresses start at 0 (the kernel links it so); the bias is where it is.
+ */
+function imageObject(name: string, m: { start: number; end: number }, read: (out: Buffer) => number): FileObject {
+  return {
+    path: name,
+    ranges: [{ start: m.start, end: m.end }],
+    open: () => {
+      if (m.end - m.start > MAX_IMAGE) throw new CfiError(`${name}: ${m.end - m.start} bytes, larger than a vDSO`);
+      const bytes = Buffer.alloc(m.end - m.start);
+      const got = read(bytes);
+      const elf = ElfFile.fromImage(name, bytes.subarray(0, got));
+      const first = elf.segments.find((s) => s.type === PT_LOAD);
+      return { elf, bias: m.start - pageDown(first ? first.vaddr : 0) };
+    },
+  };
 }
 
 /**
@@ -269,15 +318,7 @@ function coreMap(core: CoreSource): ExecutableMap {
   const executable = core.mappings().filter((m) => m.perms[2] === 'x').map((m) => ({ start: m.start, end: m.end }));
   const files = groupByPath(core.fileMappings, (p) => p.startsWith('/')).flatMap((o): FileObject[] => {
     if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
-    const open = () => {
-      const elf = core.openMapped(o.path);
-      const bias = core.loadBiasOf(o.path, elf);
-      if (bias === null) {
-        elf.close();
-        throw new CfiError(`${core.path}: cannot tell where ${o.path} was loaded`);
-      }
-      return { elf, bias };
-    };
+    const open = coreOpener(core, o.path);
     let text: { offset: number; end: number }[];
     try {
       const { elf } = open();
@@ -290,6 +331,14 @@ function coreMap(core: CoreSource): ExecutableMap {
     executable.push(...ranges);
     return ranges.length > 0 ? [{ path: o.path, ranges, open }] : [];
   });
+  // The vDSO: an executable PT_LOAD of no file that holds an ELF image (the core has its bytes; gdb reads it so too).
+  for (const m of core.mappings()) {
+    if (m.perms[2] !== 'x' || m.path !== '') continue;
+    const magic = Buffer.alloc(4);
+    if (core.readInto(m.start, magic) === 4 && magic.readUInt32BE(0) === 0x7f454c46) {
+      files.push(imageObject('[vdso]', m, (out) => core.readInto(m.start, out)));
+    }
+  }
   return { files, executable };
 }
 

@@ -9,7 +9,7 @@
 import { ExprFault, evalExpr, type ExprContext, type Row, RuleKind } from './cfi.ts';
 import { CfiError } from './eh-frame.ts';
 import type { ObjectLookup, UnwindObject } from './objects.ts';
-import { CALLEE_SAVED, NREGS, RIP, RSP, type Regs, unknownRegs } from './regs.ts';
+import { CALLEE_SAVED, NREGS, RIP, RSP, type Regs, RegsPool, unknownRegs } from './regs.ts';
 
 export interface StackCopy {
   sp: number;
@@ -43,6 +43,8 @@ export interface UnwindHooks {
 }
 
 const DEFAULT_MAX_DEPTH = 128;
+/** An unknown pc re-reads the process's mappings (a dlopen since), at most this often: garbage pcs must not cost a read each. */
+const REFRESH_INTERVAL_MS = 100;
 
 /** An 8-byte read from the stack copy, or null past either end of it. */
 export function readStack(stack: StackCopy, addr: number): number | null {
@@ -55,6 +57,9 @@ class StackCut extends Error {}
 
 export class Unwinder {
   private readonly maxDepth: number;
+  /** Where step() carves callers' registers from. */
+  private readonly pool = new RegsPool();
+  private lastRefresh = -Infinity;
 
   constructor(
     private readonly objects: ObjectLookup,
@@ -65,7 +70,7 @@ export class Unwinder {
 
   unwind(regs: Regs, stack: StackCopy, hooks?: UnwindHooks): Unwound {
     const pc = regs[RIP];
-    if (!this.objects.isExecutable(pc)) this.objects.refresh();
+    if (!this.objects.isExecutable(pc)) this.refresh();
     if (!this.objects.isExecutable(pc)) {
       return { frames: [{ pc, sp: regs[RSP], regs, object: null, returnAddress: false }], end: 'unmapped' };
     }
@@ -91,17 +96,24 @@ export class Unwinder {
     const pc = regs[RIP];
     let object = this.objects.objectAt(pc);
     if (object === null && !this.objects.isExecutable(pc)) {
-      this.objects.refresh(); // a module loaded since (dlopen)
+      this.refresh(); // a module loaded since (dlopen)
       object = this.objects.objectAt(pc);
     }
     return { pc, sp: regs[RSP], regs, object, returnAddress };
+  }
+
+  private refresh(): void {
+    const now = performance.now();
+    if (now - this.lastRefresh < REFRESH_INTERVAL_MS) return;
+    this.lastRefresh = now;
+    this.objects.refresh();
   }
 
   /** The CFI step alone: the caller's registers, or why there is none. */
   step(f: NativeFrame, stack: StackCopy): Regs | { end: UnwindEnd } {
     const row = rowOf(f);
     if (!row) return { end: 'no-cfi' };
-    const out = applyRow(row, f.regs, stack);
+    const out = applyRow(row, f.regs, stack, this.pool);
     return typeof out === 'string' ? { end: out } : this.check(f, out);
   }
 
@@ -111,7 +123,7 @@ export class Unwinder {
     if (ra === 0) return { end: 'outermost' };
     if (!Number.isFinite(ra)) return { end: 'outermost' };
     if (!this.objects.isExecutable(ra)) {
-      this.objects.refresh();
+      this.refresh();
       if (!this.objects.isExecutable(ra)) return { end: 'bad-return-address' };
     }
     if (!(caller[RSP] > f.sp)) return { end: 'no-progress' };
@@ -136,9 +148,9 @@ function rowOf(f: NativeFrame): Row | null {
  * The caller's registers by row, or why not: 'outermost' (the return address rule is undefined), 'stack-cut'
  * (a rule reads past the stack copy), 'no-cfi' (a rule needs a register not known, or an expression is bad).
  */
-export function applyRow(row: Row, regs: Regs, stack: StackCopy): Regs | 'outermost' | 'stack-cut' | 'no-cfi' {
+export function applyRow(row: Row, regs: Regs, stack: StackCopy, pool?: RegsPool): Regs | 'outermost' | 'stack-cut' | 'no-cfi' {
   try {
-    return applyRowOrThrow(row, regs, stack) ?? 'no-cfi';
+    return applyRowOrThrow(row, regs, stack, pool) ?? 'no-cfi';
   } catch (err) {
     if (err instanceof StackCut) return 'stack-cut';
     if (err instanceof ExprFault) return err.unreadable ? 'stack-cut' : 'no-cfi';
@@ -147,36 +159,20 @@ export function applyRow(row: Row, regs: Regs, stack: StackCopy): Regs | 'outerm
   }
 }
 
-function applyRowOrThrow(row: Row, regs: Regs, stack: StackCopy): Regs | 'outermost' | null {
-  const ctx: ExprContext = {
-    reg: (n) => (n < NREGS ? regs[n] : NaN),
-    read: (addr, size) => {
-      const a = Number(addr);
-      const at = a - stack.sp;
-      if (!(at >= 0 && at + size <= stack.bytes.length)) return null;
-      let v = 0n;
-      for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(stack.bytes[at + i]);
-      return v;
-    },
-  };
+function applyRowOrThrow(row: Row, regs: Regs, stack: StackCopy, pool?: RegsPool): Regs | 'outermost' | null {
   let cfa: number;
-  if (row.cfaExpr) cfa = Number(evalExpr(row.cfaExpr, ctx));
+  if (row.cfaExpr) cfa = Number(evalExpr(row.cfaExpr, exprContext(regs, stack)));
   else {
     const base = row.cfaReg < NREGS ? regs[row.cfaReg] : NaN;
     if (!Number.isFinite(base)) return null;
     cfa = base + row.cfaOffset;
   }
   if (!Number.isSafeInteger(cfa) || cfa <= 0) return null;
-  const load = (addr: number): number => {
-    const v = readStack(stack, addr);
-    if (v === null) throw new StackCut();
-    return v;
-  };
-  const out = unknownRegs();
-  for (const r of CALLEE_SAVED) out[r] = regs[r];
-  out[RSP] = cfa;
   const raRule = row.rules[row.raReg];
   if (!raRule || raRule.kind === RuleKind.Undefined) return 'outermost';
+  const out = pool ? pool.take() : unknownRegs();
+  for (const r of CALLEE_SAVED) out[r] = regs[r];
+  out[RSP] = cfa;
   for (let reg = 0; reg < NREGS; reg++) {
     const rule = row.rules[reg];
     if (!rule) continue;
@@ -189,7 +185,7 @@ function applyRowOrThrow(row: Row, regs: Regs, stack: StackCopy): Regs | 'outerm
         out[target] = regs[reg];
         break;
       case RuleKind.Offset:
-        out[target] = load(cfa + rule.n);
+        out[target] = load(stack, cfa + rule.n);
         break;
       case RuleKind.ValOffset:
         out[target] = cfa + rule.n;
@@ -198,12 +194,32 @@ function applyRowOrThrow(row: Row, regs: Regs, stack: StackCopy): Regs | 'outerm
         out[target] = rule.n < NREGS ? regs[rule.n] : NaN;
         break;
       case RuleKind.Expression:
-        out[target] = load(Number(evalExpr(rule.expr!, ctx, BigInt(cfa))));
+        out[target] = load(stack, Number(evalExpr(rule.expr!, exprContext(regs, stack), BigInt(cfa))));
         break;
       case RuleKind.ValExpression:
-        out[target] = Number(evalExpr(rule.expr!, ctx, BigInt(cfa)));
+        out[target] = Number(evalExpr(rule.expr!, exprContext(regs, stack), BigInt(cfa)));
         break;
     }
   }
   return out;
+}
+
+function load(stack: StackCopy, addr: number): number {
+  const v = readStack(stack, addr);
+  if (v === null) throw new StackCut();
+  return v;
+}
+
+/** What a DWARF expression may read: the registers, and the stack copy (nothing else is memory here). */
+function exprContext(regs: Regs, stack: StackCopy): ExprContext {
+  return {
+    reg: (n) => (n < NREGS ? regs[n] : NaN),
+    read: (addr, size) => {
+      const at = Number(addr) - stack.sp;
+      if (!(at >= 0 && at + size <= stack.bytes.length)) return null;
+      let v = 0n;
+      for (let i = size - 1; i >= 0; i--) v = (v << 8n) | BigInt(stack.bytes[at + i]);
+      return v;
+    },
+  };
 }
