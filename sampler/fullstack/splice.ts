@@ -14,7 +14,7 @@
  */
 import type { ObjectLookup, UnwindObject } from '../unwind/objects.ts';
 import { RIP, RSP, type Regs } from '../unwind/regs.ts';
-import type { NativeFrame, StackCopy, Unwinder, Unwound, UnwindHooks } from '../unwind/unwinder.ts';
+import type { NativeFrame, StackCopy, UnwindEnd, Unwinder, Unwound, UnwindHooks } from '../unwind/unwinder.ts';
 import { nativeFrameName, type KernelSymbols } from '../unwind/frame-names.ts';
 import type { InterpreterState, InterpretedFrame } from './interpreter.ts';
 
@@ -36,19 +36,19 @@ export class EntrySplicer {
     return { override: (f, depth) => this.override(f, depth) };
   }
 
-  private override(f: NativeFrame, depth: number): Regs | null | undefined {
+  private override(f: NativeFrame, depth: number): Regs | { end: UnwindEnd } | undefined {
     const inVm = this.vm !== null && f.pc >= this.vm.start && f.pc < this.vm.end;
     const compiled = f.object === null;
     if (!inVm && !compiled) return undefined;
     const k = this.state.entrySps.findIndex((sp) => sp >= f.sp);
-    if (k < 0 || this.vm === null) return compiled ? null : undefined;
+    if (k < 0 || this.vm === null) return compiled ? { end: 'no-cfi' } : undefined;
     this.at.set(depth, k);
     const sp = this.state.entrySps[k];
     const regs: Regs = Float64Array.from(f.regs);
     regs[RSP] = sp;
     regs[RIP] = this.state.vmPc;
     const caller = this.unwinder.step({ pc: this.state.vmPc, sp, regs, object: this.vm.object, returnAddress: false }, this.stack);
-    return 'end' in caller ? null : caller;
+    return caller;
   }
 }
 

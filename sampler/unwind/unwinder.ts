@@ -37,9 +37,10 @@ export interface Unwound {
 export interface UnwindHooks {
   /**
    * Asked before each step from frame f: return Regs to continue from instead of f's CFI step (the LuaJIT rule
-   * uses it to resume from the VM's C frame), or null to stop (the walk ends 'outermost'), or undefined to apply CFI.
+   * uses it to resume from the VM's C frame), { end } to stop there and say why, null to stop (the walk ends 'outermost'),
+   * or undefined to apply CFI.
    */
-  override?(f: NativeFrame, depth: number): Regs | null | undefined;
+  override?(f: NativeFrame, depth: number): Regs | { end: UnwindEnd } | null | undefined;
 }
 
 const DEFAULT_MAX_DEPTH = 128;
@@ -82,7 +83,7 @@ export class Unwinder {
       if (given === null) return { frames, end: 'outermost' };
       let next: Regs | { end: UnwindEnd };
       let afterSignal = false;
-      if (given !== undefined) next = this.check(f, given);
+      if (given !== undefined) next = 'end' in given ? given : this.check(f, given);
       else {
         next = this.step(f, stack);
         afterSignal = !('end' in next) && (rowOf(f)?.signal ?? false);
