@@ -77,6 +77,11 @@ export class InstantSampler {
     return new InstantSampler(s, bpf, new InstantMemory(s.target.source));
   }
 
+  /** The capture attached to more events (threads started since attach()). */
+  attachTo(perfFds: readonly number[]): void {
+    for (const fd of perfFds) this.bpf.addon.attach(fd, this.bpf.progFd);
+  }
+
   private static load(s: Session, global: (name: string) => Int, keepSample: boolean): AttachedBpf {
     const lowered = lowerView(s.view, true);
     const prog = printCapture(lowered, lowered.instant, s.sel.layout, {

@@ -52,6 +52,8 @@ export const DEFAULT_STACK_BYTES = 16384;
 export const DEFAULT_CPU_HZ = 99;
 
 const DRAIN_MS = 50;
+/** How often each process's threads are listed again, for threads started since. */
+const RESCAN_MS = 1000;
 /** A capture belongs to the sample of the same thread taken within this of it (the same overflow: µs apart). */
 const MATCH_NS = 2_000_000n;
 
@@ -94,8 +96,7 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
   if (o.out) checkOutput(o.out);
   const format = o.format ?? formatOfFile(o.out) ?? 'folded';
   if (format === 'pprof' && !o.out && process.stdout.isTTY) throw new UserError('a pprof profile is gzipped binary: write it to a file with -o FILE (or pipe it)');
-  const sessions = o.interpreted ? await interpreterSessions(o, warn) : [];
-  const pids = sessions.length ? sessions.map((s) => s.target.pid!) : o.pids!;
+  const { pids, sessions } = await processesOf(o, warn);
   const ksyms = loadKernelSymbols(warn);
   const procs: Recorded[] = [];
   const counts = new StackCounts(false);
@@ -109,10 +110,15 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
     for (const pid of pids) procs.push(openProcess(o, pid, sessions.find((s) => s.target.pid === pid) ?? null, warn));
     start = performance.now();
     const end = start + o.duration * 1000;
+    let rescanned = start;
     for (;;) {
       const left = end - performance.now();
       await interrupt.sleep(Math.min(DRAIN_MS, Math.max(0, left)));
       for (const p of procs) take(o, p, counts, figures, ksyms, warn);
+      if (performance.now() - rescanned >= RESCAN_MS) {
+        rescanned = performance.now();
+        for (const p of procs) addThreads(p);
+      }
       progress?.update(`${figures.samples} samples${o.duration === Infinity ? ', Ctrl-C to stop' : ''}`);
       if (interrupt.stopped) {
         stopped = 'stopped by Ctrl-C';
@@ -187,25 +193,35 @@ function summaryOf(o: CpuRecordOptions, f: Figures, seconds: number): string {
   return parts.join('; ');
 }
 
-/** The sessions of the views that splice into native stacks, one per process (a master stands for its workers); none where no pack has one. */
-async function interpreterSessions(o: CpuRecordOptions, warn: Print): Promise<Session[]> {
-  let sessions: Session[];
+/**
+ * The processes to record (a master stands for its workers, as its pack says) and, for each, the session of
+ * its pack's view that splices: native_stack, where there is one and it can be read (on-CPU: with eBPF, at
+ * the instant of each sample). A process no pack knows is recorded as it is, with native frames only.
+ */
+async function processesOf(o: CpuRecordOptions, warn: Print): Promise<{ pids: number[]; sessions: Session[] }> {
+  let all: Session[];
   try {
-    sessions = await openSessions({ ...o, view: '' }, warn, (pack) => [...pack.views.values()].filter((v: ViewIR) => v.splices === 'native_stack').slice(0, 1));
+    all = await openSessions({ ...o, view: '' }, warn, (pack) => {
+      const views = [...pack.views.values()];
+      const one = views.find((v: ViewIR) => v.splices === 'native_stack') ?? views[0];
+      return one ? [one] : [];
+    });
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
     if (o.verbose) warn(`xsample: native frames only: ${err.message}`);
-    return [];
+    return { pids: o.pids!, sessions: [] };
   }
-  if (sessions.length === 0) return [];
-  const why = bpfUnavailable();
-  if (why !== null) {
-    warn(`xsample: native frames only: the interpreter's frames are read at the instant of each sample, with eBPF, and ${why}`);
-    closeSessions(sessions);
-    return [];
+  const pids = all.length ? [...new Set(all.map((s) => s.target.pid!))] : o.pids!;
+  const splicing = all.filter((s) => s.view.splices === 'native_stack');
+  closeSessions(all.filter((s) => !splicing.includes(s)));
+  const why = !o.interpreted ? '--no-lua' : o.mode === 'cpu' && splicing.length ? bpfUnavailable() : null;
+  if (why !== null || splicing.length === 0) {
+    if (why !== null && why !== '--no-lua') warn(`xsample: native frames only: the interpreter's frames are read at the instant of each sample, with eBPF, and ${why}`);
+    closeSessions(splicing);
+    return { pids, sessions: [] };
   }
-  compileSessions(o, sessions);
-  return sessions;
+  compileSessions(o, splicing);
+  return { pids, sessions: splicing };
 }
 
 /**
@@ -231,6 +247,15 @@ function openProcess(o: CpuRecordOptions, pid: number, session: Session | null, 
   if (!capture) events.enable();
   const objects = ProcessObjects.live(pid);
   return { pid, events, objects, unwinder: new Unwinder(objects), session, capture, pending: new Map(), blocked: new Map() };
+}
+
+/** Threads started since the last look get their events (and the interpreter's capture beside them). */
+function addThreads(p: Recorded): void {
+  const before = new Set(p.events.fds);
+  if (p.events.rescan() === 0) return;
+  const fresh = p.events.fds.filter((fd) => !before.has(fd));
+  if (p.capture) p.capture.attachTo(fresh);
+  else p.events.enable();
 }
 
 function loadKernelSymbols(warn: Print): KernelSymbols | null {
