@@ -220,8 +220,20 @@ async function processesOf(o: CpuRecordOptions, warn: Print): Promise<{ pids: nu
     closeSessions(splicing);
     return { pids, sessions: [] };
   }
-  compileSessions(o, splicing);
-  return { pids, sessions: splicing };
+  return { pids, sessions: splicing.filter((s) => compiles(o, s, warn)) };
+}
+
+/** Whether the view compiles for the process: one of the pack without the interpreter (nginx without the Lua module) does not. */
+function compiles(o: CpuRecordOptions, s: Session, warn: Print): boolean {
+  try {
+    compileSessions(o, [s]);
+    return true;
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    if (o.verbose) warn(`xsample: pid ${s.target.pid}: native frames only: ${err.message}`);
+    closeSessions([s]);
+    return false;
+  }
 }
 
 /**
