@@ -72,8 +72,16 @@ interface Recorded {
   capture: InstantSampler | null;
   /** Captures not yet matched with their sample, by thread. */
   pending: Map<number, Capture[]>;
-  /** Off-CPU: each thread's last switch-out, waiting for its switch-in; the interpreter as read while it waited, and when that read ended. */
-  blocked: Map<number, { sample: StackSample; state: InterpreterState | null; readEnd: bigint }>;
+  /** Off-CPU: each thread's last switch-out, waiting for its switch-in. */
+  blocked: Map<number, Blocked>;
+}
+
+/** A thread off the CPU: its switch-out's sample, its interpreter as read while it waited and when that read ended, whether it was preempted. */
+interface Blocked {
+  sample: StackSample;
+  state: InterpreterState | null;
+  readEnd: bigint;
+  preempted: boolean;
 }
 
 /** What a recording saw: the figures --verbose and the JSON give. */
@@ -308,35 +316,48 @@ function take(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Fi
   for (const [tid, q] of p.pending) if (q.length > 64) p.pending.set(tid, q.slice(-16));
 }
 
-/** A switch-out's stack waits for the thread's switch-in: the time between is what it weighs. */
+/**
+ * A switch-out's stack waits for the thread's switch-in: the time between is what it weighs. A thread
+ * switched out while still runnable (preempted) waited for a CPU, not for an event: its stack ends so.
+ */
 function offCpu(o: CpuRecordOptions, p: Recorded, samples: StackSample[], switches: SwitchEvent[], counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null, warn: Print): void {
-  const events: ({ t: bigint; s: StackSample } | { t: bigint; w: SwitchEvent })[] = [...samples.map((s) => ({ t: s.time, s })), ...switches.filter((w) => !w.out).map((w) => ({ t: w.time, w }))];
+  const events: { t: bigint; s?: StackSample; w?: SwitchEvent }[] = [...samples.map((s) => ({ t: s.time, s })), ...switches.map((w) => ({ t: w.time, w }))];
+  // Stable: a switch's sample stays before its switch-out record of the same time.
   events.sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : 0));
-  const running = new Set(events.filter((e) => 'w' in e).map((e) => ('w' in e ? e.w.tid : 0)));
-  for (const e of events) {
-    if ('s' in e) {
+  const lastIn = new Map<number, bigint>();
+  for (const w of switches) if (!w.out && w.time > (lastIn.get(w.tid) ?? -1n)) lastIn.set(w.tid, w.time);
+  for (const { t, s, w } of events) {
+    if (s) {
       // Still off the CPU (no switch-in drained after it): its interpreter is as it was at the switch.
-      const waiting = !running.has(e.s.tid) || events.some((x) => 'w' in x && x.w.tid === e.s.tid && x.t > e.t) === false;
-      const state = waiting ? interpreterNow(o, p, figures, warn) : null;
-      p.blocked.set(e.s.tid, { sample: e.s, state, readEnd: monotonicNs() });
+      const waiting = (lastIn.get(s.tid) ?? -1n) < t;
+      p.blocked.set(s.tid, { sample: s, state: waiting ? interpreterNow(o, p, figures, warn) : null, readEnd: monotonicNs(), preempted: false });
       continue;
     }
-    const out = p.blocked.get(e.w.tid);
+    const out = p.blocked.get(w!.tid);
     if (!out) continue;
-    p.blocked.delete(e.w.tid);
-    endWait(o, p, out, e.w.time, counts, figures, ksyms);
+    if (w!.out) {
+      out.preempted ||= w!.preempt;
+      continue;
+    }
+    p.blocked.delete(w!.tid);
+    endWait(o, p, out, t, counts, figures, ksyms);
   }
 }
 
 /** A wait's stack and weight; the interpreter's frames only if they were read before the wait ended. */
-function endWait(o: CpuRecordOptions, p: Recorded, out: NonNullable<ReturnType<Recorded['blocked']['get']>>, end: bigint, counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null): void {
+function endWait(o: CpuRecordOptions, p: Recorded, out: Blocked, end: bigint, counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null): void {
   let state = out.state;
   if (state && out.readEnd > end) {
     state = null;
     missedState(figures, 'the wait ended before the interpreter was read');
   }
-  addWait(o, p, counts, figures, framesOf(p, out.sample, state, figures, ksyms), end - out.sample.time);
+  const frames = framesOf(p, out.sample, state, figures, ksyms);
+  if (out.preempted) frames.push(PREEMPTED);
+  addWait(o, p, counts, figures, frames, end - out.sample.time);
 }
+
+/** The last frame of a wait for a CPU (the thread was preempted, still runnable). */
+export const PREEMPTED = '[preempted: runnable, waiting for a CPU]';
 
 function flushBlocked(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null): void {
   const now = monotonicNs();
