@@ -247,7 +247,11 @@ static napi_value prog_load(napi_env env, napi_callback_info info)
     attr.license = (uint64_t)(uintptr_t)license;
     memcpy(attr.prog_name, name, sizeof name);
 
-    int fd = (int)sys_bpf(BPF_PROG_LOAD, &attr);
+    /* The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF, a timer): it is
+     * asked again, as libbpf does. */
+    int fd, tries = 0;
+    do fd = (int)sys_bpf(BPF_PROG_LOAD, &attr);
+    while (fd < 0 && errno == EAGAIN && ++tries < 8);
     if (fd >= 0) return make_num(env, fd);
     int err = errno;
     if (err == EPERM || err == ENOSYS) return throw_errno(env, "bpf(BPF_PROG_LOAD)", err);
@@ -258,7 +262,9 @@ static napi_value prog_load(napi_env env, napi_callback_info info)
     attr.log_level = 1;
     attr.log_size = LOG_SIZE;
     attr.log_buf = (uint64_t)(uintptr_t)log;
-    fd = (int)sys_bpf(BPF_PROG_LOAD, &attr);
+    tries = 0;
+    do fd = (int)sys_bpf(BPF_PROG_LOAD, &attr);
+    while (fd < 0 && errno == EAGAIN && ++tries < 8);
     if (fd >= 0) { /* refused once, accepted with a log: take it */
         free(log);
         return make_num(env, fd);
