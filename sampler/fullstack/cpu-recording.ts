@@ -201,7 +201,15 @@ async function interpreterSessions(o: CpuRecordOptions, warn: Print): Promise<Se
     closeSessions(sessions);
     return [];
   }
-  compileSessions(o, sessions);
+  try {
+    compileSessions(o, sessions);
+  } catch (err) {
+    // A process of the pack without the interpreter (nginx without the Lua module: libluajit not mapped).
+    if (!(err instanceof UserError)) throw err;
+    if (o.verbose) warn(`xsample: native frames only: ${err.message}`);
+    closeSessions(sessions);
+    return [];
+  }
   return sessions;
 }
 
