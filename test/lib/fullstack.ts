@@ -7,7 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { httpGet, type Nginx, waitUntil } from './nginx.ts';
+import { childPids, httpGet, type Nginx, waitUntil } from './nginx.ts';
 import { parseFolded, xsampleBin } from './xsample.ts';
 
 export interface Stack {
@@ -112,13 +112,17 @@ export async function startBurn(nginx: Nginx, jit: 'on' | 'off'): Promise<{ stop
   const answer = httpGet(nginx.port, `/lua/burn?until=${file}${jit === 'off' ? '&jit=off' : ''}`, { timeoutMs: 0 }).then((r) => r.body);
   answer.catch(() => {});
   await waitForCpu(nginx.workerPid, 0.3, `/lua/burn (JIT ${jit}) running`);
+  let stopping: Promise<string> | undefined;
   return {
-    stop: async () => {
-      fs.writeFileSync(file, '');
-      const body = await answer;
-      fs.rmSync(dir, { recursive: true, force: true });
-      return body;
-    },
+    // Once: a test's teardown may stop it again.
+    stop: () =>
+      (stopping ??= (async () => {
+        fs.writeFileSync(file, '');
+        const body = await answer;
+        stopDirs.splice(stopDirs.indexOf(dir), 1);
+        fs.rmSync(dir, { recursive: true, force: true });
+        return body;
+      })()),
   };
 }
 
@@ -138,4 +142,45 @@ export async function wrk(port: number, seconds: number, urlPath = '/', pinCpu?:
   const argv = ['wrk', '-t1', '-c8', `-d${seconds}s`, `http://127.0.0.1:${port}${urlPath}`];
   const r = await (pinCpu === undefined ? execa(argv[0], argv.slice(1), { reject: false }) : execa('taskset', ['-c', String(pinCpu), ...argv], { reject: false }));
   return { requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? 0), stdout: r.stdout };
+}
+
+/**
+ * The test configuration limits `/` to 100 requests a second (limit_req): under wrk nearly every answer is
+ * a 503. For a load of static files, this takes the limits out of the nginx's own nginx.conf and reloads it
+ * (SIGHUP); resolves with the new worker once the old one has gone.
+ */
+export async function serveStaticUnlimited(nginx: Nginx): Promise<number> {
+  const conf = path.join(nginx.dir, 'nginx.conf');
+  const text = fs.readFileSync(conf, 'utf8');
+  const unlimited = text.replace(/^\s*limit_(req|conn) [^;]*;\n/gm, '');
+  if (unlimited === text) throw new Error(`no limit_req or limit_conn in ${conf}`);
+  fs.writeFileSync(conf, unlimited);
+  const old = nginx.workerPid;
+  process.kill(nginx.masterPid, 'SIGHUP');
+  let worker = 0;
+  await waitUntil('nginx reloads with a new worker', () => {
+    const now = childPids(nginx.masterPid).filter((p) => p !== old && !fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('cache'));
+    if (fs.existsSync(`/proc/${old}`) || now.length !== 1) return false;
+    worker = now[0];
+    return true;
+  }, 30_000);
+  const r = await httpGet(nginx.port, '/');
+  if (r.status !== 200) throw new Error(`/ answers ${r.status} after the reload`);
+  nginx.workerPid = worker;
+  nginx.workerPids = [worker];
+  return worker;
+}
+
+/** Starts /lua/blocked on a FIFO; resolves once the worker waits for its child (wait4: do_wait), with the time seen. */
+export async function blockWorker(nginx: Nginx, fifo: string): Promise<{ since: number; answer: Promise<string> }> {
+  await execa('mkfifo', [fifo]);
+  const answer = httpGet(nginx.port, `/lua/blocked?fifo=${fifo}`, { timeoutMs: 0 }).then((r) => r.body);
+  answer.catch(() => {});
+  let since = 0;
+  await waitUntil('the worker waits in wait4 for head', () => {
+    if (wchan(nginx.workerPid) !== 'do_wait') return false;
+    since = performance.now();
+    return true;
+  });
+  return { since, answer };
 }
