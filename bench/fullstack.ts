@@ -79,14 +79,14 @@ async function loss(workload: 'static' | 'lua', rounds: number, seconds: number,
 }
 
 /** The unwinder's and xsample's cost a sample on a busy Lua worker: the marginal CPU time between a short and a long recording. */
-async function cost(jit: 'on' | 'off'): Promise<FullstackResult['cost'][number]> {
+async function cost(jit: 'on' | 'off', dir: string): Promise<FullstackResult['cost'][number]> {
   const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   try {
     const burn = await startBurn(nginx, jit);
     try {
       const runs = [];
       for (const seconds of [2, 12]) {
-        const r = await timedRecord(['--pid', String(nginx.workerPid), '--cpu', '--rate', '99', '--duration', String(seconds), '--verbose', '-o', '/dev/null']);
+        const r = await timedRecord(['--pid', String(nginx.workerPid), '--cpu', '--rate', '99', '--duration', String(seconds), '--verbose', '-o', path.join(dir, `cost-${jit}.folded`)]);
         runs.push({ seconds, samples: summaryOf(r.stderr).samples, unwindUs: unwindUsOf(r.stderr), captureUs: Number(/the interpreter's capture ([\d.]+) µs/.exec(r.stderr)?.[1] ?? NaN), cpuMs: r.cpuMs });
       }
       const [a, b] = runs;
@@ -134,7 +134,7 @@ export async function fullstack(): Promise<FullstackResult> {
   try {
     return {
       loss: [await loss('static', rounds, 5, dir), await loss('lua', rounds, 5, dir)],
-      cost: [await cost('off'), await cost('on')],
+      cost: [await cost('off', dir), await cost('on', dir)],
       depth: await depth(dir),
     };
   } finally {
