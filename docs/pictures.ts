@@ -2,7 +2,8 @@
  * make docs: the pictures the docs show, made as a user would make them.
  * docs/ngx-memory.svg is `xsample record --struct ngx_memory -o ...` on a
  * live nginx worker (our build) holding two idle connections and two
- * requests; docs/ngx-memory.png is that file as chromium draws it.
+ * requests; docs/ngx-memory.png is that file as chromium draws it. The
+ * whole-stack graphs of a Lua worker: docs/pictures-fullstack.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { screenshot } from '../test/lib/chromium.ts';
 import { buildNginx, holdConnections, partialGet, startNginx } from '../test/lib/nginx.ts';
 import { root } from '../test/lib/walkee.ts';
 import { xsample } from '../test/lib/xsample.ts';
+import { fullstackPictures } from './pictures-fullstack.ts';
 
 const svg = path.join(root, 'docs/ngx-memory.svg');
 const png = path.join(root, 'docs/ngx-memory.png');
@@ -28,3 +30,4 @@ try {
 } finally {
   await nginx.stop();
 }
+await fullstackPictures();
