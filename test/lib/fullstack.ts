@@ -88,7 +88,8 @@ export interface Recorder {
 /** xsample record run in the background (a user's environment), for a test that acts while it records. */
 export function startRecord(args: string[]): Recorder {
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...(process.env.XWALK_PACKS ? { XWALK_PACKS: process.env.XWALK_PACKS } : {}) };
-  const child = execa(process.execPath, [xsampleBin, 'record', ...args], { reject: false, env, extendEnv: false, stdin: 'ignore' });
+  // --nice 0 as test/fullstack.test.ts's record(): on a busy 2-CPU host nice 19 starves the recording's setup.
+  const child = execa(process.execPath, [xsampleBin, 'record', '--nice', '0', ...args], { reject: false, env, extendEnv: false, stdin: 'ignore' });
   const pid = child.pid!;
   return {
     pid,
