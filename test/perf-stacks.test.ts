@@ -270,7 +270,11 @@ function tests(): void {
     tt.teardown(() => small.close());
     tt.ok(small.wait(30_000), 'wait() returns when a ring is half full');
     tt.ok(small.drain().samples.filter((s) => s.tid === tid).length >= 2, 'and the ring holds the samples that woke it');
-    tt.notOk(small.wait(0), 'an emptied ring does not wake at once');
+    // The burner runs on: by the time wait(0) asks, the emptied ring may be half full again (2 ms of its CPU on a
+    // busy host). Whenever it wakes, the samples that woke it are there.
+    const woke = small.wait(0);
+    const after = small.drain().samples.length;
+    tt.ok(!woke || after >= 2, `an emptied ring wakes only when half full again (woke: ${woke}, ${after} samples)`);
   });
 
   t.test('switch: a thread blocked in read() and in nanosleep(), its kernel path and the time it was blocked', async (tt) => {
