@@ -264,17 +264,13 @@ function tests(): void {
     tt.ok(first.time > now - 120_000_000_000n && first.time <= now, "times are CLOCK_MONOTONIC (this process's hrtime)");
     for (const s of samples.slice(0, 20)) checkStackLength(tt, b.pid, s, STACK, `sample at ${s.time}`);
 
-    // wait(): a small ring (8 pages, woken at half: 2 samples of 8 KiB) wakes its reader; an empty one does not.
+    // wait(): a small ring (8 pages, woken at half: 2 samples of 8 KiB) wakes its reader. (Whether an emptied ring
+    // wakes is the kernel's: poll() reports a wake-up since the last poll, drained or not; not asserted.)
     ev.close();
     const small = StackEvents.open(b.pid, { kind: 'cpu', hz: 999, stackBytes: STACK, ringPages: 8 });
     tt.teardown(() => small.close());
     tt.ok(small.wait(30_000), 'wait() returns when a ring is half full');
     tt.ok(small.drain().samples.filter((s) => s.tid === tid).length >= 2, 'and the ring holds the samples that woke it');
-    // The burner runs on: by the time wait(0) asks, the emptied ring may be half full again (2 ms of its CPU on a
-    // busy host). Whenever it wakes, the samples that woke it are there.
-    const woke = small.wait(0);
-    const after = small.drain().samples.length;
-    tt.ok(!woke || after >= 2, `an emptied ring wakes only when half full again (woke: ${woke}, ${after} samples)`);
   });
 
   t.test('switch: a thread blocked in read() and in nanosleep(), its kernel path and the time it was blocked', async (tt) => {
