@@ -80,6 +80,20 @@ function checkSame(pid: number, was: Identity): void {
   }
 }
 
+/** A watch on process pid as it is now: whether that same process still runs (not exited, its pid not reused, no exec). */
+export function watchProcess(pid: number): () => boolean {
+  const was = identityOf(pid, false);
+  return () => {
+    try {
+      checkSame(pid, was);
+      return true;
+    } catch (err) {
+      if (err instanceof TargetGone) return false;
+      throw err;
+    }
+  };
+}
+
 /** Pointers never lead into these, and reading them can fail; leave them out. */
 const SPECIAL = new Set(['[vvar]', '[vsyscall]', '[vvar_vclock]']);
 

@@ -14,7 +14,7 @@ t.test('frames group into entries at the frames called from C, outermost first, 
     caller_lines: [6, 11, 0, 22, 30, 0],
     top_line: 0,
     entry_sps: [0x7ffd1000, 0x7ffd2000],
-    vm_pc: '0x7f0000001000',
+    vm_pc: 0x7f0000001000,
   });
   t.ok(s);
   t.same(s!.entrySps, [0x7ffd1000, 0x7ffd2000]);

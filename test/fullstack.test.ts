@@ -124,6 +124,8 @@ async function luaSpliced(t: Test, nginx: Nginx, jit: 'on' | 'off', label: strin
   const reach = outermostShare(x);
   const why = [...shares(x.filter(stopped), (s) => s.frames.slice(0, 2).join(';'))].map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
   t.ok(reach >= 0.9, `90% or more of the samples unwound to the outermost frame: ${reach.toFixed(3)} (the others: ${why || 'none'})`);
+  const notStart = x.filter((s) => !stopped(s) && s.frames[0] !== '_start');
+  t.same(notStart.map((s) => s.frames.slice(0, 3).join(';')).slice(0, 3), [], 'every stack not marked stopped starts at _start: whole, not cut short');
   const withHeavy = x.filter((s) => s.frames.some((f) => HEAVY.test(f)));
   t.ok(totalWeight(withHeavy) >= 0.5 * n, `heavy is in half the samples or more (${totalWeight(withHeavy)} of ${n}: it does 3/4 of the work)`);
   const wrong = withHeavy.filter((s) => { const l = layers(s); return !(l.main >= 0 && l.main < l.luaModule && l.luaModule < l.chunk && l.chunk < l.heavy); });
@@ -215,7 +217,7 @@ t.test('off-CPU: a Lua handler blocked in os.execute for a time the test measure
   const weight = totalWeight(waits);
   t.ok(Math.abs(weight - blockedUs) <= 0.1 * blockedUs, `the weight under wait4: ${(weight / 1000).toFixed(1)} ms for a block of ${(blockedUs / 1000).toFixed(1)} ms (within 10%)`);
   t.ok(waits.length >= 1 && waits.every((s) => s.frames.some((f) => /^wait \(.*\)( line \d+)?_\[[lj]\]$/.test(f))), `the handler's Lua frame wait (…) is in that stack: ${waits[0]?.frames.join(';')}`);
-  t.ok(waits.every((s) => !stopped(s)), 'that stack is whole');
+  t.ok(waits.every((s) => s.frames[0] === '_start'), `that stack is whole, from _start: ${waits[0]?.frames.slice(0, 3).join(';')}`);
 });
 
 /** The fill of the SVG's first frame whose name passes test, as [r, g, b]. */

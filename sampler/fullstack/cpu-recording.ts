@@ -26,6 +26,7 @@ import { type Format, formatOfFile, renderStacks, type StackUnits } from '../rec
 import { closeSessions, compileSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session } from '../sampling.ts';
 import type { Row } from '../view-run.ts';
 import { MAX_STACKS, StackCounts } from '../stack-counts.ts';
+import { watchProcess } from '../target.ts';
 import { KernelSymbols } from '../unwind/frame-names.ts';
 import { ProcessObjects } from '../unwind/objects.ts';
 import { regsFromPerf } from '../unwind/regs.ts';
@@ -65,6 +66,8 @@ const UNITS: Record<CpuRecordOptions['mode'], StackUnits> = {
 /** One process recorded: its events, unwinder, and the interpreter's capture where there is one. */
 interface Recorded {
   pid: number;
+  /** Whether the process recorded still runs: the same one, not a reuse of its pid. */
+  running: () => boolean;
   events: StackEvents;
   objects: ProcessObjects;
   unwinder: Unwinder;
@@ -133,7 +136,7 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
         break;
       }
       if (left <= 0) break;
-      if (procs.every((p) => !alive(p.pid))) {
+      if (procs.every((p) => !p.running())) {
         stopped = procs.length === 1 ? 'the target exited' : 'every process recorded exited';
         break;
       }
@@ -250,6 +253,7 @@ function compiles(o: CpuRecordOptions, s: Session, warn: Print): boolean {
  * kernel a program on the context-switch event also stops the event for good once the thread forks.)
  */
 function openProcess(o: CpuRecordOptions, pid: number, session: Session | null, warn: Print): Recorded {
+  const running = watchProcess(pid);
   // Opened stopped: the first sample is taken once the interpreter's capture is attached beside it.
   const events = StackEvents.open(pid, { kind: o.mode === 'cpu' ? 'cpu' : 'switch', hz: o.rate, stackBytes: o.stackBytes, disabled: true });
   let capture: InstantSampler | null = null;
@@ -266,7 +270,7 @@ function openProcess(o: CpuRecordOptions, pid: number, session: Session | null, 
   }
   if (!capture) events.enable();
   const objects = ProcessObjects.live(pid);
-  return { pid, events, objects, unwinder: new Unwinder(objects), session, capture, pending: new Map(), blocked: new Map() };
+  return { pid, running, events, objects, unwinder: new Unwinder(objects), session, capture, pending: new Map(), blocked: new Map() };
 }
 
 /** Threads started since the last look get their events (and the interpreter's capture beside them). */
@@ -284,15 +288,6 @@ function loadKernelSymbols(warn: Print): KernelSymbols | null {
   } catch (err) {
     warn(`xsample: kernel frames are addresses: ${(err as Error).message}`);
     return null;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -346,6 +341,12 @@ function offCpu(o: CpuRecordOptions, p: Recorded, samples: StackSample[], switch
 
 /** A wait's stack and weight; the interpreter's frames only if they were read before the wait ended. */
 function endWait(o: CpuRecordOptions, p: Recorded, out: Blocked, end: bigint, counts: StackCounts, figures: Figures, ksyms: KernelSymbols | null): void {
+  const us = Number((end - out.sample.time) / 1000n);
+  // A wait too short to keep is never unwound: on a busy worker most waits are.
+  if (us < o.minBlockUs) {
+    figures.shortWaits++;
+    return;
+  }
   let state = out.state;
   if (state && out.readEnd > end) {
     state = null;
@@ -353,7 +354,7 @@ function endWait(o: CpuRecordOptions, p: Recorded, out: Blocked, end: bigint, co
   }
   const frames = framesOf(p, out.sample, state, figures, ksyms);
   if (out.preempted) frames.push(PREEMPTED);
-  addWait(o, p, counts, figures, frames, end - out.sample.time);
+  counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...frames], weight: us }]);
 }
 
 /** The last frame of a wait for a CPU (the thread was preempted, still runnable). */
@@ -383,15 +384,6 @@ function interpreterNow(o: CpuRecordOptions, p: Recorded, figures: Figures, warn
 
 /** CLOCK_MONOTONIC, the clock of the samples (node's hrtime reads it). */
 const monotonicNs = (): bigint => process.hrtime.bigint();
-
-function addWait(o: CpuRecordOptions, p: Recorded, counts: StackCounts, figures: Figures, frames: string[], ns: bigint): void {
-  const us = Number(ns / 1000n);
-  if (us < o.minBlockUs) {
-    figures.shortWaits++;
-    return;
-  }
-  counts.sample(`pid ${p.pid}`, [{ frames: [`pid ${p.pid}`, ...frames], weight: us }]);
-}
 
 /** One sample's frames, outermost first: the unwound native frames, the interpreter's spliced in where state says. */
 function framesOf(p: Recorded, s: StackSample, state: InterpreterState | null, figures: Figures, ksyms: KernelSymbols | null): string[] {

@@ -34,7 +34,6 @@ function num(v: Row[string] | undefined): number {
   if (Array.isArray(v)) return Number.NaN;
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return Number(v);
-  if (typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v)) return Number.parseInt(v, 16);
   return Number.NaN;
 }
 
