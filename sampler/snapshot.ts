@@ -13,11 +13,14 @@
  *
  * Chunks are read at different moments, so a walk may combine bytes that
  * never coexisted (a chain that merges into another one as it is
- * rebuilt). Every read marks the 8-byte words it used; changed() reads
- * those words again and compares. When none changed, a walk of the second
- * read would have used the same bytes and given the same answer, and every
- * byte held its value from its first read to its second: all of them at
- * once, between the last first read and the first second one.
+ * rebuilt). Every read marks the bytes it used; changed() reads their
+ * words again and compares the bytes marked. When none changed, a walk of
+ * the second read would have used the same bytes and given the same answer,
+ * and every byte held its value from its first read to its second: all of
+ * them at once, between the last first read and the first second one.
+ * Bytes, not words: a collector's mark bits beside an object's type (a
+ * LuaJIT object's marked and gct share a word) change on every cycle, and
+ * a walk that reads only the type must not be retried for them.
  */
 import type { Int } from './exact.ts';
 import type { MemorySource } from './memory.ts';
@@ -28,8 +31,9 @@ import { Slabs } from './slabs.ts';
 export const PAGE = 4096;
 const CHUNK = 64 * 1024;
 /**
- * The unit of change detection: an 8-byte word. A cache line would call a frame's link changed whenever the
- * locals beside it change (a Lua loop's counters), and retry a sample whose answer held still.
+ * Marks are kept per 8-byte word, one bit per byte used (changed() compares only those bytes). A cache
+ * line would call a frame's link changed whenever the locals beside it change (a Lua loop's counters), and
+ * retry a sample whose answer held still.
  */
 const WORD_SHIFT = 3;
 const WORD = 1 << WORD_SHIFT;
@@ -63,7 +67,7 @@ export interface Chunk {
   start: number;
   end: number;
   view: DataView;
-  /** used[(addr - start) >> 3] is 1 once a read used that word. */
+  /** used[(addr - start) >> 3] has bit (addr - start) & 7 set once a read used that byte. */
   used: Uint8Array;
   /** Only the page of a window's first miss, so far. */
   probe?: boolean;
@@ -134,8 +138,8 @@ export class Snapshot {
     let c = this.last;
     if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
     const off = (addr as number) - c.start;
-    c.used[off >> WORD_SHIFT] = 1;
-    c.used[(off + 7) >> WORD_SHIFT] = 1;
+    if ((off & 7) === 0) c.used[off >> WORD_SHIFT] = 0xff;
+    else mark(c.used, off, 8);
     const hi = c.view.getUint32(off + 4, true);
     const lo = c.view.getUint32(off, true);
     return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
@@ -190,7 +194,7 @@ export class Snapshot {
       const a = addr + done;
       const c = this.chunk(a, 1);
       const n = Math.min(c.end - a, len - done);
-      c.used.fill(1, (a - c.start) >> WORD_SHIFT, ((a - c.start + n - 1) >> WORD_SHIFT) + 1);
+      mark(c.used, a - c.start, n);
       out.set(new Uint8Array(c.view.buffer, c.view.byteOffset + (a - c.start), n), done);
       done += n;
     }
@@ -203,7 +207,7 @@ export class Snapshot {
   }
 
   /**
-   * A chunk holding [addr, addr + len), with the words of that range marked
+   * A chunk holding [addr, addr + len), with the bytes of that range marked
    * used. A value that straddles two chunks (or a short chunk's end) comes
    * from a small chunk of its own bytes. Hot loops keep the chunk in locals,
    * read its view directly and mark its used words themselves.
@@ -213,14 +217,13 @@ export class Snapshot {
     const c = this.window(addr);
     if (addr + len <= c.end) {
       this.last = c;
-      c.used[(addr - c.start) >> WORD_SHIFT] = 1;
-      c.used[(addr - c.start + len - 1) >> WORD_SHIFT] = 1;
+      mark(c.used, addr - c.start, len);
       return c;
     }
     const bytes = new Uint8Array(len);
     for (let i = 0; i < len; i++) {
       const w = this.window(addr + i);
-      w.used[(addr + i - w.start) >> WORD_SHIFT] = 1;
+      mark(w.used, addr + i - w.start, 1);
       bytes[i] = w.view.getUint8(addr + i - w.start);
     }
     return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED };
@@ -332,12 +335,36 @@ export class Snapshot {
   }
 }
 
-/** The used words of chunk c that read differently now (or not at all): where the first is, and how many. */
+/** Marks bytes [off, off + len) of a chunk used. */
+function mark(used: Uint8Array, off: number, len: number): void {
+  const end = off + len - 1;
+  let w = off >> WORD_SHIFT;
+  const last = end >> WORD_SHIFT;
+  if (w === last) {
+    used[w] |= ((1 << len) - 1) << (off & 7);
+    return;
+  }
+  used[w] |= (0xff << (off & 7)) & 0xff;
+  for (w++; w < last; w++) used[w] = 0xff;
+  used[last] |= 0xff >> (7 - (end & 7));
+}
+
+function firstMarked(used: Uint8Array): number {
+  for (let i = 0; i < used.length; i++) if (used[i] !== 0) return i;
+  return -1;
+}
+
+function lastMarked(used: Uint8Array): number {
+  for (let i = used.length - 1; i >= 0; i--) if (used[i] !== 0) return i;
+  return -1;
+}
+
+/** The used words of chunk c whose used bytes read differently now (or not at all): where the first is, and how many. */
 function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: Uint8Array) => number): Change | null {
   const used = c.used;
-  const lo = used.indexOf(1);
+  const lo = firstMarked(used);
   if (lo < 0) return null;
-  const hi = used.lastIndexOf(1);
+  const hi = lastMarked(used);
   const from = lo << WORD_SHIFT;
   const to = Math.min((hi + 1) << WORD_SHIFT, c.end - c.start);
   const again = scratch.subarray(0, to - from);
@@ -348,11 +375,12 @@ function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: U
   let first = -1;
   let words = 0;
   for (let word = lo; word <= hi; word++) {
-    if (!used[word]) continue;
+    const m = used[word];
+    if (!m) continue;
     const a = (word << WORD_SHIFT) - from;
     const b = Math.min(a + WORD, to - from);
     let same = b <= got;
-    for (let i = a; same && i < b; i++) same = again[i] === before[i];
+    for (let i = a; same && i < b; i++) same = ((m >> (i - a)) & 1) === 0 || again[i] === before[i];
     if (!same) {
       words++;
       if (first < 0) first = c.start + from + a;

@@ -1,0 +1,72 @@
+/**
+ * What a snapshot calls changed: the bytes a walk used, not the words around
+ * them. A collector's mark byte beside an object's type (LuaJIT's marked and
+ * gct share a word) changes every cycle; a walk that read only the type held
+ * still.
+ */
+import t from 'tap';
+import { PAGE, Snapshot } from '../sampler/snapshot.ts';
+import { FakeMemory } from './lib/fake-memory.ts';
+
+const HEAP = 0x7f5500000000;
+
+function world(): FakeMemory {
+  const mem = new FakeMemory();
+  mem.map(HEAP, 4 * PAGE);
+  for (let i = 0; i < 64; i++) mem.u8(HEAP + i, i + 1);
+  return mem;
+}
+
+t.test('a byte read that changes is a change; a byte beside it in the same word is not', async (t) => {
+  const mem = world();
+  const s = new Snapshot(mem, mem.ranges());
+  t.equal(s.u8(HEAP + 9), 10);
+  mem.u8(HEAP + 8, 0xee); // the mark byte: not read
+  t.equal(s.changed(), null, 'the byte before the one read changed: held still');
+  mem.u8(HEAP + 15, 0xee);
+  t.equal(s.changed(), null, 'the last byte of the word changed: held still');
+  mem.u8(HEAP + 9, 0xee);
+  t.same(s.changed(), { addr: HEAP + 8, words: 1 }, 'the byte read changed: its word is named');
+});
+
+t.test('every width marks exactly its bytes, across words and chunks of a value', async (t) => {
+  const cases: [string, (s: Snapshot) => unknown, number[], number[]][] = [
+    ['u16 at 6 (across two words)', (s) => s.u16(HEAP + 6), [6, 7], [5, 8]],
+    ['u32 at 13 (across two words)', (s) => s.u32(HEAP + 13), [13, 16], [12, 17]],
+    ['u64 at 3 (unaligned)', (s) => s.u64(HEAP + 3), [3, 10], [2, 11]],
+    ['u64 at 24 (aligned)', (s) => s.u64(HEAP + 24), [24, 31], [23, 32]],
+    ['i64 at 20', (s) => s.i64(HEAP + 20), [20, 27], [19, 28]],
+    ['bytes 5..29', (s) => s.bytes(HEAP + 5, 25), [5, 17, 29], [4, 30]],
+  ];
+  for (const [what, read, inside, outside] of cases) {
+    for (const off of outside) {
+      const mem = world();
+      const s = new Snapshot(mem, mem.ranges());
+      read(s);
+      mem.u8(HEAP + off, 0xee);
+      t.equal(s.changed(), null, `${what}: byte ${off}, not read, changed: held still`);
+    }
+    for (const off of inside) {
+      const mem = world();
+      const s = new Snapshot(mem, mem.ranges());
+      read(s);
+      mem.u8(HEAP + off, 0xee);
+      t.ok(s.changed(), `${what}: byte ${off}, read, changed: a change`);
+    }
+  }
+});
+
+t.test('a value across two pages read alone marks both pages', async (t) => {
+  const mem = new FakeMemory();
+  mem.map(HEAP, PAGE);
+  mem.map(HEAP + 0x10000 - PAGE, 2 * PAGE); // a window's last page and the next window's first
+  const edge = HEAP + 0x10000;
+  const s = new Snapshot(mem, mem.ranges());
+  s.u64(edge - 4);
+  mem.u8(edge + 3, 0xee);
+  t.ok(s.changed(), 'the byte in the second window changed: a change');
+  const s2 = new Snapshot(mem, mem.ranges());
+  s2.u64(edge - 4);
+  mem.u8(edge + 4, 0xee);
+  t.equal(s2.changed(), null, 'the byte after the value changed: held still');
+});
