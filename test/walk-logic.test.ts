@@ -1518,10 +1518,19 @@ t.test("a view's let: names a walk once for every column and check, computed onc
   const R2 = w.runtime();
   const r2 = runView(compileView(lowerView(unshared), BOUND, R2));
   t.same(r2.items, r1.items, 'the same row as the view that writes the walk each time');
-  // With let: n and total once each for the row, and above's own walk (its mean is the row's): 3 walks of 4.
-  // Without: n 1, total 1, mean 3, text 5, above 1 + 3 for each of its 4 elements, the check 1: 24 walks.
-  t.equal(R1.visited, 12, 'with let: the list walked 3 times for the row');
-  t.equal(R2.visited, 96, 'without: 24 times');
+  // With let: n and total in one grouped fold for the row, and above's own walk (its mean is the row's): 2 walks of 4.
+  // Without: every count and sum of self, above's too, in one fold (1 walk); above's condition walks 3 times at each
+  // of its 4 elements (inside a fold nothing is folded again): 1 + 12 = 13 walks.
+  t.equal(R1.visited, 8, 'with let: the list walked twice for the row');
+  t.equal(R2.visited, 52, 'without: 13 times');
+  // Unfolded (as the kernel's printer lowers): n 3 walks with let:; without, n 1, total 1, mean 3, text 5, above 1 + 3
+  // for each of its 4 elements, the check 1: 24 walks.
+  const R3 = w.runtime();
+  t.same(runView(compileView(lowerView(shared, false, false), BOUND, R3)).items, r1.items, 'unfolded: the same row');
+  t.equal(R3.visited, 12, 'unfolded, with let: 3 times');
+  const R4 = w.runtime();
+  t.same(runView(compileView(lowerView(unshared, false, false), BOUND, R4)).items, r1.items, 'unfolded: the same row');
+  t.equal(R4.visited, 96, 'unfolded, without let: 24 times');
   // Each column alone, in JS and in Python (a column's program computes a name once).
   for (const c of shared.columns) t.same(both(w, c.name, lowerColumn(c.expr), 'value', {}).value, truth[c.name as keyof typeof truth], `${c.name}, in both languages`);
   // A row's names are forgotten at the next row: another item, its own answers.

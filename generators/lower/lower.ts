@@ -13,6 +13,11 @@
  *   (no visitor per element), and stopping early (all, any) is a return.
  * - A walk that must stop on its own while its consumer goes on
  *   (take_while) is a seq function, called with a visitor.
+ * - Aggregates of self over one walk in a view (count, sum, min, max,
+ *   all, any; filter(W, p) and each(W, f) around the walk are their own)
+ *   are a grouped fold: one value function walks W once a row and updates
+ *   every aggregate's accumulator, keeping each one's failure apart; each
+ *   use reads its slot of the record (memo, as a view's let:).
  */
 import type { Container, Pointee, TExpr, ViewIR, Walk } from '../ir.ts';
 import {
@@ -104,10 +109,15 @@ class Builder {
   }
 }
 
-/** A view lowered; withInstant: its instant: expressions too (for the eBPF capture; no other back end runs them). */
-export function lowerView(view: ViewIR, withInstant = false): LView {
+/**
+ * A view lowered; withInstant: its instant: expressions too (for the eBPF capture; no other back end runs them).
+ * fold: aggregates of self over one walk become one grouped fold (not for the kernel, which keeps no failure
+ * per aggregate: the eBPF printer refuses one).
+ */
+export function lowerView(view: ViewIR, withInstant = false, fold = !withInstant): LView {
   const b = new Builder();
   const lw = new Lowerer(b);
+  if (fold) lw.planFolds([...view.columns.map((c) => c.expr), ...view.checks.map((c) => c.expr)]);
   const roots = view.roots.map((r) => {
     const body = [...lw.seq(r.expr, (e, stop) => [if_(not({ k: 'visit', e }), stop)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE } as LStmt];
     return { label: r.label, fn: b.add('seq', 'root', [], body) };
@@ -150,8 +160,34 @@ function columnKind(e: TExpr): ColumnKind {
   return t.k === 'ptr' || t.k === 'ref' || t.k === 'fnptr' ? 'addr' : 'value';
 }
 
+type AggFn = Extract<TExpr, { op: 'aggregate' }>['fn'];
+
+/** An aggregate of a grouped fold: what it does to each element of the shared walk (filters, maps), and its fn of what passes. */
+interface FoldMember {
+  fn: AggFn;
+  steps: { kind: 'filter' | 'map'; slot: number; e: TExpr }[];
+  body: { slot: number; e: TExpr } | null;
+}
+
+/** The aggregates of a view over one walk of self: one loop a row, each aggregate reading its slot of the record. */
+interface FoldGroup {
+  /** The row's memo key: never a name of let: (those are identifiers). */
+  key: string;
+  base: TExpr;
+  members: FoldMember[];
+  byKey: Map<string, number>;
+  uses: number;
+  fn: string | null;
+  readers: string[];
+}
+
 class Lowerer {
   constructor(private readonly b: Builder) {}
+
+  /** Each use of an aggregate a grouped fold computes: its group and slot (planFolds). */
+  private readonly folded = new Map<TExpr, { g: FoldGroup; i: number }>();
+  /** Inside a fold's own function: its aggregates (and any other) are lowered as they are. */
+  private folding = false;
 
   /** The function of each name of a view's let:, by name. */
   private readonly rowlets = new Map<string, string>();
@@ -212,8 +248,10 @@ class Lowerer {
         return this.fileStatic(this.expr(e.fn), e.name);
       case 'clock':
         return { k: 'rt', fn: 'clock', args: [{ k: 'str', v: e.which }] };
-      case 'aggregate':
-        return this.aggregate(e);
+      case 'aggregate': {
+        const f = this.folding ? undefined : this.folded.get(e);
+        return f ? this.foldRead(f.g, f.i) : this.aggregate(e);
+      }
       case 'nth':
         return this.nth(e);
       case 'call':
@@ -448,6 +486,149 @@ class Lowerer {
     const loop = this.seq(e.seq, (elem, stop) => [...(e.body ? [let_(it, elem)] : reads(elem) ? [{ k: 'expr', e: elem } as LStmt] : []), ...step(stop)], [ret(result)]);
     const fn = this.b.add('value', e.fn, params, [...init, ...loop, ret(result)]);
     return { k: 'call', fn, args: params.map(v) };
+  }
+
+  // ---- grouped folds: several aggregates of one walk, one loop a row ----
+
+  /**
+   * Finds the aggregates of self in a view's columns and checks (and the let: names they use) that share a
+   * walk once filter(W, p), each(W, f) and count(W, p) are taken apart: the same walk, the same arguments
+   * (names bound inside renamed). A walk used twice or more becomes a group. Not folded: an aggregate that
+   * uses a let: name (its value may need the fold itself), or that uses no self (the row's self is its key).
+   */
+  planFolds(es: TExpr[]): void {
+    const groups = new Map<string, FoldGroup>();
+    const uses: [TExpr, FoldGroup, number][] = [];
+    const seen = new Set<object>();
+    const visit = (x: unknown): void => {
+      if (x === null || typeof x !== 'object' || seen.has(x)) return;
+      seen.add(x);
+      if (Array.isArray(x)) return x.forEach(visit);
+      const o = x as TExpr;
+      if (o.op === 'aggregate' && foldable(o)) {
+        const { base, member } = foldMember(o);
+        const bk = canon(base);
+        let g = groups.get(bk);
+        if (!g) groups.set(bk, (g = { key: `fold ${groups.size + 1}`, base, members: [], byKey: new Map(), uses: 0, fn: null, readers: [] }));
+        const mk = canon(member);
+        let i = g.byKey.get(mk);
+        if (i === undefined) {
+          i = g.members.push(member) - 1;
+          g.byKey.set(mk, i);
+        }
+        g.uses++;
+        uses.push([o, g, i]);
+        return;
+      }
+      if (o.op === 'call') return visit(o.arg); // the body is its own function, of its own self
+      for (const val of Object.values(o)) visit(val);
+    };
+    es.forEach(visit);
+    for (const [e, g, i] of uses) if (g.uses > 1) this.folded.set(e, { g, i });
+  }
+
+  /** A use of a folded aggregate: its slot of the row's record; a failure the fold kept for it is raised here. */
+  private foldRead(g: FoldGroup, i: number): LExpr {
+    const n = g.members.length;
+    if (!g.readers[i]) {
+      const fold = this.foldFn(g);
+      g.readers[i] = this.b.add('value', 'folded', ['s'], [
+        let_('r', { k: 'memo', key: g.key, fn: fold, args: [v('s')] }),
+        let_('e', { k: 'item', of: v('r'), i: n + i }),
+        if_(ne(v('e'), int(0)), [{ k: 'throw', e: v('e') }]),
+        { k: 'return', e: { k: 'item', of: v('r'), i } },
+      ]);
+    }
+    return { k: 'call', fn: g.readers[i], args: [v('s')] };
+  }
+
+  /**
+   * A group's function: one walk of the base; at each element, each aggregate still going takes its steps
+   * (filters, maps) and updates its accumulator, inside a catch: a failure of its own (a filter, a map, its
+   * value) ends that aggregate alone, kept for it, as its own walk would have ended there. A failure of the
+   * walk itself (a fault, a cycle, --max-nodes, the sample's budget) ends every aggregate still going, as it
+   * ends each walk today; all() and any() stop at their answer. When none is going the walk stops. The
+   * budget counts each element once. Returns the record: each result (min, max of nothing: none), then each
+   * failure (0: none).
+   */
+  private foldFn(g: FoldGroup): string {
+    if (g.fn) return g.fn;
+    const outer = this.folding;
+    this.folding = true;
+    try {
+      const n = g.members.length;
+      const ms = g.members.map((m) => {
+        const { acc, has, err, live, e } = this.names('acc', 'has', 'err', 'live', 'e');
+        return { m, acc, has, err, live, e };
+      });
+      const { alive, e } = this.names('alive', 'e');
+      const minmax = (f: AggFn) => f === 'min' || f === 'max';
+      const init: LStmt[] = [
+        ...ms.flatMap(({ m, acc, has, err, live }) => [let_(acc, m.fn === 'all' ? TRUE : FALSE), ...(minmax(m.fn) ? [let_(has, FALSE)] : []), let_(err, FALSE), let_(live, TRUE)]),
+        let_(alive, int(n)),
+      ];
+      const results = ms.map(({ m, acc, has }): LExpr => (minmax(m.fn) ? { k: 'cond', c: v(has), a: v(acc), b: { k: 'none' } } : v(acc)));
+      const record: LExpr = { k: 'call', fn: this.record(2 * n), args: [...results, ...ms.map(({ err }) => v(err))] };
+      const ret: LStmt = { k: 'return', e: record };
+      type M = (typeof ms)[number];
+      const done = ({ live }: M): LStmt[] => [set(live, FALSE), set(alive, bin('-', v(alive), int(1)))];
+      const final = (mm: M, x: LExpr): LStmt[] => {
+        const { m, acc, has } = mm;
+        const bind = m.body ? [let_(slotVar(m.body.slot), x)] : [];
+        const body = m.body ? this.expr(m.body.e) : FALSE;
+        switch (m.fn) {
+          case 'count':
+            // An element counted must still be read (its map's value).
+            return [...(reads(x) ? [{ k: 'expr', e: x } as LStmt] : []), inc(acc)];
+          case 'sum':
+            return [...bind, set(acc, bin('+', v(acc), body))];
+          case 'min':
+          case 'max': {
+            const { y } = this.names('y');
+            return [...bind, let_(y, body), if_(bin('||', not(v(has)), bin(m.fn === 'min' ? '<' : '>', v(y), v(acc))), [set(acc, v(y)), set(has, TRUE)])];
+          }
+          case 'all':
+            return [...bind, if_(not(body), [set(acc, FALSE), ...done(mm)])];
+          case 'any':
+            return [...bind, if_(body, [set(acc, TRUE), ...done(mm)])];
+        }
+      };
+      const steps = (mm: M, k: number, x: LExpr): LStmt[] => {
+        if (k === mm.m.steps.length) return final(mm, x);
+        const st = mm.m.steps[k];
+        const it = slotVar(st.slot);
+        if (st.kind === 'filter') return [let_(it, x), if_(this.expr(st.e), steps(mm, k + 1, v(it)))];
+        return [let_(it, x), ...steps(mm, k + 1, this.expr(st.e))];
+      };
+      const emit: Emit = (elem, stop) => {
+        const { x } = this.names('x');
+        return [
+          let_(x, elem),
+          ...ms.map((mm) => {
+            const own = steps(mm, 0, v(x));
+            return if_(v(mm.live), mayFail(own) ? [{ k: 'catch', err: mm.e, body: own, handler: [set(mm.err, v(mm.e)), ...done(mm)] }] : own);
+          }),
+          if_(eq(v(alive), int(0)), stop),
+        ];
+      };
+      const body: LStmt[] = [
+        ...init,
+        { k: 'catch', err: e, body: this.seq(g.base, emit, [ret]), handler: ms.map(({ live, err }) => if_(v(live), [set(err, v(e))])) },
+        ret,
+      ];
+      g.fn = this.b.add('value', 'fold', ['s'], body);
+      return g.fn;
+    } finally {
+      this.folding = outer;
+    }
+  }
+
+  /** A record of n values: a list of them, in order (what a grouped fold returns). */
+  private record(n: number): string {
+    return this.b.helper(() => {
+      const ps = Array.from({ length: n }, (_, i) => `p${i}`);
+      return { kind: 'value', params: ps, body: [{ k: 'stack', name: 'r' }, ...ps.map((p): LStmt => ({ k: 'push', stack: 'r', e: v(p) })), { k: 'return', e: v('r') }] };
+    });
   }
 
   /** A column's body: its value, or for a walk the list of what it yields (in a stack, bounded as the walk is). */
@@ -852,6 +1033,15 @@ function spend(n: LExpr): LStmt[] {
   return [{ k: 'addVisited', n }, if_(gt(visited, maxTotal), [fail('limit', 'the sample visited more than {0} elements in all (--max-nodes x 10)', decArg(maxTotal))])];
 }
 
+/** Whether statements may fail: a fail of their own, a read of memory, a call out (a count's step may not). */
+function mayFail(x: unknown): boolean {
+  if (x === null || typeof x !== 'object') return false;
+  if (Array.isArray(x)) return x.some(mayFail);
+  const k = (x as { k?: unknown }).k;
+  if (k === 'fail' || k === 'throw' || k === 'visit' || k === 'load' || k === 'field' || k === 'gint' || k === 'call' || k === 'memo' || k === 'rt') return true;
+  return Object.values(x).some(mayFail);
+}
+
 /** Whether computing e reads memory or calls out (so may fail): an element counted must still be read. */
 function reads(e: LExpr): boolean {
   if (e.k === 'load' || e.k === 'field' || e.k === 'gint' || e.k === 'call' || e.k === 'memo' || e.k === 'rt') return true;
@@ -876,4 +1066,53 @@ function freeVars(e: TExpr): string[] {
   };
   visit(e);
   return [...used].filter((s) => !bound.has(s)).sort((a, b) => a - b).map(slotVar);
+}
+
+/** An aggregate a grouped fold may compute: of self (and only self), and of no let: name (whose value may need the fold). */
+function foldable(e: Extract<TExpr, { op: 'aggregate' }>): boolean {
+  const free = freeVars(e);
+  return free.length === 1 && free[0] === 's' && !usesRowlet(e);
+}
+
+function usesRowlet(x: unknown): boolean {
+  if (x === null || typeof x !== 'object') return false;
+  const o = x as Record<string, unknown>;
+  if (o.op === 'rowlet') return true;
+  if (o.op === 'call') return usesRowlet(o.arg);
+  return Object.values(o).some(usesRowlet);
+}
+
+/**
+ * An aggregate taken apart: the walk it shares (base), and its own steps around it: filter(W, p) and
+ * each(W, f) (a value per element) from the outside in, count(W, p) as count(filter(W, p)).
+ */
+function foldMember(e: Extract<TExpr, { op: 'aggregate' }>): { base: TExpr; member: FoldMember } {
+  const steps: FoldMember['steps'] = [];
+  let seq = e.seq;
+  while (seq.op === 'walk' && (seq.walk.w === 'filter' || (seq.walk.w === 'each' && seq.walk.body.type.k !== 'seq'))) {
+    steps.unshift({ kind: seq.walk.w === 'filter' ? 'filter' : 'map', slot: seq.walk.slot, e: seq.walk.body });
+    seq = seq.walk.seq;
+  }
+  if (e.fn === 'count' && e.body) return { base: seq, member: { fn: 'count', steps: [...steps, { kind: 'filter', slot: e.slot, e: e.body }], body: null } };
+  return { base: seq, member: { fn: e.fn, steps, body: e.body ? { slot: e.slot, e: e.body } : null } };
+}
+
+/**
+ * What an expression is, as text: two that compute the same give the same text. The slots it binds are
+ * renamed in the order they appear (self, slot 0, stays); a named walk is its name and argument.
+ */
+function canon(x: unknown): string {
+  const slots = new Map<number, number>();
+  return JSON.stringify(x, (k, val: unknown) => {
+    if (typeof val === 'bigint') return `${val}n`;
+    if (k === 'slot' && typeof val === 'number' && val !== 0) {
+      if (!slots.has(val)) slots.set(val, slots.size + 1);
+      return slots.get(val);
+    }
+    if (val !== null && typeof val === 'object' && (val as { op?: string }).op === 'call') {
+      const c = val as Extract<TExpr, { op: 'call' }>;
+      return { op: 'call', walk: c.walk, arg: c.arg, type: c.type };
+    }
+    return val;
+  });
 }
