@@ -28,6 +28,7 @@ import { type Limits, WalkError } from '../sampler/walk-error.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 import { encode, pyRun, type PyWorld } from './lib/py-walk.ts';
 import { recordCase, recording } from './lib/walk-cases.ts';
+import { captureRefusal, SHAPE_ONLY } from '../generators/print-bpf/print.ts';
 
 const SCHEMA = `xwalk: 1
 pack: fake
@@ -221,6 +222,28 @@ views:
       above: >-
         count(chain(self.list, next), it.value >
               (count(chain(self.list, next)) ? sum(chain(self.list, next), it.value) / count(chain(self.list, next)) : 0))
+    checks:
+      - expr: count(chain(self.list, next)) < 1000
+        message: too many
+  # Aggregates of one walk: one grouped fold a row (filter(W, p), count(W, p) and each(W, f) taken apart).
+  folded:
+    of: root_t
+    roots:
+      g: '&G'
+    columns:
+      n: count(chain(self.list, next))
+      evens: count(chain(self.list, next), it.value % 2 == 0)
+      even_sum: sum(filter(chain(self.list, next), it.value % 2 == 0), it.value)
+      top: max(chain(self.list, next), it.value)
+      low_odd: min(filter(chain(self.list, next), it.value % 2 == 1), it.value)
+      huge: max(filter(chain(self.list, next), it.value > 1000000), it.value)
+      small_sum: sum(each(chain(self.list, next), it.small), it)
+      all_pos: all(chain(self.list, next), it.value > 0)
+      any_over5: any(chain(self.list, next), it.value > 5)
+      inverse: sum(chain(self.list, next), 1000 / it.value)
+      first_bytes: sum(chain(self.list, next), *it.name.data)
+      mean: 'count(chain(self.list, next)) ? sum(chain(self.list, next), it.value) / count(chain(self.list, next)) : 0'
+      other: count(array(self.nodes, self.nnodes))
     checks:
       - expr: count(chain(self.list, next)) < 1000
         message: too many
@@ -1547,6 +1570,123 @@ t.test("a view's let: names a walk once for every column and check, computed onc
   bad('      G: 1', /^fake\.yaml:\d+:7: /, /G is a global/);
   bad('      w: chain(self.list, next)', /^fake\.yaml:\d+:10: /, /let: w names a value, but this is sequence of ptr node_t/);
   bad('      w: n + 1', /^fake\.yaml:\d+:10: /, /unknown name 'n'/);
+});
+
+t.test('a grouped fold: the aggregates of one walk in one loop a row, the same answers and failures as a walk each', async (t) => {
+  const view = PACK.views.get('folded')!;
+  const folded = lowerView(view);
+  const unfolded = lowerView(view, false, false);
+  /** The view run folded and unfolded over the same world: the rows and errors of each, and the elements each visited. */
+  const runBoth = (w: World, limits?: Limits) => {
+    const R1 = w.runtime(limits);
+    const a = runView(compileView(folded, BOUND, R1));
+    const R2 = w.runtime(limits);
+    const b = runView(compileView(unfolded, BOUND, R2));
+    return { folded: a, unfolded: b, visited: [R1.visited, R2.visited] };
+  };
+  /** Each column's program alone (its fold computed for it), in JS and in python3: the same value or error, the same budget. */
+  const inPython = (t: Test, w: World) => {
+    for (const c of folded.columns) {
+      let said: unknown;
+      try {
+        said = both(w, c.name, { funcs: folded.funcs, entry: c.fn }, 'value', {}).value;
+      } catch (err) {
+        if (!(err instanceof WalkError || err instanceof Fault)) throw err;
+        said = err.message;
+      }
+      t.ok(said !== undefined, `${c.name}: ${JSON.stringify(said)} in JS and in Python`);
+    }
+  };
+  const named = (w: World, values: number[]) => {
+    const nodes = w.list(values);
+    const text = w.mem.alloc(8);
+    w.mem.u64(text, 7);
+    for (const n of nodes) {
+      w.put(n, 'node_t', 'small', -1);
+      w.put(n + off('node_t', 'name'), 'ngx_str_t', 'data', text);
+    }
+    return nodes;
+  };
+  t.test('one walk of the list for all its aggregates: each element visited once', async (t) => {
+    const w = new World();
+    named(w, [1, 2, 3, 4, 5, 6, 7, 8]);
+    const r = runBoth(w);
+    t.same(r.folded.items, [
+      { origin: 'g', n: 8, evens: 4, even_sum: 20, top: 8, low_odd: 1, huge: null, small_sum: -8, all_pos: 1, any_over5: 1, inverse: 2716, first_bytes: 56, mean: 4, other: 0 },
+    ]);
+    t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
+    t.same(r.folded.errors, []);
+    // Folded: the list once (8) for its 11 distinct aggregates and 15 uses; array(self.nodes, 0) none.
+    // Unfolded: 10 whole walks of the list, any()'s stops at 6, mean's 3 and the check's 1: 8 * 14 + 6.
+    t.same(r.visited, [8, 8 * 14 + 6], 'the list visited once for the row, folded');
+    const fold = folded.funcs.filter((f) => f.name.startsWith('fold') && !f.name.startsWith('folded'));
+    t.equal(fold.length, 1, 'one fold: a walk used once (the array) is not one');
+    inPython(t, w);
+  });
+  t.test("an aggregate's own failure fails it alone, where its walk would have failed", async (t) => {
+    const w = new World();
+    const nodes = named(w, [1, 2, 0, 4]);
+    // The third node's value 0: 1000 / 0; the fourth node's text is not mapped.
+    w.put(nodes[3] + off('node_t', 'name'), 'ngx_str_t', 'data', 0x20000000);
+    const r = runBoth(w);
+    t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
+    t.same(r.folded.items[0], { origin: 'g', n: 4, evens: 3, even_sum: 6, top: 4, low_odd: 1, huge: null, small_sum: -4, all_pos: 0, any_over5: 0, inverse: null, first_bytes: null, mean: 1, other: 0 });
+    t.same(
+      r.folded.errors.map((e) => [e.column, e.message]),
+      [
+        ['inverse', 'division by zero'],
+        ['first_bytes', '0x20000000: not in any mapping'],
+      ],
+    );
+    t.equal(r.visited[0], 4, 'the walk went on for the others');
+    inPython(t, w);
+  });
+  t.test("a failure of the walk fails every aggregate still going, with the walk's own words", async (t) => {
+    const w = new World();
+    const nodes = named(w, [1, 7, 3, 4, 5]);
+    w.put(nodes[4], 'node_t', 'next', nodes[1]); // a cycle
+    const r = runBoth(w);
+    t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
+    const row = r.folded.items[0];
+    t.equal(row.any_over5, 1, 'any() had its answer before the cycle');
+    for (const c of ['n', 'evens', 'even_sum', 'top', 'low_odd', 'huge', 'small_sum', 'all_pos', 'inverse', 'first_bytes', 'mean']) t.equal(row[c], null, `${c}: the cycle`);
+    t.match(r.folded.errors.find((e) => e.column === 'n')!.message, /^node_t\.next chain: cycle at 0x[0-9a-f]+ after \d+ elements$/);
+    t.same(
+      r.folded.errors.map((e) => e.message),
+      [...Array(11).fill(r.folded.errors[0].message), `check could not run: ${r.folded.errors[0].message}`],
+      'every column but any_over5 and other, and the check',
+    );
+    inPython(t, w);
+  });
+  t.test('--max-nodes and the budget: once per element, the same words', async (t) => {
+    const w = new World();
+    named(w, [1, 2, 3, 4, 5, 6]);
+    const r = runBoth(w, { maxNodes: 5, maxTotal: 1000 });
+    t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
+    t.same(r.folded.errors[0], { item: hex(w.G), column: 'n', message: 'node_t.next chain has more than 5 elements (--max-nodes)' });
+    t.equal(r.folded.items[0].any_over5, null, 'any() had no answer within 5');
+    t.same(r.visited, [6, 13 * 6], 'the fold spent 6 (the one over the limit counted, as each walk counts it); 13 walks did each');
+    // The sample's budget: folded, one walk of 6 fits in 10; a walk each does not.
+    const b = runBoth(w, { maxNodes: 100, maxTotal: 10 });
+    t.same(b.folded.errors, [], 'folded: 6 elements of 10');
+    t.same(b.folded.items[0].n, 6);
+    t.match(b.unfolded.errors.at(-1)!, { message: /the sample visited more than 10 elements in all \(--max-nodes x 10\)$/ }, 'a walk each: over the budget');
+  });
+  t.test('an empty walk: counts 0, max of nothing none, all() true', async (t) => {
+    const w = new World();
+    const r = runBoth(w);
+    t.same(r.folded, r.unfolded);
+    t.same(r.folded.items[0], { origin: 'g', n: 0, evens: 0, even_sum: 0, top: null, low_odd: null, huge: null, small_sum: 0, all_pos: 1, any_over5: 0, inverse: 0, first_bytes: 0, mean: 0, other: 0 });
+    inPython(t, w);
+  });
+  t.test('the eBPF printer refuses a fold cleanly; a probe is lowered without one', async (t) => {
+    t.match(captureRefusal(folded, [folded.columns[0].fn], SHAPE_ONLY), /grouped fold/);
+    t.notOk(
+      unfolded.funcs.some((f) => f.name.startsWith('fold')),
+      'unfolded (withInstant, a probe): no fold',
+    );
+    t.equal(captureRefusal(unfolded, [unfolded.columns[0].fn], SHAPE_ONLY), null, 'which the kernel runs');
+  });
 });
 
 t.test('after(p): the bytes right after a struct', async (t) => {
