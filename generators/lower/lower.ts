@@ -602,12 +602,14 @@ class Lowerer {
       };
       const emit: Emit = (elem, stop) => {
         const { x } = this.names('x');
+        const { pre, owns } = this.shareFirstReads(
+          ms.map((mm) => aliasFirst(steps(mm, 0, v(x)), x)),
+          x,
+        );
         return [
           let_(x, elem),
-          ...ms.map((mm) => {
-            const own = steps(mm, 0, v(x));
-            return if_(v(mm.live), mayFail(own) ? [{ k: 'catch', err: mm.e, body: own, handler: [set(mm.err, v(mm.e)), ...done(mm)] }] : own);
-          }),
+          ...pre,
+          ...ms.map((mm, i) => if_(v(mm.live), mayFail(owns[i]) ? [{ k: 'catch', err: mm.e, body: owns[i], handler: [set(mm.err, v(mm.e)), ...done(mm)] }] : owns[i])),
           if_(eq(v(alive), int(0)), stop),
         ];
       };
@@ -621,6 +623,30 @@ class Lowerer {
     } finally {
       this.folding = outer;
     }
+  }
+
+  /**
+   * What the aggregates of a fold read first of an element, each before anything else that may fail (it.gct
+   * of each filter it.gct == K): read once for all that read it first, in a catch of its own. An aggregate
+   * whose first read failed fails with that failure, as its own read would have; the others never see it.
+   */
+  private shareFirstReads(owns: LStmt[][], x: string): { pre: LStmt[]; owns: LStmt[][] } {
+    const firsts = owns.map((own) => {
+      const r = firstRead(own);
+      return r && (r.k === 'field' || r.k === 'load') && varsOf(r).every((n) => n === x) ? r : null;
+    });
+    const pre: LStmt[] = [];
+    const out = [...owns];
+    const keys = firsts.map((r) => (r ? JSON.stringify(r, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val)) : null));
+    for (const key of new Set(keys)) {
+      const users = keys.flatMap((k, i) => (k !== null && k === key ? [i] : []));
+      if (key === null || users.length < 2) continue;
+      const { h, herr, e } = this.names('h', 'herr', 'e');
+      const read = firsts[users[0]]!;
+      pre.push(let_(h, FALSE), let_(herr, FALSE), { k: 'catch', err: e, body: [set(h, read)], handler: [set(herr, v(e))] });
+      for (const i of users) out[i] = [if_(ne(v(herr), FALSE), [{ k: 'throw', e: v(herr) }]), ...(replaceExpr(out[i], key, v(h)) as LStmt[])];
+    }
+    return { pre, owns: out };
   }
 
   /** A record of n values: a list of them, in order (what a grouped fold returns). */
@@ -1031,6 +1057,81 @@ function spend(n: LExpr): LStmt[] {
   const visited: LExpr = { k: 'state', name: 'visited' };
   const maxTotal: LExpr = { k: 'state', name: 'maxTotal' };
   return [{ k: 'addVisited', n }, if_(gt(visited, maxTotal), [fail('limit', 'the sample visited more than {0} elements in all (--max-nodes x 10)', decArg(maxTotal))])];
+}
+
+/** Statements that begin by naming x again (let it = x): it replaced by x (names are never reused). */
+function aliasFirst(ss: LStmt[], x: string): LStmt[] {
+  const s0 = ss[0];
+  if (!s0 || s0.k !== 'let' || s0.e.k !== 'var' || s0.e.name !== x) return ss;
+  const from = s0.name;
+  const sub = (o: unknown): unknown => {
+    if (o === null || typeof o !== 'object') return o;
+    if (Array.isArray(o)) return o.map(sub);
+    const r = o as { k?: string; name?: string };
+    if (r.k === 'var' && r.name === from) return v(x);
+    return Object.fromEntries(Object.entries(o).map(([k, val]) => [k, sub(val)]));
+  };
+  return sub(ss.slice(1)) as LStmt[];
+}
+
+/** Every occurrence of the expression (as JSON text) replaced by `by`. */
+function replaceExpr(o: unknown, key: string, by: LExpr): unknown {
+  if (o === null || typeof o !== 'object') return o;
+  if (Array.isArray(o)) return o.map((x) => replaceExpr(x, key, by));
+  if ('k' in o && JSON.stringify(o, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val)) === key) return by;
+  return Object.fromEntries(Object.entries(o).map(([k, val]) => [k, replaceExpr(val, key, by)]));
+}
+
+function varsOf(e: unknown): string[] {
+  if (e === null || typeof e !== 'object') return [];
+  if (Array.isArray(e)) return e.flatMap(varsOf);
+  const o = e as { k?: string; name?: string };
+  if (o.k === 'var') return [o.name!];
+  return Object.values(o).flatMap(varsOf);
+}
+
+/**
+ * The first read statements make, when it is surely made before anything else that may fail (JS and Python
+ * evaluate left to right); null when that is not sure (a read behind && or a condition, a call, a statement
+ * that is not a let, set, if or expr).
+ */
+function firstRead(ss: LStmt[]): LExpr | null {
+  for (const s of ss) {
+    const e = s.k === 'let' || s.k === 'set' || s.k === 'expr' ? s.e : s.k === 'if' ? s.c : null;
+    if (e === null) return null;
+    const r = firstIn(e);
+    if (r !== undefined) return r;
+    if (s.k === 'if') return null;
+  }
+  return null;
+}
+
+/** undefined: e reads nothing; the read e makes first; null: not sure. */
+function firstIn(e: LExpr): LExpr | null | undefined {
+  if (!mayFail(e)) return undefined;
+  switch (e.k) {
+    case 'field': {
+      const r = firstIn(e.base);
+      return r === undefined ? e : r;
+    }
+    case 'load': {
+      const r = firstIn(e.addr);
+      return r === undefined ? e : r;
+    }
+    case 'bin': {
+      const r = firstIn(e.a);
+      if (r !== undefined) return r;
+      return e.op === '&&' || e.op === '||' ? null : firstIn(e.b);
+    }
+    case 'un':
+      return firstIn(e.a);
+    case 'cond': {
+      const r = firstIn(e.c);
+      return r === undefined ? null : r;
+    }
+    default:
+      return null;
+  }
 }
 
 /** Whether statements may fail: a fail of their own, a read of memory, a call out (a count's step may not). */
