@@ -2163,8 +2163,7 @@ def view2(L):
                         acc_w3 = (acc_w3 + 1)
                     if live_w4:
                         try:
-                            i1 = x_w8
-                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)))
+                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k5) else _rt.field_int(_b, _k6, False)))
                         except Exception as e_w4:
                             if not _rt.is_failure(e_w4):
                                 raise

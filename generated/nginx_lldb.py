@@ -2169,7 +2169,7 @@ def view0(L):
         r.append(p9)
         return r
 
-    def fold17(_rt, s):
+    def fold18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2205,12 +2205,21 @@ def view0(L):
                     if n_w15 > _max_nodes:
                         raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                     x_w16 = p_w15
+                    h_w17 = 0
+                    herr_w17 = 0
+                    try:
+                        h_w17 = (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    except Exception as e_w17:
+                        if not _rt.is_failure(e_w17):
+                            raise
+                        herr_w17 = e_w17
                     if live_w8:
                         acc_w8 = (acc_w8 + 1)
                     if live_w9:
                         try:
-                            i7 = x_w16
-                            acc_w9 = (acc_w9 + ((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i7))
+                            if herr_w17 != 0:
+                                raise herr_w17
+                            acc_w9 = (acc_w9 + (h_w17 - x_w16))
                         except Exception as e_w9:
                             if not _rt.is_failure(e_w9):
                                 raise
@@ -2219,8 +2228,7 @@ def view0(L):
                             alive_w13 = (alive_w13 - 1)
                     if live_w10:
                         try:
-                            i8 = x_w16
-                            acc_w10 = (acc_w10 + ((_q[(_a & 65535) >> 3] if not (_a := (i8 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i8 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                            acc_w10 = (acc_w10 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
                         except Exception as e_w10:
                             if not _rt.is_failure(e_w10):
                                 raise
@@ -2229,8 +2237,7 @@ def view0(L):
                             alive_w13 = (alive_w13 - 1)
                     if live_w11:
                         try:
-                            i9 = x_w16
-                            acc_w11 = (acc_w11 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k16) else _rt.field_int(_b, _k17, False)))
+                            acc_w11 = (acc_w11 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w16) is not None and _k16) else _rt.field_int(_b, _k17, False)))
                         except Exception as e_w11:
                             if not _rt.is_failure(e_w11):
                                 raise
@@ -2239,8 +2246,9 @@ def view0(L):
                             alive_w13 = (alive_w13 - 1)
                     if live_w12:
                         try:
-                            i13 = x_w16
-                            if not (((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) >= i13) and ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) <= (_q[(_a & 65535) >> 3] if not (_a := (i13 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                            if herr_w17 != 0:
+                                raise herr_w17
+                            if not ((h_w17 >= x_w16) and (h_w17 <= (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
                                 acc_w12 = 0
                                 live_w12 = 0
                                 alive_w13 = (alive_w13 - 1)
@@ -2277,79 +2285,79 @@ def view0(L):
                 err_w12 = e_w13
         return h14(_rt, acc_w8, acc_w9, acc_w10, acc_w11, acc_w12, err_w8, err_w9, err_w10, err_w11, err_w12)
 
-    def folded18(_rt, s):
+    def folded19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold17, s)
+        r = _rt.memo("fold 1", fold18, s)
         e = r[5]
         if e != 0:
             raise e
         return r[0]
 
-    def col19(_rt, s):
+    def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded18(_rt, s)
+        return folded19(_rt, s)
 
-    def folded20(_rt, s):
+    def folded21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold17, s)
+        r = _rt.memo("fold 1", fold18, s)
         e = r[6]
         if e != 0:
             raise e
         return r[1]
 
-    def col21(_rt, s):
+    def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded20(_rt, s)
+        return folded21(_rt, s)
 
-    def folded22(_rt, s):
+    def folded23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold17, s)
+        r = _rt.memo("fold 1", fold18, s)
         e = r[7]
         if e != 0:
             raise e
         return r[2]
 
-    def col23(_rt, s):
+    def col24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded22(_rt, s)
+        return folded23(_rt, s)
 
-    def folded24(_rt, s):
+    def folded25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold17, s)
+        r = _rt.memo("fold 1", fold18, s)
         e = r[8]
         if e != 0:
             raise e
         return r[3]
 
-    def col25(_rt, s):
+    def col26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded24(_rt, s)
+        return folded25(_rt, s)
 
-    def h29(_rt, p0, p1, p2, p3):
+    def h30(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2361,105 +2369,97 @@ def view0(L):
         r.append(p3)
         return r
 
-    def fold32(_rt, s):
+    def fold34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc_w26 = 0
-        err_w26 = 0
-        live_w26 = 1
         acc_w27 = 0
         err_w27 = 0
         live_w27 = 1
-        alive_w28 = 2
+        acc_w28 = 0
+        err_w28 = 0
+        live_w28 = 1
+        alive_w29 = 2
         try:
-            p_w30 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            n_w30 = 0
-            t_w30 = p_w30
-            pw_w30 = 1
+            p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w31 = 0
+            t_w31 = p_w31
+            pw_w31 = 1
             try:
                 while True:
-                    if p_w30 == 0:
+                    if p_w31 == 0:
                         break
-                    if (p_w30 & _k21) != 0:
-                        raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w30, "hex")])
-                    n_w30 = (n_w30 + 1)
-                    if n_w30 > _max_nodes:
+                    if (p_w31 & _k21) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w31, "hex")])
+                    n_w31 = (n_w31 + 1)
+                    if n_w31 > _max_nodes:
                         raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                    x_w31 = p_w30
-                    if live_w26:
-                        try:
-                            i10 = x_w31
-                            if (_q[(_a & 65535) >> 3] if not (_a := (i10 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                                acc_w26 = (acc_w26 + 1)
-                        except Exception as e_w26:
-                            if not _rt.is_failure(e_w26):
-                                raise
-                            err_w26 = e_w26
-                            live_w26 = 0
-                            alive_w28 = (alive_w28 - 1)
+                    x_w32 = p_w31
+                    h_w33 = 0
+                    herr_w33 = 0
+                    try:
+                        h_w33 = (_q[(_a & 65535) >> 3] if not (_a := (x_w32 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    except Exception as e_w33:
+                        if not _rt.is_failure(e_w33):
+                            raise
+                        herr_w33 = e_w33
                     if live_w27:
                         try:
-                            i11 = x_w31
-                            if (_q[(_a & 65535) >> 3] if not (_a := (i11 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                                i12 = i11
-                                acc_w27 = (acc_w27 + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                            if herr_w33 != 0:
+                                raise herr_w33
+                            if h_w33 != 0:
+                                acc_w27 = (acc_w27 + 1)
                         except Exception as e_w27:
                             if not _rt.is_failure(e_w27):
                                 raise
                             err_w27 = e_w27
                             live_w27 = 0
-                            alive_w28 = (alive_w28 - 1)
-                    if alive_w28 == 0:
-                        return h29(_rt, acc_w26, acc_w27, err_w26, err_w27)
-                    p_w30 = (_q[(_a & 65535) >> 3] if not (_a := (p_w30 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    if (p_w30 == t_w30) and (p_w30 != 0):
-                        raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w30, "hex"), (n_w30, "dec")])
-                    if n_w30 == pw_w30:
-                        t_w30 = p_w30
-                        pw_w30 = (pw_w30 * 2)
+                            alive_w29 = (alive_w29 - 1)
+                    if live_w28:
+                        try:
+                            if herr_w33 != 0:
+                                raise herr_w33
+                            if h_w33 != 0:
+                                i12 = x_w32
+                                acc_w28 = (acc_w28 + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                        except Exception as e_w28:
+                            if not _rt.is_failure(e_w28):
+                                raise
+                            err_w28 = e_w28
+                            live_w28 = 0
+                            alive_w29 = (alive_w29 - 1)
+                    if alive_w29 == 0:
+                        return h30(_rt, acc_w27, acc_w28, err_w27, err_w28)
+                    p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (p_w31 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w31 == t_w31) and (p_w31 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w31, "hex"), (n_w31, "dec")])
+                    if n_w31 == pw_w31:
+                        t_w31 = p_w31
+                        pw_w31 = (pw_w31 * 2)
             finally:
-                _rt.visited += n_w30
+                _rt.visited += n_w31
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        except Exception as e_w28:
-            if not _rt.is_failure(e_w28):
+        except Exception as e_w29:
+            if not _rt.is_failure(e_w29):
                 raise
-            if live_w26:
-                err_w26 = e_w28
             if live_w27:
-                err_w27 = e_w28
-        return h29(_rt, acc_w26, acc_w27, err_w26, err_w27)
-
-    def folded33(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold32, s)
-        e = r[2]
-        if e != 0:
-            raise e
-        return r[0]
-
-    def col34(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return folded33(_rt, s)
+                err_w27 = e_w29
+            if live_w28:
+                err_w28 = e_w29
+        return h30(_rt, acc_w27, acc_w28, err_w27, err_w28)
 
     def folded35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold32, s)
-        e = r[3]
+        r = _rt.memo("fold 2", fold34, s)
+        e = r[2]
         if e != 0:
             raise e
-        return r[1]
+        return r[0]
 
     def col36(_rt, s):
         _m = _rt.m
@@ -2468,64 +2468,82 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return folded35(_rt, s)
 
-    def count38(_rt, s):
+    def folded37(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold34, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col38(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded37(_rt, s)
+
+    def count40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w37 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w37 = 0
-        t_w37 = p_w37
-        pw_w37 = 1
+        p_w39 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w39 = 0
+        t_w39 = p_w39
+        pw_w39 = 1
         try:
             while True:
-                if p_w37 == 0:
+                if p_w39 == 0:
                     break
-                if (p_w37 & _k26) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w37, "hex")])
-                n_w37 = (n_w37 + 1)
-                if n_w37 > _max_nodes:
+                if (p_w39 & _k26) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w39, "hex")])
+                n_w39 = (n_w39 + 1)
+                if n_w39 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w37 = (_q[(_a & 65535) >> 3] if not (_a := (p_w37 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w37 == t_w37) and (p_w37 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w37, "hex"), (n_w37, "dec")])
-                if n_w37 == pw_w37:
-                    t_w37 = p_w37
-                    pw_w37 = (pw_w37 * 2)
+                p_w39 = (_q[(_a & 65535) >> 3] if not (_a := (p_w39 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if (p_w39 == t_w39) and (p_w39 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w39, "hex"), (n_w39, "dec")])
+                if n_w39 == pw_w39:
+                    t_w39 = p_w39
+                    pw_w39 = (pw_w39 * 2)
         finally:
-            _rt.visited += n_w37
+            _rt.visited += n_w39
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col39(_rt, s):
+    def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count38(_rt, s)
+        return count40(_rt, s)
 
-    def folded40(_rt, s):
+    def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold17, s)
+        r = _rt.memo("fold 1", fold18, s)
         e = r[9]
         if e != 0:
             raise e
         return r[4]
 
-    def check41(_rt, s):
+    def check43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded40(_rt, s)
+        return folded42(_rt, s)
 
-    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr", False), ("blocks", col19, "value", False), ("used", col21, "value", False), ("free", col23, "value", False), ("failed", col25, "value", False), ("large_count", col34, "value", False), ("large_bytes", col36, "value", False), ("cleanups", col39, "value", False)], [(check41, "a block's d.last lies outside the block")], False, None)  # noqa: F821
+    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr", False), ("blocks", col20, "value", False), ("used", col22, "value", False), ("free", col24, "value", False), ("failed", col26, "value", False), ("large_count", col36, "value", False), ("large_bytes", col38, "value", False), ("cleanups", col41, "value", False)], [(check43, "a block's d.last lies outside the block")], False, None)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("ngx_cycle_t", "pool")
@@ -2626,8 +2644,7 @@ def view1(L):
                         acc_w4 = (acc_w4 + 1)
                     if live_w5:
                         try:
-                            i1 = x_w11
-                            acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i1))
+                            acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w11))
                         except Exception as e_w5:
                             if not _rt.is_failure(e_w5):
                                 raise
@@ -2636,8 +2653,7 @@ def view1(L):
                             alive_w8 = (alive_w8 - 1)
                     if live_w6:
                         try:
-                            i2 = x_w11
-                            acc_w6 = (acc_w6 + ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                            acc_w6 = (acc_w6 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
                         except Exception as e_w6:
                             if not _rt.is_failure(e_w6):
                                 raise
@@ -2646,8 +2662,7 @@ def view1(L):
                             alive_w8 = (alive_w8 - 1)
                     if live_w7:
                         try:
-                            i3 = x_w11
-                            acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k7) else _rt.field_int(_b, _k8, False)))
+                            acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w11) is not None and _k7) else _rt.field_int(_b, _k8, False)))
                         except Exception as e_w7:
                             if not _rt.is_failure(e_w7):
                                 raise
@@ -2763,7 +2778,7 @@ def view1(L):
         r.append(p3)
         return r
 
-    def fold27(_rt, s):
+    def fold28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2790,10 +2805,19 @@ def view1(L):
                     if n_w25 > _max_nodes:
                         raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                     x_w26 = p_w25
+                    h_w27 = 0
+                    herr_w27 = 0
+                    try:
+                        h_w27 = (_q[(_a & 65535) >> 3] if not (_a := (x_w26 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    except Exception as e_w27:
+                        if not _rt.is_failure(e_w27):
+                            raise
+                        herr_w27 = e_w27
                     if live_w21:
                         try:
-                            i4 = x_w26
-                            if (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
+                            if herr_w27 != 0:
+                                raise herr_w27
+                            if h_w27 != 0:
                                 acc_w21 = (acc_w21 + 1)
                         except Exception as e_w21:
                             if not _rt.is_failure(e_w21):
@@ -2803,9 +2827,10 @@ def view1(L):
                             alive_w23 = (alive_w23 - 1)
                     if live_w22:
                         try:
-                            i5 = x_w26
-                            if (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                                i6 = i5
+                            if herr_w27 != 0:
+                                raise herr_w27
+                            if h_w27 != 0:
+                                i6 = x_w26
                                 acc_w22 = (acc_w22 + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
                         except Exception as e_w22:
                             if not _rt.is_failure(e_w22):
@@ -2834,82 +2859,82 @@ def view1(L):
                 err_w22 = e_w23
         return h24(_rt, acc_w21, acc_w22, err_w21, err_w22)
 
-    def folded28(_rt, s):
+    def folded29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold27, s)
+        r = _rt.memo("fold 2", fold28, s)
         e = r[2]
         if e != 0:
             raise e
         return r[0]
 
-    def col29(_rt, s):
+    def col30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded28(_rt, s)
+        return folded29(_rt, s)
 
-    def folded30(_rt, s):
+    def folded31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold27, s)
+        r = _rt.memo("fold 2", fold28, s)
         e = r[3]
         if e != 0:
             raise e
         return r[1]
 
-    def col31(_rt, s):
+    def col32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded30(_rt, s)
+        return folded31(_rt, s)
 
-    def count33(_rt, s):
+    def count34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w32 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w32 = 0
-        t_w32 = p_w32
-        pw_w32 = 1
+        p_w33 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w33 = 0
+        t_w33 = p_w33
+        pw_w33 = 1
         try:
             while True:
-                if p_w32 == 0:
+                if p_w33 == 0:
                     break
-                if (p_w32 & _k17) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w32, "hex")])
-                n_w32 = (n_w32 + 1)
-                if n_w32 > _max_nodes:
+                if (p_w33 & _k17) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w33, "hex")])
+                n_w33 = (n_w33 + 1)
+                if n_w33 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w32 = (_q[(_a & 65535) >> 3] if not (_a := (p_w32 + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w32 == t_w32) and (p_w32 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w32, "hex"), (n_w32, "dec")])
-                if n_w32 == pw_w32:
-                    t_w32 = p_w32
-                    pw_w32 = (pw_w32 * 2)
+                p_w33 = (_q[(_a & 65535) >> 3] if not (_a := (p_w33 + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if (p_w33 == t_w33) and (p_w33 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w33, "hex"), (n_w33, "dec")])
+                if n_w33 == pw_w33:
+                    t_w33 = p_w33
+                    pw_w33 = (pw_w33 * 2)
         finally:
-            _rt.visited += n_w32
+            _rt.visited += n_w33
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col34(_rt, s):
+    def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count33(_rt, s)
+        return count34(_rt, s)
 
-    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr", False), ("blocks", col14, "value", False), ("used", col16, "value", False), ("free", col18, "value", False), ("failed", col20, "value", False), ("large_count", col29, "value", False), ("large_bytes", col31, "value", False), ("cleanups", col34, "value", False)], [], False, None)  # noqa: F821
+    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr", False), ("blocks", col14, "value", False), ("used", col16, "value", False), ("free", col18, "value", False), ("failed", col20, "value", False), ("large_count", col30, "value", False), ("large_bytes", col32, "value", False), ("cleanups", col35, "value", False)], [], False, None)  # noqa: F821
 
 def view2(L):
     _k1 = L.off("ngx_cycle_t", "connection_n")
@@ -2974,7 +2999,7 @@ def view2(L):
         r.append(p3)
         return r
 
-    def fold11(_rt, s):
+    def fold12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3003,10 +3028,19 @@ def view2(L):
                 if i_w9 >= c_w9:
                     break
                 x_w10 = (b_w9 + (i_w9 * _k8))
+                h_w11 = 0
+                herr_w11 = 0
+                try:
+                    h_w11 = _rt.field_int(x_w10, _k9, True)
+                except Exception as e_w11:
+                    if not _rt.is_failure(e_w11):
+                        raise
+                    herr_w11 = e_w11
                 if live_w5:
                     try:
-                        i1 = x_w10
-                        if _rt.field_int(i1, _k9, True) != (-1):
+                        if herr_w11 != 0:
+                            raise herr_w11
+                        if h_w11 != (-1):
                             acc_w5 = (acc_w5 + 1)
                     except Exception as e_w5:
                         if not _rt.is_failure(e_w5):
@@ -3016,9 +3050,10 @@ def view2(L):
                         alive_w7 = (alive_w7 - 1)
                 if live_w6:
                     try:
-                        i2 = x_w10
-                        if _rt.field_int(i2, _k9, True) != (-1):
-                            i3 = i2
+                        if herr_w11 != 0:
+                            raise herr_w11
+                        if h_w11 != (-1):
+                            i3 = x_w10
                             if (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k15) else _rt.field_int(_b, _k16, False)))):
                                 acc_w6 = (acc_w6 + 1)
                     except Exception as e_w6:
@@ -3039,43 +3074,43 @@ def view2(L):
                 err_w6 = e_w7
         return h8(_rt, acc_w5, acc_w6, err_w5, err_w6)
 
-    def folded12(_rt, s):
+    def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold11, s)
+        r = _rt.memo("fold 1", fold12, s)
         e = r[2]
         if e != 0:
             raise e
         return r[0]
 
-    def col13(_rt, s):
+    def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded12(_rt, s)
+        return folded13(_rt, s)
 
-    def folded14(_rt, s):
+    def folded15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold11, s)
+        r = _rt.memo("fold 1", fold12, s)
         e = r[3]
         if e != 0:
             raise e
         return r[1]
 
-    def col15(_rt, s):
+    def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded14(_rt, s)
+        return folded15(_rt, s)
 
-    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value", False), ("free", col4, "value", False), ("used", col13, "value", False), ("clients", col15, "value", False)], [], False, None)  # noqa: F821
+    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value", False), ("free", col4, "value", False), ("used", col14, "value", False), ("clients", col16, "value", False)], [], False, None)  # noqa: F821
 
 def view3(L):
     _k1 = L.off("ngx_cycle_t", "connections")
@@ -3217,8 +3252,7 @@ def view3(L):
                         acc_w8 = (acc_w8 + 1)
                     if live_w9:
                         try:
-                            i3 = x_w13
-                            acc_w9 = (acc_w9 + ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i3))
+                            acc_w9 = (acc_w9 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w13))
                         except Exception as e_w9:
                             if not _rt.is_failure(e_w9):
                                 raise
@@ -3451,8 +3485,7 @@ def view4(L):
                         acc_w11 = (acc_w11 + 1)
                     if live_w12:
                         try:
-                            i4 = x_w16
-                            acc_w12 = (acc_w12 + ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i4))
+                            acc_w12 = (acc_w12 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w16))
                         except Exception as e_w12:
                             if not _rt.is_failure(e_w12):
                                 raise
@@ -3685,7 +3718,7 @@ def view6(L):
         r.append(p3)
         return r
 
-    def fold11(_rt, s):
+    def fold12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3714,10 +3747,19 @@ def view6(L):
                 if i_w9 >= c_w9:
                     break
                 x_w10 = (b_w9 + (i_w9 * _k9))
+                h_w11 = 0
+                herr_w11 = 0
+                try:
+                    h_w11 = _rt.field_int(x_w10, _k10, True)
+                except Exception as e_w11:
+                    if not _rt.is_failure(e_w11):
+                        raise
+                    herr_w11 = e_w11
                 if live_w5:
                     try:
-                        i1 = x_w10
-                        if _rt.field_int(i1, _k10, True) != (-1):
+                        if herr_w11 != 0:
+                            raise herr_w11
+                        if h_w11 != (-1):
                             acc_w5 = (acc_w5 + 1)
                     except Exception as e_w5:
                         if not _rt.is_failure(e_w5):
@@ -3727,9 +3769,10 @@ def view6(L):
                         alive_w7 = (alive_w7 - 1)
                 if live_w6:
                     try:
-                        i2 = x_w10
-                        if _rt.field_int(i2, _k10, True) != (-1):
-                            i3 = i2
+                        if herr_w11 != 0:
+                            raise herr_w11
+                        if h_w11 != (-1):
+                            i3 = x_w10
                             if ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880):
                                 i4 = i3
                                 (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
@@ -3752,43 +3795,43 @@ def view6(L):
                 err_w6 = e_w7
         return h8(_rt, acc_w5, acc_w6, err_w5, err_w6)
 
-    def folded12(_rt, s):
+    def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold11, s)
+        r = _rt.memo("fold 1", fold12, s)
         e = r[2]
         if e != 0:
             raise e
         return r[0]
 
-    def col13(_rt, s):
+    def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded12(_rt, s)
+        return folded13(_rt, s)
 
-    def folded14(_rt, s):
+    def folded15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold11, s)
+        r = _rt.memo("fold 1", fold12, s)
         e = r[3]
         if e != 0:
             raise e
         return r[1]
 
-    def col15(_rt, s):
+    def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded14(_rt, s)
+        return folded15(_rt, s)
 
-    def h17(_rt):
+    def h18(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3798,111 +3841,111 @@ def view6(L):
             raise _rt.fail("corrupt", "the symbol ngx_event_timer_rbtree is not in the binary's symbol tables", [])
         return a
 
-    def count18(_rt):
+    def count19(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        tr_w16 = (_q[(_a & 65535) >> 3] if not (_a := (h17(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w16 = (_q[(_a & 65535) >> 3] if not (_a := (h17(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w16 = (_q[(_a & 65535) >> 3] if not (_a := (h17(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w16 = 0
-        c_w16 = 0
-        stack_w16 = []
+        tr_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w17 = 0
+        c_w17 = 0
+        stack_w17 = []
         try:
-            if cur_w16 == 0:
-                raise _rt.fail("corrupt", "bintree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w16, "hex")])
+            if cur_w17 == 0:
+                raise _rt.fail("corrupt", "bintree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w17, "hex")])
             while True:
-                if (cur_w16 == leaf_w16) and (len(stack_w16) == 0):
+                if (cur_w17 == leaf_w17) and (len(stack_w17) == 0):
                     break
                 while True:
-                    if cur_w16 == leaf_w16:
+                    if cur_w17 == leaf_w17:
                         break
-                    if len(stack_w16) >= 100000:
-                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w16, "hex")])
-                    stack_w16.append(cur_w16)
-                    c_w16 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    if c_w16 == 0:
-                        raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w16, "hex"), (cur_w16, "hex"), (leaf_w16, "hex")])
-                    cur_w16 = c_w16
-                cur_w16 = stack_w16.pop()
-                n_w16 = (n_w16 + 1)
-                if n_w16 > _max_nodes:
-                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w16, "hex"), (_max_nodes, "dec")])
-                i5 = cur_w16
+                    if len(stack_w17) >= 100000:
+                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w17, "hex")])
+                    stack_w17.append(cur_w17)
+                    c_w17 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w17 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if c_w17 == 0:
+                        raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w17, "hex"), (cur_w17, "hex"), (leaf_w17, "hex")])
+                    cur_w17 = c_w17
+                cur_w17 = stack_w17.pop()
+                n_w17 = (n_w17 + 1)
+                if n_w17 > _max_nodes:
+                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w17, "hex"), (_max_nodes, "dec")])
+                i5 = cur_w17
                 acc = (acc + 1)
-                c_w16 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w16 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if c_w16 == 0:
-                    raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w16, "hex"), (cur_w16, "hex"), (leaf_w16, "hex")])
-                cur_w16 = c_w16
+                c_w17 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w17 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if c_w17 == 0:
+                    raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w17, "hex"), (cur_w17, "hex"), (leaf_w17, "hex")])
+                cur_w17 = c_w17
         finally:
-            _rt.visited += n_w16
+            _rt.visited += n_w17
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col19(_rt, s):
+    def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count18(_rt)
+        return count19(_rt)
 
-    def count21(_rt):
+    def count22(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        tr_w20 = (_q[(_a & 65535) >> 3] if not (_a := (h17(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w20 = (_q[(_a & 65535) >> 3] if not (_a := (h17(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w20 = (_q[(_a & 65535) >> 3] if not (_a := (h17(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w20 = 0
-        c_w20 = 0
-        stack_w20 = []
+        tr_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w21 = 0
+        c_w21 = 0
+        stack_w21 = []
         try:
-            if cur_w20 == 0:
-                raise _rt.fail("corrupt", "bintree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w20, "hex")])
+            if cur_w21 == 0:
+                raise _rt.fail("corrupt", "bintree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w21, "hex")])
             while True:
-                if (cur_w20 == leaf_w20) and (len(stack_w20) == 0):
+                if (cur_w21 == leaf_w21) and (len(stack_w21) == 0):
                     break
                 while True:
-                    if cur_w20 == leaf_w20:
+                    if cur_w21 == leaf_w21:
                         break
-                    if len(stack_w20) >= 100000:
-                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w20, "hex")])
-                    stack_w20.append(cur_w20)
-                    c_w20 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w20 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    if c_w20 == 0:
-                        raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w20, "hex"), (cur_w20, "hex"), (leaf_w20, "hex")])
-                    cur_w20 = c_w20
-                cur_w20 = stack_w20.pop()
-                n_w20 = (n_w20 + 1)
-                if n_w20 > _max_nodes:
-                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w20, "hex"), (_max_nodes, "dec")])
-                i6 = cur_w20
+                    if len(stack_w21) >= 100000:
+                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w21, "hex")])
+                    stack_w21.append(cur_w21)
+                    c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if c_w21 == 0:
+                        raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w21, "hex"), (cur_w21, "hex"), (leaf_w21, "hex")])
+                    cur_w21 = c_w21
+                cur_w21 = stack_w21.pop()
+                n_w21 = (n_w21 + 1)
+                if n_w21 > _max_nodes:
+                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w21, "hex"), (_max_nodes, "dec")])
+                i6 = cur_w21
                 i7 = (i6 - _k16)
                 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i7 + _k16)) is not None and _k18) else _rt.field_int(_b, _k19, False)) < _rt.clock_value("monotonic_ms"):
                     acc = (acc + 1)
-                c_w20 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w20 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if c_w20 == 0:
-                    raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w20, "hex"), (cur_w20, "hex"), (leaf_w20, "hex")])
-                cur_w20 = c_w20
+                c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if c_w21 == 0:
+                    raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w21, "hex"), (cur_w21, "hex"), (leaf_w21, "hex")])
+                cur_w21 = c_w21
         finally:
-            _rt.visited += n_w20
+            _rt.visited += n_w21
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col22(_rt, s):
+    def col23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count21(_rt)
+        return count22(_rt)
 
-    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value", False), ("connections", col13, "value", False), ("requests", col15, "value", False), ("timers", col19, "value", False), ("overdue_timers", col22, "value", False)], [], True, None)  # noqa: F821
+    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value", False), ("connections", col14, "value", False), ("requests", col16, "value", False), ("timers", col20, "value", False), ("overdue_timers", col23, "value", False)], [], True, None)  # noqa: F821
 
 def view7(L):
     _k1 = L.off("ngx_rbtree_t", "root")
@@ -7684,8 +7727,7 @@ def view20(L):
                             acc_w6 = (acc_w6 + 1)
                         if live_w7:
                             try:
-                                i5 = x_w12
-                                acc_w7 = (acc_w7 + ((_k20 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k22) else _rt.field_int(_b, _k23, False))) + 1))
+                                acc_w7 = (acc_w7 + ((_k20 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w12) is not None and _k22) else _rt.field_int(_b, _k23, False))) + 1))
                             except Exception as e_w7:
                                 if not _rt.is_failure(e_w7):
                                     raise
@@ -7801,7 +7843,7 @@ def view20(L):
         _max_nodes = _rt.max_nodes
         return (((((_k30 + ((_rt.field_int(s, _k31, True) & 127) * 8)) if _rt.field_int(s, _k31, True) != 0 else _k30) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False)) * 8) if _rt.field_int(s, _k31, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False)) + 1) * _k38) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (((_k43 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k48) else _rt.field_int(_b, _k49, False)) == 0 else (_k51 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k52) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k53) else _rt.field_int(_b, _k54, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k55) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k56) else _rt.field_int(_b, _k57, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else ((_k58 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k59) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k60) else _rt.field_int(_b, _k61, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else (_k62 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else ((_k63 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k64) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12 else 0))))))
 
-    def fold39(_rt, s):
+    def fold40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -7863,10 +7905,19 @@ def view20(L):
                     if n_w35 > _max_nodes:
                         raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                     x_w36 = p_w35
+                    h_w39 = 0
+                    herr_w39 = 0
+                    try:
+                        h_w39 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w36) is not None and _k40) else _rt.field_int(_b, _k41, False))
+                    except Exception as e_w39:
+                        if not _rt.is_failure(e_w39):
+                            raise
+                        herr_w39 = e_w39
                     if live_w19:
                         try:
-                            i7 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 11:
                                 acc_w19 = (acc_w19 + 1)
                         except Exception as e_w19:
                             if not _rt.is_failure(e_w19):
@@ -7876,9 +7927,10 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w20:
                         try:
-                            i9 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11:
-                                i10 = i9
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 11:
+                                i10 = x_w36
                                 acc_w20 = (acc_w20 + walk_lua_object_bytes_37(_rt, i10))
                         except Exception as e_w20:
                             if not _rt.is_failure(e_w20):
@@ -7888,9 +7940,10 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w21:
                         try:
-                            i12 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i12) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11:
-                                i13 = i12
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 11:
+                                i13 = x_w36
                                 y_w38 = walk_lua_object_bytes_37(_rt, i13)
                                 if (not (has_w21)) or (y_w38 > acc_w21):
                                     acc_w21 = y_w38
@@ -7903,8 +7956,9 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w22:
                         try:
-                            i15 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i15) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 8:
                                 acc_w22 = (acc_w22 + 1)
                         except Exception as e_w22:
                             if not _rt.is_failure(e_w22):
@@ -7914,9 +7968,10 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w23:
                         try:
-                            i17 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i17) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8:
-                                i18 = i17
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 8:
+                                i18 = x_w36
                                 acc_w23 = (acc_w23 + walk_lua_object_bytes_37(_rt, i18))
                         except Exception as e_w23:
                             if not _rt.is_failure(e_w23):
@@ -7926,8 +7981,9 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w24:
                         try:
-                            i20 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i20) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 7:
                                 acc_w24 = (acc_w24 + 1)
                         except Exception as e_w24:
                             if not _rt.is_failure(e_w24):
@@ -7937,9 +7993,10 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w25:
                         try:
-                            i22 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i22) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7:
-                                i23 = i22
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 7:
+                                i23 = x_w36
                                 acc_w25 = (acc_w25 + walk_lua_object_bytes_37(_rt, i23))
                         except Exception as e_w25:
                             if not _rt.is_failure(e_w25):
@@ -7949,8 +8006,9 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w26:
                         try:
-                            i25 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i25) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 6:
                                 acc_w26 = (acc_w26 + 1)
                         except Exception as e_w26:
                             if not _rt.is_failure(e_w26):
@@ -7960,9 +8018,10 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w27:
                         try:
-                            i27 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i27) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6:
-                                i28 = i27
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 6:
+                                i28 = x_w36
                                 acc_w27 = (acc_w27 + walk_lua_object_bytes_37(_rt, i28))
                         except Exception as e_w27:
                             if not _rt.is_failure(e_w27):
@@ -7972,8 +8031,9 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w28:
                         try:
-                            i30 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i30) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 5:
                                 acc_w28 = (acc_w28 + 1)
                         except Exception as e_w28:
                             if not _rt.is_failure(e_w28):
@@ -7983,8 +8043,9 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w29:
                         try:
-                            i32 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i32) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 12:
                                 acc_w29 = (acc_w29 + 1)
                         except Exception as e_w29:
                             if not _rt.is_failure(e_w29):
@@ -7994,9 +8055,10 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w30:
                         try:
-                            i34 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i34) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12:
-                                i35 = i34
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 12:
+                                i35 = x_w36
                                 acc_w30 = (acc_w30 + walk_lua_object_bytes_37(_rt, i35))
                         except Exception as e_w30:
                             if not _rt.is_failure(e_w30):
@@ -8006,8 +8068,9 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w31:
                         try:
-                            i37 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i37) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 10:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 10:
                                 acc_w31 = (acc_w31 + 1)
                         except Exception as e_w31:
                             if not _rt.is_failure(e_w31):
@@ -8017,8 +8080,9 @@ def view20(L):
                             alive_w33 = (alive_w33 - 1)
                     if live_w32:
                         try:
-                            i39 = x_w36
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i39) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 9:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 9:
                                 acc_w32 = (acc_w32 + 1)
                         except Exception as e_w32:
                             if not _rt.is_failure(e_w32):
@@ -8072,259 +8136,259 @@ def view20(L):
                 err_w32 = e_w33
         return h34(_rt, acc_w19, acc_w20, (acc_w21 if has_w21 else None), acc_w22, acc_w23, acc_w24, acc_w25, acc_w26, acc_w27, acc_w28, acc_w29, acc_w30, acc_w31, acc_w32, err_w19, err_w20, err_w21, err_w22, err_w23, err_w24, err_w25, err_w26, err_w27, err_w28, err_w29, err_w30, err_w31, err_w32)
 
-    def folded40(_rt, s):
+    def folded41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[14]
         if e != 0:
             raise e
         return r[0]
 
-    def col41(_rt, s):
+    def col42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded40(_rt, s)
+        return folded41(_rt, s)
 
-    def folded42(_rt, s):
+    def folded43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[15]
         if e != 0:
             raise e
         return r[1]
 
-    def col43(_rt, s):
+    def col44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded42(_rt, s)
+        return folded43(_rt, s)
 
-    def folded44(_rt, s):
+    def folded45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[16]
         if e != 0:
             raise e
         return r[2]
 
-    def col45(_rt, s):
+    def col46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded44(_rt, s)
+        return folded45(_rt, s)
 
-    def folded46(_rt, s):
+    def folded47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[17]
         if e != 0:
             raise e
         return r[3]
 
-    def col47(_rt, s):
+    def col48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded46(_rt, s)
+        return folded47(_rt, s)
 
-    def folded48(_rt, s):
+    def folded49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[18]
         if e != 0:
             raise e
         return r[4]
 
-    def col49(_rt, s):
+    def col50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded48(_rt, s)
+        return folded49(_rt, s)
 
-    def folded50(_rt, s):
+    def folded51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[19]
         if e != 0:
             raise e
         return r[5]
 
-    def col51(_rt, s):
+    def col52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded50(_rt, s)
+        return folded51(_rt, s)
 
-    def folded52(_rt, s):
+    def folded53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[20]
         if e != 0:
             raise e
         return r[6]
 
-    def col53(_rt, s):
+    def col54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded52(_rt, s)
+        return folded53(_rt, s)
 
-    def folded54(_rt, s):
+    def folded55(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[21]
         if e != 0:
             raise e
         return r[7]
 
-    def col55(_rt, s):
+    def col56(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded54(_rt, s)
+        return folded55(_rt, s)
 
-    def folded56(_rt, s):
+    def folded57(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[22]
         if e != 0:
             raise e
         return r[8]
 
-    def col57(_rt, s):
+    def col58(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded56(_rt, s)
+        return folded57(_rt, s)
 
-    def folded58(_rt, s):
+    def folded59(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[23]
         if e != 0:
             raise e
         return r[9]
 
-    def col59(_rt, s):
+    def col60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded58(_rt, s)
+        return folded59(_rt, s)
 
-    def folded60(_rt, s):
+    def folded61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[24]
         if e != 0:
             raise e
         return r[10]
 
-    def col61(_rt, s):
+    def col62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded60(_rt, s)
+        return folded61(_rt, s)
 
-    def folded62(_rt, s):
+    def folded63(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[25]
         if e != 0:
             raise e
         return r[11]
 
-    def col63(_rt, s):
+    def col64(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded62(_rt, s)
+        return folded63(_rt, s)
 
-    def folded64(_rt, s):
+    def folded65(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[26]
         if e != 0:
             raise e
         return r[12]
 
-    def col65(_rt, s):
+    def col66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded64(_rt, s)
+        return folded65(_rt, s)
 
-    def folded66(_rt, s):
+    def folded67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold39, s)
+        r = _rt.memo("fold 2", fold40, s)
         e = r[27]
         if e != 0:
             raise e
         return r[13]
 
-    def col67(_rt, s):
+    def col68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded66(_rt, s)
+        return folded67(_rt, s)
 
-    return View("lua_objects", "The worker's Lua objects by type - how many and the bytes the collector would free with them - from a walk of the GC's lists; strings also as LuaJIT counts them itself (str_num). cdata and traces are counted only.", "global_State", [("main", root4)], [("gc_bytes", col5, "value", False), ("strings", col15, "value", False), ("str_num", col16, "value", False), ("string_bytes", col18, "value", False), ("tables", col41, "value", False), ("table_bytes", col43, "value", False), ("largest_table_bytes", col45, "value", False), ("functions", col47, "value", False), ("function_bytes", col49, "value", False), ("protos", col51, "value", False), ("proto_bytes", col53, "value", False), ("threads", col55, "value", False), ("thread_bytes", col57, "value", False), ("upvalues", col59, "value", False), ("userdata", col61, "value", False), ("userdata_bytes", col63, "value", False), ("cdata", col65, "value", False), ("traces", col67, "value", False)], [], False, None)  # noqa: F821
+    return View("lua_objects", "The worker's Lua objects by type - how many and the bytes the collector would free with them - from a walk of the GC's lists; strings also as LuaJIT counts them itself (str_num). cdata and traces are counted only.", "global_State", [("main", root4)], [("gc_bytes", col5, "value", False), ("strings", col15, "value", False), ("str_num", col16, "value", False), ("string_bytes", col18, "value", False), ("tables", col42, "value", False), ("table_bytes", col44, "value", False), ("largest_table_bytes", col46, "value", False), ("functions", col48, "value", False), ("function_bytes", col50, "value", False), ("protos", col52, "value", False), ("proto_bytes", col54, "value", False), ("threads", col56, "value", False), ("thread_bytes", col58, "value", False), ("upvalues", col60, "value", False), ("userdata", col62, "value", False), ("userdata_bytes", col64, "value", False), ("cdata", col66, "value", False), ("traces", col68, "value", False)], [], False, None)  # noqa: F821
 
 def view21(L):
     _k1 = L.size("GCtab")

@@ -2120,7 +2120,7 @@ def view0(L):
         r.append(p9)
         return r
 
-    def fold14(_rt, s):
+    def fold15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2156,12 +2156,21 @@ def view0(L):
                     if n_w12 > _max_nodes:
                         raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                     x_w13 = p_w12
+                    h_w14 = 0
+                    herr_w14 = 0
+                    try:
+                        h_w14 = (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    except Exception as e_w14:
+                        if not _rt.is_failure(e_w14):
+                            raise
+                        herr_w14 = e_w14
                     if live_w5:
                         acc_w5 = (acc_w5 + 1)
                     if live_w6:
                         try:
-                            i1 = x_w13
-                            acc_w6 = (acc_w6 + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i1))
+                            if herr_w14 != 0:
+                                raise herr_w14
+                            acc_w6 = (acc_w6 + (h_w14 - x_w13))
                         except Exception as e_w6:
                             if not _rt.is_failure(e_w6):
                                 raise
@@ -2170,8 +2179,7 @@ def view0(L):
                             alive_w10 = (alive_w10 - 1)
                     if live_w7:
                         try:
-                            i2 = x_w13
-                            acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                            acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
                         except Exception as e_w7:
                             if not _rt.is_failure(e_w7):
                                 raise
@@ -2180,8 +2188,7 @@ def view0(L):
                             alive_w10 = (alive_w10 - 1)
                     if live_w8:
                         try:
-                            i3 = x_w13
-                            acc_w8 = (acc_w8 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k10) else _rt.field_int(_b, _k11, False)))
+                            acc_w8 = (acc_w8 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w13) is not None and _k10) else _rt.field_int(_b, _k11, False)))
                         except Exception as e_w8:
                             if not _rt.is_failure(e_w8):
                                 raise
@@ -2190,8 +2197,9 @@ def view0(L):
                             alive_w10 = (alive_w10 - 1)
                     if live_w9:
                         try:
-                            i7 = x_w13
-                            if not (((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) >= i7) and ((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) <= (_q[(_a & 65535) >> 3] if not (_a := (i7 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                            if herr_w14 != 0:
+                                raise herr_w14
+                            if not ((h_w14 >= x_w13) and (h_w14 <= (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
                                 acc_w9 = 0
                                 live_w9 = 0
                                 alive_w10 = (alive_w10 - 1)
@@ -2228,79 +2236,79 @@ def view0(L):
                 err_w9 = e_w10
         return h11(_rt, acc_w5, acc_w6, acc_w7, acc_w8, acc_w9, err_w5, err_w6, err_w7, err_w8, err_w9)
 
-    def folded15(_rt, s):
+    def folded16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold14, s)
+        r = _rt.memo("fold 1", fold15, s)
         e = r[5]
         if e != 0:
             raise e
         return r[0]
 
-    def col16(_rt, s):
+    def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded15(_rt, s)
+        return folded16(_rt, s)
 
-    def folded17(_rt, s):
+    def folded18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold14, s)
+        r = _rt.memo("fold 1", fold15, s)
         e = r[6]
         if e != 0:
             raise e
         return r[1]
 
-    def col18(_rt, s):
+    def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded17(_rt, s)
+        return folded18(_rt, s)
 
-    def folded19(_rt, s):
+    def folded20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold14, s)
+        r = _rt.memo("fold 1", fold15, s)
         e = r[7]
         if e != 0:
             raise e
         return r[2]
 
-    def col20(_rt, s):
+    def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded19(_rt, s)
+        return folded20(_rt, s)
 
-    def folded21(_rt, s):
+    def folded22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold14, s)
+        r = _rt.memo("fold 1", fold15, s)
         e = r[8]
         if e != 0:
             raise e
         return r[3]
 
-    def col22(_rt, s):
+    def col23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded21(_rt, s)
+        return folded22(_rt, s)
 
-    def h26(_rt, p0, p1, p2, p3):
+    def h27(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2312,105 +2320,97 @@ def view0(L):
         r.append(p3)
         return r
 
-    def fold29(_rt, s):
+    def fold31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc_w23 = 0
-        err_w23 = 0
-        live_w23 = 1
         acc_w24 = 0
         err_w24 = 0
         live_w24 = 1
-        alive_w25 = 2
+        acc_w25 = 0
+        err_w25 = 0
+        live_w25 = 1
+        alive_w26 = 2
         try:
-            p_w27 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            n_w27 = 0
-            t_w27 = p_w27
-            pw_w27 = 1
+            p_w28 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w28 = 0
+            t_w28 = p_w28
+            pw_w28 = 1
             try:
                 while True:
-                    if p_w27 == 0:
+                    if p_w28 == 0:
                         break
-                    if (p_w27 & _k15) != 0:
-                        raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w27, "hex")])
-                    n_w27 = (n_w27 + 1)
-                    if n_w27 > _max_nodes:
+                    if (p_w28 & _k15) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w28, "hex")])
+                    n_w28 = (n_w28 + 1)
+                    if n_w28 > _max_nodes:
                         raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                    x_w28 = p_w27
-                    if live_w23:
-                        try:
-                            i4 = x_w28
-                            if (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                                acc_w23 = (acc_w23 + 1)
-                        except Exception as e_w23:
-                            if not _rt.is_failure(e_w23):
-                                raise
-                            err_w23 = e_w23
-                            live_w23 = 0
-                            alive_w25 = (alive_w25 - 1)
+                    x_w29 = p_w28
+                    h_w30 = 0
+                    herr_w30 = 0
+                    try:
+                        h_w30 = (_q[(_a & 65535) >> 3] if not (_a := (x_w29 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    except Exception as e_w30:
+                        if not _rt.is_failure(e_w30):
+                            raise
+                        herr_w30 = e_w30
                     if live_w24:
                         try:
-                            i5 = x_w28
-                            if (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                                i6 = i5
-                                acc_w24 = (acc_w24 + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                            if herr_w30 != 0:
+                                raise herr_w30
+                            if h_w30 != 0:
+                                acc_w24 = (acc_w24 + 1)
                         except Exception as e_w24:
                             if not _rt.is_failure(e_w24):
                                 raise
                             err_w24 = e_w24
                             live_w24 = 0
-                            alive_w25 = (alive_w25 - 1)
-                    if alive_w25 == 0:
-                        return h26(_rt, acc_w23, acc_w24, err_w23, err_w24)
-                    p_w27 = (_q[(_a & 65535) >> 3] if not (_a := (p_w27 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    if (p_w27 == t_w27) and (p_w27 != 0):
-                        raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w27, "hex"), (n_w27, "dec")])
-                    if n_w27 == pw_w27:
-                        t_w27 = p_w27
-                        pw_w27 = (pw_w27 * 2)
+                            alive_w26 = (alive_w26 - 1)
+                    if live_w25:
+                        try:
+                            if herr_w30 != 0:
+                                raise herr_w30
+                            if h_w30 != 0:
+                                i6 = x_w29
+                                acc_w25 = (acc_w25 + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                        except Exception as e_w25:
+                            if not _rt.is_failure(e_w25):
+                                raise
+                            err_w25 = e_w25
+                            live_w25 = 0
+                            alive_w26 = (alive_w26 - 1)
+                    if alive_w26 == 0:
+                        return h27(_rt, acc_w24, acc_w25, err_w24, err_w25)
+                    p_w28 = (_q[(_a & 65535) >> 3] if not (_a := (p_w28 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w28 == t_w28) and (p_w28 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w28, "hex"), (n_w28, "dec")])
+                    if n_w28 == pw_w28:
+                        t_w28 = p_w28
+                        pw_w28 = (pw_w28 * 2)
             finally:
-                _rt.visited += n_w27
+                _rt.visited += n_w28
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        except Exception as e_w25:
-            if not _rt.is_failure(e_w25):
+        except Exception as e_w26:
+            if not _rt.is_failure(e_w26):
                 raise
-            if live_w23:
-                err_w23 = e_w25
             if live_w24:
-                err_w24 = e_w25
-        return h26(_rt, acc_w23, acc_w24, err_w23, err_w24)
-
-    def folded30(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold29, s)
-        e = r[2]
-        if e != 0:
-            raise e
-        return r[0]
-
-    def col31(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return folded30(_rt, s)
+                err_w24 = e_w26
+            if live_w25:
+                err_w25 = e_w26
+        return h27(_rt, acc_w24, acc_w25, err_w24, err_w25)
 
     def folded32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold29, s)
-        e = r[3]
+        r = _rt.memo("fold 2", fold31, s)
+        e = r[2]
         if e != 0:
             raise e
-        return r[1]
+        return r[0]
 
     def col33(_rt, s):
         _m = _rt.m
@@ -2419,64 +2419,82 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return folded32(_rt, s)
 
-    def count35(_rt, s):
+    def folded34(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold31, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col35(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded34(_rt, s)
+
+    def count37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w34 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w34 = 0
-        t_w34 = p_w34
-        pw_w34 = 1
+        p_w36 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w36 = 0
+        t_w36 = p_w36
+        pw_w36 = 1
         try:
             while True:
-                if p_w34 == 0:
+                if p_w36 == 0:
                     break
-                if (p_w34 & _k20) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w34, "hex")])
-                n_w34 = (n_w34 + 1)
-                if n_w34 > _max_nodes:
+                if (p_w36 & _k20) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w36, "hex")])
+                n_w36 = (n_w36 + 1)
+                if n_w36 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w34 = (_q[(_a & 65535) >> 3] if not (_a := (p_w34 + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w34 == t_w34) and (p_w34 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w34, "hex"), (n_w34, "dec")])
-                if n_w34 == pw_w34:
-                    t_w34 = p_w34
-                    pw_w34 = (pw_w34 * 2)
+                p_w36 = (_q[(_a & 65535) >> 3] if not (_a := (p_w36 + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if (p_w36 == t_w36) and (p_w36 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w36, "hex"), (n_w36, "dec")])
+                if n_w36 == pw_w36:
+                    t_w36 = p_w36
+                    pw_w36 = (pw_w36 * 2)
         finally:
-            _rt.visited += n_w34
+            _rt.visited += n_w36
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col36(_rt, s):
+    def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count35(_rt, s)
+        return count37(_rt, s)
 
-    def folded37(_rt, s):
+    def folded39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold14, s)
+        r = _rt.memo("fold 1", fold15, s)
         e = r[9]
         if e != 0:
             raise e
         return r[4]
 
-    def check38(_rt, s):
+    def check40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded37(_rt, s)
+        return folded39(_rt, s)
 
-    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False), ("blocks", col16, "value", False), ("used", col18, "value", False), ("free", col20, "value", False), ("failed", col22, "value", False), ("large_count", col31, "value", False), ("large_bytes", col33, "value", False), ("cleanups", col36, "value", False)], [(check38, "a block's d.last lies outside the block")], False, None)  # noqa: F821
+    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False), ("blocks", col17, "value", False), ("used", col19, "value", False), ("free", col21, "value", False), ("failed", col23, "value", False), ("large_count", col33, "value", False), ("large_bytes", col35, "value", False), ("cleanups", col38, "value", False)], [(check40, "a block's d.last lies outside the block")], False, None)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("walkee_root_t", "list")
@@ -2549,8 +2567,7 @@ def view1(L):
                         acc_w3 = (acc_w3 + 1)
                     if live_w4:
                         try:
-                            i1 = x_w8
-                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)))
+                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k5) else _rt.field_int(_b, _k6, False)))
                         except Exception as e_w4:
                             if not _rt.is_failure(e_w4):
                                 raise
@@ -2769,8 +2786,7 @@ def view3(L):
                     acc_w3 = (acc_w3 + 1)
                 if live_w4:
                     try:
-                        i1 = x_w9
-                        acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k8) else _rt.field_int(_b, _k9, False)))
+                        acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w9) is not None and _k8) else _rt.field_int(_b, _k9, False)))
                     except Exception as e_w4:
                         if not _rt.is_failure(e_w4):
                             raise
@@ -2779,8 +2795,7 @@ def view3(L):
                         alive_w6 = (alive_w6 - 1)
                 if live_w5:
                     try:
-                        i2 = x_w9
-                        acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)))
+                        acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w9) is not None and _k11) else _rt.field_int(_b, _k12, False)))
                     except Exception as e_w5:
                         if not _rt.is_failure(e_w5):
                             raise
@@ -2957,8 +2972,7 @@ def view4(L):
                             acc_w3 = (acc_w3 + 1)
                         if live_w4:
                             try:
-                                i3 = x_w10
-                                acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i3 + _k10)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+                                acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (x_w10 + _k10)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
                             except Exception as e_w4:
                                 if not _rt.is_failure(e_w4):
                                     raise
@@ -2967,8 +2981,7 @@ def view4(L):
                                 alive_w6 = (alive_w6 - 1)
                         if live_w5:
                             try:
-                                i5 = x_w10
-                                acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i5 + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+                                acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (x_w10 + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
                             except Exception as e_w5:
                                 if not _rt.is_failure(e_w5):
                                     raise
@@ -3340,8 +3353,7 @@ def view7(L):
                         acc_w3 = (acc_w3 + 1)
                     if live_w4:
                         try:
-                            i1 = x_w8
-                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k4) else _rt.field_int(_b, _k5, False)))
                         except Exception as e_w4:
                             if not _rt.is_failure(e_w4):
                                 raise
