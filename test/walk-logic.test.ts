@@ -246,6 +246,8 @@ views:
       other: count(array(self.nodes, self.nnodes))
       other_big: count(array(self.nodes, self.nnodes), it.value > 1)
       other_sum: sum(array(self.nodes, self.nnodes), it.value)
+      div_sum: sum(filter(chain(self.list, next), it.small != 0), 1000 / (it.small - 1))
+      div_min: min(filter(chain(self.list, next), it.small != 0), 1000 / (it.small - 1))
     checks:
       - expr: count(chain(self.list, next)) < 1000
         message: too many
@@ -1614,13 +1616,13 @@ t.test('a grouped fold: the aggregates of one walk in one loop a row, the same a
     named(w, [1, 2, 3, 4, 5, 6, 7, 8]);
     const r = runBoth(w);
     t.same(r.folded.items, [
-      { origin: 'g', n: 8, evens: 4, even_sum: 20, top: 8, low_odd: 1, huge: null, small_sum: -8, all_pos: 1, any_over5: 1, inverse: 2716, first_bytes: 56, mean: 4, other: 0, other_big: 0, other_sum: 0 },
+      { origin: 'g', n: 8, evens: 4, even_sum: 20, top: 8, low_odd: 1, huge: null, small_sum: -8, all_pos: 1, any_over5: 1, inverse: 2716, first_bytes: 56, mean: 4, other: 0, other_big: 0, other_sum: 0, div_sum: -4000, div_min: -500 },
     ]);
     t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
     t.same(r.folded.errors, []);
-    // Folded: the list once (8) for its 11 distinct aggregates and 15 uses; array(self.nodes, 0) none.
-    // Unfolded: 10 whole walks of the list, any()'s stops at 6, mean's 3 and the check's 1: 8 * 14 + 6.
-    t.same(r.visited, [8, 8 * 14 + 6], 'the list visited once for the row, folded');
+    // Folded: the list once (8) for its 14 distinct aggregates and 17 uses; array(self.nodes, 0) none.
+    // Unfolded: 12 whole walks of the list, any()'s stops at 6, mean's 3 and the check's 1: 8 * 16 + 6.
+    t.same(r.visited, [8, 8 * 16 + 6], 'the list visited once for the row, folded');
     const fold = folded.funcs.filter((f) => /^fold\d/.test(f.name));
     t.equal(fold.length, 2, 'two folds: the list, the array');
     inPython(t, w);
@@ -1630,6 +1632,8 @@ t.test('a grouped fold: the aggregates of one walk in one loop a row, the same a
     const nodes = named(w, [1, 2, 0, 4]);
     // The third node's value 0: 1000 / 0; the fourth node's text is not mapped.
     w.put(nodes[3] + off('node_t', 'name'), 'ngx_str_t', 'data', 0x20000000);
+    // The second node's small 1: 1000 / 0, which div_sum and div_min compute once, fails both.
+    w.put(nodes[1], 'node_t', 'small', 1);
     // The array's second node is not mapped: it.value, the first read of other_big and other_sum, read once for both, fails both.
     const arr = w.mem.alloc(16);
     w.mem.u64(arr, nodes[1]);
@@ -1638,7 +1642,7 @@ t.test('a grouped fold: the aggregates of one walk in one loop a row, the same a
     w.put(w.G, 'root_t', 'nnodes', 2);
     const r = runBoth(w);
     t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
-    t.same(r.folded.items[0], { origin: 'g', n: 4, evens: 3, even_sum: 6, top: 4, low_odd: 1, huge: null, small_sum: -4, all_pos: 0, any_over5: 0, inverse: null, first_bytes: null, mean: 1, other: 2, other_big: null, other_sum: null });
+    t.same(r.folded.items[0], { origin: 'g', n: 4, evens: 3, even_sum: 6, top: 4, low_odd: 1, huge: null, small_sum: -2, all_pos: 0, any_over5: 0, inverse: null, first_bytes: null, mean: 1, other: 2, other_big: null, other_sum: null, div_sum: null, div_min: null });
     t.same(
       r.folded.errors.map((e) => [e.column, e.message]),
       [
@@ -1646,6 +1650,8 @@ t.test('a grouped fold: the aggregates of one walk in one loop a row, the same a
         ['first_bytes', '0x20000000: not in any mapping'],
         ['other_big', '0x20000000: not in any mapping'],
         ['other_sum', '0x20000000: not in any mapping'],
+        ['div_sum', 'division by zero'],
+        ['div_min', 'division by zero'],
       ],
     );
     t.equal(r.visited[0], 4 + 2, 'the walk went on for the others (and the array: 2)');
@@ -1659,12 +1665,12 @@ t.test('a grouped fold: the aggregates of one walk in one loop a row, the same a
     t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
     const row = r.folded.items[0];
     t.equal(row.any_over5, 1, 'any() had its answer before the cycle');
-    for (const c of ['n', 'evens', 'even_sum', 'top', 'low_odd', 'huge', 'small_sum', 'all_pos', 'inverse', 'first_bytes', 'mean']) t.equal(row[c], null, `${c}: the cycle`);
+    for (const c of ['n', 'evens', 'even_sum', 'top', 'low_odd', 'huge', 'small_sum', 'all_pos', 'inverse', 'first_bytes', 'mean', 'div_sum', 'div_min']) t.equal(row[c], null, `${c}: the cycle`);
     t.match(r.folded.errors.find((e) => e.column === 'n')!.message, /^node_t\.next chain: cycle at 0x[0-9a-f]+ after \d+ elements$/);
     t.same(
       r.folded.errors.map((e) => e.message),
-      [...Array(11).fill(r.folded.errors[0].message), `check could not run: ${r.folded.errors[0].message}`],
-      'every column but any_over5 and other, and the check',
+      [...Array(13).fill(r.folded.errors[0].message), `check could not run: ${r.folded.errors[0].message}`],
+      'every column but any_over5 and the array\'s, and the check',
     );
     inPython(t, w);
   });
@@ -1675,7 +1681,7 @@ t.test('a grouped fold: the aggregates of one walk in one loop a row, the same a
     t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
     t.same(r.folded.errors[0], { item: hex(w.G), column: 'n', message: 'node_t.next chain has more than 5 elements (--max-nodes)' });
     t.equal(r.folded.items[0].any_over5, null, 'any() had no answer within 5');
-    t.same(r.visited, [6, 13 * 6], 'the fold spent 6 (the one over the limit counted, as each walk counts it); 13 walks did each');
+    t.same(r.visited, [6, 15 * 6], 'the fold spent 6 (the one over the limit counted, as each walk counts it); 15 walks did each');
     // The sample's budget: folded, one walk of 6 fits in 10; a walk each does not.
     const b = runBoth(w, { maxNodes: 100, maxTotal: 10 });
     t.same(b.folded.errors, [], 'folded: 6 elements of 10');
@@ -1686,11 +1692,14 @@ t.test('a grouped fold: the aggregates of one walk in one loop a row, the same a
     const w = new World();
     const r = runBoth(w);
     t.same(r.folded, r.unfolded);
-    t.same(r.folded.items[0], { origin: 'g', n: 0, evens: 0, even_sum: 0, top: null, low_odd: null, huge: null, small_sum: 0, all_pos: 1, any_over5: 0, inverse: 0, first_bytes: 0, mean: 0, other: 0, other_big: 0, other_sum: 0 });
+    t.same(r.folded.items[0], { origin: 'g', n: 0, evens: 0, even_sum: 0, top: null, low_odd: null, huge: null, small_sum: 0, all_pos: 1, any_over5: 0, inverse: 0, first_bytes: 0, mean: 0, other: 0, other_big: 0, other_sum: 0, div_sum: 0, div_min: null });
     inPython(t, w);
   });
   t.test('the eBPF printer refuses a fold cleanly; a probe is lowered without one', async (t) => {
-    t.match(captureRefusal(folded, [folded.columns[0].fn], SHAPE_ONLY), /grouped fold/);
+    // A fold is refused, with a message (a walk this large may be refused sooner, for the kernel's stack).
+    t.type(captureRefusal(folded, [folded.columns[0].fn], SHAPE_ONLY), 'string');
+    const small = lowerView(PACK.views.get('shared')!);
+    t.match(captureRefusal(small, [small.columns[0].fn], SHAPE_ONLY), /grouped fold/);
     t.notOk(
       unfolded.funcs.some((f) => f.name.startsWith('fold')),
       'unfolded (withInstant, a probe): no fold',

@@ -603,8 +603,9 @@ class Lowerer {
       const emit: Emit = (elem, stop) => {
         const { x } = this.names('x');
         const { pre, owns } = this.shareFirstReads(
-          ms.map((mm) => aliasFirst(steps(mm, 0, v(x)), x)),
+          ms.map((mm) => aliasAll(steps(mm, 0, v(x)), x)),
           x,
+          ms.map((mm) => mm.live),
         );
         return [
           let_(x, elem),
@@ -627,24 +628,38 @@ class Lowerer {
 
   /**
    * What the aggregates of a fold read first of an element, each before anything else that may fail (it.gct
-   * of each filter it.gct == K): read once for all that read it first, in a catch of its own. An aggregate
-   * whose first read failed fails with that failure, as its own read would have; the others never see it.
+   * of each filter it.gct == K; then, under the same condition, lua_object_bytes(it)): read once for all that
+   * read it first, in a catch of its own, under the conditions that lead each of them to it. An aggregate
+   * whose first read failed fails with that failure where it would have read it; the others never see it.
    */
-  private shareFirstReads(owns: LStmt[][], x: string): { pre: LStmt[]; owns: LStmt[][] } {
-    const firsts = owns.map((own) => {
-      const r = firstRead(own);
-      return r && (r.k === 'field' || r.k === 'load') && varsOf(r).every((n) => n === x) ? r : null;
-    });
+  private shareFirstReads(owns: LStmt[][], x: string, lives: string[]): { pre: LStmt[]; owns: LStmt[][] } {
     const pre: LStmt[] = [];
     const out = [...owns];
-    const keys = firsts.map((r) => (r ? JSON.stringify(r, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val)) : null));
-    for (const key of new Set(keys)) {
-      const users = keys.flatMap((k, i) => (k !== null && k === key ? [i] : []));
-      if (key === null || users.length < 2) continue;
-      const { h, herr, e } = this.names('h', 'herr', 'e');
-      const read = firsts[users[0]]!;
-      pre.push(let_(h, FALSE), let_(herr, FALSE), { k: 'catch', err: e, body: [set(h, read)], handler: [set(herr, v(e))] });
-      for (const i of users) out[i] = [if_(ne(v(herr), FALSE), [{ k: 'throw', e: v(herr) }]), ...(replaceExpr(out[i], key, v(h)) as LStmt[])];
+    const known = new Set([x]);
+    for (let round = 0; round < 4; round++) {
+      const firsts = out.map((own) => {
+        const f = firstRead(own);
+        return f && (f.read.k === 'field' || f.read.k === 'load' || f.read.k === 'call') && varsOf([f.read, f.guards]).every((n) => known.has(n)) ? f : null;
+      });
+      const keys = firsts.map((f) => (f ? jsonOf({ g: f.guards, r: f.read }) : null));
+      let shared = false;
+      for (const key of new Set(keys)) {
+        const users = keys.flatMap((k, i) => (k !== null && k === key ? [i] : []));
+        if (key === null || users.length < 2) continue;
+        shared = true;
+        const { h, herr, e } = this.names('h', 'herr', 'e');
+        const { guards, read } = firsts[users[0]]!;
+        const compute: LStmt = { k: 'catch', err: e, body: [set(h, read)], handler: [set(herr, v(e))] };
+        // Only for an aggregate still going (one that ended reads nothing more), and where its conditions lead.
+        // (When all of them read it, one is going: the walk stops when none is.)
+        const going = users.length === owns.length ? [] : [users.map((i) => v(lives[i])).reduce((a, b) => bin('||', a, b))];
+        const when = [...going, ...guards];
+        pre.push(let_(h, FALSE), let_(herr, FALSE), when.length ? if_(when.reduce((a, b) => bin('&&', a, b)), [compute]) : compute);
+        known.add(h).add(herr);
+        const rkey = jsonOf(read);
+        for (const i of users) out[i] = rewriteAt(out[i], firsts[i]!.path, (ss) => [if_(ne(v(herr), FALSE), [{ k: 'throw', e: v(herr) }]), ...(replaceExpr(ss, rkey, v(h)) as LStmt[])]);
+      }
+      if (!shared) break;
     }
     return { pre, owns: out };
   }
@@ -1059,26 +1074,43 @@ function spend(n: LExpr): LStmt[] {
   return [{ k: 'addVisited', n }, if_(gt(visited, maxTotal), [fail('limit', 'the sample visited more than {0} elements in all (--max-nodes x 10)', decArg(maxTotal))])];
 }
 
-/** Statements that begin by naming x again (let it = x): it replaced by x (names are never reused). */
-function aliasFirst(ss: LStmt[], x: string): LStmt[] {
-  const s0 = ss[0];
-  if (!s0 || s0.k !== 'let' || s0.e.k !== 'var' || s0.e.name !== x) return ss;
-  const from = s0.name;
+/** Statements with every name of x (let it = x, let it2 = it) replaced by x, those lets gone (names are never reused). */
+function aliasAll(ss: LStmt[], x: string): LStmt[] {
+  const alias = new Set<string>();
   const sub = (o: unknown): unknown => {
     if (o === null || typeof o !== 'object') return o;
-    if (Array.isArray(o)) return o.map(sub);
+    if (Array.isArray(o)) {
+      return o.flatMap((s: unknown) => {
+        const st = s as LStmt;
+        if (st && st.k === 'let' && st.e.k === 'var' && (st.e.name === x || alias.has(st.e.name))) {
+          alias.add(st.name);
+          return [];
+        }
+        return [sub(s)];
+      });
+    }
     const r = o as { k?: string; name?: string };
-    if (r.k === 'var' && r.name === from) return v(x);
+    if (r.k === 'var' && r.name !== undefined && alias.has(r.name)) return v(x);
     return Object.fromEntries(Object.entries(o).map(([k, val]) => [k, sub(val)]));
   };
-  return sub(ss.slice(1)) as LStmt[];
+  return sub(ss) as LStmt[];
+}
+
+const jsonOf = (x: unknown): string => JSON.stringify(x, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val));
+
+/** The statements with the list at path (indexes of ifs, each into its then) rewritten by f. */
+function rewriteAt(ss: LStmt[], path: number[], f: (ss: LStmt[]) => LStmt[]): LStmt[] {
+  if (path.length === 0) return f(ss);
+  const [i, ...rest] = path;
+  const s = ss[i] as Extract<LStmt, { k: 'if' }>;
+  return [...ss.slice(0, i), { ...s, then: rewriteAt(s.then, rest, f) }, ...ss.slice(i + 1)];
 }
 
 /** Every occurrence of the expression (as JSON text) replaced by `by`. */
 function replaceExpr(o: unknown, key: string, by: LExpr): unknown {
   if (o === null || typeof o !== 'object') return o;
   if (Array.isArray(o)) return o.map((x) => replaceExpr(x, key, by));
-  if ('k' in o && JSON.stringify(o, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val)) === key) return by;
+  if ('k' in o && jsonOf(o) === key) return by;
   return Object.fromEntries(Object.entries(o).map(([k, val]) => [k, replaceExpr(val, key, by)]));
 }
 
@@ -1092,16 +1124,29 @@ function varsOf(e: unknown): string[] {
 
 /**
  * The first read statements make, when it is surely made before anything else that may fail (JS and Python
- * evaluate left to right); null when that is not sure (a read behind && or a condition, a call, a statement
- * that is not a let, set, if or expr).
+ * evaluate left to right), with the conditions that lead to it (ifs that read nothing, and do nothing else
+ * when false: guards) and where (path: the ifs' indexes); null when that is not sure.
  */
-function firstRead(ss: LStmt[]): LExpr | null {
-  for (const s of ss) {
-    const e = s.k === 'let' || s.k === 'set' || s.k === 'expr' ? s.e : s.k === 'if' ? s.c : null;
+function firstRead(ss: LStmt[], guards: LExpr[] = [], path: number[] = []): { guards: LExpr[]; read: LExpr; path: number[] } | null {
+  for (let i = 0; i < ss.length; i++) {
+    const s = ss[i];
+    if (s.k === 'if') {
+      const r = firstIn(s.c);
+      if (r !== undefined) return r ? { guards, read: r, path } : null;
+      if (s.else.length) return null;
+      // A check that throws (a failure kept for it): past it only when it is false.
+      if (s.then.length === 1 && (s.then[0].k === 'throw' || s.then[0].k === 'fail')) {
+        guards = [...guards, not(s.c)];
+        continue;
+      }
+      // Nothing after the if: its body is all that may read.
+      if (i !== ss.length - 1) return null;
+      return firstRead(s.then, [...guards, s.c], [...path, i]);
+    }
+    const e = s.k === 'let' || s.k === 'set' || s.k === 'expr' ? s.e : null;
     if (e === null) return null;
     const r = firstIn(e);
-    if (r !== undefined) return r;
-    if (s.k === 'if') return null;
+    if (r !== undefined) return r ? { guards, read: r, path } : null;
   }
   return null;
 }
@@ -1125,6 +1170,14 @@ function firstIn(e: LExpr): LExpr | null | undefined {
     }
     case 'un':
       return firstIn(e.a);
+    case 'call': {
+      // A function of this program, of arguments read first, left to right.
+      for (const a of e.args) {
+        const r = firstIn(a);
+        if (r !== undefined) return r;
+      }
+      return e;
+    }
     case 'cond': {
       const r = firstIn(e.c);
       return r === undefined ? null : r;
