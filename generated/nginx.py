@@ -2103,12 +2103,13 @@ def view0(L):
                     x_w16 = p_w15
                     h_w17 = 0
                     herr_w17 = 0
-                    try:
-                        h_w17 = (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    except Exception as e_w17:
-                        if not _rt.is_failure(e_w17):
-                            raise
-                        herr_w17 = e_w17
+                    if (live_w9) or (live_w12):
+                        try:
+                            h_w17 = (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        except Exception as e_w17:
+                            if not _rt.is_failure(e_w17):
+                                raise
+                            herr_w17 = e_w17
                     if live_w8:
                         acc_w8 = (acc_w8 + 1)
                     if live_w9:
@@ -2317,8 +2318,7 @@ def view0(L):
                             if herr_w33 != 0:
                                 raise herr_w33
                             if h_w33 != 0:
-                                i12 = x_w32
-                                acc_w28 = (acc_w28 + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                                acc_w28 = (acc_w28 + (0 if h_w33 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w33 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
                         except Exception as e_w28:
                             if not _rt.is_failure(e_w28):
                                 raise
@@ -2726,8 +2726,7 @@ def view1(L):
                             if herr_w27 != 0:
                                 raise herr_w27
                             if h_w27 != 0:
-                                i6 = x_w26
-                                acc_w22 = (acc_w22 + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                                acc_w22 = (acc_w22 + (0 if h_w27 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w27 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
                         except Exception as e_w22:
                             if not _rt.is_failure(e_w22):
                                 raise
@@ -2949,8 +2948,7 @@ def view2(L):
                         if herr_w11 != 0:
                             raise herr_w11
                         if h_w11 != (-1):
-                            i3 = x_w10
-                            if (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k15) else _rt.field_int(_b, _k16, False)))):
+                            if (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k15) else _rt.field_int(_b, _k16, False)))):
                                 acc_w6 = (acc_w6 + 1)
                     except Exception as e_w6:
                         if not _rt.is_failure(e_w6):
@@ -3668,10 +3666,8 @@ def view6(L):
                         if herr_w11 != 0:
                             raise herr_w11
                         if h_w11 != (-1):
-                            i3 = x_w10
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880):
-                                i4 = i3
-                                (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            if ((_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880):
+                                (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                                 acc_w6 = (acc_w6 + 1)
                     except Exception as e_w6:
                         if not _rt.is_failure(e_w6):
@@ -7739,7 +7735,7 @@ def view20(L):
         _max_nodes = _rt.max_nodes
         return (((((_k30 + ((_rt.field_int(s, _k31, True) & 127) * 8)) if _rt.field_int(s, _k31, True) != 0 else _k30) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False)) * 8) if _rt.field_int(s, _k31, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False)) + 1) * _k38) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (((_k43 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k48) else _rt.field_int(_b, _k49, False)) == 0 else (_k51 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k52) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k53) else _rt.field_int(_b, _k54, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k55) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k56) else _rt.field_int(_b, _k57, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else ((_k58 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k59) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k60) else _rt.field_int(_b, _k61, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else (_k62 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else ((_k63 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k64) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12 else 0))))))
 
-    def fold40(_rt, s):
+    def fold41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -7809,6 +7805,15 @@ def view20(L):
                         if not _rt.is_failure(e_w39):
                             raise
                         herr_w39 = e_w39
+                    h_w40 = 0
+                    herr_w40 = 0
+                    if (((live_w20) or (live_w21)) and (not (herr_w39 != 0))) and (h_w39 == 11):
+                        try:
+                            h_w40 = walk_lua_object_bytes_37(_rt, x_w36)
+                        except Exception as e_w40:
+                            if not _rt.is_failure(e_w40):
+                                raise
+                            herr_w40 = e_w40
                     if live_w19:
                         try:
                             if herr_w39 != 0:
@@ -7826,8 +7831,9 @@ def view20(L):
                             if herr_w39 != 0:
                                 raise herr_w39
                             if h_w39 == 11:
-                                i10 = x_w36
-                                acc_w20 = (acc_w20 + walk_lua_object_bytes_37(_rt, i10))
+                                if herr_w40 != 0:
+                                    raise herr_w40
+                                acc_w20 = (acc_w20 + h_w40)
                         except Exception as e_w20:
                             if not _rt.is_failure(e_w20):
                                 raise
@@ -7839,8 +7845,9 @@ def view20(L):
                             if herr_w39 != 0:
                                 raise herr_w39
                             if h_w39 == 11:
-                                i13 = x_w36
-                                y_w38 = walk_lua_object_bytes_37(_rt, i13)
+                                if herr_w40 != 0:
+                                    raise herr_w40
+                                y_w38 = h_w40
                                 if (not (has_w21)) or (y_w38 > acc_w21):
                                     acc_w21 = y_w38
                                     has_w21 = 1
@@ -7867,8 +7874,7 @@ def view20(L):
                             if herr_w39 != 0:
                                 raise herr_w39
                             if h_w39 == 8:
-                                i18 = x_w36
-                                acc_w23 = (acc_w23 + walk_lua_object_bytes_37(_rt, i18))
+                                acc_w23 = (acc_w23 + walk_lua_object_bytes_37(_rt, x_w36))
                         except Exception as e_w23:
                             if not _rt.is_failure(e_w23):
                                 raise
@@ -7892,8 +7898,7 @@ def view20(L):
                             if herr_w39 != 0:
                                 raise herr_w39
                             if h_w39 == 7:
-                                i23 = x_w36
-                                acc_w25 = (acc_w25 + walk_lua_object_bytes_37(_rt, i23))
+                                acc_w25 = (acc_w25 + walk_lua_object_bytes_37(_rt, x_w36))
                         except Exception as e_w25:
                             if not _rt.is_failure(e_w25):
                                 raise
@@ -7917,8 +7922,7 @@ def view20(L):
                             if herr_w39 != 0:
                                 raise herr_w39
                             if h_w39 == 6:
-                                i28 = x_w36
-                                acc_w27 = (acc_w27 + walk_lua_object_bytes_37(_rt, i28))
+                                acc_w27 = (acc_w27 + walk_lua_object_bytes_37(_rt, x_w36))
                         except Exception as e_w27:
                             if not _rt.is_failure(e_w27):
                                 raise
@@ -7954,8 +7958,7 @@ def view20(L):
                             if herr_w39 != 0:
                                 raise herr_w39
                             if h_w39 == 12:
-                                i35 = x_w36
-                                acc_w30 = (acc_w30 + walk_lua_object_bytes_37(_rt, i35))
+                                acc_w30 = (acc_w30 + walk_lua_object_bytes_37(_rt, x_w36))
                         except Exception as e_w30:
                             if not _rt.is_failure(e_w30):
                                 raise
@@ -8032,259 +8035,259 @@ def view20(L):
                 err_w32 = e_w33
         return h34(_rt, acc_w19, acc_w20, (acc_w21 if has_w21 else None), acc_w22, acc_w23, acc_w24, acc_w25, acc_w26, acc_w27, acc_w28, acc_w29, acc_w30, acc_w31, acc_w32, err_w19, err_w20, err_w21, err_w22, err_w23, err_w24, err_w25, err_w26, err_w27, err_w28, err_w29, err_w30, err_w31, err_w32)
 
-    def folded41(_rt, s):
+    def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[14]
         if e != 0:
             raise e
         return r[0]
 
-    def col42(_rt, s):
+    def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded41(_rt, s)
+        return folded42(_rt, s)
 
-    def folded43(_rt, s):
+    def folded44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[15]
         if e != 0:
             raise e
         return r[1]
 
-    def col44(_rt, s):
+    def col45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded43(_rt, s)
+        return folded44(_rt, s)
 
-    def folded45(_rt, s):
+    def folded46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[16]
         if e != 0:
             raise e
         return r[2]
 
-    def col46(_rt, s):
+    def col47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded45(_rt, s)
+        return folded46(_rt, s)
 
-    def folded47(_rt, s):
+    def folded48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[17]
         if e != 0:
             raise e
         return r[3]
 
-    def col48(_rt, s):
+    def col49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded47(_rt, s)
+        return folded48(_rt, s)
 
-    def folded49(_rt, s):
+    def folded50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[18]
         if e != 0:
             raise e
         return r[4]
 
-    def col50(_rt, s):
+    def col51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded49(_rt, s)
+        return folded50(_rt, s)
 
-    def folded51(_rt, s):
+    def folded52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[19]
         if e != 0:
             raise e
         return r[5]
 
-    def col52(_rt, s):
+    def col53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded51(_rt, s)
+        return folded52(_rt, s)
 
-    def folded53(_rt, s):
+    def folded54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[20]
         if e != 0:
             raise e
         return r[6]
 
-    def col54(_rt, s):
+    def col55(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded53(_rt, s)
+        return folded54(_rt, s)
 
-    def folded55(_rt, s):
+    def folded56(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[21]
         if e != 0:
             raise e
         return r[7]
 
-    def col56(_rt, s):
+    def col57(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded55(_rt, s)
+        return folded56(_rt, s)
 
-    def folded57(_rt, s):
+    def folded58(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[22]
         if e != 0:
             raise e
         return r[8]
 
-    def col58(_rt, s):
+    def col59(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded57(_rt, s)
+        return folded58(_rt, s)
 
-    def folded59(_rt, s):
+    def folded60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[23]
         if e != 0:
             raise e
         return r[9]
 
-    def col60(_rt, s):
+    def col61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded59(_rt, s)
+        return folded60(_rt, s)
 
-    def folded61(_rt, s):
+    def folded62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[24]
         if e != 0:
             raise e
         return r[10]
 
-    def col62(_rt, s):
+    def col63(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded61(_rt, s)
+        return folded62(_rt, s)
 
-    def folded63(_rt, s):
+    def folded64(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[25]
         if e != 0:
             raise e
         return r[11]
 
-    def col64(_rt, s):
+    def col65(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded63(_rt, s)
+        return folded64(_rt, s)
 
-    def folded65(_rt, s):
+    def folded66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[26]
         if e != 0:
             raise e
         return r[12]
 
-    def col66(_rt, s):
+    def col67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded65(_rt, s)
+        return folded66(_rt, s)
 
-    def folded67(_rt, s):
+    def folded68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold40, s)
+        r = _rt.memo("fold 2", fold41, s)
         e = r[27]
         if e != 0:
             raise e
         return r[13]
 
-    def col68(_rt, s):
+    def col69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded67(_rt, s)
+        return folded68(_rt, s)
 
-    return View("lua_objects", "The worker's Lua objects by type - how many and the bytes the collector would free with them - from a walk of the GC's lists; strings also as LuaJIT counts them itself (str_num). cdata and traces are counted only.", "global_State", [("main", root4)], [("gc_bytes", col5, "value", False), ("strings", col15, "value", False), ("str_num", col16, "value", False), ("string_bytes", col18, "value", False), ("tables", col42, "value", False), ("table_bytes", col44, "value", False), ("largest_table_bytes", col46, "value", False), ("functions", col48, "value", False), ("function_bytes", col50, "value", False), ("protos", col52, "value", False), ("proto_bytes", col54, "value", False), ("threads", col56, "value", False), ("thread_bytes", col58, "value", False), ("upvalues", col60, "value", False), ("userdata", col62, "value", False), ("userdata_bytes", col64, "value", False), ("cdata", col66, "value", False), ("traces", col68, "value", False)], [], False, None)  # noqa: F821
+    return View("lua_objects", "The worker's Lua objects by type - how many and the bytes the collector would free with them - from a walk of the GC's lists; strings also as LuaJIT counts them itself (str_num). cdata and traces are counted only.", "global_State", [("main", root4)], [("gc_bytes", col5, "value", False), ("strings", col15, "value", False), ("str_num", col16, "value", False), ("string_bytes", col18, "value", False), ("tables", col43, "value", False), ("table_bytes", col45, "value", False), ("largest_table_bytes", col47, "value", False), ("functions", col49, "value", False), ("function_bytes", col51, "value", False), ("protos", col53, "value", False), ("proto_bytes", col55, "value", False), ("threads", col57, "value", False), ("thread_bytes", col59, "value", False), ("upvalues", col61, "value", False), ("userdata", col63, "value", False), ("userdata_bytes", col65, "value", False), ("cdata", col67, "value", False), ("traces", col69, "value", False)], [], False, None)  # noqa: F821
 
 def view21(L):
     _k1 = L.size("GCtab")

@@ -2589,7 +2589,7 @@ def view3(L):
             raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 1))
 
-    def fold27(_rt, s):
+    def fold28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2678,19 +2678,31 @@ def view3(L):
                                 x_w25 = p_w24
                                 h_w26 = 0
                                 herr_w26 = 0
-                                try:
-                                    h_w26 = (_q[(_a & 65535) >> 3] if not (_a := (x_w25 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                                except Exception as e_w26:
-                                    if not _rt.is_failure(e_w26):
-                                        raise
-                                    herr_w26 = e_w26
+                                if (((((live_w11) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16):
+                                    try:
+                                        h_w26 = (_q[(_a & 65535) >> 3] if not (_a := (x_w25 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                                    except Exception as e_w26:
+                                        if not _rt.is_failure(e_w26):
+                                            raise
+                                        herr_w26 = e_w26
+                                h_w27 = 0
+                                herr_w27 = 0
+                                if ((((((live_w11) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16)) and (not (herr_w26 != 0)):
+                                    try:
+                                        h_w27 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False))
+                                    except Exception as e_w27:
+                                        if not _rt.is_failure(e_w27):
+                                            raise
+                                        herr_w27 = e_w27
                                 if live_w10:
                                     acc_w10 = (acc_w10 + 1)
                                 if live_w11:
                                     try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
                                         if herr_w26 != 0:
                                             raise herr_w26
-                                        if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False)) == 0:
+                                        if h_w27 == 0:
                                             acc_w11 = (acc_w11 + 1)
                                     except Exception as e_w11:
                                         if not _rt.is_failure(e_w11):
@@ -2700,9 +2712,11 @@ def view3(L):
                                         alive_w17 = (alive_w17 - 1)
                                 if live_w12:
                                     try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
                                         if herr_w26 != 0:
                                             raise herr_w26
-                                        if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False)) == 1:
+                                        if h_w27 == 1:
                                             acc_w12 = (acc_w12 + 1)
                                     except Exception as e_w12:
                                         if not _rt.is_failure(e_w12):
@@ -2712,9 +2726,11 @@ def view3(L):
                                         alive_w17 = (alive_w17 - 1)
                                 if live_w13:
                                     try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
                                         if herr_w26 != 0:
                                             raise herr_w26
-                                        if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False)) == 2:
+                                        if h_w27 == 2:
                                             acc_w13 = (acc_w13 + 1)
                                     except Exception as e_w13:
                                         if not _rt.is_failure(e_w13):
@@ -2724,9 +2740,11 @@ def view3(L):
                                         alive_w17 = (alive_w17 - 1)
                                 if live_w14:
                                     try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
                                         if herr_w26 != 0:
                                             raise herr_w26
-                                        if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False)) == 3:
+                                        if h_w27 == 3:
                                             acc_w14 = (acc_w14 + 1)
                                     except Exception as e_w14:
                                         if not _rt.is_failure(e_w14):
@@ -2736,9 +2754,11 @@ def view3(L):
                                         alive_w17 = (alive_w17 - 1)
                                 if live_w15:
                                     try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
                                         if herr_w26 != 0:
                                             raise herr_w26
-                                        if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False)) == 4:
+                                        if h_w27 == 4:
                                             acc_w15 = (acc_w15 + 1)
                                     except Exception as e_w15:
                                         if not _rt.is_failure(e_w15):
@@ -2748,9 +2768,11 @@ def view3(L):
                                         alive_w17 = (alive_w17 - 1)
                                 if live_w16:
                                     try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
                                         if herr_w26 != 0:
                                             raise herr_w26
-                                        if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False)) == 6:
+                                        if h_w27 == 6:
                                             acc_w16 = (acc_w16 + 1)
                                     except Exception as e_w16:
                                         if not _rt.is_failure(e_w16):
@@ -2792,32 +2814,32 @@ def view3(L):
                 err_w16 = e_w17
         return h18(_rt, acc_w10, acc_w11, acc_w12, acc_w13, acc_w14, acc_w15, acc_w16, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16)
 
-    def folded28(_rt, s):
+    def folded29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold27, s)
+        r = _rt.memo("fold 1", fold28, s)
         e = r[7]
         if e != 0:
             raise e
         return r[0]
 
-    def col29(_rt, s):
+    def col30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded28(_rt, s)
+        return folded29(_rt, s)
 
-    def walk_dict_size_30(_rt, s):
+    def walk_dict_size_31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := h31(_rt, (s + _k35), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h31(_rt, (s + _k35), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return ((_q[(_a & 65535) >> 3] if not (_a := h32(_rt, (s + _k35), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h32(_rt, (s + _k35), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
-    def h31(_rt, b, i):
+    def h32(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2826,148 +2848,148 @@ def view3(L):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def sum33(_rt, s):
+    def sum34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w32 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w32 = _rt.field_int(s, _k23, True)
-        if c_w32 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w32, "hex"), (c_w32, "dec")])
-        if c_w32 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w32, "hex"), (c_w32, "dec"), (_max_nodes, "dec")])
-        if (c_w32 > 0) and (b_w32 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w32, "dec")])
-        _rt.visited += c_w32
+        b_w33 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w33 = _rt.field_int(s, _k23, True)
+        if c_w33 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w33, "hex"), (c_w33, "dec")])
+        if c_w33 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w33, "hex"), (c_w33, "dec"), (_max_nodes, "dec")])
+        if (c_w33 > 0) and (b_w33 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w33, "dec")])
+        _rt.visited += c_w33
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w32 = 0
+        i_w33 = 0
         while True:
-            if i_w32 >= c_w32:
+            if i_w33 >= c_w33:
                 break
-            i4 = (b_w32 + (i_w32 * _k24))
-            acc = (acc + walk_dict_size_30(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
-            i_w32 = (i_w32 + 1)
+            i4 = (b_w33 + (i_w33 * _k24))
+            acc = (acc + walk_dict_size_31(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+            i_w33 = (i_w33 + 1)
         return acc
 
-    def col34(_rt, s):
+    def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum33(_rt, s)
+        return sum34(_rt, s)
 
-    def folded35(_rt, s):
+    def folded36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold27, s)
+        r = _rt.memo("fold 1", fold28, s)
         e = r[8]
         if e != 0:
             raise e
         return r[1]
 
-    def col36(_rt, s):
+    def col37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded35(_rt, s)
+        return folded36(_rt, s)
 
-    def folded37(_rt, s):
+    def folded38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold27, s)
+        r = _rt.memo("fold 1", fold28, s)
         e = r[9]
         if e != 0:
             raise e
         return r[2]
 
-    def col38(_rt, s):
+    def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded37(_rt, s)
+        return folded38(_rt, s)
 
-    def folded39(_rt, s):
+    def folded40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold27, s)
+        r = _rt.memo("fold 1", fold28, s)
         e = r[10]
         if e != 0:
             raise e
         return r[3]
 
-    def col40(_rt, s):
+    def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded39(_rt, s)
+        return folded40(_rt, s)
 
-    def folded41(_rt, s):
+    def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold27, s)
+        r = _rt.memo("fold 1", fold28, s)
         e = r[11]
         if e != 0:
             raise e
         return r[4]
 
-    def col42(_rt, s):
+    def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded41(_rt, s)
+        return folded42(_rt, s)
 
-    def folded43(_rt, s):
+    def folded44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold27, s)
+        r = _rt.memo("fold 1", fold28, s)
         e = r[12]
         if e != 0:
             raise e
         return r[5]
 
-    def col44(_rt, s):
+    def col45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded43(_rt, s)
+        return folded44(_rt, s)
 
-    def folded45(_rt, s):
+    def folded46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold27, s)
+        r = _rt.memo("fold 1", fold28, s)
         e = r[13]
         if e != 0:
             raise e
         return r[6]
 
-    def col46(_rt, s):
+    def col47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return folded45(_rt, s)
+        return folded46(_rt, s)
 
-    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False), ("peak", col4, "value", False), ("startup", col5, "value", False), ("rss", col6, "value", False), ("allocated", col7, "value", False), ("active", col8, "value", False), ("resident", col9, "value", False), ("keys", col29, "value", False), ("dict_keys", col34, "value", False), ("strings", col36, "value", False), ("lists", col38, "value", False), ("sets", col40, "value", False), ("zsets", col42, "value", False), ("hashes", col44, "value", False), ("streams", col46, "value", False)], [], False, None)  # noqa: F821
+    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False), ("peak", col4, "value", False), ("startup", col5, "value", False), ("rss", col6, "value", False), ("allocated", col7, "value", False), ("active", col8, "value", False), ("resident", col9, "value", False), ("keys", col30, "value", False), ("dict_keys", col35, "value", False), ("strings", col37, "value", False), ("lists", col39, "value", False), ("sets", col41, "value", False), ("zsets", col43, "value", False), ("hashes", col45, "value", False), ("streams", col47, "value", False)], [], False, None)  # noqa: F821
 
 def view4(L):
     _k1 = L.off("redisServer", "slowlog")

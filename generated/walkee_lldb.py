@@ -2158,12 +2158,13 @@ def view0(L):
                     x_w13 = p_w12
                     h_w14 = 0
                     herr_w14 = 0
-                    try:
-                        h_w14 = (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    except Exception as e_w14:
-                        if not _rt.is_failure(e_w14):
-                            raise
-                        herr_w14 = e_w14
+                    if (live_w6) or (live_w9):
+                        try:
+                            h_w14 = (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        except Exception as e_w14:
+                            if not _rt.is_failure(e_w14):
+                                raise
+                            herr_w14 = e_w14
                     if live_w5:
                         acc_w5 = (acc_w5 + 1)
                     if live_w6:
@@ -2372,8 +2373,7 @@ def view0(L):
                             if herr_w30 != 0:
                                 raise herr_w30
                             if h_w30 != 0:
-                                i6 = x_w29
-                                acc_w25 = (acc_w25 + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                                acc_w25 = (acc_w25 + (0 if h_w30 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w30 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
                         except Exception as e_w25:
                             if not _rt.is_failure(e_w25):
                                 raise
