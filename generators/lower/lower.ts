@@ -79,7 +79,7 @@ class Builder {
    */
   helper(make: () => Omit<LFunc, 'name'>, prefix = 'h'): string {
     const f = make();
-    const key = JSON.stringify(f, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
+    const key = jsonOf(f);
     let name = this.helpers.get(key);
     if (!name) {
       name = this.fresh(prefix);
