@@ -202,6 +202,12 @@ class Runtime(object):
         return self._registers_read[name]
 
     @staticmethod
+    def is_failure(e):
+        """Whether e is a walk's failure (a walk error, a read that faulted): what a catch of the loop IR keeps, and
+        nothing else."""
+        return isinstance(e, (Fault, WalkError))
+
+    @staticmethod
     def fail(kind, msg, args):
         """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
         return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
@@ -2194,10 +2200,10 @@ def view2(L):
     _k1 = L.off("churn_root_t", "list")
     _k2 = L.align("node_t")
     _k3 = (_k2 - 1)
-    _k4 = L.off("node_t", "next")
-    _k5 = L.off("node_t", "value")
-    _k6 = L.plain_u64("node_t", "value")
-    _k7 = L.int_field("node_t", "value")
+    _k4 = L.off("node_t", "value")
+    _k5 = L.plain_u64("node_t", "value")
+    _k6 = L.int_field("node_t", "value")
+    _k7 = L.off("node_t", "next")
 
     def h1(_rt):
         _m = _rt.m
@@ -2218,86 +2224,114 @@ def view2(L):
             return 0
         return 1
 
-    def count4(_rt, s):
+    def h6(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w3 = 0
-        t_w3 = p_w3
-        pw_w3 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w3 = 0
+        err_w3 = 0
+        live_w3 = 1
+        acc_w4 = 0
+        err_w4 = 0
+        live_w4 = 1
+        alive_w5 = 2
         try:
-            while True:
-                if p_w3 == 0:
-                    break
-                if (p_w3 & _k3) != 0:
-                    raise _rt.fail("corrupt", "node_t.next chain: {0} is not aligned for node_t", [(p_w3, "hex")])
-                n_w3 = (n_w3 + 1)
-                if n_w3 > _max_nodes:
-                    raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                acc = (acc + 1)
-                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w3 == t_w3) and (p_w3 != 0):
-                    raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
-                if n_w3 == pw_w3:
-                    t_w3 = p_w3
-                    pw_w3 = (pw_w3 * 2)
-        finally:
-            _rt.visited += n_w3
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+            p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w7 = 0
+            t_w7 = p_w7
+            pw_w7 = 1
+            try:
+                while True:
+                    if p_w7 == 0:
+                        break
+                    if (p_w7 & _k3) != 0:
+                        raise _rt.fail("corrupt", "node_t.next chain: {0} is not aligned for node_t", [(p_w7, "hex")])
+                    n_w7 = (n_w7 + 1)
+                    if n_w7 > _max_nodes:
+                        raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w8 = p_w7
+                    if live_w3:
+                        acc_w3 = (acc_w3 + 1)
+                    if live_w4:
+                        try:
+                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k5) else _rt.field_int(_b, _k6, False)))
+                        except Exception as e_w4:
+                            if not _rt.is_failure(e_w4):
+                                raise
+                            err_w4 = e_w4
+                            live_w4 = 0
+                            alive_w5 = (alive_w5 - 1)
+                    if alive_w5 == 0:
+                        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+                    p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w7 == t_w7) and (p_w7 != 0):
+                        raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
+                    if n_w7 == pw_w7:
+                        t_w7 = p_w7
+                        pw_w7 = (pw_w7 * 2)
+            finally:
+                _rt.visited += n_w7
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w5:
+            if not _rt.is_failure(e_w5):
+                raise
+            if live_w3:
+                err_w3 = e_w5
+            if live_w4:
+                err_w4 = e_w5
+        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
 
-    def col5(_rt, s):
+    def folded10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count4(_rt, s)
+        r = _rt.memo("fold 1", fold9, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def sum7(_rt, s):
+    def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w6 = 0
-        t_w6 = p_w6
-        pw_w6 = 1
-        try:
-            while True:
-                if p_w6 == 0:
-                    break
-                if (p_w6 & _k3) != 0:
-                    raise _rt.fail("corrupt", "node_t.next chain: {0} is not aligned for node_t", [(p_w6, "hex")])
-                n_w6 = (n_w6 + 1)
-                if n_w6 > _max_nodes:
-                    raise _rt.fail("limit", "node_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i1 = p_w6
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k6) else _rt.field_int(_b, _k7, False)))
-                p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (p_w6 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w6 == t_w6) and (p_w6 != 0):
-                    raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
-                if n_w6 == pw_w6:
-                    t_w6 = p_w6
-                    pw_w6 = (pw_w6 * 2)
-        finally:
-            _rt.visited += n_w6
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return folded10(_rt, s)
 
-    def col8(_rt, s):
+    def folded12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum7(_rt, s)
+        r = _rt.memo("fold 1", fold9, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
 
-    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col5, "value", False), ("sum", col8, "value", False)], [], False, None)  # noqa: F821
+    def col13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded12(_rt, s)
+
+    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col11, "value", False), ("sum", col13, "value", False)], [], False, None)  # noqa: F821
 
 PACK = Pack(  # noqa: F821
     "churn",

@@ -202,6 +202,12 @@ class Runtime(object):
         return self._registers_read[name]
 
     @staticmethod
+    def is_failure(e):
+        """Whether e is a walk's failure (a walk error, a read that faulted): what a catch of the loop IR keeps, and
+        nothing else."""
+        return isinstance(e, (Fault, WalkError))
+
+    @staticmethod
     def fail(kind, msg, args):
         """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
         return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
@@ -1940,12 +1946,12 @@ def view0(L):
     _k10 = L.off("ngx_http_request_t", "pool")
     _k11 = L.align("ngx_pool_t")
     _k12 = (_k11 - 1)
-    _k13 = L.off("ngx_pool_t", "d.next")
-    _k14 = L.off("ngx_pool_t", "d.last")
-    _k15 = L.off("ngx_pool_t", "d.end")
-    _k16 = L.off("ngx_pool_t", "d.failed")
-    _k17 = L.plain_u64("ngx_pool_t", "d.failed")
-    _k18 = L.int_field("ngx_pool_t", "d.failed")
+    _k13 = L.off("ngx_pool_t", "d.last")
+    _k14 = L.off("ngx_pool_t", "d.end")
+    _k15 = L.off("ngx_pool_t", "d.failed")
+    _k16 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k17 = L.int_field("ngx_pool_t", "d.failed")
+    _k18 = L.off("ngx_pool_t", "d.next")
     _k19 = L.off("ngx_pool_t", "large")
     _k20 = L.align("ngx_pool_large_t")
     _k21 = (_k20 - 1)
@@ -2041,341 +2047,410 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return s
 
-    def count9(_rt, s):
+    def h14(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w8 = s
-        n_w8 = 0
-        t_w8 = p_w8
-        pw_w8 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        r.append(p4)
+        r.append(p5)
+        r.append(p6)
+        r.append(p7)
+        r.append(p8)
+        r.append(p9)
+        return r
+
+    def fold18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w8 = 0
+        err_w8 = 0
+        live_w8 = 1
+        acc_w9 = 0
+        err_w9 = 0
+        live_w9 = 1
+        acc_w10 = 0
+        err_w10 = 0
+        live_w10 = 1
+        acc_w11 = 0
+        err_w11 = 0
+        live_w11 = 1
+        acc_w12 = 1
+        err_w12 = 0
+        live_w12 = 1
+        alive_w13 = 5
         try:
-            while True:
-                if p_w8 == 0:
-                    break
-                if (p_w8 & _k12) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
-                n_w8 = (n_w8 + 1)
-                if n_w8 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                acc = (acc + 1)
-                p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w8 == t_w8) and (p_w8 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
-                if n_w8 == pw_w8:
-                    t_w8 = p_w8
-                    pw_w8 = (pw_w8 * 2)
-        finally:
-            _rt.visited += n_w8
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+            p_w15 = s
+            n_w15 = 0
+            t_w15 = p_w15
+            pw_w15 = 1
+            try:
+                while True:
+                    if p_w15 == 0:
+                        break
+                    if (p_w15 & _k12) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w15, "hex")])
+                    n_w15 = (n_w15 + 1)
+                    if n_w15 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w16 = p_w15
+                    h_w17 = 0
+                    herr_w17 = 0
+                    if (live_w9) or (live_w12):
+                        try:
+                            h_w17 = (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        except Exception as e_w17:
+                            if not _rt.is_failure(e_w17):
+                                raise
+                            herr_w17 = e_w17
+                    if live_w8:
+                        acc_w8 = (acc_w8 + 1)
+                    if live_w9:
+                        try:
+                            if herr_w17 != 0:
+                                raise herr_w17
+                            acc_w9 = (acc_w9 + (h_w17 - x_w16))
+                        except Exception as e_w9:
+                            if not _rt.is_failure(e_w9):
+                                raise
+                            err_w9 = e_w9
+                            live_w9 = 0
+                            alive_w13 = (alive_w13 - 1)
+                    if live_w10:
+                        try:
+                            acc_w10 = (acc_w10 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                        except Exception as e_w10:
+                            if not _rt.is_failure(e_w10):
+                                raise
+                            err_w10 = e_w10
+                            live_w10 = 0
+                            alive_w13 = (alive_w13 - 1)
+                    if live_w11:
+                        try:
+                            acc_w11 = (acc_w11 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w16) is not None and _k16) else _rt.field_int(_b, _k17, False)))
+                        except Exception as e_w11:
+                            if not _rt.is_failure(e_w11):
+                                raise
+                            err_w11 = e_w11
+                            live_w11 = 0
+                            alive_w13 = (alive_w13 - 1)
+                    if live_w12:
+                        try:
+                            if herr_w17 != 0:
+                                raise herr_w17
+                            if not ((h_w17 >= x_w16) and (h_w17 <= (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                                acc_w12 = 0
+                                live_w12 = 0
+                                alive_w13 = (alive_w13 - 1)
+                        except Exception as e_w12:
+                            if not _rt.is_failure(e_w12):
+                                raise
+                            err_w12 = e_w12
+                            live_w12 = 0
+                            alive_w13 = (alive_w13 - 1)
+                    if alive_w13 == 0:
+                        return h14(_rt, acc_w8, acc_w9, acc_w10, acc_w11, acc_w12, err_w8, err_w9, err_w10, err_w11, err_w12)
+                    p_w15 = (_q[(_a & 65535) >> 3] if not (_a := (p_w15 + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w15 == t_w15) and (p_w15 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w15, "hex"), (n_w15, "dec")])
+                    if n_w15 == pw_w15:
+                        t_w15 = p_w15
+                        pw_w15 = (pw_w15 * 2)
+            finally:
+                _rt.visited += n_w15
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w13:
+            if not _rt.is_failure(e_w13):
+                raise
+            if live_w8:
+                err_w8 = e_w13
+            if live_w9:
+                err_w9 = e_w13
+            if live_w10:
+                err_w10 = e_w13
+            if live_w11:
+                err_w11 = e_w13
+            if live_w12:
+                err_w12 = e_w13
+        return h14(_rt, acc_w8, acc_w9, acc_w10, acc_w11, acc_w12, err_w8, err_w9, err_w10, err_w11, err_w12)
 
-    def col10(_rt, s):
+    def folded19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count9(_rt, s)
+        r = _rt.memo("fold 1", fold18, s)
+        e = r[5]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def sum12(_rt, s):
+    def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w11 = s
-        n_w11 = 0
-        t_w11 = p_w11
-        pw_w11 = 1
-        try:
-            while True:
-                if p_w11 == 0:
-                    break
-                if (p_w11 & _k12) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
-                n_w11 = (n_w11 + 1)
-                if n_w11 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i7 = p_w11
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i7))
-                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w11 == t_w11) and (p_w11 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
-                if n_w11 == pw_w11:
-                    t_w11 = p_w11
-                    pw_w11 = (pw_w11 * 2)
-        finally:
-            _rt.visited += n_w11
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return folded19(_rt, s)
 
-    def col13(_rt, s):
+    def folded21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum12(_rt, s)
-
-    def sum15(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w14 = s
-        n_w14 = 0
-        t_w14 = p_w14
-        pw_w14 = 1
-        try:
-            while True:
-                if p_w14 == 0:
-                    break
-                if (p_w14 & _k12) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
-                n_w14 = (n_w14 + 1)
-                if n_w14 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i8 = p_w14
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i8 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i8 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
-                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w14 == t_w14) and (p_w14 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
-                if n_w14 == pw_w14:
-                    t_w14 = p_w14
-                    pw_w14 = (pw_w14 * 2)
-        finally:
-            _rt.visited += n_w14
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum15(_rt, s)
-
-    def sum18(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w17 = s
-        n_w17 = 0
-        t_w17 = p_w17
-        pw_w17 = 1
-        try:
-            while True:
-                if p_w17 == 0:
-                    break
-                if (p_w17 & _k12) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w17, "hex")])
-                n_w17 = (n_w17 + 1)
-                if n_w17 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i9 = p_w17
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k17) else _rt.field_int(_b, _k18, False)))
-                p_w17 = (_q[(_a & 65535) >> 3] if not (_a := (p_w17 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w17 == t_w17) and (p_w17 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
-                if n_w17 == pw_w17:
-                    t_w17 = p_w17
-                    pw_w17 = (pw_w17 * 2)
-        finally:
-            _rt.visited += n_w17
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col19(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum18(_rt, s)
-
-    def count21(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w20 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w20 = 0
-        t_w20 = p_w20
-        pw_w20 = 1
-        try:
-            while True:
-                if p_w20 == 0:
-                    break
-                if (p_w20 & _k21) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w20, "hex")])
-                n_w20 = (n_w20 + 1)
-                if n_w20 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i10 = p_w20
-                if (_q[(_a & 65535) >> 3] if not (_a := (i10 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                    acc = (acc + 1)
-                p_w20 = (_q[(_a & 65535) >> 3] if not (_a := (p_w20 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w20 == t_w20) and (p_w20 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w20, "hex"), (n_w20, "dec")])
-                if n_w20 == pw_w20:
-                    t_w20 = p_w20
-                    pw_w20 = (pw_w20 * 2)
-        finally:
-            _rt.visited += n_w20
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 1", fold18, s)
+        e = r[6]
+        if e != 0:
+            raise e
+        return r[1]
 
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count21(_rt, s)
+        return folded21(_rt, s)
 
-    def sum24(_rt, s):
+    def folded23(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold18, s)
+        e = r[7]
+        if e != 0:
+            raise e
+        return r[2]
+
+    def col24(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded23(_rt, s)
+
+    def folded25(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold18, s)
+        e = r[8]
+        if e != 0:
+            raise e
+        return r[3]
+
+    def col26(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded25(_rt, s)
+
+    def h30(_rt, p0, p1, p2, p3):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold34(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w27 = 0
+        err_w27 = 0
+        live_w27 = 1
+        acc_w28 = 0
+        err_w28 = 0
+        live_w28 = 1
+        alive_w29 = 2
+        try:
+            p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w31 = 0
+            t_w31 = p_w31
+            pw_w31 = 1
+            try:
+                while True:
+                    if p_w31 == 0:
+                        break
+                    if (p_w31 & _k21) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w31, "hex")])
+                    n_w31 = (n_w31 + 1)
+                    if n_w31 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w32 = p_w31
+                    h_w33 = 0
+                    herr_w33 = 0
+                    try:
+                        h_w33 = (_q[(_a & 65535) >> 3] if not (_a := (x_w32 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    except Exception as e_w33:
+                        if not _rt.is_failure(e_w33):
+                            raise
+                        herr_w33 = e_w33
+                    if live_w27:
+                        try:
+                            if herr_w33 != 0:
+                                raise herr_w33
+                            if h_w33 != 0:
+                                acc_w27 = (acc_w27 + 1)
+                        except Exception as e_w27:
+                            if not _rt.is_failure(e_w27):
+                                raise
+                            err_w27 = e_w27
+                            live_w27 = 0
+                            alive_w29 = (alive_w29 - 1)
+                    if live_w28:
+                        try:
+                            if herr_w33 != 0:
+                                raise herr_w33
+                            if h_w33 != 0:
+                                acc_w28 = (acc_w28 + (0 if h_w33 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w33 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                        except Exception as e_w28:
+                            if not _rt.is_failure(e_w28):
+                                raise
+                            err_w28 = e_w28
+                            live_w28 = 0
+                            alive_w29 = (alive_w29 - 1)
+                    if alive_w29 == 0:
+                        return h30(_rt, acc_w27, acc_w28, err_w27, err_w28)
+                    p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (p_w31 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w31 == t_w31) and (p_w31 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w31, "hex"), (n_w31, "dec")])
+                    if n_w31 == pw_w31:
+                        t_w31 = p_w31
+                        pw_w31 = (pw_w31 * 2)
+            finally:
+                _rt.visited += n_w31
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w29:
+            if not _rt.is_failure(e_w29):
+                raise
+            if live_w27:
+                err_w27 = e_w29
+            if live_w28:
+                err_w28 = e_w29
+        return h30(_rt, acc_w27, acc_w28, err_w27, err_w28)
+
+    def folded35(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold34, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
+
+    def col36(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded35(_rt, s)
+
+    def folded37(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold34, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col38(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded37(_rt, s)
+
+    def count40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w23 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w23 = 0
-        t_w23 = p_w23
-        pw_w23 = 1
+        p_w39 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w39 = 0
+        t_w39 = p_w39
+        pw_w39 = 1
         try:
             while True:
-                if p_w23 == 0:
+                if p_w39 == 0:
                     break
-                if (p_w23 & _k21) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w23, "hex")])
-                n_w23 = (n_w23 + 1)
-                if n_w23 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i11 = p_w23
-                if (_q[(_a & 65535) >> 3] if not (_a := (i11 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                    i12 = i11
-                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i12 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
-                p_w23 = (_q[(_a & 65535) >> 3] if not (_a := (p_w23 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w23 == t_w23) and (p_w23 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w23, "hex"), (n_w23, "dec")])
-                if n_w23 == pw_w23:
-                    t_w23 = p_w23
-                    pw_w23 = (pw_w23 * 2)
-        finally:
-            _rt.visited += n_w23
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col25(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum24(_rt, s)
-
-    def count27(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w26 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w26 = 0
-        t_w26 = p_w26
-        pw_w26 = 1
-        try:
-            while True:
-                if p_w26 == 0:
-                    break
-                if (p_w26 & _k26) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w26, "hex")])
-                n_w26 = (n_w26 + 1)
-                if n_w26 > _max_nodes:
+                if (p_w39 & _k26) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w39, "hex")])
+                n_w39 = (n_w39 + 1)
+                if n_w39 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w26 = (_q[(_a & 65535) >> 3] if not (_a := (p_w26 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w26 == t_w26) and (p_w26 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
-                if n_w26 == pw_w26:
-                    t_w26 = p_w26
-                    pw_w26 = (pw_w26 * 2)
+                p_w39 = (_q[(_a & 65535) >> 3] if not (_a := (p_w39 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if (p_w39 == t_w39) and (p_w39 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w39, "hex"), (n_w39, "dec")])
+                if n_w39 == pw_w39:
+                    t_w39 = p_w39
+                    pw_w39 = (pw_w39 * 2)
         finally:
-            _rt.visited += n_w26
+            _rt.visited += n_w39
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col28(_rt, s):
+    def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count27(_rt, s)
+        return count40(_rt, s)
 
-    def all30(_rt, s):
+    def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 1
-        p_w29 = s
-        n_w29 = 0
-        t_w29 = p_w29
-        pw_w29 = 1
-        try:
-            while True:
-                if p_w29 == 0:
-                    break
-                if (p_w29 & _k12) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w29, "hex")])
-                n_w29 = (n_w29 + 1)
-                if n_w29 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i13 = p_w29
-                if not (((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) >= i13) and ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) <= (_q[(_a & 65535) >> 3] if not (_a := (i13 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
-                    acc = 0
-                    return acc
-                p_w29 = (_q[(_a & 65535) >> 3] if not (_a := (p_w29 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w29 == t_w29) and (p_w29 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w29, "hex"), (n_w29, "dec")])
-                if n_w29 == pw_w29:
-                    t_w29 = p_w29
-                    pw_w29 = (pw_w29 * 2)
-        finally:
-            _rt.visited += n_w29
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 1", fold18, s)
+        e = r[9]
+        if e != 0:
+            raise e
+        return r[4]
 
-    def check31(_rt, s):
+    def check43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return all30(_rt, s)
+        return folded42(_rt, s)
 
-    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr", False), ("blocks", col10, "value", False), ("used", col13, "value", False), ("free", col16, "value", False), ("failed", col19, "value", False), ("large_count", col22, "value", False), ("large_bytes", col25, "value", False), ("cleanups", col28, "value", False)], [(check31, "a block's d.last lies outside the block")], False, None)  # noqa: F821
+    return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", root2), ("connection", root4), ("request", root6)], [("addr", col7, "addr", False), ("blocks", col20, "value", False), ("used", col22, "value", False), ("free", col24, "value", False), ("failed", col26, "value", False), ("large_count", col36, "value", False), ("large_bytes", col38, "value", False), ("cleanups", col41, "value", False)], [(check43, "a block's d.last lies outside the block")], False, None)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("ngx_cycle_t", "pool")
     _k2 = L.align("ngx_pool_t")
     _k3 = (_k2 - 1)
-    _k4 = L.off("ngx_pool_t", "d.next")
-    _k5 = L.off("ngx_pool_t", "d.last")
-    _k6 = L.off("ngx_pool_t", "d.end")
-    _k7 = L.off("ngx_pool_t", "d.failed")
-    _k8 = L.plain_u64("ngx_pool_t", "d.failed")
-    _k9 = L.int_field("ngx_pool_t", "d.failed")
+    _k4 = L.off("ngx_pool_t", "d.last")
+    _k5 = L.off("ngx_pool_t", "d.end")
+    _k6 = L.off("ngx_pool_t", "d.failed")
+    _k7 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k8 = L.int_field("ngx_pool_t", "d.failed")
+    _k9 = L.off("ngx_pool_t", "d.next")
     _k10 = L.off("ngx_pool_t", "large")
     _k11 = L.align("ngx_pool_large_t")
     _k12 = (_k11 - 1)
@@ -2412,288 +2487,349 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return s
 
-    def count5(_rt, s):
+    def h9(_rt, p0, p1, p2, p3, p4, p5, p6, p7):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w4 = s
-        n_w4 = 0
-        t_w4 = p_w4
-        pw_w4 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        r.append(p4)
+        r.append(p5)
+        r.append(p6)
+        r.append(p7)
+        return r
+
+    def fold12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w4 = 0
+        err_w4 = 0
+        live_w4 = 1
+        acc_w5 = 0
+        err_w5 = 0
+        live_w5 = 1
+        acc_w6 = 0
+        err_w6 = 0
+        live_w6 = 1
+        acc_w7 = 0
+        err_w7 = 0
+        live_w7 = 1
+        alive_w8 = 4
         try:
-            while True:
-                if p_w4 == 0:
-                    break
-                if (p_w4 & _k3) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w4, "hex")])
-                n_w4 = (n_w4 + 1)
-                if n_w4 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                acc = (acc + 1)
-                p_w4 = (_q[(_a & 65535) >> 3] if not (_a := (p_w4 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w4 == t_w4) and (p_w4 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w4, "hex"), (n_w4, "dec")])
-                if n_w4 == pw_w4:
-                    t_w4 = p_w4
-                    pw_w4 = (pw_w4 * 2)
-        finally:
-            _rt.visited += n_w4
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+            p_w10 = s
+            n_w10 = 0
+            t_w10 = p_w10
+            pw_w10 = 1
+            try:
+                while True:
+                    if p_w10 == 0:
+                        break
+                    if (p_w10 & _k3) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w10, "hex")])
+                    n_w10 = (n_w10 + 1)
+                    if n_w10 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w11 = p_w10
+                    if live_w4:
+                        acc_w4 = (acc_w4 + 1)
+                    if live_w5:
+                        try:
+                            acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w11))
+                        except Exception as e_w5:
+                            if not _rt.is_failure(e_w5):
+                                raise
+                            err_w5 = e_w5
+                            live_w5 = 0
+                            alive_w8 = (alive_w8 - 1)
+                    if live_w6:
+                        try:
+                            acc_w6 = (acc_w6 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                        except Exception as e_w6:
+                            if not _rt.is_failure(e_w6):
+                                raise
+                            err_w6 = e_w6
+                            live_w6 = 0
+                            alive_w8 = (alive_w8 - 1)
+                    if live_w7:
+                        try:
+                            acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w11) is not None and _k7) else _rt.field_int(_b, _k8, False)))
+                        except Exception as e_w7:
+                            if not _rt.is_failure(e_w7):
+                                raise
+                            err_w7 = e_w7
+                            live_w7 = 0
+                            alive_w8 = (alive_w8 - 1)
+                    if alive_w8 == 0:
+                        return h9(_rt, acc_w4, acc_w5, acc_w6, acc_w7, err_w4, err_w5, err_w6, err_w7)
+                    p_w10 = (_q[(_a & 65535) >> 3] if not (_a := (p_w10 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w10 == t_w10) and (p_w10 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w10, "hex"), (n_w10, "dec")])
+                    if n_w10 == pw_w10:
+                        t_w10 = p_w10
+                        pw_w10 = (pw_w10 * 2)
+            finally:
+                _rt.visited += n_w10
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w8:
+            if not _rt.is_failure(e_w8):
+                raise
+            if live_w4:
+                err_w4 = e_w8
+            if live_w5:
+                err_w5 = e_w8
+            if live_w6:
+                err_w6 = e_w8
+            if live_w7:
+                err_w7 = e_w8
+        return h9(_rt, acc_w4, acc_w5, acc_w6, acc_w7, err_w4, err_w5, err_w6, err_w7)
 
-    def col6(_rt, s):
+    def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count5(_rt, s)
+        r = _rt.memo("fold 1", fold12, s)
+        e = r[4]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def sum8(_rt, s):
+    def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w7 = s
-        n_w7 = 0
-        t_w7 = p_w7
-        pw_w7 = 1
-        try:
-            while True:
-                if p_w7 == 0:
-                    break
-                if (p_w7 & _k3) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w7, "hex")])
-                n_w7 = (n_w7 + 1)
-                if n_w7 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i1 = p_w7
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i1))
-                p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w7 == t_w7) and (p_w7 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
-                if n_w7 == pw_w7:
-                    t_w7 = p_w7
-                    pw_w7 = (pw_w7 * 2)
-        finally:
-            _rt.visited += n_w7
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return folded13(_rt, s)
 
-    def col9(_rt, s):
+    def folded15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum8(_rt, s)
+        r = _rt.memo("fold 1", fold12, s)
+        e = r[5]
+        if e != 0:
+            raise e
+        return r[1]
 
-    def sum11(_rt, s):
+    def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w10 = s
-        n_w10 = 0
-        t_w10 = p_w10
-        pw_w10 = 1
-        try:
-            while True:
-                if p_w10 == 0:
-                    break
-                if (p_w10 & _k3) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w10, "hex")])
-                n_w10 = (n_w10 + 1)
-                if n_w10 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i2 = p_w10
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
-                p_w10 = (_q[(_a & 65535) >> 3] if not (_a := (p_w10 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w10 == t_w10) and (p_w10 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w10, "hex"), (n_w10, "dec")])
-                if n_w10 == pw_w10:
-                    t_w10 = p_w10
-                    pw_w10 = (pw_w10 * 2)
-        finally:
-            _rt.visited += n_w10
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return folded15(_rt, s)
 
-    def col12(_rt, s):
+    def folded17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum11(_rt, s)
-
-    def sum14(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w13 = s
-        n_w13 = 0
-        t_w13 = p_w13
-        pw_w13 = 1
-        try:
-            while True:
-                if p_w13 == 0:
-                    break
-                if (p_w13 & _k3) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w13, "hex")])
-                n_w13 = (n_w13 + 1)
-                if n_w13 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i3 = p_w13
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k8) else _rt.field_int(_b, _k9, False)))
-                p_w13 = (_q[(_a & 65535) >> 3] if not (_a := (p_w13 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w13 == t_w13) and (p_w13 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w13, "hex"), (n_w13, "dec")])
-                if n_w13 == pw_w13:
-                    t_w13 = p_w13
-                    pw_w13 = (pw_w13 * 2)
-        finally:
-            _rt.visited += n_w13
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col15(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum14(_rt, s)
-
-    def count17(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w16 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w16 = 0
-        t_w16 = p_w16
-        pw_w16 = 1
-        try:
-            while True:
-                if p_w16 == 0:
-                    break
-                if (p_w16 & _k12) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w16, "hex")])
-                n_w16 = (n_w16 + 1)
-                if n_w16 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i4 = p_w16
-                if (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                    acc = (acc + 1)
-                p_w16 = (_q[(_a & 65535) >> 3] if not (_a := (p_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w16 == t_w16) and (p_w16 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w16, "hex"), (n_w16, "dec")])
-                if n_w16 == pw_w16:
-                    t_w16 = p_w16
-                    pw_w16 = (pw_w16 * 2)
-        finally:
-            _rt.visited += n_w16
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 1", fold12, s)
+        e = r[6]
+        if e != 0:
+            raise e
+        return r[2]
 
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count17(_rt, s)
+        return folded17(_rt, s)
 
-    def sum20(_rt, s):
+    def folded19(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold12, s)
+        e = r[7]
+        if e != 0:
+            raise e
+        return r[3]
+
+    def col20(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded19(_rt, s)
+
+    def h24(_rt, p0, p1, p2, p3):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold28(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w21 = 0
+        err_w21 = 0
+        live_w21 = 1
+        acc_w22 = 0
+        err_w22 = 0
+        live_w22 = 1
+        alive_w23 = 2
+        try:
+            p_w25 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w25 = 0
+            t_w25 = p_w25
+            pw_w25 = 1
+            try:
+                while True:
+                    if p_w25 == 0:
+                        break
+                    if (p_w25 & _k12) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w25, "hex")])
+                    n_w25 = (n_w25 + 1)
+                    if n_w25 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w26 = p_w25
+                    h_w27 = 0
+                    herr_w27 = 0
+                    try:
+                        h_w27 = (_q[(_a & 65535) >> 3] if not (_a := (x_w26 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    except Exception as e_w27:
+                        if not _rt.is_failure(e_w27):
+                            raise
+                        herr_w27 = e_w27
+                    if live_w21:
+                        try:
+                            if herr_w27 != 0:
+                                raise herr_w27
+                            if h_w27 != 0:
+                                acc_w21 = (acc_w21 + 1)
+                        except Exception as e_w21:
+                            if not _rt.is_failure(e_w21):
+                                raise
+                            err_w21 = e_w21
+                            live_w21 = 0
+                            alive_w23 = (alive_w23 - 1)
+                    if live_w22:
+                        try:
+                            if herr_w27 != 0:
+                                raise herr_w27
+                            if h_w27 != 0:
+                                acc_w22 = (acc_w22 + (0 if h_w27 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w27 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                        except Exception as e_w22:
+                            if not _rt.is_failure(e_w22):
+                                raise
+                            err_w22 = e_w22
+                            live_w22 = 0
+                            alive_w23 = (alive_w23 - 1)
+                    if alive_w23 == 0:
+                        return h24(_rt, acc_w21, acc_w22, err_w21, err_w22)
+                    p_w25 = (_q[(_a & 65535) >> 3] if not (_a := (p_w25 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w25 == t_w25) and (p_w25 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w25, "hex"), (n_w25, "dec")])
+                    if n_w25 == pw_w25:
+                        t_w25 = p_w25
+                        pw_w25 = (pw_w25 * 2)
+            finally:
+                _rt.visited += n_w25
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w23:
+            if not _rt.is_failure(e_w23):
+                raise
+            if live_w21:
+                err_w21 = e_w23
+            if live_w22:
+                err_w22 = e_w23
+        return h24(_rt, acc_w21, acc_w22, err_w21, err_w22)
+
+    def folded29(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold28, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
+
+    def col30(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded29(_rt, s)
+
+    def folded31(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold28, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col32(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded31(_rt, s)
+
+    def count34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w19 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w19 = 0
-        t_w19 = p_w19
-        pw_w19 = 1
+        p_w33 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w33 = 0
+        t_w33 = p_w33
+        pw_w33 = 1
         try:
             while True:
-                if p_w19 == 0:
+                if p_w33 == 0:
                     break
-                if (p_w19 & _k12) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w19, "hex")])
-                n_w19 = (n_w19 + 1)
-                if n_w19 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i5 = p_w19
-                if (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                    i6 = i5
-                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
-                p_w19 = (_q[(_a & 65535) >> 3] if not (_a := (p_w19 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w19 == t_w19) and (p_w19 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w19, "hex"), (n_w19, "dec")])
-                if n_w19 == pw_w19:
-                    t_w19 = p_w19
-                    pw_w19 = (pw_w19 * 2)
-        finally:
-            _rt.visited += n_w19
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col21(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum20(_rt, s)
-
-    def count23(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w22 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w22 = 0
-        t_w22 = p_w22
-        pw_w22 = 1
-        try:
-            while True:
-                if p_w22 == 0:
-                    break
-                if (p_w22 & _k17) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w22, "hex")])
-                n_w22 = (n_w22 + 1)
-                if n_w22 > _max_nodes:
+                if (p_w33 & _k17) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w33, "hex")])
+                n_w33 = (n_w33 + 1)
+                if n_w33 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w22 = (_q[(_a & 65535) >> 3] if not (_a := (p_w22 + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w22 == t_w22) and (p_w22 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w22, "hex"), (n_w22, "dec")])
-                if n_w22 == pw_w22:
-                    t_w22 = p_w22
-                    pw_w22 = (pw_w22 * 2)
+                p_w33 = (_q[(_a & 65535) >> 3] if not (_a := (p_w33 + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if (p_w33 == t_w33) and (p_w33 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w33, "hex"), (n_w33, "dec")])
+                if n_w33 == pw_w33:
+                    t_w33 = p_w33
+                    pw_w33 = (pw_w33 * 2)
         finally:
-            _rt.visited += n_w22
+            _rt.visited += n_w33
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col24(_rt, s):
+    def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count23(_rt, s)
+        return count34(_rt, s)
 
-    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr", False), ("blocks", col6, "value", False), ("used", col9, "value", False), ("free", col12, "value", False), ("failed", col15, "value", False), ("large_count", col18, "value", False), ("large_bytes", col21, "value", False), ("cleanups", col24, "value", False)], [], False, None)  # noqa: F821
+    return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", root2)], [("addr", col3, "addr", False), ("blocks", col14, "value", False), ("used", col16, "value", False), ("free", col18, "value", False), ("failed", col20, "value", False), ("large_count", col30, "value", False), ("large_bytes", col32, "value", False), ("cleanups", col35, "value", False)], [], False, None)  # noqa: F821
 
 def view2(L):
     _k1 = L.off("ngx_cycle_t", "connection_n")
@@ -2746,77 +2882,129 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
-    def count6(_rt, s):
+    def h8(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w5 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
-        if c_w5 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
-        if c_w5 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_max_nodes, "dec")])
-        if (c_w5 > 0) and (b_w5 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
-        _rt.visited += c_w5
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w5 = 0
-        while True:
-            if i_w5 >= c_w5:
-                break
-            i1 = (b_w5 + (i_w5 * _k8))
-            if _rt.field_int(i1, _k9, True) != (-1):
-                acc = (acc + 1)
-            i_w5 = (i_w5 + 1)
-        return acc
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
 
-    def col7(_rt, s):
+    def fold12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count6(_rt, s)
+        acc_w5 = 0
+        err_w5 = 0
+        live_w5 = 1
+        acc_w6 = 0
+        err_w6 = 0
+        live_w6 = 1
+        alive_w7 = 2
+        try:
+            b_w9 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+            if c_w9 < 0:
+                raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
+            if c_w9 > _max_nodes:
+                raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w9, "hex"), (c_w9, "dec"), (_max_nodes, "dec")])
+            if (c_w9 > 0) and (b_w9 == 0):
+                raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w9, "dec")])
+            _rt.visited += c_w9
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+            i_w9 = 0
+            while True:
+                if i_w9 >= c_w9:
+                    break
+                x_w10 = (b_w9 + (i_w9 * _k8))
+                h_w11 = 0
+                herr_w11 = 0
+                try:
+                    h_w11 = _rt.field_int(x_w10, _k9, True)
+                except Exception as e_w11:
+                    if not _rt.is_failure(e_w11):
+                        raise
+                    herr_w11 = e_w11
+                if live_w5:
+                    try:
+                        if herr_w11 != 0:
+                            raise herr_w11
+                        if h_w11 != (-1):
+                            acc_w5 = (acc_w5 + 1)
+                    except Exception as e_w5:
+                        if not _rt.is_failure(e_w5):
+                            raise
+                        err_w5 = e_w5
+                        live_w5 = 0
+                        alive_w7 = (alive_w7 - 1)
+                if live_w6:
+                    try:
+                        if herr_w11 != 0:
+                            raise herr_w11
+                        if h_w11 != (-1):
+                            if (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k15) else _rt.field_int(_b, _k16, False)))):
+                                acc_w6 = (acc_w6 + 1)
+                    except Exception as e_w6:
+                        if not _rt.is_failure(e_w6):
+                            raise
+                        err_w6 = e_w6
+                        live_w6 = 0
+                        alive_w7 = (alive_w7 - 1)
+                if alive_w7 == 0:
+                    return h8(_rt, acc_w5, acc_w6, err_w5, err_w6)
+                i_w9 = (i_w9 + 1)
+        except Exception as e_w7:
+            if not _rt.is_failure(e_w7):
+                raise
+            if live_w5:
+                err_w5 = e_w7
+            if live_w6:
+                err_w6 = e_w7
+        return h8(_rt, acc_w5, acc_w6, err_w5, err_w6)
 
-    def count9(_rt, s):
+    def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w8 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w8 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
-        if c_w8 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
-        if c_w8 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_max_nodes, "dec")])
-        if (c_w8 > 0) and (b_w8 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w8, "dec")])
-        _rt.visited += c_w8
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w8 = 0
-        while True:
-            if i_w8 >= c_w8:
-                break
-            i2 = (b_w8 + (i_w8 * _k8))
-            if _rt.field_int(i2, _k9, True) != (-1):
-                i3 = i2
-                if (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k15) else _rt.field_int(_b, _k16, False)))):
-                    acc = (acc + 1)
-            i_w8 = (i_w8 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold12, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def col10(_rt, s):
+    def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count9(_rt, s)
+        return folded13(_rt, s)
 
-    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value", False), ("free", col4, "value", False), ("used", col7, "value", False), ("clients", col10, "value", False)], [], False, None)  # noqa: F821
+    def folded15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold12, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col16(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded15(_rt, s)
+
+    return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", root2)], [("connections", col3, "value", False), ("free", col4, "value", False), ("used", col14, "value", False), ("clients", col16, "value", False)], [], False, None)  # noqa: F821
 
 def view3(L):
     _k1 = L.off("ngx_cycle_t", "connections")
@@ -2840,8 +3028,8 @@ def view3(L):
     _k19 = L.off("ngx_connection_t", "pool")
     _k20 = L.align("ngx_pool_t")
     _k21 = (_k20 - 1)
-    _k22 = L.off("ngx_pool_t", "d.next")
-    _k23 = L.off("ngx_pool_t", "d.last")
+    _k22 = L.off("ngx_pool_t", "d.last")
+    _k23 = L.off("ngx_pool_t", "d.next")
     _k24 = L.off("ngx_connection_t", "requests")
     _k25 = L.plain_u64("ngx_connection_t", "requests")
     _k26 = L.int_field("ngx_connection_t", "requests")
@@ -2915,93 +3103,121 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         return h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k14) + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k14)) is not None and _k17) else _rt.field_int(_b, _k18, False)))
 
-    def count9(_rt, s):
+    def h11(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w8 = 0
-        t_w8 = p_w8
-        pw_w8 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold14(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w8 = 0
+        err_w8 = 0
+        live_w8 = 1
+        acc_w9 = 0
+        err_w9 = 0
+        live_w9 = 1
+        alive_w10 = 2
         try:
-            while True:
-                if p_w8 == 0:
-                    break
-                if (p_w8 & _k21) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
-                n_w8 = (n_w8 + 1)
-                if n_w8 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                acc = (acc + 1)
-                p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w8 == t_w8) and (p_w8 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
-                if n_w8 == pw_w8:
-                    t_w8 = p_w8
-                    pw_w8 = (pw_w8 * 2)
-        finally:
-            _rt.visited += n_w8
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+            p_w12 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w12 = 0
+            t_w12 = p_w12
+            pw_w12 = 1
+            try:
+                while True:
+                    if p_w12 == 0:
+                        break
+                    if (p_w12 & _k21) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w12, "hex")])
+                    n_w12 = (n_w12 + 1)
+                    if n_w12 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w13 = p_w12
+                    if live_w8:
+                        acc_w8 = (acc_w8 + 1)
+                    if live_w9:
+                        try:
+                            acc_w9 = (acc_w9 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w13))
+                        except Exception as e_w9:
+                            if not _rt.is_failure(e_w9):
+                                raise
+                            err_w9 = e_w9
+                            live_w9 = 0
+                            alive_w10 = (alive_w10 - 1)
+                    if alive_w10 == 0:
+                        return h11(_rt, acc_w8, acc_w9, err_w8, err_w9)
+                    p_w12 = (_q[(_a & 65535) >> 3] if not (_a := (p_w12 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w12 == t_w12) and (p_w12 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w12, "hex"), (n_w12, "dec")])
+                    if n_w12 == pw_w12:
+                        t_w12 = p_w12
+                        pw_w12 = (pw_w12 * 2)
+            finally:
+                _rt.visited += n_w12
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w10:
+            if not _rt.is_failure(e_w10):
+                raise
+            if live_w8:
+                err_w8 = e_w10
+            if live_w9:
+                err_w9 = e_w10
+        return h11(_rt, acc_w8, acc_w9, err_w8, err_w9)
 
-    def col10(_rt, s):
+    def folded15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (count9(_rt, s) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+        r = _rt.memo("fold 1", fold14, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def sum12(_rt, s):
+    def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w11 = 0
-        t_w11 = p_w11
-        pw_w11 = 1
-        try:
-            while True:
-                if p_w11 == 0:
-                    break
-                if (p_w11 & _k21) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
-                n_w11 = (n_w11 + 1)
-                if n_w11 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i3 = p_w11
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i3))
-                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w11 == t_w11) and (p_w11 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
-                if n_w11 == pw_w11:
-                    t_w11 = p_w11
-                    pw_w11 = (pw_w11 * 2)
-        finally:
-            _rt.visited += n_w11
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return (folded15(_rt, s) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
 
-    def col13(_rt, s):
+    def folded17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (sum12(_rt, s) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+        r = _rt.memo("fold 1", fold14, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
 
-    def col14(_rt, s):
+    def col18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (folded17(_rt, s) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+
+    def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k24) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False))
 
-    return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr", False), ("fd", col5, "value", False), ("remote", col7, "value", False), ("pool_blocks", col10, "value", False), ("pool_used", col13, "value", False), ("requests", col14, "value", False)], [], False, None)  # noqa: F821
+    return View("ngx_connections", "Every client connection - fd, remote address, its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr", False), ("fd", col5, "value", False), ("remote", col7, "value", False), ("pool_blocks", col16, "value", False), ("pool_used", col18, "value", False), ("requests", col19, "value", False)], [], False, None)  # noqa: F821
 
 def view4(L):
     _k1 = L.off("ngx_cycle_t", "connections")
@@ -3026,8 +3242,8 @@ def view4(L):
     _k20 = L.off("ngx_http_request_t", "pool")
     _k21 = L.align("ngx_pool_t")
     _k22 = (_k21 - 1)
-    _k23 = L.off("ngx_pool_t", "d.next")
-    _k24 = L.off("ngx_pool_t", "d.last")
+    _k23 = L.off("ngx_pool_t", "d.last")
+    _k24 = L.off("ngx_pool_t", "d.next")
 
     def h2(_rt):
         _m = _rt.m
@@ -3120,86 +3336,114 @@ def view4(L):
         _max_nodes = _rt.max_nodes
         return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k6, True)
 
-    def count12(_rt, s):
+    def h14(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w11 = 0
-        t_w11 = p_w11
-        pw_w11 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold17(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w11 = 0
+        err_w11 = 0
+        live_w11 = 1
+        acc_w12 = 0
+        err_w12 = 0
+        live_w12 = 1
+        alive_w13 = 2
         try:
-            while True:
-                if p_w11 == 0:
-                    break
-                if (p_w11 & _k22) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
-                n_w11 = (n_w11 + 1)
-                if n_w11 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                acc = (acc + 1)
-                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w11 == t_w11) and (p_w11 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
-                if n_w11 == pw_w11:
-                    t_w11 = p_w11
-                    pw_w11 = (pw_w11 * 2)
-        finally:
-            _rt.visited += n_w11
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+            p_w15 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w15 = 0
+            t_w15 = p_w15
+            pw_w15 = 1
+            try:
+                while True:
+                    if p_w15 == 0:
+                        break
+                    if (p_w15 & _k22) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w15, "hex")])
+                    n_w15 = (n_w15 + 1)
+                    if n_w15 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w16 = p_w15
+                    if live_w11:
+                        acc_w11 = (acc_w11 + 1)
+                    if live_w12:
+                        try:
+                            acc_w12 = (acc_w12 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w16))
+                        except Exception as e_w12:
+                            if not _rt.is_failure(e_w12):
+                                raise
+                            err_w12 = e_w12
+                            live_w12 = 0
+                            alive_w13 = (alive_w13 - 1)
+                    if alive_w13 == 0:
+                        return h14(_rt, acc_w11, acc_w12, err_w11, err_w12)
+                    p_w15 = (_q[(_a & 65535) >> 3] if not (_a := (p_w15 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w15 == t_w15) and (p_w15 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w15, "hex"), (n_w15, "dec")])
+                    if n_w15 == pw_w15:
+                        t_w15 = p_w15
+                        pw_w15 = (pw_w15 * 2)
+            finally:
+                _rt.visited += n_w15
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w13:
+            if not _rt.is_failure(e_w13):
+                raise
+            if live_w11:
+                err_w11 = e_w13
+            if live_w12:
+                err_w12 = e_w13
+        return h14(_rt, acc_w11, acc_w12, err_w11, err_w12)
 
-    def col13(_rt, s):
+    def folded18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count12(_rt, s)
+        r = _rt.memo("fold 1", fold17, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def sum15(_rt, s):
+    def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w14 = 0
-        t_w14 = p_w14
-        pw_w14 = 1
-        try:
-            while True:
-                if p_w14 == 0:
-                    break
-                if (p_w14 & _k22) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
-                n_w14 = (n_w14 + 1)
-                if n_w14 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i4 = p_w14
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i4))
-                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w14 == t_w14) and (p_w14 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
-                if n_w14 == pw_w14:
-                    t_w14 = p_w14
-                    pw_w14 = (pw_w14 * 2)
-        finally:
-            _rt.visited += n_w14
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return folded18(_rt, s)
 
-    def col16(_rt, s):
+    def folded20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum15(_rt, s)
+        r = _rt.memo("fold 1", fold17, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
 
-    return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr", False), ("method", col6, "value", False), ("uri", col7, "value", False), ("host", col8, "value", False), ("age_ms", col9, "value", False), ("fd", col10, "value", False), ("pool_blocks", col13, "value", False), ("pool_used", col16, "value", False)], [], True, None)  # noqa: F821
+    def col21(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded20(_rt, s)
+
+    return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr", False), ("method", col6, "value", False), ("uri", col7, "value", False), ("host", col8, "value", False), ("age_ms", col9, "value", False), ("fd", col10, "value", False), ("pool_blocks", col19, "value", False), ("pool_used", col21, "value", False)], [], True, None)  # noqa: F821
 
 def view5(L):
     _k1 = L.off("ngx_cycle_t", "connections")
@@ -3356,79 +3600,130 @@ def view6(L):
         _max_nodes = _rt.max_nodes
         return (_rt.clock_value("now_ms") - ((_rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k1, True) * 1000) + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False))))
 
-    def count6(_rt, s):
+    def h8(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w5 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False))
-        if c_w5 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
-        if c_w5 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w5, "hex"), (c_w5, "dec"), (_max_nodes, "dec")])
-        if (c_w5 > 0) and (b_w5 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w5, "dec")])
-        _rt.visited += c_w5
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w5 = 0
-        while True:
-            if i_w5 >= c_w5:
-                break
-            i1 = (b_w5 + (i_w5 * _k9))
-            if _rt.field_int(i1, _k10, True) != (-1):
-                acc = (acc + 1)
-            i_w5 = (i_w5 + 1)
-        return acc
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
 
-    def col7(_rt, s):
+    def fold12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count6(_rt, s)
+        acc_w5 = 0
+        err_w5 = 0
+        live_w5 = 1
+        acc_w6 = 0
+        err_w6 = 0
+        live_w6 = 1
+        alive_w7 = 2
+        try:
+            b_w9 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False))
+            if c_w9 < 0:
+                raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
+            if c_w9 > _max_nodes:
+                raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w9, "hex"), (c_w9, "dec"), (_max_nodes, "dec")])
+            if (c_w9 > 0) and (b_w9 == 0):
+                raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w9, "dec")])
+            _rt.visited += c_w9
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+            i_w9 = 0
+            while True:
+                if i_w9 >= c_w9:
+                    break
+                x_w10 = (b_w9 + (i_w9 * _k9))
+                h_w11 = 0
+                herr_w11 = 0
+                try:
+                    h_w11 = _rt.field_int(x_w10, _k10, True)
+                except Exception as e_w11:
+                    if not _rt.is_failure(e_w11):
+                        raise
+                    herr_w11 = e_w11
+                if live_w5:
+                    try:
+                        if herr_w11 != 0:
+                            raise herr_w11
+                        if h_w11 != (-1):
+                            acc_w5 = (acc_w5 + 1)
+                    except Exception as e_w5:
+                        if not _rt.is_failure(e_w5):
+                            raise
+                        err_w5 = e_w5
+                        live_w5 = 0
+                        alive_w7 = (alive_w7 - 1)
+                if live_w6:
+                    try:
+                        if herr_w11 != 0:
+                            raise herr_w11
+                        if h_w11 != (-1):
+                            if ((_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880):
+                                (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                                acc_w6 = (acc_w6 + 1)
+                    except Exception as e_w6:
+                        if not _rt.is_failure(e_w6):
+                            raise
+                        err_w6 = e_w6
+                        live_w6 = 0
+                        alive_w7 = (alive_w7 - 1)
+                if alive_w7 == 0:
+                    return h8(_rt, acc_w5, acc_w6, err_w5, err_w6)
+                i_w9 = (i_w9 + 1)
+        except Exception as e_w7:
+            if not _rt.is_failure(e_w7):
+                raise
+            if live_w5:
+                err_w5 = e_w7
+            if live_w6:
+                err_w6 = e_w7
+        return h8(_rt, acc_w5, acc_w6, err_w5, err_w6)
 
-    def count9(_rt, s):
+    def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w8 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w8 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False))
-        if c_w8 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
-        if c_w8 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_max_nodes, "dec")])
-        if (c_w8 > 0) and (b_w8 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w8, "dec")])
-        _rt.visited += c_w8
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w8 = 0
-        while True:
-            if i_w8 >= c_w8:
-                break
-            i2 = (b_w8 + (i_w8 * _k9))
-            if _rt.field_int(i2, _k10, True) != (-1):
-                i3 = i2
-                if ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880):
-                    i4 = i3
-                    (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    acc = (acc + 1)
-            i_w8 = (i_w8 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold12, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def col10(_rt, s):
+    def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count9(_rt, s)
+        return folded13(_rt, s)
 
-    def h12(_rt):
+    def folded15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold12, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col16(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded15(_rt, s)
+
+    def h18(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3438,111 +3733,111 @@ def view6(L):
             raise _rt.fail("corrupt", "the symbol ngx_event_timer_rbtree is not in the binary's symbol tables", [])
         return a
 
-    def count13(_rt):
+    def count19(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        tr_w11 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w11 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w11 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w11 = 0
-        c_w11 = 0
-        stack_w11 = []
+        tr_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w17 = 0
+        c_w17 = 0
+        stack_w17 = []
         try:
-            if cur_w11 == 0:
-                raise _rt.fail("corrupt", "bintree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w11, "hex")])
+            if cur_w17 == 0:
+                raise _rt.fail("corrupt", "bintree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w17, "hex")])
             while True:
-                if (cur_w11 == leaf_w11) and (len(stack_w11) == 0):
+                if (cur_w17 == leaf_w17) and (len(stack_w17) == 0):
                     break
                 while True:
-                    if cur_w11 == leaf_w11:
+                    if cur_w17 == leaf_w17:
                         break
-                    if len(stack_w11) >= 100000:
-                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w11, "hex")])
-                    stack_w11.append(cur_w11)
-                    c_w11 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w11 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    if c_w11 == 0:
-                        raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (leaf_w11, "hex")])
-                    cur_w11 = c_w11
-                cur_w11 = stack_w11.pop()
-                n_w11 = (n_w11 + 1)
-                if n_w11 > _max_nodes:
-                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w11, "hex"), (_max_nodes, "dec")])
-                i5 = cur_w11
+                    if len(stack_w17) >= 100000:
+                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w17, "hex")])
+                    stack_w17.append(cur_w17)
+                    c_w17 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w17 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if c_w17 == 0:
+                        raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w17, "hex"), (cur_w17, "hex"), (leaf_w17, "hex")])
+                    cur_w17 = c_w17
+                cur_w17 = stack_w17.pop()
+                n_w17 = (n_w17 + 1)
+                if n_w17 > _max_nodes:
+                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w17, "hex"), (_max_nodes, "dec")])
+                i5 = cur_w17
                 acc = (acc + 1)
-                c_w11 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w11 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if c_w11 == 0:
-                    raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w11, "hex"), (cur_w11, "hex"), (leaf_w11, "hex")])
-                cur_w11 = c_w11
+                c_w17 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w17 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if c_w17 == 0:
+                    raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w17, "hex"), (cur_w17, "hex"), (leaf_w17, "hex")])
+                cur_w17 = c_w17
         finally:
-            _rt.visited += n_w11
+            _rt.visited += n_w17
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col14(_rt, s):
+    def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count13(_rt)
+        return count19(_rt)
 
-    def count16(_rt):
+    def count22(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        tr_w15 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w15 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w15 = (_q[(_a & 65535) >> 3] if not (_a := (h12(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w15 = 0
-        c_w15 = 0
-        stack_w15 = []
+        tr_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w21 = 0
+        c_w21 = 0
+        stack_w21 = []
         try:
-            if cur_w15 == 0:
-                raise _rt.fail("corrupt", "bintree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w15, "hex")])
+            if cur_w21 == 0:
+                raise _rt.fail("corrupt", "bintree {0}: NULL root (an empty tree points at its sentinel)", [(tr_w21, "hex")])
             while True:
-                if (cur_w15 == leaf_w15) and (len(stack_w15) == 0):
+                if (cur_w21 == leaf_w21) and (len(stack_w21) == 0):
                     break
                 while True:
-                    if cur_w15 == leaf_w15:
+                    if cur_w21 == leaf_w21:
                         break
-                    if len(stack_w15) >= 100000:
-                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w15, "hex")])
-                    stack_w15.append(cur_w15)
-                    c_w15 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w15 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    if c_w15 == 0:
-                        raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (leaf_w15, "hex")])
-                    cur_w15 = c_w15
-                cur_w15 = stack_w15.pop()
-                n_w15 = (n_w15 + 1)
-                if n_w15 > _max_nodes:
-                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w15, "hex"), (_max_nodes, "dec")])
-                i6 = cur_w15
+                    if len(stack_w21) >= 100000:
+                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w21, "hex")])
+                    stack_w21.append(cur_w21)
+                    c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if c_w21 == 0:
+                        raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w21, "hex"), (cur_w21, "hex"), (leaf_w21, "hex")])
+                    cur_w21 = c_w21
+                cur_w21 = stack_w21.pop()
+                n_w21 = (n_w21 + 1)
+                if n_w21 > _max_nodes:
+                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w21, "hex"), (_max_nodes, "dec")])
+                i6 = cur_w21
                 i7 = (i6 - _k16)
                 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i7 + _k16)) is not None and _k18) else _rt.field_int(_b, _k19, False)) < _rt.clock_value("monotonic_ms"):
                     acc = (acc + 1)
-                c_w15 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w15 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if c_w15 == 0:
-                    raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w15, "hex"), (cur_w15, "hex"), (leaf_w15, "hex")])
-                cur_w15 = c_w15
+                c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if c_w21 == 0:
+                    raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w21, "hex"), (cur_w21, "hex"), (leaf_w21, "hex")])
+                cur_w21 = c_w21
         finally:
-            _rt.visited += n_w15
+            _rt.visited += n_w21
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col17(_rt, s):
+    def col23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count16(_rt)
+        return count22(_rt)
 
-    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value", False), ("connections", col7, "value", False), ("requests", col10, "value", False), ("timers", col14, "value", False), ("overdue_timers", col17, "value", False)], [], True, None)  # noqa: F821
+    return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", root2)], [("lag_ms", col4, "value", False), ("connections", col14, "value", False), ("requests", col16, "value", False), ("timers", col20, "value", False), ("overdue_timers", col23, "value", False)], [], True, None)  # noqa: F821
 
 def view7(L):
     _k1 = L.off("ngx_rbtree_t", "root")
@@ -7173,56 +7468,56 @@ def view20(L):
     _k17 = L.plain_u64("global_State", "str.mask")
     _k18 = L.int_field("global_State", "str.mask")
     _k19 = L.off("global_State", "str.tab")
-    _k20 = L.off("GChead", "nextgc.gcptr64")
-    _k21 = L.plain_u64("GChead", "nextgc.gcptr64")
-    _k22 = L.int_field("GChead", "nextgc.gcptr64")
-    _k23 = L.off("global_State", "str.num")
-    _k24 = L.plain_u64("global_State", "str.num")
-    _k25 = L.int_field("global_State", "str.num")
-    _k26 = L.size("GCstr")
-    _k27 = L.off("GCstr", "len")
-    _k28 = L.plain_u64("GCstr", "len")
-    _k29 = L.int_field("GCstr", "len")
-    _k30 = L.off("global_State", "gc.root.gcptr64")
-    _k31 = L.plain_u64("global_State", "gc.root.gcptr64")
-    _k32 = L.int_field("global_State", "gc.root.gcptr64")
-    _k33 = L.off("GChead", "gct")
-    _k34 = L.plain_u64("GChead", "gct")
-    _k35 = L.int_field("GChead", "gct")
-    _k36 = L.size("GCtab")
-    _k37 = L.int_field("GCtab", "colo")
-    _k38 = L.off("GCtab", "asize")
-    _k39 = L.plain_u64("GCtab", "asize")
-    _k40 = L.int_field("GCtab", "asize")
-    _k41 = L.off("GCtab", "hmask")
-    _k42 = L.plain_u64("GCtab", "hmask")
-    _k43 = L.int_field("GCtab", "hmask")
-    _k44 = L.size("Node")
-    _k45 = L.size("GCfuncL")
-    _k46 = (_k45 - 8)
-    _k47 = L.off("GCfuncL", "nupvalues")
-    _k48 = L.plain_u64("GCfuncL", "nupvalues")
-    _k49 = L.int_field("GCfuncL", "nupvalues")
-    _k50 = L.off("GCfunc", "l.ffid")
-    _k51 = L.plain_u64("GCfunc", "l.ffid")
-    _k52 = L.int_field("GCfunc", "l.ffid")
-    _k53 = L.size("GCfuncC")
-    _k54 = (_k53 - 8)
-    _k55 = L.off("GCfuncC", "nupvalues")
-    _k56 = L.plain_u64("GCfuncC", "nupvalues")
-    _k57 = L.int_field("GCfuncC", "nupvalues")
-    _k58 = L.off("GCproto", "sizept")
-    _k59 = L.plain_u64("GCproto", "sizept")
-    _k60 = L.int_field("GCproto", "sizept")
-    _k61 = L.size("lua_State")
-    _k62 = L.off("lua_State", "stacksize")
-    _k63 = L.plain_u64("lua_State", "stacksize")
-    _k64 = L.int_field("lua_State", "stacksize")
-    _k65 = L.size("GCupval")
-    _k66 = L.size("GCudata")
-    _k67 = L.off("GCudata", "len")
-    _k68 = L.plain_u64("GCudata", "len")
-    _k69 = L.int_field("GCudata", "len")
+    _k20 = L.size("GCstr")
+    _k21 = L.off("GCstr", "len")
+    _k22 = L.plain_u64("GCstr", "len")
+    _k23 = L.int_field("GCstr", "len")
+    _k24 = L.off("GChead", "nextgc.gcptr64")
+    _k25 = L.plain_u64("GChead", "nextgc.gcptr64")
+    _k26 = L.int_field("GChead", "nextgc.gcptr64")
+    _k27 = L.off("global_State", "str.num")
+    _k28 = L.plain_u64("global_State", "str.num")
+    _k29 = L.int_field("global_State", "str.num")
+    _k30 = L.size("GCtab")
+    _k31 = L.int_field("GCtab", "colo")
+    _k32 = L.off("GCtab", "asize")
+    _k33 = L.plain_u64("GCtab", "asize")
+    _k34 = L.int_field("GCtab", "asize")
+    _k35 = L.off("GCtab", "hmask")
+    _k36 = L.plain_u64("GCtab", "hmask")
+    _k37 = L.int_field("GCtab", "hmask")
+    _k38 = L.size("Node")
+    _k39 = L.off("GChead", "gct")
+    _k40 = L.plain_u64("GChead", "gct")
+    _k41 = L.int_field("GChead", "gct")
+    _k42 = L.size("GCfuncL")
+    _k43 = (_k42 - 8)
+    _k44 = L.off("GCfuncL", "nupvalues")
+    _k45 = L.plain_u64("GCfuncL", "nupvalues")
+    _k46 = L.int_field("GCfuncL", "nupvalues")
+    _k47 = L.off("GCfunc", "l.ffid")
+    _k48 = L.plain_u64("GCfunc", "l.ffid")
+    _k49 = L.int_field("GCfunc", "l.ffid")
+    _k50 = L.size("GCfuncC")
+    _k51 = (_k50 - 8)
+    _k52 = L.off("GCfuncC", "nupvalues")
+    _k53 = L.plain_u64("GCfuncC", "nupvalues")
+    _k54 = L.int_field("GCfuncC", "nupvalues")
+    _k55 = L.off("GCproto", "sizept")
+    _k56 = L.plain_u64("GCproto", "sizept")
+    _k57 = L.int_field("GCproto", "sizept")
+    _k58 = L.size("lua_State")
+    _k59 = L.off("lua_State", "stacksize")
+    _k60 = L.plain_u64("lua_State", "stacksize")
+    _k61 = L.int_field("lua_State", "stacksize")
+    _k62 = L.size("GCupval")
+    _k63 = L.size("GCudata")
+    _k64 = L.off("GCudata", "len")
+    _k65 = L.plain_u64("GCudata", "len")
+    _k66 = L.int_field("GCudata", "len")
+    _k67 = L.off("global_State", "gc.root.gcptr64")
+    _k68 = L.plain_u64("global_State", "gc.root.gcptr64")
+    _k69 = L.int_field("global_State", "gc.root.gcptr64")
 
     def h1(_rt):
         _m = _rt.m
@@ -7270,696 +7565,729 @@ def view20(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
 
-    def count8(_rt, s):
+    def h9(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        c_w6 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False)) + 1)
-        if c_w6 < 0:
-            raise _rt.fail("corrupt", "range({0}): negative count", [(c_w6, "dec")])
-        if c_w6 > _max_nodes:
-            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w6, "dec"), (_max_nodes, "dec")])
-        _rt.visited += c_w6
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w6 = 0
-        while True:
-            if i_w6 >= c_w6:
-                break
-            i1 = i_w6
-            p_w7 = _rt.bitop("&", (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i1 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _rt.bitnot(1))
-            n_w7 = 0
-            t_w7 = p_w7
-            pw_w7 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w6 = 0
+        err_w6 = 0
+        live_w6 = 1
+        acc_w7 = 0
+        err_w7 = 0
+        live_w7 = 1
+        alive_w8 = 2
+        try:
+            c_w10 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False)) + 1)
+            if c_w10 < 0:
+                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w10, "dec")])
+            if c_w10 > _max_nodes:
+                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w10, "dec"), (_max_nodes, "dec")])
+            _rt.visited += c_w10
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+            i_w10 = 0
+            while True:
+                if i_w10 >= c_w10:
+                    break
+                i1 = i_w10
+                p_w11 = _rt.bitop("&", (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i1 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _rt.bitnot(1))
+                n_w11 = 0
+                t_w11 = p_w11
+                pw_w11 = 1
+                try:
+                    while True:
+                        if p_w11 == 0:
+                            break
+                        n_w11 = (n_w11 + 1)
+                        if n_w11 > _max_nodes:
+                            raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                        x_w12 = p_w11
+                        if live_w6:
+                            acc_w6 = (acc_w6 + 1)
+                        if live_w7:
+                            try:
+                                acc_w7 = (acc_w7 + ((_k20 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w12) is not None and _k22) else _rt.field_int(_b, _k23, False))) + 1))
+                            except Exception as e_w7:
+                                if not _rt.is_failure(e_w7):
+                                    raise
+                                err_w7 = e_w7
+                                live_w7 = 0
+                                alive_w8 = (alive_w8 - 1)
+                        if alive_w8 == 0:
+                            return h9(_rt, acc_w6, acc_w7, err_w6, err_w7)
+                        i2 = p_w11
+                        p_w11 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k24) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k25) else _rt.field_int(_b, _k26, False))
+                        if (p_w11 == t_w11) and (p_w11 != 0):
+                            raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
+                        if n_w11 == pw_w11:
+                            t_w11 = p_w11
+                            pw_w11 = (pw_w11 * 2)
+                finally:
+                    _rt.visited += n_w11
+                    if _rt.visited > _rt.max_total:
+                        raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+                i_w10 = (i_w10 + 1)
+        except Exception as e_w8:
+            if not _rt.is_failure(e_w8):
+                raise
+            if live_w6:
+                err_w6 = e_w8
+            if live_w7:
+                err_w7 = e_w8
+        return h9(_rt, acc_w6, acc_w7, err_w6, err_w7)
+
+    def folded14(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold13, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
+
+    def col15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded14(_rt, s)
+
+    def col16(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False))
+
+    def folded17(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold13, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded17(_rt, s)
+
+    def h34(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24, p25, p26, p27):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        r.append(p4)
+        r.append(p5)
+        r.append(p6)
+        r.append(p7)
+        r.append(p8)
+        r.append(p9)
+        r.append(p10)
+        r.append(p11)
+        r.append(p12)
+        r.append(p13)
+        r.append(p14)
+        r.append(p15)
+        r.append(p16)
+        r.append(p17)
+        r.append(p18)
+        r.append(p19)
+        r.append(p20)
+        r.append(p21)
+        r.append(p22)
+        r.append(p23)
+        r.append(p24)
+        r.append(p25)
+        r.append(p26)
+        r.append(p27)
+        return r
+
+    def walk_lua_object_bytes_37(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return (((((_k30 + ((_rt.field_int(s, _k31, True) & 127) * 8)) if _rt.field_int(s, _k31, True) != 0 else _k30) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False)) * 8) if _rt.field_int(s, _k31, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False)) + 1) * _k38) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (((_k43 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k48) else _rt.field_int(_b, _k49, False)) == 0 else (_k51 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k52) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k53) else _rt.field_int(_b, _k54, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k55) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k56) else _rt.field_int(_b, _k57, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else ((_k58 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k59) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k60) else _rt.field_int(_b, _k61, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else (_k62 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else ((_k63 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k64) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12 else 0))))))
+
+    def fold41(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w19 = 0
+        err_w19 = 0
+        live_w19 = 1
+        acc_w20 = 0
+        err_w20 = 0
+        live_w20 = 1
+        acc_w21 = 0
+        has_w21 = 0
+        err_w21 = 0
+        live_w21 = 1
+        acc_w22 = 0
+        err_w22 = 0
+        live_w22 = 1
+        acc_w23 = 0
+        err_w23 = 0
+        live_w23 = 1
+        acc_w24 = 0
+        err_w24 = 0
+        live_w24 = 1
+        acc_w25 = 0
+        err_w25 = 0
+        live_w25 = 1
+        acc_w26 = 0
+        err_w26 = 0
+        live_w26 = 1
+        acc_w27 = 0
+        err_w27 = 0
+        live_w27 = 1
+        acc_w28 = 0
+        err_w28 = 0
+        live_w28 = 1
+        acc_w29 = 0
+        err_w29 = 0
+        live_w29 = 1
+        acc_w30 = 0
+        err_w30 = 0
+        live_w30 = 1
+        acc_w31 = 0
+        err_w31 = 0
+        live_w31 = 1
+        acc_w32 = 0
+        err_w32 = 0
+        live_w32 = 1
+        alive_w33 = 14
+        try:
+            p_w35 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k68) else _rt.field_int(_b, _k69, False))
+            n_w35 = 0
+            t_w35 = p_w35
+            pw_w35 = 1
             try:
                 while True:
-                    if p_w7 == 0:
+                    if p_w35 == 0:
                         break
-                    n_w7 = (n_w7 + 1)
-                    if n_w7 > _max_nodes:
+                    n_w35 = (n_w35 + 1)
+                    if n_w35 > _max_nodes:
                         raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                    acc = (acc + 1)
-                    i2 = p_w7
-                    p_w7 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                    if (p_w7 == t_w7) and (p_w7 != 0):
-                        raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
-                    if n_w7 == pw_w7:
-                        t_w7 = p_w7
-                        pw_w7 = (pw_w7 * 2)
+                    x_w36 = p_w35
+                    h_w39 = 0
+                    herr_w39 = 0
+                    try:
+                        h_w39 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w36) is not None and _k40) else _rt.field_int(_b, _k41, False))
+                    except Exception as e_w39:
+                        if not _rt.is_failure(e_w39):
+                            raise
+                        herr_w39 = e_w39
+                    h_w40 = 0
+                    herr_w40 = 0
+                    if (((live_w20) or (live_w21)) and (not (herr_w39 != 0))) and (h_w39 == 11):
+                        try:
+                            h_w40 = walk_lua_object_bytes_37(_rt, x_w36)
+                        except Exception as e_w40:
+                            if not _rt.is_failure(e_w40):
+                                raise
+                            herr_w40 = e_w40
+                    if live_w19:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 11:
+                                acc_w19 = (acc_w19 + 1)
+                        except Exception as e_w19:
+                            if not _rt.is_failure(e_w19):
+                                raise
+                            err_w19 = e_w19
+                            live_w19 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w20:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 11:
+                                if herr_w40 != 0:
+                                    raise herr_w40
+                                acc_w20 = (acc_w20 + h_w40)
+                        except Exception as e_w20:
+                            if not _rt.is_failure(e_w20):
+                                raise
+                            err_w20 = e_w20
+                            live_w20 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w21:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 11:
+                                if herr_w40 != 0:
+                                    raise herr_w40
+                                y_w38 = h_w40
+                                if (not (has_w21)) or (y_w38 > acc_w21):
+                                    acc_w21 = y_w38
+                                    has_w21 = 1
+                        except Exception as e_w21:
+                            if not _rt.is_failure(e_w21):
+                                raise
+                            err_w21 = e_w21
+                            live_w21 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w22:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 8:
+                                acc_w22 = (acc_w22 + 1)
+                        except Exception as e_w22:
+                            if not _rt.is_failure(e_w22):
+                                raise
+                            err_w22 = e_w22
+                            live_w22 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w23:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 8:
+                                acc_w23 = (acc_w23 + walk_lua_object_bytes_37(_rt, x_w36))
+                        except Exception as e_w23:
+                            if not _rt.is_failure(e_w23):
+                                raise
+                            err_w23 = e_w23
+                            live_w23 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w24:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 7:
+                                acc_w24 = (acc_w24 + 1)
+                        except Exception as e_w24:
+                            if not _rt.is_failure(e_w24):
+                                raise
+                            err_w24 = e_w24
+                            live_w24 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w25:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 7:
+                                acc_w25 = (acc_w25 + walk_lua_object_bytes_37(_rt, x_w36))
+                        except Exception as e_w25:
+                            if not _rt.is_failure(e_w25):
+                                raise
+                            err_w25 = e_w25
+                            live_w25 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w26:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 6:
+                                acc_w26 = (acc_w26 + 1)
+                        except Exception as e_w26:
+                            if not _rt.is_failure(e_w26):
+                                raise
+                            err_w26 = e_w26
+                            live_w26 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w27:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 6:
+                                acc_w27 = (acc_w27 + walk_lua_object_bytes_37(_rt, x_w36))
+                        except Exception as e_w27:
+                            if not _rt.is_failure(e_w27):
+                                raise
+                            err_w27 = e_w27
+                            live_w27 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w28:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 5:
+                                acc_w28 = (acc_w28 + 1)
+                        except Exception as e_w28:
+                            if not _rt.is_failure(e_w28):
+                                raise
+                            err_w28 = e_w28
+                            live_w28 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w29:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 12:
+                                acc_w29 = (acc_w29 + 1)
+                        except Exception as e_w29:
+                            if not _rt.is_failure(e_w29):
+                                raise
+                            err_w29 = e_w29
+                            live_w29 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w30:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 12:
+                                acc_w30 = (acc_w30 + walk_lua_object_bytes_37(_rt, x_w36))
+                        except Exception as e_w30:
+                            if not _rt.is_failure(e_w30):
+                                raise
+                            err_w30 = e_w30
+                            live_w30 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w31:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 10:
+                                acc_w31 = (acc_w31 + 1)
+                        except Exception as e_w31:
+                            if not _rt.is_failure(e_w31):
+                                raise
+                            err_w31 = e_w31
+                            live_w31 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if live_w32:
+                        try:
+                            if herr_w39 != 0:
+                                raise herr_w39
+                            if h_w39 == 9:
+                                acc_w32 = (acc_w32 + 1)
+                        except Exception as e_w32:
+                            if not _rt.is_failure(e_w32):
+                                raise
+                            err_w32 = e_w32
+                            live_w32 = 0
+                            alive_w33 = (alive_w33 - 1)
+                    if alive_w33 == 0:
+                        return h34(_rt, acc_w19, acc_w20, (acc_w21 if has_w21 else None), acc_w22, acc_w23, acc_w24, acc_w25, acc_w26, acc_w27, acc_w28, acc_w29, acc_w30, acc_w31, acc_w32, err_w19, err_w20, err_w21, err_w22, err_w23, err_w24, err_w25, err_w26, err_w27, err_w28, err_w29, err_w30, err_w31, err_w32)
+                    i6 = p_w35
+                    p_w35 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k24) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i6) is not None and _k25) else _rt.field_int(_b, _k26, False))
+                    if (p_w35 == t_w35) and (p_w35 != 0):
+                        raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w35, "hex"), (n_w35, "dec")])
+                    if n_w35 == pw_w35:
+                        t_w35 = p_w35
+                        pw_w35 = (pw_w35 * 2)
             finally:
-                _rt.visited += n_w7
+                _rt.visited += n_w35
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w6 = (i_w6 + 1)
-        return acc
+        except Exception as e_w33:
+            if not _rt.is_failure(e_w33):
+                raise
+            if live_w19:
+                err_w19 = e_w33
+            if live_w20:
+                err_w20 = e_w33
+            if live_w21:
+                err_w21 = e_w33
+            if live_w22:
+                err_w22 = e_w33
+            if live_w23:
+                err_w23 = e_w33
+            if live_w24:
+                err_w24 = e_w33
+            if live_w25:
+                err_w25 = e_w33
+            if live_w26:
+                err_w26 = e_w33
+            if live_w27:
+                err_w27 = e_w33
+            if live_w28:
+                err_w28 = e_w33
+            if live_w29:
+                err_w29 = e_w33
+            if live_w30:
+                err_w30 = e_w33
+            if live_w31:
+                err_w31 = e_w33
+            if live_w32:
+                err_w32 = e_w33
+        return h34(_rt, acc_w19, acc_w20, (acc_w21 if has_w21 else None), acc_w22, acc_w23, acc_w24, acc_w25, acc_w26, acc_w27, acc_w28, acc_w29, acc_w30, acc_w31, acc_w32, err_w19, err_w20, err_w21, err_w22, err_w23, err_w24, err_w25, err_w26, err_w27, err_w28, err_w29, err_w30, err_w31, err_w32)
 
-    def col9(_rt, s):
+    def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count8(_rt, s)
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[14]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def col10(_rt, s):
+    def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False))
+        return folded42(_rt, s)
 
-    def sum13(_rt, s):
+    def folded44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        c_w11 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False)) + 1)
-        if c_w11 < 0:
-            raise _rt.fail("corrupt", "range({0}): negative count", [(c_w11, "dec")])
-        if c_w11 > _max_nodes:
-            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w11, "dec"), (_max_nodes, "dec")])
-        _rt.visited += c_w11
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w11 = 0
-        while True:
-            if i_w11 >= c_w11:
-                break
-            i3 = i_w11
-            p_w12 = _rt.bitop("&", (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i3 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _rt.bitnot(1))
-            n_w12 = 0
-            t_w12 = p_w12
-            pw_w12 = 1
-            try:
-                while True:
-                    if p_w12 == 0:
-                        break
-                    n_w12 = (n_w12 + 1)
-                    if n_w12 > _max_nodes:
-                        raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                    i5 = p_w12
-                    acc = (acc + ((_k26 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k28) else _rt.field_int(_b, _k29, False))) + 1))
-                    i4 = p_w12
-                    p_w12 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                    if (p_w12 == t_w12) and (p_w12 != 0):
-                        raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w12, "hex"), (n_w12, "dec")])
-                    if n_w12 == pw_w12:
-                        t_w12 = p_w12
-                        pw_w12 = (pw_w12 * 2)
-            finally:
-                _rt.visited += n_w12
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w11 = (i_w11 + 1)
-        return acc
-
-    def col14(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum13(_rt, s)
-
-    def count16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w15 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w15 = 0
-        t_w15 = p_w15
-        pw_w15 = 1
-        try:
-            while True:
-                if p_w15 == 0:
-                    break
-                n_w15 = (n_w15 + 1)
-                if n_w15 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i7 = p_w15
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 11:
-                    acc = (acc + 1)
-                i6 = p_w15
-                p_w15 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i6) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w15 == t_w15) and (p_w15 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w15, "hex"), (n_w15, "dec")])
-                if n_w15 == pw_w15:
-                    t_w15 = p_w15
-                    pw_w15 = (pw_w15 * 2)
-        finally:
-            _rt.visited += n_w15
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col17(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return count16(_rt, s)
-
-    def walk_lua_object_bytes_18(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return (((((_k36 + ((_rt.field_int(s, _k37, True) & 127) * 8)) if _rt.field_int(s, _k37, True) != 0 else _k36) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) * 8) if _rt.field_int(s, _k37, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + 1) * _k44) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 11 else (((_k46 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k48) else _rt.field_int(_b, _k49, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k50) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k51) else _rt.field_int(_b, _k52, False)) == 0 else (_k54 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k55) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k56) else _rt.field_int(_b, _k57, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k58) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k59) else _rt.field_int(_b, _k60, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 7 else ((_k61 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k63) else _rt.field_int(_b, _k64, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 6 else (_k65 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 5 else ((_k66 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k68) else _rt.field_int(_b, _k69, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 12 else 0))))))
-
-    def sum20(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w19 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w19 = 0
-        t_w19 = p_w19
-        pw_w19 = 1
-        try:
-            while True:
-                if p_w19 == 0:
-                    break
-                n_w19 = (n_w19 + 1)
-                if n_w19 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i9 = p_w19
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 11:
-                    i10 = i9
-                    acc = (acc + walk_lua_object_bytes_18(_rt, i10))
-                i8 = p_w19
-                p_w19 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i8) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w19 == t_w19) and (p_w19 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w19, "hex"), (n_w19, "dec")])
-                if n_w19 == pw_w19:
-                    t_w19 = p_w19
-                    pw_w19 = (pw_w19 * 2)
-        finally:
-            _rt.visited += n_w19
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col21(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum20(_rt, s)
-
-    def max23(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        has = 0
-        p_w22 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w22 = 0
-        t_w22 = p_w22
-        pw_w22 = 1
-        try:
-            while True:
-                if p_w22 == 0:
-                    break
-                n_w22 = (n_w22 + 1)
-                if n_w22 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i12 = p_w22
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i12) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 11:
-                    i13 = i12
-                    x = walk_lua_object_bytes_18(_rt, i13)
-                    if (not (has)) or (x > acc):
-                        acc = x
-                        has = 1
-                i11 = p_w22
-                p_w22 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i11) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w22 == t_w22) and (p_w22 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w22, "hex"), (n_w22, "dec")])
-                if n_w22 == pw_w22:
-                    t_w22 = p_w22
-                    pw_w22 = (pw_w22 * 2)
-        finally:
-            _rt.visited += n_w22
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return (acc if has else None)
-
-    def col24(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return max23(_rt, s)
-
-    def count26(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w25 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w25 = 0
-        t_w25 = p_w25
-        pw_w25 = 1
-        try:
-            while True:
-                if p_w25 == 0:
-                    break
-                n_w25 = (n_w25 + 1)
-                if n_w25 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i15 = p_w25
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i15) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 8:
-                    acc = (acc + 1)
-                i14 = p_w25
-                p_w25 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i14) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w25 == t_w25) and (p_w25 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w25, "hex"), (n_w25, "dec")])
-                if n_w25 == pw_w25:
-                    t_w25 = p_w25
-                    pw_w25 = (pw_w25 * 2)
-        finally:
-            _rt.visited += n_w25
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col27(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return count26(_rt, s)
-
-    def sum29(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w28 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w28 = 0
-        t_w28 = p_w28
-        pw_w28 = 1
-        try:
-            while True:
-                if p_w28 == 0:
-                    break
-                n_w28 = (n_w28 + 1)
-                if n_w28 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i17 = p_w28
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i17) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 8:
-                    i18 = i17
-                    acc = (acc + walk_lua_object_bytes_18(_rt, i18))
-                i16 = p_w28
-                p_w28 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i16) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w28 == t_w28) and (p_w28 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w28, "hex"), (n_w28, "dec")])
-                if n_w28 == pw_w28:
-                    t_w28 = p_w28
-                    pw_w28 = (pw_w28 * 2)
-        finally:
-            _rt.visited += n_w28
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col30(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum29(_rt, s)
-
-    def count32(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w31 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w31 = 0
-        t_w31 = p_w31
-        pw_w31 = 1
-        try:
-            while True:
-                if p_w31 == 0:
-                    break
-                n_w31 = (n_w31 + 1)
-                if n_w31 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i20 = p_w31
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i20) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 7:
-                    acc = (acc + 1)
-                i19 = p_w31
-                p_w31 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i19) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w31 == t_w31) and (p_w31 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w31, "hex"), (n_w31, "dec")])
-                if n_w31 == pw_w31:
-                    t_w31 = p_w31
-                    pw_w31 = (pw_w31 * 2)
-        finally:
-            _rt.visited += n_w31
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col33(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return count32(_rt, s)
-
-    def sum35(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w34 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w34 = 0
-        t_w34 = p_w34
-        pw_w34 = 1
-        try:
-            while True:
-                if p_w34 == 0:
-                    break
-                n_w34 = (n_w34 + 1)
-                if n_w34 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i22 = p_w34
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i22) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 7:
-                    i23 = i22
-                    acc = (acc + walk_lua_object_bytes_18(_rt, i23))
-                i21 = p_w34
-                p_w34 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i21) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w34 == t_w34) and (p_w34 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w34, "hex"), (n_w34, "dec")])
-                if n_w34 == pw_w34:
-                    t_w34 = p_w34
-                    pw_w34 = (pw_w34 * 2)
-        finally:
-            _rt.visited += n_w34
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col36(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum35(_rt, s)
-
-    def count38(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w37 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w37 = 0
-        t_w37 = p_w37
-        pw_w37 = 1
-        try:
-            while True:
-                if p_w37 == 0:
-                    break
-                n_w37 = (n_w37 + 1)
-                if n_w37 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i25 = p_w37
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i25) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 6:
-                    acc = (acc + 1)
-                i24 = p_w37
-                p_w37 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i24) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w37 == t_w37) and (p_w37 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w37, "hex"), (n_w37, "dec")])
-                if n_w37 == pw_w37:
-                    t_w37 = p_w37
-                    pw_w37 = (pw_w37 * 2)
-        finally:
-            _rt.visited += n_w37
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col39(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return count38(_rt, s)
-
-    def sum41(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w40 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w40 = 0
-        t_w40 = p_w40
-        pw_w40 = 1
-        try:
-            while True:
-                if p_w40 == 0:
-                    break
-                n_w40 = (n_w40 + 1)
-                if n_w40 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i27 = p_w40
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i27) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 6:
-                    i28 = i27
-                    acc = (acc + walk_lua_object_bytes_18(_rt, i28))
-                i26 = p_w40
-                p_w40 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i26) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w40 == t_w40) and (p_w40 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w40, "hex"), (n_w40, "dec")])
-                if n_w40 == pw_w40:
-                    t_w40 = p_w40
-                    pw_w40 = (pw_w40 * 2)
-        finally:
-            _rt.visited += n_w40
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col42(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum41(_rt, s)
-
-    def count44(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w43 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w43 = 0
-        t_w43 = p_w43
-        pw_w43 = 1
-        try:
-            while True:
-                if p_w43 == 0:
-                    break
-                n_w43 = (n_w43 + 1)
-                if n_w43 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i30 = p_w43
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i30) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 5:
-                    acc = (acc + 1)
-                i29 = p_w43
-                p_w43 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i29) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w43 == t_w43) and (p_w43 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w43, "hex"), (n_w43, "dec")])
-                if n_w43 == pw_w43:
-                    t_w43 = p_w43
-                    pw_w43 = (pw_w43 * 2)
-        finally:
-            _rt.visited += n_w43
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[15]
+        if e != 0:
+            raise e
+        return r[1]
 
     def col45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count44(_rt, s)
+        return folded44(_rt, s)
 
-    def count47(_rt, s):
+    def folded46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w46 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w46 = 0
-        t_w46 = p_w46
-        pw_w46 = 1
-        try:
-            while True:
-                if p_w46 == 0:
-                    break
-                n_w46 = (n_w46 + 1)
-                if n_w46 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i32 = p_w46
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i32) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 12:
-                    acc = (acc + 1)
-                i31 = p_w46
-                p_w46 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i31) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w46 == t_w46) and (p_w46 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w46, "hex"), (n_w46, "dec")])
-                if n_w46 == pw_w46:
-                    t_w46 = p_w46
-                    pw_w46 = (pw_w46 * 2)
-        finally:
-            _rt.visited += n_w46
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[16]
+        if e != 0:
+            raise e
+        return r[2]
 
-    def col48(_rt, s):
+    def col47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count47(_rt, s)
+        return folded46(_rt, s)
 
-    def sum50(_rt, s):
+    def folded48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w49 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w49 = 0
-        t_w49 = p_w49
-        pw_w49 = 1
-        try:
-            while True:
-                if p_w49 == 0:
-                    break
-                n_w49 = (n_w49 + 1)
-                if n_w49 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i34 = p_w49
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i34) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 12:
-                    i35 = i34
-                    acc = (acc + walk_lua_object_bytes_18(_rt, i35))
-                i33 = p_w49
-                p_w49 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i33) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w49 == t_w49) and (p_w49 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w49, "hex"), (n_w49, "dec")])
-                if n_w49 == pw_w49:
-                    t_w49 = p_w49
-                    pw_w49 = (pw_w49 * 2)
-        finally:
-            _rt.visited += n_w49
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[17]
+        if e != 0:
+            raise e
+        return r[3]
+
+    def col49(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded48(_rt, s)
+
+    def folded50(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[18]
+        if e != 0:
+            raise e
+        return r[4]
 
     def col51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum50(_rt, s)
+        return folded50(_rt, s)
 
-    def count53(_rt, s):
+    def folded52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w52 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w52 = 0
-        t_w52 = p_w52
-        pw_w52 = 1
-        try:
-            while True:
-                if p_w52 == 0:
-                    break
-                n_w52 = (n_w52 + 1)
-                if n_w52 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i37 = p_w52
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i37) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 10:
-                    acc = (acc + 1)
-                i36 = p_w52
-                p_w52 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i36) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w52 == t_w52) and (p_w52 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w52, "hex"), (n_w52, "dec")])
-                if n_w52 == pw_w52:
-                    t_w52 = p_w52
-                    pw_w52 = (pw_w52 * 2)
-        finally:
-            _rt.visited += n_w52
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[19]
+        if e != 0:
+            raise e
+        return r[5]
 
-    def col54(_rt, s):
+    def col53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count53(_rt, s)
+        return folded52(_rt, s)
 
-    def count56(_rt, s):
+    def folded54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w55 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))
-        n_w55 = 0
-        t_w55 = p_w55
-        pw_w55 = 1
-        try:
-            while True:
-                if p_w55 == 0:
-                    break
-                n_w55 = (n_w55 + 1)
-                if n_w55 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i39 = p_w55
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i39) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 9:
-                    acc = (acc + 1)
-                i38 = p_w55
-                p_w55 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i38) is not None and _k21) else _rt.field_int(_b, _k22, False))
-                if (p_w55 == t_w55) and (p_w55 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w55, "hex"), (n_w55, "dec")])
-                if n_w55 == pw_w55:
-                    t_w55 = p_w55
-                    pw_w55 = (pw_w55 * 2)
-        finally:
-            _rt.visited += n_w55
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[20]
+        if e != 0:
+            raise e
+        return r[6]
+
+    def col55(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded54(_rt, s)
+
+    def folded56(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[21]
+        if e != 0:
+            raise e
+        return r[7]
 
     def col57(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count56(_rt, s)
+        return folded56(_rt, s)
 
-    return View("lua_objects", "The worker's Lua objects by type - how many and the bytes the collector would free with them - from a walk of the GC's lists; strings also as LuaJIT counts them itself (str_num). cdata and traces are counted only.", "global_State", [("main", root4)], [("gc_bytes", col5, "value", False), ("strings", col9, "value", False), ("str_num", col10, "value", False), ("string_bytes", col14, "value", False), ("tables", col17, "value", False), ("table_bytes", col21, "value", False), ("largest_table_bytes", col24, "value", False), ("functions", col27, "value", False), ("function_bytes", col30, "value", False), ("protos", col33, "value", False), ("proto_bytes", col36, "value", False), ("threads", col39, "value", False), ("thread_bytes", col42, "value", False), ("upvalues", col45, "value", False), ("userdata", col48, "value", False), ("userdata_bytes", col51, "value", False), ("cdata", col54, "value", False), ("traces", col57, "value", False)], [], False, None)  # noqa: F821
+    def folded58(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[22]
+        if e != 0:
+            raise e
+        return r[8]
+
+    def col59(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded58(_rt, s)
+
+    def folded60(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[23]
+        if e != 0:
+            raise e
+        return r[9]
+
+    def col61(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded60(_rt, s)
+
+    def folded62(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[24]
+        if e != 0:
+            raise e
+        return r[10]
+
+    def col63(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded62(_rt, s)
+
+    def folded64(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[25]
+        if e != 0:
+            raise e
+        return r[11]
+
+    def col65(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded64(_rt, s)
+
+    def folded66(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[26]
+        if e != 0:
+            raise e
+        return r[12]
+
+    def col67(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded66(_rt, s)
+
+    def folded68(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold41, s)
+        e = r[27]
+        if e != 0:
+            raise e
+        return r[13]
+
+    def col69(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded68(_rt, s)
+
+    return View("lua_objects", "The worker's Lua objects by type - how many and the bytes the collector would free with them - from a walk of the GC's lists; strings also as LuaJIT counts them itself (str_num). cdata and traces are counted only.", "global_State", [("main", root4)], [("gc_bytes", col5, "value", False), ("strings", col15, "value", False), ("str_num", col16, "value", False), ("string_bytes", col18, "value", False), ("tables", col43, "value", False), ("table_bytes", col45, "value", False), ("largest_table_bytes", col47, "value", False), ("functions", col49, "value", False), ("function_bytes", col51, "value", False), ("protos", col53, "value", False), ("proto_bytes", col55, "value", False), ("threads", col57, "value", False), ("thread_bytes", col59, "value", False), ("upvalues", col61, "value", False), ("userdata", col63, "value", False), ("userdata_bytes", col65, "value", False), ("cdata", col67, "value", False), ("traces", col69, "value", False)], [], False, None)  # noqa: F821
 
 def view21(L):
     _k1 = L.size("GCtab")

@@ -202,6 +202,12 @@ class Runtime(object):
         return self._registers_read[name]
 
     @staticmethod
+    def is_failure(e):
+        """Whether e is a walk's failure (a walk error, a read that faulted): what a catch of the loop IR keeps, and
+        nothing else."""
+        return isinstance(e, (Fault, WalkError))
+
+    @staticmethod
     def fail(kind, msg, args):
         """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
         return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
@@ -2572,12 +2578,12 @@ def view3(L):
     _k27 = L.off("dict", "ht_size_exp")
     _k28 = L.align("dictEntry")
     _k29 = (_k28 - 1)
-    _k30 = L.off("dictEntry", "next")
-    _k31 = L.off("dict", "ht_used")
-    _k32 = L.off("dictEntry", "v.val")
-    _k33 = L.off("robj", "type")
-    _k34 = L.plain_u64("robj", "type")
-    _k35 = L.int_field("robj", "type")
+    _k30 = L.off("dictEntry", "v.val")
+    _k31 = L.off("robj", "type")
+    _k32 = L.plain_u64("robj", "type")
+    _k33 = L.int_field("robj", "type")
+    _k34 = L.off("dictEntry", "next")
+    _k35 = L.off("dict", "ht_used")
 
     def h1(_rt):
         _m = _rt.m
@@ -2647,7 +2653,29 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k19) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k20) else _rt.field_int(_b, _k21, False))
 
-    def h13(_rt, b, i):
+    def h18(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        r.append(p4)
+        r.append(p5)
+        r.append(p6)
+        r.append(p7)
+        r.append(p8)
+        r.append(p9)
+        r.append(p10)
+        r.append(p11)
+        r.append(p12)
+        r.append(p13)
+        return r
+
+    def h22(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2656,7 +2684,7 @@ def view3(L):
             raise _rt.fail("corrupt", "dict.ht_table[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def h14(_rt, b, i):
+    def h23(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2665,101 +2693,257 @@ def view3(L):
             raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 1))
 
-    def count16(_rt, s):
+    def fold28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w10 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w10 = _rt.field_int(s, _k23, True)
-        if c_w10 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w10, "hex"), (c_w10, "dec")])
-        if c_w10 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w10, "hex"), (c_w10, "dec"), (_max_nodes, "dec")])
-        if (c_w10 > 0) and (b_w10 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w10, "dec")])
-        _rt.visited += c_w10
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w10 = 0
-        while True:
-            if i_w10 >= c_w10:
-                break
-            i1 = (b_w10 + (i_w10 * _k24))
-            c_w11 = 2
-            if c_w11 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w11, "dec")])
-            if c_w11 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w11, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w11
+        acc_w10 = 0
+        err_w10 = 0
+        live_w10 = 1
+        acc_w11 = 0
+        err_w11 = 0
+        live_w11 = 1
+        acc_w12 = 0
+        err_w12 = 0
+        live_w12 = 1
+        acc_w13 = 0
+        err_w13 = 0
+        live_w13 = 1
+        acc_w14 = 0
+        err_w14 = 0
+        live_w14 = 1
+        acc_w15 = 0
+        err_w15 = 0
+        live_w15 = 1
+        acc_w16 = 0
+        err_w16 = 0
+        live_w16 = 1
+        alive_w17 = 7
+        try:
+            b_w19 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            c_w19 = _rt.field_int(s, _k23, True)
+            if c_w19 < 0:
+                raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w19, "hex"), (c_w19, "dec")])
+            if c_w19 > _max_nodes:
+                raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w19, "hex"), (c_w19, "dec"), (_max_nodes, "dec")])
+            if (c_w19 > 0) and (b_w19 == 0):
+                raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w19, "dec")])
+            _rt.visited += c_w19
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w11 = 0
+            i_w19 = 0
             while True:
-                if i_w11 >= c_w11:
+                if i_w19 >= c_w19:
                     break
-                i2 = i_w11
-                b_w12 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w12 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i2), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i2), 1, True)))
-                if c_w12 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w12, "hex"), (c_w12, "dec")])
-                if c_w12 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w12, "hex"), (c_w12, "dec"), (_max_nodes, "dec")])
-                if (c_w12 > 0) and (b_w12 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w12, "dec")])
-                _rt.visited += c_w12
+                i1 = (b_w19 + (i_w19 * _k24))
+                c_w20 = 2
+                if c_w20 < 0:
+                    raise _rt.fail("corrupt", "range({0}): negative count", [(c_w20, "dec")])
+                if c_w20 > _max_nodes:
+                    raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w20, "dec"), (_max_nodes, "dec")])
+                _rt.visited += c_w20
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w12 = 0
+                i_w20 = 0
                 while True:
-                    if i_w12 >= c_w12:
+                    if i_w20 >= c_w20:
                         break
-                    i3 = (_q[(_a & 65535) >> 3] if not (_a := (b_w12 + (i_w12 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w15 = i3
-                    n_w15 = 0
-                    t_w15 = p_w15
-                    pw_w15 = 1
-                    try:
-                        while True:
-                            if p_w15 == 0:
-                                break
-                            if (p_w15 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w15, "hex")])
-                            n_w15 = (n_w15 + 1)
-                            if n_w15 > _max_nodes:
-                                raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            acc = (acc + 1)
-                            p_w15 = (_q[(_a & 65535) >> 3] if not (_a := (p_w15 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w15 == t_w15) and (p_w15 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w15, "hex"), (n_w15, "dec")])
-                            if n_w15 == pw_w15:
-                                t_w15 = p_w15
-                                pw_w15 = (pw_w15 * 2)
-                    finally:
-                        _rt.visited += n_w15
-                        if _rt.visited > _rt.max_total:
-                            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w12 = (i_w12 + 1)
-                i_w11 = (i_w11 + 1)
-            i_w10 = (i_w10 + 1)
-        return acc
+                    i2 = i_w20
+                    b_w21 = (_q[(_a & 65535) >> 3] if not (_a := h22(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w21 = (0 if _m.int(h23(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i2), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h23(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i2), 1, True)))
+                    if c_w21 < 0:
+                        raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w21, "hex"), (c_w21, "dec")])
+                    if c_w21 > _max_nodes:
+                        raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w21, "hex"), (c_w21, "dec"), (_max_nodes, "dec")])
+                    if (c_w21 > 0) and (b_w21 == 0):
+                        raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w21, "dec")])
+                    _rt.visited += c_w21
+                    if _rt.visited > _rt.max_total:
+                        raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+                    i_w21 = 0
+                    while True:
+                        if i_w21 >= c_w21:
+                            break
+                        i3 = (_q[(_a & 65535) >> 3] if not (_a := (b_w21 + (i_w21 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        p_w24 = i3
+                        n_w24 = 0
+                        t_w24 = p_w24
+                        pw_w24 = 1
+                        try:
+                            while True:
+                                if p_w24 == 0:
+                                    break
+                                if (p_w24 & _k29) != 0:
+                                    raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w24, "hex")])
+                                n_w24 = (n_w24 + 1)
+                                if n_w24 > _max_nodes:
+                                    raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                                x_w25 = p_w24
+                                h_w26 = 0
+                                herr_w26 = 0
+                                if (((((live_w11) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16):
+                                    try:
+                                        h_w26 = (_q[(_a & 65535) >> 3] if not (_a := (x_w25 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                                    except Exception as e_w26:
+                                        if not _rt.is_failure(e_w26):
+                                            raise
+                                        herr_w26 = e_w26
+                                h_w27 = 0
+                                herr_w27 = 0
+                                if ((((((live_w11) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16)) and (not (herr_w26 != 0)):
+                                    try:
+                                        h_w27 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False))
+                                    except Exception as e_w27:
+                                        if not _rt.is_failure(e_w27):
+                                            raise
+                                        herr_w27 = e_w27
+                                if live_w10:
+                                    acc_w10 = (acc_w10 + 1)
+                                if live_w11:
+                                    try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
+                                        if herr_w26 != 0:
+                                            raise herr_w26
+                                        if h_w27 == 0:
+                                            acc_w11 = (acc_w11 + 1)
+                                    except Exception as e_w11:
+                                        if not _rt.is_failure(e_w11):
+                                            raise
+                                        err_w11 = e_w11
+                                        live_w11 = 0
+                                        alive_w17 = (alive_w17 - 1)
+                                if live_w12:
+                                    try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
+                                        if herr_w26 != 0:
+                                            raise herr_w26
+                                        if h_w27 == 1:
+                                            acc_w12 = (acc_w12 + 1)
+                                    except Exception as e_w12:
+                                        if not _rt.is_failure(e_w12):
+                                            raise
+                                        err_w12 = e_w12
+                                        live_w12 = 0
+                                        alive_w17 = (alive_w17 - 1)
+                                if live_w13:
+                                    try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
+                                        if herr_w26 != 0:
+                                            raise herr_w26
+                                        if h_w27 == 2:
+                                            acc_w13 = (acc_w13 + 1)
+                                    except Exception as e_w13:
+                                        if not _rt.is_failure(e_w13):
+                                            raise
+                                        err_w13 = e_w13
+                                        live_w13 = 0
+                                        alive_w17 = (alive_w17 - 1)
+                                if live_w14:
+                                    try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
+                                        if herr_w26 != 0:
+                                            raise herr_w26
+                                        if h_w27 == 3:
+                                            acc_w14 = (acc_w14 + 1)
+                                    except Exception as e_w14:
+                                        if not _rt.is_failure(e_w14):
+                                            raise
+                                        err_w14 = e_w14
+                                        live_w14 = 0
+                                        alive_w17 = (alive_w17 - 1)
+                                if live_w15:
+                                    try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
+                                        if herr_w26 != 0:
+                                            raise herr_w26
+                                        if h_w27 == 4:
+                                            acc_w15 = (acc_w15 + 1)
+                                    except Exception as e_w15:
+                                        if not _rt.is_failure(e_w15):
+                                            raise
+                                        err_w15 = e_w15
+                                        live_w15 = 0
+                                        alive_w17 = (alive_w17 - 1)
+                                if live_w16:
+                                    try:
+                                        if herr_w27 != 0:
+                                            raise herr_w27
+                                        if herr_w26 != 0:
+                                            raise herr_w26
+                                        if h_w27 == 6:
+                                            acc_w16 = (acc_w16 + 1)
+                                    except Exception as e_w16:
+                                        if not _rt.is_failure(e_w16):
+                                            raise
+                                        err_w16 = e_w16
+                                        live_w16 = 0
+                                        alive_w17 = (alive_w17 - 1)
+                                if alive_w17 == 0:
+                                    return h18(_rt, acc_w10, acc_w11, acc_w12, acc_w13, acc_w14, acc_w15, acc_w16, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16)
+                                p_w24 = (_q[(_a & 65535) >> 3] if not (_a := (p_w24 + _k34)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                                if (p_w24 == t_w24) and (p_w24 != 0):
+                                    raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w24, "hex"), (n_w24, "dec")])
+                                if n_w24 == pw_w24:
+                                    t_w24 = p_w24
+                                    pw_w24 = (pw_w24 * 2)
+                        finally:
+                            _rt.visited += n_w24
+                            if _rt.visited > _rt.max_total:
+                                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+                        i_w21 = (i_w21 + 1)
+                    i_w20 = (i_w20 + 1)
+                i_w19 = (i_w19 + 1)
+        except Exception as e_w17:
+            if not _rt.is_failure(e_w17):
+                raise
+            if live_w10:
+                err_w10 = e_w17
+            if live_w11:
+                err_w11 = e_w17
+            if live_w12:
+                err_w12 = e_w17
+            if live_w13:
+                err_w13 = e_w17
+            if live_w14:
+                err_w14 = e_w17
+            if live_w15:
+                err_w15 = e_w17
+            if live_w16:
+                err_w16 = e_w17
+        return h18(_rt, acc_w10, acc_w11, acc_w12, acc_w13, acc_w14, acc_w15, acc_w16, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16)
 
-    def col17(_rt, s):
+    def folded29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count16(_rt, s)
+        r = _rt.memo("fold 1", fold28, s)
+        e = r[7]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def walk_dict_size_18(_rt, s):
+    def col30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := h19(_rt, (s + _k31), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h19(_rt, (s + _k31), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return folded29(_rt, s)
 
-    def h19(_rt, b, i):
+    def walk_dict_size_31(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return ((_q[(_a & 65535) >> 3] if not (_a := h32(_rt, (s + _k35), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h32(_rt, (s + _k35), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+
+    def h32(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2768,574 +2952,148 @@ def view3(L):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def sum21(_rt, s):
+    def sum34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w20 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w20 = _rt.field_int(s, _k23, True)
-        if c_w20 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w20, "hex"), (c_w20, "dec")])
-        if c_w20 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w20, "hex"), (c_w20, "dec"), (_max_nodes, "dec")])
-        if (c_w20 > 0) and (b_w20 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w20, "dec")])
-        _rt.visited += c_w20
+        b_w33 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        c_w33 = _rt.field_int(s, _k23, True)
+        if c_w33 < 0:
+            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w33, "hex"), (c_w33, "dec")])
+        if c_w33 > _max_nodes:
+            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w33, "hex"), (c_w33, "dec"), (_max_nodes, "dec")])
+        if (c_w33 > 0) and (b_w33 == 0):
+            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w33, "dec")])
+        _rt.visited += c_w33
         if _rt.visited > _rt.max_total:
             raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w20 = 0
+        i_w33 = 0
         while True:
-            if i_w20 >= c_w20:
+            if i_w33 >= c_w33:
                 break
-            i4 = (b_w20 + (i_w20 * _k24))
-            acc = (acc + walk_dict_size_18(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
-            i_w20 = (i_w20 + 1)
+            i4 = (b_w33 + (i_w33 * _k24))
+            acc = (acc + walk_dict_size_31(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+            i_w33 = (i_w33 + 1)
         return acc
 
-    def col22(_rt, s):
+    def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum21(_rt, s)
+        return sum34(_rt, s)
 
-    def count27(_rt, s):
+    def folded36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w23 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w23 = _rt.field_int(s, _k23, True)
-        if c_w23 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w23, "hex"), (c_w23, "dec")])
-        if c_w23 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w23, "hex"), (c_w23, "dec"), (_max_nodes, "dec")])
-        if (c_w23 > 0) and (b_w23 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w23, "dec")])
-        _rt.visited += c_w23
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w23 = 0
-        while True:
-            if i_w23 >= c_w23:
-                break
-            i5 = (b_w23 + (i_w23 * _k24))
-            c_w24 = 2
-            if c_w24 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w24, "dec")])
-            if c_w24 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w24, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w24
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w24 = 0
-            while True:
-                if i_w24 >= c_w24:
-                    break
-                i6 = i_w24
-                b_w25 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w25 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i6), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i6), 1, True)))
-                if c_w25 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w25, "hex"), (c_w25, "dec")])
-                if c_w25 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w25, "hex"), (c_w25, "dec"), (_max_nodes, "dec")])
-                if (c_w25 > 0) and (b_w25 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w25, "dec")])
-                _rt.visited += c_w25
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w25 = 0
-                while True:
-                    if i_w25 >= c_w25:
-                        break
-                    i7 = (_q[(_a & 65535) >> 3] if not (_a := (b_w25 + (i_w25 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w26 = i7
-                    n_w26 = 0
-                    t_w26 = p_w26
-                    pw_w26 = 1
-                    try:
-                        while True:
-                            if p_w26 == 0:
-                                break
-                            if (p_w26 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w26, "hex")])
-                            n_w26 = (n_w26 + 1)
-                            if n_w26 > _max_nodes:
-                                raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i8 = p_w26
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i8 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 0:
-                                acc = (acc + 1)
-                            p_w26 = (_q[(_a & 65535) >> 3] if not (_a := (p_w26 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w26 == t_w26) and (p_w26 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
-                            if n_w26 == pw_w26:
-                                t_w26 = p_w26
-                                pw_w26 = (pw_w26 * 2)
-                    finally:
-                        _rt.visited += n_w26
-                        if _rt.visited > _rt.max_total:
-                            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w25 = (i_w25 + 1)
-                i_w24 = (i_w24 + 1)
-            i_w23 = (i_w23 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold28, s)
+        e = r[8]
+        if e != 0:
+            raise e
+        return r[1]
 
-    def col28(_rt, s):
+    def col37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count27(_rt, s)
+        return folded36(_rt, s)
 
-    def count33(_rt, s):
+    def folded38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w29 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w29 = _rt.field_int(s, _k23, True)
-        if c_w29 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w29, "hex"), (c_w29, "dec")])
-        if c_w29 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w29, "hex"), (c_w29, "dec"), (_max_nodes, "dec")])
-        if (c_w29 > 0) and (b_w29 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w29, "dec")])
-        _rt.visited += c_w29
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w29 = 0
-        while True:
-            if i_w29 >= c_w29:
-                break
-            i9 = (b_w29 + (i_w29 * _k24))
-            c_w30 = 2
-            if c_w30 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w30, "dec")])
-            if c_w30 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w30, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w30
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w30 = 0
-            while True:
-                if i_w30 >= c_w30:
-                    break
-                i10 = i_w30
-                b_w31 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w31 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i10), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i10), 1, True)))
-                if c_w31 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w31, "hex"), (c_w31, "dec")])
-                if c_w31 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w31, "hex"), (c_w31, "dec"), (_max_nodes, "dec")])
-                if (c_w31 > 0) and (b_w31 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w31, "dec")])
-                _rt.visited += c_w31
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w31 = 0
-                while True:
-                    if i_w31 >= c_w31:
-                        break
-                    i11 = (_q[(_a & 65535) >> 3] if not (_a := (b_w31 + (i_w31 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w32 = i11
-                    n_w32 = 0
-                    t_w32 = p_w32
-                    pw_w32 = 1
-                    try:
-                        while True:
-                            if p_w32 == 0:
-                                break
-                            if (p_w32 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w32, "hex")])
-                            n_w32 = (n_w32 + 1)
-                            if n_w32 > _max_nodes:
-                                raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i12 = p_w32
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i12 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 1:
-                                acc = (acc + 1)
-                            p_w32 = (_q[(_a & 65535) >> 3] if not (_a := (p_w32 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w32 == t_w32) and (p_w32 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w32, "hex"), (n_w32, "dec")])
-                            if n_w32 == pw_w32:
-                                t_w32 = p_w32
-                                pw_w32 = (pw_w32 * 2)
-                    finally:
-                        _rt.visited += n_w32
-                        if _rt.visited > _rt.max_total:
-                            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w31 = (i_w31 + 1)
-                i_w30 = (i_w30 + 1)
-            i_w29 = (i_w29 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold28, s)
+        e = r[9]
+        if e != 0:
+            raise e
+        return r[2]
 
-    def col34(_rt, s):
+    def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count33(_rt, s)
+        return folded38(_rt, s)
 
-    def count39(_rt, s):
+    def folded40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w35 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w35 = _rt.field_int(s, _k23, True)
-        if c_w35 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w35, "hex"), (c_w35, "dec")])
-        if c_w35 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w35, "hex"), (c_w35, "dec"), (_max_nodes, "dec")])
-        if (c_w35 > 0) and (b_w35 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w35, "dec")])
-        _rt.visited += c_w35
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w35 = 0
-        while True:
-            if i_w35 >= c_w35:
-                break
-            i13 = (b_w35 + (i_w35 * _k24))
-            c_w36 = 2
-            if c_w36 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w36, "dec")])
-            if c_w36 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w36, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w36
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w36 = 0
-            while True:
-                if i_w36 >= c_w36:
-                    break
-                i14 = i_w36
-                b_w37 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w37 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i14), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i13 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i14), 1, True)))
-                if c_w37 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w37, "hex"), (c_w37, "dec")])
-                if c_w37 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w37, "hex"), (c_w37, "dec"), (_max_nodes, "dec")])
-                if (c_w37 > 0) and (b_w37 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w37, "dec")])
-                _rt.visited += c_w37
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w37 = 0
-                while True:
-                    if i_w37 >= c_w37:
-                        break
-                    i15 = (_q[(_a & 65535) >> 3] if not (_a := (b_w37 + (i_w37 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w38 = i15
-                    n_w38 = 0
-                    t_w38 = p_w38
-                    pw_w38 = 1
-                    try:
-                        while True:
-                            if p_w38 == 0:
-                                break
-                            if (p_w38 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w38, "hex")])
-                            n_w38 = (n_w38 + 1)
-                            if n_w38 > _max_nodes:
-                                raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i16 = p_w38
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i16 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 2:
-                                acc = (acc + 1)
-                            p_w38 = (_q[(_a & 65535) >> 3] if not (_a := (p_w38 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w38 == t_w38) and (p_w38 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w38, "hex"), (n_w38, "dec")])
-                            if n_w38 == pw_w38:
-                                t_w38 = p_w38
-                                pw_w38 = (pw_w38 * 2)
-                    finally:
-                        _rt.visited += n_w38
-                        if _rt.visited > _rt.max_total:
-                            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w37 = (i_w37 + 1)
-                i_w36 = (i_w36 + 1)
-            i_w35 = (i_w35 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold28, s)
+        e = r[10]
+        if e != 0:
+            raise e
+        return r[3]
 
-    def col40(_rt, s):
+    def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count39(_rt, s)
+        return folded40(_rt, s)
 
-    def count45(_rt, s):
+    def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w41 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w41 = _rt.field_int(s, _k23, True)
-        if c_w41 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w41, "hex"), (c_w41, "dec")])
-        if c_w41 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w41, "hex"), (c_w41, "dec"), (_max_nodes, "dec")])
-        if (c_w41 > 0) and (b_w41 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w41, "dec")])
-        _rt.visited += c_w41
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w41 = 0
-        while True:
-            if i_w41 >= c_w41:
-                break
-            i17 = (b_w41 + (i_w41 * _k24))
-            c_w42 = 2
-            if c_w42 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w42, "dec")])
-            if c_w42 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w42, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w42
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w42 = 0
-            while True:
-                if i_w42 >= c_w42:
-                    break
-                i18 = i_w42
-                b_w43 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w43 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i18), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i18), 1, True)))
-                if c_w43 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w43, "hex"), (c_w43, "dec")])
-                if c_w43 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w43, "hex"), (c_w43, "dec"), (_max_nodes, "dec")])
-                if (c_w43 > 0) and (b_w43 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w43, "dec")])
-                _rt.visited += c_w43
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w43 = 0
-                while True:
-                    if i_w43 >= c_w43:
-                        break
-                    i19 = (_q[(_a & 65535) >> 3] if not (_a := (b_w43 + (i_w43 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w44 = i19
-                    n_w44 = 0
-                    t_w44 = p_w44
-                    pw_w44 = 1
-                    try:
-                        while True:
-                            if p_w44 == 0:
-                                break
-                            if (p_w44 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w44, "hex")])
-                            n_w44 = (n_w44 + 1)
-                            if n_w44 > _max_nodes:
-                                raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i20 = p_w44
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i20 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 3:
-                                acc = (acc + 1)
-                            p_w44 = (_q[(_a & 65535) >> 3] if not (_a := (p_w44 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w44 == t_w44) and (p_w44 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w44, "hex"), (n_w44, "dec")])
-                            if n_w44 == pw_w44:
-                                t_w44 = p_w44
-                                pw_w44 = (pw_w44 * 2)
-                    finally:
-                        _rt.visited += n_w44
-                        if _rt.visited > _rt.max_total:
-                            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w43 = (i_w43 + 1)
-                i_w42 = (i_w42 + 1)
-            i_w41 = (i_w41 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold28, s)
+        e = r[11]
+        if e != 0:
+            raise e
+        return r[4]
 
-    def col46(_rt, s):
+    def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count45(_rt, s)
+        return folded42(_rt, s)
 
-    def count51(_rt, s):
+    def folded44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w47 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w47 = _rt.field_int(s, _k23, True)
-        if c_w47 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w47, "hex"), (c_w47, "dec")])
-        if c_w47 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w47, "hex"), (c_w47, "dec"), (_max_nodes, "dec")])
-        if (c_w47 > 0) and (b_w47 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w47, "dec")])
-        _rt.visited += c_w47
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w47 = 0
-        while True:
-            if i_w47 >= c_w47:
-                break
-            i21 = (b_w47 + (i_w47 * _k24))
-            c_w48 = 2
-            if c_w48 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w48, "dec")])
-            if c_w48 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w48, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w48
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w48 = 0
-            while True:
-                if i_w48 >= c_w48:
-                    break
-                i22 = i_w48
-                b_w49 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w49 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i22), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i21 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i22), 1, True)))
-                if c_w49 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w49, "hex"), (c_w49, "dec")])
-                if c_w49 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w49, "hex"), (c_w49, "dec"), (_max_nodes, "dec")])
-                if (c_w49 > 0) and (b_w49 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w49, "dec")])
-                _rt.visited += c_w49
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w49 = 0
-                while True:
-                    if i_w49 >= c_w49:
-                        break
-                    i23 = (_q[(_a & 65535) >> 3] if not (_a := (b_w49 + (i_w49 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w50 = i23
-                    n_w50 = 0
-                    t_w50 = p_w50
-                    pw_w50 = 1
-                    try:
-                        while True:
-                            if p_w50 == 0:
-                                break
-                            if (p_w50 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w50, "hex")])
-                            n_w50 = (n_w50 + 1)
-                            if n_w50 > _max_nodes:
-                                raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i24 = p_w50
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i24 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 4:
-                                acc = (acc + 1)
-                            p_w50 = (_q[(_a & 65535) >> 3] if not (_a := (p_w50 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w50 == t_w50) and (p_w50 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w50, "hex"), (n_w50, "dec")])
-                            if n_w50 == pw_w50:
-                                t_w50 = p_w50
-                                pw_w50 = (pw_w50 * 2)
-                    finally:
-                        _rt.visited += n_w50
-                        if _rt.visited > _rt.max_total:
-                            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w49 = (i_w49 + 1)
-                i_w48 = (i_w48 + 1)
-            i_w47 = (i_w47 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold28, s)
+        e = r[12]
+        if e != 0:
+            raise e
+        return r[5]
 
-    def col52(_rt, s):
+    def col45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count51(_rt, s)
+        return folded44(_rt, s)
 
-    def count57(_rt, s):
+    def folded46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w53 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w53 = _rt.field_int(s, _k23, True)
-        if c_w53 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w53, "hex"), (c_w53, "dec")])
-        if c_w53 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w53, "hex"), (c_w53, "dec"), (_max_nodes, "dec")])
-        if (c_w53 > 0) and (b_w53 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w53, "dec")])
-        _rt.visited += c_w53
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w53 = 0
-        while True:
-            if i_w53 >= c_w53:
-                break
-            i25 = (b_w53 + (i_w53 * _k24))
-            c_w54 = 2
-            if c_w54 < 0:
-                raise _rt.fail("corrupt", "range({0}): negative count", [(c_w54, "dec")])
-            if c_w54 > _max_nodes:
-                raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w54, "dec"), (_max_nodes, "dec")])
-            _rt.visited += c_w54
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-            i_w54 = 0
-            while True:
-                if i_w54 >= c_w54:
-                    break
-                i26 = i_w54
-                b_w55 = (_q[(_a & 65535) >> 3] if not (_a := h13(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w55 = (0 if _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i26), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h14(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i25 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i26), 1, True)))
-                if c_w55 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w55, "hex"), (c_w55, "dec")])
-                if c_w55 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w55, "hex"), (c_w55, "dec"), (_max_nodes, "dec")])
-                if (c_w55 > 0) and (b_w55 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w55, "dec")])
-                _rt.visited += c_w55
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w55 = 0
-                while True:
-                    if i_w55 >= c_w55:
-                        break
-                    i27 = (_q[(_a & 65535) >> 3] if not (_a := (b_w55 + (i_w55 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    p_w56 = i27
-                    n_w56 = 0
-                    t_w56 = p_w56
-                    pw_w56 = 1
-                    try:
-                        while True:
-                            if p_w56 == 0:
-                                break
-                            if (p_w56 & _k29) != 0:
-                                raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w56, "hex")])
-                            n_w56 = (n_w56 + 1)
-                            if n_w56 > _max_nodes:
-                                raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                            i28 = p_w56
-                            if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i28 + _k32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k34) else _rt.field_int(_b, _k35, False)) == 6:
-                                acc = (acc + 1)
-                            p_w56 = (_q[(_a & 65535) >> 3] if not (_a := (p_w56 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                            if (p_w56 == t_w56) and (p_w56 != 0):
-                                raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w56, "hex"), (n_w56, "dec")])
-                            if n_w56 == pw_w56:
-                                t_w56 = p_w56
-                                pw_w56 = (pw_w56 * 2)
-                    finally:
-                        _rt.visited += n_w56
-                        if _rt.visited > _rt.max_total:
-                            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                    i_w55 = (i_w55 + 1)
-                i_w54 = (i_w54 + 1)
-            i_w53 = (i_w53 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold28, s)
+        e = r[13]
+        if e != 0:
+            raise e
+        return r[6]
 
-    def col58(_rt, s):
+    def col47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count57(_rt, s)
+        return folded46(_rt, s)
 
-    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False), ("peak", col4, "value", False), ("startup", col5, "value", False), ("rss", col6, "value", False), ("allocated", col7, "value", False), ("active", col8, "value", False), ("resident", col9, "value", False), ("keys", col17, "value", False), ("dict_keys", col22, "value", False), ("strings", col28, "value", False), ("lists", col34, "value", False), ("sets", col40, "value", False), ("zsets", col46, "value", False), ("hashes", col52, "value", False), ("streams", col58, "value", False)], [], False, None)  # noqa: F821
+    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False), ("peak", col4, "value", False), ("startup", col5, "value", False), ("rss", col6, "value", False), ("allocated", col7, "value", False), ("active", col8, "value", False), ("resident", col9, "value", False), ("keys", col30, "value", False), ("dict_keys", col35, "value", False), ("strings", col37, "value", False), ("lists", col39, "value", False), ("sets", col41, "value", False), ("zsets", col43, "value", False), ("hashes", col45, "value", False), ("streams", col47, "value", False)], [], False, None)  # noqa: F821
 
 def view4(L):
     _k1 = L.off("redisServer", "slowlog")

@@ -202,6 +202,12 @@ class Runtime(object):
         return self._registers_read[name]
 
     @staticmethod
+    def is_failure(e):
+        """Whether e is a walk's failure (a walk error, a read that faulted): what a catch of the loop IR keeps, and
+        nothing else."""
+        return isinstance(e, (Fault, WalkError))
+
+    @staticmethod
     def fail(kind, msg, args):
         """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
         return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
@@ -2038,12 +2044,12 @@ def view0(L):
     _k4 = L.int_field("walkee_root_t", "npools")
     _k5 = L.align("ngx_pool_t")
     _k6 = (_k5 - 1)
-    _k7 = L.off("ngx_pool_t", "d.next")
-    _k8 = L.off("ngx_pool_t", "d.last")
-    _k9 = L.off("ngx_pool_t", "d.end")
-    _k10 = L.off("ngx_pool_t", "d.failed")
-    _k11 = L.plain_u64("ngx_pool_t", "d.failed")
-    _k12 = L.int_field("ngx_pool_t", "d.failed")
+    _k7 = L.off("ngx_pool_t", "d.last")
+    _k8 = L.off("ngx_pool_t", "d.end")
+    _k9 = L.off("ngx_pool_t", "d.failed")
+    _k10 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k11 = L.int_field("ngx_pool_t", "d.failed")
+    _k12 = L.off("ngx_pool_t", "d.next")
     _k13 = L.off("ngx_pool_t", "large")
     _k14 = L.align("ngx_pool_large_t")
     _k15 = (_k14 - 1)
@@ -2096,339 +2102,408 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return s
 
-    def count6(_rt, s):
+    def h11(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w5 = s
-        n_w5 = 0
-        t_w5 = p_w5
-        pw_w5 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        r.append(p4)
+        r.append(p5)
+        r.append(p6)
+        r.append(p7)
+        r.append(p8)
+        r.append(p9)
+        return r
+
+    def fold15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w5 = 0
+        err_w5 = 0
+        live_w5 = 1
+        acc_w6 = 0
+        err_w6 = 0
+        live_w6 = 1
+        acc_w7 = 0
+        err_w7 = 0
+        live_w7 = 1
+        acc_w8 = 0
+        err_w8 = 0
+        live_w8 = 1
+        acc_w9 = 1
+        err_w9 = 0
+        live_w9 = 1
+        alive_w10 = 5
         try:
-            while True:
-                if p_w5 == 0:
-                    break
-                if (p_w5 & _k6) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w5, "hex")])
-                n_w5 = (n_w5 + 1)
-                if n_w5 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                acc = (acc + 1)
-                p_w5 = (_q[(_a & 65535) >> 3] if not (_a := (p_w5 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w5 == t_w5) and (p_w5 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w5, "hex"), (n_w5, "dec")])
-                if n_w5 == pw_w5:
-                    t_w5 = p_w5
-                    pw_w5 = (pw_w5 * 2)
-        finally:
-            _rt.visited += n_w5
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+            p_w12 = s
+            n_w12 = 0
+            t_w12 = p_w12
+            pw_w12 = 1
+            try:
+                while True:
+                    if p_w12 == 0:
+                        break
+                    if (p_w12 & _k6) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w12, "hex")])
+                    n_w12 = (n_w12 + 1)
+                    if n_w12 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w13 = p_w12
+                    h_w14 = 0
+                    herr_w14 = 0
+                    if (live_w6) or (live_w9):
+                        try:
+                            h_w14 = (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        except Exception as e_w14:
+                            if not _rt.is_failure(e_w14):
+                                raise
+                            herr_w14 = e_w14
+                    if live_w5:
+                        acc_w5 = (acc_w5 + 1)
+                    if live_w6:
+                        try:
+                            if herr_w14 != 0:
+                                raise herr_w14
+                            acc_w6 = (acc_w6 + (h_w14 - x_w13))
+                        except Exception as e_w6:
+                            if not _rt.is_failure(e_w6):
+                                raise
+                            err_w6 = e_w6
+                            live_w6 = 0
+                            alive_w10 = (alive_w10 - 1)
+                    if live_w7:
+                        try:
+                            acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                        except Exception as e_w7:
+                            if not _rt.is_failure(e_w7):
+                                raise
+                            err_w7 = e_w7
+                            live_w7 = 0
+                            alive_w10 = (alive_w10 - 1)
+                    if live_w8:
+                        try:
+                            acc_w8 = (acc_w8 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w13) is not None and _k10) else _rt.field_int(_b, _k11, False)))
+                        except Exception as e_w8:
+                            if not _rt.is_failure(e_w8):
+                                raise
+                            err_w8 = e_w8
+                            live_w8 = 0
+                            alive_w10 = (alive_w10 - 1)
+                    if live_w9:
+                        try:
+                            if herr_w14 != 0:
+                                raise herr_w14
+                            if not ((h_w14 >= x_w13) and (h_w14 <= (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                                acc_w9 = 0
+                                live_w9 = 0
+                                alive_w10 = (alive_w10 - 1)
+                        except Exception as e_w9:
+                            if not _rt.is_failure(e_w9):
+                                raise
+                            err_w9 = e_w9
+                            live_w9 = 0
+                            alive_w10 = (alive_w10 - 1)
+                    if alive_w10 == 0:
+                        return h11(_rt, acc_w5, acc_w6, acc_w7, acc_w8, acc_w9, err_w5, err_w6, err_w7, err_w8, err_w9)
+                    p_w12 = (_q[(_a & 65535) >> 3] if not (_a := (p_w12 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w12 == t_w12) and (p_w12 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w12, "hex"), (n_w12, "dec")])
+                    if n_w12 == pw_w12:
+                        t_w12 = p_w12
+                        pw_w12 = (pw_w12 * 2)
+            finally:
+                _rt.visited += n_w12
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w10:
+            if not _rt.is_failure(e_w10):
+                raise
+            if live_w5:
+                err_w5 = e_w10
+            if live_w6:
+                err_w6 = e_w10
+            if live_w7:
+                err_w7 = e_w10
+            if live_w8:
+                err_w8 = e_w10
+            if live_w9:
+                err_w9 = e_w10
+        return h11(_rt, acc_w5, acc_w6, acc_w7, acc_w8, acc_w9, err_w5, err_w6, err_w7, err_w8, err_w9)
 
-    def col7(_rt, s):
+    def folded16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count6(_rt, s)
+        r = _rt.memo("fold 1", fold15, s)
+        e = r[5]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def sum9(_rt, s):
+    def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w8 = s
-        n_w8 = 0
-        t_w8 = p_w8
-        pw_w8 = 1
-        try:
-            while True:
-                if p_w8 == 0:
-                    break
-                if (p_w8 & _k6) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w8, "hex")])
-                n_w8 = (n_w8 + 1)
-                if n_w8 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i1 = p_w8
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i1))
-                p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w8 == t_w8) and (p_w8 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
-                if n_w8 == pw_w8:
-                    t_w8 = p_w8
-                    pw_w8 = (pw_w8 * 2)
-        finally:
-            _rt.visited += n_w8
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return folded16(_rt, s)
 
-    def col10(_rt, s):
+    def folded18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum9(_rt, s)
-
-    def sum12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w11 = s
-        n_w11 = 0
-        t_w11 = p_w11
-        pw_w11 = 1
-        try:
-            while True:
-                if p_w11 == 0:
-                    break
-                if (p_w11 & _k6) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w11, "hex")])
-                n_w11 = (n_w11 + 1)
-                if n_w11 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i2 = p_w11
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
-                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w11 == t_w11) and (p_w11 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
-                if n_w11 == pw_w11:
-                    t_w11 = p_w11
-                    pw_w11 = (pw_w11 * 2)
-        finally:
-            _rt.visited += n_w11
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col13(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum12(_rt, s)
-
-    def sum15(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w14 = s
-        n_w14 = 0
-        t_w14 = p_w14
-        pw_w14 = 1
-        try:
-            while True:
-                if p_w14 == 0:
-                    break
-                if (p_w14 & _k6) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w14, "hex")])
-                n_w14 = (n_w14 + 1)
-                if n_w14 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i3 = p_w14
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k11) else _rt.field_int(_b, _k12, False)))
-                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w14 == t_w14) and (p_w14 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
-                if n_w14 == pw_w14:
-                    t_w14 = p_w14
-                    pw_w14 = (pw_w14 * 2)
-        finally:
-            _rt.visited += n_w14
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum15(_rt, s)
-
-    def count18(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w17 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w17 = 0
-        t_w17 = p_w17
-        pw_w17 = 1
-        try:
-            while True:
-                if p_w17 == 0:
-                    break
-                if (p_w17 & _k15) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w17, "hex")])
-                n_w17 = (n_w17 + 1)
-                if n_w17 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i4 = p_w17
-                if (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                    acc = (acc + 1)
-                p_w17 = (_q[(_a & 65535) >> 3] if not (_a := (p_w17 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w17 == t_w17) and (p_w17 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
-                if n_w17 == pw_w17:
-                    t_w17 = p_w17
-                    pw_w17 = (pw_w17 * 2)
-        finally:
-            _rt.visited += n_w17
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 1", fold15, s)
+        e = r[6]
+        if e != 0:
+            raise e
+        return r[1]
 
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count18(_rt, s)
+        return folded18(_rt, s)
 
-    def sum21(_rt, s):
+    def folded20(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold15, s)
+        e = r[7]
+        if e != 0:
+            raise e
+        return r[2]
+
+    def col21(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded20(_rt, s)
+
+    def folded22(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold15, s)
+        e = r[8]
+        if e != 0:
+            raise e
+        return r[3]
+
+    def col23(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded22(_rt, s)
+
+    def h27(_rt, p0, p1, p2, p3):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold31(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w24 = 0
+        err_w24 = 0
+        live_w24 = 1
+        acc_w25 = 0
+        err_w25 = 0
+        live_w25 = 1
+        alive_w26 = 2
+        try:
+            p_w28 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w28 = 0
+            t_w28 = p_w28
+            pw_w28 = 1
+            try:
+                while True:
+                    if p_w28 == 0:
+                        break
+                    if (p_w28 & _k15) != 0:
+                        raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w28, "hex")])
+                    n_w28 = (n_w28 + 1)
+                    if n_w28 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w29 = p_w28
+                    h_w30 = 0
+                    herr_w30 = 0
+                    try:
+                        h_w30 = (_q[(_a & 65535) >> 3] if not (_a := (x_w29 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    except Exception as e_w30:
+                        if not _rt.is_failure(e_w30):
+                            raise
+                        herr_w30 = e_w30
+                    if live_w24:
+                        try:
+                            if herr_w30 != 0:
+                                raise herr_w30
+                            if h_w30 != 0:
+                                acc_w24 = (acc_w24 + 1)
+                        except Exception as e_w24:
+                            if not _rt.is_failure(e_w24):
+                                raise
+                            err_w24 = e_w24
+                            live_w24 = 0
+                            alive_w26 = (alive_w26 - 1)
+                    if live_w25:
+                        try:
+                            if herr_w30 != 0:
+                                raise herr_w30
+                            if h_w30 != 0:
+                                acc_w25 = (acc_w25 + (0 if h_w30 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w30 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                        except Exception as e_w25:
+                            if not _rt.is_failure(e_w25):
+                                raise
+                            err_w25 = e_w25
+                            live_w25 = 0
+                            alive_w26 = (alive_w26 - 1)
+                    if alive_w26 == 0:
+                        return h27(_rt, acc_w24, acc_w25, err_w24, err_w25)
+                    p_w28 = (_q[(_a & 65535) >> 3] if not (_a := (p_w28 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w28 == t_w28) and (p_w28 != 0):
+                        raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w28, "hex"), (n_w28, "dec")])
+                    if n_w28 == pw_w28:
+                        t_w28 = p_w28
+                        pw_w28 = (pw_w28 * 2)
+            finally:
+                _rt.visited += n_w28
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w26:
+            if not _rt.is_failure(e_w26):
+                raise
+            if live_w24:
+                err_w24 = e_w26
+            if live_w25:
+                err_w25 = e_w26
+        return h27(_rt, acc_w24, acc_w25, err_w24, err_w25)
+
+    def folded32(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold31, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
+
+    def col33(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded32(_rt, s)
+
+    def folded34(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold31, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col35(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded34(_rt, s)
+
+    def count37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w20 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w20 = 0
-        t_w20 = p_w20
-        pw_w20 = 1
+        p_w36 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w36 = 0
+        t_w36 = p_w36
+        pw_w36 = 1
         try:
             while True:
-                if p_w20 == 0:
+                if p_w36 == 0:
                     break
-                if (p_w20 & _k15) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w20, "hex")])
-                n_w20 = (n_w20 + 1)
-                if n_w20 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i5 = p_w20
-                if (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
-                    i6 = i5
-                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
-                p_w20 = (_q[(_a & 65535) >> 3] if not (_a := (p_w20 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w20 == t_w20) and (p_w20 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w20, "hex"), (n_w20, "dec")])
-                if n_w20 == pw_w20:
-                    t_w20 = p_w20
-                    pw_w20 = (pw_w20 * 2)
-        finally:
-            _rt.visited += n_w20
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col22(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return sum21(_rt, s)
-
-    def count24(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w23 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w23 = 0
-        t_w23 = p_w23
-        pw_w23 = 1
-        try:
-            while True:
-                if p_w23 == 0:
-                    break
-                if (p_w23 & _k20) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w23, "hex")])
-                n_w23 = (n_w23 + 1)
-                if n_w23 > _max_nodes:
+                if (p_w36 & _k20) != 0:
+                    raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w36, "hex")])
+                n_w36 = (n_w36 + 1)
+                if n_w36 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w23 = (_q[(_a & 65535) >> 3] if not (_a := (p_w23 + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w23 == t_w23) and (p_w23 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w23, "hex"), (n_w23, "dec")])
-                if n_w23 == pw_w23:
-                    t_w23 = p_w23
-                    pw_w23 = (pw_w23 * 2)
+                p_w36 = (_q[(_a & 65535) >> 3] if not (_a := (p_w36 + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                if (p_w36 == t_w36) and (p_w36 != 0):
+                    raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w36, "hex"), (n_w36, "dec")])
+                if n_w36 == pw_w36:
+                    t_w36 = p_w36
+                    pw_w36 = (pw_w36 * 2)
         finally:
-            _rt.visited += n_w23
+            _rt.visited += n_w36
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col25(_rt, s):
+    def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count24(_rt, s)
+        return count37(_rt, s)
 
-    def all27(_rt, s):
+    def folded39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 1
-        p_w26 = s
-        n_w26 = 0
-        t_w26 = p_w26
-        pw_w26 = 1
-        try:
-            while True:
-                if p_w26 == 0:
-                    break
-                if (p_w26 & _k6) != 0:
-                    raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w26, "hex")])
-                n_w26 = (n_w26 + 1)
-                if n_w26 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i7 = p_w26
-                if not (((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) >= i7) and ((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) <= (_q[(_a & 65535) >> 3] if not (_a := (i7 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
-                    acc = 0
-                    return acc
-                p_w26 = (_q[(_a & 65535) >> 3] if not (_a := (p_w26 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w26 == t_w26) and (p_w26 != 0):
-                    raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
-                if n_w26 == pw_w26:
-                    t_w26 = p_w26
-                    pw_w26 = (pw_w26 * 2)
-        finally:
-            _rt.visited += n_w26
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 1", fold15, s)
+        e = r[9]
+        if e != 0:
+            raise e
+        return r[4]
 
-    def check28(_rt, s):
+    def check40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return all27(_rt, s)
+        return folded39(_rt, s)
 
-    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False), ("blocks", col7, "value", False), ("used", col10, "value", False), ("free", col13, "value", False), ("failed", col16, "value", False), ("large_count", col19, "value", False), ("large_bytes", col22, "value", False), ("cleanups", col25, "value", False)], [(check28, "a block's d.last lies outside the block")], False, None)  # noqa: F821
+    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False), ("blocks", col17, "value", False), ("used", col19, "value", False), ("free", col21, "value", False), ("failed", col23, "value", False), ("large_count", col33, "value", False), ("large_bytes", col35, "value", False), ("cleanups", col38, "value", False)], [(check40, "a block's d.last lies outside the block")], False, None)  # noqa: F821
 
 def view1(L):
     _k1 = L.off("walkee_root_t", "list")
     _k2 = L.align("walkee_item_t")
     _k3 = (_k2 - 1)
-    _k4 = L.off("walkee_item_t", "next")
-    _k5 = L.off("walkee_item_t", "value")
-    _k6 = L.plain_u64("walkee_item_t", "value")
-    _k7 = L.int_field("walkee_item_t", "value")
+    _k4 = L.off("walkee_item_t", "value")
+    _k5 = L.plain_u64("walkee_item_t", "value")
+    _k6 = L.int_field("walkee_item_t", "value")
+    _k7 = L.off("walkee_item_t", "next")
 
     def h1(_rt):
         _m = _rt.m
@@ -2449,86 +2524,114 @@ def view1(L):
             return 0
         return 1
 
-    def count4(_rt, s):
+    def h6(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w3 = 0
-        t_w3 = p_w3
-        pw_w3 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w3 = 0
+        err_w3 = 0
+        live_w3 = 1
+        acc_w4 = 0
+        err_w4 = 0
+        live_w4 = 1
+        alive_w5 = 2
         try:
-            while True:
-                if p_w3 == 0:
-                    break
-                if (p_w3 & _k3) != 0:
-                    raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w3, "hex")])
-                n_w3 = (n_w3 + 1)
-                if n_w3 > _max_nodes:
-                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                acc = (acc + 1)
-                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w3 == t_w3) and (p_w3 != 0):
-                    raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
-                if n_w3 == pw_w3:
-                    t_w3 = p_w3
-                    pw_w3 = (pw_w3 * 2)
-        finally:
-            _rt.visited += n_w3
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+            p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w7 = 0
+            t_w7 = p_w7
+            pw_w7 = 1
+            try:
+                while True:
+                    if p_w7 == 0:
+                        break
+                    if (p_w7 & _k3) != 0:
+                        raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w7, "hex")])
+                    n_w7 = (n_w7 + 1)
+                    if n_w7 > _max_nodes:
+                        raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    x_w8 = p_w7
+                    if live_w3:
+                        acc_w3 = (acc_w3 + 1)
+                    if live_w4:
+                        try:
+                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k5) else _rt.field_int(_b, _k6, False)))
+                        except Exception as e_w4:
+                            if not _rt.is_failure(e_w4):
+                                raise
+                            err_w4 = e_w4
+                            live_w4 = 0
+                            alive_w5 = (alive_w5 - 1)
+                    if alive_w5 == 0:
+                        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+                    p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w7 == t_w7) and (p_w7 != 0):
+                        raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
+                    if n_w7 == pw_w7:
+                        t_w7 = p_w7
+                        pw_w7 = (pw_w7 * 2)
+            finally:
+                _rt.visited += n_w7
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w5:
+            if not _rt.is_failure(e_w5):
+                raise
+            if live_w3:
+                err_w3 = e_w5
+            if live_w4:
+                err_w4 = e_w5
+        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
 
-    def col5(_rt, s):
+    def folded10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count4(_rt, s)
+        r = _rt.memo("fold 1", fold9, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def sum7(_rt, s):
+    def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w6 = 0
-        t_w6 = p_w6
-        pw_w6 = 1
-        try:
-            while True:
-                if p_w6 == 0:
-                    break
-                if (p_w6 & _k3) != 0:
-                    raise _rt.fail("corrupt", "walkee_item_t.next chain: {0} is not aligned for walkee_item_t", [(p_w6, "hex")])
-                n_w6 = (n_w6 + 1)
-                if n_w6 > _max_nodes:
-                    raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i1 = p_w6
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k6) else _rt.field_int(_b, _k7, False)))
-                p_w6 = (_q[(_a & 65535) >> 3] if not (_a := (p_w6 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w6 == t_w6) and (p_w6 != 0):
-                    raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w6, "hex"), (n_w6, "dec")])
-                if n_w6 == pw_w6:
-                    t_w6 = p_w6
-                    pw_w6 = (pw_w6 * 2)
-        finally:
-            _rt.visited += n_w6
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return folded10(_rt, s)
 
-    def col8(_rt, s):
+    def folded12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum7(_rt, s)
+        r = _rt.memo("fold 1", fold9, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
 
-    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("sum", col8, "value", False)], [], False, None)  # noqa: F821
+    def col13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded12(_rt, s)
+
+    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col11, "value", False), ("sum", col13, "value", False)], [], False, None)  # noqa: F821
 
 def view2(L):
     _k1 = L.off("walkee_root_t", "list")
@@ -2633,105 +2736,141 @@ def view3(L):
             return 0
         return 1
 
-    def count4(_rt, s):
+    def h7(_rt, p0, p1, p2, p3, p4, p5):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w3 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
-        if c_w3 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
-        if c_w3 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w3, "hex"), (c_w3, "dec"), (_max_nodes, "dec")])
-        if (c_w3 > 0) and (b_w3 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w3, "dec")])
-        _rt.visited += c_w3
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w3 = 0
-        while True:
-            if i_w3 >= c_w3:
-                break
-            acc = (acc + 1)
-            i_w3 = (i_w3 + 1)
-        return acc
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        r.append(p4)
+        r.append(p5)
+        return r
 
-    def col5(_rt, s):
+    def fold10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count4(_rt, s)
+        acc_w3 = 0
+        err_w3 = 0
+        live_w3 = 1
+        acc_w4 = 0
+        err_w4 = 0
+        live_w4 = 1
+        acc_w5 = 0
+        err_w5 = 0
+        live_w5 = 1
+        alive_w6 = 3
+        try:
+            b_w8 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            c_w8 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
+            if c_w8 < 0:
+                raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
+            if c_w8 > _max_nodes:
+                raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w8, "hex"), (c_w8, "dec"), (_max_nodes, "dec")])
+            if (c_w8 > 0) and (b_w8 == 0):
+                raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w8, "dec")])
+            _rt.visited += c_w8
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+            i_w8 = 0
+            while True:
+                if i_w8 >= c_w8:
+                    break
+                x_w9 = (b_w8 + (i_w8 * _k6))
+                if live_w3:
+                    acc_w3 = (acc_w3 + 1)
+                if live_w4:
+                    try:
+                        acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w9) is not None and _k8) else _rt.field_int(_b, _k9, False)))
+                    except Exception as e_w4:
+                        if not _rt.is_failure(e_w4):
+                            raise
+                        err_w4 = e_w4
+                        live_w4 = 0
+                        alive_w6 = (alive_w6 - 1)
+                if live_w5:
+                    try:
+                        acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w9) is not None and _k11) else _rt.field_int(_b, _k12, False)))
+                    except Exception as e_w5:
+                        if not _rt.is_failure(e_w5):
+                            raise
+                        err_w5 = e_w5
+                        live_w5 = 0
+                        alive_w6 = (alive_w6 - 1)
+                if alive_w6 == 0:
+                    return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
+                i_w8 = (i_w8 + 1)
+        except Exception as e_w6:
+            if not _rt.is_failure(e_w6):
+                raise
+            if live_w3:
+                err_w3 = e_w6
+            if live_w4:
+                err_w4 = e_w6
+            if live_w5:
+                err_w5 = e_w6
+        return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
 
-    def sum7(_rt, s):
+    def folded11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w6 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w6 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
-        if c_w6 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w6, "hex"), (c_w6, "dec")])
-        if c_w6 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w6, "hex"), (c_w6, "dec"), (_max_nodes, "dec")])
-        if (c_w6 > 0) and (b_w6 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w6, "dec")])
-        _rt.visited += c_w6
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w6 = 0
-        while True:
-            if i_w6 >= c_w6:
-                break
-            i1 = (b_w6 + (i_w6 * _k6))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k8) else _rt.field_int(_b, _k9, False)))
-            i_w6 = (i_w6 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold10, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def col8(_rt, s):
+    def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum7(_rt, s)
+        return folded11(_rt, s)
 
-    def sum10(_rt, s):
+    def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w9 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
-        if c_w9 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
-        if c_w9 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w9, "hex"), (c_w9, "dec"), (_max_nodes, "dec")])
-        if (c_w9 > 0) and (b_w9 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w9, "dec")])
-        _rt.visited += c_w9
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w9 = 0
-        while True:
-            if i_w9 >= c_w9:
-                break
-            i2 = (b_w9 + (i_w9 * _k6))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)))
-            i_w9 = (i_w9 + 1)
-        return acc
+        r = _rt.memo("fold 1", fold10, s)
+        e = r[4]
+        if e != 0:
+            raise e
+        return r[1]
 
-    def col11(_rt, s):
+    def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum10(_rt, s)
+        return folded13(_rt, s)
 
-    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("weight_sum", col8, "value", False), ("id_sum", col11, "value", False)], [], False, None)  # noqa: F821
+    def folded15(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold10, s)
+        e = r[5]
+        if e != 0:
+            raise e
+        return r[2]
+
+    def col16(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded15(_rt, s)
+
+    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col12, "value", False), ("weight_sum", col14, "value", False), ("id_sum", col16, "value", False)], [], False, None)  # noqa: F821
 
 def view4(L):
     _k1 = L.off("walkee_root_t", "kvs")
@@ -2742,13 +2881,13 @@ def view4(L):
     _k6 = L.off("ngx_list_part_t", "nelts")
     _k7 = L.plain_u64("ngx_list_part_t", "nelts")
     _k8 = L.int_field("ngx_list_part_t", "nelts")
-    _k9 = L.off("ngx_list_part_t", "next")
-    _k10 = L.size("walkee_kv_t")
-    _k11 = L.off("walkee_kv_t", "key")
-    _k12 = L.off("ngx_str_t", "len")
-    _k13 = L.plain_u64("ngx_str_t", "len")
-    _k14 = L.int_field("ngx_str_t", "len")
-    _k15 = L.off("walkee_kv_t", "value")
+    _k9 = L.size("walkee_kv_t")
+    _k10 = L.off("walkee_kv_t", "key")
+    _k11 = L.off("ngx_str_t", "len")
+    _k12 = L.plain_u64("ngx_str_t", "len")
+    _k13 = L.int_field("ngx_str_t", "len")
+    _k14 = L.off("walkee_kv_t", "value")
+    _k15 = L.off("ngx_list_part_t", "next")
 
     def h1(_rt):
         _m = _rt.m
@@ -2769,159 +2908,129 @@ def view4(L):
             return 0
         return 1
 
-    def count5(_rt, s):
+    def h7(_rt, p0, p1, p2, p3, p4, p5):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w3 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
-        n_w3 = 0
-        t_w3 = p_w3
-        pw_w3 = 1
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        r.append(p4)
+        r.append(p5)
+        return r
+
+    def fold11(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w3 = 0
+        err_w3 = 0
+        live_w3 = 1
+        acc_w4 = 0
+        err_w4 = 0
+        live_w4 = 1
+        acc_w5 = 0
+        err_w5 = 0
+        live_w5 = 1
+        alive_w6 = 3
         try:
-            while True:
-                if p_w3 == 0:
-                    break
-                if (p_w3 & _k4) != 0:
-                    raise _rt.fail("corrupt", "ngx_list_part_t.next chain: {0} is not aligned for ngx_list_part_t", [(p_w3, "hex")])
-                n_w3 = (n_w3 + 1)
-                if n_w3 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i1 = p_w3
-                b_w4 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w4 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
-                if c_w4 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w4, "hex"), (c_w4, "dec")])
-                if c_w4 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w4, "hex"), (c_w4, "dec"), (_max_nodes, "dec")])
-                if (c_w4 > 0) and (b_w4 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w4, "dec")])
-                _rt.visited += c_w4
+            p_w8 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
+            n_w8 = 0
+            t_w8 = p_w8
+            pw_w8 = 1
+            try:
+                while True:
+                    if p_w8 == 0:
+                        break
+                    if (p_w8 & _k4) != 0:
+                        raise _rt.fail("corrupt", "ngx_list_part_t.next chain: {0} is not aligned for ngx_list_part_t", [(p_w8, "hex")])
+                    n_w8 = (n_w8 + 1)
+                    if n_w8 > _max_nodes:
+                        raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                    i1 = p_w8
+                    b_w9 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
+                    if c_w9 < 0:
+                        raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
+                    if c_w9 > _max_nodes:
+                        raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w9, "hex"), (c_w9, "dec"), (_max_nodes, "dec")])
+                    if (c_w9 > 0) and (b_w9 == 0):
+                        raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w9, "dec")])
+                    _rt.visited += c_w9
+                    if _rt.visited > _rt.max_total:
+                        raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+                    i_w9 = 0
+                    while True:
+                        if i_w9 >= c_w9:
+                            break
+                        x_w10 = (b_w9 + (i_w9 * _k9))
+                        if live_w3:
+                            acc_w3 = (acc_w3 + 1)
+                        if live_w4:
+                            try:
+                                acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (x_w10 + _k10)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+                            except Exception as e_w4:
+                                if not _rt.is_failure(e_w4):
+                                    raise
+                                err_w4 = e_w4
+                                live_w4 = 0
+                                alive_w6 = (alive_w6 - 1)
+                        if live_w5:
+                            try:
+                                acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (x_w10 + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+                            except Exception as e_w5:
+                                if not _rt.is_failure(e_w5):
+                                    raise
+                                err_w5 = e_w5
+                                live_w5 = 0
+                                alive_w6 = (alive_w6 - 1)
+                        if alive_w6 == 0:
+                            return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
+                        i_w9 = (i_w9 + 1)
+                    p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    if (p_w8 == t_w8) and (p_w8 != 0):
+                        raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
+                    if n_w8 == pw_w8:
+                        t_w8 = p_w8
+                        pw_w8 = (pw_w8 * 2)
+            finally:
+                _rt.visited += n_w8
                 if _rt.visited > _rt.max_total:
                     raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w4 = 0
-                while True:
-                    if i_w4 >= c_w4:
-                        break
-                    acc = (acc + 1)
-                    i_w4 = (i_w4 + 1)
-                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w3 == t_w3) and (p_w3 != 0):
-                    raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
-                if n_w3 == pw_w3:
-                    t_w3 = p_w3
-                    pw_w3 = (pw_w3 * 2)
-        finally:
-            _rt.visited += n_w3
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        except Exception as e_w6:
+            if not _rt.is_failure(e_w6):
+                raise
+            if live_w3:
+                err_w3 = e_w6
+            if live_w4:
+                err_w4 = e_w6
+            if live_w5:
+                err_w5 = e_w6
+        return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
 
-    def col6(_rt, s):
+    def folded12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count5(_rt, s)
-
-    def count8(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w7 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
-        n_w7 = 0
-        t_w7 = p_w7
-        pw_w7 = 1
-        try:
-            while True:
-                if p_w7 == 0:
-                    break
-                if (p_w7 & _k4) != 0:
-                    raise _rt.fail("corrupt", "ngx_list_part_t.next chain: {0} is not aligned for ngx_list_part_t", [(p_w7, "hex")])
-                n_w7 = (n_w7 + 1)
-                if n_w7 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                acc = (acc + 1)
-                p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w7 == t_w7) and (p_w7 != 0):
-                    raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
-                if n_w7 == pw_w7:
-                    t_w7 = p_w7
-                    pw_w7 = (pw_w7 * 2)
-        finally:
-            _rt.visited += n_w7
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
-
-    def col9(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        return count8(_rt, s)
-
-    def sum12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _qc = _m.qchunks
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        p_w10 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
-        n_w10 = 0
-        t_w10 = p_w10
-        pw_w10 = 1
-        try:
-            while True:
-                if p_w10 == 0:
-                    break
-                if (p_w10 & _k4) != 0:
-                    raise _rt.fail("corrupt", "ngx_list_part_t.next chain: {0} is not aligned for ngx_list_part_t", [(p_w10, "hex")])
-                n_w10 = (n_w10 + 1)
-                if n_w10 > _max_nodes:
-                    raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i2 = p_w10
-                b_w11 = (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w11 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k7) else _rt.field_int(_b, _k8, False))
-                if c_w11 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w11, "hex"), (c_w11, "dec")])
-                if c_w11 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w11, "hex"), (c_w11, "dec"), (_max_nodes, "dec")])
-                if (c_w11 > 0) and (b_w11 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w11, "dec")])
-                _rt.visited += c_w11
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w11 = 0
-                while True:
-                    if i_w11 >= c_w11:
-                        break
-                    i3 = (b_w11 + (i_w11 * _k10))
-                    acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k12) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i3 + _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False)))
-                    i_w11 = (i_w11 + 1)
-                p_w10 = (_q[(_a & 65535) >> 3] if not (_a := (p_w10 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (p_w10 == t_w10) and (p_w10 != 0):
-                    raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w10, "hex"), (n_w10, "dec")])
-                if n_w10 == pw_w10:
-                    t_w10 = p_w10
-                    pw_w10 = (pw_w10 * 2)
-        finally:
-            _rt.visited += n_w10
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        r = _rt.memo("fold 1", fold11, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[0]
 
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum12(_rt, s)
+        return folded12(_rt, s)
 
-    def sum16(_rt, s):
+    def count15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -2940,26 +3049,8 @@ def view4(L):
                 n_w14 = (n_w14 + 1)
                 if n_w14 > _max_nodes:
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i4 = p_w14
-                b_w15 = (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w15 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k7) else _rt.field_int(_b, _k8, False))
-                if c_w15 < 0:
-                    raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w15, "hex"), (c_w15, "dec")])
-                if c_w15 > _max_nodes:
-                    raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w15, "hex"), (c_w15, "dec"), (_max_nodes, "dec")])
-                if (c_w15 > 0) and (b_w15 == 0):
-                    raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w15, "dec")])
-                _rt.visited += c_w15
-                if _rt.visited > _rt.max_total:
-                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-                i_w15 = 0
-                while True:
-                    if i_w15 >= c_w15:
-                        break
-                    i5 = (b_w15 + (i_w15 * _k10))
-                    acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k12) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i5 + _k15)) is not None and _k13) else _rt.field_int(_b, _k14, False)))
-                    i_w15 = (i_w15 + 1)
-                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                acc = (acc + 1)
+                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
                 if (p_w14 == t_w14) and (p_w14 != 0):
                     raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
                 if n_w14 == pw_w14:
@@ -2971,14 +3062,50 @@ def view4(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col17(_rt, s):
+    def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum16(_rt, s)
+        return count15(_rt, s)
 
-    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col6, "value", False), ("parts", col9, "value", False), ("key_bytes", col13, "value", False), ("value_bytes", col17, "value", False)], [], False, None)  # noqa: F821
+    def folded17(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold11, s)
+        e = r[4]
+        if e != 0:
+            raise e
+        return r[1]
+
+    def col18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded17(_rt, s)
+
+    def folded19(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold11, s)
+        e = r[5]
+        if e != 0:
+            raise e
+        return r[2]
+
+    def col20(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded19(_rt, s)
+
+    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col13, "value", False), ("parts", col16, "value", False), ("key_bytes", col18, "value", False), ("value_bytes", col20, "value", False)], [], False, None)  # noqa: F821
 
 def view5(L):
     _k1 = L.off("walkee_root_t", "jobs")
@@ -3150,10 +3277,10 @@ def view6(L):
 def view7(L):
     _k1 = L.off("walkee_root_t", "bst")
     _k2 = L.off("walkee_tnode_t", "left")
-    _k3 = L.off("walkee_tnode_t", "right")
-    _k4 = L.off("walkee_tnode_t", "key")
-    _k5 = L.plain_u64("walkee_tnode_t", "key")
-    _k6 = L.int_field("walkee_tnode_t", "key")
+    _k3 = L.off("walkee_tnode_t", "key")
+    _k4 = L.plain_u64("walkee_tnode_t", "key")
+    _k5 = L.int_field("walkee_tnode_t", "key")
+    _k6 = L.off("walkee_tnode_t", "right")
 
     def h1(_rt):
         _m = _rt.m
@@ -3174,96 +3301,119 @@ def view7(L):
             return 0
         return 1
 
-    def count4(_rt, s):
+    def h6(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        tr_w3 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w3 = 0
-        cur_w3 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w3 = 0
-        c_w3 = 0
-        stack_w3 = []
+        r = []
+        r.append(p0)
+        r.append(p1)
+        r.append(p2)
+        r.append(p3)
+        return r
+
+    def fold9(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        acc_w3 = 0
+        err_w3 = 0
+        live_w3 = 1
+        acc_w4 = 0
+        err_w4 = 0
+        live_w4 = 1
+        alive_w5 = 2
         try:
-            while True:
-                if (cur_w3 == leaf_w3) and (len(stack_w3) == 0):
-                    break
+            tr_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            leaf_w7 = 0
+            cur_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            n_w7 = 0
+            c_w7 = 0
+            stack_w7 = []
+            try:
                 while True:
-                    if cur_w3 == leaf_w3:
+                    if (cur_w7 == leaf_w7) and (len(stack_w7) == 0):
                         break
-                    if len(stack_w3) >= 100000:
-                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w3, "hex")])
-                    stack_w3.append(cur_w3)
-                    c_w3 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w3 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    cur_w3 = c_w3
-                cur_w3 = stack_w3.pop()
-                n_w3 = (n_w3 + 1)
-                if n_w3 > _max_nodes:
-                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w3, "hex"), (_max_nodes, "dec")])
-                acc = (acc + 1)
-                c_w3 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w3 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                cur_w3 = c_w3
-        finally:
-            _rt.visited += n_w3
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+                    while True:
+                        if cur_w7 == leaf_w7:
+                            break
+                        if len(stack_w7) >= 100000:
+                            raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w7, "hex")])
+                        stack_w7.append(cur_w7)
+                        c_w7 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w7 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        cur_w7 = c_w7
+                    cur_w7 = stack_w7.pop()
+                    n_w7 = (n_w7 + 1)
+                    if n_w7 > _max_nodes:
+                        raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w7, "hex"), (_max_nodes, "dec")])
+                    x_w8 = cur_w7
+                    if live_w3:
+                        acc_w3 = (acc_w3 + 1)
+                    if live_w4:
+                        try:
+                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+                        except Exception as e_w4:
+                            if not _rt.is_failure(e_w4):
+                                raise
+                            err_w4 = e_w4
+                            live_w4 = 0
+                            alive_w5 = (alive_w5 - 1)
+                    if alive_w5 == 0:
+                        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+                    c_w7 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w7 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    cur_w7 = c_w7
+            finally:
+                _rt.visited += n_w7
+                if _rt.visited > _rt.max_total:
+                    raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        except Exception as e_w5:
+            if not _rt.is_failure(e_w5):
+                raise
+            if live_w3:
+                err_w3 = e_w5
+            if live_w4:
+                err_w4 = e_w5
+        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
 
-    def col5(_rt, s):
+    def folded10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return count4(_rt, s)
+        r = _rt.memo("fold 1", fold9, s)
+        e = r[2]
+        if e != 0:
+            raise e
+        return r[0]
 
-    def sum7(_rt, s):
+    def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        acc = 0
-        tr_w6 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w6 = 0
-        cur_w6 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w6 = 0
-        c_w6 = 0
-        stack_w6 = []
-        try:
-            while True:
-                if (cur_w6 == leaf_w6) and (len(stack_w6) == 0):
-                    break
-                while True:
-                    if cur_w6 == leaf_w6:
-                        break
-                    if len(stack_w6) >= 100000:
-                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w6, "hex")])
-                    stack_w6.append(cur_w6)
-                    c_w6 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w6 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    cur_w6 = c_w6
-                cur_w6 = stack_w6.pop()
-                n_w6 = (n_w6 + 1)
-                if n_w6 > _max_nodes:
-                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w6, "hex"), (_max_nodes, "dec")])
-                i1 = cur_w6
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)))
-                c_w6 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w6 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                cur_w6 = c_w6
-        finally:
-            _rt.visited += n_w6
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return acc
+        return folded10(_rt, s)
 
-    def col8(_rt, s):
+    def folded12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return sum7(_rt, s)
+        r = _rt.memo("fold 1", fold9, s)
+        e = r[3]
+        if e != 0:
+            raise e
+        return r[1]
 
-    def nth10(_rt, s):
+    def col13(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _qc = _m.qchunks
+        _max_nodes = _rt.max_nodes
+        return folded12(_rt, s)
+
+    def nth15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
@@ -3273,132 +3423,132 @@ def view7(L):
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        tr_w9 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w9 = 0
-        cur_w9 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w9 = 0
-        c_w9 = 0
-        stack_w9 = []
+        tr_w14 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w14 = 0
+        cur_w14 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w14 = 0
+        c_w14 = 0
+        stack_w14 = []
         try:
             while True:
-                if (cur_w9 == leaf_w9) and (len(stack_w9) == 0):
+                if (cur_w14 == leaf_w14) and (len(stack_w14) == 0):
                     break
                 while True:
-                    if cur_w9 == leaf_w9:
+                    if cur_w14 == leaf_w14:
                         break
-                    if len(stack_w9) >= 100000:
-                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w9, "hex")])
-                    stack_w9.append(cur_w9)
-                    c_w9 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w9 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    cur_w9 = c_w9
-                cur_w9 = stack_w9.pop()
-                n_w9 = (n_w9 + 1)
-                if n_w9 > _max_nodes:
-                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w9, "hex"), (_max_nodes, "dec")])
+                    if len(stack_w14) >= 100000:
+                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w14, "hex")])
+                    stack_w14.append(cur_w14)
+                    c_w14 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w14 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    cur_w14 = c_w14
+                cur_w14 = stack_w14.pop()
+                n_w14 = (n_w14 + 1)
+                if n_w14 > _max_nodes:
+                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w14, "hex"), (_max_nodes, "dec")])
                 if i == k:
-                    r = cur_w9
+                    r = cur_w14
                     return r
                 i = (i + 1)
-                c_w9 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w9 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                cur_w9 = c_w9
+                c_w14 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w14 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                cur_w14 = c_w14
         finally:
-            _rt.visited += n_w9
+            _rt.visited += n_w14
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
 
-    def col11(_rt, s):
+    def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := nth10(_rt, s)) is not None and _k5) else _rt.field_int(_b, _k6, False))
+        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := nth15(_rt, s)) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
-    def col14(_rt, s):
+    def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        list_w12 = []
-        tr_w13 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w13 = 0
-        cur_w13 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w13 = 0
-        c_w13 = 0
-        stack_w13 = []
+        list_w17 = []
+        tr_w18 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w18 = 0
+        cur_w18 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w18 = 0
+        c_w18 = 0
+        stack_w18 = []
         try:
             while True:
-                if (cur_w13 == leaf_w13) and (len(stack_w13) == 0):
+                if (cur_w18 == leaf_w18) and (len(stack_w18) == 0):
                     break
                 while True:
-                    if cur_w13 == leaf_w13:
+                    if cur_w18 == leaf_w18:
                         break
-                    if len(stack_w13) >= 100000:
-                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w13, "hex")])
-                    stack_w13.append(cur_w13)
-                    c_w13 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w13 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    cur_w13 = c_w13
-                cur_w13 = stack_w13.pop()
-                n_w13 = (n_w13 + 1)
-                if n_w13 > _max_nodes:
-                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w13, "hex"), (_max_nodes, "dec")])
-                i2 = cur_w13
-                list_w12.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k5) else _rt.field_int(_b, _k6, False)))
-                c_w13 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w13 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                cur_w13 = c_w13
+                    if len(stack_w18) >= 100000:
+                        raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w18, "hex")])
+                    stack_w18.append(cur_w18)
+                    c_w18 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w18 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    cur_w18 = c_w18
+                cur_w18 = stack_w18.pop()
+                n_w18 = (n_w18 + 1)
+                if n_w18 > _max_nodes:
+                    raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w18, "hex"), (_max_nodes, "dec")])
+                i2 = cur_w18
+                list_w17.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+                c_w18 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w18 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                cur_w18 = c_w18
         finally:
-            _rt.visited += n_w13
+            _rt.visited += n_w18
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return list_w12
+        return list_w17
 
-    def col18(_rt, s):
+    def col23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        list_w15 = []
-        tr_w16 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w16 = 0
-        cur_w16 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        n_w16 = 0
-        c_w16 = 0
-        stack_w16 = []
+        list_w20 = []
+        tr_w21 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        leaf_w21 = 0
+        cur_w21 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        n_w21 = 0
+        c_w21 = 0
+        stack_w21 = []
         try:
-            if cur_w16 != leaf_w16:
-                if len(stack_w16) >= 100000:
-                    raise _rt.fail("corrupt", "bintree_preorder {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w16, "hex")])
-                stack_w16.append(cur_w16)
+            if cur_w21 != leaf_w21:
+                if len(stack_w21) >= 100000:
+                    raise _rt.fail("corrupt", "bintree_preorder {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w21, "hex")])
+                stack_w21.append(cur_w21)
             while True:
-                if len(stack_w16) == 0:
+                if len(stack_w21) == 0:
                     break
-                cur_w16 = stack_w16.pop()
-                n_w16 = (n_w16 + 1)
-                if n_w16 > _max_nodes:
-                    raise _rt.fail("limit", "bintree_preorder {0} has more than {1} elements (--max-nodes)", [(tr_w16, "hex"), (_max_nodes, "dec")])
-                i3 = cur_w16
-                list_w15.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k5) else _rt.field_int(_b, _k6, False)))
-                r_w17 = 0
-                c_w16 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w16 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                r_w17 = c_w16
-                if r_w17 != leaf_w16:
-                    if len(stack_w16) >= 100000:
-                        raise _rt.fail("corrupt", "bintree_preorder {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w16, "hex")])
-                    stack_w16.append(r_w17)
-                l_w17 = 0
-                c_w16 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w16 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                l_w17 = c_w16
-                if l_w17 != leaf_w16:
-                    if len(stack_w16) >= 100000:
-                        raise _rt.fail("corrupt", "bintree_preorder {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w16, "hex")])
-                    stack_w16.append(l_w17)
+                cur_w21 = stack_w21.pop()
+                n_w21 = (n_w21 + 1)
+                if n_w21 > _max_nodes:
+                    raise _rt.fail("limit", "bintree_preorder {0} has more than {1} elements (--max-nodes)", [(tr_w21, "hex"), (_max_nodes, "dec")])
+                i3 = cur_w21
+                list_w20.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+                r_w22 = 0
+                c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                r_w22 = c_w21
+                if r_w22 != leaf_w21:
+                    if len(stack_w21) >= 100000:
+                        raise _rt.fail("corrupt", "bintree_preorder {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w21, "hex")])
+                    stack_w21.append(r_w22)
+                l_w22 = 0
+                c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                l_w22 = c_w21
+                if l_w22 != leaf_w21:
+                    if len(stack_w21) >= 100000:
+                        raise _rt.fail("corrupt", "bintree_preorder {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w21, "hex")])
+                    stack_w21.append(l_w22)
         finally:
-            _rt.visited += n_w16
+            _rt.visited += n_w21
             if _rt.visited > _rt.max_total:
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return list_w15
+        return list_w20
 
-    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", root2)], [("count", col5, "value", False), ("key_sum", col8, "value", False), ("min_key", col11, "value", False), ("keys", col14, "value", True), ("preorder", col18, "value", True)], [], False, None)  # noqa: F821
+    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", root2)], [("count", col11, "value", False), ("key_sum", col13, "value", False), ("min_key", col16, "value", False), ("keys", col19, "value", True), ("preorder", col23, "value", True)], [], False, None)  # noqa: F821
 
 def view8(L):
     _k1 = L.off("walkee_root_t", "tag")

@@ -195,6 +195,12 @@ class Runtime(object):
         return self._registers_read[name]
 
     @staticmethod
+    def is_failure(e):
+        """Whether e is a walk's failure (a walk error, a read that faulted): what a catch of the loop IR keeps, and
+        nothing else."""
+        return isinstance(e, (Fault, WalkError))
+
+    @staticmethod
     def fail(kind, msg, args):
         """A walk error, its message filled in: {i} is the i-th argument, as hex or decimal."""
         return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))

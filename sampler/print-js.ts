@@ -114,6 +114,10 @@ class JsPrinter {
         return `throw R.fail(${JSON.stringify(s.kind)}, ${JSON.stringify(s.msg)}, [${s.args.map((a) => `[${this.expr(a.e)}, ${JSON.stringify(a.as)}]`).join(', ')}]);`;
       case 'try':
         return `try {\n${this.block(s.body)}\n} finally {\n${this.block(s.finally)}\n}`;
+      case 'catch':
+        return `try {\n${this.block(s.body)}\n} catch (${id(s.err)}) {\nif (!R.isFailure(${id(s.err)})) throw ${id(s.err)};\n${this.block(s.handler)}\n}`;
+      case 'throw':
+        return `throw ${this.expr(s.e)};`;
       case 'expr':
         return `${this.expr(s.e)};`;
     }
@@ -231,6 +235,8 @@ class JsPrinter {
         return `${id(e.stack)}.length`;
       case 'pop':
         return `${id(e.stack)}.pop()`;
+      case 'item':
+        return `${this.expr(e.of)}[${e.i}]`;
     }
   }
 

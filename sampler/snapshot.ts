@@ -171,15 +171,22 @@ export class Snapshot {
 
   /** An integer of `size` bytes (1, 2, 4 or 8), signed or not. */
   int(addr: Int, size: number, signed: boolean): Int {
+    if (size === 8) return signed ? this.i64(addr) : this.u64(addr);
+    // The hot read of a walk's fields: from the chunk of the last read when it holds the value, as u64() does.
+    let c = this.last;
+    if (typeof addr === 'number' && addr >= c.start && addr + size <= c.end) {
+      const at = addr - c.start;
+      c.used[at >> WORD_SHIFT] = 1;
+      c.used[(at + size - 1) >> WORD_SHIFT] = 1;
+    } else c = this.chunk(addr, size);
+    const off = (addr as number) - c.start;
     switch (size) {
       case 1:
-        return signed ? this.i8(addr) : this.u8(addr);
+        return signed ? c.view.getInt8(off) : c.view.getUint8(off);
       case 2:
-        return signed ? this.i16(addr) : this.u16(addr);
+        return signed ? c.view.getInt16(off, true) : c.view.getUint16(off, true);
       case 4:
-        return signed ? this.i32(addr) : this.u32(addr);
-      case 8:
-        return signed ? this.i64(addr) : this.u64(addr);
+        return signed ? c.view.getInt32(off, true) : c.view.getUint32(off, true);
       default:
         throw new Error(`unsupported integer size ${size}`);
     }

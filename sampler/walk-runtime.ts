@@ -10,7 +10,7 @@ import type { ClockName } from '../generators/ir.ts';
 import { clockValue, type ClockReading } from './clock.ts';
 import { hex, norm, type Int } from './exact.ts';
 import type { RegisterSource } from './live-registers.ts';
-import type { Snapshot } from './snapshot.ts';
+import { Fault, type Snapshot } from './snapshot.ts';
 import type { Symbols } from './symbols.ts';
 import { type Limits, WalkError, type WalkErrorKind } from './walk-error.ts';
 
@@ -45,6 +45,11 @@ export class WalkRuntime {
   /** A walk error, its message filled in: {i} is the i-th argument, as hex or decimal. */
   fail(kind: WalkErrorKind, msg: string, args: [Int, 'hex' | 'dec'][]): WalkError {
     return new WalkError(kind, msg.replace(/\{(\d+)\}/g, (_, i) => (args[i][1] === 'hex' ? hex(args[i][0]) : String(args[i][0]))));
+  }
+
+  /** Whether err is a walk's failure (a walk error, a read that faulted): what a catch of the loop IR keeps, and nothing else. */
+  isFailure(err: unknown): boolean {
+    return err instanceof WalkError || err instanceof Fault;
   }
 
   /** bits bits from bit `bit` of the little-endian bytes at addr (a bitfield). */

@@ -168,6 +168,13 @@ class PyPrinter {
       }
       case 'try':
         return [L(py`try:`), ...this.block(s.body, inner), L(py`finally:`), ...this.block(s.finally, inner)];
+      case 'catch': {
+        const err = name(s.err);
+        const again = this.line(inner + '    ', py`raise`);
+        return [L(py`try:`), ...this.block(s.body, inner), L(py`except Exception as ${err}:`), this.line(inner, py`if not _rt.is_failure(${err}):`), again, ...this.block(s.handler, inner)];
+      }
+      case 'throw':
+        return [L(py`raise ${this.expr(s.e, c)}`)];
       case 'expr':
         return [L(this.expr(s.e, c))];
     }
@@ -250,6 +257,8 @@ class PyPrinter {
         return this.visitor(e, c);
       case 'visit':
         return py`visit(${this.expr(e.e, c)})`;
+      case 'item':
+        return py`${this.expr(e.of, c)}[${e.i}]`;
     }
   }
 
@@ -329,6 +338,9 @@ function walkStmts(ss: LStmt[], f: (s: LStmt) => void): void {
     else if (s.k === 'try') {
       walkStmts(s.body, f);
       walkStmts(s.finally, f);
+    } else if (s.k === 'catch') {
+      walkStmts(s.body, f);
+      walkStmts(s.handler, f);
     }
   }
 }

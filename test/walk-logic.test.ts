@@ -28,6 +28,7 @@ import { type Limits, WalkError } from '../sampler/walk-error.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 import { encode, pyRun, type PyWorld } from './lib/py-walk.ts';
 import { recordCase, recording } from './lib/walk-cases.ts';
+import { captureRefusal, SHAPE_ONLY } from '../generators/print-bpf/print.ts';
 
 const SCHEMA = `xwalk: 1
 pack: fake
@@ -221,6 +222,32 @@ views:
       above: >-
         count(chain(self.list, next), it.value >
               (count(chain(self.list, next)) ? sum(chain(self.list, next), it.value) / count(chain(self.list, next)) : 0))
+    checks:
+      - expr: count(chain(self.list, next)) < 1000
+        message: too many
+  # Aggregates of one walk: one grouped fold a row (filter(W, p), count(W, p) and each(W, f) taken apart).
+  folded:
+    of: root_t
+    roots:
+      g: '&G'
+    columns:
+      n: count(chain(self.list, next))
+      evens: count(chain(self.list, next), it.value % 2 == 0)
+      even_sum: sum(filter(chain(self.list, next), it.value % 2 == 0), it.value)
+      top: max(chain(self.list, next), it.value)
+      low_odd: min(filter(chain(self.list, next), it.value % 2 == 1), it.value)
+      huge: max(filter(chain(self.list, next), it.value > 1000000), it.value)
+      small_sum: sum(each(chain(self.list, next), it.small), it)
+      all_pos: all(chain(self.list, next), it.value > 0)
+      any_over5: any(chain(self.list, next), it.value > 5)
+      inverse: sum(chain(self.list, next), 1000 / it.value)
+      first_bytes: sum(chain(self.list, next), *it.name.data)
+      mean: 'count(chain(self.list, next)) ? sum(chain(self.list, next), it.value) / count(chain(self.list, next)) : 0'
+      other: count(array(self.nodes, self.nnodes))
+      other_big: count(array(self.nodes, self.nnodes), it.value > 1)
+      other_sum: sum(array(self.nodes, self.nnodes), it.value)
+      div_sum: sum(filter(chain(self.list, next), it.small != 0), 1000 / (it.small - 1))
+      div_min: min(filter(chain(self.list, next), it.small != 0), 1000 / (it.small - 1))
     checks:
       - expr: count(chain(self.list, next)) < 1000
         message: too many
@@ -1518,10 +1545,19 @@ t.test("a view's let: names a walk once for every column and check, computed onc
   const R2 = w.runtime();
   const r2 = runView(compileView(lowerView(unshared), BOUND, R2));
   t.same(r2.items, r1.items, 'the same row as the view that writes the walk each time');
-  // With let: n and total once each for the row, and above's own walk (its mean is the row's): 3 walks of 4.
-  // Without: n 1, total 1, mean 3, text 5, above 1 + 3 for each of its 4 elements, the check 1: 24 walks.
-  t.equal(R1.visited, 12, 'with let: the list walked 3 times for the row');
-  t.equal(R2.visited, 96, 'without: 24 times');
+  // With let: n and total in one grouped fold for the row, and above's own walk (its mean is the row's): 2 walks of 4.
+  // Without: every count and sum of self, above's too, in one fold (1 walk); above's condition walks 3 times at each
+  // of its 4 elements (inside a fold nothing is folded again): 1 + 12 = 13 walks.
+  t.equal(R1.visited, 8, 'with let: the list walked twice for the row');
+  t.equal(R2.visited, 52, 'without: 13 times');
+  // Unfolded (as the kernel's printer lowers): n 3 walks with let:; without, n 1, total 1, mean 3, text 5, above 1 + 3
+  // for each of its 4 elements, the check 1: 24 walks.
+  const R3 = w.runtime();
+  t.same(runView(compileView(lowerView(shared, false, false), BOUND, R3)).items, r1.items, 'unfolded: the same row');
+  t.equal(R3.visited, 12, 'unfolded, with let: 3 times');
+  const R4 = w.runtime();
+  t.same(runView(compileView(lowerView(unshared, false, false), BOUND, R4)).items, r1.items, 'unfolded: the same row');
+  t.equal(R4.visited, 96, 'unfolded, without let: 24 times');
   // Each column alone, in JS and in Python (a column's program computes a name once).
   for (const c of shared.columns) t.same(both(w, c.name, lowerColumn(c.expr), 'value', {}).value, truth[c.name as keyof typeof truth], `${c.name}, in both languages`);
   // A row's names are forgotten at the next row: another item, its own answers.
@@ -1538,6 +1574,138 @@ t.test("a view's let: names a walk once for every column and check, computed onc
   bad('      G: 1', /^fake\.yaml:\d+:7: /, /G is a global/);
   bad('      w: chain(self.list, next)', /^fake\.yaml:\d+:10: /, /let: w names a value, but this is sequence of ptr node_t/);
   bad('      w: n + 1', /^fake\.yaml:\d+:10: /, /unknown name 'n'/);
+});
+
+t.test('a grouped fold: the aggregates of one walk in one loop a row, the same answers and failures as a walk each', async (t) => {
+  const view = PACK.views.get('folded')!;
+  const folded = lowerView(view);
+  const unfolded = lowerView(view, false, false);
+  /** The view run folded and unfolded over the same world: the rows and errors of each, and the elements each visited. */
+  const runBoth = (w: World, limits?: Limits) => {
+    const R1 = w.runtime(limits);
+    const a = runView(compileView(folded, BOUND, R1));
+    const R2 = w.runtime(limits);
+    const b = runView(compileView(unfolded, BOUND, R2));
+    return { folded: a, unfolded: b, visited: [R1.visited, R2.visited] };
+  };
+  /** Each column's program alone (its fold computed for it), in JS and in python3: the same value or error, the same budget. */
+  const inPython = (t: Test, w: World) => {
+    for (const c of folded.columns) {
+      let said: unknown;
+      try {
+        said = both(w, c.name, { funcs: folded.funcs, entry: c.fn }, 'value', {}).value;
+      } catch (err) {
+        if (!(err instanceof WalkError || err instanceof Fault)) throw err;
+        said = err.message;
+      }
+      t.ok(said !== undefined, `${c.name}: ${JSON.stringify(said)} in JS and in Python`);
+    }
+  };
+  const named = (w: World, values: number[]) => {
+    const nodes = w.list(values);
+    const text = w.mem.alloc(8);
+    w.mem.u64(text, 7);
+    for (const n of nodes) {
+      w.put(n, 'node_t', 'small', -1);
+      w.put(n + off('node_t', 'name'), 'ngx_str_t', 'data', text);
+    }
+    return nodes;
+  };
+  t.test('one walk of the list for all its aggregates: each element visited once', async (t) => {
+    const w = new World();
+    named(w, [1, 2, 3, 4, 5, 6, 7, 8]);
+    const r = runBoth(w);
+    t.same(r.folded.items, [
+      { origin: 'g', n: 8, evens: 4, even_sum: 20, top: 8, low_odd: 1, huge: null, small_sum: -8, all_pos: 1, any_over5: 1, inverse: 2716, first_bytes: 56, mean: 4, other: 0, other_big: 0, other_sum: 0, div_sum: -4000, div_min: -500 },
+    ]);
+    t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
+    t.same(r.folded.errors, []);
+    // Folded: the list once (8) for its 14 distinct aggregates and 17 uses; array(self.nodes, 0) none.
+    // Unfolded: 12 whole walks of the list, any()'s stops at 6, mean's 3 and the check's 1: 8 * 16 + 6.
+    t.same(r.visited, [8, 8 * 16 + 6], 'the list visited once for the row, folded');
+    const fold = folded.funcs.filter((f) => /^fold\d/.test(f.name));
+    t.equal(fold.length, 2, 'two folds: the list, the array');
+    inPython(t, w);
+  });
+  t.test("an aggregate's own failure fails it alone, where its walk would have failed", async (t) => {
+    const w = new World();
+    const nodes = named(w, [1, 2, 0, 4]);
+    // The third node's value 0: 1000 / 0; the fourth node's text is not mapped.
+    w.put(nodes[3] + off('node_t', 'name'), 'ngx_str_t', 'data', 0x20000000);
+    // The second node's small 1: 1000 / 0, which div_sum and div_min compute once, fails both.
+    w.put(nodes[1], 'node_t', 'small', 1);
+    // The array's second node is not mapped: it.value, the first read of other_big and other_sum, read once for both, fails both.
+    const arr = w.mem.alloc(16);
+    w.mem.u64(arr, nodes[1]);
+    w.mem.u64(arr + 8, 0x20000000);
+    w.put(w.G, 'root_t', 'nodes', arr);
+    w.put(w.G, 'root_t', 'nnodes', 2);
+    const r = runBoth(w);
+    t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
+    t.same(r.folded.items[0], { origin: 'g', n: 4, evens: 3, even_sum: 6, top: 4, low_odd: 1, huge: null, small_sum: -2, all_pos: 0, any_over5: 0, inverse: null, first_bytes: null, mean: 1, other: 2, other_big: null, other_sum: null, div_sum: null, div_min: null });
+    t.same(
+      r.folded.errors.map((e) => [e.column, e.message]),
+      [
+        ['inverse', 'division by zero'],
+        ['first_bytes', '0x20000000: not in any mapping'],
+        ['other_big', '0x20000000: not in any mapping'],
+        ['other_sum', '0x20000000: not in any mapping'],
+        ['div_sum', 'division by zero'],
+        ['div_min', 'division by zero'],
+      ],
+    );
+    t.equal(r.visited[0], 4 + 2, 'the walk went on for the others (and the array: 2)');
+    inPython(t, w);
+  });
+  t.test("a failure of the walk fails every aggregate still going, with the walk's own words", async (t) => {
+    const w = new World();
+    const nodes = named(w, [1, 7, 3, 4, 5]);
+    w.put(nodes[4], 'node_t', 'next', nodes[1]); // a cycle
+    const r = runBoth(w);
+    t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
+    const row = r.folded.items[0];
+    t.equal(row.any_over5, 1, 'any() had its answer before the cycle');
+    for (const c of ['n', 'evens', 'even_sum', 'top', 'low_odd', 'huge', 'small_sum', 'all_pos', 'inverse', 'first_bytes', 'mean', 'div_sum', 'div_min']) t.equal(row[c], null, `${c}: the cycle`);
+    t.match(r.folded.errors.find((e) => e.column === 'n')!.message, /^node_t\.next chain: cycle at 0x[0-9a-f]+ after \d+ elements$/);
+    t.same(
+      r.folded.errors.map((e) => e.message),
+      [...Array(13).fill(r.folded.errors[0].message), `check could not run: ${r.folded.errors[0].message}`],
+      'every column but any_over5 and the array\'s, and the check',
+    );
+    inPython(t, w);
+  });
+  t.test('--max-nodes and the budget: once per element, the same words', async (t) => {
+    const w = new World();
+    named(w, [1, 2, 3, 4, 5, 6]);
+    const r = runBoth(w, { maxNodes: 5, maxTotal: 1000 });
+    t.same(r.folded, r.unfolded, 'the same row and errors as a walk each');
+    t.same(r.folded.errors[0], { item: hex(w.G), column: 'n', message: 'node_t.next chain has more than 5 elements (--max-nodes)' });
+    t.equal(r.folded.items[0].any_over5, null, 'any() had no answer within 5');
+    t.same(r.visited, [6, 15 * 6], 'the fold spent 6 (the one over the limit counted, as each walk counts it); 15 walks did each');
+    // The sample's budget: folded, one walk of 6 fits in 10; a walk each does not.
+    const b = runBoth(w, { maxNodes: 100, maxTotal: 10 });
+    t.same(b.folded.errors, [], 'folded: 6 elements of 10');
+    t.same(b.folded.items[0].n, 6);
+    t.match(b.unfolded.errors.at(-1)!, { message: /the sample visited more than 10 elements in all \(--max-nodes x 10\)$/ }, 'a walk each: over the budget');
+  });
+  t.test('an empty walk: counts 0, max of nothing none, all() true', async (t) => {
+    const w = new World();
+    const r = runBoth(w);
+    t.same(r.folded, r.unfolded);
+    t.same(r.folded.items[0], { origin: 'g', n: 0, evens: 0, even_sum: 0, top: null, low_odd: null, huge: null, small_sum: 0, all_pos: 1, any_over5: 0, inverse: 0, first_bytes: 0, mean: 0, other: 0, other_big: 0, other_sum: 0, div_sum: 0, div_min: null });
+    inPython(t, w);
+  });
+  t.test('the eBPF printer refuses a fold cleanly; a probe is lowered without one', async (t) => {
+    // A fold is refused, with a message (a walk this large may be refused sooner, for the kernel's stack).
+    t.type(captureRefusal(folded, [folded.columns[0].fn], SHAPE_ONLY), 'string');
+    const small = lowerView(PACK.views.get('shared')!);
+    t.match(captureRefusal(small, [small.columns[0].fn], SHAPE_ONLY), /grouped fold/);
+    t.notOk(
+      unfolded.funcs.some((f) => f.name.startsWith('fold')),
+      'unfolded (withInstant, a probe): no fold',
+    );
+    t.equal(captureRefusal(unfolded, [unfolded.columns[0].fn], SHAPE_ONLY), null, 'which the kernel runs');
+  });
 });
 
 t.test('after(p): the bytes right after a struct', async (t) => {

@@ -70,7 +70,9 @@ export type LExpr =
   /** A visitor for a seq function: (param) => body, which returns false to stop the walk. */
   | { k: 'visitor'; param: string; body: LStmt[] }
   /** The visitor of the seq function being defined: whether the consumer wants more. */
-  | { k: 'visit'; e: LExpr };
+  | { k: 'visit'; e: LExpr }
+  /** Element i of a list a function returned (a stack: a grouped fold's record of results). */
+  | { k: 'item'; of: LExpr; i: number };
 
 export type ErrorKind = 'cycle' | 'limit' | 'corrupt' | 'unavailable';
 
@@ -93,6 +95,14 @@ export type LStmt =
   /** A walk error. msg has {0}, {1}... for the args; the text is written here once. */
   | { k: 'fail'; kind: ErrorKind; msg: string; args: MsgArg[] }
   | { k: 'try'; body: LStmt[]; finally: LStmt[] }
+  /**
+   * A walk failure (a walk error, or a read that faulted; nothing else: a
+   * target gone, a bug, goes on up) in body is bound to err and handler
+   * runs. What a grouped fold keeps for each of its aggregates.
+   */
+  | { k: 'catch'; body: LStmt[]; err: string; handler: LStmt[] }
+  /** The failure a catch bound, raised again (where an aggregate a fold kept as failed is read). */
+  | { k: 'throw'; e: LExpr }
   | { k: 'expr'; e: LExpr };
 
 /** value: returns a value; seq: calls its visitor with each element, returns false when the visitor stopped it. */

@@ -13,6 +13,11 @@
  *   (no visitor per element), and stopping early (all, any) is a return.
  * - A walk that must stop on its own while its consumer goes on
  *   (take_while) is a seq function, called with a visitor.
+ * - Aggregates of self over one walk in a view (count, sum, min, max,
+ *   all, any; filter(W, p) and each(W, f) around the walk are their own)
+ *   are a grouped fold: one value function walks W once a row and updates
+ *   every aggregate's accumulator, keeping each one's failure apart; each
+ *   use reads its slot of the record (memo, as a view's let:).
  */
 import type { Container, Pointee, TExpr, ViewIR, Walk } from '../ir.ts';
 import {
@@ -74,7 +79,7 @@ class Builder {
    */
   helper(make: () => Omit<LFunc, 'name'>, prefix = 'h'): string {
     const f = make();
-    const key = JSON.stringify(f, (_, x) => (typeof x === 'bigint' ? `${x}n` : x));
+    const key = jsonOf(f);
     let name = this.helpers.get(key);
     if (!name) {
       name = this.fresh(prefix);
@@ -104,10 +109,15 @@ class Builder {
   }
 }
 
-/** A view lowered; withInstant: its instant: expressions too (for the eBPF capture; no other back end runs them). */
-export function lowerView(view: ViewIR, withInstant = false): LView {
+/**
+ * A view lowered; withInstant: its instant: expressions too (for the eBPF capture; no other back end runs them).
+ * fold: aggregates of self over one walk become one grouped fold (not for the kernel, which keeps no failure
+ * per aggregate: the eBPF printer refuses one).
+ */
+export function lowerView(view: ViewIR, withInstant = false, fold = !withInstant): LView {
   const b = new Builder();
   const lw = new Lowerer(b);
+  if (fold) lw.planFolds([...view.columns.map((c) => c.expr), ...view.checks.map((c) => c.expr)]);
   const roots = view.roots.map((r) => {
     const body = [...lw.seq(r.expr, (e, stop) => [if_(not({ k: 'visit', e }), stop)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE } as LStmt];
     return { label: r.label, fn: b.add('seq', 'root', [], body) };
@@ -150,8 +160,34 @@ function columnKind(e: TExpr): ColumnKind {
   return t.k === 'ptr' || t.k === 'ref' || t.k === 'fnptr' ? 'addr' : 'value';
 }
 
+type AggFn = Extract<TExpr, { op: 'aggregate' }>['fn'];
+
+/** An aggregate of a grouped fold: what it does to each element of the shared walk (filters, maps), and its fn of what passes. */
+interface FoldMember {
+  fn: AggFn;
+  steps: { kind: 'filter' | 'map'; slot: number; e: TExpr }[];
+  body: { slot: number; e: TExpr } | null;
+}
+
+/** The aggregates of a view over one walk of self: one loop a row, each aggregate reading its slot of the record. */
+interface FoldGroup {
+  /** The row's memo key: never a name of let: (those are identifiers). */
+  key: string;
+  base: TExpr;
+  members: FoldMember[];
+  byKey: Map<string, number>;
+  uses: number;
+  fn: string | null;
+  readers: string[];
+}
+
 class Lowerer {
   constructor(private readonly b: Builder) {}
+
+  /** Each use of an aggregate a grouped fold computes: its group and slot (planFolds). */
+  private readonly folded = new Map<TExpr, { g: FoldGroup; i: number }>();
+  /** Inside a fold's own function: its aggregates (and any other) are lowered as they are. */
+  private folding = false;
 
   /** The function of each name of a view's let:, by name. */
   private readonly rowlets = new Map<string, string>();
@@ -212,8 +248,10 @@ class Lowerer {
         return this.fileStatic(this.expr(e.fn), e.name);
       case 'clock':
         return { k: 'rt', fn: 'clock', args: [{ k: 'str', v: e.which }] };
-      case 'aggregate':
-        return this.aggregate(e);
+      case 'aggregate': {
+        const f = this.folding ? undefined : this.folded.get(e);
+        return f ? this.foldRead(f.g, f.i) : this.aggregate(e);
+      }
       case 'nth':
         return this.nth(e);
       case 'call':
@@ -448,6 +486,190 @@ class Lowerer {
     const loop = this.seq(e.seq, (elem, stop) => [...(e.body ? [let_(it, elem)] : reads(elem) ? [{ k: 'expr', e: elem } as LStmt] : []), ...step(stop)], [ret(result)]);
     const fn = this.b.add('value', e.fn, params, [...init, ...loop, ret(result)]);
     return { k: 'call', fn, args: params.map(v) };
+  }
+
+  // ---- grouped folds: several aggregates of one walk, one loop a row ----
+
+  /**
+   * Finds the aggregates of self in a view's columns and checks (and the let: names they use) that share a
+   * walk once filter(W, p), each(W, f) and count(W, p) are taken apart: the same walk, the same arguments
+   * (names bound inside renamed). A walk used twice or more becomes a group. Not folded: an aggregate that
+   * uses a let: name (its value may need the fold itself), or that uses no self (the row's self is its key).
+   */
+  planFolds(es: TExpr[]): void {
+    const groups = new Map<string, FoldGroup>();
+    const uses: [TExpr, FoldGroup, number][] = [];
+    const seen = new Set<object>();
+    const visit = (x: unknown): void => {
+      if (x === null || typeof x !== 'object' || seen.has(x)) return;
+      seen.add(x);
+      if (Array.isArray(x)) return x.forEach(visit);
+      const o = x as TExpr;
+      if (o.op === 'aggregate' && foldable(o)) {
+        const { base, member } = foldMember(o);
+        const bk = canon(base);
+        let g = groups.get(bk);
+        if (!g) groups.set(bk, (g = { key: `fold ${groups.size + 1}`, base, members: [], byKey: new Map(), uses: 0, fn: null, readers: [] }));
+        const mk = canon(member);
+        let i = g.byKey.get(mk);
+        if (i === undefined) {
+          i = g.members.push(member) - 1;
+          g.byKey.set(mk, i);
+        }
+        g.uses++;
+        uses.push([o, g, i]);
+        return;
+      }
+      if (o.op === 'call') return visit(o.arg); // the body is its own function, of its own self
+      for (const val of Object.values(o)) visit(val);
+    };
+    es.forEach(visit);
+    for (const [e, g, i] of uses) if (g.uses > 1) this.folded.set(e, { g, i });
+  }
+
+  /** A use of a folded aggregate: its slot of the row's record; a failure the fold kept for it is raised here. */
+  private foldRead(g: FoldGroup, i: number): LExpr {
+    const n = g.members.length;
+    if (!g.readers[i]) {
+      const fold = this.foldFn(g);
+      g.readers[i] = this.b.add('value', 'folded', ['s'], [
+        let_('r', { k: 'memo', key: g.key, fn: fold, args: [v('s')] }),
+        let_('e', { k: 'item', of: v('r'), i: n + i }),
+        if_(ne(v('e'), int(0)), [{ k: 'throw', e: v('e') }]),
+        { k: 'return', e: { k: 'item', of: v('r'), i } },
+      ]);
+    }
+    return { k: 'call', fn: g.readers[i], args: [v('s')] };
+  }
+
+  /**
+   * A group's function: one walk of the base; at each element, each aggregate still going takes its steps
+   * (filters, maps) and updates its accumulator, inside a catch: a failure of its own (a filter, a map, its
+   * value) ends that aggregate alone, kept for it, as its own walk would have ended there. A failure of the
+   * walk itself (a fault, a cycle, --max-nodes, the sample's budget) ends every aggregate still going, as it
+   * ends each walk today; all() and any() stop at their answer. When none is going the walk stops. The
+   * budget counts each element once. Returns the record: each result (min, max of nothing: none), then each
+   * failure (0: none).
+   */
+  private foldFn(g: FoldGroup): string {
+    if (g.fn) return g.fn;
+    const outer = this.folding;
+    this.folding = true;
+    try {
+      const n = g.members.length;
+      const ms = g.members.map((m) => {
+        const { acc, has, err, live, e } = this.names('acc', 'has', 'err', 'live', 'e');
+        return { m, acc, has, err, live, e };
+      });
+      const { alive, e } = this.names('alive', 'e');
+      const minmax = (f: AggFn) => f === 'min' || f === 'max';
+      const init: LStmt[] = [
+        ...ms.flatMap(({ m, acc, has, err, live }) => [let_(acc, m.fn === 'all' ? TRUE : FALSE), ...(minmax(m.fn) ? [let_(has, FALSE)] : []), let_(err, FALSE), let_(live, TRUE)]),
+        let_(alive, int(n)),
+      ];
+      const results = ms.map(({ m, acc, has }): LExpr => (minmax(m.fn) ? { k: 'cond', c: v(has), a: v(acc), b: { k: 'none' } } : v(acc)));
+      const record: LExpr = { k: 'call', fn: this.record(2 * n), args: [...results, ...ms.map(({ err }) => v(err))] };
+      const ret: LStmt = { k: 'return', e: record };
+      type M = (typeof ms)[number];
+      const done = ({ live }: M): LStmt[] => [set(live, FALSE), set(alive, bin('-', v(alive), int(1)))];
+      const final = (mm: M, x: LExpr): LStmt[] => {
+        const { m, acc, has } = mm;
+        const bind = m.body ? [let_(slotVar(m.body.slot), x)] : [];
+        const body = m.body ? this.expr(m.body.e) : FALSE;
+        switch (m.fn) {
+          case 'count':
+            // An element counted must still be read (its map's value).
+            return [...(reads(x) ? [{ k: 'expr', e: x } as LStmt] : []), inc(acc)];
+          case 'sum':
+            return [...bind, set(acc, bin('+', v(acc), body))];
+          case 'min':
+          case 'max': {
+            const { y } = this.names('y');
+            return [...bind, let_(y, body), if_(bin('||', not(v(has)), bin(m.fn === 'min' ? '<' : '>', v(y), v(acc))), [set(acc, v(y)), set(has, TRUE)])];
+          }
+          case 'all':
+            return [...bind, if_(not(body), [set(acc, FALSE), ...done(mm)])];
+          case 'any':
+            return [...bind, if_(body, [set(acc, TRUE), ...done(mm)])];
+        }
+      };
+      const steps = (mm: M, k: number, x: LExpr): LStmt[] => {
+        if (k === mm.m.steps.length) return final(mm, x);
+        const st = mm.m.steps[k];
+        const it = slotVar(st.slot);
+        if (st.kind === 'filter') return [let_(it, x), if_(this.expr(st.e), steps(mm, k + 1, v(it)))];
+        return [let_(it, x), ...steps(mm, k + 1, this.expr(st.e))];
+      };
+      const emit: Emit = (elem, stop) => {
+        const { x } = this.names('x');
+        const { pre, owns } = this.shareFirstReads(
+          ms.map((mm) => aliasAll(steps(mm, 0, v(x)), x)),
+          x,
+          ms.map((mm) => mm.live),
+        );
+        return [
+          let_(x, elem),
+          ...pre,
+          ...ms.map((mm, i) => if_(v(mm.live), mayFail(owns[i]) ? [{ k: 'catch', err: mm.e, body: owns[i], handler: [set(mm.err, v(mm.e)), ...done(mm)] }] : owns[i])),
+          if_(eq(v(alive), int(0)), stop),
+        ];
+      };
+      const body: LStmt[] = [
+        ...init,
+        { k: 'catch', err: e, body: this.seq(g.base, emit, [ret]), handler: ms.map(({ live, err }) => if_(v(live), [set(err, v(e))])) },
+        ret,
+      ];
+      g.fn = this.b.add('value', 'fold', ['s'], body);
+      return g.fn;
+    } finally {
+      this.folding = outer;
+    }
+  }
+
+  /**
+   * What the aggregates of a fold read first of an element, each before anything else that may fail (it.gct
+   * of each filter it.gct == K; then, under the same condition, lua_object_bytes(it)): read once for all that
+   * read it first, in a catch of its own, under the conditions that lead each of them to it. An aggregate
+   * whose first read failed fails with that failure where it would have read it; the others never see it.
+   */
+  private shareFirstReads(owns: LStmt[][], x: string, lives: string[]): { pre: LStmt[]; owns: LStmt[][] } {
+    const pre: LStmt[] = [];
+    const out = [...owns];
+    const known = new Set([x]);
+    for (let round = 0; round < 4; round++) {
+      const firsts = out.map((own) => {
+        const f = firstRead(own);
+        return f && (f.read.k === 'field' || f.read.k === 'load' || f.read.k === 'call') && varsOf([f.read, f.guards]).every((n) => known.has(n)) ? f : null;
+      });
+      const keys = firsts.map((f) => (f ? jsonOf({ g: f.guards, r: f.read }) : null));
+      let shared = false;
+      for (const key of new Set(keys)) {
+        const users = keys.flatMap((k, i) => (k !== null && k === key ? [i] : []));
+        if (key === null || users.length < 2) continue;
+        shared = true;
+        const { h, herr, e } = this.names('h', 'herr', 'e');
+        const { guards, read } = firsts[users[0]]!;
+        const compute: LStmt = { k: 'catch', err: e, body: [set(h, read)], handler: [set(herr, v(e))] };
+        // Only for an aggregate still going (one that ended reads nothing more), and where its conditions lead.
+        // (When all of them read it, one is going: the walk stops when none is.)
+        const going = users.length === owns.length ? [] : [users.map((i) => v(lives[i])).reduce((a, b) => bin('||', a, b))];
+        const when = [...going, ...guards];
+        pre.push(let_(h, FALSE), let_(herr, FALSE), when.length ? if_(when.reduce((a, b) => bin('&&', a, b)), [compute]) : compute);
+        known.add(h).add(herr);
+        const rkey = jsonOf(read);
+        for (const i of users) out[i] = rewriteAt(out[i], firsts[i]!.path, (ss) => [if_(ne(v(herr), FALSE), [{ k: 'throw', e: v(herr) }]), ...(replaceExpr(ss, rkey, v(h)) as LStmt[])]);
+      }
+      if (!shared) break;
+    }
+    return { pre, owns: out };
+  }
+
+  /** A record of n values: a list of them, in order (what a grouped fold returns). */
+  private record(n: number): string {
+    return this.b.helper(() => {
+      const ps = Array.from({ length: n }, (_, i) => `p${i}`);
+      return { kind: 'value', params: ps, body: [{ k: 'stack', name: 'r' }, ...ps.map((p): LStmt => ({ k: 'push', stack: 'r', e: v(p) })), { k: 'return', e: v('r') }] };
+    });
   }
 
   /** A column's body: its value, or for a walk the list of what it yields (in a stack, bounded as the walk is). */
@@ -852,6 +1074,128 @@ function spend(n: LExpr): LStmt[] {
   return [{ k: 'addVisited', n }, if_(gt(visited, maxTotal), [fail('limit', 'the sample visited more than {0} elements in all (--max-nodes x 10)', decArg(maxTotal))])];
 }
 
+/** Statements with every name of x (let it = x, let it2 = it) replaced by x, those lets gone (names are never reused). */
+function aliasAll(ss: LStmt[], x: string): LStmt[] {
+  const alias = new Set<string>();
+  const sub = (o: unknown): unknown => {
+    if (o === null || typeof o !== 'object') return o;
+    if (Array.isArray(o)) {
+      return o.flatMap((s: unknown) => {
+        const st = s as LStmt;
+        if (st && st.k === 'let' && st.e.k === 'var' && (st.e.name === x || alias.has(st.e.name))) {
+          alias.add(st.name);
+          return [];
+        }
+        return [sub(s)];
+      });
+    }
+    const r = o as { k?: string; name?: string };
+    if (r.k === 'var' && r.name !== undefined && alias.has(r.name)) return v(x);
+    return Object.fromEntries(Object.entries(o).map(([k, val]) => [k, sub(val)]));
+  };
+  return sub(ss) as LStmt[];
+}
+
+const jsonOf = (x: unknown): string => JSON.stringify(x, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val));
+
+/** The statements with the list at path (indexes of ifs, each into its then) rewritten by f. */
+function rewriteAt(ss: LStmt[], path: number[], f: (ss: LStmt[]) => LStmt[]): LStmt[] {
+  if (path.length === 0) return f(ss);
+  const [i, ...rest] = path;
+  const s = ss[i] as Extract<LStmt, { k: 'if' }>;
+  return [...ss.slice(0, i), { ...s, then: rewriteAt(s.then, rest, f) }, ...ss.slice(i + 1)];
+}
+
+/** Every occurrence of the expression (as JSON text) replaced by `by`. */
+function replaceExpr(o: unknown, key: string, by: LExpr): unknown {
+  if (o === null || typeof o !== 'object') return o;
+  if (Array.isArray(o)) return o.map((x) => replaceExpr(x, key, by));
+  if ('k' in o && jsonOf(o) === key) return by;
+  return Object.fromEntries(Object.entries(o).map(([k, val]) => [k, replaceExpr(val, key, by)]));
+}
+
+function varsOf(e: unknown): string[] {
+  if (e === null || typeof e !== 'object') return [];
+  if (Array.isArray(e)) return e.flatMap(varsOf);
+  const o = e as { k?: string; name?: string };
+  if (o.k === 'var') return [o.name!];
+  return Object.values(o).flatMap(varsOf);
+}
+
+/**
+ * The first read statements make, when it is surely made before anything else that may fail (JS and Python
+ * evaluate left to right), with the conditions that lead to it (ifs that read nothing, and do nothing else
+ * when false: guards) and where (path: the ifs' indexes); null when that is not sure.
+ */
+function firstRead(ss: LStmt[], guards: LExpr[] = [], path: number[] = []): { guards: LExpr[]; read: LExpr; path: number[] } | null {
+  for (let i = 0; i < ss.length; i++) {
+    const s = ss[i];
+    if (s.k === 'if') {
+      const r = firstIn(s.c);
+      if (r !== undefined) return r ? { guards, read: r, path } : null;
+      if (s.else.length) return null;
+      // A check that throws (a failure kept for it): past it only when it is false.
+      if (s.then.length === 1 && (s.then[0].k === 'throw' || s.then[0].k === 'fail')) {
+        guards = [...guards, not(s.c)];
+        continue;
+      }
+      // Nothing after the if: its body is all that may read.
+      if (i !== ss.length - 1) return null;
+      return firstRead(s.then, [...guards, s.c], [...path, i]);
+    }
+    const e = s.k === 'let' || s.k === 'set' || s.k === 'expr' ? s.e : null;
+    if (e === null) return null;
+    const r = firstIn(e);
+    if (r !== undefined) return r ? { guards, read: r, path } : null;
+  }
+  return null;
+}
+
+/** undefined: e reads nothing; the read e makes first; null: not sure. */
+function firstIn(e: LExpr): LExpr | null | undefined {
+  if (!mayFail(e)) return undefined;
+  switch (e.k) {
+    case 'field': {
+      const r = firstIn(e.base);
+      return r === undefined ? e : r;
+    }
+    case 'load': {
+      const r = firstIn(e.addr);
+      return r === undefined ? e : r;
+    }
+    case 'bin': {
+      const r = firstIn(e.a);
+      if (r !== undefined) return r;
+      return e.op === '&&' || e.op === '||' ? null : firstIn(e.b);
+    }
+    case 'un':
+      return firstIn(e.a);
+    case 'call': {
+      // A function of this program, of arguments read first, left to right.
+      for (const a of e.args) {
+        const r = firstIn(a);
+        if (r !== undefined) return r;
+      }
+      return e;
+    }
+    case 'cond': {
+      const r = firstIn(e.c);
+      return r === undefined ? null : r;
+    }
+    default:
+      return null;
+  }
+}
+
+/** Whether statements may fail: a fail of their own, a read of memory, a call out (a count's step may not). */
+function mayFail(x: unknown): boolean {
+  if (x === null || typeof x !== 'object') return false;
+  if (Array.isArray(x)) return x.some(mayFail);
+  const k = (x as { k?: unknown }).k;
+  if (k === 'fail' || k === 'throw' || k === 'visit' || k === 'load' || k === 'field' || k === 'gint' || k === 'call' || k === 'memo' || k === 'rt') return true;
+  return Object.values(x).some(mayFail);
+}
+
 /** Whether computing e reads memory or calls out (so may fail): an element counted must still be read. */
 function reads(e: LExpr): boolean {
   if (e.k === 'load' || e.k === 'field' || e.k === 'gint' || e.k === 'call' || e.k === 'memo' || e.k === 'rt') return true;
@@ -876,4 +1220,53 @@ function freeVars(e: TExpr): string[] {
   };
   visit(e);
   return [...used].filter((s) => !bound.has(s)).sort((a, b) => a - b).map(slotVar);
+}
+
+/** An aggregate a grouped fold may compute: of self (and only self), and of no let: name (whose value may need the fold). */
+function foldable(e: Extract<TExpr, { op: 'aggregate' }>): boolean {
+  const free = freeVars(e);
+  return free.length === 1 && free[0] === 's' && !usesRowlet(e);
+}
+
+function usesRowlet(x: unknown): boolean {
+  if (x === null || typeof x !== 'object') return false;
+  const o = x as Record<string, unknown>;
+  if (o.op === 'rowlet') return true;
+  if (o.op === 'call') return usesRowlet(o.arg);
+  return Object.values(o).some(usesRowlet);
+}
+
+/**
+ * An aggregate taken apart: the walk it shares (base), and its own steps around it: filter(W, p) and
+ * each(W, f) (a value per element) from the outside in, count(W, p) as count(filter(W, p)).
+ */
+function foldMember(e: Extract<TExpr, { op: 'aggregate' }>): { base: TExpr; member: FoldMember } {
+  const steps: FoldMember['steps'] = [];
+  let seq = e.seq;
+  while (seq.op === 'walk' && (seq.walk.w === 'filter' || (seq.walk.w === 'each' && seq.walk.body.type.k !== 'seq'))) {
+    steps.unshift({ kind: seq.walk.w === 'filter' ? 'filter' : 'map', slot: seq.walk.slot, e: seq.walk.body });
+    seq = seq.walk.seq;
+  }
+  if (e.fn === 'count' && e.body) return { base: seq, member: { fn: 'count', steps: [...steps, { kind: 'filter', slot: e.slot, e: e.body }], body: null } };
+  return { base: seq, member: { fn: e.fn, steps, body: e.body ? { slot: e.slot, e: e.body } : null } };
+}
+
+/**
+ * What an expression is, as text: two that compute the same give the same text. The slots it binds are
+ * renamed in the order they appear (self, slot 0, stays); a named walk is its name and argument.
+ */
+function canon(x: unknown): string {
+  const slots = new Map<number, number>();
+  return JSON.stringify(x, (k, val: unknown) => {
+    if (typeof val === 'bigint') return `${val}n`;
+    if (k === 'slot' && typeof val === 'number' && val !== 0) {
+      if (!slots.has(val)) slots.set(val, slots.size + 1);
+      return slots.get(val);
+    }
+    if (val !== null && typeof val === 'object' && (val as { op?: string }).op === 'call') {
+      const c = val as Extract<TExpr, { op: 'call' }>;
+      return { op: 'call', walk: c.walk, arg: c.arg, type: c.type };
+    }
+    return val;
+  });
 }

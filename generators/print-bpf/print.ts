@@ -374,6 +374,9 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
       case 'expr':
         this.expr(s.e, ctx);
         return;
+      case 'catch':
+      case 'throw':
+        throw new Refused('a grouped fold (several aggregates of one walk in one loop) keeps a failure per aggregate, which the kernel does not');
     }
   }
 
@@ -537,6 +540,8 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
       }
       case 'enumName':
         throw new Refused('enum_name() builds text, which the kernel does not');
+      case 'item':
+        throw new Refused('a grouped fold (several aggregates of one walk in one loop) returns a record, which the kernel does not');
       case 'visitor':
         throw new Error('internal: a visitor outside a call');
       default:

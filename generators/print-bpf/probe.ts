@@ -33,7 +33,8 @@ export type TextKind = 'string' | 'cstring' | 'cstringn';
 /** A probe's keys and values as value functions of self (the first argument), lowered once as a view's columns are. */
 export function lowerProbe(p: ProbeIR): LoweredProbe {
   const view: ViewIR = { name: p.name, aliases: [], doc: p.doc, of: p.arg, roots: [], columns: [...p.keys, ...p.values], checks: [], instant: [], slots: 1, clock: false, stack: null, pos: p.pos };
-  const l = lowerView(view);
+  // No grouped fold: the kernel keeps no failure per aggregate (the printer refuses one).
+  const l = lowerView(view, false, false);
   const cols = l.columns;
   return {
     funcs: l.funcs,
