@@ -152,7 +152,15 @@ export type Walk =
   | { w: 'take_while'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'range'; count: TExpr } // 0, 1, ... count-1
   | { w: 'iterate'; first: TExpr; slot: number; next: TExpr } // first, next(first), ... until 0
-  | { w: 'one'; value: TExpr }; // a single value as a sequence (roots)
+  | { w: 'one'; value: TExpr } // a single value as a sequence (roots)
+  /**
+   * reach_path(roots, children, target, name): the first path (breadth first) from a root to target, by the
+   * edges children gives each node (`it` of children: the node; 0 children are skipped but keep their
+   * index), as the names `name` gives its steps root first (`it` of name: the node of the step, `from`: its
+   * parent or 0 for a root, `edge`: its index among the parent's children or the roots). Empty when target
+   * is not reached. slots: every slot the walk binds (slot: children's it).
+   */
+  | { w: 'reach_path'; roots: TExpr; slot: number; children: TExpr; target: TExpr; nameSlot: number; fromSlot: number; edgeSlot: number; name: TExpr; maxSteps: number };
 
 /** The sample's clocks, in ms: CLOCK_REALTIME and CLOCK_MONOTONIC, read once per sample. */
 export type ClockName = 'now_ms' | 'monotonic_ms';

@@ -53,6 +53,10 @@ export type LExpr =
   /** How many elements a stack holds; the top one, taken off. */
   | { k: 'depth'; stack: string }
   | { k: 'pop'; stack: string }
+  /** Element i (from 0, the first pushed) of a stack: with a stack and an index, a queue. */
+  | { k: 'at'; stack: string; i: LExpr }
+  /** The integer a map keeps under key, or -1 when it keeps none. */
+  | { k: 'mapGet'; map: string; key: LExpr }
   /** small: a counter or a step count, bounded by --max-nodes: exact in any back end's plainest integer (no overflow check). */
   | { k: 'bin'; op: BinOp; a: LExpr; b: LExpr; small?: boolean }
   | { k: 'un'; op: '-' | '!' | '~'; a: LExpr }
@@ -86,6 +90,9 @@ export type LStmt =
   | { k: 'addVisited'; n: LExpr } // the sample's budget: visited += n
   | { k: 'stack'; name: string } // a new, empty stack (also a list: a column may return one)
   | { k: 'push'; stack: string; e: LExpr }
+  /** A new, empty map from integers (addresses) to integers: a seen set of a breadth-first reach (reach.ts). */
+  | { k: 'map'; name: string }
+  | { k: 'mapSet'; map: string; key: LExpr; e: LExpr }
   | { k: 'if'; c: LExpr; then: LStmt[]; else: LStmt[] }
   | { k: 'loop'; body: LStmt[] }
   | { k: 'break' }

@@ -34,6 +34,7 @@ import {
   add,
   bin,
 } from './lir.ts';
+import { lowerReachPath } from './reach.ts';
 
 /** Passes an element on; `stop` are the statements that end the whole walk (they differ inside a visitor). */
 type Emit = (elem: LExpr, stop: LStmt[]) => LStmt[];
@@ -545,6 +546,8 @@ class Lowerer {
       }
       case 'take_while':
         return this.takeWhile(w, emit, stop);
+      case 'reach_path':
+        return lowerReachPath({ expr: (x) => this.expr(x), seq: (x, em, st) => this.seq(x, em, st), names: (...p) => this.names(...p), slotVar, spend }, w, emit, stop);
     }
   }
 
@@ -872,6 +875,7 @@ function freeVars(e: TExpr): string[] {
     if (o.op === 'var') used.add(o.slot as number);
     if (o.op === 'call') return visit(o.arg); // the body is its own function, of its own self
     if (((o.op === 'aggregate' && o.body) || o.op === 'let' || 'w' in o) && typeof o.slot === 'number') bound.add(o.slot);
+    if (o.w === 'reach_path') for (const k of ['nameSlot', 'fromSlot', 'edgeSlot']) bound.add(o[k] as number);
     for (const val of Object.values(o)) if (typeof val === 'object') visit(val);
   };
   visit(e);
