@@ -362,7 +362,9 @@ const LUA_LOCATIONS = `
                 shop.render_item("/plant")
                 _G.xwalk_global_holder = _G.xwalk_global_holder or { kind = "global" }
                 shop.sessions = shop.sessions or { kind = "module field" }
-                ngx.say(table.concat({ "cache " .. shop.render_item(), "global " .. tostring(_G.xwalk_global_holder), "sessions " .. tostring(shop.sessions) }, string.char(10)))
+                local dropped = { kind = "garbage" }
+                ngx.say(table.concat({ "cache " .. shop.render_item(), "global " .. tostring(_G.xwalk_global_holder), "sessions " .. tostring(shop.sessions),
+                                       "dropped " .. tostring(dropped) }, string.char(10)))
             }
         }
         location = /lua/retain/park {

@@ -1,0 +1,131 @@
+/**
+ * Who holds a Lua object (issue 22): retention paths from the collector's
+ * roots, on Debian's nginx with lua-nginx-module. The worker plants objects
+ * in known places (test/lib/nginx.ts, /lua/retain/*) and says their
+ * addresses itself (tostring of a table); each path must name its holder
+ * exactly, the same in xsample, gdb and lldb, live and on a core.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { gdb, lldb } from './lib/debuggers.ts';
+import { DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
+import { xsample } from './lib/xsample.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-retain-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+type Row = Record<string, unknown>;
+const noPid = (rows: Row[]) => rows.map(({ pid: _, ...rest }) => rest);
+
+/** The module the planted worker requires: render_item closes over page_cache, a memo keyed by what it is given. */
+const SHOP = `local M = {}
+local page_cache = {}
+function M.render_item(k)
+  if k == nil then return tostring(page_cache) end
+  page_cache[k] = page_cache[k] or (string.rep("x", 100) .. k)
+  return page_cache[k]
+end
+return M
+`;
+
+/** How lua-nginx-module names the chunk of a location's content_by_lua_block: by its line in the config nginx read. */
+function chunkOf(nginx: Nginx, location: string): string {
+  const conf = fs.readFileSync(path.join(nginx.dir, 'nginx.conf'), 'utf8').split('\n');
+  return `content_by_lua(nginx.conf:${conf.findIndex((l) => l.includes(`location = ${location}`)) + 2})`;
+}
+
+async function get(nginx: Nginx, url: string): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${nginx.port}${url}`)).text();
+}
+
+/** A worker with its module written into its prefix, planted: the addresses it says of its holders. */
+async function planted(t: Test): Promise<{ nginx: Nginx; cache: string; global: string; sessions: string; parked: string }> {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  fs.writeFileSync(path.join(nginx.dir, 'xwalk_shop.lua'), SHOP);
+  const said = await get(nginx, '/lua/retain/plant');
+  const addr = (what: string) => new RegExp(`^${what} table: (0x[0-9a-f]+)$`, 'm').exec(said)?.[1] ?? `(${what}: not in ${JSON.stringify(said)})`;
+  const ac = new AbortController();
+  t.teardown(() => ac.abort());
+  void fetch(`http://127.0.0.1:${nginx.port}/lua/retain/park?s=120`, { signal: ac.signal }).catch(() => {});
+  let parked = '';
+  await waitUntil('the request logs its table and parks in ngx.sleep', async () => {
+    parked = /xwalk-held table: (0x[0-9a-f]+)/.exec(fs.readFileSync(nginx.errorLog, 'utf8'))?.[1] ?? '';
+    if (!parked) return false;
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_requests', '--json']);
+    return ((r.json?.items ?? []) as Row[]).some((x) => x.lua_status === 1);
+  });
+  return { nginx, cache: addr('cache'), global: addr('global'), sessions: addr('sessions'), parked };
+}
+
+t.test('the path from a GC root to each planted holder, named as Lua names it, in xsample, gdb and lldb, live and on a core', async (t) => {
+  const { nginx, cache, global, sessions, parked } = await planted(t);
+  const module = path.join(nginx.dir, 'xwalk_shop.lua');
+  const expected: Record<string, string[]> = {
+    [cache]: ['registry', 'package.loaded', '.xwalk_shop', `.render_item (${module}:3)`, 'upvalue page_cache'],
+    [global]: ['_G', '.xwalk_global_holder'],
+    [sessions]: ['registry', 'package.loaded', '.xwalk_shop', '.sessions'],
+    // The request's coroutine: lua-nginx-module keeps it in a registry table under a light userdata key, by a luaL_ref.
+    [parked]: ['registry', '[lightuserdata]', /^\[\d+\] \(coroutine\)$/ as unknown as string, `local held of ${chunkOf(nginx, '/lua/retain/park')} main chunk`],
+  };
+  const live: Record<string, Row> = {};
+  for (const [addr, want] of Object.entries(expected)) {
+    const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_held_by', '--addr', addr, '--json']);
+    t.equal(r.json.partial, false, `${addr}: a complete answer ${JSON.stringify(r.json.errors)}`);
+    const row = (r.json.items as Row[])[0];
+    t.equal(row.type, 'table');
+    t.match(row.held_by, want, `${addr}: ${JSON.stringify(row.held_by)}`);
+    t.equal((row.held_by as string[]).length, want.length, 'and no step more');
+    live[addr] = row;
+  }
+
+  // The worker is idle (the request sleeps): every reader must give the same paths.
+  for (const [addr, row] of Object.entries(live)) {
+    const g = await gdb({ pid: nginx.workerPid }, 'nginx', [`lua-held-by --json ${addr}`]);
+    const l = await lldb({ pid: nginx.workerPid }, 'nginx', [`lua-held-by --json ${addr}`]);
+    t.same(g.json[0]?.items, [row], `gdb on the live worker, ${addr}: ${g.stderr.slice(-300)}`);
+    t.same(l.json[0]?.items, [row], `lldb on the live worker, ${addr}: ${l.stderr.slice(-300)}`);
+  }
+  const prefix = path.join(dir, 'core');
+  await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
+  const core = `${prefix}.${nginx.workerPid}`;
+  for (const [addr, row] of Object.entries(live)) {
+    const x = (await xsample(['--core', core, '--struct', 'lua_held_by', '--addr', addr, '--json'])).json.items as Row[];
+    t.same(noPid(x), noPid([row]), `xsample on a core, ${addr}`);
+    const g = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', [`lua-held-by --json ${addr}`]);
+    const l = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', [`lua-held-by --json ${addr}`]);
+    t.same(noPid((g.json[0]?.items ?? []) as Row[]), noPid([row]), `gdb on the core, ${addr}: ${g.stderr.slice(-300)}`);
+    t.same(noPid((l.json[0]?.items ?? []) as Row[]), noPid([row]), `lldb on the core, ${addr}: ${l.stderr.slice(-300)}`);
+  }
+});
+
+t.test('lua_tables: a memo table keyed by URI grows large, and held_by names the module, function and upvalue that hold it', async (t) => {
+  const { nginx, cache } = await planted(t);
+  await get(nginx, '/lua/retain/leak?from=a&n=3000');
+  const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_tables', '--json']);
+  const row = (r.json.items as Row[]).find((x) => x.addr === cache);
+  t.ok(row, `the memo table ${cache} is among the large tables: ${JSON.stringify(r.json.items)}`);
+  t.ok(Number(row?.hash_slots) >= 3000, `its hash part holds the 3000 URIs (${row?.hash_slots} slots)`);
+  t.same(row?.held_by, ['registry', 'package.loaded', '.xwalk_shop', `.render_item (${path.join(nginx.dir, 'xwalk_shop.lua')}:3)`, 'upvalue page_cache']);
+  const text = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_tables']);
+  t.match(text.stdout, '.render_item (', 'the text output shows the path too');
+});
+
+t.test('a table no root reaches (garbage not yet swept) has no path; past --max-nodes the column fails', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  // The collector is stopped, so a table its request dropped stays in memory, reached by no one.
+  await get(nginx, '/lua/gc');
+  fs.writeFileSync(path.join(nginx.dir, 'xwalk_shop.lua'), SHOP);
+  const said = await get(nginx, '/lua/retain/plant');
+  const dropped = /^dropped table: (0x[0-9a-f]+)$/m.exec(said)![1];
+  const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_held_by', '--addr', dropped, '--json']);
+  t.equal(r.json.partial, false);
+  t.same((r.json.items as Row[])[0].held_by, [], `the dropped table ${dropped}: no path`);
+  const tiny = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_held_by', '--addr', dropped, '--json', '--max-nodes', '1000']);
+  t.equal(tiny.json.partial, true, 'past --max-nodes (the whole heap is more) the path is not guessed: the column fails');
+  t.match(JSON.stringify(tiny.json.errors), 'reach_path(): more than 1000 objects reached (--max-nodes)', JSON.stringify(tiny.json.errors));
+});
