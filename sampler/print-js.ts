@@ -227,6 +227,8 @@ class JsPrinter {
       }
       case 'memo':
         return `R.memo(${JSON.stringify(e.key)}, ${[id(e.fn), ...e.args.map((a) => this.expr(a))].join(', ')})`;
+      case 'shared':
+        return `R.shared(${[JSON.stringify(e.key), id(e.fn), ...e.args.map((a) => this.expr(a))].join(', ')})`;
       case 'visitor':
         return `((${id(e.param)}) => {\n${this.block(e.body)}\n})`;
       case 'visit':

@@ -40,6 +40,7 @@ export class WalkRuntime {
     this.clock = clock;
     this.sampleRegisters = undefined;
     this.registersUsed.clear();
+    this.sample.clear();
   }
 
   /** A walk error, its message filled in: {i} is the i-th argument, as hex or decimal. */
@@ -136,6 +137,17 @@ export class WalkRuntime {
     if (this.row.has(key)) return this.row.get(key);
     const value = fn(...args);
     this.row.set(key, value);
+    return value;
+  }
+
+  /** What a walk computes once for the whole sample (a breadth-first reach, generators/lower/reach.ts): forgotten at reset(). */
+  private sample = new Map<string, unknown>();
+
+  shared(key: string, fn: (...args: unknown[]) => unknown, ...args: unknown[]): unknown {
+    const k = args.length ? `${key} ${args.join(' ')}` : key;
+    if (this.sample.has(k)) return this.sample.get(k);
+    const value = fn(...args);
+    this.sample.set(k, value);
     return value;
   }
 

@@ -254,6 +254,8 @@ class PyPrinter {
       }
       case 'memo':
         return py`_rt.memo(${pyJoin([pyStr(e.key), name(e.fn), ...e.args.map((a) => this.expr(a, c))], ', ')})`;
+      case 'shared':
+        return py`_rt.shared(${pyJoin([pyStr(e.key), name(e.fn), ...e.args.map((a) => this.expr(a, c))], ', ')})`;
       case 'visitor':
         return this.visitor(e, c);
       case 'visit':

@@ -127,5 +127,5 @@ t.test('a table no root reaches (garbage not yet swept) has no path; past --max-
   t.same((r.json.items as Row[])[0].held_by, [], `the dropped table ${dropped}: no path`);
   const tiny = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_held_by', '--addr', dropped, '--json', '--max-nodes', '1000']);
   t.equal(tiny.json.partial, true, 'past --max-nodes (the whole heap is more) the path is not guessed: the column fails');
-  t.match(JSON.stringify(tiny.json.errors), 'reach_path(): more than 1000 objects reached (--max-nodes)', JSON.stringify(tiny.json.errors));
+  t.match(JSON.stringify(tiny.json.errors), 'reach(): more than 1000 objects reached (--max-nodes)', JSON.stringify(tiny.json.errors));
 });

@@ -1675,8 +1675,14 @@ t.test('reach_path: the first path breadth first, named step by step, in JS and 
   t.same(path('self.tree.right.right'), ['root 50', 'R70', 'R80']);
   t.same(path('self.tree'), ['root 50']);
   t.same(path('12345'), [], 'an address not reached has no path');
+  const kids = 'let(n, it, each(range(2), it == 0 ? n.left : n.right))';
+  t.same(elems(w, `each(reach(self.tree, ${kids}), it.key)`), [50, 30, 70, 20, 40, 60, 80, 10], 'reach(): every node once, breadth first, the cycle and the second way to 20 seen');
+  t.equal(ev(w, `reach_parent(self.tree, ${kids}, self.tree.right.right).key`), 70);
+  t.equal(ev(w, `reach_parent(self.tree, ${kids}, self.tree)`), 0, 'a root has no parent');
+  t.equal(ev(w, `reach_parent(self.tree, ${kids}, 12345)`), 0, 'nor has a node not reached');
+  t.equal(ev(w, `count(each(reach(self.tree, ${kids}), reach_path(self.tree, ${kids}, it, cat(it.key))))`), 1 + 2 * 2 + 4 * 3 + 4, 'a path for every node reached, from one reach of the sample');
   const err = thrown(() => col(w, `reach_path(self.tree, let(n, it, each(range(2), it == 0 ? n.left : n.right)), 12345, "x")`, { limits: { maxNodes: 5, maxTotal: 50 } }));
-  walkError(t, err, 'limit', 'reach_path(): more than 5 objects reached (--max-nodes)');
+  walkError(t, err, 'limit', 'reach(): more than 5 objects reached (--max-nodes)');
 });
 
 t.test('reach_path: a path longer than 16 steps keeps its first four and last eleven, … between', async (t) => {

@@ -526,6 +526,7 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
         return a.ldx(8, V, FP, ctx.env.get(e.stack).off);
       case 'at':
       case 'mapGet':
+      case 'shared':
         throw new Refused('reach_path() keeps a map and a queue of the objects it has seen, which a kernel program does not: leave it to a column');
       case 'pop': {
         const d = ctx.env.get(e.stack);

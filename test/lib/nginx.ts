@@ -375,6 +375,9 @@ const LUA_LOCATIONS = `
                 ngx.say(held.kind)
             }
         }
+        location = /lua/retain/quiet {
+            content_by_lua_block { collectgarbage("collect") collectgarbage("stop") ngx.say(string.format("%d", collectgarbage("count") * 1024)) }
+        }
         location = /lua/retain/leak {
             content_by_lua_block {
                 package.path = ngx.config.prefix() .. "?.lua;" .. package.path
