@@ -12,7 +12,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
-import { xsample } from './lib/xsample.ts';
+import { parseFolded, xsample } from './lib/xsample.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-retain-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -128,4 +128,52 @@ t.test('a table no root reaches (garbage not yet swept) has no path; past --max-
   const tiny = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_held_by', '--addr', dropped, '--json', '--max-nodes', '1000']);
   t.equal(tiny.json.partial, true, 'past --max-nodes (the whole heap is more) the path is not guessed: the column fails');
   t.match(JSON.stringify(tiny.json.errors), 'reach(): more than 1000 objects reached (--max-nodes)', JSON.stringify(tiny.json.errors));
+});
+
+/** The folded stacks a recording of lua_references wrote: each line's frames (pid first) and bytes. */
+async function referenceGraph(pid: number, out: string): Promise<{ frames: string[]; weight: number }[]> {
+  const r = await xsample(['record', '--pid', String(pid), '--struct', 'lua_references', '--rate', '1', '--duration', '1', '--format', 'folded', '-o', out]);
+  if (r.code !== 0) throw new Error(`xsample record: ${r.stderr}`);
+  return names(parseFolded(fs.readFileSync(out, 'utf8')));
+}
+
+/** Stacks without their process, each frame as the path names it (a frame of the column lua is `lua NAME`). */
+const names = (stacks: { frames: string[]; weight: number }[]) => stacks.map((s) => ({ frames: s.frames.slice(1).map((f) => f.replace(/^lua /, '')), weight: s.weight }));
+
+t.test("lua_references: on a quiet worker the reference flame graph weighs what collectgarbage('count') says, within 5%; gdb and lldb draw the same", async (t) => {
+  const { nginx } = await planted(t);
+  // A full collection, then the collector stopped: what the worker counts is (nearly) all live, and stays.
+  const count = Number((await get(nginx, '/lua/retain/quiet')).trim());
+  const stacks = await referenceGraph(nginx.workerPid, path.join(dir, 'quiet.folded'));
+  const total = stacks.reduce((a, s) => a + s.weight, 0);
+  t.ok(Math.abs(total - count) / count < 0.05, `the graph's ${total} bytes against the worker's own count of ${count} (${((total / count) * 100).toFixed(1)}%)`);
+  const under = (prefix: string[]) => stacks.filter((s) => prefix.every((f, i) => s.frames[i] === f)).reduce((a, s) => a + s.weight, 0);
+  t.ok(under(['vm']) > 0, "the VM's own allocations are a frame of their own");
+  t.ok(under(['objects', '_G']) > 0 && under(['objects', 'registry', 'package.loaded']) > 0, 'the globals and the modules are frames');
+  t.same(
+    stacks.filter((s) => s.frames.includes('.xwalk_global_holder')).map((s) => s.frames),
+    [['objects', '_G', '.xwalk_global_holder']],
+    'a planted table is one stack, named as its path, with the string of its field under it',
+  );
+  const x = new Map(stacks.map((s) => [s.frames.join(';'), s.weight]));
+  for (const [name, run] of [
+    ['gdb', gdb],
+    ['lldb', lldb],
+  ] as const) {
+    const file = path.join(dir, `quiet-${name}.folded`);
+    const r = await run({ pid: nginx.workerPid }, 'nginx', [`lua-references --folded ${file}`]);
+    const theirs = new Map(names(parseFolded(fs.readFileSync(file, 'utf8'))).map((s) => [s.frames.join(';'), s.weight]));
+    t.same(theirs, x, `${name} on the live worker draws the same graph: ${r.stderr.slice(-300)}`);
+  }
+});
+
+t.test('lua_references: a memo table keyed by URI, filled by requests, is the widest path of the reference flame graph', async (t) => {
+  const { nginx } = await planted(t);
+  for (let i = 0; i < 4; i++) await get(nginx, `/lua/retain/leak?from=r${i}&n=5000`);
+  await get(nginx, '/lua/retain/quiet');
+  const stacks = await referenceGraph(nginx.workerPid, path.join(dir, 'leak.folded'));
+  const total = stacks.reduce((a, s) => a + s.weight, 0);
+  const widest = [...stacks].sort((a, b) => b.weight - a.weight)[0];
+  t.same(widest.frames, ['objects', 'registry', 'package.loaded', '.xwalk_shop', `.render_item (${path.join(nginx.dir, 'xwalk_shop.lua')}:3)`, 'upvalue page_cache']);
+  t.ok(widest.weight > total / 2, `the memo and the 20000 URIs and pages only it holds weigh most of the heap (${widest.weight} of ${total} bytes)`);
 });
