@@ -141,13 +141,15 @@ export class WalkRuntime {
   }
 
   /** What a walk computes once for the whole sample (a breadth-first reach, generators/lower/reach.ts): forgotten at reset(). */
-  private sample = new Map<string, unknown>();
+  private sample = new Map<string, Map<string, unknown>>();
 
   shared(key: string, fn: (...args: unknown[]) => unknown, ...args: unknown[]): unknown {
-    const k = args.length ? `${key} ${args.join(' ')}` : key;
-    if (this.sample.has(k)) return this.sample.get(k);
+    let byArgs = this.sample.get(key);
+    if (!byArgs) this.sample.set(key, (byArgs = new Map()));
+    const k = args.length === 1 ? String(args[0]) : args.join(' ');
+    if (byArgs.has(k)) return byArgs.get(k);
     const value = fn(...args);
-    this.sample.set(k, value);
+    byArgs.set(k, value);
     return value;
   }
 
