@@ -68,8 +68,9 @@ t.test('the path from a GC root to each planted holder, named as Lua names it, i
     [cache]: ['registry', 'package.loaded', '.xwalk_shop', `.render_item (${module}:3)`, 'upvalue page_cache'],
     [global]: ['_G', '.xwalk_global_holder'],
     [sessions]: ['registry', 'package.loaded', '.xwalk_shop', '.sessions'],
-    // The request's coroutine: lua-nginx-module keeps it in a registry table under a light userdata key, by a luaL_ref.
-    [parked]: ['registry', '[lightuserdata]', /^\[\d+\] \(coroutine\)$/ as unknown as string, `local held of ${chunkOf(nginx, '/lua/retain/park')} main chunk`],
+    // The request's coroutine: lua-nginx-module keeps it in a registry table under a light userdata key (the address
+    // of its global ngx_http_lua_coroutines_key, named by its symbol), by a luaL_ref.
+    [parked]: ['registry', '[ngx_http_lua_coroutines_key]', /^\[\d+\] \(coroutine\)$/ as unknown as string, `local held of ${chunkOf(nginx, '/lua/retain/park')} main chunk`],
   };
   const live: Record<string, Row> = {};
   for (const [addr, want] of Object.entries(expected)) {
