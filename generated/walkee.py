@@ -192,6 +192,7 @@ class Runtime(object):
         self.registers = None  # fn(name) -> int or None: the target's first thread's registers, where the debugger has them
         self._registers_read = {}
         self.row = {}  # what a view's let: names, for the row being read (memo)
+        self.sample = {}  # what a walk computes once for the whole sample (shared): a breadth-first reach
 
     def register(self, name):
         """A register of the target's first thread, or 0 where it is not known (register() in a schema). Asked of the
@@ -239,6 +240,14 @@ class Runtime(object):
         if key in self.row:
             return self.row[key]
         value = self.row[key] = fn(self, *args)
+        return value
+
+    def shared(self, key, fn, *args):
+        """The value of fn for this sample, computed once (a call that fails is not kept)."""
+        k = (key,) + args
+        if k in self.sample:
+            return self.sample[k]
+        value = self.sample[k] = fn(self, *args)
         return value
 
     def cat(self, *parts):

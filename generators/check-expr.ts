@@ -103,6 +103,8 @@ const MAX_INLINED = 20_000;
 /** A named walk of at most this many parts is inlined where it is called (its loops fuse with the caller's); a larger one is a function. */
 export const MAX_INLINE_WALK = 40;
 const MAX_WALK_DEPTH = 16;
+/** reach_path() names at most this many steps of a path: a longer one keeps its first and last, `…` between. */
+const MAX_PATH_STEPS = 16;
 /** A plain binary tree may be unbalanced (a sorted insert makes a list): deep, but not without end. */
 const MAX_BINTREE_DEPTH = 100_000;
 const SINT: VType = { k: 'int', signed: true };
@@ -626,6 +628,18 @@ function bintreeOf(order: 'in' | 'pre'): Builtin {
   };
 }
 
+/** The roots (a walk, or one root) and the children walk of it that reach(), reach_path() and reach_parent() share. */
+function reachArgs(this: ExprChecker, e: Call, s: Scope, fn: string): { roots: TExpr; slot: number; children: TExpr; elem: VType } {
+  const r0 = this.expr(e.args[0], s);
+  const roots = r0.type.k === 'seq' ? r0 : walk({ w: 'one', value: this.numeric(r0, e.args[0].at, `the root of ${fn}()`) }, r0.type);
+  const elem = (roots.type as { elem: VType }).elem;
+  if (!['int', 'ptr', 'ref'].includes(elem.k)) throw new ExprError(`${fn}() walks from addresses, but the roots are ${typeName(elem)}`, e.args[0].at);
+  const node: TExpr = { op: 'num', value: 0, type: { k: 'seq', elem } };
+  const { slot, body: children } = this.bodyWithIt(node, e.args[1], s);
+  if (children.type.k !== 'seq') throw new ExprError(`${fn}() needs a walk of the children of it, but this is ${typeName(children.type)}`, e.args[1].at);
+  return { roots, slot, children, elem };
+}
+
 /** True for the names of builtin functions (a walk of that name could never be called). */
 export function isBuiltin(name: string): boolean {
   return Object.hasOwn(BUILTINS, name);
@@ -958,6 +972,44 @@ const BUILTINS: Record<string, Builtin> = {
       const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
       if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`take_while() needs a condition, but this is ${typeName(body.type)}`, e.args[1].at);
       return walk({ w: 'take_while', seq, slot, body }, (seq.type as { elem: VType }).elem);
+    },
+  },
+  reach: {
+    min: 2,
+    max: 2,
+    usage: 'reach(roots, children of it): every node reached from the roots (a walk, or one) by the edges children gives each, once, breadth first',
+    check(e, s) {
+      const { roots, slot, children, elem } = reachArgs.call(this, e, s, 'reach');
+      return walk({ w: 'reach', roots, slot, children }, elem);
+    },
+  },
+  reach_parent: {
+    min: 3,
+    max: 3,
+    usage: 'reach_parent(roots, children of it, node): the node through which reach() first reached node; NULL for a root or a node not reached',
+    check(e, s) {
+      const { roots, slot, children, elem } = reachArgs.call(this, e, s, 'reach_parent');
+      const node = this.numeric(this.expr(e.args[2], s), e.args[2].at, 'the node of reach_parent()');
+      return { op: 'reach_parent', roots, slot, children, node, type: elem };
+    },
+  },
+  reach_path: {
+    min: 4,
+    max: 4,
+    usage:
+      'reach_path(roots, children of it, target, name of it, from and edge): the first path (breadth first) from a root to target, as the name of each step, root first; from is the step\'s parent (0 for a root), edge its index among the parent\'s children',
+    check(e, s) {
+      const { roots, slot, children, elem } = reachArgs.call(this, e, s, 'reach_path');
+      const target = this.numeric(this.expr(e.args[2], s), e.args[2].at, 'the target of reach_path()');
+      const fromSlot = this.newSlot(elem);
+      const edgeSlot = this.newSlot(INT);
+      const lets = new Map(s.lets ?? []);
+      lets.set('from', { op: 'var', slot: fromSlot, type: elem });
+      lets.set('edge', { op: 'var', slot: edgeSlot, type: INT });
+      const node: TExpr = { op: 'num', value: 0, type: { k: 'seq', elem } };
+      const { slot: nameSlot, body: name } = this.bodyWithIt(node, e.args[3], { ...s, lets });
+      if (name.type.k !== 'str') throw new ExprError(`reach_path() names each step with text, but this is ${typeName(name.type)}`, e.args[3].at);
+      return walk({ w: 'reach_path', roots, slot, children, target, nameSlot, fromSlot, edgeSlot, name, maxSteps: MAX_PATH_STEPS }, { k: 'str' });
     },
   },
   count: aggregate('count', false),

@@ -122,7 +122,9 @@ export type TExpr =
   /** A struct sockaddr as text: ip:port, [ip6]:port, family N. */
   | { op: 'sockaddr'; arg: TExpr; type: VType }
   /** A named walk too large to inline: its body (checked once, self as slot 0) becomes one function of the generated code. */
-  | { op: 'call'; walk: string; arg: TExpr; body: TExpr; type: VType };
+  | { op: 'call'; walk: string; arg: TExpr; body: TExpr; type: VType }
+  /** reach_parent(roots, children, node): the node through which reach() first reached node; NULL for a root or a node not reached. */
+  | { op: 'reach_parent'; roots: TExpr; slot: number; children: TExpr; node: TExpr; type: VType };
 
 /** Elements found by a link inside them, given back as the struct around it (C's container_of). */
 export interface Container {
@@ -152,7 +154,17 @@ export type Walk =
   | { w: 'take_while'; seq: TExpr; slot: number; body: TExpr }
   | { w: 'range'; count: TExpr } // 0, 1, ... count-1
   | { w: 'iterate'; first: TExpr; slot: number; next: TExpr } // first, next(first), ... until 0
-  | { w: 'one'; value: TExpr }; // a single value as a sequence (roots)
+  | { w: 'one'; value: TExpr } // a single value as a sequence (roots)
+  /**
+   * reach_path(roots, children, target, name): the first path (breadth first) from a root to target, by the
+   * edges children gives each node (`it` of children: the node; 0 children are skipped but keep their
+   * index), as the names `name` gives its steps root first (`it` of name: the node of the step, `from`: its
+   * parent or 0 for a root, `edge`: its index among the parent's children or the roots). Empty when target
+   * is not reached. slots: every slot the walk binds (slot: children's it).
+   */
+  /** reach(roots, children): every node reached from the roots by the edges children gives `it`, once each, breadth first. */
+  | { w: 'reach'; roots: TExpr; slot: number; children: TExpr }
+  | { w: 'reach_path'; roots: TExpr; slot: number; children: TExpr; target: TExpr; nameSlot: number; fromSlot: number; edgeSlot: number; name: TExpr; maxSteps: number };
 
 /** The sample's clocks, in ms: CLOCK_REALTIME and CLOCK_MONOTONIC, read once per sample. */
 export type ClockName = 'now_ms' | 'monotonic_ms';

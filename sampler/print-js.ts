@@ -102,6 +102,10 @@ class JsPrinter {
         return `const ${id(s.name)} = [];`;
       case 'push':
         return `${id(s.stack)}.push(${this.expr(s.e)});`;
+      case 'map':
+        return `const ${id(s.name)} = new Map();`;
+      case 'mapSet':
+        return `${id(s.map)}.set(${this.expr(s.key)}, ${this.expr(s.e)});`;
       case 'if':
         return `if (${this.cond(s.c)}) {\n${this.block(s.then)}\n}${s.else.length ? ` else {\n${this.block(s.else)}\n}` : ''}`;
       case 'loop':
@@ -227,6 +231,8 @@ class JsPrinter {
       }
       case 'memo':
         return `R.memo(${JSON.stringify(e.key)}, ${[id(e.fn), ...e.args.map((a) => this.expr(a))].join(', ')})`;
+      case 'shared':
+        return `R.shared(${[JSON.stringify(e.key), id(e.fn), ...e.args.map((a) => this.expr(a))].join(', ')})`;
       case 'visitor':
         return `((${id(e.param)}) => {\n${this.block(e.body)}\n})`;
       case 'visit':
@@ -237,6 +243,10 @@ class JsPrinter {
         return `${id(e.stack)}.pop()`;
       case 'item':
         return `${this.expr(e.of)}[${e.i}]`;
+      case 'at':
+        return `${id(e.stack)}[${this.expr(e.i)}]`;
+      case 'mapGet':
+        return `(${id(e.map)}.get(${this.expr(e.key)}) ?? -1)`;
     }
   }
 

@@ -40,6 +40,7 @@ export class WalkRuntime {
     this.clock = clock;
     this.sampleRegisters = undefined;
     this.registersUsed.clear();
+    this.sample.clear();
   }
 
   /** A walk error, its message filled in: {i} is the i-th argument, as hex or decimal. */
@@ -141,6 +142,19 @@ export class WalkRuntime {
     if (this.row.has(key)) return this.row.get(key);
     const value = fn(...args);
     this.row.set(key, value);
+    return value;
+  }
+
+  /** What a walk computes once for the whole sample (a breadth-first reach, generators/lower/reach.ts): forgotten at reset(). */
+  private sample = new Map<string, Map<string, unknown>>();
+
+  shared(key: string, fn: (...args: unknown[]) => unknown, ...args: unknown[]): unknown {
+    let byArgs = this.sample.get(key);
+    if (!byArgs) this.sample.set(key, (byArgs = new Map()));
+    const k = args.length === 1 ? String(args[0]) : args.join(' ');
+    if (byArgs.has(k)) return byArgs.get(k);
+    const value = fn(...args);
+    byArgs.set(k, value);
     return value;
   }
 

@@ -151,6 +151,10 @@ class PyPrinter {
         return [L(py`${name(s.name)} = []`)];
       case 'push':
         return [L(py`${name(s.stack)}.append(${this.expr(s.e, c)})`)];
+      case 'map':
+        return [L(py`${name(s.name)} = {}`)];
+      case 'mapSet':
+        return [L(py`${name(s.map)}[${this.expr(s.key, c)}] = ${this.expr(s.e, c)}`)];
       case 'if': {
         const out = [L(py`if ${this.cond(s.c, c)}:`), ...this.block(s.then, inner)];
         if (s.else.length) out.push(L(py`else:`), ...this.block(s.else, inner));
@@ -225,6 +229,10 @@ class PyPrinter {
         return py`len(${name(e.stack)})`;
       case 'pop':
         return py`${name(e.stack)}.pop()`;
+      case 'at':
+        return py`${name(e.stack)}[${this.expr(e.i, c)}]`;
+      case 'mapGet':
+        return py`${name(e.map)}.get(${this.expr(e.key, c)}, -1)`;
       case 'bin':
         return this.bin(e.op, e.a, e.b, c);
       case 'un':
@@ -253,6 +261,8 @@ class PyPrinter {
       }
       case 'memo':
         return py`_rt.memo(${pyJoin([pyStr(e.key), name(e.fn), ...e.args.map((a) => this.expr(a, c))], ', ')})`;
+      case 'shared':
+        return py`_rt.shared(${pyJoin([pyStr(e.key), name(e.fn), ...e.args.map((a) => this.expr(a, c))], ', ')})`;
       case 'visitor':
         return this.visitor(e, c);
       case 'visit':
@@ -323,7 +333,7 @@ function assigned(ss: LStmt[]): Set<string> {
 function declared(ss: LStmt[]): Set<string> {
   const out = new Set<string>();
   walkStmts(ss, (s) => {
-    if (s.k === 'let' || s.k === 'stack') out.add(s.name);
+    if (s.k === 'let' || s.k === 'stack' || s.k === 'map') out.add(s.name);
   });
   return out;
 }

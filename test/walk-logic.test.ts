@@ -1815,3 +1815,50 @@ t.test('file_static: the statics of a function\'s own C file, from .symtab', asy
   const stripped = new SymbolTable([sym('main', 0x3000, STT_FUNC, 1)], 0x10000);
   t.equal(stripped.fileStatic(0x11000, 'next_filter'), undefined, 'no .symtab: cannot tell');
 });
+
+t.test('reach_path: the first path breadth first, named step by step, in JS and Python alike', async (t) => {
+  //        50
+  //    30      70         10.left -> 50 (a cycle), 80.right -> 20 (a second way to 20, longer)
+  //  20  40  60  80
+  // 10
+  const w = new World();
+  const byKey = new Map<number, number>();
+  for (const key of [10, 20, 30, 40, 50, 60, 70, 80]) byKey.set(key, w.make('tnode_t', { key }));
+  const shape: [number, number, number][] = [
+    [50, 30, 70],
+    [30, 20, 40],
+    [70, 60, 80],
+    [20, 10, 0],
+    [10, 50, 0],
+    [80, 0, 20],
+  ];
+  for (const [key, l, r] of shape) {
+    w.put(byKey.get(key)!, 'tnode_t', 'left', l ? byKey.get(l)! : 0);
+    w.put(byKey.get(key)!, 'tnode_t', 'right', r ? byKey.get(r)! : 0);
+  }
+  w.put(w.G, 'root_t', 'tree', byKey.get(50)!);
+  const path = (target: string) =>
+    col(w, `reach_path(self.tree, let(n, it, each(range(2), it == 0 ? n.left : n.right)), ${target}, from == 0 ? cat("root ", it.key) : cat(edge == 0 ? "L" : "R", it.key))`);
+  t.same(path('self.tree.left.left.left'), ['root 50', 'L30', 'L20', 'L10'], 'the shortest way, each step named by its edge');
+  t.same(path('self.tree.right.right'), ['root 50', 'R70', 'R80']);
+  t.same(path('self.tree'), ['root 50']);
+  t.same(path('12345'), [], 'an address not reached has no path');
+  const kids = 'let(n, it, each(range(2), it == 0 ? n.left : n.right))';
+  t.same(elems(w, `each(reach(self.tree, ${kids}), it.key)`), [50, 30, 70, 20, 40, 60, 80, 10], 'reach(): every node once, breadth first, the cycle and the second way to 20 seen');
+  t.equal(ev(w, `reach_parent(self.tree, ${kids}, self.tree.right.right).key`), 70);
+  t.equal(ev(w, `reach_parent(self.tree, ${kids}, self.tree)`), 0, 'a root has no parent');
+  t.equal(ev(w, `reach_parent(self.tree, ${kids}, 12345)`), 0, 'nor has a node not reached');
+  t.equal(ev(w, `count(each(reach(self.tree, ${kids}), reach_path(self.tree, ${kids}, it, cat(it.key))))`), 1 + 2 * 2 + 4 * 3 + 4, 'a path for every node reached, from one reach of the sample');
+  const err = thrown(() => col(w, `reach_path(self.tree, let(n, it, each(range(2), it == 0 ? n.left : n.right)), 12345, "x")`, { limits: { maxNodes: 5, maxTotal: 50 } }));
+  walkError(t, err, 'limit', 'reach(): more than 5 objects reached (--max-nodes)');
+});
+
+t.test('reach_path: a path longer than 16 steps keeps its first four and last eleven, … between', async (t) => {
+  const w = new World();
+  const nodes: number[] = [];
+  for (let i = 0; i < 30; i++) nodes.push(w.make('tnode_t', { key: i }));
+  for (let i = 0; i < 29; i++) w.put(nodes[i], 'tnode_t', 'left', nodes[i + 1]);
+  w.put(w.G, 'root_t', 'tree', nodes[0]);
+  const got = col(w, `reach_path(self.tree, let(n, it, each(range(1), n.left)), ${nodes[29]}, cat(it.key))`) as Value[];
+  t.same(got, ['0', '1', '2', '3', '…', ...Array.from({ length: 11 }, (_, i) => String(19 + i))]);
+});

@@ -53,6 +53,10 @@ export type LExpr =
   /** How many elements a stack holds; the top one, taken off. */
   | { k: 'depth'; stack: string }
   | { k: 'pop'; stack: string }
+  /** Element i (from 0, the first pushed) of a stack: with a stack and an index, a queue. */
+  | { k: 'at'; stack: string; i: LExpr }
+  /** The value a map keeps under key, or -1 when it keeps none. */
+  | { k: 'mapGet'; map: string; key: LExpr }
   /** small: a counter or a step count, bounded by --max-nodes: exact in any back end's plainest integer (no overflow check). */
   | { k: 'bin'; op: BinOp; a: LExpr; b: LExpr; small?: boolean }
   | { k: 'un'; op: '-' | '!' | '~'; a: LExpr }
@@ -65,6 +69,11 @@ export type LExpr =
    * the runtime keeps it under key until the next row. A call that fails is not kept (it fails again).
    */
   | { k: 'memo'; key: string; fn: string; args: LExpr[] }
+  /**
+   * The value of the value function fn of args, computed at most once per sample: the runtime keeps it
+   * under key and args until the next sample (a breadth-first reach that every row of a view asks of).
+   */
+  | { k: 'shared'; key: string; fn: string; args: LExpr[] }
   /** A function of this program; a seq function takes a visitor last and returns whether it ran to the end. */
   | { k: 'call'; fn: string; args: LExpr[] }
   /** A visitor for a seq function: (param) => body, which returns false to stop the walk. */
@@ -88,6 +97,9 @@ export type LStmt =
   | { k: 'addVisited'; n: LExpr } // the sample's budget: visited += n
   | { k: 'stack'; name: string } // a new, empty stack (also a list: a column may return one)
   | { k: 'push'; stack: string; e: LExpr }
+  /** A new, empty map from integers (addresses) to values: a seen set of a breadth-first reach (reach.ts). */
+  | { k: 'map'; name: string }
+  | { k: 'mapSet'; map: string; key: LExpr; e: LExpr }
   | { k: 'if'; c: LExpr; then: LStmt[]; else: LStmt[] }
   | { k: 'loop'; body: LStmt[] }
   | { k: 'break' }

@@ -39,6 +39,7 @@ import {
   add,
   bin,
 } from './lir.ts';
+import { lowerReach, lowerReachParent, lowerReachPath, type ReachLowerer } from './reach.ts';
 
 /** Passes an element on; `stop` are the statements that end the whole walk (they differ inside a visitor). */
 type Emit = (elem: LExpr, stop: LStmt[]) => LStmt[];
@@ -192,6 +193,28 @@ class Lowerer {
   /** The function of each name of a view's let:, by name. */
   private readonly rowlets = new Map<string, string>();
 
+  /** What the breadth-first reach (reach.ts) asks of this lowering; its functions made once, by key. */
+  private readonly reachFns = new Map<string, string>();
+  private readonly reach: ReachLowerer = {
+    expr: (x) => this.expr(x),
+    seq: (x, emit, stop) => this.seq(x, emit, stop),
+    names: (...p) => this.names(...p),
+    slotVar,
+    spend,
+    freeVars,
+    once: (key, make, prefix) => {
+      let fn = this.reachFns.get(key);
+      if (!fn) {
+        fn = this.b.fresh(prefix);
+        this.reachFns.set(key, fn);
+        const f = { name: fn, kind: 'value', params: [], body: [] } as LFunc;
+        this.b.funcs.push(f);
+        Object.assign(f, make(), { name: fn });
+      }
+      return fn;
+    },
+  };
+
   // ---- values ----
 
   expr(e: TExpr): LExpr {
@@ -278,6 +301,8 @@ class Lowerer {
         return { k: 'call', fn: this.bswap(e.size), args: [this.expr(e.arg)] };
       case 'sockaddr':
         return { k: 'call', fn: this.sockaddr(), args: [this.expr(e.arg)] };
+      case 'reach_parent':
+        return lowerReachParent(this.reach, e);
       case 'enum_name': {
         const name = e.enumName;
         const fn = this.b.helper(() => ({
@@ -767,6 +792,10 @@ class Lowerer {
       }
       case 'take_while':
         return this.takeWhile(w, emit, stop);
+      case 'reach':
+        return lowerReach(this.reach, w, emit, stop);
+      case 'reach_path':
+        return lowerReachPath(this.reach, w, emit, stop);
     }
   }
 
@@ -1198,7 +1227,7 @@ function mayFail(x: unknown): boolean {
 
 /** Whether computing e reads memory or calls out (so may fail): an element counted must still be read. */
 function reads(e: LExpr): boolean {
-  if (e.k === 'load' || e.k === 'field' || e.k === 'gint' || e.k === 'call' || e.k === 'memo' || e.k === 'rt') return true;
+  if (e.k === 'load' || e.k === 'field' || e.k === 'gint' || e.k === 'call' || e.k === 'memo' || e.k === 'shared' || e.k === 'rt') return true;
   return Object.values(e).some((x) => typeof x === 'object' && x !== null && 'k' in x && reads(x as LExpr));
 }
 
@@ -1215,7 +1244,8 @@ function freeVars(e: TExpr): string[] {
     const o = x as Record<string, unknown>;
     if (o.op === 'var') used.add(o.slot as number);
     if (o.op === 'call') return visit(o.arg); // the body is its own function, of its own self
-    if (((o.op === 'aggregate' && o.body) || o.op === 'let' || 'w' in o) && typeof o.slot === 'number') bound.add(o.slot);
+    if (((o.op === 'aggregate' && o.body) || o.op === 'let' || o.op === 'reach_parent' || 'w' in o) && typeof o.slot === 'number') bound.add(o.slot);
+    if (o.w === 'reach_path') for (const k of ['nameSlot', 'fromSlot', 'edgeSlot']) bound.add(o[k] as number);
     for (const val of Object.values(o)) if (typeof val === 'object') visit(val);
   };
   visit(e);

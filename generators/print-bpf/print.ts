@@ -307,6 +307,9 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
         a.alu('add', W, V);
         a.stx(8, FP, SLOT.visited, W);
         return;
+      case 'map':
+      case 'mapSet':
+        throw new Refused('reach_path() keeps a map of the objects it has seen, which a kernel program does not: leave it to a column');
       case 'stack': {
         // A stack: its depth in a slot, its elements in the record's map value past the words.
         const v = this.slot();
@@ -524,6 +527,10 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
         return this.visit(e.e, ctx);
       case 'depth':
         return a.ldx(8, V, FP, ctx.env.get(e.stack).off);
+      case 'at':
+      case 'mapGet':
+      case 'shared':
+        throw new Refused('reach_path() keeps a map and a queue of the objects it has seen, which a kernel program does not: leave it to a column');
       case 'pop': {
         const d = ctx.env.get(e.stack);
         const ok = a.label('pop');

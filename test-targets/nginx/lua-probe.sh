@@ -53,6 +53,7 @@ log "compiling the LuaJIT probe"
   echo '#include "lj_obj.h"'
   echo '#include "lj_dispatch.h"'
   echo '#include "lj_bc.h"'
+  echo '#include "lj_ctype.h"'
   $XGEN probe --pack nginx --object luajit >"$WORK/probe-luajit.list"
   # The schema's lj_bc_OP types carry the build's opcode numbers, as sizes: sizeof(lj_bc_OP) - 1 == BC_OP.
   sed -n 's/^lj_bc_\([A-Z0-9_]*\) \*.*/typedef char lj_bc_\1[BC_\1 + 1];/p' "$WORK/probe-luajit.list"

@@ -351,6 +351,41 @@ const LUA_LOCATIONS = `
                 for k, v in pairs(states) do out[#out + 1] = "vmstate " .. k .. " " .. v end
                 ngx.say(table.concat(out, string.char(10)))
             }
+        }
+        # ---- Retention paths (test/lua-retention.test.ts): objects held in known places, each answering its address
+        # (tostring of a table) so the test knows what to ask about. xwalk_shop.lua is a module the test writes into the
+        # nginx prefix (ngx.config.prefix()); render_item closes over its page_cache, a memo keyed by the URI it is given.
+        location = /lua/retain/plant {
+            content_by_lua_block {
+                package.path = ngx.config.prefix() .. "?.lua;" .. package.path
+                local shop = require("xwalk_shop")
+                shop.render_item("/plant")
+                _G.xwalk_global_holder = _G.xwalk_global_holder or { kind = "global" }
+                shop.sessions = shop.sessions or { kind = "module field" }
+                local dropped = { kind = "garbage" }
+                ngx.say(table.concat({ "cache " .. shop.render_item(), "global " .. tostring(_G.xwalk_global_holder), "sessions " .. tostring(shop.sessions),
+                                       "dropped " .. tostring(dropped) }, string.char(10)))
+            }
+        }
+        location = /lua/retain/park {
+            content_by_lua_block {
+                local held = { kind = "parked" }
+                ngx.log(ngx.ERR, "xwalk-held ", tostring(held))
+                ngx.sleep(tonumber(ngx.var.arg_s) or 30)
+                ngx.say(held.kind)
+            }
+        }
+        location = /lua/retain/quiet {
+            content_by_lua_block { collectgarbage("collect") collectgarbage("stop") ngx.say(string.format("%d", collectgarbage("count") * 1024)) }
+        }
+        location = /lua/retain/leak {
+            content_by_lua_block {
+                package.path = ngx.config.prefix() .. "?.lua;" .. package.path
+                local shop = require("xwalk_shop")
+                local n = tonumber(ngx.var.arg_n) or 1
+                for i = 1, n do shop.render_item("/item/" .. ngx.var.arg_from .. "/" .. i) end
+                ngx.say(shop.render_item())
+            }
         }`;
 
 function readErrorLog(file: string): string {
