@@ -18,6 +18,10 @@
  * read would have used the same bytes and given the same answer, and every
  * byte held its value from its first read to its second: all of them at
  * once, between the last first read and the first second one.
+ *
+ * A word is marked with the tag of what read it (mark: runView gives each
+ * column a bit of its own), so that a sample that changed says which of
+ * its columns read what changed: those are not shown (view-run.ts).
  */
 import type { Int } from './exact.ts';
 import type { MemorySource } from './memory.ts';
@@ -63,16 +67,24 @@ export interface Chunk {
   start: number;
   end: number;
   view: DataView;
-  /** used[(addr - start) >> 3] is 1 once a read used that word. */
-  used: Uint8Array;
+  /** used[(addr - start) >> 3]: the tags (Snapshot.mark) of the reads that used that word, 0 while none did. */
+  used: Uint16Array;
   /** Only the page of a window's first miss, so far. */
   probe?: boolean;
 }
+
+/** The tags of reads (Snapshot.mark): the items' (roots, --addr, checks), a column's, a value a row's columns share (let:). */
+export const ITEMS_TAG = 1;
+export const SHARED_TAG = 1 << 15;
+/** Columns 0..12 have a bit each; the others share bit 14. */
+export const tagOf = (column: number): number => 1 << (1 + Math.min(column, 13));
 
 /** Where memory a walk used was found different when read again. */
 export interface Change {
   addr: number;
   words: number;
+  /** The tags of the reads that used the words that changed, or-ed. */
+  tags: number;
 }
 
 /** A mapping, with its chunks by index: chunk i covers the i-th 64 KiB-aligned window that meets it. */
@@ -82,13 +94,13 @@ interface Mapped extends Range {
 }
 
 /** Words of a value assembled across two chunks are marked in those chunks; its own marks are not checked. */
-const SCRATCH_USED = new Uint8Array(CHUNK >> WORD_SHIFT);
+const SCRATCH_USED = new Uint16Array(CHUNK >> WORD_SHIFT);
 const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED };
 
 /** Where changed() reads a chunk again: one buffer for every snapshot (a chunk is at most CHUNK bytes). */
 const SCRATCH = new Uint8Array(CHUNK);
 
-const wordsOf = (len: number): Uint8Array => new Uint8Array((len + WORD - 1) >> WORD_SHIFT);
+const wordsOf = (len: number): Uint16Array => new Uint16Array((len + WORD - 1) >> WORD_SHIFT);
 
 export class Snapshot {
   readonly stats: SnapshotStats = { reads: 0, bytes: 0, pages: 0 };
@@ -99,6 +111,10 @@ export class Snapshot {
   private readonly singles = new Map<number, Chunk | null>();
   /** Probe pages a whole window replaced: hot loops may still hold them, and what they used is checked too. */
   private readonly retired: Chunk[] = [];
+  /** What the reads from now on mark the words they use with (a bit per column, set by runView); 1 unless told. */
+  mark = 1;
+  /** How many reads (loads of a value, copies of bytes) walks made: a column of one read is an instant's value. */
+  loads = 0;
   /**
    * ranges: the readable mappings; reads outside them fault without a syscall. maxBytes: what it may
    * read in all. slabs: where its chunks are copied to (a sampler's, reused sample after sample).
@@ -131,11 +147,12 @@ export class Snapshot {
 
   /** An unsigned 64-bit value, exact: a number below 2^53 (every x86_64 user address), a bigint above. */
   u64(addr: Int): Int {
+    this.loads++;
     let c = this.last;
     if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
     const off = (addr as number) - c.start;
-    c.used[off >> WORD_SHIFT] = 1;
-    c.used[(off + 7) >> WORD_SHIFT] = 1;
+    c.used[off >> WORD_SHIFT] |= this.mark;
+    c.used[(off + 7) >> WORD_SHIFT] |= this.mark;
     const hi = c.view.getUint32(off + 4, true);
     const lo = c.view.getUint32(off, true);
     return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
@@ -183,6 +200,7 @@ export class Snapshot {
 
   /** A copy of len bytes at addr. */
   bytes(addr: Int, len: number): Uint8Array {
+    this.loads++;
     if (typeof addr !== 'number') this.outside(addr);
     const out = new Uint8Array(len);
     let done = 0;
@@ -190,7 +208,7 @@ export class Snapshot {
       const a = addr + done;
       const c = this.chunk(a, 1);
       const n = Math.min(c.end - a, len - done);
-      c.used.fill(1, (a - c.start) >> WORD_SHIFT, ((a - c.start + n - 1) >> WORD_SHIFT) + 1);
+      for (let w = (a - c.start) >> WORD_SHIFT, end = ((a - c.start + n - 1) >> WORD_SHIFT) + 1; w < end; w++) c.used[w] |= this.mark;
       out.set(new Uint8Array(c.view.buffer, c.view.byteOffset + (a - c.start), n), done);
       done += n;
     }
@@ -209,18 +227,19 @@ export class Snapshot {
    * read its view directly and mark its used words themselves.
    */
   chunk(addr: Int, len: number): Chunk {
+    this.loads++;
     if (typeof addr !== 'number') this.outside(addr);
     const c = this.window(addr);
     if (addr + len <= c.end) {
       this.last = c;
-      c.used[(addr - c.start) >> WORD_SHIFT] = 1;
-      c.used[(addr - c.start + len - 1) >> WORD_SHIFT] = 1;
+      c.used[(addr - c.start) >> WORD_SHIFT] |= this.mark;
+      c.used[(addr - c.start + len - 1) >> WORD_SHIFT] |= this.mark;
       return c;
     }
     const bytes = new Uint8Array(len);
     for (let i = 0; i < len; i++) {
       const w = this.window(addr + i);
-      w.used[(addr + i - w.start) >> WORD_SHIFT] = 1;
+      w.used[(addr + i - w.start) >> WORD_SHIFT] |= this.mark;
       bytes[i] = w.view.getUint8(addr + i - w.start);
     }
     return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED };
@@ -242,7 +261,10 @@ export class Snapshot {
     const check = (c: Chunk) => {
       const words = changedWords(c, scratch, (addr, out) => this.source.readInto(addr, out));
       if (words && !first) first = words;
-      else if (words && first) first.words += words.words;
+      else if (words && first) {
+        first.words += words.words;
+        first.tags |= words.tags;
+      }
     };
     for (const r of this.ranges) for (const c of r.chunks) if (c) check(c);
     for (const c of this.singles.values()) if (c) check(c);
@@ -335,9 +357,11 @@ export class Snapshot {
 /** The used words of chunk c that read differently now (or not at all): where the first is, and how many. */
 function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: Uint8Array) => number): Change | null {
   const used = c.used;
-  const lo = used.indexOf(1);
-  if (lo < 0) return null;
-  const hi = used.lastIndexOf(1);
+  let lo = 0;
+  while (lo < used.length && used[lo] === 0) lo++;
+  if (lo === used.length) return null;
+  let hi = used.length - 1;
+  while (used[hi] === 0) hi--;
   const from = lo << WORD_SHIFT;
   const to = Math.min((hi + 1) << WORD_SHIFT, c.end - c.start);
   const again = scratch.subarray(0, to - from);
@@ -347,6 +371,7 @@ function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: U
   if (got === again.length && Buffer.from(again.buffer, again.byteOffset, again.length).equals(Buffer.from(before.buffer, before.byteOffset, before.length))) return null;
   let first = -1;
   let words = 0;
+  let tags = 0;
   for (let word = lo; word <= hi; word++) {
     if (!used[word]) continue;
     const a = (word << WORD_SHIFT) - from;
@@ -355,8 +380,9 @@ function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: U
     for (let i = a; same && i < b; i++) same = again[i] === before[i];
     if (!same) {
       words++;
+      tags |= used[word];
       if (first < 0) first = c.start + from + a;
     }
   }
-  return words ? { addr: first, words } : null;
+  return words ? { addr: first, words, tags } : null;
 }

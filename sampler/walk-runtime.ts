@@ -10,7 +10,7 @@ import type { ClockName } from '../generators/ir.ts';
 import { clockValue, type ClockReading } from './clock.ts';
 import { hex, norm, type Int } from './exact.ts';
 import type { RegisterSource } from './live-registers.ts';
-import type { Snapshot } from './snapshot.ts';
+import { SHARED_TAG, type Snapshot } from './snapshot.ts';
 import type { Symbols } from './symbols.ts';
 import { type Limits, WalkError, type WalkErrorKind } from './walk-error.ts';
 
@@ -132,11 +132,21 @@ export class WalkRuntime {
     this.row.clear();
   }
 
+  /** A value the row's columns share: what it reads is tagged as theirs (SHARED_TAG), not as the first column's that asked. */
   memo(key: string, fn: (...args: unknown[]) => unknown, ...args: unknown[]): unknown {
-    if (this.row.has(key)) return this.row.get(key);
-    const value = fn(...args);
-    this.row.set(key, value);
-    return value;
+    if (this.row.has(key)) {
+      this.m.loads += 2; // a value of many reads, as far as the column asking knows
+      return this.row.get(key);
+    }
+    const mark = this.m.mark;
+    this.m.mark = SHARED_TAG;
+    try {
+      const value = fn(...args);
+      this.row.set(key, value);
+      return value;
+    } finally {
+      this.m.mark = mark;
+    }
   }
 
   /** Texts and integers joined, the integers in decimal (cat() in a schema). */

@@ -319,6 +319,60 @@ const LUA_LOCATIONS = `
                 ngx.say("slept")
             }
         }
+        # --- heap views (test/lua-heap.test.ts): strings that collide, a table of known entries, garbage left for a sweep.
+        # /lua/heap/strings?n=N&from=K: keeps N new strings (K on) in a module-level table; every 16th collides with the
+        # others of its kind in LuaJIT's sparse hash (it reads 16 of their 80 bytes: the number sits between them), so
+        # those chains switch to the secondary hash (LUAJIT_SECURITY_STRHASH). Answers how many it keeps.
+        location = /lua/heap/strings {
+            content_by_lua_block {
+                collectgarbage("stop")
+                xwalk_heap_strings = xwalk_heap_strings or {}
+                local kept = xwalk_heap_strings
+                local n, from = tonumber(ngx.var.arg_n) or 0, tonumber(ngx.var.arg_from) or 1
+                local pad = string.rep("c", 30)
+                for i = from, from + n - 1 do
+                    if i % 16 == 0 then kept[#kept + 1] = pad .. string.format("%020d", i) .. pad
+                    else kept[#kept + 1] = "xwalk-s-" .. i end
+                end
+                ngx.say(#kept)
+            }
+        }
+        # /lua/heap/busy?until=FILE: interns strings and drops them until FILE exists, the collector running (a busy worker).
+        location = /lua/heap/busy {
+            content_by_lua_block {
+                collectgarbage("restart")
+                local pad = string.rep("b", 30)
+                local r, i = 0, 0
+                while not io.open(ngx.var.arg_until) do
+                    local t = {}
+                    for k = 1, 1000 do
+                        i = i + 1
+                        t[k] = (i % 8 == 0) and (pad .. string.format("%020d", i) .. pad) or ("xwalk-busy-" .. i)
+                    end
+                    r = r + #t
+                end
+                ngx.say(r)
+            }
+        }
+        # /lua/heap/pages?n=N: a table of N entries keyed "/page/I", each a string page; answers the table's address.
+        location = /lua/heap/pages {
+            content_by_lua_block {
+                collectgarbage("stop")
+                local n = tonumber(ngx.var.arg_n) or 1000
+                xwalk_pages = {}
+                for i = 1, n do xwalk_pages["/page/" .. i] = "<html>page " .. i .. "</html>" end
+                ngx.say((tostring(xwalk_pages):gsub("^table: ", "")))
+            }
+        }
+        # /lua/heap/garbage?n=N: N tables made and dropped, then one full collection step to the sweep; answers the phase reached.
+        location = /lua/heap/garbage {
+            content_by_lua_block {
+                collectgarbage("stop")
+                for i = 1, tonumber(ngx.var.arg_n) or 0 do local t = { i } end
+                ngx.say("ok")
+            }
+        }
+        # --- end of the heap views' locations.
         # /lua/short?until=FILE and /lua/profile?seconds=S[&samples=N] (test/lib/lua-split.ts): one chunk, the same short calls.
         location ~ ^/lua/(short|profile)$ {
             content_by_lua_block {
