@@ -321,15 +321,16 @@ const LUA_LOCATIONS = `
         }
         # --- heap views (test/lua-heap.test.ts): strings that collide, a table of known entries, garbage left for a sweep.
         # /lua/heap/strings?n=N&from=K: keeps N new strings (K on) in a global table; every 16th collides with the others
-        # of its kind in LuaJIT's sparse hash (hash_sparse reads 16 of their 80 bytes, at 0, 19, 38 and 76: the number
-        # sits at 42 to 61), so that their chain moves to the secondary hash (LUAJIT_SECURITY_STRHASH). Answers how many it keeps.
+        # of its kind in LuaJIT's sparse hash, which reads a few of their 160 bytes (OpenResty's with SSE 4.2 3 of them,
+        # at 0, 80 and 159, lj_str_hash.c; else 16, from 0, 39, 78 and 156: the number sits at 100 to 119), so that
+        # their chain moves to the secondary hash (LUAJIT_SECURITY_STRHASH). Answers how many it keeps.
         location = /lua/heap/strings {
             content_by_lua_block {
                 collectgarbage("stop")
                 xwalk_heap_strings = xwalk_heap_strings or {}
                 local kept = xwalk_heap_strings
                 local n, from = tonumber(ngx.var.arg_n) or 0, tonumber(ngx.var.arg_from) or 1
-                local head, tail = string.rep("c", 42), string.rep("c", 18)
+                local head, tail = string.rep("c", 100), string.rep("c", 40)
                 for i = from, from + n - 1 do
                     if i % 16 == 0 then kept[#kept + 1] = head .. string.format("%020d", i) .. tail
                     else kept[#kept + 1] = "xwalk-s-" .. i end
@@ -341,7 +342,7 @@ const LUA_LOCATIONS = `
         location = /lua/heap/busy {
             content_by_lua_block {
                 collectgarbage("restart")
-                local head, tail = string.rep("b", 42), string.rep("b", 18)
+                local head, tail = string.rep("b", 100), string.rep("b", 40)
                 local r, i = 0, 0
                 while not io.open(ngx.var.arg_until) do
                     local t = {}
