@@ -147,9 +147,9 @@ export class Snapshot {
 
   /** An unsigned 64-bit value, exact: a number below 2^53 (every x86_64 user address), a bigint above. */
   u64(addr: Int): Int {
-    this.loads++;
     let c = this.last;
     if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
+    else this.loads++;
     const off = (addr as number) - c.start;
     c.used[off >> WORD_SHIFT] |= this.mark;
     c.used[(off + 7) >> WORD_SHIFT] |= this.mark;
@@ -200,7 +200,7 @@ export class Snapshot {
 
   /** A copy of len bytes at addr. */
   bytes(addr: Int, len: number): Uint8Array {
-    this.loads++;
+    this.loads += 2; // bytes of many words, read at once: a text may still be torn
     if (typeof addr !== 'number') this.outside(addr);
     const out = new Uint8Array(len);
     let done = 0;
