@@ -260,7 +260,8 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     if (s.instant) R.registers = s.instant.registerSource;
     if (view.clock) R.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);
     const t0 = performance.now();
-    let r = runView(compiled, addr, snap);
+    const loads: Record<string, number> = {};
+    let r = runView(compiled, addr, snap, loads);
     const ms = performance.now() - t0;
     target.checkIdentity();
     if (!s.instant && target.registers.unavailable && R.askedRegisters() && !s.registersWarned) {
@@ -283,7 +284,7 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     }
     if (change && tries <= o.retries) continue;
     // A column that read what changed is not shown, and its error says why first: it was read while it changed.
-    if (changed) r = withoutChanged(compiled, r, changed.tags);
+    if (changed) r = withoutChanged(compiled, r, changed.tags, loads);
     // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
     if (change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${change}): retry, or raise --retries` });
     const clock = R.clock;

@@ -33,8 +33,6 @@ export interface ViewResult {
   items: Row[];
   partial: boolean;
   errors: ViewError[];
-  /** The most reads a column made for one row, by column name (one read: a value of one instant, never torn). */
-  loads?: Record<string, number>;
 }
 
 function isWalkFailure(err: unknown): err is Error {
@@ -59,10 +57,13 @@ export interface Marks {
   loads: number;
 }
 
-/** addr: the --addr expression, compiled; it is read once, before the columns. marks: the snapshot, tagged as it is read. */
-export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { mark: 1, loads: 0 }): ViewResult {
+/**
+ * addr: the --addr expression, compiled; it is read once, before the columns. marks: the snapshot, tagged as
+ * it is read; loads: filled with the most reads each column made for one row (one read: the value of one
+ * instant, never torn), for withoutChanged.
+ */
+export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { mark: 1, loads: 0 }, loads: Record<string, number> = {}): ViewResult {
   const errors: ViewError[] = [];
-  const loads: Record<string, number> = {};
   marks.mark = ITEMS_TAG;
   const items = addr ? addrItem(addr, errors) : findItems(view, errors);
   const rows: Row[] = [];
@@ -93,7 +94,7 @@ export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { m
     }
     rows.push(row);
   }
-  return { items: rows, partial: errors.length > 0, errors, loads };
+  return { items: rows, partial: errors.length > 0, errors };
 }
 
 /**
@@ -102,9 +103,9 @@ export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { m
  * at the instant it was read); an error of such a column (a walk that met a pointer made of
  * string bytes) says first that the memory changed, which is why.
  */
-export function withoutChanged(view: CompiledView, r: ViewResult, tags: number): ViewResult {
+export function withoutChanged(view: CompiledView, r: ViewResult, tags: number, loads: Record<string, number>): ViewResult {
   const hit = new Set(
-    view.columns.filter((c, i) => (tags & (SHARED_TAG | tagOf(i))) !== 0 && (r.loads?.[c.name] ?? 2) > 1).map((c) => c.name),
+    view.columns.filter((c, i) => (tags & (SHARED_TAG | tagOf(i))) !== 0 && (loads[c.name] ?? 2) > 1).map((c) => c.name),
   );
   if (hit.size === 0) return r;
   const errors = r.errors.map((e) => (e.column && hit.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));

@@ -83,7 +83,8 @@ function sample(mem: FakeMemory, root: number) {
   const snap = new Snapshot(mem, mem.ranges());
   const R = new WalkRuntime(snap, new SymbolTable([], 0), { maxNodes: 1000, maxTotal: 10000 });
   const view = compileView(lowerView(VIEW), BOUND, R);
-  return { snap, view, r: runView(view, () => root as Int, snap) };
+  const loads: Record<string, number> = {};
+  return { snap, view, loads, r: runView(view, () => root as Int, snap, loads) };
 }
 
 t.test('a column whose walk faults half way is null, in JS and in Python; the others keep their values', async (t) => {
@@ -107,14 +108,14 @@ t.test('a column whose walk faults half way is null, in JS and in Python; the ot
 
 t.test('a sample that changed while it was read: each column that read a word that changed is null, and says so', async (t) => {
   const { mem, root, nodes } = world(4);
-  const { snap, view, r } = sample(mem, root);
+  const { snap, view, loads, r } = sample(mem, root);
   t.same(r.items, [{ origin: 'addr', total: 4, both: 11, nodes: 4, sum: 10, extra: 14 }], 'read once, all there');
   // A sweep frees the third node: the second's next now skips it, and total says 3.
   mem.u64(nodes[1] + 8, nodes[3]);
   mem.u64(root + 8, 3);
   const change = snap.changed();
   t.ok(change && change.words === 2, `two words changed: ${JSON.stringify(change)}`);
-  const out = withoutChanged(view, r, change!.tags);
+  const out = withoutChanged(view, r, change!.tags, loads);
   t.equal(out.partial, true);
   t.same(out.items, [{ origin: 'addr', total: 4, both: null, nodes: null, sum: null, extra: 14 }], 'the walks and the sum of two reads are not shown; total, one read, is the value of its instant; extra read nothing that changed');
   t.same(
@@ -130,9 +131,9 @@ t.test('a sample that changed while it was read: each column that read a word th
 t.test("a walk that faults on memory that changed says first that it changed", async (t) => {
   const { mem, root, nodes } = world(3);
   mem.u64(nodes[1] + 8, 0x303030); // string bytes where a pointer was: the walk faults
-  const { snap, view, r } = sample(mem, root);
+  const { snap, view, loads, r } = sample(mem, root);
   mem.u64(nodes[1] + 8, nodes[2]); // and the next read sees the list whole again
-  const out = withoutChanged(view, r, snap.changed()!.tags);
+  const out = withoutChanged(view, r, snap.changed()!.tags, loads);
   t.same(
     out.errors.map((e) => [e.column, e.message]),
     [
