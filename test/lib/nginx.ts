@@ -380,10 +380,14 @@ const LUA_LOCATIONS = `
                 ngx.say("ok")
             }
         }
-        # /lua/heap/step: one step of the collector, which stays stopped after it; /lua/heap/collect: the cycle finished
-        # and a full one, then stopped; answers the bytes in use after it (collectgarbage("count")).
+        # /lua/heap/step?n=K: K steps of the collector, which stays stopped after them; /lua/heap/collect: the cycle
+        # finished and a full one, then stopped; answers the bytes in use after it (collectgarbage("count")).
         location = /lua/heap/step {
-            content_by_lua_block { collectgarbage("step", 0) collectgarbage("stop") ngx.say("ok") }
+            content_by_lua_block {
+                for _ = 1, tonumber(ngx.var.arg_n) or 1 do collectgarbage("step", 0) end
+                collectgarbage("stop")
+                ngx.say("ok")
+            }
         }
         location = /lua/heap/collect {
             content_by_lua_block {
