@@ -117,7 +117,7 @@ def _with_objects(pack, layout, mapped):
     sampler/pack-select.ts, so that the readers say the same."""
     if not pack.objects:
         return layout
-    data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]))
+    data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]), enums=dict(layout.data.get("enums", {})))
     unavailable = {}
     sources = [layout.source]
     for name, o in pack.objects.items():
@@ -127,6 +127,7 @@ def _with_objects(pack, layout, mapped):
         if got is not None:
             data["types"].update(got["types"])
             data["globals"].update(got["globals"])
+            data["enums"].update(got.get("enums", {}))
             sources.append("%s %s (%s)" % (name, got["release"], got["build_id"][:12]))
             continue
         if found is None:

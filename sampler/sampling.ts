@@ -18,9 +18,9 @@ import { type CompiledView, compileProgram, compileView } from './print-js.ts';
 import { Slabs } from './slabs.ts';
 import { workersOf } from './processes.ts';
 import { toJson } from './json-out.ts';
-import { type Range, Snapshot } from './snapshot.ts';
+import { type Change, type Range, Snapshot } from './snapshot.ts';
 import { openCore, openLive, type Target } from './target.ts';
-import { runView, type ViewError } from './view-run.ts';
+import { runView, type ViewError, withoutChanged } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
 import type { InstantSampler } from './bpf/instant-sampler.ts';
 
@@ -260,7 +260,8 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     if (s.instant) R.registers = s.instant.registerSource;
     if (view.clock) R.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);
     const t0 = performance.now();
-    const r = runView(compiled, addr);
+    const loads: Record<string, number> = {};
+    let r = runView(compiled, addr, snap, loads);
     const ms = performance.now() - t0;
     target.checkIdentity();
     if (!s.instant && target.registers.unavailable && R.askedRegisters() && !s.registersWarned) {
@@ -274,13 +275,16 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     }
     const t1 = performance.now();
     const moved = verify ? R.registersMoved() : null;
-    const change = verify ? (changeOf(snap, r.errors.length > 0, ranges, target) ?? (moved && `the registers it used (${moved})`)) : null;
+    const changed = verify ? snap.changed() : null;
+    const change = verify ? (changeOf(changed, r.errors.length > 0, ranges, target) ?? (moved && `the registers it used (${moved})`)) : null;
     if (o.verbose) {
       const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
       const checked = verify ? `; read again in ${(performance.now() - t1).toFixed(1)} ms: ${change ? `changed while read (${change})` : 'held still'}` : '';
       warn(`xsample: ${view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
     }
     if (change && tries <= o.retries) continue;
+    // A column that read what changed is not shown, and its error says why first: it was read while it changed.
+    if (changed) r = withoutChanged(compiled, r, changed.tags, loads);
     // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
     if (change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${change}): retry, or raise --retries` });
     const clock = R.clock;
@@ -319,8 +323,7 @@ function compileSession(o: SampleOptions, s: Session, snap: Snapshot): NonNullab
  * when a walk failed, the mappings (a fault at an address mapped since the
  * snapshot listed them is a sign of change, not of corruption).
  */
-function changeOf(snap: Snapshot, failed: boolean, ranges: Range[], target: Target): string | null {
-  const c = snap.changed();
+function changeOf(c: Change | null, failed: boolean, ranges: Range[], target: Target): string | null {
   if (c) return `${c.words} of the words it used, the first at ${hex(c.addr)}`;
   if (failed && !sameRanges(ranges, target.ranges())) return 'the mappings';
   return null;

@@ -21,6 +21,10 @@
  * Bytes, not words: a collector's mark bits beside an object's type (a
  * LuaJIT object's marked and gct share a word) change on every cycle, and
  * a walk that reads only the type must not be retried for them.
+ *
+ * A word is marked with the tag of what read it (mark: runView gives each
+ * column a bit of its own), so that a sample that changed says which of
+ * its columns read what changed: those are not shown (view-run.ts).
  */
 import type { Int } from './exact.ts';
 import type { MemorySource } from './memory.ts';
@@ -31,9 +35,9 @@ import { Slabs } from './slabs.ts';
 export const PAGE = 4096;
 const CHUNK = 64 * 1024;
 /**
- * Marks are kept per 8-byte word, one bit per byte used (changed() compares only those bytes). A cache
- * line would call a frame's link changed whenever the locals beside it change (a Lua loop's counters), and
- * retry a sample whose answer held still.
+ * Marks are kept per 8-byte word: one bit per byte used (changed() compares only those bytes), and the tags of
+ * the reads that used it. A cache line would call a frame's link changed whenever the locals beside it change
+ * (a Lua loop's counters), and retry a sample whose answer held still.
  */
 const WORD_SHIFT = 3;
 const WORD = 1 << WORD_SHIFT;
@@ -67,16 +71,29 @@ export interface Chunk {
   start: number;
   end: number;
   view: DataView;
-  /** used[(addr - start) >> 3] has bit (addr - start) & 7 set once a read used that byte. */
-  used: Uint8Array;
+  /**
+   * used[(addr - start) >> 3]: bit (addr - start) & 7 set once a read used that byte, and above BYTE_BITS
+   * the tags (Snapshot.mark) of the reads that used the word; 0 while none did.
+   */
+  used: Uint32Array;
   /** Only the page of a window's first miss, so far. */
   probe?: boolean;
 }
+
+/** The tags of reads (Snapshot.mark): the items' (roots, --addr, checks), a column's, a value a row's columns share (let:). */
+export const ITEMS_TAG = 1;
+export const SHARED_TAG = 1 << 15;
+/** Columns 0..12 have a bit each; the others share bit 14. */
+export const tagOf = (column: number): number => 1 << (1 + Math.min(column, 13));
+/** A word's mark: its bytes used in the low 8 bits, the tags above. */
+const BYTE_BITS = 8;
 
 /** Where memory a walk used was found different when read again. */
 export interface Change {
   addr: number;
   words: number;
+  /** The tags of the reads that used the words that changed, or-ed. */
+  tags: number;
 }
 
 /** A mapping, with its chunks by index: chunk i covers the i-th 64 KiB-aligned window that meets it. */
@@ -86,13 +103,13 @@ interface Mapped extends Range {
 }
 
 /** Words of a value assembled across two chunks are marked in those chunks; its own marks are not checked. */
-const SCRATCH_USED = new Uint8Array(CHUNK >> WORD_SHIFT);
+const SCRATCH_USED = new Uint32Array(CHUNK >> WORD_SHIFT);
 const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED };
 
 /** Where changed() reads a chunk again: one buffer for every snapshot (a chunk is at most CHUNK bytes). */
 const SCRATCH = new Uint8Array(CHUNK);
 
-const wordsOf = (len: number): Uint8Array => new Uint8Array((len + WORD - 1) >> WORD_SHIFT);
+const wordsOf = (len: number): Uint32Array => new Uint32Array((len + WORD - 1) >> WORD_SHIFT);
 
 export class Snapshot {
   readonly stats: SnapshotStats = { reads: 0, bytes: 0, pages: 0 };
@@ -103,6 +120,10 @@ export class Snapshot {
   private readonly singles = new Map<number, Chunk | null>();
   /** Probe pages a whole window replaced: hot loops may still hold them, and what they used is checked too. */
   private readonly retired: Chunk[] = [];
+  /** What the reads from now on mark the words they use with (a bit per column, set by runView); 1 unless told. */
+  mark = 1;
+  /** How many reads (loads of a value, copies of bytes) walks made: a column of one read is an instant's value. */
+  loads = 0;
   /**
    * ranges: the readable mappings; reads outside them fault without a syscall. maxBytes: what it may
    * read in all. slabs: where its chunks are copied to (a sampler's, reused sample after sample).
@@ -137,9 +158,10 @@ export class Snapshot {
   u64(addr: Int): Int {
     let c = this.last;
     if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
+    else this.loads++;
     const off = (addr as number) - c.start;
-    if ((off & 7) === 0) c.used[off >> WORD_SHIFT] = 0xff;
-    else mark(c.used, off, 8);
+    if ((off & 7) === 0) c.used[off >> WORD_SHIFT] |= (this.mark << BYTE_BITS) | 0xff;
+    else markBytes(c.used, off, 8, this.mark << BYTE_BITS);
     const hi = c.view.getUint32(off + 4, true);
     const lo = c.view.getUint32(off, true);
     return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
@@ -175,9 +197,8 @@ export class Snapshot {
     // The hot read of a walk's fields: from the chunk of the last read when it holds the value, as u64() does.
     let c = this.last;
     if (typeof addr === 'number' && addr >= c.start && addr + size <= c.end) {
-      const at = addr - c.start;
-      c.used[at >> WORD_SHIFT] = 1;
-      c.used[(at + size - 1) >> WORD_SHIFT] = 1;
+      this.loads++;
+      markBytes(c.used, addr - c.start, size, this.mark << BYTE_BITS);
     } else c = this.chunk(addr, size);
     const off = (addr as number) - c.start;
     switch (size) {
@@ -194,6 +215,7 @@ export class Snapshot {
 
   /** A copy of len bytes at addr. */
   bytes(addr: Int, len: number): Uint8Array {
+    this.loads += 2; // bytes of many words, read at once: a text may still be torn
     if (typeof addr !== 'number') this.outside(addr);
     const out = new Uint8Array(len);
     let done = 0;
@@ -201,7 +223,7 @@ export class Snapshot {
       const a = addr + done;
       const c = this.chunk(a, 1);
       const n = Math.min(c.end - a, len - done);
-      mark(c.used, a - c.start, n);
+      markBytes(c.used, a - c.start, n, this.mark << BYTE_BITS);
       out.set(new Uint8Array(c.view.buffer, c.view.byteOffset + (a - c.start), n), done);
       done += n;
     }
@@ -214,23 +236,24 @@ export class Snapshot {
   }
 
   /**
-   * A chunk holding [addr, addr + len), with the bytes of that range marked
+   * A chunk holding [addr, addr + len), with the words of that range marked
    * used. A value that straddles two chunks (or a short chunk's end) comes
    * from a small chunk of its own bytes. Hot loops keep the chunk in locals,
    * read its view directly and mark its used words themselves.
    */
   chunk(addr: Int, len: number): Chunk {
+    this.loads++;
     if (typeof addr !== 'number') this.outside(addr);
     const c = this.window(addr);
     if (addr + len <= c.end) {
       this.last = c;
-      mark(c.used, addr - c.start, len);
+      markBytes(c.used, addr - c.start, len, this.mark << BYTE_BITS);
       return c;
     }
     const bytes = new Uint8Array(len);
     for (let i = 0; i < len; i++) {
       const w = this.window(addr + i);
-      mark(w.used, addr + i - w.start, 1);
+      markBytes(w.used, addr + i - w.start, 1, this.mark << BYTE_BITS);
       bytes[i] = w.view.getUint8(addr + i - w.start);
     }
     return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED };
@@ -252,7 +275,10 @@ export class Snapshot {
     const check = (c: Chunk) => {
       const words = changedWords(c, scratch, (addr, out) => this.source.readInto(addr, out));
       if (words && !first) first = words;
-      else if (words && first) first.words += words.words;
+      else if (words && first) {
+        first.words += words.words;
+        first.tags |= words.tags;
+      }
     };
     for (const r of this.ranges) for (const c of r.chunks) if (c) check(c);
     for (const c of this.singles.values()) if (c) check(c);
@@ -342,36 +368,57 @@ export class Snapshot {
   }
 }
 
-/** Marks bytes [off, off + len) of a chunk used. */
-function mark(used: Uint8Array, off: number, len: number): void {
+/** Marks bytes [off, off + len) of a chunk used, by reads of the tags in tagBits (already shifted). */
+function markBytes(used: Uint32Array, off: number, len: number, tagBits: number): void {
   const end = off + len - 1;
   let w = off >> WORD_SHIFT;
   const last = end >> WORD_SHIFT;
   if (w === last) {
-    used[w] |= ((1 << len) - 1) << (off & 7);
+    used[w] |= tagBits | (((1 << len) - 1) << (off & 7));
     return;
   }
-  used[w] |= (0xff << (off & 7)) & 0xff;
-  for (w++; w < last; w++) used[w] = 0xff;
-  used[last] |= 0xff >> (7 - (end & 7));
+  used[w] |= tagBits | ((0xff << (off & 7)) & 0xff);
+  for (w++; w < last; w++) used[w] |= tagBits | 0xff;
+  used[last] |= tagBits | (0xff >> (7 - (end & 7)));
 }
 
-function firstMarked(used: Uint8Array): number {
-  for (let i = 0; i < used.length; i++) if (used[i] !== 0) return i;
-  return -1;
+/** Zero bytes to compare marks with: native compares find the words used, with no loop for the JIT to warm up. */
+const MARK_BYTES = 4;
+const ZEROS = Buffer.alloc((CHUNK >> WORD_SHIFT) * MARK_BYTES);
+const marks = (used: Uint32Array, from: number, to: number): Buffer => Buffer.from(used.buffer, used.byteOffset + from * MARK_BYTES, (to - from) * MARK_BYTES);
+const unused = (used: Uint32Array, from: number, to: number): boolean => marks(used, from, to).equals(ZEROS.subarray(0, (to - from) * MARK_BYTES));
+
+/** The first word marked used, or -1: a binary search on all-zero prefixes. */
+function firstUsed(used: Uint32Array): number {
+  if (unused(used, 0, used.length)) return -1;
+  let lo = 0; // [0, lo) unused
+  let hi = used.length; // [0, hi) used somewhere
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (unused(used, 0, mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
-function lastMarked(used: Uint8Array): number {
-  for (let i = used.length - 1; i >= 0; i--) if (used[i] !== 0) return i;
-  return -1;
+/** The last word marked used (some is). */
+function lastUsed(used: Uint32Array): number {
+  let lo = 0; // [lo, n) used somewhere
+  let hi = used.length; // [hi, n) unused
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (unused(used, mid, used.length)) hi = mid;
+    else lo = mid;
+  }
+  return lo;
 }
 
-/** The used words of chunk c whose used bytes read differently now (or not at all): where the first is, and how many. */
+/** The used words of chunk c whose used bytes read differently now (or not at all): where the first is, how many, and their tags. */
 function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: Uint8Array) => number): Change | null {
   const used = c.used;
-  const lo = firstMarked(used);
+  const lo = firstUsed(used);
   if (lo < 0) return null;
-  const hi = lastMarked(used);
+  const hi = lastUsed(used);
   const from = lo << WORD_SHIFT;
   const to = Math.min((hi + 1) << WORD_SHIFT, c.end - c.start);
   const again = scratch.subarray(0, to - from);
@@ -381,6 +428,7 @@ function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: U
   if (got === again.length && Buffer.from(again.buffer, again.byteOffset, again.length).equals(Buffer.from(before.buffer, before.byteOffset, before.length))) return null;
   let first = -1;
   let words = 0;
+  let tags = 0;
   for (let word = lo; word <= hi; word++) {
     const m = used[word];
     if (!m) continue;
@@ -390,8 +438,9 @@ function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: U
     for (let i = a; same && i < b; i++) same = ((m >> (i - a)) & 1) === 0 || again[i] === before[i];
     if (!same) {
       words++;
+      tags |= m >>> BYTE_BITS;
       if (first < 0) first = c.start + from + a;
     }
   }
-  return words ? { addr: first, words } : null;
+  return words ? { addr: first, words, tags } : null;
 }

@@ -4,11 +4,18 @@
  * collects what could not be read as errors. A walk that faults, cycles
  * or runs over a limit leaves its column null and the result partial; the
  * process disappearing ends the sample (TargetGone propagates).
+ *
+ * A live sample whose memory changed while it was read is kept partial
+ * after its retries: then each column that read a word that changed is
+ * null too (withoutChanged), so that a partial sample never shows a number
+ * it could not have computed - a count of a list that a sweep cut short
+ * while it was walked. What each column read is known by the tag its reads
+ * marked the snapshot's words with (tagOf).
  */
 import type { Int } from './exact.ts';
 import { hex } from './memory.ts';
 import type { CompiledView } from './print-js.ts';
-import { Fault } from './snapshot.ts';
+import { Fault, ITEMS_TAG, SHARED_TAG, tagOf } from './snapshot.ts';
 import { WalkError } from './walk-error.ts';
 
 export interface ViewError {
@@ -44,15 +51,28 @@ export function formatValue(v: unknown, kind: 'addr' | 'value'): Value | null {
   return kind === 'addr' ? hex(v as Int) : (v as Int);
 }
 
-/** addr: the --addr expression, compiled; it is read once, before the columns. */
-export function runView(view: CompiledView, addr?: () => Int): ViewResult {
+/** Where runView marks what each part of it reads: the sample's snapshot. */
+export interface Marks {
+  mark: number;
+  loads: number;
+}
+
+/**
+ * addr: the --addr expression, compiled; it is read once, before the columns. marks: the snapshot, tagged as
+ * it is read; loads: filled with the most reads each column made for one row (one read: the value of one
+ * instant, never torn), for withoutChanged.
+ */
+export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { mark: 1, loads: 0 }, loads: Record<string, number> = {}): ViewResult {
   const errors: ViewError[] = [];
+  marks.mark = ITEMS_TAG;
   const items = addr ? addrItem(addr, errors) : findItems(view, errors);
   const rows: Row[] = [];
   for (const item of items) {
     view.newRow();
     const row: Row = { origin: item.origin };
-    for (const col of view.columns) {
+    for (const [i, col] of view.columns.entries()) {
+      marks.mark = tagOf(i);
+      const before = marks.loads;
       try {
         const v = col.fn(item.addr);
         row[col.name] = col.list ? (v as unknown[]).map((x) => formatValue(x, col.kind)) : formatValue(v, col.kind);
@@ -61,7 +81,9 @@ export function runView(view: CompiledView, addr?: () => Int): ViewResult {
         row[col.name] = null;
         errors.push({ item: hex(item.addr), column: col.name, message: err.message });
       }
+      loads[col.name] = Math.max(loads[col.name] ?? 0, marks.loads - before);
     }
+    marks.mark = ITEMS_TAG;
     for (const chk of view.checks) {
       try {
         if (!chk.fn(item.addr)) errors.push({ item: hex(item.addr), message: `check failed: ${chk.message}` });
@@ -73,6 +95,29 @@ export function runView(view: CompiledView, addr?: () => Int): ViewResult {
     rows.push(row);
   }
   return { items: rows, partial: errors.length > 0, errors };
+}
+
+/**
+ * r without what it read from words that changed (tags: theirs, Change.tags): each column that read one is
+ * null in every row, with one error saying so (but a column of one read in each row: that value was true
+ * at the instant it was read); an error of such a column (a walk that met a pointer made of
+ * string bytes) says first that the memory changed, which is why.
+ */
+export function withoutChanged(view: CompiledView, r: ViewResult, tags: number, loads: Record<string, number>): ViewResult {
+  const hit = new Set(
+    view.columns.filter((c, i) => (tags & (SHARED_TAG | tagOf(i))) !== 0 && (loads[c.name] ?? 2) > 1).map((c) => c.name),
+  );
+  if (hit.size === 0) return r;
+  const errors = r.errors.map((e) => (e.column && hit.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));
+  const items = r.items.map((row) => {
+    const out: Row = { ...row };
+    for (const name of hit) out[name] = null;
+    return out;
+  });
+  for (const name of hit) {
+    if (r.items.some((row) => row[name] !== null)) errors.push({ column: name, message: 'changed while it was read: not shown' });
+  }
+  return { items, partial: true, errors };
 }
 
 /** The one item --addr names; an expression that cannot be read is an error of the result, not a crash. */

@@ -10,7 +10,7 @@ import type { ClockName } from '../generators/ir.ts';
 import { clockValue, type ClockReading } from './clock.ts';
 import { hex, norm, type Int } from './exact.ts';
 import type { RegisterSource } from './live-registers.ts';
-import { Fault, type Snapshot } from './snapshot.ts';
+import { Fault, SHARED_TAG, type Snapshot } from './snapshot.ts';
 import type { Symbols } from './symbols.ts';
 import { type Limits, WalkError, type WalkErrorKind } from './walk-error.ts';
 
@@ -138,11 +138,21 @@ export class WalkRuntime {
     this.row.clear();
   }
 
+  /** A value the row's columns share: what it reads is tagged as theirs (SHARED_TAG), not as the first column's that asked. */
   memo(key: string, fn: (...args: unknown[]) => unknown, ...args: unknown[]): unknown {
-    if (this.row.has(key)) return this.row.get(key);
-    const value = fn(...args);
-    this.row.set(key, value);
-    return value;
+    if (this.row.has(key)) {
+      this.m.loads += 2; // a value of many reads, as far as the column asking knows
+      return this.row.get(key);
+    }
+    const mark = this.m.mark;
+    this.m.mark = SHARED_TAG;
+    try {
+      const value = fn(...args);
+      this.row.set(key, value);
+      return value;
+    } finally {
+      this.m.mark = mark;
+    }
   }
 
   /** What a walk computes once for the whole sample (a breadth-first reach, generators/lower/reach.ts): forgotten at reset(). */
@@ -152,10 +162,20 @@ export class WalkRuntime {
     let byArgs = this.sample.get(key);
     if (!byArgs) this.sample.set(key, (byArgs = new Map()));
     const k = args.length === 1 ? String(args[0]) : args.join(' ');
-    if (byArgs.has(k)) return byArgs.get(k);
-    const value = fn(...args);
-    byArgs.set(k, value);
-    return value;
+    if (byArgs.has(k)) {
+      this.m.loads += 2;
+      return byArgs.get(k);
+    }
+    // Shared by every row and column: what it reads is tagged as theirs, as a row's memo() is.
+    const mark = this.m.mark;
+    this.m.mark = SHARED_TAG;
+    try {
+      const value = fn(...args);
+      byArgs.set(k, value);
+      return value;
+    } finally {
+      this.m.mark = mark;
+    }
   }
 
   /** Texts and integers joined, the integers in decimal (cat() in a schema). */

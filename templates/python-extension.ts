@@ -128,7 +128,7 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     ${pyStr(pack.schemaHash)},
     ${pack.versionPattern === null ? py`None` : pyData(pack.versionPattern.program)},
     ${pack.signaturePattern === null ? py`None` : pyData(pack.signaturePattern.program)},
-    ${pyData(layouts.map((l) => ({ release: l.release, build_id: l.build_id, signature: l.signature ?? null, ...(l.object ? { object: l.object } : {}), types: l.types, globals: l.globals })))},
+    ${pyData(layouts.map((l) => ({ release: l.release, build_id: l.build_id, signature: l.signature ?? null, ...(l.object ? { object: l.object } : {}), types: l.types, globals: l.globals, ...(l.enums ? { enums: l.enums } : {}) })))},
     ${pyData(layoutSpecOf(pack))},
     [${pyJoin(views.map((_, i) => py`view${i}`), ', ')}],
     [${pyJoin(commands, ',\n     ')}],

@@ -57,6 +57,10 @@ log "compiling the LuaJIT probe"
   $XGEN probe --pack nginx --object luajit >"$WORK/probe-luajit.list"
   # The schema's lj_bc_OP types carry the build's opcode numbers, as sizes: sizeof(lj_bc_OP) - 1 == BC_OP.
   sed -n 's/^lj_bc_\([A-Z0-9_]*\) \*.*/typedef char lj_bc_\1[BC_\1 + 1];/p' "$WORK/probe-luajit.list"
+  # The collector's phases are an enum without a name in lj_gc.h (which the probe does not include): the schema's
+  # enum lj_gc_state is that enum, its enumerators copied from the build's own lj_gc.h, and used so that -g keeps it.
+  sed -n '/Garbage collector states/,/};/p' "$LJ_SRC/src/lj_gc.h" | sed 's/^enum {/enum lj_gc_state {/'
+  echo 'enum lj_gc_state *xwalk_probe_enum_lj_gc_state;'
   cat "$WORK/probe-luajit.list"
 } >"$WORK/probe-luajit.c"
 cc -g -O2 -fPIC -fomit-frame-pointer -D_FILE_OFFSET_BITS=64 -D_LARGEFILE_SOURCE -U_FORTIFY_SOURCE -DLUAJIT_UNWIND_EXTERNAL \

@@ -319,6 +319,84 @@ const LUA_LOCATIONS = `
                 ngx.say("slept")
             }
         }
+        # --- heap views (test/lua-heap.test.ts): strings that collide, a table of known entries, garbage left for a sweep.
+        # /lua/heap/strings?n=N&from=K: keeps N new strings (K on) in a global table; every 16th collides with the others
+        # of its kind in LuaJIT's sparse hash, which reads a few of their 160 bytes (OpenResty's with SSE 4.2 3 of them,
+        # at 0, 80 and 159, lj_str_hash.c; else 16, from 0, 39, 78 and 156: the number sits at 100 to 119), so that
+        # their chain moves to the secondary hash (LUAJIT_SECURITY_STRHASH). Answers how many it keeps.
+        location = /lua/heap/strings {
+            content_by_lua_block {
+                collectgarbage("stop")
+                xwalk_heap_strings = xwalk_heap_strings or {}
+                local kept = xwalk_heap_strings
+                local n, from = tonumber(ngx.var.arg_n) or 0, tonumber(ngx.var.arg_from) or 1
+                local head, tail = string.rep("c", 100), string.rep("c", 40)
+                for i = from, from + n - 1 do
+                    if i % 16 == 0 then kept[#kept + 1] = head .. string.format("%020d", i) .. tail
+                    else kept[#kept + 1] = "xwalk-s-" .. i end
+                end
+                ngx.say(#kept)
+            }
+        }
+        # /lua/heap/busy?until=FILE: interns strings and drops them until FILE exists, the collector running (a busy worker).
+        location = /lua/heap/busy {
+            content_by_lua_block {
+                collectgarbage("restart")
+                local head, tail = string.rep("b", 100), string.rep("b", 40)
+                local r, i = 0, 0
+                while not io.open(ngx.var.arg_until) do
+                    local t = {}
+                    for k = 1, 1000 do
+                        i = i + 1
+                        t[k] = (i % 8 == 0) and (head .. string.format("%020d", i) .. tail) or ("xwalk-busy-" .. i)
+                    end
+                    r = r + #t
+                end
+                ngx.say(r)
+            }
+        }
+        # /lua/heap/pages?n=N: a table of N entries keyed "/page/I", each a string page, and a small table of keys of
+        # other types; answers both addresses.
+        location = /lua/heap/pages {
+            content_by_lua_block {
+                collectgarbage("stop")
+                local n = tonumber(ngx.var.arg_n) or 1000
+                xwalk_pages = {}
+                for i = 1, n do xwalk_pages["/page/" .. i] = "<html>page " .. i .. "</html>" end
+                xwalk_mixed = { [-3] = 1, [2 ^ 40] = 2, [1.5] = 3, [true] = 4, [{}] = 5, k = 6 }
+                local addr = function(t) return (tostring(t):gsub("^table: ", "")) end
+                ngx.say(addr(xwalk_pages), " ", addr(xwalk_mixed))
+            }
+        }
+        # /lua/heap/garbage?n=N: a full collection, the collector stopped, then N tables and N strings made and dropped
+        # (kept in a table until the end: a table that never leaves the loop would be sunk by the JIT, never made).
+        location = /lua/heap/garbage {
+            content_by_lua_block {
+                collectgarbage("collect")
+                collectgarbage("stop")
+                local keep = {}
+                for i = 1, tonumber(ngx.var.arg_n) or 0 do keep[i] = { "xwalk-garbage-" .. i } end
+                keep = nil
+                ngx.say("ok")
+            }
+        }
+        # /lua/heap/step?n=K: K steps of the collector, which stays stopped after them; /lua/heap/collect: the cycle
+        # finished and a full one, then stopped; answers the bytes in use after it (collectgarbage("count")).
+        location = /lua/heap/step {
+            content_by_lua_block {
+                for _ = 1, tonumber(ngx.var.arg_n) or 1 do collectgarbage("step", 0) end
+                collectgarbage("stop")
+                ngx.say("ok")
+            }
+        }
+        location = /lua/heap/collect {
+            content_by_lua_block {
+                collectgarbage("collect")
+                collectgarbage("stop")
+                ngx.say(string.format("%d", collectgarbage("count") * 1024))
+            }
+        }
+        # --- end of the heap views' locations.
         # /lua/short?until=FILE and /lua/profile?seconds=S[&samples=N] (test/lib/lua-split.ts): one chunk, the same short calls.
         location ~ ^/lua/(short|profile)$ {
             content_by_lua_block {
