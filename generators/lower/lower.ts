@@ -1221,7 +1221,8 @@ function mayFail(x: unknown): boolean {
   if (x === null || typeof x !== 'object') return false;
   if (Array.isArray(x)) return x.some(mayFail);
   const k = (x as { k?: unknown }).k;
-  if (k === 'fail' || k === 'throw' || k === 'visit' || k === 'load' || k === 'field' || k === 'gint' || k === 'call' || k === 'memo' || k === 'rt') return true;
+  // (shared: a value computed once a sample, such as a reach, which may fail like a call.)
+  if (k === 'fail' || k === 'throw' || k === 'visit' || k === 'load' || k === 'field' || k === 'gint' || k === 'call' || k === 'memo' || k === 'shared' || k === 'rt') return true;
   return Object.values(x).some(mayFail);
 }
 
