@@ -57,15 +57,21 @@ log "compiling the LuaJIT probe"
   $XGEN probe --pack nginx --object luajit >"$WORK/probe-luajit.list"
   # The schema's lj_bc_OP types carry the build's opcode numbers, as sizes: sizeof(lj_bc_OP) - 1 == BC_OP.
   sed -n 's/^lj_bc_\([A-Z0-9_]*\) \*.*/typedef char lj_bc_\1[BC_\1 + 1];/p' "$WORK/probe-luajit.list"
-  # The collector's phases are an enum without a name in lj_gc.h (which the probe does not include): the schema's
-  # enum lj_gc_state is that enum, its enumerators copied from the build's own lj_gc.h, and used so that -g keeps it.
-  sed -n '/Garbage collector states/,/};/p' "$LJ_SRC/src/lj_gc.h" | sed 's/^enum {/enum lj_gc_state {/'
-  echo 'enum lj_gc_state *xwalk_probe_enum_lj_gc_state;'
   cat "$WORK/probe-luajit.list"
 } >"$WORK/probe-luajit.c"
-cc -g -O2 -fPIC -fomit-frame-pointer -D_FILE_OFFSET_BITS=64 -D_LARGEFILE_SOURCE -U_FORTIFY_SOURCE -DLUAJIT_UNWIND_EXTERNAL \
-  -I "$LJ_SRC/src" -c "$WORK/probe-luajit.c" -o "$WORK/probe-luajit.o" 2>"$WORK/cc-luajit.log" \
-  || { tail -20 "$WORK/cc-luajit.log" >&2; die "the LuaJIT probe did not compile (log: $WORK/cc-luajit.log)"; }
+# The collector's phases are an enum without a name in lj_gc.h: the schema's enum lj_gc_state is that enum, its
+# enumerators copied from the build's own lj_gc.h into a unit of their own (the probe's headers include lj_gc.h,
+# whose enumerators would clash), used so that -g keeps it, and linked into the probe's object.
+{
+  sed -n '/Garbage collector states/,/};/p' "$LJ_SRC/src/lj_gc.h" | sed 's/^enum {/enum lj_gc_state {/'
+  echo 'enum lj_gc_state *xwalk_probe_enum_lj_gc_state;'
+} >"$WORK/probe-luajit-enums.c"
+for unit in probe-luajit probe-luajit-enums; do
+  cc -g -O2 -fPIC -fomit-frame-pointer -D_FILE_OFFSET_BITS=64 -D_LARGEFILE_SOURCE -U_FORTIFY_SOURCE -DLUAJIT_UNWIND_EXTERNAL \
+    -I "$LJ_SRC/src" -c "$WORK/$unit.c" -o "$WORK/$unit-unit.o" 2>"$WORK/cc-luajit.log" \
+    || { tail -20 "$WORK/cc-luajit.log" >&2; die "the LuaJIT probe did not compile (log: $WORK/cc-luajit.log)"; }
+done
+ld -r -o "$WORK/probe-luajit.o" "$WORK/probe-luajit-unit.o" "$WORK/probe-luajit-enums-unit.o"
 $XGEN layout "${INTO[@]}" --pack nginx --object luajit --release "$(upstream "$LJ_VERSION")" \
   --out "$ROOT/packs/nginx/luajit-$(upstream "$LJ_VERSION")" --for "$LUAJIT" "$WORK/probe-luajit.o"
 
