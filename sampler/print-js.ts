@@ -8,6 +8,7 @@
  */
 import type { LExpr, LFunc, LProgram, LStmt, LView } from '../generators/lower/lir.ts';
 import type { BoundLayout } from './bound-layout.ts';
+import { ITEMS_TAG, tagOf } from './snapshot.ts';
 import * as X from './exact.ts';
 import type { Int } from './exact.ts';
 import type { WalkRuntime } from './walk-runtime.ts';
@@ -98,6 +99,8 @@ class JsPrinter {
         return `${id(s.name)} = ${this.expr(s.e)};`;
       case 'addVisited':
         return `R.visited = X.add(R.visited, ${this.expr(s.n)});`;
+      case 'readsOf':
+        return `R.m.mark = ${s.columns.reduce((bits, i) => bits | (i < 0 ? ITEMS_TAG : tagOf(i)), 0)};`;
       case 'stack':
         return `const ${id(s.name)} = [];`;
       case 'push':

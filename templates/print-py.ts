@@ -147,6 +147,8 @@ class PyPrinter {
         return [L(py`${name(s.name)} = ${this.expr(s.e, c)}`)];
       case 'addVisited':
         return [L(py`_rt.visited += ${this.expr(s.n, c)}`)];
+      case 'readsOf':
+        return []; // the debuggers read a stopped process: nothing changes under them
       case 'stack':
         return [L(py`${name(s.name)} = []`)];
       case 'push':

@@ -143,3 +143,18 @@ t.test("a walk that faults on memory that changed says first that it changed", a
   );
   t.same(out.items, [{ origin: 'addr', total: 3, both: 10, nodes: null, sum: null, extra: 14 }]);
 });
+
+t.test('aggregates one pass computes (a fold): a value that changed takes out the sum that read it, not the count beside it', async (t) => {
+  const { mem, root, nodes } = world(4);
+  const { snap, view, loads, r } = sample(mem, root);
+  t.same(r.items, [{ origin: 'addr', total: 4, both: 11, nodes: 4, sum: 10, extra: 14 }], 'read once, all there');
+  mem.u64(nodes[2], 30); // a value, not a link: the list holds still
+  const out = withoutChanged(view, r, snap.changed()!.tags, loads, snap.sharedBy);
+  t.same(out.items, [{ origin: 'addr', total: 4, both: 11, nodes: 4, sum: null, extra: 14 }], 'the count of the links that held still is kept');
+  t.same(out.errors.map((e) => [e.column, e.message]), [['sum', 'changed while it was read: not shown']]);
+  // And a link that changed takes out both: each walked it.
+  const again = sample(mem, root);
+  mem.u64(nodes[1] + 8, nodes[3]);
+  const out2 = withoutChanged(again.view, again.r, again.snap.changed()!.tags, again.loads, again.snap.sharedBy);
+  t.same(out2.items, [{ origin: 'addr', total: 4, both: 11, nodes: null, sum: null, extra: 14 }], 'a link that changed: both aggregates of the walk are out');
+});

@@ -113,6 +113,12 @@ export type LStmt =
    * runs. What a grouped fold keeps for each of its aggregates.
    */
   | { k: 'catch'; body: LStmt[]; err: string; handler: LStmt[] }
+  /**
+   * The reads from here on are of these columns of the view (by index; -1: its items and checks), for a
+   * sampler that tells which columns read memory that changed (a fold's aggregates, each its own columns'):
+   * a back end that checks no change ignores it.
+   */
+  | { k: 'readsOf'; columns: number[] }
   /** The failure a catch bound, raised again (where an aggregate a fold kept as failed is read). */
   | { k: 'throw'; e: LExpr }
   | { k: 'expr'; e: LExpr };

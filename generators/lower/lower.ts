@@ -118,7 +118,7 @@ class Builder {
 export function lowerView(view: ViewIR, withInstant = false, fold = !withInstant): LView {
   const b = new Builder();
   const lw = new Lowerer(b);
-  if (fold) lw.planFolds([...view.columns.map((c) => c.expr), ...view.checks.map((c) => c.expr)]);
+  if (fold) lw.planFolds([...view.columns.map((c) => c.expr), ...view.checks.map((c) => c.expr)], view.columns.length);
   const roots = view.roots.map((r) => {
     const body = [...lw.seq(r.expr, (e, stop) => [if_(not({ k: 'visit', e }), stop)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE } as LStmt];
     return { label: r.label, fn: b.add('seq', 'root', [], body) };
@@ -180,6 +180,8 @@ interface FoldGroup {
   uses: number;
   fn: string | null;
   readers: string[];
+  /** Each member's users: the view's columns (by index; -1: a check) whose expressions hold it. */
+  users: Set<number>[];
 }
 
 class Lowerer {
@@ -521,7 +523,7 @@ class Lowerer {
    * (names bound inside renamed). A walk used twice or more becomes a group. Not folded: an aggregate that
    * uses a let: name (its value may need the fold itself), or that uses no self (the row's self is its key).
    */
-  planFolds(es: TExpr[]): void {
+  planFolds(es: TExpr[], columns = es.length): void {
     const groups = new Map<string, FoldGroup>();
     const uses: [TExpr, FoldGroup, number][] = [];
     const seen = new Set<object>();
@@ -534,7 +536,7 @@ class Lowerer {
         const { base, member } = foldMember(o);
         const bk = canon(base);
         let g = groups.get(bk);
-        if (!g) groups.set(bk, (g = { key: `fold ${groups.size + 1}`, base, members: [], byKey: new Map(), uses: 0, fn: null, readers: [] }));
+        if (!g) groups.set(bk, (g = { key: `fold ${groups.size + 1}`, base, members: [], byKey: new Map(), uses: 0, fn: null, readers: [], users: [] }));
         const mk = canon(member);
         let i = g.byKey.get(mk);
         if (i === undefined) {
@@ -550,6 +552,20 @@ class Lowerer {
     };
     es.forEach(visit);
     for (const [e, g, i] of uses) if (g.uses > 1) this.folded.set(e, { g, i });
+    // Who reads each member, each column's expression walked whole (a let: shared by columns is in each).
+    es.forEach((e, j) => {
+      const mine = new Set<object>();
+      const find = (x: unknown): void => {
+        if (x === null || typeof x !== 'object' || mine.has(x)) return;
+        mine.add(x);
+        if (Array.isArray(x)) return x.forEach(find);
+        const f = this.folded.get(x as TExpr);
+        if (f) (f.g.users[f.i] ??= new Set()).add(j < columns ? j : -1);
+        if ((x as TExpr).op === 'call') return find((x as Extract<TExpr, { op: 'call' }>).arg);
+        for (const val of Object.values(x)) find(val);
+      };
+      find(e);
+    });
   }
 
   /** A use of a folded aggregate: its slot of the row's record; a failure the fold kept for it is raised here. */
@@ -587,6 +603,11 @@ class Lowerer {
         return { m, acc, has, err, live, e };
       });
       const { alive, e } = this.names('alive', 'e');
+      const all = ms.map((_, i) => i);
+      // Only when every member's columns are known: else all it reads stays the row's (a memo's) shared reads.
+      const attributed = all.every((i) => (g.users[i]?.size ?? 0) > 0);
+      const readsOf = (members: number[]): LStmt[] =>
+        attributed ? [{ k: 'readsOf', columns: [...new Set(members.flatMap((i) => [...g.users[i]]))].sort((a, b) => a - b) }] : [];
       const minmax = (f: AggFn) => f === 'min' || f === 'max';
       const init: LStmt[] = [
         ...ms.flatMap(({ m, acc, has, err, live }) => [let_(acc, m.fn === 'all' ? TRUE : FALSE), ...(minmax(m.fn) ? [let_(has, FALSE)] : []), let_(err, FALSE), let_(live, TRUE)]),
@@ -632,15 +653,18 @@ class Lowerer {
           x,
           ms.map((mm) => mm.live),
         );
+        // What an aggregate reads of its own is its columns'; the walk and what they share, all of theirs.
         return [
           let_(x, elem),
           ...pre,
-          ...ms.map((mm, i) => if_(v(mm.live), mayFail(owns[i]) ? [{ k: 'catch', err: mm.e, body: owns[i], handler: [set(mm.err, v(mm.e)), ...done(mm)] }] : owns[i])),
+          ...ms.flatMap((mm, i) => [...readsOf([i]), if_(v(mm.live), mayFail(owns[i]) ? [{ k: 'catch', err: mm.e, body: owns[i], handler: [set(mm.err, v(mm.e)), ...done(mm)] }] : owns[i])]),
+          ...readsOf(all),
           if_(eq(v(alive), int(0)), stop),
         ];
       };
       const body: LStmt[] = [
         ...init,
+        ...readsOf(all),
         { k: 'catch', err: e, body: this.seq(g.base, emit, [ret]), handler: ms.map(({ live, err }) => if_(v(live), [set(err, v(e))])) },
         ret,
       ];

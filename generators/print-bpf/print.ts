@@ -377,6 +377,8 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
       case 'expr':
         this.expr(s.e, ctx);
         return;
+      case 'readsOf':
+        return;
       case 'catch':
       case 'throw':
         throw new Refused('a grouped fold (several aggregates of one walk in one loop) keeps a failure per aggregate, which the kernel does not');
