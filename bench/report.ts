@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import type { InstantResult, ProbeCost } from './instant.ts';
 import { type FullstackResult, fullstackSection } from './fullstack.ts';
+import { type HeapResult, luaHeapSection } from './lua-heap.ts';
 import path from 'node:path';
 import { root } from '../test/lib/walkee.ts';
 import type { Method } from './methods.ts';
@@ -17,6 +18,7 @@ export interface Results {
   instant?: InstantResult[];
   probe?: ProbeCost;
   fullstack?: FullstackResult;
+  heap?: HeapResult;
 }
 
 const fmt = (ns: number) => (ns >= 10_000 ? `${(ns / 1000).toFixed(0)} µs` : ns >= 1000 ? `${(ns / 1000).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
@@ -248,6 +250,6 @@ medians of the rounds are shown, and each round's p99 to show the spread.
 |---|---:|---:|---|---:|---:|
 ${r.load.map((l) => `| ${l.condition} | ${l.p50Ms.toFixed(3)} ms | ${l.p99Ms.toFixed(3)} ms | ${(l.p99sMs ?? []).map((v) => v.toFixed(2)).join(', ')} | ${l.requests} | ${l.samples} |`).join('\n')}
 `;
-  fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), md + instantSection(r) + fullstackSection(r.fullstack));
+  fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), md + instantSection(r) + fullstackSection(r.fullstack) + luaHeapSection(r.heap));
   fs.writeFileSync(path.join(root, 'docs/benchmarks.svg'), svg(r, methods));
 }

@@ -15,6 +15,7 @@ import { METHODS, paths, SIZES, type Target } from './methods.ts';
 import { writeReport } from './report.ts';
 import { instant, probeCost } from './instant.ts';
 import { fullstack } from './fullstack.ts';
+import { luaHeap } from './lua-heap.ts';
 
 const LAYOUTS = ['contiguous', 'shuffled'] as const;
 const RUNS = Number(process.env.XWALK_BENCH_RUNS ?? 3);
@@ -300,6 +301,15 @@ async function main(): Promise<void> {
     fs.rmSync(work, { recursive: true, force: true });
     return;
   }
+  if (process.env.XWALK_BENCH_HEAP_ONLY) {
+    // Measure the Lua heap views again, and rewrite that part of the last results and of the report.
+    const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
+    const results = { ...last, heap: await luaHeap(work) };
+    fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
+    writeReport(results, METHODS);
+    fs.rmSync(work, { recursive: true, force: true });
+    return;
+  }
   if (process.env.XWALK_BENCH_LOAD_ONLY) {
     // Measure nginx under load again, and rewrite that part of the last results and of the report.
     const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
@@ -313,7 +323,7 @@ async function main(): Promise<void> {
   await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const env = await versions();
   log(`${env.cpus}, kernel ${env.kernel}; ${RUNS} runs per point, medians`);
-  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), load: await load(), instant: await instant(), probe: await probeCost(), fullstack: await fullstack() };
+  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), load: await load(), instant: await instant(), probe: await probeCost(), fullstack: await fullstack(), heap: await luaHeap(work) };
   fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
   writeReport(results, METHODS);
   fs.rmSync(work, { recursive: true, force: true });

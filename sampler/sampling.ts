@@ -284,7 +284,7 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     }
     if (change && tries <= o.retries) continue;
     // A column that read what changed is not shown, and its error says why first: it was read while it changed.
-    if (changed) r = withoutChanged(compiled, r, changed.tags, loads);
+    if (changed) r = withoutChanged(compiled, r, changed.tags, loads, snap.sharedBy);
     // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
     if (change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${change}): retry, or raise --retries` });
     const clock = R.clock;

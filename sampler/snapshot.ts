@@ -126,6 +126,8 @@ export class Snapshot {
   mark = 1;
   /** How many reads (loads of a value, copies of bytes) walks made: a column of one read is an instant's value. */
   loads = 0;
+  /** The tags of the columns that used a value shared by columns (view-run.ts Marks.sharedBy). */
+  sharedBy = 0;
   /**
    * ranges: the readable mappings; reads outside them fault without a syscall. maxBytes: what it may
    * read in all. slabs: where its chunks are copied to (a sampler's, reused sample after sample).

@@ -55,6 +55,8 @@ export function formatValue(v: unknown, kind: 'addr' | 'value'): Value | null {
 export interface Marks {
   mark: number;
   loads: number;
+  /** The tags of the columns that used a value shared by columns (a let:, a fold, a reach): what it read is theirs too. */
+  sharedBy: number;
 }
 
 /**
@@ -62,7 +64,7 @@ export interface Marks {
  * it is read; loads: filled with the most reads each column made for one row (one read: the value of one
  * instant, never torn), for withoutChanged.
  */
-export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { mark: 1, loads: 0 }, loads: Record<string, number> = {}): ViewResult {
+export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { mark: 1, loads: 0, sharedBy: 0 }, loads: Record<string, number> = {}): ViewResult {
   const errors: ViewError[] = [];
   marks.mark = ITEMS_TAG;
   const items = addr ? addrItem(addr, errors) : findItems(view, errors);
@@ -101,12 +103,12 @@ export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { m
  * r without what it read from words that changed (tags: theirs, Change.tags): each column that read one is
  * null in every row, with one error saying so (but a column of one read in each row: that value was true
  * at the instant it was read); an error of such a column (a walk that met a pointer made of
- * string bytes) says first that the memory changed, which is why.
+ * string bytes) says first that the memory changed, which is why. A value shared by columns (SHARED_TAG)
+ * that changed takes out the columns that used it (sharedBy: their tags, Marks.sharedBy).
  */
-export function withoutChanged(view: CompiledView, r: ViewResult, tags: number, loads: Record<string, number>): ViewResult {
-  const hit = new Set(
-    view.columns.filter((c, i) => (tags & (SHARED_TAG | tagOf(i))) !== 0 && (loads[c.name] ?? 2) > 1).map((c) => c.name),
-  );
+export function withoutChanged(view: CompiledView, r: ViewResult, tags: number, loads: Record<string, number>, sharedBy: number): ViewResult {
+  const read = (i: number) => (tags & tagOf(i)) !== 0 || ((tags & SHARED_TAG) !== 0 && (sharedBy & tagOf(i)) !== 0);
+  const hit = new Set(view.columns.filter((c, i) => read(i) && (loads[c.name] ?? 2) > 1).map((c) => c.name));
   if (hit.size === 0) return r;
   const errors = r.errors.map((e) => (e.column && hit.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));
   const items = r.items.map((row) => {

@@ -141,6 +141,7 @@ export class WalkRuntime {
 
   /** A value the row's columns share: what it reads is tagged as theirs (SHARED_TAG), not as the first column's that asked. */
   memo(key: string, fn: (...args: unknown[]) => unknown, ...args: unknown[]): unknown {
+    this.m.sharedBy |= this.m.mark;
     if (this.row.has(key)) {
       this.m.loads += 2; // a value of many reads, as far as the column asking knows
       return this.row.get(key);
@@ -163,6 +164,7 @@ export class WalkRuntime {
     let byArgs = this.sample.get(key);
     if (!byArgs) this.sample.set(key, (byArgs = new Map()));
     const k = args.length === 1 ? String(args[0]) : args.join(' ');
+    this.m.sharedBy |= this.m.mark;
     if (byArgs.has(k)) {
       this.m.loads += 2;
       return byArgs.get(k);

@@ -115,7 +115,7 @@ t.test('a sample that changed while it was read: each column that read a word th
   mem.u64(root + 8, 3);
   const change = snap.changed();
   t.ok(change && change.words === 2, `two words changed: ${JSON.stringify(change)}`);
-  const out = withoutChanged(view, r, change!.tags, loads);
+  const out = withoutChanged(view, r, change!.tags, loads, snap.sharedBy);
   t.equal(out.partial, true);
   t.same(out.items, [{ origin: 'addr', total: 4, both: null, nodes: null, sum: null, extra: 14 }], 'the walks and the sum of two reads are not shown; total, one read, is the value of its instant; extra read nothing that changed');
   t.same(
@@ -133,7 +133,7 @@ t.test("a walk that faults on memory that changed says first that it changed", a
   mem.u64(nodes[1] + 8, 0x303030); // string bytes where a pointer was: the walk faults
   const { snap, view, loads, r } = sample(mem, root);
   mem.u64(nodes[1] + 8, nodes[2]); // and the next read sees the list whole again
-  const out = withoutChanged(view, r, snap.changed()!.tags, loads);
+  const out = withoutChanged(view, r, snap.changed()!.tags, loads, snap.sharedBy);
   t.same(
     out.errors.map((e) => [e.column, e.message]),
     [
