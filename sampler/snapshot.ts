@@ -115,8 +115,6 @@ export class Snapshot {
   readonly stats: SnapshotStats = { reads: 0, bytes: 0, pages: 0 };
   private readonly ranges: Mapped[];
   private last: Chunk = NONE;
-  /** The chunk before last: a walk that goes back and forth between two (a table and its strings) finds both here. */
-  private prev: Chunk = NONE;
   private lastRange: Mapped | null = null;
   /** Pages read one by one where a chunk came back short (the mapping changed under us). */
   private readonly singles = new Map<number, Chunk | null>();
@@ -161,7 +159,7 @@ export class Snapshot {
   /** An unsigned 64-bit value, exact: a number below 2^53 (every x86_64 user address), a bigint above. */
   u64(addr: Int): Int {
     let c = this.last;
-    if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.other(addr, 8);
+    if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
     else this.loads++;
     const off = (addr as number) - c.start;
     if ((off & 7) === 0) c.used[off >> WORD_SHIFT] |= (this.mark << BYTE_BITS) | 0xff;
@@ -203,7 +201,7 @@ export class Snapshot {
     if (typeof addr === 'number' && addr >= c.start && addr + size <= c.end) {
       this.loads++;
       markBytes(c.used, addr - c.start, size, this.mark << BYTE_BITS);
-    } else c = this.other(addr, size);
+    } else c = this.chunk(addr, size);
     const off = (addr as number) - c.start;
     switch (size) {
       case 1:
@@ -263,25 +261,6 @@ export class Snapshot {
     return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED };
   }
 
-  /**
-   * What chunk() gives, the bytes marked as it marks them, when the last chunk does not hold [addr, addr + len):
-   * the chunk before it first (the two swap), with no search of the mappings.
-   */
-  private other(addr: Int, len: number): Chunk {
-    const p = this.prev;
-    if (typeof addr === 'number' && addr >= p.start && addr + len <= p.end) {
-      this.loads++;
-      markBytes(p.used, addr - p.start, len, this.mark << BYTE_BITS);
-      this.prev = this.last;
-      this.last = p;
-      return p;
-    }
-    const last = this.last;
-    const c = this.chunk(addr, len);
-    if (c === this.last && c !== last) this.prev = last;
-    return c;
-  }
-
   /** An address past 2^53 (a bigint): above every user mapping of x86_64. */
   private outside(addr: Int): never {
     throw new Fault(addr, this.source.explain?.(Number(addr)) ?? 'not in any mapping');
@@ -329,7 +308,6 @@ export class Snapshot {
    * page of its own.
    */
   private grow(r: Mapped, i: number, probe: Chunk): Chunk {
-    if (this.prev === probe) this.prev = NONE; // its bytes are read from the window from now on, as chunk() would
     const start = Math.max(r.start, (r.firstWindow + i) * CHUNK);
     const whole = this.fill(r, start, Math.min(r.end, (r.firstWindow + i + 1) * CHUNK) - start, false);
     if (whole === null) {
