@@ -106,7 +106,7 @@ class JsPrinter {
       case 'push':
         return `${id(s.stack)}.push(${this.expr(s.e)});`;
       case 'map':
-        return `const ${id(s.name)} = new Map();`;
+        return `const ${id(s.name)} = R.newMap();`;
       case 'mapSet':
         return `${id(s.map)}.set(${this.expr(s.key)}, ${this.expr(s.e)});`;
       case 'if':
@@ -249,7 +249,7 @@ class JsPrinter {
       case 'at':
         return `${id(e.stack)}[${this.expr(e.i)}]`;
       case 'mapGet':
-        return `(${id(e.map)}.get(${this.expr(e.key)}) ?? -1)`;
+        return `${id(e.map)}.get(${this.expr(e.key)})`;
     }
   }
 

@@ -135,7 +135,8 @@ export class WalkRuntime {
   private row = new Map<string, unknown>();
 
   newRow(): void {
-    this.row.clear();
+    // Map.clear() makes a new table even when empty: a view of a million rows that asks no let: would pay it a million times.
+    if (this.row.size) this.row.clear();
   }
 
   /** A value the row's columns share: what it reads is tagged as theirs (SHARED_TAG), not as the first column's that asked. */
@@ -202,8 +203,85 @@ export class WalkRuntime {
     return a === undefined ? -1 : (a ?? 0);
   }
 
+  /** A new, empty map of the loop IR (IntMap). */
+  newMap(): IntMap {
+    return new IntMap();
+  }
+
   clockOf(name: string): Int {
     return clockValue(this.clock, name as ClockName);
+  }
+}
+
+/**
+ * A map from integers (addresses, queue indices) to values, what the loop IR's map constructs are (a reach's
+ * seen-map, reach.ts): open addressing on a Float64Array of keys, so a million addresses are neither boxed nor
+ * hashed as JS Map keys are. get() gives -1 for a key it does not keep, as the IR's mapGet says. Keys that are
+ * not non-negative safe integers (a bigint above 2^53, a negative number) are kept in a plain Map beside it.
+ */
+export class IntMap {
+  private keys: Float64Array;
+  private vals: unknown[];
+  private mask: number;
+  private count = 0;
+  private other: Map<Int, unknown> | null = null;
+
+  constructor(capacity = 64) {
+    let cap = 16;
+    while (cap < capacity * 2) cap *= 2;
+    this.keys = new Float64Array(cap).fill(-1);
+    this.vals = new Array<unknown>(cap).fill(0);
+    this.mask = cap - 1;
+  }
+
+  /** The slot of key k (a non-negative safe integer): where it is, or the empty slot where it would go. */
+  private slot(k: number): number {
+    const keys = this.keys;
+    const mask = this.mask;
+    let h = Math.imul((k >>> 0) ^ Math.imul((k / 4294967296) | 0, 0x9e3779b1), 0x85ebca6b);
+    h = (h ^ (h >>> 15)) & mask;
+    for (;;) {
+      const x = keys[h];
+      if (x === k || x === -1) return h;
+      h = (h + 1) & mask;
+    }
+  }
+
+  get(k: Int): unknown {
+    if (typeof k !== 'number' || !(k >= 0) || k > Number.MAX_SAFE_INTEGER || k !== Math.floor(k)) return this.other?.get(k) ?? -1;
+    const h = this.slot(k);
+    return this.keys[h] === -1 ? -1 : (this.vals[h] ?? -1);
+  }
+
+  set(k: Int, value: unknown): void {
+    if (typeof k !== 'number' || !(k >= 0) || k > Number.MAX_SAFE_INTEGER || k !== Math.floor(k)) {
+      (this.other ??= new Map()).set(k, value);
+      return;
+    }
+    let h = this.slot(k);
+    if (this.keys[h] === -1) {
+      if ((this.count + 1) * 2 > this.keys.length) {
+        this.grow();
+        h = this.slot(k);
+      }
+      this.keys[h] = k;
+      this.count++;
+    }
+    this.vals[h] = value;
+  }
+
+  private grow(): void {
+    const keys = this.keys;
+    const vals = this.vals;
+    this.keys = new Float64Array(keys.length * 2).fill(-1);
+    this.vals = new Array<unknown>(keys.length * 2).fill(0);
+    this.mask = this.keys.length - 1;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] === -1) continue;
+      const h = this.slot(keys[i]);
+      this.keys[h] = keys[i];
+      this.vals[h] = vals[i];
+    }
   }
 }
 
