@@ -6,9 +6,9 @@
  * lua-objects on the same worker (Python, the process stopped meanwhile).
  */
 import { execa } from 'execa';
-import fs from 'node:fs';
 import path from 'node:path';
 import { gdb } from '../test/lib/debuggers.ts';
+import { writeShop } from '../test/lib/lua-shop.ts';
 import { DEBIAN_NGINX, startNginx } from '../test/lib/nginx.ts';
 import { xsampleBin } from '../test/lib/xsample.ts';
 
@@ -30,16 +30,6 @@ export interface HeapResult {
 const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const SHOP = `local M = {}
-local page_cache = {}
-function M.render_item(k)
-  if k == nil then return tostring(page_cache) end
-  page_cache[k] = page_cache[k] or (string.rep("x", 100) .. k)
-  return page_cache[k]
-end
-return M
-`;
-
 /** One xsample run under /usr/bin/time: its wall time, --verbose's elements, its peak RSS, whether complete. */
 async function timed(args: string[]): Promise<{ seconds: number; elements: number; rssMiB: number; complete: boolean }> {
   const t0 = performance.now();
@@ -57,7 +47,7 @@ async function timed(args: string[]): Promise<{ seconds: number; elements: numbe
 export async function luaHeap(work: string, rounds = 3): Promise<HeapResult> {
   const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   try {
-    fs.writeFileSync(path.join(nginx.dir, 'xwalk_shop.lua'), SHOP);
+    writeShop(nginx.dir);
     const get = async (p: string) => (await (await fetch(`http://127.0.0.1:${nginx.port}${p}`)).text()).trim();
     // 500000 URIs, each a key and a page: a million strings in one table, and the requests' own garbage collected.
     for (let i = 0; i < 10; i++) await get(`/lua/retain/leak?from=b${i}&n=50000`);

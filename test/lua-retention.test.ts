@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
+import { writeShop } from './lib/lua-shop.ts';
 import { DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
 import { parseFolded, xsample } from './lib/xsample.ts';
 
@@ -19,17 +20,6 @@ t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 type Row = Record<string, unknown>;
 const noPid = (rows: Row[]) => rows.map(({ pid: _, ...rest }) => rest);
-
-/** The module the planted worker requires: render_item closes over page_cache, a memo keyed by what it is given. */
-const SHOP = `local M = {}
-local page_cache = {}
-function M.render_item(k)
-  if k == nil then return tostring(page_cache) end
-  page_cache[k] = page_cache[k] or (string.rep("x", 100) .. k)
-  return page_cache[k]
-end
-return M
-`;
 
 /** How lua-nginx-module names the chunk of a location's content_by_lua_block: by its line in the config nginx read. */
 function chunkOf(nginx: Nginx, location: string): string {
@@ -45,7 +35,7 @@ async function get(nginx: Nginx, url: string): Promise<string> {
 async function planted(t: Test): Promise<{ nginx: Nginx; cache: string; global: string; sessions: string; parked: string }> {
   const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   t.teardown(() => nginx.stop());
-  fs.writeFileSync(path.join(nginx.dir, 'xwalk_shop.lua'), SHOP);
+  writeShop(nginx.dir);
   const said = await get(nginx, '/lua/retain/plant');
   const addr = (what: string) => new RegExp(`^${what} table: (0x[0-9a-f]+)$`, 'm').exec(said)?.[1] ?? `(${what}: not in ${JSON.stringify(said)})`;
   const ac = new AbortController();
@@ -120,7 +110,7 @@ t.test('a table no root reaches (garbage not yet swept) has no path; past --max-
   t.teardown(() => nginx.stop());
   // The collector is stopped, so a table its request dropped stays in memory, reached by no one.
   await get(nginx, '/lua/gc');
-  fs.writeFileSync(path.join(nginx.dir, 'xwalk_shop.lua'), SHOP);
+  writeShop(nginx.dir);
   const said = await get(nginx, '/lua/retain/plant');
   const dropped = /^dropped table: (0x[0-9a-f]+)$/m.exec(said)![1];
   const r = await xsample(['--pid', String(nginx.workerPid), '--struct', 'lua_held_by', '--addr', dropped, '--json']);
