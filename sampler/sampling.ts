@@ -276,7 +276,9 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     const t1 = performance.now();
     const moved = verify ? R.registersMoved() : null;
     const changed = verify ? snap.changed() : null;
-    const change = verify ? (changeOf(changed, r.errors.length > 0, ranges, target) ?? (moved && `the registers it used (${moved})`)) : null;
+    // A fault may be a read of a mapping made since the sample listed them (a table the target moved).
+    const remapped = verify && r.errors.length > 0 && !sameRanges(ranges, target.ranges());
+    const change = verify ? (changeOf(changed, remapped) ?? (moved && `the registers it used (${moved})`)) : null;
     if (o.verbose) {
       const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
       const checked = verify ? `; read again in ${(performance.now() - t1).toFixed(1)} ms: ${change ? `changed while read (${change})` : 'held still'}` : '';
@@ -284,7 +286,7 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     }
     if (change && tries <= o.retries) continue;
     // A column that read what changed is not shown, and its error says why first: it was read while it changed.
-    if (changed) r = withoutChanged(compiled, r, changed.tags, loads, snap.sharedBy);
+    if (changed || remapped) r = withoutChanged(compiled, r, changed?.tags ?? 0, loads, snap.sharedBy, remapped);
     // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
     if (change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${change}): retry, or raise --retries` });
     const clock = R.clock;
@@ -323,10 +325,9 @@ function compileSession(o: SampleOptions, s: Session, snap: Snapshot): NonNullab
  * when a walk failed, the mappings (a fault at an address mapped since the
  * snapshot listed them is a sign of change, not of corruption).
  */
-function changeOf(c: Change | null, failed: boolean, ranges: Range[], target: Target): string | null {
-  if (c) return `${c.words} of the words it used, the first at ${hex(c.addr)}`;
-  if (failed && !sameRanges(ranges, target.ranges())) return 'the mappings';
-  return null;
+function changeOf(c: Change | null, remapped: boolean): string | null {
+  if (c) return `${c.words} of the words it used, the first at ${hex(c.addr)}${remapped ? ', and the mappings' : ''}`;
+  return remapped ? 'the mappings' : null;
 }
 
 const sameRanges = (a: Range[], b: Range[]): boolean => a.length === b.length && a.every((r, i) => r.start === b[i].start && r.end === b[i].end);

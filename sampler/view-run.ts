@@ -104,11 +104,13 @@ export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { m
  * null in every row, with one error saying so (but a column of one read in each row: that value was true
  * at the instant it was read); an error of such a column (a walk that met a pointer made of
  * string bytes) says first that the memory changed, which is why. A value shared by columns (SHARED_TAG)
- * that changed takes out the columns that used it (sharedBy: their tags, Marks.sharedBy).
+ * that changed takes out the columns that used it (sharedBy: their tags, Marks.sharedBy). remapped: the
+ * mappings changed too, so a column that failed may have met memory mapped since: it changed as well.
  */
-export function withoutChanged(view: CompiledView, r: ViewResult, tags: number, loads: Record<string, number>, sharedBy: number): ViewResult {
+export function withoutChanged(view: CompiledView, r: ViewResult, tags: number, loads: Record<string, number>, sharedBy: number, remapped = false): ViewResult {
   const read = (i: number) => (tags & tagOf(i)) !== 0 || ((tags & SHARED_TAG) !== 0 && (sharedBy & tagOf(i)) !== 0);
-  const hit = new Set(view.columns.filter((c, i) => read(i) && (loads[c.name] ?? 2) > 1).map((c) => c.name));
+  const failed = new Set(remapped ? r.errors.map((e) => e.column) : []);
+  const hit = new Set(view.columns.filter((c, i) => ((read(i) && (loads[c.name] ?? 2) > 1) || failed.has(c.name))).map((c) => c.name));
   if (hit.size === 0) return r;
   const errors = r.errors.map((e) => (e.column && hit.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));
   const items = r.items.map((row) => {

@@ -158,3 +158,19 @@ t.test('aggregates one pass computes (a fold): a value that changed takes out th
   const out2 = withoutChanged(again.view, again.r, again.snap.changed()!.tags, again.loads, again.snap.sharedBy);
   t.same(out2.items, [{ origin: 'addr', total: 4, both: 11, nodes: null, sum: null, extra: 14 }], 'a link that changed: both aggregates of the walk are out');
 });
+
+t.test('a column that faulted while the mappings changed says first that memory changed (it may have met a mapping made since)', async (t) => {
+  const { mem, root, nodes } = world(4);
+  mem.u64(nodes[1] + 8, 0x7f0000900000); // a node the sample's list of mappings does not hold
+  const { snap, view, loads, r } = sample(mem, root);
+  t.equal(snap.changed(), null, 'no word it read changed');
+  const out = withoutChanged(view, r, 0, loads, snap.sharedBy, true);
+  t.same(out.items, [{ origin: 'addr', total: 4, both: 11, nodes: null, sum: null, extra: 14 }]);
+  t.same(
+    out.errors.map((e) => [e.column, e.message]),
+    [
+      ['nodes', 'changed while it was read (its walk then met 0x7f0000900008: not in any mapping)'],
+      ['sum', 'changed while it was read (its walk then met 0x7f0000900000: not in any mapping)'],
+    ],
+  );
+});
