@@ -243,12 +243,18 @@ class Runtime(object):
         return value
 
     def shared(self, key, fn, *args):
-        """The value of fn for this sample, computed once (a call that fails is not kept)."""
+        """The value of fn for this sample, computed once; a walk failure is kept too (the sample's memory does not
+        change: every row that asks would fail the same way, after spending the budget on it again)."""
         k = (key,) + args
-        if k in self.sample:
-            return self.sample[k]
-        value = self.sample[k] = fn(self, *args)
-        return value
+        if k not in self.sample:
+            try:
+                self.sample[k] = (True, fn(self, *args))
+            except (Fault, WalkError) as e:
+                self.sample[k] = (False, e)
+        ok, kept = self.sample[k]
+        if not ok:
+            raise kept
+        return kept
 
     def cat(self, *parts):
         """Texts and integers joined, the integers in decimal (cat() in a schema)."""

@@ -157,28 +157,36 @@ export class WalkRuntime {
     }
   }
 
-  /** What a walk computes once for the whole sample (a breadth-first reach, generators/lower/reach.ts): forgotten at reset(). */
-  private sample = new Map<string, Map<string, unknown>>();
+  /**
+   * What a walk computes once for the whole sample (a breadth-first reach, generators/lower/reach.ts): forgotten
+   * at reset(). A walk failure is kept too: the sample's memory does not change, so every row that asks would
+   * fail the same way, after spending the budget on it again.
+   */
+  private sample = new Map<string, Map<string, { value: unknown } | { failure: unknown }>>();
 
   shared(key: string, fn: (...args: unknown[]) => unknown, ...args: unknown[]): unknown {
     let byArgs = this.sample.get(key);
     if (!byArgs) this.sample.set(key, (byArgs = new Map()));
     const k = args.length === 1 ? String(args[0]) : args.join(' ');
     this.m.sharedBy |= this.m.mark;
-    if (byArgs.has(k)) {
-      this.m.loads += 2;
-      return byArgs.get(k);
+    let kept = byArgs.get(k);
+    if (kept) this.m.loads += 2;
+    else {
+      // Shared by every row and column: what it reads is tagged as theirs, as a row's memo() is.
+      const mark = this.m.mark;
+      this.m.mark = SHARED_TAG;
+      try {
+        kept = { value: fn(...args) };
+      } catch (err) {
+        if (!this.isFailure(err)) throw err;
+        kept = { failure: err };
+      } finally {
+        this.m.mark = mark;
+      }
+      byArgs.set(k, kept);
     }
-    // Shared by every row and column: what it reads is tagged as theirs, as a row's memo() is.
-    const mark = this.m.mark;
-    this.m.mark = SHARED_TAG;
-    try {
-      const value = fn(...args);
-      byArgs.set(k, value);
-      return value;
-    } finally {
-      this.m.mark = mark;
-    }
+    if ('failure' in kept) throw kept.failure;
+    return kept.value;
   }
 
   /** Texts and integers joined, the integers in decimal (cat() in a schema). */

@@ -17,7 +17,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import t, { type Test } from 'tap';
 import { comparableName, perfRecord } from './lib/perf-script.ts';
-import { blockWorker, cpuTicks, foldedStacks, outermostShare, serveStaticUnlimited, type Stack, startBurn, startRecord, stopAllBurns, stopped, summaryOf, totalWeight, wrk } from './lib/fullstack.ts';
+import { blockWorker, cpuTicks, foldedStacks, outermostShare, RECORD, serveStaticUnlimited, type Stack, startBurn, startRecord, stopAllBurns, stopped, summaryOf, totalWeight, wrk } from './lib/fullstack.ts';
 import { jitProfileSplit, startShortCalls, stopShortCalls } from './lib/lua-split.ts';
 import { DEBIAN_NGINX, httpGet, type Nginx, nginxBinary, startNginx, waitUntil } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
@@ -27,10 +27,7 @@ t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 t.teardown(stopAllBurns);
 t.teardown(stopShortCalls);
 
-// --nice 0: these tests check what the stacks say, not xsample's manners. At its default nice 19, on 2 CPUs
-// that the burning worker and another test file keep busy, xsample gets about 1% of one and a 4 s recording
-// (its setup: the verifier, the kernel's symbols, the objects' tables) takes minutes.
-const record = (args: string[]) => xsample(['record', '--nice', '0', ...args], { timeout: 240_000 });
+const record = (args: string[]) => xsample([...RECORD, ...args], { timeout: 240_000 });
 const read = (f: string) => fs.readFileSync(f, 'utf8');
 
 /** Shares of a key over weighted stacks. */

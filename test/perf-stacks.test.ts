@@ -11,6 +11,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { ElfFile, STT_FUNC } from '../core/elf.ts';
 import { loadPvrAddon, PvrSource } from '../sampler/live-source.ts';
 import { findMapping, loadBias, readProcMaps } from '../sampler/proc-maps.ts';
@@ -382,4 +383,29 @@ function tests(): void {
     tt.match(err?.message, /^the stack copy must be a multiple of 8 bytes from 8 to 65528, not 1004$/, 'a stack size the kernel refuses is said before asking it');
     tt.equal(err?.name, 'UserError');
   });
+
+  t.test('rescan() gives the events of the threads started since, also where one has the fd of a thread that exited', async (tt) => {
+    const events = StackEvents.open(process.pid, { kind: 'cpu', hz: 1, stackBytes: 8, disabled: true });
+    tt.teardown(() => events.close());
+    const started = async (): Promise<Worker> => {
+      const w = new Worker('require("node:worker_threads").parentPort.on("message", () => {})', { eval: true });
+      await new Promise<void>((resolve) => w.once('online', () => resolve()));
+      return w;
+    };
+    const newTids = (before: number[]) => events.tids.filter((tid) => !before.includes(tid));
+    const a = await started();
+    let before = events.tids;
+    const firstFds = events.rescan();
+    tt.ok(newTids(before).length >= 1 && firstFds.length === newTids(before).length, `a worker's thread: ${firstFds.length} event(s) added`);
+    await a.terminate();
+    const b = await started();
+    before = events.tids;
+    const fds = events.rescan();
+    const added = newTids(before);
+    tt.ok(added.length >= 1, `the second worker's thread is sampled: ${JSON.stringify(added)}`);
+    tt.equal(fds.length, added.length, `one fd a thread added (${JSON.stringify(fds)}; the exited thread's were ${JSON.stringify(firstFds)})`);
+    tt.same(new Set(fds), new Set(events.fds.slice(-fds.length)), 'the fds of the events just opened');
+    await b.terminate();
+  });
+
 }

@@ -1853,6 +1853,26 @@ t.test('reach_path: the first path breadth first, named step by step, in JS and 
   walkError(t, err, 'limit', 'reach(): more than 5 objects reached (--max-nodes)');
 });
 
+t.test('a value computed once a sample (shared): its walk failure is kept, each row that asks fails alike without walking again', async (t) => {
+  const R = new World().runtime();
+  let calls = 0;
+  const reach = () => {
+    calls++;
+    throw new WalkError('limit', 'reach(): more than 5 objects reached (--max-nodes)');
+  };
+  for (let row = 0; row < 3; row++) walkError(t, thrown(() => R.shared('reach1', reach, 0x1000)), 'limit', 'reach(): more than 5 objects reached (--max-nodes)');
+  t.equal(calls, 1, 'walked once for the three rows');
+  t.equal(R.shared('reach2', (x: unknown) => (x as number) + 1, 1), 2);
+  t.equal(R.shared('reach2', (x: unknown) => (x as number) + 2, 1), 2, 'a value kept for the sample');
+  const bug = () => {
+    calls++;
+    throw new TypeError('a bug');
+  };
+  t.throws(() => R.shared('k', bug), TypeError);
+  t.throws(() => R.shared('k', bug), TypeError);
+  t.equal(calls, 3, 'what is not a walk failure is not kept');
+});
+
 t.test('reach_path: a path longer than 16 steps keeps its first four and last eleven, … between', async (t) => {
   const w = new World();
   const nodes: number[] = [];

@@ -39,6 +39,7 @@ import {
   add,
   bin,
 } from './lir.ts';
+import { canonical } from './canon.ts';
 import { lowerReach, lowerReachParent, lowerReachPath, type ReachLowerer } from './reach.ts';
 
 /** Passes an element on; `stop` are the statements that end the whole walk (they differ inside a visitor). */
@@ -534,10 +535,10 @@ class Lowerer {
       const o = x as TExpr;
       if (o.op === 'aggregate' && foldable(o)) {
         const { base, member } = foldMember(o);
-        const bk = canon(base);
+        const bk = canonical(base).text;
         let g = groups.get(bk);
         if (!g) groups.set(bk, (g = { key: `fold ${groups.size + 1}`, base, members: [], byKey: new Map(), uses: 0, fn: null, readers: [], users: [] }));
-        const mk = canon(member);
+        const mk = canonical(member).text;
         let i = g.byKey.get(mk);
         if (i === undefined) {
           i = g.members.push(member) - 1;
@@ -1304,24 +1305,4 @@ function foldMember(e: Extract<TExpr, { op: 'aggregate' }>): { base: TExpr; memb
   }
   if (e.fn === 'count' && e.body) return { base: seq, member: { fn: 'count', steps: [...steps, { kind: 'filter', slot: e.slot, e: e.body }], body: null } };
   return { base: seq, member: { fn: e.fn, steps, body: e.body ? { slot: e.slot, e: e.body } : null } };
-}
-
-/**
- * What an expression is, as text: two that compute the same give the same text. The slots it binds are
- * renamed in the order they appear (self, slot 0, stays); a named walk is its name and argument.
- */
-function canon(x: unknown): string {
-  const slots = new Map<number, number>();
-  return JSON.stringify(x, (k, val: unknown) => {
-    if (typeof val === 'bigint') return `${val}n`;
-    if (k === 'slot' && typeof val === 'number' && val !== 0) {
-      if (!slots.has(val)) slots.set(val, slots.size + 1);
-      return slots.get(val);
-    }
-    if (val !== null && typeof val === 'object' && (val as { op?: string }).op === 'call') {
-      const c = val as Extract<TExpr, { op: 'call' }>;
-      return { op: 'call', walk: c.walk, arg: c.arg, type: c.type };
-    }
-    return val;
-  });
 }

@@ -16,6 +16,7 @@
  * more than maxSteps steps yields its first four, `…`, and its last ones.
  */
 import type { TExpr, Walk } from '../ir.ts';
+import { canonical } from './canon.ts';
 import { decArg, fail, if_, int, type LExpr, type LFunc, type LStmt, let_, set, v, bin } from './lir.ts';
 
 type Emit = (elem: LExpr, stop: LStmt[]) => LStmt[];
@@ -34,6 +35,9 @@ export interface ReachLowerer {
 
 type Reach = { roots: TExpr; slot: number; children: TExpr };
 
+/** The parts of a reach its state is made of, under their own keys (slot: children's it). */
+const reachOf = (r: Reach): Reach => ({ roots: r.roots, slot: r.slot, children: r.children });
+
 const small = (e: LExpr): LExpr => ({ ...e, small: true }) as LExpr;
 const eq = (a: LExpr, b: LExpr) => bin('==', a, b);
 const lt = (a: LExpr, b: LExpr) => bin('<', a, b);
@@ -44,45 +48,22 @@ const maxNodes: LExpr = { k: 'state', name: 'maxNodes' };
 /** Steps kept before the `…` of a path cut short. */
 const HEAD_STEPS = 4;
 
-/** Keys of the IR that hold a slot (a variable's, or one a walk binds). */
-const isSlotKey = (k: string): boolean => k === 'slot' || k.endsWith('Slot');
-
 /**
- * What an expression is, up to the numbers of its slots (renumbered in the order they appear): two walks
- * that write the same reach (lua_held_path and lua_references) share one function, and one state a sample.
+ * What a reach is, up to the numbers of its slots (self too: what stands for it is passed): two walks that
+ * write the same reach (lua_held_path and lua_references) share one function, and one state a sample.
  */
-function keyOf(x: unknown): string {
-  const renum = new Map<number, number>();
-  return JSON.stringify(x, (k, y) => {
-    if (typeof y === 'bigint') return `${y}n`;
-    if (isSlotKey(k) && typeof y === 'number') {
-      if (!renum.has(y)) renum.set(y, renum.size);
-      return `slot${renum.get(y)}`;
-    }
-    return y;
-  });
-}
-
-/** The slots of x in the order they first appear (as keyOf numbers them). */
-function slotOrder(x: unknown): number[] {
-  const order: number[] = [];
-  JSON.stringify(x, (k, y) => {
-    if (isSlotKey(k) && typeof y === 'number' && !order.includes(y)) order.push(y);
-    return typeof y === 'bigint' ? `${y}n` : y;
-  });
-  return order;
-}
+const keyOf = (x: unknown): string => canonical(x, true).text;
 
 /** The variables of the reach's roots and children, in the order keyOf numbers them: what its state is a function of. */
 function stateParams(lw: ReachLowerer, r: Reach): string[] {
   const free = new Set(lw.freeVars({ op: 'walk', walk: { w: 'reach', roots: r.roots, slot: r.slot, children: r.children }, type: { k: 'seq', elem: { k: 'int', signed: false } } }));
-  return slotOrder([r.roots, r.slot, r.children]).map((slot) => lw.slotVar(slot)).filter((name) => free.has(name));
+  return canonical(reachOf(r), true).slots.map((slot) => lw.slotVar(slot)).filter((name) => free.has(name));
 }
 
 /** The function that runs the reach to its end: it returns [queue, parents, edges, seen]. */
 function stateFn(lw: ReachLowerer, r: Reach): string {
   return lw.once(
-    `reach ${keyOf([r.roots, r.slot, r.children])}`,
+    `reach ${keyOf(reachOf(r))}`,
     () => {
       const { seen, q, par, edg, head, ei, node, st } = lw.names('seen', 'q', 'par', 'edg', 'head', 'ei', 'node', 'st');
       /** Queues x (reached from the node at index `from`, as its edge ei) unless it is NULL or seen. */
@@ -159,7 +140,7 @@ export function lowerReach(lw: ReachLowerer, w: Extract<Walk, { w: 'reach' }>, e
 export function lowerReachParent(lw: ReachLowerer, e: Extract<TExpr, { op: 'reach_parent' }>): LExpr {
   const params = stateParams(lw, e);
   const fn = lw.once(
-    `reach_parent ${keyOf([e.roots, e.slot, e.children])}`,
+    `reach_parent ${keyOf(reachOf(e))}`,
     () => {
       const n = lw.names('st', 'q', 'par', 'edg', 'seen', 'j');
       return {
@@ -182,13 +163,16 @@ export function lowerReachParent(lw: ReachLowerer, e: Extract<TExpr, { op: 'reac
 /** reach_path(roots, children, target, name): the steps from a root to target, root first, each named once a sample. */
 export function lowerReachPath(lw: ReachLowerer, w: Extract<Walk, { w: 'reach_path' }>, emit: Emit, stop: LStmt[]): LStmt[] {
   const n = lw.names('st', 'q', 'par', 'edg', 'seen', 'nm', 'pth', 'j', 'len', 'k', 'name');
-  const params = stateParams(lw, w);
-  // The names of this reach_path's steps, by queue index: a map made once per sample.
+  // The names of this reach_path's steps, by queue index: a map made once per sample, for what the reach
+  // and the names are of (the variables either uses).
+  const named = { ...reachOf(w), name: w.name, nameSlot: w.nameSlot, fromSlot: w.fromSlot, edgeSlot: w.edgeSlot };
+  const free = new Set(lw.freeVars({ op: 'walk', walk: { ...w, target: { op: 'num', value: 0, type: { k: 'int', signed: false } } }, type: { k: 'seq', elem: { k: 'str' } } }));
+  const namesParams = canonical(named, true).slots.map((slot) => lw.slotVar(slot)).filter((name) => free.has(name));
   const namesFn = lw.once(
-    `reach_names ${keyOf([w.roots, w.slot, w.children, w.name])}`,
+    `reach_names ${keyOf(named)}`,
     () => {
       const { m } = lw.names('m');
-      return { kind: 'value', params, body: [{ k: 'map', name: m }, { k: 'return', e: v(m) }] };
+      return { kind: 'value', params: namesParams, body: [{ k: 'map', name: m }, { k: 'return', e: v(m) }] };
     },
     'reach_names',
   );
@@ -207,7 +191,7 @@ export function lowerReachPath(lw: ReachLowerer, w: Extract<Walk, { w: 'reach_pa
   ];
   return [
     ...bindState(lw, w, n as { st: string; q: string; par: string; edg: string; seen: string }),
-    let_(n.nm, { k: 'shared', key: namesFn, fn: namesFn, args: params.map(v) }),
+    let_(n.nm, { k: 'shared', key: namesFn, fn: namesFn, args: namesParams.map(v) }),
     let_(n.j, { k: 'mapGet', map: n.seen, key: lw.expr(w.target) }),
     // The path, target first onto a stack (each parent is earlier in the queue, so this ends), then root first.
     if_(ge(v(n.j), int(0)), [

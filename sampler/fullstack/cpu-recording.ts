@@ -83,6 +83,8 @@ interface Recorded {
 interface Blocked {
   sample: StackSample;
   state: InterpreterState | null;
+  /** Why the interpreter read while it waited is not usable: counted once the wait is kept. */
+  missed: string | null;
   readEnd: bigint;
   preempted: boolean;
 }
@@ -225,9 +227,9 @@ async function processesOf(o: CpuRecordOptions, warn: Print): Promise<{ pids: nu
   const pids = all.length ? [...new Set(all.map((s) => s.target.pid!))] : o.pids!;
   const splicing = all.filter((s) => s.view.splices === 'native_stack');
   closeSessions(all.filter((s) => !splicing.includes(s)));
-  const why = !o.interpreted ? '--no-lua' : o.mode === 'cpu' && splicing.length ? bpfUnavailable() : null;
-  if (why !== null || splicing.length === 0) {
-    if (why !== null && why !== '--no-lua') warn(`xsample: native frames only: the interpreter's frames are read at the instant of each sample, with eBPF, and ${why}`);
+  const why = o.interpreted && o.mode === 'cpu' && splicing.length ? bpfUnavailable() : null;
+  if (!o.interpreted || why !== null || splicing.length === 0) {
+    if (why !== null) warn(`xsample: native frames only: the interpreter's frames are read at the instant of each sample, with eBPF, and ${why}`);
     closeSessions(splicing);
     return { pids, sessions: [] };
   }
@@ -275,11 +277,10 @@ function openProcess(o: CpuRecordOptions, pid: number, session: Session | null, 
 
 /** Threads started since the last look get their events (and the interpreter's capture beside them). */
 function addThreads(p: Recorded): void {
-  const before = new Set(p.events.fds);
-  if (p.events.rescan() === 0) return;
-  const fresh = p.events.fds.filter((fd) => !before.has(fd));
+  const fresh = p.events.rescan();
+  if (fresh.length === 0) return;
   if (p.capture) p.capture.attachTo(fresh);
-  else p.events.enable();
+  else p.events.enable(fresh);
 }
 
 function loadKernelSymbols(warn: Print): KernelSymbols | null {
@@ -325,7 +326,8 @@ function offCpu(o: CpuRecordOptions, p: Recorded, samples: StackSample[], switch
     if (s) {
       // Still off the CPU (no switch-in drained after it): its interpreter is as it was at the switch.
       const waiting = (lastIn.get(s.tid) ?? -1n) < t;
-      p.blocked.set(s.tid, { sample: s, state: waiting ? interpreterNow(o, p, figures, warn) : null, readEnd: monotonicNs(), preempted: false });
+      const read = waiting ? interpreterNow(o, p, figures, warn) : { state: null, missed: null };
+      p.blocked.set(s.tid, { sample: s, ...read, readEnd: monotonicNs(), preempted: false });
       continue;
     }
     const out = p.blocked.get(w!.tid);
@@ -348,6 +350,7 @@ function endWait(o: CpuRecordOptions, p: Recorded, out: Blocked, end: bigint, co
     return;
   }
   let state = out.state;
+  if (out.missed) missedState(figures, out.missed);
   if (state && out.readEnd > end) {
     state = null;
     missedState(figures, 'the wait ended before the interpreter was read');
@@ -367,15 +370,15 @@ function flushBlocked(o: CpuRecordOptions, p: Recorded, counts: StackCounts, fig
 }
 
 /** Off-CPU: the interpreter read from memory now, while its thread waits; null when none runs or it was not read whole. */
-function interpreterNow(o: CpuRecordOptions, p: Recorded, figures: Figures, warn: Print): InterpreterState | null {
-  if (!p.session) return null;
+function interpreterNow(o: CpuRecordOptions, p: Recorded, figures: Figures, warn: Print): { state: InterpreterState | null; missed: string | null } {
+  if (!p.session) return { state: null, missed: null };
   const w0 = process.hrtime.bigint();
   try {
     const r = sampleOnce(walkOptions(o), p.session, warn).result;
-    if (r.partial) return missedState(figures, r.errors[0]?.message ?? 'partial');
-    return stateOf(r.items[0], figures);
+    if (r.partial) return { state: null, missed: r.errors[0]?.message ?? 'partial' };
+    return { state: stateOf(r.items[0]), missed: null };
   } catch (err) {
-    if (err instanceof TargetGone) return null;
+    if (err instanceof TargetGone) return { state: null, missed: null };
     throw err;
   } finally {
     figures.walkNs += process.hrtime.bigint() - w0;
@@ -388,6 +391,7 @@ const monotonicNs = (): bigint => process.hrtime.bigint();
 /** One sample's frames, outermost first: the unwound native frames, the interpreter's spliced in where state says. */
 function framesOf(p: Recorded, s: StackSample, state: InterpreterState | null, figures: Figures, ksyms: KernelSymbols | null): string[] {
   figures.samples++;
+  if (state) figures.interpreted++;
   const t0 = process.hrtime.bigint();
   const regs = regsFromPerf(s.regs);
   const stack = { sp: s.sp, bytes: s.stack };
@@ -432,13 +436,11 @@ function captured(o: CpuRecordOptions, p: Recorded, s: StackSample, figures: Fig
     throw err;
   }
   if (r.partial) return missedState(figures, r.errors[0]?.message ?? 'partial');
-  return stateOf(r.items[0], figures);
+  return stateOf(r.items[0]);
 }
 
-function stateOf(row: Row | undefined, figures: Figures): InterpreterState | null {
-  const state = row ? interpreterState(row) : null;
-  if (state) figures.interpreted++;
-  return state;
+function stateOf(row: Row | undefined): InterpreterState | null {
+  return row ? interpreterState(row) : null;
 }
 
 /** The capture's walk reports nothing per sample: the recording's summary says what it saw. */

@@ -242,9 +242,13 @@ export class StackEvents {
     return [...this.threads.keys()];
   }
 
-  /** Opens events on threads started since; those of threads that exited are drained and closed. Returns how many were added. */
-  rescan(a: PerfStacksAddon = addon()): number {
-    if (this.closed) return 0;
+  /**
+   * Opens events on threads started since; those of threads that exited are drained and closed. Returns the
+   * fds of the events added (an fd closed here may be given again to one of them: the fds are not a set that
+   * only grows).
+   */
+  rescan(a: PerfStacksAddon = addon()): number[] {
+    if (this.closed) return [];
     const now = threadsOf(this.pid);
     const alive = new Set(now);
     for (const [tid, t] of this.threads) {
@@ -255,13 +259,14 @@ export class StackEvents {
       a.close(t.handle);
       this.threads.delete(tid);
     }
-    let added = 0;
+    const added: number[] = [];
     for (const tid of now) {
       if (this.threads.has(tid)) continue;
       const rate = this.opts.kind === 'cpu' ? this.opts.hz : 1;
       try {
-        this.threads.set(tid, { tid, handle: a.open(tid, this.opts.kind, rate, this.opts.stackBytes, this.opts.ringPages, this.opts.disabled) });
-        added++;
+        const handle = a.open(tid, this.opts.kind, rate, this.opts.stackBytes, this.opts.ringPages, this.opts.disabled);
+        this.threads.set(tid, { tid, handle });
+        added.push(a.fd(handle));
       } catch (err) {
         const e = openError(this.pid, tid, this.opts, err as Error & { errno?: number });
         if (e) throw e;
@@ -270,10 +275,11 @@ export class StackEvents {
     return added;
   }
 
-  /** Starts events opened with `disabled` (an eBPF attach() enables its own). */
-  enable(): void {
+  /** Starts events opened with `disabled` (an eBPF attach() enables its own): all of them, or those of the fds given. */
+  enable(fds?: number[]): void {
     const a = addon();
-    for (const t of this.threads.values()) a.enable(t.handle);
+    const only = fds && new Set(fds);
+    for (const t of this.threads.values()) if (!only || only.has(a.fd(t.handle))) a.enable(t.handle);
   }
 
   /** Blocks up to ms (poll(2), the event loop waits too) until a thread's ring is half full; true when one is. */

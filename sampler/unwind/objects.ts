@@ -7,9 +7,11 @@
  * device and inode when it has none) and shared by every process.
  */
 import fs from 'node:fs';
+import { untrusted } from '../../core/trust.ts';
 import { ElfFile, PF_X, PT_LOAD, SHT_SYMTAB, STT_FUNC, type ElfSection, type ElfSymbol } from '../../core/elf.ts';
 import type { CoreSource } from '../core-source.ts';
 import { findMapping, readProcMaps, withoutDeleted } from '../proc-maps.ts';
+import { ProcMemSource } from '../live-source.ts';
 import { coreOpener, liveOpener } from '../target.ts';
 import { groupByPath } from '../process-symbols.ts';
 import { SymbolTable } from '../symbols.ts';
@@ -50,10 +52,11 @@ class ObjectData {
     const eh = ehFrameOf(elf);
     const debugSection = elf.section('.debug_frame');
     const debug = debugSection && debugSection.size > 0 ? new CfiTable('debug', sectionBytes(elf, debugSection), 0) : null;
-    // Symbols are read now (the file may be gone later) but indexed at the first name asked for.
+    // The object's symbols are read now (the file may be gone later) but indexed at the first name asked for;
+    // a separate debug file's (a system package's, which stays) only then.
     const syms = elf.symbols();
-    const separate = elf.sections.some((x) => x.type === SHT_SYMTAB) ? [] : debugFileSymbols(buildId);
-    return new ObjectData(eh, debug, () => new SymbolTable([...syms, ...separate], 0));
+    const stripped = !elf.sections.some((x) => x.type === SHT_SYMTAB);
+    return new ObjectData(eh, debug, () => new SymbolTable([...syms, ...(stripped ? debugFileSymbols(buildId) : [])], 0));
   }
 
   row(pc: number): Row | null {
@@ -96,7 +99,7 @@ function debugFileSymbols(buildId: string | null): ElfSymbol[] {
   let elf: ElfFile | undefined;
   try {
     elf = ElfFile.open(file);
-    if (elf.stat.uid !== 0 || (elf.stat.mode & 0o022) !== 0 || elf.buildId() !== buildId) return [];
+    if (untrusted(elf.stat, file, [0]) !== null || elf.buildId() !== buildId) return [];
     return elf.symbols().filter((sym) => sym.type === STT_FUNC);
   } catch {
     return [];
@@ -278,13 +281,13 @@ function liveMap(pid: number): ExecutableMap {
   return { files, executable };
 }
 
-/** Bytes of a live process's memory through /proc/PID/mem (the same access check as process_vm_readv). */
+/** Bytes of a live process's memory, read once (the vDSO's image): through the sampler's own reader of /proc/PID/mem. */
 function readProcMem(pid: number, addr: number, out: Buffer): number {
-  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  const mem = new ProcMemSource(pid);
   try {
-    return fs.readSync(fd, out, 0, out.length, addr);
+    return mem.readInto(addr, out);
   } finally {
-    fs.closeSync(fd);
+    mem.close();
   }
 }
 

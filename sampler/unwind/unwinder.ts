@@ -162,7 +162,9 @@ export function applyRow(row: Row, regs: Regs, stack: StackCopy, pool?: RegsPool
 
 function applyRowOrThrow(row: Row, regs: Regs, stack: StackCopy, pool?: RegsPool): Regs | 'outermost' | null {
   let cfa: number;
-  if (row.cfaExpr) cfa = Number(evalExpr(row.cfaExpr, exprContext(regs, stack)));
+  // One context for the row's expressions (a signal frame's row has one per register), made at the first.
+  let ctx: ExprContext | undefined;
+  if (row.cfaExpr) cfa = Number(evalExpr(row.cfaExpr, (ctx ??= exprContext(regs, stack))));
   else {
     const base = row.cfaReg < NREGS ? regs[row.cfaReg] : NaN;
     if (!Number.isFinite(base)) return null;
@@ -195,10 +197,10 @@ function applyRowOrThrow(row: Row, regs: Regs, stack: StackCopy, pool?: RegsPool
         out[target] = rule.n < NREGS ? regs[rule.n] : NaN;
         break;
       case RuleKind.Expression:
-        out[target] = load(stack, Number(evalExpr(rule.expr!, exprContext(regs, stack), BigInt(cfa))));
+        out[target] = load(stack, Number(evalExpr(rule.expr!, (ctx ??= exprContext(regs, stack)), BigInt(cfa))));
         break;
       case RuleKind.ValExpression:
-        out[target] = Number(evalExpr(rule.expr!, exprContext(regs, stack), BigInt(cfa)));
+        out[target] = Number(evalExpr(rule.expr!, (ctx ??= exprContext(regs, stack)), BigInt(cfa)));
         break;
     }
   }

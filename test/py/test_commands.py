@@ -481,3 +481,39 @@ class FoldedTest(unittest.TestCase):
             run(img, ["--folded", self.out], pack=stack_pack((["name"], "value", None)))
         self.assertTrue(str(e.exception).startswith("%s not written: the sample is partial (root head: " % self.out), str(e.exception))
         self.assertFalse(os.path.exists(self.out))
+
+
+class SharedTest(unittest.TestCase):
+    """A value computed once a sample (a breadth-first reach): its failure is kept, so that each row that asks
+    fails the same way without walking again."""
+
+    def test_a_failure_is_computed_once_and_raised_to_every_asker(self):
+        rt = ns["Runtime"](None, None)
+        calls = []
+
+        def reach(_rt, root):
+            calls.append(root)
+            raise ns["WalkError"]("limit", "reach(): more than 5 objects reached (--max-nodes)")
+
+        errors = []
+        for _ in range(3):
+            with self.assertRaises(ns["WalkError"]) as e:
+                rt.shared("reach1", reach, 0x1000)
+            errors.append(str(e.exception))
+        self.assertEqual(calls, [0x1000])
+        self.assertEqual(errors, ["reach(): more than 5 objects reached (--max-nodes)"] * 3)
+        self.assertEqual(rt.shared("reach2", lambda _rt, x: x + 1, 1), 2)
+        self.assertEqual(rt.shared("reach2", lambda _rt, x: x + 2, 1), 2, "a value kept for the sample")
+
+    def test_what_is_not_a_walk_failure_is_not_kept(self):
+        rt = ns["Runtime"](None, None)
+        calls = []
+
+        def broken(_rt):
+            calls.append(1)
+            raise KeyError("a bug")
+
+        for _ in range(2):
+            with self.assertRaises(KeyError):
+                rt.shared("k", broken)
+        self.assertEqual(len(calls), 2)
