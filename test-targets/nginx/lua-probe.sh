@@ -92,6 +92,7 @@ ADDON_INCS=$(awk '/^ADDON_INCS = /,/^$/' "$WORK/nginx/objs/Makefile" | sed -e 's
   echo '#include <ngx_core.h>'
   echo '#include <ngx_http.h>'
   echo '#include "ngx_http_lua_common.h"'
+  echo '#include "ngx_http_lua_socket_tcp.h"'
   $XGEN probe --pack nginx --object lua_module
 } >"$WORK/probe-lua-module.c"
 log "compiling the lua-nginx-module probe"
