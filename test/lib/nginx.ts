@@ -45,6 +45,8 @@ export interface StartOptions {
   clientHeaderTimeout?: string;
   /** Debian's lua-nginx-module (and the ndk it needs) loaded, with the locations LUA_LOCATIONS */
   lua?: boolean;
+  /** locations of a test's own, added to the server (after LUA_LOCATIONS) */
+  locations?: string;
 
   /** how long to wait for the port and the worker (default 10 000 ms) */
   startTimeoutMs?: number;
@@ -227,7 +229,7 @@ function renderConfig(dir: string, port: number, opts: StartOptions): string {
     .replaceAll('@MASTER@', opts.singleProcess ? 'off' : 'on')
     .replaceAll('@HEADER_TIMEOUT@', opts.clientHeaderTimeout ?? '60s')
     .replaceAll('@MODULES@', opts.lua ? LUA_MODULES : '')
-    .replaceAll('@LOCATIONS@', opts.lua ? LUA_LOCATIONS : '');
+    .replaceAll('@LOCATIONS@', (opts.lua ? LUA_LOCATIONS : '') + (opts.locations ?? ''));
 }
 
 /** Debian's nginx is the build these modules are for (/usr/sbin/nginx); ndk must come first. */
@@ -463,6 +465,39 @@ const LUA_LOCATIONS = `
                 local n = tonumber(ngx.var.arg_n) or 1
                 for i = 1, n do shop.render_item("/item/" .. ngx.var.arg_from .. "/" .. i) end
                 ngx.say(shop.render_item())
+            }
+        }
+        # ---- What a request waits on (test/waits.test.ts). /lua/cosocket?port=P&t=MS connects to 127.0.0.1:P, sends
+        # 10 bytes and waits for a line with a read timeout of MS; /lua/cosocket/thread does it in a light thread that
+        # the entry coroutine waits for (17 bytes); /lua/semaphore?s=S waits on a semaphore nobody posts.
+        location = /lua/cosocket {
+            content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                sock:settimeouts(5000, 5000, tonumber(ngx.var.arg_t) or 120000)
+                local ok, err = sock:connect("127.0.0.1", tonumber(ngx.var.arg_port))
+                if not ok then ngx.say("connect: ", err) return end
+                sock:send("xwalk-ping")
+                ngx.say(sock:receive("*l"))
+            }
+        }
+        location = /lua/cosocket/thread {
+            content_by_lua_block {
+                local function ask(port, t)
+                    local sock = ngx.socket.tcp()
+                    sock:settimeouts(5000, 5000, t)
+                    assert(sock:connect("127.0.0.1", port))
+                    sock:send("xwalk-thread-ping")
+                    return sock:receive("*l")
+                end
+                local th = ngx.thread.spawn(ask, tonumber(ngx.var.arg_port), tonumber(ngx.var.arg_t) or 120000)
+                ngx.say(select(2, ngx.thread.wait(th)))
+            }
+        }
+        location = /lua/semaphore {
+            content_by_lua_block {
+                local sema = require("ngx.semaphore").new(0)
+                local ok, err = sema:wait(tonumber(ngx.var.arg_s) or 60)
+                ngx.say(ok and "posted" or err)
             }
         }`;
 

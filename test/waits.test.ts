@@ -1,0 +1,210 @@
+/**
+ * What each request waits on (issue 23): lua_requests names a coroutine's pending operation (a cosocket's
+ * connect, send or receive, ngx.sleep, a semaphore, a light thread), its peer, the bytes sent and the time left
+ * on its timer; ngx_requests names a proxy_pass upstream's peer and state. Each is checked against what the
+ * test itself did (the listener it runs counts the bytes it got, and knows when; the timeouts are the test's own),
+ * on Debian's nginx with lua-nginx-module and, for proxy_pass, on our -g build too; gdb and lldb say the same,
+ * live and on a core.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { gdb, lldb } from './lib/debuggers.ts';
+import { buildNginx, DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
+import { xsample } from './lib/xsample.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-waits-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+type Row = Record<string, unknown>;
+
+/** A proxy_pass to the port the request names, with a read timeout of 90 s (the default is 60). */
+const PROXY_READ_TIMEOUT = 90_000;
+const PROXY = `
+        location = /proxy { proxy_pass http://127.0.0.1:$arg_port; proxy_read_timeout ${PROXY_READ_TIMEOUT / 1000}s; }
+`;
+
+/** A listener that accepts and never answers; it counts what each connection sent it, and when the last bytes came. */
+async function silentPeer(t: Test) {
+  const conns: { socket: net.Socket; bytes: number; lastAt: number }[] = [];
+  const server = net.createServer((socket) => {
+    const c = { socket, bytes: 0, lastAt: 0 };
+    conns.push(c);
+    socket.on('data', (d) => {
+      c.bytes += d.length;
+      c.lastAt = Date.now();
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const c of conns) c.socket.destroy();
+    server.close();
+  });
+  return { port: (server.address() as net.AddressInfo).port, conns };
+}
+
+/** A request that runs until the test ends. */
+function park(t: Test, nginx: Nginx, urlPath: string): number {
+  const parked = new AbortController();
+  t.teardown(() => parked.abort());
+  const at = Date.now();
+  void fetch(`http://127.0.0.1:${nginx.port}${urlPath}`, { signal: parked.signal }).catch(() => {});
+  return at;
+}
+
+/** A view's rows, read while the test's clock is read just before and just after. */
+async function sample(pid: number, view: string): Promise<{ rows: Row[]; before: number; after: number }> {
+  const before = Date.now();
+  const r = await xsample(['--pid', String(pid), '--struct', view, '--json']);
+  const after = Date.now();
+  return { rows: (r.json?.items ?? []) as Row[], before, after };
+}
+
+/** A row without what moves with the clock (age, time left) or names the process: what every reader must agree on. */
+function steady(row: Row): Row {
+  const out: Row = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (k === 'pid' || k === 'age_ms' || k === 'left_ms') continue;
+    const fix = (x: unknown) => (typeof x === 'string' ? x.replace(/ left -?\d+ms/, ' left ?ms') : x);
+    out[k] = Array.isArray(v) ? v.map(fix) : fix(v);
+  }
+  return out;
+}
+const allSteady = (rows: Row[]) => rows.map(steady);
+
+/**
+ * Whether `left` (ms) is within 1 s of the truth: a timer of `timeoutMs` armed between `armedFrom` and
+ * `armedBy` (the test's clock), read between `before` and `after`.
+ */
+function near(t: Test, left: number, timeoutMs: number, armedFrom: number, armedBy: number, s: { before: number; after: number }, what: string) {
+  const lo = armedFrom + timeoutMs - s.after;
+  const hi = armedBy + timeoutMs - s.before;
+  t.ok(left >= lo - 1000 && left <= hi + 1000, `${what}: ${left} ms left, the truth ${lo}..${hi} ms (a ${timeoutMs} ms timer armed at ${armedBy - armedFrom} ms from the request's start)`);
+}
+
+/** gdb and lldb on the live worker, then xsample, gdb and lldb on a core of it: each says the same rows. */
+async function everyReader(t: Test, nginx: Nginx, view: string, exe: string, live: Row[]) {
+  const cmd = `${view.replaceAll('_', '-')} --json`;
+  const g = await gdb({ pid: nginx.workerPid }, 'nginx', [cmd]);
+  const l = await lldb({ pid: nginx.workerPid }, 'nginx', [cmd]);
+  t.same(allSteady((g.json[0]?.items ?? []) as Row[]), allSteady(live), `gdb on the live worker: ${g.stderr.slice(-300)}`);
+  t.same(allSteady((l.json[0]?.items ?? []) as Row[]), allSteady(live), `lldb on the live worker: ${l.stderr.slice(-300)}`);
+  const prefix = path.join(dir, `core-${view}-${path.basename(exe)}`);
+  await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
+  const core = `${prefix}.${nginx.workerPid}`;
+  const fromCore = (await xsample(['--core', core, '--struct', view, '--json'])).json.items as Row[];
+  t.same(allSteady(fromCore), allSteady(live), 'xsample on a core of the worker');
+  const gc = await gdb({ core, exe }, 'nginx', [cmd]);
+  const lc = await lldb({ core, exe }, 'nginx', [cmd]);
+  // On a core the clock is nginx's own, frozen: the three readers of one core agree to the millisecond.
+  const exact = (rows: Row[]) => rows.map(({ pid: _, ...rest }) => rest);
+  t.same(exact((gc.json[0]?.items ?? []) as Row[]), exact(fromCore), `gdb on the core, to the ms: ${gc.stderr.slice(-300)}`);
+  t.same(exact((lc.json[0]?.items ?? []) as Row[]), exact(fromCore), `lldb on the core, to the ms: ${lc.stderr.slice(-300)}`);
+  fs.rmSync(core, { force: true });
+  return fromCore;
+}
+
+t.test('lua_requests: a cosocket receive from a peer that never answers - the operation, the peer, the bytes sent, the time left; gdb and lldb agree, live and on a core', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  const peer = await silentPeer(t);
+  const timeout = 120_000;
+  const start = park(t, nginx, `/lua/cosocket?port=${peer.port}&t=${timeout}`);
+  await waitUntil('the peer got the 10 bytes the handler sends', async () => peer.conns[0]?.bytes === 10);
+  let s = await sample(nginx.workerPid, 'lua_requests');
+  await waitUntil('the request waits in its receive', async () => {
+    s = await sample(nginx.workerPid, 'lua_requests');
+    return s.rows[0]?.wait === 'cosocket receive';
+  });
+  const row = s.rows[0];
+  t.equal(row.uri, '/lua/cosocket');
+  t.equal(row.peer, `127.0.0.1:${peer.port}`, "the peer's address and port");
+  t.equal(row.sent, peer.conns[0].bytes, `the bytes sent on the socket, as many as the peer got (${peer.conns[0].bytes})`);
+  t.equal(row.buffered, 0, 'nothing received');
+  near(t, Number(row.left_ms), timeout, start, peer.conns[0].lastAt, s, 'the read timeout');
+  t.same(row.thread_wait, [], 'no light thread');
+
+  const fromCore = await everyReader(t, nginx, 'lua_requests', DEBIAN_NGINX, s.rows);
+  const coreLeft = Number(fromCore[0]?.left_ms);
+  t.ok(coreLeft > 0 && coreLeft <= timeout, `on the core, the time left by nginx's own clock when it was dumped (${coreLeft} ms)`);
+});
+
+t.test('lua_requests: a light thread waits on a socket while the entry coroutine waits for the thread', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  const peer = await silentPeer(t);
+  const timeout = 100_000;
+  const start = park(t, nginx, `/lua/cosocket/thread?port=${peer.port}&t=${timeout}`);
+  await waitUntil('the peer got the 17 bytes the thread sends', async () => peer.conns[0]?.bytes === 17);
+  let s = await sample(nginx.workerPid, 'lua_requests');
+  await waitUntil('the thread waits in its receive', async () => {
+    s = await sample(nginx.workerPid, 'lua_requests');
+    return (s.rows[0]?.thread_wait as string[] | undefined)?.[0] === 'cosocket receive';
+  });
+  const row = s.rows[0];
+  t.equal(row.wait, 'thread wait', 'the entry coroutine waits in ngx.thread.wait');
+  t.equal(row.peer, '', 'on no socket of its own');
+  t.equal(row.left_ms, null, 'and no timer');
+  t.same(row.thread_peer, [`127.0.0.1:${peer.port}`], "the thread's peer");
+  t.same(row.thread_sent, [peer.conns[0].bytes], 'the bytes the thread sent, as many as the peer got');
+  const m = /^cosocket receive 127\.0\.0\.1:(\d+) sent (\d+) buffered 0 left (\d+)ms$/.exec((row.thread_waits as string[])[0] ?? '');
+  t.ok(m, `the thread's wait in one line: ${(row.thread_waits as string[])[0]}`);
+  t.equal(Number(m?.[1]), peer.port);
+  near(t, Number(m?.[3]), timeout, start, peer.conns[0].lastAt, s, "the thread's read timeout");
+});
+
+t.test('lua_requests: a request in ngx.sleep and one waiting on a semaphore - the time left on each timer', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  const sleepStart = park(t, nginx, '/lua/sleep?s=50');
+  const semaStart = park(t, nginx, '/lua/semaphore?s=40');
+  let s = await sample(nginx.workerPid, 'lua_requests');
+  await waitUntil('both requests wait', async () => {
+    s = await sample(nginx.workerPid, 'lua_requests');
+    return s.rows.length === 2 && s.rows.every((r) => r.wait !== 'none');
+  });
+  const sleeping = s.rows.find((r) => r.uri === '/lua/sleep') ?? {};
+  const waiting = s.rows.find((r) => r.uri === '/lua/semaphore') ?? {};
+  t.equal(sleeping.wait, 'sleep');
+  t.equal(waiting.wait, 'semaphore');
+  // Each timer was armed after the request was sent and before this sample began.
+  near(t, Number(sleeping.left_ms), 50_000, sleepStart, s.before, s, 'ngx.sleep(50)');
+  near(t, Number(waiting.left_ms), 40_000, semaStart, s.before, s, "the semaphore's wait(40)");
+  for (const r of [sleeping, waiting]) t.same([r.peer, r.sent], ['', 0], 'no socket');
+  const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
+  t.same(allSteady((g.json[0]?.items ?? []) as Row[]), allSteady(s.rows), `gdb says the same: ${g.stderr.slice(-300)}`);
+});
+
+for (const build of ['debian', 'ours'] as const) {
+  t.test(`ngx_requests on ${build === 'debian' ? "Debian's nginx" : 'our -g build'}: proxy_pass to a slow upstream - its peer, its state, the bytes sent, the time left`, async (t) => {
+    const binary = build === 'debian' ? DEBIAN_NGINX : await buildNginx();
+    const nginx = await startNginx({ binary, locations: PROXY });
+    t.teardown(() => nginx.stop());
+    const upstream = await silentPeer(t);
+    const start = park(t, nginx, `/proxy?port=${upstream.port}`);
+    await waitUntil('the upstream got the whole proxied request', async () => upstream.conns[0]?.bytes > 0 && upstream.conns[0].socket.bytesRead > 0);
+    let s = await sample(nginx.workerPid, 'ngx_requests');
+    const re = (state: string) => new RegExp(`^upstream ${state} 127\\.0\\.0\\.1:${upstream.port} sent (\\d+) left (\\d+)ms$`);
+    await waitUntil('the request waits for the header', async () => {
+      s = await sample(nginx.workerPid, 'ngx_requests');
+      return re('waiting for the header').test(String(s.rows[0]?.waits_on));
+    });
+    const m = re('waiting for the header').exec(String(s.rows[0].waits_on))!;
+    t.equal(Number(m[1]), upstream.conns[0].bytes, `the bytes sent to the upstream, as many as it got (${upstream.conns[0].bytes})`);
+    near(t, Number(m[2]), PROXY_READ_TIMEOUT, start, upstream.conns[0].lastAt, s, 'proxy_read_timeout');
+
+    // The header and part of the body: nginx reads the body now, its read timer armed again.
+    upstream.conns[0].socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nxwalk');
+    const wrote = Date.now();
+    await waitUntil('the request reads the body', async () => {
+      s = await sample(nginx.workerPid, 'ngx_requests');
+      return re('reading the body').test(String(s.rows[0]?.waits_on));
+    });
+    near(t, Number(re('reading the body').exec(String(s.rows[0].waits_on))![2]), PROXY_READ_TIMEOUT, wrote, s.before, s, 'proxy_read_timeout, armed again');
+    await everyReader(t, nginx, 'ngx_requests', binary, s.rows);
+  });
+}
