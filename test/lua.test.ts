@@ -13,7 +13,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { buildNginx, DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
-import { parseFolded, xsample } from './lib/xsample.ts';
+import { parseFolded, steady, xsample } from './lib/xsample.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-lua-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -94,16 +94,19 @@ t.test('lua_requests: the exact Lua backtrace of every request parked in ngx.sle
   // Parked coroutines do not move: every reader sees the same frames.
   const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
   const l = await lldb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
-  t.same(g.json[0]?.items, rows, `gdb on the live worker: ${g.stderr.slice(-300)}`);
-  t.same(l.json[0]?.items, rows, `lldb on the live worker: ${l.stderr.slice(-300)}`);
+  // Each reads at its own instant: the time left on the sleep's timer (left_ms) moves between them.
+  t.same(((g.json[0]?.items ?? []) as Row[]).map(steady), rows.map(steady), `gdb on the live worker: ${g.stderr.slice(-300)}`);
+  t.same(((l.json[0]?.items ?? []) as Row[]).map(steady), rows.map(steady), `lldb on the live worker: ${l.stderr.slice(-300)}`);
   const prefix = path.join(dir, 'parked');
   await execa('gcore', ['-o', prefix, String(nginx.workerPid)], { stdio: 'ignore' });
   const core = `${prefix}.${nginx.workerPid}`;
-  t.same(noPid((await xsample(['--core', core, '--struct', 'lua_requests', '--json'])).json.items as Row[]), noPid(rows), 'xsample on a core of the worker');
+  const fromCore = (await xsample(['--core', core, '--struct', 'lua_requests', '--json'])).json.items as Row[];
+  t.same(fromCore.map(steady), rows.map(steady), 'xsample on a core of the worker');
   const gc = await gdb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-requests --json']);
   const lc = await lldb({ core, exe: DEBIAN_NGINX }, 'nginx', ['lua-requests --json']);
-  t.same(noPid((gc.json[0]?.items ?? []) as Row[]), noPid(rows), `gdb on the core: ${gc.stderr.slice(-300)}`);
-  t.same(noPid((lc.json[0]?.items ?? []) as Row[]), noPid(rows), `lldb on the core: ${lc.stderr.slice(-300)}`);
+  // On a core the clock is nginx's own, frozen when it was dumped: the readers of one core agree to the ms.
+  t.same(noPid((gc.json[0]?.items ?? []) as Row[]), noPid(fromCore), `gdb on the core: ${gc.stderr.slice(-300)}`);
+  t.same(noPid((lc.json[0]?.items ?? []) as Row[]), noPid(fromCore), `lldb on the core: ${lc.stderr.slice(-300)}`);
 });
 
 t.test("lua_requests names functions as Lua's own traceback does: globals, fields, methods, upvalues and locals", async (t) => {
@@ -129,8 +132,8 @@ t.test("lua_requests names functions as Lua's own traceback does: globals, field
   t.equal(ours[4], `${chunk}:8: in function 'top'`, 'the local function top named from the prototype\'s variable names');
   const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
   const l = await lldb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
-  t.same(g.json[0]?.items, [row], `gdb says the same: ${g.stderr.slice(-300)}`);
-  t.same(l.json[0]?.items, [row], `lldb says the same: ${l.stderr.slice(-300)}`);
+  t.same(((g.json[0]?.items ?? []) as Row[]).map(steady), [steady(row)], `gdb says the same: ${g.stderr.slice(-300)}`);
+  t.same(((l.json[0]?.items ?? []) as Row[]).map(steady), [steady(row)], `lldb says the same: ${l.stderr.slice(-300)}`);
 });
 
 t.test("lua_requests: a request's light threads (ngx.thread.spawn), each with its own backtrace as its debug.traceback() gives it", async (t) => {
@@ -157,7 +160,7 @@ t.test("lua_requests: a request's light threads (ngx.thread.spawn), each with it
   t.same(ours.map((l) => l.join('|')).sort(), logged.map((l) => l.join('|')).sort(), "each thread's frames as its own debug.traceback() says");
   t.ok(ours.some((l) => l.length === 2 && l[0] === `${chunk}:2: in function 'nap'`), 'worker() calling nap(), the upvalue, by name');
   const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
-  t.same(g.json[0]?.items, [row], `gdb says the same: ${g.stderr.slice(-300)}`);
+  t.same(((g.json[0]?.items ?? []) as Row[]).map(steady), [steady(row)], `gdb says the same: ${g.stderr.slice(-300)}`);
 });
 
 t.test("lua_objects: the worker's Lua objects by type, against LuaJIT's own count of strings and the tables a handler makes, in xsample, gdb and lldb", async (t) => {

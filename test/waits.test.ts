@@ -14,7 +14,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { buildNginx, DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
-import { xsample } from './lib/xsample.ts';
+import { steady, xsample } from './lib/xsample.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-waits-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -64,16 +64,6 @@ async function sample(pid: number, view: string): Promise<{ rows: Row[]; before:
   return { rows: (r.json?.items ?? []) as Row[], before, after };
 }
 
-/** A row without what moves with the clock (age, time left) or names the process: what every reader must agree on. */
-function steady(row: Row): Row {
-  const out: Row = {};
-  for (const [k, v] of Object.entries(row)) {
-    if (k === 'pid' || k === 'age_ms' || k === 'left_ms') continue;
-    const fix = (x: unknown) => (typeof x === 'string' ? x.replace(/ left -?\d+ms/, ' left ?ms') : x);
-    out[k] = Array.isArray(v) ? v.map(fix) : fix(v);
-  }
-  return out;
-}
 const allSteady = (rows: Row[]) => rows.map(steady);
 
 /**

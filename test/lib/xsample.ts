@@ -34,6 +34,20 @@ export const figures = (row: Record<string, unknown>): Record<string, unknown> =
   return rest;
 };
 
+/**
+ * A row without what moves with the sample's clock (age_ms, left_ms, the "left Nms" of a wait's text) or names the
+ * process: what readers at different instants (xsample, then gdb, then lldb) must agree on.
+ */
+export const steady = (row: Record<string, unknown>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {};
+  const fix = (x: unknown) => (typeof x === 'string' ? x.replace(/ left -?\d+ms/, ' left ?ms') : x);
+  for (const [k, v] of Object.entries(row)) {
+    if (k === 'pid' || k === 'age_ms' || k === 'left_ms') continue;
+    out[k] = Array.isArray(v) ? v.map(fix) : fix(v);
+  }
+  return out;
+};
+
 /** The lines of a folded recording (`frame;frame;... weight`) as their frames and weight, in file order. */
 export const parseFolded = (text: string): { frames: string[]; weight: number }[] =>
   text
