@@ -123,6 +123,52 @@ t.test('lua_requests: a cosocket receive from a peer that never answers - the op
   t.ok(coreLeft > 0 && coreLeft <= timeout, `on the core, the time left by nginx's own clock when it was dumped (${coreLeft} ms)`);
 });
 
+/**
+ * A listener whose accept queue is full (listen(0), filled by connections nobody accepts): Linux drops the SYNs of
+ * any further connect, which stays pending. Run as a python3 process: node accepts every connection itself.
+ */
+async function fullListener(t: Test): Promise<number> {
+  const code = [
+    'import socket, sys',
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+    'fill = []',
+    'for _ in range(3):',
+    '    c = socket.socket(); c.setblocking(False)',
+    "    try: c.connect(s.getsockname())",
+    '    except BlockingIOError: pass',
+    '    fill.append(c)',
+    'print(s.getsockname()[1], flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  const child = execa('python3', ['-c', code], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', reject: false });
+  t.teardown(() => {
+    child.stdin?.end();
+    child.kill();
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    void child.then((r) => reject(new Error(`the python3 listener exited: ${r.exitCode}`)));
+  });
+  return port;
+}
+
+t.test('lua_requests: a cosocket connect that stays pending - the operation, the peer, the connect timeout left', async (t) => {
+  const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
+  t.teardown(() => nginx.stop());
+  const port = await fullListener(t);
+  const timeout = 60_000;
+  const start = park(t, nginx, `/lua/cosocket?port=${port}&ct=${timeout}`);
+  let s = await sample(nginx.workerPid, 'lua_requests');
+  await waitUntil('the request waits in its connect', async () => {
+    s = await sample(nginx.workerPid, 'lua_requests');
+    return s.rows[0]?.wait === 'cosocket connect';
+  });
+  const row = s.rows[0];
+  t.equal(row.peer, `127.0.0.1:${port}`, "the peer's address and port");
+  t.equal(row.sent, 0, 'nothing sent');
+  near(t, Number(row.left_ms), timeout, start, s.before, s, 'the connect timeout');
+});
+
 t.test('lua_requests: a light thread waits on a socket while the entry coroutine waits for the thread', async (t) => {
   const nginx = await startNginx({ binary: DEBIAN_NGINX, lua: true });
   t.teardown(() => nginx.stop());

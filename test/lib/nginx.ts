@@ -467,13 +467,13 @@ const LUA_LOCATIONS = `
                 ngx.say(shop.render_item())
             }
         }
-        # ---- What a request waits on (test/waits.test.ts). /lua/cosocket?port=P&t=MS connects to 127.0.0.1:P, sends
-        # 10 bytes and waits for a line with a read timeout of MS; /lua/cosocket/thread does it in a light thread that
+        # ---- What a request waits on (test/waits.test.ts). /lua/cosocket?port=P&t=MS[&ct=MS] connects to 127.0.0.1:P
+        # (connect timeout ct, 5 s), sends 10 bytes and waits for a line with a read timeout of t; /lua/cosocket/thread does it in a light thread that
         # the entry coroutine waits for (17 bytes); /lua/semaphore?s=S waits on a semaphore nobody posts.
         location = /lua/cosocket {
             content_by_lua_block {
                 local sock = ngx.socket.tcp()
-                sock:settimeouts(5000, 5000, tonumber(ngx.var.arg_t) or 120000)
+                sock:settimeouts(tonumber(ngx.var.arg_ct) or 5000, 5000, tonumber(ngx.var.arg_t) or 120000)
                 local ok, err = sock:connect("127.0.0.1", tonumber(ngx.var.arg_port))
                 if not ok then ngx.say("connect: ", err) return end
                 sock:send("xwalk-ping")
