@@ -408,24 +408,40 @@ class Layout(object):
         self.release = data["release"]
         self.build_id = data["build_id"]
         self.unavailable = unavailable or {}  # type or global of an object without a layout -> why
+        self.stand_ins = False
 
     def _available(self, name):
-        if name in self.unavailable:
-            raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
+        """Whether name is in this layout; raises, saying why, when it is of an object without one, unless
+        this layout is one with stand-ins (with_stand_ins)."""
+        if name not in self.unavailable:
+            return True
+        if self.stand_ins:
+            return False
+        raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
+
+    def with_stand_ins(self):
+        """This layout, where a struct or global of an object without a layout gives a stand-in (offset 0, size
+        8) instead of failing: what a view's factory binds for the columns that are left out (run_view)."""
+        copy = Layout(self.data, self.source, self.unavailable)
+        copy.stand_ins = True
+        return copy
 
     def field(self, struct_name, path):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return {"offset": 0, "size": 8}
         return self.data["types"][struct_name]["fields"][path]
 
     def off(self, struct_name, path):
         return self.field(struct_name, path)["offset"]
 
     def size(self, struct_name):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return 8
         return self.data["types"][struct_name]["size"]
 
     def align(self, struct_name):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return 8
         return min(self.data["types"][struct_name]["align"], 8)
 
     def int_field(self, struct_name, path):
@@ -438,7 +454,8 @@ class Layout(object):
         return f["size"] == 8 and not f.get("bits")
 
     def global_size(self, name):
-        self._available(name)
+        if not self._available(name):
+            return 8
         return self.data["globals"][name]["size"]
 
     def has_enum(self, name):
@@ -483,7 +500,9 @@ def run_view(view, rt, addr=None):
     for a, origin in items:
         rt.new_row()
         row = [("origin", origin)]
-        for name, fn, kind, is_list in view.columns:
+        for name, fn, kind, is_list, _reads in view.columns:
+            if name in view.absent:
+                continue
             try:
                 value = fn(rt, a)
                 row.append((name, [format_value(x, kind) for x in value] if is_list else format_value(value, kind)))
@@ -513,9 +532,11 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None, needs=()):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
+        self.needs = needs  # the structs and globals the roots and checks read (generators/lower/reads.ts)
+        self.absent = set()  # columns that read an object the process does not map: left out of the rows
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
         self.stack = stack  # (frame columns, weight column or None, leaf columns or None): a stack-shaped view
 
@@ -1111,8 +1132,22 @@ class Pack(object):
         map fails alone, saying why, and the others still run."""
         key = (layout.build_id, layout.source, i)
         if key not in self._views:
-            self._views[key] = self.view_factories[i](layout)
+            self._views[key] = self._compile_view(layout, i)
         return self._views[key]
+
+    def _compile_view(self, layout, i):
+        """A view whose items can be read without the objects the process does not map runs, and its columns
+        that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
+        try:
+            return self.view_factories[i](layout)
+        except XwalkError:  # noqa: F821
+            if not layout.unavailable:
+                raise
+            view = self.view_factories[i](layout.with_stand_ins())
+            if any(n in layout.unavailable for n in view.needs):
+                raise
+            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in c[4]))
+            return view
 
 
 USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
@@ -2146,7 +2181,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return sum6(_rt, s)
 
-    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value", False)], [], False, None)  # noqa: F821
+    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value", False, ["churn_root_t", "entry_t"])], [], False, None, ["churn"])  # noqa: F821
 
 def view1(L):
     _k1 = L.off("churn_root_t", "lru")
@@ -2210,7 +2245,7 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
-    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value", False)], [], False, None)  # noqa: F821
+    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value", False, ["churn_root_t", "ngx_queue_t"])], [], False, None, ["churn"])  # noqa: F821
 
 def view2(L):
     _k1 = L.off("churn_root_t", "list")
@@ -2347,7 +2382,7 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
-    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col11, "value", False), ("sum", col13, "value", False)], [], False, None)  # noqa: F821
+    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col11, "value", False, ["churn_root_t", "node_t"]), ("sum", col13, "value", False, ["churn_root_t", "node_t"])], [], False, None, ["churn"])  # noqa: F821
 
 PACK = Pack(  # noqa: F821
     "churn",

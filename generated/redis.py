@@ -408,24 +408,40 @@ class Layout(object):
         self.release = data["release"]
         self.build_id = data["build_id"]
         self.unavailable = unavailable or {}  # type or global of an object without a layout -> why
+        self.stand_ins = False
 
     def _available(self, name):
-        if name in self.unavailable:
-            raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
+        """Whether name is in this layout; raises, saying why, when it is of an object without one, unless
+        this layout is one with stand-ins (with_stand_ins)."""
+        if name not in self.unavailable:
+            return True
+        if self.stand_ins:
+            return False
+        raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
+
+    def with_stand_ins(self):
+        """This layout, where a struct or global of an object without a layout gives a stand-in (offset 0, size
+        8) instead of failing: what a view's factory binds for the columns that are left out (run_view)."""
+        copy = Layout(self.data, self.source, self.unavailable)
+        copy.stand_ins = True
+        return copy
 
     def field(self, struct_name, path):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return {"offset": 0, "size": 8}
         return self.data["types"][struct_name]["fields"][path]
 
     def off(self, struct_name, path):
         return self.field(struct_name, path)["offset"]
 
     def size(self, struct_name):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return 8
         return self.data["types"][struct_name]["size"]
 
     def align(self, struct_name):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return 8
         return min(self.data["types"][struct_name]["align"], 8)
 
     def int_field(self, struct_name, path):
@@ -438,7 +454,8 @@ class Layout(object):
         return f["size"] == 8 and not f.get("bits")
 
     def global_size(self, name):
-        self._available(name)
+        if not self._available(name):
+            return 8
         return self.data["globals"][name]["size"]
 
     def has_enum(self, name):
@@ -483,7 +500,9 @@ def run_view(view, rt, addr=None):
     for a, origin in items:
         rt.new_row()
         row = [("origin", origin)]
-        for name, fn, kind, is_list in view.columns:
+        for name, fn, kind, is_list, _reads in view.columns:
+            if name in view.absent:
+                continue
             try:
                 value = fn(rt, a)
                 row.append((name, [format_value(x, kind) for x in value] if is_list else format_value(value, kind)))
@@ -513,9 +532,11 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None, needs=()):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
+        self.needs = needs  # the structs and globals the roots and checks read (generators/lower/reads.ts)
+        self.absent = set()  # columns that read an object the process does not map: left out of the rows
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
         self.stack = stack  # (frame columns, weight column or None, leaf columns or None): a stack-shaped view
 
@@ -1111,8 +1132,22 @@ class Pack(object):
         map fails alone, saying why, and the others still run."""
         key = (layout.build_id, layout.source, i)
         if key not in self._views:
-            self._views[key] = self.view_factories[i](layout)
+            self._views[key] = self._compile_view(layout, i)
         return self._views[key]
+
+    def _compile_view(self, layout, i):
+        """A view whose items can be read without the objects the process does not map runs, and its columns
+        that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
+        try:
+            return self.view_factories[i](layout)
+        except XwalkError:  # noqa: F821
+            if not layout.unavailable:
+                raise
+            view = self.view_factories[i](layout.with_stand_ins())
+            if any(n in layout.unavailable for n in view.needs):
+                raise
+            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in c[4]))
+            return view
 
 
 USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
@@ -2169,7 +2204,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k31) else _rt.field_int(_b, _k32, False)) * _k38))
 
-    return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", root3)], [("id", col4, "value", False), ("fd", col5, "value", False), ("addr", col9, "value", False), ("name", col11, "value", False), ("age_s", col13, "value", False), ("idle_s", col14, "value", False), ("db", col15, "value", False), ("flags", col17, "value", False), ("cmd", col18, "value", False), ("qbuf", col19, "value", False), ("obl", col20, "value", False), ("oll", col21, "value", False), ("omem", col22, "value", False)], [], True, None)  # noqa: F821
+    return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", root3)], [("id", col4, "value", False, ["client"]), ("fd", col5, "value", False, ["client", "connection"]), ("addr", col9, "value", False, ["client"]), ("name", col11, "value", False, ["client", "robj"]), ("age_s", col13, "value", False, ["client"]), ("idle_s", col14, "value", False, ["client"]), ("db", col15, "value", False, ["redisDb", "client"]), ("flags", col17, "value", False, ["client"]), ("cmd", col18, "value", False, ["client", "redisCommand"]), ("qbuf", col19, "value", False, ["client"]), ("obl", col20, "value", False, ["client"]), ("oll", col21, "value", False, ["list", "client"]), ("omem", col22, "value", False, ["client", "list", "listNode", "clientReplyBlock"])], [], True, None, ["redisServer", "list", "listNode", "server"])  # noqa: F821
 
 def view1(L):
     _k1 = L.off("dict", "ht_used")
@@ -2270,7 +2305,7 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return (1 if _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k9, True) != (-1) else 0)
 
-    return View("redis_keyspace", "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.", "redisDb", [("dbs", root5)], [("db", col6, "value", False), ("keys", col7, "value", False), ("expires", col8, "value", False), ("avg_ttl", col9, "value", False), ("rehashing", col10, "value", False)], [], False, None)  # noqa: F821
+    return View("redis_keyspace", "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.", "redisDb", [("dbs", root5)], [("db", col6, "value", False, ["redisDb"]), ("keys", col7, "value", False, ["redisDb", "dict"]), ("expires", col8, "value", False, ["redisDb", "dict"]), ("avg_ttl", col9, "value", False, ["redisDb"]), ("rehashing", col10, "value", False, ["dict", "redisDb"])], [], False, None, ["redisServer", "redisDb", "dict", "server"])  # noqa: F821
 
 def view2(L):
     _k1 = L.off("redisServer", "current_client")
@@ -2458,7 +2493,7 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return (1 if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) & 268435456) == 0 else 0)
 
-    return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", root2)], [("id", col3, "value", False), ("addr", col7, "value", False), ("name", col9, "value", False), ("db", col10, "value", False), ("cmd", col11, "value", False), ("argc", col12, "value", False), ("args", col18, "value", True), ("running_ms", col20, "value", False)], [(check21, "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None)  # noqa: F821
+    return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", root2)], [("id", col3, "value", False, ["client"]), ("addr", col7, "value", False, ["client"]), ("name", col9, "value", False, ["client", "robj"]), ("db", col10, "value", False, ["redisDb", "client"]), ("cmd", col11, "value", False, ["client", "redisCommand"]), ("argc", col12, "value", False, ["client"]), ("args", col18, "value", True, ["robj", "client"]), ("running_ms", col20, "value", False, ["redisServer", "server"])], [(check21, "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None, ["client", "redisServer", "server"])  # noqa: F821
 
 def view3(L):
     _k1 = L.off("redisServer", "cron_malloc_stats.zmalloc_used")
@@ -3005,7 +3040,7 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         return folded46(_rt, s)
 
-    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False), ("peak", col4, "value", False), ("startup", col5, "value", False), ("rss", col6, "value", False), ("allocated", col7, "value", False), ("active", col8, "value", False), ("resident", col9, "value", False), ("keys", col30, "value", False), ("dict_keys", col35, "value", False), ("strings", col37, "value", False), ("lists", col39, "value", False), ("sets", col41, "value", False), ("zsets", col43, "value", False), ("hashes", col45, "value", False), ("streams", col47, "value", False)], [], False, None)  # noqa: F821
+    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False, ["redisServer"]), ("peak", col4, "value", False, ["redisServer"]), ("startup", col5, "value", False, ["redisServer"]), ("rss", col6, "value", False, ["redisServer"]), ("allocated", col7, "value", False, ["redisServer"]), ("active", col8, "value", False, ["redisServer"]), ("resident", col9, "value", False, ["redisServer"]), ("keys", col30, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("dict_keys", col35, "value", False, ["redisServer", "redisDb", "dict"]), ("strings", col37, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("lists", col39, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("sets", col41, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("zsets", col43, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("hashes", col45, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("streams", col47, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"])], [], False, None, ["server"])  # noqa: F821
 
 def view4(L):
     _k1 = L.off("redisServer", "slowlog")
@@ -3153,7 +3188,7 @@ def view4(L):
         _max_nodes = _rt.max_nodes
         return walk_sds_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
 
-    return View("redis_slowlog", "The slow log, newest first, as SLOWLOG GET shows it - id, when (unix seconds), how long (\xb5s), the command, and the client's address and name.", "slowlogEntry", [("slowlog", root3)], [("id", col4, "value", False), ("time", col5, "value", False), ("duration_us", col6, "value", False), ("args", col12, "value", True), ("addr", col13, "value", False), ("name", col14, "value", False)], [], False, None)  # noqa: F821
+    return View("redis_slowlog", "The slow log, newest first, as SLOWLOG GET shows it - id, when (unix seconds), how long (\xb5s), the command, and the client's address and name.", "slowlogEntry", [("slowlog", root3)], [("id", col4, "value", False, ["slowlogEntry"]), ("time", col5, "value", False, ["slowlogEntry"]), ("duration_us", col6, "value", False, ["slowlogEntry"]), ("args", col12, "value", True, ["slowlogEntry", "robj"]), ("addr", col13, "value", False, ["slowlogEntry"]), ("name", col14, "value", False, ["slowlogEntry"])], [], False, None, ["redisServer", "list", "listNode", "server"])  # noqa: F821
 
 def view5(L):
     _k1 = L.off("redisServer", "clients")
@@ -3377,7 +3412,7 @@ def view5(L):
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k28, True)
 
-    return View("redis_blocked", "The clients blocked (BLPOP, XREAD, WAIT, a module, CLIENT PAUSE...) - on what, the keys they wait for, and when they time out (unix ms; 0: never).", "client", [("blocked", root3)], [("id", col4, "value", False), ("name", col9, "value", False), ("cmd", col10, "value", False), ("on", col11, "value", False), ("keys", col18, "value", True), ("timeout_ms", col19, "value", False)], [], False, None)  # noqa: F821
+    return View("redis_blocked", "The clients blocked (BLPOP, XREAD, WAIT, a module, CLIENT PAUSE...) - on what, the keys they wait for, and when they time out (unix ms; 0: never).", "client", [("blocked", root3)], [("id", col4, "value", False, ["client"]), ("name", col9, "value", False, ["client", "robj"]), ("cmd", col10, "value", False, ["client", "redisCommand"]), ("on", col11, "value", False, ["client"]), ("keys", col18, "value", True, ["client", "dict", "dictEntry", "robj"]), ("timeout_ms", col19, "value", False, ["client"])], [], False, None, ["redisServer", "list", "listNode", "client", "server"])  # noqa: F821
 
 def pack_clock(L):
     _k1 = L.int_field("redisServer", "mstime")

@@ -408,24 +408,40 @@ class Layout(object):
         self.release = data["release"]
         self.build_id = data["build_id"]
         self.unavailable = unavailable or {}  # type or global of an object without a layout -> why
+        self.stand_ins = False
 
     def _available(self, name):
-        if name in self.unavailable:
-            raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
+        """Whether name is in this layout; raises, saying why, when it is of an object without one, unless
+        this layout is one with stand-ins (with_stand_ins)."""
+        if name not in self.unavailable:
+            return True
+        if self.stand_ins:
+            return False
+        raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
+
+    def with_stand_ins(self):
+        """This layout, where a struct or global of an object without a layout gives a stand-in (offset 0, size
+        8) instead of failing: what a view's factory binds for the columns that are left out (run_view)."""
+        copy = Layout(self.data, self.source, self.unavailable)
+        copy.stand_ins = True
+        return copy
 
     def field(self, struct_name, path):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return {"offset": 0, "size": 8}
         return self.data["types"][struct_name]["fields"][path]
 
     def off(self, struct_name, path):
         return self.field(struct_name, path)["offset"]
 
     def size(self, struct_name):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return 8
         return self.data["types"][struct_name]["size"]
 
     def align(self, struct_name):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return 8
         return min(self.data["types"][struct_name]["align"], 8)
 
     def int_field(self, struct_name, path):
@@ -438,7 +454,8 @@ class Layout(object):
         return f["size"] == 8 and not f.get("bits")
 
     def global_size(self, name):
-        self._available(name)
+        if not self._available(name):
+            return 8
         return self.data["globals"][name]["size"]
 
     def has_enum(self, name):
@@ -483,7 +500,9 @@ def run_view(view, rt, addr=None):
     for a, origin in items:
         rt.new_row()
         row = [("origin", origin)]
-        for name, fn, kind, is_list in view.columns:
+        for name, fn, kind, is_list, _reads in view.columns:
+            if name in view.absent:
+                continue
             try:
                 value = fn(rt, a)
                 row.append((name, [format_value(x, kind) for x in value] if is_list else format_value(value, kind)))
@@ -513,9 +532,11 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None, needs=()):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
+        self.needs = needs  # the structs and globals the roots and checks read (generators/lower/reads.ts)
+        self.absent = set()  # columns that read an object the process does not map: left out of the rows
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
         self.stack = stack  # (frame columns, weight column or None, leaf columns or None): a stack-shaped view
 
@@ -1111,8 +1132,22 @@ class Pack(object):
         map fails alone, saying why, and the others still run."""
         key = (layout.build_id, layout.source, i)
         if key not in self._views:
-            self._views[key] = self.view_factories[i](layout)
+            self._views[key] = self._compile_view(layout, i)
         return self._views[key]
+
+    def _compile_view(self, layout, i):
+        """A view whose items can be read without the objects the process does not map runs, and its columns
+        that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
+        try:
+            return self.view_factories[i](layout)
+        except XwalkError:  # noqa: F821
+            if not layout.unavailable:
+                raise
+            view = self.view_factories[i](layout.with_stand_ins())
+            if any(n in layout.unavailable for n in view.needs):
+                raise
+            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in c[4]))
+            return view
 
 
 USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
@@ -2510,7 +2545,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return folded39(_rt, s)
 
-    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False), ("blocks", col17, "value", False), ("used", col19, "value", False), ("free", col21, "value", False), ("failed", col23, "value", False), ("large_count", col33, "value", False), ("large_bytes", col35, "value", False), ("cleanups", col38, "value", False)], [(check40, "a block's d.last lies outside the block")], False, None)  # noqa: F821
+    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False, []), ("blocks", col17, "value", False, ["ngx_pool_t"]), ("used", col19, "value", False, ["ngx_pool_t"]), ("free", col21, "value", False, ["ngx_pool_t"]), ("failed", col23, "value", False, ["ngx_pool_t"]), ("large_count", col33, "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("large_bytes", col35, "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("cleanups", col38, "value", False, ["ngx_pool_t", "ngx_pool_cleanup_t"])], [(check40, "a block's d.last lies outside the block")], False, None, ["ngx_pool_t", "walkee_root_t", "walkee"])  # noqa: F821
 
 def view1(L):
     _k1 = L.off("walkee_root_t", "list")
@@ -2647,7 +2682,7 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
-    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col11, "value", False), ("sum", col13, "value", False)], [], False, None)  # noqa: F821
+    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col11, "value", False, ["walkee_root_t", "walkee_item_t"]), ("sum", col13, "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])  # noqa: F821
 
 def view2(L):
     _k1 = L.off("walkee_root_t", "list")
@@ -2717,7 +2752,7 @@ def view2(L):
         _max_nodes = _rt.max_nodes
         return sum4(_rt, s)
 
-    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root2)], [("sum", col5, "value", False)], [], False, None)  # noqa: F821
+    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root2)], [("sum", col5, "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])  # noqa: F821
 
 def view3(L):
     _k1 = L.off("walkee_root_t", "array")
@@ -2886,7 +2921,7 @@ def view3(L):
         _max_nodes = _rt.max_nodes
         return folded15(_rt, s)
 
-    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col12, "value", False), ("weight_sum", col14, "value", False), ("id_sum", col16, "value", False)], [], False, None)  # noqa: F821
+    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col12, "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("weight_sum", col14, "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("id_sum", col16, "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"])], [], False, None, ["walkee"])  # noqa: F821
 
 def view4(L):
     _k1 = L.off("walkee_root_t", "kvs")
@@ -3121,7 +3156,7 @@ def view4(L):
         _max_nodes = _rt.max_nodes
         return folded19(_rt, s)
 
-    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col13, "value", False), ("parts", col16, "value", False), ("key_bytes", col18, "value", False), ("value_bytes", col20, "value", False)], [], False, None)  # noqa: F821
+    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col13, "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("parts", col16, "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t"]), ("key_bytes", col18, "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("value_bytes", col20, "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"])], [], False, None, ["walkee"])  # noqa: F821
 
 def view5(L):
     _k1 = L.off("walkee_root_t", "jobs")
@@ -3197,7 +3232,7 @@ def view5(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))
 
-    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr", False), ("id", col5, "value", False), ("cost", col6, "value", False)], [], False, None)  # noqa: F821
+    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr", False, []), ("id", col5, "value", False, ["walkee_job_t"]), ("cost", col6, "value", False, ["walkee_job_t"])], [], False, None, ["walkee_root_t", "ngx_queue_t", "walkee_job_t", "walkee"])  # noqa: F821
 
 def view6(L):
     _k1 = L.off("walkee_root_t", "timers")
@@ -3288,7 +3323,7 @@ def view6(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
-    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr", False), ("key", col5, "value", False), ("payload", col6, "value", False)], [], False, None)  # noqa: F821
+    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr", False, []), ("key", col5, "value", False, ["ngx_rbtree_node_t", "walkee_timer_t"]), ("payload", col6, "value", False, ["walkee_timer_t"])], [], False, None, ["walkee_root_t", "ngx_rbtree_t", "ngx_rbtree_node_t", "walkee_timer_t", "walkee"])  # noqa: F821
 
 def view7(L):
     _k1 = L.off("walkee_root_t", "bst")
@@ -3564,7 +3599,7 @@ def view7(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return list_w20
 
-    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", root2)], [("count", col11, "value", False), ("key_sum", col13, "value", False), ("min_key", col16, "value", False), ("keys", col19, "value", True), ("preorder", col23, "value", True)], [], False, None)  # noqa: F821
+    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", root2)], [("count", col11, "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("key_sum", col13, "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("min_key", col16, "value", False, ["walkee_tnode_t", "walkee_root_t"]), ("keys", col19, "value", True, ["walkee_root_t", "walkee_tnode_t"]), ("preorder", col23, "value", True, ["walkee_root_t", "walkee_tnode_t"])], [], False, None, ["walkee"])  # noqa: F821
 
 def view8(L):
     _k1 = L.off("walkee_root_t", "tag")
@@ -3722,7 +3757,7 @@ def view8(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h12(_rt, (s + _k3), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
-    return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", root2)], [("tag", col3, "value", False), ("counts", col6, "value", True), ("total", col9, "value", False), ("third", col11, "value", False), ("first", col13, "addr", False), ("heads", col16, "addr", True), ("first_value", col17, "value", False)], [], False, None)  # noqa: F821
+    return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", root2)], [("tag", col3, "value", False, ["walkee_root_t"]), ("counts", col6, "value", True, ["walkee_root_t"]), ("total", col9, "value", False, ["walkee_root_t"]), ("third", col11, "value", False, ["walkee_root_t"]), ("first", col13, "addr", False, ["walkee_root_t", "walkee_item_t"]), ("heads", col16, "addr", True, ["walkee_root_t", "walkee_item_t"]), ("first_value", col17, "value", False, ["walkee_item_t", "walkee_root_t"])], [], False, None, ["walkee"])  # noqa: F821
 
 def view9(L):
     _k1 = L.off("walkee_root_t", "name")
@@ -3773,7 +3808,7 @@ def view9(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
-    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value", False), ("len", col5, "value", False)], [], False, None)  # noqa: F821
+    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value", False, ["walkee_root_t", "ngx_str_t"]), ("len", col5, "value", False, ["ngx_str_t", "walkee_root_t"])], [], False, None, ["walkee"])  # noqa: F821
 
 def view10(L):
     _k1 = L.off("walkee_root_t", "pools")
@@ -3907,7 +3942,7 @@ def view10(L):
         _max_nodes = _rt.max_nodes
         return (sum6(_rt, s) + sum8(_rt, s))
 
-    return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", root3)], [("pool", col4, "addr", False), ("bytes", col9, "value", False)], [], False, (["origin", "pool"], "bytes", None))  # noqa: F821
+    return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", root3)], [("pool", col4, "addr", False, []), ("bytes", col9, "value", False, ["ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "pool"], "bytes", None), ["walkee_root_t", "ngx_pool_t", "walkee"])  # noqa: F821
 
 def printer0(L):
     _k1 = L.off("ngx_str_t", "data")

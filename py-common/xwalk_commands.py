@@ -48,8 +48,22 @@ class Pack(object):
         map fails alone, saying why, and the others still run."""
         key = (layout.build_id, layout.source, i)
         if key not in self._views:
-            self._views[key] = self.view_factories[i](layout)
+            self._views[key] = self._compile_view(layout, i)
         return self._views[key]
+
+    def _compile_view(self, layout, i):
+        """A view whose items can be read without the objects the process does not map runs, and its columns
+        that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
+        try:
+            return self.view_factories[i](layout)
+        except XwalkError:  # noqa: F821
+            if not layout.unavailable:
+                raise
+            view = self.view_factories[i](layout.with_stand_ins())
+            if any(n in layout.unavailable for n in view.needs):
+                raise
+            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in c[4]))
+            return view
 
 
 USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"

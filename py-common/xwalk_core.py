@@ -401,24 +401,40 @@ class Layout(object):
         self.release = data["release"]
         self.build_id = data["build_id"]
         self.unavailable = unavailable or {}  # type or global of an object without a layout -> why
+        self.stand_ins = False
 
     def _available(self, name):
-        if name in self.unavailable:
-            raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
+        """Whether name is in this layout; raises, saying why, when it is of an object without one, unless
+        this layout is one with stand-ins (with_stand_ins)."""
+        if name not in self.unavailable:
+            return True
+        if self.stand_ins:
+            return False
+        raise XwalkError("%s cannot be read: %s" % (name, self.unavailable[name]))
+
+    def with_stand_ins(self):
+        """This layout, where a struct or global of an object without a layout gives a stand-in (offset 0, size
+        8) instead of failing: what a view's factory binds for the columns that are left out (run_view)."""
+        copy = Layout(self.data, self.source, self.unavailable)
+        copy.stand_ins = True
+        return copy
 
     def field(self, struct_name, path):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return {"offset": 0, "size": 8}
         return self.data["types"][struct_name]["fields"][path]
 
     def off(self, struct_name, path):
         return self.field(struct_name, path)["offset"]
 
     def size(self, struct_name):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return 8
         return self.data["types"][struct_name]["size"]
 
     def align(self, struct_name):
-        self._available(struct_name)
+        if not self._available(struct_name):
+            return 8
         return min(self.data["types"][struct_name]["align"], 8)
 
     def int_field(self, struct_name, path):
@@ -431,7 +447,8 @@ class Layout(object):
         return f["size"] == 8 and not f.get("bits")
 
     def global_size(self, name):
-        self._available(name)
+        if not self._available(name):
+            return 8
         return self.data["globals"][name]["size"]
 
     def has_enum(self, name):
@@ -476,7 +493,9 @@ def run_view(view, rt, addr=None):
     for a, origin in items:
         rt.new_row()
         row = [("origin", origin)]
-        for name, fn, kind, is_list in view.columns:
+        for name, fn, kind, is_list, _reads in view.columns:
+            if name in view.absent:
+                continue
             try:
                 value = fn(rt, a)
                 row.append((name, [format_value(x, kind) for x in value] if is_list else format_value(value, kind)))
@@ -506,9 +525,11 @@ def format_value(v, kind):
 
 
 class View(object):
-    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None):
+    def __init__(self, name, doc, of, roots, columns, checks, clock=False, stack=None, needs=()):
         self.name, self.doc, self.of = name, doc, of
         self.roots, self.columns, self.checks = roots, columns, checks
+        self.needs = needs  # the structs and globals the roots and checks read (generators/lower/reads.ts)
+        self.absent = set()  # columns that read an object the process does not map: left out of the rows
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
         self.stack = stack  # (frame columns, weight column or None, leaf columns or None): a stack-shaped view
 

@@ -69,6 +69,11 @@ export class BoundLayout {
     return new BoundLayout(joined, sources.join(' + '), unavailable);
   }
 
+  /** Whether struct or global `name` belongs to an object without a layout (not mapped, an unknown build). */
+  lacks(name: string): boolean {
+    return this.unavailable.has(name);
+  }
+
   /** Throws, saying why, when struct or global `name` belongs to an object without a layout. */
   private available(name: string): void {
     const reason = this.unavailable.get(name);

@@ -8,6 +8,7 @@
  */
 import type { LExpr, LFunc, LProgram, LStmt, LView } from '../generators/lower/lir.ts';
 import type { BoundLayout } from './bound-layout.ts';
+import { reachedFrom } from '../generators/lower/reads.ts';
 import { ITEMS_TAG, tagOf } from './snapshot.ts';
 import * as X from './exact.ts';
 import type { Int } from './exact.ts';
@@ -22,20 +23,36 @@ export type Fn = (...args: any[]) => any;
 
 export interface CompiledView {
   roots: { label: string; fn: (visit: (v: Int) => boolean) => boolean }[];
-  columns: { name: string; fn: (self: Int) => unknown; kind: 'addr' | 'value'; list: boolean }[];
+  /** absent: the column reads an object the process does not map; it is left out of the rows (reads.ts). */
+  columns: { name: string; fn: (self: Int) => unknown; kind: 'addr' | 'value'; list: boolean; absent: boolean }[];
   checks: { message: string; fn: (self: Int) => unknown }[];
   /** Starts a row: what the view's let: names is computed again, once. */
   newRow: () => void;
 }
 
 export function compileView(view: LView, layout: BoundLayout, R: WalkRuntime): CompiledView {
-  const fns = link(view.funcs, layout, R);
+  const absent = absentColumns(view, layout);
+  const kept = view.columns.filter((c) => !absent.has(c.name)).map((c) => c.fn);
+  const reached = absent.size > 0 ? reachedFrom(view.funcs, [...itemFns(view), ...kept]).funcs : null;
+  const fns = link(reached ? view.funcs.filter((f) => reached.has(f.name)) : view.funcs, layout, R);
   return {
     roots: view.roots.map((r) => ({ label: r.label, fn: fns[r.fn] })),
-    columns: view.columns.map((c) => ({ name: c.name, fn: fns[c.fn], kind: c.kind, list: c.list })),
+    columns: view.columns.map((c) => ({ name: c.name, fn: fns[c.fn], kind: c.kind, list: c.list, absent: absent.has(c.name) })),
     checks: view.checks.map((c) => ({ message: c.message, fn: fns[c.fn] })),
     newRow: () => R.newRow(),
   };
+}
+
+/** The functions that find a view's items and check them: what must be read for the view to apply at all. */
+const itemFns = (view: LView): string[] => [...view.roots.map((r) => r.fn), ...view.checks.map((c) => c.fn), ...view.instant];
+
+/**
+ * The columns that read an object the process does not map, when the view's items can be read without it (else
+ * none: the view fails as a whole, saying why, as it compiles).
+ */
+function absentColumns(view: LView, layout: BoundLayout): Set<string> {
+  if (reachedFrom(view.funcs, itemFns(view)).names.some((n) => layout.lacks(n))) return new Set();
+  return new Set(view.columns.filter((c) => c.reads.some((n) => layout.lacks(n))).map((c) => c.name));
 }
 
 export function compileProgram(p: LProgram, layout: BoundLayout, R: WalkRuntime): Fn {

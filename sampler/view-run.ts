@@ -73,6 +73,7 @@ export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { m
     view.newRow();
     const row: Row = { origin: item.origin };
     for (const [i, col] of view.columns.entries()) {
+      if (col.absent) continue;
       marks.mark = tagOf(i);
       const before = marks.loads;
       try {

@@ -12,6 +12,7 @@ import { layoutSpecOf, type LayoutFile } from '../generators/layout.ts';
 import { repoRoot } from '../core/packs.ts';
 import type { LFunc } from '../generators/lower/lir.ts';
 import { lowerSeqOf, lowerValue, lowerValues, lowerView } from '../generators/lower/lower.ts';
+import { reachedFrom } from '../generators/lower/reads.ts';
 import { PyConsts, printPyFuncs } from './print-py.ts';
 import { type Py, py, pyBool, pyComment, pyData, pyInt, pyJoin, pyRuntime, pyStr } from './py-source.ts';
 
@@ -40,9 +41,11 @@ function factory(fnName: Py, funcs: LFunc[], result: Py): Py {
 function viewFactory(view: ViewIR, index: number): Py {
   const lv = lowerView(view);
   const rootList = pyJoin(lv.roots.map((r) => py`(${pyStr(r.label)}, ${fnRef(r.fn)})`), ', ');
-  const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${fnRef(c.fn)}, ${pyStr(c.kind)}, ${pyBool(c.list)})`), ', ');
+  const names = (xs: string[]) => py`[${pyJoin(xs.map((n) => pyStr(n)), ', ')}]`;
+  const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${fnRef(c.fn)}, ${pyStr(c.kind)}, ${pyBool(c.list)}, ${names(c.reads)})`), ', ');
   const checkList = pyJoin(lv.checks.map((c) => py`(${fnRef(c.fn)}, ${pyStr(c.message)})`), ', ');
-  return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)})  # noqa: F821`);
+  const needs = names(reachedFrom(lv.funcs, [...lv.roots.map((r) => r.fn), ...lv.checks.map((c) => c.fn)]).names);
+  return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)}, ${needs})  # noqa: F821`);
 }
 
 /** A stack-shaped view's frames and weight, as the Python View takes them; None for a table. */

@@ -139,8 +139,12 @@ export interface LView {
   funcs: LFunc[];
   /** Seq functions of no parameter (and a visitor). */
   roots: { label: string; fn: string }[];
-  /** Value functions of self; a list column's returns a stack of its elements, each shown as `kind` says. */
-  columns: { name: string; fn: string; kind: ColumnKind; list: boolean }[];
+  /**
+   * Value functions of self; a list column's returns a stack of its elements, each shown as `kind` says.
+   * reads: the structs and globals it names (reads.ts): where one is of an object the process does not map,
+   * the column is left out of the table, when the view's roots and checks can be read.
+   */
+  columns: { name: string; fn: string; kind: ColumnKind; list: boolean; reads: string[] }[];
   checks: { message: string; fn: string }[];
   /** Value functions of self the kernel runs at the instant of a sample (a view's instant:), recording what they load. */
   instant: string[];

@@ -41,6 +41,7 @@ import {
 } from './lir.ts';
 import { canonical } from './canon.ts';
 import { lowerReach, lowerReachParent, lowerReachPath, type ReachLowerer } from './reach.ts';
+import { reachedFrom } from './reads.ts';
 
 /** Passes an element on; `stop` are the statements that end the whole walk (they differ inside a visitor). */
 type Emit = (elem: LExpr, stop: LStmt[]) => LStmt[];
@@ -124,9 +125,10 @@ export function lowerView(view: ViewIR, withInstant = false, fold = !withInstant
     const body = [...lw.seq(r.expr, (e, stop) => [if_(not({ k: 'visit', e }), stop)], [{ k: 'return', e: FALSE }]), { k: 'return', e: TRUE } as LStmt];
     return { label: r.label, fn: b.add('seq', 'root', [], body) };
   });
-  const columns = view.columns.map((c) => ({ name: c.name, fn: b.add('value', 'col', ['s'], lw.column(c.expr)), kind: columnKind(c.expr), list: c.expr.type.k === 'seq' }));
+  const columns = view.columns.map((c) => ({ name: c.name, fn: b.add('value', 'col', ['s'], lw.column(c.expr)), kind: columnKind(c.expr), list: c.expr.type.k === 'seq', reads: [] as string[] }));
   const checks = view.checks.map((c) => ({ message: c.message, fn: b.add('value', 'check', ['s'], [{ k: 'return', e: lw.expr(c.expr) }]) }));
   const instant = (withInstant ? view.instant : []).map((x) => b.add('value', 'instant', ['s'], lw.column(x.expr)));
+  for (const c of columns) c.reads = reachedFrom(b.funcs, [c.fn]).names;
   return { name: view.name, funcs: b.funcs, roots, columns, checks, instant };
 }
 
