@@ -34,15 +34,26 @@ export interface ObjectInfo {
   error?: string;
 }
 
+/** Where the executable itself is mapped (its lowest mapping to its highest) and its load bias. */
+export interface MainObject {
+  path: string;
+  start: number;
+  end: number;
+  bias: number;
+}
+
 interface Loaded {
   object: MappedObject;
   start: number;
   end: number;
   notElf?: boolean;
   table?: SymbolTable;
+  bias?: number;
   buildId?: string | null;
   error?: string;
 }
+
+const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 
 export class ProcessSymbols implements Symbols {
   private readonly others: Loaded[];
@@ -50,6 +61,7 @@ export class ProcessSymbols implements Symbols {
   constructor(
     private readonly main: SymbolTable,
     others: MappedObject[],
+    private readonly mainObject: MainObject | null = null,
   ) {
     this.others = [...others].sort((a, b) => a.start - b.start).map((object) => ({ object, start: object.start, end: object.end }));
   }
@@ -72,6 +84,13 @@ export class ProcessSymbols implements Symbols {
   fileStatic(fn: number, name: string): number | null | undefined {
     const o = this.holding(fn);
     return o ? this.load(o)?.fileStatic(fn, name) : this.main.fileStatic(fn, name);
+  }
+
+  objectAt(addr: number): { name: string; bias: number } | null {
+    const o = this.holding(addr);
+    if (o) return this.load(o) && o.bias !== undefined ? { name: baseName(o.object.path), bias: o.bias } : null;
+    const m = this.mainObject;
+    return m && m.start <= addr && addr < m.end ? { name: baseName(m.path), bias: m.bias } : null;
   }
 
   /** The ELF objects besides the executable whose path `which` accepts (all by default), each opened to read its build-id (and symbols) if it was not yet. */
@@ -97,6 +116,7 @@ export class ProcessSymbols implements Symbols {
       const opened = o.object.open();
       elf = opened.elf;
       o.buildId = elf.buildId();
+      o.bias = opened.bias;
       o.table = new SymbolTable(elf.symbols(), opened.bias);
     } catch (err) {
       if (err instanceof NotElf) o.notElf = true;

@@ -9,7 +9,7 @@ import { ElfFile } from '../core/elf.ts';
 import { openLiveSource } from './live-source.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
 import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDeleted } from './proc-maps.ts';
-import { groupByPath, type MappedObject, ProcessSymbols } from './process-symbols.ts';
+import { groupByPath, type MainObject, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
 import { SymbolTable } from './symbols.ts';
 import { fixedRegisters, LiveRegisters, type RegisterSource } from './live-registers.ts';
@@ -120,7 +120,7 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
     exe,
     exeName: name,
     buildId: exe.buildId(),
-    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), bias), liveObjects(pid, mappings, name)),
+    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), bias), liveObjects(pid, mappings, name), mainObject(mappings, name, bias)),
     registers,
     ranges: () => readable(readProcMaps(pid)),
     checkIdentity: () => checkSame(pid, identity),
@@ -186,6 +186,13 @@ function coreObjects(core: CoreSource): MappedObject[] {
   });
 }
 
+/** Where the executable `exe` (a mapped path, " (deleted)" or not) is mapped, from its lowest mapping to its highest; null when it is not. */
+function mainObject(mappings: { start: number; end: number; path: string }[], exe: string | null, bias: number): MainObject | null {
+  if (exe === null) return null;
+  const [o] = groupByPath(mappings, (p) => withoutDeleted(p) === withoutDeleted(exe));
+  return o ? { path: withoutDeleted(exe), start: o.start, end: o.end, bias } : null;
+}
+
 /** The executable the core names, if it is the one that was mapped (see CoreSource.openMapped). */
 function mappedExecutable(core: CoreSource, corePath: string): ElfFile {
   if (!core.exeMappedPath) throw new UserError(`${corePath}: does not name its executable: pass --exe BINARY`);
@@ -222,7 +229,7 @@ function coreTarget(core: CoreSource, exe: ElfFile): Target {
     exe,
     exeName: exeFile,
     buildId: core.exeBuildId ?? exe.buildId(),
-    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), core.loadBias(exe)), coreObjects(core)),
+    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), core.loadBias(exe)), coreObjects(core), mainObject(core.fileMappings, core.exeMappedPath, core.loadBias(exe))),
     registers: fixedRegisters(core.registers),
     ranges: () => ranges,
     checkIdentity: () => {},
