@@ -142,7 +142,7 @@ function liveObjects(pid: number, mappings: Mapping[], exe: string): MappedObjec
   const objects = groupByPath(mappings, (p) => p.startsWith('/') && withoutDeleted(p) !== withoutDeleted(exe));
   return objects.flatMap((o) => {
     const open = liveOpener(pid, o);
-    return open ? [{ path: withoutDeleted(o.path), start: o.start, end: o.end, open }] : [];
+    return open ? [{ path: withoutDeleted(o.path), start: o.start, end: o.end, mappings: o.mappings, open }] : [];
   });
 }
 
@@ -182,15 +182,15 @@ function coreObjects(core: CoreSource): MappedObject[] {
   const objects = groupByPath(core.fileMappings, (p) => p.startsWith('/') && p !== core.exeMappedPath);
   return objects.flatMap((o) => {
     if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
-    return [{ path: o.path, start: o.start, end: o.end, open: coreOpener(core, o.path) }];
+    return [{ path: o.path, start: o.start, end: o.end, mappings: o.mappings, open: coreOpener(core, o.path) }];
   });
 }
 
-/** Where the executable `exe` (a mapped path, " (deleted)" or not) is mapped, from its lowest mapping to its highest; null when it is not. */
+/** Where the executable `exe` (a mapped path, " (deleted)" or not) is mapped; null when it is not. */
 function mainObject(mappings: { start: number; end: number; path: string }[], exe: string | null, bias: number): MainObject | null {
   if (exe === null) return null;
-  const [o] = groupByPath(mappings, (p) => withoutDeleted(p) === withoutDeleted(exe));
-  return o ? { path: withoutDeleted(exe), start: o.start, end: o.end, bias } : null;
+  const own = mappings.filter((m) => withoutDeleted(m.path) === withoutDeleted(exe));
+  return own.length > 0 ? { path: withoutDeleted(exe), mappings: own, bias } : null;
 }
 
 /** The executable the core names, if it is the one that was mapped (see CoreSource.openMapped). */
