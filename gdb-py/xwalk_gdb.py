@@ -105,20 +105,13 @@ class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
             return None
         return m.group(1), int(m.group(2) or 0), m.group(3)
 
-    def _live_pid(self):
+    def live_pid(self):
         inf = gdb.selected_inferior()
         return inf.pid if inf.pid and _is_live(inf) else None
 
-    def file_mappings(self):
-        pid = self._live_pid()
-        if pid is not None:
-            return proc_file_mappings(pid)  # noqa: F821 (xwalk_target.py)
+    def core_file_mappings(self):
         core = _core_file()
         return core_file_mappings(core) if core else []  # noqa: F821 (xwalk_elf.py)
-
-    def open_mapped(self, path, mappings):
-        pid = self._live_pid()
-        return live_mapped_file(pid, mappings) if pid is not None else Symbols.open_mapped(self, path, mappings)  # noqa: F821
 
 
 class ViewCommand(gdb.Command):

@@ -1001,8 +1001,8 @@ DELETED = " (deleted)"
 
 class Symbols(object):
     """The symbols of the executable and of every object it maps, as the walks use them (Runtime in xwalk_core.py). Implement
-    address() and symbol_at() and set exe; symbolize() and file_static() are built on them; implement file_mappings()
-    (and open_mapped() for a live process) for object_at()."""
+    address() and symbol_at() and set exe; symbolize() and file_static() are built on them; implement live_pid() and
+    core_file_mappings() for object_at()."""
 
     exe = Required("the path of the executable (str), or None when the debugger has none")
 
@@ -1026,15 +1026,29 @@ class Symbols(object):
         name, offset, _path = found
         return name, offset
 
-    def file_mappings(self):
-        """The process's mappings of files: a list of (start, end, file offset, path), as /proc/PID/maps or a core's
-        NT_FILE lists them. By default none: then no address is named by its object."""
+    def live_pid(self):
+        """The pid of the live process the debugger is attached to; None for a core (and by default)."""
+        return None
+
+    def core_file_mappings(self):
+        """A core's mappings of files: a list of (start, end, file offset, path), as its NT_FILE note lists them. By
+        default none."""
         return []
 
+    def file_mappings(self):
+        """The process's mappings of files, (start, end, file offset, path): a live process's from /proc/PID/maps, a
+        core's from core_file_mappings(). None known: no address is named by its object."""
+        pid = self.live_pid()
+        return proc_file_mappings(pid) if pid is not None else self.core_file_mappings()
+
     def open_mapped(self, path, mappings):
-        """The file mapped from path (by mappings, each (start, end, file offset)), open for reading as bytes. By
-        default the path itself (a core's: the file the debugger reads too); a live process's is the very file it maps,
-        through /proc/PID/map_files (live_mapped_file)."""
+        """The file mapped from path (by mappings, each (start, end, file offset)), open for reading as bytes: a live
+        process's, the very file it maps, through /proc/PID/map_files (even if another has taken its path since); a
+        core's, the path (the file the debugger reads too)."""
+        pid = self.live_pid()
+        if pid is not None:
+            start, end, _ = min(m for m in mappings if m[2] == 0)
+            return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))  # noqa: F821 (xwalk_elf.py)
         if path.endswith(DELETED):
             raise OSError("%s: gone from its path" % path)
         return open_regular(path)  # noqa: F821 (xwalk_elf.py)
@@ -1080,12 +1094,6 @@ class Symbols(object):
         st, bias = file_statics_of(self, self.exe)  # noqa: F821 (xwalk_elf.py)
         return st.lookup(fn, name, bias)
 
-
-def live_mapped_file(pid, mappings):
-    """The file a live process maps (mappings: its (start, end, file offset)), through /proc/PID/map_files of its first
-    page's mapping: the very file, even if another has taken its path since (as xsample opens it)."""
-    start, end, _ = min(m for m in mappings if m[2] == 0)
-    return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))  # noqa: F821 (xwalk_elf.py)
 
 
 # ---- py-common/xwalk_pattern.py ----
@@ -1936,20 +1944,13 @@ class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
             return None
         return m.group(1), int(m.group(2) or 0), m.group(3)
 
-    def _live_pid(self):
+    def live_pid(self):
         inf = gdb.selected_inferior()
         return inf.pid if inf.pid and _is_live(inf) else None
 
-    def file_mappings(self):
-        pid = self._live_pid()
-        if pid is not None:
-            return proc_file_mappings(pid)  # noqa: F821 (xwalk_target.py)
+    def core_file_mappings(self):
         core = _core_file()
         return core_file_mappings(core) if core else []  # noqa: F821 (xwalk_elf.py)
-
-    def open_mapped(self, path, mappings):
-        pid = self._live_pid()
-        return live_mapped_file(pid, mappings) if pid is not None else Symbols.open_mapped(self, path, mappings)  # noqa: F821
 
 
 class ViewCommand(gdb.Command):

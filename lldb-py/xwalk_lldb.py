@@ -133,17 +133,12 @@ class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
             return None
         return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target), module.GetFileSpec().fullpath
 
-    def _live_pid(self):
+    def live_pid(self):
         process = self.target.GetProcess()
         return process.GetProcessID() or None if process.IsValid() and process.GetPluginName() != "elf-core" else None
 
-    def file_mappings(self):
-        pid = self._live_pid()
-        return proc_file_mappings(pid) if pid is not None else _module_segments(self.target)  # noqa: F821 (xwalk_target.py)
-
-    def open_mapped(self, path, mappings):
-        pid = self._live_pid()
-        return live_mapped_file(pid, mappings) if pid is not None else Symbols.open_mapped(self, path, mappings)  # noqa: F821
+    def core_file_mappings(self):
+        return _module_segments(self.target)
 
 
 def _struct_names(t):
