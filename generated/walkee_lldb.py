@@ -1043,12 +1043,15 @@ class Symbols(object):
 
     def open_mapped(self, path, mappings):
         """The file mapped from path (by mappings, each (start, end, file offset)), open for reading as bytes: a live
-        process's, the very file it maps, through /proc/PID/map_files (even if another has taken its path since); a
-        core's, the path (the file the debugger reads too)."""
+        process's, the very file it maps, through /proc/PID/map_files (even if another has taken its path since) where
+        that may be followed; else the path (a core's: the file the debugger reads too), unless it is gone from it."""
         pid = self.live_pid()
         if pid is not None:
             start, end, _ = min(m for m in mappings if m[2] == 0)
-            return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))  # noqa: F821 (xwalk_elf.py)
+            try:
+                return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))  # noqa: F821 (xwalk_elf.py)
+            except (IOError, OSError):
+                pass  # following map_files takes CAP_SYS_ADMIN: a debugger run by the process's own user reads the path
         if path.endswith(DELETED):
             raise OSError("%s: gone from its path" % path)
         return open_regular(path)  # noqa: F821 (xwalk_elf.py)
