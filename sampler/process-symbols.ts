@@ -36,7 +36,7 @@ export interface ObjectInfo {
   error?: string;
 }
 
-/** Where the executable itself is mapped (its lowest mapping to its highest) and its load bias. */
+/** The pages the executable itself is mapped at, and its load bias. */
 export interface MainObject {
   path: string;
   mappings: { start: number; end: number }[];
