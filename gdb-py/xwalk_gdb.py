@@ -105,6 +105,14 @@ class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
             return None
         return m.group(1), int(m.group(2) or 0), m.group(3)
 
+    def live_pid(self):
+        inf = gdb.selected_inferior()
+        return inf.pid if inf.pid and _is_live(inf) else None
+
+    def core_file_mappings(self):
+        core = _core_file()
+        return core_file_mappings(core) if core else []  # noqa: F821 (xwalk_elf.py)
+
 
 class ViewCommand(gdb.Command):
     def __init__(self, pack, command, view_index, doc):

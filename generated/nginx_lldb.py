@@ -184,7 +184,7 @@ class Runtime(object):
 
     def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
         self.m = snap
-        self.symbols = symbols  # object with address(name), symbolize(addr) and file_static(fn, name)
+        self.symbols = symbols  # object with address(name), symbolize(addr), file_static(fn, name) and object_at(addr)
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
@@ -261,10 +261,16 @@ class Runtime(object):
         return "".join(p if isinstance(p, str) else str(p) for p in parts)
 
     def symbol(self, addr):
+        """The ELF symbol at addr (name+0xoff); else the object mapped there and the address in its file
+        (ngx_http_lua_module.so+0x1a2b3, in_object); else NULL for 0; else the bare address (anonymous memory,
+        JIT code, no mapping). As sampler/walk-runtime.ts symbol()."""
         s = self.symbols.symbolize(addr)
         if s:
             return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
-        return "NULL" if addr == 0 else hex64(addr)
+        if addr == 0:
+            return "NULL"
+        o = self.symbols.object_at(addr)
+        return in_object(o[0], addr, o[1]) if o else hex64(addr)
 
     def string(self, data, length):
         if not length > 0:
@@ -352,6 +358,13 @@ _PLACEHOLDER = re.compile(r"\{(\d+)\}")
 def _arg(a):
     v, how = a
     return hex64(v) if how == "hex" else str(v)
+
+
+def in_object(name, addr, bias):
+    """An address no symbol names, inside ELF object name (a file name) loaded with bias (runtime minus link-time
+    address): name+0xVADDR, the address in the file's own address space, what addr2line -e FILE and objdump
+    --start-address take (sampler/symbols.ts inObject: the same text)."""
+    return "%s+%s" % (name, hex(addr - bias))
 
 
 def hex64(v):
@@ -784,7 +797,7 @@ def core_ranges(path, exe_path=None):
     (the executable's, through the file the debugger loaded)."""
     import os
 
-    out, notes = [], []
+    out = []
     # Only the headers and the notes are read (a core may be gigabytes; a note that claims more than
     # any real one is skipped, as xsample refuses it).
     with open(path, "rb") as f:
@@ -794,12 +807,39 @@ def core_ranges(path, exe_path=None):
         f.seek(phoff)
         table = f.read(phnum * phentsize)
         for i in range(phnum):
-            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
+            p_type, p_flags, _, p_vaddr, _, _, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
             if p_type == 1 and p_flags & 4 and p_memsz > 0:
                 out.append((p_vaddr, p_vaddr + p_memsz))
-            elif p_type == 4 and p_filesz <= MAX_NOTES:
-                f.seek(p_offset)
-                notes.append(f.read(p_filesz))
+        f.seek(0)
+        notes = _core_notes(f)
+    for start, end, _, fname in _nt_file(notes):
+        if fname.endswith(" (deleted)"):
+            continue
+        readable = os.access(fname, os.R_OK) or (exe_path is not None and os.path.basename(fname) == os.path.basename(exe_path))
+        if readable:
+            out.append((start, end))
+    return out
+
+
+def _core_notes(f):
+    """The PT_NOTE blobs of the core open in f (a note that claims more than any real one is skipped)."""
+    head = f.read(64)
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    f.seek(phoff)
+    table = f.read(phnum * phentsize)
+    notes = []
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz, _, _ = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
+        if p_type == 4 and p_filesz <= MAX_NOTES:
+            f.seek(p_offset)
+            notes.append(f.read(p_filesz))
+    return notes
+
+
+def _nt_file(notes):
+    """The file mappings of a core's NT_FILE note: a list of (start, end, file offset, path)."""
+    out = []
     for blob in notes:
         at = 0
         while at + 12 <= len(blob):
@@ -810,17 +850,45 @@ def core_ranges(path, exe_path=None):
             at = desc_at + ((descsz + 3) & ~3)
             if name != b"CORE" or ntype != 0x46494C45:  # NT_FILE
                 continue
-            count, _ = struct.unpack_from("<QQ", desc, 0)
+            count, page_size = struct.unpack_from("<QQ", desc, 0)
             names = desc[16 + count * 24:].split(b"\0")
             for j in range(count):
-                start, end, _ = struct.unpack_from("<QQQ", desc, 16 + j * 24)
-                fname = names[j].decode("utf-8", "replace")
-                if fname.endswith(" (deleted)"):
-                    continue
-                readable = os.access(fname, os.R_OK) or (exe_path is not None and os.path.basename(fname) == os.path.basename(exe_path))
-                if readable:
-                    out.append((start, end))
+                start, end, page = struct.unpack_from("<QQQ", desc, 16 + j * 24)
+                out.append((start, end, page * page_size, names[j].decode("utf-8", "replace")))
     return out
+
+
+def core_file_mappings(path):
+    """The file mappings a core's NT_FILE note lists: (start, end, file offset, path), as xsample reads them."""
+    with open(path, "rb") as f:
+        return _nt_file(_core_notes(f))
+
+
+def elf_load_bias(f, mappings):
+    """Runtime minus link-time address of the ELF object open in f, mapped by mappings ((start, end, file offset)
+    of its file): its first PT_LOAD's page is where the mapping of that file offset starts (0 for an ET_EXEC), as
+    sampler/proc-maps.ts loadBias. None when f is not a 64-bit ELF object or that page is not mapped."""
+    head = f.read(64)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:
+        return None
+    e_type, = struct.unpack_from("<H", head, 0x10)
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    if e_type == 2:
+        return 0
+    if phentsize < 56 or phnum > 4096:
+        return None
+    f.seek(phoff)
+    table = f.read(phnum * phentsize)
+    for i in range(len(table) // phentsize):
+        p_type, _, p_offset, p_vaddr = struct.unpack_from("<IIQQ", table, i * phentsize)
+        if p_type != 1:
+            continue
+        for start, _, offset in mappings:
+            if offset == p_offset - p_offset % 4096:
+                return start - (p_vaddr - p_vaddr % 4096)
+        return None
+    return None
 
 
 # ---- py-common/xwalk_target.py ----
@@ -833,6 +901,8 @@ def core_ranges(path, exe_path=None):
 # chunk page by page when it cannot be read whole, /proc/PID/maps, keeping
 # to the executable's own symbols, a C file's statics.
 # Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
+
+import struct
 
 
 class Required(object):
@@ -935,9 +1005,25 @@ def proc_ranges(pid):
         return parse_maps(f.read())
 
 
+def proc_file_mappings(pid):
+    """The file mappings of a live process, from /proc/PID/maps: a list of (start, end, file offset, path)."""
+    out = []
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f.read().splitlines():
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].startswith("/"):
+                start, end = parts[0].split("-")
+                out.append((int(start, 16), int(end, 16), int(parts[2], 16), parts[5]))
+    return out
+
+
+DELETED = " (deleted)"
+
+
 class Symbols(object):
     """The symbols of the executable and of every object it maps, as the walks use them (Runtime in xwalk_core.py). Implement
-    address() and symbol_at() and set exe; symbolize() and file_static() are built on them."""
+    address() and symbol_at() and set exe; symbolize() and file_static() are built on them; implement live_pid() and
+    core_file_mappings() for object_at()."""
 
     exe = Required("the path of the executable (str), or None when the debugger has none")
 
@@ -961,6 +1047,69 @@ class Symbols(object):
         name, offset, _path = found
         return name, offset
 
+    def live_pid(self):
+        """The pid of the live process the debugger is attached to; None for a core (and by default)."""
+        return None
+
+    def core_file_mappings(self):
+        """A core's mappings of files: a list of (start, end, file offset, path), as its NT_FILE note lists them. By
+        default none."""
+        return []
+
+    def file_mappings(self):
+        """The process's mappings of files, (start, end, file offset, path): a live process's from /proc/PID/maps, a
+        core's from core_file_mappings(). None known: no address is named by its object."""
+        pid = self.live_pid()
+        return proc_file_mappings(pid) if pid is not None else self.core_file_mappings()
+
+    def open_mapped(self, path, mappings):
+        """The file mapped from path (by mappings, each (start, end, file offset)), open for reading as bytes: a live
+        process's, the very file it maps, through /proc/PID/map_files (even if another has taken its path since) where
+        that may be followed; else the path (a core's: the file the debugger reads too), unless it is gone from it."""
+        pid = self.live_pid()
+        if pid is not None:
+            start, end, _ = min(m for m in mappings if m[2] == 0)
+            try:
+                return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))  # noqa: F821 (xwalk_elf.py)
+            except (IOError, OSError):
+                pass  # following map_files takes CAP_SYS_ADMIN: a debugger run by the process's own user reads the path
+        if path.endswith(DELETED):
+            raise OSError("%s: gone from its path" % path)
+        return open_regular(path)  # noqa: F821 (xwalk_elf.py)
+
+    def object_at(self, addr):
+        """(file name, load bias) of the ELF object whose file is mapped at addr, or None: no file mapped there (anonymous
+        memory, JIT code, a gap in an object's span), or not an ELF object, or one that cannot be read. Its bias is where
+        the page of its first PT_LOAD is mapped (as xsample's ProcessSymbols.objectAt)."""
+        if getattr(self, "_objects", None) is None:
+            try:
+                mappings = self.file_mappings() or []
+            except (IOError, OSError, struct.error, IndexError, ValueError):
+                mappings = []
+            by_path = {}
+            for start, end, offset, path in mappings:
+                if path.startswith("/"):
+                    by_path.setdefault(path, []).append((start, end, offset))
+            self._objects = {}  # path -> [its mappings, its bias (False: not read yet)]
+            for path, ms in by_path.items():
+                self._objects[path] = [ms, False]
+        for path, o in self._objects.items():
+            if any(start <= addr < end for start, end, _ in o[0]):
+                if o[1] is False:
+                    o[1] = self._bias_of(path, o[0])
+                if o[1] is None:
+                    return None
+                name = path[:-len(DELETED)] if path.endswith(DELETED) else path
+                return name[name.rfind("/") + 1:], o[1]
+        return None
+
+    def _bias_of(self, path, mappings):
+        try:
+            with self.open_mapped(path, mappings) as f:
+                return elf_load_bias(f, mappings)  # noqa: F821 (xwalk_elf.py)
+        except (IOError, OSError, struct.error, IndexError, ValueError):
+            return None
+
     def file_static(self, fn, name):
         """The run-time address of the static variable name of the C file that defines the function at
         fn: an int, None when that file has none, False when the executable has no .symtab."""
@@ -968,6 +1117,7 @@ class Symbols(object):
             return False
         st, bias = file_statics_of(self, self.exe)  # noqa: F821 (xwalk_elf.py)
         return st.lookup(fn, name, bias)
+
 
 
 # ---- py-common/xwalk_pattern.py ----
@@ -1813,20 +1963,7 @@ class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
     def _file_segments(self):
         """(start, end, path, file offset) of every loaded segment backed by a file, page-rounded as mapped."""
         if getattr(self, "_segments", None) is None:
-            self._segments = []
-            for m in range(self.target.GetNumModules()):
-                module = self.target.GetModuleAtIndex(m)
-                path = module.GetFileSpec().fullpath
-                for i in range(module.GetNumSections()):
-                    sec = module.GetSectionAtIndex(i)
-                    start = sec.GetLoadAddress(self.target)
-                    if start == lldb.LLDB_INVALID_ADDRESS or sec.GetFileByteSize() == 0 or not sec.GetPermissions() & lldb.ePermissionsReadable:
-                        continue
-                    end = start + sec.GetFileByteSize()
-                    end += -end % 4096
-                    offset = sec.GetFileOffset() - start % 4096  # the kernel maps whole pages
-                    start -= start % 4096
-                    self._segments.append((start, end, path, offset))
+            self._segments = [(start, end, path, offset) for start, end, offset, path in _module_segments(self.target)]
         return self._segments
 
     def _read_file(self, addr, n):
@@ -1858,6 +1995,26 @@ class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
         return LldbTypes()  # noqa: F821 (xwalk_dwarf_lldb.py)
 
 
+def _module_segments(target):
+    """(start, end, file offset, path) of every loaded segment of target's modules backed by a file, page-rounded as
+    the kernel maps them: what a core's NT_FILE lists, which lldb 16 does not give."""
+    out = []
+    for m in range(target.GetNumModules()):
+        module = target.GetModuleAtIndex(m)
+        path = module.GetFileSpec().fullpath
+        for i in range(module.GetNumSections()):
+            sec = module.GetSectionAtIndex(i)
+            start = sec.GetLoadAddress(target)
+            if start == lldb.LLDB_INVALID_ADDRESS or sec.GetFileByteSize() == 0 or not sec.GetPermissions() & lldb.ePermissionsReadable:
+                continue
+            end = start + sec.GetFileByteSize()
+            end += -end % 4096
+            offset = sec.GetFileOffset() - start % 4096  # the kernel maps whole pages
+            start -= start % 4096
+            out.append((start, end, offset, path))
+    return out
+
+
 class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
     def __init__(self, target):
         self.target = target
@@ -1882,6 +2039,13 @@ class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
         if not sym.IsValid() or not sym.GetName() or sym.IsSynthetic() or not module.IsValid():
             return None
         return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target), module.GetFileSpec().fullpath
+
+    def live_pid(self):
+        process = self.target.GetProcess()
+        return process.GetProcessID() or None if process.IsValid() and process.GetPluginName() != "elf-core" else None
+
+    def core_file_mappings(self):
+        return _module_segments(self.target)
 
 
 def _struct_names(t):

@@ -56,20 +56,7 @@ class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
     def _file_segments(self):
         """(start, end, path, file offset) of every loaded segment backed by a file, page-rounded as mapped."""
         if getattr(self, "_segments", None) is None:
-            self._segments = []
-            for m in range(self.target.GetNumModules()):
-                module = self.target.GetModuleAtIndex(m)
-                path = module.GetFileSpec().fullpath
-                for i in range(module.GetNumSections()):
-                    sec = module.GetSectionAtIndex(i)
-                    start = sec.GetLoadAddress(self.target)
-                    if start == lldb.LLDB_INVALID_ADDRESS or sec.GetFileByteSize() == 0 or not sec.GetPermissions() & lldb.ePermissionsReadable:
-                        continue
-                    end = start + sec.GetFileByteSize()
-                    end += -end % 4096
-                    offset = sec.GetFileOffset() - start % 4096  # the kernel maps whole pages
-                    start -= start % 4096
-                    self._segments.append((start, end, path, offset))
+            self._segments = [(start, end, path, offset) for start, end, offset, path in _module_segments(self.target)]
         return self._segments
 
     def _read_file(self, addr, n):
@@ -101,6 +88,26 @@ class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
         return LldbTypes()  # noqa: F821 (xwalk_dwarf_lldb.py)
 
 
+def _module_segments(target):
+    """(start, end, file offset, path) of every loaded segment of target's modules backed by a file, page-rounded as
+    the kernel maps them: what a core's NT_FILE lists, which lldb 16 does not give."""
+    out = []
+    for m in range(target.GetNumModules()):
+        module = target.GetModuleAtIndex(m)
+        path = module.GetFileSpec().fullpath
+        for i in range(module.GetNumSections()):
+            sec = module.GetSectionAtIndex(i)
+            start = sec.GetLoadAddress(target)
+            if start == lldb.LLDB_INVALID_ADDRESS or sec.GetFileByteSize() == 0 or not sec.GetPermissions() & lldb.ePermissionsReadable:
+                continue
+            end = start + sec.GetFileByteSize()
+            end += -end % 4096
+            offset = sec.GetFileOffset() - start % 4096  # the kernel maps whole pages
+            start -= start % 4096
+            out.append((start, end, offset, path))
+    return out
+
+
 class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
     def __init__(self, target):
         self.target = target
@@ -125,6 +132,13 @@ class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
         if not sym.IsValid() or not sym.GetName() or sym.IsSynthetic() or not module.IsValid():
             return None
         return sym.GetName(), addr - sym.GetStartAddress().GetLoadAddress(self.target), module.GetFileSpec().fullpath
+
+    def live_pid(self):
+        process = self.target.GetProcess()
+        return process.GetProcessID() or None if process.IsValid() and process.GetPluginName() != "elf-core" else None
+
+    def core_file_mappings(self):
+        return _module_segments(self.target)
 
 
 def _struct_names(t):

@@ -177,7 +177,7 @@ class Runtime(object):
 
     def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
         self.m = snap
-        self.symbols = symbols  # object with address(name), symbolize(addr) and file_static(fn, name)
+        self.symbols = symbols  # object with address(name), symbolize(addr), file_static(fn, name) and object_at(addr)
         self.max_nodes = max_nodes
         self.max_total = max_total if max_total is not None else max_nodes * 10
         self.visited = 0
@@ -254,10 +254,16 @@ class Runtime(object):
         return "".join(p if isinstance(p, str) else str(p) for p in parts)
 
     def symbol(self, addr):
+        """The ELF symbol at addr (name+0xoff); else the object mapped there and the address in its file
+        (ngx_http_lua_module.so+0x1a2b3, in_object); else NULL for 0; else the bare address (anonymous memory,
+        JIT code, no mapping). As sampler/walk-runtime.ts symbol()."""
         s = self.symbols.symbolize(addr)
         if s:
             return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
-        return "NULL" if addr == 0 else hex64(addr)
+        if addr == 0:
+            return "NULL"
+        o = self.symbols.object_at(addr)
+        return in_object(o[0], addr, o[1]) if o else hex64(addr)
 
     def string(self, data, length):
         if not length > 0:
@@ -345,6 +351,13 @@ _PLACEHOLDER = re.compile(r"\{(\d+)\}")
 def _arg(a):
     v, how = a
     return hex64(v) if how == "hex" else str(v)
+
+
+def in_object(name, addr, bias):
+    """An address no symbol names, inside ELF object name (a file name) loaded with bias (runtime minus link-time
+    address): name+0xVADDR, the address in the file's own address space, what addr2line -e FILE and objdump
+    --start-address take (sampler/symbols.ts inObject: the same text)."""
+    return "%s+%s" % (name, hex(addr - bias))
 
 
 def hex64(v):

@@ -115,7 +115,7 @@ def core_ranges(path, exe_path=None):
     (the executable's, through the file the debugger loaded)."""
     import os
 
-    out, notes = [], []
+    out = []
     # Only the headers and the notes are read (a core may be gigabytes; a note that claims more than
     # any real one is skipped, as xsample refuses it).
     with open(path, "rb") as f:
@@ -125,12 +125,39 @@ def core_ranges(path, exe_path=None):
         f.seek(phoff)
         table = f.read(phnum * phentsize)
         for i in range(phnum):
-            p_type, p_flags, p_offset, p_vaddr, _, p_filesz, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
+            p_type, p_flags, _, p_vaddr, _, _, p_memsz, _ = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
             if p_type == 1 and p_flags & 4 and p_memsz > 0:
                 out.append((p_vaddr, p_vaddr + p_memsz))
-            elif p_type == 4 and p_filesz <= MAX_NOTES:
-                f.seek(p_offset)
-                notes.append(f.read(p_filesz))
+        f.seek(0)
+        notes = _core_notes(f)
+    for start, end, _, fname in _nt_file(notes):
+        if fname.endswith(" (deleted)"):
+            continue
+        readable = os.access(fname, os.R_OK) or (exe_path is not None and os.path.basename(fname) == os.path.basename(exe_path))
+        if readable:
+            out.append((start, end))
+    return out
+
+
+def _core_notes(f):
+    """The PT_NOTE blobs of the core open in f (a note that claims more than any real one is skipped)."""
+    head = f.read(64)
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    f.seek(phoff)
+    table = f.read(phnum * phentsize)
+    notes = []
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz, _, _ = struct.unpack_from("<IIQQQQQQ", table, i * phentsize)
+        if p_type == 4 and p_filesz <= MAX_NOTES:
+            f.seek(p_offset)
+            notes.append(f.read(p_filesz))
+    return notes
+
+
+def _nt_file(notes):
+    """The file mappings of a core's NT_FILE note: a list of (start, end, file offset, path)."""
+    out = []
     for blob in notes:
         at = 0
         while at + 12 <= len(blob):
@@ -141,14 +168,42 @@ def core_ranges(path, exe_path=None):
             at = desc_at + ((descsz + 3) & ~3)
             if name != b"CORE" or ntype != 0x46494C45:  # NT_FILE
                 continue
-            count, _ = struct.unpack_from("<QQ", desc, 0)
+            count, page_size = struct.unpack_from("<QQ", desc, 0)
             names = desc[16 + count * 24:].split(b"\0")
             for j in range(count):
-                start, end, _ = struct.unpack_from("<QQQ", desc, 16 + j * 24)
-                fname = names[j].decode("utf-8", "replace")
-                if fname.endswith(" (deleted)"):
-                    continue
-                readable = os.access(fname, os.R_OK) or (exe_path is not None and os.path.basename(fname) == os.path.basename(exe_path))
-                if readable:
-                    out.append((start, end))
+                start, end, page = struct.unpack_from("<QQQ", desc, 16 + j * 24)
+                out.append((start, end, page * page_size, names[j].decode("utf-8", "replace")))
     return out
+
+
+def core_file_mappings(path):
+    """The file mappings a core's NT_FILE note lists: (start, end, file offset, path), as xsample reads them."""
+    with open(path, "rb") as f:
+        return _nt_file(_core_notes(f))
+
+
+def elf_load_bias(f, mappings):
+    """Runtime minus link-time address of the ELF object open in f, mapped by mappings ((start, end, file offset)
+    of its file): its first PT_LOAD's page is where the mapping of that file offset starts (0 for an ET_EXEC), as
+    sampler/proc-maps.ts loadBias. None when f is not a 64-bit ELF object or that page is not mapped."""
+    head = f.read(64)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:
+        return None
+    e_type, = struct.unpack_from("<H", head, 0x10)
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    if e_type == 2:
+        return 0
+    if phentsize < 56 or phnum > 4096:
+        return None
+    f.seek(phoff)
+    table = f.read(phnum * phentsize)
+    for i in range(len(table) // phentsize):
+        p_type, _, p_offset, p_vaddr = struct.unpack_from("<IIQQ", table, i * phentsize)
+        if p_type != 1:
+            continue
+        for start, _, offset in mappings:
+            if offset == p_offset - p_offset % 4096:
+                return start - (p_vaddr - p_vaddr % 4096)
+        return None
+    return None

@@ -8,6 +8,8 @@
 # to the executable's own symbols, a C file's statics.
 # Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
 
+import struct
+
 
 class Required(object):
     """An attribute the implementation sets (in its __init__, or as a property of its own).
@@ -109,9 +111,25 @@ def proc_ranges(pid):
         return parse_maps(f.read())
 
 
+def proc_file_mappings(pid):
+    """The file mappings of a live process, from /proc/PID/maps: a list of (start, end, file offset, path)."""
+    out = []
+    with open("/proc/%d/maps" % pid) as f:
+        for line in f.read().splitlines():
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].startswith("/"):
+                start, end = parts[0].split("-")
+                out.append((int(start, 16), int(end, 16), int(parts[2], 16), parts[5]))
+    return out
+
+
+DELETED = " (deleted)"
+
+
 class Symbols(object):
     """The symbols of the executable and of every object it maps, as the walks use them (Runtime in xwalk_core.py). Implement
-    address() and symbol_at() and set exe; symbolize() and file_static() are built on them."""
+    address() and symbol_at() and set exe; symbolize() and file_static() are built on them; implement live_pid() and
+    core_file_mappings() for object_at()."""
 
     exe = Required("the path of the executable (str), or None when the debugger has none")
 
@@ -135,6 +153,69 @@ class Symbols(object):
         name, offset, _path = found
         return name, offset
 
+    def live_pid(self):
+        """The pid of the live process the debugger is attached to; None for a core (and by default)."""
+        return None
+
+    def core_file_mappings(self):
+        """A core's mappings of files: a list of (start, end, file offset, path), as its NT_FILE note lists them. By
+        default none."""
+        return []
+
+    def file_mappings(self):
+        """The process's mappings of files, (start, end, file offset, path): a live process's from /proc/PID/maps, a
+        core's from core_file_mappings(). None known: no address is named by its object."""
+        pid = self.live_pid()
+        return proc_file_mappings(pid) if pid is not None else self.core_file_mappings()
+
+    def open_mapped(self, path, mappings):
+        """The file mapped from path (by mappings, each (start, end, file offset)), open for reading as bytes: a live
+        process's, the very file it maps, through /proc/PID/map_files (even if another has taken its path since) where
+        that may be followed; else the path (a core's: the file the debugger reads too), unless it is gone from it."""
+        pid = self.live_pid()
+        if pid is not None:
+            start, end, _ = min(m for m in mappings if m[2] == 0)
+            try:
+                return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))  # noqa: F821 (xwalk_elf.py)
+            except (IOError, OSError):
+                pass  # following map_files takes CAP_SYS_ADMIN: a debugger run by the process's own user reads the path
+        if path.endswith(DELETED):
+            raise OSError("%s: gone from its path" % path)
+        return open_regular(path)  # noqa: F821 (xwalk_elf.py)
+
+    def object_at(self, addr):
+        """(file name, load bias) of the ELF object whose file is mapped at addr, or None: no file mapped there (anonymous
+        memory, JIT code, a gap in an object's span), or not an ELF object, or one that cannot be read. Its bias is where
+        the page of its first PT_LOAD is mapped (as xsample's ProcessSymbols.objectAt)."""
+        if getattr(self, "_objects", None) is None:
+            try:
+                mappings = self.file_mappings() or []
+            except (IOError, OSError, struct.error, IndexError, ValueError):
+                mappings = []
+            by_path = {}
+            for start, end, offset, path in mappings:
+                if path.startswith("/"):
+                    by_path.setdefault(path, []).append((start, end, offset))
+            self._objects = {}  # path -> [its mappings, its bias (False: not read yet)]
+            for path, ms in by_path.items():
+                self._objects[path] = [ms, False]
+        for path, o in self._objects.items():
+            if any(start <= addr < end for start, end, _ in o[0]):
+                if o[1] is False:
+                    o[1] = self._bias_of(path, o[0])
+                if o[1] is None:
+                    return None
+                name = path[:-len(DELETED)] if path.endswith(DELETED) else path
+                return name[name.rfind("/") + 1:], o[1]
+        return None
+
+    def _bias_of(self, path, mappings):
+        try:
+            with self.open_mapped(path, mappings) as f:
+                return elf_load_bias(f, mappings)  # noqa: F821 (xwalk_elf.py)
+        except (IOError, OSError, struct.error, IndexError, ValueError):
+            return None
+
     def file_static(self, fn, name):
         """The run-time address of the static variable name of the C file that defines the function at
         fn: an int, None when that file has none, False when the executable has no .symtab."""
@@ -142,3 +223,4 @@ class Symbols(object):
             return False
         st, bias = file_statics_of(self, self.exe)  # noqa: F821 (xwalk_elf.py)
         return st.lookup(fn, name, bias)
+

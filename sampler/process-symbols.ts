@@ -21,6 +21,8 @@ export interface MappedObject {
   path: string;
   start: number;
   end: number;
+  /** The pages the file itself is mapped at (an object's span may hold other mappings: another file's, anonymous ones). */
+  mappings: { start: number; end: number }[];
   open(): { elf: ElfFile; bias: number };
 }
 
@@ -34,24 +36,40 @@ export interface ObjectInfo {
   error?: string;
 }
 
+/** The pages the executable itself is mapped at, and its load bias. */
+export interface MainObject {
+  path: string;
+  mappings: { start: number; end: number }[];
+  bias: number;
+}
+
 interface Loaded {
   object: MappedObject;
   start: number;
   end: number;
   notElf?: boolean;
   table?: SymbolTable;
+  bias?: number;
   buildId?: string | null;
   error?: string;
 }
 
+const baseName = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
+
 export class ProcessSymbols implements Symbols {
   private readonly others: Loaded[];
+  /** Every mapping of a file, sorted, with the object it maps (null: the executable). */
+  private readonly pages: { start: number; end: number; o: Loaded | null }[];
 
   constructor(
     private readonly main: SymbolTable,
     others: MappedObject[],
+    private readonly mainObject: MainObject | null = null,
   ) {
     this.others = [...others].sort((a, b) => a.start - b.start).map((object) => ({ object, start: object.start, end: object.end }));
+    this.pages = [...this.others.flatMap((o) => o.object.mappings.map((m) => ({ start: m.start, end: m.end, o }))), ...(mainObject?.mappings ?? []).map((m) => ({ start: m.start, end: m.end, o: null }))].sort(
+      (a, b) => a.start - b.start,
+    );
   }
 
   address(name: string): number | null {
@@ -74,6 +92,15 @@ export class ProcessSymbols implements Symbols {
     return o ? this.load(o)?.fileStatic(fn, name) : this.main.fileStatic(fn, name);
   }
 
+  /** The object a file mapping at addr belongs to (a page the file itself is mapped at: not a gap in its span). */
+  objectAt(addr: number): { name: string; bias: number } | null {
+    const page = findMapping(this.pages, addr);
+    if (!page) return null;
+    const o = page.o;
+    if (o === null) return { name: baseName(this.mainObject!.path), bias: this.mainObject!.bias };
+    return this.load(o) && o.bias !== undefined ? { name: baseName(o.object.path), bias: o.bias } : null;
+  }
+
   /** The ELF objects besides the executable whose path `which` accepts (all by default), each opened to read its build-id (and symbols) if it was not yet. */
   objects(which: (path: string) => boolean = () => true): ObjectInfo[] {
     const chosen = this.others.filter((o) => which(o.object.path));
@@ -86,8 +113,11 @@ export class ProcessSymbols implements Symbols {
       });
   }
 
+  /** The object mapped at addr, else the one whose span holds it (spans may overlap: /dev/zero mapped far apart). */
   private holding(addr: number): Loaded | undefined {
-    return findMapping(this.others, addr) ?? undefined;
+    const page = findMapping(this.pages, addr);
+    if (page) return page.o ?? undefined;
+    return this.others.find((o) => o.start <= addr && addr < o.end);
   }
 
   private load(o: Loaded): SymbolTable | undefined {
@@ -97,6 +127,7 @@ export class ProcessSymbols implements Symbols {
       const opened = o.object.open();
       elf = opened.elf;
       o.buildId = elf.buildId();
+      o.bias = opened.bias;
       o.table = new SymbolTable(elf.symbols(), opened.bias);
     } catch (err) {
       if (err instanceof NotElf) o.notElf = true;

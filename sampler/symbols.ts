@@ -23,6 +23,18 @@ export interface Symbols {
   address(name: string): number | null;
   symbolize(addr: number): { name: string; offset: number } | null;
   fileStatic(fn: number, name: string): number | null | undefined;
+  /** The ELF object mapped at addr (its file name, and runtime − link-time address), or null: no mapping, anonymous memory, or a file that is not an ELF object or cannot be read. */
+  objectAt(addr: number): { name: string; bias: number } | null;
+}
+
+/**
+ * The text of a runtime address that no symbol names, inside ELF object `name` (a file name: `ngx_http_lua_module.so`,
+ * `nginx`) loaded with `bias` (runtime − link-time address): `name+0xVADDR`, the address in the file's own link-time
+ * address space, what `addr2line -e FILE 0xVADDR`, `objdump --start-address=0xVADDR` and perf's unsymbolised frames
+ * take. The one rule for symbol() columns (walk-runtime.ts, xwalk_core.py) and unwound frames (unwind/frame-names.ts).
+ */
+export function inObject(name: string, addr: number, bias: number): string {
+  return `${name}+0x${(addr - bias).toString(16)}`;
 }
 
 export class SymbolTable implements Symbols {
@@ -83,6 +95,11 @@ export class SymbolTable implements Symbols {
     const file = this.files.fileOf.get(fn - this.bias);
     const value = file === undefined ? undefined : this.files.statics.get(`${file} ${name}`);
     return value === undefined ? null : value + this.bias;
+  }
+
+  /** One object's table does not know where the object is mapped: ProcessSymbols does. */
+  objectAt(_addr: number): null {
+    return null;
   }
 
   /** The function or object whose extent covers addr, or null. */

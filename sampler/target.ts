@@ -9,7 +9,7 @@ import { ElfFile } from '../core/elf.ts';
 import { openLiveSource } from './live-source.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
 import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDeleted } from './proc-maps.ts';
-import { groupByPath, type MappedObject, ProcessSymbols } from './process-symbols.ts';
+import { groupByPath, type MainObject, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
 import { SymbolTable } from './symbols.ts';
 import { fixedRegisters, LiveRegisters, type RegisterSource } from './live-registers.ts';
@@ -120,7 +120,7 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
     exe,
     exeName: name,
     buildId: exe.buildId(),
-    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), bias), liveObjects(pid, mappings, name)),
+    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), bias), liveObjects(pid, mappings, name), mainObject(mappings, name, bias)),
     registers,
     ranges: () => readable(readProcMaps(pid)),
     checkIdentity: () => checkSame(pid, identity),
@@ -142,7 +142,7 @@ function liveObjects(pid: number, mappings: Mapping[], exe: string): MappedObjec
   const objects = groupByPath(mappings, (p) => p.startsWith('/') && withoutDeleted(p) !== withoutDeleted(exe));
   return objects.flatMap((o) => {
     const open = liveOpener(pid, o);
-    return open ? [{ path: withoutDeleted(o.path), start: o.start, end: o.end, open }] : [];
+    return open ? [{ path: withoutDeleted(o.path), start: o.start, end: o.end, mappings: o.mappings, open }] : [];
   });
 }
 
@@ -182,8 +182,15 @@ function coreObjects(core: CoreSource): MappedObject[] {
   const objects = groupByPath(core.fileMappings, (p) => p.startsWith('/') && p !== core.exeMappedPath);
   return objects.flatMap((o) => {
     if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
-    return [{ path: o.path, start: o.start, end: o.end, open: coreOpener(core, o.path) }];
+    return [{ path: o.path, start: o.start, end: o.end, mappings: o.mappings, open: coreOpener(core, o.path) }];
   });
+}
+
+/** Where the executable `exe` (a mapped path, " (deleted)" or not) is mapped; null when it is not. */
+function mainObject(mappings: { start: number; end: number; path: string }[], exe: string | null, bias: number): MainObject | null {
+  if (exe === null) return null;
+  const own = mappings.filter((m) => withoutDeleted(m.path) === withoutDeleted(exe));
+  return own.length > 0 ? { path: withoutDeleted(exe), mappings: own, bias } : null;
 }
 
 /** The executable the core names, if it is the one that was mapped (see CoreSource.openMapped). */
@@ -222,7 +229,7 @@ function coreTarget(core: CoreSource, exe: ElfFile): Target {
     exe,
     exeName: exeFile,
     buildId: core.exeBuildId ?? exe.buildId(),
-    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), core.loadBias(exe)), coreObjects(core)),
+    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), core.loadBias(exe)), coreObjects(core), mainObject(core.fileMappings, core.exeMappedPath, core.loadBias(exe))),
     registers: fixedRegisters(core.registers),
     ranges: () => ranges,
     checkIdentity: () => {},

@@ -11,7 +11,7 @@ import { clockValue, type ClockReading } from './clock.ts';
 import { hex, norm, type Int } from './exact.ts';
 import type { RegisterSource } from './live-registers.ts';
 import { Fault, SHARED_TAG, type Snapshot } from './snapshot.ts';
-import type { Symbols } from './symbols.ts';
+import { inObject, type Symbols } from './symbols.ts';
 import { type Limits, WalkError, type WalkErrorKind } from './walk-error.ts';
 
 const MAX_STRING = 4096;
@@ -194,10 +194,17 @@ export class WalkRuntime {
     return parts.map((p) => (typeof p === 'string' ? p : String(p))).join('');
   }
 
-  /** The ELF symbol at addr (name+0xoff), else the address, else NULL. */
+  /**
+   * The ELF symbol at addr (name+0xoff); else the object mapped there and the address in its file (inObject:
+   * `ngx_http_lua_module.so+0x1a2b3`); else NULL for 0; else the bare address (anonymous memory, JIT code, no mapping).
+   */
   symbol(addr: Int): string {
-    const s = typeof addr === 'number' ? this.symbols.symbolize(addr) : null;
-    return s ? (s.offset ? `${s.name}+${hex(s.offset)}` : s.name) : addr === 0 ? 'NULL' : hex(addr);
+    if (typeof addr !== 'number') return hex(addr);
+    const s = this.symbols.symbolize(addr);
+    if (s) return s.offset ? `${s.name}+${hex(s.offset)}` : s.name;
+    if (addr === 0) return 'NULL';
+    const o = this.symbols.objectAt(addr);
+    return o ? inObject(o.name, addr, o.bias) : hex(addr);
   }
 
   /** A global's address; -1 when the symbol tables lack it. */

@@ -8,7 +8,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { ElfFile, STT_FUNC } from '../core/elf.ts';
+import { ProcessSymbols } from '../sampler/process-symbols.ts';
+import { Snapshot } from '../sampler/snapshot.ts';
+import { SymbolTable } from '../sampler/symbols.ts';
 import { openCore, openLive } from '../sampler/target.ts';
+import { WalkRuntime } from '../sampler/walk-runtime.ts';
+import { FakeMemory } from './lib/fake-memory.ts';
 import { startWalkee } from './lib/walkee.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-process-symbols-'));
@@ -50,4 +56,55 @@ t.test("a live process's and its core's shared objects: libc's symbols and build
     t.notOk(objects.some((o) => o.path === target.exeName), `${target.kind}: the executable is not listed among the others`);
     t.notOk(objects.some((o) => o.error), `${target.kind}: every object was read: ${JSON.stringify(objects.filter((o) => o.error))}`);
   }
+});
+
+/** A 64-bit ELF image with one PT_LOAD (no sections, no symbols: a stripped object). */
+function strippedImage(type: number, vaddr: number): Buffer {
+  const b = Buffer.alloc(64 + 56);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]).copy(b, 0);
+  b.writeUInt16LE(type, 16);
+  b.writeUInt16LE(0x3e, 18);
+  b.writeUInt32LE(1, 20);
+  b.writeBigUInt64LE(64n, 32);
+  b.writeUInt16LE(64, 52);
+  b.writeUInt16LE(56, 54);
+  b.writeUInt16LE(1, 56);
+  b.writeUInt32LE(1, 64);
+  b.writeUInt32LE(5, 68);
+  b.writeBigUInt64LE(BigInt(vaddr), 80);
+  return b;
+}
+
+t.test('an address no symbol names: the object whose file is mapped there, by the address in that file; else the bare address', async (t) => {
+  const mod = 0x7f0000010000;
+  const pages = (...r: [number, number][]) => r.map(([start, end]) => ({ start, end }));
+  const object = (path: string, mappings: { start: number; end: number }[], image: Buffer | null, bias: number) => ({
+    path,
+    start: Math.min(...mappings.map((m) => m.start)),
+    end: Math.max(...mappings.map((m) => m.end)),
+    mappings,
+    open: () => {
+      if (!image) throw new Error(`${path}: cannot be read`);
+      return { elf: ElfFile.fromImage(path, image), bias };
+    },
+  });
+  const symbols = new ProcessSymbols(
+    new SymbolTable([{ name: 'main', value: 0x401000, size: 0x40, type: STT_FUNC, bind: 1, shndx: 14 }], 0),
+    [
+      // nginx maps its shared zones from /dev/zero far apart: that span holds every library between them.
+      object('/dev/zero (deleted)', pages([0x7f0000000000, 0x7f0000001000], [0x7f0000f00000, 0x7f0000f01000]), Buffer.from('not an ELF file'), 0),
+      object('/usr/lib/nginx/modules/ngx_http_lua_module.so', pages([mod, mod + 0x1000], [mod + 0x1000, mod + 0x3000]), strippedImage(3, 0), mod),
+      object('/usr/lib/gone.so', pages([0x7f0000040000, 0x7f0000041000]), null, 0x7f0000040000),
+    ],
+    { path: '/usr/sbin/nginx', mappings: pages([0x400000, 0x403000]), bias: 0 },
+  );
+  const runtime = new WalkRuntime(new Snapshot(new FakeMemory(), []), symbols, { maxNodes: 10, maxTotal: 100 });
+  t.same(symbols.objectAt(mod + 0x1c10), { name: 'ngx_http_lua_module.so', bias: mod }, 'in the module, inside the span of /dev/zero');
+  t.equal(runtime.symbol(mod + 0x1c10), 'ngx_http_lua_module.so+0x1c10');
+  t.equal(runtime.symbol(0x401010), 'main+0x10', 'a symbol still names its address');
+  t.equal(runtime.symbol(0x402010), 'nginx+0x402010', 'the stripped part of the executable: its name and its link-time address');
+  t.equal(runtime.symbol(0x7f0000015000), '0x7f0000015000', 'in the span of an object but in no page of a file (anonymous memory): bare');
+  t.equal(runtime.symbol(0x7f0000000010), '0x7f0000000010', 'in a file that is no ELF object: bare');
+  t.equal(runtime.symbol(0x7f0000040010), '0x7f0000040010', 'in an object that cannot be read: bare (its offset could not be vouched for)');
+  t.equal(runtime.symbol(0), 'NULL');
 });

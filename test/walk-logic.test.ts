@@ -22,7 +22,7 @@ import { STT_FUNC, STT_OBJECT } from '../core/elf.ts';
 import { hex } from '../sampler/memory.ts';
 import { Fault, PAGE, Snapshot } from '../sampler/snapshot.ts';
 import { Slabs } from '../sampler/slabs.ts';
-import { SymbolTable } from '../sampler/symbols.ts';
+import { type Symbols, SymbolTable } from '../sampler/symbols.ts';
 import { formatValue, runView, type Value } from '../sampler/view-run.ts';
 import { type Limits, WalkError } from '../sampler/walk-error.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
@@ -328,6 +328,8 @@ const size = (struct: string): number => LAYOUT.types[struct].size;
 const DATA = 0x555555558000;
 const TEXT = 0x555555555000;
 const HEAP = 0x7f3a12000000; // 64 KiB-aligned
+/** Where a stripped module is loaded (its first PT_LOAD at link-time address 0). */
+const LIB = 0x7f3a20000000;
 
 class World {
   readonly mem = new FakeMemory();
@@ -359,16 +361,32 @@ class World {
     ];
   }
 
-  symbols(): SymbolTable {
-    return new SymbolTable(
+  /** The objects mapped, as (file name, start, end, load bias): a stripped module whose pages hold no symbol. */
+  objectList(): [string, number, number, number][] {
+    return [['ngx_http_lua_module.so', LIB, LIB + 0x60000, LIB]];
+  }
+
+  /** The symbol table, and the objects as a process's symbols (ProcessSymbols) tell them. */
+  symbols(): Symbols {
+    const table = new SymbolTable(
       this.symbolList().map(([name, value, sz, type]) => ({ name, value, size: sz, type, bind: 1, shndx: 14 })),
       0,
     );
+    const objects = this.objectList();
+    return {
+      address: (name) => table.address(name),
+      symbolize: (addr) => table.symbolize(addr),
+      fileStatic: (fn, name) => table.fileStatic(fn, name),
+      objectAt: (addr) => {
+        const o = objects.find(([, start, end]) => start <= addr && addr < end);
+        return o ? { name: o[0], bias: o[3] } : null;
+      },
+    };
   }
 
   /** The same world for the Python printer. */
   py(): PyWorld {
-    return { mem: this.mem, symbols: this.symbolList().map(([n, v, sz]) => [n, v, sz]), layout: LAYOUT };
+    return { mem: this.mem, symbols: this.symbolList().map(([n, v, sz]) => [n, v, sz]), objects: this.objectList(), layout: LAYOUT };
   }
 
   runtime(limits: Limits = LIMITS): WalkRuntime {
@@ -1130,7 +1148,11 @@ t.test('strings', async (t) => {
     t.equal(ev(w, `symbol(${TEXT + 0x50})`), 'ngx_http_handler+0x10');
     t.equal(ev(w, `symbol(${TEXT + 0x40})`), 'ngx_http_handler');
     t.equal(ev(w, 'symbol(0)'), 'NULL');
-    t.equal(ev(w, 'symbol(4660)'), '0x1234');
+    t.equal(ev(w, 'symbol(4660)'), '0x1234', 'an address in no mapping: bare');
+    t.equal(ev(w, `symbol(${LIB + 0x3dc10})`), 'ngx_http_lua_module.so+0x3dc10', 'in a stripped object: its file name and the address in the file');
+    t.equal(ev(w, `symbol(${LIB})`), 'ngx_http_lua_module.so+0x0', 'its first byte');
+    t.equal(ev(w, `symbol(${LIB + 0x60000})`), '0x7f3a20060000', 'the byte past its last page: bare');
+    t.equal(ev(w, `symbol(${HEAP + 0x10})`), '0x7f3a12000010', 'anonymous memory (a heap, JIT code): the bare address');
   });
 });
 

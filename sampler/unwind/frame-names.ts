@@ -7,6 +7,7 @@
  * gdb's `info symbol` on the file take); kernel frames from /proc/kallsyms.
  */
 import fs from 'node:fs';
+import { inObject } from '../symbols.ts';
 import type { UnwindObject } from './objects.ts';
 
 /**
@@ -17,7 +18,7 @@ export function nativeFrameName(o: UnwindObject | null, pc: number, isReturnAddr
   if (!o) return Number.isFinite(pc) && pc > 0 ? '[anon]' : '[unknown]';
   const sym = o.symbol(isReturnAddress ? pc - 1 : pc);
   if (sym) return sym.name;
-  return `${o.name}+0x${(pc - o.bias).toString(16)}`;
+  return inObject(o.name, pc, o.bias);
 }
 
 interface KernelSymbol {

@@ -27,6 +27,8 @@ export interface PyAnswer {
 export interface PyWorld {
   mem: FakeMemory;
   symbols: [string, number, number][];
+  /** Objects mapped: (file name, start, end, load bias). */
+  objects?: [string, number, number, number][];
   layout: LayoutFile;
 }
 
@@ -54,6 +56,7 @@ export function pyRun(p: LProgram, kind: 'value' | 'seq', w: PyWorld, o: { maxNo
     regions,
     holes,
     symbols: w.symbols,
+    objects: w.objects ?? [],
     layout: w.layout,
     max_nodes: String(o.maxNodes),
     max_total: String(o.maxTotal),

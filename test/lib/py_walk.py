@@ -43,8 +43,15 @@ class FakeMemory(object):
 
 
 class FakeSymbols(object):
-    def __init__(self, symbols):
+    def __init__(self, symbols, objects):
         self.symbols = [(name, int(value), int(size)) for name, value, size in symbols]
+        self.objects = [(name, int(start), int(end), int(bias)) for name, start, end, bias in objects]
+
+    def object_at(self, addr):
+        for name, start, end, bias in self.objects:
+            if start <= addr < end:
+                return name, bias
+        return None
 
     def address(self, name):
         for n, value, _ in self.symbols:
@@ -84,7 +91,7 @@ def answer(core, req):
     exec(compile(req["source"], "<program>", "exec"), ns)
     mem = FakeMemory(req["regions"], req["holes"])
     layout = ns["Layout"](req["layout"], "test layout")
-    rt = ns["Runtime"](ns["Snapshot"](mem.read_chunk, mem.ranges()), FakeSymbols(req["symbols"]), int(req["max_nodes"]), int(req["max_total"]))
+    rt = ns["Runtime"](ns["Snapshot"](mem.read_chunk, mem.ranges()), FakeSymbols(req["symbols"], req.get("objects", [])), int(req["max_nodes"]), int(req["max_total"]))
     rt.visited = int(req["visited"])
     fn = ns["program"](layout)
     this = int(req["self"])

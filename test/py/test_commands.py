@@ -400,6 +400,48 @@ class ContractTest(unittest.TestCase):
         self.assertIsNone(s.symbolize(0), "NULL")
         self.assertIsNone(s.symbolize(0x500000), "no symbol")
 
+    def test_object_at_names_the_file_mapped_there_by_its_link_time_address(self):
+        import tempfile
+
+        def elf(e_type, vaddr):
+            head = b"\x7fELF\x02\x01\x01" + b"\0" * 9 + struct.pack("<HHIQQQIHHHHHH", e_type, 0x3E, 1, 0, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+            return head + struct.pack("<IIQQQQQQ", 1, 5, 0, vaddr, vaddr, 0x3000, 0x3000, 0x1000)
+
+        with tempfile.TemporaryDirectory() as d:
+            files = {"mod.so": elf(3, 0), "prelinked.so": elf(3, 0x200000), "toy": elf(2, 0x400000), "data.bin": b"not an ELF file"}
+            for name, data in files.items():
+                with open(os.path.join(d, name), "wb") as f:
+                    f.write(data)
+            at = lambda name: os.path.join(d, name)  # noqa: E731
+
+            class Mapped(FakeSymbols):
+                def file_mappings(self):
+                    return [
+                        (0x7F0000000000, 0x7F0000001000, 0, "/dev/zero (deleted)"),  # its span holds every object below
+                        (0x7F0000010000, 0x7F0000011000, 0, at("mod.so")),
+                        (0x7F0000011000, 0x7F0000013000, 0x1000, at("mod.so")),
+                        (0x7F0000020000, 0x7F0000023000, 0, at("prelinked.so")),
+                        (0x400000, 0x403000, 0, at("toy")),
+                        (0x7F0000030000, 0x7F0000031000, 0, at("data.bin")),
+                        (0x7F0000F00000, 0x7F0000F01000, 0, "/dev/zero (deleted)"),
+                    ]
+
+            s = Mapped()
+            self.assertEqual(s.object_at(0x7F0000011C10), ("mod.so", 0x7F0000010000), "in a module: its file name and where its first page is")
+            self.assertEqual(s.object_at(0x7F0000020010), ("prelinked.so", 0x7F0000020000 - 0x200000), "linked at 0x200000: the bias says so")
+            self.assertEqual(s.object_at(0x401234), ("toy", 0), "an ET_EXEC is where it was linked")
+            self.assertIsNone(s.object_at(0x7F0000030010), "a file that is not an ELF object")
+            self.assertIsNone(s.object_at(0x7F0000015000), "in the span of /dev/zero's mappings, but in no page of a file")
+            self.assertIsNone(s.object_at(0x7F0000000010), "/dev/zero (deleted): gone from its path")
+            rt = ns["Runtime"](None, s)
+            self.assertEqual(rt.symbol(0x7F0000011C10), "mod.so+0x1c10")
+            self.assertEqual(rt.symbol(0x7F0000020010), "prelinked.so+0x200010", "the address in the file, as addr2line -e takes it")
+            self.assertEqual(rt.symbol(0x401234), "toy+0x401234")
+            self.assertEqual(rt.symbol(ON_READ + 0x10), "on_read+0x10", "a symbol still names its own address")
+            self.assertEqual(rt.symbol(0x7F0000015000), "0x7f0000015000", "anonymous memory: the bare address")
+            self.assertEqual(rt.symbol(0), "NULL")
+            self.assertIsNone(FakeSymbols().object_at(0x7F0000011C10), "no mappings known: no object")
+
     def test_file_static_without_a_symtab_is_false(self):
         self.assertIs(FakeSymbols().file_static(ON_READ, "counter"), False, "/srv/toy does not exist: no .symtab")
 
