@@ -45,6 +45,8 @@ export interface StartOptions {
   clientHeaderTimeout?: string;
   /** Debian's lua-nginx-module (and the ndk it needs) loaded, with the locations LUA_LOCATIONS */
   lua?: boolean;
+  /** more locations of a test's own, in the server block (nginx.conf syntax) */
+  locations?: string;
 
   /** how long to wait for the port and the worker (default 10 000 ms) */
   startTimeoutMs?: number;
@@ -227,7 +229,7 @@ function renderConfig(dir: string, port: number, opts: StartOptions): string {
     .replaceAll('@MASTER@', opts.singleProcess ? 'off' : 'on')
     .replaceAll('@HEADER_TIMEOUT@', opts.clientHeaderTimeout ?? '60s')
     .replaceAll('@MODULES@', opts.lua ? LUA_MODULES : '')
-    .replaceAll('@LOCATIONS@', opts.lua ? LUA_LOCATIONS : '');
+    .replaceAll('@LOCATIONS@', (opts.lua ? LUA_LOCATIONS : '') + (opts.locations ?? ''));
 }
 
 /** Debian's nginx is the build these modules are for (/usr/sbin/nginx); ndk must come first. */

@@ -1,0 +1,163 @@
+/**
+ * Every connection has its peer, every timer its owner, every request its query string, and nginx's own
+ * counters give rates - judged by what the test did and by truths that share nothing with the pack: a
+ * proxy_pass to an upstream server of the test's own that reads the request and never answers holds the
+ * request in flight; the kernel (/proc/PID/net/tcp) says each of the worker's sockets' peers; the upstream
+ * server says from which port nginx came; stub_status counts the requests the test sent. On our two builds
+ * and on Debian's nginx, xsample live and on a core, gdb and lldb agreeing.
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { gdb, lldb, type Where } from './lib/debuggers.ts';
+import { buildNginx, freePort, httpGet, startNginx, waitUntil } from './lib/nginx.ts';
+import { tcpPeersByFd } from './lib/proc-sockets.ts';
+import { xsample } from './lib/xsample.ts';
+
+type Row = Record<string, string | number | null>;
+
+/** A TCP server that accepts, reads what comes, and never answers: an upstream that holds its requests. */
+async function silentUpstream(): Promise<{ port: number; requests: { from: number; text: string }[]; close(): Promise<void> }> {
+  const port = await freePort();
+  const requests: { from: number; text: string }[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    const seen = { from: s.remotePort ?? 0, text: '' };
+    s.on('data', (b) => {
+      if (seen.text === '') requests.push(seen);
+      seen.text += b.toString('latin1');
+    });
+    s.on('error', () => { /* nginx resets it at shutdown */ });
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** stub_status's counters, the second truth of ngx_status. */
+async function stubStatus(port: number): Promise<{ active: number; accepted: number; handled: number; requests: number }> {
+  const body = (await httpGet(port, '/status')).body;
+  const m = /^Active connections: (\d+)\s*\nserver accepts handled requests\n\s*(\d+) (\d+) (\d+)/.exec(body);
+  if (!m) throw new Error(`not a stub_status answer: ${body}`);
+  return { active: Number(m[1]), accepted: Number(m[2]), handled: Number(m[3]), requests: Number(m[4]) };
+}
+
+const LONG_ARGS = Array.from({ length: 300 }, (_, i) => `k${i}=v${i}`).join('&'); // 2 280 bytes, more than the 1 024 shown
+const ARGS = 'x=1&y=two%20words&z';
+
+const BUILDS: [string, () => Promise<string>][] = [
+  ['our -g build', () => buildNginx()],
+  ['our v2debug build', () => buildNginx('v2debug')],
+  ["Debian's stripped nginx", async () => '/usr/sbin/nginx'],
+];
+
+for (const [build, binaryOf] of BUILDS) t.test(`peers, owners, query strings and counters: ${build}`, async (t) => {
+  const upstream = await silentUpstream();
+  t.teardown(() => upstream.close());
+  const locations = `
+        location /up/ {
+            proxy_pass http://127.0.0.1:${upstream.port};
+            proxy_read_timeout 50s;
+        }`;
+  const nginx = await startNginx({ binary: await binaryOf(), locations });
+  t.teardown(() => nginx.stop());
+  const pid = nginx.workerPid;
+  const view = async (name: string, where: string[] = ['--pid', String(pid)]): Promise<{ items: Row[]; json: Record<string, unknown> }> => {
+    const r = await xsample([...where, '--struct', name, '--json']);
+    t.equal(r.code, 0, `${name}: ${r.stderr}`);
+    t.equal(r.json?.partial, false, `${name}: whole ${JSON.stringify(r.json?.errors ?? r.stderr)}`);
+    return { items: r.json?.items ?? [], json: r.json };
+  };
+
+  // ---- rates: N requests between two samples of ngx_status move its counters by exactly N
+  const N = 7;
+  const s0 = await stubStatus(nginx.port);
+  const [before] = (await view('ngx_status')).items;
+  t.equal(before.requests, s0.requests, 'ngx_status counts the requests stub_status counted (its own answer included)');
+  t.equal(before.accepted, s0.accepted, 'and the connections accepted');
+  for (let i = 0; i < N; i++) await httpGet(nginx.port, '/');
+  const [after] = (await view('ngx_status')).items;
+  t.equal((after.requests as number) - (before.requests as number), N, `${N} requests sent: requests moved by ${N}`);
+  t.equal((after.accepted as number) - (before.accepted as number), N, `${N} connections (no keep-alive): accepted moved by ${N}`);
+  t.equal((after.handled as number) - (before.handled as number), N, 'and handled');
+  const s1 = await stubStatus(nginx.port);
+  t.equal(s1.requests, (after.requests as number) + 1, 'stub_status, asked after, counts one more: its own request');
+  t.equal(s1.accepted, (after.accepted as number) + 1, 'and its own connection');
+
+  // ---- two requests held by the upstream: one with a query string, one with a long one
+  const held = [httpGet(nginx.port, `/up/a?${ARGS}`, { timeoutMs: 0 }), httpGet(nginx.port, `/up/b?${LONG_ARGS}`, { timeoutMs: 0 })];
+  for (const h of held) h.catch(() => { /* ended by nginx's shutdown */ });
+  await waitUntil('the upstream has read both requests', () => upstream.requests.filter((r) => r.text.includes('\r\n\r\n')).length === 2);
+
+  const kernel = tcpPeersByFd(pid);
+  const conns = (await view('ngx_connections')).items;
+  const up = conns.filter((c) => c.kind === 'upstream');
+  t.equal(up.length, 2, 'two upstream connections');
+  for (const c of up) {
+    t.equal(c.peer, `127.0.0.1:${upstream.port}`, `fd ${c.fd}: the upstream's address and port`);
+    t.equal(c.peer, kernel.get(c.fd as number)?.remote, `fd ${c.fd}: the kernel's peer of that fd`);
+    const local = kernel.get(c.fd as number)?.local ?? '';
+    t.ok(upstream.requests.some((r) => local === `127.0.0.1:${r.from}`), `fd ${c.fd}: the upstream saw nginx come from ${local}`);
+  }
+  t.same(up.map((c) => c.uri).sort(), ['/up/a', '/up/b'], 'each upstream connection names its request\'s uri');
+  const clients = conns.filter((c) => c.kind === 'client');
+  t.equal(clients.length, 2, 'the two clients');
+  for (const c of clients) t.equal(c.peer, kernel.get(c.fd as number)?.remote, `client fd ${c.fd}: the kernel's peer`);
+  for (const c of up) t.ok(clients.some((k) => k.request === c.request && k.uri === c.uri), `${c.uri}: its client connection serves the same request`);
+  t.equal(conns.length, 4, 'nothing else');
+
+  const reqs = (await view('ngx_requests')).items;
+  t.same(reqs.map((r) => r.uri).sort(), ['/up/a', '/up/b'], 'each request once (not again for its upstream connection)');
+  const byUri = Object.fromEntries(reqs.map((r) => [r.uri, r]));
+  t.equal(byUri['/up/a'].args, ARGS, 'the query string, as sent');
+  t.equal(byUri['/up/b'].args, `${LONG_ARGS.slice(0, 1024)}...`, 'a long one cut at 1024 bytes, marked');
+  for (const c of up) t.equal(c.request, byUri[c.uri as string].addr, `${c.uri}: the upstream connection's request is the request`);
+
+  const timers = (await view('ngx_timers')).items;
+  for (const c of up) {
+    const mine = timers.filter((x) => x.fd === c.fd);
+    t.equal(mine.length, 1, `${c.uri}: its upstream connection's read timer (proxy_read_timeout)`);
+    t.equal(mine[0]?.owner, `upstream 127.0.0.1:${upstream.port}`, `${c.uri}: the timer's owner`);
+    t.equal(mine[0]?.uri, c.uri, `${c.uri}: the timer's request`);
+    t.ok((mine[0]?.left_ms as number) > 40_000 && (mine[0]?.left_ms as number) <= 50_000, `${c.uri}: ${mine[0]?.left_ms} ms left of 50 s`);
+  }
+  for (const x of timers) if (x.fd === -1) t.equal(x.owner, 'unknown', `timer ${x.addr}: not a connection's, its owner unknown`);
+
+  // ---- every back end: gdb and lldb on the live worker, xsample on its core and the debuggers too
+  const VIEWS = ['ngx_connections', 'ngx_requests', 'ngx_timers', 'ngx_status'];
+  const commands = VIEWS.map((v) => `${v.replaceAll('_', '-')} --json`);
+  const live = await Promise.all(VIEWS.map(async (v) => (await xsample(['--pid', String(pid), '--struct', v, '--json'])).json));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-peers-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  await execa('gcore', ['-o', path.join(dir, 'core'), String(pid)], { stdio: 'ignore' });
+  const core = path.join(dir, `core.${pid}`);
+  const onCore = await Promise.all(VIEWS.map(async (v) => (await view(v, ['--core', core, '--exe', nginx.binary])).json));
+  const rows = (j: Record<string, unknown>, v: string) =>
+    (j.items as Row[]).map((r) => (v === 'ngx_timers' ? { ...r, left_ms: '(clock)' } : v === 'ngx_requests' ? { ...r, age_ms: '(clock)' } : r));
+  VIEWS.forEach((v, i) => t.same(rows(onCore[i], v), rows(live[i], v), `${v}: the core says what the live worker said`));
+  const wheres: [string, Where][] = [['live', { pid }], ['core', { core, exe: nginx.binary }]];
+  for (const [what, where] of wheres) {
+    const want = what === 'live' ? live : onCore;
+    const g = await gdb(where, 'nginx', commands);
+    const l = await lldb(where, 'nginx', commands);
+    VIEWS.forEach((v, i) => {
+      t.same(g.json[i] && rows(g.json[i], v), rows(want[i], v), `${v}: gdb says what xsample says (${what}) ${g.stderr.slice(-300)}`);
+      t.same(l.json[i] && rows(l.json[i], v), rows(want[i], v), `${v}: lldb says what xsample says (${what}) ${l.stderr.slice(-300)}`);
+    });
+  }
+});
