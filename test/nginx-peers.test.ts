@@ -8,6 +8,7 @@
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
+import { createInterface } from 'node:readline';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import t from 'tap';
 import { gdb, lldb, type Where } from './lib/debuggers.ts';
 import { buildNginx, freePort, httpGet, startNginx, waitUntil } from './lib/nginx.ts';
 import { tcpPeersByFd } from './lib/proc-sockets.ts';
-import { xsample } from './lib/xsample.ts';
+import { xsample, xsampleBin } from './lib/xsample.ts';
 
 type Row = Record<string, string | number | null>;
 
@@ -160,4 +161,73 @@ for (const [build, binaryOf] of BUILDS) t.test(`peers, owners, query strings and
       t.same(l.json[i] && rows(l.json[i], v), rows(want[i], v), `${v}: lldb says what xsample says (${what}) ${l.stderr.slice(-300)}`);
     });
   }
+});
+
+/** The value of one series of an exposition, by name and labels. */
+const series = (text: string, name: string, labels: string): number | undefined => {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+};
+
+for (const [build, binaryOf] of [BUILDS[0], BUILDS[2]]) t.test(`top shows nginx's counters per second, serve as Prometheus counters: ${build}`, async (t) => {
+  const nginx = await startNginx({ binary: await binaryOf() });
+  t.teardown(() => nginx.stop());
+  const pid = String(nginx.workerPid);
+  const N = 9;
+
+  // top: N requests between its two refreshes move requests by exactly N, and its rate is N over the seconds between them
+  const top = execa(process.execPath, [xsampleBin, 'top', '--pid', pid, '--struct', 'ngx_status', '--count', '2', '--interval', '1500'], { reject: false, stdin: 'ignore' });
+  const lines: string[] = [];
+  const firstShown = new Promise<number>((resolve) => {
+    createInterface({ input: top.stdout! }).on('line', (l) => {
+      lines.push(l);
+      if (/^cycle\s/.test(l) && lines.filter((x) => /^cycle\s/.test(x)).length === 1) resolve(performance.now());
+    });
+  });
+  const shownAt = await firstShown;
+  for (let i = 0; i < N; i++) await httpGet(nginx.port, '/');
+  const r = await top;
+  const elapsed = (performance.now() - shownAt) / 1000;
+  t.equal(r.exitCode, 0, r.stderr);
+  const [head, cols, ...rest] = lines.join('\n').trim().split('\n\n')[1].split('\n');
+  t.match(head, /^xsample top: ngx_status \(nginx 1\.22\.1, pid \d+\): 1 item, refresh 2/);
+  const names = cols.replace('↓', '').trim().split(/\s{2,}/);
+  t.same(names.slice(0, 7), ['ORIGIN', 'ACCEPTED', 'ACCEPTED/S', 'HANDLED', 'HANDLED/S', 'REQUESTS', 'REQUESTS/S'], 'each counter followed by its rate');
+  const cells = rest[0].trim().split(/\s{2,}/);
+  const at = (c: string) => cells[names.indexOf(c)];
+  t.match(at('REQUESTS'), new RegExp(`^\\d+ \\(\\+${N}\\)$`), `${N} requests between the refreshes: ${at('REQUESTS')}`);
+  t.match(at('ACCEPTED'), new RegExp(`^\\d+ \\(\\+${N}\\)$`), `and ${N} connections`);
+  const rate = Number(at('REQUESTS/S'));
+  t.ok(rate >= N / elapsed - 0.05 && rate <= N / 1.5 + 0.05, `the rate, ${rate}/s, is ${N} over the time between the samples (at least the 1.5 s interval, at most the ${elapsed.toFixed(2)} s the test saw)`);
+
+  // serve: a counter of nginx's own total, which moves by exactly the requests sent between two scrapes
+  const child = execa(process.execPath, [xsampleBin, 'serve', '--listen', '127.0.0.1:0', '--pid', pid, '--struct', 'ngx_status', '--interval', '100'], { reject: false, stdin: 'ignore', buffer: { stderr: false } });
+  t.teardown(() => child.kill('SIGKILL'));
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      const m = /at (http:\/\/[^ ]+:\d+\/metrics); Ctrl-C to stop$/.exec(l);
+      if (m) resolve(m[1]);
+    });
+    void child.then(() => reject(new Error('xsample serve ended')));
+  });
+  const labels = `pid="${pid}",root="cycle"`;
+  const scrape = async () => (await fetch(url)).text();
+  const one = await scrape();
+  t.match(one, /^# TYPE xwalk_ngx_status_requests_total counter$/m, 'requests is a counter');
+  t.match(one, /^# TYPE xwalk_ngx_status_active gauge$/m, 'active a gauge');
+  const s0 = await stubStatus(nginx.port);
+  let text = '';
+  await waitUntil('serve has sampled again', async () => {
+    text = await scrape();
+    return series(text, 'xwalk_ngx_status_requests_total', labels) === s0.requests;
+  });
+  for (let i = 0; i < N; i++) await httpGet(nginx.port, '/');
+  await waitUntil('serve has sampled after the requests', async () => {
+    text = await scrape();
+    return series(text, 'xwalk_ngx_status_requests_total', labels) !== s0.requests;
+  });
+  t.equal(series(text, 'xwalk_ngx_status_requests_total', labels), s0.requests + N, `${N} requests after stub_status answered ${s0.requests}: the counter says ${s0.requests} + ${N}`);
+  t.equal(series(text, 'xwalk_ngx_status_accepted_total', labels), s0.accepted + N, 'and accepted');
+  const check = await execa('promtool', ['check', 'metrics'], { input: text, reject: false });
+  t.notMatch(check.stdout + check.stderr, /error/i, `promtool reads it ${check.stdout}${check.stderr}`);
 });

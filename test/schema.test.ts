@@ -263,7 +263,7 @@ t.test('both real packs load', async (t) => {
   const nginx = loadSchema(join(root, 'packs/nginx/schema.yaml'));
   t.equal(nginx.name, 'nginx');
   t.equal(nginx.versionPattern?.text, 'nginx/(\\d+\\.\\d+\\.\\d+)');
-  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_request_time', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones', 'ngx_memory_cycle', 'ngx_memory_connections', 'ngx_memory_requests', 'ngx_memory_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters', 'lua_vm', 'lua_requests', 'lua_backtrace', 'lua_objects', 'lua_tables', 'lua_held_by', 'lua_references', 'lua_table', 'lua_stacks', 'lua_entries']);
+  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_request_time', 'ngx_worker', 'ngx_status', 'ngx_timers', 'ngx_shm_zones', 'ngx_memory_cycle', 'ngx_memory_connections', 'ngx_memory_requests', 'ngx_memory_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters', 'lua_vm', 'lua_requests', 'lua_backtrace', 'lua_objects', 'lua_tables', 'lua_held_by', 'lua_references', 'lua_table', 'lua_stacks', 'lua_entries']);
   t.equal(nginx.signaturePattern?.text, '(\\d+,\\d+,\\d+,[01]{30,})');
   t.same(nginx.views.get('ngx_pool')!.roots.map((r) => r.label), ['cycle', 'connection', 'request']);
   // The folded (>-) active_requests walk keeps its text (its more-indented line keeps its newline).
