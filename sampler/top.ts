@@ -98,7 +98,8 @@ export function topTable(rows: Row[], before: Map<string, Row> | null, sortBy: s
     return before && !old ? [...cells, 'new'] : [...cells, ''];
   });
   const head = [...cols.map((c) => (c === sortBy ? `${c.toUpperCase()}↓` : c.toUpperCase())), ''];
-  const numeric = cols.map((c) => keyed.every(({ r }) => isInt(r[c]) || r[c] === null));
+  // a rate (withRates: text with one decimal) is a number too
+  const numeric = cols.map((c) => keyed.every(({ r }) => isInt(r[c]) || r[c] === null || (c.endsWith('/s') && typeof r[c] === 'string')));
   return { lines: aligned(head, table, numeric), byKey };
 }
 

@@ -111,8 +111,13 @@ t.test('the top level', async (t) => {
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, object, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, params, yields)");
-  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, let, roots, columns, checks, instant, splices, stack, weight, weighs)");
+  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, let, roots, columns, checks, instant, splices, stack, weight, weighs, counters)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
+});
+
+t.test('counters: number columns of the view', async (t) => {
+  fails(t, 'not a column', edit(29, '      sum: self.n\n    counters: [nope]'), '30:16', 'view lst: counters: "nope" is not one of its number columns (count, sum)');
+  fails(t, 'not a list', edit(29, '      sum: self.n\n    counters: sum'), '30:15', 'view lst: counters: is a list of its number columns that count up');
 });
 
 t.test('splices: native_stack needs its columns and instant:', async (t) => {
