@@ -70,6 +70,8 @@ export interface GlobalIR {
   type: FieldType;
   /** The object (objects:) whose layout has it; absent: the program's own binary. */
   object?: string;
+  /** optional: a build may lack it (a module not compiled in), and why: a view that reads it then says so, the others run. */
+  optional?: string;
   pos: Pos;
 }
 

@@ -271,9 +271,9 @@ function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a global name');
     if (n === 'self' || n === 'it' || n === 'NULL') src.fail(key, `a global cannot be named '${n}': expressions read that name as their own`);
-    // name: TYPE, or name: {type: TYPE, object: NAME} for a global another object defines
+    // name: TYPE, or name: {type: TYPE, object: NAME} for a global another object defines; optional: WHY for one a build may lack
     const body = item.value as Node;
-    const e = isMap(body) ? entries(src, body, ['type', 'object'], `global ${n}`) : null;
+    const e = isMap(body) ? entries(src, body, ['type', 'object', 'optional'], `global ${n}`) : null;
     const typeNode = e ? (e.get('type')?.value as Node | undefined) : body;
     if (e && !typeNode) src.fail(body, `global ${n} needs type:`);
     const type = parseFieldType(string(src, typeNode!, `the type of global ${n}`));
@@ -281,7 +281,8 @@ function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
     const object = e ? objectOf(src, e.get('object'), pack, `global ${n}`) : null;
     const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : type.k === 'array' ? innermost(type.elem) : null;
     if (named && !pack.structs.has(named)) src.fail(item.value as Node, `unknown type '${named}'`);
-    pack.globals.set(n, { name: n, type, ...(object ? { object } : {}), pos: src.at(key) } satisfies GlobalIR);
+    const optional = e?.get('optional') ? string(src, e.get('optional')!.value as Node, `optional: of global ${n} (when a build lacks it)`) : null;
+    pack.globals.set(n, { name: n, type, ...(object ? { object } : {}), ...(optional ? { optional } : {}), pos: src.at(key) } satisfies GlobalIR);
   }
 }
 

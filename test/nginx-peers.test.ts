@@ -17,6 +17,17 @@ import { gdb, lldb, type Where } from './lib/debuggers.ts';
 import { buildNginx, freePort, httpGet, startNginx, waitUntil } from './lib/nginx.ts';
 import { tcpPeersByFd } from './lib/proc-sockets.ts';
 import { xsample, xsampleBin } from './lib/xsample.ts';
+import type { LayoutFile } from '../generators/layout.ts';
+import { lowerView } from '../generators/lower/lower.ts';
+import { loadSchema } from '../generators/schema.ts';
+import { BoundLayout } from '../sampler/bound-layout.ts';
+import { compileView } from '../sampler/print-js.ts';
+import { runView } from '../sampler/view-run.ts';
+import { Snapshot } from '../sampler/snapshot.ts';
+import { SymbolTable } from '../sampler/symbols.ts';
+import { WalkRuntime } from '../sampler/walk-runtime.ts';
+import { FakeMemory } from './lib/fake-memory.ts';
+import { root } from './lib/walkee.ts';
 
 type Row = Record<string, string | number | null>;
 
@@ -255,4 +266,23 @@ t.test("a timer nginx's structures do not tie to a connection is unknown, never 
   t.equal(client.length, 1, 'the sleeping request\'s connection');
   t.equal(client[0]?.kind, 'client');
   t.equal(client[0]?.peer, tcpPeersByFd(nginx.workerPid).get(client[0]?.fd as number)?.remote, 'its peer, the kernel\'s');
+});
+
+t.test('a build without stub_status: its layout has no ngx_stat_*, ngx_status is partial and says why, every other view compiles', async (t) => {
+  const pack = loadSchema(path.join(root, 'packs/nginx/schema.yaml'));
+  const file = JSON.parse(fs.readFileSync(path.join(root, 'packs/nginx/1.22.1/7ddc1f5e464093ec04624ef3b61e1a673338861a.json'), 'utf8')) as LayoutFile;
+  for (const g of Object.keys(file.globals)) if (g.startsWith('ngx_stat_')) delete file.globals[g];
+  const layout = BoundLayout.bind(pack, file, 'a layout without the counters');
+  const snap = new Snapshot(new FakeMemory(), []);
+  // no symbol either: the build has no ngx_stat_accepted
+  const R = new WalkRuntime(snap, new SymbolTable([], 0), { maxNodes: 1000, maxTotal: 10000 });
+  const r = runView(compileView(lowerView(pack.views.get('ngx_status')!), layout, R));
+  t.same(r.items, [], 'no row');
+  t.same(r.errors.map((e) => e.message), ['the symbol ngx_stat_accepted is not in the binary\'s symbol tables'], 'partial, and why');
+  for (const v of pack.views.values()) {
+    if (v.name.startsWith('lua_')) continue;
+    t.doesNotThrow(() => compileView(lowerView(v), layout, R), `${v.name} compiles`);
+  }
+  const lacking = { ...file, globals: Object.fromEntries(Object.entries(file.globals).filter(([g]) => g !== 'ngx_cycle')) };
+  t.throws(() => BoundLayout.bind(pack, lacking, 'a layout without ngx_cycle'), /lacks ngx_cycle: the schema changed/, 'a global not optional is still required');
 });
