@@ -1363,10 +1363,14 @@ def _with_objects(pack, layout, mapped):
     """The layout with each object's types and globals: from the layout committed for the build mapped, or
     unavailable with the reason (not mapped, an unknown build), in the words of objectLayouts in
     sampler/pack-select.ts, so that the readers say the same."""
+    # a global a build may lack (optional: in the schema), in the words of optionalMissing in sampler/bound-layout.ts
+    for name, why in pack.spec.get("optional", {}).items():
+        if name not in layout.data["globals"]:
+            layout.unavailable[name] = "this build has no %s (%s)" % (name, why)
     if not pack.objects:
         return layout
     data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]), enums=dict(layout.data.get("enums", {})))
-    unavailable = {}
+    unavailable = dict(layout.unavailable)
     sources = [layout.source]
     for name, o in pack.objects.items():
         found = mapped.get(name)
@@ -1394,7 +1398,7 @@ def _with_objects(pack, layout, mapped):
 def _complete(data, spec):
     """Whether a layout has every struct, field and global of the spec (the program's own, not its objects')."""
     types = data["types"]
-    return all(t in types and all(f in types[t]["fields"] for f in fields) for t, fields in spec["structs"].items()) and all(g in data["globals"] for g in spec["globals"])
+    return all(t in types and all(f in types[t]["fields"] for f in fields) for t, fields in spec["structs"].items()) and all(g in data["globals"] for g in spec["globals"] if g not in spec.get("optional", {}))
 
 
 def _find_layout(pack, target):
@@ -1783,6 +1787,8 @@ def derive_layout_with(types, spec):
     out_globals = {}
     for name, decl in spec["globals"].items():
         t = types.global_type(name)
+        if t is None and name in spec.get("optional", {}):
+            continue  # a build may lack it (optional: in the schema): left out, read as unavailable
         if t is None:
             errors.append({"where": name, "message": "%s has no global variable %s" % (types.source, name)})
             continue
@@ -2555,7 +2561,7 @@ PACK = Pack(  # noqa: F821
     {"instrs": [["save", 0], ["char", "0000000000000000000000000000000000000008000000000000000000000000"], ["char", "0000000000000000000000000000000000000100000000000000000000000000"], ["char", "0000000000000000000000000000000000200000000000000000000000000000"], ["char", "0000000000000000000000000000000000040000000000000000000000000000"], ["char", "0000000000000000000000000000000000004000000000000000000000000000"], ["char", "0000000000000000000000000000000000000000000000000000800000000000"], ["save", 2], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 10, 12], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 9], ["char", "0000000000000000000000000000000000000000000000000000400000000000"], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["split", 15, 17], ["char", "00000000000000000000000000000000000000000000000003ff000000000000"], ["jmp", 14], ["save", 3], ["save", 1], ["match"]], "first": "0000000000000000000000000000000000000008000000000000000000000000"},
     None,
     [],
-    {"structs": {"ngx_queue_t": {"prev": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}}, "entry_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "entry_t"}}, "lru": {"k": "struct", "name": "ngx_queue_t"}, "key": {"k": "int", "signed": False}}, "node_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "node_t"}}, "value": {"k": "int", "signed": False}}, "churn_root_t": {"buckets": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "entry_t"}}}, "nbuckets": {"k": "int", "signed": False}, "lru": {"k": "struct", "name": "ngx_queue_t"}, "entries": {"k": "int", "signed": False}, "list": {"k": "ptr", "to": {"k": "struct", "name": "node_t"}}, "list_len": {"k": "int", "signed": False}}}, "globals": {"churn": {"k": "struct", "name": "churn_root_t"}}, "enums": []},
+    {"structs": {"ngx_queue_t": {"prev": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}, "next": {"k": "ptr", "to": {"k": "struct", "name": "ngx_queue_t"}}}, "entry_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "entry_t"}}, "lru": {"k": "struct", "name": "ngx_queue_t"}, "key": {"k": "int", "signed": False}}, "node_t": {"next": {"k": "ptr", "to": {"k": "struct", "name": "node_t"}}, "value": {"k": "int", "signed": False}}, "churn_root_t": {"buckets": {"k": "ptr", "to": {"k": "ptr", "to": {"k": "struct", "name": "entry_t"}}}, "nbuckets": {"k": "int", "signed": False}, "lru": {"k": "struct", "name": "ngx_queue_t"}, "entries": {"k": "int", "signed": False}, "list": {"k": "ptr", "to": {"k": "struct", "name": "node_t"}}, "list_len": {"k": "int", "signed": False}}}, "globals": {"churn": {"k": "struct", "name": "churn_root_t"}}, "optional": {}, "enums": []},
     [view0, view1, view2],
     [("churn-table", 0, "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).\x0a\x0aUsage: churn-table [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the churn_root_t there; without it, every one the view's roots reach.\x0aReads raw memory with the churn pack's layout (same output as xsample --struct churn_table)."),
      ("churn-lru", 1, "The LRU list, most recent first (N or N-1 entries at every instant).\x0a\x0aUsage: churn-lru [EXPR] [--json] [--max-nodes N]\x0aWith EXPR (an address or an expression of the debugger), only the churn_root_t there; without it, every one the view's roots reach.\x0aReads raw memory with the churn pack's layout (same output as xsample --struct churn_lru)."),

@@ -70,6 +70,8 @@ export interface GlobalIR {
   type: FieldType;
   /** The object (objects:) whose layout has it; absent: the program's own binary. */
   object?: string;
+  /** optional: a build may lack it (a module not compiled in), and why: a view that reads it then says so, the others run. */
+  optional?: string;
   pos: Pos;
 }
 
@@ -272,6 +274,8 @@ export interface ViewIR {
   instant: { expr: TExpr; pos: Pos }[];
   /** native_stack: the rows say which native frames are an interpreter's entries and what replaces them (NATIVE_STACK_COLUMNS). */
   splices?: 'native_stack';
+  /** Number columns that count up since the program started (counters:): top shows them per second, serve exports them as counters. */
+  counters?: string[];
   slots: number; // environment size needed
   /** Whether a column or check reads the sample's clock (then results say which clock it was). */
   clock: boolean;

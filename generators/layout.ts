@@ -45,12 +45,14 @@ export interface LayoutFile {
 }
 
 /** What gdb must look up in one binary: every struct, field and global the schema declares of it (object: null, the program's own). */
-export function layoutSpecOf(pack: PackIR, object: string | null = null): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType>; enums: string[] } {
+export function layoutSpecOf(pack: PackIR, object: string | null = null): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType>; optional: Record<string, string>; enums: string[] } {
   const structs: Record<string, Record<string, FieldType>> = {};
   for (const st of pack.structs.values()) if ((st.object ?? null) === object) structs[st.name] = Object.fromEntries([...st.fields.values()].map((f) => [f.name, f.type]));
   const globals = Object.fromEntries([...pack.globals.values()].filter((g) => (g.object ?? null) === object).map((g) => [g.name, g.type]));
   const enums = [...pack.enums.values()].filter((e) => (e.object ?? null) === object).map((e) => e.name);
-  return { structs, globals, enums };
+  // globals a build may lack (optional:), and why: its layout leaves them out, and they read as unavailable
+  const optional = Object.fromEntries([...pack.globals.values()].filter((g) => (g.object ?? null) === object && g.optional).map((g) => [g.name, g.optional!]));
+  return { structs, globals, optional, enums };
 }
 
 /** Where the schema declares `where` ("type.field" or a global), for messages. */

@@ -271,9 +271,9 @@ function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
     const key = item.key as Node;
     const n = identifier(src, item, key, 'a global name');
     if (n === 'self' || n === 'it' || n === 'NULL') src.fail(key, `a global cannot be named '${n}': expressions read that name as their own`);
-    // name: TYPE, or name: {type: TYPE, object: NAME} for a global another object defines
+    // name: TYPE, or name: {type: TYPE, object: NAME} for a global another object defines; optional: WHY for one a build may lack
     const body = item.value as Node;
-    const e = isMap(body) ? entries(src, body, ['type', 'object'], `global ${n}`) : null;
+    const e = isMap(body) ? entries(src, body, ['type', 'object', 'optional'], `global ${n}`) : null;
     const typeNode = e ? (e.get('type')?.value as Node | undefined) : body;
     if (e && !typeNode) src.fail(body, `global ${n} needs type:`);
     const type = parseFieldType(string(src, typeNode!, `the type of global ${n}`));
@@ -281,7 +281,8 @@ function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
     const object = e ? objectOf(src, e.get('object'), pack, `global ${n}`) : null;
     const named = type.k === 'struct' ? type.name : type.k === 'ptr' ? innermost(type.to) : type.k === 'array' ? innermost(type.elem) : null;
     if (named && !pack.structs.has(named)) src.fail(item.value as Node, `unknown type '${named}'`);
-    pack.globals.set(n, { name: n, type, ...(object ? { object } : {}), pos: src.at(key) } satisfies GlobalIR);
+    const optional = e?.get('optional') ? string(src, e.get('optional')!.value as Node, `optional: of global ${n} (when a build lacks it)`) : null;
+    pack.globals.set(n, { name: n, type, ...(object ? { object } : {}), ...(optional ? { optional } : {}), pos: src.at(key) } satisfies GlobalIR);
   }
 }
 
@@ -560,7 +561,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `view ${n}: expected of:, roots: and columns:`);
-    const e = entries(src, body, ['doc', 'aliases', 'of', 'let', 'roots', 'columns', 'checks', 'instant', 'splices', 'stack', 'weight', 'weighs'], `view ${n}`);
+    const e = entries(src, body, ['doc', 'aliases', 'of', 'let', 'roots', 'columns', 'checks', 'instant', 'splices', 'stack', 'weight', 'weighs', 'counters'], `view ${n}`);
     // A view is about a struct, or about function pointers (of: fnptr), such as a filter chain.
     const ofNode = e.get('of');
     const of = ofNode && scalarValue(ofNode.value as Node) === 'fnptr' ? 'fnptr' : structRef(src, ofNode, body, pack, `view ${n}`);
@@ -573,6 +574,8 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     view.checks = readChecks(src, e.get('checks'), view, checker, self, lets);
     view.instant = readInstant(src, e.get('instant'), view, checker, self, lets);
     view.splices = readSplices(src, e.get('splices'), view);
+    const counters = readCounters(src, e.get('counters'), view);
+    if (counters) view.counters = counters;
     view.stack = readStack(src, e.get('stack'), e.get('weight'), e.get('weighs'), view);
     view.slots = checker.maxSlots;
     view.clock = readsClock([view.roots, view.columns, view.checks]);
@@ -851,6 +854,19 @@ function readSplices(src: Source, pair: Pair | undefined, view: ViewIR): ViewIR[
   if (missing.length) src.fail(v, `view ${view.name}: splices: native_stack needs the columns ${missing.join(', ')}`);
   if (view.instant.length === 0) src.fail(v, `view ${view.name}: splices: native_stack needs instant: (what the kernel reads at the sample)`);
   return 'native_stack';
+}
+
+/** counters: the number columns that count up (a program's totals since it started): per second in top, Prometheus counters in serve. */
+function readCounters(src: Source, pair: Pair | undefined, view: ViewIR): string[] | undefined {
+  if (!pair) return undefined;
+  const s = pair.value as Node;
+  if (!isSeq(s)) src.fail(s ?? (pair.key as Node), `view ${view.name}: counters: is a list of its number columns that count up`);
+  return s.items.map((item) => {
+    const name = scalarValue(item as Node);
+    const col = view.columns.find((c) => c.name === name);
+    if (!col || col.expr.type.k !== 'int') src.fail(item as Node, `view ${view.name}: counters: ${JSON.stringify(name ?? null)} is not one of its number columns (${view.columns.filter((c) => c.expr.type.k === 'int').map((c) => c.name).join(', ')})`);
+    return col.name;
+  });
 }
 
 /** instant: a list of expressions of self the kernel reads at a perf sample; refused here when the kernel cannot run one. */

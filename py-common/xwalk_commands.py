@@ -129,10 +129,14 @@ def _with_objects(pack, layout, mapped):
     """The layout with each object's types and globals: from the layout committed for the build mapped, or
     unavailable with the reason (not mapped, an unknown build), in the words of objectLayouts in
     sampler/pack-select.ts, so that the readers say the same."""
+    # a global a build may lack (optional: in the schema), in the words of optionalMissing in sampler/bound-layout.ts
+    for name, why in pack.spec.get("optional", {}).items():
+        if name not in layout.data["globals"]:
+            layout.unavailable[name] = "this build has no %s (%s)" % (name, why)
     if not pack.objects:
         return layout
     data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]), enums=dict(layout.data.get("enums", {})))
-    unavailable = {}
+    unavailable = dict(layout.unavailable)
     sources = [layout.source]
     for name, o in pack.objects.items():
         found = mapped.get(name)
@@ -160,7 +164,7 @@ def _with_objects(pack, layout, mapped):
 def _complete(data, spec):
     """Whether a layout has every struct, field and global of the spec (the program's own, not its objects')."""
     types = data["types"]
-    return all(t in types and all(f in types[t]["fields"] for f in fields) for t, fields in spec["structs"].items()) and all(g in data["globals"] for g in spec["globals"])
+    return all(t in types and all(f in types[t]["fields"] for f in fields) for t, fields in spec["structs"].items()) and all(g in data["globals"] for g in spec["globals"] if g not in spec.get("optional", {}))
 
 
 def _find_layout(pack, target):

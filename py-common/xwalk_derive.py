@@ -169,6 +169,8 @@ def derive_layout_with(types, spec):
     out_globals = {}
     for name, decl in spec["globals"].items():
         t = types.global_type(name)
+        if t is None and name in spec.get("optional", {}):
+            continue  # a build may lack it (optional: in the schema): left out, read as unavailable
         if t is None:
             errors.append({"where": name, "message": "%s has no global variable %s" % (types.source, name)})
             continue

@@ -8,6 +8,9 @@ import type { PackIR, Pointee } from '../generators/ir.ts';
 import { UserError } from './memory.ts';
 import { layoutMisfit } from '../generators/layout-valid.ts';
 
+/** Why a global a build may lack (optional: in the schema) cannot be read; the Python runtime says the same words. */
+export const optionalMissing = (name: string, why: string): string => `this build has no ${name} (${why})`;
+
 /** An object's layout as selection found it, or why there is none (not mapped, an unknown build). */
 export type ObjectLayout = { layout: LayoutFile; source: string } | { reason: string };
 
@@ -58,6 +61,7 @@ export class BoundLayout {
     for (const g of pack.globals.values()) {
       const reason = lacking(g.object);
       if (reason) unavailable.set(g.name, reason);
+      else if (!globals[g.name] && g.optional) unavailable.set(g.name, optionalMissing(g.name, g.optional));
       else if (!globals[g.name]) missing.push(g.name);
     }
     if (missing.length > 0) {

@@ -5,7 +5,10 @@
  * often it is scraped), and its numbers become gauges:
  *
  * - a view whose roots give one item each (ngx_connection_totals): a gauge
- *   xwalk_<view>_<column> per number column, labelled by pid and root;
+ *   xwalk_<view>_<column> per number column, labelled by pid and root; a
+ *   column the view names a counter (counters:, a total that counts up, as
+ *   nginx's requests) is a counter xwalk_<view>_<column>_total of the
+ *   program's own value (its rate is Prometheus's rate());
  * - a view of many items (requests, pools): xwalk_<view>_items, how many,
  *   and per number column the sum and the largest over the items
  *   (xwalk_<view>_<column> and ..._max: the oldest request's age), and a
@@ -66,6 +69,7 @@ const asNumber = (v: unknown): number | null => (typeof v === 'number' ? v : typ
 /** One view's gauges, and how it fills them from a sample of one process. */
 class ViewMetrics {
   private readonly gauges = new Map<string, { gauge: Gauge; max: Gauge | null; histogram: Histogram | null; scale: number }>();
+  private readonly counters = new Map<string, Counter>();
   private readonly items: Gauge | null;
   readonly oneRow: boolean;
 
@@ -77,6 +81,11 @@ class ViewMetrics {
     const labels = this.oneRow ? ['pid', 'root'] : ['pid'];
     this.items = this.oneRow ? null : new Gauge({ name: `xwalk_${view.name}_items`, help: `${view.doc} How many items the view's roots reach.`, labelNames: ['pid'], registers: [registry] });
     for (const c of numberColumns(view)) {
+      if (this.oneRow && view.counters?.includes(c)) {
+        const help = `${view.doc} Column ${c}: a total the program counts up.`;
+        this.counters.set(c, new Counter({ name: `xwalk_${view.name}_${c}_total`, help, labelNames: labels, registers: [registry] }));
+        continue;
+      }
       const { name, scale } = metricOf(view.name, c);
       const help = `${view.doc} Column ${c}${scale !== 1 ? ', in seconds' : ''}${this.oneRow ? '' : ', summed over the items'}.`;
       const max = this.oneRow ? null : new Gauge({ name: `${name}_max`, help: `${view.doc} Column ${c}${scale !== 1 ? ', in seconds' : ''}, the largest over the items (absent when there are none).`, labelNames: labels, registers: [registry] });
@@ -91,6 +100,7 @@ class ViewMetrics {
   /** The gauges say the last sample only; the histograms keep adding up. */
   reset(): void {
     this.items?.reset();
+    for (const c of this.counters.values()) c.reset();
     for (const g of this.gauges.values()) {
       g.gauge.reset();
       g.max?.reset();
@@ -99,6 +109,13 @@ class ViewMetrics {
 
   fill(pid: number, rows: Row[]): void {
     if (this.items) this.items.set({ pid: String(pid) }, rows.length);
+    // a counter is the program's own total: set to it (prom-client's counters only add, from 0 after reset())
+    for (const [column, counter] of this.counters) {
+      for (const r of rows) {
+        const v = asNumber(r[column]);
+        if (v !== null && v >= 0) counter.inc({ pid: String(pid), root: String(r.origin) }, v);
+      }
+    }
     for (const [column, { gauge, max, histogram, scale }] of this.gauges) {
       if (this.oneRow) {
         for (const r of rows) {

@@ -2,7 +2,9 @@
  * xsample top: a view as a live table, like py-spy top. Every --interval
  * it takes a sample of each process, sorts the items by a column (--sort,
  * largest first) and shows each number with how it moved since the last
- * refresh (+3, -120). On a terminal the table is redrawn in place, as many
+ * refresh (+3, -120); a counter (counters: of the view, totals that count
+ * up, as nginx's requests) is followed by its rate per second between the
+ * last two samples, by the sampler's clock (requests/s). On a terminal the table is redrawn in place, as many
  * rows as fit; otherwise each refresh is printed as a block of plain text.
  * The target is never stopped; Ctrl-C quits.
  */
@@ -45,6 +47,34 @@ function compare(col: string | null) {
   };
 }
 
+/** What a counter column's rate is called: requests -> requests/s. */
+export const rateColumn = (column: string): string => `${column}/s`;
+
+/**
+ * Each counter column (counters: of the view: totals that count up) followed by its rate, per second by the
+ * sampler's clock: the move since the same item's last sample over the seconds between the two samples
+ * (`at`, ms); null for an item not seen before, or when a counter went down (the program started again).
+ * `last` keeps each item's counters and time for the next call.
+ */
+export function withRates(rows: Row[], counters: string[], at: number, last: Map<string, { row: Row; at: number }>): Row[] {
+  if (counters.length === 0) return rows;
+  return rows.map((r, i) => {
+    const k = keyOf(r, i);
+    const prev = last.get(k);
+    last.set(k, { row: r, at });
+    const out: Row = {};
+    for (const [c, v] of Object.entries(r)) {
+      out[c] = v;
+      if (!counters.includes(c)) continue;
+      const before = prev?.row[c];
+      const seconds = prev ? (at - prev.at) / 1000 : 0;
+      const d = isInt(v) && isInt(before) && seconds > 0 ? Number(sub(v, before)) : null;
+      out[rateColumn(c)] = d !== null && d >= 0 ? (d / seconds).toFixed(1) : null;
+    }
+    return out;
+  });
+}
+
 /** A number and how it moved since the last refresh; new items say so once. */
 function cell(v: Row[string], before: Row[string] | undefined, seen: boolean): string {
   if (!isInt(v) || !seen || !isInt(before)) return cellText(v);
@@ -68,7 +98,8 @@ export function topTable(rows: Row[], before: Map<string, Row> | null, sortBy: s
     return before && !old ? [...cells, 'new'] : [...cells, ''];
   });
   const head = [...cols.map((c) => (c === sortBy ? `${c.toUpperCase()}↓` : c.toUpperCase())), ''];
-  const numeric = cols.map((c) => keyed.every(({ r }) => isInt(r[c]) || r[c] === null));
+  // a rate (withRates: text with one decimal) is a number too
+  const numeric = cols.map((c) => keyed.every(({ r }) => isInt(r[c]) || r[c] === null || (c.endsWith('/s') && typeof r[c] === 'string')));
   return { lines: aligned(head, table, numeric), byKey };
 }
 
@@ -88,6 +119,7 @@ async function topLoop(o: TopOptions, view: ViewIR, sortBy: string | null, sessi
   const tally = new Tally();
   const start = performance.now();
   let before: Map<string, Row> | null = null;
+  const counted = new Map<string, { row: Row; at: number }>();
   try {
     for (let i = 0; i < o.count; i++) {
       if (i > 0) await interrupt.sleep(o.interval);
@@ -105,9 +137,12 @@ async function topLoop(o: TopOptions, view: ViewIR, sortBy: string | null, sessi
           s.gone = true;
           continue;
         }
+        // the sampler's clock at the sample: a counter's rate is its move over the time between two samples
+        const at = performance.now();
         tally.add(result);
         release = `${result.pack} ${result.release}`;
-        rows.push(...result.items.map((r) => (sessions.length > 1 ? r : dropPid(r))));
+        const items = withRates(result.items, view.counters ?? [], at, counted);
+        rows.push(...items.map((r) => (sessions.length > 1 ? r : dropPid(r))));
         if (result.partial) problems.push(`pid ${result.pid}: partial: ${result.errors[0].message}`);
       }
       if (sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');

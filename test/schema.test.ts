@@ -111,8 +111,13 @@ t.test('the top level', async (t) => {
 t.test('unknown keys in a type, a walk, a view', async (t) => {
   fails(t, 'type', edit(5, '    fieldz:'), '5:5', "unknown key 'fieldz' in type node_t (expected one of: doc, object, fields)");
   fails(t, 'walk', edit(20, '    off: root_t'), '20:5', "unknown key 'off' in walk nodes (expected one of: doc, of, params, yields)");
-  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, let, roots, columns, checks, instant, splices, stack, weight, weighs)");
+  fails(t, 'view', edit(27, '    colums:'), '27:5', "unknown key 'colums' in view lst (expected one of: doc, aliases, of, let, roots, columns, checks, instant, splices, stack, weight, weighs, counters)");
   fails(t, 'check', edit(29, '      sum: self.n\n    checks:\n      - expr: self.n > 0\n        msg: hi'), '32:9', "unknown key 'msg' in a check");
+});
+
+t.test('counters: number columns of the view', async (t) => {
+  fails(t, 'not a column', edit(29, '      sum: self.n\n    counters: [nope]'), '30:16', 'view lst: counters: "nope" is not one of its number columns (count, sum)');
+  fails(t, 'not a list', edit(29, '      sum: self.n\n    counters: sum'), '30:15', 'view lst: counters: is a list of its number columns that count up');
 });
 
 t.test('splices: native_stack needs its columns and instant:', async (t) => {
@@ -263,7 +268,7 @@ t.test('both real packs load', async (t) => {
   const nginx = loadSchema(join(root, 'packs/nginx/schema.yaml'));
   t.equal(nginx.name, 'nginx');
   t.equal(nginx.versionPattern?.text, 'nginx/(\\d+\\.\\d+\\.\\d+)');
-  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_request_time', 'ngx_worker', 'ngx_timers', 'ngx_shm_zones', 'ngx_memory_cycle', 'ngx_memory_connections', 'ngx_memory_requests', 'ngx_memory_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters', 'lua_vm', 'lua_requests', 'lua_backtrace', 'lua_objects', 'lua_tables', 'lua_held_by', 'lua_references', 'lua_table', 'lua_stacks', 'lua_entries']);
+  t.same([...nginx.views.keys()], ['ngx_pool', 'ngx_cycle_pool', 'ngx_connection_totals', 'ngx_connections', 'ngx_requests', 'ngx_request_time', 'ngx_worker', 'ngx_status', 'ngx_timers', 'ngx_shm_zones', 'ngx_memory_cycle', 'ngx_memory_connections', 'ngx_memory_requests', 'ngx_memory_zones', 'ngx_listening', 'ngx_open_files', 'ngx_phase_handlers', 'ngx_filters', 'lua_vm', 'lua_requests', 'lua_backtrace', 'lua_objects', 'lua_tables', 'lua_held_by', 'lua_references', 'lua_table', 'lua_stacks', 'lua_entries']);
   t.equal(nginx.signaturePattern?.text, '(\\d+,\\d+,\\d+,[01]{30,})');
   t.same(nginx.views.get('ngx_pool')!.roots.map((r) => r.label), ['cycle', 'connection', 'request']);
   // The folded (>-) active_requests walk keeps its text (its more-indented line keeps its newline).

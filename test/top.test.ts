@@ -6,7 +6,7 @@
  * same memory), largest first by the column asked for.
  */
 import t from 'tap';
-import { topTable } from '../sampler/top.ts';
+import { topTable, withRates } from '../sampler/top.ts';
 import { startWalkee } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';
 
@@ -37,6 +37,19 @@ t.test('one refresh: sorted largest first, moves since the last one, new items m
   ]);
   const third = topTable([{ origin: 'r', addr: '0x10', used: 2n ** 64n - 1n, name: 'a' }], second.byKey, 'used');
   t.same(third.lines[1], `r       0x10  ${2n ** 64n - 1n} (+${2n ** 64n - 13n})  a`, 'exact past 2^53');
+});
+
+t.test('counters: each followed by its rate per second between two samples, none for a new item or a counter that went down', async (t) => {
+  const last = new Map<string, { row: Record<string, string | number | bigint | null>; at: number }>();
+  const first = withRates([{ pid: 7, origin: 'cycle', requests: 100, active: 3 }], ['requests'], 1000, last);
+  t.same(first, [{ pid: 7, origin: 'cycle', requests: 100, 'requests/s': null, active: 3 }], 'no rate before a second sample');
+  const second = withRates([{ pid: 7, origin: 'cycle', requests: 130, active: 2 }], ['requests'], 3000, last);
+  t.same(second, [{ pid: 7, origin: 'cycle', requests: 130, 'requests/s': '15.0', active: 2 }], '30 more in 2 s: 15.0/s; a gauge has none');
+  const third = withRates([{ pid: 7, origin: 'cycle', requests: 2n ** 64n - 1n, active: 2 }, { pid: 8, origin: 'cycle', requests: 5, active: 0 }], ['requests'], 4000, last);
+  t.same(third.map((r) => r['requests/s']), [((2 ** 64 - 131) / 1).toFixed(1), null], 'exact past 2^53; another process is a new item');
+  const fourth = withRates([{ pid: 7, origin: 'cycle', requests: 4, active: 2 }], ['requests'], 5000, last);
+  t.same(fourth[0]['requests/s'], null, 'a counter that went down (the program started again) has no rate');
+  t.same(withRates([{ origin: 'r', used: 1 }], [], 0, last), [{ origin: 'r', used: 1 }], 'a view without counters is left as it is');
 });
 
 t.test("on a live walkee: each refresh as text, the rows of ngx_pool sorted by the column asked for, each pool's figures walkee's own", async (t) => {

@@ -45,7 +45,7 @@ export interface StartOptions {
   clientHeaderTimeout?: string;
   /** Debian's lua-nginx-module (and the ndk it needs) loaded, with the locations LUA_LOCATIONS */
   lua?: boolean;
-  /** locations of a test's own, added to the server (after LUA_LOCATIONS) */
+  /** locations of a test's own, added to the server (after LUA_LOCATIONS; nginx.conf syntax) */
   locations?: string;
 
   /** how long to wait for the port and the worker (default 10 000 ms) */

@@ -34,3 +34,30 @@ function safeReadlink(p: string): string {
     return ''; // closed meanwhile
   }
 }
+
+/** An IPv4 address:port of /proc/net/tcp (hex, the address in the host's byte order) as text: 127.0.0.1:8080. */
+function tcp4Text(hex: string): string {
+  const [a, p] = hex.split(':');
+  const n = parseInt(a, 16);
+  return `${n & 255}.${(n >>> 8) & 255}.${(n >>> 16) & 255}.${n >>> 24}:${parseInt(p, 16)}`;
+}
+
+/**
+ * The kernel's own truth of a process's IPv4 TCP sockets: for each fd that is one, its local and remote
+ * address as ip:port (from /proc/PID/net/tcp, matched by inode).
+ */
+export function tcpPeersByFd(pid: number): Map<number, { local: string; remote: string }> {
+  const byInode = new Map<string, number>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(safeReadlink(`/proc/${pid}/fd/${fd}`));
+    if (m) byInode.set(m[1], Number(fd));
+  }
+  const out = new Map<number, { local: string; remote: string }>();
+  for (const line of fs.readFileSync(`/proc/${pid}/net/tcp`, 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const fd = byInode.get(f[9]);
+    if (fd !== undefined) out.set(fd, { local: tcp4Text(f[1]), remote: tcp4Text(f[2]) });
+  }
+  return out;
+}

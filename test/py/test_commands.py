@@ -229,6 +229,29 @@ class ObjectLayoutTest(unittest.TestCase):
             self.assertEqual(len(out["items"]), 3, "the program's own views still run")
 
 
+class OptionalGlobalTest(unittest.TestCase):
+    """A global a build may lack (optional: in the schema, as nginx's stub_status counters): its layout leaves it out,
+    and what reads it says why, in the words of optionalMissing in sampler/bound-layout.ts; the other views run."""
+
+    SPEC = dict(SPEC, globals=dict(SPEC["globals"], stats={"k": "ptr", "to": {"k": "int", "size": 8, "signed": False}}), optional={"stats": "built without stats"})
+
+    def pack(self):
+        return Pack("toy", "A toy program.", "0" * 64, None, None, [LAYOUT], self.SPEC, [items_view], [("toy-items", 0, "The list at head.")], [])
+
+    def test_a_committed_layout_without_it_is_whole_and_says_why(self):
+        layout = ns["select_layout"](self.pack(), FakeTarget(toy_image()))
+        self.assertEqual(layout.source, "toy 1.0 (abcdef012345)", "the layout of the build-id, though it lacks stats")
+        with self.assertRaises(XwalkError) as e:
+            layout.global_size("stats")
+        self.assertEqual(str(e.exception), "stats cannot be read: this build has no stats (built without stats)")
+        out = json.loads(run(None, ["--json"], target=FakeTarget(toy_image()), pack=self.pack()))
+        self.assertEqual(len(out["items"]), 3, "the views that do not read it run")
+
+    def test_debug_info_without_it_derives_a_layout_without_it(self):
+        types, globals_, errors = ns["derive_layout_with"](DEBUG_INFO, self.SPEC)
+        self.assertEqual((errors, sorted(globals_)), ([], ["head"]))
+
+
 class LayoutSelectionTest(unittest.TestCase):
     def test_the_layout_of_a_known_build_id_is_used_and_kept(self):
         pack, target = make_pack(), FakeTarget(toy_image())
