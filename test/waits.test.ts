@@ -14,6 +14,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { buildNginx, DEBIAN_NGINX, type Nginx, startNginx, waitUntil } from './lib/nginx.ts';
+import { tcpPeersByFd } from './lib/proc-sockets.ts';
 import { steady, xsample } from './lib/xsample.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-waits-'));
@@ -121,6 +122,24 @@ t.test('lua_requests: a cosocket receive from a peer that never answers - the op
   const fromCore = await everyReader(t, nginx, 'lua_requests', DEBIAN_NGINX, s.rows);
   const coreLeft = Number(fromCore[0]?.left_ms);
   t.ok(coreLeft > 0 && coreLeft <= timeout, `on the core, the time left by nginx's own clock when it was dumped (${coreLeft} ms)`);
+
+  // ngx_requests says the same wait in one line, beside its upstream's (none).
+  const r = await sample(nginx.workerPid, 'ngx_requests');
+  const req = r.rows.find((x) => x.addr === row.addr) ?? {};
+  t.equal(req.waits_on, '', 'no upstream');
+  const m = /^cosocket receive 127\.0\.0\.1:(\d+) sent (\d+) buffered 0 left (\d+)ms$/.exec(String(req.lua_waits_on));
+  t.ok(m, `ngx_requests' lua_waits_on: ${req.lua_waits_on}`);
+  t.same([Number(m?.[1]), Number(m?.[2])], [peer.port, peer.conns[0].bytes], 'its peer and the bytes sent');
+  near(t, Number(m?.[3]), timeout, start, peer.conns[0].lastAt, r, "ngx_requests' time left");
+
+  // The cosocket's connection: its peer, the kernel's for that fd, and the request whose Lua opened it.
+  const c = await sample(nginx.workerPid, 'ngx_connections');
+  const mine = c.rows.filter((x) => x.cosocket_request === row.addr);
+  t.equal(mine.length, 1, `one connection is the request's cosocket: ${JSON.stringify(c.rows.map((x) => [x.fd, x.kind, x.cosocket_peer]))}`);
+  t.equal(mine[0]?.cosocket_peer, `127.0.0.1:${peer.port}`, "the cosocket's peer");
+  t.equal(tcpPeersByFd(nginx.workerPid).get(mine[0]?.fd as number)?.remote, `127.0.0.1:${peer.port}`, "the kernel's peer of that fd is the same");
+  t.ok(c.rows.filter((x) => x !== mine[0]).every((x) => x.cosocket_peer === '' && x.cosocket_request === '0x0'), `no other connection is a cosocket: ${JSON.stringify(c.rows.map((x) => [x.kind, x.cosocket_peer, x.cosocket_request]))}`);
+  await everyReader(t, nginx, 'ngx_connections', DEBIAN_NGINX, c.rows);
 });
 
 /**
@@ -241,6 +260,12 @@ for (const build of ['debian', 'ours'] as const) {
       return re('reading the body').test(String(s.rows[0]?.waits_on));
     });
     near(t, Number(re('reading the body').exec(String(s.rows[0].waits_on))![2]), PROXY_READ_TIMEOUT, wrote, s.before, s, 'proxy_read_timeout, armed again');
+    // No lua-nginx-module in this nginx: the columns that read its structures are left out, and the rest is whole.
+    const whole = await xsample(['--pid', String(nginx.workerPid), '--struct', 'ngx_requests', '--json']);
+    t.equal(whole.json?.partial, false, `complete without the Lua module: ${whole.stderr.slice(-300)}`);
+    t.notOk(Object.hasOwn(s.rows[0], 'lua_waits_on'), 'no lua_waits_on column');
+    const conns = await sample(nginx.workerPid, 'ngx_connections');
+    t.ok(conns.rows.length > 0 && conns.rows.every((x) => !Object.hasOwn(x, 'cosocket_peer') && !Object.hasOwn(x, 'cosocket_request')), 'ngx_connections: no cosocket columns');
     await everyReader(t, nginx, 'ngx_requests', binary, s.rows);
   });
 }
