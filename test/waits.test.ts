@@ -138,6 +138,9 @@ t.test('lua_requests: a cosocket receive from a peer that never answers - the op
   t.equal(mine.length, 1, `one connection is the request's cosocket: ${JSON.stringify(c.rows.map((x) => [x.fd, x.kind, x.cosocket_peer]))}`);
   t.equal(mine[0]?.cosocket_peer, `127.0.0.1:${peer.port}`, "the cosocket's peer");
   t.equal(tcpPeersByFd(nginx.workerPid).get(mine[0]?.fd as number)?.remote, `127.0.0.1:${peer.port}`, "the kernel's peer of that fd is the same");
+  const timers = await sample(nginx.workerPid, 'ngx_timers');
+  const readTimer = timers.rows.find((x) => x.fd === mine[0]?.fd);
+  t.same([readTimer?.lua_request, readTimer?.lua_uri], [row.addr, row.uri], "the cosocket's read timer is the request's");
   t.ok(c.rows.filter((x) => x !== mine[0]).every((x) => x.cosocket_peer === '' && x.cosocket_request === '0x0'), `no other connection is a cosocket: ${JSON.stringify(c.rows.map((x) => [x.kind, x.cosocket_peer, x.cosocket_request]))}`);
   await everyReader(t, nginx, 'ngx_connections', DEBIAN_NGINX, c.rows);
 });
@@ -232,6 +235,18 @@ t.test('lua_requests: a request in ngx.sleep and one waiting on a semaphore - th
   for (const r of [sleeping, waiting]) t.same([r.peer, r.sent], ['', 0], 'no socket');
   const g = await gdb({ pid: nginx.workerPid }, 'nginx', ['lua-requests --json']);
   t.same(allSteady((g.json[0]?.items ?? []) as Row[]), allSteady(s.rows), `gdb says the same: ${g.stderr.slice(-300)}`);
+
+  // ngx_timers names the request each of the two timers is for (the coroutine's own sleep event, checked back).
+  const timers = await sample(nginx.workerPid, 'ngx_timers');
+  for (const r of [sleeping, waiting]) {
+    const mine = timers.rows.filter((x) => x.lua_request === r.addr);
+    t.equal(mine.length, 1, `one timer is ${r.uri}'s: ${JSON.stringify(timers.rows.map((x) => [x.left_ms, x.owner, x.lua_request, x.lua_uri]))}`);
+    t.equal(mine[0]?.lua_uri, r.uri, 'with its uri');
+    t.equal(mine[0]?.owner, 'unknown', 'no connection owns it');
+    t.ok(Math.abs(Number(mine[0]?.left_ms) - Number(r.left_ms)) <= timers.after - s.before + 1000, `its time left as lua_requests' (${mine[0]?.left_ms} vs ${r.left_ms} ms)`);
+  }
+  const gt = await gdb({ pid: nginx.workerPid }, 'nginx', ['ngx-timers --json']);
+  t.same(allSteady((gt.json[0]?.items ?? []) as Row[]), allSteady(timers.rows), `gdb's ngx-timers says the same: ${gt.stderr.slice(-300)}`);
 });
 
 for (const build of ['debian', 'ours'] as const) {
@@ -266,6 +281,8 @@ for (const build of ['debian', 'ours'] as const) {
     t.notOk(Object.hasOwn(s.rows[0], 'lua_waits_on'), 'no lua_waits_on column');
     const conns = await sample(nginx.workerPid, 'ngx_connections');
     t.ok(conns.rows.length > 0 && conns.rows.every((x) => !Object.hasOwn(x, 'cosocket_peer') && !Object.hasOwn(x, 'cosocket_request')), 'ngx_connections: no cosocket columns');
+    const timers = await sample(nginx.workerPid, 'ngx_timers');
+    t.ok(timers.rows.length > 0 && timers.rows.every((x) => !Object.hasOwn(x, 'lua_request') && !Object.hasOwn(x, 'lua_uri')), 'ngx_timers: no Lua columns');
     await everyReader(t, nginx, 'ngx_requests', binary, s.rows);
   });
 }
