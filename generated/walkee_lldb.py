@@ -513,7 +513,8 @@ def run_view(view, rt, addr=None):
     for a, origin in items:
         rt.new_row()
         row = [("origin", origin)]
-        for name, fn, kind, is_list, _reads in view.columns:
+        for column in view.columns:
+            name, fn, kind, is_list = column[:4]
             if name in view.absent:
                 continue
             try:
@@ -534,6 +535,11 @@ def run_view(view, rt, addr=None):
                 errors.append({"item": hex64(a), "message": "check could not run: " + str(e)})
         rows.append(row)
     return rows, errors
+
+
+def column_reads(column):
+    """The structs and globals a column of a View reads: its fifth member (generated views have it), else none."""
+    return column[4] if len(column) > 4 else ()
 
 
 def format_value(v, kind):
@@ -1294,9 +1300,9 @@ class Pack(object):
             if not layout.unavailable:
                 raise
             view = self.view_factories[i](layout.with_stand_ins())
-            if any(n in layout.unavailable for n in view.needs):
+            if view.of in layout.unavailable or any(n in layout.unavailable for n in view.needs):
                 raise
-            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in c[4]))
+            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in column_reads(c)))  # noqa: F821
             return view
 
 

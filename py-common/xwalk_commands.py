@@ -60,9 +60,9 @@ class Pack(object):
             if not layout.unavailable:
                 raise
             view = self.view_factories[i](layout.with_stand_ins())
-            if any(n in layout.unavailable for n in view.needs):
+            if view.of in layout.unavailable or any(n in layout.unavailable for n in view.needs):
                 raise
-            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in c[4]))
+            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in column_reads(c)))  # noqa: F821
             return view
 
 

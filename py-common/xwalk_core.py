@@ -506,7 +506,8 @@ def run_view(view, rt, addr=None):
     for a, origin in items:
         rt.new_row()
         row = [("origin", origin)]
-        for name, fn, kind, is_list, _reads in view.columns:
+        for column in view.columns:
+            name, fn, kind, is_list = column[:4]
             if name in view.absent:
                 continue
             try:
@@ -527,6 +528,11 @@ def run_view(view, rt, addr=None):
                 errors.append({"item": hex64(a), "message": "check could not run: " + str(e)})
         rows.append(row)
     return rows, errors
+
+
+def column_reads(column):
+    """The structs and globals a column of a View reads: its fifth member (generated views have it), else none."""
+    return column[4] if len(column) > 4 else ()
 
 
 def format_value(v, kind):

@@ -48,10 +48,11 @@ const itemFns = (view: LView): string[] => [...view.roots.map((r) => r.fn), ...v
 
 /**
  * The columns that read an object the process does not map, when the view's items can be read without it (else
- * none: the view fails as a whole, saying why, as it compiles).
+ * none: the view fails as a whole, saying why, as it compiles): items of a struct of the program's own, found
+ * and checked without the object.
  */
 function absentColumns(view: LView, layout: BoundLayout): Set<string> {
-  if (reachedFrom(view.funcs, itemFns(view)).names.some((n) => layout.lacks(n))) return new Set();
+  if (layout.lacks(view.of) || reachedFrom(view.funcs, itemFns(view)).names.some((n) => layout.lacks(n))) return new Set();
   return new Set(view.columns.filter((c) => c.reads.some((n) => layout.lacks(n))).map((c) => c.name));
 }
 

@@ -136,6 +136,8 @@ export type ColumnKind = 'addr' | 'value';
 
 export interface LView {
   name: string;
+  /** What its items are (a struct, or a scalar): a view of a struct the process cannot read fails as a whole. */
+  of: string;
   funcs: LFunc[];
   /** Seq functions of no parameter (and a visitor). */
   roots: { label: string; fn: string }[];

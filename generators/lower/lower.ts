@@ -129,7 +129,7 @@ export function lowerView(view: ViewIR, withInstant = false, fold = !withInstant
   const checks = view.checks.map((c) => ({ message: c.message, fn: b.add('value', 'check', ['s'], [{ k: 'return', e: lw.expr(c.expr) }]) }));
   const instant = (withInstant ? view.instant : []).map((x) => b.add('value', 'instant', ['s'], lw.column(x.expr)));
   for (const c of columns) c.reads = reachedFrom(b.funcs, [c.fn]).names;
-  return { name: view.name, funcs: b.funcs, roots, columns, checks, instant };
+  return { name: view.name, of: view.of, funcs: b.funcs, roots, columns, checks, instant };
 }
 
 /** An expression of self (a printer's string, the clock): a value function of s. */
