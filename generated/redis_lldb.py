@@ -991,18 +991,21 @@ class Target(object):
 SPECIAL_MAPPINGS = ("[vvar]", "[vsyscall]", "[vvar_vclock]")
 
 
-def parse_maps(text):
-    """The readable mappings of a /proc/PID/maps text, as Target.ranges() lists them."""
+def maps_lines(text):
+    """The lines of a /proc/PID/maps text: (start, end, permissions, file offset, path or "")."""
     out = []
     for line in text.splitlines():
         parts = line.split(None, 5)
-        if len(parts) < 5 or parts[1][0] != "r":
-            continue
-        if len(parts) == 6 and parts[5].strip() in SPECIAL_MAPPINGS:
+        if len(parts) < 5:
             continue
         start, end = parts[0].split("-")
-        out.append((int(start, 16), int(end, 16)))
+        out.append((int(start, 16), int(end, 16), parts[1], int(parts[2], 16), parts[5].strip() if len(parts) == 6 else ""))
     return out
+
+
+def parse_maps(text):
+    """The readable mappings of a /proc/PID/maps text, as Target.ranges() lists them."""
+    return [(start, end) for start, end, perms, _, path in maps_lines(text) if perms[0] == "r" and path not in SPECIAL_MAPPINGS]
 
 
 def proc_ranges(pid):
@@ -1013,14 +1016,8 @@ def proc_ranges(pid):
 
 def proc_file_mappings(pid):
     """The file mappings of a live process, from /proc/PID/maps: a list of (start, end, file offset, path)."""
-    out = []
     with open("/proc/%d/maps" % pid) as f:
-        for line in f.read().splitlines():
-            parts = line.split(None, 5)
-            if len(parts) == 6 and parts[5].startswith("/"):
-                start, end = parts[0].split("-")
-                out.append((int(start, 16), int(end, 16), int(parts[2], 16), parts[5]))
-    return out
+        return [(start, end, offset, path) for start, end, _, offset, path in maps_lines(f.read()) if path.startswith("/")]
 
 
 DELETED = " (deleted)"
