@@ -35,6 +35,10 @@ export const STT_OBJECT = 1;
 export const STT_FUNC = 2;
 export const STT_FILE = 4;
 
+export const STB_LOCAL = 0;
+export const STB_GLOBAL = 1;
+export const STB_WEAK = 2;
+
 export const NT_GNU_BUILD_ID = 3;
 
 const EHDR_SIZE = 64;

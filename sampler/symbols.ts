@@ -2,11 +2,7 @@
  * Symbol lookups for one loaded ELF object: name → runtime address and
  * runtime address → nearest symbol. Runtime address = st_value + bias.
  */
-import { STT_FILE, STT_FUNC, STT_NOTYPE, STT_OBJECT, SHN_ABS, SHN_UNDEF, type ElfSymbol } from '../core/elf.ts';
-
-const STB_LOCAL = 0;
-const STB_GLOBAL = 1;
-const STB_WEAK = 2;
+import { STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FILE, STT_FUNC, STT_NOTYPE, STT_OBJECT, SHN_ABS, SHN_UNDEF, type ElfSymbol } from '../core/elf.ts';
 
 /** How far past a symbol of unknown size (st_size 0) an address may still be attributed to it. */
 const UNSIZED_REACH = 64 * 1024;
