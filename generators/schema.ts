@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { packDirs, trustedInPacks } from '../core/packs.ts';
+import { packDirs, trustedInPacks, xwalkVersion } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
 import { ExprChecker, ExprError, isBuiltin, typeName, walkCost, type WalkElsewhere } from './check-expr.ts';
@@ -18,7 +18,11 @@ import { lowerProbe, probeRefusal } from './print-bpf/probe.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
 import { CLOCK_NAMES, NATIVE_STACK_COLUMNS, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type ProbeIR, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
 
+/** The schema language version: every schema starts with `xwalk: 1`. */
 export const SCHEMA_VERSION = 1;
+
+/** What `xsample --version` and `xgen --version` print: the package's version and the schema language's. */
+export const versionLine = (program: string): string => `${program} ${xwalkVersion()} (schema language ${SCHEMA_VERSION})`;
 
 class Source {
   readonly lines = new LineCounter();

@@ -13,8 +13,8 @@ import { TargetGone, UserError } from '../core/errors.ts';
 import { type PackIR, SchemaError } from './ir.ts';
 import { generateExtension, type Debugger } from '../templates/python-extension.ts';
 import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.ts';
-import { builtinPacksDir, onUntrustedPack, packDir, packNames, repoRoot, xwalkVersion } from '../core/packs.ts';
-import { loadSchema, printableLines } from './schema.ts';
+import { builtinPacksDir, onUntrustedPack, packDir, packNames, repoRoot } from '../core/packs.ts';
+import { loadSchema, printableLines, versionLine } from './schema.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR | --into PACKS] [--for BUILD] BINARY
        xgen probe --pack NAME [--object OBJ] [--dwarf FILE]
@@ -229,7 +229,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return cmd ? 0 : 2;
     }
     if (cmd === '--version' || cmd === '-V') {
-      print(`xgen ${xwalkVersion()}`);
+      print(versionLine('xgen'));
       return 0;
     }
     if (cmd === 'layout') return await layout(rest, print);

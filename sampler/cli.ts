@@ -3,8 +3,8 @@
  */
 import { parseArgs } from 'node:util';
 import { type PackIR, SchemaError } from '../generators/ir.ts';
-import { printableLines } from '../generators/schema.ts';
-import { onUntrustedPack, xwalkVersion } from '../core/packs.ts';
+import { printableLines, versionLine } from '../generators/schema.ts';
+import { onUntrustedPack } from '../core/packs.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
 import { type Format, FORMATS, INSTANT_MODES, type InstantMode, type RecordOptions, recordAll } from './recording.ts';
@@ -53,7 +53,7 @@ The same views work on a core file.
   --nice N           run at this nice level (default 19; 0 to keep yours), so the
                      target wins the CPU whenever both want it
   --verbose          print read statistics to stderr
-  --version          xsample's version
+  --version          xsample's version and its schema language's
   --help             this text
 
 xsample record samples at a rate (--rate HZ, default 10, up to 1000) for
@@ -432,7 +432,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       return 0;
     }
     if (o === 'version') {
-      print(`xsample ${xwalkVersion()}`);
+      print(versionLine('xsample'));
       return 0;
     }
     if ('list' in o) {

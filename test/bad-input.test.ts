@@ -62,7 +62,9 @@ t.test('xgen: --help for each command, --version, and a mistake in two lines', a
   }
   const v = await xgen(['--version']);
   t.equal(v.exitCode, 0);
-  t.equal(v.stdout, `xgen ${JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version}`);
+  // The package's version, and the schema language's: the one the built-in schemas start with (xwalk: N).
+  const language = /^xwalk: (\d+)$/m.exec(fs.readFileSync(path.join(root, 'packs/walkee/schema.yaml'), 'utf8'))![1];
+  t.equal(v.stdout, `xgen ${JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version} (schema language ${language})`);
   const bad = await xgen(['check', '--pak', 'walkee']);
   t.equal(bad.exitCode, 2);
   t.match(bad.stderr, /^xgen: Unknown option '--pak'/);

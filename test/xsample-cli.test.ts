@@ -33,7 +33,7 @@ function spawnXsample(args: string[]) {
 t.test('--version', async (t) => {
   const r = await xsample(['--version']);
   t.equal(r.code, 0);
-  t.match(r.stdout.trim(), /^xsample \d+\.\d+\.\d+$/);
+  t.match(r.stdout.trim(), /^xsample \d+\.\d+\.\d+ \(schema language \d+\)$/);
 });
 
 t.test('a reader that closes the pipe early (xsample | head -1) ends it quietly, exit 0', async (t) => {
