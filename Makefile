@@ -64,22 +64,23 @@ nginx-v2debug: deps
 regen: $(BUNDLES)
 	node dist/xgen.js regen
 
-# The layout of Debian's own (stripped) nginx, from a probe built against nginx-dev (committed).
+# The layouts of Debian's own (stripped) builds, from probes (probes/*.sh, which an installed xgen runs
+# too: xgen layout --for FILE) compiled from their Debian sources with Debian's flags (committed).
+# Of nginx, against nginx-dev's configured source.
 debian-layout: deps $(BUNDLES)
-	bash test-targets/nginx/debian-probe.sh
+	bash probes/nginx.sh
 
-# The layouts of Debian's lua-nginx-module and OpenResty LuaJIT (stripped), from probes built from
-# their Debian sources with Debian's flags (committed); needs the deb-src entries make nginx derives.
-lua-layout: deps nginx $(BUNDLES)
-	bash test-targets/nginx/lua-probe.sh
+# Of Debian's lua-nginx-module and OpenResty LuaJIT.
+lua-layout: deps $(BUNDLES)
+	bash probes/lua.sh
+
+# Of Debian's redis-server.
+redis-layout: deps $(BUNDLES)
+	bash probes/redis.sh
 
 # A debug redis-server from Debian's source of the installed redis-server, for the tests.
 redis: deps
 	bash test-targets/redis/build.sh
-
-# The layout of Debian's own (stripped) redis-server, from a probe built from its Debian source (committed).
-redis-layout: deps redis $(BUNDLES)
-	bash test-targets/redis/debian-probe.sh
 
 # Layouts for installed Debian builds that no committed layout covers (a newer point release): probed
 # into build/installed-layouts/, a folder of packs that make test names in XWALK_PACKS.

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheDir } from './cache-dir.ts';
 import { UserError } from './errors.ts';
 import { me, untrusted } from './trust.ts';
 
@@ -82,7 +83,8 @@ const realFolder = (d: string): string => {
 
 /**
  * The folders packs are found in, first first: those of XWALK_PACKS (a
- * list separated by ':', as PATH), then the built-in ones; a folder that
+ * list separated by ':', as PATH), then the built-in ones, then the user's
+ * cache of probed layouts (cacheDir('packs')); a folder that
  * cannot be trusted is skipped, saying why. A folder of XWALK_PACKS that
  * does not exist is an error, not an empty list.
  */
@@ -91,7 +93,9 @@ export function packDirs(): string[] {
   for (const d of extra) {
     if (!isDirectory(d)) throw new UserError(`XWALK_PACKS: ${d} is not a folder (XWALK_PACKS lists folders of packs, separated by ':')`);
   }
-  return [...new Set([...extra.map(realFolder), realFolder(builtinPacksDir())])].filter((d) => trustedInPacks(d, d));
+  // The user's cache holds the layouts `xgen layout --for FILE` probed: a folder of packs with layouts only, used when it exists.
+  const cached = isDirectory(cacheDir('packs')) ? [realFolder(cacheDir('packs'))] : [];
+  return [...new Set([...extra.map(realFolder), realFolder(builtinPacksDir()), ...cached])].filter((d) => trustedInPacks(d, d));
 }
 
 /** The folder of pack `name`: the first of packDirs() that has NAME/schema.yaml we may trust; null when none has. */

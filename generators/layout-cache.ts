@@ -14,17 +14,16 @@
  * only loses the caching.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { layoutJson, type LayoutFile } from './layout.ts';
 import { layoutProblem } from './layout-valid.ts';
 import { makeDirs } from '../core/regular-file.ts';
 import { me, untrusted } from '../core/trust.ts';
+import { cacheDir, type CacheKind } from '../core/cache-dir.ts';
 
-export function cacheDir(kind: 'layouts' | 'schemas' = 'layouts'): string {
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'xwalk', kind);
-}
+export { cacheDir } from '../core/cache-dir.ts';
+
+const cacheName = (kind: CacheKind): string => ({ layouts: 'layout cache', schemas: 'schema cache', packs: 'cache of probed layouts', symbols: 'symbol cache' })[kind];
 
 /**
  * A folder of the cache that only we can have written, and whole files in
@@ -34,7 +33,7 @@ export class TrustedCache {
   private warned = false;
 
   constructor(
-    private readonly kind: 'layouts' | 'schemas',
+    private readonly kind: CacheKind,
     private readonly warn: (message: string) => void = () => {},
   ) {}
 
@@ -91,12 +90,17 @@ export class TrustedCache {
     const why = where?.why ?? 'it cannot be made';
     if (this.warned) return 'not cached';
     this.warned = true;
-    return `not using the ${this.kind === 'layouts' ? 'layout' : 'schema'} cache: ${why}`;
+    return `not using the ${cacheName(this.kind)}: ${why}`;
+  }
+
+  /** The folder for a pack's entries, made if need be, or null when it may not be used (then it says why, once). */
+  dir(pack: string): string | null {
+    return this.folder(pack, true);
   }
 
   /** Says once why the cache is not used, and goes on without it. */
   refuse(why: string): null {
-    if (!this.warned) this.warn(`not using the ${this.kind === 'layouts' ? 'layout' : 'schema'} cache: ${why}`);
+    if (!this.warned) this.warn(`not using the ${cacheName(this.kind)}: ${why}`);
     this.warned = true;
     return null;
   }

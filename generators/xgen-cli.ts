@@ -15,8 +15,10 @@ import { generateExtension, type Debugger } from '../templates/python-extension.
 import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.ts';
 import { builtinPacksDir, onUntrustedPack, packDir, packNames, repoRoot } from '../core/packs.ts';
 import { loadSchema, printableLines, versionLine } from './schema.ts';
+import { layoutByProbe } from './probe-run.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR | --into PACKS] [--for BUILD] BINARY
+       xgen layout --for FILE [--into PACKS | --pack NAME]
        xgen probe --pack NAME [--object OBJ] [--dwarf FILE]
        xgen check --pack NAME | --schema FILE
        xgen gdb|lldb --pack NAME [--out FILE]
@@ -38,6 +40,14 @@ layout  Reads the size and offset of every type, field and global the pack's
         --out DIR writes DIR/BUILD-ID.json; --into PACKS writes
         PACKS/NAME/RELEASE/BUILD-ID.json, a folder of packs that may hold
         only layouts: name it in XWALK_PACKS and its layouts join the pack's.
+        --for FILE with no BINARY: FILE is an installed, stripped Debian
+        build (nginx, lua-nginx-module, LuaJIT, redis-server...); the probe
+        of the package that owns it (dpkg -S; probes/*.sh) fetches that
+        package's source, compiles a probe with -g and Debian's flags in a
+        private temporary folder (as nobody, run as root) and makes its
+        layout, into the user's cache of probed layouts (found by xsample
+        and xgen with no setting), or --into PACKS, or the pack's folder
+        with --pack NAME.
 probe   Prints C declarations of every type and global the schema reads (of
         --object OBJ only, or of the program's own binary), to compile into
         such a probe (after the program's own #includes). A type is written
@@ -66,13 +76,18 @@ function packFolder(name: string): string {
   return dir;
 }
 
-async function layout(args: string[], print: (s: string) => void): Promise<number> {
+async function layout(args: string[], print: (s: string) => void, warn: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: { pack: { type: 'string' }, schema: { type: 'string' }, release: { type: 'string' }, out: { type: 'string' }, into: { type: 'string' }, for: { type: 'string' }, object: { type: 'string' } },
     allowPositionals: true,
   });
-  if (positionals.length !== 1) throw new UsageError('xgen layout needs one BINARY');
+  // --for FILE alone: the probe of FILE's package makes the probe object (probes/*.sh).
+  if (positionals.length === 0 && values.for) {
+    if (values.out || values.object || values.release || values.schema) throw new UsageError('xgen layout --for FILE with no BINARY runs the probe of its package: it takes --into DIR or --pack NAME only');
+    return await layoutByProbe(values.for, { into: values.into, pack: values.pack, print, warn });
+  }
+  if (positionals.length !== 1) throw new UsageError('xgen layout needs one BINARY (or --for FILE alone: the probe of its package)');
   const binary = positionals[0];
   const pack = loadSchema(schemaFile(values));
   const object = objectNamed(pack, values.object);
@@ -232,7 +247,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
       print(versionLine('xgen'));
       return 0;
     }
-    if (cmd === 'layout') return await layout(rest, print);
+    if (cmd === 'layout') return await layout(rest, print, warn);
     if (cmd === 'check') return check(rest, print, warn);
     if (cmd === 'probe') return await probe(rest, print);
     if (cmd === 'gdb' || cmd === 'lldb') return generate(cmd, rest, print);

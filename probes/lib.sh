@@ -1,6 +1,96 @@
-# Shared by the build and probe scripts of test-targets: root, apt, and the
-# deb-src entries that `apt-get source` needs, derived from the system's own
-# apt sources (never a host name of ours). Source it after defining log and die.
+# Shared by the probe scripts (probes/*.sh) and the build scripts of test-targets: root, apt, the
+# deb-src entries that `apt-get source` needs (derived from the system's own apt sources, never a
+# host name of ours), and the private work folder a probe builds in.
+#
+# A probe makes the layout of a stripped Debian build: it compiles, with -g, a small C file that uses
+# every type and global the pack's schema reads, from the package's own source (or -dev headers) and
+# with Debian's flags, and `xgen layout --for BUILD` reads that object's DWARF into a layout keyed to
+# the installed build (its build-id). Each probe script is run by `xgen layout --for FILE` (an
+# installed xwalk: no checkout needed), by the checkout's make targets (debian-layout, lua-layout,
+# redis-layout) and by test-targets/installed-layouts.sh. Its interface, all optional:
+#   XWALK_PROBE_FOR=FILE     the installed build to key the layout to (default: the package's own path)
+#   XWALK_PROBE_WORK=DIR     the work folder (made, emptied; default: a new private folder under
+#                            TMPDIR, removed when the probe succeeds, kept with its logs when it fails)
+#   XWALK_LAYOUTS_INTO=DIR   write the layout into DIR/PACK/RELEASE/ (a folder of packs for
+#                            XWALK_PACKS) rather than into the pack's own folder (committed layouts)
+#   XWALK_NODE, XWALK_XGEN   the node and the xgen.js to run (default: node, and dist/xgen.js next to probes/)
+#   XWALK_PROBE_USER=USER    run as root, the source fetch and the compiles run as USER (default
+#                            nobody; "" to build as root), when USER can reach the work folder
+# Progress lines go to stderr, prefixed with the probe's name; the xgen line that wrote the layout to stdout.
+# Source it after defining PROBE (the name for the lines), or log and die.
+
+# The build scripts of test-targets define their own log and die first.
+declare -F log >/dev/null || log() { echo "${PROBE:-probe}: $*" >&2; }
+declare -F die >/dev/null || die() { echo "${PROBE:-probe}: ERROR: $*" >&2; exit 1; }
+
+# The package root: probes/.. (a checkout or an installed xwalk).
+XWALK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+xgen() { "${XWALK_NODE:-node}" "${XWALK_XGEN:-$XWALK_ROOT/dist/xgen.js}" "$@"; }
+need_xgen() { [ -f "${XWALK_XGEN:-$XWALK_ROOT/dist/xgen.js}" ] || die "${XWALK_XGEN:-$XWALK_ROOT/dist/xgen.js} is missing: run make build"; }
+# XWALK_LAYOUTS_INTO as xgen layout's option (empty: the pack's own folder).
+INTO=(${XWALK_LAYOUTS_INTO:+--into "$XWALK_LAYOUTS_INTO"})
+
+# The work folder WORK (root's or the caller's, 0711: the builder may pass through it, nothing more) and
+# in it BUILD, where the source is fetched and compiled, owned by the builder (0700). Files the caller
+# writes (the probe's C declarations) go into WORK, never into BUILD: the builder could have put a symlink there.
+BUILDER=""
+WORK_IS_TEMP=0
+make_work() {
+  if [ -n "${XWALK_PROBE_WORK:-}" ]; then
+    WORK=$XWALK_PROBE_WORK
+    rm -rf "$WORK"
+    mkdir -p "$WORK"
+  else
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/xwalk-$PROBE.XXXXXX")
+    WORK_IS_TEMP=1
+  fi
+  chmod 0711 "$WORK"
+  BUILD="$WORK/build"
+  mkdir -m 0700 "$BUILD"
+  local user=${XWALK_PROBE_USER-nobody}
+  if [ "$(id -u)" -ne 0 ]; then
+    :
+  elif [ -z "$user" ]; then
+    log "building as root (XWALK_PROBE_USER is empty)"
+  elif ! id "$user" >/dev/null 2>&1; then
+    log "building as root: there is no user $user"
+  elif ! command -v setpriv >/dev/null 2>&1; then
+    log "building as root: setpriv is missing (util-linux)"
+  else
+    chown "$user:" "$BUILD"
+    if setpriv --reuid="$user" --regid="$(id -g "$user")" --clear-groups test -w "$BUILD" 2>/dev/null; then
+      BUILDER=$user
+      log "fetching and compiling as $user in $BUILD"
+    else
+      chown 0:0 "$BUILD"
+      log "building as root: $user cannot reach $BUILD (a folder above it is private)"
+    fi
+  fi
+  trap 'rc=$?; if [ $rc -eq 0 ] && [ $WORK_IS_TEMP -eq 1 ]; then rm -rf "$WORK"; elif [ $rc -ne 0 ]; then echo "${PROBE:-probe}: failed (exit $rc); its work folder and logs: $WORK" >&2; fi' EXIT
+}
+
+# Runs a command as the builder (in BUILD), or as the caller when there is none. HOME and the caches
+# point into BUILD: the builder has no home of its own.
+as_builder() {
+  if [ -n "$BUILDER" ]; then
+    (cd "$BUILD" && HOME="$BUILD" XDG_CACHE_HOME="$BUILD/.cache" setpriv --reuid="$BUILDER" --regid="$(id -g "$BUILDER")" --clear-groups "$@")
+  else
+    (cd "$BUILD" && "$@")
+  fi
+}
+
+# The upstream version of a Debian version: no epoch, no Debian revision.
+upstream() { local v=${1#*:}; echo "${v%-*}"; }
+
+# `apt-get source PKG=VERSION` into BUILD, as the builder; on failure, once more after apt-get update.
+fetch_source() {
+  log "apt-get source $1"
+  if ! as_builder apt-get source -qq "$1" >"$WORK/source.log" 2>&1; then
+    [ $APT_UPDATED -eq 1 ] || apt_update
+    as_builder apt-get source -qq "$1" >"$WORK/source.log" 2>&1 \
+      || { tail -5 "$WORK/source.log" >&2; die "apt-get source $1 failed (log: $WORK/source.log)"; }
+  fi
+}
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -112,7 +202,7 @@ ensure_deb_src() {
     content=$(derive_from_oneline /etc/apt/sources.list)
   fi
   [ -n "$content" ] || die "no 'deb' entries found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list; cannot derive deb-src"
-  printf '# Written by xwalk test-targets/lib/apt.sh: deb-src copies of the system sources.\n%s\n' "$content" \
+  printf '# Written by xwalk probes/lib.sh: deb-src copies of the system sources.\n%s\n' "$content" \
     | as_root tee "$out" >/dev/null || die "cannot write $out"
   log "wrote $out"
   apt_update

@@ -105,7 +105,7 @@ t.test('a newer point release: probed as make test probes it, into a folder of p
   const packs = path.join(dir, 'packs');
   const tracked = async () => (await execa('git', ['status', '--porcelain', '--', 'packs', 'generated'], { cwd: root })).stdout;
   const before = await tracked();
-  const probe = await execa('bash', [path.join(root, 'test-targets/nginx/debian-probe.sh')], {
+  const probe = await execa('bash', [path.join(root, 'probes/nginx.sh')], {
     reject: false,
     env: { XWALK_PROBE_FOR: binary, XWALK_PROBE_WORK: path.join(dir, 'probe'), XWALK_LAYOUTS_INTO: packs },
   });

@@ -84,8 +84,8 @@ if up_to_date; then
   exit 0
 fi
 
-# shellcheck source=../lib/apt.sh
-source "$ROOT/test-targets/lib/apt.sh"
+# shellcheck source=../../probes/lib.sh
+source "$ROOT/probes/lib.sh"
 
 # --- 1. build dependencies ------------------------------------------------------
 ensure_packages dpkg-dev build-essential libpcre3-dev zlib1g-dev libssl-dev

@@ -36,8 +36,8 @@ if [ -x "$BINARY" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$VERSION" ]; th
   exit 0
 fi
 
-# shellcheck source=../lib/apt.sh
-source "$ROOT/test-targets/lib/apt.sh"
+# shellcheck source=../../probes/lib.sh
+source "$ROOT/probes/lib.sh"
 ensure_packages dpkg-dev build-essential pkg-config
 ensure_deb_src
 
