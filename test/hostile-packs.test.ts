@@ -129,3 +129,19 @@ t.test('xgen says the same, prefixed by its name', async (t) => {
   t.match(r.stdout, new RegExp(`${root.replace(/[.]/g, '\\.')}/packs/walkee/schema\\.yaml: ok`), 'the built-in pack was checked');
 });
 
+
+t.test("the user's cache of probed layouts (xgen layout --for FILE puts them there) is read with no setting, and skipped when others may write it", async (t) => {
+  const cache = path.join(tmp, 'probed-cache');
+  const packs = path.join(cache, 'xwalk/packs');
+  fs.mkdirSync(packs, { recursive: true, mode: 0o700 });
+  const made = await execa(process.execPath, [path.join(root, 'dist/xgen.js'), 'layout', '--pack', 'walkee', '--into', packs, binPath]);
+  const file = made.stdout.split(':')[0];
+  t.ok(file.startsWith(packs), `the layout is in the cache: ${file}`);
+  const l = JSON.parse(fs.readFileSync(file, 'utf8'));
+  l.types.walkee_item_t.fields.next.offset += 8; // it lies
+  fs.writeFileSync(file, JSON.stringify(l));
+  const cached = () => xsample(['--pid', pid, '--struct', 'walkee_list', '--json'], { env: { XDG_CACHE_HOME: cache } });
+  t.equal((await cached()).code, 3, 'with no XWALK_PACKS, the cached layout is used (and its lie shows): the test can fail');
+  fs.chmodSync(packs, 0o777);
+  truthWithOneLine(t, await cached(), /skipping .*xwalk\/packs: .*packs can be written by others \(mode 777\)/);
+});
