@@ -21,7 +21,9 @@ import { layoutProblem } from './layout-valid.ts';
 import { makeDirs } from '../core/regular-file.ts';
 import { me, untrusted } from '../core/trust.ts';
 
-export function cacheDir(kind: 'layouts' | 'schemas' = 'layouts'): string {
+export type CacheKind = 'layouts' | 'schemas' | 'symbols';
+
+export function cacheDir(kind: CacheKind = 'layouts'): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'xwalk', kind);
 }
@@ -34,12 +36,17 @@ export class TrustedCache {
   private warned = false;
 
   constructor(
-    private readonly kind: 'layouts' | 'schemas',
+    private readonly kind: CacheKind,
     private readonly warn: (message: string) => void = () => {},
   ) {}
 
+  /** The cache as its warnings name it: "layout cache". */
+  private get label(): string {
+    return `${this.kind.replace(/s$/, '')} cache`;
+  }
+
   /**
-   * The folder for a pack's layouts, made if need be, or null when it may
+   * The folder for a pack's layouts (pack '': the kind's folder itself), made if need be, or null when it may
    * not be used (then it says why, once). The base folder may be shared
    * (XDG_CACHE_HOME=/tmp) when it is root's and sticky, as /tmp is: then no
    * one else can replace what we make in it.
@@ -91,12 +98,12 @@ export class TrustedCache {
     const why = where?.why ?? 'it cannot be made';
     if (this.warned) return 'not cached';
     this.warned = true;
-    return `not using the ${this.kind === 'layouts' ? 'layout' : 'schema'} cache: ${why}`;
+    return `not using the ${this.label}: ${why}`;
   }
 
   /** Says once why the cache is not used, and goes on without it. */
   refuse(why: string): null {
-    if (!this.warned) this.warn(`not using the ${this.kind === 'layouts' ? 'layout' : 'schema'} cache: ${why}`);
+    if (!this.warned) this.warn(`not using the ${this.label}: ${why}`);
     this.warned = true;
     return null;
   }
