@@ -4,6 +4,7 @@
  * pack's schema looks for, deriving the layout from the binary's own DWARF
  * when it has some. An unknown stripped build is a clear error.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { describeKnown, extractLayout, knownLayouts, layoutByBuildId, layoutByVersion, type LayoutFile } from '../generators/layout.ts';
 import { LayoutCache } from '../generators/layout-cache.ts';
@@ -15,7 +16,11 @@ import { loadSchemaCached } from '../generators/schema-cache.ts';
 import { SchemaError } from '../generators/ir.ts';
 import { BoundLayout, type ObjectLayout } from './bound-layout.ts';
 import type { ObjectInfo } from './process-symbols.ts';
-import type { ElfFile } from '../core/elf.ts';
+import { ElfFile } from '../core/elf.ts';
+import { findTable } from '../generators/symbols/cache.ts';
+import { recoverSymbols } from '../generators/symbols/recover.ts';
+import { describeCounts } from '../generators/symbols/table.ts';
+import { exePath, readProcMaps } from './proc-maps.ts';
 import { UserError } from './memory.ts';
 import { signatureOf, versionOf } from '../core/identity.ts';
 
@@ -189,3 +194,99 @@ function objectLayouts(pack: PackIR, mapped: ObjectInfo[]): Map<string, ObjectLa
   }
   return out;
 }
+
+/**
+ * The automatic step of `xgen symbols` (issue 24): before a process is read, each stripped object it maps (no
+ * .symtab) that a pack covers (a layout for its build-id, the version string a pack's schema looks for, or one of
+ * that pack's objects:) and that has no recovered symbol table yet gets one, saying so in one line. With fetch
+ * false (--no-fetch) nothing is fetched or built: one line says what is missing, and views that need a global it
+ * does not export fail as before. A failure to recover is said and is not fatal.
+ */
+export async function recoverStripped(pids: number[], opts: { fetch: boolean; pack?: string; warn: (m: string) => void }): Promise<void> {
+  const done = new Set<string>();
+  for (const pid of pids) {
+    let files: string[];
+    try {
+      files = strippedCovered(pid, opts.pack, opts.warn);
+    } catch (err) {
+      if (err instanceof UserError || err instanceof SchemaError) continue; // the run itself says what is wrong with the process
+      throw err;
+    }
+    for (const file of files) {
+      if (done.has(file)) continue;
+      done.add(file);
+      if (!opts.fetch) {
+        opts.warn(`xsample: ${file} is stripped and no symbol table of it is kept (--no-fetch): views that read a global it does not export will fail; xgen symbols --for ${file} recovers them`);
+        continue;
+      }
+      opts.warn(`xsample: ${file} is stripped: recovering its symbols (xgen symbols --for ${file}; --no-fetch to skip)`);
+      const say = (m: string) => opts.warn(`xsample: ${m}`);
+      try {
+        const r = await recoverSymbols(file, { fetch: true, progress: say, warn: say, buildCache: process.env.XWALK_SYMBOLS_BUILDS || undefined });
+        if (r.status !== 'has-symtab') say(`${r.where ?? 'not kept (the cache cannot be used)'}: ${describeCounts(r.table)}; ${r.table.verified}`);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        say(`could not recover the symbols of ${file}: ${err.message}`);
+      }
+    }
+  }
+}
+
+/** The files pid maps that are stripped, covered by a pack, and have no symbol table kept: its executable, then the pack's objects. */
+function strippedCovered(pid: number, packName: string | undefined, warn: (m: string) => void): string[] {
+  const out: string[] = [];
+  const exe = openMapped(pid, exePath(pid), `/proc/${pid}/exe`);
+  if (!exe) return out;
+  let pack: PackIR | null = null;
+  try {
+    const id = exe.buildId();
+    for (const name of packName ? [packName] : listPacks()) {
+      let covers = false;
+      try {
+        covers = (id !== null && layoutByBuildId(name, id) !== null) || versionOf(loadBinarySection(schemaFile(name)), exe) !== null;
+      } catch (err) {
+        if (!(err instanceof UserError || err instanceof SchemaError)) throw err;
+      }
+      if (covers) {
+        pack = loadPack(name);
+        break;
+      }
+    }
+    if (!pack) return out;
+    if (needsTable(exe, warn)) out.push(exe.path);
+  } finally {
+    exe.close();
+  }
+  if (pack.objects.size === 0) return out;
+  const seen = new Set<string>();
+  for (const m of readProcMaps(pid)) {
+    if (!m.path.startsWith('/') || seen.has(m.path) || ![...pack.objects.values()].some((o) => isObjectFile(o.file, m.path))) continue;
+    seen.add(m.path);
+    const elf = openMapped(pid, m.path, `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`);
+    if (!elf) continue;
+    try {
+      if (needsTable(elf, warn)) out.push(elf.path);
+    } finally {
+      elf.close();
+    }
+  }
+  return out;
+}
+
+/** The file at `file` when it is the very one the process maps (same device and inode as `mapped`), else null. */
+function openMapped(pid: number, file: string, mapped: string): ElfFile | null {
+  try {
+    const a = fs.statSync(mapped);
+    const real = fs.realpathSync(file);
+    const elf = ElfFile.open(real);
+    if (elf.stat.dev !== a.dev || elf.stat.ino !== a.ino) {
+      elf.close();
+      return null;
+    }
+    return elf;
+  } catch {
+    return null;
+  }
+}
+
+const needsTable = (elf: ElfFile, warn: (m: string) => void): boolean => !elf.hasSymtab() && elf.buildId() !== null && findTable(elf, (m) => warn(`xsample: ${m}`)) === null;

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import { execa } from './exec.ts';
 import { ElfFile } from '../../core/elf.ts';
 
 /** A debug file larger than this is refused, not downloaded. */

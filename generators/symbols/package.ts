@@ -4,7 +4,7 @@
  * dpkg-query), and the versions of that source apt can still fetch
  * (apt-cache madison), nearest first, for when the exact one is gone.
  */
-import { execa } from 'execa';
+import { execa } from './exec.ts';
 
 export interface PackageOf {
   /** The binary package that ships the file. */

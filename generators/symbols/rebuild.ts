@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { execa } from './exec.ts';
 import { ElfFile } from '../../core/elf.ts';
 import { me, untrusted } from '../../core/trust.ts';
 
