@@ -41,8 +41,8 @@ interface Table {
 
 /** A fresh XDG_CACHE_HOME: the user's cache of one run. */
 function freshCache(name: string): string {
-  const dir = path.join(tmp, name);
-  fs.mkdirSync(dir, { mode: 0o700 });
+  const dir = path.join(tmp, 'caches', name);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
 }
 
@@ -197,7 +197,7 @@ async function tinyProgram(name: string, value: number): Promise<{ full: string;
   const dir = path.join(tmp, name);
   fs.mkdirSync(dir);
   const src = path.join(dir, `${name}.c`);
-  fs.writeFileSync(src, `#include <stdio.h>\nstatic int counter = ${value};\nint visible = 7;\nstatic int bump(int n) { return counter += n; }\nint main(int argc, char **argv) { (void) argv; printf("%d\\n", bump(argc) + visible); return 0; }\n`);
+  fs.writeFileSync(src, `#include <stdio.h>\nstatic int counter = ${value};\nint visible = 7;\n__attribute__((noinline)) static int bump(int n) { return counter += n; }\nint main(int argc, char **argv) { (void) argv; printf("%d\\n", bump(argc) + visible); return 0; }\n`);
   const full = path.join(dir, name);
   await execa('cc', ['-g', '-O1', '-Wl,--build-id', src, '-o', full]);
   const debug = `${full}.debug`;
@@ -251,7 +251,7 @@ t.test('debuginfod: the debug file of the build-id, used only when its build-id 
   t.equal(wrong.code, 1);
   t.match(wrong.stderr, new RegExp(`/buildid/${prog.id}/debuginfo does not fit .*: \\d+ loadable segments against \\d+|does not fit .*differs|does not fit`), 'says it does not fit');
   t.match(wrong.stderr, /^xgen: cannot recover the symbols of .*: no package owns it; debuginfod's file does not fit/m, 'and ends in one error');
-  t.notOk(fs.existsSync(tableFile(path.join(tmp, 'liar'), prog.id)), 'no table written');
+  t.notOk(fs.existsSync(tableFile(path.join(tmp, 'caches/liar'), prog.id)), 'no table written');
 });
 
 t.test('the cache is used only when no one else can write it', async (t) => {
@@ -307,10 +307,10 @@ t.test('xsample recovers the symbols of a stripped binary a pack covers by itsel
   const packs = path.join(tmp, 'mcpacks');
   fs.mkdirSync(path.join(packs, 'mctest'), { recursive: true, mode: 0o755 });
   // A pack that knows memcached by its version string: it covers the binary (no layout needed for this step).
-  fs.writeFileSync(path.join(packs, 'mctest/schema.yaml'), "xwalk: 1\npack: mctest\ndoc: names Debian's memcached\nbinary:\n  version: 'memcached (\\d+\\.\\d+\\.\\d+)'\ntypes:\n  t:\n    fields:\n      n: int\n", { mode: 0o644 });
+  fs.writeFileSync(path.join(packs, 'mctest/schema.yaml'), "xwalk: 1\npack: mctest\ndoc: names Debian's memcached\nbinary:\n  version: 'memcached (\\d+\\.\\d+\\.\\d+)'\ntypes:\n  t:\n    fields:\n      n: int\nglobals:\n  settings: t\nviews:\n  mc_settings:\n    doc: settings\n    of: t\n    roots:\n      settings: '&settings'\n    columns:\n      n: self.n\n", { mode: 0o644 });
   const { pid } = await startMemcached(t);
   const run = async (cache: string, extra: string[]) => {
-    const r = await execa(process.execPath, [xsample, '--pid', String(pid), '--pack', 'mctest', '--struct', 'none', ...extra], {
+    const r = await execa(process.execPath, [xsample, '--pid', String(pid), '--pack', 'mctest', '--struct', 'mc_settings', ...extra], {
       reject: false,
       env: { XWALK_PACKS: packs, XDG_CACHE_HOME: cache, XWALK_SYMBOLS_BUILDS: builds, DEBUGINFOD_URLS: '' },
       timeout: 40 * 60_000,

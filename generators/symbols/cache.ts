@@ -79,7 +79,9 @@ export function findTable(elf: ElfFile, warn: (m: string) => void): FoundTable |
   return null;
 }
 
-const tableJson = (t: SymbolTableFile): string => `${JSON.stringify(t, null, 1)}\n`;
+/** The table as JSON, one symbol a line (a pack's table reads and diffs well). */
+const tableJson = (t: SymbolTableFile): string =>
+  `${JSON.stringify({ ...t, symbols: [] }, null, 1).replace('"symbols": []', () => `"symbols": [\n${t.symbols.map((s) => `  ${JSON.stringify(s)}`).join(',\n')}\n ]`)}\n`;
 
 /**
  * Writes the table (validated first) into the user's cache, or into pack `pack`'s symbols/ folder; returns
