@@ -307,19 +307,27 @@ t.test('xsample recovers the symbols of a stripped binary a pack covers by itsel
   const packs = path.join(tmp, 'mcpacks');
   fs.mkdirSync(path.join(packs, 'mctest'), { recursive: true, mode: 0o755 });
   // A pack that knows memcached by its version string: it covers the binary (no layout needed for this step).
+  const schema = (name: string, global: string) =>
+    `xwalk: 1\npack: ${name}\ndoc: names Debian's memcached\nbinary:\n  version: 'memcached (\\d+\\.\\d+\\.\\d+)'\ntypes:\n  t:\n    fields:\n      n: int\nglobals:\n  ${global}: t\nviews:\n  mc_settings:\n    doc: settings\n    of: t\n    roots:\n      settings: '&${global}'\n    columns:\n      n: self.n\n`;
+  fs.mkdirSync(path.join(packs, 'mcexported'), { mode: 0o755 });
+  // A pack that reads only what memcached exports (optarg, in its .dynsym): nothing to recover.
+  fs.writeFileSync(path.join(packs, 'mcexported/schema.yaml'), schema('mcexported', 'optarg'), { mode: 0o644 });
   fs.writeFileSync(path.join(packs, 'mctest/schema.yaml'), "xwalk: 1\npack: mctest\ndoc: names Debian's memcached\nbinary:\n  version: 'memcached (\\d+\\.\\d+\\.\\d+)'\ntypes:\n  t:\n    fields:\n      n: int\nglobals:\n  settings: t\nviews:\n  mc_settings:\n    doc: settings\n    of: t\n    roots:\n      settings: '&settings'\n    columns:\n      n: self.n\n", { mode: 0o644 });
   const { pid } = await startMemcached(t);
-  const run = async (cache: string, extra: string[]) => {
-    const r = await execa(process.execPath, [xsample, '--pid', String(pid), '--pack', 'mctest', '--struct', 'mc_settings', ...extra], {
+  const run = async (cache: string, extra: string[], pack = 'mctest') => {
+    const r = await execa(process.execPath, [xsample, '--pid', String(pid), '--pack', pack, '--struct', 'mc_settings', ...extra], {
       reject: false,
       env: { XWALK_PACKS: packs, XDG_CACHE_HOME: cache, XWALK_SYMBOLS_BUILDS: builds, DEBUGINFOD_URLS: '' },
       timeout: 40 * 60_000,
     });
     return String(r.stderr);
   };
+  const exported = await run(freshCache('xsample-exported'), [], 'mcexported');
+  t.notMatch(exported, /recovering|symbol table|does not export/, 'a pack that reads only exported globals starts no recovery');
+
   const off = freshCache('xsample-nofetch');
   const skipped = await run(off, ['--no-fetch']);
-  t.match(skipped, /^xsample: \/usr\/bin\/memcached is stripped and no symbol table of it is kept \(--no-fetch\)/m, '--no-fetch: one line, nothing fetched');
+  t.match(skipped, /^xsample: \/usr\/bin\/memcached is stripped and does not export settings, and no symbol table of it is kept \(--no-fetch\): xgen symbols --for \/usr\/bin\/memcached recovers them$/m, '--no-fetch: one line, nothing fetched');
   t.notMatch(skipped, /recovering/);
   t.notOk(fs.existsSync(path.join(off, 'xwalk/symbols')), 'nothing written');
 
