@@ -251,6 +251,12 @@ function strippedCovered(pid: number, packName: string | undefined, warn: (m: st
   const out: Wanting[] = [];
   const exe = openMapped(exePath(pid), `/proc/${pid}/exe`);
   if (!exe) return out;
+  if (exe.hasSymtab()) {
+    // A program with its own symbols (our -g builds): its packs are not searched; its objects are looked at when --pack names the pack.
+    exe.close();
+    if (packName === undefined || loadPack(packName).objects.size === 0) return out;
+    return strippedObjects(pid, loadPack(packName), warn);
+  }
   let pack: PackIR | null = null;
   try {
     const id = exe.buildId();
@@ -272,6 +278,12 @@ function strippedCovered(pid: number, packName: string | undefined, warn: (m: st
   } finally {
     exe.close();
   }
+  return [...out, ...strippedObjects(pid, pack, warn)];
+}
+
+/** The pack's objects (objects:) pid maps that want a table. */
+function strippedObjects(pid: number, pack: PackIR, warn: (m: string) => void): Wanting[] {
+  const out: Wanting[] = [];
   if (pack.objects.size === 0) return out;
   const seen = new Set<string>();
   for (const m of readProcMaps(pid)) {

@@ -160,6 +160,8 @@ t.test("Debian's stripped memcached: a rebuild of its exact source is a twin, an
   t.equal(again.code, 0, again.stderr);
   t.match(again.stdout, /^have .*: \/usr\/bin\/memcached build-id/m, 'a second run uses the table kept');
   t.notMatch(again.stderr, /fetching|building/, 'and fetches nothing');
+  const j = await symbols(['--for', MEMCACHED, '--json'], { XDG_CACHE_HOME: cache });
+  t.same(JSON.parse(j.stdout), { file: MEMCACHED, build_id: id, status: 'found', where: tableFile(cache, id), method: 'rebuild', from: table.from, verified: table.verified, symbols: table.symbols.length }, '--json says the same');
 });
 
 t.test('a wrong table is refused: for another build-id, tampered with, or naming addresses outside the binary', { skip: memcachedSkip }, async (t) => {
