@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essential dpkg-dev \
                 libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev libnginx-mod-http-lua \
                 protobuf-compiler golang-github-google-pprof-dev prometheus chromium-headless-shell \
-                redis-server
+                redis-server memcached
 NATIVE := sampler/native/build/Release/xwalk_pvr.node sampler/native/build/Release/xwalk_perf.node sampler/native/build/Release/xwalk_bpf.node sampler/native/build/Release/xwalk_perf_stacks.node
 WALKEE := test-targets/bin/walkee
 CHURN  := test-targets/bin/churn
@@ -23,6 +23,10 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing" >&2; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  case " $$missing " in *" memcached "*) \
+	    echo "stopping the memcached daemon Debian starts on install (tests start their own)" >&2; \
+	    { systemctl disable --now memcached || { service memcached stop; update-rc.d memcached disable; }; } >/dev/null 2>&1 || true;; \
+	  esac; \
 	fi
 
 node_modules/.package-lock.json: package.json package-lock.json

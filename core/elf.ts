@@ -27,6 +27,10 @@ export const SHT_NOTE = 7;
 export const SHT_NOBITS = 8;
 export const SHT_DYNSYM = 11;
 
+export const SHF_WRITE = 1;
+export const SHF_ALLOC = 2;
+export const SHF_EXECINSTR = 4;
+
 export const SHN_UNDEF = 0;
 export const SHN_ABS = 0xfff1;
 
@@ -51,6 +55,8 @@ const SHN_XINDEX = 0xffff;
 export interface ElfSection {
   name: string;
   type: number;
+  /** SHF_* */
+  flags: number;
   addr: number;
   offset: number;
   size: number;
@@ -252,6 +258,7 @@ export class ElfFile {
         nameOffset: u32(table, at),
         name: '',
         type: u32(table, at + 4),
+        flags: u64(table, at + 8),
         addr: u64(table, at + 16),
         offset: u64(table, at + 24),
         size: u64(table, at + 32),
@@ -408,6 +415,16 @@ export class ElfFile {
     }
     this.cachedSymbols = out;
     return out;
+  }
+
+  /** Whether the object has a .symtab (with entries): a stripped one has only .dynsym. */
+  hasSymtab(): boolean {
+    return this.sections.some((s) => s.type === SHT_SYMTAB && s.size > SYM_SIZE);
+  }
+
+  /** The .symtab alone, in its order (each file's locals after its STT_FILE entry, then the globals). */
+  symtab(): ElfSymbol[] {
+    return this.sections.filter((s) => s.type === SHT_SYMTAB).flatMap((s) => this.readSymbolSection(s));
   }
 
   private readSymbolSection(s: ElfSection): ElfSymbol[] {

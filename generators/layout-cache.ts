@@ -38,7 +38,7 @@ export class TrustedCache {
   ) {}
 
   /**
-   * The folder for a pack's layouts, made if need be, or null when it may
+   * The folder for a pack's layouts (pack '': the kind's folder itself), made if need be, or null when it may
    * not be used (then it says why, once). The base folder may be shared
    * (XDG_CACHE_HOME=/tmp) when it is root's and sticky, as /tmp is: then no
    * one else can replace what we make in it.

@@ -2,6 +2,7 @@
  * xgen: the generator's command line.
  *   xgen layout --pack NAME BINARY   read a build's layout from DWARF into the pack
  *   xgen check --pack NAME           load and validate a schema
+ *   xgen symbols --for FILE          recover a stripped object's symbol table
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,8 @@ import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.
 import { builtinPacksDir, onUntrustedPack, packDir, packNames, repoRoot } from '../core/packs.ts';
 import { loadSchema, printableLines, versionLine } from './schema.ts';
 import { layoutByProbe } from './probe-run.ts';
+import { recoverSymbols } from './symbols/recover.ts';
+import { describeCounts } from './symbols/table.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR | --into PACKS] [--for BUILD] BINARY
        xgen layout --for FILE [--into PACKS | --pack NAME]
@@ -23,6 +26,7 @@ const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--ou
        xgen check --pack NAME | --schema FILE
        xgen gdb|lldb --pack NAME [--out FILE]
        xgen regen [--check]
+       xgen symbols --for FILE [--pack NAME] [--no-fetch] [--json]
        xgen --version
 
 layout  Reads the size and offset of every type, field and global the pack's
@@ -60,7 +64,14 @@ gdb     Writes generated/NAME.py, the gdb extension (source it in gdb), with
 lldb    Writes generated/NAME_lldb.py (command script import it in lldb-16).
 regen   Regenerates both extensions of every built-in pack, with its
         committed layouts only; --check only reports (exit 1) when a
-        committed file differs from what it would write.`;
+        committed file differs from what it would write.
+symbols Recovers the names of a stripped object's functions and data
+        (globals and statics) for its exact build, keyed by its build-id, into
+        the user's cache (or --pack NAME's symbols/): from debuginfod
+        (DEBUGINFOD_URLS), the package's -dbgsym, a rebuild of its exact
+        Debian source (used only when its loaded sections are identical), or
+        the nearest release's rebuild matched function by function.
+        --no-fetch uses only a table already kept. See docs/symbols.md.`;
 
 class UsageError extends Error {}
 
@@ -233,6 +244,29 @@ function regen(args: string[], print: (s: string) => void): number {
   return values.check && stale > 0 ? 1 : 0;
 }
 
+/** xgen symbols --for FILE [--pack NAME] [--no-fetch] [--json]. */
+async function symbols(args: string[], print: (s: string) => void, warn: (s: string) => void): Promise<number> {
+  const { values } = parseArgs({ args, options: { for: { type: 'string' }, pack: { type: 'string' }, 'no-fetch': { type: 'boolean' }, json: { type: 'boolean' } } });
+  if (!values.for) throw new UsageError('which object? --for FILE');
+  if (values.pack !== undefined) packFolder(values.pack);
+  const say = (m: string) => warn(`xgen symbols: ${m}`);
+  const r = await recoverSymbols(values.for, { fetch: !values['no-fetch'], pack: values.pack, progress: say, warn: say, buildCache: process.env.XWALK_SYMBOLS_BUILDS || undefined });
+  if (values.json) {
+    const t = r.status === 'has-symtab' ? null : r.table;
+    print(JSON.stringify({ file: r.file, build_id: r.buildId, status: r.status, ...(t ? { where: r.status !== 'has-symtab' ? r.where : null, method: t.method, from: t.from, verified: t.verified, symbols: t.symbols.length, matched: t.matched, total: t.total } : {}) }));
+    return 0;
+  }
+  if (r.status === 'has-symtab') {
+    print(`${r.file} has its own .symtab: nothing to recover`);
+    return 0;
+  }
+  const t = r.table;
+  const where = r.where ?? '(not written: the cache cannot be used)';
+  print(`${r.status === 'made' ? 'wrote' : 'have'} ${where}: ${r.file} build-id ${r.buildId}, ${describeCounts(t)}${t.matched !== undefined ? `, ${t.matched} of ${t.total} matched` : ''}`);
+  print(`  from ${t.from}; verified: ${t.verified}`);
+  return 0;
+}
+
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
   onUntrustedPack((m) => warn(`xgen: ${m}`));
   try {
@@ -252,6 +286,7 @@ export async function main(argv: string[], print = (s: string) => console.log(s)
     if (cmd === 'probe') return await probe(rest, print);
     if (cmd === 'gdb' || cmd === 'lldb') return generate(cmd, rest, print);
     if (cmd === 'regen') return regen(rest, print);
+    if (cmd === 'symbols') return await symbols(rest, print, warn);
     throw new UsageError(`unknown command '${cmd}'`);
   } catch (err) {
     if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

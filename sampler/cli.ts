@@ -6,7 +6,7 @@ import { type PackIR, SchemaError } from '../generators/ir.ts';
 import { printableLines, versionLine } from '../generators/schema.ts';
 import { onUntrustedPack } from '../core/packs.ts';
 import { TargetGone, UserError } from './memory.ts';
-import { listPacks, loadPack } from './pack-select.ts';
+import { listPacks, loadPack, recoverStripped } from './pack-select.ts';
 import { type Format, FORMATS, INSTANT_MODES, type InstantMode, type RecordOptions, recordAll } from './recording.ts';
 import { type SampleOptions, sampleAll } from './sampling.ts';
 import { type TopOptions, topAll } from './top.ts';
@@ -50,6 +50,10 @@ The same views work on a core file.
                      before the answer is partial (default 3)
   --pack NAME        the pack to use (default: the one that knows the binary)
   --source KIND      pvr (process_vm_readv, default) or procmem (/proc/PID/mem)
+  --no-fetch         do not recover the symbols of a stripped binary a pack
+                     covers (xgen symbols --for FILE, run by itself otherwise:
+                     a rebuild of its Debian source, verified); views that need
+                     a global it does not export then fail
   --nice N           run at this nice level (default 19; 0 to keep yours), so the
                      target wins the CPU whenever both want it
   --verbose          print read statistics to stderr
@@ -423,10 +427,29 @@ function listViews(packName?: string): string {
   return out.join('\n');
 }
 
+/**
+ * --no-fetch, taken out before the command's own options are parsed (as --nice is read by the launcher): it is
+ * the same for every command that reads a process.
+ */
+export function takeNoFetch(argv: string[]): { fetch: boolean; rest: string[] } {
+  const rest = argv.filter((a) => a !== '--no-fetch');
+  return { fetch: rest.length === argv.length, rest };
+}
+
+/** The live processes a parsed command reads (none for a core, --list, help). */
+function pidsOf(o: Parsed): number[] {
+  if (typeof o !== 'object' || 'list' in o) return [];
+  if ('trace' in o) return o.trace.pids;
+  return o.pids ?? [];
+}
+
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
   onUntrustedPack((m) => warn(`xsample: ${m}`));
   try {
-    const o = parseOptions(argv);
+    const { fetch, rest } = takeNoFetch(argv);
+    const o = parseOptions(rest);
+    const pids = pidsOf(o);
+    if (pids.length > 0) await recoverStripped(pids, { fetch, pack: typeof o === 'object' && 'trace' in o ? o.trace.pack : (o as { pack?: string }).pack, warn });
     if (o === 'help') {
       print(USAGE);
       return 0;

@@ -4,6 +4,7 @@
  * pack's schema looks for, deriving the layout from the binary's own DWARF
  * when it has some. An unknown stripped build is a clear error.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { describeKnown, extractLayout, knownLayouts, layoutByBuildId, layoutByVersion, type LayoutFile } from '../generators/layout.ts';
 import { LayoutCache } from '../generators/layout-cache.ts';
@@ -15,7 +16,13 @@ import { loadSchemaCached } from '../generators/schema-cache.ts';
 import { SchemaError } from '../generators/ir.ts';
 import { BoundLayout, type ObjectLayout } from './bound-layout.ts';
 import type { ObjectInfo } from './process-symbols.ts';
-import type { ElfFile } from '../core/elf.ts';
+import { ElfFile, SHN_UNDEF } from '../core/elf.ts';
+import { debuginfodUrls } from '../generators/symbols/debuginfod.ts';
+import { packageOf } from '../generators/symbols/package.ts';
+import { findTable } from '../generators/symbols/cache.ts';
+import { recoverSymbols } from '../generators/symbols/recover.ts';
+import { describeCounts } from '../generators/symbols/table.ts';
+import { exePath, readProcMaps } from './proc-maps.ts';
 import { UserError } from './memory.ts';
 import { signatureOf, versionOf } from '../core/identity.ts';
 
@@ -188,4 +195,133 @@ function objectLayouts(pack: PackIR, mapped: ObjectInfo[]): Map<string, ObjectLa
     out.set(o.name, l ? { layout: l, source: `${o.name} ${l.release} (${m.buildId.slice(0, 12)})` } : { reason: `unknown build of ${o.file}: ${m.path} (build-id ${m.buildId}); known builds of ${pack.name}'s ${o.name}: ${known}. Add one with: xgen layout --pack ${pack.name} --object ${o.name} --for ${m.path} PROBE-WITH-DEBUG-INFO` });
   }
   return out;
+}
+
+/**
+ * The automatic step of `xgen symbols` (issue 24): before a process is read, each stripped object it maps (no
+ * .symtab) that a pack covers (a layout for its build-id, the version string a pack's schema looks for, or one of
+ * that pack's objects:), that does not export a global the pack reads, that has no recovered symbol table yet, and
+ * that something can be fetched for (a package owns it, or DEBUGINFOD_URLS is set) gets one, saying so in one
+ * line. A stripped object that exports every global its pack reads (Debian's nginx links with -rdynamic) is read
+ * as it is: its static names are `xgen symbols --for FILE`'s to recover, not every run's (that is minutes of
+ * rebuild). With fetch false (--no-fetch) nothing is fetched or built: one line says what is missing, and views
+ * that need the globals fail as before. A failure to recover is said and is not fatal.
+ */
+export async function recoverStripped(pids: number[], opts: { fetch: boolean; pack?: string; warn: (m: string) => void }): Promise<void> {
+  const done = new Set<string>();
+  for (const pid of pids) {
+    let files: Wanting[];
+    try {
+      files = strippedCovered(pid, opts.pack, opts.warn);
+    } catch (err) {
+      if (err instanceof UserError || err instanceof SchemaError) continue; // the run itself says what is wrong with the process
+      throw err;
+    }
+    for (const { file, missing } of files) {
+      if (done.has(file)) continue;
+      done.add(file);
+      if (debuginfodUrls().length === 0 && !(await packageOf(file))) continue; // nothing to fetch: the views say what is missing, as before
+      if (!opts.fetch) {
+        opts.warn(`xsample: ${file} is stripped and does not export ${listed(missing)}, and no symbol table of it is kept (--no-fetch): xgen symbols --for ${file} recovers them`);
+        continue;
+      }
+      opts.warn(`xsample: ${file} is stripped: recovering its symbols (xgen symbols --for ${file}; --no-fetch to skip)`);
+      const say = (m: string) => opts.warn(`xsample: ${m}`);
+      try {
+        const r = await recoverSymbols(file, { fetch: true, progress: say, warn: say, buildCache: process.env.XWALK_SYMBOLS_BUILDS || undefined });
+        if (r.status !== 'has-symtab') say(`${r.where ?? 'not kept (the cache cannot be used)'}: ${describeCounts(r.table)}; ${r.table.verified}`);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        say(`could not recover the symbols of ${err.message.startsWith('cannot recover') ? err.message.replace(/^cannot recover the symbols of /, '') : `${file}: ${err.message}`}`);
+      }
+    }
+  }
+}
+
+const listed = (names: string[]): string => (names.length > 3 ? `${names.slice(0, 3).join(', ')} and ${names.length - 3} more` : names.join(', '));
+
+interface Wanting {
+  file: string;
+  /** The globals the pack reads from it that it does not define (not the optional ones). */
+  missing: string[];
+}
+
+/** The files pid maps that are stripped, covered by a pack that reads a global they do not export, and have no symbol table kept: its executable, then the pack's objects. */
+function strippedCovered(pid: number, packName: string | undefined, warn: (m: string) => void): Wanting[] {
+  const out: Wanting[] = [];
+  const exe = openMapped(exePath(pid), `/proc/${pid}/exe`);
+  if (!exe) return out;
+  if (exe.hasSymtab()) {
+    // A program with its own symbols (our -g builds): its packs are not searched; its objects are looked at when --pack names the pack.
+    exe.close();
+    if (packName === undefined || loadPack(packName).objects.size === 0) return out;
+    return strippedObjects(pid, loadPack(packName), warn);
+  }
+  let pack: PackIR | null = null;
+  try {
+    const id = exe.buildId();
+    for (const name of packName ? [packName] : listPacks()) {
+      let covers = false;
+      try {
+        covers = (id !== null && layoutByBuildId(name, id) !== null) || versionOf(loadBinarySection(schemaFile(name)), exe) !== null;
+      } catch (err) {
+        if (!(err instanceof UserError || err instanceof SchemaError)) throw err;
+      }
+      if (covers) {
+        pack = loadPack(name);
+        break;
+      }
+    }
+    if (!pack) return out;
+    const missing = wanting(pack, exe, undefined, warn);
+    if (missing.length) out.push({ file: exe.path, missing });
+  } finally {
+    exe.close();
+  }
+  return [...out, ...strippedObjects(pid, pack, warn)];
+}
+
+/** The pack's objects (objects:) pid maps that want a table. */
+function strippedObjects(pid: number, pack: PackIR, warn: (m: string) => void): Wanting[] {
+  const out: Wanting[] = [];
+  if (pack.objects.size === 0) return out;
+  const seen = new Set<string>();
+  for (const m of readProcMaps(pid)) {
+    const object = [...pack.objects.values()].find((o) => isObjectFile(o.file, m.path));
+    if (!m.path.startsWith('/') || seen.has(m.path) || !object) continue;
+    seen.add(m.path);
+    const elf = openMapped(m.path, `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`);
+    if (!elf) continue;
+    try {
+      const missing = wanting(pack, elf, object.name, warn);
+      if (missing.length) out.push({ file: elf.path, missing });
+    } finally {
+      elf.close();
+    }
+  }
+  return out;
+}
+
+/** The file at `file` when it is the very one the process maps (same device and inode as `mapped`), else null. */
+function openMapped(file: string, mapped: string): ElfFile | null {
+  try {
+    const a = fs.statSync(mapped);
+    const elf = ElfFile.open(fs.realpathSync(file));
+    if (elf.stat.dev !== a.dev || elf.stat.ino !== a.ino) {
+      elf.close();
+      return null;
+    }
+    return elf;
+  } catch {
+    return null;
+  }
+}
+
+/** The globals of `object` (undefined: the program's own) the pack needs that elf, stripped and with no table kept, does not define; [] when it has all or may already be named. */
+function wanting(pack: PackIR, elf: ElfFile, object: string | undefined, warn: (m: string) => void): string[] {
+  if (elf.hasSymtab() || elf.buildId() === null) return [];
+  const defined = new Set(elf.symbols().filter((s) => s.shndx !== SHN_UNDEF).map((s) => s.name));
+  const missing = [...pack.globals.values()].filter((g) => g.object === object && !g.optional && !defined.has(g.name)).map((g) => g.name);
+  if (missing.length === 0 || findTable(elf, (m) => warn(`xsample: ${m}`)) !== null) return [];
+  return missing;
 }
