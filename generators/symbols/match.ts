@@ -47,6 +47,8 @@ const R_X86_64_RELATIVE = 8;
 const SHT_RELA = 4;
 const MAX_ROUNDS = 64;
 const MAX_FUNCTION = 1 << 20;
+/** Code shorter than this is matched by its code alone only when a reference names a matched symbol: short code recurs in unrelated programs. */
+const MIN_UNIQUE = 32;
 
 interface Fn {
   start: number;
@@ -436,16 +438,19 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
   }
 
   function uniqueCode(): number {
-    const key = (f: Fn, refKey: (r: CodeRef) => string): string => `${f.size}:${f.hash}:${f.code!.refs.map(refKey).join('\u0001')}`;
     const groups = new Map<string, { d: number[]; t: number[] }>();
     for (const [d, f] of D.fns) {
       if (fnD2T.has(d) || !f.code || !dFnNames.has(d) || refused.has(`func:${d}`)) continue;
-      const k = key(f, keyD);
+      // A part split off a function (.cold) is placed through its function; code too short to tell apart only through references.
+      if (dFnNames.get(d)!.some((s) => s.name.includes('.cold'))) continue;
+      const refs = f.code.refs.map(keyD);
+      if (f.size < MIN_UNIQUE && !refs.some((r) => /^\*?[fo]:/.test(r))) continue;
+      const k = `${f.size}:${f.hash}:${refs.join('\u0001')}`;
       (groups.get(k) ?? groups.set(k, { d: [], t: [] }).get(k)!).d.push(d);
     }
     for (const [t, f] of T.fns) {
       if (fnT2D.has(t) || !f.code) continue;
-      const g = groups.get(key(f, keyT));
+      const g = groups.get(`${f.size}:${f.hash}:${f.code.refs.map(keyT).join('\u0001')}`);
       if (g) g.t.push(t);
     }
     let n = 0;

@@ -19,7 +19,7 @@ VERSION=$1
 OUT=$2
 PATCH=${3:-}
 [[ $VERSION =~ ^[0-9][A-Za-z0-9.+~:-]*$ ]] || die "not a Debian version: $VERSION"
-STAMP="memcached=$VERSION patch=$([ -n "$PATCH" ] && sha256sum <"$PATCH" | cut -d' ' -f1)"
+STAMP="memcached=$VERSION patch=$([ -z "$PATCH" ] || sha256sum <"$PATCH" | cut -d' ' -f1)"
 if [ -x "$OUT/memcached" ] && [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$STAMP" ]; then
   log "reusing $OUT/memcached ($STAMP)"
   exit 0

@@ -1,0 +1,254 @@
+/**
+ * Names for stripped binaries from the nearest release's debug build,
+ * matched function by function (generators/symbols/match.ts, issue 24).
+ * Each name matchSymbols gives is checked against the truth of an exact
+ * twin (a build whose .symtab names the target's own addresses) or,
+ * for nginx, against the target file itself with binutils: a function
+ * starts where one of its .eh_frame FDEs starts (readelf) and its code,
+ * as objdump disassembles it with addresses left out, is the debug build's.
+ *
+ * The debug builds are Debian's own (dpkg-buildpackage, nostrip) of
+ * memcached 1.6.18-1 and 1.6.18-1+deb12u1, a simulated point release (one
+ * more Debian patch: test-targets/memcached/point-release.patch), and nginx
+ * from nginx-dev's source configured as /usr/sbin/nginx says it was; they
+ * are cached in build/symbol-match/ (first run: minutes).
+ */
+import { execa } from 'execa';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ElfFile, STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT } from '../core/elf.ts';
+import type { RecoveredSymbol } from '../core/symbol-table.ts';
+import { matchSymbols } from '../generators/symbols/match.ts';
+import { buildNginxDebug } from '../generators/symbols/nginx-dev-build.ts';
+import { buildNginx, DEBIAN_NGINX, repoRoot, startNginx } from './lib/nginx.ts';
+import { xsample } from './lib/xsample.ts';
+
+t.setTimeout(60 * 60 * 1000);
+const BUILD = path.join(repoRoot, 'build', 'symbol-match');
+const MEMCACHED = '/usr/bin/memcached';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-symbol-match-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+type Row = Record<string, unknown>;
+
+/** A symbol's key: its name, and for a local the file it belongs to (statics of two files may share a name). */
+const keyOf = (name: string, file: string | undefined, local: boolean): string => (local ? `${file}:${name}` : name);
+
+/** Every function and object of a file's .symtab, by key: its addresses. */
+function symtab(file: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  let current = '';
+  const elf = ElfFile.open(file);
+  try {
+    for (const s of elf.symbols()) {
+      if (s.type === STT_FILE) current = s.name;
+      if (s.type !== STT_FUNC && s.type !== STT_OBJECT) continue;
+      const k = keyOf(s.name, current, s.bind === STB_LOCAL);
+      out.set(k, [...(out.get(k) ?? []), s.value]);
+    }
+  } finally {
+    elf.close();
+  }
+  return out;
+}
+
+/** The recovered names the truth puts elsewhere, and how many it confirms. */
+function compare(symbols: RecoveredSymbol[], truth: Map<string, number[]>): { right: number; wrong: string[]; unknown: string[] } {
+  let right = 0;
+  const wrong: string[] = [];
+  const unknown: string[] = [];
+  for (const s of symbols) {
+    const k = keyOf(s.name, s.file, s.bind === 'local');
+    const at = truth.get(k);
+    if (!at) unknown.push(k);
+    else if (at.includes(s.value)) right++;
+    else wrong.push(`${k} at 0x${s.value.toString(16)}, the truth says ${at.map((v) => `0x${v.toString(16)}`).join(' ')}`);
+  }
+  return { right, wrong, unknown };
+}
+
+const at = (symbols: RecoveredSymbol[], name: string): RecoveredSymbol[] => symbols.filter((s) => s.name === name);
+
+/** A Debian debug build of memcached (cached), or a reason to skip when the Debian archive is out of reach. */
+async function memcachedDebug(version: string, patch?: string): Promise<{ binary: string } | { skip: string }> {
+  const out = path.join(BUILD, `memcached-${version}${patch ? '-point' : ''}`);
+  const r = await execa('bash', [path.join(repoRoot, 'test-targets/memcached/debug-build.sh'), version, out, ...(patch ? [patch] : [])], { reject: false, all: true });
+  if (r.exitCode !== 0) {
+    if (/apt-get (source|update).*failed/.test(r.all ?? '')) return { skip: `the Debian archive is out of reach: ${r.all?.split('\n').slice(-3).join(' ')}` };
+    throw new Error(`debug-build.sh ${version} failed: ${r.all}`);
+  }
+  return { binary: path.join(out, 'memcached') };
+}
+
+async function installedVersion(pkg: string): Promise<string | null> {
+  const r = await execa('dpkg-query', ['-W', '-f', '${Version}', pkg], { reject: false });
+  return r.exitCode === 0 ? r.stdout : null;
+}
+
+t.test("Debian's stripped memcached 1.6.18-1+deb12u1 matched against the debug build of 1.6.18-1: stats_state, stats, settings and threads (a static) where the exact twin's .symtab puts them, and no name anywhere else", async (t) => {
+  if ((await installedVersion('memcached')) !== '1.6.18-1+deb12u1') return t.skip(`memcached 1.6.18-1+deb12u1 is not installed (${await installedVersion('memcached')})`);
+  const debug = await memcachedDebug('1.6.18-1');
+  if ('skip' in debug) return t.skip(debug.skip);
+  const twin = await memcachedDebug('1.6.18-1+deb12u1');
+  if ('skip' in twin) return t.skip(twin.skip);
+
+  const target = ElfFile.open(MEMCACHED);
+  t.teardown(() => target.close());
+  t.notOk(
+    target.symbols().some((s) => s.name === 'stats_state' || s.name === 'threads'),
+    'the installed binary names neither stats_state nor threads itself',
+  );
+  const started = Date.now();
+  const r = matchSymbols(target, ElfFile.open(debug.binary));
+  const ms = Date.now() - started;
+  t.comment(`${r.verified}; ${r.symbols.length} names in ${ms} ms`);
+  const truth = symtab(twin.binary);
+  for (const name of ['stats_state', 'stats', 'settings', 'threads']) {
+    const got = at(r.symbols, name);
+    t.equal(got.length, 1, `${name} is named once`);
+    t.same(got.map((s) => s.value), truth.get(name) ?? truth.get(`thread.c:${name}`), `${name} at the twin's address`);
+  }
+  t.same(at(r.symbols, 'threads').map((s) => [s.bind, s.file, s.kind]), [['local', 'thread.c', 'object']], 'threads: a static object of thread.c');
+  const c = compare(r.symbols, truth);
+  t.same(c.wrong, [], `no false name: ${c.right} of ${r.symbols.length} names at the twin's addresses`);
+  t.same(c.unknown, [], 'every name is one the twin has');
+  t.ok(r.matched >= r.total * 0.9, `${r.matched} of ${r.total} functions and objects matched`);
+});
+
+t.test('a simulated point release (one more Debian patch: new statics, changed functions, code and data moved) matched against its nearest release: every name where its own .symtab puts it, the changed functions left unnamed', async (t) => {
+  const nearest = await memcachedDebug('1.6.18-1+deb12u1');
+  if ('skip' in nearest) return t.skip(nearest.skip);
+  const point = await memcachedDebug('1.6.18-1+deb12u1', path.join(repoRoot, 'test-targets/memcached/point-release.patch'));
+  if ('skip' in point) return t.skip(point.skip);
+  // The point release as a distribution ships it: stripped (.eh_frame and .dynsym stay).
+  const stripped = path.join(dir, 'memcached-point');
+  await execa('strip', ['-o', stripped, point.binary]);
+
+  const before = symtab(nearest.binary);
+  const truth = symtab(point.binary);
+  const target = ElfFile.open(stripped);
+  t.teardown(() => target.close());
+  t.equal(target.section('.symtab'), null, 'the target has no .symtab');
+  const started = Date.now();
+  const r = matchSymbols(target, ElfFile.open(nearest.binary));
+  const ms = Date.now() - started;
+  t.comment(`${r.verified}; ${r.symbols.length} names in ${ms} ms`);
+
+  const moved = [...truth].filter(([k, v]) => before.has(k) && before.get(k)!.join() !== v.join()).map(([k]) => k);
+  t.ok(moved.length > 50, `${moved.length} symbols moved between the releases (e.g. ${moved.slice(0, 4).join(', ')})`);
+  for (const name of ['stats_state', 'stats', 'settings', 'thread.c:threads']) {
+    const [file, plain] = name.includes(':') ? name.split(':') : [undefined, name];
+    const got = at(r.symbols, plain).filter((s) => s.file === file);
+    t.same(got.map((s) => s.value), truth.get(name), `${plain} at the point release's own address${moved.includes(name) ? ' (it moved)' : ''}`);
+  }
+  const c = compare(r.symbols, truth);
+  t.same(c.wrong, [], `no false name: ${c.right} of ${r.symbols.length} names at the point release's addresses`);
+  t.same(c.unknown, [], 'every name is one the point release has');
+  // The patch changed these (process_verbosity_command and stats_init are inlined into the first two).
+  for (const changed of ['proto_text.c:process_command_ascii.part.0', 'main', 'threadlocal_stats_reset']) {
+    const got = r.symbols.filter((s) => keyOf(s.name, s.file, s.bind === 'local') === changed);
+    t.ok(got.length === 0 || got[0].value === truth.get(changed)?.[0], `${changed} (its code changed): unnamed or named right (${got.length ? 'named' : 'unnamed'})`);
+  }
+  for (const added of ['verbosity_level_ok', 'verbosity_changes', 'point_release_generation', 'stats_reset_generation']) {
+    t.same(at(r.symbols, added), [], `${added} is new in the point release: the nearest release cannot name it`);
+  }
+  t.ok(r.matched >= r.total * 0.9, `${r.matched} of ${r.total} functions and objects of the nearest release placed`);
+});
+
+t.test('an unrelated debug build names nothing but the start-up code every executable shares', async (t) => {
+  const debug = await buildNginx();
+  const r = matchSymbols(ElfFile.open(MEMCACHED), ElfFile.open(debug));
+  const crt = new Set(['_start', 'deregister_tm_clones', 'register_tm_clones', '__do_global_dtors_aux', 'frame_dummy', '__libc_csu_init', '__libc_csu_fini', '_init', '_fini', '__do_global_dtors_aux_fini_array_entry', '__frame_dummy_init_array_entry', 'completed.0']);
+  const others = r.symbols.filter((s) => !crt.has(s.name)).map((s) => s.name);
+  t.same(others, [], `our nginx names nothing of memcached (${r.verified})`);
+});
+
+/** Where the FDEs of a file's .eh_frame start (link-time addresses), as readelf reads them. */
+async function fdeStarts(file: string): Promise<Set<number>> {
+  const { stdout } = await execa('readelf', ['--debug-dump=frames', file], { maxBuffer: 256 * 1024 * 1024 });
+  return new Set([...stdout.matchAll(/ FDE cie=\w+ pc=([0-9a-f]+)\.\./g)].map((m) => parseInt(m[1], 16)));
+}
+
+/**
+ * A function's code as objdump disassembles it, with every address left out: a branch inside the function
+ * becomes its offset, one out of it, a RIP-relative displacement and objdump's comments become X.
+ */
+async function objdumpCode(file: string, start: number, size: number): Promise<string[]> {
+  const { stdout } = await execa('objdump', ['-d', '--no-show-raw-insn', `--start-address=0x${start.toString(16)}`, `--stop-address=0x${(start + size).toString(16)}`, file], { maxBuffer: 64 * 1024 * 1024 });
+  const lines: string[] = [];
+  for (const m of stdout.matchAll(/^ +[0-9a-f]+:\t(.*)$/gm)) {
+    let text = m[1].replace(/\s*#.*$/, '').replace(/\s*<[^>]*>/g, '').replace(/-?0x[0-9a-f]+\(%rip\)/g, 'X(%rip)');
+    text = text.replace(/^((?:bnd |notrack )?(?:call|jmp|j[a-z]+|loop[a-z]*|jrcxz|xbegin)\s+)([0-9a-f]+)$/, (_all, op: string, target: string) => {
+      const a = parseInt(target, 16);
+      return op + (a >= start && a < start + size ? `+${a - start}` : 'X');
+    });
+    lines.push(text.replace(/\s+/g, ' ').trim());
+  }
+  return lines;
+}
+
+t.test("Debian's stripped nginx: every phase handler the phase engine holds is named by matching against a debug build of nginx-dev's source, our -g build's handler names among them, each where an FDE starts and with the debug build's code", async (t) => {
+  if (!fs.existsSync(DEBIAN_NGINX) || !fs.existsSync('/usr/share/nginx/src/configure')) return t.skip('Debian nginx and nginx-dev are not installed');
+  const debug = await buildNginxDebug(DEBIAN_NGINX, path.join(BUILD, 'nginx-debug'), (m) => t.comment(m));
+  const target = ElfFile.open(DEBIAN_NGINX);
+  t.teardown(() => target.close());
+  const debugElf = ElfFile.open(debug.binary);
+  const text = (e: ElfFile) => e.sectionBytes(e.section('.text')!);
+  const twin = target.section('.text')!.addr === debugElf.section('.text')!.addr && text(target).equals(text(debugElf));
+  t.comment(`the debug build's .text is ${twin ? 'byte-identical to' : 'not'} the installed executable's${twin ? ' (an exact twin: the names are exact)' : ''}`);
+  const started = Date.now();
+  const r = matchSymbols(target, debugElf);
+  t.comment(`${r.verified}; ${r.symbols.length} names in ${Date.now() - started} ms`);
+  if (twin) {
+    const c = compare(r.symbols, symtab(debug.binary));
+    t.same(c.wrong, [], `the twin puts every name where it was matched (${c.right} names)`);
+  }
+
+  // The phase engine of Debian's nginx, read by xsample: its static handlers are addresses, nginx+0xVADDR.
+  const debian = await startNginx({ binary: DEBIAN_NGINX });
+  t.teardown(() => debian.stop());
+  const phases = (await xsample(['--pid', String(debian.workerPid), '--struct', 'ngx_phase_handlers', '--json'])).json.items as Row[];
+  const ours = await startNginx({ binary: await buildNginx() });
+  t.teardown(() => ours.stop());
+  const ourPhases = (await xsample(['--pid', String(ours.workerPid), '--struct', 'ngx_phase_handlers', '--json'])).json.items as Row[];
+
+  const byAddr = new Map<number, RecoveredSymbol[]>();
+  for (const s of r.symbols) if (s.kind === 'func') byAddr.set(s.value, [...(byAddr.get(s.value) ?? []), s]);
+  const fdes = await fdeStarts(DEBIAN_NGINX);
+  const names = new Set<string>();
+  const unnamed = new Set<string>();
+  for (const p of phases) {
+    for (const col of ['handler', 'checker']) {
+      const v = String(p[col]);
+      const m = /^nginx\+0x([0-9a-f]+)$/.exec(v);
+      if (!m) {
+        names.add(v);
+        continue;
+      }
+      const addr = parseInt(m[1], 16);
+      const got = byAddr.get(addr);
+      if (!got) {
+        unnamed.add(v);
+        continue;
+      }
+      got.forEach((s) => names.add(s.name));
+    }
+  }
+  t.same([...unnamed], [], `every static handler and checker of the phase engine is named: ${[...names].join(', ')}`);
+  t.ok(names.has('ngx_http_realip_handler'), 'ngx_http_realip_handler among them');
+  const ourNames = new Set(ourPhases.flatMap((p) => [String(p.handler), String(p.checker)]));
+  t.same([...ourNames].filter((n) => !names.has(n)), [], `the names our -g build shows (${[...ourNames].join(', ')}) are all named in Debian's`);
+
+  // Independently of the matcher: each recovered handler starts an FDE, and objdump reads the debug build's code there.
+  const debugAt = symtab(debug.binary);
+  for (const name of [...names].filter((n) => !n.startsWith('nginx+'))) {
+    const s = r.symbols.find((x) => x.name === name && x.kind === 'func');
+    if (!s) continue; // exported: the binary names it itself
+    t.ok(fdes.has(s.value), `${name}: an FDE of ${DEBIAN_NGINX} starts at 0x${s.value.toString(16)}`);
+    const d = debugAt.get(keyOf(name, s.file, s.bind === 'local'))!;
+    t.equal(d.length, 1, `${name}: one function of the debug build`);
+    t.same(await objdumpCode(DEBIAN_NGINX, s.value, s.size), await objdumpCode(debug.binary, d[0], s.size), `${name}: the same code, as objdump reads it`);
+  }
+});
