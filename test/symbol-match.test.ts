@@ -10,8 +10,10 @@
  * The debug builds are Debian's own (dpkg-buildpackage, nostrip) of
  * memcached 1.6.18-1 and 1.6.18-1+deb12u1, a simulated point release (one
  * more Debian patch: test-targets/memcached/point-release.patch), and nginx
- * from nginx-dev's source configured as /usr/sbin/nginx says it was; they
- * are cached in build/symbol-match/ (first run: minutes).
+ * from Debian's source of the installed version or, when the archive no
+ * longer serves it (deb12u12's source is a 404), the nearest one (deb12u9),
+ * configured as /usr/sbin/nginx says it was; they are cached in
+ * build/symbol-match/ (first run: minutes).
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
@@ -21,7 +23,7 @@ import t from 'tap';
 import { ElfFile, STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT } from '../core/elf.ts';
 import type { RecoveredSymbol } from '../core/symbol-table.ts';
 import { matchSymbols } from '../generators/symbols/match.ts';
-import { buildNginxDebug } from '../generators/symbols/nginx-dev-build.ts';
+import { buildNginxDebug, nearestVersions, nginxSourceVersions, type NginxDebugBuild } from '../generators/symbols/nginx-debug-build.ts';
 import { buildNginx, DEBIAN_NGINX, repoRoot, startNginx } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
 
@@ -88,11 +90,11 @@ async function installedVersion(pkg: string): Promise<string | null> {
 }
 
 t.test("Debian's stripped memcached 1.6.18-1+deb12u1 matched against the debug build of 1.6.18-1: stats_state, stats, settings and threads (a static) where the exact twin's .symtab puts them, and no name anywhere else", async (t) => {
-  if ((await installedVersion('memcached')) !== '1.6.18-1+deb12u1') return t.skip(`memcached 1.6.18-1+deb12u1 is not installed (${await installedVersion('memcached')})`);
+  if ((await installedVersion('memcached')) !== '1.6.18-1+deb12u1') return t.plan(0, `memcached 1.6.18-1+deb12u1 is not installed (${await installedVersion('memcached')})`);
   const debug = await memcachedDebug('1.6.18-1');
-  if ('skip' in debug) return t.skip(debug.skip);
+  if ('skip' in debug) return t.plan(0, debug.skip);
   const twin = await memcachedDebug('1.6.18-1+deb12u1');
-  if ('skip' in twin) return t.skip(twin.skip);
+  if ('skip' in twin) return t.plan(0, twin.skip);
 
   const target = ElfFile.open(MEMCACHED);
   t.teardown(() => target.close());
@@ -119,9 +121,9 @@ t.test("Debian's stripped memcached 1.6.18-1+deb12u1 matched against the debug b
 
 t.test('a simulated point release (one more Debian patch: new statics, changed functions, code and data moved) matched against its nearest release: every name where its own .symtab puts it, the changed functions left unnamed', async (t) => {
   const nearest = await memcachedDebug('1.6.18-1+deb12u1');
-  if ('skip' in nearest) return t.skip(nearest.skip);
+  if ('skip' in nearest) return t.plan(0, nearest.skip);
   const point = await memcachedDebug('1.6.18-1+deb12u1', path.join(repoRoot, 'test-targets/memcached/point-release.patch'));
-  if ('skip' in point) return t.skip(point.skip);
+  if ('skip' in point) return t.plan(0, point.skip);
   // The point release as a distribution ships it: stripped (.eh_frame and .dynsym stay).
   const stripped = path.join(dir, 'memcached-point');
   await execa('strip', ['-o', stripped, point.binary]);
@@ -189,15 +191,33 @@ async function objdumpCode(file: string, start: number, size: number): Promise<s
   return lines;
 }
 
-t.test("Debian's stripped nginx: every phase handler the phase engine holds is named by matching against a debug build of nginx-dev's source, our -g build's handler names among them, each where an FDE starts and with the debug build's code", async (t) => {
-  if (!fs.existsSync(DEBIAN_NGINX) || !fs.existsSync('/usr/share/nginx/src/configure')) return t.skip('Debian nginx and nginx-dev are not installed');
-  const debug = await buildNginxDebug(DEBIAN_NGINX, path.join(BUILD, 'nginx-debug'), (m) => t.comment(m));
+let nginxDebug: Promise<NginxDebugBuild | { skip: string }> | null = null;
+/** The debug nginx for Debian's (built once per run, cached in build/), or a reason to skip. */
+function debugNginx(comment: (m: string) => void): Promise<NginxDebugBuild | { skip: string }> {
+  nginxDebug ??= (async () => {
+    if (!fs.existsSync(DEBIAN_NGINX)) return { skip: `${DEBIAN_NGINX} is not installed` };
+    const installed = await installedVersion('nginx');
+    if (!installed) return { skip: 'the nginx package is not installed' };
+    const versions = await nearestVersions(installed, await nginxSourceVersions());
+    try {
+      return await buildNginxDebug(DEBIAN_NGINX, versions, path.join(BUILD, 'nginx-debug'), comment);
+    } catch (e) {
+      if (/no source of nginx could be fetched/.test(String(e))) return { skip: `the Debian archive is out of reach: ${String(e)}` };
+      throw e;
+    }
+  })();
+  return nginxDebug;
+}
+
+t.test("Debian's stripped nginx: every phase handler the phase engine holds is named by matching against the debug build of the nearest Debian source, our -g build's handler names among them, each where an FDE starts and with the debug build's code", async (t) => {
+  const debug = await debugNginx((m) => t.comment(m));
+  if ('skip' in debug) return t.plan(0, debug.skip);
   const target = ElfFile.open(DEBIAN_NGINX);
   t.teardown(() => target.close());
   const debugElf = ElfFile.open(debug.binary);
   const text = (e: ElfFile) => e.sectionBytes(e.section('.text')!);
   const twin = target.section('.text')!.addr === debugElf.section('.text')!.addr && text(target).equals(text(debugElf));
-  t.comment(`the debug build's .text is ${twin ? 'byte-identical to' : 'not'} the installed executable's${twin ? ' (an exact twin: the names are exact)' : ''}`);
+  t.comment(`nginx ${debug.version}'s .text is ${twin ? 'byte-identical to' : 'not'} the installed executable's (${await installedVersion('nginx')})${twin ? ': an exact twin, the names are exact' : ''}`);
   const started = Date.now();
   const r = matchSymbols(target, debugElf);
   t.comment(`${r.verified}; ${r.symbols.length} names in ${Date.now() - started} ms`);
@@ -227,13 +247,9 @@ t.test("Debian's stripped nginx: every phase handler the phase engine holds is n
         names.add(v);
         continue;
       }
-      const addr = parseInt(m[1], 16);
-      const got = byAddr.get(addr);
-      if (!got) {
-        unnamed.add(v);
-        continue;
-      }
-      got.forEach((s) => names.add(s.name));
+      const got = byAddr.get(parseInt(m[1], 16));
+      if (got) got.forEach((s) => names.add(s.name));
+      else unnamed.add(v);
     }
   }
   t.same([...unnamed], [], `every static handler and checker of the phase engine is named: ${[...names].join(', ')}`);
@@ -243,12 +259,30 @@ t.test("Debian's stripped nginx: every phase handler the phase engine holds is n
 
   // Independently of the matcher: each recovered handler starts an FDE, and objdump reads the debug build's code there.
   const debugAt = symtab(debug.binary);
-  for (const name of [...names].filter((n) => !n.startsWith('nginx+'))) {
-    const s = r.symbols.find((x) => x.name === name && x.kind === 'func');
+  for (const name of names) {
+    const s = r.symbols.find((x) => x.name === name && x.kind === 'func' && x.bind === 'local');
     if (!s) continue; // exported: the binary names it itself
     t.ok(fdes.has(s.value), `${name}: an FDE of ${DEBIAN_NGINX} starts at 0x${s.value.toString(16)}`);
-    const d = debugAt.get(keyOf(name, s.file, s.bind === 'local'))!;
+    const d = debugAt.get(keyOf(name, s.file, true))!;
     t.equal(d.length, 1, `${name}: one function of the debug build`);
     t.same(await objdumpCode(DEBIAN_NGINX, s.value, s.size), await objdumpCode(debug.binary, d[0], s.size), `${name}: the same code, as objdump reads it`);
   }
+});
+
+t.test("Debian's nginx matched with its exports hidden (as a program that exports nothing is): every exported name the matching finds is where the executable exports it", async (t) => {
+  const debug = await debugNginx((m) => t.comment(m));
+  if ('skip' in debug) return t.plan(0, debug.skip);
+  const target = ElfFile.open(DEBIAN_NGINX);
+  t.teardown(() => target.close());
+  const exported = new Map<string, number[]>();
+  for (const s of target.symbols()) {
+    if ((s.type === STT_FUNC || s.type === STT_OBJECT) && s.shndx !== 0 && s.bind !== STB_LOCAL) exported.set(s.name, [...(exported.get(s.name) ?? []), s.value]);
+  }
+  const started = Date.now();
+  const r = matchSymbols(target, ElfFile.open(debug.binary), undefined, { useExports: false });
+  t.comment(`${r.verified}; ${r.symbols.length} names in ${Date.now() - started} ms`);
+  const globals = r.symbols.filter((s) => s.bind !== 'local' && exported.has(s.name));
+  const c = compare(globals, exported);
+  t.same(c.wrong, [], `no false name: ${c.right} exported names found where nginx ${await installedVersion('nginx')} exports them, of ${exported.size} it exports`);
+  t.ok(c.right >= exported.size * 0.8, `${c.right} of ${exported.size} exported names found without the exports`);
 });

@@ -210,6 +210,14 @@ class Ranges<T extends { value: number; size: number }> {
   }
 }
 
+export interface MatchOptions {
+  /**
+   * Anchor on the target's exported names (default true). Off, the names a target exports are a truth to
+   * measure the matching against: what a program that exports nothing (memcached) gets.
+   */
+  useExports?: boolean;
+}
+
 type Proposal = { kind: 'func'; d: number; t: number } | { kind: 'object'; d: number; t: number };
 
 /**
@@ -217,7 +225,7 @@ type Proposal = { kind: 'func'; d: number; t: number } | { kind: 'object'; d: nu
  * the same program, ideally of the nearest release), at target's link-time
  * addresses. Both must be x86-64 ELF objects; debug must have a .symtab.
  */
-export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: string) => void): MatchResult {
+export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: string) => void, options: MatchOptions = {}): MatchResult {
   const started = Date.now();
   const say = progress ?? (() => {});
   const named = debugSymbols(debug);
@@ -341,7 +349,7 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
   // Anchors: the target's own exported names, and its entry point.
   const dGlobals = new Map<string, Named>();
   for (const s of named) if (s.bind !== 'local') dGlobals.set(s.name, s);
-  for (const s of tExports) {
+  for (const s of options.useExports === false ? [] : tExports) {
     const d = dGlobals.get(s.name);
     if (!d) continue;
     if (d.kind === 'func' && s.type === STT_FUNC && !fnD2T.has(d.value) && !fnT2D.has(s.value) && T.fns.has(s.value)) {
