@@ -277,40 +277,38 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
     tObjRanges.add({ value: t, size: dObjects.get(d)!.size, d });
   };
 
-  /** What a reference of the debug build lands on, when it is known on both sides. */
-  const keyD = (ref: CodeRef): string => {
-    const imp = D.imports.get(ref.target);
+  /**
+   * What a reference lands on, in terms both sides share: an import's name, a matched function or object (by its
+   * debug build address) and offset, a string's text, or '?'. A GOT slot the loader fills with an address of the
+   * object stands for that address (prefix *).
+   */
+  const refKey = (side: Side, fn: (a: number) => number | undefined, obj: (a: number) => { d: number; off: number } | null, ref: CodeRef): string => {
+    const imp = side.imports.get(ref.target);
     if (imp) return `i:${imp}`;
     let a = ref.target;
     let via = '';
-    const p = D.pointers.get(a);
-    if (ref.kind === 'data' && p !== undefined && D.section(a)?.name === '.got') {
+    const p = side.pointers.get(a);
+    if (ref.kind === 'data' && p !== undefined && side.section(a)?.name === '.got') {
       a = p;
       via = '*';
     }
-    if (fnD2T.has(a)) return `${via}f:${a}`;
-    const o = dObjRanges.find(a);
-    if (o && objD2T.has(o.value)) return `${via}o:${o.value}+${a - o.value}`;
-    const s = D.stringAt(a);
-    return s === null ? '?' : `${via}s:${s}`;
-  };
-  const keyT = (ref: CodeRef): string => {
-    const imp = T.imports.get(ref.target);
-    if (imp) return `i:${imp}`;
-    let a = ref.target;
-    let via = '';
-    const p = T.pointers.get(a);
-    if (ref.kind === 'data' && p !== undefined && T.section(a)?.name === '.got') {
-      a = p;
-      via = '*';
-    }
-    const f = fnT2D.get(a);
+    const f = fn(a);
     if (f !== undefined) return `${via}f:${f}`;
-    const o = tObjRanges.find(a);
-    if (o) return `${via}o:${o.d}+${a - o.value}`;
-    const s = T.stringAt(a);
+    const o = obj(a);
+    if (o) return `${via}o:${o.d}+${o.off}`;
+    const s = side.stringAt(a);
     return s === null ? '?' : `${via}s:${s}`;
   };
+  const keyD = (ref: CodeRef): string =>
+    refKey(D, (a) => (fnD2T.has(a) ? a : undefined), (a) => {
+      const o = dObjRanges.find(a);
+      return o && objD2T.has(o.value) ? { d: o.value, off: a - o.value } : null;
+    }, ref);
+  const keyT = (ref: CodeRef): string =>
+    refKey(T, (a) => fnT2D.get(a), (a) => {
+      const o = tObjRanges.find(a);
+      return o ? { d: o.d, off: a - o.value } : null;
+    }, ref);
 
   /** A debug function and a target function are the same: sizes, code or shape, and every known reference agree. */
   const verifyFn = (d: number, t: number, sameCodeOnly: boolean): boolean => {
