@@ -23,6 +23,7 @@ import t from 'tap';
 import { ElfFile, STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT } from '../core/elf.ts';
 import type { RecoveredSymbol } from '../core/symbol-table.ts';
 import { matchSymbols } from '../generators/symbols/match.ts';
+import { decode, maskCode } from '../generators/symbols/x86-mask.ts';
 import { buildNginxDebug, nearestVersions, nginxSourceVersions, type NginxDebugBuild } from '../generators/symbols/nginx-debug-build.ts';
 import { buildNginx, DEBIAN_NGINX, repoRoot, startNginx } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
@@ -88,6 +89,41 @@ async function installedVersion(pkg: string): Promise<string | null> {
   const r = await execa('dpkg-query', ['-W', '-f', '${Version}', pkg], { reject: false });
   return r.exitCode === 0 ? r.stdout : null;
 }
+
+t.test("the x86-64 length decoder starts each instruction where objdump does, over the whole .text of memcached and libc (SSE, AVX, EVEX)", async (t) => {
+  for (const file of [MEMCACHED, '/usr/lib/x86_64-linux-gnu/libc.so.6']) {
+    if (!fs.existsSync(file)) continue;
+    const { stdout } = await execa('objdump', ['-d', '-j', '.text', '--no-show-raw-insn', file], { maxBuffer: 1 << 30 });
+    const starts = [...stdout.matchAll(/^ +([0-9a-f]+):\t/gm)].map((m) => parseInt(m[1], 16));
+    const elf = ElfFile.open(file);
+    const text = elf.section('.text')!;
+    const bytes = elf.sectionBytes(text);
+    elf.close();
+    const ours: number[] = [];
+    for (let p = 0; p < bytes.length; ) {
+      ours.push(text.addr + p);
+      const i = decode(bytes, p, bytes.length);
+      if (!i) break;
+      p += i.len;
+    }
+    const firstDiff = ours.findIndex((a, k) => a !== starts[k]);
+    t.equal(firstDiff, -1, `${file}: ${ours.length} instructions, objdump ${starts.length}${firstDiff >= 0 ? `; first differs at 0x${ours[firstDiff].toString(16)}` : ''}`);
+    t.equal(ours.length, starts.length, `${file}: as many instructions as objdump`);
+  }
+});
+
+t.test('masking: a call out of the function and a RIP-relative displacement are masked and listed; a jump inside keeps its displacement', async (t) => {
+  // call +0x100; mov 0x2000(%rip),%rax; jmp back to 0; ret
+  const code = Buffer.from([0xe8, 0x00, 0x01, 0x00, 0x00, 0x48, 0x8b, 0x05, 0x00, 0x20, 0x00, 0x00, 0xeb, 0xf2, 0xc3]);
+  const m = maskCode(code, 0x1000, null)!;
+  t.same(m.masked.toString('hex'), 'e800000000488b0500000000ebf2c3');
+  t.same(m.refs, [
+    { insn: 0, kind: 'call', target: 0x1000 + 5 + 0x100 },
+    { insn: 1, kind: 'data', target: 0x1000 + 12 + 0x2000 },
+  ]);
+  t.equal(m.insns, 4);
+  t.equal(maskCode(Buffer.from([0x06]), 0, null), null, 'an opcode invalid in 64-bit mode: no hash at all');
+});
 
 t.test("Debian's stripped memcached 1.6.18-1+deb12u1 matched against the debug build of 1.6.18-1: stats_state, stats, settings and threads (a static) where the exact twin's .symtab puts them, and no name anywhere else", async (t) => {
   if ((await installedVersion('memcached')) !== '1.6.18-1+deb12u1') return t.plan(0, `memcached 1.6.18-1+deb12u1 is not installed (${await installedVersion('memcached')})`);
