@@ -218,7 +218,8 @@ export interface MatchOptions {
   useExports?: boolean;
 }
 
-type Proposal = { kind: 'func'; d: number; t: number } | { kind: 'object'; d: number; t: number };
+/** A pair to verify; fromSame: proposed by a reference of a pair whose code is identical (masked). */
+type Proposal = { kind: 'func' | 'object'; d: number; t: number; fromSame?: boolean };
 
 /**
  * The names of target's functions and objects, from debug (a debug build of
@@ -266,6 +267,7 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
   /** Pairs proposed two ways: never accepted. */
   const refused = new Set<string>();
   let byName = 0;
+  let changed = 0;
 
   const acceptFn = (d: number, t: number): void => {
     fnD2T.set(d, t);
@@ -372,11 +374,12 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
       const df = D.fns.get(d)?.code;
       const tf = T.fns.get(t)?.code;
       if (!df || !tf || df.refs.length !== tf.refs.length) continue;
+      const same = D.fns.get(d)!.hash === T.fns.get(t)!.hash;
       for (let k = 0; k < df.refs.length; k++) {
         const a = df.refs[k];
         const b = tf.refs[k];
         if (a.kind !== b.kind || a.insn !== b.insn) break;
-        propose(a.target, b.target, a.kind === 'data', proposals);
+        propose(a.target, b.target, a.kind === 'data', proposals, same);
       }
     }
     for (const [d, t] of objD2T) {
@@ -387,14 +390,16 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
         if (a !== undefined && b !== undefined) propose(a, b, true, proposals);
       }
     }
-    const placed = settle(proposals);
+    const placed = settle(proposals, false);
     // Unique code: functions whose code and known references are theirs alone, with the same size on both sides.
     const unique = uniqueCode();
-    say(`round ${round}: ${placed} placed by references, ${unique} by unique code; ${fnD2T.size} functions and ${objD2T.size} objects matched`);
+    // Nothing else moves: functions whose own code changed, named by callers whose code did not.
+    const moved = placed + unique === 0 ? settle(proposals, true) : 0;
+    say(`round ${round}: ${placed} placed by references, ${unique} by unique code, ${moved} changed functions by their callers; ${fnD2T.size} functions and ${objD2T.size} objects matched`);
     if (fnD2T.size + objD2T.size === before) break;
   }
 
-  function propose(dAddr: number, tAddr: number, data: boolean, into: Proposal[]): void {
+  function propose(dAddr: number, tAddr: number, data: boolean, into: Proposal[], fromSame = false): void {
     if (D.imports.has(dAddr) || T.imports.has(tAddr)) return;
     if (data && D.section(dAddr)?.name === '.got') {
       const a = D.pointers.get(dAddr);
@@ -404,20 +409,27 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
       tAddr = b;
     }
     if (dFnNames.has(dAddr)) {
-      if (!fnD2T.has(dAddr) && !fnT2D.has(tAddr) && T.fns.has(tAddr)) into.push({ kind: 'func', d: dAddr, t: tAddr });
+      if (!fnD2T.has(dAddr) && !fnT2D.has(tAddr) && T.fns.has(tAddr)) into.push({ kind: 'func', d: dAddr, t: tAddr, fromSame });
       return;
     }
     const o = dObjRanges.find(dAddr);
     if (o && !objD2T.has(o.value)) into.push({ kind: 'object', d: o.value, t: tAddr - (dAddr - o.value) });
   }
 
-  /** Accepts the proposals that agree with each other and pass verification; returns how many. */
-  function settle(proposals: Proposal[]): number {
+  /**
+   * Accepts the proposals that agree with each other and pass verification; returns how many. With changedCode, a
+   * function whose size or code differs is accepted when every reference naming it comes from a pair of identical
+   * code (the same call in the same code calls the same function: a patch changed the callee), all name the same
+   * target, an FDE starts there, and the sizes are within a factor of two.
+   */
+  function settle(proposals: Proposal[], changedCode: boolean): number {
     const byD = new Map<string, Set<number>>();
     const byT = new Map<string, Set<number>>();
+    const notSame = new Set<string>();
     for (const p of proposals) {
       const dk = `${p.kind}:${p.d}`;
       const tk = `${p.kind}:${p.t}`;
+      if (!p.fromSame) notSame.add(dk);
       (byD.get(dk) ?? byD.set(dk, new Set()).get(dk)!).add(p.t);
       (byT.get(tk) ?? byT.set(tk, new Set()).get(tk)!).add(p.d);
     }
@@ -432,10 +444,16 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
       const t = [...ts][0];
       if (byT.get(`${kind}:${t}`)!.size !== 1) continue;
       if (kind === 'func') {
-        if (fnD2T.has(d) || fnT2D.has(t) || !verifyFn(d, t, false)) continue;
+        if (fnD2T.has(d) || fnT2D.has(t)) continue;
+        if (changedCode) {
+          const df = D.fns.get(d)!;
+          const tf = T.fns.get(t)!;
+          if (notSame.has(dk) || tf.size > 2 * df.size || df.size > 2 * tf.size) continue;
+          changed++;
+        } else if (!verifyFn(d, t, false)) continue;
         acceptFn(d, t);
       } else {
-        if (objD2T.has(d) || !verifyObj(d, t)) continue;
+        if (changedCode || objD2T.has(d) || !verifyObj(d, t)) continue;
         acceptObj(d, t);
       }
       n++;
@@ -482,7 +500,8 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
   const ms = Date.now() - started;
   const verified =
     `matched ${fnD2T.size} of ${fnTotal} functions and ${objD2T.size} of ${objTotal} objects of ${debug.path}'s debug build` +
-    ` (build-id ${debug.buildId() ?? 'none'}; ${byName} by exported name, the rest by masked code and references, each verified; ${ms} ms)`;
+    ` (build-id ${debug.buildId() ?? 'none'}; ${byName} by exported name, the rest by masked code and references, each verified` +
+    `${changed ? `; ${changed} functions whose code changed named by unchanged callers` : ''}; ${ms} ms)`;
   say(verified);
   return { symbols, matched: fnD2T.size + objD2T.size, total: fnTotal + objTotal, verified };
 }

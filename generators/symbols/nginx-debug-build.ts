@@ -144,7 +144,8 @@ export async function buildNginxDebug(target: string, versions: string[], work: 
     const args = rebuildArguments(raw, src);
     const stampFile = path.join(dir, 'stamp.json');
     const binary = path.join(src, 'objs', 'nginx');
-    const stamp = JSON.stringify({ version, args });
+    // The stamp leaves out where the build is (the prefix map names it): a build moved with its folder is reused.
+    const stamp = JSON.stringify({ version, args: rebuildArguments(raw, '.') });
     if (fs.existsSync(binary) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) {
       say(`reusing the debug nginx ${version} in ${src}`);
       return { binary, version, args, built: false };
