@@ -204,10 +204,10 @@ t.test('an unrelated debug build names nothing but the start-up code every execu
   t.same(others, [], `our nginx names nothing of memcached (${r.verified})`);
 });
 
-/** Where the FDEs of a file's .eh_frame start (link-time addresses), as readelf reads them. */
-async function fdeStarts(file: string): Promise<Set<number>> {
+/** The FDEs of a file's .eh_frame, as readelf reads them: where each starts (link-time) and where it ends. */
+async function fdeRanges(file: string): Promise<Map<number, number>> {
   const { stdout } = await execa('readelf', ['--debug-dump=frames', file], { maxBuffer: 256 * 1024 * 1024 });
-  return new Set([...stdout.matchAll(/ FDE cie=\w+ pc=([0-9a-f]+)\.\./g)].map((m) => parseInt(m[1], 16)));
+  return new Map([...stdout.matchAll(/ FDE cie=\w+ pc=([0-9a-f]+)\.\.([0-9a-f]+)/g)].map((m) => [parseInt(m[1], 16), parseInt(m[2], 16)]));
 }
 
 /**
@@ -273,7 +273,7 @@ t.test("Debian's stripped nginx: every phase handler the phase engine holds is n
 
   const byAddr = new Map<number, RecoveredSymbol[]>();
   for (const s of r.symbols) if (s.kind === 'func') byAddr.set(s.value, [...(byAddr.get(s.value) ?? []), s]);
-  const fdes = await fdeStarts(DEBIAN_NGINX);
+  const fdes = await fdeRanges(DEBIAN_NGINX);
   const names = new Set<string>();
   const unnamed = new Set<string>();
   for (const p of phases) {
@@ -302,7 +302,15 @@ t.test("Debian's stripped nginx: every phase handler the phase engine holds is n
     t.ok(fdes.has(s.value), `${name}: an FDE of ${DEBIAN_NGINX} starts at 0x${s.value.toString(16)}`);
     const d = debugAt.get(keyOf(name, s.file, true))!;
     t.equal(d.length, 1, `${name}: one function of the debug build`);
-    t.same(await objdumpCode(DEBIAN_NGINX, s.value, s.size), await objdumpCode(debug.binary, d[0], s.size), `${name}: the same code, as objdump reads it`);
+    const fde = fdes.get(s.value)!;
+    const mine = await objdumpCode(DEBIAN_NGINX, s.value, fde - s.value);
+    const theirs = await objdumpCode(debug.binary, d[0], s.size);
+    if (fde - s.value === s.size) t.same(mine, theirs, `${name}: the same code, as objdump reads it`);
+    else {
+      // A function the newer release changed (named through its unchanged callers): its start is the debug build's.
+      const prefix = mine.findIndex((l, k) => l !== theirs[k]);
+      t.ok(prefix >= 12, `${name}: changed between the releases (${s.size} bytes, ${fde - s.value} here); the first ${prefix} instructions are the debug build's, as objdump reads them`);
+    }
   }
 });
 
