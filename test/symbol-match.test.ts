@@ -139,7 +139,7 @@ t.test("Debian's stripped memcached 1.6.18-1+deb12u1 matched against the debug b
     'the installed binary names neither stats_state nor threads itself',
   );
   const started = Date.now();
-  const r = matchSymbols(target, ElfFile.open(debug.binary));
+  const r = matchSymbols(target, ElfFile.open(debug.binary), undefined, { debugName: 'memcached 1.6.18-1' });
   const ms = Date.now() - started;
   t.comment(`${r.verified}; ${r.symbols.length} names in ${ms} ms`);
   const truth = symtab(twin.binary);
@@ -170,7 +170,7 @@ t.test('a simulated point release (one more Debian patch: new statics, changed f
   t.teardown(() => target.close());
   t.equal(target.section('.symtab'), null, 'the target has no .symtab');
   const started = Date.now();
-  const r = matchSymbols(target, ElfFile.open(nearest.binary));
+  const r = matchSymbols(target, ElfFile.open(nearest.binary), undefined, { debugName: 'memcached 1.6.18-1+deb12u1' });
   const ms = Date.now() - started;
   t.comment(`${r.verified}; ${r.symbols.length} names in ${ms} ms`);
 
@@ -256,7 +256,7 @@ t.test("Debian's stripped nginx: every phase handler the phase engine holds is n
   const twin = target.section('.text')!.addr === debugElf.section('.text')!.addr && text(target).equals(text(debugElf));
   t.comment(`nginx ${debug.version}'s .text is ${twin ? 'byte-identical to' : 'not'} the installed executable's (${await installedVersion('nginx')})${twin ? ': an exact twin, the names are exact' : ''}`);
   const started = Date.now();
-  const r = matchSymbols(target, debugElf);
+  const r = matchSymbols(target, debugElf, undefined, { debugName: `nginx ${debug.version}` });
   t.comment(`${r.verified}; ${r.symbols.length} names in ${Date.now() - started} ms`);
   if (twin) {
     const c = compare(r.symbols, symtab(debug.binary));
@@ -324,7 +324,7 @@ t.test("Debian's nginx matched with its exports hidden (as a program that export
     if ((s.type === STT_FUNC || s.type === STT_OBJECT) && s.shndx !== 0 && s.bind !== STB_LOCAL) exported.set(s.name, [...(exported.get(s.name) ?? []), s.value]);
   }
   const started = Date.now();
-  const r = matchSymbols(target, ElfFile.open(debug.binary), undefined, { useExports: false });
+  const r = matchSymbols(target, ElfFile.open(debug.binary), undefined, { useExports: false, debugName: `nginx ${debug.version}` });
   t.comment(`${r.verified}; ${r.symbols.length} names in ${Date.now() - started} ms`);
   const globals = r.symbols.filter((s) => s.bind !== 'local' && exported.has(s.name));
   const c = compare(globals, exported);

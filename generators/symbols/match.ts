@@ -24,7 +24,7 @@
  *   other. Two candidates for one symbol is no match: it stays an address.
  */
 import crypto from 'node:crypto';
-import { STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FILE, STT_FUNC, STT_OBJECT, SHN_ABS, SHN_UNDEF, SHT_NOBITS, u32, u64, cString, type ElfFile, type ElfSection } from '../../core/elf.ts';
+import { ET_EXEC, PT_LOAD, u16, STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FILE, STT_FUNC, STT_OBJECT, SHN_ABS, SHN_UNDEF, SHT_NOBITS, u32, u64, cString, type ElfFile, type ElfSection } from '../../core/elf.ts';
 import { UserError } from '../../core/errors.ts';
 import type { RecoveredSymbol } from '../../core/symbol-table.ts';
 import { ehFrameOf } from '../../sampler/unwind/objects.ts';
@@ -45,6 +45,7 @@ const R_X86_64_GLOB_DAT = 6;
 const R_X86_64_JUMP_SLOT = 7;
 const R_X86_64_RELATIVE = 8;
 const SHT_RELA = 4;
+const EM_X86_64 = 62;
 const MAX_ROUNDS = 64;
 const MAX_FUNCTION = 1 << 20;
 /** Code shorter than this is matched by its code alone only when a reference names a matched symbol: short code recurs in unrelated programs. */
@@ -82,13 +83,14 @@ class Side {
   /** GOT slots and data words the loader fills with a link-time address of the object (R_X86_64_RELATIVE). */
   readonly pointers = new Map<number, number>();
   private readonly image: { lo: number; hi: number } | null;
+  private readonly strings = new Map<number, string | null>();
 
   constructor(readonly elf: ElfFile) {
-    const loads = elf.segments.filter((s) => s.type === 1);
+    const loads = elf.segments.filter((s) => s.type === PT_LOAD);
     const lo = Math.min(...loads.map((s) => s.vaddr));
     const hi = Math.max(...loads.map((s) => s.vaddr + s.memsz));
     // A PIE or shared object has no absolute address in its code (no text relocations): its immediates are numbers.
-    this.image = elf.type === 2 && loads.length > 0 ? { lo, hi } : null;
+    this.image = elf.type === ET_EXEC && loads.length > 0 ? { lo, hi } : null;
     this.readRelocations();
   }
 
@@ -111,6 +113,14 @@ class Side {
 
   /** The string at addr when it is one (printable, NUL-terminated, 2 to 200 bytes) in a read-only section. */
   stringAt(addr: number): string | null {
+    const known = this.strings.get(addr);
+    if (known !== undefined) return known;
+    const str = this.readString(addr);
+    this.strings.set(addr, str);
+    return str;
+  }
+
+  private readString(addr: number): string | null {
     const s = this.section(addr);
     if (!s || s.type === SHT_NOBITS || !s.name.startsWith('.rodata')) return null;
     const bytes = this.elf.readVaddr(addr, Math.min(201, s.addr + s.size - addr));
@@ -216,6 +226,8 @@ export interface MatchOptions {
    * measure the matching against: what a program that exports nothing (memcached) gets.
    */
   useExports?: boolean;
+  /** What the debug build is, in words, for `verified` ("nginx 1.22.1-9+deb12u9"); its path when not given. */
+  debugName?: string;
 }
 
 /** A pair to verify; fromSame: proposed by a reference of a pair whose code is identical (masked). */
@@ -229,6 +241,10 @@ type Proposal = { kind: 'func' | 'object'; d: number; t: number; fromSame?: bool
 export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: string) => void, options: MatchOptions = {}): MatchResult {
   const started = Date.now();
   const say = progress ?? (() => {});
+  for (const e of [target, debug]) {
+    const machine = u16(e.readFileBytes(18, 2), 0);
+    if (machine !== EM_X86_64) throw new UserError(`${e.path}: machine ${machine}, not x86-64: its code cannot be matched`);
+  }
   const named = debugSymbols(debug);
   if (!named.some((s) => s.kind === 'func')) throw new UserError(`${debug.path}: no function symbols (.symtab) to match from`);
 
@@ -499,7 +515,7 @@ export function matchSymbols(target: ElfFile, debug: ElfFile, progress?: (msg: s
   const objTotal = dObjects.size;
   const ms = Date.now() - started;
   const verified =
-    `matched ${fnD2T.size} of ${fnTotal} functions and ${objD2T.size} of ${objTotal} objects of ${debug.path}'s debug build` +
+    `matched ${fnD2T.size} of ${fnTotal} functions and ${objD2T.size} of ${objTotal} objects of ${options.debugName ?? debug.path}'s debug build` +
     ` (build-id ${debug.buildId() ?? 'none'}; ${byName} by exported name, the rest by masked code and references, each verified` +
     `${changed ? `; ${changed} functions whose code changed named by unchanged callers` : ''}; ${ms} ms)`;
   say(verified);
