@@ -21,12 +21,13 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { ElfFile, STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT } from '../core/elf.ts';
-import type { RecoveredSymbol } from '../core/symbol-table.ts';
+import { symbolTableProblem, toElfSymbols, type RecoveredSymbol, type SymbolTableFile } from '../core/symbol-table.ts';
 import { matchSymbols } from '../generators/symbols/match.ts';
 import { decode, maskCode } from '../generators/symbols/x86-mask.ts';
 import { buildNginxDebug, nearestVersions, nginxSourceVersions, type NginxDebugBuild } from '../generators/symbols/nginx-debug-build.ts';
 import { buildNginx, DEBIAN_NGINX, repoRoot, startNginx } from './lib/nginx.ts';
 import { xsample } from './lib/xsample.ts';
+import { SymbolTable } from '../sampler/symbols.ts';
 
 t.setTimeout(60 * 60 * 1000);
 const BUILD = path.join(repoRoot, 'build', 'symbol-match');
@@ -153,6 +154,14 @@ t.test("Debian's stripped memcached 1.6.18-1+deb12u1 matched against the debug b
   t.same(c.wrong, [], `no false name: ${c.right} of ${r.symbols.length} names at the twin's addresses`);
   t.same(c.unknown, [], 'every name is one the twin has');
   t.ok(r.matched >= r.total * 0.9, `${r.matched} of ${r.total} functions and objects matched`);
+
+  // As a symbol table (core/symbol-table.ts), read as readers read it: threads is found as thread.c's static.
+  const table: SymbolTableFile = { xwalk_symbols: 1, build_id: target.buildId()!, file: MEMCACHED, method: 'matched', from: 'memcached 1.6.18-1 rebuilt', verified: r.verified, matched: r.matched, total: r.total, symbols: r.symbols };
+  t.equal(symbolTableProblem(JSON.parse(JSON.stringify(table))), null, 'a valid symbol table');
+  const read = new SymbolTable(toElfSymbols(table), 0);
+  t.equal(read.address('stats_state'), truth.get('stats_state')![0], 'SymbolTable.address(stats_state)');
+  const threadFn = r.symbols.find((s) => s.kind === 'func' && s.bind === 'local' && s.file === 'thread.c')!;
+  t.equal(read.fileStatic(threadFn.value, 'threads'), truth.get('thread.c:threads')![0], `SymbolTable.fileStatic(${threadFn.name}, threads): thread.c's threads`);
 });
 
 t.test('a simulated point release (one more Debian patch: new statics, changed functions, code and data moved) matched against its nearest release: every name where its own .symtab puts it, the functions the patch changed named by their unchanged callers', async (t) => {
