@@ -21,7 +21,21 @@
  *   the same reference structure for a function a matched caller names), and
  *   each reference that lands on an already-matched symbol lands on the same
  *   one at the same position; an object fits its section and overlaps no
- *   other. Two candidates for one symbol is no match: it stays an address.
+ *   other, with its relocated words at the same offsets. Two candidates for
+ *   one symbol is no match: it stays an address.
+ * - Last, when nothing else moves: a function the newer release changed (its
+ *   size differs) is named when every reference to it comes from a pair of
+ *   identical code and all agree (the same call in the same code calls the
+ *   same function), an FDE starts there and the sizes are within a factor of
+ *   two; `verified` counts these apart.
+ *
+ * Measured (2 loaded cores): Debian's memcached 1.6.18-1+deb12u1 against
+ * 1.6.18-1's debug build, 379 of 383 functions and 153 of 158 objects, 534
+ * names all where the exact twin has them, under 1 s; a simulated point
+ * release (test-targets/memcached/point-release.patch), 529 names, none
+ * false; Debian's nginx 1.22.1-9+deb12u12 against deb12u9's debug build,
+ * 1620 of 1640 functions and 646 of 663 objects in about 2 s, and with its
+ * exports hidden 739 of its 751 exported names found, none elsewhere.
  */
 import crypto from 'node:crypto';
 import { ET_EXEC, PT_LOAD, u16, STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FILE, STT_FUNC, STT_OBJECT, SHN_ABS, SHN_UNDEF, SHT_NOBITS, u32, u64, cString, type ElfFile, type ElfSection } from '../../core/elf.ts';
