@@ -127,6 +127,28 @@ t.test('masking: a call out of the function and a RIP-relative displacement are 
   t.equal(maskCode(Buffer.from([0x06]), 0, null), null, 'an opcode invalid in 64-bit mode: no hash at all');
 });
 
+t.test('the decoder on random bytes: never throws, never reads past the end, every length between 1 and 15 plus prefixes', async (t) => {
+  let seed = 24;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+  let decoded = 0;
+  let refused = 0;
+  for (let n = 0; n < 5000; n++) {
+    const b = Buffer.from(Array.from({ length: 1 + (n % 40) }, rand));
+    for (let p = 0; p < b.length; ) {
+      const i = decode(b, p, b.length);
+      if (!i) {
+        refused++;
+        break;
+      }
+      if (i.len < 1 || p + i.len > b.length || i.len > 30) return t.fail(`length ${i.len} at ${p} of ${b.toString('hex')}`);
+      decoded++;
+      p += i.len;
+    }
+    maskCode(b, 0x1000, { lo: 0x1000, hi: 0x2000 });
+  }
+  t.ok(decoded > 10_000 && refused > 0, `${decoded} instructions decoded, ${refused} buffers ended in bytes it refuses`);
+});
+
 t.test("Debian's stripped memcached 1.6.18-1+deb12u1 matched against the debug build of 1.6.18-1: stats_state, stats, settings and threads (a static) where the exact twin's .symtab puts them, and no name anywhere else", async (t) => {
   if ((await installedVersion('memcached')) !== '1.6.18-1+deb12u1') return t.plan(0, `memcached 1.6.18-1+deb12u1 is not installed (${await installedVersion('memcached')})`);
   const debug = await memcachedDebug('1.6.18-1');
