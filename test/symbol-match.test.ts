@@ -2,10 +2,12 @@
  * Names for stripped binaries from the nearest release's debug build,
  * matched function by function (generators/symbols/match.ts, issue 24).
  * Each name matchSymbols gives is checked against the truth of an exact
- * twin (a build whose .symtab names the target's own addresses) or,
- * for nginx, against the target file itself with binutils: a function
- * starts where one of its .eh_frame FDEs starts (readelf) and its code,
- * as objdump disassembles it with addresses left out, is the debug build's.
+ * twin (a build whose .symtab names the target's own addresses), against
+ * the names the target exports (matched with them hidden: Debian's nginx
+ * and redis-server), or against the target file itself with binutils: a
+ * function starts where one of its .eh_frame FDEs starts (readelf) and its
+ * code, as objdump disassembles it with addresses left out, is the debug
+ * build's.
  *
  * The debug builds are Debian's own (dpkg-buildpackage, nostrip) of
  * memcached 1.6.18-1 and 1.6.18-1+deb12u1, a simulated point release (one
