@@ -114,7 +114,7 @@ function sectionBytes(elf: ElfFile, s: ElfSection): Buffer {
 }
 
 /** .eh_frame with its header's search table; through PT_GNU_EH_FRAME when the file has no section headers. */
-function ehFrameOf(elf: ElfFile): CfiTable | null {
+export function ehFrameOf(elf: ElfFile): CfiTable | null {
   const hdrSection = elf.section('.eh_frame_hdr');
   let hdr: EhFrameHdr | null = null;
   let hdrAddr = 0;
