@@ -18,6 +18,7 @@ import { cacheDir } from '../layout-cache.ts';
 import { findTable, writeTable } from './cache.ts';
 import { debuginfodUrls, fetchDbgsym, fetchDebuginfod } from './debuginfod.ts';
 import { matchSymbols } from './match.ts';
+import { buildNginxDebug, nearestVersions, nginxSourceVersions } from './nginx-debug-build.ts';
 import { aptHas, nearestSourceVersions, packageOf, type PackageOf } from './package.ts';
 import { rebuild, type Built } from './rebuild.ts';
 import { symbolsOf } from './table.ts';
@@ -114,6 +115,7 @@ async function made(elf: ElfFile, real: string, buildId: string, pkg: PackageOf 
         tried.push(`${got.from}: ${v.why}`);
       } else tried.push(got.why);
     }
+    if (pkg.source === 'nginx' && isNginxExecutable(elf)) return await fromNginxDebug(elf, real, buildId, pkg, opts);
     const rel = pkg.path.replace(/^\/+/, '');
     const exact = await rebuild(pkg.source, pkg.sourceVersion, pkg.name, rel, { progress: opts.progress, buildCache: opts.buildCache });
     if ('twin' in exact) {
@@ -142,6 +144,37 @@ async function made(elf: ElfFile, real: string, buildId: string, pkg: PackageOf 
     throw new UserError(`cannot recover the symbols of ${real}: ${tried.join('; ')}`);
   } finally {
     fs.rmSync(downloads, { recursive: true, force: true });
+  }
+}
+
+function isNginxExecutable(elf: ElfFile): boolean {
+  const rodata = elf.section('.rodata');
+  return rodata !== undefined && rodata !== null && elf.sectionBytes(rodata).includes('configure arguments:');
+}
+
+/**
+ * Debian's nginx executable: a debug nginx alone is built (configured as the executable says it was), not the
+ * whole source package (every flavour and module); its names are exact when its loaded code is identical, else
+ * matched function by function.
+ */
+async function fromNginxDebug(elf: ElfFile, real: string, buildId: string, pkg: PackageOf, opts: RecoverOptions): Promise<SymbolTableFile> {
+  const work = opts.buildCache ? path.join(opts.buildCache, 'nginx-debug') : fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-nginx-debug-'));
+  try {
+    const versions = await nearestVersions(pkg.sourceVersion, await nginxSourceVersions());
+    const built = await buildNginxDebug(real, versions, work, opts.progress);
+    const debug = ElfFile.open(built.binary);
+    try {
+      const from = `a debug nginx built from Debian's source of nginx ${built.version}`;
+      const v = verifyTwin(elf, debug);
+      if (v.ok) return tableOf(real, buildId, pkg, 'rebuild', from, v.verified, symbolsOf(debug));
+      opts.progress(`nginx ${built.version}'s debug build is not a twin (${v.why}): matching its functions against ${real}`);
+      const m = matchSymbols(elf, debug, opts.progress);
+      return tableOf(real, buildId, pkg, 'matched', `${from}, matched`, m.verified, m.symbols, { matched: m.matched, total: m.total });
+    } finally {
+      debug.close();
+    }
+  } finally {
+    if (!opts.buildCache) fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
