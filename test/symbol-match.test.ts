@@ -34,6 +34,8 @@ import { SymbolTable } from '../sampler/symbols.ts';
 
 t.setTimeout(60 * 60 * 1000);
 const BUILD = path.join(repoRoot, 'build', 'symbol-match');
+/** The debug nginx is xgen symbols' own (XWALK_SYMBOLS_BUILDS of the tests: one build for both). */
+const NGINX_DEBUG = path.join(repoRoot, 'build', 'symbols-cache', 'nginx-debug');
 const MEMCACHED = '/usr/bin/memcached';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-symbol-match-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -272,7 +274,7 @@ function debugNginx(comment: (m: string) => void): Promise<NginxDebugBuild | { s
     if (!installed) return { skip: 'the nginx package is not installed' };
     const versions = await nearestVersions(installed, await nginxSourceVersions());
     try {
-      return await buildNginxDebug(DEBIAN_NGINX, versions, path.join(BUILD, 'nginx-debug'), comment);
+      return await buildNginxDebug(DEBIAN_NGINX, versions, NGINX_DEBUG, comment);
     } catch (e) {
       if (/no source of nginx could be fetched/.test(String(e))) return { skip: `the Debian archive is out of reach: ${String(e)}` };
       throw e;

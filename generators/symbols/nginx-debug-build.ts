@@ -17,9 +17,12 @@
  * whose inputs are unchanged is reused.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ElfFile } from '../../core/elf.ts';
 import { UserError } from '../../core/errors.ts';
+import { untrusted } from '../../core/trust.ts';
+import { unprivileged } from './rebuild.ts';
 
 const BUILD_LOCK = '/tmp/xwalk-build.lock';
 const MAX_CONFIGURE = 16 * 1024;
@@ -136,43 +139,72 @@ export async function buildNginxDebug(target: string, versions: string[], work: 
   }
   fs.mkdirSync(work, { recursive: true, mode: 0o700 });
   const { execa } = await import('execa');
+  const user = await unprivileged(say);
   const tried: string[] = [];
   for (const version of versions) {
     if (!VERSION.test(version)) throw new UserError(`${JSON.stringify(version)} is not a Debian version`);
+    // The fetch and the build run as nobody (when we are root) in a private folder of their own; what is kept, the
+    // debug nginx and its stamp, is copied into dir, ours alone.
     const dir = path.join(work, version);
-    const src = path.join(dir, 'src');
+    const build = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-nginx-build-'));
+    const src = path.join(build, 'src');
     const args = rebuildArguments(raw, src);
     const stampFile = path.join(dir, 'stamp.json');
-    const binary = path.join(src, 'objs', 'nginx');
+    const binary = path.join(dir, 'nginx');
     // The stamp leaves out where the build is (the prefix map names it): a build moved with its folder is reused.
     const stamp = JSON.stringify({ version, args: rebuildArguments(raw, '.') });
-    if (fs.existsSync(binary) && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === stamp) {
-      say(`reusing the debug nginx ${version} in ${src}`);
+    if (keptBuild(work, dir, binary, stampFile, stamp)) {
+      fs.rmSync(build, { recursive: true, force: true });
+      say(`reusing the debug nginx ${version} in ${dir}`);
       return { binary, version, args, built: false };
     }
     fs.rmSync(dir, { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    say(`apt-get source nginx=${version}`);
-    const got = await execa('apt-get', ['source', '-qq', '--download-only', `nginx=${version}`], { cwd: dir, reject: false, all: true, env: { LC_ALL: 'C' } });
-    const dsc = fs.readdirSync(dir).find((f) => f.endsWith('.dsc'));
+    let as: string[] = [];
+    if (user) {
+      fs.chownSync(build, user.uid, user.gid);
+      if ((await execa(user.prefix[0], [...user.prefix.slice(1), 'test', '-w', build], { reject: false })).exitCode === 0) as = user.prefix;
+      else say(`building nginx as root: nobody cannot reach ${build}`);
+    }
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: build, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' };
+    const exec = (cmd: string[], cwd: string) =>
+      execa(as[0] ?? cmd[0], [...as.slice(1), ...(as.length ? cmd : cmd.slice(1))], { cwd, reject: false, all: true, env, extendEnv: false });
+    say(`apt-get source nginx=${version}${as.length ? ' (as nobody)' : ''}`);
+    const got = await exec(['apt-get', 'source', '-qq', '--download-only', `nginx=${version}`], build);
+    const dsc = fs.readdirSync(build).find((f) => f.endsWith('.dsc'));
     if (got.exitCode !== 0 || !dsc) {
       tried.push(`${version}: ${(got.all ?? '').split('\n').filter((l) => /^E:/.test(l))[0] ?? `exit ${got.exitCode}`}`);
+      fs.rmSync(build, { recursive: true, force: true });
       fs.rmSync(dir, { recursive: true, force: true });
       continue;
     }
-    const x = await execa('dpkg-source', ['--no-check', '-x', dsc, 'src'], { cwd: dir, reject: false, all: true });
+    const x = await exec(['dpkg-source', '--no-check', '-x', dsc, 'src'], build);
     if (x.exitCode !== 0) throw new UserError(`dpkg-source -x ${dsc} failed: ${x.all}`);
     const run = async (what: string, cmd: string[], log: string): Promise<void> => {
       say(`${what} (log: ${log})`);
-      const r = await execa('flock', [BUILD_LOCK, 'nice', '-n', '10', ...cmd], { cwd: src, reject: false, all: true, env: { LC_ALL: 'C' } });
+      const r = await exec(['flock', BUILD_LOCK, 'nice', '-n', '10', ...cmd], src);
       fs.writeFileSync(log, r.all ?? '');
       if (r.exitCode !== 0) throw new UserError(`${what} failed (exit ${r.exitCode}): ${(r.all ?? '').split('\n').slice(-15).join('\n')}`);
     };
     await run(`configuring nginx ${version} as ${target} was configured`, ['./configure', ...args], path.join(dir, 'configure.log'));
     await run(`compiling nginx ${version} with -g`, ['make', '-j2', '-f', 'objs/Makefile'], path.join(dir, 'make.log'));
-    if (!fs.existsSync(binary)) throw new UserError(`the build left no ${binary}`);
-    fs.writeFileSync(stampFile, stamp);
+    const made = path.join(src, 'objs', 'nginx');
+    if (!fs.lstatSync(made, { throwIfNoEntry: false })?.isFile()) throw new UserError(`the build left no ${made}`);
+    fs.copyFileSync(made, binary);
+    fs.chmodSync(binary, 0o600);
+    fs.writeFileSync(stampFile, stamp, { mode: 0o600 });
+    fs.rmSync(build, { recursive: true, force: true });
     return { binary, version, args, built: true };
   }
   throw new UserError(`no source of nginx could be fetched: ${tried.join('; ')}`);
+}
+
+/** A kept build is reused only when what it keeps can only have been written by us, and its stamp is this build's. */
+function keptBuild(work: string, dir: string, binary: string, stampFile: string, stamp: string): boolean {
+  try {
+    for (const p of [work, dir, binary, stampFile]) if (untrusted(fs.lstatSync(p), p)) return false;
+    return fs.readFileSync(stampFile, 'utf8') === stamp;
+  } catch {
+    return false;
+  }
 }

@@ -38,7 +38,7 @@ export interface RebuildFailure {
 const BUILD_LOCK = '/tmp/xwalk-build.lock';
 
 /** The command prefix that runs as nobody when we are root (setpriv), or nothing; and the uid/gid to give the folder. */
-async function unprivileged(progress: (m: string) => void): Promise<{ prefix: string[]; uid: number; gid: number } | null> {
+export async function unprivileged(progress: (m: string) => void): Promise<{ prefix: string[]; uid: number; gid: number } | null> {
   if (me() !== 0) return null;
   const uid = await execa('id', ['-u', 'nobody'], { reject: false });
   const gid = await execa('getent', ['group', 'nogroup'], { reject: false });
