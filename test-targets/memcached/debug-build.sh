@@ -11,8 +11,8 @@ set -euo pipefail
 log() { echo "memcached-debug-build: $*" >&2; }
 die() { echo "memcached-debug-build: ERROR: $*" >&2; exit 1; }
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# shellcheck source=../lib/apt.sh
-source "$ROOT/test-targets/lib/apt.sh"
+# shellcheck source=../../probes/lib.sh
+source "$ROOT/probes/lib.sh"
 
 [ $# -ge 2 ] || die "usage: $0 VERSION OUTDIR [PATCH]"
 VERSION=$1
