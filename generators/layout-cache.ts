@@ -21,7 +21,12 @@ import { layoutProblem } from './layout-valid.ts';
 import { makeDirs } from '../core/regular-file.ts';
 import { me, untrusted } from '../core/trust.ts';
 
-export function cacheDir(kind: 'layouts' | 'schemas' = 'layouts'): string {
+export type CacheKind = 'layouts' | 'schemas' | 'symbols';
+
+/** What a kind of cache entry is called in the line that says the cache is not used. */
+const ENTRY: Record<CacheKind, string> = { layouts: 'layout', schemas: 'schema', symbols: 'symbol table' };
+
+export function cacheDir(kind: CacheKind = 'layouts'): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'xwalk', kind);
 }
@@ -34,7 +39,7 @@ export class TrustedCache {
   private warned = false;
 
   constructor(
-    private readonly kind: 'layouts' | 'schemas',
+    private readonly kind: CacheKind,
     private readonly warn: (message: string) => void = () => {},
   ) {}
 
@@ -91,12 +96,12 @@ export class TrustedCache {
     const why = where?.why ?? 'it cannot be made';
     if (this.warned) return 'not cached';
     this.warned = true;
-    return `not using the ${this.kind === 'layouts' ? 'layout' : 'schema'} cache: ${why}`;
+    return `not using the ${ENTRY[this.kind]} cache: ${why}`;
   }
 
   /** Says once why the cache is not used, and goes on without it. */
   refuse(why: string): null {
-    if (!this.warned) this.warn(`not using the ${this.kind === 'layouts' ? 'layout' : 'schema'} cache: ${why}`);
+    if (!this.warned) this.warn(`not using the ${ENTRY[this.kind]} cache: ${why}`);
     this.warned = true;
     return null;
   }

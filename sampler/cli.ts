@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { type PackIR, SchemaError } from '../generators/ir.ts';
 import { printableLines } from '../generators/schema.ts';
 import { onUntrustedPack, xwalkVersion } from '../core/packs.ts';
+import { onSymbolTableWarning } from './recovered-symbols.ts';
 import { TargetGone, UserError } from './memory.ts';
 import { listPacks, loadPack } from './pack-select.ts';
 import { type Format, FORMATS, INSTANT_MODES, type InstantMode, type RecordOptions, recordAll } from './recording.ts';
@@ -425,6 +426,7 @@ function listViews(packName?: string): string {
 
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
   onUntrustedPack((m) => warn(`xsample: ${m}`));
+  onSymbolTableWarning((m) => warn(`xsample: ${m}`));
   try {
     const o = parseOptions(argv);
     if (o === 'help') {
