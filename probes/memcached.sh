@@ -44,17 +44,7 @@ else
   source "$APT_SH"
   ensure_packages dpkg-dev build-essential pkg-config libevent-dev libsasl2-dev libssl-dev
   ensure_deb_src
-  fetch="$WORK/.fetch"
-  mkdir -p "$fetch"
-  # let apt's sandbox user write there (avoids the "unsandboxed as root" warning)
-  if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$fetch"; fi
-  log "apt-get source memcached=$VERSION"
-  if ! (cd "$fetch" && apt-get source -qq "memcached=$VERSION" >"$WORK/source.log" 2>&1); then
-    [ $APT_UPDATED -eq 1 ] || apt_update
-    (cd "$fetch" && apt-get source -qq "memcached=$VERSION" >"$WORK/source.log" 2>&1) \
-      || { tail -5 "$WORK/source.log" >&2; die "apt-get source memcached=$VERSION failed"; }
-  fi
-  mv "$fetch/memcached-$UPSTREAM" "$WORK/src"
+  apt_source memcached "$VERSION" "$WORK/src" "$WORK"
 fi
 SRC="$WORK/src"
 [ -f "$SRC/memcached.h" ] && [ -f "$SRC/thread.c" ] || die "the source of memcached $VERSION has no memcached.h and thread.c"

@@ -118,3 +118,25 @@ ensure_deb_src() {
   apt_update
 }
 
+
+# apt_source PACKAGE VERSION DEST WORK: the source of PACKAGE=VERSION (Debian's patches applied), unpacked as the
+# folder DEST, fetched in WORK/.fetch (removed after); its log in WORK/source.log.
+apt_source() {
+  local pkg=$1 version=$2 dest=$3 work=$4 fetch="$4/.fetch" upstream
+  upstream=${version#*:}
+  upstream=${upstream%-*}
+  rm -rf "$fetch"
+  mkdir -p "$fetch"
+  # let apt's sandbox user write there (avoids the "unsandboxed as root" warning)
+  if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$fetch"; fi
+  log "apt-get source $pkg=$version"
+  if ! (cd "$fetch" && apt-get source -qq "$pkg=$version" >"$work/source.log" 2>&1); then
+    [ $APT_UPDATED -eq 1 ] || apt_update
+    (cd "$fetch" && apt-get source -qq "$pkg=$version" >"$work/source.log" 2>&1) \
+      || { tail -5 "$work/source.log" >&2; die "apt-get source $pkg=$version failed"; }
+  fi
+  [ -d "$fetch/$pkg-$upstream" ] || die "apt-get source $pkg=$version left no $pkg-$upstream"
+  rm -rf "$dest"
+  mv "$fetch/$pkg-$upstream" "$dest"
+  rm -rf "$fetch"
+}

@@ -14,8 +14,6 @@ die() { echo "memcached-rebuild: ERROR: $*" >&2; exit 1; }
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=${XWALK_MEMCACHED_REBUILD:-"$ROOT/build/readers/memcached-rebuild"}
 VERSION=$(dpkg-query -W -f '${Version}' memcached) || die "memcached is not installed as a Debian package"
-UPSTREAM=${VERSION#*:}
-UPSTREAM=${UPSTREAM%-*}
 OUT="$WORK/memcached"
 STAMP="$WORK/version"
 
@@ -30,17 +28,9 @@ ensure_packages dpkg-dev build-essential fakeroot debhelper adduser pkg-config l
 ensure_deb_src
 
 mkdir -p "$WORK"
-fetch="$WORK/.fetch"
-rm -rf "$fetch" "$OUT" "$STAMP"
-mkdir -p "$fetch"
-if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then chown _apt "$fetch"; fi
-log "apt-get source memcached=$VERSION"
-if ! (cd "$fetch" && apt-get source -qq "memcached=$VERSION" >"$WORK/source.log" 2>&1); then
-  [ $APT_UPDATED -eq 1 ] || apt_update
-  (cd "$fetch" && apt-get source -qq "memcached=$VERSION" >"$WORK/source.log" 2>&1) \
-    || { tail -5 "$WORK/source.log" >&2; die "apt-get source memcached=$VERSION failed"; }
-fi
-SRC="$fetch/memcached-$UPSTREAM"
+rm -f "$OUT" "$STAMP"
+SRC="$WORK/src"
+apt_source memcached "$VERSION" "$SRC" "$WORK"
 [ -f "$SRC/debian/rules" ] || die "the source of memcached $VERSION has no debian/rules"
 log "dpkg-buildpackage -b (nocheck nostrip; log: $WORK/build.log)"
 (cd "$SRC" && flock /tmp/xwalk-build.lock nice -n 10 env DEB_BUILD_OPTIONS='nocheck nostrip' dpkg-buildpackage -b -uc -us -j2) >"$WORK/build.log" 2>&1 \
@@ -49,5 +39,5 @@ log "dpkg-buildpackage -b (nocheck nostrip; log: $WORK/build.log)"
 readelf -S "$SRC/memcached" | grep -q '\.symtab' || die "$SRC/memcached has no .symtab"
 cp "$SRC/memcached" "$OUT"
 printf '%s\n' "$VERSION" >"$STAMP"
-rm -rf "$fetch"
+rm -rf "$SRC" "$WORK"/memcached_* "$WORK"/memcached-dbgsym_*
 echo "$OUT"
