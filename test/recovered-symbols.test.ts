@@ -30,9 +30,9 @@ fs.mkdirSync(noTable, { mode: 0o700 });
 
 /** The Python runtime's files, in the order a generated extension inlines them, into one namespace, then `script`. */
 const PY_RUNTIME = ['xwalk_core.py', 'xwalk_elf.py', 'xwalk_symtab.py', 'xwalk_target.py'];
+const pyLoad = `import os, json\nns = {"__name__": "xwalk"}\nfor n in ${JSON.stringify(PY_RUNTIME)}:\n    exec(compile(open(os.path.join(${JSON.stringify(path.join(root, 'py-common'))}, n)).read(), n, "exec"), ns)\n`;
 async function python(script: string, env: Record<string, string>): Promise<unknown> {
-  const load = `import os, json\nns = {"__name__": "xwalk"}\nfor n in ${JSON.stringify(PY_RUNTIME)}:\n    exec(compile(open(os.path.join(${JSON.stringify(path.join(root, 'py-common'))}, n)).read(), n, "exec"), ns)\n`;
-  const r = await execa('python3', ['-c', load + script], { env: { ...process.env, ...env }, reject: false });
+  const r = await execa('python3', ['-c', pyLoad + script], { env: { ...process.env, ...env }, reject: false });
   if (r.exitCode !== 0) throw new Error(`python3: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
@@ -111,6 +111,40 @@ print(json.dumps({"symbol": rt.symbol(${fn + 4}), "address": s.address("ngx_pall
   const none = (await python(py, { XDG_CACHE_HOME: noTable })) as Record<string, unknown>;
   t.equal(none.symbol, `walkee+0x${(fn + 4 - bias).toString(16)}`, 'Python without a table: the object and the address in it');
   t.match(none.why, `${stripped} is stripped and no recovered symbol table is found for it (build-id ${table.build_id}): run \`xgen symbols --for ${stripped}\``);
+});
+
+t.test('a table in a folder of XWALK_PACKS is found by both runtimes, and refused by both when others can write it', async (t) => {
+  build('walkee');
+  const stripped = path.join(dir, 'walkee-packs');
+  await execa('strip', ['-o', stripped, binPath]);
+  const table = symbolTableOf(binPath, stripped, 'test-targets/bin/walkee, unstripped');
+  const packs = path.join(dir, 'packs');
+  const folder = path.join(packs, 'walkee', 'symbols');
+  fs.mkdirSync(folder, { recursive: true, mode: 0o755 });
+  const file = path.join(folder, `${table.build_id}.json`);
+  fs.writeFileSync(file, JSON.stringify(table), { mode: 0o644 });
+  const env = { XDG_CACHE_HOME: noTable, XWALK_PACKS: packs };
+  const pyFind = `t = ns["find_recovered_table"](${JSON.stringify(table.build_id)}, lambda m: print(json.dumps({"warning": m})))\nprint(json.dumps({"found": t.path if t else None}))`;
+  const pyLast = async (): Promise<{ found: string | null; warnings: string[] }> => {
+    const r = await execa('python3', ['-c', pyLoad + pyFind], { env: { ...process.env, ...env }, reject: false });
+    const docs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    return { found: docs.at(-1).found, warnings: docs.filter((d) => d.warning).map((d) => d.warning) };
+  };
+  const tsFind = () => {
+    Object.assign(process.env, env);
+    try {
+      return findRecoveredTable(table.build_id)?.file ?? null;
+    } finally {
+      delete process.env.XWALK_PACKS;
+    }
+  };
+  t.equal(tsFind(), file, 'xsample finds it');
+  t.equal((await pyLast()).found, file, 'the extensions find it');
+  fs.chmodSync(file, 0o664);
+  t.equal(tsFind(), null, 'xsample refuses a file its group can write');
+  const py = await pyLast();
+  t.equal(py.found, null, 'so do the extensions');
+  t.match(py.warnings.join('\n'), `${file} can be written by others (mode 664)`, 'saying why');
 });
 
 /** Table files that each reader must accept or refuse alike: the valid one, and one broken way each. */
