@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
+import { gcore } from './lib/core-craft.ts';
 import { gdb, lldb } from './lib/debuggers.ts';
 import { DEBIAN_MEMCACHED, type McClient, McClient as Client, type Memcached, recoverMemcachedSymbols, startMemcached, stats } from './lib/memcached.ts';
 import { xsample } from './lib/xsample.ts';
@@ -93,6 +94,26 @@ t.test("Debian's stripped memcached: every figure of memcached_stats equals its 
       t.equal(v, expected, `${who}: ${k} is memcached's ${k} (${s.get(k)})`);
     }
   }
+});
+
+t.test("on a core of Debian's memcached, xsample, gdb and lldb read what the live process showed", async (t) => {
+  await recoverMemcachedSymbols(withTable);
+  const mc = await startMemcached();
+  t.teardown(() => mc.stop());
+  const c = await Client.connect(mc.port);
+  t.teardown(() => c.close());
+  await traffic(t, c);
+  const env = { XDG_CACHE_HOME: withTable };
+  const live = await xsample(['--pid', String(mc.pid), '--struct', 'memcached_stats', '--json'], { env });
+  const core = await gcore(mc.pid, dir);
+  const x = await xsample(['--core', core, '--struct', 'memcached_stats', '--json'], { env });
+  t.equal(x.code, 0, x.stderr);
+  t.same(figures(x.json), figures(live.json), 'xsample on the core');
+  const where = { core, exe: DEBIAN_MEMCACHED };
+  const inGdb = await withEnv(env, () => gdb(where, 'memcached', ['memcached-stats --json']));
+  t.same(figures(inGdb.json[0]), figures(live.json), 'gdb on the core');
+  const inLldb = await withEnv(env, () => lldb(where, 'memcached', ['memcached-stats --json']));
+  t.same(figures(inLldb.json[0]), figures(live.json), 'lldb on the core');
 });
 
 t.test("without a recovered table each reader names the stripped memcached and the command to run", async (t) => {
