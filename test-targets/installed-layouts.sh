@@ -44,3 +44,4 @@ probe_unless_covered /usr/sbin/nginx nginx test-targets/nginx/debian-probe.sh
 probe_unless_covered /usr/lib/nginx/modules/ngx_http_lua_module.so nginx test-targets/nginx/lua-probe.sh
 probe_unless_covered "/usr/lib/$MULTIARCH/libluajit-5.1.so.2" nginx test-targets/nginx/lua-probe.sh
 probe_unless_covered /usr/bin/redis-server redis test-targets/redis/debian-probe.sh
+probe_unless_covered /usr/bin/memcached memcached probes/memcached.sh
