@@ -132,11 +132,23 @@ export interface ObjectSymbols {
  * not define itself (its own win on a name clash).
  */
 export function objectSymbols(elf: ElfFile): ObjectSymbols {
+  return objectSymbolsLater(elf)();
+}
+
+/**
+ * objectSymbols, with what the object's file gives read now (the file may be closed or gone later) and its
+ * recovered table looked up at the first call, once.
+ */
+export function objectSymbolsLater(elf: ElfFile): () => ObjectSymbols {
   const own = elf.symbols();
   const stripped = isStripped(elf);
   const buildId = elf.buildId();
-  const recovered = stripped && buildId ? findRecoveredTable(buildId) : null;
-  return { symbols: recovered ? [...own, ...recoveredSymbols(recovered, own)] : own, stripped, buildId, recovered };
+  let done: ObjectSymbols | undefined;
+  return () => {
+    if (done) return done;
+    const recovered = stripped && buildId ? findRecoveredTable(buildId) : null;
+    return (done = { symbols: recovered ? [...own, ...recoveredSymbols(recovered, own)] : own, stripped, buildId, recovered });
+  };
 }
 
 /** The symbols of a recovered table that the object does not define itself (its own win on a name clash), as .symtab entries. */

@@ -11,7 +11,7 @@ import { type MemorySource, TargetGone, UserError } from './memory.ts';
 import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDeleted } from './proc-maps.ts';
 import { groupByPath, type MainObject, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
-import { objectSymbols, strippedWhy, type ObjectSymbols } from './recovered-symbols.ts';
+import { objectSymbolsLater, strippedWhy } from './recovered-symbols.ts';
 import { SymbolTable } from './symbols.ts';
 import { fixedRegisters, LiveRegisters, type RegisterSource } from './live-registers.ts';
 
@@ -141,8 +141,7 @@ const hexOf = (n: number): string => n.toString(16);
  * executable and the command that recovers its names.
  */
 function processSymbols(exe: ElfFile, exePathName: string, bias: number, others: MappedObject[], main: MainObject | null): ProcessSymbols {
-  let own: ObjectSymbols | undefined;
-  const mine = (): ObjectSymbols => (own ??= objectSymbols(exe));
+  const mine = objectSymbolsLater(exe);
   return new ProcessSymbols(new SymbolTable(() => mine().symbols, bias), others, main, () => strippedWhy(withoutDeleted(exePathName), mine()));
 }
 
