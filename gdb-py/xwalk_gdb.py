@@ -88,13 +88,13 @@ class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
     def exe(self):
         return gdb.current_progspace().filename
 
-    def address(self, name):
+    def debugger_address(self, name):
         try:
             return int(gdb.parse_and_eval("&" + name))
         except gdb.error:
             return None
 
-    def symbol_at(self, addr):
+    def debugger_symbol_at(self, addr):
         try:
             out = gdb.execute("info symbol %d" % addr, to_string=True)
         except gdb.error:

@@ -222,9 +222,17 @@ class Runtime(object):
         return v
 
     def global_addr(self, name):
-        """A global's address; -1 when the symbol tables lack it."""
+        """A global's address; -1 when the symbol tables lack it. When the executable is stripped and no recovered
+        symbol table names its globals, the walk fails here with the line that says so and what to run (as
+        sampler/walk-runtime.ts global())."""
         a = self.symbols.address(name)
-        return -1 if a is None else a
+        if a is not None:
+            return a
+        why = getattr(self.symbols, "why_missing", None)
+        why = why(name) if why else None
+        if why:
+            raise WalkError("corrupt", "the symbol %s is not in the binary's symbol tables: %s" % (name, why))
+        return -1
 
     @staticmethod
     def hex_digits(n):
@@ -897,6 +905,329 @@ def elf_load_bias(f, mappings):
     return None
 
 
+# ---- py-common/xwalk_symtab.py ----
+# xwalk: the names a stripped object lost, from a recovered symbol table (core/symbol-table.ts, made by `xgen
+# symbols --for FILE`), as xsample reads them (sampler/recovered-symbols.ts): looked up by the object's build-id in
+# the user's cache ($XDG_CACHE_HOME or ~/.cache, xwalk/symbols/<build-id>.json, used only if no one else could have
+# written it) and in the folders of XWALK_PACKS (<pack>/symbols/<build-id>.json, trusted as packs are); validated by
+# the same rules (symbol_table_problem, a port of symbolTableProblem) and used only for the build-id it names.
+# Inlined after py-common/xwalk_elf.py.
+import bisect
+import json
+import os
+import stat
+import struct
+
+SYMBOL_TABLE_VERSION = 1
+_MAX_SYMBOLS = 2000000
+_MAX_NAME = 4096
+_MAX_TABLE_BYTES = 256 << 20
+_METHODS = ("rebuild", "matched", "dbgsym", "debuginfod")
+_HEX = "0123456789abcdef"
+_UNSIZED_REACH = 64 * 1024
+
+
+def _json(v):
+    """v as JSON.stringify writes it (no spaces), for messages."""
+    return json.dumps(v, separators=(",", ":"))
+
+
+def _is_count(v):
+    # A JSON number that is a non-negative safe integer (JavaScript's Number.isSafeInteger): 3.0 is one, True is not.
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return v == v and v >= 0 and v <= 2 ** 53 - 1 and float(v).is_integer()
+
+
+def _printable_name(n):
+    return isinstance(n, str) and n != "" and len(n) <= _MAX_NAME and not any(ord(c) < 0x20 for c in n)
+
+
+def symbol_table_problem(t):
+    """Why t (parsed JSON) is not a symbol table this reader can use, or None: the rules of core/symbol-table.ts
+    symbolTableProblem, word for word."""
+    if not isinstance(t, dict):
+        return "not a JSON object"
+    v = t.get("xwalk_symbols")
+    if isinstance(v, bool) or v != SYMBOL_TABLE_VERSION:
+        return "xwalk_symbols is %s, this reader knows %d" % (_json(v) if "xwalk_symbols" in t else "undefined", SYMBOL_TABLE_VERSION)
+    b = t.get("build_id")
+    if not isinstance(b, str) or not 2 <= len(b) <= 128 or any(c not in _HEX for c in b):
+        return "build_id is not a hex string"
+    for k in ("file", "from", "verified"):
+        if not isinstance(t.get(k), str):
+            return "%s is not a string" % k
+    if t.get("method") not in _METHODS or not isinstance(t.get("method"), str):
+        return "method %s is unknown" % (_json(t["method"]) if "method" in t else "undefined")
+    for k in ("matched", "total"):
+        if k in t and not _is_count(t[k]):
+            return "%s is not a count" % k
+    syms = t.get("symbols")
+    if not isinstance(syms, list):
+        return "symbols is not a list"
+    if len(syms) > _MAX_SYMBOLS:
+        return "%d symbols (at most %d)" % (len(syms), _MAX_SYMBOLS)
+    for i, s in enumerate(syms):
+        why = _symbol_problem(s)
+        if why:
+            return "symbols[%d]: %s" % (i, why)
+    return None
+
+
+def _symbol_problem(s):
+    if not isinstance(s, (dict, list)):
+        return "not an object"
+    if isinstance(s, list):
+        s = {}  # a JSON array is an object to JavaScript: it has no name
+    name = s.get("name")
+    if not _printable_name(name):
+        return "name is not a printable string"
+    if not _is_count(s.get("value")) or not _is_count(s.get("size")):
+        return "%s: value and size must be non-negative integers" % name
+    if s.get("kind") not in ("func", "object") or not isinstance(s.get("kind"), str):
+        return "%s: kind is not func or object" % name
+    if s.get("bind") not in ("global", "local", "weak") or not isinstance(s.get("bind"), str):
+        return "%s: bind is not global, local or weak" % name
+    if "file" in s and (not isinstance(s["file"], str) or len(s["file"]) > _MAX_NAME):
+        return "%s: file is not a string" % name
+    return None
+
+
+_BIND_RANK = {"global": 0, "weak": 1, "local": 2}
+
+
+class RecoveredTable(object):
+    """A validated table's lookups at link-time addresses (sampler/symbols.ts SymbolTable's rules): a name's
+    address (a global wins over a weak, a weak over a static of the same name), and the function or object whose
+    extent holds an address (at equal starts a sized, then a global one)."""
+
+    def __init__(self, data, path):
+        self.path = path
+        self.build_id = data["build_id"]
+        self.symbols = data["symbols"]
+        self.files = None
+        self.by_name = {}
+        located = []
+        for s in data["symbols"]:
+            rank = _BIND_RANK[s["bind"]]
+            name, value, size = s["name"], int(s["value"]), int(s["size"])
+            known = self.by_name.get(name)
+            if known is None or rank < known[1]:
+                self.by_name[name] = (value, rank)
+            located.append((value, 0 if size > 0 else 1, rank, size, name))
+        located.sort()
+        self.starts = [x[0] for x in located]
+        self.located = located
+
+    def file_static(self, fn, name):
+        """The link-time address of the static object name of the C file that defines the local function at link-time
+        address fn: an int, None when that file has none, False when the table gives no files (SymbolTable.fileStatic)."""
+        if self.files is None:
+            file_of, statics = {}, {}
+            for s in self.symbols:
+                if s["bind"] == "local" and s.get("file") is not None:
+                    if s["kind"] == "func":
+                        file_of.setdefault(int(s["value"]), s["file"])
+                    else:
+                        statics[(s["file"], s["name"])] = int(s["value"])
+            self.files = (file_of, statics)
+        file_of, statics = self.files
+        if not file_of:
+            return False
+        file = file_of.get(fn)
+        return None if file is None else statics.get((file, name))
+
+    def address(self, name):
+        """The link-time address of name, or None."""
+        found = self.by_name.get(name)
+        return None if found is None else found[0]
+
+    def symbol_at(self, vaddr):
+        """(name, offset) of the symbol whose extent holds link-time address vaddr, or None."""
+        i = bisect.bisect_right(self.starts, vaddr) - 1
+        if i < 0:
+            return None
+        start = self.starts[i]
+        first = bisect.bisect_left(self.starts, start)
+        _, _, _, size, name = self.located[first]
+        offset = vaddr - start
+        return (name, offset) if offset < (size if size > 0 else _UNSIZED_REACH) else None
+
+
+def _me():
+    return os.geteuid()
+
+
+def _untrusted(st, what, owners):
+    """Why st (from lstat) of `what` cannot be trusted, or None (core/trust.ts untrusted)."""
+    if stat.S_ISLNK(st.st_mode):
+        return "%s is a symlink" % what
+    if st.st_uid not in owners:
+        return "%s belongs to uid %d, not to %s" % (what, st.st_uid, "root or you" if len(owners) > 1 and 0 in owners else "you")
+    if st.st_mode & 0o022:
+        return "%s can be written by others (mode %o)" % (what, st.st_mode & 0o777)
+    return None
+
+
+def symbols_cache_dir():
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "xwalk", "symbols")
+
+
+def _cache_problem(folder):
+    """Why the cache folder may not be used (generators/layout-cache.ts TrustedCache's rules), or None; "" when it does not exist."""
+    xwalk = os.path.dirname(folder)
+    base = os.path.dirname(xwalk)
+    try:
+        b = os.stat(base)
+        sticky = bool(b.st_mode & stat.S_ISVTX)
+        if not (sticky and b.st_uid == 0) and b.st_uid != _me():
+            return "%s belongs to uid %d, not to you" % (base, b.st_uid)
+        if not sticky and b.st_mode & 0o022:
+            return "%s can be written by others and is not sticky" % base
+        for d in (xwalk, folder):
+            why = _untrusted(os.lstat(d), d, (_me(),))
+            if why:
+                return why
+    except OSError:
+        return ""
+    return None
+
+
+def _pack_path_problem(top, file):
+    """Why file inside the folder of packs top cannot be trusted (core/packs.ts packPathProblem), or None."""
+    rel = os.path.relpath(file, top)
+    if rel.startswith(".."):
+        return "%s is outside %s" % (file, top)
+    step = top
+    for part in [""] + ([] if rel == "." else rel.split(os.sep)):
+        step = os.path.join(step, part) if part else step
+        try:
+            st = os.lstat(step)
+        except OSError:
+            return None
+        why = _untrusted(st, step, (0, _me()))
+        if why:
+            return why
+    return None
+
+
+def _read_table_file(path, owners):
+    """The bytes of a regular file owned by one of owners that no one else can write, never through a symlink; None
+    when it is not there; raises ValueError saying why it may not be used."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        why = _untrusted(st, path, owners)
+        if why:
+            raise ValueError(why)
+        if st.st_size > _MAX_TABLE_BYTES:
+            raise ValueError("%d bytes (a symbol table has at most %d)" % (st.st_size, _MAX_TABLE_BYTES))
+        with os.fdopen(os.dup(fd), "rb") as f:
+            return f.read()
+    finally:
+        os.close(fd)
+
+
+def _candidates(build_id):
+    """(path, owners, why not) of each file a table for build_id may be in, first first: the user's cache, then each
+    folder of XWALK_PACKS's packs."""
+    name = build_id + ".json"
+    folder = symbols_cache_dir()
+    why = _cache_problem(folder)
+    yield os.path.join(folder, name), (_me(),), why
+    for top in [d for d in os.environ.get("XWALK_PACKS", "").split(":") if d]:
+        top = os.path.realpath(top)
+        try:
+            packs = sorted(os.listdir(top))
+        except OSError:
+            continue
+        for pack in packs:
+            file = os.path.join(top, pack, "symbols", name)
+            if os.path.exists(file):
+                yield file, (0, _me()), _pack_path_problem(top, file)
+
+
+def find_recovered_table(build_id, warn):
+    """The first valid RecoveredTable for the object of build-id build_id, or None; a file that may not be used, is not
+    a valid table or names another build-id is passed over with one line (warn) naming it."""
+    if not build_id:
+        return None
+    for path, owners, why in _candidates(build_id):
+        if why == "":
+            continue
+        if why:
+            warn("not using the symbol table cache: %s" % why if path.startswith(symbols_cache_dir()) else "skipping %s: %s" % (path, why))
+            continue
+        try:
+            data = _read_table_file(path, owners)
+        except ValueError as e:
+            warn("ignoring %s: %s" % (path, e))
+            continue
+        if data is None:
+            continue
+        try:
+            t = json.loads(data.decode("utf-8"))
+        except ValueError as e:
+            warn("ignoring %s, which is not a symbol table: %s" % (path, e))
+            continue
+        problem = symbol_table_problem(t)
+        if problem:
+            warn("ignoring %s, which is not a valid symbol table: %s" % (path, problem))
+            continue
+        if t["build_id"] != build_id:
+            warn("ignoring %s: it names build-id %s, the object's is %s" % (path, t["build_id"], build_id))
+            continue
+        return RecoveredTable(t, path)
+    return None
+
+
+_SHT_SYMTAB, _SHT_NOTE, _PT_NOTE = 2, 7, 4
+_NT_GNU_BUILD_ID = 3
+
+
+def elf_symtab_and_build_id(f):
+    """(has a .symtab, GNU build-id as lowercase hex or None) of the 64-bit ELF file f (open for reading bytes)."""
+    f.seek(0)
+    head = f.read(64)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:
+        raise ValueError("not a 64-bit ELF file")
+    phoff, shoff = struct.unpack_from("<QQ", head, 0x20)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from("<HHHH", head, 0x36)
+    has_symtab = False
+    if shoff and shnum and shentsize >= 64 and shnum * shentsize <= 1 << 24:
+        f.seek(shoff)
+        table = f.read(shnum * shentsize)
+        has_symtab = any(struct.unpack_from("<I", table, i * shentsize + 4)[0] == _SHT_SYMTAB for i in range(len(table) // shentsize))
+    build_id = None
+    if phoff and phnum and phentsize >= 56 and phnum * phentsize <= 1 << 20:
+        f.seek(phoff)
+        table = f.read(phnum * phentsize)
+        for i in range(len(table) // phentsize):
+            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", table, i * phentsize)
+            if p_type != _PT_NOTE or p_filesz > 1 << 20:
+                continue
+            f.seek(p_offset)
+            notes = f.read(p_filesz)
+            at = 0
+            while at + 12 <= len(notes):
+                namesz, descsz, ntype = struct.unpack_from("<III", notes, at)
+                name_at = at + 12
+                desc_at = name_at + ((namesz + 3) & ~3)
+                if ntype == _NT_GNU_BUILD_ID and notes[name_at:name_at + namesz] == b"GNU\0" and descsz > 0:
+                    build_id = "".join("%02x" % c for c in bytearray(notes[desc_at:desc_at + descsz]))
+                    break
+                at = desc_at + ((descsz + 3) & ~3)
+            if build_id:
+                break
+    return has_symtab, build_id
+
+
 # ---- py-common/xwalk_target.py ----
 # xwalk: what the commands ask of a debugger, written down once. A Target is
 # the process or core being looked at (its memory, its mappings, which build
@@ -908,7 +1239,9 @@ def elf_load_bias(f, mappings):
 # to the executable's own symbols, a C file's statics.
 # Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
 
+import os
 import struct
+import sys
 
 
 class Required(object):
@@ -1023,21 +1356,92 @@ def proc_file_mappings(pid):
 DELETED = " (deleted)"
 
 
+def _without_deleted(path):
+    return path[:-len(DELETED)] if path.endswith(DELETED) else path
+
+
+class _Mapped(object):
+    """One file the process maps: its mappings (start, end, file offset), its load bias (False: not read yet, None:
+    unreadable), whether it is stripped, its build-id, its recovered table (False: not looked up yet)."""
+
+    def __init__(self):
+        self.mappings = []
+        self.bias = False
+        self.stripped = False
+        self.build_id = None
+        self.table = False
+
+    def holds(self, addr):
+        return any(start <= addr < end for start, end, _ in self.mappings)
+
+
+_warned = set()
+
+
+def _warn_once(message):
+    """One line on stderr (the debugger's), once a session: a recovered table that is refused, and why."""
+    if message not in _warned:
+        _warned.add(message)
+        sys.stderr.write("xwalk: %s\n" % message)
+
+
 class Symbols(object):
     """The symbols of the executable and of every object it maps, as the walks use them (Runtime in xwalk_core.py). Implement
-    address() and symbol_at() and set exe; symbolize() and file_static() are built on them; implement live_pid() and
-    core_file_mappings() for object_at()."""
+    debugger_address() and debugger_symbol_at() and set exe; address(), symbol_at(), symbolize() and file_static() are
+    built on them and on the recovered symbol tables of stripped objects (xwalk_symtab.py); implement live_pid() and
+    core_file_mappings() for object_at() and for those tables."""
 
     exe = Required("the path of the executable (str), or None when the debugger has none")
 
+    def debugger_address(self, name):
+        """The run-time address (int) of the global function or object name as the debugger knows it, or None."""
+        raise missing(self, "Symbols", "debugger_address(name)")
+
+    def debugger_symbol_at(self, addr):
+        """(name, offset from its start, path of the object it is in or None for the executable) of the symbol that
+        holds addr as the debugger knows it, or None when it knows none."""
+        raise missing(self, "Symbols", "debugger_symbol_at(addr)")
+
     def address(self, name):
-        """The run-time address (int) of the global function or object name, or None when there is none."""
-        raise missing(self, "Symbols", "address(name)")
+        """The run-time address (int) of the global function or object name, or None when there is none: the executable's
+        names first, its recovered table's when it is stripped (as xsample: the executable before other objects), then the
+        debugger's, then the recovered tables of the other stripped objects it maps."""
+        exe = self._exe_object()
+        if exe is not None and exe[2]:
+            a = exe[2].address(name)
+            if a is not None:
+                return a + exe[1].bias
+        a = self.debugger_address(name)
+        if a is not None:
+            return a
+        for path, o in self._object_map().items():
+            table = self._recovered_of(path, o)
+            a = table.address(name) if table else None
+            if a is not None:
+                return a + o.bias
+        return None
 
     def symbol_at(self, addr):
-        """(name, offset from its start, path of the object it is in or None for the executable) of the
-        symbol that holds addr, or None when none does."""
-        raise missing(self, "Symbols", "symbol_at(addr)")
+        """(name, offset from its start, path of the object it is in or None for the executable) of the symbol that
+        holds addr, or None when none does: a stripped object's recovered table names it, else the debugger."""
+        for path, o in self._object_map().items():
+            if o.holds(addr):
+                table = self._recovered_of(path, o)
+                found = table.symbol_at(addr - o.bias) if table else None
+                if found is not None:
+                    return found[0], found[1], None if self._is_exe(path) else _without_deleted(path)
+                break
+        return self.debugger_symbol_at(addr)
+
+    def why_missing(self, name):
+        """Why no symbol table names name, when it is worth saying: the executable is stripped and no recovered table is
+        found for it (the end of the line a missing global fails with, as xsample's); else None."""
+        exe = self._exe_object()
+        if exe is None or not exe[1].stripped or exe[2]:
+            return None
+        path, o = exe[0], exe[1]
+        return "%s is stripped and no recovered symbol table is found for it (%s): run `xgen symbols --for %s`" % (
+            path, "build-id %s" % o.build_id if o.build_id else "no build-id", path)
 
     def symbolize(self, addr):
         """(name, offset) of the symbol that holds addr, in the executable or in any object it has mapped
@@ -1080,30 +1484,64 @@ class Symbols(object):
             raise OSError("%s: gone from its path" % path)
         return open_regular(path)  # noqa: F821 (xwalk_elf.py)
 
-    def object_at(self, addr):
-        """(file name, load bias) of the ELF object whose file is mapped at addr, or None: no file mapped there (anonymous
-        memory, JIT code, a gap in an object's span), or not an ELF object, or one that cannot be read. Its bias is where
-        the page of its first PT_LOAD is mapped (as xsample's ProcessSymbols.objectAt)."""
+    def _object_map(self):
+        """path -> _Mapped of every file the process maps, read once."""
         if getattr(self, "_objects", None) is None:
             try:
                 mappings = self.file_mappings() or []
             except (IOError, OSError, struct.error, IndexError, ValueError):
                 mappings = []
-            by_path = {}
+            self._objects = {}
             for start, end, offset, path in mappings:
                 if path.startswith("/"):
-                    by_path.setdefault(path, []).append((start, end, offset))
-            self._objects = {}  # path -> [its mappings, its bias (False: not read yet)]
-            for path, ms in by_path.items():
-                self._objects[path] = [ms, False]
-        for path, o in self._objects.items():
-            if any(start <= addr < end for start, end, _ in o[0]):
-                if o[1] is False:
-                    o[1] = self._bias_of(path, o[0])
-                if o[1] is None:
+                    self._objects.setdefault(path, _Mapped()).mappings.append((start, end, offset))
+        return self._objects
+
+    def _is_exe(self, path):
+        exe = self.exe
+        if exe is None:
+            return False
+        p = _without_deleted(path)
+        return p == exe or os.path.realpath(p) == os.path.realpath(exe)
+
+    def _bias(self, path, o):
+        if o.bias is False:
+            o.bias = self._bias_of(path, o.mappings)
+        return o.bias
+
+    def _recovered_of(self, path, o):
+        """The recovered table of the object mapped from path (o: its _Mapped) when it is stripped and one is found
+        (its bias is then known), else None."""
+        if o.table is False:
+            o.table = None
+            if self._bias(path, o) is not None:
+                try:
+                    with self.open_mapped(path, o.mappings) as f:
+                        has_symtab, o.build_id = elf_symtab_and_build_id(f)  # noqa: F821 (xwalk_symtab.py)
+                    o.stripped = not has_symtab
+                except (IOError, OSError, struct.error, IndexError, ValueError):
+                    pass
+                if o.stripped and o.build_id:
+                    o.table = find_recovered_table(o.build_id, _warn_once)  # noqa: F821 (xwalk_symtab.py)
+        return o.table
+
+    def _exe_object(self):
+        """(path, its _Mapped, its recovered table or None) of the executable's file; None when it is not mapped."""
+        for path, o in self._object_map().items():
+            if self._is_exe(path):
+                return _without_deleted(path), o, self._recovered_of(path, o)
+        return None
+
+    def object_at(self, addr):
+        """(file name, load bias) of the ELF object whose file is mapped at addr, or None: no file mapped there (anonymous
+        memory, JIT code, a gap in an object's span), or not an ELF object, or one that cannot be read. Its bias is where
+        the page of its first PT_LOAD is mapped (as xsample's ProcessSymbols.objectAt)."""
+        for path, o in self._object_map().items():
+            if o.holds(addr):
+                if self._bias(path, o) is None:
                     return None
-                name = path[:-len(DELETED)] if path.endswith(DELETED) else path
-                return name[name.rfind("/") + 1:], o[1]
+                name = _without_deleted(path)
+                return name[name.rfind("/") + 1:], o.bias
         return None
 
     def _bias_of(self, path, mappings):
@@ -1118,6 +1556,12 @@ class Symbols(object):
         fn: an int, None when that file has none, False when the executable has no .symtab."""
         if self.exe is None:
             return False
+        exe = self._exe_object()
+        if exe is not None and exe[2] is not None:
+            # A stripped executable's statics, by the C file its recovered table gives each local.
+            found = exe[2].file_static(fn - exe[1].bias, name)
+            if found is not False:
+                return None if found is None else found + exe[1].bias
         st, bias = file_statics_of(self, self.exe)  # noqa: F821 (xwalk_elf.py)
         return st.lookup(fn, name, bias)
 
@@ -1974,13 +2418,13 @@ class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
     def exe(self):
         return gdb.current_progspace().filename
 
-    def address(self, name):
+    def debugger_address(self, name):
         try:
             return int(gdb.parse_and_eval("&" + name))
         except gdb.error:
             return None
 
-    def symbol_at(self, addr):
+    def debugger_symbol_at(self, addr):
         try:
             out = gdb.execute("info symbol %d" % addr, to_string=True)
         except gdb.error:

@@ -114,7 +114,7 @@ class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
         exe = target.GetExecutable()
         self.exe = exe.fullpath if exe.IsValid() else None
 
-    def address(self, name):
+    def debugger_address(self, name):
         found = self.target.FindSymbols(name)
         for i in range(found.GetSize()):
             sym = found.GetContextAtIndex(i).GetSymbol()
@@ -124,7 +124,7 @@ class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
                     return a
         return None
 
-    def symbol_at(self, addr):
+    def debugger_symbol_at(self, addr):
         resolved = self.target.ResolveLoadAddress(addr)
         sym = resolved.GetSymbol()
         # lldb names stripped functions it finds in .eh_frame ___lldb_unnamed_symbolN: not an ELF symbol.

@@ -215,9 +215,17 @@ class Runtime(object):
         return v
 
     def global_addr(self, name):
-        """A global's address; -1 when the symbol tables lack it."""
+        """A global's address; -1 when the symbol tables lack it. When the executable is stripped and no recovered
+        symbol table names its globals, the walk fails here with the line that says so and what to run (as
+        sampler/walk-runtime.ts global())."""
         a = self.symbols.address(name)
-        return -1 if a is None else a
+        if a is not None:
+            return a
+        why = getattr(self.symbols, "why_missing", None)
+        why = why(name) if why else None
+        if why:
+            raise WalkError("corrupt", "the symbol %s is not in the binary's symbol tables: %s" % (name, why))
+        return -1
 
     @staticmethod
     def hex_digits(n):

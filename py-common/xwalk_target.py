@@ -8,7 +8,9 @@
 # to the executable's own symbols, a C file's statics.
 # Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
 
+import os
 import struct
+import sys
 
 
 class Required(object):
@@ -123,21 +125,92 @@ def proc_file_mappings(pid):
 DELETED = " (deleted)"
 
 
+def _without_deleted(path):
+    return path[:-len(DELETED)] if path.endswith(DELETED) else path
+
+
+class _Mapped(object):
+    """One file the process maps: its mappings (start, end, file offset), its load bias (False: not read yet, None:
+    unreadable), whether it is stripped, its build-id, its recovered table (False: not looked up yet)."""
+
+    def __init__(self):
+        self.mappings = []
+        self.bias = False
+        self.stripped = False
+        self.build_id = None
+        self.table = False
+
+    def holds(self, addr):
+        return any(start <= addr < end for start, end, _ in self.mappings)
+
+
+_warned = set()
+
+
+def _warn_once(message):
+    """One line on stderr (the debugger's), once a session: a recovered table that is refused, and why."""
+    if message not in _warned:
+        _warned.add(message)
+        sys.stderr.write("xwalk: %s\n" % message)
+
+
 class Symbols(object):
     """The symbols of the executable and of every object it maps, as the walks use them (Runtime in xwalk_core.py). Implement
-    address() and symbol_at() and set exe; symbolize() and file_static() are built on them; implement live_pid() and
-    core_file_mappings() for object_at()."""
+    debugger_address() and debugger_symbol_at() and set exe; address(), symbol_at(), symbolize() and file_static() are
+    built on them and on the recovered symbol tables of stripped objects (xwalk_symtab.py); implement live_pid() and
+    core_file_mappings() for object_at() and for those tables."""
 
     exe = Required("the path of the executable (str), or None when the debugger has none")
 
+    def debugger_address(self, name):
+        """The run-time address (int) of the global function or object name as the debugger knows it, or None."""
+        raise missing(self, "Symbols", "debugger_address(name)")
+
+    def debugger_symbol_at(self, addr):
+        """(name, offset from its start, path of the object it is in or None for the executable) of the symbol that
+        holds addr as the debugger knows it, or None when it knows none."""
+        raise missing(self, "Symbols", "debugger_symbol_at(addr)")
+
     def address(self, name):
-        """The run-time address (int) of the global function or object name, or None when there is none."""
-        raise missing(self, "Symbols", "address(name)")
+        """The run-time address (int) of the global function or object name, or None when there is none: the executable's
+        names first, its recovered table's when it is stripped (as xsample: the executable before other objects), then the
+        debugger's, then the recovered tables of the other stripped objects it maps."""
+        exe = self._exe_object()
+        if exe is not None and exe[2]:
+            a = exe[2].address(name)
+            if a is not None:
+                return a + exe[1].bias
+        a = self.debugger_address(name)
+        if a is not None:
+            return a
+        for path, o in self._object_map().items():
+            table = self._recovered_of(path, o)
+            a = table.address(name) if table else None
+            if a is not None:
+                return a + o.bias
+        return None
 
     def symbol_at(self, addr):
-        """(name, offset from its start, path of the object it is in or None for the executable) of the
-        symbol that holds addr, or None when none does."""
-        raise missing(self, "Symbols", "symbol_at(addr)")
+        """(name, offset from its start, path of the object it is in or None for the executable) of the symbol that
+        holds addr, or None when none does: a stripped object's recovered table names it, else the debugger."""
+        for path, o in self._object_map().items():
+            if o.holds(addr):
+                table = self._recovered_of(path, o)
+                found = table.symbol_at(addr - o.bias) if table else None
+                if found is not None:
+                    return found[0], found[1], None if self._is_exe(path) else _without_deleted(path)
+                break
+        return self.debugger_symbol_at(addr)
+
+    def why_missing(self, name):
+        """Why no symbol table names name, when it is worth saying: the executable is stripped and no recovered table is
+        found for it (the end of the line a missing global fails with, as xsample's); else None."""
+        exe = self._exe_object()
+        if exe is None or not exe[1].stripped or exe[2]:
+            return None
+        path, o = exe[0], exe[1]
+        return "%s is stripped and no recovered symbol table is found for it (%s): run `xgen symbols --for %s`" % (
+            path, "build-id %s" % o.build_id if o.build_id else "no build-id", path)
 
     def symbolize(self, addr):
         """(name, offset) of the symbol that holds addr, in the executable or in any object it has mapped
@@ -180,30 +253,64 @@ class Symbols(object):
             raise OSError("%s: gone from its path" % path)
         return open_regular(path)  # noqa: F821 (xwalk_elf.py)
 
-    def object_at(self, addr):
-        """(file name, load bias) of the ELF object whose file is mapped at addr, or None: no file mapped there (anonymous
-        memory, JIT code, a gap in an object's span), or not an ELF object, or one that cannot be read. Its bias is where
-        the page of its first PT_LOAD is mapped (as xsample's ProcessSymbols.objectAt)."""
+    def _object_map(self):
+        """path -> _Mapped of every file the process maps, read once."""
         if getattr(self, "_objects", None) is None:
             try:
                 mappings = self.file_mappings() or []
             except (IOError, OSError, struct.error, IndexError, ValueError):
                 mappings = []
-            by_path = {}
+            self._objects = {}
             for start, end, offset, path in mappings:
                 if path.startswith("/"):
-                    by_path.setdefault(path, []).append((start, end, offset))
-            self._objects = {}  # path -> [its mappings, its bias (False: not read yet)]
-            for path, ms in by_path.items():
-                self._objects[path] = [ms, False]
-        for path, o in self._objects.items():
-            if any(start <= addr < end for start, end, _ in o[0]):
-                if o[1] is False:
-                    o[1] = self._bias_of(path, o[0])
-                if o[1] is None:
+                    self._objects.setdefault(path, _Mapped()).mappings.append((start, end, offset))
+        return self._objects
+
+    def _is_exe(self, path):
+        exe = self.exe
+        if exe is None:
+            return False
+        p = _without_deleted(path)
+        return p == exe or os.path.realpath(p) == os.path.realpath(exe)
+
+    def _bias(self, path, o):
+        if o.bias is False:
+            o.bias = self._bias_of(path, o.mappings)
+        return o.bias
+
+    def _recovered_of(self, path, o):
+        """The recovered table of the object mapped from path (o: its _Mapped) when it is stripped and one is found
+        (its bias is then known), else None."""
+        if o.table is False:
+            o.table = None
+            if self._bias(path, o) is not None:
+                try:
+                    with self.open_mapped(path, o.mappings) as f:
+                        has_symtab, o.build_id = elf_symtab_and_build_id(f)  # noqa: F821 (xwalk_symtab.py)
+                    o.stripped = not has_symtab
+                except (IOError, OSError, struct.error, IndexError, ValueError):
+                    pass
+                if o.stripped and o.build_id:
+                    o.table = find_recovered_table(o.build_id, _warn_once)  # noqa: F821 (xwalk_symtab.py)
+        return o.table
+
+    def _exe_object(self):
+        """(path, its _Mapped, its recovered table or None) of the executable's file; None when it is not mapped."""
+        for path, o in self._object_map().items():
+            if self._is_exe(path):
+                return _without_deleted(path), o, self._recovered_of(path, o)
+        return None
+
+    def object_at(self, addr):
+        """(file name, load bias) of the ELF object whose file is mapped at addr, or None: no file mapped there (anonymous
+        memory, JIT code, a gap in an object's span), or not an ELF object, or one that cannot be read. Its bias is where
+        the page of its first PT_LOAD is mapped (as xsample's ProcessSymbols.objectAt)."""
+        for path, o in self._object_map().items():
+            if o.holds(addr):
+                if self._bias(path, o) is None:
                     return None
-                name = path[:-len(DELETED)] if path.endswith(DELETED) else path
-                return name[name.rfind("/") + 1:], o[1]
+                name = _without_deleted(path)
+                return name[name.rfind("/") + 1:], o.bias
         return None
 
     def _bias_of(self, path, mappings):
@@ -218,6 +325,12 @@ class Symbols(object):
         fn: an int, None when that file has none, False when the executable has no .symtab."""
         if self.exe is None:
             return False
+        exe = self._exe_object()
+        if exe is not None and exe[2] is not None:
+            # A stripped executable's statics, by the C file its recovered table gives each local.
+            found = exe[2].file_static(fn - exe[1].bias, name)
+            if found is not False:
+                return None if found is None else found + exe[1].bias
         st, bias = file_statics_of(self, self.exe)  # noqa: F821 (xwalk_elf.py)
         return st.lookup(fn, name, bias)
 

@@ -6,6 +6,7 @@ import { type PackIR, SchemaError } from '../generators/ir.ts';
 import { printableLines, versionLine } from '../generators/schema.ts';
 import { onUntrustedPack } from '../core/packs.ts';
 import { TargetGone, UserError } from './memory.ts';
+import { onSymbolTableWarning } from './recovered-symbols.ts';
 import { listPacks, loadPack, recoverStripped } from './pack-select.ts';
 import { type Format, FORMATS, INSTANT_MODES, type InstantMode, type RecordOptions, recordAll } from './recording.ts';
 import { type SampleOptions, sampleAll } from './sampling.ts';
@@ -445,6 +446,7 @@ function pidsOf(o: Parsed): number[] {
 
 export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
   onUntrustedPack((m) => warn(`xsample: ${m}`));
+  onSymbolTableWarning((m) => warn(`xsample: ${m}`));
   try {
     const { fetch, rest } = takeNoFetch(argv);
     const o = parseOptions(rest);

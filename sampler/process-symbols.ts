@@ -14,6 +14,7 @@
  */
 import { type ElfFile, NotElf } from '../core/elf.ts';
 import { findMapping } from './proc-maps.ts';
+import { objectSymbols } from './recovered-symbols.ts';
 import { type Symbols, SymbolTable } from './symbols.ts';
 
 /** Where one object is mapped, and how to open it with the runtime-minus-link-time bias of its addresses. */
@@ -65,6 +66,8 @@ export class ProcessSymbols implements Symbols {
     private readonly main: SymbolTable,
     others: MappedObject[],
     private readonly mainObject: MainObject | null = null,
+    /** Why the executable names no global a walk needs (stripped, no recovered table): see recovered-symbols.ts strippedWhy. */
+    private readonly mainWhy: () => string | null = () => null,
   ) {
     this.others = [...others].sort((a, b) => a.start - b.start).map((object) => ({ object, start: object.start, end: object.end }));
     this.pages = [...this.others.flatMap((o) => o.object.mappings.map((m) => ({ start: m.start, end: m.end, o }))), ...(mainObject?.mappings ?? []).map((m) => ({ start: m.start, end: m.end, o: null }))].sort(
@@ -80,6 +83,10 @@ export class ProcessSymbols implements Symbols {
       if (a !== null) return a;
     }
     return null;
+  }
+
+  whyMissing(_name: string): string | null {
+    return this.mainWhy();
   }
 
   symbolize(addr: number): { name: string; offset: number } | null {
@@ -128,7 +135,8 @@ export class ProcessSymbols implements Symbols {
       elf = opened.elf;
       o.buildId = elf.buildId();
       o.bias = opened.bias;
-      o.table = new SymbolTable(elf.symbols(), opened.bias);
+      // A stripped object's names come with those of its recovered symbol table (recovered-symbols.ts), if one is found.
+      o.table = new SymbolTable(objectSymbols(elf).symbols, opened.bias);
     } catch (err) {
       if (err instanceof NotElf) o.notElf = true;
       else o.error = (err as Error).message;

@@ -21,6 +21,8 @@ export interface Symbols {
   fileStatic(fn: number, name: string): number | null | undefined;
   /** The ELF object mapped at addr (its file name, and runtime − link-time address), or null: no mapping, anonymous memory, or a file that is not an ELF object or cannot be read. */
   objectAt(addr: number): { name: string; bias: number } | null;
+  /** Why no symbol table names `name`, when it is worth saying (the executable is stripped and no recovered table was found): the end of the one line a missing global fails with. */
+  whyMissing?(name: string): string | null;
 }
 
 /**
@@ -34,28 +36,39 @@ export function inObject(name: string, addr: number, bias: number): string {
 }
 
 export class SymbolTable implements Symbols {
-  private readonly byName = new Map<string, ElfSymbol>();
-  /** Functions and objects sorted by start; at equal starts, sized and global ones first. */
-  private readonly sorted: Located[];
+  private indexed: { byName: Map<string, ElfSymbol>; sorted: Located[] } | null = null;
   private readonly bias: number;
+  private read: ElfSymbol[] | null = null;
 
   private files: { fileOf: Map<number, number>; statics: Map<string, number> } | null = null;
 
+  /** symbols: the object's, or how to get them at the first lookup (a recovered table is read only when a lookup needs it). */
   constructor(
-    private readonly symbols: ElfSymbol[],
+    private readonly source: ElfSymbol[] | (() => ElfSymbol[]),
     bias: number,
   ) {
     this.bias = bias;
+  }
+
+  private get symbols(): ElfSymbol[] {
+    const src = this.source;
+    return (this.read ??= typeof src === 'function' ? src() : src);
+  }
+
+  /** By name, and functions and objects sorted by start (at equal starts, sized and global ones first). */
+  private index(): { byName: Map<string, ElfSymbol>; sorted: Located[] } {
+    if (this.indexed) return this.indexed;
+    const byName = new Map<string, ElfSymbol>();
     const located: Located[] = [];
-    for (const sym of symbols) {
+    for (const sym of this.symbols) {
       if (!isDefinedAddress(sym)) continue;
-      const known = this.byName.get(sym.name);
-      if (!known || rank(sym) < rank(known)) this.byName.set(sym.name, sym);
+      const known = byName.get(sym.name);
+      if (!known || rank(sym) < rank(known)) byName.set(sym.name, sym);
       if (sym.type === STT_FUNC || sym.type === STT_OBJECT) {
-        located.push({ name: sym.name, start: sym.value + bias, size: sym.size, rank: rank(sym) });
+        located.push({ name: sym.name, start: sym.value + this.bias, size: sym.size, rank: rank(sym) });
       }
     }
-    this.sorted = located.sort(byStartThenPreference);
+    return (this.indexed = { byName, sorted: located.sort(byStartThenPreference) });
   }
 
   /**
@@ -63,7 +76,7 @@ export class SymbolTable implements Symbols {
    * When several share the name (file-local statics), a global one wins.
    */
   address(name: string): number | null {
-    const sym = this.byName.get(name);
+    const sym = this.index().byName.get(name);
     return sym ? sym.value + this.bias : null;
   }
 
@@ -100,12 +113,13 @@ export class SymbolTable implements Symbols {
 
   /** The function or object whose extent covers addr, or null. */
   symbolize(addr: number): { name: string; offset: number } | null {
+    const sorted = this.index().sorted;
     let lo = 0;
-    let hi = this.sorted.length - 1;
+    let hi = sorted.length - 1;
     let found = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (this.sorted[mid].start <= addr) {
+      if (sorted[mid].start <= addr) {
         found = mid;
         lo = mid + 1;
       } else {
@@ -113,10 +127,10 @@ export class SymbolTable implements Symbols {
       }
     }
     if (found < 0) return null;
-    const start = this.sorted[found].start;
+    const start = sorted[found].start;
     let first = found;
-    while (first > 0 && this.sorted[first - 1].start === start) first--;
-    const best = this.sorted[first];
+    while (first > 0 && sorted[first - 1].start === start) first--;
+    const best = sorted[first];
     const offset = addr - start;
     const reach = best.size > 0 ? best.size : UNSIZED_REACH;
     return offset < reach ? { name: best.name, offset } : null;

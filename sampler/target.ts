@@ -11,6 +11,7 @@ import { type MemorySource, TargetGone, UserError } from './memory.ts';
 import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDeleted } from './proc-maps.ts';
 import { groupByPath, type MainObject, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
+import { objectSymbolsLater, strippedWhy } from './recovered-symbols.ts';
 import { SymbolTable } from './symbols.ts';
 import { fixedRegisters, LiveRegisters, type RegisterSource } from './live-registers.ts';
 
@@ -120,7 +121,7 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
     exe,
     exeName: name,
     buildId: exe.buildId(),
-    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), bias), liveObjects(pid, mappings, name), mainObject(mappings, name, bias)),
+    symbols: processSymbols(exe, name ?? exe.path, bias, liveObjects(pid, mappings, name), mainObject(mappings, name, bias)),
     registers,
     ranges: () => readable(readProcMaps(pid)),
     checkIdentity: () => checkSame(pid, identity),
@@ -133,6 +134,16 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
 }
 
 const hexOf = (n: number): string => n.toString(16);
+
+/**
+ * The process's symbols: the executable's own, with a recovered table's names when it is stripped (looked up at
+ * the first lookup, recovered-symbols.ts), then every other object's; a missing global names the stripped
+ * executable and the command that recovers its names.
+ */
+function processSymbols(exe: ElfFile, exePathName: string, bias: number, others: MappedObject[], main: MainObject | null): ProcessSymbols {
+  const mine = objectSymbolsLater(exe);
+  return new ProcessSymbols(new SymbolTable(() => mine().symbols, bias), others, main, () => strippedWhy(withoutDeleted(exePathName), mine()));
+}
 
 /**
  * The live process's mapped files besides its executable, each opened through /proc/PID/map_files: the
@@ -229,7 +240,7 @@ function coreTarget(core: CoreSource, exe: ElfFile): Target {
     exe,
     exeName: exeFile,
     buildId: core.exeBuildId ?? exe.buildId(),
-    symbols: new ProcessSymbols(new SymbolTable(exe.symbols(), core.loadBias(exe)), coreObjects(core), mainObject(core.fileMappings, core.exeMappedPath, core.loadBias(exe))),
+    symbols: processSymbols(exe, core.exeMappedPath ?? exe.path, core.loadBias(exe), coreObjects(core), mainObject(core.fileMappings, core.exeMappedPath, core.loadBias(exe))),
     registers: fixedRegisters(core.registers),
     ranges: () => ranges,
     checkIdentity: () => {},

@@ -207,9 +207,16 @@ export class WalkRuntime {
     return o ? inObject(o.name, addr, o.bias) : hex(addr);
   }
 
-  /** A global's address; -1 when the symbol tables lack it. */
+  /**
+   * A global's address; -1 when the symbol tables lack it. When the executable is stripped and no recovered symbol
+   * table names its globals, the walk fails here with the line that says so and what to run.
+   */
   global(name: string): Int {
-    return this.symbols.address(name) ?? -1;
+    const a = this.symbols.address(name);
+    if (a !== null) return a;
+    const why = this.symbols.whyMissing?.(name);
+    if (why) throw new WalkError('corrupt', `the symbol ${name} is not in the binary's symbol tables: ${why}`);
+    return -1;
   }
 
   /** The static `name` of fn's C file: its address, 0 when there is none, -1 when the binary has no .symtab. */

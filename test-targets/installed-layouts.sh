@@ -44,3 +44,4 @@ probe_unless_covered /usr/sbin/nginx nginx probes/nginx.sh
 probe_unless_covered /usr/lib/nginx/modules/ngx_http_lua_module.so nginx probes/lua.sh
 probe_unless_covered "/usr/lib/$MULTIARCH/libluajit-5.1.so.2" nginx probes/lua.sh
 probe_unless_covered /usr/bin/redis-server redis probes/redis.sh
+probe_unless_covered /usr/bin/memcached memcached probes/memcached.sh

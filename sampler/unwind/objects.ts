@@ -14,6 +14,7 @@ import { findMapping, readProcMaps, withoutDeleted } from '../proc-maps.ts';
 import { ProcMemSource } from '../live-source.ts';
 import { coreOpener, liveOpener } from '../target.ts';
 import { groupByPath } from '../process-symbols.ts';
+import { findRecoveredTable, recoveredSymbols } from '../recovered-symbols.ts';
 import { SymbolTable } from '../symbols.ts';
 import { rowAt, type Row } from './cfi.ts';
 import { CfiError, CfiTable, EhFrameHdr } from './eh-frame.ts';
@@ -56,7 +57,7 @@ class ObjectData {
     // a separate debug file's (a system package's, which stays) only then.
     const syms = elf.symbols();
     const stripped = !elf.sections.some((x) => x.type === SHT_SYMTAB);
-    return new ObjectData(eh, debug, () => new SymbolTable([...syms, ...(stripped ? debugFileSymbols(buildId) : [])], 0));
+    return new ObjectData(eh, debug, () => new SymbolTable([...syms, ...(stripped ? strippedNames(buildId, syms) : [])], 0));
   }
 
   row(pc: number): Row | null {
@@ -106,6 +107,17 @@ function debugFileSymbols(buildId: string | null): ElfSymbol[] {
   } finally {
     elf?.close();
   }
+}
+
+/**
+ * The names a stripped object lost: its separate debug file's functions, else those of a recovered symbol table
+ * (recovered-symbols.ts) that it does not define itself.
+ */
+function strippedNames(buildId: string | null, own: ElfSymbol[]): ElfSymbol[] {
+  const debug = debugFileSymbols(buildId);
+  if (debug.length > 0 || !buildId) return debug;
+  const found = findRecoveredTable(buildId);
+  return found ? recoveredSymbols(found, own) : [];
 }
 
 function sectionBytes(elf: ElfFile, s: ElfSection): Buffer {

@@ -16,7 +16,7 @@ from test_derive import FakeTypes, T  # the fake type adapter of the layout deri
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # In the order a generated extension inlines them (templates/python-extension.ts), into one namespace.
-RUNTIME = ["xwalk_core.py", "xwalk_elf.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
+RUNTIME = ["xwalk_core.py", "xwalk_elf.py", "xwalk_symtab.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
 ns = {"__name__": "xwalk"}
 for name in RUNTIME:
     with open(os.path.join(HERE, "..", "..", "py-common", name)) as f:
@@ -170,10 +170,10 @@ class FakeSymbols(Symbols):
     def __init__(self):
         self.table = [("head", HEAD, 8, None), ("on_read", ON_READ, 0x40, None), ("main", 0x400100, 0x80, EXE), ("memcpy", MEMCPY, 0x100, "/lib/x86_64-linux-gnu/libc.so.6")]
 
-    def address(self, name):
+    def debugger_address(self, name):
         return next((start for n, start, _, _ in self.table if n == name), None)
 
-    def symbol_at(self, addr):
+    def debugger_symbol_at(self, addr):
         return next(((n, addr - start, path) for n, start, size, path in self.table if start <= addr < start + size), None)
 
 
@@ -410,7 +410,7 @@ class ContractTest(unittest.TestCase):
         class HalfSymbols(Symbols):
             exe = EXE
 
-        with self.assertRaisesRegex(NotImplementedError, r"^HalfSymbols does not implement Symbols\.symbol_at\(addr\)$"):
+        with self.assertRaisesRegex(NotImplementedError, r"^HalfSymbols does not implement Symbols\.debugger_symbol_at\(addr\)$"):
             HalfSymbols().symbolize(ON_READ)
         with self.assertRaisesRegex(NotImplementedError, r"^Symbols does not set Symbols\.exe"):
             Symbols().file_static(ON_READ, "x")
