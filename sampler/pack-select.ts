@@ -23,7 +23,7 @@ import { findTable } from '../generators/symbols/cache.ts';
 import { recoverSymbols } from '../generators/symbols/recover.ts';
 import { describeCounts } from '../generators/symbols/table.ts';
 import { exePath, readProcMaps } from './proc-maps.ts';
-import { UserError } from './memory.ts';
+import { TargetGone, UserError } from './memory.ts';
 import { signatureOf, versionOf } from '../core/identity.ts';
 
 export interface Selected {
@@ -214,7 +214,7 @@ export async function recoverStripped(pids: number[], opts: { fetch: boolean; pa
     try {
       files = strippedCovered(pid, opts.pack, opts.warn);
     } catch (err) {
-      if (err instanceof UserError || err instanceof SchemaError) continue; // the run itself says what is wrong with the process
+      if (err instanceof UserError || err instanceof SchemaError || err instanceof TargetGone) continue; // the run itself says what is wrong with the process
       throw err;
     }
     for (const { file, missing } of files) {
