@@ -13,6 +13,10 @@ import { gdb, lldb } from './lib/debuggers.ts';
 import { DEBIAN_MEMCACHED, type McClient, McClient as Client, type Memcached, recoverMemcachedSymbols, startMemcached, stats } from './lib/memcached.ts';
 import { xsample } from './lib/xsample.ts';
 
+// On a clean clone the rebuilds are made first (minutes each, one at a time under /tmp/xwalk-build.lock, maybe behind
+// other tests' builds).
+t.setTimeout(60 * 60 * 1000);
+
 type Row = Record<string, unknown>;
 
 if (!fs.existsSync(DEBIAN_MEMCACHED)) {

@@ -24,6 +24,10 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { root } from './lib/walkee.ts';
 
+// On a clean clone the rebuilds are made first (minutes each, one at a time under /tmp/xwalk-build.lock, maybe behind
+// other tests' builds).
+t.setTimeout(60 * 60 * 1000);
+
 const xgen = path.join(root, 'dist/xgen.js');
 const xsample = path.join(root, 'dist/xsample.js');
 const MEMCACHED = '/usr/bin/memcached';
