@@ -5,7 +5,9 @@
  * walkee's pools, and `xgen layout --for /usr/bin/redis-server` probes
  * Debian's redis (its source fetched and compiled by the shipped probe) for
  * an installed package whose committed redis layout was taken away, so that
- * only the probed layout can serve it, checked against redis's own INFO.
+ * only the probed layout can serve it, checked against redis's own INFO;
+ * and `xgen symbols --for /usr/bin/memcached` recovers the names Debian's
+ * stripped memcached lacks, so that the installed xsample reads its stats.
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
@@ -13,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { ElfFile } from '../core/elf.ts';
+import { DEBIAN_MEMCACHED, McClient, SYMBOLS_BUILDS, startMemcached, stats } from './lib/memcached.ts';
 import { DEBIAN_REDIS, startRedis } from './lib/redis.ts';
 import { root, startWalkee } from './lib/walkee.ts';
 
@@ -128,8 +131,24 @@ t.test('npm pack, then npm install -g of the tarball into a new prefix: xsample 
     t.equal(fromCache.exitCode, 0, String(fromCache.stderr));
     const counts = (out: string) => (JSON.parse(out) as { items: { db: number; keys: number; expires: number }[] }).items.map((d) => [d.db, d.keys, d.expires]);
     t.same(counts(fromCache.stdout), counts(got.stdout), 'the layout in the cache serves it as XWALK_PACKS did (avg_ttl left out: it moves with redis cron)');
+  });
 
-    // TODO(issue 24, after the merge of part symtab): `xgen symbols --for /usr/bin/memcached` from the installed package
-    // (bin('xgen')), then a memcached view read with the table it wrote, checked against memcached's own stats.
+  t.test("xgen symbols --for Debian's stripped memcached from the installed package: the installed xsample reads its globals, as memcached's own stats counts them", async (t) => {
+    const cache = path.join(dir, 'symbols-cache-home');
+    fs.mkdirSync(SYMBOLS_BUILDS, { recursive: true, mode: 0o700 });
+    const made = await run(bin('xgen'), ['symbols', '--for', DEBIAN_MEMCACHED], { XDG_CACHE_HOME: cache, XWALK_SYMBOLS_BUILDS: SYMBOLS_BUILDS });
+    t.equal(made.exitCode, 0, String(made.stderr));
+    t.match(made.stdout, /^(wrote|have) .*\/xwalk\/symbols\/[0-9a-f]+\.json: \/usr\/bin\/memcached build-id/m, 'the table went to the user\'s cache');
+    const mc = await startMemcached();
+    t.teardown(() => mc.stop());
+    const c = await McClient.connect(mc.port);
+    t.teardown(() => c.close());
+    for (let i = 0; i < 3; i++) await c.line(`set k${i} 0 0 1\r\nv\r\n`);
+    await c.listing('get k0 k1 nope\r\n');
+    const before = (await stats(c)).values;
+    const got = await run(bin('xsample'), ['--pid', String(mc.pid), '--struct', 'memcached_stats', '--json', '--no-fetch'], { XDG_CACHE_HOME: cache });
+    t.equal(got.exitCode, 0, String(got.stderr));
+    const row = (JSON.parse(got.stdout) as { items: Record<string, unknown>[] }).items[0];
+    for (const k of ['curr_items', 'total_items', 'cmd_get', 'cmd_set', 'get_hits', 'get_misses']) t.equal(String(row[k]), before.get(k), `${k} as memcached's stats says (${before.get(k)})`);
   });
 });
