@@ -19,7 +19,7 @@ import type { ObjectInfo } from './process-symbols.ts';
 import { ElfFile, SHN_UNDEF } from '../core/elf.ts';
 import { debuginfodUrls } from '../generators/symbols/debuginfod.ts';
 import { packageOf } from '../generators/symbols/package.ts';
-import { findTable } from '../generators/symbols/cache.ts';
+import { findTable, shapeOf } from '../generators/symbols/cache.ts';
 import { recoverSymbols } from '../generators/symbols/recover.ts';
 import { describeCounts } from '../generators/symbols/table.ts';
 import { exePath, readProcMaps } from './proc-maps.ts';
@@ -322,6 +322,6 @@ function wanting(pack: PackIR, elf: ElfFile, object: string | undefined, warn: (
   if (elf.hasSymtab() || elf.buildId() === null) return [];
   const defined = new Set(elf.symbols().filter((s) => s.shndx !== SHN_UNDEF).map((s) => s.name));
   const missing = [...pack.globals.values()].filter((g) => g.object === object && !g.optional && !defined.has(g.name)).map((g) => g.name);
-  if (missing.length === 0 || findTable(elf, (m) => warn(`xsample: ${m}`)) !== null) return [];
+  if (missing.length === 0 || findTable(shapeOf(elf), (m) => warn(`xsample: ${m}`)) !== null) return [];
   return missing;
 }

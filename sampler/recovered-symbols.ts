@@ -8,15 +8,9 @@
  * used and used only for the object whose build-id it names; its symbols
  * join the object's own (.dynsym), which win on a name clash.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { SHT_SYMTAB, STT_FILE, type ElfFile, type ElfSymbol } from '../core/elf.ts';
-import { packDirs, trustedInPacks } from '../core/packs.ts';
-import { symbolTableProblem, toElfSymbols, type SymbolTableFile } from '../core/symbol-table.ts';
-import { cacheDir, TrustedCache } from '../generators/layout-cache.ts';
-
-/** A table bigger than this is not read (the largest real ones are a few MB). */
-const MAX_TABLE_BYTES = 256 << 20;
+import { toElfSymbols } from '../core/symbol-table.ts';
+import { findTable, type FoundTable, type ObjectShape, shapeOf } from '../generators/symbols/cache.ts';
 
 let warnTable = (message: string): void => console.error(`xwalk: ${message}`);
 const warned = new Set<string>();
@@ -37,85 +31,12 @@ export function isStripped(elf: ElfFile): boolean {
   return !elf.sections.some((s) => s.type === SHT_SYMTAB);
 }
 
-/** A recovered table and the file it was read from. */
-export interface FoundTable {
-  table: SymbolTableFile;
-  file: string;
-}
-
-/** The files a table for buildId may be in, first first: the user's cache, then each folder of packs' packs. */
-function candidates(buildId: string): { file: string; read: () => Buffer | null }[] {
-  const name = `${buildId}.json`;
-  const out: { file: string; read: () => Buffer | null }[] = [];
-  const cache = new TrustedCache('symbols', warnOnce);
-  out.push({ file: path.join(cacheDir('symbols'), name), read: () => cache.read('', name)?.bytes ?? null });
-  let dirs: string[] = [];
-  try {
-    dirs = packDirs();
-  } catch {
-    dirs = []; // XWALK_PACKS names no folder: said where packs are chosen
-  }
-  for (const top of dirs) {
-    let packs: string[];
-    try {
-      packs = fs.readdirSync(top);
-    } catch {
-      continue;
-    }
-    for (const pack of packs.sort()) {
-      const file = path.join(top, pack, 'symbols', name);
-      out.push({ file, read: () => (fs.existsSync(file) && trustedInPacks(top, file) ? readBounded(file) : null) });
-    }
-  }
-  return out;
-}
-
-function readBounded(file: string): Buffer | null {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    return null;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return warnOnce(`ignoring ${file}: not a regular file`), null;
-    if (st.size > MAX_TABLE_BYTES) return warnOnce(`ignoring ${file}: ${st.size} bytes (a symbol table has at most ${MAX_TABLE_BYTES})`), null;
-    return fs.readFileSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 /**
- * The first valid recovered table for the object of build-id buildId, or null. A file that is not a valid table,
- * or names another build-id, is passed over with one line naming it (and both ids).
+ * The first valid recovered table for the object (its build-id, its loaded segments), or null. A file that is not a
+ * valid table, names another build-id or places a symbol outside the object is passed over with one line naming it.
  */
-export function findRecoveredTable(buildId: string): FoundTable | null {
-  for (const c of candidates(buildId)) {
-    const bytes = c.read();
-    if (!bytes) continue;
-    const file = c.file;
-    let t: unknown;
-    try {
-      t = JSON.parse(bytes.toString('utf8'));
-    } catch (err) {
-      warnOnce(`ignoring ${file}, which is not a symbol table: ${(err as Error).message}`);
-      continue;
-    }
-    const problem = symbolTableProblem(t);
-    if (problem) {
-      warnOnce(`ignoring ${file}, which is not a valid symbol table: ${problem}`);
-      continue;
-    }
-    const table = t as SymbolTableFile;
-    if (table.build_id !== buildId) {
-      warnOnce(`ignoring ${file}: it names build-id ${table.build_id}, the object's is ${buildId}`);
-      continue;
-    }
-    return { table, file };
-  }
-  return null;
+export function findRecoveredTable(o: ObjectShape): FoundTable | null {
+  return findTable(o, warnOnce);
 }
 
 /** An object's symbols as the readers use them: its own, and a recovered table's when it is stripped. */
@@ -142,11 +63,12 @@ export function objectSymbols(elf: ElfFile): ObjectSymbols {
 export function objectSymbolsLater(elf: ElfFile): () => ObjectSymbols {
   const own = elf.symbols();
   const stripped = isStripped(elf);
-  const buildId = elf.buildId();
+  const shape = shapeOf(elf);
+  const buildId = shape.buildId;
   let done: ObjectSymbols | undefined;
   return () => {
     if (done) return done;
-    const recovered = stripped && buildId ? findRecoveredTable(buildId) : null;
+    const recovered = stripped && buildId ? findRecoveredTable(shape) : null;
     return (done = { symbols: recovered ? [...own, ...recoveredSymbols(recovered, own)] : own, stripped, buildId, recovered });
   };
 }

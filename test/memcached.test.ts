@@ -70,8 +70,8 @@ t.test("Debian's stripped memcached: every figure of memcached_stats equals its 
   const before = await stats(c);
   const env = { XDG_CACHE_HOME: withTable };
   const run = await xsample(['--pid', String(mc.pid), '--struct', 'memcached_stats', '--json'], { env });
-  const inGdb = await withEnv(env, () => gdb({ pid: mc.pid }, 'memcached', ['memcached-stats --json']));
-  const inLldb = await withEnv(env, () => lldb({ pid: mc.pid }, 'memcached', ['memcached-stats --json']));
+  const inGdb = await gdb({ pid: mc.pid }, 'memcached', ['memcached-stats --json'], { env });
+  const inLldb = await lldb({ pid: mc.pid }, 'memcached', ['memcached-stats --json'], { env });
   const after = await stats(c);
 
   const s = before.values;
@@ -114,9 +114,9 @@ t.test("on a core of Debian's memcached, xsample, gdb and lldb read what the liv
   t.equal(x.code, 0, x.stderr);
   t.same(figures(x.json), figures(live.json), 'xsample on the core');
   const where = { core, exe: DEBIAN_MEMCACHED };
-  const inGdb = await withEnv(env, () => gdb(where, 'memcached', ['memcached-stats --json']));
+  const inGdb = await gdb(where, 'memcached', ['memcached-stats --json'], { env });
   t.same(figures(inGdb.json[0]), figures(live.json), 'gdb on the core');
-  const inLldb = await withEnv(env, () => lldb(where, 'memcached', ['memcached-stats --json']));
+  const inLldb = await lldb(where, 'memcached', ['memcached-stats --json'], { env });
   t.same(figures(inLldb.json[0]), figures(live.json), 'lldb on the core');
 });
 
@@ -129,9 +129,9 @@ t.test("without a recovered table each reader names the stripped memcached and t
   t.equal(run.code, 3, 'a partial result');
   t.match(run.stderr, why);
   t.equal(run.stderr.split('\n').filter((l) => why.test(l)).length, 1, 'one line says it');
-  const inGdb = await withEnv(env, () => gdb({ pid: mc.pid }, 'memcached', ['memcached-stats']));
+  const inGdb = await gdb({ pid: mc.pid }, 'memcached', ['memcached-stats'], { env });
   t.match(inGdb.stdout + inGdb.stderr, why, 'gdb says the same');
-  const inLldb = await withEnv(env, () => lldb({ pid: mc.pid }, 'memcached', ['memcached-stats']));
+  const inLldb = await lldb({ pid: mc.pid }, 'memcached', ['memcached-stats'], { env });
   t.match(inLldb.stdout + inLldb.stderr, why, 'lldb says the same');
 });
 
@@ -153,7 +153,7 @@ t.test('a table that names another build is refused with one line naming the fil
   const run = await xsample(['--pid', String(mc.pid), '--struct', 'memcached_stats', ...(await noFetch())], { env });
   t.equal(run.stderr.split('\n').filter((l) => l.includes(refused)).length, 1, `xsample: ${refused}`);
   t.match(run.stderr, /\/usr\/bin\/memcached is stripped and no recovered symbol table is found/);
-  const inGdb = await withEnv(env, () => gdb({ pid: mc.pid }, 'memcached', ['memcached-stats']));
+  const inGdb = await gdb({ pid: mc.pid }, 'memcached', ['memcached-stats'], { env });
   t.match(inGdb.stderr + inGdb.stdout, refused, 'gdb refuses it too');
   t.match(inGdb.stderr + inGdb.stdout, /\/usr\/bin\/memcached is stripped and no recovered symbol table is found/);
 });
@@ -165,15 +165,3 @@ async function noFetch(): Promise<string[]> {
 }
 
 /** Runs fn with env set in this process's environment (the debugger helpers pass theirs on), then puts it back. */
-async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const was = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(was)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}

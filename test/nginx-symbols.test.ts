@@ -35,18 +35,6 @@ async function fdeStarts(file: string): Promise<Set<number>> {
   return new Set([...stdout.matchAll(/ FDE cie=\w+ pc=([0-9a-f]+)\.\./g)].map((m) => Number.parseInt(m[1], 16)));
 }
 
-async function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const was = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, vars);
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(was)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 t.test("Debian's nginx: xgen symbols recovers its statics, and every phase handler our -g build names is named in xsample, gdb and lldb", async (t) => {
   fs.mkdirSync(SYMBOLS_BUILDS, { recursive: true, mode: 0o700 });
@@ -84,8 +72,8 @@ t.test("Debian's nginx: xgen symbols recovers its statics, and every phase handl
     t.ok(at !== undefined && fdes.has(at), `${h} is at 0x${at?.toString(16)} in the table, where a function of ${DEBIAN_NGINX} starts`);
   }
 
-  const g = await withEnv(env, () => gdb({ pid: debian.workerPid }, 'nginx', ['ngx-phase-handlers --json']));
-  const l = await withEnv(env, () => lldb({ pid: debian.workerPid }, 'nginx', ['ngx-phase-handlers --json']));
+  const g = await gdb({ pid: debian.workerPid }, 'nginx', ['ngx-phase-handlers --json'], { env });
+  const l = await lldb({ pid: debian.workerPid }, 'nginx', ['ngx-phase-handlers --json'], { env });
   t.same(g.json[0]?.items, got, `gdb names them alike: ${g.stderr.slice(-300)}`);
   t.same(l.json[0]?.items, got, `lldb names them alike: ${l.stderr.slice(-300)}`);
 });

@@ -18,21 +18,35 @@ import { cacheDir, TrustedCache } from '../layout-cache.ts';
 
 export const tableName = (buildId: string): string => `${buildId}.json`;
 
-/** Why table t (already valid) cannot name `elf`'s symbols, or null: another build-id, or a symbol outside its loaded segments. */
-export function tableMisfit(t: SymbolTableFile, elf: ElfFile): string | null {
-  const id = elf.buildId();
-  if (t.build_id !== id) return `it is for build-id ${t.build_id}, not ${elf.path}'s ${id ?? '(none)'}`;
-  const loads = elf.segments.filter((s) => s.type === PT_LOAD);
+/** A table bigger than this is not read (the largest real ones are a few MB). */
+const MAX_TABLE_BYTES = 256 << 20;
+
+/** What a table is checked against: the object's path (for messages), build-id and loaded segments, read while it was open. */
+export interface ObjectShape {
+  path: string;
+  buildId: string | null;
+  loads: { vaddr: number; memsz: number; flags: number }[];
+}
+
+export const shapeOf = (elf: ElfFile): ObjectShape => ({
+  path: elf.path,
+  buildId: elf.buildId(),
+  loads: elf.segments.filter((s) => s.type === PT_LOAD).map((s) => ({ vaddr: s.vaddr, memsz: s.memsz, flags: s.flags })),
+});
+
+/** Why table t (already valid) cannot name the object's symbols, or null: another build-id, or a symbol outside its loaded segments. */
+export function tableMisfit(t: SymbolTableFile, o: ObjectShape): string | null {
+  if (t.build_id !== o.buildId) return `it is for build-id ${t.build_id}, not ${o.path}'s ${o.buildId ?? '(none)'}`;
   for (const s of t.symbols) {
-    const seg = loads.find((l) => s.value >= l.vaddr && s.value + s.size <= l.vaddr + l.memsz);
-    if (!seg) return `${s.name} at 0x${s.value.toString(16)} is outside ${elf.path}'s loaded segments`;
-    if (s.kind === 'func' && (seg.flags & PF_X) === 0) return `function ${s.name} at 0x${s.value.toString(16)} is not in ${elf.path}'s code`;
+    const seg = o.loads.find((l) => s.value >= l.vaddr && s.value + s.size <= l.vaddr + l.memsz);
+    if (!seg) return `${s.name} at 0x${s.value.toString(16)} is outside ${o.path}'s loaded segments`;
+    if (s.kind === 'func' && (seg.flags & PF_X) === 0) return `function ${s.name} at 0x${s.value.toString(16)} is not in ${o.path}'s code`;
   }
   return null;
 }
 
-/** The table in `bytes` (from `where`) if it is valid and fits `elf`, else null after one warning. */
-function accept(bytes: Buffer, where: string, elf: ElfFile, warn: (m: string) => void): SymbolTableFile | null {
+/** The table in `bytes` (from `where`) if it is valid and fits the object, else null after one warning. */
+function accept(bytes: Buffer, where: string, o: ObjectShape, warn: (m: string) => void): SymbolTableFile | null {
   let t: unknown;
   try {
     t = JSON.parse(bytes.toString('utf8'));
@@ -40,7 +54,7 @@ function accept(bytes: Buffer, where: string, elf: ElfFile, warn: (m: string) =>
     warn(`ignoring ${where}: not JSON (${(err as Error).message})`);
     return null;
   }
-  const why = symbolTableProblem(t) ?? tableMisfit(t as SymbolTableFile, elf);
+  const why = symbolTableProblem(t) ?? tableMisfit(t as SymbolTableFile, o);
   if (why) {
     warn(`ignoring ${where}, which is not a symbol table for this build: ${why}`);
     return null;
@@ -53,16 +67,22 @@ export interface FoundTable {
   where: string;
 }
 
-/** The table for `elf`'s build-id: the user's cache first, then the packs' symbols/ folders. */
-export function findTable(elf: ElfFile, warn: (m: string) => void): FoundTable | null {
-  const id = elf.buildId();
+/** The table for the object's build-id: the user's cache first, then the packs' symbols/ folders (XWALK_PACKS first). */
+export function findTable(o: ObjectShape, warn: (m: string) => void): FoundTable | null {
+  const id = o.buildId;
   if (!id) return null;
   const cached = new TrustedCache('symbols', warn).read('', tableName(id));
   if (cached) {
-    const table = accept(cached.bytes, cached.file, elf, warn);
+    const table = accept(cached.bytes, cached.file, o, warn);
     if (table) return { table, where: cached.file };
   }
-  for (const top of packDirs()) {
+  let dirs: string[];
+  try {
+    dirs = packDirs();
+  } catch {
+    return null; // XWALK_PACKS names no folder: said where packs are chosen
+  }
+  for (const top of dirs) {
     let packs: string[];
     try {
       packs = fs.readdirSync(top);
@@ -72,11 +92,30 @@ export function findTable(elf: ElfFile, warn: (m: string) => void): FoundTable |
     for (const p of packs.sort()) {
       const file = path.join(top, p, 'symbols', tableName(id));
       if (!fs.existsSync(file) || !trustedInPacks(top, file)) continue;
-      const table = accept(fs.readFileSync(file), file, elf, warn);
+      const bytes = readBounded(file, warn);
+      const table = bytes && accept(bytes, file, o, warn);
       if (table) return { table, where: file };
     }
   }
   return null;
+}
+
+/** A pack's table file, opened without following a symlink, if it is a regular file of a sane size. */
+function readBounded(file: string, warn: (m: string) => void): Buffer | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return warn(`ignoring ${file}: not a regular file`), null;
+    if (st.size > MAX_TABLE_BYTES) return warn(`ignoring ${file}: ${st.size} bytes (a symbol table has at most ${MAX_TABLE_BYTES})`), null;
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** The table as JSON, one symbol a line (a pack's table reads and diffs well). */

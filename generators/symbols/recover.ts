@@ -15,7 +15,7 @@ import { ElfFile } from '../../core/elf.ts';
 import { UserError } from '../../core/errors.ts';
 import { SYMBOL_TABLE_VERSION, type SymbolMethod, type SymbolTableFile, type RecoveredSymbol } from '../../core/symbol-table.ts';
 import { cacheDir } from '../layout-cache.ts';
-import { findTable, writeTable } from './cache.ts';
+import { findTable, shapeOf, writeTable } from './cache.ts';
 import { debuginfodUrls, fetchDbgsym, fetchDebuginfod } from './debuginfod.ts';
 import { matchSymbols } from './match.ts';
 import { buildNginxDebug, nearestVersions, nginxSourceVersions } from './nginx-debug-build.ts';
@@ -53,7 +53,7 @@ export async function recoverSymbols(file: string, opts: RecoverOptions): Promis
     if (elf.hasSymtab()) return { status: 'has-symtab', file: real, buildId: elf.buildId() };
     const buildId = elf.buildId();
     if (!buildId) throw new UserError(`${real} has no build-id note: a symbol table is kept and checked by it`);
-    const found = findTable(elf, opts.warn);
+    const found = findTable(shapeOf(elf), opts.warn);
     if (found) {
       const where = opts.pack !== undefined ? writeTable(found.table, { pack: opts.pack, warn: opts.warn }) : found.where;
       return { status: 'found', file: real, buildId, table: found.table, where };

@@ -15,6 +15,7 @@ import { ProcMemSource } from '../live-source.ts';
 import { coreOpener, liveOpener } from '../target.ts';
 import { groupByPath } from '../process-symbols.ts';
 import { findRecoveredTable, recoveredSymbols } from '../recovered-symbols.ts';
+import { type ObjectShape, shapeOf } from '../../generators/symbols/cache.ts';
 import { SymbolTable } from '../symbols.ts';
 import { rowAt, type Row } from './cfi.ts';
 import { CfiError, CfiTable, EhFrameHdr } from './eh-frame.ts';
@@ -57,7 +58,8 @@ class ObjectData {
     // a separate debug file's (a system package's, which stays) only then.
     const syms = elf.symbols();
     const stripped = !elf.sections.some((x) => x.type === SHT_SYMTAB);
-    return new ObjectData(eh, debug, () => new SymbolTable([...syms, ...(stripped ? strippedNames(buildId, syms) : [])], 0));
+    const shape = shapeOf(elf);
+    return new ObjectData(eh, debug, () => new SymbolTable([...syms, ...(stripped ? strippedNames(shape, syms) : [])], 0));
   }
 
   row(pc: number): Row | null {
@@ -113,10 +115,10 @@ function debugFileSymbols(buildId: string | null): ElfSymbol[] {
  * The names a stripped object lost: its separate debug file's functions, else those of a recovered symbol table
  * (recovered-symbols.ts) that it does not define itself.
  */
-function strippedNames(buildId: string | null, own: ElfSymbol[]): ElfSymbol[] {
-  const debug = debugFileSymbols(buildId);
-  if (debug.length > 0 || !buildId) return debug;
-  const found = findRecoveredTable(buildId);
+function strippedNames(shape: ObjectShape, own: ElfSymbol[]): ElfSymbol[] {
+  const debug = debugFileSymbols(shape.buildId);
+  if (debug.length > 0 || !shape.buildId) return debug;
+  const found = findRecoveredTable(shape);
   return found ? recoveredSymbols(found, own) : [];
 }
 

@@ -51,11 +51,11 @@ export function extension(pack: string, dbg: 'gdb' | 'lldb'): string {
   return file;
 }
 
-/** opts.extension: the file to load, in place of the pack's (extension()). */
-export async function gdb(where: Where, pack: string, commands: string[], opts: { extension?: string } = {}): Promise<DebuggerRun> {
+/** opts.extension: the file to load, in place of the pack's (extension()); opts.env: variables added to the debugger's environment. */
+export async function gdb(where: Where, pack: string, commands: string[], opts: { extension?: string; env?: Record<string, string> } = {}): Promise<DebuggerRun> {
   const target = 'pid' in where ? ['-p', String(where.pid)] : [where.exe, where.core];
   const ex = [`source ${opts.extension ?? extension(pack, 'gdb')}`, ...commands].flatMap((c) => ['-ex', c]);
-  const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set debuginfod enabled off', ...target, ...ex], { reject: false, timeout: 120_000, env: { DEBUGINFOD_URLS: '' } });
+  const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set debuginfod enabled off', ...target, ...ex], { reject: false, timeout: 120_000, env: { ...opts.env, DEBUGINFOD_URLS: '' } });
   return { stdout: r.stdout, stderr: r.stderr, json: jsonLines(r.stdout) };
 }
 
@@ -64,10 +64,10 @@ export async function gdb(where: Where, pack: string, commands: string[], opts: 
  * prompt just goes on): with keepGoing, each command is issued through
  * SBDebugger.HandleCommand, as the prompt would, so later ones still run.
  */
-export async function lldb(where: Where, pack: string, commands: string[], opts: { keepGoing?: boolean; extension?: string } = {}): Promise<DebuggerRun> {
+export async function lldb(where: Where, pack: string, commands: string[], opts: { keepGoing?: boolean; extension?: string; env?: Record<string, string> } = {}): Promise<DebuggerRun> {
   const target = 'pid' in where ? ['-p', String(where.pid)] : ['--core', where.core, where.exe];
   const issue = (c: string) => (opts.keepGoing ? `script lldb.debugger.HandleCommand(${JSON.stringify(c)})` : c);
   const o = [`command script import ${opts.extension ?? extension(pack, 'lldb')}`, ...commands.map(issue)].flatMap((c) => ['-o', c]);
-  const r = await execa('lldb-16', ['-b', '--no-lldbinit', ...target, ...o], { reject: false, timeout: 120_000 });
+  const r = await execa('lldb-16', ['-b', '--no-lldbinit', ...target, ...o], { reject: false, timeout: 120_000, env: opts.env });
   return { stdout: r.stdout, stderr: r.stderr, json: jsonLines(r.stdout) };
 }
