@@ -226,6 +226,9 @@ class Runtime(object):
         symbol table names its globals, the walk fails here with the line that says so and what to run (as
         sampler/walk-runtime.ts global())."""
         a = self.symbols.address(name)
+        recover = getattr(self.symbols, "recover", None)
+        if a is None and recover is not None and recover():
+            a = self.symbols.address(name)
         if a is not None:
             return a
         why = getattr(self.symbols, "why_missing", None)
@@ -1240,7 +1243,9 @@ def elf_symtab_and_build_id(f):
 # Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
 
 import os
+import shutil
 import struct
+import subprocess
 import sys
 
 
@@ -1432,6 +1437,33 @@ class Symbols(object):
                     return found[0], found[1], None if self._is_exe(path) else _without_deleted(path)
                 break
         return self.debugger_symbol_at(addr)
+
+    def recover(self):
+        """xsample's automatic step, in a debugger: when the executable is stripped and no recovered table is found for
+        it, runs `xgen symbols --for EXE` once (if xgen is on PATH; XWALK_NO_FETCH=1 forbids it), its progress on
+        stderr. True when a table was found then."""
+        exe = self._exe_object()
+        if exe is None or not exe[1].stripped or exe[2] or not exe[1].build_id or self._recovery_tried:
+            return False
+        self._recovery_tried = True
+        xgen = shutil.which("xgen")
+        if os.environ.get("XWALK_NO_FETCH") or xgen is None:
+            return False
+        path, o = exe[0], exe[1]
+        sys.stderr.write("xwalk: %s is stripped: recovering its symbols (xgen symbols --for %s; XWALK_NO_FETCH=1 to skip)\n" % (path, path))
+        try:
+            run = subprocess.Popen([xgen, "symbols", "--for", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, universal_newlines=True)
+            for line in run.stdout:
+                sys.stderr.write("xwalk: %s" % line)
+            run.wait()
+        except OSError as e:
+            sys.stderr.write("xwalk: cannot run %s: %s\n" % (xgen, e))
+            return False
+        o.table = find_recovered_table(o.build_id, _warn_once) if run.returncode == 0 else None  # noqa: F821 (xwalk_symtab.py)
+        return o.table is not None
+
+    _recovery_tried = False
 
     def why_missing(self, name):
         """Why no symbol table names name, when it is worth saying: the executable is stripped and no recovered table is

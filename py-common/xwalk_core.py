@@ -219,6 +219,9 @@ class Runtime(object):
         symbol table names its globals, the walk fails here with the line that says so and what to run (as
         sampler/walk-runtime.ts global())."""
         a = self.symbols.address(name)
+        recover = getattr(self.symbols, "recover", None)
+        if a is None and recover is not None and recover():
+            a = self.symbols.address(name)
         if a is not None:
             return a
         why = getattr(self.symbols, "why_missing", None)

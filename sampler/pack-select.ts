@@ -19,7 +19,8 @@ import type { ObjectInfo } from './process-symbols.ts';
 import { ElfFile, SHN_UNDEF } from '../core/elf.ts';
 import { debuginfodUrls } from '../generators/symbols/debuginfod.ts';
 import { packageOf } from '../generators/symbols/package.ts';
-import { findTable, shapeOf } from '../generators/symbols/cache.ts';
+import { shapeOf } from '../generators/symbols/cache.ts';
+import { findRecoveredTable } from './recovered-symbols.ts';
 import { recoverSymbols } from '../generators/symbols/recover.ts';
 import { describeCounts } from '../generators/symbols/table.ts';
 import { exePath, readProcMaps } from './proc-maps.ts';
@@ -273,7 +274,7 @@ function strippedCovered(pid: number, packName: string | undefined, warn: (m: st
       }
     }
     if (!pack) return out;
-    const missing = wanting(pack, exe, undefined, warn);
+    const missing = wanting(pack, exe, undefined);
     if (missing.length) out.push({ file: exe.path, missing });
   } finally {
     exe.close();
@@ -293,7 +294,7 @@ function strippedObjects(pid: number, pack: PackIR, warn: (m: string) => void): 
     const elf = openMapped(m.path, `/proc/${pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`);
     if (!elf) continue;
     try {
-      const missing = wanting(pack, elf, object.name, warn);
+      const missing = wanting(pack, elf, object.name);
       if (missing.length) out.push({ file: elf.path, missing });
     } finally {
       elf.close();
@@ -318,10 +319,10 @@ function openMapped(file: string, mapped: string): ElfFile | null {
 }
 
 /** The globals of `object` (undefined: the program's own) the pack needs that elf, stripped and with no table kept, does not define; [] when it has all or may already be named. */
-function wanting(pack: PackIR, elf: ElfFile, object: string | undefined, warn: (m: string) => void): string[] {
+function wanting(pack: PackIR, elf: ElfFile, object: string | undefined): string[] {
   if (elf.hasSymtab() || elf.buildId() === null) return [];
   const defined = new Set(elf.symbols().filter((s) => s.shndx !== SHN_UNDEF).map((s) => s.name));
   const missing = [...pack.globals.values()].filter((g) => g.object === object && !g.optional && !defined.has(g.name)).map((g) => g.name);
-  if (missing.length === 0 || findTable(shapeOf(elf), (m) => warn(`xsample: ${m}`)) !== null) return [];
+  if (missing.length === 0 || findRecoveredTable(shapeOf(elf)) !== null) return [];
   return missing;
 }

@@ -10,7 +10,8 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { gcore } from './lib/core-craft.ts';
 import { gdb, lldb } from './lib/debuggers.ts';
-import { DEBIAN_MEMCACHED, type McClient, McClient as Client, type Memcached, recoverMemcachedSymbols, startMemcached, stats } from './lib/memcached.ts';
+import { DEBIAN_MEMCACHED, type McClient, McClient as Client, type Memcached, recoverMemcachedSymbols, startMemcached, stats, SYMBOLS_BUILDS } from './lib/memcached.ts';
+import { root } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';
 
 // On a clean clone the rebuilds are made first (minutes each, one at a time under /tmp/xwalk-build.lock, maybe behind
@@ -129,10 +130,29 @@ t.test("without a recovered table each reader names the stripped memcached and t
   t.equal(run.code, 3, 'a partial result');
   t.match(run.stderr, why);
   t.equal(run.stderr.split('\n').filter((l) => why.test(l)).length, 1, 'one line says it');
-  const inGdb = await gdb({ pid: mc.pid }, 'memcached', ['memcached-stats'], { env });
+  // XWALK_NO_FETCH: an xgen on the PATH must not recover the table here.
+  const inGdb = await gdb({ pid: mc.pid }, 'memcached', ['memcached-stats'], { env: { ...env, XWALK_NO_FETCH: '1' } });
   t.match(inGdb.stdout + inGdb.stderr, why, 'gdb says the same');
-  const inLldb = await lldb({ pid: mc.pid }, 'memcached', ['memcached-stats'], { env });
+  const inLldb = await lldb({ pid: mc.pid }, 'memcached', ['memcached-stats'], { env: { ...env, XWALK_NO_FETCH: '1' } });
   t.match(inLldb.stdout + inLldb.stderr, why, 'lldb says the same');
+});
+
+t.test('with xgen on the PATH, the gdb and lldb extensions recover the table themselves, as xsample does', async (t) => {
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin, { recursive: true });
+  fs.writeFileSync(path.join(bin, 'xgen'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(path.join(root, 'dist/xgen.js'))} "$@"\n`, { mode: 0o755 });
+  await recoverMemcachedSymbols(withTable);
+  const mc = await startMemcached();
+  t.teardown(() => mc.stop());
+  const truth = (await xsample(['--pid', String(mc.pid), '--struct', 'memcached_stats', '--json'], { env: { XDG_CACHE_HOME: withTable } })).json;
+  for (const [name, read] of [['gdb', gdb], ['lldb', lldb]] as const) {
+    const home = path.join(dir, `auto-${name}`);
+    const env = { XDG_CACHE_HOME: home, PATH: `${bin}:${process.env.PATH}`, XWALK_SYMBOLS_BUILDS: SYMBOLS_BUILDS };
+    const r = await read({ pid: mc.pid }, 'memcached', ['memcached-stats --json'], { env });
+    t.match(r.stderr, /xwalk: \/usr\/bin\/memcached is stripped: recovering its symbols \(xgen symbols --for \/usr\/bin\/memcached; XWALK_NO_FETCH=1 to skip\)/, `${name}: one line says what it does`);
+    t.match(r.stderr, /xwalk: wrote .*\/xwalk\/symbols\/[0-9a-f]+\.json/, `${name}: xgen's own lines follow`);
+    t.same(figures(r.json[0]), figures(truth), `${name}: then every figure as xsample reads it with the table`);
+  }
 });
 
 t.test('a table that names another build is refused with one line naming the file and both ids', async (t) => {

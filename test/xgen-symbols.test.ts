@@ -171,7 +171,7 @@ t.test("Debian's stripped memcached: a rebuild of its exact source is a twin, an
 t.test('a wrong table is refused: for another build-id, tampered with, or naming addresses outside the binary', { skip: memcachedSkip }, async (t) => {
   if (!mc) return t.fail('the memcached table was not made');
   const cases: [string, (x: Table) => unknown, RegExp][] = [
-    ['another build-id', (x) => ({ ...x, build_id: 'ab'.repeat(20) }), /it is for build-id abab.*, not \/usr\/bin\/memcached's/],
+    ['another build-id', (x) => ({ ...x, build_id: 'ab'.repeat(20) }), /it names build-id abab.*, the object's is /],
     ['a symbol of no kind', (x) => ({ ...x, symbols: x.symbols.map((s, i) => (i === 3 ? { ...s, kind: 'bogus' } : s)) }), /symbols\[3\]: .*kind is not func or object/],
     ['a function moved into no segment', (x) => ({ ...x, symbols: x.symbols.map((s) => (s.name === 'settings' ? { ...s, value: 0x7fff0000 } : s)) }), /settings at 0x7fff0000 is outside \/usr\/bin\/memcached's loaded segments/],
   ];
@@ -182,7 +182,7 @@ t.test('a wrong table is refused: for another build-id, tampered with, or naming
     const r = await symbols(['--for', MEMCACHED, '--no-fetch'], { XDG_CACHE_HOME: cache });
     t.equal(r.code, 1, `${what}: exit 1`);
     const lines = r.stderr.trim().split('\n');
-    t.match(lines[0], /^xgen symbols: ignoring .*\.json, which is not a symbol table for this build: /, `${what}: one line saying it is ignored`);
+    t.match(lines[0], /^xgen symbols: ignoring .*\.json(, which is not a valid symbol table)?: /, `${what}: one line saying it is ignored`);
     t.match(lines[0], why, `${what}: and why`);
     t.match(lines[1], /^xgen: no symbol table for \/usr\/bin\/memcached/, `${what}: then nothing is used`);
   }

@@ -36,7 +36,7 @@ export const shapeOf = (elf: ElfFile): ObjectShape => ({
 
 /** Why table t (already valid) cannot name the object's symbols, or null: another build-id, or a symbol outside its loaded segments. */
 export function tableMisfit(t: SymbolTableFile, o: ObjectShape): string | null {
-  if (t.build_id !== o.buildId) return `it is for build-id ${t.build_id}, not ${o.path}'s ${o.buildId ?? '(none)'}`;
+  if (t.build_id !== o.buildId) return `it names build-id ${t.build_id}, the object's is ${o.buildId ?? '(none)'}`;
   for (const s of t.symbols) {
     const seg = o.loads.find((l) => s.value >= l.vaddr && s.value + s.size <= l.vaddr + l.memsz);
     if (!seg) return `${s.name} at 0x${s.value.toString(16)} is outside ${o.path}'s loaded segments`;
@@ -51,12 +51,17 @@ function accept(bytes: Buffer, where: string, o: ObjectShape, warn: (m: string) 
   try {
     t = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    warn(`ignoring ${where}: not JSON (${(err as Error).message})`);
+    warn(`ignoring ${where}, which is not a symbol table: ${(err as Error).message}`);
     return null;
   }
-  const why = symbolTableProblem(t) ?? tableMisfit(t as SymbolTableFile, o);
-  if (why) {
-    warn(`ignoring ${where}, which is not a symbol table for this build: ${why}`);
+  const problem = symbolTableProblem(t);
+  if (problem) {
+    warn(`ignoring ${where}, which is not a valid symbol table: ${problem}`);
+    return null;
+  }
+  const misfit = tableMisfit(t as SymbolTableFile, o);
+  if (misfit) {
+    warn(`ignoring ${where}: ${misfit}`);
     return null;
   }
   return t as SymbolTableFile;
