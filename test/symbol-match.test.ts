@@ -26,6 +26,8 @@ import { ElfFile, STB_LOCAL, STT_FILE, STT_FUNC, STT_OBJECT } from '../core/elf.
 import { symbolTableProblem, toElfSymbols, type RecoveredSymbol, type SymbolTableFile } from '../core/symbol-table.ts';
 import { matchSymbols } from '../generators/symbols/match.ts';
 import { decode, maskCode } from '../generators/symbols/x86-mask.ts';
+import { rebuild } from '../generators/symbols/rebuild.ts';
+import { SYMBOLS_BUILDS } from './lib/memcached.ts';
 import { buildNginxDebug, nearestVersions, nginxSourceVersions, type NginxDebugBuild } from '../generators/symbols/nginx-debug-build.ts';
 import { buildNginx, DEBIAN_NGINX, repoRoot, startNginx } from './lib/nginx.ts';
 import { buildRedis, DEBIAN_REDIS } from './lib/redis.ts';
@@ -82,6 +84,7 @@ const at = (symbols: RecoveredSymbol[], name: string): RecoveredSymbol[] => symb
 
 /** A Debian debug build of memcached (cached), or a reason to skip when the Debian archive is out of reach. */
 async function memcachedDebug(version: string, patch?: string): Promise<{ binary: string } | { skip: string }> {
+  if (!patch) return memcachedRebuild(version);
   const out = path.join(BUILD, `memcached-${version}${patch ? '-point' : ''}`);
   const r = await execa('bash', [path.join(repoRoot, 'test-targets/memcached/debug-build.sh'), version, out, ...(patch ? [patch] : [])], { reject: false, all: true });
   if (r.exitCode !== 0) {
@@ -89,6 +92,22 @@ async function memcachedDebug(version: string, patch?: string): Promise<{ binary
     throw new Error(`debug-build.sh ${version} failed: ${r.all}`);
   }
   return { binary: path.join(out, 'memcached') };
+}
+
+/** Debian's memcached at version as xgen symbols rebuilds it (dpkg-buildpackage, nostrip), in the build cache the other tests share. */
+async function memcachedRebuild(version: string): Promise<{ binary: string } | { skip: string }> {
+  const kept = path.join(SYMBOLS_BUILDS, `memcached_${version}`, 'memcached/usr/bin/memcached');
+  if (!fs.existsSync(kept)) {
+    fs.mkdirSync(SYMBOLS_BUILDS, { recursive: true, mode: 0o700 });
+    const r = await rebuild('memcached', version, 'memcached', 'usr/bin/memcached', { progress: () => {}, buildCache: SYMBOLS_BUILDS });
+    if ('why' in r) {
+      if (r.unreachable) return { skip: `the Debian archive is out of reach: ${r.why}` };
+      throw new Error(r.why);
+    }
+    r.twin.close();
+    if (r.debug !== r.twin) r.debug.close();
+  }
+  return { binary: kept };
 }
 
 async function installedVersion(pkg: string): Promise<string | null> {
