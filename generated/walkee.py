@@ -1156,9 +1156,23 @@ def _candidates(build_id):
                 yield file, (0, _me()), _pack_path_problem(top, file)
 
 
-def find_recovered_table(build_id, warn):
-    """The first valid RecoveredTable for the object of build-id build_id, or None; a file that may not be used, is not
-    a valid table or names another build-id is passed over with one line (warn) naming it."""
+def table_misfit(t, where, loads):
+    """Why table t (valid, of the object's build-id) cannot name the object at path where whose loaded segments are loads
+    ((vaddr, memsz, flags) each), or None: a symbol outside them, or a function outside its code (as generators/symbols/
+    cache.ts tableMisfit)."""
+    for s in t["symbols"]:
+        seg = next((l for l in loads if l[0] <= s["value"] and s["value"] + s["size"] <= l[0] + l[1]), None)
+        if seg is None:
+            return "%s at 0x%x is outside %s's loaded segments" % (s["name"], s["value"], where)
+        if s["kind"] == "func" and not seg[2] & _PF_X:
+            return "function %s at 0x%x is not in %s's code" % (s["name"], s["value"], where)
+    return None
+
+
+def find_recovered_table(build_id, warn, loads=None, where=None):
+    """The first valid RecoveredTable for the object of build-id build_id (at path where, its loaded segments loads when
+    known), or None; a file that may not be used, is not a valid table, names another build-id or places a symbol
+    outside the object is passed over with one line (warn) naming it."""
     if not build_id:
         return None
     for path, owners, why in _candidates(build_id):
@@ -1186,11 +1200,15 @@ def find_recovered_table(build_id, warn):
         if t["build_id"] != build_id:
             warn("ignoring %s: it names build-id %s, the object's is %s" % (path, t["build_id"], build_id))
             continue
+        misfit = table_misfit(t, where, loads) if loads is not None else None
+        if misfit:
+            warn("ignoring %s: %s" % (path, misfit))
+            continue
         return RecoveredTable(t, path)
     return None
 
 
-_SHT_SYMTAB, _SHT_NOTE, _PT_NOTE = 2, 7, 4
+_SHT_SYMTAB, _SHT_NOTE, _PT_NOTE, _PT_LOAD, _PF_X = 2, 7, 4, 1, 1
 _NT_GNU_BUILD_ID = 3
 
 
@@ -1229,6 +1247,26 @@ def elf_symtab_and_build_id(f):
             if build_id:
                 break
     return has_symtab, build_id
+
+
+def elf_loads(f):
+    """The PT_LOAD segments of the 64-bit ELF file f (open for reading bytes): (vaddr, memsz, flags) each."""
+    f.seek(0)
+    head = f.read(64)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:
+        raise ValueError("not a 64-bit ELF file")
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    if not phoff or not phnum or phentsize < 56 or phnum * phentsize > 1 << 20:
+        return []
+    f.seek(phoff)
+    table = f.read(phnum * phentsize)
+    out = []
+    for i in range(len(table) // phentsize):
+        p_type, p_flags, _, p_vaddr, _, _, p_memsz = struct.unpack_from("<IIQQQQQ", table, i * phentsize)
+        if p_type == _PT_LOAD:
+            out.append((p_vaddr, p_memsz, p_flags))
+    return out
 
 
 # ---- py-common/xwalk_target.py ----
@@ -1374,6 +1412,7 @@ class _Mapped(object):
         self.bias = False
         self.stripped = False
         self.build_id = None
+        self.loads = None
         self.table = False
 
     def holds(self, addr):
@@ -1460,7 +1499,7 @@ class Symbols(object):
         except OSError as e:
             sys.stderr.write("xwalk: cannot run %s: %s\n" % (xgen, e))
             return False
-        o.table = find_recovered_table(o.build_id, _warn_once) if run.returncode == 0 else None  # noqa: F821 (xwalk_symtab.py)
+        o.table = find_recovered_table(o.build_id, _warn_once, o.loads, path) if run.returncode == 0 else None  # noqa: F821 (xwalk_symtab.py)
         return o.table is not None
 
     _recovery_tried = False
@@ -1550,11 +1589,12 @@ class Symbols(object):
                 try:
                     with self.open_mapped(path, o.mappings) as f:
                         has_symtab, o.build_id = elf_symtab_and_build_id(f)  # noqa: F821 (xwalk_symtab.py)
+                        o.loads = elf_loads(f)  # noqa: F821 (xwalk_symtab.py)
                     o.stripped = not has_symtab
                 except (IOError, OSError, struct.error, IndexError, ValueError):
                     pass
                 if o.stripped and o.build_id:
-                    o.table = find_recovered_table(o.build_id, _warn_once)  # noqa: F821 (xwalk_symtab.py)
+                    o.table = find_recovered_table(o.build_id, _warn_once, o.loads, _without_deleted(path))  # noqa: F821 (xwalk_symtab.py)
         return o.table
 
     def _exe_object(self):

@@ -245,9 +245,23 @@ def _candidates(build_id):
                 yield file, (0, _me()), _pack_path_problem(top, file)
 
 
-def find_recovered_table(build_id, warn):
-    """The first valid RecoveredTable for the object of build-id build_id, or None; a file that may not be used, is not
-    a valid table or names another build-id is passed over with one line (warn) naming it."""
+def table_misfit(t, where, loads):
+    """Why table t (valid, of the object's build-id) cannot name the object at path where whose loaded segments are loads
+    ((vaddr, memsz, flags) each), or None: a symbol outside them, or a function outside its code (as generators/symbols/
+    cache.ts tableMisfit)."""
+    for s in t["symbols"]:
+        seg = next((l for l in loads if l[0] <= s["value"] and s["value"] + s["size"] <= l[0] + l[1]), None)
+        if seg is None:
+            return "%s at 0x%x is outside %s's loaded segments" % (s["name"], s["value"], where)
+        if s["kind"] == "func" and not seg[2] & _PF_X:
+            return "function %s at 0x%x is not in %s's code" % (s["name"], s["value"], where)
+    return None
+
+
+def find_recovered_table(build_id, warn, loads=None, where=None):
+    """The first valid RecoveredTable for the object of build-id build_id (at path where, its loaded segments loads when
+    known), or None; a file that may not be used, is not a valid table, names another build-id or places a symbol
+    outside the object is passed over with one line (warn) naming it."""
     if not build_id:
         return None
     for path, owners, why in _candidates(build_id):
@@ -275,11 +289,15 @@ def find_recovered_table(build_id, warn):
         if t["build_id"] != build_id:
             warn("ignoring %s: it names build-id %s, the object's is %s" % (path, t["build_id"], build_id))
             continue
+        misfit = table_misfit(t, where, loads) if loads is not None else None
+        if misfit:
+            warn("ignoring %s: %s" % (path, misfit))
+            continue
         return RecoveredTable(t, path)
     return None
 
 
-_SHT_SYMTAB, _SHT_NOTE, _PT_NOTE = 2, 7, 4
+_SHT_SYMTAB, _SHT_NOTE, _PT_NOTE, _PT_LOAD, _PF_X = 2, 7, 4, 1, 1
 _NT_GNU_BUILD_ID = 3
 
 
@@ -318,3 +336,23 @@ def elf_symtab_and_build_id(f):
             if build_id:
                 break
     return has_symtab, build_id
+
+
+def elf_loads(f):
+    """The PT_LOAD segments of the 64-bit ELF file f (open for reading bytes): (vaddr, memsz, flags) each."""
+    f.seek(0)
+    head = f.read(64)
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:
+        raise ValueError("not a 64-bit ELF file")
+    phoff, = struct.unpack_from("<Q", head, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", head, 0x36)
+    if not phoff or not phnum or phentsize < 56 or phnum * phentsize > 1 << 20:
+        return []
+    f.seek(phoff)
+    table = f.read(phnum * phentsize)
+    out = []
+    for i in range(len(table) // phentsize):
+        p_type, p_flags, _, p_vaddr, _, _, p_memsz = struct.unpack_from("<IIQQQQQ", table, i * phentsize)
+        if p_type == _PT_LOAD:
+            out.append((p_vaddr, p_memsz, p_flags))
+    return out

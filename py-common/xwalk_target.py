@@ -140,6 +140,7 @@ class _Mapped(object):
         self.bias = False
         self.stripped = False
         self.build_id = None
+        self.loads = None
         self.table = False
 
     def holds(self, addr):
@@ -226,7 +227,7 @@ class Symbols(object):
         except OSError as e:
             sys.stderr.write("xwalk: cannot run %s: %s\n" % (xgen, e))
             return False
-        o.table = find_recovered_table(o.build_id, _warn_once) if run.returncode == 0 else None  # noqa: F821 (xwalk_symtab.py)
+        o.table = find_recovered_table(o.build_id, _warn_once, o.loads, path) if run.returncode == 0 else None  # noqa: F821 (xwalk_symtab.py)
         return o.table is not None
 
     _recovery_tried = False
@@ -316,11 +317,12 @@ class Symbols(object):
                 try:
                     with self.open_mapped(path, o.mappings) as f:
                         has_symtab, o.build_id = elf_symtab_and_build_id(f)  # noqa: F821 (xwalk_symtab.py)
+                        o.loads = elf_loads(f)  # noqa: F821 (xwalk_symtab.py)
                     o.stripped = not has_symtab
                 except (IOError, OSError, struct.error, IndexError, ValueError):
                     pass
                 if o.stripped and o.build_id:
-                    o.table = find_recovered_table(o.build_id, _warn_once)  # noqa: F821 (xwalk_symtab.py)
+                    o.table = find_recovered_table(o.build_id, _warn_once, o.loads, _without_deleted(path))  # noqa: F821 (xwalk_symtab.py)
         return o.table
 
     def _exe_object(self):

@@ -12,7 +12,7 @@ import path from 'node:path';
 import t from 'tap';
 import { ElfFile, STT_FUNC, STT_OBJECT } from '../core/elf.ts';
 import { symbolTableProblem, type SymbolTableFile } from '../core/symbol-table.ts';
-import { findRecoveredTable, objectSymbols } from '../sampler/recovered-symbols.ts';
+import { findRecoveredTable, objectSymbols, onSymbolTableWarning } from '../sampler/recovered-symbols.ts';
 import { shapeOf } from '../generators/symbols/cache.ts';
 import { SymbolTable } from '../sampler/symbols.ts';
 import { openLive } from '../sampler/target.ts';
@@ -195,6 +195,37 @@ function goldenCases(): Record<string, unknown> {
     'file-null': withSym({ ...sym, file: null }),
   };
 }
+
+t.test('a table that places a symbol outside the object is refused by both runtimes, with the same line', async (t) => {
+  build('walkee');
+  const stripped = path.join(dir, 'walkee-misfit');
+  await execa('strip', ['-o', stripped, binPath]);
+  const good = symbolTableOf(binPath, stripped, 'test-targets/bin/walkee, unstripped');
+  const cases: [string, SymbolTableFile, RegExp][] = [
+    ['an object outside every segment', { ...good, symbols: good.symbols.map((s) => (s.name === 'list_items' ? { ...s, value: 0x7fff0000 } : s)) }, /list_items at 0x7fff0000 is outside .*walkee-misfit's loaded segments/],
+    ['a function in data', { ...good, symbols: good.symbols.map((s) => (s.name === 'ngx_palloc_small' ? { ...s, value: good.symbols.find((o) => o.name === 'list_items')!.value, size: 1 } : s)) }, /function ngx_palloc_small at 0x[0-9a-f]+ is not in .*walkee-misfit's code/],
+  ];
+  for (const [what, table, why] of cases) {
+    const home = path.join(dir, `misfit-${what.replace(/\W/g, '-')}`);
+    putInCache(home, table);
+    cacheHome(home);
+    const warnings: string[] = [];
+    onSymbolTableWarning((m) => warnings.push(m));
+    const elf = ElfFile.open(stripped);
+    try {
+      t.equal(findRecoveredTable(shapeOf(elf)), null, `${what}: xsample does not use it`);
+    } finally {
+      elf.close();
+    }
+    t.match(warnings.join('\n'), why, `${what}: and says why`);
+    const py = (await python(
+      `warnings = []\nwith open(${JSON.stringify(stripped)}, "rb") as f:\n    loads = ns["elf_loads"](f)\nfound = ns["find_recovered_table"](${JSON.stringify(table.build_id)}, warnings.append, loads, ${JSON.stringify(stripped)})\nprint(json.dumps({"found": found is not None, "warnings": warnings}))`,
+      { XDG_CACHE_HOME: home },
+    )) as { found: boolean; warnings: string[] };
+    t.equal(py.found, false, `${what}: Python does not use it`);
+    t.same(py.warnings, warnings.filter((w) => why.test(w)), `${what}: and says the same`);
+  }
+});
 
 t.test('both runtimes accept and refuse the same table files, with the same words', async (t) => {
   const folder = path.join(dir, 'golden');
