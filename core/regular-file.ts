@@ -47,6 +47,30 @@ export function describeOpenError(path: string, err: NodeJS.ErrnoException): str
   }
 }
 
+/**
+ * A file we keep (a cache entry, a pack's table): opened without following a
+ * symlink and without blocking, and judged on the fstat of that same open,
+ * so what is checked is what is read. `judge` says why the file is refused,
+ * or null; a file that cannot be opened or read is null.
+ */
+export function readKeptFile(file: string, judge: (st: fs.Stats) => string | null): { bytes: Buffer } | { refused: string } | null {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const why = st.isFile() ? judge(st) : `${file} is ${kindOf(st)}, not a regular file`;
+    return why ? { refused: why } : { bytes: fs.readFileSync(fd) };
+  } catch {
+    return null;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The whole of a regular file (a schema, a layout) as text. */
 export function readRegularFile(path: string): string {
   const { fd } = openRegular(path);

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { layoutJson, type LayoutFile } from './layout.ts';
 import { layoutProblem } from './layout-valid.ts';
-import { makeDirs } from '../core/regular-file.ts';
+import { makeDirs, readKeptFile } from '../core/regular-file.ts';
 import { me, untrusted } from '../core/trust.ts';
 import { cacheDir, type CacheKind } from '../core/cache-dir.ts';
 
@@ -110,22 +110,9 @@ export class TrustedCache {
     const dir = this.folder(pack, false);
     if (!dir) return null;
     const file = path.join(dir, name);
-    let fd: number;
-    try {
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    } catch {
-      return null;
-    }
-    try {
-      const st = fs.fstatSync(fd);
-      const why = !st.isFile() ? `${file} is not a regular file` : untrusted(st, file);
-      if (why) return this.refuse(why);
-      return { file, bytes: fs.readFileSync(fd) };
-    } catch {
-      return null;
-    } finally {
-      fs.closeSync(fd);
-    }
+    const kept = readKeptFile(file, (st) => untrusted(st, file));
+    if (kept && 'refused' in kept) return this.refuse(kept.refused);
+    return kept && { file, bytes: kept.bytes };
   }
 
   /** Writes entry `name` whole (a new file, then renamed), when the cache can be ours; else says why and goes on. */

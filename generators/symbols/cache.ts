@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type ElfFile, PF_X, PT_LOAD } from '../../core/elf.ts';
 import { packDir, packDirs, trustedInPacks } from '../../core/packs.ts';
-import { makeDirs } from '../../core/regular-file.ts';
+import { makeDirs, readKeptFile } from '../../core/regular-file.ts';
 import { UserError } from '../../core/errors.ts';
 import { symbolTableProblem, type SymbolTableFile } from '../../core/symbol-table.ts';
 import { cacheDir, TrustedCache } from '../layout-cache.ts';
@@ -107,20 +107,9 @@ export function findTable(o: ObjectShape, warn: (m: string) => void): FoundTable
 
 /** A pack's table file, opened without following a symlink, if it is a regular file of a sane size. */
 function readBounded(file: string, warn: (m: string) => void): Buffer | null {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-  } catch {
-    return null;
-  }
-  try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) return warn(`ignoring ${file}: not a regular file`), null;
-    if (st.size > MAX_TABLE_BYTES) return warn(`ignoring ${file}: ${st.size} bytes (a symbol table has at most ${MAX_TABLE_BYTES})`), null;
-    return fs.readFileSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
+  const kept = readKeptFile(file, (st) => (st.size > MAX_TABLE_BYTES ? `${file} is ${st.size} bytes (a symbol table has at most ${MAX_TABLE_BYTES})` : null));
+  if (kept && 'refused' in kept) return warn(`ignoring a symbol table: ${kept.refused}`), null;
+  return kept && kept.bytes;
 }
 
 /** The table as JSON, one symbol a line (a pack's table reads and diffs well). */
