@@ -28,7 +28,8 @@ import { matchSymbols } from '../generators/symbols/match.ts';
 import { decode, maskCode } from '../generators/symbols/x86-mask.ts';
 import { rebuild } from '../generators/symbols/rebuild.ts';
 import { SYMBOLS_BUILDS } from './lib/memcached.ts';
-import { buildNginxDebug, nearestVersions, nginxSourceVersions, type NginxDebugBuild } from '../generators/symbols/nginx-debug-build.ts';
+import { buildNginxDebug, type NginxDebugBuild } from '../generators/symbols/nginx-debug-build.ts';
+import { nearestSourceVersions } from '../generators/symbols/package.ts';
 import { buildNginx, DEBIAN_NGINX, repoRoot, startNginx } from './lib/nginx.ts';
 import { buildRedis, DEBIAN_REDIS } from './lib/redis.ts';
 import { xsample } from './lib/xsample.ts';
@@ -291,7 +292,7 @@ function debugNginx(comment: (m: string) => void): Promise<NginxDebugBuild | { s
     if (!fs.existsSync(DEBIAN_NGINX)) return { skip: `${DEBIAN_NGINX} is not installed` };
     const installed = await installedVersion('nginx');
     if (!installed) return { skip: 'the nginx package is not installed' };
-    const versions = await nearestVersions(installed, await nginxSourceVersions());
+    const versions = [installed, ...(await nearestSourceVersions('nginx', installed))];
     try {
       return await buildNginxDebug(DEBIAN_NGINX, versions, NGINX_DEBUG, comment);
     } catch (e) {

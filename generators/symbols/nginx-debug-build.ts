@@ -94,39 +94,10 @@ export interface NginxDebugBuild {
 
 const VERSION = /^[0-9][A-Za-z0-9.+~:-]*$/;
 
-/** Debian's versions of the nginx source the archive lists (apt-cache showsrc), newest first. */
-export async function nginxSourceVersions(): Promise<string[]> {
-  const { execa } = await import('execa');
-  const r = await execa('apt-cache', ['showsrc', 'nginx'], { reject: false, env: { LC_ALL: 'C' } });
-  const versions = [...new Set([...(r.stdout ?? '').matchAll(/^Version: (\S+)$/gm)].map((m) => m[1]).filter((v) => VERSION.test(v)))];
-  const sorted: string[] = [];
-  for (const v of versions) {
-    let i = 0;
-    while (i < sorted.length && (await execa('dpkg', ['--compare-versions', sorted[i], 'gt', v], { reject: false })).exitCode === 0) i++;
-    sorted.splice(i, 0, v);
-  }
-  return sorted;
-}
-
-/**
- * The versions to try for an installed version: itself, then those below it, nearest first, then those above
- * it, nearest first.
- */
-export async function nearestVersions(installed: string, versions: string[]): Promise<string[]> {
-  const { execa } = await import('execa');
-  const below: string[] = [];
-  const above: string[] = [];
-  for (const v of versions) {
-    if (v === installed) continue;
-    ((await execa('dpkg', ['--compare-versions', v, 'lt', installed], { reject: false })).exitCode === 0 ? below : above).push(v);
-  }
-  return [installed, ...below, ...above.reverse()];
-}
-
 /**
  * Builds (or reuses) a debug nginx in `work` for the stripped executable `target`, from Debian's source of the
  * first of `versions` that `apt-get source` fetches (pass the installed version first, then the nearest others:
- * nearestVersions). `work` must be a folder of the caller's own (it is created 0700 when missing).
+ * package.ts nearestSourceVersions). `work` must be a folder of the caller's own (it is created 0700 when missing).
  */
 export async function buildNginxDebug(target: string, versions: string[], work: string, progress?: (msg: string) => void): Promise<NginxDebugBuild> {
   const say = progress ?? (() => {});

@@ -18,7 +18,7 @@ import { cacheDir } from '../layout-cache.ts';
 import { findTable, shapeOf, writeTable } from './cache.ts';
 import { debuginfodUrls, fetchDbgsym, fetchDebuginfod } from './debuginfod.ts';
 import { matchSymbols } from './match.ts';
-import { buildNginxDebug, nearestVersions, nginxSourceVersions } from './nginx-debug-build.ts';
+import { buildNginxDebug } from './nginx-debug-build.ts';
 import { aptHas, nearestSourceVersions, packageOf, type PackageOf } from './package.ts';
 import { rebuild, type Built } from './rebuild.ts';
 import { symbolsOf } from './table.ts';
@@ -160,7 +160,7 @@ function isNginxExecutable(elf: ElfFile): boolean {
 async function fromNginxDebug(elf: ElfFile, real: string, buildId: string, pkg: PackageOf, opts: RecoverOptions): Promise<SymbolTableFile> {
   const work = opts.buildCache ? path.join(opts.buildCache, 'nginx-debug') : fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-nginx-debug-'));
   try {
-    const versions = await nearestVersions(pkg.sourceVersion, await nginxSourceVersions());
+    const versions = [pkg.sourceVersion, ...(await nearestSourceVersions('nginx', pkg.sourceVersion))];
     const built = await buildNginxDebug(real, versions, work, opts.progress);
     const debug = ElfFile.open(built.binary);
     try {
