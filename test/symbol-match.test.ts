@@ -27,6 +27,7 @@ import { symbolTableProblem, toElfSymbols, type RecoveredSymbol, type SymbolTabl
 import { matchSymbols } from '../generators/symbols/match.ts';
 import { decode, maskCode } from '../generators/symbols/x86-mask.ts';
 import { rebuild } from '../generators/symbols/rebuild.ts';
+import { verifyTwin } from '../generators/symbols/verify.ts';
 import { SYMBOLS_BUILDS } from './lib/memcached.ts';
 import { buildNginxDebug, type NginxDebugBuild } from '../generators/symbols/nginx-debug-build.ts';
 import { nearestSourceVersions } from '../generators/symbols/package.ts';
@@ -182,6 +183,10 @@ t.test("Debian's stripped memcached 1.6.18-1+deb12u1 matched against the debug b
 
   const target = ElfFile.open(MEMCACHED);
   t.teardown(() => target.close());
+  const exact = ElfFile.open(twin.binary);
+  const same = verifyTwin(target, exact);
+  exact.close();
+  if (!same.ok) return t.plan(0, `this machine's toolchain does not rebuild Debian's memcached byte for byte (${same.why}): no exact twin to judge a match by`);
   t.notOk(
     target.symbols().some((s) => s.name === 'stats_state' || s.name === 'threads'),
     'the installed binary names neither stats_state nor threads itself',

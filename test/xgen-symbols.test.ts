@@ -40,6 +40,8 @@ interface Table {
   method: string;
   verified: string;
   from: string;
+  matched?: number;
+  total?: number;
   symbols: { name: string; value: number; size: number; kind: string; bind: string; file?: string }[];
 }
 
@@ -133,8 +135,11 @@ t.test("Debian's stripped memcached: a rebuild of its exact source is a twin, an
   t.match(r.stdout, new RegExp(`^wrote ${tableFile(cache, id).replace(/[.+]/g, '\\$&')}: /usr/bin/memcached build-id ${id}, \\d+ functions, \\d+ objects \\(\\d+ statics\\)`, 'm'), 'says what it wrote, with the counts');
   const table = readTable(tableFile(cache, id));
   t.equal(table.build_id, id);
-  t.equal(table.method, 'rebuild');
-  t.match(table.verified, /^(build-id equal|loaded sections identical)/, 'verified against the installed binary');
+  // A twin when this machine's toolchain builds Debian's memcached byte for byte; else its names matched against it.
+  const twin = table.method === 'rebuild';
+  t.match(table.method, /^(rebuild|matched)$/);
+  if (twin) t.match(table.verified, /^(build-id equal|loaded sections identical)/, 'verified against the installed binary');
+  else t.comment(`the rebuild is not a twin here: ${table.from}; ${table.verified}`);
   mc = { cache, table, id };
 
   // The rebuild kept for the next run: its own .symtab, read by nm, is the independent account of the names.
@@ -145,7 +150,7 @@ t.test("Debian's stripped memcached: a rebuild of its exact source is a twin, an
   for (const [name, bind] of [['stats_state', 'global'], ['stats', 'global'], ['settings', 'global'], ['threads', 'local']] as const) {
     const s = byName.get(name);
     t.ok(s, `the table names ${name}`);
-    t.equal(s?.value, names.get(name)?.[0], `${name} where the rebuild's .symtab has it`);
+    if (twin) t.equal(s?.value, names.get(name)?.[0], `${name} where the rebuild's .symtab has it`);
     t.equal(s?.bind, bind, `${name} is ${bind}`);
     t.equal(s?.kind, 'object');
   }
@@ -165,7 +170,7 @@ t.test("Debian's stripped memcached: a rebuild of its exact source is a twin, an
   t.match(again.stdout, /^have .*: \/usr\/bin\/memcached build-id/m, 'a second run uses the table kept');
   t.notMatch(again.stderr, /fetching|building/, 'and fetches nothing');
   const j = await symbols(['--for', MEMCACHED, '--json'], { XDG_CACHE_HOME: cache });
-  t.same(JSON.parse(j.stdout), { file: MEMCACHED, build_id: id, status: 'found', where: tableFile(cache, id), method: 'rebuild', from: table.from, verified: table.verified, symbols: table.symbols.length }, '--json says the same');
+  t.same(JSON.parse(j.stdout), { file: MEMCACHED, build_id: id, status: 'found', where: tableFile(cache, id), method: table.method, from: table.from, verified: table.verified, symbols: table.symbols.length, ...(twin ? {} : { matched: table.matched, total: table.total }) }, '--json says the same');
 });
 
 t.test('a wrong table is refused: for another build-id, tampered with, or naming addresses outside the binary', { skip: memcachedSkip }, async (t) => {

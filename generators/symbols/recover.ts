@@ -121,8 +121,10 @@ async function made(elf: ElfFile, real: string, buildId: string, pkg: PackageOf 
     if ('twin' in exact) {
       const v = verifyTwin(elf, exact.twin);
       if (v.ok) return fromBuild(real, buildId, pkg, exact, v.verified);
-      opts.progress(`the rebuild of ${pkg.source} ${pkg.sourceVersion} is not ${real}'s twin: ${v.why}; trying the nearest release`);
-      tried.push(`the rebuild of ${pkg.sourceVersion}: ${v.why}`);
+      // The exact source built by another toolchain: still the nearest code there is.
+      opts.progress(`the rebuild of ${pkg.source} ${pkg.sourceVersion} is not ${real}'s twin (${v.why}): matching its functions against ${real}`);
+      const m = matchSymbols(elf, exact.debug, opts.progress);
+      return tableOf(real, buildId, pkg, 'matched', `${exact.from}, matched`, m.verified, m.symbols, { matched: m.matched, total: m.total });
     } else {
       if (!exact.unreachable) throw new UserError(`cannot recover the symbols of ${real}: ${exact.why}`);
       opts.progress(`${exact.why}: trying the nearest release`);
