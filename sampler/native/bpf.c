@@ -44,41 +44,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "xwalk_napi.h"
+
 #define LOG_SIZE (16u << 20)
 #define LOG_TAIL_LINES 40
 
 static long sys_bpf(int cmd, union bpf_attr *attr)
 {
     return syscall(SYS_bpf, cmd, attr, sizeof *attr);
-}
-
-static napi_value make_num(napi_env env, double v)
-{
-    napi_value out;
-    napi_create_double(env, v, &out);
-    return out;
-}
-
-static napi_value make_bool(napi_env env, int v)
-{
-    napi_value out;
-    napi_get_boolean(env, v != 0, &out);
-    return out;
-}
-
-/* Throws an Error with `message`, .errno and, when log is not NULL, .log. */
-static void throw_error(napi_env env, const char *message, int err, const char *log)
-{
-    napi_value msg, error, v;
-    napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &error);
-    napi_create_int32(env, err, &v);
-    napi_set_named_property(env, error, "errno", v);
-    if (log) {
-        napi_create_string_utf8(env, log, NAPI_AUTO_LENGTH, &v);
-        napi_set_named_property(env, error, "log", v);
-    }
-    napi_throw(env, error);
 }
 
 /* "what: strerror", or "BPF is not available here: ..." when the kernel refuses BPF itself. */
@@ -92,26 +65,6 @@ static napi_value throw_errno(napi_env env, const char *what, int err)
         snprintf(line, sizeof line, "%s: %s", what, strerror(err));
     throw_error(env, line, err, NULL);
     return NULL;
-}
-
-static int get_args(napi_env env, napi_callback_info info, size_t want_min, size_t want_max, napi_value *argv,
-                    size_t *argc, const char *usage)
-{
-    *argc = want_max;
-    if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok || *argc < want_min) {
-        napi_throw_type_error(env, NULL, usage);
-        return 0;
-    }
-    return 1;
-}
-
-static int get_i64(napi_env env, napi_value v, int64_t *out, const char *usage)
-{
-    if (napi_get_value_int64(env, v, out) != napi_ok) {
-        napi_throw_type_error(env, NULL, usage);
-        return 0;
-    }
-    return 1;
 }
 
 static int get_fd(napi_env env, napi_value v, int *fd, const char *usage)
@@ -787,7 +740,7 @@ static napi_value prog_ids(napi_env env, napi_callback_info info)
 
 static napi_value init(napi_env env, napi_value exports)
 {
-    const struct { const char *name; napi_callback fn; } fns[] = {
+    static const struct export_fn fns[] = {
         { "progLoad", prog_load },         { "mapCreate", map_create },       { "mapLookup", map_lookup },
         { "mapUpdate", map_update },       { "mapDelete", map_delete },       { "mapNextKey", map_next_key },
         { "possibleCpus", js_possible_cpus }, { "perfClock", perf_clock },    { "perfUprobe", perf_uprobe },
@@ -795,12 +748,7 @@ static napi_value init(napi_env env, napi_value exports)
         { "ringbufDrain", ringbuf_drain }, { "ringbufWait", ringbuf_wait },   { "ringbufClose", ringbuf_close },
         { "enableStats", enable_stats },   { "progInfo", prog_info },         { "progIds", prog_ids },
     };
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-        napi_value fn;
-        napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
-        napi_set_named_property(env, exports, fns[i].name, fn);
-    }
-    return exports;
+    return export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

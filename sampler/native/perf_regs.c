@@ -30,15 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#if !defined(__x86_64__)
-#error "xwalk_perf reads x86_64 registers"
-#endif
+#include "x86_perf_regs.h"
+#include "xwalk_napi.h"
 
-/* enum perf_event_x86_regs (asm/perf_regs.h): the general registers and rip. */
-enum { R_AX, R_BX, R_CX, R_DX, R_SI, R_DI, R_BP, R_SP, R_IP, R_FLAGS, R_R8 = 16, R_R15 = 23 };
-#define NREGS 17
-#define REG_MASK ((1ULL << R_AX) | (1ULL << R_BX) | (1ULL << R_CX) | (1ULL << R_DX) | (1ULL << R_SI) |          \
-                  (1ULL << R_DI) | (1ULL << R_BP) | (1ULL << R_SP) | (1ULL << R_IP) | (0xffULL << R_R8))
 
 /* Data pages of the ring (a power of two): 204 samples of 160 bytes, 0.2 s of the thread's CPU at one a
  * millisecond. A reader that comes back later finds it full (the kernel then drops new samples) and empties it. */
@@ -238,15 +232,10 @@ static napi_value perf_close(napi_env env, napi_callback_info info)
 
 static napi_value init(napi_env env, napi_value exports)
 {
-    const struct { const char *name; napi_callback fn; } fns[] = {
+    static const struct export_fn fns[] = {
         { "open", perf_open }, { "latest", perf_latest }, { "close", perf_close },
     };
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-        napi_value fn;
-        napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
-        napi_set_named_property(env, exports, fns[i].name, fn);
-    }
-    return exports;
+    return export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

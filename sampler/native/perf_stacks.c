@@ -50,15 +50,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#if !defined(__x86_64__)
-#error "xwalk_perf_stacks reads x86_64 registers"
-#endif
+#include "x86_perf_regs.h"
+#include "xwalk_napi.h"
 
-/* enum perf_event_x86_regs (asm/perf_regs.h), as perf_regs.c: the general registers, ip, sp, bp; no flags. */
-enum { R_AX, R_BX, R_CX, R_DX, R_SI, R_DI, R_BP, R_SP, R_IP, R_FLAGS, R_R8 = 16, R_R15 = 23 };
-#define NREGS 17
-#define REG_MASK ((1ULL << R_AX) | (1ULL << R_BX) | (1ULL << R_CX) | (1ULL << R_DX) | (1ULL << R_SI) |          \
-                  (1ULL << R_DI) | (1ULL << R_BP) | (1ULL << R_SP) | (1ULL << R_IP) | (0xffULL << R_R8))
 #define MAX_STACK_BYTES 65528
 /* A record's size is a u16: no record is larger. */
 #define MAX_RECORD 65536
@@ -77,27 +71,8 @@ struct stack_ring {
 static void throw_errno(napi_env env, const char *what, int err)
 {
     char line[256];
-    napi_value msg, error, v;
     snprintf(line, sizeof line, "%s: %s", what, strerror(err));
-    napi_create_string_utf8(env, line, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &error);
-    napi_create_int32(env, err, &v);
-    napi_set_named_property(env, error, "errno", v);
-    napi_throw(env, error);
-}
-
-static napi_value make_num(napi_env env, double v)
-{
-    napi_value out;
-    napi_create_double(env, v, &out);
-    return out;
-}
-
-static napi_value make_bool(napi_env env, int v)
-{
-    napi_value out;
-    napi_get_boolean(env, v != 0, &out);
-    return out;
+    throw_error(env, line, err, NULL);
 }
 
 static napi_value make_u64s(napi_env env, const unsigned char *src, size_t n)
@@ -150,26 +125,6 @@ static struct stack_ring *ring_of(napi_env env, napi_value v, int open_only)
     return r;
 }
 
-static int get_args(napi_env env, napi_callback_info info, size_t min, size_t max, napi_value *argv, const char *usage)
-{
-    size_t argc = max;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < min) {
-        napi_throw_type_error(env, NULL, usage);
-        return 0;
-    }
-    for (size_t i = argc; i < max; i++) napi_get_undefined(env, &argv[i]);
-    return 1;
-}
-
-static int get_i64(napi_env env, napi_value v, int64_t *out, const char *usage)
-{
-    if (napi_get_value_int64(env, v, out) != napi_ok) {
-        napi_throw_type_error(env, NULL, usage);
-        return 0;
-    }
-    return 1;
-}
-
 static napi_value js_open(napi_env env, napi_callback_info info)
 {
     static const char usage[] = "open(tid, kind: 'cpu'|'switch', rateOrPeriod, stackBytes, ringPages, disabled?)";
@@ -178,7 +133,7 @@ static napi_value js_open(napi_env env, napi_callback_info info)
     size_t kind_len;
     int64_t tid, rate, stack_bytes, ring_pages;
     bool disabled = false;
-    if (!get_args(env, info, 5, 6, argv, usage) || !get_i64(env, argv[0], &tid, usage) ||
+    if (!get_args(env, info, 5, 6, argv, NULL, usage) || !get_i64(env, argv[0], &tid, usage) ||
         napi_get_value_string_utf8(env, argv[1], kind, sizeof kind, &kind_len) != napi_ok ||
         !get_i64(env, argv[2], &rate, usage) || !get_i64(env, argv[3], &stack_bytes, usage) ||
         !get_i64(env, argv[4], &ring_pages, usage)) {
@@ -373,7 +328,7 @@ static napi_value js_drain(napi_env env, napi_callback_info info)
     static const char usage[] = "drain(handle, max)";
     napi_value argv[2];
     int64_t max;
-    if (!get_args(env, info, 2, 2, argv, usage) || !get_i64(env, argv[1], &max, usage)) return NULL;
+    if (!get_args(env, info, 2, 2, argv, NULL, usage) || !get_i64(env, argv[1], &max, usage)) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 1);
     if (!r) return NULL;
     napi_value out;
@@ -440,7 +395,7 @@ static napi_value js_wait(napi_env env, napi_callback_info info)
     int64_t ms;
     uint32_t n = 0;
     bool is_array = false;
-    if (!get_args(env, info, 2, 2, argv, usage) || !get_i64(env, argv[1], &ms, usage)) return NULL;
+    if (!get_args(env, info, 2, 2, argv, NULL, usage) || !get_i64(env, argv[1], &ms, usage)) return NULL;
     if (napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[0], &n) != napi_ok ||
         n > MAX_WAIT) {
         napi_throw_type_error(env, NULL, usage);
@@ -475,7 +430,7 @@ static napi_value js_wait(napi_env env, napi_callback_info info)
 static napi_value js_enable(napi_env env, napi_callback_info info)
 {
     napi_value argv[1];
-    if (!get_args(env, info, 1, 1, argv, "enable(handle)")) return NULL;
+    if (!get_args(env, info, 1, 1, argv, NULL, "enable(handle)")) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 1);
     if (!r) return NULL;
     if (ioctl(r->fd, PERF_EVENT_IOC_ENABLE, 0) < 0) throw_errno(env, "ioctl(PERF_EVENT_IOC_ENABLE)", errno);
@@ -485,7 +440,7 @@ static napi_value js_enable(napi_env env, napi_callback_info info)
 static napi_value js_fd(napi_env env, napi_callback_info info)
 {
     napi_value argv[1];
-    if (!get_args(env, info, 1, 1, argv, "fd(handle)")) return NULL;
+    if (!get_args(env, info, 1, 1, argv, NULL, "fd(handle)")) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 1);
     return r ? make_num(env, r->fd) : NULL;
 }
@@ -493,7 +448,7 @@ static napi_value js_fd(napi_env env, napi_callback_info info)
 static napi_value js_lost(napi_env env, napi_callback_info info)
 {
     napi_value argv[1];
-    if (!get_args(env, info, 1, 1, argv, "lost(handle)")) return NULL;
+    if (!get_args(env, info, 1, 1, argv, NULL, "lost(handle)")) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 0);
     return r ? make_num(env, (double)r->lost) : NULL;
 }
@@ -501,7 +456,7 @@ static napi_value js_lost(napi_env env, napi_callback_info info)
 static napi_value js_corrupt(napi_env env, napi_callback_info info)
 {
     napi_value argv[1];
-    if (!get_args(env, info, 1, 1, argv, "corrupt(handle)")) return NULL;
+    if (!get_args(env, info, 1, 1, argv, NULL, "corrupt(handle)")) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 0);
     return r ? make_num(env, (double)r->corrupt) : NULL;
 }
@@ -509,7 +464,7 @@ static napi_value js_corrupt(napi_env env, napi_callback_info info)
 static napi_value js_close(napi_env env, napi_callback_info info)
 {
     napi_value argv[1];
-    if (!get_args(env, info, 1, 1, argv, "close(handle)")) return NULL;
+    if (!get_args(env, info, 1, 1, argv, NULL, "close(handle)")) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 0);
     if (r) ring_close(r);
     return NULL;
@@ -517,19 +472,11 @@ static napi_value js_close(napi_env env, napi_callback_info info)
 
 static napi_value init(napi_env env, napi_value exports)
 {
-    const struct {
-        const char *name;
-        napi_callback fn;
-    } fns[] = {
+    static const struct export_fn fns[] = {
         { "open", js_open },       { "drain", js_drain }, { "wait", js_wait },   { "enable", js_enable },
         { "fd", js_fd },           { "lost", js_lost },   { "corrupt", js_corrupt }, { "close", js_close },
     };
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-        napi_value fn;
-        napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
-        napi_set_named_property(env, exports, fns[i].name, fn);
-    }
-    return exports;
+    return export_functions(env, exports, fns, sizeof fns / sizeof fns[0]);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
