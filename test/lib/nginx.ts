@@ -41,7 +41,7 @@ export interface StartOptions {
   singleProcess?: boolean;
   /** argv[0] to run nginx under (its command line as ps shows it, when nginx does not retitle itself) */
   argv0?: string;
-  /** client_header_timeout (default 60s) */
+  /** client_header_timeout (default DEFAULT_HEADER_TIMEOUT_MS) */
   clientHeaderTimeout?: string;
   /** Debian's lua-nginx-module (and the ndk it needs) loaded, with the locations LUA_LOCATIONS */
   lua?: boolean;
@@ -53,6 +53,12 @@ export interface StartOptions {
   /** how long stop() waits after SIGQUIT before SIGKILL (default 5 000 ms) */
   quitTimeoutMs?: number;
 }
+
+/**
+ * client_header_timeout unless a test sets its own: the connections a test holds (idle, or with half a request)
+ * must outlive every reader the test runs, however slow a busy machine makes gdb and lldb (nginx's 60 s did not).
+ */
+export const DEFAULT_HEADER_TIMEOUT_MS = 3_600_000;
 
 /** Our builds: the default one, and 'v2debug', configured with options that move struct fields. */
 export type Variant = '' | 'v2debug';
@@ -227,7 +233,7 @@ function renderConfig(dir: string, port: number, opts: StartOptions): string {
     .replaceAll('@USER@', user)
     .replaceAll('@WORKERS@', String(opts.workers ?? 1))
     .replaceAll('@MASTER@', opts.singleProcess ? 'off' : 'on')
-    .replaceAll('@HEADER_TIMEOUT@', opts.clientHeaderTimeout ?? '60s')
+    .replaceAll('@HEADER_TIMEOUT@', opts.clientHeaderTimeout ?? `${DEFAULT_HEADER_TIMEOUT_MS / 1000}s`)
     .replaceAll('@MODULES@', opts.lua ? LUA_MODULES : '')
     .replaceAll('@LOCATIONS@', (opts.lua ? LUA_LOCATIONS : '') + (opts.locations ?? ''));
 }
