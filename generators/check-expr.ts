@@ -7,14 +7,13 @@ import type { Expr } from './expr-parse.ts';
 import { FIELD_PATH, fieldTypeName, isScalarName, pointeeByName } from './field-type.ts';
 import type { FieldType, Pointee, StructIR, TExpr, VType } from './ir.ts';
 import { BUILTINS, isBuiltin, unknownCallHint } from './builtins.ts';
-import { elementType, ExprError, fieldValueType, INT, SINT, typeName, type CheckContext, type Scope, type WalkCost } from './typed-expr.ts';
+import { elementType, ExprError, fieldValueType, INT, SINT, typeName, type CheckContext, type Scope } from './typed-expr.ts';
+import { walkCall } from './lower/inline.ts';
 import { memberPath, withParams } from './walk-expand.ts';
 
-export { ExprError, fieldValueType, typeName, type CheckContext, type Scope, type WalkCost, type WalkElsewhere } from './typed-expr.ts';
+export { ExprError, fieldValueType, typeName, type CheckContext, type Scope, type WalkElsewhere } from './typed-expr.ts';
 
 const MAX_INLINED = 20_000;
-/** A named walk of at most this many parts is inlined where it is called (its loops fuse with the caller's); a larger one is a function. */
-export const MAX_INLINE_WALK = 40;
 const MAX_WALK_DEPTH = 16;
 
 export class ExprChecker {
@@ -231,12 +230,9 @@ export class ExprChecker {
     this.walkStack.push(def.name);
     try {
       if (def.params.length === 0) {
-        const checked = w.checked();
-        // Inlined, a walk evaluates its argument wherever self appears: a walk of a value that would evaluate a
-        // costly argument more than once is called, with the argument evaluated once (a walk of a sequence stays
-        // inlined, so that its loop fuses with the caller's).
-        const again = checked.body.type.k !== 'seq' && checked.selfUses > 1 && !cheapArgument(arg);
-        if (checked.size > MAX_INLINE_WALK || again) return { op: 'call', walk: def.name, arg, body: checked.body, type: checked.body.type };
+        // Lowering's rule (lower/inline.ts): called, or inlined here with self bound to the argument.
+        const call = walkCall(def.name, arg, w.checked());
+        if (call) return call;
       }
       return this.expr(ast, { self: arg, its: [] });
     } catch (err) {
@@ -306,24 +302,3 @@ export class ExprChecker {
   }
 
 }
-
-export function walkCost(e: TExpr): WalkCost {
-  const cost = { size: 0, selfUses: 0 };
-  const visit = (x: unknown): void => {
-    if (x === null || typeof x !== 'object') return;
-    const o = x as Record<string, unknown>;
-    if (o.op === 'call') {
-      cost.size++;
-      visit(o.arg);
-      return;
-    }
-    if ('op' in o) cost.size++;
-    if (o.op === 'var' && o.slot === 0) cost.selfUses++;
-    for (const [k, val] of Object.entries(o)) if (k !== 'type' && typeof val === 'object') visit(val);
-  };
-  visit(e);
-  return cost;
-}
-
-/** An argument as cheap to evaluate again as to pass: a variable (self, it) or a number. */
-const cheapArgument = (e: TExpr): boolean => e.op === 'var' || e.op === 'num';

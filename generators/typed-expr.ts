@@ -6,6 +6,7 @@
 import type { Expr } from './expr-parse.ts';
 import { pointeeName } from './field-type.ts';
 import type { FieldType, GlobalIR, Pointee, StructIR, TExpr, VType, WalkDefIR } from './ir.ts';
+import type { WalkCost } from './lower/inline.ts';
 
 export class ExprError extends Error {
   constructor(
@@ -43,14 +44,6 @@ export interface WalkElsewhere {
   of: string;
   /** The schema imports the file, and the walk was left out: it does not declare `of`. */
   imported: boolean;
-}
-
-/** What a walk's checked body costs where it is inlined: its parts, and how often it evaluates self. */
-export interface WalkCost {
-  /** The parts of the body (a called walk counts as its argument and one). */
-  size: number;
-  /** Where self (slot 0) appears: an inlined call evaluates its argument at each. */
-  selfUses: number;
 }
 
 export interface Scope {
