@@ -129,6 +129,21 @@ function byteOrder(fn: 'ntohs' | 'ntohl', size: 2 | 4): Builtin {
   };
 }
 
+/** filter(), take_while(): the elements of a walk kept by a condition on it (take_while stops at the first it fails). */
+function conditionWalk(fn: 'filter' | 'take_while', usage: string): Builtin {
+  return {
+    min: 2,
+    max: 2,
+    usage,
+    check(e, s) {
+      const seq = this.seqArg(e.args[0], s, `the first argument of ${fn}()`);
+      const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
+      if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`${fn}() needs a condition, but this is ${typeName(body.type)}`, e.args[1].at);
+      return walk({ w: fn, seq, slot, body }, (seq.type as { elem: VType }).elem);
+    },
+  };
+}
+
 /** dlist(): head, element type, link field[, next, prev]. */
 function dlistOf(this: BuiltinChecker, e: Call, s: Scope): TExpr {
   const name = 'dlist';
@@ -495,28 +510,8 @@ export const BUILTINS: Record<string, Builtin> = {
       return walk({ w: 'each', seq, slot, body }, elem);
     },
   },
-  filter: {
-    min: 2,
-    max: 2,
-    usage: 'filter(walk, condition on it)',
-    check(e, s) {
-      const seq = this.seqArg(e.args[0], s, 'the first argument of filter()');
-      const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
-      if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`filter() needs a condition, but this is ${typeName(body.type)}`, e.args[1].at);
-      return walk({ w: 'filter', seq, slot, body }, (seq.type as { elem: VType }).elem);
-    },
-  },
-  take_while: {
-    min: 2,
-    max: 2,
-    usage: 'take_while(walk, condition on it): the elements up to the first where the condition fails',
-    check(e, s) {
-      const seq = this.seqArg(e.args[0], s, 'the first argument of take_while()');
-      const { slot, body } = this.bodyWithIt(seq, e.args[1], s);
-      if (!['int', 'ptr', 'ref', 'fnptr'].includes(body.type.k)) throw new ExprError(`take_while() needs a condition, but this is ${typeName(body.type)}`, e.args[1].at);
-      return walk({ w: 'take_while', seq, slot, body }, (seq.type as { elem: VType }).elem);
-    },
-  },
+  filter: conditionWalk('filter', 'filter(walk, condition on it)'),
+  take_while: conditionWalk('take_while', 'take_while(walk, condition on it): the elements up to the first where the condition fails'),
   reach: {
     min: 2,
     max: 2,
