@@ -6,7 +6,7 @@
 import { exprSource, type Expr } from './expr-parse.ts';
 import { fieldTypeName } from './field-type.ts';
 import type { FieldType, Pointee, StructIR, TExpr, VType, Walk } from './ir.ts';
-import { elementType, ExprError, fieldValueType, INT, SINT, typeName, type CheckContext, type Scope, type WalkElsewhere } from './typed-expr.ts';
+import { elementType, ExprError, fieldValueType, INT, SINT, structName, typeName, type CheckContext, type Scope, type WalkElsewhere } from './typed-expr.ts';
 
 /**
  * Builtins the language had and has no longer (xwalk: 1 keeps its word: a
@@ -91,10 +91,6 @@ export interface Builtin {
 }
 
 const walk = (w: Walk, elem: VType): TExpr => ({ op: 'walk', walk: w, type: { k: 'seq', elem } });
-
-function structName(t: TExpr): string | null {
-  return t.type.k === 'ref' ? t.type.name : t.type.k === 'ptr' && t.type.to.k === 'struct' ? t.type.to.name : null;
-}
 
 function aggregate(fn: 'count' | 'sum' | 'min' | 'max' | 'all' | 'any', needsBody: boolean): Builtin {
   return {

@@ -7,7 +7,7 @@ import type { Expr } from './expr-parse.ts';
 import { FIELD_PATH, fieldTypeName, isScalarName, pointeeByName } from './field-type.ts';
 import type { FieldType, Pointee, StructIR, TExpr, VType } from './ir.ts';
 import { BUILTINS, isBuiltin, unknownCallHint } from './builtins.ts';
-import { elementType, ExprError, fieldValueType, INT, SINT, typeName, type CheckContext, type Scope } from './typed-expr.ts';
+import { elementType, ExprError, fieldValueType, INT, SINT, structName, typeName, type CheckContext, type Scope } from './typed-expr.ts';
 import { walkCall } from './lower/inline.ts';
 import { memberPath, withParams } from './walk-expand.ts';
 
@@ -109,7 +109,7 @@ export class ExprChecker {
   private structOf(base: TExpr): { struct: StructIR; prefix: string; root: TExpr } | null {
     const t = base.type;
     if (t.k === 'path') return { struct: this.ctx.structs.get(t.struct)!, prefix: t.path + '.', root: t.base };
-    const name = t.k === 'ref' ? t.name : t.k === 'ptr' && t.to.k === 'struct' ? t.to.name : null;
+    const name = structName(base);
     if (!name) return null;
     return { struct: this.ctx.structs.get(name)!, prefix: '', root: base };
   }
@@ -244,7 +244,7 @@ export class ExprChecker {
   }
 
   expectStruct(t: TExpr, name: string, at: number, what: string): void {
-    const got = t.type.k === 'ref' ? t.type.name : t.type.k === 'ptr' && t.type.to.k === 'struct' ? t.type.to.name : null;
+    const got = structName(t);
     if (got !== name) throw new ExprError(`${what} must point to ${name}, but it is ${typeName(t.type)}`, at);
   }
 

@@ -92,16 +92,13 @@ export function fieldValueType(f: FieldType): VType {
   }
 }
 
-/** The type of an element read from memory as `p` (array elements, derefs). */
+/** The type of an element read from memory as `p` (array elements, derefs): what a field of that type reads as. */
 export function elementType(p: Pointee): VType {
-  switch (p.k) {
-    case 'int':
-      return { k: 'int', signed: p.signed };
-    case 'ptr':
-      return { k: 'ptr', to: p.to };
-    case 'struct':
-      return { k: 'ref', name: p.name };
-    case 'void':
-      throw new Error('void has no elements');
-  }
+  if (p.k === 'void') throw new Error('void has no elements');
+  return fieldValueType(p);
+}
+
+/** The struct a value is or points to (a ref, a ptr to a struct), or null. */
+export function structName(t: TExpr): string | null {
+  return t.type.k === 'ref' ? t.type.name : t.type.k === 'ptr' && t.type.to.k === 'struct' ? t.type.to.name : null;
 }
