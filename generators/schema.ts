@@ -8,7 +8,9 @@ import path from 'node:path';
 import { packDirs, trustedInPacks, xwalkVersion } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type Scalar, type YAMLMap } from 'yaml';
-import { ExprChecker, ExprError, isBuiltin, typeName, walkCost, type WalkElsewhere } from './check-expr.ts';
+import { ExprChecker, ExprError, typeName, type WalkElsewhere } from './check-expr.ts';
+import { walkCost } from './lower/inline.ts';
+import { isBuiltin } from './builtins.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
@@ -254,11 +256,7 @@ function innermost(p: import('./ir.ts').Pointee): string | null {
 /** enums: NAME: {doc:, object:} (or NAME: {}): enums whose enumerators each build's layout carries, for enum_name(). */
 function readEnums(src: Source, pair: Pair | undefined, pack: PackIR): void {
   if (!pair) return;
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'enums: maps C enum names (a typedef or an enum tag) to {doc:} or {}, e.g. ngx_http_state_e: {}');
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const n = identifier(src, item, key, 'an enum name');
+  for (const { item, key, name: n } of namedEntries(src, pair, 'enums: maps C enum names (a typedef or an enum tag) to {doc:} or {}, e.g. ngx_http_state_e: {}', 'an enum name')) {
     if (pack.structs.has(n)) src.fail(key, `enum ${n} has the name of a type of types:`);
     const body = item.value as Node | null;
     const e = body === null || (isScalar(body) && body.value === null) ? new Map<string, Pair>() : isMap(body) ? entries(src, body, ['doc', 'object'], `enum ${n}`) : src.fail(body, `enum ${n}: expected {} or {doc:, object:}`);
@@ -269,11 +267,7 @@ function readEnums(src: Source, pair: Pair | undefined, pack: PackIR): void {
 
 function readGlobals(src: Source, pair: Pair | undefined, pack: PackIR): void {
   if (!pair) return;
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'globals: maps global variable names to their types');
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const n = identifier(src, item, key, 'a global name');
+  for (const { item, key, name: n } of namedEntries(src, pair, 'globals: maps global variable names to their types', 'a global name')) {
     if (n === 'self' || n === 'it' || n === 'NULL') src.fail(key, `a global cannot be named '${n}': expressions read that name as their own`);
     // name: TYPE, or name: {type: TYPE, object: NAME} for a global another object defines; optional: WHY for one a build may lack
     const body = item.value as Node;
@@ -296,11 +290,7 @@ const OBJECT_FILE = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,127}$/;
 /** objects: the shared objects with layouts of their own, by name: each with the file it is mapped from. */
 function readObjects(src: Source, pair: Pair | undefined, pack: PackIR): void {
   if (!pair) return;
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'objects: maps names to the shared objects the program maps, e.g. luajit: {file: libluajit-5.1.so.2}');
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const n = identifier(src, item, key, 'an object name');
+  for (const { item, key, name: n } of namedEntries(src, pair, 'objects: maps names to the shared objects the program maps, e.g. luajit: {file: libluajit-5.1.so.2}', 'an object name')) {
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `object ${n}: expected file: (the name it is mapped by) and doc:`);
     const e = entries(src, body, ['doc', 'file'], `object ${n}`);
@@ -389,11 +379,7 @@ interface WalkSource {
 function readWalks(src: Source, pair: Pair | undefined, pack: PackIR, o: { optional?: { file: string; leftOut: Map<string, WalkElsewhere> } } = {}): Map<string, WalkSource> {
   const asts = new Map<string, WalkSource>();
   if (!pair) return asts;
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'walks: maps walk names to { of:, yields: }');
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const n = identifier(src, item, key, 'a walk name');
+  for (const { item, key, name: n } of namedEntries(src, pair, 'walks: maps walk names to { of:, yields: }', 'a walk name')) {
     if (pack.globals.has(n)) src.fail(key, `walk ${n} has the name of a global`);
     if (isBuiltin(n)) src.fail(key, `walk ${n} has the name of a builtin function, which calls would reach instead`);
     const body = item.value as Node;
@@ -555,12 +541,8 @@ type Ctx = ConstructorParameters<typeof ExprChecker>[0];
 
 function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR, ctx: Ctx): void {
   if (!pair) src.fail(root, 'the schema has no views: section');
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'views: maps view names to { of:, roots:, columns: }');
   const aliases = new Set<string>();
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const n = identifier(src, item, key, 'a view name');
+  for (const { item, key, name: n } of namedEntries(src, pair, 'views: maps view names to { of:, roots:, columns: }', 'a view name')) {
     if (aliases.has(n)) src.fail(key, `${n} is already an alias of another view`);
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
@@ -595,11 +577,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
  */
 function readProbes(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx): void {
   if (!pair) return;
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'probes: maps a name to { function:, arg:, keys:, values: }');
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const n = identifier(src, item, key, 'a probe name');
+  for (const { item, key, name: n } of namedEntries(src, pair, 'probes: maps a name to { function:, arg:, keys:, values: }', 'a probe name')) {
     if (pack.probes.has(n)) src.fail(key, `probe ${n} is defined twice`);
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? key, `probe ${n}: expected function:, arg:, keys: and values:`);
@@ -659,11 +637,7 @@ function readProbes(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx)
 /** flamegraphs: name -> { doc:, views: [stack-shaped views] }: several views recorded as one flame graph. */
 function readFlamegraphs(src: Source, pair: Pair | undefined, pack: PackIR): void {
   if (!pair) return;
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'flamegraphs: maps a name to { doc:, views: [stack-shaped views] }');
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const n = identifier(src, item, key, 'a flame graph name');
+  for (const { item, key, name: n } of namedEntries(src, pair, 'flamegraphs: maps a name to { doc:, views: [stack-shaped views] }', 'a flame graph name')) {
     if (pack.views.has(n)) src.fail(key, `flame graph ${n} has the name of a view`);
     notADebuggerCommand(src, key, n);
     const body = item.value as Node;
@@ -760,11 +734,7 @@ function readAliases(src: Source, pair: Pair | undefined, pack: PackIR, view: st
 
 function readRoots(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker): RootIR[] {
   if (!pair) return [];
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, `view ${view.name}: roots: maps a label to an expression that yields ${view.of} pointers`);
-  return m.items.map((item) => {
-    const key = item.key as Node;
-    const label = identifier(src, item, key, 'a root label');
+  return Array.from(namedEntries(src, pair, `view ${view.name}: roots: maps a label to an expression that yields ${view.of} pointers`, 'a root label'), ({ item, key, name: label }) => {
     const expr = checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), null);
     const elem = expr.type.k === 'seq' ? expr.type.elem : expr.type;
     const points = elem.k === 'ref' ? elem.name : elem.k === 'ptr' && elem.to.k === 'struct' ? elem.to.name : elem.k === 'fnptr' ? 'fnptr' : null;
@@ -781,11 +751,7 @@ function readRoots(src: Source, pair: Pair | undefined, body: Node, view: ViewIR
 function readLets(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr): ReadonlyMap<string, TExpr> {
   const lets = new Map<string, TExpr>();
   if (!pair) return lets;
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, `view ${view.name}: let: maps a name to an expression of self, e.g. pool: self.pool`);
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const name = identifier(src, item, key, 'a name of let:');
+  for (const { item, key, name } of namedEntries(src, pair, `view ${view.name}: let: maps a name to an expression of self, e.g. pool: self.pool`, 'a name of let:')) {
     try {
       checker.letName({ kind: 'name', name, at: 0 }, { self, its: [], lets }, `view ${view.name}: let:`);
     } catch (err) {
@@ -803,11 +769,7 @@ function readLets(src: Source, pair: Pair | undefined, view: ViewIR, checker: Ex
 
 function readColumns(src: Source, pair: Pair | undefined, body: Node, view: ViewIR, checker: ExprChecker, self: TExpr, lets: ReadonlyMap<string, TExpr>): ColumnIR[] {
   if (!pair) src.fail(body, `view ${view.name} needs columns: (name: expression of self)`);
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, `view ${view.name}: columns: maps a column name to an expression of self`);
-  return m.items.map((item) => {
-    const key = item.key as Node;
-    const name = identifier(src, item, key, 'a column name');
+  return Array.from(namedEntries(src, pair, `view ${view.name}: columns: maps a column name to an expression of self`, 'a column name'), ({ item, key, name }) => {
     if (name === 'origin') src.fail(key, "'origin' is reserved: every row already says which root reached it");
     if (name === 'pid') src.fail(key, "'pid' is reserved: every row already says which process it was read from");
     const expr = columnValue(checkExpr(src, checker, item.value as Node, parse(src, item.value as Node), self, lets));
@@ -892,11 +854,7 @@ function readInstant(src: Source, pair: Pair | undefined, view: ViewIR, checker:
 
 function readPrinters(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx): PrinterIR[] {
   if (!pair) return [];
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'printers: maps a type name to how debuggers show it (string:, view: or children:)');
-  return m.items.map((item) => {
-    const key = item.key as Node;
-    const type = identifier(src, item, key, 'a type name');
+  return Array.from(namedEntries(src, pair, 'printers: maps a type name to how debuggers show it (string:, view: or children:)', 'a type name'), ({ item, key, name: type }) => {
     if (!pack.structs.has(type)) src.fail(key, `unknown type '${type}' (declared: ${[...pack.structs.keys()].join(', ')})`);
     const body = item.value as Node;
     if (!isMap(body) || body.items.length !== 1) src.fail(body ?? key, `printer ${type}: give one of string: EXPR, view: VIEW or children: WALK`);
@@ -1007,6 +965,22 @@ export function printable(text: string): string {
   });
 }
 
+
+/**
+ * The entries of a section that maps names to something (types:, views:,
+ * a view's columns:...), in order: the section must be a mapping (else
+ * hint), each key a C identifier (what names it). Lazy, so that an entry's
+ * name is checked when the reader reaches it and the first error in the
+ * file is still the one reported.
+ */
+function* namedEntries(src: Source, section: Pair, hint: string, what: string): Generator<{ item: Pair; key: Node; name: string }> {
+  const m = section.value as Node;
+  if (!isMap(m)) src.fail(m, hint);
+  for (const item of m.items) {
+    const key = item.key as Node;
+    yield { item, key, name: identifier(src, item, key, what) };
+  }
+}
 
 function identifier(src: Source, pair: Pair | undefined, where: Node, what: string): string {
   const node = pair ? ((pair.key && pair.key !== where ? pair.value : pair.key) as Node) : where;

@@ -844,11 +844,30 @@ class Lowerer {
 
   /** chain(first, next): p, p->next, ... until NULL; each p aligned; Brent's cycle check. */
   private chain(w: Extract<Walk, { w: 'chain' }>, emit: Emit, stop: LStmt[]): LStmt[] {
-    const { p, n, t, pw } = this.names('p', 'n', 't', 'pw');
     const what = `${w.struct}.${w.next} chain`;
     const mask = bin('-', { k: 'align', struct: w.struct }, int(1));
+    return this.follow(
+      what,
+      () => this.expr(w.first),
+      (p) => [if_(ne(bin('&', v(p), mask), int(0)), [fail('corrupt', `${what}: {0} is not aligned for ${w.struct}`, hexArg(v(p)))])],
+      (p) => [set(p, load64(add(v(p), { k: 'off', struct: w.struct, field: w.next })))],
+      emit,
+      stop,
+    );
+  }
+
+  /**
+   * The loop of a walk that follows a pointer until NULL (chain, iterate):
+   * from first, each p checked (check), counted against --max-nodes and
+   * passed on, then the step to the next; Brent's cycle check after each
+   * step; what was counted spent when it ends. what names the walk in its
+   * errors. The parts are made in the order they run (first, check, emit,
+   * step), so that the names they take are given out in that order.
+   */
+  private follow(what: string, first: () => LExpr, check: (p: string) => LStmt[], step: (p: string) => LStmt[], emit: Emit, stop: LStmt[]): LStmt[] {
+    const { p, n, t, pw } = this.names('p', 'n', 't', 'pw');
     return [
-      let_(p, this.expr(w.first)),
+      let_(p, first()),
       let_(n, int(0)),
       let_(t, v(p)),
       let_(pw, int(1)),
@@ -859,11 +878,11 @@ class Lowerer {
             k: 'loop',
             body: [
               if_(eq(v(p), int(0)), [{ k: 'break' }]),
-              if_(ne(bin('&', v(p), mask), int(0)), [fail('corrupt', `${what}: {0} is not aligned for ${w.struct}`, hexArg(v(p)))]),
+              ...check(p),
               inc(n),
               if_(gt(v(n), maxNodes), [fail('limit', `${what} has more than {0} elements (--max-nodes)`, decArg(maxNodes))]),
               ...emit(v(p), stop),
-              set(p, load64(add(v(p), { k: 'off', struct: w.struct, field: w.next }))),
+              ...step(p),
               ...this.brent(p, n, t, pw, [fail('cycle', `${what}: cycle at {0} after {1} elements`, hexArg(v(p)), decArg(v(n)))]),
             ],
           },
@@ -1023,32 +1042,8 @@ class Lowerer {
 
   /** iterate(first, next): first, next(first), ... until 0; Brent's cycle check; next is computed after the element is passed on. */
   private iterate(w: Extract<Walk, { w: 'iterate' }>, emit: Emit, stop: LStmt[]): LStmt[] {
-    const { p, n, t, pw } = this.names('p', 'n', 't', 'pw');
     const it = slotVar(w.slot);
-    return [
-      let_(p, this.expr(w.first)),
-      let_(n, int(0)),
-      let_(t, v(p)),
-      let_(pw, int(1)),
-      {
-        k: 'try',
-        body: [
-          {
-            k: 'loop',
-            body: [
-              if_(eq(v(p), int(0)), [{ k: 'break' }]),
-              inc(n),
-              if_(gt(v(n), maxNodes), [fail('limit', 'iterate() has more than {0} elements (--max-nodes)', decArg(maxNodes))]),
-              ...emit(v(p), stop),
-              let_(it, v(p)),
-              set(p, this.expr(w.next)),
-              ...this.brent(p, n, t, pw, [fail('cycle', 'iterate(): cycle at {0} after {1} elements', hexArg(v(p)), decArg(v(n)))]),
-            ],
-          },
-        ],
-        finally: [...spend(v(n))],
-      },
-    ];
+    return this.follow('iterate()', () => this.expr(w.first), () => [], (p) => [let_(it, v(p)), set(p, this.expr(w.next))], emit, stop);
   }
 
   /** range(count): 0 .. count-1; the count checked and spent before the first. */
