@@ -16,7 +16,7 @@ from test_derive import FakeTypes, T  # the fake type adapter of the layout deri
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # In the order a generated extension inlines them (templates/python-extension.ts), into one namespace.
-RUNTIME = ["xwalk_core.py", "xwalk_elf.py", "xwalk_symtab.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
+RUNTIME = ["xwalk_core.py", "xwalk_output.py", "xwalk_elf.py", "xwalk_symtab.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
 ns = {"__name__": "xwalk"}
 for name in RUNTIME:
     with open(os.path.join(HERE, "..", "..", "py-common", name)) as f:

@@ -1,0 +1,68 @@
+"""
+The output layer of the gdb and lldb extensions (py-common/xwalk_output.py)
+against the golden cases xsample's writers pass too
+(test/fixtures/output-golden/, test/output-golden.test.ts): a result's text
+and JSON, and one sample of a stack-shaped view (or a flame graph) as
+folded lines, byte for byte.
+"""
+import json
+import os
+import unittest
+from types import SimpleNamespace
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GOLDEN = os.path.join(HERE, "..", "fixtures", "output-golden")
+ns = {"__name__": "xwalk_output"}
+with open(os.path.join(HERE, "..", "..", "py-common", "xwalk_output.py")) as f:
+    exec(compile(f.read(), "xwalk_output.py", "exec"), ns)  # standard library only: it needs no other file of the runtime
+
+
+def read(name):
+    """A golden file: an integer past 2^53 is written {"$int": "decimal"}; rows are [column, value] pairs."""
+    with open(os.path.join(GOLDEN, name)) as f:
+        return json.load(f, object_hook=lambda o: int(o["$int"]) if set(o) == {"$int"} else o)["cases"]
+
+
+def pairs(row):
+    return [(k, v) for k, v in row]
+
+
+class Results(unittest.TestCase):
+    def test_text_and_json(self):
+        cases = read("results.json")
+        self.assertGreaterEqual(len(cases), 8)
+        for c in cases:
+            r = c["result"]
+            view = SimpleNamespace(name=r["view"])
+            layout = SimpleNamespace(release=r["release"])
+            clock = r.get("clock")
+            clock = SimpleNamespace(source=clock["source"], now_ms=clock["now_ms"], monotonic_ms=clock["monotonic_ms"], doc=clock.get("doc")) if clock else None
+            rows = [pairs(x) for x in r["items"]]
+            with self.subTest(c["name"]):
+                self.assertEqual(ns["result_text"](view, r["pid"], r["pack"], layout, clock, rows, r["errors"]), c["text"])
+                self.assertEqual(ns["result_json"](view, r["pid"], r["pack"], layout, r["build_id"], clock, rows, r["errors"], r.get("consistency")), c["json"])
+
+
+class Folded(unittest.TestCase):
+    def test_folded_lines(self):
+        cases = read("folded.json")
+        self.assertGreaterEqual(len(cases), 5)
+        for c in cases:
+            weights = {}
+            for p in c["parts"]:
+                s = p["stack"]
+                view = SimpleNamespace(stack=(s["frames"], s["weight"], s["leaves"]))
+                ns["folded_add"](view, [pairs(x) for x in p["rows"]], c["pid"], weights)
+            with self.subTest(c["name"]):
+                self.assertEqual("\n".join(ns["folded_sorted"](weights)), c["folded"])
+
+    def test_one_view(self):
+        """folded_lines, what --folded writes of one view, is folded_add and folded_sorted."""
+        c = read("folded.json")[0]
+        s = c["parts"][0]["stack"]
+        view = SimpleNamespace(stack=(s["frames"], s["weight"], s["leaves"]))
+        self.assertEqual("\n".join(ns["folded_lines"](view, [pairs(x) for x in c["parts"][0]["rows"]], c["pid"])), c["folded"])
+
+
+if __name__ == "__main__":
+    unittest.main()
