@@ -753,6 +753,50 @@ def folded_lines(view, rows, pid):
     return folded_sorted(weights)
 
 
+# ---- py-common/xwalk_choice.py ----
+# xwalk layout choice: which layout serves a process, the one rule xsample
+# follows too (generators/layout-choice.ts chooseLayout, the same in
+# TypeScript). Pure: facts in, a choice or a refusal out; the golden cases
+# of test/fixtures/output-golden/layout-choice.json hold both languages to
+# it (test/py/test_output_golden.py). Standard library only.
+
+
+def known_builds(pack, layouts):
+    """The builds known, as a refusal names them (knownBuilds())."""
+    if not layouts:
+        return "no builds of %s are known yet" % pack
+    return "known builds of %s: %s" % (pack, ", ".join(" ".join(x for x in [c["release"], c.get("binary"), c["build_id"][:12]] if x) for c in layouts))
+
+
+def choose_layout(layouts, facts):
+    """layouts: the program's own layouts that may serve ({release, build_id, signature, binary?, misfit: the
+    line saying why it does not fit the schema, or None}); facts: {pack, exe, build_id, version, signature,
+    debug: None when there is no debug info, "serves", or why it does not serve; embedded: the layouts are
+    inside this extension}. In order: the layout of the build-id when it fits; else the debug info when it
+    serves; else one of the same release and signature that fits; else {"refused": one line}. A choice is
+    {"by": "build-id" | "signature", "layout": index, "source": ...} or {"by": "dwarf", "source": ...}."""
+    pack, build_id, version, signature = facts["pack"], facts["build_id"], facts["version"], facts["signature"]
+    release = version if version is not None else "unknown"
+    own = next((i for i, c in enumerate(layouts) if build_id is not None and c["build_id"] == build_id), -1)
+    if own >= 0 and layouts[own]["misfit"] is None:
+        return {"by": "build-id", "layout": own, "source": "%s %s (%s)" % (pack, layouts[own]["release"], layouts[own]["build_id"][:12])}
+    if facts["debug"] == "serves":
+        return {"by": "dwarf", "source": "%s %s (%s, derived from DWARF)" % (pack, release, build_id[:12] if build_id else "no build-id")}
+    if version is not None and signature is not None:
+        same = next((i for i, c in enumerate(layouts) if c["release"] == version and c["signature"] == signature and c["misfit"] is None), -1)
+        if same >= 0:
+            return {"by": "signature", "layout": same, "source": "%s %s (made for %s; same release and signature)" % (pack, version, layouts[same]["build_id"][:12])}
+    add = "Add one with: xgen layout --pack %s BINARY-WITH-DEBUG-INFO%s" % (pack, ", then regenerate" if facts["embedded"] else "")
+    build = "%s (build-id %s)" % (facts["exe"], build_id if build_id is not None else "none")
+    if facts["debug"] is not None:
+        return {"refused": "unknown build of %s %s: %s matches no layout, and its debug info does not serve (%s); %s. %s" % (pack, release, build, facts["debug"], known_builds(pack, layouts), add)}
+    if own >= 0:
+        return {"refused": layouts[own]["misfit"]}
+    if build_id is None:
+        return {"refused": "%s has no build-id note, so no layout can be keyed to it: link it with --build-id" % facts["exe"]}
+    return {"refused": "unknown build of %s %s: %s is stripped and no layout matches it; %s. %s" % (pack, release, build, known_builds(pack, layouts), add)}
+
+
 # ---- py-common/xwalk_elf.py ----
 # xwalk: the statics of an executable's C files, from its .symtab, where each
 # file's local symbols follow that file's STT_FILE symbol. The same reading
@@ -1971,37 +2015,43 @@ def _with_objects(pack, layout, mapped):
     return Layout(data, " + ".join(sources), unavailable)  # noqa: F821
 
 
-def _complete(data, spec):
-    """Whether a layout has every struct, field and global of the spec (the program's own, not its objects')."""
-    types = data["types"]
-    return all(t in types and all(f in types[t]["fields"] for f in fields) for t, fields in spec["structs"].items()) and all(g in data["globals"] for g in spec["globals"] if g not in spec.get("optional", {}))
+def _misfit(pack, data):
+    """Why a layout of the program does not fit the schema (every struct, field and global it declares, but the
+    optional globals), in the words of BoundLayout.bind in sampler/bound-layout.ts; None when it fits."""
+    spec, types = pack.spec, data["types"]
+    missing = []
+    for t, fields in spec["structs"].items():
+        if t not in types:
+            missing.append(t)
+            continue
+        missing += ["%s.%s" % (t, f) for f in fields if f not in types[t]["fields"]]
+    missing += [g for g in spec["globals"] if g not in data["globals"] and g not in spec.get("optional", {})]
+    if not missing:
+        return None
+    return "the layout %s %s (%s) lacks %s%s: the schema changed since it was made; regenerate it with xgen layout" % (
+        pack.name, data["release"], data["build_id"][:12], ", ".join(missing[:6]), " and %d more" % (len(missing) - 6) if len(missing) > 6 else "")
 
 
 def _find_layout(pack, target):
-    """As xsample: by build-id; else the debugger's own DWARF; else release + signature; else a clear error."""
-    for data in pack.layouts:
-        # A layout made before the schema read more is passed over: the debugger's DWARF serves instead.
-        if data["build_id"] == target.build_id and data.get("object") is None and _complete(data, pack.spec):
-            return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
+    """The one rule of py-common/xwalk_choice.py (as xsample): by build-id; else the debugger's own DWARF; else
+    release + signature; else one line saying why not."""
+    own = [d for d in pack.layouts if d.get("object") is None]
+    candidates = [{"release": d["release"], "build_id": d["build_id"], "signature": d.get("signature"), "misfit": _misfit(pack, d)} for d in own]
     version = find_version(target.exe, pack.version_pattern)
+    facts = {"pack": pack.name, "exe": target.exe, "build_id": target.build_id, "version": version, "signature": None, "debug": "serves", "embedded": True}
+    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
+    if choice.get("by") == "build-id":
+        return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
     types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
     if not errors:
-        release = version or "unknown"
-        data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
+        data = {"release": version or "unknown", "build_id": target.build_id, "types": types, "globals": globals_}
         data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]  # noqa: F821 (xwalk_derive.py)
-        return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
-    signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
-    if version and signature:
-        for data in pack.layouts:
-            if data["release"] == version and data.get("signature") == signature and data.get("object") is None and _complete(data, pack.spec):
-                return Layout(data, "%s %s (made for %s; same release and signature)" % (pack.name, version, data["build_id"][:12]))  # noqa: F821
-    known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts if d.get("object") is None) or "none"
-    first = errors[0]
-    raise XwalkError(  # noqa: F821
-        "unknown build of %s: %s (build-id %s) matches no layout of this extension, and its debug info does not serve "
-        "(%s: %s); known builds: %s. Add one with: xgen layout --pack %s BINARY-WITH-DEBUG-INFO, then regenerate"
-        % (pack.name, target.exe, target.build_id, first["where"], first["message"], known, pack.name)
-    )
+        return Layout(data, choice["source"])  # noqa: F821
+    facts.update(debug="%s: %s" % (errors[0]["where"], errors[0]["message"]), signature=find_version(target.exe, pack.signature_pattern, SIGNATURE))
+    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
+    if "refused" in choice:
+        raise XwalkError(choice["refused"])  # noqa: F821
+    return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
 
 
 # What a release and a signature may look like (sampler/pack-select.ts checks the same).

@@ -1,9 +1,9 @@
 """
 The output layer of the gdb and lldb extensions (py-common/xwalk_output.py)
-against the golden cases xsample's writers pass too
-(test/fixtures/output-golden/, test/output-golden.test.ts): a result's text
-and JSON, and one sample of a stack-shaped view (or a flame graph) as
-folded lines, byte for byte.
+and their layout choice (xwalk_choice.py) against the golden cases xsample
+passes too (test/fixtures/output-golden/, test/output-golden.test.ts): a
+result's text and JSON, one sample of a stack-shaped view (or a flame graph)
+as folded lines, byte for byte, and which layout serves a process.
 """
 import json
 import os
@@ -13,8 +13,9 @@ from types import SimpleNamespace
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "..", "fixtures", "output-golden")
 ns = {"__name__": "xwalk_output"}
-with open(os.path.join(HERE, "..", "..", "py-common", "xwalk_output.py")) as f:
-    exec(compile(f.read(), "xwalk_output.py", "exec"), ns)  # standard library only: it needs no other file of the runtime
+for name in ("xwalk_output.py", "xwalk_choice.py"):  # standard library only: they need no other file of the runtime
+    with open(os.path.join(HERE, "..", "..", "py-common", name)) as f:
+        exec(compile(f.read(), name, "exec"), ns)
 
 
 def read(name):
@@ -62,6 +63,15 @@ class Folded(unittest.TestCase):
         s = c["parts"][0]["stack"]
         view = SimpleNamespace(stack=(s["frames"], s["weight"], s["leaves"]))
         self.assertEqual("\n".join(ns["folded_lines"](view, [pairs(x) for x in c["parts"][0]["rows"]], c["pid"])), c["folded"])
+
+
+class LayoutChoice(unittest.TestCase):
+    def test_choice_or_refusal(self):
+        cases = read("layout-choice.json")
+        self.assertGreaterEqual(len(cases), 10)
+        for c in cases:
+            with self.subTest(c["name"]):
+                self.assertEqual(ns["choose_layout"](c["layouts"], c["facts"]), c["expect"])
 
 
 if __name__ == "__main__":
