@@ -679,16 +679,16 @@ def result_json(view, pid, pack, layout, build_id, clock, rows, errors, consiste
     items = "[" + ",".join(_obj(r) for r in rows) + "]"
     parts = []
     for k, v in out:
-        parts.append(json.dumps(k) + ":" + (items if k == "items" else _json(v)))
+        parts.append(json.dumps(k) + ":" + (items if k == "items" else _compact_json(v)))
     return "{" + ",".join(parts) + "}"
 
 
-def _json(v):
+def _compact_json(v):
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
 
 
 def _obj(pairs):
-    return "{" + ",".join(json.dumps(k) + ":" + _json(v) for k, v in pairs) + "}"
+    return "{" + ",".join(json.dumps(k) + ":" + _compact_json(v) for k, v in pairs) + "}"
 
 
 # ---- folded ----
@@ -2165,7 +2165,7 @@ def write_file(path, data):
 
 
 def _where(e):
-    return " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+    return error_where(e)  # noqa: F821 (xwalk_output.py)
 
 
 def write_folded(view, path, rows, errors, pid):

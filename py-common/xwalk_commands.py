@@ -311,7 +311,7 @@ def write_file(path, data):
 
 
 def _where(e):
-    return " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+    return error_where(e)  # noqa: F821 (xwalk_output.py)
 
 
 def write_folded(view, path, rows, errors, pid):

@@ -12,8 +12,11 @@ from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "..", "fixtures", "output-golden")
-ns = {"__name__": "xwalk_output"}
-for name in ("xwalk_output.py", "xwalk_choice.py"):  # standard library only: they need no other file of the runtime
+# The whole runtime, in the order a generated extension inlines it (templates/python-extension.ts), into one
+# namespace: what the extension runs, a name another file defines again included.
+RUNTIME = ["xwalk_core.py", "xwalk_output.py", "xwalk_choice.py", "xwalk_elf.py", "xwalk_symtab.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
+ns = {"__name__": "xwalk"}
+for name in RUNTIME:
     with open(os.path.join(HERE, "..", "..", "py-common", name)) as f:
         exec(compile(f.read(), name, "exec"), ns)
 
