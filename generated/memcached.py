@@ -10,7 +10,6 @@
 # Debugger-neutral: gdb-py/ and lldb-py/ supply read_chunk() and ranges.
 # The walks themselves are generated from the loop IR (generators/lower/),
 # as xsample's are, so gdb, lldb and xsample print the same.
-import json
 import re
 import struct
 import time
@@ -414,15 +413,6 @@ def core_clock(pack_name, clock, rt):
     return r
 
 
-def format_time(ms):
-    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
-    if ms is None:
-        return "unreadable"
-    if not 0 <= ms < 253402300800000:
-        return "%d ms" % ms
-    return "%s.%03d UTC" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)), ms % 1000)
-
-
 class Layout(object):
     """One build's sizes and offsets (the JSON of packs/PACK/RELEASE/BUILD-ID.json)."""
 
@@ -571,116 +561,19 @@ class View(object):
         self.stack = stack  # (frame columns, weight column or None, leaf columns or None): a stack-shaped view
 
 
-def folded_lines(view, rows, pid):
-    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
-    one sample: the process, then each frame column's value (origin bare, the others as "name value",
-    a list one frame each); identical paths add up; heaviest first, then by their text."""
-    weights = {}
-    folded_add(view, rows, pid, weights)
-    return folded_sorted(weights)
+# ---- py-common/xwalk_output.py ----
+# xwalk output: a view's result as text, as JSON and as folded flame-graph
+# lines, byte for byte as xsample writes them (sampler/outputs/text-table.ts,
+# json-shape.ts, folded.ts). Standard library only: it needs nothing else of
+# the runtime. The golden cases of test/fixtures/output-golden/ hold both
+# languages to the same bytes (test/py/test_output_golden.py,
+# test/output-golden.test.ts).
+import json
+import re
+import time
 
 
-def folded_sorted(weights):
-    """Folded lines from {path: weight}: heaviest first, then by their text."""
-    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
-
-
-def folded_add(view, rows, pid, weights):
-    """Adds a stack-shaped view's rows to weights ({folded path: weight}); the views of a flame graph add to one."""
-    frame_names, weight_name, leaves = view.stack
-
-    def add(frames, w):
-        if not isinstance(w, int) or isinstance(w, bool) or w == 0:
-            return  # a path of weight 0 adds nothing, and is left out, as xsample record leaves it out
-        key = ";".join(f.replace(";", "\\x3b") for f in frames)
-        weights[key] = weights.get(key, 0) + w
-
-    for row in rows:
-        r = dict(row)
-        frames = [] if pid is None else ["pid %d" % pid]
-        for name in frame_names:
-            if name == "origin":
-                frames.append(str(r["origin"]))
-                continue
-            cell = r.get(name)
-            for v in cell if isinstance(cell, list) else [cell]:
-                frames.append("%s %s" % (name, "?" if v is None else v))
-        if leaves:
-            # One path per leaf column, ending in its name (a pool's blocks and its large allocations).
-            for c in leaves:
-                add(frames + [c], r.get(c))
-        else:
-            add(frames, r.get(weight_name) if weight_name else 1)
-
-
-def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
-    """The same JSON as xsample --json: keys in the same order, no spaces."""
-    out = [
-        ("view", view.name),
-        ("pid", pid),
-        ("pack", pack),
-        ("release", layout.release),
-        ("build_id", build_id),
-    ]
-    if clock is not None:
-        out.append(("clock", {"source": clock.source, "now_ms": clock.now_ms, "monotonic_ms": clock.monotonic_ms}))
-    out += [
-        ("items", None),
-        ("partial", len(errors) > 0),
-        ("errors", errors),
-    ]
-    items = "[" + ",".join(_obj(r) for r in rows) + "]"
-    parts = []
-    for k, v in out:
-        parts.append(json.dumps(k) + ":" + (items if k == "items" else json.dumps(v, separators=(",", ":"), ensure_ascii=False)))
-    return "{" + ",".join(parts) + "}"
-
-
-def _obj(pairs):
-    return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, separators=(",", ":"), ensure_ascii=False) for k, v in pairs) + "}"
-
-
-def clock_line(clock):
-    """On a core, what "now" was (sampler/format-text.ts clockLine())."""
-    if clock is None or clock.source != "core":
-        return None
-    if clock.doc is None:
-        return "now: none (a core keeps no clock of its own, and the pack names none)"
-    return "now: %s = %s (a core keeps no clock of its own)" % (format_time(clock.now_ms), clock.doc)
-
-
-def result_text(view, pid, pack, layout, clock, rows, errors):
-    """The same text as xsample: a title, a header, one aligned line per item (the title names the pid)."""
-    n = len(rows)
-    title = "%s: %d item%s  (%s %s%s)" % (view.name, n, "" if n == 1 else "s", pack, layout.release, ", pid %d" % pid if pid is not None else "")
-    lines = [title]
-    if clock_line(clock):
-        lines.append(clock_line(clock))
-    if rows:
-        cols = [k for k, _ in rows[0] if k != "pid"]
-
-        def cell(v):
-            if isinstance(v, list):
-                return "[" + ", ".join(cell(x) for x in v) + "]"
-            return "?" if v is None else str(v)
-
-        table = [dict(r) for r in rows]
-        widths = [max(len(c), max(len(cell(t[c])) for t in table)) for c in cols]
-        numeric = [all(isinstance(t[c], int) and not isinstance(t[c], bool) or t[c] is None for t in table) for c in cols]
-
-        def line(vals):
-            return "  ".join(v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
-
-        lines.append(line([c.upper() for c in cols]))
-        for t in table:
-            lines.append(line([cell(t[c]) for c in cols]))
-    if errors:
-        lines.append("partial: %d problem%s" % (len(errors), "" if len(errors) == 1 else "s"))
-        for e in errors:
-            where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
-            lines.append("  %s: %s" % (where, e["message"]))
-    return "\n".join(printable(line) for line in lines)
-
+# ---- text ----
 
 _UNPRINTABLE = re.compile(u"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
@@ -694,6 +587,214 @@ def printable(text):
             return " "
         return "\\x%02x" % c if c <= 0xFF else "\\u%04x" % c
     return _UNPRINTABLE.sub(esc, text)
+
+
+def format_time(ms):
+    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
+    if ms is None:
+        return "unreadable"
+    if not 0 <= ms < 253402300800000:
+        return "%d ms" % ms
+    return "%s.%03d UTC" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)), ms % 1000)
+
+
+def clock_line(clock):
+    """On a core, what "now" was (sampler/outputs/text-table.ts clockLine())."""
+    if clock is None or clock.source != "core":
+        return None
+    if clock.doc is None:
+        return "now: none (a core keeps no clock of its own, and the pack names none)"
+    return "now: %s = %s (a core keeps no clock of its own)" % (format_time(clock.now_ms), clock.doc)
+
+
+def cell_text(v):
+    """A value as a table shows it: no value as ?, a list as [a, b] (cellText())."""
+    if isinstance(v, list):
+        return "[" + ", ".join(cell_text(x) for x in v) + "]"
+    return "?" if v is None else str(v)
+
+
+def aligned(head, rows, numeric):
+    """A header and rows of cells as aligned lines: number columns to the right, the others to the left."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
+
+    def line(vals):
+        return "  ".join(v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
+
+    return [line(head)] + [line(r) for r in rows]
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def result_text(view, pid, pack, layout, clock, rows, errors):
+    """The same text as xsample (formatText()): a title, a header, one aligned line per item (the title
+    names the pid, so the rows' pid column is not repeated), the problems of a partial result."""
+    n = len(rows)
+    title = "%s: %d item%s  (%s %s%s)" % (view.name, n, "" if n == 1 else "s", pack, layout.release, ", pid %d" % pid if pid is not None else "")
+    lines = [title]
+    now = clock_line(clock)
+    if now:
+        lines.append(now)
+    if rows:
+        cols = [k for k, _ in rows[0] if k != "pid"]
+        table = [dict(r) for r in rows]
+        numeric = [all(_is_int(t[c]) or t[c] is None for t in table) for c in cols]
+        lines += aligned([c.upper() for c in cols], [[cell_text(t[c]) for c in cols] for t in table], numeric)
+    if errors:
+        lines.append("partial: %d problem%s" % (len(errors), "" if len(errors) == 1 else "s"))
+        for e in errors:
+            lines.append("  %s: %s" % (error_where(e), e["message"]))
+    return "\n".join(printable(line) for line in lines)
+
+
+def error_where(e):
+    """Where a problem is: root LABEL, the item, the column, those it names."""
+    return " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+
+
+# ---- JSON ----
+
+
+def result_json(view, pid, pack, layout, build_id, clock, rows, errors, consistency=None):
+    """The same JSON as xsample --json (sampler/outputs/json-shape.ts resultShape()): keys in the same
+    order, no spaces, integers whole."""
+    out = [
+        ("view", view.name),
+        ("pid", pid),
+        ("pack", pack),
+        ("release", layout.release),
+        ("build_id", build_id),
+    ]
+    if consistency:
+        out.append(("consistency", consistency))
+    if clock is not None:
+        out.append(("clock", {"source": clock.source, "now_ms": clock.now_ms, "monotonic_ms": clock.monotonic_ms}))
+    out += [
+        ("items", None),
+        ("partial", len(errors) > 0),
+        ("errors", errors),
+    ]
+    items = "[" + ",".join(_obj(r) for r in rows) + "]"
+    parts = []
+    for k, v in out:
+        parts.append(json.dumps(k) + ":" + (items if k == "items" else _compact_json(v)))
+    return "{" + ",".join(parts) + "}"
+
+
+def _compact_json(v):
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def _obj(pairs):
+    return "{" + ",".join(json.dumps(k) + ":" + _compact_json(v) for k, v in pairs) + "}"
+
+
+# ---- folded ----
+
+
+def frames_of(stack, row, pid):
+    """One item of a stack-shaped view as frames (framesOf()): the process, then each frame column's value
+    (origin bare, the others as "name value", a list one frame each, a value not read as ?)."""
+    frame_names = stack[0]
+    frames = [] if pid is None else ["pid %d" % pid]
+    for name in frame_names:
+        if name == "origin":
+            frames.append(str(row["origin"]))
+            continue
+        cell = row.get(name)
+        for v in cell if isinstance(cell, list) else [cell]:
+            frames.append("%s %s" % (name, "?" if v is None else v))
+    return frames
+
+
+def stacks_of(stack, row, pid):
+    """An item's paths (stacksOf()): its frames with its weight (1 without a weight column), or with leaves
+    one path per leaf column, ending in its name (a pool's blocks and its large allocations)."""
+    _, weight_name, leaves = stack
+    frames = frames_of(stack, row, pid)
+
+    def weight_in(c):
+        w = row.get(c)
+        return w if _is_int(w) else 0
+
+    if leaves:
+        return [(frames + [c], weight_in(c)) for c in leaves]
+    return [(frames, weight_in(weight_name) if weight_name else 1)]
+
+
+def folded_path(frames):
+    """A path as folded text: its frames joined by ';', a ';' inside a frame written \\x3b."""
+    return ";".join(f.replace(";", "\\x3b") for f in frames)
+
+
+def folded_add(view, rows, pid, weights):
+    """Adds a stack-shaped view's rows to weights ({folded path: weight}); the views of a flame graph add to one.
+    A path of weight 0 adds nothing, and is left out, as xsample record leaves it out."""
+    for row in rows:
+        for frames, w in stacks_of(view.stack, dict(row), pid):
+            if w == 0:
+                continue
+            key = folded_path(frames)
+            weights[key] = weights.get(key, 0) + w
+
+
+def folded_sorted(weights):
+    """Folded lines from {path: weight}: heaviest first, then by their text."""
+    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
+
+
+def folded_lines(view, rows, pid):
+    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
+    one sample; identical paths add up; heaviest first, then by their text."""
+    weights = {}
+    folded_add(view, rows, pid, weights)
+    return folded_sorted(weights)
+
+
+# ---- py-common/xwalk_choice.py ----
+# xwalk layout choice: which layout serves a process, the one rule xsample
+# follows too (generators/layout-choice.ts chooseLayout, the same in
+# TypeScript). Pure: facts in, a choice or a refusal out; the golden cases
+# of test/fixtures/output-golden/layout-choice.json hold both languages to
+# it (test/py/test_output_golden.py). Standard library only.
+
+
+def known_builds(pack, layouts):
+    """The builds known, as a refusal names them (knownBuilds())."""
+    if not layouts:
+        return "no builds of %s are known yet" % pack
+    return "known builds of %s: %s" % (pack, ", ".join(" ".join(x for x in [c["release"], c.get("binary"), c["build_id"][:12]] if x) for c in layouts))
+
+
+def choose_layout(layouts, facts):
+    """layouts: the program's own layouts that may serve ({release, build_id, signature, binary?, misfit: the
+    line saying why it does not fit the schema, or None}); facts: {pack, exe, build_id, version, signature,
+    debug: None when there is no debug info, "serves", or why it does not serve; embedded: the layouts are
+    inside this extension}. In order: the layout of the build-id when it fits; else the debug info when it
+    serves; else one of the same release and signature that fits; else {"refused": one line}. A choice is
+    {"by": "build-id" | "signature", "layout": index, "source": ...} or {"by": "dwarf", "source": ...}."""
+    pack, build_id, version, signature = facts["pack"], facts["build_id"], facts["version"], facts["signature"]
+    release = version if version is not None else "unknown"
+    own = next((i for i, c in enumerate(layouts) if build_id is not None and c["build_id"] == build_id), -1)
+    if own >= 0 and layouts[own]["misfit"] is None:
+        return {"by": "build-id", "layout": own, "source": "%s %s (%s)" % (pack, layouts[own]["release"], layouts[own]["build_id"][:12])}
+    if facts["debug"] == "serves":
+        return {"by": "dwarf", "source": "%s %s (%s, derived from DWARF)" % (pack, release, build_id[:12] if build_id else "no build-id")}
+    if version is not None and signature is not None:
+        same = next((i for i, c in enumerate(layouts) if c["release"] == version and c["signature"] == signature and c["misfit"] is None), -1)
+        if same >= 0:
+            return {"by": "signature", "layout": same, "source": "%s %s (made for %s; same release and signature)" % (pack, version, layouts[same]["build_id"][:12])}
+    add = "Add one with: xgen layout --pack %s BINARY-WITH-DEBUG-INFO%s" % (pack, ", then regenerate" if facts["embedded"] else "")
+    build = "%s (build-id %s)" % (facts["exe"], build_id if build_id is not None else "none")
+    if facts["debug"] is not None:
+        return {"refused": "unknown build of %s %s: %s matches no layout, and its debug info does not serve (%s); %s. %s" % (pack, release, build, facts["debug"], known_builds(pack, layouts), add)}
+    if own >= 0:
+        return {"refused": layouts[own]["misfit"]}
+    if build_id is None:
+        return {"refused": "%s has no build-id note, so no layout can be keyed to it: link it with --build-id" % facts["exe"]}
+    return {"refused": "unknown build of %s %s: %s is stripped and no layout matches it; %s. %s" % (pack, release, build, known_builds(pack, layouts), add)}
 
 
 # ---- py-common/xwalk_elf.py ----
@@ -1914,37 +2015,43 @@ def _with_objects(pack, layout, mapped):
     return Layout(data, " + ".join(sources), unavailable)  # noqa: F821
 
 
-def _complete(data, spec):
-    """Whether a layout has every struct, field and global of the spec (the program's own, not its objects')."""
-    types = data["types"]
-    return all(t in types and all(f in types[t]["fields"] for f in fields) for t, fields in spec["structs"].items()) and all(g in data["globals"] for g in spec["globals"] if g not in spec.get("optional", {}))
+def _misfit(pack, data):
+    """Why a layout of the program does not fit the schema (every struct, field and global it declares, but the
+    optional globals), in the words of BoundLayout.bind in sampler/bound-layout.ts; None when it fits."""
+    spec, types = pack.spec, data["types"]
+    missing = []
+    for t, fields in spec["structs"].items():
+        if t not in types:
+            missing.append(t)
+            continue
+        missing += ["%s.%s" % (t, f) for f in fields if f not in types[t]["fields"]]
+    missing += [g for g in spec["globals"] if g not in data["globals"] and g not in spec.get("optional", {})]
+    if not missing:
+        return None
+    return "the layout %s %s (%s) lacks %s%s: the schema changed since it was made; regenerate it with xgen layout" % (
+        pack.name, data["release"], data["build_id"][:12], ", ".join(missing[:6]), " and %d more" % (len(missing) - 6) if len(missing) > 6 else "")
 
 
 def _find_layout(pack, target):
-    """As xsample: by build-id; else the debugger's own DWARF; else release + signature; else a clear error."""
-    for data in pack.layouts:
-        # A layout made before the schema read more is passed over: the debugger's DWARF serves instead.
-        if data["build_id"] == target.build_id and data.get("object") is None and _complete(data, pack.spec):
-            return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
+    """The one rule of py-common/xwalk_choice.py (as xsample): by build-id; else the debugger's own DWARF; else
+    release + signature; else one line saying why not."""
+    own = [d for d in pack.layouts if d.get("object") is None]
+    candidates = [{"release": d["release"], "build_id": d["build_id"], "signature": d.get("signature"), "misfit": _misfit(pack, d)} for d in own]
     version = find_version(target.exe, pack.version_pattern)
+    facts = {"pack": pack.name, "exe": target.exe, "build_id": target.build_id, "version": version, "signature": None, "debug": "serves", "embedded": True}
+    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
+    if choice.get("by") == "build-id":
+        return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
     types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
     if not errors:
-        release = version or "unknown"
-        data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
+        data = {"release": version or "unknown", "build_id": target.build_id, "types": types, "globals": globals_}
         data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]  # noqa: F821 (xwalk_derive.py)
-        return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
-    signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
-    if version and signature:
-        for data in pack.layouts:
-            if data["release"] == version and data.get("signature") == signature and data.get("object") is None and _complete(data, pack.spec):
-                return Layout(data, "%s %s (made for %s; same release and signature)" % (pack.name, version, data["build_id"][:12]))  # noqa: F821
-    known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts if d.get("object") is None) or "none"
-    first = errors[0]
-    raise XwalkError(  # noqa: F821
-        "unknown build of %s: %s (build-id %s) matches no layout of this extension, and its debug info does not serve "
-        "(%s: %s); known builds: %s. Add one with: xgen layout --pack %s BINARY-WITH-DEBUG-INFO, then regenerate"
-        % (pack.name, target.exe, target.build_id, first["where"], first["message"], known, pack.name)
-    )
+        return Layout(data, choice["source"])  # noqa: F821
+    facts.update(debug="%s: %s" % (errors[0]["where"], errors[0]["message"]), signature=find_version(target.exe, pack.signature_pattern, SIGNATURE))
+    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
+    if "refused" in choice:
+        raise XwalkError(choice["refused"])  # noqa: F821
+    return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
 
 
 # What a release and a signature may look like (sampler/pack-select.ts checks the same).
@@ -2058,7 +2165,7 @@ def write_file(path, data):
 
 
 def _where(e):
-    return " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+    return error_where(e)  # noqa: F821 (xwalk_output.py)
 
 
 def write_folded(view, path, rows, errors, pid):

@@ -221,8 +221,3 @@ export function writeLayout(layout: LayoutFile, dir: string): string {
   return file;
 }
 
-export function describeKnown(packName: string): string {
-  const known = knownLayouts(packName);
-  if (known.length === 0) return `no builds of ${packName} are known yet`;
-  return `known builds of ${packName}: ` + known.map((k) => `${k.release} ${k.binary} ${k.build_id.slice(0, 12)}`).join(', ');
-}

@@ -161,37 +161,43 @@ def _with_objects(pack, layout, mapped):
     return Layout(data, " + ".join(sources), unavailable)  # noqa: F821
 
 
-def _complete(data, spec):
-    """Whether a layout has every struct, field and global of the spec (the program's own, not its objects')."""
-    types = data["types"]
-    return all(t in types and all(f in types[t]["fields"] for f in fields) for t, fields in spec["structs"].items()) and all(g in data["globals"] for g in spec["globals"] if g not in spec.get("optional", {}))
+def _misfit(pack, data):
+    """Why a layout of the program does not fit the schema (every struct, field and global it declares, but the
+    optional globals), in the words of BoundLayout.bind in sampler/bound-layout.ts; None when it fits."""
+    spec, types = pack.spec, data["types"]
+    missing = []
+    for t, fields in spec["structs"].items():
+        if t not in types:
+            missing.append(t)
+            continue
+        missing += ["%s.%s" % (t, f) for f in fields if f not in types[t]["fields"]]
+    missing += [g for g in spec["globals"] if g not in data["globals"] and g not in spec.get("optional", {})]
+    if not missing:
+        return None
+    return "the layout %s %s (%s) lacks %s%s: the schema changed since it was made; regenerate it with xgen layout" % (
+        pack.name, data["release"], data["build_id"][:12], ", ".join(missing[:6]), " and %d more" % (len(missing) - 6) if len(missing) > 6 else "")
 
 
 def _find_layout(pack, target):
-    """As xsample: by build-id; else the debugger's own DWARF; else release + signature; else a clear error."""
-    for data in pack.layouts:
-        # A layout made before the schema read more is passed over: the debugger's DWARF serves instead.
-        if data["build_id"] == target.build_id and data.get("object") is None and _complete(data, pack.spec):
-            return Layout(data, "%s %s (%s)" % (pack.name, data["release"], data["build_id"][:12]))  # noqa: F821
+    """The one rule of py-common/xwalk_choice.py (as xsample): by build-id; else the debugger's own DWARF; else
+    release + signature; else one line saying why not."""
+    own = [d for d in pack.layouts if d.get("object") is None]
+    candidates = [{"release": d["release"], "build_id": d["build_id"], "signature": d.get("signature"), "misfit": _misfit(pack, d)} for d in own]
     version = find_version(target.exe, pack.version_pattern)
+    facts = {"pack": pack.name, "exe": target.exe, "build_id": target.build_id, "version": version, "signature": None, "debug": "serves", "embedded": True}
+    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
+    if choice.get("by") == "build-id":
+        return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
     types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
     if not errors:
-        release = version or "unknown"
-        data = {"release": release, "build_id": target.build_id, "types": types, "globals": globals_}
+        data = {"release": version or "unknown", "build_id": target.build_id, "types": types, "globals": globals_}
         data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]  # noqa: F821 (xwalk_derive.py)
-        return Layout(data, "%s %s (%s, derived from DWARF)" % (pack.name, release, (target.build_id or "no build-id")[:12]))  # noqa: F821
-    signature = find_version(target.exe, pack.signature_pattern, SIGNATURE)
-    if version and signature:
-        for data in pack.layouts:
-            if data["release"] == version and data.get("signature") == signature and data.get("object") is None and _complete(data, pack.spec):
-                return Layout(data, "%s %s (made for %s; same release and signature)" % (pack.name, version, data["build_id"][:12]))  # noqa: F821
-    known = ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in pack.layouts if d.get("object") is None) or "none"
-    first = errors[0]
-    raise XwalkError(  # noqa: F821
-        "unknown build of %s: %s (build-id %s) matches no layout of this extension, and its debug info does not serve "
-        "(%s: %s); known builds: %s. Add one with: xgen layout --pack %s BINARY-WITH-DEBUG-INFO, then regenerate"
-        % (pack.name, target.exe, target.build_id, first["where"], first["message"], known, pack.name)
-    )
+        return Layout(data, choice["source"])  # noqa: F821
+    facts.update(debug="%s: %s" % (errors[0]["where"], errors[0]["message"]), signature=find_version(target.exe, pack.signature_pattern, SIGNATURE))
+    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
+    if "refused" in choice:
+        raise XwalkError(choice["refused"])  # noqa: F821
+    return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
 
 
 # What a release and a signature may look like (sampler/pack-select.ts checks the same).
@@ -305,7 +311,7 @@ def write_file(path, data):
 
 
 def _where(e):
-    return " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+    return error_where(e)  # noqa: F821 (xwalk_output.py)
 
 
 def write_folded(view, path, rows, errors, pid):

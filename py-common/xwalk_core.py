@@ -3,7 +3,6 @@
 # Debugger-neutral: gdb-py/ and lldb-py/ supply read_chunk() and ranges.
 # The walks themselves are generated from the loop IR (generators/lower/),
 # as xsample's are, so gdb, lldb and xsample print the same.
-import json
 import re
 import struct
 import time
@@ -407,15 +406,6 @@ def core_clock(pack_name, clock, rt):
     return r
 
 
-def format_time(ms):
-    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
-    if ms is None:
-        return "unreadable"
-    if not 0 <= ms < 253402300800000:
-        return "%d ms" % ms
-    return "%s.%03d UTC" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)), ms % 1000)
-
-
 class Layout(object):
     """One build's sizes and offsets (the JSON of packs/PACK/RELEASE/BUILD-ID.json)."""
 
@@ -562,128 +552,3 @@ class View(object):
         self.absent = set()  # columns that read an object the process does not map: left out of the rows
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
         self.stack = stack  # (frame columns, weight column or None, leaf columns or None): a stack-shaped view
-
-
-def folded_lines(view, rows, pid):
-    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
-    one sample: the process, then each frame column's value (origin bare, the others as "name value",
-    a list one frame each); identical paths add up; heaviest first, then by their text."""
-    weights = {}
-    folded_add(view, rows, pid, weights)
-    return folded_sorted(weights)
-
-
-def folded_sorted(weights):
-    """Folded lines from {path: weight}: heaviest first, then by their text."""
-    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
-
-
-def folded_add(view, rows, pid, weights):
-    """Adds a stack-shaped view's rows to weights ({folded path: weight}); the views of a flame graph add to one."""
-    frame_names, weight_name, leaves = view.stack
-
-    def add(frames, w):
-        if not isinstance(w, int) or isinstance(w, bool) or w == 0:
-            return  # a path of weight 0 adds nothing, and is left out, as xsample record leaves it out
-        key = ";".join(f.replace(";", "\\x3b") for f in frames)
-        weights[key] = weights.get(key, 0) + w
-
-    for row in rows:
-        r = dict(row)
-        frames = [] if pid is None else ["pid %d" % pid]
-        for name in frame_names:
-            if name == "origin":
-                frames.append(str(r["origin"]))
-                continue
-            cell = r.get(name)
-            for v in cell if isinstance(cell, list) else [cell]:
-                frames.append("%s %s" % (name, "?" if v is None else v))
-        if leaves:
-            # One path per leaf column, ending in its name (a pool's blocks and its large allocations).
-            for c in leaves:
-                add(frames + [c], r.get(c))
-        else:
-            add(frames, r.get(weight_name) if weight_name else 1)
-
-
-def result_json(view, pid, pack, layout, build_id, clock, rows, errors):
-    """The same JSON as xsample --json: keys in the same order, no spaces."""
-    out = [
-        ("view", view.name),
-        ("pid", pid),
-        ("pack", pack),
-        ("release", layout.release),
-        ("build_id", build_id),
-    ]
-    if clock is not None:
-        out.append(("clock", {"source": clock.source, "now_ms": clock.now_ms, "monotonic_ms": clock.monotonic_ms}))
-    out += [
-        ("items", None),
-        ("partial", len(errors) > 0),
-        ("errors", errors),
-    ]
-    items = "[" + ",".join(_obj(r) for r in rows) + "]"
-    parts = []
-    for k, v in out:
-        parts.append(json.dumps(k) + ":" + (items if k == "items" else json.dumps(v, separators=(",", ":"), ensure_ascii=False)))
-    return "{" + ",".join(parts) + "}"
-
-
-def _obj(pairs):
-    return "{" + ",".join(json.dumps(k) + ":" + json.dumps(v, separators=(",", ":"), ensure_ascii=False) for k, v in pairs) + "}"
-
-
-def clock_line(clock):
-    """On a core, what "now" was (sampler/format-text.ts clockLine())."""
-    if clock is None or clock.source != "core":
-        return None
-    if clock.doc is None:
-        return "now: none (a core keeps no clock of its own, and the pack names none)"
-    return "now: %s = %s (a core keeps no clock of its own)" % (format_time(clock.now_ms), clock.doc)
-
-
-def result_text(view, pid, pack, layout, clock, rows, errors):
-    """The same text as xsample: a title, a header, one aligned line per item (the title names the pid)."""
-    n = len(rows)
-    title = "%s: %d item%s  (%s %s%s)" % (view.name, n, "" if n == 1 else "s", pack, layout.release, ", pid %d" % pid if pid is not None else "")
-    lines = [title]
-    if clock_line(clock):
-        lines.append(clock_line(clock))
-    if rows:
-        cols = [k for k, _ in rows[0] if k != "pid"]
-
-        def cell(v):
-            if isinstance(v, list):
-                return "[" + ", ".join(cell(x) for x in v) + "]"
-            return "?" if v is None else str(v)
-
-        table = [dict(r) for r in rows]
-        widths = [max(len(c), max(len(cell(t[c])) for t in table)) for c in cols]
-        numeric = [all(isinstance(t[c], int) and not isinstance(t[c], bool) or t[c] is None for t in table) for c in cols]
-
-        def line(vals):
-            return "  ".join(v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
-
-        lines.append(line([c.upper() for c in cols]))
-        for t in table:
-            lines.append(line([cell(t[c]) for c in cols]))
-    if errors:
-        lines.append("partial: %d problem%s" % (len(errors), "" if len(errors) == 1 else "s"))
-        for e in errors:
-            where = " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
-            lines.append("  %s: %s" % (where, e["message"]))
-    return "\n".join(printable(line) for line in lines)
-
-
-_UNPRINTABLE = re.compile(u"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-def printable(text):
-    """As generators/schema.ts printable(): line breaks as spaces, control characters as \\xNN, bidi
-    controls and line separators as \\uNNNN: nothing a schema or memory holds rewrites the terminal."""
-    def esc(m):
-        c = ord(m.group(0))
-        if m.group(0) in "\n\r\t":
-            return " "
-        return "\\x%02x" % c if c <= 0xFF else "\\u%04x" % c
-    return _UNPRINTABLE.sub(esc, text)

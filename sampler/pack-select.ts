@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describeKnown, extractLayout, knownLayouts, layoutByBuildId, layoutByVersion, type LayoutFile } from '../generators/layout.ts';
+import { extractLayout, knownLayouts, layoutByBuildId, type LayoutFile, packLayouts } from '../generators/layout.ts';
+import { chooseLayout, type LayoutCandidate, type ProcessFacts } from '../generators/layout-choice.ts';
 import { LayoutCache } from '../generators/layout-cache.ts';
 import { layoutMisfit } from '../generators/layout-valid.ts';
 import type { PackIR } from '../generators/ir.ts';
@@ -87,13 +88,14 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
     return loadPack(name);
   };
   // A layout made before the schema read more (committed, or cached by an earlier run) serves no longer: a build
-  // with debug info is then served by its own DWARF, and stderr says why; a stripped one is refused, as it says.
+  // with debug info is then served by its own DWARF, and stderr says why; a stripped one by a layout of the same
+  // release and signature, else it is refused, saying why (generators/layout-choice.ts).
   let stale: string | null = null;
   const unlessStale = (f: () => Selected): Selected | null => {
     try {
       return f();
     } catch (err) {
-      if (!(err instanceof UserError) || !exe.hasDebugInfo()) throw err;
+      if (!(err instanceof UserError)) throw err;
       stale ??= err.message;
       return null;
     }
@@ -119,41 +121,56 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
     .map((m) => ({ ...m, version: m.id ? versionOf(m.id, exe) : null }))
     .find((m) => m.version !== null || opts.pack);
   if (!match) {
+    if (stale) throw new UserError(stale);
     const unread = [...problems].map(([n, e]) => `${n} (${e.message})`);
     throw new UserError(`no pack knows ${exeName} (build-id ${buildId ?? 'none'}; packs: ${listPacks().join(', ')}${unread.length ? `; could not read: ${unread.join('; ')}` : ''}): pass --pack NAME`);
   }
   const pack = chosen(match.name);
   const version = match.version;
-  const release = version ?? 'unknown';
   const signature = signatureOf(pack, exe);
-  let underived: UserError | null = null;
-  if (buildId && exe.hasDebugInfo()) {
+  // The rest is the one rule of generators/layout-choice.ts: asked as if the binary's DWARF served, then again with why not.
+  const own = packLayouts(pack.name).filter((l) => l.object === undefined);
+  const sameRelease = version && signature ? own.findIndex((l) => l.release === version && l.signature === signature) : -1;
+  const candidates: LayoutCandidate[] = own.map((l, i) => ({
+    release: l.release,
+    build_id: l.build_id,
+    signature: l.signature ?? null,
+    binary: l.binary,
+    misfit: l.build_id === buildId ? stale : i === sameRelease ? misfitOf(() => bound(pack, l, '', opts)) : null,
+  }));
+  const facts: ProcessFacts = { pack: pack.name, exe: exeName, build_id: buildId, version, signature, debug: buildId && exe.hasDebugInfo() ? 'serves' : null, embedded: false };
+  let choice = chooseLayout(candidates, facts);
+  if ('by' in choice && choice.by === 'dwarf') {
     try {
-      return await derive(pack, exe, { release, buildId, signature }, cache, opts, stale);
+      return await derive(pack, exe, { release: version ?? 'unknown', buildId: buildId!, signature }, choice.source, cache, opts, stale);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
-      underived = err;
+      choice = chooseLayout(candidates, { ...facts, debug: err.message.replace(/:\n/g, ': ').replace(/\n/g, '; ') });
     }
   }
-  if (version && signature) {
-    const l = layoutByVersion(pack.name, version, signature);
-    if (l) return bound(pack, l, `${pack.name} ${l.release} (made for ${l.build_id.slice(0, 12)}; same release and signature)`, opts);
+  if ('refused' in choice) throw new UserError(choice.refused);
+  if (choice.by === 'dwarf') throw new Error('internal: the layout rule chose the DWARF twice');
+  return bound(pack, own[choice.layout], choice.source, opts);
+}
+
+/** Why a layout does not fit the schema (BoundLayout.bind's line), or null. */
+function misfitOf(f: () => unknown): string | null {
+  try {
+    f();
+    return null;
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    return err.message;
   }
-  if (underived) throw underived;
-  if (!buildId) throw new UserError(`${exeName} has no build-id note, so no layout can be keyed to it: link it with --build-id`);
-  throw new UserError(
-    `unknown build of ${pack.name} ${release}: ${exeName} (build-id ${buildId}) is stripped and no layout matches it; ${describeKnown(pack.name)}. ` +
-      `Add one with: xgen layout --pack ${pack.name} BINARY-WITH-DEBUG-INFO`,
-  );
 }
 
 /** The layout from the binary's own DWARF, kept in the cache for the next run (when the cache can be ours). */
-async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId: string; signature: string | null }, cache: LayoutCache, opts: SelectOptions, stale: string | null): Promise<Selected> {
+async function derive(pack: PackIR, exe: ElfFile, id: { release: string; buildId: string; signature: string | null }, source: string, cache: LayoutCache, opts: SelectOptions, stale: string | null): Promise<Selected> {
   const why = stale ? `${stale.replace(/; regenerate it with xgen layout$/, '')}: ` : '';
   opts.onDerive?.(`${why}deriving the layout of ${pack.name} ${id.release} build ${id.buildId.slice(0, 12)} from its DWARF (${cache.placeFor(pack.name)})`);
   const layout = await extractLayout(pack, exe.path, id);
   cache.put(layout, exe.contentHash());
-  return bound(pack, layout, `${pack.name} ${id.release} (${id.buildId.slice(0, 12)}, derived from DWARF)`, opts);
+  return bound(pack, layout, source, opts);
 }
 
 function bound(pack: PackIR, l: LayoutFile, source: string, opts: SelectOptions): Selected {

@@ -25,7 +25,7 @@ import { toFlameSvg } from './flame-svg.ts';
 import { checkOutput, writeOutput } from './output-file.ts';
 import { toPprof } from './pprof.ts';
 import { MAX_STACKS, StackCounts, toFolded } from './stack-counts.ts';
-import type { Row } from './view-run.ts';
+import { stacksOf } from './outputs/folded.ts';
 import { InstantSampler } from './bpf/instant-sampler.ts';
 import { Progress } from './progress.ts';
 import { bpfUnavailable } from './bpf/addon.ts';
@@ -57,30 +57,6 @@ export function formatOfFile(file: string | null): Format | null {
   return null;
 }
 
-/** One item of a stack-shaped view as frames: the process, then each frame column's value (a list gives one frame each). */
-function framesOf(view: ViewIR, row: Row, pid: number | null): string[] {
-  const frames = pid === null ? [] : [`pid ${pid}`];
-  for (const name of view.stack!.frames) {
-    const cell = row[name];
-    if (name === 'origin') frames.push(String(cell));
-    else for (const v of Array.isArray(cell) ? cell : [cell]) frames.push(`${name} ${v === null || v === undefined ? '?' : String(v)}`);
-  }
-  return frames;
-}
-
-const weightIn = (row: Row, column: string): Int => {
-  const w = row[column];
-  return typeof w === 'number' || typeof w === 'bigint' ? w : 0;
-};
-
-/** An item's paths: its frames with its weight (1 without one), or with leaves one path per leaf column, named after it. */
-function stacksOf(view: ViewIR, row: Row, pid: number | null): { frames: string[]; weight: Int }[] {
-  const frames = framesOf(view, row, pid);
-  const { weight, leaves } = view.stack!;
-  if (leaves) return leaves.map((c) => ({ frames: [...frames, c], weight: weightIn(row, c) }));
-  return [{ frames, weight: weight ? weightIn(row, weight) : 1 }];
-}
-
 /** What is recorded: one view, or the views of a flame graph (flamegraphs: in the schema), each with its sessions. */
 interface Recorded {
   name: string;
@@ -105,7 +81,7 @@ class Aggregate {
       let cols = this.columns.get(view.name);
       if (!cols) this.columns.set(view.name, (cols = new ColumnSummary()));
       for (const row of r.items) {
-        if (view.stack) paths.push(...stacksOf(view, row, r.pid));
+        if (view.stack) paths.push(...stacksOf(view.stack, row, r.pid));
         cols.add(row);
       }
     }

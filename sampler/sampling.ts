@@ -18,6 +18,7 @@ import { type CompiledView, compileProgram, compileView } from './print-js.ts';
 import { Slabs } from './slabs.ts';
 import { workersOf } from './processes.ts';
 import { toJson } from './json-out.ts';
+import { resultShape } from './outputs/json-shape.ts';
 import { type Change, type Range, Snapshot } from './snapshot.ts';
 import { openCore, openLive, type Target } from './target.ts';
 import { runView, type ViewError, withoutChanged } from './view-run.ts';
@@ -290,18 +291,17 @@ export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result:
     // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
     if (change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${change}): retry, or raise --retries` });
     const clock = R.clock;
-    const result: Titled = {
+    const result = resultShape({
       view: view.name,
       pid: target.pid,
       pack: sel.pack.name,
       release: sel.release,
       build_id: target.buildId,
-      ...(target.kind === 'live' && o.consistency === 'off' ? { consistency: 'off' as const } : {}),
-      ...(clock ? { clock: { source: clock.source, now_ms: clock.now_ms, monotonic_ms: clock.monotonic_ms } } : {}),
+      consistency: target.kind === 'live' && o.consistency === 'off' ? 'off' : null,
+      clock,
       items: r.items.map((row) => ({ pid: target.pid, ...row })),
-      partial: r.errors.length > 0,
       errors: r.errors,
-    };
+    });
     return { result, clock };
   }
 }

@@ -15,6 +15,7 @@
  * under one "(other stacks)" frame, and overflowed says how many.
  */
 import { add, type Int } from './exact.ts';
+import { foldedPath, foldedText, heaviestFirst } from './outputs/folded.ts';
 
 export const MAX_STACKS = 100_000;
 export const OTHER_STACKS = '(other stacks)';
@@ -99,7 +100,7 @@ export class StackCounts {
   /** Every path and its weight, heaviest first, then by its folded text (as the Python runtime's folded_lines orders them). */
   entries(): { frames: string[]; weight: Int }[] {
     const all = [...this.paths.values()].map((p) => ({ frames: p.frames, weight: this.weightOf(p), text: foldedPath(p.frames) }));
-    all.sort((a, b) => (a.weight > b.weight ? -1 : a.weight < b.weight ? 1 : a.text < b.text ? -1 : 1));
+    all.sort(heaviestFirst);
     return all.map(({ frames, weight }) => ({ frames, weight }));
   }
 
@@ -127,13 +128,5 @@ export class StackCounts {
   }
 }
 
-/** A path as folded text: its frames joined by ';', a ';' inside a frame written \x3b. */
-const foldedPath = (frames: string[]): string => frames.map((f) => f.replace(/;/g, '\\x3b')).join(';');
-
-/** The collapsed ("folded") format every flame graph tool reads: frame;frame;frame weight, one path a line. */
-export function toFolded(counts: StackCounts): string {
-  return counts
-    .entries()
-    .map((e) => `${foldedPath(e.frames)} ${e.weight}`)
-    .join('\n');
-}
+/** The collapsed ("folded") format every flame graph tool reads (sampler/outputs/folded.ts). */
+export const toFolded = (counts: StackCounts): string => foldedText(counts.entries());

@@ -21,8 +21,8 @@ export type Debugger = 'gdb' | 'lldb';
 export const GENERATOR_VERSION = '1';
 
 const RUNTIME: Record<Debugger, string[]> = {
-  gdb: ['py-common/xwalk_core.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_symtab.py', 'py-common/xwalk_target.py', 'py-common/xwalk_pattern.py', 'py-common/xwalk_commands.py', 'py-common/xwalk_derive.py', 'gdb-py/xwalk_dwarf.py', 'gdb-py/xwalk_gdb.py'],
-  lldb: ['py-common/xwalk_core.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_symtab.py', 'py-common/xwalk_target.py', 'py-common/xwalk_pattern.py', 'py-common/xwalk_commands.py', 'py-common/xwalk_derive.py', 'lldb-py/xwalk_dwarf_lldb.py', 'lldb-py/xwalk_lldb.py'],
+  gdb: ['py-common/xwalk_core.py', 'py-common/xwalk_output.py', 'py-common/xwalk_choice.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_symtab.py', 'py-common/xwalk_target.py', 'py-common/xwalk_pattern.py', 'py-common/xwalk_commands.py', 'py-common/xwalk_derive.py', 'gdb-py/xwalk_dwarf.py', 'gdb-py/xwalk_gdb.py'],
+  lldb: ['py-common/xwalk_core.py', 'py-common/xwalk_output.py', 'py-common/xwalk_choice.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_symtab.py', 'py-common/xwalk_target.py', 'py-common/xwalk_pattern.py', 'py-common/xwalk_commands.py', 'py-common/xwalk_derive.py', 'lldb-py/xwalk_dwarf_lldb.py', 'lldb-py/xwalk_lldb.py'],
 };
 
 /** The command names of a view: its name with dashes, and its aliases. */

@@ -51,7 +51,7 @@ for (const [name, run] of [
     });
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     const r = await run({ pid: child.pid! }, 'walkee', ['walkee-list', 'xwalk-check']);
-    t.match(r.stdout + r.stderr, /unknown build of walkee: .*walkee \(build-id [0-9a-f]{40}\) matches no layout of this extension.*known builds: none\. Add one with: xgen layout --pack walkee/);
+    t.match(r.stdout + r.stderr, /unknown build of walkee 1\.0: .*walkee \(build-id [0-9a-f]{40}\) matches no layout, and its debug info does not serve \(.*\); no builds of walkee are known yet\. Add one with: xgen layout --pack walkee BINARY-WITH-DEBUG-INFO, then regenerate/);
     t.notMatch(r.stdout + r.stderr, /Traceback/, 'no Python traceback');
   });
 

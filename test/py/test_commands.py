@@ -16,7 +16,7 @@ from test_derive import FakeTypes, T  # the fake type adapter of the layout deri
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # In the order a generated extension inlines them (templates/python-extension.ts), into one namespace.
-RUNTIME = ["xwalk_core.py", "xwalk_elf.py", "xwalk_symtab.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
+RUNTIME = ["xwalk_core.py", "xwalk_output.py", "xwalk_choice.py", "xwalk_elf.py", "xwalk_symtab.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
 ns = {"__name__": "xwalk"}
 for name in RUNTIME:
     with open(os.path.join(HERE, "..", "..", "py-common", name)) as f:
@@ -274,8 +274,8 @@ class LayoutSelectionTest(unittest.TestCase):
             run(toy_image(), target=FakeTarget(toy_image(), build_id=OTHER))
         self.assertEqual(
             str(e.exception),
-            "unknown build of toy: /srv/toy (build-id feedface00000000000000000000000000000000) matches no layout of this extension, "
-            "and its debug info does not serve (item_t: the fake debug info has no type named item_t); known builds: 1.0 abcdef012345. "
+            "unknown build of toy unknown: /srv/toy (build-id feedface00000000000000000000000000000000) matches no layout, "
+            "and its debug info does not serve (item_t: the fake debug info has no type named item_t); known builds of toy: 1.0 abcdef012345. "
             "Add one with: xgen layout --pack toy BINARY-WITH-DEBUG-INFO, then regenerate",
         )
 
@@ -283,7 +283,7 @@ class LayoutSelectionTest(unittest.TestCase):
         wrong = FakeTypes({"item_t": ITEM}, {"head": T("int", "int", 4, signed=True)})
         with self.assertRaises(XwalkError) as e:
             ns["select_layout"](make_pack(), FakeTarget(toy_image(), build_id=None, debug_info=wrong))
-        self.assertIn("build-id None) matches no layout", str(e.exception))
+        self.assertIn("build-id none) matches no layout", str(e.exception))
         self.assertIn("(head: the fake debug info says int, which does not match the schema)", str(e.exception))
 
 
