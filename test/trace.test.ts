@@ -18,8 +18,8 @@ import { buildNginx, DEBIAN_NGINX, startNginx, waitUntil } from './lib/nginx.ts'
 import { DEBIAN_REDIS, startRedis } from './lib/redis.ts';
 import { root } from './lib/walkee.ts';
 import { xsampleBin } from './lib/xsample.ts';
-import { parseTrace } from '../sampler/cli.ts';
-import { DEFAULT_LIMITS } from '../sampler/walk-error.ts';
+import { parseTrace } from '../sampler/cli/cli.ts';
+import { DEFAULT_LIMITS } from '../sampler/memory/walk-error.ts';
 
 const xgen = path.join(root, 'dist/xgen.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-trace-'));
