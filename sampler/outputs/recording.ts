@@ -299,8 +299,9 @@ async function instantRun(o: RecordOptions, rec: Recorded, agg: Aggregate, tally
   try {
     for (const s of sessions) {
       const R = s.compiled!.R;
-      s.instant = InstantSampler.open(s, o.rate, (n) => R.global(n));
-      samplers.push(s.instant);
+      const sampler = InstantSampler.open(s, o.rate, (n) => R.global(n));
+      s.instant = sampler;
+      samplers.push(sampler);
     }
     // The recording starts once every capture runs (the verifier takes a while over a long walk).
     start = performance.now();

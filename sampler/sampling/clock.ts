@@ -7,6 +7,7 @@
  * time), and results say so.
  */
 import type { ClockIR, ClockName } from '../../generators/ir.ts';
+import type { ClockReading } from './clock-reading.ts';
 import { lowerValue } from '../../generators/lower/lower.ts';
 import type { BoundLayout } from './bound-layout.ts';
 import { compileProgram } from '../print-js.ts';
@@ -14,19 +15,7 @@ import { Fault } from '../memory/snapshot.ts';
 import { WalkError } from '../memory/walk-error.ts';
 import type { WalkRuntime } from './walk-runtime.ts';
 
-export interface ClockReading {
-  source: 'live' | 'core';
-  now_ms: number | bigint | null;
-  monotonic_ms: number | bigint | null;
-  /** On a core: what the program's time is (the schema's clock doc). */
-  doc?: string;
-  /** Why a clock has no value (null above). */
-  why: Partial<Record<ClockName, string>>;
-}
-
-export function liveClock(): ClockReading {
-  return { source: 'live', now_ms: Date.now(), monotonic_ms: Number(process.hrtime.bigint() / 1_000_000n), why: {} };
-}
+export { type ClockReading, clockValue, formatTime, liveClock } from './clock-reading.ts';
 
 /** The program's clock in a core, read through the same snapshot the view reads (R's). */
 export function coreClock(packName: string, clock: ClockIR | null, layout: BoundLayout, R: WalkRuntime): ClockReading {
@@ -54,18 +43,4 @@ export function coreClock(packName: string, clock: ClockIR | null, layout: Bound
 
 function noClock(packName: string, name: ClockName): string {
   return `${name}(): a core keeps no clock, and pack ${packName} does not say where the program keeps its time (clock: in its schema)`;
-}
-
-/** The value a clock builtin reads, or the walk error that says why there is none. */
-export function clockValue(clock: ClockReading | null, name: ClockName): number | bigint {
-  const v = clock?.[name];
-  if (v === null || v === undefined) throw new WalkError('unavailable', clock?.why[name] ?? `${name}(): internal: no clock was read for this sample`);
-  return v;
-}
-
-/** A time for people: UTC to the millisecond, or the number when it is no plausible time. The Python runtime prints the same. */
-export function formatTime(ms: number | bigint | null): string {
-  if (ms === null) return 'unreadable';
-  if (!(ms >= 0 && ms < 253402300800000)) return `${ms} ms`;
-  return new Date(Number(ms)).toISOString().replace('T', ' ').replace('Z', ' UTC');
 }

@@ -12,7 +12,8 @@ import { lowerValue, lowerView } from '../../generators/lower/lower.ts';
 import { type ClockReading, coreClock, liveClock } from './clock.ts';
 import type { Int } from '../memory/exact.ts';
 import { formatMoves, formatText, type Titled } from '../outputs/format-text.ts';
-import { hex, TargetGone, UserError } from '../memory/memory.ts';
+import { hex, type MemorySource, TargetGone, UserError } from '../memory/memory.ts';
+import type { RegisterSource } from '../memory/live-registers.ts';
 import { objectsKey, type Selected, selectPack } from './pack-select.ts';
 import { type CompiledView, compileProgram, compileView } from '../print-js.ts';
 import { Slabs } from '../memory/slabs.ts';
@@ -22,7 +23,6 @@ import { type Change, type Range, Snapshot } from '../memory/snapshot.ts';
 import { openCore, openLive, type Target } from '../memory/target.ts';
 import { runView, type ViewError, withoutChanged } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
-import type { InstantSampler } from '../bpf/instant-sampler.ts';
 
 export interface SampleOptions {
   pids?: number[];
@@ -48,6 +48,12 @@ export interface SampleOptions {
 
 export type Print = (s: string) => void;
 
+/** What a sample at the instant reads instead of the process: the kernel's capture laid on live memory, and the registers it captured (an InstantSampler). */
+export interface InstantSource {
+  readonly memory: MemorySource;
+  readonly registerSource: RegisterSource;
+}
+
 /** One process (or the core) and what reads it. */
 export interface Session {
   target: Target;
@@ -65,8 +71,8 @@ export interface Session {
   ranges?: Range[];
   /** Whether it said that the registers its walks ask for cannot be had. */
   registersWarned?: boolean;
-  /** Sampled at the instant: its samples read the kernel's capture laid on live memory, with its registers. */
-  instant?: InstantSampler;
+  /** Sampled at the instant: its samples read the kernel's capture laid on live memory, with its registers (bpf/instant-sampler.ts). */
+  instant?: InstantSource;
 }
 
 export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Promise<number> {

@@ -7,7 +7,7 @@
  * the code generated from the loop IR, not here.
  */
 import type { ClockName } from '../../generators/ir.ts';
-import { clockValue, type ClockReading } from './clock.ts';
+import { clockValue, type ClockReading } from './clock-reading.ts';
 import { hex, norm, type Int } from '../memory/exact.ts';
 import type { RegisterSource } from '../memory/live-registers.ts';
 import { Fault, SHARED_TAG, type Snapshot } from '../memory/snapshot.ts';
