@@ -13,7 +13,8 @@ import { UserError } from '../../core/errors.ts';
 import { isInt, sub } from '../memory/exact.ts';
 import { aligned, cellText, type Titled } from './format-text.ts';
 import { TargetGone } from '../memory/memory.ts';
-import { closeSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
+import { closeSessions, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
+import { Interrupt } from '../sampling/interrupt.ts';
 import type { Row } from '../sampling/view-run.ts';
 
 export interface TopOptions extends SampleOptions {

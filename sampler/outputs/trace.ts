@@ -15,7 +15,8 @@ import { TargetGone, UserError } from '../memory/memory.ts';
 import { toJson } from './json-out.ts';
 import { escapeBytes } from '../sampling/walk-runtime.ts';
 import { Progress } from './progress.ts';
-import { closeSessions, Interrupt, openSessions, type Print, type SampleOptions, type Session } from '../sampling/sampling.ts';
+import { closeSessions, openSessions, type Print, type SampleOptions, type Session } from '../sampling/sampling.ts';
+import { Interrupt } from '../sampling/interrupt.ts';
 
 export interface TraceOptions {
   pids: number[];

@@ -1,27 +1,25 @@
 /**
  * Sampling: open the processes (a master stands for its workers) or the
- * core, pick each one's layout, then take one sample or many (every
- * --interval, --count times or until Ctrl-C). A sample of one process is a
- * fresh snapshot walked by the view; results are printed as they come, and
- * a run of many ends with how the figures moved and a summary on stderr.
- * The exit status is the worst over every sample.
+ * core, pick each one's layout, and take one sample of a session: a fresh
+ * snapshot walked by the view, kept when it held still, retried when not.
+ * The commands (outputs/show.ts, top, record, serve, trace) schedule the
+ * samples and print them; Ctrl-C between them is interrupt.ts.
  */
 import type { PackIR, TExpr, ViewIR } from '../../generators/ir.ts';
 import { checkPointerExpr } from '../../generators/schema.ts';
 import { lowerValue, lowerView } from '../../generators/lower/lower.ts';
 import { type ClockReading, coreClock, liveClock } from './clock.ts';
 import type { Int } from '../memory/exact.ts';
-import { formatMoves, formatText, type Titled } from '../outputs/format-text.ts';
-import { hex, type MemorySource, TargetGone, UserError } from '../memory/memory.ts';
+import type { Titled } from '../outputs/format-text.ts';
+import { hex, type MemorySource, UserError } from '../memory/memory.ts';
 import type { RegisterSource } from '../memory/live-registers.ts';
 import { objectsKey, type Selected, selectPack } from './pack-select.ts';
 import { type CompiledView, compileProgram, compileView } from '../print-js.ts';
 import { Slabs } from '../memory/slabs.ts';
 import { workersOf } from './processes.ts';
-import { toJson } from '../outputs/json-out.ts';
 import { type Change, type Range, Snapshot } from '../memory/snapshot.ts';
 import { openCore, openLive, type Target } from '../memory/target.ts';
-import { runView, type ViewError, withoutChanged } from './view-run.ts';
+import { runView, type ViewError, type ViewResult, withoutChanged } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
 
 export interface SampleOptions {
@@ -73,15 +71,6 @@ export interface Session {
   registersWarned?: boolean;
   /** Sampled at the instant: its samples read the kernel's capture laid on live memory, with its registers (bpf/instant-sampler.ts). */
   instant?: InstantSource;
-}
-
-export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Promise<number> {
-  const sessions = await openSessions(o, warn);
-  try {
-    return await sampleLoop(o, sessions, print, warn);
-  } finally {
-    closeSessions(sessions);
-  }
 }
 
 /** Closes the processes (or the core) sessions read, each once: several views of one process share it. */
@@ -163,83 +152,6 @@ export function viewOf(pack: PackIR, name: string): ViewIR {
   return view;
 }
 
-/** Ctrl-C between samples: stop, keep what was gathered. A second Ctrl-C leaves at once. */
-export class Interrupt {
-  stopped = false;
-  private wake: (() => void) | null = null;
-  private readonly onSigint = () => {
-    if (this.stopped) process.exit(130);
-    this.stopped = true;
-    this.wake?.();
-  };
-
-  constructor() {
-    process.on('SIGINT', this.onSigint);
-  }
-
-  /** Waits ms, or less when interrupted. */
-  sleep(ms: number): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(timer);
-        self.wake = null;
-        resolve();
-      }
-      this.wake = done;
-    });
-  }
-
-  dispose(): void {
-    process.off('SIGINT', this.onSigint);
-  }
-}
-
-async function sampleLoop(o: SampleOptions, sessions: Session[], print: Print, warn: Print): Promise<number> {
-  const many = o.count > 1;
-  const interrupt = many ? new Interrupt() : null;
-  const tally = new Tally();
-  const start = Date.now();
-  if (o.count === Infinity && process.stderr.isTTY) warn(`xsample: sampling every ${o.interval} ms; Ctrl-C to stop`);
-  try {
-    for (let i = 0; i < o.count; i++) {
-      if (i > 0) await interrupt!.sleep(o.interval);
-      if (interrupt?.stopped) break;
-      for (const s of sessions.filter((x) => !x.gone)) {
-        let result: Titled;
-        let clock: ClockReading | null;
-        try {
-          ({ result, clock } = sampleOnce(o, s, warn));
-        } catch (err) {
-          // One of several processes exiting (a worker replaced on reload) ends its part only.
-          if (!(err instanceof TargetGone) || sessions.length === 1) throw err;
-          warn(`xsample: ${err.message}`);
-          s.gone = true;
-          continue;
-        }
-        const t = Date.now() - start;
-        if (o.json) print(toJson(many ? { ...result, sample: i, t_ms: t } : result));
-        else print((many ? `-- sample ${i + 1}${o.count === Infinity ? '' : `/${o.count}`} at ${(t / 1000).toFixed(1)} s\n` : '') + formatText(result, clock));
-        s.first ??= result;
-        s.last = result;
-        tally.add(result);
-      }
-      if (sessions.every((s) => s.gone)) throw new TargetGone('every process read has exited');
-    }
-  } finally {
-    interrupt?.dispose();
-  }
-  const seconds = (Date.now() - start) / 1000;
-  if (many && !o.json) {
-    for (const s of sessions.filter((x) => x.first)) print((sessions.length > 1 ? `pid ${s.target.pid} ` : '') + formatMoves(s.first!.items, s.last!.items, seconds));
-  }
-  if (many) warn(`xsample: ${tally.summary(sessions.length, seconds)}`);
-  else if (tally.partial > 0) warn(`xsample: partial result: ${describe(tally.firstError!)}${tally.errors > 1 ? ` (and ${tally.errors - 1} more)` : ''}`);
-  return tally.partial > 0 ? 3 : 0;
-}
-
 /**
  * One sample of one process. A live answer is kept only when the memory it
  * was computed from held still while it was read (Snapshot.changed()):
@@ -248,68 +160,129 @@ async function sampleLoop(o: SampleOptions, sessions: Session[], print: Print, w
  * one before and after (not exited, not replaced by exec or pid reuse).
  */
 export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
-  const { target, sel, view } = s;
-  const verify = target.kind === 'live' && o.consistency === 'verify';
   let tries = 0;
   for (;;) {
     tries++;
-    target.checkIdentity();
-    // The mappings the last sample listed serve the next one: /proc/PID/maps is read again when a walk
-    // fails (below), so a mapping made or removed since costs a retry, never a wrong answer.
-    const fresh = s.ranges === undefined;
-    const ranges = (s.ranges ??= target.ranges());
-    // The previous sample of this process is done with its snapshot: its slabs serve this one.
-    s.slabs.reset();
-    const snap = new Snapshot(s.instant?.memory ?? target.source, ranges, o.maxBytes, s.slabs);
-    const { R, view: compiled, addr } = (s.compiled ??= compileSession(o, s, snap));
-    R.reset(snap, null);
-    if (s.instant) R.registers = s.instant.registerSource;
-    if (view.clock) R.clock = target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);
-    const t0 = performance.now();
-    const loads: Record<string, number> = {};
-    let r = runView(compiled, addr, snap, loads);
-    const ms = performance.now() - t0;
-    target.checkIdentity();
-    if (!s.instant && target.registers.unavailable && R.askedRegisters() && !s.registersWarned) {
-      s.registersWarned = true;
-      warn(`xsample: ${view.name}: registers read as 0: ${target.registers.unavailable}`);
-    }
-    if (r.errors.length > 0 && !fresh) {
+    s.target.checkIdentity();
+    const read = readOnce(o, s);
+    s.target.checkIdentity();
+    warnRegisters(s, read.R, warn);
+    if (read.r.errors.length > 0 && !read.fresh) {
+      // A walk that failed on mappings listed by an earlier sample is taken again on fresh ones, and not counted.
       s.ranges = undefined;
       tries--;
       continue;
     }
-    const t1 = performance.now();
-    const moved = verify ? R.registersMoved() : null;
-    const changed = verify ? snap.changed() : null;
-    // A fault may be a read of a mapping made since the sample listed them (a table the target moved).
-    const remapped = verify && r.errors.length > 0 && !sameRanges(ranges, target.ranges());
-    const change = verify ? (changeOf(changed, remapped) ?? (moved && `the registers it used (${moved})`)) : null;
-    if (o.verbose) {
-      const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
-      const checked = verify ? `; read again in ${(performance.now() - t1).toFixed(1)} ms: ${change ? `changed while read (${change})` : 'held still'}` : '';
-      warn(`xsample: ${view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB (${target.source.description}; layout ${sel.layout.source})`);
-    }
-    if (change && tries <= o.retries) continue;
-    // A column that read what changed is not shown, and its error says why first: it was read while it changed.
-    if (changed || remapped) r = withoutChanged(compiled, r, changed?.tags ?? 0, loads, snap.sharedBy, remapped);
-    // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
-    if (change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${change}): retry, or raise --retries` });
-    const clock = R.clock;
-    const result: Titled = {
-      view: view.name,
-      pid: target.pid,
-      pack: sel.pack.name,
-      release: sel.release,
-      build_id: target.buildId,
-      ...(target.kind === 'live' && o.consistency === 'off' ? { consistency: 'off' as const } : {}),
-      ...(clock ? { clock: { source: clock.source, now_ms: clock.now_ms, monotonic_ms: clock.monotonic_ms } } : {}),
-      items: r.items.map((row) => ({ pid: target.pid, ...row })),
-      partial: r.errors.length > 0,
-      errors: r.errors,
-    };
-    return { result, clock };
+    const held = heldStill(o, s, read);
+    if (o.verbose) warn(readLine(s, read, held));
+    if (held.change && tries <= o.retries) continue;
+    return { result: resultOf(o, s, answerOf(read, held, tries), read.R.clock), clock: read.R.clock };
   }
+}
+
+/** One read of a sample: the view walked once over a fresh snapshot, with the clock it asks for. */
+interface Read {
+  /** Whether the mappings it read through were listed for it (not kept from an earlier sample). */
+  fresh: boolean;
+  ranges: Range[];
+  snap: Snapshot;
+  R: WalkRuntime;
+  compiled: CompiledView;
+  r: ViewResult;
+  /** What each read tag loaded (view-run.ts withoutChanged). */
+  loads: Record<string, number>;
+  ms: number;
+}
+
+/**
+ * Walks the session's view once: over the mappings the last sample listed (/proc/PID/maps is read again
+ * when a walk fails, so a mapping made or removed since costs a retry, never a wrong answer), through a
+ * fresh snapshot on the session's slabs, with the view compiled once and the clock read when it asks.
+ */
+function readOnce(o: SampleOptions, s: Session): Read {
+  const fresh = s.ranges === undefined;
+  const ranges = (s.ranges ??= s.target.ranges());
+  // The previous sample of this process is done with its snapshot: its slabs serve this one.
+  s.slabs.reset();
+  const snap = new Snapshot(s.instant?.memory ?? s.target.source, ranges, o.maxBytes, s.slabs);
+  const { R, view: compiled, addr } = (s.compiled ??= compileSession(o, s, snap));
+  R.reset(snap, null);
+  if (s.instant) R.registers = s.instant.registerSource;
+  if (s.view.clock) R.clock = clockOf(s, R);
+  const t0 = performance.now();
+  const loads: Record<string, number> = {};
+  const r = runView(compiled, addr, snap, loads);
+  return { fresh, ranges, snap, R, compiled, r, loads, ms: performance.now() - t0 };
+}
+
+/** What now_ms() and monotonic_ms() read in this sample: the sampler's clocks live, the program's own in a core. */
+function clockOf(s: Session, R: WalkRuntime): ClockReading {
+  const { target, sel } = s;
+  return target.kind === 'live' ? liveClock() : coreClock(sel.pack.name, sel.pack.clock, sel.layout, R);
+}
+
+/** Says once per session that the registers its walks ask for read as 0 (no perf registers here). */
+function warnRegisters(s: Session, R: WalkRuntime, warn: Print): void {
+  if (s.instant || !s.target.registers.unavailable || !R.askedRegisters() || s.registersWarned) return;
+  s.registersWarned = true;
+  warn(`xsample: ${s.view.name}: registers read as 0: ${s.target.registers.unavailable}`);
+}
+
+/** Whether a live read held still (--consistency verify): its words, its registers and, when a walk failed, the mappings. */
+interface Held {
+  verify: boolean;
+  changed: Change | null;
+  remapped: boolean;
+  /** What changed while it was read, in words, or null. */
+  change: string | null;
+  ms: number;
+}
+
+function heldStill(o: SampleOptions, s: Session, read: Read): Held {
+  const verify = s.target.kind === 'live' && o.consistency === 'verify';
+  if (!verify) return { verify, changed: null, remapped: false, change: null, ms: 0 };
+  const t1 = performance.now();
+  const moved = read.R.registersMoved();
+  const changed = read.snap.changed();
+  // A fault may be a read of a mapping made since the sample listed them (a table the target moved).
+  const remapped = read.r.errors.length > 0 && !sameRanges(read.ranges, s.target.ranges());
+  const change = changeOf(changed, remapped) ?? (moved && `the registers it used (${moved})`);
+  return { verify, changed, remapped, change, ms: performance.now() - t1 };
+}
+
+/** --verbose: what one read cost, and whether it held still. */
+function readLine(s: Session, read: Read, held: Held): string {
+  const { R, snap } = read;
+  const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
+  const checked = held.verify ? `; read again in ${held.ms.toFixed(1)} ms: ${held.change ? `changed while read (${held.change})` : 'held still'}` : '';
+  return `xsample: ${s.view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${read.ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB (${s.target.source.description}; layout ${s.sel.layout.source})`;
+}
+
+/** The answer a read gives once no retry is left: without the columns that read what changed, and saying so first. */
+function answerOf(read: Read, held: Held, tries: number): ViewResult {
+  let r = read.r;
+  // A column that read what changed is not shown, and its error says why first: it was read while it changed.
+  if (held.changed || held.remapped) r = withoutChanged(read.compiled, r, held.changed?.tags ?? 0, read.loads, read.snap.sharedBy, held.remapped);
+  // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
+  if (held.change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${held.change}): retry, or raise --retries` });
+  return r;
+}
+
+/** A sample's result: who was read (pid, pack, release, build), the clock it read, its rows and its problems. */
+function resultOf(o: SampleOptions, s: Session, r: ViewResult, clock: ClockReading | null): Titled {
+  const { target, sel, view } = s;
+  return {
+    view: view.name,
+    pid: target.pid,
+    pack: sel.pack.name,
+    release: sel.release,
+    build_id: target.buildId,
+    ...(target.kind === 'live' && o.consistency === 'off' ? { consistency: 'off' as const } : {}),
+    ...(clock ? { clock: { source: clock.source, now_ms: clock.now_ms, monotonic_ms: clock.monotonic_ms } } : {}),
+    items: r.items.map((row) => ({ pid: target.pid, ...row })),
+    partial: r.errors.length > 0,
+    errors: r.errors,
+  };
 }
 
 /** Compiles each session's view now, so that a schedule's first sample costs what the others do. */
@@ -338,7 +311,8 @@ function changeOf(c: Change | null, remapped: boolean): string | null {
 
 const sameRanges = (a: Range[], b: Range[]): boolean => a.length === b.length && a.every((r, i) => r.start === b[i].start && r.end === b[i].end);
 
-const describe = (e: ViewError): string => {
+/** A view's problem in one line: where (root, item, column), then what. */
+export const describeError = (e: ViewError): string => {
   const where = [e.root && `root ${e.root}`, e.item, e.column].filter(Boolean).join(' ');
   return where ? `${where}: ${e.message}` : e.message;
 };
@@ -362,7 +336,7 @@ export class Tally {
     const key = `${e.root ?? ''} ${e.column ?? ''} ${e.message.replace(/0x[0-9a-f]+|\d+/g, '#')}`;
     const seen = this.reasons.get(key);
     if (seen) seen.n++;
-    else this.reasons.set(key, { text: describe(e), n: 1 });
+    else this.reasons.set(key, { text: describeError(e), n: 1 });
   }
 
   summary(processes: number, seconds: number): string {
