@@ -215,7 +215,7 @@ function summaryOf(o: CpuRecordOptions, f: Figures, seconds: number): string {
 async function processesOf(o: CpuRecordOptions, warn: Print): Promise<{ pids: number[]; sessions: Session[] }> {
   let all: Session[];
   try {
-    all = await openSessions({ ...o, view: '' }, warn, (pack) => {
+    all = await openSessions(o, warn, (pack) => {
       const views = [...pack.views.values()];
       const one = views.find((v: ViewIR) => v.splices === 'native_stack') ?? views[0];
       return one ? [one] : [];

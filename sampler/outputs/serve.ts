@@ -33,10 +33,13 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ViewIR } from '../../generators/ir.ts';
 import { UserError } from '../../core/errors.ts';
 import { TargetGone } from '../memory/memory.ts';
-import { closeSessions, compileSessions, openSessions, type Print, type SampleOptions, sampleOnce, type Session, viewOf } from '../sampling/sampling.ts';
+import { closeSessions, compileSessions, openSessions, type Print, type ReadOptions, sampleOnce, type Session, viewOf } from '../sampling/sampling.ts';
 import type { Row } from '../sampling/view-run.ts';
 
-export interface ServeOptions extends SampleOptions {
+export interface ServeOptions extends ReadOptions {
+  /** A scrape samples again only when the last sample is older than this, in ms. */
+  interval: number;
+  /** The views served; none: every view of the pack that applies to the process. */
   views: string[];
   host: string;
   port: number;

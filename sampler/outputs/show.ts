@@ -10,10 +10,10 @@ import { toJson } from './json-out.ts';
 import { TargetGone } from '../memory/memory.ts';
 import type { ClockReading } from '../sampling/clock.ts';
 import { Interrupt } from '../sampling/interrupt.ts';
-import { closeSessions, describeError, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
+import { closeSessions, describeError, oneView, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
 
 export async function sampleAll(o: SampleOptions, print: Print, warn: Print): Promise<number> {
-  const sessions = await openSessions(o, warn);
+  const sessions = await openSessions(o, warn, oneView(o.view));
   try {
     return await sampleLoop(o, sessions, print, warn);
   } finally {

@@ -13,7 +13,7 @@ import { UserError } from '../../core/errors.ts';
 import { isInt, sub } from '../memory/exact.ts';
 import { aligned, cellText, type Titled } from './format-text.ts';
 import { TargetGone } from '../memory/memory.ts';
-import { closeSessions, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
+import { closeSessions, oneView, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
 import { Interrupt } from '../sampling/interrupt.ts';
 import type { Row } from '../sampling/view-run.ts';
 
@@ -105,7 +105,7 @@ export function topTable(rows: Row[], before: Map<string, Row> | null, sortBy: s
 }
 
 export async function topAll(o: TopOptions, print: Print, warn: Print): Promise<number> {
-  const sessions = await openSessions(o, warn);
+  const sessions = await openSessions(o, warn, oneView(o.view));
   try {
     const view = sessions[0].view;
     return await topLoop(o, view, sortColumn(view, o.sort), sessions, print, warn);

@@ -22,16 +22,12 @@ import { openCore, openLive, type Target } from '../memory/target.ts';
 import { runView, type ViewError, type ViewResult, withoutChanged } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
 
-export interface SampleOptions {
+/** How a command reads: which processes (or core), with which pack, how memory is read and checked, and the bounds of a sample. */
+export interface ReadOptions {
   pids?: number[];
   core?: string;
   exe?: string;
-  view: string;
   addr?: string;
-  json: boolean;
-  interval: number;
-  /** How many samples of each process; Infinity: until Ctrl-C. */
-  count: number;
   maxNodes: number;
   /** What one sample may read in all, in bytes. */
   maxBytes: number;
@@ -42,6 +38,15 @@ export interface SampleOptions {
   consistency: 'verify' | 'off';
   /** How many more times a sample is taken when its memory changed under it. */
   retries: number;
+}
+
+/** The plain command's: one view, printed as text or JSON, once or every interval. */
+export interface SampleOptions extends ReadOptions {
+  view: string;
+  json: boolean;
+  interval: number;
+  /** How many samples of each process; Infinity: until Ctrl-C. */
+  count: number;
 }
 
 export type Print = (s: string) => void;
@@ -81,10 +86,10 @@ export function closeSessions(sessions: Session[]): void {
 /**
  * Opens the processes asked for (a master stands for its workers) or the
  * core, picks each one's pack and layout once, and makes a session for each
- * view viewsOf names in that pack (by default the one --struct names), in
+ * view viewsOf names in that pack (oneView: the one --struct names), in
  * that order for each process; the sessions of a process share its target.
  */
-export async function openSessions(o: SampleOptions, warn: Print, viewsOf: (pack: PackIR) => ViewIR[] = (pack) => [viewOf(pack, o.view)]): Promise<Session[]> {
+export async function openSessions(o: ReadOptions, warn: Print, viewsOf: (pack: PackIR) => ViewIR[]): Promise<Session[]> {
   const byBuild = new Map<string | null, Selected>();
   const select = async (t: Target): Promise<Selected> => {
     const mapped = (which: (path: string) => boolean) => t.symbols.objects(which);
@@ -144,6 +149,11 @@ export async function openSessions(o: SampleOptions, warn: Print, viewsOf: (pack
   }
 }
 
+/** The sessions' views of a command that reads one: the view (or its alias) named, in each process's pack. */
+export const oneView =
+  (name: string) =>
+  (pack: PackIR): ViewIR[] => [viewOf(pack, name)];
+
 export function viewOf(pack: PackIR, name: string): ViewIR {
   const graph = pack.flamegraphs.get(name);
   if (graph) throw new UserError(`${name} is a flame graph of the views ${graph.views.join(', ')}: record it (xsample record --struct ${name}), or look at one of them`);
@@ -159,7 +169,7 @@ export function viewOf(pack: PackIR, name: string): ViewIR {
  * it is partial, "changed while it was read". The process must be the same
  * one before and after (not exited, not replaced by exec or pid reuse).
  */
-export function sampleOnce(o: SampleOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
+export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
   let tries = 0;
   for (;;) {
     tries++;
@@ -199,7 +209,7 @@ interface Read {
  * when a walk fails, so a mapping made or removed since costs a retry, never a wrong answer), through a
  * fresh snapshot on the session's slabs, with the view compiled once and the clock read when it asks.
  */
-function readOnce(o: SampleOptions, s: Session): Read {
+function readOnce(o: ReadOptions, s: Session): Read {
   const fresh = s.ranges === undefined;
   const ranges = (s.ranges ??= s.target.ranges());
   // The previous sample of this process is done with its snapshot: its slabs serve this one.
@@ -238,7 +248,7 @@ interface Held {
   ms: number;
 }
 
-function heldStill(o: SampleOptions, s: Session, read: Read): Held {
+function heldStill(o: ReadOptions, s: Session, read: Read): Held {
   const verify = s.target.kind === 'live' && o.consistency === 'verify';
   if (!verify) return { verify, changed: null, remapped: false, change: null, ms: 0 };
   const t1 = performance.now();
@@ -269,7 +279,7 @@ function answerOf(read: Read, held: Held, tries: number): ViewResult {
 }
 
 /** A sample's result: who was read (pid, pack, release, build), the clock it read, its rows and its problems. */
-function resultOf(o: SampleOptions, s: Session, r: ViewResult, clock: ClockReading | null): Titled {
+function resultOf(o: ReadOptions, s: Session, r: ViewResult, clock: ClockReading | null): Titled {
   const { target, sel, view } = s;
   return {
     view: view.name,
@@ -286,12 +296,12 @@ function resultOf(o: SampleOptions, s: Session, r: ViewResult, clock: ClockReadi
 }
 
 /** Compiles each session's view now, so that a schedule's first sample costs what the others do. */
-export function compileSessions(o: SampleOptions, sessions: Session[]): void {
+export function compileSessions(o: ReadOptions, sessions: Session[]): void {
   for (const s of sessions) s.compiled ??= compileSession(o, s, new Snapshot(s.target.source, [], o.maxBytes, s.slabs));
 }
 
 /** The session's view lowered and compiled once for its layout; later samples only give it their snapshot. */
-function compileSession(o: SampleOptions, s: Session, snap: Snapshot): NonNullable<Session['compiled']> {
+function compileSession(o: ReadOptions, s: Session, snap: Snapshot): NonNullable<Session['compiled']> {
   const R = new WalkRuntime(snap, s.target.symbols, { maxNodes: o.maxNodes, maxTotal: o.maxNodes * 10 });
   R.registers = s.target.registers;
   const view = compileView(lowerView(s.view), s.sel.layout, R);
