@@ -2,8 +2,8 @@
  * xsample record --cpu / --off-cpu: whole stacks of every thread of a
  * process, sampled by the kernel and never stopped. Each perf sample
  * carries the thread's user registers, a copy of its user stack and the
- * kernel's callchain (sampler/perf/); user space unwinds the copy with the
- * objects' own frame descriptions (sampler/unwind/). Where the process's pack
+ * kernel's callchain (sampler/memory/perf/); user space unwinds the copy with the
+ * objects' own frame descriptions (sampler/memory/unwind/). Where the process's pack
  * has a view that splices: native_stack (LuaJIT's lua_entries), the kernel
  * also runs that view's capture at the same instant, and the interpreter's
  * frames take the place of its own native frames (splice.ts).

@@ -2,7 +2,7 @@
  * Stack samples of every thread of a process, taken by the kernel at the
  * instant (perf events, sampler/native/perf_stacks.c), never a stop: the
  * user registers, a copy of the user stack from sp upward (unwound in user
- * space from .eh_frame: sampler/unwind/) and the kernel callchain.
+ * space from .eh_frame: sampler/memory/unwind/) and the kernel callchain.
  *
  * kind 'cpu': a software CPU clock at `hz` on each thread (on-CPU profile).
  * kind 'switch': a sample at every switch-out of each thread, taken as it

@@ -2,7 +2,7 @@
  * Names of native frames as a profile shows them: the function from the
  * object's .symtab (or that of its separate debug file under
  * /usr/lib/debug/.build-id, as gdb reads it, or of a recovered symbol
- * table of its build: sampler/recovered-symbols.ts), else its .dynsym, else
+ * table of its build: sampler/memory/recovered-symbols.ts), else its .dynsym, else
  * `object+0xOFFSET` (the offset
  * in the file's link-time address space, what `addr2line -e object` and
  * gdb's `info symbol` on the file take); kernel frames from /proc/kallsyms.

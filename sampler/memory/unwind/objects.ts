@@ -1,6 +1,6 @@
 /**
  * Address → the mapped object that holds it, with its call frame tables
- * and symbols. Objects are opened the way sampler/target.ts opens them for
+ * and symbols. Objects are opened the way sampler/memory/target.ts opens them for
  * symbols (a live process's through /proc/PID/map_files, a core's through
  * CoreSource.openMapped); what is parsed from a file (its CFI tables, its
  * symbols, the rows already computed) is kept per build-id (per path,
