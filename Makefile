@@ -99,7 +99,7 @@ demo: build nginx
 	npx tsx test-targets/demo.ts
 
 # The layouts probed for installed builds no committed layout covers join the packs' through XWALK_PACKS.
-test: build nginx nginx-v2debug redis installed-layouts
+test: build typecheck nginx nginx-v2debug redis installed-layouts
 	XWALK_PACKS=$(CURDIR)/build/installed-layouts npx tap --reporter=tap test/*.test.ts
 
 # The fast loop: the tests that need no nginx and no debugger session (walkee, schemas,

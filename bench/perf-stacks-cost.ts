@@ -17,7 +17,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StackEvents } from '../sampler/perf/stack-events.ts';
+import { StackEvents } from '../sampler/memory/perf/stack-events.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
 const windowMs = Number(process.argv[3] ?? 1500);

@@ -86,7 +86,7 @@ const SHN_SOME = 1;
 
 /**
  * The table as .symtab entries, each file's locals after an STT_FILE entry of
- * their file (as a linker writes them): what SymbolTable (sampler/symbols.ts)
+ * their file (as a linker writes them): what SymbolTable (sampler/memory/symbols.ts)
  * reads, file statics included.
  */
 export function toElfSymbols(t: SymbolTableFile): ElfSymbol[] {

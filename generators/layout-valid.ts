@@ -5,7 +5,7 @@
  * hand, a cache entry) must not turn into bogus reads or internal errors.
  */
 import type { FieldType, PackIR } from './ir.ts';
-import { LAYOUT_FORMAT, type LayoutFile } from './layout.ts';
+import { LAYOUT_FORMAT, type LayoutFile } from './layout-file.ts';
 
 const MAX_SIZE = 2 ** 31;
 const MAX_ENUMERATORS = 65536;

@@ -10,39 +10,9 @@ import { packDir, packDirs, repoRoot, trustedInPacks } from '../core/packs.ts';
 import { UserError } from '../core/errors.ts';
 import { makeDirs, readRegularFile } from '../core/regular-file.ts';
 import { checkedLayout } from './layout-valid.ts';
+import { LAYOUT_FORMAT, type LayoutFile } from './layout-file.ts';
 
-export const LAYOUT_FORMAT = 1;
-
-export interface LayoutField {
-  offset: number;
-  size: number;
-  signed?: boolean;
-  bit?: number; // bitfields: first bit within the byte at offset
-  bits?: number;
-}
-
-export interface LayoutStruct {
-  size: number;
-  align: number;
-  fields: Record<string, LayoutField>;
-}
-
-export interface LayoutFile {
-  xwalk_layout: number;
-  pack: string;
-  release: string;
-  build_id: string;
-  /** The build's signature string (binary.signature), when the schema names one: builds that share release and signature share struct layouts. */
-  signature?: string;
-  binary: string;
-  /** The schema's object (objects:) this layout is of; absent: the program's own binary. */
-  object?: string;
-  producer: string;
-  types: Record<string, LayoutStruct>;
-  globals: Record<string, { size: number; signed?: boolean }>;
-  /** The enumerators of the enums the schema declares (enums:), name to value in declaration order; absent in older layouts. */
-  enums?: Record<string, Record<string, number>>;
-}
+export { LAYOUT_FORMAT, type LayoutField, type LayoutFile, type LayoutStruct } from './layout-file.ts';
 
 /** What gdb must look up in one binary: every struct, field and global the schema declares of it (object: null, the program's own). */
 export function layoutSpecOf(pack: PackIR, object: string | null = null): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType>; optional: Record<string, string>; enums: string[] } {

@@ -6,10 +6,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ElfFile } from '../core/elf.ts';
-import { CoreSource } from '../sampler/core-source.ts';
-import { SymbolTable } from '../sampler/symbols.ts';
-import { findMapping } from '../sampler/proc-maps.ts';
-import { UserError } from '../sampler/memory.ts';
+import { CoreSource } from '../sampler/memory/core-source.ts';
+import { SymbolTable } from '../sampler/memory/symbols.ts';
+import { findMapping } from '../sampler/memory/proc-maps.ts';
+import { UserError } from '../sampler/memory/memory.ts';
 
 type TestContext = Parameters<Parameters<typeof t.test>[0]>[0];
 

@@ -7,9 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ET_DYN, ElfFile } from '../core/elf.ts';
-import { SymbolTable } from '../sampler/symbols.ts';
-import { exePath, findMapping, loadBias, parseMaps, readProcMaps } from '../sampler/proc-maps.ts';
-import { TargetGone, UserError } from '../sampler/memory.ts';
+import { SymbolTable } from '../sampler/memory/symbols.ts';
+import { exePath, findMapping, loadBias, parseMaps, readProcMaps } from '../sampler/memory/proc-maps.ts';
+import { TargetGone, UserError } from '../sampler/memory/memory.ts';
 
 const fixture = fileURLToPath(new URL('./fixtures/xw-target.c', import.meta.url));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xw-elf-'));

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { createInterface } from 'node:readline';
 import t from 'tap';
-import { loadAddon } from '../sampler/native-addon.ts';
+import { loadAddon } from '../sampler/memory/native-addon.ts';
 import type { BpfAddon } from '../sampler/bpf/addon.ts';
 import { xsampleBin } from './lib/xsample.ts';
 import { foldedSplit, type Jit, jitProfileSplit, recordedSplit, startShortCalls, stopShortCalls } from './lib/lua-split.ts';

@@ -20,12 +20,12 @@ import { steady, xsample, xsampleBin } from './lib/xsample.ts';
 import type { LayoutFile } from '../generators/layout.ts';
 import { lowerView } from '../generators/lower/lower.ts';
 import { loadSchema } from '../generators/schema.ts';
-import { BoundLayout } from '../sampler/bound-layout.ts';
+import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import { compileView } from '../sampler/print-js.ts';
-import { runView } from '../sampler/view-run.ts';
-import { Snapshot } from '../sampler/snapshot.ts';
-import { SymbolTable } from '../sampler/symbols.ts';
-import { WalkRuntime } from '../sampler/walk-runtime.ts';
+import { runView } from '../sampler/sampling/view-run.ts';
+import { Snapshot } from '../sampler/memory/snapshot.ts';
+import { SymbolTable } from '../sampler/memory/symbols.ts';
+import { WalkRuntime } from '../sampler/sampling/walk-runtime.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 import { root } from './lib/walkee.ts';
 

@@ -12,7 +12,7 @@ import t from 'tap';
 import { resultShape, toJson } from '../sampler/outputs/json-shape.ts';
 import { formatText } from '../sampler/outputs/text-table.ts';
 import { stacksOf } from '../sampler/outputs/folded.ts';
-import { StackCounts, toFolded } from '../sampler/stack-counts.ts';
+import { StackCounts, toFolded } from '../sampler/outputs/stack-counts.ts';
 import { type FoldedCase, readGolden, type ResultCase, rowOf } from './lib/output-golden.ts';
 import { root } from './lib/walkee.ts';
 import { chooseLayout, type LayoutCandidate, type LayoutChoice, type ProcessFacts } from '../generators/layout-choice.ts';

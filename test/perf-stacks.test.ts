@@ -13,9 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ElfFile, STT_FUNC } from '../core/elf.ts';
-import { loadPvrAddon, PvrSource } from '../sampler/live-source.ts';
-import { findMapping, loadBias, readProcMaps } from '../sampler/proc-maps.ts';
-import { StackEvents, stackEventsUnavailable, type StackSample, type SwitchEvent } from '../sampler/perf/stack-events.ts';
+import { loadPvrAddon, PvrSource } from '../sampler/memory/live-source.ts';
+import { findMapping, loadBias, readProcMaps } from '../sampler/memory/proc-maps.ts';
+import { StackEvents, stackEventsUnavailable, type StackSample, type SwitchEvent } from '../sampler/memory/perf/stack-events.ts';
 
 const PAGE = 4096;
 const PIPE_READ = /^(anon_|fifo_)?pipe_read$/;

@@ -9,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { ElfFile, STT_FUNC } from '../core/elf.ts';
-import { ProcessSymbols } from '../sampler/process-symbols.ts';
-import { Snapshot } from '../sampler/snapshot.ts';
-import { SymbolTable } from '../sampler/symbols.ts';
-import { openCore, openLive } from '../sampler/target.ts';
-import { WalkRuntime } from '../sampler/walk-runtime.ts';
+import { ProcessSymbols } from '../sampler/memory/process-symbols.ts';
+import { Snapshot } from '../sampler/memory/snapshot.ts';
+import { SymbolTable } from '../sampler/memory/symbols.ts';
+import { openCore, openLive } from '../sampler/memory/target.ts';
+import { WalkRuntime } from '../sampler/sampling/walk-runtime.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 import { startWalkee } from './lib/walkee.ts';
 

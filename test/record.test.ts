@@ -234,7 +234,7 @@ t.test('what record refuses, in one line and exit 2 (usage) or 1', async (t) => 
 });
 
 t.test('over time, a gauge is averaged (min, mean, max, last; a sample without the path weighs 0) and a counter adds', async (t) => {
-  const { StackCounts, toFolded } = await import('../sampler/stack-counts.ts');
+  const { StackCounts, toFolded } = await import('../sampler/outputs/stack-counts.ts');
   const a = ['pid 1', 'pool 0xa'];
   const b = ['pid 1', 'pool 0xb'];
   const samples = [

@@ -5,7 +5,7 @@
  * still.
  */
 import t from 'tap';
-import { PAGE, Snapshot } from '../sampler/snapshot.ts';
+import { PAGE, Snapshot } from '../sampler/memory/snapshot.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 
 const HEAP = 0x7f5500000000;

@@ -34,7 +34,7 @@ import { nearestSourceVersions } from '../generators/symbols/package.ts';
 import { buildNginx, DEBIAN_NGINX, repoRoot, startNginx } from './lib/nginx.ts';
 import { buildRedis, DEBIAN_REDIS } from './lib/redis.ts';
 import { xsample } from './lib/xsample.ts';
-import { SymbolTable } from '../sampler/symbols.ts';
+import { SymbolTable } from '../sampler/memory/symbols.ts';
 
 t.setTimeout(60 * 60 * 1000);
 const BUILD = path.join(repoRoot, 'build', 'symbol-match');

@@ -6,7 +6,7 @@
  * same memory), largest first by the column asked for.
  */
 import t from 'tap';
-import { topTable, withRates } from '../sampler/top.ts';
+import { topTable, withRates } from '../sampler/outputs/top.ts';
 import { startWalkee } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';
 

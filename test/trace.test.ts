@@ -18,8 +18,8 @@ import { buildNginx, DEBIAN_NGINX, startNginx, waitUntil } from './lib/nginx.ts'
 import { DEBIAN_REDIS, startRedis } from './lib/redis.ts';
 import { root } from './lib/walkee.ts';
 import { xsampleBin } from './lib/xsample.ts';
-import { parseTrace } from '../sampler/cli.ts';
-import { DEFAULT_LIMITS } from '../sampler/walk-error.ts';
+import { parseTrace } from '../sampler/cli/trace.ts';
+import { DEFAULT_LIMITS } from '../sampler/memory/walk-error.ts';
 
 const xgen = path.join(root, 'dist/xgen.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-trace-'));
@@ -51,9 +51,11 @@ async function startTrace(pid: number, probe = 'ngx_request_done') {
 
 t.test('xsample trace parses into a trace command', async (t) => {
   t.same(parseTrace(['--pid', '12', '--probe', 'ngx_request_done', '--duration', '5', '--json']), {
-    trace: { pids: [12], probe: 'ngx_request_done', duration: 5, json: true, verbose: false, pack: undefined, maxNodes: DEFAULT_LIMITS.maxNodes },
+    command: 'trace',
+    options: { pids: [12], probe: 'ngx_request_done', duration: 5, json: true, verbose: false, pack: undefined, maxNodes: DEFAULT_LIMITS.maxNodes },
   });
-  t.equal((parseTrace(['--pid', '12', '--probe', 'p']) as { trace: { duration: number } }).trace.duration, Infinity, 'until Ctrl-C without --duration');
+  const untilCtrlC = parseTrace(['--pid', '12', '--probe', 'p']);
+  t.equal(untilCtrlC.command === 'trace' && untilCtrlC.options.duration, Infinity, 'until Ctrl-C without --duration');
   t.throws(() => parseTrace(['--pid', '12']), /which probe\? --probe NAME/);
   t.throws(() => parseTrace(['--probe', 'p']), /trace reads live processes: give --pid PID/);
   t.throws(() => parseTrace(['--pid', '12', '--probe', 'p', '--duration', '0']), /--duration takes a whole number from 1/);

@@ -4,7 +4,7 @@
  * machine without the addon or without BPF gives one clear line.
  */
 import { UserError } from '../../core/errors.ts';
-import { loadAddon } from '../native-addon.ts';
+import { loadAddon } from '../memory/native-addon.ts';
 import type { BpfMapType } from './program.ts';
 
 export interface BpfProgInfo {

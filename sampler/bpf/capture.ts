@@ -5,7 +5,7 @@
  * every word the walk loaded — decoded.
  */
 import { CAPTURE, PT_REGS, STATUS } from '../../generators/print-bpf/print.ts';
-import type { Int } from '../exact.ts';
+import type { Int } from '../memory/exact.ts';
 
 export interface CapturedWord {
   addr: number;

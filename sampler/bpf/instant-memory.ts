@@ -7,9 +7,9 @@
  * not hold is read live and checked as any sample's memory is. A read that
  * faulted in the kernel faults here too.
  */
-import type { MemorySource } from '../memory.ts';
+import type { MemorySource } from '../memory/memory.ts';
 import type { Capture } from './capture.ts';
-import type { RegisterSource } from '../live-registers.ts';
+import type { RegisterSource } from '../memory/live-registers.ts';
 
 export class InstantMemory implements MemorySource {
   private capture: Capture | null = null;

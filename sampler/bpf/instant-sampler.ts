@@ -9,13 +9,13 @@
  */
 import { lowerView } from '../../generators/lower/lower.ts';
 import { CAPTURE, printCapture } from '../../generators/print-bpf/print.ts';
-import { type Print, type SampleOptions, sampleOnce, type Session } from '../sampling.ts';
+import { type Print, type SampleOptions, sampleOnce, type Session } from '../sampling/sampling.ts';
 import { type BpfCosts, AttachedBpf } from './loader.ts';
 import { type Capture, decodeCapture } from './capture.ts';
 import { InstantMemory, instantRegisters } from './instant-memory.ts';
-import { TargetGone } from '../memory.ts';
-import type { Int } from '../exact.ts';
-import type { Titled } from '../format-text.ts';
+import { TargetGone } from '../memory/memory.ts';
+import type { Int } from '../memory/exact.ts';
+import type { Titled } from '../outputs/format-text.ts';
 
 /** Words a capture holds (16 bytes each): a per-CPU map value stays under the kernel's 32 KiB. */
 const ENTRIES = 1024;

@@ -9,7 +9,7 @@
  * global).
  */
 import fs from 'node:fs';
-import { TargetGone, UserError } from '../memory.ts';
+import { TargetGone, UserError } from '../memory/memory.ts';
 import { type BpfAddon, type BpfError, type BpfProgInfo, VerifierRefused, bpfAddon } from './addon.ts';
 import type { BpfMapSpec, BpfProgram } from './program.ts';
 import { checkMapped, uprobeTarget } from './uprobe-target.ts';

@@ -5,8 +5,8 @@
  */
 import fs from 'node:fs';
 import { ElfFile, SHN_UNDEF, STT_FUNC } from '../../core/elf.ts';
-import { UserError, hex } from '../memory.ts';
-import { readProcMaps } from '../proc-maps.ts';
+import { UserError, hex } from '../memory/memory.ts';
+import { readProcMaps } from '../memory/proc-maps.ts';
 
 export interface UprobeTarget {
   path: string;

@@ -2,8 +2,8 @@
  * xsample record --cpu / --off-cpu: whole stacks of every thread of a
  * process, sampled by the kernel and never stopped. Each perf sample
  * carries the thread's user registers, a copy of its user stack and the
- * kernel's callchain (sampler/perf/); user space unwinds the copy with the
- * objects' own frame descriptions (sampler/unwind/). Where the process's pack
+ * kernel's callchain (sampler/memory/perf/); user space unwinds the copy with the
+ * objects' own frame descriptions (sampler/memory/unwind/). Where the process's pack
  * has a view that splices: native_stack (LuaJIT's lua_entries), the kernel
  * also runs that view's capture at the same instant, and the interpreter's
  * frames take the place of its own native frames (splice.ts).
@@ -17,20 +17,21 @@ import type { ViewIR } from '../../generators/ir.ts';
 import { bpfUnavailable } from '../bpf/addon.ts';
 import type { Capture } from '../bpf/capture.ts';
 import { InstantSampler } from '../bpf/instant-sampler.ts';
-import { toJson } from '../json-out.ts';
-import { TargetGone } from '../memory.ts';
-import { checkOutput, writeOutput } from '../output-file.ts';
-import { type StackSample, type SwitchEvent, StackEvents } from '../perf/stack-events.ts';
-import { Progress } from '../progress.ts';
-import { type Format, formatOfFile, renderStacks, type StackUnits } from '../recording.ts';
-import { closeSessions, compileSessions, Interrupt, openSessions, type Print, type SampleOptions, sampleOnce, type Session } from '../sampling.ts';
-import type { Row } from '../view-run.ts';
-import { MAX_STACKS, StackCounts } from '../stack-counts.ts';
-import { watchProcess } from '../target.ts';
-import { KernelSymbols } from '../unwind/frame-names.ts';
-import { ProcessObjects } from '../unwind/objects.ts';
-import { regsFromPerf } from '../unwind/regs.ts';
-import { Unwinder, type UnwindEnd } from '../unwind/unwinder.ts';
+import { toJson } from '../outputs/json-out.ts';
+import { TargetGone } from '../memory/memory.ts';
+import { checkOutput, writeOutput } from '../outputs/output-file.ts';
+import { type StackSample, type SwitchEvent, StackEvents } from '../memory/perf/stack-events.ts';
+import { Progress } from '../outputs/progress.ts';
+import { type Format, formatOfFile, renderStacks, type StackUnits } from '../outputs/recording.ts';
+import { closeSessions, compileSessions, openSessions, type Print, type SampleOptions, sampleOnce, type Session } from '../sampling/sampling.ts';
+import { Interrupt } from '../sampling/interrupt.ts';
+import type { Row } from '../sampling/view-run.ts';
+import { MAX_STACKS, StackCounts } from '../outputs/stack-counts.ts';
+import { watchProcess } from '../memory/target.ts';
+import { KernelSymbols } from '../memory/unwind/frame-names.ts';
+import { ProcessObjects } from '../memory/unwind/objects.ts';
+import { regsFromPerf } from '../memory/unwind/regs.ts';
+import { Unwinder, type UnwindEnd } from '../memory/unwind/unwinder.ts';
 import { type InterpreterState, interpreterState } from './interpreter.ts';
 import { EntrySplicer, interpreterCode, stackNames } from './splice.ts';
 
@@ -214,7 +215,7 @@ function summaryOf(o: CpuRecordOptions, f: Figures, seconds: number): string {
 async function processesOf(o: CpuRecordOptions, warn: Print): Promise<{ pids: number[]; sessions: Session[] }> {
   let all: Session[];
   try {
-    all = await openSessions({ ...o, view: '' }, warn, (pack) => {
+    all = await openSessions(o, warn, (pack) => {
       const views = [...pack.views.values()];
       const one = views.find((v: ViewIR) => v.splices === 'native_stack') ?? views[0];
       return one ? [one] : [];

@@ -6,7 +6,7 @@
  * entry's native frame is. What the columns mean is the pack's (for LuaJIT:
  * packs/nginx/schema.yaml, lua_entries); this file only reads them.
  */
-import type { Row, Value } from '../view-run.ts';
+import type { Row, Value } from '../sampling/view-run.ts';
 
 export interface InterpretedFrame {
   name: string;

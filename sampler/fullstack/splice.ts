@@ -12,10 +12,10 @@
  * holds there whatever the pc was (compiled code, a helper the compiled
  * code called, the tail of the interpreter that keeps another stack).
  */
-import type { ObjectLookup, UnwindObject } from '../unwind/objects.ts';
-import { RIP, RSP, type Regs } from '../unwind/regs.ts';
-import type { NativeFrame, StackCopy, UnwindEnd, Unwinder, Unwound, UnwindHooks } from '../unwind/unwinder.ts';
-import { nativeFrameName, type KernelSymbols } from '../unwind/frame-names.ts';
+import type { ObjectLookup, UnwindObject } from '../memory/unwind/objects.ts';
+import { RIP, RSP, type Regs } from '../memory/unwind/regs.ts';
+import type { NativeFrame, StackCopy, UnwindEnd, Unwinder, Unwound, UnwindHooks } from '../memory/unwind/unwinder.ts';
+import { nativeFrameName, type KernelSymbols } from '../memory/unwind/frame-names.ts';
 import type { InterpreterState, InterpretedFrame } from './interpreter.ts';
 
 /** The suffixes flame graph tools colour by (flamegraph.pl: _[k] kernel, _[j] compiled); _[l] an interpreted frame. */

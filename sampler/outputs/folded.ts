@@ -16,8 +16,8 @@
  * test/fixtures/output-golden/ hold both to the same bytes.
  */
 import type { ViewIR } from '../../generators/ir.ts';
-import type { Int } from '../exact.ts';
-import type { Row } from '../view-run.ts';
+import type { Int } from '../memory/exact.ts';
+import type { Row } from '../sampling/view-run.ts';
 
 export type StackShape = Pick<NonNullable<ViewIR['stack']>, 'frames' | 'weight' | 'leaves'>;
 

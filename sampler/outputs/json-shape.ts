@@ -5,9 +5,9 @@
  * runtime writes the same (py-common/xwalk_output.py result_json); the
  * golden cases of test/fixtures/output-golden/ hold both to it.
  */
-import type { ClockReading } from '../clock.ts';
-import type { Int } from '../exact.ts';
-import type { Row, ViewError } from '../view-run.ts';
+import type { ClockReading } from '../sampling/clock.ts';
+import type { Int } from '../memory/exact.ts';
+import type { Row, ViewError } from '../sampling/view-run.ts';
 
 export interface Titled {
   view: string;

@@ -5,8 +5,8 @@
  * (py-common/xwalk_output.py result_text); the golden cases of
  * test/fixtures/output-golden/ hold both to it.
  */
-import { type ClockReading, formatTime } from '../clock.ts';
-import { isInt } from '../exact.ts';
+import { type ClockReading, formatTime } from '../sampling/clock.ts';
+import { isInt } from '../memory/exact.ts';
 import { printable } from '../../generators/schema.ts';
 import type { Titled } from './json-shape.ts';
 

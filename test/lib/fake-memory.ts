@@ -5,8 +5,8 @@
  * never ask for bytes outside the ranges it was given); a hole makes a
  * read stop short, as when the target unmaps memory after maps was listed.
  */
-import type { MemorySource } from '../../sampler/memory.ts';
-import type { Range } from '../../sampler/snapshot.ts';
+import type { MemorySource } from '../../sampler/memory/memory.ts';
+import type { Range } from '../../sampler/memory/snapshot.ts';
 
 interface Region {
   start: number;

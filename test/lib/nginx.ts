@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { childPids, cmdline as procCmdline } from '../../sampler/processes.ts';
+import { childPids, cmdline as procCmdline } from '../../sampler/sampling/processes.ts';
 
 export const NGINX_VERSION = '1.22.1';
 /** Body nginx serves for `/` (written to <dir>/html/index.html). */
@@ -91,7 +91,7 @@ export function buildNginx(variant: Variant = ''): Promise<string> {
 
 // ---------------------------------------------------------------- /proc helpers
 
-export { childPids } from '../../sampler/processes.ts';
+export { childPids } from '../../sampler/sampling/processes.ts';
 
 /** state and ppid from /proc/<pid>/stat, or undefined when the process is gone. */
 export function procStat(pid: number): { state: string; ppid: number } | undefined {
@@ -106,7 +106,7 @@ export function procStat(pid: number): { state: string; ppid: number } | undefin
 }
 
 /** /proc/<pid>/cmdline with NULs as spaces ('' when gone). nginx rewrites it to "nginx: worker process". */
-export { cmdline as procCmdline } from '../../sampler/processes.ts';
+export { cmdline as procCmdline } from '../../sampler/sampling/processes.ts';
 
 function alive(pid: number): boolean {
   const st = procStat(pid);

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ViewError, Row } from '../../sampler/view-run.ts';
+import type { ViewError, Row } from '../../sampler/sampling/view-run.ts';
 import type { StackShape } from '../../sampler/outputs/folded.ts';
 import { root } from './walkee.ts';
 

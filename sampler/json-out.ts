@@ -1,2 +1,0 @@
-/** JSON as xsample prints it: the one writer is sampler/outputs/json-shape.ts. */
-export { toJson } from './outputs/json-shape.ts';

@@ -1,0 +1,252 @@
+/**
+ * A target: a live process or a core file, with what every walk needs —
+ * the memory source, its readable ranges, the executable's ELF, build-id
+ * and symbols at their runtime addresses.
+ */
+import fs from 'node:fs';
+import { CoreSource, truncatedSaysSo } from './core-source.ts';
+import { ElfFile } from '../../core/elf.ts';
+import { openLiveSource } from './live-source.ts';
+import { type MemorySource, TargetGone, UserError } from './memory.ts';
+import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDeleted } from './proc-maps.ts';
+import { groupByPath, type MainObject, type MappedObject, ProcessSymbols } from './process-symbols.ts';
+import type { Range } from './snapshot.ts';
+import { objectSymbolsLater, strippedWhy } from './recovered-symbols.ts';
+import { SymbolTable } from './symbols.ts';
+import { fixedRegisters, LiveRegisters, type RegisterSource } from './live-registers.ts';
+
+export interface Target {
+  readonly kind: 'live' | 'core';
+  readonly pid: number | null;
+  readonly source: MemorySource;
+  readonly exe: ElfFile;
+  readonly exeName: string;
+  readonly buildId: string | null;
+  /** The executable's symbols, then those of every other object mapped. */
+  readonly symbols: ProcessSymbols;
+  /**
+   * The first thread's registers: a core's, those of the thread that dumped it; a live process's, the newest
+   * perf-event sample of them, when it is fresh (never a stop).
+   */
+  readonly registers: RegisterSource;
+  /** Readable ranges now (a live process maps and unmaps; a core never changes). */
+  ranges(): Range[];
+  /** Throws TargetGone unless this is still the process that was opened (not exited, not replaced). */
+  checkIdentity(): void;
+  close(): void;
+}
+
+/** What makes a live process the one we opened: its start time and its executable file. */
+interface Identity {
+  start: string;
+  exe: string;
+}
+
+/** Fields of /proc/PID/stat after the command name (which may hold spaces and parentheses); null once it has exited. */
+function statFields(pid: number): string[] | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' || fields[0] === 'X' ? null : fields;
+  } catch {
+    return null;
+  }
+}
+
+/** seen: the process was read before, so an executable link gone now means it is exiting (the link goes first). */
+function identityOf(pid: number, seen: boolean): Identity {
+  const fields = statFields(pid);
+  if (!fields) throw new TargetGone(`process ${pid} exited`);
+  try {
+    const exe = fs.statSync(`/proc/${pid}/exe`);
+    // starttime is field 22 of /proc/PID/stat; the state (field 3) is fields[0].
+    return { start: fields[19], exe: `${exe.dev}:${exe.ino}` };
+  } catch (err) {
+    if (seen || !statFields(pid)) throw new TargetGone(`process ${pid} exited`);
+    throw procError(pid, 'exe', err as NodeJS.ErrnoException);
+  }
+}
+
+function checkSame(pid: number, was: Identity): void {
+  const now = identityOf(pid, true);
+  if (now.start !== was.start) throw new TargetGone(`process ${pid} exited, and its pid now belongs to another process`);
+  if (now.exe !== was.exe) {
+    let path = '';
+    try {
+      path = ` (${fs.readlinkSync(`/proc/${pid}/exe`)})`;
+    } catch {
+      /* gone meanwhile */
+    }
+    throw new TargetGone(`process ${pid} runs another program now${path}: it called exec`);
+  }
+}
+
+/** A watch on process pid as it is now: whether that same process still runs (not exited, its pid not reused, no exec). */
+export function watchProcess(pid: number): () => boolean {
+  const was = identityOf(pid, false);
+  return () => {
+    try {
+      checkSame(pid, was);
+      return true;
+    } catch (err) {
+      if (err instanceof TargetGone) return false;
+      throw err;
+    }
+  };
+}
+
+/** Pointers never lead into these, and reading them can fail; leave them out. */
+const SPECIAL = new Set(['[vvar]', '[vsyscall]', '[vvar_vclock]']);
+
+function readable(mappings: Mapping[]): Range[] {
+  return mappings.filter((m) => m.perms[0] === 'r' && !SPECIAL.has(m.path)).map((m) => ({ start: m.start, end: m.end }));
+}
+
+export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new UserError(`--pid needs a process id, not ${pid}`);
+  if (!fs.existsSync(`/proc/${pid}`)) throw new TargetGone(`no process with pid ${pid}`);
+  const identity = identityOf(pid, false);
+  const mappings = readProcMaps(pid);
+  const name = exePath(pid);
+  // /proc/PID/exe reaches the file the process runs even if it was replaced on disk.
+  const exe = ElfFile.open(`/proc/${pid}/exe`);
+  const bias = loadBias(mappings, name, exe);
+  const ranges = readable(mappings);
+  const source = openLiveSource(pid, ranges.length ? ranges[0].start : 0, prefer);
+  const registers = new LiveRegisters(pid);
+  return {
+    kind: 'live',
+    pid,
+    source,
+    exe,
+    exeName: name,
+    buildId: exe.buildId(),
+    symbols: processSymbols(exe, name ?? exe.path, bias, liveObjects(pid, mappings, name), mainObject(mappings, name, bias)),
+    registers,
+    ranges: () => readable(readProcMaps(pid)),
+    checkIdentity: () => checkSame(pid, identity),
+    close: () => {
+      registers.close();
+      source.close();
+      exe.close();
+    },
+  };
+}
+
+const hexOf = (n: number): string => n.toString(16);
+
+/**
+ * The process's symbols: the executable's own, with a recovered table's names when it is stripped (looked up at
+ * the first lookup, recovered-symbols.ts), then every other object's; a missing global names the stripped
+ * executable and the command that recovers its names.
+ */
+function processSymbols(exe: ElfFile, exePathName: string, bias: number, others: MappedObject[], main: MainObject | null): ProcessSymbols {
+  const mine = objectSymbolsLater(exe);
+  return new ProcessSymbols(new SymbolTable(() => mine().symbols, bias), others, main, () => strippedWhy(withoutDeleted(exePathName), mine()));
+}
+
+/**
+ * The live process's mapped files besides its executable, each opened through /proc/PID/map_files: the
+ * file the process maps, even if another has taken its path since. Mappings are those listed at open.
+ */
+function liveObjects(pid: number, mappings: Mapping[], exe: string): MappedObject[] {
+  const objects = groupByPath(mappings, (p) => p.startsWith('/') && withoutDeleted(p) !== withoutDeleted(exe));
+  return objects.flatMap((o) => {
+    const open = liveOpener(pid, o);
+    return open ? [{ path: withoutDeleted(o.path), start: o.start, end: o.end, mappings: o.mappings, open }] : [];
+  });
+}
+
+/**
+ * How to open one file a live process maps (its mappings, grouped by path): through /proc/PID/map_files of the
+ * mapping of its first page, with its load bias; null when its first page is not mapped.
+ */
+export function liveOpener(pid: number, o: { path: string; mappings: Mapping[] }): (() => { elf: ElfFile; bias: number }) | null {
+  const header = o.mappings.find((m) => m.offset === 0);
+  if (!header) return null;
+  return () => {
+    const elf = ElfFile.open(`/proc/${pid}/map_files/${hexOf(header.start)}-${hexOf(header.end)}`);
+    try {
+      return { elf, bias: loadBias(o.mappings, o.path, elf) };
+    } catch (err) {
+      elf.close();
+      throw err;
+    }
+  };
+}
+
+/** How to open the file mapped from NT_FILE path in a core, if the core vouches for it (CoreSource.openMapped), with its load bias. */
+export function coreOpener(core: CoreSource, path: string): () => { elf: ElfFile; bias: number } {
+  return () => {
+    const elf = core.openMapped(path);
+    const bias = core.loadBiasOf(path, elf);
+    if (bias === null) {
+      elf.close();
+      throw new UserError(`${core.path}: cannot tell where ${path} was loaded`);
+    }
+    return { elf, bias };
+  };
+}
+
+/** The core's mapped files besides its executable, each read only if the core vouches for it (CoreSource.openMapped). */
+function coreObjects(core: CoreSource): MappedObject[] {
+  const objects = groupByPath(core.fileMappings, (p) => p.startsWith('/') && p !== core.exeMappedPath);
+  return objects.flatMap((o) => {
+    if (!o.mappings.some((m) => m.fileOffset === 0)) return [];
+    return [{ path: o.path, start: o.start, end: o.end, mappings: o.mappings, open: coreOpener(core, o.path) }];
+  });
+}
+
+/** Where the executable `exe` (a mapped path, " (deleted)" or not) is mapped; null when it is not. */
+function mainObject(mappings: { start: number; end: number; path: string }[], exe: string | null, bias: number): MainObject | null {
+  if (exe === null) return null;
+  const own = mappings.filter((m) => withoutDeleted(m.path) === withoutDeleted(exe));
+  return own.length > 0 ? { path: withoutDeleted(exe), mappings: own, bias } : null;
+}
+
+/** The executable the core names, if it is the one that was mapped (see CoreSource.openMapped). */
+function mappedExecutable(core: CoreSource, corePath: string): ElfFile {
+  if (!core.exeMappedPath) throw new UserError(`${corePath}: does not name its executable: pass --exe BINARY`);
+  try {
+    return core.openMapped(core.exeMappedPath);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    throw new UserError(`${corePath}: cannot use the executable it names: ${err.message}: pass --exe with the binary that dumped it`);
+  }
+}
+
+export function openCore(corePath: string, exePathArg?: string): Target {
+  const core = CoreSource.open(corePath, exePathArg);
+  let exe: ElfFile | undefined;
+  try {
+    return truncatedSaysSo(corePath, core.truncated, () => {
+      exe = exePathArg ? ElfFile.open(exePathArg) : mappedExecutable(core, corePath);
+      return coreTarget(core, exe);
+    });
+  } catch (err) {
+    core.close();
+    exe?.close();
+    throw err;
+  }
+}
+
+function coreTarget(core: CoreSource, exe: ElfFile): Target {
+  const exeFile = exe.path;
+  const ranges = readable(core.mappings());
+  return {
+    kind: 'core',
+    pid: core.pid,
+    source: core,
+    exe,
+    exeName: exeFile,
+    buildId: core.exeBuildId ?? exe.buildId(),
+    symbols: processSymbols(exe, core.exeMappedPath ?? exe.path, core.loadBias(exe), coreObjects(core), mainObject(core.fileMappings, core.exeMappedPath, core.loadBias(exe))),
+    registers: fixedRegisters(core.registers),
+    ranges: () => ranges,
+    checkIdentity: () => {},
+    close: () => {
+      core.close();
+      exe.close();
+    },
+  };
+}
