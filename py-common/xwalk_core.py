@@ -168,7 +168,7 @@ def merge_ranges(ranges):
 
 
 def escape_bytes(b):
-    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/compile.ts)."""
+    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/walk-runtime.ts escapeBytes)."""
     return "".join(chr(c) if 0x20 <= c < 0x7F and c != 0x5C else "\\x%02x" % c for c in bytearray(b))
 
 

@@ -3,7 +3,6 @@
 # the user's cache ($XDG_CACHE_HOME or ~/.cache, xwalk/symbols/<build-id>.json, used only if no one else could have
 # written it) and in the folders of XWALK_PACKS (<pack>/symbols/<build-id>.json, trusted as packs are); validated by
 # the same rules (symbol_table_problem, a port of symbolTableProblem) and used only for the build-id it names.
-# Inlined after py-common/xwalk_elf.py.
 import bisect
 import json
 import os
