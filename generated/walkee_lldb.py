@@ -179,7 +179,7 @@ def int64(v):
 
 def merge_ranges(ranges):
     """Sorted, non-overlapping (start, end) ranges: overlapping or touching ones are joined."""
-    out = []
+    out: list[tuple[int, int]] = []
     for start, end in sorted(ranges):
         if out and start <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], end))
@@ -502,7 +502,7 @@ class Layout(object):
 
     def enum_names(self, name):
         """Enum name's enumerators by value, the first declared where several share one (enum_name() in a schema)."""
-        out = {}
+        out: dict[int, str] = {}
         for n, v in self.data.get("enums", {}).get(name, {}).items():
             out.setdefault(v, n)
         return out
@@ -537,7 +537,7 @@ def run_view(view, rt, addr=None):
     rows = []
     for a, origin in items:
         rt.new_row()
-        row = [("origin", origin)]
+        row: list[tuple[str, object]] = [("origin", origin)]
         for column in view.columns:
             name, fn, kind, is_list = column[:4]
             if name in view.absent:
@@ -589,7 +589,7 @@ def folded_lines(view, rows, pid):
     """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
     one sample: the process, then each frame column's value (origin bare, the others as "name value",
     a list one frame each); identical paths add up; heaviest first, then by their text."""
-    weights = {}
+    weights: dict[str, int] = {}
     folded_add(view, rows, pid, weights)
     return folded_sorted(weights)
 
@@ -909,7 +909,7 @@ MAX_NOTES = 16 * 1024 * 1024
 
 class FileStatics(object):
     def __init__(self, path):
-        self.file_of = {}  # st_value of a local function -> file index
+        self.file_of: dict[int, int] = {}  # st_value of a local function -> file index
         self.statics = {}  # (file index, name) -> st_value of a local object
         self.values = {}  # name -> st_value of a global function or object (to find the load bias)
         try:
@@ -1227,6 +1227,7 @@ import errno
 import os
 import re
 import stat
+from typing import Any
 
 from xwalk_core import Layout, Runtime, Snapshot, XwalkError, column_reads, core_clock, folded_add, folded_lines, folded_sorted, live_clock, result_json, result_text, run_view
 from xwalk_derive import derive_enums, derive_layout_with
@@ -1296,7 +1297,7 @@ USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
 
 
 def parse_command_args(argv):
-    opts = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
+    opts: dict[str, Any] = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
     rest = []
     i = 0
     while i < len(argv):
@@ -1471,7 +1472,7 @@ def run_flamegraph(pack, view_indexes, opts, target, symbols):
     if opts["expr"] or opts["json"]:
         raise XwalkError("a flame graph takes no EXPR and no --json: [--folded FILE] [--max-nodes N]")
     layout = select_layout(pack, target)
-    weights = {}
+    weights: dict[str, int] = {}
     for i in view_indexes:
         view = pack.view_for(layout, i)
         rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
@@ -1707,7 +1708,7 @@ class RecoveredTable(object):
         self.build_id = data["build_id"]
         self.symbols = data["symbols"]
         self.files = None
-        self.by_name = {}
+        self.by_name: dict[str, tuple[int, int]] = {}
         located = []
         for s in data["symbols"]:
             rank = _BIND_RANK[s["bind"]]
@@ -1724,7 +1725,8 @@ class RecoveredTable(object):
         """The link-time address of the static object name of the C file that defines the local function at link-time
         address fn: an int, None when that file has none, False when the table gives no files (SymbolTable.fileStatic)."""
         if self.files is None:
-            file_of, statics = {}, {}
+            file_of: dict[int, int] = {}
+            statics: dict[tuple[int, str], int] = {}
             for s in self.symbols:
                 if s["bind"] == "local" and s.get("file") is not None:
                     if s["kind"] == "func":
@@ -2194,6 +2196,7 @@ class Symbols(object):
         try:
             run = subprocess.Popen([xgen, "symbols", "--for", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, universal_newlines=True)
+            assert run.stdout is not None  # stdout=PIPE
             for line in run.stdout:
                 sys.stderr.write("xwalk: %s" % line)
             run.wait()
@@ -2263,7 +2266,7 @@ class Symbols(object):
                 mappings = self.file_mappings() or []
             except (IOError, OSError, struct.error, IndexError, ValueError):
                 mappings = []
-            self._objects = {}
+            self._objects: dict[str, _Mapped] = {}
             for start, end, offset, path in mappings:
                 if path.startswith("/"):
                     self._objects.setdefault(path, _Mapped()).mappings.append((start, end, offset))

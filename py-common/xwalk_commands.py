@@ -6,6 +6,7 @@ import errno
 import os
 import re
 import stat
+from typing import Any
 
 from xwalk_core import Layout, Runtime, Snapshot, XwalkError, column_reads, core_clock, folded_add, folded_lines, folded_sorted, live_clock, result_json, result_text, run_view
 from xwalk_derive import derive_enums, derive_layout_with
@@ -75,7 +76,7 @@ USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
 
 
 def parse_command_args(argv):
-    opts = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
+    opts: dict[str, Any] = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
     rest = []
     i = 0
     while i < len(argv):
@@ -250,7 +251,7 @@ def run_flamegraph(pack, view_indexes, opts, target, symbols):
     if opts["expr"] or opts["json"]:
         raise XwalkError("a flame graph takes no EXPR and no --json: [--folded FILE] [--max-nodes N]")
     layout = select_layout(pack, target)
-    weights = {}
+    weights: dict[str, int] = {}
     for i in view_indexes:
         view = pack.view_for(layout, i)
         rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])

@@ -158,7 +158,7 @@ def int64(v):
 
 def merge_ranges(ranges):
     """Sorted, non-overlapping (start, end) ranges: overlapping or touching ones are joined."""
-    out = []
+    out: list[tuple[int, int]] = []
     for start, end in sorted(ranges):
         if out and start <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], end))
@@ -481,7 +481,7 @@ class Layout(object):
 
     def enum_names(self, name):
         """Enum name's enumerators by value, the first declared where several share one (enum_name() in a schema)."""
-        out = {}
+        out: dict[int, str] = {}
         for n, v in self.data.get("enums", {}).get(name, {}).items():
             out.setdefault(v, n)
         return out
@@ -516,7 +516,7 @@ def run_view(view, rt, addr=None):
     rows = []
     for a, origin in items:
         rt.new_row()
-        row = [("origin", origin)]
+        row: list[tuple[str, object]] = [("origin", origin)]
         for column in view.columns:
             name, fn, kind, is_list = column[:4]
             if name in view.absent:
@@ -568,7 +568,7 @@ def folded_lines(view, rows, pid):
     """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
     one sample: the process, then each frame column's value (origin bare, the others as "name value",
     a list one frame each); identical paths add up; heaviest first, then by their text."""
-    weights = {}
+    weights: dict[str, int] = {}
     folded_add(view, rows, pid, weights)
     return folded_sorted(weights)
 

@@ -224,6 +224,7 @@ class Symbols(object):
         try:
             run = subprocess.Popen([xgen, "symbols", "--for", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, universal_newlines=True)
+            assert run.stdout is not None  # stdout=PIPE
             for line in run.stdout:
                 sys.stderr.write("xwalk: %s" % line)
             run.wait()
@@ -293,7 +294,7 @@ class Symbols(object):
                 mappings = self.file_mappings() or []
             except (IOError, OSError, struct.error, IndexError, ValueError):
                 mappings = []
-            self._objects = {}
+            self._objects: dict[str, _Mapped] = {}
             for start, end, offset, path in mappings:
                 if path.startswith("/"):
                     self._objects.setdefault(path, _Mapped()).mappings.append((start, end, offset))
