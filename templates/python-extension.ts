@@ -31,17 +31,24 @@ export interface RuntimeModule {
   imports: string[]; // the runtime modules it imports
 }
 
-/**
- * The runtime's modules for a debugger, each after the modules it imports: a topological sort of their
- * import lines (`import xwalk_x`, `from xwalk_x import ...`), ties by name; an import circle is refused.
- */
+/** The runtime's modules for a debugger (its folders' .py files), each after the modules it imports. */
 export function runtimeModules(dbg: Debugger): RuntimeModule[] {
-  const byName = new Map<string, RuntimeModule>();
-  for (const dir of RUNTIME_DIRS[dbg]) {
-    for (const f of fs.readdirSync(path.join(repoRoot(), dir)).filter((f) => f.endsWith('.py')).sort()) {
-      byName.set(f.slice(0, -3), { name: f.slice(0, -3), file: `${dir}/${f}`, text: fs.readFileSync(path.join(repoRoot(), dir, f), 'utf8'), imports: [] });
-    }
-  }
+  return importOrder(
+    RUNTIME_DIRS[dbg].flatMap((dir) =>
+      fs
+        .readdirSync(path.join(repoRoot(), dir))
+        .filter((f) => f.endsWith('.py'))
+        .map((f) => ({ name: f.slice(0, -3), file: `${dir}/${f}`, text: fs.readFileSync(path.join(repoRoot(), dir, f), 'utf8') })),
+    ),
+  );
+}
+
+/**
+ * Modules, each after the modules it imports: a topological sort of their import lines (`import xwalk_x`,
+ * `from xwalk_x import ...`), ties by name; an import circle is refused in one line that names it.
+ */
+export function importOrder(files: Omit<RuntimeModule, 'imports'>[]): RuntimeModule[] {
+  const byName = new Map<string, RuntimeModule>([...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => [f.name, { ...f, imports: [] }]));
   for (const m of byName.values()) {
     const named = [...m.text.matchAll(/^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w., \t]+))/gm)].flatMap((x) => (x[1] ?? x[2]!).split(',').map((n) => n.trim().split(/[ \t.]/)[0]!));
     m.imports = [...new Set(named.filter((n) => byName.has(n) && n !== m.name))].sort();

@@ -45,3 +45,20 @@ t.test('mypy checks the runtime (mypy.ini), bodies of functions without hints in
   t.match(r.stdout, /^Success: no issues found in (\d+) source files$/m);
   t.equal(Number(/in (\d+) source files/.exec(r.stdout)?.[1]), runtimeFiles.length, 'every file of the runtime checked');
 });
+
+t.test("the generator orders the runtime's modules by their imports, and refuses a circle in one line", async (t) => {
+  const { importOrder, runtimeModules } = await import('../templates/python-extension.ts');
+  for (const dbg of ['gdb', 'lldb'] as const) {
+    const order = runtimeModules(dbg).map((m) => m.name);
+    for (const m of runtimeModules(dbg)) {
+      for (const i of m.imports) t.ok(order.indexOf(i) < order.indexOf(m.name), `${dbg}: ${m.name} after ${i}, which it imports`);
+    }
+    t.ok(order.includes(`xwalk_${dbg}`) && order.includes('xwalk_core'), `${dbg}: ${order.join(' ')}`);
+  }
+  const file = (name: string, text: string) => ({ name, file: `${name}.py`, text });
+  t.same(
+    importOrder([file('c', 'import os\n'), file('a', 'from b import x\nimport c as cc\n'), file('b', '    import c\n')]).map((m) => m.name),
+    ['c', 'b', 'a'],
+  );
+  t.throws(() => importOrder([file('a', 'from b import x\n'), file('b', 'import c\n'), file('c', 'import a\n')]), { message: "the Python runtime's imports go round: a -> b -> c -> a" });
+});
