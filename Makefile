@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := gdb lldb-16 python3-lldb-16 python3-drgn strace wrk build-essential dpkg-dev \
                 libpcre3-dev zlib1g-dev libssl-dev nginx nginx-dev libnginx-mod-http-lua \
                 protobuf-compiler golang-github-google-pprof-dev prometheus chromium-headless-shell \
-                redis-server memcached
+                redis-server memcached python3-pyflakes python3-mypy
 NATIVE := sampler/native/build/Release/xwalk_pvr.node sampler/native/build/Release/xwalk_perf.node sampler/native/build/Release/xwalk_bpf.node sampler/native/build/Release/xwalk_perf_stacks.node
 WALKEE := test-targets/bin/walkee
 CHURN  := test-targets/bin/churn
@@ -34,7 +34,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 # npm ci builds them too (package.json's install script, what npm install -g runs): only a changed source rebuilds them here.
-$(NATIVE) &: $(wildcard sampler/native/*.c sampler/native/*.h) sampler/native/binding.gyp | node_modules/.package-lock.json
+$(NATIVE) &: sampler/native/pvr.c sampler/native/perf_regs.c sampler/native/bpf.c sampler/native/perf_stacks.c sampler/native/binding.gyp | node_modules/.package-lock.json
 	npx node-gyp rebuild -C sampler/native >/dev/null
 
 # Everything in one file (starting node costs less than resolving and loading dozens of
@@ -99,6 +99,7 @@ demo: build nginx
 	npx tsx test-targets/demo.ts
 
 # The layouts probed for installed builds no committed layout covers join the packs' through XWALK_PACKS.
+# tsc first: a type error fails make test before any test runs (test/python-lint.test.ts checks the Python).
 test: build typecheck nginx nginx-v2debug redis installed-layouts
 	XWALK_PACKS=$(CURDIR)/build/installed-layouts npx tap --reporter=tap test/*.test.ts
 

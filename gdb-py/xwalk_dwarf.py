@@ -4,6 +4,8 @@
 # no pack knows, and by xwalk-check.
 import gdb
 
+from xwalk_derive import DebugTypes, derive_layout_with
+
 
 def _first_type(candidates):
     """The first of the type names gdb knows, as a gdb.Type, or None."""
@@ -15,7 +17,7 @@ def _first_type(candidates):
     return None
 
 
-class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
+class GdbTypes(DebugTypes):
     source = "DWARF"
 
     def lookup(self, name):
@@ -74,4 +76,4 @@ class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
 
 def derive_layout(spec):
     """(types, globals, errors) for the spec, from the DWARF gdb has loaded."""
-    return derive_layout_with(GdbTypes(), spec)  # noqa: F821 (xwalk_derive.py)
+    return derive_layout_with(GdbTypes(), spec)

@@ -1,14 +1,21 @@
 # xwalk for gdb: raw memory through inferior.read_memory, the pack's layout
-# chosen by the executable's build-id, one command per view. Inlined into
-# each generated extension after py-common/xwalk_core.py.
+# chosen by the executable's build-id, one command per view. A module of
+# each generated gdb extension, as are those of py-common/.
 import os
 import re
 import struct
 
 import gdb
 
+from xwalk_commands import check_layout, parse_command_args, printer_output, run_command, select_layout
+from xwalk_core import XwalkError
+from xwalk_derive import derive_layout_with
+from xwalk_dwarf import GdbTypes
+from xwalk_elf import core_file_mappings, core_ranges
+from xwalk_target import Symbols, Target, proc_ranges
 
-class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
+
+class GdbTarget(Target):
     """The selected inferior: a live process or a core."""
 
     def __init__(self):
@@ -16,12 +23,12 @@ class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
         self.pid = self.inf.pid or None
         self.exe = gdb.current_progspace().filename
         if not self.exe:
-            raise XwalkError("no executable: run this in a gdb attached to a process or holding a core")  # noqa: F821
+            raise XwalkError("no executable: run this in a gdb attached to a process or holding a core")
         obj = gdb.lookup_objfile(self.exe)
         self.build_id = obj.build_id if obj is not None else None
         self.live = self.pid is not None and _is_live(self.inf)
         if not self.live and _core_file() is None:
-            raise XwalkError("no process: attach gdb to one (gdb -p PID) or open a core (gdb BINARY CORE)")  # noqa: F821
+            raise XwalkError("no process: attach gdb to one (gdb -p PID) or open a core (gdb BINARY CORE)")
 
     def read_exact(self, addr, n):
         # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is no read.
@@ -35,14 +42,14 @@ class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
         None when neither can be read: then every read is tried."""
         try:
             if self.live:
-                return proc_ranges(self.pid)  # noqa: F821 (xwalk_target.py)
+                return proc_ranges(self.pid)
             core = _core_file()
-            return core_ranges(core, self.exe) if core else None  # noqa: F821 (xwalk_elf.py)
+            return core_ranges(core, self.exe) if core else None
         except (IOError, OSError, struct.error, IndexError, ValueError):
             return None
 
     def debug_types(self):
-        return GdbTypes()  # noqa: F821 (xwalk_dwarf.py)
+        return GdbTypes()
 
     def objects(self):
         return [(o.filename, o.build_id) for o in gdb.objfiles() if o.filename and o.filename != self.exe]
@@ -81,7 +88,7 @@ def _is_live(inf):
         return False
 
 
-class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
+class GdbSymbols(Symbols):
     """ELF symbols as gdb knows them (minimal symbols too: stripped binaries keep .dynsym)."""
 
     @property
@@ -111,7 +118,7 @@ class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
 
     def core_file_mappings(self):
         core = _core_file()
-        return core_file_mappings(core) if core else []  # noqa: F821 (xwalk_elf.py)
+        return core_file_mappings(core) if core else []
 
 
 class ViewCommand(gdb.Command):
@@ -126,9 +133,9 @@ class ViewCommand(gdb.Command):
             try:
                 argv = gdb.string_to_argv(arg)
             except (gdb.error, ValueError) as e:
-                raise XwalkError("cannot read the arguments: %s" % e)  # noqa: F821
-            opts = parse_command_args(argv)  # noqa: F821
-            gdb.write(run_command(self.pack, self.view_index, opts, GdbTarget(), GdbSymbols(), _eval_address) + "\n")  # noqa: F821
+                raise XwalkError("cannot read the arguments: %s" % e)
+            opts = parse_command_args(argv)
+            gdb.write(run_command(self.pack, self.view_index, opts, GdbTarget(), GdbSymbols(), _eval_address) + "\n")
 
 
 class one_line_errors(object):
@@ -140,7 +147,7 @@ class one_line_errors(object):
     def __exit__(self, kind, e, tb):
         if e is None or isinstance(e, gdb.GdbError) or os.environ.get("XWALK_DEBUG"):
             return False
-        if isinstance(e, XwalkError):  # noqa: F821
+        if isinstance(e, XwalkError):
             raise gdb.GdbError(str(e))
         raise gdb.GdbError("xwalk: internal error: %s: %s (set XWALK_DEBUG=1 for a traceback, and please report it)" % (type(e).__name__, e))
 
@@ -168,15 +175,15 @@ def _eval_address(expr):
         code = v.type.strip_typedefs().code
         if code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
             if v.address is None:  # $_siginfo, a value returned by a call: not in the target's memory
-                raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, v.type))  # noqa: F821
+                raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, v.type))
             return int(v.address), _struct_names(v.type)
         if code == gdb.TYPE_CODE_PTR:
             return int(v), _struct_names(v.type.strip_typedefs().target())
         if code not in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_ENUM, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_BOOL):
-            raise XwalkError("%s is %s, not a pointer or an address" % (expr, "void" if code == gdb.TYPE_CODE_VOID else "a %s" % v.type))  # noqa: F821
+            raise XwalkError("%s is %s, not a pointer or an address" % (expr, "void" if code == gdb.TYPE_CODE_VOID else "a %s" % v.type))
         return int(v), None
     except (gdb.error, OverflowError, TypeError, ValueError) as e:
-        raise XwalkError("cannot evaluate %s: %s" % (expr, e))  # noqa: F821
+        raise XwalkError("cannot evaluate %s: %s" % (expr, e))
 
 
 class CheckCommand(gdb.Command):
@@ -189,9 +196,9 @@ class CheckCommand(gdb.Command):
     def invoke(self, arg, from_tty):
         with one_line_errors():
             target = GdbTarget()
-            layout = select_layout(self.pack, target)  # noqa: F821
-            types, globals_, errors = derive_layout_with(target.debug_types(), self.pack.spec)  # noqa: F821 (xwalk_derive.py)
-            gdb.write(check_layout(self.pack, layout, types, errors) + "\n")  # noqa: F821
+            layout = select_layout(self.pack, target)
+            types, globals_, errors = derive_layout_with(target.debug_types(), self.pack.spec)
+            gdb.write(check_layout(self.pack, layout, types, errors) + "\n")
 
 
 def xwalk_register(pack):
@@ -233,8 +240,8 @@ def _printer_class(pack, index, kind):
             if self.out is None:
                 addr = self.val.address
                 if addr is None:
-                    raise XwalkError("a value not in memory")  # noqa: F821
-                self.out = printer_output(pack, index, int(addr), GdbTarget(), GdbSymbols())  # noqa: F821
+                    raise XwalkError("a value not in memory")
+                self.out = printer_output(pack, index, int(addr), GdbTarget(), GdbSymbols())
             return self.out
 
         def to_string(self):

@@ -4,8 +4,66 @@
 
 # Use: (gdb) source memcached.py
 
+import sys as _sys
+import types as _types
+
+
+def _xwalk_module(name, source):
+    """One module of the runtime: registered under its name before it runs, as an import does."""
+    module = _types.ModuleType(name)
+    _sys.modules[name] = module
+    try:
+        exec(compile(source, "<xwalk: %s>" % name, "exec"), module.__dict__)
+    except BaseException:
+        del _sys.modules[name]
+        raise
+
+# ---- py-common/xwalk_choice.py ----
+_xwalk_module("xwalk_choice", r'''# xwalk layout choice: which layout serves a process, the one rule xsample
+# follows too (generators/layout-choice.ts chooseLayout, the same in
+# TypeScript). Pure: facts in, a choice or a refusal out; the golden cases
+# of test/fixtures/output-golden/layout-choice.json hold both languages to
+# it (test/py/test_output_golden.py). Standard library only.
+
+
+def known_builds(pack, layouts):
+    """The builds known, as a refusal names them (knownBuilds())."""
+    if not layouts:
+        return "no builds of %s are known yet" % pack
+    return "known builds of %s: %s" % (pack, ", ".join(" ".join(x for x in [c["release"], c.get("binary"), c["build_id"][:12]] if x) for c in layouts))
+
+
+def choose_layout(layouts, facts):
+    """layouts: the program's own layouts that may serve ({release, build_id, signature, binary?, misfit: the
+    line saying why it does not fit the schema, or None}); facts: {pack, exe, build_id, version, signature,
+    debug: None when there is no debug info, "serves", or why it does not serve; embedded: the layouts are
+    inside this extension}. In order: the layout of the build-id when it fits; else the debug info when it
+    serves; else one of the same release and signature that fits; else {"refused": one line}. A choice is
+    {"by": "build-id" | "signature", "layout": index, "source": ...} or {"by": "dwarf", "source": ...}."""
+    pack, build_id, version, signature = facts["pack"], facts["build_id"], facts["version"], facts["signature"]
+    release = version if version is not None else "unknown"
+    own = next((i for i, c in enumerate(layouts) if build_id is not None and c["build_id"] == build_id), -1)
+    if own >= 0 and layouts[own]["misfit"] is None:
+        return {"by": "build-id", "layout": own, "source": "%s %s (%s)" % (pack, layouts[own]["release"], layouts[own]["build_id"][:12])}
+    if facts["debug"] == "serves":
+        return {"by": "dwarf", "source": "%s %s (%s, derived from DWARF)" % (pack, release, build_id[:12] if build_id else "no build-id")}
+    if version is not None and signature is not None:
+        same = next((i for i, c in enumerate(layouts) if c["release"] == version and c["signature"] == signature and c["misfit"] is None), -1)
+        if same >= 0:
+            return {"by": "signature", "layout": same, "source": "%s %s (made for %s; same release and signature)" % (pack, version, layouts[same]["build_id"][:12])}
+    add = "Add one with: xgen layout --pack %s BINARY-WITH-DEBUG-INFO%s" % (pack, ", then regenerate" if facts["embedded"] else "")
+    build = "%s (build-id %s)" % (facts["exe"], build_id if build_id is not None else "none")
+    if facts["debug"] is not None:
+        return {"refused": "unknown build of %s %s: %s matches no layout, and its debug info does not serve (%s); %s. %s" % (pack, release, build, facts["debug"], known_builds(pack, layouts), add)}
+    if own >= 0:
+        return {"refused": layouts[own]["misfit"]}
+    if build_id is None:
+        return {"refused": "%s has no build-id note, so no layout can be keyed to it: link it with --build-id" % facts["exe"]}
+    return {"refused": "unknown build of %s %s: %s is stripped and no layout matches it; %s. %s" % (pack, release, build, known_builds(pack, layouts), add)}
+''')
+
 # ---- py-common/xwalk_core.py ----
-# xwalk runtime core: one snapshot of raw memory, and what the generated
+_xwalk_module("xwalk_core", r'''# xwalk runtime core: one snapshot of raw memory, and what the generated
 # walks call beyond loading bytes (text, symbols, the clock, messages).
 # Debugger-neutral: gdb-py/ and lldb-py/ supply read_chunk() and ranges.
 # The walks themselves are generated from the loop IR (generators/lower/),
@@ -164,7 +222,7 @@ def int64(v):
 
 def merge_ranges(ranges):
     """Sorted, non-overlapping (start, end) ranges: overlapping or touching ones are joined."""
-    out = []
+    out: list[tuple[int, int]] = []
     for start, end in sorted(ranges):
         if out and start <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], end))
@@ -174,7 +232,7 @@ def merge_ranges(ranges):
 
 
 def escape_bytes(b):
-    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/compile.ts)."""
+    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/walk-runtime.ts escapeBytes)."""
     return "".join(chr(c) if 0x20 <= c < 0x7F and c != 0x5C else "\\x%02x" % c for c in bytearray(b))
 
 
@@ -478,7 +536,7 @@ class Layout(object):
 
     def enum_names(self, name):
         """Enum name's enumerators by value, the first declared where several share one (enum_name() in a schema)."""
-        out = {}
+        out: dict[int, str] = {}
         for n, v in self.data.get("enums", {}).get(name, {}).items():
             out.setdefault(v, n)
         return out
@@ -513,7 +571,7 @@ def run_view(view, rt, addr=None):
     rows = []
     for a, origin in items:
         rt.new_row()
-        row = [("origin", origin)]
+        row: list[tuple[str, object]] = [("origin", origin)]
         for column in view.columns:
             name, fn, kind, is_list = column[:4]
             if name in view.absent:
@@ -559,246 +617,195 @@ class View(object):
         self.absent = set()  # columns that read an object the process does not map: left out of the rows
         self.clock = clock  # whether it reads now_ms() or monotonic_ms()
         self.stack = stack  # (frame columns, weight column or None, leaf columns or None): a stack-shaped view
+''')
+
+# ---- py-common/xwalk_derive.py ----
+_xwalk_module("xwalk_derive", r'''# xwalk: a layout (sizes and offsets) from a debugger's types, for the
+# types, fields and globals a schema declares (a "spec"), each checked
+# against what the schema says it is. Written once over a small adapter
+# (DebugTypes below); gdb-py/xwalk_dwarf.py and lldb-py/xwalk_dwarf_lldb.py
+# adapt gdb's and lldb's type APIs, and the unit tests a fake one.
+# The spec: {"structs": {name: {path: decl}}, "globals": {name: decl}}, decl
+# as in the IR ({"k": "int"}, {"k": "ptr", "to": ...}, {"k": "array", ...}).
 
 
-# ---- py-common/xwalk_output.py ----
-# xwalk output: a view's result as text, as JSON and as folded flame-graph
-# lines, byte for byte as xsample writes them (sampler/outputs/text-table.ts,
-# json-shape.ts, folded.ts). Standard library only: it needs nothing else of
-# the runtime. The golden cases of test/fixtures/output-golden/ hold both
-# languages to the same bytes (test/py/test_output_golden.py,
-# test/output-golden.test.ts).
-import json
-import re
-import time
+class DebugTypes(object):
+    """What derive_layout() asks of a debugger about its types. A type is whatever the adapter returns."""
+
+    #: how messages name the debug info: "DWARF says ..." (gdb) or "the debug info says ..." (lldb)
+    source = "the debug info"
+
+    def lookup(self, name):
+        """The type named name (a typedef, a struct or union tag), or None."""
+        raise NotImplementedError
+
+    def global_type(self, name):
+        """The type of the global variable name, or None when there is none."""
+        raise NotImplementedError
+
+    def kind(self, t):
+        """'ptr', 'fnptr', 'int', 'struct' (or union), 'array' or 'other', typedefs seen through."""
+        raise NotImplementedError
+
+    def size(self, t):
+        raise NotImplementedError
+
+    def align(self, t):
+        raise NotImplementedError
+
+    def is_signed(self, t):
+        raise NotImplementedError
+
+    def target(self, t):
+        """What a pointer points to."""
+        raise NotImplementedError
+
+    def element(self, t):
+        """An array's element type."""
+        raise NotImplementedError
+
+    def count(self, t):
+        """An array's number of elements."""
+        raise NotImplementedError
+
+    def members(self, t):
+        """A struct's or union's members: (name or None when anonymous, bit offset, bit size or 0, type)."""
+        raise NotImplementedError
+
+    def name(self, t):
+        """The type as C writes it, typedefs seen through (for messages and for telling types apart)."""
+        raise NotImplementedError
+
+    def lookup_enum(self, name):
+        """The enum type named name (a typedef or an enum tag), or None."""
+        return self.lookup(name)
+
+    def enumerators(self, t):
+        """An enum's enumerators as (name, value), in declaration order; None when t is not an enum."""
+        raise NotImplementedError
 
 
-# ---- text ----
-
-_UNPRINTABLE = re.compile(u"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-
-
-def printable(text):
-    """As generators/schema.ts printable(): line breaks as spaces, control characters as \\xNN, bidi
-    controls and line separators as \\uNNNN: nothing a schema or memory holds rewrites the terminal."""
-    def esc(m):
-        c = ord(m.group(0))
-        if m.group(0) in "\n\r\t":
-            return " "
-        return "\\x%02x" % c if c <= 0xFF else "\\u%04x" % c
-    return _UNPRINTABLE.sub(esc, text)
-
-
-def format_time(ms):
-    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
-    if ms is None:
-        return "unreadable"
-    if not 0 <= ms < 253402300800000:
-        return "%d ms" % ms
-    return "%s.%03d UTC" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)), ms % 1000)
-
-
-def clock_line(clock):
-    """On a core, what "now" was (sampler/outputs/text-table.ts clockLine())."""
-    if clock is None or clock.source != "core":
+def find_member(types, t, name):
+    """(bit offset, bit size, type) of member name, looking into anonymous members, or None."""
+    if types.kind(t) != "struct":
         return None
-    if clock.doc is None:
-        return "now: none (a core keeps no clock of its own, and the pack names none)"
-    return "now: %s = %s (a core keeps no clock of its own)" % (format_time(clock.now_ms), clock.doc)
+    for member, bit, bits, mt in types.members(t):
+        if member == name:
+            return bit, bits, mt
+        if not member:
+            inner = find_member(types, mt, name)
+            if inner:
+                return bit + inner[0], inner[1], inner[2]
+    return None
 
 
-def cell_text(v):
-    """A value as a table shows it: no value as ?, a list as [a, b] (cellText())."""
-    if isinstance(v, list):
-        return "[" + ", ".join(cell_text(x) for x in v) + "]"
-    return "?" if v is None else str(v)
+def same_type(types, a, b):
+    return types.name(a) == types.name(b) and types.size(a) == types.size(b)
 
 
-def aligned(head, rows, numeric):
-    """A header and rows of cells as aligned lines: number columns to the right, the others to the left."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
-
-    def line(vals):
-        return "  ".join(v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
-
-    return [line(head)] + [line(r) for r in rows]
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def result_text(view, pid, pack, layout, clock, rows, errors):
-    """The same text as xsample (formatText()): a title, a header, one aligned line per item (the title
-    names the pid, so the rows' pid column is not repeated), the problems of a partial result."""
-    n = len(rows)
-    title = "%s: %d item%s  (%s %s%s)" % (view.name, n, "" if n == 1 else "s", pack, layout.release, ", pid %d" % pid if pid is not None else "")
-    lines = [title]
-    now = clock_line(clock)
-    if now:
-        lines.append(now)
-    if rows:
-        cols = [k for k, _ in rows[0] if k != "pid"]
-        table = [dict(r) for r in rows]
-        numeric = [all(_is_int(t[c]) or t[c] is None for t in table) for c in cols]
-        lines += aligned([c.upper() for c in cols], [[cell_text(t[c]) for c in cols] for t in table], numeric)
-    if errors:
-        lines.append("partial: %d problem%s" % (len(errors), "" if len(errors) == 1 else "s"))
-        for e in errors:
-            lines.append("  %s: %s" % (error_where(e), e["message"]))
-    return "\n".join(printable(line) for line in lines)
+def matches(types, t, want):
+    """Whether the type t is what the IR's pointee (or array element) want says."""
+    k = want["k"]
+    if k == "void":
+        return True
+    if k == "int":
+        return types.kind(t) == "int" and types.size(t) == want["size"]
+    if k == "ptr":
+        return types.kind(t) in ("ptr", "fnptr") and matches(types, types.target(t), want["to"])
+    declared = types.lookup(want["name"])
+    return declared is not None and types.kind(t) == "struct" and same_type(types, declared, t)
 
 
-def error_where(e):
-    """Where a problem is: root LABEL, the item, the column, those it names."""
-    return " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+def check_decl(types, errors, where, t, decl):
+    k = types.kind(t)
+    want = decl["k"]
+    says = "%s says %s" % (types.source, types.name(t))
+    if want == "int" and k != "int":
+        errors.append({"where": where, "message": "%s, not an integer" % says})
+    elif want == "fnptr" and k != "fnptr":
+        errors.append({"where": where, "message": "%s, not a function pointer" % says})
+    elif want == "ptr":
+        if k not in ("ptr", "fnptr") or not matches(types, types.target(t), decl["to"]):
+            errors.append({"where": where, "message": "%s, which does not match the schema" % says})
+    elif want == "struct":
+        declared = types.lookup(decl["name"])
+        if k != "struct" or declared is None or not same_type(types, declared, t):
+            errors.append({"where": where, "message": "%s, not %s" % (says, decl["name"])})
+    elif want == "array":
+        if k != "array" or not matches(types, types.element(t), decl["elem"]):
+            errors.append({"where": where, "message": "%s, which does not match the schema" % says})
+        elif types.count(t) != decl["count"]:
+            errors.append({"where": where, "message": "%s: %d elements, not %d" % (says, types.count(t), decl["count"])})
 
 
-# ---- JSON ----
+def field_layout(types, errors, struct_name, st, path, decl):
+    bit = 0
+    bits = 0
+    cur = st
+    for part in path.split("."):
+        found = find_member(types, cur, part)
+        if found is None:
+            errors.append({"where": struct_name + "." + path, "message": "%s has no member '%s' in %s" % (types.source, part, types.name(cur))})
+            return None
+        bit += found[0]
+        bits = found[1]
+        cur = found[2]
+    out = {"offset": bit // 8, "size": types.size(cur)}
+    if bits:
+        out["bit"] = bit % 8
+        out["bits"] = bits
+    if types.kind(cur) == "int":
+        out["signed"] = bool(types.is_signed(cur))
+    check_decl(types, errors, struct_name + "." + path, cur, decl)
+    return out
 
 
-def result_json(view, pid, pack, layout, build_id, clock, rows, errors, consistency=None):
-    """The same JSON as xsample --json (sampler/outputs/json-shape.ts resultShape()): keys in the same
-    order, no spaces, integers whole."""
-    out = [
-        ("view", view.name),
-        ("pid", pid),
-        ("pack", pack),
-        ("release", layout.release),
-        ("build_id", build_id),
-    ]
-    if consistency:
-        out.append(("consistency", consistency))
-    if clock is not None:
-        out.append(("clock", {"source": clock.source, "now_ms": clock.now_ms, "monotonic_ms": clock.monotonic_ms}))
-    out += [
-        ("items", None),
-        ("partial", len(errors) > 0),
-        ("errors", errors),
-    ]
-    items = "[" + ",".join(_obj(r) for r in rows) + "]"
-    parts = []
-    for k, v in out:
-        parts.append(json.dumps(k) + ":" + (items if k == "items" else _compact_json(v)))
-    return "{" + ",".join(parts) + "}"
-
-
-def _compact_json(v):
-    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
-
-
-def _obj(pairs):
-    return "{" + ",".join(json.dumps(k) + ":" + _compact_json(v) for k, v in pairs) + "}"
-
-
-# ---- folded ----
-
-
-def frames_of(stack, row, pid):
-    """One item of a stack-shaped view as frames (framesOf()): the process, then each frame column's value
-    (origin bare, the others as "name value", a list one frame each, a value not read as ?)."""
-    frame_names = stack[0]
-    frames = [] if pid is None else ["pid %d" % pid]
-    for name in frame_names:
-        if name == "origin":
-            frames.append(str(row["origin"]))
+def derive_enums(types, spec):
+    """(enums, errors): each enum the spec names (spec["enums"]), its enumerators as {name: value} in declaration order."""
+    enums, errors = {}, []
+    for name in spec.get("enums", []):
+        t = types.lookup_enum(name)
+        items = types.enumerators(t) if t is not None else None
+        if items is None:
+            errors.append({"where": name, "message": "%s has no enum named %s" % (types.source, name)})
             continue
-        cell = row.get(name)
-        for v in cell if isinstance(cell, list) else [cell]:
-            frames.append("%s %s" % (name, "?" if v is None else v))
-    return frames
+        enums[name] = dict((n, int(v)) for n, v in items)
+    return enums, errors
 
 
-def stacks_of(stack, row, pid):
-    """An item's paths (stacksOf()): its frames with its weight (1 without a weight column), or with leaves
-    one path per leaf column, ending in its name (a pool's blocks and its large allocations)."""
-    _, weight_name, leaves = stack
-    frames = frames_of(stack, row, pid)
-
-    def weight_in(c):
-        w = row.get(c)
-        return w if _is_int(w) else 0
-
-    if leaves:
-        return [(frames + [c], weight_in(c)) for c in leaves]
-    return [(frames, weight_in(weight_name) if weight_name else 1)]
-
-
-def folded_path(frames):
-    """A path as folded text: its frames joined by ';', a ';' inside a frame written \\x3b."""
-    return ";".join(f.replace(";", "\\x3b") for f in frames)
-
-
-def folded_add(view, rows, pid, weights):
-    """Adds a stack-shaped view's rows to weights ({folded path: weight}); the views of a flame graph add to one.
-    A path of weight 0 adds nothing, and is left out, as xsample record leaves it out."""
-    for row in rows:
-        for frames, w in stacks_of(view.stack, dict(row), pid):
-            if w == 0:
-                continue
-            key = folded_path(frames)
-            weights[key] = weights.get(key, 0) + w
-
-
-def folded_sorted(weights):
-    """Folded lines from {path: weight}: heaviest first, then by their text."""
-    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
-
-
-def folded_lines(view, rows, pid):
-    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
-    one sample; identical paths add up; heaviest first, then by their text."""
-    weights = {}
-    folded_add(view, rows, pid, weights)
-    return folded_sorted(weights)
-
-
-# ---- py-common/xwalk_choice.py ----
-# xwalk layout choice: which layout serves a process, the one rule xsample
-# follows too (generators/layout-choice.ts chooseLayout, the same in
-# TypeScript). Pure: facts in, a choice or a refusal out; the golden cases
-# of test/fixtures/output-golden/layout-choice.json hold both languages to
-# it (test/py/test_output_golden.py). Standard library only.
-
-
-def known_builds(pack, layouts):
-    """The builds known, as a refusal names them (knownBuilds())."""
-    if not layouts:
-        return "no builds of %s are known yet" % pack
-    return "known builds of %s: %s" % (pack, ", ".join(" ".join(x for x in [c["release"], c.get("binary"), c["build_id"][:12]] if x) for c in layouts))
-
-
-def choose_layout(layouts, facts):
-    """layouts: the program's own layouts that may serve ({release, build_id, signature, binary?, misfit: the
-    line saying why it does not fit the schema, or None}); facts: {pack, exe, build_id, version, signature,
-    debug: None when there is no debug info, "serves", or why it does not serve; embedded: the layouts are
-    inside this extension}. In order: the layout of the build-id when it fits; else the debug info when it
-    serves; else one of the same release and signature that fits; else {"refused": one line}. A choice is
-    {"by": "build-id" | "signature", "layout": index, "source": ...} or {"by": "dwarf", "source": ...}."""
-    pack, build_id, version, signature = facts["pack"], facts["build_id"], facts["version"], facts["signature"]
-    release = version if version is not None else "unknown"
-    own = next((i for i, c in enumerate(layouts) if build_id is not None and c["build_id"] == build_id), -1)
-    if own >= 0 and layouts[own]["misfit"] is None:
-        return {"by": "build-id", "layout": own, "source": "%s %s (%s)" % (pack, layouts[own]["release"], layouts[own]["build_id"][:12])}
-    if facts["debug"] == "serves":
-        return {"by": "dwarf", "source": "%s %s (%s, derived from DWARF)" % (pack, release, build_id[:12] if build_id else "no build-id")}
-    if version is not None and signature is not None:
-        same = next((i for i, c in enumerate(layouts) if c["release"] == version and c["signature"] == signature and c["misfit"] is None), -1)
-        if same >= 0:
-            return {"by": "signature", "layout": same, "source": "%s %s (made for %s; same release and signature)" % (pack, version, layouts[same]["build_id"][:12])}
-    add = "Add one with: xgen layout --pack %s BINARY-WITH-DEBUG-INFO%s" % (pack, ", then regenerate" if facts["embedded"] else "")
-    build = "%s (build-id %s)" % (facts["exe"], build_id if build_id is not None else "none")
-    if facts["debug"] is not None:
-        return {"refused": "unknown build of %s %s: %s matches no layout, and its debug info does not serve (%s); %s. %s" % (pack, release, build, facts["debug"], known_builds(pack, layouts), add)}
-    if own >= 0:
-        return {"refused": layouts[own]["misfit"]}
-    if build_id is None:
-        return {"refused": "%s has no build-id note, so no layout can be keyed to it: link it with --build-id" % facts["exe"]}
-    return {"refused": "unknown build of %s %s: %s is stripped and no layout matches it; %s. %s" % (pack, release, build, known_builds(pack, layouts), add)}
-
+def derive_layout_with(types, spec):
+    """(types, globals, errors) for the spec, from what the adapter says."""
+    errors = []
+    out_types = {}
+    for name, fields in spec["structs"].items():
+        t = types.lookup(name)
+        if t is None:
+            errors.append({"where": name, "message": "%s has no type named %s" % (types.source, name)})
+            continue
+        entry = {"size": types.size(t), "align": types.align(t), "fields": {}}
+        for path, decl in fields.items():
+            f = field_layout(types, errors, name, t, path, decl)
+            if f is not None:
+                entry["fields"][path] = f
+        out_types[name] = entry
+    out_globals = {}
+    for name, decl in spec["globals"].items():
+        t = types.global_type(name)
+        if t is None and name in spec.get("optional", {}):
+            continue  # a build may lack it (optional: in the schema): left out, read as unavailable
+        if t is None:
+            errors.append({"where": name, "message": "%s has no global variable %s" % (types.source, name)})
+            continue
+        entry = {"size": types.size(t)}
+        if types.kind(t) == "int":
+            entry["signed"] = bool(types.is_signed(t))
+        check_decl(types, errors, name, t, decl)
+        out_globals[name] = entry
+    return out_types, out_globals, errors
+''')
 
 # ---- py-common/xwalk_elf.py ----
-# xwalk: the statics of an executable's C files, from its .symtab, where each
+_xwalk_module("xwalk_elf", r'''# xwalk: the statics of an executable's C files, from its .symtab, where each
 # file's local symbols follow that file's STT_FILE symbol. The same reading
 # as sampler/symbols.ts, so gdb, lldb and xsample name the same statics.
 import struct
@@ -811,7 +818,7 @@ MAX_NOTES = 16 * 1024 * 1024
 
 class FileStatics(object):
     def __init__(self, path):
-        self.file_of = {}  # st_value of a local function -> file index
+        self.file_of: dict[int, int] = {}  # st_value of a local function -> file index
         self.statics = {}  # (file index, name) -> st_value of a local object
         self.values = {}  # name -> st_value of a global function or object (to find the load bias)
         try:
@@ -1007,15 +1014,797 @@ def elf_load_bias(f, mappings):
                 return start - (p_vaddr - p_vaddr % 4096)
         return None
     return None
+''')
 
+# ---- py-common/xwalk_output.py ----
+_xwalk_module("xwalk_output", r'''# xwalk output: a view's result as text, as JSON and as folded flame-graph
+# lines, byte for byte as xsample writes them (sampler/outputs/text-table.ts,
+# json-shape.ts, folded.ts). Standard library only: it needs nothing else of
+# the runtime. The golden cases of test/fixtures/output-golden/ hold both
+# languages to the same bytes (test/py/test_output_golden.py,
+# test/output-golden.test.ts).
+import json
+import re
+import time
+
+
+# ---- text ----
+
+_UNPRINTABLE = re.compile(u"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def printable(text):
+    """As generators/schema.ts printable(): line breaks as spaces, control characters as \\xNN, bidi
+    controls and line separators as \\uNNNN: nothing a schema or memory holds rewrites the terminal."""
+    def esc(m):
+        c = ord(m.group(0))
+        if m.group(0) in "\n\r\t":
+            return " "
+        return "\\x%02x" % c if c <= 0xFF else "\\u%04x" % c
+    return _UNPRINTABLE.sub(esc, text)
+
+
+def format_time(ms):
+    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
+    if ms is None:
+        return "unreadable"
+    if not 0 <= ms < 253402300800000:
+        return "%d ms" % ms
+    return "%s.%03d UTC" % (time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)), ms % 1000)
+
+
+def clock_line(clock):
+    """On a core, what "now" was (sampler/outputs/text-table.ts clockLine())."""
+    if clock is None or clock.source != "core":
+        return None
+    if clock.doc is None:
+        return "now: none (a core keeps no clock of its own, and the pack names none)"
+    return "now: %s = %s (a core keeps no clock of its own)" % (format_time(clock.now_ms), clock.doc)
+
+
+def cell_text(v):
+    """A value as a table shows it: no value as ?, a list as [a, b] (cellText())."""
+    if isinstance(v, list):
+        return "[" + ", ".join(cell_text(x) for x in v) + "]"
+    return "?" if v is None else str(v)
+
+
+def aligned(head, rows, numeric):
+    """A header and rows of cells as aligned lines: number columns to the right, the others to the left."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
+
+    def line(vals):
+        return "  ".join(v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(vals)).rstrip()
+
+    return [line(head)] + [line(r) for r in rows]
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def result_text(view, pid, pack, layout, clock, rows, errors):
+    """The same text as xsample (formatText()): a title, a header, one aligned line per item (the title
+    names the pid, so the rows' pid column is not repeated), the problems of a partial result."""
+    n = len(rows)
+    title = "%s: %d item%s  (%s %s%s)" % (view.name, n, "" if n == 1 else "s", pack, layout.release, ", pid %d" % pid if pid is not None else "")
+    lines = [title]
+    now = clock_line(clock)
+    if now:
+        lines.append(now)
+    if rows:
+        cols = [k for k, _ in rows[0] if k != "pid"]
+        table = [dict(r) for r in rows]
+        numeric = [all(_is_int(t[c]) or t[c] is None for t in table) for c in cols]
+        lines += aligned([c.upper() for c in cols], [[cell_text(t[c]) for c in cols] for t in table], numeric)
+    if errors:
+        lines.append("partial: %d problem%s" % (len(errors), "" if len(errors) == 1 else "s"))
+        for e in errors:
+            lines.append("  %s: %s" % (error_where(e), e["message"]))
+    return "\n".join(printable(line) for line in lines)
+
+
+def error_where(e):
+    """Where a problem is: root LABEL, the item, the column, those it names."""
+    return " ".join(x for x in [("root " + e["root"]) if e.get("root") else None, e.get("item"), e.get("column")] if x)
+
+
+# ---- JSON ----
+
+
+def result_json(view, pid, pack, layout, build_id, clock, rows, errors, consistency=None):
+    """The same JSON as xsample --json (sampler/outputs/json-shape.ts resultShape()): keys in the same
+    order, no spaces, integers whole."""
+    out = [
+        ("view", view.name),
+        ("pid", pid),
+        ("pack", pack),
+        ("release", layout.release),
+        ("build_id", build_id),
+    ]
+    if consistency:
+        out.append(("consistency", consistency))
+    if clock is not None:
+        out.append(("clock", {"source": clock.source, "now_ms": clock.now_ms, "monotonic_ms": clock.monotonic_ms}))
+    out += [
+        ("items", None),
+        ("partial", len(errors) > 0),
+        ("errors", errors),
+    ]
+    items = "[" + ",".join(_obj(r) for r in rows) + "]"
+    parts = []
+    for k, v in out:
+        parts.append(json.dumps(k) + ":" + (items if k == "items" else _compact_json(v)))
+    return "{" + ",".join(parts) + "}"
+
+
+def _compact_json(v):
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+
+
+def _obj(pairs):
+    return "{" + ",".join(json.dumps(k) + ":" + _compact_json(v) for k, v in pairs) + "}"
+
+
+# ---- folded ----
+
+
+def frames_of(stack, row, pid):
+    """One item of a stack-shaped view as frames (framesOf()): the process, then each frame column's value
+    (origin bare, the others as "name value", a list one frame each, a value not read as ?)."""
+    frame_names = stack[0]
+    frames = [] if pid is None else ["pid %d" % pid]
+    for name in frame_names:
+        if name == "origin":
+            frames.append(str(row["origin"]))
+            continue
+        cell = row.get(name)
+        for v in cell if isinstance(cell, list) else [cell]:
+            frames.append("%s %s" % (name, "?" if v is None else v))
+    return frames
+
+
+def stacks_of(stack, row, pid):
+    """An item's paths (stacksOf()): its frames with its weight (1 without a weight column), or with leaves
+    one path per leaf column, ending in its name (a pool's blocks and its large allocations)."""
+    _, weight_name, leaves = stack
+    frames = frames_of(stack, row, pid)
+
+    def weight_in(c):
+        w = row.get(c)
+        return w if _is_int(w) else 0
+
+    if leaves:
+        return [(frames + [c], weight_in(c)) for c in leaves]
+    return [(frames, weight_in(weight_name) if weight_name else 1)]
+
+
+def folded_path(frames):
+    """A path as folded text: its frames joined by ';', a ';' inside a frame written \\x3b."""
+    return ";".join(f.replace(";", "\\x3b") for f in frames)
+
+
+def folded_add(view, rows, pid, weights):
+    """Adds a stack-shaped view's rows to weights ({folded path: weight}); the views of a flame graph add to one.
+    A path of weight 0 adds nothing, and is left out, as xsample record leaves it out."""
+    for row in rows:
+        for frames, w in stacks_of(view.stack, dict(row), pid):
+            if w == 0:
+                continue
+            key = folded_path(frames)
+            weights[key] = weights.get(key, 0) + w
+
+
+def folded_sorted(weights):
+    """Folded lines from {path: weight}: heaviest first, then by their text."""
+    return ["%s %d" % (k, w) for k, w in sorted(weights.items(), key=lambda e: (-e[1], e[0]))]
+
+
+def folded_lines(view, rows, pid):
+    """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
+    one sample; identical paths add up; heaviest first, then by their text."""
+    weights: dict[str, int] = {}
+    folded_add(view, rows, pid, weights)
+    return folded_sorted(weights)
+''')
+
+# ---- py-common/xwalk_pattern.py ----
+_xwalk_module("xwalk_pattern", r'''# xwalk patterns: the Pike VM of core/pattern-vm.ts, for the programs that
+# core/pattern.ts compiles from a schema's binary.version and
+# binary.signature. Linear in the bytes scanned whatever the pattern (no
+# backtracking regex engine ever sees text from a schema), and the same
+# answer as xsample.
+
+_CHAR, _SPLIT, _JMP, _SAVE, _MATCH = "char", "split", "jmp", "save", "match"
+
+
+def _byte_set(hex_digits):
+    v = int(hex_digits, 16)
+    return bytes((v >> b) & 1 for b in range(256))
+
+
+class PatternSearch(object):
+    def __init__(self, program):
+        self.instrs = [tuple(x) for x in program["instrs"]]
+        self.sets = [_byte_set(x[1]) if x[0] == _CHAR else None for x in self.instrs]
+        first = _byte_set(program["first"])
+        self.first = bytes(b for b in range(256) if first[b])
+        self.threads = []  # (pc, start, cap_start, cap_end), in priority order
+        self.found = None
+
+    def _close(self, at, new_start):
+        seen = set()
+        out = []
+        for t in self.threads + ([(0, -1, -1, -1)] if new_start else []):
+            stack = [t]
+            while stack:
+                pc, start, cs, ce = stack.pop()
+                if pc in seen:
+                    continue
+                seen.add(pc)
+                x = self.instrs[pc]
+                if x[0] == _JMP:
+                    stack.append((x[1], start, cs, ce))
+                elif x[0] == _SPLIT:
+                    stack.append((x[2], start, cs, ce))
+                    stack.append((x[1], start, cs, ce))
+                elif x[0] == _SAVE:
+                    slot = x[1]
+                    stack.append((pc + 1, at if slot == 0 else start, at if slot == 2 else cs, at if slot == 3 else ce))
+                else:
+                    out.append((pc, start, cs, ce))
+        return out
+
+    def feed(self, data, base):
+        """Feeds bytes that start at offset base; True once the search is over."""
+        i, n = 0, len(data)
+        while i < n:
+            if not self.threads:
+                if self.found is not None:
+                    return True
+                i = _skip(data, i, self.first)
+                if i >= n:
+                    break
+            byte = data[i]
+            nxt = []
+            for pc, start, cs, ce in self._close(base + i, self.found is None):
+                if self.instrs[pc][0] == _MATCH:
+                    self.found = (start, base + i, cs, ce)
+                    break
+                if self.sets[pc][byte]:
+                    nxt.append((pc + 1, start, cs, ce))
+            self.threads = nxt
+            i += 1
+        return self.found is not None and not self.threads
+
+    def end(self, at):
+        for pc, start, cs, ce in self._close(at, False):
+            if self.instrs[pc][0] == _MATCH:
+                self.found = (start, at, cs, ce)
+                break
+        self.threads = []
+
+
+def _skip(data, i, first):
+    """The first index at or after i whose byte can start a match (len(data) when none)."""
+    if len(first) > 16:
+        return i
+    best = len(data)
+    for b in first:
+        j = data.find(bytes((b,)), i, best)
+        if j >= 0:
+            best = j
+    return best
+
+
+def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
+    """The capture of the first match of program in bytes [start, end) of file f (at most max_scan of them), or None."""
+    search = PatternSearch(program)
+    end = min(end, start + max_scan)
+    at = start
+    done = False
+    while at < end and not done:
+        f.seek(at)
+        data = f.read(min(1 << 20, end - at))
+        if not data:
+            break
+        done = search.feed(data, at)
+        at += len(data)
+    if not done:
+        search.end(at)
+    if search.found is None:
+        return None
+    _, _, cs, ce = search.found
+    f.seek(cs)
+    return f.read(ce - cs).decode("latin-1")
+''')
+
+# ---- py-common/xwalk_commands.py ----
+_xwalk_module("xwalk_commands", r'''# xwalk commands, debugger-neutral: pick the layout, run a view over a fresh
+# snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
+# supply a Target and Symbols (the contract: py-common/xwalk_target.py) and
+# the evaluation of an address expression; test/py/test_commands.py, fakes.
+import errno
+import os
+import re
+import stat
+from typing import Any
+
+from xwalk_choice import choose_layout
+from xwalk_core import Layout, Runtime, Snapshot, XwalkError, column_reads, core_clock, live_clock, run_view
+from xwalk_derive import derive_enums, derive_layout_with
+from xwalk_elf import open_regular, section_range
+from xwalk_output import error_where, folded_add, folded_lines, folded_sorted, result_json, result_text
+from xwalk_pattern import find_in_file
+
+
+class Pack(object):
+    """Everything the generated file knows about its pack; commands close over it."""
+
+    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers, clock_factory=None, objects=None):
+        self.objects = objects or {}  # name -> {"file": mapped as, "members": the types and globals its layouts give}
+        self.name = name
+        self.doc = doc
+        self.schema_sha256 = schema_sha256
+        self.version_pattern = version_pattern
+        self.signature_pattern = signature_pattern
+        self.layouts = layouts
+        self.spec = spec
+        self.view_factories = view_factories
+        self.commands = commands
+        self.printers = printers
+        self.clock_factory = clock_factory  # fn(layout) -> (doc, {name: fn(rt, s)}): the program's clock on a core
+        self._clocks = {}
+        self._views = {}
+        self._printers = {}
+        self._layouts = {}
+
+    def printers_for(self, layout):
+        key = (layout.build_id, layout.source)
+        if key not in self._printers:
+            self._printers[key] = [(t, kind, x if kind == "view" else x(layout)) for t, kind, x in self.printers]
+        return self._printers[key]
+
+    def clock_for(self, layout):
+        if self.clock_factory is None:
+            return None
+        key = (layout.build_id, layout.source)
+        if key not in self._clocks:
+            self._clocks[key] = self.clock_factory(layout)
+        return self._clocks[key]
+
+    def view_for(self, layout, i):
+        """View i compiled for the layout, when first asked for: a view of an object the process does not
+        map fails alone, saying why, and the others still run."""
+        key = (layout.build_id, layout.source, i)
+        if key not in self._views:
+            self._views[key] = self._compile_view(layout, i)
+        return self._views[key]
+
+    def _compile_view(self, layout, i):
+        """A view whose items can be read without the objects the process does not map runs, and its columns
+        that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
+        try:
+            return self.view_factories[i](layout)
+        except XwalkError:
+            if not layout.unavailable:
+                raise
+            view = self.view_factories[i](layout.with_stand_ins())
+            if view.of in layout.unavailable or any(n in layout.unavailable for n in view.needs):
+                raise
+            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in column_reads(c)))
+            return view
+
+
+USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
+
+
+def parse_command_args(argv):
+    opts: dict[str, Any] = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
+    rest = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--json":
+            opts["json"] = True
+        elif a == "--max-nodes":
+            i += 1
+            if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
+                raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))
+            opts["max_nodes"] = int(argv[i])
+        elif a == "--folded":
+            i += 1
+            if i >= len(argv) or not argv[i]:
+                raise XwalkError("--folded takes the file to write the stacks to")
+            opts["folded"] = argv[i]
+        elif a.startswith("--"):
+            raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))
+        else:
+            rest.append(a)
+        i += 1
+    if rest:
+        opts["expr"] = " ".join(rest)
+    return opts
+
+
+def select_layout(pack, target):
+    """The pack's layout for this build: by build-id, else from the DWARF the debugger has loaded (once);
+    joined with the layouts of the pack's objects the process maps (objects:), as xsample does."""
+    mapped = _mapped_objects(pack, target)
+    key = (target.build_id, tuple(sorted(mapped.items())))
+    if key not in pack._layouts:
+        pack._layouts[key] = _with_objects(pack, _find_layout(pack, target), mapped)
+    return pack._layouts[key]
+
+
+def object_file_matches(file, path):
+    """Whether a mapped path is the object named file: that name, or it followed by a dot and more."""
+    base = os.path.basename(path)
+    return base == file or base.startswith(file + ".")
+
+
+def _mapped_objects(pack, target):
+    """name -> (path, build-id) of each of the pack's objects the process maps."""
+    if not pack.objects:
+        return {}
+    out = {}
+    for path, build_id in target.objects():
+        for name, o in pack.objects.items():
+            if name not in out and object_file_matches(o["file"], path):
+                out[name] = (path, build_id)
+    return out
+
+
+def _with_objects(pack, layout, mapped):
+    """The layout with each object's types and globals: from the layout committed for the build mapped, or
+    unavailable with the reason (not mapped, an unknown build), in the words of objectLayouts in
+    sampler/pack-select.ts, so that the readers say the same."""
+    # a global a build may lack (optional: in the schema), in the words of optionalMissing in sampler/bound-layout.ts
+    for name, why in pack.spec.get("optional", {}).items():
+        if name not in layout.data["globals"]:
+            layout.unavailable[name] = "this build has no %s (%s)" % (name, why)
+    if not pack.objects:
+        return layout
+    data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]), enums=dict(layout.data.get("enums", {})))
+    unavailable = dict(layout.unavailable)
+    sources = [layout.source]
+    for name, o in pack.objects.items():
+        found = mapped.get(name)
+        known = [d for d in pack.layouts if d.get("object") == name]
+        got = next((d for d in known if found and d["build_id"] == found[1]), None)
+        if got is not None:
+            data["types"].update(got["types"])
+            data["globals"].update(got["globals"])
+            data["enums"].update(got.get("enums", {}))
+            sources.append("%s %s (%s)" % (name, got["release"], got["build_id"][:12]))
+            continue
+        if found is None:
+            reason = "%s is not mapped in this process" % o["file"]
+        elif not found[1]:
+            reason = "%s has no build-id note, and layouts are keyed by it" % found[0]
+        else:
+            reason = "unknown build of %s: %s (build-id %s); known builds of %s's %s: %s. Add one with: xgen layout --pack %s --object %s --for %s PROBE-WITH-DEBUG-INFO" % (
+                o["file"], found[0], found[1], pack.name, name, ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in known) or "none",
+                pack.name, name, found[0])
+        for member in o["members"]:
+            unavailable[member] = reason
+    return Layout(data, " + ".join(sources), unavailable)
+
+
+def _misfit(pack, data):
+    """Why a layout of the program does not fit the schema (every struct, field and global it declares, but the
+    optional globals), in the words of BoundLayout.bind in sampler/bound-layout.ts; None when it fits."""
+    spec, types = pack.spec, data["types"]
+    missing = []
+    for t, fields in spec["structs"].items():
+        if t not in types:
+            missing.append(t)
+            continue
+        missing += ["%s.%s" % (t, f) for f in fields if f not in types[t]["fields"]]
+    missing += [g for g in spec["globals"] if g not in data["globals"] and g not in spec.get("optional", {})]
+    if not missing:
+        return None
+    return "the layout %s %s (%s) lacks %s%s: the schema changed since it was made; regenerate it with xgen layout" % (
+        pack.name, data["release"], data["build_id"][:12], ", ".join(missing[:6]), " and %d more" % (len(missing) - 6) if len(missing) > 6 else "")
+
+
+def _find_layout(pack, target):
+    """The one rule of py-common/xwalk_choice.py (as xsample): by build-id; else the debugger's own DWARF; else
+    release + signature; else one line saying why not."""
+    own = [d for d in pack.layouts if d.get("object") is None]
+    candidates = [{"release": d["release"], "build_id": d["build_id"], "signature": d.get("signature"), "misfit": _misfit(pack, d)} for d in own]
+    version = find_version(target.exe, pack.version_pattern)
+    facts = {"pack": pack.name, "exe": target.exe, "build_id": target.build_id, "version": version, "signature": None, "debug": "serves", "embedded": True}
+    choice = choose_layout(candidates, facts)
+    if choice.get("by") == "build-id":
+        return Layout(own[choice["layout"]], choice["source"])
+    types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)
+    if not errors:
+        data = {"release": version or "unknown", "build_id": target.build_id, "types": types, "globals": globals_}
+        data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]
+        return Layout(data, choice["source"])
+    facts.update(debug="%s: %s" % (errors[0]["where"], errors[0]["message"]), signature=find_version(target.exe, pack.signature_pattern, SIGNATURE))
+    choice = choose_layout(candidates, facts)
+    if "refused" in choice:
+        raise XwalkError(choice["refused"])
+    return Layout(own[choice["layout"]], choice["source"])
+
+
+# What a release and a signature may look like (sampler/pack-select.ts checks the same).
+RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$")
+SIGNATURE = re.compile(r"^[\x20-\x7e]{1,1024}$")
+
+
+def find_version(path, program, shape=RELEASE):
+    """The capture of the pattern's program in the binary's .rodata (linear time: xwalk_pattern.py), if it has that shape."""
+    if not program or not path:
+        return None
+    try:
+        with open_regular(path) as f:
+            start, end = section_range(f, ".rodata")
+            found = find_in_file(f, start, end, program)
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+    return found if found is not None and shape.match(found) else None
+
+
+def checked_address(view, expr, addr, type_names):
+    """EXPR's address, as xsample --addr takes one: a number or a void pointer as it is, a pointer to (or
+    a value of) a struct only if it is the view's; and always a 64-bit address."""
+    if type_names and view.of != "fnptr" and view.of not in type_names:
+        raise XwalkError("%s is %s, not a %s: give a pointer to one, or an address" % (expr, type_names[0], view.of))
+    if not 0 <= addr <= 0xFFFFFFFFFFFFFFFF:
+        raise XwalkError("%s is %d, not a 64-bit address" % (expr, addr))
+    return addr
+
+
+def run_command(pack, view_index, opts, target, symbols, eval_address):
+    """eval_address(EXPR) -> (address, the names of the struct it is or points to, or None).
+    A list of view indexes is a flame graph of those views (flamegraphs: in the schema)."""
+    if isinstance(view_index, list):
+        return run_flamegraph(pack, view_index, opts, target, symbols)
+    layout = select_layout(pack, target)
+    view = pack.view_for(layout, view_index)
+    addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
+    rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
+    rows, errors = run_view(view, rt, addr)
+    if opts["folded"]:
+        return write_folded(view, opts["folded"], rows, errors, target.pid)
+    rows = [[("pid", target.pid)] + row for row in rows]
+    if opts["json"]:
+        return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)
+    return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)
+
+
+def run_flamegraph(pack, view_indexes, opts, target, symbols):
+    """One sample of every view of a flame graph, as folded lines: to --folded FILE, else printed."""
+    if opts["expr"] or opts["json"]:
+        raise XwalkError("a flame graph takes no EXPR and no --json: [--folded FILE] [--max-nodes N]")
+    layout = select_layout(pack, target)
+    weights: dict[str, int] = {}
+    for i in view_indexes:
+        view = pack.view_for(layout, i)
+        rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
+        rows, errors = run_view(view, rt)
+        if errors:
+            raise XwalkError("%s: the sample is partial, nothing %s (%s: %s)" % (view.name, "written" if opts["folded"] else "shown", _where(errors[0]) or view.name, errors[0]["message"]))
+        folded_add(view, rows, target.pid, weights)
+    lines = folded_sorted(weights)
+    return _write_lines(opts["folded"], lines) if opts["folded"] else "\n".join(lines)
+
+
+def _write_lines(path, lines):
+    """Folded lines into path; what to tell the user."""
+    write_file(path, "".join(line + "\n" for line in lines).encode("utf-8"))
+    return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
+
+
+def write_file(path, data):
+    """data as the whole of the file path, as xsample record -o writes one: never through a symlink,
+    never onto another user's file; written beside it (a new file, O_EXCL) and renamed over it, so an
+    existing file is replaced whole or not at all. A problem is one line: cannot write PATH: why."""
+    def fail(why):
+        raise XwalkError("cannot write %s: %s" % (path, why))
+    try:
+        st = os.lstat(path)
+    except OSError as e:
+        st = None
+        if e.errno != errno.ENOENT:
+            fail(e.strerror)
+    if st is not None:
+        if stat.S_ISLNK(st.st_mode):
+            fail("it is a symlink, which is not followed (name the file itself)")
+        if not stat.S_ISREG(st.st_mode):
+            fail("it is a directory" if stat.S_ISDIR(st.st_mode) else "it is not a regular file")
+        if st.st_uid != os.geteuid():
+            fail("it belongs to uid %d, not to you" % st.st_uid)
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, ".%s.%d.tmp" % (name, os.getpid()))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644 if st is None else stat.S_IMODE(st.st_mode))
+    except OSError as e:
+        fail(e.strerror)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        fail(e.strerror)
+
+
+def _where(e):
+    return error_where(e)
+
+
+def write_folded(view, path, rows, errors, pid):
+    """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
+    if view.stack is None:
+        raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)
+    if errors:
+        e = errors[0]
+        where = _where(e)
+        raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))
+    return _write_lines(path, folded_lines(view, rows, pid))
+
+
+def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
+    """A fresh snapshot of the target, and the clock when the view reads one (read now, before the walk)."""
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, max_nodes)
+    rt.registers = target.register
+    if view.clock:
+        rt.clock = live_clock() if target.live else core_clock(pack.name, pack.clock_for(layout), rt)
+    return rt
+
+
+def summary(pack, view_index, addr, target, symbols):
+    """One line for a pretty printer: the view's figures for the struct at addr."""
+    layout = select_layout(pack, target)
+    view = pack.view_for(layout, view_index)
+    rt = view_runtime(pack, layout, view, target, symbols)
+    rows, errors = run_view(view, rt, addr)
+    parts = ["%s=%s" % (k, "?" if v is None else v) for k, v in rows[0] if k not in ("origin", "addr")]
+    return " ".join(parts) + (" (partial)" if errors else "")
+
+
+def check_layout(pack, layout, types, errors):
+    """Every difference between the extension's layout and the debugger's own types."""
+    problems = ["%s: %s" % (e["where"], e["message"]) for e in errors]
+    for struct_name, t in sorted(types.items()):
+        mine = layout.data["types"].get(struct_name)
+        if mine is None:
+            problems.append("%s: missing from the layout" % struct_name)
+            continue
+        if mine["size"] != t["size"]:
+            problems.append("%s: size %d in the layout, %d in the debug info" % (struct_name, mine["size"], t["size"]))
+        for path, f in sorted(t["fields"].items()):
+            m = mine["fields"].get(path)
+            for key in ("offset", "size", "bit", "bits"):
+                if m is None or m.get(key) != f.get(key):
+                    problems.append("%s.%s: %s %s in the layout, %s in the debug info" % (struct_name, path, key, None if m is None else m.get(key), f.get(key)))
+                    break
+    if not problems:
+        return "xwalk-check: the layout %s matches the debug info (%d types)" % (layout.source, len(types))
+    return "xwalk-check: %d mismatch%s with the layout %s:\n  %s" % (len(problems), "" if len(problems) == 1 else "es", layout.source, "\n  ".join(problems))
+
+
+PRINTER_CHILDREN_LIMIT = 1000
+
+
+def printer_output(pack, index, addr, target, symbols):
+    """What printer `index` shows for the struct at addr: a string, a summary line, or child values."""
+    layout = select_layout(pack, target)
+    type_name, kind, x = pack.printers_for(layout)[index]
+    if kind == "view":
+        return summary(pack, x, addr, target, symbols)
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)
+    if kind == "string":
+        return x(rt, addr)
+    out = []
+
+    def take(v):
+        out.append(v)
+        return 1 if len(out) < PRINTER_CHILDREN_LIMIT else 0
+
+    x(rt, addr, take)
+    return out
+''')
+
+# ---- gdb-py/xwalk_dwarf.py ----
+_xwalk_module("xwalk_dwarf", r'''# xwalk: gdb's types for the layout deriver (py-common/xwalk_derive.py): the
+# DWARF gdb has loaded, through gdb.Type. Used by `xgen layout` (gdb -batch
+# on a binary file) and by the generated gdb extension when it meets a build
+# no pack knows, and by xwalk-check.
+import gdb
+
+from xwalk_derive import DebugTypes, derive_layout_with
+
+
+def _first_type(candidates):
+    """The first of the type names gdb knows, as a gdb.Type, or None."""
+    for candidate in candidates:
+        try:
+            return gdb.lookup_type(candidate)
+        except gdb.error:
+            pass
+    return None
+
+
+class GdbTypes(DebugTypes):
+    source = "DWARF"
+
+    def lookup(self, name):
+        return _first_type((name, "struct " + name, "union " + name))
+
+    def global_type(self, name):
+        sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
+        return sym.type if sym is not None else None
+
+    def kind(self, t):
+        t = t.strip_typedefs()
+        if t.code == gdb.TYPE_CODE_PTR:
+            return "fnptr" if t.target().strip_typedefs().code == gdb.TYPE_CODE_FUNC else "ptr"
+        if t.code in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_ENUM, gdb.TYPE_CODE_BOOL, gdb.TYPE_CODE_CHAR):
+            return "int"
+        if t.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
+            return "struct"
+        if t.code == gdb.TYPE_CODE_ARRAY:
+            return "array"
+        return "other"
+
+    def size(self, t):
+        return t.strip_typedefs().sizeof
+
+    def align(self, t):
+        return t.strip_typedefs().alignof
+
+    def is_signed(self, t):
+        return t.strip_typedefs().is_signed
+
+    def target(self, t):
+        return t.strip_typedefs().target()
+
+    def element(self, t):
+        return t.strip_typedefs().target()
+
+    def count(self, t):
+        lo, hi = t.strip_typedefs().range()
+        return hi - lo + 1
+
+    def members(self, t):
+        return [(f.name or None, f.bitpos, f.bitsize, f.type) for f in t.strip_typedefs().fields()]
+
+    def name(self, t):
+        return str(t.strip_typedefs().unqualified())
+
+    def lookup_enum(self, name):
+        return _first_type((name, "enum " + name))
+
+    def enumerators(self, t):
+        t = t.strip_typedefs()
+        if t.code != gdb.TYPE_CODE_ENUM:
+            return None
+        return [(f.name, f.enumval) for f in t.fields()]
+
+
+def derive_layout(spec):
+    """(types, globals, errors) for the spec, from the DWARF gdb has loaded."""
+    return derive_layout_with(GdbTypes(), spec)
+''')
 
 # ---- py-common/xwalk_symtab.py ----
-# xwalk: the names a stripped object lost, from a recovered symbol table (core/symbol-table.ts, made by `xgen
+_xwalk_module("xwalk_symtab", r'''# xwalk: the names a stripped object lost, from a recovered symbol table (core/symbol-table.ts, made by `xgen
 # symbols --for FILE`), as xsample reads them (sampler/recovered-symbols.ts): looked up by the object's build-id in
 # the user's cache ($XDG_CACHE_HOME or ~/.cache, xwalk/symbols/<build-id>.json, used only if no one else could have
 # written it) and in the folders of XWALK_PACKS (<pack>/symbols/<build-id>.json, trusted as packs are); validated by
 # the same rules (symbol_table_problem, a port of symbolTableProblem) and used only for the build-id it names.
-# Inlined after py-common/xwalk_elf.py.
 import bisect
 import json
 import os
@@ -1110,7 +1899,7 @@ class RecoveredTable(object):
         self.build_id = data["build_id"]
         self.symbols = data["symbols"]
         self.files = None
-        self.by_name = {}
+        self.by_name: dict[str, tuple[int, int]] = {}
         located = []
         for s in data["symbols"]:
             rank = _BIND_RANK[s["bind"]]
@@ -1127,7 +1916,8 @@ class RecoveredTable(object):
         """The link-time address of the static object name of the C file that defines the local function at link-time
         address fn: an int, None when that file has none, False when the table gives no files (SymbolTable.fileStatic)."""
         if self.files is None:
-            file_of, statics = {}, {}
+            file_of: dict[int, int] = {}
+            statics: dict[tuple[int, str], int] = {}
             for s in self.symbols:
                 if s["bind"] == "local" and s.get("file") is not None:
                     if s["kind"] == "func":
@@ -1368,10 +2158,10 @@ def elf_loads(f):
         if p_type == _PT_LOAD:
             out.append((p_vaddr, p_memsz, p_flags))
     return out
-
+''')
 
 # ---- py-common/xwalk_target.py ----
-# xwalk: what the commands ask of a debugger, written down once. A Target is
+_xwalk_module("xwalk_target", r'''# xwalk: what the commands ask of a debugger, written down once. A Target is
 # the process or core being looked at (its memory, its mappings, which build
 # it is); Symbols are its executable's symbols. gdb-py/xwalk_gdb.py and
 # lldb-py/xwalk_lldb.py implement both; test/py/test_commands.py implements
@@ -1379,13 +2169,16 @@ def elf_loads(f):
 # python3. What gdb and lldb would do alike is done here, once: reading a
 # chunk page by page when it cannot be read whole, /proc/PID/maps, keeping
 # to the executable's own symbols, a C file's statics.
-# Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
 
 import os
 import shutil
 import struct
 import subprocess
 import sys
+
+from xwalk_core import PAGE
+from xwalk_elf import elf_load_bias, file_statics_of, open_regular
+from xwalk_symtab import elf_loads, elf_symtab_and_build_id, find_recovered_table
 
 
 class Required(object):
@@ -1437,7 +2230,7 @@ class Target(object):
         out = b""
         while len(out) < n:
             a = addr + len(out)
-            piece = self.read_page(a, min(PAGE - a % PAGE, n - len(out)))  # noqa: F821 (xwalk_core.py)
+            piece = self.read_page(a, min(PAGE - a % PAGE, n - len(out)))
             if not piece:
                 break
             out += piece
@@ -1594,13 +2387,14 @@ class Symbols(object):
         try:
             run = subprocess.Popen([xgen, "symbols", "--for", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, universal_newlines=True)
+            assert run.stdout is not None  # stdout=PIPE
             for line in run.stdout:
                 sys.stderr.write("xwalk: %s" % line)
             run.wait()
         except OSError as e:
             sys.stderr.write("xwalk: cannot run %s: %s\n" % (xgen, e))
             return False
-        o.table = find_recovered_table(o.build_id, _warn_once, o.loads, path) if run.returncode == 0 else None  # noqa: F821 (xwalk_symtab.py)
+        o.table = find_recovered_table(o.build_id, _warn_once, o.loads, path) if run.returncode == 0 else None
         return o.table is not None
 
     _recovery_tried = False
@@ -1649,12 +2443,12 @@ class Symbols(object):
         if pid is not None:
             start, end, _ = min(m for m in mappings if m[2] == 0)
             try:
-                return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))  # noqa: F821 (xwalk_elf.py)
+                return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))
             except (IOError, OSError):
                 pass  # following map_files takes CAP_SYS_ADMIN: a debugger run by the process's own user reads the path
         if path.endswith(DELETED):
             raise OSError("%s: gone from its path" % path)
-        return open_regular(path)  # noqa: F821 (xwalk_elf.py)
+        return open_regular(path)
 
     def _object_map(self):
         """path -> _Mapped of every file the process maps, read once."""
@@ -1663,7 +2457,7 @@ class Symbols(object):
                 mappings = self.file_mappings() or []
             except (IOError, OSError, struct.error, IndexError, ValueError):
                 mappings = []
-            self._objects = {}
+            self._objects: dict[str, _Mapped] = {}
             for start, end, offset, path in mappings:
                 if path.startswith("/"):
                     self._objects.setdefault(path, _Mapped()).mappings.append((start, end, offset))
@@ -1689,13 +2483,13 @@ class Symbols(object):
             if self._bias(path, o) is not None:
                 try:
                     with self.open_mapped(path, o.mappings) as f:
-                        has_symtab, o.build_id = elf_symtab_and_build_id(f)  # noqa: F821 (xwalk_symtab.py)
-                        o.loads = elf_loads(f)  # noqa: F821 (xwalk_symtab.py)
+                        has_symtab, o.build_id = elf_symtab_and_build_id(f)
+                        o.loads = elf_loads(f)
                     o.stripped = not has_symtab
                 except (IOError, OSError, struct.error, IndexError, ValueError):
                     pass
                 if o.stripped and o.build_id:
-                    o.table = find_recovered_table(o.build_id, _warn_once, o.loads, _without_deleted(path))  # noqa: F821 (xwalk_symtab.py)
+                    o.table = find_recovered_table(o.build_id, _warn_once, o.loads, _without_deleted(path))
         return o.table
 
     def _exe_object(self):
@@ -1720,7 +2514,7 @@ class Symbols(object):
     def _bias_of(self, path, mappings):
         try:
             with self.open_mapped(path, mappings) as f:
-                return elf_load_bias(f, mappings)  # noqa: F821 (xwalk_elf.py)
+                return elf_load_bias(f, mappings)
         except (IOError, OSError, struct.error, IndexError, ValueError):
             return None
 
@@ -1735,789 +2529,30 @@ class Symbols(object):
             found = exe[2].file_static(fn - exe[1].bias, name)
             if found is not False:
                 return None if found is None else found + exe[1].bias
-        st, bias = file_statics_of(self, self.exe)  # noqa: F821 (xwalk_elf.py)
+        st, bias = file_statics_of(self, self.exe)
         return st.lookup(fn, name, bias)
 
-
-
-# ---- py-common/xwalk_pattern.py ----
-# xwalk patterns: the Pike VM of sampler/pattern-vm.ts, for the programs that
-# generators/pattern.ts compiles from a schema's binary.version and
-# binary.signature. Linear in the bytes scanned whatever the pattern (no
-# backtracking regex engine ever sees text from a schema), and the same
-# answer as xsample.
-
-_CHAR, _SPLIT, _JMP, _SAVE, _MATCH = "char", "split", "jmp", "save", "match"
-
-
-def _byte_set(hex_digits):
-    v = int(hex_digits, 16)
-    return bytes((v >> b) & 1 for b in range(256))
-
-
-class PatternSearch(object):
-    def __init__(self, program):
-        self.instrs = [tuple(x) for x in program["instrs"]]
-        self.sets = [_byte_set(x[1]) if x[0] == _CHAR else None for x in self.instrs]
-        first = _byte_set(program["first"])
-        self.first = bytes(b for b in range(256) if first[b])
-        self.threads = []  # (pc, start, cap_start, cap_end), in priority order
-        self.found = None
-
-    def _close(self, at, new_start):
-        seen = set()
-        out = []
-        for t in self.threads + ([(0, -1, -1, -1)] if new_start else []):
-            stack = [t]
-            while stack:
-                pc, start, cs, ce = stack.pop()
-                if pc in seen:
-                    continue
-                seen.add(pc)
-                x = self.instrs[pc]
-                if x[0] == _JMP:
-                    stack.append((x[1], start, cs, ce))
-                elif x[0] == _SPLIT:
-                    stack.append((x[2], start, cs, ce))
-                    stack.append((x[1], start, cs, ce))
-                elif x[0] == _SAVE:
-                    slot = x[1]
-                    stack.append((pc + 1, at if slot == 0 else start, at if slot == 2 else cs, at if slot == 3 else ce))
-                else:
-                    out.append((pc, start, cs, ce))
-        return out
-
-    def feed(self, data, base):
-        """Feeds bytes that start at offset base; True once the search is over."""
-        i, n = 0, len(data)
-        while i < n:
-            if not self.threads:
-                if self.found is not None:
-                    return True
-                i = _skip(data, i, self.first)
-                if i >= n:
-                    break
-            byte = data[i]
-            nxt = []
-            for pc, start, cs, ce in self._close(base + i, self.found is None):
-                if self.instrs[pc][0] == _MATCH:
-                    self.found = (start, base + i, cs, ce)
-                    break
-                if self.sets[pc][byte]:
-                    nxt.append((pc + 1, start, cs, ce))
-            self.threads = nxt
-            i += 1
-        return self.found is not None and not self.threads
-
-    def end(self, at):
-        for pc, start, cs, ce in self._close(at, False):
-            if self.instrs[pc][0] == _MATCH:
-                self.found = (start, at, cs, ce)
-                break
-        self.threads = []
-
-
-def _skip(data, i, first):
-    """The first index at or after i whose byte can start a match (len(data) when none)."""
-    if len(first) > 16:
-        return i
-    best = len(data)
-    for b in first:
-        j = data.find(bytes((b,)), i, best)
-        if j >= 0:
-            best = j
-    return best
-
-
-def find_in_file(f, start, end, program, max_scan=64 * 1024 * 1024):
-    """The capture of the first match of program in bytes [start, end) of file f (at most max_scan of them), or None."""
-    search = PatternSearch(program)
-    end = min(end, start + max_scan)
-    at = start
-    done = False
-    while at < end and not done:
-        f.seek(at)
-        data = f.read(min(1 << 20, end - at))
-        if not data:
-            break
-        done = search.feed(data, at)
-        at += len(data)
-    if not done:
-        search.end(at)
-    if search.found is None:
-        return None
-    _, _, cs, ce = search.found
-    f.seek(cs)
-    return f.read(ce - cs).decode("latin-1")
-
-
-# ---- py-common/xwalk_commands.py ----
-# xwalk commands, debugger-neutral: pick the layout, run a view over a fresh
-# snapshot, print text or JSON exactly as xsample does. gdb-py/ and lldb-py/
-# supply a Target and Symbols (the contract: py-common/xwalk_target.py) and
-# the evaluation of an address expression; test/py/test_commands.py, fakes.
-import errno
-import os
-import re
-import stat
-
-
-class Pack(object):
-    """Everything the generated file knows about its pack; commands close over it."""
-
-    def __init__(self, name, doc, schema_sha256, version_pattern, signature_pattern, layouts, spec, view_factories, commands, printers, clock_factory=None, objects=None):
-        self.objects = objects or {}  # name -> {"file": mapped as, "members": the types and globals its layouts give}
-        self.name = name
-        self.doc = doc
-        self.schema_sha256 = schema_sha256
-        self.version_pattern = version_pattern
-        self.signature_pattern = signature_pattern
-        self.layouts = layouts
-        self.spec = spec
-        self.view_factories = view_factories
-        self.commands = commands
-        self.printers = printers
-        self.clock_factory = clock_factory  # fn(layout) -> (doc, {name: fn(rt, s)}): the program's clock on a core
-        self._clocks = {}
-        self._views = {}
-        self._printers = {}
-        self._layouts = {}
-
-    def printers_for(self, layout):
-        key = (layout.build_id, layout.source)
-        if key not in self._printers:
-            self._printers[key] = [(t, kind, x if kind == "view" else x(layout)) for t, kind, x in self.printers]
-        return self._printers[key]
-
-    def clock_for(self, layout):
-        if self.clock_factory is None:
-            return None
-        key = (layout.build_id, layout.source)
-        if key not in self._clocks:
-            self._clocks[key] = self.clock_factory(layout)
-        return self._clocks[key]
-
-    def view_for(self, layout, i):
-        """View i compiled for the layout, when first asked for: a view of an object the process does not
-        map fails alone, saying why, and the others still run."""
-        key = (layout.build_id, layout.source, i)
-        if key not in self._views:
-            self._views[key] = self._compile_view(layout, i)
-        return self._views[key]
-
-    def _compile_view(self, layout, i):
-        """A view whose items can be read without the objects the process does not map runs, and its columns
-        that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
-        try:
-            return self.view_factories[i](layout)
-        except XwalkError:  # noqa: F821
-            if not layout.unavailable:
-                raise
-            view = self.view_factories[i](layout.with_stand_ins())
-            if view.of in layout.unavailable or any(n in layout.unavailable for n in view.needs):
-                raise
-            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in column_reads(c)))  # noqa: F821
-            return view
-
-
-USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
-
-
-def parse_command_args(argv):
-    opts = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
-    rest = []
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if a == "--json":
-            opts["json"] = True
-        elif a == "--max-nodes":
-            i += 1
-            if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
-                raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))  # noqa: F821
-            opts["max_nodes"] = int(argv[i])
-        elif a == "--folded":
-            i += 1
-            if i >= len(argv) or not argv[i]:
-                raise XwalkError("--folded takes the file to write the stacks to")  # noqa: F821
-            opts["folded"] = argv[i]
-        elif a.startswith("--"):
-            raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
-        else:
-            rest.append(a)
-        i += 1
-    if rest:
-        opts["expr"] = " ".join(rest)
-    return opts
-
-
-def select_layout(pack, target):
-    """The pack's layout for this build: by build-id, else from the DWARF the debugger has loaded (once);
-    joined with the layouts of the pack's objects the process maps (objects:), as xsample does."""
-    mapped = _mapped_objects(pack, target)
-    key = (target.build_id, tuple(sorted(mapped.items())))
-    if key not in pack._layouts:
-        pack._layouts[key] = _with_objects(pack, _find_layout(pack, target), mapped)
-    return pack._layouts[key]
-
-
-def object_file_matches(file, path):
-    """Whether a mapped path is the object named file: that name, or it followed by a dot and more."""
-    base = os.path.basename(path)
-    return base == file or base.startswith(file + ".")
-
-
-def _mapped_objects(pack, target):
-    """name -> (path, build-id) of each of the pack's objects the process maps."""
-    if not pack.objects:
-        return {}
-    out = {}
-    for path, build_id in target.objects():
-        for name, o in pack.objects.items():
-            if name not in out and object_file_matches(o["file"], path):
-                out[name] = (path, build_id)
-    return out
-
-
-def _with_objects(pack, layout, mapped):
-    """The layout with each object's types and globals: from the layout committed for the build mapped, or
-    unavailable with the reason (not mapped, an unknown build), in the words of objectLayouts in
-    sampler/pack-select.ts, so that the readers say the same."""
-    # a global a build may lack (optional: in the schema), in the words of optionalMissing in sampler/bound-layout.ts
-    for name, why in pack.spec.get("optional", {}).items():
-        if name not in layout.data["globals"]:
-            layout.unavailable[name] = "this build has no %s (%s)" % (name, why)
-    if not pack.objects:
-        return layout
-    data = dict(layout.data, types=dict(layout.data["types"]), globals=dict(layout.data["globals"]), enums=dict(layout.data.get("enums", {})))
-    unavailable = dict(layout.unavailable)
-    sources = [layout.source]
-    for name, o in pack.objects.items():
-        found = mapped.get(name)
-        known = [d for d in pack.layouts if d.get("object") == name]
-        got = next((d for d in known if found and d["build_id"] == found[1]), None)
-        if got is not None:
-            data["types"].update(got["types"])
-            data["globals"].update(got["globals"])
-            data["enums"].update(got.get("enums", {}))
-            sources.append("%s %s (%s)" % (name, got["release"], got["build_id"][:12]))
-            continue
-        if found is None:
-            reason = "%s is not mapped in this process" % o["file"]
-        elif not found[1]:
-            reason = "%s has no build-id note, and layouts are keyed by it" % found[0]
-        else:
-            reason = "unknown build of %s: %s (build-id %s); known builds of %s's %s: %s. Add one with: xgen layout --pack %s --object %s --for %s PROBE-WITH-DEBUG-INFO" % (
-                o["file"], found[0], found[1], pack.name, name, ", ".join("%s %s" % (d["release"], d["build_id"][:12]) for d in known) or "none",
-                pack.name, name, found[0])
-        for member in o["members"]:
-            unavailable[member] = reason
-    return Layout(data, " + ".join(sources), unavailable)  # noqa: F821
-
-
-def _misfit(pack, data):
-    """Why a layout of the program does not fit the schema (every struct, field and global it declares, but the
-    optional globals), in the words of BoundLayout.bind in sampler/bound-layout.ts; None when it fits."""
-    spec, types = pack.spec, data["types"]
-    missing = []
-    for t, fields in spec["structs"].items():
-        if t not in types:
-            missing.append(t)
-            continue
-        missing += ["%s.%s" % (t, f) for f in fields if f not in types[t]["fields"]]
-    missing += [g for g in spec["globals"] if g not in data["globals"] and g not in spec.get("optional", {})]
-    if not missing:
-        return None
-    return "the layout %s %s (%s) lacks %s%s: the schema changed since it was made; regenerate it with xgen layout" % (
-        pack.name, data["release"], data["build_id"][:12], ", ".join(missing[:6]), " and %d more" % (len(missing) - 6) if len(missing) > 6 else "")
-
-
-def _find_layout(pack, target):
-    """The one rule of py-common/xwalk_choice.py (as xsample): by build-id; else the debugger's own DWARF; else
-    release + signature; else one line saying why not."""
-    own = [d for d in pack.layouts if d.get("object") is None]
-    candidates = [{"release": d["release"], "build_id": d["build_id"], "signature": d.get("signature"), "misfit": _misfit(pack, d)} for d in own]
-    version = find_version(target.exe, pack.version_pattern)
-    facts = {"pack": pack.name, "exe": target.exe, "build_id": target.build_id, "version": version, "signature": None, "debug": "serves", "embedded": True}
-    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
-    if choice.get("by") == "build-id":
-        return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
-    types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
-    if not errors:
-        data = {"release": version or "unknown", "build_id": target.build_id, "types": types, "globals": globals_}
-        data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]  # noqa: F821 (xwalk_derive.py)
-        return Layout(data, choice["source"])  # noqa: F821
-    facts.update(debug="%s: %s" % (errors[0]["where"], errors[0]["message"]), signature=find_version(target.exe, pack.signature_pattern, SIGNATURE))
-    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
-    if "refused" in choice:
-        raise XwalkError(choice["refused"])  # noqa: F821
-    return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
-
-
-# What a release and a signature may look like (sampler/pack-select.ts checks the same).
-RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$")
-SIGNATURE = re.compile(r"^[\x20-\x7e]{1,1024}$")
-
-
-def find_version(path, program, shape=RELEASE):
-    """The capture of the pattern's program in the binary's .rodata (linear time: xwalk_pattern.py), if it has that shape."""
-    if not program or not path:
-        return None
-    try:
-        with open_regular(path) as f:  # noqa: F821 (xwalk_elf.py)
-            start, end = section_range(f, ".rodata")  # noqa: F821 (xwalk_elf.py)
-            found = find_in_file(f, start, end, program)  # noqa: F821 (xwalk_pattern.py)
-    except (IOError, OSError, ValueError, IndexError):
-        return None
-    return found if found is not None and shape.match(found) else None
-
-
-def checked_address(view, expr, addr, type_names):
-    """EXPR's address, as xsample --addr takes one: a number or a void pointer as it is, a pointer to (or
-    a value of) a struct only if it is the view's; and always a 64-bit address."""
-    if type_names and view.of != "fnptr" and view.of not in type_names:
-        raise XwalkError("%s is %s, not a %s: give a pointer to one, or an address" % (expr, type_names[0], view.of))  # noqa: F821
-    if not 0 <= addr <= 0xFFFFFFFFFFFFFFFF:
-        raise XwalkError("%s is %d, not a 64-bit address" % (expr, addr))  # noqa: F821
-    return addr
-
-
-def run_command(pack, view_index, opts, target, symbols, eval_address):
-    """eval_address(EXPR) -> (address, the names of the struct it is or points to, or None).
-    A list of view indexes is a flame graph of those views (flamegraphs: in the schema)."""
-    if isinstance(view_index, list):
-        return run_flamegraph(pack, view_index, opts, target, symbols)
-    layout = select_layout(pack, target)
-    view = pack.view_for(layout, view_index)
-    addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
-    rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
-    rows, errors = run_view(view, rt, addr)  # noqa: F821
-    if opts["folded"]:
-        return write_folded(view, opts["folded"], rows, errors, target.pid)
-    rows = [[("pid", target.pid)] + row for row in rows]
-    if opts["json"]:
-        return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)  # noqa: F821
-    return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
-
-
-def run_flamegraph(pack, view_indexes, opts, target, symbols):
-    """One sample of every view of a flame graph, as folded lines: to --folded FILE, else printed."""
-    if opts["expr"] or opts["json"]:
-        raise XwalkError("a flame graph takes no EXPR and no --json: [--folded FILE] [--max-nodes N]")  # noqa: F821
-    layout = select_layout(pack, target)
-    weights = {}
-    for i in view_indexes:
-        view = pack.view_for(layout, i)
-        rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
-        rows, errors = run_view(view, rt)  # noqa: F821
-        if errors:
-            raise XwalkError("%s: the sample is partial, nothing %s (%s: %s)" % (view.name, "written" if opts["folded"] else "shown", _where(errors[0]) or view.name, errors[0]["message"]))  # noqa: F821
-        folded_add(view, rows, target.pid, weights)  # noqa: F821
-    lines = folded_sorted(weights)  # noqa: F821
-    return _write_lines(opts["folded"], lines) if opts["folded"] else "\n".join(lines)
-
-
-def _write_lines(path, lines):
-    """Folded lines into path; what to tell the user."""
-    write_file(path, "".join(line + "\n" for line in lines).encode("utf-8"))
-    return "wrote %s: %d stack%s" % (path, len(lines), "" if len(lines) == 1 else "s")
-
-
-def write_file(path, data):
-    """data as the whole of the file path, as xsample record -o writes one: never through a symlink,
-    never onto another user's file; written beside it (a new file, O_EXCL) and renamed over it, so an
-    existing file is replaced whole or not at all. A problem is one line: cannot write PATH: why."""
-    def fail(why):
-        raise XwalkError("cannot write %s: %s" % (path, why))  # noqa: F821
-    try:
-        st = os.lstat(path)
-    except OSError as e:
-        st = None
-        if e.errno != errno.ENOENT:
-            fail(e.strerror)
-    if st is not None:
-        if stat.S_ISLNK(st.st_mode):
-            fail("it is a symlink, which is not followed (name the file itself)")
-        if not stat.S_ISREG(st.st_mode):
-            fail("it is a directory" if stat.S_ISDIR(st.st_mode) else "it is not a regular file")
-        if st.st_uid != os.geteuid():
-            fail("it belongs to uid %d, not to you" % st.st_uid)
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, ".%s.%d.tmp" % (name, os.getpid()))
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644 if st is None else stat.S_IMODE(st.st_mode))
-    except OSError as e:
-        fail(e.strerror)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        fail(e.strerror)
-
-
-def _where(e):
-    return error_where(e)  # noqa: F821 (xwalk_output.py)
-
-
-def write_folded(view, path, rows, errors, pid):
-    """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
-    if view.stack is None:
-        raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)  # noqa: F821
-    if errors:
-        e = errors[0]
-        where = _where(e)
-        raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))  # noqa: F821
-    return _write_lines(path, folded_lines(view, rows, pid))  # noqa: F821
-
-
-def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
-    """A fresh snapshot of the target, and the clock when the view reads one (read now, before the walk)."""
-    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, max_nodes)  # noqa: F821
-    rt.registers = target.register
-    if view.clock:
-        rt.clock = live_clock() if target.live else core_clock(pack.name, pack.clock_for(layout), rt)  # noqa: F821
-    return rt
-
-
-def summary(pack, view_index, addr, target, symbols):
-    """One line for a pretty printer: the view's figures for the struct at addr."""
-    layout = select_layout(pack, target)
-    view = pack.view_for(layout, view_index)
-    rt = view_runtime(pack, layout, view, target, symbols)
-    rows, errors = run_view(view, rt, addr)  # noqa: F821
-    parts = ["%s=%s" % (k, "?" if v is None else v) for k, v in rows[0] if k not in ("origin", "addr")]
-    return " ".join(parts) + (" (partial)" if errors else "")
-
-
-def check_layout(pack, layout, types, errors):
-    """Every difference between the extension's layout and the debugger's own types."""
-    problems = ["%s: %s" % (e["where"], e["message"]) for e in errors]
-    for struct_name, t in sorted(types.items()):
-        mine = layout.data["types"].get(struct_name)
-        if mine is None:
-            problems.append("%s: missing from the layout" % struct_name)
-            continue
-        if mine["size"] != t["size"]:
-            problems.append("%s: size %d in the layout, %d in the debug info" % (struct_name, mine["size"], t["size"]))
-        for path, f in sorted(t["fields"].items()):
-            m = mine["fields"].get(path)
-            for key in ("offset", "size", "bit", "bits"):
-                if m is None or m.get(key) != f.get(key):
-                    problems.append("%s.%s: %s %s in the layout, %s in the debug info" % (struct_name, path, key, None if m is None else m.get(key), f.get(key)))
-                    break
-    if not problems:
-        return "xwalk-check: the layout %s matches the debug info (%d types)" % (layout.source, len(types))
-    return "xwalk-check: %d mismatch%s with the layout %s:\n  %s" % (len(problems), "" if len(problems) == 1 else "es", layout.source, "\n  ".join(problems))
-
-
-PRINTER_CHILDREN_LIMIT = 1000
-
-
-def printer_output(pack, index, addr, target, symbols):
-    """What printer `index` shows for the struct at addr: a string, a summary line, or child values."""
-    layout = select_layout(pack, target)
-    type_name, kind, x = pack.printers_for(layout)[index]
-    if kind == "view":
-        return summary(pack, x, addr, target, symbols)
-    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
-    if kind == "string":
-        return x(rt, addr)
-    out = []
-
-    def take(v):
-        out.append(v)
-        return 1 if len(out) < PRINTER_CHILDREN_LIMIT else 0
-
-    x(rt, addr, take)
-    return out
-
-
-# ---- py-common/xwalk_derive.py ----
-# xwalk: a layout (sizes and offsets) from a debugger's types, for the
-# types, fields and globals a schema declares (a "spec"), each checked
-# against what the schema says it is. Written once over a small adapter
-# (DebugTypes below); gdb-py/xwalk_dwarf.py and lldb-py/xwalk_dwarf_lldb.py
-# adapt gdb's and lldb's type APIs, and the unit tests a fake one.
-# The spec: {"structs": {name: {path: decl}}, "globals": {name: decl}}, decl
-# as in the IR ({"k": "int"}, {"k": "ptr", "to": ...}, {"k": "array", ...}).
-
-
-class DebugTypes(object):
-    """What derive_layout() asks of a debugger about its types. A type is whatever the adapter returns."""
-
-    #: how messages name the debug info: "DWARF says ..." (gdb) or "the debug info says ..." (lldb)
-    source = "the debug info"
-
-    def lookup(self, name):
-        """The type named name (a typedef, a struct or union tag), or None."""
-        raise NotImplementedError
-
-    def global_type(self, name):
-        """The type of the global variable name, or None when there is none."""
-        raise NotImplementedError
-
-    def kind(self, t):
-        """'ptr', 'fnptr', 'int', 'struct' (or union), 'array' or 'other', typedefs seen through."""
-        raise NotImplementedError
-
-    def size(self, t):
-        raise NotImplementedError
-
-    def align(self, t):
-        raise NotImplementedError
-
-    def is_signed(self, t):
-        raise NotImplementedError
-
-    def target(self, t):
-        """What a pointer points to."""
-        raise NotImplementedError
-
-    def element(self, t):
-        """An array's element type."""
-        raise NotImplementedError
-
-    def count(self, t):
-        """An array's number of elements."""
-        raise NotImplementedError
-
-    def members(self, t):
-        """A struct's or union's members: (name or None when anonymous, bit offset, bit size or 0, type)."""
-        raise NotImplementedError
-
-    def name(self, t):
-        """The type as C writes it, typedefs seen through (for messages and for telling types apart)."""
-        raise NotImplementedError
-
-    def lookup_enum(self, name):
-        """The enum type named name (a typedef or an enum tag), or None."""
-        return self.lookup(name)
-
-    def enumerators(self, t):
-        """An enum's enumerators as (name, value), in declaration order; None when t is not an enum."""
-        raise NotImplementedError
-
-
-def find_member(types, t, name):
-    """(bit offset, bit size, type) of member name, looking into anonymous members, or None."""
-    if types.kind(t) != "struct":
-        return None
-    for member, bit, bits, mt in types.members(t):
-        if member == name:
-            return bit, bits, mt
-        if not member:
-            inner = find_member(types, mt, name)
-            if inner:
-                return bit + inner[0], inner[1], inner[2]
-    return None
-
-
-def same_type(types, a, b):
-    return types.name(a) == types.name(b) and types.size(a) == types.size(b)
-
-
-def matches(types, t, want):
-    """Whether the type t is what the IR's pointee (or array element) want says."""
-    k = want["k"]
-    if k == "void":
-        return True
-    if k == "int":
-        return types.kind(t) == "int" and types.size(t) == want["size"]
-    if k == "ptr":
-        return types.kind(t) in ("ptr", "fnptr") and matches(types, types.target(t), want["to"])
-    declared = types.lookup(want["name"])
-    return declared is not None and types.kind(t) == "struct" and same_type(types, declared, t)
-
-
-def check_decl(types, errors, where, t, decl):
-    k = types.kind(t)
-    want = decl["k"]
-    says = "%s says %s" % (types.source, types.name(t))
-    if want == "int" and k != "int":
-        errors.append({"where": where, "message": "%s, not an integer" % says})
-    elif want == "fnptr" and k != "fnptr":
-        errors.append({"where": where, "message": "%s, not a function pointer" % says})
-    elif want == "ptr":
-        if k not in ("ptr", "fnptr") or not matches(types, types.target(t), decl["to"]):
-            errors.append({"where": where, "message": "%s, which does not match the schema" % says})
-    elif want == "struct":
-        declared = types.lookup(decl["name"])
-        if k != "struct" or declared is None or not same_type(types, declared, t):
-            errors.append({"where": where, "message": "%s, not %s" % (says, decl["name"])})
-    elif want == "array":
-        if k != "array" or not matches(types, types.element(t), decl["elem"]):
-            errors.append({"where": where, "message": "%s, which does not match the schema" % says})
-        elif types.count(t) != decl["count"]:
-            errors.append({"where": where, "message": "%s: %d elements, not %d" % (says, types.count(t), decl["count"])})
-
-
-def field_layout(types, errors, struct_name, st, path, decl):
-    bit = 0
-    bits = 0
-    cur = st
-    for part in path.split("."):
-        found = find_member(types, cur, part)
-        if found is None:
-            errors.append({"where": struct_name + "." + path, "message": "%s has no member '%s' in %s" % (types.source, part, types.name(cur))})
-            return None
-        bit += found[0]
-        bits = found[1]
-        cur = found[2]
-    out = {"offset": bit // 8, "size": types.size(cur)}
-    if bits:
-        out["bit"] = bit % 8
-        out["bits"] = bits
-    if types.kind(cur) == "int":
-        out["signed"] = bool(types.is_signed(cur))
-    check_decl(types, errors, struct_name + "." + path, cur, decl)
-    return out
-
-
-def derive_enums(types, spec):
-    """(enums, errors): each enum the spec names (spec["enums"]), its enumerators as {name: value} in declaration order."""
-    enums, errors = {}, []
-    for name in spec.get("enums", []):
-        t = types.lookup_enum(name)
-        items = types.enumerators(t) if t is not None else None
-        if items is None:
-            errors.append({"where": name, "message": "%s has no enum named %s" % (types.source, name)})
-            continue
-        enums[name] = dict((n, int(v)) for n, v in items)
-    return enums, errors
-
-
-def derive_layout_with(types, spec):
-    """(types, globals, errors) for the spec, from what the adapter says."""
-    errors = []
-    out_types = {}
-    for name, fields in spec["structs"].items():
-        t = types.lookup(name)
-        if t is None:
-            errors.append({"where": name, "message": "%s has no type named %s" % (types.source, name)})
-            continue
-        entry = {"size": types.size(t), "align": types.align(t), "fields": {}}
-        for path, decl in fields.items():
-            f = field_layout(types, errors, name, t, path, decl)
-            if f is not None:
-                entry["fields"][path] = f
-        out_types[name] = entry
-    out_globals = {}
-    for name, decl in spec["globals"].items():
-        t = types.global_type(name)
-        if t is None and name in spec.get("optional", {}):
-            continue  # a build may lack it (optional: in the schema): left out, read as unavailable
-        if t is None:
-            errors.append({"where": name, "message": "%s has no global variable %s" % (types.source, name)})
-            continue
-        entry = {"size": types.size(t)}
-        if types.kind(t) == "int":
-            entry["signed"] = bool(types.is_signed(t))
-        check_decl(types, errors, name, t, decl)
-        out_globals[name] = entry
-    return out_types, out_globals, errors
-
-
-# ---- gdb-py/xwalk_dwarf.py ----
-# xwalk: gdb's types for the layout deriver (py-common/xwalk_derive.py): the
-# DWARF gdb has loaded, through gdb.Type. Used by `xgen layout` (gdb -batch
-# on a binary file) and by the generated gdb extension when it meets a build
-# no pack knows, and by xwalk-check.
-import gdb
-
-
-def _first_type(candidates):
-    """The first of the type names gdb knows, as a gdb.Type, or None."""
-    for candidate in candidates:
-        try:
-            return gdb.lookup_type(candidate)
-        except gdb.error:
-            pass
-    return None
-
-
-class GdbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
-    source = "DWARF"
-
-    def lookup(self, name):
-        return _first_type((name, "struct " + name, "union " + name))
-
-    def global_type(self, name):
-        sym = gdb.lookup_global_symbol(name) or gdb.lookup_static_symbol(name)
-        return sym.type if sym is not None else None
-
-    def kind(self, t):
-        t = t.strip_typedefs()
-        if t.code == gdb.TYPE_CODE_PTR:
-            return "fnptr" if t.target().strip_typedefs().code == gdb.TYPE_CODE_FUNC else "ptr"
-        if t.code in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_ENUM, gdb.TYPE_CODE_BOOL, gdb.TYPE_CODE_CHAR):
-            return "int"
-        if t.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
-            return "struct"
-        if t.code == gdb.TYPE_CODE_ARRAY:
-            return "array"
-        return "other"
-
-    def size(self, t):
-        return t.strip_typedefs().sizeof
-
-    def align(self, t):
-        return t.strip_typedefs().alignof
-
-    def is_signed(self, t):
-        return t.strip_typedefs().is_signed
-
-    def target(self, t):
-        return t.strip_typedefs().target()
-
-    def element(self, t):
-        return t.strip_typedefs().target()
-
-    def count(self, t):
-        lo, hi = t.strip_typedefs().range()
-        return hi - lo + 1
-
-    def members(self, t):
-        return [(f.name or None, f.bitpos, f.bitsize, f.type) for f in t.strip_typedefs().fields()]
-
-    def name(self, t):
-        return str(t.strip_typedefs().unqualified())
-
-    def lookup_enum(self, name):
-        return _first_type((name, "enum " + name))
-
-    def enumerators(self, t):
-        t = t.strip_typedefs()
-        if t.code != gdb.TYPE_CODE_ENUM:
-            return None
-        return [(f.name, f.enumval) for f in t.fields()]
-
-
-def derive_layout(spec):
-    """(types, globals, errors) for the spec, from the DWARF gdb has loaded."""
-    return derive_layout_with(GdbTypes(), spec)  # noqa: F821 (xwalk_derive.py)
-
+''')
 
 # ---- gdb-py/xwalk_gdb.py ----
-# xwalk for gdb: raw memory through inferior.read_memory, the pack's layout
-# chosen by the executable's build-id, one command per view. Inlined into
-# each generated extension after py-common/xwalk_core.py.
+_xwalk_module("xwalk_gdb", r'''# xwalk for gdb: raw memory through inferior.read_memory, the pack's layout
+# chosen by the executable's build-id, one command per view. A module of
+# each generated gdb extension, as are those of py-common/.
 import os
 import re
 import struct
 
 import gdb
 
+from xwalk_commands import check_layout, parse_command_args, printer_output, run_command, select_layout
+from xwalk_core import XwalkError
+from xwalk_derive import derive_layout_with
+from xwalk_dwarf import GdbTypes
+from xwalk_elf import core_file_mappings, core_ranges
+from xwalk_target import Symbols, Target, proc_ranges
 
-class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
+
+class GdbTarget(Target):
     """The selected inferior: a live process or a core."""
 
     def __init__(self):
@@ -2525,12 +2560,12 @@ class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
         self.pid = self.inf.pid or None
         self.exe = gdb.current_progspace().filename
         if not self.exe:
-            raise XwalkError("no executable: run this in a gdb attached to a process or holding a core")  # noqa: F821
+            raise XwalkError("no executable: run this in a gdb attached to a process or holding a core")
         obj = gdb.lookup_objfile(self.exe)
         self.build_id = obj.build_id if obj is not None else None
         self.live = self.pid is not None and _is_live(self.inf)
         if not self.live and _core_file() is None:
-            raise XwalkError("no process: attach gdb to one (gdb -p PID) or open a core (gdb BINARY CORE)")  # noqa: F821
+            raise XwalkError("no process: attach gdb to one (gdb -p PID) or open a core (gdb BINARY CORE)")
 
     def read_exact(self, addr, n):
         # Any failure (gdb.MemoryError, or OverflowError for an address gdb cannot take) is no read.
@@ -2544,14 +2579,14 @@ class GdbTarget(Target):  # noqa: F821 (xwalk_target.py)
         None when neither can be read: then every read is tried."""
         try:
             if self.live:
-                return proc_ranges(self.pid)  # noqa: F821 (xwalk_target.py)
+                return proc_ranges(self.pid)
             core = _core_file()
-            return core_ranges(core, self.exe) if core else None  # noqa: F821 (xwalk_elf.py)
+            return core_ranges(core, self.exe) if core else None
         except (IOError, OSError, struct.error, IndexError, ValueError):
             return None
 
     def debug_types(self):
-        return GdbTypes()  # noqa: F821 (xwalk_dwarf.py)
+        return GdbTypes()
 
     def objects(self):
         return [(o.filename, o.build_id) for o in gdb.objfiles() if o.filename and o.filename != self.exe]
@@ -2590,7 +2625,7 @@ def _is_live(inf):
         return False
 
 
-class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
+class GdbSymbols(Symbols):
     """ELF symbols as gdb knows them (minimal symbols too: stripped binaries keep .dynsym)."""
 
     @property
@@ -2620,7 +2655,7 @@ class GdbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
 
     def core_file_mappings(self):
         core = _core_file()
-        return core_file_mappings(core) if core else []  # noqa: F821 (xwalk_elf.py)
+        return core_file_mappings(core) if core else []
 
 
 class ViewCommand(gdb.Command):
@@ -2635,9 +2670,9 @@ class ViewCommand(gdb.Command):
             try:
                 argv = gdb.string_to_argv(arg)
             except (gdb.error, ValueError) as e:
-                raise XwalkError("cannot read the arguments: %s" % e)  # noqa: F821
-            opts = parse_command_args(argv)  # noqa: F821
-            gdb.write(run_command(self.pack, self.view_index, opts, GdbTarget(), GdbSymbols(), _eval_address) + "\n")  # noqa: F821
+                raise XwalkError("cannot read the arguments: %s" % e)
+            opts = parse_command_args(argv)
+            gdb.write(run_command(self.pack, self.view_index, opts, GdbTarget(), GdbSymbols(), _eval_address) + "\n")
 
 
 class one_line_errors(object):
@@ -2649,7 +2684,7 @@ class one_line_errors(object):
     def __exit__(self, kind, e, tb):
         if e is None or isinstance(e, gdb.GdbError) or os.environ.get("XWALK_DEBUG"):
             return False
-        if isinstance(e, XwalkError):  # noqa: F821
+        if isinstance(e, XwalkError):
             raise gdb.GdbError(str(e))
         raise gdb.GdbError("xwalk: internal error: %s: %s (set XWALK_DEBUG=1 for a traceback, and please report it)" % (type(e).__name__, e))
 
@@ -2677,15 +2712,15 @@ def _eval_address(expr):
         code = v.type.strip_typedefs().code
         if code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION):
             if v.address is None:  # $_siginfo, a value returned by a call: not in the target's memory
-                raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, v.type))  # noqa: F821
+                raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, v.type))
             return int(v.address), _struct_names(v.type)
         if code == gdb.TYPE_CODE_PTR:
             return int(v), _struct_names(v.type.strip_typedefs().target())
         if code not in (gdb.TYPE_CODE_INT, gdb.TYPE_CODE_ENUM, gdb.TYPE_CODE_CHAR, gdb.TYPE_CODE_BOOL):
-            raise XwalkError("%s is %s, not a pointer or an address" % (expr, "void" if code == gdb.TYPE_CODE_VOID else "a %s" % v.type))  # noqa: F821
+            raise XwalkError("%s is %s, not a pointer or an address" % (expr, "void" if code == gdb.TYPE_CODE_VOID else "a %s" % v.type))
         return int(v), None
     except (gdb.error, OverflowError, TypeError, ValueError) as e:
-        raise XwalkError("cannot evaluate %s: %s" % (expr, e))  # noqa: F821
+        raise XwalkError("cannot evaluate %s: %s" % (expr, e))
 
 
 class CheckCommand(gdb.Command):
@@ -2698,9 +2733,9 @@ class CheckCommand(gdb.Command):
     def invoke(self, arg, from_tty):
         with one_line_errors():
             target = GdbTarget()
-            layout = select_layout(self.pack, target)  # noqa: F821
-            types, globals_, errors = derive_layout_with(target.debug_types(), self.pack.spec)  # noqa: F821 (xwalk_derive.py)
-            gdb.write(check_layout(self.pack, layout, types, errors) + "\n")  # noqa: F821
+            layout = select_layout(self.pack, target)
+            types, globals_, errors = derive_layout_with(target.debug_types(), self.pack.spec)
+            gdb.write(check_layout(self.pack, layout, types, errors) + "\n")
 
 
 def xwalk_register(pack):
@@ -2742,8 +2777,8 @@ def _printer_class(pack, index, kind):
             if self.out is None:
                 addr = self.val.address
                 if addr is None:
-                    raise XwalkError("a value not in memory")  # noqa: F821
-                self.out = printer_output(pack, index, int(addr), GdbTarget(), GdbSymbols())  # noqa: F821
+                    raise XwalkError("a value not in memory")
+                self.out = printer_output(pack, index, int(addr), GdbTarget(), GdbSymbols())
             return self.out
 
         def to_string(self):
@@ -2770,9 +2805,13 @@ def _printer_class(pack, index, kind):
             return "string" if kind == "string" else "array" if kind == "children" else None
 
     return Printer
-
+''')
 
 # ---- pack memcached ----
+
+from xwalk_commands import Pack
+from xwalk_core import View
+from xwalk_gdb import xwalk_register
 
 def view0(L):
     _k1 = L.off("stats_state", "curr_items")
@@ -4199,7 +4238,7 @@ def view0(L):
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k125, True)
 
-    return View("memcached_stats", "memcached's stats, each figure named as its `stats` command names it (server_stats in memcached.c): items, bytes, connections (curr_connections leaves out the listening one, as memcached does), and the worker threads' command counters summed as threadlocal_stats_aggregate and slab_stats_aggregate sum them.", "settings", [("settings", root2)], [("curr_items", col4, "value", False, ["stats_state"]), ("total_items", col6, "value", False, ["stats"]), ("bytes", col7, "value", False, ["stats_state"]), ("curr_connections", col8, "value", False, ["stats_state"]), ("total_connections", col9, "value", False, ["stats"]), ("rejected_connections", col10, "value", False, ["stats"]), ("connection_structures", col11, "value", False, ["stats_state"]), ("reserved_fds", col12, "value", False, ["stats_state"]), ("cmd_get", col63, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_set", col65, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_flush", col67, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_touch", col69, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_meta", col71, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_hits", col73, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_misses", col75, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_expired", col77, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_flushed", col79, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_misses", col81, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_hits", col83, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_misses", col85, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_hits", col87, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_misses", col89, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_hits", col91, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_misses", col93, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_hits", col95, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_badval", col97, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_hits", col99, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_misses", col101, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_cmds", col103, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_errors", col105, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_read", col107, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_written", col109, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("limit_maxbytes", col110, "value", False, ["settings"]), ("accepting_conns", col111, "value", False, ["stats_state"]), ("listen_disabled_num", col112, "value", False, ["stats"]), ("threads", col113, "value", False, ["settings"]), ("conn_yields", col115, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("hash_power_level", col116, "value", False, ["stats_state"]), ("hash_bytes", col117, "value", False, ["stats_state"]), ("hash_is_expanding", col118, "value", False, ["stats_state"]), ("malloc_fails", col119, "value", False, ["stats"]), ("slabs_moved", col120, "value", False, ["stats"]), ("max_connections", col121, "value", False, ["settings"])], [], False, None, ["settings"])  # noqa: F821
+    return View("memcached_stats", "memcached's stats, each figure named as its `stats` command names it (server_stats in memcached.c): items, bytes, connections (curr_connections leaves out the listening one, as memcached does), and the worker threads' command counters summed as threadlocal_stats_aggregate and slab_stats_aggregate sum them.", "settings", [("settings", root2)], [("curr_items", col4, "value", False, ["stats_state"]), ("total_items", col6, "value", False, ["stats"]), ("bytes", col7, "value", False, ["stats_state"]), ("curr_connections", col8, "value", False, ["stats_state"]), ("total_connections", col9, "value", False, ["stats"]), ("rejected_connections", col10, "value", False, ["stats"]), ("connection_structures", col11, "value", False, ["stats_state"]), ("reserved_fds", col12, "value", False, ["stats_state"]), ("cmd_get", col63, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_set", col65, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_flush", col67, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_touch", col69, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_meta", col71, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_hits", col73, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_misses", col75, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_expired", col77, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_flushed", col79, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_misses", col81, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_hits", col83, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_misses", col85, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_hits", col87, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_misses", col89, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_hits", col91, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_misses", col93, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_hits", col95, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_badval", col97, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_hits", col99, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_misses", col101, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_cmds", col103, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_errors", col105, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_read", col107, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_written", col109, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("limit_maxbytes", col110, "value", False, ["settings"]), ("accepting_conns", col111, "value", False, ["stats_state"]), ("listen_disabled_num", col112, "value", False, ["stats"]), ("threads", col113, "value", False, ["settings"]), ("conn_yields", col115, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("hash_power_level", col116, "value", False, ["stats_state"]), ("hash_bytes", col117, "value", False, ["stats_state"]), ("hash_is_expanding", col118, "value", False, ["stats_state"]), ("malloc_fails", col119, "value", False, ["stats"]), ("slabs_moved", col120, "value", False, ["stats"]), ("max_connections", col121, "value", False, ["settings"])], [], False, None, ["settings"])
 
 def view1(L):
     _k1 = L.int_field("settings", "num_threads")
@@ -4442,9 +4481,9 @@ def view1(L):
         _max_nodes = _rt.max_nodes
         return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k24) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False))
 
-    return View("memcached_threads", "Each worker thread's own command counters (struct thread_stats), which memcached's stats only shows summed.", "LIBEVENT_THREAD", [("workers", root4)], [("get_cmds", col5, "value", False, ["LIBEVENT_THREAD"]), ("get_hits", col16, "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("get_misses", col17, "value", False, ["LIBEVENT_THREAD"]), ("set_cmds", col19, "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("bytes_read", col20, "value", False, ["LIBEVENT_THREAD"]), ("bytes_written", col21, "value", False, ["LIBEVENT_THREAD"]), ("conn_yields", col22, "value", False, ["LIBEVENT_THREAD"])], [], False, None, ["settings", "LIBEVENT_THREAD", "threads"])  # noqa: F821
+    return View("memcached_threads", "Each worker thread's own command counters (struct thread_stats), which memcached's stats only shows summed.", "LIBEVENT_THREAD", [("workers", root4)], [("get_cmds", col5, "value", False, ["LIBEVENT_THREAD"]), ("get_hits", col16, "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("get_misses", col17, "value", False, ["LIBEVENT_THREAD"]), ("set_cmds", col19, "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("bytes_read", col20, "value", False, ["LIBEVENT_THREAD"]), ("bytes_written", col21, "value", False, ["LIBEVENT_THREAD"]), ("conn_yields", col22, "value", False, ["LIBEVENT_THREAD"])], [], False, None, ["settings", "LIBEVENT_THREAD", "threads"])
 
-PACK = Pack(  # noqa: F821
+PACK = Pack(
     "memcached",
     "memcached - its items, connections and per-thread command counters, as its stats command prints them.",
     "03ff5fb012bec5c553d103ca5c56b65bd9228eeaf3c600ac30f5079cc978f7c0",
@@ -4460,4 +4499,4 @@ PACK = Pack(  # noqa: F821
     {},
 )
 
-xwalk_register(PACK)  # noqa: F821
+xwalk_register(PACK)

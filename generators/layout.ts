@@ -45,15 +45,14 @@ export interface ExtractOptions {
 
 /** Runs `gdb -batch -nx` on the binary file and returns its layout for the pack. */
 export async function extractLayout(pack: PackIR, binary: string, opts: ExtractOptions): Promise<LayoutFile> {
-  const derive = path.join(repoRoot(), 'py-common/xwalk_derive.py');
-  const dwarf = path.join(repoRoot(), 'gdb-py/xwalk_dwarf.py');
+  const runtime = [path.join(repoRoot(), 'py-common'), path.join(repoRoot(), 'gdb-py')];
   const script = path.join(repoRoot(), 'generators/layout_gdb.py');
   let out: string;
   try {
     // Loaded here, not at start: most runs find a layout and never start gdb.
     const { execa } = await import('execa');
-    const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set auto-load off', '-x', derive, '-x', dwarf, '-x', script, binary], {
-      env: { XWALK_LAYOUT_SPEC: JSON.stringify(layoutSpecOf(pack, opts.object ?? null)) },
+    const r = await execa('gdb', ['-batch', '-nx', '-iex', 'set auto-load off', '-x', script, binary], {
+      env: { XWALK_LAYOUT_SPEC: JSON.stringify(layoutSpecOf(pack, opts.object ?? null)), XWALK_RUNTIME_PATH: JSON.stringify(runtime) },
       timeout: 120_000,
       reject: false,
     });

@@ -3,6 +3,8 @@
 # extension uses it for builds no pack knows, and xwalk-check.
 import lldb
 
+from xwalk_derive import DebugTypes, derive_layout_with
+
 _INT_CLASSES = (lldb.eTypeClassBuiltin, lldb.eTypeClassEnumeration)
 _UNSIGNED = set(
     getattr(lldb, n)
@@ -22,7 +24,7 @@ def _canonical(t):
     return t.GetCanonicalType()
 
 
-class LldbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
+class LldbTypes(DebugTypes):
     source = "the debug info"
 
     def lookup(self, name):
@@ -104,4 +106,4 @@ class LldbTypes(DebugTypes):  # noqa: F821 (xwalk_derive.py)
 
 def derive_layout(spec):
     """(types, globals, errors) for the spec, from the debug info lldb has loaded."""
-    return derive_layout_with(LldbTypes(), spec)  # noqa: F821 (xwalk_derive.py)
+    return derive_layout_with(LldbTypes(), spec)

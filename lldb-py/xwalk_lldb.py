@@ -1,12 +1,18 @@
 # xwalk for lldb: raw memory through process.ReadMemory (target.ReadMemory
 # for what a core lacks), the pack's layout chosen by the executable's
-# build-id, one command per view. Inlined into each generated extension
-# after py-common/.
+# build-id, one command per view. A module of each generated lldb
+# extension, as are those of py-common/.
 import os
 import shlex
 import sys
 
 import lldb
+
+from xwalk_commands import check_layout, parse_command_args, printer_output, run_command, select_layout
+from xwalk_core import XwalkError
+from xwalk_derive import derive_layout_with
+from xwalk_dwarf_lldb import LldbTypes
+from xwalk_target import SPECIAL_MAPPINGS, Symbols, Target
 
 
 def _build_id(module):
@@ -15,14 +21,14 @@ def _build_id(module):
     return uuid.replace("-", "").lower() if uuid else None
 
 
-class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
+class LldbTarget(Target):
     """The selected target's process: live or a core."""
 
     def __init__(self, target):
         self.target = target
         self.process = self.target.GetProcess()
         if not self.target.IsValid() or not self.process.IsValid() or self.process.GetState() in (lldb.eStateExited, lldb.eStateDetached, lldb.eStateUnloaded, lldb.eStateInvalid):
-            raise XwalkError("no process: attach lldb to a process (-p PID) or load a core (--core FILE)")  # noqa: F821
+            raise XwalkError("no process: attach lldb to a process (-p PID) or load a core (--core FILE)")
         self.pid = self.process.GetProcessID() or None
         self.live = self.process.GetPluginName() != "elf-core"
         exe = self.target.GetExecutable()
@@ -78,14 +84,14 @@ class LldbTarget(Target):  # noqa: F821 (xwalk_target.py)
         for i in range(regions.GetSize()):
             if regions.GetMemoryRegionAtIndex(i, info) and info.IsReadable():
                 name = info.GetName() or ""
-                if name not in SPECIAL_MAPPINGS:  # noqa: F821 (xwalk_target.py)
+                if name not in SPECIAL_MAPPINGS:
                     out.append((info.GetRegionBase(), info.GetRegionEnd()))
         if self.process.GetPluginName() == "elf-core":
             out.extend((start, end) for start, end, _, _ in self._file_segments())
         return out
 
     def debug_types(self):
-        return LldbTypes()  # noqa: F821 (xwalk_dwarf_lldb.py)
+        return LldbTypes()
 
 
 def _module_segments(target):
@@ -108,7 +114,7 @@ def _module_segments(target):
     return out
 
 
-class LldbSymbols(Symbols):  # noqa: F821 (xwalk_target.py)
+class LldbSymbols(Symbols):
     def __init__(self, target):
         self.target = target
         exe = target.GetExecutable()
@@ -167,17 +173,17 @@ def _eval_address(target, expr):
     frame = target.GetProcess().GetSelectedThread().GetSelectedFrame()
     v = frame.EvaluateExpression(expr) if frame.IsValid() else target.EvaluateExpression(expr)
     if not v.IsValid() or v.GetError().Fail():
-        raise XwalkError("cannot evaluate %s: %s" % (expr, v.GetError().GetCString()))  # noqa: F821
+        raise XwalkError("cannot evaluate %s: %s" % (expr, v.GetError().GetCString()))
     t = v.GetType()
     if t.GetCanonicalType().GetTypeClass() in (lldb.eTypeClassStruct, lldb.eTypeClassUnion):
         where = v.AddressOf()
         if not where.IsValid() or where.GetError().Fail():
-            raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, t.GetName()))  # noqa: F821
+            raise XwalkError("%s is a %s that is not in the target's memory: give a pointer to one, or an address" % (expr, t.GetName()))
         return where.GetValueAsUnsigned(), _struct_names(t)
     if t.IsPointerType():
         return v.GetValueAsUnsigned(), _struct_names(t.GetPointeeType())
     if t.GetCanonicalType().GetTypeClass() not in (lldb.eTypeClassBuiltin, lldb.eTypeClassEnumeration) or t.GetCanonicalType().GetBasicType() in (lldb.eBasicTypeFloat, lldb.eBasicTypeDouble, lldb.eBasicTypeLongDouble, lldb.eBasicTypeVoid):
-        raise XwalkError("%s is a %s, not a pointer or an address" % (expr, t.GetName()))  # noqa: F821
+        raise XwalkError("%s is a %s, not a pointer or an address" % (expr, t.GetName()))
     return v.GetValueAsSigned() if t.GetCanonicalType().GetBasicType() not in _UNSIGNED else v.GetValueAsUnsigned(), None
 
 
@@ -186,7 +192,7 @@ _UNSIGNED = (lldb.eBasicTypeUnsignedChar, lldb.eBasicTypeUnsignedShort, lldb.eBa
 
 def _one_line(result, e):
     """Any failure of a command is one line in the result (XWALK_DEBUG=1 raises it, with its traceback)."""
-    if isinstance(e, XwalkError):  # noqa: F821
+    if isinstance(e, XwalkError):
         result.SetError(str(e))
     elif os.environ.get("XWALK_DEBUG"):
         raise e
@@ -205,9 +211,9 @@ def _make_command(pack, view_index, doc):
                 try:
                     argv = shlex.split(command)
                 except ValueError as e:
-                    raise XwalkError("cannot read the arguments: %s" % e)  # noqa: F821
-                opts = parse_command_args(argv)  # noqa: F821
-                text = run_command(pack, view_index, opts, target, LldbSymbols(target.target), lambda e: _eval_address(target.target, e))  # noqa: F821
+                    raise XwalkError("cannot read the arguments: %s" % e)
+                opts = parse_command_args(argv)
+                text = run_command(pack, view_index, opts, target, LldbSymbols(target.target), lambda e: _eval_address(target.target, e))
                 result.AppendMessage(text)
             except Exception as e:
                 _one_line(result, e)
@@ -221,23 +227,26 @@ def _make_command(pack, view_index, doc):
     return ViewCommand
 
 
-class CheckCommand(object):
-    """Compares this extension's layout for the running build with lldb's own debug info."""
+def _make_check_command(pack):
+    class CheckCommand(object):
+        """Compares this extension's layout for the running build with lldb's own debug info."""
 
-    def __init__(self, debugger, internal_dict):
-        pass
+        def __init__(self, debugger, internal_dict):
+            pass
 
-    def __call__(self, debugger, command, exe_ctx, result):
-        try:
-            target = LldbTarget(exe_ctx.GetTarget())
-            layout = select_layout(CheckCommand.pack, target)  # noqa: F821
-            types, globals_, errors = derive_layout_with(target.debug_types(), CheckCommand.pack.spec)  # noqa: F821 (xwalk_derive.py)
-            result.AppendMessage(check_layout(CheckCommand.pack, layout, types, errors))  # noqa: F821
-        except Exception as e:
-            _one_line(result, e)
+        def __call__(self, debugger, command, exe_ctx, result):
+            try:
+                target = LldbTarget(exe_ctx.GetTarget())
+                layout = select_layout(pack, target)
+                types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)
+                result.AppendMessage(check_layout(pack, layout, types, errors))
+            except Exception as e:
+                _one_line(result, e)
 
-    def get_short_help(self):
-        return "Compare the extension's layout with lldb's debug info"
+        def get_short_help(self):
+            return "Compare the extension's layout with lldb's debug info"
+
+    return CheckCommand
 
 
 def xwalk_register(debugger, pack, module_name):
@@ -246,7 +255,7 @@ def xwalk_register(debugger, pack, module_name):
         cls_name = "XwalkCommand%d" % i
         setattr(module, cls_name, _make_command(pack, view_index, doc))
         debugger.HandleCommand("command script add -o -c %s.%s %s" % (module_name, cls_name, command))
-    CheckCommand.pack = pack
+    setattr(module, "CheckCommand", _make_check_command(pack))  # the pack's own: two packs' modules share this one
     debugger.HandleCommand("command script add -o -c %s.CheckCommand xwalk-check" % module_name)
     register_printers(debugger, pack, module)
 
@@ -286,13 +295,13 @@ def _type_names(target, type_name):
 def _address(valobj):
     addr = valobj.GetLoadAddress()
     if addr == lldb.LLDB_INVALID_ADDRESS:
-        raise XwalkError("a value not in memory")  # noqa: F821
+        raise XwalkError("a value not in memory")
     return addr
 
 
 def _printer_output(pack, index, valobj):
     target = valobj.GetTarget()
-    return printer_output(pack, index, _address(valobj), LldbTarget(target), LldbSymbols(target))  # noqa: F821
+    return printer_output(pack, index, _address(valobj), LldbTarget(target), LldbSymbols(target))
 
 
 def _summary_function(pack, index, kind):

@@ -6,6 +6,14 @@ import errno
 import os
 import re
 import stat
+from typing import Any
+
+from xwalk_choice import choose_layout
+from xwalk_core import Layout, Runtime, Snapshot, XwalkError, column_reads, core_clock, live_clock, run_view
+from xwalk_derive import derive_enums, derive_layout_with
+from xwalk_elf import open_regular, section_range
+from xwalk_output import error_where, folded_add, folded_lines, folded_sorted, result_json, result_text
+from xwalk_pattern import find_in_file
 
 
 class Pack(object):
@@ -56,13 +64,13 @@ class Pack(object):
         that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
         try:
             return self.view_factories[i](layout)
-        except XwalkError:  # noqa: F821
+        except XwalkError:
             if not layout.unavailable:
                 raise
             view = self.view_factories[i](layout.with_stand_ins())
             if view.of in layout.unavailable or any(n in layout.unavailable for n in view.needs):
                 raise
-            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in column_reads(c)))  # noqa: F821
+            view.absent = set(c[0] for c in view.columns if any(n in layout.unavailable for n in column_reads(c)))
             return view
 
 
@@ -70,7 +78,7 @@ USAGE = "[EXPR] [--json] [--max-nodes N] [--folded FILE]"
 
 
 def parse_command_args(argv):
-    opts = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
+    opts: dict[str, Any] = {"json": False, "max_nodes": 10000000, "expr": None, "folded": None}
     rest = []
     i = 0
     while i < len(argv):
@@ -80,15 +88,15 @@ def parse_command_args(argv):
         elif a == "--max-nodes":
             i += 1
             if i >= len(argv) or not argv[i].isdigit() or not 1 <= int(argv[i]) <= 1000000000:
-                raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))  # noqa: F821
+                raise XwalkError("--max-nodes takes a whole number from 1 to 1000000000, not '%s'" % (argv[i] if i < len(argv) else ""))
             opts["max_nodes"] = int(argv[i])
         elif a == "--folded":
             i += 1
             if i >= len(argv) or not argv[i]:
-                raise XwalkError("--folded takes the file to write the stacks to")  # noqa: F821
+                raise XwalkError("--folded takes the file to write the stacks to")
             opts["folded"] = argv[i]
         elif a.startswith("--"):
-            raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))  # noqa: F821
+            raise XwalkError("unknown option %s (usage: %s)" % (a, USAGE))
         else:
             rest.append(a)
         i += 1
@@ -158,7 +166,7 @@ def _with_objects(pack, layout, mapped):
                 pack.name, name, found[0])
         for member in o["members"]:
             unavailable[member] = reason
-    return Layout(data, " + ".join(sources), unavailable)  # noqa: F821
+    return Layout(data, " + ".join(sources), unavailable)
 
 
 def _misfit(pack, data):
@@ -185,19 +193,19 @@ def _find_layout(pack, target):
     candidates = [{"release": d["release"], "build_id": d["build_id"], "signature": d.get("signature"), "misfit": _misfit(pack, d)} for d in own]
     version = find_version(target.exe, pack.version_pattern)
     facts = {"pack": pack.name, "exe": target.exe, "build_id": target.build_id, "version": version, "signature": None, "debug": "serves", "embedded": True}
-    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
+    choice = choose_layout(candidates, facts)
     if choice.get("by") == "build-id":
-        return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
-    types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)  # noqa: F821 (xwalk_derive.py)
+        return Layout(own[choice["layout"]], choice["source"])
+    types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)
     if not errors:
         data = {"release": version or "unknown", "build_id": target.build_id, "types": types, "globals": globals_}
-        data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]  # noqa: F821 (xwalk_derive.py)
-        return Layout(data, choice["source"])  # noqa: F821
+        data["enums"] = derive_enums(target.debug_types(), pack.spec)[0]
+        return Layout(data, choice["source"])
     facts.update(debug="%s: %s" % (errors[0]["where"], errors[0]["message"]), signature=find_version(target.exe, pack.signature_pattern, SIGNATURE))
-    choice = choose_layout(candidates, facts)  # noqa: F821 (xwalk_choice.py)
+    choice = choose_layout(candidates, facts)
     if "refused" in choice:
-        raise XwalkError(choice["refused"])  # noqa: F821
-    return Layout(own[choice["layout"]], choice["source"])  # noqa: F821
+        raise XwalkError(choice["refused"])
+    return Layout(own[choice["layout"]], choice["source"])
 
 
 # What a release and a signature may look like (sampler/pack-select.ts checks the same).
@@ -210,9 +218,9 @@ def find_version(path, program, shape=RELEASE):
     if not program or not path:
         return None
     try:
-        with open_regular(path) as f:  # noqa: F821 (xwalk_elf.py)
-            start, end = section_range(f, ".rodata")  # noqa: F821 (xwalk_elf.py)
-            found = find_in_file(f, start, end, program)  # noqa: F821 (xwalk_pattern.py)
+        with open_regular(path) as f:
+            start, end = section_range(f, ".rodata")
+            found = find_in_file(f, start, end, program)
     except (IOError, OSError, ValueError, IndexError):
         return None
     return found if found is not None and shape.match(found) else None
@@ -222,9 +230,9 @@ def checked_address(view, expr, addr, type_names):
     """EXPR's address, as xsample --addr takes one: a number or a void pointer as it is, a pointer to (or
     a value of) a struct only if it is the view's; and always a 64-bit address."""
     if type_names and view.of != "fnptr" and view.of not in type_names:
-        raise XwalkError("%s is %s, not a %s: give a pointer to one, or an address" % (expr, type_names[0], view.of))  # noqa: F821
+        raise XwalkError("%s is %s, not a %s: give a pointer to one, or an address" % (expr, type_names[0], view.of))
     if not 0 <= addr <= 0xFFFFFFFFFFFFFFFF:
-        raise XwalkError("%s is %d, not a 64-bit address" % (expr, addr))  # noqa: F821
+        raise XwalkError("%s is %d, not a 64-bit address" % (expr, addr))
     return addr
 
 
@@ -237,29 +245,29 @@ def run_command(pack, view_index, opts, target, symbols, eval_address):
     view = pack.view_for(layout, view_index)
     addr = checked_address(view, opts["expr"], *eval_address(opts["expr"])) if opts["expr"] else None
     rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
-    rows, errors = run_view(view, rt, addr)  # noqa: F821
+    rows, errors = run_view(view, rt, addr)
     if opts["folded"]:
         return write_folded(view, opts["folded"], rows, errors, target.pid)
     rows = [[("pid", target.pid)] + row for row in rows]
     if opts["json"]:
-        return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)  # noqa: F821
-    return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)  # noqa: F821
+        return result_json(view, target.pid, pack.name, layout, target.build_id, rt.clock, rows, errors)
+    return result_text(view, target.pid, pack.name, layout, rt.clock, rows, errors)
 
 
 def run_flamegraph(pack, view_indexes, opts, target, symbols):
     """One sample of every view of a flame graph, as folded lines: to --folded FILE, else printed."""
     if opts["expr"] or opts["json"]:
-        raise XwalkError("a flame graph takes no EXPR and no --json: [--folded FILE] [--max-nodes N]")  # noqa: F821
+        raise XwalkError("a flame graph takes no EXPR and no --json: [--folded FILE] [--max-nodes N]")
     layout = select_layout(pack, target)
-    weights = {}
+    weights: dict[str, int] = {}
     for i in view_indexes:
         view = pack.view_for(layout, i)
         rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
-        rows, errors = run_view(view, rt)  # noqa: F821
+        rows, errors = run_view(view, rt)
         if errors:
-            raise XwalkError("%s: the sample is partial, nothing %s (%s: %s)" % (view.name, "written" if opts["folded"] else "shown", _where(errors[0]) or view.name, errors[0]["message"]))  # noqa: F821
-        folded_add(view, rows, target.pid, weights)  # noqa: F821
-    lines = folded_sorted(weights)  # noqa: F821
+            raise XwalkError("%s: the sample is partial, nothing %s (%s: %s)" % (view.name, "written" if opts["folded"] else "shown", _where(errors[0]) or view.name, errors[0]["message"]))
+        folded_add(view, rows, target.pid, weights)
+    lines = folded_sorted(weights)
     return _write_lines(opts["folded"], lines) if opts["folded"] else "\n".join(lines)
 
 
@@ -274,7 +282,7 @@ def write_file(path, data):
     never onto another user's file; written beside it (a new file, O_EXCL) and renamed over it, so an
     existing file is replaced whole or not at all. A problem is one line: cannot write PATH: why."""
     def fail(why):
-        raise XwalkError("cannot write %s: %s" % (path, why))  # noqa: F821
+        raise XwalkError("cannot write %s: %s" % (path, why))
     try:
         st = os.lstat(path)
     except OSError as e:
@@ -311,26 +319,26 @@ def write_file(path, data):
 
 
 def _where(e):
-    return error_where(e)  # noqa: F821 (xwalk_output.py)
+    return error_where(e)
 
 
 def write_folded(view, path, rows, errors, pid):
     """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
     if view.stack is None:
-        raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)  # noqa: F821
+        raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)
     if errors:
         e = errors[0]
         where = _where(e)
-        raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))  # noqa: F821
-    return _write_lines(path, folded_lines(view, rows, pid))  # noqa: F821
+        raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))
+    return _write_lines(path, folded_lines(view, rows, pid))
 
 
 def view_runtime(pack, layout, view, target, symbols, max_nodes=10000000):
     """A fresh snapshot of the target, and the clock when the view reads one (read now, before the walk)."""
-    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, max_nodes)  # noqa: F821
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols, max_nodes)
     rt.registers = target.register
     if view.clock:
-        rt.clock = live_clock() if target.live else core_clock(pack.name, pack.clock_for(layout), rt)  # noqa: F821
+        rt.clock = live_clock() if target.live else core_clock(pack.name, pack.clock_for(layout), rt)
     return rt
 
 
@@ -339,7 +347,7 @@ def summary(pack, view_index, addr, target, symbols):
     layout = select_layout(pack, target)
     view = pack.view_for(layout, view_index)
     rt = view_runtime(pack, layout, view, target, symbols)
-    rows, errors = run_view(view, rt, addr)  # noqa: F821
+    rows, errors = run_view(view, rt, addr)
     parts = ["%s=%s" % (k, "?" if v is None else v) for k, v in rows[0] if k not in ("origin", "addr")]
     return " ".join(parts) + (" (partial)" if errors else "")
 
@@ -374,7 +382,7 @@ def printer_output(pack, index, addr, target, symbols):
     type_name, kind, x = pack.printers_for(layout)[index]
     if kind == "view":
         return summary(pack, x, addr, target, symbols)
-    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)  # noqa: F821
+    rt = Runtime(Snapshot(target.read_chunk, target.ranges()), symbols)
     if kind == "string":
         return x(rt, addr)
     out = []

@@ -157,7 +157,7 @@ def int64(v):
 
 def merge_ranges(ranges):
     """Sorted, non-overlapping (start, end) ranges: overlapping or touching ones are joined."""
-    out = []
+    out: list[tuple[int, int]] = []
     for start, end in sorted(ranges):
         if out and start <= out[-1][1]:
             out[-1] = (out[-1][0], max(out[-1][1], end))
@@ -167,7 +167,7 @@ def merge_ranges(ranges):
 
 
 def escape_bytes(b):
-    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/compile.ts)."""
+    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/walk-runtime.ts escapeBytes)."""
     return "".join(chr(c) if 0x20 <= c < 0x7F and c != 0x5C else "\\x%02x" % c for c in bytearray(b))
 
 
@@ -471,7 +471,7 @@ class Layout(object):
 
     def enum_names(self, name):
         """Enum name's enumerators by value, the first declared where several share one (enum_name() in a schema)."""
-        out = {}
+        out: dict[int, str] = {}
         for n, v in self.data.get("enums", {}).get(name, {}).items():
             out.setdefault(v, n)
         return out
@@ -506,7 +506,7 @@ def run_view(view, rt, addr=None):
     rows = []
     for a, origin in items:
         rt.new_row()
-        row = [("origin", origin)]
+        row: list[tuple[str, object]] = [("origin", origin)]
         for column in view.columns:
             name, fn, kind, is_list = column[:4]
             if name in view.absent:

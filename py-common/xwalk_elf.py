@@ -11,7 +11,7 @@ MAX_NOTES = 16 * 1024 * 1024
 
 class FileStatics(object):
     def __init__(self, path):
-        self.file_of = {}  # st_value of a local function -> file index
+        self.file_of: dict[int, int] = {}  # st_value of a local function -> file index
         self.statics = {}  # (file index, name) -> st_value of a local object
         self.values = {}  # name -> st_value of a global function or object (to find the load bias)
         try:

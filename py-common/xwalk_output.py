@@ -184,6 +184,6 @@ def folded_sorted(weights):
 def folded_lines(view, rows, pid):
     """A stack-shaped view's rows as folded lines (frame;frame;frame weight), as xsample record writes
     one sample; identical paths add up; heaviest first, then by their text."""
-    weights = {}
+    weights: dict[str, int] = {}
     folded_add(view, rows, pid, weights)
     return folded_sorted(weights)

@@ -1,5 +1,5 @@
-# xwalk patterns: the Pike VM of sampler/pattern-vm.ts, for the programs that
-# generators/pattern.ts compiles from a schema's binary.version and
+# xwalk patterns: the Pike VM of core/pattern-vm.ts, for the programs that
+# core/pattern.ts compiles from a schema's binary.version and
 # binary.signature. Linear in the bytes scanned whatever the pattern (no
 # backtracking regex engine ever sees text from a schema), and the same
 # answer as xsample.

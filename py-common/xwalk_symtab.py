@@ -3,7 +3,6 @@
 # the user's cache ($XDG_CACHE_HOME or ~/.cache, xwalk/symbols/<build-id>.json, used only if no one else could have
 # written it) and in the folders of XWALK_PACKS (<pack>/symbols/<build-id>.json, trusted as packs are); validated by
 # the same rules (symbol_table_problem, a port of symbolTableProblem) and used only for the build-id it names.
-# Inlined after py-common/xwalk_elf.py.
 import bisect
 import json
 import os
@@ -98,7 +97,7 @@ class RecoveredTable(object):
         self.build_id = data["build_id"]
         self.symbols = data["symbols"]
         self.files = None
-        self.by_name = {}
+        self.by_name: dict[str, tuple[int, int]] = {}
         located = []
         for s in data["symbols"]:
             rank = _BIND_RANK[s["bind"]]
@@ -115,7 +114,8 @@ class RecoveredTable(object):
         """The link-time address of the static object name of the C file that defines the local function at link-time
         address fn: an int, None when that file has none, False when the table gives no files (SymbolTable.fileStatic)."""
         if self.files is None:
-            file_of, statics = {}, {}
+            file_of: dict[int, int] = {}
+            statics: dict[tuple[int, str], int] = {}
             for s in self.symbols:
                 if s["bind"] == "local" and s.get("file") is not None:
                     if s["kind"] == "func":

@@ -6,13 +6,16 @@
 # python3. What gdb and lldb would do alike is done here, once: reading a
 # chunk page by page when it cannot be read whole, /proc/PID/maps, keeping
 # to the executable's own symbols, a C file's statics.
-# Inlined after py-common/xwalk_elf.py (file_statics_of) and xwalk_core.py (PAGE).
 
 import os
 import shutil
 import struct
 import subprocess
 import sys
+
+from xwalk_core import PAGE
+from xwalk_elf import elf_load_bias, file_statics_of, open_regular
+from xwalk_symtab import elf_loads, elf_symtab_and_build_id, find_recovered_table
 
 
 class Required(object):
@@ -64,7 +67,7 @@ class Target(object):
         out = b""
         while len(out) < n:
             a = addr + len(out)
-            piece = self.read_page(a, min(PAGE - a % PAGE, n - len(out)))  # noqa: F821 (xwalk_core.py)
+            piece = self.read_page(a, min(PAGE - a % PAGE, n - len(out)))
             if not piece:
                 break
             out += piece
@@ -221,13 +224,14 @@ class Symbols(object):
         try:
             run = subprocess.Popen([xgen, "symbols", "--for", path], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, universal_newlines=True)
+            assert run.stdout is not None  # stdout=PIPE
             for line in run.stdout:
                 sys.stderr.write("xwalk: %s" % line)
             run.wait()
         except OSError as e:
             sys.stderr.write("xwalk: cannot run %s: %s\n" % (xgen, e))
             return False
-        o.table = find_recovered_table(o.build_id, _warn_once, o.loads, path) if run.returncode == 0 else None  # noqa: F821 (xwalk_symtab.py)
+        o.table = find_recovered_table(o.build_id, _warn_once, o.loads, path) if run.returncode == 0 else None
         return o.table is not None
 
     _recovery_tried = False
@@ -276,12 +280,12 @@ class Symbols(object):
         if pid is not None:
             start, end, _ = min(m for m in mappings if m[2] == 0)
             try:
-                return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))  # noqa: F821 (xwalk_elf.py)
+                return open_regular("/proc/%d/map_files/%x-%x" % (pid, start, end))
             except (IOError, OSError):
                 pass  # following map_files takes CAP_SYS_ADMIN: a debugger run by the process's own user reads the path
         if path.endswith(DELETED):
             raise OSError("%s: gone from its path" % path)
-        return open_regular(path)  # noqa: F821 (xwalk_elf.py)
+        return open_regular(path)
 
     def _object_map(self):
         """path -> _Mapped of every file the process maps, read once."""
@@ -290,7 +294,7 @@ class Symbols(object):
                 mappings = self.file_mappings() or []
             except (IOError, OSError, struct.error, IndexError, ValueError):
                 mappings = []
-            self._objects = {}
+            self._objects: dict[str, _Mapped] = {}
             for start, end, offset, path in mappings:
                 if path.startswith("/"):
                     self._objects.setdefault(path, _Mapped()).mappings.append((start, end, offset))
@@ -316,13 +320,13 @@ class Symbols(object):
             if self._bias(path, o) is not None:
                 try:
                     with self.open_mapped(path, o.mappings) as f:
-                        has_symtab, o.build_id = elf_symtab_and_build_id(f)  # noqa: F821 (xwalk_symtab.py)
-                        o.loads = elf_loads(f)  # noqa: F821 (xwalk_symtab.py)
+                        has_symtab, o.build_id = elf_symtab_and_build_id(f)
+                        o.loads = elf_loads(f)
                     o.stripped = not has_symtab
                 except (IOError, OSError, struct.error, IndexError, ValueError):
                     pass
                 if o.stripped and o.build_id:
-                    o.table = find_recovered_table(o.build_id, _warn_once, o.loads, _without_deleted(path))  # noqa: F821 (xwalk_symtab.py)
+                    o.table = find_recovered_table(o.build_id, _warn_once, o.loads, _without_deleted(path))
         return o.table
 
     def _exe_object(self):
@@ -347,7 +351,7 @@ class Symbols(object):
     def _bias_of(self, path, mappings):
         try:
             with self.open_mapped(path, mappings) as f:
-                return elf_load_bias(f, mappings)  # noqa: F821 (xwalk_elf.py)
+                return elf_load_bias(f, mappings)
         except (IOError, OSError, struct.error, IndexError, ValueError):
             return None
 
@@ -362,6 +366,6 @@ class Symbols(object):
             found = exe[2].file_static(fn - exe[1].bias, name)
             if found is not False:
                 return None if found is None else found + exe[1].bias
-        st, bias = file_statics_of(self, self.exe)  # noqa: F821 (xwalk_elf.py)
+        st, bias = file_statics_of(self, self.exe)
         return st.lookup(fn, name, bias)
 

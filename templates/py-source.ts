@@ -63,7 +63,11 @@ export function pyJoin(items: Py[], sep: string): Py {
   return trusted(items.join(sep));
 }
 
-/** Hand-written runtime files, inlined verbatim (they are ours, not the schema's). */
+/**
+ * A hand-written runtime module's source (ours, not the schema's) as a raw triple-quoted literal, kept
+ * readable line for line; refused if it holds what would end such a literal early or change its text.
+ */
 export function pyRuntime(text: string): Py {
-  return trusted(text);
+  if (text.includes("'''") || text.includes('\r') || !text.endsWith('\n')) throw new Error("internal: a runtime module holds ''' or a carriage return, or does not end in a line break");
+  return trusted(`r'''${text}'''`);
 }

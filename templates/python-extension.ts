@@ -1,6 +1,7 @@
 /**
  * One self-contained Python file per pack and debugger: a header, the
- * hand-written runtime (py-common/ and gdb-py/ or lldb-py/) inlined, the
+ * hand-written runtime (py-common/ and gdb-py/ or lldb-py/), each file's
+ * source made a module in sys.modules in the order its imports ask, the
  * pack's layouts and spec as data, and each view compiled to Python.
  * Everything taken from the schema passes through py-source.ts.
  */
@@ -20,9 +21,75 @@ export type Debugger = 'gdb' | 'lldb';
 
 export const GENERATOR_VERSION = '1';
 
-const RUNTIME: Record<Debugger, string[]> = {
-  gdb: ['py-common/xwalk_core.py', 'py-common/xwalk_output.py', 'py-common/xwalk_choice.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_symtab.py', 'py-common/xwalk_target.py', 'py-common/xwalk_pattern.py', 'py-common/xwalk_commands.py', 'py-common/xwalk_derive.py', 'gdb-py/xwalk_dwarf.py', 'gdb-py/xwalk_gdb.py'],
-  lldb: ['py-common/xwalk_core.py', 'py-common/xwalk_output.py', 'py-common/xwalk_choice.py', 'py-common/xwalk_elf.py', 'py-common/xwalk_symtab.py', 'py-common/xwalk_target.py', 'py-common/xwalk_pattern.py', 'py-common/xwalk_commands.py', 'py-common/xwalk_derive.py', 'lldb-py/xwalk_dwarf_lldb.py', 'lldb-py/xwalk_lldb.py'],
+/** The runtime's folders for each debugger: each .py file in them is one module, named after the file. */
+const RUNTIME_DIRS: Record<Debugger, string[]> = { gdb: ['py-common', 'gdb-py'], lldb: ['py-common', 'lldb-py'] };
+
+export interface RuntimeModule {
+  name: string;
+  file: string; // relative to the repo
+  text: string;
+  imports: string[]; // the runtime modules it imports
+}
+
+/** The runtime's modules for a debugger (its folders' .py files), each after the modules it imports. */
+export function runtimeModules(dbg: Debugger): RuntimeModule[] {
+  return importOrder(
+    RUNTIME_DIRS[dbg].flatMap((dir) =>
+      fs
+        .readdirSync(path.join(repoRoot(), dir))
+        .filter((f) => f.endsWith('.py'))
+        .map((f) => ({ name: f.slice(0, -3), file: `${dir}/${f}`, text: fs.readFileSync(path.join(repoRoot(), dir, f), 'utf8') })),
+    ),
+  );
+}
+
+/**
+ * Modules, each after the modules it imports: a topological sort of their import lines (`import xwalk_x`,
+ * `from xwalk_x import ...`), ties by name; an import circle is refused in one line that names it.
+ */
+export function importOrder(files: Omit<RuntimeModule, 'imports'>[]): RuntimeModule[] {
+  const byName = new Map<string, RuntimeModule>([...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => [f.name, { ...f, imports: [] }]));
+  for (const m of byName.values()) {
+    const named = [...m.text.matchAll(/^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w., \t]+))/gm)].flatMap((x) => (x[1] ?? x[2]!).split(',').map((n) => n.trim().split(/[ \t.]/)[0]!));
+    m.imports = [...new Set(named.filter((n) => byName.has(n) && n !== m.name))].sort();
+  }
+  const order: RuntimeModule[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (m: RuntimeModule, path: string[]): void => {
+    if (state.get(m.name) === 'done') return;
+    if (state.get(m.name) === 'open') throw new Error(`the Python runtime's imports go round: ${[...path.slice(path.indexOf(m.name)), m.name].join(' -> ')}`);
+    state.set(m.name, 'open');
+    for (const n of m.imports) visit(byName.get(n)!, [...path, m.name]);
+    state.set(m.name, 'done');
+    order.push(m);
+  };
+  for (const m of byName.values()) visit(m, []);
+  return order;
+}
+
+/** Makes each runtime module afresh at each source (a second source, or a second pack, gets its own), under its own name. */
+const MODULE_MAKER = py`import sys as _sys
+import types as _types
+
+
+def _xwalk_module(name, source):
+    """One module of the runtime: registered under its name before it runs, as an import does."""
+    module = _types.ModuleType(name)
+    _sys.modules[name] = module
+    try:
+        exec(compile(source, "<xwalk: %s>" % name, "exec"), module.__dict__)
+    except BaseException:
+        del _sys.modules[name]
+        raise`;
+
+/** What the pack's part (views, PACK, the registration) takes from the runtime. */
+const PACK_IMPORTS: Record<Debugger, Py> = {
+  gdb: py`from xwalk_commands import Pack
+from xwalk_core import View
+from xwalk_gdb import xwalk_register`,
+  lldb: py`from xwalk_commands import Pack
+from xwalk_core import View
+from xwalk_lldb import xwalk_register`,
 };
 
 /** The command names of a view: its name with dashes, and its aliases. */
@@ -45,7 +112,7 @@ function viewFactory(view: ViewIR, index: number): Py {
   const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${fnRef(c.fn)}, ${pyStr(c.kind)}, ${pyBool(c.list)}, ${names(c.reads)})`), ', ');
   const checkList = pyJoin(lv.checks.map((c) => py`(${fnRef(c.fn)}, ${pyStr(c.message)})`), ', ');
   const needs = names(reachedFrom(lv.funcs, [...lv.roots.map((r) => r.fn), ...lv.checks.map((c) => c.fn)]).names);
-  return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)}, ${needs})  # noqa: F821`);
+  return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)}, ${needs})`);
 }
 
 /** A stack-shaped view's frames and weight, as the Python View takes them; None for a table. */
@@ -109,7 +176,7 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     pyComment(`pack ${pack.name}, release${releases.length === 1 ? '' : 's'} ${releases.join(', ') || 'none (layouts derived from debug info)'}${objectReleases.map((r) => `, object ${r}`).join('')}, schema sha256 ${pack.schemaHash}${pack.imports.map((i) => `, imports ${i.name} sha256 ${i.sha256}`).join('')}`),
     pyComment(dbg === 'gdb' ? `Use: (gdb) source ${pack.name}.py` : `Use: (lldb) command script import ${pack.name}_lldb.py`),
   ];
-  const runtime = RUNTIME[dbg].map((f) => py`${pyComment(`---- ${f} ----`)}\n${pyRuntime(fs.readFileSync(path.join(repoRoot(), f), 'utf8'))}`);
+  const runtime = runtimeModules(dbg).map((m) => py`${pyComment(`---- ${m.file} ----`)}\n_xwalk_module(${pyStr(m.name)}, ${pyRuntime(m.text)})`);
   const commands = [
     ...views.flatMap((v, i) => commandNames(v).map((c) => py`(${pyStr(c)}, ${pyInt(i)}, ${pyStr(helpText(pack, v, c))})`)),
     // A flame graph's command runs its views, by index, and writes their stacks as one.
@@ -120,12 +187,14 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
   ];
   const body: Py[] = [
     ...header,
+    MODULE_MAKER,
     ...runtime,
     pyComment(`---- pack ${pack.name} ----`),
+    PACK_IMPORTS[dbg],
     ...views.map((v, i) => viewFactory(v, i)),
     ...pack.printers.flatMap((p, i) => (p.kind === 'view' ? [] : [printerFactory(p, i)])),
     ...(pack.clock ? [clockFactory(pack.clock)] : []),
-    py`PACK = Pack(  # noqa: F821
+    py`PACK = Pack(
     ${pyStr(pack.name)},
     ${pyStr(pack.doc)},
     ${pyStr(pack.schemaHash)},
@@ -139,7 +208,7 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     ${pack.clock ? py`pack_clock` : py`None`},
     ${pyData(Object.fromEntries([...pack.objects.values()].map((o) => [o.name, { file: o.file, members: objectMembers(pack, o.name) }])))},
 )`,
-    dbg === 'gdb' ? py`xwalk_register(PACK)  # noqa: F821` : py`\n\ndef __lldb_init_module(debugger, internal_dict):\n    xwalk_register(debugger, PACK, __name__)  # noqa: F821`,
+    dbg === 'gdb' ? py`xwalk_register(PACK)` : py`\n\ndef __lldb_init_module(debugger, internal_dict):\n    xwalk_register(debugger, PACK, __name__)`,
   ];
   return pyJoin(body, '\n\n') + '\n';
 }

@@ -57,8 +57,8 @@ t.test('enumerators from DWARF: gdb (xgen layout) and lldb-16 give what the sour
   t.same(layout.enums, TRUTH, 'gdb');
   t.same(Object.keys(layout.enums!.color), Object.keys(TRUTH.color), 'in declaration order');
   const script = [
-    `exec(open(${JSON.stringify(path.join(root, 'py-common/xwalk_derive.py'))}).read())`,
-    `exec(open(${JSON.stringify(path.join(root, 'lldb-py/xwalk_dwarf_lldb.py'))}).read())`,
+    `import sys; sys.dont_write_bytecode = True; sys.path[:0] = ${JSON.stringify([path.join(root, 'py-common'), path.join(root, 'lldb-py')])}`,
+    `from xwalk_derive import derive_enums; from xwalk_dwarf_lldb import LldbTypes`,
     `import json; print("ENUMS " + json.dumps(derive_enums(LldbTypes(), {"enums": ["color", "mode_t2", "nope"]})))`,
   ].join('; ');
   const r = await execa('lldb-16', ['-b', '-o', `target create ${bin}`, '-o', `script ${script}`], { reject: false });

@@ -29,9 +29,9 @@ const withTable = path.join(dir, 'cache');
 const noTable = path.join(dir, 'empty');
 fs.mkdirSync(noTable, { mode: 0o700 });
 
-/** The Python runtime's files, in the order a generated extension inlines them, into one namespace, then `script`. */
-const PY_RUNTIME = ['xwalk_core.py', 'xwalk_elf.py', 'xwalk_symtab.py', 'xwalk_target.py'];
-const pyLoad = `import os, json\nns = {"__name__": "xwalk"}\nfor n in ${JSON.stringify(PY_RUNTIME)}:\n    exec(compile(open(os.path.join(${JSON.stringify(path.join(root, 'py-common'))}, n)).read(), n, "exec"), ns)\n`;
+/** The Python runtime's modules (imported from py-common/, nothing written there), their names in one namespace, then `script`. */
+const PY_RUNTIME = ['xwalk_core', 'xwalk_elf', 'xwalk_symtab', 'xwalk_target'];
+const pyLoad = `import importlib, json, sys\nsys.dont_write_bytecode = True\nsys.path.insert(0, ${JSON.stringify(path.join(root, 'py-common'))})\nns = {}\nfor n in ${JSON.stringify(PY_RUNTIME)}:\n    ns.update(vars(importlib.import_module(n)))\n`;
 async function python(script: string, env: Record<string, string>): Promise<unknown> {
   const r = await execa('python3', ['-c', pyLoad + script], { env: { ...process.env, ...env }, reject: false });
   if (r.exitCode !== 0) throw new Error(`python3: ${r.stderr}`);

@@ -12,15 +12,17 @@ import os
 import struct
 import unittest
 
-from test_derive import FakeTypes, T  # the fake type adapter of the layout deriver's tests
+from test_derive import FakeTypes, T  # the fake type adapter of the layout deriver's tests; it puts py-common/ on sys.path
+
+import xwalk_commands  # noqa: E402
+import xwalk_core  # noqa: E402
+import xwalk_derive  # noqa: E402
+import xwalk_output  # noqa: E402
+import xwalk_target  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# In the order a generated extension inlines them (templates/python-extension.ts), into one namespace.
-RUNTIME = ["xwalk_core.py", "xwalk_output.py", "xwalk_choice.py", "xwalk_elf.py", "xwalk_symtab.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
-ns = {"__name__": "xwalk"}
-for name in RUNTIME:
-    with open(os.path.join(HERE, "..", "..", "py-common", name)) as f:
-        exec(compile(f.read(), name, "exec"), ns)
+# The runtime's modules, as a generated extension registers them; their names in one namespace.
+ns = {**vars(xwalk_core), **vars(xwalk_output), **vars(xwalk_derive), **vars(xwalk_target), **vars(xwalk_commands)}
 Target, Symbols, Pack, View, XwalkError = ns["Target"], ns["Symbols"], ns["Pack"], ns["View"], ns["XwalkError"]
 
 PAGE = 4096

@@ -5,14 +5,13 @@ python3: a fake adapter stands in for gdb's and lldb's types, so every rule
 message) is checked without a debugger. gdb and lldb adapt the same code.
 """
 import os
+import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ns = {"__name__": "xwalk_derive"}
-with open(os.path.join(HERE, "..", "..", "py-common", "xwalk_derive.py")) as f:
-    exec(compile(f.read(), "xwalk_derive.py", "exec"), ns)
-DebugTypes = ns["DebugTypes"]
-derive_layout_with = ns["derive_layout_with"]
+sys.dont_write_bytecode = True  # nothing written into the source tree
+sys.path.insert(0, os.path.join(HERE, "..", "..", "py-common"))
+from xwalk_derive import DebugTypes, derive_layout_with  # noqa: E402 (after the path it is found on)
 
 
 class T(object):

@@ -7,18 +7,18 @@ as folded lines, byte for byte, and which layout serves a process.
 """
 import json
 import os
+import sys
 import unittest
 from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "..", "fixtures", "output-golden")
-# The whole runtime, in the order a generated extension inlines it (templates/python-extension.ts), into one
-# namespace: what the extension runs, a name another file defines again included.
-RUNTIME = ["xwalk_core.py", "xwalk_output.py", "xwalk_choice.py", "xwalk_elf.py", "xwalk_symtab.py", "xwalk_target.py", "xwalk_pattern.py", "xwalk_commands.py", "xwalk_derive.py"]
-ns = {"__name__": "xwalk"}
-for name in RUNTIME:
-    with open(os.path.join(HERE, "..", "..", "py-common", name)) as f:
-        exec(compile(f.read(), name, "exec"), ns)
+# The modules as the generated extension makes them (each its own namespace, imported by name).
+sys.path.insert(0, os.path.join(HERE, "..", "..", "py-common"))
+import xwalk_choice  # noqa: E402
+import xwalk_output  # noqa: E402
+
+ns = {**vars(xwalk_output), **vars(xwalk_choice)}
 
 
 def read(name):
