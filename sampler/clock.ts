@@ -9,7 +9,7 @@
 import type { ClockIR, ClockName } from '../generators/ir.ts';
 import { lowerValue } from '../generators/lower/lower.ts';
 import type { BoundLayout } from './bound-layout.ts';
-import { compileProgram } from './print-js.ts';
+import { compileProgram } from '../printers/js.ts';
 import { Fault } from './snapshot.ts';
 import { WalkError } from './walk-error.ts';
 import type { WalkRuntime } from './walk-runtime.ts';

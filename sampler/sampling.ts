@@ -14,7 +14,7 @@ import type { Int } from './exact.ts';
 import { formatMoves, formatText, type Titled } from './format-text.ts';
 import { hex, TargetGone, UserError } from './memory.ts';
 import { objectsKey, type Selected, selectPack } from './pack-select.ts';
-import { type CompiledView, compileProgram, compileView } from './print-js.ts';
+import { type CompiledView, compileProgram, compileView } from '../printers/js.ts';
 import { Slabs } from './slabs.ts';
 import { workersOf } from './processes.ts';
 import { toJson } from './json-out.ts';

@@ -14,7 +14,7 @@
  */
 import type { Int } from './exact.ts';
 import { hex } from './memory.ts';
-import type { CompiledView } from './print-js.ts';
+import type { CompiledView } from '../printers/js.ts';
 import { Fault, ITEMS_TAG, SHARED_TAG, tagOf } from './snapshot.ts';
 import { WalkError } from './walk-error.ts';
 

@@ -13,7 +13,7 @@ import { lowerColumn, lowerView } from '../generators/lower/lower.ts';
 import { columnValue, parseSchema } from '../generators/schema.ts';
 import { BoundLayout } from '../sampler/bound-layout.ts';
 import type { Int } from '../sampler/exact.ts';
-import { compileView } from '../sampler/print-js.ts';
+import { compileView } from '../printers/js.ts';
 import { Snapshot } from '../sampler/snapshot.ts';
 import { SymbolTable } from '../sampler/symbols.ts';
 import { runView, withoutChanged } from '../sampler/view-run.ts';

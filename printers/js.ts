@@ -7,12 +7,12 @@
  * in the source is one lower.ts made; every string is JSON-quoted.
  */
 import type { LExpr, LFunc, LProgram, LStmt, LView } from '../generators/lower/lir.ts';
-import type { BoundLayout } from './bound-layout.ts';
+import type { BoundLayout } from '../sampler/bound-layout.ts';
 import { reachedFrom } from '../generators/lower/reads.ts';
-import { ITEMS_TAG, tagOf } from './snapshot.ts';
-import * as X from './exact.ts';
-import type { Int } from './exact.ts';
-import type { WalkRuntime } from './walk-runtime.ts';
+import { ITEMS_TAG, tagOf } from '../sampler/snapshot.ts';
+import * as X from '../sampler/exact.ts';
+import type { Int } from '../sampler/exact.ts';
+import type { WalkRuntime } from '../sampler/walk-runtime.ts';
 
 const MAX = 9007199254740991n;
 const CMP: Record<string, string> = { '==': '===', '!=': '!==', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };

@@ -14,9 +14,9 @@
  * only the loads (a fault ends the run), the registers (the uprobe's
  * pt_regs) and the texts of keys differ.
  */
-import { PROBE_TEXT, type ProbeIR, type ViewIR } from '../ir.ts';
-import { lowerView } from '../lower/lower.ts';
-import type { LExpr, LFunc } from '../lower/lir.ts';
+import { PROBE_TEXT, type ProbeIR, type ViewIR } from '../../generators/ir.ts';
+import { lowerView } from '../../generators/lower/lower.ts';
+import type { LExpr, LFunc } from '../../generators/lower/lir.ts';
 import { FP, HELPER, type Label } from './asm.ts';
 import { type BpfProgram, type Ctx, CTX, Env, type LayoutFacts, PT_REGS, R0, R1, R2, R3, R4, REC, Refused, SHAPE_ONLY, SLOT, V, W, type WalkOptions, WalkPrinter } from './print.ts';
 

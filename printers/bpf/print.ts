@@ -24,8 +24,8 @@
  * and Python runtimes keep it. test/bpf-printer.test.ts runs the walk-logic
  * cases through this printer against a process holding the fake memory.
  */
-import type { Pointee } from '../ir.ts';
-import type { LExpr, LFunc, LStmt, LView } from '../lower/lir.ts';
+import type { Pointee } from '../../generators/ir.ts';
+import type { LExpr, LFunc, LStmt, LView } from '../../generators/lower/lir.ts';
 import { Asm, type AluOp, FP, HELPER, type JmpOp, type Label, NEGATE, type Reg } from './asm.ts';
 
 /** struct pt_regs of x86_64, in order: where a register of the interrupted thread is in a capture. */
