@@ -15,6 +15,7 @@
  */
 import type { LExpr, LFunc, LStmt } from '../generators/lower/lir.ts';
 import type { Pointee } from '../generators/ir.ts';
+import { type ConstAlgebra, type ConstLeaf, foldConst, surelyBelow63 } from '../generators/lower/fold.ts';
 import { type Py, py, pyBool, pyJoin, pyStr } from './py-source.ts';
 
 const KEYWORDS = new Set(
@@ -87,6 +88,26 @@ export class PyConsts {
   expr(code: Py): Py {
     return this.add(`expr ${code}`, code);
   }
+
+  /** Folding (fold.ts) spelled as these locals: a leaf is its binding, a sum one more binding; the walk's limits are not constants here. */
+  readonly algebra: ConstAlgebra<Py> = {
+    int: (v) => (v < 0n ? `(${v})` : `${v}`) as Py,
+    leaf: (e: ConstLeaf) => {
+      switch (e.k) {
+        case 'off':
+          return this.off(e.struct, e.field);
+        case 'size':
+          return this.size(e.of);
+        case 'align':
+          return this.align(e.struct);
+        case 'hasEnum':
+          return this.hasEnum(e.enum);
+        case 'state':
+          return null;
+      }
+    },
+    arith: (op, a, b) => this.expr(py`(${a} ${ARITH[op]} ${b})`),
+  };
 
   /** The binding lines, in creation order. */
   bindings(): Py[] {
@@ -197,7 +218,10 @@ class PyPrinter {
 
   private expr(e: LExpr, c: Ctx): Py {
     const k = this.k;
-    if (e.k === 'bin' && isConstant(e)) return k.expr(py`(${this.expr(e.a, c)} ${ARITH[e.op]} ${this.expr(e.b, c)})`);
+    if (e.k === 'bin') {
+      const folded = foldConst(e, k.algebra);
+      if (folded !== null) return folded;
+    }
     switch (e.k) {
       case 'int':
         return (e.v < 0n ? `(${e.v})` : `${e.v}`) as Py;
@@ -280,7 +304,7 @@ class PyPrinter {
     const y = this.expr(b, c);
     if (ARITH[op]) return py`(${x} ${ARITH[op]} ${y})`;
     // A mask that is a small non-negative constant: Python's own & gives the 64-bit answer.
-    if (op === '&' && isSmallMask(b)) return py`(${x} & ${y})`;
+    if (op === '&' && surelyBelow63(b)) return py`(${x} & ${y})`;
     if (op === '/') return py`_rt.div(${x}, ${y})`;
     if (op === '%') return py`_rt.mod(${x}, ${y})`;
     return py`_rt.bitop(${pyStr(op)}, ${x}, ${y})`;
@@ -307,19 +331,6 @@ class PyPrinter {
  */
 function u64(addr: Py): Py {
   return py`(_q[(_a & 65535) >> 3] if not (_a := ${addr}) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))`;
-}
-
-/** Made of integers and layout facts only (+, -, *): computed once per build. */
-function isConstant(e: LExpr): boolean {
-  if (e.k === 'int' || e.k === 'off' || e.k === 'size' || e.k === 'align') return true;
-  return e.k === 'bin' && (e.op === '+' || e.op === '-' || e.op === '*') && isConstant(e.a) && isConstant(e.b);
-}
-
-/** Surely in [0, 2^63): a constant, an offset, a size, an alignment less one. */
-function isSmallMask(e: LExpr): boolean {
-  if (e.k === 'int') return e.v >= 0n && e.v < 1n << 62n;
-  if (e.k === 'off' || e.k === 'size' || e.k === 'align') return true;
-  return e.k === 'bin' && e.op === '-' && e.a.k === 'align' && e.b.k === 'int' && e.b.v === 1n;
 }
 
 /** The variables statements assign with `set` (not inside nested visitors: they declare their own). */

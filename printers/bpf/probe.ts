@@ -300,13 +300,7 @@ class ProbePrinter extends WalkPrinter {
   /** A read that faults ends the run: counted as a fault, nothing added. */
   protected load(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void {
     const a = this.a;
-    if (bytes < 1 || bytes > 8) throw new Refused(`a load of ${bytes} bytes`);
-    a.stImm(8, FP, SLOT.scratch, 0);
-    a.mov(R1, FP);
-    a.aluImm('add', R1, SLOT.scratch);
-    a.movImm(R2, BigInt(bytes));
-    a.mov(R3, V);
-    a.call(HELPER.probe_read_user);
+    this.readUser(bytes);
     a.jmpImm('jne', R0, 0, this.fault);
     a.ldx(8, V, FP, SLOT.scratch);
     this.extend(bytes, signed, bitfield);
