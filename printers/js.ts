@@ -175,19 +175,18 @@ class JsPrinter {
     const c = this.constant(e);
     if (c !== null) return this.int(c);
     switch (e.k) {
-      case 'int':
-        return this.int(e.v);
       case 'str':
         return JSON.stringify(e.v);
       case 'var':
         return id(e.name);
       case 'none':
         return 'null';
+      case 'int':
       case 'off':
       case 'size':
       case 'align':
       case 'hasEnum':
-        throw new Error(`internal: layout fact ${e.k} not folded`);
+        throw new Error(`internal: constant ${e.k} not folded`);
       case 'load':
         return e.size === 8 && !e.signed ? `m.u64(${this.expr(e.addr)})` : `m.int(${this.expr(e.addr)}, ${e.size}, ${e.signed})`;
       case 'field': {

@@ -140,7 +140,7 @@ class PyPrinter {
   func(f: LFunc, ind: string): Py[] {
     const params = [py`_rt`, ...f.params.map(name), ...(f.kind === 'seq' ? [py`visit`] : [])];
     const inner = ind + '    ';
-    const prologue = [py`_m = _rt.m`, py`_u64 = _m.u64`, py`_qc = _m.qchunks`, py`_max_nodes = _rt.max_nodes`].map((l) => this.line(inner, l));
+    const prologue = [py`_m = _rt.m`, py`_u64 = _m.u64`, py`_max_nodes = _rt.max_nodes`].map((l) => this.line(inner, l));
     return [py``, this.line(ind, py`def ${name(f.name)}(${pyJoin(params, ', ')}):`), ...prologue, ...this.block(f.body, inner)];
   }
 
@@ -218,25 +218,21 @@ class PyPrinter {
 
   private expr(e: LExpr, c: Ctx): Py {
     const k = this.k;
-    if (e.k === 'bin') {
-      const folded = foldConst(e, k.algebra);
-      if (folded !== null) return folded;
-    }
+    const folded = foldConst(e, k.algebra);
+    if (folded !== null) return folded;
     switch (e.k) {
       case 'int':
-        return (e.v < 0n ? `(${e.v})` : `${e.v}`) as Py;
+      case 'off':
+      case 'size':
+      case 'align':
+      case 'hasEnum':
+        throw new Error(`internal: constant ${e.k} not folded`);
       case 'str':
         return pyStr(e.v);
       case 'var':
         return name(e.name);
       case 'none':
         return py`None`;
-      case 'off':
-        return k.off(e.struct, e.field);
-      case 'size':
-        return k.size(e.of);
-      case 'align':
-        return k.align(e.struct);
       case 'load': {
         const a = this.expr(e.addr, c);
         return e.size === 8 && !e.signed ? u64(a) : py`_m.int(${a}, ${e.size}, ${pyBool(e.signed)})`;
@@ -279,8 +275,6 @@ class PyPrinter {
           [py`_rt`, ...e.args.map((a) => this.expr(a, c))],
           ', ',
         )})`;
-      case 'hasEnum':
-        return this.k.hasEnum(e.enum);
       case 'enumName': {
         const x = this.expr(e.e, c);
         return py`${this.k.enumNames(e.enum)}.get(${x}, str(${x}))`;
@@ -324,13 +318,9 @@ class PyPrinter {
   }
 }
 
-/**
- * An aligned 8-byte word of a 64 KiB chunk already read is taken from the
- * snapshot's table of words without a call (the hot read of every walk);
- * anything else goes through Snapshot.u64.
- */
+/** The unsigned 64-bit word at addr: the memory's own read (Snapshot.u64, whose first step is the fast path of a chunk already read). */
 function u64(addr: Py): Py {
-  return py`(_q[(_a & 65535) >> 3] if not (_a := ${addr}) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))`;
+  return py`_u64(${addr})`;
 }
 
 /** The variables statements assign with `set` (not inside nested visitors: they declare their own). */
