@@ -9,7 +9,7 @@
 import type { LExpr, LFunc, LProgram, LStmt, LView } from '../generators/lower/lir.ts';
 import type { BoundLayout } from '../sampler/bound-layout.ts';
 import { reachedFrom } from '../generators/lower/reads.ts';
-import { type ConstAlgebra, foldConst, layoutValues } from '../generators/lower/fold.ts';
+import { type ConstAlgebra, foldConst, layoutValues, unfolded } from '../generators/lower/fold.ts';
 import { ITEMS_TAG, tagOf } from '../sampler/snapshot.ts';
 import * as X from '../sampler/exact.ts';
 import type { Int } from '../sampler/exact.ts';
@@ -170,10 +170,11 @@ class JsPrinter {
     return v <= MAX && v >= -MAX ? (v < 0n ? `(${v})` : `${v}`) : `(${v}n)`;
   }
 
-  private expr(e: LExpr): string {
+  private expr(e0: LExpr): string {
     const L = this.layout;
-    const c = this.constant(e);
+    const c = this.constant(e0);
     if (c !== null) return this.int(c);
+    const e = unfolded(e0);
     switch (e.k) {
       case 'str':
         return JSON.stringify(e.v);
@@ -181,12 +182,6 @@ class JsPrinter {
         return id(e.name);
       case 'none':
         return 'null';
-      case 'int':
-      case 'off':
-      case 'size':
-      case 'align':
-      case 'hasEnum':
-        throw new Error(`internal: constant ${e.k} not folded`);
       case 'load':
         return e.size === 8 && !e.signed ? `m.u64(${this.expr(e.addr)})` : `m.int(${this.expr(e.addr)}, ${e.size}, ${e.signed})`;
       case 'field': {

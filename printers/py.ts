@@ -15,7 +15,7 @@
  */
 import type { LExpr, LFunc, LStmt } from '../generators/lower/lir.ts';
 import type { Pointee } from '../generators/ir.ts';
-import { type ConstAlgebra, type ConstLeaf, foldConst, surelyBelow63 } from '../generators/lower/fold.ts';
+import { type ConstAlgebra, type ConstLeaf, foldConst, surelyBelow63, unfolded } from '../generators/lower/fold.ts';
 import { type Py, py, pyBool, pyJoin, pyStr } from './py-source.ts';
 
 const KEYWORDS = new Set(
@@ -216,17 +216,12 @@ class PyPrinter {
     return this.expr(e, c);
   }
 
-  private expr(e: LExpr, c: Ctx): Py {
+  private expr(e0: LExpr, c: Ctx): Py {
     const k = this.k;
-    const folded = foldConst(e, k.algebra);
+    const folded = foldConst(e0, k.algebra);
     if (folded !== null) return folded;
+    const e = unfolded(e0);
     switch (e.k) {
-      case 'int':
-      case 'off':
-      case 'size':
-      case 'align':
-      case 'hasEnum':
-        throw new Error(`internal: constant ${e.k} not folded`);
       case 'str':
         return pyStr(e.v);
       case 'var':

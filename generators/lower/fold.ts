@@ -47,6 +47,15 @@ export function foldConst<T>(e: LExpr, alg: ConstAlgebra<T>): T | null {
   }
 }
 
+/** An expression that is no integer and no layout fact: what a printer's switch sees once folding took those. */
+export type Unfolded = Exclude<LExpr, { k: 'int' | 'off' | 'size' | 'align' | 'hasEnum' }>;
+
+/** e, which foldConst did not fold: never an integer or a layout fact, which it always folds. */
+export function unfolded(e: LExpr): Unfolded {
+  if (e.k === 'int' || e.k === 'off' || e.k === 'size' || e.k === 'align' || e.k === 'hasEnum') throw new Error(`internal: constant ${e.k} not folded`);
+  return e;
+}
+
 /** The layout facts folding reads (sampler/bound-layout.ts has them per build; the eBPF printer's LayoutFacts too). */
 export interface FoldFacts {
   field(struct: string, path: string): { offset: number };
