@@ -1,6 +1,6 @@
 /**
  * The Python printer of the loop IR (generators/lower/lir.ts): the same
- * functions print-js.ts makes for xsample, spelled as Python for the gdb
+ * functions js.ts makes for xsample, spelled as Python for the gdb
  * and lldb extensions. Nothing here decides what a walk means; it only
  * spells statements and expressions. Layout facts become locals bound once
  * per build by the factory around the functions (PyConsts); every string

@@ -1,6 +1,6 @@
 /**
  * The eBPF printer of the loop IR: the third printer, beside the
- * JavaScript (sampler/print-js.ts) and Python (templates/print-py.ts) ones.
+ * JavaScript (printers/js.ts) and Python (printers/py.ts) ones.
  *
  * What it prints is a capture: a program the kernel runs at an instant (a
  * perf sample of the target's thread, a uprobe) that walks the view's
