@@ -13,7 +13,7 @@ CHURN  := test-targets/bin/churn
 UNWINDEE := test-targets/bin/unwindee
 NGINX  := build/nginx/nginx-1.22.1/objs/nginx
 BUNDLES := dist/xsample.js dist/xsample-main.js dist/xgen.js
-TS_SOURCES := $(shell find bin core generators sampler templates -name '*.ts' -o -name '*.py' 2>/dev/null)
+TS_SOURCES := $(shell find bin core generators printers sampler -name '*.ts' -o -name '*.py' 2>/dev/null)
 
 .PHONY: fuzz deps build native walkee nginx nginx-v2debug debian-layout lua-layout redis redis-layout installed-layouts demo test test-unit bench soak typecheck regen clean docs
 

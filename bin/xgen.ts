@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { main } from '../generators/xgen-cli.ts';
+import { main } from './xgen-cli.ts';
 
 process.exitCode = await main(process.argv.slice(2));

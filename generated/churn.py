@@ -2825,7 +2825,6 @@ def view0(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("churn")
         if a < 0:
@@ -2835,7 +2834,6 @@ def view0(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -2844,7 +2842,6 @@ def view0(L):
     def count4(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         p_w3 = i1
@@ -2861,7 +2858,7 @@ def view0(L):
                 if n_w3 > _max_nodes:
                     raise _rt.fail("limit", "entry_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w3 = _u64((p_w3 + _k3))
                 if (p_w3 == t_w3) and (p_w3 != 0):
                     raise _rt.fail("cycle", "entry_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
                 if n_w3 == pw_w3:
@@ -2876,11 +2873,10 @@ def view0(L):
     def sum6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w5 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))
+        b_w5 = _u64((s + _k4))
+        c_w5 = (_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
         if c_w5 > _max_nodes:
@@ -2894,7 +2890,7 @@ def view0(L):
         while True:
             if i_w5 >= c_w5:
                 break
-            i1 = (_q[(_a & 65535) >> 3] if not (_a := (b_w5 + (i_w5 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            i1 = _u64((b_w5 + (i_w5 * 8)))
             acc = (acc + count4(_rt, i1))
             i_w5 = (i_w5 + 1)
         return acc
@@ -2902,7 +2898,6 @@ def view0(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum6(_rt, s)
 
@@ -2916,7 +2911,6 @@ def view1(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("churn")
         if a < 0:
@@ -2926,7 +2920,6 @@ def view1(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -2935,12 +2928,11 @@ def view1(L):
     def count4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         h_w3 = (s + _k1)
         prev_w3 = h_w3
-        cur_w3 = (_q[(_a & 65535) >> 3] if not (_a := (h_w3 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w3 = _u64((h_w3 + _k2))
         n_w3 = 0
         try:
             while True:
@@ -2948,7 +2940,7 @@ def view1(L):
                     break
                 if cur_w3 == 0:
                     raise _rt.fail("corrupt", "dlist {0}: NULL next after {1}", [(h_w3, "hex"), (prev_w3, "hex")])
-                back_w3 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w3 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                back_w3 = _u64((cur_w3 + _k3))
                 if back_w3 != prev_w3:
                     raise _rt.fail("corrupt", "dlist {0}: {1}'s next {2} has prev {3}", [(h_w3, "hex"), (prev_w3, "hex"), (cur_w3, "hex"), (back_w3, "hex")])
                 n_w3 = (n_w3 + 1)
@@ -2956,7 +2948,7 @@ def view1(L):
                     raise _rt.fail("limit", "dlist {0} has more than {1} elements (--max-nodes)", [(h_w3, "hex"), (_max_nodes, "dec")])
                 acc = (acc + 1)
                 prev_w3 = cur_w3
-                cur_w3 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w3 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                cur_w3 = _u64((cur_w3 + _k2))
         finally:
             _rt.visited += n_w3
             if _rt.visited > _rt.max_total:
@@ -2966,7 +2958,6 @@ def view1(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count4(_rt, s)
 
@@ -2984,7 +2975,6 @@ def view2(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("churn")
         if a < 0:
@@ -2994,7 +2984,6 @@ def view2(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -3003,7 +2992,6 @@ def view2(L):
     def h6(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3015,7 +3003,6 @@ def view2(L):
     def fold9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w3 = 0
         err_w3 = 0
@@ -3025,7 +3012,7 @@ def view2(L):
         live_w4 = 1
         alive_w5 = 2
         try:
-            p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            p_w7 = _u64((s + _k1))
             n_w7 = 0
             t_w7 = p_w7
             pw_w7 = 1
@@ -3043,7 +3030,7 @@ def view2(L):
                         acc_w3 = (acc_w3 + 1)
                     if live_w4:
                         try:
-                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k5) else _rt.field_int(_b, _k6, False)))
+                            acc_w4 = (acc_w4 + (_u64(_b + _k4) if ((_b := x_w8) is not None and _k5) else _rt.field_int(_b, _k6, False)))
                         except Exception as e_w4:
                             if not _rt.is_failure(e_w4):
                                 raise
@@ -3052,7 +3039,7 @@ def view2(L):
                             alive_w5 = (alive_w5 - 1)
                     if alive_w5 == 0:
                         return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
-                    p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w7 = _u64((p_w7 + _k7))
                     if (p_w7 == t_w7) and (p_w7 != 0):
                         raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
                     if n_w7 == pw_w7:
@@ -3074,7 +3061,6 @@ def view2(L):
     def folded10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold9, s)
         e = r[2]
@@ -3085,14 +3071,12 @@ def view2(L):
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded10(_rt, s)
 
     def folded12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold9, s)
         e = r[3]
@@ -3103,7 +3087,6 @@ def view2(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 

@@ -2943,7 +2943,6 @@ def view0(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("settings")
         if a < 0:
@@ -2953,7 +2952,6 @@ def view0(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -2962,7 +2960,6 @@ def view0(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("stats_state")
         if a < 0:
@@ -2972,14 +2969,12 @@ def view0(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
+        return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     def h5(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("stats")
         if a < 0:
@@ -2989,56 +2984,48 @@ def view0(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h5(_rt)) is not None and _k5) else _rt.field_int(_b, _k6, False))
+        return (_u64(_b + _k4) if ((_b := h5(_rt)) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k8) else _rt.field_int(_b, _k9, False))
+        return (_u64(_b + _k7) if ((_b := h3(_rt)) is not None and _k8) else _rt.field_int(_b, _k9, False))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k11) else _rt.field_int(_b, _k12, False)) - 1)
+        return ((_u64(_b + _k10) if ((_b := h3(_rt)) is not None and _k11) else _rt.field_int(_b, _k12, False)) - 1)
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h5(_rt)) is not None and _k14) else _rt.field_int(_b, _k15, False))
+        return (_u64(_b + _k13) if ((_b := h5(_rt)) is not None and _k14) else _rt.field_int(_b, _k15, False))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h5(_rt)) is not None and _k17) else _rt.field_int(_b, _k18, False))
+        return (_u64(_b + _k16) if ((_b := h5(_rt)) is not None and _k17) else _rt.field_int(_b, _k18, False))
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k19) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k20) else _rt.field_int(_b, _k21, False))
+        return (_u64(_b + _k19) if ((_b := h3(_rt)) is not None and _k20) else _rt.field_int(_b, _k21, False))
 
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k23) else _rt.field_int(_b, _k24, False))
+        return (_u64(_b + _k22) if ((_b := h3(_rt)) is not None and _k23) else _rt.field_int(_b, _k24, False))
 
     def h39(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24, p25, p26, p27, p28, p29, p30, p31, p32, p33, p34, p35, p36, p37, p38, p39, p40, p41, p42, p43, p44, p45, p46, p47, p48, p49):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3096,7 +3083,6 @@ def view0(L):
     def h41(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("threads")
         if a < 0:
@@ -3106,7 +3092,6 @@ def view0(L):
     def sum44(_rt, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w43 = (i2 + _k25)
@@ -3125,14 +3110,13 @@ def view0(L):
             if i_w43 >= c_w43:
                 break
             i3 = (b_w43 + (i_w43 * _k26))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k28) else _rt.field_int(_b, _k29, False)))
+            acc = (acc + (_u64(_b + _k27) if ((_b := i3) is not None and _k28) else _rt.field_int(_b, _k29, False)))
             i_w43 = (i_w43 + 1)
         return acc
 
     def sum46(_rt, i7):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w45 = (i7 + _k25)
@@ -3151,14 +3135,13 @@ def view0(L):
             if i_w45 >= c_w45:
                 break
             i8 = (b_w45 + (i_w45 * _k26))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i8) is not None and _k31) else _rt.field_int(_b, _k32, False)))
+            acc = (acc + (_u64(_b + _k30) if ((_b := i8) is not None and _k31) else _rt.field_int(_b, _k32, False)))
             i_w45 = (i_w45 + 1)
         return acc
 
     def sum48(_rt, i7):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w47 = (i7 + _k33)
@@ -3176,7 +3159,7 @@ def view0(L):
         while True:
             if i_w47 >= c_w47:
                 break
-            i9 = (_q[(_a & 65535) >> 3] if not (_a := (b_w47 + (i_w47 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            i9 = _u64((b_w47 + (i_w47 * 8)))
             acc = (acc + i9)
             i_w47 = (i_w47 + 1)
         return acc
@@ -3184,7 +3167,6 @@ def view0(L):
     def sum50(_rt, i14):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w49 = (i14 + _k25)
@@ -3203,14 +3185,13 @@ def view0(L):
             if i_w49 >= c_w49:
                 break
             i15 = (b_w49 + (i_w49 * _k26))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k34) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i15) is not None and _k35) else _rt.field_int(_b, _k36, False)))
+            acc = (acc + (_u64(_b + _k34) if ((_b := i15) is not None and _k35) else _rt.field_int(_b, _k36, False)))
             i_w49 = (i_w49 + 1)
         return acc
 
     def sum52(_rt, i17):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w51 = (i17 + _k25)
@@ -3229,14 +3210,13 @@ def view0(L):
             if i_w51 >= c_w51:
                 break
             i18 = (b_w51 + (i_w51 * _k26))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k37) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i18) is not None and _k38) else _rt.field_int(_b, _k39, False)))
+            acc = (acc + (_u64(_b + _k37) if ((_b := i18) is not None and _k38) else _rt.field_int(_b, _k39, False)))
             i_w51 = (i_w51 + 1)
         return acc
 
     def sum54(_rt, i20):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w53 = (i20 + _k25)
@@ -3255,14 +3235,13 @@ def view0(L):
             if i_w53 >= c_w53:
                 break
             i21 = (b_w53 + (i_w53 * _k26))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i21) is not None and _k41) else _rt.field_int(_b, _k42, False)))
+            acc = (acc + (_u64(_b + _k40) if ((_b := i21) is not None and _k41) else _rt.field_int(_b, _k42, False)))
             i_w53 = (i_w53 + 1)
         return acc
 
     def sum56(_rt, i23):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w55 = (i23 + _k25)
@@ -3281,14 +3260,13 @@ def view0(L):
             if i_w55 >= c_w55:
                 break
             i24 = (b_w55 + (i_w55 * _k26))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i24) is not None and _k44) else _rt.field_int(_b, _k45, False)))
+            acc = (acc + (_u64(_b + _k43) if ((_b := i24) is not None and _k44) else _rt.field_int(_b, _k45, False)))
             i_w55 = (i_w55 + 1)
         return acc
 
     def sum58(_rt, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w57 = (i25 + _k25)
@@ -3307,14 +3285,13 @@ def view0(L):
             if i_w57 >= c_w57:
                 break
             i26 = (b_w57 + (i_w57 * _k26))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i26) is not None and _k47) else _rt.field_int(_b, _k48, False)))
+            acc = (acc + (_u64(_b + _k46) if ((_b := i26) is not None and _k47) else _rt.field_int(_b, _k48, False)))
             i_w57 = (i_w57 + 1)
         return acc
 
     def sum60(_rt, i27):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w59 = (i27 + _k25)
@@ -3333,14 +3310,13 @@ def view0(L):
             if i_w59 >= c_w59:
                 break
             i28 = (b_w59 + (i_w59 * _k26))
-            acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k50) else _rt.field_int(_b, _k51, False)))
+            acc = (acc + (_u64(_b + _k49) if ((_b := i28) is not None and _k50) else _rt.field_int(_b, _k51, False)))
             i_w59 = (i_w59 + 1)
         return acc
 
     def fold61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w13 = 0
         err_w13 = 0
@@ -3419,7 +3395,7 @@ def view0(L):
         live_w37 = 1
         alive_w38 = 25
         try:
-            b_w40 = (_q[(_a & 65535) >> 3] if not (_a := h41(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            b_w40 = _u64(h41(_rt))
             c_w40 = _rt.field_int(s, _k52, True)
             if c_w40 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w40, "hex"), (c_w40, "dec")])
@@ -3437,7 +3413,7 @@ def view0(L):
                 x_w42 = (b_w40 + (i_w40 * _k53))
                 if live_w13:
                     try:
-                        acc_w13 = (acc_w13 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k55) else _rt.field_int(_b, _k56, False)))
+                        acc_w13 = (acc_w13 + (_u64(_b + _k54) if ((_b := x_w42) is not None and _k55) else _rt.field_int(_b, _k56, False)))
                     except Exception as e_w13:
                         if not _rt.is_failure(e_w13):
                             raise
@@ -3455,7 +3431,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w15:
                     try:
-                        acc_w15 = (acc_w15 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k58) else _rt.field_int(_b, _k59, False)))
+                        acc_w15 = (acc_w15 + (_u64(_b + _k57) if ((_b := x_w42) is not None and _k58) else _rt.field_int(_b, _k59, False)))
                     except Exception as e_w15:
                         if not _rt.is_failure(e_w15):
                             raise
@@ -3464,7 +3440,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w16:
                     try:
-                        acc_w16 = (acc_w16 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k60) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k61) else _rt.field_int(_b, _k62, False)))
+                        acc_w16 = (acc_w16 + (_u64(_b + _k60) if ((_b := x_w42) is not None and _k61) else _rt.field_int(_b, _k62, False)))
                     except Exception as e_w16:
                         if not _rt.is_failure(e_w16):
                             raise
@@ -3473,7 +3449,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w17:
                     try:
-                        acc_w17 = (acc_w17 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k64) else _rt.field_int(_b, _k65, False)))
+                        acc_w17 = (acc_w17 + (_u64(_b + _k63) if ((_b := x_w42) is not None and _k64) else _rt.field_int(_b, _k65, False)))
                     except Exception as e_w17:
                         if not _rt.is_failure(e_w17):
                             raise
@@ -3491,7 +3467,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w19:
                     try:
-                        acc_w19 = (acc_w19 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k66) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k67) else _rt.field_int(_b, _k68, False)))
+                        acc_w19 = (acc_w19 + (_u64(_b + _k66) if ((_b := x_w42) is not None and _k67) else _rt.field_int(_b, _k68, False)))
                     except Exception as e_w19:
                         if not _rt.is_failure(e_w19):
                             raise
@@ -3500,7 +3476,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w20:
                     try:
-                        acc_w20 = (acc_w20 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k69) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k70) else _rt.field_int(_b, _k71, False)))
+                        acc_w20 = (acc_w20 + (_u64(_b + _k69) if ((_b := x_w42) is not None and _k70) else _rt.field_int(_b, _k71, False)))
                     except Exception as e_w20:
                         if not _rt.is_failure(e_w20):
                             raise
@@ -3509,7 +3485,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w21:
                     try:
-                        acc_w21 = (acc_w21 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k73) else _rt.field_int(_b, _k74, False)))
+                        acc_w21 = (acc_w21 + (_u64(_b + _k72) if ((_b := x_w42) is not None and _k73) else _rt.field_int(_b, _k74, False)))
                     except Exception as e_w21:
                         if not _rt.is_failure(e_w21):
                             raise
@@ -3518,7 +3494,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w22:
                     try:
-                        acc_w22 = (acc_w22 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k75) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k76) else _rt.field_int(_b, _k77, False)))
+                        acc_w22 = (acc_w22 + (_u64(_b + _k75) if ((_b := x_w42) is not None and _k76) else _rt.field_int(_b, _k77, False)))
                     except Exception as e_w22:
                         if not _rt.is_failure(e_w22):
                             raise
@@ -3536,7 +3512,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w24:
                     try:
-                        acc_w24 = (acc_w24 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k78) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k79) else _rt.field_int(_b, _k80, False)))
+                        acc_w24 = (acc_w24 + (_u64(_b + _k78) if ((_b := x_w42) is not None and _k79) else _rt.field_int(_b, _k80, False)))
                     except Exception as e_w24:
                         if not _rt.is_failure(e_w24):
                             raise
@@ -3554,7 +3530,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w26:
                     try:
-                        acc_w26 = (acc_w26 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k81) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k82) else _rt.field_int(_b, _k83, False)))
+                        acc_w26 = (acc_w26 + (_u64(_b + _k81) if ((_b := x_w42) is not None and _k82) else _rt.field_int(_b, _k83, False)))
                     except Exception as e_w26:
                         if not _rt.is_failure(e_w26):
                             raise
@@ -3572,7 +3548,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w28:
                     try:
-                        acc_w28 = (acc_w28 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k84) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k85) else _rt.field_int(_b, _k86, False)))
+                        acc_w28 = (acc_w28 + (_u64(_b + _k84) if ((_b := x_w42) is not None and _k85) else _rt.field_int(_b, _k86, False)))
                     except Exception as e_w28:
                         if not _rt.is_failure(e_w28):
                             raise
@@ -3608,7 +3584,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w32:
                     try:
-                        acc_w32 = (acc_w32 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k87) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k88) else _rt.field_int(_b, _k89, False)))
+                        acc_w32 = (acc_w32 + (_u64(_b + _k87) if ((_b := x_w42) is not None and _k88) else _rt.field_int(_b, _k89, False)))
                     except Exception as e_w32:
                         if not _rt.is_failure(e_w32):
                             raise
@@ -3617,7 +3593,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w33:
                     try:
-                        acc_w33 = (acc_w33 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k90) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k91) else _rt.field_int(_b, _k92, False)))
+                        acc_w33 = (acc_w33 + (_u64(_b + _k90) if ((_b := x_w42) is not None and _k91) else _rt.field_int(_b, _k92, False)))
                     except Exception as e_w33:
                         if not _rt.is_failure(e_w33):
                             raise
@@ -3626,7 +3602,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w34:
                     try:
-                        acc_w34 = (acc_w34 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k93) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k94) else _rt.field_int(_b, _k95, False)))
+                        acc_w34 = (acc_w34 + (_u64(_b + _k93) if ((_b := x_w42) is not None and _k94) else _rt.field_int(_b, _k95, False)))
                     except Exception as e_w34:
                         if not _rt.is_failure(e_w34):
                             raise
@@ -3635,7 +3611,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w35:
                     try:
-                        acc_w35 = (acc_w35 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k96) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k97) else _rt.field_int(_b, _k98, False)))
+                        acc_w35 = (acc_w35 + (_u64(_b + _k96) if ((_b := x_w42) is not None and _k97) else _rt.field_int(_b, _k98, False)))
                     except Exception as e_w35:
                         if not _rt.is_failure(e_w35):
                             raise
@@ -3644,7 +3620,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w36:
                     try:
-                        acc_w36 = (acc_w36 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k99) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k100) else _rt.field_int(_b, _k101, False)))
+                        acc_w36 = (acc_w36 + (_u64(_b + _k99) if ((_b := x_w42) is not None and _k100) else _rt.field_int(_b, _k101, False)))
                     except Exception as e_w36:
                         if not _rt.is_failure(e_w36):
                             raise
@@ -3653,7 +3629,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w37:
                     try:
-                        acc_w37 = (acc_w37 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k102) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w42) is not None and _k103) else _rt.field_int(_b, _k104, False)))
+                        acc_w37 = (acc_w37 + (_u64(_b + _k102) if ((_b := x_w42) is not None and _k103) else _rt.field_int(_b, _k104, False)))
                     except Exception as e_w37:
                         if not _rt.is_failure(e_w37):
                             raise
@@ -3721,7 +3697,6 @@ def view0(L):
     def folded62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[25]
@@ -3732,14 +3707,12 @@ def view0(L):
     def col63(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded62(_rt, s)
 
     def folded64(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[26]
@@ -3750,14 +3723,12 @@ def view0(L):
     def col65(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded64(_rt, s)
 
     def folded66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[27]
@@ -3768,14 +3739,12 @@ def view0(L):
     def col67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded66(_rt, s)
 
     def folded68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[28]
@@ -3786,14 +3755,12 @@ def view0(L):
     def col69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded68(_rt, s)
 
     def folded70(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[29]
@@ -3804,14 +3771,12 @@ def view0(L):
     def col71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded70(_rt, s)
 
     def folded72(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[30]
@@ -3822,14 +3787,12 @@ def view0(L):
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded72(_rt, s)
 
     def folded74(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[31]
@@ -3840,14 +3803,12 @@ def view0(L):
     def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded74(_rt, s)
 
     def folded76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[32]
@@ -3858,14 +3819,12 @@ def view0(L):
     def col77(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded76(_rt, s)
 
     def folded78(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[33]
@@ -3876,14 +3835,12 @@ def view0(L):
     def col79(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded78(_rt, s)
 
     def folded80(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[34]
@@ -3894,14 +3851,12 @@ def view0(L):
     def col81(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded80(_rt, s)
 
     def folded82(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[35]
@@ -3912,14 +3867,12 @@ def view0(L):
     def col83(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded82(_rt, s)
 
     def folded84(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[36]
@@ -3930,14 +3883,12 @@ def view0(L):
     def col85(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded84(_rt, s)
 
     def folded86(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[37]
@@ -3948,14 +3899,12 @@ def view0(L):
     def col87(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded86(_rt, s)
 
     def folded88(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[38]
@@ -3966,14 +3915,12 @@ def view0(L):
     def col89(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded88(_rt, s)
 
     def folded90(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[39]
@@ -3984,14 +3931,12 @@ def view0(L):
     def col91(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded90(_rt, s)
 
     def folded92(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[40]
@@ -4002,14 +3947,12 @@ def view0(L):
     def col93(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded92(_rt, s)
 
     def folded94(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[41]
@@ -4020,14 +3963,12 @@ def view0(L):
     def col95(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded94(_rt, s)
 
     def folded96(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[42]
@@ -4038,14 +3979,12 @@ def view0(L):
     def col97(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded96(_rt, s)
 
     def folded98(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[43]
@@ -4056,14 +3995,12 @@ def view0(L):
     def col99(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded98(_rt, s)
 
     def folded100(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[44]
@@ -4074,14 +4011,12 @@ def view0(L):
     def col101(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded100(_rt, s)
 
     def folded102(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[45]
@@ -4092,14 +4027,12 @@ def view0(L):
     def col103(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded102(_rt, s)
 
     def folded104(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[46]
@@ -4110,14 +4043,12 @@ def view0(L):
     def col105(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded104(_rt, s)
 
     def folded106(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[47]
@@ -4128,14 +4059,12 @@ def view0(L):
     def col107(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded106(_rt, s)
 
     def folded108(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[48]
@@ -4146,42 +4075,36 @@ def view0(L):
     def col109(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded108(_rt, s)
 
     def col110(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k105) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k106) else _rt.field_int(_b, _k107, False))
+        return (_u64(_b + _k105) if ((_b := s) is not None and _k106) else _rt.field_int(_b, _k107, False))
 
     def col111(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(h3(_rt), _k108, True)
 
     def col112(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k109) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h5(_rt)) is not None and _k110) else _rt.field_int(_b, _k111, False))
+        return (_u64(_b + _k109) if ((_b := h5(_rt)) is not None and _k110) else _rt.field_int(_b, _k111, False))
 
     def col113(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k52, True)
 
     def folded114(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[49]
@@ -4192,49 +4115,42 @@ def view0(L):
     def col115(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded114(_rt, s)
 
     def col116(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k112) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k113) else _rt.field_int(_b, _k114, False))
+        return (_u64(_b + _k112) if ((_b := h3(_rt)) is not None and _k113) else _rt.field_int(_b, _k114, False))
 
     def col117(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k115) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k116) else _rt.field_int(_b, _k117, False))
+        return (_u64(_b + _k115) if ((_b := h3(_rt)) is not None and _k116) else _rt.field_int(_b, _k117, False))
 
     def col118(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(h3(_rt), _k118, True)
 
     def col119(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k119) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h5(_rt)) is not None and _k120) else _rt.field_int(_b, _k121, False))
+        return (_u64(_b + _k119) if ((_b := h5(_rt)) is not None and _k120) else _rt.field_int(_b, _k121, False))
 
     def col120(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k122) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h5(_rt)) is not None and _k123) else _rt.field_int(_b, _k124, False))
+        return (_u64(_b + _k122) if ((_b := h5(_rt)) is not None and _k123) else _rt.field_int(_b, _k124, False))
 
     def col121(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k125, True)
 
@@ -4271,7 +4187,6 @@ def view1(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("threads")
         if a < 0:
@@ -4281,7 +4196,6 @@ def view1(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("settings")
         if a < 0:
@@ -4291,9 +4205,8 @@ def view1(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        b_w1 = _u64(h2(_rt))
         c_w1 = _rt.field_int(h3(_rt), _k1, True)
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
@@ -4316,14 +4229,12 @@ def view1(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
     def h9(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -4335,7 +4246,6 @@ def view1(L):
     def fold12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w6 = 0
         err_w6 = 0
@@ -4363,7 +4273,7 @@ def view1(L):
                 x_w11 = (b_w10 + (i_w10 * _k7))
                 if live_w6:
                     try:
-                        acc_w6 = (acc_w6 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w11) is not None and _k9) else _rt.field_int(_b, _k10, False)))
+                        acc_w6 = (acc_w6 + (_u64(_b + _k8) if ((_b := x_w11) is not None and _k9) else _rt.field_int(_b, _k10, False)))
                     except Exception as e_w6:
                         if not _rt.is_failure(e_w6):
                             raise
@@ -4372,7 +4282,7 @@ def view1(L):
                         alive_w8 = (alive_w8 - 1)
                 if live_w7:
                     try:
-                        acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w11) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+                        acc_w7 = (acc_w7 + (_u64(_b + _k11) if ((_b := x_w11) is not None and _k12) else _rt.field_int(_b, _k13, False)))
                     except Exception as e_w7:
                         if not _rt.is_failure(e_w7):
                             raise
@@ -4394,7 +4304,6 @@ def view1(L):
     def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[2]
@@ -4405,7 +4314,6 @@ def view1(L):
     def sum15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w14 = (s + _k14)
@@ -4423,7 +4331,7 @@ def view1(L):
         while True:
             if i_w14 >= c_w14:
                 break
-            i2 = (_q[(_a & 65535) >> 3] if not (_a := (b_w14 + (i_w14 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            i2 = _u64((b_w14 + (i_w14 * 8)))
             acc = (acc + i2)
             i_w14 = (i_w14 + 1)
         return acc
@@ -4431,21 +4339,18 @@ def view1(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (folded13(_rt, s) + sum15(_rt, s))
 
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False))
+        return (_u64(_b + _k15) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False))
 
     def folded18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[3]
@@ -4456,30 +4361,26 @@ def view1(L):
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded18(_rt, s)
 
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False))
+        return (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False))
 
     def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k22) else _rt.field_int(_b, _k23, False))
+        return (_u64(_b + _k21) if ((_b := s) is not None and _k22) else _rt.field_int(_b, _k23, False))
 
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k24) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False))
+        return (_u64(_b + _k24) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False))
 
     return View("memcached_threads", "Each worker thread's own command counters (struct thread_stats), which memcached's stats only shows summed.", "LIBEVENT_THREAD", [("workers", root4)], [("get_cmds", col5, "value", False, ["LIBEVENT_THREAD"]), ("get_hits", col16, "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("get_misses", col17, "value", False, ["LIBEVENT_THREAD"]), ("set_cmds", col19, "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("bytes_read", col20, "value", False, ["LIBEVENT_THREAD"]), ("bytes_written", col21, "value", False, ["LIBEVENT_THREAD"]), ("conn_yields", col22, "value", False, ["LIBEVENT_THREAD"])], [], False, None, ["settings", "LIBEVENT_THREAD", "threads"])
 

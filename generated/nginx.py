@@ -2846,7 +2846,6 @@ def view0(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -2856,19 +2855,17 @@ def view0(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+        if not (visit(_u64((_u64(h1(_rt)) + _k1)))):
             return 0
         return 1
 
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w3 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        b_w3 = _u64((_u64(h1(_rt)) + _k2))
+        c_w3 = (_u64(_b + _k3) if ((_b := _u64(h1(_rt))) is not None and _k4) else _rt.field_int(_b, _k5, False))
         if c_w3 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
         if c_w3 > _max_nodes:
@@ -2885,7 +2882,7 @@ def view0(L):
             i1 = (b_w3 + (i_w3 * _k6))
             if _rt.field_int(i1, _k7, True) != (-1):
                 i2 = i1
-                if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                if not (visit(_u64((i2 + _k8)))):
                     return 0
             i_w3 = (i_w3 + 1)
         return 1
@@ -2893,10 +2890,9 @@ def view0(L):
     def root6(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w5 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w5 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        b_w5 = _u64((_u64(h1(_rt)) + _k2))
+        c_w5 = (_u64(_b + _k3) if ((_b := _u64(h1(_rt))) is not None and _k4) else _rt.field_int(_b, _k5, False))
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
         if c_w5 > _max_nodes:
@@ -2913,10 +2909,10 @@ def view0(L):
             i3 = (b_w5 + (i_w5 * _k6))
             if _rt.field_int(i3, _k7, True) != (-1):
                 i4 = i3
-                if (((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == i4):
+                if ((_u64((i4 + _k9)) != 0) and (_m.int(_u64((i4 + _k9)), 4, False) == 1347703880)) and (_u64((_u64((i4 + _k9)) + _k10)) == i4):
                     i5 = i4
-                    i6 = (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                    i6 = _u64((i5 + _k9))
+                    if not (visit(_u64((i6 + _k11)))):
                         return 0
             i_w5 = (i_w5 + 1)
         return 1
@@ -2924,14 +2920,12 @@ def view0(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def h14(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -2949,7 +2943,6 @@ def view0(L):
     def fold18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w8 = 0
         err_w8 = 0
@@ -2986,7 +2979,7 @@ def view0(L):
                     herr_w17 = 0
                     if (live_w9) or (live_w12):
                         try:
-                            h_w17 = (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            h_w17 = _u64((x_w16 + _k14))
                         except Exception as e_w17:
                             if not _rt.is_failure(e_w17):
                                 raise
@@ -3006,7 +2999,7 @@ def view0(L):
                             alive_w13 = (alive_w13 - 1)
                     if live_w10:
                         try:
-                            acc_w10 = (acc_w10 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                            acc_w10 = (acc_w10 + (_u64((x_w16 + _k15)) - _u64((x_w16 + _k14))))
                         except Exception as e_w10:
                             if not _rt.is_failure(e_w10):
                                 raise
@@ -3015,7 +3008,7 @@ def view0(L):
                             alive_w13 = (alive_w13 - 1)
                     if live_w11:
                         try:
-                            acc_w11 = (acc_w11 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w16) is not None and _k17) else _rt.field_int(_b, _k18, False)))
+                            acc_w11 = (acc_w11 + (_u64(_b + _k16) if ((_b := x_w16) is not None and _k17) else _rt.field_int(_b, _k18, False)))
                         except Exception as e_w11:
                             if not _rt.is_failure(e_w11):
                                 raise
@@ -3026,7 +3019,7 @@ def view0(L):
                         try:
                             if herr_w17 != 0:
                                 raise herr_w17
-                            if not ((h_w17 >= x_w16) and (h_w17 <= (_q[(_a & 65535) >> 3] if not (_a := (x_w16 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                            if not ((h_w17 >= x_w16) and (h_w17 <= _u64((x_w16 + _k15)))):
                                 acc_w12 = 0
                                 live_w12 = 0
                                 alive_w13 = (alive_w13 - 1)
@@ -3038,7 +3031,7 @@ def view0(L):
                             alive_w13 = (alive_w13 - 1)
                     if alive_w13 == 0:
                         return h14(_rt, acc_w8, acc_w9, acc_w10, acc_w11, acc_w12, err_w8, err_w9, err_w10, err_w11, err_w12)
-                    p_w15 = (_q[(_a & 65535) >> 3] if not (_a := (p_w15 + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w15 = _u64((p_w15 + _k19))
                     if (p_w15 == t_w15) and (p_w15 != 0):
                         raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w15, "hex"), (n_w15, "dec")])
                     if n_w15 == pw_w15:
@@ -3066,7 +3059,6 @@ def view0(L):
     def folded19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold18, s)
         e = r[5]
@@ -3077,14 +3069,12 @@ def view0(L):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded19(_rt, s)
 
     def folded21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold18, s)
         e = r[6]
@@ -3095,14 +3085,12 @@ def view0(L):
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded21(_rt, s)
 
     def folded23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold18, s)
         e = r[7]
@@ -3113,14 +3101,12 @@ def view0(L):
     def col24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded23(_rt, s)
 
     def folded25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold18, s)
         e = r[8]
@@ -3131,14 +3117,12 @@ def view0(L):
     def col26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded25(_rt, s)
 
     def h30(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3150,7 +3134,6 @@ def view0(L):
     def fold34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w27 = 0
         err_w27 = 0
@@ -3160,7 +3143,7 @@ def view0(L):
         live_w28 = 1
         alive_w29 = 2
         try:
-            p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            p_w31 = _u64((s + _k20))
             n_w31 = 0
             t_w31 = p_w31
             pw_w31 = 1
@@ -3177,7 +3160,7 @@ def view0(L):
                     h_w33 = 0
                     herr_w33 = 0
                     try:
-                        h_w33 = (_q[(_a & 65535) >> 3] if not (_a := (x_w32 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        h_w33 = _u64((x_w32 + _k23))
                     except Exception as e_w33:
                         if not _rt.is_failure(e_w33):
                             raise
@@ -3199,7 +3182,7 @@ def view0(L):
                             if herr_w33 != 0:
                                 raise herr_w33
                             if h_w33 != 0:
-                                acc_w28 = (acc_w28 + (0 if h_w33 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w33 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                                acc_w28 = (acc_w28 + (0 if h_w33 == 0 else (_rt.div(_u64((h_w33 - 8)), 8) * 8)))
                         except Exception as e_w28:
                             if not _rt.is_failure(e_w28):
                                 raise
@@ -3208,7 +3191,7 @@ def view0(L):
                             alive_w29 = (alive_w29 - 1)
                     if alive_w29 == 0:
                         return h30(_rt, acc_w27, acc_w28, err_w27, err_w28)
-                    p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (p_w31 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w31 = _u64((p_w31 + _k24))
                     if (p_w31 == t_w31) and (p_w31 != 0):
                         raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w31, "hex"), (n_w31, "dec")])
                     if n_w31 == pw_w31:
@@ -3230,7 +3213,6 @@ def view0(L):
     def folded35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold34, s)
         e = r[2]
@@ -3241,14 +3223,12 @@ def view0(L):
     def col36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded35(_rt, s)
 
     def folded37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold34, s)
         e = r[3]
@@ -3259,17 +3239,15 @@ def view0(L):
     def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded37(_rt, s)
 
     def count40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w39 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w39 = _u64((s + _k25))
         n_w39 = 0
         t_w39 = p_w39
         pw_w39 = 1
@@ -3283,7 +3261,7 @@ def view0(L):
                 if n_w39 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w39 = (_q[(_a & 65535) >> 3] if not (_a := (p_w39 + _k28)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w39 = _u64((p_w39 + _k28))
                 if (p_w39 == t_w39) and (p_w39 != 0):
                     raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w39, "hex"), (n_w39, "dec")])
                 if n_w39 == pw_w39:
@@ -3298,14 +3276,12 @@ def view0(L):
     def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count40(_rt, s)
 
     def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold18, s)
         e = r[9]
@@ -3316,7 +3292,6 @@ def view0(L):
     def check43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded42(_rt, s)
 
@@ -3345,7 +3320,6 @@ def view1(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -3355,23 +3329,20 @@ def view1(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+        if not (visit(_u64((_u64(h1(_rt)) + _k1)))):
             return 0
         return 1
 
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def h9(_rt, p0, p1, p2, p3, p4, p5, p6, p7):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3387,7 +3358,6 @@ def view1(L):
     def fold12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w4 = 0
         err_w4 = 0
@@ -3421,7 +3391,7 @@ def view1(L):
                         acc_w4 = (acc_w4 + 1)
                     if live_w5:
                         try:
-                            acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w11))
+                            acc_w5 = (acc_w5 + (_u64((x_w11 + _k4)) - x_w11))
                         except Exception as e_w5:
                             if not _rt.is_failure(e_w5):
                                 raise
@@ -3430,7 +3400,7 @@ def view1(L):
                             alive_w8 = (alive_w8 - 1)
                     if live_w6:
                         try:
-                            acc_w6 = (acc_w6 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w11 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                            acc_w6 = (acc_w6 + (_u64((x_w11 + _k5)) - _u64((x_w11 + _k4))))
                         except Exception as e_w6:
                             if not _rt.is_failure(e_w6):
                                 raise
@@ -3439,7 +3409,7 @@ def view1(L):
                             alive_w8 = (alive_w8 - 1)
                     if live_w7:
                         try:
-                            acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w11) is not None and _k7) else _rt.field_int(_b, _k8, False)))
+                            acc_w7 = (acc_w7 + (_u64(_b + _k6) if ((_b := x_w11) is not None and _k7) else _rt.field_int(_b, _k8, False)))
                         except Exception as e_w7:
                             if not _rt.is_failure(e_w7):
                                 raise
@@ -3448,7 +3418,7 @@ def view1(L):
                             alive_w8 = (alive_w8 - 1)
                     if alive_w8 == 0:
                         return h9(_rt, acc_w4, acc_w5, acc_w6, acc_w7, err_w4, err_w5, err_w6, err_w7)
-                    p_w10 = (_q[(_a & 65535) >> 3] if not (_a := (p_w10 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w10 = _u64((p_w10 + _k9))
                     if (p_w10 == t_w10) and (p_w10 != 0):
                         raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w10, "hex"), (n_w10, "dec")])
                     if n_w10 == pw_w10:
@@ -3474,7 +3444,6 @@ def view1(L):
     def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[4]
@@ -3485,14 +3454,12 @@ def view1(L):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded13(_rt, s)
 
     def folded15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[5]
@@ -3503,14 +3470,12 @@ def view1(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded15(_rt, s)
 
     def folded17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[6]
@@ -3521,14 +3486,12 @@ def view1(L):
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded17(_rt, s)
 
     def folded19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[7]
@@ -3539,14 +3502,12 @@ def view1(L):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded19(_rt, s)
 
     def h24(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3558,7 +3519,6 @@ def view1(L):
     def fold28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w21 = 0
         err_w21 = 0
@@ -3568,7 +3528,7 @@ def view1(L):
         live_w22 = 1
         alive_w23 = 2
         try:
-            p_w25 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            p_w25 = _u64((s + _k10))
             n_w25 = 0
             t_w25 = p_w25
             pw_w25 = 1
@@ -3585,7 +3545,7 @@ def view1(L):
                     h_w27 = 0
                     herr_w27 = 0
                     try:
-                        h_w27 = (_q[(_a & 65535) >> 3] if not (_a := (x_w26 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        h_w27 = _u64((x_w26 + _k13))
                     except Exception as e_w27:
                         if not _rt.is_failure(e_w27):
                             raise
@@ -3607,7 +3567,7 @@ def view1(L):
                             if herr_w27 != 0:
                                 raise herr_w27
                             if h_w27 != 0:
-                                acc_w22 = (acc_w22 + (0 if h_w27 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w27 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                                acc_w22 = (acc_w22 + (0 if h_w27 == 0 else (_rt.div(_u64((h_w27 - 8)), 8) * 8)))
                         except Exception as e_w22:
                             if not _rt.is_failure(e_w22):
                                 raise
@@ -3616,7 +3576,7 @@ def view1(L):
                             alive_w23 = (alive_w23 - 1)
                     if alive_w23 == 0:
                         return h24(_rt, acc_w21, acc_w22, err_w21, err_w22)
-                    p_w25 = (_q[(_a & 65535) >> 3] if not (_a := (p_w25 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w25 = _u64((p_w25 + _k14))
                     if (p_w25 == t_w25) and (p_w25 != 0):
                         raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w25, "hex"), (n_w25, "dec")])
                     if n_w25 == pw_w25:
@@ -3638,7 +3598,6 @@ def view1(L):
     def folded29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold28, s)
         e = r[2]
@@ -3649,14 +3608,12 @@ def view1(L):
     def col30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded29(_rt, s)
 
     def folded31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold28, s)
         e = r[3]
@@ -3667,17 +3624,15 @@ def view1(L):
     def col32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded31(_rt, s)
 
     def count34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w33 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w33 = _u64((s + _k15))
         n_w33 = 0
         t_w33 = p_w33
         pw_w33 = 1
@@ -3691,7 +3646,7 @@ def view1(L):
                 if n_w33 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w33 = (_q[(_a & 65535) >> 3] if not (_a := (p_w33 + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w33 = _u64((p_w33 + _k18))
                 if (p_w33 == t_w33) and (p_w33 != 0):
                     raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w33, "hex"), (n_w33, "dec")])
                 if n_w33 == pw_w33:
@@ -3706,7 +3661,6 @@ def view1(L):
     def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count34(_rt, s)
 
@@ -3733,7 +3687,6 @@ def view2(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -3743,30 +3696,26 @@ def view2(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+        if not (visit(_u64(h1(_rt)))):
             return 0
         return 1
 
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False))
+        return (_u64(_b + _k4) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     def h8(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3778,7 +3727,6 @@ def view2(L):
     def fold12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w5 = 0
         err_w5 = 0
@@ -3788,8 +3736,8 @@ def view2(L):
         live_w6 = 1
         alive_w7 = 2
         try:
-            b_w9 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+            b_w9 = _u64((s + _k7))
+            c_w9 = (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
             if c_w9 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
             if c_w9 > _max_nodes:
@@ -3829,7 +3777,7 @@ def view2(L):
                         if herr_w11 != 0:
                             raise herr_w11
                         if h_w11 != (-1):
-                            if (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k15) else _rt.field_int(_b, _k16, False)))):
+                            if (not ((_u64(_b + _k11) if ((_b := _u64((x_w10 + _k10))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) and (not ((_u64(_b + _k14) if ((_b := _u64((x_w10 + _k10))) is not None and _k15) else _rt.field_int(_b, _k16, False)))):
                                 acc_w6 = (acc_w6 + 1)
                     except Exception as e_w6:
                         if not _rt.is_failure(e_w6):
@@ -3852,7 +3800,6 @@ def view2(L):
     def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[2]
@@ -3863,14 +3810,12 @@ def view2(L):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded13(_rt, s)
 
     def folded15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[3]
@@ -3881,7 +3826,6 @@ def view2(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded15(_rt, s)
 
@@ -3932,7 +3876,6 @@ def view3(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -3942,10 +3885,9 @@ def view3(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((_u64(h2(_rt)) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := _u64(h2(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -3962,7 +3904,7 @@ def view3(L):
             i1 = (b_w1 + (i_w1 * _k5))
             if _rt.field_int(i1, _k6, True) != (-1):
                 i2 = i1
-                if (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k9) else _rt.field_int(_b, _k10, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))):
+                if (not ((_u64(_b + _k8) if ((_b := _u64((i2 + _k7))) is not None and _k9) else _rt.field_int(_b, _k10, False)))) and (not ((_u64(_b + _k11) if ((_b := _u64((i2 + _k7))) is not None and _k12) else _rt.field_int(_b, _k13, False)))):
                     if not (visit(i2)):
                         return 0
             i_w1 = (i_w1 + 1)
@@ -3971,63 +3913,54 @@ def view3(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k6, True)
 
     def walk_connection_kind_6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("listener" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k9) else _rt.field_int(_b, _k10, False)) else ("channel" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)) else ("client" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else ("upstream" if let7(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0)) else "other"))))
+        return ("listener" if (_u64(_b + _k8) if ((_b := _u64((s + _k7))) is not None and _k9) else _rt.field_int(_b, _k10, False)) else ("channel" if (_u64(_b + _k11) if ((_b := _u64((s + _k7))) is not None and _k12) else _rt.field_int(_b, _k13, False)) else ("client" if _u64((s + _k14)) != 0 else ("upstream" if let7(_rt, s, (_u64((s + _k15)) if (_u64((s + _k15)) != 0) and (_m.int(_u64((s + _k15)), 4, False) == 1347703880) else 0)) else "other"))))
 
     def let7(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((i1 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != s)) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else 0)
+        return (1 if (((i1 != 0) and (_u64((i1 + _k16)) != s)) and (_u64((i1 + _k17)) != 0)) and (_u64((_u64((i1 + _k17)) + _k18)) == s) else 0)
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_connection_kind_6(_rt, s)
 
     def walk_connection_peer_9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_sockaddr_text_10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else (walk_sockaddr_text_10(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if let13(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0)) else h14(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k21) + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k21)) is not None and _k24) else _rt.field_int(_b, _k25, False)))))
+        return (walk_sockaddr_text_10(_rt, _u64((s + _k19))) if _u64((s + _k19)) != 0 else (walk_sockaddr_text_10(_rt, _u64((_u64(((_u64((s + _k15)) if (_u64((s + _k15)) != 0) and (_m.int(_u64((s + _k15)), 4, False) == 1347703880) else 0) + _k17)) + _k20))) if let13(_rt, s, (_u64((s + _k15)) if (_u64((s + _k15)) != 0) and (_m.int(_u64((s + _k15)), 4, False) == 1347703880) else 0)) else h14(_rt, _u64(((s + _k21) + _k22)), (_u64(_b + _k23) if ((_b := (s + _k21)) is not None and _k24) else _rt.field_int(_b, _k25, False)))))
 
     def walk_sockaddr_text_10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.cat("unix:", _rt.cstring((s + 2))) if _m.int(s, 2, False) == 1 else h12(_rt, s))
 
     def h11(_rt, x):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", _rt.bitop("<<", (x & 255), 8), (_rt.bitop(">>", x, 8) & 255))
 
     def h12(_rt, p):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if p == 0:
             return "NULL"
@@ -4075,14 +4008,12 @@ def view3(L):
     def let13(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((i1 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != s)) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else 0)
+        return (1 if (((i1 != 0) and (_u64((i1 + _k16)) != s)) and (_u64((i1 + _k17)) != 0)) and (_u64((_u64((i1 + _k17)) + _k18)) == s) else 0)
 
     def h14(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -4091,63 +4022,54 @@ def view3(L):
     def col15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_connection_peer_9(_rt, s)
 
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h14(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k21) + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k21)) is not None and _k24) else _rt.field_int(_b, _k25, False)))
+        return h14(_rt, _u64(((s + _k21) + _k22)), (_u64(_b + _k23) if ((_b := (s + _k21)) is not None and _k24) else _rt.field_int(_b, _k25, False)))
 
     def walk_connection_owner_17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let19(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0))
+        return let19(_rt, s, (_u64((s + _k15)) if (_u64((s + _k15)) != 0) and (_m.int(_u64((s + _k15)), 4, False) == 1347703880) else 0))
 
     def let18(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((i2 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != s)) and ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else 0)
+        return (1 if (((i2 != 0) and (_u64((i2 + _k16)) != s)) and (_u64((i2 + _k17)) != 0)) and (_u64((_u64((i2 + _k17)) + _k18)) == s) else 0)
 
     def let19(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i1 if (i1 != 0) and (((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) or (let18(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0)))) else 0)
+        return (i1 if (i1 != 0) and ((_u64((i1 + _k16)) == s) or (let18(_rt, s, (_u64((s + _k15)) if (_u64((s + _k15)) != 0) and (_m.int(_u64((s + _k15)), 4, False) == 1347703880) else 0)))) else 0)
 
     def let_20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_connection_owner_17(_rt, s)
 
     def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.memo("owned_by", let_20, s)
 
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h14(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_rt.memo("owned_by", let_20, s) + _k26) + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_rt.memo("owned_by", let_20, s) + _k26)) is not None and _k24) else _rt.field_int(_b, _k25, False))) if _rt.memo("owned_by", let_20, s) != 0 else "")
+        return (h14(_rt, _u64(((_rt.memo("owned_by", let_20, s) + _k26) + _k22)), (_u64(_b + _k23) if ((_b := (_rt.memo("owned_by", let_20, s) + _k26)) is not None and _k24) else _rt.field_int(_b, _k25, False))) if _rt.memo("owned_by", let_20, s) != 0 else "")
 
     def h26(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -4159,7 +4081,6 @@ def view3(L):
     def fold29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w23 = 0
         err_w23 = 0
@@ -4169,7 +4090,7 @@ def view3(L):
         live_w24 = 1
         alive_w25 = 2
         try:
-            p_w27 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            p_w27 = _u64((s + _k27))
             n_w27 = 0
             t_w27 = p_w27
             pw_w27 = 1
@@ -4187,7 +4108,7 @@ def view3(L):
                         acc_w23 = (acc_w23 + 1)
                     if live_w24:
                         try:
-                            acc_w24 = (acc_w24 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w28 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w28))
+                            acc_w24 = (acc_w24 + (_u64((x_w28 + _k30)) - x_w28))
                         except Exception as e_w24:
                             if not _rt.is_failure(e_w24):
                                 raise
@@ -4196,7 +4117,7 @@ def view3(L):
                             alive_w25 = (alive_w25 - 1)
                     if alive_w25 == 0:
                         return h26(_rt, acc_w23, acc_w24, err_w23, err_w24)
-                    p_w27 = (_q[(_a & 65535) >> 3] if not (_a := (p_w27 + _k31)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w27 = _u64((p_w27 + _k31))
                     if (p_w27 == t_w27) and (p_w27 != 0):
                         raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w27, "hex"), (n_w27, "dec")])
                     if n_w27 == pw_w27:
@@ -4218,7 +4139,6 @@ def view3(L):
     def folded30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold29, s)
         e = r[2]
@@ -4229,14 +4149,12 @@ def view3(L):
     def col31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (folded30(_rt, s) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+        return (folded30(_rt, s) if _u64((s + _k27)) != 0 else 0)
 
     def folded32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold29, s)
         e = r[3]
@@ -4247,44 +4165,38 @@ def view3(L):
     def col33(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (folded32(_rt, s) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+        return (folded32(_rt, s) if _u64((s + _k27)) != 0 else 0)
 
     def col34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False))
+        return (_u64(_b + _k32) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False))
 
     def let35(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i3 if ((((((_q[(_a & 65535) >> 3] if not (_a := (s + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) != 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k35)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s)) and ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k37) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k38) else _rt.field_int(_b, _k39, False)) == 1347703880) else 0)
+        return (i3 if (((((_u64((s + _k14)) == 0) and (_u64((s + _k15)) != 0)) and (_m.int(_u64((s + _k15)), 4, False) != 1347703880)) and (_u64((i3 + _k35)) == s)) and (_u64((i3 + _k36)) != 0)) and ((_u64(_b + _k37) if ((_b := _u64((i3 + _k36))) is not None and _k38) else _rt.field_int(_b, _k39, False)) == 1347703880) else 0)
 
     def let_36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let35(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return let35(_rt, s, _u64((s + _k15)))
 
     def col37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_sockaddr_text_10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("cosocket", let_36, s) + _k40)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if _rt.memo("cosocket", let_36, s) != 0 else "")
+        return (walk_sockaddr_text_10(_rt, _u64((_rt.memo("cosocket", let_36, s) + _k40))) if _rt.memo("cosocket", let_36, s) != 0 else "")
 
     def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("cosocket", let_36, s) + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if _rt.memo("cosocket", let_36, s) != 0 else 0)
+        return (_u64((_rt.memo("cosocket", let_36, s) + _k36)) if _rt.memo("cosocket", let_36, s) != 0 else 0)
 
     return View("ngx_connections", "Every connection but the listeners' and the master's channel - clients and outgoing ones (upstream peers, Lua cosockets): fd, kind, peer address and port, the request it serves (address, uri), its pool's bytes, requests served.", "ngx_connection_t", [("cycle", root3)], [("addr", col4, "addr", False, []), ("fd", col5, "value", False, ["ngx_connection_t"]), ("kind", col8, "value", False, ["ngx_event_t", "ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t"]), ("peer", col15, "value", False, ["ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t", "ngx_str_t"]), ("remote", col16, "value", False, ["ngx_connection_t", "ngx_str_t"]), ("request", col21, "addr", False, ["ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t"]), ("uri", col22, "value", False, ["ngx_http_request_t", "ngx_str_t", "ngx_connection_t", "ngx_http_upstream_t"]), ("pool_blocks", col31, "value", False, ["ngx_connection_t", "ngx_pool_t"]), ("pool_used", col33, "value", False, ["ngx_connection_t", "ngx_pool_t"]), ("requests", col34, "value", False, ["ngx_connection_t"]), ("cosocket_peer", col37, "value", False, ["ngx_http_lua_socket_tcp_upstream_t", "ngx_connection_t", "ngx_http_request_t"]), ("cosocket_request", col38, "addr", False, ["ngx_http_lua_socket_tcp_upstream_t", "ngx_connection_t", "ngx_http_request_t"])], [], False, None, ["ngx_cycle_t", "ngx_connection_t", "ngx_event_t", "ngx_cycle"])
 
@@ -4391,7 +4303,6 @@ def view4(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -4401,10 +4312,9 @@ def view4(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((_u64(h2(_rt)) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := _u64(h2(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -4421,9 +4331,9 @@ def view4(L):
             i1 = (b_w1 + (i_w1 * _k5))
             if _rt.field_int(i1, _k6, True) != (-1):
                 i2 = i1
-                if (((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == i2):
+                if ((_u64((i2 + _k7)) != 0) and (_m.int(_u64((i2 + _k7)), 4, False) == 1347703880)) and (_u64((_u64((i2 + _k7)) + _k8)) == i2):
                     i3 = i2
-                    if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                    if not (visit(_u64((i3 + _k7)))):
                         return 0
             i_w1 = (i_w1 + 1)
         return 1
@@ -4431,14 +4341,12 @@ def view4(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def h5(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -4447,49 +4355,42 @@ def view4(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k9) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k9)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+        return h5(_rt, _u64(((s + _k9) + _k10)), (_u64(_b + _k11) if ((_b := (s + _k9)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k14) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+        return h5(_rt, _u64(((s + _k14) + _k10)), (_u64(_b + _k11) if ((_b := (s + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k15) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 1024), "...") if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k15)) is not None and _k12) else _rt.field_int(_b, _k13, False)) > 1024 else h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k15) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k15)) is not None and _k12) else _rt.field_int(_b, _k13, False))))
+        return (_rt.cat(h5(_rt, _u64(((s + _k15) + _k10)), 1024), "...") if (_u64(_b + _k11) if ((_b := (s + _k15)) is not None and _k12) else _rt.field_int(_b, _k13, False)) > 1024 else h5(_rt, _u64(((s + _k15) + _k10)), (_u64(_b + _k11) if ((_b := (s + _k15)) is not None and _k12) else _rt.field_int(_b, _k13, False))))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k16) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k16)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+        return h5(_rt, _u64(((s + _k16) + _k10)), (_u64(_b + _k11) if ((_b := (s + _k16)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.clock_value("now_ms") - ((_rt.field_int(s, _k17, True) * 1000) + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False))))
+        return (_rt.clock_value("now_ms") - ((_rt.field_int(s, _k17, True) * 1000) + (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False))))
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k6, True)
+        return _rt.field_int(_u64((s + _k8)), _k6, True)
 
     def h15(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -4501,7 +4402,6 @@ def view4(L):
     def fold18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w12 = 0
         err_w12 = 0
@@ -4511,7 +4411,7 @@ def view4(L):
         live_w13 = 1
         alive_w14 = 2
         try:
-            p_w16 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            p_w16 = _u64((s + _k21))
             n_w16 = 0
             t_w16 = p_w16
             pw_w16 = 1
@@ -4529,7 +4429,7 @@ def view4(L):
                         acc_w12 = (acc_w12 + 1)
                     if live_w13:
                         try:
-                            acc_w13 = (acc_w13 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w17 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - x_w17))
+                            acc_w13 = (acc_w13 + (_u64((x_w17 + _k24)) - x_w17))
                         except Exception as e_w13:
                             if not _rt.is_failure(e_w13):
                                 raise
@@ -4538,7 +4438,7 @@ def view4(L):
                             alive_w14 = (alive_w14 - 1)
                     if alive_w14 == 0:
                         return h15(_rt, acc_w12, acc_w13, err_w12, err_w13)
-                    p_w16 = (_q[(_a & 65535) >> 3] if not (_a := (p_w16 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w16 = _u64((p_w16 + _k25))
                     if (p_w16 == t_w16) and (p_w16 != 0):
                         raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w16, "hex"), (n_w16, "dec")])
                     if n_w16 == pw_w16:
@@ -4560,7 +4460,6 @@ def view4(L):
     def folded19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold18, s)
         e = r[2]
@@ -4571,14 +4470,12 @@ def view4(L):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded19(_rt, s)
 
     def folded21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold18, s)
         e = r[3]
@@ -4589,42 +4486,36 @@ def view4(L):
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded21(_rt, s)
 
     def walk_upstream_waits_on_23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat("upstream ", ("no connection" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else ("connecting" if not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False))) else ("sending" if not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))) else ("waiting for the header" if not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False))) else "reading the body")))), (_rt.cat(" ", h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else ""), (_rt.cat(" sent ", _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k37, True)) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else ""), let24(_rt, s, let25(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := (s + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
+        return _rt.cat("upstream ", ("no connection" if _u64((s + _k26)) == 0 else ("connecting" if not ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False))) else ("sending" if not ((_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False))) else ("waiting for the header" if not ((_u64(_b + _k33) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False))) else "reading the body")))), (_rt.cat(" ", h5(_rt, _u64((_u64((s + _k36)) + _k10)), (_u64(_b + _k11) if ((_b := _u64((s + _k36))) is not None and _k12) else _rt.field_int(_b, _k13, False)))) if _u64((s + _k36)) != 0 else ""), (_rt.cat(" sent ", _rt.field_int(_u64((s + _k26)), _k37, True)) if _u64((s + _k26)) != 0 else ""), let24(_rt, s, let25(_rt, s, _u64((s + _k26)))))
 
     def let24(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(" left ", (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i2 + _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False)) - _rt.clock_value("monotonic_ms")), "ms") if i2 != 0 else "")
+        return (_rt.cat(" left ", ((_u64(_b + _k39) if ((_b := (i2 + _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False)) - _rt.clock_value("monotonic_ms")), "ms") if i2 != 0 else "")
 
     def let25(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if i1 == 0 else ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k44) else _rt.field_int(_b, _k45, False)) else ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k44) else _rt.field_int(_b, _k45, False)) else 0)))
+        return (0 if i1 == 0 else (_u64((i1 + _k42)) if (_u64(_b + _k43) if ((_b := _u64((i1 + _k42))) is not None and _k44) else _rt.field_int(_b, _k45, False)) else (_u64((i1 + _k46)) if (_u64(_b + _k43) if ((_b := _u64((i1 + _k46))) is not None and _k44) else _rt.field_int(_b, _k45, False)) else 0)))
 
     def col26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_upstream_waits_on_23(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k47)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k47)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else "")
+        return (walk_upstream_waits_on_23(_rt, _u64((s + _k47))) if _u64((s + _k47)) != 0 else "")
 
     def h27(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -4634,24 +4525,21 @@ def view4(L):
     def walk_lua_request_waits_on_28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.cat(walk_lua_entry_wait_29(_rt, s), walk_lua_co_wait_detail_39(_rt, (s + _k48)))
 
     def walk_lua_entry_wait_29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("thread wait" if ((not ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k48) + _k49)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k50) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k48)) is not None and _k51) else _rt.field_int(_b, _k52, False)) == 0)) and (any33(_rt, s)) else walk_lua_co_wait_34(_rt, (s + _k48)))
+        return ("thread wait" if ((not (_u64(((s + _k48) + _k49)) != 0)) and ((_u64(_b + _k50) if ((_b := (s + _k48)) is not None and _k51) else _rt.field_int(_b, _k52, False)) == 0)) and (any33(_rt, s)) else walk_lua_co_wait_34(_rt, (s + _k48)))
 
     def any33(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w30 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k53)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w30 = _u64((s + _k53))
         n_w30 = 0
         t_w30 = p_w30
         pw_w30 = 1
@@ -4677,8 +4565,8 @@ def view4(L):
                         if n_w31 > _max_nodes:
                             raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i3 = p_w31
-                        b_w32 = (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k57)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                        c_w32 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k58) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k59) else _rt.field_int(_b, _k60, False))
+                        b_w32 = _u64((i3 + _k57))
+                        c_w32 = (_u64(_b + _k58) if ((_b := i3) is not None and _k59) else _rt.field_int(_b, _k60, False))
                         if c_w32 < 0:
                             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w32, "hex"), (c_w32, "dec")])
                         if c_w32 > _max_nodes:
@@ -4693,13 +4581,13 @@ def view4(L):
                             if i_w32 >= c_w32:
                                 break
                             i4 = (b_w32 + (i_w32 * _k61))
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k62)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k64) else _rt.field_int(_b, _k65, False)) != 3):
+                            if (_u64((i4 + _k62)) != 0) and ((_u64(_b + _k63) if ((_b := i4) is not None and _k64) else _rt.field_int(_b, _k65, False)) != 3):
                                 i5 = i4
-                                if ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k66)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == (s + _k48)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k68) else _rt.field_int(_b, _k69, False))):
+                                if (_u64((i5 + _k66)) == (s + _k48)) and ((_u64(_b + _k67) if ((_b := i5) is not None and _k68) else _rt.field_int(_b, _k69, False))):
                                     acc = 1
                                     return acc
                             i_w32 = (i_w32 + 1)
-                        p_w31 = (_q[(_a & 65535) >> 3] if not (_a := (p_w31 + _k70)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        p_w31 = _u64((p_w31 + _k70))
                         if (p_w31 == t_w31) and (p_w31 != 0):
                             raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w31, "hex"), (n_w31, "dec")])
                         if n_w31 == pw_w31:
@@ -4725,56 +4613,48 @@ def view4(L):
     def walk_lua_co_wait_34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("subrequest" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k50) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k51) else _rt.field_int(_b, _k52, False)) > 0 else ("none" if not ((_q[(_a & 65535) >> 3] if not (_a := (s + _k49)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) else (("sleep" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k71)) is not None and _k44) else _rt.field_int(_b, _k45, False)) else "flush or read body") if (((_q[(_a & 65535) >> 3] if not (_a := (s + _k49)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k72)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k72)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else ("semaphore" if walk_lua_co_in_semaphore_35(_rt, s) else let36(_rt, s, walk_lua_co_socket_37(_rt, s))))))
+        return ("subrequest" if (_u64(_b + _k50) if ((_b := s) is not None and _k51) else _rt.field_int(_b, _k52, False)) > 0 else ("none" if not (_u64((s + _k49)) != 0) else (("sleep" if (_u64(_b + _k43) if ((_b := (s + _k71)) is not None and _k44) else _rt.field_int(_b, _k45, False)) else "flush or read body") if ((_u64((s + _k49)) != 0) and (_u64((s + _k72)) != 0)) and (_m.int(_u64((s + _k72)), 4, False) == 1347703880) else ("semaphore" if walk_lua_co_in_semaphore_35(_rt, s) else let36(_rt, s, walk_lua_co_socket_37(_rt, s))))))
 
     def walk_lua_co_in_semaphore_35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := (s + _k49)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (not ((((_q[(_a & 65535) >> 3] if not (_a := (s + _k49)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k72)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k72)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)))) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k72)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k73) + _k74)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k73) + _k75)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k73) + _k74)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k75)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == (s + _k73))) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k73) + _k75)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k74)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == (s + _k73)) else 0)
+        return (1 if ((((((_u64((s + _k49)) != 0) and (not (((_u64((s + _k49)) != 0) and (_u64((s + _k72)) != 0)) and (_m.int(_u64((s + _k72)), 4, False) == 1347703880)))) and (_u64((s + _k72)) != 0)) and (_u64(((s + _k73) + _k74)) != 0)) and (_u64(((s + _k73) + _k75)) != 0)) and (_u64((_u64(((s + _k73) + _k74)) + _k75)) == (s + _k73))) and (_u64((_u64(((s + _k73) + _k75)) + _k74)) == (s + _k73)) else 0)
 
     def let36(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("pending" if i1 == 0 else ("cosocket connect" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k76) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k77) else _rt.field_int(_b, _k78, False))) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k79)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else ("cosocket send" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k80) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k81) else _rt.field_int(_b, _k82, False))) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k79)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else ("cosocket receive" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k83) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k84) else _rt.field_int(_b, _k85, False))) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k86)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else "cosocket"))))
+        return ("pending" if i1 == 0 else ("cosocket connect" if ((_u64(_b + _k76) if ((_b := i1) is not None and _k77) else _rt.field_int(_b, _k78, False))) and (_u64((i1 + _k79)) == s) else ("cosocket send" if ((_u64(_b + _k80) if ((_b := i1) is not None and _k81) else _rt.field_int(_b, _k82, False))) and (_u64((i1 + _k79)) == s) else ("cosocket receive" if ((_u64(_b + _k83) if ((_b := i1) is not None and _k84) else _rt.field_int(_b, _k85, False))) and (_u64((i1 + _k86)) == s) else "cosocket"))))
 
     def walk_lua_co_socket_37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let38(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := (s + _k72)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return let38(_rt, s, _u64((s + _k72)))
 
     def let38(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i1 if (((((((_q[(_a & 65535) >> 3] if not (_a := (s + _k49)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (not ((((_q[(_a & 65535) >> 3] if not (_a := (s + _k49)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k72)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k72)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)))) and (not (walk_lua_co_in_semaphore_35(_rt, s)))) and (i1 != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k87)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k88) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k87)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k89) else _rt.field_int(_b, _k90, False)) == 1347703880)) and (((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k86)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) or ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k79)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s)) else 0)
+        return (i1 if ((((((_u64((s + _k49)) != 0) and (not (((_u64((s + _k49)) != 0) and (_u64((s + _k72)) != 0)) and (_m.int(_u64((s + _k72)), 4, False) == 1347703880)))) and (not (walk_lua_co_in_semaphore_35(_rt, s)))) and (i1 != 0)) and (_u64((i1 + _k87)) != 0)) and ((_u64(_b + _k88) if ((_b := _u64((i1 + _k87))) is not None and _k89) else _rt.field_int(_b, _k90, False)) == 1347703880)) and ((_u64((i1 + _k86)) == s) or (_u64((i1 + _k79)) == s)) else 0)
 
     def walk_lua_co_wait_detail_39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let46(_rt, s, walk_lua_co_timer_47(_rt, s))
 
     def h40(_rt, x):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", _rt.bitop("<<", (x & 255), 8), (_rt.bitop(">>", x, 8) & 255))
 
     def h41(_rt, p):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if p == 0:
             return "NULL"
@@ -4822,58 +4702,50 @@ def view4(L):
     def let42(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h41(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k91)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if i2 != 0 else "")
+        return (h41(_rt, _u64((i2 + _k91))) if i2 != 0 else "")
 
     def let43(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.field_int(i4, _k37, True) if i4 != 0 else 0)
 
     def let44(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k92)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if i3 != 0 else 0)
+        return (_u64((i3 + _k92)) if i3 != 0 else 0)
 
     def let45(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k93)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k94)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i5 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k94)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) else 0)
+        return ((_u64((i5 + _k93)) - _u64((i5 + _k94))) if (i5 != 0) and (_u64((i5 + _k94)) != 0) else 0)
 
     def let46(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat((_rt.cat(" ", let42(_rt, s, walk_lua_co_socket_37(_rt, s)), " sent ", let43(_rt, s, let44(_rt, s, walk_lua_co_socket_37(_rt, s))), " buffered ", let45(_rt, s, walk_lua_co_socket_37(_rt, s))) if walk_lua_co_socket_37(_rt, s) != 0 else ""), (_rt.cat(" left ", (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i1 + _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False)) - _rt.clock_value("monotonic_ms")), "ms") if i1 != 0 else ""))
+        return _rt.cat((_rt.cat(" ", let42(_rt, s, walk_lua_co_socket_37(_rt, s)), " sent ", let43(_rt, s, let44(_rt, s, walk_lua_co_socket_37(_rt, s))), " buffered ", let45(_rt, s, walk_lua_co_socket_37(_rt, s))) if walk_lua_co_socket_37(_rt, s) != 0 else ""), (_rt.cat(" left ", ((_u64(_b + _k39) if ((_b := (i1 + _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False)) - _rt.clock_value("monotonic_ms")), "ms") if i1 != 0 else ""))
 
     def walk_lua_co_timer_47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let48(_rt, s, walk_lua_co_socket_37(_rt, s))
 
     def let48(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k92)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k92)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k44) else _rt.field_int(_b, _k45, False)) else 0) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k83) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k84) else _rt.field_int(_b, _k85, False))) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k86)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k92)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k92)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k44) else _rt.field_int(_b, _k45, False)) else 0)) if (i1 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k92)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) else ((s + _k71) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k49)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k71)) is not None and _k44) else _rt.field_int(_b, _k45, False))) else 0))
+        return (((_u64((_u64((i1 + _k92)) + _k42)) if (_u64(_b + _k43) if ((_b := _u64((_u64((i1 + _k92)) + _k42))) is not None and _k44) else _rt.field_int(_b, _k45, False)) else 0) if ((_u64(_b + _k83) if ((_b := i1) is not None and _k84) else _rt.field_int(_b, _k85, False))) and (_u64((i1 + _k86)) == s) else (_u64((_u64((i1 + _k92)) + _k46)) if (_u64(_b + _k43) if ((_b := _u64((_u64((i1 + _k92)) + _k46))) is not None and _k44) else _rt.field_int(_b, _k45, False)) else 0)) if (i1 != 0) and (_u64((i1 + _k92)) != 0) else ((s + _k71) if (_u64((s + _k49)) != 0) and ((_u64(_b + _k43) if ((_b := (s + _k71)) is not None and _k44) else _rt.field_int(_b, _k45, False))) else 0))
 
     def col49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_lua_request_waits_on_28(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k95)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k96) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h27(_rt)) is not None and _k97) else _rt.field_int(_b, _k98, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k95)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k96) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h27(_rt)) is not None and _k97) else _rt.field_int(_b, _k98, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else "")
+        return (walk_lua_request_waits_on_28(_rt, _u64((_u64((s + _k95)) + ((_u64(_b + _k96) if ((_b := h27(_rt)) is not None and _k97) else _rt.field_int(_b, _k98, False)) * 8)))) if _u64((_u64((s + _k95)) + ((_u64(_b + _k96) if ((_b := h27(_rt)) is not None and _k97) else _rt.field_int(_b, _k98, False)) * 8))) != 0 else "")
 
     return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", root3)], [("addr", col4, "addr", False, []), ("method", col6, "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("uri", col7, "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("args", col8, "value", False, ["ngx_str_t", "ngx_http_request_t"]), ("host", col9, "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("age_ms", col10, "value", False, ["ngx_http_request_t"]), ("fd", col11, "value", False, ["ngx_connection_t", "ngx_http_request_t"]), ("pool_blocks", col20, "value", False, ["ngx_http_request_t", "ngx_pool_t"]), ("pool_used", col22, "value", False, ["ngx_http_request_t", "ngx_pool_t"]), ("waits_on", col26, "value", False, ["ngx_http_request_t", "ngx_http_upstream_t", "ngx_str_t", "ngx_connection_t", "ngx_event_t", "ngx_rbtree_node_t"]), ("lua_waits_on", col49, "value", False, ["ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_http_lua_ctx_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_queue_t", "ngx_event_t", "ngx_connection_t", "ngx_rbtree_node_t", "ngx_list_t", "ngx_list_part_t"])], [], True, None, ["ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t", "ngx_cycle"])
 
@@ -4899,7 +4771,6 @@ def view5(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -4909,10 +4780,9 @@ def view5(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((_u64(h2(_rt)) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := _u64(h2(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -4929,9 +4799,9 @@ def view5(L):
             i1 = (b_w1 + (i_w1 * _k5))
             if _rt.field_int(i1, _k6, True) != (-1):
                 i2 = i1
-                if (((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == i2):
+                if ((_u64((i2 + _k7)) != 0) and (_m.int(_u64((i2 + _k7)), 4, False) == 1347703880)) and (_u64((_u64((i2 + _k7)) + _k8)) == i2):
                     i3 = i2
-                    if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                    if not (visit(_u64((i3 + _k7)))):
                         return 0
             i_w1 = (i_w1 + 1)
         return 1
@@ -4939,7 +4809,6 @@ def view5(L):
     def h4(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -4948,30 +4817,26 @@ def view5(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k9) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k9)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+        return h4(_rt, _u64(((s + _k9) + _k10)), (_u64(_b + _k11) if ((_b := (s + _k9)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k14) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+        return h4(_rt, _u64(((s + _k14) + _k10)), (_u64(_b + _k11) if ((_b := (s + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return _rt.symbol(_u64((_u64((_u64((s + _k8)) + _k15)) + _k16)))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return _rt.symbol(_u64((_u64((_u64((s + _k8)) + _k17)) + _k16)))
 
     return View("ngx_request_time", "Where requests spend wall-clock time - each request in flight under its host, its uri and the handlers its connection's read and write events wait in (reading the headers, waiting for an upstream, sending the response...). Recorded (xsample record), a request in flight for D seconds at R Hz weighs about R x D.", "ngx_http_request_t", [("active", root3)], [("host", col5, "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("uri", col6, "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("read", col7, "value", False, ["ngx_http_request_t", "ngx_connection_t", "ngx_event_t"]), ("write", col8, "value", False, ["ngx_http_request_t", "ngx_connection_t", "ngx_event_t"])], [], False, (["host", "uri", "read", "write"], None, None), ["ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t", "ngx_cycle"])
 
@@ -5000,7 +4865,6 @@ def view6(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -5010,16 +4874,14 @@ def view6(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+        if not (visit(_u64(h1(_rt)))):
             return 0
         return 1
 
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cached_time")
         if a < 0:
@@ -5029,14 +4891,12 @@ def view6(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.clock_value("now_ms") - ((_rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k1, True) * 1000) + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False))))
+        return (_rt.clock_value("now_ms") - ((_rt.field_int(_u64(h3(_rt)), _k1, True) * 1000) + (_u64(_b + _k2) if ((_b := _u64(h3(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False))))
 
     def h8(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -5048,7 +4908,6 @@ def view6(L):
     def fold12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w5 = 0
         err_w5 = 0
@@ -5058,8 +4917,8 @@ def view6(L):
         live_w6 = 1
         alive_w7 = 2
         try:
-            b_w9 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False))
+            b_w9 = _u64((s + _k5))
+            c_w9 = (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False))
             if c_w9 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
             if c_w9 > _max_nodes:
@@ -5099,8 +4958,8 @@ def view6(L):
                         if herr_w11 != 0:
                             raise herr_w11
                         if h_w11 != (-1):
-                            if (((_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == x_w10):
-                                (_q[(_a & 65535) >> 3] if not (_a := (x_w10 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            if ((_u64((x_w10 + _k11)) != 0) and (_m.int(_u64((x_w10 + _k11)), 4, False) == 1347703880)) and (_u64((_u64((x_w10 + _k11)) + _k12)) == x_w10):
+                                _u64((x_w10 + _k11))
                                 acc_w6 = (acc_w6 + 1)
                     except Exception as e_w6:
                         if not _rt.is_failure(e_w6):
@@ -5123,7 +4982,6 @@ def view6(L):
     def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[2]
@@ -5134,14 +4992,12 @@ def view6(L):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded13(_rt, s)
 
     def folded15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold12, s)
         e = r[3]
@@ -5152,14 +5008,12 @@ def view6(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded15(_rt, s)
 
     def h18(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_event_timer_rbtree")
         if a < 0:
@@ -5169,12 +5023,11 @@ def view6(L):
     def count19(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        tr_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w17 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        tr_w17 = _u64((h18(_rt) + _k13))
+        leaf_w17 = _u64((h18(_rt) + _k14))
+        cur_w17 = _u64((h18(_rt) + _k13))
         n_w17 = 0
         c_w17 = 0
         stack_w17 = []
@@ -5190,7 +5043,7 @@ def view6(L):
                     if len(stack_w17) >= 100000:
                         raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w17, "hex")])
                     stack_w17.append(cur_w17)
-                    c_w17 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w17 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w17 = _u64((cur_w17 + _k15))
                     if c_w17 == 0:
                         raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w17, "hex"), (cur_w17, "hex"), (leaf_w17, "hex")])
                     cur_w17 = c_w17
@@ -5200,7 +5053,7 @@ def view6(L):
                     raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w17, "hex"), (_max_nodes, "dec")])
                 i5 = cur_w17
                 acc = (acc + 1)
-                c_w17 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w17 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w17 = _u64((cur_w17 + _k16))
                 if c_w17 == 0:
                     raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w17, "hex"), (cur_w17, "hex"), (leaf_w17, "hex")])
                 cur_w17 = c_w17
@@ -5213,19 +5066,17 @@ def view6(L):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count19(_rt)
 
     def count22(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        tr_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w21 = (_q[(_a & 65535) >> 3] if not (_a := (h18(_rt) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        tr_w21 = _u64((h18(_rt) + _k13))
+        leaf_w21 = _u64((h18(_rt) + _k14))
+        cur_w21 = _u64((h18(_rt) + _k13))
         n_w21 = 0
         c_w21 = 0
         stack_w21 = []
@@ -5241,7 +5092,7 @@ def view6(L):
                     if len(stack_w21) >= 100000:
                         raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w21, "hex")])
                     stack_w21.append(cur_w21)
-                    c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w21 = _u64((cur_w21 + _k15))
                     if c_w21 == 0:
                         raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w21, "hex"), (cur_w21, "hex"), (leaf_w21, "hex")])
                     cur_w21 = c_w21
@@ -5251,9 +5102,9 @@ def view6(L):
                     raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w21, "hex"), (_max_nodes, "dec")])
                 i6 = cur_w21
                 i7 = (i6 - _k17)
-                if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i7 + _k17)) is not None and _k19) else _rt.field_int(_b, _k20, False)) < _rt.clock_value("monotonic_ms"):
+                if (_u64(_b + _k18) if ((_b := (i7 + _k17)) is not None and _k19) else _rt.field_int(_b, _k20, False)) < _rt.clock_value("monotonic_ms"):
                     acc = (acc + 1)
-                c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w21 = _u64((cur_w21 + _k16))
                 if c_w21 == 0:
                     raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w21, "hex"), (cur_w21, "hex"), (leaf_w21, "hex")])
                 cur_w21 = c_w21
@@ -5266,7 +5117,6 @@ def view6(L):
     def col23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count22(_rt)
 
@@ -5277,7 +5127,6 @@ def view7(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_accepted")
         if a < 0:
@@ -5287,7 +5136,6 @@ def view7(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -5297,23 +5145,20 @@ def view7(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit(((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if (_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0))):
+        if not (visit((_u64(h2(_rt)) if _u64(h1(_rt)) != 0 else 0))):
             return 0
         return 1
 
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64(_u64(h1(_rt)))
 
     def h5(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_handled")
         if a < 0:
@@ -5323,14 +5168,12 @@ def view7(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h5(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64(_u64(h5(_rt)))
 
     def h7(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_requests")
         if a < 0:
@@ -5340,14 +5183,12 @@ def view7(L):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h7(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64(_u64(h7(_rt)))
 
     def h9(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_active")
         if a < 0:
@@ -5357,14 +5198,12 @@ def view7(L):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h9(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64(_u64(h9(_rt)))
 
     def h11(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_reading")
         if a < 0:
@@ -5374,14 +5213,12 @@ def view7(L):
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h11(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64(_u64(h11(_rt)))
 
     def h13(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_writing")
         if a < 0:
@@ -5391,14 +5228,12 @@ def view7(L):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h13(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64(_u64(h13(_rt)))
 
     def h15(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_waiting")
         if a < 0:
@@ -5408,9 +5243,8 @@ def view7(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (_q[(_a & 65535) >> 3] if not (_a := h15(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64(_u64(h15(_rt)))
 
     return View("ngx_status", "nginx's own counters, those stub_status shows (ngx_stat_*, in the shared memory all workers count in): accepted, handled and requests count up since the master started (xsample top shows them per second, serve as counters); active, reading, writing and waiting are the connections now. A build without http_stub_status_module has no such symbols: the view is partial, saying that ngx_stat_accepted is missing.", "ngx_cycle_t", [("cycle", root3)], [("accepted", col4, "value", False, ["ngx_stat_accepted"]), ("handled", col6, "value", False, ["ngx_stat_handled"]), ("requests", col8, "value", False, ["ngx_stat_requests"]), ("active", col10, "value", False, ["ngx_stat_active"]), ("reading", col12, "value", False, ["ngx_stat_reading"]), ("writing", col14, "value", False, ["ngx_stat_writing"]), ("waiting", col16, "value", False, ["ngx_stat_waiting"])], [], False, None, ["ngx_cycle", "ngx_stat_accepted"])
 
@@ -5467,7 +5301,6 @@ def view8(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_event_timer_rbtree")
         if a < 0:
@@ -5477,11 +5310,10 @@ def view8(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        tr_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        tr_w1 = _u64((h2(_rt) + _k1))
+        leaf_w1 = _u64((h2(_rt) + _k2))
+        cur_w1 = _u64((h2(_rt) + _k1))
         n_w1 = 0
         c_w1 = 0
         stack_w1 = []
@@ -5497,7 +5329,7 @@ def view8(L):
                     if len(stack_w1) >= 100000:
                         raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w1, "hex")])
                     stack_w1.append(cur_w1)
-                    c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w1 = _u64((cur_w1 + _k3))
                     if c_w1 == 0:
                         raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (leaf_w1, "hex")])
                     cur_w1 = c_w1
@@ -5508,7 +5340,7 @@ def view8(L):
                 i1 = cur_w1
                 if not (visit((i1 - _k4))):
                     return 0
-                c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w1 = _u64((cur_w1 + _k5))
                 if c_w1 == 0:
                     raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (leaf_w1, "hex")])
                 cur_w1 = c_w1
@@ -5521,98 +5353,84 @@ def view8(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k4)) is not None and _k7) else _rt.field_int(_b, _k8, False))
+        return (_u64(_b + _k6) if ((_b := (s + _k4)) is not None and _k7) else _rt.field_int(_b, _k8, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k4)) is not None and _k7) else _rt.field_int(_b, _k8, False)) - _rt.clock_value("monotonic_ms"))
+        return ((_u64(_b + _k6) if ((_b := (s + _k4)) is not None and _k7) else _rt.field_int(_b, _k8, False)) - _rt.clock_value("monotonic_ms"))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := (s + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return _rt.symbol(_u64((s + _k9)))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
+        return (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
     def let9(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i2 if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) or ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s)) else 0)
+        return (i2 if (_u64((s + _k13)) != 0) and ((_u64((i2 + _k14)) == s) or (_u64((i2 + _k15)) == s)) else 0)
 
     def let_10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let9(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return let9(_rt, s, _u64((s + _k13)))
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.field_int(_rt.memo("conn", let_10, s), _k16, True) if _rt.memo("conn", let_10, s) != 0 else (-1))
 
     def walk_connection_kind_12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("listener" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k18) else _rt.field_int(_b, _k19, False)) else ("channel" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k21) else _rt.field_int(_b, _k22, False)) else ("client" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else ("upstream" if let13(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0)) else "other"))))
+        return ("listener" if (_u64(_b + _k17) if ((_b := _u64((s + _k14))) is not None and _k18) else _rt.field_int(_b, _k19, False)) else ("channel" if (_u64(_b + _k20) if ((_b := _u64((s + _k14))) is not None and _k21) else _rt.field_int(_b, _k22, False)) else ("client" if _u64((s + _k23)) != 0 else ("upstream" if let13(_rt, s, (_u64((s + _k24)) if (_u64((s + _k24)) != 0) and (_m.int(_u64((s + _k24)), 4, False) == 1347703880) else 0)) else "other"))))
 
     def let13(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((i1 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != s)) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else 0)
+        return (1 if (((i1 != 0) and (_u64((i1 + _k25)) != s)) and (_u64((i1 + _k26)) != 0)) and (_u64((_u64((i1 + _k26)) + _k27)) == s) else 0)
 
     def walk_connection_peer_14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_sockaddr_text_15(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k28)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k28)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else (walk_sockaddr_text_15(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0) + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if let18(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0)) else h19(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k30) + _k31)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k30)) is not None and _k33) else _rt.field_int(_b, _k34, False)))))
+        return (walk_sockaddr_text_15(_rt, _u64((s + _k28))) if _u64((s + _k28)) != 0 else (walk_sockaddr_text_15(_rt, _u64((_u64(((_u64((s + _k24)) if (_u64((s + _k24)) != 0) and (_m.int(_u64((s + _k24)), 4, False) == 1347703880) else 0) + _k26)) + _k29))) if let18(_rt, s, (_u64((s + _k24)) if (_u64((s + _k24)) != 0) and (_m.int(_u64((s + _k24)), 4, False) == 1347703880) else 0)) else h19(_rt, _u64(((s + _k30) + _k31)), (_u64(_b + _k32) if ((_b := (s + _k30)) is not None and _k33) else _rt.field_int(_b, _k34, False)))))
 
     def walk_sockaddr_text_15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.cat("unix:", _rt.cstring((s + 2))) if _m.int(s, 2, False) == 1 else h17(_rt, s))
 
     def h16(_rt, x):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", _rt.bitop("<<", (x & 255), 8), (_rt.bitop(">>", x, 8) & 255))
 
     def h17(_rt, p):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if p == 0:
             return "NULL"
@@ -5660,14 +5478,12 @@ def view8(L):
     def let18(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((i1 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != s)) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else 0)
+        return (1 if (((i1 != 0) and (_u64((i1 + _k25)) != s)) and (_u64((i1 + _k26)) != 0)) and (_u64((_u64((i1 + _k26)) + _k27)) == s) else 0)
 
     def h19(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -5676,63 +5492,54 @@ def view8(L):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.cat(walk_connection_kind_12(_rt, _rt.memo("conn", let_10, s)), " ", walk_connection_peer_14(_rt, _rt.memo("conn", let_10, s))) if _rt.memo("conn", let_10, s) != 0 else "unknown")
 
     def walk_connection_owner_21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let23(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0))
+        return let23(_rt, s, (_u64((s + _k24)) if (_u64((s + _k24)) != 0) and (_m.int(_u64((s + _k24)), 4, False) == 1347703880) else 0))
 
     def let22(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((i2 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != s)) and ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else 0)
+        return (1 if (((i2 != 0) and (_u64((i2 + _k25)) != s)) and (_u64((i2 + _k26)) != 0)) and (_u64((_u64((i2 + _k26)) + _k27)) == s) else 0)
 
     def let23(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i1 if (i1 != 0) and (((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) or (let22(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else 0)))) else 0)
+        return (i1 if (i1 != 0) and ((_u64((i1 + _k25)) == s) or (let22(_rt, s, (_u64((s + _k24)) if (_u64((s + _k24)) != 0) and (_m.int(_u64((s + _k24)), 4, False) == 1347703880) else 0)))) else 0)
 
     def let_24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (walk_connection_owner_21(_rt, _rt.memo("conn", let_10, s)) if _rt.memo("conn", let_10, s) != 0 else 0)
 
     def col25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.memo("owned_by", let_24, s)
 
     def col26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h19(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_rt.memo("owned_by", let_24, s) + _k35) + _k31)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_rt.memo("owned_by", let_24, s) + _k35)) is not None and _k33) else _rt.field_int(_b, _k34, False))) if _rt.memo("owned_by", let_24, s) != 0 else "")
+        return (h19(_rt, _u64(((_rt.memo("owned_by", let_24, s) + _k35) + _k31)), (_u64(_b + _k32) if ((_b := (_rt.memo("owned_by", let_24, s) + _k35)) is not None and _k33) else _rt.field_int(_b, _k34, False))) if _rt.memo("owned_by", let_24, s) != 0 else "")
 
     def walk_event_lua_request_27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let36(_rt, s, let37(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return let36(_rt, s, let37(_rt, s, _u64((s + _k13))))
 
     def h28(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -5742,14 +5549,12 @@ def view8(L):
     def let29(_rt, i2, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if (((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k37) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k38) else _rt.field_int(_b, _k39, False)) == 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k36)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k40)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h28(_rt)) is not None and _k42) else _rt.field_int(_b, _k43, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == i5) else 0)
+        return (_u64((i5 + _k36)) if ((_u64((i5 + _k36)) != 0) and ((_u64(_b + _k37) if ((_b := _u64((i5 + _k36))) is not None and _k38) else _rt.field_int(_b, _k39, False)) == 1347703880)) and (_u64((_u64((_u64((i5 + _k36)) + _k40)) + ((_u64(_b + _k41) if ((_b := h28(_rt)) is not None and _k42) else _rt.field_int(_b, _k43, False)) * 8))) == i5) else 0)
 
     def nth31(_rt, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
@@ -5768,13 +5573,13 @@ def view8(L):
                 if n_w30 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i4 = p_w30
-                if (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k44)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0:
+                if _u64((i4 + _k44)) == 0:
                     if i == k:
                         r = i4
                         return r
                     i = (i + 1)
                 i3 = p_w30
-                p_w30 = (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k44)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w30 = _u64((i3 + _k44))
                 if (p_w30 == t_w30) and (p_w30 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w30, "hex"), (n_w30, "dec")])
                 if n_w30 == pw_w30:
@@ -5789,65 +5594,56 @@ def view8(L):
     def let32(_rt, i7, i9):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (i9 + _k45)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if i9 != 0 else 0)
+        return (_u64((i9 + _k45)) if i9 != 0 else 0)
 
     def let33(_rt, i7, i8):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i8 if ((((((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i7 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) != 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := (i8 + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == i7)) and ((_q[(_a & 65535) >> 3] if not (_a := (i8 + _k45)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k37) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i8 + _k45)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k38) else _rt.field_int(_b, _k39, False)) == 1347703880) else 0)
+        return (i8 if (((((_u64((i7 + _k23)) == 0) and (_u64((i7 + _k24)) != 0)) and (_m.int(_u64((i7 + _k24)), 4, False) != 1347703880)) and (_u64((i8 + _k46)) == i7)) and (_u64((i8 + _k45)) != 0)) and ((_u64(_b + _k37) if ((_b := _u64((i8 + _k45))) is not None and _k38) else _rt.field_int(_b, _k39, False)) == 1347703880) else 0)
 
     def let34(_rt, s, i7):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let32(_rt, i7, (let33(_rt, i7, (_q[(_a & 65535) >> 3] if not (_a := (i7 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if i7 != 0 else 0))
+        return let32(_rt, i7, (let33(_rt, i7, _u64((i7 + _k24))) if i7 != 0 else 0))
 
     def let35(_rt, s, i6):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i6 if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) or ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s)) else 0)
+        return (i6 if (_u64((s + _k13)) != 0) and ((_u64((i6 + _k14)) == s) or (_u64((i6 + _k15)) == s)) else 0)
 
     def let36(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (let29(_rt, i2, (nth31(_rt, i2) - _k47)) if i2 != 0 else let34(_rt, s, let35(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
+        return (let29(_rt, i2, (nth31(_rt, i2) - _k47)) if i2 != 0 else let34(_rt, s, let35(_rt, s, _u64((s + _k13)))))
 
     def let37(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i1 if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and ((i1 + _k48) == s) else 0)
+        return (i1 if (_u64((s + _k13)) != 0) and ((i1 + _k48) == s) else 0)
 
     def let_38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_event_lua_request_27(_rt, s)
 
     def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.memo("lua_owner", let_38, s)
 
     def col40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h19(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_rt.memo("lua_owner", let_38, s) + _k35) + _k31)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_rt.memo("lua_owner", let_38, s) + _k35)) is not None and _k33) else _rt.field_int(_b, _k34, False))) if _rt.memo("lua_owner", let_38, s) != 0 else "")
+        return (h19(_rt, _u64(((_rt.memo("lua_owner", let_38, s) + _k35) + _k31)), (_u64(_b + _k32) if ((_b := (_rt.memo("lua_owner", let_38, s) + _k35)) is not None and _k33) else _rt.field_int(_b, _k34, False))) if _rt.memo("lua_owner", let_38, s) != 0 else "")
 
     return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and whose it is: a connection's read or write event gives its fd, kind and peer (owner) and the request it serves (request, uri); any other timer's owner is unknown; a Lua coroutine's timer (ngx.sleep, a semaphore, a cosocket) gives the request whose Lua waits (lua_request, lua_uri).", "ngx_event_t", [("timers", root3)], [("addr", col4, "addr", False, []), ("key", col5, "value", False, ["ngx_rbtree_node_t", "ngx_event_t"]), ("left_ms", col6, "value", False, ["ngx_rbtree_node_t", "ngx_event_t"]), ("handler", col7, "value", False, ["ngx_event_t"]), ("write", col8, "value", False, ["ngx_event_t"]), ("fd", col11, "value", False, ["ngx_connection_t", "ngx_event_t"]), ("owner", col20, "value", False, ["ngx_event_t", "ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t", "ngx_str_t"]), ("request", col25, "addr", False, ["ngx_event_t", "ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t"]), ("uri", col26, "value", False, ["ngx_http_request_t", "ngx_str_t", "ngx_event_t", "ngx_connection_t", "ngx_http_upstream_t"]), ("lua_request", col39, "addr", False, ["ngx_event_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_ctx_t", "ngx_connection_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module"]), ("lua_uri", col40, "value", False, ["ngx_http_request_t", "ngx_str_t", "ngx_event_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_ctx_t", "ngx_connection_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_module_t", "ngx_http_lua_module"])], [], True, None, ["ngx_rbtree_t", "ngx_rbtree_node_t", "ngx_event_t", "ngx_event_timer_rbtree"])
 
@@ -5879,7 +5675,6 @@ def view9(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -5889,9 +5684,8 @@ def view9(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = (((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1) + _k2)
+        p_w1 = ((_u64(h2(_rt)) + _k1) + _k2)
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -5905,8 +5699,8 @@ def view9(L):
                 if n_w1 > _max_nodes:
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w1
-                b_w3 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
+                b_w3 = _u64((i1 + _k5))
+                c_w3 = (_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
                 if c_w3 < 0:
                     raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
                 if c_w3 > _max_nodes:
@@ -5923,7 +5717,7 @@ def view9(L):
                     if not (visit((b_w3 + (i_w3 * _k9)))):
                         return 0
                     i_w3 = (i_w3 + 1)
-                p_w1 = (_q[(_a & 65535) >> 3] if not (_a := (p_w1 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w1 = _u64((p_w1 + _k10))
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -5938,14 +5732,12 @@ def view9(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def h6(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -5954,30 +5746,26 @@ def view9(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k11) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k11)) is not None and _k14) else _rt.field_int(_b, _k15, False)))
+        return h6(_rt, _u64(((s + _k11) + _k12)), (_u64(_b + _k13) if ((_b := (s + _k11)) is not None and _k14) else _rt.field_int(_b, _k15, False)))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False))
+        return (_u64(_b + _k16) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return _rt.symbol(_u64((s + _k19)))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k22) else _rt.field_int(_b, _k23, False)) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+        return ((_u64(_b + _k21) if ((_b := _u64((s + _k20))) is not None and _k22) else _rt.field_int(_b, _k23, False)) if _u64((s + _k20)) != 0 else 0)
 
     return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", root4)], [("addr", col5, "addr", False, []), ("name", col7, "value", False, ["ngx_shm_zone_t", "ngx_str_t"]), ("size", col8, "value", False, ["ngx_shm_zone_t"]), ("owner", col9, "value", False, ["ngx_shm_zone_t"]), ("free_pages", col10, "value", False, ["ngx_shm_zone_t", "ngx_slab_pool_t"])], [], False, None, ["ngx_cycle_t", "ngx_list_t", "ngx_list_part_t", "ngx_shm_zone_t", "ngx_cycle"])
 
@@ -5996,7 +5784,6 @@ def view10(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -6006,26 +5793,23 @@ def view10(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+        if not (visit(_u64(h1(_rt)))):
             return 0
         return 1
 
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64((s + _k1))
 
     def sum5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w4 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w4 = _u64((s + _k1))
         n_w4 = 0
         t_w4 = p_w4
         pw_w4 = 1
@@ -6039,8 +5823,8 @@ def view10(L):
                 if n_w4 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w4
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i1))
-                p_w4 = (_q[(_a & 65535) >> 3] if not (_a := (p_w4 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                acc = (acc + (_u64((i1 + _k4)) - i1))
+                p_w4 = _u64((p_w4 + _k5))
                 if (p_w4 == t_w4) and (p_w4 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w4, "hex"), (n_w4, "dec")])
                 if n_w4 == pw_w4:
@@ -6055,17 +5839,15 @@ def view10(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum5(_rt, s)
 
     def sum8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w7 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w7 = _u64((_u64((s + _k1)) + _k6))
         n_w7 = 0
         t_w7 = p_w7
         pw_w7 = 1
@@ -6079,10 +5861,10 @@ def view10(L):
                 if n_w7 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w7
-                if (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
+                if _u64((i2 + _k9)) != 0:
                     i3 = i2
-                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
-                p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    acc = (acc + (0 if _u64((i3 + _k9)) == 0 else (_rt.div(_u64((_u64((i3 + _k9)) - 8)), 8) * 8)))
+                p_w7 = _u64((p_w7 + _k10))
                 if (p_w7 == t_w7) and (p_w7 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
                 if n_w7 == pw_w7:
@@ -6097,7 +5879,6 @@ def view10(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum8(_rt, s)
 
@@ -6136,7 +5917,6 @@ def view11(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -6146,10 +5926,9 @@ def view11(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((_u64(h2(_rt)) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := _u64(h2(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -6166,7 +5945,7 @@ def view11(L):
             i1 = (b_w1 + (i_w1 * _k5))
             if _rt.field_int(i1, _k6, True) != (-1):
                 i2 = i1
-                if (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k9) else _rt.field_int(_b, _k10, False)))) and (not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k12) else _rt.field_int(_b, _k13, False)))):
+                if (not ((_u64(_b + _k8) if ((_b := _u64((i2 + _k7))) is not None and _k9) else _rt.field_int(_b, _k10, False)))) and (not ((_u64(_b + _k11) if ((_b := _u64((i2 + _k7))) is not None and _k12) else _rt.field_int(_b, _k13, False)))):
                     if not (visit(i2)):
                         return 0
             i_w1 = (i_w1 + 1)
@@ -6175,7 +5954,6 @@ def view11(L):
     def h4(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -6184,24 +5962,21 @@ def view11(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k14) + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k14)) is not None and _k17) else _rt.field_int(_b, _k18, False)))
+        return h4(_rt, _u64(((s + _k14) + _k15)), (_u64(_b + _k16) if ((_b := (s + _k14)) is not None and _k17) else _rt.field_int(_b, _k18, False)))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64((s + _k19))
 
     def sum8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w7 = _u64((s + _k19))
         n_w7 = 0
         t_w7 = p_w7
         pw_w7 = 1
@@ -6215,8 +5990,8 @@ def view11(L):
                 if n_w7 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i3 = p_w7
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i3))
-                p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                acc = (acc + (_u64((i3 + _k22)) - i3))
+                p_w7 = _u64((p_w7 + _k23))
                 if (p_w7 == t_w7) and (p_w7 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
                 if n_w7 == pw_w7:
@@ -6231,17 +6006,15 @@ def view11(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum8(_rt, s)
 
     def sum11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w10 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w10 = _u64((_u64((s + _k19)) + _k24))
         n_w10 = 0
         t_w10 = p_w10
         pw_w10 = 1
@@ -6255,10 +6028,10 @@ def view11(L):
                 if n_w10 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i4 = p_w10
-                if (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
+                if _u64((i4 + _k27)) != 0:
                     i5 = i4
-                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
-                p_w10 = (_q[(_a & 65535) >> 3] if not (_a := (p_w10 + _k28)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    acc = (acc + (0 if _u64((i5 + _k27)) == 0 else (_rt.div(_u64((_u64((i5 + _k27)) - 8)), 8) * 8)))
+                p_w10 = _u64((p_w10 + _k28))
                 if (p_w10 == t_w10) and (p_w10 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w10, "hex"), (n_w10, "dec")])
                 if n_w10 == pw_w10:
@@ -6273,7 +6046,6 @@ def view11(L):
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum11(_rt, s)
 
@@ -6308,7 +6080,6 @@ def view12(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -6318,10 +6089,9 @@ def view12(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((_u64(h2(_rt)) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := _u64(h2(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -6338,9 +6108,9 @@ def view12(L):
             i1 = (b_w1 + (i_w1 * _k5))
             if _rt.field_int(i1, _k6, True) != (-1):
                 i2 = i1
-                if (((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == i2):
+                if ((_u64((i2 + _k7)) != 0) and (_m.int(_u64((i2 + _k7)), 4, False) == 1347703880)) and (_u64((_u64((i2 + _k7)) + _k8)) == i2):
                     i3 = i2
-                    if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                    if not (visit(_u64((i3 + _k7)))):
                         return 0
             i_w1 = (i_w1 + 1)
         return 1
@@ -6348,7 +6118,6 @@ def view12(L):
     def h4(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -6357,31 +6126,27 @@ def view12(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k9) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k9)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+        return h4(_rt, _u64(((s + _k9) + _k10)), (_u64(_b + _k11) if ((_b := (s + _k9)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k14) + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+        return h4(_rt, _u64(((s + _k14) + _k10)), (_u64(_b + _k11) if ((_b := (s + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64((s + _k15))
 
     def sum9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w8 = _u64((s + _k15))
         n_w8 = 0
         t_w8 = p_w8
         pw_w8 = 1
@@ -6395,8 +6160,8 @@ def view12(L):
                 if n_w8 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i4 = p_w8
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i4))
-                p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                acc = (acc + (_u64((i4 + _k18)) - i4))
+                p_w8 = _u64((p_w8 + _k19))
                 if (p_w8 == t_w8) and (p_w8 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
                 if n_w8 == pw_w8:
@@ -6411,17 +6176,15 @@ def view12(L):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum9(_rt, s)
 
     def sum12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w11 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w11 = _u64((_u64((s + _k15)) + _k20))
         n_w11 = 0
         t_w11 = p_w11
         pw_w11 = 1
@@ -6435,10 +6198,10 @@ def view12(L):
                 if n_w11 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i5 = p_w11
-                if (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
+                if _u64((i5 + _k23)) != 0:
                     i6 = i5
-                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i6 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i6 + _k23)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
-                p_w11 = (_q[(_a & 65535) >> 3] if not (_a := (p_w11 + _k24)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    acc = (acc + (0 if _u64((i6 + _k23)) == 0 else (_rt.div(_u64((_u64((i6 + _k23)) - 8)), 8) * 8)))
+                p_w11 = _u64((p_w11 + _k24))
                 if (p_w11 == t_w11) and (p_w11 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w11, "hex"), (n_w11, "dec")])
                 if n_w11 == pw_w11:
@@ -6453,7 +6216,6 @@ def view12(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum12(_rt, s)
 
@@ -6486,7 +6248,6 @@ def view13(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -6496,9 +6257,8 @@ def view13(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = (((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1) + _k2)
+        p_w1 = ((_u64(h2(_rt)) + _k1) + _k2)
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -6512,8 +6272,8 @@ def view13(L):
                 if n_w1 > _max_nodes:
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w1
-                b_w3 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
+                b_w3 = _u64((i1 + _k5))
+                c_w3 = (_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
                 if c_w3 < 0:
                     raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
                 if c_w3 > _max_nodes:
@@ -6530,7 +6290,7 @@ def view13(L):
                     if not (visit((b_w3 + (i_w3 * _k9)))):
                         return 0
                     i_w3 = (i_w3 + 1)
-                p_w1 = (_q[(_a & 65535) >> 3] if not (_a := (p_w1 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w1 = _u64((p_w1 + _k10))
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -6545,7 +6305,6 @@ def view13(L):
     def h5(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -6554,23 +6313,20 @@ def view13(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k11) + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k11)) is not None and _k14) else _rt.field_int(_b, _k15, False)))
+        return h5(_rt, _u64(((s + _k11) + _k12)), (_u64(_b + _k13) if ((_b := (s + _k11)) is not None and _k14) else _rt.field_int(_b, _k15, False)))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False)) - ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k21) else _rt.field_int(_b, _k22, False)) * 4096) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0))
+        return ((_u64(_b + _k16) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False)) - (((_u64(_b + _k20) if ((_b := _u64((s + _k19))) is not None and _k21) else _rt.field_int(_b, _k22, False)) * 4096) if _u64((s + _k19)) != 0 else 0))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k21) else _rt.field_int(_b, _k22, False)) * 4096) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+        return (((_u64(_b + _k20) if ((_b := _u64((s + _k19))) is not None and _k21) else _rt.field_int(_b, _k22, False)) * 4096) if _u64((s + _k19)) != 0 else 0)
 
     return View("ngx_memory_zones", "Each shared memory zone by name - bytes of slab pages used and free (4 KiB pages), as stacks (part of ngx_memory).", "ngx_shm_zone_t", [("zone", root4)], [("name", col6, "value", False, ["ngx_shm_zone_t", "ngx_str_t"]), ("used_bytes", col7, "value", False, ["ngx_shm_zone_t", "ngx_slab_pool_t"]), ("free_bytes", col8, "value", False, ["ngx_shm_zone_t", "ngx_slab_pool_t"])], [], False, (["origin", "name"], None, ["used_bytes", "free_bytes"]), ["ngx_cycle_t", "ngx_list_t", "ngx_list_part_t", "ngx_shm_zone_t", "ngx_cycle"])
 
@@ -6592,7 +6348,6 @@ def view14(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -6602,10 +6357,9 @@ def view14(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        b_w1 = _u64(((_u64(h2(_rt)) + _k1) + _k2))
+        c_w1 = (_u64(_b + _k3) if ((_b := (_u64(h2(_rt)) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -6627,14 +6381,12 @@ def view14(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def h5(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -6643,21 +6395,18 @@ def view14(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h5(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k7) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k7)) is not None and _k10) else _rt.field_int(_b, _k11, False)))
+        return h5(_rt, _u64(((s + _k7) + _k8)), (_u64(_b + _k9) if ((_b := (s + _k7)) is not None and _k10) else _rt.field_int(_b, _k11, False)))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k12, True)
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k13, True)
 
@@ -6684,7 +6433,6 @@ def view15(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -6694,9 +6442,8 @@ def view15(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = (((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1) + _k2)
+        p_w1 = ((_u64(h2(_rt)) + _k1) + _k2)
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -6710,8 +6457,8 @@ def view15(L):
                 if n_w1 > _max_nodes:
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w1
-                b_w3 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                c_w3 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
+                b_w3 = _u64((i1 + _k5))
+                c_w3 = (_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
                 if c_w3 < 0:
                     raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w3, "hex"), (c_w3, "dec")])
                 if c_w3 > _max_nodes:
@@ -6728,7 +6475,7 @@ def view15(L):
                     if not (visit((b_w3 + (i_w3 * _k9)))):
                         return 0
                     i_w3 = (i_w3 + 1)
-                p_w1 = (_q[(_a & 65535) >> 3] if not (_a := (p_w1 + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w1 = _u64((p_w1 + _k10))
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -6743,21 +6490,18 @@ def view15(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k11, True)
 
     def h7(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -6766,9 +6510,8 @@ def view15(L):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h7(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k12) + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k12)) is not None and _k15) else _rt.field_int(_b, _k16, False)))
+        return h7(_rt, _u64(((s + _k12) + _k13)), (_u64(_b + _k14) if ((_b := (s + _k12)) is not None and _k15) else _rt.field_int(_b, _k16, False)))
 
     return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", root4)], [("addr", col5, "addr", False, []), ("fd", col6, "value", False, ["ngx_open_file_t"]), ("name", col8, "value", False, ["ngx_open_file_t", "ngx_str_t"])], [], False, None, ["ngx_cycle_t", "ngx_list_t", "ngx_list_part_t", "ngx_open_file_t", "ngx_cycle"])
 
@@ -6792,7 +6535,6 @@ def view16(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -6802,7 +6544,6 @@ def view16(L):
     def h4(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -6812,7 +6553,6 @@ def view16(L):
     def h5(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_core_module")
         if a < 0:
@@ -6822,10 +6562,9 @@ def view16(L):
     def take_while6(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w1 = 1
-        b_w2 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h3(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h4(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h5(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        b_w2 = _u64((_u64((_u64((_u64((_u64((_u64(h3(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h4(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h5(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))
         c_w2 = 256
         if c_w2 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w2, "hex"), (c_w2, "dec")])
@@ -6841,7 +6580,7 @@ def view16(L):
             if i_w2 >= c_w2:
                 break
             i1 = (b_w2 + (i_w2 * _k10))
-            if not ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0):
+            if not (_u64((i1 + _k11)) != 0):
                 return wanted_w1
             if not (visit(i1)):
                 wanted_w1 = 0
@@ -6852,7 +6591,6 @@ def view16(L):
     def root7(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         def _visit1(x_w1):
             if not (visit(x_w1)):
@@ -6865,30 +6603,26 @@ def view16(L):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := (s + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return _rt.symbol(_u64((s + _k11)))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return _rt.symbol(_u64((s + _k12)))
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
+        return (_u64(_b + _k13) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
 
     return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", root7)], [("addr", col8, "addr", False, []), ("checker", col9, "value", False, ["ngx_http_phase_handler_t"]), ("handler", col10, "value", False, ["ngx_http_phase_handler_t"]), ("next", col11, "value", False, ["ngx_http_phase_handler_t"])], [], False, None, ["ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_core_main_conf_t", "ngx_http_phase_handler_t", "ngx_http_core_module", "ngx_http_module", "ngx_cycle"])
 
@@ -6897,7 +6631,6 @@ def view17(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_top_header_filter")
         if a < 0:
@@ -6907,7 +6640,6 @@ def view17(L):
     def h3(_rt, f):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.file_static(f, "ngx_http_next_header_filter")
         if a < 0:
@@ -6917,9 +6649,8 @@ def view17(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w1 = _u64(h2(_rt))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -6933,7 +6664,7 @@ def view17(L):
                 if not (visit(p_w1)):
                     return 0
                 i1 = p_w1
-                p_w1 = ((_q[(_a & 65535) >> 3] if not (_a := h3(_rt, i1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if h3(_rt, i1) != 0 else 0)
+                p_w1 = (_u64(h3(_rt, i1)) if h3(_rt, i1) != 0 else 0)
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -6948,7 +6679,6 @@ def view17(L):
     def h6(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_top_body_filter")
         if a < 0:
@@ -6958,7 +6688,6 @@ def view17(L):
     def h7(_rt, f):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.file_static(f, "ngx_http_next_body_filter")
         if a < 0:
@@ -6968,9 +6697,8 @@ def view17(L):
     def root8(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w5 = (_q[(_a & 65535) >> 3] if not (_a := h6(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w5 = _u64(h6(_rt))
         n_w5 = 0
         t_w5 = p_w5
         pw_w5 = 1
@@ -6984,7 +6712,7 @@ def view17(L):
                 if not (visit(p_w5)):
                     return 0
                 i2 = p_w5
-                p_w5 = ((_q[(_a & 65535) >> 3] if not (_a := h7(_rt, i2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if h7(_rt, i2) != 0 else 0)
+                p_w5 = (_u64(h7(_rt, i2)) if h7(_rt, i2) != 0 else 0)
                 if (p_w5 == t_w5) and (p_w5 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w5, "hex"), (n_w5, "dec")])
                 if n_w5 == pw_w5:
@@ -6999,14 +6727,12 @@ def view17(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.symbol(s)
 
@@ -7048,7 +6774,6 @@ def view18(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -7058,7 +6783,6 @@ def view18(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -7068,7 +6792,6 @@ def view18(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -7078,37 +6801,32 @@ def view18(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+        if not (visit(_u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9)))):
             return 0
         return 1
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k14) else _rt.field_int(_b, _k15, False))
+        return (_u64(_b + _k13) if ((_b := (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k14) else _rt.field_int(_b, _k15, False))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k17) else _rt.field_int(_b, _k18, False))
+        return (_u64(_b + _k16) if ((_b := (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k17) else _rt.field_int(_b, _k18, False))
 
     def h8(_rt, x):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (_k19):
             raise _rt.fail("unavailable", "enum_name(): the layout of this build has no enumerators of lj_gc_state (it was made before enums: named it): make it again with xgen layout", [])
@@ -7117,38 +6835,33 @@ def view18(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h8(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)))
+        return h8(_rt, (_u64(_b + _k21) if ((_b := (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)))
 
     def walk_lua_vmstate_10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.cat("trace ", _rt.field_int(s, _k24, True)) if _rt.field_int(s, _k24, True) >= 0 else ("interpreted" if _rt.field_int(s, _k24, True) == (-1) else ("C" if _rt.field_int(s, _k24, True) == (-2) else ("GC" if _rt.field_int(s, _k24, True) == (-3) else ("trace exit" if _rt.field_int(s, _k24, True) == (-4) else ("recording" if _rt.field_int(s, _k24, True) == (-5) else ("optimizing" if _rt.field_int(s, _k24, True) == (-6) else ("assembling" if _rt.field_int(s, _k24, True) == (-7) else _rt.cat("unknown ", _rt.field_int(s, _k24, True))))))))))
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_lua_vmstate_10(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)))
+        return walk_lua_vmstate_10(_rt, (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)))
 
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k25) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k26) else _rt.field_int(_b, _k27, False))
+        return (_u64(_b + _k25) if ((_b := (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k26) else _rt.field_int(_b, _k27, False))
 
     def count14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        c_w13 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False))
+        c_w13 = (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False))
         if c_w13 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w13, "dec")])
         if c_w13 > _max_nodes:
@@ -7161,7 +6874,7 @@ def view18(L):
             if i_w13 >= c_w13:
                 break
             i1 = i_w13
-            if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k31)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i1 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
+            if _u64((_u64((s + _k31)) + (i1 * 8))) != 0:
                 acc = (acc + 1)
             i_w13 = (i_w13 + 1)
         return acc
@@ -7169,7 +6882,6 @@ def view18(L):
     def col15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count14(_rt, s)
 
@@ -7331,7 +7043,6 @@ def view19(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -7341,7 +7052,6 @@ def view19(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -7351,10 +7061,9 @@ def view19(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((_u64(h2(_rt)) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := _u64(h2(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -7371,10 +7080,10 @@ def view19(L):
             i1 = (b_w1 + (i_w1 * _k5))
             if _rt.field_int(i1, _k6, True) != (-1):
                 i2 = i1
-                if (((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i2 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == i2):
+                if ((_u64((i2 + _k7)) != 0) and (_m.int(_u64((i2 + _k7)), 4, False) == 1347703880)) and (_u64((_u64((i2 + _k7)) + _k8)) == i2):
                     i3 = i2
-                    i4 = (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    if (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k11) else _rt.field_int(_b, _k12, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
+                    i4 = _u64((i3 + _k7))
+                    if _u64((_u64((i4 + _k9)) + ((_u64(_b + _k10) if ((_b := h3(_rt)) is not None and _k11) else _rt.field_int(_b, _k12, False)) * 8))) != 0:
                         if not (visit(i4)):
                             return 0
             i_w1 = (i_w1 + 1)
@@ -7383,14 +7092,12 @@ def view19(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def h6(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -7399,58 +7106,50 @@ def view19(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k13) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k13)) is not None and _k16) else _rt.field_int(_b, _k17, False)))
+        return h6(_rt, _u64(((s + _k13) + _k14)), (_u64(_b + _k15) if ((_b := (s + _k13)) is not None and _k16) else _rt.field_int(_b, _k17, False)))
 
     def let_8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k11) else _rt.field_int(_b, _k12, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64((_u64((s + _k9)) + ((_u64(_b + _k10) if ((_b := h3(_rt)) is not None and _k11) else _rt.field_int(_b, _k12, False)) * 8)))
 
     def let_9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.memo("ctx", let_8, s) + _k18)
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("entry", let_9, s) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64((_rt.memo("entry", let_9, s) + _k19))
 
     def walk_lua_co_status_11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("running" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 0 else ("suspended" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 1 else ("normal" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 2 else ("dead" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 3 else ("zombie" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 4 else _rt.cat("unknown ", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False))))))))
+        return ("running" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 0 else ("suspended" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 1 else ("normal" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 2 else ("dead" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 3 else ("zombie" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 4 else _rt.cat("unknown ", (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False))))))))
 
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_co_status_11(_rt, _rt.memo("entry", let_9, s))
 
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("entry", let_9, s) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k24) else _rt.field_int(_b, _k25, False))
+        return (_u64(_b + _k23) if ((_b := _u64((_rt.memo("entry", let_9, s) + _k19))) is not None and _k24) else _rt.field_int(_b, _k25, False))
 
     def walk_lua_frames_15(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w16 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)
+        p_w16 = (_u64((s + _k26)) - 8)
         n_w16 = 0
         t_w16 = p_w16
         pw_w16 = 1
@@ -7464,7 +7163,7 @@ def view19(L):
                 if not (visit(p_w16)):
                     return 0
                 i1 = p_w16
-                p_w16 = (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) if ((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) + 8) else 0)
+                p_w16 = (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k27) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) if ((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k27) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) > ((_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) + 8) else 0)
                 if (p_w16 == t_w16) and (p_w16 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w16, "hex"), (n_w16, "dec")])
                 if n_w16 == pw_w16:
@@ -7479,35 +7178,30 @@ def view19(L):
     def walk_lua_return_frame_18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(let19(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k37) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k38) else _rt.field_int(_b, _k39, False))), ":", walk_lua_return_line_20(_rt, s), ": in main chunk") if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True) == 0 else (_rt.cat(let79(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k37) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k38) else _rt.field_int(_b, _k39, False))), ":", walk_lua_return_line_20(_rt, s), ": in function '", walk_lua_call_name_80(_rt, walk_lua_frame_unvarg_78(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))))), "'") if walk_lua_call_named_23(_rt, walk_lua_frame_unvarg_78(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))))) else _rt.cat(let88(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k37) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k38) else _rt.field_int(_b, _k39, False))), ":", walk_lua_return_line_20(_rt, s), ": in function <", let89(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k37) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k38) else _rt.field_int(_b, _k39, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True), ">")))
+        return (_rt.cat(let19(_rt, s, (_u64(_b + _k37) if ((_b := ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k38) else _rt.field_int(_b, _k39, False))), ":", walk_lua_return_line_20(_rt, s), ": in main chunk") if _rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True) == 0 else (_rt.cat(let79(_rt, s, (_u64(_b + _k37) if ((_b := ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k38) else _rt.field_int(_b, _k39, False))), ":", walk_lua_return_line_20(_rt, s), ": in function '", walk_lua_call_name_80(_rt, walk_lua_frame_unvarg_78(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))))), "'") if walk_lua_call_named_23(_rt, walk_lua_frame_unvarg_78(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))))) else _rt.cat(let88(_rt, s, (_u64(_b + _k37) if ((_b := ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k38) else _rt.field_int(_b, _k39, False))), ":", walk_lua_return_line_20(_rt, s), ": in function <", let89(_rt, s, (_u64(_b + _k37) if ((_b := ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k38) else _rt.field_int(_b, _k39, False))), ":", _rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True), ">")))
 
     def let19(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h6(_rt, ((i1 + _k41) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k43) else _rt.field_int(_b, _k44, False)) - 1)) if (_m.int((i1 + _k41), 1, False) == 61) or (_m.int((i1 + _k41), 1, False) == 64) else h6(_rt, (i1 + _k41), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k43) else _rt.field_int(_b, _k44, False))))
+        return (h6(_rt, ((i1 + _k41) + 1), ((_u64(_b + _k42) if ((_b := i1) is not None and _k43) else _rt.field_int(_b, _k44, False)) - 1)) if (_m.int((i1 + _k41), 1, False) == 61) or (_m.int((i1 + _k41), 1, False) == 64) else h6(_rt, (i1 + _k41), (_u64(_b + _k42) if ((_b := i1) is not None and _k43) else _rt.field_int(_b, _k44, False))))
 
     def walk_lua_return_line_20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True) if walk_lua_return_index_21(_rt, s) < 2 else ((_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True) + _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k45, True)) if (walk_lua_return_index_21(_rt, s) - 1) == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k47) else _rt.field_int(_b, _k48, False)) else (_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True) + (_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k50) else _rt.field_int(_b, _k51, False)) + (walk_lua_return_index_21(_rt, s) - 2)), 1, False) if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k45, True) < 256 else (_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k50) else _rt.field_int(_b, _k51, False)) + ((walk_lua_return_index_21(_rt, s) - 2) * 2)), 2, False) if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k45, True) < 65536 else _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k50) else _rt.field_int(_b, _k51, False)) + ((walk_lua_return_index_21(_rt, s) - 2) * 4)), 4, False))))))
+        return (_rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True) if walk_lua_return_index_21(_rt, s) < 2 else ((_rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True) + _rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k45, True)) if (walk_lua_return_index_21(_rt, s) - 1) == (_u64(_b + _k46) if ((_b := ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k47) else _rt.field_int(_b, _k48, False)) else (_rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True) + (_m.int(((_u64(_b + _k49) if ((_b := ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k50) else _rt.field_int(_b, _k51, False)) + (walk_lua_return_index_21(_rt, s) - 2)), 1, False) if _rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k45, True) < 256 else (_m.int(((_u64(_b + _k49) if ((_b := ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k50) else _rt.field_int(_b, _k51, False)) + ((walk_lua_return_index_21(_rt, s) - 2) * 2)), 2, False) if _rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k45, True) < 65536 else _m.int(((_u64(_b + _k49) if ((_b := ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) is not None and _k50) else _rt.field_int(_b, _k51, False)) + ((walk_lua_return_index_21(_rt, s) - 2) * 4)), 4, False))))))
 
     def walk_lua_return_index_21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h22(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) - _k36), 4)
+        return h22(_rt, (((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36)) - _k36), 4)
 
     def h22(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -7516,21 +7210,18 @@ def view19(L):
     def walk_lua_call_named_23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0) and (walk_lua_return_index_21(_rt, s) >= 2)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False) & 255) >= _k53)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False) & 255) <= _k55)) and (let77(_rt, s, (_m.int(walk_lua_name_setter_67(_rt, s), 4, False) & 255))) else 0)
+        return (1 if ((((((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0) and (walk_lua_return_index_21(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False) & 255) >= _k53)) and ((_m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False) & 255) <= _k55)) and (let77(_rt, s, (_m.int(walk_lua_name_setter_67(_rt, s), 4, False) & 255))) else 0)
 
     def walk_lua_call_local_24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let76(_rt, s, _m.int(walk_lua_name_setter_67(_rt, s), 4, False))
 
     def walk_lua_proto_vars_25(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         def _visit1(x_w26):
             if not (visit(x_w26)):
@@ -7543,21 +7234,18 @@ def view19(L):
     def walk_lua_uleb_28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
 
     def walk_lua_var_extent_29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count33(_rt, s)) + 1))
 
     def take_while32(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w30 = 1
         p_w31 = s
@@ -7593,7 +7281,6 @@ def view19(L):
     def count33(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit2(x_w30):
@@ -7607,14 +7294,12 @@ def view19(L):
     def walk_lua_var_len_34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_uleb_28(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count38(_rt, s)) + 1)) + walk_lua_uleb_size_39(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count43(_rt, s)) + 1)))))
 
     def take_while37(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w35 = 1
         p_w36 = s
@@ -7650,7 +7335,6 @@ def view19(L):
     def count38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit3(x_w35):
@@ -7664,14 +7348,12 @@ def view19(L):
     def walk_lua_uleb_size_39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
 
     def take_while42(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w40 = 1
         p_w41 = s
@@ -7707,7 +7389,6 @@ def view19(L):
     def count43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit4(x_w40):
@@ -7721,14 +7402,12 @@ def view19(L):
     def walk_lua_var_next_44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count48(_rt, s)) + 1)) + walk_lua_uleb_size_39(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count52(_rt, s)) + 1)))) + walk_lua_uleb_size_39(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count56(_rt, s)) + 1)) + walk_lua_uleb_size_39(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count60(_rt, s)) + 1))))))
 
     def take_while47(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w45 = 1
         p_w46 = s
@@ -7764,7 +7443,6 @@ def view19(L):
     def count48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit5(x_w45):
@@ -7778,7 +7456,6 @@ def view19(L):
     def take_while51(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w49 = 1
         p_w50 = s
@@ -7814,7 +7491,6 @@ def view19(L):
     def count52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit6(x_w49):
@@ -7828,7 +7504,6 @@ def view19(L):
     def take_while55(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w53 = 1
         p_w54 = s
@@ -7864,7 +7539,6 @@ def view19(L):
     def count56(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit7(x_w53):
@@ -7878,7 +7552,6 @@ def view19(L):
     def take_while59(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w57 = 1
         p_w58 = s
@@ -7914,7 +7587,6 @@ def view19(L):
     def count60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit8(x_w57):
@@ -7928,10 +7600,9 @@ def view19(L):
     def take_while61(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w26 = 1
-        p_w27 = ((1 + _rt.bitop("<<", walk_lua_uleb_28(_rt, walk_lua_var_extent_29(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_28(_rt, walk_lua_var_extent_29(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)))) + walk_lua_var_len_34(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)))), 36))
+        p_w27 = ((1 + _rt.bitop("<<", walk_lua_uleb_28(_rt, walk_lua_var_extent_29(_rt, (_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_28(_rt, walk_lua_var_extent_29(_rt, (_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)))) + walk_lua_var_len_34(_rt, (_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)))), 36))
         n_w27 = 0
         t_w27 = p_w27
         pw_w27 = 1
@@ -7943,13 +7614,13 @@ def view19(L):
                 if n_w27 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w27
-                if not (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
+                if not (_m.int((((_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
                     return wanted_w26
                 if not (visit(i2)):
                     wanted_w26 = 0
                     return wanted_w26
                 i1 = p_w27
-                p_w27 = ((((walk_lua_var_next_44(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i1 & 1048575)) - 1)) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_28(_rt, walk_lua_var_extent_29(_rt, walk_lua_var_next_44(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_28(_rt, walk_lua_var_extent_29(_rt, walk_lua_var_next_44(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_34(_rt, walk_lua_var_next_44(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i1 & 1048575)) - 1)))), 36))
+                p_w27 = ((((walk_lua_var_next_44(_rt, (((_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_28(_rt, walk_lua_var_extent_29(_rt, walk_lua_var_next_44(_rt, (((_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_28(_rt, walk_lua_var_extent_29(_rt, walk_lua_var_next_44(_rt, (((_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_34(_rt, walk_lua_var_next_44(_rt, (((_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (i1 & 1048575)) - 1)))), 36))
                 if (p_w27 == t_w27) and (p_w27 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w27, "hex"), (n_w27, "dec")])
                 if n_w27 == pw_w27:
@@ -7964,7 +7635,6 @@ def view19(L):
     def count63(_rt, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit9(x62):
@@ -7980,7 +7650,6 @@ def view19(L):
     def nth65(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
@@ -8003,63 +7672,55 @@ def view19(L):
     def let66(_rt, s, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (0 if count63(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth65(_rt, i1, i2, i3))
 
     def walk_lua_name_setter_67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return nth74(_rt, s)
 
     def walk_lua_caller_bc_69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36) + _k36)
+        return (((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36) + _k36)
 
     def let70(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i3, 8) & 255) - 3) if (i3 & 255) == _k60 else (_rt.bitop(">>", i3, 8) & 255))
 
     def let71(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i4, 8) & 255) - 3) if (i4 & 255) == _k60 else (_rt.bitop(">>", i4, 8) & 255))
 
     def let72(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i5, 8) & 255) - 3) if (i5 & 255) == _k60 else (_rt.bitop(">>", i5, 8) & 255))
 
     def let73(_rt, s, i6):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k60 else (_rt.bitop(">>", i6, 8) & 255))
 
     def nth74(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w68 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 8)
+        p_w68 = ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 8)
         n_w68 = 0
         t_w68 = p_w68
         pw_w68 = 1
@@ -8071,7 +7732,7 @@ def view19(L):
                 if n_w68 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w68
-                if (((i2 == walk_lua_caller_bc_69(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k62) and (let70(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let71(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k64) or (((_m.int(i2, 4, False) & 255) >= _k53) and ((_m.int(i2, 4, False) & 255) <= _k66))) or (((_m.int(i2, 4, False) & 255) >= _k68) and ((_m.int(i2, 4, False) & 255) <= _k70))) and (let72(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k72) or ((_m.int(i2, 4, False) & 255) == _k74)) or (((_m.int(i2, 4, False) & 255) >= _k76) and ((_m.int(i2, 4, False) & 255) <= _k78))) or ((_m.int(i2, 4, False) & 255) == _k80)) or (((_m.int(i2, 4, False) & 255) >= _k82) and ((_m.int(i2, 4, False) & 255) <= _k84))) or (((_m.int(i2, 4, False) & 255) >= _k86) and ((_m.int(i2, 4, False) & 255) <= _k88))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let73(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False)))):
+                if (((i2 == walk_lua_caller_bc_69(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k62) and (let70(_rt, s, _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let71(_rt, s, _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k64) or (((_m.int(i2, 4, False) & 255) >= _k53) and ((_m.int(i2, 4, False) & 255) <= _k66))) or (((_m.int(i2, 4, False) & 255) >= _k68) and ((_m.int(i2, 4, False) & 255) <= _k70))) and (let72(_rt, s, _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k72) or ((_m.int(i2, 4, False) & 255) == _k74)) or (((_m.int(i2, 4, False) & 255) >= _k76) and ((_m.int(i2, 4, False) & 255) <= _k78))) or ((_m.int(i2, 4, False) & 255) == _k80)) or (((_m.int(i2, 4, False) & 255) >= _k82) and ((_m.int(i2, 4, False) & 255) <= _k84))) or (((_m.int(i2, 4, False) & 255) >= _k86) and ((_m.int(i2, 4, False) & 255) <= _k88))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let73(_rt, s, _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False)))):
                     if i == k:
                         r = i2
                         return r
@@ -8092,70 +7753,61 @@ def view19(L):
     def let75(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((((i1 & 255) != _k76) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k57) else _rt.field_int(_b, _k58, False)) == 0)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k47) else _rt.field_int(_b, _k48, False)) >= 65536)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k90) else _rt.field_int(_b, _k91, False)) >= 1048576) else let66(_rt, s, i1, i2, h22(_rt, (walk_lua_name_setter_67(_rt, s) - walk_lua_caller_bc_69(_rt, s)), 4)))
+        return (0 if ((((i1 & 255) != _k76) or ((_u64(_b + _k56) if ((_b := i2) is not None and _k57) else _rt.field_int(_b, _k58, False)) == 0)) or ((_u64(_b + _k46) if ((_b := i2) is not None and _k47) else _rt.field_int(_b, _k48, False)) >= 65536)) or ((_u64(_b + _k89) if ((_b := i2) is not None and _k90) else _rt.field_int(_b, _k91, False)) >= 1048576) else let66(_rt, s, i1, i2, h22(_rt, (walk_lua_name_setter_67(_rt, s) - walk_lua_caller_bc_69(_rt, s)), 4)))
 
     def let76(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let75(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36))
+        return let75(_rt, s, i1, ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36))
 
     def let77(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if (((i1 == _k84) or (i1 == _k93)) or (i1 == _k80)) or (walk_lua_call_local_24(_rt, s) != 0) else 0)
 
     def walk_lua_frame_unvarg_78(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7))) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 3 else s)
+        return ((s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7))) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 3 else s)
 
     def let79(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h6(_rt, ((i2 + _k41) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k43) else _rt.field_int(_b, _k44, False)) - 1)) if (_m.int((i2 + _k41), 1, False) == 61) or (_m.int((i2 + _k41), 1, False) == 64) else h6(_rt, (i2 + _k41), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k43) else _rt.field_int(_b, _k44, False))))
+        return (h6(_rt, ((i2 + _k41) + 1), ((_u64(_b + _k42) if ((_b := i2) is not None and _k43) else _rt.field_int(_b, _k44, False)) - 1)) if (_m.int((i2 + _k41), 1, False) == 61) or (_m.int((i2 + _k41), 1, False) == 64) else h6(_rt, (i2 + _k41), (_u64(_b + _k42) if ((_b := i2) is not None and _k43) else _rt.field_int(_b, _k44, False))))
 
     def walk_lua_call_name_80(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let87(_rt, s, _m.int(walk_lua_name_setter_67(_rt, s), 4, False))
 
     def let81(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h6(_rt, (i3 + _k41), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k43) else _rt.field_int(_b, _k44, False)))
+        return h6(_rt, (i3 + _k41), (_u64(_b + _k42) if ((_b := i3) is not None and _k43) else _rt.field_int(_b, _k44, False)))
 
     def let82(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h6(_rt, (i4 + _k41), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k43) else _rt.field_int(_b, _k44, False)))
+        return h6(_rt, (i4 + _k41), (_u64(_b + _k42) if ((_b := i4) is not None and _k43) else _rt.field_int(_b, _k44, False)))
 
     def nth84(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w83 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k94) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k95) else _rt.field_int(_b, _k96, False))
+        p_w83 = (_u64(_b + _k94) if ((_b := i2) is not None and _k95) else _rt.field_int(_b, _k96, False))
         n_w83 = 0
         t_w83 = p_w83
         pw_w83 = 1
@@ -8167,7 +7819,7 @@ def view19(L):
                 if n_w83 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i6 = p_w83
-                if (i6 == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k94) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k95) else _rt.field_int(_b, _k96, False))) or (_m.int((i6 - 1), 1, False) == 0):
+                if (i6 == (_u64(_b + _k94) if ((_b := i2) is not None and _k95) else _rt.field_int(_b, _k96, False))) or (_m.int((i6 - 1), 1, False) == 0):
                     if i == k:
                         r = i6
                         return r
@@ -8188,90 +7840,81 @@ def view19(L):
     def walk_lua_var_name_85(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
     def let86(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (let81(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k97) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k98) else _rt.field_int(_b, _k99, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k84 else (let82(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k97) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k98) else _rt.field_int(_b, _k99, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k93 else (_rt.cstring(nth84(_rt, i1, i2)) if (i1 & 255) == _k80 else walk_lua_var_name_85(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (walk_lua_call_local_24(_rt, s) & 1048575)) - 1)))))
+        return (let81(_rt, i1, i2, _u64(((_u64(_b + _k97) if ((_b := i2) is not None and _k98) else _rt.field_int(_b, _k99, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k84 else (let82(_rt, i1, i2, _u64(((_u64(_b + _k97) if ((_b := i2) is not None and _k98) else _rt.field_int(_b, _k99, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k93 else (_rt.cstring(nth84(_rt, i1, i2)) if (i1 & 255) == _k80 else walk_lua_var_name_85(_rt, (((_u64(_b + _k56) if ((_b := i2) is not None and _k57) else _rt.field_int(_b, _k58, False)) + (walk_lua_call_local_24(_rt, s) & 1048575)) - 1)))))
 
     def let87(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let86(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36))
+        return let86(_rt, s, i1, ((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k27) if ((_b := s) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36))
 
     def let88(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h6(_rt, ((i3 + _k41) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k43) else _rt.field_int(_b, _k44, False)) - 1)) if (_m.int((i3 + _k41), 1, False) == 61) or (_m.int((i3 + _k41), 1, False) == 64) else h6(_rt, (i3 + _k41), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k43) else _rt.field_int(_b, _k44, False))))
+        return (h6(_rt, ((i3 + _k41) + 1), ((_u64(_b + _k42) if ((_b := i3) is not None and _k43) else _rt.field_int(_b, _k44, False)) - 1)) if (_m.int((i3 + _k41), 1, False) == 61) or (_m.int((i3 + _k41), 1, False) == 64) else h6(_rt, (i3 + _k41), (_u64(_b + _k42) if ((_b := i3) is not None and _k43) else _rt.field_int(_b, _k44, False))))
 
     def let89(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h6(_rt, ((i4 + _k41) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k43) else _rt.field_int(_b, _k44, False)) - 1)) if (_m.int((i4 + _k41), 1, False) == 61) or (_m.int((i4 + _k41), 1, False) == 64) else h6(_rt, (i4 + _k41), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k43) else _rt.field_int(_b, _k44, False))))
+        return (h6(_rt, ((i4 + _k41) + 1), ((_u64(_b + _k42) if ((_b := i4) is not None and _k43) else _rt.field_int(_b, _k44, False)) - 1)) if (_m.int((i4 + _k41), 1, False) == 61) or (_m.int((i4 + _k41), 1, False) == 64) else h6(_rt, (i4 + _k41), (_u64(_b + _k42) if ((_b := i4) is not None and _k43) else _rt.field_int(_b, _k44, False))))
 
     def col90(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w14 = []
         def _visit11(x17):
             i5 = x17
-            if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
+            if ((_u64(_b + _k27) if ((_b := i5) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
                 i6 = i5
                 list_w14.append(walk_lua_return_frame_18(_rt, i6))
             return 1
-        if not (walk_lua_frames_15(_rt, (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("entry", let_9, s) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _visit11)):
+        if not (walk_lua_frames_15(_rt, _u64((_rt.memo("entry", let_9, s) + _k19)), _visit11)):
             return list_w14
         return list_w14
 
     def col93(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w91 = []
         def _visit12(x92):
             i7 = x92
-            if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
+            if ((_u64(_b + _k27) if ((_b := i7) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
                 i8 = i7
                 list_w91.append(walk_lua_return_line_20(_rt, i8))
             return 1
-        if not (walk_lua_frames_15(_rt, (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("entry", let_9, s) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _visit12)):
+        if not (walk_lua_frames_15(_rt, _u64((_rt.memo("entry", let_9, s) + _k19)), _visit12)):
             return list_w91
         return list_w91
 
     def col96(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w94 = []
         def _visit13(x95):
             i9 = x95
-            if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
+            if ((_u64(_b + _k27) if ((_b := i9) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
                 i10 = i9
-                list_w94.append(_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((i10 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i10) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i10) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (i10 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i10) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True))
+                list_w94.append(_rt.field_int(((_u64(_b + _k33) if ((_b := ((_u64(_b + _k27) if ((_b := (((i10 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k27) if ((_b := i10) is not None and _k28) else _rt.field_int(_b, _k29, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k27) if ((_b := i10) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0 else (i10 - _rt.bitop("&", (_u64(_b + _k27) if ((_b := i10) is not None and _k28) else _rt.field_int(_b, _k29, False)), _rt.bitnot(7)))) - 8)) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 140737488355327)) is not None and _k34) else _rt.field_int(_b, _k35, False)) - _k36), _k40, True))
             return 1
-        if not (walk_lua_frames_15(_rt, (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("entry", let_9, s) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _visit13)):
+        if not (walk_lua_frames_15(_rt, _u64((_rt.memo("entry", let_9, s) + _k19)), _visit13)):
             return list_w94
         return list_w94
 
     def walk_lua_co_lines_101(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         c_w102 = (1 + count104(_rt, s))
         if c_w102 < 0:
@@ -8286,7 +7929,7 @@ def view19(L):
             if i_w102 >= c_w102:
                 break
             i2 = i_w102
-            if not (visit((_rt.cat("coroutine (", ("running" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 0 else ("suspended" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 1 else ("normal" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 2 else ("dead" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 3 else ("zombie" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 4 else _rt.cat("unknown ", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)))))))), "):") if i2 == 0 else walk_lua_return_frame_18(_rt, nth106(_rt, s, i2))))):
+            if not (visit((_rt.cat("coroutine (", ("running" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 0 else ("suspended" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 1 else ("normal" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 2 else ("dead" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 3 else ("zombie" if (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 4 else _rt.cat("unknown ", (_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)))))))), "):") if i2 == 0 else walk_lua_return_frame_18(_rt, nth106(_rt, s, i2))))):
                 return 0
             i_w102 = (i_w102 + 1)
         return 1
@@ -8294,23 +7937,21 @@ def view19(L):
     def count104(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit14(x103):
             nonlocal acc
             i1 = x103
-            if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
+            if ((_u64(_b + _k27) if ((_b := i1) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
                 acc = (acc + 1)
             return 1
-        if not (walk_lua_frames_15(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _visit14)):
+        if not (walk_lua_frames_15(_rt, _u64((s + _k19)), _visit14)):
             return acc
         return acc
 
     def nth106(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = (i2 - 1)
         if k < 0:
@@ -8320,23 +7961,22 @@ def view19(L):
         def _visit15(x105):
             nonlocal r, i
             i3 = x105
-            if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k27) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
+            if ((_u64(_b + _k27) if ((_b := i3) is not None and _k28) else _rt.field_int(_b, _k29, False)) & 3) == 0:
                 if i == k:
                     r = i3
                     return 0
                 i = (i + 1)
             return 1
-        if not (walk_lua_frames_15(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _visit15)):
+        if not (walk_lua_frames_15(_rt, _u64((s + _k19)), _visit15)):
             return r
         raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
 
     def col108(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w97 = []
-        p_w98 = (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("ctx", let_8, s) + _k100)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w98 = _u64((_rt.memo("ctx", let_8, s) + _k100))
         n_w98 = 0
         t_w98 = p_w98
         pw_w98 = 1
@@ -8362,8 +8002,8 @@ def view19(L):
                         if n_w99 > _max_nodes:
                             raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i13 = p_w99
-                        b_w100 = (_q[(_a & 65535) >> 3] if not (_a := (i13 + _k104)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                        c_w100 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k105) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i13) is not None and _k106) else _rt.field_int(_b, _k107, False))
+                        b_w100 = _u64((i13 + _k104))
+                        c_w100 = (_u64(_b + _k105) if ((_b := i13) is not None and _k106) else _rt.field_int(_b, _k107, False))
                         if c_w100 < 0:
                             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w100, "hex"), (c_w100, "dec")])
                         if c_w100 > _max_nodes:
@@ -8378,7 +8018,7 @@ def view19(L):
                             if i_w100 >= c_w100:
                                 break
                             i14 = (b_w100 + (i_w100 * _k108))
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (i14 + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i14) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
+                            if (_u64((i14 + _k19)) != 0) and ((_u64(_b + _k20) if ((_b := i14) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
                                 i15 = i14
                                 def _visit16(x107):
                                     list_w97.append(x107)
@@ -8386,7 +8026,7 @@ def view19(L):
                                 if not (walk_lua_co_lines_101(_rt, i15, _visit16)):
                                     return list_w97
                             i_w100 = (i_w100 + 1)
-                        p_w99 = (_q[(_a & 65535) >> 3] if not (_a := (p_w99 + _k109)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        p_w99 = _u64((p_w99 + _k109))
                         if (p_w99 == t_w99) and (p_w99 != 0):
                             raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w99, "hex"), (n_w99, "dec")])
                         if n_w99 == pw_w99:
@@ -8412,17 +8052,15 @@ def view19(L):
     def walk_lua_entry_wait_109(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("thread wait" if ((not ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k18) + _k110)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k111) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k18)) is not None and _k112) else _rt.field_int(_b, _k113, False)) == 0)) and (any113(_rt, s)) else walk_lua_co_wait_114(_rt, (s + _k18)))
+        return ("thread wait" if ((not (_u64(((s + _k18) + _k110)) != 0)) and ((_u64(_b + _k111) if ((_b := (s + _k18)) is not None and _k112) else _rt.field_int(_b, _k113, False)) == 0)) and (any113(_rt, s)) else walk_lua_co_wait_114(_rt, (s + _k18)))
 
     def any113(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w110 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k100)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w110 = _u64((s + _k100))
         n_w110 = 0
         t_w110 = p_w110
         pw_w110 = 1
@@ -8448,8 +8086,8 @@ def view19(L):
                         if n_w111 > _max_nodes:
                             raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i3 = p_w111
-                        b_w112 = (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k104)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                        c_w112 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k105) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k106) else _rt.field_int(_b, _k107, False))
+                        b_w112 = _u64((i3 + _k104))
+                        c_w112 = (_u64(_b + _k105) if ((_b := i3) is not None and _k106) else _rt.field_int(_b, _k107, False))
                         if c_w112 < 0:
                             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w112, "hex"), (c_w112, "dec")])
                         if c_w112 > _max_nodes:
@@ -8464,13 +8102,13 @@ def view19(L):
                             if i_w112 >= c_w112:
                                 break
                             i4 = (b_w112 + (i_w112 * _k108))
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (i4 + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
+                            if (_u64((i4 + _k19)) != 0) and ((_u64(_b + _k20) if ((_b := i4) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
                                 i5 = i4
-                                if ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k114)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == (s + _k18)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k115) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k116) else _rt.field_int(_b, _k117, False))):
+                                if (_u64((i5 + _k114)) == (s + _k18)) and ((_u64(_b + _k115) if ((_b := i5) is not None and _k116) else _rt.field_int(_b, _k117, False))):
                                     acc = 1
                                     return acc
                             i_w112 = (i_w112 + 1)
-                        p_w111 = (_q[(_a & 65535) >> 3] if not (_a := (p_w111 + _k109)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        p_w111 = _u64((p_w111 + _k109))
                         if (p_w111 == t_w111) and (p_w111 != 0):
                             raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w111, "hex"), (n_w111, "dec")])
                         if n_w111 == pw_w111:
@@ -8496,56 +8134,48 @@ def view19(L):
     def walk_lua_co_wait_114(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("subrequest" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k111) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k112) else _rt.field_int(_b, _k113, False)) > 0 else ("none" if not ((_q[(_a & 65535) >> 3] if not (_a := (s + _k110)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) else (("sleep" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k119) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k118)) is not None and _k120) else _rt.field_int(_b, _k121, False)) else "flush or read body") if (((_q[(_a & 65535) >> 3] if not (_a := (s + _k110)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880) else ("semaphore" if walk_lua_co_in_semaphore_115(_rt, s) else let116(_rt, s, walk_lua_co_socket_117(_rt, s))))))
+        return ("subrequest" if (_u64(_b + _k111) if ((_b := s) is not None and _k112) else _rt.field_int(_b, _k113, False)) > 0 else ("none" if not (_u64((s + _k110)) != 0) else (("sleep" if (_u64(_b + _k119) if ((_b := (s + _k118)) is not None and _k120) else _rt.field_int(_b, _k121, False)) else "flush or read body") if ((_u64((s + _k110)) != 0) and (_u64((s + _k122)) != 0)) and (_m.int(_u64((s + _k122)), 4, False) == 1347703880) else ("semaphore" if walk_lua_co_in_semaphore_115(_rt, s) else let116(_rt, s, walk_lua_co_socket_117(_rt, s))))))
 
     def walk_lua_co_in_semaphore_115(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := (s + _k110)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (not ((((_q[(_a & 65535) >> 3] if not (_a := (s + _k110)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)))) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k123) + _k124)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k123) + _k125)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k123) + _k124)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k125)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == (s + _k123))) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((s + _k123) + _k125)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k124)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == (s + _k123)) else 0)
+        return (1 if ((((((_u64((s + _k110)) != 0) and (not (((_u64((s + _k110)) != 0) and (_u64((s + _k122)) != 0)) and (_m.int(_u64((s + _k122)), 4, False) == 1347703880)))) and (_u64((s + _k122)) != 0)) and (_u64(((s + _k123) + _k124)) != 0)) and (_u64(((s + _k123) + _k125)) != 0)) and (_u64((_u64(((s + _k123) + _k124)) + _k125)) == (s + _k123))) and (_u64((_u64(((s + _k123) + _k125)) + _k124)) == (s + _k123)) else 0)
 
     def let116(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("pending" if i1 == 0 else ("cosocket connect" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k126) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k127) else _rt.field_int(_b, _k128, False))) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k129)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else ("cosocket send" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k130) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k131) else _rt.field_int(_b, _k132, False))) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k129)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else ("cosocket receive" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k133) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k134) else _rt.field_int(_b, _k135, False))) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k136)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else "cosocket"))))
+        return ("pending" if i1 == 0 else ("cosocket connect" if ((_u64(_b + _k126) if ((_b := i1) is not None and _k127) else _rt.field_int(_b, _k128, False))) and (_u64((i1 + _k129)) == s) else ("cosocket send" if ((_u64(_b + _k130) if ((_b := i1) is not None and _k131) else _rt.field_int(_b, _k132, False))) and (_u64((i1 + _k129)) == s) else ("cosocket receive" if ((_u64(_b + _k133) if ((_b := i1) is not None and _k134) else _rt.field_int(_b, _k135, False))) and (_u64((i1 + _k136)) == s) else "cosocket"))))
 
     def walk_lua_co_socket_117(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let118(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := (s + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return let118(_rt, s, _u64((s + _k122)))
 
     def let118(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (i1 if (((((((_q[(_a & 65535) >> 3] if not (_a := (s + _k110)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (not ((((_q[(_a & 65535) >> 3] if not (_a := (s + _k110)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (s + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (_m.int((_q[(_a & 65535) >> 3] if not (_a := (s + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 4, False) == 1347703880)))) and (not (walk_lua_co_in_semaphore_115(_rt, s)))) and (i1 != 0)) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k137)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k138) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k137)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k139) else _rt.field_int(_b, _k140, False)) == 1347703880)) and (((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k136)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) or ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k129)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s)) else 0)
+        return (i1 if ((((((_u64((s + _k110)) != 0) and (not (((_u64((s + _k110)) != 0) and (_u64((s + _k122)) != 0)) and (_m.int(_u64((s + _k122)), 4, False) == 1347703880)))) and (not (walk_lua_co_in_semaphore_115(_rt, s)))) and (i1 != 0)) and (_u64((i1 + _k137)) != 0)) and ((_u64(_b + _k138) if ((_b := _u64((i1 + _k137))) is not None and _k139) else _rt.field_int(_b, _k140, False)) == 1347703880)) and ((_u64((i1 + _k136)) == s) or (_u64((i1 + _k129)) == s)) else 0)
 
     def col119(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_entry_wait_109(_rt, _rt.memo("ctx", let_8, s))
 
     def h120(_rt, x):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", _rt.bitop("<<", (x & 255), 8), (_rt.bitop(">>", x, 8) & 255))
 
     def h121(_rt, p):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if p == 0:
             return "NULL"
@@ -8593,70 +8223,60 @@ def view19(L):
     def let122(_rt, s, i16):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h121(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i16 + _k141)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if i16 != 0 else "")
+        return (h121(_rt, _u64((i16 + _k141))) if i16 != 0 else "")
 
     def col123(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let122(_rt, s, walk_lua_co_socket_117(_rt, _rt.memo("entry", let_9, s)))
 
     def let124(_rt, s, i18):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.field_int(i18, _k142, True) if i18 != 0 else 0)
 
     def let125(_rt, s, i17):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (i17 + _k143)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if i17 != 0 else 0)
+        return (_u64((i17 + _k143)) if i17 != 0 else 0)
 
     def col126(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let124(_rt, s, let125(_rt, s, walk_lua_co_socket_117(_rt, _rt.memo("entry", let_9, s))))
 
     def let127(_rt, s, i19):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := (i19 + _k144)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i19 + _k145)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i19 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i19 + _k145)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) else 0)
+        return ((_u64((i19 + _k144)) - _u64((i19 + _k145))) if (i19 != 0) and (_u64((i19 + _k145)) != 0) else 0)
 
     def col128(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let127(_rt, s, walk_lua_co_socket_117(_rt, _rt.memo("entry", let_9, s)))
 
     def walk_lua_co_timer_130(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let131(_rt, s, walk_lua_co_socket_117(_rt, s))
 
     def let131(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k143)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k146)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k119) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k143)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k146)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k120) else _rt.field_int(_b, _k121, False)) else 0) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k133) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k134) else _rt.field_int(_b, _k135, False))) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k136)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == s) else ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k143)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k147)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k119) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k143)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k147)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k120) else _rt.field_int(_b, _k121, False)) else 0)) if (i1 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k143)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) else ((s + _k118) if ((_q[(_a & 65535) >> 3] if not (_a := (s + _k110)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k119) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k118)) is not None and _k120) else _rt.field_int(_b, _k121, False))) else 0))
+        return (((_u64((_u64((i1 + _k143)) + _k146)) if (_u64(_b + _k119) if ((_b := _u64((_u64((i1 + _k143)) + _k146))) is not None and _k120) else _rt.field_int(_b, _k121, False)) else 0) if ((_u64(_b + _k133) if ((_b := i1) is not None and _k134) else _rt.field_int(_b, _k135, False))) and (_u64((i1 + _k136)) == s) else (_u64((_u64((i1 + _k143)) + _k147)) if (_u64(_b + _k119) if ((_b := _u64((_u64((i1 + _k143)) + _k147))) is not None and _k120) else _rt.field_int(_b, _k121, False)) else 0)) if (i1 != 0) and (_u64((i1 + _k143)) != 0) else ((s + _k118) if (_u64((s + _k110)) != 0) and ((_u64(_b + _k119) if ((_b := (s + _k118)) is not None and _k120) else _rt.field_int(_b, _k121, False))) else 0))
 
     def max132(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         has = 0
@@ -8674,7 +8294,7 @@ def view19(L):
                 i21 = p_w129
                 if i21 != 0:
                     i22 = i21
-                    i23 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k149) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i22 + _k148)) is not None and _k150) else _rt.field_int(_b, _k151, False)) - _rt.clock_value("monotonic_ms"))
+                    i23 = ((_u64(_b + _k149) if ((_b := (i22 + _k148)) is not None and _k150) else _rt.field_int(_b, _k151, False)) - _rt.clock_value("monotonic_ms"))
                     x = i23
                     if (not (has)) or (x > acc):
                         acc = x
@@ -8695,17 +8315,15 @@ def view19(L):
     def col133(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return max132(_rt, s)
 
     def col138(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w134 = []
-        p_w135 = (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("ctx", let_8, s) + _k100)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w135 = _u64((_rt.memo("ctx", let_8, s) + _k100))
         n_w135 = 0
         t_w135 = p_w135
         pw_w135 = 1
@@ -8731,8 +8349,8 @@ def view19(L):
                         if n_w136 > _max_nodes:
                             raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i26 = p_w136
-                        b_w137 = (_q[(_a & 65535) >> 3] if not (_a := (i26 + _k104)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                        c_w137 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k105) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i26) is not None and _k106) else _rt.field_int(_b, _k107, False))
+                        b_w137 = _u64((i26 + _k104))
+                        c_w137 = (_u64(_b + _k105) if ((_b := i26) is not None and _k106) else _rt.field_int(_b, _k107, False))
                         if c_w137 < 0:
                             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w137, "hex"), (c_w137, "dec")])
                         if c_w137 > _max_nodes:
@@ -8747,11 +8365,11 @@ def view19(L):
                             if i_w137 >= c_w137:
                                 break
                             i27 = (b_w137 + (i_w137 * _k108))
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (i27 + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i27) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
+                            if (_u64((i27 + _k19)) != 0) and ((_u64(_b + _k20) if ((_b := i27) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
                                 i28 = i27
                                 list_w134.append(walk_lua_co_wait_114(_rt, i28))
                             i_w137 = (i_w137 + 1)
-                        p_w136 = (_q[(_a & 65535) >> 3] if not (_a := (p_w136 + _k109)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        p_w136 = _u64((p_w136 + _k109))
                         if (p_w136 == t_w136) and (p_w136 != 0):
                             raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w136, "hex"), (n_w136, "dec")])
                         if n_w136 == pw_w136:
@@ -8777,17 +8395,15 @@ def view19(L):
     def let143(_rt, i33, i34):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h121(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i34 + _k141)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if i34 != 0 else "")
+        return (h121(_rt, _u64((i34 + _k141))) if i34 != 0 else "")
 
     def col144(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w139 = []
-        p_w140 = (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("ctx", let_8, s) + _k100)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w140 = _u64((_rt.memo("ctx", let_8, s) + _k100))
         n_w140 = 0
         t_w140 = p_w140
         pw_w140 = 1
@@ -8813,8 +8429,8 @@ def view19(L):
                         if n_w141 > _max_nodes:
                             raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i31 = p_w141
-                        b_w142 = (_q[(_a & 65535) >> 3] if not (_a := (i31 + _k104)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                        c_w142 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k105) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i31) is not None and _k106) else _rt.field_int(_b, _k107, False))
+                        b_w142 = _u64((i31 + _k104))
+                        c_w142 = (_u64(_b + _k105) if ((_b := i31) is not None and _k106) else _rt.field_int(_b, _k107, False))
                         if c_w142 < 0:
                             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w142, "hex"), (c_w142, "dec")])
                         if c_w142 > _max_nodes:
@@ -8829,11 +8445,11 @@ def view19(L):
                             if i_w142 >= c_w142:
                                 break
                             i32 = (b_w142 + (i_w142 * _k108))
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (i32 + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i32) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
+                            if (_u64((i32 + _k19)) != 0) and ((_u64(_b + _k20) if ((_b := i32) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
                                 i33 = i32
                                 list_w139.append(let143(_rt, i33, walk_lua_co_socket_117(_rt, i33)))
                             i_w142 = (i_w142 + 1)
-                        p_w141 = (_q[(_a & 65535) >> 3] if not (_a := (p_w141 + _k109)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        p_w141 = _u64((p_w141 + _k109))
                         if (p_w141 == t_w141) and (p_w141 != 0):
                             raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w141, "hex"), (n_w141, "dec")])
                         if n_w141 == pw_w141:
@@ -8859,24 +8475,21 @@ def view19(L):
     def let149(_rt, i39, i41):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.field_int(i41, _k142, True) if i41 != 0 else 0)
 
     def let150(_rt, i39, i40):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (i40 + _k143)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if i40 != 0 else 0)
+        return (_u64((i40 + _k143)) if i40 != 0 else 0)
 
     def col151(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w145 = []
-        p_w146 = (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("ctx", let_8, s) + _k100)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w146 = _u64((_rt.memo("ctx", let_8, s) + _k100))
         n_w146 = 0
         t_w146 = p_w146
         pw_w146 = 1
@@ -8902,8 +8515,8 @@ def view19(L):
                         if n_w147 > _max_nodes:
                             raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i37 = p_w147
-                        b_w148 = (_q[(_a & 65535) >> 3] if not (_a := (i37 + _k104)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                        c_w148 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k105) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i37) is not None and _k106) else _rt.field_int(_b, _k107, False))
+                        b_w148 = _u64((i37 + _k104))
+                        c_w148 = (_u64(_b + _k105) if ((_b := i37) is not None and _k106) else _rt.field_int(_b, _k107, False))
                         if c_w148 < 0:
                             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w148, "hex"), (c_w148, "dec")])
                         if c_w148 > _max_nodes:
@@ -8918,11 +8531,11 @@ def view19(L):
                             if i_w148 >= c_w148:
                                 break
                             i38 = (b_w148 + (i_w148 * _k108))
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (i38 + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i38) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
+                            if (_u64((i38 + _k19)) != 0) and ((_u64(_b + _k20) if ((_b := i38) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
                                 i39 = i38
                                 list_w145.append(let149(_rt, i39, let150(_rt, i39, walk_lua_co_socket_117(_rt, i39))))
                             i_w148 = (i_w148 + 1)
-                        p_w147 = (_q[(_a & 65535) >> 3] if not (_a := (p_w147 + _k109)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        p_w147 = _u64((p_w147 + _k109))
                         if (p_w147 == t_w147) and (p_w147 != 0):
                             raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w147, "hex"), (n_w147, "dec")])
                         if n_w147 == pw_w147:
@@ -8948,52 +8561,45 @@ def view19(L):
     def walk_lua_co_wait_detail_156(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let161(_rt, s, walk_lua_co_timer_130(_rt, s))
 
     def let157(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h121(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k141)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if i2 != 0 else "")
+        return (h121(_rt, _u64((i2 + _k141))) if i2 != 0 else "")
 
     def let158(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.field_int(i4, _k142, True) if i4 != 0 else 0)
 
     def let159(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k143)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if i3 != 0 else 0)
+        return (_u64((i3 + _k143)) if i3 != 0 else 0)
 
     def let160(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k144)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k145)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i5 != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (i5 + _k145)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) else 0)
+        return ((_u64((i5 + _k144)) - _u64((i5 + _k145))) if (i5 != 0) and (_u64((i5 + _k145)) != 0) else 0)
 
     def let161(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat((_rt.cat(" ", let157(_rt, s, walk_lua_co_socket_117(_rt, s)), " sent ", let158(_rt, s, let159(_rt, s, walk_lua_co_socket_117(_rt, s))), " buffered ", let160(_rt, s, walk_lua_co_socket_117(_rt, s))) if walk_lua_co_socket_117(_rt, s) != 0 else ""), (_rt.cat(" left ", (((_q[(_a & 65535) >> 3] if not (_a := _b + _k149) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i1 + _k148)) is not None and _k150) else _rt.field_int(_b, _k151, False)) - _rt.clock_value("monotonic_ms")), "ms") if i1 != 0 else ""))
+        return _rt.cat((_rt.cat(" ", let157(_rt, s, walk_lua_co_socket_117(_rt, s)), " sent ", let158(_rt, s, let159(_rt, s, walk_lua_co_socket_117(_rt, s))), " buffered ", let160(_rt, s, walk_lua_co_socket_117(_rt, s))) if walk_lua_co_socket_117(_rt, s) != 0 else ""), (_rt.cat(" left ", ((_u64(_b + _k149) if ((_b := (i1 + _k148)) is not None and _k150) else _rt.field_int(_b, _k151, False)) - _rt.clock_value("monotonic_ms")), "ms") if i1 != 0 else ""))
 
     def col162(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w152 = []
-        p_w153 = (_q[(_a & 65535) >> 3] if not (_a := (_rt.memo("ctx", let_8, s) + _k100)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w153 = _u64((_rt.memo("ctx", let_8, s) + _k100))
         n_w153 = 0
         t_w153 = p_w153
         pw_w153 = 1
@@ -9019,8 +8625,8 @@ def view19(L):
                         if n_w154 > _max_nodes:
                             raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i44 = p_w154
-                        b_w155 = (_q[(_a & 65535) >> 3] if not (_a := (i44 + _k104)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                        c_w155 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k105) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i44) is not None and _k106) else _rt.field_int(_b, _k107, False))
+                        b_w155 = _u64((i44 + _k104))
+                        c_w155 = (_u64(_b + _k105) if ((_b := i44) is not None and _k106) else _rt.field_int(_b, _k107, False))
                         if c_w155 < 0:
                             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w155, "hex"), (c_w155, "dec")])
                         if c_w155 > _max_nodes:
@@ -9035,11 +8641,11 @@ def view19(L):
                             if i_w155 >= c_w155:
                                 break
                             i45 = (b_w155 + (i_w155 * _k108))
-                            if ((_q[(_a & 65535) >> 3] if not (_a := (i45 + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k20) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i45) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
+                            if (_u64((i45 + _k19)) != 0) and ((_u64(_b + _k20) if ((_b := i45) is not None and _k21) else _rt.field_int(_b, _k22, False)) != 3):
                                 i46 = i45
                                 list_w152.append(_rt.cat(walk_lua_co_wait_114(_rt, i46), walk_lua_co_wait_detail_156(_rt, i46)))
                             i_w155 = (i_w155 + 1)
-                        p_w154 = (_q[(_a & 65535) >> 3] if not (_a := (p_w154 + _k109)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        p_w154 = _u64((p_w154 + _k109))
                         if (p_w154 == t_w154) and (p_w154 != 0):
                             raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w154, "hex"), (n_w154, "dec")])
                         if n_w154 == pw_w154:
@@ -9172,7 +8778,6 @@ def view20(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -9182,7 +8787,6 @@ def view20(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -9192,7 +8796,6 @@ def view20(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -9202,32 +8805,28 @@ def view20(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit(((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
+        if not (visit((_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
             return 0
         return 1
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("JIT" if _rt.field_int(s, _k13, True) >= 0 else ("interpreted" if _rt.field_int(s, _k13, True) == (-1) else ("C" if _rt.field_int(s, _k13, True) == (-2) else ("GC" if _rt.field_int(s, _k13, True) == (-3) else ("trace exit" if _rt.field_int(s, _k13, True) == (-4) else "JIT compiler")))))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) if (_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) else 0)
+        return ((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) if (_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0)) else 0)
 
     def walk_lua_sample_frames_8(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w9 = (0 if not ((_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0))) else (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (_rt.register("rdx") - 16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) else 0) if _rt.field_int(s, _k13, True) == (-1) else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k24) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False)) - 8) if _rt.field_int(s, _k13, True) >= 0 else ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8))))
+        p_w9 = (0 if not ((_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0))) else (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + ((_u64(_b + _k21) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", _u64((_rt.register("rdx") - 16)), 47) == 131063) else 0) if _rt.field_int(s, _k13, True) == (-1) else (((_u64(_b + _k24) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False)) - 8) if _rt.field_int(s, _k13, True) >= 0 else (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k27)) - 8))))
         n_w9 = 0
         t_w9 = p_w9
         pw_w9 = 1
@@ -9239,11 +8838,11 @@ def view20(L):
                 if n_w9 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w9
-                if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) != 3:
+                if ((_u64(_b + _k28) if ((_b := i2) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) != 3:
                     if not (visit(i2)):
                         return 0
                 i1 = p_w9
-                p_w9 = (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) if (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < i1) else 0)
+                p_w9 = (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) if (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) > ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < i1) else 0)
                 if (p_w9 == t_w9) and (p_w9 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w9, "hex"), (n_w9, "dec")])
                 if n_w9 == pw_w9:
@@ -9258,14 +8857,12 @@ def view20(L):
     def walk_lua_return_frame_11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(let13(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k36) else _rt.field_int(_b, _k37, False))), ":", walk_lua_return_line_14(_rt, s), ": in main chunk") if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True) == 0 else (_rt.cat(let73(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k36) else _rt.field_int(_b, _k37, False))), ":", walk_lua_return_line_14(_rt, s), ": in function '", walk_lua_call_name_74(_rt, walk_lua_frame_unvarg_72(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))))), "'") if walk_lua_call_named_17(_rt, walk_lua_frame_unvarg_72(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))))) else _rt.cat(let82(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k36) else _rt.field_int(_b, _k37, False))), ":", walk_lua_return_line_14(_rt, s), ": in function <", let83(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k36) else _rt.field_int(_b, _k37, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True), ">")))
+        return (_rt.cat(let13(_rt, s, (_u64(_b + _k35) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k36) else _rt.field_int(_b, _k37, False))), ":", walk_lua_return_line_14(_rt, s), ": in main chunk") if _rt.field_int(((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True) == 0 else (_rt.cat(let73(_rt, s, (_u64(_b + _k35) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k36) else _rt.field_int(_b, _k37, False))), ":", walk_lua_return_line_14(_rt, s), ": in function '", walk_lua_call_name_74(_rt, walk_lua_frame_unvarg_72(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))))), "'") if walk_lua_call_named_17(_rt, walk_lua_frame_unvarg_72(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))))) else _rt.cat(let82(_rt, s, (_u64(_b + _k35) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k36) else _rt.field_int(_b, _k37, False))), ":", walk_lua_return_line_14(_rt, s), ": in function <", let83(_rt, s, (_u64(_b + _k35) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k36) else _rt.field_int(_b, _k37, False))), ":", _rt.field_int(((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True), ">")))
 
     def h12(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -9274,28 +8871,24 @@ def view20(L):
     def let13(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i1 + _k39) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k41) else _rt.field_int(_b, _k42, False)) - 1)) if (_m.int((i1 + _k39), 1, False) == 61) or (_m.int((i1 + _k39), 1, False) == 64) else h12(_rt, (i1 + _k39), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k41) else _rt.field_int(_b, _k42, False))))
+        return (h12(_rt, ((i1 + _k39) + 1), ((_u64(_b + _k40) if ((_b := i1) is not None and _k41) else _rt.field_int(_b, _k42, False)) - 1)) if (_m.int((i1 + _k39), 1, False) == 61) or (_m.int((i1 + _k39), 1, False) == 64) else h12(_rt, (i1 + _k39), (_u64(_b + _k40) if ((_b := i1) is not None and _k41) else _rt.field_int(_b, _k42, False))))
 
     def walk_lua_return_line_14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True) if walk_lua_return_index_15(_rt, s) < 2 else ((_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True) + _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k43, True)) if (walk_lua_return_index_15(_rt, s) - 1) == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k45) else _rt.field_int(_b, _k46, False)) else (_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True) + (_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k48) else _rt.field_int(_b, _k49, False)) + (walk_lua_return_index_15(_rt, s) - 2)), 1, False) if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k43, True) < 256 else (_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k48) else _rt.field_int(_b, _k49, False)) + ((walk_lua_return_index_15(_rt, s) - 2) * 2)), 2, False) if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k43, True) < 65536 else _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k48) else _rt.field_int(_b, _k49, False)) + ((walk_lua_return_index_15(_rt, s) - 2) * 4)), 4, False))))))
+        return (_rt.field_int(((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True) if walk_lua_return_index_15(_rt, s) < 2 else ((_rt.field_int(((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True) + _rt.field_int(((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k43, True)) if (walk_lua_return_index_15(_rt, s) - 1) == (_u64(_b + _k44) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k45) else _rt.field_int(_b, _k46, False)) else (_rt.field_int(((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k38, True) + (_m.int(((_u64(_b + _k47) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k48) else _rt.field_int(_b, _k49, False)) + (walk_lua_return_index_15(_rt, s) - 2)), 1, False) if _rt.field_int(((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k43, True) < 256 else (_m.int(((_u64(_b + _k47) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k48) else _rt.field_int(_b, _k49, False)) + ((walk_lua_return_index_15(_rt, s) - 2) * 2)), 2, False) if _rt.field_int(((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34), _k43, True) < 65536 else _m.int(((_u64(_b + _k47) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k48) else _rt.field_int(_b, _k49, False)) + ((walk_lua_return_index_15(_rt, s) - 2) * 4)), 4, False))))))
 
     def walk_lua_return_index_15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h16(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) - _k34), 4)
+        return h16(_rt, (((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) - _k34), 4)
 
     def h16(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -9304,21 +8897,18 @@ def view20(L):
     def walk_lua_call_named_17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0) and (walk_lua_return_index_15(_rt, s) >= 2)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) >= _k51)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) <= _k53)) and (let71(_rt, s, (_m.int(walk_lua_name_setter_61(_rt, s), 4, False) & 255))) else 0)
+        return (1 if ((((((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0) and (walk_lua_return_index_15(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) >= _k51)) and ((_m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) <= _k53)) and (let71(_rt, s, (_m.int(walk_lua_name_setter_61(_rt, s), 4, False) & 255))) else 0)
 
     def walk_lua_call_local_18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let70(_rt, s, _m.int(walk_lua_name_setter_61(_rt, s), 4, False))
 
     def walk_lua_proto_vars_19(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         def _visit1(x_w20):
             if not (visit(x_w20)):
@@ -9331,21 +8921,18 @@ def view20(L):
     def walk_lua_uleb_22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
 
     def walk_lua_var_extent_23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count27(_rt, s)) + 1))
 
     def take_while26(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w24 = 1
         p_w25 = s
@@ -9381,7 +8968,6 @@ def view20(L):
     def count27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit2(x_w24):
@@ -9395,14 +8981,12 @@ def view20(L):
     def walk_lua_var_len_28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_uleb_22(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count32(_rt, s)) + 1)) + walk_lua_uleb_size_33(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count37(_rt, s)) + 1)))))
 
     def take_while31(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w29 = 1
         p_w30 = s
@@ -9438,7 +9022,6 @@ def view20(L):
     def count32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit3(x_w29):
@@ -9452,14 +9035,12 @@ def view20(L):
     def walk_lua_uleb_size_33(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
 
     def take_while36(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w34 = 1
         p_w35 = s
@@ -9495,7 +9076,6 @@ def view20(L):
     def count37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit4(x_w34):
@@ -9509,14 +9089,12 @@ def view20(L):
     def walk_lua_var_next_38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count42(_rt, s)) + 1)) + walk_lua_uleb_size_33(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count46(_rt, s)) + 1)))) + walk_lua_uleb_size_33(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count50(_rt, s)) + 1)) + walk_lua_uleb_size_33(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count54(_rt, s)) + 1))))))
 
     def take_while41(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w39 = 1
         p_w40 = s
@@ -9552,7 +9130,6 @@ def view20(L):
     def count42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit5(x_w39):
@@ -9566,7 +9143,6 @@ def view20(L):
     def take_while45(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w43 = 1
         p_w44 = s
@@ -9602,7 +9178,6 @@ def view20(L):
     def count46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit6(x_w43):
@@ -9616,7 +9191,6 @@ def view20(L):
     def take_while49(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w47 = 1
         p_w48 = s
@@ -9652,7 +9226,6 @@ def view20(L):
     def count50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit7(x_w47):
@@ -9666,7 +9239,6 @@ def view20(L):
     def take_while53(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w51 = 1
         p_w52 = s
@@ -9702,7 +9274,6 @@ def view20(L):
     def count54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit8(x_w51):
@@ -9716,10 +9287,9 @@ def view20(L):
     def take_while55(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w20 = 1
-        p_w21 = ((1 + _rt.bitop("<<", walk_lua_uleb_22(_rt, walk_lua_var_extent_23(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_22(_rt, walk_lua_var_extent_23(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)))) + walk_lua_var_len_28(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)))), 36))
+        p_w21 = ((1 + _rt.bitop("<<", walk_lua_uleb_22(_rt, walk_lua_var_extent_23(_rt, (_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_22(_rt, walk_lua_var_extent_23(_rt, (_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)))) + walk_lua_var_len_28(_rt, (_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)))), 36))
         n_w21 = 0
         t_w21 = p_w21
         pw_w21 = 1
@@ -9731,13 +9301,13 @@ def view20(L):
                 if n_w21 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w21
-                if not (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
+                if not (_m.int((((_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
                     return wanted_w20
                 if not (visit(i2)):
                     wanted_w20 = 0
                     return wanted_w20
                 i1 = p_w21
-                p_w21 = ((((walk_lua_var_next_38(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i1 & 1048575)) - 1)) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_22(_rt, walk_lua_var_extent_23(_rt, walk_lua_var_next_38(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_22(_rt, walk_lua_var_extent_23(_rt, walk_lua_var_next_38(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_28(_rt, walk_lua_var_next_38(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i1 & 1048575)) - 1)))), 36))
+                p_w21 = ((((walk_lua_var_next_38(_rt, (((_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_22(_rt, walk_lua_var_extent_23(_rt, walk_lua_var_next_38(_rt, (((_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_22(_rt, walk_lua_var_extent_23(_rt, walk_lua_var_next_38(_rt, (((_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_28(_rt, walk_lua_var_next_38(_rt, (((_u64(_b + _k54) if ((_b := s) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (i1 & 1048575)) - 1)))), 36))
                 if (p_w21 == t_w21) and (p_w21 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w21, "hex"), (n_w21, "dec")])
                 if n_w21 == pw_w21:
@@ -9752,7 +9322,6 @@ def view20(L):
     def count57(_rt, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit9(x56):
@@ -9768,7 +9337,6 @@ def view20(L):
     def nth59(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
@@ -9791,63 +9359,55 @@ def view20(L):
     def let60(_rt, s, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (0 if count57(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth59(_rt, i1, i2, i3))
 
     def walk_lua_name_setter_61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return nth68(_rt, s)
 
     def walk_lua_caller_bc_63(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34) + _k34)
+        return (((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34) + _k34)
 
     def let64(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i3, 8) & 255) - 3) if (i3 & 255) == _k58 else (_rt.bitop(">>", i3, 8) & 255))
 
     def let65(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i4, 8) & 255) - 3) if (i4 & 255) == _k58 else (_rt.bitop(">>", i4, 8) & 255))
 
     def let66(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i5, 8) & 255) - 3) if (i5 & 255) == _k58 else (_rt.bitop(">>", i5, 8) & 255))
 
     def let67(_rt, s, i6):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k58 else (_rt.bitop(">>", i6, 8) & 255))
 
     def nth68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w62 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 8)
+        p_w62 = ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 8)
         n_w62 = 0
         t_w62 = p_w62
         pw_w62 = 1
@@ -9859,7 +9419,7 @@ def view20(L):
                 if n_w62 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w62
-                if (((i2 == walk_lua_caller_bc_63(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k60) and (let64(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let65(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k62) or (((_m.int(i2, 4, False) & 255) >= _k51) and ((_m.int(i2, 4, False) & 255) <= _k64))) or (((_m.int(i2, 4, False) & 255) >= _k66) and ((_m.int(i2, 4, False) & 255) <= _k68))) and (let66(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k70) or ((_m.int(i2, 4, False) & 255) == _k72)) or (((_m.int(i2, 4, False) & 255) >= _k74) and ((_m.int(i2, 4, False) & 255) <= _k76))) or ((_m.int(i2, 4, False) & 255) == _k78)) or (((_m.int(i2, 4, False) & 255) >= _k80) and ((_m.int(i2, 4, False) & 255) <= _k82))) or (((_m.int(i2, 4, False) & 255) >= _k84) and ((_m.int(i2, 4, False) & 255) <= _k86))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let67(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)))):
+                if (((i2 == walk_lua_caller_bc_63(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k60) and (let64(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let65(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k62) or (((_m.int(i2, 4, False) & 255) >= _k51) and ((_m.int(i2, 4, False) & 255) <= _k64))) or (((_m.int(i2, 4, False) & 255) >= _k66) and ((_m.int(i2, 4, False) & 255) <= _k68))) and (let66(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k70) or ((_m.int(i2, 4, False) & 255) == _k72)) or (((_m.int(i2, 4, False) & 255) >= _k74) and ((_m.int(i2, 4, False) & 255) <= _k76))) or ((_m.int(i2, 4, False) & 255) == _k78)) or (((_m.int(i2, 4, False) & 255) >= _k80) and ((_m.int(i2, 4, False) & 255) <= _k82))) or (((_m.int(i2, 4, False) & 255) >= _k84) and ((_m.int(i2, 4, False) & 255) <= _k86))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let67(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)))):
                     if i == k:
                         r = i2
                         return r
@@ -9880,70 +9440,61 @@ def view20(L):
     def let69(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((((i1 & 255) != _k74) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k55) else _rt.field_int(_b, _k56, False)) == 0)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False)) >= 65536)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k87) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k88) else _rt.field_int(_b, _k89, False)) >= 1048576) else let60(_rt, s, i1, i2, h16(_rt, (walk_lua_name_setter_61(_rt, s) - walk_lua_caller_bc_63(_rt, s)), 4)))
+        return (0 if ((((i1 & 255) != _k74) or ((_u64(_b + _k54) if ((_b := i2) is not None and _k55) else _rt.field_int(_b, _k56, False)) == 0)) or ((_u64(_b + _k44) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False)) >= 65536)) or ((_u64(_b + _k87) if ((_b := i2) is not None and _k88) else _rt.field_int(_b, _k89, False)) >= 1048576) else let60(_rt, s, i1, i2, h16(_rt, (walk_lua_name_setter_61(_rt, s) - walk_lua_caller_bc_63(_rt, s)), 4)))
 
     def let70(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let69(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34))
+        return let69(_rt, s, i1, ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34))
 
     def let71(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if (((i1 == _k82) or (i1 == _k91)) or (i1 == _k78)) or (walk_lua_call_local_18(_rt, s) != 0) else 0)
 
     def walk_lua_frame_unvarg_72(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7))) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 3 else s)
+        return ((s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7))) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 3 else s)
 
     def let73(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i2 + _k39) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k41) else _rt.field_int(_b, _k42, False)) - 1)) if (_m.int((i2 + _k39), 1, False) == 61) or (_m.int((i2 + _k39), 1, False) == 64) else h12(_rt, (i2 + _k39), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k41) else _rt.field_int(_b, _k42, False))))
+        return (h12(_rt, ((i2 + _k39) + 1), ((_u64(_b + _k40) if ((_b := i2) is not None and _k41) else _rt.field_int(_b, _k42, False)) - 1)) if (_m.int((i2 + _k39), 1, False) == 61) or (_m.int((i2 + _k39), 1, False) == 64) else h12(_rt, (i2 + _k39), (_u64(_b + _k40) if ((_b := i2) is not None and _k41) else _rt.field_int(_b, _k42, False))))
 
     def walk_lua_call_name_74(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let81(_rt, s, _m.int(walk_lua_name_setter_61(_rt, s), 4, False))
 
     def let75(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h12(_rt, (i3 + _k39), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k41) else _rt.field_int(_b, _k42, False)))
+        return h12(_rt, (i3 + _k39), (_u64(_b + _k40) if ((_b := i3) is not None and _k41) else _rt.field_int(_b, _k42, False)))
 
     def let76(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h12(_rt, (i4 + _k39), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k41) else _rt.field_int(_b, _k42, False)))
+        return h12(_rt, (i4 + _k39), (_u64(_b + _k40) if ((_b := i4) is not None and _k41) else _rt.field_int(_b, _k42, False)))
 
     def nth78(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w77 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k92) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))
+        p_w77 = (_u64(_b + _k92) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))
         n_w77 = 0
         t_w77 = p_w77
         pw_w77 = 1
@@ -9955,7 +9506,7 @@ def view20(L):
                 if n_w77 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i6 = p_w77
-                if (i6 == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k92) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))) or (_m.int((i6 - 1), 1, False) == 0):
+                if (i6 == (_u64(_b + _k92) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))) or (_m.int((i6 - 1), 1, False) == 0):
                     if i == k:
                         r = i6
                         return r
@@ -9976,47 +9527,41 @@ def view20(L):
     def walk_lua_var_name_79(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
     def let80(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (let75(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k95) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k82 else (let76(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k95) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k91 else (_rt.cstring(nth78(_rt, i1, i2)) if (i1 & 255) == _k78 else walk_lua_var_name_79(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (walk_lua_call_local_18(_rt, s) & 1048575)) - 1)))))
+        return (let75(_rt, i1, i2, _u64(((_u64(_b + _k95) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k82 else (let76(_rt, i1, i2, _u64(((_u64(_b + _k95) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k91 else (_rt.cstring(nth78(_rt, i1, i2)) if (i1 & 255) == _k78 else walk_lua_var_name_79(_rt, (((_u64(_b + _k54) if ((_b := i2) is not None and _k55) else _rt.field_int(_b, _k56, False)) + (walk_lua_call_local_18(_rt, s) & 1048575)) - 1)))))
 
     def let81(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let80(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34))
+        return let80(_rt, s, i1, ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34))
 
     def let82(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i3 + _k39) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k41) else _rt.field_int(_b, _k42, False)) - 1)) if (_m.int((i3 + _k39), 1, False) == 61) or (_m.int((i3 + _k39), 1, False) == 64) else h12(_rt, (i3 + _k39), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k41) else _rt.field_int(_b, _k42, False))))
+        return (h12(_rt, ((i3 + _k39) + 1), ((_u64(_b + _k40) if ((_b := i3) is not None and _k41) else _rt.field_int(_b, _k42, False)) - 1)) if (_m.int((i3 + _k39), 1, False) == 61) or (_m.int((i3 + _k39), 1, False) == 64) else h12(_rt, (i3 + _k39), (_u64(_b + _k40) if ((_b := i3) is not None and _k41) else _rt.field_int(_b, _k42, False))))
 
     def let83(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i4 + _k39) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k41) else _rt.field_int(_b, _k42, False)) - 1)) if (_m.int((i4 + _k39), 1, False) == 61) or (_m.int((i4 + _k39), 1, False) == 64) else h12(_rt, (i4 + _k39), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k40) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k41) else _rt.field_int(_b, _k42, False))))
+        return (h12(_rt, ((i4 + _k39) + 1), ((_u64(_b + _k40) if ((_b := i4) is not None and _k41) else _rt.field_int(_b, _k42, False)) - 1)) if (_m.int((i4 + _k39), 1, False) == 61) or (_m.int((i4 + _k39), 1, False) == 64) else h12(_rt, (i4 + _k39), (_u64(_b + _k40) if ((_b := i4) is not None and _k41) else _rt.field_int(_b, _k42, False))))
 
     def col84(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w7 = []
         def _visit11(x10):
             i1 = x10
-            if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0:
+            if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0:
                 i2 = i1
                 list_w7.append(walk_lua_return_frame_11(_rt, i2))
             return 1
@@ -10027,27 +9572,24 @@ def view20(L):
     def walk_lua_sample_sound_85(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return all88(_rt, s)
 
     def walk_lua_frame_sound_86(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (s - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k98) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k99) else _rt.field_int(_b, _k100, False)) == 8)) and ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k101) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k102) else _rt.field_int(_b, _k103, False)) != 0) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k98) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k99) else _rt.field_int(_b, _k100, False)) == 7))) and (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < s) else 0)
+        return (1 if (((_rt.bitop(">>", _u64((s - 8)), 47) == 131063) and ((_u64(_b + _k98) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k99) else _rt.field_int(_b, _k100, False)) == 8)) and (((_u64(_b + _k101) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k102) else _rt.field_int(_b, _k103, False)) != 0) or ((_u64(_b + _k98) if ((_b := ((_u64(_b + _k31) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k32) else _rt.field_int(_b, _k33, False)) - _k34)) is not None and _k99) else _rt.field_int(_b, _k100, False)) == 7))) and (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < s) else 0)
 
     def all88(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 1
         def _visit12(x87):
             nonlocal acc
             i1 = x87
-            if not ((walk_lua_frame_sound_86(_rt, i1)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8))):
+            if not ((walk_lua_frame_sound_86(_rt, i1)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8))):
                 acc = 0
                 return 0
             return 1
@@ -10058,21 +9600,18 @@ def view20(L):
     def check89(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_sample_sound_85(_rt, s)
 
     def walk_lua_base_known_90(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if ((not ((_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)))) or (_rt.field_int(s, _k13, True) != (-1))) or (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (_rt.register("rdx") - 16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) else 0) != 0) else 0)
+        return (1 if ((not ((_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0)))) or (_rt.field_int(s, _k13, True) != (-1))) or (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + ((_u64(_b + _k21) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", _u64((_rt.register("rdx") - 16)), 47) == 131063) else 0) != 0) else 0)
 
     def check91(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_base_known_90(_rt, s)
 
@@ -10163,7 +9702,6 @@ def view21(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -10173,7 +9711,6 @@ def view21(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -10183,7 +9720,6 @@ def view21(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -10193,23 +9729,20 @@ def view21(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit(((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
+        if not (visit((_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
             return 0
         return 1
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
+        return (_u64(_b + _k13) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
 
     def h6(_rt, x):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (_k16):
             raise _rt.fail("unavailable", "enum_name(): the layout of this build has no enumerators of lj_gc_state (it was made before enums: named it): make it again with xgen layout", [])
@@ -10218,14 +9751,12 @@ def view21(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h6(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)))
+        return h6(_rt, (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)))
 
     def h25(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24, p25, p26, p27, p28, p29, p30, p31):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -10265,14 +9796,12 @@ def view21(L):
     def walk_lua_object_bytes_28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((((_k21 + ((_rt.field_int(s, _k22, True) & 127) * 8)) if _rt.field_int(s, _k22, True) != 0 else _k21) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8) if _rt.field_int(s, _k22, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k26) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) + 1) * _k29) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k26) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 11 else (((_k34 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) == 0 else (_k42 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k47) else _rt.field_int(_b, _k48, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 7 else ((_k49 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k50) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k51) else _rt.field_int(_b, _k52, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 6 else (_k53 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 5 else ((_k54 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k55) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k56) else _rt.field_int(_b, _k57, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 12 else 0))))))
+        return (((((_k21 + ((_rt.field_int(s, _k22, True) & 127) * 8)) if _rt.field_int(s, _k22, True) != 0 else _k21) + (((_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8) if _rt.field_int(s, _k22, True) <= 0 else 0)) + ((((_u64(_b + _k26) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) + 1) * _k29) if (_u64(_b + _k26) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) > 0 else 0)) if (_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 11 else (((_k34 + ((_u64(_b + _k35) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False)) * 8)) if (_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) == 0 else (_k42 + ((_u64(_b + _k43) if ((_b := s) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) if (_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 8 else ((_u64(_b + _k46) if ((_b := s) is not None and _k47) else _rt.field_int(_b, _k48, False)) if (_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 7 else ((_k49 + ((_u64(_b + _k50) if ((_b := s) is not None and _k51) else _rt.field_int(_b, _k52, False)) * 8)) if (_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 6 else (_k53 if (_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 5 else ((_k54 + (_u64(_b + _k55) if ((_b := s) is not None and _k56) else _rt.field_int(_b, _k57, False))) if (_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) == 12 else 0))))))
 
     def fold33(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w8 = 0
         err_w8 = 0
@@ -10325,7 +9854,7 @@ def view21(L):
         live_w23 = 1
         alive_w24 = 16
         try:
-            p_w26 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k58) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k59) else _rt.field_int(_b, _k60, False))
+            p_w26 = (_u64(_b + _k58) if ((_b := s) is not None and _k59) else _rt.field_int(_b, _k60, False))
             n_w26 = 0
             t_w26 = p_w26
             pw_w26 = 1
@@ -10341,7 +9870,7 @@ def view21(L):
                     herr_w30 = 0
                     if (live_w8) or (live_w9):
                         try:
-                            h_w30 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k61) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w27) is not None and _k62) else _rt.field_int(_b, _k63, False))
+                            h_w30 = (_u64(_b + _k61) if ((_b := x_w27) is not None and _k62) else _rt.field_int(_b, _k63, False))
                         except Exception as e_w30:
                             if not _rt.is_failure(e_w30):
                                 raise
@@ -10350,7 +9879,7 @@ def view21(L):
                     herr_w31 = 0
                     if (((((((((((((live_w10) or (live_w11)) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16)) or (live_w17)) or (live_w18)) or (live_w19)) or (live_w20)) or (live_w21)) or (live_w22)) or (live_w23):
                         try:
-                            h_w31 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w27) is not None and _k31) else _rt.field_int(_b, _k32, False))
+                            h_w31 = (_u64(_b + _k30) if ((_b := x_w27) is not None and _k31) else _rt.field_int(_b, _k32, False))
                         except Exception as e_w31:
                             if not _rt.is_failure(e_w31):
                                 raise
@@ -10368,7 +9897,7 @@ def view21(L):
                         try:
                             if herr_w30 != 0:
                                 raise herr_w30
-                            if (_rt.bitop("&", h_w30, _rt.bitop("^", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k64) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False)), 3)) & 3) != 0:
+                            if (_rt.bitop("&", h_w30, _rt.bitop("^", (_u64(_b + _k64) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False)), 3)) & 3) != 0:
                                 acc_w8 = (acc_w8 + 1)
                         except Exception as e_w8:
                             if not _rt.is_failure(e_w8):
@@ -10380,7 +9909,7 @@ def view21(L):
                         try:
                             if herr_w30 != 0:
                                 raise herr_w30
-                            if (_rt.bitop("&", h_w30, _rt.bitop("^", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k64) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False)), 3)) & 3) != 0:
+                            if (_rt.bitop("&", h_w30, _rt.bitop("^", (_u64(_b + _k64) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False)), 3)) & 3) != 0:
                                 acc_w9 = (acc_w9 + walk_lua_object_bytes_28(_rt, x_w27))
                         except Exception as e_w9:
                             if not _rt.is_failure(e_w9):
@@ -10566,7 +10095,7 @@ def view21(L):
                     if alive_w24 == 0:
                         return h25(_rt, acc_w8, acc_w9, acc_w10, acc_w11, (acc_w12 if has_w12 else None), acc_w13, acc_w14, acc_w15, acc_w16, acc_w17, acc_w18, acc_w19, acc_w20, acc_w21, acc_w22, acc_w23, err_w8, err_w9, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16, err_w17, err_w18, err_w19, err_w20, err_w21, err_w22, err_w23)
                     i1 = p_w26
-                    p_w26 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k68) else _rt.field_int(_b, _k69, False))
+                    p_w26 = (_u64(_b + _k67) if ((_b := i1) is not None and _k68) else _rt.field_int(_b, _k69, False))
                     if (p_w26 == t_w26) and (p_w26 != 0):
                         raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w26, "hex"), (n_w26, "dec")])
                     if n_w26 == pw_w26:
@@ -10616,7 +10145,6 @@ def view21(L):
     def folded34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[16]
@@ -10627,7 +10155,6 @@ def view21(L):
     def h40(_rt, p0, p1, p2, p3, p4, p5, p6, p7):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -10643,7 +10170,6 @@ def view21(L):
     def fold45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w35 = 0
         err_w35 = 0
@@ -10659,7 +10185,7 @@ def view21(L):
         live_w38 = 1
         alive_w39 = 4
         try:
-            c_w41 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k70) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k71) else _rt.field_int(_b, _k72, False)) + 1)
+            c_w41 = ((_u64(_b + _k70) if ((_b := s) is not None and _k71) else _rt.field_int(_b, _k72, False)) + 1)
             if c_w41 < 0:
                 raise _rt.fail("corrupt", "range({0}): negative count", [(c_w41, "dec")])
             if c_w41 > _max_nodes:
@@ -10672,7 +10198,7 @@ def view21(L):
                 if i_w41 >= c_w41:
                     break
                 i3 = i_w41
-                p_w42 = _rt.bitop("&", (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k73)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i3 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _rt.bitnot(1))
+                p_w42 = _rt.bitop("&", _u64((_u64((s + _k73)) + (i3 * 8))), _rt.bitnot(1))
                 n_w42 = 0
                 t_w42 = p_w42
                 pw_w42 = 1
@@ -10688,7 +10214,7 @@ def view21(L):
                         herr_w44 = 0
                         if (live_w35) or (live_w36):
                             try:
-                                h_w44 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k61) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w43) is not None and _k62) else _rt.field_int(_b, _k63, False))
+                                h_w44 = (_u64(_b + _k61) if ((_b := x_w43) is not None and _k62) else _rt.field_int(_b, _k63, False))
                             except Exception as e_w44:
                                 if not _rt.is_failure(e_w44):
                                     raise
@@ -10697,7 +10223,7 @@ def view21(L):
                             try:
                                 if herr_w44 != 0:
                                     raise herr_w44
-                                if (_rt.bitop("&", h_w44, _rt.bitop("^", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k64) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False)), 3)) & 3) != 0:
+                                if (_rt.bitop("&", h_w44, _rt.bitop("^", (_u64(_b + _k64) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False)), 3)) & 3) != 0:
                                     acc_w35 = (acc_w35 + 1)
                             except Exception as e_w35:
                                 if not _rt.is_failure(e_w35):
@@ -10709,8 +10235,8 @@ def view21(L):
                             try:
                                 if herr_w44 != 0:
                                     raise herr_w44
-                                if (_rt.bitop("&", h_w44, _rt.bitop("^", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k64) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False)), 3)) & 3) != 0:
-                                    acc_w36 = (acc_w36 + ((_k74 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k75) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w43) is not None and _k76) else _rt.field_int(_b, _k77, False))) + 1))
+                                if (_rt.bitop("&", h_w44, _rt.bitop("^", (_u64(_b + _k64) if ((_b := s) is not None and _k65) else _rt.field_int(_b, _k66, False)), 3)) & 3) != 0:
+                                    acc_w36 = (acc_w36 + ((_k74 + (_u64(_b + _k75) if ((_b := x_w43) is not None and _k76) else _rt.field_int(_b, _k77, False))) + 1))
                             except Exception as e_w36:
                                 if not _rt.is_failure(e_w36):
                                     raise
@@ -10721,7 +10247,7 @@ def view21(L):
                             acc_w37 = (acc_w37 + 1)
                         if live_w38:
                             try:
-                                acc_w38 = (acc_w38 + ((_k74 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k75) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w43) is not None and _k76) else _rt.field_int(_b, _k77, False))) + 1))
+                                acc_w38 = (acc_w38 + ((_k74 + (_u64(_b + _k75) if ((_b := x_w43) is not None and _k76) else _rt.field_int(_b, _k77, False))) + 1))
                             except Exception as e_w38:
                                 if not _rt.is_failure(e_w38):
                                     raise
@@ -10731,7 +10257,7 @@ def view21(L):
                         if alive_w39 == 0:
                             return h40(_rt, acc_w35, acc_w36, acc_w37, acc_w38, err_w35, err_w36, err_w37, err_w38)
                         i4 = p_w42
-                        p_w42 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k68) else _rt.field_int(_b, _k69, False))
+                        p_w42 = (_u64(_b + _k67) if ((_b := i4) is not None and _k68) else _rt.field_int(_b, _k69, False))
                         if (p_w42 == t_w42) and (p_w42 != 0):
                             raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w42, "hex"), (n_w42, "dec")])
                         if n_w42 == pw_w42:
@@ -10758,7 +10284,6 @@ def view21(L):
     def folded46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold45, s)
         e = r[4]
@@ -10769,14 +10294,12 @@ def view21(L):
     def col47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (folded34(_rt, s) + folded46(_rt, s))
 
     def folded48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[17]
@@ -10787,7 +10310,6 @@ def view21(L):
     def folded49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold45, s)
         e = r[5]
@@ -10798,14 +10320,12 @@ def view21(L):
     def col50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (folded48(_rt, s) + folded49(_rt, s))
 
     def folded51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold45, s)
         e = r[6]
@@ -10816,21 +10336,18 @@ def view21(L):
     def col52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded51(_rt, s)
 
     def col53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k78) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k79) else _rt.field_int(_b, _k80, False))
+        return (_u64(_b + _k78) if ((_b := s) is not None and _k79) else _rt.field_int(_b, _k80, False))
 
     def folded54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold45, s)
         e = r[7]
@@ -10841,14 +10358,12 @@ def view21(L):
     def col55(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded54(_rt, s)
 
     def folded56(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[18]
@@ -10859,14 +10374,12 @@ def view21(L):
     def col57(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded56(_rt, s)
 
     def folded58(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[19]
@@ -10877,14 +10390,12 @@ def view21(L):
     def col59(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded58(_rt, s)
 
     def folded60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[20]
@@ -10895,14 +10406,12 @@ def view21(L):
     def col61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded60(_rt, s)
 
     def folded62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[21]
@@ -10913,14 +10422,12 @@ def view21(L):
     def col63(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded62(_rt, s)
 
     def folded64(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[22]
@@ -10931,14 +10438,12 @@ def view21(L):
     def col65(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded64(_rt, s)
 
     def folded66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[23]
@@ -10949,14 +10454,12 @@ def view21(L):
     def col67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded66(_rt, s)
 
     def folded68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[24]
@@ -10967,14 +10470,12 @@ def view21(L):
     def col69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded68(_rt, s)
 
     def folded70(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[25]
@@ -10985,14 +10486,12 @@ def view21(L):
     def col71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded70(_rt, s)
 
     def folded72(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[26]
@@ -11003,14 +10502,12 @@ def view21(L):
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded72(_rt, s)
 
     def folded74(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[27]
@@ -11021,14 +10518,12 @@ def view21(L):
     def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded74(_rt, s)
 
     def folded76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[28]
@@ -11039,14 +10534,12 @@ def view21(L):
     def col77(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded76(_rt, s)
 
     def folded78(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[29]
@@ -11057,14 +10550,12 @@ def view21(L):
     def col79(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded78(_rt, s)
 
     def folded80(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[30]
@@ -11075,14 +10566,12 @@ def view21(L):
     def col81(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded80(_rt, s)
 
     def folded82(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[31]
@@ -11093,7 +10582,6 @@ def view21(L):
     def col83(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded82(_rt, s)
 
@@ -11270,7 +10758,6 @@ def view22(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -11280,7 +10767,6 @@ def view22(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -11290,7 +10776,6 @@ def view22(L):
     def h4(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -11300,16 +10785,14 @@ def view22(L):
     def walk_lua_object_bytes_5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((((_k1 + ((_rt.field_int(s, _k2, True) & 127) * 8)) if _rt.field_int(s, _k2, True) != 0 else _k1) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) * 8) if _rt.field_int(s, _k2, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) * _k9) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_k14 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (_k22 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k26) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_k29 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (_k33 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((_k34 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
+        return (((((_k1 + ((_rt.field_int(s, _k2, True) & 127) * 8)) if _rt.field_int(s, _k2, True) != 0 else _k1) + (((_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) * 8) if _rt.field_int(s, _k2, True) <= 0 else 0)) + ((((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) * _k9) if (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_k14 + ((_u64(_b + _k15) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)) * 8)) if (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (_k22 + ((_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ((_u64(_b + _k26) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_k29 + ((_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) * 8)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (_k33 if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((_k34 + (_u64(_b + _k35) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
 
     def root6(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k50) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k38)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k48) else _rt.field_int(_b, _k49, False))) is not None and _k51) else _rt.field_int(_b, _k52, False))
+        p_w1 = (_u64(_b + _k50) if ((_b := (_u64(_b + _k47) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h2(_rt)) + _k38)) + ((_u64(_b + _k39) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) + _k42)) + ((_u64(_b + _k43) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) + _k46))) is not None and _k48) else _rt.field_int(_b, _k49, False))) is not None and _k51) else _rt.field_int(_b, _k52, False))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -11321,12 +10804,12 @@ def view22(L):
                 if n_w1 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w1
-                if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11) and (walk_lua_object_bytes_5(_rt, i2) >= 65536):
+                if ((_u64(_b + _k10) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11) and (walk_lua_object_bytes_5(_rt, i2) >= 65536):
                     i3 = i2
                     if not (visit(i3)):
                         return 0
                 i1 = p_w1
-                p_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k53) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k54) else _rt.field_int(_b, _k55, False))
+                p_w1 = (_u64(_b + _k53) if ((_b := i1) is not None and _k54) else _rt.field_int(_b, _k55, False))
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -11341,44 +10824,38 @@ def view22(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_object_bytes_5(_rt, s)
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)
+        return (((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) if (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) != 0 else 0)
+        return (1 if (_u64(_b + _k56) if ((_b := s) is not None and _k57) else _rt.field_int(_b, _k58, False)) != 0 else 0)
 
     def walk_lua_held_path_13(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        i1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k38)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k48) else _rt.field_int(_b, _k49, False))
+        i1 = (_u64(_b + _k47) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h2(_rt)) + _k38)) + ((_u64(_b + _k39) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) + _k42)) + ((_u64(_b + _k43) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) + _k46))) is not None and _k48) else _rt.field_int(_b, _k49, False))
         st_w14 = _rt.shared("reach135", reach135, i1)
         q_w14 = st_w14[0]
         par_w14 = st_w14[1]
@@ -11409,7 +10886,7 @@ def view22(L):
                         i7 = q_w14[j_w14]
                         i5 = (0 if par_w14[j_w14] < 0 else q_w14[par_w14[j_w14]])
                         i6 = edg_w14[j_w14]
-                        name_w14 = (("main thread" if i6 == 0 else ("_G" if i6 == 1 else ("registry" if i6 == 2 else ("metamethod name" if i6 < 25 else "base metatable")))) if i5 == 0 else _rt.cat((("metatable" if i6 == 0 else (_rt.cat("[", (i6 - 1), "]") if i6 <= ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False)) else let33(_rt, i1, i5, i6, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k59) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k60) else _rt.field_int(_b, _k61, False)) + (_rt.bitop(">>", ((i6 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False))), 1) * _k9))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (("environment" if i6 == 0 else (_rt.cat("upvalue ", i6) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else ("prototype" if i6 == 1 else let41(_rt, i5, i6, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ("value" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (("environment" if i6 == 0 else let133(_rt, i5, i6, i5)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (("chunk name" if i6 == 0 else "constant") if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ("metatable" if i6 == 0 else "environment")))))), (_rt.cat(" (", let134(_rt, i7, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k66) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) is not None and _k67) else _rt.field_int(_b, _k68, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65), _k69, True), ")") if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0) else (" (coroutine)" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ""))))
+                        name_w14 = (("main thread" if i6 == 0 else ("_G" if i6 == 1 else ("registry" if i6 == 2 else ("metamethod name" if i6 < 25 else "base metatable")))) if i5 == 0 else _rt.cat((("metatable" if i6 == 0 else (_rt.cat("[", (i6 - 1), "]") if i6 <= (_u64(_b + _k3) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False)) else let33(_rt, i1, i5, i6, ((_u64(_b + _k59) if ((_b := i5) is not None and _k60) else _rt.field_int(_b, _k61, False)) + (_rt.bitop(">>", ((i6 - 1) - (_u64(_b + _k3) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False))), 1) * _k9))))) if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (("environment" if i6 == 0 else (_rt.cat("upvalue ", i6) if (_u64(_b + _k18) if ((_b := i5) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else ("prototype" if i6 == 1 else let41(_rt, i5, i6, ((_u64(_b + _k62) if ((_b := i5) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65))))) if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ("value" if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (("environment" if i6 == 0 else let133(_rt, i5, i6, i5)) if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (("chunk name" if i6 == 0 else "constant") if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ("metatable" if i6 == 0 else "environment")))))), (_rt.cat(" (", let134(_rt, i7, (_u64(_b + _k66) if ((_b := ((_u64(_b + _k62) if ((_b := i7) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) is not None and _k67) else _rt.field_int(_b, _k68, False))), ":", _rt.field_int(((_u64(_b + _k62) if ((_b := i7) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65), _k69, True), ")") if ((_u64(_b + _k10) if ((_b := i7) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8) and ((_u64(_b + _k18) if ((_b := i7) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0) else (" (coroutine)" if (_u64(_b + _k10) if ((_b := i7) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ""))))
                         nm_w14[j_w14] = name_w14
                     if not (visit(name_w14)):
                         return 0
@@ -11419,7 +10896,6 @@ def view22(L):
     def reach_names15(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         m_w16 = {}
         return m_w16
@@ -11427,31 +10903,27 @@ def view22(L):
     def walk_lua_key_name_17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let30(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)))
+        return let30(_rt, s, (_u64(_b + _k71) if ((_b := (s + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)))
 
     def walk_lua_str_ident_18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k75) else _rt.field_int(_b, _k76, False)) > 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k75) else _rt.field_int(_b, _k76, False)) <= 64)) and (not ((_m.int((s + _k77), 1, False) >= 48) and (_m.int((s + _k77), 1, False) <= 57)))) and (all21(_rt, s)) else 0)
+        return (1 if ((((_u64(_b + _k74) if ((_b := s) is not None and _k75) else _rt.field_int(_b, _k76, False)) > 0) and ((_u64(_b + _k74) if ((_b := s) is not None and _k75) else _rt.field_int(_b, _k76, False)) <= 64)) and (not ((_m.int((s + _k77), 1, False) >= 48) and (_m.int((s + _k77), 1, False) <= 57)))) and (all21(_rt, s)) else 0)
 
     def let19(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if ((((i2 >= 97) and (i2 <= 122)) or ((i2 >= 65) and (i2 <= 90))) or ((i2 >= 48) and (i2 <= 57))) or (i2 == 95) else 0)
 
     def all21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 1
-        c_w20 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k75) else _rt.field_int(_b, _k76, False))
+        c_w20 = (_u64(_b + _k74) if ((_b := s) is not None and _k75) else _rt.field_int(_b, _k76, False))
         if c_w20 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w20, "dec")])
         if c_w20 > _max_nodes:
@@ -11473,7 +10945,6 @@ def view22(L):
     def h22(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -11482,84 +10953,72 @@ def view22(L):
     def let23(_rt, i1, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(".", h22(_rt, (i3 + _k77), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)))) if walk_lua_str_ident_18(_rt, i3) else _rt.cat("['", _rt.cat(h22(_rt, (i3 + _k77), (64 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)) > 64 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)))), ("..." if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)) > 64 else "")), "']"))
+        return (_rt.cat(".", h22(_rt, (i3 + _k77), (_u64(_b + _k74) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)))) if walk_lua_str_ident_18(_rt, i3) else _rt.cat("['", _rt.cat(h22(_rt, (i3 + _k77), (64 if (_u64(_b + _k74) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)) > 64 else (_u64(_b + _k74) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)))), ("..." if (_u64(_b + _k74) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)) > 64 else "")), "']"))
 
     def walk_lua_number_integral_24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (_rt.bitop("<<", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 1) == 0) or (let25(_rt, s, ((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 52) & 2047) - 1023))) else 0)
+        return (1 if (_rt.bitop("<<", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 1) == 0) or (let25(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 52) & 2047) - 1023))) else 0)
 
     def let25(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
+        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
 
     def walk_lua_number_integer_26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("0" if _rt.bitop("<<", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 52) & 2047) - 1023)))))
+        return ("0" if _rt.bitop("<<", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), 52) & 2047) - 1023)))))
 
     def walk_lua_lightud_27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let28(_rt, s, _m.int((s + 4), 4, False))
 
     def let28(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k78) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k38)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k48) else _rt.field_int(_b, _k49, False))) is not None and _k79) else _rt.field_int(_b, _k80, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
+        return (((_m.int(((_u64(_b + _k78) if ((_b := (_u64(_b + _k47) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h2(_rt)) + _k38)) + ((_u64(_b + _k39) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) + _k42)) + ((_u64(_b + _k43) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) + _k46))) is not None and _k48) else _rt.field_int(_b, _k49, False))) is not None and _k79) else _rt.field_int(_b, _k80, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
 
     def let29(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (let23(_rt, i1, (i1 & 140737488355327)) if i2 == 131067 else ((_rt.cat("[", walk_lua_number_integer_26(_rt, (s + _k70)), "]") if walk_lua_number_integral_24(_rt, (s + _k70)) else "[number]") if i2 < 131058 else ("[true]" if i2 == 131069 else ("[false]" if i2 == 131070 else ("[table]" if i2 == 131060 else ("[function]" if i2 == 131063 else (_rt.cat("[", _rt.symbol(walk_lua_lightud_27(_rt, (s + _k70))), "]") if i2 == 131068 else ("[userdata]" if i2 == 131059 else ("[thread]" if i2 == 131065 else ("[cdata]" if i2 == 131061 else "[?]"))))))))))
 
     def let30(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let29(_rt, s, i1, _rt.bitop(">>", i1, 47))
 
     def walk_lua_tv_gc_31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let32(_rt, s, _rt.bitop(">>", _m.int((s + 4), 4, False), 15))
 
     def let32(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((_m.int(s, 4, False) + ((_m.int((s + 4), 4, False) & 32767) * 4294967296)) if (i1 >= 131059) and (i1 <= 131067) else 0)
 
     def let33(_rt, i1, i5, i6, i8):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("key ", walk_lua_key_name_17(_rt, i8)) if (((i6 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_31(_rt, (i1 + _k81))) and (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)), 47) == 131067)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k75) else _rt.field_int(_b, _k76, False)) == 7)) and (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327) + _k77), 4, False) == 1095715935)) and ((_m.int((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327) + _k77) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_17(_rt, i8)))
+        return (_rt.cat("key ", walk_lua_key_name_17(_rt, i8)) if (((i6 - 1) - (_u64(_b + _k3) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_31(_rt, (i1 + _k81))) and (_rt.bitop(">>", (_u64(_b + _k71) if ((_b := (i8 + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)), 47) == 131067)) and ((_u64(_b + _k74) if ((_b := ((_u64(_b + _k71) if ((_b := (i8 + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k75) else _rt.field_int(_b, _k76, False)) == 7)) and (_m.int((((_u64(_b + _k71) if ((_b := (i8 + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327) + _k77), 4, False) == 1095715935)) and ((_m.int(((((_u64(_b + _k71) if ((_b := (i8 + _k70)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327) + _k77) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_17(_rt, i8)))
 
     def take_while37(_rt, i11, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w35 = 1
         p_w36 = i11
@@ -11595,7 +11054,6 @@ def view22(L):
     def count38(_rt, i11):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x_w35):
@@ -11609,14 +11067,13 @@ def view22(L):
     def nth39(_rt, i9, i10):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = i10
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w34 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k82) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k83) else _rt.field_int(_b, _k84, False))
+        p_w34 = (_u64(_b + _k82) if ((_b := i9) is not None and _k83) else _rt.field_int(_b, _k84, False))
         n_w34 = 0
         t_w34 = p_w34
         pw_w34 = 1
@@ -11647,23 +11104,20 @@ def view22(L):
     def let40(_rt, i6, i9, i10):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k82) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k83) else _rt.field_int(_b, _k84, False)) == 0 else _rt.cstring(nth39(_rt, i9, i10))))
+        return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if (_u64(_b + _k82) if ((_b := i9) is not None and _k83) else _rt.field_int(_b, _k84, False)) == 0 else _rt.cstring(nth39(_rt, i9, i10))))
 
     def let41(_rt, i5, i6, i9):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let40(_rt, i6, i9, _rt.bitop(">>", (i6 - 2), 1))
 
     def walk_lua_frames_42(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w43 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k85)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)
+        p_w43 = (_u64((s + _k85)) - 8)
         n_w43 = 0
         t_w43 = p_w43
         pw_w43 = 1
@@ -11677,7 +11131,7 @@ def view22(L):
                 if not (visit(p_w43)):
                     return 0
                 i1 = p_w43
-                p_w43 = (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) if ((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + 8) else 0)
+                p_w43 = (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k71) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k71) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k71) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) if ((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k71) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k71) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k71) if ((_b := i1) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) > ((_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + 8) else 0)
                 if (p_w43 == t_w43) and (p_w43 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w43, "hex"), (n_w43, "dec")])
                 if n_w43 == pw_w43:
@@ -11692,7 +11146,6 @@ def view22(L):
     def count45(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit2(x44):
@@ -11708,7 +11161,6 @@ def view22(L):
     def count47(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit3(x46):
@@ -11724,7 +11176,6 @@ def view22(L):
     def walk_lua_proto_vars_48(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         def _visit4(x_w49):
             if not (visit(x_w49)):
@@ -11737,21 +11188,18 @@ def view22(L):
     def walk_lua_uleb_51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
 
     def walk_lua_var_extent_52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count56(_rt, s)) + 1))
 
     def take_while55(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w53 = 1
         p_w54 = s
@@ -11787,7 +11235,6 @@ def view22(L):
     def count56(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit5(x_w53):
@@ -11801,14 +11248,12 @@ def view22(L):
     def walk_lua_var_len_57(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_uleb_51(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count61(_rt, s)) + 1)) + walk_lua_uleb_size_62(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count66(_rt, s)) + 1)))))
 
     def take_while60(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w58 = 1
         p_w59 = s
@@ -11844,7 +11289,6 @@ def view22(L):
     def count61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit6(x_w58):
@@ -11858,14 +11302,12 @@ def view22(L):
     def walk_lua_uleb_size_62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
 
     def take_while65(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w63 = 1
         p_w64 = s
@@ -11901,7 +11343,6 @@ def view22(L):
     def count66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit7(x_w63):
@@ -11915,14 +11356,12 @@ def view22(L):
     def walk_lua_var_next_67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count71(_rt, s)) + 1)) + walk_lua_uleb_size_62(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count75(_rt, s)) + 1)))) + walk_lua_uleb_size_62(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count79(_rt, s)) + 1)) + walk_lua_uleb_size_62(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count83(_rt, s)) + 1))))))
 
     def take_while70(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w68 = 1
         p_w69 = s
@@ -11958,7 +11397,6 @@ def view22(L):
     def count71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit8(x_w68):
@@ -11972,7 +11410,6 @@ def view22(L):
     def take_while74(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w72 = 1
         p_w73 = s
@@ -12008,7 +11445,6 @@ def view22(L):
     def count75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit9(x_w72):
@@ -12022,7 +11458,6 @@ def view22(L):
     def take_while78(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w76 = 1
         p_w77 = s
@@ -12058,7 +11493,6 @@ def view22(L):
     def count79(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit10(x_w76):
@@ -12072,7 +11506,6 @@ def view22(L):
     def take_while82(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w80 = 1
         p_w81 = s
@@ -12108,7 +11541,6 @@ def view22(L):
     def count83(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit11(x_w80):
@@ -12122,10 +11554,9 @@ def view22(L):
     def take_while84(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w49 = 1
-        p_w50 = ((1 + _rt.bitop("<<", walk_lua_uleb_51(_rt, walk_lua_var_extent_52(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_51(_rt, walk_lua_var_extent_52(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)))) + walk_lua_var_len_57(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)))), 36))
+        p_w50 = ((1 + _rt.bitop("<<", walk_lua_uleb_51(_rt, walk_lua_var_extent_52(_rt, (_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_51(_rt, walk_lua_var_extent_52(_rt, (_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)))) + walk_lua_var_len_57(_rt, (_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)))), 36))
         n_w50 = 0
         t_w50 = p_w50
         pw_w50 = 1
@@ -12137,13 +11568,13 @@ def view22(L):
                 if n_w50 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w50
-                if not (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
+                if not (_m.int((((_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
                     return wanted_w49
                 if not (visit(i2)):
                     wanted_w49 = 0
                     return wanted_w49
                 i1 = p_w50
-                p_w50 = ((((walk_lua_var_next_67(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i1 & 1048575)) - 1)) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_51(_rt, walk_lua_var_extent_52(_rt, walk_lua_var_next_67(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_51(_rt, walk_lua_var_extent_52(_rt, walk_lua_var_next_67(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_57(_rt, walk_lua_var_next_67(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i1 & 1048575)) - 1)))), 36))
+                p_w50 = ((((walk_lua_var_next_67(_rt, (((_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_51(_rt, walk_lua_var_extent_52(_rt, walk_lua_var_next_67(_rt, (((_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_51(_rt, walk_lua_var_extent_52(_rt, walk_lua_var_next_67(_rt, (((_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_57(_rt, walk_lua_var_next_67(_rt, (((_u64(_b + _k89) if ((_b := s) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (i1 & 1048575)) - 1)))), 36))
                 if (p_w50 == t_w50) and (p_w50 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w50, "hex"), (n_w50, "dec")])
                 if n_w50 == pw_w50:
@@ -12158,7 +11589,6 @@ def view22(L):
     def count86(_rt, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit12(x85):
@@ -12174,14 +11604,12 @@ def view22(L):
     def walk_lua_var_name_87(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
     def nth89(_rt, i19, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = i19
         if k < 0:
@@ -12204,21 +11632,18 @@ def view22(L):
     def let90(_rt, i19, i23, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("slot ", i19) if count86(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_87(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i24) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (nth89(_rt, i19, i24, i25) & 1048575)) - 1))))
+        return (_rt.cat("slot ", i19) if count86(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_87(_rt, (((_u64(_b + _k89) if ((_b := i24) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (nth89(_rt, i19, i24, i25) & 1048575)) - 1))))
 
     def walk_lua_return_index_91(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h92(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) - _k65), 4)
+        return h92(_rt, (((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - ((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) - _k65), 4)
 
     def h92(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -12227,21 +11652,18 @@ def view22(L):
     def let93(_rt, i19, i23, i24):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let90(_rt, i19, i23, i24, (walk_lua_return_index_91(_rt, i23) - 1))
 
     def let94(_rt, i14, i15, i18, i19, i23):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("slot ", i19) if ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) != 0) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i18 - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0) else let93(_rt, i19, i23, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (i23 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)))
+        return (_rt.cat("slot ", i19) if (((_u64(_b + _k71) if ((_b := i23) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) != 0) or ((_u64(_b + _k18) if ((_b := ((_u64(_b + _k71) if ((_b := (i18 - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0) else let93(_rt, i19, i23, ((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k71) if ((_b := i23) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k71) if ((_b := i23) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (i23 - _rt.bitop("&", (_u64(_b + _k71) if ((_b := i23) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)))
 
     def count96(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit14(x95):
@@ -12257,7 +11679,6 @@ def view22(L):
     def nth98(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = (count96(_rt, i14, i15) - 1)
         if k < 0:
@@ -12280,35 +11701,30 @@ def view22(L):
     def walk_lua_frame_function_99(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("[C] ", _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327) + _k92)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else (_rt.cat(let100(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k66) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) is not None and _k67) else _rt.field_int(_b, _k68, False))), " main chunk") if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65), _k69, True) == 0 else (_rt.cat(walk_lua_call_name_119(_rt, s), " (", let126(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k66) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) is not None and _k67) else _rt.field_int(_b, _k68, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65), _k69, True), ")") if walk_lua_call_named_101(_rt, s) else _rt.cat(let127(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k66) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) is not None and _k67) else _rt.field_int(_b, _k68, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65), _k69, True)))))
+        return (_rt.cat("[C] ", _rt.symbol(_u64((((_u64(_b + _k71) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327) + _k92)))) if (_u64(_b + _k18) if ((_b := ((_u64(_b + _k71) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else (_rt.cat(let100(_rt, s, (_u64(_b + _k66) if ((_b := ((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) is not None and _k67) else _rt.field_int(_b, _k68, False))), " main chunk") if _rt.field_int(((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65), _k69, True) == 0 else (_rt.cat(walk_lua_call_name_119(_rt, s), " (", let126(_rt, s, (_u64(_b + _k66) if ((_b := ((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) is not None and _k67) else _rt.field_int(_b, _k68, False))), ":", _rt.field_int(((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65), _k69, True), ")") if walk_lua_call_named_101(_rt, s) else _rt.cat(let127(_rt, s, (_u64(_b + _k66) if ((_b := ((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65)) is not None and _k67) else _rt.field_int(_b, _k68, False))), ":", _rt.field_int(((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (s - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65), _k69, True)))))
 
     def let100(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h22(_rt, ((i1 + _k77) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k75) else _rt.field_int(_b, _k76, False)) - 1)) if (_m.int((i1 + _k77), 1, False) == 61) or (_m.int((i1 + _k77), 1, False) == 64) else h22(_rt, (i1 + _k77), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k75) else _rt.field_int(_b, _k76, False))))
+        return (h22(_rt, ((i1 + _k77) + 1), ((_u64(_b + _k74) if ((_b := i1) is not None and _k75) else _rt.field_int(_b, _k76, False)) - 1)) if (_m.int((i1 + _k77), 1, False) == 61) or (_m.int((i1 + _k77), 1, False) == 64) else h22(_rt, (i1 + _k77), (_u64(_b + _k74) if ((_b := i1) is not None and _k75) else _rt.field_int(_b, _k76, False))))
 
     def walk_lua_call_named_101(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0) and (walk_lua_return_index_91(_rt, s) >= 2)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False) & 255) >= _k94)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False) & 255) <= _k96)) and (let118(_rt, s, (_m.int(walk_lua_name_setter_108(_rt, s), 4, False) & 255))) else 0)
+        return (1 if ((((((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0) and (walk_lua_return_index_91(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False) & 255) >= _k94)) and ((_m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False) & 255) <= _k96)) and (let118(_rt, s, (_m.int(walk_lua_name_setter_108(_rt, s), 4, False) & 255))) else 0)
 
     def walk_lua_call_local_102(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let117(_rt, s, _m.int(walk_lua_name_setter_108(_rt, s), 4, False))
 
     def count104(_rt, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit16(x103):
@@ -12324,7 +11740,6 @@ def view22(L):
     def nth106(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
@@ -12347,63 +11762,55 @@ def view22(L):
     def let107(_rt, s, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (0 if count104(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth106(_rt, i1, i2, i3))
 
     def walk_lua_name_setter_108(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return nth115(_rt, s)
 
     def walk_lua_caller_bc_110(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65) + _k65)
+        return (((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65) + _k65)
 
     def let111(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i3, 8) & 255) - 3) if (i3 & 255) == _k98 else (_rt.bitop(">>", i3, 8) & 255))
 
     def let112(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i4, 8) & 255) - 3) if (i4 & 255) == _k98 else (_rt.bitop(">>", i4, 8) & 255))
 
     def let113(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i5, 8) & 255) - 3) if (i5 & 255) == _k98 else (_rt.bitop(">>", i5, 8) & 255))
 
     def let114(_rt, s, i6):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k98 else (_rt.bitop(">>", i6, 8) & 255))
 
     def nth115(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w109 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 8)
+        p_w109 = ((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 8)
         n_w109 = 0
         t_w109 = p_w109
         pw_w109 = 1
@@ -12415,7 +11822,7 @@ def view22(L):
                 if n_w109 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w109
-                if (((i2 == walk_lua_caller_bc_110(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k100) and (let111(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let112(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k102) or (((_m.int(i2, 4, False) & 255) >= _k94) and ((_m.int(i2, 4, False) & 255) <= _k104))) or (((_m.int(i2, 4, False) & 255) >= _k106) and ((_m.int(i2, 4, False) & 255) <= _k108))) and (let113(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k110) or ((_m.int(i2, 4, False) & 255) == _k112)) or (((_m.int(i2, 4, False) & 255) >= _k114) and ((_m.int(i2, 4, False) & 255) <= _k116))) or ((_m.int(i2, 4, False) & 255) == _k118)) or (((_m.int(i2, 4, False) & 255) >= _k120) and ((_m.int(i2, 4, False) & 255) <= _k122))) or (((_m.int(i2, 4, False) & 255) >= _k124) and ((_m.int(i2, 4, False) & 255) <= _k126))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let114(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False)))):
+                if (((i2 == walk_lua_caller_bc_110(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k100) and (let111(_rt, s, _m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let112(_rt, s, _m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k102) or (((_m.int(i2, 4, False) & 255) >= _k94) and ((_m.int(i2, 4, False) & 255) <= _k104))) or (((_m.int(i2, 4, False) & 255) >= _k106) and ((_m.int(i2, 4, False) & 255) <= _k108))) and (let113(_rt, s, _m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k110) or ((_m.int(i2, 4, False) & 255) == _k112)) or (((_m.int(i2, 4, False) & 255) >= _k114) and ((_m.int(i2, 4, False) & 255) <= _k116))) or ((_m.int(i2, 4, False) & 255) == _k118)) or (((_m.int(i2, 4, False) & 255) >= _k120) and ((_m.int(i2, 4, False) & 255) <= _k122))) or (((_m.int(i2, 4, False) & 255) >= _k124) and ((_m.int(i2, 4, False) & 255) <= _k126))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let114(_rt, s, _m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False)))):
                     if i == k:
                         r = i2
                         return r
@@ -12436,56 +11843,49 @@ def view22(L):
     def let116(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((((i1 & 255) != _k114) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k90) else _rt.field_int(_b, _k91, False)) == 0)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k127) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k128) else _rt.field_int(_b, _k129, False)) >= 65536)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k26) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k27) else _rt.field_int(_b, _k28, False)) >= 1048576) else let107(_rt, s, i1, i2, h92(_rt, (walk_lua_name_setter_108(_rt, s) - walk_lua_caller_bc_110(_rt, s)), 4)))
+        return (0 if ((((i1 & 255) != _k114) or ((_u64(_b + _k89) if ((_b := i2) is not None and _k90) else _rt.field_int(_b, _k91, False)) == 0)) or ((_u64(_b + _k127) if ((_b := i2) is not None and _k128) else _rt.field_int(_b, _k129, False)) >= 65536)) or ((_u64(_b + _k26) if ((_b := i2) is not None and _k27) else _rt.field_int(_b, _k28, False)) >= 1048576) else let107(_rt, s, i1, i2, h92(_rt, (walk_lua_name_setter_108(_rt, s) - walk_lua_caller_bc_110(_rt, s)), 4)))
 
     def let117(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let116(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65))
+        return let116(_rt, s, i1, ((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65))
 
     def let118(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if (((i1 == _k122) or (i1 == _k131)) or (i1 == _k118)) or (walk_lua_call_local_102(_rt, s) != 0) else 0)
 
     def walk_lua_call_name_119(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let125(_rt, s, _m.int(walk_lua_name_setter_108(_rt, s), 4, False))
 
     def let120(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h22(_rt, (i3 + _k77), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)))
+        return h22(_rt, (i3 + _k77), (_u64(_b + _k74) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)))
 
     def let121(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h22(_rt, (i4 + _k77), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k75) else _rt.field_int(_b, _k76, False)))
+        return h22(_rt, (i4 + _k77), (_u64(_b + _k74) if ((_b := i4) is not None and _k75) else _rt.field_int(_b, _k76, False)))
 
     def nth123(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w122 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k82) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k83) else _rt.field_int(_b, _k84, False))
+        p_w122 = (_u64(_b + _k82) if ((_b := i2) is not None and _k83) else _rt.field_int(_b, _k84, False))
         n_w122 = 0
         t_w122 = p_w122
         pw_w122 = 1
@@ -12497,7 +11897,7 @@ def view22(L):
                 if n_w122 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i6 = p_w122
-                if (i6 == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k82) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k83) else _rt.field_int(_b, _k84, False))) or (_m.int((i6 - 1), 1, False) == 0):
+                if (i6 == (_u64(_b + _k82) if ((_b := i2) is not None and _k83) else _rt.field_int(_b, _k84, False))) or (_m.int((i6 - 1), 1, False) == 0):
                     if i == k:
                         r = i6
                         return r
@@ -12518,49 +11918,42 @@ def view22(L):
     def let124(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (let120(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k132) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k133) else _rt.field_int(_b, _k134, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k122 else (let121(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k132) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k133) else _rt.field_int(_b, _k134, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k131 else (_rt.cstring(nth123(_rt, i1, i2)) if (i1 & 255) == _k118 else walk_lua_var_name_87(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k89) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (walk_lua_call_local_102(_rt, s) & 1048575)) - 1)))))
+        return (let120(_rt, i1, i2, _u64(((_u64(_b + _k132) if ((_b := i2) is not None and _k133) else _rt.field_int(_b, _k134, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k122 else (let121(_rt, i1, i2, _u64(((_u64(_b + _k132) if ((_b := i2) is not None and _k133) else _rt.field_int(_b, _k134, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k131 else (_rt.cstring(nth123(_rt, i1, i2)) if (i1 & 255) == _k118 else walk_lua_var_name_87(_rt, (((_u64(_b + _k89) if ((_b := i2) is not None and _k90) else _rt.field_int(_b, _k91, False)) + (walk_lua_call_local_102(_rt, s) & 1048575)) - 1)))))
 
     def let125(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let124(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k71) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65))
+        return let124(_rt, s, i1, ((_u64(_b + _k62) if ((_b := ((_u64(_b + _k71) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k71) if ((_b := s) is not None and _k72) else _rt.field_int(_b, _k73, False)), _rt.bitnot(7)))) - 8)) is not None and _k72) else _rt.field_int(_b, _k73, False)) & 140737488355327)) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65))
 
     def let126(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h22(_rt, ((i2 + _k77) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k75) else _rt.field_int(_b, _k76, False)) - 1)) if (_m.int((i2 + _k77), 1, False) == 61) or (_m.int((i2 + _k77), 1, False) == 64) else h22(_rt, (i2 + _k77), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k75) else _rt.field_int(_b, _k76, False))))
+        return (h22(_rt, ((i2 + _k77) + 1), ((_u64(_b + _k74) if ((_b := i2) is not None and _k75) else _rt.field_int(_b, _k76, False)) - 1)) if (_m.int((i2 + _k77), 1, False) == 61) or (_m.int((i2 + _k77), 1, False) == 64) else h22(_rt, (i2 + _k77), (_u64(_b + _k74) if ((_b := i2) is not None and _k75) else _rt.field_int(_b, _k76, False))))
 
     def let127(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h22(_rt, ((i3 + _k77) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)) - 1)) if (_m.int((i3 + _k77), 1, False) == 61) or (_m.int((i3 + _k77), 1, False) == 64) else h22(_rt, (i3 + _k77), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False))))
+        return (h22(_rt, ((i3 + _k77) + 1), ((_u64(_b + _k74) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False)) - 1)) if (_m.int((i3 + _k77), 1, False) == 61) or (_m.int((i3 + _k77), 1, False) == 64) else h22(_rt, (i3 + _k77), (_u64(_b + _k74) if ((_b := i3) is not None and _k75) else _rt.field_int(_b, _k76, False))))
 
     def let128(_rt, i14, i15, i18, i19):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.cat((_rt.cat("slot ", i19) if count47(_rt, i14, i15) == 0 else let94(_rt, i14, i15, i18, i19, nth98(_rt, i14, i15))), " of ", walk_lua_frame_function_99(_rt, i18))
 
     def let129(_rt, i14, i15, i18):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let128(_rt, i14, i15, i18, (h92(_rt, (i15 - i18), 8) - 1))
 
     def nth131(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
@@ -12583,28 +11976,24 @@ def view22(L):
     def let132(_rt, i6, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.cat("stack slot ", (i6 + 1)) if count45(_rt, i14, i15) == 0 else let129(_rt, i14, i15, nth131(_rt, i14, i15)))
 
     def let133(_rt, i5, i6, i14):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let132(_rt, i6, i14, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i14) is not None and _k87) else _rt.field_int(_b, _k88, False)) + ((i6 + 1) * 8)))
+        return let132(_rt, i6, i14, ((_u64(_b + _k86) if ((_b := i14) is not None and _k87) else _rt.field_int(_b, _k88, False)) + ((i6 + 1) * 8)))
 
     def let134(_rt, i7, i28):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h22(_rt, ((i28 + _k77) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k75) else _rt.field_int(_b, _k76, False)) - 1)) if (_m.int((i28 + _k77), 1, False) == 61) or (_m.int((i28 + _k77), 1, False) == 64) else h22(_rt, (i28 + _k77), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k74) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k75) else _rt.field_int(_b, _k76, False))))
+        return (h22(_rt, ((i28 + _k77) + 1), ((_u64(_b + _k74) if ((_b := i28) is not None and _k75) else _rt.field_int(_b, _k76, False)) - 1)) if (_m.int((i28 + _k77), 1, False) == 61) or (_m.int((i28 + _k77), 1, False) == 64) else h22(_rt, (i28 + _k77), (_u64(_b + _k74) if ((_b := i28) is not None and _k75) else _rt.field_int(_b, _k76, False))))
 
     def reach135(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         seen_w136 = {}
         q_w136 = []
@@ -12628,7 +12017,7 @@ def view22(L):
                 if i_w137 >= c_w137:
                     break
                 i3 = i_w137
-                node_w136 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k136) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k137) else _rt.field_int(_b, _k138, False)) if i3 == 0 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k139) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k136) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k137) else _rt.field_int(_b, _k138, False))) is not None and _k140) else _rt.field_int(_b, _k141, False)) if i3 == 1 else (walk_lua_tv_gc_31(_rt, (i2 + _k81)) if i3 == 2 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k143) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h138(_rt, (i2 + _k142), (i3 - 3))) is not None and _k144) else _rt.field_int(_b, _k145, False)))))
+                node_w136 = ((_u64(_b + _k136) if ((_b := i2) is not None and _k137) else _rt.field_int(_b, _k138, False)) if i3 == 0 else ((_u64(_b + _k139) if ((_b := (_u64(_b + _k136) if ((_b := i2) is not None and _k137) else _rt.field_int(_b, _k138, False))) is not None and _k140) else _rt.field_int(_b, _k141, False)) if i3 == 1 else (walk_lua_tv_gc_31(_rt, (i2 + _k81)) if i3 == 2 else (_u64(_b + _k143) if ((_b := h138(_rt, (i2 + _k142), (i3 - 3))) is not None and _k144) else _rt.field_int(_b, _k145, False)))))
                 if (node_w136 != 0) and (seen_w136.get(node_w136, -1) == (-1)):
                     if len(q_w136) >= _max_nodes:
                         raise _rt.fail("limit", "reach(): more than {0} objects reached (--max-nodes)", [(_max_nodes, "dec")])
@@ -12672,7 +12061,6 @@ def view22(L):
     def h138(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 38):
             raise _rt.fail("corrupt", "global_State.gcroot[{0}]: out of bounds (38 elements)", [(i, "dec")])
@@ -12681,7 +12069,6 @@ def view22(L):
     def walk_lua_refs_139(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         i1 = s
         c_w140 = walk_lua_ref_count_141(_rt, s)
@@ -12697,7 +12084,7 @@ def view22(L):
             if i_w140 >= c_w140:
                 break
             i2 = i_w140
-            if not (visit(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k56) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k57) else _rt.field_int(_b, _k58, False)) if i2 == 0 else (walk_lua_tv_gc_31(_rt, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k147) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k148) else _rt.field_int(_b, _k149, False)) + ((i2 - 1) * 8))) if i2 <= ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False)) else let142(_rt, i1, i2, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k59) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k60) else _rt.field_int(_b, _k61, False)) + (_rt.bitop(">>", ((i2 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))), 1) * _k9))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k151) else _rt.field_int(_b, _k152, False)) if i2 == 0 else (walk_lua_tv_gc_31(_rt, (((i1 + _k21) - 8) + ((i2 - 1) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k62) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65) if i2 == 1 else ((_q[(_a & 65535) >> 3] if not (_a := (((i1 + _k13) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if (i2 & 1) == 0 else walk_lua_tv_gc_31(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k153) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (((i1 + _k13) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k154) else _rt.field_int(_b, _k155, False))))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (walk_lua_tv_gc_31(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k153) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k154) else _rt.field_int(_b, _k155, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k139) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k140) else _rt.field_int(_b, _k141, False)) if i2 == 0 else walk_lua_tv_gc_31(_rt, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k87) else _rt.field_int(_b, _k88, False)) + ((i2 + 1) * 8)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k66) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k67) else _rt.field_int(_b, _k68, False)) if i2 == 0 else (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k132) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k133) else _rt.field_int(_b, _k134, False)) - (i2 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k156) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k157) else _rt.field_int(_b, _k158, False)) if i2 == 0 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k159) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k160) else _rt.field_int(_b, _k161, False)))))))))):
+            if not (visit((((_u64(_b + _k56) if ((_b := i1) is not None and _k57) else _rt.field_int(_b, _k58, False)) if i2 == 0 else (walk_lua_tv_gc_31(_rt, ((_u64(_b + _k147) if ((_b := i1) is not None and _k148) else _rt.field_int(_b, _k149, False)) + ((i2 - 1) * 8))) if i2 <= (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False)) else let142(_rt, i1, i2, ((_u64(_b + _k59) if ((_b := i1) is not None and _k60) else _rt.field_int(_b, _k61, False)) + (_rt.bitop(">>", ((i2 - 1) - (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))), 1) * _k9))))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_u64(_b + _k150) if ((_b := i1) is not None and _k151) else _rt.field_int(_b, _k152, False)) if i2 == 0 else (walk_lua_tv_gc_31(_rt, (((i1 + _k21) - 8) + ((i2 - 1) * 8))) if (_u64(_b + _k18) if ((_b := i1) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else (((_u64(_b + _k62) if ((_b := i1) is not None and _k63) else _rt.field_int(_b, _k64, False)) - _k65) if i2 == 1 else (_u64((((i1 + _k13) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) if (i2 & 1) == 0 else walk_lua_tv_gc_31(_rt, (_u64(_b + _k153) if ((_b := _u64((((i1 + _k13) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8)))) is not None and _k154) else _rt.field_int(_b, _k155, False))))))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (walk_lua_tv_gc_31(_rt, (_u64(_b + _k153) if ((_b := i1) is not None and _k154) else _rt.field_int(_b, _k155, False))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (((_u64(_b + _k139) if ((_b := i1) is not None and _k140) else _rt.field_int(_b, _k141, False)) if i2 == 0 else walk_lua_tv_gc_31(_rt, ((_u64(_b + _k86) if ((_b := i1) is not None and _k87) else _rt.field_int(_b, _k88, False)) + ((i2 + 1) * 8)))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (((_u64(_b + _k66) if ((_b := i1) is not None and _k67) else _rt.field_int(_b, _k68, False)) if i2 == 0 else _u64(((_u64(_b + _k132) if ((_b := i1) is not None and _k133) else _rt.field_int(_b, _k134, False)) - (i2 * 8)))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_u64(_b + _k156) if ((_b := i1) is not None and _k157) else _rt.field_int(_b, _k158, False)) if i2 == 0 else (_u64(_b + _k159) if ((_b := i1) is not None and _k160) else _rt.field_int(_b, _k161, False)))))))))):
                 return 0
             i_w140 = (i_w140 + 1)
         return 1
@@ -12705,21 +12092,18 @@ def view22(L):
     def walk_lua_ref_count_141(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) + ((2 * (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((2 + (2 * ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (1 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (((1 + h92(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k162)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + 16)), 8)) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k162)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + 16) else 1) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ((1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k163) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k164) else _rt.field_int(_b, _k165, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else (2 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
+        return (((1 + (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) + ((2 * ((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1)) if (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((2 + (2 * (_u64(_b + _k15) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)))) if (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (1 + (_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (1 if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (((1 + h92(_rt, (_u64((s + _k162)) - ((_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + 16)), 8)) if _u64((s + _k162)) > ((_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + 16) else 1) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ((1 + (_u64(_b + _k163) if ((_b := s) is not None and _k164) else _rt.field_int(_b, _k165, False))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else (2 if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
 
     def let142(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if _rt.bitop(">>", _m.int(((i3 + _k166) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_31(_rt, (i3 + _k70)) if (((i2 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else walk_lua_tv_gc_31(_rt, (i3 + _k166))))
+        return (0 if _rt.bitop(">>", _m.int(((i3 + _k166) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_31(_rt, (i3 + _k70)) if (((i2 - 1) - (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else walk_lua_tv_gc_31(_rt, (i3 + _k166))))
 
     def col145(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w12 = []
         def _visit20(x144):
@@ -12902,7 +12286,6 @@ def view23(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -12912,7 +12295,6 @@ def view23(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -12922,7 +12304,6 @@ def view23(L):
     def h4(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -12932,16 +12313,14 @@ def view23(L):
     def walk_lua_object_bytes_5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((((_k1 + ((_rt.field_int(s, _k2, True) & 127) * 8)) if _rt.field_int(s, _k2, True) != 0 else _k1) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) * 8) if _rt.field_int(s, _k2, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) * _k9) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_k14 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (_k22 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k26) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_k29 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (_k33 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((_k34 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
+        return (((((_k1 + ((_rt.field_int(s, _k2, True) & 127) * 8)) if _rt.field_int(s, _k2, True) != 0 else _k1) + (((_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) * 8) if _rt.field_int(s, _k2, True) <= 0 else 0)) + ((((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) * _k9) if (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_k14 + ((_u64(_b + _k15) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)) * 8)) if (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (_k22 + ((_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ((_u64(_b + _k26) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_k29 + ((_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) * 8)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (_k33 if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((_k34 + (_u64(_b + _k35) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
 
     def root6(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k50) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k38)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k48) else _rt.field_int(_b, _k49, False))) is not None and _k51) else _rt.field_int(_b, _k52, False))
+        p_w1 = (_u64(_b + _k50) if ((_b := (_u64(_b + _k47) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h2(_rt)) + _k38)) + ((_u64(_b + _k39) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) + _k42)) + ((_u64(_b + _k43) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) + _k46))) is not None and _k48) else _rt.field_int(_b, _k49, False))) is not None and _k51) else _rt.field_int(_b, _k52, False))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -12953,11 +12332,11 @@ def view23(L):
                 if n_w1 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w1
-                if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11) and (walk_lua_object_bytes_5(_rt, i2) >= 65536):
+                if ((_u64(_b + _k10) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11) and (walk_lua_object_bytes_5(_rt, i2) >= 65536):
                     if not (visit(i2)):
                         return 0
                 i1 = p_w1
-                p_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k53) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k54) else _rt.field_int(_b, _k55, False))
+                p_w1 = (_u64(_b + _k53) if ((_b := i1) is not None and _k54) else _rt.field_int(_b, _k55, False))
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -12972,30 +12351,26 @@ def view23(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("string" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 4 else ("upvalue" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ("thread" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ("proto" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ("function" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ("trace" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 9 else ("cdata" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 10 else ("table" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else ("userdata" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else _rt.cat("gct ", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))))))))))))
+        return ("string" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 4 else ("upvalue" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ("thread" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ("proto" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ("function" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ("trace" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 9 else ("cdata" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 10 else ("table" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else ("userdata" if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else _rt.cat("gct ", (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))))))))))))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_k56 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False))) + 1) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 4 else walk_lua_object_bytes_5(_rt, s))
+        return (((_k56 + (_u64(_b + _k57) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False))) + 1) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 4 else walk_lua_object_bytes_5(_rt, s))
 
     def walk_lua_held_path_11(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        i1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k38)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k48) else _rt.field_int(_b, _k49, False))
+        i1 = (_u64(_b + _k47) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h2(_rt)) + _k38)) + ((_u64(_b + _k39) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) + _k42)) + ((_u64(_b + _k43) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) + _k46))) is not None and _k48) else _rt.field_int(_b, _k49, False))
         st_w12 = _rt.shared("reach133", reach133, i1)
         q_w12 = st_w12[0]
         par_w12 = st_w12[1]
@@ -13026,7 +12401,7 @@ def view23(L):
                         i7 = q_w12[j_w12]
                         i5 = (0 if par_w12[j_w12] < 0 else q_w12[par_w12[j_w12]])
                         i6 = edg_w12[j_w12]
-                        name_w12 = (("main thread" if i6 == 0 else ("_G" if i6 == 1 else ("registry" if i6 == 2 else ("metamethod name" if i6 < 25 else "base metatable")))) if i5 == 0 else _rt.cat((("metatable" if i6 == 0 else (_rt.cat("[", (i6 - 1), "]") if i6 <= ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False)) else let31(_rt, i1, i5, i6, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k60) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k61) else _rt.field_int(_b, _k62, False)) + (_rt.bitop(">>", ((i6 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False))), 1) * _k9))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (("environment" if i6 == 0 else (_rt.cat("upvalue ", i6) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else ("prototype" if i6 == 1 else let39(_rt, i5, i6, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ("value" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (("environment" if i6 == 0 else let131(_rt, i5, i6, i5)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (("chunk name" if i6 == 0 else "constant") if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ("metatable" if i6 == 0 else "environment")))))), (_rt.cat(" (", let132(_rt, i7, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) is not None and _k68) else _rt.field_int(_b, _k69, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66), _k70, True), ")") if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0) else (" (coroutine)" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ""))))
+                        name_w12 = (("main thread" if i6 == 0 else ("_G" if i6 == 1 else ("registry" if i6 == 2 else ("metamethod name" if i6 < 25 else "base metatable")))) if i5 == 0 else _rt.cat((("metatable" if i6 == 0 else (_rt.cat("[", (i6 - 1), "]") if i6 <= (_u64(_b + _k3) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False)) else let31(_rt, i1, i5, i6, ((_u64(_b + _k60) if ((_b := i5) is not None and _k61) else _rt.field_int(_b, _k62, False)) + (_rt.bitop(">>", ((i6 - 1) - (_u64(_b + _k3) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False))), 1) * _k9))))) if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (("environment" if i6 == 0 else (_rt.cat("upvalue ", i6) if (_u64(_b + _k18) if ((_b := i5) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else ("prototype" if i6 == 1 else let39(_rt, i5, i6, ((_u64(_b + _k63) if ((_b := i5) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66))))) if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ("value" if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (("environment" if i6 == 0 else let131(_rt, i5, i6, i5)) if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (("chunk name" if i6 == 0 else "constant") if (_u64(_b + _k10) if ((_b := i5) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ("metatable" if i6 == 0 else "environment")))))), (_rt.cat(" (", let132(_rt, i7, (_u64(_b + _k67) if ((_b := ((_u64(_b + _k63) if ((_b := i7) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) is not None and _k68) else _rt.field_int(_b, _k69, False))), ":", _rt.field_int(((_u64(_b + _k63) if ((_b := i7) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66), _k70, True), ")") if ((_u64(_b + _k10) if ((_b := i7) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8) and ((_u64(_b + _k18) if ((_b := i7) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0) else (" (coroutine)" if (_u64(_b + _k10) if ((_b := i7) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ""))))
                         nm_w12[j_w12] = name_w12
                     if not (visit(name_w12)):
                         return 0
@@ -13036,7 +12411,6 @@ def view23(L):
     def reach_names13(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         m_w14 = {}
         return m_w14
@@ -13044,31 +12418,27 @@ def view23(L):
     def walk_lua_key_name_15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let28(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)))
+        return let28(_rt, s, (_u64(_b + _k72) if ((_b := (s + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)))
 
     def walk_lua_str_ident_16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) > 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) <= 64)) and (not ((_m.int((s + _k56), 1, False) >= 48) and (_m.int((s + _k56), 1, False) <= 57)))) and (all19(_rt, s)) else 0)
+        return (1 if ((((_u64(_b + _k57) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) > 0) and ((_u64(_b + _k57) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) <= 64)) and (not ((_m.int((s + _k56), 1, False) >= 48) and (_m.int((s + _k56), 1, False) <= 57)))) and (all19(_rt, s)) else 0)
 
     def let17(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if ((((i2 >= 97) and (i2 <= 122)) or ((i2 >= 65) and (i2 <= 90))) or ((i2 >= 48) and (i2 <= 57))) or (i2 == 95) else 0)
 
     def all19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 1
-        c_w18 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False))
+        c_w18 = (_u64(_b + _k57) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False))
         if c_w18 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w18, "dec")])
         if c_w18 > _max_nodes:
@@ -13090,7 +12460,6 @@ def view23(L):
     def h20(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -13099,84 +12468,72 @@ def view23(L):
     def let21(_rt, i1, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(".", h20(_rt, (i3 + _k56), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)))) if walk_lua_str_ident_16(_rt, i3) else _rt.cat("['", _rt.cat(h20(_rt, (i3 + _k56), (64 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)) > 64 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)))), ("..." if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)) > 64 else "")), "']"))
+        return (_rt.cat(".", h20(_rt, (i3 + _k56), (_u64(_b + _k57) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)))) if walk_lua_str_ident_16(_rt, i3) else _rt.cat("['", _rt.cat(h20(_rt, (i3 + _k56), (64 if (_u64(_b + _k57) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)) > 64 else (_u64(_b + _k57) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)))), ("..." if (_u64(_b + _k57) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)) > 64 else "")), "']"))
 
     def walk_lua_number_integral_22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (_rt.bitop("<<", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 1) == 0) or (let23(_rt, s, ((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 52) & 2047) - 1023))) else 0)
+        return (1 if (_rt.bitop("<<", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 1) == 0) or (let23(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 52) & 2047) - 1023))) else 0)
 
     def let23(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
+        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
 
     def walk_lua_number_integer_24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("0" if _rt.bitop("<<", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 52) & 2047) - 1023)))))
+        return ("0" if _rt.bitop("<<", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), 52) & 2047) - 1023)))))
 
     def walk_lua_lightud_25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let26(_rt, s, _m.int((s + 4), 4, False))
 
     def let26(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k75) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k47) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h2(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k38)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k42)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k43) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k46)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k48) else _rt.field_int(_b, _k49, False))) is not None and _k76) else _rt.field_int(_b, _k77, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
+        return (((_m.int(((_u64(_b + _k75) if ((_b := (_u64(_b + _k47) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h2(_rt)) + _k38)) + ((_u64(_b + _k39) if ((_b := h3(_rt)) is not None and _k40) else _rt.field_int(_b, _k41, False)) * 8))) + _k42)) + ((_u64(_b + _k43) if ((_b := h4(_rt)) is not None and _k44) else _rt.field_int(_b, _k45, False)) * 8))) + _k46))) is not None and _k48) else _rt.field_int(_b, _k49, False))) is not None and _k76) else _rt.field_int(_b, _k77, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
 
     def let27(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (let21(_rt, i1, (i1 & 140737488355327)) if i2 == 131067 else ((_rt.cat("[", walk_lua_number_integer_24(_rt, (s + _k71)), "]") if walk_lua_number_integral_22(_rt, (s + _k71)) else "[number]") if i2 < 131058 else ("[true]" if i2 == 131069 else ("[false]" if i2 == 131070 else ("[table]" if i2 == 131060 else ("[function]" if i2 == 131063 else (_rt.cat("[", _rt.symbol(walk_lua_lightud_25(_rt, (s + _k71))), "]") if i2 == 131068 else ("[userdata]" if i2 == 131059 else ("[thread]" if i2 == 131065 else ("[cdata]" if i2 == 131061 else "[?]"))))))))))
 
     def let28(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let27(_rt, s, i1, _rt.bitop(">>", i1, 47))
 
     def walk_lua_tv_gc_29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let30(_rt, s, _rt.bitop(">>", _m.int((s + 4), 4, False), 15))
 
     def let30(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((_m.int(s, 4, False) + ((_m.int((s + 4), 4, False) & 32767) * 4294967296)) if (i1 >= 131059) and (i1 <= 131067) else 0)
 
     def let31(_rt, i1, i5, i6, i8):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("key ", walk_lua_key_name_15(_rt, i8)) if (((i6 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_29(_rt, (i1 + _k78))) and (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)), 47) == 131067)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k58) else _rt.field_int(_b, _k59, False)) == 7)) and (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327) + _k56), 4, False) == 1095715935)) and ((_m.int((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327) + _k56) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_15(_rt, i8)))
+        return (_rt.cat("key ", walk_lua_key_name_15(_rt, i8)) if (((i6 - 1) - (_u64(_b + _k3) if ((_b := i5) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_29(_rt, (i1 + _k78))) and (_rt.bitop(">>", (_u64(_b + _k72) if ((_b := (i8 + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)), 47) == 131067)) and ((_u64(_b + _k57) if ((_b := ((_u64(_b + _k72) if ((_b := (i8 + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k58) else _rt.field_int(_b, _k59, False)) == 7)) and (_m.int((((_u64(_b + _k72) if ((_b := (i8 + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327) + _k56), 4, False) == 1095715935)) and ((_m.int(((((_u64(_b + _k72) if ((_b := (i8 + _k71)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327) + _k56) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_15(_rt, i8)))
 
     def take_while35(_rt, i11, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w33 = 1
         p_w34 = i11
@@ -13212,7 +12569,6 @@ def view23(L):
     def count36(_rt, i11):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x_w33):
@@ -13226,14 +12582,13 @@ def view23(L):
     def nth37(_rt, i9, i10):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = i10
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w32 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k79) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k80) else _rt.field_int(_b, _k81, False))
+        p_w32 = (_u64(_b + _k79) if ((_b := i9) is not None and _k80) else _rt.field_int(_b, _k81, False))
         n_w32 = 0
         t_w32 = p_w32
         pw_w32 = 1
@@ -13264,23 +12619,20 @@ def view23(L):
     def let38(_rt, i6, i9, i10):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k79) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k80) else _rt.field_int(_b, _k81, False)) == 0 else _rt.cstring(nth37(_rt, i9, i10))))
+        return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if (_u64(_b + _k79) if ((_b := i9) is not None and _k80) else _rt.field_int(_b, _k81, False)) == 0 else _rt.cstring(nth37(_rt, i9, i10))))
 
     def let39(_rt, i5, i6, i9):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let38(_rt, i6, i9, _rt.bitop(">>", (i6 - 2), 1))
 
     def walk_lua_frames_40(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w41 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k82)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)
+        p_w41 = (_u64((s + _k82)) - 8)
         n_w41 = 0
         t_w41 = p_w41
         pw_w41 = 1
@@ -13294,7 +12646,7 @@ def view23(L):
                 if not (visit(p_w41)):
                     return 0
                 i1 = p_w41
-                p_w41 = (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) if ((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k83) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k84) else _rt.field_int(_b, _k85, False)) + 8) else 0)
+                p_w41 = (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k72) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k72) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k72) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) if ((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k72) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k72) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k72) if ((_b := i1) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) > ((_u64(_b + _k83) if ((_b := s) is not None and _k84) else _rt.field_int(_b, _k85, False)) + 8) else 0)
                 if (p_w41 == t_w41) and (p_w41 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w41, "hex"), (n_w41, "dec")])
                 if n_w41 == pw_w41:
@@ -13309,7 +12661,6 @@ def view23(L):
     def count43(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit2(x42):
@@ -13325,7 +12676,6 @@ def view23(L):
     def count45(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit3(x44):
@@ -13341,7 +12691,6 @@ def view23(L):
     def walk_lua_proto_vars_46(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         def _visit4(x_w47):
             if not (visit(x_w47)):
@@ -13354,21 +12703,18 @@ def view23(L):
     def walk_lua_uleb_49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
 
     def walk_lua_var_extent_50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count54(_rt, s)) + 1))
 
     def take_while53(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w51 = 1
         p_w52 = s
@@ -13404,7 +12750,6 @@ def view23(L):
     def count54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit5(x_w51):
@@ -13418,14 +12763,12 @@ def view23(L):
     def walk_lua_var_len_55(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_uleb_49(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count59(_rt, s)) + 1)) + walk_lua_uleb_size_60(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count64(_rt, s)) + 1)))))
 
     def take_while58(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w56 = 1
         p_w57 = s
@@ -13461,7 +12804,6 @@ def view23(L):
     def count59(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit6(x_w56):
@@ -13475,14 +12817,12 @@ def view23(L):
     def walk_lua_uleb_size_60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
 
     def take_while63(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w61 = 1
         p_w62 = s
@@ -13518,7 +12858,6 @@ def view23(L):
     def count64(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit7(x_w61):
@@ -13532,14 +12871,12 @@ def view23(L):
     def walk_lua_var_next_65(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count69(_rt, s)) + 1)) + walk_lua_uleb_size_60(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count73(_rt, s)) + 1)))) + walk_lua_uleb_size_60(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count77(_rt, s)) + 1)) + walk_lua_uleb_size_60(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count81(_rt, s)) + 1))))))
 
     def take_while68(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w66 = 1
         p_w67 = s
@@ -13575,7 +12912,6 @@ def view23(L):
     def count69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit8(x_w66):
@@ -13589,7 +12925,6 @@ def view23(L):
     def take_while72(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w70 = 1
         p_w71 = s
@@ -13625,7 +12960,6 @@ def view23(L):
     def count73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit9(x_w70):
@@ -13639,7 +12973,6 @@ def view23(L):
     def take_while76(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w74 = 1
         p_w75 = s
@@ -13675,7 +13008,6 @@ def view23(L):
     def count77(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit10(x_w74):
@@ -13689,7 +13021,6 @@ def view23(L):
     def take_while80(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w78 = 1
         p_w79 = s
@@ -13725,7 +13056,6 @@ def view23(L):
     def count81(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit11(x_w78):
@@ -13739,10 +13069,9 @@ def view23(L):
     def take_while82(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w47 = 1
-        p_w48 = ((1 + _rt.bitop("<<", walk_lua_uleb_49(_rt, walk_lua_var_extent_50(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_49(_rt, walk_lua_var_extent_50(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)))) + walk_lua_var_len_55(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)))), 36))
+        p_w48 = ((1 + _rt.bitop("<<", walk_lua_uleb_49(_rt, walk_lua_var_extent_50(_rt, (_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_49(_rt, walk_lua_var_extent_50(_rt, (_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)))) + walk_lua_var_len_55(_rt, (_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)))), 36))
         n_w48 = 0
         t_w48 = p_w48
         pw_w48 = 1
@@ -13754,13 +13083,13 @@ def view23(L):
                 if n_w48 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w48
-                if not (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
+                if not (_m.int((((_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
                     return wanted_w47
                 if not (visit(i2)):
                     wanted_w47 = 0
                     return wanted_w47
                 i1 = p_w48
-                p_w48 = ((((walk_lua_var_next_65(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i1 & 1048575)) - 1)) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_49(_rt, walk_lua_var_extent_50(_rt, walk_lua_var_next_65(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_49(_rt, walk_lua_var_extent_50(_rt, walk_lua_var_next_65(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_55(_rt, walk_lua_var_next_65(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i1 & 1048575)) - 1)))), 36))
+                p_w48 = ((((walk_lua_var_next_65(_rt, (((_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_49(_rt, walk_lua_var_extent_50(_rt, walk_lua_var_next_65(_rt, (((_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_49(_rt, walk_lua_var_extent_50(_rt, walk_lua_var_next_65(_rt, (((_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_55(_rt, walk_lua_var_next_65(_rt, (((_u64(_b + _k86) if ((_b := s) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (i1 & 1048575)) - 1)))), 36))
                 if (p_w48 == t_w48) and (p_w48 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w48, "hex"), (n_w48, "dec")])
                 if n_w48 == pw_w48:
@@ -13775,7 +13104,6 @@ def view23(L):
     def count84(_rt, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit12(x83):
@@ -13791,14 +13119,12 @@ def view23(L):
     def walk_lua_var_name_85(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
     def nth87(_rt, i19, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = i19
         if k < 0:
@@ -13821,21 +13147,18 @@ def view23(L):
     def let88(_rt, i19, i23, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("slot ", i19) if count84(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_85(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i24) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (nth87(_rt, i19, i24, i25) & 1048575)) - 1))))
+        return (_rt.cat("slot ", i19) if count84(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_85(_rt, (((_u64(_b + _k86) if ((_b := i24) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (nth87(_rt, i19, i24, i25) & 1048575)) - 1))))
 
     def walk_lua_return_index_89(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h90(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) - _k66), 4)
+        return h90(_rt, (((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - ((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) - _k66), 4)
 
     def h90(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -13844,21 +13167,18 @@ def view23(L):
     def let91(_rt, i19, i23, i24):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let88(_rt, i19, i23, i24, (walk_lua_return_index_89(_rt, i23) - 1))
 
     def let92(_rt, i14, i15, i18, i19, i23):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("slot ", i19) if ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) != 0) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i18 - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0) else let91(_rt, i19, i23, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (i23 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)))
+        return (_rt.cat("slot ", i19) if (((_u64(_b + _k72) if ((_b := i23) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) != 0) or ((_u64(_b + _k18) if ((_b := ((_u64(_b + _k72) if ((_b := (i18 - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0) else let91(_rt, i19, i23, ((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k72) if ((_b := i23) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k72) if ((_b := i23) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (i23 - _rt.bitop("&", (_u64(_b + _k72) if ((_b := i23) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)))
 
     def count94(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit14(x93):
@@ -13874,7 +13194,6 @@ def view23(L):
     def nth96(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = (count94(_rt, i14, i15) - 1)
         if k < 0:
@@ -13897,35 +13216,30 @@ def view23(L):
     def walk_lua_frame_function_97(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("[C] ", _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327) + _k89)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else (_rt.cat(let98(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) is not None and _k68) else _rt.field_int(_b, _k69, False))), " main chunk") if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66), _k70, True) == 0 else (_rt.cat(walk_lua_call_name_117(_rt, s), " (", let124(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) is not None and _k68) else _rt.field_int(_b, _k69, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66), _k70, True), ")") if walk_lua_call_named_99(_rt, s) else _rt.cat(let125(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) is not None and _k68) else _rt.field_int(_b, _k69, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66), _k70, True)))))
+        return (_rt.cat("[C] ", _rt.symbol(_u64((((_u64(_b + _k72) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327) + _k89)))) if (_u64(_b + _k18) if ((_b := ((_u64(_b + _k72) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else (_rt.cat(let98(_rt, s, (_u64(_b + _k67) if ((_b := ((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) is not None and _k68) else _rt.field_int(_b, _k69, False))), " main chunk") if _rt.field_int(((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66), _k70, True) == 0 else (_rt.cat(walk_lua_call_name_117(_rt, s), " (", let124(_rt, s, (_u64(_b + _k67) if ((_b := ((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) is not None and _k68) else _rt.field_int(_b, _k69, False))), ":", _rt.field_int(((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66), _k70, True), ")") if walk_lua_call_named_99(_rt, s) else _rt.cat(let125(_rt, s, (_u64(_b + _k67) if ((_b := ((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66)) is not None and _k68) else _rt.field_int(_b, _k69, False))), ":", _rt.field_int(((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (s - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66), _k70, True)))))
 
     def let98(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h20(_rt, ((i1 + _k56) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k58) else _rt.field_int(_b, _k59, False)) - 1)) if (_m.int((i1 + _k56), 1, False) == 61) or (_m.int((i1 + _k56), 1, False) == 64) else h20(_rt, (i1 + _k56), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k58) else _rt.field_int(_b, _k59, False))))
+        return (h20(_rt, ((i1 + _k56) + 1), ((_u64(_b + _k57) if ((_b := i1) is not None and _k58) else _rt.field_int(_b, _k59, False)) - 1)) if (_m.int((i1 + _k56), 1, False) == 61) or (_m.int((i1 + _k56), 1, False) == 64) else h20(_rt, (i1 + _k56), (_u64(_b + _k57) if ((_b := i1) is not None and _k58) else _rt.field_int(_b, _k59, False))))
 
     def walk_lua_call_named_99(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0) and (walk_lua_return_index_89(_rt, s) >= 2)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False) & 255) >= _k91)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False) & 255) <= _k93)) and (let116(_rt, s, (_m.int(walk_lua_name_setter_106(_rt, s), 4, False) & 255))) else 0)
+        return (1 if ((((((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0) and (walk_lua_return_index_89(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False) & 255) >= _k91)) and ((_m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False) & 255) <= _k93)) and (let116(_rt, s, (_m.int(walk_lua_name_setter_106(_rt, s), 4, False) & 255))) else 0)
 
     def walk_lua_call_local_100(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let115(_rt, s, _m.int(walk_lua_name_setter_106(_rt, s), 4, False))
 
     def count102(_rt, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit16(x101):
@@ -13941,7 +13255,6 @@ def view23(L):
     def nth104(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
@@ -13964,63 +13277,55 @@ def view23(L):
     def let105(_rt, s, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (0 if count102(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth104(_rt, i1, i2, i3))
 
     def walk_lua_name_setter_106(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return nth113(_rt, s)
 
     def walk_lua_caller_bc_108(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66) + _k66)
+        return (((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66) + _k66)
 
     def let109(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i3, 8) & 255) - 3) if (i3 & 255) == _k95 else (_rt.bitop(">>", i3, 8) & 255))
 
     def let110(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i4, 8) & 255) - 3) if (i4 & 255) == _k95 else (_rt.bitop(">>", i4, 8) & 255))
 
     def let111(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i5, 8) & 255) - 3) if (i5 & 255) == _k95 else (_rt.bitop(">>", i5, 8) & 255))
 
     def let112(_rt, s, i6):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k95 else (_rt.bitop(">>", i6, 8) & 255))
 
     def nth113(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w107 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 8)
+        p_w107 = ((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 8)
         n_w107 = 0
         t_w107 = p_w107
         pw_w107 = 1
@@ -14032,7 +13337,7 @@ def view23(L):
                 if n_w107 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w107
-                if (((i2 == walk_lua_caller_bc_108(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k97) and (let109(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let110(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k99) or (((_m.int(i2, 4, False) & 255) >= _k91) and ((_m.int(i2, 4, False) & 255) <= _k101))) or (((_m.int(i2, 4, False) & 255) >= _k103) and ((_m.int(i2, 4, False) & 255) <= _k105))) and (let111(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k107) or ((_m.int(i2, 4, False) & 255) == _k109)) or (((_m.int(i2, 4, False) & 255) >= _k111) and ((_m.int(i2, 4, False) & 255) <= _k113))) or ((_m.int(i2, 4, False) & 255) == _k115)) or (((_m.int(i2, 4, False) & 255) >= _k117) and ((_m.int(i2, 4, False) & 255) <= _k119))) or (((_m.int(i2, 4, False) & 255) >= _k121) and ((_m.int(i2, 4, False) & 255) <= _k123))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let112(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False)))):
+                if (((i2 == walk_lua_caller_bc_108(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k97) and (let109(_rt, s, _m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let110(_rt, s, _m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k99) or (((_m.int(i2, 4, False) & 255) >= _k91) and ((_m.int(i2, 4, False) & 255) <= _k101))) or (((_m.int(i2, 4, False) & 255) >= _k103) and ((_m.int(i2, 4, False) & 255) <= _k105))) and (let111(_rt, s, _m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k107) or ((_m.int(i2, 4, False) & 255) == _k109)) or (((_m.int(i2, 4, False) & 255) >= _k111) and ((_m.int(i2, 4, False) & 255) <= _k113))) or ((_m.int(i2, 4, False) & 255) == _k115)) or (((_m.int(i2, 4, False) & 255) >= _k117) and ((_m.int(i2, 4, False) & 255) <= _k119))) or (((_m.int(i2, 4, False) & 255) >= _k121) and ((_m.int(i2, 4, False) & 255) <= _k123))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let112(_rt, s, _m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False)))):
                     if i == k:
                         r = i2
                         return r
@@ -14053,56 +13358,49 @@ def view23(L):
     def let114(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((((i1 & 255) != _k111) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k87) else _rt.field_int(_b, _k88, False)) == 0)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k124) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k125) else _rt.field_int(_b, _k126, False)) >= 65536)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k26) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k27) else _rt.field_int(_b, _k28, False)) >= 1048576) else let105(_rt, s, i1, i2, h90(_rt, (walk_lua_name_setter_106(_rt, s) - walk_lua_caller_bc_108(_rt, s)), 4)))
+        return (0 if ((((i1 & 255) != _k111) or ((_u64(_b + _k86) if ((_b := i2) is not None and _k87) else _rt.field_int(_b, _k88, False)) == 0)) or ((_u64(_b + _k124) if ((_b := i2) is not None and _k125) else _rt.field_int(_b, _k126, False)) >= 65536)) or ((_u64(_b + _k26) if ((_b := i2) is not None and _k27) else _rt.field_int(_b, _k28, False)) >= 1048576) else let105(_rt, s, i1, i2, h90(_rt, (walk_lua_name_setter_106(_rt, s) - walk_lua_caller_bc_108(_rt, s)), 4)))
 
     def let115(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let114(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66))
+        return let114(_rt, s, i1, ((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66))
 
     def let116(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if (((i1 == _k119) or (i1 == _k128)) or (i1 == _k115)) or (walk_lua_call_local_100(_rt, s) != 0) else 0)
 
     def walk_lua_call_name_117(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let123(_rt, s, _m.int(walk_lua_name_setter_106(_rt, s), 4, False))
 
     def let118(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h20(_rt, (i3 + _k56), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)))
+        return h20(_rt, (i3 + _k56), (_u64(_b + _k57) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)))
 
     def let119(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h20(_rt, (i4 + _k56), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k58) else _rt.field_int(_b, _k59, False)))
+        return h20(_rt, (i4 + _k56), (_u64(_b + _k57) if ((_b := i4) is not None and _k58) else _rt.field_int(_b, _k59, False)))
 
     def nth121(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w120 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k79) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k80) else _rt.field_int(_b, _k81, False))
+        p_w120 = (_u64(_b + _k79) if ((_b := i2) is not None and _k80) else _rt.field_int(_b, _k81, False))
         n_w120 = 0
         t_w120 = p_w120
         pw_w120 = 1
@@ -14114,7 +13412,7 @@ def view23(L):
                 if n_w120 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i6 = p_w120
-                if (i6 == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k79) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k80) else _rt.field_int(_b, _k81, False))) or (_m.int((i6 - 1), 1, False) == 0):
+                if (i6 == (_u64(_b + _k79) if ((_b := i2) is not None and _k80) else _rt.field_int(_b, _k81, False))) or (_m.int((i6 - 1), 1, False) == 0):
                     if i == k:
                         r = i6
                         return r
@@ -14135,49 +13433,42 @@ def view23(L):
     def let122(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (let118(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k129) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k130) else _rt.field_int(_b, _k131, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k119 else (let119(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k129) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k130) else _rt.field_int(_b, _k131, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k128 else (_rt.cstring(nth121(_rt, i1, i2)) if (i1 & 255) == _k115 else walk_lua_var_name_85(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k86) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (walk_lua_call_local_100(_rt, s) & 1048575)) - 1)))))
+        return (let118(_rt, i1, i2, _u64(((_u64(_b + _k129) if ((_b := i2) is not None and _k130) else _rt.field_int(_b, _k131, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k119 else (let119(_rt, i1, i2, _u64(((_u64(_b + _k129) if ((_b := i2) is not None and _k130) else _rt.field_int(_b, _k131, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k128 else (_rt.cstring(nth121(_rt, i1, i2)) if (i1 & 255) == _k115 else walk_lua_var_name_85(_rt, (((_u64(_b + _k86) if ((_b := i2) is not None and _k87) else _rt.field_int(_b, _k88, False)) + (walk_lua_call_local_100(_rt, s) & 1048575)) - 1)))))
 
     def let123(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let122(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66))
+        return let122(_rt, s, i1, ((_u64(_b + _k63) if ((_b := ((_u64(_b + _k72) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)), _rt.bitnot(7)))) - 8)) is not None and _k73) else _rt.field_int(_b, _k74, False)) & 140737488355327)) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66))
 
     def let124(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h20(_rt, ((i2 + _k56) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k58) else _rt.field_int(_b, _k59, False)) - 1)) if (_m.int((i2 + _k56), 1, False) == 61) or (_m.int((i2 + _k56), 1, False) == 64) else h20(_rt, (i2 + _k56), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k58) else _rt.field_int(_b, _k59, False))))
+        return (h20(_rt, ((i2 + _k56) + 1), ((_u64(_b + _k57) if ((_b := i2) is not None and _k58) else _rt.field_int(_b, _k59, False)) - 1)) if (_m.int((i2 + _k56), 1, False) == 61) or (_m.int((i2 + _k56), 1, False) == 64) else h20(_rt, (i2 + _k56), (_u64(_b + _k57) if ((_b := i2) is not None and _k58) else _rt.field_int(_b, _k59, False))))
 
     def let125(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h20(_rt, ((i3 + _k56) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)) - 1)) if (_m.int((i3 + _k56), 1, False) == 61) or (_m.int((i3 + _k56), 1, False) == 64) else h20(_rt, (i3 + _k56), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False))))
+        return (h20(_rt, ((i3 + _k56) + 1), ((_u64(_b + _k57) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False)) - 1)) if (_m.int((i3 + _k56), 1, False) == 61) or (_m.int((i3 + _k56), 1, False) == 64) else h20(_rt, (i3 + _k56), (_u64(_b + _k57) if ((_b := i3) is not None and _k58) else _rt.field_int(_b, _k59, False))))
 
     def let126(_rt, i14, i15, i18, i19):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.cat((_rt.cat("slot ", i19) if count45(_rt, i14, i15) == 0 else let92(_rt, i14, i15, i18, i19, nth96(_rt, i14, i15))), " of ", walk_lua_frame_function_97(_rt, i18))
 
     def let127(_rt, i14, i15, i18):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let126(_rt, i14, i15, i18, (h90(_rt, (i15 - i18), 8) - 1))
 
     def nth129(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
@@ -14200,28 +13491,24 @@ def view23(L):
     def let130(_rt, i6, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.cat("stack slot ", (i6 + 1)) if count43(_rt, i14, i15) == 0 else let127(_rt, i14, i15, nth129(_rt, i14, i15)))
 
     def let131(_rt, i5, i6, i14):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let130(_rt, i6, i14, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k83) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i14) is not None and _k84) else _rt.field_int(_b, _k85, False)) + ((i6 + 1) * 8)))
+        return let130(_rt, i6, i14, ((_u64(_b + _k83) if ((_b := i14) is not None and _k84) else _rt.field_int(_b, _k85, False)) + ((i6 + 1) * 8)))
 
     def let132(_rt, i7, i28):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h20(_rt, ((i28 + _k56) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k58) else _rt.field_int(_b, _k59, False)) - 1)) if (_m.int((i28 + _k56), 1, False) == 61) or (_m.int((i28 + _k56), 1, False) == 64) else h20(_rt, (i28 + _k56), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k58) else _rt.field_int(_b, _k59, False))))
+        return (h20(_rt, ((i28 + _k56) + 1), ((_u64(_b + _k57) if ((_b := i28) is not None and _k58) else _rt.field_int(_b, _k59, False)) - 1)) if (_m.int((i28 + _k56), 1, False) == 61) or (_m.int((i28 + _k56), 1, False) == 64) else h20(_rt, (i28 + _k56), (_u64(_b + _k57) if ((_b := i28) is not None and _k58) else _rt.field_int(_b, _k59, False))))
 
     def reach133(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         seen_w134 = {}
         q_w134 = []
@@ -14245,7 +13532,7 @@ def view23(L):
                 if i_w135 >= c_w135:
                     break
                 i3 = i_w135
-                node_w134 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k133) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k134) else _rt.field_int(_b, _k135, False)) if i3 == 0 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k136) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k133) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k134) else _rt.field_int(_b, _k135, False))) is not None and _k137) else _rt.field_int(_b, _k138, False)) if i3 == 1 else (walk_lua_tv_gc_29(_rt, (i2 + _k78)) if i3 == 2 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k140) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h136(_rt, (i2 + _k139), (i3 - 3))) is not None and _k141) else _rt.field_int(_b, _k142, False)))))
+                node_w134 = ((_u64(_b + _k133) if ((_b := i2) is not None and _k134) else _rt.field_int(_b, _k135, False)) if i3 == 0 else ((_u64(_b + _k136) if ((_b := (_u64(_b + _k133) if ((_b := i2) is not None and _k134) else _rt.field_int(_b, _k135, False))) is not None and _k137) else _rt.field_int(_b, _k138, False)) if i3 == 1 else (walk_lua_tv_gc_29(_rt, (i2 + _k78)) if i3 == 2 else (_u64(_b + _k140) if ((_b := h136(_rt, (i2 + _k139), (i3 - 3))) is not None and _k141) else _rt.field_int(_b, _k142, False)))))
                 if (node_w134 != 0) and (seen_w134.get(node_w134, -1) == (-1)):
                     if len(q_w134) >= _max_nodes:
                         raise _rt.fail("limit", "reach(): more than {0} objects reached (--max-nodes)", [(_max_nodes, "dec")])
@@ -14289,7 +13576,6 @@ def view23(L):
     def h136(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 38):
             raise _rt.fail("corrupt", "global_State.gcroot[{0}]: out of bounds (38 elements)", [(i, "dec")])
@@ -14298,7 +13584,6 @@ def view23(L):
     def walk_lua_refs_137(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         i1 = s
         c_w138 = walk_lua_ref_count_139(_rt, s)
@@ -14314,7 +13599,7 @@ def view23(L):
             if i_w138 >= c_w138:
                 break
             i2 = i_w138
-            if not (visit(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k144) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k145) else _rt.field_int(_b, _k146, False)) if i2 == 0 else (walk_lua_tv_gc_29(_rt, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k147) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k148) else _rt.field_int(_b, _k149, False)) + ((i2 - 1) * 8))) if i2 <= ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False)) else let140(_rt, i1, i2, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k60) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k61) else _rt.field_int(_b, _k62, False)) + (_rt.bitop(">>", ((i2 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))), 1) * _k9))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k151) else _rt.field_int(_b, _k152, False)) if i2 == 0 else (walk_lua_tv_gc_29(_rt, (((i1 + _k21) - 8) + ((i2 - 1) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66) if i2 == 1 else ((_q[(_a & 65535) >> 3] if not (_a := (((i1 + _k13) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if (i2 & 1) == 0 else walk_lua_tv_gc_29(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k153) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (((i1 + _k13) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k154) else _rt.field_int(_b, _k155, False))))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (walk_lua_tv_gc_29(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k153) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k154) else _rt.field_int(_b, _k155, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k136) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k137) else _rt.field_int(_b, _k138, False)) if i2 == 0 else walk_lua_tv_gc_29(_rt, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k83) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k84) else _rt.field_int(_b, _k85, False)) + ((i2 + 1) * 8)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k67) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k68) else _rt.field_int(_b, _k69, False)) if i2 == 0 else (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k129) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k130) else _rt.field_int(_b, _k131, False)) - (i2 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k156) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k157) else _rt.field_int(_b, _k158, False)) if i2 == 0 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k159) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k160) else _rt.field_int(_b, _k161, False)))))))))):
+            if not (visit((((_u64(_b + _k144) if ((_b := i1) is not None and _k145) else _rt.field_int(_b, _k146, False)) if i2 == 0 else (walk_lua_tv_gc_29(_rt, ((_u64(_b + _k147) if ((_b := i1) is not None and _k148) else _rt.field_int(_b, _k149, False)) + ((i2 - 1) * 8))) if i2 <= (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False)) else let140(_rt, i1, i2, ((_u64(_b + _k60) if ((_b := i1) is not None and _k61) else _rt.field_int(_b, _k62, False)) + (_rt.bitop(">>", ((i2 - 1) - (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))), 1) * _k9))))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_u64(_b + _k150) if ((_b := i1) is not None and _k151) else _rt.field_int(_b, _k152, False)) if i2 == 0 else (walk_lua_tv_gc_29(_rt, (((i1 + _k21) - 8) + ((i2 - 1) * 8))) if (_u64(_b + _k18) if ((_b := i1) is not None and _k19) else _rt.field_int(_b, _k20, False)) != 0 else (((_u64(_b + _k63) if ((_b := i1) is not None and _k64) else _rt.field_int(_b, _k65, False)) - _k66) if i2 == 1 else (_u64((((i1 + _k13) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) if (i2 & 1) == 0 else walk_lua_tv_gc_29(_rt, (_u64(_b + _k153) if ((_b := _u64((((i1 + _k13) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8)))) is not None and _k154) else _rt.field_int(_b, _k155, False))))))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (walk_lua_tv_gc_29(_rt, (_u64(_b + _k153) if ((_b := i1) is not None and _k154) else _rt.field_int(_b, _k155, False))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (((_u64(_b + _k136) if ((_b := i1) is not None and _k137) else _rt.field_int(_b, _k138, False)) if i2 == 0 else walk_lua_tv_gc_29(_rt, ((_u64(_b + _k83) if ((_b := i1) is not None and _k84) else _rt.field_int(_b, _k85, False)) + ((i2 + 1) * 8)))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (((_u64(_b + _k67) if ((_b := i1) is not None and _k68) else _rt.field_int(_b, _k69, False)) if i2 == 0 else _u64(((_u64(_b + _k129) if ((_b := i1) is not None and _k130) else _rt.field_int(_b, _k131, False)) - (i2 * 8)))) if (_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_u64(_b + _k156) if ((_b := i1) is not None and _k157) else _rt.field_int(_b, _k158, False)) if i2 == 0 else (_u64(_b + _k159) if ((_b := i1) is not None and _k160) else _rt.field_int(_b, _k161, False)))))))))):
                 return 0
             i_w138 = (i_w138 + 1)
         return 1
@@ -14322,21 +13607,18 @@ def view23(L):
     def walk_lua_ref_count_139(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) + ((2 * (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((2 + (2 * ((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (1 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (((1 + h90(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k162)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k83) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k84) else _rt.field_int(_b, _k85, False)) + 16)), 8)) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k162)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k83) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k84) else _rt.field_int(_b, _k85, False)) + 16) else 1) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ((1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k163) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k164) else _rt.field_int(_b, _k165, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else (2 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
+        return (((1 + (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) + ((2 * ((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1)) if (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((2 + (2 * (_u64(_b + _k15) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)))) if (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (1 + (_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (1 if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else (((1 + h90(_rt, (_u64((s + _k162)) - ((_u64(_b + _k83) if ((_b := s) is not None and _k84) else _rt.field_int(_b, _k85, False)) + 16)), 8)) if _u64((s + _k162)) > ((_u64(_b + _k83) if ((_b := s) is not None and _k84) else _rt.field_int(_b, _k85, False)) + 16) else 1) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else ((1 + (_u64(_b + _k163) if ((_b := s) is not None and _k164) else _rt.field_int(_b, _k165, False))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else (2 if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
 
     def let140(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if _rt.bitop(">>", _m.int(((i3 + _k166) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_29(_rt, (i3 + _k71)) if (((i2 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else walk_lua_tv_gc_29(_rt, (i3 + _k166))))
+        return (0 if _rt.bitop(">>", _m.int(((i3 + _k166) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_29(_rt, (i3 + _k71)) if (((i2 - 1) - (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else walk_lua_tv_gc_29(_rt, (i3 + _k166))))
 
     def col143(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w10 = []
         def _visit20(x142):
@@ -14559,7 +13841,6 @@ def view24(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -14569,7 +13850,6 @@ def view24(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -14579,7 +13859,6 @@ def view24(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -14589,16 +13868,14 @@ def view24(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit(((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
+        if not (visit((_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
             return 0
         return 1
 
     def reach6(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         seen_w7 = {}
         q_w7 = []
@@ -14622,7 +13899,7 @@ def view24(L):
                 if i_w8 >= c_w8:
                     break
                 i3 = i_w8
-                node_w7 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k15) else _rt.field_int(_b, _k16, False)) if i3 == 0 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k18) else _rt.field_int(_b, _k19, False)) if i3 == 1 else (walk_lua_tv_gc_9(_rt, (i2 + _k20)) if i3 == 2 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h11(_rt, (i2 + _k21), (i3 - 3))) is not None and _k23) else _rt.field_int(_b, _k24, False)))))
+                node_w7 = ((_u64(_b + _k14) if ((_b := i2) is not None and _k15) else _rt.field_int(_b, _k16, False)) if i3 == 0 else ((_u64(_b + _k17) if ((_b := (_u64(_b + _k14) if ((_b := i2) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k18) else _rt.field_int(_b, _k19, False)) if i3 == 1 else (walk_lua_tv_gc_9(_rt, (i2 + _k20)) if i3 == 2 else (_u64(_b + _k22) if ((_b := h11(_rt, (i2 + _k21), (i3 - 3))) is not None and _k23) else _rt.field_int(_b, _k24, False)))))
                 if (node_w7 != 0) and (seen_w7.get(node_w7, -1) == (-1)):
                     if len(q_w7) >= _max_nodes:
                         raise _rt.fail("limit", "reach(): more than {0} objects reached (--max-nodes)", [(_max_nodes, "dec")])
@@ -14666,21 +13943,18 @@ def view24(L):
     def walk_lua_tv_gc_9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let10(_rt, s, _rt.bitop(">>", _m.int((s + 4), 4, False), 15))
 
     def let10(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((_m.int(s, 4, False) + ((_m.int((s + 4), 4, False) & 32767) * 4294967296)) if (i1 >= 131059) and (i1 <= 131067) else 0)
 
     def h11(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 38):
             raise _rt.fail("corrupt", "global_State.gcroot[{0}]: out of bounds (38 elements)", [(i, "dec")])
@@ -14689,7 +13963,6 @@ def view24(L):
     def walk_lua_refs_12(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         i1 = s
         c_w13 = walk_lua_ref_count_14(_rt, s)
@@ -14705,7 +13978,7 @@ def view24(L):
             if i_w13 >= c_w13:
                 break
             i2 = i_w13
-            if not (visit(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k26) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k27) else _rt.field_int(_b, _k28, False)) if i2 == 0 else (walk_lua_tv_gc_9(_rt, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k29) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k30) else _rt.field_int(_b, _k31, False)) + ((i2 - 1) * 8))) if i2 <= ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k33) else _rt.field_int(_b, _k34, False)) else let16(_rt, i1, i2, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k36) else _rt.field_int(_b, _k37, False)) + (_rt.bitop(">>", ((i2 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k33) else _rt.field_int(_b, _k34, False))), 1) * _k38))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k42) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k43) else _rt.field_int(_b, _k44, False)) if i2 == 0 else (walk_lua_tv_gc_9(_rt, (((i1 + _k45) - 8) + ((i2 - 1) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k47) else _rt.field_int(_b, _k48, False)) != 0 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52) if i2 == 1 else ((_q[(_a & 65535) >> 3] if not (_a := (((i1 + _k53) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if (i2 & 1) == 0 else walk_lua_tv_gc_9(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (((i1 + _k53) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k55) else _rt.field_int(_b, _k56, False))))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else (walk_lua_tv_gc_9(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k54) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k55) else _rt.field_int(_b, _k56, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k17) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k18) else _rt.field_int(_b, _k19, False)) if i2 == 0 else walk_lua_tv_gc_9(_rt, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k58) else _rt.field_int(_b, _k59, False)) + ((i2 + 1) * 8)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k60) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k61) else _rt.field_int(_b, _k62, False)) if i2 == 0 else (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k64) else _rt.field_int(_b, _k65, False)) - (i2 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k66) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k67) else _rt.field_int(_b, _k68, False)) if i2 == 0 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k69) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k70) else _rt.field_int(_b, _k71, False)))))))))):
+            if not (visit((((_u64(_b + _k26) if ((_b := i1) is not None and _k27) else _rt.field_int(_b, _k28, False)) if i2 == 0 else (walk_lua_tv_gc_9(_rt, ((_u64(_b + _k29) if ((_b := i1) is not None and _k30) else _rt.field_int(_b, _k31, False)) + ((i2 - 1) * 8))) if i2 <= (_u64(_b + _k32) if ((_b := i1) is not None and _k33) else _rt.field_int(_b, _k34, False)) else let16(_rt, i1, i2, ((_u64(_b + _k35) if ((_b := i1) is not None and _k36) else _rt.field_int(_b, _k37, False)) + (_rt.bitop(">>", ((i2 - 1) - (_u64(_b + _k32) if ((_b := i1) is not None and _k33) else _rt.field_int(_b, _k34, False))), 1) * _k38))))) if (_u64(_b + _k39) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (((_u64(_b + _k42) if ((_b := i1) is not None and _k43) else _rt.field_int(_b, _k44, False)) if i2 == 0 else (walk_lua_tv_gc_9(_rt, (((i1 + _k45) - 8) + ((i2 - 1) * 8))) if (_u64(_b + _k46) if ((_b := i1) is not None and _k47) else _rt.field_int(_b, _k48, False)) != 0 else (((_u64(_b + _k49) if ((_b := i1) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52) if i2 == 1 else (_u64((((i1 + _k53) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) if (i2 & 1) == 0 else walk_lua_tv_gc_9(_rt, (_u64(_b + _k54) if ((_b := _u64((((i1 + _k53) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8)))) is not None and _k55) else _rt.field_int(_b, _k56, False))))))) if (_u64(_b + _k39) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else (walk_lua_tv_gc_9(_rt, (_u64(_b + _k54) if ((_b := i1) is not None and _k55) else _rt.field_int(_b, _k56, False))) if (_u64(_b + _k39) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else (((_u64(_b + _k17) if ((_b := i1) is not None and _k18) else _rt.field_int(_b, _k19, False)) if i2 == 0 else walk_lua_tv_gc_9(_rt, ((_u64(_b + _k57) if ((_b := i1) is not None and _k58) else _rt.field_int(_b, _k59, False)) + ((i2 + 1) * 8)))) if (_u64(_b + _k39) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else (((_u64(_b + _k60) if ((_b := i1) is not None and _k61) else _rt.field_int(_b, _k62, False)) if i2 == 0 else _u64(((_u64(_b + _k63) if ((_b := i1) is not None and _k64) else _rt.field_int(_b, _k65, False)) - (i2 * 8)))) if (_u64(_b + _k39) if ((_b := i1) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else ((_u64(_b + _k66) if ((_b := i1) is not None and _k67) else _rt.field_int(_b, _k68, False)) if i2 == 0 else (_u64(_b + _k69) if ((_b := i1) is not None and _k70) else _rt.field_int(_b, _k71, False)))))))))):
                 return 0
             i_w13 = (i_w13 + 1)
         return 1
@@ -14713,14 +13986,12 @@ def view24(L):
     def walk_lua_ref_count_14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False))) + ((2 * (((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) + 1)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (((2 + (2 * ((_q[(_a & 65535) >> 3] if not (_a := _b + _k75) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k76) else _rt.field_int(_b, _k77, False)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k47) else _rt.field_int(_b, _k48, False)) == 0 else (1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k78) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k79) else _rt.field_int(_b, _k80, False)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else (1 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else (((1 + h15(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k81)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) + 16)), 8)) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k81)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) + 16) else 1) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else ((1 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k82) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k83) else _rt.field_int(_b, _k84, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else (2 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12 else 0))))))
+        return (((1 + (_u64(_b + _k32) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False))) + ((2 * ((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) + 1)) if (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) > 0 else 0)) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (((2 + (2 * (_u64(_b + _k75) if ((_b := s) is not None and _k76) else _rt.field_int(_b, _k77, False)))) if (_u64(_b + _k46) if ((_b := s) is not None and _k47) else _rt.field_int(_b, _k48, False)) == 0 else (1 + (_u64(_b + _k78) if ((_b := s) is not None and _k79) else _rt.field_int(_b, _k80, False)))) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else (1 if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else (((1 + h15(_rt, (_u64((s + _k81)) - ((_u64(_b + _k57) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) + 16)), 8)) if _u64((s + _k81)) > ((_u64(_b + _k57) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) + 16) else 1) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else ((1 + (_u64(_b + _k82) if ((_b := s) is not None and _k83) else _rt.field_int(_b, _k84, False))) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else (2 if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12 else 0))))))
 
     def h15(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -14729,16 +14000,14 @@ def view24(L):
     def let16(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if _rt.bitop(">>", _m.int(((i3 + _k85) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_9(_rt, (i3 + _k86)) if (((i2 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k33) else _rt.field_int(_b, _k34, False))) & 1) == 0 else walk_lua_tv_gc_9(_rt, (i3 + _k85))))
+        return (0 if _rt.bitop(">>", _m.int(((i3 + _k85) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_9(_rt, (i3 + _k86)) if (((i2 - 1) - (_u64(_b + _k32) if ((_b := i1) is not None and _k33) else _rt.field_int(_b, _k34, False))) & 1) == 0 else walk_lua_tv_gc_9(_rt, (i3 + _k85))))
 
     def root18(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        i1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False))
+        i1 = (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))
         st_w5 = _rt.shared("reach6", reach6, i1)
         q_w5 = st_w5[0]
         par_w5 = st_w5[1]
@@ -14756,63 +14025,54 @@ def view24(L):
     def walk_lua_vm_bytes_19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((((((_k87 + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k88) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k89) else _rt.field_int(_b, _k90, False)) + 1) * 8)) + ((_q[(_a & 65535) >> 3] if not (_a := (s + _k91)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (s + _k92)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) + ((_k93 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k97) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k94) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k95) else _rt.field_int(_b, _k96, False))) is not None and _k98) else _rt.field_int(_b, _k99, False)) * _k100)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k94) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k95) else _rt.field_int(_b, _k96, False)) != 0 else 0)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k102) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - _k101)) is not None and _k103) else _rt.field_int(_b, _k104, False)) * 8)) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k105) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - _k101)) is not None and _k106) else _rt.field_int(_b, _k107, False)) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k108) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - _k101)) is not None and _k109) else _rt.field_int(_b, _k110, False))) * _k111)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k112) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - _k101)) is not None and _k113) else _rt.field_int(_b, _k114, False)) * _k115)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k116) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - _k101)) is not None and _k117) else _rt.field_int(_b, _k118, False)) * 4))
+        return (((((((_k87 + (((_u64(_b + _k88) if ((_b := s) is not None and _k89) else _rt.field_int(_b, _k90, False)) + 1) * 8)) + (_u64((s + _k91)) - _u64((s + _k92)))) + ((_k93 + ((_u64(_b + _k97) if ((_b := (_u64(_b + _k94) if ((_b := s) is not None and _k95) else _rt.field_int(_b, _k96, False))) is not None and _k98) else _rt.field_int(_b, _k99, False)) * _k100)) if (_u64(_b + _k94) if ((_b := s) is not None and _k95) else _rt.field_int(_b, _k96, False)) != 0 else 0)) + ((_u64(_b + _k102) if ((_b := (s - _k101)) is not None and _k103) else _rt.field_int(_b, _k104, False)) * 8)) + (((_u64(_b + _k105) if ((_b := (s - _k101)) is not None and _k106) else _rt.field_int(_b, _k107, False)) - (_u64(_b + _k108) if ((_b := (s - _k101)) is not None and _k109) else _rt.field_int(_b, _k110, False))) * _k111)) + ((_u64(_b + _k112) if ((_b := (s - _k101)) is not None and _k113) else _rt.field_int(_b, _k114, False)) * _k115)) + ((_u64(_b + _k116) if ((_b := (s - _k101)) is not None and _k117) else _rt.field_int(_b, _k118, False)) * 4))
 
     def walk_lua_cdata_bytes_20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_m.int((s - 4), 4, False) + _m.int((s - 6), 2, False)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k119) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k120) else _rt.field_int(_b, _k121, False)) & 128) != 0 else let23(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k94) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k95) else _rt.field_int(_b, _k96, False)) + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return ((_m.int((s - 4), 4, False) + _m.int((s - 6), 2, False)) if ((_u64(_b + _k119) if ((_b := s) is not None and _k120) else _rt.field_int(_b, _k121, False)) & 128) != 0 else let23(_rt, s, _u64(((_u64(_b + _k94) if ((_b := (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k95) else _rt.field_int(_b, _k96, False)) + _k122))))
 
     def let21(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_k123 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k124) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k125) else _rt.field_int(_b, _k126, False)) if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k127) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k128) else _rt.field_int(_b, _k129, False)), 28) <= 5 else 8))
+        return (_k123 + ((_u64(_b + _k124) if ((_b := i3) is not None and _k125) else _rt.field_int(_b, _k126, False)) if _rt.bitop(">>", (_u64(_b + _k127) if ((_b := i3) is not None and _k128) else _rt.field_int(_b, _k129, False)), 28) <= 5 else 8))
 
     def let22(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let21(_rt, i1, i2, ((i1 + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k127) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k128) else _rt.field_int(_b, _k129, False)) & 65535) * _k100)) if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k127) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k128) else _rt.field_int(_b, _k129, False)), 28) == 8 else i2))
+        return let21(_rt, i1, i2, ((i1 + (((_u64(_b + _k127) if ((_b := i2) is not None and _k128) else _rt.field_int(_b, _k129, False)) & 65535) * _k100)) if _rt.bitop(">>", (_u64(_b + _k127) if ((_b := i2) is not None and _k128) else _rt.field_int(_b, _k129, False)), 28) == 8 else i2))
 
     def let23(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let22(_rt, s, i1, (i1 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k130) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k131) else _rt.field_int(_b, _k132, False)) * _k100)))
+        return let22(_rt, s, i1, (i1 + ((_u64(_b + _k130) if ((_b := s) is not None and _k131) else _rt.field_int(_b, _k132, False)) * _k100)))
 
     def walk_lua_object_bytes_24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((((_k133 + ((_rt.field_int(s, _k134, True) & 127) * 8)) if _rt.field_int(s, _k134, True) != 0 else _k133) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False)) * 8) if _rt.field_int(s, _k134, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) + 1) * _k38) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k72) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (((_k135 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k75) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k76) else _rt.field_int(_b, _k77, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k47) else _rt.field_int(_b, _k48, False)) == 0 else (_k136 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k78) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k79) else _rt.field_int(_b, _k80, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k137) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k138) else _rt.field_int(_b, _k139, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else ((_k140 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k141) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k142) else _rt.field_int(_b, _k143, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else (_k144 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else ((_k145 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k146) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k147) else _rt.field_int(_b, _k148, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12 else 0))))))
+        return (((((_k133 + ((_rt.field_int(s, _k134, True) & 127) * 8)) if _rt.field_int(s, _k134, True) != 0 else _k133) + (((_u64(_b + _k32) if ((_b := s) is not None and _k33) else _rt.field_int(_b, _k34, False)) * 8) if _rt.field_int(s, _k134, True) <= 0 else 0)) + ((((_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) + 1) * _k38) if (_u64(_b + _k72) if ((_b := s) is not None and _k73) else _rt.field_int(_b, _k74, False)) > 0 else 0)) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (((_k135 + ((_u64(_b + _k75) if ((_b := s) is not None and _k76) else _rt.field_int(_b, _k77, False)) * 8)) if (_u64(_b + _k46) if ((_b := s) is not None and _k47) else _rt.field_int(_b, _k48, False)) == 0 else (_k136 + ((_u64(_b + _k78) if ((_b := s) is not None and _k79) else _rt.field_int(_b, _k80, False)) * 8))) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else ((_u64(_b + _k137) if ((_b := s) is not None and _k138) else _rt.field_int(_b, _k139, False)) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else ((_k140 + ((_u64(_b + _k141) if ((_b := s) is not None and _k142) else _rt.field_int(_b, _k143, False)) * 8)) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else (_k144 if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else ((_k145 + (_u64(_b + _k146) if ((_b := s) is not None and _k147) else _rt.field_int(_b, _k148, False))) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 12 else 0))))))
 
     def col25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_lua_vm_bytes_19(_rt, s) if s == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False)) else (((_k149 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k151) else _rt.field_int(_b, _k152, False))) + 1) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 4 else (walk_lua_cdata_bytes_20(_rt, s) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 10 else walk_lua_object_bytes_24(_rt, s))))
+        return (walk_lua_vm_bytes_19(_rt, s) if s == (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)) else (((_k149 + (_u64(_b + _k150) if ((_b := s) is not None and _k151) else _rt.field_int(_b, _k152, False))) + 1) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 4 else (walk_lua_cdata_bytes_20(_rt, s) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 10 else walk_lua_object_bytes_24(_rt, s))))
 
     def walk_lua_reach_parent_27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let30(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False)))
+        return let30(_rt, s, (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)))
 
     def reach_parent28(_rt, i1, x):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         st_w29 = _rt.shared("reach6", reach6, i1)
         q_w29 = st_w29[0]
@@ -14829,16 +14089,14 @@ def view24(L):
     def let30(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return reach_parent28(_rt, i1, s)
 
     def walk_lua_held_path_31(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        i1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False))
+        i1 = (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))
         st_w32 = _rt.shared("reach6", reach6, i1)
         q_w32 = st_w32[0]
         par_w32 = st_w32[1]
@@ -14869,7 +14127,7 @@ def view24(L):
                         i7 = q_w32[j_w32]
                         i5 = (0 if par_w32[j_w32] < 0 else q_w32[par_w32[j_w32]])
                         i6 = edg_w32[j_w32]
-                        name_w32 = (("main thread" if i6 == 0 else ("_G" if i6 == 1 else ("registry" if i6 == 2 else ("metamethod name" if i6 < 25 else "base metatable")))) if i5 == 0 else _rt.cat((("metatable" if i6 == 0 else (_rt.cat("[", (i6 - 1), "]") if i6 <= ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k33) else _rt.field_int(_b, _k34, False)) else let49(_rt, i1, i5, i6, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k36) else _rt.field_int(_b, _k37, False)) + (_rt.bitop(">>", ((i6 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k33) else _rt.field_int(_b, _k34, False))), 1) * _k38))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (("environment" if i6 == 0 else (_rt.cat("upvalue ", i6) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k47) else _rt.field_int(_b, _k48, False)) != 0 else ("prototype" if i6 == 1 else let57(_rt, i5, i6, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52))))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else ("value" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else (("environment" if i6 == 0 else let148(_rt, i5, i6, i5)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else (("chunk name" if i6 == 0 else "constant") if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else ("metatable" if i6 == 0 else "environment")))))), (_rt.cat(" (", let149(_rt, i7, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k60) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) is not None and _k61) else _rt.field_int(_b, _k62, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52), _k153, True), ")") if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k47) else _rt.field_int(_b, _k48, False)) == 0) else (" (coroutine)" if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i7) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else ""))))
+                        name_w32 = (("main thread" if i6 == 0 else ("_G" if i6 == 1 else ("registry" if i6 == 2 else ("metamethod name" if i6 < 25 else "base metatable")))) if i5 == 0 else _rt.cat((("metatable" if i6 == 0 else (_rt.cat("[", (i6 - 1), "]") if i6 <= (_u64(_b + _k32) if ((_b := i5) is not None and _k33) else _rt.field_int(_b, _k34, False)) else let49(_rt, i1, i5, i6, ((_u64(_b + _k35) if ((_b := i5) is not None and _k36) else _rt.field_int(_b, _k37, False)) + (_rt.bitop(">>", ((i6 - 1) - (_u64(_b + _k32) if ((_b := i5) is not None and _k33) else _rt.field_int(_b, _k34, False))), 1) * _k38))))) if (_u64(_b + _k39) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 11 else (("environment" if i6 == 0 else (_rt.cat("upvalue ", i6) if (_u64(_b + _k46) if ((_b := i5) is not None and _k47) else _rt.field_int(_b, _k48, False)) != 0 else ("prototype" if i6 == 1 else let57(_rt, i5, i6, ((_u64(_b + _k49) if ((_b := i5) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52))))) if (_u64(_b + _k39) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8 else ("value" if (_u64(_b + _k39) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 5 else (("environment" if i6 == 0 else let148(_rt, i5, i6, i5)) if (_u64(_b + _k39) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else (("chunk name" if i6 == 0 else "constant") if (_u64(_b + _k39) if ((_b := i5) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 7 else ("metatable" if i6 == 0 else "environment")))))), (_rt.cat(" (", let149(_rt, i7, (_u64(_b + _k60) if ((_b := ((_u64(_b + _k49) if ((_b := i7) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) is not None and _k61) else _rt.field_int(_b, _k62, False))), ":", _rt.field_int(((_u64(_b + _k49) if ((_b := i7) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52), _k153, True), ")") if ((_u64(_b + _k39) if ((_b := i7) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 8) and ((_u64(_b + _k46) if ((_b := i7) is not None and _k47) else _rt.field_int(_b, _k48, False)) == 0) else (" (coroutine)" if (_u64(_b + _k39) if ((_b := i7) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 6 else ""))))
                         nm_w32[j_w32] = name_w32
                     if not (visit(name_w32)):
                         return 0
@@ -14879,7 +14137,6 @@ def view24(L):
     def reach_names33(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         m_w34 = {}
         return m_w34
@@ -14887,31 +14144,27 @@ def view24(L):
     def walk_lua_key_name_35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let48(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)))
+        return let48(_rt, s, (_u64(_b + _k154) if ((_b := (s + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)))
 
     def walk_lua_str_ident_36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k151) else _rt.field_int(_b, _k152, False)) > 0) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k151) else _rt.field_int(_b, _k152, False)) <= 64)) and (not ((_m.int((s + _k149), 1, False) >= 48) and (_m.int((s + _k149), 1, False) <= 57)))) and (all39(_rt, s)) else 0)
+        return (1 if ((((_u64(_b + _k150) if ((_b := s) is not None and _k151) else _rt.field_int(_b, _k152, False)) > 0) and ((_u64(_b + _k150) if ((_b := s) is not None and _k151) else _rt.field_int(_b, _k152, False)) <= 64)) and (not ((_m.int((s + _k149), 1, False) >= 48) and (_m.int((s + _k149), 1, False) <= 57)))) and (all39(_rt, s)) else 0)
 
     def let37(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if ((((i2 >= 97) and (i2 <= 122)) or ((i2 >= 65) and (i2 <= 90))) or ((i2 >= 48) and (i2 <= 57))) or (i2 == 95) else 0)
 
     def all39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 1
-        c_w38 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k151) else _rt.field_int(_b, _k152, False))
+        c_w38 = (_u64(_b + _k150) if ((_b := s) is not None and _k151) else _rt.field_int(_b, _k152, False))
         if c_w38 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w38, "dec")])
         if c_w38 > _max_nodes:
@@ -14933,7 +14186,6 @@ def view24(L):
     def h40(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -14942,70 +14194,60 @@ def view24(L):
     def let41(_rt, i1, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(".", h40(_rt, (i3 + _k149), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)))) if walk_lua_str_ident_36(_rt, i3) else _rt.cat("['", _rt.cat(h40(_rt, (i3 + _k149), (64 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)) > 64 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)))), ("..." if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)) > 64 else "")), "']"))
+        return (_rt.cat(".", h40(_rt, (i3 + _k149), (_u64(_b + _k150) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)))) if walk_lua_str_ident_36(_rt, i3) else _rt.cat("['", _rt.cat(h40(_rt, (i3 + _k149), (64 if (_u64(_b + _k150) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)) > 64 else (_u64(_b + _k150) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)))), ("..." if (_u64(_b + _k150) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)) > 64 else "")), "']"))
 
     def walk_lua_number_integral_42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (_rt.bitop("<<", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 1) == 0) or (let43(_rt, s, ((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 52) & 2047) - 1023))) else 0)
+        return (1 if (_rt.bitop("<<", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 1) == 0) or (let43(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 52) & 2047) - 1023))) else 0)
 
     def let43(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
+        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
 
     def walk_lua_number_integer_44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("0" if _rt.bitop("<<", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 52) & 2047) - 1023)))))
+        return ("0" if _rt.bitop("<<", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), 52) & 2047) - 1023)))))
 
     def walk_lua_lightud_45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let46(_rt, s, _m.int((s + 4), 4, False))
 
     def let46(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k157) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k158) else _rt.field_int(_b, _k159, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
+        return (((_m.int(((_u64(_b + _k157) if ((_b := (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k158) else _rt.field_int(_b, _k159, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
 
     def let47(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (let41(_rt, i1, (i1 & 140737488355327)) if i2 == 131067 else ((_rt.cat("[", walk_lua_number_integer_44(_rt, (s + _k86)), "]") if walk_lua_number_integral_42(_rt, (s + _k86)) else "[number]") if i2 < 131058 else ("[true]" if i2 == 131069 else ("[false]" if i2 == 131070 else ("[table]" if i2 == 131060 else ("[function]" if i2 == 131063 else (_rt.cat("[", _rt.symbol(walk_lua_lightud_45(_rt, (s + _k86))), "]") if i2 == 131068 else ("[userdata]" if i2 == 131059 else ("[thread]" if i2 == 131065 else ("[cdata]" if i2 == 131061 else "[?]"))))))))))
 
     def let48(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let47(_rt, s, i1, _rt.bitop(">>", i1, 47))
 
     def let49(_rt, i1, i5, i6, i8):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("key ", walk_lua_key_name_35(_rt, i8)) if (((i6 - 1) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i5) is not None and _k33) else _rt.field_int(_b, _k34, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_9(_rt, (i1 + _k20))) and (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)), 47) == 131067)) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k151) else _rt.field_int(_b, _k152, False)) == 7)) and (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327) + _k149), 4, False) == 1095715935)) and ((_m.int((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i8 + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327) + _k149) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_35(_rt, i8)))
+        return (_rt.cat("key ", walk_lua_key_name_35(_rt, i8)) if (((i6 - 1) - (_u64(_b + _k32) if ((_b := i5) is not None and _k33) else _rt.field_int(_b, _k34, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_9(_rt, (i1 + _k20))) and (_rt.bitop(">>", (_u64(_b + _k154) if ((_b := (i8 + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)), 47) == 131067)) and ((_u64(_b + _k150) if ((_b := ((_u64(_b + _k154) if ((_b := (i8 + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k151) else _rt.field_int(_b, _k152, False)) == 7)) and (_m.int((((_u64(_b + _k154) if ((_b := (i8 + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327) + _k149), 4, False) == 1095715935)) and ((_m.int(((((_u64(_b + _k154) if ((_b := (i8 + _k86)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327) + _k149) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_35(_rt, i8)))
 
     def take_while53(_rt, i11, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w51 = 1
         p_w52 = i11
@@ -15041,7 +14283,6 @@ def view24(L):
     def count54(_rt, i11):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit2(x_w51):
@@ -15055,14 +14296,13 @@ def view24(L):
     def nth55(_rt, i9, i10):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = i10
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w50 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k160) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k161) else _rt.field_int(_b, _k162, False))
+        p_w50 = (_u64(_b + _k160) if ((_b := i9) is not None and _k161) else _rt.field_int(_b, _k162, False))
         n_w50 = 0
         t_w50 = p_w50
         pw_w50 = 1
@@ -15093,23 +14333,20 @@ def view24(L):
     def let56(_rt, i6, i9, i10):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k160) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i9) is not None and _k161) else _rt.field_int(_b, _k162, False)) == 0 else _rt.cstring(nth55(_rt, i9, i10))))
+        return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if (_u64(_b + _k160) if ((_b := i9) is not None and _k161) else _rt.field_int(_b, _k162, False)) == 0 else _rt.cstring(nth55(_rt, i9, i10))))
 
     def let57(_rt, i5, i6, i9):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let56(_rt, i6, i9, _rt.bitop(">>", (i6 - 2), 1))
 
     def walk_lua_frames_58(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w59 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k163)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)
+        p_w59 = (_u64((s + _k163)) - 8)
         n_w59 = 0
         t_w59 = p_w59
         pw_w59 = 1
@@ -15123,7 +14360,7 @@ def view24(L):
                 if not (visit(p_w59)):
                     return 0
                 i1 = p_w59
-                p_w59 = (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) if ((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) + 8) else 0)
+                p_w59 = (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k154) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k154) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k154) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) if ((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k154) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k154) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k154) if ((_b := i1) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) > ((_u64(_b + _k57) if ((_b := s) is not None and _k58) else _rt.field_int(_b, _k59, False)) + 8) else 0)
                 if (p_w59 == t_w59) and (p_w59 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w59, "hex"), (n_w59, "dec")])
                 if n_w59 == pw_w59:
@@ -15138,7 +14375,6 @@ def view24(L):
     def count61(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit3(x60):
@@ -15154,7 +14390,6 @@ def view24(L):
     def count63(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit4(x62):
@@ -15170,7 +14405,6 @@ def view24(L):
     def walk_lua_proto_vars_64(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         def _visit5(x_w65):
             if not (visit(x_w65)):
@@ -15183,21 +14417,18 @@ def view24(L):
     def walk_lua_uleb_67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
 
     def walk_lua_var_extent_68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count72(_rt, s)) + 1))
 
     def take_while71(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w69 = 1
         p_w70 = s
@@ -15233,7 +14464,6 @@ def view24(L):
     def count72(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit6(x_w69):
@@ -15247,14 +14477,12 @@ def view24(L):
     def walk_lua_var_len_73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_uleb_67(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count77(_rt, s)) + 1)) + walk_lua_uleb_size_78(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count82(_rt, s)) + 1)))))
 
     def take_while76(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w74 = 1
         p_w75 = s
@@ -15290,7 +14518,6 @@ def view24(L):
     def count77(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit7(x_w74):
@@ -15304,14 +14531,12 @@ def view24(L):
     def walk_lua_uleb_size_78(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
 
     def take_while81(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w79 = 1
         p_w80 = s
@@ -15347,7 +14572,6 @@ def view24(L):
     def count82(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit8(x_w79):
@@ -15361,14 +14585,12 @@ def view24(L):
     def walk_lua_var_next_83(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count87(_rt, s)) + 1)) + walk_lua_uleb_size_78(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count91(_rt, s)) + 1)))) + walk_lua_uleb_size_78(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count95(_rt, s)) + 1)) + walk_lua_uleb_size_78(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count99(_rt, s)) + 1))))))
 
     def take_while86(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w84 = 1
         p_w85 = s
@@ -15404,7 +14626,6 @@ def view24(L):
     def count87(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit9(x_w84):
@@ -15418,7 +14639,6 @@ def view24(L):
     def take_while90(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w88 = 1
         p_w89 = s
@@ -15454,7 +14674,6 @@ def view24(L):
     def count91(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit10(x_w88):
@@ -15468,7 +14687,6 @@ def view24(L):
     def take_while94(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w92 = 1
         p_w93 = s
@@ -15504,7 +14722,6 @@ def view24(L):
     def count95(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit11(x_w92):
@@ -15518,7 +14735,6 @@ def view24(L):
     def take_while98(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w96 = 1
         p_w97 = s
@@ -15554,7 +14770,6 @@ def view24(L):
     def count99(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit12(x_w96):
@@ -15568,10 +14783,9 @@ def view24(L):
     def take_while100(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w65 = 1
-        p_w66 = ((1 + _rt.bitop("<<", walk_lua_uleb_67(_rt, walk_lua_var_extent_68(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_67(_rt, walk_lua_var_extent_68(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)))) + walk_lua_var_len_73(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)))), 36))
+        p_w66 = ((1 + _rt.bitop("<<", walk_lua_uleb_67(_rt, walk_lua_var_extent_68(_rt, (_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_67(_rt, walk_lua_var_extent_68(_rt, (_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)))) + walk_lua_var_len_73(_rt, (_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)))), 36))
         n_w66 = 0
         t_w66 = p_w66
         pw_w66 = 1
@@ -15583,13 +14797,13 @@ def view24(L):
                 if n_w66 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w66
-                if not (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
+                if not (_m.int((((_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
                     return wanted_w65
                 if not (visit(i2)):
                     wanted_w65 = 0
                     return wanted_w65
                 i1 = p_w66
-                p_w66 = ((((walk_lua_var_next_83(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i1 & 1048575)) - 1)) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_67(_rt, walk_lua_var_extent_68(_rt, walk_lua_var_next_83(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_67(_rt, walk_lua_var_extent_68(_rt, walk_lua_var_next_83(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_73(_rt, walk_lua_var_next_83(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i1 & 1048575)) - 1)))), 36))
+                p_w66 = ((((walk_lua_var_next_83(_rt, (((_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_67(_rt, walk_lua_var_extent_68(_rt, walk_lua_var_next_83(_rt, (((_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_67(_rt, walk_lua_var_extent_68(_rt, walk_lua_var_next_83(_rt, (((_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_73(_rt, walk_lua_var_next_83(_rt, (((_u64(_b + _k164) if ((_b := s) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (i1 & 1048575)) - 1)))), 36))
                 if (p_w66 == t_w66) and (p_w66 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w66, "hex"), (n_w66, "dec")])
                 if n_w66 == pw_w66:
@@ -15604,7 +14818,6 @@ def view24(L):
     def count102(_rt, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit13(x101):
@@ -15620,14 +14833,12 @@ def view24(L):
     def walk_lua_var_name_103(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
     def nth105(_rt, i19, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = i19
         if k < 0:
@@ -15650,35 +14861,30 @@ def view24(L):
     def let106(_rt, i19, i23, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("slot ", i19) if count102(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_103(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i24) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (nth105(_rt, i19, i24, i25) & 1048575)) - 1))))
+        return (_rt.cat("slot ", i19) if count102(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_103(_rt, (((_u64(_b + _k164) if ((_b := i24) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (nth105(_rt, i19, i24, i25) & 1048575)) - 1))))
 
     def walk_lua_return_index_107(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h15(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) - _k52), 4)
+        return h15(_rt, (((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - ((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) - _k52), 4)
 
     def let108(_rt, i19, i23, i24):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let106(_rt, i19, i23, i24, (walk_lua_return_index_107(_rt, i23) - 1))
 
     def let109(_rt, i14, i15, i18, i19, i23):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("slot ", i19) if ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) != 0) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i18 - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k47) else _rt.field_int(_b, _k48, False)) != 0) else let108(_rt, i19, i23, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (i23 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i23) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)))
+        return (_rt.cat("slot ", i19) if (((_u64(_b + _k154) if ((_b := i23) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) != 0) or ((_u64(_b + _k46) if ((_b := ((_u64(_b + _k154) if ((_b := (i18 - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k47) else _rt.field_int(_b, _k48, False)) != 0) else let108(_rt, i19, i23, ((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k154) if ((_b := i23) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k154) if ((_b := i23) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (i23 - _rt.bitop("&", (_u64(_b + _k154) if ((_b := i23) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)))
 
     def count111(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit15(x110):
@@ -15694,7 +14900,6 @@ def view24(L):
     def nth113(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = (count111(_rt, i14, i15) - 1)
         if k < 0:
@@ -15717,35 +14922,30 @@ def view24(L):
     def walk_lua_frame_function_114(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("[C] ", _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327) + _k167)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k46) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k47) else _rt.field_int(_b, _k48, False)) != 0 else (_rt.cat(let115(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k60) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) is not None and _k61) else _rt.field_int(_b, _k62, False))), " main chunk") if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52), _k153, True) == 0 else (_rt.cat(walk_lua_call_name_134(_rt, s), " (", let141(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k60) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) is not None and _k61) else _rt.field_int(_b, _k62, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52), _k153, True), ")") if walk_lua_call_named_116(_rt, s) else _rt.cat(let142(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k60) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) is not None and _k61) else _rt.field_int(_b, _k62, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52), _k153, True)))))
+        return (_rt.cat("[C] ", _rt.symbol(_u64((((_u64(_b + _k154) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327) + _k167)))) if (_u64(_b + _k46) if ((_b := ((_u64(_b + _k154) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k47) else _rt.field_int(_b, _k48, False)) != 0 else (_rt.cat(let115(_rt, s, (_u64(_b + _k60) if ((_b := ((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) is not None and _k61) else _rt.field_int(_b, _k62, False))), " main chunk") if _rt.field_int(((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52), _k153, True) == 0 else (_rt.cat(walk_lua_call_name_134(_rt, s), " (", let141(_rt, s, (_u64(_b + _k60) if ((_b := ((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) is not None and _k61) else _rt.field_int(_b, _k62, False))), ":", _rt.field_int(((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52), _k153, True), ")") if walk_lua_call_named_116(_rt, s) else _rt.cat(let142(_rt, s, (_u64(_b + _k60) if ((_b := ((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52)) is not None and _k61) else _rt.field_int(_b, _k62, False))), ":", _rt.field_int(((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (s - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52), _k153, True)))))
 
     def let115(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h40(_rt, ((i1 + _k149) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k151) else _rt.field_int(_b, _k152, False)) - 1)) if (_m.int((i1 + _k149), 1, False) == 61) or (_m.int((i1 + _k149), 1, False) == 64) else h40(_rt, (i1 + _k149), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k151) else _rt.field_int(_b, _k152, False))))
+        return (h40(_rt, ((i1 + _k149) + 1), ((_u64(_b + _k150) if ((_b := i1) is not None and _k151) else _rt.field_int(_b, _k152, False)) - 1)) if (_m.int((i1 + _k149), 1, False) == 61) or (_m.int((i1 + _k149), 1, False) == 64) else h40(_rt, (i1 + _k149), (_u64(_b + _k150) if ((_b := i1) is not None and _k151) else _rt.field_int(_b, _k152, False))))
 
     def walk_lua_call_named_116(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0) and (walk_lua_return_index_107(_rt, s) >= 2)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False) & 255) >= _k169)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False) & 255) <= _k171)) and (let133(_rt, s, (_m.int(walk_lua_name_setter_123(_rt, s), 4, False) & 255))) else 0)
+        return (1 if ((((((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0) and (walk_lua_return_index_107(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False) & 255) >= _k169)) and ((_m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False) & 255) <= _k171)) and (let133(_rt, s, (_m.int(walk_lua_name_setter_123(_rt, s), 4, False) & 255))) else 0)
 
     def walk_lua_call_local_117(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let132(_rt, s, _m.int(walk_lua_name_setter_123(_rt, s), 4, False))
 
     def count119(_rt, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit17(x118):
@@ -15761,7 +14961,6 @@ def view24(L):
     def nth121(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
@@ -15784,63 +14983,55 @@ def view24(L):
     def let122(_rt, s, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (0 if count119(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth121(_rt, i1, i2, i3))
 
     def walk_lua_name_setter_123(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return nth130(_rt, s)
 
     def walk_lua_caller_bc_125(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52) + _k52)
+        return (((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52) + _k52)
 
     def let126(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i3, 8) & 255) - 3) if (i3 & 255) == _k173 else (_rt.bitop(">>", i3, 8) & 255))
 
     def let127(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i4, 8) & 255) - 3) if (i4 & 255) == _k173 else (_rt.bitop(">>", i4, 8) & 255))
 
     def let128(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i5, 8) & 255) - 3) if (i5 & 255) == _k173 else (_rt.bitop(">>", i5, 8) & 255))
 
     def let129(_rt, s, i6):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k173 else (_rt.bitop(">>", i6, 8) & 255))
 
     def nth130(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w124 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 8)
+        p_w124 = ((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 8)
         n_w124 = 0
         t_w124 = p_w124
         pw_w124 = 1
@@ -15852,7 +15043,7 @@ def view24(L):
                 if n_w124 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w124
-                if (((i2 == walk_lua_caller_bc_125(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k175) and (let126(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let127(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k177) or (((_m.int(i2, 4, False) & 255) >= _k169) and ((_m.int(i2, 4, False) & 255) <= _k179))) or (((_m.int(i2, 4, False) & 255) >= _k181) and ((_m.int(i2, 4, False) & 255) <= _k183))) and (let128(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k185) or ((_m.int(i2, 4, False) & 255) == _k187)) or (((_m.int(i2, 4, False) & 255) >= _k189) and ((_m.int(i2, 4, False) & 255) <= _k191))) or ((_m.int(i2, 4, False) & 255) == _k193)) or (((_m.int(i2, 4, False) & 255) >= _k195) and ((_m.int(i2, 4, False) & 255) <= _k197))) or (((_m.int(i2, 4, False) & 255) >= _k199) and ((_m.int(i2, 4, False) & 255) <= _k201))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let129(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False)))):
+                if (((i2 == walk_lua_caller_bc_125(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k175) and (let126(_rt, s, _m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let127(_rt, s, _m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k177) or (((_m.int(i2, 4, False) & 255) >= _k169) and ((_m.int(i2, 4, False) & 255) <= _k179))) or (((_m.int(i2, 4, False) & 255) >= _k181) and ((_m.int(i2, 4, False) & 255) <= _k183))) and (let128(_rt, s, _m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k185) or ((_m.int(i2, 4, False) & 255) == _k187)) or (((_m.int(i2, 4, False) & 255) >= _k189) and ((_m.int(i2, 4, False) & 255) <= _k191))) or ((_m.int(i2, 4, False) & 255) == _k193)) or (((_m.int(i2, 4, False) & 255) >= _k195) and ((_m.int(i2, 4, False) & 255) <= _k197))) or (((_m.int(i2, 4, False) & 255) >= _k199) and ((_m.int(i2, 4, False) & 255) <= _k201))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let129(_rt, s, _m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False)))):
                     if i == k:
                         r = i2
                         return r
@@ -15873,56 +15064,49 @@ def view24(L):
     def let131(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((((i1 & 255) != _k189) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k165) else _rt.field_int(_b, _k166, False)) == 0)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k202) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k203) else _rt.field_int(_b, _k204, False)) >= 65536)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k137) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k138) else _rt.field_int(_b, _k139, False)) >= 1048576) else let122(_rt, s, i1, i2, h15(_rt, (walk_lua_name_setter_123(_rt, s) - walk_lua_caller_bc_125(_rt, s)), 4)))
+        return (0 if ((((i1 & 255) != _k189) or ((_u64(_b + _k164) if ((_b := i2) is not None and _k165) else _rt.field_int(_b, _k166, False)) == 0)) or ((_u64(_b + _k202) if ((_b := i2) is not None and _k203) else _rt.field_int(_b, _k204, False)) >= 65536)) or ((_u64(_b + _k137) if ((_b := i2) is not None and _k138) else _rt.field_int(_b, _k139, False)) >= 1048576) else let122(_rt, s, i1, i2, h15(_rt, (walk_lua_name_setter_123(_rt, s) - walk_lua_caller_bc_125(_rt, s)), 4)))
 
     def let132(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let131(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52))
+        return let131(_rt, s, i1, ((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52))
 
     def let133(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if (((i1 == _k197) or (i1 == _k206)) or (i1 == _k193)) or (walk_lua_call_local_117(_rt, s) != 0) else 0)
 
     def walk_lua_call_name_134(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let140(_rt, s, _m.int(walk_lua_name_setter_123(_rt, s), 4, False))
 
     def let135(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h40(_rt, (i3 + _k149), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)))
+        return h40(_rt, (i3 + _k149), (_u64(_b + _k150) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)))
 
     def let136(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h40(_rt, (i4 + _k149), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k151) else _rt.field_int(_b, _k152, False)))
+        return h40(_rt, (i4 + _k149), (_u64(_b + _k150) if ((_b := i4) is not None and _k151) else _rt.field_int(_b, _k152, False)))
 
     def nth138(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w137 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k160) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k161) else _rt.field_int(_b, _k162, False))
+        p_w137 = (_u64(_b + _k160) if ((_b := i2) is not None and _k161) else _rt.field_int(_b, _k162, False))
         n_w137 = 0
         t_w137 = p_w137
         pw_w137 = 1
@@ -15934,7 +15118,7 @@ def view24(L):
                 if n_w137 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i6 = p_w137
-                if (i6 == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k160) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k161) else _rt.field_int(_b, _k162, False))) or (_m.int((i6 - 1), 1, False) == 0):
+                if (i6 == (_u64(_b + _k160) if ((_b := i2) is not None and _k161) else _rt.field_int(_b, _k162, False))) or (_m.int((i6 - 1), 1, False) == 0):
                     if i == k:
                         r = i6
                         return r
@@ -15955,49 +15139,42 @@ def view24(L):
     def let139(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (let135(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k64) else _rt.field_int(_b, _k65, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k197 else (let136(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k63) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k64) else _rt.field_int(_b, _k65, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k206 else (_rt.cstring(nth138(_rt, i1, i2)) if (i1 & 255) == _k193 else walk_lua_var_name_103(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k164) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (walk_lua_call_local_117(_rt, s) & 1048575)) - 1)))))
+        return (let135(_rt, i1, i2, _u64(((_u64(_b + _k63) if ((_b := i2) is not None and _k64) else _rt.field_int(_b, _k65, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k197 else (let136(_rt, i1, i2, _u64(((_u64(_b + _k63) if ((_b := i2) is not None and _k64) else _rt.field_int(_b, _k65, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k206 else (_rt.cstring(nth138(_rt, i1, i2)) if (i1 & 255) == _k193 else walk_lua_var_name_103(_rt, (((_u64(_b + _k164) if ((_b := i2) is not None and _k165) else _rt.field_int(_b, _k166, False)) + (walk_lua_call_local_117(_rt, s) & 1048575)) - 1)))))
 
     def let140(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let139(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k49) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k154) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52))
+        return let139(_rt, s, i1, ((_u64(_b + _k49) if ((_b := ((_u64(_b + _k154) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k154) if ((_b := s) is not None and _k155) else _rt.field_int(_b, _k156, False)), _rt.bitnot(7)))) - 8)) is not None and _k155) else _rt.field_int(_b, _k156, False)) & 140737488355327)) is not None and _k50) else _rt.field_int(_b, _k51, False)) - _k52))
 
     def let141(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h40(_rt, ((i2 + _k149) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k151) else _rt.field_int(_b, _k152, False)) - 1)) if (_m.int((i2 + _k149), 1, False) == 61) or (_m.int((i2 + _k149), 1, False) == 64) else h40(_rt, (i2 + _k149), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k151) else _rt.field_int(_b, _k152, False))))
+        return (h40(_rt, ((i2 + _k149) + 1), ((_u64(_b + _k150) if ((_b := i2) is not None and _k151) else _rt.field_int(_b, _k152, False)) - 1)) if (_m.int((i2 + _k149), 1, False) == 61) or (_m.int((i2 + _k149), 1, False) == 64) else h40(_rt, (i2 + _k149), (_u64(_b + _k150) if ((_b := i2) is not None and _k151) else _rt.field_int(_b, _k152, False))))
 
     def let142(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h40(_rt, ((i3 + _k149) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)) - 1)) if (_m.int((i3 + _k149), 1, False) == 61) or (_m.int((i3 + _k149), 1, False) == 64) else h40(_rt, (i3 + _k149), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False))))
+        return (h40(_rt, ((i3 + _k149) + 1), ((_u64(_b + _k150) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False)) - 1)) if (_m.int((i3 + _k149), 1, False) == 61) or (_m.int((i3 + _k149), 1, False) == 64) else h40(_rt, (i3 + _k149), (_u64(_b + _k150) if ((_b := i3) is not None and _k151) else _rt.field_int(_b, _k152, False))))
 
     def let143(_rt, i14, i15, i18, i19):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.cat((_rt.cat("slot ", i19) if count63(_rt, i14, i15) == 0 else let109(_rt, i14, i15, i18, i19, nth113(_rt, i14, i15))), " of ", walk_lua_frame_function_114(_rt, i18))
 
     def let144(_rt, i14, i15, i18):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let143(_rt, i14, i15, i18, (h15(_rt, (i15 - i18), 8) - 1))
 
     def nth146(_rt, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
@@ -16020,31 +15197,27 @@ def view24(L):
     def let147(_rt, i6, i14, i15):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.cat("stack slot ", (i6 + 1)) if count61(_rt, i14, i15) == 0 else let144(_rt, i14, i15, nth146(_rt, i14, i15)))
 
     def let148(_rt, i5, i6, i14):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let147(_rt, i6, i14, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k57) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i14) is not None and _k58) else _rt.field_int(_b, _k59, False)) + ((i6 + 1) * 8)))
+        return let147(_rt, i6, i14, ((_u64(_b + _k57) if ((_b := i14) is not None and _k58) else _rt.field_int(_b, _k59, False)) + ((i6 + 1) * 8)))
 
     def let149(_rt, i7, i28):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h40(_rt, ((i28 + _k149) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k151) else _rt.field_int(_b, _k152, False)) - 1)) if (_m.int((i28 + _k149), 1, False) == 61) or (_m.int((i28 + _k149), 1, False) == 64) else h40(_rt, (i28 + _k149), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k150) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k151) else _rt.field_int(_b, _k152, False))))
+        return (h40(_rt, ((i28 + _k149) + 1), ((_u64(_b + _k150) if ((_b := i28) is not None and _k151) else _rt.field_int(_b, _k152, False)) - 1)) if (_m.int((i28 + _k149), 1, False) == 61) or (_m.int((i28 + _k149), 1, False) == 64) else h40(_rt, (i28 + _k149), (_u64(_b + _k150) if ((_b := i28) is not None and _k151) else _rt.field_int(_b, _k152, False))))
 
     def col151(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w26 = []
-        i5 = (walk_lua_reach_parent_27(_rt, s) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 4 else 0)
+        i5 = (walk_lua_reach_parent_27(_rt, s) if (_u64(_b + _k39) if ((_b := s) is not None and _k40) else _rt.field_int(_b, _k41, False)) == 4 else 0)
         def _visit20(x150):
             list_w26.append(x150)
             return 1
@@ -16111,28 +15284,24 @@ def view25(L):
     def col1(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def walk_lua_object_bytes_2(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((((_k1 + ((_rt.field_int(s, _k2, True) & 127) * 8)) if _rt.field_int(s, _k2, True) != 0 else _k1) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) * 8) if _rt.field_int(s, _k2, True) <= 0 else 0)) + (((((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) * _k9) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_k14 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k15) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (_k22 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k23) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k26) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_k29 + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) * 8)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (_k33 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((_k34 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
+        return (((((_k1 + ((_rt.field_int(s, _k2, True) & 127) * 8)) if _rt.field_int(s, _k2, True) != 0 else _k1) + (((_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) * 8) if _rt.field_int(s, _k2, True) <= 0 else 0)) + ((((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) * _k9) if (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_k14 + ((_u64(_b + _k15) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)) * 8)) if (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (_k22 + ((_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ((_u64(_b + _k26) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_k29 + ((_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) * 8)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (_k33 if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((_k34 + (_u64(_b + _k35) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
 
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_object_bytes_2(_rt, s)
 
     def h14(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -16158,7 +15327,6 @@ def view25(L):
     def fold17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w4 = 0
         err_w4 = 0
@@ -16189,7 +15357,7 @@ def view25(L):
         live_w12 = 1
         alive_w13 = 9
         try:
-            c_w15 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False))) + 1)
+            c_w15 = (((_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) + (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False))) + 1)
             if c_w15 < 0:
                 raise _rt.fail("corrupt", "range({0}): negative count", [(c_w15, "dec")])
             if c_w15 > _max_nodes:
@@ -16204,8 +15372,8 @@ def view25(L):
                 x_w16 = i_w15
                 if live_w4:
                     try:
-                        i2 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i2 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             acc_w4 = (acc_w4 + 1)
                     except Exception as e_w4:
                         if not _rt.is_failure(e_w4):
@@ -16215,10 +15383,10 @@ def view25(L):
                         alive_w13 = (alive_w13 - 1)
                 if live_w5:
                     try:
-                        i10 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i10) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i10 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i10) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             i11 = i10
-                            if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i11) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131067:
+                            if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i11) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131067:
                                 acc_w5 = (acc_w5 + 1)
                     except Exception as e_w5:
                         if not _rt.is_failure(e_w5):
@@ -16228,12 +15396,12 @@ def view25(L):
                         alive_w13 = (alive_w13 - 1)
                 if live_w6:
                     try:
-                        i13 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i13) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i13 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i13) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             i14 = i13
-                            if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i14) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131067:
+                            if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i14) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131067:
                                 i15 = i14
-                                acc_w6 = (acc_w6 + ((_k47 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k48) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i15) is not None and _k45) else _rt.field_int(_b, _k46, False)) & 140737488355327)) is not None and _k49) else _rt.field_int(_b, _k50, False))) + 1))
+                                acc_w6 = (acc_w6 + ((_k47 + (_u64(_b + _k48) if ((_b := ((_u64(_b + _k44) if ((_b := i15) is not None and _k45) else _rt.field_int(_b, _k46, False)) & 140737488355327)) is not None and _k49) else _rt.field_int(_b, _k50, False))) + 1))
                     except Exception as e_w6:
                         if not _rt.is_failure(e_w6):
                             raise
@@ -16242,10 +15410,10 @@ def view25(L):
                         alive_w13 = (alive_w13 - 1)
                 if live_w7:
                     try:
-                        i17 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i17) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i17 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i17) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             i18 = i17
-                            if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i18) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131060:
+                            if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i18) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131060:
                                 acc_w7 = (acc_w7 + 1)
                     except Exception as e_w7:
                         if not _rt.is_failure(e_w7):
@@ -16255,12 +15423,12 @@ def view25(L):
                         alive_w13 = (alive_w13 - 1)
                 if live_w8:
                     try:
-                        i20 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i20) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i20 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i20) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             i21 = i20
-                            if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i21) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131060:
+                            if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i21) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131060:
                                 i22 = i21
-                                acc_w8 = (acc_w8 + walk_lua_object_bytes_2(_rt, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i22) is not None and _k45) else _rt.field_int(_b, _k46, False)) & 140737488355327)))
+                                acc_w8 = (acc_w8 + walk_lua_object_bytes_2(_rt, ((_u64(_b + _k44) if ((_b := i22) is not None and _k45) else _rt.field_int(_b, _k46, False)) & 140737488355327)))
                     except Exception as e_w8:
                         if not _rt.is_failure(e_w8):
                             raise
@@ -16269,10 +15437,10 @@ def view25(L):
                         alive_w13 = (alive_w13 - 1)
                 if live_w9:
                     try:
-                        i24 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i24) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i24 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i24) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             i25 = i24
-                            if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i25) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) < 131058:
+                            if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i25) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) < 131058:
                                 acc_w9 = (acc_w9 + 1)
                     except Exception as e_w9:
                         if not _rt.is_failure(e_w9):
@@ -16282,10 +15450,10 @@ def view25(L):
                         alive_w13 = (alive_w13 - 1)
                 if live_w10:
                     try:
-                        i27 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i27) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i27 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i27) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             i28 = i27
-                            if (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131070) or (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i28) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131069):
+                            if (_rt.bitop(">>", (_u64(_b + _k44) if ((_b := i28) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131070) or (_rt.bitop(">>", (_u64(_b + _k44) if ((_b := i28) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131069):
                                 acc_w10 = (acc_w10 + 1)
                     except Exception as e_w10:
                         if not _rt.is_failure(e_w10):
@@ -16295,10 +15463,10 @@ def view25(L):
                         alive_w13 = (alive_w13 - 1)
                 if live_w11:
                     try:
-                        i30 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i30) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i30 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i30) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             i31 = i30
-                            if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i31) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131063:
+                            if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i31) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131063:
                                 acc_w11 = (acc_w11 + 1)
                     except Exception as e_w11:
                         if not _rt.is_failure(e_w11):
@@ -16308,10 +15476,10 @@ def view25(L):
                         alive_w13 = (alive_w13 - 1)
                 if live_w12:
                     try:
-                        i33 = ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
-                        if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i33) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+                        i33 = (((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (x_w16 * 8)) if x_w16 < (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) else ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + ((x_w16 - (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))) * _k9)))
+                        if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := i33) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                             i34 = i33
-                            if (((((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) >= 131058) and (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131067)) and (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131060)) and (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131070)) and (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131069)) and (_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131063):
+                            if (((((_rt.bitop(">>", (_u64(_b + _k44) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) >= 131058) and (_rt.bitop(">>", (_u64(_b + _k44) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131067)) and (_rt.bitop(">>", (_u64(_b + _k44) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131060)) and (_rt.bitop(">>", (_u64(_b + _k44) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131070)) and (_rt.bitop(">>", (_u64(_b + _k44) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131069)) and (_rt.bitop(">>", (_u64(_b + _k44) if ((_b := i34) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131063):
                                 acc_w12 = (acc_w12 + 1)
                     except Exception as e_w12:
                         if not _rt.is_failure(e_w12):
@@ -16348,7 +15516,6 @@ def view25(L):
     def folded18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[9]
@@ -16359,17 +15526,15 @@ def view25(L):
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded18(_rt, s)
 
     def count21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        c_w20 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        c_w20 = (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
         if c_w20 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w20, "dec")])
         if c_w20 > _max_nodes:
@@ -16382,7 +15547,7 @@ def view25(L):
             if i_w20 >= c_w20:
                 break
             i3 = i_w20
-            if _rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k38) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (i3 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) != 131071:
+            if _rt.bitop(">>", _u64(((_u64(_b + _k38) if ((_b := s) is not None and _k39) else _rt.field_int(_b, _k40, False)) + (i3 * 8))), 47) != 131071:
                 acc = (acc + 1)
             i_w20 = (i_w20 + 1)
         return acc
@@ -16390,17 +15555,15 @@ def view25(L):
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count21(_rt, s)
 
     def count24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        c_w23 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1)
+        c_w23 = ((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1)
         if c_w23 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w23, "dec")])
         if c_w23 > _max_nodes:
@@ -16413,8 +15576,8 @@ def view25(L):
             if i_w23 >= c_w23:
                 break
             i4 = i_w23
-            i5 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + (i4 * _k9))
-            if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i5 + _k51)) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+            i5 = ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + (i4 * _k9))
+            if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := (i5 + _k51)) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                 acc = (acc + 1)
             i_w23 = (i_w23 + 1)
         return acc
@@ -16422,14 +15585,12 @@ def view25(L):
     def col25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count24(_rt, s)
 
     def take30(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w28 = 1
         k_w27 = 20
@@ -16438,7 +15599,7 @@ def view25(L):
         i_w27 = 0
         if k_w27 == 0:
             return 1
-        c_w29 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1)
+        c_w29 = ((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1)
         if c_w29 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w29, "dec")])
         if c_w29 > _max_nodes:
@@ -16451,8 +15612,8 @@ def view25(L):
             if i_w29 >= c_w29:
                 break
             i6 = i_w29
-            i7 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k41) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + (i6 * _k9))
-            if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i7 + _k51)) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
+            i7 = ((_u64(_b + _k41) if ((_b := s) is not None and _k42) else _rt.field_int(_b, _k43, False)) + (i6 * _k9))
+            if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := (i7 + _k51)) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) != 131071:
                 i_w27 = (i_w27 + 1)
                 if not (visit(i7)):
                     wanted_w28 = 0
@@ -16465,21 +15626,18 @@ def view25(L):
     def walk_lua_value_text_31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("'", walk_lua_str_text_32(_rt, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)) & 140737488355327)), "'") if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131067 else ((("0" if _rt.bitop("<<", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 52) & 2047) - 1023))))) if (_rt.bitop("<<", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 1) == 0) or (let34(_rt, s, ((_rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 52) & 2047) - 1023))) else "<number>") if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) < 131058 else ("false" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131070 else ("true" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131069 else ("<table>" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131060 else ("<function>" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131063 else ("<userdata>" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131059 else ("<thread>" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131065 else ("<cdata>" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131061 else ("<lightuserdata>" if _rt.bitop(">>", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131068 else "<other>"))))))))))
+        return (_rt.cat("'", walk_lua_str_text_32(_rt, ((_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)) & 140737488355327)), "'") if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131067 else ((("0" if _rt.bitop("<<", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 52) & 2047) - 1023))))) if (_rt.bitop("<<", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 1) == 0) or (let34(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 52) & 2047) - 1023))) else "<number>") if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) < 131058 else ("false" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131070 else ("true" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131069 else ("<table>" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131060 else ("<function>" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131063 else ("<userdata>" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131059 else ("<thread>" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131065 else ("<cdata>" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131061 else ("<lightuserdata>" if _rt.bitop(">>", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), 47) == 131068 else "<other>"))))))))))
 
     def walk_lua_str_text_32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat(h33(_rt, (s + _k47), (64 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k48) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k49) else _rt.field_int(_b, _k50, False)) > 64 else ((_q[(_a & 65535) >> 3] if not (_a := _b + _k48) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k49) else _rt.field_int(_b, _k50, False)))), ("..." if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k48) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k49) else _rt.field_int(_b, _k50, False)) > 64 else ""))
+        return _rt.cat(h33(_rt, (s + _k47), (64 if (_u64(_b + _k48) if ((_b := s) is not None and _k49) else _rt.field_int(_b, _k50, False)) > 64 else (_u64(_b + _k48) if ((_b := s) is not None and _k49) else _rt.field_int(_b, _k50, False)))), ("..." if (_u64(_b + _k48) if ((_b := s) is not None and _k49) else _rt.field_int(_b, _k50, False)) > 64 else ""))
 
     def h33(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -16488,14 +15646,12 @@ def view25(L):
     def let34(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
+        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", (_u64(_b + _k44) if ((_b := s) is not None and _k45) else _rt.field_int(_b, _k46, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
 
     def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w26 = []
         def _visit1(x_w28):
@@ -16509,7 +15665,6 @@ def view25(L):
     def folded36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[10]
@@ -16520,14 +15675,12 @@ def view25(L):
     def col37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded36(_rt, s)
 
     def folded38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[11]
@@ -16538,14 +15691,12 @@ def view25(L):
     def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded38(_rt, s)
 
     def folded40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[12]
@@ -16556,14 +15707,12 @@ def view25(L):
     def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded40(_rt, s)
 
     def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[13]
@@ -16574,14 +15723,12 @@ def view25(L):
     def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded42(_rt, s)
 
     def folded44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[14]
@@ -16592,14 +15739,12 @@ def view25(L):
     def col45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded44(_rt, s)
 
     def folded46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[15]
@@ -16610,14 +15755,12 @@ def view25(L):
     def col47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded46(_rt, s)
 
     def folded48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[16]
@@ -16628,14 +15771,12 @@ def view25(L):
     def col49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded48(_rt, s)
 
     def folded50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold17, s)
         e = r[17]
@@ -16646,7 +15787,6 @@ def view25(L):
     def col51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded50(_rt, s)
 
@@ -16757,7 +15897,6 @@ def view26(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -16767,7 +15906,6 @@ def view26(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -16777,7 +15915,6 @@ def view26(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -16787,25 +15924,22 @@ def view26(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit(((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
+        if not (visit((_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
             return 0
         return 1
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("JIT" if _rt.field_int(s, _k13, True) >= 0 else ("interpreted" if _rt.field_int(s, _k13, True) == (-1) else ("C" if _rt.field_int(s, _k13, True) == (-2) else ("GC" if _rt.field_int(s, _k13, True) == (-3) else ("trace exit" if _rt.field_int(s, _k13, True) == (-4) else "JIT compiler")))))
 
     def walk_lua_sample_frames_8(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w9 = (0 if not ((_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0))) else (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (_rt.register("rdx") - 16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) else 0) if _rt.field_int(s, _k13, True) == (-1) else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k24) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False)) - 8) if _rt.field_int(s, _k13, True) >= 0 else ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8))))
+        p_w9 = (0 if not ((_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0))) else (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + ((_u64(_b + _k21) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", _u64((_rt.register("rdx") - 16)), 47) == 131063) else 0) if _rt.field_int(s, _k13, True) == (-1) else (((_u64(_b + _k24) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False)) - 8) if _rt.field_int(s, _k13, True) >= 0 else (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k27)) - 8))))
         n_w9 = 0
         t_w9 = p_w9
         pw_w9 = 1
@@ -16817,11 +15951,11 @@ def view26(L):
                 if n_w9 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w9
-                if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) != 3:
+                if ((_u64(_b + _k28) if ((_b := i2) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) != 3:
                     if not (visit(i2)):
                         return 0
                 i1 = p_w9
-                p_w9 = (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) if (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < i1) else 0)
+                p_w9 = (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) if (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) > ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < i1) else 0)
                 if (p_w9 == t_w9) and (p_w9 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w9, "hex"), (n_w9, "dec")])
                 if n_w9 == pw_w9:
@@ -16836,14 +15970,12 @@ def view26(L):
     def walk_lua_frame_function_11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("[C] ", _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327) + _k31)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0 else (_rt.cat(let13(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), " main chunk") if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) == 0 else (_rt.cat(walk_lua_call_name_71(_rt, s), " (", let79(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True), ")") if walk_lua_call_named_14(_rt, s) else _rt.cat(let80(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True)))))
+        return (_rt.cat("[C] ", _rt.symbol(_u64((((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327) + _k31)))) if (_u64(_b + _k32) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0 else (_rt.cat(let13(_rt, s, (_u64(_b + _k39) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), " main chunk") if _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) == 0 else (_rt.cat(walk_lua_call_name_71(_rt, s), " (", let79(_rt, s, (_u64(_b + _k39) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), ":", _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True), ")") if walk_lua_call_named_14(_rt, s) else _rt.cat(let80(_rt, s, (_u64(_b + _k39) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), ":", _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True)))))
 
     def h12(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -16852,28 +15984,24 @@ def view26(L):
     def let13(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i1 + _k43) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i1 + _k43), 1, False) == 61) or (_m.int((i1 + _k43), 1, False) == 64) else h12(_rt, (i1 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False))))
+        return (h12(_rt, ((i1 + _k43) + 1), ((_u64(_b + _k44) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i1 + _k43), 1, False) == 61) or (_m.int((i1 + _k43), 1, False) == 64) else h12(_rt, (i1 + _k43), (_u64(_b + _k44) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False))))
 
     def walk_lua_call_named_14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0) and (walk_lua_return_index_15(_rt, s) >= 2)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) >= _k48)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) <= _k50)) and (let70(_rt, s, (_m.int(walk_lua_name_setter_60(_rt, s), 4, False) & 255))) else 0)
+        return (1 if ((((((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0) and (walk_lua_return_index_15(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) >= _k48)) and ((_m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) <= _k50)) and (let70(_rt, s, (_m.int(walk_lua_name_setter_60(_rt, s), 4, False) & 255))) else 0)
 
     def walk_lua_return_index_15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h16(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) - _k38), 4)
+        return h16(_rt, (((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) - _k38), 4)
 
     def h16(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -16882,14 +16010,12 @@ def view26(L):
     def walk_lua_call_local_17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let69(_rt, s, _m.int(walk_lua_name_setter_60(_rt, s), 4, False))
 
     def walk_lua_proto_vars_18(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         def _visit1(x_w19):
             if not (visit(x_w19)):
@@ -16902,21 +16028,18 @@ def view26(L):
     def walk_lua_uleb_21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
 
     def walk_lua_var_extent_22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count26(_rt, s)) + 1))
 
     def take_while25(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w23 = 1
         p_w24 = s
@@ -16952,7 +16075,6 @@ def view26(L):
     def count26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit2(x_w23):
@@ -16966,14 +16088,12 @@ def view26(L):
     def walk_lua_var_len_27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_uleb_21(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count31(_rt, s)) + 1)) + walk_lua_uleb_size_32(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count36(_rt, s)) + 1)))))
 
     def take_while30(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w28 = 1
         p_w29 = s
@@ -17009,7 +16129,6 @@ def view26(L):
     def count31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit3(x_w28):
@@ -17023,14 +16142,12 @@ def view26(L):
     def walk_lua_uleb_size_32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
 
     def take_while35(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w33 = 1
         p_w34 = s
@@ -17066,7 +16183,6 @@ def view26(L):
     def count36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit4(x_w33):
@@ -17080,14 +16196,12 @@ def view26(L):
     def walk_lua_var_next_37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count41(_rt, s)) + 1)) + walk_lua_uleb_size_32(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count45(_rt, s)) + 1)))) + walk_lua_uleb_size_32(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count49(_rt, s)) + 1)) + walk_lua_uleb_size_32(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count53(_rt, s)) + 1))))))
 
     def take_while40(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w38 = 1
         p_w39 = s
@@ -17123,7 +16237,6 @@ def view26(L):
     def count41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit5(x_w38):
@@ -17137,7 +16250,6 @@ def view26(L):
     def take_while44(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w42 = 1
         p_w43 = s
@@ -17173,7 +16285,6 @@ def view26(L):
     def count45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit6(x_w42):
@@ -17187,7 +16298,6 @@ def view26(L):
     def take_while48(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w46 = 1
         p_w47 = s
@@ -17223,7 +16333,6 @@ def view26(L):
     def count49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit7(x_w46):
@@ -17237,7 +16346,6 @@ def view26(L):
     def take_while52(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w50 = 1
         p_w51 = s
@@ -17273,7 +16381,6 @@ def view26(L):
     def count53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit8(x_w50):
@@ -17287,10 +16394,9 @@ def view26(L):
     def take_while54(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w19 = 1
-        p_w20 = ((1 + _rt.bitop("<<", walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))) + walk_lua_var_len_27(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))), 36))
+        p_w20 = ((1 + _rt.bitop("<<", walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, (_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, (_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))) + walk_lua_var_len_27(_rt, (_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))), 36))
         n_w20 = 0
         t_w20 = p_w20
         pw_w20 = 1
@@ -17302,13 +16408,13 @@ def view26(L):
                 if n_w20 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w20
-                if not (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
+                if not (_m.int((((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
                     return wanted_w19
                 if not (visit(i2)):
                     wanted_w19 = 0
                     return wanted_w19
                 i1 = p_w20
-                p_w20 = ((((walk_lua_var_next_37(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1)) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, walk_lua_var_next_37(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, walk_lua_var_next_37(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_27(_rt, walk_lua_var_next_37(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1)))), 36))
+                p_w20 = ((((walk_lua_var_next_37(_rt, (((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, walk_lua_var_next_37(_rt, (((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, walk_lua_var_next_37(_rt, (((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_27(_rt, walk_lua_var_next_37(_rt, (((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1)))), 36))
                 if (p_w20 == t_w20) and (p_w20 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w20, "hex"), (n_w20, "dec")])
                 if n_w20 == pw_w20:
@@ -17323,7 +16429,6 @@ def view26(L):
     def count56(_rt, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit9(x55):
@@ -17339,7 +16444,6 @@ def view26(L):
     def nth58(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
@@ -17362,63 +16466,55 @@ def view26(L):
     def let59(_rt, s, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (0 if count56(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth58(_rt, i1, i2, i3))
 
     def walk_lua_name_setter_60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return nth67(_rt, s)
 
     def walk_lua_caller_bc_62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38) + _k38)
+        return (((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38) + _k38)
 
     def let63(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i3, 8) & 255) - 3) if (i3 & 255) == _k55 else (_rt.bitop(">>", i3, 8) & 255))
 
     def let64(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i4, 8) & 255) - 3) if (i4 & 255) == _k55 else (_rt.bitop(">>", i4, 8) & 255))
 
     def let65(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i5, 8) & 255) - 3) if (i5 & 255) == _k55 else (_rt.bitop(">>", i5, 8) & 255))
 
     def let66(_rt, s, i6):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k55 else (_rt.bitop(">>", i6, 8) & 255))
 
     def nth67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w61 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 8)
+        p_w61 = ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 8)
         n_w61 = 0
         t_w61 = p_w61
         pw_w61 = 1
@@ -17430,7 +16526,7 @@ def view26(L):
                 if n_w61 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w61
-                if (((i2 == walk_lua_caller_bc_62(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k57) and (let63(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let64(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k59) or (((_m.int(i2, 4, False) & 255) >= _k48) and ((_m.int(i2, 4, False) & 255) <= _k61))) or (((_m.int(i2, 4, False) & 255) >= _k63) and ((_m.int(i2, 4, False) & 255) <= _k65))) and (let65(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k67) or ((_m.int(i2, 4, False) & 255) == _k69)) or (((_m.int(i2, 4, False) & 255) >= _k71) and ((_m.int(i2, 4, False) & 255) <= _k73))) or ((_m.int(i2, 4, False) & 255) == _k75)) or (((_m.int(i2, 4, False) & 255) >= _k77) and ((_m.int(i2, 4, False) & 255) <= _k79))) or (((_m.int(i2, 4, False) & 255) >= _k81) and ((_m.int(i2, 4, False) & 255) <= _k83))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let66(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)))):
+                if (((i2 == walk_lua_caller_bc_62(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k57) and (let63(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let64(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k59) or (((_m.int(i2, 4, False) & 255) >= _k48) and ((_m.int(i2, 4, False) & 255) <= _k61))) or (((_m.int(i2, 4, False) & 255) >= _k63) and ((_m.int(i2, 4, False) & 255) <= _k65))) and (let65(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k67) or ((_m.int(i2, 4, False) & 255) == _k69)) or (((_m.int(i2, 4, False) & 255) >= _k71) and ((_m.int(i2, 4, False) & 255) <= _k73))) or ((_m.int(i2, 4, False) & 255) == _k75)) or (((_m.int(i2, 4, False) & 255) >= _k77) and ((_m.int(i2, 4, False) & 255) <= _k79))) or (((_m.int(i2, 4, False) & 255) >= _k81) and ((_m.int(i2, 4, False) & 255) <= _k83))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let66(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)))):
                     if i == k:
                         r = i2
                         return r
@@ -17451,56 +16547,49 @@ def view26(L):
     def let68(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((((i1 & 255) != _k71) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k52) else _rt.field_int(_b, _k53, False)) == 0)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k84) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k85) else _rt.field_int(_b, _k86, False)) >= 65536)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k87) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k88) else _rt.field_int(_b, _k89, False)) >= 1048576) else let59(_rt, s, i1, i2, h16(_rt, (walk_lua_name_setter_60(_rt, s) - walk_lua_caller_bc_62(_rt, s)), 4)))
+        return (0 if ((((i1 & 255) != _k71) or ((_u64(_b + _k51) if ((_b := i2) is not None and _k52) else _rt.field_int(_b, _k53, False)) == 0)) or ((_u64(_b + _k84) if ((_b := i2) is not None and _k85) else _rt.field_int(_b, _k86, False)) >= 65536)) or ((_u64(_b + _k87) if ((_b := i2) is not None and _k88) else _rt.field_int(_b, _k89, False)) >= 1048576) else let59(_rt, s, i1, i2, h16(_rt, (walk_lua_name_setter_60(_rt, s) - walk_lua_caller_bc_62(_rt, s)), 4)))
 
     def let69(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let68(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))
+        return let68(_rt, s, i1, ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))
 
     def let70(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if (((i1 == _k79) or (i1 == _k91)) or (i1 == _k75)) or (walk_lua_call_local_17(_rt, s) != 0) else 0)
 
     def walk_lua_call_name_71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let78(_rt, s, _m.int(walk_lua_name_setter_60(_rt, s), 4, False))
 
     def let72(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h12(_rt, (i3 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False)))
+        return h12(_rt, (i3 + _k43), (_u64(_b + _k44) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False)))
 
     def let73(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h12(_rt, (i4 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k45) else _rt.field_int(_b, _k46, False)))
+        return h12(_rt, (i4 + _k43), (_u64(_b + _k44) if ((_b := i4) is not None and _k45) else _rt.field_int(_b, _k46, False)))
 
     def nth75(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w74 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k92) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))
+        p_w74 = (_u64(_b + _k92) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))
         n_w74 = 0
         t_w74 = p_w74
         pw_w74 = 1
@@ -17512,7 +16601,7 @@ def view26(L):
                 if n_w74 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i6 = p_w74
-                if (i6 == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k92) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))) or (_m.int((i6 - 1), 1, False) == 0):
+                if (i6 == (_u64(_b + _k92) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))) or (_m.int((i6 - 1), 1, False) == 0):
                     if i == k:
                         r = i6
                         return r
@@ -17533,42 +16622,36 @@ def view26(L):
     def walk_lua_var_name_76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
     def let77(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (let72(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k95) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k79 else (let73(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k95) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k91 else (_rt.cstring(nth75(_rt, i1, i2)) if (i1 & 255) == _k75 else walk_lua_var_name_76(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (walk_lua_call_local_17(_rt, s) & 1048575)) - 1)))))
+        return (let72(_rt, i1, i2, _u64(((_u64(_b + _k95) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k79 else (let73(_rt, i1, i2, _u64(((_u64(_b + _k95) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k91 else (_rt.cstring(nth75(_rt, i1, i2)) if (i1 & 255) == _k75 else walk_lua_var_name_76(_rt, (((_u64(_b + _k51) if ((_b := i2) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (walk_lua_call_local_17(_rt, s) & 1048575)) - 1)))))
 
     def let78(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let77(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))
+        return let77(_rt, s, i1, ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))
 
     def let79(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i2 + _k43) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i2 + _k43), 1, False) == 61) or (_m.int((i2 + _k43), 1, False) == 64) else h12(_rt, (i2 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False))))
+        return (h12(_rt, ((i2 + _k43) + 1), ((_u64(_b + _k44) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i2 + _k43), 1, False) == 61) or (_m.int((i2 + _k43), 1, False) == 64) else h12(_rt, (i2 + _k43), (_u64(_b + _k44) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False))))
 
     def let80(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i3 + _k43) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i3 + _k43), 1, False) == 61) or (_m.int((i3 + _k43), 1, False) == 64) else h12(_rt, (i3 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False))))
+        return (h12(_rt, ((i3 + _k43) + 1), ((_u64(_b + _k44) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i3 + _k43), 1, False) == 61) or (_m.int((i3 + _k43), 1, False) == 64) else h12(_rt, (i3 + _k43), (_u64(_b + _k44) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False))))
 
     def col81(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w6 = []
         kept_w7 = []
@@ -17587,34 +16670,30 @@ def view26(L):
     def col82(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) else 0)
+        return (1 if (_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0)) else 0)
 
     def walk_lua_sample_sound_83(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return all86(_rt, s)
 
     def walk_lua_frame_sound_84(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (s - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k98) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k99) else _rt.field_int(_b, _k100, False)) == 8)) and ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k98) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k99) else _rt.field_int(_b, _k100, False)) == 7))) and (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < s) else 0)
+        return (1 if (((_rt.bitop(">>", _u64((s - 8)), 47) == 131063) and ((_u64(_b + _k98) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k99) else _rt.field_int(_b, _k100, False)) == 8)) and (((_u64(_b + _k32) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0) or ((_u64(_b + _k98) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k99) else _rt.field_int(_b, _k100, False)) == 7))) and (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < s) else 0)
 
     def all86(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 1
         def _visit12(x85):
             nonlocal acc
             i1 = x85
-            if not ((walk_lua_frame_sound_84(_rt, i1)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8))):
+            if not ((walk_lua_frame_sound_84(_rt, i1)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8))):
                 acc = 0
                 return 0
             return 1
@@ -17625,21 +16704,18 @@ def view26(L):
     def check87(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_sample_sound_83(_rt, s)
 
     def walk_lua_base_known_88(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if ((not ((_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)))) or (_rt.field_int(s, _k13, True) != (-1))) or (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (_rt.register("rdx") - 16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) else 0) != 0) else 0)
+        return (1 if ((not ((_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0)))) or (_rt.field_int(s, _k13, True) != (-1))) or (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + ((_u64(_b + _k21) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", _u64((_rt.register("rdx") - 16)), 47) == 131063) else 0) != 0) else 0)
 
     def check89(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_base_known_88(_rt, s)
 
@@ -17776,7 +16852,6 @@ def view27(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
@@ -17786,7 +16861,6 @@ def view27(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
@@ -17796,7 +16870,6 @@ def view27(L):
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
@@ -17806,32 +16879,28 @@ def view27(L):
     def root4(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit(((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
+        if not (visit((_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h3(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
             return 0
         return 1
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("JIT" if _rt.field_int(s, _k13, True) >= 0 else ("interpreted" if _rt.field_int(s, _k13, True) == (-1) else ("C" if _rt.field_int(s, _k13, True) == (-2) else ("GC" if _rt.field_int(s, _k13, True) == (-3) else ("trace exit" if _rt.field_int(s, _k13, True) == (-4) else "JIT compiler")))))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) else 0)
+        return (1 if (_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0)) else 0)
 
     def walk_lua_sample_frames_8(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w9 = (0 if not ((_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0))) else (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (_rt.register("rdx") - 16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) else 0) if _rt.field_int(s, _k13, True) == (-1) else ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k24) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False)) - 8) if _rt.field_int(s, _k13, True) >= 0 else ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8))))
+        p_w9 = (0 if not ((_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0))) else (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + ((_u64(_b + _k21) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", _u64((_rt.register("rdx") - 16)), 47) == 131063) else 0) if _rt.field_int(s, _k13, True) == (-1) else (((_u64(_b + _k24) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False)) - 8) if _rt.field_int(s, _k13, True) >= 0 else (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k27)) - 8))))
         n_w9 = 0
         t_w9 = p_w9
         pw_w9 = 1
@@ -17843,11 +16912,11 @@ def view27(L):
                 if n_w9 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w9
-                if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) != 3:
+                if ((_u64(_b + _k28) if ((_b := i2) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) != 3:
                     if not (visit(i2)):
                         return 0
                 i1 = p_w9
-                p_w9 = (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) if (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) > (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < i1) else 0)
+                p_w9 = (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) if (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) > ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < i1) else 0)
                 if (p_w9 == t_w9) and (p_w9 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w9, "hex"), (n_w9, "dec")])
                 if n_w9 == pw_w9:
@@ -17862,14 +16931,12 @@ def view27(L):
     def walk_lua_frame_function_11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat("[C] ", _rt.symbol((_q[(_a & 65535) >> 3] if not (_a := ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327) + _k31)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0 else (_rt.cat(let13(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), " main chunk") if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) == 0 else (_rt.cat(walk_lua_call_name_71(_rt, s), " (", let79(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True), ")") if walk_lua_call_named_14(_rt, s) else _rt.cat(let80(_rt, s, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k39) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), ":", _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True)))))
+        return (_rt.cat("[C] ", _rt.symbol(_u64((((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327) + _k31)))) if (_u64(_b + _k32) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0 else (_rt.cat(let13(_rt, s, (_u64(_b + _k39) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), " main chunk") if _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) == 0 else (_rt.cat(walk_lua_call_name_71(_rt, s), " (", let79(_rt, s, (_u64(_b + _k39) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), ":", _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True), ")") if walk_lua_call_named_14(_rt, s) else _rt.cat(let80(_rt, s, (_u64(_b + _k39) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k40) else _rt.field_int(_b, _k41, False))), ":", _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True)))))
 
     def h12(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -17878,28 +16945,24 @@ def view27(L):
     def let13(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i1 + _k43) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i1 + _k43), 1, False) == 61) or (_m.int((i1 + _k43), 1, False) == 64) else h12(_rt, (i1 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False))))
+        return (h12(_rt, ((i1 + _k43) + 1), ((_u64(_b + _k44) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i1 + _k43), 1, False) == 61) or (_m.int((i1 + _k43), 1, False) == 64) else h12(_rt, (i1 + _k43), (_u64(_b + _k44) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False))))
 
     def walk_lua_call_named_14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0) and (walk_lua_return_index_15(_rt, s) >= 2)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) >= _k48)) and ((_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) <= _k50)) and (let70(_rt, s, (_m.int(walk_lua_name_setter_60(_rt, s), 4, False) & 255))) else 0)
+        return (1 if ((((((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0) and (walk_lua_return_index_15(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) >= _k48)) and ((_m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False) & 255) <= _k50)) and (let70(_rt, s, (_m.int(walk_lua_name_setter_60(_rt, s), 4, False) & 255))) else 0)
 
     def walk_lua_return_index_15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h16(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) - _k38), 4)
+        return h16(_rt, (((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) - _k38), 4)
 
     def h16(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -17908,14 +16971,12 @@ def view27(L):
     def walk_lua_call_local_17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let69(_rt, s, _m.int(walk_lua_name_setter_60(_rt, s), 4, False))
 
     def walk_lua_proto_vars_18(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         def _visit1(x_w19):
             if not (visit(x_w19)):
@@ -17928,21 +16989,18 @@ def view27(L):
     def walk_lua_uleb_21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
 
     def walk_lua_var_extent_22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count26(_rt, s)) + 1))
 
     def take_while25(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w23 = 1
         p_w24 = s
@@ -17978,7 +17036,6 @@ def view27(L):
     def count26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit2(x_w23):
@@ -17992,14 +17049,12 @@ def view27(L):
     def walk_lua_var_len_27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_uleb_21(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count31(_rt, s)) + 1)) + walk_lua_uleb_size_32(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count36(_rt, s)) + 1)))))
 
     def take_while30(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w28 = 1
         p_w29 = s
@@ -18035,7 +17090,6 @@ def view27(L):
     def count31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit3(x_w28):
@@ -18049,14 +17103,12 @@ def view27(L):
     def walk_lua_uleb_size_32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
 
     def take_while35(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w33 = 1
         p_w34 = s
@@ -18092,7 +17144,6 @@ def view27(L):
     def count36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit4(x_w33):
@@ -18106,14 +17157,12 @@ def view27(L):
     def walk_lua_var_next_37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count41(_rt, s)) + 1)) + walk_lua_uleb_size_32(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count45(_rt, s)) + 1)))) + walk_lua_uleb_size_32(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count49(_rt, s)) + 1)) + walk_lua_uleb_size_32(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count53(_rt, s)) + 1))))))
 
     def take_while40(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w38 = 1
         p_w39 = s
@@ -18149,7 +17198,6 @@ def view27(L):
     def count41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit5(x_w38):
@@ -18163,7 +17211,6 @@ def view27(L):
     def take_while44(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w42 = 1
         p_w43 = s
@@ -18199,7 +17246,6 @@ def view27(L):
     def count45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit6(x_w42):
@@ -18213,7 +17259,6 @@ def view27(L):
     def take_while48(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w46 = 1
         p_w47 = s
@@ -18249,7 +17294,6 @@ def view27(L):
     def count49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit7(x_w46):
@@ -18263,7 +17307,6 @@ def view27(L):
     def take_while52(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w50 = 1
         p_w51 = s
@@ -18299,7 +17342,6 @@ def view27(L):
     def count53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit8(x_w50):
@@ -18313,10 +17355,9 @@ def view27(L):
     def take_while54(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w19 = 1
-        p_w20 = ((1 + _rt.bitop("<<", walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))) + walk_lua_var_len_27(_rt, ((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))), 36))
+        p_w20 = ((1 + _rt.bitop("<<", walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, (_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, (_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))) + walk_lua_var_len_27(_rt, (_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)))), 36))
         n_w20 = 0
         t_w20 = p_w20
         pw_w20 = 1
@@ -18328,13 +17369,13 @@ def view27(L):
                 if n_w20 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w20
-                if not (_m.int(((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
+                if not (_m.int((((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
                     return wanted_w19
                 if not (visit(i2)):
                     wanted_w19 = 0
                     return wanted_w19
                 i1 = p_w20
-                p_w20 = ((((walk_lua_var_next_37(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1)) - ((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, walk_lua_var_next_37(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, walk_lua_var_next_37(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_27(_rt, walk_lua_var_next_37(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1)))), 36))
+                p_w20 = ((((walk_lua_var_next_37(_rt, (((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, walk_lua_var_next_37(_rt, (((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_21(_rt, walk_lua_var_extent_22(_rt, walk_lua_var_next_37(_rt, (((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_27(_rt, walk_lua_var_next_37(_rt, (((_u64(_b + _k51) if ((_b := s) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (i1 & 1048575)) - 1)))), 36))
                 if (p_w20 == t_w20) and (p_w20 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w20, "hex"), (n_w20, "dec")])
                 if n_w20 == pw_w20:
@@ -18349,7 +17390,6 @@ def view27(L):
     def count56(_rt, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit9(x55):
@@ -18365,7 +17405,6 @@ def view27(L):
     def nth58(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
@@ -18388,63 +17427,55 @@ def view27(L):
     def let59(_rt, s, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (0 if count56(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth58(_rt, i1, i2, i3))
 
     def walk_lua_name_setter_60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return nth67(_rt, s)
 
     def walk_lua_caller_bc_62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38) + _k38)
+        return (((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38) + _k38)
 
     def let63(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i3, 8) & 255) - 3) if (i3 & 255) == _k55 else (_rt.bitop(">>", i3, 8) & 255))
 
     def let64(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i4, 8) & 255) - 3) if (i4 & 255) == _k55 else (_rt.bitop(">>", i4, 8) & 255))
 
     def let65(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i5, 8) & 255) - 3) if (i5 & 255) == _k55 else (_rt.bitop(">>", i5, 8) & 255))
 
     def let66(_rt, s, i6):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k55 else (_rt.bitop(">>", i6, 8) & 255))
 
     def nth67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w61 = (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 8)
+        p_w61 = ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 8)
         n_w61 = 0
         t_w61 = p_w61
         pw_w61 = 1
@@ -18456,7 +17487,7 @@ def view27(L):
                 if n_w61 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w61
-                if (((i2 == walk_lua_caller_bc_62(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k57) and (let63(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let64(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k59) or (((_m.int(i2, 4, False) & 255) >= _k48) and ((_m.int(i2, 4, False) & 255) <= _k61))) or (((_m.int(i2, 4, False) & 255) >= _k63) and ((_m.int(i2, 4, False) & 255) <= _k65))) and (let65(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k67) or ((_m.int(i2, 4, False) & 255) == _k69)) or (((_m.int(i2, 4, False) & 255) >= _k71) and ((_m.int(i2, 4, False) & 255) <= _k73))) or ((_m.int(i2, 4, False) & 255) == _k75)) or (((_m.int(i2, 4, False) & 255) >= _k77) and ((_m.int(i2, 4, False) & 255) <= _k79))) or (((_m.int(i2, 4, False) & 255) >= _k81) and ((_m.int(i2, 4, False) & 255) <= _k83))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let66(_rt, s, _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)))):
+                if (((i2 == walk_lua_caller_bc_62(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k57) and (let63(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let64(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k59) or (((_m.int(i2, 4, False) & 255) >= _k48) and ((_m.int(i2, 4, False) & 255) <= _k61))) or (((_m.int(i2, 4, False) & 255) >= _k63) and ((_m.int(i2, 4, False) & 255) <= _k65))) and (let65(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k67) or ((_m.int(i2, 4, False) & 255) == _k69)) or (((_m.int(i2, 4, False) & 255) >= _k71) and ((_m.int(i2, 4, False) & 255) <= _k73))) or ((_m.int(i2, 4, False) & 255) == _k75)) or (((_m.int(i2, 4, False) & 255) >= _k77) and ((_m.int(i2, 4, False) & 255) <= _k79))) or (((_m.int(i2, 4, False) & 255) >= _k81) and ((_m.int(i2, 4, False) & 255) <= _k83))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let66(_rt, s, _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False)))):
                     if i == k:
                         r = i2
                         return r
@@ -18477,56 +17508,49 @@ def view27(L):
     def let68(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((((i1 & 255) != _k71) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k52) else _rt.field_int(_b, _k53, False)) == 0)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k84) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k85) else _rt.field_int(_b, _k86, False)) >= 65536)) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k87) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k88) else _rt.field_int(_b, _k89, False)) >= 1048576) else let59(_rt, s, i1, i2, h16(_rt, (walk_lua_name_setter_60(_rt, s) - walk_lua_caller_bc_62(_rt, s)), 4)))
+        return (0 if ((((i1 & 255) != _k71) or ((_u64(_b + _k51) if ((_b := i2) is not None and _k52) else _rt.field_int(_b, _k53, False)) == 0)) or ((_u64(_b + _k84) if ((_b := i2) is not None and _k85) else _rt.field_int(_b, _k86, False)) >= 65536)) or ((_u64(_b + _k87) if ((_b := i2) is not None and _k88) else _rt.field_int(_b, _k89, False)) >= 1048576) else let59(_rt, s, i1, i2, h16(_rt, (walk_lua_name_setter_60(_rt, s) - walk_lua_caller_bc_62(_rt, s)), 4)))
 
     def let69(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let68(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))
+        return let68(_rt, s, i1, ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))
 
     def let70(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (1 if (((i1 == _k79) or (i1 == _k91)) or (i1 == _k75)) or (walk_lua_call_local_17(_rt, s) != 0) else 0)
 
     def walk_lua_call_name_71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return let78(_rt, s, _m.int(walk_lua_name_setter_60(_rt, s), 4, False))
 
     def let72(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h12(_rt, (i3 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False)))
+        return h12(_rt, (i3 + _k43), (_u64(_b + _k44) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False)))
 
     def let73(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h12(_rt, (i4 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k45) else _rt.field_int(_b, _k46, False)))
+        return h12(_rt, (i4 + _k43), (_u64(_b + _k44) if ((_b := i4) is not None and _k45) else _rt.field_int(_b, _k46, False)))
 
     def nth75(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        p_w74 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k92) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))
+        p_w74 = (_u64(_b + _k92) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))
         n_w74 = 0
         t_w74 = p_w74
         pw_w74 = 1
@@ -18538,7 +17562,7 @@ def view27(L):
                 if n_w74 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i6 = p_w74
-                if (i6 == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k92) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))) or (_m.int((i6 - 1), 1, False) == 0):
+                if (i6 == (_u64(_b + _k92) if ((_b := i2) is not None and _k93) else _rt.field_int(_b, _k94, False))) or (_m.int((i6 - 1), 1, False) == 0):
                     if i == k:
                         r = i6
                         return r
@@ -18559,42 +17583,36 @@ def view27(L):
     def walk_lua_var_name_76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
     def let77(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (let72(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k95) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k79 else (let73(_rt, i1, i2, (_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k95) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (i1 & 255) == _k91 else (_rt.cstring(nth75(_rt, i1, i2)) if (i1 & 255) == _k75 else walk_lua_var_name_76(_rt, ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k51) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (walk_lua_call_local_17(_rt, s) & 1048575)) - 1)))))
+        return (let72(_rt, i1, i2, _u64(((_u64(_b + _k95) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k79 else (let73(_rt, i1, i2, _u64(((_u64(_b + _k95) if ((_b := i2) is not None and _k96) else _rt.field_int(_b, _k97, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k91 else (_rt.cstring(nth75(_rt, i1, i2)) if (i1 & 255) == _k75 else walk_lua_var_name_76(_rt, (((_u64(_b + _k51) if ((_b := i2) is not None and _k52) else _rt.field_int(_b, _k53, False)) + (walk_lua_call_local_17(_rt, s) & 1048575)) - 1)))))
 
     def let78(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let77(_rt, s, i1, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))
+        return let77(_rt, s, i1, ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))
 
     def let79(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i2 + _k43) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i2 + _k43), 1, False) == 61) or (_m.int((i2 + _k43), 1, False) == 64) else h12(_rt, (i2 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False))))
+        return (h12(_rt, ((i2 + _k43) + 1), ((_u64(_b + _k44) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i2 + _k43), 1, False) == 61) or (_m.int((i2 + _k43), 1, False) == 64) else h12(_rt, (i2 + _k43), (_u64(_b + _k44) if ((_b := i2) is not None and _k45) else _rt.field_int(_b, _k46, False))))
 
     def let80(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, ((i3 + _k43) + 1), (((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i3 + _k43), 1, False) == 61) or (_m.int((i3 + _k43), 1, False) == 64) else h12(_rt, (i3 + _k43), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k44) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False))))
+        return (h12(_rt, ((i3 + _k43) + 1), ((_u64(_b + _k44) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False)) - 1)) if (_m.int((i3 + _k43), 1, False) == 61) or (_m.int((i3 + _k43), 1, False) == 64) else h12(_rt, (i3 + _k43), (_u64(_b + _k44) if ((_b := i3) is not None and _k45) else _rt.field_int(_b, _k46, False))))
 
     def col81(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w7 = []
         def _visit11(x10):
@@ -18608,12 +17626,11 @@ def view27(L):
     def col84(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w82 = []
         def _visit12(x83):
             i2 = x83
-            list_w82.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (i2 - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)))
+            list_w82.append((_u64(_b + _k32) if ((_b := ((_u64(_b + _k28) if ((_b := (i2 - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)))
             return 1
         if not (walk_lua_sample_frames_8(_rt, s, _visit12)):
             return list_w82
@@ -18622,12 +17639,11 @@ def view27(L):
     def col87(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w85 = []
         def _visit13(x86):
             i3 = x86
-            list_w85.append((1 if ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 7) == 1) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 7) == 5) else 0))
+            list_w85.append((1 if (((_u64(_b + _k28) if ((_b := i3) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 7) == 1) or (((_u64(_b + _k28) if ((_b := i3) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 7) == 5) else 0))
             return 1
         if not (walk_lua_sample_frames_8(_rt, s, _visit13)):
             return list_w85
@@ -18636,19 +17652,17 @@ def view27(L):
     def walk_lua_return_line_90(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) if walk_lua_return_index_15(_rt, s) < 2 else ((_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) + _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k98, True)) if (walk_lua_return_index_15(_rt, s) - 1) == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k84) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k85) else _rt.field_int(_b, _k86, False)) else (_rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) + (_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k99) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k100) else _rt.field_int(_b, _k101, False)) + (walk_lua_return_index_15(_rt, s) - 2)), 1, False) if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k98, True) < 256 else (_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k99) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k100) else _rt.field_int(_b, _k101, False)) + ((walk_lua_return_index_15(_rt, s) - 2) * 2)), 2, False) if _rt.field_int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k98, True) < 65536 else _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k99) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k100) else _rt.field_int(_b, _k101, False)) + ((walk_lua_return_index_15(_rt, s) - 2) * 4)), 4, False))))))
+        return (_rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) if walk_lua_return_index_15(_rt, s) < 2 else ((_rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) + _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k98, True)) if (walk_lua_return_index_15(_rt, s) - 1) == (_u64(_b + _k84) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k85) else _rt.field_int(_b, _k86, False)) else (_rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k42, True) + (_m.int(((_u64(_b + _k99) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k100) else _rt.field_int(_b, _k101, False)) + (walk_lua_return_index_15(_rt, s) - 2)), 1, False) if _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k98, True) < 256 else (_m.int(((_u64(_b + _k99) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k100) else _rt.field_int(_b, _k101, False)) + ((walk_lua_return_index_15(_rt, s) - 2) * 2)), 2, False) if _rt.field_int(((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38), _k98, True) < 65536 else _m.int(((_u64(_b + _k99) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k100) else _rt.field_int(_b, _k101, False)) + ((walk_lua_return_index_15(_rt, s) - 2) * 4)), 4, False))))))
 
     def col91(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w88 = []
         def _visit14(x89):
             i4 = x89
-            list_w88.append((walk_lua_return_line_90(_rt, i4) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i4) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else 0))
+            list_w88.append((walk_lua_return_line_90(_rt, i4) if ((_u64(_b + _k28) if ((_b := i4) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else 0))
             return 1
         if not (walk_lua_sample_frames_8(_rt, s, _visit14)):
             return list_w88
@@ -18657,32 +17671,28 @@ def view27(L):
     def walk_lua_top_line_92(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((0 if not ((_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k13, True) == (-1) else (walk_lua_trace_pc_93(_rt, s) if _rt.field_int(s, _k13, True) >= 0 else 0))) == 0) or (count102(_rt, s) == 0) else (0 if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (nth104(_rt, s) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0 else let106(_rt, s, (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (nth108(_rt, s) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))))
+        return (0 if ((0 if not ((_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k13, True) == (-1) else (walk_lua_trace_pc_93(_rt, s) if _rt.field_int(s, _k13, True) >= 0 else 0))) == 0) or (count102(_rt, s) == 0) else (0 if (_u64(_b + _k32) if ((_b := ((_u64(_b + _k28) if ((_b := (nth104(_rt, s) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0 else let106(_rt, s, ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (nth108(_rt, s) - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38))))
 
     def walk_lua_trace_pc_93(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let100(_rt, s, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := ((s - _k102) + _k103)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_rt.field_int(s, _k13, True) * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return let100(_rt, s, _u64((_u64(((s - _k102) + _k103)) + (_rt.field_int(s, _k13, True) * 8))))
 
     def let94(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if i4 == 0 else _rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k104)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k107) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k105)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + ((i4 - 1) * _k106))) is not None and _k108) else _rt.field_int(_b, _k109, False)) + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k110) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k105)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + ((i4 - 1) * _k106))) is not None and _k111) else _rt.field_int(_b, _k112, False))) * 4))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8))
+        return (0 if i4 == 0 else _rt.bitop(">>", _u64((_u64((i1 + _k104)) + (((_u64(_b + _k107) if ((_b := (_u64((i1 + _k105)) + ((i4 - 1) * _k106))) is not None and _k108) else _rt.field_int(_b, _k109, False)) + (_u64(_b + _k110) if ((_b := (_u64((i1 + _k105)) + ((i4 - 1) * _k106))) is not None and _k111) else _rt.field_int(_b, _k112, False))) * 4))), 8))
 
     def take_while97(_rt, i1, i2, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w95 = 1
-        b_w96 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k105)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w96 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k113) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k114) else _rt.field_int(_b, _k115, False))
+        b_w96 = _u64((i1 + _k105))
+        c_w96 = (_u64(_b + _k113) if ((_b := i1) is not None and _k114) else _rt.field_int(_b, _k115, False))
         if c_w96 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w96, "hex"), (c_w96, "dec")])
         if c_w96 > _max_nodes:
@@ -18697,7 +17707,7 @@ def view27(L):
             if i_w96 >= c_w96:
                 break
             i3 = (b_w96 + (i_w96 * _k106))
-            if not (((_q[(_a & 65535) >> 3] if not (_a := _b + _k116) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k117) else _rt.field_int(_b, _k118, False)) <= i2):
+            if not ((_u64(_b + _k116) if ((_b := i3) is not None and _k117) else _rt.field_int(_b, _k118, False)) <= i2):
                 return wanted_w95
             if not (visit(i3)):
                 wanted_w95 = 0
@@ -18708,7 +17718,6 @@ def view27(L):
     def count98(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit15(x_w95):
@@ -18722,21 +17731,18 @@ def view27(L):
     def let99(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (0 if ((i2 < 0) or (i2 >= ((_q[(_a & 65535) >> 3] if not (_a := _b + _k119) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k120) else _rt.field_int(_b, _k121, False)))) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k113) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k114) else _rt.field_int(_b, _k115, False)) == 0) else let94(_rt, i1, i2, count98(_rt, i1, i2)))
+        return (0 if ((i2 < 0) or (i2 >= (_u64(_b + _k119) if ((_b := i1) is not None and _k120) else _rt.field_int(_b, _k121, False)))) or ((_u64(_b + _k113) if ((_b := i1) is not None and _k114) else _rt.field_int(_b, _k115, False)) == 0) else let94(_rt, i1, i2, count98(_rt, i1, i2)))
 
     def let100(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let99(_rt, i1, (_rt.register("rip") - (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k122)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return let99(_rt, i1, (_rt.register("rip") - _u64((i1 + _k122))))
 
     def count102(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         def _visit16(x101):
@@ -18750,7 +17756,6 @@ def view27(L):
     def nth104(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
@@ -18771,21 +17776,18 @@ def view27(L):
     def let105(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((-1) if (i2 < 1) or ((i2 - 1) > ((_q[(_a & 65535) >> 3] if not (_a := _b + _k84) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k85) else _rt.field_int(_b, _k86, False))) else (_rt.field_int(i1, _k42, True) if i2 < 2 else ((_rt.field_int(i1, _k42, True) + _rt.field_int(i1, _k98, True)) if (i2 - 1) == ((_q[(_a & 65535) >> 3] if not (_a := _b + _k84) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k85) else _rt.field_int(_b, _k86, False)) else (_rt.field_int(i1, _k42, True) + (_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k99) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k100) else _rt.field_int(_b, _k101, False)) + (i2 - 2)), 1, False) if _rt.field_int(i1, _k98, True) < 256 else (_m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k99) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k100) else _rt.field_int(_b, _k101, False)) + ((i2 - 2) * 2)), 2, False) if _rt.field_int(i1, _k98, True) < 65536 else _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k99) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k100) else _rt.field_int(_b, _k101, False)) + ((i2 - 2) * 4)), 4, False)))))))
+        return ((-1) if (i2 < 1) or ((i2 - 1) > (_u64(_b + _k84) if ((_b := i1) is not None and _k85) else _rt.field_int(_b, _k86, False))) else (_rt.field_int(i1, _k42, True) if i2 < 2 else ((_rt.field_int(i1, _k42, True) + _rt.field_int(i1, _k98, True)) if (i2 - 1) == (_u64(_b + _k84) if ((_b := i1) is not None and _k85) else _rt.field_int(_b, _k86, False)) else (_rt.field_int(i1, _k42, True) + (_m.int(((_u64(_b + _k99) if ((_b := i1) is not None and _k100) else _rt.field_int(_b, _k101, False)) + (i2 - 2)), 1, False) if _rt.field_int(i1, _k98, True) < 256 else (_m.int(((_u64(_b + _k99) if ((_b := i1) is not None and _k100) else _rt.field_int(_b, _k101, False)) + ((i2 - 2) * 2)), 2, False) if _rt.field_int(i1, _k98, True) < 65536 else _m.int(((_u64(_b + _k99) if ((_b := i1) is not None and _k100) else _rt.field_int(_b, _k101, False)) + ((i2 - 2) * 4)), 4, False)))))))
 
     def let106(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return let105(_rt, s, i1, h16(_rt, (((0 if not ((_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k13, True) == (-1) else (walk_lua_trace_pc_93(_rt, s) if _rt.field_int(s, _k13, True) >= 0 else 0))) - i1) - _k38), 4))
+        return let105(_rt, s, i1, h16(_rt, (((0 if not ((_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k13, True) == (-1) else (walk_lua_trace_pc_93(_rt, s) if _rt.field_int(s, _k13, True) >= 0 else 0))) - i1) - _k38), 4))
 
     def nth108(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
@@ -18806,17 +17808,15 @@ def view27(L):
     def col109(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_top_line_92(_rt, s)
 
     def col112(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w110 = []
-        p_w111 = (_rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 0), _rt.bitnot(3)) if (_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)) else 0)
+        p_w111 = (_rt.bitop("&", (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) - 0), _rt.bitnot(3)) if (_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0)) else 0)
         n_w111 = 0
         t_w111 = p_w111
         pw_w111 = 1
@@ -18829,7 +17829,7 @@ def view27(L):
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 list_w110.append(p_w111)
                 i5 = p_w111
-                p_w111 = _rt.bitop("&", (_q[(_a & 65535) >> 3] if not (_a := (i5 + 32)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _rt.bitnot(3))
+                p_w111 = _rt.bitop("&", _u64((i5 + 32)), _rt.bitnot(3))
                 if (p_w111 == t_w111) and (p_w111 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w111, "hex"), (n_w111, "dec")])
                 if n_w111 == pw_w111:
@@ -18844,7 +17844,6 @@ def view27(L):
     def h113(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 243):
             raise _rt.fail("corrupt", "GG_State.dispatch[{0}]: out of bounds (243 elements)", [(i, "dec")])
@@ -18853,34 +17852,30 @@ def view27(L):
     def col114(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := h113(_rt, ((s - _k102) + _k123), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 0)
+        return (_u64(h113(_rt, ((s - _k102) + _k123), 0)) - 0)
 
     def walk_lua_sample_sound_115(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return all118(_rt, s)
 
     def walk_lua_frame_sound_116(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (s - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) and (((_q[(_a & 65535) >> 3] if not (_a := _b + _k124) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k125) else _rt.field_int(_b, _k126, False)) == 8)) and ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k32) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0) or (((_q[(_a & 65535) >> 3] if not (_a := _b + _k124) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k35) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k125) else _rt.field_int(_b, _k126, False)) == 7))) and (((s - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < s) else 0)
+        return (1 if (((_rt.bitop(">>", _u64((s - 8)), 47) == 131063) and ((_u64(_b + _k124) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k125) else _rt.field_int(_b, _k126, False)) == 8)) and (((_u64(_b + _k32) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k33) else _rt.field_int(_b, _k34, False)) != 0) or ((_u64(_b + _k124) if ((_b := ((_u64(_b + _k35) if ((_b := ((_u64(_b + _k28) if ((_b := (s - 8)) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 140737488355327)) is not None and _k36) else _rt.field_int(_b, _k37, False)) - _k38)) is not None and _k125) else _rt.field_int(_b, _k126, False)) == 7))) and (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k28) if ((_b := s) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) < s) else 0)
 
     def all118(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 1
         def _visit19(x117):
             nonlocal acc
             i1 = x117
-            if not ((walk_lua_frame_sound_116(_rt, i1)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int((((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", ((_q[(_a & 65535) >> 3] if not (_a := _b + _k28) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8))):
+            if not ((walk_lua_frame_sound_116(_rt, i1)) and (((i1 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)) & 3) == 0 else (i1 - _rt.bitop("&", (_u64(_b + _k28) if ((_b := i1) is not None and _k29) else _rt.field_int(_b, _k30, False)), _rt.bitnot(7)))) >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 8))):
                 acc = 0
                 return 0
             return 1
@@ -18891,21 +17886,18 @@ def view27(L):
     def check119(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_sample_sound_115(_rt, s)
 
     def walk_lua_base_known_120(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if ((not ((_rt.field_int(s, _k13, True) >= 0) or ((((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := (((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0)))) or (_rt.field_int(s, _k13, True) != (-1))) or (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k21) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", (_q[(_a & 65535) >> 3] if not (_a := (_rt.register("rdx") - 16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 47) == 131063) else 0) != 0) else 0)
+        return (1 if ((not ((_rt.field_int(s, _k13, True) >= 0) or (((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) != 0) and (_u64(((_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) + _k17)) != 0)))) or (_rt.field_int(s, _k13, True) != (-1))) or (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + 16)) and (_rt.register("rdx") < ((_u64(_b + _k18) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k19) else _rt.field_int(_b, _k20, False)) + ((_u64(_b + _k21) if ((_b := (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) is not None and _k22) else _rt.field_int(_b, _k23, False)) * 8)))) and (_rt.bitop(">>", _u64((_rt.register("rdx") - 16)), 47) == 131063) else 0) != 0) else 0)
 
     def check121(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_lua_base_known_120(_rt, s)
 
@@ -18920,7 +17912,6 @@ def printer0(L):
     def h1(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -18929,9 +17920,8 @@ def printer0(L):
     def expr2(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h1(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
+        return h1(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return expr2
 
@@ -18945,7 +17935,6 @@ def pack_clock(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cached_time")
         if a < 0:
@@ -18955,14 +17944,12 @@ def pack_clock(L):
     def expr2(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_rt.field_int((_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k1, True) * 1000) + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h1(_rt)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k3) else _rt.field_int(_b, _k4, False)))
+        return ((_rt.field_int(_u64(h1(_rt)), _k1, True) * 1000) + (_u64(_b + _k2) if ((_b := _u64(h1(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     def h3(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_current_msec")
         if a < 0:
@@ -18972,7 +17959,6 @@ def pack_clock(L):
     def expr4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _m.int(h3(_rt), _k5, False)
 

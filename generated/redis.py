@@ -2856,7 +2856,6 @@ def view0(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
@@ -2866,9 +2865,8 @@ def view0(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w1 = _u64((_u64((h2(_rt) + _k1)) + _k2))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -2882,9 +2880,9 @@ def view0(L):
                 if n_w1 > _max_nodes:
                     raise _rt.fail("limit", "listNode.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w1
-                if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                if not (visit(_u64((i1 + _k5)))):
                     return 0
-                p_w1 = (_q[(_a & 65535) >> 3] if not (_a := (p_w1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w1 = _u64((p_w1 + _k6))
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "listNode.next chain: cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -2899,35 +2897,30 @@ def view0(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False))
+        return (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False))
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k11, True) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else (-1))
+        return (_rt.field_int(_u64((s + _k10)), _k11, True) if _u64((s + _k10)) != 0 else (-1))
 
     def walk_sds_6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("" if s == 0 else h8(_rt, s, walk_sds_len_7(_rt, s)))
 
     def walk_sds_len_7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else (_q[(_a & 65535) >> 3] if not (_a := (s - 17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))))
+        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
 
     def h8(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -2936,28 +2929,24 @@ def view0(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return walk_sds_6(_rt, _u64((s + _k12)))
 
     def walk_robj_str_10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(_m.int((s + _k13), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 1 else walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return (_rt.cat(_m.int((s + _k13), 8, True)) if (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 1 else walk_sds_6(_rt, _u64((s + _k13))))
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else walk_robj_str_10(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return ("" if _u64((s + _k17)) == 0 else walk_robj_str_10(_rt, _u64((s + _k17))))
 
     def h12(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -2966,72 +2955,62 @@ def view0(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (h12(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k18, True))
 
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (h12(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k19, True))
 
     def col15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k20)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k21, True)
+        return _rt.field_int(_u64((s + _k20)), _k21, True)
 
     def walk_client_flags_16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.cat((("O" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4) != 0 else "S") if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1) != 0 else ""), ("M" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2) != 0 else ""), ("P" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 262144) != 0 else ""), ("x" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8) != 0 else ""), ("b" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 16) != 0 else ""), ("t" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2147483648) != 0 else ""), ("R" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4294967296) != 0 else ""), ("B" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8589934592) != 0 else ""), ("d" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 32) != 0 else ""), ("c" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 64) != 0 else ""), ("u" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 128) != 0 else ""), ("A" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1024) != 0 else ""), ("U" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2048) != 0 else ""), ("r" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 131072) != 0 else ""), ("e" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8796093022208) != 0 else ""), ("N" if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k22) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8811125804283) == 0 else ""))
+        return _rt.cat((("O" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4) != 0 else "S") if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1) != 0 else ""), ("M" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2) != 0 else ""), ("P" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 262144) != 0 else ""), ("x" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8) != 0 else ""), ("b" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 16) != 0 else ""), ("t" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2147483648) != 0 else ""), ("R" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4294967296) != 0 else ""), ("B" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8589934592) != 0 else ""), ("d" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 32) != 0 else ""), ("c" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 64) != 0 else ""), ("u" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 128) != 0 else ""), ("A" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1024) != 0 else ""), ("U" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2048) != 0 else ""), ("r" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 131072) != 0 else ""), ("e" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8796093022208) != 0 else ""), ("N" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8811125804283) == 0 else ""))
 
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return walk_client_flags_16(_rt, s)
 
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else "NULL")
+        return (walk_sds_6(_rt, _u64((_u64((s + _k25)) + _k26))) if _u64((s + _k25)) != 0 else "NULL")
 
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_sds_len_7(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else 0)
+        return (walk_sds_len_7(_rt, _u64((s + _k27))) if _u64((s + _k27)) != 0 else 0)
 
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k28, True)
 
     def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k31) else _rt.field_int(_b, _k32, False))
+        return (_u64(_b + _k30) if ((_b := _u64((s + _k29))) is not None and _k31) else _rt.field_int(_b, _k32, False))
 
     def col22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (((_q[(_a & 65535) >> 3] if not (_a := _b + _k33) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) + (((_q[(_a & 65535) >> 3] if not (_a := _b + _k30) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k29)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k31) else _rt.field_int(_b, _k32, False)) * _k38))
+        return ((_u64(_b + _k33) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) + ((_u64(_b + _k30) if ((_b := _u64((s + _k29))) is not None and _k31) else _rt.field_int(_b, _k32, False)) * _k38))
 
     return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", root3)], [("id", col4, "value", False, ["client"]), ("fd", col5, "value", False, ["client", "connection"]), ("addr", col9, "value", False, ["client"]), ("name", col11, "value", False, ["client", "robj"]), ("age_s", col13, "value", False, ["client"]), ("idle_s", col14, "value", False, ["client"]), ("db", col15, "value", False, ["redisDb", "client"]), ("flags", col17, "value", False, ["client"]), ("cmd", col18, "value", False, ["client", "redisCommand"]), ("qbuf", col19, "value", False, ["client"]), ("obl", col20, "value", False, ["client"]), ("oll", col21, "value", False, ["list", "client"]), ("omem", col22, "value", False, ["client", "list", "listNode", "clientReplyBlock"])], [], True, None, ["redisServer", "list", "listNode", "server"])
 
@@ -3049,7 +3028,6 @@ def view1(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
@@ -3059,14 +3037,12 @@ def view1(L):
     def walk_dict_size_3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := h4(_rt, (s + _k1), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h4(_rt, (s + _k1), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return (_u64(h4(_rt, (s + _k1), 0)) + _u64(h4(_rt, (s + _k1), 1)))
 
     def h4(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
@@ -3075,9 +3051,8 @@ def view1(L):
     def root5(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        b_w1 = _u64((h2(_rt) + _k2))
         c_w1 = _rt.field_int(h2(_rt), _k3, True)
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
@@ -3093,7 +3068,7 @@ def view1(L):
             if i_w1 >= c_w1:
                 break
             i1 = (b_w1 + (i_w1 * _k4))
-            if (walk_dict_size_3(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) + walk_dict_size_3(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))) > 0:
+            if (walk_dict_size_3(_rt, _u64((i1 + _k5))) + walk_dict_size_3(_rt, _u64((i1 + _k6)))) > 0:
                 if not (visit(i1)):
                     return 0
             i_w1 = (i_w1 + 1)
@@ -3102,37 +3077,32 @@ def view1(L):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k7, True)
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_dict_size_3(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return walk_dict_size_3(_rt, _u64((s + _k5)))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_dict_size_3(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return walk_dict_size_3(_rt, _u64((s + _k6)))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k8, True)
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k9, True) != (-1) else 0)
+        return (1 if _rt.field_int(_u64((s + _k5)), _k9, True) != (-1) else 0)
 
     return View("redis_keyspace", "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.", "redisDb", [("dbs", root5)], [("db", col6, "value", False, ["redisDb"]), ("keys", col7, "value", False, ["redisDb", "dict"]), ("expires", col8, "value", False, ["redisDb", "dict"]), ("avg_ttl", col9, "value", False, ["redisDb"]), ("rehashing", col10, "value", False, ["dict", "redisDb"])], [], False, None, ["redisServer", "redisDb", "dict", "server"])
 
@@ -3161,7 +3131,6 @@ def view2(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
@@ -3171,37 +3140,32 @@ def view2(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        if not (visit(((_q[(_a & 65535) >> 3] if not (_a := (h1(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_q[(_a & 65535) >> 3] if not (_a := (h1(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) and ((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (h1(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0) else 0))):
+        if not (visit((_u64((h1(_rt) + _k1)) if (_u64((h1(_rt) + _k1)) != 0) and (_u64((_u64((h1(_rt) + _k1)) + _k2)) != 0) else 0))):
             return 0
         return 1
 
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
     def walk_sds_4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("" if s == 0 else h6(_rt, s, walk_sds_len_5(_rt, s)))
 
     def walk_sds_len_5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else (_q[(_a & 65535) >> 3] if not (_a := (s - 17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))))
+        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
 
     def h6(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -3210,49 +3174,42 @@ def view2(L):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_sds_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return walk_sds_4(_rt, _u64((s + _k6)))
 
     def walk_robj_str_8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(_m.int((s + _k7), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False)) == 1 else walk_sds_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return (_rt.cat(_m.int((s + _k7), 8, True)) if (_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False)) == 1 else walk_sds_4(_rt, _u64((s + _k7))))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else walk_robj_str_8(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k11)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return ("" if _u64((s + _k11)) == 0 else walk_robj_str_8(_rt, _u64((s + _k11))))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return _rt.field_int((_q[(_a & 65535) >> 3] if not (_a := (s + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), _k13, True)
+        return _rt.field_int(_u64((s + _k12)), _k13, True)
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_sds_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k14)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return walk_sds_4(_rt, _u64((_u64((s + _k2)) + _k14)))
 
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k15, True)
 
     def take17(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         wanted_w15 = 1
         k_w14 = 4
@@ -3261,7 +3218,7 @@ def view2(L):
         i_w14 = 0
         if k_w14 == 0:
             return 1
-        b_w16 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        b_w16 = _u64((s + _k16))
         c_w16 = _rt.field_int(s, _k15, True)
         if c_w16 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w16, "hex"), (c_w16, "dec")])
@@ -3277,7 +3234,7 @@ def view2(L):
             if i_w16 >= c_w16:
                 break
             i_w14 = (i_w14 + 1)
-            if not (visit((_q[(_a & 65535) >> 3] if not (_a := (b_w16 + (i_w16 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+            if not (visit(_u64((b_w16 + (i_w16 * 8))))):
                 wanted_w15 = 0
                 return wanted_w15
             if i_w14 >= k_w14:
@@ -3288,12 +3245,11 @@ def view2(L):
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w13 = []
         def _visit1(x_w15):
             i1 = x_w15
-            list_w13.append((_rt.cat(_m.int((i1 + _k7), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k9) else _rt.field_int(_b, _k10, False)) == 1 else walk_sds_4(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
+            list_w13.append((_rt.cat(_m.int((i1 + _k7), 8, True)) if (_u64(_b + _k8) if ((_b := i1) is not None and _k9) else _rt.field_int(_b, _k10, False)) == 1 else walk_sds_4(_rt, _u64((i1 + _k7)))))
             return 1
         if not (take17(_rt, s, _visit1)):
             return list_w13
@@ -3302,7 +3258,6 @@ def view2(L):
     def h19(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
@@ -3311,16 +3266,14 @@ def view2(L):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (_rt.clock_value("now_ms") - h19(_rt, _rt.field_int(h1(_rt), _k17, True), 1000))
 
     def check21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (1 if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k18) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) & 268435456) == 0 else 0)
+        return (1 if ((_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) & 268435456) == 0 else 0)
 
     return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", root2)], [("id", col3, "value", False, ["client"]), ("addr", col7, "value", False, ["client"]), ("name", col9, "value", False, ["client", "robj"]), ("db", col10, "value", False, ["redisDb", "client"]), ("cmd", col11, "value", False, ["client", "redisCommand"]), ("argc", col12, "value", False, ["client"]), ("args", col18, "value", True, ["robj", "client"]), ("running_ms", col20, "value", False, ["redisServer", "server"])], [(check21, "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None, ["client", "redisServer", "server"])
 
@@ -3364,7 +3317,6 @@ def view3(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
@@ -3374,7 +3326,6 @@ def view3(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -3383,56 +3334,48 @@ def view3(L):
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False))
+        return (_u64(_b + _k4) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False))
+        return (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
+        return (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
+        return (_u64(_b + _k13) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k16) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False))
+        return (_u64(_b + _k16) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False))
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k19) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k20) else _rt.field_int(_b, _k21, False))
+        return (_u64(_b + _k19) if ((_b := s) is not None and _k20) else _rt.field_int(_b, _k21, False))
 
     def h18(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3454,7 +3397,6 @@ def view3(L):
     def h22(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_table[{0}]: out of bounds (2 elements)", [(i, "dec")])
@@ -3463,7 +3405,6 @@ def view3(L):
     def h23(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
@@ -3472,7 +3413,6 @@ def view3(L):
     def fold28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w10 = 0
         err_w10 = 0
@@ -3497,7 +3437,7 @@ def view3(L):
         live_w16 = 1
         alive_w17 = 7
         try:
-            b_w19 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            b_w19 = _u64((s + _k22))
             c_w19 = _rt.field_int(s, _k23, True)
             if c_w19 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w19, "hex"), (c_w19, "dec")])
@@ -3526,8 +3466,8 @@ def view3(L):
                     if i_w20 >= c_w20:
                         break
                     i2 = i_w20
-                    b_w21 = (_q[(_a & 65535) >> 3] if not (_a := h22(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k26), i2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    c_w21 = (0 if _m.int(h23(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i2), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h23(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k27), i2), 1, True)))
+                    b_w21 = _u64(h22(_rt, (_u64((i1 + _k25)) + _k26), i2))
+                    c_w21 = (0 if _m.int(h23(_rt, (_u64((i1 + _k25)) + _k27), i2), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h23(_rt, (_u64((i1 + _k25)) + _k27), i2), 1, True)))
                     if c_w21 < 0:
                         raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w21, "hex"), (c_w21, "dec")])
                     if c_w21 > _max_nodes:
@@ -3541,7 +3481,7 @@ def view3(L):
                     while True:
                         if i_w21 >= c_w21:
                             break
-                        i3 = (_q[(_a & 65535) >> 3] if not (_a := (b_w21 + (i_w21 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        i3 = _u64((b_w21 + (i_w21 * 8)))
                         p_w24 = i3
                         n_w24 = 0
                         t_w24 = p_w24
@@ -3560,7 +3500,7 @@ def view3(L):
                                 herr_w26 = 0
                                 if (((((live_w11) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16):
                                     try:
-                                        h_w26 = (_q[(_a & 65535) >> 3] if not (_a := (x_w25 + _k30)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                                        h_w26 = _u64((x_w25 + _k30))
                                     except Exception as e_w26:
                                         if not _rt.is_failure(e_w26):
                                             raise
@@ -3569,7 +3509,7 @@ def view3(L):
                                 herr_w27 = 0
                                 if ((((((live_w11) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16)) and (not (herr_w26 != 0)):
                                     try:
-                                        h_w27 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k31) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False))
+                                        h_w27 = (_u64(_b + _k31) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False))
                                     except Exception as e_w27:
                                         if not _rt.is_failure(e_w27):
                                             raise
@@ -3662,7 +3602,7 @@ def view3(L):
                                         alive_w17 = (alive_w17 - 1)
                                 if alive_w17 == 0:
                                     return h18(_rt, acc_w10, acc_w11, acc_w12, acc_w13, acc_w14, acc_w15, acc_w16, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16)
-                                p_w24 = (_q[(_a & 65535) >> 3] if not (_a := (p_w24 + _k34)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                                p_w24 = _u64((p_w24 + _k34))
                                 if (p_w24 == t_w24) and (p_w24 != 0):
                                     raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w24, "hex"), (n_w24, "dec")])
                                 if n_w24 == pw_w24:
@@ -3697,7 +3637,6 @@ def view3(L):
     def folded29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold28, s)
         e = r[7]
@@ -3708,21 +3647,18 @@ def view3(L):
     def col30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded29(_rt, s)
 
     def walk_dict_size_31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := h32(_rt, (s + _k35), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (_q[(_a & 65535) >> 3] if not (_a := h32(_rt, (s + _k35), 1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return (_u64(h32(_rt, (s + _k35), 0)) + _u64(h32(_rt, (s + _k35), 1)))
 
     def h32(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
@@ -3731,10 +3667,9 @@ def view3(L):
     def sum34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w33 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k22)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        b_w33 = _u64((s + _k22))
         c_w33 = _rt.field_int(s, _k23, True)
         if c_w33 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w33, "hex"), (c_w33, "dec")])
@@ -3750,21 +3685,19 @@ def view3(L):
             if i_w33 >= c_w33:
                 break
             i4 = (b_w33 + (i_w33 * _k24))
-            acc = (acc + walk_dict_size_31(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i4 + _k25)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+            acc = (acc + walk_dict_size_31(_rt, _u64((i4 + _k25))))
             i_w33 = (i_w33 + 1)
         return acc
 
     def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum34(_rt, s)
 
     def folded36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold28, s)
         e = r[8]
@@ -3775,14 +3708,12 @@ def view3(L):
     def col37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded36(_rt, s)
 
     def folded38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold28, s)
         e = r[9]
@@ -3793,14 +3724,12 @@ def view3(L):
     def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded38(_rt, s)
 
     def folded40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold28, s)
         e = r[10]
@@ -3811,14 +3740,12 @@ def view3(L):
     def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded40(_rt, s)
 
     def folded42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold28, s)
         e = r[11]
@@ -3829,14 +3756,12 @@ def view3(L):
     def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded42(_rt, s)
 
     def folded44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold28, s)
         e = r[12]
@@ -3847,14 +3772,12 @@ def view3(L):
     def col45(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded44(_rt, s)
 
     def folded46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold28, s)
         e = r[13]
@@ -3865,7 +3788,6 @@ def view3(L):
     def col47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded46(_rt, s)
 
@@ -3893,7 +3815,6 @@ def view4(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
@@ -3903,9 +3824,8 @@ def view4(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w1 = _u64((_u64((h2(_rt) + _k1)) + _k2))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -3919,9 +3839,9 @@ def view4(L):
                 if n_w1 > _max_nodes:
                     raise _rt.fail("limit", "listNode.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w1
-                if not (visit((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                if not (visit(_u64((i1 + _k5)))):
                     return 0
-                p_w1 = (_q[(_a & 65535) >> 3] if not (_a := (p_w1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w1 = _u64((p_w1 + _k6))
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "listNode.next chain: cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -3936,42 +3856,36 @@ def view4(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k7, True)
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k8, True)
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k9, True)
 
     def walk_sds_9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("" if s == 0 else h11(_rt, s, walk_sds_len_10(_rt, s)))
 
     def walk_sds_len_10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else (_q[(_a & 65535) >> 3] if not (_a := (s - 17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))))
+        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
 
     def h11(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -3980,10 +3894,9 @@ def view4(L):
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w7 = []
-        b_w8 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k10)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        b_w8 = _u64((s + _k10))
         c_w8 = _rt.field_int(s, _k11, True)
         if c_w8 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
@@ -3998,24 +3911,22 @@ def view4(L):
         while True:
             if i_w8 >= c_w8:
                 break
-            i2 = (_q[(_a & 65535) >> 3] if not (_a := (b_w8 + (i_w8 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            list_w7.append((_rt.cat(_m.int((i2 + _k12), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k13) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k14) else _rt.field_int(_b, _k15, False)) == 1 else walk_sds_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))))
+            i2 = _u64((b_w8 + (i_w8 * 8)))
+            list_w7.append((_rt.cat(_m.int((i2 + _k12), 8, True)) if (_u64(_b + _k13) if ((_b := i2) is not None and _k14) else _rt.field_int(_b, _k15, False)) == 1 else walk_sds_9(_rt, _u64((i2 + _k12)))))
             i_w8 = (i_w8 + 1)
         return list_w7
 
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_sds_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return walk_sds_9(_rt, _u64((s + _k16)))
 
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return walk_sds_9(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+        return walk_sds_9(_rt, _u64((s + _k17)))
 
     return View("redis_slowlog", "The slow log, newest first, as SLOWLOG GET shows it - id, when (unix seconds), how long (\xb5s), the command, and the client's address and name.", "slowlogEntry", [("slowlog", root3)], [("id", col4, "value", False, ["slowlogEntry"]), ("time", col5, "value", False, ["slowlogEntry"]), ("duration_us", col6, "value", False, ["slowlogEntry"]), ("args", col12, "value", True, ["slowlogEntry", "robj"]), ("addr", col13, "value", False, ["slowlogEntry"]), ("name", col14, "value", False, ["slowlogEntry"])], [], False, None, ["redisServer", "list", "listNode", "server"])
 
@@ -4052,7 +3963,6 @@ def view5(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
@@ -4062,9 +3972,8 @@ def view5(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        p_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w1 = _u64((_u64((h2(_rt) + _k1)) + _k2))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -4078,11 +3987,11 @@ def view5(L):
                 if n_w1 > _max_nodes:
                     raise _rt.fail("limit", "listNode.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w1
-                i2 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                if (((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 16) != 0:
+                i2 = _u64((i1 + _k5))
+                if ((_u64(_b + _k6) if ((_b := i2) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 16) != 0:
                     if not (visit(i2)):
                         return 0
-                p_w1 = (_q[(_a & 65535) >> 3] if not (_a := (p_w1 + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w1 = _u64((p_w1 + _k9))
                 if (p_w1 == t_w1) and (p_w1 != 0):
                     raise _rt.fail("cycle", "listNode.next chain: cycle at {0} after {1} elements", [(p_w1, "hex"), (n_w1, "dec")])
                 if n_w1 == pw_w1:
@@ -4097,35 +4006,30 @@ def view5(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
+        return (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
     def walk_robj_str_5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(_m.int((s + _k13), 8, True)) if ((_q[(_a & 65535) >> 3] if not (_a := _b + _k14) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 1 else walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return (_rt.cat(_m.int((s + _k13), 8, True)) if (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 1 else walk_sds_6(_rt, _u64((s + _k13))))
 
     def walk_sds_6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("" if s == 0 else h8(_rt, s, walk_sds_len_7(_rt, s)))
 
     def walk_sds_len_7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else (_q[(_a & 65535) >> 3] if not (_a := (s - 17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))))
+        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
 
     def h8(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -4134,28 +4038,24 @@ def view5(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ("" if (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else walk_robj_str_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+        return ("" if _u64((s + _k17)) == 0 else walk_robj_str_5(_rt, _u64((s + _k17))))
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (walk_sds_6(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k19)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) if (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0 else "")
+        return (walk_sds_6(_rt, _u64((_u64((s + _k18)) + _k19))) if _u64((s + _k18)) != 0 else "")
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return ("list" if _rt.field_int(s, _k20, True) == 1 else ("wait" if _rt.field_int(s, _k20, True) == 2 else ("module" if _rt.field_int(s, _k20, True) == 3 else ("stream" if _rt.field_int(s, _k20, True) == 4 else ("zset" if _rt.field_int(s, _k20, True) == 5 else ("postpone" if _rt.field_int(s, _k20, True) == 6 else ("shutdown" if _rt.field_int(s, _k20, True) == 7 else _rt.cat("type ", _rt.field_int(s, _k20, True)))))))))
 
     def h15(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_table[{0}]: out of bounds (2 elements)", [(i, "dec")])
@@ -4164,7 +4064,6 @@ def view5(L):
     def h16(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
@@ -4173,7 +4072,6 @@ def view5(L):
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w12 = []
         c_w13 = 2
@@ -4189,8 +4087,8 @@ def view5(L):
             if i_w13 >= c_w13:
                 break
             i3 = i_w13
-            b_w14 = (_q[(_a & 65535) >> 3] if not (_a := h15(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k22), i3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            c_w14 = (0 if _m.int(h16(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k23), i3), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h16(_rt, ((_q[(_a & 65535) >> 3] if not (_a := (s + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k23), i3), 1, True)))
+            b_w14 = _u64(h15(_rt, (_u64((s + _k21)) + _k22), i3))
+            c_w14 = (0 if _m.int(h16(_rt, (_u64((s + _k21)) + _k23), i3), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h16(_rt, (_u64((s + _k21)) + _k23), i3), 1, True)))
             if c_w14 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w14, "hex"), (c_w14, "dec")])
             if c_w14 > _max_nodes:
@@ -4204,7 +4102,7 @@ def view5(L):
             while True:
                 if i_w14 >= c_w14:
                     break
-                i4 = (_q[(_a & 65535) >> 3] if not (_a := (b_w14 + (i_w14 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                i4 = _u64((b_w14 + (i_w14 * 8)))
                 p_w17 = i4
                 n_w17 = 0
                 t_w17 = p_w17
@@ -4219,8 +4117,8 @@ def view5(L):
                         if n_w17 > _max_nodes:
                             raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i5 = p_w17
-                        list_w12.append(walk_robj_str_5(_rt, (_q[(_a & 65535) >> 3] if not (_a := (i5 + _k26)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
-                        p_w17 = (_q[(_a & 65535) >> 3] if not (_a := (p_w17 + _k27)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        list_w12.append(walk_robj_str_5(_rt, _u64((i5 + _k26))))
+                        p_w17 = _u64((p_w17 + _k27))
                         if (p_w17 == t_w17) and (p_w17 != 0):
                             raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
                         if n_w17 == pw_w17:
@@ -4237,7 +4135,6 @@ def view5(L):
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k28, True)
 
@@ -4249,7 +4146,6 @@ def pack_clock(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
@@ -4259,7 +4155,6 @@ def pack_clock(L):
     def expr2(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.field_int(h1(_rt), _k1, True)
 

@@ -2951,7 +2951,6 @@ def view0(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -2961,10 +2960,9 @@ def view0(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((h2(_rt) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -2978,7 +2976,7 @@ def view0(L):
         while True:
             if i_w1 >= c_w1:
                 break
-            if not (visit((_q[(_a & 65535) >> 3] if not (_a := (b_w1 + (i_w1 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+            if not (visit(_u64((b_w1 + (i_w1 * 8))))):
                 return 0
             i_w1 = (i_w1 + 1)
         return 1
@@ -2986,14 +2984,12 @@ def view0(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def h11(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3011,7 +3007,6 @@ def view0(L):
     def fold15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w5 = 0
         err_w5 = 0
@@ -3048,7 +3043,7 @@ def view0(L):
                     herr_w14 = 0
                     if (live_w6) or (live_w9):
                         try:
-                            h_w14 = (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                            h_w14 = _u64((x_w13 + _k7))
                         except Exception as e_w14:
                             if not _rt.is_failure(e_w14):
                                 raise
@@ -3068,7 +3063,7 @@ def view0(L):
                             alive_w10 = (alive_w10 - 1)
                     if live_w7:
                         try:
-                            acc_w7 = (acc_w7 + ((_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))))
+                            acc_w7 = (acc_w7 + (_u64((x_w13 + _k8)) - _u64((x_w13 + _k7))))
                         except Exception as e_w7:
                             if not _rt.is_failure(e_w7):
                                 raise
@@ -3077,7 +3072,7 @@ def view0(L):
                             alive_w10 = (alive_w10 - 1)
                     if live_w8:
                         try:
-                            acc_w8 = (acc_w8 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k9) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w13) is not None and _k10) else _rt.field_int(_b, _k11, False)))
+                            acc_w8 = (acc_w8 + (_u64(_b + _k9) if ((_b := x_w13) is not None and _k10) else _rt.field_int(_b, _k11, False)))
                         except Exception as e_w8:
                             if not _rt.is_failure(e_w8):
                                 raise
@@ -3088,7 +3083,7 @@ def view0(L):
                         try:
                             if herr_w14 != 0:
                                 raise herr_w14
-                            if not ((h_w14 >= x_w13) and (h_w14 <= (_q[(_a & 65535) >> 3] if not (_a := (x_w13 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+                            if not ((h_w14 >= x_w13) and (h_w14 <= _u64((x_w13 + _k8)))):
                                 acc_w9 = 0
                                 live_w9 = 0
                                 alive_w10 = (alive_w10 - 1)
@@ -3100,7 +3095,7 @@ def view0(L):
                             alive_w10 = (alive_w10 - 1)
                     if alive_w10 == 0:
                         return h11(_rt, acc_w5, acc_w6, acc_w7, acc_w8, acc_w9, err_w5, err_w6, err_w7, err_w8, err_w9)
-                    p_w12 = (_q[(_a & 65535) >> 3] if not (_a := (p_w12 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w12 = _u64((p_w12 + _k12))
                     if (p_w12 == t_w12) and (p_w12 != 0):
                         raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w12, "hex"), (n_w12, "dec")])
                     if n_w12 == pw_w12:
@@ -3128,7 +3123,6 @@ def view0(L):
     def folded16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold15, s)
         e = r[5]
@@ -3139,14 +3133,12 @@ def view0(L):
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded16(_rt, s)
 
     def folded18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold15, s)
         e = r[6]
@@ -3157,14 +3149,12 @@ def view0(L):
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded18(_rt, s)
 
     def folded20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold15, s)
         e = r[7]
@@ -3175,14 +3165,12 @@ def view0(L):
     def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded20(_rt, s)
 
     def folded22(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold15, s)
         e = r[8]
@@ -3193,14 +3181,12 @@ def view0(L):
     def col23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded22(_rt, s)
 
     def h27(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3212,7 +3198,6 @@ def view0(L):
     def fold31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w24 = 0
         err_w24 = 0
@@ -3222,7 +3207,7 @@ def view0(L):
         live_w25 = 1
         alive_w26 = 2
         try:
-            p_w28 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            p_w28 = _u64((s + _k13))
             n_w28 = 0
             t_w28 = p_w28
             pw_w28 = 1
@@ -3239,7 +3224,7 @@ def view0(L):
                     h_w30 = 0
                     herr_w30 = 0
                     try:
-                        h_w30 = (_q[(_a & 65535) >> 3] if not (_a := (x_w29 + _k16)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        h_w30 = _u64((x_w29 + _k16))
                     except Exception as e_w30:
                         if not _rt.is_failure(e_w30):
                             raise
@@ -3261,7 +3246,7 @@ def view0(L):
                             if herr_w30 != 0:
                                 raise herr_w30
                             if h_w30 != 0:
-                                acc_w25 = (acc_w25 + (0 if h_w30 == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := (h_w30 - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
+                                acc_w25 = (acc_w25 + (0 if h_w30 == 0 else (_rt.div(_u64((h_w30 - 8)), 8) * 8)))
                         except Exception as e_w25:
                             if not _rt.is_failure(e_w25):
                                 raise
@@ -3270,7 +3255,7 @@ def view0(L):
                             alive_w26 = (alive_w26 - 1)
                     if alive_w26 == 0:
                         return h27(_rt, acc_w24, acc_w25, err_w24, err_w25)
-                    p_w28 = (_q[(_a & 65535) >> 3] if not (_a := (p_w28 + _k17)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w28 = _u64((p_w28 + _k17))
                     if (p_w28 == t_w28) and (p_w28 != 0):
                         raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w28, "hex"), (n_w28, "dec")])
                     if n_w28 == pw_w28:
@@ -3292,7 +3277,6 @@ def view0(L):
     def folded32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold31, s)
         e = r[2]
@@ -3303,14 +3287,12 @@ def view0(L):
     def col33(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded32(_rt, s)
 
     def folded34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold31, s)
         e = r[3]
@@ -3321,17 +3303,15 @@ def view0(L):
     def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded34(_rt, s)
 
     def count37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w36 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k18)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w36 = _u64((s + _k18))
         n_w36 = 0
         t_w36 = p_w36
         pw_w36 = 1
@@ -3345,7 +3325,7 @@ def view0(L):
                 if n_w36 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w36 = (_q[(_a & 65535) >> 3] if not (_a := (p_w36 + _k21)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w36 = _u64((p_w36 + _k21))
                 if (p_w36 == t_w36) and (p_w36 != 0):
                     raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w36, "hex"), (n_w36, "dec")])
                 if n_w36 == pw_w36:
@@ -3360,14 +3340,12 @@ def view0(L):
     def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count37(_rt, s)
 
     def folded39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold15, s)
         e = r[9]
@@ -3378,7 +3356,6 @@ def view0(L):
     def check40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded39(_rt, s)
 
@@ -3396,7 +3373,6 @@ def view1(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -3406,7 +3382,6 @@ def view1(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -3415,7 +3390,6 @@ def view1(L):
     def h6(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3427,7 +3401,6 @@ def view1(L):
     def fold9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w3 = 0
         err_w3 = 0
@@ -3437,7 +3410,7 @@ def view1(L):
         live_w4 = 1
         alive_w5 = 2
         try:
-            p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            p_w7 = _u64((s + _k1))
             n_w7 = 0
             t_w7 = p_w7
             pw_w7 = 1
@@ -3455,7 +3428,7 @@ def view1(L):
                         acc_w3 = (acc_w3 + 1)
                     if live_w4:
                         try:
-                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k5) else _rt.field_int(_b, _k6, False)))
+                            acc_w4 = (acc_w4 + (_u64(_b + _k4) if ((_b := x_w8) is not None and _k5) else _rt.field_int(_b, _k6, False)))
                         except Exception as e_w4:
                             if not _rt.is_failure(e_w4):
                                 raise
@@ -3464,7 +3437,7 @@ def view1(L):
                             alive_w5 = (alive_w5 - 1)
                     if alive_w5 == 0:
                         return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
-                    p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w7 = _u64((p_w7 + _k7))
                     if (p_w7 == t_w7) and (p_w7 != 0):
                         raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
                     if n_w7 == pw_w7:
@@ -3486,7 +3459,6 @@ def view1(L):
     def folded10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold9, s)
         e = r[2]
@@ -3497,14 +3469,12 @@ def view1(L):
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded10(_rt, s)
 
     def folded12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold9, s)
         e = r[3]
@@ -3515,7 +3485,6 @@ def view1(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
@@ -3533,7 +3502,6 @@ def view2(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -3543,7 +3511,6 @@ def view2(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -3552,10 +3519,9 @@ def view2(L):
     def sum4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w3 = _u64((s + _k1))
         n_w3 = 0
         t_w3 = p_w3
         pw_w3 = 1
@@ -3569,8 +3535,8 @@ def view2(L):
                 if n_w3 > _max_nodes:
                     raise _rt.fail("limit", "walkee_item_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w3
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)))
-                p_w3 = (_q[(_a & 65535) >> 3] if not (_a := (p_w3 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                acc = (acc + (_u64(_b + _k4) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)))
+                p_w3 = _u64((p_w3 + _k7))
                 if (p_w3 == t_w3) and (p_w3 != 0):
                     raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w3, "hex"), (n_w3, "dec")])
                 if n_w3 == pw_w3:
@@ -3585,7 +3551,6 @@ def view2(L):
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum4(_rt, s)
 
@@ -3608,7 +3573,6 @@ def view3(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -3618,7 +3582,6 @@ def view3(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -3627,7 +3590,6 @@ def view3(L):
     def h7(_rt, p0, p1, p2, p3, p4, p5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3641,7 +3603,6 @@ def view3(L):
     def fold10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w3 = 0
         err_w3 = 0
@@ -3654,8 +3615,8 @@ def view3(L):
         live_w5 = 1
         alive_w6 = 3
         try:
-            b_w8 = (_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-            c_w8 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k4) else _rt.field_int(_b, _k5, False))
+            b_w8 = _u64((_u64((s + _k1)) + _k2))
+            c_w8 = (_u64(_b + _k3) if ((_b := _u64((s + _k1))) is not None and _k4) else _rt.field_int(_b, _k5, False))
             if c_w8 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
             if c_w8 > _max_nodes:
@@ -3674,7 +3635,7 @@ def view3(L):
                     acc_w3 = (acc_w3 + 1)
                 if live_w4:
                     try:
-                        acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w9) is not None and _k8) else _rt.field_int(_b, _k9, False)))
+                        acc_w4 = (acc_w4 + (_u64(_b + _k7) if ((_b := x_w9) is not None and _k8) else _rt.field_int(_b, _k9, False)))
                     except Exception as e_w4:
                         if not _rt.is_failure(e_w4):
                             raise
@@ -3683,7 +3644,7 @@ def view3(L):
                         alive_w6 = (alive_w6 - 1)
                 if live_w5:
                     try:
-                        acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w9) is not None and _k11) else _rt.field_int(_b, _k12, False)))
+                        acc_w5 = (acc_w5 + (_u64(_b + _k10) if ((_b := x_w9) is not None and _k11) else _rt.field_int(_b, _k12, False)))
                     except Exception as e_w5:
                         if not _rt.is_failure(e_w5):
                             raise
@@ -3707,7 +3668,6 @@ def view3(L):
     def folded11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold10, s)
         e = r[3]
@@ -3718,14 +3678,12 @@ def view3(L):
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded11(_rt, s)
 
     def folded13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold10, s)
         e = r[4]
@@ -3736,14 +3694,12 @@ def view3(L):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded13(_rt, s)
 
     def folded15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold10, s)
         e = r[5]
@@ -3754,7 +3710,6 @@ def view3(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded15(_rt, s)
 
@@ -3780,7 +3735,6 @@ def view4(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -3790,7 +3744,6 @@ def view4(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -3799,7 +3752,6 @@ def view4(L):
     def h7(_rt, p0, p1, p2, p3, p4, p5):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -3813,7 +3765,6 @@ def view4(L):
     def fold11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w3 = 0
         err_w3 = 0
@@ -3826,7 +3777,7 @@ def view4(L):
         live_w5 = 1
         alive_w6 = 3
         try:
-            p_w8 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
+            p_w8 = (_u64((s + _k1)) + _k2)
             n_w8 = 0
             t_w8 = p_w8
             pw_w8 = 1
@@ -3840,8 +3791,8 @@ def view4(L):
                     if n_w8 > _max_nodes:
                         raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                     i1 = p_w8
-                    b_w9 = (_q[(_a & 65535) >> 3] if not (_a := (i1 + _k5)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-                    c_w9 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k6) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
+                    b_w9 = _u64((i1 + _k5))
+                    c_w9 = (_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))
                     if c_w9 < 0:
                         raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w9, "hex"), (c_w9, "dec")])
                     if c_w9 > _max_nodes:
@@ -3860,7 +3811,7 @@ def view4(L):
                             acc_w3 = (acc_w3 + 1)
                         if live_w4:
                             try:
-                                acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (x_w10 + _k10)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+                                acc_w4 = (acc_w4 + (_u64(_b + _k11) if ((_b := (x_w10 + _k10)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
                             except Exception as e_w4:
                                 if not _rt.is_failure(e_w4):
                                     raise
@@ -3869,7 +3820,7 @@ def view4(L):
                                 alive_w6 = (alive_w6 - 1)
                         if live_w5:
                             try:
-                                acc_w5 = (acc_w5 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k11) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (x_w10 + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+                                acc_w5 = (acc_w5 + (_u64(_b + _k11) if ((_b := (x_w10 + _k14)) is not None and _k12) else _rt.field_int(_b, _k13, False)))
                             except Exception as e_w5:
                                 if not _rt.is_failure(e_w5):
                                     raise
@@ -3879,7 +3830,7 @@ def view4(L):
                         if alive_w6 == 0:
                             return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
                         i_w9 = (i_w9 + 1)
-                    p_w8 = (_q[(_a & 65535) >> 3] if not (_a := (p_w8 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    p_w8 = _u64((p_w8 + _k15))
                     if (p_w8 == t_w8) and (p_w8 != 0):
                         raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w8, "hex"), (n_w8, "dec")])
                     if n_w8 == pw_w8:
@@ -3903,7 +3854,6 @@ def view4(L):
     def folded12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold11, s)
         e = r[3]
@@ -3914,17 +3864,15 @@ def view4(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
     def count15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w14 = ((_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + _k2)
+        p_w14 = (_u64((s + _k1)) + _k2)
         n_w14 = 0
         t_w14 = p_w14
         pw_w14 = 1
@@ -3938,7 +3886,7 @@ def view4(L):
                 if n_w14 > _max_nodes:
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w14 = (_q[(_a & 65535) >> 3] if not (_a := (p_w14 + _k15)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                p_w14 = _u64((p_w14 + _k15))
                 if (p_w14 == t_w14) and (p_w14 != 0):
                     raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
                 if n_w14 == pw_w14:
@@ -3953,14 +3901,12 @@ def view4(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return count15(_rt, s)
 
     def folded17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold11, s)
         e = r[4]
@@ -3971,14 +3917,12 @@ def view4(L):
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded17(_rt, s)
 
     def folded19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold11, s)
         e = r[5]
@@ -3989,7 +3933,6 @@ def view4(L):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded19(_rt, s)
 
@@ -4010,7 +3953,6 @@ def view5(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -4020,11 +3962,10 @@ def view5(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         h_w1 = (h2(_rt) + _k1)
         prev_w1 = h_w1
-        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h_w1 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w1 = _u64((h_w1 + _k2))
         n_w1 = 0
         try:
             while True:
@@ -4032,7 +3973,7 @@ def view5(L):
                     break
                 if cur_w1 == 0:
                     raise _rt.fail("corrupt", "dlist {0}: NULL next after {1}", [(h_w1, "hex"), (prev_w1, "hex")])
-                back_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                back_w1 = _u64((cur_w1 + _k3))
                 if back_w1 != prev_w1:
                     raise _rt.fail("corrupt", "dlist {0}: {1}'s next {2} has prev {3}", [(h_w1, "hex"), (prev_w1, "hex"), (cur_w1, "hex"), (back_w1, "hex")])
                 n_w1 = (n_w1 + 1)
@@ -4041,7 +3982,7 @@ def view5(L):
                 if not (visit((cur_w1 - _k4))):
                     return 0
                 prev_w1 = cur_w1
-                cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                cur_w1 = _u64((cur_w1 + _k2))
         finally:
             _rt.visited += n_w1
             if _rt.visited > _rt.max_total:
@@ -4051,23 +3992,20 @@ def view5(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))
+        return (_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k8) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))
+        return (_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))
 
     return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr", False, []), ("id", col5, "value", False, ["walkee_job_t"]), ("cost", col6, "value", False, ["walkee_job_t"])], [], False, None, ["walkee_root_t", "ngx_queue_t", "walkee_job_t", "walkee"])
 
@@ -4088,7 +4026,6 @@ def view6(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -4098,11 +4035,10 @@ def view6(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        tr_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((h2(_rt) + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        leaf_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((h2(_rt) + _k1) + _k3)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        cur_w1 = (_q[(_a & 65535) >> 3] if not (_a := ((h2(_rt) + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        tr_w1 = _u64(((h2(_rt) + _k1) + _k2))
+        leaf_w1 = _u64(((h2(_rt) + _k1) + _k3))
+        cur_w1 = _u64(((h2(_rt) + _k1) + _k2))
         n_w1 = 0
         c_w1 = 0
         stack_w1 = []
@@ -4118,7 +4054,7 @@ def view6(L):
                     if len(stack_w1) >= 100000:
                         raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w1, "hex")])
                     stack_w1.append(cur_w1)
-                    c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w1 = _u64((cur_w1 + _k4))
                     if c_w1 == 0:
                         raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL left child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (leaf_w1, "hex")])
                     cur_w1 = c_w1
@@ -4129,7 +4065,7 @@ def view6(L):
                 i1 = cur_w1
                 if not (visit((i1 - _k5))):
                     return 0
-                c_w1 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w1 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w1 = _u64((cur_w1 + _k6))
                 if c_w1 == 0:
                     raise _rt.fail("corrupt", "bintree {0}: node {1} has a NULL right child (the sentinel is {2})", [(tr_w1, "hex"), (cur_w1, "hex"), (leaf_w1, "hex")])
                 cur_w1 = c_w1
@@ -4142,23 +4078,20 @@ def view6(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k7) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k5)) is not None and _k8) else _rt.field_int(_b, _k9, False))
+        return (_u64(_b + _k7) if ((_b := (s + _k5)) is not None and _k8) else _rt.field_int(_b, _k9, False))
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k10) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
+        return (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
 
     return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr", False, []), ("key", col5, "value", False, ["ngx_rbtree_node_t", "walkee_timer_t"]), ("payload", col6, "value", False, ["walkee_timer_t"])], [], False, None, ["walkee_root_t", "ngx_rbtree_t", "ngx_rbtree_node_t", "walkee_timer_t", "walkee"])
 
@@ -4173,7 +4106,6 @@ def view7(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -4183,7 +4115,6 @@ def view7(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -4192,7 +4123,6 @@ def view7(L):
     def h6(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
@@ -4204,7 +4134,6 @@ def view7(L):
     def fold9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc_w3 = 0
         err_w3 = 0
@@ -4214,9 +4143,9 @@ def view7(L):
         live_w4 = 1
         alive_w5 = 2
         try:
-            tr_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            tr_w7 = _u64((s + _k1))
             leaf_w7 = 0
-            cur_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+            cur_w7 = _u64((s + _k1))
             n_w7 = 0
             c_w7 = 0
             stack_w7 = []
@@ -4230,7 +4159,7 @@ def view7(L):
                         if len(stack_w7) >= 100000:
                             raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w7, "hex")])
                         stack_w7.append(cur_w7)
-                        c_w7 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w7 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                        c_w7 = _u64((cur_w7 + _k2))
                         cur_w7 = c_w7
                     cur_w7 = stack_w7.pop()
                     n_w7 = (n_w7 + 1)
@@ -4241,7 +4170,7 @@ def view7(L):
                         acc_w3 = (acc_w3 + 1)
                     if live_w4:
                         try:
-                            acc_w4 = (acc_w4 + ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := x_w8) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+                            acc_w4 = (acc_w4 + (_u64(_b + _k3) if ((_b := x_w8) is not None and _k4) else _rt.field_int(_b, _k5, False)))
                         except Exception as e_w4:
                             if not _rt.is_failure(e_w4):
                                 raise
@@ -4250,7 +4179,7 @@ def view7(L):
                             alive_w5 = (alive_w5 - 1)
                     if alive_w5 == 0:
                         return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
-                    c_w7 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w7 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w7 = _u64((cur_w7 + _k6))
                     cur_w7 = c_w7
             finally:
                 _rt.visited += n_w7
@@ -4268,7 +4197,6 @@ def view7(L):
     def folded10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold9, s)
         e = r[2]
@@ -4279,14 +4207,12 @@ def view7(L):
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded10(_rt, s)
 
     def folded12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold9, s)
         e = r[3]
@@ -4297,23 +4223,21 @@ def view7(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
     def nth15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
         i = 0
         r = 0
-        tr_w14 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        tr_w14 = _u64((s + _k1))
         leaf_w14 = 0
-        cur_w14 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w14 = _u64((s + _k1))
         n_w14 = 0
         c_w14 = 0
         stack_w14 = []
@@ -4327,7 +4251,7 @@ def view7(L):
                     if len(stack_w14) >= 100000:
                         raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w14, "hex")])
                     stack_w14.append(cur_w14)
-                    c_w14 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w14 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w14 = _u64((cur_w14 + _k2))
                     cur_w14 = c_w14
                 cur_w14 = stack_w14.pop()
                 n_w14 = (n_w14 + 1)
@@ -4337,7 +4261,7 @@ def view7(L):
                     r = cur_w14
                     return r
                 i = (i + 1)
-                c_w14 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w14 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w14 = _u64((cur_w14 + _k6))
                 cur_w14 = c_w14
         finally:
             _rt.visited += n_w14
@@ -4348,19 +4272,17 @@ def view7(L):
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := nth15(_rt, s)) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return (_u64(_b + _k3) if ((_b := nth15(_rt, s)) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w17 = []
-        tr_w18 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        tr_w18 = _u64((s + _k1))
         leaf_w18 = 0
-        cur_w18 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w18 = _u64((s + _k1))
         n_w18 = 0
         c_w18 = 0
         stack_w18 = []
@@ -4374,15 +4296,15 @@ def view7(L):
                     if len(stack_w18) >= 100000:
                         raise _rt.fail("corrupt", "bintree {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w18, "hex")])
                     stack_w18.append(cur_w18)
-                    c_w18 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w18 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    c_w18 = _u64((cur_w18 + _k2))
                     cur_w18 = c_w18
                 cur_w18 = stack_w18.pop()
                 n_w18 = (n_w18 + 1)
                 if n_w18 > _max_nodes:
                     raise _rt.fail("limit", "bintree {0} has more than {1} elements (--max-nodes)", [(tr_w18, "hex"), (_max_nodes, "dec")])
                 i2 = cur_w18
-                list_w17.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i2) is not None and _k4) else _rt.field_int(_b, _k5, False)))
-                c_w18 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w18 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                list_w17.append((_u64(_b + _k3) if ((_b := i2) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+                c_w18 = _u64((cur_w18 + _k6))
                 cur_w18 = c_w18
         finally:
             _rt.visited += n_w18
@@ -4393,12 +4315,11 @@ def view7(L):
     def col23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w20 = []
-        tr_w21 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        tr_w21 = _u64((s + _k1))
         leaf_w21 = 0
-        cur_w21 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        cur_w21 = _u64((s + _k1))
         n_w21 = 0
         c_w21 = 0
         stack_w21 = []
@@ -4415,16 +4336,16 @@ def view7(L):
                 if n_w21 > _max_nodes:
                     raise _rt.fail("limit", "bintree_preorder {0} has more than {1} elements (--max-nodes)", [(tr_w21, "hex"), (_max_nodes, "dec")])
                 i3 = cur_w21
-                list_w20.append(((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := i3) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+                list_w20.append((_u64(_b + _k3) if ((_b := i3) is not None and _k4) else _rt.field_int(_b, _k5, False)))
                 r_w22 = 0
-                c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k6)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w21 = _u64((cur_w21 + _k6))
                 r_w22 = c_w21
                 if r_w22 != leaf_w21:
                     if len(stack_w21) >= 100000:
                         raise _rt.fail("corrupt", "bintree_preorder {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w21, "hex")])
                     stack_w21.append(r_w22)
                 l_w22 = 0
-                c_w21 = (_q[(_a & 65535) >> 3] if not (_a := (cur_w21 + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                c_w21 = _u64((cur_w21 + _k2))
                 l_w22 = c_w21
                 if l_w22 != leaf_w21:
                     if len(stack_w21) >= 100000:
@@ -4449,7 +4370,6 @@ def view8(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -4459,7 +4379,6 @@ def view8(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -4468,14 +4387,12 @@ def view8(L):
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _rt.cstringn((s + _k1), 16)
 
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w4 = []
         b_w5 = (s + _k2)
@@ -4500,7 +4417,6 @@ def view8(L):
     def sum8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w7 = (s + _k2)
@@ -4526,14 +4442,12 @@ def view8(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return sum8(_rt, s)
 
     def h10(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 4):
             raise _rt.fail("corrupt", "walkee_root_t.counts[{0}]: out of bounds (4 elements)", [(i, "dec")])
@@ -4542,14 +4456,12 @@ def view8(L):
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return _m.int(h10(_rt, (s + _k2), 2), 4, False)
 
     def h12(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "walkee_root_t.heads[{0}]: out of bounds (2 elements)", [(i, "dec")])
@@ -4558,14 +4470,12 @@ def view8(L):
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return (_q[(_a & 65535) >> 3] if not (_a := h12(_rt, (s + _k3), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        return _u64(h12(_rt, (s + _k3), 0))
 
     def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         list_w14 = []
         b_w15 = (s + _k3)
@@ -4583,16 +4493,15 @@ def view8(L):
         while True:
             if i_w15 >= c_w15:
                 break
-            list_w14.append((_q[(_a & 65535) >> 3] if not (_a := (b_w15 + (i_w15 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))
+            list_w14.append(_u64((b_w15 + (i_w15 * 8))))
             i_w15 = (i_w15 + 1)
         return list_w14
 
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k4) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (_q[(_a & 65535) >> 3] if not (_a := h12(_rt, (s + _k3), 0)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))) is not None and _k5) else _rt.field_int(_b, _k6, False))
+        return (_u64(_b + _k4) if ((_b := _u64(h12(_rt, (s + _k3), 0))) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", root2)], [("tag", col3, "value", False, ["walkee_root_t"]), ("counts", col6, "value", True, ["walkee_root_t"]), ("total", col9, "value", False, ["walkee_root_t"]), ("third", col11, "value", False, ["walkee_root_t"]), ("first", col13, "addr", False, ["walkee_root_t", "walkee_item_t"]), ("heads", col16, "addr", True, ["walkee_root_t", "walkee_item_t"]), ("first_value", col17, "value", False, ["walkee_item_t", "walkee_root_t"])], [], False, None, ["walkee"])
 
@@ -4606,7 +4515,6 @@ def view9(L):
     def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -4616,7 +4524,6 @@ def view9(L):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
@@ -4625,7 +4532,6 @@ def view9(L):
     def h3(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -4634,16 +4540,14 @@ def view9(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h3(_rt, (_q[(_a & 65535) >> 3] if not (_a := ((s + _k1) + _k2)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h3(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return ((_q[(_a & 65535) >> 3] if not (_a := _b + _k3) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))
 
     return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value", False, ["walkee_root_t", "ngx_str_t"]), ("len", col5, "value", False, ["ngx_str_t", "walkee_root_t"])], [], False, None, ["walkee"])
 
@@ -4665,7 +4569,6 @@ def view10(L):
     def h2(_rt):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
@@ -4675,10 +4578,9 @@ def view10(L):
     def root3(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        b_w1 = (_q[(_a & 65535) >> 3] if not (_a := (h2(_rt) + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((h2(_rt) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -4692,7 +4594,7 @@ def view10(L):
         while True:
             if i_w1 >= c_w1:
                 break
-            if not (visit((_q[(_a & 65535) >> 3] if not (_a := (b_w1 + (i_w1 * 8))) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)))):
+            if not (visit(_u64((b_w1 + (i_w1 * 8))))):
                 return 0
             i_w1 = (i_w1 + 1)
         return 1
@@ -4700,14 +4602,12 @@ def view10(L):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return s
 
     def sum6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
         p_w5 = s
@@ -4724,8 +4624,8 @@ def view10(L):
                 if n_w5 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w5
-                acc = (acc + ((_q[(_a & 65535) >> 3] if not (_a := (i1 + _k7)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - i1))
-                p_w5 = (_q[(_a & 65535) >> 3] if not (_a := (p_w5 + _k8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                acc = (acc + (_u64((i1 + _k7)) - i1))
+                p_w5 = _u64((p_w5 + _k8))
                 if (p_w5 == t_w5) and (p_w5 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w5, "hex"), (n_w5, "dec")])
                 if n_w5 == pw_w5:
@@ -4740,10 +4640,9 @@ def view10(L):
     def sum8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (s + _k9)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+        p_w7 = _u64((s + _k9))
         n_w7 = 0
         t_w7 = p_w7
         pw_w7 = 1
@@ -4757,10 +4656,10 @@ def view10(L):
                 if n_w7 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w7
-                if (_q[(_a & 65535) >> 3] if not (_a := (i2 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) != 0:
+                if _u64((i2 + _k12)) != 0:
                     i3 = i2
-                    acc = (acc + (0 if (_q[(_a & 65535) >> 3] if not (_a := (i3 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) == 0 else (_rt.div((_q[(_a & 65535) >> 3] if not (_a := ((_q[(_a & 65535) >> 3] if not (_a := (i3 + _k12)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) - 8)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), 8) * 8)))
-                p_w7 = (_q[(_a & 65535) >> 3] if not (_a := (p_w7 + _k13)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))
+                    acc = (acc + (0 if _u64((i3 + _k12)) == 0 else (_rt.div(_u64((_u64((i3 + _k12)) - 8)), 8) * 8)))
+                p_w7 = _u64((p_w7 + _k13))
                 if (p_w7 == t_w7) and (p_w7 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
                 if n_w7 == pw_w7:
@@ -4775,7 +4674,6 @@ def view10(L):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         return (sum6(_rt, s) + sum8(_rt, s))
 
@@ -4790,7 +4688,6 @@ def printer0(L):
     def h1(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
@@ -4799,9 +4696,8 @@ def printer0(L):
     def expr2(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        return h1(_rt, (_q[(_a & 65535) >> 3] if not (_a := (s + _k1)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)), ((_q[(_a & 65535) >> 3] if not (_a := _b + _k2) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
+        return h1(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return expr2
 
@@ -4817,9 +4713,8 @@ def printer2(L):
     def walk2(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _qc = _m.qchunks
         _max_nodes = _rt.max_nodes
-        c_w1 = ((_q[(_a & 65535) >> 3] if not (_a := _b + _k1) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+        c_w1 = (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -4832,7 +4727,7 @@ def printer2(L):
             if i_w1 >= c_w1:
                 break
             i1 = i_w1
-            if not (visit(((_q[(_a & 65535) >> 3] if not (_a := (s + _k4)) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) + (i1 * ((_q[(_a & 65535) >> 3] if not (_a := _b + _k5) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a)) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False)))))):
+            if not (visit((_u64((s + _k4)) + (i1 * (_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False)))))):
                 return 0
             i_w1 = (i_w1 + 1)
         return 1

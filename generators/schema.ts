@@ -15,8 +15,8 @@ import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
 import { lowerView } from './lower/lower.ts';
-import { captureRefusal, SHAPE_ONLY } from './print-bpf/print.ts';
-import { lowerProbe, probeRefusal } from './print-bpf/probe.ts';
+import { captureRefusal, SHAPE_ONLY } from '../printers/bpf/print.ts';
+import { lowerProbe, probeRefusal } from '../printers/bpf/probe.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
 import { CLOCK_NAMES, NATIVE_STACK_COLUMNS, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type ProbeIR, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
 

@@ -13,7 +13,7 @@ import { lowerColumn, lowerView } from '../generators/lower/lower.ts';
 import { columnValue, parseSchema } from '../generators/schema.ts';
 import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import type { Int } from '../sampler/memory/exact.ts';
-import { compileView } from '../sampler/print-js.ts';
+import { compileView } from '../printers/js.ts';
 import { Snapshot } from '../sampler/memory/snapshot.ts';
 import { SymbolTable } from '../sampler/memory/symbols.ts';
 import { runView, withoutChanged } from '../sampler/sampling/view-run.ts';

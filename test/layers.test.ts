@@ -1,6 +1,6 @@
 /**
  * The rooms and their layers (issue 25): every .ts file of core/,
- * generators/, printers/ (templates/ until it is gone), sampler/ and bin/
+ * generators/, printers/, sampler/ and bin/
  * imports only from its own layer or a lower one, the sampler's rooms only
  * from their own room or a lower one, and no file reaches itself through
  * its imports (no import circle). A failure names the file and the import.
@@ -13,8 +13,7 @@ import { root } from './lib/walkee.ts';
 
 /** Lowest first: a layer imports from its own and those before it. */
 const LAYERS = ['core', 'generators', 'printers', 'sampler', 'bin'] as const;
-/** templates/ is printers/ until the printers room replaces it. */
-const LAYER_OF: Record<string, (typeof LAYERS)[number]> = { core: 'core', generators: 'generators', printers: 'printers', templates: 'printers', sampler: 'sampler', bin: 'bin' };
+const LAYER_OF: Record<string, (typeof LAYERS)[number]> = { core: 'core', generators: 'generators', printers: 'printers', sampler: 'sampler', bin: 'bin' };
 
 /**
  * The sampler's rooms, lowest first: memory sources (live, core, snapshot, maps, symbols, unwind, perf
@@ -24,8 +23,6 @@ const LAYER_OF: Record<string, (typeof LAYERS)[number]> = { core: 'core', genera
  * recordings that splice native and interpreter stacks, over bpf, unwind and the outputs); the CLI.
  */
 const ROOMS = ['memory', 'sampling', 'bpf', 'outputs', 'fullstack', 'cli'] as const;
-/** Files at sampler/'s top: print-js.ts is the JS printer, moving to printers/js.ts; until then it sits with what it prints for. */
-const SAMPLER_TOP: Record<string, (typeof ROOMS)[number]> = { 'sampler/print-js.ts': 'sampling' };
 
 /**
  * Imports that go against the layers, each with why. Keyed by importing file and imported file, so an
@@ -44,11 +41,13 @@ const ALLOWED: Record<string, string> = {
   'sampler/sampling/sampling.ts -> sampler/outputs/format-text.ts': 'a sample is made in the one result shape (Titled, a type)',
   'sampler/bpf/instant-sampler.ts -> sampler/outputs/format-text.ts': 'the instant sampler hands on results in the one shape (Titled, a type)',
   'sampler/bpf/instant-sampler.ts -> sampler/outputs/json-shape.ts': 'the instant sampler hands on results in the one shape (Titled, a type)',
+  // A schema names what the kernel runs (probes:, instant:): whether the eBPF printer can print it is part of
+  // checking the schema, so a schema it refuses is refused at load with file:line:col, not at print time.
+  'generators/schema.ts -> printers/bpf/print.ts': 'the schema check asks the eBPF printer whether the kernel can capture an instant view',
+  'generators/schema.ts -> printers/bpf/probe.ts': 'the schema check asks the eBPF printer whether the kernel can run a probe',
   // xgen symbols checks a recovered table's functions against the object's own unwind table (.eh_frame),
   // read by the unwinder's reader of objects.
   'generators/symbols/match.ts -> sampler/memory/unwind/objects.ts': 'a recovered table is checked against the unwinder\'s .eh_frame of the object',
-  // xgen's CLI calls the printers; the printers room moves it to bin/xgen-cli.ts.
-  'generators/xgen-cli.ts -> templates/python-extension.ts': 'xgen\'s CLI calls the Python printer (until it moves to bin/)',
 };
 
 /** Every .ts file under the layers' folders, relative to the root, / separated. */
@@ -79,7 +78,7 @@ const layerOf = (file: string): number => LAYERS.indexOf(LAYER_OF[file.split('/'
 function roomOf(file: string): number | null {
   const parts = file.split('/');
   if (parts[0] !== 'sampler') return null;
-  if (parts.length === 2) return SAMPLER_TOP[file] ? ROOMS.indexOf(SAMPLER_TOP[file]) : -1;
+  if (parts.length === 2) return -1;
   return ROOMS.indexOf(parts[1] as (typeof ROOMS)[number]);
 }
 
@@ -153,6 +152,6 @@ t.test('the check finds a circle and an upward import when there is one', async 
     ['e.ts', ['a.ts']],
   ]);
   t.same(circles(g), [['a.ts', 'b.ts', 'c.ts'], ['d.ts']], 'a three-file circle and a file importing itself');
-  t.ok(layerOf('core/elf.ts') < layerOf('generators/ir.ts') && layerOf('templates/print-py.ts') === layerOf('printers/js.ts') && layerOf('printers/js.ts') < layerOf('sampler/print-js.ts'), 'printers/ is layer 3, between generators/ and sampler/');
+  t.ok(layerOf('core/elf.ts') < layerOf('generators/ir.ts') && layerOf('generators/ir.ts') < layerOf('printers/js.ts') && layerOf('printers/js.ts') < layerOf('sampler/sampling/sampling.ts'), 'printers/ is layer 3, between generators/ and sampler/');
   t.ok((roomOf('sampler/memory/snapshot.ts') ?? -1) < (roomOf('sampler/outputs/top.ts') ?? -1), 'memory/ is below outputs/');
 });

@@ -21,7 +21,7 @@ import type { LayoutFile } from '../generators/layout.ts';
 import { lowerView } from '../generators/lower/lower.ts';
 import { loadSchema } from '../generators/schema.ts';
 import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
-import { compileView } from '../sampler/print-js.ts';
+import { compileView } from '../printers/js.ts';
 import { runView } from '../sampler/sampling/view-run.ts';
 import { Snapshot } from '../sampler/memory/snapshot.ts';
 import { SymbolTable } from '../sampler/memory/symbols.ts';

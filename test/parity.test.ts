@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { objectsRead, readsClock, type ViewIR } from '../generators/ir.ts';
 import { loadSchema } from '../generators/schema.ts';
 import { ElfFile } from '../core/elf.ts';
-import { commandNames } from '../templates/python-extension.ts';
+import { commandNames } from '../printers/python-extension.ts';
 import { gdb, lldb, type Where } from './lib/debuggers.ts';
 import { holdConnections, nginxBinary, partialGet, startNginx } from './lib/nginx.ts';
 import { binPath, root, startWalkee } from './lib/walkee.ts';

@@ -47,7 +47,7 @@ t.test('mypy checks the runtime (mypy.ini), bodies of functions without hints in
 });
 
 t.test("the generator orders the runtime's modules by their imports, and refuses a circle in one line", async (t) => {
-  const { importOrder, runtimeModules } = await import('../templates/python-extension.ts');
+  const { importOrder, runtimeModules } = await import('../printers/python-extension.ts');
   for (const dbg of ['gdb', 'lldb'] as const) {
     const order = runtimeModules(dbg).map((m) => m.name);
     for (const m of runtimeModules(dbg)) {

@@ -15,7 +15,7 @@ import { checkContext, checkPointerExpr, columnValue, parseSchema } from '../gen
 import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import type { LProgram } from '../generators/lower/lir.ts';
 import { lowerColumn, lowerSeqOf, lowerValue, lowerView } from '../generators/lower/lower.ts';
-import { compileProgram, compileView } from '../sampler/print-js.ts';
+import { compileProgram, compileView } from '../printers/js.ts';
 import { WalkRuntime } from '../sampler/sampling/walk-runtime.ts';
 import type { Int } from '../sampler/memory/exact.ts';
 import { STT_FUNC, STT_OBJECT } from '../core/elf.ts';
@@ -28,7 +28,7 @@ import { type Limits, WalkError } from '../sampler/memory/walk-error.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 import { encode, pyRun, type PyWorld } from './lib/py-walk.ts';
 import { recordCase, recording } from './lib/walk-cases.ts';
-import { captureRefusal, SHAPE_ONLY } from '../generators/print-bpf/print.ts';
+import { captureRefusal, SHAPE_ONLY } from '../printers/bpf/print.ts';
 
 const SCHEMA = `xwalk: 1
 pack: fake

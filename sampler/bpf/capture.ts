@@ -4,7 +4,7 @@
  * uprobe hit — the status, the thread, the time, the thread's registers and
  * every word the walk loaded — decoded.
  */
-import { CAPTURE, PT_REGS, STATUS } from '../../generators/print-bpf/print.ts';
+import { CAPTURE, PT_REGS, STATUS } from '../../printers/bpf/print.ts';
 import type { Int } from '../memory/exact.ts';
 
 export interface CapturedWord {

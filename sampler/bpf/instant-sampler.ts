@@ -8,7 +8,7 @@
  * read: it read it while the thread was interrupted.
  */
 import { lowerView } from '../../generators/lower/lower.ts';
-import { CAPTURE, printCapture } from '../../generators/print-bpf/print.ts';
+import { CAPTURE, printCapture } from '../../printers/bpf/print.ts';
 import { type Print, type SampleOptions, sampleOnce, type Session } from '../sampling/sampling.ts';
 import { type BpfCosts, AttachedBpf } from './loader.ts';
 import { type Capture, decodeCapture } from './capture.ts';

@@ -9,7 +9,7 @@
  * calls not counted per reason, and the program's cost per call.
  */
 import type { PackIR, ProbeIR, ViewIR } from '../../generators/ir.ts';
-import { lowerProbe, PROBE, PROBE_ERRORS, printProbe, type ProbeProgram, type TextKind } from '../../generators/print-bpf/probe.ts';
+import { lowerProbe, PROBE, PROBE_ERRORS, printProbe, type ProbeProgram, type TextKind } from '../../printers/bpf/probe.ts';
 import { attachUprobe, type AttachedBpf } from '../bpf/loader.ts';
 import { TargetGone, UserError } from '../memory/memory.ts';
 import { toJson } from './json-out.ts';

@@ -10,7 +10,7 @@ import type { ClockIR, ClockName } from '../../generators/ir.ts';
 import type { ClockReading } from './clock-reading.ts';
 import { lowerValue } from '../../generators/lower/lower.ts';
 import type { BoundLayout } from './bound-layout.ts';
-import { compileProgram } from '../print-js.ts';
+import { compileProgram } from '../../printers/js.ts';
 import { Fault } from '../memory/snapshot.ts';
 import { WalkError } from '../memory/walk-error.ts';
 import type { WalkRuntime } from './walk-runtime.ts';

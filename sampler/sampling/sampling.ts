@@ -15,7 +15,7 @@ import { resultShape } from '../outputs/json-shape.ts';
 import { hex, type MemorySource, UserError } from '../memory/memory.ts';
 import type { RegisterSource } from '../memory/live-registers.ts';
 import { objectsKey, type Selected, selectPack } from './pack-select.ts';
-import { type CompiledView, compileProgram, compileView } from '../print-js.ts';
+import { type CompiledView, compileProgram, compileView } from '../../printers/js.ts';
 import { Slabs } from '../memory/slabs.ts';
 import { workersOf } from './processes.ts';
 import { type Change, type Range, Snapshot } from '../memory/snapshot.ts';

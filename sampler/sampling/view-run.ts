@@ -14,7 +14,7 @@
  */
 import type { Int } from '../memory/exact.ts';
 import { hex } from '../memory/memory.ts';
-import type { CompiledView } from '../print-js.ts';
+import type { CompiledView } from '../../printers/js.ts';
 import { Fault, ITEMS_TAG, SHARED_TAG, tagOf } from '../memory/snapshot.ts';
 import { WalkError } from '../memory/walk-error.ts';
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { LayoutFile } from '../../generators/layout.ts';
 import type { LProgram } from '../../generators/lower/lir.ts';
 import type { Int } from '../../sampler/memory/exact.ts';
-import { PyConsts, printPyFuncs } from '../../templates/print-py.ts';
+import { PyConsts, printPyFuncs } from '../../printers/py.ts';
 import type { FakeMemory } from './fake-memory.ts';
 
 /** A value as both sides report it: an integer (decimal), a string, or none. */

@@ -14,7 +14,7 @@ import { repoRoot } from '../core/packs.ts';
 import type { LFunc } from '../generators/lower/lir.ts';
 import { lowerSeqOf, lowerValue, lowerValues, lowerView } from '../generators/lower/lower.ts';
 import { reachedFrom } from '../generators/lower/reads.ts';
-import { PyConsts, printPyFuncs } from './print-py.ts';
+import { PyConsts, printPyFuncs } from './py.ts';
 import { type Py, py, pyBool, pyComment, pyData, pyInt, pyJoin, pyRuntime, pyStr } from './py-source.ts';
 
 export type Debugger = 'gdb' | 'lldb';

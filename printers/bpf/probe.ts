@@ -14,9 +14,9 @@
  * only the loads (a fault ends the run), the registers (the uprobe's
  * pt_regs) and the texts of keys differ.
  */
-import { PROBE_TEXT, type ProbeIR, type ViewIR } from '../ir.ts';
-import { lowerView } from '../lower/lower.ts';
-import type { LExpr, LFunc } from '../lower/lir.ts';
+import { PROBE_TEXT, type ProbeIR, type ViewIR } from '../../generators/ir.ts';
+import { lowerView } from '../../generators/lower/lower.ts';
+import type { LExpr, LFunc } from '../../generators/lower/lir.ts';
 import { FP, HELPER, type Label } from './asm.ts';
 import { type BpfProgram, type Ctx, CTX, Env, type LayoutFacts, PT_REGS, R0, R1, R2, R3, R4, REC, Refused, SHAPE_ONLY, SLOT, V, W, type WalkOptions, WalkPrinter } from './print.ts';
 
@@ -300,13 +300,7 @@ class ProbePrinter extends WalkPrinter {
   /** A read that faults ends the run: counted as a fault, nothing added. */
   protected load(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void {
     const a = this.a;
-    if (bytes < 1 || bytes > 8) throw new Refused(`a load of ${bytes} bytes`);
-    a.stImm(8, FP, SLOT.scratch, 0);
-    a.mov(R1, FP);
-    a.aluImm('add', R1, SLOT.scratch);
-    a.movImm(R2, BigInt(bytes));
-    a.mov(R3, V);
-    a.call(HELPER.probe_read_user);
+    this.readUser(bytes);
     a.jmpImm('jne', R0, 0, this.fault);
     a.ldx(8, V, FP, SLOT.scratch);
     this.extend(bytes, signed, bitfield);

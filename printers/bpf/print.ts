@@ -1,6 +1,6 @@
 /**
  * The eBPF printer of the loop IR: the third printer, beside the
- * JavaScript (sampler/print-js.ts) and Python (templates/print-py.ts) ones.
+ * JavaScript (printers/js.ts) and Python (printers/py.ts) ones.
  *
  * What it prints is a capture: a program the kernel runs at an instant (a
  * perf sample of the target's thread, a uprobe) that walks the view's
@@ -24,19 +24,16 @@
  * and Python runtimes keep it. test/bpf-printer.test.ts runs the walk-logic
  * cases through this printer against a process holding the fake memory.
  */
-import type { Pointee } from '../ir.ts';
-import type { LExpr, LFunc, LStmt, LView } from '../lower/lir.ts';
+import type { LExpr, LFunc, LStmt, LView } from '../../generators/lower/lir.ts';
+import { type ConstAlgebra, type FoldFacts, foldConst, layoutValues } from '../../generators/lower/fold.ts';
 import { Asm, type AluOp, FP, HELPER, type JmpOp, type Label, NEGATE, type Reg } from './asm.ts';
 
 /** struct pt_regs of x86_64, in order: where a register of the interrupted thread is in a capture. */
 export const PT_REGS = ['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss'];
 
 /** The layout facts the printer resolves (sampler/bound-layout.ts has them per build). */
-export interface LayoutFacts {
+export interface LayoutFacts extends FoldFacts {
   field(struct: string, path: string): { offset: number; size: number; bit?: number; bits?: number };
-  sizeOf(p: Pointee): number;
-  align(struct: string): number;
-  hasEnum(name: string): boolean;
   global(name: string): { size: number };
 }
 
@@ -205,6 +202,7 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
   protected stacks = 0;
   protected stacksLive = 0;
   protected readonly stackCap: number;
+  private readonly values: ConstAlgebra<bigint>;
 
   constructor(
     funcs: LFunc[],
@@ -212,6 +210,7 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
     protected readonly o: O,
   ) {
     this.fns = new Map(funcs.map((f) => [f.name, f]));
+    this.values = layoutValues(layout, o);
     this.stackCap = stackCap(o.maxNodes);
     this.end = this.a.label('end');
     this.full = this.a.label('full');
@@ -239,6 +238,18 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
     a.mov(R2, FP);
     a.aluImm('add', R2, SLOT.key);
     a.call(HELPER.map_lookup_elem);
+  }
+
+  /** r0 = probe_read_user of `bytes` bytes (1 to 8) at the address in r7 into SLOT.scratch, zeroed first: 0, or an error. */
+  protected readUser(bytes: number): void {
+    const a = this.a;
+    if (bytes < 1 || bytes > 8) throw new Refused(`a load of ${bytes} bytes`);
+    a.stImm(8, FP, SLOT.scratch, 0);
+    a.mov(R1, FP);
+    a.aluImm('add', R1, SLOT.scratch);
+    a.movImm(R2, BigInt(bytes));
+    a.mov(R3, V);
+    a.call(HELPER.probe_read_user);
   }
 
   /** The value or sign extension of a load's bytes in r7 (a bitfield's bits). */
@@ -410,31 +421,10 @@ export abstract class WalkPrinter<O extends WalkOptions = WalkOptions> {
 
   // ---- expressions: the value in r7 ----
 
+  /** The value of a constant expression (fold.ts: layout facts and the walk's limits), a sum as a 64-bit register holds it; else null. */
   protected constant(e: LExpr): bigint | null {
-    const L = this.layout;
-    switch (e.k) {
-      case 'int':
-        return e.v;
-      case 'off':
-        return BigInt(L.field(e.struct, e.field).offset);
-      case 'size':
-        return BigInt(L.sizeOf(e.of));
-      case 'align':
-        return BigInt(Math.min(L.align(e.struct), 8));
-      case 'hasEnum':
-        return L.hasEnum(e.enum) ? 1n : 0n;
-      case 'state':
-        return e.name === 'maxNodes' ? BigInt(this.o.maxNodes) : e.name === 'maxTotal' ? BigInt(this.o.maxTotal) : null;
-      case 'bin': {
-        if (e.op !== '+' && e.op !== '-' && e.op !== '*') return null;
-        const x = this.constant(e.a);
-        const y = x === null ? null : this.constant(e.b);
-        if (x === null || y === null) return null;
-        return BigInt.asIntN(64, e.op === '+' ? x + y : e.op === '-' ? x - y : x * y);
-      }
-      default:
-        return null;
-    }
+    const v = foldConst(e, this.values);
+    return v !== null && e.k === 'bin' ? BigInt.asIntN(64, v) : v;
   }
 
   /** Whether e may be an unsigned 64-bit value past 2^63 (compared unsigned). */
@@ -895,14 +885,8 @@ class CapturePrinter extends WalkPrinter<CaptureOptions> {
    */
   protected load(bytes: number, signed: boolean, bitfield: { bit: number; bits: number } | null): void {
     const a = this.a;
-    if (bytes < 1 || bytes > 8) throw new Refused(`a load of ${bytes} bytes`);
     a.stx(8, FP, SLOT.addr, V);
-    a.stImm(8, FP, SLOT.scratch, 0);
-    a.mov(R1, FP);
-    a.aluImm('add', R1, SLOT.scratch);
-    a.movImm(R2, BigInt(bytes));
-    a.mov(R3, V);
-    a.call(HELPER.probe_read_user);
+    this.readUser(bytes);
     a.ldx(8, V, FP, SLOT.scratch);
     this.logEntry(bytes);
     this.extend(bytes, signed, bitfield);

@@ -1,6 +1,6 @@
 /**
  * The Python printer of the loop IR (generators/lower/lir.ts): the same
- * functions print-js.ts makes for xsample, spelled as Python for the gdb
+ * functions js.ts makes for xsample, spelled as Python for the gdb
  * and lldb extensions. Nothing here decides what a walk means; it only
  * spells statements and expressions. Layout facts become locals bound once
  * per build by the factory around the functions (PyConsts); every string
@@ -15,6 +15,7 @@
  */
 import type { LExpr, LFunc, LStmt } from '../generators/lower/lir.ts';
 import type { Pointee } from '../generators/ir.ts';
+import { type ConstAlgebra, type ConstLeaf, foldConst, surelyBelow63, unfolded } from '../generators/lower/fold.ts';
 import { type Py, py, pyBool, pyJoin, pyStr } from './py-source.ts';
 
 const KEYWORDS = new Set(
@@ -88,6 +89,26 @@ export class PyConsts {
     return this.add(`expr ${code}`, code);
   }
 
+  /** Folding (fold.ts) spelled as these locals: a leaf is its binding, a sum one more binding; the walk's limits are not constants here. */
+  readonly algebra: ConstAlgebra<Py> = {
+    int: (v) => (v < 0n ? `(${v})` : `${v}`) as Py,
+    leaf: (e: ConstLeaf) => {
+      switch (e.k) {
+        case 'off':
+          return this.off(e.struct, e.field);
+        case 'size':
+          return this.size(e.of);
+        case 'align':
+          return this.align(e.struct);
+        case 'hasEnum':
+          return this.hasEnum(e.enum);
+        case 'state':
+          return null;
+      }
+    },
+    arith: (op, a, b) => this.expr(py`(${a} ${ARITH[op]} ${b})`),
+  };
+
   /** The binding lines, in creation order. */
   bindings(): Py[] {
     return [...this.byKey.values()].map((c) => py`${c.name} = ${c.init}`);
@@ -119,7 +140,7 @@ class PyPrinter {
   func(f: LFunc, ind: string): Py[] {
     const params = [py`_rt`, ...f.params.map(name), ...(f.kind === 'seq' ? [py`visit`] : [])];
     const inner = ind + '    ';
-    const prologue = [py`_m = _rt.m`, py`_u64 = _m.u64`, py`_qc = _m.qchunks`, py`_max_nodes = _rt.max_nodes`].map((l) => this.line(inner, l));
+    const prologue = [py`_m = _rt.m`, py`_u64 = _m.u64`, py`_max_nodes = _rt.max_nodes`].map((l) => this.line(inner, l));
     return [py``, this.line(ind, py`def ${name(f.name)}(${pyJoin(params, ', ')}):`), ...prologue, ...this.block(f.body, inner)];
   }
 
@@ -195,24 +216,18 @@ class PyPrinter {
     return this.expr(e, c);
   }
 
-  private expr(e: LExpr, c: Ctx): Py {
+  private expr(e0: LExpr, c: Ctx): Py {
     const k = this.k;
-    if (e.k === 'bin' && isConstant(e)) return k.expr(py`(${this.expr(e.a, c)} ${ARITH[e.op]} ${this.expr(e.b, c)})`);
+    const folded = foldConst(e0, k.algebra);
+    if (folded !== null) return folded;
+    const e = unfolded(e0);
     switch (e.k) {
-      case 'int':
-        return (e.v < 0n ? `(${e.v})` : `${e.v}`) as Py;
       case 'str':
         return pyStr(e.v);
       case 'var':
         return name(e.name);
       case 'none':
         return py`None`;
-      case 'off':
-        return k.off(e.struct, e.field);
-      case 'size':
-        return k.size(e.of);
-      case 'align':
-        return k.align(e.struct);
       case 'load': {
         const a = this.expr(e.addr, c);
         return e.size === 8 && !e.signed ? u64(a) : py`_m.int(${a}, ${e.size}, ${pyBool(e.signed)})`;
@@ -255,8 +270,6 @@ class PyPrinter {
           [py`_rt`, ...e.args.map((a) => this.expr(a, c))],
           ', ',
         )})`;
-      case 'hasEnum':
-        return this.k.hasEnum(e.enum);
       case 'enumName': {
         const x = this.expr(e.e, c);
         return py`${this.k.enumNames(e.enum)}.get(${x}, str(${x}))`;
@@ -280,7 +293,7 @@ class PyPrinter {
     const y = this.expr(b, c);
     if (ARITH[op]) return py`(${x} ${ARITH[op]} ${y})`;
     // A mask that is a small non-negative constant: Python's own & gives the 64-bit answer.
-    if (op === '&' && isSmallMask(b)) return py`(${x} & ${y})`;
+    if (op === '&' && surelyBelow63(b)) return py`(${x} & ${y})`;
     if (op === '/') return py`_rt.div(${x}, ${y})`;
     if (op === '%') return py`_rt.mod(${x}, ${y})`;
     return py`_rt.bitop(${pyStr(op)}, ${x}, ${y})`;
@@ -300,26 +313,9 @@ class PyPrinter {
   }
 }
 
-/**
- * An aligned 8-byte word of a 64 KiB chunk already read is taken from the
- * snapshot's table of words without a call (the hot read of every walk);
- * anything else goes through Snapshot.u64.
- */
+/** The unsigned 64-bit word at addr: the memory's own read (Snapshot.u64, whose first step is the fast path of a chunk already read). */
 function u64(addr: Py): Py {
-  return py`(_q[(_a & 65535) >> 3] if not (_a := ${addr}) & 7 and (_q := _qc.get(_a >> 16)) is not None else _u64(_a))`;
-}
-
-/** Made of integers and layout facts only (+, -, *): computed once per build. */
-function isConstant(e: LExpr): boolean {
-  if (e.k === 'int' || e.k === 'off' || e.k === 'size' || e.k === 'align') return true;
-  return e.k === 'bin' && (e.op === '+' || e.op === '-' || e.op === '*') && isConstant(e.a) && isConstant(e.b);
-}
-
-/** Surely in [0, 2^63): a constant, an offset, a size, an alignment less one. */
-function isSmallMask(e: LExpr): boolean {
-  if (e.k === 'int') return e.v >= 0n && e.v < 1n << 62n;
-  if (e.k === 'off' || e.k === 'size' || e.k === 'align') return true;
-  return e.k === 'bin' && e.op === '-' && e.a.k === 'align' && e.b.k === 'int' && e.b.v === 1n;
+  return py`_u64(${addr})`;
 }
 
 /** The variables statements assign with `set` (not inside nested visitors: they declare their own). */

@@ -7,12 +7,13 @@
  * in the source is one lower.ts made; every string is JSON-quoted.
  */
 import type { LExpr, LFunc, LProgram, LStmt, LView } from '../generators/lower/lir.ts';
-import type { BoundLayout } from './sampling/bound-layout.ts';
+import type { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import { reachedFrom } from '../generators/lower/reads.ts';
-import { ITEMS_TAG, tagOf } from './memory/snapshot.ts';
-import * as X from './memory/exact.ts';
-import type { Int } from './memory/exact.ts';
-import type { WalkRuntime } from './sampling/walk-runtime.ts';
+import { ITEMS_TAG, tagOf } from '../sampler/memory/snapshot.ts';
+import * as X from '../sampler/memory/exact.ts';
+import type { Int } from '../sampler/memory/exact.ts';
+import type { WalkRuntime } from '../sampler/sampling/walk-runtime.ts';
+import { type ConstAlgebra, foldConst, layoutValues, unfolded } from '../generators/lower/fold.ts';
 
 const MAX = 9007199254740991n;
 const CMP: Record<string, string> = { '==': '===', '!=': '!==', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
@@ -82,7 +83,11 @@ function id(n: string): string {
 }
 
 class JsPrinter {
-  constructor(private readonly layout: BoundLayout) {}
+  private readonly values: ConstAlgebra<bigint>;
+
+  constructor(private readonly layout: BoundLayout) {
+    this.values = layoutValues(layout);
+  }
 
   /** Layout facts too large to print at each use (an enum's names), declared once before the functions. */
   private readonly enums = new Map<string, string>();
@@ -148,30 +153,9 @@ class JsPrinter {
     }
   }
 
-  /** The value of an expression made of constants and layout facts, known now; null when it is not one. */
+  /** The value of an expression made of constants and layout facts, known now (fold.ts); null when it is not one. */
   private constant(e: LExpr): bigint | null {
-    const L = this.layout;
-    switch (e.k) {
-      case 'int':
-        return e.v;
-      case 'off':
-        return BigInt(L.field(e.struct, e.field).offset);
-      case 'size':
-        return BigInt(L.sizeOf(e.of));
-      case 'align':
-        return BigInt(Math.min(L.align(e.struct), 8));
-      case 'hasEnum':
-        return L.hasEnum(e.enum) ? 1n : 0n;
-      case 'bin': {
-        if (e.op !== '+' && e.op !== '-' && e.op !== '*') return null;
-        const a = this.constant(e.a);
-        const b = a === null ? null : this.constant(e.b);
-        if (a === null || b === null) return null;
-        return e.op === '+' ? a + b : e.op === '-' ? a - b : a * b;
-      }
-      default:
-        return null;
-    }
+    return foldConst(e, this.values);
   }
 
   /** An expression where only its truth matters: a comparison as it is, not as 1 or 0. */
@@ -186,25 +170,18 @@ class JsPrinter {
     return v <= MAX && v >= -MAX ? (v < 0n ? `(${v})` : `${v}`) : `(${v}n)`;
   }
 
-  private expr(e: LExpr): string {
+  private expr(e0: LExpr): string {
     const L = this.layout;
-    const c = this.constant(e);
+    const c = this.constant(e0);
     if (c !== null) return this.int(c);
+    const e = unfolded(e0);
     switch (e.k) {
-      case 'int':
-        return this.int(e.v);
       case 'str':
         return JSON.stringify(e.v);
       case 'var':
         return id(e.name);
       case 'none':
         return 'null';
-      case 'off':
-        return String(L.field(e.struct, e.field).offset);
-      case 'size':
-        return String(L.sizeOf(e.of));
-      case 'align':
-        return String(Math.min(L.align(e.struct), 8));
       case 'load':
         return e.size === 8 && !e.signed ? `m.u64(${this.expr(e.addr)})` : `m.int(${this.expr(e.addr)}, ${e.size}, ${e.signed})`;
       case 'field': {
@@ -244,8 +221,6 @@ class JsPrinter {
       }
       case 'call':
         return `${id(e.fn)}(${e.args.map((a) => this.expr(a)).join(', ')})`;
-      case 'hasEnum':
-        return L.hasEnum(e.enum) ? '1' : '0';
       case 'enumName': {
         const x = this.expr(e.e);
         return `(${this.enumConst(e.enum)}.get(String(${x})) ?? String(${x}))`;

@@ -11,14 +11,14 @@ import { ElfFile } from '../core/elf.ts';
 import { makeDirs } from '../core/regular-file.ts';
 import { RELEASE, signatureOf, versionOf } from '../core/identity.ts';
 import { TargetGone, UserError } from '../core/errors.ts';
-import { type PackIR, SchemaError } from './ir.ts';
-import { generateExtension, type Debugger } from '../templates/python-extension.ts';
-import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from './layout.ts';
+import { type PackIR, SchemaError } from '../generators/ir.ts';
+import { generateExtension, type Debugger } from '../printers/python-extension.ts';
+import { packLayouts, extractLayout, layoutSpecOf, writeLayout } from '../generators/layout.ts';
 import { builtinPacksDir, onUntrustedPack, packDir, packNames, repoRoot } from '../core/packs.ts';
-import { loadSchema, printableLines, versionLine } from './schema.ts';
-import { layoutByProbe } from './probe-run.ts';
-import { recoverSymbols } from './symbols/recover.ts';
-import { describeCounts } from './symbols/table.ts';
+import { loadSchema, printableLines, versionLine } from '../generators/schema.ts';
+import { layoutByProbe } from '../generators/probe-run.ts';
+import { recoverSymbols } from '../generators/symbols/recover.ts';
+import { describeCounts } from '../generators/symbols/table.ts';
 
 const USAGE = `usage: xgen layout --pack NAME [--object OBJ] [--release R] [--out DIR | --into PACKS] [--for BUILD] BINARY
        xgen layout --for FILE [--into PACKS | --pack NAME]
