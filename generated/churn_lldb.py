@@ -232,12 +232,12 @@ def merge_ranges(ranges):
 
 
 def escape_bytes(b):
-    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/walk-runtime.ts escapeBytes)."""
+    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/sampling/walk-runtime.ts escapeBytes)."""
     return "".join(chr(c) if 0x20 <= c < 0x7F and c != 0x5C else "\\x%02x" % c for c in bytearray(b))
 
 
 class Runtime(object):
-    """What the generated walks call (sampler/walk-runtime.ts is the same for xsample)."""
+    """What the generated walks call (sampler/sampling/walk-runtime.ts is the same for xsample)."""
 
     def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
         self.m = snap
@@ -271,7 +271,7 @@ class Runtime(object):
         return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
 
     def clock_value(self, name):
-        """What now_ms() or monotonic_ms() reads in this sample (sampler/clock.ts)."""
+        """What now_ms() or monotonic_ms() reads in this sample (sampler/sampling/clock.ts)."""
         v = getattr(self.clock, name, None)
         if v is None:
             why = self.clock.why.get(name) if self.clock is not None else None
@@ -281,7 +281,7 @@ class Runtime(object):
     def global_addr(self, name):
         """A global's address; -1 when the symbol tables lack it. When the executable is stripped and no recovered
         symbol table names its globals, the walk fails here with the line that says so and what to run (as
-        sampler/walk-runtime.ts global())."""
+        sampler/sampling/walk-runtime.ts global())."""
         a = self.symbols.address(name)
         recover = getattr(self.symbols, "recover", None)
         if a is None and recover is not None and recover():
@@ -331,7 +331,7 @@ class Runtime(object):
     def symbol(self, addr):
         """The ELF symbol at addr (name+0xoff); else the object mapped there and the address in its file
         (ngx_http_lua_module.so+0x1a2b3, in_object); else NULL for 0; else the bare address (anonymous memory,
-        JIT code, no mapping). As sampler/walk-runtime.ts symbol()."""
+        JIT code, no mapping). As sampler/sampling/walk-runtime.ts symbol()."""
         s = self.symbols.symbolize(addr)
         if s:
             return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
@@ -441,7 +441,7 @@ def hex64(v):
 
 
 class ClockReading(object):
-    """The sample's clock, as sampler/clock.ts reads it: the debugger's own on a live process, the program's on a core."""
+    """The sample's clock, as sampler/sampling/clock.ts reads it: the debugger's own on a live process, the program's on a core."""
 
     def __init__(self, source, now_ms=None, monotonic_ms=None, doc=None, why=None):
         self.source, self.now_ms, self.monotonic_ms, self.doc = source, now_ms, monotonic_ms, doc
@@ -1045,7 +1045,7 @@ def printable(text):
 
 
 def format_time(ms):
-    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
+    """UTC to the millisecond, as sampler/sampling/clock.ts formatTime()."""
     if ms is None:
         return "unreadable"
     if not 0 <= ms < 253402300800000:
@@ -1383,7 +1383,7 @@ class Pack(object):
 
     def _compile_view(self, layout, i):
         """A view whose items can be read without the objects the process does not map runs, and its columns
-        that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
+        that read one are left out (as compileView in printers/js.ts); else it fails, saying why."""
         try:
             return self.view_factories[i](layout)
         except XwalkError:
@@ -1458,8 +1458,8 @@ def _mapped_objects(pack, target):
 def _with_objects(pack, layout, mapped):
     """The layout with each object's types and globals: from the layout committed for the build mapped, or
     unavailable with the reason (not mapped, an unknown build), in the words of objectLayouts in
-    sampler/pack-select.ts, so that the readers say the same."""
-    # a global a build may lack (optional: in the schema), in the words of optionalMissing in sampler/bound-layout.ts
+    sampler/sampling/pack-select.ts, so that the readers say the same."""
+    # a global a build may lack (optional: in the schema), in the words of optionalMissing in sampler/sampling/bound-layout.ts
     for name, why in pack.spec.get("optional", {}).items():
         if name not in layout.data["globals"]:
             layout.unavailable[name] = "this build has no %s (%s)" % (name, why)
@@ -1493,7 +1493,7 @@ def _with_objects(pack, layout, mapped):
 
 def _misfit(pack, data):
     """Why a layout of the program does not fit the schema (every struct, field and global it declares, but the
-    optional globals), in the words of BoundLayout.bind in sampler/bound-layout.ts; None when it fits."""
+    optional globals), in the words of BoundLayout.bind in sampler/sampling/bound-layout.ts; None when it fits."""
     spec, types = pack.spec, data["types"]
     missing = []
     for t, fields in spec["structs"].items():
@@ -1530,7 +1530,7 @@ def _find_layout(pack, target):
     return Layout(own[choice["layout"]], choice["source"])
 
 
-# What a release and a signature may look like (sampler/pack-select.ts checks the same).
+# What a release and a signature may look like (sampler/sampling/pack-select.ts checks the same).
 RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$")
 SIGNATURE = re.compile(r"^[\x20-\x7e]{1,1024}$")
 

@@ -267,7 +267,7 @@ export interface ViewIR {
   columns: ColumnIR[];
   checks: CheckIR[];
   /**
-   * What the kernel reads at the instant of a perf sample (an eBPF capture, generators/print-bpf/):
+   * What the kernel reads at the instant of a perf sample (an eBPF capture, printers/bpf/):
    * expressions of self whose every load is written down, so that the view's columns, run after in
    * user space over that record, see the instant's words and read only memory that does not change.
    */

@@ -1,5 +1,5 @@
 /**
- * Which layout serves a process: the one rule xsample (sampler/pack-select.ts)
+ * Which layout serves a process: the one rule xsample (sampler/sampling/pack-select.ts)
  * and the gdb and lldb extensions (py-common/xwalk_choice.py choose_layout,
  * the same rule in Python) follow, given what each found out. In order:
  *

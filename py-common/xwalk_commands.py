@@ -61,7 +61,7 @@ class Pack(object):
 
     def _compile_view(self, layout, i):
         """A view whose items can be read without the objects the process does not map runs, and its columns
-        that read one are left out (as compileView in sampler/print-js.ts); else it fails, saying why."""
+        that read one are left out (as compileView in printers/js.ts); else it fails, saying why."""
         try:
             return self.view_factories[i](layout)
         except XwalkError:
@@ -136,8 +136,8 @@ def _mapped_objects(pack, target):
 def _with_objects(pack, layout, mapped):
     """The layout with each object's types and globals: from the layout committed for the build mapped, or
     unavailable with the reason (not mapped, an unknown build), in the words of objectLayouts in
-    sampler/pack-select.ts, so that the readers say the same."""
-    # a global a build may lack (optional: in the schema), in the words of optionalMissing in sampler/bound-layout.ts
+    sampler/sampling/pack-select.ts, so that the readers say the same."""
+    # a global a build may lack (optional: in the schema), in the words of optionalMissing in sampler/sampling/bound-layout.ts
     for name, why in pack.spec.get("optional", {}).items():
         if name not in layout.data["globals"]:
             layout.unavailable[name] = "this build has no %s (%s)" % (name, why)
@@ -171,7 +171,7 @@ def _with_objects(pack, layout, mapped):
 
 def _misfit(pack, data):
     """Why a layout of the program does not fit the schema (every struct, field and global it declares, but the
-    optional globals), in the words of BoundLayout.bind in sampler/bound-layout.ts; None when it fits."""
+    optional globals), in the words of BoundLayout.bind in sampler/sampling/bound-layout.ts; None when it fits."""
     spec, types = pack.spec, data["types"]
     missing = []
     for t, fields in spec["structs"].items():
@@ -208,7 +208,7 @@ def _find_layout(pack, target):
     return Layout(own[choice["layout"]], choice["source"])
 
 
-# What a release and a signature may look like (sampler/pack-select.ts checks the same).
+# What a release and a signature may look like (sampler/sampling/pack-select.ts checks the same).
 RELEASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}$")
 SIGNATURE = re.compile(r"^[\x20-\x7e]{1,1024}$")
 

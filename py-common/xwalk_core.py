@@ -167,12 +167,12 @@ def merge_ranges(ranges):
 
 
 def escape_bytes(b):
-    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/walk-runtime.ts escapeBytes)."""
+    """Printable ASCII kept; backslash and everything else as \\xNN (as sampler/sampling/walk-runtime.ts escapeBytes)."""
     return "".join(chr(c) if 0x20 <= c < 0x7F and c != 0x5C else "\\x%02x" % c for c in bytearray(b))
 
 
 class Runtime(object):
-    """What the generated walks call (sampler/walk-runtime.ts is the same for xsample)."""
+    """What the generated walks call (sampler/sampling/walk-runtime.ts is the same for xsample)."""
 
     def __init__(self, snap, symbols, max_nodes=10000000, max_total=None):
         self.m = snap
@@ -206,7 +206,7 @@ class Runtime(object):
         return WalkError(kind, _PLACEHOLDER.sub(lambda g: _arg(args[int(g.group(1))]), msg))
 
     def clock_value(self, name):
-        """What now_ms() or monotonic_ms() reads in this sample (sampler/clock.ts)."""
+        """What now_ms() or monotonic_ms() reads in this sample (sampler/sampling/clock.ts)."""
         v = getattr(self.clock, name, None)
         if v is None:
             why = self.clock.why.get(name) if self.clock is not None else None
@@ -216,7 +216,7 @@ class Runtime(object):
     def global_addr(self, name):
         """A global's address; -1 when the symbol tables lack it. When the executable is stripped and no recovered
         symbol table names its globals, the walk fails here with the line that says so and what to run (as
-        sampler/walk-runtime.ts global())."""
+        sampler/sampling/walk-runtime.ts global())."""
         a = self.symbols.address(name)
         recover = getattr(self.symbols, "recover", None)
         if a is None and recover is not None and recover():
@@ -266,7 +266,7 @@ class Runtime(object):
     def symbol(self, addr):
         """The ELF symbol at addr (name+0xoff); else the object mapped there and the address in its file
         (ngx_http_lua_module.so+0x1a2b3, in_object); else NULL for 0; else the bare address (anonymous memory,
-        JIT code, no mapping). As sampler/walk-runtime.ts symbol()."""
+        JIT code, no mapping). As sampler/sampling/walk-runtime.ts symbol()."""
         s = self.symbols.symbolize(addr)
         if s:
             return "%s+%s" % (s[0], hex(s[1])) if s[1] else s[0]
@@ -376,7 +376,7 @@ def hex64(v):
 
 
 class ClockReading(object):
-    """The sample's clock, as sampler/clock.ts reads it: the debugger's own on a live process, the program's on a core."""
+    """The sample's clock, as sampler/sampling/clock.ts reads it: the debugger's own on a live process, the program's on a core."""
 
     def __init__(self, source, now_ms=None, monotonic_ms=None, doc=None, why=None):
         self.source, self.now_ms, self.monotonic_ms, self.doc = source, now_ms, monotonic_ms, doc

@@ -26,7 +26,7 @@ def printable(text):
 
 
 def format_time(ms):
-    """UTC to the millisecond, as sampler/clock.ts formatTime()."""
+    """UTC to the millisecond, as sampler/sampling/clock.ts formatTime()."""
     if ms is None:
         return "unreadable"
     if not 0 <= ms < 253402300800000:

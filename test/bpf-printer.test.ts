@@ -2,7 +2,7 @@
  * The third printer agrees with the other two: every walk-logic case
  * (test/walk-logic.test.ts, where JS and Python agree over a fake memory)
  * whose expression the kernel can run is printed as an eBPF capture
- * (generators/print-bpf/), run by a uprobe in a real process holding the
+ * (printers/bpf/), run by a uprobe in a real process holding the
  * fake memory's bytes at the same addresses (test/lib/fake-process.ts), and
  * its answer computed again in JS over the captured words alone: a read of
  * a word the kernel did not capture faults. The same value, the same walk

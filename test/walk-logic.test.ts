@@ -1,5 +1,5 @@
 /**
- * The walk logic of xsample (generators/lower/, sampler/print-js.ts,
+ * The walk logic of xsample (generators/lower/, printers/js.ts,
  * walk-runtime.ts, snapshot.ts, view-run.ts)
  * on a fake memory source: structures laid out by hand at chosen addresses,
  * a hand-made layout standing in for DWARF, and fake symbols. Real

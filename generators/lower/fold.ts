@@ -56,7 +56,7 @@ export function unfolded(e: LExpr): Unfolded {
   return e;
 }
 
-/** The layout facts folding reads (sampler/bound-layout.ts has them per build; the eBPF printer's LayoutFacts too). */
+/** The layout facts folding reads (sampler/sampling/bound-layout.ts has them per build; the eBPF printer's LayoutFacts too). */
 export interface FoldFacts {
   field(struct: string, path: string): { offset: number };
   sizeOf(p: Pointee): number;

@@ -4,7 +4,7 @@
  * variables, loads of memory, exact integer arithmetic, loops, failures
  * with a message written once, and calls of the few runtime helpers that
  * touch the debugger or the symbol tables. A printer (print-js.ts,
- * templates/print-py.ts) only spells it; every decision about idioms,
+ * printers/py.ts) only spells it; every decision about idioms,
  * bounds, cycles and messages was taken here.
  *
  * Integers are exact: a constant is a bigint, and every back end computes

@@ -31,7 +31,7 @@ import { Asm, type AluOp, FP, HELPER, type JmpOp, type Label, NEGATE, type Reg }
 /** struct pt_regs of x86_64, in order: where a register of the interrupted thread is in a capture. */
 export const PT_REGS = ['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss'];
 
-/** The layout facts the printer resolves (sampler/bound-layout.ts has them per build). */
+/** The layout facts the printer resolves (sampler/sampling/bound-layout.ts has them per build). */
 export interface LayoutFacts extends FoldFacts {
   field(struct: string, path: string): { offset: number; size: number; bit?: number; bits?: number };
   global(name: string): { size: number };

@@ -1,6 +1,6 @@
 /**
  * A capture: what the kernel program of a view's instant: expressions
- * (generators/print-bpf/) wrote into its ring buffer at one perf sample or
+ * (printers/bpf/) wrote into its ring buffer at one perf sample or
  * uprobe hit — the status, the thread, the time, the thread's registers and
  * every word the walk loaded — decoded.
  */

@@ -1,6 +1,6 @@
 /**
  * A view sampled at the instant: its instant: expressions printed as an
- * eBPF capture program (generators/print-bpf/) for this process's layout,
+ * eBPF capture program (printers/bpf/) for this process's layout,
  * run by the kernel on a software CPU clock of the process's first thread
  * (the one register() and the view's walks are about), each capture then
  * walked in user space by the view as any sample (sampling.ts sampleOnce)

@@ -1,5 +1,5 @@
 /**
- * What the eBPF printer (generators/print-bpf/) hands the loader: the
+ * What the eBPF printer (printers/bpf/) hands the loader: the
  * program's instructions, the maps it names and where it names them.
  */
 

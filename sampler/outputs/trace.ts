@@ -1,6 +1,6 @@
 /**
  * xsample trace: a probe of the pack (probes: in its schema) printed as an
- * eBPF program for each process's layout (generators/print-bpf/probe.ts)
+ * eBPF program for each process's layout (printers/bpf/probe.ts)
  * and attached as a uprobe at the function's first instruction in that
  * process only (a master stands for its workers: one program each). The
  * kernel aggregates every call: user space reads the tables at the end

@@ -1,6 +1,6 @@
 /**
  * The Python printer under test: a program of the loop IR printed as
- * Python (templates/print-py.ts) and run by plain python3 with the
+ * Python (printers/py.ts) and run by plain python3 with the
  * extensions' runtime over the same fake memory (test/lib/py_walk.py).
  * No debugger: the walk semantics of the gdb and lldb extensions, alone.
  */

@@ -1,5 +1,5 @@
 """
-Runs one program of the loop IR, printed as Python (templates/print-py.ts),
+Runs one program of the loop IR, printed as Python (printers/py.ts),
 under plain python3 with the extensions' own runtime (py-common/xwalk_core.py)
 over a fake memory: what test/lib/py-walk.ts sends on stdin, as JSON. It
 answers with the value, the elements, or the error, and the budget spent.

@@ -233,7 +233,7 @@ class ObjectLayoutTest(unittest.TestCase):
 
 class OptionalGlobalTest(unittest.TestCase):
     """A global a build may lack (optional: in the schema, as nginx's stub_status counters): its layout leaves it out,
-    and what reads it says why, in the words of optionalMissing in sampler/bound-layout.ts; the other views run."""
+    and what reads it says why, in the words of optionalMissing in sampler/sampling/bound-layout.ts; the other views run."""
 
     SPEC = dict(SPEC, globals=dict(SPEC["globals"], stats={"k": "ptr", "to": {"k": "int", "size": 8, "signed": False}}), optional={"stats": "built without stats"})
 
