@@ -2814,13 +2814,18 @@ from xwalk_core import View
 from xwalk_gdb import xwalk_register
 
 def view0(L):
-    _k1 = L.align("entry_t")
-    _k2 = (_k1 - 1)
-    _k3 = L.off("entry_t", "next")
-    _k4 = L.off("churn_root_t", "buckets")
-    _k5 = L.off("churn_root_t", "nbuckets")
-    _k6 = L.plain_u64("churn_root_t", "nbuckets")
-    _k7 = L.int_field("churn_root_t", "nbuckets")
+    fs = pack_functions(L, ["h1", "root2", "count3", "sum4", "col5"])
+    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", fs["root2"])], [("entries", fs["col5"], "value", False, ["churn_root_t", "entry_t"])], [], False, None, ["churn"])
+
+def view1(L):
+    fs = pack_functions(L, ["h1", "root2", "count6", "col7"])
+    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", fs["root2"])], [("entries", fs["col7"], "value", False, ["churn_root_t", "ngx_queue_t"])], [], False, None, ["churn"])
+
+def view2(L):
+    fs = pack_functions(L, ["h1", "root2", "h8", "fold9", "folded10", "col11", "folded12", "col13"])
+    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", fs["root2"])], [("count", fs["col11"], "value", False, ["churn_root_t", "node_t"]), ("sum", fs["col13"], "value", False, ["churn_root_t", "node_t"])], [], False, None, ["churn"])
+
+def make_h1(L, get):
 
     def h1(_rt):
         _m = _rt.m
@@ -2831,6 +2836,11 @@ def view0(L):
             raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
         return a
 
+    return h1
+
+def make_root2(L, get):
+    h1 = get("h1")
+
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
@@ -2839,7 +2849,14 @@ def view0(L):
             return 0
         return 1
 
-    def count4(_rt, i1):
+    return root2
+
+def make_count3(L, get):
+    _k1 = L.align("entry_t")
+    _k2 = (_k1 - 1)
+    _k3 = L.off("entry_t", "next")
+
+    def count3(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2870,13 +2887,22 @@ def view0(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def sum6(_rt, s):
+    return count3
+
+def make_sum4(L, get):
+    _k1 = L.off("churn_root_t", "buckets")
+    _k2 = L.off("churn_root_t", "nbuckets")
+    _k3 = L.plain_u64("churn_root_t", "nbuckets")
+    _k4 = L.int_field("churn_root_t", "nbuckets")
+    count3 = get("count3")
+
+    def sum4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w5 = _u64((s + _k4))
-        c_w5 = (_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))
+        b_w5 = _u64((s + _k1))
+        c_w5 = (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
         if c_w5 > _max_nodes:
@@ -2891,41 +2917,29 @@ def view0(L):
             if i_w5 >= c_w5:
                 break
             i1 = _u64((b_w5 + (i_w5 * 8)))
-            acc = (acc + count4(_rt, i1))
+            acc = (acc + count3(_rt, i1))
             i_w5 = (i_w5 + 1)
         return acc
 
-    def col7(_rt, s):
+    return sum4
+
+def make_col5(L, get):
+    sum4 = get("sum4")
+
+    def col5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return sum6(_rt, s)
+        return sum4(_rt, s)
 
-    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", root2)], [("entries", col7, "value", False, ["churn_root_t", "entry_t"])], [], False, None, ["churn"])
+    return col5
 
-def view1(L):
+def make_count6(L, get):
     _k1 = L.off("churn_root_t", "lru")
     _k2 = L.off("ngx_queue_t", "next")
     _k3 = L.off("ngx_queue_t", "prev")
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("churn")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if not (visit(h1(_rt))):
-            return 0
-        return 1
-
-    def count4(_rt, s):
+    def count6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2955,41 +2969,22 @@ def view1(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col5(_rt, s):
+    return count6
+
+def make_col7(L, get):
+    count6 = get("count6")
+
+    def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return count4(_rt, s)
+        return count6(_rt, s)
 
-    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", root2)], [("entries", col5, "value", False, ["churn_root_t", "ngx_queue_t"])], [], False, None, ["churn"])
+    return col7
 
-def view2(L):
-    _k1 = L.off("churn_root_t", "list")
-    _k2 = L.align("node_t")
-    _k3 = (_k2 - 1)
-    _k4 = L.off("node_t", "value")
-    _k5 = L.plain_u64("node_t", "value")
-    _k6 = L.int_field("node_t", "value")
-    _k7 = L.off("node_t", "next")
+def make_h8(L, get):
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("churn")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if not (visit(h1(_rt))):
-            return 0
-        return 1
-
-    def h6(_rt, p0, p1, p2, p3):
+    def h8(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2999,6 +2994,18 @@ def view2(L):
         r.append(p2)
         r.append(p3)
         return r
+
+    return h8
+
+def make_fold9(L, get):
+    _k1 = L.off("churn_root_t", "list")
+    _k2 = L.align("node_t")
+    _k3 = (_k2 - 1)
+    _k4 = L.off("node_t", "value")
+    _k5 = L.plain_u64("node_t", "value")
+    _k6 = L.int_field("node_t", "value")
+    _k7 = L.off("node_t", "next")
+    h8 = get("h8")
 
     def fold9(_rt, s):
         _m = _rt.m
@@ -3038,7 +3045,7 @@ def view2(L):
                             live_w4 = 0
                             alive_w5 = (alive_w5 - 1)
                     if alive_w5 == 0:
-                        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+                        return h8(_rt, acc_w3, acc_w4, err_w3, err_w4)
                     p_w7 = _u64((p_w7 + _k7))
                     if (p_w7 == t_w7) and (p_w7 != 0):
                         raise _rt.fail("cycle", "node_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
@@ -3056,7 +3063,12 @@ def view2(L):
                 err_w3 = e_w5
             if live_w4:
                 err_w4 = e_w5
-        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+        return h8(_rt, acc_w3, acc_w4, err_w3, err_w4)
+
+    return fold9
+
+def make_folded10(L, get):
+    fold9 = get("fold9")
 
     def folded10(_rt, s):
         _m = _rt.m
@@ -3068,11 +3080,21 @@ def view2(L):
             raise e
         return r[0]
 
+    return folded10
+
+def make_col11(L, get):
+    folded10 = get("folded10")
+
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         return folded10(_rt, s)
+
+    return col11
+
+def make_folded12(L, get):
+    fold9 = get("fold9")
 
     def folded12(_rt, s):
         _m = _rt.m
@@ -3084,13 +3106,32 @@ def view2(L):
             raise e
         return r[1]
 
+    return folded12
+
+def make_col13(L, get):
+    folded12 = get("folded12")
+
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
-    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", root2)], [("count", col11, "value", False, ["churn_root_t", "node_t"]), ("sum", col13, "value", False, ["churn_root_t", "node_t"])], [], False, None, ["churn"])
+    return col13
+
+PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "count3": make_count3, "sum4": make_sum4, "col5": make_col5, "count6": make_count6, "col7": make_col7, "h8": make_h8, "fold9": make_fold9, "folded10": make_folded10, "col11": make_col11, "folded12": make_folded12, "col13": make_col13}
+
+
+def pack_functions(L, names):
+    """The pack's functions of these names for the layout L (each made once, with those it calls), by name."""
+    made = {}
+
+    def get(n):
+        f = made.get(n)
+        if f is None:
+            f = made[n] = PACK_FUNCTIONS[n](L, get)
+        return f
+    return dict((n, get(n)) for n in names)
 
 PACK = Pack(
     "churn",

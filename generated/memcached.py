@@ -2814,131 +2814,14 @@ from xwalk_core import View
 from xwalk_gdb import xwalk_register
 
 def view0(L):
-    _k1 = L.off("stats_state", "curr_items")
-    _k2 = L.plain_u64("stats_state", "curr_items")
-    _k3 = L.int_field("stats_state", "curr_items")
-    _k4 = L.off("stats", "total_items")
-    _k5 = L.plain_u64("stats", "total_items")
-    _k6 = L.int_field("stats", "total_items")
-    _k7 = L.off("stats_state", "curr_bytes")
-    _k8 = L.plain_u64("stats_state", "curr_bytes")
-    _k9 = L.int_field("stats_state", "curr_bytes")
-    _k10 = L.off("stats_state", "curr_conns")
-    _k11 = L.plain_u64("stats_state", "curr_conns")
-    _k12 = L.int_field("stats_state", "curr_conns")
-    _k13 = L.off("stats", "total_conns")
-    _k14 = L.plain_u64("stats", "total_conns")
-    _k15 = L.int_field("stats", "total_conns")
-    _k16 = L.off("stats", "rejected_conns")
-    _k17 = L.plain_u64("stats", "rejected_conns")
-    _k18 = L.int_field("stats", "rejected_conns")
-    _k19 = L.off("stats_state", "conn_structs")
-    _k20 = L.plain_u64("stats_state", "conn_structs")
-    _k21 = L.int_field("stats_state", "conn_structs")
-    _k22 = L.off("stats_state", "reserved_fds")
-    _k23 = L.plain_u64("stats_state", "reserved_fds")
-    _k24 = L.int_field("stats_state", "reserved_fds")
-    _k25 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
-    _k26 = L.size("slab_stats")
-    _k27 = L.off("slab_stats", "set_cmds")
-    _k28 = L.plain_u64("slab_stats", "set_cmds")
-    _k29 = L.int_field("slab_stats", "set_cmds")
-    _k30 = L.off("slab_stats", "get_hits")
-    _k31 = L.plain_u64("slab_stats", "get_hits")
-    _k32 = L.int_field("slab_stats", "get_hits")
-    _k33 = L.off("LIBEVENT_THREAD", "stats.lru_hits")
-    _k34 = L.off("slab_stats", "delete_hits")
-    _k35 = L.plain_u64("slab_stats", "delete_hits")
-    _k36 = L.int_field("slab_stats", "delete_hits")
-    _k37 = L.off("slab_stats", "incr_hits")
-    _k38 = L.plain_u64("slab_stats", "incr_hits")
-    _k39 = L.int_field("slab_stats", "incr_hits")
-    _k40 = L.off("slab_stats", "decr_hits")
-    _k41 = L.plain_u64("slab_stats", "decr_hits")
-    _k42 = L.int_field("slab_stats", "decr_hits")
-    _k43 = L.off("slab_stats", "cas_hits")
-    _k44 = L.plain_u64("slab_stats", "cas_hits")
-    _k45 = L.int_field("slab_stats", "cas_hits")
-    _k46 = L.off("slab_stats", "cas_badval")
-    _k47 = L.plain_u64("slab_stats", "cas_badval")
-    _k48 = L.int_field("slab_stats", "cas_badval")
-    _k49 = L.off("slab_stats", "touch_hits")
-    _k50 = L.plain_u64("slab_stats", "touch_hits")
-    _k51 = L.int_field("slab_stats", "touch_hits")
-    _k52 = L.int_field("settings", "num_threads")
-    _k53 = L.size("LIBEVENT_THREAD")
-    _k54 = L.off("LIBEVENT_THREAD", "stats.get_cmds")
-    _k55 = L.plain_u64("LIBEVENT_THREAD", "stats.get_cmds")
-    _k56 = L.int_field("LIBEVENT_THREAD", "stats.get_cmds")
-    _k57 = L.off("LIBEVENT_THREAD", "stats.flush_cmds")
-    _k58 = L.plain_u64("LIBEVENT_THREAD", "stats.flush_cmds")
-    _k59 = L.int_field("LIBEVENT_THREAD", "stats.flush_cmds")
-    _k60 = L.off("LIBEVENT_THREAD", "stats.touch_cmds")
-    _k61 = L.plain_u64("LIBEVENT_THREAD", "stats.touch_cmds")
-    _k62 = L.int_field("LIBEVENT_THREAD", "stats.touch_cmds")
-    _k63 = L.off("LIBEVENT_THREAD", "stats.meta_cmds")
-    _k64 = L.plain_u64("LIBEVENT_THREAD", "stats.meta_cmds")
-    _k65 = L.int_field("LIBEVENT_THREAD", "stats.meta_cmds")
-    _k66 = L.off("LIBEVENT_THREAD", "stats.get_misses")
-    _k67 = L.plain_u64("LIBEVENT_THREAD", "stats.get_misses")
-    _k68 = L.int_field("LIBEVENT_THREAD", "stats.get_misses")
-    _k69 = L.off("LIBEVENT_THREAD", "stats.get_expired")
-    _k70 = L.plain_u64("LIBEVENT_THREAD", "stats.get_expired")
-    _k71 = L.int_field("LIBEVENT_THREAD", "stats.get_expired")
-    _k72 = L.off("LIBEVENT_THREAD", "stats.get_flushed")
-    _k73 = L.plain_u64("LIBEVENT_THREAD", "stats.get_flushed")
-    _k74 = L.int_field("LIBEVENT_THREAD", "stats.get_flushed")
-    _k75 = L.off("LIBEVENT_THREAD", "stats.delete_misses")
-    _k76 = L.plain_u64("LIBEVENT_THREAD", "stats.delete_misses")
-    _k77 = L.int_field("LIBEVENT_THREAD", "stats.delete_misses")
-    _k78 = L.off("LIBEVENT_THREAD", "stats.incr_misses")
-    _k79 = L.plain_u64("LIBEVENT_THREAD", "stats.incr_misses")
-    _k80 = L.int_field("LIBEVENT_THREAD", "stats.incr_misses")
-    _k81 = L.off("LIBEVENT_THREAD", "stats.decr_misses")
-    _k82 = L.plain_u64("LIBEVENT_THREAD", "stats.decr_misses")
-    _k83 = L.int_field("LIBEVENT_THREAD", "stats.decr_misses")
-    _k84 = L.off("LIBEVENT_THREAD", "stats.cas_misses")
-    _k85 = L.plain_u64("LIBEVENT_THREAD", "stats.cas_misses")
-    _k86 = L.int_field("LIBEVENT_THREAD", "stats.cas_misses")
-    _k87 = L.off("LIBEVENT_THREAD", "stats.touch_misses")
-    _k88 = L.plain_u64("LIBEVENT_THREAD", "stats.touch_misses")
-    _k89 = L.int_field("LIBEVENT_THREAD", "stats.touch_misses")
-    _k90 = L.off("LIBEVENT_THREAD", "stats.auth_cmds")
-    _k91 = L.plain_u64("LIBEVENT_THREAD", "stats.auth_cmds")
-    _k92 = L.int_field("LIBEVENT_THREAD", "stats.auth_cmds")
-    _k93 = L.off("LIBEVENT_THREAD", "stats.auth_errors")
-    _k94 = L.plain_u64("LIBEVENT_THREAD", "stats.auth_errors")
-    _k95 = L.int_field("LIBEVENT_THREAD", "stats.auth_errors")
-    _k96 = L.off("LIBEVENT_THREAD", "stats.bytes_read")
-    _k97 = L.plain_u64("LIBEVENT_THREAD", "stats.bytes_read")
-    _k98 = L.int_field("LIBEVENT_THREAD", "stats.bytes_read")
-    _k99 = L.off("LIBEVENT_THREAD", "stats.bytes_written")
-    _k100 = L.plain_u64("LIBEVENT_THREAD", "stats.bytes_written")
-    _k101 = L.int_field("LIBEVENT_THREAD", "stats.bytes_written")
-    _k102 = L.off("LIBEVENT_THREAD", "stats.conn_yields")
-    _k103 = L.plain_u64("LIBEVENT_THREAD", "stats.conn_yields")
-    _k104 = L.int_field("LIBEVENT_THREAD", "stats.conn_yields")
-    _k105 = L.off("settings", "maxbytes")
-    _k106 = L.plain_u64("settings", "maxbytes")
-    _k107 = L.int_field("settings", "maxbytes")
-    _k108 = L.int_field("stats_state", "accepting_conns")
-    _k109 = L.off("stats", "listen_disabled_num")
-    _k110 = L.plain_u64("stats", "listen_disabled_num")
-    _k111 = L.int_field("stats", "listen_disabled_num")
-    _k112 = L.off("stats_state", "hash_power_level")
-    _k113 = L.plain_u64("stats_state", "hash_power_level")
-    _k114 = L.int_field("stats_state", "hash_power_level")
-    _k115 = L.off("stats_state", "hash_bytes")
-    _k116 = L.plain_u64("stats_state", "hash_bytes")
-    _k117 = L.int_field("stats_state", "hash_bytes")
-    _k118 = L.int_field("stats_state", "hash_is_expanding")
-    _k119 = L.off("stats", "malloc_fails")
-    _k120 = L.plain_u64("stats", "malloc_fails")
-    _k121 = L.int_field("stats", "malloc_fails")
-    _k122 = L.off("stats", "slabs_moved")
-    _k123 = L.plain_u64("stats", "slabs_moved")
-    _k124 = L.int_field("stats", "slabs_moved")
-    _k125 = L.int_field("settings", "maxconns")
+    fs = pack_functions(L, ["h1", "root2", "h3", "col4", "h5", "col6", "col7", "col8", "col9", "col10", "col11", "col12", "h13", "h14", "sum15", "sum16", "sum17", "sum18", "sum19", "sum20", "sum21", "sum22", "sum23", "fold24", "folded25", "col26", "folded27", "col28", "folded29", "col30", "folded31", "col32", "folded33", "col34", "folded35", "col36", "folded37", "col38", "folded39", "col40", "folded41", "col42", "folded43", "col44", "folded45", "col46", "folded47", "col48", "folded49", "col50", "folded51", "col52", "folded53", "col54", "folded55", "col56", "folded57", "col58", "folded59", "col60", "folded61", "col62", "folded63", "col64", "folded65", "col66", "folded67", "col68", "folded69", "col70", "folded71", "col72", "col73", "col74", "col75", "col76", "folded77", "col78", "col79", "col80", "col81", "col82", "col83", "col84"])
+    return View("memcached_stats", "memcached's stats, each figure named as its `stats` command names it (server_stats in memcached.c): items, bytes, connections (curr_connections leaves out the listening one, as memcached does), and the worker threads' command counters summed as threadlocal_stats_aggregate and slab_stats_aggregate sum them.", "settings", [("settings", fs["root2"])], [("curr_items", fs["col4"], "value", False, ["stats_state"]), ("total_items", fs["col6"], "value", False, ["stats"]), ("bytes", fs["col7"], "value", False, ["stats_state"]), ("curr_connections", fs["col8"], "value", False, ["stats_state"]), ("total_connections", fs["col9"], "value", False, ["stats"]), ("rejected_connections", fs["col10"], "value", False, ["stats"]), ("connection_structures", fs["col11"], "value", False, ["stats_state"]), ("reserved_fds", fs["col12"], "value", False, ["stats_state"]), ("cmd_get", fs["col26"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_set", fs["col28"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_flush", fs["col30"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_touch", fs["col32"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_meta", fs["col34"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_hits", fs["col36"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_misses", fs["col38"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_expired", fs["col40"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_flushed", fs["col42"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_misses", fs["col44"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_hits", fs["col46"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_misses", fs["col48"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_hits", fs["col50"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_misses", fs["col52"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_hits", fs["col54"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_misses", fs["col56"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_hits", fs["col58"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_badval", fs["col60"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_hits", fs["col62"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_misses", fs["col64"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_cmds", fs["col66"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_errors", fs["col68"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_read", fs["col70"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_written", fs["col72"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("limit_maxbytes", fs["col73"], "value", False, ["settings"]), ("accepting_conns", fs["col74"], "value", False, ["stats_state"]), ("listen_disabled_num", fs["col75"], "value", False, ["stats"]), ("threads", fs["col76"], "value", False, ["settings"]), ("conn_yields", fs["col78"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("hash_power_level", fs["col79"], "value", False, ["stats_state"]), ("hash_bytes", fs["col80"], "value", False, ["stats_state"]), ("hash_is_expanding", fs["col81"], "value", False, ["stats_state"]), ("malloc_fails", fs["col82"], "value", False, ["stats"]), ("slabs_moved", fs["col83"], "value", False, ["stats"]), ("max_connections", fs["col84"], "value", False, ["settings"])], [], False, None, ["settings"])
+
+def view1(L):
+    fs = pack_functions(L, ["h14", "h1", "root85", "col86", "h87", "fold88", "folded89", "sum17", "col90", "col91", "folded92", "col93", "col94", "col95", "col96"])
+    return View("memcached_threads", "Each worker thread's own command counters (struct thread_stats), which memcached's stats only shows summed.", "LIBEVENT_THREAD", [("workers", fs["root85"])], [("get_cmds", fs["col86"], "value", False, ["LIBEVENT_THREAD"]), ("get_hits", fs["col90"], "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("get_misses", fs["col91"], "value", False, ["LIBEVENT_THREAD"]), ("set_cmds", fs["col93"], "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("bytes_read", fs["col94"], "value", False, ["LIBEVENT_THREAD"]), ("bytes_written", fs["col95"], "value", False, ["LIBEVENT_THREAD"]), ("conn_yields", fs["col96"], "value", False, ["LIBEVENT_THREAD"])], [], False, None, ["settings", "LIBEVENT_THREAD", "threads"])
+
+def make_h1(L, get):
 
     def h1(_rt):
         _m = _rt.m
@@ -2949,6 +2832,11 @@ def view0(L):
             raise _rt.fail("corrupt", "the symbol settings is not in the binary's symbol tables", [])
         return a
 
+    return h1
+
+def make_root2(L, get):
+    h1 = get("h1")
+
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
@@ -2956,6 +2844,10 @@ def view0(L):
         if not (visit(h1(_rt))):
             return 0
         return 1
+
+    return root2
+
+def make_h3(L, get):
 
     def h3(_rt):
         _m = _rt.m
@@ -2966,11 +2858,23 @@ def view0(L):
             raise _rt.fail("corrupt", "the symbol stats_state is not in the binary's symbol tables", [])
         return a
 
+    return h3
+
+def make_col4(L, get):
+    _k1 = L.off("stats_state", "curr_items")
+    _k2 = L.plain_u64("stats_state", "curr_items")
+    _k3 = L.int_field("stats_state", "curr_items")
+    h3 = get("h3")
+
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col4
+
+def make_h5(L, get):
 
     def h5(_rt):
         _m = _rt.m
@@ -2981,49 +2885,109 @@ def view0(L):
             raise _rt.fail("corrupt", "the symbol stats is not in the binary's symbol tables", [])
         return a
 
+    return h5
+
+def make_col6(L, get):
+    _k1 = L.off("stats", "total_items")
+    _k2 = L.plain_u64("stats", "total_items")
+    _k3 = L.int_field("stats", "total_items")
+    h5 = get("h5")
+
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k4) if ((_b := h5(_rt)) is not None and _k5) else _rt.field_int(_b, _k6, False))
+        return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col6
+
+def make_col7(L, get):
+    _k1 = L.off("stats_state", "curr_bytes")
+    _k2 = L.plain_u64("stats_state", "curr_bytes")
+    _k3 = L.int_field("stats_state", "curr_bytes")
+    h3 = get("h3")
 
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k7) if ((_b := h3(_rt)) is not None and _k8) else _rt.field_int(_b, _k9, False))
+        return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col7
+
+def make_col8(L, get):
+    _k1 = L.off("stats_state", "curr_conns")
+    _k2 = L.plain_u64("stats_state", "curr_conns")
+    _k3 = L.int_field("stats_state", "curr_conns")
+    h3 = get("h3")
 
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return ((_u64(_b + _k10) if ((_b := h3(_rt)) is not None and _k11) else _rt.field_int(_b, _k12, False)) - 1)
+        return ((_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 1)
+
+    return col8
+
+def make_col9(L, get):
+    _k1 = L.off("stats", "total_conns")
+    _k2 = L.plain_u64("stats", "total_conns")
+    _k3 = L.int_field("stats", "total_conns")
+    h5 = get("h5")
 
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k13) if ((_b := h5(_rt)) is not None and _k14) else _rt.field_int(_b, _k15, False))
+        return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col9
+
+def make_col10(L, get):
+    _k1 = L.off("stats", "rejected_conns")
+    _k2 = L.plain_u64("stats", "rejected_conns")
+    _k3 = L.int_field("stats", "rejected_conns")
+    h5 = get("h5")
 
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k16) if ((_b := h5(_rt)) is not None and _k17) else _rt.field_int(_b, _k18, False))
+        return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col10
+
+def make_col11(L, get):
+    _k1 = L.off("stats_state", "conn_structs")
+    _k2 = L.plain_u64("stats_state", "conn_structs")
+    _k3 = L.int_field("stats_state", "conn_structs")
+    h3 = get("h3")
 
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k19) if ((_b := h3(_rt)) is not None and _k20) else _rt.field_int(_b, _k21, False))
+        return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col11
+
+def make_col12(L, get):
+    _k1 = L.off("stats_state", "reserved_fds")
+    _k2 = L.plain_u64("stats_state", "reserved_fds")
+    _k3 = L.int_field("stats_state", "reserved_fds")
+    h3 = get("h3")
 
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k22) if ((_b := h3(_rt)) is not None and _k23) else _rt.field_int(_b, _k24, False))
+        return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def h39(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24, p25, p26, p27, p28, p29, p30, p31, p32, p33, p34, p35, p36, p37, p38, p39, p40, p41, p42, p43, p44, p45, p46, p47, p48, p49):
+    return col12
+
+def make_h13(L, get):
+
+    def h13(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24, p25, p26, p27, p28, p29, p30, p31, p32, p33, p34, p35, p36, p37, p38, p39, p40, p41, p42, p43, p44, p45, p46, p47, p48, p49):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3080,7 +3044,11 @@ def view0(L):
         r.append(p49)
         return r
 
-    def h41(_rt):
+    return h13
+
+def make_h14(L, get):
+
+    def h14(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3089,12 +3057,21 @@ def view0(L):
             raise _rt.fail("corrupt", "the symbol threads is not in the binary's symbol tables", [])
         return a
 
-    def sum44(_rt, i2):
+    return h14
+
+def make_sum15(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "set_cmds")
+    _k4 = L.plain_u64("slab_stats", "set_cmds")
+    _k5 = L.int_field("slab_stats", "set_cmds")
+
+    def sum15(_rt, i2):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w43 = (i2 + _k25)
+        b_w43 = (i2 + _k1)
         c_w43 = 64
         if c_w43 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w43, "hex"), (c_w43, "dec")])
@@ -3109,17 +3086,26 @@ def view0(L):
         while True:
             if i_w43 >= c_w43:
                 break
-            i3 = (b_w43 + (i_w43 * _k26))
-            acc = (acc + (_u64(_b + _k27) if ((_b := i3) is not None and _k28) else _rt.field_int(_b, _k29, False)))
+            i3 = (b_w43 + (i_w43 * _k2))
+            acc = (acc + (_u64(_b + _k3) if ((_b := i3) is not None and _k4) else _rt.field_int(_b, _k5, False)))
             i_w43 = (i_w43 + 1)
         return acc
 
-    def sum46(_rt, i7):
+    return sum15
+
+def make_sum16(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "get_hits")
+    _k4 = L.plain_u64("slab_stats", "get_hits")
+    _k5 = L.int_field("slab_stats", "get_hits")
+
+    def sum16(_rt, i7):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w45 = (i7 + _k25)
+        b_w45 = (i7 + _k1)
         c_w45 = 64
         if c_w45 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w45, "hex"), (c_w45, "dec")])
@@ -3134,17 +3120,22 @@ def view0(L):
         while True:
             if i_w45 >= c_w45:
                 break
-            i8 = (b_w45 + (i_w45 * _k26))
-            acc = (acc + (_u64(_b + _k30) if ((_b := i8) is not None and _k31) else _rt.field_int(_b, _k32, False)))
+            i8 = (b_w45 + (i_w45 * _k2))
+            acc = (acc + (_u64(_b + _k3) if ((_b := i8) is not None and _k4) else _rt.field_int(_b, _k5, False)))
             i_w45 = (i_w45 + 1)
         return acc
 
-    def sum48(_rt, i7):
+    return sum16
+
+def make_sum17(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.lru_hits")
+
+    def sum17(_rt, i7):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w47 = (i7 + _k33)
+        b_w47 = (i7 + _k1)
         c_w47 = 256
         if c_w47 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w47, "hex"), (c_w47, "dec")])
@@ -3164,12 +3155,21 @@ def view0(L):
             i_w47 = (i_w47 + 1)
         return acc
 
-    def sum50(_rt, i14):
+    return sum17
+
+def make_sum18(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "delete_hits")
+    _k4 = L.plain_u64("slab_stats", "delete_hits")
+    _k5 = L.int_field("slab_stats", "delete_hits")
+
+    def sum18(_rt, i14):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w49 = (i14 + _k25)
+        b_w49 = (i14 + _k1)
         c_w49 = 64
         if c_w49 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w49, "hex"), (c_w49, "dec")])
@@ -3184,17 +3184,26 @@ def view0(L):
         while True:
             if i_w49 >= c_w49:
                 break
-            i15 = (b_w49 + (i_w49 * _k26))
-            acc = (acc + (_u64(_b + _k34) if ((_b := i15) is not None and _k35) else _rt.field_int(_b, _k36, False)))
+            i15 = (b_w49 + (i_w49 * _k2))
+            acc = (acc + (_u64(_b + _k3) if ((_b := i15) is not None and _k4) else _rt.field_int(_b, _k5, False)))
             i_w49 = (i_w49 + 1)
         return acc
 
-    def sum52(_rt, i17):
+    return sum18
+
+def make_sum19(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "incr_hits")
+    _k4 = L.plain_u64("slab_stats", "incr_hits")
+    _k5 = L.int_field("slab_stats", "incr_hits")
+
+    def sum19(_rt, i17):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w51 = (i17 + _k25)
+        b_w51 = (i17 + _k1)
         c_w51 = 64
         if c_w51 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w51, "hex"), (c_w51, "dec")])
@@ -3209,17 +3218,26 @@ def view0(L):
         while True:
             if i_w51 >= c_w51:
                 break
-            i18 = (b_w51 + (i_w51 * _k26))
-            acc = (acc + (_u64(_b + _k37) if ((_b := i18) is not None and _k38) else _rt.field_int(_b, _k39, False)))
+            i18 = (b_w51 + (i_w51 * _k2))
+            acc = (acc + (_u64(_b + _k3) if ((_b := i18) is not None and _k4) else _rt.field_int(_b, _k5, False)))
             i_w51 = (i_w51 + 1)
         return acc
 
-    def sum54(_rt, i20):
+    return sum19
+
+def make_sum20(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "decr_hits")
+    _k4 = L.plain_u64("slab_stats", "decr_hits")
+    _k5 = L.int_field("slab_stats", "decr_hits")
+
+    def sum20(_rt, i20):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w53 = (i20 + _k25)
+        b_w53 = (i20 + _k1)
         c_w53 = 64
         if c_w53 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w53, "hex"), (c_w53, "dec")])
@@ -3234,17 +3252,26 @@ def view0(L):
         while True:
             if i_w53 >= c_w53:
                 break
-            i21 = (b_w53 + (i_w53 * _k26))
-            acc = (acc + (_u64(_b + _k40) if ((_b := i21) is not None and _k41) else _rt.field_int(_b, _k42, False)))
+            i21 = (b_w53 + (i_w53 * _k2))
+            acc = (acc + (_u64(_b + _k3) if ((_b := i21) is not None and _k4) else _rt.field_int(_b, _k5, False)))
             i_w53 = (i_w53 + 1)
         return acc
 
-    def sum56(_rt, i23):
+    return sum20
+
+def make_sum21(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "cas_hits")
+    _k4 = L.plain_u64("slab_stats", "cas_hits")
+    _k5 = L.int_field("slab_stats", "cas_hits")
+
+    def sum21(_rt, i23):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w55 = (i23 + _k25)
+        b_w55 = (i23 + _k1)
         c_w55 = 64
         if c_w55 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w55, "hex"), (c_w55, "dec")])
@@ -3259,17 +3286,26 @@ def view0(L):
         while True:
             if i_w55 >= c_w55:
                 break
-            i24 = (b_w55 + (i_w55 * _k26))
-            acc = (acc + (_u64(_b + _k43) if ((_b := i24) is not None and _k44) else _rt.field_int(_b, _k45, False)))
+            i24 = (b_w55 + (i_w55 * _k2))
+            acc = (acc + (_u64(_b + _k3) if ((_b := i24) is not None and _k4) else _rt.field_int(_b, _k5, False)))
             i_w55 = (i_w55 + 1)
         return acc
 
-    def sum58(_rt, i25):
+    return sum21
+
+def make_sum22(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "cas_badval")
+    _k4 = L.plain_u64("slab_stats", "cas_badval")
+    _k5 = L.int_field("slab_stats", "cas_badval")
+
+    def sum22(_rt, i25):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w57 = (i25 + _k25)
+        b_w57 = (i25 + _k1)
         c_w57 = 64
         if c_w57 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w57, "hex"), (c_w57, "dec")])
@@ -3284,17 +3320,26 @@ def view0(L):
         while True:
             if i_w57 >= c_w57:
                 break
-            i26 = (b_w57 + (i_w57 * _k26))
-            acc = (acc + (_u64(_b + _k46) if ((_b := i26) is not None and _k47) else _rt.field_int(_b, _k48, False)))
+            i26 = (b_w57 + (i_w57 * _k2))
+            acc = (acc + (_u64(_b + _k3) if ((_b := i26) is not None and _k4) else _rt.field_int(_b, _k5, False)))
             i_w57 = (i_w57 + 1)
         return acc
 
-    def sum60(_rt, i27):
+    return sum22
+
+def make_sum23(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "touch_hits")
+    _k4 = L.plain_u64("slab_stats", "touch_hits")
+    _k5 = L.int_field("slab_stats", "touch_hits")
+
+    def sum23(_rt, i27):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w59 = (i27 + _k25)
+        b_w59 = (i27 + _k1)
         c_w59 = 64
         if c_w59 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w59, "hex"), (c_w59, "dec")])
@@ -3309,12 +3354,80 @@ def view0(L):
         while True:
             if i_w59 >= c_w59:
                 break
-            i28 = (b_w59 + (i_w59 * _k26))
-            acc = (acc + (_u64(_b + _k49) if ((_b := i28) is not None and _k50) else _rt.field_int(_b, _k51, False)))
+            i28 = (b_w59 + (i_w59 * _k2))
+            acc = (acc + (_u64(_b + _k3) if ((_b := i28) is not None and _k4) else _rt.field_int(_b, _k5, False)))
             i_w59 = (i_w59 + 1)
         return acc
 
-    def fold61(_rt, s):
+    return sum23
+
+def make_fold24(L, get):
+    _k1 = L.int_field("settings", "num_threads")
+    _k2 = L.size("LIBEVENT_THREAD")
+    _k3 = L.off("LIBEVENT_THREAD", "stats.get_cmds")
+    _k4 = L.plain_u64("LIBEVENT_THREAD", "stats.get_cmds")
+    _k5 = L.int_field("LIBEVENT_THREAD", "stats.get_cmds")
+    _k6 = L.off("LIBEVENT_THREAD", "stats.flush_cmds")
+    _k7 = L.plain_u64("LIBEVENT_THREAD", "stats.flush_cmds")
+    _k8 = L.int_field("LIBEVENT_THREAD", "stats.flush_cmds")
+    _k9 = L.off("LIBEVENT_THREAD", "stats.touch_cmds")
+    _k10 = L.plain_u64("LIBEVENT_THREAD", "stats.touch_cmds")
+    _k11 = L.int_field("LIBEVENT_THREAD", "stats.touch_cmds")
+    _k12 = L.off("LIBEVENT_THREAD", "stats.meta_cmds")
+    _k13 = L.plain_u64("LIBEVENT_THREAD", "stats.meta_cmds")
+    _k14 = L.int_field("LIBEVENT_THREAD", "stats.meta_cmds")
+    _k15 = L.off("LIBEVENT_THREAD", "stats.get_misses")
+    _k16 = L.plain_u64("LIBEVENT_THREAD", "stats.get_misses")
+    _k17 = L.int_field("LIBEVENT_THREAD", "stats.get_misses")
+    _k18 = L.off("LIBEVENT_THREAD", "stats.get_expired")
+    _k19 = L.plain_u64("LIBEVENT_THREAD", "stats.get_expired")
+    _k20 = L.int_field("LIBEVENT_THREAD", "stats.get_expired")
+    _k21 = L.off("LIBEVENT_THREAD", "stats.get_flushed")
+    _k22 = L.plain_u64("LIBEVENT_THREAD", "stats.get_flushed")
+    _k23 = L.int_field("LIBEVENT_THREAD", "stats.get_flushed")
+    _k24 = L.off("LIBEVENT_THREAD", "stats.delete_misses")
+    _k25 = L.plain_u64("LIBEVENT_THREAD", "stats.delete_misses")
+    _k26 = L.int_field("LIBEVENT_THREAD", "stats.delete_misses")
+    _k27 = L.off("LIBEVENT_THREAD", "stats.incr_misses")
+    _k28 = L.plain_u64("LIBEVENT_THREAD", "stats.incr_misses")
+    _k29 = L.int_field("LIBEVENT_THREAD", "stats.incr_misses")
+    _k30 = L.off("LIBEVENT_THREAD", "stats.decr_misses")
+    _k31 = L.plain_u64("LIBEVENT_THREAD", "stats.decr_misses")
+    _k32 = L.int_field("LIBEVENT_THREAD", "stats.decr_misses")
+    _k33 = L.off("LIBEVENT_THREAD", "stats.cas_misses")
+    _k34 = L.plain_u64("LIBEVENT_THREAD", "stats.cas_misses")
+    _k35 = L.int_field("LIBEVENT_THREAD", "stats.cas_misses")
+    _k36 = L.off("LIBEVENT_THREAD", "stats.touch_misses")
+    _k37 = L.plain_u64("LIBEVENT_THREAD", "stats.touch_misses")
+    _k38 = L.int_field("LIBEVENT_THREAD", "stats.touch_misses")
+    _k39 = L.off("LIBEVENT_THREAD", "stats.auth_cmds")
+    _k40 = L.plain_u64("LIBEVENT_THREAD", "stats.auth_cmds")
+    _k41 = L.int_field("LIBEVENT_THREAD", "stats.auth_cmds")
+    _k42 = L.off("LIBEVENT_THREAD", "stats.auth_errors")
+    _k43 = L.plain_u64("LIBEVENT_THREAD", "stats.auth_errors")
+    _k44 = L.int_field("LIBEVENT_THREAD", "stats.auth_errors")
+    _k45 = L.off("LIBEVENT_THREAD", "stats.bytes_read")
+    _k46 = L.plain_u64("LIBEVENT_THREAD", "stats.bytes_read")
+    _k47 = L.int_field("LIBEVENT_THREAD", "stats.bytes_read")
+    _k48 = L.off("LIBEVENT_THREAD", "stats.bytes_written")
+    _k49 = L.plain_u64("LIBEVENT_THREAD", "stats.bytes_written")
+    _k50 = L.int_field("LIBEVENT_THREAD", "stats.bytes_written")
+    _k51 = L.off("LIBEVENT_THREAD", "stats.conn_yields")
+    _k52 = L.plain_u64("LIBEVENT_THREAD", "stats.conn_yields")
+    _k53 = L.int_field("LIBEVENT_THREAD", "stats.conn_yields")
+    h14 = get("h14")
+    sum15 = get("sum15")
+    sum16 = get("sum16")
+    sum17 = get("sum17")
+    sum18 = get("sum18")
+    sum19 = get("sum19")
+    sum20 = get("sum20")
+    sum21 = get("sum21")
+    sum22 = get("sum22")
+    sum23 = get("sum23")
+    h13 = get("h13")
+
+    def fold24(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3395,8 +3508,8 @@ def view0(L):
         live_w37 = 1
         alive_w38 = 25
         try:
-            b_w40 = _u64(h41(_rt))
-            c_w40 = _rt.field_int(s, _k52, True)
+            b_w40 = _u64(h14(_rt))
+            c_w40 = _rt.field_int(s, _k1, True)
             if c_w40 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w40, "hex"), (c_w40, "dec")])
             if c_w40 > _max_nodes:
@@ -3410,10 +3523,10 @@ def view0(L):
             while True:
                 if i_w40 >= c_w40:
                     break
-                x_w42 = (b_w40 + (i_w40 * _k53))
+                x_w42 = (b_w40 + (i_w40 * _k2))
                 if live_w13:
                     try:
-                        acc_w13 = (acc_w13 + (_u64(_b + _k54) if ((_b := x_w42) is not None and _k55) else _rt.field_int(_b, _k56, False)))
+                        acc_w13 = (acc_w13 + (_u64(_b + _k3) if ((_b := x_w42) is not None and _k4) else _rt.field_int(_b, _k5, False)))
                     except Exception as e_w13:
                         if not _rt.is_failure(e_w13):
                             raise
@@ -3422,7 +3535,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w14:
                     try:
-                        acc_w14 = (acc_w14 + sum44(_rt, x_w42))
+                        acc_w14 = (acc_w14 + sum15(_rt, x_w42))
                     except Exception as e_w14:
                         if not _rt.is_failure(e_w14):
                             raise
@@ -3431,7 +3544,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w15:
                     try:
-                        acc_w15 = (acc_w15 + (_u64(_b + _k57) if ((_b := x_w42) is not None and _k58) else _rt.field_int(_b, _k59, False)))
+                        acc_w15 = (acc_w15 + (_u64(_b + _k6) if ((_b := x_w42) is not None and _k7) else _rt.field_int(_b, _k8, False)))
                     except Exception as e_w15:
                         if not _rt.is_failure(e_w15):
                             raise
@@ -3440,7 +3553,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w16:
                     try:
-                        acc_w16 = (acc_w16 + (_u64(_b + _k60) if ((_b := x_w42) is not None and _k61) else _rt.field_int(_b, _k62, False)))
+                        acc_w16 = (acc_w16 + (_u64(_b + _k9) if ((_b := x_w42) is not None and _k10) else _rt.field_int(_b, _k11, False)))
                     except Exception as e_w16:
                         if not _rt.is_failure(e_w16):
                             raise
@@ -3449,7 +3562,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w17:
                     try:
-                        acc_w17 = (acc_w17 + (_u64(_b + _k63) if ((_b := x_w42) is not None and _k64) else _rt.field_int(_b, _k65, False)))
+                        acc_w17 = (acc_w17 + (_u64(_b + _k12) if ((_b := x_w42) is not None and _k13) else _rt.field_int(_b, _k14, False)))
                     except Exception as e_w17:
                         if not _rt.is_failure(e_w17):
                             raise
@@ -3458,7 +3571,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w18:
                     try:
-                        acc_w18 = (acc_w18 + (sum46(_rt, x_w42) + sum48(_rt, x_w42)))
+                        acc_w18 = (acc_w18 + (sum16(_rt, x_w42) + sum17(_rt, x_w42)))
                     except Exception as e_w18:
                         if not _rt.is_failure(e_w18):
                             raise
@@ -3467,7 +3580,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w19:
                     try:
-                        acc_w19 = (acc_w19 + (_u64(_b + _k66) if ((_b := x_w42) is not None and _k67) else _rt.field_int(_b, _k68, False)))
+                        acc_w19 = (acc_w19 + (_u64(_b + _k15) if ((_b := x_w42) is not None and _k16) else _rt.field_int(_b, _k17, False)))
                     except Exception as e_w19:
                         if not _rt.is_failure(e_w19):
                             raise
@@ -3476,7 +3589,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w20:
                     try:
-                        acc_w20 = (acc_w20 + (_u64(_b + _k69) if ((_b := x_w42) is not None and _k70) else _rt.field_int(_b, _k71, False)))
+                        acc_w20 = (acc_w20 + (_u64(_b + _k18) if ((_b := x_w42) is not None and _k19) else _rt.field_int(_b, _k20, False)))
                     except Exception as e_w20:
                         if not _rt.is_failure(e_w20):
                             raise
@@ -3485,7 +3598,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w21:
                     try:
-                        acc_w21 = (acc_w21 + (_u64(_b + _k72) if ((_b := x_w42) is not None and _k73) else _rt.field_int(_b, _k74, False)))
+                        acc_w21 = (acc_w21 + (_u64(_b + _k21) if ((_b := x_w42) is not None and _k22) else _rt.field_int(_b, _k23, False)))
                     except Exception as e_w21:
                         if not _rt.is_failure(e_w21):
                             raise
@@ -3494,7 +3607,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w22:
                     try:
-                        acc_w22 = (acc_w22 + (_u64(_b + _k75) if ((_b := x_w42) is not None and _k76) else _rt.field_int(_b, _k77, False)))
+                        acc_w22 = (acc_w22 + (_u64(_b + _k24) if ((_b := x_w42) is not None and _k25) else _rt.field_int(_b, _k26, False)))
                     except Exception as e_w22:
                         if not _rt.is_failure(e_w22):
                             raise
@@ -3503,7 +3616,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w23:
                     try:
-                        acc_w23 = (acc_w23 + sum50(_rt, x_w42))
+                        acc_w23 = (acc_w23 + sum18(_rt, x_w42))
                     except Exception as e_w23:
                         if not _rt.is_failure(e_w23):
                             raise
@@ -3512,7 +3625,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w24:
                     try:
-                        acc_w24 = (acc_w24 + (_u64(_b + _k78) if ((_b := x_w42) is not None and _k79) else _rt.field_int(_b, _k80, False)))
+                        acc_w24 = (acc_w24 + (_u64(_b + _k27) if ((_b := x_w42) is not None and _k28) else _rt.field_int(_b, _k29, False)))
                     except Exception as e_w24:
                         if not _rt.is_failure(e_w24):
                             raise
@@ -3521,7 +3634,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w25:
                     try:
-                        acc_w25 = (acc_w25 + sum52(_rt, x_w42))
+                        acc_w25 = (acc_w25 + sum19(_rt, x_w42))
                     except Exception as e_w25:
                         if not _rt.is_failure(e_w25):
                             raise
@@ -3530,7 +3643,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w26:
                     try:
-                        acc_w26 = (acc_w26 + (_u64(_b + _k81) if ((_b := x_w42) is not None and _k82) else _rt.field_int(_b, _k83, False)))
+                        acc_w26 = (acc_w26 + (_u64(_b + _k30) if ((_b := x_w42) is not None and _k31) else _rt.field_int(_b, _k32, False)))
                     except Exception as e_w26:
                         if not _rt.is_failure(e_w26):
                             raise
@@ -3539,7 +3652,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w27:
                     try:
-                        acc_w27 = (acc_w27 + sum54(_rt, x_w42))
+                        acc_w27 = (acc_w27 + sum20(_rt, x_w42))
                     except Exception as e_w27:
                         if not _rt.is_failure(e_w27):
                             raise
@@ -3548,7 +3661,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w28:
                     try:
-                        acc_w28 = (acc_w28 + (_u64(_b + _k84) if ((_b := x_w42) is not None and _k85) else _rt.field_int(_b, _k86, False)))
+                        acc_w28 = (acc_w28 + (_u64(_b + _k33) if ((_b := x_w42) is not None and _k34) else _rt.field_int(_b, _k35, False)))
                     except Exception as e_w28:
                         if not _rt.is_failure(e_w28):
                             raise
@@ -3557,7 +3670,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w29:
                     try:
-                        acc_w29 = (acc_w29 + sum56(_rt, x_w42))
+                        acc_w29 = (acc_w29 + sum21(_rt, x_w42))
                     except Exception as e_w29:
                         if not _rt.is_failure(e_w29):
                             raise
@@ -3566,7 +3679,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w30:
                     try:
-                        acc_w30 = (acc_w30 + sum58(_rt, x_w42))
+                        acc_w30 = (acc_w30 + sum22(_rt, x_w42))
                     except Exception as e_w30:
                         if not _rt.is_failure(e_w30):
                             raise
@@ -3575,7 +3688,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w31:
                     try:
-                        acc_w31 = (acc_w31 + sum60(_rt, x_w42))
+                        acc_w31 = (acc_w31 + sum23(_rt, x_w42))
                     except Exception as e_w31:
                         if not _rt.is_failure(e_w31):
                             raise
@@ -3584,7 +3697,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w32:
                     try:
-                        acc_w32 = (acc_w32 + (_u64(_b + _k87) if ((_b := x_w42) is not None and _k88) else _rt.field_int(_b, _k89, False)))
+                        acc_w32 = (acc_w32 + (_u64(_b + _k36) if ((_b := x_w42) is not None and _k37) else _rt.field_int(_b, _k38, False)))
                     except Exception as e_w32:
                         if not _rt.is_failure(e_w32):
                             raise
@@ -3593,7 +3706,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w33:
                     try:
-                        acc_w33 = (acc_w33 + (_u64(_b + _k90) if ((_b := x_w42) is not None and _k91) else _rt.field_int(_b, _k92, False)))
+                        acc_w33 = (acc_w33 + (_u64(_b + _k39) if ((_b := x_w42) is not None and _k40) else _rt.field_int(_b, _k41, False)))
                     except Exception as e_w33:
                         if not _rt.is_failure(e_w33):
                             raise
@@ -3602,7 +3715,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w34:
                     try:
-                        acc_w34 = (acc_w34 + (_u64(_b + _k93) if ((_b := x_w42) is not None and _k94) else _rt.field_int(_b, _k95, False)))
+                        acc_w34 = (acc_w34 + (_u64(_b + _k42) if ((_b := x_w42) is not None and _k43) else _rt.field_int(_b, _k44, False)))
                     except Exception as e_w34:
                         if not _rt.is_failure(e_w34):
                             raise
@@ -3611,7 +3724,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w35:
                     try:
-                        acc_w35 = (acc_w35 + (_u64(_b + _k96) if ((_b := x_w42) is not None and _k97) else _rt.field_int(_b, _k98, False)))
+                        acc_w35 = (acc_w35 + (_u64(_b + _k45) if ((_b := x_w42) is not None and _k46) else _rt.field_int(_b, _k47, False)))
                     except Exception as e_w35:
                         if not _rt.is_failure(e_w35):
                             raise
@@ -3620,7 +3733,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w36:
                     try:
-                        acc_w36 = (acc_w36 + (_u64(_b + _k99) if ((_b := x_w42) is not None and _k100) else _rt.field_int(_b, _k101, False)))
+                        acc_w36 = (acc_w36 + (_u64(_b + _k48) if ((_b := x_w42) is not None and _k49) else _rt.field_int(_b, _k50, False)))
                     except Exception as e_w36:
                         if not _rt.is_failure(e_w36):
                             raise
@@ -3629,7 +3742,7 @@ def view0(L):
                         alive_w38 = (alive_w38 - 1)
                 if live_w37:
                     try:
-                        acc_w37 = (acc_w37 + (_u64(_b + _k102) if ((_b := x_w42) is not None and _k103) else _rt.field_int(_b, _k104, False)))
+                        acc_w37 = (acc_w37 + (_u64(_b + _k51) if ((_b := x_w42) is not None and _k52) else _rt.field_int(_b, _k53, False)))
                     except Exception as e_w37:
                         if not _rt.is_failure(e_w37):
                             raise
@@ -3637,7 +3750,7 @@ def view0(L):
                         live_w37 = 0
                         alive_w38 = (alive_w38 - 1)
                 if alive_w38 == 0:
-                    return h39(_rt, acc_w13, acc_w14, acc_w15, acc_w16, acc_w17, acc_w18, acc_w19, acc_w20, acc_w21, acc_w22, acc_w23, acc_w24, acc_w25, acc_w26, acc_w27, acc_w28, acc_w29, acc_w30, acc_w31, acc_w32, acc_w33, acc_w34, acc_w35, acc_w36, acc_w37, err_w13, err_w14, err_w15, err_w16, err_w17, err_w18, err_w19, err_w20, err_w21, err_w22, err_w23, err_w24, err_w25, err_w26, err_w27, err_w28, err_w29, err_w30, err_w31, err_w32, err_w33, err_w34, err_w35, err_w36, err_w37)
+                    return h13(_rt, acc_w13, acc_w14, acc_w15, acc_w16, acc_w17, acc_w18, acc_w19, acc_w20, acc_w21, acc_w22, acc_w23, acc_w24, acc_w25, acc_w26, acc_w27, acc_w28, acc_w29, acc_w30, acc_w31, acc_w32, acc_w33, acc_w34, acc_w35, acc_w36, acc_w37, err_w13, err_w14, err_w15, err_w16, err_w17, err_w18, err_w19, err_w20, err_w21, err_w22, err_w23, err_w24, err_w25, err_w26, err_w27, err_w28, err_w29, err_w30, err_w31, err_w32, err_w33, err_w34, err_w35, err_w36, err_w37)
                 i_w40 = (i_w40 + 1)
         except Exception as e_w38:
             if not _rt.is_failure(e_w38):
@@ -3692,522 +3805,801 @@ def view0(L):
                 err_w36 = e_w38
             if live_w37:
                 err_w37 = e_w38
-        return h39(_rt, acc_w13, acc_w14, acc_w15, acc_w16, acc_w17, acc_w18, acc_w19, acc_w20, acc_w21, acc_w22, acc_w23, acc_w24, acc_w25, acc_w26, acc_w27, acc_w28, acc_w29, acc_w30, acc_w31, acc_w32, acc_w33, acc_w34, acc_w35, acc_w36, acc_w37, err_w13, err_w14, err_w15, err_w16, err_w17, err_w18, err_w19, err_w20, err_w21, err_w22, err_w23, err_w24, err_w25, err_w26, err_w27, err_w28, err_w29, err_w30, err_w31, err_w32, err_w33, err_w34, err_w35, err_w36, err_w37)
+        return h13(_rt, acc_w13, acc_w14, acc_w15, acc_w16, acc_w17, acc_w18, acc_w19, acc_w20, acc_w21, acc_w22, acc_w23, acc_w24, acc_w25, acc_w26, acc_w27, acc_w28, acc_w29, acc_w30, acc_w31, acc_w32, acc_w33, acc_w34, acc_w35, acc_w36, acc_w37, err_w13, err_w14, err_w15, err_w16, err_w17, err_w18, err_w19, err_w20, err_w21, err_w22, err_w23, err_w24, err_w25, err_w26, err_w27, err_w28, err_w29, err_w30, err_w31, err_w32, err_w33, err_w34, err_w35, err_w36, err_w37)
 
-    def folded62(_rt, s):
+    return fold24
+
+def make_folded25(L, get):
+    fold24 = get("fold24")
+
+    def folded25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        r = _rt.memo("fold 1", fold24, s)
         e = r[25]
         if e != 0:
             raise e
         return r[0]
 
-    def col63(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded62(_rt, s)
+    return folded25
 
-    def folded64(_rt, s):
+def make_col26(L, get):
+    folded25 = get("folded25")
+
+    def col26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded25(_rt, s)
+
+    return col26
+
+def make_folded27(L, get):
+    fold24 = get("fold24")
+
+    def folded27(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[26]
         if e != 0:
             raise e
         return r[1]
 
-    def col65(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded64(_rt, s)
+    return folded27
 
-    def folded66(_rt, s):
+def make_col28(L, get):
+    folded27 = get("folded27")
+
+    def col28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded27(_rt, s)
+
+    return col28
+
+def make_folded29(L, get):
+    fold24 = get("fold24")
+
+    def folded29(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[27]
         if e != 0:
             raise e
         return r[2]
 
-    def col67(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded66(_rt, s)
+    return folded29
 
-    def folded68(_rt, s):
+def make_col30(L, get):
+    folded29 = get("folded29")
+
+    def col30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded29(_rt, s)
+
+    return col30
+
+def make_folded31(L, get):
+    fold24 = get("fold24")
+
+    def folded31(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[28]
         if e != 0:
             raise e
         return r[3]
 
-    def col69(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded68(_rt, s)
+    return folded31
 
-    def folded70(_rt, s):
+def make_col32(L, get):
+    folded31 = get("folded31")
+
+    def col32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded31(_rt, s)
+
+    return col32
+
+def make_folded33(L, get):
+    fold24 = get("fold24")
+
+    def folded33(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[29]
         if e != 0:
             raise e
         return r[4]
 
-    def col71(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded70(_rt, s)
+    return folded33
 
-    def folded72(_rt, s):
+def make_col34(L, get):
+    folded33 = get("folded33")
+
+    def col34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded33(_rt, s)
+
+    return col34
+
+def make_folded35(L, get):
+    fold24 = get("fold24")
+
+    def folded35(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[30]
         if e != 0:
             raise e
         return r[5]
 
-    def col73(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded72(_rt, s)
+    return folded35
 
-    def folded74(_rt, s):
+def make_col36(L, get):
+    folded35 = get("folded35")
+
+    def col36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded35(_rt, s)
+
+    return col36
+
+def make_folded37(L, get):
+    fold24 = get("fold24")
+
+    def folded37(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[31]
         if e != 0:
             raise e
         return r[6]
 
-    def col75(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded74(_rt, s)
+    return folded37
 
-    def folded76(_rt, s):
+def make_col38(L, get):
+    folded37 = get("folded37")
+
+    def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded37(_rt, s)
+
+    return col38
+
+def make_folded39(L, get):
+    fold24 = get("fold24")
+
+    def folded39(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[32]
         if e != 0:
             raise e
         return r[7]
 
-    def col77(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded76(_rt, s)
+    return folded39
 
-    def folded78(_rt, s):
+def make_col40(L, get):
+    folded39 = get("folded39")
+
+    def col40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded39(_rt, s)
+
+    return col40
+
+def make_folded41(L, get):
+    fold24 = get("fold24")
+
+    def folded41(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[33]
         if e != 0:
             raise e
         return r[8]
 
-    def col79(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded78(_rt, s)
+    return folded41
 
-    def folded80(_rt, s):
+def make_col42(L, get):
+    folded41 = get("folded41")
+
+    def col42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded41(_rt, s)
+
+    return col42
+
+def make_folded43(L, get):
+    fold24 = get("fold24")
+
+    def folded43(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[34]
         if e != 0:
             raise e
         return r[9]
 
-    def col81(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded80(_rt, s)
+    return folded43
 
-    def folded82(_rt, s):
+def make_col44(L, get):
+    folded43 = get("folded43")
+
+    def col44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded43(_rt, s)
+
+    return col44
+
+def make_folded45(L, get):
+    fold24 = get("fold24")
+
+    def folded45(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[35]
         if e != 0:
             raise e
         return r[10]
 
-    def col83(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded82(_rt, s)
+    return folded45
 
-    def folded84(_rt, s):
+def make_col46(L, get):
+    folded45 = get("folded45")
+
+    def col46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded45(_rt, s)
+
+    return col46
+
+def make_folded47(L, get):
+    fold24 = get("fold24")
+
+    def folded47(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[36]
         if e != 0:
             raise e
         return r[11]
 
-    def col85(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded84(_rt, s)
+    return folded47
 
-    def folded86(_rt, s):
+def make_col48(L, get):
+    folded47 = get("folded47")
+
+    def col48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded47(_rt, s)
+
+    return col48
+
+def make_folded49(L, get):
+    fold24 = get("fold24")
+
+    def folded49(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[37]
         if e != 0:
             raise e
         return r[12]
 
-    def col87(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded86(_rt, s)
+    return folded49
 
-    def folded88(_rt, s):
+def make_col50(L, get):
+    folded49 = get("folded49")
+
+    def col50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded49(_rt, s)
+
+    return col50
+
+def make_folded51(L, get):
+    fold24 = get("fold24")
+
+    def folded51(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[38]
         if e != 0:
             raise e
         return r[13]
 
-    def col89(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded88(_rt, s)
+    return folded51
 
-    def folded90(_rt, s):
+def make_col52(L, get):
+    folded51 = get("folded51")
+
+    def col52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded51(_rt, s)
+
+    return col52
+
+def make_folded53(L, get):
+    fold24 = get("fold24")
+
+    def folded53(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[39]
         if e != 0:
             raise e
         return r[14]
 
-    def col91(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded90(_rt, s)
+    return folded53
 
-    def folded92(_rt, s):
+def make_col54(L, get):
+    folded53 = get("folded53")
+
+    def col54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded53(_rt, s)
+
+    return col54
+
+def make_folded55(L, get):
+    fold24 = get("fold24")
+
+    def folded55(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[40]
         if e != 0:
             raise e
         return r[15]
 
-    def col93(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded92(_rt, s)
+    return folded55
 
-    def folded94(_rt, s):
+def make_col56(L, get):
+    folded55 = get("folded55")
+
+    def col56(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded55(_rt, s)
+
+    return col56
+
+def make_folded57(L, get):
+    fold24 = get("fold24")
+
+    def folded57(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[41]
         if e != 0:
             raise e
         return r[16]
 
-    def col95(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded94(_rt, s)
+    return folded57
 
-    def folded96(_rt, s):
+def make_col58(L, get):
+    folded57 = get("folded57")
+
+    def col58(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded57(_rt, s)
+
+    return col58
+
+def make_folded59(L, get):
+    fold24 = get("fold24")
+
+    def folded59(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[42]
         if e != 0:
             raise e
         return r[17]
 
-    def col97(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded96(_rt, s)
+    return folded59
 
-    def folded98(_rt, s):
+def make_col60(L, get):
+    folded59 = get("folded59")
+
+    def col60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded59(_rt, s)
+
+    return col60
+
+def make_folded61(L, get):
+    fold24 = get("fold24")
+
+    def folded61(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[43]
         if e != 0:
             raise e
         return r[18]
 
-    def col99(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded98(_rt, s)
+    return folded61
 
-    def folded100(_rt, s):
+def make_col62(L, get):
+    folded61 = get("folded61")
+
+    def col62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded61(_rt, s)
+
+    return col62
+
+def make_folded63(L, get):
+    fold24 = get("fold24")
+
+    def folded63(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[44]
         if e != 0:
             raise e
         return r[19]
 
-    def col101(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded100(_rt, s)
+    return folded63
 
-    def folded102(_rt, s):
+def make_col64(L, get):
+    folded63 = get("folded63")
+
+    def col64(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded63(_rt, s)
+
+    return col64
+
+def make_folded65(L, get):
+    fold24 = get("fold24")
+
+    def folded65(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[45]
         if e != 0:
             raise e
         return r[20]
 
-    def col103(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded102(_rt, s)
+    return folded65
 
-    def folded104(_rt, s):
+def make_col66(L, get):
+    folded65 = get("folded65")
+
+    def col66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded65(_rt, s)
+
+    return col66
+
+def make_folded67(L, get):
+    fold24 = get("fold24")
+
+    def folded67(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[46]
         if e != 0:
             raise e
         return r[21]
 
-    def col105(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded104(_rt, s)
+    return folded67
 
-    def folded106(_rt, s):
+def make_col68(L, get):
+    folded67 = get("folded67")
+
+    def col68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded67(_rt, s)
+
+    return col68
+
+def make_folded69(L, get):
+    fold24 = get("fold24")
+
+    def folded69(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[47]
         if e != 0:
             raise e
         return r[22]
 
-    def col107(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded106(_rt, s)
+    return folded69
 
-    def folded108(_rt, s):
+def make_col70(L, get):
+    folded69 = get("folded69")
+
+    def col70(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return folded69(_rt, s)
+
+    return col70
+
+def make_folded71(L, get):
+    fold24 = get("fold24")
+
+    def folded71(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[48]
         if e != 0:
             raise e
         return r[23]
 
-    def col109(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded108(_rt, s)
+    return folded71
 
-    def col110(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k105) if ((_b := s) is not None and _k106) else _rt.field_int(_b, _k107, False))
+def make_col72(L, get):
+    folded71 = get("folded71")
 
-    def col111(_rt, s):
+    def col72(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(h3(_rt), _k108, True)
+        return folded71(_rt, s)
 
-    def col112(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k109) if ((_b := h5(_rt)) is not None and _k110) else _rt.field_int(_b, _k111, False))
+    return col72
 
-    def col113(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k52, True)
+def make_col73(L, get):
+    _k1 = L.off("settings", "maxbytes")
+    _k2 = L.plain_u64("settings", "maxbytes")
+    _k3 = L.int_field("settings", "maxbytes")
 
-    def folded114(_rt, s):
+    def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold61, s)
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col73
+
+def make_col74(L, get):
+    _k1 = L.int_field("stats_state", "accepting_conns")
+    h3 = get("h3")
+
+    def col74(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        return _rt.field_int(h3(_rt), _k1, True)
+
+    return col74
+
+def make_col75(L, get):
+    _k1 = L.off("stats", "listen_disabled_num")
+    _k2 = L.plain_u64("stats", "listen_disabled_num")
+    _k3 = L.int_field("stats", "listen_disabled_num")
+    h5 = get("h5")
+
+    def col75(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col75
+
+def make_col76(L, get):
+    _k1 = L.int_field("settings", "num_threads")
+
+    def col76(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        return _rt.field_int(s, _k1, True)
+
+    return col76
+
+def make_folded77(L, get):
+    fold24 = get("fold24")
+
+    def folded77(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold24, s)
         e = r[49]
         if e != 0:
             raise e
         return r[24]
 
-    def col115(_rt, s):
+    return folded77
+
+def make_col78(L, get):
+    folded77 = get("folded77")
+
+    def col78(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded114(_rt, s)
+        return folded77(_rt, s)
 
-    def col116(_rt, s):
+    return col78
+
+def make_col79(L, get):
+    _k1 = L.off("stats_state", "hash_power_level")
+    _k2 = L.plain_u64("stats_state", "hash_power_level")
+    _k3 = L.int_field("stats_state", "hash_power_level")
+    h3 = get("h3")
+
+    def col79(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k112) if ((_b := h3(_rt)) is not None and _k113) else _rt.field_int(_b, _k114, False))
+        return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col117(_rt, s):
+    return col79
+
+def make_col80(L, get):
+    _k1 = L.off("stats_state", "hash_bytes")
+    _k2 = L.plain_u64("stats_state", "hash_bytes")
+    _k3 = L.int_field("stats_state", "hash_bytes")
+    h3 = get("h3")
+
+    def col80(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k115) if ((_b := h3(_rt)) is not None and _k116) else _rt.field_int(_b, _k117, False))
+        return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col118(_rt, s):
+    return col80
+
+def make_col81(L, get):
+    _k1 = L.int_field("stats_state", "hash_is_expanding")
+    h3 = get("h3")
+
+    def col81(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(h3(_rt), _k118, True)
+        return _rt.field_int(h3(_rt), _k1, True)
 
-    def col119(_rt, s):
+    return col81
+
+def make_col82(L, get):
+    _k1 = L.off("stats", "malloc_fails")
+    _k2 = L.plain_u64("stats", "malloc_fails")
+    _k3 = L.int_field("stats", "malloc_fails")
+    h5 = get("h5")
+
+    def col82(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k119) if ((_b := h5(_rt)) is not None and _k120) else _rt.field_int(_b, _k121, False))
+        return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col120(_rt, s):
+    return col82
+
+def make_col83(L, get):
+    _k1 = L.off("stats", "slabs_moved")
+    _k2 = L.plain_u64("stats", "slabs_moved")
+    _k3 = L.int_field("stats", "slabs_moved")
+    h5 = get("h5")
+
+    def col83(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k122) if ((_b := h5(_rt)) is not None and _k123) else _rt.field_int(_b, _k124, False))
+        return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col121(_rt, s):
+    return col83
+
+def make_col84(L, get):
+    _k1 = L.int_field("settings", "maxconns")
+
+    def col84(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k125, True)
+        return _rt.field_int(s, _k1, True)
 
-    return View("memcached_stats", "memcached's stats, each figure named as its `stats` command names it (server_stats in memcached.c): items, bytes, connections (curr_connections leaves out the listening one, as memcached does), and the worker threads' command counters summed as threadlocal_stats_aggregate and slab_stats_aggregate sum them.", "settings", [("settings", root2)], [("curr_items", col4, "value", False, ["stats_state"]), ("total_items", col6, "value", False, ["stats"]), ("bytes", col7, "value", False, ["stats_state"]), ("curr_connections", col8, "value", False, ["stats_state"]), ("total_connections", col9, "value", False, ["stats"]), ("rejected_connections", col10, "value", False, ["stats"]), ("connection_structures", col11, "value", False, ["stats_state"]), ("reserved_fds", col12, "value", False, ["stats_state"]), ("cmd_get", col63, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_set", col65, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_flush", col67, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_touch", col69, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_meta", col71, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_hits", col73, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_misses", col75, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_expired", col77, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_flushed", col79, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_misses", col81, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_hits", col83, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_misses", col85, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_hits", col87, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_misses", col89, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_hits", col91, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_misses", col93, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_hits", col95, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_badval", col97, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_hits", col99, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_misses", col101, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_cmds", col103, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_errors", col105, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_read", col107, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_written", col109, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("limit_maxbytes", col110, "value", False, ["settings"]), ("accepting_conns", col111, "value", False, ["stats_state"]), ("listen_disabled_num", col112, "value", False, ["stats"]), ("threads", col113, "value", False, ["settings"]), ("conn_yields", col115, "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("hash_power_level", col116, "value", False, ["stats_state"]), ("hash_bytes", col117, "value", False, ["stats_state"]), ("hash_is_expanding", col118, "value", False, ["stats_state"]), ("malloc_fails", col119, "value", False, ["stats"]), ("slabs_moved", col120, "value", False, ["stats"]), ("max_connections", col121, "value", False, ["settings"])], [], False, None, ["settings"])
+    return col84
 
-def view1(L):
+def make_root85(L, get):
     _k1 = L.int_field("settings", "num_threads")
     _k2 = L.size("LIBEVENT_THREAD")
-    _k3 = L.off("LIBEVENT_THREAD", "stats.get_cmds")
-    _k4 = L.plain_u64("LIBEVENT_THREAD", "stats.get_cmds")
-    _k5 = L.int_field("LIBEVENT_THREAD", "stats.get_cmds")
-    _k6 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
-    _k7 = L.size("slab_stats")
-    _k8 = L.off("slab_stats", "get_hits")
-    _k9 = L.plain_u64("slab_stats", "get_hits")
-    _k10 = L.int_field("slab_stats", "get_hits")
-    _k11 = L.off("slab_stats", "set_cmds")
-    _k12 = L.plain_u64("slab_stats", "set_cmds")
-    _k13 = L.int_field("slab_stats", "set_cmds")
-    _k14 = L.off("LIBEVENT_THREAD", "stats.lru_hits")
-    _k15 = L.off("LIBEVENT_THREAD", "stats.get_misses")
-    _k16 = L.plain_u64("LIBEVENT_THREAD", "stats.get_misses")
-    _k17 = L.int_field("LIBEVENT_THREAD", "stats.get_misses")
-    _k18 = L.off("LIBEVENT_THREAD", "stats.bytes_read")
-    _k19 = L.plain_u64("LIBEVENT_THREAD", "stats.bytes_read")
-    _k20 = L.int_field("LIBEVENT_THREAD", "stats.bytes_read")
-    _k21 = L.off("LIBEVENT_THREAD", "stats.bytes_written")
-    _k22 = L.plain_u64("LIBEVENT_THREAD", "stats.bytes_written")
-    _k23 = L.int_field("LIBEVENT_THREAD", "stats.bytes_written")
-    _k24 = L.off("LIBEVENT_THREAD", "stats.conn_yields")
-    _k25 = L.plain_u64("LIBEVENT_THREAD", "stats.conn_yields")
-    _k26 = L.int_field("LIBEVENT_THREAD", "stats.conn_yields")
+    h14 = get("h14")
+    h1 = get("h1")
 
-    def h2(_rt):
+    def root85(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("threads")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol threads is not in the binary's symbol tables", [])
-        return a
-
-    def h3(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("settings")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol settings is not in the binary's symbol tables", [])
-        return a
-
-    def root4(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        b_w1 = _u64(h2(_rt))
-        c_w1 = _rt.field_int(h3(_rt), _k1, True)
+        b_w1 = _u64(h14(_rt))
+        c_w1 = _rt.field_int(h1(_rt), _k1, True)
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -4226,13 +4618,24 @@ def view1(L):
             i_w1 = (i_w1 + 1)
         return 1
 
-    def col5(_rt, s):
+    return root85
+
+def make_col86(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.get_cmds")
+    _k2 = L.plain_u64("LIBEVENT_THREAD", "stats.get_cmds")
+    _k3 = L.int_field("LIBEVENT_THREAD", "stats.get_cmds")
+
+    def col86(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def h9(_rt, p0, p1, p2, p3):
+    return col86
+
+def make_h87(L, get):
+
+    def h87(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4243,7 +4646,20 @@ def view1(L):
         r.append(p3)
         return r
 
-    def fold12(_rt, s):
+    return h87
+
+def make_fold88(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.slab_stats")
+    _k2 = L.size("slab_stats")
+    _k3 = L.off("slab_stats", "get_hits")
+    _k4 = L.plain_u64("slab_stats", "get_hits")
+    _k5 = L.int_field("slab_stats", "get_hits")
+    _k6 = L.off("slab_stats", "set_cmds")
+    _k7 = L.plain_u64("slab_stats", "set_cmds")
+    _k8 = L.int_field("slab_stats", "set_cmds")
+    h87 = get("h87")
+
+    def fold88(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4255,7 +4671,7 @@ def view1(L):
         live_w7 = 1
         alive_w8 = 2
         try:
-            b_w10 = (s + _k6)
+            b_w10 = (s + _k1)
             c_w10 = 64
             if c_w10 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w10, "hex"), (c_w10, "dec")])
@@ -4270,10 +4686,10 @@ def view1(L):
             while True:
                 if i_w10 >= c_w10:
                     break
-                x_w11 = (b_w10 + (i_w10 * _k7))
+                x_w11 = (b_w10 + (i_w10 * _k2))
                 if live_w6:
                     try:
-                        acc_w6 = (acc_w6 + (_u64(_b + _k8) if ((_b := x_w11) is not None and _k9) else _rt.field_int(_b, _k10, False)))
+                        acc_w6 = (acc_w6 + (_u64(_b + _k3) if ((_b := x_w11) is not None and _k4) else _rt.field_int(_b, _k5, False)))
                     except Exception as e_w6:
                         if not _rt.is_failure(e_w6):
                             raise
@@ -4282,7 +4698,7 @@ def view1(L):
                         alive_w8 = (alive_w8 - 1)
                 if live_w7:
                     try:
-                        acc_w7 = (acc_w7 + (_u64(_b + _k11) if ((_b := x_w11) is not None and _k12) else _rt.field_int(_b, _k13, False)))
+                        acc_w7 = (acc_w7 + (_u64(_b + _k6) if ((_b := x_w11) is not None and _k7) else _rt.field_int(_b, _k8, False)))
                     except Exception as e_w7:
                         if not _rt.is_failure(e_w7):
                             raise
@@ -4290,7 +4706,7 @@ def view1(L):
                         live_w7 = 0
                         alive_w8 = (alive_w8 - 1)
                 if alive_w8 == 0:
-                    return h9(_rt, acc_w6, acc_w7, err_w6, err_w7)
+                    return h87(_rt, acc_w6, acc_w7, err_w6, err_w7)
                 i_w10 = (i_w10 + 1)
         except Exception as e_w8:
             if not _rt.is_failure(e_w8):
@@ -4299,90 +4715,128 @@ def view1(L):
                 err_w6 = e_w8
             if live_w7:
                 err_w7 = e_w8
-        return h9(_rt, acc_w6, acc_w7, err_w6, err_w7)
+        return h87(_rt, acc_w6, acc_w7, err_w6, err_w7)
 
-    def folded13(_rt, s):
+    return fold88
+
+def make_folded89(L, get):
+    fold88 = get("fold88")
+
+    def folded89(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold12, s)
+        r = _rt.memo("fold 1", fold88, s)
         e = r[2]
         if e != 0:
             raise e
         return r[0]
 
-    def sum15(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        acc = 0
-        b_w14 = (s + _k14)
-        c_w14 = 256
-        if c_w14 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w14, "hex"), (c_w14, "dec")])
-        if c_w14 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w14, "hex"), (c_w14, "dec"), (_max_nodes, "dec")])
-        if (c_w14 > 0) and (b_w14 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w14, "dec")])
-        _rt.visited += c_w14
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w14 = 0
-        while True:
-            if i_w14 >= c_w14:
-                break
-            i2 = _u64((b_w14 + (i_w14 * 8)))
-            acc = (acc + i2)
-            i_w14 = (i_w14 + 1)
-        return acc
+    return folded89
 
-    def col16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (folded13(_rt, s) + sum15(_rt, s))
+def make_col90(L, get):
+    folded89 = get("folded89")
+    sum17 = get("sum17")
 
-    def col17(_rt, s):
+    def col90(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k15) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False))
+        return (folded89(_rt, s) + sum17(_rt, s))
 
-    def folded18(_rt, s):
+    return col90
+
+def make_col91(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.get_misses")
+    _k2 = L.plain_u64("LIBEVENT_THREAD", "stats.get_misses")
+    _k3 = L.int_field("LIBEVENT_THREAD", "stats.get_misses")
+
+    def col91(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold12, s)
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col91
+
+def make_folded92(L, get):
+    fold88 = get("fold88")
+
+    def folded92(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold88, s)
         e = r[3]
         if e != 0:
             raise e
         return r[1]
 
-    def col19(_rt, s):
+    return folded92
+
+def make_col93(L, get):
+    folded92 = get("folded92")
+
+    def col93(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded18(_rt, s)
+        return folded92(_rt, s)
 
-    def col20(_rt, s):
+    return col93
+
+def make_col94(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.bytes_read")
+    _k2 = L.plain_u64("LIBEVENT_THREAD", "stats.bytes_read")
+    _k3 = L.int_field("LIBEVENT_THREAD", "stats.bytes_read")
+
+    def col94(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col21(_rt, s):
+    return col94
+
+def make_col95(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.bytes_written")
+    _k2 = L.plain_u64("LIBEVENT_THREAD", "stats.bytes_written")
+    _k3 = L.int_field("LIBEVENT_THREAD", "stats.bytes_written")
+
+    def col95(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k21) if ((_b := s) is not None and _k22) else _rt.field_int(_b, _k23, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col22(_rt, s):
+    return col95
+
+def make_col96(L, get):
+    _k1 = L.off("LIBEVENT_THREAD", "stats.conn_yields")
+    _k2 = L.plain_u64("LIBEVENT_THREAD", "stats.conn_yields")
+    _k3 = L.int_field("LIBEVENT_THREAD", "stats.conn_yields")
+
+    def col96(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k24) if ((_b := s) is not None and _k25) else _rt.field_int(_b, _k26, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    return View("memcached_threads", "Each worker thread's own command counters (struct thread_stats), which memcached's stats only shows summed.", "LIBEVENT_THREAD", [("workers", root4)], [("get_cmds", col5, "value", False, ["LIBEVENT_THREAD"]), ("get_hits", col16, "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("get_misses", col17, "value", False, ["LIBEVENT_THREAD"]), ("set_cmds", col19, "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("bytes_read", col20, "value", False, ["LIBEVENT_THREAD"]), ("bytes_written", col21, "value", False, ["LIBEVENT_THREAD"]), ("conn_yields", col22, "value", False, ["LIBEVENT_THREAD"])], [], False, None, ["settings", "LIBEVENT_THREAD", "threads"])
+    return col96
+
+PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "h3": make_h3, "col4": make_col4, "h5": make_h5, "col6": make_col6, "col7": make_col7, "col8": make_col8, "col9": make_col9, "col10": make_col10, "col11": make_col11, "col12": make_col12, "h13": make_h13, "h14": make_h14, "sum15": make_sum15, "sum16": make_sum16, "sum17": make_sum17, "sum18": make_sum18, "sum19": make_sum19, "sum20": make_sum20, "sum21": make_sum21, "sum22": make_sum22, "sum23": make_sum23, "fold24": make_fold24, "folded25": make_folded25, "col26": make_col26, "folded27": make_folded27, "col28": make_col28, "folded29": make_folded29, "col30": make_col30, "folded31": make_folded31, "col32": make_col32, "folded33": make_folded33, "col34": make_col34, "folded35": make_folded35, "col36": make_col36, "folded37": make_folded37, "col38": make_col38, "folded39": make_folded39, "col40": make_col40, "folded41": make_folded41, "col42": make_col42, "folded43": make_folded43, "col44": make_col44, "folded45": make_folded45, "col46": make_col46, "folded47": make_folded47, "col48": make_col48, "folded49": make_folded49, "col50": make_col50, "folded51": make_folded51, "col52": make_col52, "folded53": make_folded53, "col54": make_col54, "folded55": make_folded55, "col56": make_col56, "folded57": make_folded57, "col58": make_col58, "folded59": make_folded59, "col60": make_col60, "folded61": make_folded61, "col62": make_col62, "folded63": make_folded63, "col64": make_col64, "folded65": make_folded65, "col66": make_col66, "folded67": make_folded67, "col68": make_col68, "folded69": make_folded69, "col70": make_col70, "folded71": make_folded71, "col72": make_col72, "col73": make_col73, "col74": make_col74, "col75": make_col75, "col76": make_col76, "folded77": make_folded77, "col78": make_col78, "col79": make_col79, "col80": make_col80, "col81": make_col81, "col82": make_col82, "col83": make_col83, "col84": make_col84, "root85": make_root85, "col86": make_col86, "h87": make_h87, "fold88": make_fold88, "folded89": make_folded89, "col90": make_col90, "col91": make_col91, "folded92": make_folded92, "col93": make_col93, "col94": make_col94, "col95": make_col95, "col96": make_col96}
+
+
+def pack_functions(L, names):
+    """The pack's functions of these names for the layout L (each made once, with those it calls), by name."""
+    made = {}
+
+    def get(n):
+        f = made.get(n)
+        if f is None:
+            f = made[n] = PACK_FUNCTIONS[n](L, get)
+        return f
+    return dict((n, get(n)) for n in names)
 
 PACK = Pack(
     "memcached",

@@ -2814,46 +2814,36 @@ from xwalk_core import View
 from xwalk_gdb import xwalk_register
 
 def view0(L):
-    _k1 = L.off("redisServer", "clients")
-    _k2 = L.off("list", "head")
-    _k3 = L.align("listNode")
-    _k4 = (_k3 - 1)
-    _k5 = L.off("listNode", "value")
-    _k6 = L.off("listNode", "next")
-    _k7 = L.off("client", "id")
-    _k8 = L.plain_u64("client", "id")
-    _k9 = L.int_field("client", "id")
-    _k10 = L.off("client", "conn")
-    _k11 = L.int_field("connection", "fd")
-    _k12 = L.off("client", "peerid")
-    _k13 = L.off("robj", "ptr")
-    _k14 = L.off("robj", "encoding")
-    _k15 = L.plain_u64("robj", "encoding")
-    _k16 = L.int_field("robj", "encoding")
-    _k17 = L.off("client", "name")
-    _k18 = L.int_field("client", "ctime")
-    _k19 = L.int_field("client", "lastinteraction")
-    _k20 = L.off("client", "db")
-    _k21 = L.int_field("redisDb", "id")
-    _k22 = L.off("client", "flags")
-    _k23 = L.plain_u64("client", "flags")
-    _k24 = L.int_field("client", "flags")
-    _k25 = L.off("client", "lastcmd")
-    _k26 = L.off("redisCommand", "fullname")
-    _k27 = L.off("client", "querybuf")
-    _k28 = L.int_field("client", "bufpos")
-    _k29 = L.off("client", "reply")
-    _k30 = L.off("list", "len")
-    _k31 = L.plain_u64("list", "len")
-    _k32 = L.int_field("list", "len")
-    _k33 = L.off("client", "reply_bytes")
-    _k34 = L.plain_u64("client", "reply_bytes")
-    _k35 = L.int_field("client", "reply_bytes")
-    _k36 = L.size("listNode")
-    _k37 = L.size("clientReplyBlock")
-    _k38 = (_k36 + _k37)
+    fs = pack_functions(L, ["h1", "root2", "col3", "col4", "walk_sds_7", "walk_sds_len_5", "h6", "col8", "walk_robj_str_9", "col10", "h11", "col12", "col13", "col14", "walk_client_flags_15", "col16", "col17", "col18", "col19", "col20", "col21"])
+    return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", fs["root2"])], [("id", fs["col3"], "value", False, ["client"]), ("fd", fs["col4"], "value", False, ["client", "connection"]), ("addr", fs["col8"], "value", False, ["client"]), ("name", fs["col10"], "value", False, ["client", "robj"]), ("age_s", fs["col12"], "value", False, ["client"]), ("idle_s", fs["col13"], "value", False, ["client"]), ("db", fs["col14"], "value", False, ["redisDb", "client"]), ("flags", fs["col16"], "value", False, ["client"]), ("cmd", fs["col17"], "value", False, ["client", "redisCommand"]), ("qbuf", fs["col18"], "value", False, ["client"]), ("obl", fs["col19"], "value", False, ["client"]), ("oll", fs["col20"], "value", False, ["list", "client"]), ("omem", fs["col21"], "value", False, ["client", "list", "listNode", "clientReplyBlock"])], [], True, None, ["redisServer", "list", "listNode", "server"])
 
-    def h2(_rt):
+def view1(L):
+    fs = pack_functions(L, ["h1", "walk_dict_size_23", "h22", "root24", "col25", "col26", "col27", "col28", "col29"])
+    return View("redis_keyspace", "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.", "redisDb", [("dbs", fs["root24"])], [("db", fs["col25"], "value", False, ["redisDb"]), ("keys", fs["col26"], "value", False, ["redisDb", "dict"]), ("expires", fs["col27"], "value", False, ["redisDb", "dict"]), ("avg_ttl", fs["col28"], "value", False, ["redisDb"]), ("rehashing", fs["col29"], "value", False, ["dict", "redisDb"])], [], False, None, ["redisServer", "redisDb", "dict", "server"])
+
+def view2(L):
+    fs = pack_functions(L, ["h1", "root30", "col3", "walk_sds_7", "walk_sds_len_5", "h6", "col8", "walk_robj_str_9", "col10", "col14", "col31", "col32", "take33", "col34", "h11", "col35", "check36"])
+    return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", fs["root30"])], [("id", fs["col3"], "value", False, ["client"]), ("addr", fs["col8"], "value", False, ["client"]), ("name", fs["col10"], "value", False, ["client", "robj"]), ("db", fs["col14"], "value", False, ["redisDb", "client"]), ("cmd", fs["col31"], "value", False, ["client", "redisCommand"]), ("argc", fs["col32"], "value", False, ["client"]), ("args", fs["col34"], "value", True, ["robj", "client"]), ("running_ms", fs["col35"], "value", False, ["redisServer", "server"])], [(fs["check36"], "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None, ["client", "redisServer", "server"])
+
+def view3(L):
+    fs = pack_functions(L, ["h1", "root37", "col38", "col39", "col40", "col41", "col42", "col43", "col44", "h45", "h46", "h47", "fold48", "folded49", "col50", "walk_dict_size_23", "h22", "sum51", "col52", "folded53", "col54", "folded55", "col56", "folded57", "col58", "folded59", "col60", "folded61", "col62", "folded63", "col64"])
+    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", fs["root37"])], [("used_memory", fs["col38"], "value", False, ["redisServer"]), ("peak", fs["col39"], "value", False, ["redisServer"]), ("startup", fs["col40"], "value", False, ["redisServer"]), ("rss", fs["col41"], "value", False, ["redisServer"]), ("allocated", fs["col42"], "value", False, ["redisServer"]), ("active", fs["col43"], "value", False, ["redisServer"]), ("resident", fs["col44"], "value", False, ["redisServer"]), ("keys", fs["col50"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("dict_keys", fs["col52"], "value", False, ["redisServer", "redisDb", "dict"]), ("strings", fs["col54"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("lists", fs["col56"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("sets", fs["col58"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("zsets", fs["col60"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("hashes", fs["col62"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("streams", fs["col64"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"])], [], False, None, ["server"])
+
+def view4(L):
+    fs = pack_functions(L, ["h1", "root65", "col66", "col67", "col68", "walk_sds_7", "walk_sds_len_5", "h6", "col69", "col70", "col71"])
+    return View("redis_slowlog", "The slow log, newest first, as SLOWLOG GET shows it - id, when (unix seconds), how long (\xb5s), the command, and the client's address and name.", "slowlogEntry", [("slowlog", fs["root65"])], [("id", fs["col66"], "value", False, ["slowlogEntry"]), ("time", fs["col67"], "value", False, ["slowlogEntry"]), ("duration_us", fs["col68"], "value", False, ["slowlogEntry"]), ("args", fs["col69"], "value", True, ["slowlogEntry", "robj"]), ("addr", fs["col70"], "value", False, ["slowlogEntry"]), ("name", fs["col71"], "value", False, ["slowlogEntry"])], [], False, None, ["redisServer", "list", "listNode", "server"])
+
+def view5(L):
+    fs = pack_functions(L, ["h1", "root72", "col3", "walk_robj_str_9", "walk_sds_7", "walk_sds_len_5", "h6", "col10", "col73", "col74", "h46", "h47", "col75", "col76"])
+    return View("redis_blocked", "The clients blocked (BLPOP, XREAD, WAIT, a module, CLIENT PAUSE...) - on what, the keys they wait for, and when they time out (unix ms; 0: never).", "client", [("blocked", fs["root72"])], [("id", fs["col3"], "value", False, ["client"]), ("name", fs["col10"], "value", False, ["client", "robj"]), ("cmd", fs["col73"], "value", False, ["client", "redisCommand"]), ("on", fs["col74"], "value", False, ["client"]), ("keys", fs["col75"], "value", True, ["client", "dict", "dictEntry", "robj"]), ("timeout_ms", fs["col76"], "value", False, ["client"])], [], False, None, ["redisServer", "list", "listNode", "client", "server"])
+
+def pack_clock(L):
+    fs = pack_functions(L, ["h1", "expr77"])
+    return ("redis's cached time (server.mstime) when the core was dumped - the start of the command it was running, if any", {"now_ms": fs["expr77"]})
+
+def make_h1(L, get):
+
+    def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2862,11 +2852,22 @@ def view0(L):
             raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
         return a
 
-    def root3(_rt, visit):
+    return h1
+
+def make_root2(L, get):
+    _k1 = L.off("redisServer", "clients")
+    _k2 = L.off("list", "head")
+    _k3 = L.align("listNode")
+    _k4 = (_k3 - 1)
+    _k5 = L.off("listNode", "value")
+    _k6 = L.off("listNode", "next")
+    h1 = get("h1")
+
+    def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        p_w1 = _u64((_u64((h2(_rt) + _k1)) + _k2))
+        p_w1 = _u64((_u64((h1(_rt) + _k1)) + _k2))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -2894,31 +2895,46 @@ def view0(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return 1
 
+    return root2
+
+def make_col3(L, get):
+    _k1 = L.off("client", "id")
+    _k2 = L.plain_u64("client", "id")
+    _k3 = L.int_field("client", "id")
+
+    def col3(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+
+    return col3
+
+def make_col4(L, get):
+    _k1 = L.off("client", "conn")
+    _k2 = L.int_field("connection", "fd")
+
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False))
+        return (_rt.field_int(_u64((s + _k1)), _k2, True) if _u64((s + _k1)) != 0 else (-1))
 
-    def col5(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_rt.field_int(_u64((s + _k10)), _k11, True) if _u64((s + _k10)) != 0 else (-1))
+    return col4
 
-    def walk_sds_6(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return ("" if s == 0 else h8(_rt, s, walk_sds_len_7(_rt, s)))
+def make_walk_sds_len_5(L, get):
 
-    def walk_sds_len_7(_rt, s):
+    def walk_sds_len_5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
 
-    def h8(_rt, d, l):
+    return walk_sds_len_5
+
+def make_h6(L, get):
+
+    def h6(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2926,25 +2942,62 @@ def view0(L):
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
 
-    def col9(_rt, s):
+    return h6
+
+def make_walk_sds_7(L, get):
+    h6 = get("h6")
+    walk_sds_len_5 = get("walk_sds_len_5")
+
+    def walk_sds_7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return walk_sds_6(_rt, _u64((s + _k12)))
+        return ("" if s == 0 else h6(_rt, s, walk_sds_len_5(_rt, s)))
 
-    def walk_robj_str_10(_rt, s):
+    return walk_sds_7
+
+def make_col8(L, get):
+    _k1 = L.off("client", "peerid")
+    walk_sds_7 = get("walk_sds_7")
+
+    def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(_m.int((s + _k13), 8, True)) if (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 1 else walk_sds_6(_rt, _u64((s + _k13))))
+        return walk_sds_7(_rt, _u64((s + _k1)))
 
-    def col11(_rt, s):
+    return col8
+
+def make_walk_robj_str_9(L, get):
+    _k1 = L.off("robj", "ptr")
+    _k2 = L.off("robj", "encoding")
+    _k3 = L.plain_u64("robj", "encoding")
+    _k4 = L.int_field("robj", "encoding")
+    walk_sds_7 = get("walk_sds_7")
+
+    def walk_robj_str_9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return ("" if _u64((s + _k17)) == 0 else walk_robj_str_10(_rt, _u64((s + _k17))))
+        return (_rt.cat(_m.int((s + _k1), 8, True)) if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) == 1 else walk_sds_7(_rt, _u64((s + _k1))))
 
-    def h12(_rt, a, b):
+    return walk_robj_str_9
+
+def make_col10(L, get):
+    _k1 = L.off("client", "name")
+    walk_robj_str_9 = get("walk_robj_str_9")
+
+    def col10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        return ("" if _u64((s + _k1)) == 0 else walk_robj_str_9(_rt, _u64((s + _k1))))
+
+    return col10
+
+def make_h11(L, get):
+
+    def h11(_rt, a, b):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2952,95 +3005,141 @@ def view0(L):
             raise _rt.fail("corrupt", "division by zero", [])
         return _rt.div(a, b)
 
+    return h11
+
+def make_col12(L, get):
+    _k1 = L.int_field("client", "ctime")
+    h11 = get("h11")
+
+    def col12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        return (h11(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k1, True))
+
+    return col12
+
+def make_col13(L, get):
+    _k1 = L.int_field("client", "lastinteraction")
+    h11 = get("h11")
+
     def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k18, True))
+        return (h11(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k1, True))
+
+    return col13
+
+def make_col14(L, get):
+    _k1 = L.off("client", "db")
+    _k2 = L.int_field("redisDb", "id")
 
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (h12(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k19, True))
+        return _rt.field_int(_u64((s + _k1)), _k2, True)
 
-    def col15(_rt, s):
+    return col14
+
+def make_walk_client_flags_15(L, get):
+    _k1 = L.off("client", "flags")
+    _k2 = L.plain_u64("client", "flags")
+    _k3 = L.int_field("client", "flags")
+
+    def walk_client_flags_15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(_u64((s + _k20)), _k21, True)
+        return _rt.cat((("O" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4) != 0 else "S") if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 1) != 0 else ""), ("M" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2) != 0 else ""), ("P" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 262144) != 0 else ""), ("x" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8) != 0 else ""), ("b" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 16) != 0 else ""), ("t" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2147483648) != 0 else ""), ("R" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4294967296) != 0 else ""), ("B" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8589934592) != 0 else ""), ("d" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 32) != 0 else ""), ("c" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 64) != 0 else ""), ("u" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 128) != 0 else ""), ("A" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 1024) != 0 else ""), ("U" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2048) != 0 else ""), ("r" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 131072) != 0 else ""), ("e" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8796093022208) != 0 else ""), ("N" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8811125804283) == 0 else ""))
 
-    def walk_client_flags_16(_rt, s):
+    return walk_client_flags_15
+
+def make_col16(L, get):
+    walk_client_flags_15 = get("walk_client_flags_15")
+
+    def col16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.cat((("O" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4) != 0 else "S") if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1) != 0 else ""), ("M" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2) != 0 else ""), ("P" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 262144) != 0 else ""), ("x" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8) != 0 else ""), ("b" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 16) != 0 else ""), ("t" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2147483648) != 0 else ""), ("R" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 4294967296) != 0 else ""), ("B" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8589934592) != 0 else ""), ("d" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 32) != 0 else ""), ("c" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 64) != 0 else ""), ("u" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 128) != 0 else ""), ("A" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 1024) != 0 else ""), ("U" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 2048) != 0 else ""), ("r" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 131072) != 0 else ""), ("e" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8796093022208) != 0 else ""), ("N" if ((_u64(_b + _k22) if ((_b := s) is not None and _k23) else _rt.field_int(_b, _k24, False)) & 8811125804283) == 0 else ""))
+        return walk_client_flags_15(_rt, s)
+
+    return col16
+
+def make_col17(L, get):
+    _k1 = L.off("client", "lastcmd")
+    _k2 = L.off("redisCommand", "fullname")
+    walk_sds_7 = get("walk_sds_7")
 
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return walk_client_flags_16(_rt, s)
+        return (walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2))) if _u64((s + _k1)) != 0 else "NULL")
+
+    return col17
+
+def make_col18(L, get):
+    _k1 = L.off("client", "querybuf")
+    walk_sds_len_5 = get("walk_sds_len_5")
 
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (walk_sds_6(_rt, _u64((_u64((s + _k25)) + _k26))) if _u64((s + _k25)) != 0 else "NULL")
+        return (walk_sds_len_5(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else 0)
+
+    return col18
+
+def make_col19(L, get):
+    _k1 = L.int_field("client", "bufpos")
 
     def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (walk_sds_len_7(_rt, _u64((s + _k27))) if _u64((s + _k27)) != 0 else 0)
+        return _rt.field_int(s, _k1, True)
+
+    return col19
+
+def make_col20(L, get):
+    _k1 = L.off("client", "reply")
+    _k2 = L.off("list", "len")
+    _k3 = L.plain_u64("list", "len")
+    _k4 = L.int_field("list", "len")
 
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k28, True)
+        return (_u64(_b + _k2) if ((_b := _u64((s + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False))
+
+    return col20
+
+def make_col21(L, get):
+    _k1 = L.off("client", "reply_bytes")
+    _k2 = L.plain_u64("client", "reply_bytes")
+    _k3 = L.int_field("client", "reply_bytes")
+    _k4 = L.off("client", "reply")
+    _k5 = L.off("list", "len")
+    _k6 = L.plain_u64("list", "len")
+    _k7 = L.int_field("list", "len")
+    _k8 = L.size("listNode")
+    _k9 = L.size("clientReplyBlock")
+    _k10 = (_k8 + _k9)
 
     def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k30) if ((_b := _u64((s + _k29))) is not None and _k31) else _rt.field_int(_b, _k32, False))
+        return ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + ((_u64(_b + _k5) if ((_b := _u64((s + _k4))) is not None and _k6) else _rt.field_int(_b, _k7, False)) * _k10))
 
-    def col22(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return ((_u64(_b + _k33) if ((_b := s) is not None and _k34) else _rt.field_int(_b, _k35, False)) + ((_u64(_b + _k30) if ((_b := _u64((s + _k29))) is not None and _k31) else _rt.field_int(_b, _k32, False)) * _k38))
+    return col21
 
-    return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", root3)], [("id", col4, "value", False, ["client"]), ("fd", col5, "value", False, ["client", "connection"]), ("addr", col9, "value", False, ["client"]), ("name", col11, "value", False, ["client", "robj"]), ("age_s", col13, "value", False, ["client"]), ("idle_s", col14, "value", False, ["client"]), ("db", col15, "value", False, ["redisDb", "client"]), ("flags", col17, "value", False, ["client"]), ("cmd", col18, "value", False, ["client", "redisCommand"]), ("qbuf", col19, "value", False, ["client"]), ("obl", col20, "value", False, ["client"]), ("oll", col21, "value", False, ["list", "client"]), ("omem", col22, "value", False, ["client", "list", "listNode", "clientReplyBlock"])], [], True, None, ["redisServer", "list", "listNode", "server"])
+def make_h22(L, get):
 
-def view1(L):
-    _k1 = L.off("dict", "ht_used")
-    _k2 = L.off("redisServer", "db")
-    _k3 = L.int_field("redisServer", "dbnum")
-    _k4 = L.size("redisDb")
-    _k5 = L.off("redisDb", "dict")
-    _k6 = L.off("redisDb", "expires")
-    _k7 = L.int_field("redisDb", "id")
-    _k8 = L.int_field("redisDb", "avg_ttl")
-    _k9 = L.int_field("dict", "rehashidx")
-
-    def h2(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("server")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
-        return a
-
-    def walk_dict_size_3(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_u64(h4(_rt, (s + _k1), 0)) + _u64(h4(_rt, (s + _k1), 1)))
-
-    def h4(_rt, b, i):
+    def h22(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3048,12 +3147,35 @@ def view1(L):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def root5(_rt, visit):
+    return h22
+
+def make_walk_dict_size_23(L, get):
+    _k1 = L.off("dict", "ht_used")
+    h22 = get("h22")
+
+    def walk_dict_size_23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        b_w1 = _u64((h2(_rt) + _k2))
-        c_w1 = _rt.field_int(h2(_rt), _k3, True)
+        return (_u64(h22(_rt, (s + _k1), 0)) + _u64(h22(_rt, (s + _k1), 1)))
+
+    return walk_dict_size_23
+
+def make_root24(L, get):
+    _k1 = L.off("redisServer", "db")
+    _k2 = L.int_field("redisServer", "dbnum")
+    _k3 = L.size("redisDb")
+    _k4 = L.off("redisDb", "dict")
+    _k5 = L.off("redisDb", "expires")
+    h1 = get("h1")
+    walk_dict_size_23 = get("walk_dict_size_23")
+
+    def root24(_rt, visit):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        b_w1 = _u64((h1(_rt) + _k1))
+        c_w1 = _rt.field_int(h1(_rt), _k2, True)
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -3067,77 +3189,79 @@ def view1(L):
         while True:
             if i_w1 >= c_w1:
                 break
-            i1 = (b_w1 + (i_w1 * _k4))
-            if (walk_dict_size_3(_rt, _u64((i1 + _k5))) + walk_dict_size_3(_rt, _u64((i1 + _k6)))) > 0:
+            i1 = (b_w1 + (i_w1 * _k3))
+            if (walk_dict_size_23(_rt, _u64((i1 + _k4))) + walk_dict_size_23(_rt, _u64((i1 + _k5)))) > 0:
                 if not (visit(i1)):
                     return 0
             i_w1 = (i_w1 + 1)
         return 1
 
-    def col6(_rt, s):
+    return root24
+
+def make_col25(L, get):
+    _k1 = L.int_field("redisDb", "id")
+
+    def col25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k7, True)
+        return _rt.field_int(s, _k1, True)
 
-    def col7(_rt, s):
+    return col25
+
+def make_col26(L, get):
+    _k1 = L.off("redisDb", "dict")
+    walk_dict_size_23 = get("walk_dict_size_23")
+
+    def col26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return walk_dict_size_3(_rt, _u64((s + _k5)))
+        return walk_dict_size_23(_rt, _u64((s + _k1)))
 
-    def col8(_rt, s):
+    return col26
+
+def make_col27(L, get):
+    _k1 = L.off("redisDb", "expires")
+    walk_dict_size_23 = get("walk_dict_size_23")
+
+    def col27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return walk_dict_size_3(_rt, _u64((s + _k6)))
+        return walk_dict_size_23(_rt, _u64((s + _k1)))
 
-    def col9(_rt, s):
+    return col27
+
+def make_col28(L, get):
+    _k1 = L.int_field("redisDb", "avg_ttl")
+
+    def col28(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k8, True)
+        return _rt.field_int(s, _k1, True)
 
-    def col10(_rt, s):
+    return col28
+
+def make_col29(L, get):
+    _k1 = L.off("redisDb", "dict")
+    _k2 = L.int_field("dict", "rehashidx")
+
+    def col29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (1 if _rt.field_int(_u64((s + _k5)), _k9, True) != (-1) else 0)
+        return (1 if _rt.field_int(_u64((s + _k1)), _k2, True) != (-1) else 0)
 
-    return View("redis_keyspace", "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.", "redisDb", [("dbs", root5)], [("db", col6, "value", False, ["redisDb"]), ("keys", col7, "value", False, ["redisDb", "dict"]), ("expires", col8, "value", False, ["redisDb", "dict"]), ("avg_ttl", col9, "value", False, ["redisDb"]), ("rehashing", col10, "value", False, ["dict", "redisDb"])], [], False, None, ["redisServer", "redisDb", "dict", "server"])
+    return col29
 
-def view2(L):
+def make_root30(L, get):
     _k1 = L.off("redisServer", "current_client")
     _k2 = L.off("client", "cmd")
-    _k3 = L.off("client", "id")
-    _k4 = L.plain_u64("client", "id")
-    _k5 = L.int_field("client", "id")
-    _k6 = L.off("client", "peerid")
-    _k7 = L.off("robj", "ptr")
-    _k8 = L.off("robj", "encoding")
-    _k9 = L.plain_u64("robj", "encoding")
-    _k10 = L.int_field("robj", "encoding")
-    _k11 = L.off("client", "name")
-    _k12 = L.off("client", "db")
-    _k13 = L.int_field("redisDb", "id")
-    _k14 = L.off("redisCommand", "fullname")
-    _k15 = L.int_field("client", "argc")
-    _k16 = L.off("client", "argv")
-    _k17 = L.int_field("redisServer", "ustime")
-    _k18 = L.off("client", "flags")
-    _k19 = L.plain_u64("client", "flags")
-    _k20 = L.int_field("client", "flags")
+    h1 = get("h1")
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("server")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
+    def root30(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3145,69 +3269,37 @@ def view2(L):
             return 0
         return 1
 
-    def col3(_rt, s):
+    return root30
+
+def make_col31(L, get):
+    _k1 = L.off("client", "cmd")
+    _k2 = L.off("redisCommand", "fullname")
+    walk_sds_7 = get("walk_sds_7")
+
+    def col31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2)))
 
-    def walk_sds_4(_rt, s):
+    return col31
+
+def make_col32(L, get):
+    _k1 = L.int_field("client", "argc")
+
+    def col32(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return ("" if s == 0 else h6(_rt, s, walk_sds_len_5(_rt, s)))
+        return _rt.field_int(s, _k1, True)
 
-    def walk_sds_len_5(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
+    return col32
 
-    def h6(_rt, d, l):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if l < 0:
-            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
-        return _rt.string(d, l)
+def make_take33(L, get):
+    _k1 = L.off("client", "argv")
+    _k2 = L.int_field("client", "argc")
 
-    def col7(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return walk_sds_4(_rt, _u64((s + _k6)))
-
-    def walk_robj_str_8(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_rt.cat(_m.int((s + _k7), 8, True)) if (_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False)) == 1 else walk_sds_4(_rt, _u64((s + _k7))))
-
-    def col9(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return ("" if _u64((s + _k11)) == 0 else walk_robj_str_8(_rt, _u64((s + _k11))))
-
-    def col10(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return _rt.field_int(_u64((s + _k12)), _k13, True)
-
-    def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return walk_sds_4(_rt, _u64((_u64((s + _k2)) + _k14)))
-
-    def col12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k15, True)
-
-    def take17(_rt, s, visit):
+    def take33(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3218,8 +3310,8 @@ def view2(L):
         i_w14 = 0
         if k_w14 == 0:
             return 1
-        b_w16 = _u64((s + _k16))
-        c_w16 = _rt.field_int(s, _k15, True)
+        b_w16 = _u64((s + _k1))
+        c_w16 = _rt.field_int(s, _k2, True)
         if c_w16 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w16, "hex"), (c_w16, "dec")])
         if c_w16 > _max_nodes:
@@ -3242,88 +3334,61 @@ def view2(L):
             i_w16 = (i_w16 + 1)
         return wanted_w15
 
-    def col18(_rt, s):
+    return take33
+
+def make_col34(L, get):
+    _k1 = L.off("robj", "ptr")
+    _k2 = L.off("robj", "encoding")
+    _k3 = L.plain_u64("robj", "encoding")
+    _k4 = L.int_field("robj", "encoding")
+    take33 = get("take33")
+    walk_sds_7 = get("walk_sds_7")
+
+    def col34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         list_w13 = []
         def _visit1(x_w15):
             i1 = x_w15
-            list_w13.append((_rt.cat(_m.int((i1 + _k7), 8, True)) if (_u64(_b + _k8) if ((_b := i1) is not None and _k9) else _rt.field_int(_b, _k10, False)) == 1 else walk_sds_4(_rt, _u64((i1 + _k7)))))
+            list_w13.append((_rt.cat(_m.int((i1 + _k1), 8, True)) if (_u64(_b + _k2) if ((_b := i1) is not None and _k3) else _rt.field_int(_b, _k4, False)) == 1 else walk_sds_7(_rt, _u64((i1 + _k1)))))
             return 1
-        if not (take17(_rt, s, _visit1)):
+        if not (take33(_rt, s, _visit1)):
             return list_w13
         return list_w13
 
-    def h19(_rt, a, b):
+    return col34
+
+def make_col35(L, get):
+    _k1 = L.int_field("redisServer", "ustime")
+    h11 = get("h11")
+    h1 = get("h1")
+
+    def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        if b == 0:
-            raise _rt.fail("corrupt", "division by zero", [])
-        return _rt.div(a, b)
+        return (_rt.clock_value("now_ms") - h11(_rt, _rt.field_int(h1(_rt), _k1, True), 1000))
 
-    def col20(_rt, s):
+    return col35
+
+def make_check36(L, get):
+    _k1 = L.off("client", "flags")
+    _k2 = L.plain_u64("client", "flags")
+    _k3 = L.int_field("client", "flags")
+
+    def check36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_rt.clock_value("now_ms") - h19(_rt, _rt.field_int(h1(_rt), _k17, True), 1000))
+        return (1 if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 268435456) == 0 else 0)
 
-    def check21(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (1 if ((_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) & 268435456) == 0 else 0)
+    return check36
 
-    return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", root2)], [("id", col3, "value", False, ["client"]), ("addr", col7, "value", False, ["client"]), ("name", col9, "value", False, ["client", "robj"]), ("db", col10, "value", False, ["redisDb", "client"]), ("cmd", col11, "value", False, ["client", "redisCommand"]), ("argc", col12, "value", False, ["client"]), ("args", col18, "value", True, ["robj", "client"]), ("running_ms", col20, "value", False, ["redisServer", "server"])], [(check21, "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None, ["client", "redisServer", "server"])
+def make_root37(L, get):
+    h1 = get("h1")
 
-def view3(L):
-    _k1 = L.off("redisServer", "cron_malloc_stats.zmalloc_used")
-    _k2 = L.plain_u64("redisServer", "cron_malloc_stats.zmalloc_used")
-    _k3 = L.int_field("redisServer", "cron_malloc_stats.zmalloc_used")
-    _k4 = L.off("redisServer", "stat_peak_memory")
-    _k5 = L.plain_u64("redisServer", "stat_peak_memory")
-    _k6 = L.int_field("redisServer", "stat_peak_memory")
-    _k7 = L.off("redisServer", "initial_memory_usage")
-    _k8 = L.plain_u64("redisServer", "initial_memory_usage")
-    _k9 = L.int_field("redisServer", "initial_memory_usage")
-    _k10 = L.off("redisServer", "cron_malloc_stats.process_rss")
-    _k11 = L.plain_u64("redisServer", "cron_malloc_stats.process_rss")
-    _k12 = L.int_field("redisServer", "cron_malloc_stats.process_rss")
-    _k13 = L.off("redisServer", "cron_malloc_stats.allocator_allocated")
-    _k14 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_allocated")
-    _k15 = L.int_field("redisServer", "cron_malloc_stats.allocator_allocated")
-    _k16 = L.off("redisServer", "cron_malloc_stats.allocator_active")
-    _k17 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_active")
-    _k18 = L.int_field("redisServer", "cron_malloc_stats.allocator_active")
-    _k19 = L.off("redisServer", "cron_malloc_stats.allocator_resident")
-    _k20 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_resident")
-    _k21 = L.int_field("redisServer", "cron_malloc_stats.allocator_resident")
-    _k22 = L.off("redisServer", "db")
-    _k23 = L.int_field("redisServer", "dbnum")
-    _k24 = L.size("redisDb")
-    _k25 = L.off("redisDb", "dict")
-    _k26 = L.off("dict", "ht_table")
-    _k27 = L.off("dict", "ht_size_exp")
-    _k28 = L.align("dictEntry")
-    _k29 = (_k28 - 1)
-    _k30 = L.off("dictEntry", "v.val")
-    _k31 = L.off("robj", "type")
-    _k32 = L.plain_u64("robj", "type")
-    _k33 = L.int_field("robj", "type")
-    _k34 = L.off("dictEntry", "next")
-    _k35 = L.off("dict", "ht_used")
-
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("server")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
+    def root37(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3331,49 +3396,102 @@ def view3(L):
             return 0
         return 1
 
-    def col3(_rt, s):
+    return root37
+
+def make_col38(L, get):
+    _k1 = L.off("redisServer", "cron_malloc_stats.zmalloc_used")
+    _k2 = L.plain_u64("redisServer", "cron_malloc_stats.zmalloc_used")
+    _k3 = L.int_field("redisServer", "cron_malloc_stats.zmalloc_used")
+
+    def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col4(_rt, s):
+    return col38
+
+def make_col39(L, get):
+    _k1 = L.off("redisServer", "stat_peak_memory")
+    _k2 = L.plain_u64("redisServer", "stat_peak_memory")
+    _k3 = L.int_field("redisServer", "stat_peak_memory")
+
+    def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k4) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col5(_rt, s):
+    return col39
+
+def make_col40(L, get):
+    _k1 = L.off("redisServer", "initial_memory_usage")
+    _k2 = L.plain_u64("redisServer", "initial_memory_usage")
+    _k3 = L.int_field("redisServer", "initial_memory_usage")
+
+    def col40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col6(_rt, s):
+    return col40
+
+def make_col41(L, get):
+    _k1 = L.off("redisServer", "cron_malloc_stats.process_rss")
+    _k2 = L.plain_u64("redisServer", "cron_malloc_stats.process_rss")
+    _k3 = L.int_field("redisServer", "cron_malloc_stats.process_rss")
+
+    def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col7(_rt, s):
+    return col41
+
+def make_col42(L, get):
+    _k1 = L.off("redisServer", "cron_malloc_stats.allocator_allocated")
+    _k2 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_allocated")
+    _k3 = L.int_field("redisServer", "cron_malloc_stats.allocator_allocated")
+
+    def col42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k13) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col8(_rt, s):
+    return col42
+
+def make_col43(L, get):
+    _k1 = L.off("redisServer", "cron_malloc_stats.allocator_active")
+    _k2 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_active")
+    _k3 = L.int_field("redisServer", "cron_malloc_stats.allocator_active")
+
+    def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k16) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col9(_rt, s):
+    return col43
+
+def make_col44(L, get):
+    _k1 = L.off("redisServer", "cron_malloc_stats.allocator_resident")
+    _k2 = L.plain_u64("redisServer", "cron_malloc_stats.allocator_resident")
+    _k3 = L.int_field("redisServer", "cron_malloc_stats.allocator_resident")
+
+    def col44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k19) if ((_b := s) is not None and _k20) else _rt.field_int(_b, _k21, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def h18(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13):
+    return col44
+
+def make_h45(L, get):
+
+    def h45(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3394,7 +3512,11 @@ def view3(L):
         r.append(p13)
         return r
 
-    def h22(_rt, b, i):
+    return h45
+
+def make_h46(L, get):
+
+    def h46(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3402,7 +3524,11 @@ def view3(L):
             raise _rt.fail("corrupt", "dict.ht_table[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def h23(_rt, b, i):
+    return h46
+
+def make_h47(L, get):
+
+    def h47(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3410,7 +3536,27 @@ def view3(L):
             raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 1))
 
-    def fold28(_rt, s):
+    return h47
+
+def make_fold48(L, get):
+    _k1 = L.off("redisServer", "db")
+    _k2 = L.int_field("redisServer", "dbnum")
+    _k3 = L.size("redisDb")
+    _k4 = L.off("redisDb", "dict")
+    _k5 = L.off("dict", "ht_table")
+    _k6 = L.off("dict", "ht_size_exp")
+    _k7 = L.align("dictEntry")
+    _k8 = (_k7 - 1)
+    _k9 = L.off("dictEntry", "v.val")
+    _k10 = L.off("robj", "type")
+    _k11 = L.plain_u64("robj", "type")
+    _k12 = L.int_field("robj", "type")
+    _k13 = L.off("dictEntry", "next")
+    h46 = get("h46")
+    h47 = get("h47")
+    h45 = get("h45")
+
+    def fold48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3437,8 +3583,8 @@ def view3(L):
         live_w16 = 1
         alive_w17 = 7
         try:
-            b_w19 = _u64((s + _k22))
-            c_w19 = _rt.field_int(s, _k23, True)
+            b_w19 = _u64((s + _k1))
+            c_w19 = _rt.field_int(s, _k2, True)
             if c_w19 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w19, "hex"), (c_w19, "dec")])
             if c_w19 > _max_nodes:
@@ -3452,7 +3598,7 @@ def view3(L):
             while True:
                 if i_w19 >= c_w19:
                     break
-                i1 = (b_w19 + (i_w19 * _k24))
+                i1 = (b_w19 + (i_w19 * _k3))
                 c_w20 = 2
                 if c_w20 < 0:
                     raise _rt.fail("corrupt", "range({0}): negative count", [(c_w20, "dec")])
@@ -3466,8 +3612,8 @@ def view3(L):
                     if i_w20 >= c_w20:
                         break
                     i2 = i_w20
-                    b_w21 = _u64(h22(_rt, (_u64((i1 + _k25)) + _k26), i2))
-                    c_w21 = (0 if _m.int(h23(_rt, (_u64((i1 + _k25)) + _k27), i2), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h23(_rt, (_u64((i1 + _k25)) + _k27), i2), 1, True)))
+                    b_w21 = _u64(h46(_rt, (_u64((i1 + _k4)) + _k5), i2))
+                    c_w21 = (0 if _m.int(h47(_rt, (_u64((i1 + _k4)) + _k6), i2), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h47(_rt, (_u64((i1 + _k4)) + _k6), i2), 1, True)))
                     if c_w21 < 0:
                         raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w21, "hex"), (c_w21, "dec")])
                     if c_w21 > _max_nodes:
@@ -3490,7 +3636,7 @@ def view3(L):
                             while True:
                                 if p_w24 == 0:
                                     break
-                                if (p_w24 & _k29) != 0:
+                                if (p_w24 & _k8) != 0:
                                     raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w24, "hex")])
                                 n_w24 = (n_w24 + 1)
                                 if n_w24 > _max_nodes:
@@ -3500,7 +3646,7 @@ def view3(L):
                                 herr_w26 = 0
                                 if (((((live_w11) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16):
                                     try:
-                                        h_w26 = _u64((x_w25 + _k30))
+                                        h_w26 = _u64((x_w25 + _k9))
                                     except Exception as e_w26:
                                         if not _rt.is_failure(e_w26):
                                             raise
@@ -3509,7 +3655,7 @@ def view3(L):
                                 herr_w27 = 0
                                 if ((((((live_w11) or (live_w12)) or (live_w13)) or (live_w14)) or (live_w15)) or (live_w16)) and (not (herr_w26 != 0)):
                                     try:
-                                        h_w27 = (_u64(_b + _k31) if ((_b := h_w26) is not None and _k32) else _rt.field_int(_b, _k33, False))
+                                        h_w27 = (_u64(_b + _k10) if ((_b := h_w26) is not None and _k11) else _rt.field_int(_b, _k12, False))
                                     except Exception as e_w27:
                                         if not _rt.is_failure(e_w27):
                                             raise
@@ -3601,8 +3747,8 @@ def view3(L):
                                         live_w16 = 0
                                         alive_w17 = (alive_w17 - 1)
                                 if alive_w17 == 0:
-                                    return h18(_rt, acc_w10, acc_w11, acc_w12, acc_w13, acc_w14, acc_w15, acc_w16, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16)
-                                p_w24 = _u64((p_w24 + _k34))
+                                    return h45(_rt, acc_w10, acc_w11, acc_w12, acc_w13, acc_w14, acc_w15, acc_w16, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16)
+                                p_w24 = _u64((p_w24 + _k13))
                                 if (p_w24 == t_w24) and (p_w24 != 0):
                                     raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w24, "hex"), (n_w24, "dec")])
                                 if n_w24 == pw_w24:
@@ -3632,45 +3778,50 @@ def view3(L):
                 err_w15 = e_w17
             if live_w16:
                 err_w16 = e_w17
-        return h18(_rt, acc_w10, acc_w11, acc_w12, acc_w13, acc_w14, acc_w15, acc_w16, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16)
+        return h45(_rt, acc_w10, acc_w11, acc_w12, acc_w13, acc_w14, acc_w15, acc_w16, err_w10, err_w11, err_w12, err_w13, err_w14, err_w15, err_w16)
 
-    def folded29(_rt, s):
+    return fold48
+
+def make_folded49(L, get):
+    fold48 = get("fold48")
+
+    def folded49(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold28, s)
+        r = _rt.memo("fold 1", fold48, s)
         e = r[7]
         if e != 0:
             raise e
         return r[0]
 
-    def col30(_rt, s):
+    return folded49
+
+def make_col50(L, get):
+    folded49 = get("folded49")
+
+    def col50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded29(_rt, s)
+        return folded49(_rt, s)
 
-    def walk_dict_size_31(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_u64(h32(_rt, (s + _k35), 0)) + _u64(h32(_rt, (s + _k35), 1)))
+    return col50
 
-    def h32(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if (i < 0) or (i >= 2):
-            raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
-        return (b + (i * 8))
+def make_sum51(L, get):
+    _k1 = L.off("redisServer", "db")
+    _k2 = L.int_field("redisServer", "dbnum")
+    _k3 = L.size("redisDb")
+    _k4 = L.off("redisDb", "dict")
+    walk_dict_size_23 = get("walk_dict_size_23")
 
-    def sum34(_rt, s):
+    def sum51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w33 = _u64((s + _k22))
-        c_w33 = _rt.field_int(s, _k23, True)
+        b_w33 = _u64((s + _k1))
+        c_w33 = _rt.field_int(s, _k2, True)
         if c_w33 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w33, "hex"), (c_w33, "dec")])
         if c_w33 > _max_nodes:
@@ -3684,148 +3835,194 @@ def view3(L):
         while True:
             if i_w33 >= c_w33:
                 break
-            i4 = (b_w33 + (i_w33 * _k24))
-            acc = (acc + walk_dict_size_31(_rt, _u64((i4 + _k25))))
+            i4 = (b_w33 + (i_w33 * _k3))
+            acc = (acc + walk_dict_size_23(_rt, _u64((i4 + _k4))))
             i_w33 = (i_w33 + 1)
         return acc
 
-    def col35(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return sum34(_rt, s)
+    return sum51
 
-    def folded36(_rt, s):
+def make_col52(L, get):
+    sum51 = get("sum51")
+
+    def col52(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold28, s)
+        return sum51(_rt, s)
+
+    return col52
+
+def make_folded53(L, get):
+    fold48 = get("fold48")
+
+    def folded53(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold48, s)
         e = r[8]
         if e != 0:
             raise e
         return r[1]
 
-    def col37(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded36(_rt, s)
+    return folded53
 
-    def folded38(_rt, s):
+def make_col54(L, get):
+    folded53 = get("folded53")
+
+    def col54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold28, s)
+        return folded53(_rt, s)
+
+    return col54
+
+def make_folded55(L, get):
+    fold48 = get("fold48")
+
+    def folded55(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold48, s)
         e = r[9]
         if e != 0:
             raise e
         return r[2]
 
-    def col39(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded38(_rt, s)
+    return folded55
 
-    def folded40(_rt, s):
+def make_col56(L, get):
+    folded55 = get("folded55")
+
+    def col56(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold28, s)
+        return folded55(_rt, s)
+
+    return col56
+
+def make_folded57(L, get):
+    fold48 = get("fold48")
+
+    def folded57(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold48, s)
         e = r[10]
         if e != 0:
             raise e
         return r[3]
 
-    def col41(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded40(_rt, s)
+    return folded57
 
-    def folded42(_rt, s):
+def make_col58(L, get):
+    folded57 = get("folded57")
+
+    def col58(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold28, s)
+        return folded57(_rt, s)
+
+    return col58
+
+def make_folded59(L, get):
+    fold48 = get("fold48")
+
+    def folded59(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold48, s)
         e = r[11]
         if e != 0:
             raise e
         return r[4]
 
-    def col43(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded42(_rt, s)
+    return folded59
 
-    def folded44(_rt, s):
+def make_col60(L, get):
+    folded59 = get("folded59")
+
+    def col60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold28, s)
+        return folded59(_rt, s)
+
+    return col60
+
+def make_folded61(L, get):
+    fold48 = get("fold48")
+
+    def folded61(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold48, s)
         e = r[12]
         if e != 0:
             raise e
         return r[5]
 
-    def col45(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded44(_rt, s)
+    return folded61
 
-    def folded46(_rt, s):
+def make_col62(L, get):
+    folded61 = get("folded61")
+
+    def col62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold28, s)
+        return folded61(_rt, s)
+
+    return col62
+
+def make_folded63(L, get):
+    fold48 = get("fold48")
+
+    def folded63(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold48, s)
         e = r[13]
         if e != 0:
             raise e
         return r[6]
 
-    def col47(_rt, s):
+    return folded63
+
+def make_col64(L, get):
+    folded63 = get("folded63")
+
+    def col64(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded46(_rt, s)
+        return folded63(_rt, s)
 
-    return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", root2)], [("used_memory", col3, "value", False, ["redisServer"]), ("peak", col4, "value", False, ["redisServer"]), ("startup", col5, "value", False, ["redisServer"]), ("rss", col6, "value", False, ["redisServer"]), ("allocated", col7, "value", False, ["redisServer"]), ("active", col8, "value", False, ["redisServer"]), ("resident", col9, "value", False, ["redisServer"]), ("keys", col30, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("dict_keys", col35, "value", False, ["redisServer", "redisDb", "dict"]), ("strings", col37, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("lists", col39, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("sets", col41, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("zsets", col43, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("hashes", col45, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("streams", col47, "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"])], [], False, None, ["server"])
+    return col64
 
-def view4(L):
+def make_root65(L, get):
     _k1 = L.off("redisServer", "slowlog")
     _k2 = L.off("list", "head")
     _k3 = L.align("listNode")
     _k4 = (_k3 - 1)
     _k5 = L.off("listNode", "value")
     _k6 = L.off("listNode", "next")
-    _k7 = L.int_field("slowlogEntry", "id")
-    _k8 = L.int_field("slowlogEntry", "time")
-    _k9 = L.int_field("slowlogEntry", "duration")
-    _k10 = L.off("slowlogEntry", "argv")
-    _k11 = L.int_field("slowlogEntry", "argc")
-    _k12 = L.off("robj", "ptr")
-    _k13 = L.off("robj", "encoding")
-    _k14 = L.plain_u64("robj", "encoding")
-    _k15 = L.int_field("robj", "encoding")
-    _k16 = L.off("slowlogEntry", "peerid")
-    _k17 = L.off("slowlogEntry", "cname")
+    h1 = get("h1")
 
-    def h2(_rt):
+    def root65(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("server")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
-        return a
-
-    def root3(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        p_w1 = _u64((_u64((h2(_rt) + _k1)) + _k2))
+        p_w1 = _u64((_u64((h1(_rt) + _k1)) + _k2))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -3853,51 +4050,57 @@ def view4(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return 1
 
-    def col4(_rt, s):
+    return root65
+
+def make_col66(L, get):
+    _k1 = L.int_field("slowlogEntry", "id")
+
+    def col66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k7, True)
+        return _rt.field_int(s, _k1, True)
 
-    def col5(_rt, s):
+    return col66
+
+def make_col67(L, get):
+    _k1 = L.int_field("slowlogEntry", "time")
+
+    def col67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k8, True)
+        return _rt.field_int(s, _k1, True)
 
-    def col6(_rt, s):
+    return col67
+
+def make_col68(L, get):
+    _k1 = L.int_field("slowlogEntry", "duration")
+
+    def col68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k9, True)
+        return _rt.field_int(s, _k1, True)
 
-    def walk_sds_9(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return ("" if s == 0 else h11(_rt, s, walk_sds_len_10(_rt, s)))
+    return col68
 
-    def walk_sds_len_10(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
+def make_col69(L, get):
+    _k1 = L.off("slowlogEntry", "argv")
+    _k2 = L.int_field("slowlogEntry", "argc")
+    _k3 = L.off("robj", "ptr")
+    _k4 = L.off("robj", "encoding")
+    _k5 = L.plain_u64("robj", "encoding")
+    _k6 = L.int_field("robj", "encoding")
+    walk_sds_7 = get("walk_sds_7")
 
-    def h11(_rt, d, l):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if l < 0:
-            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
-        return _rt.string(d, l)
-
-    def col12(_rt, s):
+    def col69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         list_w7 = []
-        b_w8 = _u64((s + _k10))
-        c_w8 = _rt.field_int(s, _k11, True)
+        b_w8 = _u64((s + _k1))
+        c_w8 = _rt.field_int(s, _k2, True)
         if c_w8 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w8, "hex"), (c_w8, "dec")])
         if c_w8 > _max_nodes:
@@ -3912,25 +4115,37 @@ def view4(L):
             if i_w8 >= c_w8:
                 break
             i2 = _u64((b_w8 + (i_w8 * 8)))
-            list_w7.append((_rt.cat(_m.int((i2 + _k12), 8, True)) if (_u64(_b + _k13) if ((_b := i2) is not None and _k14) else _rt.field_int(_b, _k15, False)) == 1 else walk_sds_9(_rt, _u64((i2 + _k12)))))
+            list_w7.append((_rt.cat(_m.int((i2 + _k3), 8, True)) if (_u64(_b + _k4) if ((_b := i2) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 1 else walk_sds_7(_rt, _u64((i2 + _k3)))))
             i_w8 = (i_w8 + 1)
         return list_w7
 
-    def col13(_rt, s):
+    return col69
+
+def make_col70(L, get):
+    _k1 = L.off("slowlogEntry", "peerid")
+    walk_sds_7 = get("walk_sds_7")
+
+    def col70(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return walk_sds_9(_rt, _u64((s + _k16)))
+        return walk_sds_7(_rt, _u64((s + _k1)))
 
-    def col14(_rt, s):
+    return col70
+
+def make_col71(L, get):
+    _k1 = L.off("slowlogEntry", "cname")
+    walk_sds_7 = get("walk_sds_7")
+
+    def col71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return walk_sds_9(_rt, _u64((s + _k17)))
+        return walk_sds_7(_rt, _u64((s + _k1)))
 
-    return View("redis_slowlog", "The slow log, newest first, as SLOWLOG GET shows it - id, when (unix seconds), how long (\xb5s), the command, and the client's address and name.", "slowlogEntry", [("slowlog", root3)], [("id", col4, "value", False, ["slowlogEntry"]), ("time", col5, "value", False, ["slowlogEntry"]), ("duration_us", col6, "value", False, ["slowlogEntry"]), ("args", col12, "value", True, ["slowlogEntry", "robj"]), ("addr", col13, "value", False, ["slowlogEntry"]), ("name", col14, "value", False, ["slowlogEntry"])], [], False, None, ["redisServer", "list", "listNode", "server"])
+    return col71
 
-def view5(L):
+def make_root72(L, get):
     _k1 = L.off("redisServer", "clients")
     _k2 = L.off("list", "head")
     _k3 = L.align("listNode")
@@ -3940,40 +4155,13 @@ def view5(L):
     _k7 = L.plain_u64("client", "flags")
     _k8 = L.int_field("client", "flags")
     _k9 = L.off("listNode", "next")
-    _k10 = L.off("client", "id")
-    _k11 = L.plain_u64("client", "id")
-    _k12 = L.int_field("client", "id")
-    _k13 = L.off("robj", "ptr")
-    _k14 = L.off("robj", "encoding")
-    _k15 = L.plain_u64("robj", "encoding")
-    _k16 = L.int_field("robj", "encoding")
-    _k17 = L.off("client", "name")
-    _k18 = L.off("client", "cmd")
-    _k19 = L.off("redisCommand", "fullname")
-    _k20 = L.int_field("client", "btype")
-    _k21 = L.off("client", "bpop.keys")
-    _k22 = L.off("dict", "ht_table")
-    _k23 = L.off("dict", "ht_size_exp")
-    _k24 = L.align("dictEntry")
-    _k25 = (_k24 - 1)
-    _k26 = L.off("dictEntry", "key")
-    _k27 = L.off("dictEntry", "next")
-    _k28 = L.int_field("client", "bpop.timeout")
+    h1 = get("h1")
 
-    def h2(_rt):
+    def root72(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("server")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
-        return a
-
-    def root3(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        p_w1 = _u64((_u64((h2(_rt) + _k1)) + _k2))
+        p_w1 = _u64((_u64((h1(_rt) + _k1)) + _k2))
         n_w1 = 0
         t_w1 = p_w1
         pw_w1 = 1
@@ -4003,73 +4191,45 @@ def view5(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return 1
 
-    def col4(_rt, s):
+    return root72
+
+def make_col73(L, get):
+    _k1 = L.off("client", "cmd")
+    _k2 = L.off("redisCommand", "fullname")
+    walk_sds_7 = get("walk_sds_7")
+
+    def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
+        return (walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2))) if _u64((s + _k1)) != 0 else "")
 
-    def walk_robj_str_5(_rt, s):
+    return col73
+
+def make_col74(L, get):
+    _k1 = L.int_field("client", "btype")
+
+    def col74(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_rt.cat(_m.int((s + _k13), 8, True)) if (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 1 else walk_sds_6(_rt, _u64((s + _k13))))
+        return ("list" if _rt.field_int(s, _k1, True) == 1 else ("wait" if _rt.field_int(s, _k1, True) == 2 else ("module" if _rt.field_int(s, _k1, True) == 3 else ("stream" if _rt.field_int(s, _k1, True) == 4 else ("zset" if _rt.field_int(s, _k1, True) == 5 else ("postpone" if _rt.field_int(s, _k1, True) == 6 else ("shutdown" if _rt.field_int(s, _k1, True) == 7 else _rt.cat("type ", _rt.field_int(s, _k1, True)))))))))
 
-    def walk_sds_6(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return ("" if s == 0 else h8(_rt, s, walk_sds_len_7(_rt, s)))
+    return col74
 
-    def walk_sds_len_7(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
+def make_col75(L, get):
+    _k1 = L.off("client", "bpop.keys")
+    _k2 = L.off("dict", "ht_table")
+    _k3 = L.off("dict", "ht_size_exp")
+    _k4 = L.align("dictEntry")
+    _k5 = (_k4 - 1)
+    _k6 = L.off("dictEntry", "key")
+    _k7 = L.off("dictEntry", "next")
+    h46 = get("h46")
+    h47 = get("h47")
+    walk_robj_str_9 = get("walk_robj_str_9")
 
-    def h8(_rt, d, l):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if l < 0:
-            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
-        return _rt.string(d, l)
-
-    def col9(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return ("" if _u64((s + _k17)) == 0 else walk_robj_str_5(_rt, _u64((s + _k17))))
-
-    def col10(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (walk_sds_6(_rt, _u64((_u64((s + _k18)) + _k19))) if _u64((s + _k18)) != 0 else "")
-
-    def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return ("list" if _rt.field_int(s, _k20, True) == 1 else ("wait" if _rt.field_int(s, _k20, True) == 2 else ("module" if _rt.field_int(s, _k20, True) == 3 else ("stream" if _rt.field_int(s, _k20, True) == 4 else ("zset" if _rt.field_int(s, _k20, True) == 5 else ("postpone" if _rt.field_int(s, _k20, True) == 6 else ("shutdown" if _rt.field_int(s, _k20, True) == 7 else _rt.cat("type ", _rt.field_int(s, _k20, True)))))))))
-
-    def h15(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if (i < 0) or (i >= 2):
-            raise _rt.fail("corrupt", "dict.ht_table[{0}]: out of bounds (2 elements)", [(i, "dec")])
-        return (b + (i * 8))
-
-    def h16(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if (i < 0) or (i >= 2):
-            raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
-        return (b + (i * 1))
-
-    def col18(_rt, s):
+    def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4087,8 +4247,8 @@ def view5(L):
             if i_w13 >= c_w13:
                 break
             i3 = i_w13
-            b_w14 = _u64(h15(_rt, (_u64((s + _k21)) + _k22), i3))
-            c_w14 = (0 if _m.int(h16(_rt, (_u64((s + _k21)) + _k23), i3), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h16(_rt, (_u64((s + _k21)) + _k23), i3), 1, True)))
+            b_w14 = _u64(h46(_rt, (_u64((s + _k1)) + _k2), i3))
+            c_w14 = (0 if _m.int(h47(_rt, (_u64((s + _k1)) + _k3), i3), 1, True) < 0 else _rt.bitop("<<", 1, _m.int(h47(_rt, (_u64((s + _k1)) + _k3), i3), 1, True)))
             if c_w14 < 0:
                 raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w14, "hex"), (c_w14, "dec")])
             if c_w14 > _max_nodes:
@@ -4111,14 +4271,14 @@ def view5(L):
                     while True:
                         if p_w17 == 0:
                             break
-                        if (p_w17 & _k25) != 0:
+                        if (p_w17 & _k5) != 0:
                             raise _rt.fail("corrupt", "dictEntry.next chain: {0} is not aligned for dictEntry", [(p_w17, "hex")])
                         n_w17 = (n_w17 + 1)
                         if n_w17 > _max_nodes:
                             raise _rt.fail("limit", "dictEntry.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                         i5 = p_w17
-                        list_w12.append(walk_robj_str_5(_rt, _u64((i5 + _k26))))
-                        p_w17 = _u64((p_w17 + _k27))
+                        list_w12.append(walk_robj_str_9(_rt, _u64((i5 + _k6))))
+                        p_w17 = _u64((p_w17 + _k7))
                         if (p_w17 == t_w17) and (p_w17 != 0):
                             raise _rt.fail("cycle", "dictEntry.next chain: cycle at {0} after {1} elements", [(p_w17, "hex"), (n_w17, "dec")])
                         if n_w17 == pw_w17:
@@ -4132,33 +4292,44 @@ def view5(L):
             i_w13 = (i_w13 + 1)
         return list_w12
 
-    def col19(_rt, s):
+    return col75
+
+def make_col76(L, get):
+    _k1 = L.int_field("client", "bpop.timeout")
+
+    def col76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _rt.field_int(s, _k28, True)
+        return _rt.field_int(s, _k1, True)
 
-    return View("redis_blocked", "The clients blocked (BLPOP, XREAD, WAIT, a module, CLIENT PAUSE...) - on what, the keys they wait for, and when they time out (unix ms; 0: never).", "client", [("blocked", root3)], [("id", col4, "value", False, ["client"]), ("name", col9, "value", False, ["client", "robj"]), ("cmd", col10, "value", False, ["client", "redisCommand"]), ("on", col11, "value", False, ["client"]), ("keys", col18, "value", True, ["client", "dict", "dictEntry", "robj"]), ("timeout_ms", col19, "value", False, ["client"])], [], False, None, ["redisServer", "list", "listNode", "client", "server"])
+    return col76
 
-def pack_clock(L):
+def make_expr77(L, get):
     _k1 = L.int_field("redisServer", "mstime")
+    h1 = get("h1")
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("server")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
-        return a
-
-    def expr2(_rt, s):
+    def expr77(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         return _rt.field_int(h1(_rt), _k1, True)
 
-    return ("redis's cached time (server.mstime) when the core was dumped - the start of the command it was running, if any", {"now_ms": expr2})
+    return expr77
+
+PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "col3": make_col3, "col4": make_col4, "walk_sds_len_5": make_walk_sds_len_5, "h6": make_h6, "walk_sds_7": make_walk_sds_7, "col8": make_col8, "walk_robj_str_9": make_walk_robj_str_9, "col10": make_col10, "h11": make_h11, "col12": make_col12, "col13": make_col13, "col14": make_col14, "walk_client_flags_15": make_walk_client_flags_15, "col16": make_col16, "col17": make_col17, "col18": make_col18, "col19": make_col19, "col20": make_col20, "col21": make_col21, "h22": make_h22, "walk_dict_size_23": make_walk_dict_size_23, "root24": make_root24, "col25": make_col25, "col26": make_col26, "col27": make_col27, "col28": make_col28, "col29": make_col29, "root30": make_root30, "col31": make_col31, "col32": make_col32, "take33": make_take33, "col34": make_col34, "col35": make_col35, "check36": make_check36, "root37": make_root37, "col38": make_col38, "col39": make_col39, "col40": make_col40, "col41": make_col41, "col42": make_col42, "col43": make_col43, "col44": make_col44, "h45": make_h45, "h46": make_h46, "h47": make_h47, "fold48": make_fold48, "folded49": make_folded49, "col50": make_col50, "sum51": make_sum51, "col52": make_col52, "folded53": make_folded53, "col54": make_col54, "folded55": make_folded55, "col56": make_col56, "folded57": make_folded57, "col58": make_col58, "folded59": make_folded59, "col60": make_col60, "folded61": make_folded61, "col62": make_col62, "folded63": make_folded63, "col64": make_col64, "root65": make_root65, "col66": make_col66, "col67": make_col67, "col68": make_col68, "col69": make_col69, "col70": make_col70, "col71": make_col71, "root72": make_root72, "col73": make_col73, "col74": make_col74, "col75": make_col75, "col76": make_col76, "expr77": make_expr77}
+
+
+def pack_functions(L, names):
+    """The pack's functions of these names for the layout L (each made once, with those it calls), by name."""
+    made = {}
+
+    def get(n):
+        f = made.get(n)
+        if f is None:
+            f = made[n] = PACK_FUNCTIONS[n](L, get)
+        return f
+    return dict((n, get(n)) for n in names)
 
 PACK = Pack(
     "redis",

@@ -2814,29 +2814,60 @@ from xwalk_core import View
 from xwalk_gdb import xwalk_register
 
 def view0(L):
-    _k1 = L.off("walkee_root_t", "pools")
-    _k2 = L.off("walkee_root_t", "npools")
-    _k3 = L.plain_u64("walkee_root_t", "npools")
-    _k4 = L.int_field("walkee_root_t", "npools")
-    _k5 = L.align("ngx_pool_t")
-    _k6 = (_k5 - 1)
-    _k7 = L.off("ngx_pool_t", "d.last")
-    _k8 = L.off("ngx_pool_t", "d.end")
-    _k9 = L.off("ngx_pool_t", "d.failed")
-    _k10 = L.plain_u64("ngx_pool_t", "d.failed")
-    _k11 = L.int_field("ngx_pool_t", "d.failed")
-    _k12 = L.off("ngx_pool_t", "d.next")
-    _k13 = L.off("ngx_pool_t", "large")
-    _k14 = L.align("ngx_pool_large_t")
-    _k15 = (_k14 - 1)
-    _k16 = L.off("ngx_pool_large_t", "alloc")
-    _k17 = L.off("ngx_pool_large_t", "next")
-    _k18 = L.off("ngx_pool_t", "cleanup")
-    _k19 = L.align("ngx_pool_cleanup_t")
-    _k20 = (_k19 - 1)
-    _k21 = L.off("ngx_pool_cleanup_t", "next")
+    fs = pack_functions(L, ["h1", "root2", "col3", "h4", "fold5", "folded6", "col7", "folded8", "col9", "folded10", "col11", "folded12", "col13", "h14", "fold15", "folded16", "col17", "folded18", "col19", "count20", "col21", "folded22", "check23"])
+    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", fs["root2"])], [("addr", fs["col3"], "addr", False, []), ("blocks", fs["col7"], "value", False, ["ngx_pool_t"]), ("used", fs["col9"], "value", False, ["ngx_pool_t"]), ("free", fs["col11"], "value", False, ["ngx_pool_t"]), ("failed", fs["col13"], "value", False, ["ngx_pool_t"]), ("large_count", fs["col17"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("large_bytes", fs["col19"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("cleanups", fs["col21"], "value", False, ["ngx_pool_t", "ngx_pool_cleanup_t"])], [(fs["check23"], "a block's d.last lies outside the block")], False, None, ["ngx_pool_t", "walkee_root_t", "walkee"])
 
-    def h2(_rt):
+def view1(L):
+    fs = pack_functions(L, ["h1", "root24", "h14", "fold25", "folded26", "col27", "folded28", "col29"])
+    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col27"], "value", False, ["walkee_root_t", "walkee_item_t"]), ("sum", fs["col29"], "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
+
+def view2(L):
+    fs = pack_functions(L, ["h1", "root24", "sum30", "col31"])
+    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", fs["root24"])], [("sum", fs["col31"], "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
+
+def view3(L):
+    fs = pack_functions(L, ["h1", "root24", "h32", "fold33", "folded34", "col35", "folded36", "col37", "folded38", "col39"])
+    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col35"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("weight_sum", fs["col37"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("id_sum", fs["col39"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"])], [], False, None, ["walkee"])
+
+def view4(L):
+    fs = pack_functions(L, ["h1", "root24", "h32", "fold40", "folded41", "col42", "count43", "col44", "folded45", "col46", "folded47", "col48"])
+    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col42"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("parts", fs["col44"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t"]), ("key_bytes", fs["col46"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("value_bytes", fs["col48"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"])], [], False, None, ["walkee"])
+
+def view5(L):
+    fs = pack_functions(L, ["h1", "root49", "col3", "col50", "col51"])
+    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", fs["root49"])], [("addr", fs["col3"], "addr", False, []), ("id", fs["col50"], "value", False, ["walkee_job_t"]), ("cost", fs["col51"], "value", False, ["walkee_job_t"])], [], False, None, ["walkee_root_t", "ngx_queue_t", "walkee_job_t", "walkee"])
+
+def view6(L):
+    fs = pack_functions(L, ["h1", "root52", "col3", "col53", "col54"])
+    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", fs["root52"])], [("addr", fs["col3"], "addr", False, []), ("key", fs["col53"], "value", False, ["ngx_rbtree_node_t", "walkee_timer_t"]), ("payload", fs["col54"], "value", False, ["walkee_timer_t"])], [], False, None, ["walkee_root_t", "ngx_rbtree_t", "ngx_rbtree_node_t", "walkee_timer_t", "walkee"])
+
+def view7(L):
+    fs = pack_functions(L, ["h1", "root24", "h14", "fold55", "folded56", "col57", "folded58", "col59", "nth60", "col61", "col62", "col63"])
+    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col57"], "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("key_sum", fs["col59"], "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("min_key", fs["col61"], "value", False, ["walkee_tnode_t", "walkee_root_t"]), ("keys", fs["col62"], "value", True, ["walkee_root_t", "walkee_tnode_t"]), ("preorder", fs["col63"], "value", True, ["walkee_root_t", "walkee_tnode_t"])], [], False, None, ["walkee"])
+
+def view8(L):
+    fs = pack_functions(L, ["h1", "root24", "col64", "col65", "sum66", "col67", "h68", "col69", "h70", "col71", "col72", "col73"])
+    return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", fs["root24"])], [("tag", fs["col64"], "value", False, ["walkee_root_t"]), ("counts", fs["col65"], "value", True, ["walkee_root_t"]), ("total", fs["col67"], "value", False, ["walkee_root_t"]), ("third", fs["col69"], "value", False, ["walkee_root_t"]), ("first", fs["col71"], "addr", False, ["walkee_root_t", "walkee_item_t"]), ("heads", fs["col72"], "addr", True, ["walkee_root_t", "walkee_item_t"]), ("first_value", fs["col73"], "value", False, ["walkee_item_t", "walkee_root_t"])], [], False, None, ["walkee"])
+
+def view9(L):
+    fs = pack_functions(L, ["h1", "root24", "h74", "col75", "col76"])
+    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", fs["root24"])], [("name", fs["col75"], "value", False, ["walkee_root_t", "ngx_str_t"]), ("len", fs["col76"], "value", False, ["ngx_str_t", "walkee_root_t"])], [], False, None, ["walkee"])
+
+def view10(L):
+    fs = pack_functions(L, ["h1", "root2", "col3", "sum77", "sum78", "col79"])
+    return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", fs["root2"])], [("pool", fs["col3"], "addr", False, []), ("bytes", fs["col79"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "pool"], "bytes", None), ["walkee_root_t", "ngx_pool_t", "walkee"])
+
+def printer0(L):
+    fs = pack_functions(L, ["h74", "expr80"])
+    return fs["expr80"]
+
+def printer2(L):
+    fs = pack_functions(L, ["walk81"])
+    return fs["walk81"]
+
+def make_h1(L, get):
+
+    def h1(_rt):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2845,12 +2876,21 @@ def view0(L):
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
         return a
 
-    def root3(_rt, visit):
+    return h1
+
+def make_root2(L, get):
+    _k1 = L.off("walkee_root_t", "pools")
+    _k2 = L.off("walkee_root_t", "npools")
+    _k3 = L.plain_u64("walkee_root_t", "npools")
+    _k4 = L.int_field("walkee_root_t", "npools")
+    h1 = get("h1")
+
+    def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        b_w1 = _u64((h2(_rt) + _k1))
-        c_w1 = (_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
+        b_w1 = _u64((h1(_rt) + _k1))
+        c_w1 = (_u64(_b + _k2) if ((_b := h1(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
         if c_w1 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
         if c_w1 > _max_nodes:
@@ -2869,13 +2909,21 @@ def view0(L):
             i_w1 = (i_w1 + 1)
         return 1
 
-    def col4(_rt, s):
+    return root2
+
+def make_col3(L, get):
+
+    def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         return s
 
-    def h11(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
+    return col3
+
+def make_h4(L, get):
+
+    def h4(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2892,7 +2940,20 @@ def view0(L):
         r.append(p9)
         return r
 
-    def fold15(_rt, s):
+    return h4
+
+def make_fold5(L, get):
+    _k1 = L.align("ngx_pool_t")
+    _k2 = (_k1 - 1)
+    _k3 = L.off("ngx_pool_t", "d.last")
+    _k4 = L.off("ngx_pool_t", "d.end")
+    _k5 = L.off("ngx_pool_t", "d.failed")
+    _k6 = L.plain_u64("ngx_pool_t", "d.failed")
+    _k7 = L.int_field("ngx_pool_t", "d.failed")
+    _k8 = L.off("ngx_pool_t", "d.next")
+    h4 = get("h4")
+
+    def fold5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -2921,7 +2982,7 @@ def view0(L):
                 while True:
                     if p_w12 == 0:
                         break
-                    if (p_w12 & _k6) != 0:
+                    if (p_w12 & _k2) != 0:
                         raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w12, "hex")])
                     n_w12 = (n_w12 + 1)
                     if n_w12 > _max_nodes:
@@ -2931,7 +2992,7 @@ def view0(L):
                     herr_w14 = 0
                     if (live_w6) or (live_w9):
                         try:
-                            h_w14 = _u64((x_w13 + _k7))
+                            h_w14 = _u64((x_w13 + _k3))
                         except Exception as e_w14:
                             if not _rt.is_failure(e_w14):
                                 raise
@@ -2951,7 +3012,7 @@ def view0(L):
                             alive_w10 = (alive_w10 - 1)
                     if live_w7:
                         try:
-                            acc_w7 = (acc_w7 + (_u64((x_w13 + _k8)) - _u64((x_w13 + _k7))))
+                            acc_w7 = (acc_w7 + (_u64((x_w13 + _k4)) - _u64((x_w13 + _k3))))
                         except Exception as e_w7:
                             if not _rt.is_failure(e_w7):
                                 raise
@@ -2960,7 +3021,7 @@ def view0(L):
                             alive_w10 = (alive_w10 - 1)
                     if live_w8:
                         try:
-                            acc_w8 = (acc_w8 + (_u64(_b + _k9) if ((_b := x_w13) is not None and _k10) else _rt.field_int(_b, _k11, False)))
+                            acc_w8 = (acc_w8 + (_u64(_b + _k5) if ((_b := x_w13) is not None and _k6) else _rt.field_int(_b, _k7, False)))
                         except Exception as e_w8:
                             if not _rt.is_failure(e_w8):
                                 raise
@@ -2971,7 +3032,7 @@ def view0(L):
                         try:
                             if herr_w14 != 0:
                                 raise herr_w14
-                            if not ((h_w14 >= x_w13) and (h_w14 <= _u64((x_w13 + _k8)))):
+                            if not ((h_w14 >= x_w13) and (h_w14 <= _u64((x_w13 + _k4)))):
                                 acc_w9 = 0
                                 live_w9 = 0
                                 alive_w10 = (alive_w10 - 1)
@@ -2982,8 +3043,8 @@ def view0(L):
                             live_w9 = 0
                             alive_w10 = (alive_w10 - 1)
                     if alive_w10 == 0:
-                        return h11(_rt, acc_w5, acc_w6, acc_w7, acc_w8, acc_w9, err_w5, err_w6, err_w7, err_w8, err_w9)
-                    p_w12 = _u64((p_w12 + _k12))
+                        return h4(_rt, acc_w5, acc_w6, acc_w7, acc_w8, acc_w9, err_w5, err_w6, err_w7, err_w8, err_w9)
+                    p_w12 = _u64((p_w12 + _k8))
                     if (p_w12 == t_w12) and (p_w12 != 0):
                         raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w12, "hex"), (n_w12, "dec")])
                     if n_w12 == pw_w12:
@@ -3006,73 +3067,117 @@ def view0(L):
                 err_w8 = e_w10
             if live_w9:
                 err_w9 = e_w10
-        return h11(_rt, acc_w5, acc_w6, acc_w7, acc_w8, acc_w9, err_w5, err_w6, err_w7, err_w8, err_w9)
+        return h4(_rt, acc_w5, acc_w6, acc_w7, acc_w8, acc_w9, err_w5, err_w6, err_w7, err_w8, err_w9)
 
-    def folded16(_rt, s):
+    return fold5
+
+def make_folded6(L, get):
+    fold5 = get("fold5")
+
+    def folded6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold15, s)
+        r = _rt.memo("fold 1", fold5, s)
         e = r[5]
         if e != 0:
             raise e
         return r[0]
 
-    def col17(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded16(_rt, s)
+    return folded6
 
-    def folded18(_rt, s):
+def make_col7(L, get):
+    folded6 = get("folded6")
+
+    def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold15, s)
+        return folded6(_rt, s)
+
+    return col7
+
+def make_folded8(L, get):
+    fold5 = get("fold5")
+
+    def folded8(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold5, s)
         e = r[6]
         if e != 0:
             raise e
         return r[1]
 
-    def col19(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded18(_rt, s)
+    return folded8
 
-    def folded20(_rt, s):
+def make_col9(L, get):
+    folded8 = get("folded8")
+
+    def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold15, s)
+        return folded8(_rt, s)
+
+    return col9
+
+def make_folded10(L, get):
+    fold5 = get("fold5")
+
+    def folded10(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold5, s)
         e = r[7]
         if e != 0:
             raise e
         return r[2]
 
-    def col21(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded20(_rt, s)
+    return folded10
 
-    def folded22(_rt, s):
+def make_col11(L, get):
+    folded10 = get("folded10")
+
+    def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold15, s)
+        return folded10(_rt, s)
+
+    return col11
+
+def make_folded12(L, get):
+    fold5 = get("fold5")
+
+    def folded12(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold5, s)
         e = r[8]
         if e != 0:
             raise e
         return r[3]
 
-    def col23(_rt, s):
+    return folded12
+
+def make_col13(L, get):
+    folded12 = get("folded12")
+
+    def col13(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded22(_rt, s)
+        return folded12(_rt, s)
 
-    def h27(_rt, p0, p1, p2, p3):
+    return col13
+
+def make_h14(L, get):
+
+    def h14(_rt, p0, p1, p2, p3):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3083,7 +3188,17 @@ def view0(L):
         r.append(p3)
         return r
 
-    def fold31(_rt, s):
+    return h14
+
+def make_fold15(L, get):
+    _k1 = L.off("ngx_pool_t", "large")
+    _k2 = L.align("ngx_pool_large_t")
+    _k3 = (_k2 - 1)
+    _k4 = L.off("ngx_pool_large_t", "alloc")
+    _k5 = L.off("ngx_pool_large_t", "next")
+    h14 = get("h14")
+
+    def fold15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3095,7 +3210,7 @@ def view0(L):
         live_w25 = 1
         alive_w26 = 2
         try:
-            p_w28 = _u64((s + _k13))
+            p_w28 = _u64((s + _k1))
             n_w28 = 0
             t_w28 = p_w28
             pw_w28 = 1
@@ -3103,7 +3218,7 @@ def view0(L):
                 while True:
                     if p_w28 == 0:
                         break
-                    if (p_w28 & _k15) != 0:
+                    if (p_w28 & _k3) != 0:
                         raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w28, "hex")])
                     n_w28 = (n_w28 + 1)
                     if n_w28 > _max_nodes:
@@ -3112,7 +3227,7 @@ def view0(L):
                     h_w30 = 0
                     herr_w30 = 0
                     try:
-                        h_w30 = _u64((x_w29 + _k16))
+                        h_w30 = _u64((x_w29 + _k4))
                     except Exception as e_w30:
                         if not _rt.is_failure(e_w30):
                             raise
@@ -3142,8 +3257,8 @@ def view0(L):
                             live_w25 = 0
                             alive_w26 = (alive_w26 - 1)
                     if alive_w26 == 0:
-                        return h27(_rt, acc_w24, acc_w25, err_w24, err_w25)
-                    p_w28 = _u64((p_w28 + _k17))
+                        return h14(_rt, acc_w24, acc_w25, err_w24, err_w25)
+                    p_w28 = _u64((p_w28 + _k5))
                     if (p_w28 == t_w28) and (p_w28 != 0):
                         raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w28, "hex"), (n_w28, "dec")])
                     if n_w28 == pw_w28:
@@ -3160,46 +3275,74 @@ def view0(L):
                 err_w24 = e_w26
             if live_w25:
                 err_w25 = e_w26
-        return h27(_rt, acc_w24, acc_w25, err_w24, err_w25)
+        return h14(_rt, acc_w24, acc_w25, err_w24, err_w25)
 
-    def folded32(_rt, s):
+    return fold15
+
+def make_folded16(L, get):
+    fold15 = get("fold15")
+
+    def folded16(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold31, s)
+        r = _rt.memo("fold 2", fold15, s)
         e = r[2]
         if e != 0:
             raise e
         return r[0]
 
-    def col33(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded32(_rt, s)
+    return folded16
 
-    def folded34(_rt, s):
+def make_col17(L, get):
+    folded16 = get("folded16")
+
+    def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 2", fold31, s)
+        return folded16(_rt, s)
+
+    return col17
+
+def make_folded18(L, get):
+    fold15 = get("fold15")
+
+    def folded18(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 2", fold15, s)
         e = r[3]
         if e != 0:
             raise e
         return r[1]
 
-    def col35(_rt, s):
+    return folded18
+
+def make_col19(L, get):
+    folded18 = get("folded18")
+
+    def col19(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded34(_rt, s)
+        return folded18(_rt, s)
 
-    def count37(_rt, s):
+    return col19
+
+def make_count20(L, get):
+    _k1 = L.off("ngx_pool_t", "cleanup")
+    _k2 = L.align("ngx_pool_cleanup_t")
+    _k3 = (_k2 - 1)
+    _k4 = L.off("ngx_pool_cleanup_t", "next")
+
+    def count20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w36 = _u64((s + _k18))
+        p_w36 = _u64((s + _k1))
         n_w36 = 0
         t_w36 = p_w36
         pw_w36 = 1
@@ -3207,13 +3350,13 @@ def view0(L):
             while True:
                 if p_w36 == 0:
                     break
-                if (p_w36 & _k20) != 0:
+                if (p_w36 & _k3) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_cleanup_t.next chain: {0} is not aligned for ngx_pool_cleanup_t", [(p_w36, "hex")])
                 n_w36 = (n_w36 + 1)
                 if n_w36 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_cleanup_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w36 = _u64((p_w36 + _k21))
+                p_w36 = _u64((p_w36 + _k4))
                 if (p_w36 == t_w36) and (p_w36 != 0):
                     raise _rt.fail("cycle", "ngx_pool_cleanup_t.next chain: cycle at {0} after {1} elements", [(p_w36, "hex"), (n_w36, "dec")])
                 if n_w36 == pw_w36:
@@ -3225,49 +3368,49 @@ def view0(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col38(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return count37(_rt, s)
+    return count20
 
-    def folded39(_rt, s):
+def make_col21(L, get):
+    count20 = get("count20")
+
+    def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold15, s)
+        return count20(_rt, s)
+
+    return col21
+
+def make_folded22(L, get):
+    fold5 = get("fold5")
+
+    def folded22(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold5, s)
         e = r[9]
         if e != 0:
             raise e
         return r[4]
 
-    def check40(_rt, s):
+    return folded22
+
+def make_check23(L, get):
+    folded22 = get("folded22")
+
+    def check23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded39(_rt, s)
+        return folded22(_rt, s)
 
-    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", root3)], [("addr", col4, "addr", False, []), ("blocks", col17, "value", False, ["ngx_pool_t"]), ("used", col19, "value", False, ["ngx_pool_t"]), ("free", col21, "value", False, ["ngx_pool_t"]), ("failed", col23, "value", False, ["ngx_pool_t"]), ("large_count", col33, "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("large_bytes", col35, "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("cleanups", col38, "value", False, ["ngx_pool_t", "ngx_pool_cleanup_t"])], [(check40, "a block's d.last lies outside the block")], False, None, ["ngx_pool_t", "walkee_root_t", "walkee"])
+    return check23
 
-def view1(L):
-    _k1 = L.off("walkee_root_t", "list")
-    _k2 = L.align("walkee_item_t")
-    _k3 = (_k2 - 1)
-    _k4 = L.off("walkee_item_t", "value")
-    _k5 = L.plain_u64("walkee_item_t", "value")
-    _k6 = L.int_field("walkee_item_t", "value")
-    _k7 = L.off("walkee_item_t", "next")
+def make_root24(L, get):
+    h1 = get("h1")
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
+    def root24(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3275,18 +3418,19 @@ def view1(L):
             return 0
         return 1
 
-    def h6(_rt, p0, p1, p2, p3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        r = []
-        r.append(p0)
-        r.append(p1)
-        r.append(p2)
-        r.append(p3)
-        return r
+    return root24
 
-    def fold9(_rt, s):
+def make_fold25(L, get):
+    _k1 = L.off("walkee_root_t", "list")
+    _k2 = L.align("walkee_item_t")
+    _k3 = (_k2 - 1)
+    _k4 = L.off("walkee_item_t", "value")
+    _k5 = L.plain_u64("walkee_item_t", "value")
+    _k6 = L.int_field("walkee_item_t", "value")
+    _k7 = L.off("walkee_item_t", "next")
+    h14 = get("h14")
+
+    def fold25(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3324,7 +3468,7 @@ def view1(L):
                             live_w4 = 0
                             alive_w5 = (alive_w5 - 1)
                     if alive_w5 == 0:
-                        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+                        return h14(_rt, acc_w3, acc_w4, err_w3, err_w4)
                     p_w7 = _u64((p_w7 + _k7))
                     if (p_w7 == t_w7) and (p_w7 != 0):
                         raise _rt.fail("cycle", "walkee_item_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
@@ -3342,43 +3486,63 @@ def view1(L):
                 err_w3 = e_w5
             if live_w4:
                 err_w4 = e_w5
-        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+        return h14(_rt, acc_w3, acc_w4, err_w3, err_w4)
 
-    def folded10(_rt, s):
+    return fold25
+
+def make_folded26(L, get):
+    fold25 = get("fold25")
+
+    def folded26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold9, s)
+        r = _rt.memo("fold 1", fold25, s)
         e = r[2]
         if e != 0:
             raise e
         return r[0]
 
-    def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded10(_rt, s)
+    return folded26
 
-    def folded12(_rt, s):
+def make_col27(L, get):
+    folded26 = get("folded26")
+
+    def col27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold9, s)
+        return folded26(_rt, s)
+
+    return col27
+
+def make_folded28(L, get):
+    fold25 = get("fold25")
+
+    def folded28(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold25, s)
         e = r[3]
         if e != 0:
             raise e
         return r[1]
 
-    def col13(_rt, s):
+    return folded28
+
+def make_col29(L, get):
+    folded28 = get("folded28")
+
+    def col29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded12(_rt, s)
+        return folded28(_rt, s)
 
-    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", root2)], [("count", col11, "value", False, ["walkee_root_t", "walkee_item_t"]), ("sum", col13, "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
+    return col29
 
-def view2(L):
+def make_sum30(L, get):
     _k1 = L.off("walkee_root_t", "list")
     _k2 = L.align("walkee_item_t")
     _k3 = (_k2 - 1)
@@ -3387,24 +3551,7 @@ def view2(L):
     _k6 = L.int_field("walkee_item_t", "value")
     _k7 = L.off("walkee_item_t", "next")
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if not (visit(h1(_rt))):
-            return 0
-        return 1
-
-    def sum4(_rt, s):
+    def sum30(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3436,46 +3583,22 @@ def view2(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col5(_rt, s):
+    return sum30
+
+def make_col31(L, get):
+    sum30 = get("sum30")
+
+    def col31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return sum4(_rt, s)
+        return sum30(_rt, s)
 
-    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", root2)], [("sum", col5, "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
+    return col31
 
-def view3(L):
-    _k1 = L.off("walkee_root_t", "array")
-    _k2 = L.off("ngx_array_t", "elts")
-    _k3 = L.off("ngx_array_t", "nelts")
-    _k4 = L.plain_u64("ngx_array_t", "nelts")
-    _k5 = L.int_field("ngx_array_t", "nelts")
-    _k6 = L.size("walkee_elt_t")
-    _k7 = L.off("walkee_elt_t", "weight")
-    _k8 = L.plain_u64("walkee_elt_t", "weight")
-    _k9 = L.int_field("walkee_elt_t", "weight")
-    _k10 = L.off("walkee_elt_t", "id")
-    _k11 = L.plain_u64("walkee_elt_t", "id")
-    _k12 = L.int_field("walkee_elt_t", "id")
+def make_h32(L, get):
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if not (visit(h1(_rt))):
-            return 0
-        return 1
-
-    def h7(_rt, p0, p1, p2, p3, p4, p5):
+    def h32(_rt, p0, p1, p2, p3, p4, p5):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3488,7 +3611,24 @@ def view3(L):
         r.append(p5)
         return r
 
-    def fold10(_rt, s):
+    return h32
+
+def make_fold33(L, get):
+    _k1 = L.off("walkee_root_t", "array")
+    _k2 = L.off("ngx_array_t", "elts")
+    _k3 = L.off("ngx_array_t", "nelts")
+    _k4 = L.plain_u64("ngx_array_t", "nelts")
+    _k5 = L.int_field("ngx_array_t", "nelts")
+    _k6 = L.size("walkee_elt_t")
+    _k7 = L.off("walkee_elt_t", "weight")
+    _k8 = L.plain_u64("walkee_elt_t", "weight")
+    _k9 = L.int_field("walkee_elt_t", "weight")
+    _k10 = L.off("walkee_elt_t", "id")
+    _k11 = L.plain_u64("walkee_elt_t", "id")
+    _k12 = L.int_field("walkee_elt_t", "id")
+    h32 = get("h32")
+
+    def fold33(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3540,7 +3680,7 @@ def view3(L):
                         live_w5 = 0
                         alive_w6 = (alive_w6 - 1)
                 if alive_w6 == 0:
-                    return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
+                    return h32(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
                 i_w8 = (i_w8 + 1)
         except Exception as e_w6:
             if not _rt.is_failure(e_w6):
@@ -3551,59 +3691,89 @@ def view3(L):
                 err_w4 = e_w6
             if live_w5:
                 err_w5 = e_w6
-        return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
+        return h32(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
 
-    def folded11(_rt, s):
+    return fold33
+
+def make_folded34(L, get):
+    fold33 = get("fold33")
+
+    def folded34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold10, s)
+        r = _rt.memo("fold 1", fold33, s)
         e = r[3]
         if e != 0:
             raise e
         return r[0]
 
-    def col12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded11(_rt, s)
+    return folded34
 
-    def folded13(_rt, s):
+def make_col35(L, get):
+    folded34 = get("folded34")
+
+    def col35(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold10, s)
+        return folded34(_rt, s)
+
+    return col35
+
+def make_folded36(L, get):
+    fold33 = get("fold33")
+
+    def folded36(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold33, s)
         e = r[4]
         if e != 0:
             raise e
         return r[1]
 
-    def col14(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded13(_rt, s)
+    return folded36
 
-    def folded15(_rt, s):
+def make_col37(L, get):
+    folded36 = get("folded36")
+
+    def col37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold10, s)
+        return folded36(_rt, s)
+
+    return col37
+
+def make_folded38(L, get):
+    fold33 = get("fold33")
+
+    def folded38(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold33, s)
         e = r[5]
         if e != 0:
             raise e
         return r[2]
 
-    def col16(_rt, s):
+    return folded38
+
+def make_col39(L, get):
+    folded38 = get("folded38")
+
+    def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded15(_rt, s)
+        return folded38(_rt, s)
 
-    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", root2)], [("count", col12, "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("weight_sum", col14, "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("id_sum", col16, "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"])], [], False, None, ["walkee"])
+    return col39
 
-def view4(L):
+def make_fold40(L, get):
     _k1 = L.off("walkee_root_t", "kvs")
     _k2 = L.off("ngx_list_t", "part")
     _k3 = L.align("ngx_list_part_t")
@@ -3619,38 +3789,9 @@ def view4(L):
     _k13 = L.int_field("ngx_str_t", "len")
     _k14 = L.off("walkee_kv_t", "value")
     _k15 = L.off("ngx_list_part_t", "next")
+    h32 = get("h32")
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if not (visit(h1(_rt))):
-            return 0
-        return 1
-
-    def h7(_rt, p0, p1, p2, p3, p4, p5):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        r = []
-        r.append(p0)
-        r.append(p1)
-        r.append(p2)
-        r.append(p3)
-        r.append(p4)
-        r.append(p5)
-        return r
-
-    def fold11(_rt, s):
+    def fold40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3716,7 +3857,7 @@ def view4(L):
                                 live_w5 = 0
                                 alive_w6 = (alive_w6 - 1)
                         if alive_w6 == 0:
-                            return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
+                            return h32(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
                         i_w9 = (i_w9 + 1)
                     p_w8 = _u64((p_w8 + _k15))
                     if (p_w8 == t_w8) and (p_w8 != 0):
@@ -3737,25 +3878,44 @@ def view4(L):
                 err_w4 = e_w6
             if live_w5:
                 err_w5 = e_w6
-        return h7(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
+        return h32(_rt, acc_w3, acc_w4, acc_w5, err_w3, err_w4, err_w5)
 
-    def folded12(_rt, s):
+    return fold40
+
+def make_folded41(L, get):
+    fold40 = get("fold40")
+
+    def folded41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold11, s)
+        r = _rt.memo("fold 1", fold40, s)
         e = r[3]
         if e != 0:
             raise e
         return r[0]
 
-    def col13(_rt, s):
+    return folded41
+
+def make_col42(L, get):
+    folded41 = get("folded41")
+
+    def col42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded12(_rt, s)
+        return folded41(_rt, s)
 
-    def count15(_rt, s):
+    return col42
+
+def make_count43(L, get):
+    _k1 = L.off("walkee_root_t", "kvs")
+    _k2 = L.off("ngx_list_t", "part")
+    _k3 = L.align("ngx_list_part_t")
+    _k4 = (_k3 - 1)
+    _k5 = L.off("ngx_list_part_t", "next")
+
+    def count43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -3774,7 +3934,7 @@ def view4(L):
                 if n_w14 > _max_nodes:
                     raise _rt.fail("limit", "ngx_list_part_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 acc = (acc + 1)
-                p_w14 = _u64((p_w14 + _k15))
+                p_w14 = _u64((p_w14 + _k5))
                 if (p_w14 == t_w14) and (p_w14 != 0):
                     raise _rt.fail("cycle", "ngx_list_part_t.next chain: cycle at {0} after {1} elements", [(p_w14, "hex"), (n_w14, "dec")])
                 if n_w14 == pw_w14:
@@ -3786,72 +3946,83 @@ def view4(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return count15(_rt, s)
+    return count43
 
-    def folded17(_rt, s):
+def make_col44(L, get):
+    count43 = get("count43")
+
+    def col44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold11, s)
+        return count43(_rt, s)
+
+    return col44
+
+def make_folded45(L, get):
+    fold40 = get("fold40")
+
+    def folded45(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold40, s)
         e = r[4]
         if e != 0:
             raise e
         return r[1]
 
-    def col18(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded17(_rt, s)
+    return folded45
 
-    def folded19(_rt, s):
+def make_col46(L, get):
+    folded45 = get("folded45")
+
+    def col46(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold11, s)
+        return folded45(_rt, s)
+
+    return col46
+
+def make_folded47(L, get):
+    fold40 = get("fold40")
+
+    def folded47(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold40, s)
         e = r[5]
         if e != 0:
             raise e
         return r[2]
 
-    def col20(_rt, s):
+    return folded47
+
+def make_col48(L, get):
+    folded47 = get("folded47")
+
+    def col48(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded19(_rt, s)
+        return folded47(_rt, s)
 
-    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", root2)], [("count", col13, "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("parts", col16, "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t"]), ("key_bytes", col18, "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("value_bytes", col20, "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"])], [], False, None, ["walkee"])
+    return col48
 
-def view5(L):
+def make_root49(L, get):
     _k1 = L.off("walkee_root_t", "jobs")
     _k2 = L.off("ngx_queue_t", "next")
     _k3 = L.off("ngx_queue_t", "prev")
     _k4 = L.off("walkee_job_t", "link")
-    _k5 = L.off("walkee_job_t", "id")
-    _k6 = L.plain_u64("walkee_job_t", "id")
-    _k7 = L.int_field("walkee_job_t", "id")
-    _k8 = L.off("walkee_job_t", "cost")
-    _k9 = L.plain_u64("walkee_job_t", "cost")
-    _k10 = L.int_field("walkee_job_t", "cost")
+    h1 = get("h1")
 
-    def h2(_rt):
+    def root49(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root3(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        h_w1 = (h2(_rt) + _k1)
+        h_w1 = (h1(_rt) + _k1)
         prev_w1 = h_w1
         cur_w1 = _u64((h_w1 + _k2))
         n_w1 = 0
@@ -3877,56 +4048,50 @@ def view5(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return 1
 
-    def col4(_rt, s):
+    return root49
+
+def make_col50(L, get):
+    _k1 = L.off("walkee_job_t", "id")
+    _k2 = L.plain_u64("walkee_job_t", "id")
+    _k3 = L.int_field("walkee_job_t", "id")
+
+    def col50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return s
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col5(_rt, s):
+    return col50
+
+def make_col51(L, get):
+    _k1 = L.off("walkee_job_t", "cost")
+    _k2 = L.plain_u64("walkee_job_t", "cost")
+    _k3 = L.int_field("walkee_job_t", "cost")
+
+    def col51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col6(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))
+    return col51
 
-    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", root3)], [("addr", col4, "addr", False, []), ("id", col5, "value", False, ["walkee_job_t"]), ("cost", col6, "value", False, ["walkee_job_t"])], [], False, None, ["walkee_root_t", "ngx_queue_t", "walkee_job_t", "walkee"])
-
-def view6(L):
+def make_root52(L, get):
     _k1 = L.off("walkee_root_t", "timers")
     _k2 = L.off("ngx_rbtree_t", "root")
     _k3 = L.off("ngx_rbtree_t", "sentinel")
     _k4 = L.off("ngx_rbtree_node_t", "left")
     _k5 = L.off("walkee_timer_t", "node")
     _k6 = L.off("ngx_rbtree_node_t", "right")
-    _k7 = L.off("ngx_rbtree_node_t", "key")
-    _k8 = L.plain_u64("ngx_rbtree_node_t", "key")
-    _k9 = L.int_field("ngx_rbtree_node_t", "key")
-    _k10 = L.off("walkee_timer_t", "payload")
-    _k11 = L.plain_u64("walkee_timer_t", "payload")
-    _k12 = L.int_field("walkee_timer_t", "payload")
+    h1 = get("h1")
 
-    def h2(_rt):
+    def root52(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root3(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        tr_w1 = _u64(((h2(_rt) + _k1) + _k2))
-        leaf_w1 = _u64(((h2(_rt) + _k1) + _k3))
-        cur_w1 = _u64(((h2(_rt) + _k1) + _k2))
+        tr_w1 = _u64(((h1(_rt) + _k1) + _k2))
+        leaf_w1 = _u64(((h1(_rt) + _k1) + _k3))
+        cur_w1 = _u64(((h1(_rt) + _k1) + _k2))
         n_w1 = 0
         c_w1 = 0
         stack_w1 = []
@@ -3963,63 +4128,45 @@ def view6(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return 1
 
-    def col4(_rt, s):
+    return root52
+
+def make_col53(L, get):
+    _k1 = L.off("walkee_timer_t", "node")
+    _k2 = L.off("ngx_rbtree_node_t", "key")
+    _k3 = L.plain_u64("ngx_rbtree_node_t", "key")
+    _k4 = L.int_field("ngx_rbtree_node_t", "key")
+
+    def col53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return s
+        return (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
-    def col5(_rt, s):
+    return col53
+
+def make_col54(L, get):
+    _k1 = L.off("walkee_timer_t", "payload")
+    _k2 = L.plain_u64("walkee_timer_t", "payload")
+    _k3 = L.int_field("walkee_timer_t", "payload")
+
+    def col54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k7) if ((_b := (s + _k5)) is not None and _k8) else _rt.field_int(_b, _k9, False))
+        return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col6(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False))
+    return col54
 
-    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", root3)], [("addr", col4, "addr", False, []), ("key", col5, "value", False, ["ngx_rbtree_node_t", "walkee_timer_t"]), ("payload", col6, "value", False, ["walkee_timer_t"])], [], False, None, ["walkee_root_t", "ngx_rbtree_t", "ngx_rbtree_node_t", "walkee_timer_t", "walkee"])
-
-def view7(L):
+def make_fold55(L, get):
     _k1 = L.off("walkee_root_t", "bst")
     _k2 = L.off("walkee_tnode_t", "left")
     _k3 = L.off("walkee_tnode_t", "key")
     _k4 = L.plain_u64("walkee_tnode_t", "key")
     _k5 = L.int_field("walkee_tnode_t", "key")
     _k6 = L.off("walkee_tnode_t", "right")
+    h14 = get("h14")
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if not (visit(h1(_rt))):
-            return 0
-        return 1
-
-    def h6(_rt, p0, p1, p2, p3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        r = []
-        r.append(p0)
-        r.append(p1)
-        r.append(p2)
-        r.append(p3)
-        return r
-
-    def fold9(_rt, s):
+    def fold55(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4066,7 +4213,7 @@ def view7(L):
                             live_w4 = 0
                             alive_w5 = (alive_w5 - 1)
                     if alive_w5 == 0:
-                        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+                        return h14(_rt, acc_w3, acc_w4, err_w3, err_w4)
                     c_w7 = _u64((cur_w7 + _k6))
                     cur_w7 = c_w7
             finally:
@@ -4080,41 +4227,68 @@ def view7(L):
                 err_w3 = e_w5
             if live_w4:
                 err_w4 = e_w5
-        return h6(_rt, acc_w3, acc_w4, err_w3, err_w4)
+        return h14(_rt, acc_w3, acc_w4, err_w3, err_w4)
 
-    def folded10(_rt, s):
+    return fold55
+
+def make_folded56(L, get):
+    fold55 = get("fold55")
+
+    def folded56(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold9, s)
+        r = _rt.memo("fold 1", fold55, s)
         e = r[2]
         if e != 0:
             raise e
         return r[0]
 
-    def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return folded10(_rt, s)
+    return folded56
 
-    def folded12(_rt, s):
+def make_col57(L, get):
+    folded56 = get("folded56")
+
+    def col57(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        r = _rt.memo("fold 1", fold9, s)
+        return folded56(_rt, s)
+
+    return col57
+
+def make_folded58(L, get):
+    fold55 = get("fold55")
+
+    def folded58(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        r = _rt.memo("fold 1", fold55, s)
         e = r[3]
         if e != 0:
             raise e
         return r[1]
 
-    def col13(_rt, s):
+    return folded58
+
+def make_col59(L, get):
+    folded58 = get("folded58")
+
+    def col59(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return folded12(_rt, s)
+        return folded58(_rt, s)
 
-    def nth15(_rt, s):
+    return col59
+
+def make_nth60(L, get):
+    _k1 = L.off("walkee_root_t", "bst")
+    _k2 = L.off("walkee_tnode_t", "left")
+    _k3 = L.off("walkee_tnode_t", "right")
+
+    def nth60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4149,7 +4323,7 @@ def view7(L):
                     r = cur_w14
                     return r
                 i = (i + 1)
-                c_w14 = _u64((cur_w14 + _k6))
+                c_w14 = _u64((cur_w14 + _k3))
                 cur_w14 = c_w14
         finally:
             _rt.visited += n_w14
@@ -4157,13 +4331,31 @@ def view7(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
 
-    def col16(_rt, s):
+    return nth60
+
+def make_col61(L, get):
+    _k1 = L.off("walkee_tnode_t", "key")
+    _k2 = L.plain_u64("walkee_tnode_t", "key")
+    _k3 = L.int_field("walkee_tnode_t", "key")
+    nth60 = get("nth60")
+
+    def col61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k3) if ((_b := nth15(_rt, s)) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return (_u64(_b + _k1) if ((_b := nth60(_rt, s)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
-    def col19(_rt, s):
+    return col61
+
+def make_col62(L, get):
+    _k1 = L.off("walkee_root_t", "bst")
+    _k2 = L.off("walkee_tnode_t", "left")
+    _k3 = L.off("walkee_tnode_t", "key")
+    _k4 = L.plain_u64("walkee_tnode_t", "key")
+    _k5 = L.int_field("walkee_tnode_t", "key")
+    _k6 = L.off("walkee_tnode_t", "right")
+
+    def col62(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4200,7 +4392,17 @@ def view7(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return list_w17
 
-    def col23(_rt, s):
+    return col62
+
+def make_col63(L, get):
+    _k1 = L.off("walkee_root_t", "bst")
+    _k2 = L.off("walkee_tnode_t", "key")
+    _k3 = L.plain_u64("walkee_tnode_t", "key")
+    _k4 = L.int_field("walkee_tnode_t", "key")
+    _k5 = L.off("walkee_tnode_t", "right")
+    _k6 = L.off("walkee_tnode_t", "left")
+
+    def col63(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4224,16 +4426,16 @@ def view7(L):
                 if n_w21 > _max_nodes:
                     raise _rt.fail("limit", "bintree_preorder {0} has more than {1} elements (--max-nodes)", [(tr_w21, "hex"), (_max_nodes, "dec")])
                 i3 = cur_w21
-                list_w20.append((_u64(_b + _k3) if ((_b := i3) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+                list_w20.append((_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)))
                 r_w22 = 0
-                c_w21 = _u64((cur_w21 + _k6))
+                c_w21 = _u64((cur_w21 + _k5))
                 r_w22 = c_w21
                 if r_w22 != leaf_w21:
                     if len(stack_w21) >= 100000:
                         raise _rt.fail("corrupt", "bintree_preorder {0}: deeper than 100000 (a cycle, or not a tree)", [(tr_w21, "hex")])
                     stack_w21.append(r_w22)
                 l_w22 = 0
-                c_w21 = _u64((cur_w21 + _k2))
+                c_w21 = _u64((cur_w21 + _k6))
                 l_w22 = c_w21
                 if l_w22 != leaf_w21:
                     if len(stack_w21) >= 100000:
@@ -4245,45 +4447,28 @@ def view7(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return list_w20
 
-    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", root2)], [("count", col11, "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("key_sum", col13, "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("min_key", col16, "value", False, ["walkee_tnode_t", "walkee_root_t"]), ("keys", col19, "value", True, ["walkee_root_t", "walkee_tnode_t"]), ("preorder", col23, "value", True, ["walkee_root_t", "walkee_tnode_t"])], [], False, None, ["walkee"])
+    return col63
 
-def view8(L):
+def make_col64(L, get):
     _k1 = L.off("walkee_root_t", "tag")
-    _k2 = L.off("walkee_root_t", "counts")
-    _k3 = L.off("walkee_root_t", "heads")
-    _k4 = L.off("walkee_item_t", "value")
-    _k5 = L.plain_u64("walkee_item_t", "value")
-    _k6 = L.int_field("walkee_item_t", "value")
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if not (visit(h1(_rt))):
-            return 0
-        return 1
-
-    def col3(_rt, s):
+    def col64(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         return _rt.cstringn((s + _k1), 16)
 
-    def col6(_rt, s):
+    return col64
+
+def make_col65(L, get):
+    _k1 = L.off("walkee_root_t", "counts")
+
+    def col65(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         list_w4 = []
-        b_w5 = (s + _k2)
+        b_w5 = (s + _k1)
         c_w5 = 4
         if c_w5 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w5, "hex"), (c_w5, "dec")])
@@ -4302,12 +4487,17 @@ def view8(L):
             i_w5 = (i_w5 + 1)
         return list_w4
 
-    def sum8(_rt, s):
+    return col65
+
+def make_sum66(L, get):
+    _k1 = L.off("walkee_root_t", "counts")
+
+    def sum66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        b_w7 = (s + _k2)
+        b_w7 = (s + _k1)
         c_w7 = 4
         if c_w7 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w7, "hex"), (c_w7, "dec")])
@@ -4327,13 +4517,22 @@ def view8(L):
             i_w7 = (i_w7 + 1)
         return acc
 
-    def col9(_rt, s):
+    return sum66
+
+def make_col67(L, get):
+    sum66 = get("sum66")
+
+    def col67(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return sum8(_rt, s)
+        return sum66(_rt, s)
 
-    def h10(_rt, b, i):
+    return col67
+
+def make_h68(L, get):
+
+    def h68(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4341,13 +4540,23 @@ def view8(L):
             raise _rt.fail("corrupt", "walkee_root_t.counts[{0}]: out of bounds (4 elements)", [(i, "dec")])
         return (b + (i * 4))
 
-    def col11(_rt, s):
+    return h68
+
+def make_col69(L, get):
+    _k1 = L.off("walkee_root_t", "counts")
+    h68 = get("h68")
+
+    def col69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _m.int(h10(_rt, (s + _k2), 2), 4, False)
+        return _m.int(h68(_rt, (s + _k1), 2), 4, False)
 
-    def h12(_rt, b, i):
+    return col69
+
+def make_h70(L, get):
+
+    def h70(_rt, b, i):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4355,18 +4564,29 @@ def view8(L):
             raise _rt.fail("corrupt", "walkee_root_t.heads[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
 
-    def col13(_rt, s):
+    return h70
+
+def make_col71(L, get):
+    _k1 = L.off("walkee_root_t", "heads")
+    h70 = get("h70")
+
+    def col71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return _u64(h12(_rt, (s + _k3), 0))
+        return _u64(h70(_rt, (s + _k1), 0))
 
-    def col16(_rt, s):
+    return col71
+
+def make_col72(L, get):
+    _k1 = L.off("walkee_root_t", "heads")
+
+    def col72(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         list_w14 = []
-        b_w15 = (s + _k3)
+        b_w15 = (s + _k1)
         c_w15 = 2
         if c_w15 < 0:
             raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w15, "hex"), (c_w15, "dec")])
@@ -4385,39 +4605,26 @@ def view8(L):
             i_w15 = (i_w15 + 1)
         return list_w14
 
-    def col17(_rt, s):
+    return col72
+
+def make_col73(L, get):
+    _k1 = L.off("walkee_root_t", "heads")
+    _k2 = L.off("walkee_item_t", "value")
+    _k3 = L.plain_u64("walkee_item_t", "value")
+    _k4 = L.int_field("walkee_item_t", "value")
+    h70 = get("h70")
+
+    def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k4) if ((_b := _u64(h12(_rt, (s + _k3), 0))) is not None and _k5) else _rt.field_int(_b, _k6, False))
+        return (_u64(_b + _k2) if ((_b := _u64(h70(_rt, (s + _k1), 0))) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
-    return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", root2)], [("tag", col3, "value", False, ["walkee_root_t"]), ("counts", col6, "value", True, ["walkee_root_t"]), ("total", col9, "value", False, ["walkee_root_t"]), ("third", col11, "value", False, ["walkee_root_t"]), ("first", col13, "addr", False, ["walkee_root_t", "walkee_item_t"]), ("heads", col16, "addr", True, ["walkee_root_t", "walkee_item_t"]), ("first_value", col17, "value", False, ["walkee_item_t", "walkee_root_t"])], [], False, None, ["walkee"])
+    return col73
 
-def view9(L):
-    _k1 = L.off("walkee_root_t", "name")
-    _k2 = L.off("ngx_str_t", "data")
-    _k3 = L.off("ngx_str_t", "len")
-    _k4 = L.plain_u64("ngx_str_t", "len")
-    _k5 = L.int_field("ngx_str_t", "len")
+def make_h74(L, get):
 
-    def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        if not (visit(h1(_rt))):
-            return 0
-        return 1
-
-    def h3(_rt, d, l):
+    def h74(_rt, d, l):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4425,75 +4632,45 @@ def view9(L):
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
 
-    def col4(_rt, s):
+    return h74
+
+def make_col75(L, get):
+    _k1 = L.off("walkee_root_t", "name")
+    _k2 = L.off("ngx_str_t", "data")
+    _k3 = L.off("ngx_str_t", "len")
+    _k4 = L.plain_u64("ngx_str_t", "len")
+    _k5 = L.int_field("ngx_str_t", "len")
+    h74 = get("h74")
+
+    def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return h3(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h74(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
-    def col5(_rt, s):
+    return col75
+
+def make_col76(L, get):
+    _k1 = L.off("walkee_root_t", "name")
+    _k2 = L.off("ngx_str_t", "len")
+    _k3 = L.plain_u64("ngx_str_t", "len")
+    _k4 = L.int_field("ngx_str_t", "len")
+
+    def col76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))
+        return (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
-    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", root2)], [("name", col4, "value", False, ["walkee_root_t", "ngx_str_t"]), ("len", col5, "value", False, ["ngx_str_t", "walkee_root_t"])], [], False, None, ["walkee"])
+    return col76
 
-def view10(L):
-    _k1 = L.off("walkee_root_t", "pools")
-    _k2 = L.off("walkee_root_t", "npools")
-    _k3 = L.plain_u64("walkee_root_t", "npools")
-    _k4 = L.int_field("walkee_root_t", "npools")
-    _k5 = L.align("ngx_pool_t")
-    _k6 = (_k5 - 1)
-    _k7 = L.off("ngx_pool_t", "d.end")
-    _k8 = L.off("ngx_pool_t", "d.next")
-    _k9 = L.off("ngx_pool_t", "large")
-    _k10 = L.align("ngx_pool_large_t")
-    _k11 = (_k10 - 1)
-    _k12 = L.off("ngx_pool_large_t", "alloc")
-    _k13 = L.off("ngx_pool_large_t", "next")
+def make_sum77(L, get):
+    _k1 = L.align("ngx_pool_t")
+    _k2 = (_k1 - 1)
+    _k3 = L.off("ngx_pool_t", "d.end")
+    _k4 = L.off("ngx_pool_t", "d.next")
 
-    def h2(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        a = _rt.global_addr("walkee")
-        if a < 0:
-            raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
-        return a
-
-    def root3(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        b_w1 = _u64((h2(_rt) + _k1))
-        c_w1 = (_u64(_b + _k2) if ((_b := h2(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False))
-        if c_w1 < 0:
-            raise _rt.fail("corrupt", "array at {0}: negative count {1}", [(b_w1, "hex"), (c_w1, "dec")])
-        if c_w1 > _max_nodes:
-            raise _rt.fail("limit", "array at {0}: count {1} is more than --max-nodes ({2})", [(b_w1, "hex"), (c_w1, "dec"), (_max_nodes, "dec")])
-        if (c_w1 > 0) and (b_w1 == 0):
-            raise _rt.fail("corrupt", "array of {0} elements at NULL", [(c_w1, "dec")])
-        _rt.visited += c_w1
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w1 = 0
-        while True:
-            if i_w1 >= c_w1:
-                break
-            if not (visit(_u64((b_w1 + (i_w1 * 8))))):
-                return 0
-            i_w1 = (i_w1 + 1)
-        return 1
-
-    def col4(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return s
-
-    def sum6(_rt, s):
+    def sum77(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4506,14 +4683,14 @@ def view10(L):
             while True:
                 if p_w5 == 0:
                     break
-                if (p_w5 & _k6) != 0:
+                if (p_w5 & _k2) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_t.d.next chain: {0} is not aligned for ngx_pool_t", [(p_w5, "hex")])
                 n_w5 = (n_w5 + 1)
                 if n_w5 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_t.d.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i1 = p_w5
-                acc = (acc + (_u64((i1 + _k7)) - i1))
-                p_w5 = _u64((p_w5 + _k8))
+                acc = (acc + (_u64((i1 + _k3)) - i1))
+                p_w5 = _u64((p_w5 + _k4))
                 if (p_w5 == t_w5) and (p_w5 != 0):
                     raise _rt.fail("cycle", "ngx_pool_t.d.next chain: cycle at {0} after {1} elements", [(p_w5, "hex"), (n_w5, "dec")])
                 if n_w5 == pw_w5:
@@ -4525,12 +4702,21 @@ def view10(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def sum8(_rt, s):
+    return sum77
+
+def make_sum78(L, get):
+    _k1 = L.off("ngx_pool_t", "large")
+    _k2 = L.align("ngx_pool_large_t")
+    _k3 = (_k2 - 1)
+    _k4 = L.off("ngx_pool_large_t", "alloc")
+    _k5 = L.off("ngx_pool_large_t", "next")
+
+    def sum78(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
-        p_w7 = _u64((s + _k9))
+        p_w7 = _u64((s + _k1))
         n_w7 = 0
         t_w7 = p_w7
         pw_w7 = 1
@@ -4538,16 +4724,16 @@ def view10(L):
             while True:
                 if p_w7 == 0:
                     break
-                if (p_w7 & _k11) != 0:
+                if (p_w7 & _k3) != 0:
                     raise _rt.fail("corrupt", "ngx_pool_large_t.next chain: {0} is not aligned for ngx_pool_large_t", [(p_w7, "hex")])
                 n_w7 = (n_w7 + 1)
                 if n_w7 > _max_nodes:
                     raise _rt.fail("limit", "ngx_pool_large_t.next chain has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w7
-                if _u64((i2 + _k12)) != 0:
+                if _u64((i2 + _k4)) != 0:
                     i3 = i2
-                    acc = (acc + (0 if _u64((i3 + _k12)) == 0 else (_rt.div(_u64((_u64((i3 + _k12)) - 8)), 8) * 8)))
-                p_w7 = _u64((p_w7 + _k13))
+                    acc = (acc + (0 if _u64((i3 + _k4)) == 0 else (_rt.div(_u64((_u64((i3 + _k4)) - 8)), 8) * 8)))
+                p_w7 = _u64((p_w7 + _k5))
                 if (p_w7 == t_w7) and (p_w7 != 0):
                     raise _rt.fail("cycle", "ngx_pool_large_t.next chain: cycle at {0} after {1} elements", [(p_w7, "hex"), (n_w7, "dec")])
                 if n_w7 == pw_w7:
@@ -4559,37 +4745,36 @@ def view10(L):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    def col9(_rt, s):
+    return sum78
+
+def make_col79(L, get):
+    sum77 = get("sum77")
+    sum78 = get("sum78")
+
+    def col79(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        return (sum6(_rt, s) + sum8(_rt, s))
+        return (sum77(_rt, s) + sum78(_rt, s))
 
-    return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", root3)], [("pool", col4, "addr", False, []), ("bytes", col9, "value", False, ["ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "pool"], "bytes", None), ["walkee_root_t", "ngx_pool_t", "walkee"])
+    return col79
 
-def printer0(L):
+def make_expr80(L, get):
     _k1 = L.off("ngx_str_t", "data")
     _k2 = L.off("ngx_str_t", "len")
     _k3 = L.plain_u64("ngx_str_t", "len")
     _k4 = L.int_field("ngx_str_t", "len")
+    h74 = get("h74")
 
-    def h1(_rt, d, l):
+    def expr80(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        if l < 0:
-            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
-        return _rt.string(d, l)
+        return h74(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
-    def expr2(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        return h1(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
+    return expr80
 
-    return expr2
-
-def printer2(L):
+def make_walk81(L, get):
     _k1 = L.off("ngx_array_t", "nelts")
     _k2 = L.plain_u64("ngx_array_t", "nelts")
     _k3 = L.int_field("ngx_array_t", "nelts")
@@ -4598,7 +4783,7 @@ def printer2(L):
     _k6 = L.plain_u64("ngx_array_t", "size")
     _k7 = L.int_field("ngx_array_t", "size")
 
-    def walk2(_rt, s, visit):
+    def walk81(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4620,7 +4805,21 @@ def printer2(L):
             i_w1 = (i_w1 + 1)
         return 1
 
-    return walk2
+    return walk81
+
+PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "col3": make_col3, "h4": make_h4, "fold5": make_fold5, "folded6": make_folded6, "col7": make_col7, "folded8": make_folded8, "col9": make_col9, "folded10": make_folded10, "col11": make_col11, "folded12": make_folded12, "col13": make_col13, "h14": make_h14, "fold15": make_fold15, "folded16": make_folded16, "col17": make_col17, "folded18": make_folded18, "col19": make_col19, "count20": make_count20, "col21": make_col21, "folded22": make_folded22, "check23": make_check23, "root24": make_root24, "fold25": make_fold25, "folded26": make_folded26, "col27": make_col27, "folded28": make_folded28, "col29": make_col29, "sum30": make_sum30, "col31": make_col31, "h32": make_h32, "fold33": make_fold33, "folded34": make_folded34, "col35": make_col35, "folded36": make_folded36, "col37": make_col37, "folded38": make_folded38, "col39": make_col39, "fold40": make_fold40, "folded41": make_folded41, "col42": make_col42, "count43": make_count43, "col44": make_col44, "folded45": make_folded45, "col46": make_col46, "folded47": make_folded47, "col48": make_col48, "root49": make_root49, "col50": make_col50, "col51": make_col51, "root52": make_root52, "col53": make_col53, "col54": make_col54, "fold55": make_fold55, "folded56": make_folded56, "col57": make_col57, "folded58": make_folded58, "col59": make_col59, "nth60": make_nth60, "col61": make_col61, "col62": make_col62, "col63": make_col63, "col64": make_col64, "col65": make_col65, "sum66": make_sum66, "col67": make_col67, "h68": make_h68, "col69": make_col69, "h70": make_h70, "col71": make_col71, "col72": make_col72, "col73": make_col73, "h74": make_h74, "col75": make_col75, "col76": make_col76, "sum77": make_sum77, "sum78": make_sum78, "col79": make_col79, "expr80": make_expr80, "walk81": make_walk81}
+
+
+def pack_functions(L, names):
+    """The pack's functions of these names for the layout L (each made once, with those it calls), by name."""
+    made = {}
+
+    def get(n):
+        f = made.get(n)
+        if f is None:
+            f = made[n] = PACK_FUNCTIONS[n](L, get)
+        return f
+    return dict((n, get(n)) for n in names)
 
 PACK = Pack(
     "walkee",

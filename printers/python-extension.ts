@@ -14,6 +14,7 @@ import { repoRoot } from '../core/packs.ts';
 import type { LFunc } from '../generators/lower/lir.ts';
 import { lowerSeqOf, lowerValue, lowerValues, lowerView } from '../generators/lower/lower.ts';
 import { reachedFrom } from '../generators/lower/reads.ts';
+import { directCallees, FunctionPool } from '../generators/lower/share.ts';
 import { PyConsts, printPyFuncs } from './py.ts';
 import { type Py, py, pyBool, pyComment, pyData, pyInt, pyJoin, pyRuntime, pyStr } from './py-source.ts';
 
@@ -97,22 +98,55 @@ export function commandNames(view: ViewIR): string[] {
   return [view.name, ...view.aliases].map(commandName);
 }
 
-/** A factory: bind the layout's numbers once (the consts), define the functions, return what they make. */
-function factory(fnName: Py, funcs: LFunc[], result: Py): Py {
+/**
+ * One function of the pack (share.ts: each distinct one once), as a factory of a layout: bind the layout's
+ * numbers once (the consts) and the functions it calls, define it, return it.
+ */
+function functionFactory(f: LFunc): Py {
   const consts = new PyConsts();
-  const body = printPyFuncs(funcs, consts, '    ');
-  return pyJoin([py`def ${fnName}(L):`, ...consts.bindings().map((b) => py`    ${b}`), ...body, py``, py`    return ${result}`], '\n');
+  const body = printPyFuncs([f], consts, '    ');
+  const callees = directCallees(f).map((n) => py`    ${fnRef(n)} = get(${pyStr(n)})`);
+  return pyJoin([py`def make_${fnRef(f.name)}(L, get):`, ...consts.bindings().map((b) => py`    ${b}`), ...callees, ...body, py``, py`    return ${fnRef(f.name)}`], '\n');
 }
 
+/** The table of the pack's function factories, and what makes the functions a program asks for, once each, for one layout. */
+function functionTable(pool: FunctionPool): Py {
+  const entries = pool.funcs.map((f) => py`${pyStr(f.name)}: make_${fnRef(f.name)}`);
+  return py`PACK_FUNCTIONS = {${pyJoin(entries, ', ')}}
+
+
+def pack_functions(L, names):
+    """The pack's functions of these names for the layout L (each made once, with those it calls), by name."""
+    made = {}
+
+    def get(n):
+        f = made.get(n)
+        if f is None:
+            f = made[n] = PACK_FUNCTIONS[n](L, get)
+        return f
+    return dict((n, get(n)) for n in names)`;
+}
+
+/** A program's factory: the pack's functions it names, made for the layout, and what it returns of them (fs["name"]). */
+function factory(fnName: Py, names: string[], result: Py): Py {
+  return pyJoin([py`def ${fnName}(L):`, py`    fs = pack_functions(L, [${pyJoin([...new Set(names)].map((n) => pyStr(n)), ', ')}])`, py`    return ${result}`], '\n');
+}
+
+/** A function of the pack, as a program's factory refers to it. */
+const packFn = (n: string): Py => py`fs[${pyStr(n)}]`;
+
 /** A view: roots (seq functions of a visitor), columns and checks (value functions of the item). */
-function viewFactory(view: ViewIR, index: number): Py {
+function viewFactory(pool: FunctionPool, view: ViewIR, index: number): Py {
   const lv = lowerView(view);
-  const rootList = pyJoin(lv.roots.map((r) => py`(${pyStr(r.label)}, ${fnRef(r.fn)})`), ', ');
+  const to = pool.add(lv.funcs);
+  const at = (n: string) => to.get(n)!;
+  const rootList = pyJoin(lv.roots.map((r) => py`(${pyStr(r.label)}, ${packFn(at(r.fn))})`), ', ');
   const names = (xs: string[]) => py`[${pyJoin(xs.map((n) => pyStr(n)), ', ')}]`;
-  const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${fnRef(c.fn)}, ${pyStr(c.kind)}, ${pyBool(c.list)}, ${names(c.reads)})`), ', ');
-  const checkList = pyJoin(lv.checks.map((c) => py`(${fnRef(c.fn)}, ${pyStr(c.message)})`), ', ');
+  const colList = pyJoin(lv.columns.map((c) => py`(${pyStr(c.name)}, ${packFn(at(c.fn))}, ${pyStr(c.kind)}, ${pyBool(c.list)}, ${names(c.reads)})`), ', ');
+  const checkList = pyJoin(lv.checks.map((c) => py`(${packFn(at(c.fn))}, ${pyStr(c.message)})`), ', ');
   const needs = names(reachedFrom(lv.funcs, [...lv.roots.map((r) => r.fn), ...lv.checks.map((c) => c.fn)]).names);
-  return factory(py`view${index}`, lv.funcs, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)}, ${needs})`);
+  const uses = lv.funcs.map((f) => at(f.name));
+  return factory(py`view${index}`, uses, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)}, ${needs})`);
 }
 
 /** A stack-shaped view's frames and weight, as the Python View takes them; None for a table. */
@@ -123,17 +157,19 @@ function stackOf(view: ViewIR): Py {
 }
 
 /** The program's clock on a core (the schema's clock:), as a factory like a view's: (doc, {name: fn(rt, s)}). */
-function clockFactory(clock: ClockIR): Py {
+function clockFactory(pool: FunctionPool, clock: ClockIR): Py {
   const names = CLOCK_NAMES.filter((n) => clock.exprs[n]);
   const { funcs, entries } = lowerValues(names.map((n) => clock.exprs[n]!));
-  const table = names.map((n, i) => py`${pyStr(n)}: ${fnRef(entries[i])}`);
-  return factory(py`pack_clock`, funcs, py`(${pyStr(clock.doc)}, {${pyJoin(table, ', ')}})`);
+  const to = pool.add(funcs);
+  const table = names.map((n, i) => py`${pyStr(n)}: ${packFn(to.get(entries[i])!)}`);
+  return factory(py`pack_clock`, funcs.map((f) => to.get(f.name)!), py`(${pyStr(clock.doc)}, {${pyJoin(table, ', ')}})`);
 }
 
 /** A printer's code, as a factory like a view's: a value function of s, or a seq function of s and a visitor. */
-function printerFactory(p: Extract<PrinterIR, { expr: TExpr }>, index: number): Py {
+function printerFactory(pool: FunctionPool, p: Extract<PrinterIR, { expr: TExpr }>, index: number): Py {
   const prog = p.kind === 'children' ? lowerSeqOf(p.expr) : lowerValue(p.expr);
-  return factory(py`printer${index}`, prog.funcs, fnRef(prog.entry));
+  const to = pool.add(prog.funcs);
+  return factory(py`printer${index}`, prog.funcs.map((f) => to.get(f.name)!), packFn(to.get(prog.entry)!));
 }
 
 /** A function lower.ts named (a plain identifier it made). */
@@ -185,15 +221,22 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
       return py`(${pyStr(commandName(f.name))}, [${pyJoin(indexes.map((i) => pyInt(i)), ', ')}], ${pyStr(flamegraphHelp(f, commandName(f.name)))})`;
     }),
   ];
+  // The programs first: they fill the pool of the pack's functions, printed once each after them.
+  const pool = new FunctionPool();
+  const programs = [
+    ...views.map((v, i) => viewFactory(pool, v, i)),
+    ...pack.printers.flatMap((p, i) => (p.kind === 'view' ? [] : [printerFactory(pool, p, i)])),
+    ...(pack.clock ? [clockFactory(pool, pack.clock)] : []),
+  ];
   const body: Py[] = [
     ...header,
     MODULE_MAKER,
     ...runtime,
     pyComment(`---- pack ${pack.name} ----`),
     PACK_IMPORTS[dbg],
-    ...views.map((v, i) => viewFactory(v, i)),
-    ...pack.printers.flatMap((p, i) => (p.kind === 'view' ? [] : [printerFactory(p, i)])),
-    ...(pack.clock ? [clockFactory(pack.clock)] : []),
+    ...programs,
+    ...pool.funcs.map(functionFactory),
+    functionTable(pool),
     py`PACK = Pack(
     ${pyStr(pack.name)},
     ${pyStr(pack.doc)},

@@ -1147,7 +1147,7 @@ function aliasAll(ss: LStmt[], x: string): LStmt[] {
   return sub(ss) as LStmt[];
 }
 
-const jsonOf = (x: unknown): string => JSON.stringify(x, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val));
+export const jsonOf = (x: unknown): string => JSON.stringify(x, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val));
 
 /** The statements with the list at path (indexes of ifs, each into its then) rewritten by f. */
 function rewriteAt(ss: LStmt[], path: number[], f: (ss: LStmt[]) => LStmt[]): LStmt[] {
