@@ -2925,18 +2925,6 @@ from xwalk_commands import Pack
 from xwalk_core import View
 from xwalk_lldb import xwalk_register
 
-def view0(L):
-    fs = pack_functions(L, ["h1", "root2", "count3", "sum4", "col5"])
-    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", fs["root2"])], [("entries", fs["col5"], "value", False, ["churn_root_t", "entry_t"])], [], False, None, ["churn"])
-
-def view1(L):
-    fs = pack_functions(L, ["h1", "root2", "count6", "col7"])
-    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", fs["root2"])], [("entries", fs["col7"], "value", False, ["churn_root_t", "ngx_queue_t"])], [], False, None, ["churn"])
-
-def view2(L):
-    fs = pack_functions(L, ["h1", "root2", "h8", "fold9", "folded10", "col11", "folded12", "col13"])
-    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", fs["root2"])], [("count", fs["col11"], "value", False, ["churn_root_t", "node_t"]), ("sum", fs["col13"], "value", False, ["churn_root_t", "node_t"])], [], False, None, ["churn"])
-
 def make_h1(L, get):
 
     def h1(_rt):
@@ -3234,16 +3222,29 @@ def make_col13(L, get):
 PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "count3": make_count3, "sum4": make_sum4, "col5": make_col5, "count6": make_count6, "col7": make_col7, "h8": make_h8, "fold9": make_fold9, "folded10": make_folded10, "col11": make_col11, "folded12": make_folded12, "col13": make_col13}
 
 
-def pack_functions(L, names):
-    """The pack's functions of these names for the layout L (each made once, with those it calls), by name."""
+def pack_functions(L, names, table=PACK_FUNCTIONS):
+    """The pack's functions of these names for the layout L (each made once, with those it calls), by name.
+    The table is bound here: a second pack sourced into the same namespace brings its own."""
     made = {}
 
     def get(n):
         f = made.get(n)
         if f is None:
-            f = made[n] = PACK_FUNCTIONS[n](L, get)
+            f = made[n] = table[n](L, get)
         return f
     return dict((n, get(n)) for n in names)
+
+def view0(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root2", "count3", "sum4", "col5"])
+    return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", fs["root2"])], [("entries", fs["col5"], "value", False, ["churn_root_t", "entry_t"])], [], False, None, ["churn"])
+
+def view1(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root2", "count6", "col7"])
+    return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", fs["root2"])], [("entries", fs["col7"], "value", False, ["churn_root_t", "ngx_queue_t"])], [], False, None, ["churn"])
+
+def view2(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root2", "h8", "fold9", "folded10", "col11", "folded12", "col13"])
+    return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", fs["root2"])], [("count", fs["col11"], "value", False, ["churn_root_t", "node_t"]), ("sum", fs["col13"], "value", False, ["churn_root_t", "node_t"])], [], False, None, ["churn"])
 
 PACK = Pack(
     "churn",

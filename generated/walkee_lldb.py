@@ -2925,58 +2925,6 @@ from xwalk_commands import Pack
 from xwalk_core import View
 from xwalk_lldb import xwalk_register
 
-def view0(L):
-    fs = pack_functions(L, ["h1", "root2", "col3", "h4", "fold5", "folded6", "col7", "folded8", "col9", "folded10", "col11", "folded12", "col13", "h14", "fold15", "folded16", "col17", "folded18", "col19", "count20", "col21", "folded22", "check23"])
-    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", fs["root2"])], [("addr", fs["col3"], "addr", False, []), ("blocks", fs["col7"], "value", False, ["ngx_pool_t"]), ("used", fs["col9"], "value", False, ["ngx_pool_t"]), ("free", fs["col11"], "value", False, ["ngx_pool_t"]), ("failed", fs["col13"], "value", False, ["ngx_pool_t"]), ("large_count", fs["col17"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("large_bytes", fs["col19"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("cleanups", fs["col21"], "value", False, ["ngx_pool_t", "ngx_pool_cleanup_t"])], [(fs["check23"], "a block's d.last lies outside the block")], False, None, ["ngx_pool_t", "walkee_root_t", "walkee"])
-
-def view1(L):
-    fs = pack_functions(L, ["h1", "root24", "h14", "fold25", "folded26", "col27", "folded28", "col29"])
-    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col27"], "value", False, ["walkee_root_t", "walkee_item_t"]), ("sum", fs["col29"], "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
-
-def view2(L):
-    fs = pack_functions(L, ["h1", "root24", "sum30", "col31"])
-    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", fs["root24"])], [("sum", fs["col31"], "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
-
-def view3(L):
-    fs = pack_functions(L, ["h1", "root24", "h32", "fold33", "folded34", "col35", "folded36", "col37", "folded38", "col39"])
-    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col35"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("weight_sum", fs["col37"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("id_sum", fs["col39"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"])], [], False, None, ["walkee"])
-
-def view4(L):
-    fs = pack_functions(L, ["h1", "root24", "h32", "fold40", "folded41", "col42", "count43", "col44", "folded45", "col46", "folded47", "col48"])
-    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col42"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("parts", fs["col44"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t"]), ("key_bytes", fs["col46"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("value_bytes", fs["col48"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"])], [], False, None, ["walkee"])
-
-def view5(L):
-    fs = pack_functions(L, ["h1", "root49", "col3", "col50", "col51"])
-    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", fs["root49"])], [("addr", fs["col3"], "addr", False, []), ("id", fs["col50"], "value", False, ["walkee_job_t"]), ("cost", fs["col51"], "value", False, ["walkee_job_t"])], [], False, None, ["walkee_root_t", "ngx_queue_t", "walkee_job_t", "walkee"])
-
-def view6(L):
-    fs = pack_functions(L, ["h1", "root52", "col3", "col53", "col54"])
-    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", fs["root52"])], [("addr", fs["col3"], "addr", False, []), ("key", fs["col53"], "value", False, ["ngx_rbtree_node_t", "walkee_timer_t"]), ("payload", fs["col54"], "value", False, ["walkee_timer_t"])], [], False, None, ["walkee_root_t", "ngx_rbtree_t", "ngx_rbtree_node_t", "walkee_timer_t", "walkee"])
-
-def view7(L):
-    fs = pack_functions(L, ["h1", "root24", "h14", "fold55", "folded56", "col57", "folded58", "col59", "nth60", "col61", "col62", "col63"])
-    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col57"], "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("key_sum", fs["col59"], "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("min_key", fs["col61"], "value", False, ["walkee_tnode_t", "walkee_root_t"]), ("keys", fs["col62"], "value", True, ["walkee_root_t", "walkee_tnode_t"]), ("preorder", fs["col63"], "value", True, ["walkee_root_t", "walkee_tnode_t"])], [], False, None, ["walkee"])
-
-def view8(L):
-    fs = pack_functions(L, ["h1", "root24", "col64", "col65", "sum66", "col67", "h68", "col69", "h70", "col71", "col72", "col73"])
-    return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", fs["root24"])], [("tag", fs["col64"], "value", False, ["walkee_root_t"]), ("counts", fs["col65"], "value", True, ["walkee_root_t"]), ("total", fs["col67"], "value", False, ["walkee_root_t"]), ("third", fs["col69"], "value", False, ["walkee_root_t"]), ("first", fs["col71"], "addr", False, ["walkee_root_t", "walkee_item_t"]), ("heads", fs["col72"], "addr", True, ["walkee_root_t", "walkee_item_t"]), ("first_value", fs["col73"], "value", False, ["walkee_item_t", "walkee_root_t"])], [], False, None, ["walkee"])
-
-def view9(L):
-    fs = pack_functions(L, ["h1", "root24", "h74", "col75", "col76"])
-    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", fs["root24"])], [("name", fs["col75"], "value", False, ["walkee_root_t", "ngx_str_t"]), ("len", fs["col76"], "value", False, ["ngx_str_t", "walkee_root_t"])], [], False, None, ["walkee"])
-
-def view10(L):
-    fs = pack_functions(L, ["h1", "root2", "col3", "sum77", "sum78", "col79"])
-    return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", fs["root2"])], [("pool", fs["col3"], "addr", False, []), ("bytes", fs["col79"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "pool"], "bytes", None), ["walkee_root_t", "ngx_pool_t", "walkee"])
-
-def printer0(L):
-    fs = pack_functions(L, ["h74", "expr80"])
-    return fs["expr80"]
-
-def printer2(L):
-    fs = pack_functions(L, ["walk81"])
-    return fs["walk81"]
-
 def make_h1(L, get):
 
     def h1(_rt):
@@ -4922,16 +4870,69 @@ def make_walk81(L, get):
 PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "col3": make_col3, "h4": make_h4, "fold5": make_fold5, "folded6": make_folded6, "col7": make_col7, "folded8": make_folded8, "col9": make_col9, "folded10": make_folded10, "col11": make_col11, "folded12": make_folded12, "col13": make_col13, "h14": make_h14, "fold15": make_fold15, "folded16": make_folded16, "col17": make_col17, "folded18": make_folded18, "col19": make_col19, "count20": make_count20, "col21": make_col21, "folded22": make_folded22, "check23": make_check23, "root24": make_root24, "fold25": make_fold25, "folded26": make_folded26, "col27": make_col27, "folded28": make_folded28, "col29": make_col29, "sum30": make_sum30, "col31": make_col31, "h32": make_h32, "fold33": make_fold33, "folded34": make_folded34, "col35": make_col35, "folded36": make_folded36, "col37": make_col37, "folded38": make_folded38, "col39": make_col39, "fold40": make_fold40, "folded41": make_folded41, "col42": make_col42, "count43": make_count43, "col44": make_col44, "folded45": make_folded45, "col46": make_col46, "folded47": make_folded47, "col48": make_col48, "root49": make_root49, "col50": make_col50, "col51": make_col51, "root52": make_root52, "col53": make_col53, "col54": make_col54, "fold55": make_fold55, "folded56": make_folded56, "col57": make_col57, "folded58": make_folded58, "col59": make_col59, "nth60": make_nth60, "col61": make_col61, "col62": make_col62, "col63": make_col63, "col64": make_col64, "col65": make_col65, "sum66": make_sum66, "col67": make_col67, "h68": make_h68, "col69": make_col69, "h70": make_h70, "col71": make_col71, "col72": make_col72, "col73": make_col73, "h74": make_h74, "col75": make_col75, "col76": make_col76, "sum77": make_sum77, "sum78": make_sum78, "col79": make_col79, "expr80": make_expr80, "walk81": make_walk81}
 
 
-def pack_functions(L, names):
-    """The pack's functions of these names for the layout L (each made once, with those it calls), by name."""
+def pack_functions(L, names, table=PACK_FUNCTIONS):
+    """The pack's functions of these names for the layout L (each made once, with those it calls), by name.
+    The table is bound here: a second pack sourced into the same namespace brings its own."""
     made = {}
 
     def get(n):
         f = made.get(n)
         if f is None:
-            f = made[n] = PACK_FUNCTIONS[n](L, get)
+            f = made[n] = table[n](L, get)
         return f
     return dict((n, get(n)) for n in names)
+
+def view0(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root2", "col3", "h4", "fold5", "folded6", "col7", "folded8", "col9", "folded10", "col11", "folded12", "col13", "h14", "fold15", "folded16", "col17", "folded18", "col19", "count20", "col21", "folded22", "check23"])
+    return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", fs["root2"])], [("addr", fs["col3"], "addr", False, []), ("blocks", fs["col7"], "value", False, ["ngx_pool_t"]), ("used", fs["col9"], "value", False, ["ngx_pool_t"]), ("free", fs["col11"], "value", False, ["ngx_pool_t"]), ("failed", fs["col13"], "value", False, ["ngx_pool_t"]), ("large_count", fs["col17"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("large_bytes", fs["col19"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("cleanups", fs["col21"], "value", False, ["ngx_pool_t", "ngx_pool_cleanup_t"])], [(fs["check23"], "a block's d.last lies outside the block")], False, None, ["ngx_pool_t", "walkee_root_t", "walkee"])
+
+def view1(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root24", "h14", "fold25", "folded26", "col27", "folded28", "col29"])
+    return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col27"], "value", False, ["walkee_root_t", "walkee_item_t"]), ("sum", fs["col29"], "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
+
+def view2(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root24", "sum30", "col31"])
+    return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", fs["root24"])], [("sum", fs["col31"], "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
+
+def view3(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root24", "h32", "fold33", "folded34", "col35", "folded36", "col37", "folded38", "col39"])
+    return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col35"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("weight_sum", fs["col37"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("id_sum", fs["col39"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"])], [], False, None, ["walkee"])
+
+def view4(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root24", "h32", "fold40", "folded41", "col42", "count43", "col44", "folded45", "col46", "folded47", "col48"])
+    return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col42"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("parts", fs["col44"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t"]), ("key_bytes", fs["col46"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("value_bytes", fs["col48"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"])], [], False, None, ["walkee"])
+
+def view5(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root49", "col3", "col50", "col51"])
+    return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", fs["root49"])], [("addr", fs["col3"], "addr", False, []), ("id", fs["col50"], "value", False, ["walkee_job_t"]), ("cost", fs["col51"], "value", False, ["walkee_job_t"])], [], False, None, ["walkee_root_t", "ngx_queue_t", "walkee_job_t", "walkee"])
+
+def view6(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root52", "col3", "col53", "col54"])
+    return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", fs["root52"])], [("addr", fs["col3"], "addr", False, []), ("key", fs["col53"], "value", False, ["ngx_rbtree_node_t", "walkee_timer_t"]), ("payload", fs["col54"], "value", False, ["walkee_timer_t"])], [], False, None, ["walkee_root_t", "ngx_rbtree_t", "ngx_rbtree_node_t", "walkee_timer_t", "walkee"])
+
+def view7(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root24", "h14", "fold55", "folded56", "col57", "folded58", "col59", "nth60", "col61", "col62", "col63"])
+    return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col57"], "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("key_sum", fs["col59"], "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("min_key", fs["col61"], "value", False, ["walkee_tnode_t", "walkee_root_t"]), ("keys", fs["col62"], "value", True, ["walkee_root_t", "walkee_tnode_t"]), ("preorder", fs["col63"], "value", True, ["walkee_root_t", "walkee_tnode_t"])], [], False, None, ["walkee"])
+
+def view8(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root24", "col64", "col65", "sum66", "col67", "h68", "col69", "h70", "col71", "col72", "col73"])
+    return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", fs["root24"])], [("tag", fs["col64"], "value", False, ["walkee_root_t"]), ("counts", fs["col65"], "value", True, ["walkee_root_t"]), ("total", fs["col67"], "value", False, ["walkee_root_t"]), ("third", fs["col69"], "value", False, ["walkee_root_t"]), ("first", fs["col71"], "addr", False, ["walkee_root_t", "walkee_item_t"]), ("heads", fs["col72"], "addr", True, ["walkee_root_t", "walkee_item_t"]), ("first_value", fs["col73"], "value", False, ["walkee_item_t", "walkee_root_t"])], [], False, None, ["walkee"])
+
+def view9(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root24", "h74", "col75", "col76"])
+    return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", fs["root24"])], [("name", fs["col75"], "value", False, ["walkee_root_t", "ngx_str_t"]), ("len", fs["col76"], "value", False, ["ngx_str_t", "walkee_root_t"])], [], False, None, ["walkee"])
+
+def view10(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h1", "root2", "col3", "sum77", "sum78", "col79"])
+    return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", fs["root2"])], [("pool", fs["col3"], "addr", False, []), ("bytes", fs["col79"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "pool"], "bytes", None), ["walkee_root_t", "ngx_pool_t", "walkee"])
+
+def printer0(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["h74", "expr80"])
+    return fs["expr80"]
+
+def printer2(L, pack_functions=pack_functions):
+    fs = pack_functions(L, ["walk81"])
+    return fs["walk81"]
 
 PACK = Pack(
     "walkee",

@@ -115,21 +115,22 @@ function functionTable(pool: FunctionPool): Py {
   return py`PACK_FUNCTIONS = {${pyJoin(entries, ', ')}}
 
 
-def pack_functions(L, names):
-    """The pack's functions of these names for the layout L (each made once, with those it calls), by name."""
+def pack_functions(L, names, table=PACK_FUNCTIONS):
+    """The pack's functions of these names for the layout L (each made once, with those it calls), by name.
+    The table is bound here: a second pack sourced into the same namespace brings its own."""
     made = {}
 
     def get(n):
         f = made.get(n)
         if f is None:
-            f = made[n] = PACK_FUNCTIONS[n](L, get)
+            f = made[n] = table[n](L, get)
         return f
     return dict((n, get(n)) for n in names)`;
 }
 
 /** A program's factory: the pack's functions it names, made for the layout, and what it returns of them (fs["name"]). */
 function factory(fnName: Py, names: string[], result: Py): Py {
-  return pyJoin([py`def ${fnName}(L):`, py`    fs = pack_functions(L, [${pyJoin([...new Set(names)].map((n) => pyStr(n)), ', ')}])`, py`    return ${result}`], '\n');
+  return pyJoin([py`def ${fnName}(L, pack_functions=pack_functions):`, py`    fs = pack_functions(L, [${pyJoin([...new Set(names)].map((n) => pyStr(n)), ', ')}])`, py`    return ${result}`], '\n');
 }
 
 /** A function of the pack, as a program's factory refers to it. */
@@ -234,9 +235,10 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     ...runtime,
     pyComment(`---- pack ${pack.name} ----`),
     PACK_IMPORTS[dbg],
-    ...programs,
+    // The pack's functions before the programs, whose factories bind this pack's pack_functions when defined.
     ...pool.funcs.map(functionFactory),
     functionTable(pool),
+    ...programs,
     py`PACK = Pack(
     ${pyStr(pack.name)},
     ${pyStr(pack.doc)},
