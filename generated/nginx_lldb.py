@@ -1018,8 +1018,8 @@ def elf_load_bias(f, mappings):
 
 # ---- py-common/xwalk_output.py ----
 _xwalk_module("xwalk_output", r'''# xwalk output: a view's result as text, as JSON and as folded flame-graph
-# lines, byte for byte as xsample writes them (sampler/outputs/text-table.ts,
-# json-shape.ts, folded.ts). Standard library only: it needs nothing else of
+# lines, byte for byte as xsample writes them (sampler/outputs/text-table.ts and
+# folded.ts, sampler/sampling/result-shape.ts). Standard library only: it needs nothing else of
 # the runtime. The golden cases of test/fixtures/output-golden/ hold both
 # languages to the same bytes (test/py/test_output_golden.py,
 # test/output-golden.test.ts).
@@ -1113,7 +1113,7 @@ def error_where(e):
 
 
 def result_json(view, pid, pack, layout, build_id, clock, rows, errors, consistency=None):
-    """The same JSON as xsample --json (sampler/outputs/json-shape.ts resultShape()): keys in the same
+    """The same JSON as xsample --json (sampler/sampling/result-shape.ts resultShape()): keys in the same
     order, no spaces, integers whole."""
     out = [
         ("view", view.name),

@@ -7,13 +7,11 @@
  * in the source is one lower.ts made; every string is JSON-quoted.
  */
 import type { LExpr, LFunc, LProgram, LStmt, LView } from '../generators/lower/lir.ts';
-import type { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import { reachedFrom } from '../generators/lower/reads.ts';
-import { ITEMS_TAG, tagOf } from '../sampler/memory/snapshot.ts';
-import * as X from '../sampler/memory/exact.ts';
-import type { Int } from '../sampler/memory/exact.ts';
-import type { WalkRuntime } from '../sampler/sampling/walk-runtime.ts';
-import { type ConstAlgebra, foldConst, layoutValues, unfolded } from '../generators/lower/fold.ts';
+import { ITEMS_TAG, tagOf } from '../core/read-tags.ts';
+import * as X from '../core/exact.ts';
+import type { Int } from '../core/exact.ts';
+import { type ConstAlgebra, foldConst, type LayoutFacts, layoutValues, unfolded } from '../generators/lower/fold.ts';
 
 const MAX = 9007199254740991n;
 const CMP: Record<string, string> = { '==': '===', '!=': '!==', '<': '<', '<=': '<=', '>': '>', '>=': '>=' };
@@ -31,7 +29,19 @@ export interface CompiledView {
   newRow: () => void;
 }
 
-export function compileView(view: LView, layout: BoundLayout, R: WalkRuntime): CompiledView {
+/** What the JS printer asks of a process's layout (sampler/sampling/bound-layout.ts BoundLayout answers it). */
+export interface JsLayout extends LayoutFacts {
+  /** Whether the build lacks a type or global (an optional one): the columns that read it are left out. */
+  lacks(name: string): boolean;
+  enumNames(name: string): Map<string, string>;
+}
+
+/** What the printed functions run on, given as R (sampler/sampling/walk-runtime.ts WalkRuntime is it). */
+export interface JsRuntime {
+  newRow(): void;
+}
+
+export function compileView(view: LView, layout: JsLayout, R: JsRuntime): CompiledView {
   const absent = absentColumns(view, layout);
   const kept = view.columns.filter((c) => !absent.has(c.name)).map((c) => c.fn);
   const reached = absent.size > 0 ? reachedFrom(view.funcs, [...itemFns(view), ...kept]).funcs : null;
@@ -52,22 +62,22 @@ const itemFns = (view: LView): string[] => [...view.roots.map((r) => r.fn), ...v
  * none: the view fails as a whole, saying why, as it compiles): items of a struct of the program's own, found
  * and checked without the object.
  */
-function absentColumns(view: LView, layout: BoundLayout): Set<string> {
+function absentColumns(view: LView, layout: JsLayout): Set<string> {
   if (layout.lacks(view.of) || reachedFrom(view.funcs, itemFns(view)).names.some((n) => layout.lacks(n))) return new Set();
   return new Set(view.columns.filter((c) => c.reads.some((n) => layout.lacks(n))).map((c) => c.name));
 }
 
-export function compileProgram(p: LProgram, layout: BoundLayout, R: WalkRuntime): Fn {
+export function compileProgram(p: LProgram, layout: JsLayout, R: JsRuntime): Fn {
   return link(p.funcs, layout, R)[p.entry];
 }
 
-function link(funcs: LFunc[], layout: BoundLayout, R: WalkRuntime): Record<string, Fn> {
+function link(funcs: LFunc[], layout: JsLayout, R: JsRuntime): Record<string, Fn> {
   const src = printJs(funcs, layout);
   return new Function('R', 'X', src)(R, X) as Record<string, Fn>;
 }
 
 /** The source: every function, then an object of them by name. */
-export function printJs(funcs: LFunc[], layout: BoundLayout): string {
+export function printJs(funcs: LFunc[], layout: JsLayout): string {
   const p = new JsPrinter(layout);
   const out = ['"use strict";'];
   const bodies = funcs.map((f) => p.func(f));
@@ -85,7 +95,7 @@ function id(n: string): string {
 class JsPrinter {
   private readonly values: ConstAlgebra<bigint>;
 
-  constructor(private readonly layout: BoundLayout) {
+  constructor(private readonly layout: JsLayout) {
     this.values = layoutValues(layout);
   }
 

@@ -28,7 +28,7 @@ import { type Capture, decodeCapture } from '../sampler/bpf/capture.ts';
 import { instantRegisters } from '../sampler/bpf/instant-memory.ts';
 import { type AttachedBpf, attachUprobe } from '../sampler/bpf/loader.ts';
 import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
-import type { Int } from '../sampler/memory/exact.ts';
+import type { Int } from '../core/exact.ts';
 import { compileProgram } from '../printers/js.ts';
 import { type Chunk, Fault, PAGE, Snapshot } from '../sampler/memory/snapshot.ts';
 import { SymbolTable } from '../sampler/memory/symbols.ts';

@@ -12,7 +12,7 @@ import type { LayoutFile } from '../generators/layout.ts';
 import { lowerColumn, lowerView } from '../generators/lower/lower.ts';
 import { columnValue, parseSchema } from '../generators/schema.ts';
 import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
-import type { Int } from '../sampler/memory/exact.ts';
+import type { Int } from '../core/exact.ts';
 import { compileView } from '../printers/js.ts';
 import { Snapshot } from '../sampler/memory/snapshot.ts';
 import { SymbolTable } from '../sampler/memory/symbols.ts';

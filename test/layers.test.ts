@@ -29,25 +29,10 @@ const ROOMS = ['memory', 'sampling', 'bpf', 'outputs', 'fullstack', 'cli'] as co
  * entry allows that one edge and no other.
  */
 const ALLOWED: Record<string, string> = {
-  // The printed JavaScript runs on the sampler's runtime: compiled functions take its WalkRuntime, its exact
-  // integers and its snapshot's item tags, and resolve a BoundLayout. The printer's contract with its runtime.
-  'printers/js.ts -> sampler/memory/exact.ts': 'the printed JS computes with the runtime exact integers',
-  'printers/js.ts -> sampler/memory/snapshot.ts': 'the printed JS tags the reads of the items (ITEMS_TAG)',
-  'printers/js.ts -> sampler/sampling/bound-layout.ts': 'the JS printer resolves layout facts of a bound layout into numbers',
-  'printers/js.ts -> sampler/sampling/walk-runtime.ts': 'the printed JS runs on the walk runtime (a type only)',
-  // The result of a sample has one shape, defined with its JSON writer (outputs/json-shape.ts, output-golden);
-  // sampling makes results in it, and the instant sampler hands them on.
-  'sampler/sampling/sampling.ts -> sampler/outputs/json-shape.ts': 'a sample is made in the one result shape',
-  'sampler/sampling/sampling.ts -> sampler/outputs/format-text.ts': 'a sample is made in the one result shape (Titled, a type)',
-  'sampler/bpf/instant-sampler.ts -> sampler/outputs/format-text.ts': 'the instant sampler hands on results in the one shape (Titled, a type)',
-  'sampler/bpf/instant-sampler.ts -> sampler/outputs/json-shape.ts': 'the instant sampler hands on results in the one shape (Titled, a type)',
   // A schema names what the kernel runs (probes:, instant:): whether the eBPF printer can print it is part of
   // checking the schema, so a schema it refuses is refused at load with file:line:col, not at print time.
   'generators/schema.ts -> printers/bpf/print.ts': 'the schema check asks the eBPF printer whether the kernel can capture an instant view',
   'generators/schema.ts -> printers/bpf/probe.ts': 'the schema check asks the eBPF printer whether the kernel can run a probe',
-  // xgen symbols checks a recovered table's functions against the object's own unwind table (.eh_frame),
-  // read by the unwinder's reader of objects.
-  'generators/symbols/match.ts -> sampler/memory/unwind/objects.ts': 'a recovered table is checked against the unwinder\'s .eh_frame of the object',
 };
 
 /** Every .ts file under the layers' folders, relative to the root, / separated. */

@@ -9,7 +9,7 @@
 import { execa } from 'execa';
 import path from 'node:path';
 import t from 'tap';
-import { resultShape, toJson } from '../sampler/outputs/json-shape.ts';
+import { resultShape, toJson } from '../sampler/sampling/result-shape.ts';
 import { formatText } from '../sampler/outputs/text-table.ts';
 import { stacksOf } from '../sampler/outputs/folded.ts';
 import { StackCounts, toFolded } from '../sampler/outputs/stack-counts.ts';

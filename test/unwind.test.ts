@@ -17,7 +17,7 @@ import { ElfFile } from '../core/elf.ts';
 import { CoreSource } from '../sampler/memory/core-source.ts';
 import { applyRow, Unwinder, type StackCopy, type Unwound } from '../sampler/memory/unwind/unwinder.ts';
 import { DEBUG_BUILD_ID_DIR, ProcessObjects, type ObjectLookup, type UnwindObject } from '../sampler/memory/unwind/objects.ts';
-import { CfiError, CfiTable, EhFrameHdr } from '../sampler/memory/unwind/eh-frame.ts';
+import { CfiError, CfiTable, EhFrameHdr } from '../core/eh-frame.ts';
 import { evalExpr, rowAt, RuleKind, type Row } from '../sampler/memory/unwind/cfi.ts';
 import { regsFromNamed, regsFromPerf, RIP, RSP, unknownRegs, type Regs } from '../sampler/memory/unwind/regs.ts';
 import { KernelSymbols, nativeFrameName } from '../sampler/memory/unwind/frame-names.ts';

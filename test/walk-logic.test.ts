@@ -17,7 +17,7 @@ import type { LProgram } from '../generators/lower/lir.ts';
 import { lowerColumn, lowerSeqOf, lowerValue, lowerView } from '../generators/lower/lower.ts';
 import { compileProgram, compileView } from '../printers/js.ts';
 import { WalkRuntime } from '../sampler/sampling/walk-runtime.ts';
-import type { Int } from '../sampler/memory/exact.ts';
+import type { Int } from '../core/exact.ts';
 import { STT_FUNC, STT_OBJECT } from '../core/elf.ts';
 import { hex } from '../sampler/memory/memory.ts';
 import { Fault, PAGE, Snapshot } from '../sampler/memory/snapshot.ts';

@@ -64,6 +64,12 @@ export interface FoldFacts {
   hasEnum(name: string): boolean;
 }
 
+/** The layout facts a printer resolves besides folding: where a field is and how wide, a global's size. */
+export interface LayoutFacts extends FoldFacts {
+  field(struct: string, path: string): { offset: number; size: number; bit?: number; bits?: number };
+  global(name: string): { size: number };
+}
+
 /** Folding to exact values with one build's layout, and the walk's limits where the printer knows them. */
 export function layoutValues(L: FoldFacts, limits?: { maxNodes: number; maxTotal: number }): ConstAlgebra<bigint> {
   return {

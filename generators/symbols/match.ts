@@ -46,7 +46,7 @@ import crypto from 'node:crypto';
 import { ET_EXEC, PT_LOAD, u16, STB_GLOBAL, STB_LOCAL, STB_WEAK, STT_FILE, STT_FUNC, STT_OBJECT, SHN_ABS, SHN_UNDEF, SHT_NOBITS, u32, u64, cString, type ElfFile, type ElfSection } from '../../core/elf.ts';
 import { UserError } from '../../core/errors.ts';
 import type { RecoveredSymbol } from '../../core/symbol-table.ts';
-import { ehFrameOf } from '../../sampler/memory/unwind/objects.ts';
+import { ehFrameOf } from '../../core/eh-frame.ts';
 import { maskCode, type CodeRef, type MaskedCode } from './x86-mask.ts';
 
 export interface MatchResult {

@@ -25,17 +25,13 @@
  * cases through this printer against a process holding the fake memory.
  */
 import type { LExpr, LFunc, LStmt, LView } from '../../generators/lower/lir.ts';
-import { type ConstAlgebra, type FoldFacts, foldConst, layoutValues } from '../../generators/lower/fold.ts';
+import { type ConstAlgebra, foldConst, type LayoutFacts, layoutValues } from '../../generators/lower/fold.ts';
+export type { LayoutFacts };
 import { Asm, type AluOp, FP, HELPER, type JmpOp, type Label, NEGATE, type Reg } from './asm.ts';
 
 /** struct pt_regs of x86_64, in order: where a register of the interrupted thread is in a capture. */
 export const PT_REGS = ['r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi', 'rdi', 'orig_rax', 'rip', 'cs', 'eflags', 'rsp', 'ss'];
 
-/** The layout facts the printer resolves (sampler/sampling/bound-layout.ts has them per build). */
-export interface LayoutFacts extends FoldFacts {
-  field(struct: string, path: string): { offset: number; size: number; bit?: number; bits?: number };
-  global(name: string): { size: number };
-}
 
 /** Facts of no build: what xgen check prints a capture with, to learn whether the kernel can run it. */
 export const SHAPE_ONLY: LayoutFacts = { field: () => ({ offset: 8, size: 8 }), sizeOf: () => 8, align: () => 8, hasEnum: () => false, global: () => ({ size: 8 }) };

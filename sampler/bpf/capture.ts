@@ -5,7 +5,7 @@
  * every word the walk loaded — decoded.
  */
 import { CAPTURE, PT_REGS, STATUS } from '../../printers/bpf/print.ts';
-import type { Int } from '../memory/exact.ts';
+import type { Int } from '../../core/exact.ts';
 
 export interface CapturedWord {
   addr: number;

@@ -14,8 +14,8 @@ import { type BpfCosts, AttachedBpf } from './loader.ts';
 import { type Capture, decodeCapture } from './capture.ts';
 import { InstantMemory, instantRegisters } from './instant-memory.ts';
 import { TargetGone } from '../memory/memory.ts';
-import type { Int } from '../memory/exact.ts';
-import type { Titled } from '../outputs/format-text.ts';
+import type { Int } from '../../core/exact.ts';
+import type { Titled } from '../sampling/result-shape.ts';
 
 /** Words a capture holds (16 bytes each): a per-CPU map value stays under the kernel's 32 KiB. */
 const ENTRIES = 1024;

@@ -17,7 +17,7 @@ import {
   ElfFile, parseNotes, u16, u32, u64, cString, type ElfNote, type ElfSegment,
 } from '../../core/elf.ts';
 import { UserError, type MemorySource } from './memory.ts';
-import { type Int, norm } from './exact.ts';
+import { type Int, norm } from '../../core/exact.ts';
 import type { Mapping } from './proc-maps.ts';
 
 const NT_PRSTATUS = 1;

@@ -8,7 +8,7 @@
  * only (a sample in the kernel holds no interpreter state).
  */
 import os from 'node:os';
-import { type Int, norm } from './exact.ts';
+import { type Int, norm } from '../../core/exact.ts';
 import { loadAddon } from './native-addon.ts';
 
 interface PerfAddon {

@@ -20,4 +20,4 @@ export interface MemorySource {
 export { TargetGone, UserError } from '../../core/errors.ts';
 
 /** An address as 0x...; a negative one (an address computed below 0) as its 64-bit two's complement, as Python prints it. */
-export { hex } from './exact.ts';
+export { hex } from '../../core/exact.ts';

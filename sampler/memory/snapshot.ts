@@ -26,7 +26,7 @@
  * column a bit of its own), so that a sample that changed says which of
  * its columns read what changed: those are not shown (view-run.ts).
  */
-import type { Int } from './exact.ts';
+import type { Int } from '../../core/exact.ts';
 import type { MemorySource } from './memory.ts';
 import { WalkError } from './walk-error.ts';
 import { hex } from './memory.ts';
@@ -80,11 +80,6 @@ export interface Chunk {
   probe?: boolean;
 }
 
-/** The tags of reads (Snapshot.mark): the items' (roots, --addr, checks), a column's, a value a row's columns share (let:). */
-export const ITEMS_TAG = 1;
-export const SHARED_TAG = 1 << 15;
-/** Columns 0..12 have a bit each; the others share bit 14. */
-export const tagOf = (column: number): number => 1 << (1 + Math.min(column, 13));
 /** A word's mark: its bytes used in the low 8 bits, the tags above. */
 const BYTE_BITS = 8;
 

@@ -6,7 +6,7 @@
  * were seen; "exact" says which), and at most MAX_DISTINCT distinct texts
  * are counted per column.
  */
-import { type Int, isInt } from '../memory/exact.ts';
+import { type Int, isInt } from '../../core/exact.ts';
 import type { Row } from '../sampling/view-run.ts';
 
 export const RESERVOIR = 65_536;

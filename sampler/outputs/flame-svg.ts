@@ -7,7 +7,7 @@
  * frame's width its share of the total weight; frames narrower than
  * MIN_WIDTH pixels are left out (their weight stays in their parents').
  */
-import type { Int } from '../memory/exact.ts';
+import type { Int } from '../../core/exact.ts';
 import type { StackCounts } from './stack-counts.ts';
 
 const WIDTH = 1200;

@@ -16,7 +16,7 @@
  * test/fixtures/output-golden/ hold both to the same bytes.
  */
 import type { ViewIR } from '../../generators/ir.ts';
-import type { Int } from '../memory/exact.ts';
+import type { Int } from '../../core/exact.ts';
 import type { Row } from '../sampling/view-run.ts';
 
 export type StackShape = Pick<NonNullable<ViewIR['stack']>, 'frames' | 'weight' | 'leaves'>;

@@ -1,2 +1,2 @@
-/** JSON as xsample prints it: the one writer is sampler/outputs/json-shape.ts. */
-export { toJson } from './json-shape.ts';
+/** JSON as xsample prints it: the one writer is sampler/sampling/result-shape.ts. */
+export { toJson } from '../sampling/result-shape.ts';

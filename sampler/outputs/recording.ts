@@ -15,7 +15,7 @@ import { xwalkVersion } from '../../core/packs.ts';
 import { UserError } from '../../core/errors.ts';
 import { isGauge, type ViewIR, type Weighs } from '../../generators/ir.ts';
 import { ColumnSummary } from './column-summary.ts';
-import type { Int } from '../memory/exact.ts';
+import type { Int } from '../../core/exact.ts';
 import type { Titled } from './format-text.ts';
 import { toJson } from './json-out.ts';
 import { TargetGone } from '../memory/memory.ts';

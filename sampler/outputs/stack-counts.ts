@@ -14,7 +14,7 @@
  * Bounded: past MAX_STACKS distinct paths, further new ones are added
  * under one "(other stacks)" frame, and overflowed says how many.
  */
-import { add, type Int } from '../memory/exact.ts';
+import { add, type Int } from '../../core/exact.ts';
 import { foldedPath, foldedText, heaviestFirst } from './folded.ts';
 
 export const MAX_STACKS = 100_000;

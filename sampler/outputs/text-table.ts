@@ -6,9 +6,9 @@
  * test/fixtures/output-golden/ hold both to it.
  */
 import { type ClockReading, formatTime } from '../sampling/clock.ts';
-import { isInt } from '../memory/exact.ts';
+import { isInt } from '../../core/exact.ts';
 import { printable } from '../../generators/schema.ts';
-import type { Titled } from './json-shape.ts';
+import type { Titled } from '../sampling/result-shape.ts';
 
 /** On a core, what "now" was: the program's own time, which the output must not pass off as the time of reading. */
 export function clockLine(clock: Pick<ClockReading, 'source' | 'now_ms' | 'doc'> | null): string | null {

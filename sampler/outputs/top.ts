@@ -10,7 +10,7 @@
  */
 import type { ViewIR } from '../../generators/ir.ts';
 import { UserError } from '../../core/errors.ts';
-import { isInt, sub } from '../memory/exact.ts';
+import { isInt, sub } from '../../core/exact.ts';
 import { aligned, cellText, type Titled } from './format-text.ts';
 import { TargetGone } from '../memory/memory.ts';
 import { closeSessions, oneView, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';

@@ -12,10 +12,11 @@
  * while it was walked. What each column read is known by the tag its reads
  * marked the snapshot's words with (tagOf).
  */
-import type { Int } from '../memory/exact.ts';
+import type { Int } from '../../core/exact.ts';
 import { hex } from '../memory/memory.ts';
 import type { CompiledView } from '../../printers/js.ts';
-import { Fault, ITEMS_TAG, SHARED_TAG, tagOf } from '../memory/snapshot.ts';
+import { Fault } from '../memory/snapshot.ts';
+import { ITEMS_TAG, SHARED_TAG, tagOf } from '../../core/read-tags.ts';
 import { WalkError } from '../memory/walk-error.ts';
 
 export interface ViewError {

@@ -8,9 +8,10 @@
  */
 import type { ClockName } from '../../generators/ir.ts';
 import { clockValue, type ClockReading } from './clock-reading.ts';
-import { hex, norm, type Int } from '../memory/exact.ts';
+import { hex, norm, type Int } from '../../core/exact.ts';
 import type { RegisterSource } from '../memory/live-registers.ts';
-import { Fault, SHARED_TAG, type Snapshot } from '../memory/snapshot.ts';
+import { Fault, type Snapshot } from '../memory/snapshot.ts';
+import { SHARED_TAG } from '../../core/read-tags.ts';
 import { inObject, type Symbols } from '../memory/symbols.ts';
 import { type Limits, WalkError, type WalkErrorKind } from '../memory/walk-error.ts';
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LayoutFile } from '../../generators/layout.ts';
 import type { LProgram } from '../../generators/lower/lir.ts';
-import type { Int } from '../../sampler/memory/exact.ts';
+import type { Int } from '../../core/exact.ts';
 import { PyConsts, printPyFuncs } from '../../printers/py.ts';
 import type { FakeMemory } from './fake-memory.ts';
 

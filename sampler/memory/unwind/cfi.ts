@@ -4,7 +4,7 @@
  * (§2.5: what x86-64 PLT entries and glibc's signal trampoline need, and
  * the rest of the stack machine but for TLS and typed ops).
  */
-import { CfiError, type Cie, type CfiTable, type Fde, Reader, readEncoded } from './eh-frame.ts';
+import { CfiError, type Cie, type CfiTable, type Fde, Reader, readEncoded } from '../../../core/eh-frame.ts';
 import { NREGS } from './regs.ts';
 
 /** How a caller's register is recovered (the DWARF register rules). */

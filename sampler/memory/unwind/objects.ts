@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import { untrusted } from '../../../core/trust.ts';
-import { ElfFile, PF_X, PT_LOAD, SHT_SYMTAB, STT_FUNC, type ElfSection, type ElfSymbol } from '../../../core/elf.ts';
+import { ElfFile, PF_X, PT_LOAD, SHT_SYMTAB, STT_FUNC, type ElfSymbol } from '../../../core/elf.ts';
 import type { CoreSource } from '../core-source.ts';
 import { findMapping, readProcMaps, withoutDeleted } from '../proc-maps.ts';
 import { ProcMemSource } from '../live-source.ts';
@@ -18,9 +18,8 @@ import { findRecoveredTable, recoveredSymbols } from '../recovered-symbols.ts';
 import { type ObjectShape, shapeOf } from '../../../generators/symbols/cache.ts';
 import { SymbolTable } from '../symbols.ts';
 import { rowAt, type Row } from './cfi.ts';
-import { CfiError, CfiTable, EhFrameHdr } from './eh-frame.ts';
+import { CfiError, CfiTable, ehFrameOf, sectionBytes } from '../../../core/eh-frame.ts';
 
-const PT_GNU_EH_FRAME = 0x6474e550;
 /** Rows kept per object before the cache starts over (a profile touches a few thousand pcs). */
 const MAX_ROWS = 1 << 16;
 /** Parsed objects kept across processes. */
@@ -120,39 +119,6 @@ function strippedNames(shape: ObjectShape, own: ElfSymbol[]): ElfSymbol[] {
   if (debug.length > 0 || !shape.buildId) return debug;
   const found = findRecoveredTable(shape);
   return found ? recoveredSymbols(found, own) : [];
-}
-
-function sectionBytes(elf: ElfFile, s: ElfSection): Buffer {
-  const b = elf.sectionBytes(s);
-  return b.length === s.size ? b : Buffer.alloc(0);
-}
-
-/** .eh_frame with its header's search table; through PT_GNU_EH_FRAME when the file has no section headers. */
-export function ehFrameOf(elf: ElfFile): CfiTable | null {
-  const hdrSection = elf.section('.eh_frame_hdr');
-  let hdr: EhFrameHdr | null = null;
-  let hdrAddr = 0;
-  if (hdrSection && hdrSection.size > 0) {
-    hdrAddr = hdrSection.addr;
-    hdr = EhFrameHdr.parse(sectionBytes(elf, hdrSection), hdrAddr);
-  } else {
-    const seg = elf.segments.find((s) => s.type === PT_GNU_EH_FRAME);
-    const bytes = seg ? elf.readVaddr(seg.vaddr, seg.filesz) : null;
-    if (seg && bytes) {
-      hdrAddr = seg.vaddr;
-      hdr = EhFrameHdr.parse(bytes, seg.vaddr);
-    }
-  }
-  const section = elf.section('.eh_frame');
-  if (section && section.size > 0) {
-    const usable = hdr && hdr.hasTable && hdr.ehFrameAddr === section.addr ? hdr : null;
-    return new CfiTable('eh', sectionBytes(elf, section), section.addr, usable);
-  }
-  if (!hdr || !hdr.hasTable) return null;
-  // No section headers: .eh_frame runs from where the header says to the end of its PT_LOAD.
-  const load = elf.segments.find((s) => s.type === PT_LOAD && hdr.ehFrameAddr >= s.vaddr && hdr.ehFrameAddr < s.vaddr + s.filesz);
-  const bytes = load ? elf.readVaddr(hdr.ehFrameAddr, load.vaddr + load.filesz - hdr.ehFrameAddr) : null;
-  return bytes ? new CfiTable('eh', bytes, hdr.ehFrameAddr, hdr) : null;
 }
 
 const cache = new Map<string, ObjectData>();

@@ -7,7 +7,7 @@
  * CFA, which must grow.
  */
 import { ExprFault, evalExpr, type ExprContext, type Row, RuleKind } from './cfi.ts';
-import { CfiError } from './eh-frame.ts';
+import { CfiError } from '../../../core/eh-frame.ts';
 import type { ObjectLookup, UnwindObject } from './objects.ts';
 import { CALLEE_SAVED, NREGS, RIP, RSP, type Regs, RegsPool, unknownRegs } from './regs.ts';
 

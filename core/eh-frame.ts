@@ -8,7 +8,9 @@
  * malformed table (truncated, a length past the section, a CIE pointer to
  * nowhere) makes the lookup answer null, never throw out of find().
  */
-import { u16, u32, u64 } from '../../../core/elf.ts';
+import { type ElfFile, type ElfSection, PT_LOAD, u16, u32, u64 } from './elf.ts';
+
+const PT_GNU_EH_FRAME = 0x6474e550;
 
 /** Thrown by Reader on a read past its end; caught by the table, which then answers "no CFI". */
 export class CfiError extends Error {}
@@ -400,4 +402,38 @@ export class EhFrameHdr {
     }
     return found < 0 ? null : this.vaddr + this.buf.readInt32LE(this.tableAt + found * 8 + 4);
   }
+}
+
+/** A section's bytes, or none when the file holds fewer than its header says. */
+export function sectionBytes(elf: ElfFile, s: ElfSection): Buffer {
+  const b = elf.sectionBytes(s);
+  return b.length === s.size ? b : Buffer.alloc(0);
+}
+
+/** .eh_frame with its header's search table; through PT_GNU_EH_FRAME when the file has no section headers. */
+export function ehFrameOf(elf: ElfFile): CfiTable | null {
+  const hdrSection = elf.section('.eh_frame_hdr');
+  let hdr: EhFrameHdr | null = null;
+  let hdrAddr = 0;
+  if (hdrSection && hdrSection.size > 0) {
+    hdrAddr = hdrSection.addr;
+    hdr = EhFrameHdr.parse(sectionBytes(elf, hdrSection), hdrAddr);
+  } else {
+    const seg = elf.segments.find((s) => s.type === PT_GNU_EH_FRAME);
+    const bytes = seg ? elf.readVaddr(seg.vaddr, seg.filesz) : null;
+    if (seg && bytes) {
+      hdrAddr = seg.vaddr;
+      hdr = EhFrameHdr.parse(bytes, seg.vaddr);
+    }
+  }
+  const section = elf.section('.eh_frame');
+  if (section && section.size > 0) {
+    const usable = hdr && hdr.hasTable && hdr.ehFrameAddr === section.addr ? hdr : null;
+    return new CfiTable('eh', sectionBytes(elf, section), section.addr, usable);
+  }
+  if (!hdr || !hdr.hasTable) return null;
+  // No section headers: .eh_frame runs from where the header says to the end of its PT_LOAD.
+  const load = elf.segments.find((s) => s.type === PT_LOAD && hdr.ehFrameAddr >= s.vaddr && hdr.ehFrameAddr < s.vaddr + s.filesz);
+  const bytes = load ? elf.readVaddr(hdr.ehFrameAddr, load.vaddr + load.filesz - hdr.ehFrameAddr) : null;
+  return bytes ? new CfiTable('eh', bytes, hdr.ehFrameAddr, hdr) : null;
 }

@@ -6,7 +6,7 @@
  * golden cases of test/fixtures/output-golden/ hold both to it.
  */
 import type { ClockReading } from '../sampling/clock.ts';
-import type { Int } from '../memory/exact.ts';
+import type { Int } from '../../core/exact.ts';
 import type { Row, ViewError } from '../sampling/view-run.ts';
 
 export interface Titled {
