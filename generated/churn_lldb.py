@@ -2928,9 +2928,6 @@ from xwalk_lldb import xwalk_register
 def make_h1(L, get):
 
     def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("churn")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol churn is not in the binary's symbol tables", [])
@@ -2942,9 +2939,6 @@ def make_root2(L, get):
     h1 = get("h1")
 
     def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -3027,9 +3021,6 @@ def make_col5(L, get):
     sum4 = get("sum4")
 
     def col5(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum4(_rt, s)
 
     return col5
@@ -3075,9 +3066,6 @@ def make_col7(L, get):
     count6 = get("count6")
 
     def col7(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count6(_rt, s)
 
     return col7
@@ -3085,9 +3073,6 @@ def make_col7(L, get):
 def make_h8(L, get):
 
     def h8(_rt, p0, p1, p2, p3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3171,9 +3156,6 @@ def make_folded10(L, get):
     fold9 = get("fold9")
 
     def folded10(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold9, s)
         e = r[2]
         if e != 0:
@@ -3186,9 +3168,6 @@ def make_col11(L, get):
     folded10 = get("folded10")
 
     def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded10(_rt, s)
 
     return col11
@@ -3197,9 +3176,6 @@ def make_folded12(L, get):
     fold9 = get("fold9")
 
     def folded12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold9, s)
         e = r[3]
         if e != 0:
@@ -3212,9 +3188,6 @@ def make_col13(L, get):
     folded12 = get("folded12")
 
     def col13(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
     return col13

@@ -2816,9 +2816,6 @@ from xwalk_gdb import xwalk_register
 def make_h1(L, get):
 
     def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("settings")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol settings is not in the binary's symbol tables", [])
@@ -2830,9 +2827,6 @@ def make_root2(L, get):
     h1 = get("h1")
 
     def root2(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -2842,9 +2836,6 @@ def make_root2(L, get):
 def make_h3(L, get):
 
     def h3(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("stats_state")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol stats_state is not in the binary's symbol tables", [])
@@ -2861,7 +2852,6 @@ def make_col4(L, get):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col4
@@ -2869,9 +2859,6 @@ def make_col4(L, get):
 def make_h5(L, get):
 
     def h5(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("stats")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol stats is not in the binary's symbol tables", [])
@@ -2888,7 +2875,6 @@ def make_col6(L, get):
     def col6(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col6
@@ -2902,7 +2888,6 @@ def make_col7(L, get):
     def col7(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col7
@@ -2916,7 +2901,6 @@ def make_col8(L, get):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 1)
 
     return col8
@@ -2930,7 +2914,6 @@ def make_col9(L, get):
     def col9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col9
@@ -2944,7 +2927,6 @@ def make_col10(L, get):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col10
@@ -2958,7 +2940,6 @@ def make_col11(L, get):
     def col11(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col11
@@ -2972,7 +2953,6 @@ def make_col12(L, get):
     def col12(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col12
@@ -2980,9 +2960,6 @@ def make_col12(L, get):
 def make_h13(L, get):
 
     def h13(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24, p25, p26, p27, p28, p29, p30, p31, p32, p33, p34, p35, p36, p37, p38, p39, p40, p41, p42, p43, p44, p45, p46, p47, p48, p49):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3041,9 +3018,6 @@ def make_h13(L, get):
 def make_h14(L, get):
 
     def h14(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("threads")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol threads is not in the binary's symbol tables", [])
@@ -3805,9 +3779,6 @@ def make_folded25(L, get):
     fold24 = get("fold24")
 
     def folded25(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[25]
         if e != 0:
@@ -3820,9 +3791,6 @@ def make_col26(L, get):
     folded25 = get("folded25")
 
     def col26(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded25(_rt, s)
 
     return col26
@@ -3831,9 +3799,6 @@ def make_folded27(L, get):
     fold24 = get("fold24")
 
     def folded27(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[26]
         if e != 0:
@@ -3846,9 +3811,6 @@ def make_col28(L, get):
     folded27 = get("folded27")
 
     def col28(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded27(_rt, s)
 
     return col28
@@ -3857,9 +3819,6 @@ def make_folded29(L, get):
     fold24 = get("fold24")
 
     def folded29(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[27]
         if e != 0:
@@ -3872,9 +3831,6 @@ def make_col30(L, get):
     folded29 = get("folded29")
 
     def col30(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded29(_rt, s)
 
     return col30
@@ -3883,9 +3839,6 @@ def make_folded31(L, get):
     fold24 = get("fold24")
 
     def folded31(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[28]
         if e != 0:
@@ -3898,9 +3851,6 @@ def make_col32(L, get):
     folded31 = get("folded31")
 
     def col32(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded31(_rt, s)
 
     return col32
@@ -3909,9 +3859,6 @@ def make_folded33(L, get):
     fold24 = get("fold24")
 
     def folded33(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[29]
         if e != 0:
@@ -3924,9 +3871,6 @@ def make_col34(L, get):
     folded33 = get("folded33")
 
     def col34(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded33(_rt, s)
 
     return col34
@@ -3935,9 +3879,6 @@ def make_folded35(L, get):
     fold24 = get("fold24")
 
     def folded35(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[30]
         if e != 0:
@@ -3950,9 +3891,6 @@ def make_col36(L, get):
     folded35 = get("folded35")
 
     def col36(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded35(_rt, s)
 
     return col36
@@ -3961,9 +3899,6 @@ def make_folded37(L, get):
     fold24 = get("fold24")
 
     def folded37(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[31]
         if e != 0:
@@ -3976,9 +3911,6 @@ def make_col38(L, get):
     folded37 = get("folded37")
 
     def col38(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded37(_rt, s)
 
     return col38
@@ -3987,9 +3919,6 @@ def make_folded39(L, get):
     fold24 = get("fold24")
 
     def folded39(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[32]
         if e != 0:
@@ -4002,9 +3931,6 @@ def make_col40(L, get):
     folded39 = get("folded39")
 
     def col40(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded39(_rt, s)
 
     return col40
@@ -4013,9 +3939,6 @@ def make_folded41(L, get):
     fold24 = get("fold24")
 
     def folded41(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[33]
         if e != 0:
@@ -4028,9 +3951,6 @@ def make_col42(L, get):
     folded41 = get("folded41")
 
     def col42(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded41(_rt, s)
 
     return col42
@@ -4039,9 +3959,6 @@ def make_folded43(L, get):
     fold24 = get("fold24")
 
     def folded43(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[34]
         if e != 0:
@@ -4054,9 +3971,6 @@ def make_col44(L, get):
     folded43 = get("folded43")
 
     def col44(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded43(_rt, s)
 
     return col44
@@ -4065,9 +3979,6 @@ def make_folded45(L, get):
     fold24 = get("fold24")
 
     def folded45(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[35]
         if e != 0:
@@ -4080,9 +3991,6 @@ def make_col46(L, get):
     folded45 = get("folded45")
 
     def col46(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded45(_rt, s)
 
     return col46
@@ -4091,9 +3999,6 @@ def make_folded47(L, get):
     fold24 = get("fold24")
 
     def folded47(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[36]
         if e != 0:
@@ -4106,9 +4011,6 @@ def make_col48(L, get):
     folded47 = get("folded47")
 
     def col48(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded47(_rt, s)
 
     return col48
@@ -4117,9 +4019,6 @@ def make_folded49(L, get):
     fold24 = get("fold24")
 
     def folded49(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[37]
         if e != 0:
@@ -4132,9 +4031,6 @@ def make_col50(L, get):
     folded49 = get("folded49")
 
     def col50(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded49(_rt, s)
 
     return col50
@@ -4143,9 +4039,6 @@ def make_folded51(L, get):
     fold24 = get("fold24")
 
     def folded51(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[38]
         if e != 0:
@@ -4158,9 +4051,6 @@ def make_col52(L, get):
     folded51 = get("folded51")
 
     def col52(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded51(_rt, s)
 
     return col52
@@ -4169,9 +4059,6 @@ def make_folded53(L, get):
     fold24 = get("fold24")
 
     def folded53(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[39]
         if e != 0:
@@ -4184,9 +4071,6 @@ def make_col54(L, get):
     folded53 = get("folded53")
 
     def col54(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded53(_rt, s)
 
     return col54
@@ -4195,9 +4079,6 @@ def make_folded55(L, get):
     fold24 = get("fold24")
 
     def folded55(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[40]
         if e != 0:
@@ -4210,9 +4091,6 @@ def make_col56(L, get):
     folded55 = get("folded55")
 
     def col56(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded55(_rt, s)
 
     return col56
@@ -4221,9 +4099,6 @@ def make_folded57(L, get):
     fold24 = get("fold24")
 
     def folded57(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[41]
         if e != 0:
@@ -4236,9 +4111,6 @@ def make_col58(L, get):
     folded57 = get("folded57")
 
     def col58(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded57(_rt, s)
 
     return col58
@@ -4247,9 +4119,6 @@ def make_folded59(L, get):
     fold24 = get("fold24")
 
     def folded59(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[42]
         if e != 0:
@@ -4262,9 +4131,6 @@ def make_col60(L, get):
     folded59 = get("folded59")
 
     def col60(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded59(_rt, s)
 
     return col60
@@ -4273,9 +4139,6 @@ def make_folded61(L, get):
     fold24 = get("fold24")
 
     def folded61(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[43]
         if e != 0:
@@ -4288,9 +4151,6 @@ def make_col62(L, get):
     folded61 = get("folded61")
 
     def col62(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded61(_rt, s)
 
     return col62
@@ -4299,9 +4159,6 @@ def make_folded63(L, get):
     fold24 = get("fold24")
 
     def folded63(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[44]
         if e != 0:
@@ -4314,9 +4171,6 @@ def make_col64(L, get):
     folded63 = get("folded63")
 
     def col64(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded63(_rt, s)
 
     return col64
@@ -4325,9 +4179,6 @@ def make_folded65(L, get):
     fold24 = get("fold24")
 
     def folded65(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[45]
         if e != 0:
@@ -4340,9 +4191,6 @@ def make_col66(L, get):
     folded65 = get("folded65")
 
     def col66(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded65(_rt, s)
 
     return col66
@@ -4351,9 +4199,6 @@ def make_folded67(L, get):
     fold24 = get("fold24")
 
     def folded67(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[46]
         if e != 0:
@@ -4366,9 +4211,6 @@ def make_col68(L, get):
     folded67 = get("folded67")
 
     def col68(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded67(_rt, s)
 
     return col68
@@ -4377,9 +4219,6 @@ def make_folded69(L, get):
     fold24 = get("fold24")
 
     def folded69(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[47]
         if e != 0:
@@ -4392,9 +4231,6 @@ def make_col70(L, get):
     folded69 = get("folded69")
 
     def col70(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded69(_rt, s)
 
     return col70
@@ -4403,9 +4239,6 @@ def make_folded71(L, get):
     fold24 = get("fold24")
 
     def folded71(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[48]
         if e != 0:
@@ -4418,9 +4251,6 @@ def make_col72(L, get):
     folded71 = get("folded71")
 
     def col72(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded71(_rt, s)
 
     return col72
@@ -4433,7 +4263,6 @@ def make_col73(L, get):
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col73
@@ -4443,9 +4272,6 @@ def make_col74(L, get):
     h3 = get("h3")
 
     def col74(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(h3(_rt), _k1, True)
 
     return col74
@@ -4459,7 +4285,6 @@ def make_col75(L, get):
     def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col75
@@ -4468,9 +4293,6 @@ def make_col76(L, get):
     _k1 = L.int_field("settings", "num_threads")
 
     def col76(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col76
@@ -4479,9 +4301,6 @@ def make_folded77(L, get):
     fold24 = get("fold24")
 
     def folded77(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold24, s)
         e = r[49]
         if e != 0:
@@ -4494,9 +4313,6 @@ def make_col78(L, get):
     folded77 = get("folded77")
 
     def col78(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded77(_rt, s)
 
     return col78
@@ -4510,7 +4326,6 @@ def make_col79(L, get):
     def col79(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col79
@@ -4524,7 +4339,6 @@ def make_col80(L, get):
     def col80(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h3(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col80
@@ -4534,9 +4348,6 @@ def make_col81(L, get):
     h3 = get("h3")
 
     def col81(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(h3(_rt), _k1, True)
 
     return col81
@@ -4550,7 +4361,6 @@ def make_col82(L, get):
     def col82(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col82
@@ -4564,7 +4374,6 @@ def make_col83(L, get):
     def col83(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := h5(_rt)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col83
@@ -4573,9 +4382,6 @@ def make_col84(L, get):
     _k1 = L.int_field("settings", "maxconns")
 
     def col84(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col84
@@ -4620,7 +4426,6 @@ def make_col86(L, get):
     def col86(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col86
@@ -4628,9 +4433,6 @@ def make_col86(L, get):
 def make_h87(L, get):
 
     def h87(_rt, p0, p1, p2, p3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -4715,9 +4517,6 @@ def make_folded89(L, get):
     fold88 = get("fold88")
 
     def folded89(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold88, s)
         e = r[2]
         if e != 0:
@@ -4731,9 +4530,6 @@ def make_col90(L, get):
     sum17 = get("sum17")
 
     def col90(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (folded89(_rt, s) + sum17(_rt, s))
 
     return col90
@@ -4746,7 +4542,6 @@ def make_col91(L, get):
     def col91(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col91
@@ -4755,9 +4550,6 @@ def make_folded92(L, get):
     fold88 = get("fold88")
 
     def folded92(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold88, s)
         e = r[3]
         if e != 0:
@@ -4770,9 +4562,6 @@ def make_col93(L, get):
     folded92 = get("folded92")
 
     def col93(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded92(_rt, s)
 
     return col93
@@ -4785,7 +4574,6 @@ def make_col94(L, get):
     def col94(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col94
@@ -4798,7 +4586,6 @@ def make_col95(L, get):
     def col95(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col95
@@ -4811,7 +4598,6 @@ def make_col96(L, get):
     def col96(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col96

@@ -2928,9 +2928,6 @@ from xwalk_lldb import xwalk_register
 def make_h1(L, get):
 
     def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cycle")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cycle is not in the binary's symbol tables", [])
@@ -2945,7 +2942,6 @@ def make_root2(L, get):
     def root2(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(_u64((_u64(h1(_rt)) + _k1)))):
             return 0
         return 1
@@ -3038,9 +3034,6 @@ def make_root4(L, get):
 def make_col5(L, get):
 
     def col5(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return s
 
     return col5
@@ -3048,9 +3041,6 @@ def make_col5(L, get):
 def make_h6(L, get):
 
     def h6(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3199,9 +3189,6 @@ def make_folded8(L, get):
     fold7 = get("fold7")
 
     def folded8(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold7, s)
         e = r[5]
         if e != 0:
@@ -3214,9 +3201,6 @@ def make_col9(L, get):
     folded8 = get("folded8")
 
     def col9(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded8(_rt, s)
 
     return col9
@@ -3225,9 +3209,6 @@ def make_folded10(L, get):
     fold7 = get("fold7")
 
     def folded10(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold7, s)
         e = r[6]
         if e != 0:
@@ -3240,9 +3221,6 @@ def make_col11(L, get):
     folded10 = get("folded10")
 
     def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded10(_rt, s)
 
     return col11
@@ -3251,9 +3229,6 @@ def make_folded12(L, get):
     fold7 = get("fold7")
 
     def folded12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold7, s)
         e = r[7]
         if e != 0:
@@ -3266,9 +3241,6 @@ def make_col13(L, get):
     folded12 = get("folded12")
 
     def col13(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
     return col13
@@ -3277,9 +3249,6 @@ def make_folded14(L, get):
     fold7 = get("fold7")
 
     def folded14(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold7, s)
         e = r[8]
         if e != 0:
@@ -3292,9 +3261,6 @@ def make_col15(L, get):
     folded14 = get("folded14")
 
     def col15(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded14(_rt, s)
 
     return col15
@@ -3302,9 +3268,6 @@ def make_col15(L, get):
 def make_h16(L, get):
 
     def h16(_rt, p0, p1, p2, p3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3407,9 +3370,6 @@ def make_folded18(L, get):
     fold17 = get("fold17")
 
     def folded18(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold17, s)
         e = r[2]
         if e != 0:
@@ -3422,9 +3382,6 @@ def make_col19(L, get):
     folded18 = get("folded18")
 
     def col19(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded18(_rt, s)
 
     return col19
@@ -3433,9 +3390,6 @@ def make_folded20(L, get):
     fold17 = get("fold17")
 
     def folded20(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold17, s)
         e = r[3]
         if e != 0:
@@ -3448,9 +3402,6 @@ def make_col21(L, get):
     folded20 = get("folded20")
 
     def col21(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded20(_rt, s)
 
     return col21
@@ -3498,9 +3449,6 @@ def make_col23(L, get):
     count22 = get("count22")
 
     def col23(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count22(_rt, s)
 
     return col23
@@ -3509,9 +3457,6 @@ def make_folded24(L, get):
     fold7 = get("fold7")
 
     def folded24(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold7, s)
         e = r[9]
         if e != 0:
@@ -3524,9 +3469,6 @@ def make_check25(L, get):
     folded24 = get("folded24")
 
     def check25(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded24(_rt, s)
 
     return check25
@@ -3534,9 +3476,6 @@ def make_check25(L, get):
 def make_h26(L, get):
 
     def h26(_rt, p0, p1, p2, p3, p4, p5, p6, p7):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3653,9 +3592,6 @@ def make_folded28(L, get):
     fold27 = get("fold27")
 
     def folded28(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold27, s)
         e = r[4]
         if e != 0:
@@ -3668,9 +3604,6 @@ def make_col29(L, get):
     folded28 = get("folded28")
 
     def col29(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded28(_rt, s)
 
     return col29
@@ -3679,9 +3612,6 @@ def make_folded30(L, get):
     fold27 = get("fold27")
 
     def folded30(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold27, s)
         e = r[5]
         if e != 0:
@@ -3694,9 +3624,6 @@ def make_col31(L, get):
     folded30 = get("folded30")
 
     def col31(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded30(_rt, s)
 
     return col31
@@ -3705,9 +3632,6 @@ def make_folded32(L, get):
     fold27 = get("fold27")
 
     def folded32(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold27, s)
         e = r[6]
         if e != 0:
@@ -3720,9 +3644,6 @@ def make_col33(L, get):
     folded32 = get("folded32")
 
     def col33(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded32(_rt, s)
 
     return col33
@@ -3731,9 +3652,6 @@ def make_folded34(L, get):
     fold27 = get("fold27")
 
     def folded34(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold27, s)
         e = r[7]
         if e != 0:
@@ -3746,9 +3664,6 @@ def make_col35(L, get):
     folded34 = get("folded34")
 
     def col35(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded34(_rt, s)
 
     return col35
@@ -3759,7 +3674,6 @@ def make_root36(L, get):
     def root36(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(_u64(h1(_rt)))):
             return 0
         return 1
@@ -3774,7 +3688,6 @@ def make_col37(L, get):
     def col37(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col37
@@ -3787,7 +3700,6 @@ def make_col38(L, get):
     def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col38
@@ -3887,9 +3799,6 @@ def make_folded40(L, get):
     fold39 = get("fold39")
 
     def folded40(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold39, s)
         e = r[2]
         if e != 0:
@@ -3902,9 +3811,6 @@ def make_col41(L, get):
     folded40 = get("folded40")
 
     def col41(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded40(_rt, s)
 
     return col41
@@ -3913,9 +3819,6 @@ def make_folded42(L, get):
     fold39 = get("fold39")
 
     def folded42(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold39, s)
         e = r[3]
         if e != 0:
@@ -3928,9 +3831,6 @@ def make_col43(L, get):
     folded42 = get("folded42")
 
     def col43(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded42(_rt, s)
 
     return col43
@@ -3985,9 +3885,6 @@ def make_col45(L, get):
     _k1 = L.int_field("ngx_connection_t", "fd")
 
     def col45(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col45
@@ -4000,7 +3897,6 @@ def make_let46(L, get):
     def let46(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if (((i1 != 0) and (_u64((i1 + _k1)) != s)) and (_u64((i1 + _k2)) != 0)) and (_u64((_u64((i1 + _k2)) + _k3)) == s) else 0)
 
     return let46
@@ -4020,7 +3916,6 @@ def make_walk_connection_kind_47(L, get):
     def walk_connection_kind_47(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("listener" if (_u64(_b + _k2) if ((_b := _u64((s + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False)) else ("channel" if (_u64(_b + _k5) if ((_b := _u64((s + _k1))) is not None and _k6) else _rt.field_int(_b, _k7, False)) else ("client" if _u64((s + _k8)) != 0 else ("upstream" if let46(_rt, s, (_u64((s + _k9)) if (_u64((s + _k9)) != 0) and (_m.int(_u64((s + _k9)), 4, False) == 1347703880) else 0)) else "other"))))
 
     return walk_connection_kind_47
@@ -4029,9 +3924,6 @@ def make_col48(L, get):
     walk_connection_kind_47 = get("walk_connection_kind_47")
 
     def col48(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_connection_kind_47(_rt, s)
 
     return col48
@@ -4039,9 +3931,6 @@ def make_col48(L, get):
 def make_h49(L, get):
 
     def h49(_rt, d, l):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -4051,9 +3940,6 @@ def make_h49(L, get):
 def make_h50(L, get):
 
     def h50(_rt, x):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.bitop("|", _rt.bitop("<<", (x & 255), 8), (_rt.bitop(">>", x, 8) & 255))
 
     return h50
@@ -4063,8 +3949,6 @@ def make_h51(L, get):
 
     def h51(_rt, p):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if p == 0:
             return "NULL"
         f = _m.int(p, 2, False)
@@ -4115,8 +3999,6 @@ def make_walk_sockaddr_text_52(L, get):
 
     def walk_sockaddr_text_52(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat("unix:", _rt.cstring((s + 2))) if _m.int(s, 2, False) == 1 else h51(_rt, s))
 
     return walk_sockaddr_text_52
@@ -4138,7 +4020,6 @@ def make_walk_connection_peer_53(L, get):
     def walk_connection_peer_53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_sockaddr_text_52(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else (walk_sockaddr_text_52(_rt, _u64((_u64(((_u64((s + _k2)) if (_u64((s + _k2)) != 0) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880) else 0) + _k3)) + _k4))) if let46(_rt, s, (_u64((s + _k2)) if (_u64((s + _k2)) != 0) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880) else 0)) else h49(_rt, _u64(((s + _k5) + _k6)), (_u64(_b + _k7) if ((_b := (s + _k5)) is not None and _k8) else _rt.field_int(_b, _k9, False)))))
 
     return walk_connection_peer_53
@@ -4147,9 +4028,6 @@ def make_col54(L, get):
     walk_connection_peer_53 = get("walk_connection_peer_53")
 
     def col54(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_connection_peer_53(_rt, s)
 
     return col54
@@ -4165,7 +4043,6 @@ def make_col55(L, get):
     def col55(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col55
@@ -4178,7 +4055,6 @@ def make_let56(L, get):
     def let56(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (i1 if (i1 != 0) and ((_u64((i1 + _k1)) == s) or (let46(_rt, s, (_u64((s + _k2)) if (_u64((s + _k2)) != 0) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880) else 0)))) else 0)
 
     return let56
@@ -4190,7 +4066,6 @@ def make_walk_connection_owner_57(L, get):
     def walk_connection_owner_57(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let56(_rt, s, (_u64((s + _k1)) if (_u64((s + _k1)) != 0) and (_m.int(_u64((s + _k1)), 4, False) == 1347703880) else 0))
 
     return walk_connection_owner_57
@@ -4199,9 +4074,6 @@ def make_let_58(L, get):
     walk_connection_owner_57 = get("walk_connection_owner_57")
 
     def let_58(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_connection_owner_57(_rt, s)
 
     return let_58
@@ -4210,9 +4082,6 @@ def make_col59(L, get):
     let_58 = get("let_58")
 
     def col59(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.memo("owned_by", let_58, s)
 
     return col59
@@ -4229,7 +4098,6 @@ def make_col60(L, get):
     def col60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h49(_rt, _u64(((_rt.memo("owned_by", let_58, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("owned_by", let_58, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("owned_by", let_58, s) != 0 else "")
 
     return col60
@@ -4306,9 +4174,6 @@ def make_folded62(L, get):
     fold61 = get("fold61")
 
     def folded62(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[2]
         if e != 0:
@@ -4324,7 +4189,6 @@ def make_col63(L, get):
     def col63(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (folded62(_rt, s) if _u64((s + _k1)) != 0 else 0)
 
     return col63
@@ -4333,9 +4197,6 @@ def make_folded64(L, get):
     fold61 = get("fold61")
 
     def folded64(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold61, s)
         e = r[3]
         if e != 0:
@@ -4351,7 +4212,6 @@ def make_col65(L, get):
     def col65(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (folded64(_rt, s) if _u64((s + _k1)) != 0 else 0)
 
     return col65
@@ -4364,7 +4224,6 @@ def make_col66(L, get):
     def col66(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col66
@@ -4381,7 +4240,6 @@ def make_let67(L, get):
     def let67(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (i3 if (((((_u64((s + _k1)) == 0) and (_u64((s + _k2)) != 0)) and (_m.int(_u64((s + _k2)), 4, False) != 1347703880)) and (_u64((i3 + _k3)) == s)) and (_u64((i3 + _k4)) != 0)) and ((_u64(_b + _k5) if ((_b := _u64((i3 + _k4))) is not None and _k6) else _rt.field_int(_b, _k7, False)) == 1347703880) else 0)
 
     return let67
@@ -4393,7 +4251,6 @@ def make_let_68(L, get):
     def let_68(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let67(_rt, s, _u64((s + _k1)))
 
     return let_68
@@ -4406,7 +4263,6 @@ def make_col69(L, get):
     def col69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_sockaddr_text_52(_rt, _u64((_rt.memo("cosocket", let_68, s) + _k1))) if _rt.memo("cosocket", let_68, s) != 0 else "")
 
     return col69
@@ -4418,7 +4274,6 @@ def make_col70(L, get):
     def col70(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64((_rt.memo("cosocket", let_68, s) + _k1)) if _rt.memo("cosocket", let_68, s) != 0 else 0)
 
     return col70
@@ -4476,7 +4331,6 @@ def make_col72(L, get):
     def col72(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col72
@@ -4492,7 +4346,6 @@ def make_col73(L, get):
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col73
@@ -4508,7 +4361,6 @@ def make_col74(L, get):
     def col74(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat(h49(_rt, _u64(((s + _k1) + _k2)), 1024), "...") if (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)) > 1024 else h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))))
 
     return col74
@@ -4524,7 +4376,6 @@ def make_col75(L, get):
     def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col75
@@ -4538,7 +4389,6 @@ def make_col76(L, get):
     def col76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.clock_value("now_ms") - ((_rt.field_int(s, _k1, True) * 1000) + (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))))
 
     return col76
@@ -4550,7 +4400,6 @@ def make_col77(L, get):
     def col77(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(_u64((s + _k1)), _k2, True)
 
     return col77
@@ -4627,9 +4476,6 @@ def make_folded79(L, get):
     fold78 = get("fold78")
 
     def folded79(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold78, s)
         e = r[2]
         if e != 0:
@@ -4642,9 +4488,6 @@ def make_col80(L, get):
     folded79 = get("folded79")
 
     def col80(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded79(_rt, s)
 
     return col80
@@ -4653,9 +4496,6 @@ def make_folded81(L, get):
     fold78 = get("fold78")
 
     def folded81(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold78, s)
         e = r[3]
         if e != 0:
@@ -4668,9 +4508,6 @@ def make_col82(L, get):
     folded81 = get("folded81")
 
     def col82(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded81(_rt, s)
 
     return col82
@@ -4685,7 +4522,6 @@ def make_let83(L, get):
     def let83(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (0 if i1 == 0 else (_u64((i1 + _k1)) if (_u64(_b + _k2) if ((_b := _u64((i1 + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False)) else (_u64((i1 + _k5)) if (_u64(_b + _k2) if ((_b := _u64((i1 + _k5))) is not None and _k3) else _rt.field_int(_b, _k4, False)) else 0)))
 
     return let83
@@ -4699,7 +4535,6 @@ def make_let84(L, get):
     def let84(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat(" left ", ((_u64(_b + _k2) if ((_b := (i2 + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)) - _rt.clock_value("monotonic_ms")), "ms") if i2 != 0 else "")
 
     return let84
@@ -4728,7 +4563,6 @@ def make_walk_upstream_waits_on_85(L, get):
     def walk_upstream_waits_on_85(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cat("upstream ", ("no connection" if _u64((s + _k1)) == 0 else ("connecting" if not ((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))) else ("sending" if not ((_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))) else ("waiting for the header" if not ((_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))) else "reading the body")))), (_rt.cat(" ", h49(_rt, _u64((_u64((s + _k11)) + _k12)), (_u64(_b + _k13) if ((_b := _u64((s + _k11))) is not None and _k14) else _rt.field_int(_b, _k15, False)))) if _u64((s + _k11)) != 0 else ""), (_rt.cat(" sent ", _rt.field_int(_u64((s + _k1)), _k16, True)) if _u64((s + _k1)) != 0 else ""), let84(_rt, s, let83(_rt, s, _u64((s + _k1)))))
 
     return walk_upstream_waits_on_85
@@ -4740,7 +4574,6 @@ def make_col86(L, get):
     def col86(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_upstream_waits_on_85(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else "")
 
     return col86
@@ -4748,9 +4581,6 @@ def make_col86(L, get):
 def make_h87(L, get):
 
     def h87(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_lua_module")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_lua_module is not in the binary's symbol tables", [])
@@ -4768,7 +4598,6 @@ def make_walk_lua_co_in_semaphore_88(L, get):
     def walk_lua_co_in_semaphore_88(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if ((((((_u64((s + _k1)) != 0) and (not (((_u64((s + _k1)) != 0) and (_u64((s + _k2)) != 0)) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880)))) and (_u64((s + _k2)) != 0)) and (_u64(((s + _k3) + _k4)) != 0)) and (_u64(((s + _k3) + _k5)) != 0)) and (_u64((_u64(((s + _k3) + _k4)) + _k5)) == (s + _k3))) and (_u64((_u64(((s + _k3) + _k5)) + _k4)) == (s + _k3)) else 0)
 
     return walk_lua_co_in_semaphore_88
@@ -4787,7 +4616,6 @@ def make_let89(L, get):
     def let89(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (i1 if ((((((_u64((s + _k1)) != 0) and (not (((_u64((s + _k1)) != 0) and (_u64((s + _k2)) != 0)) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880)))) and (not (walk_lua_co_in_semaphore_88(_rt, s)))) and (i1 != 0)) and (_u64((i1 + _k3)) != 0)) and ((_u64(_b + _k4) if ((_b := _u64((i1 + _k3))) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 1347703880)) and ((_u64((i1 + _k7)) == s) or (_u64((i1 + _k8)) == s)) else 0)
 
     return let89
@@ -4799,7 +4627,6 @@ def make_walk_lua_co_socket_90(L, get):
     def walk_lua_co_socket_90(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let89(_rt, s, _u64((s + _k1)))
 
     return walk_lua_co_socket_90
@@ -4821,7 +4648,6 @@ def make_let91(L, get):
     def let91(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((_u64((_u64((i1 + _k1)) + _k2)) if (_u64(_b + _k3) if ((_b := _u64((_u64((i1 + _k1)) + _k2))) is not None and _k4) else _rt.field_int(_b, _k5, False)) else 0) if ((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))) and (_u64((i1 + _k9)) == s) else (_u64((_u64((i1 + _k1)) + _k10)) if (_u64(_b + _k3) if ((_b := _u64((_u64((i1 + _k1)) + _k10))) is not None and _k4) else _rt.field_int(_b, _k5, False)) else 0)) if (i1 != 0) and (_u64((i1 + _k1)) != 0) else ((s + _k11) if (_u64((s + _k12)) != 0) and ((_u64(_b + _k3) if ((_b := (s + _k11)) is not None and _k4) else _rt.field_int(_b, _k5, False))) else 0))
 
     return let91
@@ -4831,9 +4657,6 @@ def make_walk_lua_co_timer_92(L, get):
     walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
 
     def walk_lua_co_timer_92(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let91(_rt, s, walk_lua_co_socket_90(_rt, s))
 
     return walk_lua_co_timer_92
@@ -4845,7 +4668,6 @@ def make_let93(L, get):
     def let93(_rt, s, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_u64((i5 + _k1)) - _u64((i5 + _k2))) if (i5 != 0) and (_u64((i5 + _k2)) != 0) else 0)
 
     return let93
@@ -4856,7 +4678,6 @@ def make_let94(L, get):
     def let94(_rt, s, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64((i3 + _k1)) if i3 != 0 else 0)
 
     return let94
@@ -4865,9 +4686,6 @@ def make_let95(L, get):
     _k1 = L.int_field("ngx_connection_t", "sent")
 
     def let95(_rt, s, i4):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.field_int(i4, _k1, True) if i4 != 0 else 0)
 
     return let95
@@ -4879,7 +4697,6 @@ def make_let96(L, get):
     def let96(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h51(_rt, _u64((i2 + _k1))) if i2 != 0 else "")
 
     return let96
@@ -4898,7 +4715,6 @@ def make_let97(L, get):
     def let97(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cat((_rt.cat(" ", let96(_rt, s, walk_lua_co_socket_90(_rt, s)), " sent ", let95(_rt, s, let94(_rt, s, walk_lua_co_socket_90(_rt, s))), " buffered ", let93(_rt, s, walk_lua_co_socket_90(_rt, s))) if walk_lua_co_socket_90(_rt, s) != 0 else ""), (_rt.cat(" left ", ((_u64(_b + _k2) if ((_b := (i1 + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)) - _rt.clock_value("monotonic_ms")), "ms") if i1 != 0 else ""))
 
     return let97
@@ -4908,9 +4724,6 @@ def make_walk_lua_co_wait_detail_98(L, get):
     walk_lua_co_timer_92 = get("walk_lua_co_timer_92")
 
     def walk_lua_co_wait_detail_98(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let97(_rt, s, walk_lua_co_timer_92(_rt, s))
 
     return walk_lua_co_wait_detail_98
@@ -4931,7 +4744,6 @@ def make_let99(L, get):
     def let99(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("pending" if i1 == 0 else ("cosocket connect" if ((_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False))) and (_u64((i1 + _k4)) == s) else ("cosocket send" if ((_u64(_b + _k5) if ((_b := i1) is not None and _k6) else _rt.field_int(_b, _k7, False))) and (_u64((i1 + _k4)) == s) else ("cosocket receive" if ((_u64(_b + _k8) if ((_b := i1) is not None and _k9) else _rt.field_int(_b, _k10, False))) and (_u64((i1 + _k11)) == s) else "cosocket"))))
 
     return let99
@@ -4953,7 +4765,6 @@ def make_walk_lua_co_wait_100(L, get):
     def walk_lua_co_wait_100(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("subrequest" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) > 0 else ("none" if not (_u64((s + _k4)) != 0) else (("sleep" if (_u64(_b + _k6) if ((_b := (s + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) else "flush or read body") if ((_u64((s + _k4)) != 0) and (_u64((s + _k9)) != 0)) and (_m.int(_u64((s + _k9)), 4, False) == 1347703880) else ("semaphore" if walk_lua_co_in_semaphore_88(_rt, s) else let99(_rt, s, walk_lua_co_socket_90(_rt, s))))))
 
     return walk_lua_co_wait_100
@@ -5069,7 +4880,6 @@ def make_walk_lua_entry_wait_102(L, get):
     def walk_lua_entry_wait_102(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("thread wait" if ((not (_u64(((s + _k1) + _k2)) != 0)) and ((_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)) == 0)) and (any101(_rt, s)) else walk_lua_co_wait_100(_rt, (s + _k1)))
 
     return walk_lua_entry_wait_102
@@ -5080,9 +4890,6 @@ def make_walk_lua_request_waits_on_103(L, get):
     walk_lua_co_wait_detail_98 = get("walk_lua_co_wait_detail_98")
 
     def walk_lua_request_waits_on_103(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cat(walk_lua_entry_wait_102(_rt, s), walk_lua_co_wait_detail_98(_rt, (s + _k1)))
 
     return walk_lua_request_waits_on_103
@@ -5098,7 +4905,6 @@ def make_col104(L, get):
     def col104(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_lua_request_waits_on_103(_rt, _u64((_u64((s + _k1)) + ((_u64(_b + _k2) if ((_b := h87(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8)))) if _u64((_u64((s + _k1)) + ((_u64(_b + _k2) if ((_b := h87(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) != 0 else "")
 
     return col104
@@ -5111,7 +4917,6 @@ def make_col105(L, get):
     def col105(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.symbol(_u64((_u64((_u64((s + _k1)) + _k2)) + _k3)))
 
     return col105
@@ -5124,7 +4929,6 @@ def make_col106(L, get):
     def col106(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.symbol(_u64((_u64((_u64((s + _k1)) + _k2)) + _k3)))
 
     return col106
@@ -5132,9 +4936,6 @@ def make_col106(L, get):
 def make_h107(L, get):
 
     def h107(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_cached_time")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_cached_time is not in the binary's symbol tables", [])
@@ -5152,7 +4953,6 @@ def make_col108(L, get):
     def col108(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.clock_value("now_ms") - ((_rt.field_int(_u64(h107(_rt)), _k1, True) * 1000) + (_u64(_b + _k2) if ((_b := _u64(h107(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False))))
 
     return col108
@@ -5248,9 +5048,6 @@ def make_folded110(L, get):
     fold109 = get("fold109")
 
     def folded110(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold109, s)
         e = r[2]
         if e != 0:
@@ -5263,9 +5060,6 @@ def make_col111(L, get):
     folded110 = get("folded110")
 
     def col111(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded110(_rt, s)
 
     return col111
@@ -5274,9 +5068,6 @@ def make_folded112(L, get):
     fold109 = get("fold109")
 
     def folded112(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold109, s)
         e = r[3]
         if e != 0:
@@ -5289,9 +5080,6 @@ def make_col113(L, get):
     folded112 = get("folded112")
 
     def col113(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded112(_rt, s)
 
     return col113
@@ -5299,9 +5087,6 @@ def make_col113(L, get):
 def make_h114(L, get):
 
     def h114(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_event_timer_rbtree")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_event_timer_rbtree is not in the binary's symbol tables", [])
@@ -5365,9 +5150,6 @@ def make_col116(L, get):
     count115 = get("count115")
 
     def col116(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count115(_rt)
 
     return col116
@@ -5434,9 +5216,6 @@ def make_col118(L, get):
     count117 = get("count117")
 
     def col118(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count117(_rt)
 
     return col118
@@ -5444,9 +5223,6 @@ def make_col118(L, get):
 def make_h119(L, get):
 
     def h119(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_accepted")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_stat_accepted is not in the binary's symbol tables", [])
@@ -5461,7 +5237,6 @@ def make_root120(L, get):
     def root120(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit((_u64(h1(_rt)) if _u64(h119(_rt)) != 0 else 0))):
             return 0
         return 1
@@ -5474,7 +5249,6 @@ def make_col121(L, get):
     def col121(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(_u64(h119(_rt)))
 
     return col121
@@ -5482,9 +5256,6 @@ def make_col121(L, get):
 def make_h122(L, get):
 
     def h122(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_handled")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_stat_handled is not in the binary's symbol tables", [])
@@ -5498,7 +5269,6 @@ def make_col123(L, get):
     def col123(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(_u64(h122(_rt)))
 
     return col123
@@ -5506,9 +5276,6 @@ def make_col123(L, get):
 def make_h124(L, get):
 
     def h124(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_requests")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_stat_requests is not in the binary's symbol tables", [])
@@ -5522,7 +5289,6 @@ def make_col125(L, get):
     def col125(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(_u64(h124(_rt)))
 
     return col125
@@ -5530,9 +5296,6 @@ def make_col125(L, get):
 def make_h126(L, get):
 
     def h126(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_active")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_stat_active is not in the binary's symbol tables", [])
@@ -5546,7 +5309,6 @@ def make_col127(L, get):
     def col127(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(_u64(h126(_rt)))
 
     return col127
@@ -5554,9 +5316,6 @@ def make_col127(L, get):
 def make_h128(L, get):
 
     def h128(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_reading")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_stat_reading is not in the binary's symbol tables", [])
@@ -5570,7 +5329,6 @@ def make_col129(L, get):
     def col129(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(_u64(h128(_rt)))
 
     return col129
@@ -5578,9 +5336,6 @@ def make_col129(L, get):
 def make_h130(L, get):
 
     def h130(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_writing")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_stat_writing is not in the binary's symbol tables", [])
@@ -5594,7 +5349,6 @@ def make_col131(L, get):
     def col131(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(_u64(h130(_rt)))
 
     return col131
@@ -5602,9 +5356,6 @@ def make_col131(L, get):
 def make_h132(L, get):
 
     def h132(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_stat_waiting")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_stat_waiting is not in the binary's symbol tables", [])
@@ -5618,7 +5369,6 @@ def make_col133(L, get):
     def col133(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(_u64(h132(_rt)))
 
     return col133
@@ -5685,7 +5435,6 @@ def make_col135(L, get):
     def col135(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col135
@@ -5699,7 +5448,6 @@ def make_col136(L, get):
     def col136(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)) - _rt.clock_value("monotonic_ms"))
 
     return col136
@@ -5710,7 +5458,6 @@ def make_col137(L, get):
     def col137(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.symbol(_u64((s + _k1)))
 
     return col137
@@ -5723,7 +5470,6 @@ def make_col138(L, get):
     def col138(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col138
@@ -5736,7 +5482,6 @@ def make_let139(L, get):
     def let139(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (i2 if (_u64((s + _k1)) != 0) and ((_u64((i2 + _k2)) == s) or (_u64((i2 + _k3)) == s)) else 0)
 
     return let139
@@ -5748,7 +5493,6 @@ def make_let_140(L, get):
     def let_140(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let139(_rt, s, _u64((s + _k1)))
 
     return let_140
@@ -5758,9 +5502,6 @@ def make_col141(L, get):
     let_140 = get("let_140")
 
     def col141(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.field_int(_rt.memo("conn", let_140, s), _k1, True) if _rt.memo("conn", let_140, s) != 0 else (-1))
 
     return col141
@@ -5771,9 +5512,6 @@ def make_col142(L, get):
     walk_connection_peer_53 = get("walk_connection_peer_53")
 
     def col142(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat(walk_connection_kind_47(_rt, _rt.memo("conn", let_140, s)), " ", walk_connection_peer_53(_rt, _rt.memo("conn", let_140, s))) if _rt.memo("conn", let_140, s) != 0 else "unknown")
 
     return col142
@@ -5783,9 +5521,6 @@ def make_let_143(L, get):
     walk_connection_owner_57 = get("walk_connection_owner_57")
 
     def let_143(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_connection_owner_57(_rt, _rt.memo("conn", let_140, s)) if _rt.memo("conn", let_140, s) != 0 else 0)
 
     return let_143
@@ -5794,9 +5529,6 @@ def make_col144(L, get):
     let_143 = get("let_143")
 
     def col144(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.memo("owned_by", let_143, s)
 
     return col144
@@ -5813,7 +5545,6 @@ def make_col145(L, get):
     def col145(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h49(_rt, _u64(((_rt.memo("owned_by", let_143, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("owned_by", let_143, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("owned_by", let_143, s) != 0 else "")
 
     return col145
@@ -5825,7 +5556,6 @@ def make_let146(L, get):
     def let146(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (i1 if (_u64((s + _k1)) != 0) and ((i1 + _k2) == s) else 0)
 
     return let146
@@ -5836,7 +5566,6 @@ def make_let147(L, get):
     def let147(_rt, i7, i9):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64((i9 + _k1)) if i9 != 0 else 0)
 
     return let147
@@ -5849,7 +5578,6 @@ def make_let148(L, get):
     def let148(_rt, s, i7):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let147(_rt, i7, (let67(_rt, i7, _u64((i7 + _k1))) if i7 != 0 else 0))
 
     return let148
@@ -5912,7 +5640,6 @@ def make_let150(L, get):
     def let150(_rt, i2, i5):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64((i5 + _k1)) if ((_u64((i5 + _k1)) != 0) and ((_u64(_b + _k2) if ((_b := _u64((i5 + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False)) == 1347703880)) and (_u64((_u64((_u64((i5 + _k1)) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) == i5) else 0)
 
     return let150
@@ -5928,7 +5655,6 @@ def make_let151(L, get):
     def let151(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (let150(_rt, i2, (nth149(_rt, i2) - _k1)) if i2 != 0 else let148(_rt, s, let139(_rt, s, _u64((s + _k2)))))
 
     return let151
@@ -5941,7 +5667,6 @@ def make_walk_event_lua_request_152(L, get):
     def walk_event_lua_request_152(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let151(_rt, s, let146(_rt, s, _u64((s + _k1))))
 
     return walk_event_lua_request_152
@@ -5950,9 +5675,6 @@ def make_let_153(L, get):
     walk_event_lua_request_152 = get("walk_event_lua_request_152")
 
     def let_153(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_event_lua_request_152(_rt, s)
 
     return let_153
@@ -5961,9 +5683,6 @@ def make_col154(L, get):
     let_153 = get("let_153")
 
     def col154(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.memo("lua_owner", let_153, s)
 
     return col154
@@ -5980,7 +5699,6 @@ def make_col155(L, get):
     def col155(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h49(_rt, _u64(((_rt.memo("lua_owner", let_153, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("lua_owner", let_153, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("lua_owner", let_153, s) != 0 else "")
 
     return col155
@@ -6059,7 +5777,6 @@ def make_col157(L, get):
     def col157(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col157
@@ -6072,7 +5789,6 @@ def make_col158(L, get):
     def col158(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col158
@@ -6083,7 +5799,6 @@ def make_col159(L, get):
     def col159(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.symbol(_u64((s + _k1)))
 
     return col159
@@ -6097,7 +5812,6 @@ def make_col160(L, get):
     def col160(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_u64(_b + _k2) if ((_b := _u64((s + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False)) if _u64((s + _k1)) != 0 else 0)
 
     return col160
@@ -6108,7 +5822,6 @@ def make_col161(L, get):
     def col161(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64((s + _k1))
 
     return col161
@@ -6158,9 +5871,6 @@ def make_col163(L, get):
     sum162 = get("sum162")
 
     def col163(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum162(_rt, s)
 
     return col163
@@ -6213,9 +5923,6 @@ def make_col165(L, get):
     sum164 = get("sum164")
 
     def col165(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum164(_rt, s)
 
     return col165
@@ -6226,7 +5933,6 @@ def make_col166(L, get):
     def col166(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64((s + _k1))
 
     return col166
@@ -6276,9 +5982,6 @@ def make_col168(L, get):
     sum167 = get("sum167")
 
     def col168(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum167(_rt, s)
 
     return col168
@@ -6331,9 +6034,6 @@ def make_col170(L, get):
     sum169 = get("sum169")
 
     def col170(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum169(_rt, s)
 
     return col170
@@ -6344,7 +6044,6 @@ def make_col171(L, get):
     def col171(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64((s + _k1))
 
     return col171
@@ -6394,9 +6093,6 @@ def make_col173(L, get):
     sum172 = get("sum172")
 
     def col173(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum172(_rt, s)
 
     return col173
@@ -6449,9 +6145,6 @@ def make_col175(L, get):
     sum174 = get("sum174")
 
     def col175(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum174(_rt, s)
 
     return col175
@@ -6468,7 +6161,6 @@ def make_col176(L, get):
     def col176(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - (((_u64(_b + _k5) if ((_b := _u64((s + _k4))) is not None and _k6) else _rt.field_int(_b, _k7, False)) * 4096) if _u64((s + _k4)) != 0 else 0))
 
     return col176
@@ -6482,7 +6174,6 @@ def make_col177(L, get):
     def col177(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((_u64(_b + _k2) if ((_b := _u64((s + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 4096) if _u64((s + _k1)) != 0 else 0)
 
     return col177
@@ -6533,7 +6224,6 @@ def make_col179(L, get):
     def col179(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col179
@@ -6542,9 +6232,6 @@ def make_col180(L, get):
     _k1 = L.int_field("ngx_listening_t", "fd")
 
     def col180(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col180
@@ -6553,9 +6240,6 @@ def make_col181(L, get):
     _k1 = L.int_field("ngx_listening_t", "backlog")
 
     def col181(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col181
@@ -6627,9 +6311,6 @@ def make_col183(L, get):
     _k1 = L.int_field("ngx_open_file_t", "fd")
 
     def col183(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col183
@@ -6645,7 +6326,6 @@ def make_col184(L, get):
     def col184(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col184
@@ -6653,9 +6333,6 @@ def make_col184(L, get):
 def make_h185(L, get):
 
     def h185(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_module")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_module is not in the binary's symbol tables", [])
@@ -6666,9 +6343,6 @@ def make_h185(L, get):
 def make_h186(L, get):
 
     def h186(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_core_module")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_core_module is not in the binary's symbol tables", [])
@@ -6727,9 +6401,6 @@ def make_root188(L, get):
     take_while187 = get("take_while187")
 
     def root188(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         def _visit1(x_w1):
             if not (visit(x_w1)):
                 return 0
@@ -6746,7 +6417,6 @@ def make_col189(L, get):
     def col189(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.symbol(_u64((s + _k1)))
 
     return col189
@@ -6757,7 +6427,6 @@ def make_col190(L, get):
     def col190(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.symbol(_u64((s + _k1)))
 
     return col190
@@ -6770,7 +6439,6 @@ def make_col191(L, get):
     def col191(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col191
@@ -6778,9 +6446,6 @@ def make_col191(L, get):
 def make_h192(L, get):
 
     def h192(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_top_header_filter")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_top_header_filter is not in the binary's symbol tables", [])
@@ -6791,9 +6456,6 @@ def make_h192(L, get):
 def make_h193(L, get):
 
     def h193(_rt, f):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.file_static(f, "ngx_http_next_header_filter")
         if a < 0:
             raise _rt.fail("unavailable", "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names", [])
@@ -6840,9 +6502,6 @@ def make_root194(L, get):
 def make_h195(L, get):
 
     def h195(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_http_top_body_filter")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_http_top_body_filter is not in the binary's symbol tables", [])
@@ -6853,9 +6512,6 @@ def make_h195(L, get):
 def make_h196(L, get):
 
     def h196(_rt, f):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.file_static(f, "ngx_http_next_body_filter")
         if a < 0:
             raise _rt.fail("unavailable", "file_static(): the binary has no .symtab (it is stripped), so the statics of its C files have no names", [])
@@ -6902,9 +6558,6 @@ def make_root197(L, get):
 def make_col198(L, get):
 
     def col198(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.symbol(s)
 
     return col198
@@ -6926,7 +6579,6 @@ def make_root199(L, get):
     def root199(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(_u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9)))):
             return 0
         return 1
@@ -6944,7 +6596,6 @@ def make_col200(L, get):
     def col200(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k4) if ((_b := (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     return col200
@@ -6960,7 +6611,6 @@ def make_col201(L, get):
     def col201(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k4) if ((_b := (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     return col201
@@ -6970,9 +6620,6 @@ def make_h202(L, get):
     _k2 = L.enum_names("lj_gc_state")
 
     def h202(_rt, x):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (_k1):
             raise _rt.fail("unavailable", "enum_name(): the layout of this build has no enumerators of lj_gc_state (it was made before enums: named it): make it again with xgen layout", [])
         return _k2.get(x, str(x))
@@ -6991,7 +6638,6 @@ def make_col203(L, get):
     def col203(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h202(_rt, (_u64(_b + _k4) if ((_b := (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))) is not None and _k5) else _rt.field_int(_b, _k6, False)))
 
     return col203
@@ -7000,9 +6646,6 @@ def make_walk_lua_vmstate_204(L, get):
     _k1 = L.int_field("global_State", "vmstate")
 
     def walk_lua_vmstate_204(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat("trace ", _rt.field_int(s, _k1, True)) if _rt.field_int(s, _k1, True) >= 0 else ("interpreted" if _rt.field_int(s, _k1, True) == (-1) else ("C" if _rt.field_int(s, _k1, True) == (-2) else ("GC" if _rt.field_int(s, _k1, True) == (-3) else ("trace exit" if _rt.field_int(s, _k1, True) == (-4) else ("recording" if _rt.field_int(s, _k1, True) == (-5) else ("optimizing" if _rt.field_int(s, _k1, True) == (-6) else ("assembling" if _rt.field_int(s, _k1, True) == (-7) else _rt.cat("unknown ", _rt.field_int(s, _k1, True))))))))))
 
     return walk_lua_vmstate_204
@@ -7016,7 +6659,6 @@ def make_col205(L, get):
     def col205(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_lua_vmstate_204(_rt, (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))
 
     return col205
@@ -7032,7 +6674,6 @@ def make_col206(L, get):
     def col206(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k4) if ((_b := (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))) is not None and _k5) else _rt.field_int(_b, _k6, False))
 
     return col206
@@ -7072,9 +6713,6 @@ def make_col208(L, get):
     count207 = get("count207")
 
     def col208(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count207(_rt, s)
 
     return col208
@@ -7138,7 +6776,6 @@ def make_let_210(L, get):
     def let_210(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64((_u64((s + _k1)) + ((_u64(_b + _k2) if ((_b := h87(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8)))
 
     return let_210
@@ -7148,9 +6785,6 @@ def make_let_211(L, get):
     let_210 = get("let_210")
 
     def let_211(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.memo("ctx", let_210, s) + _k1)
 
     return let_211
@@ -7162,7 +6796,6 @@ def make_col212(L, get):
     def col212(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64((_rt.memo("entry", let_211, s) + _k1))
 
     return col212
@@ -7175,7 +6808,6 @@ def make_walk_lua_co_status_213(L, get):
     def walk_lua_co_status_213(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("running" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 0 else ("suspended" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 1 else ("normal" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 2 else ("dead" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 3 else ("zombie" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 4 else _rt.cat("unknown ", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))))))))
 
     return walk_lua_co_status_213
@@ -7185,9 +6817,6 @@ def make_col214(L, get):
     let_211 = get("let_211")
 
     def col214(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_lua_co_status_213(_rt, _rt.memo("entry", let_211, s))
 
     return col214
@@ -7202,7 +6831,6 @@ def make_col215(L, get):
     def col215(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := _u64((_rt.memo("entry", let_211, s) + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col215
@@ -7258,7 +6886,6 @@ def make_let217(L, get):
     def let217(_rt, s, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h49(_rt, ((i4 + _k1) + 1), ((_u64(_b + _k2) if ((_b := i4) is not None and _k3) else _rt.field_int(_b, _k4, False)) - 1)) if (_m.int((i4 + _k1), 1, False) == 61) or (_m.int((i4 + _k1), 1, False) == 64) else h49(_rt, (i4 + _k1), (_u64(_b + _k2) if ((_b := i4) is not None and _k3) else _rt.field_int(_b, _k4, False))))
 
     return let217
@@ -7266,9 +6893,6 @@ def make_let217(L, get):
 def make_h218(L, get):
 
     def h218(_rt, a, b):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
         return _rt.div(a, b)
@@ -7288,7 +6912,6 @@ def make_walk_lua_return_index_219(L, get):
     def walk_lua_return_index_219(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h218(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) - _k7), 4)
 
     return walk_lua_return_index_219
@@ -7314,7 +6937,6 @@ def make_walk_lua_return_line_220(L, get):
     def walk_lua_return_line_220(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k8, True) if walk_lua_return_index_219(_rt, s) < 2 else ((_rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k8, True) + _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k9, True)) if (walk_lua_return_index_219(_rt, s) - 1) == (_u64(_b + _k10) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k11) else _rt.field_int(_b, _k12, False)) else (_rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k8, True) + (_m.int(((_u64(_b + _k13) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k14) else _rt.field_int(_b, _k15, False)) + (walk_lua_return_index_219(_rt, s) - 2)), 1, False) if _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k9, True) < 256 else (_m.int(((_u64(_b + _k13) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k14) else _rt.field_int(_b, _k15, False)) + ((walk_lua_return_index_219(_rt, s) - 2) * 2)), 2, False) if _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k9, True) < 65536 else _m.int(((_u64(_b + _k13) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k14) else _rt.field_int(_b, _k15, False)) + ((walk_lua_return_index_219(_rt, s) - 2) * 4)), 4, False))))))
 
     return walk_lua_return_line_220
@@ -7327,7 +6949,6 @@ def make_walk_lua_frame_unvarg_221(L, get):
     def walk_lua_frame_unvarg_221(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7))) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 3 else s)
 
     return walk_lua_frame_unvarg_221
@@ -7344,7 +6965,6 @@ def make_walk_lua_caller_bc_222(L, get):
     def walk_lua_caller_bc_222(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7) + _k7)
 
     return walk_lua_caller_bc_222
@@ -7354,9 +6974,6 @@ def make_let223(L, get):
     _k2 = (_k1 - 1)
 
     def let223(_rt, s, i6):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k2 else (_rt.bitop(">>", i6, 8) & 255))
 
     return let223
@@ -7443,9 +7060,6 @@ def make_walk_lua_name_setter_225(L, get):
     nth224 = get("nth224")
 
     def walk_lua_name_setter_225(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return nth224(_rt, s)
 
     return walk_lua_name_setter_225
@@ -7454,7 +7068,6 @@ def make_take_while226(L, get):
 
     def take_while226(_rt, s, visit):
         _m = _rt.m
-        _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         wanted_w57 = 1
         p_w58 = s
@@ -7493,9 +7106,6 @@ def make_count227(L, get):
     take_while226 = get("take_while226")
 
     def count227(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x_w57):
             nonlocal acc
@@ -7511,8 +7121,6 @@ def make_walk_lua_uleb_size_228(L, get):
 
     def walk_lua_uleb_size_228(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
 
     return walk_lua_uleb_size_228
@@ -7523,8 +7131,6 @@ def make_walk_lua_var_next_229(L, get):
 
     def walk_lua_var_next_229(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)) + walk_lua_uleb_size_228(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)))) + walk_lua_uleb_size_228(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)) + walk_lua_uleb_size_228(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1))))))
 
     return walk_lua_var_next_229
@@ -7533,8 +7139,6 @@ def make_walk_lua_uleb_230(L, get):
 
     def walk_lua_uleb_230(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
 
     return walk_lua_uleb_230
@@ -7546,8 +7150,6 @@ def make_walk_lua_var_len_231(L, get):
 
     def walk_lua_var_len_231(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_lua_uleb_230(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)) + walk_lua_uleb_size_228(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)))))
 
     return walk_lua_var_len_231
@@ -7557,8 +7159,6 @@ def make_walk_lua_var_extent_232(L, get):
 
     def walk_lua_var_extent_232(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1))
 
     return walk_lua_var_extent_232
@@ -7613,9 +7213,6 @@ def make_walk_lua_proto_vars_234(L, get):
     take_while233 = get("take_while233")
 
     def walk_lua_proto_vars_234(_rt, s, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         def _visit1(x_w26):
             if not (visit(x_w26)):
                 return 0
@@ -7630,9 +7227,6 @@ def make_nth235(L, get):
     walk_lua_proto_vars_234 = get("walk_lua_proto_vars_234")
 
     def nth235(_rt, i1, i2, i3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         k = _rt.bitop(">>", i1, 16)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
@@ -7657,9 +7251,6 @@ def make_count236(L, get):
     walk_lua_proto_vars_234 = get("walk_lua_proto_vars_234")
 
     def count236(_rt, i2, i3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x62):
             nonlocal acc
@@ -7678,9 +7269,6 @@ def make_let237(L, get):
     nth235 = get("nth235")
 
     def let237(_rt, s, i1, i2, i3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (0 if count236(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth235(_rt, i1, i2, i3))
 
     return let237
@@ -7705,7 +7293,6 @@ def make_let238(L, get):
     def let238(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (0 if ((((i1 & 255) != _k2) or ((_u64(_b + _k3) if ((_b := i2) is not None and _k4) else _rt.field_int(_b, _k5, False)) == 0)) or ((_u64(_b + _k6) if ((_b := i2) is not None and _k7) else _rt.field_int(_b, _k8, False)) >= 65536)) or ((_u64(_b + _k9) if ((_b := i2) is not None and _k10) else _rt.field_int(_b, _k11, False)) >= 1048576) else let237(_rt, s, i1, i2, h218(_rt, (walk_lua_name_setter_225(_rt, s) - walk_lua_caller_bc_222(_rt, s)), 4)))
 
     return let238
@@ -7723,7 +7310,6 @@ def make_let239(L, get):
     def let239(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let238(_rt, s, i1, ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7))
 
     return let239
@@ -7734,8 +7320,6 @@ def make_walk_lua_call_local_240(L, get):
 
     def walk_lua_call_local_240(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let239(_rt, s, _m.int(walk_lua_name_setter_225(_rt, s), 4, False))
 
     return walk_lua_call_local_240
@@ -7744,8 +7328,6 @@ def make_walk_lua_var_name_241(L, get):
 
     def walk_lua_var_name_241(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
     return walk_lua_var_name_241
@@ -7806,7 +7388,6 @@ def make_let243(L, get):
     def let243(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, (i4 + _k1), (_u64(_b + _k2) if ((_b := i4) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return let243
@@ -7832,7 +7413,6 @@ def make_let244(L, get):
     def let244(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (let243(_rt, i1, i2, _u64(((_u64(_b + _k1) if ((_b := i2) is not None and _k2) else _rt.field_int(_b, _k3, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k5 else (let243(_rt, i1, i2, _u64(((_u64(_b + _k1) if ((_b := i2) is not None and _k2) else _rt.field_int(_b, _k3, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k7 else (_rt.cstring(nth242(_rt, i1, i2)) if (i1 & 255) == _k9 else walk_lua_var_name_241(_rt, (((_u64(_b + _k10) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)) + (walk_lua_call_local_240(_rt, s) & 1048575)) - 1)))))
 
     return let244
@@ -7850,7 +7430,6 @@ def make_let245(L, get):
     def let245(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let244(_rt, s, i1, ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7))
 
     return let245
@@ -7861,8 +7440,6 @@ def make_walk_lua_call_name_246(L, get):
 
     def walk_lua_call_name_246(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let245(_rt, s, _m.int(walk_lua_name_setter_225(_rt, s), 4, False))
 
     return walk_lua_call_name_246
@@ -7877,9 +7454,6 @@ def make_let247(L, get):
     walk_lua_call_local_240 = get("walk_lua_call_local_240")
 
     def let247(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if (((i1 == _k2) or (i1 == _k4)) or (i1 == _k6)) or (walk_lua_call_local_240(_rt, s) != 0) else 0)
 
     return let247
@@ -7899,7 +7473,6 @@ def make_walk_lua_call_named_248(L, get):
     def walk_lua_call_named_248(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if ((((((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0) and (walk_lua_return_index_219(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False) & 255) >= _k5)) and ((_m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False) & 255) <= _k7)) and (let247(_rt, s, (_m.int(walk_lua_name_setter_225(_rt, s), 4, False) & 255))) else 0)
 
     return walk_lua_call_named_248
@@ -7925,7 +7498,6 @@ def make_walk_lua_return_frame_249(L, get):
     def walk_lua_return_frame_249(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in main chunk") if _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k11, True) == 0 else (_rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in function '", walk_lua_call_name_246(_rt, walk_lua_frame_unvarg_221(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))))), "'") if walk_lua_call_named_248(_rt, walk_lua_frame_unvarg_221(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))))) else _rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in function <", let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k11, True), ">")))
 
     return walk_lua_return_frame_249
@@ -7942,7 +7514,6 @@ def make_col250(L, get):
     def col250(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w14 = []
         def _visit1(x17):
             i5 = x17
@@ -7968,7 +7539,6 @@ def make_col251(L, get):
     def col251(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w91 = []
         def _visit1(x92):
             i7 = x92
@@ -7998,7 +7568,6 @@ def make_col252(L, get):
     def col252(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w94 = []
         def _visit1(x95):
             i9 = x95
@@ -8022,7 +7591,6 @@ def make_nth253(L, get):
     def nth253(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         k = (i2 - 1)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
@@ -8053,7 +7621,6 @@ def make_count254(L, get):
     def count254(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x103):
             nonlocal acc
@@ -8202,9 +7769,6 @@ def make_col257(L, get):
     let_210 = get("let_210")
 
     def col257(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_lua_entry_wait_102(_rt, _rt.memo("ctx", let_210, s))
 
     return col257
@@ -8215,9 +7779,6 @@ def make_col258(L, get):
     let_211 = get("let_211")
 
     def col258(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let96(_rt, s, walk_lua_co_socket_90(_rt, _rt.memo("entry", let_211, s)))
 
     return col258
@@ -8229,9 +7790,6 @@ def make_col259(L, get):
     let_211 = get("let_211")
 
     def col259(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let95(_rt, s, let94(_rt, s, walk_lua_co_socket_90(_rt, _rt.memo("entry", let_211, s))))
 
     return col259
@@ -8242,9 +7800,6 @@ def make_col260(L, get):
     let_211 = get("let_211")
 
     def col260(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let93(_rt, s, walk_lua_co_socket_90(_rt, _rt.memo("entry", let_211, s)))
 
     return col260
@@ -8301,9 +7856,6 @@ def make_col262(L, get):
     max261 = get("max261")
 
     def col262(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return max261(_rt, s)
 
     return col262
@@ -8708,7 +8260,6 @@ def make_root267(L, get):
     def root267(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit((_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)))):
             return 0
         return 1
@@ -8719,9 +8270,6 @@ def make_col268(L, get):
     _k1 = L.int_field("global_State", "vmstate")
 
     def col268(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("JIT" if _rt.field_int(s, _k1, True) >= 0 else ("interpreted" if _rt.field_int(s, _k1, True) == (-1) else ("C" if _rt.field_int(s, _k1, True) == (-2) else ("GC" if _rt.field_int(s, _k1, True) == (-3) else ("trace exit" if _rt.field_int(s, _k1, True) == (-4) else "JIT compiler")))))
 
     return col268
@@ -8736,7 +8284,6 @@ def make_col269(L, get):
     def col269(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) if (_rt.field_int(s, _k4, True) >= 0) or (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) != 0) and (_u64(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + _k5)) != 0)) else 0)
 
     return col269
@@ -8805,7 +8352,6 @@ def make_col271(L, get):
     def col271(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w7 = []
         def _visit1(x10):
             i1 = x10
@@ -8837,7 +8383,6 @@ def make_walk_lua_frame_sound_272(L, get):
     def walk_lua_frame_sound_272(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if (((_rt.bitop(">>", _u64((s - 8)), 47) == 131063) and ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 8)) and (((_u64(_b + _k7) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k8) else _rt.field_int(_b, _k9, False)) != 0) or ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k10) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k11) else _rt.field_int(_b, _k12, False)) - _k13)) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 7))) and (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) < s) else 0)
 
     return walk_lua_frame_sound_272
@@ -8858,7 +8403,6 @@ def make_all273(L, get):
     def all273(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         acc = 1
         def _visit1(x87):
             nonlocal acc
@@ -8877,9 +8421,6 @@ def make_walk_lua_sample_sound_274(L, get):
     all273 = get("all273")
 
     def walk_lua_sample_sound_274(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return all273(_rt, s)
 
     return walk_lua_sample_sound_274
@@ -8888,9 +8429,6 @@ def make_check275(L, get):
     walk_lua_sample_sound_274 = get("walk_lua_sample_sound_274")
 
     def check275(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_lua_sample_sound_274(_rt, s)
 
     return check275
@@ -8911,7 +8449,6 @@ def make_walk_lua_base_known_276(L, get):
     def walk_lua_base_known_276(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if ((not ((_rt.field_int(s, _k1, True) >= 0) or (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) != 0) and (_u64(((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + _k5)) != 0)))) or (_rt.field_int(s, _k1, True) != (-1))) or (((_rt.register("rdx") - 8) if ((_rt.register("rdx") >= ((_u64(_b + _k6) if ((_b := (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 16)) and (_rt.register("rdx") < ((_u64(_b + _k6) if ((_b := (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))) is not None and _k7) else _rt.field_int(_b, _k8, False)) + ((_u64(_b + _k9) if ((_b := (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))) is not None and _k10) else _rt.field_int(_b, _k11, False)) * 8)))) and (_rt.bitop(">>", _u64((_rt.register("rdx") - 16)), 47) == 131063) else 0) != 0) else 0)
 
     return walk_lua_base_known_276
@@ -8920,9 +8457,6 @@ def make_check277(L, get):
     walk_lua_base_known_276 = get("walk_lua_base_known_276")
 
     def check277(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_lua_base_known_276(_rt, s)
 
     return check277
@@ -8935,7 +8469,6 @@ def make_col278(L, get):
     def col278(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col278
@@ -8949,7 +8482,6 @@ def make_col279(L, get):
     def col279(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h202(_rt, (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))
 
     return col279
@@ -8957,9 +8489,6 @@ def make_col279(L, get):
 def make_h280(L, get):
 
     def h280(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17, p18, p19, p20, p21, p22, p23, p24, p25, p26, p27, p28, p29, p30, p31):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -9039,7 +8568,6 @@ def make_walk_lua_object_bytes_281(L, get):
     def walk_lua_object_bytes_281(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((((_k1 + ((_rt.field_int(s, _k2, True) & 127) * 8)) if _rt.field_int(s, _k2, True) != 0 else _k1) + (((_u64(_b + _k3) if ((_b := s) is not None and _k4) else _rt.field_int(_b, _k5, False)) * 8) if _rt.field_int(s, _k2, True) <= 0 else 0)) + ((((_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) + 1) * _k9) if (_u64(_b + _k6) if ((_b := s) is not None and _k7) else _rt.field_int(_b, _k8, False)) > 0 else 0)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 11 else (((_k14 + ((_u64(_b + _k15) if ((_b := s) is not None and _k16) else _rt.field_int(_b, _k17, False)) * 8)) if (_u64(_b + _k18) if ((_b := s) is not None and _k19) else _rt.field_int(_b, _k20, False)) == 0 else (_k22 + ((_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False)) * 8))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 8 else ((_u64(_b + _k26) if ((_b := s) is not None and _k27) else _rt.field_int(_b, _k28, False)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 7 else ((_k29 + ((_u64(_b + _k30) if ((_b := s) is not None and _k31) else _rt.field_int(_b, _k32, False)) * 8)) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 6 else (_k33 if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 5 else ((_k34 + (_u64(_b + _k35) if ((_b := s) is not None and _k36) else _rt.field_int(_b, _k37, False))) if (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)) == 12 else 0))))))
 
     return walk_lua_object_bytes_281
@@ -9412,9 +8940,6 @@ def make_folded283(L, get):
     fold282 = get("fold282")
 
     def folded283(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[16]
         if e != 0:
@@ -9563,9 +9088,6 @@ def make_folded285(L, get):
     fold284 = get("fold284")
 
     def folded285(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold284, s)
         e = r[4]
         if e != 0:
@@ -9579,9 +9101,6 @@ def make_col286(L, get):
     folded285 = get("folded285")
 
     def col286(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (folded283(_rt, s) + folded285(_rt, s))
 
     return col286
@@ -9590,9 +9109,6 @@ def make_folded287(L, get):
     fold282 = get("fold282")
 
     def folded287(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[17]
         if e != 0:
@@ -9605,9 +9121,6 @@ def make_folded288(L, get):
     fold284 = get("fold284")
 
     def folded288(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold284, s)
         e = r[5]
         if e != 0:
@@ -9621,9 +9134,6 @@ def make_col289(L, get):
     folded288 = get("folded288")
 
     def col289(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (folded287(_rt, s) + folded288(_rt, s))
 
     return col289
@@ -9632,9 +9142,6 @@ def make_folded290(L, get):
     fold284 = get("fold284")
 
     def folded290(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold284, s)
         e = r[6]
         if e != 0:
@@ -9647,9 +9154,6 @@ def make_col291(L, get):
     folded290 = get("folded290")
 
     def col291(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded290(_rt, s)
 
     return col291
@@ -9662,7 +9166,6 @@ def make_col292(L, get):
     def col292(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col292
@@ -9671,9 +9174,6 @@ def make_folded293(L, get):
     fold284 = get("fold284")
 
     def folded293(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold284, s)
         e = r[7]
         if e != 0:
@@ -9686,9 +9186,6 @@ def make_col294(L, get):
     folded293 = get("folded293")
 
     def col294(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded293(_rt, s)
 
     return col294
@@ -9697,9 +9194,6 @@ def make_folded295(L, get):
     fold282 = get("fold282")
 
     def folded295(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[18]
         if e != 0:
@@ -9712,9 +9206,6 @@ def make_col296(L, get):
     folded295 = get("folded295")
 
     def col296(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded295(_rt, s)
 
     return col296
@@ -9723,9 +9214,6 @@ def make_folded297(L, get):
     fold282 = get("fold282")
 
     def folded297(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[19]
         if e != 0:
@@ -9738,9 +9226,6 @@ def make_col298(L, get):
     folded297 = get("folded297")
 
     def col298(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded297(_rt, s)
 
     return col298
@@ -9749,9 +9234,6 @@ def make_folded299(L, get):
     fold282 = get("fold282")
 
     def folded299(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[20]
         if e != 0:
@@ -9764,9 +9246,6 @@ def make_col300(L, get):
     folded299 = get("folded299")
 
     def col300(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded299(_rt, s)
 
     return col300
@@ -9775,9 +9254,6 @@ def make_folded301(L, get):
     fold282 = get("fold282")
 
     def folded301(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[21]
         if e != 0:
@@ -9790,9 +9266,6 @@ def make_col302(L, get):
     folded301 = get("folded301")
 
     def col302(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded301(_rt, s)
 
     return col302
@@ -9801,9 +9274,6 @@ def make_folded303(L, get):
     fold282 = get("fold282")
 
     def folded303(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[22]
         if e != 0:
@@ -9816,9 +9286,6 @@ def make_col304(L, get):
     folded303 = get("folded303")
 
     def col304(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded303(_rt, s)
 
     return col304
@@ -9827,9 +9294,6 @@ def make_folded305(L, get):
     fold282 = get("fold282")
 
     def folded305(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[23]
         if e != 0:
@@ -9842,9 +9306,6 @@ def make_col306(L, get):
     folded305 = get("folded305")
 
     def col306(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded305(_rt, s)
 
     return col306
@@ -9853,9 +9314,6 @@ def make_folded307(L, get):
     fold282 = get("fold282")
 
     def folded307(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[24]
         if e != 0:
@@ -9868,9 +9326,6 @@ def make_col308(L, get):
     folded307 = get("folded307")
 
     def col308(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded307(_rt, s)
 
     return col308
@@ -9879,9 +9334,6 @@ def make_folded309(L, get):
     fold282 = get("fold282")
 
     def folded309(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[25]
         if e != 0:
@@ -9894,9 +9346,6 @@ def make_col310(L, get):
     folded309 = get("folded309")
 
     def col310(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded309(_rt, s)
 
     return col310
@@ -9905,9 +9354,6 @@ def make_folded311(L, get):
     fold282 = get("fold282")
 
     def folded311(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[26]
         if e != 0:
@@ -9920,9 +9366,6 @@ def make_col312(L, get):
     folded311 = get("folded311")
 
     def col312(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded311(_rt, s)
 
     return col312
@@ -9931,9 +9374,6 @@ def make_folded313(L, get):
     fold282 = get("fold282")
 
     def folded313(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[27]
         if e != 0:
@@ -9946,9 +9386,6 @@ def make_col314(L, get):
     folded313 = get("folded313")
 
     def col314(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded313(_rt, s)
 
     return col314
@@ -9957,9 +9394,6 @@ def make_folded315(L, get):
     fold282 = get("fold282")
 
     def folded315(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[28]
         if e != 0:
@@ -9972,9 +9406,6 @@ def make_col316(L, get):
     folded315 = get("folded315")
 
     def col316(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded315(_rt, s)
 
     return col316
@@ -9983,9 +9414,6 @@ def make_folded317(L, get):
     fold282 = get("fold282")
 
     def folded317(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[29]
         if e != 0:
@@ -9998,9 +9426,6 @@ def make_col318(L, get):
     folded317 = get("folded317")
 
     def col318(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded317(_rt, s)
 
     return col318
@@ -10009,9 +9434,6 @@ def make_folded319(L, get):
     fold282 = get("fold282")
 
     def folded319(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[30]
         if e != 0:
@@ -10024,9 +9446,6 @@ def make_col320(L, get):
     folded319 = get("folded319")
 
     def col320(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded319(_rt, s)
 
     return col320
@@ -10035,9 +9454,6 @@ def make_folded321(L, get):
     fold282 = get("fold282")
 
     def folded321(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold282, s)
         e = r[31]
         if e != 0:
@@ -10050,9 +9466,6 @@ def make_col322(L, get):
     folded321 = get("folded321")
 
     def col322(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded321(_rt, s)
 
     return col322
@@ -10123,9 +9536,6 @@ def make_col324(L, get):
     walk_lua_object_bytes_281 = get("walk_lua_object_bytes_281")
 
     def col324(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_lua_object_bytes_281(_rt, s)
 
     return col324
@@ -10138,7 +9548,6 @@ def make_col325(L, get):
     def col325(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col325
@@ -10151,7 +9560,6 @@ def make_col326(L, get):
     def col326(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + 1) if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) > 0 else 0)
 
     return col326
@@ -10164,7 +9572,6 @@ def make_col327(L, get):
     def col327(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) != 0 else 0)
 
     return col327
@@ -10173,9 +9580,6 @@ def make_nth328(L, get):
     walk_lua_frames_216 = get("walk_lua_frames_216")
 
     def nth328(_rt, i14, i15):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
@@ -10219,7 +9623,6 @@ def make_walk_lua_frame_function_329(L, get):
     def walk_lua_frame_function_329(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat("[C] ", _rt.symbol(_u64((((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327) + _k4)))) if (_u64(_b + _k5) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k6) else _rt.field_int(_b, _k7, False)) != 0 else (_rt.cat(let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), " main chunk") if _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True) == 0 else (_rt.cat(walk_lua_call_name_246(_rt, s), " (", let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), ":", _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True), ")") if walk_lua_call_named_248(_rt, s) else _rt.cat(let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), ":", _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True)))))
 
     return walk_lua_frame_function_329
@@ -10228,9 +9631,6 @@ def make_count330(L, get):
     walk_lua_frames_216 = get("walk_lua_frames_216")
 
     def count330(_rt, i14, i15):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x95):
             nonlocal acc
@@ -10249,9 +9649,6 @@ def make_nth331(L, get):
     walk_lua_frames_216 = get("walk_lua_frames_216")
 
     def nth331(_rt, i14, i15):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         k = (count330(_rt, i14, i15) - 1)
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
@@ -10276,9 +9673,6 @@ def make_nth332(L, get):
     walk_lua_proto_vars_234 = get("walk_lua_proto_vars_234")
 
     def nth332(_rt, i19, i24, i25):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         k = i19
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
@@ -10310,7 +9704,6 @@ def make_let333(L, get):
     def let333(_rt, i19, i23, i24, i25):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat("slot ", i19) if count236(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_241(_rt, (((_u64(_b + _k1) if ((_b := i24) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (nth332(_rt, i19, i24, i25) & 1048575)) - 1))))
 
     return let333
@@ -10320,9 +9713,6 @@ def make_let334(L, get):
     walk_lua_return_index_219 = get("walk_lua_return_index_219")
 
     def let334(_rt, i19, i23, i24):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let333(_rt, i19, i23, i24, (walk_lua_return_index_219(_rt, i23) - 1))
 
     return let334
@@ -10343,7 +9733,6 @@ def make_let335(L, get):
     def let335(_rt, i14, i15, i18, i19, i23):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat("slot ", i19) if (((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) != 0) or ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (i18 - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) != 0) else let334(_rt, i19, i23, ((_u64(_b + _k7) if ((_b := ((_u64(_b + _k1) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (i23 - _rt.bitop("&", (_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k8) else _rt.field_int(_b, _k9, False)) - _k10)))
 
     return let335
@@ -10355,9 +9744,6 @@ def make_let336(L, get):
     walk_lua_frame_function_329 = get("walk_lua_frame_function_329")
 
     def let336(_rt, i14, i15, i18, i19):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cat((_rt.cat("slot ", i19) if count330(_rt, i14, i15) == 0 else let335(_rt, i14, i15, i18, i19, nth331(_rt, i14, i15))), " of ", walk_lua_frame_function_329(_rt, i18))
 
     return let336
@@ -10367,9 +9753,6 @@ def make_let337(L, get):
     h218 = get("h218")
 
     def let337(_rt, i14, i15, i18):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let336(_rt, i14, i15, i18, (h218(_rt, (i15 - i18), 8) - 1))
 
     return let337
@@ -10378,9 +9761,6 @@ def make_count338(L, get):
     walk_lua_frames_216 = get("walk_lua_frames_216")
 
     def count338(_rt, i14, i15):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x44):
             nonlocal acc
@@ -10400,9 +9780,6 @@ def make_let339(L, get):
     nth328 = get("nth328")
 
     def let339(_rt, i6, i14, i15):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat("stack slot ", (i6 + 1)) if count338(_rt, i14, i15) == 0 else let337(_rt, i14, i15, nth328(_rt, i14, i15)))
 
     return let339
@@ -10416,7 +9793,6 @@ def make_let340(L, get):
     def let340(_rt, i5, i6, i14):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let339(_rt, i6, i14, ((_u64(_b + _k1) if ((_b := i14) is not None and _k2) else _rt.field_int(_b, _k3, False)) + ((i6 + 1) * 8)))
 
     return let340
@@ -10475,7 +9851,6 @@ def make_let342(L, get):
     def let342(_rt, i6, i9, i10):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if (_u64(_b + _k1) if ((_b := i9) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 0 else _rt.cstring(nth341(_rt, i9, i10))))
 
     return let342
@@ -10484,9 +9859,6 @@ def make_let343(L, get):
     let342 = get("let342")
 
     def let343(_rt, i5, i6, i9):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let342(_rt, i6, i9, _rt.bitop(">>", (i6 - 2), 1))
 
     return let343
@@ -10514,7 +9886,6 @@ def make_let344(L, get):
     def let344(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((_m.int(((_u64(_b + _k13) if ((_b := (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k14) else _rt.field_int(_b, _k15, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
 
     return let344
@@ -10524,8 +9895,6 @@ def make_walk_lua_lightud_345(L, get):
 
     def walk_lua_lightud_345(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let344(_rt, s, _m.int((s + 4), 4, False))
 
     return walk_lua_lightud_345
@@ -10538,7 +9907,6 @@ def make_walk_lua_number_integer_346(L, get):
     def walk_lua_number_integer_346(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("0" if _rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023)))))
 
     return walk_lua_number_integer_346
@@ -10551,7 +9919,6 @@ def make_let347(L, get):
     def let347(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
 
     return let347
@@ -10565,7 +9932,6 @@ def make_walk_lua_number_integral_348(L, get):
     def walk_lua_number_integral_348(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if (_rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0) or (let347(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))) else 0)
 
     return walk_lua_number_integral_348
@@ -10573,9 +9939,6 @@ def make_walk_lua_number_integral_348(L, get):
 def make_let349(L, get):
 
     def let349(_rt, s, i1, i2):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if ((((i2 >= 97) and (i2 <= 122)) or ((i2 >= 65) and (i2 <= 90))) or ((i2 >= 48) and (i2 <= 57))) or (i2 == 95) else 0)
 
     return let349
@@ -10623,7 +9986,6 @@ def make_walk_lua_str_ident_351(L, get):
     def walk_lua_str_ident_351(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if ((((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) > 0) and ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) <= 64)) and (not ((_m.int((s + _k4), 1, False) >= 48) and (_m.int((s + _k4), 1, False) <= 57)))) and (all350(_rt, s)) else 0)
 
     return walk_lua_str_ident_351
@@ -10639,7 +10001,6 @@ def make_let352(L, get):
     def let352(_rt, i1, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat(".", h49(_rt, (i3 + _k1), (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)))) if walk_lua_str_ident_351(_rt, i3) else _rt.cat("['", _rt.cat(h49(_rt, (i3 + _k1), (64 if (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)))), ("..." if (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else "")), "']"))
 
     return let352
@@ -10652,9 +10013,6 @@ def make_let353(L, get):
     walk_lua_lightud_345 = get("walk_lua_lightud_345")
 
     def let353(_rt, s, i1, i2):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (let352(_rt, i1, (i1 & 140737488355327)) if i2 == 131067 else ((_rt.cat("[", walk_lua_number_integer_346(_rt, (s + _k1)), "]") if walk_lua_number_integral_348(_rt, (s + _k1)) else "[number]") if i2 < 131058 else ("[true]" if i2 == 131069 else ("[false]" if i2 == 131070 else ("[table]" if i2 == 131060 else ("[function]" if i2 == 131063 else (_rt.cat("[", _rt.symbol(walk_lua_lightud_345(_rt, (s + _k1))), "]") if i2 == 131068 else ("[userdata]" if i2 == 131059 else ("[thread]" if i2 == 131065 else ("[cdata]" if i2 == 131061 else "[?]"))))))))))
 
     return let353
@@ -10663,9 +10021,6 @@ def make_let354(L, get):
     let353 = get("let353")
 
     def let354(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let353(_rt, s, i1, _rt.bitop(">>", i1, 47))
 
     return let354
@@ -10680,7 +10035,6 @@ def make_walk_lua_key_name_355(L, get):
     def walk_lua_key_name_355(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let354(_rt, s, (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return walk_lua_key_name_355
@@ -10689,8 +10043,6 @@ def make_let356(L, get):
 
     def let356(_rt, s, i1):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_m.int(s, 4, False) + ((_m.int((s + 4), 4, False) & 32767) * 4294967296)) if (i1 >= 131059) and (i1 <= 131067) else 0)
 
     return let356
@@ -10700,8 +10052,6 @@ def make_walk_lua_tv_gc_357(L, get):
 
     def walk_lua_tv_gc_357(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let356(_rt, s, _rt.bitop(">>", _m.int((s + 4), 4, False), 15))
 
     return walk_lua_tv_gc_357
@@ -10725,7 +10075,6 @@ def make_let358(L, get):
     def let358(_rt, i1, i5, i6, i8):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat("key ", walk_lua_key_name_355(_rt, i8)) if (((i6 - 1) - (_u64(_b + _k1) if ((_b := i5) is not None and _k2) else _rt.field_int(_b, _k3, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_357(_rt, (i1 + _k4))) and (_rt.bitop(">>", (_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)), 47) == 131067)) and ((_u64(_b + _k9) if ((_b := ((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k10) else _rt.field_int(_b, _k11, False)) == 7)) and (_m.int((((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327) + _k12), 4, False) == 1095715935)) and ((_m.int(((((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327) + _k12) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_355(_rt, i8)))
 
     return let358
@@ -10733,9 +10082,6 @@ def make_let358(L, get):
 def make_reach_names359(L, get):
 
     def reach_names359(_rt, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         m_w16 = {}
         return m_w16
 
@@ -10752,7 +10098,6 @@ def make_let360(L, get):
     def let360(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (0 if _rt.bitop(">>", _m.int(((i3 + _k1) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_357(_rt, (i3 + _k2)) if (((i2 - 1) - (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else walk_lua_tv_gc_357(_rt, (i3 + _k1))))
 
     return let360
@@ -10788,7 +10133,6 @@ def make_walk_lua_ref_count_361(L, get):
     def walk_lua_ref_count_361(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((1 + (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))) + ((2 * ((_u64(_b + _k4) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False)) + 1)) if (_u64(_b + _k4) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False)) > 0 else 0)) if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 11 else (((2 + (2 * (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)))) if (_u64(_b + _k13) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False)) == 0 else (1 + (_u64(_b + _k16) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False)))) if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 8 else (1 if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 5 else (((1 + h218(_rt, (_u64((s + _k19)) - ((_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) + 16)), 8)) if _u64((s + _k19)) > ((_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) + 16) else 1) if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 6 else ((1 + (_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False))) if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 7 else (2 if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 12 else 0))))))
 
     return walk_lua_ref_count_361
@@ -10876,9 +10220,6 @@ def make_h363(L, get):
     _k1 = L.size("GCRef")
 
     def h363(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 38):
             raise _rt.fail("corrupt", "global_State.gcroot[{0}]: out of bounds (38 elements)", [(i, "dec")])
         return (b + (i * _k1))
@@ -11018,7 +10359,6 @@ def make_walk_lua_held_path_365(L, get):
     def walk_lua_held_path_365(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         i1 = (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))
         st_w14 = _rt.shared("reach364", reach364, i1)
         q_w14 = st_w14[0]
@@ -11063,9 +10403,6 @@ def make_col366(L, get):
     walk_lua_held_path_365 = get("walk_lua_held_path_365")
 
     def col366(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w12 = []
         def _visit1(x144):
             list_w12.append(x144)
@@ -11145,7 +10482,6 @@ def make_col368(L, get):
     def col368(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("string" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 4 else ("upvalue" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 5 else ("thread" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 6 else ("proto" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 7 else ("function" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 8 else ("trace" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 9 else ("cdata" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 10 else ("table" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 11 else ("userdata" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 12 else _rt.cat("gct ", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))))))))))))
 
     return col368
@@ -11163,7 +10499,6 @@ def make_col369(L, get):
     def col369(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((_k1 + (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))) + 1) if (_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False)) == 4 else walk_lua_object_bytes_281(_rt, s))
 
     return col369
@@ -11189,7 +10524,6 @@ def make_root370(L, get):
     def root370(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         i1 = (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))
         st_w5 = _rt.shared("reach364", reach364, i1)
         q_w5 = st_w5[0]
@@ -11244,7 +10578,6 @@ def make_walk_lua_vm_bytes_371(L, get):
     def walk_lua_vm_bytes_371(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (((((((_k1 + (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + 1) * 8)) + (_u64((s + _k5)) - _u64((s + _k6)))) + ((_k7 + ((_u64(_b + _k11) if ((_b := (_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))) is not None and _k12) else _rt.field_int(_b, _k13, False)) * _k14)) if (_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False)) != 0 else 0)) + ((_u64(_b + _k16) if ((_b := (s - _k15)) is not None and _k17) else _rt.field_int(_b, _k18, False)) * 8)) + (((_u64(_b + _k19) if ((_b := (s - _k15)) is not None and _k20) else _rt.field_int(_b, _k21, False)) - (_u64(_b + _k22) if ((_b := (s - _k15)) is not None and _k23) else _rt.field_int(_b, _k24, False))) * _k25)) + ((_u64(_b + _k26) if ((_b := (s - _k15)) is not None and _k27) else _rt.field_int(_b, _k28, False)) * _k29)) + ((_u64(_b + _k30) if ((_b := (s - _k15)) is not None and _k31) else _rt.field_int(_b, _k32, False)) * 4))
 
     return walk_lua_vm_bytes_371
@@ -11261,7 +10594,6 @@ def make_let372(L, get):
     def let372(_rt, i1, i2, i3):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_k1 + ((_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)) if _rt.bitop(">>", (_u64(_b + _k5) if ((_b := i3) is not None and _k6) else _rt.field_int(_b, _k7, False)), 28) <= 5 else 8))
 
     return let372
@@ -11276,7 +10608,6 @@ def make_let373(L, get):
     def let373(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let372(_rt, i1, i2, ((i1 + (((_u64(_b + _k1) if ((_b := i2) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 65535) * _k4)) if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := i2) is not None and _k2) else _rt.field_int(_b, _k3, False)), 28) == 8 else i2))
 
     return let373
@@ -11291,7 +10622,6 @@ def make_let374(L, get):
     def let374(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let373(_rt, s, i1, (i1 + ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) * _k4)))
 
     return let374
@@ -11324,7 +10654,6 @@ def make_walk_lua_cdata_bytes_375(L, get):
     def walk_lua_cdata_bytes_375(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_m.int((s - 4), 4, False) + _m.int((s - 6), 2, False)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 128) != 0 else let374(_rt, s, _u64(((_u64(_b + _k16) if ((_b := (_u64(_b + _k13) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k4)) + ((_u64(_b + _k5) if ((_b := h185(_rt)) is not None and _k6) else _rt.field_int(_b, _k7, False)) * 8))) + _k8)) + ((_u64(_b + _k9) if ((_b := h87(_rt)) is not None and _k10) else _rt.field_int(_b, _k11, False)) * 8))) + _k12))) is not None and _k14) else _rt.field_int(_b, _k15, False))) is not None and _k17) else _rt.field_int(_b, _k18, False)) + _k19))))
 
     return walk_lua_cdata_bytes_375
@@ -11359,7 +10688,6 @@ def make_col376(L, get):
     def col376(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_lua_vm_bytes_371(_rt, s) if s == (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)) else (((_k13 + (_u64(_b + _k14) if ((_b := s) is not None and _k15) else _rt.field_int(_b, _k16, False))) + 1) if (_u64(_b + _k17) if ((_b := s) is not None and _k18) else _rt.field_int(_b, _k19, False)) == 4 else (walk_lua_cdata_bytes_375(_rt, s) if (_u64(_b + _k17) if ((_b := s) is not None and _k18) else _rt.field_int(_b, _k19, False)) == 10 else walk_lua_object_bytes_281(_rt, s))))
 
     return col376
@@ -11368,9 +10696,6 @@ def make_reach_parent377(L, get):
     reach364 = get("reach364")
 
     def reach_parent377(_rt, i1, x):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         st_w29 = _rt.shared("reach364", reach364, i1)
         q_w29 = st_w29[0]
         par_w29 = st_w29[1]
@@ -11389,9 +10714,6 @@ def make_let378(L, get):
     reach_parent377 = get("reach_parent377")
 
     def let378(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return reach_parent377(_rt, i1, s)
 
     return let378
@@ -11417,7 +10739,6 @@ def make_walk_lua_reach_parent_379(L, get):
     def walk_lua_reach_parent_379(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let378(_rt, s, (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False)))
 
     return walk_lua_reach_parent_379
@@ -11432,7 +10753,6 @@ def make_col380(L, get):
     def col380(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w26 = []
         i5 = (walk_lua_reach_parent_379(_rt, s) if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 4 else 0)
         def _visit1(x150):
@@ -11447,9 +10767,6 @@ def make_col380(L, get):
 def make_h381(L, get):
 
     def h381(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14, p15, p16, p17):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -11692,9 +11009,6 @@ def make_folded383(L, get):
     fold382 = get("fold382")
 
     def folded383(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[9]
         if e != 0:
@@ -11707,9 +11021,6 @@ def make_col384(L, get):
     folded383 = get("folded383")
 
     def col384(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded383(_rt, s)
 
     return col384
@@ -11751,9 +11062,6 @@ def make_col386(L, get):
     count385 = get("count385")
 
     def col386(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count385(_rt, s)
 
     return col386
@@ -11801,9 +11109,6 @@ def make_col388(L, get):
     count387 = get("count387")
 
     def col388(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count387(_rt, s)
 
     return col388
@@ -11868,7 +11173,6 @@ def make_walk_lua_str_text_390(L, get):
     def walk_lua_str_text_390(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cat(h49(_rt, (s + _k1), (64 if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))), ("..." if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else ""))
 
     return walk_lua_str_text_390
@@ -11883,7 +11187,6 @@ def make_walk_lua_value_text_391(L, get):
     def walk_lua_value_text_391(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat("'", walk_lua_str_text_390(_rt, ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)), "'") if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131067 else ((("0" if _rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))))) if (_rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0) or (let347(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))) else "<number>") if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) < 131058 else ("false" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131070 else ("true" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131069 else ("<table>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131060 else ("<function>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131063 else ("<userdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131059 else ("<thread>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131065 else ("<cdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131061 else ("<lightuserdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131068 else "<other>"))))))))))
 
     return walk_lua_value_text_391
@@ -11894,9 +11197,6 @@ def make_col392(L, get):
     walk_lua_value_text_391 = get("walk_lua_value_text_391")
 
     def col392(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w26 = []
         def _visit1(x_w28):
             i8 = x_w28
@@ -11912,9 +11212,6 @@ def make_folded393(L, get):
     fold382 = get("fold382")
 
     def folded393(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[10]
         if e != 0:
@@ -11927,9 +11224,6 @@ def make_col394(L, get):
     folded393 = get("folded393")
 
     def col394(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded393(_rt, s)
 
     return col394
@@ -11938,9 +11232,6 @@ def make_folded395(L, get):
     fold382 = get("fold382")
 
     def folded395(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[11]
         if e != 0:
@@ -11953,9 +11244,6 @@ def make_col396(L, get):
     folded395 = get("folded395")
 
     def col396(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded395(_rt, s)
 
     return col396
@@ -11964,9 +11252,6 @@ def make_folded397(L, get):
     fold382 = get("fold382")
 
     def folded397(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[12]
         if e != 0:
@@ -11979,9 +11264,6 @@ def make_col398(L, get):
     folded397 = get("folded397")
 
     def col398(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded397(_rt, s)
 
     return col398
@@ -11990,9 +11272,6 @@ def make_folded399(L, get):
     fold382 = get("fold382")
 
     def folded399(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[13]
         if e != 0:
@@ -12005,9 +11284,6 @@ def make_col400(L, get):
     folded399 = get("folded399")
 
     def col400(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded399(_rt, s)
 
     return col400
@@ -12016,9 +11292,6 @@ def make_folded401(L, get):
     fold382 = get("fold382")
 
     def folded401(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[14]
         if e != 0:
@@ -12031,9 +11304,6 @@ def make_col402(L, get):
     folded401 = get("folded401")
 
     def col402(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded401(_rt, s)
 
     return col402
@@ -12042,9 +11312,6 @@ def make_folded403(L, get):
     fold382 = get("fold382")
 
     def folded403(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[15]
         if e != 0:
@@ -12057,9 +11324,6 @@ def make_col404(L, get):
     folded403 = get("folded403")
 
     def col404(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded403(_rt, s)
 
     return col404
@@ -12068,9 +11332,6 @@ def make_folded405(L, get):
     fold382 = get("fold382")
 
     def folded405(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[16]
         if e != 0:
@@ -12083,9 +11344,6 @@ def make_col406(L, get):
     folded405 = get("folded405")
 
     def col406(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded405(_rt, s)
 
     return col406
@@ -12094,9 +11352,6 @@ def make_folded407(L, get):
     fold382 = get("fold382")
 
     def folded407(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold382, s)
         e = r[17]
         if e != 0:
@@ -12109,9 +11364,6 @@ def make_col408(L, get):
     folded407 = get("folded407")
 
     def col408(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded407(_rt, s)
 
     return col408
@@ -12121,9 +11373,6 @@ def make_col409(L, get):
     walk_lua_frame_function_329 = get("walk_lua_frame_function_329")
 
     def col409(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w6 = []
         kept_w7 = []
         def _visit1(x10):
@@ -12150,7 +11399,6 @@ def make_col410(L, get):
     def col410(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if (_rt.field_int(s, _k1, True) >= 0) or (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) != 0) and (_u64(((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + _k5)) != 0)) else 0)
 
     return col410
@@ -12160,9 +11408,6 @@ def make_col411(L, get):
     walk_lua_frame_function_329 = get("walk_lua_frame_function_329")
 
     def col411(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w7 = []
         def _visit1(x10):
             i1 = x10
@@ -12186,7 +11431,6 @@ def make_col412(L, get):
     def col412(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w82 = []
         def _visit1(x83):
             i2 = x83
@@ -12207,7 +11451,6 @@ def make_col413(L, get):
     def col413(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w85 = []
         def _visit1(x86):
             i3 = x86
@@ -12229,7 +11472,6 @@ def make_col414(L, get):
     def col414(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w88 = []
         def _visit1(x89):
             i4 = x89
@@ -12245,9 +11487,6 @@ def make_nth415(L, get):
     walk_lua_sample_frames_270 = get("walk_lua_sample_frames_270")
 
     def nth415(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         k = 0
         if k < 0:
             raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
@@ -12311,9 +11550,6 @@ def make_count417(L, get):
     take_while416 = get("take_while416")
 
     def count417(_rt, i1, i2):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x_w95):
             nonlocal acc
@@ -12339,7 +11575,6 @@ def make_let418(L, get):
     def let418(_rt, i1, i2, i4):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (0 if i4 == 0 else _rt.bitop(">>", _u64((_u64((i1 + _k1)) + (((_u64(_b + _k4) if ((_b := (_u64((i1 + _k2)) + ((i4 - 1) * _k3))) is not None and _k5) else _rt.field_int(_b, _k6, False)) + (_u64(_b + _k7) if ((_b := (_u64((i1 + _k2)) + ((i4 - 1) * _k3))) is not None and _k8) else _rt.field_int(_b, _k9, False))) * 4))), 8))
 
     return let418
@@ -12357,7 +11592,6 @@ def make_let419(L, get):
     def let419(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (0 if ((i2 < 0) or (i2 >= (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False)))) or ((_u64(_b + _k4) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 0) else let418(_rt, i1, i2, count417(_rt, i1, i2)))
 
     return let419
@@ -12369,7 +11603,6 @@ def make_let420(L, get):
     def let420(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let419(_rt, i1, (_rt.register("rip") - _u64((i1 + _k1))))
 
     return let420
@@ -12383,7 +11616,6 @@ def make_walk_lua_trace_pc_421(L, get):
     def walk_lua_trace_pc_421(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let420(_rt, s, _u64((_u64(((s - _k1) + _k2)) + (_rt.field_int(s, _k3, True) * 8))))
 
     return walk_lua_trace_pc_421
@@ -12401,7 +11633,6 @@ def make_let422(L, get):
     def let422(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((-1) if (i2 < 1) or ((i2 - 1) > (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False))) else (_rt.field_int(i1, _k4, True) if i2 < 2 else ((_rt.field_int(i1, _k4, True) + _rt.field_int(i1, _k5, True)) if (i2 - 1) == (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False)) else (_rt.field_int(i1, _k4, True) + (_m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + (i2 - 2)), 1, False) if _rt.field_int(i1, _k5, True) < 256 else (_m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + ((i2 - 2) * 2)), 2, False) if _rt.field_int(i1, _k5, True) < 65536 else _m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + ((i2 - 2) * 4)), 4, False)))))))
 
     return let422
@@ -12420,7 +11651,6 @@ def make_let423(L, get):
     def let423(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return let422(_rt, s, i1, h218(_rt, (((0 if not ((_rt.field_int(s, _k1, True) >= 0) or (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) != 0) and (_u64(((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + _k5)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k1, True) == (-1) else (walk_lua_trace_pc_421(_rt, s) if _rt.field_int(s, _k1, True) >= 0 else 0))) - i1) - _k6), 4))
 
     return let423
@@ -12429,9 +11659,6 @@ def make_count424(L, get):
     walk_lua_sample_frames_270 = get("walk_lua_sample_frames_270")
 
     def count424(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         acc = 0
         def _visit1(x101):
             nonlocal acc
@@ -12467,7 +11694,6 @@ def make_walk_lua_top_line_425(L, get):
     def walk_lua_top_line_425(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (0 if ((0 if not ((_rt.field_int(s, _k1, True) >= 0) or (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) != 0) and (_u64(((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + _k5)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k1, True) == (-1) else (walk_lua_trace_pc_421(_rt, s) if _rt.field_int(s, _k1, True) >= 0 else 0))) == 0) or (count424(_rt, s) == 0) else (0 if (_u64(_b + _k9) if ((_b := ((_u64(_b + _k6) if ((_b := (nth415(_rt, s) - 8)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k10) else _rt.field_int(_b, _k11, False)) != 0 else let423(_rt, s, ((_u64(_b + _k12) if ((_b := ((_u64(_b + _k6) if ((_b := (nth415(_rt, s) - 8)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k13) else _rt.field_int(_b, _k14, False)) - _k15))))
 
     return walk_lua_top_line_425
@@ -12476,9 +11702,6 @@ def make_col426(L, get):
     walk_lua_top_line_425 = get("walk_lua_top_line_425")
 
     def col426(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_lua_top_line_425(_rt, s)
 
     return col426
@@ -12525,9 +11748,6 @@ def make_col427(L, get):
 def make_h428(L, get):
 
     def h428(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 243):
             raise _rt.fail("corrupt", "GG_State.dispatch[{0}]: out of bounds (243 elements)", [(i, "dec")])
         return (b + (i * 8))
@@ -12542,7 +11762,6 @@ def make_col429(L, get):
     def col429(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(h428(_rt, ((s - _k1) + _k2), 0)) - 0)
 
     return col429
@@ -12557,7 +11776,6 @@ def make_expr430(L, get):
     def expr430(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h49(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return expr430
@@ -12572,7 +11790,6 @@ def make_expr431(L, get):
     def expr431(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_rt.field_int(_u64(h107(_rt)), _k1, True) * 1000) + (_u64(_b + _k2) if ((_b := _u64(h107(_rt))) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return expr431
@@ -12580,9 +11797,6 @@ def make_expr431(L, get):
 def make_h432(L, get):
 
     def h432(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("ngx_current_msec")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol ngx_current_msec is not in the binary's symbol tables", [])
@@ -12596,8 +11810,6 @@ def make_expr433(L, get):
 
     def expr433(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _m.int(h432(_rt), _k1, False)
 
     return expr433

@@ -2816,9 +2816,6 @@ from xwalk_gdb import xwalk_register
 def make_h1(L, get):
 
     def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
@@ -2877,7 +2874,6 @@ def make_col3(L, get):
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col3
@@ -2889,7 +2885,6 @@ def make_col4(L, get):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.field_int(_u64((s + _k1)), _k2, True) if _u64((s + _k1)) != 0 else (-1))
 
     return col4
@@ -2899,7 +2894,6 @@ def make_walk_sds_len_5(L, get):
     def walk_sds_len_5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
 
     return walk_sds_len_5
@@ -2907,9 +2901,6 @@ def make_walk_sds_len_5(L, get):
 def make_h6(L, get):
 
     def h6(_rt, d, l):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -2921,9 +2912,6 @@ def make_walk_sds_7(L, get):
     walk_sds_len_5 = get("walk_sds_len_5")
 
     def walk_sds_7(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("" if s == 0 else h6(_rt, s, walk_sds_len_5(_rt, s)))
 
     return walk_sds_7
@@ -2935,7 +2923,6 @@ def make_col8(L, get):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_sds_7(_rt, _u64((s + _k1)))
 
     return col8
@@ -2950,7 +2937,6 @@ def make_walk_robj_str_9(L, get):
     def walk_robj_str_9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat(_m.int((s + _k1), 8, True)) if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) == 1 else walk_sds_7(_rt, _u64((s + _k1))))
 
     return walk_robj_str_9
@@ -2962,7 +2948,6 @@ def make_col10(L, get):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("" if _u64((s + _k1)) == 0 else walk_robj_str_9(_rt, _u64((s + _k1))))
 
     return col10
@@ -2970,9 +2955,6 @@ def make_col10(L, get):
 def make_h11(L, get):
 
     def h11(_rt, a, b):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
         return _rt.div(a, b)
@@ -2984,9 +2966,6 @@ def make_col12(L, get):
     h11 = get("h11")
 
     def col12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h11(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k1, True))
 
     return col12
@@ -2996,9 +2975,6 @@ def make_col13(L, get):
     h11 = get("h11")
 
     def col13(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h11(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k1, True))
 
     return col13
@@ -3010,7 +2986,6 @@ def make_col14(L, get):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(_u64((s + _k1)), _k2, True)
 
     return col14
@@ -3023,7 +2998,6 @@ def make_walk_client_flags_15(L, get):
     def walk_client_flags_15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cat((("O" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4) != 0 else "S") if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 1) != 0 else ""), ("M" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2) != 0 else ""), ("P" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 262144) != 0 else ""), ("x" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8) != 0 else ""), ("b" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 16) != 0 else ""), ("t" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2147483648) != 0 else ""), ("R" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4294967296) != 0 else ""), ("B" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8589934592) != 0 else ""), ("d" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 32) != 0 else ""), ("c" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 64) != 0 else ""), ("u" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 128) != 0 else ""), ("A" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 1024) != 0 else ""), ("U" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2048) != 0 else ""), ("r" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 131072) != 0 else ""), ("e" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8796093022208) != 0 else ""), ("N" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8811125804283) == 0 else ""))
 
     return walk_client_flags_15
@@ -3032,9 +3006,6 @@ def make_col16(L, get):
     walk_client_flags_15 = get("walk_client_flags_15")
 
     def col16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_client_flags_15(_rt, s)
 
     return col16
@@ -3047,7 +3018,6 @@ def make_col17(L, get):
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2))) if _u64((s + _k1)) != 0 else "NULL")
 
     return col17
@@ -3059,7 +3029,6 @@ def make_col18(L, get):
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_sds_len_5(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else 0)
 
     return col18
@@ -3068,9 +3037,6 @@ def make_col19(L, get):
     _k1 = L.int_field("client", "bufpos")
 
     def col19(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col19
@@ -3084,7 +3050,6 @@ def make_col20(L, get):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := _u64((s + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col20
@@ -3104,7 +3069,6 @@ def make_col21(L, get):
     def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + ((_u64(_b + _k5) if ((_b := _u64((s + _k4))) is not None and _k6) else _rt.field_int(_b, _k7, False)) * _k10))
 
     return col21
@@ -3112,9 +3076,6 @@ def make_col21(L, get):
 def make_h22(L, get):
 
     def h22(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
@@ -3128,7 +3089,6 @@ def make_walk_dict_size_23(L, get):
     def walk_dict_size_23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(h22(_rt, (s + _k1), 0)) + _u64(h22(_rt, (s + _k1), 1)))
 
     return walk_dict_size_23
@@ -3174,9 +3134,6 @@ def make_col25(L, get):
     _k1 = L.int_field("redisDb", "id")
 
     def col25(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col25
@@ -3188,7 +3145,6 @@ def make_col26(L, get):
     def col26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_dict_size_23(_rt, _u64((s + _k1)))
 
     return col26
@@ -3200,7 +3156,6 @@ def make_col27(L, get):
     def col27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_dict_size_23(_rt, _u64((s + _k1)))
 
     return col27
@@ -3209,9 +3164,6 @@ def make_col28(L, get):
     _k1 = L.int_field("redisDb", "avg_ttl")
 
     def col28(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col28
@@ -3223,7 +3175,6 @@ def make_col29(L, get):
     def col29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if _rt.field_int(_u64((s + _k1)), _k2, True) != (-1) else 0)
 
     return col29
@@ -3236,7 +3187,6 @@ def make_root30(L, get):
     def root30(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit((_u64((h1(_rt) + _k1)) if (_u64((h1(_rt) + _k1)) != 0) and (_u64((_u64((h1(_rt) + _k1)) + _k2)) != 0) else 0))):
             return 0
         return 1
@@ -3251,7 +3201,6 @@ def make_col31(L, get):
     def col31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2)))
 
     return col31
@@ -3260,9 +3209,6 @@ def make_col32(L, get):
     _k1 = L.int_field("client", "argc")
 
     def col32(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col32
@@ -3319,7 +3265,6 @@ def make_col34(L, get):
     def col34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w13 = []
         def _visit1(x_w15):
             i1 = x_w15
@@ -3337,9 +3282,6 @@ def make_col35(L, get):
     h1 = get("h1")
 
     def col35(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.clock_value("now_ms") - h11(_rt, _rt.field_int(h1(_rt), _k1, True), 1000))
 
     return col35
@@ -3352,7 +3294,6 @@ def make_check36(L, get):
     def check36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 268435456) == 0 else 0)
 
     return check36
@@ -3361,9 +3302,6 @@ def make_root37(L, get):
     h1 = get("h1")
 
     def root37(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -3378,7 +3316,6 @@ def make_col38(L, get):
     def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col38
@@ -3391,7 +3328,6 @@ def make_col39(L, get):
     def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col39
@@ -3404,7 +3340,6 @@ def make_col40(L, get):
     def col40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col40
@@ -3417,7 +3352,6 @@ def make_col41(L, get):
     def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col41
@@ -3430,7 +3364,6 @@ def make_col42(L, get):
     def col42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col42
@@ -3443,7 +3376,6 @@ def make_col43(L, get):
     def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col43
@@ -3456,7 +3388,6 @@ def make_col44(L, get):
     def col44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col44
@@ -3464,9 +3395,6 @@ def make_col44(L, get):
 def make_h45(L, get):
 
     def h45(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3489,9 +3417,6 @@ def make_h45(L, get):
 def make_h46(L, get):
 
     def h46(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_table[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
@@ -3501,9 +3426,6 @@ def make_h46(L, get):
 def make_h47(L, get):
 
     def h47(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 1))
@@ -3758,9 +3680,6 @@ def make_folded49(L, get):
     fold48 = get("fold48")
 
     def folded49(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[7]
         if e != 0:
@@ -3773,9 +3692,6 @@ def make_col50(L, get):
     folded49 = get("folded49")
 
     def col50(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded49(_rt, s)
 
     return col50
@@ -3818,9 +3734,6 @@ def make_col52(L, get):
     sum51 = get("sum51")
 
     def col52(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum51(_rt, s)
 
     return col52
@@ -3829,9 +3742,6 @@ def make_folded53(L, get):
     fold48 = get("fold48")
 
     def folded53(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[8]
         if e != 0:
@@ -3844,9 +3754,6 @@ def make_col54(L, get):
     folded53 = get("folded53")
 
     def col54(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded53(_rt, s)
 
     return col54
@@ -3855,9 +3762,6 @@ def make_folded55(L, get):
     fold48 = get("fold48")
 
     def folded55(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[9]
         if e != 0:
@@ -3870,9 +3774,6 @@ def make_col56(L, get):
     folded55 = get("folded55")
 
     def col56(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded55(_rt, s)
 
     return col56
@@ -3881,9 +3782,6 @@ def make_folded57(L, get):
     fold48 = get("fold48")
 
     def folded57(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[10]
         if e != 0:
@@ -3896,9 +3794,6 @@ def make_col58(L, get):
     folded57 = get("folded57")
 
     def col58(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded57(_rt, s)
 
     return col58
@@ -3907,9 +3802,6 @@ def make_folded59(L, get):
     fold48 = get("fold48")
 
     def folded59(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[11]
         if e != 0:
@@ -3922,9 +3814,6 @@ def make_col60(L, get):
     folded59 = get("folded59")
 
     def col60(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded59(_rt, s)
 
     return col60
@@ -3933,9 +3822,6 @@ def make_folded61(L, get):
     fold48 = get("fold48")
 
     def folded61(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[12]
         if e != 0:
@@ -3948,9 +3834,6 @@ def make_col62(L, get):
     folded61 = get("folded61")
 
     def col62(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded61(_rt, s)
 
     return col62
@@ -3959,9 +3842,6 @@ def make_folded63(L, get):
     fold48 = get("fold48")
 
     def folded63(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[13]
         if e != 0:
@@ -3974,9 +3854,6 @@ def make_col64(L, get):
     folded63 = get("folded63")
 
     def col64(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded63(_rt, s)
 
     return col64
@@ -4028,9 +3905,6 @@ def make_col66(L, get):
     _k1 = L.int_field("slowlogEntry", "id")
 
     def col66(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col66
@@ -4039,9 +3913,6 @@ def make_col67(L, get):
     _k1 = L.int_field("slowlogEntry", "time")
 
     def col67(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col67
@@ -4050,9 +3921,6 @@ def make_col68(L, get):
     _k1 = L.int_field("slowlogEntry", "duration")
 
     def col68(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col68
@@ -4100,7 +3968,6 @@ def make_col70(L, get):
     def col70(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_sds_7(_rt, _u64((s + _k1)))
 
     return col70
@@ -4112,7 +3979,6 @@ def make_col71(L, get):
     def col71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_sds_7(_rt, _u64((s + _k1)))
 
     return col71
@@ -4173,7 +4039,6 @@ def make_col73(L, get):
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2))) if _u64((s + _k1)) != 0 else "")
 
     return col73
@@ -4182,9 +4047,6 @@ def make_col74(L, get):
     _k1 = L.int_field("client", "btype")
 
     def col74(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("list" if _rt.field_int(s, _k1, True) == 1 else ("wait" if _rt.field_int(s, _k1, True) == 2 else ("module" if _rt.field_int(s, _k1, True) == 3 else ("stream" if _rt.field_int(s, _k1, True) == 4 else ("zset" if _rt.field_int(s, _k1, True) == 5 else ("postpone" if _rt.field_int(s, _k1, True) == 6 else ("shutdown" if _rt.field_int(s, _k1, True) == 7 else _rt.cat("type ", _rt.field_int(s, _k1, True)))))))))
 
     return col74
@@ -4270,9 +4132,6 @@ def make_col76(L, get):
     _k1 = L.int_field("client", "bpop.timeout")
 
     def col76(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col76
@@ -4282,9 +4141,6 @@ def make_expr77(L, get):
     h1 = get("h1")
 
     def expr77(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(h1(_rt), _k1, True)
 
     return expr77

@@ -2928,9 +2928,6 @@ from xwalk_lldb import xwalk_register
 def make_h1(L, get):
 
     def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("server")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol server is not in the binary's symbol tables", [])
@@ -2989,7 +2986,6 @@ def make_col3(L, get):
     def col3(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col3
@@ -3001,7 +2997,6 @@ def make_col4(L, get):
     def col4(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.field_int(_u64((s + _k1)), _k2, True) if _u64((s + _k1)) != 0 else (-1))
 
     return col4
@@ -3011,7 +3006,6 @@ def make_walk_sds_len_5(L, get):
     def walk_sds_len_5(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
 
     return walk_sds_len_5
@@ -3019,9 +3013,6 @@ def make_walk_sds_len_5(L, get):
 def make_h6(L, get):
 
     def h6(_rt, d, l):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -3033,9 +3024,6 @@ def make_walk_sds_7(L, get):
     walk_sds_len_5 = get("walk_sds_len_5")
 
     def walk_sds_7(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("" if s == 0 else h6(_rt, s, walk_sds_len_5(_rt, s)))
 
     return walk_sds_7
@@ -3047,7 +3035,6 @@ def make_col8(L, get):
     def col8(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_sds_7(_rt, _u64((s + _k1)))
 
     return col8
@@ -3062,7 +3049,6 @@ def make_walk_robj_str_9(L, get):
     def walk_robj_str_9(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.cat(_m.int((s + _k1), 8, True)) if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) == 1 else walk_sds_7(_rt, _u64((s + _k1))))
 
     return walk_robj_str_9
@@ -3074,7 +3060,6 @@ def make_col10(L, get):
     def col10(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("" if _u64((s + _k1)) == 0 else walk_robj_str_9(_rt, _u64((s + _k1))))
 
     return col10
@@ -3082,9 +3067,6 @@ def make_col10(L, get):
 def make_h11(L, get):
 
     def h11(_rt, a, b):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if b == 0:
             raise _rt.fail("corrupt", "division by zero", [])
         return _rt.div(a, b)
@@ -3096,9 +3078,6 @@ def make_col12(L, get):
     h11 = get("h11")
 
     def col12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h11(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k1, True))
 
     return col12
@@ -3108,9 +3087,6 @@ def make_col13(L, get):
     h11 = get("h11")
 
     def col13(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (h11(_rt, _rt.clock_value("now_ms"), 1000) - _rt.field_int(s, _k1, True))
 
     return col13
@@ -3122,7 +3098,6 @@ def make_col14(L, get):
     def col14(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(_u64((s + _k1)), _k2, True)
 
     return col14
@@ -3135,7 +3110,6 @@ def make_walk_client_flags_15(L, get):
     def walk_client_flags_15(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cat((("O" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4) != 0 else "S") if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 1) != 0 else ""), ("M" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2) != 0 else ""), ("P" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 262144) != 0 else ""), ("x" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8) != 0 else ""), ("b" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 16) != 0 else ""), ("t" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2147483648) != 0 else ""), ("R" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4294967296) != 0 else ""), ("B" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8589934592) != 0 else ""), ("d" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 32) != 0 else ""), ("c" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 64) != 0 else ""), ("u" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 128) != 0 else ""), ("A" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 1024) != 0 else ""), ("U" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 2048) != 0 else ""), ("r" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 131072) != 0 else ""), ("e" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8796093022208) != 0 else ""), ("N" if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 8811125804283) == 0 else ""))
 
     return walk_client_flags_15
@@ -3144,9 +3118,6 @@ def make_col16(L, get):
     walk_client_flags_15 = get("walk_client_flags_15")
 
     def col16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_client_flags_15(_rt, s)
 
     return col16
@@ -3159,7 +3130,6 @@ def make_col17(L, get):
     def col17(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2))) if _u64((s + _k1)) != 0 else "NULL")
 
     return col17
@@ -3171,7 +3141,6 @@ def make_col18(L, get):
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_sds_len_5(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else 0)
 
     return col18
@@ -3180,9 +3149,6 @@ def make_col19(L, get):
     _k1 = L.int_field("client", "bufpos")
 
     def col19(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col19
@@ -3196,7 +3162,6 @@ def make_col20(L, get):
     def col20(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := _u64((s + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col20
@@ -3216,7 +3181,6 @@ def make_col21(L, get):
     def col21(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + ((_u64(_b + _k5) if ((_b := _u64((s + _k4))) is not None and _k6) else _rt.field_int(_b, _k7, False)) * _k10))
 
     return col21
@@ -3224,9 +3188,6 @@ def make_col21(L, get):
 def make_h22(L, get):
 
     def h22(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_used[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
@@ -3240,7 +3201,6 @@ def make_walk_dict_size_23(L, get):
     def walk_dict_size_23(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(h22(_rt, (s + _k1), 0)) + _u64(h22(_rt, (s + _k1), 1)))
 
     return walk_dict_size_23
@@ -3286,9 +3246,6 @@ def make_col25(L, get):
     _k1 = L.int_field("redisDb", "id")
 
     def col25(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col25
@@ -3300,7 +3257,6 @@ def make_col26(L, get):
     def col26(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_dict_size_23(_rt, _u64((s + _k1)))
 
     return col26
@@ -3312,7 +3268,6 @@ def make_col27(L, get):
     def col27(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_dict_size_23(_rt, _u64((s + _k1)))
 
     return col27
@@ -3321,9 +3276,6 @@ def make_col28(L, get):
     _k1 = L.int_field("redisDb", "avg_ttl")
 
     def col28(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col28
@@ -3335,7 +3287,6 @@ def make_col29(L, get):
     def col29(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if _rt.field_int(_u64((s + _k1)), _k2, True) != (-1) else 0)
 
     return col29
@@ -3348,7 +3299,6 @@ def make_root30(L, get):
     def root30(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit((_u64((h1(_rt) + _k1)) if (_u64((h1(_rt) + _k1)) != 0) and (_u64((_u64((h1(_rt) + _k1)) + _k2)) != 0) else 0))):
             return 0
         return 1
@@ -3363,7 +3313,6 @@ def make_col31(L, get):
     def col31(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2)))
 
     return col31
@@ -3372,9 +3321,6 @@ def make_col32(L, get):
     _k1 = L.int_field("client", "argc")
 
     def col32(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col32
@@ -3431,7 +3377,6 @@ def make_col34(L, get):
     def col34(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         list_w13 = []
         def _visit1(x_w15):
             i1 = x_w15
@@ -3449,9 +3394,6 @@ def make_col35(L, get):
     h1 = get("h1")
 
     def col35(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_rt.clock_value("now_ms") - h11(_rt, _rt.field_int(h1(_rt), _k1, True), 1000))
 
     return col35
@@ -3464,7 +3406,6 @@ def make_check36(L, get):
     def check36(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (1 if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 268435456) == 0 else 0)
 
     return check36
@@ -3473,9 +3414,6 @@ def make_root37(L, get):
     h1 = get("h1")
 
     def root37(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -3490,7 +3428,6 @@ def make_col38(L, get):
     def col38(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col38
@@ -3503,7 +3440,6 @@ def make_col39(L, get):
     def col39(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col39
@@ -3516,7 +3452,6 @@ def make_col40(L, get):
     def col40(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col40
@@ -3529,7 +3464,6 @@ def make_col41(L, get):
     def col41(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col41
@@ -3542,7 +3476,6 @@ def make_col42(L, get):
     def col42(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col42
@@ -3555,7 +3488,6 @@ def make_col43(L, get):
     def col43(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col43
@@ -3568,7 +3500,6 @@ def make_col44(L, get):
     def col44(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col44
@@ -3576,9 +3507,6 @@ def make_col44(L, get):
 def make_h45(L, get):
 
     def h45(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3601,9 +3529,6 @@ def make_h45(L, get):
 def make_h46(L, get):
 
     def h46(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_table[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
@@ -3613,9 +3538,6 @@ def make_h46(L, get):
 def make_h47(L, get):
 
     def h47(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "dict.ht_size_exp[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 1))
@@ -3870,9 +3792,6 @@ def make_folded49(L, get):
     fold48 = get("fold48")
 
     def folded49(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[7]
         if e != 0:
@@ -3885,9 +3804,6 @@ def make_col50(L, get):
     folded49 = get("folded49")
 
     def col50(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded49(_rt, s)
 
     return col50
@@ -3930,9 +3846,6 @@ def make_col52(L, get):
     sum51 = get("sum51")
 
     def col52(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum51(_rt, s)
 
     return col52
@@ -3941,9 +3854,6 @@ def make_folded53(L, get):
     fold48 = get("fold48")
 
     def folded53(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[8]
         if e != 0:
@@ -3956,9 +3866,6 @@ def make_col54(L, get):
     folded53 = get("folded53")
 
     def col54(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded53(_rt, s)
 
     return col54
@@ -3967,9 +3874,6 @@ def make_folded55(L, get):
     fold48 = get("fold48")
 
     def folded55(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[9]
         if e != 0:
@@ -3982,9 +3886,6 @@ def make_col56(L, get):
     folded55 = get("folded55")
 
     def col56(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded55(_rt, s)
 
     return col56
@@ -3993,9 +3894,6 @@ def make_folded57(L, get):
     fold48 = get("fold48")
 
     def folded57(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[10]
         if e != 0:
@@ -4008,9 +3906,6 @@ def make_col58(L, get):
     folded57 = get("folded57")
 
     def col58(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded57(_rt, s)
 
     return col58
@@ -4019,9 +3914,6 @@ def make_folded59(L, get):
     fold48 = get("fold48")
 
     def folded59(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[11]
         if e != 0:
@@ -4034,9 +3926,6 @@ def make_col60(L, get):
     folded59 = get("folded59")
 
     def col60(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded59(_rt, s)
 
     return col60
@@ -4045,9 +3934,6 @@ def make_folded61(L, get):
     fold48 = get("fold48")
 
     def folded61(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[12]
         if e != 0:
@@ -4060,9 +3946,6 @@ def make_col62(L, get):
     folded61 = get("folded61")
 
     def col62(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded61(_rt, s)
 
     return col62
@@ -4071,9 +3954,6 @@ def make_folded63(L, get):
     fold48 = get("fold48")
 
     def folded63(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold48, s)
         e = r[13]
         if e != 0:
@@ -4086,9 +3966,6 @@ def make_col64(L, get):
     folded63 = get("folded63")
 
     def col64(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded63(_rt, s)
 
     return col64
@@ -4140,9 +4017,6 @@ def make_col66(L, get):
     _k1 = L.int_field("slowlogEntry", "id")
 
     def col66(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col66
@@ -4151,9 +4025,6 @@ def make_col67(L, get):
     _k1 = L.int_field("slowlogEntry", "time")
 
     def col67(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col67
@@ -4162,9 +4033,6 @@ def make_col68(L, get):
     _k1 = L.int_field("slowlogEntry", "duration")
 
     def col68(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col68
@@ -4212,7 +4080,6 @@ def make_col70(L, get):
     def col70(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_sds_7(_rt, _u64((s + _k1)))
 
     return col70
@@ -4224,7 +4091,6 @@ def make_col71(L, get):
     def col71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return walk_sds_7(_rt, _u64((s + _k1)))
 
     return col71
@@ -4285,7 +4151,6 @@ def make_col73(L, get):
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (walk_sds_7(_rt, _u64((_u64((s + _k1)) + _k2))) if _u64((s + _k1)) != 0 else "")
 
     return col73
@@ -4294,9 +4159,6 @@ def make_col74(L, get):
     _k1 = L.int_field("client", "btype")
 
     def col74(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return ("list" if _rt.field_int(s, _k1, True) == 1 else ("wait" if _rt.field_int(s, _k1, True) == 2 else ("module" if _rt.field_int(s, _k1, True) == 3 else ("stream" if _rt.field_int(s, _k1, True) == 4 else ("zset" if _rt.field_int(s, _k1, True) == 5 else ("postpone" if _rt.field_int(s, _k1, True) == 6 else ("shutdown" if _rt.field_int(s, _k1, True) == 7 else _rt.cat("type ", _rt.field_int(s, _k1, True)))))))))
 
     return col74
@@ -4382,9 +4244,6 @@ def make_col76(L, get):
     _k1 = L.int_field("client", "bpop.timeout")
 
     def col76(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(s, _k1, True)
 
     return col76
@@ -4394,9 +4253,6 @@ def make_expr77(L, get):
     h1 = get("h1")
 
     def expr77(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.field_int(h1(_rt), _k1, True)
 
     return expr77

@@ -2816,9 +2816,6 @@ from xwalk_gdb import xwalk_register
 def make_h1(L, get):
 
     def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -2862,9 +2859,6 @@ def make_root2(L, get):
 def make_col3(L, get):
 
     def col3(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return s
 
     return col3
@@ -2872,9 +2866,6 @@ def make_col3(L, get):
 def make_h4(L, get):
 
     def h4(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3023,9 +3014,6 @@ def make_folded6(L, get):
     fold5 = get("fold5")
 
     def folded6(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[5]
         if e != 0:
@@ -3038,9 +3026,6 @@ def make_col7(L, get):
     folded6 = get("folded6")
 
     def col7(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded6(_rt, s)
 
     return col7
@@ -3049,9 +3034,6 @@ def make_folded8(L, get):
     fold5 = get("fold5")
 
     def folded8(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[6]
         if e != 0:
@@ -3064,9 +3046,6 @@ def make_col9(L, get):
     folded8 = get("folded8")
 
     def col9(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded8(_rt, s)
 
     return col9
@@ -3075,9 +3054,6 @@ def make_folded10(L, get):
     fold5 = get("fold5")
 
     def folded10(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[7]
         if e != 0:
@@ -3090,9 +3066,6 @@ def make_col11(L, get):
     folded10 = get("folded10")
 
     def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded10(_rt, s)
 
     return col11
@@ -3101,9 +3074,6 @@ def make_folded12(L, get):
     fold5 = get("fold5")
 
     def folded12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[8]
         if e != 0:
@@ -3116,9 +3086,6 @@ def make_col13(L, get):
     folded12 = get("folded12")
 
     def col13(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
     return col13
@@ -3126,9 +3093,6 @@ def make_col13(L, get):
 def make_h14(L, get):
 
     def h14(_rt, p0, p1, p2, p3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3231,9 +3195,6 @@ def make_folded16(L, get):
     fold15 = get("fold15")
 
     def folded16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold15, s)
         e = r[2]
         if e != 0:
@@ -3246,9 +3207,6 @@ def make_col17(L, get):
     folded16 = get("folded16")
 
     def col17(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded16(_rt, s)
 
     return col17
@@ -3257,9 +3215,6 @@ def make_folded18(L, get):
     fold15 = get("fold15")
 
     def folded18(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold15, s)
         e = r[3]
         if e != 0:
@@ -3272,9 +3227,6 @@ def make_col19(L, get):
     folded18 = get("folded18")
 
     def col19(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded18(_rt, s)
 
     return col19
@@ -3322,9 +3274,6 @@ def make_col21(L, get):
     count20 = get("count20")
 
     def col21(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count20(_rt, s)
 
     return col21
@@ -3333,9 +3282,6 @@ def make_folded22(L, get):
     fold5 = get("fold5")
 
     def folded22(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[9]
         if e != 0:
@@ -3348,9 +3294,6 @@ def make_check23(L, get):
     folded22 = get("folded22")
 
     def check23(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded22(_rt, s)
 
     return check23
@@ -3359,9 +3302,6 @@ def make_root24(L, get):
     h1 = get("h1")
 
     def root24(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -3442,9 +3382,6 @@ def make_folded26(L, get):
     fold25 = get("fold25")
 
     def folded26(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold25, s)
         e = r[2]
         if e != 0:
@@ -3457,9 +3394,6 @@ def make_col27(L, get):
     folded26 = get("folded26")
 
     def col27(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded26(_rt, s)
 
     return col27
@@ -3468,9 +3402,6 @@ def make_folded28(L, get):
     fold25 = get("fold25")
 
     def folded28(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold25, s)
         e = r[3]
         if e != 0:
@@ -3483,9 +3414,6 @@ def make_col29(L, get):
     folded28 = get("folded28")
 
     def col29(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded28(_rt, s)
 
     return col29
@@ -3537,9 +3465,6 @@ def make_col31(L, get):
     sum30 = get("sum30")
 
     def col31(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum30(_rt, s)
 
     return col31
@@ -3547,9 +3472,6 @@ def make_col31(L, get):
 def make_h32(L, get):
 
     def h32(_rt, p0, p1, p2, p3, p4, p5):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3647,9 +3569,6 @@ def make_folded34(L, get):
     fold33 = get("fold33")
 
     def folded34(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[3]
         if e != 0:
@@ -3662,9 +3581,6 @@ def make_col35(L, get):
     folded34 = get("folded34")
 
     def col35(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded34(_rt, s)
 
     return col35
@@ -3673,9 +3589,6 @@ def make_folded36(L, get):
     fold33 = get("fold33")
 
     def folded36(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[4]
         if e != 0:
@@ -3688,9 +3601,6 @@ def make_col37(L, get):
     folded36 = get("folded36")
 
     def col37(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded36(_rt, s)
 
     return col37
@@ -3699,9 +3609,6 @@ def make_folded38(L, get):
     fold33 = get("fold33")
 
     def folded38(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[5]
         if e != 0:
@@ -3714,9 +3621,6 @@ def make_col39(L, get):
     folded38 = get("folded38")
 
     def col39(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded38(_rt, s)
 
     return col39
@@ -3834,9 +3738,6 @@ def make_folded41(L, get):
     fold40 = get("fold40")
 
     def folded41(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold40, s)
         e = r[3]
         if e != 0:
@@ -3849,9 +3750,6 @@ def make_col42(L, get):
     folded41 = get("folded41")
 
     def col42(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded41(_rt, s)
 
     return col42
@@ -3900,9 +3798,6 @@ def make_col44(L, get):
     count43 = get("count43")
 
     def col44(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count43(_rt, s)
 
     return col44
@@ -3911,9 +3806,6 @@ def make_folded45(L, get):
     fold40 = get("fold40")
 
     def folded45(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold40, s)
         e = r[4]
         if e != 0:
@@ -3926,9 +3818,6 @@ def make_col46(L, get):
     folded45 = get("folded45")
 
     def col46(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded45(_rt, s)
 
     return col46
@@ -3937,9 +3826,6 @@ def make_folded47(L, get):
     fold40 = get("fold40")
 
     def folded47(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold40, s)
         e = r[5]
         if e != 0:
@@ -3952,9 +3838,6 @@ def make_col48(L, get):
     folded47 = get("folded47")
 
     def col48(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded47(_rt, s)
 
     return col48
@@ -4006,7 +3889,6 @@ def make_col50(L, get):
     def col50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col50
@@ -4019,7 +3901,6 @@ def make_col51(L, get):
     def col51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col51
@@ -4087,7 +3968,6 @@ def make_col53(L, get):
     def col53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col53
@@ -4100,7 +3980,6 @@ def make_col54(L, get):
     def col54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col54
@@ -4183,9 +4062,6 @@ def make_folded56(L, get):
     fold55 = get("fold55")
 
     def folded56(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold55, s)
         e = r[2]
         if e != 0:
@@ -4198,9 +4074,6 @@ def make_col57(L, get):
     folded56 = get("folded56")
 
     def col57(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded56(_rt, s)
 
     return col57
@@ -4209,9 +4082,6 @@ def make_folded58(L, get):
     fold55 = get("fold55")
 
     def folded58(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold55, s)
         e = r[3]
         if e != 0:
@@ -4224,9 +4094,6 @@ def make_col59(L, get):
     folded58 = get("folded58")
 
     def col59(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded58(_rt, s)
 
     return col59
@@ -4290,7 +4157,6 @@ def make_col61(L, get):
     def col61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := nth60(_rt, s)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col61
@@ -4401,9 +4267,6 @@ def make_col64(L, get):
     _k1 = L.off("walkee_root_t", "tag")
 
     def col64(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cstringn((s + _k1), 16)
 
     return col64
@@ -4413,7 +4276,6 @@ def make_col65(L, get):
 
     def col65(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         list_w4 = []
         b_w5 = (s + _k1)
@@ -4442,7 +4304,6 @@ def make_sum66(L, get):
 
     def sum66(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w7 = (s + _k1)
@@ -4471,9 +4332,6 @@ def make_col67(L, get):
     sum66 = get("sum66")
 
     def col67(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum66(_rt, s)
 
     return col67
@@ -4481,9 +4339,6 @@ def make_col67(L, get):
 def make_h68(L, get):
 
     def h68(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 4):
             raise _rt.fail("corrupt", "walkee_root_t.counts[{0}]: out of bounds (4 elements)", [(i, "dec")])
         return (b + (i * 4))
@@ -4496,8 +4351,6 @@ def make_col69(L, get):
 
     def col69(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _m.int(h68(_rt, (s + _k1), 2), 4, False)
 
     return col69
@@ -4505,9 +4358,6 @@ def make_col69(L, get):
 def make_h70(L, get):
 
     def h70(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "walkee_root_t.heads[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
@@ -4521,7 +4371,6 @@ def make_col71(L, get):
     def col71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(h70(_rt, (s + _k1), 0))
 
     return col71
@@ -4565,7 +4414,6 @@ def make_col73(L, get):
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := _u64(h70(_rt, (s + _k1), 0))) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col73
@@ -4573,9 +4421,6 @@ def make_col73(L, get):
 def make_h74(L, get):
 
     def h74(_rt, d, l):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -4593,7 +4438,6 @@ def make_col75(L, get):
     def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h74(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col75
@@ -4607,7 +4451,6 @@ def make_col76(L, get):
     def col76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col76
@@ -4700,9 +4543,6 @@ def make_col79(L, get):
     sum78 = get("sum78")
 
     def col79(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (sum77(_rt, s) + sum78(_rt, s))
 
     return col79
@@ -4717,7 +4557,6 @@ def make_expr80(L, get):
     def expr80(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h74(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return expr80

@@ -2928,9 +2928,6 @@ from xwalk_lldb import xwalk_register
 def make_h1(L, get):
 
     def h1(_rt):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         a = _rt.global_addr("walkee")
         if a < 0:
             raise _rt.fail("corrupt", "the symbol walkee is not in the binary's symbol tables", [])
@@ -2974,9 +2971,6 @@ def make_root2(L, get):
 def make_col3(L, get):
 
     def col3(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return s
 
     return col3
@@ -2984,9 +2978,6 @@ def make_col3(L, get):
 def make_h4(L, get):
 
     def h4(_rt, p0, p1, p2, p3, p4, p5, p6, p7, p8, p9):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3135,9 +3126,6 @@ def make_folded6(L, get):
     fold5 = get("fold5")
 
     def folded6(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[5]
         if e != 0:
@@ -3150,9 +3138,6 @@ def make_col7(L, get):
     folded6 = get("folded6")
 
     def col7(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded6(_rt, s)
 
     return col7
@@ -3161,9 +3146,6 @@ def make_folded8(L, get):
     fold5 = get("fold5")
 
     def folded8(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[6]
         if e != 0:
@@ -3176,9 +3158,6 @@ def make_col9(L, get):
     folded8 = get("folded8")
 
     def col9(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded8(_rt, s)
 
     return col9
@@ -3187,9 +3166,6 @@ def make_folded10(L, get):
     fold5 = get("fold5")
 
     def folded10(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[7]
         if e != 0:
@@ -3202,9 +3178,6 @@ def make_col11(L, get):
     folded10 = get("folded10")
 
     def col11(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded10(_rt, s)
 
     return col11
@@ -3213,9 +3186,6 @@ def make_folded12(L, get):
     fold5 = get("fold5")
 
     def folded12(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[8]
         if e != 0:
@@ -3228,9 +3198,6 @@ def make_col13(L, get):
     folded12 = get("folded12")
 
     def col13(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded12(_rt, s)
 
     return col13
@@ -3238,9 +3205,6 @@ def make_col13(L, get):
 def make_h14(L, get):
 
     def h14(_rt, p0, p1, p2, p3):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3343,9 +3307,6 @@ def make_folded16(L, get):
     fold15 = get("fold15")
 
     def folded16(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold15, s)
         e = r[2]
         if e != 0:
@@ -3358,9 +3319,6 @@ def make_col17(L, get):
     folded16 = get("folded16")
 
     def col17(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded16(_rt, s)
 
     return col17
@@ -3369,9 +3327,6 @@ def make_folded18(L, get):
     fold15 = get("fold15")
 
     def folded18(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 2", fold15, s)
         e = r[3]
         if e != 0:
@@ -3384,9 +3339,6 @@ def make_col19(L, get):
     folded18 = get("folded18")
 
     def col19(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded18(_rt, s)
 
     return col19
@@ -3434,9 +3386,6 @@ def make_col21(L, get):
     count20 = get("count20")
 
     def col21(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count20(_rt, s)
 
     return col21
@@ -3445,9 +3394,6 @@ def make_folded22(L, get):
     fold5 = get("fold5")
 
     def folded22(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold5, s)
         e = r[9]
         if e != 0:
@@ -3460,9 +3406,6 @@ def make_check23(L, get):
     folded22 = get("folded22")
 
     def check23(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded22(_rt, s)
 
     return check23
@@ -3471,9 +3414,6 @@ def make_root24(L, get):
     h1 = get("h1")
 
     def root24(_rt, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if not (visit(h1(_rt))):
             return 0
         return 1
@@ -3554,9 +3494,6 @@ def make_folded26(L, get):
     fold25 = get("fold25")
 
     def folded26(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold25, s)
         e = r[2]
         if e != 0:
@@ -3569,9 +3506,6 @@ def make_col27(L, get):
     folded26 = get("folded26")
 
     def col27(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded26(_rt, s)
 
     return col27
@@ -3580,9 +3514,6 @@ def make_folded28(L, get):
     fold25 = get("fold25")
 
     def folded28(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold25, s)
         e = r[3]
         if e != 0:
@@ -3595,9 +3526,6 @@ def make_col29(L, get):
     folded28 = get("folded28")
 
     def col29(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded28(_rt, s)
 
     return col29
@@ -3649,9 +3577,6 @@ def make_col31(L, get):
     sum30 = get("sum30")
 
     def col31(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum30(_rt, s)
 
     return col31
@@ -3659,9 +3584,6 @@ def make_col31(L, get):
 def make_h32(L, get):
 
     def h32(_rt, p0, p1, p2, p3, p4, p5):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = []
         r.append(p0)
         r.append(p1)
@@ -3759,9 +3681,6 @@ def make_folded34(L, get):
     fold33 = get("fold33")
 
     def folded34(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[3]
         if e != 0:
@@ -3774,9 +3693,6 @@ def make_col35(L, get):
     folded34 = get("folded34")
 
     def col35(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded34(_rt, s)
 
     return col35
@@ -3785,9 +3701,6 @@ def make_folded36(L, get):
     fold33 = get("fold33")
 
     def folded36(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[4]
         if e != 0:
@@ -3800,9 +3713,6 @@ def make_col37(L, get):
     folded36 = get("folded36")
 
     def col37(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded36(_rt, s)
 
     return col37
@@ -3811,9 +3721,6 @@ def make_folded38(L, get):
     fold33 = get("fold33")
 
     def folded38(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold33, s)
         e = r[5]
         if e != 0:
@@ -3826,9 +3733,6 @@ def make_col39(L, get):
     folded38 = get("folded38")
 
     def col39(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded38(_rt, s)
 
     return col39
@@ -3946,9 +3850,6 @@ def make_folded41(L, get):
     fold40 = get("fold40")
 
     def folded41(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold40, s)
         e = r[3]
         if e != 0:
@@ -3961,9 +3862,6 @@ def make_col42(L, get):
     folded41 = get("folded41")
 
     def col42(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded41(_rt, s)
 
     return col42
@@ -4012,9 +3910,6 @@ def make_col44(L, get):
     count43 = get("count43")
 
     def col44(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return count43(_rt, s)
 
     return col44
@@ -4023,9 +3918,6 @@ def make_folded45(L, get):
     fold40 = get("fold40")
 
     def folded45(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold40, s)
         e = r[4]
         if e != 0:
@@ -4038,9 +3930,6 @@ def make_col46(L, get):
     folded45 = get("folded45")
 
     def col46(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded45(_rt, s)
 
     return col46
@@ -4049,9 +3938,6 @@ def make_folded47(L, get):
     fold40 = get("fold40")
 
     def folded47(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold40, s)
         e = r[5]
         if e != 0:
@@ -4064,9 +3950,6 @@ def make_col48(L, get):
     folded47 = get("folded47")
 
     def col48(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded47(_rt, s)
 
     return col48
@@ -4118,7 +4001,6 @@ def make_col50(L, get):
     def col50(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col50
@@ -4131,7 +4013,6 @@ def make_col51(L, get):
     def col51(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col51
@@ -4199,7 +4080,6 @@ def make_col53(L, get):
     def col53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col53
@@ -4212,7 +4092,6 @@ def make_col54(L, get):
     def col54(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col54
@@ -4295,9 +4174,6 @@ def make_folded56(L, get):
     fold55 = get("fold55")
 
     def folded56(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold55, s)
         e = r[2]
         if e != 0:
@@ -4310,9 +4186,6 @@ def make_col57(L, get):
     folded56 = get("folded56")
 
     def col57(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded56(_rt, s)
 
     return col57
@@ -4321,9 +4194,6 @@ def make_folded58(L, get):
     fold55 = get("fold55")
 
     def folded58(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         r = _rt.memo("fold 1", fold55, s)
         e = r[3]
         if e != 0:
@@ -4336,9 +4206,6 @@ def make_col59(L, get):
     folded58 = get("folded58")
 
     def col59(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return folded58(_rt, s)
 
     return col59
@@ -4402,7 +4269,6 @@ def make_col61(L, get):
     def col61(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k1) if ((_b := nth60(_rt, s)) is not None and _k2) else _rt.field_int(_b, _k3, False))
 
     return col61
@@ -4513,9 +4379,6 @@ def make_col64(L, get):
     _k1 = L.off("walkee_root_t", "tag")
 
     def col64(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _rt.cstringn((s + _k1), 16)
 
     return col64
@@ -4525,7 +4388,6 @@ def make_col65(L, get):
 
     def col65(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         list_w4 = []
         b_w5 = (s + _k1)
@@ -4554,7 +4416,6 @@ def make_sum66(L, get):
 
     def sum66(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         acc = 0
         b_w7 = (s + _k1)
@@ -4583,9 +4444,6 @@ def make_col67(L, get):
     sum66 = get("sum66")
 
     def col67(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return sum66(_rt, s)
 
     return col67
@@ -4593,9 +4451,6 @@ def make_col67(L, get):
 def make_h68(L, get):
 
     def h68(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 4):
             raise _rt.fail("corrupt", "walkee_root_t.counts[{0}]: out of bounds (4 elements)", [(i, "dec")])
         return (b + (i * 4))
@@ -4608,8 +4463,6 @@ def make_col69(L, get):
 
     def col69(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _m.int(h68(_rt, (s + _k1), 2), 4, False)
 
     return col69
@@ -4617,9 +4470,6 @@ def make_col69(L, get):
 def make_h70(L, get):
 
     def h70(_rt, b, i):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if (i < 0) or (i >= 2):
             raise _rt.fail("corrupt", "walkee_root_t.heads[{0}]: out of bounds (2 elements)", [(i, "dec")])
         return (b + (i * 8))
@@ -4633,7 +4483,6 @@ def make_col71(L, get):
     def col71(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return _u64(h70(_rt, (s + _k1), 0))
 
     return col71
@@ -4677,7 +4526,6 @@ def make_col73(L, get):
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := _u64(h70(_rt, (s + _k1), 0))) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col73
@@ -4685,9 +4533,6 @@ def make_col73(L, get):
 def make_h74(L, get):
 
     def h74(_rt, d, l):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
@@ -4705,7 +4550,6 @@ def make_col75(L, get):
     def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h74(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col75
@@ -4719,7 +4563,6 @@ def make_col76(L, get):
     def col76(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False))
 
     return col76
@@ -4812,9 +4655,6 @@ def make_col79(L, get):
     sum78 = get("sum78")
 
     def col79(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return (sum77(_rt, s) + sum78(_rt, s))
 
     return col79
@@ -4829,7 +4669,6 @@ def make_expr80(L, get):
     def expr80(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
         return h74(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return expr80

@@ -120,6 +120,13 @@ const ARITH: Record<string, Py> = { '+': py`+`, '-': py`-`, '*': py`*` };
 const RT: Record<string, Py> = { string: py`string`, cstring: py`cstring`, cstringn: py`cstringn`, symbol: py`symbol`, file_static: py`file_static`, global: py`global_addr`, clock: py`clock_value`, cat: py`cat`, register: py`register`, hex: py`hex_digits` };
 const STATE: Record<string, Py> = { visited: py`_rt.visited`, maxNodes: py`_max_nodes`, maxTotal: py`_rt.max_total` };
 
+/** What a function may take from the runtime before its body: each name and its binding. */
+const PROLOGUE: [string, Py][] = [
+  ['_m', py`_m = _rt.m`],
+  ['_u64', py`_u64 = _m.u64`],
+  ['_max_nodes', py`_max_nodes = _rt.max_nodes`],
+];
+
 /** Where an expression is printed: its indent, and the defs (visitors) that must come before its statement. */
 interface Ctx {
   ind: string;
@@ -140,8 +147,12 @@ class PyPrinter {
   func(f: LFunc, ind: string): Py[] {
     const params = [py`_rt`, ...f.params.map(name), ...(f.kind === 'seq' ? [py`visit`] : [])];
     const inner = ind + '    ';
-    const prologue = [py`_m = _rt.m`, py`_u64 = _m.u64`, py`_max_nodes = _rt.max_nodes`].map((l) => this.line(inner, l));
-    return [py``, this.line(ind, py`def ${name(f.name)}(${pyJoin(params, ', ')}):`), ...prologue, ...this.block(f.body, inner)];
+    const body = this.block(f.body, inner);
+    // The runtime's names the body uses, bound once at its top (a local is faster than an attribute in a loop).
+    const text = body.join('\n');
+    const uses = (n: string) => new RegExp(`\\b${n}\\b`).test(text);
+    const prologue = PROLOGUE.filter(([n]) => uses(n) || (n === '_m' && uses('_u64'))).map(([, l]) => this.line(inner, l));
+    return [py``, this.line(ind, py`def ${name(f.name)}(${pyJoin(params, ', ')}):`), ...prologue, ...body];
   }
 
   private block(ss: LStmt[], ind: string): Py[] {
