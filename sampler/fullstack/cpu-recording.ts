@@ -17,7 +17,7 @@ import type { ViewIR } from '../../generators/ir.ts';
 import { bpfUnavailable } from '../bpf/addon.ts';
 import type { Capture } from '../bpf/capture.ts';
 import { InstantSampler } from '../bpf/instant-sampler.ts';
-import { toJson } from '../outputs/json-out.ts';
+import { toJson } from '../sampling/result-shape.ts';
 import { TargetGone } from '../memory/memory.ts';
 import { checkOutput, writeOutput } from '../outputs/output-file.ts';
 import { type StackSample, type SwitchEvent, StackEvents } from '../memory/perf/stack-events.ts';

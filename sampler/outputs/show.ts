@@ -5,8 +5,10 @@
  * how the figures moved and a summary on stderr. The exit status is the
  * worst over every sample.
  */
-import { formatMoves, formatText, type Titled } from './format-text.ts';
-import { toJson } from './json-out.ts';
+import { formatMoves } from './moves.ts';
+import { formatText } from './text-table.ts';
+import type { Titled } from '../sampling/result-shape.ts';
+import { toJson } from '../sampling/result-shape.ts';
 import { TargetGone } from '../memory/memory.ts';
 import type { ClockReading } from '../sampling/clock.ts';
 import { Interrupt } from '../sampling/interrupt.ts';

@@ -11,7 +11,8 @@
 import type { ViewIR } from '../../generators/ir.ts';
 import { UserError } from '../../core/errors.ts';
 import { isInt, sub } from '../../core/exact.ts';
-import { aligned, cellText, type Titled } from './format-text.ts';
+import { aligned, cellText } from './text-table.ts';
+import type { Titled } from '../sampling/result-shape.ts';
 import { TargetGone } from '../memory/memory.ts';
 import { closeSessions, oneView, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
 import { Interrupt } from '../sampling/interrupt.ts';

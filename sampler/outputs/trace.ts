@@ -12,7 +12,7 @@ import type { PackIR, ProbeIR, ViewIR } from '../../generators/ir.ts';
 import { lowerProbe, PROBE, PROBE_ERRORS, printProbe, type ProbeProgram, type TextKind } from '../../printers/bpf/probe.ts';
 import { attachUprobe, type AttachedBpf } from '../bpf/loader.ts';
 import { TargetGone, UserError } from '../memory/memory.ts';
-import { toJson } from './json-out.ts';
+import { toJson } from '../sampling/result-shape.ts';
 import { escapeBytes } from '../sampling/walk-runtime.ts';
 import { Progress } from './progress.ts';
 import { closeSessions, openSessions, type Print, type SampleOptions, type Session } from '../sampling/sampling.ts';

@@ -1,9 +1,7 @@
-/** Text output: the one writer of a result's table is sampler/outputs/text-table.ts (the Python runtime's result_text is held to it by the golden cases). */
+/** How a view's items moved between two samples (xsample --count N): the result's table itself is text-table.ts. */
 import { type Int, isInt, sub } from '../../core/exact.ts';
 import type { Row } from '../sampling/view-run.ts';
 
-export type { Titled } from '../sampling/result-shape.ts';
-export { aligned, cellText, clockLine, formatText } from './text-table.ts';
 
 /** How the numeric columns of items present in both samples moved, keyed by origin and addr. */
 export function formatMoves(first: Row[], last: Row[], seconds: number): string {

@@ -1,2 +1,0 @@
-/** JSON as xsample prints it: the one writer is sampler/sampling/result-shape.ts. */
-export { toJson } from '../sampling/result-shape.ts';
