@@ -34,7 +34,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 # npm ci builds them too (package.json's install script, what npm install -g runs): only a changed source rebuilds them here.
-$(NATIVE) &: sampler/native/pvr.c sampler/native/perf_regs.c sampler/native/bpf.c sampler/native/perf_stacks.c sampler/native/binding.gyp | node_modules/.package-lock.json
+$(NATIVE) &: $(wildcard sampler/native/*.c sampler/native/*.h) sampler/native/binding.gyp | node_modules/.package-lock.json
 	npx node-gyp rebuild -C sampler/native >/dev/null
 
 # Everything in one file (starting node costs less than resolving and loading dozens of

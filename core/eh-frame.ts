@@ -414,15 +414,12 @@ export function sectionBytes(elf: ElfFile, s: ElfSection): Buffer {
 export function ehFrameOf(elf: ElfFile): CfiTable | null {
   const hdrSection = elf.section('.eh_frame_hdr');
   let hdr: EhFrameHdr | null = null;
-  let hdrAddr = 0;
   if (hdrSection && hdrSection.size > 0) {
-    hdrAddr = hdrSection.addr;
-    hdr = EhFrameHdr.parse(sectionBytes(elf, hdrSection), hdrAddr);
+    hdr = EhFrameHdr.parse(sectionBytes(elf, hdrSection), hdrSection.addr);
   } else {
     const seg = elf.segments.find((s) => s.type === PT_GNU_EH_FRAME);
     const bytes = seg ? elf.readVaddr(seg.vaddr, seg.filesz) : null;
     if (seg && bytes) {
-      hdrAddr = seg.vaddr;
       hdr = EhFrameHdr.parse(bytes, seg.vaddr);
     }
   }

@@ -4,17 +4,14 @@
  * (sampler/outputs/) and its layout choice (generators/layout-choice.ts)
  * give exactly what is written there, and so does the
  * Python runtime's py-common/xwalk_output.py and xwalk_choice.py (test/py/test_output_golden.py,
- * run here too, so that one test says both agree).
+ * which test/python-units.test.ts runs with the other Python tests).
  */
-import { execa } from 'execa';
-import path from 'node:path';
 import t from 'tap';
 import { resultShape, toJson } from '../sampler/sampling/result-shape.ts';
 import { formatText } from '../sampler/outputs/text-table.ts';
 import { stacksOf } from '../sampler/outputs/folded.ts';
 import { StackCounts, toFolded } from '../sampler/outputs/stack-counts.ts';
 import { type FoldedCase, readGolden, type ResultCase, rowOf } from './lib/output-golden.ts';
-import { root } from './lib/walkee.ts';
 import { chooseLayout, type LayoutCandidate, type LayoutChoice, type ProcessFacts } from '../generators/layout-choice.ts';
 
 t.test('results: text and JSON, byte for byte', async (t) => {
@@ -42,10 +39,4 @@ t.test('the layout choice: layouts and what a reader found out give one choice, 
   const { cases } = readGolden<{ name: string; layouts: LayoutCandidate[]; facts: ProcessFacts; expect: LayoutChoice }>('layout-choice.json');
   t.ok(cases.length >= 10, 'the cases are there');
   for (const c of cases) t.same(chooseLayout(c.layouts, c.facts), c.expect, c.name);
-});
-
-t.test('the Python runtime gives the same bytes (test/py/test_output_golden.py)', async (t) => {
-  const r = await execa('python3', ['-m', 'unittest', '-v', 'test_output_golden'], { cwd: path.join(root, 'test/py'), reject: false });
-  t.equal(r.exitCode, 0, r.stderr);
-  t.match(r.stderr, /^Ran [1-9]\d* tests? in /m, 'its tests ran');
 });

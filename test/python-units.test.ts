@@ -12,7 +12,7 @@ import { root } from './lib/walkee.ts';
 const dir = path.join(root, 'test/py');
 for (const file of fs.readdirSync(dir).filter((f) => /^test_.*\.py$/.test(f))) {
   t.test(file, async (t) => {
-    const r = await execa('python3', ['-m', 'unittest', '-v', file.replace(/\.py$/, '')], { cwd: dir, reject: false });
+    const r = await execa('python3', ['-B', '-m', 'unittest', '-v', file.replace(/\.py$/, '')], { cwd: dir, reject: false });
     t.equal(r.exitCode, 0, r.stderr);
     t.match(r.stderr, /^Ran [1-9]\d* tests? in /m, 'its tests ran');
   });

@@ -18,8 +18,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "py-common"))
 import xwalk_choice  # noqa: E402
 import xwalk_output  # noqa: E402
 
-ns = {**vars(xwalk_output), **vars(xwalk_choice)}
-
 
 def read(name):
     """A golden file: an integer past 2^53 is written {"$int": "decimal"}; rows are [column, value] pairs."""
@@ -43,8 +41,8 @@ class Results(unittest.TestCase):
             clock = SimpleNamespace(source=clock["source"], now_ms=clock["now_ms"], monotonic_ms=clock["monotonic_ms"], doc=clock.get("doc")) if clock else None
             rows = [pairs(x) for x in r["items"]]
             with self.subTest(c["name"]):
-                self.assertEqual(ns["result_text"](view, r["pid"], r["pack"], layout, clock, rows, r["errors"]), c["text"])
-                self.assertEqual(ns["result_json"](view, r["pid"], r["pack"], layout, r["build_id"], clock, rows, r["errors"], r.get("consistency")), c["json"])
+                self.assertEqual(xwalk_output.result_text(view, r["pid"], r["pack"], layout, clock, rows, r["errors"]), c["text"])
+                self.assertEqual(xwalk_output.result_json(view, r["pid"], r["pack"], layout, r["build_id"], clock, rows, r["errors"], r.get("consistency")), c["json"])
 
 
 class Folded(unittest.TestCase):
@@ -56,16 +54,16 @@ class Folded(unittest.TestCase):
             for p in c["parts"]:
                 s = p["stack"]
                 view = SimpleNamespace(stack=(s["frames"], s["weight"], s["leaves"]))
-                ns["folded_add"](view, [pairs(x) for x in p["rows"]], c["pid"], weights)
+                xwalk_output.folded_add(view, [pairs(x) for x in p["rows"]], c["pid"], weights)
             with self.subTest(c["name"]):
-                self.assertEqual("\n".join(ns["folded_sorted"](weights)), c["folded"])
+                self.assertEqual("\n".join(xwalk_output.folded_sorted(weights)), c["folded"])
 
     def test_one_view(self):
         """folded_lines, what --folded writes of one view, is folded_add and folded_sorted."""
         c = read("folded.json")[0]
         s = c["parts"][0]["stack"]
         view = SimpleNamespace(stack=(s["frames"], s["weight"], s["leaves"]))
-        self.assertEqual("\n".join(ns["folded_lines"](view, [pairs(x) for x in c["parts"][0]["rows"]], c["pid"])), c["folded"])
+        self.assertEqual("\n".join(xwalk_output.folded_lines(view, [pairs(x) for x in c["parts"][0]["rows"]], c["pid"])), c["folded"])
 
 
 class LayoutChoice(unittest.TestCase):
@@ -74,7 +72,7 @@ class LayoutChoice(unittest.TestCase):
         self.assertGreaterEqual(len(cases), 10)
         for c in cases:
             with self.subTest(c["name"]):
-                self.assertEqual(ns["choose_layout"](c["layouts"], c["facts"]), c["expect"])
+                self.assertEqual(xwalk_choice.choose_layout(c["layouts"], c["facts"]), c["expect"])
 
 
 if __name__ == "__main__":
