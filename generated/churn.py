@@ -1513,11 +1513,14 @@ def _find_layout(pack, target):
     release + signature; else one line saying why not."""
     own = [d for d in pack.layouts if d.get("object") is None]
     candidates = [{"release": d["release"], "build_id": d["build_id"], "signature": d.get("signature"), "misfit": _misfit(pack, d)} for d in own]
-    version = find_version(target.exe, pack.version_pattern)
-    facts = {"pack": pack.name, "exe": target.exe, "build_id": target.build_id, "version": version, "signature": None, "debug": "serves", "embedded": True}
+    facts = {"pack": pack.name, "exe": target.exe, "build_id": target.build_id, "version": None, "signature": None, "debug": "serves", "embedded": True}
     choice = choose_layout(candidates, facts)
     if choice.get("by") == "build-id":
         return Layout(own[choice["layout"]], choice["source"])
+    # No layout by build-id: the version string (a scan of the executable) names the release from here on.
+    version = find_version(target.exe, pack.version_pattern)
+    facts["version"] = version
+    choice = choose_layout(candidates, facts)
     types, globals_, errors = derive_layout_with(target.debug_types(), pack.spec)
     if not errors:
         data = {"release": version or "unknown", "build_id": target.build_id, "types": types, "globals": globals_}
@@ -1587,7 +1590,7 @@ def run_flamegraph(pack, view_indexes, opts, target, symbols):
         rt = view_runtime(pack, layout, view, target, symbols, opts["max_nodes"])
         rows, errors = run_view(view, rt)
         if errors:
-            raise XwalkError("%s: the sample is partial, nothing %s (%s: %s)" % (view.name, "written" if opts["folded"] else "shown", _where(errors[0]) or view.name, errors[0]["message"]))
+            raise XwalkError("%s: the sample is partial, nothing %s (%s: %s)" % (view.name, "written" if opts["folded"] else "shown", error_where(errors[0]) or view.name, errors[0]["message"]))
         folded_add(view, rows, target.pid, weights)
     lines = folded_sorted(weights)
     return _write_lines(opts["folded"], lines) if opts["folded"] else "\n".join(lines)
@@ -1640,17 +1643,13 @@ def write_file(path, data):
         fail(e.strerror)
 
 
-def _where(e):
-    return error_where(e)
-
-
 def write_folded(view, path, rows, errors, pid):
     """One sample of a stack-shaped view as folded lines in path; a partial sample is not written."""
     if view.stack is None:
         raise XwalkError("view %s is a table, not stack-shaped (no stack: in the schema): --folded needs one" % view.name)
     if errors:
         e = errors[0]
-        where = _where(e)
+        where = error_where(e)
         raise XwalkError("%s not written: the sample is partial (%s%s)" % (path, where + ": " if where else "", e["message"]))
     return _write_lines(path, folded_lines(view, rows, pid))
 

@@ -12,7 +12,7 @@ import { makeDirs, readRegularFile } from '../core/regular-file.ts';
 import { checkedLayout } from './layout-valid.ts';
 import { LAYOUT_FORMAT, type LayoutFile } from './layout-file.ts';
 
-export { LAYOUT_FORMAT, type LayoutField, type LayoutFile, type LayoutStruct } from './layout-file.ts';
+export type { LayoutField, LayoutFile } from './layout-file.ts';
 
 /** What gdb must look up in one binary: every struct, field and global the schema declares of it (object: null, the program's own). */
 export function layoutSpecOf(pack: PackIR, object: string | null = null): { structs: Record<string, Record<string, FieldType>>; globals: Record<string, FieldType>; optional: Record<string, string>; enums: string[] } {
@@ -90,12 +90,10 @@ export function layoutJson(layout: LayoutFile): string {
 
 // ---- the store: the layouts committed in packs/<pack>/<release>/ ----
 
+/** A layout known for a pack or one of its objects: enough to name it in a line. */
 export interface KnownLayout {
-  file: string;
   release: string;
   build_id: string;
-  signature?: string;
-  binary: string;
 }
 
 /** A committed layout file, validated: a broken one is one clear line naming it. */
@@ -117,7 +115,7 @@ function readLayout(file: string): LayoutFile {
 export function knownLayouts(packName: string, object?: string): KnownLayout[] {
   return packLayoutFiles(packName)
     .filter(({ layout: l }) => l.object === object)
-    .map(({ file, layout: l }) => ({ file, release: l.release, build_id: l.build_id, signature: l.signature, binary: l.binary }));
+    .map(({ layout: l }) => ({ release: l.release, build_id: l.build_id }));
 }
 
 const layoutsCache = new Map<string, { file: string; layout: LayoutFile }[]>();
@@ -168,11 +166,6 @@ export function packLayouts(packName: string, dir?: string): LayoutFile[] {
 /** The layout committed for this build-id of the program's own binary (object: undefined) or of one of its objects. */
 export function layoutByBuildId(packName: string, buildId: string, object?: string): LayoutFile | null {
   return packLayoutFiles(packName).find((c) => c.layout.build_id === buildId && c.layout.object === object)?.layout ?? null;
-}
-
-/** A layout committed for another build of the same release with the same signature (a security update, say). */
-export function layoutByVersion(packName: string, release: string, signature: string): LayoutFile | null {
-  return packLayoutFiles(packName).find((c) => c.layout.release === release && c.layout.signature === signature && c.layout.object === undefined)?.layout ?? null;
 }
 
 /** Writes the layout whole or not at all: a reader running at the same time never sees half a file. */

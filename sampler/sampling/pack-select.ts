@@ -130,13 +130,14 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   const signature = signatureOf(pack, exe);
   // The rest is the one rule of generators/layout-choice.ts: asked as if the binary's DWARF served, then again with why not.
   const own = packLayouts(pack.name).filter((l) => l.object === undefined);
-  const sameRelease = version && signature ? own.findIndex((l) => l.release === version && l.signature === signature) : -1;
-  const candidates: LayoutCandidate[] = own.map((l, i) => ({
+  // A layout the rule may choose by release and signature is checked against the schema (its own structs: no I/O).
+  const sameRelease = (l: LayoutFile) => version !== null && signature !== null && l.release === version && l.signature === signature;
+  const candidates: LayoutCandidate[] = own.map((l) => ({
     release: l.release,
     build_id: l.build_id,
     signature: l.signature ?? null,
     binary: l.binary,
-    misfit: l.build_id === buildId ? stale : i === sameRelease ? misfitOf(() => bound(pack, l, '', opts)) : null,
+    misfit: l.build_id === buildId ? stale : sameRelease(l) ? misfitOf(() => BoundLayout.bind(pack, l, `${pack.name} ${l.release} (${l.build_id.slice(0, 12)})`)) : null,
   }));
   const facts: ProcessFacts = { pack: pack.name, exe: exeName, build_id: buildId, version, signature, debug: buildId && exe.hasDebugInfo() ? 'serves' : null, embedded: false };
   let choice = chooseLayout(candidates, facts);
