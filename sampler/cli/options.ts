@@ -112,27 +112,7 @@ export const SHARED = {
 export const STRUCT = { struct: { type: 'string', short: 's' } } as const;
 
 /** What SHARED parses into. */
-export interface SharedValues {
-  pid?: string;
-  core?: string;
-  exe?: string;
-  view?: string;
-  addr?: string;
-  json?: boolean;
-  interval?: string;
-  count?: string;
-  'max-nodes'?: string;
-  'max-bytes'?: string;
-  pack?: string;
-  source?: string;
-  consistency?: string;
-  retries?: string;
-  verbose?: boolean;
-  nice?: string;
-  list?: boolean;
-  version?: boolean;
-  help?: boolean;
-}
+export type SharedValues = ReturnType<typeof parseTable<typeof SHARED>>;
 
 /** The shared options read once, in the order their errors are said; or the command --help, --version or --list stands for. */
 export type Shared = { early: Command } | Read;

@@ -1,18 +1,18 @@
 /** xsample trace --pid PID --probe NAME [--duration S] [--json] [--verbose] [--pack NAME] [--max-nodes N]: a probe's calls counted in the kernel. */
 import { DEFAULT_LIMITS } from '../memory/walk-error.ts';
-import { type Command, intOption, parseTable, pidList, UsageError } from './options.ts';
+import { type Command, intOption, parseTable, pidList, SHARED, UsageError } from './options.ts';
 
 export function parseTrace(argv: string[]): Command {
   const values = parseTable(argv, {
-    pid: { type: 'string', short: 'p' },
+    pid: SHARED.pid,
     probe: { type: 'string' },
     duration: { type: 'string' },
-    json: { type: 'boolean' },
-    verbose: { type: 'boolean', short: 'v' },
-    pack: { type: 'string' },
-    'max-nodes': { type: 'string' },
-    nice: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
+    json: SHARED.json,
+    verbose: SHARED.verbose,
+    pack: SHARED.pack,
+    'max-nodes': SHARED['max-nodes'],
+    nice: SHARED.nice,
+    help: SHARED.help,
   });
   if (values.help) return { command: 'help' };
   intOption(values.nice, '--nice');

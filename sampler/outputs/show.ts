@@ -10,7 +10,7 @@ import { formatText } from './text-table.ts';
 import type { Titled } from '../sampling/result-shape.ts';
 import { toJson } from '../sampling/result-shape.ts';
 import { TargetGone } from '../memory/memory.ts';
-import type { ClockReading } from '../sampling/clock.ts';
+import type { ClockReading } from '../sampling/clock-reading.ts';
 import { Interrupt } from '../sampling/interrupt.ts';
 import { closeSessions, describeError, oneView, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
 

@@ -5,7 +5,7 @@
  * (py-common/xwalk_output.py result_text); the golden cases of
  * test/fixtures/output-golden/ hold both to it.
  */
-import { type ClockReading, formatTime } from '../sampling/clock.ts';
+import { type ClockReading, formatTime } from '../sampling/clock-reading.ts';
 import { isInt } from '../../core/exact.ts';
 import { printable } from '../../generators/schema.ts';
 import type { Titled } from '../sampling/result-shape.ts';

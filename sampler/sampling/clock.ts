@@ -15,7 +15,6 @@ import { Fault } from '../memory/snapshot.ts';
 import { WalkError } from '../memory/walk-error.ts';
 import type { WalkRuntime } from './walk-runtime.ts';
 
-export { type ClockReading, clockValue, formatTime, liveClock } from './clock-reading.ts';
 
 /** The program's clock in a core, read through the same snapshot the view reads (R's). */
 export function coreClock(packName: string, clock: ClockIR | null, layout: BoundLayout, R: WalkRuntime): ClockReading {

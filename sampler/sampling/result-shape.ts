@@ -5,9 +5,9 @@
  * runtime writes the same (py-common/xwalk_output.py result_json); the
  * golden cases of test/fixtures/output-golden/ hold both to it.
  */
-import type { ClockReading } from '../sampling/clock.ts';
+import type { ClockReading } from './clock-reading.ts';
 import type { Int } from '../../core/exact.ts';
-import type { Row, ViewError } from '../sampling/view-run.ts';
+import type { Row, ViewError } from './view-run.ts';
 
 export interface Titled {
   view: string;

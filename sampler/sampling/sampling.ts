@@ -8,7 +8,8 @@
 import type { PackIR, TExpr, ViewIR } from '../../generators/ir.ts';
 import { checkPointerExpr } from '../../generators/schema.ts';
 import { lowerValue, lowerView } from '../../generators/lower/lower.ts';
-import { type ClockReading, coreClock, liveClock } from './clock.ts';
+import { coreClock } from './clock.ts';
+import { type ClockReading, liveClock } from './clock-reading.ts';
 import type { Int } from '../../core/exact.ts';
 import type { Titled } from './result-shape.ts';
 import { resultShape } from './result-shape.ts';
