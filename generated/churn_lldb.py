@@ -4,16 +4,20 @@
 
 # Use: (lldb) command script import churn_lldb.py
 
+import linecache as _linecache
 import sys as _sys
 import types as _types
 
 
 def _xwalk_module(name, source):
-    """One module of the runtime: registered under its name before it runs, as an import does."""
+    """One module of the runtime: registered under its name before it runs, as an import does; its lines
+    known to linecache, so that a traceback shows them."""
     module = _types.ModuleType(name)
     _sys.modules[name] = module
+    filename = "<xwalk: %s>" % name
+    _linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
-        exec(compile(source, "<xwalk: %s>" % name, "exec"), module.__dict__)
+        exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException:
         del _sys.modules[name]
         raise
@@ -3206,15 +3210,15 @@ def pack_functions(L, names, table=PACK_FUNCTIONS):
         return f
     return dict((n, get(n)) for n in names)
 
-def view0(L, pack_functions=pack_functions):
+def view0(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root2", "count3", "sum4", "col5"])
     return View("churn_table", "The hash table - entries counted along every bucket's chain (N or N-1 at every instant).", "churn_root_t", [("churn", fs["root2"])], [("entries", fs["col5"], "value", False, ["churn_root_t", "entry_t"])], [], False, None, ["churn"])
 
-def view1(L, pack_functions=pack_functions):
+def view1(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root2", "count6", "col7"])
     return View("churn_lru", "The LRU list, most recent first (N or N-1 entries at every instant).", "churn_root_t", [("churn", fs["root2"])], [("entries", fs["col7"], "value", False, ["churn_root_t", "ngx_queue_t"])], [], False, None, ["churn"])
 
-def view2(L, pack_functions=pack_functions):
+def view2(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root2", "h8", "fold9", "folded10", "col11", "folded12", "col13"])
     return View("churn_list", "The list rebuilt in fresh mappings - exactly list_len nodes, values summing to list_len(list_len+1)/2.", "churn_root_t", [("churn", fs["root2"])], [("count", fs["col11"], "value", False, ["churn_root_t", "node_t"]), ("sum", fs["col13"], "value", False, ["churn_root_t", "node_t"])], [], False, None, ["churn"])
 

@@ -4,16 +4,20 @@
 
 # Use: (gdb) source memcached.py
 
+import linecache as _linecache
 import sys as _sys
 import types as _types
 
 
 def _xwalk_module(name, source):
-    """One module of the runtime: registered under its name before it runs, as an import does."""
+    """One module of the runtime: registered under its name before it runs, as an import does; its lines
+    known to linecache, so that a traceback shows them."""
     module = _types.ModuleType(name)
     _sys.modules[name] = module
+    filename = "<xwalk: %s>" % name
+    _linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
-        exec(compile(source, "<xwalk: %s>" % name, "exec"), module.__dict__)
+        exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException:
         del _sys.modules[name]
         raise
@@ -4616,11 +4620,11 @@ def pack_functions(L, names, table=PACK_FUNCTIONS):
         return f
     return dict((n, get(n)) for n in names)
 
-def view0(L, pack_functions=pack_functions):
+def view0(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root2", "h3", "col4", "h5", "col6", "col7", "col8", "col9", "col10", "col11", "col12", "h13", "h14", "sum15", "sum16", "sum17", "sum18", "sum19", "sum20", "sum21", "sum22", "sum23", "fold24", "folded25", "col26", "folded27", "col28", "folded29", "col30", "folded31", "col32", "folded33", "col34", "folded35", "col36", "folded37", "col38", "folded39", "col40", "folded41", "col42", "folded43", "col44", "folded45", "col46", "folded47", "col48", "folded49", "col50", "folded51", "col52", "folded53", "col54", "folded55", "col56", "folded57", "col58", "folded59", "col60", "folded61", "col62", "folded63", "col64", "folded65", "col66", "folded67", "col68", "folded69", "col70", "folded71", "col72", "col73", "col74", "col75", "col76", "folded77", "col78", "col79", "col80", "col81", "col82", "col83", "col84"])
     return View("memcached_stats", "memcached's stats, each figure named as its `stats` command names it (server_stats in memcached.c): items, bytes, connections (curr_connections leaves out the listening one, as memcached does), and the worker threads' command counters summed as threadlocal_stats_aggregate and slab_stats_aggregate sum them.", "settings", [("settings", fs["root2"])], [("curr_items", fs["col4"], "value", False, ["stats_state"]), ("total_items", fs["col6"], "value", False, ["stats"]), ("bytes", fs["col7"], "value", False, ["stats_state"]), ("curr_connections", fs["col8"], "value", False, ["stats_state"]), ("total_connections", fs["col9"], "value", False, ["stats"]), ("rejected_connections", fs["col10"], "value", False, ["stats"]), ("connection_structures", fs["col11"], "value", False, ["stats_state"]), ("reserved_fds", fs["col12"], "value", False, ["stats_state"]), ("cmd_get", fs["col26"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_set", fs["col28"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_flush", fs["col30"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_touch", fs["col32"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cmd_meta", fs["col34"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_hits", fs["col36"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_misses", fs["col38"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_expired", fs["col40"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("get_flushed", fs["col42"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_misses", fs["col44"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("delete_hits", fs["col46"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_misses", fs["col48"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("incr_hits", fs["col50"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_misses", fs["col52"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("decr_hits", fs["col54"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_misses", fs["col56"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_hits", fs["col58"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("cas_badval", fs["col60"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_hits", fs["col62"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("touch_misses", fs["col64"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_cmds", fs["col66"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("auth_errors", fs["col68"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_read", fs["col70"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("bytes_written", fs["col72"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("limit_maxbytes", fs["col73"], "value", False, ["settings"]), ("accepting_conns", fs["col74"], "value", False, ["stats_state"]), ("listen_disabled_num", fs["col75"], "value", False, ["stats"]), ("threads", fs["col76"], "value", False, ["settings"]), ("conn_yields", fs["col78"], "value", False, ["settings", "LIBEVENT_THREAD", "slab_stats", "threads"]), ("hash_power_level", fs["col79"], "value", False, ["stats_state"]), ("hash_bytes", fs["col80"], "value", False, ["stats_state"]), ("hash_is_expanding", fs["col81"], "value", False, ["stats_state"]), ("malloc_fails", fs["col82"], "value", False, ["stats"]), ("slabs_moved", fs["col83"], "value", False, ["stats"]), ("max_connections", fs["col84"], "value", False, ["settings"])], [], False, None, ["settings"])
 
-def view1(L, pack_functions=pack_functions):
+def view1(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h14", "h1", "root85", "col86", "h87", "fold88", "folded89", "sum17", "col90", "col91", "folded92", "col93", "col94", "col95", "col96"])
     return View("memcached_threads", "Each worker thread's own command counters (struct thread_stats), which memcached's stats only shows summed.", "LIBEVENT_THREAD", [("workers", fs["root85"])], [("get_cmds", fs["col86"], "value", False, ["LIBEVENT_THREAD"]), ("get_hits", fs["col90"], "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("get_misses", fs["col91"], "value", False, ["LIBEVENT_THREAD"]), ("set_cmds", fs["col93"], "value", False, ["LIBEVENT_THREAD", "slab_stats"]), ("bytes_read", fs["col94"], "value", False, ["LIBEVENT_THREAD"]), ("bytes_written", fs["col95"], "value", False, ["LIBEVENT_THREAD"]), ("conn_yields", fs["col96"], "value", False, ["LIBEVENT_THREAD"])], [], False, None, ["settings", "LIBEVENT_THREAD", "threads"])
 

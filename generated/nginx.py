@@ -4,16 +4,20 @@
 
 # Use: (gdb) source nginx.py
 
+import linecache as _linecache
 import sys as _sys
 import types as _types
 
 
 def _xwalk_module(name, source):
-    """One module of the runtime: registered under its name before it runs, as an import does."""
+    """One module of the runtime: registered under its name before it runs, as an import does; its lines
+    known to linecache, so that a traceback shows them."""
     module = _types.ModuleType(name)
     _sys.modules[name] = module
+    filename = "<xwalk: %s>" % name
+    _linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
-        exec(compile(source, "<xwalk: %s>" % name, "exec"), module.__dict__)
+        exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException:
         del _sys.modules[name]
         raise
@@ -3817,30 +3821,21 @@ def make_col48(L, get):
 
 def make_h49(L, get):
 
-    def h49(_rt, d, l):
-        if l < 0:
-            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
-        return _rt.string(d, l)
+    def h49(_rt, x):
+        return _rt.bitop("|", _rt.bitop("<<", (x & 255), 8), (_rt.bitop(">>", x, 8) & 255))
 
     return h49
 
 def make_h50(L, get):
+    h49 = get("h49")
 
-    def h50(_rt, x):
-        return _rt.bitop("|", _rt.bitop("<<", (x & 255), 8), (_rt.bitop(">>", x, 8) & 255))
-
-    return h50
-
-def make_h51(L, get):
-    h50 = get("h50")
-
-    def h51(_rt, p):
+    def h50(_rt, p):
         _m = _rt.m
         if p == 0:
             return "NULL"
         f = _m.int(p, 2, False)
         if f == 2:
-            return _rt.cat(_m.int((p + 4), 1, False), ".", _m.int((p + 5), 1, False), ".", _m.int((p + 6), 1, False), ".", _m.int((p + 7), 1, False), ":", h50(_rt, _m.int((p + 2), 2, False)))
+            return _rt.cat(_m.int((p + 4), 1, False), ".", _m.int((p + 5), 1, False), ".", _m.int((p + 6), 1, False), ".", _m.int((p + 7), 1, False), ":", h49(_rt, _m.int((p + 2), 2, False)))
         if f == 10:
             best = (-1)
             blen = 0
@@ -3849,7 +3844,7 @@ def make_h51(L, get):
             while True:
                 if i >= 8:
                     break
-                if h50(_rt, _m.int((p + (8 + (i * 2))), 2, False)) == 0:
+                if h49(_rt, _m.int((p + (8 + (i * 2))), 2, False)) == 0:
                     if run < 0:
                         run = i
                     if ((i + 1) - run) > blen:
@@ -3861,8 +3856,8 @@ def make_h51(L, get):
             if blen < 2:
                 best = (-1)
                 blen = 0
-            if ((best == 0) and (blen == 5)) and (h50(_rt, _m.int((p + 18), 2, False)) == 65535):
-                return _rt.cat("[::ffff:", _m.int((p + 20), 1, False), ".", _m.int((p + 21), 1, False), ".", _m.int((p + 22), 1, False), ".", _m.int((p + 23), 1, False), "]:", h50(_rt, _m.int((p + 2), 2, False)))
+            if ((best == 0) and (blen == 5)) and (h49(_rt, _m.int((p + 18), 2, False)) == 65535):
+                return _rt.cat("[::ffff:", _m.int((p + 20), 1, False), ".", _m.int((p + 21), 1, False), ".", _m.int((p + 22), 1, False), ".", _m.int((p + 23), 1, False), "]:", h49(_rt, _m.int((p + 2), 2, False)))
             t = "["
             i = 0
             while True:
@@ -3874,21 +3869,30 @@ def make_h51(L, get):
                 else:
                     if (i > 0) and (i != (best + blen)):
                         t = _rt.cat(t, ":")
-                    t = _rt.cat(t, _rt.hex_digits(h50(_rt, _m.int((p + (8 + (i * 2))), 2, False))))
+                    t = _rt.cat(t, _rt.hex_digits(h49(_rt, _m.int((p + (8 + (i * 2))), 2, False))))
                     i = (i + 1)
-            return _rt.cat(t, "]:", h50(_rt, _m.int((p + 2), 2, False)))
+            return _rt.cat(t, "]:", h49(_rt, _m.int((p + 2), 2, False)))
         return _rt.cat("family ", f)
 
-    return h51
+    return h50
 
-def make_walk_sockaddr_text_52(L, get):
-    h51 = get("h51")
+def make_walk_sockaddr_text_51(L, get):
+    h50 = get("h50")
 
-    def walk_sockaddr_text_52(_rt, s):
+    def walk_sockaddr_text_51(_rt, s):
         _m = _rt.m
-        return (_rt.cat("unix:", _rt.cstring((s + 2))) if _m.int(s, 2, False) == 1 else h51(_rt, s))
+        return (_rt.cat("unix:", _rt.cstring((s + 2))) if _m.int(s, 2, False) == 1 else h50(_rt, s))
 
-    return walk_sockaddr_text_52
+    return walk_sockaddr_text_51
+
+def make_h52(L, get):
+
+    def h52(_rt, d, l):
+        if l < 0:
+            raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
+        return _rt.string(d, l)
+
+    return h52
 
 def make_walk_connection_peer_53(L, get):
     _k1 = L.off("ngx_connection_t", "sockaddr")
@@ -3900,14 +3904,14 @@ def make_walk_connection_peer_53(L, get):
     _k7 = L.off("ngx_str_t", "len")
     _k8 = L.plain_u64("ngx_str_t", "len")
     _k9 = L.int_field("ngx_str_t", "len")
-    walk_sockaddr_text_52 = get("walk_sockaddr_text_52")
+    walk_sockaddr_text_51 = get("walk_sockaddr_text_51")
     let46 = get("let46")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def walk_connection_peer_53(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (walk_sockaddr_text_52(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else (walk_sockaddr_text_52(_rt, _u64((_u64(((_u64((s + _k2)) if (_u64((s + _k2)) != 0) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880) else 0) + _k3)) + _k4))) if let46(_rt, s, (_u64((s + _k2)) if (_u64((s + _k2)) != 0) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880) else 0)) else h49(_rt, _u64(((s + _k5) + _k6)), (_u64(_b + _k7) if ((_b := (s + _k5)) is not None and _k8) else _rt.field_int(_b, _k9, False)))))
+        return (walk_sockaddr_text_51(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else (walk_sockaddr_text_51(_rt, _u64((_u64(((_u64((s + _k2)) if (_u64((s + _k2)) != 0) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880) else 0) + _k3)) + _k4))) if let46(_rt, s, (_u64((s + _k2)) if (_u64((s + _k2)) != 0) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880) else 0)) else h52(_rt, _u64(((s + _k5) + _k6)), (_u64(_b + _k7) if ((_b := (s + _k5)) is not None and _k8) else _rt.field_int(_b, _k9, False)))))
 
     return walk_connection_peer_53
 
@@ -3925,12 +3929,12 @@ def make_col55(L, get):
     _k3 = L.off("ngx_str_t", "len")
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col55(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h52(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col55
 
@@ -3980,12 +3984,12 @@ def make_col60(L, get):
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
     let_58 = get("let_58")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col60(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (h49(_rt, _u64(((_rt.memo("owned_by", let_58, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("owned_by", let_58, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("owned_by", let_58, s) != 0 else "")
+        return (h52(_rt, _u64(((_rt.memo("owned_by", let_58, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("owned_by", let_58, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("owned_by", let_58, s) != 0 else "")
 
     return col60
 
@@ -4145,12 +4149,12 @@ def make_let_68(L, get):
 def make_col69(L, get):
     _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "peer.sockaddr")
     let_68 = get("let_68")
-    walk_sockaddr_text_52 = get("walk_sockaddr_text_52")
+    walk_sockaddr_text_51 = get("walk_sockaddr_text_51")
 
     def col69(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (walk_sockaddr_text_52(_rt, _u64((_rt.memo("cosocket", let_68, s) + _k1))) if _rt.memo("cosocket", let_68, s) != 0 else "")
+        return (walk_sockaddr_text_51(_rt, _u64((_rt.memo("cosocket", let_68, s) + _k1))) if _rt.memo("cosocket", let_68, s) != 0 else "")
 
     return col69
 
@@ -4213,12 +4217,12 @@ def make_col72(L, get):
     _k3 = L.off("ngx_str_t", "len")
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col72(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h52(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col72
 
@@ -4228,12 +4232,12 @@ def make_col73(L, get):
     _k3 = L.off("ngx_str_t", "len")
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col73(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h52(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col73
 
@@ -4243,12 +4247,12 @@ def make_col74(L, get):
     _k3 = L.off("ngx_str_t", "len")
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col74(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_rt.cat(h49(_rt, _u64(((s + _k1) + _k2)), 1024), "...") if (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)) > 1024 else h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))))
+        return (_rt.cat(h52(_rt, _u64(((s + _k1) + _k2)), 1024), "...") if (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)) > 1024 else h52(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))))
 
     return col74
 
@@ -4258,12 +4262,12 @@ def make_col75(L, get):
     _k3 = L.off("ngx_str_t", "len")
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col75(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h52(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col75
 
@@ -4400,29 +4404,29 @@ def make_col82(L, get):
     return col82
 
 def make_let83(L, get):
+    _k1 = L.off("ngx_event_t", "timer")
+    _k2 = L.off("ngx_rbtree_node_t", "key")
+    _k3 = L.plain_u64("ngx_rbtree_node_t", "key")
+    _k4 = L.int_field("ngx_rbtree_node_t", "key")
+
+    def let83(_rt, s, i2):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.cat(" left ", ((_u64(_b + _k2) if ((_b := (i2 + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)) - _rt.clock_value("monotonic_ms")), "ms") if i2 != 0 else "")
+
+    return let83
+
+def make_let84(L, get):
     _k1 = L.off("ngx_connection_t", "read")
     _k2 = L.off("ngx_event_t", "timer_set")
     _k3 = L.plain_u64("ngx_event_t", "timer_set")
     _k4 = L.int_field("ngx_event_t", "timer_set")
     _k5 = L.off("ngx_connection_t", "write")
 
-    def let83(_rt, s, i1):
+    def let84(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
         return (0 if i1 == 0 else (_u64((i1 + _k1)) if (_u64(_b + _k2) if ((_b := _u64((i1 + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False)) else (_u64((i1 + _k5)) if (_u64(_b + _k2) if ((_b := _u64((i1 + _k5))) is not None and _k3) else _rt.field_int(_b, _k4, False)) else 0)))
-
-    return let83
-
-def make_let84(L, get):
-    _k1 = L.off("ngx_event_t", "timer")
-    _k2 = L.off("ngx_rbtree_node_t", "key")
-    _k3 = L.plain_u64("ngx_rbtree_node_t", "key")
-    _k4 = L.int_field("ngx_rbtree_node_t", "key")
-
-    def let84(_rt, s, i2):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_rt.cat(" left ", ((_u64(_b + _k2) if ((_b := (i2 + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)) - _rt.clock_value("monotonic_ms")), "ms") if i2 != 0 else "")
 
     return let84
 
@@ -4443,14 +4447,14 @@ def make_walk_upstream_waits_on_85(L, get):
     _k14 = L.plain_u64("ngx_str_t", "len")
     _k15 = L.int_field("ngx_str_t", "len")
     _k16 = L.int_field("ngx_connection_t", "sent")
-    h49 = get("h49")
-    let84 = get("let84")
+    h52 = get("h52")
     let83 = get("let83")
+    let84 = get("let84")
 
     def walk_upstream_waits_on_85(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return _rt.cat("upstream ", ("no connection" if _u64((s + _k1)) == 0 else ("connecting" if not ((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))) else ("sending" if not ((_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))) else ("waiting for the header" if not ((_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))) else "reading the body")))), (_rt.cat(" ", h49(_rt, _u64((_u64((s + _k11)) + _k12)), (_u64(_b + _k13) if ((_b := _u64((s + _k11))) is not None and _k14) else _rt.field_int(_b, _k15, False)))) if _u64((s + _k11)) != 0 else ""), (_rt.cat(" sent ", _rt.field_int(_u64((s + _k1)), _k16, True)) if _u64((s + _k1)) != 0 else ""), let84(_rt, s, let83(_rt, s, _u64((s + _k1)))))
+        return _rt.cat("upstream ", ("no connection" if _u64((s + _k1)) == 0 else ("connecting" if not ((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False))) else ("sending" if not ((_u64(_b + _k5) if ((_b := s) is not None and _k6) else _rt.field_int(_b, _k7, False))) else ("waiting for the header" if not ((_u64(_b + _k8) if ((_b := s) is not None and _k9) else _rt.field_int(_b, _k10, False))) else "reading the body")))), (_rt.cat(" ", h52(_rt, _u64((_u64((s + _k11)) + _k12)), (_u64(_b + _k13) if ((_b := _u64((s + _k11))) is not None and _k14) else _rt.field_int(_b, _k15, False)))) if _u64((s + _k11)) != 0 else ""), (_rt.cat(" sent ", _rt.field_int(_u64((s + _k1)), _k16, True)) if _u64((s + _k1)) != 0 else ""), let83(_rt, s, let84(_rt, s, _u64((s + _k1)))))
 
     return walk_upstream_waits_on_85
 
@@ -4475,188 +4479,7 @@ def make_h87(L, get):
 
     return h87
 
-def make_walk_lua_co_in_semaphore_88(L, get):
-    _k1 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
-    _k2 = L.off("ngx_http_lua_co_ctx_t", "data")
-    _k3 = L.off("ngx_http_lua_co_ctx_t", "sem_wait_queue")
-    _k4 = L.off("ngx_queue_t", "next")
-    _k5 = L.off("ngx_queue_t", "prev")
-
-    def walk_lua_co_in_semaphore_88(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (1 if ((((((_u64((s + _k1)) != 0) and (not (((_u64((s + _k1)) != 0) and (_u64((s + _k2)) != 0)) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880)))) and (_u64((s + _k2)) != 0)) and (_u64(((s + _k3) + _k4)) != 0)) and (_u64(((s + _k3) + _k5)) != 0)) and (_u64((_u64(((s + _k3) + _k4)) + _k5)) == (s + _k3))) and (_u64((_u64(((s + _k3) + _k5)) + _k4)) == (s + _k3)) else 0)
-
-    return walk_lua_co_in_semaphore_88
-
-def make_let89(L, get):
-    _k1 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
-    _k2 = L.off("ngx_http_lua_co_ctx_t", "data")
-    _k3 = L.off("ngx_http_lua_socket_tcp_upstream_t", "request")
-    _k4 = L.off("ngx_http_request_t", "signature")
-    _k5 = L.plain_u64("ngx_http_request_t", "signature")
-    _k6 = L.int_field("ngx_http_request_t", "signature")
-    _k7 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_co_ctx")
-    _k8 = L.off("ngx_http_lua_socket_tcp_upstream_t", "write_co_ctx")
-    walk_lua_co_in_semaphore_88 = get("walk_lua_co_in_semaphore_88")
-
-    def let89(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (i1 if ((((((_u64((s + _k1)) != 0) and (not (((_u64((s + _k1)) != 0) and (_u64((s + _k2)) != 0)) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880)))) and (not (walk_lua_co_in_semaphore_88(_rt, s)))) and (i1 != 0)) and (_u64((i1 + _k3)) != 0)) and ((_u64(_b + _k4) if ((_b := _u64((i1 + _k3))) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 1347703880)) and ((_u64((i1 + _k7)) == s) or (_u64((i1 + _k8)) == s)) else 0)
-
-    return let89
-
-def make_walk_lua_co_socket_90(L, get):
-    _k1 = L.off("ngx_http_lua_co_ctx_t", "data")
-    let89 = get("let89")
-
-    def walk_lua_co_socket_90(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return let89(_rt, s, _u64((s + _k1)))
-
-    return walk_lua_co_socket_90
-
-def make_let91(L, get):
-    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "peer.connection")
-    _k2 = L.off("ngx_connection_t", "read")
-    _k3 = L.off("ngx_event_t", "timer_set")
-    _k4 = L.plain_u64("ngx_event_t", "timer_set")
-    _k5 = L.int_field("ngx_event_t", "timer_set")
-    _k6 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
-    _k7 = L.plain_u64("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
-    _k8 = L.int_field("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
-    _k9 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_co_ctx")
-    _k10 = L.off("ngx_connection_t", "write")
-    _k11 = L.off("ngx_http_lua_co_ctx_t", "sleep")
-    _k12 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
-
-    def let91(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (((_u64((_u64((i1 + _k1)) + _k2)) if (_u64(_b + _k3) if ((_b := _u64((_u64((i1 + _k1)) + _k2))) is not None and _k4) else _rt.field_int(_b, _k5, False)) else 0) if ((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))) and (_u64((i1 + _k9)) == s) else (_u64((_u64((i1 + _k1)) + _k10)) if (_u64(_b + _k3) if ((_b := _u64((_u64((i1 + _k1)) + _k10))) is not None and _k4) else _rt.field_int(_b, _k5, False)) else 0)) if (i1 != 0) and (_u64((i1 + _k1)) != 0) else ((s + _k11) if (_u64((s + _k12)) != 0) and ((_u64(_b + _k3) if ((_b := (s + _k11)) is not None and _k4) else _rt.field_int(_b, _k5, False))) else 0))
-
-    return let91
-
-def make_walk_lua_co_timer_92(L, get):
-    let91 = get("let91")
-    walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
-
-    def walk_lua_co_timer_92(_rt, s):
-        return let91(_rt, s, walk_lua_co_socket_90(_rt, s))
-
-    return walk_lua_co_timer_92
-
-def make_let93(L, get):
-    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "buffer.last")
-    _k2 = L.off("ngx_http_lua_socket_tcp_upstream_t", "buffer.pos")
-
-    def let93(_rt, s, i5):
-        _m = _rt.m
-        _u64 = _m.u64
-        return ((_u64((i5 + _k1)) - _u64((i5 + _k2))) if (i5 != 0) and (_u64((i5 + _k2)) != 0) else 0)
-
-    return let93
-
-def make_let94(L, get):
-    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "peer.connection")
-
-    def let94(_rt, s, i3):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_u64((i3 + _k1)) if i3 != 0 else 0)
-
-    return let94
-
-def make_let95(L, get):
-    _k1 = L.int_field("ngx_connection_t", "sent")
-
-    def let95(_rt, s, i4):
-        return (_rt.field_int(i4, _k1, True) if i4 != 0 else 0)
-
-    return let95
-
-def make_let96(L, get):
-    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "peer.sockaddr")
-    h51 = get("h51")
-
-    def let96(_rt, s, i2):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (h51(_rt, _u64((i2 + _k1))) if i2 != 0 else "")
-
-    return let96
-
-def make_let97(L, get):
-    _k1 = L.off("ngx_event_t", "timer")
-    _k2 = L.off("ngx_rbtree_node_t", "key")
-    _k3 = L.plain_u64("ngx_rbtree_node_t", "key")
-    _k4 = L.int_field("ngx_rbtree_node_t", "key")
-    walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
-    let96 = get("let96")
-    let95 = get("let95")
-    let94 = get("let94")
-    let93 = get("let93")
-
-    def let97(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return _rt.cat((_rt.cat(" ", let96(_rt, s, walk_lua_co_socket_90(_rt, s)), " sent ", let95(_rt, s, let94(_rt, s, walk_lua_co_socket_90(_rt, s))), " buffered ", let93(_rt, s, walk_lua_co_socket_90(_rt, s))) if walk_lua_co_socket_90(_rt, s) != 0 else ""), (_rt.cat(" left ", ((_u64(_b + _k2) if ((_b := (i1 + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)) - _rt.clock_value("monotonic_ms")), "ms") if i1 != 0 else ""))
-
-    return let97
-
-def make_walk_lua_co_wait_detail_98(L, get):
-    let97 = get("let97")
-    walk_lua_co_timer_92 = get("walk_lua_co_timer_92")
-
-    def walk_lua_co_wait_detail_98(_rt, s):
-        return let97(_rt, s, walk_lua_co_timer_92(_rt, s))
-
-    return walk_lua_co_wait_detail_98
-
-def make_let99(L, get):
-    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "conn_waiting")
-    _k2 = L.plain_u64("ngx_http_lua_socket_tcp_upstream_t", "conn_waiting")
-    _k3 = L.int_field("ngx_http_lua_socket_tcp_upstream_t", "conn_waiting")
-    _k4 = L.off("ngx_http_lua_socket_tcp_upstream_t", "write_co_ctx")
-    _k5 = L.off("ngx_http_lua_socket_tcp_upstream_t", "write_waiting")
-    _k6 = L.plain_u64("ngx_http_lua_socket_tcp_upstream_t", "write_waiting")
-    _k7 = L.int_field("ngx_http_lua_socket_tcp_upstream_t", "write_waiting")
-    _k8 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
-    _k9 = L.plain_u64("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
-    _k10 = L.int_field("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
-    _k11 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_co_ctx")
-
-    def let99(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return ("pending" if i1 == 0 else ("cosocket connect" if ((_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False))) and (_u64((i1 + _k4)) == s) else ("cosocket send" if ((_u64(_b + _k5) if ((_b := i1) is not None and _k6) else _rt.field_int(_b, _k7, False))) and (_u64((i1 + _k4)) == s) else ("cosocket receive" if ((_u64(_b + _k8) if ((_b := i1) is not None and _k9) else _rt.field_int(_b, _k10, False))) and (_u64((i1 + _k11)) == s) else "cosocket"))))
-
-    return let99
-
-def make_walk_lua_co_wait_100(L, get):
-    _k1 = L.off("ngx_http_lua_co_ctx_t", "pending_subreqs")
-    _k2 = L.plain_u64("ngx_http_lua_co_ctx_t", "pending_subreqs")
-    _k3 = L.int_field("ngx_http_lua_co_ctx_t", "pending_subreqs")
-    _k4 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
-    _k5 = L.off("ngx_http_lua_co_ctx_t", "sleep")
-    _k6 = L.off("ngx_event_t", "timer_set")
-    _k7 = L.plain_u64("ngx_event_t", "timer_set")
-    _k8 = L.int_field("ngx_event_t", "timer_set")
-    _k9 = L.off("ngx_http_lua_co_ctx_t", "data")
-    walk_lua_co_in_semaphore_88 = get("walk_lua_co_in_semaphore_88")
-    let99 = get("let99")
-    walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
-
-    def walk_lua_co_wait_100(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return ("subrequest" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) > 0 else ("none" if not (_u64((s + _k4)) != 0) else (("sleep" if (_u64(_b + _k6) if ((_b := (s + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) else "flush or read body") if ((_u64((s + _k4)) != 0) and (_u64((s + _k9)) != 0)) and (_m.int(_u64((s + _k9)), 4, False) == 1347703880) else ("semaphore" if walk_lua_co_in_semaphore_88(_rt, s) else let99(_rt, s, walk_lua_co_socket_90(_rt, s))))))
-
-    return walk_lua_co_wait_100
-
-def make_any101(L, get):
+def make_any88(L, get):
     _k1 = L.off("ngx_http_lua_ctx_t", "user_co_ctx")
     _k2 = L.off("ngx_list_t", "part")
     _k3 = L.align("ngx_list_part_t")
@@ -4677,7 +4500,7 @@ def make_any101(L, get):
     _k18 = L.int_field("ngx_http_lua_co_ctx_t", "waited_by_parent")
     _k19 = L.off("ngx_list_part_t", "next")
 
-    def any101(_rt, s):
+    def any88(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -4753,31 +4576,212 @@ def make_any101(L, get):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         return acc
 
-    return any101
+    return any88
 
-def make_walk_lua_entry_wait_102(L, get):
+def make_walk_lua_co_in_semaphore_89(L, get):
+    _k1 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
+    _k2 = L.off("ngx_http_lua_co_ctx_t", "data")
+    _k3 = L.off("ngx_http_lua_co_ctx_t", "sem_wait_queue")
+    _k4 = L.off("ngx_queue_t", "next")
+    _k5 = L.off("ngx_queue_t", "prev")
+
+    def walk_lua_co_in_semaphore_89(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (1 if ((((((_u64((s + _k1)) != 0) and (not (((_u64((s + _k1)) != 0) and (_u64((s + _k2)) != 0)) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880)))) and (_u64((s + _k2)) != 0)) and (_u64(((s + _k3) + _k4)) != 0)) and (_u64(((s + _k3) + _k5)) != 0)) and (_u64((_u64(((s + _k3) + _k4)) + _k5)) == (s + _k3))) and (_u64((_u64(((s + _k3) + _k5)) + _k4)) == (s + _k3)) else 0)
+
+    return walk_lua_co_in_semaphore_89
+
+def make_let90(L, get):
+    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "conn_waiting")
+    _k2 = L.plain_u64("ngx_http_lua_socket_tcp_upstream_t", "conn_waiting")
+    _k3 = L.int_field("ngx_http_lua_socket_tcp_upstream_t", "conn_waiting")
+    _k4 = L.off("ngx_http_lua_socket_tcp_upstream_t", "write_co_ctx")
+    _k5 = L.off("ngx_http_lua_socket_tcp_upstream_t", "write_waiting")
+    _k6 = L.plain_u64("ngx_http_lua_socket_tcp_upstream_t", "write_waiting")
+    _k7 = L.int_field("ngx_http_lua_socket_tcp_upstream_t", "write_waiting")
+    _k8 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
+    _k9 = L.plain_u64("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
+    _k10 = L.int_field("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
+    _k11 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_co_ctx")
+
+    def let90(_rt, s, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ("pending" if i1 == 0 else ("cosocket connect" if ((_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False))) and (_u64((i1 + _k4)) == s) else ("cosocket send" if ((_u64(_b + _k5) if ((_b := i1) is not None and _k6) else _rt.field_int(_b, _k7, False))) and (_u64((i1 + _k4)) == s) else ("cosocket receive" if ((_u64(_b + _k8) if ((_b := i1) is not None and _k9) else _rt.field_int(_b, _k10, False))) and (_u64((i1 + _k11)) == s) else "cosocket"))))
+
+    return let90
+
+def make_let91(L, get):
+    _k1 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
+    _k2 = L.off("ngx_http_lua_co_ctx_t", "data")
+    _k3 = L.off("ngx_http_lua_socket_tcp_upstream_t", "request")
+    _k4 = L.off("ngx_http_request_t", "signature")
+    _k5 = L.plain_u64("ngx_http_request_t", "signature")
+    _k6 = L.int_field("ngx_http_request_t", "signature")
+    _k7 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_co_ctx")
+    _k8 = L.off("ngx_http_lua_socket_tcp_upstream_t", "write_co_ctx")
+    walk_lua_co_in_semaphore_89 = get("walk_lua_co_in_semaphore_89")
+
+    def let91(_rt, s, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (i1 if ((((((_u64((s + _k1)) != 0) and (not (((_u64((s + _k1)) != 0) and (_u64((s + _k2)) != 0)) and (_m.int(_u64((s + _k2)), 4, False) == 1347703880)))) and (not (walk_lua_co_in_semaphore_89(_rt, s)))) and (i1 != 0)) and (_u64((i1 + _k3)) != 0)) and ((_u64(_b + _k4) if ((_b := _u64((i1 + _k3))) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 1347703880)) and ((_u64((i1 + _k7)) == s) or (_u64((i1 + _k8)) == s)) else 0)
+
+    return let91
+
+def make_walk_lua_co_socket_92(L, get):
+    _k1 = L.off("ngx_http_lua_co_ctx_t", "data")
+    let91 = get("let91")
+
+    def walk_lua_co_socket_92(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return let91(_rt, s, _u64((s + _k1)))
+
+    return walk_lua_co_socket_92
+
+def make_walk_lua_co_wait_93(L, get):
+    _k1 = L.off("ngx_http_lua_co_ctx_t", "pending_subreqs")
+    _k2 = L.plain_u64("ngx_http_lua_co_ctx_t", "pending_subreqs")
+    _k3 = L.int_field("ngx_http_lua_co_ctx_t", "pending_subreqs")
+    _k4 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
+    _k5 = L.off("ngx_http_lua_co_ctx_t", "sleep")
+    _k6 = L.off("ngx_event_t", "timer_set")
+    _k7 = L.plain_u64("ngx_event_t", "timer_set")
+    _k8 = L.int_field("ngx_event_t", "timer_set")
+    _k9 = L.off("ngx_http_lua_co_ctx_t", "data")
+    walk_lua_co_in_semaphore_89 = get("walk_lua_co_in_semaphore_89")
+    let90 = get("let90")
+    walk_lua_co_socket_92 = get("walk_lua_co_socket_92")
+
+    def walk_lua_co_wait_93(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ("subrequest" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) > 0 else ("none" if not (_u64((s + _k4)) != 0) else (("sleep" if (_u64(_b + _k6) if ((_b := (s + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) else "flush or read body") if ((_u64((s + _k4)) != 0) and (_u64((s + _k9)) != 0)) and (_m.int(_u64((s + _k9)), 4, False) == 1347703880) else ("semaphore" if walk_lua_co_in_semaphore_89(_rt, s) else let90(_rt, s, walk_lua_co_socket_92(_rt, s))))))
+
+    return walk_lua_co_wait_93
+
+def make_walk_lua_entry_wait_94(L, get):
     _k1 = L.off("ngx_http_lua_ctx_t", "entry_co_ctx")
     _k2 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
     _k3 = L.off("ngx_http_lua_co_ctx_t", "pending_subreqs")
     _k4 = L.plain_u64("ngx_http_lua_co_ctx_t", "pending_subreqs")
     _k5 = L.int_field("ngx_http_lua_co_ctx_t", "pending_subreqs")
-    any101 = get("any101")
-    walk_lua_co_wait_100 = get("walk_lua_co_wait_100")
+    any88 = get("any88")
+    walk_lua_co_wait_93 = get("walk_lua_co_wait_93")
 
-    def walk_lua_entry_wait_102(_rt, s):
+    def walk_lua_entry_wait_94(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return ("thread wait" if ((not (_u64(((s + _k1) + _k2)) != 0)) and ((_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)) == 0)) and (any101(_rt, s)) else walk_lua_co_wait_100(_rt, (s + _k1)))
+        return ("thread wait" if ((not (_u64(((s + _k1) + _k2)) != 0)) and ((_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)) == 0)) and (any88(_rt, s)) else walk_lua_co_wait_93(_rt, (s + _k1)))
 
-    return walk_lua_entry_wait_102
+    return walk_lua_entry_wait_94
+
+def make_let95(L, get):
+    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "peer.sockaddr")
+    h50 = get("h50")
+
+    def let95(_rt, s, i2):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (h50(_rt, _u64((i2 + _k1))) if i2 != 0 else "")
+
+    return let95
+
+def make_let96(L, get):
+    _k1 = L.int_field("ngx_connection_t", "sent")
+
+    def let96(_rt, s, i4):
+        return (_rt.field_int(i4, _k1, True) if i4 != 0 else 0)
+
+    return let96
+
+def make_let97(L, get):
+    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "peer.connection")
+
+    def let97(_rt, s, i3):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_u64((i3 + _k1)) if i3 != 0 else 0)
+
+    return let97
+
+def make_let98(L, get):
+    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "buffer.last")
+    _k2 = L.off("ngx_http_lua_socket_tcp_upstream_t", "buffer.pos")
+
+    def let98(_rt, s, i5):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ((_u64((i5 + _k1)) - _u64((i5 + _k2))) if (i5 != 0) and (_u64((i5 + _k2)) != 0) else 0)
+
+    return let98
+
+def make_let99(L, get):
+    _k1 = L.off("ngx_event_t", "timer")
+    _k2 = L.off("ngx_rbtree_node_t", "key")
+    _k3 = L.plain_u64("ngx_rbtree_node_t", "key")
+    _k4 = L.int_field("ngx_rbtree_node_t", "key")
+    walk_lua_co_socket_92 = get("walk_lua_co_socket_92")
+    let95 = get("let95")
+    let96 = get("let96")
+    let97 = get("let97")
+    let98 = get("let98")
+
+    def let99(_rt, s, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.cat((_rt.cat(" ", let95(_rt, s, walk_lua_co_socket_92(_rt, s)), " sent ", let96(_rt, s, let97(_rt, s, walk_lua_co_socket_92(_rt, s))), " buffered ", let98(_rt, s, walk_lua_co_socket_92(_rt, s))) if walk_lua_co_socket_92(_rt, s) != 0 else ""), (_rt.cat(" left ", ((_u64(_b + _k2) if ((_b := (i1 + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)) - _rt.clock_value("monotonic_ms")), "ms") if i1 != 0 else ""))
+
+    return let99
+
+def make_let100(L, get):
+    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "peer.connection")
+    _k2 = L.off("ngx_connection_t", "read")
+    _k3 = L.off("ngx_event_t", "timer_set")
+    _k4 = L.plain_u64("ngx_event_t", "timer_set")
+    _k5 = L.int_field("ngx_event_t", "timer_set")
+    _k6 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
+    _k7 = L.plain_u64("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
+    _k8 = L.int_field("ngx_http_lua_socket_tcp_upstream_t", "read_waiting")
+    _k9 = L.off("ngx_http_lua_socket_tcp_upstream_t", "read_co_ctx")
+    _k10 = L.off("ngx_connection_t", "write")
+    _k11 = L.off("ngx_http_lua_co_ctx_t", "sleep")
+    _k12 = L.off("ngx_http_lua_co_ctx_t", "cleanup")
+
+    def let100(_rt, s, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (((_u64((_u64((i1 + _k1)) + _k2)) if (_u64(_b + _k3) if ((_b := _u64((_u64((i1 + _k1)) + _k2))) is not None and _k4) else _rt.field_int(_b, _k5, False)) else 0) if ((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False))) and (_u64((i1 + _k9)) == s) else (_u64((_u64((i1 + _k1)) + _k10)) if (_u64(_b + _k3) if ((_b := _u64((_u64((i1 + _k1)) + _k10))) is not None and _k4) else _rt.field_int(_b, _k5, False)) else 0)) if (i1 != 0) and (_u64((i1 + _k1)) != 0) else ((s + _k11) if (_u64((s + _k12)) != 0) and ((_u64(_b + _k3) if ((_b := (s + _k11)) is not None and _k4) else _rt.field_int(_b, _k5, False))) else 0))
+
+    return let100
+
+def make_walk_lua_co_timer_101(L, get):
+    let100 = get("let100")
+    walk_lua_co_socket_92 = get("walk_lua_co_socket_92")
+
+    def walk_lua_co_timer_101(_rt, s):
+        return let100(_rt, s, walk_lua_co_socket_92(_rt, s))
+
+    return walk_lua_co_timer_101
+
+def make_walk_lua_co_wait_detail_102(L, get):
+    let99 = get("let99")
+    walk_lua_co_timer_101 = get("walk_lua_co_timer_101")
+
+    def walk_lua_co_wait_detail_102(_rt, s):
+        return let99(_rt, s, walk_lua_co_timer_101(_rt, s))
+
+    return walk_lua_co_wait_detail_102
 
 def make_walk_lua_request_waits_on_103(L, get):
     _k1 = L.off("ngx_http_lua_ctx_t", "entry_co_ctx")
-    walk_lua_entry_wait_102 = get("walk_lua_entry_wait_102")
-    walk_lua_co_wait_detail_98 = get("walk_lua_co_wait_detail_98")
+    walk_lua_entry_wait_94 = get("walk_lua_entry_wait_94")
+    walk_lua_co_wait_detail_102 = get("walk_lua_co_wait_detail_102")
 
     def walk_lua_request_waits_on_103(_rt, s):
-        return _rt.cat(walk_lua_entry_wait_102(_rt, s), walk_lua_co_wait_detail_98(_rt, (s + _k1)))
+        return _rt.cat(walk_lua_entry_wait_94(_rt, s), walk_lua_co_wait_detail_102(_rt, (s + _k1)))
 
     return walk_lua_request_waits_on_103
 
@@ -5427,52 +5431,37 @@ def make_col145(L, get):
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
     let_143 = get("let_143")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col145(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (h49(_rt, _u64(((_rt.memo("owned_by", let_143, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("owned_by", let_143, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("owned_by", let_143, s) != 0 else "")
+        return (h52(_rt, _u64(((_rt.memo("owned_by", let_143, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("owned_by", let_143, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("owned_by", let_143, s) != 0 else "")
 
     return col145
 
 def make_let146(L, get):
-    _k1 = L.off("ngx_event_t", "data")
-    _k2 = L.off("ngx_http_lua_co_ctx_t", "sleep")
+    _k1 = L.off("ngx_http_lua_ctx_t", "request")
+    _k2 = L.off("ngx_http_request_t", "signature")
+    _k3 = L.plain_u64("ngx_http_request_t", "signature")
+    _k4 = L.int_field("ngx_http_request_t", "signature")
+    _k5 = L.off("ngx_http_request_t", "ctx")
+    _k6 = L.off("ngx_module_t", "ctx_index")
+    _k7 = L.plain_u64("ngx_module_t", "ctx_index")
+    _k8 = L.int_field("ngx_module_t", "ctx_index")
+    h87 = get("h87")
 
-    def let146(_rt, s, i1):
+    def let146(_rt, i2, i5):
         _m = _rt.m
         _u64 = _m.u64
-        return (i1 if (_u64((s + _k1)) != 0) and ((i1 + _k2) == s) else 0)
+        return (_u64((i5 + _k1)) if ((_u64((i5 + _k1)) != 0) and ((_u64(_b + _k2) if ((_b := _u64((i5 + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False)) == 1347703880)) and (_u64((_u64((_u64((i5 + _k1)) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) == i5) else 0)
 
     return let146
 
-def make_let147(L, get):
-    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "request")
-
-    def let147(_rt, i7, i9):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_u64((i9 + _k1)) if i9 != 0 else 0)
-
-    return let147
-
-def make_let148(L, get):
-    _k1 = L.off("ngx_connection_t", "data")
-    let147 = get("let147")
-    let67 = get("let67")
-
-    def let148(_rt, s, i7):
-        _m = _rt.m
-        _u64 = _m.u64
-        return let147(_rt, i7, (let67(_rt, i7, _u64((i7 + _k1))) if i7 != 0 else 0))
-
-    return let148
-
-def make_nth149(L, get):
+def make_nth147(L, get):
     _k1 = L.off("ngx_http_lua_co_ctx_t", "parent_co_ctx")
 
-    def nth149(_rt, i2):
+    def nth147(_rt, i2):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -5511,50 +5500,65 @@ def make_nth149(L, get):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
 
-    return nth149
+    return nth147
 
-def make_let150(L, get):
-    _k1 = L.off("ngx_http_lua_ctx_t", "request")
-    _k2 = L.off("ngx_http_request_t", "signature")
-    _k3 = L.plain_u64("ngx_http_request_t", "signature")
-    _k4 = L.int_field("ngx_http_request_t", "signature")
-    _k5 = L.off("ngx_http_request_t", "ctx")
-    _k6 = L.off("ngx_module_t", "ctx_index")
-    _k7 = L.plain_u64("ngx_module_t", "ctx_index")
-    _k8 = L.int_field("ngx_module_t", "ctx_index")
-    h87 = get("h87")
+def make_let148(L, get):
+    _k1 = L.off("ngx_http_lua_socket_tcp_upstream_t", "request")
 
-    def let150(_rt, i2, i5):
+    def let148(_rt, i7, i9):
         _m = _rt.m
         _u64 = _m.u64
-        return (_u64((i5 + _k1)) if ((_u64((i5 + _k1)) != 0) and ((_u64(_b + _k2) if ((_b := _u64((i5 + _k1))) is not None and _k3) else _rt.field_int(_b, _k4, False)) == 1347703880)) and (_u64((_u64((_u64((i5 + _k1)) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) == i5) else 0)
+        return (_u64((i9 + _k1)) if i9 != 0 else 0)
+
+    return let148
+
+def make_let149(L, get):
+    _k1 = L.off("ngx_connection_t", "data")
+    let148 = get("let148")
+    let67 = get("let67")
+
+    def let149(_rt, s, i7):
+        _m = _rt.m
+        _u64 = _m.u64
+        return let148(_rt, i7, (let67(_rt, i7, _u64((i7 + _k1))) if i7 != 0 else 0))
+
+    return let149
+
+def make_let150(L, get):
+    _k1 = L.off("ngx_http_lua_ctx_t", "entry_co_ctx")
+    _k2 = L.off("ngx_event_t", "data")
+    let146 = get("let146")
+    nth147 = get("nth147")
+    let149 = get("let149")
+    let139 = get("let139")
+
+    def let150(_rt, s, i2):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (let146(_rt, i2, (nth147(_rt, i2) - _k1)) if i2 != 0 else let149(_rt, s, let139(_rt, s, _u64((s + _k2)))))
 
     return let150
 
 def make_let151(L, get):
-    _k1 = L.off("ngx_http_lua_ctx_t", "entry_co_ctx")
-    _k2 = L.off("ngx_event_t", "data")
-    let150 = get("let150")
-    nth149 = get("nth149")
-    let148 = get("let148")
-    let139 = get("let139")
+    _k1 = L.off("ngx_event_t", "data")
+    _k2 = L.off("ngx_http_lua_co_ctx_t", "sleep")
 
-    def let151(_rt, s, i2):
+    def let151(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        return (let150(_rt, i2, (nth149(_rt, i2) - _k1)) if i2 != 0 else let148(_rt, s, let139(_rt, s, _u64((s + _k2)))))
+        return (i1 if (_u64((s + _k1)) != 0) and ((i1 + _k2) == s) else 0)
 
     return let151
 
 def make_walk_event_lua_request_152(L, get):
     _k1 = L.off("ngx_event_t", "data")
+    let150 = get("let150")
     let151 = get("let151")
-    let146 = get("let146")
 
     def walk_event_lua_request_152(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return let151(_rt, s, let146(_rt, s, _u64((s + _k1))))
+        return let150(_rt, s, let151(_rt, s, _u64((s + _k1))))
 
     return walk_event_lua_request_152
 
@@ -5581,12 +5585,12 @@ def make_col155(L, get):
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
     let_153 = get("let_153")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col155(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (h49(_rt, _u64(((_rt.memo("lua_owner", let_153, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("lua_owner", let_153, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("lua_owner", let_153, s) != 0 else "")
+        return (h52(_rt, _u64(((_rt.memo("lua_owner", let_153, s) + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (_rt.memo("lua_owner", let_153, s) + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False))) if _rt.memo("lua_owner", let_153, s) != 0 else "")
 
     return col155
 
@@ -5659,12 +5663,12 @@ def make_col157(L, get):
     _k3 = L.off("ngx_str_t", "len")
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col157(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h52(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col157
 
@@ -6106,12 +6110,12 @@ def make_col179(L, get):
     _k3 = L.off("ngx_str_t", "len")
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col179(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h52(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col179
 
@@ -6208,12 +6212,12 @@ def make_col184(L, get):
     _k3 = L.off("ngx_str_t", "len")
     _k4 = L.plain_u64("ngx_str_t", "len")
     _k5 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def col184(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h49(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
+        return h52(_rt, _u64(((s + _k1) + _k2)), (_u64(_b + _k3) if ((_b := (s + _k1)) is not None and _k4) else _rt.field_int(_b, _k5, False)))
 
     return col184
 
@@ -6768,12 +6772,12 @@ def make_let217(L, get):
     _k2 = L.off("GCstr", "len")
     _k3 = L.plain_u64("GCstr", "len")
     _k4 = L.int_field("GCstr", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
-    def let217(_rt, s, i4):
+    def let217(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        return (h49(_rt, ((i4 + _k1) + 1), ((_u64(_b + _k2) if ((_b := i4) is not None and _k3) else _rt.field_int(_b, _k4, False)) - 1)) if (_m.int((i4 + _k1), 1, False) == 61) or (_m.int((i4 + _k1), 1, False) == 64) else h49(_rt, (i4 + _k1), (_u64(_b + _k2) if ((_b := i4) is not None and _k3) else _rt.field_int(_b, _k4, False))))
+        return (h52(_rt, ((i1 + _k1) + 1), ((_u64(_b + _k2) if ((_b := i1) is not None and _k3) else _rt.field_int(_b, _k4, False)) - 1)) if (_m.int((i1 + _k1), 1, False) == 61) or (_m.int((i1 + _k1), 1, False) == 64) else h52(_rt, (i1 + _k1), (_u64(_b + _k2) if ((_b := i1) is not None and _k3) else _rt.field_int(_b, _k4, False))))
 
     return let217
 
@@ -6828,19 +6832,216 @@ def make_walk_lua_return_line_220(L, get):
 
     return walk_lua_return_line_220
 
-def make_walk_lua_frame_unvarg_221(L, get):
-    _k1 = L.off("TValue", "u64")
-    _k2 = L.plain_u64("TValue", "u64")
-    _k3 = L.int_field("TValue", "u64")
+def make_walk_lua_uleb_221(L, get):
 
-    def walk_lua_frame_unvarg_221(_rt, s):
+    def walk_lua_uleb_221(_rt, s):
+        _m = _rt.m
+        return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
+
+    return walk_lua_uleb_221
+
+def make_take_while222(L, get):
+
+    def take_while222(_rt, s, visit):
+        _m = _rt.m
+        _max_nodes = _rt.max_nodes
+        wanted_w30 = 1
+        p_w31 = s
+        n_w31 = 0
+        t_w31 = p_w31
+        pw_w31 = 1
+        try:
+            while True:
+                if p_w31 == 0:
+                    break
+                n_w31 = (n_w31 + 1)
+                if n_w31 > _max_nodes:
+                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                i2 = p_w31
+                if not (_m.int(i2, 1, False) != 0):
+                    return wanted_w30
+                if not (visit(i2)):
+                    wanted_w30 = 0
+                    return wanted_w30
+                i1 = p_w31
+                p_w31 = (i1 + 1)
+                if (p_w31 == t_w31) and (p_w31 != 0):
+                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w31, "hex"), (n_w31, "dec")])
+                if n_w31 == pw_w31:
+                    t_w31 = p_w31
+                    pw_w31 = (pw_w31 * 2)
+        finally:
+            _rt.visited += n_w31
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return wanted_w30
+
+    return take_while222
+
+def make_count223(L, get):
+    take_while222 = get("take_while222")
+
+    def count223(_rt, s):
+        acc = 0
+        def _visit1(x_w30):
+            nonlocal acc
+            acc = (acc + 1)
+            return 1
+        if not (take_while222(_rt, s, _visit1)):
+            return acc
+        return acc
+
+    return count223
+
+def make_walk_lua_var_extent_224(L, get):
+    count223 = get("count223")
+
+    def walk_lua_var_extent_224(_rt, s):
+        _m = _rt.m
+        return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count223(_rt, s)) + 1))
+
+    return walk_lua_var_extent_224
+
+def make_walk_lua_uleb_size_225(L, get):
+
+    def walk_lua_uleb_size_225(_rt, s):
+        _m = _rt.m
+        return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
+
+    return walk_lua_uleb_size_225
+
+def make_walk_lua_var_len_226(L, get):
+    walk_lua_uleb_221 = get("walk_lua_uleb_221")
+    count223 = get("count223")
+    walk_lua_uleb_size_225 = get("walk_lua_uleb_size_225")
+
+    def walk_lua_var_len_226(_rt, s):
+        _m = _rt.m
+        return walk_lua_uleb_221(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count223(_rt, s)) + 1)) + walk_lua_uleb_size_225(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count223(_rt, s)) + 1)))))
+
+    return walk_lua_var_len_226
+
+def make_walk_lua_var_next_227(L, get):
+    count223 = get("count223")
+    walk_lua_uleb_size_225 = get("walk_lua_uleb_size_225")
+
+    def walk_lua_var_next_227(_rt, s):
+        _m = _rt.m
+        return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count223(_rt, s)) + 1)) + walk_lua_uleb_size_225(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count223(_rt, s)) + 1)))) + walk_lua_uleb_size_225(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count223(_rt, s)) + 1)) + walk_lua_uleb_size_225(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count223(_rt, s)) + 1))))))
+
+    return walk_lua_var_next_227
+
+def make_take_while228(L, get):
+    _k1 = L.off("GCproto", "varinfo.ptr64")
+    _k2 = L.plain_u64("GCproto", "varinfo.ptr64")
+    _k3 = L.int_field("GCproto", "varinfo.ptr64")
+    walk_lua_uleb_221 = get("walk_lua_uleb_221")
+    walk_lua_var_extent_224 = get("walk_lua_var_extent_224")
+    walk_lua_var_len_226 = get("walk_lua_var_len_226")
+    walk_lua_var_next_227 = get("walk_lua_var_next_227")
+
+    def take_while228(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
-        return ((s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7))) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 3 else s)
+        _max_nodes = _rt.max_nodes
+        wanted_w26 = 1
+        p_w27 = ((1 + _rt.bitop("<<", walk_lua_uleb_221(_rt, walk_lua_var_extent_224(_rt, (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_221(_rt, walk_lua_var_extent_224(_rt, (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))) + walk_lua_var_len_226(_rt, (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))), 36))
+        n_w27 = 0
+        t_w27 = p_w27
+        pw_w27 = 1
+        try:
+            while True:
+                if p_w27 == 0:
+                    break
+                n_w27 = (n_w27 + 1)
+                if n_w27 > _max_nodes:
+                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                i2 = p_w27
+                if not (_m.int((((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
+                    return wanted_w26
+                if not (visit(i2)):
+                    wanted_w26 = 0
+                    return wanted_w26
+                i1 = p_w27
+                p_w27 = ((((walk_lua_var_next_227(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_221(_rt, walk_lua_var_extent_224(_rt, walk_lua_var_next_227(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_221(_rt, walk_lua_var_extent_224(_rt, walk_lua_var_next_227(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_226(_rt, walk_lua_var_next_227(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i1 & 1048575)) - 1)))), 36))
+                if (p_w27 == t_w27) and (p_w27 != 0):
+                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w27, "hex"), (n_w27, "dec")])
+                if n_w27 == pw_w27:
+                    t_w27 = p_w27
+                    pw_w27 = (pw_w27 * 2)
+        finally:
+            _rt.visited += n_w27
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        return wanted_w26
 
-    return walk_lua_frame_unvarg_221
+    return take_while228
 
-def make_walk_lua_caller_bc_222(L, get):
+def make_walk_lua_proto_vars_229(L, get):
+    take_while228 = get("take_while228")
+
+    def walk_lua_proto_vars_229(_rt, s, visit):
+        def _visit1(x_w26):
+            if not (visit(x_w26)):
+                return 0
+            return 1
+        if not (take_while228(_rt, s, _visit1)):
+            return 0
+        return 1
+
+    return walk_lua_proto_vars_229
+
+def make_count230(L, get):
+    walk_lua_proto_vars_229 = get("walk_lua_proto_vars_229")
+
+    def count230(_rt, i2, i3):
+        acc = 0
+        def _visit1(x62):
+            nonlocal acc
+            i4 = x62
+            if ((_rt.bitop(">>", i4, 20) & 65535) <= i3) and (i3 < _rt.bitop(">>", i4, 36)):
+                acc = (acc + 1)
+            return 1
+        if not (walk_lua_proto_vars_229(_rt, i2, _visit1)):
+            return acc
+        return acc
+
+    return count230
+
+def make_nth231(L, get):
+    walk_lua_proto_vars_229 = get("walk_lua_proto_vars_229")
+
+    def nth231(_rt, i1, i2, i3):
+        k = _rt.bitop(">>", i1, 16)
+        if k < 0:
+            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
+        i = 0
+        r = 0
+        def _visit1(x64):
+            nonlocal r, i
+            i5 = x64
+            if ((_rt.bitop(">>", i5, 20) & 65535) <= i3) and (i3 < _rt.bitop(">>", i5, 36)):
+                if i == k:
+                    r = i5
+                    return 0
+                i = (i + 1)
+            return 1
+        if not (walk_lua_proto_vars_229(_rt, i2, _visit1)):
+            return r
+        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
+
+    return nth231
+
+def make_let232(L, get):
+    count230 = get("count230")
+    nth231 = get("nth231")
+
+    def let232(_rt, s, i1, i2, i3):
+        return (0 if count230(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth231(_rt, i1, i2, i3))
+
+    return let232
+
+def make_walk_lua_caller_bc_233(L, get):
     _k1 = L.off("TValue", "u64")
     _k2 = L.plain_u64("TValue", "u64")
     _k3 = L.int_field("TValue", "u64")
@@ -6849,23 +7050,23 @@ def make_walk_lua_caller_bc_222(L, get):
     _k6 = L.int_field("GCfunc", "l.pc.ptr64")
     _k7 = L.size("GCproto")
 
-    def walk_lua_caller_bc_222(_rt, s):
+    def walk_lua_caller_bc_233(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         return (((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7) + _k7)
 
-    return walk_lua_caller_bc_222
+    return walk_lua_caller_bc_233
 
-def make_let223(L, get):
+def make_let234(L, get):
     _k1 = L.size("lj_bc_ITERC")
     _k2 = (_k1 - 1)
 
-    def let223(_rt, s, i6):
-        return (((_rt.bitop(">>", i6, 8) & 255) - 3) if (i6 & 255) == _k2 else (_rt.bitop(">>", i6, 8) & 255))
+    def let234(_rt, s, i3):
+        return (((_rt.bitop(">>", i3, 8) & 255) - 3) if (i3 & 255) == _k2 else (_rt.bitop(">>", i3, 8) & 255))
 
-    return let223
+    return let234
 
-def make_nth224(L, get):
+def make_nth235(L, get):
     _k1 = L.off("TValue", "u64")
     _k2 = L.plain_u64("TValue", "u64")
     _k3 = L.int_field("TValue", "u64")
@@ -6899,10 +7100,10 @@ def make_nth224(L, get):
     _k31 = (_k30 - 1)
     _k32 = L.size("lj_bc_TGETR")
     _k33 = (_k32 - 1)
-    walk_lua_caller_bc_222 = get("walk_lua_caller_bc_222")
-    let223 = get("let223")
+    walk_lua_caller_bc_233 = get("walk_lua_caller_bc_233")
+    let234 = get("let234")
 
-    def nth224(_rt, s):
+    def nth235(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -6923,13 +7124,13 @@ def make_nth224(L, get):
                 if n_w68 > _max_nodes:
                     raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
                 i2 = p_w68
-                if (((i2 == walk_lua_caller_bc_222(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k5) and (let223(_rt, s, _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let223(_rt, s, _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k7) or (((_m.int(i2, 4, False) & 255) >= _k9) and ((_m.int(i2, 4, False) & 255) <= _k11))) or (((_m.int(i2, 4, False) & 255) >= _k13) and ((_m.int(i2, 4, False) & 255) <= _k15))) and (let223(_rt, s, _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k17) or ((_m.int(i2, 4, False) & 255) == _k19)) or (((_m.int(i2, 4, False) & 255) >= _k21) and ((_m.int(i2, 4, False) & 255) <= _k23))) or ((_m.int(i2, 4, False) & 255) == _k25)) or (((_m.int(i2, 4, False) & 255) >= _k27) and ((_m.int(i2, 4, False) & 255) <= _k29))) or (((_m.int(i2, 4, False) & 255) >= _k31) and ((_m.int(i2, 4, False) & 255) <= _k33))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let223(_rt, s, _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False)))):
+                if (((i2 == walk_lua_caller_bc_233(_rt, s)) or ((((_m.int(i2, 4, False) & 255) == _k5) and (let234(_rt, s, _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255))) and (let234(_rt, s, _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False)) <= _rt.bitop(">>", _m.int(i2, 4, False), 16)))) or (((((_m.int(i2, 4, False) & 255) == _k7) or (((_m.int(i2, 4, False) & 255) >= _k9) and ((_m.int(i2, 4, False) & 255) <= _k11))) or (((_m.int(i2, 4, False) & 255) >= _k13) and ((_m.int(i2, 4, False) & 255) <= _k15))) and (let234(_rt, s, _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False)) >= (_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255)))) or ((((((((_m.int(i2, 4, False) & 255) == _k17) or ((_m.int(i2, 4, False) & 255) == _k19)) or (((_m.int(i2, 4, False) & 255) >= _k21) and ((_m.int(i2, 4, False) & 255) <= _k23))) or ((_m.int(i2, 4, False) & 255) == _k25)) or (((_m.int(i2, 4, False) & 255) >= _k27) and ((_m.int(i2, 4, False) & 255) <= _k29))) or (((_m.int(i2, 4, False) & 255) >= _k31) and ((_m.int(i2, 4, False) & 255) <= _k33))) and ((_rt.bitop(">>", _m.int(i2, 4, False), 8) & 255) == let234(_rt, s, _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False)))):
                     if i == k:
                         r = i2
                         return r
                     i = (i + 1)
                 i1 = p_w68
-                p_w68 = ((i1 - 4) if i1 > walk_lua_caller_bc_222(_rt, s) else 0)
+                p_w68 = ((i1 - 4) if i1 > walk_lua_caller_bc_233(_rt, s) else 0)
                 if (p_w68 == t_w68) and (p_w68 != 0):
                     raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w68, "hex"), (n_w68, "dec")])
                 if n_w68 == pw_w68:
@@ -6941,226 +7142,17 @@ def make_nth224(L, get):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
 
-    return nth224
-
-def make_walk_lua_name_setter_225(L, get):
-    nth224 = get("nth224")
-
-    def walk_lua_name_setter_225(_rt, s):
-        return nth224(_rt, s)
-
-    return walk_lua_name_setter_225
-
-def make_take_while226(L, get):
-
-    def take_while226(_rt, s, visit):
-        _m = _rt.m
-        _max_nodes = _rt.max_nodes
-        wanted_w57 = 1
-        p_w58 = s
-        n_w58 = 0
-        t_w58 = p_w58
-        pw_w58 = 1
-        try:
-            while True:
-                if p_w58 == 0:
-                    break
-                n_w58 = (n_w58 + 1)
-                if n_w58 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i8 = p_w58
-                if not (_m.int(i8, 1, False) != 0):
-                    return wanted_w57
-                if not (visit(i8)):
-                    wanted_w57 = 0
-                    return wanted_w57
-                i7 = p_w58
-                p_w58 = (i7 + 1)
-                if (p_w58 == t_w58) and (p_w58 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w58, "hex"), (n_w58, "dec")])
-                if n_w58 == pw_w58:
-                    t_w58 = p_w58
-                    pw_w58 = (pw_w58 * 2)
-        finally:
-            _rt.visited += n_w58
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return wanted_w57
-
-    return take_while226
-
-def make_count227(L, get):
-    take_while226 = get("take_while226")
-
-    def count227(_rt, s):
-        acc = 0
-        def _visit1(x_w57):
-            nonlocal acc
-            acc = (acc + 1)
-            return 1
-        if not (take_while226(_rt, s, _visit1)):
-            return acc
-        return acc
-
-    return count227
-
-def make_walk_lua_uleb_size_228(L, get):
-
-    def walk_lua_uleb_size_228(_rt, s):
-        _m = _rt.m
-        return (1 if _m.int(s, 1, False) < 128 else (2 if _m.int((s + 1), 1, False) < 128 else (3 if _m.int((s + 2), 1, False) < 128 else (4 if _m.int((s + 3), 1, False) < 128 else 5))))
-
-    return walk_lua_uleb_size_228
-
-def make_walk_lua_var_next_229(L, get):
-    count227 = get("count227")
-    walk_lua_uleb_size_228 = get("walk_lua_uleb_size_228")
-
-    def walk_lua_var_next_229(_rt, s):
-        _m = _rt.m
-        return ((((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)) + walk_lua_uleb_size_228(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)))) + walk_lua_uleb_size_228(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)) + walk_lua_uleb_size_228(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1))))))
-
-    return walk_lua_var_next_229
-
-def make_walk_lua_uleb_230(L, get):
-
-    def walk_lua_uleb_230(_rt, s):
-        _m = _rt.m
-        return _rt.bitop("|", (_m.int(s, 1, False) & 127), (0 if _m.int(s, 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 1), 1, False) & 127), 7), (0 if _m.int((s + 1), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 2), 1, False) & 127), 14), (0 if _m.int((s + 2), 1, False) < 128 else _rt.bitop("|", _rt.bitop("<<", (_m.int((s + 3), 1, False) & 127), 21), (0 if _m.int((s + 3), 1, False) < 128 else _rt.bitop("<<", (_m.int((s + 4), 1, False) & 15), 28)))))))))
-
-    return walk_lua_uleb_230
-
-def make_walk_lua_var_len_231(L, get):
-    walk_lua_uleb_230 = get("walk_lua_uleb_230")
-    count227 = get("count227")
-    walk_lua_uleb_size_228 = get("walk_lua_uleb_size_228")
-
-    def walk_lua_var_len_231(_rt, s):
-        _m = _rt.m
-        return walk_lua_uleb_230(_rt, (((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)) + walk_lua_uleb_size_228(_rt, ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1)))))
-
-    return walk_lua_var_len_231
-
-def make_walk_lua_var_extent_232(L, get):
-    count227 = get("count227")
-
-    def walk_lua_var_extent_232(_rt, s):
-        _m = _rt.m
-        return ((s + 1) if _m.int(s, 1, False) < 7 else ((s + count227(_rt, s)) + 1))
-
-    return walk_lua_var_extent_232
-
-def make_take_while233(L, get):
-    _k1 = L.off("GCproto", "varinfo.ptr64")
-    _k2 = L.plain_u64("GCproto", "varinfo.ptr64")
-    _k3 = L.int_field("GCproto", "varinfo.ptr64")
-    walk_lua_uleb_230 = get("walk_lua_uleb_230")
-    walk_lua_var_extent_232 = get("walk_lua_var_extent_232")
-    walk_lua_var_len_231 = get("walk_lua_var_len_231")
-    walk_lua_var_next_229 = get("walk_lua_var_next_229")
-
-    def take_while233(_rt, s, visit):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        wanted_w26 = 1
-        p_w27 = ((1 + _rt.bitop("<<", walk_lua_uleb_230(_rt, walk_lua_var_extent_232(_rt, (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))), 20)) + _rt.bitop("<<", (walk_lua_uleb_230(_rt, walk_lua_var_extent_232(_rt, (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))) + walk_lua_var_len_231(_rt, (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))), 36))
-        n_w27 = 0
-        t_w27 = p_w27
-        pw_w27 = 1
-        try:
-            while True:
-                if p_w27 == 0:
-                    break
-                n_w27 = (n_w27 + 1)
-                if n_w27 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                i2 = p_w27
-                if not (_m.int((((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i2 & 1048575)) - 1), 1, False) != 0):
-                    return wanted_w26
-                if not (visit(i2)):
-                    wanted_w26 = 0
-                    return wanted_w26
-                i1 = p_w27
-                p_w27 = ((((walk_lua_var_next_229(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i1 & 1048575)) - 1)) - (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))) + 1) + _rt.bitop("<<", ((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_230(_rt, walk_lua_var_extent_232(_rt, walk_lua_var_next_229(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i1 & 1048575)) - 1))))), 20)) + _rt.bitop("<<", (((_rt.bitop(">>", i1, 20) & 65535) + walk_lua_uleb_230(_rt, walk_lua_var_extent_232(_rt, walk_lua_var_next_229(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i1 & 1048575)) - 1))))) + walk_lua_var_len_231(_rt, walk_lua_var_next_229(_rt, (((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (i1 & 1048575)) - 1)))), 36))
-                if (p_w27 == t_w27) and (p_w27 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w27, "hex"), (n_w27, "dec")])
-                if n_w27 == pw_w27:
-                    t_w27 = p_w27
-                    pw_w27 = (pw_w27 * 2)
-        finally:
-            _rt.visited += n_w27
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        return wanted_w26
-
-    return take_while233
-
-def make_walk_lua_proto_vars_234(L, get):
-    take_while233 = get("take_while233")
-
-    def walk_lua_proto_vars_234(_rt, s, visit):
-        def _visit1(x_w26):
-            if not (visit(x_w26)):
-                return 0
-            return 1
-        if not (take_while233(_rt, s, _visit1)):
-            return 0
-        return 1
-
-    return walk_lua_proto_vars_234
-
-def make_nth235(L, get):
-    walk_lua_proto_vars_234 = get("walk_lua_proto_vars_234")
-
-    def nth235(_rt, i1, i2, i3):
-        k = _rt.bitop(">>", i1, 16)
-        if k < 0:
-            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
-        i = 0
-        r = 0
-        def _visit1(x64):
-            nonlocal r, i
-            i5 = x64
-            if ((_rt.bitop(">>", i5, 20) & 65535) <= i3) and (i3 < _rt.bitop(">>", i5, 36)):
-                if i == k:
-                    r = i5
-                    return 0
-                i = (i + 1)
-            return 1
-        if not (walk_lua_proto_vars_234(_rt, i2, _visit1)):
-            return r
-        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
-
     return nth235
 
-def make_count236(L, get):
-    walk_lua_proto_vars_234 = get("walk_lua_proto_vars_234")
-
-    def count236(_rt, i2, i3):
-        acc = 0
-        def _visit1(x62):
-            nonlocal acc
-            i4 = x62
-            if ((_rt.bitop(">>", i4, 20) & 65535) <= i3) and (i3 < _rt.bitop(">>", i4, 36)):
-                acc = (acc + 1)
-            return 1
-        if not (walk_lua_proto_vars_234(_rt, i2, _visit1)):
-            return acc
-        return acc
-
-    return count236
-
-def make_let237(L, get):
-    count236 = get("count236")
+def make_walk_lua_name_setter_236(L, get):
     nth235 = get("nth235")
 
-    def let237(_rt, s, i1, i2, i3):
-        return (0 if count236(_rt, i2, i3) <= _rt.bitop(">>", i1, 16) else nth235(_rt, i1, i2, i3))
+    def walk_lua_name_setter_236(_rt, s):
+        return nth235(_rt, s)
 
-    return let237
+    return walk_lua_name_setter_236
 
-def make_let238(L, get):
+def make_let237(L, get):
     _k1 = L.size("lj_bc_MOV")
     _k2 = (_k1 - 1)
     _k3 = L.off("GCproto", "varinfo.ptr64")
@@ -7172,19 +7164,19 @@ def make_let238(L, get):
     _k9 = L.off("GCproto", "sizept")
     _k10 = L.plain_u64("GCproto", "sizept")
     _k11 = L.int_field("GCproto", "sizept")
-    let237 = get("let237")
+    let232 = get("let232")
     h218 = get("h218")
-    walk_lua_name_setter_225 = get("walk_lua_name_setter_225")
-    walk_lua_caller_bc_222 = get("walk_lua_caller_bc_222")
+    walk_lua_name_setter_236 = get("walk_lua_name_setter_236")
+    walk_lua_caller_bc_233 = get("walk_lua_caller_bc_233")
 
-    def let238(_rt, s, i1, i2):
+    def let237(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        return (0 if ((((i1 & 255) != _k2) or ((_u64(_b + _k3) if ((_b := i2) is not None and _k4) else _rt.field_int(_b, _k5, False)) == 0)) or ((_u64(_b + _k6) if ((_b := i2) is not None and _k7) else _rt.field_int(_b, _k8, False)) >= 65536)) or ((_u64(_b + _k9) if ((_b := i2) is not None and _k10) else _rt.field_int(_b, _k11, False)) >= 1048576) else let237(_rt, s, i1, i2, h218(_rt, (walk_lua_name_setter_225(_rt, s) - walk_lua_caller_bc_222(_rt, s)), 4)))
+        return (0 if ((((i1 & 255) != _k2) or ((_u64(_b + _k3) if ((_b := i2) is not None and _k4) else _rt.field_int(_b, _k5, False)) == 0)) or ((_u64(_b + _k6) if ((_b := i2) is not None and _k7) else _rt.field_int(_b, _k8, False)) >= 65536)) or ((_u64(_b + _k9) if ((_b := i2) is not None and _k10) else _rt.field_int(_b, _k11, False)) >= 1048576) else let232(_rt, s, i1, i2, h218(_rt, (walk_lua_name_setter_236(_rt, s) - walk_lua_caller_bc_233(_rt, s)), 4)))
 
-    return let238
+    return let237
 
-def make_let239(L, get):
+def make_let238(L, get):
     _k1 = L.off("TValue", "u64")
     _k2 = L.plain_u64("TValue", "u64")
     _k3 = L.int_field("TValue", "u64")
@@ -7192,39 +7184,90 @@ def make_let239(L, get):
     _k5 = L.plain_u64("GCfunc", "l.pc.ptr64")
     _k6 = L.int_field("GCfunc", "l.pc.ptr64")
     _k7 = L.size("GCproto")
-    let238 = get("let238")
+    let237 = get("let237")
 
-    def let239(_rt, s, i1):
+    def let238(_rt, s, i1):
         _m = _rt.m
         _u64 = _m.u64
-        return let238(_rt, s, i1, ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7))
+        return let237(_rt, s, i1, ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7))
 
-    return let239
+    return let238
 
-def make_walk_lua_call_local_240(L, get):
-    let239 = get("let239")
-    walk_lua_name_setter_225 = get("walk_lua_name_setter_225")
+def make_walk_lua_call_local_239(L, get):
+    let238 = get("let238")
+    walk_lua_name_setter_236 = get("walk_lua_name_setter_236")
 
-    def walk_lua_call_local_240(_rt, s):
+    def walk_lua_call_local_239(_rt, s):
         _m = _rt.m
-        return let239(_rt, s, _m.int(walk_lua_name_setter_225(_rt, s), 4, False))
+        return let238(_rt, s, _m.int(walk_lua_name_setter_236(_rt, s), 4, False))
 
-    return walk_lua_call_local_240
+    return walk_lua_call_local_239
 
-def make_walk_lua_var_name_241(L, get):
+def make_let240(L, get):
+    _k1 = L.size("lj_bc_GGET")
+    _k2 = (_k1 - 1)
+    _k3 = L.size("lj_bc_TGETS")
+    _k4 = (_k3 - 1)
+    _k5 = L.size("lj_bc_UGET")
+    _k6 = (_k5 - 1)
+    walk_lua_call_local_239 = get("walk_lua_call_local_239")
 
-    def walk_lua_var_name_241(_rt, s):
+    def let240(_rt, s, i1):
+        return (1 if (((i1 == _k2) or (i1 == _k4)) or (i1 == _k6)) or (walk_lua_call_local_239(_rt, s) != 0) else 0)
+
+    return let240
+
+def make_walk_lua_call_named_241(L, get):
+    _k1 = L.off("TValue", "u64")
+    _k2 = L.plain_u64("TValue", "u64")
+    _k3 = L.int_field("TValue", "u64")
+    _k4 = L.size("lj_bc_CALLM")
+    _k5 = (_k4 - 1)
+    _k6 = L.size("lj_bc_CALLT")
+    _k7 = (_k6 - 1)
+    walk_lua_return_index_219 = get("walk_lua_return_index_219")
+    let240 = get("let240")
+    walk_lua_name_setter_236 = get("walk_lua_name_setter_236")
+
+    def walk_lua_call_named_241(_rt, s):
         _m = _rt.m
-        return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
+        _u64 = _m.u64
+        return (1 if ((((((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0) and (walk_lua_return_index_219(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False) & 255) >= _k5)) and ((_m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False) & 255) <= _k7)) and (let240(_rt, s, (_m.int(walk_lua_name_setter_236(_rt, s), 4, False) & 255))) else 0)
 
-    return walk_lua_var_name_241
+    return walk_lua_call_named_241
 
-def make_nth242(L, get):
+def make_walk_lua_frame_unvarg_242(L, get):
+    _k1 = L.off("TValue", "u64")
+    _k2 = L.plain_u64("TValue", "u64")
+    _k3 = L.int_field("TValue", "u64")
+
+    def walk_lua_frame_unvarg_242(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ((s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7))) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 3 else s)
+
+    return walk_lua_frame_unvarg_242
+
+def make_let243(L, get):
+    _k1 = L.size("GCstr")
+    _k2 = L.off("GCstr", "len")
+    _k3 = L.plain_u64("GCstr", "len")
+    _k4 = L.int_field("GCstr", "len")
+    h52 = get("h52")
+
+    def let243(_rt, i1, i2, i3):
+        _m = _rt.m
+        _u64 = _m.u64
+        return h52(_rt, (i3 + _k1), (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)))
+
+    return let243
+
+def make_nth244(L, get):
     _k1 = L.off("GCproto", "uvinfo.ptr64")
     _k2 = L.plain_u64("GCproto", "uvinfo.ptr64")
     _k3 = L.int_field("GCproto", "uvinfo.ptr64")
 
-    def nth242(_rt, i1, i2):
+    def nth244(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -7263,23 +7306,17 @@ def make_nth242(L, get):
                 raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
         raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
 
-    return nth242
+    return nth244
 
-def make_let243(L, get):
-    _k1 = L.size("GCstr")
-    _k2 = L.off("GCstr", "len")
-    _k3 = L.plain_u64("GCstr", "len")
-    _k4 = L.int_field("GCstr", "len")
-    h49 = get("h49")
+def make_walk_lua_var_name_245(L, get):
 
-    def let243(_rt, i1, i2, i4):
+    def walk_lua_var_name_245(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        return h49(_rt, (i4 + _k1), (_u64(_b + _k2) if ((_b := i4) is not None and _k3) else _rt.field_int(_b, _k4, False)))
+        return ("(for index)" if _m.int(s, 1, False) == 1 else ("(for limit)" if _m.int(s, 1, False) == 2 else ("(for step)" if _m.int(s, 1, False) == 3 else ("(for generator)" if _m.int(s, 1, False) == 4 else ("(for state)" if _m.int(s, 1, False) == 5 else ("(for control)" if _m.int(s, 1, False) == 6 else _rt.cstring(s)))))))
 
-    return let243
+    return walk_lua_var_name_245
 
-def make_let244(L, get):
+def make_let246(L, get):
     _k1 = L.off("GCproto", "k.ptr64")
     _k2 = L.plain_u64("GCproto", "k.ptr64")
     _k3 = L.int_field("GCproto", "k.ptr64")
@@ -7293,18 +7330,18 @@ def make_let244(L, get):
     _k11 = L.plain_u64("GCproto", "varinfo.ptr64")
     _k12 = L.int_field("GCproto", "varinfo.ptr64")
     let243 = get("let243")
-    nth242 = get("nth242")
-    walk_lua_var_name_241 = get("walk_lua_var_name_241")
-    walk_lua_call_local_240 = get("walk_lua_call_local_240")
+    nth244 = get("nth244")
+    walk_lua_var_name_245 = get("walk_lua_var_name_245")
+    walk_lua_call_local_239 = get("walk_lua_call_local_239")
 
-    def let244(_rt, s, i1, i2):
+    def let246(_rt, s, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        return (let243(_rt, i1, i2, _u64(((_u64(_b + _k1) if ((_b := i2) is not None and _k2) else _rt.field_int(_b, _k3, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k5 else (let243(_rt, i1, i2, _u64(((_u64(_b + _k1) if ((_b := i2) is not None and _k2) else _rt.field_int(_b, _k3, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k7 else (_rt.cstring(nth242(_rt, i1, i2)) if (i1 & 255) == _k9 else walk_lua_var_name_241(_rt, (((_u64(_b + _k10) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)) + (walk_lua_call_local_240(_rt, s) & 1048575)) - 1)))))
+        return (let243(_rt, i1, i2, _u64(((_u64(_b + _k1) if ((_b := i2) is not None and _k2) else _rt.field_int(_b, _k3, False)) - ((_rt.bitop(">>", i1, 16) + 1) * 8)))) if (i1 & 255) == _k5 else (let243(_rt, i1, i2, _u64(((_u64(_b + _k1) if ((_b := i2) is not None and _k2) else _rt.field_int(_b, _k3, False)) - (((_rt.bitop(">>", i1, 16) & 255) + 1) * 8)))) if (i1 & 255) == _k7 else (_rt.cstring(nth244(_rt, i1, i2)) if (i1 & 255) == _k9 else walk_lua_var_name_245(_rt, (((_u64(_b + _k10) if ((_b := i2) is not None and _k11) else _rt.field_int(_b, _k12, False)) + (walk_lua_call_local_239(_rt, s) & 1048575)) - 1)))))
 
-    return let244
+    return let246
 
-def make_let245(L, get):
+def make_let247(L, get):
     _k1 = L.off("TValue", "u64")
     _k2 = L.plain_u64("TValue", "u64")
     _k3 = L.int_field("TValue", "u64")
@@ -7312,57 +7349,24 @@ def make_let245(L, get):
     _k5 = L.plain_u64("GCfunc", "l.pc.ptr64")
     _k6 = L.int_field("GCfunc", "l.pc.ptr64")
     _k7 = L.size("GCproto")
-    let244 = get("let244")
-
-    def let245(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return let244(_rt, s, i1, ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7))
-
-    return let245
-
-def make_walk_lua_call_name_246(L, get):
-    let245 = get("let245")
-    walk_lua_name_setter_225 = get("walk_lua_name_setter_225")
-
-    def walk_lua_call_name_246(_rt, s):
-        _m = _rt.m
-        return let245(_rt, s, _m.int(walk_lua_name_setter_225(_rt, s), 4, False))
-
-    return walk_lua_call_name_246
-
-def make_let247(L, get):
-    _k1 = L.size("lj_bc_GGET")
-    _k2 = (_k1 - 1)
-    _k3 = L.size("lj_bc_TGETS")
-    _k4 = (_k3 - 1)
-    _k5 = L.size("lj_bc_UGET")
-    _k6 = (_k5 - 1)
-    walk_lua_call_local_240 = get("walk_lua_call_local_240")
+    let246 = get("let246")
 
     def let247(_rt, s, i1):
-        return (1 if (((i1 == _k2) or (i1 == _k4)) or (i1 == _k6)) or (walk_lua_call_local_240(_rt, s) != 0) else 0)
+        _m = _rt.m
+        _u64 = _m.u64
+        return let246(_rt, s, i1, ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7))
 
     return let247
 
-def make_walk_lua_call_named_248(L, get):
-    _k1 = L.off("TValue", "u64")
-    _k2 = L.plain_u64("TValue", "u64")
-    _k3 = L.int_field("TValue", "u64")
-    _k4 = L.size("lj_bc_CALLM")
-    _k5 = (_k4 - 1)
-    _k6 = L.size("lj_bc_CALLT")
-    _k7 = (_k6 - 1)
-    walk_lua_return_index_219 = get("walk_lua_return_index_219")
+def make_walk_lua_call_name_248(L, get):
     let247 = get("let247")
-    walk_lua_name_setter_225 = get("walk_lua_name_setter_225")
+    walk_lua_name_setter_236 = get("walk_lua_name_setter_236")
 
-    def walk_lua_call_named_248(_rt, s):
+    def walk_lua_call_name_248(_rt, s):
         _m = _rt.m
-        _u64 = _m.u64
-        return (1 if ((((((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0) and (walk_lua_return_index_219(_rt, s) >= 2)) and ((_m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False) & 255) >= _k5)) and ((_m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False) & 255) <= _k7)) and (let247(_rt, s, (_m.int(walk_lua_name_setter_225(_rt, s), 4, False) & 255))) else 0)
+        return let247(_rt, s, _m.int(walk_lua_name_setter_236(_rt, s), 4, False))
 
-    return walk_lua_call_named_248
+    return walk_lua_call_name_248
 
 def make_walk_lua_return_frame_249(L, get):
     _k1 = L.off("TValue", "u64")
@@ -7378,14 +7382,14 @@ def make_walk_lua_return_frame_249(L, get):
     _k11 = L.int_field("GCproto", "firstline")
     let217 = get("let217")
     walk_lua_return_line_220 = get("walk_lua_return_line_220")
-    walk_lua_call_named_248 = get("walk_lua_call_named_248")
-    walk_lua_frame_unvarg_221 = get("walk_lua_frame_unvarg_221")
-    walk_lua_call_name_246 = get("walk_lua_call_name_246")
+    walk_lua_call_named_241 = get("walk_lua_call_named_241")
+    walk_lua_frame_unvarg_242 = get("walk_lua_frame_unvarg_242")
+    walk_lua_call_name_248 = get("walk_lua_call_name_248")
 
     def walk_lua_return_frame_249(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in main chunk") if _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k11, True) == 0 else (_rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in function '", walk_lua_call_name_246(_rt, walk_lua_frame_unvarg_221(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))))), "'") if walk_lua_call_named_248(_rt, walk_lua_frame_unvarg_221(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))))) else _rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in function <", let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k11, True), ">")))
+        return (_rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in main chunk") if _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k11, True) == 0 else (_rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in function '", walk_lua_call_name_248(_rt, walk_lua_frame_unvarg_242(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))))), "'") if walk_lua_call_named_241(_rt, walk_lua_frame_unvarg_242(_rt, ((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))))) else _rt.cat(let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", walk_lua_return_line_220(_rt, s), ": in function <", let217(_rt, s, (_u64(_b + _k8) if ((_b := ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7)) is not None and _k9) else _rt.field_int(_b, _k10, False))), ":", _rt.field_int(((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (((s - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (s - _rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) - _k7), _k11, True), ">")))
 
     return walk_lua_return_frame_249
 
@@ -7468,14 +7472,37 @@ def make_col252(L, get):
 
     return col252
 
-def make_nth253(L, get):
+def make_count253(L, get):
     _k1 = L.off("ngx_http_lua_co_ctx_t", "co")
     _k2 = L.off("TValue", "u64")
     _k3 = L.plain_u64("TValue", "u64")
     _k4 = L.int_field("TValue", "u64")
     walk_lua_frames_216 = get("walk_lua_frames_216")
 
-    def nth253(_rt, s, i2):
+    def count253(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        acc = 0
+        def _visit1(x103):
+            nonlocal acc
+            i1 = x103
+            if ((_u64(_b + _k2) if ((_b := i1) is not None and _k3) else _rt.field_int(_b, _k4, False)) & 3) == 0:
+                acc = (acc + 1)
+            return 1
+        if not (walk_lua_frames_216(_rt, _u64((s + _k1)), _visit1)):
+            return acc
+        return acc
+
+    return count253
+
+def make_nth254(L, get):
+    _k1 = L.off("ngx_http_lua_co_ctx_t", "co")
+    _k2 = L.off("TValue", "u64")
+    _k3 = L.plain_u64("TValue", "u64")
+    _k4 = L.int_field("TValue", "u64")
+    walk_lua_frames_216 = get("walk_lua_frames_216")
+
+    def nth254(_rt, s, i2):
         _m = _rt.m
         _u64 = _m.u64
         k = (i2 - 1)
@@ -7496,44 +7523,21 @@ def make_nth253(L, get):
             return r
         raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
 
-    return nth253
-
-def make_count254(L, get):
-    _k1 = L.off("ngx_http_lua_co_ctx_t", "co")
-    _k2 = L.off("TValue", "u64")
-    _k3 = L.plain_u64("TValue", "u64")
-    _k4 = L.int_field("TValue", "u64")
-    walk_lua_frames_216 = get("walk_lua_frames_216")
-
-    def count254(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        acc = 0
-        def _visit1(x103):
-            nonlocal acc
-            i1 = x103
-            if ((_u64(_b + _k2) if ((_b := i1) is not None and _k3) else _rt.field_int(_b, _k4, False)) & 3) == 0:
-                acc = (acc + 1)
-            return 1
-        if not (walk_lua_frames_216(_rt, _u64((s + _k1)), _visit1)):
-            return acc
-        return acc
-
-    return count254
+    return nth254
 
 def make_walk_lua_co_lines_255(L, get):
     _k1 = L.off("ngx_http_lua_co_ctx_t", "co_status")
     _k2 = L.plain_u64("ngx_http_lua_co_ctx_t", "co_status")
     _k3 = L.int_field("ngx_http_lua_co_ctx_t", "co_status")
-    count254 = get("count254")
+    count253 = get("count253")
     walk_lua_return_frame_249 = get("walk_lua_return_frame_249")
-    nth253 = get("nth253")
+    nth254 = get("nth254")
 
     def walk_lua_co_lines_255(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
-        c_w102 = (1 + count254(_rt, s))
+        c_w102 = (1 + count253(_rt, s))
         if c_w102 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w102, "dec")])
         if c_w102 > _max_nodes:
@@ -7546,7 +7550,7 @@ def make_walk_lua_co_lines_255(L, get):
             if i_w102 >= c_w102:
                 break
             i2 = i_w102
-            if not (visit((_rt.cat("coroutine (", ("running" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 0 else ("suspended" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 1 else ("normal" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 2 else ("dead" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 3 else ("zombie" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 4 else _rt.cat("unknown ", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))))))), "):") if i2 == 0 else walk_lua_return_frame_249(_rt, nth253(_rt, s, i2))))):
+            if not (visit((_rt.cat("coroutine (", ("running" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 0 else ("suspended" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 1 else ("normal" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 2 else ("dead" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 3 else ("zombie" if (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 4 else _rt.cat("unknown ", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)))))))), "):") if i2 == 0 else walk_lua_return_frame_249(_rt, nth254(_rt, s, i2))))):
                 return 0
             i_w102 = (i_w102 + 1)
         return 1
@@ -7652,42 +7656,42 @@ def make_col256(L, get):
     return col256
 
 def make_col257(L, get):
-    walk_lua_entry_wait_102 = get("walk_lua_entry_wait_102")
+    walk_lua_entry_wait_94 = get("walk_lua_entry_wait_94")
     let_210 = get("let_210")
 
     def col257(_rt, s):
-        return walk_lua_entry_wait_102(_rt, _rt.memo("ctx", let_210, s))
+        return walk_lua_entry_wait_94(_rt, _rt.memo("ctx", let_210, s))
 
     return col257
 
 def make_col258(L, get):
-    let96 = get("let96")
-    walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
+    let95 = get("let95")
+    walk_lua_co_socket_92 = get("walk_lua_co_socket_92")
     let_211 = get("let_211")
 
     def col258(_rt, s):
-        return let96(_rt, s, walk_lua_co_socket_90(_rt, _rt.memo("entry", let_211, s)))
+        return let95(_rt, s, walk_lua_co_socket_92(_rt, _rt.memo("entry", let_211, s)))
 
     return col258
 
 def make_col259(L, get):
-    let95 = get("let95")
-    let94 = get("let94")
-    walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
+    let96 = get("let96")
+    let97 = get("let97")
+    walk_lua_co_socket_92 = get("walk_lua_co_socket_92")
     let_211 = get("let_211")
 
     def col259(_rt, s):
-        return let95(_rt, s, let94(_rt, s, walk_lua_co_socket_90(_rt, _rt.memo("entry", let_211, s))))
+        return let96(_rt, s, let97(_rt, s, walk_lua_co_socket_92(_rt, _rt.memo("entry", let_211, s))))
 
     return col259
 
 def make_col260(L, get):
-    let93 = get("let93")
-    walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
+    let98 = get("let98")
+    walk_lua_co_socket_92 = get("walk_lua_co_socket_92")
     let_211 = get("let_211")
 
     def col260(_rt, s):
-        return let93(_rt, s, walk_lua_co_socket_90(_rt, _rt.memo("entry", let_211, s)))
+        return let98(_rt, s, walk_lua_co_socket_92(_rt, _rt.memo("entry", let_211, s)))
 
     return col260
 
@@ -7696,7 +7700,7 @@ def make_max261(L, get):
     _k2 = L.off("ngx_rbtree_node_t", "key")
     _k3 = L.plain_u64("ngx_rbtree_node_t", "key")
     _k4 = L.int_field("ngx_rbtree_node_t", "key")
-    walk_lua_co_timer_92 = get("walk_lua_co_timer_92")
+    walk_lua_co_timer_101 = get("walk_lua_co_timer_101")
     let_211 = get("let_211")
 
     def max261(_rt, s):
@@ -7705,7 +7709,7 @@ def make_max261(L, get):
         _max_nodes = _rt.max_nodes
         acc = 0
         has = 0
-        p_w129 = walk_lua_co_timer_92(_rt, _rt.memo("entry", let_211, s))
+        p_w129 = walk_lua_co_timer_101(_rt, _rt.memo("entry", let_211, s))
         n_w129 = 0
         t_w129 = p_w129
         pw_w129 = 1
@@ -7763,7 +7767,7 @@ def make_col263(L, get):
     _k13 = L.int_field("ngx_http_lua_co_ctx_t", "co_status")
     _k14 = L.off("ngx_list_part_t", "next")
     let_210 = get("let_210")
-    walk_lua_co_wait_100 = get("walk_lua_co_wait_100")
+    walk_lua_co_wait_93 = get("walk_lua_co_wait_93")
 
     def col263(_rt, s):
         _m = _rt.m
@@ -7814,7 +7818,7 @@ def make_col263(L, get):
                             i27 = (b_w137 + (i_w137 * _k9))
                             if (_u64((i27 + _k10)) != 0) and ((_u64(_b + _k11) if ((_b := i27) is not None and _k12) else _rt.field_int(_b, _k13, False)) != 3):
                                 i28 = i27
-                                list_w134.append(walk_lua_co_wait_100(_rt, i28))
+                                list_w134.append(walk_lua_co_wait_93(_rt, i28))
                             i_w137 = (i_w137 + 1)
                         p_w136 = _u64((p_w136 + _k14))
                         if (p_w136 == t_w136) and (p_w136 != 0):
@@ -7857,8 +7861,8 @@ def make_col264(L, get):
     _k13 = L.int_field("ngx_http_lua_co_ctx_t", "co_status")
     _k14 = L.off("ngx_list_part_t", "next")
     let_210 = get("let_210")
-    let96 = get("let96")
-    walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
+    let95 = get("let95")
+    walk_lua_co_socket_92 = get("walk_lua_co_socket_92")
 
     def col264(_rt, s):
         _m = _rt.m
@@ -7909,7 +7913,7 @@ def make_col264(L, get):
                             i32 = (b_w142 + (i_w142 * _k9))
                             if (_u64((i32 + _k10)) != 0) and ((_u64(_b + _k11) if ((_b := i32) is not None and _k12) else _rt.field_int(_b, _k13, False)) != 3):
                                 i33 = i32
-                                list_w139.append(let96(_rt, i33, walk_lua_co_socket_90(_rt, i33)))
+                                list_w139.append(let95(_rt, i33, walk_lua_co_socket_92(_rt, i33)))
                             i_w142 = (i_w142 + 1)
                         p_w141 = _u64((p_w141 + _k14))
                         if (p_w141 == t_w141) and (p_w141 != 0):
@@ -7952,9 +7956,9 @@ def make_col265(L, get):
     _k13 = L.int_field("ngx_http_lua_co_ctx_t", "co_status")
     _k14 = L.off("ngx_list_part_t", "next")
     let_210 = get("let_210")
-    let95 = get("let95")
-    let94 = get("let94")
-    walk_lua_co_socket_90 = get("walk_lua_co_socket_90")
+    let96 = get("let96")
+    let97 = get("let97")
+    walk_lua_co_socket_92 = get("walk_lua_co_socket_92")
 
     def col265(_rt, s):
         _m = _rt.m
@@ -8005,7 +8009,7 @@ def make_col265(L, get):
                             i38 = (b_w148 + (i_w148 * _k9))
                             if (_u64((i38 + _k10)) != 0) and ((_u64(_b + _k11) if ((_b := i38) is not None and _k12) else _rt.field_int(_b, _k13, False)) != 3):
                                 i39 = i38
-                                list_w145.append(let95(_rt, i39, let94(_rt, i39, walk_lua_co_socket_90(_rt, i39))))
+                                list_w145.append(let96(_rt, i39, let97(_rt, i39, walk_lua_co_socket_92(_rt, i39))))
                             i_w148 = (i_w148 + 1)
                         p_w147 = _u64((p_w147 + _k14))
                         if (p_w147 == t_w147) and (p_w147 != 0):
@@ -8048,8 +8052,8 @@ def make_col266(L, get):
     _k13 = L.int_field("ngx_http_lua_co_ctx_t", "co_status")
     _k14 = L.off("ngx_list_part_t", "next")
     let_210 = get("let_210")
-    walk_lua_co_wait_100 = get("walk_lua_co_wait_100")
-    walk_lua_co_wait_detail_98 = get("walk_lua_co_wait_detail_98")
+    walk_lua_co_wait_93 = get("walk_lua_co_wait_93")
+    walk_lua_co_wait_detail_102 = get("walk_lua_co_wait_detail_102")
 
     def col266(_rt, s):
         _m = _rt.m
@@ -8100,7 +8104,7 @@ def make_col266(L, get):
                             i45 = (b_w155 + (i_w155 * _k9))
                             if (_u64((i45 + _k10)) != 0) and ((_u64(_b + _k11) if ((_b := i45) is not None and _k12) else _rt.field_int(_b, _k13, False)) != 3):
                                 i46 = i45
-                                list_w152.append(_rt.cat(walk_lua_co_wait_100(_rt, i46), walk_lua_co_wait_detail_98(_rt, i46)))
+                                list_w152.append(_rt.cat(walk_lua_co_wait_93(_rt, i46), walk_lua_co_wait_detail_102(_rt, i46)))
                             i_w155 = (i_w155 + 1)
                         p_w154 = _u64((p_w154 + _k14))
                         if (p_w154 == t_w154) and (p_w154 != 0):
@@ -9463,533 +9467,34 @@ def make_col327(L, get):
 
     return col327
 
-def make_nth328(L, get):
-    walk_lua_frames_216 = get("walk_lua_frames_216")
+def make_let328(L, get):
 
-    def nth328(_rt, i14, i15):
-        k = 0
-        if k < 0:
-            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
-        i = 0
-        r = 0
-        def _visit1(x130):
-            nonlocal r, i
-            i17 = x130
-            if i17 < i15:
-                if i == k:
-                    r = i17
-                    return 0
-                i = (i + 1)
-            return 1
-        if not (walk_lua_frames_216(_rt, i14, _visit1)):
-            return r
-        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
-
-    return nth328
-
-def make_walk_lua_frame_function_329(L, get):
-    _k1 = L.off("TValue", "u64")
-    _k2 = L.plain_u64("TValue", "u64")
-    _k3 = L.int_field("TValue", "u64")
-    _k4 = L.off("GCfunc", "c.f")
-    _k5 = L.off("GCfunc", "l.ffid")
-    _k6 = L.plain_u64("GCfunc", "l.ffid")
-    _k7 = L.int_field("GCfunc", "l.ffid")
-    _k8 = L.off("GCfunc", "l.pc.ptr64")
-    _k9 = L.plain_u64("GCfunc", "l.pc.ptr64")
-    _k10 = L.int_field("GCfunc", "l.pc.ptr64")
-    _k11 = L.size("GCproto")
-    _k12 = L.off("GCproto", "chunkname.gcptr64")
-    _k13 = L.plain_u64("GCproto", "chunkname.gcptr64")
-    _k14 = L.int_field("GCproto", "chunkname.gcptr64")
-    _k15 = L.int_field("GCproto", "firstline")
-    let217 = get("let217")
-    walk_lua_call_named_248 = get("walk_lua_call_named_248")
-    walk_lua_call_name_246 = get("walk_lua_call_name_246")
-
-    def walk_lua_frame_function_329(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_rt.cat("[C] ", _rt.symbol(_u64((((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327) + _k4)))) if (_u64(_b + _k5) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k6) else _rt.field_int(_b, _k7, False)) != 0 else (_rt.cat(let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), " main chunk") if _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True) == 0 else (_rt.cat(walk_lua_call_name_246(_rt, s), " (", let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), ":", _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True), ")") if walk_lua_call_named_248(_rt, s) else _rt.cat(let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), ":", _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True)))))
-
-    return walk_lua_frame_function_329
-
-def make_count330(L, get):
-    walk_lua_frames_216 = get("walk_lua_frames_216")
-
-    def count330(_rt, i14, i15):
-        acc = 0
-        def _visit1(x95):
-            nonlocal acc
-            i22 = x95
-            if i22 > i15:
-                acc = (acc + 1)
-            return 1
-        if not (walk_lua_frames_216(_rt, i14, _visit1)):
-            return acc
-        return acc
-
-    return count330
-
-def make_nth331(L, get):
-    count330 = get("count330")
-    walk_lua_frames_216 = get("walk_lua_frames_216")
-
-    def nth331(_rt, i14, i15):
-        k = (count330(_rt, i14, i15) - 1)
-        if k < 0:
-            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
-        i = 0
-        r = 0
-        def _visit1(x97):
-            nonlocal r, i
-            i21 = x97
-            if i21 > i15:
-                if i == k:
-                    r = i21
-                    return 0
-                i = (i + 1)
-            return 1
-        if not (walk_lua_frames_216(_rt, i14, _visit1)):
-            return r
-        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
-
-    return nth331
-
-def make_nth332(L, get):
-    walk_lua_proto_vars_234 = get("walk_lua_proto_vars_234")
-
-    def nth332(_rt, i19, i24, i25):
-        k = i19
-        if k < 0:
-            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
-        i = 0
-        r = 0
-        def _visit1(x88):
-            nonlocal r, i
-            i27 = x88
-            if ((_rt.bitop(">>", i27, 20) & 65535) <= i25) and (i25 < _rt.bitop(">>", i27, 36)):
-                if i == k:
-                    r = i27
-                    return 0
-                i = (i + 1)
-            return 1
-        if not (walk_lua_proto_vars_234(_rt, i24, _visit1)):
-            return r
-        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
-
-    return nth332
-
-def make_let333(L, get):
-    _k1 = L.off("GCproto", "varinfo.ptr64")
-    _k2 = L.plain_u64("GCproto", "varinfo.ptr64")
-    _k3 = L.int_field("GCproto", "varinfo.ptr64")
-    count236 = get("count236")
-    walk_lua_var_name_241 = get("walk_lua_var_name_241")
-    nth332 = get("nth332")
-
-    def let333(_rt, i19, i23, i24, i25):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_rt.cat("slot ", i19) if count236(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_241(_rt, (((_u64(_b + _k1) if ((_b := i24) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (nth332(_rt, i19, i24, i25) & 1048575)) - 1))))
-
-    return let333
-
-def make_let334(L, get):
-    let333 = get("let333")
-    walk_lua_return_index_219 = get("walk_lua_return_index_219")
-
-    def let334(_rt, i19, i23, i24):
-        return let333(_rt, i19, i23, i24, (walk_lua_return_index_219(_rt, i23) - 1))
-
-    return let334
-
-def make_let335(L, get):
-    _k1 = L.off("TValue", "u64")
-    _k2 = L.plain_u64("TValue", "u64")
-    _k3 = L.int_field("TValue", "u64")
-    _k4 = L.off("GCfunc", "l.ffid")
-    _k5 = L.plain_u64("GCfunc", "l.ffid")
-    _k6 = L.int_field("GCfunc", "l.ffid")
-    _k7 = L.off("GCfunc", "l.pc.ptr64")
-    _k8 = L.plain_u64("GCfunc", "l.pc.ptr64")
-    _k9 = L.int_field("GCfunc", "l.pc.ptr64")
-    _k10 = L.size("GCproto")
-    let334 = get("let334")
-
-    def let335(_rt, i14, i15, i18, i19, i23):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_rt.cat("slot ", i19) if (((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) != 0) or ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (i18 - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) != 0) else let334(_rt, i19, i23, ((_u64(_b + _k7) if ((_b := ((_u64(_b + _k1) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (i23 - _rt.bitop("&", (_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k8) else _rt.field_int(_b, _k9, False)) - _k10)))
-
-    return let335
-
-def make_let336(L, get):
-    count330 = get("count330")
-    let335 = get("let335")
-    nth331 = get("nth331")
-    walk_lua_frame_function_329 = get("walk_lua_frame_function_329")
-
-    def let336(_rt, i14, i15, i18, i19):
-        return _rt.cat((_rt.cat("slot ", i19) if count330(_rt, i14, i15) == 0 else let335(_rt, i14, i15, i18, i19, nth331(_rt, i14, i15))), " of ", walk_lua_frame_function_329(_rt, i18))
-
-    return let336
-
-def make_let337(L, get):
-    let336 = get("let336")
-    h218 = get("h218")
-
-    def let337(_rt, i14, i15, i18):
-        return let336(_rt, i14, i15, i18, (h218(_rt, (i15 - i18), 8) - 1))
-
-    return let337
-
-def make_count338(L, get):
-    walk_lua_frames_216 = get("walk_lua_frames_216")
-
-    def count338(_rt, i14, i15):
-        acc = 0
-        def _visit1(x44):
-            nonlocal acc
-            i16 = x44
-            if i16 < i15:
-                acc = (acc + 1)
-            return 1
-        if not (walk_lua_frames_216(_rt, i14, _visit1)):
-            return acc
-        return acc
-
-    return count338
-
-def make_let339(L, get):
-    count338 = get("count338")
-    let337 = get("let337")
-    nth328 = get("nth328")
-
-    def let339(_rt, i6, i14, i15):
-        return (_rt.cat("stack slot ", (i6 + 1)) if count338(_rt, i14, i15) == 0 else let337(_rt, i14, i15, nth328(_rt, i14, i15)))
-
-    return let339
-
-def make_let340(L, get):
-    _k1 = L.off("lua_State", "stack.ptr64")
-    _k2 = L.plain_u64("lua_State", "stack.ptr64")
-    _k3 = L.int_field("lua_State", "stack.ptr64")
-    let339 = get("let339")
-
-    def let340(_rt, i5, i6, i14):
-        _m = _rt.m
-        _u64 = _m.u64
-        return let339(_rt, i6, i14, ((_u64(_b + _k1) if ((_b := i14) is not None and _k2) else _rt.field_int(_b, _k3, False)) + ((i6 + 1) * 8)))
-
-    return let340
-
-def make_nth341(L, get):
-    _k1 = L.off("GCproto", "uvinfo.ptr64")
-    _k2 = L.plain_u64("GCproto", "uvinfo.ptr64")
-    _k3 = L.int_field("GCproto", "uvinfo.ptr64")
-    count227 = get("count227")
-
-    def nth341(_rt, i9, i10):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        k = i10
-        if k < 0:
-            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
-        i = 0
-        r = 0
-        p_w34 = (_u64(_b + _k1) if ((_b := i9) is not None and _k2) else _rt.field_int(_b, _k3, False))
-        n_w34 = 0
-        t_w34 = p_w34
-        pw_w34 = 1
-        try:
-            while True:
-                if p_w34 == 0:
-                    break
-                n_w34 = (n_w34 + 1)
-                if n_w34 > _max_nodes:
-                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
-                if i == k:
-                    r = p_w34
-                    return r
-                i = (i + 1)
-                i11 = p_w34
-                p_w34 = ((i11 + count227(_rt, i11)) + 1)
-                if (p_w34 == t_w34) and (p_w34 != 0):
-                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w34, "hex"), (n_w34, "dec")])
-                if n_w34 == pw_w34:
-                    t_w34 = p_w34
-                    pw_w34 = (pw_w34 * 2)
-        finally:
-            _rt.visited += n_w34
-            if _rt.visited > _rt.max_total:
-                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
-
-    return nth341
-
-def make_let342(L, get):
-    _k1 = L.off("GCproto", "uvinfo.ptr64")
-    _k2 = L.plain_u64("GCproto", "uvinfo.ptr64")
-    _k3 = L.int_field("GCproto", "uvinfo.ptr64")
-    nth341 = get("nth341")
-
-    def let342(_rt, i6, i9, i10):
-        _m = _rt.m
-        _u64 = _m.u64
-        return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if (_u64(_b + _k1) if ((_b := i9) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 0 else _rt.cstring(nth341(_rt, i9, i10))))
-
-    return let342
-
-def make_let343(L, get):
-    let342 = get("let342")
-
-    def let343(_rt, i5, i6, i9):
-        return let342(_rt, i6, i9, _rt.bitop(">>", (i6 - 2), 1))
-
-    return let343
-
-def make_let344(L, get):
-    _k1 = L.off("ngx_cycle_t", "conf_ctx")
-    _k2 = L.off("ngx_module_t", "index")
-    _k3 = L.plain_u64("ngx_module_t", "index")
-    _k4 = L.int_field("ngx_module_t", "index")
-    _k5 = L.off("ngx_http_conf_ctx_t", "main_conf")
-    _k6 = L.off("ngx_module_t", "ctx_index")
-    _k7 = L.plain_u64("ngx_module_t", "ctx_index")
-    _k8 = L.int_field("ngx_module_t", "ctx_index")
-    _k9 = L.off("ngx_http_lua_main_conf_t", "lua")
-    _k10 = L.off("lua_State", "glref.ptr64")
-    _k11 = L.plain_u64("lua_State", "glref.ptr64")
-    _k12 = L.int_field("lua_State", "glref.ptr64")
-    _k13 = L.off("global_State", "gc.lightudseg.ptr64")
-    _k14 = L.plain_u64("global_State", "gc.lightudseg.ptr64")
-    _k15 = L.int_field("global_State", "gc.lightudseg.ptr64")
-    h1 = get("h1")
-    h185 = get("h185")
-    h87 = get("h87")
-
-    def let344(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (((_m.int(((_u64(_b + _k13) if ((_b := (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k14) else _rt.field_int(_b, _k15, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
-
-    return let344
-
-def make_walk_lua_lightud_345(L, get):
-    let344 = get("let344")
-
-    def walk_lua_lightud_345(_rt, s):
-        _m = _rt.m
-        return let344(_rt, s, _m.int((s + 4), 4, False))
-
-    return walk_lua_lightud_345
-
-def make_walk_lua_number_integer_346(L, get):
-    _k1 = L.off("TValue", "u64")
-    _k2 = L.plain_u64("TValue", "u64")
-    _k3 = L.int_field("TValue", "u64")
-
-    def walk_lua_number_integer_346(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return ("0" if _rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023)))))
-
-    return walk_lua_number_integer_346
-
-def make_let347(L, get):
-    _k1 = L.off("TValue", "u64")
-    _k2 = L.plain_u64("TValue", "u64")
-    _k3 = L.int_field("TValue", "u64")
-
-    def let347(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
-
-    return let347
-
-def make_walk_lua_number_integral_348(L, get):
-    _k1 = L.off("TValue", "u64")
-    _k2 = L.plain_u64("TValue", "u64")
-    _k3 = L.int_field("TValue", "u64")
-    let347 = get("let347")
-
-    def walk_lua_number_integral_348(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (1 if (_rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0) or (let347(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))) else 0)
-
-    return walk_lua_number_integral_348
-
-def make_let349(L, get):
-
-    def let349(_rt, s, i1, i2):
-        return (1 if ((((i2 >= 97) and (i2 <= 122)) or ((i2 >= 65) and (i2 <= 90))) or ((i2 >= 48) and (i2 <= 57))) or (i2 == 95) else 0)
-
-    return let349
-
-def make_all350(L, get):
-    _k1 = L.off("GCstr", "len")
-    _k2 = L.plain_u64("GCstr", "len")
-    _k3 = L.int_field("GCstr", "len")
-    _k4 = L.size("GCstr")
-    let349 = get("let349")
-
-    def all350(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        _max_nodes = _rt.max_nodes
-        acc = 1
-        c_w20 = (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
-        if c_w20 < 0:
-            raise _rt.fail("corrupt", "range({0}): negative count", [(c_w20, "dec")])
-        if c_w20 > _max_nodes:
-            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w20, "dec"), (_max_nodes, "dec")])
-        _rt.visited += c_w20
-        if _rt.visited > _rt.max_total:
-            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
-        i_w20 = 0
-        while True:
-            if i_w20 >= c_w20:
-                break
-            i1 = i_w20
-            if not (let349(_rt, s, i1, _m.int(((s + _k4) + i1), 1, False))):
-                acc = 0
-                return acc
-            i_w20 = (i_w20 + 1)
-        return acc
-
-    return all350
-
-def make_walk_lua_str_ident_351(L, get):
-    _k1 = L.off("GCstr", "len")
-    _k2 = L.plain_u64("GCstr", "len")
-    _k3 = L.int_field("GCstr", "len")
-    _k4 = L.size("GCstr")
-    all350 = get("all350")
-
-    def walk_lua_str_ident_351(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (1 if ((((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) > 0) and ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) <= 64)) and (not ((_m.int((s + _k4), 1, False) >= 48) and (_m.int((s + _k4), 1, False) <= 57)))) and (all350(_rt, s)) else 0)
-
-    return walk_lua_str_ident_351
-
-def make_let352(L, get):
-    _k1 = L.size("GCstr")
-    _k2 = L.off("GCstr", "len")
-    _k3 = L.plain_u64("GCstr", "len")
-    _k4 = L.int_field("GCstr", "len")
-    walk_lua_str_ident_351 = get("walk_lua_str_ident_351")
-    h49 = get("h49")
-
-    def let352(_rt, i1, i3):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_rt.cat(".", h49(_rt, (i3 + _k1), (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)))) if walk_lua_str_ident_351(_rt, i3) else _rt.cat("['", _rt.cat(h49(_rt, (i3 + _k1), (64 if (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)))), ("..." if (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else "")), "']"))
-
-    return let352
-
-def make_let353(L, get):
-    _k1 = L.off("Node", "key")
-    let352 = get("let352")
-    walk_lua_number_integral_348 = get("walk_lua_number_integral_348")
-    walk_lua_number_integer_346 = get("walk_lua_number_integer_346")
-    walk_lua_lightud_345 = get("walk_lua_lightud_345")
-
-    def let353(_rt, s, i1, i2):
-        return (let352(_rt, i1, (i1 & 140737488355327)) if i2 == 131067 else ((_rt.cat("[", walk_lua_number_integer_346(_rt, (s + _k1)), "]") if walk_lua_number_integral_348(_rt, (s + _k1)) else "[number]") if i2 < 131058 else ("[true]" if i2 == 131069 else ("[false]" if i2 == 131070 else ("[table]" if i2 == 131060 else ("[function]" if i2 == 131063 else (_rt.cat("[", _rt.symbol(walk_lua_lightud_345(_rt, (s + _k1))), "]") if i2 == 131068 else ("[userdata]" if i2 == 131059 else ("[thread]" if i2 == 131065 else ("[cdata]" if i2 == 131061 else "[?]"))))))))))
-
-    return let353
-
-def make_let354(L, get):
-    let353 = get("let353")
-
-    def let354(_rt, s, i1):
-        return let353(_rt, s, i1, _rt.bitop(">>", i1, 47))
-
-    return let354
-
-def make_walk_lua_key_name_355(L, get):
-    _k1 = L.off("Node", "key")
-    _k2 = L.off("TValue", "u64")
-    _k3 = L.plain_u64("TValue", "u64")
-    _k4 = L.int_field("TValue", "u64")
-    let354 = get("let354")
-
-    def walk_lua_key_name_355(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return let354(_rt, s, (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)))
-
-    return walk_lua_key_name_355
-
-def make_let356(L, get):
-
-    def let356(_rt, s, i1):
+    def let328(_rt, s, i1):
         _m = _rt.m
         return ((_m.int(s, 4, False) + ((_m.int((s + 4), 4, False) & 32767) * 4294967296)) if (i1 >= 131059) and (i1 <= 131067) else 0)
 
-    return let356
+    return let328
 
-def make_walk_lua_tv_gc_357(L, get):
-    let356 = get("let356")
+def make_walk_lua_tv_gc_329(L, get):
+    let328 = get("let328")
 
-    def walk_lua_tv_gc_357(_rt, s):
+    def walk_lua_tv_gc_329(_rt, s):
         _m = _rt.m
-        return let356(_rt, s, _rt.bitop(">>", _m.int((s + 4), 4, False), 15))
+        return let328(_rt, s, _rt.bitop(">>", _m.int((s + 4), 4, False), 15))
 
-    return walk_lua_tv_gc_357
+    return walk_lua_tv_gc_329
 
-def make_let358(L, get):
-    _k1 = L.off("GCtab", "asize")
-    _k2 = L.plain_u64("GCtab", "asize")
-    _k3 = L.int_field("GCtab", "asize")
-    _k4 = L.off("global_State", "registrytv")
-    _k5 = L.off("Node", "key")
-    _k6 = L.off("TValue", "u64")
-    _k7 = L.plain_u64("TValue", "u64")
-    _k8 = L.int_field("TValue", "u64")
-    _k9 = L.off("GCstr", "len")
-    _k10 = L.plain_u64("GCstr", "len")
-    _k11 = L.int_field("GCstr", "len")
-    _k12 = L.size("GCstr")
-    walk_lua_key_name_355 = get("walk_lua_key_name_355")
-    walk_lua_tv_gc_357 = get("walk_lua_tv_gc_357")
+def make_h330(L, get):
+    _k1 = L.size("GCRef")
 
-    def let358(_rt, i1, i5, i6, i8):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_rt.cat("key ", walk_lua_key_name_355(_rt, i8)) if (((i6 - 1) - (_u64(_b + _k1) if ((_b := i5) is not None and _k2) else _rt.field_int(_b, _k3, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_357(_rt, (i1 + _k4))) and (_rt.bitop(">>", (_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)), 47) == 131067)) and ((_u64(_b + _k9) if ((_b := ((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k10) else _rt.field_int(_b, _k11, False)) == 7)) and (_m.int((((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327) + _k12), 4, False) == 1095715935)) and ((_m.int(((((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327) + _k12) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_355(_rt, i8)))
+    def h330(_rt, b, i):
+        if (i < 0) or (i >= 38):
+            raise _rt.fail("corrupt", "global_State.gcroot[{0}]: out of bounds (38 elements)", [(i, "dec")])
+        return (b + (i * _k1))
 
-    return let358
+    return h330
 
-def make_reach_names359(L, get):
-
-    def reach_names359(_rt, i1):
-        m_w16 = {}
-        return m_w16
-
-    return reach_names359
-
-def make_let360(L, get):
-    _k1 = L.off("Node", "val")
-    _k2 = L.off("Node", "key")
-    _k3 = L.off("GCtab", "asize")
-    _k4 = L.plain_u64("GCtab", "asize")
-    _k5 = L.int_field("GCtab", "asize")
-    walk_lua_tv_gc_357 = get("walk_lua_tv_gc_357")
-
-    def let360(_rt, i1, i2, i3):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (0 if _rt.bitop(">>", _m.int(((i3 + _k1) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_357(_rt, (i3 + _k2)) if (((i2 - 1) - (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else walk_lua_tv_gc_357(_rt, (i3 + _k1))))
-
-    return let360
-
-def make_walk_lua_ref_count_361(L, get):
+def make_walk_lua_ref_count_331(L, get):
     _k1 = L.off("GCtab", "asize")
     _k2 = L.plain_u64("GCtab", "asize")
     _k3 = L.int_field("GCtab", "asize")
@@ -10017,14 +9522,29 @@ def make_walk_lua_ref_count_361(L, get):
     _k25 = L.int_field("GCproto", "sizekgc")
     h218 = get("h218")
 
-    def walk_lua_ref_count_361(_rt, s):
+    def walk_lua_ref_count_331(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
         return (((1 + (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))) + ((2 * ((_u64(_b + _k4) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False)) + 1)) if (_u64(_b + _k4) if ((_b := s) is not None and _k5) else _rt.field_int(_b, _k6, False)) > 0 else 0)) if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 11 else (((2 + (2 * (_u64(_b + _k10) if ((_b := s) is not None and _k11) else _rt.field_int(_b, _k12, False)))) if (_u64(_b + _k13) if ((_b := s) is not None and _k14) else _rt.field_int(_b, _k15, False)) == 0 else (1 + (_u64(_b + _k16) if ((_b := s) is not None and _k17) else _rt.field_int(_b, _k18, False)))) if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 8 else (1 if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 5 else (((1 + h218(_rt, (_u64((s + _k19)) - ((_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) + 16)), 8)) if _u64((s + _k19)) > ((_u64(_b + _k20) if ((_b := s) is not None and _k21) else _rt.field_int(_b, _k22, False)) + 16) else 1) if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 6 else ((1 + (_u64(_b + _k23) if ((_b := s) is not None and _k24) else _rt.field_int(_b, _k25, False))) if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 7 else (2 if (_u64(_b + _k7) if ((_b := s) is not None and _k8) else _rt.field_int(_b, _k9, False)) == 12 else 0))))))
 
-    return walk_lua_ref_count_361
+    return walk_lua_ref_count_331
 
-def make_walk_lua_refs_362(L, get):
+def make_let332(L, get):
+    _k1 = L.off("Node", "val")
+    _k2 = L.off("Node", "key")
+    _k3 = L.off("GCtab", "asize")
+    _k4 = L.plain_u64("GCtab", "asize")
+    _k5 = L.int_field("GCtab", "asize")
+    walk_lua_tv_gc_329 = get("walk_lua_tv_gc_329")
+
+    def let332(_rt, i1, i2, i3):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (0 if _rt.bitop(">>", _m.int(((i3 + _k1) + 4), 4, False), 15) == 131071 else (walk_lua_tv_gc_329(_rt, (i3 + _k2)) if (((i2 - 1) - (_u64(_b + _k3) if ((_b := i1) is not None and _k4) else _rt.field_int(_b, _k5, False))) & 1) == 0 else walk_lua_tv_gc_329(_rt, (i3 + _k1))))
+
+    return let332
+
+def make_walk_lua_refs_333(L, get):
     _k1 = L.off("GCtab", "metatable.gcptr64")
     _k2 = L.plain_u64("GCtab", "metatable.gcptr64")
     _k3 = L.int_field("GCtab", "metatable.gcptr64")
@@ -10074,16 +9594,16 @@ def make_walk_lua_refs_362(L, get):
     _k47 = L.off("GCudata", "env.gcptr64")
     _k48 = L.plain_u64("GCudata", "env.gcptr64")
     _k49 = L.int_field("GCudata", "env.gcptr64")
-    walk_lua_ref_count_361 = get("walk_lua_ref_count_361")
-    walk_lua_tv_gc_357 = get("walk_lua_tv_gc_357")
-    let360 = get("let360")
+    walk_lua_ref_count_331 = get("walk_lua_ref_count_331")
+    walk_lua_tv_gc_329 = get("walk_lua_tv_gc_329")
+    let332 = get("let332")
 
-    def walk_lua_refs_362(_rt, s, visit):
+    def walk_lua_refs_333(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
         i1 = s
-        c_w140 = walk_lua_ref_count_361(_rt, s)
+        c_w140 = walk_lua_ref_count_331(_rt, s)
         if c_w140 < 0:
             raise _rt.fail("corrupt", "range({0}): negative count", [(c_w140, "dec")])
         if c_w140 > _max_nodes:
@@ -10096,24 +9616,14 @@ def make_walk_lua_refs_362(L, get):
             if i_w140 >= c_w140:
                 break
             i2 = i_w140
-            if not (visit((((_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False)) if i2 == 0 else (walk_lua_tv_gc_357(_rt, ((_u64(_b + _k4) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)) + ((i2 - 1) * 8))) if i2 <= (_u64(_b + _k7) if ((_b := i1) is not None and _k8) else _rt.field_int(_b, _k9, False)) else let360(_rt, i1, i2, ((_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) + (_rt.bitop(">>", ((i2 - 1) - (_u64(_b + _k7) if ((_b := i1) is not None and _k8) else _rt.field_int(_b, _k9, False))), 1) * _k13))))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 11 else (((_u64(_b + _k17) if ((_b := i1) is not None and _k18) else _rt.field_int(_b, _k19, False)) if i2 == 0 else (walk_lua_tv_gc_357(_rt, (((i1 + _k20) - 8) + ((i2 - 1) * 8))) if (_u64(_b + _k21) if ((_b := i1) is not None and _k22) else _rt.field_int(_b, _k23, False)) != 0 else (((_u64(_b + _k24) if ((_b := i1) is not None and _k25) else _rt.field_int(_b, _k26, False)) - _k27) if i2 == 1 else (_u64((((i1 + _k28) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) if (i2 & 1) == 0 else walk_lua_tv_gc_357(_rt, (_u64(_b + _k29) if ((_b := _u64((((i1 + _k28) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8)))) is not None and _k30) else _rt.field_int(_b, _k31, False))))))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 8 else (walk_lua_tv_gc_357(_rt, (_u64(_b + _k29) if ((_b := i1) is not None and _k30) else _rt.field_int(_b, _k31, False))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 5 else (((_u64(_b + _k32) if ((_b := i1) is not None and _k33) else _rt.field_int(_b, _k34, False)) if i2 == 0 else walk_lua_tv_gc_357(_rt, ((_u64(_b + _k35) if ((_b := i1) is not None and _k36) else _rt.field_int(_b, _k37, False)) + ((i2 + 1) * 8)))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 6 else (((_u64(_b + _k38) if ((_b := i1) is not None and _k39) else _rt.field_int(_b, _k40, False)) if i2 == 0 else _u64(((_u64(_b + _k41) if ((_b := i1) is not None and _k42) else _rt.field_int(_b, _k43, False)) - (i2 * 8)))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 7 else ((_u64(_b + _k44) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False)) if i2 == 0 else (_u64(_b + _k47) if ((_b := i1) is not None and _k48) else _rt.field_int(_b, _k49, False)))))))))):
+            if not (visit((((_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False)) if i2 == 0 else (walk_lua_tv_gc_329(_rt, ((_u64(_b + _k4) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)) + ((i2 - 1) * 8))) if i2 <= (_u64(_b + _k7) if ((_b := i1) is not None and _k8) else _rt.field_int(_b, _k9, False)) else let332(_rt, i1, i2, ((_u64(_b + _k10) if ((_b := i1) is not None and _k11) else _rt.field_int(_b, _k12, False)) + (_rt.bitop(">>", ((i2 - 1) - (_u64(_b + _k7) if ((_b := i1) is not None and _k8) else _rt.field_int(_b, _k9, False))), 1) * _k13))))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 11 else (((_u64(_b + _k17) if ((_b := i1) is not None and _k18) else _rt.field_int(_b, _k19, False)) if i2 == 0 else (walk_lua_tv_gc_329(_rt, (((i1 + _k20) - 8) + ((i2 - 1) * 8))) if (_u64(_b + _k21) if ((_b := i1) is not None and _k22) else _rt.field_int(_b, _k23, False)) != 0 else (((_u64(_b + _k24) if ((_b := i1) is not None and _k25) else _rt.field_int(_b, _k26, False)) - _k27) if i2 == 1 else (_u64((((i1 + _k28) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8))) if (i2 & 1) == 0 else walk_lua_tv_gc_329(_rt, (_u64(_b + _k29) if ((_b := _u64((((i1 + _k28) - 8) + (_rt.bitop(">>", (i2 - 2), 1) * 8)))) is not None and _k30) else _rt.field_int(_b, _k31, False))))))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 8 else (walk_lua_tv_gc_329(_rt, (_u64(_b + _k29) if ((_b := i1) is not None and _k30) else _rt.field_int(_b, _k31, False))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 5 else (((_u64(_b + _k32) if ((_b := i1) is not None and _k33) else _rt.field_int(_b, _k34, False)) if i2 == 0 else walk_lua_tv_gc_329(_rt, ((_u64(_b + _k35) if ((_b := i1) is not None and _k36) else _rt.field_int(_b, _k37, False)) + ((i2 + 1) * 8)))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 6 else (((_u64(_b + _k38) if ((_b := i1) is not None and _k39) else _rt.field_int(_b, _k40, False)) if i2 == 0 else _u64(((_u64(_b + _k41) if ((_b := i1) is not None and _k42) else _rt.field_int(_b, _k43, False)) - (i2 * 8)))) if (_u64(_b + _k14) if ((_b := i1) is not None and _k15) else _rt.field_int(_b, _k16, False)) == 7 else ((_u64(_b + _k44) if ((_b := i1) is not None and _k45) else _rt.field_int(_b, _k46, False)) if i2 == 0 else (_u64(_b + _k47) if ((_b := i1) is not None and _k48) else _rt.field_int(_b, _k49, False)))))))))):
                 return 0
             i_w140 = (i_w140 + 1)
         return 1
 
-    return walk_lua_refs_362
+    return walk_lua_refs_333
 
-def make_h363(L, get):
-    _k1 = L.size("GCRef")
-
-    def h363(_rt, b, i):
-        if (i < 0) or (i >= 38):
-            raise _rt.fail("corrupt", "global_State.gcroot[{0}]: out of bounds (38 elements)", [(i, "dec")])
-        return (b + (i * _k1))
-
-    return h363
-
-def make_reach364(L, get):
+def make_reach334(L, get):
     _k1 = (3 + 38)
     _k2 = L.off("global_State", "mainthref.gcptr64")
     _k3 = L.plain_u64("global_State", "mainthref.gcptr64")
@@ -10126,11 +9636,11 @@ def make_reach364(L, get):
     _k10 = L.off("GCRef", "gcptr64")
     _k11 = L.plain_u64("GCRef", "gcptr64")
     _k12 = L.int_field("GCRef", "gcptr64")
-    walk_lua_tv_gc_357 = get("walk_lua_tv_gc_357")
-    h363 = get("h363")
-    walk_lua_refs_362 = get("walk_lua_refs_362")
+    walk_lua_tv_gc_329 = get("walk_lua_tv_gc_329")
+    h330 = get("h330")
+    walk_lua_refs_333 = get("walk_lua_refs_333")
 
-    def reach364(_rt, i1):
+    def reach334(_rt, i1):
         _m = _rt.m
         _u64 = _m.u64
         _max_nodes = _rt.max_nodes
@@ -10156,7 +9666,7 @@ def make_reach364(L, get):
                 if i_w137 >= c_w137:
                     break
                 i3 = i_w137
-                node_w136 = ((_u64(_b + _k2) if ((_b := i2) is not None and _k3) else _rt.field_int(_b, _k4, False)) if i3 == 0 else ((_u64(_b + _k5) if ((_b := (_u64(_b + _k2) if ((_b := i2) is not None and _k3) else _rt.field_int(_b, _k4, False))) is not None and _k6) else _rt.field_int(_b, _k7, False)) if i3 == 1 else (walk_lua_tv_gc_357(_rt, (i2 + _k8)) if i3 == 2 else (_u64(_b + _k10) if ((_b := h363(_rt, (i2 + _k9), (i3 - 3))) is not None and _k11) else _rt.field_int(_b, _k12, False)))))
+                node_w136 = ((_u64(_b + _k2) if ((_b := i2) is not None and _k3) else _rt.field_int(_b, _k4, False)) if i3 == 0 else ((_u64(_b + _k5) if ((_b := (_u64(_b + _k2) if ((_b := i2) is not None and _k3) else _rt.field_int(_b, _k4, False))) is not None and _k6) else _rt.field_int(_b, _k7, False)) if i3 == 1 else (walk_lua_tv_gc_329(_rt, (i2 + _k8)) if i3 == 2 else (_u64(_b + _k10) if ((_b := h330(_rt, (i2 + _k9), (i3 - 3))) is not None and _k11) else _rt.field_int(_b, _k12, False)))))
                 if (node_w136 != 0) and (seen_w136.get(node_w136, -1) == (-1)):
                     if len(q_w136) >= _max_nodes:
                         raise _rt.fail("limit", "reach(): more than {0} objects reached (--max-nodes)", [(_max_nodes, "dec")])
@@ -10183,7 +9693,7 @@ def make_reach364(L, get):
                         edg_w136.append(ei_w136)
                     ei_w136 = (ei_w136 + 1)
                     return 1
-                if not (walk_lua_refs_362(_rt, i4, _visit1)):
+                if not (walk_lua_refs_333(_rt, i4, _visit1)):
                     pass
                 head_w136 = (head_w136 + 1)
         finally:
@@ -10197,7 +9707,501 @@ def make_reach364(L, get):
         st_w136.append(seen_w136)
         return st_w136
 
-    return reach364
+    return reach334
+
+def make_reach_names335(L, get):
+
+    def reach_names335(_rt, i1):
+        m_w16 = {}
+        return m_w16
+
+    return reach_names335
+
+def make_let336(L, get):
+
+    def let336(_rt, s, i1, i2):
+        return (1 if ((((i2 >= 97) and (i2 <= 122)) or ((i2 >= 65) and (i2 <= 90))) or ((i2 >= 48) and (i2 <= 57))) or (i2 == 95) else 0)
+
+    return let336
+
+def make_all337(L, get):
+    _k1 = L.off("GCstr", "len")
+    _k2 = L.plain_u64("GCstr", "len")
+    _k3 = L.int_field("GCstr", "len")
+    _k4 = L.size("GCstr")
+    let336 = get("let336")
+
+    def all337(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        acc = 1
+        c_w20 = (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False))
+        if c_w20 < 0:
+            raise _rt.fail("corrupt", "range({0}): negative count", [(c_w20, "dec")])
+        if c_w20 > _max_nodes:
+            raise _rt.fail("limit", "range({0}) has more than {1} elements (--max-nodes)", [(c_w20, "dec"), (_max_nodes, "dec")])
+        _rt.visited += c_w20
+        if _rt.visited > _rt.max_total:
+            raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        i_w20 = 0
+        while True:
+            if i_w20 >= c_w20:
+                break
+            i1 = i_w20
+            if not (let336(_rt, s, i1, _m.int(((s + _k4) + i1), 1, False))):
+                acc = 0
+                return acc
+            i_w20 = (i_w20 + 1)
+        return acc
+
+    return all337
+
+def make_walk_lua_str_ident_338(L, get):
+    _k1 = L.off("GCstr", "len")
+    _k2 = L.plain_u64("GCstr", "len")
+    _k3 = L.int_field("GCstr", "len")
+    _k4 = L.size("GCstr")
+    all337 = get("all337")
+
+    def walk_lua_str_ident_338(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (1 if ((((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) > 0) and ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) <= 64)) and (not ((_m.int((s + _k4), 1, False) >= 48) and (_m.int((s + _k4), 1, False) <= 57)))) and (all337(_rt, s)) else 0)
+
+    return walk_lua_str_ident_338
+
+def make_let339(L, get):
+    _k1 = L.size("GCstr")
+    _k2 = L.off("GCstr", "len")
+    _k3 = L.plain_u64("GCstr", "len")
+    _k4 = L.int_field("GCstr", "len")
+    walk_lua_str_ident_338 = get("walk_lua_str_ident_338")
+    h52 = get("h52")
+
+    def let339(_rt, i1, i3):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.cat(".", h52(_rt, (i3 + _k1), (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)))) if walk_lua_str_ident_338(_rt, i3) else _rt.cat("['", _rt.cat(h52(_rt, (i3 + _k1), (64 if (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)))), ("..." if (_u64(_b + _k2) if ((_b := i3) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else "")), "']"))
+
+    return let339
+
+def make_let340(L, get):
+    _k1 = L.off("TValue", "u64")
+    _k2 = L.plain_u64("TValue", "u64")
+    _k3 = L.int_field("TValue", "u64")
+
+    def let340(_rt, s, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (1 if ((i1 >= 0) and (i1 <= 52)) and (_rt.bitop("&", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), (_rt.bitop("<<", 1, (52 - i1)) - 1)) == 0) else 0)
+
+    return let340
+
+def make_walk_lua_number_integral_341(L, get):
+    _k1 = L.off("TValue", "u64")
+    _k2 = L.plain_u64("TValue", "u64")
+    _k3 = L.int_field("TValue", "u64")
+    let340 = get("let340")
+
+    def walk_lua_number_integral_341(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (1 if (_rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0) or (let340(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))) else 0)
+
+    return walk_lua_number_integral_341
+
+def make_walk_lua_number_integer_342(L, get):
+    _k1 = L.off("TValue", "u64")
+    _k2 = L.plain_u64("TValue", "u64")
+    _k3 = L.int_field("TValue", "u64")
+
+    def walk_lua_number_integer_342(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ("0" if _rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023)))))
+
+    return walk_lua_number_integer_342
+
+def make_let343(L, get):
+    _k1 = L.off("ngx_cycle_t", "conf_ctx")
+    _k2 = L.off("ngx_module_t", "index")
+    _k3 = L.plain_u64("ngx_module_t", "index")
+    _k4 = L.int_field("ngx_module_t", "index")
+    _k5 = L.off("ngx_http_conf_ctx_t", "main_conf")
+    _k6 = L.off("ngx_module_t", "ctx_index")
+    _k7 = L.plain_u64("ngx_module_t", "ctx_index")
+    _k8 = L.int_field("ngx_module_t", "ctx_index")
+    _k9 = L.off("ngx_http_lua_main_conf_t", "lua")
+    _k10 = L.off("lua_State", "glref.ptr64")
+    _k11 = L.plain_u64("lua_State", "glref.ptr64")
+    _k12 = L.int_field("lua_State", "glref.ptr64")
+    _k13 = L.off("global_State", "gc.lightudseg.ptr64")
+    _k14 = L.plain_u64("global_State", "gc.lightudseg.ptr64")
+    _k15 = L.int_field("global_State", "gc.lightudseg.ptr64")
+    h1 = get("h1")
+    h185 = get("h185")
+    h87 = get("h87")
+
+    def let343(_rt, s, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (((_m.int(((_u64(_b + _k13) if ((_b := (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))) is not None and _k14) else _rt.field_int(_b, _k15, False)) + ((_rt.bitop(">>", i1, 7) & 255) * 4)), 4, False) * 4294967296) + ((i1 & 127) * 4294967296)) + _m.int(s, 4, False))
+
+    return let343
+
+def make_walk_lua_lightud_344(L, get):
+    let343 = get("let343")
+
+    def walk_lua_lightud_344(_rt, s):
+        _m = _rt.m
+        return let343(_rt, s, _m.int((s + 4), 4, False))
+
+    return walk_lua_lightud_344
+
+def make_let345(L, get):
+    _k1 = L.off("Node", "key")
+    let339 = get("let339")
+    walk_lua_number_integral_341 = get("walk_lua_number_integral_341")
+    walk_lua_number_integer_342 = get("walk_lua_number_integer_342")
+    walk_lua_lightud_344 = get("walk_lua_lightud_344")
+
+    def let345(_rt, s, i1, i2):
+        return (let339(_rt, i1, (i1 & 140737488355327)) if i2 == 131067 else ((_rt.cat("[", walk_lua_number_integer_342(_rt, (s + _k1)), "]") if walk_lua_number_integral_341(_rt, (s + _k1)) else "[number]") if i2 < 131058 else ("[true]" if i2 == 131069 else ("[false]" if i2 == 131070 else ("[table]" if i2 == 131060 else ("[function]" if i2 == 131063 else (_rt.cat("[", _rt.symbol(walk_lua_lightud_344(_rt, (s + _k1))), "]") if i2 == 131068 else ("[userdata]" if i2 == 131059 else ("[thread]" if i2 == 131065 else ("[cdata]" if i2 == 131061 else "[?]"))))))))))
+
+    return let345
+
+def make_let346(L, get):
+    let345 = get("let345")
+
+    def let346(_rt, s, i1):
+        return let345(_rt, s, i1, _rt.bitop(">>", i1, 47))
+
+    return let346
+
+def make_walk_lua_key_name_347(L, get):
+    _k1 = L.off("Node", "key")
+    _k2 = L.off("TValue", "u64")
+    _k3 = L.plain_u64("TValue", "u64")
+    _k4 = L.int_field("TValue", "u64")
+    let346 = get("let346")
+
+    def walk_lua_key_name_347(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return let346(_rt, s, (_u64(_b + _k2) if ((_b := (s + _k1)) is not None and _k3) else _rt.field_int(_b, _k4, False)))
+
+    return walk_lua_key_name_347
+
+def make_let348(L, get):
+    _k1 = L.off("GCtab", "asize")
+    _k2 = L.plain_u64("GCtab", "asize")
+    _k3 = L.int_field("GCtab", "asize")
+    _k4 = L.off("global_State", "registrytv")
+    _k5 = L.off("Node", "key")
+    _k6 = L.off("TValue", "u64")
+    _k7 = L.plain_u64("TValue", "u64")
+    _k8 = L.int_field("TValue", "u64")
+    _k9 = L.off("GCstr", "len")
+    _k10 = L.plain_u64("GCstr", "len")
+    _k11 = L.int_field("GCstr", "len")
+    _k12 = L.size("GCstr")
+    walk_lua_key_name_347 = get("walk_lua_key_name_347")
+    walk_lua_tv_gc_329 = get("walk_lua_tv_gc_329")
+
+    def let348(_rt, i1, i5, i6, i8):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.cat("key ", walk_lua_key_name_347(_rt, i8)) if (((i6 - 1) - (_u64(_b + _k1) if ((_b := i5) is not None and _k2) else _rt.field_int(_b, _k3, False))) & 1) == 0 else ("package.loaded" if ((((i5 == walk_lua_tv_gc_329(_rt, (i1 + _k4))) and (_rt.bitop(">>", (_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)), 47) == 131067)) and ((_u64(_b + _k9) if ((_b := ((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k10) else _rt.field_int(_b, _k11, False)) == 7)) and (_m.int((((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327) + _k12), 4, False) == 1095715935)) and ((_m.int(((((_u64(_b + _k6) if ((_b := (i8 + _k5)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327) + _k12) + 4), 4, False) & 16777215) == 4474180) else walk_lua_key_name_347(_rt, i8)))
+
+    return let348
+
+def make_nth349(L, get):
+    _k1 = L.off("GCproto", "uvinfo.ptr64")
+    _k2 = L.plain_u64("GCproto", "uvinfo.ptr64")
+    _k3 = L.int_field("GCproto", "uvinfo.ptr64")
+    count223 = get("count223")
+
+    def nth349(_rt, i9, i10):
+        _m = _rt.m
+        _u64 = _m.u64
+        _max_nodes = _rt.max_nodes
+        k = i10
+        if k < 0:
+            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
+        i = 0
+        r = 0
+        p_w34 = (_u64(_b + _k1) if ((_b := i9) is not None and _k2) else _rt.field_int(_b, _k3, False))
+        n_w34 = 0
+        t_w34 = p_w34
+        pw_w34 = 1
+        try:
+            while True:
+                if p_w34 == 0:
+                    break
+                n_w34 = (n_w34 + 1)
+                if n_w34 > _max_nodes:
+                    raise _rt.fail("limit", "iterate() has more than {0} elements (--max-nodes)", [(_max_nodes, "dec")])
+                if i == k:
+                    r = p_w34
+                    return r
+                i = (i + 1)
+                i11 = p_w34
+                p_w34 = ((i11 + count223(_rt, i11)) + 1)
+                if (p_w34 == t_w34) and (p_w34 != 0):
+                    raise _rt.fail("cycle", "iterate(): cycle at {0} after {1} elements", [(p_w34, "hex"), (n_w34, "dec")])
+                if n_w34 == pw_w34:
+                    t_w34 = p_w34
+                    pw_w34 = (pw_w34 * 2)
+        finally:
+            _rt.visited += n_w34
+            if _rt.visited > _rt.max_total:
+                raise _rt.fail("limit", "the sample visited more than {0} elements in all (--max-nodes x 10)", [(_rt.max_total, "dec")])
+        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
+
+    return nth349
+
+def make_let350(L, get):
+    _k1 = L.off("GCproto", "uvinfo.ptr64")
+    _k2 = L.plain_u64("GCproto", "uvinfo.ptr64")
+    _k3 = L.int_field("GCproto", "uvinfo.ptr64")
+    nth349 = get("nth349")
+
+    def let350(_rt, i6, i9, i10):
+        _m = _rt.m
+        _u64 = _m.u64
+        return _rt.cat(("upvalue box " if (i6 & 1) == 0 else "upvalue "), (_rt.cat("#", (i10 + 1)) if (_u64(_b + _k1) if ((_b := i9) is not None and _k2) else _rt.field_int(_b, _k3, False)) == 0 else _rt.cstring(nth349(_rt, i9, i10))))
+
+    return let350
+
+def make_let351(L, get):
+    let350 = get("let350")
+
+    def let351(_rt, i5, i6, i9):
+        return let350(_rt, i6, i9, _rt.bitop(">>", (i6 - 2), 1))
+
+    return let351
+
+def make_count352(L, get):
+    walk_lua_frames_216 = get("walk_lua_frames_216")
+
+    def count352(_rt, i14, i15):
+        acc = 0
+        def _visit1(x44):
+            nonlocal acc
+            i16 = x44
+            if i16 < i15:
+                acc = (acc + 1)
+            return 1
+        if not (walk_lua_frames_216(_rt, i14, _visit1)):
+            return acc
+        return acc
+
+    return count352
+
+def make_count353(L, get):
+    walk_lua_frames_216 = get("walk_lua_frames_216")
+
+    def count353(_rt, i14, i15):
+        acc = 0
+        def _visit1(x46):
+            nonlocal acc
+            i20 = x46
+            if i20 > i15:
+                acc = (acc + 1)
+            return 1
+        if not (walk_lua_frames_216(_rt, i14, _visit1)):
+            return acc
+        return acc
+
+    return count353
+
+def make_nth354(L, get):
+    walk_lua_proto_vars_229 = get("walk_lua_proto_vars_229")
+
+    def nth354(_rt, i19, i24, i25):
+        k = i19
+        if k < 0:
+            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
+        i = 0
+        r = 0
+        def _visit1(x88):
+            nonlocal r, i
+            i27 = x88
+            if ((_rt.bitop(">>", i27, 20) & 65535) <= i25) and (i25 < _rt.bitop(">>", i27, 36)):
+                if i == k:
+                    r = i27
+                    return 0
+                i = (i + 1)
+            return 1
+        if not (walk_lua_proto_vars_229(_rt, i24, _visit1)):
+            return r
+        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
+
+    return nth354
+
+def make_let355(L, get):
+    _k1 = L.off("GCproto", "varinfo.ptr64")
+    _k2 = L.plain_u64("GCproto", "varinfo.ptr64")
+    _k3 = L.int_field("GCproto", "varinfo.ptr64")
+    count230 = get("count230")
+    walk_lua_var_name_245 = get("walk_lua_var_name_245")
+    nth354 = get("nth354")
+
+    def let355(_rt, i19, i23, i24, i25):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.cat("slot ", i19) if count230(_rt, i24, i25) <= i19 else _rt.cat("local ", walk_lua_var_name_245(_rt, (((_u64(_b + _k1) if ((_b := i24) is not None and _k2) else _rt.field_int(_b, _k3, False)) + (nth354(_rt, i19, i24, i25) & 1048575)) - 1))))
+
+    return let355
+
+def make_let356(L, get):
+    let355 = get("let355")
+    walk_lua_return_index_219 = get("walk_lua_return_index_219")
+
+    def let356(_rt, i19, i23, i24):
+        return let355(_rt, i19, i23, i24, (walk_lua_return_index_219(_rt, i23) - 1))
+
+    return let356
+
+def make_let357(L, get):
+    _k1 = L.off("TValue", "u64")
+    _k2 = L.plain_u64("TValue", "u64")
+    _k3 = L.int_field("TValue", "u64")
+    _k4 = L.off("GCfunc", "l.ffid")
+    _k5 = L.plain_u64("GCfunc", "l.ffid")
+    _k6 = L.int_field("GCfunc", "l.ffid")
+    _k7 = L.off("GCfunc", "l.pc.ptr64")
+    _k8 = L.plain_u64("GCfunc", "l.pc.ptr64")
+    _k9 = L.int_field("GCfunc", "l.pc.ptr64")
+    _k10 = L.size("GCproto")
+    let356 = get("let356")
+
+    def let357(_rt, i14, i15, i18, i19, i23):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.cat("slot ", i19) if (((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) != 0) or ((_u64(_b + _k4) if ((_b := ((_u64(_b + _k1) if ((_b := (i18 - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k5) else _rt.field_int(_b, _k6, False)) != 0) else let356(_rt, i19, i23, ((_u64(_b + _k7) if ((_b := ((_u64(_b + _k1) if ((_b := (((i23 - ((2 + (_rt.bitop(">>", _m.int(((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) - 4), 4, False), 8) & 255)) * 8)) if ((_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 3) == 0 else (i23 - _rt.bitop("&", (_u64(_b + _k1) if ((_b := i23) is not None and _k2) else _rt.field_int(_b, _k3, False)), _rt.bitnot(7)))) - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k8) else _rt.field_int(_b, _k9, False)) - _k10)))
+
+    return let357
+
+def make_nth358(L, get):
+    count353 = get("count353")
+    walk_lua_frames_216 = get("walk_lua_frames_216")
+
+    def nth358(_rt, i14, i15):
+        k = (count353(_rt, i14, i15) - 1)
+        if k < 0:
+            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
+        i = 0
+        r = 0
+        def _visit1(x97):
+            nonlocal r, i
+            i21 = x97
+            if i21 > i15:
+                if i == k:
+                    r = i21
+                    return 0
+                i = (i + 1)
+            return 1
+        if not (walk_lua_frames_216(_rt, i14, _visit1)):
+            return r
+        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
+
+    return nth358
+
+def make_walk_lua_frame_function_359(L, get):
+    _k1 = L.off("TValue", "u64")
+    _k2 = L.plain_u64("TValue", "u64")
+    _k3 = L.int_field("TValue", "u64")
+    _k4 = L.off("GCfunc", "c.f")
+    _k5 = L.off("GCfunc", "l.ffid")
+    _k6 = L.plain_u64("GCfunc", "l.ffid")
+    _k7 = L.int_field("GCfunc", "l.ffid")
+    _k8 = L.off("GCfunc", "l.pc.ptr64")
+    _k9 = L.plain_u64("GCfunc", "l.pc.ptr64")
+    _k10 = L.int_field("GCfunc", "l.pc.ptr64")
+    _k11 = L.size("GCproto")
+    _k12 = L.off("GCproto", "chunkname.gcptr64")
+    _k13 = L.plain_u64("GCproto", "chunkname.gcptr64")
+    _k14 = L.int_field("GCproto", "chunkname.gcptr64")
+    _k15 = L.int_field("GCproto", "firstline")
+    let217 = get("let217")
+    walk_lua_call_named_241 = get("walk_lua_call_named_241")
+    walk_lua_call_name_248 = get("walk_lua_call_name_248")
+
+    def walk_lua_frame_function_359(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.cat("[C] ", _rt.symbol(_u64((((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327) + _k4)))) if (_u64(_b + _k5) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k6) else _rt.field_int(_b, _k7, False)) != 0 else (_rt.cat(let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), " main chunk") if _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True) == 0 else (_rt.cat(walk_lua_call_name_248(_rt, s), " (", let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), ":", _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True), ")") if walk_lua_call_named_241(_rt, s) else _rt.cat(let217(_rt, s, (_u64(_b + _k12) if ((_b := ((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11)) is not None and _k13) else _rt.field_int(_b, _k14, False))), ":", _rt.field_int(((_u64(_b + _k8) if ((_b := ((_u64(_b + _k1) if ((_b := (s - 8)) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)) is not None and _k9) else _rt.field_int(_b, _k10, False)) - _k11), _k15, True)))))
+
+    return walk_lua_frame_function_359
+
+def make_let360(L, get):
+    count353 = get("count353")
+    let357 = get("let357")
+    nth358 = get("nth358")
+    walk_lua_frame_function_359 = get("walk_lua_frame_function_359")
+
+    def let360(_rt, i14, i15, i18, i19):
+        return _rt.cat((_rt.cat("slot ", i19) if count353(_rt, i14, i15) == 0 else let357(_rt, i14, i15, i18, i19, nth358(_rt, i14, i15))), " of ", walk_lua_frame_function_359(_rt, i18))
+
+    return let360
+
+def make_let361(L, get):
+    let360 = get("let360")
+    h218 = get("h218")
+
+    def let361(_rt, i14, i15, i18):
+        return let360(_rt, i14, i15, i18, (h218(_rt, (i15 - i18), 8) - 1))
+
+    return let361
+
+def make_nth362(L, get):
+    walk_lua_frames_216 = get("walk_lua_frames_216")
+
+    def nth362(_rt, i14, i15):
+        k = 0
+        if k < 0:
+            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
+        i = 0
+        r = 0
+        def _visit1(x130):
+            nonlocal r, i
+            i17 = x130
+            if i17 < i15:
+                if i == k:
+                    r = i17
+                    return 0
+                i = (i + 1)
+            return 1
+        if not (walk_lua_frames_216(_rt, i14, _visit1)):
+            return r
+        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
+
+    return nth362
+
+def make_let363(L, get):
+    count352 = get("count352")
+    let361 = get("let361")
+    nth362 = get("nth362")
+
+    def let363(_rt, i6, i14, i15):
+        return (_rt.cat("stack slot ", (i6 + 1)) if count352(_rt, i14, i15) == 0 else let361(_rt, i14, i15, nth362(_rt, i14, i15)))
+
+    return let363
+
+def make_let364(L, get):
+    _k1 = L.off("lua_State", "stack.ptr64")
+    _k2 = L.plain_u64("lua_State", "stack.ptr64")
+    _k3 = L.int_field("lua_State", "stack.ptr64")
+    let363 = get("let363")
+
+    def let364(_rt, i5, i6, i14):
+        _m = _rt.m
+        _u64 = _m.u64
+        return let363(_rt, i6, i14, ((_u64(_b + _k1) if ((_b := i14) is not None and _k2) else _rt.field_int(_b, _k3, False)) + ((i6 + 1) * 8)))
+
+    return let364
 
 def make_walk_lua_held_path_365(L, get):
     _k1 = L.off("ngx_cycle_t", "conf_ctx")
@@ -10236,23 +10240,23 @@ def make_walk_lua_held_path_365(L, get):
     h1 = get("h1")
     h185 = get("h185")
     h87 = get("h87")
-    reach364 = get("reach364")
-    reach_names359 = get("reach_names359")
-    let358 = get("let358")
-    let343 = get("let343")
-    let340 = get("let340")
+    reach334 = get("reach334")
+    reach_names335 = get("reach_names335")
+    let348 = get("let348")
+    let351 = get("let351")
+    let364 = get("let364")
     let217 = get("let217")
 
     def walk_lua_held_path_365(_rt, s, visit):
         _m = _rt.m
         _u64 = _m.u64
         i1 = (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))
-        st_w14 = _rt.shared("reach364", reach364, i1)
+        st_w14 = _rt.shared("reach334", reach334, i1)
         q_w14 = st_w14[0]
         par_w14 = st_w14[1]
         edg_w14 = st_w14[2]
         seen_w14 = st_w14[3]
-        nm_w14 = _rt.shared("reach_names359", reach_names359, i1)
+        nm_w14 = _rt.shared("reach_names335", reach_names335, i1)
         j_w14 = seen_w14.get(s, -1)
         if j_w14 >= 0:
             pth_w14 = []
@@ -10277,7 +10281,7 @@ def make_walk_lua_held_path_365(L, get):
                         i7 = q_w14[j_w14]
                         i5 = (0 if par_w14[j_w14] < 0 else q_w14[par_w14[j_w14]])
                         i6 = edg_w14[j_w14]
-                        name_w14 = (("main thread" if i6 == 0 else ("_G" if i6 == 1 else ("registry" if i6 == 2 else ("metamethod name" if i6 < 25 else "base metatable")))) if i5 == 0 else _rt.cat((("metatable" if i6 == 0 else (_rt.cat("[", (i6 - 1), "]") if i6 <= (_u64(_b + _k13) if ((_b := i5) is not None and _k14) else _rt.field_int(_b, _k15, False)) else let358(_rt, i1, i5, i6, ((_u64(_b + _k16) if ((_b := i5) is not None and _k17) else _rt.field_int(_b, _k18, False)) + (_rt.bitop(">>", ((i6 - 1) - (_u64(_b + _k13) if ((_b := i5) is not None and _k14) else _rt.field_int(_b, _k15, False))), 1) * _k19))))) if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 11 else (("environment" if i6 == 0 else (_rt.cat("upvalue ", i6) if (_u64(_b + _k23) if ((_b := i5) is not None and _k24) else _rt.field_int(_b, _k25, False)) != 0 else ("prototype" if i6 == 1 else let343(_rt, i5, i6, ((_u64(_b + _k26) if ((_b := i5) is not None and _k27) else _rt.field_int(_b, _k28, False)) - _k29))))) if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 8 else ("value" if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 5 else (("environment" if i6 == 0 else let340(_rt, i5, i6, i5)) if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 6 else (("chunk name" if i6 == 0 else "constant") if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 7 else ("metatable" if i6 == 0 else "environment")))))), (_rt.cat(" (", let217(_rt, i7, (_u64(_b + _k30) if ((_b := ((_u64(_b + _k26) if ((_b := i7) is not None and _k27) else _rt.field_int(_b, _k28, False)) - _k29)) is not None and _k31) else _rt.field_int(_b, _k32, False))), ":", _rt.field_int(((_u64(_b + _k26) if ((_b := i7) is not None and _k27) else _rt.field_int(_b, _k28, False)) - _k29), _k33, True), ")") if ((_u64(_b + _k20) if ((_b := i7) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 8) and ((_u64(_b + _k23) if ((_b := i7) is not None and _k24) else _rt.field_int(_b, _k25, False)) == 0) else (" (coroutine)" if (_u64(_b + _k20) if ((_b := i7) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 6 else ""))))
+                        name_w14 = (("main thread" if i6 == 0 else ("_G" if i6 == 1 else ("registry" if i6 == 2 else ("metamethod name" if i6 < 25 else "base metatable")))) if i5 == 0 else _rt.cat((("metatable" if i6 == 0 else (_rt.cat("[", (i6 - 1), "]") if i6 <= (_u64(_b + _k13) if ((_b := i5) is not None and _k14) else _rt.field_int(_b, _k15, False)) else let348(_rt, i1, i5, i6, ((_u64(_b + _k16) if ((_b := i5) is not None and _k17) else _rt.field_int(_b, _k18, False)) + (_rt.bitop(">>", ((i6 - 1) - (_u64(_b + _k13) if ((_b := i5) is not None and _k14) else _rt.field_int(_b, _k15, False))), 1) * _k19))))) if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 11 else (("environment" if i6 == 0 else (_rt.cat("upvalue ", i6) if (_u64(_b + _k23) if ((_b := i5) is not None and _k24) else _rt.field_int(_b, _k25, False)) != 0 else ("prototype" if i6 == 1 else let351(_rt, i5, i6, ((_u64(_b + _k26) if ((_b := i5) is not None and _k27) else _rt.field_int(_b, _k28, False)) - _k29))))) if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 8 else ("value" if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 5 else (("environment" if i6 == 0 else let364(_rt, i5, i6, i5)) if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 6 else (("chunk name" if i6 == 0 else "constant") if (_u64(_b + _k20) if ((_b := i5) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 7 else ("metatable" if i6 == 0 else "environment")))))), (_rt.cat(" (", let217(_rt, i7, (_u64(_b + _k30) if ((_b := ((_u64(_b + _k26) if ((_b := i7) is not None and _k27) else _rt.field_int(_b, _k28, False)) - _k29)) is not None and _k31) else _rt.field_int(_b, _k32, False))), ":", _rt.field_int(((_u64(_b + _k26) if ((_b := i7) is not None and _k27) else _rt.field_int(_b, _k28, False)) - _k29), _k33, True), ")") if ((_u64(_b + _k20) if ((_b := i7) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 8) and ((_u64(_b + _k23) if ((_b := i7) is not None and _k24) else _rt.field_int(_b, _k25, False)) == 0) else (" (coroutine)" if (_u64(_b + _k20) if ((_b := i7) is not None and _k21) else _rt.field_int(_b, _k22, False)) == 6 else ""))))
                         nm_w14[j_w14] = name_w14
                     if not (visit(name_w14)):
                         return 0
@@ -10406,13 +10410,13 @@ def make_root370(L, get):
     h1 = get("h1")
     h185 = get("h185")
     h87 = get("h87")
-    reach364 = get("reach364")
+    reach334 = get("reach334")
 
     def root370(_rt, visit):
         _m = _rt.m
         _u64 = _m.u64
         i1 = (_u64(_b + _k10) if ((_b := _u64((_u64((_u64((_u64((_u64((_u64(h1(_rt)) + _k1)) + ((_u64(_b + _k2) if ((_b := h185(_rt)) is not None and _k3) else _rt.field_int(_b, _k4, False)) * 8))) + _k5)) + ((_u64(_b + _k6) if ((_b := h87(_rt)) is not None and _k7) else _rt.field_int(_b, _k8, False)) * 8))) + _k9))) is not None and _k11) else _rt.field_int(_b, _k12, False))
-        st_w5 = _rt.shared("reach364", reach364, i1)
+        st_w5 = _rt.shared("reach334", reach334, i1)
         q_w5 = st_w5[0]
         par_w5 = st_w5[1]
         edg_w5 = st_w5[2]
@@ -10580,10 +10584,10 @@ def make_col376(L, get):
     return col376
 
 def make_reach_parent377(L, get):
-    reach364 = get("reach364")
+    reach334 = get("reach334")
 
     def reach_parent377(_rt, i1, x):
-        st_w29 = _rt.shared("reach364", reach364, i1)
+        st_w29 = _rt.shared("reach334", reach334, i1)
         q_w29 = st_w29[0]
         par_w29 = st_w29[1]
         edg_w29 = st_w29[2]
@@ -11055,12 +11059,12 @@ def make_walk_lua_str_text_390(L, get):
     _k2 = L.off("GCstr", "len")
     _k3 = L.plain_u64("GCstr", "len")
     _k4 = L.int_field("GCstr", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def walk_lua_str_text_390(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return _rt.cat(h49(_rt, (s + _k1), (64 if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))), ("..." if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else ""))
+        return _rt.cat(h52(_rt, (s + _k1), (64 if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))), ("..." if (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) > 64 else ""))
 
     return walk_lua_str_text_390
 
@@ -11069,12 +11073,12 @@ def make_walk_lua_value_text_391(L, get):
     _k2 = L.plain_u64("TValue", "u64")
     _k3 = L.int_field("TValue", "u64")
     walk_lua_str_text_390 = get("walk_lua_str_text_390")
-    let347 = get("let347")
+    let340 = get("let340")
 
     def walk_lua_value_text_391(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (_rt.cat("'", walk_lua_str_text_390(_rt, ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)), "'") if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131067 else ((("0" if _rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))))) if (_rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0) or (let347(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))) else "<number>") if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) < 131058 else ("false" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131070 else ("true" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131069 else ("<table>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131060 else ("<function>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131063 else ("<userdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131059 else ("<thread>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131065 else ("<cdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131061 else ("<lightuserdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131068 else "<other>"))))))))))
+        return (_rt.cat("'", walk_lua_str_text_390(_rt, ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 140737488355327)), "'") if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131067 else ((("0" if _rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0 else _rt.cat(("-" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 63) != 0 else ""), _rt.bitop(">>", _rt.bitop("|", ((_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)) & 4503599627370495), 4503599627370496), (52 - ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))))) if (_rt.bitop("<<", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 1) == 0) or (let340(_rt, s, ((_rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 52) & 2047) - 1023))) else "<number>") if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) < 131058 else ("false" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131070 else ("true" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131069 else ("<table>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131060 else ("<function>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131063 else ("<userdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131059 else ("<thread>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131065 else ("<cdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131061 else ("<lightuserdata>" if _rt.bitop(">>", (_u64(_b + _k1) if ((_b := s) is not None and _k2) else _rt.field_int(_b, _k3, False)), 47) == 131068 else "<other>"))))))))))
 
     return walk_lua_value_text_391
 
@@ -11257,14 +11261,14 @@ def make_col408(L, get):
 
 def make_col409(L, get):
     walk_lua_sample_frames_270 = get("walk_lua_sample_frames_270")
-    walk_lua_frame_function_329 = get("walk_lua_frame_function_329")
+    walk_lua_frame_function_359 = get("walk_lua_frame_function_359")
 
     def col409(_rt, s):
         list_w6 = []
         kept_w7 = []
         def _visit1(x10):
             i1 = x10
-            kept_w7.append(walk_lua_frame_function_329(_rt, i1))
+            kept_w7.append(walk_lua_frame_function_359(_rt, i1))
             return 1
         if not (walk_lua_sample_frames_270(_rt, s, _visit1)):
             pass
@@ -11292,13 +11296,13 @@ def make_col410(L, get):
 
 def make_col411(L, get):
     walk_lua_sample_frames_270 = get("walk_lua_sample_frames_270")
-    walk_lua_frame_function_329 = get("walk_lua_frame_function_329")
+    walk_lua_frame_function_359 = get("walk_lua_frame_function_359")
 
     def col411(_rt, s):
         list_w7 = []
         def _visit1(x10):
             i1 = x10
-            list_w7.append(walk_lua_frame_function_329(_rt, i1))
+            list_w7.append(walk_lua_frame_function_359(_rt, i1))
             return 1
         if not (walk_lua_sample_frames_270(_rt, s, _visit1)):
             return list_w7
@@ -11370,27 +11374,23 @@ def make_col414(L, get):
 
     return col414
 
-def make_nth415(L, get):
-    walk_lua_sample_frames_270 = get("walk_lua_sample_frames_270")
+def make_let415(L, get):
+    _k1 = L.off("GCtrace", "snapmap")
+    _k2 = L.off("GCtrace", "snap")
+    _k3 = L.size("SnapShot")
+    _k4 = L.off("SnapShot", "mapofs")
+    _k5 = L.plain_u64("SnapShot", "mapofs")
+    _k6 = L.int_field("SnapShot", "mapofs")
+    _k7 = L.off("SnapShot", "nent")
+    _k8 = L.plain_u64("SnapShot", "nent")
+    _k9 = L.int_field("SnapShot", "nent")
 
-    def nth415(_rt, s):
-        k = 0
-        if k < 0:
-            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
-        i = 0
-        r = 0
-        def _visit1(x107):
-            nonlocal r, i
-            if i == k:
-                r = x107
-                return 0
-            i = (i + 1)
-            return 1
-        if not (walk_lua_sample_frames_270(_rt, s, _visit1)):
-            return r
-        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
+    def let415(_rt, i1, i2, i4):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (0 if i4 == 0 else _rt.bitop(">>", _u64((_u64((i1 + _k1)) + (((_u64(_b + _k4) if ((_b := (_u64((i1 + _k2)) + ((i4 - 1) * _k3))) is not None and _k5) else _rt.field_int(_b, _k6, False)) + (_u64(_b + _k7) if ((_b := (_u64((i1 + _k2)) + ((i4 - 1) * _k3))) is not None and _k8) else _rt.field_int(_b, _k9, False))) * 4))), 8))
 
-    return nth415
+    return let415
 
 def make_take_while416(L, get):
     _k1 = L.off("GCtrace", "snap")
@@ -11449,103 +11449,50 @@ def make_count417(L, get):
     return count417
 
 def make_let418(L, get):
-    _k1 = L.off("GCtrace", "snapmap")
-    _k2 = L.off("GCtrace", "snap")
-    _k3 = L.size("SnapShot")
-    _k4 = L.off("SnapShot", "mapofs")
-    _k5 = L.plain_u64("SnapShot", "mapofs")
-    _k6 = L.int_field("SnapShot", "mapofs")
-    _k7 = L.off("SnapShot", "nent")
-    _k8 = L.plain_u64("SnapShot", "nent")
-    _k9 = L.int_field("SnapShot", "nent")
-
-    def let418(_rt, i1, i2, i4):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (0 if i4 == 0 else _rt.bitop(">>", _u64((_u64((i1 + _k1)) + (((_u64(_b + _k4) if ((_b := (_u64((i1 + _k2)) + ((i4 - 1) * _k3))) is not None and _k5) else _rt.field_int(_b, _k6, False)) + (_u64(_b + _k7) if ((_b := (_u64((i1 + _k2)) + ((i4 - 1) * _k3))) is not None and _k8) else _rt.field_int(_b, _k9, False))) * 4))), 8))
-
-    return let418
-
-def make_let419(L, get):
     _k1 = L.off("GCtrace", "szmcode")
     _k2 = L.plain_u64("GCtrace", "szmcode")
     _k3 = L.int_field("GCtrace", "szmcode")
     _k4 = L.off("GCtrace", "nsnap")
     _k5 = L.plain_u64("GCtrace", "nsnap")
     _k6 = L.int_field("GCtrace", "nsnap")
-    let418 = get("let418")
+    let415 = get("let415")
     count417 = get("count417")
 
-    def let419(_rt, i1, i2):
+    def let418(_rt, i1, i2):
         _m = _rt.m
         _u64 = _m.u64
-        return (0 if ((i2 < 0) or (i2 >= (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False)))) or ((_u64(_b + _k4) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 0) else let418(_rt, i1, i2, count417(_rt, i1, i2)))
+        return (0 if ((i2 < 0) or (i2 >= (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False)))) or ((_u64(_b + _k4) if ((_b := i1) is not None and _k5) else _rt.field_int(_b, _k6, False)) == 0) else let415(_rt, i1, i2, count417(_rt, i1, i2)))
+
+    return let418
+
+def make_let419(L, get):
+    _k1 = L.off("GCtrace", "mcode")
+    let418 = get("let418")
+
+    def let419(_rt, s, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        return let418(_rt, i1, (_rt.register("rip") - _u64((i1 + _k1))))
 
     return let419
 
-def make_let420(L, get):
-    _k1 = L.off("GCtrace", "mcode")
-    let419 = get("let419")
-
-    def let420(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return let419(_rt, i1, (_rt.register("rip") - _u64((i1 + _k1))))
-
-    return let420
-
-def make_walk_lua_trace_pc_421(L, get):
+def make_walk_lua_trace_pc_420(L, get):
     _k1 = L.off("GG_State", "g")
     _k2 = L.off("GG_State", "J.trace")
     _k3 = L.int_field("global_State", "vmstate")
-    let420 = get("let420")
+    let419 = get("let419")
 
-    def walk_lua_trace_pc_421(_rt, s):
+    def walk_lua_trace_pc_420(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return let420(_rt, s, _u64((_u64(((s - _k1) + _k2)) + (_rt.field_int(s, _k3, True) * 8))))
+        return let419(_rt, s, _u64((_u64(((s - _k1) + _k2)) + (_rt.field_int(s, _k3, True) * 8))))
 
-    return walk_lua_trace_pc_421
+    return walk_lua_trace_pc_420
 
-def make_let422(L, get):
-    _k1 = L.off("GCproto", "sizebc")
-    _k2 = L.plain_u64("GCproto", "sizebc")
-    _k3 = L.int_field("GCproto", "sizebc")
-    _k4 = L.int_field("GCproto", "firstline")
-    _k5 = L.int_field("GCproto", "numline")
-    _k6 = L.off("GCproto", "lineinfo.ptr64")
-    _k7 = L.plain_u64("GCproto", "lineinfo.ptr64")
-    _k8 = L.int_field("GCproto", "lineinfo.ptr64")
-
-    def let422(_rt, s, i1, i2):
-        _m = _rt.m
-        _u64 = _m.u64
-        return ((-1) if (i2 < 1) or ((i2 - 1) > (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False))) else (_rt.field_int(i1, _k4, True) if i2 < 2 else ((_rt.field_int(i1, _k4, True) + _rt.field_int(i1, _k5, True)) if (i2 - 1) == (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False)) else (_rt.field_int(i1, _k4, True) + (_m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + (i2 - 2)), 1, False) if _rt.field_int(i1, _k5, True) < 256 else (_m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + ((i2 - 2) * 2)), 2, False) if _rt.field_int(i1, _k5, True) < 65536 else _m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + ((i2 - 2) * 4)), 4, False)))))))
-
-    return let422
-
-def make_let423(L, get):
-    _k1 = L.int_field("global_State", "vmstate")
-    _k2 = L.off("global_State", "cur_L.gcptr64")
-    _k3 = L.plain_u64("global_State", "cur_L.gcptr64")
-    _k4 = L.int_field("global_State", "cur_L.gcptr64")
-    _k5 = L.off("lua_State", "cframe")
-    _k6 = L.size("GCproto")
-    let422 = get("let422")
-    h218 = get("h218")
-    walk_lua_trace_pc_421 = get("walk_lua_trace_pc_421")
-
-    def let423(_rt, s, i1):
-        _m = _rt.m
-        _u64 = _m.u64
-        return let422(_rt, s, i1, h218(_rt, (((0 if not ((_rt.field_int(s, _k1, True) >= 0) or (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) != 0) and (_u64(((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + _k5)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k1, True) == (-1) else (walk_lua_trace_pc_421(_rt, s) if _rt.field_int(s, _k1, True) >= 0 else 0))) - i1) - _k6), 4))
-
-    return let423
-
-def make_count424(L, get):
+def make_count421(L, get):
     walk_lua_sample_frames_270 = get("walk_lua_sample_frames_270")
 
-    def count424(_rt, s):
+    def count421(_rt, s):
         acc = 0
         def _visit1(x101):
             nonlocal acc
@@ -11555,7 +11502,64 @@ def make_count424(L, get):
             return acc
         return acc
 
-    return count424
+    return count421
+
+def make_nth422(L, get):
+    walk_lua_sample_frames_270 = get("walk_lua_sample_frames_270")
+
+    def nth422(_rt, s):
+        k = 0
+        if k < 0:
+            raise _rt.fail("corrupt", "nth({0}): a negative index", [(k, "dec")])
+        i = 0
+        r = 0
+        def _visit1(x103):
+            nonlocal r, i
+            if i == k:
+                r = x103
+                return 0
+            i = (i + 1)
+            return 1
+        if not (walk_lua_sample_frames_270(_rt, s, _visit1)):
+            return r
+        raise _rt.fail("corrupt", "nth({0}): the walk has {1} elements", [(k, "dec"), (i, "dec")])
+
+    return nth422
+
+def make_let423(L, get):
+    _k1 = L.off("GCproto", "sizebc")
+    _k2 = L.plain_u64("GCproto", "sizebc")
+    _k3 = L.int_field("GCproto", "sizebc")
+    _k4 = L.int_field("GCproto", "firstline")
+    _k5 = L.int_field("GCproto", "numline")
+    _k6 = L.off("GCproto", "lineinfo.ptr64")
+    _k7 = L.plain_u64("GCproto", "lineinfo.ptr64")
+    _k8 = L.int_field("GCproto", "lineinfo.ptr64")
+
+    def let423(_rt, s, i1, i2):
+        _m = _rt.m
+        _u64 = _m.u64
+        return ((-1) if (i2 < 1) or ((i2 - 1) > (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False))) else (_rt.field_int(i1, _k4, True) if i2 < 2 else ((_rt.field_int(i1, _k4, True) + _rt.field_int(i1, _k5, True)) if (i2 - 1) == (_u64(_b + _k1) if ((_b := i1) is not None and _k2) else _rt.field_int(_b, _k3, False)) else (_rt.field_int(i1, _k4, True) + (_m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + (i2 - 2)), 1, False) if _rt.field_int(i1, _k5, True) < 256 else (_m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + ((i2 - 2) * 2)), 2, False) if _rt.field_int(i1, _k5, True) < 65536 else _m.int(((_u64(_b + _k6) if ((_b := i1) is not None and _k7) else _rt.field_int(_b, _k8, False)) + ((i2 - 2) * 4)), 4, False)))))))
+
+    return let423
+
+def make_let424(L, get):
+    _k1 = L.int_field("global_State", "vmstate")
+    _k2 = L.off("global_State", "cur_L.gcptr64")
+    _k3 = L.plain_u64("global_State", "cur_L.gcptr64")
+    _k4 = L.int_field("global_State", "cur_L.gcptr64")
+    _k5 = L.off("lua_State", "cframe")
+    _k6 = L.size("GCproto")
+    let423 = get("let423")
+    h218 = get("h218")
+    walk_lua_trace_pc_420 = get("walk_lua_trace_pc_420")
+
+    def let424(_rt, s, i1):
+        _m = _rt.m
+        _u64 = _m.u64
+        return let423(_rt, s, i1, h218(_rt, (((0 if not ((_rt.field_int(s, _k1, True) >= 0) or (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) != 0) and (_u64(((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + _k5)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k1, True) == (-1) else (walk_lua_trace_pc_420(_rt, s) if _rt.field_int(s, _k1, True) >= 0 else 0))) - i1) - _k6), 4))
+
+    return let424
 
 def make_walk_lua_top_line_425(L, get):
     _k1 = L.int_field("global_State", "vmstate")
@@ -11573,15 +11577,15 @@ def make_walk_lua_top_line_425(L, get):
     _k13 = L.plain_u64("GCfunc", "l.pc.ptr64")
     _k14 = L.int_field("GCfunc", "l.pc.ptr64")
     _k15 = L.size("GCproto")
-    walk_lua_trace_pc_421 = get("walk_lua_trace_pc_421")
-    count424 = get("count424")
-    nth415 = get("nth415")
-    let423 = get("let423")
+    walk_lua_trace_pc_420 = get("walk_lua_trace_pc_420")
+    count421 = get("count421")
+    nth422 = get("nth422")
+    let424 = get("let424")
 
     def walk_lua_top_line_425(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (0 if ((0 if not ((_rt.field_int(s, _k1, True) >= 0) or (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) != 0) and (_u64(((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + _k5)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k1, True) == (-1) else (walk_lua_trace_pc_421(_rt, s) if _rt.field_int(s, _k1, True) >= 0 else 0))) == 0) or (count424(_rt, s) == 0) else (0 if (_u64(_b + _k9) if ((_b := ((_u64(_b + _k6) if ((_b := (nth415(_rt, s) - 8)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k10) else _rt.field_int(_b, _k11, False)) != 0 else let423(_rt, s, ((_u64(_b + _k12) if ((_b := ((_u64(_b + _k6) if ((_b := (nth415(_rt, s) - 8)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k13) else _rt.field_int(_b, _k14, False)) - _k15))))
+        return (0 if ((0 if not ((_rt.field_int(s, _k1, True) >= 0) or (((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) != 0) and (_u64(((_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)) + _k5)) != 0))) else (_rt.register("rbx") if _rt.field_int(s, _k1, True) == (-1) else (walk_lua_trace_pc_420(_rt, s) if _rt.field_int(s, _k1, True) >= 0 else 0))) == 0) or (count421(_rt, s) == 0) else (0 if (_u64(_b + _k9) if ((_b := ((_u64(_b + _k6) if ((_b := (nth422(_rt, s) - 8)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k10) else _rt.field_int(_b, _k11, False)) != 0 else let424(_rt, s, ((_u64(_b + _k12) if ((_b := ((_u64(_b + _k6) if ((_b := (nth422(_rt, s) - 8)) is not None and _k7) else _rt.field_int(_b, _k8, False)) & 140737488355327)) is not None and _k13) else _rt.field_int(_b, _k14, False)) - _k15))))
 
     return walk_lua_top_line_425
 
@@ -11658,12 +11662,12 @@ def make_expr430(L, get):
     _k2 = L.off("ngx_str_t", "len")
     _k3 = L.plain_u64("ngx_str_t", "len")
     _k4 = L.int_field("ngx_str_t", "len")
-    h49 = get("h49")
+    h52 = get("h52")
 
     def expr430(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return h49(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
+        return h52(_rt, _u64((s + _k1)), (_u64(_b + _k2) if ((_b := s) is not None and _k3) else _rt.field_int(_b, _k4, False)))
 
     return expr430
 
@@ -11701,7 +11705,7 @@ def make_expr433(L, get):
 
     return expr433
 
-PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "root3": make_root3, "root4": make_root4, "col5": make_col5, "h6": make_h6, "fold7": make_fold7, "folded8": make_folded8, "col9": make_col9, "folded10": make_folded10, "col11": make_col11, "folded12": make_folded12, "col13": make_col13, "folded14": make_folded14, "col15": make_col15, "h16": make_h16, "fold17": make_fold17, "folded18": make_folded18, "col19": make_col19, "folded20": make_folded20, "col21": make_col21, "count22": make_count22, "col23": make_col23, "folded24": make_folded24, "check25": make_check25, "h26": make_h26, "fold27": make_fold27, "folded28": make_folded28, "col29": make_col29, "folded30": make_folded30, "col31": make_col31, "folded32": make_folded32, "col33": make_col33, "folded34": make_folded34, "col35": make_col35, "root36": make_root36, "col37": make_col37, "col38": make_col38, "fold39": make_fold39, "folded40": make_folded40, "col41": make_col41, "folded42": make_folded42, "col43": make_col43, "root44": make_root44, "col45": make_col45, "let46": make_let46, "walk_connection_kind_47": make_walk_connection_kind_47, "col48": make_col48, "h49": make_h49, "h50": make_h50, "h51": make_h51, "walk_sockaddr_text_52": make_walk_sockaddr_text_52, "walk_connection_peer_53": make_walk_connection_peer_53, "col54": make_col54, "col55": make_col55, "let56": make_let56, "walk_connection_owner_57": make_walk_connection_owner_57, "let_58": make_let_58, "col59": make_col59, "col60": make_col60, "fold61": make_fold61, "folded62": make_folded62, "col63": make_col63, "folded64": make_folded64, "col65": make_col65, "col66": make_col66, "let67": make_let67, "let_68": make_let_68, "col69": make_col69, "col70": make_col70, "root71": make_root71, "col72": make_col72, "col73": make_col73, "col74": make_col74, "col75": make_col75, "col76": make_col76, "col77": make_col77, "fold78": make_fold78, "folded79": make_folded79, "col80": make_col80, "folded81": make_folded81, "col82": make_col82, "let83": make_let83, "let84": make_let84, "walk_upstream_waits_on_85": make_walk_upstream_waits_on_85, "col86": make_col86, "h87": make_h87, "walk_lua_co_in_semaphore_88": make_walk_lua_co_in_semaphore_88, "let89": make_let89, "walk_lua_co_socket_90": make_walk_lua_co_socket_90, "let91": make_let91, "walk_lua_co_timer_92": make_walk_lua_co_timer_92, "let93": make_let93, "let94": make_let94, "let95": make_let95, "let96": make_let96, "let97": make_let97, "walk_lua_co_wait_detail_98": make_walk_lua_co_wait_detail_98, "let99": make_let99, "walk_lua_co_wait_100": make_walk_lua_co_wait_100, "any101": make_any101, "walk_lua_entry_wait_102": make_walk_lua_entry_wait_102, "walk_lua_request_waits_on_103": make_walk_lua_request_waits_on_103, "col104": make_col104, "col105": make_col105, "col106": make_col106, "h107": make_h107, "col108": make_col108, "fold109": make_fold109, "folded110": make_folded110, "col111": make_col111, "folded112": make_folded112, "col113": make_col113, "h114": make_h114, "count115": make_count115, "col116": make_col116, "count117": make_count117, "col118": make_col118, "h119": make_h119, "root120": make_root120, "col121": make_col121, "h122": make_h122, "col123": make_col123, "h124": make_h124, "col125": make_col125, "h126": make_h126, "col127": make_col127, "h128": make_h128, "col129": make_col129, "h130": make_h130, "col131": make_col131, "h132": make_h132, "col133": make_col133, "root134": make_root134, "col135": make_col135, "col136": make_col136, "col137": make_col137, "col138": make_col138, "let139": make_let139, "let_140": make_let_140, "col141": make_col141, "col142": make_col142, "let_143": make_let_143, "col144": make_col144, "col145": make_col145, "let146": make_let146, "let147": make_let147, "let148": make_let148, "nth149": make_nth149, "let150": make_let150, "let151": make_let151, "walk_event_lua_request_152": make_walk_event_lua_request_152, "let_153": make_let_153, "col154": make_col154, "col155": make_col155, "root156": make_root156, "col157": make_col157, "col158": make_col158, "col159": make_col159, "col160": make_col160, "col161": make_col161, "sum162": make_sum162, "col163": make_col163, "sum164": make_sum164, "col165": make_col165, "col166": make_col166, "sum167": make_sum167, "col168": make_col168, "sum169": make_sum169, "col170": make_col170, "col171": make_col171, "sum172": make_sum172, "col173": make_col173, "sum174": make_sum174, "col175": make_col175, "col176": make_col176, "col177": make_col177, "root178": make_root178, "col179": make_col179, "col180": make_col180, "col181": make_col181, "root182": make_root182, "col183": make_col183, "col184": make_col184, "h185": make_h185, "h186": make_h186, "take_while187": make_take_while187, "root188": make_root188, "col189": make_col189, "col190": make_col190, "col191": make_col191, "h192": make_h192, "h193": make_h193, "root194": make_root194, "h195": make_h195, "h196": make_h196, "root197": make_root197, "col198": make_col198, "root199": make_root199, "col200": make_col200, "col201": make_col201, "h202": make_h202, "col203": make_col203, "walk_lua_vmstate_204": make_walk_lua_vmstate_204, "col205": make_col205, "col206": make_col206, "count207": make_count207, "col208": make_col208, "root209": make_root209, "let_210": make_let_210, "let_211": make_let_211, "col212": make_col212, "walk_lua_co_status_213": make_walk_lua_co_status_213, "col214": make_col214, "col215": make_col215, "walk_lua_frames_216": make_walk_lua_frames_216, "let217": make_let217, "h218": make_h218, "walk_lua_return_index_219": make_walk_lua_return_index_219, "walk_lua_return_line_220": make_walk_lua_return_line_220, "walk_lua_frame_unvarg_221": make_walk_lua_frame_unvarg_221, "walk_lua_caller_bc_222": make_walk_lua_caller_bc_222, "let223": make_let223, "nth224": make_nth224, "walk_lua_name_setter_225": make_walk_lua_name_setter_225, "take_while226": make_take_while226, "count227": make_count227, "walk_lua_uleb_size_228": make_walk_lua_uleb_size_228, "walk_lua_var_next_229": make_walk_lua_var_next_229, "walk_lua_uleb_230": make_walk_lua_uleb_230, "walk_lua_var_len_231": make_walk_lua_var_len_231, "walk_lua_var_extent_232": make_walk_lua_var_extent_232, "take_while233": make_take_while233, "walk_lua_proto_vars_234": make_walk_lua_proto_vars_234, "nth235": make_nth235, "count236": make_count236, "let237": make_let237, "let238": make_let238, "let239": make_let239, "walk_lua_call_local_240": make_walk_lua_call_local_240, "walk_lua_var_name_241": make_walk_lua_var_name_241, "nth242": make_nth242, "let243": make_let243, "let244": make_let244, "let245": make_let245, "walk_lua_call_name_246": make_walk_lua_call_name_246, "let247": make_let247, "walk_lua_call_named_248": make_walk_lua_call_named_248, "walk_lua_return_frame_249": make_walk_lua_return_frame_249, "col250": make_col250, "col251": make_col251, "col252": make_col252, "nth253": make_nth253, "count254": make_count254, "walk_lua_co_lines_255": make_walk_lua_co_lines_255, "col256": make_col256, "col257": make_col257, "col258": make_col258, "col259": make_col259, "col260": make_col260, "max261": make_max261, "col262": make_col262, "col263": make_col263, "col264": make_col264, "col265": make_col265, "col266": make_col266, "root267": make_root267, "col268": make_col268, "col269": make_col269, "walk_lua_sample_frames_270": make_walk_lua_sample_frames_270, "col271": make_col271, "walk_lua_frame_sound_272": make_walk_lua_frame_sound_272, "all273": make_all273, "walk_lua_sample_sound_274": make_walk_lua_sample_sound_274, "check275": make_check275, "walk_lua_base_known_276": make_walk_lua_base_known_276, "check277": make_check277, "col278": make_col278, "col279": make_col279, "h280": make_h280, "walk_lua_object_bytes_281": make_walk_lua_object_bytes_281, "fold282": make_fold282, "folded283": make_folded283, "fold284": make_fold284, "folded285": make_folded285, "col286": make_col286, "folded287": make_folded287, "folded288": make_folded288, "col289": make_col289, "folded290": make_folded290, "col291": make_col291, "col292": make_col292, "folded293": make_folded293, "col294": make_col294, "folded295": make_folded295, "col296": make_col296, "folded297": make_folded297, "col298": make_col298, "folded299": make_folded299, "col300": make_col300, "folded301": make_folded301, "col302": make_col302, "folded303": make_folded303, "col304": make_col304, "folded305": make_folded305, "col306": make_col306, "folded307": make_folded307, "col308": make_col308, "folded309": make_folded309, "col310": make_col310, "folded311": make_folded311, "col312": make_col312, "folded313": make_folded313, "col314": make_col314, "folded315": make_folded315, "col316": make_col316, "folded317": make_folded317, "col318": make_col318, "folded319": make_folded319, "col320": make_col320, "folded321": make_folded321, "col322": make_col322, "root323": make_root323, "col324": make_col324, "col325": make_col325, "col326": make_col326, "col327": make_col327, "nth328": make_nth328, "walk_lua_frame_function_329": make_walk_lua_frame_function_329, "count330": make_count330, "nth331": make_nth331, "nth332": make_nth332, "let333": make_let333, "let334": make_let334, "let335": make_let335, "let336": make_let336, "let337": make_let337, "count338": make_count338, "let339": make_let339, "let340": make_let340, "nth341": make_nth341, "let342": make_let342, "let343": make_let343, "let344": make_let344, "walk_lua_lightud_345": make_walk_lua_lightud_345, "walk_lua_number_integer_346": make_walk_lua_number_integer_346, "let347": make_let347, "walk_lua_number_integral_348": make_walk_lua_number_integral_348, "let349": make_let349, "all350": make_all350, "walk_lua_str_ident_351": make_walk_lua_str_ident_351, "let352": make_let352, "let353": make_let353, "let354": make_let354, "walk_lua_key_name_355": make_walk_lua_key_name_355, "let356": make_let356, "walk_lua_tv_gc_357": make_walk_lua_tv_gc_357, "let358": make_let358, "reach_names359": make_reach_names359, "let360": make_let360, "walk_lua_ref_count_361": make_walk_lua_ref_count_361, "walk_lua_refs_362": make_walk_lua_refs_362, "h363": make_h363, "reach364": make_reach364, "walk_lua_held_path_365": make_walk_lua_held_path_365, "col366": make_col366, "root367": make_root367, "col368": make_col368, "col369": make_col369, "root370": make_root370, "walk_lua_vm_bytes_371": make_walk_lua_vm_bytes_371, "let372": make_let372, "let373": make_let373, "let374": make_let374, "walk_lua_cdata_bytes_375": make_walk_lua_cdata_bytes_375, "col376": make_col376, "reach_parent377": make_reach_parent377, "let378": make_let378, "walk_lua_reach_parent_379": make_walk_lua_reach_parent_379, "col380": make_col380, "h381": make_h381, "fold382": make_fold382, "folded383": make_folded383, "col384": make_col384, "count385": make_count385, "col386": make_col386, "count387": make_count387, "col388": make_col388, "take389": make_take389, "walk_lua_str_text_390": make_walk_lua_str_text_390, "walk_lua_value_text_391": make_walk_lua_value_text_391, "col392": make_col392, "folded393": make_folded393, "col394": make_col394, "folded395": make_folded395, "col396": make_col396, "folded397": make_folded397, "col398": make_col398, "folded399": make_folded399, "col400": make_col400, "folded401": make_folded401, "col402": make_col402, "folded403": make_folded403, "col404": make_col404, "folded405": make_folded405, "col406": make_col406, "folded407": make_folded407, "col408": make_col408, "col409": make_col409, "col410": make_col410, "col411": make_col411, "col412": make_col412, "col413": make_col413, "col414": make_col414, "nth415": make_nth415, "take_while416": make_take_while416, "count417": make_count417, "let418": make_let418, "let419": make_let419, "let420": make_let420, "walk_lua_trace_pc_421": make_walk_lua_trace_pc_421, "let422": make_let422, "let423": make_let423, "count424": make_count424, "walk_lua_top_line_425": make_walk_lua_top_line_425, "col426": make_col426, "col427": make_col427, "h428": make_h428, "col429": make_col429, "expr430": make_expr430, "expr431": make_expr431, "h432": make_h432, "expr433": make_expr433}
+PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "root3": make_root3, "root4": make_root4, "col5": make_col5, "h6": make_h6, "fold7": make_fold7, "folded8": make_folded8, "col9": make_col9, "folded10": make_folded10, "col11": make_col11, "folded12": make_folded12, "col13": make_col13, "folded14": make_folded14, "col15": make_col15, "h16": make_h16, "fold17": make_fold17, "folded18": make_folded18, "col19": make_col19, "folded20": make_folded20, "col21": make_col21, "count22": make_count22, "col23": make_col23, "folded24": make_folded24, "check25": make_check25, "h26": make_h26, "fold27": make_fold27, "folded28": make_folded28, "col29": make_col29, "folded30": make_folded30, "col31": make_col31, "folded32": make_folded32, "col33": make_col33, "folded34": make_folded34, "col35": make_col35, "root36": make_root36, "col37": make_col37, "col38": make_col38, "fold39": make_fold39, "folded40": make_folded40, "col41": make_col41, "folded42": make_folded42, "col43": make_col43, "root44": make_root44, "col45": make_col45, "let46": make_let46, "walk_connection_kind_47": make_walk_connection_kind_47, "col48": make_col48, "h49": make_h49, "h50": make_h50, "walk_sockaddr_text_51": make_walk_sockaddr_text_51, "h52": make_h52, "walk_connection_peer_53": make_walk_connection_peer_53, "col54": make_col54, "col55": make_col55, "let56": make_let56, "walk_connection_owner_57": make_walk_connection_owner_57, "let_58": make_let_58, "col59": make_col59, "col60": make_col60, "fold61": make_fold61, "folded62": make_folded62, "col63": make_col63, "folded64": make_folded64, "col65": make_col65, "col66": make_col66, "let67": make_let67, "let_68": make_let_68, "col69": make_col69, "col70": make_col70, "root71": make_root71, "col72": make_col72, "col73": make_col73, "col74": make_col74, "col75": make_col75, "col76": make_col76, "col77": make_col77, "fold78": make_fold78, "folded79": make_folded79, "col80": make_col80, "folded81": make_folded81, "col82": make_col82, "let83": make_let83, "let84": make_let84, "walk_upstream_waits_on_85": make_walk_upstream_waits_on_85, "col86": make_col86, "h87": make_h87, "any88": make_any88, "walk_lua_co_in_semaphore_89": make_walk_lua_co_in_semaphore_89, "let90": make_let90, "let91": make_let91, "walk_lua_co_socket_92": make_walk_lua_co_socket_92, "walk_lua_co_wait_93": make_walk_lua_co_wait_93, "walk_lua_entry_wait_94": make_walk_lua_entry_wait_94, "let95": make_let95, "let96": make_let96, "let97": make_let97, "let98": make_let98, "let99": make_let99, "let100": make_let100, "walk_lua_co_timer_101": make_walk_lua_co_timer_101, "walk_lua_co_wait_detail_102": make_walk_lua_co_wait_detail_102, "walk_lua_request_waits_on_103": make_walk_lua_request_waits_on_103, "col104": make_col104, "col105": make_col105, "col106": make_col106, "h107": make_h107, "col108": make_col108, "fold109": make_fold109, "folded110": make_folded110, "col111": make_col111, "folded112": make_folded112, "col113": make_col113, "h114": make_h114, "count115": make_count115, "col116": make_col116, "count117": make_count117, "col118": make_col118, "h119": make_h119, "root120": make_root120, "col121": make_col121, "h122": make_h122, "col123": make_col123, "h124": make_h124, "col125": make_col125, "h126": make_h126, "col127": make_col127, "h128": make_h128, "col129": make_col129, "h130": make_h130, "col131": make_col131, "h132": make_h132, "col133": make_col133, "root134": make_root134, "col135": make_col135, "col136": make_col136, "col137": make_col137, "col138": make_col138, "let139": make_let139, "let_140": make_let_140, "col141": make_col141, "col142": make_col142, "let_143": make_let_143, "col144": make_col144, "col145": make_col145, "let146": make_let146, "nth147": make_nth147, "let148": make_let148, "let149": make_let149, "let150": make_let150, "let151": make_let151, "walk_event_lua_request_152": make_walk_event_lua_request_152, "let_153": make_let_153, "col154": make_col154, "col155": make_col155, "root156": make_root156, "col157": make_col157, "col158": make_col158, "col159": make_col159, "col160": make_col160, "col161": make_col161, "sum162": make_sum162, "col163": make_col163, "sum164": make_sum164, "col165": make_col165, "col166": make_col166, "sum167": make_sum167, "col168": make_col168, "sum169": make_sum169, "col170": make_col170, "col171": make_col171, "sum172": make_sum172, "col173": make_col173, "sum174": make_sum174, "col175": make_col175, "col176": make_col176, "col177": make_col177, "root178": make_root178, "col179": make_col179, "col180": make_col180, "col181": make_col181, "root182": make_root182, "col183": make_col183, "col184": make_col184, "h185": make_h185, "h186": make_h186, "take_while187": make_take_while187, "root188": make_root188, "col189": make_col189, "col190": make_col190, "col191": make_col191, "h192": make_h192, "h193": make_h193, "root194": make_root194, "h195": make_h195, "h196": make_h196, "root197": make_root197, "col198": make_col198, "root199": make_root199, "col200": make_col200, "col201": make_col201, "h202": make_h202, "col203": make_col203, "walk_lua_vmstate_204": make_walk_lua_vmstate_204, "col205": make_col205, "col206": make_col206, "count207": make_count207, "col208": make_col208, "root209": make_root209, "let_210": make_let_210, "let_211": make_let_211, "col212": make_col212, "walk_lua_co_status_213": make_walk_lua_co_status_213, "col214": make_col214, "col215": make_col215, "walk_lua_frames_216": make_walk_lua_frames_216, "let217": make_let217, "h218": make_h218, "walk_lua_return_index_219": make_walk_lua_return_index_219, "walk_lua_return_line_220": make_walk_lua_return_line_220, "walk_lua_uleb_221": make_walk_lua_uleb_221, "take_while222": make_take_while222, "count223": make_count223, "walk_lua_var_extent_224": make_walk_lua_var_extent_224, "walk_lua_uleb_size_225": make_walk_lua_uleb_size_225, "walk_lua_var_len_226": make_walk_lua_var_len_226, "walk_lua_var_next_227": make_walk_lua_var_next_227, "take_while228": make_take_while228, "walk_lua_proto_vars_229": make_walk_lua_proto_vars_229, "count230": make_count230, "nth231": make_nth231, "let232": make_let232, "walk_lua_caller_bc_233": make_walk_lua_caller_bc_233, "let234": make_let234, "nth235": make_nth235, "walk_lua_name_setter_236": make_walk_lua_name_setter_236, "let237": make_let237, "let238": make_let238, "walk_lua_call_local_239": make_walk_lua_call_local_239, "let240": make_let240, "walk_lua_call_named_241": make_walk_lua_call_named_241, "walk_lua_frame_unvarg_242": make_walk_lua_frame_unvarg_242, "let243": make_let243, "nth244": make_nth244, "walk_lua_var_name_245": make_walk_lua_var_name_245, "let246": make_let246, "let247": make_let247, "walk_lua_call_name_248": make_walk_lua_call_name_248, "walk_lua_return_frame_249": make_walk_lua_return_frame_249, "col250": make_col250, "col251": make_col251, "col252": make_col252, "count253": make_count253, "nth254": make_nth254, "walk_lua_co_lines_255": make_walk_lua_co_lines_255, "col256": make_col256, "col257": make_col257, "col258": make_col258, "col259": make_col259, "col260": make_col260, "max261": make_max261, "col262": make_col262, "col263": make_col263, "col264": make_col264, "col265": make_col265, "col266": make_col266, "root267": make_root267, "col268": make_col268, "col269": make_col269, "walk_lua_sample_frames_270": make_walk_lua_sample_frames_270, "col271": make_col271, "walk_lua_frame_sound_272": make_walk_lua_frame_sound_272, "all273": make_all273, "walk_lua_sample_sound_274": make_walk_lua_sample_sound_274, "check275": make_check275, "walk_lua_base_known_276": make_walk_lua_base_known_276, "check277": make_check277, "col278": make_col278, "col279": make_col279, "h280": make_h280, "walk_lua_object_bytes_281": make_walk_lua_object_bytes_281, "fold282": make_fold282, "folded283": make_folded283, "fold284": make_fold284, "folded285": make_folded285, "col286": make_col286, "folded287": make_folded287, "folded288": make_folded288, "col289": make_col289, "folded290": make_folded290, "col291": make_col291, "col292": make_col292, "folded293": make_folded293, "col294": make_col294, "folded295": make_folded295, "col296": make_col296, "folded297": make_folded297, "col298": make_col298, "folded299": make_folded299, "col300": make_col300, "folded301": make_folded301, "col302": make_col302, "folded303": make_folded303, "col304": make_col304, "folded305": make_folded305, "col306": make_col306, "folded307": make_folded307, "col308": make_col308, "folded309": make_folded309, "col310": make_col310, "folded311": make_folded311, "col312": make_col312, "folded313": make_folded313, "col314": make_col314, "folded315": make_folded315, "col316": make_col316, "folded317": make_folded317, "col318": make_col318, "folded319": make_folded319, "col320": make_col320, "folded321": make_folded321, "col322": make_col322, "root323": make_root323, "col324": make_col324, "col325": make_col325, "col326": make_col326, "col327": make_col327, "let328": make_let328, "walk_lua_tv_gc_329": make_walk_lua_tv_gc_329, "h330": make_h330, "walk_lua_ref_count_331": make_walk_lua_ref_count_331, "let332": make_let332, "walk_lua_refs_333": make_walk_lua_refs_333, "reach334": make_reach334, "reach_names335": make_reach_names335, "let336": make_let336, "all337": make_all337, "walk_lua_str_ident_338": make_walk_lua_str_ident_338, "let339": make_let339, "let340": make_let340, "walk_lua_number_integral_341": make_walk_lua_number_integral_341, "walk_lua_number_integer_342": make_walk_lua_number_integer_342, "let343": make_let343, "walk_lua_lightud_344": make_walk_lua_lightud_344, "let345": make_let345, "let346": make_let346, "walk_lua_key_name_347": make_walk_lua_key_name_347, "let348": make_let348, "nth349": make_nth349, "let350": make_let350, "let351": make_let351, "count352": make_count352, "count353": make_count353, "nth354": make_nth354, "let355": make_let355, "let356": make_let356, "let357": make_let357, "nth358": make_nth358, "walk_lua_frame_function_359": make_walk_lua_frame_function_359, "let360": make_let360, "let361": make_let361, "nth362": make_nth362, "let363": make_let363, "let364": make_let364, "walk_lua_held_path_365": make_walk_lua_held_path_365, "col366": make_col366, "root367": make_root367, "col368": make_col368, "col369": make_col369, "root370": make_root370, "walk_lua_vm_bytes_371": make_walk_lua_vm_bytes_371, "let372": make_let372, "let373": make_let373, "let374": make_let374, "walk_lua_cdata_bytes_375": make_walk_lua_cdata_bytes_375, "col376": make_col376, "reach_parent377": make_reach_parent377, "let378": make_let378, "walk_lua_reach_parent_379": make_walk_lua_reach_parent_379, "col380": make_col380, "h381": make_h381, "fold382": make_fold382, "folded383": make_folded383, "col384": make_col384, "count385": make_count385, "col386": make_col386, "count387": make_count387, "col388": make_col388, "take389": make_take389, "walk_lua_str_text_390": make_walk_lua_str_text_390, "walk_lua_value_text_391": make_walk_lua_value_text_391, "col392": make_col392, "folded393": make_folded393, "col394": make_col394, "folded395": make_folded395, "col396": make_col396, "folded397": make_folded397, "col398": make_col398, "folded399": make_folded399, "col400": make_col400, "folded401": make_folded401, "col402": make_col402, "folded403": make_folded403, "col404": make_col404, "folded405": make_folded405, "col406": make_col406, "folded407": make_folded407, "col408": make_col408, "col409": make_col409, "col410": make_col410, "col411": make_col411, "col412": make_col412, "col413": make_col413, "col414": make_col414, "let415": make_let415, "take_while416": make_take_while416, "count417": make_count417, "let418": make_let418, "let419": make_let419, "walk_lua_trace_pc_420": make_walk_lua_trace_pc_420, "count421": make_count421, "nth422": make_nth422, "let423": make_let423, "let424": make_let424, "walk_lua_top_line_425": make_walk_lua_top_line_425, "col426": make_col426, "col427": make_col427, "h428": make_h428, "col429": make_col429, "expr430": make_expr430, "expr431": make_expr431, "h432": make_h432, "expr433": make_expr433}
 
 
 def pack_functions(L, names, table=PACK_FUNCTIONS):
@@ -11716,120 +11720,120 @@ def pack_functions(L, names, table=PACK_FUNCTIONS):
         return f
     return dict((n, get(n)) for n in names)
 
-def view0(L, pack_functions=pack_functions):
+def view0(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root2", "root3", "root4", "col5", "h6", "fold7", "folded8", "col9", "folded10", "col11", "folded12", "col13", "folded14", "col15", "h16", "fold17", "folded18", "col19", "folded20", "col21", "count22", "col23", "folded24", "check25"])
     return View("ngx_pool", "Memory pools - the cycle's, each connection's and each request's - with blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("cycle", fs["root2"]), ("connection", fs["root3"]), ("request", fs["root4"])], [("addr", fs["col5"], "addr", False, []), ("blocks", fs["col9"], "value", False, ["ngx_pool_t"]), ("used", fs["col11"], "value", False, ["ngx_pool_t"]), ("free", fs["col13"], "value", False, ["ngx_pool_t"]), ("failed", fs["col15"], "value", False, ["ngx_pool_t"]), ("large_count", fs["col19"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("large_bytes", fs["col21"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("cleanups", fs["col23"], "value", False, ["ngx_pool_t", "ngx_pool_cleanup_t"])], [(fs["check25"], "a block's d.last lies outside the block")], False, None, ["ngx_pool_t", "ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t", "ngx_cycle"])
 
-def view1(L, pack_functions=pack_functions):
+def view1(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root2", "col5", "h26", "fold27", "folded28", "col29", "folded30", "col31", "folded32", "col33", "folded34", "col35", "h16", "fold17", "folded18", "col19", "folded20", "col21", "count22", "col23"])
     return View("ngx_cycle_pool", "The pool of the running cycle only.", "ngx_pool_t", [("cycle", fs["root2"])], [("addr", fs["col5"], "addr", False, []), ("blocks", fs["col29"], "value", False, ["ngx_pool_t"]), ("used", fs["col31"], "value", False, ["ngx_pool_t"]), ("free", fs["col33"], "value", False, ["ngx_pool_t"]), ("failed", fs["col35"], "value", False, ["ngx_pool_t"]), ("large_count", fs["col19"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("large_bytes", fs["col21"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("cleanups", fs["col23"], "value", False, ["ngx_pool_t", "ngx_pool_cleanup_t"])], [], False, None, ["ngx_cycle_t", "ngx_cycle"])
 
-def view2(L, pack_functions=pack_functions):
+def view2(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root36", "col37", "col38", "h16", "fold39", "folded40", "col41", "folded42", "col43"])
     return View("ngx_connection_totals", "Connection slots of the worker - all, free, in use, and in use by clients.", "ngx_cycle_t", [("cycle", fs["root36"])], [("connections", fs["col37"], "value", False, ["ngx_cycle_t"]), ("free", fs["col38"], "value", False, ["ngx_cycle_t"]), ("used", fs["col41"], "value", False, ["ngx_cycle_t", "ngx_connection_t", "ngx_event_t"]), ("clients", fs["col43"], "value", False, ["ngx_cycle_t", "ngx_connection_t", "ngx_event_t"])], [], False, None, ["ngx_cycle"])
 
-def view3(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root44", "col5", "col45", "walk_connection_kind_47", "let46", "col48", "walk_connection_peer_53", "walk_sockaddr_text_52", "h50", "h51", "h49", "col54", "col55", "walk_connection_owner_57", "let56", "let_58", "col59", "col60", "h16", "fold61", "folded62", "col63", "folded64", "col65", "col66", "let67", "let_68", "col69", "col70"])
+def view3(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root44", "col5", "col45", "walk_connection_kind_47", "let46", "col48", "walk_connection_peer_53", "walk_sockaddr_text_51", "h49", "h50", "h52", "col54", "col55", "walk_connection_owner_57", "let56", "let_58", "col59", "col60", "h16", "fold61", "folded62", "col63", "folded64", "col65", "col66", "let67", "let_68", "col69", "col70"])
     return View("ngx_connections", "Every connection but the listeners' and the master's channel - clients and outgoing ones (upstream peers, Lua cosockets): fd, kind, peer address and port, the request it serves (address, uri), its pool's bytes, requests served.", "ngx_connection_t", [("cycle", fs["root44"])], [("addr", fs["col5"], "addr", False, []), ("fd", fs["col45"], "value", False, ["ngx_connection_t"]), ("kind", fs["col48"], "value", False, ["ngx_event_t", "ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t"]), ("peer", fs["col54"], "value", False, ["ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t", "ngx_str_t"]), ("remote", fs["col55"], "value", False, ["ngx_connection_t", "ngx_str_t"]), ("request", fs["col59"], "addr", False, ["ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t"]), ("uri", fs["col60"], "value", False, ["ngx_http_request_t", "ngx_str_t", "ngx_connection_t", "ngx_http_upstream_t"]), ("pool_blocks", fs["col63"], "value", False, ["ngx_connection_t", "ngx_pool_t"]), ("pool_used", fs["col65"], "value", False, ["ngx_connection_t", "ngx_pool_t"]), ("requests", fs["col66"], "value", False, ["ngx_connection_t"]), ("cosocket_peer", fs["col69"], "value", False, ["ngx_http_lua_socket_tcp_upstream_t", "ngx_connection_t", "ngx_http_request_t"]), ("cosocket_request", fs["col70"], "addr", False, ["ngx_http_lua_socket_tcp_upstream_t", "ngx_connection_t", "ngx_http_request_t"])], [], False, None, ["ngx_cycle_t", "ngx_connection_t", "ngx_event_t", "ngx_cycle"])
 
-def view4(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root71", "col5", "h49", "col72", "col73", "col74", "col75", "col76", "col77", "h16", "fold78", "folded79", "col80", "folded81", "col82", "walk_upstream_waits_on_85", "let84", "let83", "col86", "h87", "walk_lua_request_waits_on_103", "walk_lua_entry_wait_102", "any101", "walk_lua_co_wait_100", "walk_lua_co_in_semaphore_88", "let99", "walk_lua_co_socket_90", "let89", "walk_lua_co_wait_detail_98", "h50", "h51", "let96", "let95", "let94", "let93", "let97", "walk_lua_co_timer_92", "let91", "col104"])
+def view4(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root71", "col5", "h52", "col72", "col73", "col74", "col75", "col76", "col77", "h16", "fold78", "folded79", "col80", "folded81", "col82", "walk_upstream_waits_on_85", "let83", "let84", "col86", "h87", "walk_lua_request_waits_on_103", "walk_lua_entry_wait_94", "any88", "walk_lua_co_wait_93", "walk_lua_co_in_semaphore_89", "let90", "walk_lua_co_socket_92", "let91", "walk_lua_co_wait_detail_102", "h49", "h50", "let95", "let96", "let97", "let98", "let99", "walk_lua_co_timer_101", "let100", "col104"])
     return View("ngx_requests", "Every HTTP request in flight - method, uri, host, age, its connection's fd, its pool's bytes (ngx-active-reqs -m).", "ngx_http_request_t", [("active", fs["root71"])], [("addr", fs["col5"], "addr", False, []), ("method", fs["col72"], "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("uri", fs["col73"], "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("args", fs["col74"], "value", False, ["ngx_str_t", "ngx_http_request_t"]), ("host", fs["col75"], "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("age_ms", fs["col76"], "value", False, ["ngx_http_request_t"]), ("fd", fs["col77"], "value", False, ["ngx_connection_t", "ngx_http_request_t"]), ("pool_blocks", fs["col80"], "value", False, ["ngx_http_request_t", "ngx_pool_t"]), ("pool_used", fs["col82"], "value", False, ["ngx_http_request_t", "ngx_pool_t"]), ("waits_on", fs["col86"], "value", False, ["ngx_http_request_t", "ngx_http_upstream_t", "ngx_str_t", "ngx_connection_t", "ngx_event_t", "ngx_rbtree_node_t"]), ("lua_waits_on", fs["col104"], "value", False, ["ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_http_lua_ctx_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_queue_t", "ngx_event_t", "ngx_connection_t", "ngx_rbtree_node_t", "ngx_list_t", "ngx_list_part_t"])], [], True, None, ["ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t", "ngx_cycle"])
 
-def view5(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root71", "h49", "col75", "col73", "col105", "col106"])
+def view5(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root71", "h52", "col75", "col73", "col105", "col106"])
     return View("ngx_request_time", "Where requests spend wall-clock time - each request in flight under its host, its uri and the handlers its connection's read and write events wait in (reading the headers, waiting for an upstream, sending the response...). Recorded (xsample record), a request in flight for D seconds at R Hz weighs about R x D.", "ngx_http_request_t", [("active", fs["root71"])], [("host", fs["col75"], "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("uri", fs["col73"], "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("read", fs["col105"], "value", False, ["ngx_http_request_t", "ngx_connection_t", "ngx_event_t"]), ("write", fs["col106"], "value", False, ["ngx_http_request_t", "ngx_connection_t", "ngx_event_t"])], [], False, (["host", "uri", "read", "write"], None, None), ["ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t", "ngx_cycle"])
 
-def view6(L, pack_functions=pack_functions):
+def view6(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root36", "h107", "col108", "h16", "fold109", "folded110", "col111", "folded112", "col113", "h114", "count115", "col116", "count117", "col118"])
     return View("ngx_worker", "Each worker's event loop - lag_ms, how long ago it last woke and refreshed nginx's cached time; connections, requests in flight, timers, and timers already due. A worker stuck in one request shows the lag growing with timers overdue; an idle one sleeping in epoll_wait shows a lag too, but no overdue timer, since it wakes for the first.", "ngx_cycle_t", [("cycle", fs["root36"])], [("lag_ms", fs["col108"], "value", False, ["ngx_time_t", "ngx_cached_time"]), ("connections", fs["col111"], "value", False, ["ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t"]), ("requests", fs["col113"], "value", False, ["ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t"]), ("timers", fs["col116"], "value", False, ["ngx_rbtree_t", "ngx_rbtree_node_t", "ngx_event_timer_rbtree"]), ("overdue_timers", fs["col118"], "value", False, ["ngx_rbtree_t", "ngx_rbtree_node_t", "ngx_event_t", "ngx_event_timer_rbtree"])], [], True, None, ["ngx_cycle"])
 
-def view7(L, pack_functions=pack_functions):
+def view7(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h119", "h1", "root120", "col121", "h122", "col123", "h124", "col125", "h126", "col127", "h128", "col129", "h130", "col131", "h132", "col133"])
     return View("ngx_status", "nginx's own counters, those stub_status shows (ngx_stat_*, in the shared memory all workers count in): accepted, handled and requests count up since the master started (xsample top shows them per second, serve as counters); active, reading, writing and waiting are the connections now. A build without http_stub_status_module has no such symbols: the view is partial, saying that ngx_stat_accepted is missing.", "ngx_cycle_t", [("cycle", fs["root120"])], [("accepted", fs["col121"], "value", False, ["ngx_stat_accepted"]), ("handled", fs["col123"], "value", False, ["ngx_stat_handled"]), ("requests", fs["col125"], "value", False, ["ngx_stat_requests"]), ("active", fs["col127"], "value", False, ["ngx_stat_active"]), ("reading", fs["col129"], "value", False, ["ngx_stat_reading"]), ("writing", fs["col131"], "value", False, ["ngx_stat_writing"]), ("waiting", fs["col133"], "value", False, ["ngx_stat_waiting"])], [], False, None, ["ngx_cycle", "ngx_stat_accepted"])
 
-def view8(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h114", "root134", "col5", "col135", "col136", "col137", "col138", "let139", "let_140", "col141", "walk_connection_kind_47", "let46", "walk_connection_peer_53", "walk_sockaddr_text_52", "h50", "h51", "h49", "col142", "walk_connection_owner_57", "let56", "let_143", "col144", "col145", "walk_event_lua_request_152", "h87", "let150", "nth149", "let147", "let67", "let148", "let151", "let146", "let_153", "col154", "col155"])
+def view8(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h114", "root134", "col5", "col135", "col136", "col137", "col138", "let139", "let_140", "col141", "walk_connection_kind_47", "let46", "walk_connection_peer_53", "walk_sockaddr_text_51", "h49", "h50", "h52", "col142", "walk_connection_owner_57", "let56", "let_143", "col144", "col145", "walk_event_lua_request_152", "h87", "let146", "nth147", "let148", "let67", "let149", "let150", "let151", "let_153", "col154", "col155"])
     return View("ngx_timers", "The event timers in expiry order - key, ms left, handler, and whose it is: a connection's read or write event gives its fd, kind and peer (owner) and the request it serves (request, uri); any other timer's owner is unknown; a Lua coroutine's timer (ngx.sleep, a semaphore, a cosocket) gives the request whose Lua waits (lua_request, lua_uri).", "ngx_event_t", [("timers", fs["root134"])], [("addr", fs["col5"], "addr", False, []), ("key", fs["col135"], "value", False, ["ngx_rbtree_node_t", "ngx_event_t"]), ("left_ms", fs["col136"], "value", False, ["ngx_rbtree_node_t", "ngx_event_t"]), ("handler", fs["col137"], "value", False, ["ngx_event_t"]), ("write", fs["col138"], "value", False, ["ngx_event_t"]), ("fd", fs["col141"], "value", False, ["ngx_connection_t", "ngx_event_t"]), ("owner", fs["col142"], "value", False, ["ngx_event_t", "ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t", "ngx_str_t"]), ("request", fs["col144"], "addr", False, ["ngx_event_t", "ngx_connection_t", "ngx_http_request_t", "ngx_http_upstream_t"]), ("uri", fs["col145"], "value", False, ["ngx_http_request_t", "ngx_str_t", "ngx_event_t", "ngx_connection_t", "ngx_http_upstream_t"]), ("lua_request", fs["col154"], "addr", False, ["ngx_event_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_ctx_t", "ngx_connection_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module"]), ("lua_uri", fs["col155"], "value", False, ["ngx_http_request_t", "ngx_str_t", "ngx_event_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_ctx_t", "ngx_connection_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_module_t", "ngx_http_lua_module"])], [], True, None, ["ngx_rbtree_t", "ngx_rbtree_node_t", "ngx_event_t", "ngx_event_timer_rbtree"])
 
-def view9(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root156", "col5", "h49", "col157", "col158", "col159", "col160"])
+def view9(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root156", "col5", "h52", "col157", "col158", "col159", "col160"])
     return View("ngx_shm_zones", "Shared memory zones - name, size, owner module, free slab pages.", "ngx_shm_zone_t", [("cycle", fs["root156"])], [("addr", fs["col5"], "addr", False, []), ("name", fs["col157"], "value", False, ["ngx_shm_zone_t", "ngx_str_t"]), ("size", fs["col158"], "value", False, ["ngx_shm_zone_t"]), ("owner", fs["col159"], "value", False, ["ngx_shm_zone_t"]), ("free_pages", fs["col160"], "value", False, ["ngx_shm_zone_t", "ngx_slab_pool_t"])], [], False, None, ["ngx_cycle_t", "ngx_list_t", "ngx_list_part_t", "ngx_shm_zone_t", "ngx_cycle"])
 
-def view10(L, pack_functions=pack_functions):
+def view10(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root36", "col161", "sum162", "col163", "sum164", "col165"])
     return View("ngx_memory_cycle", "The cycle's pool - its blocks (used and free) and large allocations, as stacks (part of ngx_memory).", "ngx_cycle_t", [("cycle", fs["root36"])], [("pool", fs["col161"], "addr", False, ["ngx_cycle_t"]), ("blocks_bytes", fs["col163"], "value", False, ["ngx_cycle_t", "ngx_pool_t"]), ("large_bytes", fs["col165"], "value", False, ["ngx_cycle_t", "ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "pool"], None, ["blocks_bytes", "large_bytes"]), ["ngx_cycle"])
 
-def view11(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root44", "h49", "col55", "col166", "sum167", "col168", "sum169", "col170"])
+def view11(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root44", "h52", "col55", "col166", "sum167", "col168", "sum169", "col170"])
     return View("ngx_memory_connections", "Each client connection's pool, by remote address, as stacks (part of ngx_memory).", "ngx_connection_t", [("connection", fs["root44"])], [("remote", fs["col55"], "value", False, ["ngx_connection_t", "ngx_str_t"]), ("pool", fs["col166"], "addr", False, ["ngx_connection_t"]), ("blocks_bytes", fs["col168"], "value", False, ["ngx_connection_t", "ngx_pool_t"]), ("large_bytes", fs["col170"], "value", False, ["ngx_connection_t", "ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "remote", "pool"], None, ["blocks_bytes", "large_bytes"]), ["ngx_cycle_t", "ngx_connection_t", "ngx_event_t", "ngx_cycle"])
 
-def view12(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root71", "h49", "col72", "col73", "col171", "sum172", "col173", "sum174", "col175"])
+def view12(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root71", "h52", "col72", "col73", "col171", "sum172", "col173", "sum174", "col175"])
     return View("ngx_memory_requests", "Each request's pool, by method and uri, as stacks (part of ngx_memory).", "ngx_http_request_t", [("request", fs["root71"])], [("method", fs["col72"], "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("uri", fs["col73"], "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("pool", fs["col171"], "addr", False, ["ngx_http_request_t"]), ("blocks_bytes", fs["col173"], "value", False, ["ngx_http_request_t", "ngx_pool_t"]), ("large_bytes", fs["col175"], "value", False, ["ngx_http_request_t", "ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "method", "uri", "pool"], None, ["blocks_bytes", "large_bytes"]), ["ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t", "ngx_cycle"])
 
-def view13(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root156", "h49", "col157", "col176", "col177"])
+def view13(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root156", "h52", "col157", "col176", "col177"])
     return View("ngx_memory_zones", "Each shared memory zone by name - bytes of slab pages used and free (4 KiB pages), as stacks (part of ngx_memory).", "ngx_shm_zone_t", [("zone", fs["root156"])], [("name", fs["col157"], "value", False, ["ngx_shm_zone_t", "ngx_str_t"]), ("used_bytes", fs["col176"], "value", False, ["ngx_shm_zone_t", "ngx_slab_pool_t"]), ("free_bytes", fs["col177"], "value", False, ["ngx_shm_zone_t", "ngx_slab_pool_t"])], [], False, (["origin", "name"], None, ["used_bytes", "free_bytes"]), ["ngx_cycle_t", "ngx_list_t", "ngx_list_part_t", "ngx_shm_zone_t", "ngx_cycle"])
 
-def view14(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root178", "col5", "h49", "col179", "col180", "col181"])
+def view14(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root178", "col5", "h52", "col179", "col180", "col181"])
     return View("ngx_listening", "Listening sockets - address, fd, backlog.", "ngx_listening_t", [("cycle", fs["root178"])], [("addr", fs["col5"], "addr", False, []), ("address", fs["col179"], "value", False, ["ngx_listening_t", "ngx_str_t"]), ("fd", fs["col180"], "value", False, ["ngx_listening_t"]), ("backlog", fs["col181"], "value", False, ["ngx_listening_t"])], [], False, None, ["ngx_cycle_t", "ngx_array_t", "ngx_listening_t", "ngx_cycle"])
 
-def view15(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root182", "col5", "col183", "h49", "col184"])
+def view15(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root182", "col5", "col183", "h52", "col184"])
     return View("ngx_open_files", "Files the configuration keeps open (logs) - fd and name.", "ngx_open_file_t", [("cycle", fs["root182"])], [("addr", fs["col5"], "addr", False, []), ("fd", fs["col183"], "value", False, ["ngx_open_file_t"]), ("name", fs["col184"], "value", False, ["ngx_open_file_t", "ngx_str_t"])], [], False, None, ["ngx_cycle_t", "ngx_list_t", "ngx_list_part_t", "ngx_open_file_t", "ngx_cycle"])
 
-def view16(L, pack_functions=pack_functions):
+def view16(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "h185", "h186", "take_while187", "root188", "col5", "col189", "col190", "col191"])
     return View("ngx_phase_handlers", "The HTTP phase engine in run order - each handler's checker (its phase) and handler, symbolised.", "ngx_http_phase_handler_t", [("engine", fs["root188"])], [("addr", fs["col5"], "addr", False, []), ("checker", fs["col189"], "value", False, ["ngx_http_phase_handler_t"]), ("handler", fs["col190"], "value", False, ["ngx_http_phase_handler_t"]), ("next", fs["col191"], "value", False, ["ngx_http_phase_handler_t"])], [], False, None, ["ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_core_main_conf_t", "ngx_http_phase_handler_t", "ngx_http_core_module", "ngx_http_module", "ngx_cycle"])
 
-def view17(L, pack_functions=pack_functions):
+def view17(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h192", "h193", "root194", "h195", "h196", "root197", "col5", "col198"])
     return View("ngx_filters", "The header and body filter chains in run order, symbolised. Each filter module keeps its successor in a static of its own C file (ngx_http_next_header_filter), found through .symtab.", "fnptr", [("header", fs["root194"]), ("body", fs["root197"])], [("addr", fs["col5"], "addr", False, []), ("filter", fs["col198"], "value", False, [])], [], False, None, ["ngx_http_top_body_filter", "ngx_http_top_header_filter"])
 
-def view18(L, pack_functions=pack_functions):
+def view18(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "h185", "h87", "root199", "col5", "col200", "col201", "h202", "col203", "walk_lua_vmstate_204", "col205", "col206", "count207", "col208"])
     return View("lua_vm", "The worker's Lua VM (OpenResty) - GC bytes in use, the threshold of the next cycle and the collector's phase, the VM state (interpreter, C, GC, compiler, or a trace), the running coroutine, the JIT traces it holds.", "lua_State", [("main", fs["root199"])], [("addr", fs["col5"], "addr", False, []), ("gc_bytes", fs["col200"], "value", False, ["global_State", "lua_State"]), ("gc_threshold", fs["col201"], "value", False, ["global_State", "lua_State"]), ("gc_phase", fs["col203"], "value", False, ["global_State", "lua_State"]), ("vmstate", fs["col205"], "value", False, ["lua_State", "global_State"]), ("current", fs["col206"], "addr", False, ["global_State", "lua_State"]), ("traces", fs["col208"], "value", False, ["GG_State"])], [], False, None, ["ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle"])
 
-def view19(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "h87", "root209", "col5", "h49", "col73", "let_210", "let_211", "col212", "walk_lua_co_status_213", "col214", "col215", "walk_lua_frames_216", "walk_lua_return_frame_249", "let217", "walk_lua_return_line_220", "walk_lua_return_index_219", "h218", "walk_lua_call_named_248", "walk_lua_call_local_240", "walk_lua_proto_vars_234", "walk_lua_uleb_230", "walk_lua_var_extent_232", "take_while226", "count227", "walk_lua_var_len_231", "walk_lua_uleb_size_228", "walk_lua_var_next_229", "take_while233", "count236", "nth235", "let237", "walk_lua_name_setter_225", "walk_lua_caller_bc_222", "let223", "nth224", "let238", "let239", "let247", "walk_lua_frame_unvarg_221", "walk_lua_call_name_246", "let243", "nth242", "walk_lua_var_name_241", "let244", "let245", "col250", "col251", "col252", "walk_lua_co_lines_255", "count254", "nth253", "col256", "walk_lua_entry_wait_102", "any101", "walk_lua_co_wait_100", "walk_lua_co_in_semaphore_88", "let99", "walk_lua_co_socket_90", "let89", "col257", "h50", "h51", "let96", "col258", "let95", "let94", "col259", "let93", "col260", "walk_lua_co_timer_92", "let91", "max261", "col262", "col263", "col264", "col265", "walk_lua_co_wait_detail_98", "let97", "col266"])
+def view19(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "h87", "root209", "col5", "h52", "col73", "let_210", "let_211", "col212", "walk_lua_co_status_213", "col214", "col215", "walk_lua_frames_216", "walk_lua_return_frame_249", "let217", "walk_lua_return_line_220", "walk_lua_return_index_219", "h218", "walk_lua_call_named_241", "walk_lua_call_local_239", "walk_lua_proto_vars_229", "walk_lua_uleb_221", "walk_lua_var_extent_224", "take_while222", "count223", "walk_lua_var_len_226", "walk_lua_uleb_size_225", "walk_lua_var_next_227", "take_while228", "count230", "nth231", "let232", "walk_lua_name_setter_236", "walk_lua_caller_bc_233", "let234", "nth235", "let237", "let238", "let240", "walk_lua_frame_unvarg_242", "walk_lua_call_name_248", "let243", "nth244", "walk_lua_var_name_245", "let246", "let247", "col250", "col251", "col252", "walk_lua_co_lines_255", "count253", "nth254", "col256", "walk_lua_entry_wait_94", "any88", "walk_lua_co_wait_93", "walk_lua_co_in_semaphore_89", "let90", "walk_lua_co_socket_92", "let91", "col257", "h49", "h50", "let95", "col258", "let96", "let97", "col259", "let98", "col260", "walk_lua_co_timer_101", "let100", "max261", "col262", "col263", "col264", "col265", "walk_lua_co_wait_detail_102", "let99", "col266"])
     return View("lua_requests", "Each request running Lua - its uri, its entry coroutine's status, and that coroutine's Lua backtrace, youngest frame first: each Lua frame's source, current line and the line its function is defined at; then its other live coroutines (ngx.thread.spawn, coroutine.create), each a status line and its backtrace.", "ngx_http_request_t", [("active", fs["root209"])], [("addr", fs["col5"], "addr", False, []), ("uri", fs["col73"], "value", False, ["ngx_http_request_t", "ngx_str_t"]), ("co", fs["col212"], "addr", False, ["ngx_http_lua_co_ctx_t", "ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module"]), ("co_status", fs["col214"], "value", False, ["ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_http_lua_co_ctx_t"]), ("lua_status", fs["col215"], "value", False, ["lua_State", "ngx_http_lua_co_ctx_t", "ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module"]), ("backtrace", fs["col250"], "value", True, ["ngx_http_lua_co_ctx_t", "TValue", "GCproto", "GCfunc", "GCstr", "lj_bc_KNIL", "lj_bc_TSETM", "lj_bc_CALLM", "lj_bc_RETM", "lj_bc_FORI", "lj_bc_JITERL", "lj_bc_ISTC", "lj_bc_ISFC", "lj_bc_MOV", "lj_bc_KPRI", "lj_bc_UGET", "lj_bc_FNEW", "lj_bc_GGET", "lj_bc_TGETV", "lj_bc_TGETR", "lj_bc_ITERC", "lj_bc_TGETS", "lj_bc_CALLT", "ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "lua_State"]), ("bt_line", fs["col251"], "value", True, ["ngx_http_lua_co_ctx_t", "TValue", "GCproto", "GCfunc", "ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "lua_State"]), ("bt_defined", fs["col252"], "value", True, ["ngx_http_lua_co_ctx_t", "TValue", "GCproto", "GCfunc", "ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "lua_State"]), ("threads", fs["col256"], "value", True, ["ngx_http_lua_ctx_t", "ngx_list_t", "ngx_list_part_t", "ngx_http_lua_co_ctx_t", "TValue", "lua_State", "GCproto", "GCfunc", "GCstr", "lj_bc_KNIL", "lj_bc_TSETM", "lj_bc_CALLM", "lj_bc_RETM", "lj_bc_FORI", "lj_bc_JITERL", "lj_bc_ISTC", "lj_bc_ISFC", "lj_bc_MOV", "lj_bc_KPRI", "lj_bc_UGET", "lj_bc_FNEW", "lj_bc_GGET", "lj_bc_TGETV", "lj_bc_TGETR", "lj_bc_ITERC", "lj_bc_TGETS", "lj_bc_CALLT", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module"]), ("wait", fs["col257"], "value", False, ["ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_http_lua_ctx_t", "ngx_http_lua_co_ctx_t", "ngx_event_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_queue_t", "ngx_list_t", "ngx_list_part_t"]), ("peer", fs["col258"], "value", False, ["ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_queue_t"]), ("sent", fs["col259"], "value", False, ["ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_queue_t", "ngx_connection_t"]), ("buffered", fs["col260"], "value", False, ["ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_queue_t"]), ("left_ms", fs["col262"], "value", False, ["ngx_rbtree_node_t", "ngx_event_t", "ngx_http_lua_ctx_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_queue_t", "ngx_connection_t"]), ("thread_wait", fs["col263"], "value", True, ["ngx_http_lua_ctx_t", "ngx_list_t", "ngx_list_part_t", "ngx_http_lua_co_ctx_t", "ngx_event_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_http_request_t", "ngx_queue_t", "ngx_module_t", "ngx_http_lua_module"]), ("thread_peer", fs["col264"], "value", True, ["ngx_http_lua_ctx_t", "ngx_list_t", "ngx_list_part_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_http_request_t", "ngx_queue_t", "ngx_module_t", "ngx_http_lua_module"]), ("thread_sent", fs["col265"], "value", True, ["ngx_http_lua_ctx_t", "ngx_list_t", "ngx_list_part_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_http_request_t", "ngx_queue_t", "ngx_connection_t", "ngx_module_t", "ngx_http_lua_module"]), ("thread_waits", fs["col266"], "value", True, ["ngx_http_lua_ctx_t", "ngx_list_t", "ngx_list_part_t", "ngx_http_lua_co_ctx_t", "ngx_http_lua_socket_tcp_upstream_t", "ngx_http_request_t", "ngx_queue_t", "ngx_event_t", "ngx_connection_t", "ngx_rbtree_node_t", "ngx_module_t", "ngx_http_lua_module"])], [], True, None, ["ngx_cycle_t", "ngx_connection_t", "ngx_http_request_t", "ngx_module_t", "ngx_http_lua_module", "ngx_cycle"])
 
-def view20(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "h185", "h87", "root267", "col268", "col269", "walk_lua_sample_frames_270", "walk_lua_return_frame_249", "h49", "let217", "walk_lua_return_line_220", "walk_lua_return_index_219", "h218", "walk_lua_call_named_248", "walk_lua_call_local_240", "walk_lua_proto_vars_234", "walk_lua_uleb_230", "walk_lua_var_extent_232", "take_while226", "count227", "walk_lua_var_len_231", "walk_lua_uleb_size_228", "walk_lua_var_next_229", "take_while233", "count236", "nth235", "let237", "walk_lua_name_setter_225", "walk_lua_caller_bc_222", "let223", "nth224", "let238", "let239", "let247", "walk_lua_frame_unvarg_221", "walk_lua_call_name_246", "let243", "nth242", "walk_lua_var_name_241", "let244", "let245", "col271", "walk_lua_sample_sound_274", "walk_lua_frame_sound_272", "all273", "check275", "walk_lua_base_known_276", "check277"])
+def view20(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "h185", "h87", "root267", "col268", "col269", "walk_lua_sample_frames_270", "walk_lua_return_frame_249", "h52", "let217", "walk_lua_return_line_220", "walk_lua_return_index_219", "h218", "walk_lua_call_named_241", "walk_lua_call_local_239", "walk_lua_proto_vars_229", "walk_lua_uleb_221", "walk_lua_var_extent_224", "take_while222", "count223", "walk_lua_var_len_226", "walk_lua_uleb_size_225", "walk_lua_var_next_227", "take_while228", "count230", "nth231", "let232", "walk_lua_name_setter_236", "walk_lua_caller_bc_233", "let234", "nth235", "let237", "let238", "let240", "walk_lua_frame_unvarg_242", "walk_lua_call_name_248", "let243", "nth244", "walk_lua_var_name_245", "let246", "let247", "col271", "walk_lua_sample_sound_274", "walk_lua_frame_sound_272", "all273", "check275", "walk_lua_base_known_276", "check277"])
     return View("lua_backtrace", "The Lua backtrace of the coroutine running now, youngest frame first, as Lua's traceback writes it (lbt of openresty-gdb-utils) - when Lua runs JIT code, or is in C called from Lua (a call that blocks, a crash inside one, a core dumped there), and in the interpreter from its frame base register (on a core, in a debugger; live, from perf events' register samples); empty when no Lua runs.", "global_State", [("vm", fs["root267"])], [("vm", fs["col268"], "value", False, ["global_State"]), ("coroutine", fs["col269"], "addr", False, ["global_State", "lua_State"]), ("backtrace", fs["col271"], "value", True, ["TValue", "GCproto", "GCfunc", "GCstr", "lj_bc_KNIL", "lj_bc_TSETM", "lj_bc_CALLM", "lj_bc_RETM", "lj_bc_FORI", "lj_bc_JITERL", "lj_bc_ISTC", "lj_bc_ISFC", "lj_bc_MOV", "lj_bc_KPRI", "lj_bc_UGET", "lj_bc_FNEW", "lj_bc_GGET", "lj_bc_TGETV", "lj_bc_TGETR", "lj_bc_ITERC", "lj_bc_TGETS", "lj_bc_CALLT", "global_State", "lua_State"])], [(fs["check275"], "the running coroutine's frames do not chain down its stack (read while they changed)"), (fs["check277"], "the interpreter runs and its frame base is not known (no register sample of the last 2 ms, or its BASE register does not point into the running coroutine's stack)")], False, None, ["global_State", "lua_State", "TValue", "GChead", "GCfunc", "GCproto", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle"])
 
-def view21(L, pack_functions=pack_functions):
+def view21(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "h185", "h87", "root267", "col278", "h202", "col279", "h280", "walk_lua_object_bytes_281", "fold282", "folded283", "h26", "fold284", "folded285", "col286", "folded287", "folded288", "col289", "folded290", "col291", "col292", "folded293", "col294", "folded295", "col296", "folded297", "col298", "folded299", "col300", "folded301", "col302", "folded303", "col304", "folded305", "col306", "folded307", "col308", "folded309", "col310", "folded311", "col312", "folded313", "col314", "folded315", "col316", "folded317", "col318", "folded319", "col320", "folded321", "col322"])
     return View("lua_objects", "The worker's Lua objects by type - how many and the bytes the collector would free with them - from a walk of the GC's lists; strings also as LuaJIT counts them itself (str_num). cdata and traces are counted only. The counts are of every object the lists hold, garbage the collector has not freed yet included; the collector's phase (gc_phase, g->gc.state) says where in its cycle it is, and garbage_objects and garbage_bytes what of it the collector has found dead and not freed yet (isdead: the other white, during GCSsweepstring and GCSsweep; before its atomic step the collector has not told garbage yet, and they are 0).", "global_State", [("main", fs["root267"])], [("gc_bytes", fs["col278"], "value", False, ["global_State"]), ("gc_phase", fs["col279"], "value", False, ["global_State"]), ("garbage_objects", fs["col286"], "value", False, ["global_State", "GChead", "GCstr", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("garbage_bytes", fs["col289"], "value", False, ["global_State", "GChead", "GCstr", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("strings", fs["col291"], "value", False, ["global_State", "GChead", "GCstr"]), ("str_num", fs["col292"], "value", False, ["global_State"]), ("string_bytes", fs["col294"], "value", False, ["global_State", "GChead", "GCstr"]), ("tables", fs["col296"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("table_bytes", fs["col298"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("largest_table_bytes", fs["col300"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("functions", fs["col302"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("function_bytes", fs["col304"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("protos", fs["col306"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("proto_bytes", fs["col308"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("threads", fs["col310"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("thread_bytes", fs["col312"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("upvalues", fs["col314"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("userdata", fs["col316"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("userdata_bytes", fs["col318"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("cdata", fs["col320"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("traces", fs["col322"], "value", False, ["global_State", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"])], [], False, None, ["lua_State", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle"])
 
-def view22(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "h185", "h87", "walk_lua_object_bytes_281", "root323", "col5", "col324", "col325", "col326", "col327", "walk_lua_held_path_365", "reach_names359", "walk_lua_key_name_355", "walk_lua_str_ident_351", "let349", "all350", "h49", "let352", "walk_lua_number_integral_348", "let347", "walk_lua_number_integer_346", "walk_lua_lightud_345", "let344", "let353", "let354", "walk_lua_tv_gc_357", "let356", "let358", "take_while226", "count227", "nth341", "let342", "let343", "walk_lua_frames_216", "count338", "count330", "walk_lua_proto_vars_234", "walk_lua_uleb_230", "walk_lua_var_extent_232", "walk_lua_var_len_231", "walk_lua_uleb_size_228", "walk_lua_var_next_229", "take_while233", "count236", "walk_lua_var_name_241", "nth332", "let333", "walk_lua_return_index_219", "h218", "let334", "let335", "nth331", "walk_lua_frame_function_329", "let217", "walk_lua_call_named_248", "walk_lua_call_local_240", "nth235", "let237", "walk_lua_name_setter_225", "walk_lua_caller_bc_222", "let223", "nth224", "let238", "let239", "let247", "walk_lua_call_name_246", "let243", "nth242", "let244", "let245", "let336", "let337", "nth328", "let339", "let340", "reach364", "h363", "walk_lua_refs_362", "walk_lua_ref_count_361", "let360", "col366"])
+def view22(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "h185", "h87", "walk_lua_object_bytes_281", "root323", "col5", "col324", "col325", "col326", "col327", "walk_lua_held_path_365", "reach_names335", "walk_lua_key_name_347", "walk_lua_str_ident_338", "let336", "all337", "h52", "let339", "walk_lua_number_integral_341", "let340", "walk_lua_number_integer_342", "walk_lua_lightud_344", "let343", "let345", "let346", "walk_lua_tv_gc_329", "let328", "let348", "take_while222", "count223", "nth349", "let350", "let351", "walk_lua_frames_216", "count352", "count353", "walk_lua_proto_vars_229", "walk_lua_uleb_221", "walk_lua_var_extent_224", "walk_lua_var_len_226", "walk_lua_uleb_size_225", "walk_lua_var_next_227", "take_while228", "count230", "walk_lua_var_name_245", "nth354", "let355", "walk_lua_return_index_219", "h218", "let356", "let357", "nth358", "walk_lua_frame_function_359", "let217", "walk_lua_call_named_241", "walk_lua_call_local_239", "nth231", "let232", "walk_lua_name_setter_236", "walk_lua_caller_bc_233", "let234", "nth235", "let237", "let238", "let240", "walk_lua_call_name_248", "let243", "nth244", "let246", "let247", "let360", "let361", "nth362", "let363", "let364", "reach334", "h330", "walk_lua_refs_333", "walk_lua_ref_count_331", "let332", "col366"])
     return View("lua_tables", "The worker's large Lua tables - each of 64 KiB or more, from a walk of the GC's list: its bytes, array slots and hash slots, and whether it has a metatable. A cache that keeps growing is the leak; lua_table --addr shows what is in one.", "GCtab", [("large", fs["root323"])], [("addr", fs["col5"], "addr", False, []), ("bytes", fs["col324"], "value", False, ["GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("array_slots", fs["col325"], "value", False, ["GCtab"]), ("hash_slots", fs["col326"], "value", False, ["GCtab"]), ("metatable", fs["col327"], "value", False, ["GCtab"]), ("held_by", fs["col366"], "value", True, ["lua_State", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "GChead", "GCtab", "Node", "GCfunc", "GCproto", "GCstr", "TValue", "lj_bc_KNIL", "lj_bc_TSETM", "lj_bc_CALLM", "lj_bc_RETM", "lj_bc_FORI", "lj_bc_JITERL", "lj_bc_ISTC", "lj_bc_ISFC", "lj_bc_MOV", "lj_bc_KPRI", "lj_bc_UGET", "lj_bc_FNEW", "lj_bc_GGET", "lj_bc_TGETV", "lj_bc_TGETR", "lj_bc_ITERC", "lj_bc_TGETS", "lj_bc_CALLT", "global_State", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle", "GCRef", "GCfuncC", "GCfuncL", "GCupval", "GCudata"])], [], False, None, ["global_State", "lua_State", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "GCupval", "GCudata", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle"])
 
-def view23(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "h185", "h87", "walk_lua_object_bytes_281", "root367", "col5", "col368", "col369", "walk_lua_held_path_365", "reach_names359", "walk_lua_key_name_355", "walk_lua_str_ident_351", "let349", "all350", "h49", "let352", "walk_lua_number_integral_348", "let347", "walk_lua_number_integer_346", "walk_lua_lightud_345", "let344", "let353", "let354", "walk_lua_tv_gc_357", "let356", "let358", "take_while226", "count227", "nth341", "let342", "let343", "walk_lua_frames_216", "count338", "count330", "walk_lua_proto_vars_234", "walk_lua_uleb_230", "walk_lua_var_extent_232", "walk_lua_var_len_231", "walk_lua_uleb_size_228", "walk_lua_var_next_229", "take_while233", "count236", "walk_lua_var_name_241", "nth332", "let333", "walk_lua_return_index_219", "h218", "let334", "let335", "nth331", "walk_lua_frame_function_329", "let217", "walk_lua_call_named_248", "walk_lua_call_local_240", "nth235", "let237", "walk_lua_name_setter_225", "walk_lua_caller_bc_222", "let223", "nth224", "let238", "let239", "let247", "walk_lua_call_name_246", "let243", "nth242", "let244", "let245", "let336", "let337", "nth328", "let339", "let340", "reach364", "h363", "walk_lua_refs_362", "walk_lua_ref_count_361", "let360", "col366"])
+def view23(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "h185", "h87", "walk_lua_object_bytes_281", "root367", "col5", "col368", "col369", "walk_lua_held_path_365", "reach_names335", "walk_lua_key_name_347", "walk_lua_str_ident_338", "let336", "all337", "h52", "let339", "walk_lua_number_integral_341", "let340", "walk_lua_number_integer_342", "walk_lua_lightud_344", "let343", "let345", "let346", "walk_lua_tv_gc_329", "let328", "let348", "take_while222", "count223", "nth349", "let350", "let351", "walk_lua_frames_216", "count352", "count353", "walk_lua_proto_vars_229", "walk_lua_uleb_221", "walk_lua_var_extent_224", "walk_lua_var_len_226", "walk_lua_uleb_size_225", "walk_lua_var_next_227", "take_while228", "count230", "walk_lua_var_name_245", "nth354", "let355", "walk_lua_return_index_219", "h218", "let356", "let357", "nth358", "walk_lua_frame_function_359", "let217", "walk_lua_call_named_241", "walk_lua_call_local_239", "nth231", "let232", "walk_lua_name_setter_236", "walk_lua_caller_bc_233", "let234", "nth235", "let237", "let238", "let240", "walk_lua_call_name_248", "let243", "nth244", "let246", "let247", "let360", "let361", "nth362", "let363", "let364", "reach334", "h330", "walk_lua_refs_333", "walk_lua_ref_count_331", "let332", "col366"])
     return View("lua_held_by", "Who holds a Lua object: the first path from a GC root to it (lua_held_path), for any object by --addr ADDRESS (a table, function, string, coroutine...), else for the worker's large tables (64 KiB or more).", "GChead", [("large", fs["root367"])], [("addr", fs["col5"], "addr", False, []), ("type", fs["col368"], "value", False, ["GChead"]), ("bytes", fs["col369"], "value", False, ["GChead", "GCstr", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("held_by", fs["col366"], "value", True, ["lua_State", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "GChead", "GCtab", "Node", "GCfunc", "GCproto", "GCstr", "TValue", "lj_bc_KNIL", "lj_bc_TSETM", "lj_bc_CALLM", "lj_bc_RETM", "lj_bc_FORI", "lj_bc_JITERL", "lj_bc_ISTC", "lj_bc_ISFC", "lj_bc_MOV", "lj_bc_KPRI", "lj_bc_UGET", "lj_bc_FNEW", "lj_bc_GGET", "lj_bc_TGETV", "lj_bc_TGETR", "lj_bc_ITERC", "lj_bc_TGETS", "lj_bc_CALLT", "global_State", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle", "GCRef", "GCfuncC", "GCfuncL", "GCupval", "GCudata"])], [], False, None, ["global_State", "lua_State", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "GCupval", "GCudata", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle"])
 
-def view24(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "h185", "h87", "root267", "reach364", "walk_lua_tv_gc_357", "let356", "h363", "walk_lua_refs_362", "walk_lua_ref_count_361", "h218", "let360", "root370", "walk_lua_vm_bytes_371", "walk_lua_cdata_bytes_375", "let372", "let373", "let374", "walk_lua_object_bytes_281", "col376", "walk_lua_reach_parent_379", "reach_parent377", "let378", "walk_lua_held_path_365", "reach_names359", "walk_lua_key_name_355", "walk_lua_str_ident_351", "let349", "all350", "h49", "let352", "walk_lua_number_integral_348", "let347", "walk_lua_number_integer_346", "walk_lua_lightud_345", "let344", "let353", "let354", "let358", "take_while226", "count227", "nth341", "let342", "let343", "walk_lua_frames_216", "count338", "count330", "walk_lua_proto_vars_234", "walk_lua_uleb_230", "walk_lua_var_extent_232", "walk_lua_var_len_231", "walk_lua_uleb_size_228", "walk_lua_var_next_229", "take_while233", "count236", "walk_lua_var_name_241", "nth332", "let333", "walk_lua_return_index_219", "let334", "let335", "nth331", "walk_lua_frame_function_329", "let217", "walk_lua_call_named_248", "walk_lua_call_local_240", "nth235", "let237", "walk_lua_name_setter_225", "walk_lua_caller_bc_222", "let223", "nth224", "let238", "let239", "let247", "walk_lua_call_name_246", "let243", "nth242", "let244", "let245", "let336", "let337", "nth328", "let339", "let340", "col380"])
+def view24(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "h185", "h87", "root267", "reach334", "walk_lua_tv_gc_329", "let328", "h330", "walk_lua_refs_333", "walk_lua_ref_count_331", "h218", "let332", "root370", "walk_lua_vm_bytes_371", "walk_lua_cdata_bytes_375", "let372", "let373", "let374", "walk_lua_object_bytes_281", "col376", "walk_lua_reach_parent_379", "reach_parent377", "let378", "walk_lua_held_path_365", "reach_names335", "walk_lua_key_name_347", "walk_lua_str_ident_338", "let336", "all337", "h52", "let339", "walk_lua_number_integral_341", "let340", "walk_lua_number_integer_342", "walk_lua_lightud_344", "let343", "let345", "let346", "let348", "take_while222", "count223", "nth349", "let350", "let351", "walk_lua_frames_216", "count352", "count353", "walk_lua_proto_vars_229", "walk_lua_uleb_221", "walk_lua_var_extent_224", "walk_lua_var_len_226", "walk_lua_uleb_size_225", "walk_lua_var_next_227", "take_while228", "count230", "walk_lua_var_name_245", "nth354", "let355", "walk_lua_return_index_219", "let356", "let357", "nth358", "walk_lua_frame_function_359", "let217", "walk_lua_call_named_241", "walk_lua_call_local_239", "nth231", "let232", "walk_lua_name_setter_236", "walk_lua_caller_bc_233", "let234", "nth235", "let237", "let238", "let240", "walk_lua_call_name_248", "let243", "nth244", "let246", "let247", "let360", "let361", "nth362", "let363", "let364", "col380"])
     return View("lua_references", "An object-reference flame graph of the worker's Lua heap: every object the collector's roots reach, under the path that first reaches it (breadth first, lua_held_path), weighed by its bytes - a string under the object that holds it; so a frame weighs all that is reached through it first. Garbage not yet swept weighs nothing; what the VM allocates for itself (lua_vm_bytes) is the frame vm. Take one: xsample record --struct lua_references --duration 1 --rate 1 -o heap.svg.", "GChead", [("vm", fs["root267"]), ("objects", fs["root370"])], [("bytes", fs["col376"], "value", False, ["lua_State", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "GChead", "GCstr", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "GCupval", "GCudata", "global_State", "CTState", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle", "GCcdata", "CType", "GG_State", "IRIns", "SnapShot"]), ("lua", fs["col380"], "value", True, ["GChead", "lua_State", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "GCtab", "Node", "GCfunc", "GCproto", "GCstr", "TValue", "lj_bc_KNIL", "lj_bc_TSETM", "lj_bc_CALLM", "lj_bc_RETM", "lj_bc_FORI", "lj_bc_JITERL", "lj_bc_ISTC", "lj_bc_ISFC", "lj_bc_MOV", "lj_bc_KPRI", "lj_bc_UGET", "lj_bc_FNEW", "lj_bc_GGET", "lj_bc_TGETV", "lj_bc_TGETR", "lj_bc_ITERC", "lj_bc_TGETS", "lj_bc_CALLT", "global_State", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle", "GCRef", "GCfuncC", "GCfuncL", "GCupval", "GCudata"])], [], False, (["origin", "lua"], "bytes", None), ["lua_State", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "global_State", "GCRef", "GChead", "GCtab", "Node", "GCfunc", "GCfuncC", "GCproto", "GCfuncL", "GCupval", "GCudata", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle"])
 
-def view25(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["col5", "walk_lua_object_bytes_281", "col324", "h381", "fold382", "folded383", "col384", "count385", "col386", "count387", "col388", "take389", "walk_lua_value_text_391", "walk_lua_str_text_390", "h49", "let347", "col392", "folded393", "col394", "folded395", "col396", "folded397", "col398", "folded399", "col400", "folded401", "col402", "folded403", "col404", "folded405", "col406", "folded407", "col408"])
+def view25(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["col5", "walk_lua_object_bytes_281", "col324", "h381", "fold382", "folded383", "col384", "count385", "col386", "count387", "col388", "take389", "walk_lua_value_text_391", "walk_lua_str_text_390", "h52", "let340", "col392", "folded393", "col394", "folded395", "col396", "folded397", "col398", "folded399", "col400", "folded401", "col402", "folded403", "col404", "folded405", "col406", "folded407", "col408"])
     return View("lua_table", "What is in one Lua table (--addr T, an address lua_tables shows): its live entries (array slots and hash nodes whose value is not nil), the first 20 keys of its hash part as text, and its values by type - how many, and the bytes of the strings and tables they are (a string or table held twice counts twice).", "GCtab", [], [("addr", fs["col5"], "addr", False, []), ("bytes", fs["col324"], "value", False, ["GChead", "GCtab", "Node", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("entries", fs["col384"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("array_entries", fs["col386"], "value", False, ["GCtab"]), ("hash_entries", fs["col388"], "value", False, ["GCtab", "Node", "TValue"]), ("keys", fs["col392"], "value", True, ["Node", "TValue", "GCstr", "GCtab"]), ("strings", fs["col394"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("string_bytes", fs["col396"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("tables", fs["col398"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("table_bytes", fs["col400"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("numbers", fs["col402"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("booleans", fs["col404"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("functions", fs["col406"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"]), ("others", fs["col408"], "value", False, ["GCtab", "Node", "TValue", "GCstr", "GChead", "GCfunc", "GCfuncL", "GCfuncC", "GCproto", "lua_State", "GCupval", "GCudata"])], [], False, None, [])
 
-def view26(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "h185", "h87", "root267", "col268", "walk_lua_sample_frames_270", "walk_lua_frame_function_329", "h49", "let217", "walk_lua_call_named_248", "walk_lua_return_index_219", "h218", "walk_lua_call_local_240", "walk_lua_proto_vars_234", "walk_lua_uleb_230", "walk_lua_var_extent_232", "take_while226", "count227", "walk_lua_var_len_231", "walk_lua_uleb_size_228", "walk_lua_var_next_229", "take_while233", "count236", "nth235", "let237", "walk_lua_name_setter_225", "walk_lua_caller_bc_222", "let223", "nth224", "let238", "let239", "let247", "walk_lua_call_name_246", "let243", "nth242", "walk_lua_var_name_241", "let244", "let245", "col409", "col410", "walk_lua_sample_sound_274", "walk_lua_frame_sound_272", "all273", "check275", "walk_lua_base_known_276", "check277"])
+def view26(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "h185", "h87", "root267", "col268", "walk_lua_sample_frames_270", "walk_lua_frame_function_359", "h52", "let217", "walk_lua_call_named_241", "walk_lua_return_index_219", "h218", "walk_lua_call_local_239", "walk_lua_proto_vars_229", "walk_lua_uleb_221", "walk_lua_var_extent_224", "take_while222", "count223", "walk_lua_var_len_226", "walk_lua_uleb_size_225", "walk_lua_var_next_227", "take_while228", "count230", "nth231", "let232", "walk_lua_name_setter_236", "walk_lua_caller_bc_233", "let234", "nth235", "let237", "let238", "let240", "walk_lua_call_name_248", "let243", "nth244", "walk_lua_var_name_245", "let246", "let247", "col409", "col410", "walk_lua_sample_sound_274", "walk_lua_frame_sound_272", "all273", "check275", "walk_lua_base_known_276", "check277"])
     return View("lua_stacks", "Where the worker's Lua spends CPU, sampled - what the VM does (JIT code, the interpreter, C called from Lua, the collector, the JIT compiler) and the functions on the running coroutine's stack, outermost first; a worker not running Lua weighs nothing. Record it: xsample record --struct lua_stacks --rate 100 -o lua.svg.", "global_State", [("main", fs["root267"])], [("vm", fs["col268"], "value", False, ["global_State"]), ("lua", fs["col409"], "value", True, ["GCfunc", "TValue", "GCproto", "GCstr", "lj_bc_KNIL", "lj_bc_TSETM", "lj_bc_CALLM", "lj_bc_RETM", "lj_bc_FORI", "lj_bc_JITERL", "lj_bc_ISTC", "lj_bc_ISFC", "lj_bc_MOV", "lj_bc_KPRI", "lj_bc_UGET", "lj_bc_FNEW", "lj_bc_GGET", "lj_bc_TGETV", "lj_bc_TGETR", "lj_bc_ITERC", "lj_bc_TGETS", "lj_bc_CALLT", "global_State", "lua_State"]), ("running", fs["col410"], "value", False, ["global_State", "lua_State"])], [(fs["check275"], "the running coroutine's frames do not chain down its stack (read while they changed)"), (fs["check277"], "the interpreter runs and its frame base is not known (no register sample of the last 2 ms, or its BASE register does not point into the running coroutine's stack)")], False, (["vm", "lua"], "running", None), ["global_State", "lua_State", "TValue", "GChead", "GCfunc", "GCproto", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle"])
 
-def view27(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "h185", "h87", "root267", "col268", "col410", "walk_lua_sample_frames_270", "walk_lua_frame_function_329", "h49", "let217", "walk_lua_call_named_248", "walk_lua_return_index_219", "h218", "walk_lua_call_local_240", "walk_lua_proto_vars_234", "walk_lua_uleb_230", "walk_lua_var_extent_232", "take_while226", "count227", "walk_lua_var_len_231", "walk_lua_uleb_size_228", "walk_lua_var_next_229", "take_while233", "count236", "nth235", "let237", "walk_lua_name_setter_225", "walk_lua_caller_bc_222", "let223", "nth224", "let238", "let239", "let247", "walk_lua_call_name_246", "let243", "nth242", "walk_lua_var_name_241", "let244", "let245", "col411", "col412", "col413", "walk_lua_return_line_220", "col414", "walk_lua_top_line_425", "walk_lua_trace_pc_421", "let418", "take_while416", "count417", "let419", "let420", "count424", "nth415", "let422", "let423", "col426", "col427", "h428", "col429", "walk_lua_sample_sound_274", "walk_lua_frame_sound_272", "all273", "check275", "walk_lua_base_known_276", "check277"])
+def view27(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "h185", "h87", "root267", "col268", "col410", "walk_lua_sample_frames_270", "walk_lua_frame_function_359", "h52", "let217", "walk_lua_call_named_241", "walk_lua_return_index_219", "h218", "walk_lua_call_local_239", "walk_lua_proto_vars_229", "walk_lua_uleb_221", "walk_lua_var_extent_224", "take_while222", "count223", "walk_lua_var_len_226", "walk_lua_uleb_size_225", "walk_lua_var_next_227", "take_while228", "count230", "nth231", "let232", "walk_lua_name_setter_236", "walk_lua_caller_bc_233", "let234", "nth235", "let237", "let238", "let240", "walk_lua_call_name_248", "let243", "nth244", "walk_lua_var_name_245", "let246", "let247", "col411", "col412", "col413", "walk_lua_return_line_220", "col414", "walk_lua_top_line_425", "walk_lua_trace_pc_420", "let415", "take_while416", "count417", "let418", "let419", "count421", "nth422", "let423", "let424", "col426", "col427", "h428", "col429", "walk_lua_sample_sound_274", "walk_lua_frame_sound_272", "all273", "check275", "walk_lua_base_known_276", "check277"])
     return View("lua_entries", "The running coroutine's Lua frames at a sample, as xsample record --cpu splices them into the thread's native stack (splices: native_stack): youngest first, each with its function, its kind (0 a Lua function, 1 a C function, more a builtin), whether C called it (the outermost frame of one entry into the VM), and the line its caller is at; the line the interpreter is at; the C frames of the entries (lua_cframes) and an address in the VM (lua_vm_code). The native frame at each entry's C frame is where that entry's Lua frames go.", "global_State", [("main", fs["root267"])], [("vm", fs["col268"], "value", False, ["global_State"]), ("running", fs["col410"], "value", False, ["global_State", "lua_State"]), ("frames", fs["col411"], "value", True, ["GCfunc", "TValue", "GCproto", "GCstr", "lj_bc_KNIL", "lj_bc_TSETM", "lj_bc_CALLM", "lj_bc_RETM", "lj_bc_FORI", "lj_bc_JITERL", "lj_bc_ISTC", "lj_bc_ISFC", "lj_bc_MOV", "lj_bc_KPRI", "lj_bc_UGET", "lj_bc_FNEW", "lj_bc_GGET", "lj_bc_TGETV", "lj_bc_TGETR", "lj_bc_ITERC", "lj_bc_TGETS", "lj_bc_CALLT", "global_State", "lua_State"]), ("kinds", fs["col412"], "value", True, ["GCfunc", "TValue", "global_State", "lua_State"]), ("entry_ends", fs["col413"], "value", True, ["TValue", "global_State", "lua_State"]), ("caller_lines", fs["col414"], "value", True, ["TValue", "GCproto", "GCfunc", "global_State", "lua_State"]), ("top_line", fs["col426"], "value", False, ["global_State", "lua_State", "GCfunc", "TValue", "GCproto", "GG_State", "GCtrace", "SnapShot"]), ("entry_sps", fs["col427"], "value", True, ["global_State", "lua_State"]), ("vm_pc", fs["col429"], "value", False, ["GG_State"])], [(fs["check275"], "the running coroutine's frames do not chain down its stack (read while they changed)"), (fs["check277"], "the interpreter runs and its frame base is not known (its BASE register does not point into the running coroutine's stack)")], False, None, ["global_State", "lua_State", "TValue", "GChead", "GCfunc", "GCproto", "ngx_cycle_t", "ngx_module_t", "ngx_http_conf_ctx_t", "ngx_http_lua_main_conf_t", "ngx_http_lua_module", "ngx_http_module", "ngx_cycle"])
 
 def printer0(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h49", "expr430"])
+    fs = pack_functions(L, ["h52", "expr430"])
     return fs["expr430"]
 
 def pack_clock(L, pack_functions=pack_functions):

@@ -4,16 +4,20 @@
 
 # Use: (gdb) source redis.py
 
+import linecache as _linecache
 import sys as _sys
 import types as _types
 
 
 def _xwalk_module(name, source):
-    """One module of the runtime: registered under its name before it runs, as an import does."""
+    """One module of the runtime: registered under its name before it runs, as an import does; its lines
+    known to linecache, so that a traceback shows them."""
     module = _types.ModuleType(name)
     _sys.modules[name] = module
+    filename = "<xwalk: %s>" % name
+    _linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
-        exec(compile(source, "<xwalk: %s>" % name, "exec"), module.__dict__)
+        exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException:
         del _sys.modules[name]
         raise
@@ -2888,30 +2892,30 @@ def make_col4(L, get):
 
     return col4
 
-def make_walk_sds_len_5(L, get):
+def make_h5(L, get):
 
-    def walk_sds_len_5(_rt, s):
-        _m = _rt.m
-        _u64 = _m.u64
-        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
-
-    return walk_sds_len_5
-
-def make_h6(L, get):
-
-    def h6(_rt, d, l):
+    def h5(_rt, d, l):
         if l < 0:
             raise _rt.fail("corrupt", "string at {0}: negative length {1}", [(d, "hex"), (l, "dec")])
         return _rt.string(d, l)
 
-    return h6
+    return h5
+
+def make_walk_sds_len_6(L, get):
+
+    def walk_sds_len_6(_rt, s):
+        _m = _rt.m
+        _u64 = _m.u64
+        return (_rt.bitop(">>", _m.int((s - 1), 1, False), 3) if (_m.int((s - 1), 1, False) & 7) == 0 else (_m.int((s - 3), 1, False) if (_m.int((s - 1), 1, False) & 7) == 1 else (_m.int((s - 5), 2, False) if (_m.int((s - 1), 1, False) & 7) == 2 else (_m.int((s - 9), 4, False) if (_m.int((s - 1), 1, False) & 7) == 3 else _u64((s - 17))))))
+
+    return walk_sds_len_6
 
 def make_walk_sds_7(L, get):
-    h6 = get("h6")
-    walk_sds_len_5 = get("walk_sds_len_5")
+    h5 = get("h5")
+    walk_sds_len_6 = get("walk_sds_len_6")
 
     def walk_sds_7(_rt, s):
-        return ("" if s == 0 else h6(_rt, s, walk_sds_len_5(_rt, s)))
+        return ("" if s == 0 else h5(_rt, s, walk_sds_len_6(_rt, s)))
 
     return walk_sds_7
 
@@ -3023,12 +3027,12 @@ def make_col17(L, get):
 
 def make_col18(L, get):
     _k1 = L.off("client", "querybuf")
-    walk_sds_len_5 = get("walk_sds_len_5")
+    walk_sds_len_6 = get("walk_sds_len_6")
 
     def col18(_rt, s):
         _m = _rt.m
         _u64 = _m.u64
-        return (walk_sds_len_5(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else 0)
+        return (walk_sds_len_6(_rt, _u64((s + _k1))) if _u64((s + _k1)) != 0 else 0)
 
     return col18
 
@@ -4144,7 +4148,7 @@ def make_expr77(L, get):
 
     return expr77
 
-PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "col3": make_col3, "col4": make_col4, "walk_sds_len_5": make_walk_sds_len_5, "h6": make_h6, "walk_sds_7": make_walk_sds_7, "col8": make_col8, "walk_robj_str_9": make_walk_robj_str_9, "col10": make_col10, "h11": make_h11, "col12": make_col12, "col13": make_col13, "col14": make_col14, "walk_client_flags_15": make_walk_client_flags_15, "col16": make_col16, "col17": make_col17, "col18": make_col18, "col19": make_col19, "col20": make_col20, "col21": make_col21, "h22": make_h22, "walk_dict_size_23": make_walk_dict_size_23, "root24": make_root24, "col25": make_col25, "col26": make_col26, "col27": make_col27, "col28": make_col28, "col29": make_col29, "root30": make_root30, "col31": make_col31, "col32": make_col32, "take33": make_take33, "col34": make_col34, "col35": make_col35, "check36": make_check36, "root37": make_root37, "col38": make_col38, "col39": make_col39, "col40": make_col40, "col41": make_col41, "col42": make_col42, "col43": make_col43, "col44": make_col44, "h45": make_h45, "h46": make_h46, "h47": make_h47, "fold48": make_fold48, "folded49": make_folded49, "col50": make_col50, "sum51": make_sum51, "col52": make_col52, "folded53": make_folded53, "col54": make_col54, "folded55": make_folded55, "col56": make_col56, "folded57": make_folded57, "col58": make_col58, "folded59": make_folded59, "col60": make_col60, "folded61": make_folded61, "col62": make_col62, "folded63": make_folded63, "col64": make_col64, "root65": make_root65, "col66": make_col66, "col67": make_col67, "col68": make_col68, "col69": make_col69, "col70": make_col70, "col71": make_col71, "root72": make_root72, "col73": make_col73, "col74": make_col74, "col75": make_col75, "col76": make_col76, "expr77": make_expr77}
+PACK_FUNCTIONS = {"h1": make_h1, "root2": make_root2, "col3": make_col3, "col4": make_col4, "h5": make_h5, "walk_sds_len_6": make_walk_sds_len_6, "walk_sds_7": make_walk_sds_7, "col8": make_col8, "walk_robj_str_9": make_walk_robj_str_9, "col10": make_col10, "h11": make_h11, "col12": make_col12, "col13": make_col13, "col14": make_col14, "walk_client_flags_15": make_walk_client_flags_15, "col16": make_col16, "col17": make_col17, "col18": make_col18, "col19": make_col19, "col20": make_col20, "col21": make_col21, "h22": make_h22, "walk_dict_size_23": make_walk_dict_size_23, "root24": make_root24, "col25": make_col25, "col26": make_col26, "col27": make_col27, "col28": make_col28, "col29": make_col29, "root30": make_root30, "col31": make_col31, "col32": make_col32, "take33": make_take33, "col34": make_col34, "col35": make_col35, "check36": make_check36, "root37": make_root37, "col38": make_col38, "col39": make_col39, "col40": make_col40, "col41": make_col41, "col42": make_col42, "col43": make_col43, "col44": make_col44, "h45": make_h45, "h46": make_h46, "h47": make_h47, "fold48": make_fold48, "folded49": make_folded49, "col50": make_col50, "sum51": make_sum51, "col52": make_col52, "folded53": make_folded53, "col54": make_col54, "folded55": make_folded55, "col56": make_col56, "folded57": make_folded57, "col58": make_col58, "folded59": make_folded59, "col60": make_col60, "folded61": make_folded61, "col62": make_col62, "folded63": make_folded63, "col64": make_col64, "root65": make_root65, "col66": make_col66, "col67": make_col67, "col68": make_col68, "col69": make_col69, "col70": make_col70, "col71": make_col71, "root72": make_root72, "col73": make_col73, "col74": make_col74, "col75": make_col75, "col76": make_col76, "expr77": make_expr77}
 
 
 def pack_functions(L, names, table=PACK_FUNCTIONS):
@@ -4159,28 +4163,28 @@ def pack_functions(L, names, table=PACK_FUNCTIONS):
         return f
     return dict((n, get(n)) for n in names)
 
-def view0(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root2", "col3", "col4", "walk_sds_7", "walk_sds_len_5", "h6", "col8", "walk_robj_str_9", "col10", "h11", "col12", "col13", "col14", "walk_client_flags_15", "col16", "col17", "col18", "col19", "col20", "col21"])
+def view0(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root2", "col3", "col4", "walk_sds_7", "walk_sds_len_6", "h5", "col8", "walk_robj_str_9", "col10", "h11", "col12", "col13", "col14", "walk_client_flags_15", "col16", "col17", "col18", "col19", "col20", "col21"])
     return View("redis_clients", "The connected clients, as CLIENT LIST shows them - id, fd, address (known once redis has written it: CLIENT LIST, the slow log and errors do), name, age and idle seconds, db, flags, the last command, query and output buffers.", "client", [("clients", fs["root2"])], [("id", fs["col3"], "value", False, ["client"]), ("fd", fs["col4"], "value", False, ["client", "connection"]), ("addr", fs["col8"], "value", False, ["client"]), ("name", fs["col10"], "value", False, ["client", "robj"]), ("age_s", fs["col12"], "value", False, ["client"]), ("idle_s", fs["col13"], "value", False, ["client"]), ("db", fs["col14"], "value", False, ["redisDb", "client"]), ("flags", fs["col16"], "value", False, ["client"]), ("cmd", fs["col17"], "value", False, ["client", "redisCommand"]), ("qbuf", fs["col18"], "value", False, ["client"]), ("obl", fs["col19"], "value", False, ["client"]), ("oll", fs["col20"], "value", False, ["list", "client"]), ("omem", fs["col21"], "value", False, ["client", "list", "listNode", "clientReplyBlock"])], [], True, None, ["redisServer", "list", "listNode", "server"])
 
-def view1(L, pack_functions=pack_functions):
+def view1(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "walk_dict_size_23", "h22", "root24", "col25", "col26", "col27", "col28", "col29"])
     return View("redis_keyspace", "Each database holding keys, as INFO keyspace shows it - its keys, the keys with an expiry, their average TTL - and whether its dict is rehashing.", "redisDb", [("dbs", fs["root24"])], [("db", fs["col25"], "value", False, ["redisDb"]), ("keys", fs["col26"], "value", False, ["redisDb", "dict"]), ("expires", fs["col27"], "value", False, ["redisDb", "dict"]), ("avg_ttl", fs["col28"], "value", False, ["redisDb"]), ("rehashing", fs["col29"], "value", False, ["dict", "redisDb"])], [], False, None, ["redisServer", "redisDb", "dict", "server"])
 
-def view2(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root30", "col3", "walk_sds_7", "walk_sds_len_5", "h6", "col8", "walk_robj_str_9", "col10", "col14", "col31", "col32", "take33", "col34", "h11", "col35", "check36"])
+def view2(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root30", "col3", "walk_sds_7", "walk_sds_len_6", "h5", "col8", "walk_robj_str_9", "col10", "col14", "col31", "col32", "take33", "col34", "h11", "col35", "check36"])
     return View("redis_current", "The command redis's main thread is executing now, and for whom - the client, the command and its first arguments, and how long it has run by the sampler's clock (from redis's cached time, which call() sets as the command starts); nothing while redis is idle. Works while redis cannot answer.", "client", [("running", fs["root30"])], [("id", fs["col3"], "value", False, ["client"]), ("addr", fs["col8"], "value", False, ["client"]), ("name", fs["col10"], "value", False, ["client", "robj"]), ("db", fs["col14"], "value", False, ["redisDb", "client"]), ("cmd", fs["col31"], "value", False, ["client", "redisCommand"]), ("argc", fs["col32"], "value", False, ["client"]), ("args", fs["col34"], "value", True, ["robj", "client"]), ("running_ms", fs["col35"], "value", False, ["redisServer", "server"])], [(fs["check36"], "a script or module has run past busy-reply-threshold and redis answers BUSY meanwhile; it has refreshed its cached time, so running_ms counts from then")], True, None, ["client", "redisServer", "server"])
 
-def view3(L, pack_functions=pack_functions):
+def view3(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root37", "col38", "col39", "col40", "col41", "col42", "col43", "col44", "h45", "h46", "h47", "fold48", "folded49", "col50", "walk_dict_size_23", "h22", "sum51", "col52", "folded53", "col54", "folded55", "col56", "folded57", "col58", "folded59", "col60", "folded61", "col62", "folded63", "col64"])
     return View("redis_memory", "redis's memory as INFO memory shows it - the allocator's figures serverCron samples every 100 ms, the peak - and its values by type from a walk of the keyspace (bounded by --max-nodes: partial past it).", "redisServer", [("server", fs["root37"])], [("used_memory", fs["col38"], "value", False, ["redisServer"]), ("peak", fs["col39"], "value", False, ["redisServer"]), ("startup", fs["col40"], "value", False, ["redisServer"]), ("rss", fs["col41"], "value", False, ["redisServer"]), ("allocated", fs["col42"], "value", False, ["redisServer"]), ("active", fs["col43"], "value", False, ["redisServer"]), ("resident", fs["col44"], "value", False, ["redisServer"]), ("keys", fs["col50"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("dict_keys", fs["col52"], "value", False, ["redisServer", "redisDb", "dict"]), ("strings", fs["col54"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("lists", fs["col56"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("sets", fs["col58"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("zsets", fs["col60"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("hashes", fs["col62"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"]), ("streams", fs["col64"], "value", False, ["redisServer", "redisDb", "dict", "dictEntry", "robj"])], [], False, None, ["server"])
 
-def view4(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root65", "col66", "col67", "col68", "walk_sds_7", "walk_sds_len_5", "h6", "col69", "col70", "col71"])
+def view4(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root65", "col66", "col67", "col68", "walk_sds_7", "walk_sds_len_6", "h5", "col69", "col70", "col71"])
     return View("redis_slowlog", "The slow log, newest first, as SLOWLOG GET shows it - id, when (unix seconds), how long (\xb5s), the command, and the client's address and name.", "slowlogEntry", [("slowlog", fs["root65"])], [("id", fs["col66"], "value", False, ["slowlogEntry"]), ("time", fs["col67"], "value", False, ["slowlogEntry"]), ("duration_us", fs["col68"], "value", False, ["slowlogEntry"]), ("args", fs["col69"], "value", True, ["slowlogEntry", "robj"]), ("addr", fs["col70"], "value", False, ["slowlogEntry"]), ("name", fs["col71"], "value", False, ["slowlogEntry"])], [], False, None, ["redisServer", "list", "listNode", "server"])
 
-def view5(L, pack_functions=pack_functions):
-    fs = pack_functions(L, ["h1", "root72", "col3", "walk_robj_str_9", "walk_sds_7", "walk_sds_len_5", "h6", "col10", "col73", "col74", "h46", "h47", "col75", "col76"])
+def view5(L, pack_functions=pack_functions, View=View):
+    fs = pack_functions(L, ["h1", "root72", "col3", "walk_robj_str_9", "walk_sds_7", "walk_sds_len_6", "h5", "col10", "col73", "col74", "h46", "h47", "col75", "col76"])
     return View("redis_blocked", "The clients blocked (BLPOP, XREAD, WAIT, a module, CLIENT PAUSE...) - on what, the keys they wait for, and when they time out (unix ms; 0: never).", "client", [("blocked", fs["root72"])], [("id", fs["col3"], "value", False, ["client"]), ("name", fs["col10"], "value", False, ["client", "robj"]), ("cmd", fs["col73"], "value", False, ["client", "redisCommand"]), ("on", fs["col74"], "value", False, ["client"]), ("keys", fs["col75"], "value", True, ["client", "dict", "dictEntry", "robj"]), ("timeout_ms", fs["col76"], "value", False, ["client"])], [], False, None, ["redisServer", "list", "listNode", "client", "server"])
 
 def pack_clock(L, pack_functions=pack_functions):

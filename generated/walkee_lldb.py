@@ -4,16 +4,20 @@
 
 # Use: (lldb) command script import walkee_lldb.py
 
+import linecache as _linecache
 import sys as _sys
 import types as _types
 
 
 def _xwalk_module(name, source):
-    """One module of the runtime: registered under its name before it runs, as an import does."""
+    """One module of the runtime: registered under its name before it runs, as an import does; its lines
+    known to linecache, so that a traceback shows them."""
     module = _types.ModuleType(name)
     _sys.modules[name] = module
+    filename = "<xwalk: %s>" % name
+    _linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
-        exec(compile(source, "<xwalk: %s>" % name, "exec"), module.__dict__)
+        exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException:
         del _sys.modules[name]
         raise
@@ -4720,47 +4724,47 @@ def pack_functions(L, names, table=PACK_FUNCTIONS):
         return f
     return dict((n, get(n)) for n in names)
 
-def view0(L, pack_functions=pack_functions):
+def view0(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root2", "col3", "h4", "fold5", "folded6", "col7", "folded8", "col9", "folded10", "col11", "folded12", "col13", "h14", "fold15", "folded16", "col17", "folded18", "col19", "count20", "col21", "folded22", "check23"])
     return View("ngx_pool", "Memory pools - blocks, bytes used and free, large allocations, cleanups.", "ngx_pool_t", [("walkee", fs["root2"])], [("addr", fs["col3"], "addr", False, []), ("blocks", fs["col7"], "value", False, ["ngx_pool_t"]), ("used", fs["col9"], "value", False, ["ngx_pool_t"]), ("free", fs["col11"], "value", False, ["ngx_pool_t"]), ("failed", fs["col13"], "value", False, ["ngx_pool_t"]), ("large_count", fs["col17"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("large_bytes", fs["col19"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"]), ("cleanups", fs["col21"], "value", False, ["ngx_pool_t", "ngx_pool_cleanup_t"])], [(fs["check23"], "a block's d.last lies outside the block")], False, None, ["ngx_pool_t", "walkee_root_t", "walkee"])
 
-def view1(L, pack_functions=pack_functions):
+def view1(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root24", "h14", "fold25", "folded26", "col27", "folded28", "col29"])
     return View("walkee_list", "The linked list - how many nodes and the sum of their values.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col27"], "value", False, ["walkee_root_t", "walkee_item_t"]), ("sum", fs["col29"], "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
 
-def view2(L, pack_functions=pack_functions):
+def view2(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root24", "sum30", "col31"])
     return View("walkee_sum", "One walk of the list summing its values (what the benchmarks time).", "walkee_root_t", [("walkee", fs["root24"])], [("sum", fs["col31"], "value", False, ["walkee_root_t", "walkee_item_t"])], [], False, None, ["walkee"])
 
-def view3(L, pack_functions=pack_functions):
+def view3(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root24", "h32", "fold33", "folded34", "col35", "folded36", "col37", "folded38", "col39"])
     return View("walkee_array", "The ngx_array_t of walkee_elt_t.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col35"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("weight_sum", fs["col37"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"]), ("id_sum", fs["col39"], "value", False, ["walkee_root_t", "ngx_array_t", "walkee_elt_t"])], [], False, None, ["walkee"])
 
-def view4(L, pack_functions=pack_functions):
+def view4(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root24", "h32", "fold40", "folded41", "col42", "count43", "col44", "folded45", "col46", "folded47", "col48"])
     return View("walkee_kvs", "The ngx_list_t of key/value strings.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col42"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("parts", fs["col44"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t"]), ("key_bytes", fs["col46"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"]), ("value_bytes", fs["col48"], "value", False, ["walkee_root_t", "ngx_list_t", "ngx_list_part_t", "walkee_kv_t", "ngx_str_t"])], [], False, None, ["walkee"])
 
-def view5(L, pack_functions=pack_functions):
+def view5(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root49", "col3", "col50", "col51"])
     return View("walkee_jobs", "Each job in the ngx_queue_t, by container-of.", "walkee_job_t", [("walkee", fs["root49"])], [("addr", fs["col3"], "addr", False, []), ("id", fs["col50"], "value", False, ["walkee_job_t"]), ("cost", fs["col51"], "value", False, ["walkee_job_t"])], [], False, None, ["walkee_root_t", "ngx_queue_t", "walkee_job_t", "walkee"])
 
-def view6(L, pack_functions=pack_functions):
+def view6(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root52", "col3", "col53", "col54"])
     return View("walkee_timers", "The red-black tree of timers, in key order.", "walkee_timer_t", [("walkee", fs["root52"])], [("addr", fs["col3"], "addr", False, []), ("key", fs["col53"], "value", False, ["ngx_rbtree_node_t", "walkee_timer_t"]), ("payload", fs["col54"], "value", False, ["walkee_timer_t"])], [], False, None, ["walkee_root_t", "ngx_rbtree_t", "ngx_rbtree_node_t", "walkee_timer_t", "walkee"])
 
-def view7(L, pack_functions=pack_functions):
+def view7(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root24", "h14", "fold55", "folded56", "col57", "folded58", "col59", "nth60", "col61", "col62", "col63"])
     return View("walkee_bst", "A plain binary search tree, in order and root first.", "walkee_root_t", [("walkee", fs["root24"])], [("count", fs["col57"], "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("key_sum", fs["col59"], "value", False, ["walkee_root_t", "walkee_tnode_t"]), ("min_key", fs["col61"], "value", False, ["walkee_tnode_t", "walkee_root_t"]), ("keys", fs["col62"], "value", True, ["walkee_root_t", "walkee_tnode_t"]), ("preorder", fs["col63"], "value", True, ["walkee_root_t", "walkee_tnode_t"])], [], False, None, ["walkee"])
 
-def view8(L, pack_functions=pack_functions):
+def view8(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root24", "col64", "col65", "sum66", "col67", "h68", "col69", "h70", "col71", "col72", "col73"])
     return View("walkee_arrays", "Array members - text, numbers and pointers - as columns, elements and walks.", "walkee_root_t", [("walkee", fs["root24"])], [("tag", fs["col64"], "value", False, ["walkee_root_t"]), ("counts", fs["col65"], "value", True, ["walkee_root_t"]), ("total", fs["col67"], "value", False, ["walkee_root_t"]), ("third", fs["col69"], "value", False, ["walkee_root_t"]), ("first", fs["col71"], "addr", False, ["walkee_root_t", "walkee_item_t"]), ("heads", fs["col72"], "addr", True, ["walkee_root_t", "walkee_item_t"]), ("first_value", fs["col73"], "value", False, ["walkee_item_t", "walkee_root_t"])], [], False, None, ["walkee"])
 
-def view9(L, pack_functions=pack_functions):
+def view9(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root24", "h74", "col75", "col76"])
     return View("walkee_name", "The target's name, an ngx_str_t.", "walkee_root_t", [("walkee", fs["root24"])], [("name", fs["col75"], "value", False, ["walkee_root_t", "ngx_str_t"]), ("len", fs["col76"], "value", False, ["ngx_str_t", "walkee_root_t"])], [], False, None, ["walkee"])
 
-def view10(L, pack_functions=pack_functions):
+def view10(L, pack_functions=pack_functions, View=View):
     fs = pack_functions(L, ["h1", "root2", "col3", "sum77", "sum78", "col79"])
     return View("walkee_pool_memory", "The bytes each pool holds (its blocks, used and free, and its large allocations), as stacks for a flame graph.", "ngx_pool_t", [("pools", fs["root2"])], [("pool", fs["col3"], "addr", False, []), ("bytes", fs["col79"], "value", False, ["ngx_pool_t", "ngx_pool_large_t"])], [], False, (["origin", "pool"], "bytes", None), ["walkee_root_t", "ngx_pool_t", "walkee"])
 

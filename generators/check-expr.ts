@@ -11,8 +11,6 @@ import { elementType, ExprError, fieldValueType, INT, SINT, structName, typeName
 import { walkCall } from './lower/inline.ts';
 import { memberPath, withParams } from './walk-expand.ts';
 
-export { ExprError, fieldValueType, typeName, type CheckContext, type Scope, type WalkElsewhere } from './typed-expr.ts';
-
 const MAX_INLINED = 20_000;
 const MAX_WALK_DEPTH = 16;
 

@@ -141,17 +141,18 @@ export function printPyFuncs(funcs: LFunc[], consts: PyConsts, ind: string): Py[
 
 class PyPrinter {
   private visitors = 0;
+  /** The runtime's names (PROLOGUE) the function being printed uses. */
+  private uses = new Set<string>();
 
   constructor(private readonly k: PyConsts) {}
 
   func(f: LFunc, ind: string): Py[] {
     const params = [py`_rt`, ...f.params.map(name), ...(f.kind === 'seq' ? [py`visit`] : [])];
     const inner = ind + '    ';
+    this.uses = new Set();
     const body = this.block(f.body, inner);
     // The runtime's names the body uses, bound once at its top (a local is faster than an attribute in a loop).
-    const text = body.join('\n');
-    const uses = (n: string) => new RegExp(`\\b${n}\\b`).test(text);
-    const prologue = PROLOGUE.filter(([n]) => uses(n) || (n === '_m' && uses('_u64'))).map(([, l]) => this.line(inner, l));
+    const prologue = PROLOGUE.filter(([n]) => this.uses.has(n)).map(([, l]) => this.line(inner, l));
     return [py``, this.line(ind, py`def ${name(f.name)}(${pyJoin(params, ', ')}):`), ...prologue, ...body];
   }
 
@@ -162,6 +163,18 @@ class PyPrinter {
 
   private line(ind: string, code: Py): Py {
     return (ind + code) as Py;
+  }
+
+  /** An 8-byte load through the memory's public u64 (bound as _u64, from _m). */
+  private u64(addr: Py): Py {
+    this.uses.add('_m').add('_u64');
+    return py`_u64(${addr})`;
+  }
+
+  /** A load of another width or sign: _m.int(addr, size, signed). */
+  private mInt(args: Py): Py {
+    this.uses.add('_m');
+    return py`_m.int(${args})`;
   }
 
   private stmt(s: LStmt, ind: string): Py[] {
@@ -241,7 +254,7 @@ class PyPrinter {
         return py`None`;
       case 'load': {
         const a = this.expr(e.addr, c);
-        return e.size === 8 && !e.signed ? u64(a) : py`_m.int(${a}, ${e.size}, ${pyBool(e.signed)})`;
+        return e.size === 8 && !e.signed ? this.u64(a) : this.mInt(py`${a}, ${e.size}, ${pyBool(e.signed)}`);
       }
       case 'field': {
         const base = this.expr(e.base, c);
@@ -249,10 +262,10 @@ class PyPrinter {
         // Most unsigned fields are whole words: read them directly, the general path otherwise. The base is
         // computed once, in the condition (Python evaluates it first): written in both branches, a chain of
         // field reads would double at every link.
-        return py`(${u64(py`_b + ${k.off(e.struct, e.field)}`)} if ((_b := ${base}) is not None and ${k.plainU64(e.struct, e.field)}) else _rt.field_int(_b, ${k.intField(e.struct, e.field)}, False))`;
+        return py`(${this.u64(py`_b + ${k.off(e.struct, e.field)}`)} if ((_b := ${base}) is not None and ${k.plainU64(e.struct, e.field)}) else _rt.field_int(_b, ${k.intField(e.struct, e.field)}, False))`;
       }
       case 'gint':
-        return py`_m.int(${this.expr(e.addr, c)}, ${k.globalSize(e.name)}, ${pyBool(e.signed)})`;
+        return this.mInt(py`${this.expr(e.addr, c)}, ${k.globalSize(e.name)}, ${pyBool(e.signed)}`);
       case 'depth':
         return py`len(${name(e.stack)})`;
       case 'pop':
@@ -270,6 +283,7 @@ class PyPrinter {
       case 'cond':
         return py`(${this.expr(e.a, c)} if ${this.cond(e.c, c)} else ${this.expr(e.b, c)})`;
       case 'state':
+        if (e.name === 'maxNodes') this.uses.add('_max_nodes');
         return STATE[e.name];
       case 'rt':
         return py`_rt.${RT[e.fn]}(${pyJoin(
@@ -324,10 +338,6 @@ class PyPrinter {
   }
 }
 
-/** The unsigned 64-bit word at addr: the memory's own read (Snapshot.u64, whose first step is the fast path of a chunk already read). */
-function u64(addr: Py): Py {
-  return py`_u64(${addr})`;
-}
 
 /** The variables statements assign with `set` (not inside nested visitors: they declare their own). */
 function assigned(ss: LStmt[]): Set<string> {

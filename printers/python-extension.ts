@@ -13,8 +13,8 @@ import { layoutSpecOf, type LayoutFile } from '../generators/layout.ts';
 import { repoRoot } from '../core/packs.ts';
 import type { LFunc } from '../generators/lower/lir.ts';
 import { lowerSeqOf, lowerValue, lowerValues, lowerView } from '../generators/lower/lower.ts';
-import { reachedFrom } from '../generators/lower/reads.ts';
-import { directCallees, FunctionPool } from '../generators/lower/share.ts';
+import { callees, reachedFrom } from '../generators/lower/reads.ts';
+import { FunctionPool } from '../generators/lower/share.ts';
 import { PyConsts, printPyFuncs } from './py.ts';
 import { type Py, py, pyBool, pyComment, pyData, pyInt, pyJoin, pyRuntime, pyStr } from './py-source.ts';
 
@@ -50,6 +50,7 @@ export function runtimeModules(dbg: Debugger): RuntimeModule[] {
  */
 export function importOrder(files: Omit<RuntimeModule, 'imports'>[]): RuntimeModule[] {
   const byName = new Map<string, RuntimeModule>([...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((f) => [f.name, { ...f, imports: [] }]));
+  if (byName.size !== files.length) throw new Error(`two runtime modules have one name: ${files.map((f) => f.file).join(' ')}`);
   for (const m of byName.values()) {
     const named = [...m.text.matchAll(/^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import\b|import[ \t]+([\w., \t]+))/gm)].flatMap((x) => (x[1] ?? x[2]!).split(',').map((n) => n.trim().split(/[ \t.]/)[0]!));
     m.imports = [...new Set(named.filter((n) => byName.has(n) && n !== m.name))].sort();
@@ -69,16 +70,20 @@ export function importOrder(files: Omit<RuntimeModule, 'imports'>[]): RuntimeMod
 }
 
 /** Makes each runtime module afresh at each source (a second source, or a second pack, gets its own), under its own name. */
-const MODULE_MAKER = py`import sys as _sys
+const MODULE_MAKER = py`import linecache as _linecache
+import sys as _sys
 import types as _types
 
 
 def _xwalk_module(name, source):
-    """One module of the runtime: registered under its name before it runs, as an import does."""
+    """One module of the runtime: registered under its name before it runs, as an import does; its lines
+    known to linecache, so that a traceback shows them."""
     module = _types.ModuleType(name)
     _sys.modules[name] = module
+    filename = "<xwalk: %s>" % name
+    _linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
-        exec(compile(source, "<xwalk: %s>" % name, "exec"), module.__dict__)
+        exec(compile(source, filename, "exec"), module.__dict__)
     except BaseException:
         del _sys.modules[name]
         raise`;
@@ -105,8 +110,8 @@ export function commandNames(view: ViewIR): string[] {
 function functionFactory(f: LFunc): Py {
   const consts = new PyConsts();
   const body = printPyFuncs([f], consts, '    ');
-  const callees = directCallees(f).map((n) => py`    ${fnRef(n)} = get(${pyStr(n)})`);
-  return pyJoin([py`def make_${fnRef(f.name)}(L, get):`, ...consts.bindings().map((b) => py`    ${b}`), ...callees, ...body, py``, py`    return ${fnRef(f.name)}`], '\n');
+  const bound = callees(f).map((n) => py`    ${fnRef(n)} = get(${pyStr(n)})`);
+  return pyJoin([py`def make_${fnRef(f.name)}(L, get):`, ...consts.bindings().map((b) => py`    ${b}`), ...bound, ...body, py``, py`    return ${fnRef(f.name)}`], '\n');
 }
 
 /** The table of the pack's function factories, and what makes the functions a program asks for, once each, for one layout. */
@@ -128,9 +133,18 @@ def pack_functions(L, names, table=PACK_FUNCTIONS):
     return dict((n, get(n)) for n in names)`;
 }
 
-/** A program's factory: the pack's functions it names, made for the layout, and what it returns of them (fs["name"]). */
-function factory(fnName: Py, names: string[], result: Py): Py {
-  return pyJoin([py`def ${fnName}(L, pack_functions=pack_functions):`, py`    fs = pack_functions(L, [${pyJoin([...new Set(names)].map((n) => pyStr(n)), ', ')}])`, py`    return ${result}`], '\n');
+/** The pack's functions (a pool of share.ts), each once as a factory, and pack_functions that makes them for a layout. */
+export function packFunctionsSource(pool: FunctionPool): Py {
+  return pyJoin([...pool.funcs.map(functionFactory), functionTable(pool)], '\n\n');
+}
+
+/**
+ * A program's factory: the pack's functions it names, made for the layout, and what it returns of them (fs["name"]).
+ * It is called at a command, long after the file was sourced: what it uses of the pack's part is bound now, as
+ * defaults, since a second pack sourced into gdb's one namespace rebinds the names (pack_functions, View).
+ */
+function factory(fnName: Py, names: string[], result: Py, binds: Py = py``): Py {
+  return pyJoin([py`def ${fnName}(L, pack_functions=pack_functions${binds}):`, py`    fs = pack_functions(L, [${pyJoin([...new Set(names)].map((n) => pyStr(n)), ', ')}])`, py`    return ${result}`], '\n');
 }
 
 /** A function of the pack, as a program's factory refers to it. */
@@ -147,7 +161,7 @@ function viewFactory(pool: FunctionPool, view: ViewIR, index: number): Py {
   const checkList = pyJoin(lv.checks.map((c) => py`(${packFn(at(c.fn))}, ${pyStr(c.message)})`), ', ');
   const needs = names(reachedFrom(lv.funcs, [...lv.roots.map((r) => r.fn), ...lv.checks.map((c) => c.fn)]).names);
   const uses = lv.funcs.map((f) => at(f.name));
-  return factory(py`view${index}`, uses, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)}, ${needs})`);
+  return factory(py`view${index}`, uses, py`View(${pyStr(view.name)}, ${pyStr(view.doc)}, ${pyStr(view.of)}, [${rootList}], [${colList}], [${checkList}], ${pyBool(view.clock)}, ${stackOf(view)}, ${needs})`, py`, View=View`);
 }
 
 /** A stack-shaped view's frames and weight, as the Python View takes them; None for a table. */
@@ -236,8 +250,7 @@ export function generateExtension(dbg: Debugger, input: GenerateInput): string {
     pyComment(`---- pack ${pack.name} ----`),
     PACK_IMPORTS[dbg],
     // The pack's functions before the programs, whose factories bind this pack's pack_functions when defined.
-    ...pool.funcs.map(functionFactory),
-    functionTable(pool),
+    packFunctionsSource(pool),
     ...programs,
     py`PACK = Pack(
     ${pyStr(pack.name)},

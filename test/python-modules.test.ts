@@ -26,6 +26,7 @@ t.test('sourced twice, then another pack: the first pack still answers as after 
 
   const lonce = await lldb(where, 'walkee', ['walkee-list --json', 'ngx-pool --json']);
   t.equal(lonce.json.length, 2, lonce.stderr);
+  t.ok(items(lonce.json).every((x) => Array.isArray(x) && x.length > 0), 'lldb-16: items to compare');
   const lagain = await lldb(where, 'walkee', [`command script import ${extension('walkee', 'lldb')}`, `command script import ${extension('churn', 'lldb')}`, 'walkee-list --json', 'ngx-pool --json']);
   t.same(items(lagain.json), items(lonce.json), `lldb-16: the same items ${lagain.stderr}`);
   t.notMatch(lagain.stdout + lagain.stderr, /Traceback|error:/, 'lldb-16: no error');

@@ -56,22 +56,20 @@ export function unfolded(e: LExpr): Unfolded {
   return e;
 }
 
-/** The layout facts folding reads (sampler/sampling/bound-layout.ts has them per build; the eBPF printer's LayoutFacts too). */
-export interface FoldFacts {
-  field(struct: string, path: string): { offset: number };
+/**
+ * The layout facts of one build (sampler/sampling/bound-layout.ts has them per build): what folding reads
+ * (offsets, sizes, alignments, enums), and what a printer resolves besides (a field's width, a global's size).
+ */
+export interface LayoutFacts {
+  field(struct: string, path: string): { offset: number; size: number; bit?: number; bits?: number };
   sizeOf(p: Pointee): number;
   align(struct: string): number;
   hasEnum(name: string): boolean;
-}
-
-/** The layout facts a printer resolves besides folding: where a field is and how wide, a global's size. */
-export interface LayoutFacts extends FoldFacts {
-  field(struct: string, path: string): { offset: number; size: number; bit?: number; bits?: number };
   global(name: string): { size: number };
 }
 
 /** Folding to exact values with one build's layout, and the walk's limits where the printer knows them. */
-export function layoutValues(L: FoldFacts, limits?: { maxNodes: number; maxTotal: number }): ConstAlgebra<bigint> {
+export function layoutValues(L: LayoutFacts, limits?: { maxNodes: number; maxTotal: number }): ConstAlgebra<bigint> {
   return {
     int: (v) => v,
     leaf: (e) => {

@@ -171,3 +171,6 @@ export const if_ = (c: LExpr, then: LStmt[], els: LStmt[] = []): LStmt => ({ k: 
 export const fail = (kind: ErrorKind, msg: string, ...args: MsgArg[]): LStmt => ({ k: 'fail', kind, msg, args });
 export const hexArg = (e: LExpr): MsgArg => ({ e, as: 'hex' });
 export const decArg = (e: LExpr): MsgArg => ({ e, as: 'dec' });
+
+/** A node of the loop IR as a key: its JSON, a bigint written with its n. */
+export const jsonOf = (x: unknown): string => JSON.stringify(x, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val));

@@ -38,6 +38,7 @@ import {
   v,
   add,
   bin,
+  jsonOf,
 } from './lir.ts';
 import { canonical } from './canon.ts';
 import { lowerReach, lowerReachParent, lowerReachPath, type ReachLowerer } from './reach.ts';
@@ -1147,7 +1148,6 @@ function aliasAll(ss: LStmt[], x: string): LStmt[] {
   return sub(ss) as LStmt[];
 }
 
-export const jsonOf = (x: unknown): string => JSON.stringify(x, (_, val: unknown) => (typeof val === 'bigint' ? `${val}n` : val));
 
 /** The statements with the list at path (indexes of ifs, each into its then) rewritten by f. */
 function rewriteAt(ss: LStmt[], path: number[], f: (ss: LStmt[]) => LStmt[]): LStmt[] {

@@ -25,6 +25,13 @@ export function reachedFrom(funcs: LFunc[], entries: string[]): { funcs: Set<str
   return { funcs: seen, names: [...names] };
 }
 
+/** The functions f calls itself (a call, a row's memo, a sample's shared value), by name, in order, once each. */
+export function callees(f: LFunc): string[] {
+  const calls: string[] = [];
+  for (const s of f.body) stmt(s, new Set(), calls);
+  return [...new Set(calls)];
+}
+
 function pointee(p: Pointee, names: Set<string>): void {
   if (p.k === 'struct') names.add(p.name);
   else if (p.k === 'ptr') pointee(p.to, names);

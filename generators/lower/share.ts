@@ -9,23 +9,8 @@
  * pool once and lets each program refer to it.
  */
 import type { LFunc } from './lir.ts';
-import { jsonOf } from './lower.ts';
-import { reachedFrom } from './reads.ts';
-
-/** The functions f calls itself (a call, a row's memo, a sample's shared value), by name, in order. */
-export function directCallees(f: LFunc): string[] {
-  const out = new Set<string>();
-  const scan = (x: unknown): void => {
-    if (Array.isArray(x)) for (const y of x) scan(y);
-    else if (x !== null && typeof x === 'object') {
-      const o = x as Record<string, unknown>;
-      if ((o.k === 'call' || o.k === 'memo' || o.k === 'shared') && typeof o.fn === 'string') out.add(o.fn);
-      for (const v of Object.values(o)) scan(v);
-    }
-  };
-  scan(f.body);
-  return [...out];
-}
+import { jsonOf } from './lir.ts';
+import { callees } from './reads.ts';
 
 export class FunctionPool {
   /** The pool, each function after those it calls. */
@@ -41,7 +26,7 @@ export class FunctionPool {
       const done = names.get(f.name);
       if (done) return done;
       if (path.includes(f.name)) throw new Error(`internal: function ${f.name} calls itself (${[...path, f.name].join(' -> ')})`);
-      for (const c of reachedFrom(funcs, [f.name]).funcs) if (c !== f.name) place(byName.get(c)!, [...path, f.name]);
+      for (const c of callees(f)) place(byName.get(c)!, [...path, f.name]);
       const { name, ...rest } = renamed(f, names);
       const key = jsonOf(alphaCanonical(rest));
       let pooled = this.byKey.get(key);

@@ -26,7 +26,6 @@
  */
 import type { LExpr, LFunc, LStmt, LView } from '../../generators/lower/lir.ts';
 import { type ConstAlgebra, foldConst, type LayoutFacts, layoutValues } from '../../generators/lower/fold.ts';
-export type { LayoutFacts };
 import { Asm, type AluOp, FP, HELPER, type JmpOp, type Label, NEGATE, type Reg } from './asm.ts';
 
 /** struct pt_regs of x86_64, in order: where a register of the interrupted thread is in a capture. */

@@ -18,7 +18,8 @@ import { PROBE_TEXT, type ProbeIR, type ViewIR } from '../../generators/ir.ts';
 import { lowerView } from '../../generators/lower/lower.ts';
 import type { LExpr, LFunc } from '../../generators/lower/lir.ts';
 import { FP, HELPER, type Label } from './asm.ts';
-import { type BpfProgram, type Ctx, CTX, Env, type LayoutFacts, PT_REGS, R0, R1, R2, R3, R4, REC, Refused, SHAPE_ONLY, SLOT, V, W, type WalkOptions, WalkPrinter } from './print.ts';
+import type { LayoutFacts } from '../../generators/lower/fold.ts';
+import { type BpfProgram, type Ctx, CTX, Env, PT_REGS, R0, R1, R2, R3, R4, REC, Refused, SHAPE_ONLY, SLOT, V, W, type WalkOptions, WalkPrinter } from './print.ts';
 
 /** A probe lowered: its functions, and for each key and value the value function of self that computes it. */
 export interface LoweredProbe {

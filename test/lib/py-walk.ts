@@ -11,7 +11,8 @@ import path from 'node:path';
 import type { LayoutFile } from '../../generators/layout.ts';
 import type { LProgram } from '../../generators/lower/lir.ts';
 import type { Int } from '../../core/exact.ts';
-import { PyConsts, printPyFuncs } from '../../printers/py.ts';
+import { FunctionPool } from '../../generators/lower/share.ts';
+import { packFunctionsSource } from '../../printers/python-extension.ts';
 import type { FakeMemory } from './fake-memory.ts';
 
 /** A value as both sides report it: an integer (decimal), a string, or none. */
@@ -41,11 +42,14 @@ export function encode(v: unknown): Encoded {
   return ['i', String(v)];
 }
 
-/** The program as a Python factory `program(L)`, as the extensions bind one per layout. */
+/**
+ * The program as the extensions print it: its functions pooled (generators/lower/share.ts) and made per layout by
+ * pack_functions, and a factory `program(L)` that asks for its entry, as a view's factory does.
+ */
 export function pySource(p: LProgram): string {
-  const consts = new PyConsts();
-  const funcs = printPyFuncs(p.funcs, consts, '    ');
-  return ['def program(L):', ...consts.bindings().map((b) => `    ${b}`), ...funcs, `    return ${p.entry}`, ''].join('\n');
+  const pool = new FunctionPool();
+  const entry = pool.add(p.funcs).get(p.entry)!;
+  return [packFunctionsSource(pool), '', '', 'def program(L):', `    return pack_functions(L, ["${entry}"])["${entry}"]`, ''].join('\n');
 }
 
 export function pyRun(p: LProgram, kind: 'value' | 'seq', w: PyWorld, o: { maxNodes: number; maxTotal: number; visited: Int; self: Int }): PyAnswer {
