@@ -3,8 +3,8 @@
  * (lower.ts), and all the back ends see of it. It is small on purpose:
  * variables, loads of memory, exact integer arithmetic, loops, failures
  * with a message written once, and calls of the few runtime helpers that
- * touch the debugger or the symbol tables. A printer (print-js.ts,
- * printers/py.ts) only spells it; every decision about idioms,
+ * touch the debugger or the symbol tables. A printer (printers/js.ts,
+ * printers/py.ts, printers/bpf/) only spells it; every decision about idioms,
  * bounds, cycles and messages was taken here.
  *
  * Integers are exact: a constant is a bigint, and every back end computes

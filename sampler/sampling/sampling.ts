@@ -193,7 +193,7 @@ export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: T
 }
 
 /** One read of a sample: the view walked once over a fresh snapshot, with the clock it asks for. */
-interface Read {
+interface OneRead {
   /** Whether the mappings it read through were listed for it (not kept from an earlier sample). */
   fresh: boolean;
   ranges: Range[];
@@ -211,7 +211,7 @@ interface Read {
  * when a walk fails, so a mapping made or removed since costs a retry, never a wrong answer), through a
  * fresh snapshot on the session's slabs, with the view compiled once and the clock read when it asks.
  */
-function readOnce(o: ReadOptions, s: Session): Read {
+function readOnce(o: ReadOptions, s: Session): OneRead {
   const fresh = s.ranges === undefined;
   const ranges = (s.ranges ??= s.target.ranges());
   // The previous sample of this process is done with its snapshot: its slabs serve this one.
@@ -250,7 +250,7 @@ interface Held {
   ms: number;
 }
 
-function heldStill(o: ReadOptions, s: Session, read: Read): Held {
+function heldStill(o: ReadOptions, s: Session, read: OneRead): Held {
   const verify = s.target.kind === 'live' && o.consistency === 'verify';
   if (!verify) return { verify, changed: null, remapped: false, change: null, ms: 0 };
   const t1 = performance.now();
@@ -263,7 +263,7 @@ function heldStill(o: ReadOptions, s: Session, read: Read): Held {
 }
 
 /** --verbose: what one read cost, and whether it held still. */
-function readLine(s: Session, read: Read, held: Held): string {
+function readLine(s: Session, read: OneRead, held: Held): string {
   const { R, snap } = read;
   const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
   const checked = held.verify ? `; read again in ${held.ms.toFixed(1)} ms: ${held.change ? `changed while read (${held.change})` : 'held still'}` : '';
@@ -271,7 +271,7 @@ function readLine(s: Session, read: Read, held: Held): string {
 }
 
 /** The answer a read gives once no retry is left: without the columns that read what changed, and saying so first. */
-function answerOf(read: Read, held: Held, tries: number): ViewResult {
+function answerOf(read: OneRead, held: Held, tries: number): ViewResult {
   let r = read.r;
   // A column that read what changed is not shown, and its error says why first: it was read while it changed.
   if (held.changed || held.remapped) r = withoutChanged(read.compiled, r, held.changed?.tags ?? 0, read.loads, read.snap.sharedBy, held.remapped);

@@ -1,5 +1,5 @@
 /**
- * What compiled walks (print-js.ts) call at run time: the sample's memory
+ * What compiled walks (printers/js.ts) call at run time: the sample's memory
  * (a Snapshot), its budget and limits, and the few helpers that reach
  * beyond bytes: text from memory (escaped), symbols, the clock. One object
  * per sampler, given a new snapshot for each sample, so the compiled code
