@@ -18,6 +18,7 @@ import v8 from 'node:v8';
 import { trustedInPacks } from '../core/packs.ts';
 import { readRegularFile } from '../core/regular-file.ts';
 import { type PackIR, SchemaError } from './ir.ts';
+import type { KernelRefusals } from './kernel-refusals.ts';
 import { TrustedCache } from './layout-cache.ts';
 import { parseSchema } from './schema.ts';
 
@@ -44,7 +45,7 @@ function importsUnchanged(pack: PackIR): boolean {
   );
 }
 
-export function loadSchemaCached(file: string, warn: (message: string) => void = () => {}): PackIR {
+export function loadSchemaCached(file: string, kernel: KernelRefusals, warn: (message: string) => void = () => {}): PackIR {
   let text: string;
   try {
     text = readRegularFile(file);
@@ -52,7 +53,7 @@ export function loadSchemaCached(file: string, warn: (message: string) => void =
     throw new SchemaError({ file, line: 1, col: 1 }, `cannot read the schema: ${(err as Error).message}`);
   }
   const stamp = programStamp();
-  if (!stamp) return parseSchema(text, file);
+  if (!stamp) return parseSchema(text, file, kernel);
   const cache = new TrustedCache('schemas', warn);
   const folder = path.basename(path.dirname(file));
   const name = `${crypto.createHash('sha256').update(`${stamp}\0${path.resolve(file)}\0${text}`).digest('hex').slice(0, 40)}.v8`;
@@ -65,7 +66,7 @@ export function loadSchemaCached(file: string, warn: (message: string) => void =
       // Not an entry we wrote: parse again, and write it anew.
     }
   }
-  const pack = parseSchema(text, file);
+  const pack = parseSchema(text, file, kernel);
   cache.write(folder, name, v8.serialize(pack), { only: true });
   return pack;
 }

@@ -15,9 +15,7 @@ import { isBuiltin } from './builtins.ts';
 import { ExprSyntaxError, parseExpr, type Expr } from './expr-parse.ts';
 import { FIELD_PATH, IDENT, isScalarName, isTypeKeyword, parseFieldType, pointeeByName } from './field-type.ts';
 import { commandName, DEBUGGER_COMMANDS } from './debugger-commands.ts';
-import { lowerView } from './lower/lower.ts';
-import { captureRefusal, SHAPE_ONLY } from '../printers/bpf/print.ts';
-import { lowerProbe, probeRefusal } from '../printers/bpf/probe.ts';
+import type { KernelRefusals } from './kernel-refusals.ts';
 import { compilePattern, PatternError } from '../core/pattern.ts';
 import { CLOCK_NAMES, NATIVE_STACK_COLUMNS, readsClock, SchemaError, type BinaryPattern, type CheckIR, type ClockIR, type EnumIR, type PrinterIR, type ColumnIR, type GlobalIR, type PackIR, type Pos, type ProbeIR, type RootIR, type StructIR, type TExpr, type ViewIR, type WalkDefIR, WEIGHS, type Weighs } from './ir.ts';
 
@@ -48,14 +46,14 @@ class Source {
   }
 }
 
-export function loadSchema(file: string): PackIR {
+export function loadSchema(file: string, kernel: KernelRefusals): PackIR {
   let text: string;
   try {
     text = readRegularFile(file);
   } catch (err) {
     throw new SchemaError({ file, line: 1, col: 1 }, `cannot read the schema: ${(err as Error).message}`);
   }
-  return parseSchema(text, file);
+  return parseSchema(text, file, kernel);
 }
 
 /**
@@ -82,7 +80,7 @@ export function loadBinarySection(file: string): Pick<PackIR, 'versionPattern' |
   return { versionPattern: b.version, signaturePattern: b.signature };
 }
 
-export function parseSchema(text: string, file: string): PackIR {
+export function parseSchema(text: string, file: string, kernel: KernelRefusals): PackIR {
   const src: Source = new Source(file, text);
   if (text.length > MAX_SCHEMA) throw new SchemaError({ file, line: 1, col: 1 }, `a schema of ${Buffer.byteLength(text)} bytes is more than xgen reads (${MAX_SCHEMA / 1024 / 1024} MiB)`);
   const { root, top } = topLevel(src, 'a schema', 'a schema is a YAML mapping with pack:, types:, views: ...', ['xwalk', 'pack', 'doc', 'imports', 'binary', 'objects', 'clock', 'types', 'enums', 'globals', 'walks', 'views', 'flamegraphs', 'probes', 'printers'], 'the schema');
@@ -136,9 +134,9 @@ export function parseSchema(text: string, file: string): PackIR {
     def.checked ??= { body, ...walkCost(body) };
   }
   pack.clock = readClock(src, top.get('clock'), ctx);
-  readViews(src, top.get('views'), root, pack, ctx);
+  readViews(src, top.get('views'), root, pack, ctx, kernel);
   readFlamegraphs(src, top.get('flamegraphs'), pack);
-  readProbes(src, top.get('probes'), pack, ctx);
+  readProbes(src, top.get('probes'), pack, ctx, kernel);
   pack.printers = readPrinters(src, top.get('printers'), pack, ctx);
   return pack;
 }
@@ -540,7 +538,7 @@ function readImports(src: Source, pair: Pair | undefined): { name: string; src: 
 
 type Ctx = ConstructorParameters<typeof ExprChecker>[0];
 
-function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR, ctx: Ctx): void {
+function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR, ctx: Ctx, kernel: KernelRefusals): void {
   if (!pair) src.fail(root, 'the schema has no views: section');
   const aliases = new Set<string>();
   for (const { item, key, name: n } of namedEntries(src, pair, 'views: maps view names to { of:, roots:, columns: }', 'a view name')) {
@@ -559,7 +557,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
     const lets = readLets(src, e.get('let'), view, checker, self);
     view.columns = readColumns(src, e.get('columns'), body, view, checker, self, lets);
     view.checks = readChecks(src, e.get('checks'), view, checker, self, lets);
-    view.instant = readInstant(src, e.get('instant'), view, checker, self, lets);
+    view.instant = readInstant(src, e.get('instant'), view, checker, self, lets, kernel);
     view.splices = readSplices(src, e.get('splices'), view);
     const counters = readCounters(src, e.get('counters'), view);
     if (counters) view.counters = counters;
@@ -576,7 +574,7 @@ function readViews(src: Source, pair: Pair | undefined, root: Node, pack: PackIR
  * or a text read from memory (str(), cstr(), a char[N] member); a value is an integer. Whatever the
  * kernel cannot run (text built from parts, symbol names, the clock) is refused here, where it is written.
  */
-function readProbes(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx): void {
+function readProbes(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx, kernel: KernelRefusals): void {
   if (!pair) return;
   for (const { item, key, name: n } of namedEntries(src, pair, 'probes: maps a name to { function:, arg:, keys:, values: }', 'a probe name')) {
     if (pack.probes.has(n)) src.fail(key, `probe ${n} is defined twice`);
@@ -622,14 +620,12 @@ function readProbes(src: Source, pair: Pair | undefined, pack: PackIR, ctx: Ctx)
     const keys = columns('keys');
     const values = columns('values');
     const probe: ProbeIR = { name: n, doc: optString(src, e.get('doc')), function: fname, ...(object !== undefined ? { object } : {}), arg, keys: keys.cols, values: values.cols, pos: src.at(key) };
-    const lowered = lowerProbe(probe);
+    const why = kernel.probe(probe);
     keys.nodes.forEach((node, i) => {
-      const why = probeRefusal(lowered, { key: i });
-      if (why) src.fail(node, `probe ${n}: key ${probe.keys[i].name}: the kernel cannot run this: ${why}`);
+      if (why.keys[i]) src.fail(node, `probe ${n}: key ${probe.keys[i].name}: the kernel cannot run this: ${why.keys[i]}`);
     });
     values.nodes.forEach((node, i) => {
-      const why = probeRefusal(lowered, { value: i });
-      if (why) src.fail(node, `probe ${n}: value ${probe.values[i].name}: the kernel cannot run this: ${why}`);
+      if (why.values[i]) src.fail(node, `probe ${n}: value ${probe.values[i].name}: the kernel cannot run this: ${why.values[i]}`);
     });
     pack.probes.set(n, probe);
   }
@@ -837,7 +833,7 @@ function readCounters(src: Source, pair: Pair | undefined, view: ViewIR): string
 }
 
 /** instant: a list of expressions of self the kernel reads at a perf sample; refused here when the kernel cannot run one. */
-function readInstant(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr, lets: ReadonlyMap<string, TExpr>): ViewIR['instant'] {
+function readInstant(src: Source, pair: Pair | undefined, view: ViewIR, checker: ExprChecker, self: TExpr, lets: ReadonlyMap<string, TExpr>, kernel: KernelRefusals): ViewIR['instant'] {
   if (!pair) return [];
   const s = pair.value as Node;
   if (!isSeq(s)) src.fail(s, `view ${view.name}: instant: is a list of expressions of self (what the kernel reads at a sample)`);
@@ -845,9 +841,7 @@ function readInstant(src: Source, pair: Pair | undefined, view: ViewIR, checker:
     const node = item as Node;
     return { expr: columnValue(checkExpr(src, checker, node, parse(src, node), self, lets)), pos: src.at(node) };
   });
-  const lowered = lowerView({ ...view, instant }, true);
-  instant.forEach((x, i) => {
-    const why = captureRefusal(lowered, [lowered.instant[i]], SHAPE_ONLY);
+  kernel.instant({ ...view, instant }).forEach((why, i) => {
     if (why) src.fail(s.items[i] as Node, `view ${view.name}: instant: the kernel cannot run this: ${why}`);
   });
   return instant;

@@ -10,7 +10,8 @@
 import t from 'tap';
 import type { LayoutFile } from '../generators/layout.ts';
 import { lowerColumn, lowerView } from '../generators/lower/lower.ts';
-import { columnValue, parseSchema } from '../generators/schema.ts';
+import { columnValue } from '../generators/schema.ts';
+import { parseSchema } from '../printers/checked-schema.ts';
 import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import type { Int } from '../core/exact.ts';
 import { compileView } from '../printers/js.ts';

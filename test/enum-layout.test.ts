@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { extractLayout } from '../generators/layout.ts';
-import { parseSchema } from '../generators/schema.ts';
+import { parseSchema } from '../printers/checked-schema.ts';
 import { root } from './lib/walkee.ts';
 
 const C = `enum color { RED, GREEN = 5, BLUE, CYAN = 5 };

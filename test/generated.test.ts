@@ -13,7 +13,7 @@ import path from 'node:path';
 import t from 'tap';
 import YAML from 'yaml';
 import { SchemaError } from '../generators/ir.ts';
-import { parseSchema } from '../generators/schema.ts';
+import { parseSchema } from '../printers/checked-schema.ts';
 import { extension, gdb, lldb } from './lib/debuggers.ts';
 import { root, startWalkee } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';

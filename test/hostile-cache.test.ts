@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { ElfFile } from '../core/elf.ts';
-import { parseSchema } from '../generators/schema.ts';
+import { parseSchema } from '../printers/checked-schema.ts';
 import { binPath, type Json, root, startWalkee } from './lib/walkee.ts';
 import { xsample } from './lib/xsample.ts';
 

@@ -19,7 +19,7 @@ import { tcpPeersByFd } from './lib/proc-sockets.ts';
 import { steady, xsample, xsampleBin } from './lib/xsample.ts';
 import type { LayoutFile } from '../generators/layout.ts';
 import { lowerView } from '../generators/lower/lower.ts';
-import { loadSchema } from '../generators/schema.ts';
+import { loadSchema } from '../printers/checked-schema.ts';
 import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import { compileView } from '../printers/js.ts';
 import { runView } from '../sampler/sampling/view-run.ts';

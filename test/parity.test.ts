@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { objectsRead, readsClock, type ViewIR } from '../generators/ir.ts';
-import { loadSchema } from '../generators/schema.ts';
+import { loadSchema } from '../printers/checked-schema.ts';
 import { ElfFile } from '../core/elf.ts';
 import { commandNames } from '../printers/python-extension.ts';
 import { gdb, lldb, type Where } from './lib/debuggers.ts';

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TExpr } from '../generators/ir.ts';
 import { SchemaError } from '../generators/ir.ts';
-import { checkPointerExpr, loadSchema, parseSchema, weightKind } from '../generators/schema.ts';
+import { checkPointerExpr, weightKind } from '../generators/schema.ts';
+import { loadSchema, parseSchema } from '../printers/checked-schema.ts';
 
 const root = join(fileURLToPath(import.meta.url), '../..');
 
@@ -118,6 +119,13 @@ t.test('unknown keys in a type, a walk, a view', async (t) => {
 t.test('counters: number columns of the view', async (t) => {
   fails(t, 'not a column', edit(29, '      sum: self.n\n    counters: [nope]'), '30:16', 'view lst: counters: "nope" is not one of its number columns (count, sum)');
   fails(t, 'not a list', edit(29, '      sum: self.n\n    counters: sum'), '30:15', 'view lst: counters: is a list of its number columns that count up');
+});
+
+t.test('instant: what the kernel cannot read at a sample is refused at load, where it is written', async (t) => {
+  const instant = (x: string) => edit(29, `      sum: self.n\n    instant:\n      - self.n\n      - ${x}`);
+  t.ok(parseSchema(edit(29, '      sum: self.n\n    instant:\n      - self.n'), 't.yaml').views.get('lst')!.instant.length === 1, 'a read of memory: accepted');
+  fails(t, 'text built in user space', instant('cat("n=", self.n)'), '32:9', 'view lst: instant: the kernel cannot run this: cat() builds text or asks user space (text)');
+  fails(t, 'the clock', instant('now_ms()'), '32:9', 'the kernel cannot run this: clock() builds text or asks user space (the clock)');
 });
 
 t.test('splices: native_stack needs its columns and instant:', async (t) => {

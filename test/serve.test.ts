@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import t, { type Test } from 'tap';
-import { loadSchema } from '../generators/schema.ts';
+import { loadSchema } from '../printers/checked-schema.ts';
 import { notServedLines } from '../sampler/outputs/serve.ts';
 import { buildNginx, DEBIAN_NGINX, freePort, holdConnections, startNginx, waitUntil } from './lib/nginx.ts';
 import { startRedis } from './lib/redis.ts';

@@ -13,7 +13,7 @@ import { layoutMisfit } from '../../generators/layout-valid.ts';
 import type { PackIR } from '../../generators/ir.ts';
 import { packDir, packNames } from '../../core/packs.ts';
 import { loadBinarySection } from '../../generators/schema.ts';
-import { loadSchemaCached } from '../../generators/schema-cache.ts';
+import { loadSchemaCached } from '../../printers/checked-schema.ts';
 import { SchemaError } from '../../generators/ir.ts';
 import { BoundLayout, type ObjectLayout } from './bound-layout.ts';
 import type { ObjectInfo } from '../memory/process-symbols.ts';
