@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "perf_ring.h"
 #include "x86_perf_regs.h"
 #include "xwalk_napi.h"
 
@@ -39,9 +40,7 @@
 #define RING_PAGES 8
 
 struct perf_ring {
-    int fd;
-    size_t page;
-    struct perf_event_mmap_page *meta;
+    struct perf_ring_map map; /* first: perf_perf_ring_finalize frees it */
     /* The newest sample drained so far: a read soon after the one that drained it gets it again. */
     int have;
     uint64_t time;
@@ -53,22 +52,6 @@ static napi_value make_int(napi_env env, int64_t v)
     napi_value out;
     napi_create_int64(env, v, &out);
     return out;
-}
-
-static void ring_close(struct perf_ring *r)
-{
-    if (r->meta) munmap(r->meta, r->page * (1 + RING_PAGES));
-    if (r->fd >= 0) close(r->fd);
-    r->meta = NULL;
-    r->fd = -1;
-}
-
-static void ring_finalize(napi_env env, void *data, void *hint)
-{
-    (void)env;
-    (void)hint;
-    ring_close(data);
-    free(data);
 }
 
 static napi_value perf_open(napi_env env, napi_callback_info info)
@@ -84,10 +67,7 @@ static napi_value perf_open(napi_env env, napi_callback_info info)
         return NULL;
     }
     struct perf_event_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.size = sizeof attr;
-    attr.type = PERF_TYPE_SOFTWARE;
-    attr.config = PERF_COUNT_SW_TASK_CLOCK;
+    perf_attr_software(&attr, PERF_COUNT_SW_TASK_CLOCK);
     attr.sample_period = (uint64_t)period;
     attr.sample_type = PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER;
     attr.sample_regs_user = REG_MASK;
@@ -107,19 +87,14 @@ static napi_value perf_open(napi_env env, napi_callback_info info)
         close(fd);
         return make_int(env, -ENOMEM);
     }
-    r->fd = fd;
-    r->page = (size_t)sysconf(_SC_PAGESIZE);
-    void *m = mmap(NULL, r->page * (1 + RING_PAGES), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        int e = errno;
-        close(fd);
+    int e = perf_ring_map(&r->map, fd, RING_PAGES);
+    if (e < 0) {
         free(r);
-        return make_int(env, -e);
+        return make_int(env, e);
     }
-    r->meta = m;
     napi_value handle;
-    if (napi_create_external(env, r, ring_finalize, NULL, &handle) != napi_ok) {
-        ring_finalize(env, r, NULL);
+    if (napi_create_external(env, r, perf_ring_finalize, NULL, &handle) != napi_ok) {
+        perf_ring_finalize(env, r, NULL);
         napi_throw_error(env, NULL, "xwalk_perf: no external");
         return NULL;
     }
@@ -136,36 +111,28 @@ static struct perf_ring *ring_of(napi_env env, napi_value v)
     return data;
 }
 
-static void copy_out(const struct perf_ring *r, uint64_t at, void *dst, size_t n)
-{
-    const char *data = (const char *)r->meta + r->page;
-    size_t size = r->page * RING_PAGES;
-    for (size_t i = 0; i < n; i++)
-        ((char *)dst)[i] = data[(at + i) & (size - 1)];
-}
-
 /* Every record in the ring is consumed; the newest sample with 64-bit user registers is kept. */
 static void drain(struct perf_ring *r)
 {
-    uint64_t head = __atomic_load_n(&r->meta->data_head, __ATOMIC_ACQUIRE);
-    uint64_t tail = r->meta->data_tail;
+    uint64_t head = __atomic_load_n(&r->map.meta->data_head, __ATOMIC_ACQUIRE);
+    uint64_t tail = r->map.meta->data_tail;
     while (tail + sizeof(struct perf_event_header) <= head) {
         struct perf_event_header h;
-        copy_out(r, tail, &h, sizeof h);
+        perf_ring_copy(&r->map, tail, &h, sizeof h);
         if (h.size < sizeof h || tail + h.size > head) break;
         if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof h + 16 + NREGS * 8) {
             uint64_t t, abi;
-            copy_out(r, tail + sizeof h, &t, 8);
-            copy_out(r, tail + sizeof h + 8, &abi, 8);
+            perf_ring_copy(&r->map, tail + sizeof h, &t, 8);
+            perf_ring_copy(&r->map, tail + sizeof h + 8, &abi, 8);
             if (abi == PERF_SAMPLE_REGS_ABI_64) {
                 r->time = t;
-                copy_out(r, tail + sizeof h + 16, r->regs, NREGS * 8);
+                perf_ring_copy(&r->map, tail + sizeof h + 16, r->regs, NREGS * 8);
                 r->have = 1;
             }
         }
         tail += h.size;
     }
-    __atomic_store_n(&r->meta->data_tail, head, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->map.meta->data_tail, head, __ATOMIC_RELEASE);
 }
 
 static uint64_t monotonic_ns(void)
@@ -187,7 +154,7 @@ static napi_value perf_latest(napi_env env, napi_callback_info info)
     }
     struct perf_ring *r = ring_of(env, argv[0]);
     if (!r) return NULL;
-    if (r->fd < 0) return make_int(env, -EBADF);
+    if (r->map.fd < 0) return make_int(env, -EBADF);
 
     drain(r);
     /* poll() reports a sample written since the last poll, drained or not: it is asked again until a fresh
@@ -196,7 +163,7 @@ static napi_value perf_latest(napi_env env, napi_callback_info info)
     while (!r->have || monotonic_ns() - r->time > (uint64_t)max_age) {
         uint64_t now = monotonic_ns();
         if (now >= deadline) break;
-        struct pollfd p = { .fd = r->fd, .events = POLLIN };
+        struct pollfd p = { .fd = r->map.fd, .events = POLLIN };
         int left_ms = (int)((deadline - now + 999999) / 1000000);
         if (poll(&p, 1, left_ms) < 0 && errno != EINTR) break;
         drain(r);
@@ -226,7 +193,7 @@ static napi_value perf_close(napi_env env, napi_callback_info info)
         return NULL;
     }
     struct perf_ring *r = ring_of(env, argv[0]);
-    if (r) ring_close(r);
+    if (r) perf_ring_unmap(&r->map);
     return NULL;
 }
 

@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "perf_ring.h"
 #include "x86_perf_regs.h"
 #include "xwalk_napi.h"
 
@@ -58,11 +59,7 @@
 #define MAX_RECORD 65536
 
 struct stack_ring {
-    int fd;
-    size_t map_size;
-    uint64_t data_size; /* a power of two */
-    struct perf_event_mmap_page *meta;
-    const unsigned char *data;
+    struct perf_ring_map map; /* first: perf_perf_ring_finalize frees it */
     uint64_t lost;
     uint64_t corrupt;
     unsigned char record[MAX_RECORD]; /* one record, copied out of the ring (records wrap) */
@@ -91,23 +88,6 @@ static void set(napi_env env, napi_value obj, const char *name, napi_value v)
     napi_set_named_property(env, obj, name, v);
 }
 
-static void ring_close(struct stack_ring *r)
-{
-    if (r->meta) munmap(r->meta, r->map_size);
-    if (r->fd >= 0) close(r->fd);
-    r->meta = NULL;
-    r->data = NULL;
-    r->fd = -1;
-}
-
-static void ring_finalize(napi_env env, void *data, void *hint)
-{
-    (void)env;
-    (void)hint;
-    ring_close(data);
-    free(data);
-}
-
 static struct stack_ring *ring_of(napi_env env, napi_value v, int open_only)
 {
     void *data = NULL;
@@ -118,7 +98,7 @@ static struct stack_ring *ring_of(napi_env env, napi_value v, int open_only)
         return NULL;
     }
     struct stack_ring *r = data;
-    if (open_only && r->fd < 0) {
+    if (open_only && r->map.fd < 0) {
         throw_errno(env, "xwalk_perf_stacks: handle closed", EBADF);
         return NULL;
     }
@@ -154,15 +134,11 @@ static napi_value js_open(napi_env env, napi_callback_info info)
     }
 
     struct perf_event_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.size = sizeof attr;
-    attr.type = PERF_TYPE_SOFTWARE;
+    perf_attr_software(&attr, is_cpu ? PERF_COUNT_SW_CPU_CLOCK : PERF_COUNT_SW_CONTEXT_SWITCHES);
     if (is_cpu) {
-        attr.config = PERF_COUNT_SW_CPU_CLOCK;
         attr.freq = 1;
         attr.sample_freq = (uint64_t)rate;
     } else {
-        attr.config = PERF_COUNT_SW_CONTEXT_SWITCHES;
         attr.sample_period = (uint64_t)rate;
         attr.context_switch = 1;
     }
@@ -193,36 +169,19 @@ static napi_value js_open(napi_env env, napi_callback_info info)
         throw_errno(env, "xwalk_perf_stacks", ENOMEM);
         return NULL;
     }
-    r->fd = fd;
-    r->data_size = data_size;
-    r->map_size = (size_t)page + (size_t)data_size;
-    void *m = mmap(NULL, r->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED) {
-        int e = errno;
-        close(fd);
+    int e = perf_ring_map(&r->map, fd, (uint64_t)ring_pages);
+    if (e < 0) {
         free(r);
-        throw_errno(env, "mmap(perf ring)", e);
+        throw_errno(env, "mmap(perf ring)", -e);
         return NULL;
     }
-    r->meta = m;
-    r->data = (const unsigned char *)m + page;
     napi_value handle;
-    if (napi_create_external(env, r, ring_finalize, NULL, &handle) != napi_ok) {
-        ring_finalize(env, r, NULL);
+    if (napi_create_external(env, r, perf_ring_finalize, NULL, &handle) != napi_ok) {
+        perf_ring_finalize(env, r, NULL);
         napi_throw_error(env, NULL, "xwalk_perf_stacks: no external");
         return NULL;
     }
     return handle;
-}
-
-/* n bytes of the ring at stream position `at`, which may wrap. n <= data_size. */
-static void copy_out(const struct stack_ring *r, uint64_t at, void *dst, size_t n)
-{
-    uint64_t off = at & (r->data_size - 1);
-    size_t first = n;
-    if (off + n > r->data_size) first = (size_t)(r->data_size - off);
-    memcpy(dst, r->data + off, first);
-    if (first < n) memcpy((char *)dst + first, r->data, n - first);
 }
 
 /* A bounded reader over one record. */
@@ -335,23 +294,23 @@ static napi_value js_drain(napi_env env, napi_callback_info info)
     napi_create_array(env, &out);
     uint32_t n = 0;
 
-    uint64_t head = __atomic_load_n(&r->meta->data_head, __ATOMIC_ACQUIRE);
-    uint64_t tail = r->meta->data_tail;
-    if (head - tail > r->data_size) {
+    uint64_t head = __atomic_load_n(&r->map.meta->data_head, __ATOMIC_ACQUIRE);
+    uint64_t tail = r->map.meta->data_tail;
+    if (head - tail > r->map.data_size) {
         /* Not what the kernel writes in a ring we own: nothing in it can be trusted. */
         r->corrupt++;
         tail = head;
     }
     while (n < max && head - tail >= sizeof(struct perf_event_header)) {
         struct perf_event_header h;
-        copy_out(r, tail, &h, sizeof h);
+        perf_ring_copy(&r->map, tail, &h, sizeof h);
         if (h.size < sizeof h || h.size % 8 || h.size > head - tail) {
             /* A header that cannot be followed: the rest of the ring is dropped, never read past. */
             r->corrupt++;
             tail = head;
             break;
         }
-        copy_out(r, tail, r->record, h.size);
+        perf_ring_copy(&r->map, tail, r->record, h.size);
         tail += h.size;
         struct cursor c = { r->record, sizeof h, h.size, 0 };
         napi_value rec = NULL;
@@ -382,7 +341,7 @@ static napi_value js_drain(napi_env env, napi_callback_info info)
         }
         if (rec) napi_set_element(env, out, n++, rec);
     }
-    __atomic_store_n(&r->meta->data_tail, tail, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->map.meta->data_tail, tail, __ATOMIC_RELEASE);
     return out;
 }
 
@@ -413,7 +372,7 @@ static napi_value js_wait(napi_env env, napi_callback_info info)
             free(p);
             return NULL;
         }
-        p[i].fd = r->fd;
+        p[i].fd = r->map.fd;
         p[i].events = POLLIN;
     }
     int got = poll(p, n, ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms);
@@ -433,7 +392,7 @@ static napi_value js_enable(napi_env env, napi_callback_info info)
     if (!get_args(env, info, 1, 1, argv, NULL, "enable(handle)")) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 1);
     if (!r) return NULL;
-    if (ioctl(r->fd, PERF_EVENT_IOC_ENABLE, 0) < 0) throw_errno(env, "ioctl(PERF_EVENT_IOC_ENABLE)", errno);
+    if (ioctl(r->map.fd, PERF_EVENT_IOC_ENABLE, 0) < 0) throw_errno(env, "ioctl(PERF_EVENT_IOC_ENABLE)", errno);
     return NULL;
 }
 
@@ -442,7 +401,7 @@ static napi_value js_fd(napi_env env, napi_callback_info info)
     napi_value argv[1];
     if (!get_args(env, info, 1, 1, argv, NULL, "fd(handle)")) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 1);
-    return r ? make_num(env, r->fd) : NULL;
+    return r ? make_num(env, r->map.fd) : NULL;
 }
 
 static napi_value js_lost(napi_env env, napi_callback_info info)
@@ -466,7 +425,7 @@ static napi_value js_close(napi_env env, napi_callback_info info)
     napi_value argv[1];
     if (!get_args(env, info, 1, 1, argv, NULL, "close(handle)")) return NULL;
     struct stack_ring *r = ring_of(env, argv[0], 0);
-    if (r) ring_close(r);
+    if (r) perf_ring_unmap(&r->map);
     return NULL;
 }
 
