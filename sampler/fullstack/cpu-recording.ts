@@ -67,8 +67,8 @@ const UNITS: Record<CpuRecordOptions['mode'], StackUnits> = {
 /** One process recorded: its events, unwinder, and the interpreter's capture where there is one. */
 interface Recorded {
   pid: number;
-  /** Whether the process recorded still runs: the same one, not a reuse of its pid. */
-  running: () => boolean;
+  /** Whether the process recorded still runs (the same one, not a reuse of its pid), until it is closed. */
+  running: { same: () => boolean; close: () => void };
   events: StackEvents;
   objects: ProcessObjects;
   unwinder: Unwinder;
@@ -139,7 +139,7 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
         break;
       }
       if (left <= 0) break;
-      if (procs.every((p) => !p.running())) {
+      if (procs.every((p) => !p.running.same())) {
         stopped = procs.length === 1 ? 'the target exited' : 'every process recorded exited';
         break;
       }
@@ -151,6 +151,7 @@ export async function recordCpu(o: CpuRecordOptions, print: Print, warn: Print):
       if (p.session) p.session.instant = undefined;
       p.capture?.close();
       p.events.close();
+      p.running.close();
     }
     closeSessions(sessions);
   }

@@ -8,12 +8,13 @@ import { CoreSource, truncatedSaysSo } from './core-source.ts';
 import { ElfFile } from '../../core/elf.ts';
 import { openLiveSource } from './live-source.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
-import { exePath, loadBias, type Mapping, procError, readProcMaps, withoutDeleted } from './proc-maps.ts';
+import { exePath, loadBias, type Mapping, readProcMaps, withoutDeleted } from './proc-maps.ts';
 import { groupByPath, type MainObject, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
 import { objectSymbolsLater, strippedWhy } from './recovered-symbols.ts';
 import { SymbolTable } from './symbols.ts';
 import { fixedRegisters, LiveRegisters, type RegisterSource } from './live-registers.ts';
+import { ProcessIdentity } from './process-identity.ts';
 
 export interface Target {
   readonly kind: 'live' | 'core';
@@ -36,63 +37,10 @@ export interface Target {
   close(): void;
 }
 
-/** What makes a live process the one we opened: its start time and its executable file. */
-interface Identity {
-  start: string;
-  exe: string;
-}
-
-/** Fields of /proc/PID/stat after the command name (which may hold spaces and parentheses); null once it has exited. */
-function statFields(pid: number): string[] | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] === 'Z' || fields[0] === 'X' ? null : fields;
-  } catch {
-    return null;
-  }
-}
-
-/** seen: the process was read before, so an executable link gone now means it is exiting (the link goes first). */
-function identityOf(pid: number, seen: boolean): Identity {
-  const fields = statFields(pid);
-  if (!fields) throw new TargetGone(`process ${pid} exited`);
-  try {
-    const exe = fs.statSync(`/proc/${pid}/exe`);
-    // starttime is field 22 of /proc/PID/stat; the state (field 3) is fields[0].
-    return { start: fields[19], exe: `${exe.dev}:${exe.ino}` };
-  } catch (err) {
-    if (seen || !statFields(pid)) throw new TargetGone(`process ${pid} exited`);
-    throw procError(pid, 'exe', err as NodeJS.ErrnoException);
-  }
-}
-
-function checkSame(pid: number, was: Identity): void {
-  const now = identityOf(pid, true);
-  if (now.start !== was.start) throw new TargetGone(`process ${pid} exited, and its pid now belongs to another process`);
-  if (now.exe !== was.exe) {
-    let path = '';
-    try {
-      path = ` (${fs.readlinkSync(`/proc/${pid}/exe`)})`;
-    } catch {
-      /* gone meanwhile */
-    }
-    throw new TargetGone(`process ${pid} runs another program now${path}: it called exec`);
-  }
-}
-
-/** A watch on process pid as it is now: whether that same process still runs (not exited, its pid not reused, no exec). */
-export function watchProcess(pid: number): () => boolean {
-  const was = identityOf(pid, false);
-  return () => {
-    try {
-      checkSame(pid, was);
-      return true;
-    } catch (err) {
-      if (err instanceof TargetGone) return false;
-      throw err;
-    }
-  };
+/** A watch on process pid as it is now: whether that same process still runs (not exited, its pid not reused, no exec); close() lets it go. */
+export function watchProcess(pid: number): { same: () => boolean; close: () => void } {
+  const identity = new ProcessIdentity(pid);
+  return { same: () => identity.same(), close: () => identity.close() };
 }
 
 /** Pointers never lead into these, and reading them can fail; leave them out. */
@@ -105,7 +53,16 @@ function readable(mappings: Mapping[]): Range[] {
 export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
   if (!Number.isSafeInteger(pid) || pid <= 0) throw new UserError(`--pid needs a process id, not ${pid}`);
   if (!fs.existsSync(`/proc/${pid}`)) throw new TargetGone(`no process with pid ${pid}`);
-  const identity = identityOf(pid, false);
+  const identity = new ProcessIdentity(pid);
+  try {
+    return liveTarget(pid, identity, prefer);
+  } catch (err) {
+    identity.close();
+    throw err;
+  }
+}
+
+function liveTarget(pid: number, identity: ProcessIdentity, prefer?: 'pvr' | 'procmem'): Target {
   const mappings = readProcMaps(pid);
   const name = exePath(pid);
   // /proc/PID/exe reaches the file the process runs even if it was replaced on disk.
@@ -124,11 +81,12 @@ export function openLive(pid: number, prefer?: 'pvr' | 'procmem'): Target {
     symbols: processSymbols(exe, name ?? exe.path, bias, liveObjects(pid, mappings, name), mainObject(mappings, name, bias)),
     registers,
     ranges: () => readable(readProcMaps(pid)),
-    checkIdentity: () => checkSame(pid, identity),
+    checkIdentity: () => identity.check(),
     close: () => {
       registers.close();
       source.close();
       exe.close();
+      identity.close();
     },
   };
 }

@@ -175,8 +175,8 @@ export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: T
   let tries = 0;
   for (;;) {
     tries++;
-    s.target.checkIdentity();
     const read = readOnce(o, s);
+    // Once, after the read: the same process as at open then was the one read (a pid reused, an exec, would have changed it).
     s.target.checkIdentity();
     warnRegisters(s, read.R, warn);
     if (read.r.errors.length > 0 && !read.fresh) {
