@@ -70,3 +70,40 @@ t.test('a value across two pages read alone marks both pages', async (t) => {
   mem.u8(edge + 4, 0xee);
   t.equal(s2.changed(), null, 'the byte after the value changed: held still');
 });
+
+/** A fake with process_vm_readv's batch: ranges back to back, ending at the first one that does not read whole. */
+class BatchedMemory extends FakeMemory {
+  batches = 0;
+  readMany(addrs: Float64Array, lens: Uint32Array, out: Uint8Array): number {
+    this.batches++;
+    let at = 0;
+    for (let i = 0; i < addrs.length; i++) {
+      const got = super.readInto(addrs[i], out.subarray(at, at + lens[i]));
+      at += got;
+      if (got < lens[i]) break;
+    }
+    return at;
+  }
+}
+
+t.test('read again in one batch where the source has one: the same answers, each span alone after one that came back short', async (t) => {
+  const setUp = () => {
+    const mem = new BatchedMemory();
+    for (let w = 0; w < 3; w++) mem.map(HEAP + w * 0x10000, PAGE);
+    const s = new Snapshot(mem, mem.ranges());
+    for (let w = 0; w < 3; w++) s.u64(HEAP + w * 0x10000 + 8);
+    mem.reads.length = 0;
+    return { mem, s };
+  };
+  const still = setUp();
+  t.equal(still.s.changed(), null, 'three windows that held still');
+  t.same([still.mem.batches, still.mem.reads.length - 3], [1, 0], 'in one batch: no read of its own for any of them');
+  const third = setUp();
+  third.mem.u8(HEAP + 0x20000 + 9, 0xee);
+  t.same(third.s.changed(), { addr: HEAP + 0x20000 + 8, words: 1, tags: 1 }, 'a change in the last span of the batch is found');
+  const short = setUp();
+  short.mem.hole(HEAP + 0x10000, HEAP + 0x10000 + PAGE);
+  short.mem.u8(HEAP + 0x20000 + 9, 0xee);
+  t.same(short.s.changed(), { addr: HEAP + 0x10000 + 8, words: 2, tags: 1 }, 'the span no longer readable is a change, and the one after it, read alone, too');
+  t.same(short.mem.reads.slice(-2).map((r) => r.addr), [HEAP + 0x10000 + 8, HEAP + 0x20000 + 8], 'each span from the short one on read alone');
+});

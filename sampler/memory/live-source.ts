@@ -41,8 +41,12 @@ export class PvrSource implements MemorySource {
   readInto(addr: number, out: Uint8Array): number {
     this.addrs[0] = addr;
     this.lens[0] = out.length;
+    return this.readMany(this.addrs, this.lens, out);
+  }
+
+  readMany(addrs: Float64Array, lens: Uint32Array, out: Uint8Array): number {
     const buf = Buffer.from(out.buffer, out.byteOffset, out.length);
-    const got = this.pvr.readv(this.pid, this.addrs, this.lens, buf);
+    const got = this.pvr.readv(this.pid, addrs, lens, buf);
     if (got >= 0) return got;
     if (-got === EFAULT) return 0;
     if (-got === ESRCH) throw processGone(this.pid);

@@ -10,6 +10,12 @@ export interface MemorySource {
    * Throws TargetGone when the process no longer exists.
    */
   readInto(addr: number, out: Uint8Array): number;
+  /**
+   * Reads the ranges (addrs[i], lens[i]) into out, back to back, in one call where the source can (one
+   * process_vm_readv). Returns how many bytes were read from the start; a range is whole when the count
+   * reaches its end. Throws as readInto does.
+   */
+  readMany?(addrs: Float64Array, lens: Uint32Array, out: Uint8Array): number;
   /** Why the byte at addr cannot be read, when the source can say more than "unreadable" (a core cut short). */
   explain?(addr: number): string;
   /** Human-readable name for messages: "pid 1234 (process_vm_readv)". */

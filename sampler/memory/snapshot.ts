@@ -101,9 +101,6 @@ interface Mapped extends Range {
 const SCRATCH_USED = new Uint32Array(CHUNK >> WORD_SHIFT);
 const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED };
 
-/** Where changed() reads a chunk again: one buffer for every snapshot (a chunk is at most CHUNK bytes). */
-const SCRATCH = new Uint8Array(CHUNK);
-
 const wordsOf = (len: number): Uint32Array => new Uint32Array((len + WORD - 1) >> WORD_SHIFT);
 
 export class Snapshot {
@@ -267,19 +264,21 @@ export class Snapshot {
    * null when everything the answer came from held still.
    */
   changed(): Change | null {
+    const chunks: Chunk[] = [];
+    for (const r of this.ranges) for (const c of r.chunks) if (c) chunks.push(c);
+    for (const c of this.singles.values()) if (c) chunks.push(c);
+    chunks.push(...this.retired);
+    const spans = chunks.map(usedSpan).filter((x): x is UsedSpan => x !== null);
+    const again = readAgain(this.source, spans);
     let first: Change | null = null;
-    const scratch = SCRATCH;
-    const check = (c: Chunk) => {
-      const words = changedWords(c, scratch, (addr, out) => this.source.readInto(addr, out));
+    spans.forEach((span, i) => {
+      const words = changedWords(span, again[i]);
       if (words && !first) first = words;
       else if (words && first) {
         first.words += words.words;
         first.tags |= words.tags;
       }
-    };
-    for (const r of this.ranges) for (const c of r.chunks) if (c) check(c);
-    for (const c of this.singles.values()) if (c) check(c);
-    for (const c of this.retired) check(c);
+    });
     return first;
   }
 
@@ -410,19 +409,63 @@ function lastUsed(used: Uint32Array): number {
   return lo;
 }
 
-/** The used words of chunk c whose used bytes read differently now (or not at all): where the first is, how many, and their tags. */
-function changedWords(c: Chunk, scratch: Uint8Array, read: (addr: number, out: Uint8Array) => number): Change | null {
-  const used = c.used;
-  const lo = firstUsed(used);
+/** The words of a chunk from its first used to its last: what changed() reads again. */
+interface UsedSpan {
+  c: Chunk;
+  /** The first and last word used. */
+  lo: number;
+  hi: number;
+  /** The bytes they cover, from the chunk's start. */
+  from: number;
+  to: number;
+}
+
+function usedSpan(c: Chunk): UsedSpan | null {
+  const lo = firstUsed(c.used);
   if (lo < 0) return null;
-  const hi = lastUsed(used);
-  const from = lo << WORD_SHIFT;
-  const to = Math.min((hi + 1) << WORD_SHIFT, c.end - c.start);
-  const again = scratch.subarray(0, to - from);
-  const got = read(c.start + from, again);
+  const hi = lastUsed(c.used);
+  return { c, lo, hi, from: lo << WORD_SHIFT, to: Math.min((hi + 1) << WORD_SHIFT, c.end - c.start) };
+}
+
+/** Where changed() reads spans again, back to back; grown as needed and kept (bounded by what a sample may read). */
+let againBuffer = new Uint8Array(CHUNK);
+
+/**
+ * Each span's bytes as they read now (a prefix where the rest could not be read): in one batched read where
+ * the source has one (process_vm_readv takes every span in one call), each span alone after the first that
+ * came back short, and each alone where the source has no batch.
+ */
+function readAgain(source: MemorySource, spans: UsedSpan[]): Uint8Array[] {
+  const total = spans.reduce((n, s) => n + s.to - s.from, 0);
+  if (againBuffer.length < total) againBuffer = new Uint8Array(Math.max(total, againBuffer.length * 2));
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const s of spans) {
+    out.push(againBuffer.subarray(at, at + s.to - s.from));
+    at += s.to - s.from;
+  }
+  let whole = 0; // spans [0, whole) came back whole from the batch
+  if (source.readMany && spans.length > 1) {
+    const addrs = new Float64Array(spans.map((s) => s.c.start + s.from));
+    const lens = new Uint32Array(spans.map((s) => s.to - s.from));
+    let got = source.readMany(addrs, lens, againBuffer);
+    while (whole < spans.length && got >= lens[whole]) got -= lens[whole++];
+  }
+  for (let i = whole; i < spans.length; i++) {
+    const got = source.readInto(spans[i].c.start + spans[i].from, out[i]);
+    out[i] = out[i].subarray(0, got);
+  }
+  return out;
+}
+
+/** The used words of a span whose used bytes read differently now (or not at all): where the first is, how many, and their tags. */
+function changedWords(span: UsedSpan, again: Uint8Array): Change | null {
+  const { c, lo, hi, from, to } = span;
+  const used = c.used;
+  const got = again.length;
   const before = new Uint8Array(c.view.buffer, c.view.byteOffset + from, to - from);
   // Nothing moved in the whole span: the common case, at memcmp speed.
-  if (got === again.length && Buffer.from(again.buffer, again.byteOffset, again.length).equals(Buffer.from(before.buffer, before.byteOffset, before.length))) return null;
+  if (got === to - from && Buffer.from(again.buffer, again.byteOffset, again.length).equals(Buffer.from(before.buffer, before.byteOffset, before.length))) return null;
   let first = -1;
   let words = 0;
   let tags = 0;
