@@ -21,6 +21,8 @@ t.test('nodes 64 KiB apart: a page read per node, and --max-bytes bounds a sampl
   t.equal(r.code, 0, r.stderr);
   t.same([r.json.items[0].count, r.json.items[0].sum], [truth.list.count, truth.list.sum], 'the walk is right');
   const readKiB = Number(/ (\d+) KiB in /.exec(r.stderr)![1]);
+  const cpu = / (\d+) µs of CPU since the sample began \((\d+) in the kernel\)/.exec(r.stderr);
+  t.ok(cpu && Number(cpu[1]) > 0 && Number(cpu[2]) <= Number(cpu[1]), `--verbose says the sample's CPU, and the kernel's part of it: ${cpu?.[0]}`);
   t.ok(readKiB <= NODES * 4 + 1024, `xsample read ${readKiB} KiB for ${NODES} nodes: about a page each (the target holds ${targetRss} KiB), not 64 KiB each (${NODES * 64} KiB)`);
 
   const bounded = await xsample(['--pid', pid, '--struct', 'walkee_list', '--json', '--max-bytes', '8M']);

@@ -173,6 +173,7 @@ export function viewOf(pack: PackIR, name: string): ViewIR {
  */
 export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
   let tries = 0;
+  const cpu0 = o.verbose ? process.cpuUsage() : null;
   for (;;) {
     tries++;
     const read = readOnce(o, s);
@@ -186,7 +187,7 @@ export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: T
       continue;
     }
     const held = heldStill(o, s, read);
-    if (o.verbose) warn(readLine(s, read, held));
+    if (cpu0) warn(readLine(s, read, held, process.cpuUsage(cpu0)));
     if (held.change && tries <= o.retries) continue;
     return { result: resultOf(o, s, answerOf(read, held, tries), read.R.clock), clock: read.R.clock };
   }
@@ -263,11 +264,11 @@ function heldStill(o: ReadOptions, s: Session, read: OneRead): Held {
 }
 
 /** --verbose: what one read cost, and whether it held still. */
-function readLine(s: Session, read: OneRead, held: Held): string {
+function readLine(s: Session, read: OneRead, held: Held, cpu: NodeJS.CpuUsage): string {
   const { R, snap } = read;
   const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
   const checked = held.verify ? `; read again in ${held.ms.toFixed(1)} ms: ${held.change ? `changed while read (${held.change})` : 'held still'}` : '';
-  return `xsample: ${s.view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${read.ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB (${s.target.source.description}; layout ${s.sel.layout.source})`;
+  return `xsample: ${s.view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${read.ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB, ${cpu.user + cpu.system} µs of CPU since the sample began (${cpu.system} in the kernel) (${s.target.source.description}; layout ${s.sel.layout.source})`;
 }
 
 /** The answer a read gives once no retry is left: without the columns that read what changed, and saying so first. */
