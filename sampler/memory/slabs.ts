@@ -25,6 +25,14 @@ export class Slabs {
     return out;
   }
 
+  /** n 32-bit words, zeroed (a chunk's marks), cut from the slabs as bytes are. */
+  words(n: number): Uint32Array {
+    this.used = (this.used + 7) & ~7;
+    const bytes = this.take(n * 4);
+    bytes.fill(0);
+    return new Uint32Array(bytes.buffer, bytes.byteOffset, n);
+  }
+
   /** Every slab free again: whatever was cut from them before must no longer be used. */
   reset(): void {
     this.current = -1;

@@ -101,7 +101,6 @@ interface Mapped extends Range {
 const SCRATCH_USED = new Uint32Array(CHUNK >> WORD_SHIFT);
 const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED };
 
-const wordsOf = (len: number): Uint32Array => new Uint32Array((len + WORD - 1) >> WORD_SHIFT);
 
 export class Snapshot {
   readonly stats: SnapshotStats = { reads: 0, bytes: 0, pages: 0 };
@@ -232,8 +231,7 @@ export class Snapshot {
   /**
    * A chunk holding [addr, addr + len), with the words of that range marked
    * used. A value that straddles two chunks (or a short chunk's end) comes
-   * from a small chunk of its own bytes. Hot loops keep the chunk in locals,
-   * read its view directly and mark its used words themselves.
+   * from a small chunk of its own bytes.
    */
   chunk(addr: Int, len: number): Chunk {
     this.loads++;
@@ -323,7 +321,7 @@ export class Snapshot {
     const whole = got - (got % PAGE);
     if (whole === 0) return null;
     this.stats.pages += whole / PAGE;
-    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: wordsOf(whole), probe };
+    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: this.slabs.words((whole + WORD - 1) >> WORD_SHIFT), probe };
   }
 
   /** A page the chunk read did not bring (the mapping changed since we listed it): read alone. */
@@ -332,7 +330,7 @@ export class Snapshot {
     let c = this.singles.get(page);
     if (c === undefined) {
       const buf = new Uint8Array(PAGE);
-      c = this.read(page * PAGE, buf) === PAGE ? { start: page * PAGE, end: page * PAGE + PAGE, view: new DataView(buf.buffer), used: wordsOf(PAGE) } : null;
+      c = this.read(page * PAGE, buf) === PAGE ? { start: page * PAGE, end: page * PAGE + PAGE, view: new DataView(buf.buffer), used: this.slabs.words(PAGE >> WORD_SHIFT) } : null;
       if (c) this.stats.pages++;
       this.singles.set(page, c);
     }
@@ -378,35 +376,38 @@ function markBytes(used: Uint32Array, off: number, len: number, tagBits: number)
   used[last] |= tagBits | (0xff >> (7 - (end & 7)));
 }
 
-/** Zero bytes to compare marks with: native compares find the words used, with no loop for the JIT to warm up. */
+/**
+ * Marks are found block by block from either end, each block compared with zeros natively (no loop for the JIT
+ * to warm up, no buffer made), then word by word inside the first block that holds one: a chunk's marks are
+ * usually near its ends (a walk over it), and a sparse chunk is a probe page of 512 words.
+ */
 const MARK_BYTES = 4;
-const ZEROS = Buffer.alloc((CHUNK >> WORD_SHIFT) * MARK_BYTES);
-const marks = (used: Uint32Array, from: number, to: number): Buffer => Buffer.from(used.buffer, used.byteOffset + from * MARK_BYTES, (to - from) * MARK_BYTES);
-const unused = (used: Uint32Array, from: number, to: number): boolean => marks(used, from, to).equals(ZEROS.subarray(0, (to - from) * MARK_BYTES));
+const BLOCK_WORDS = 64;
+const ZERO_BLOCK = Buffer.alloc(BLOCK_WORDS * MARK_BYTES);
 
-/** The first word marked used, or -1: a binary search on all-zero prefixes. */
-function firstUsed(used: Uint32Array): number {
-  if (unused(used, 0, used.length)) return -1;
-  let lo = 0; // [0, lo) unused
-  let hi = used.length; // [0, hi) used somewhere
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (unused(used, 0, mid)) lo = mid;
-    else hi = mid;
+const marksOf = (used: Uint32Array): Buffer => Buffer.from(used.buffer, used.byteOffset, used.length * MARK_BYTES);
+
+/** Whether words [from, to) (at most a block) are all unmarked. */
+const blockUnused = (marks: Buffer, from: number, to: number): boolean => marks.compare(ZERO_BLOCK, 0, (to - from) * MARK_BYTES, from * MARK_BYTES, to * MARK_BYTES) === 0;
+
+/** The first word marked used, or -1. */
+function firstUsed(used: Uint32Array, marks: Buffer): number {
+  for (let b = 0; b < used.length; b += BLOCK_WORDS) {
+    const end = Math.min(b + BLOCK_WORDS, used.length);
+    if (blockUnused(marks, b, end)) continue;
+    for (let w = b; w < end; w++) if (used[w] !== 0) return w;
   }
-  return lo;
+  return -1;
 }
 
 /** The last word marked used (some is). */
-function lastUsed(used: Uint32Array): number {
-  let lo = 0; // [lo, n) used somewhere
-  let hi = used.length; // [hi, n) unused
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (unused(used, mid, used.length)) hi = mid;
-    else lo = mid;
+function lastUsed(used: Uint32Array, marks: Buffer): number {
+  for (let end = used.length; end > 0; end -= BLOCK_WORDS) {
+    const b = Math.max(0, end - BLOCK_WORDS);
+    if (blockUnused(marks, b, end)) continue;
+    for (let w = end - 1; w >= b; w--) if (used[w] !== 0) return w;
   }
-  return lo;
+  return -1;
 }
 
 /** The words of a chunk from its first used to its last: what changed() reads again. */
@@ -421,9 +422,10 @@ interface UsedSpan {
 }
 
 function usedSpan(c: Chunk): UsedSpan | null {
-  const lo = firstUsed(c.used);
+  const marks = marksOf(c.used);
+  const lo = firstUsed(c.used, marks);
   if (lo < 0) return null;
-  const hi = lastUsed(c.used);
+  const hi = lastUsed(c.used, marks);
   return { c, lo, hi, from: lo << WORD_SHIFT, to: Math.min((hi + 1) << WORD_SHIFT, c.end - c.start) };
 }
 
