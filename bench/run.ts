@@ -16,6 +16,7 @@ import { writeReport } from './report.ts';
 import { instant, probeCost } from './instant.ts';
 import { fullstack } from './fullstack.ts';
 import { luaHeap } from './lua-heap.ts';
+import { sampleCost } from './sample-cost.ts';
 
 const LAYOUTS = ['contiguous', 'shuffled'] as const;
 const RUNS = Number(process.env.XWALK_BENCH_RUNS ?? 3);
@@ -310,6 +311,15 @@ async function main(): Promise<void> {
     fs.rmSync(work, { recursive: true, force: true });
     return;
   }
+  if (process.env.XWALK_BENCH_COST_ONLY) {
+    // Measure what a sample costs again, and rewrite that part of the last results and of the report.
+    const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
+    const results = { ...last, cost: await sampleCost() };
+    fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
+    writeReport(results, METHODS);
+    fs.rmSync(work, { recursive: true, force: true });
+    return;
+  }
   if (process.env.XWALK_BENCH_LOAD_ONLY) {
     // Measure nginx under load again, and rewrite that part of the last results and of the report.
     const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
@@ -323,7 +333,7 @@ async function main(): Promise<void> {
   await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const env = await versions();
   log(`${env.cpus}, kernel ${env.kernel}; ${RUNS} runs per point, medians`);
-  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), load: await load(), instant: await instant(), probe: await probeCost(), fullstack: await fullstack(), heap: await luaHeap(work) };
+  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), cost: await sampleCost(), load: await load(), instant: await instant(), probe: await probeCost(), fullstack: await fullstack(), heap: await luaHeap(work) };
   fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
   writeReport(results, METHODS);
   fs.rmSync(work, { recursive: true, force: true });

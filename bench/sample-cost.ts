@@ -1,0 +1,81 @@
+/**
+ * make bench, what one sample costs xsample (issue 26): the CPU time, user and kernel, of a small view
+ * (ngx_requests, 3 requests held) sampled at 100 Hz, as the difference between N + 1 samples and one (the
+ * start-up cancels out), checked (--consistency verify, the default) and not. The kernel's part is what its
+ * system calls cost (process_vm_readv, the identity check); the rest is xsample's JavaScript. Rounds take
+ * turns; medians, with each round's figure.
+ */
+import { execa } from 'execa';
+import { holdConnections, partialGet, startNginx } from '../test/lib/nginx.ts';
+import { xsampleBin } from '../test/lib/xsample.ts';
+
+export interface SampleCost {
+  consistency: 'verify' | 'off';
+  samples: number;
+  /** µs of CPU a sample, each round: user + system, and the system part */
+  usPerSample: number[];
+  kernelUsPerSample: number[];
+  /** process_vm_readv calls and bytes a sample, from --verbose */
+  reads: number;
+  kib: number;
+}
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** xsample run to its end under bash, whose `times` gives its CPU seconds (user, system); --verbose's last read line. */
+async function timed(args: string[]): Promise<{ user: number; system: number; verbose: string }> {
+  const r = await execa('bash', ['-c', '"$@" >/dev/null; rc=$?; times >&2; exit $rc', 'bash', process.execPath, xsampleBin, ...args], { reject: false });
+  if (r.exitCode !== 0) throw new Error(`xsample failed: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  const [user, system] = [...lines.at(-1)!.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
+  return { user, system, verbose: lines.filter((l) => / elements, /.test(l)).at(-1) ?? '' };
+}
+
+export async function sampleCost(): Promise<SampleCost[]> {
+  const nginx = await startNginx();
+  const held = await holdConnections(nginx.port, 3, { partialRequest: partialGet });
+  const rounds = Number(process.env.XWALK_BENCH_COST_ROUNDS ?? 5);
+  const samples = 1000;
+  const base = ['--pid', String(nginx.workerPid), '--struct', 'ngx_requests', '--json', '--interval', '10'];
+  const out: SampleCost[] = [];
+  try {
+    for (const consistency of ['verify', 'off'] as const) {
+      const c = ['--consistency', consistency];
+      const us: number[] = [];
+      const kernel: number[] = [];
+      let verbose = '';
+      for (let round = 0; round < rounds; round++) {
+        const one = await timed([...base, ...c, '--count', '1']);
+        const many = await timed([...base, ...c, '--count', String(samples + 1), '--verbose']);
+        us.push((((many.user + many.system) - (one.user + one.system)) / samples) * 1e6);
+        kernel.push(((many.system - one.system) / samples) * 1e6);
+        verbose = many.verbose;
+        log(`sample cost, --consistency ${consistency} (round ${round + 1}): ${us.at(-1)!.toFixed(0)} µs of CPU a sample, ${kernel.at(-1)!.toFixed(0)} in the kernel`);
+      }
+      const m = / (\d+) reads, \d+ pages, (\d+) KiB in /.exec(verbose);
+      out.push({ consistency, samples, usPerSample: us, kernelUsPerSample: kernel, reads: Number(m?.[1] ?? NaN), kib: Number(m?.[2] ?? NaN) });
+    }
+  } finally {
+    await held.close();
+    await nginx.stop();
+  }
+  return out;
+}
+
+export function sampleCostSection(cost: SampleCost[] | undefined): string {
+  if (!cost) return '';
+  const rows = cost.map((c) => `| ${c.consistency} | ${median(c.usPerSample).toFixed(0)} µs | ${median(c.kernelUsPerSample).toFixed(0)} µs | ${(median(c.usPerSample) - median(c.kernelUsPerSample)).toFixed(0)} µs | ${c.usPerSample.map((u) => u.toFixed(0)).join(', ')} | ${c.reads} reads, ${c.kib} KiB |`).join('\n');
+  return `
+## What a sample costs xsample
+
+\`xsample --struct ngx_requests\` on our nginx with 3 requests held, 100 samples a second: the CPU time of
+${cost[0]?.samples ?? 1000} more samples than one (start-up cancels out), per sample, median of the rounds. The kernel's part
+is what its system calls cost (the reads of memory, the read again that checks them, the identity check):
+the floor of any sampler that reads the same bytes; the rest is xsample's own. The goal (issue 26): 100 µs.
+
+| --consistency | CPU a sample | in the kernel | xsample's own | each round | the last sample read |
+|---|---|---|---|---|---|
+${rows}
+`;
+}
