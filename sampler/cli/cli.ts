@@ -109,7 +109,7 @@ async function run(c: Command, print: (s: string) => void, warn: (s: string) => 
   }
 }
 
-export async function main(argv: string[], print = (s: string) => console.log(s), warn = (s: string) => console.error(s)): Promise<number> {
+export async function main(argv: string[], print = (s: string): void => void process.stdout.write(`${s}\n`), warn = (s: string) => console.error(s)): Promise<number> {
   onUntrustedPack((m) => warn(`xsample: ${m}`));
   onSymbolTableWarning((m) => warn(`xsample: ${m}`));
   try {
