@@ -130,7 +130,12 @@ async function luaSpliced(t: Test, nginx: Nginx, jit: 'on' | 'off', label: strin
   const suffix = jit === 'on' ? '_[j]' : '_[l]';
   const heavyAs = totalWeight(withHeavy.filter((s) => s.frames.some((f) => HEAVY.test(f) && f.endsWith(suffix))));
   t.ok(heavyAs >= 0.9 * totalWeight(withHeavy), `JIT ${jit}: heavy's frame ends ${suffix} (${heavyAs} of ${totalWeight(withHeavy)})`);
-  t.ok(withHeavy.every((s) => /line \d+_\[[lj]\]$/.test(s.frames[layers(s).heavy])), 'heavy carries its current line');
+  // heavy's body is one line (2): a line shown is that one. Unknown (no line) is honest where the VM is between
+  // states - a trace exiting (lj_trace_exit restores the interpreter's state from a snapshot) - a few µs a call.
+  const lineOf = (s: Stack) => /line (\d+)_\[[lj]\]$/.exec(s.frames[layers(s).heavy])?.[1] ?? null;
+  t.same([...new Set(withHeavy.map(lineOf).filter((l) => l !== null))], ['2'], "every line heavy's frame carries is the one its body is on");
+  const lineless = totalWeight(withHeavy.filter((s) => lineOf(s) === null));
+  t.ok(lineless <= Math.max(2, 0.02 * totalWeight(withHeavy)), `heavy carries its current line in all but 2% of its samples (${lineless} of ${totalWeight(withHeavy)} without: ${withHeavy.filter((s) => lineOf(s) === null).map((s) => s.frames.slice(layers(s).heavy).join(';')).slice(0, 2).join(' | ') || 'none'})`);
 }
 
 t.test('a busy Lua handler on Debian\'s stripped nginx: Lua frames spliced in the right order, 90% or more to the outermost frame', async (t) => {
