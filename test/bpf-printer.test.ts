@@ -77,7 +77,7 @@ class CapturedWords extends Snapshot {
     while (this.bytesAt.has(end)) end++;
     if (end < addr + len) throw new Fault(addr, 'not captured');
     const bytes = Uint8Array.from({ length: end - addr }, (_, i) => this.bytesAt.get(addr + i)!);
-    return { start: addr, end, view: new DataView(bytes.buffer), used: new Uint32Array(((end - addr) >> 3) + 2) };
+    return { start: addr, end, view: new DataView(bytes.buffer), used: new Uint32Array(((end - addr) >> 3) + 2), pages: 0 };
   }
 }
 

@@ -74,8 +74,11 @@ t.test('a value across two pages read alone marks both pages', async (t) => {
 /** A fake with process_vm_readv's batch: ranges back to back, ending at the first one that does not read whole. */
 class BatchedMemory extends FakeMemory {
   batches = 0;
+  /** The ranges of the last batch. */
+  batch: [number, number][] = [];
   readMany(addrs: Float64Array, lens: Uint32Array, out: Uint8Array): number {
     this.batches++;
+    this.batch = [...addrs].map((a, i) => [a, lens[i]]);
     let at = 0;
     for (let i = 0; i < addrs.length; i++) {
       const got = super.readInto(addrs[i], out.subarray(at, at + lens[i]));
@@ -106,4 +109,20 @@ t.test('read again in one batch where the source has one: the same answers, each
   short.mem.u8(HEAP + 0x20000 + 9, 0xee);
   t.same(short.s.changed(), { addr: HEAP + 0x10000 + 8, words: 2, tags: 1 }, 'the span no longer readable is a change, and the one after it, read alone, too');
   t.same(short.mem.reads.slice(-2).map((r) => r.addr), [HEAP + 0x10000 + 8, HEAP + 0x20000 + 8], 'each span from the short one on read alone');
+});
+
+t.test('only the pages a walk used are read again: a span for each run of used pages, not the chunk from its first used word to its last', async (t) => {
+  const mem = new BatchedMemory();
+  mem.map(HEAP, 0x10000);
+  const s = new Snapshot(mem, mem.ranges());
+  // Two misses in the window read it whole (64 KiB); the walk uses a word of page 0, and words of pages 9 and 10.
+  t.equal(s.u64(HEAP + 8), 0);
+  s.u64(HEAP + 9 * PAGE + 16);
+  s.u32(HEAP + 11 * PAGE - 2); // across the end of page 10 into page 11
+  t.equal(s.changed(), null, 'held still');
+  t.same([...mem.batch].sort((a, b) => a[0] - b[0]), [[HEAP + 8, 8], [HEAP + 9 * PAGE + 16, 2 * PAGE - 16 + 8]], 'two spans (the first page read alone, then the window): page 0\'s word, and pages 9 to 11\'s run from its first used word to its last');
+  mem.u8(HEAP + 5 * PAGE, 0xee);
+  t.equal(s.changed(), null, 'a page the walk did not use changed: held still');
+  mem.u8(HEAP + 11 * PAGE + 1, 0xee);
+  t.same(s.changed(), { addr: HEAP + 11 * PAGE, words: 1, tags: 1 }, 'a byte it used on page 11 changed: found');
 });

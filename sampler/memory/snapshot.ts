@@ -33,6 +33,7 @@ import { hex } from './memory.ts';
 import { Slabs } from './slabs.ts';
 
 export const PAGE = 4096;
+const PAGE_SHIFT = 12;
 const CHUNK = 64 * 1024;
 /**
  * Marks are kept per 8-byte word: one bit per byte used (changed() compares only those bytes), and the tags of
@@ -76,6 +77,8 @@ export interface Chunk {
    * the tags (Snapshot.mark) of the reads that used the word; 0 while none did.
    */
   used: Uint32Array;
+  /** Bit i set once a read used a byte of the chunk's i-th page (a chunk is at most 16 pages): what changed() reads again. */
+  pages: number;
   /** Only the page of a window's first miss, so far. */
   probe?: boolean;
 }
@@ -99,7 +102,7 @@ interface Mapped extends Range {
 
 /** Words of a value assembled across two chunks are marked in those chunks; its own marks are not checked. */
 const SCRATCH_USED = new Uint32Array(CHUNK >> WORD_SHIFT);
-const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED };
+const NONE: Chunk = { start: 0, end: 0, view: new DataView(new ArrayBuffer(8)), used: SCRATCH_USED, pages: 0 };
 
 
 export class Snapshot {
@@ -153,8 +156,10 @@ export class Snapshot {
     if (typeof addr !== 'number' || addr < c.start || addr + 8 > c.end) c = this.chunk(addr, 8);
     else this.loads++;
     const off = (addr as number) - c.start;
-    if ((off & 7) === 0) c.used[off >> WORD_SHIFT] |= (this.mark << BYTE_BITS) | 0xff;
-    else markBytes(c.used, off, 8, this.mark << BYTE_BITS);
+    if ((off & 7) === 0) {
+      c.used[off >> WORD_SHIFT] |= (this.mark << BYTE_BITS) | 0xff;
+      c.pages |= 1 << (off >>> PAGE_SHIFT);
+    } else markBytes(c, off, 8, this.mark << BYTE_BITS);
     const hi = c.view.getUint32(off + 4, true);
     const lo = c.view.getUint32(off, true);
     return hi < 0x200000 ? hi * TWO32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
@@ -191,7 +196,7 @@ export class Snapshot {
     let c = this.last;
     if (typeof addr === 'number' && addr >= c.start && addr + size <= c.end) {
       this.loads++;
-      markBytes(c.used, addr - c.start, size, this.mark << BYTE_BITS);
+      markBytes(c, addr - c.start, size, this.mark << BYTE_BITS);
     } else c = this.chunk(addr, size);
     const off = (addr as number) - c.start;
     switch (size) {
@@ -216,7 +221,7 @@ export class Snapshot {
       const a = addr + done;
       const c = this.chunk(a, 1);
       const n = Math.min(c.end - a, len - done);
-      markBytes(c.used, a - c.start, n, this.mark << BYTE_BITS);
+      markBytes(c, a - c.start, n, this.mark << BYTE_BITS);
       out.set(new Uint8Array(c.view.buffer, c.view.byteOffset + (a - c.start), n), done);
       done += n;
     }
@@ -239,16 +244,16 @@ export class Snapshot {
     const c = this.window(addr);
     if (addr + len <= c.end) {
       this.last = c;
-      markBytes(c.used, addr - c.start, len, this.mark << BYTE_BITS);
+      markBytes(c, addr - c.start, len, this.mark << BYTE_BITS);
       return c;
     }
     const bytes = new Uint8Array(len);
     for (let i = 0; i < len; i++) {
       const w = this.window(addr + i);
-      markBytes(w.used, addr + i - w.start, 1, this.mark << BYTE_BITS);
+      markBytes(w, addr + i - w.start, 1, this.mark << BYTE_BITS);
       bytes[i] = w.view.getUint8(addr + i - w.start);
     }
-    return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED };
+    return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED, pages: 0 };
   }
 
   /** An address past 2^53 (a bigint): above every user mapping of x86_64. */
@@ -266,7 +271,7 @@ export class Snapshot {
     for (const r of this.ranges) for (const c of r.chunks) if (c) chunks.push(c);
     for (const c of this.singles.values()) if (c) chunks.push(c);
     chunks.push(...this.retired);
-    const spans = chunks.map(usedSpan).filter((x): x is UsedSpan => x !== null);
+    const spans = chunks.flatMap(usedSpans);
     const again = readAgain(this.source, spans);
     let first: Change | null = null;
     spans.forEach((span, i) => {
@@ -321,7 +326,7 @@ export class Snapshot {
     const whole = got - (got % PAGE);
     if (whole === 0) return null;
     this.stats.pages += whole / PAGE;
-    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: this.slabs.words((whole + WORD - 1) >> WORD_SHIFT), probe };
+    return { start, end: start + whole, view: new DataView(buf.buffer, buf.byteOffset, whole), used: this.slabs.words((whole + WORD - 1) >> WORD_SHIFT), pages: 0, probe };
   }
 
   /** A page the chunk read did not bring (the mapping changed since we listed it): read alone. */
@@ -330,7 +335,7 @@ export class Snapshot {
     let c = this.singles.get(page);
     if (c === undefined) {
       const buf = new Uint8Array(PAGE);
-      c = this.read(page * PAGE, buf) === PAGE ? { start: page * PAGE, end: page * PAGE + PAGE, view: new DataView(buf.buffer), used: this.slabs.words(PAGE >> WORD_SHIFT) } : null;
+      c = this.read(page * PAGE, buf) === PAGE ? { start: page * PAGE, end: page * PAGE + PAGE, view: new DataView(buf.buffer), used: this.slabs.words(PAGE >> WORD_SHIFT), pages: 0 } : null;
       if (c) this.stats.pages++;
       this.singles.set(page, c);
     }
@@ -362,9 +367,11 @@ export class Snapshot {
   }
 }
 
-/** Marks bytes [off, off + len) of a chunk used, by reads of the tags in tagBits (already shifted). */
-function markBytes(used: Uint32Array, off: number, len: number, tagBits: number): void {
+/** Marks bytes [off, off + len) of a chunk used, by reads of the tags in tagBits (already shifted), and their pages. */
+function markBytes(c: Chunk, off: number, len: number, tagBits: number): void {
+  const used = c.used;
   const end = off + len - 1;
+  for (let p = off >>> PAGE_SHIFT; p <= end >>> PAGE_SHIFT; p++) c.pages |= 1 << p;
   let w = off >> WORD_SHIFT;
   const last = end >> WORD_SHIFT;
   if (w === last) {
@@ -390,27 +397,27 @@ const marksOf = (used: Uint32Array): Buffer => Buffer.from(used.buffer, used.byt
 /** Whether words [from, to) (at most a block) are all unmarked. */
 const blockUnused = (marks: Buffer, from: number, to: number): boolean => marks.compare(ZERO_BLOCK, 0, (to - from) * MARK_BYTES, from * MARK_BYTES, to * MARK_BYTES) === 0;
 
-/** The first word marked used, or -1. */
-function firstUsed(used: Uint32Array, marks: Buffer): number {
-  for (let b = 0; b < used.length; b += BLOCK_WORDS) {
-    const end = Math.min(b + BLOCK_WORDS, used.length);
+/** The first word of [from, to) marked used, or -1. */
+function firstUsed(used: Uint32Array, marks: Buffer, from: number, to: number): number {
+  for (let b = from; b < to; b += BLOCK_WORDS) {
+    const end = Math.min(b + BLOCK_WORDS, to);
     if (blockUnused(marks, b, end)) continue;
     for (let w = b; w < end; w++) if (used[w] !== 0) return w;
   }
   return -1;
 }
 
-/** The last word marked used (some is). */
-function lastUsed(used: Uint32Array, marks: Buffer): number {
-  for (let end = used.length; end > 0; end -= BLOCK_WORDS) {
-    const b = Math.max(0, end - BLOCK_WORDS);
+/** The last word of [from, to) marked used, or -1. */
+function lastUsed(used: Uint32Array, marks: Buffer, from: number, to: number): number {
+  for (let end = to; end > from; end -= BLOCK_WORDS) {
+    const b = Math.max(from, end - BLOCK_WORDS);
     if (blockUnused(marks, b, end)) continue;
     for (let w = end - 1; w >= b; w--) if (used[w] !== 0) return w;
   }
   return -1;
 }
 
-/** The words of a chunk from its first used to its last: what changed() reads again. */
+/** Words of a chunk from a first used to a last: what changed() reads again. */
 interface UsedSpan {
   c: Chunk;
   /** The first and last word used. */
@@ -421,12 +428,28 @@ interface UsedSpan {
   to: number;
 }
 
-function usedSpan(c: Chunk): UsedSpan | null {
+/** The words a chunk's reads used, a span for each run of its pages that were used: from the run's first used word to its last. */
+function usedSpans(c: Chunk): UsedSpan[] {
+  const spans: UsedSpan[] = [];
   const marks = marksOf(c.used);
-  const lo = firstUsed(c.used, marks);
-  if (lo < 0) return null;
-  const hi = lastUsed(c.used, marks);
-  return { c, lo, hi, from: lo << WORD_SHIFT, to: Math.min((hi + 1) << WORD_SHIFT, c.end - c.start) };
+  const pageWords = PAGE >> WORD_SHIFT;
+  for (let p = 0; c.pages >>> p !== 0; ) {
+    if (((c.pages >>> p) & 1) === 0) {
+      p++;
+      continue;
+    }
+    let q = p;
+    while (((c.pages >>> (q + 1)) & 1) !== 0) q++;
+    const from = p * pageWords;
+    const to = Math.min((q + 1) * pageWords, c.used.length);
+    const lo = firstUsed(c.used, marks, from, to);
+    if (lo >= 0) {
+      const hi = lastUsed(c.used, marks, from, to);
+      spans.push({ c, lo, hi, from: lo << WORD_SHIFT, to: Math.min((hi + 1) << WORD_SHIFT, c.end - c.start) });
+    }
+    p = q + 1;
+  }
+  return spans;
 }
 
 /** Where changed() reads spans again, back to back; grown as needed and kept (bounded by what a sample may read). */
