@@ -126,3 +126,17 @@ t.test('only the pages a walk used are read again: a span for each run of used p
   mem.u8(HEAP + 11 * PAGE + 1, 0xee);
   t.same(s.changed(), { addr: HEAP + 11 * PAGE, words: 1, tags: 1 }, 'a byte it used on page 11 changed: found');
 });
+
+t.test('a walk of more than a batch is read again in batches, each checked, the last as the first', async (t) => {
+  const mem = new BatchedMemory();
+  const windows = 8;
+  mem.map(HEAP, windows * 0x10000);
+  const s = new Snapshot(mem, mem.ranges());
+  // Every page of every window used: 512 KiB to read again, more than one batch holds.
+  for (let a = HEAP; a < HEAP + windows * 0x10000; a += PAGE) s.u64(a);
+  mem.batches = 0;
+  t.equal(s.changed(), null, 'held still');
+  t.ok(mem.batches >= 2, `in ${mem.batches} batches`);
+  mem.u8(HEAP + windows * 0x10000 - PAGE, 0xee);
+  t.same(s.changed(), { addr: HEAP + windows * 0x10000 - PAGE, words: 1, tags: 1 }, 'a change in the last batch is found');
+});
