@@ -14,7 +14,7 @@ import { isInt, sub } from '../../core/exact.ts';
 import { aligned, cellText } from './text-table.ts';
 import type { Titled } from '../sampling/result-shape.ts';
 import { TargetGone } from '../memory/memory.ts';
-import { closeSessions, oneView, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
+import { closeSessions, compileSessions, oneView, openSessions, type Print, type SampleOptions, sampleOnce, type Session, Tally } from '../sampling/sampling.ts';
 import { Interrupt } from '../sampling/interrupt.ts';
 import type { Row } from '../sampling/view-run.ts';
 
@@ -108,6 +108,8 @@ export function topTable(rows: Row[], before: Map<string, Row> | null, sortBy: s
 export async function topAll(o: TopOptions, print: Print, warn: Print): Promise<number> {
   const sessions = await openSessions(o, warn, oneView(o.view));
   try {
+    // Compiled before the first refresh, as record does: every refresh then costs what the others do.
+    compileSessions(o, sessions);
     const view = sessions[0].view;
     return await topLoop(o, view, sortColumn(view, o.sort), sessions, print, warn);
   } finally {
