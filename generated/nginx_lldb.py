@@ -111,7 +111,9 @@ class WalkError(Exception):
 
 
 class Snapshot(object):
-    """Reads through a page cache: each page once, chunks of 64 KiB clipped to a range."""
+    """Reads through a page cache: each page once. The first miss in a 64 KiB window (clipped to its range)
+    reads its page; a second one reads the whole window, as xsample's snapshot does: a sparse walk costs a
+    page a node, not 64 KiB, and a dense one a few reads a window. Bytes read are never read again."""
 
     def __init__(self, read_chunk, ranges):
         self.read_chunk = read_chunk  # (addr, n) -> bytes, possibly short; never raises
@@ -119,6 +121,7 @@ class Snapshot(object):
         self.pages = {}  # page number -> its bytes (memoryview), or None when unreadable
         self.qpages = {}  # page number -> the same bytes as 64-bit words (memoryview cast to "Q")
         self.qchunks = {}  # addr >> 16 -> a whole aligned 64 KiB chunk as words: the fast path
+        self.probed = set()  # the windows (their first address) whose first missed page was read alone
         self.reads = 0
 
     def _range_of(self, addr):
@@ -143,8 +146,11 @@ class Snapshot(object):
             raise Fault(addr, "not in any mapping")
         start = max(r[0], base - base % CHUNK)
         end = min(r[1], start + CHUNK)
+        if start not in self.probed and end - start > PAGE:
+            self.probed.add(start)
+            start, end = base, base + PAGE
         self.reads += 1
-        data = self.read_chunk(start, end - start)
+        data = self._with_kept(start, self.read_chunk(start, end - start))
         view = memoryview(data)
         got = len(data) - len(data) % PAGE
         if start % CHUNK == 0 and len(data) == CHUNK and (start >> 16) not in self.qchunks:
@@ -164,6 +170,17 @@ class Snapshot(object):
         if buf is None:
             raise Fault(addr, "unreadable")
         return buf
+
+    def _with_kept(self, start, data):
+        """data read at start, with the bytes of pages read before put back: later reads see what the first did."""
+        kept = [p for p in range(start // PAGE, (start + len(data)) // PAGE) if self.pages.get(p) is not None]
+        if not kept:
+            return data
+        out = bytearray(data)
+        for p in kept:
+            off = p * PAGE - start
+            out[off:off + PAGE] = self.pages[p]
+        return bytes(out)
 
     def _page(self, addr):
         if addr < 0 or addr > MASK64:
