@@ -209,17 +209,14 @@ function capturePattern(src: Source, pair: Pair | undefined, what: string, captu
 
 function readTypes(src: Source, pair: Pair | undefined, root: Node, pack: PackIR): void {
   if (!pair) src.fail(root, 'the schema has no types: section');
-  const m = pair.value as Node;
-  if (!isMap(m)) src.fail(m, 'types: maps C type names to their fields');
+  const types = [...namedEntries(src, pair, 'types: maps C type names to their fields', 'a type name')];
   // Declare every name first, so fields may point to types declared later.
-  for (const item of m.items) {
-    const key = item.key as Node;
-    const n = identifier(src, item, key, 'a type name');
+  for (const { key, name: n } of types) {
     if (isTypeKeyword(n)) src.fail(key, `'${n}' is a built-in type name (int, uint, fnptr, ptr and the scalars u8 ... i64, char, u_char, void); a struct needs another name`);
     pack.structs.set(n, { name: n, doc: '', fields: new Map(), pos: src.at(key) });
   }
-  for (const item of m.items) {
-    const st = pack.structs.get(scalarValue(item.key as Node) as string)!;
+  for (const { item, name } of types) {
+    const st = pack.structs.get(name)!;
     const body = item.value as Node;
     if (!isMap(body)) src.fail(body ?? (item.key as Node), `type ${st.name}: expected doc: and fields:`);
     const e = entries(src, body, ['doc', 'object', 'fields'], `type ${st.name}`);

@@ -9,7 +9,7 @@
  */
 import { lowerView } from '../../generators/lower/lower.ts';
 import { CAPTURE, printCapture } from '../../printers/bpf/print.ts';
-import { type Print, type SampleOptions, sampleOnce, type Session } from '../sampling/sampling.ts';
+import { type Print, type ReadOptions, sampleOnce, type Session } from '../sampling/sampling.ts';
 import { type BpfCosts, AttachedBpf } from './loader.ts';
 import { type Capture, decodeCapture } from './capture.ts';
 import { InstantMemory, instantRegisters } from './instant-memory.ts';
@@ -106,7 +106,7 @@ export class InstantSampler {
    * same values of the registers that walk asked for) walked before — the rest of what the walk read is memory
    * that does not change (a hot loop's stack, sampled again and again, is walked once).
    */
-  walk(o: SampleOptions, c: Capture, warn: Print): { result: Titled; walked: boolean } {
+  walk(o: ReadOptions, c: Capture, warn: Print): { result: Titled; walked: boolean } {
     const key = wordsKey(c);
     const known = this.seen.get(key);
     if (known && known.regs.every(([n, v]) => c.regs?.[n] === v)) return { result: known.result, walked: false };
