@@ -15,6 +15,8 @@ export interface SampleCost {
   /** µs of CPU a sample, each round: user + system, and the system part */
   usPerSample: number[];
   kernelUsPerSample: number[];
+  /** µs of CPU from a sample's start to its answer (--verbose, median of each round): the read, the read again, the identity check */
+  inSampleUs: number[];
   /** process_vm_readv calls and bytes a sample, from --verbose */
   reads: number;
   kib: number;
@@ -24,12 +26,14 @@ const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** xsample run to its end under bash, whose `times` gives its CPU seconds (user, system); --verbose's last read line. */
-async function timed(args: string[]): Promise<{ user: number; system: number; verbose: string }> {
+async function timed(args: string[]): Promise<{ user: number; system: number; verbose: string; inSampleUs: number }> {
   const r = await execa('bash', ['-c', '"$@" >/dev/null; rc=$?; times >&2; exit $rc', 'bash', process.execPath, xsampleBin, ...args], { reject: false });
   if (r.exitCode !== 0) throw new Error(`xsample failed: ${r.stderr}`);
   const lines = r.stderr.trim().split('\n');
   const [user, system] = [...lines.at(-1)!.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
-  return { user, system, verbose: lines.filter((l) => / elements, /.test(l)).at(-1) ?? '' };
+  const reads = lines.filter((l) => / elements, /.test(l));
+  const inSample = reads.map((l) => Number(/ (\d+) µs of CPU since the sample began/.exec(l)?.[1])).filter((n) => Number.isFinite(n));
+  return { user, system, verbose: reads.at(-1) ?? '', inSampleUs: inSample.length ? median(inSample) : NaN };
 }
 
 export async function sampleCost(): Promise<SampleCost[]> {
@@ -44,6 +48,7 @@ export async function sampleCost(): Promise<SampleCost[]> {
       const c = ['--consistency', consistency];
       const us: number[] = [];
       const kernel: number[] = [];
+      const inSample: number[] = [];
       let verbose = '';
       for (let round = 0; round < rounds; round++) {
         const one = await timed([...base, ...c, '--count', '1']);
@@ -51,10 +56,11 @@ export async function sampleCost(): Promise<SampleCost[]> {
         us.push((((many.user + many.system) - (one.user + one.system)) / samples) * 1e6);
         kernel.push(((many.system - one.system) / samples) * 1e6);
         verbose = many.verbose;
-        log(`sample cost, --consistency ${consistency} (round ${round + 1}): ${us.at(-1)!.toFixed(0)} µs of CPU a sample, ${kernel.at(-1)!.toFixed(0)} in the kernel`);
+        inSample.push(many.inSampleUs);
+        log(`sample cost, --consistency ${consistency} (round ${round + 1}): ${us.at(-1)!.toFixed(0)} µs of CPU a sample, ${kernel.at(-1)!.toFixed(0)} in the kernel, ${inSample.at(-1)} from a sample's start to its answer`);
       }
       const m = / (\d+) reads, \d+ pages, (\d+) KiB in /.exec(verbose);
-      out.push({ consistency, samples, usPerSample: us, kernelUsPerSample: kernel, reads: Number(m?.[1] ?? NaN), kib: Number(m?.[2] ?? NaN) });
+      out.push({ consistency, samples, usPerSample: us, kernelUsPerSample: kernel, inSampleUs: inSample, reads: Number(m?.[1] ?? NaN), kib: Number(m?.[2] ?? NaN) });
     }
   } finally {
     await held.close();
@@ -65,16 +71,19 @@ export async function sampleCost(): Promise<SampleCost[]> {
 
 export function sampleCostSection(cost: SampleCost[] | undefined): string {
   if (!cost) return '';
-  const rows = cost.map((c) => `| ${c.consistency} | ${median(c.usPerSample).toFixed(0)} µs | ${median(c.kernelUsPerSample).toFixed(0)} µs | ${(median(c.usPerSample) - median(c.kernelUsPerSample)).toFixed(0)} µs | ${c.usPerSample.map((u) => u.toFixed(0)).join(', ')} | ${c.reads} reads, ${c.kib} KiB |`).join('\n');
+  const rows = cost.map((c) => `| ${c.consistency} | ${median(c.usPerSample).toFixed(0)} µs | ${median(c.kernelUsPerSample).toFixed(0)} µs | ${c.inSampleUs ? `${median(c.inSampleUs).toFixed(0)} µs` : '?'} | ${c.usPerSample.map((u) => u.toFixed(0)).join(', ')} | ${c.reads} reads, ${c.kib} KiB |`).join('\n');
   return `
 ## What a sample costs xsample
 
-\`xsample --struct ngx_requests\` on our nginx with 3 requests held, 100 samples a second: the CPU time of
-${cost[0]?.samples ?? 1000} more samples than one (start-up cancels out), per sample, median of the rounds. The kernel's part
-is what its system calls cost (the reads of memory, the read again that checks them, the identity check):
-the floor of any sampler that reads the same bytes; the rest is xsample's own. The goal (issue 26): 100 µs.
+\`xsample --struct ngx_requests --json\` on our nginx with 3 requests held, 100 samples a second: the CPU time
+(user and system, every thread) of ${cost[0]?.samples ?? 1000} more samples than one (start-up cancels out), per sample, median of
+the rounds; the kernel's part is its system calls (reads of memory, the read again, the identity check, the
+output, the timer). "From start to answer" is the part --verbose counts, from a sample's start to its answer:
+the reads, the walk, the read again, the identity check, not the printing nor the wait. This host runs a
+sample taken right after another (1 ms apart) at about half the CPU of one taken 10 ms after the last:
+caches and clocks cool down between samples. The goal (issue 26): 100 µs.
 
-| --consistency | CPU a sample | in the kernel | xsample's own | each round | the last sample read |
+| --consistency | CPU a sample | in the kernel | from start to answer | each round | the last sample read |
 |---|---|---|---|---|---|
 ${rows}
 `;
