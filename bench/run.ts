@@ -277,6 +277,15 @@ async function versions(): Promise<Record<string, string>> {
   };
 }
 
+/** The parts measured alone (XWALK_BENCH_<PART>_ONLY=1), each the keys of the results it gives. */
+const PARTS: Record<string, () => Promise<Record<string, unknown>>> = {
+  XWALK_BENCH_INSTANT_ONLY: async () => ({ instant: await instant(), probe: await probeCost() }),
+  XWALK_BENCH_FULLSTACK_ONLY: async () => ({ fullstack: await fullstack() }),
+  XWALK_BENCH_HEAP_ONLY: async () => ({ heap: await luaHeap(work) }),
+  XWALK_BENCH_COST_ONLY: async () => ({ cost: await sampleCost() }),
+  XWALK_BENCH_LOAD_ONLY: async () => ({ load: await load() }),
+};
+
 async function main(): Promise<void> {
   if (process.env.XWALK_BENCH_REPORT_ONLY) {
     // Rewrite the report from the last results, without measuring again.
@@ -284,46 +293,11 @@ async function main(): Promise<void> {
     return;
   }
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bench-'));
-  if (process.env.XWALK_BENCH_INSTANT_ONLY) {
-    // Measure the CPU profile at the instant again, and rewrite that part of the last results and of the report.
+  const part = Object.keys(PARTS).find((k) => process.env[k]);
+  if (part) {
+    // Measure one part again, and rewrite that part of the last results and of the report.
     const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
-    const results = { ...last, instant: await instant(), probe: await probeCost() };
-    fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
-    writeReport(results, METHODS);
-    fs.rmSync(work, { recursive: true, force: true });
-    return;
-  }
-  if (process.env.XWALK_BENCH_FULLSTACK_ONLY) {
-    // Measure record --cpu's costs again, and rewrite that part of the last results and of the report.
-    const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
-    const results = { ...last, fullstack: await fullstack() };
-    fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
-    writeReport(results, METHODS);
-    fs.rmSync(work, { recursive: true, force: true });
-    return;
-  }
-  if (process.env.XWALK_BENCH_HEAP_ONLY) {
-    // Measure the Lua heap views again, and rewrite that part of the last results and of the report.
-    const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
-    const results = { ...last, heap: await luaHeap(work) };
-    fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
-    writeReport(results, METHODS);
-    fs.rmSync(work, { recursive: true, force: true });
-    return;
-  }
-  if (process.env.XWALK_BENCH_COST_ONLY) {
-    // Measure what a sample costs again, and rewrite that part of the last results and of the report.
-    const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
-    const results = { ...last, cost: await sampleCost() };
-    fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
-    writeReport(results, METHODS);
-    fs.rmSync(work, { recursive: true, force: true });
-    return;
-  }
-  if (process.env.XWALK_BENCH_LOAD_ONLY) {
-    // Measure nginx under load again, and rewrite that part of the last results and of the report.
-    const last = JSON.parse(fs.readFileSync(path.join(root, 'bench/results.json'), 'utf8'));
-    const results = { ...last, load: await load() };
+    const results = { ...last, ...(await PARTS[part]()) };
     fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
     writeReport(results, METHODS);
     fs.rmSync(work, { recursive: true, force: true });
