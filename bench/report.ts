@@ -172,6 +172,8 @@ Node ${r.env.node}, gdb ${r.env.gdb}, lldb ${r.env.lldb}, drgn ${r.env.drgn}, wr
 Every figure is the median of ${r.runs} runs (SBValue: one) taken in the same run, on the
 same target; every walk is checked against the sum walkee computed itself, so
 no method is timed on a wrong answer. Raw numbers: [bench/results.json](../bench/results.json).
+One part can be measured again alone, rewriting that part of both: \`XWALK_BENCH_COST_ONLY=1 make bench\`
+(or \`LOAD\`, \`INSTANT\`, \`FULLSTACK\`, \`HEAP\` in its place); \`XWALK_BENCH_REPORT_ONLY=1\` rewrites this page.
 
 ![ns per node](benchmarks.svg)
 
