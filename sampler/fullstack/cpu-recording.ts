@@ -258,8 +258,14 @@ function compiles(o: CpuRecordOptions, s: Session, warn: Print): boolean {
  */
 function openProcess(o: CpuRecordOptions, pid: number, session: Session | null, warn: Print): Recorded {
   const running = watchProcess(pid);
-  // Opened stopped: the first sample is taken once the interpreter's capture is attached beside it.
-  const events = StackEvents.open(pid, { kind: o.mode === 'cpu' ? 'cpu' : 'switch', hz: o.rate, stackBytes: o.stackBytes, disabled: true });
+  let events: StackEvents;
+  try {
+    // Opened stopped: the first sample is taken once the interpreter's capture is attached beside it.
+    events = StackEvents.open(pid, { kind: o.mode === 'cpu' ? 'cpu' : 'switch', hz: o.rate, stackBytes: o.stackBytes, disabled: true });
+  } catch (err) {
+    running.close();
+    throw err;
+  }
   let capture: InstantSampler | null = null;
   try {
     if (session && o.mode === 'cpu') {
