@@ -4,8 +4,10 @@
  * a second, a list rebuilt in fresh mappings), every view, checked
  * (--consistency verify, the default) and not (off). For each: how many
  * samples were taken, complete, partial, and complete but wrong (against
- * churn's invariants, true at every instant). The promise: none wrong
- * when checked. Writes bench/soak.json.
+ * churn's invariants, true at every instant); and item by item, how many
+ * were shown whole, and how many showed a value that is wrong (a value a
+ * sample leaves null is not shown). The promise: none wrong when checked.
+ * Writes bench/soak.json.
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
@@ -13,7 +15,7 @@ import path from 'node:path';
 import { root, startWalkee } from '../test/lib/walkee.ts';
 
 const MINUTES = Number(process.env.XWALK_SOAK_MINUTES ?? 2);
-const VIEWS = ['churn_table', 'churn_lru', 'churn_list'];
+const VIEWS = ['churn_table', 'churn_lru', 'churn_list', 'churn_entries'];
 const MODES = ['verify', 'off'];
 /** Rounds of churn with no rest, and with rests (some walks fall in a rest). */
 const RESTS_US = [0, 5000, 30_000];
@@ -21,10 +23,16 @@ const log = (s: string) => process.stderr.write(`soak: ${s}\n`);
 
 type Truth = { entries: number; list_len: number; list_sum: number };
 
-function right(view: string, item: Record<string, number | null>, t: Truth): boolean {
-  if (view === 'churn_list') return item.count === t.list_len && item.sum === t.list_sum;
-  return item.entries === t.entries || item.entries === t.entries - 1;
+type Item = Record<string, number | null>;
+
+/** Whether every value an item shows is one the structure held at some instant (a null one is not shown). */
+function right(view: string, item: Item, t: Truth): boolean {
+  if (view === 'churn_list') return (item.count === null || item.count === t.list_len) && (item.sum === null || item.sum === t.list_sum);
+  if (view === 'churn_entries') return item.same !== 0; // an entry and its shadow agree but while it moves
+  return item.entries === null || item.entries === t.entries || item.entries === t.entries - 1;
 }
+
+const whole = (item: Item): boolean => Object.values(item).every((v) => v !== null);
 
 interface Row {
   view: string;
@@ -34,6 +42,9 @@ interface Row {
   complete: number;
   partial: number;
   wrong: number;
+  items: number;
+  items_whole: number;
+  items_wrong: number;
   moves: number;
 }
 
@@ -51,9 +62,22 @@ async function main(): Promise<void> {
           const r = await execa(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', String(w.child.pid), '--struct', view, '--json', '--interval', '1', '--consistency', mode], { reject: false, timeout: slot, killSignal: 'SIGINT' });
           const docs = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
           const complete = docs.filter((d) => !d.partial);
-          const row = { view, mode, restUs, samples: docs.length, complete: complete.length, partial: docs.length - complete.length, wrong: complete.filter((d) => !right(view, d.items[0], truth)).length, moves: (await w.ask('truth')).ops - before };
+          const items: Item[] = docs.flatMap((d) => d.items);
+          const row = {
+            view,
+            mode,
+            restUs,
+            samples: docs.length,
+            complete: complete.length,
+            partial: docs.length - complete.length,
+            wrong: complete.filter((d) => !d.items.every((i: Item) => right(view, i, truth))).length,
+            items: items.length,
+            items_whole: items.filter(whole).length,
+            items_wrong: items.filter((i) => !right(view, i, truth)).length,
+            moves: (await w.ask('truth')).ops - before,
+          };
           rows.push(row);
-          log(`${view} ${mode} rest ${restUs} us: ${row.samples} samples, ${row.complete} complete, ${row.partial} partial, ${row.wrong} wrong (${row.moves} moves meanwhile)`);
+          log(`${view} ${mode} rest ${restUs} us: ${row.samples} samples, ${row.complete} complete, ${row.partial} partial, ${row.wrong} wrong; items ${row.items}, ${row.items_whole} whole, ${row.items_wrong} wrong (${row.moves} moves meanwhile)`);
         }
       }
     } finally {
@@ -61,7 +85,7 @@ async function main(): Promise<void> {
     }
   }
   fs.writeFileSync(path.join(root, 'bench/soak.json'), JSON.stringify({ date: new Date().toISOString().slice(0, 10), minutes: MINUTES, rows }, null, 1) + '\n');
-  const bad = rows.filter((r) => r.mode === 'verify' && r.wrong > 0);
+  const bad = rows.filter((r) => r.mode === 'verify' && (r.wrong > 0 || r.items_wrong > 0));
   log(bad.length ? `WRONG ANSWERS MARKED COMPLETE while checking: ${bad.map((r) => r.view).join(', ')}` : 'checked: no complete answer was wrong');
   process.exitCode = bad.length ? 1 : 0;
 }

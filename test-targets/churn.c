@@ -6,8 +6,12 @@
  * Reachable from the global `churn`:
  *   - a cache of N entries, in a chained hash table (entry_t.next) and on an
  *     intrusive LRU list (entry_t.lru, an ngx_queue_t). Churn evicts the LRU
- *     tail and reuses its memory for a new key, at the head of another
+ *     tail, or an entry anywhere, and reuses its memory for a new key, at the head of another
  *     bucket and of the LRU: under a reader, chains merge and split.
+ *   - each entry's key again in a shadow of its own (entry_t.shadow), in
+ *     memory far from the entries, written once the entry is in place: a
+ *     reader that takes the entry and its shadow at two moments sees them
+ *     disagree.
  *   - a list of M nodes in a mapping of its own. Churn builds a fresh copy
  *     in a new mapping, swaps the root pointer, and unmaps the old one; the
  *     kernel hands the hole back at the next rebuild, so a reader that
@@ -15,7 +19,8 @@
  *
  * Invariants, true at every instant (one writer, its stores in order):
  *   cache: the table holds N or N-1 entries, the LRU list N or N-1 (an
- *          entry is out of both while it moves);
+ *          entry is out of both while it moves); every entry but the one
+ *          moving has its shadow's key;
  *   list:  exactly M nodes whose values sum to M(M+1)/2 (the root is
  *          swapped in one store, once the new copy is whole).
  * So a complete answer outside these ranges is wrong.
@@ -54,11 +59,16 @@ struct ngx_queue_s {
     ngx_queue_t *next;
 };
 
+typedef struct {
+    uint64_t key;
+} shadow_t;
+
 typedef struct entry_s entry_t;
 struct entry_s {
     entry_t *next;                      /* hash chain */
     ngx_queue_t lru;
     uint64_t key;
+    shadow_t *shadow;
 };
 
 typedef struct node_s node_t;
@@ -75,6 +85,7 @@ typedef struct {
     uint64_t entries;
     node_t *list;
     uint64_t list_len;
+    entry_t *all;                       /* every entry, in memory order */
 } churn_root_t;
 
 /* The root every walk starts from: non-static, so it is in .symtab. */
@@ -88,6 +99,7 @@ static struct {
 } opt = { 100000, 16384, 20000 };
 
 static entry_t *entries;                /* every entry lives here, reused forever */
+static shadow_t *shadows;               /* a shadow each, allocated apart */
 static size_t list_bytes;
 static uint64_t rng = 0x636875726e;     /* "churn" */
 
@@ -135,14 +147,14 @@ cache_insert(entry_t *e, uint64_t key)
     e->lru.prev = h;
     PUBLISH(h->next->prev, &e->lru);
     PUBLISH(h->next, &e->lru);
+    PUBLISH(e->shadow->key, key);
 }
 
-/* The LRU tail leaves its chain and the list; its memory comes back as a new key. */
+/* An entry leaves its chain and the list; its memory comes back as a new key. */
 static void
-cache_evict_and_reuse(void)
+cache_evict_and_reuse(entry_t *e)
 {
-    ngx_queue_t *q = churn.lru.prev;
-    entry_t *e = (entry_t *) ((char *) q - offsetof(entry_t, lru));
+    ngx_queue_t *q = &e->lru;
     entry_t **pp = &churn.buckets[bucket_of(e->key)];
 
     while (*pp != e) {
@@ -220,7 +232,11 @@ churner(void *arg)
 
         /* a round: many moves through the cache, then one new copy of the list */
         for (int k = 0; k < 4096; k++) {
-            cache_evict_and_reuse();
+            /* the LRU tail, or (as an entry that expires) one anywhere in memory */
+            entry_t *e = k % 2 ? &entries[splitmix64(&rng) % opt.entries]
+                               : (entry_t *) ((char *) churn.lru.prev - offsetof(entry_t, lru));
+
+            cache_evict_and_reuse(e);
         }
         atomic_fetch_add(&ops, 4096);
         rebuild_list();
@@ -262,13 +278,16 @@ build(void)
     churn.nbuckets = opt.buckets;
     churn.buckets = calloc(opt.buckets, sizeof(entry_t *));
     entries = calloc(opt.entries, sizeof(entry_t));
-    if (churn.buckets == NULL || entries == NULL) {
+    shadows = calloc(opt.entries, sizeof(shadow_t));
+    if (churn.buckets == NULL || entries == NULL || shadows == NULL) {
         die("out of memory");
     }
     churn.lru.next = churn.lru.prev = &churn.lru;
     for (uint64_t i = 0; i < opt.entries; i++) {
+        entries[i].shadow = &shadows[i];
         cache_insert(&entries[i], splitmix64(&rng));
     }
+    churn.all = entries;
     churn.entries = opt.entries;
 
     list_bytes = opt.list * sizeof(node_t);

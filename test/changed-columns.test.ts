@@ -116,7 +116,7 @@ t.test('a sample that changed while it was read: each column that read a word th
   mem.u64(root + 8, 3);
   const change = snap.changed();
   t.ok(change && change.words === 2, `two words changed: ${JSON.stringify(change)}`);
-  const out = withoutChanged(view, r, change!.tags, loads, snap.sharedBy);
+  const out = withoutChanged(view, r, { tags: change!.tags }, loads, snap.sharedBy);
   t.equal(out.partial, true);
   t.same(out.items, [{ origin: 'addr', total: 4, both: null, nodes: null, sum: null, extra: 14 }], 'the walks and the sum of two reads are not shown; total, one read, is the value of its instant; extra read nothing that changed');
   t.same(
@@ -134,7 +134,7 @@ t.test("a walk that faults on memory that changed says first that it changed", a
   mem.u64(nodes[1] + 8, 0x303030); // string bytes where a pointer was: the walk faults
   const { snap, view, loads, r } = sample(mem, root);
   mem.u64(nodes[1] + 8, nodes[2]); // and the next read sees the list whole again
-  const out = withoutChanged(view, r, snap.changed()!.tags, loads, snap.sharedBy);
+  const out = withoutChanged(view, r, { tags: snap.changed()!.tags }, loads, snap.sharedBy);
   t.same(
     out.errors.map((e) => [e.column, e.message]),
     [
@@ -150,13 +150,13 @@ t.test('aggregates one pass computes (a fold): a value that changed takes out th
   const { snap, view, loads, r } = sample(mem, root);
   t.same(r.items, [{ origin: 'addr', total: 4, both: 11, nodes: 4, sum: 10, extra: 14 }], 'read once, all there');
   mem.u64(nodes[2], 30); // a value, not a link: the list holds still
-  const out = withoutChanged(view, r, snap.changed()!.tags, loads, snap.sharedBy);
+  const out = withoutChanged(view, r, { tags: snap.changed()!.tags }, loads, snap.sharedBy);
   t.same(out.items, [{ origin: 'addr', total: 4, both: 11, nodes: 4, sum: null, extra: 14 }], 'the count of the links that held still is kept');
   t.same(out.errors.map((e) => [e.column, e.message]), [['sum', 'changed while it was read: not shown']]);
   // And a link that changed takes out both: each walked it.
   const again = sample(mem, root);
   mem.u64(nodes[1] + 8, nodes[3]);
-  const out2 = withoutChanged(again.view, again.r, again.snap.changed()!.tags, again.loads, again.snap.sharedBy);
+  const out2 = withoutChanged(again.view, again.r, { tags: again.snap.changed()!.tags }, again.loads, again.snap.sharedBy);
   t.same(out2.items, [{ origin: 'addr', total: 4, both: 11, nodes: null, sum: null, extra: 14 }], 'a link that changed: both aggregates of the walk are out');
 });
 
@@ -165,7 +165,7 @@ t.test('a column that faulted while the mappings changed says first that memory 
   mem.u64(nodes[1] + 8, 0x7f0000900000); // a node the sample's list of mappings does not hold
   const { snap, view, loads, r } = sample(mem, root);
   t.equal(snap.changed(), null, 'no word it read changed');
-  const out = withoutChanged(view, r, 0, loads, snap.sharedBy, true);
+  const out = withoutChanged(view, r, { tags: 0 }, loads, snap.sharedBy, true);
   t.same(out.items, [{ origin: 'addr', total: 4, both: 11, nodes: null, sum: null, extra: 14 }]);
   t.same(
     out.errors.map((e) => [e.column, e.message]),

@@ -62,6 +62,31 @@ for (const view of ['churn_table', 'churn_lru', 'churn_list']) {
   });
 }
 
+t.test('churn_entries: item by item, the entries that held still are shown whole, the others lose what changed, none is wrong', async (t) => {
+  const w = await startWalkee([], 'churn');
+  t.teardown(() => w.kill());
+  // Without rests: every read meets churn. No retries: each sample is the first read's answer.
+  t.same(await w.ask('churn on'), { ok: true });
+  const { docs } = await samples(w.child.pid!, 'churn_entries', ['--retries', '0', '--count', '60']);
+  const { docs: off } = await samples(w.child.pid!, 'churn_entries', ['--consistency', 'off', '--count', '60']);
+  t.same(await w.ask('churn off'), { ok: true });
+  type Entry = { key: unknown; same: number | null };
+  const rows = (s: Json): Entry[] => s.items;
+  // An entry and its shadow agree at every instant but while it moves: a row that says they differ is wrong.
+  const wrongIn = (ss: Json[]) => ss.flatMap(rows).filter((r) => r.same === 0).length;
+  t.ok(wrongIn(off) > 0, `without the check, ${wrongIn(off)} rows of ${off.length} samples say an entry and its shadow differ: the churn tears rows`);
+  t.equal(wrongIn(docs), 0, 'with it, no row is wrong');
+  const partial = docs.filter((s) => s.partial);
+  t.ok(partial.length > 0, `${partial.length} of ${docs.length} samples met churn`);
+  for (const [i, s] of partial.entries()) {
+    const lost = rows(s).filter((r) => r.same === null).length;
+    if (s.changed?.items !== lost || s.changed?.of !== rows(s).length) t.fail(`partial sample ${i}: changed ${JSON.stringify(s.changed)}, but ${lost} of ${rows(s).length} rows lost a value`);
+  }
+  // Before items were told apart, each of these samples showed no entry whole.
+  const mostlyWhole = partial.filter((s) => rows(s).filter((r) => r.same === 1).length >= 0.9 * rows(s).length).length;
+  t.ok(mostlyWhole >= partial.length / 2, `${mostlyWhole} of the ${partial.length} samples that met churn show 90% of their entries whole or more`);
+});
+
 t.test('without the check (--consistency off), the same churn gives wrong answers marked complete, and the JSON says the check was off', async (t) => {
   const w = await startWalkee([], 'churn');
   t.teardown(() => w.kill());

@@ -17,6 +17,9 @@ function world(): FakeMemory {
   return mem;
 }
 
+/** The words at these addresses, as Change.at names them. */
+const words = (...addrs: number[]) => new Set(addrs.map((a) => a / 8));
+
 t.test('a byte read that changes is a change; a byte beside it in the same word is not', async (t) => {
   const mem = world();
   const s = new Snapshot(mem, mem.ranges());
@@ -26,7 +29,7 @@ t.test('a byte read that changes is a change; a byte beside it in the same word 
   mem.u8(HEAP + 15, 0xee);
   t.equal(s.changed(), null, 'the last byte of the word changed: held still');
   mem.u8(HEAP + 9, 0xee);
-  t.same(s.changed(), { addr: HEAP + 8, words: 1, tags: 1 }, 'the byte read changed: its word is named');
+  t.same(s.changed(), { addr: HEAP + 8, words: 1, tags: 1, at: words(HEAP + 8) }, 'the byte read changed: its word is named');
 });
 
 t.test('every width marks exactly its bytes, across words and chunks of a value', async (t) => {
@@ -103,11 +106,11 @@ t.test('read again in one batch where the source has one: the same answers, each
   t.same([still.mem.batches, still.mem.reads.length - 3], [1, 0], 'in one batch: no read of its own for any of them');
   const third = setUp();
   third.mem.u8(HEAP + 0x20000 + 9, 0xee);
-  t.same(third.s.changed(), { addr: HEAP + 0x20000 + 8, words: 1, tags: 1 }, 'a change in the last span of the batch is found');
+  t.same(third.s.changed(), { addr: HEAP + 0x20000 + 8, words: 1, tags: 1, at: words(HEAP + 0x20000 + 8) }, 'a change in the last span of the batch is found');
   const short = setUp();
   short.mem.hole(HEAP + 0x10000, HEAP + 0x10000 + PAGE);
   short.mem.u8(HEAP + 0x20000 + 9, 0xee);
-  t.same(short.s.changed(), { addr: HEAP + 0x10000 + 8, words: 2, tags: 1 }, 'the span no longer readable is a change, and the one after it, read alone, too');
+  t.same(short.s.changed(), { addr: HEAP + 0x10000 + 8, words: 2, tags: 1, at: words(HEAP + 0x10000 + 8, HEAP + 0x20000 + 8) }, 'the span no longer readable is a change, and the one after it, read alone, too');
   t.same(short.mem.reads.slice(-2).map((r) => r.addr), [HEAP + 0x10000 + 8, HEAP + 0x20000 + 8], 'each span from the short one on read alone');
 });
 
@@ -124,7 +127,7 @@ t.test('only the pages a walk used are read again: a span for each run of used p
   mem.u8(HEAP + 5 * PAGE, 0xee);
   t.equal(s.changed(), null, 'a page the walk did not use changed: held still');
   mem.u8(HEAP + 11 * PAGE + 1, 0xee);
-  t.same(s.changed(), { addr: HEAP + 11 * PAGE, words: 1, tags: 1 }, 'a byte it used on page 11 changed: found');
+  t.same(s.changed(), { addr: HEAP + 11 * PAGE, words: 1, tags: 1, at: words(HEAP + 11 * PAGE) }, 'a byte it used on page 11 changed: found');
 });
 
 t.test('a walk of more than a batch is read again in batches, each checked, the last as the first', async (t) => {
@@ -138,5 +141,5 @@ t.test('a walk of more than a batch is read again in batches, each checked, the 
   t.equal(s.changed(), null, 'held still');
   t.ok(mem.batches >= 2, `in ${mem.batches} batches`);
   mem.u8(HEAP + windows * 0x10000 - PAGE, 0xee);
-  t.same(s.changed(), { addr: HEAP + windows * 0x10000 - PAGE, words: 1, tags: 1 }, 'a change in the last batch is found');
+  t.same(s.changed(), { addr: HEAP + windows * 0x10000 - PAGE, words: 1, tags: 1, at: words(HEAP + windows * 0x10000 - PAGE) }, 'a change in the last batch is found');
 });

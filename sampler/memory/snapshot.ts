@@ -24,7 +24,9 @@
  *
  * A word is marked with the tag of what read it (mark: runView gives each
  * column a bit of its own), so that a sample that changed says which of
- * its columns read what changed: those are not shown (view-run.ts).
+ * its columns read what changed: those are not shown (view-run.ts). Which
+ * items read them is found by walking the same bytes once more with the
+ * changed words watched (watch()): reads then say so in touched.
  */
 import type { Int } from '../../core/exact.ts';
 import type { MemorySource } from './memory.ts';
@@ -92,6 +94,8 @@ export interface Change {
   words: number;
   /** The tags of the reads that used the words that changed, or-ed. */
   tags: number;
+  /** The words that changed, each by its address / 8. */
+  at: Set<number>;
 }
 
 /** A mapping, with its chunks by index: chunk i covers the i-th 64 KiB-aligned window that meets it. */
@@ -120,6 +124,9 @@ export class Snapshot {
   loads = 0;
   /** The tags of the columns that used a value shared by columns (view-run.ts Marks.sharedBy). */
   sharedBy = 0;
+  /** While words are watched (watch()): the tags (mark) of the reads since touched was last cleared that used one. */
+  touched = 0;
+  private watched: Set<number> | null = null;
   /**
    * ranges: the readable mappings; reads outside them fault without a syscall. maxBytes: what it may
    * read in all. slabs: where its chunks are copied to (a sampler's, reused sample after sample).
@@ -221,6 +228,7 @@ export class Snapshot {
       const a = addr + done;
       const c = this.chunk(a, 1);
       const n = Math.min(c.end - a, len - done);
+      if (this.watched !== null) this.touch(a, n);
       markBytes(c, a - c.start, n, this.mark << BYTE_BITS);
       out.set(new Uint8Array(c.view.buffer, c.view.byteOffset + (a - c.start), n), done);
       done += n;
@@ -241,9 +249,10 @@ export class Snapshot {
   chunk(addr: Int, len: number): Chunk {
     this.loads++;
     if (typeof addr !== 'number') this.outside(addr);
+    if (this.watched !== null) this.touch(addr, len);
     const c = this.window(addr);
     if (addr + len <= c.end) {
-      this.last = c;
+      if (this.watched === null) this.last = c;
       markBytes(c, addr - c.start, len, this.mark << BYTE_BITS);
       return c;
     }
@@ -254,6 +263,25 @@ export class Snapshot {
       bytes[i] = w.view.getUint8(addr + i - w.start);
     }
     return { start: addr, end: addr + len, view: new DataView(bytes.buffer), used: SCRATCH_USED, pages: 0 };
+  }
+
+  /**
+   * From now on every read goes through chunk() (no chunk is kept for the hot path) and adds its mark to touched
+   * when it uses one of these words (Change.at); null ends it. A walk of the same bytes makes the same reads.
+   */
+  watch(words: Set<number> | null): void {
+    this.watched = words;
+    this.touched = 0;
+    this.last = NONE;
+  }
+
+  private touch(addr: number, len: number): void {
+    for (let w = Math.floor(addr / WORD); w <= Math.floor((addr + len - 1) / WORD); w++) {
+      if (this.watched!.has(w)) {
+        this.touched |= this.mark;
+        return;
+      }
+    }
   }
 
   /** An address past 2^53 (a bigint): above every user mapping of x86_64. */
@@ -280,6 +308,7 @@ export class Snapshot {
         else if (words && first) {
           first.words += words.words;
           first.tags |= words.tags;
+          for (const w of words.at) first.at.add(w);
         }
       });
     }
@@ -513,6 +542,7 @@ function changedWords(span: UsedSpan, again: Uint8Array): Change | null {
   let first = -1;
   let words = 0;
   let tags = 0;
+  const at = new Set<number>();
   for (let word = lo; word <= hi; word++) {
     const m = used[word];
     if (!m) continue;
@@ -523,8 +553,9 @@ function changedWords(span: UsedSpan, again: Uint8Array): Change | null {
     if (!same) {
       words++;
       tags |= m >>> BYTE_BITS;
+      at.add(c.start / WORD + word);
       if (first < 0) first = c.start + from + a;
     }
   }
-  return words ? { addr: first, words, tags } : null;
+  return words ? { addr: first, words, tags, at } : null;
 }

@@ -1,7 +1,7 @@
 /**
  * The result of one sample of a view, and its JSON: the keys in one order
  * (view, pid, pack, release, build_id, [consistency], [clock], items,
- * partial, errors), one line, integers exact however large. The Python
+ * [changed], partial, errors), one line, integers exact however large. The Python
  * runtime writes the same (py-common/xwalk_output.py result_json); the
  * golden cases of test/fixtures/output-golden/ hold both to it.
  */
@@ -20,6 +20,8 @@ export interface Titled {
   /** Only when the view reads the clock: which clock "now" was. */
   clock?: { source: ClockReading['source']; now_ms: Int | null; monotonic_ms: Int | null };
   items: Row[];
+  /** Only when memory changed while a live sample was read: of the items found, how many changed (not shown, or shown without what changed). */
+  changed?: { items: number; of: number };
   partial: boolean;
   errors: ViewError[];
 }
@@ -34,6 +36,7 @@ export interface ResultParts {
   consistency?: 'off' | null;
   clock?: Pick<ClockReading, 'source' | 'now_ms' | 'monotonic_ms'> | null;
   items: Row[];
+  changed?: { items: number; of: number };
   errors: ViewError[];
 }
 
@@ -47,6 +50,7 @@ export function resultShape(p: ResultParts): Titled {
     ...(p.consistency ? { consistency: p.consistency } : {}),
     ...(p.clock ? { clock: { source: p.clock.source, now_ms: p.clock.now_ms, monotonic_ms: p.clock.monotonic_ms } } : {}),
     items: p.items,
+    ...(p.changed ? { changed: p.changed } : {}),
     partial: p.errors.length > 0,
     errors: p.errors,
   };

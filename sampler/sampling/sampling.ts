@@ -21,7 +21,7 @@ import { Slabs } from '../memory/slabs.ts';
 import { workersOf } from './processes.ts';
 import { type Change, type Range, Snapshot } from '../memory/snapshot.ts';
 import { openCore, openLive, type Target } from '../memory/target.ts';
-import { runView, type ViewError, type ViewResult, withoutChanged } from './view-run.ts';
+import { runView, touchesOf, type ViewError, type ViewResult, withoutChanged } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
 
 /** How a command reads: which processes (or core), with which pack, how memory is read and checked, and the bounds of a sample. */
@@ -189,7 +189,7 @@ export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: T
     const held = heldStill(o, s, read);
     if (cpu0) warn(readLine(s, read, held, process.cpuUsage(cpu0)));
     if (held.change && tries <= o.retries) continue;
-    return { result: resultOf(o, s, answerOf(read, held, tries), read.R.clock), clock: read.R.clock };
+    return { result: resultOf(o, s, answerOf(s, read, held, tries), read.R.clock), clock: read.R.clock };
   }
 }
 
@@ -271,11 +271,16 @@ function readLine(s: Session, read: OneRead, held: Held, cpu: NodeJS.CpuUsage): 
   return `xsample: ${s.view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${read.ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB, ${cpu.user + cpu.system} µs of CPU since the sample began (${cpu.system} in the kernel) (${s.target.source.description}; layout ${s.sel.layout.source})`;
 }
 
-/** The answer a read gives once no retry is left: without the columns that read what changed, and saying so first. */
-function answerOf(read: OneRead, held: Held, tries: number): ViewResult {
+/** The answer a read gives once no retry is left: without the items and values that read what changed, and saying so first. */
+function answerOf(s: Session, read: OneRead, held: Held, tries: number): ViewResult {
   let r = read.r;
-  // A column that read what changed is not shown, and its error says why first: it was read while it changed.
-  if (held.changed || held.remapped) r = withoutChanged(read.compiled, r, held.changed?.tags ?? 0, read.loads, read.snap.sharedBy, held.remapped);
+  // What read what changed is not shown, and its error says why first: it was read while it changed.
+  if (held.changed || held.remapped) {
+    // The second walk of the same bytes spends the walk budget from zero again, as the first did.
+    if (held.changed) read.R.visited = 0;
+    const touches = held.changed ? touchesOf(read.compiled, s.compiled!.addr, read.snap, held.changed.at, read.r.items.length) : undefined;
+    r = withoutChanged(read.compiled, r, { tags: held.changed?.tags ?? 0, touches }, read.loads, read.snap.sharedBy, held.remapped);
+  }
   // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
   if (held.change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${held.change}): retry, or raise --retries` });
   return r;
@@ -293,6 +298,7 @@ function resultOf(o: ReadOptions, s: Session, r: ViewResult, clock: ClockReading
     consistency: target.kind === 'live' && o.consistency === 'off' ? 'off' : null,
     clock,
     items: r.items.map((row) => ({ pid: target.pid, ...row })),
+    changed: r.changed,
     errors: r.errors,
   });
 }

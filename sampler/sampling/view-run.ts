@@ -10,12 +10,15 @@
  * null too (withoutChanged), so that a partial sample never shows a number
  * it could not have computed - a count of a list that a sweep cut short
  * while it was walked. What each column read is known by the tag its reads
- * marked the snapshot's words with (tagOf).
+ * marked the snapshot's words with (tagOf). Which rows read it is known by
+ * walking the same bytes again with the changed words watched (Touches):
+ * only those rows lose a value, and a row found through memory that changed
+ * is not shown at all (it may not be an item any more, or ever was one).
  */
 import type { Int } from '../../core/exact.ts';
 import { hex } from '../memory/memory.ts';
 import type { CompiledView } from '../../printers/js.ts';
-import { Fault } from '../memory/snapshot.ts';
+import { Fault, type Snapshot } from '../memory/snapshot.ts';
 import { ITEMS_TAG, SHARED_TAG, tagOf } from '../../core/read-tags.ts';
 import { WalkError } from '../memory/walk-error.ts';
 
@@ -34,6 +37,20 @@ export interface ViewResult {
   items: Row[];
   partial: boolean;
   errors: ViewError[];
+  /** Of the items found, how many changed while they were read (not shown, or shown without what changed). */
+  changed?: { items: number; of: number };
+}
+
+/**
+ * What a walk of a sample's bytes made of the words that changed (Snapshot.watch): item by item, whether the walk
+ * that found it had used one by then (a root is a walk: a list's later items are reached through its earlier
+ * links, so an item found after a changed word may never have been one); row by row, the tags of the reads that
+ * used one; and whether a walk that found items used one at all (the set may be incomplete).
+ */
+export interface Touches {
+  found: boolean[];
+  rows: number[];
+  setChanged: boolean;
 }
 
 function isWalkFailure(err: unknown): err is Error {
@@ -58,6 +75,8 @@ export interface Marks {
   loads: number;
   /** The tags of the columns that used a value shared by columns (a let:, a fold, a reach): what it read is theirs too. */
   sharedBy: number;
+  /** While changed words are watched: the tags of the reads that used one, since it was last cleared. */
+  touched: number;
 }
 
 /**
@@ -65,13 +84,14 @@ export interface Marks {
  * it is read; loads: filled with the most reads each column made for one row (one read: the value of one
  * instant, never torn), for withoutChanged.
  */
-export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { mark: 1, loads: 0, sharedBy: 0 }, loads: Record<string, number> = {}): ViewResult {
+export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { mark: 1, loads: 0, sharedBy: 0, touched: 0 }, loads: Record<string, number> = {}, touches?: Touches): ViewResult {
   const errors: ViewError[] = [];
   marks.mark = ITEMS_TAG;
-  const items = addr ? addrItem(addr, errors) : findItems(view, errors);
+  const items = addr ? addrItem(addr, errors, marks, touches) : findItems(view, errors, marks, touches);
   const rows: Row[] = [];
   for (const item of items) {
     view.newRow();
+    marks.touched = 0;
     const row: Row = { origin: item.origin };
     for (const [i, col] of view.columns.entries()) {
       if (col.absent) continue;
@@ -96,40 +116,95 @@ export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { m
         errors.push({ item: hex(item.addr), message: `check could not run: ${err.message}` });
       }
     }
+    touches?.rows.push(marks.touched);
     rows.push(row);
   }
   return { items: rows, partial: errors.length > 0, errors };
 }
 
+/** What changed under a sample: the tags of the reads that used it (Change.tags), and, when known, which rows did. */
+export interface Changed {
+  tags: number;
+  touches?: Touches;
+}
+
 /**
- * r without what it read from words that changed (tags: theirs, Change.tags): each column that read one is
- * null in every row, with one error saying so (but a column of one read in each row: that value was true
- * at the instant it was read); an error of such a column (a walk that met a pointer made of
- * string bytes) says first that the memory changed, which is why. A value shared by columns (SHARED_TAG)
- * that changed takes out the columns that used it (sharedBy: their tags, Marks.sharedBy). remapped: the
- * mappings changed too, so a column that failed may have met memory mapped since: it changed as well.
+ * r without what it read from words that changed. A row found through one (Touches.found), or whose checks read
+ * one, is not shown: it may not be an item. In the others, each column that read one is null (rows known: in the
+ * rows that did; else in every row), with one error saying so (but a column of one read in each row: that value
+ * was true at the instant it was read); an error of such a column (a walk that met a pointer made of string bytes)
+ * says first that the memory changed, which is why. A value shared by columns (SHARED_TAG) that changed takes out
+ * the columns that used it (sharedBy: their tags, Marks.sharedBy), in every row. remapped: the mappings changed
+ * too, so a column that failed may have met memory mapped since: it changed as well.
  */
-export function withoutChanged(view: CompiledView, r: ViewResult, tags: number, loads: Record<string, number>, sharedBy: number, remapped = false): ViewResult {
-  const read = (i: number) => (tags & tagOf(i)) !== 0 || ((tags & SHARED_TAG) !== 0 && (sharedBy & tagOf(i)) !== 0);
+export function withoutChanged(view: CompiledView, r: ViewResult, changed: Changed, loads: Record<string, number>, sharedBy: number, remapped = false): ViewResult {
+  const { tags, touches } = changed;
+  const shared = tags & SHARED_TAG;
   const failed = new Set(remapped ? r.errors.map((e) => e.column) : []);
-  const hit = new Set(view.columns.filter((c, i) => ((read(i) && (loads[c.name] ?? 2) > 1) || failed.has(c.name))).map((c) => c.name));
-  if (hit.size === 0) return r;
-  const errors = r.errors.map((e) => (e.column && hit.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));
-  const items = r.items.map((row) => {
+  const hitBy = (rowTags: number): Set<string> => {
+    const read = (i: number) => (rowTags & tagOf(i)) !== 0 || ((rowTags & SHARED_TAG) !== 0 && (sharedBy & tagOf(i)) !== 0);
+    return new Set(view.columns.filter((c, i) => (read(i) && (loads[c.name] ?? 2) > 1) || failed.has(c.name)).map((c) => c.name));
+  };
+  const everyRow = touches ? null : hitBy(tags);
+  // A shared value the items were found through, that changed: no item is sure.
+  const noneSure = shared !== 0 && (sharedBy & ITEMS_TAG) !== 0;
+  const items: Row[] = [];
+  const lost = new Map<string, number>();
+  let dropped = 0;
+  let touchedRows = 0;
+  r.items.forEach((row, j) => {
+    if (touches && (noneSure || touches.found[j] || (touches.rows[j] & ITEMS_TAG) !== 0)) {
+      dropped++;
+      return;
+    }
+    const hit = everyRow ?? hitBy(touches!.rows[j] | shared);
     const out: Row = { ...row };
-    for (const name of hit) out[name] = null;
-    return out;
+    let any = false;
+    for (const name of hit) {
+      if (row[name] !== null) {
+        lost.set(name, (lost.get(name) ?? 0) + 1);
+        any = true;
+      }
+      out[name] = null;
+    }
+    if (any) touchedRows++;
+    items.push(out);
   });
-  for (const name of hit) {
-    if (r.items.some((row) => row[name] !== null)) errors.push({ column: name, message: 'changed while it was read: not shown' });
+  const hitAnywhere = everyRow ?? new Set(lost.keys());
+  if (hitAnywhere.size === 0 && dropped === 0 && !touches?.setChanged) return r;
+  const errors = r.errors.map((e) => (e.column && hitAnywhere.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));
+  const of = r.items.length;
+  for (const [name, n] of lost) errors.push({ column: name, message: `changed while it was read: not shown${touches && n < of ? ` in ${n} of ${of} items` : ''}` });
+  if (dropped > 0) errors.push({ message: `${dropped} of ${of} items not shown: found through memory that changed while it was read, or checked against it` });
+  if (touches?.setChanged) errors.push({ message: 'the walk that found the items read memory that changed: items may be missing' });
+  return { items, partial: true, errors, ...(touches ? { changed: { items: dropped + touchedRows, of } } : {}) };
+}
+
+/**
+ * Which items and rows of a sample used the words that changed (at: Change.at): the view walked once more over
+ * the same bytes (no system call: every chunk it reads is there), with those words watched. The walk is the same,
+ * so it makes the same reads; values shared by every row come from the sample's cache, as the first time.
+ * undefined when the second walk did not find as many rows as the first (rows: how many), and then every row
+ * counts as having read what changed. The walk's budget must be spent from zero again first (WalkRuntime.visited).
+ */
+export function touchesOf(view: CompiledView, addr: (() => Int) | undefined, snap: Snapshot, at: Set<number>, rows: number): Touches | undefined {
+  const touches: Touches = { found: [], rows: [], setChanged: false };
+  snap.watch(at);
+  try {
+    runView(view, addr, snap, {}, touches);
+  } finally {
+    snap.watch(null);
   }
-  return { items, partial: true, errors };
+  return touches.rows.length === rows ? touches : undefined;
 }
 
 /** The one item --addr names; an expression that cannot be read is an error of the result, not a crash. */
-function addrItem(addr: () => Int, errors: ViewError[]): Item[] {
+function addrItem(addr: () => Int, errors: ViewError[], marks: Marks, touches?: Touches): Item[] {
+  marks.touched = 0;
   try {
-    return [{ addr: addr(), origin: 'addr' }];
+    const item = { addr: addr(), origin: 'addr' };
+    touches?.found.push(marks.touched !== 0);
+    return [item];
   } catch (err) {
     if (!isWalkFailure(err)) throw err;
     errors.push({ root: 'addr', message: err.message });
@@ -138,15 +213,17 @@ function addrItem(addr: () => Int, errors: ViewError[]): Item[] {
 }
 
 /** Every distinct non-NULL item the roots reach, in root order. */
-function findItems(view: CompiledView, errors: ViewError[]): Item[] {
+function findItems(view: CompiledView, errors: ViewError[], marks: Marks, touches?: Touches): Item[] {
   const seen = new Set<Int>();
   const items: Item[] = [];
   for (const root of view.roots) {
+    marks.touched = 0;
     try {
       root.fn((a) => {
         if (a !== 0 && !seen.has(a)) {
           seen.add(a);
           items.push({ addr: a, origin: root.label });
+          touches?.found.push(marks.touched !== 0);
         }
         return true;
       });
@@ -154,6 +231,7 @@ function findItems(view: CompiledView, errors: ViewError[]): Item[] {
       if (!isWalkFailure(err)) throw err;
       errors.push({ root: root.label, message: err.message });
     }
+    if (touches && marks.touched !== 0) touches.setChanged = true;
   }
   return items;
 }
