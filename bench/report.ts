@@ -92,8 +92,23 @@ function targets(r: Results): Target[] {
   if (base && hz100) {
     const q = hz100.p99Ms / base.p99Ms;
     out.push({ what: 'nginx p99 under 100 Hz sampling vs unsampled', want: '≤ 1.1×', got: `${x(q)} (${hz100.p99Ms} vs ${base.p99Ms} ms)`, met: q <= 1.1 });
+    const lost = 1 - hz100.requests / base.requests;
+    out.push({ what: 'nginx requests lost under 100 Hz sampling vs unsampled', want: '≤ 1%', got: `${(lost * 100).toFixed(1)}% (${hz100.requests} vs ${base.requests})`, met: lost <= 0.01 });
   }
   return out;
+}
+
+/** How xsample's samples under load fared: partial ones, and the items they found that changed while read. */
+function loadPartial(load: LoadResult[]): string {
+  const rows = load.filter((l) => l.partial !== undefined);
+  if (rows.length === 0) return '';
+  return `
+Of xsample's samples, in all rounds (a partial one shows the items that held still whole, and leaves out what changed):
+
+| condition | partial samples | items found | items that changed while read |
+|---|---:|---:|---:|
+${rows.map((l) => `| ${l.condition} | ${l.partial} | ${l.items} | ${l.itemsChanged} |`).join('\n')}
+`;
 }
 
 function svg(r: Results, methods: Method[]): string {
@@ -250,10 +265,10 @@ kernel puts it. Each sampler is in its steady state: started, and past its
 first sample, before wrk starts. The conditions take turns, ${r.load[0]?.p99sMs?.length ?? 0} rounds; the
 medians of the rounds are shown, and each round's p99 to show the spread.
 
-| condition | p50 | p99 | each round's p99 (ms) | requests served | samples taken |
-|---|---:|---:|---|---:|---:|
-${r.load.map((l) => `| ${l.condition} | ${l.p50Ms.toFixed(3)} ms | ${l.p99Ms.toFixed(3)} ms | ${(l.p99sMs ?? []).map((v) => v.toFixed(2)).join(', ')} | ${l.requests} | ${l.samples} |`).join('\n')}
-`;
+| condition | p50 | p99 | each round's p99 (ms) | requests served | each round's requests | samples taken |
+|---|---:|---:|---|---:|---|---:|
+${r.load.map((l) => `| ${l.condition} | ${l.p50Ms.toFixed(3)} ms | ${l.p99Ms.toFixed(3)} ms | ${(l.p99sMs ?? []).map((v) => v.toFixed(2)).join(', ')} | ${l.requests} | ${(l.requestsEach ?? []).join(', ')} | ${l.samples} |`).join('\n')}
+${loadPartial(r.load)}`;
   fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), md + sampleCostSection(r.cost) + instantSection(r) + fullstackSection(r.fullstack) + luaHeapSection(r.heap));
   fs.writeFileSync(path.join(root, 'docs/benchmarks.svg'), svg(r, methods));
 }

@@ -151,7 +151,21 @@ export interface LoadResult {
   /** Each round's p99, in the order the rounds ran: how much one run can differ from the next. */
   p99sMs: number[];
   requests: number;
+  /** Each round's requests, in the order the rounds ran. */
+  requestsEach?: number[];
   samples: number;
+  /** Of xsample's samples (all rounds): how many were partial, and of the items they found, how many changed while read. */
+  partial?: number;
+  items?: number;
+  itemsChanged?: number;
+}
+
+/** What a sampler did while wrk ran: samples taken, and of xsample's, the partial ones and their items. */
+interface Sampled {
+  samples: number;
+  partial?: number;
+  items?: number;
+  itemsChanged?: number;
 }
 
 function wrkLatency(out: string, pct: string): number {
@@ -161,7 +175,7 @@ function wrkLatency(out: string, pct: string): number {
 }
 
 /** A sampler started before the load, in its steady state; stop() ends it and says how many samples it took meanwhile. */
-type Sampler = () => Promise<{ stop: () => Promise<number> }>;
+type Sampler = () => Promise<{ stop: () => Promise<Sampled> }>;
 
 /**
  * nginx under wrk on loopback: unsampled, sampled by xsample at 10 and 100 Hz,
@@ -185,7 +199,7 @@ async function load(): Promise<LoadResult[]> {
   const wrkArgv = ['wrk', '-t2', '-c32', `-d${seconds}s`, '--latency', `http://127.0.0.1:${nginx.port}/`];
   const wrk = () => (pin ? execa('taskset', ['-c', '0', ...wrkArgv], { reject: false }) : execa(wrkArgv[0], wrkArgv.slice(1), { reject: false }));
   const conditions: [string, Sampler][] = [
-    ['unsampled', async () => ({ stop: async () => 0 })],
+    ['unsampled', async () => ({ stop: async () => ({ samples: 0 }) })],
     ['xsample ngx_requests, 10 Hz', () => sampled(pid, 100)],
     ['xsample ngx_requests, 100 Hz', () => sampled(pid, 10)],
     ['gdb extension ngx-requests, back to back', () => gdbLoop(pid)],
@@ -199,12 +213,13 @@ async function load(): Promise<LoadResult[]> {
       for (const [condition, start] of order) {
         const sampler = await start();
         const w = await wrk();
-        const samples = await sampler.stop();
+        const sampled = await sampler.stop();
         const requests = Number(/(\d+) requests in/.exec(w.stdout)?.[1] ?? 0);
         const p99Ms = wrkLatency(w.stdout, '99');
-        const r = { condition, p50Ms: wrkLatency(w.stdout, '50'), p99Ms, p99sMs: [p99Ms], requests, samples };
+        const r = { condition, p50Ms: wrkLatency(w.stdout, '50'), p99Ms, p99sMs: [p99Ms], requests, ...sampled };
         runs.get(condition)!.push(r);
-        log(`load ${condition} (round ${round + 1}): p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${requests} requests, ${samples} samples`);
+        const partly = sampled.partial === undefined ? '' : ` (${sampled.partial} partial; of ${sampled.items} items found, ${sampled.itemsChanged} changed while read)`;
+        log(`load ${condition} (round ${round + 1}): p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${requests} requests, ${sampled.samples} samples${partly}`);
       }
     }
   } finally {
@@ -213,16 +228,29 @@ async function load(): Promise<LoadResult[]> {
   }
   return conditions.map(([condition]) => {
     const rs = runs.get(condition)!;
-    return { condition, p50Ms: median(rs.map((r) => r.p50Ms)), p99Ms: median(rs.map((r) => r.p99Ms)), p99sMs: rs.map((r) => r.p99Ms), requests: median(rs.map((r) => r.requests)), samples: median(rs.map((r) => r.samples)) };
+    const sum = (k: 'partial' | 'items' | 'itemsChanged') => (rs[0][k] === undefined ? {} : { [k]: rs.reduce((n, r) => n + (r[k] ?? 0), 0) });
+    return {
+      condition,
+      p50Ms: median(rs.map((r) => r.p50Ms)),
+      p99Ms: median(rs.map((r) => r.p99Ms)),
+      p99sMs: rs.map((r) => r.p99Ms),
+      requests: median(rs.map((r) => r.requests)),
+      requestsEach: rs.map((r) => r.requests),
+      samples: median(rs.map((r) => r.samples)),
+      ...sum('partial'),
+      ...sum('items'),
+      ...sum('itemsChanged'),
+    };
   });
 }
 
 /** xsample sampling every intervalMs until stopped, its JSON lines going to a file (a reader woken by each would be one more process taking turns with nginx). */
-async function sampled(pid: string, intervalMs: number): Promise<{ stop: () => Promise<number> }> {
+async function sampled(pid: string, intervalMs: number): Promise<{ stop: () => Promise<Sampled> }> {
   const out = path.join(work, `load-${intervalMs}.jsonl`);
   fs.rmSync(out, { force: true });
   const child = execa(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_requests', '--interval', String(intervalMs), '--json'], { reject: false, stdout: { file: out } });
-  const lines = () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8').split('\n').length - 1 : 0);
+  const text = () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '');
+  const lines = () => text().split('\n').length - 1;
   while (lines() === 0) {
     if (child.exitCode !== null) throw new Error(`xsample ended before its first sample: ${(await child).stderr}`);
     await new Promise((r) => setTimeout(r, 20));
@@ -230,17 +258,18 @@ async function sampled(pid: string, intervalMs: number): Promise<{ stop: () => P
   const first = lines();
   return {
     stop: async () => {
-      const n = lines() - first;
+      const docs = text().split('\n').slice(first, -1).map((l) => JSON.parse(l));
       child.kill('SIGINT');
       const r = await child;
       if (r.exitCode !== 0 && r.exitCode !== 3) throw new Error(`xsample failed under load: ${r.stderr}`);
-      return n;
+      const items = docs.reduce((n, d) => n + (d.changed?.of ?? d.items.length), 0);
+      return { samples: docs.length, partial: docs.filter((d) => d.partial).length, items, itemsChanged: docs.reduce((n, d) => n + (d.changed?.items ?? 0), 0) };
     },
   };
 }
 
 /** The gdb extension run again and again until stopped: each run attaches, walks and detaches. */
-async function gdbLoop(pid: string): Promise<{ stop: () => Promise<number> }> {
+async function gdbLoop(pid: string): Promise<{ stop: () => Promise<Sampled> }> {
   let running = true;
   let n = 0;
   const once = () => execa('gdb', ['-batch', '-nx', '-p', pid, '-ex', `source ${path.join(root, 'generated/nginx.py')}`, '-ex', 'ngx-requests --json'], { reject: false, env: { DEBUGINFOD_URLS: '' } });
@@ -255,7 +284,7 @@ async function gdbLoop(pid: string): Promise<{ stop: () => Promise<number> }> {
     stop: async () => {
       running = false;
       await loop;
-      return n;
+      return { samples: n };
     },
   };
 }

@@ -11,6 +11,7 @@
  */
 import { execa } from 'execa';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { root, startWalkee } from '../test/lib/walkee.ts';
 
@@ -59,8 +60,15 @@ async function main(): Promise<void> {
       for (const view of VIEWS) {
         for (const mode of MODES) {
           const before = (await w.ask('truth')).ops;
-          const r = await execa(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', String(w.child.pid), '--struct', view, '--json', '--interval', '1', '--consistency', mode], { reject: false, timeout: slot, killSignal: 'SIGINT' });
-          const docs = r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+          // Into a file: churn_entries' samples of 2000 items each outgrow what a pipe's buffer in memory may hold.
+          const out = path.join(os.tmpdir(), `xwalk-soak-${process.pid}.jsonl`);
+          // Stopped as a user stops it, with Ctrl-C: it keeps what it gathered (a timeout would tear its output down).
+          const child = execa(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', String(w.child.pid), '--struct', view, '--json', '--interval', '1', '--consistency', mode], { reject: false, stdout: { file: out } });
+          const timer = setTimeout(() => child.kill('SIGINT'), slot);
+          await child;
+          clearTimeout(timer);
+          const docs = fs.readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+          fs.rmSync(out);
           const complete = docs.filter((d) => !d.partial);
           const items: Item[] = docs.flatMap((d) => d.items);
           const row = {

@@ -149,35 +149,33 @@ export function withoutChanged(view: CompiledView, r: ViewResult, changed: Chang
   // A shared value the items were found through, that changed: no item is sure.
   const noneSure = shared !== 0 && (sharedBy & ITEMS_TAG) !== 0;
   const items: Row[] = [];
+  const hitAnywhere = new Set<string>();
+  /** Per column: in how many rows shown a value was left out. */
   const lost = new Map<string, number>();
   let dropped = 0;
-  let touchedRows = 0;
+  let changedRows = 0;
   r.items.forEach((row, j) => {
     if (touches && (noneSure || touches.found[j] || (touches.rows[j] & ITEMS_TAG) !== 0)) {
       dropped++;
       return;
     }
     const hit = everyRow ?? hitBy(touches!.rows[j] | shared);
+    if (hit.size > 0 || (touches && touches.rows[j] !== 0)) changedRows++;
     const out: Row = { ...row };
-    let any = false;
     for (const name of hit) {
-      if (row[name] !== null) {
-        lost.set(name, (lost.get(name) ?? 0) + 1);
-        any = true;
-      }
+      hitAnywhere.add(name);
+      if (row[name] !== null) lost.set(name, (lost.get(name) ?? 0) + 1);
       out[name] = null;
     }
-    if (any) touchedRows++;
     items.push(out);
   });
-  const hitAnywhere = everyRow ?? new Set(lost.keys());
-  if (hitAnywhere.size === 0 && dropped === 0 && !touches?.setChanged) return r;
+  if (!touches && hitAnywhere.size === 0) return r;
   const errors = r.errors.map((e) => (e.column && hitAnywhere.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));
   const of = r.items.length;
   for (const [name, n] of lost) errors.push({ column: name, message: `changed while it was read: not shown${touches && n < of ? ` in ${n} of ${of} items` : ''}` });
   if (dropped > 0) errors.push({ message: `${dropped} of ${of} items not shown: found through memory that changed while it was read, or checked against it` });
   if (touches?.setChanged) errors.push({ message: 'the walk that found the items read memory that changed: items may be missing' });
-  return { items, partial: true, errors, ...(touches ? { changed: { items: dropped + touchedRows, of } } : {}) };
+  return { items, partial: true, errors, ...(touches ? { changed: { items: dropped + changedRows, of } } : {}) };
 }
 
 /**
