@@ -9,7 +9,7 @@
  * sample leaves null is not shown). The promise: none wrong when checked.
  * Writes bench/soak.json.
  */
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,10 +63,13 @@ async function main(): Promise<void> {
           // Into a file: churn_entries' samples of 2000 items each outgrow what a pipe's buffer in memory may hold.
           const out = path.join(os.tmpdir(), `xwalk-soak-${process.pid}.jsonl`);
           // Stopped as a user stops it, with Ctrl-C: it keeps what it gathered (a timeout would tear its output down).
-          const child = execa(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', String(w.child.pid), '--struct', view, '--json', '--interval', '1', '--consistency', mode], { reject: false, stdout: { file: out } });
+          // Its own file descriptor, written by xsample itself: nothing between it and the file is left to flush.
+          const fd = fs.openSync(out, 'w');
+          const child = spawn(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', String(w.child.pid), '--struct', view, '--json', '--interval', '1', '--consistency', mode], { stdio: ['ignore', fd, 'ignore'] });
           const timer = setTimeout(() => child.kill('SIGINT'), slot);
-          await child;
+          await new Promise((resolve) => child.once('exit', resolve));
           clearTimeout(timer);
+          fs.closeSync(fd);
           const docs = fs.readFileSync(out, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
           fs.rmSync(out);
           const complete = docs.filter((d) => !d.partial);
