@@ -1,32 +1,49 @@
 /**
- * Whether a live process is still the one that was opened: not exited, its
- * pid not taken by another, no exec. Its /proc/PID/stat is held open: a
- * read of it fails (ESRCH) once that process is gone, even when another
- * has its pid since, so a check costs one pread and one statx of its
- * executable (what an exec changes), never a file opened.
+ * Whether a live process is still the one opened: not exited, its pid not
+ * taken by another, no exec. Its /proc/PID/stat is held open: a read of it
+ * fails (ESRCH) once that process is gone, even when another has its pid
+ * since, so a check costs one pread and one stat of its executable (what an
+ * exec changes), never a file opened: both in one call of the native addon
+ * where it is built (through node's fs they cost several times more).
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import { TargetGone } from './memory.ts';
+import { loadAddon } from './native-addon.ts';
 import { procError } from './proc-maps.ts';
 
 /** /proc/PID/stat is one line of 52 fields; the command name in it is at most 64 bytes. */
 const STAT_BYTES = 1024;
 
+export interface IdentityAddon {
+  identity(fd: number, buf: Buffer, exe: string, out: Float64Array): number;
+}
+
 export class ProcessIdentity {
   private readonly fd: number;
   private readonly buf = Buffer.alloc(STAT_BYTES);
-  private readonly start: string;
-  private readonly exe: string;
+  private readonly exePath: string;
+  /** What the last check read of the executable: [st_dev, st_ino], or [-errno, 0]. */
+  private readonly exeId = new Float64Array(2);
+  private readonly start: number;
+  private readonly dev: number;
+  private readonly ino: number;
 
-  constructor(readonly pid: number) {
+  /** addon: the native one where it is built; null reads through node's fs. */
+  constructor(
+    readonly pid: number,
+    private readonly addon = loadAddon<IdentityAddon>('xwalk_pvr'),
+  ) {
+    this.exePath = `/proc/${pid}/exe`;
     try {
       this.fd = fs.openSync(`/proc/${pid}/stat`, 'r');
     } catch (err) {
       throw procError(pid, 'stat', err as NodeJS.ErrnoException);
     }
     try {
-      this.start = this.startTime();
-      this.exe = this.exeId(false);
+      this.start = this.read();
+      if (this.exeId[0] < 0) this.exeError();
+      [this.dev, this.ino] = this.exeId;
     } catch (err) {
       fs.closeSync(this.fd);
       throw err;
@@ -35,8 +52,10 @@ export class ProcessIdentity {
 
   /** Throws TargetGone unless the process is the one opened. */
   check(): void {
-    if (this.startTime() !== this.start) throw new TargetGone(`process ${this.pid} exited, and its pid now belongs to another process`);
-    if (this.exeId(true) !== this.exe) throw new TargetGone(`process ${this.pid} runs another program now${this.exePath()}: it called exec`);
+    if (this.read() !== this.start) throw new TargetGone(`process ${this.pid} exited, and its pid now belongs to another process`);
+    // A link gone now means the process is exiting (the link goes first).
+    if (this.exeId[0] < 0) throw new TargetGone(`process ${this.pid} exited`);
+    if (this.exeId[0] !== this.dev || this.exeId[1] !== this.ino) throw new TargetGone(`process ${this.pid} runs another program now${this.exeTarget()}: it called exec`);
   }
 
   /** Whether the process is the one opened. */
@@ -54,56 +73,80 @@ export class ProcessIdentity {
     fs.closeSync(this.fd);
   }
 
-  /** starttime (field 22 of /proc/PID/stat), read through the held file; TargetGone once the process is a zombie or gone. */
-  private startTime(): string {
+  /** starttime (field 22 of /proc/PID/stat), read through the held file, and the executable's identity into exeId; TargetGone once the process is a zombie or gone. */
+  private read(): number {
     let n: number;
     try {
-      n = fs.readSync(this.fd, this.buf, 0, STAT_BYTES, 0);
+      n = this.addon ? this.addon.identity(this.fd, this.buf, this.exePath, this.exeId) : this.readByFs();
     } catch {
-      throw new TargetGone(`process ${this.pid} exited${this.pidTaken() ? ', and its pid now belongs to another process' : ''}`);
+      n = -1;
     }
-    const start = startOf(this.buf.toString('latin1', 0, n));
+    if (n < 0) throw new TargetGone(`process ${this.pid} exited${this.pidTaken() ? ', and its pid now belongs to another process' : ''}`);
+    const start = startOf(this.buf, n);
     if (start === null) throw new TargetGone(`process ${this.pid} exited`);
     return start;
+  }
+
+  /** What the addon's identity() does, through node's fs. */
+  private readByFs(): number {
+    const n = fs.readSync(this.fd, this.buf, 0, STAT_BYTES, 0);
+    try {
+      const exe = fs.statSync(this.exePath);
+      this.exeId[0] = exe.dev;
+      this.exeId[1] = exe.ino;
+    } catch (err) {
+      this.exeId[0] = -(os.constants.errno[(err as NodeJS.ErrnoException).code as keyof typeof os.constants.errno] ?? 1);
+      this.exeId[1] = 0;
+    }
+    return n;
   }
 
   /** Whether a process runs under the pid now (the one opened having gone: another has it). */
   private pidTaken(): boolean {
     try {
-      return startOf(fs.readFileSync(`/proc/${this.pid}/stat`, 'latin1')) !== null;
+      const stat = fs.readFileSync(`/proc/${this.pid}/stat`);
+      return startOf(stat, stat.length) !== null;
     } catch {
       return false;
     }
   }
 
-  /** The executable's device and inode. seen: the process was read before, so a link gone now means it is exiting (the link goes first). */
-  private exeId(seen: boolean): string {
+  /** Why the executable could not be read at open (asked again, for node's error). */
+  private exeError(): never {
     try {
-      const exe = fs.statSync(`/proc/${this.pid}/exe`);
-      return `${exe.dev}:${exe.ino}`;
+      fs.statSync(this.exePath);
     } catch (err) {
-      if (seen) throw new TargetGone(`process ${this.pid} exited`);
-      try {
-        this.startTime();
-      } catch {
-        throw new TargetGone(`process ${this.pid} exited`);
-      }
       throw procError(this.pid, 'exe', err as NodeJS.ErrnoException);
     }
+    throw procError(this.pid, 'exe', Object.assign(new Error('unreadable'), { code: 'EIO' }));
   }
 
-  private exePath(): string {
+  private exeTarget(): string {
     try {
-      return ` (${fs.readlinkSync(`/proc/${this.pid}/exe`)})`;
+      return ` (${fs.readlinkSync(this.exePath)})`;
     } catch {
       return '';
     }
   }
 }
 
-/** starttime (field 22) of a /proc/PID/stat line; null for a zombie or a process being reaped. */
-function startOf(stat: string): string | null {
+const CLOSE_PAREN = 0x29;
+const SPACE = 0x20;
+/** After the command name: the state (field 3), then up to starttime (field 22). */
+const FIELDS_TO_START = 19;
+
+/** starttime (field 22) of a /proc/PID/stat line of n bytes; null for a zombie, a process being reaped, or a line cut short. */
+function startOf(stat: Buffer, n: number): number | null {
   // The command name may hold spaces and parentheses: the fields start after its last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ', 20);
-  return fields[0] === 'Z' || fields[0] === 'X' || fields.length < 20 ? null : fields[19];
+  const paren = stat.lastIndexOf(CLOSE_PAREN, n - 1);
+  let p = paren + 2;
+  if (paren < 0 || p >= n || stat[p] === 0x5a /* Z */ || stat[p] === 0x58 /* X */) return null;
+  for (let spaces = 0; spaces < FIELDS_TO_START; p++) {
+    if (p >= n) return null;
+    if (stat[p] === SPACE) spaces++;
+  }
+  let start = 0;
+  let digits = 0;
+  for (; p < n && stat[p] >= 0x30 && stat[p] <= 0x39; p++, digits++) start = start * 10 + (stat[p] - 0x30);
+  return digits > 0 ? start : null;
 }
