@@ -1334,18 +1334,20 @@ t.test('the page cache', async (t) => {
     const before = w.mem.readCount;
     t.equal(ev(w, 'sum(chain(self.list, next), it.value)', { rt }), 500500);
     const reads = w.mem.readCount - before;
-    // ceil(1000 / 16) = 63 windows of the spread region, each a page first and then whole, and the page that holds G.
-    t.equal(reads, 127, `${reads} reads`);
-    t.equal(rt.m.stats.reads, 127);
-    t.equal(rt.m.stats.pages, 63 + 1000 + 1);
+    // ceil(1000 / 16) = 63 windows of the spread region, each read whole once: after a page of it first, or at once
+    // when a window next to it was read whole before; and the page that holds G.
+    const probes = reads - 63 - 1;
+    t.ok(probes > 0 && probes < 63, `${reads} reads: ${probes} windows were read a page first`);
+    t.equal(rt.m.stats.reads, reads);
+    t.equal(rt.m.stats.pages, 1000 + probes + 1, 'each page once, and the pages read first once more');
     t.ok(
       w.mem.reads.every((r) => r.len <= 64 * 1024),
       'no read is longer than a chunk',
     );
     t.equal(ev(w, 'count(chain(self.list, next))', { rt }), 1000);
-    t.equal(w.mem.readCount - before, 127, 'walking the same nodes again reads nothing');
+    t.equal(w.mem.readCount - before, reads, 'walking the same nodes again reads nothing');
     t.equal(ev(w, `(*cast(${nodes[500]}, node_t)).value`, { rt }), 501);
-    t.equal(w.mem.readCount - before, 127);
+    t.equal(w.mem.readCount - before, reads);
   });
 
   t.test('1000 nodes 64 KiB apart: a page read per node, not a window', async (t) => {

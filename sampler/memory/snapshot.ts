@@ -2,7 +2,8 @@
  * A snapshot: one consistent-as-possible view of the target's memory,
  * read through a cache so a walk touches each page once. The first miss in
  * a 64 KiB window reads its page; a second one reads the whole window
- * (clipped to the mapping): a walk over a contiguous or shuffled structure
+ * (clipped to the mapping), and so does the first miss in a window next to
+ * one read whole: a walk over a contiguous or shuffled structure
  * costs a few syscalls, not one per node, and one whose nodes lie far apart
  * costs a page per node, not 64 KiB. Bytes already read are never read
  * again: later reads see the same bytes. The bytes read are bounded
@@ -322,7 +323,7 @@ export class Snapshot {
     this.lastRange = r;
     const i = Math.floor(addr / CHUNK) - r.firstWindow;
     let c = r.chunks[i];
-    if (c === undefined) c = r.chunks[i] = this.fill(r, Math.max(r.start, addr - (addr % PAGE)), PAGE, true);
+    if (c === undefined) c = r.chunks[i] = (this.dense(r, i) && this.wholeWindow(r, i)) || this.fill(r, Math.max(r.start, addr - (addr % PAGE)), PAGE, true);
     else if (c !== null && c.probe && (addr < c.start || addr >= c.end)) c = r.chunks[i] = this.grow(r, i, c);
     if (c !== null && addr >= c.start && addr < c.end) return c;
     return this.single(addr);
@@ -335,8 +336,7 @@ export class Snapshot {
    * page of its own.
    */
   private grow(r: Mapped, i: number, probe: Chunk): Chunk {
-    const start = Math.max(r.start, (r.firstWindow + i) * CHUNK);
-    const whole = this.fill(r, start, Math.min(r.end, (r.firstWindow + i + 1) * CHUNK) - start, false);
+    const whole = this.wholeWindow(r, i);
     if (whole === null) {
       probe.probe = false; // the window cannot be read whole: its other pages are read alone
       return probe;
@@ -346,6 +346,22 @@ export class Snapshot {
       this.retired.push(probe);
     } else this.singles.set(Math.floor(probe.start / PAGE), probe);
     return whole;
+  }
+
+  /**
+   * Whether a window next to window i was read whole: a walk across a structure larger than a window (an array
+   * of connections) then reads the next window whole at its first miss, not its first page and then the rest.
+   */
+  private dense(r: Mapped, i: number): boolean {
+    const before = r.chunks[i - 1];
+    const after = r.chunks[i + 1];
+    return (before != null && !before.probe && before.end - before.start > PAGE) || (after != null && !after.probe && after.end - after.start > PAGE);
+  }
+
+  /** Window i of mapping r (clipped to it) in one read, or null. */
+  private wholeWindow(r: Mapped, i: number): Chunk | null {
+    const start = Math.max(r.start, (r.firstWindow + i) * CHUNK);
+    return this.fill(r, start, Math.min(r.end, (r.firstWindow + i + 1) * CHUNK) - start, false);
   }
 
   /** Reads [start, start + len) of mapping r, clipped to it, in one syscall; whole pages only. */
