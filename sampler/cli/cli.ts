@@ -12,7 +12,6 @@ import { onSymbolTableWarning } from '../memory/recovered-symbols.ts';
 import { WalkError } from '../memory/walk-error.ts';
 import { listPacks, loadPack, recoverStripped } from '../sampling/pack-select.ts';
 import { recordAll } from '../outputs/recording.ts';
-import { serveAll } from '../outputs/serve.ts';
 import { sampleAll } from '../outputs/show.ts';
 import { topAll } from '../outputs/top.ts';
 import { traceAll } from '../outputs/trace.ts';
@@ -103,7 +102,8 @@ async function run(c: Command, print: (s: string) => void, warn: (s: string) => 
     case 'top':
       return await topAll(c.options, print, warn);
     case 'serve':
-      return await serveAll(c.options, warn);
+      // Loaded only here: prom-client costs every other command its start-up.
+      return await (await import('../outputs/serve.ts')).serveAll(c.options, warn);
     case 'trace':
       return await traceAll(c.options, print, warn);
   }
