@@ -1121,7 +1121,8 @@ def result_text(view, pid, pack, layout, clock, rows, errors):
     if errors:
         lines.append("partial: %d problem%s" % (len(errors), "" if len(errors) == 1 else "s"))
         for e in errors:
-            lines.append("  %s: %s" % (error_where(e), e["message"]))
+            where = error_where(e)
+            lines.append("  %s: %s" % (where, e["message"]) if where else "  " + e["message"])
     return "\n".join(printable(line) for line in lines)
 
 

@@ -9,6 +9,7 @@ import { type ClockReading, formatTime } from '../sampling/clock-reading.ts';
 import { isInt } from '../../core/exact.ts';
 import { printable } from '../../generators/schema.ts';
 import type { Titled } from '../sampling/result-shape.ts';
+import { describeError } from '../sampling/sampling.ts';
 
 /** On a core, what "now" was: the program's own time, which the output must not pass off as the time of reading. */
 export function clockLine(clock: Pick<ClockReading, 'source' | 'now_ms' | 'doc'> | null): string | null {
@@ -44,7 +45,7 @@ export function formatText(r: Titled, clock: Pick<ClockReading, 'source' | 'now_
   }
   if (r.partial) {
     lines.push(`partial: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}`);
-    for (const e of r.errors) lines.push(`  ${[e.root && `root ${e.root}`, e.item, e.column].filter(Boolean).join(' ')}: ${e.message}`);
+    for (const e of r.errors) lines.push(`  ${describeError(e)}`);
   }
   // What a schema or the target's memory put in a cell or a message reaches a terminal: no control or bidi character does.
   return lines.map(printable).join('\n');
