@@ -202,6 +202,8 @@ async function load(): Promise<LoadResult[]> {
     ['unsampled', async () => ({ stop: async () => ({ samples: 0 }) })],
     ['xsample ngx_requests, 10 Hz', () => sampled(pid, 100)],
     ['xsample ngx_requests, 100 Hz', () => sampled(pid, 10)],
+    // The same, scheduled only on a CPU with nothing else to run: what is left of the loss is not the CPU it takes.
+    ['xsample ngx_requests, 100 Hz, SCHED_IDLE', () => sampled(pid, 10, ['chrt', '--idle', '0'])],
     ['gdb extension ngx-requests, back to back', () => gdbLoop(pid)],
   ];
   const runs = new Map<string, LoadResult[]>(conditions.map(([c]) => [c, []]));
@@ -245,10 +247,12 @@ async function load(): Promise<LoadResult[]> {
 }
 
 /** xsample sampling every intervalMs until stopped, its JSON lines going to a file (a reader woken by each would be one more process taking turns with nginx). */
-async function sampled(pid: string, intervalMs: number): Promise<{ stop: () => Promise<Sampled> }> {
+async function sampled(pid: string, intervalMs: number, wrapper: string[] = []): Promise<{ stop: () => Promise<Sampled> }> {
   const out = path.join(work, `load-${intervalMs}.jsonl`);
   fs.rmSync(out, { force: true });
-  const child = execa(process.execPath, [path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_requests', '--interval', String(intervalMs), '--json'], { reject: false, stdout: { file: out } });
+  const argv = [...wrapper, process.execPath, path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_requests', '--interval', String(intervalMs), '--json'];
+  // chrt execs the command: the child is xsample itself, and Ctrl-C reaches it.
+  const child = execa(argv[0], argv.slice(1), { reject: false, stdout: { file: out } });
   const text = () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '');
   const lines = () => text().split('\n').length - 1;
   while (lines() === 0) {
