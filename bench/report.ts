@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import type { InstantResult, ProbeCost } from './instant.ts';
 import { type FullstackResult, fullstackSection } from './fullstack.ts';
 import { type SampleCost, sampleCostSection } from './sample-cost.ts';
+import type { SampleFloor } from './sample-floor.ts';
 import { type HeapResult, luaHeapSection } from './lua-heap.ts';
 import path from 'node:path';
 import { root } from '../test/lib/walkee.ts';
@@ -17,6 +18,7 @@ export interface Results {
   stalls: StallResult[];
   load: LoadResult[];
   cost?: SampleCost[];
+  floor?: SampleFloor;
   instant?: InstantResult[];
   probe?: ProbeCost;
   fullstack?: FullstackResult;
@@ -269,6 +271,6 @@ medians of the rounds are shown, and each round's p99 to show the spread.
 |---|---:|---:|---|---:|---|---:|
 ${r.load.map((l) => `| ${l.condition} | ${l.p50Ms.toFixed(3)} ms | ${l.p99Ms.toFixed(3)} ms | ${(l.p99sMs ?? []).map((v) => v.toFixed(2)).join(', ')} | ${l.requests} | ${(l.requestsEach ?? []).join(', ')} | ${l.samples} |`).join('\n')}
 ${loadPartial(r.load)}`;
-  fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), md + sampleCostSection(r.cost) + instantSection(r) + fullstackSection(r.fullstack) + luaHeapSection(r.heap));
+  fs.writeFileSync(path.join(root, 'docs/BENCHMARKS.md'), md + sampleCostSection(r.cost, r.floor) + instantSection(r) + fullstackSection(r.fullstack) + luaHeapSection(r.heap));
   fs.writeFileSync(path.join(root, 'docs/benchmarks.svg'), svg(r, methods));
 }

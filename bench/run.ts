@@ -17,6 +17,7 @@ import { instant, probeCost } from './instant.ts';
 import { fullstack } from './fullstack.ts';
 import { luaHeap } from './lua-heap.ts';
 import { sampleCost } from './sample-cost.ts';
+import { sampleFloor } from './sample-floor.ts';
 
 const LAYOUTS = ['contiguous', 'shuffled'] as const;
 const RUNS = Number(process.env.XWALK_BENCH_RUNS ?? 3);
@@ -315,7 +316,7 @@ const PARTS: Record<string, () => Promise<Record<string, unknown>>> = {
   XWALK_BENCH_INSTANT_ONLY: async () => ({ instant: await instant(), probe: await probeCost() }),
   XWALK_BENCH_FULLSTACK_ONLY: async () => ({ fullstack: await fullstack() }),
   XWALK_BENCH_HEAP_ONLY: async () => ({ heap: await luaHeap(work) }),
-  XWALK_BENCH_COST_ONLY: async () => ({ cost: await sampleCost() }),
+  XWALK_BENCH_COST_ONLY: async () => ({ cost: await sampleCost(), floor: await sampleFloor(work) }),
   XWALK_BENCH_LOAD_ONLY: async () => ({ load: await load() }),
 };
 
@@ -340,7 +341,7 @@ async function main(): Promise<void> {
   await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const env = await versions();
   log(`${env.cpus}, kernel ${env.kernel}; ${RUNS} runs per point, medians`);
-  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), cost: await sampleCost(), load: await load(), instant: await instant(), probe: await probeCost(), fullstack: await fullstack(), heap: await luaHeap(work) };
+  const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), cost: await sampleCost(), floor: await sampleFloor(work), load: await load(), instant: await instant(), probe: await probeCost(), fullstack: await fullstack(), heap: await luaHeap(work) };
   fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 1) + '\n');
   writeReport(results, METHODS);
   fs.rmSync(work, { recursive: true, force: true });

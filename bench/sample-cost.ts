@@ -8,6 +8,7 @@
 import { execa } from 'execa';
 import { holdConnections, partialGet, startNginx } from '../test/lib/nginx.ts';
 import { xsampleBin } from '../test/lib/xsample.ts';
+import type { SampleFloor } from './sample-floor.ts';
 
 export interface SampleCost {
   consistency: 'verify' | 'off';
@@ -69,8 +70,18 @@ export async function sampleCost(): Promise<SampleCost[]> {
   return out;
 }
 
-export function sampleCostSection(cost: SampleCost[] | undefined): string {
+export function sampleCostSection(cost: SampleCost[] | undefined, floor?: SampleFloor): string {
   if (!cost) return '';
+  const verify = cost.find((c) => c.consistency === 'verify');
+  const floorText = floor
+    ? `
+The floor: the system calls of one such sample alone (${floor.syscalls}: its reads of memory, the identity check's
+pread and stat, the read again; ${(floor.bytes / 1024).toFixed(0)} KiB), recorded with strace and replayed from C
+(bench/syscall-replay.c), cost ${median(floor.backToBackUs).toFixed(0)} µs of CPU a sample back to back and
+${median(floor.apartUs).toFixed(0)} µs 10 ms apart, the wait's own calls included (rounds: ${floor.apartUs.map((u) => u.toFixed(0)).join(', ')}).
+xsample, checked, costs ${verify ? `${(median(verify.usPerSample) / median(floor.apartUs)).toFixed(1)}×` : '?'} that at the same spacing.
+`
+    : '';
   const rows = cost.map((c) => `| ${c.consistency} | ${median(c.usPerSample).toFixed(0)} µs | ${median(c.kernelUsPerSample).toFixed(0)} µs | ${c.inSampleUs ? `${median(c.inSampleUs).toFixed(0)} µs` : '?'} | ${c.usPerSample.map((u) => u.toFixed(0)).join(', ')} | ${c.reads} reads, ${c.kib} KiB |`).join('\n');
   return `
 ## What a sample costs xsample
@@ -86,5 +97,5 @@ caches and clocks cool down between samples. The goal (issue 26): 100 µs.
 | --consistency | CPU a sample | in the kernel | from start to answer | each round | the last sample read |
 |---|---|---|---|---|---|
 ${rows}
-`;
+${floorText}`;
 }
