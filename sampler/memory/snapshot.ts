@@ -95,8 +95,18 @@ export interface Change {
   words: number;
   /** The tags of the reads that used the words that changed, or-ed. */
   tags: number;
-  /** The words that changed, each by its address / 8. */
-  at: Set<number>;
+  /** The words that changed, each by its address / 8; null when more changed than are listed (MAX_LISTED). */
+  at: Set<number> | null;
+}
+
+/** How many changed words a Change lists at most: past it, which items read them is not worked out. */
+const MAX_LISTED = 1 << 16;
+
+/** a's listed words and b's, or null when they are more than MAX_LISTED (or either is null). */
+function listedBoth(a: Set<number> | null, b: Set<number> | null): Set<number> | null {
+  if (a === null || b === null || a.size + b.size > MAX_LISTED) return null;
+  for (const w of b) a.add(w);
+  return a;
 }
 
 /** A mapping, with its chunks by index: chunk i covers the i-th 64 KiB-aligned window that meets it. */
@@ -309,7 +319,7 @@ export class Snapshot {
         else if (words && first) {
           first.words += words.words;
           first.tags |= words.tags;
-          for (const w of words.at) first.at.add(w);
+          first.at = listedBoth(first.at, words.at);
         }
       });
     }
@@ -558,7 +568,7 @@ function changedWords(span: UsedSpan, again: Uint8Array): Change | null {
   let first = -1;
   let words = 0;
   let tags = 0;
-  const at = new Set<number>();
+  let at: Set<number> | null = new Set<number>();
   for (let word = lo; word <= hi; word++) {
     const m = used[word];
     if (!m) continue;
@@ -569,7 +579,8 @@ function changedWords(span: UsedSpan, again: Uint8Array): Change | null {
     if (!same) {
       words++;
       tags |= m >>> BYTE_BITS;
-      at.add(c.start / WORD + word);
+      if (at !== null && at.size === MAX_LISTED) at = null;
+      at?.add(c.start / WORD + word);
       if (first < 0) first = c.start + from + a;
     }
   }
