@@ -11,6 +11,7 @@ import path from 'node:path';
 import { outermostShare, foldedStacks, serveStaticUnlimited, startBurn, startRecord, summaryOf, unwindUsOf, wrk } from '../test/lib/fullstack.ts';
 import { DEBIAN_NGINX, startNginx } from '../test/lib/nginx.ts';
 import { xsampleBin } from '../test/lib/xsample.ts';
+import { log, median } from './report-log.ts';
 
 export interface LossResult {
   workload: string;
@@ -28,8 +29,6 @@ export interface FullstackResult {
   depth: { stackBytes: number; jit: 'on' | 'off'; samples: number; outermost: number }[];
 }
 
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** xsample record run to its end under bash, whose `times` says the CPU time it used (user, system). */
 async function timedRecord(args: string[]): Promise<{ stderr: string; cpuMs: number }> {

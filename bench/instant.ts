@@ -12,6 +12,7 @@ import { xsample, xsampleBin } from '../test/lib/xsample.ts';
 import { execa } from 'execa';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
+import { log } from './report-log.ts';
 
 export interface InstantResult {
   jit: 'on' | 'off';
@@ -25,7 +26,6 @@ export interface InstantResult {
   captureUs: number | null;
 }
 
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
 export async function instant(seconds = 5): Promise<InstantResult[]> {
   const out: InstantResult[] = [];

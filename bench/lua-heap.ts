@@ -11,6 +11,7 @@ import { gdb } from '../test/lib/debuggers.ts';
 import { writeShop } from '../test/lib/lua-shop.ts';
 import { DEBIAN_NGINX, startNginx } from '../test/lib/nginx.ts';
 import { xsampleBin } from '../test/lib/xsample.ts';
+import { log, median } from './report-log.ts';
 
 export interface HeapRun {
   what: string;
@@ -27,8 +28,6 @@ export interface HeapResult {
   gdbSeconds: number | null;
 }
 
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** One xsample run under /usr/bin/time: its wall time, --verbose's elements, its peak RSS, whether complete. */
 async function timed(args: string[]): Promise<{ seconds: number; elements: number; rssMiB: number; complete: boolean }> {

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StackEvents } from '../sampler/memory/perf/stack-events.ts';
+import { median } from './report-log.ts';
 
 const rounds = Number(process.argv[2] ?? 5);
 const windowMs = Number(process.argv[3] ?? 1500);
@@ -102,7 +103,6 @@ for (let r = 0; r < rounds; r++) {
 child.stdin!.end();
 fs.rmSync(dir, { recursive: true, force: true });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`windows of ${windowMs} ms, ${rounds} rounds; cost = CPU beyond the unsampled window's ns a round, a sample`);
 for (const c of configs) {
   const ws = results.get(c.name)!;

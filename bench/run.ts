@@ -18,6 +18,7 @@ import { fullstack } from './fullstack.ts';
 import { luaHeap } from './lua-heap.ts';
 import { sampleCost } from './sample-cost.ts';
 import { sampleFloor } from './sample-floor.ts';
+import { log, median } from './report-log.ts';
 
 const LAYOUTS = ['contiguous', 'shuffled'] as const;
 const RUNS = Number(process.env.XWALK_BENCH_RUNS ?? 3);
@@ -25,9 +26,7 @@ const RUNS = Number(process.env.XWALK_BENCH_RUNS ?? 3);
 const ONLY = process.env.XWALK_BENCH_METHODS?.split(',');
 /** Scratch space for the floor's binary and the cores (made by main). */
 let work = '';
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function target(nodes: number, layout: string): Promise<Target> {
   const w = await startWalkee(['--nodes', String(nodes), '--layout', layout]);

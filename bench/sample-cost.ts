@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { holdConnections, partialGet, startNginx } from '../test/lib/nginx.ts';
 import { xsampleBin } from '../test/lib/xsample.ts';
 import type { SampleFloor } from './sample-floor.ts';
+import { log, median } from './report-log.ts';
 
 export interface SampleCost {
   consistency: 'verify' | 'off';
@@ -23,8 +24,6 @@ export interface SampleCost {
   kib: number;
 }
 
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** xsample run to its end under bash, whose `times` gives its CPU seconds (user, system); --verbose's last read line. */
 async function timed(args: string[]): Promise<{ user: number; system: number; verbose: string; inSampleUs: number }> {

@@ -10,9 +10,8 @@ import path from 'node:path';
 import { holdConnections, partialGet, startNginx } from '../test/lib/nginx.ts';
 import { xsampleBin } from '../test/lib/xsample.ts';
 import { root } from '../test/lib/walkee.ts';
+import { log, median } from './report-log.ts';
 
-const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export interface SampleFloor {
   /** System calls and bytes of the sample replayed. */

@@ -52,6 +52,8 @@ interface Row {
 async function main(): Promise<void> {
   const slot = (MINUTES * 60_000) / (VIEWS.length * MODES.length * RESTS_US.length);
   const rows: Row[] = [];
+  // A folder of its own: a name in /tmp another user could have made a link at first.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-soak-'));
   for (const restUs of RESTS_US) {
     const w = await startWalkee([], 'churn');
     try {
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
         for (const mode of MODES) {
           const before = (await w.ask('truth')).ops;
           // Into a file: churn_entries' samples of 2000 items each outgrow what a pipe's buffer in memory may hold.
-          const out = path.join(os.tmpdir(), `xwalk-soak-${process.pid}.jsonl`);
+          const out = path.join(dir, `${view}-${mode}.jsonl`);
           // Stopped as a user stops it, with Ctrl-C: it keeps what it gathered (a timeout would tear its output down).
           // Its own file descriptor, written by xsample itself: nothing between it and the file is left to flush.
           const fd = fs.openSync(out, 'w');
@@ -95,6 +97,7 @@ async function main(): Promise<void> {
       await w.kill();
     }
   }
+  fs.rmSync(dir, { recursive: true, force: true });
   fs.writeFileSync(path.join(root, 'bench/soak.json'), JSON.stringify({ date: new Date().toISOString().slice(0, 10), minutes: MINUTES, rows }, null, 1) + '\n');
   const bad = rows.filter((r) => r.mode === 'verify' && (r.wrong > 0 || r.items_wrong > 0));
   log(bad.length ? `WRONG ANSWERS MARKED COMPLETE while checking: ${bad.map((r) => r.view).join(', ')}` : 'checked: no complete answer was wrong');

@@ -93,11 +93,12 @@ function sampleAcross(n: number, change: (w: ReturnType<typeof world>) => void) 
   const r = runView(view, undefined, snap, loads);
   change(w);
   const c = snap.changed();
-  if (!c) return { r, out: r, reads: snap.stats.reads };
-  const reads = snap.stats.reads;
+  if (!c) return { r, out: r, reads: w.mem.readCount };
+  // As the process saw them: the fake memory counts every read made of it.
+  const reads = w.mem.readCount;
   R.visited = 0;
   const touches = c.at ? touchesOf(view, undefined, snap, c.at, r.items.length) : undefined;
-  return { r, out: withoutChanged(view, r, { tags: c.tags, touches }, loads, snap.sharedBy), reads, readsAfter: snap.stats.reads, listed: c.at?.size ?? null };
+  return { r, out: withoutChanged(view, r, { tags: c.tags, touches }, loads, snap.sharedBy), reads, readsAfter: w.mem.readCount, listed: c.at?.size ?? null };
 }
 
 const row = (v: number, both: number | null = 2 * v) => ({ origin: 'list', value: v, both });

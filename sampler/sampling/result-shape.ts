@@ -2,12 +2,13 @@
  * The result of one sample of a view, and its JSON: the keys in one order
  * (view, pid, pack, release, build_id, [consistency], [clock], items,
  * [changed], partial, errors), one line, integers exact however large. The Python
- * runtime writes the same (py-common/xwalk_output.py result_json); the
+ * runtime writes the same but changed, which only a live sample read again has
+ * (py-common/xwalk_output.py result_json); the
  * golden cases of test/fixtures/output-golden/ hold both to it.
  */
 import type { ClockReading } from './clock-reading.ts';
 import type { Int } from '../../core/exact.ts';
-import type { Row, ViewError } from './view-run.ts';
+import type { ChangedItems, Row, ViewError } from './view-run.ts';
 
 export interface Titled {
   view: string;
@@ -20,8 +21,8 @@ export interface Titled {
   /** Only when the view reads the clock: which clock "now" was. */
   clock?: { source: ClockReading['source']; now_ms: Int | null; monotonic_ms: Int | null };
   items: Row[];
-  /** Only when memory changed while a live sample was read: of the items found, how many changed (not shown, or shown without what changed). */
-  changed?: { items: number; of: number };
+  /** Only when memory changed while a live sample was read. */
+  changed?: ChangedItems;
   partial: boolean;
   errors: ViewError[];
 }
@@ -36,7 +37,7 @@ export interface ResultParts {
   consistency?: 'off' | null;
   clock?: Pick<ClockReading, 'source' | 'now_ms' | 'monotonic_ms'> | null;
   items: Row[];
-  changed?: { items: number; of: number };
+  changed?: ChangedItems;
   errors: ViewError[];
 }
 

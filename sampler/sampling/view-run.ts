@@ -37,8 +37,13 @@ export interface ViewResult {
   items: Row[];
   partial: boolean;
   errors: ViewError[];
-  /** Of the items found, how many changed while they were read (not shown, or shown without what changed). */
-  changed?: { items: number; of: number };
+  changed?: ChangedItems;
+}
+
+/** Of the items found, how many changed while they were read (not shown, or shown without what changed). */
+export interface ChangedItems {
+  items: number;
+  of: number;
 }
 
 /**
