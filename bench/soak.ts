@@ -54,6 +54,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   // A folder of its own: a name in /tmp another user could have made a link at first.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-soak-'));
+  // Gone however the soak ends: a sample file is up to 100 MB.
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
   for (const restUs of RESTS_US) {
     const w = await startWalkee([], 'churn');
     try {
@@ -97,7 +99,6 @@ async function main(): Promise<void> {
       await w.kill();
     }
   }
-  fs.rmSync(dir, { recursive: true, force: true });
   fs.writeFileSync(path.join(root, 'bench/soak.json'), JSON.stringify({ date: new Date().toISOString().slice(0, 10), minutes: MINUTES, rows }, null, 1) + '\n');
   const bad = rows.filter((r) => r.mode === 'verify' && (r.wrong > 0 || r.items_wrong > 0));
   log(bad.length ? `WRONG ANSWERS MARKED COMPLETE while checking: ${bad.map((r) => r.view).join(', ')}` : 'checked: no complete answer was wrong');
