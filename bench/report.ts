@@ -190,7 +190,7 @@ Every figure is the median of ${r.runs} runs (SBValue: one) taken in the same ru
 same target; every walk is checked against the sum walkee computed itself, so
 no method is timed on a wrong answer. Raw numbers: [bench/results.json](../bench/results.json).
 One part can be measured again alone, rewriting that part of both: \`XWALK_BENCH_COST_ONLY=1 make bench\`
-(or \`LOAD\`, \`INSTANT\`, \`FULLSTACK\`, \`HEAP\` in its place); \`XWALK_BENCH_REPORT_ONLY=1\` rewrites this page.
+(or \`WALKS\` (the walks, their stalls and cold start), \`LOAD\`, \`INSTANT\`, \`FULLSTACK\`, \`HEAP\` in its place); \`XWALK_BENCH_REPORT_ONLY=1\` rewrites this page.
 
 ![ns per node](benchmarks.svg)
 

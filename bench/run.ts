@@ -317,6 +317,7 @@ const PARTS: Record<string, () => Promise<Record<string, unknown>>> = {
   XWALK_BENCH_HEAP_ONLY: async () => ({ heap: await luaHeap(work) }),
   XWALK_BENCH_COST_ONLY: async () => ({ cost: await sampleCost(), floor: await sampleFloor(work) }),
   XWALK_BENCH_LOAD_ONLY: async () => ({ load: await load() }),
+  XWALK_BENCH_WALKS_ONLY: async () => ({ cold: await coldStart(), walks: await walks(), stalls: await stalls() }),
 };
 
 async function main(): Promise<void> {
@@ -326,6 +327,8 @@ async function main(): Promise<void> {
     return;
   }
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'xwalk-bench-'));
+  paths.floor = path.join(work, 'floor');
+  await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const part = Object.keys(PARTS).find((k) => process.env[k]);
   if (part) {
     // Measure one part again, and rewrite that part of the last results and of the report.
@@ -336,8 +339,6 @@ async function main(): Promise<void> {
     fs.rmSync(work, { recursive: true, force: true });
     return;
   }
-  paths.floor = path.join(work, 'floor');
-  await execa('cc', ['-O2', '-o', paths.floor, path.join(root, 'bench/floor.c')]);
   const env = await versions();
   log(`${env.cpus}, kernel ${env.kernel}; ${RUNS} runs per point, medians`);
   const results = { env, runs: RUNS, cold: await coldStart(), walks: await walks(), stalls: await stalls(), cost: await sampleCost(), floor: await sampleFloor(work), load: await load(), instant: await instant(), probe: await probeCost(), fullstack: await fullstack(), heap: await luaHeap(work) };

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "xwalk_pvr",
-      "sources": ["pvr.c"],
+      "sources": ["pvr.c", "slab.c"],
       "cflags": ["-O2", "-Wall", "-Wextra"]
     },
     {

@@ -15,6 +15,8 @@
  *   -errno when that fails. Returns the bytes read, or -errno. In one call:
  *   through node's fs the two cost several times their system calls.
  *
+ * slab(bytes) -> ArrayBuffer (slab.c): memory for what is read, in huge pages.
+ *
  * This never stops the target: process_vm_readv needs only the ptrace
  * *access* check (same uid or CAP_SYS_PTRACE), not an attach.
  */
@@ -26,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "slab.h"
 
 #ifndef IOV_MAX
 #define IOV_MAX 1024
@@ -155,6 +158,7 @@ static napi_value init(napi_env env, napi_value exports)
     napi_set_named_property(env, exports, "readv", fn);
     napi_create_function(env, "identity", NAPI_AUTO_LENGTH, pvr_identity, NULL, &fn);
     napi_set_named_property(env, exports, "identity", fn);
+    slab_register(env, exports);
     return exports;
 }
 
