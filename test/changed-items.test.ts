@@ -96,8 +96,7 @@ function sampleAcross(n: number, change: (w: ReturnType<typeof world>) => void) 
   if (!c) return { r, out: r, reads: w.mem.readCount };
   // As the process saw them: the fake memory counts every read made of it.
   const reads = w.mem.readCount;
-  R.visited = 0;
-  const touches = c.at ? touchesOf(view, undefined, snap, c.at, r.items.length) : undefined;
+  const touches = c.at ? touchesOf(view, undefined, R, c.at, r.items.length) : undefined;
   return { r, out: withoutChanged(view, r, { tags: c.tags, touches }, loads, snap.sharedBy), reads, readsAfter: w.mem.readCount, listed: c.at?.size ?? null };
 }
 

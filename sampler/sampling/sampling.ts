@@ -276,11 +276,9 @@ function answerOf(s: Session, read: OneRead, held: Held, tries: number): ViewRes
   let r = read.r;
   // What read what changed is not shown, and its error says why first: it was read while it changed.
   if (held.changed || held.remapped) {
-    // The second walk of the same bytes spends the walk budget from zero again, as the first did.
     const at = held.changed?.at;
-    if (at) read.R.visited = 0;
     // Too many words changed to list: every row counts as having read them.
-    const touches = at ? touchesOf(read.compiled, s.compiled!.addr, read.snap, at, read.r.items.length) : undefined;
+    const touches = at ? touchesOf(read.compiled, s.compiled!.addr, read.R, at, read.r.items.length) : undefined;
     r = withoutChanged(read.compiled, r, { tags: held.changed?.tags ?? 0, touches }, read.loads, read.snap.sharedBy, held.remapped);
   }
   // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.

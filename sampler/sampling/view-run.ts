@@ -188,10 +188,13 @@ export function withoutChanged(view: CompiledView, r: ViewResult, changed: Chang
  * the same bytes (no system call: every chunk it reads is there), with those words watched. The walk is the same,
  * so it makes the same reads; values shared by every row come from the sample's cache, as the first time.
  * undefined when the second walk did not find as many rows as the first (rows: how many), and then every row
- * counts as having read what changed. The walk's budget must be spent from zero again first (WalkRuntime.visited).
+ * counts as having read what changed. R: the runtime the view was compiled on; the second walk spends its
+ * budget (visited) from zero again, as the first did.
  */
-export function touchesOf(view: CompiledView, addr: (() => Int) | undefined, snap: Snapshot, at: Set<number>, rows: number): Touches | undefined {
+export function touchesOf(view: CompiledView, addr: (() => Int) | undefined, R: { m: Snapshot; visited: number }, at: Set<number>, rows: number): Touches | undefined {
   const touches: Touches = { found: [], rows: [], setChanged: false };
+  const snap = R.m;
+  R.visited = 0;
   snap.watch(at);
   try {
     runView(view, addr, snap, {}, touches);
