@@ -8,6 +8,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
+import os from 'node:os';
 import t from 'tap';
 import { startWalkee } from './lib/walkee.ts';
 import { xsample, xsampleBin } from './lib/xsample.ts';
@@ -94,4 +95,21 @@ t.test('--count K takes K samples and ends by itself; each item says its pid', a
   t.equal(r.json.length, 3);
   t.same(r.json.map((s: { items: { pid: number }[] }) => s.items[0].pid), [w.child.pid, w.child.pid, w.child.pid]);
   t.match(r.stderr.trim(), /^xsample: 3 samples in \d+\.\d s, none partial$/);
+});
+
+t.test("--verbose ends with xsample's own CPU for the samples after the first, in all and a sample", async (t) => {
+  const w = await startWalkee(['--nodes', '1000']);
+  t.teardown(() => w.kill());
+  const t0 = Date.now();
+  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list', '--interval', '1', '--count', '4', '--json', '--verbose']);
+  const wallMs = Date.now() - t0;
+  t.equal(r.code, 0, r.stderr);
+  const m = /^xsample: xsample's own CPU for the 3 samples after the first: (\d+) ms \((\d+) in the kernel\), (\d+) µs a sample$/m.exec(r.stderr);
+  t.ok(m, `the line: ${m?.[0] ?? r.stderr}`);
+  const [all, kernel, each] = m!.slice(1).map(Number);
+  // Bounded by what the test timed itself: no more than the command's wall time on every CPU (a figure in the wrong unit fails).
+  t.ok(kernel <= all && all <= wallMs * os.cpus().length, `${all} ms (${kernel} in the kernel) within the command's ${wallMs} ms on ${os.cpus().length} CPUs`);
+  t.ok(Math.abs(each - (all * 1000) / 3) <= 1000 / 3 + 1, `${each} µs a sample is the whole over 3 samples (${all} ms)`);
+  const plain = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list', '--interval', '1', '--count', '2', '--json']);
+  t.notMatch(plain.stderr, /own CPU/, 'not without --verbose');
 });

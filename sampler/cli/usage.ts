@@ -43,7 +43,8 @@ The same views work on a core file.
                      a global it does not export then fail
   --nice N           run at this nice level (default 19; 0 to keep yours), so the
                      target wins the CPU whenever both want it
-  --verbose          print read statistics to stderr
+  --verbose          print read statistics to stderr: each read's size, time and
+                     CPU, and at the end xsample's own CPU a sample
   --version          xsample's version and its schema language's
   --help             this text
 

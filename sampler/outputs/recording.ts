@@ -195,6 +195,8 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
     else print(text);
     warn(`xsample: ${summary}${units ?? ''}`);
   }
+  const cost = o.verbose ? tally.cost() : null;
+  if (cost) warn(`xsample: ${cost}`);
   return tally.partial > 0 ? 3 : 0;
 }
 

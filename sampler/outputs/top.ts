@@ -167,6 +167,8 @@ async function topLoop(o: TopOptions, view: ViewIR, sortBy: string | null, sessi
     interrupt.dispose();
   }
   warn(`xsample: ${tally.summary(sessions.length, (performance.now() - start) / 1000)}`);
+  const cost = o.verbose ? tally.cost() : null;
+  if (cost) warn(`xsample: ${cost}`);
   return tally.partial > 0 ? 3 : 0;
 }
 

@@ -342,9 +342,12 @@ export class Tally {
   errors = 0;
   firstError: ViewError | null = null;
   private readonly reasons = new Map<string, { text: string; n: number }>();
+  /** xsample's CPU time when the first sample was counted: what the samples after it cost is measured from there. */
+  private afterFirst: NodeJS.CpuUsage | null = null;
 
   add(r: Titled): void {
     this.samples++;
+    this.afterFirst ??= process.cpuUsage();
     if (!r.partial) return;
     this.partial++;
     this.errors += r.errors.length;
@@ -355,6 +358,17 @@ export class Tally {
     const seen = this.reasons.get(key);
     if (seen) seen.n++;
     else this.reasons.set(key, { text: describeError(e), n: 1 });
+  }
+
+  /**
+   * --verbose's last line: the CPU time xsample took for the samples after the first (the first also compiles the
+   * view and makes the buffers), user and system, in all and a sample; null before a second sample.
+   */
+  cost(): string | null {
+    if (this.afterFirst === null || this.samples < 2) return null;
+    const d = process.cpuUsage(this.afterFirst);
+    const n = this.samples - 1;
+    return `xsample's own CPU for the ${n} sample${n === 1 ? '' : 's'} after the first: ${((d.user + d.system) / 1000).toFixed(0)} ms (${(d.system / 1000).toFixed(0)} in the kernel), ${((d.user + d.system) / n).toFixed(0)} µs a sample`;
   }
 
   summary(processes: number, seconds: number): string {
