@@ -151,8 +151,9 @@ export function withoutChanged(view: CompiledView, r: ViewResult, changed: Chang
     return new Set(view.columns.filter((c, i) => (read(i) && (loads[c.name] ?? 2) > 1) || failed.has(c.name)).map((c) => c.name));
   };
   const everyRow = touches ? null : hitBy(tags);
-  // A shared value the items were found through, that changed: no item is sure.
-  const noneSure = shared !== 0 && (sharedBy & ITEMS_TAG) !== 0;
+  // A shared value the items were found through, that changed: no item is sure. Nor is one when the rows that
+  // read what changed are not known (too many words changed) and the items' own reads (roots, checks) met it.
+  const noneSure = (shared !== 0 && (sharedBy & ITEMS_TAG) !== 0) || (!touches && (tags & ITEMS_TAG) !== 0);
   const items: Row[] = [];
   const hitAnywhere = new Set<string>();
   /** Per column: in how many rows shown a value was left out. */
@@ -160,7 +161,7 @@ export function withoutChanged(view: CompiledView, r: ViewResult, changed: Chang
   let dropped = 0;
   let changedRows = 0;
   r.items.forEach((row, j) => {
-    if (touches && (noneSure || touches.found[j] || (touches.rows[j] & ITEMS_TAG) !== 0)) {
+    if (noneSure || (touches && (touches.found[j] || (touches.rows[j] & ITEMS_TAG) !== 0))) {
       dropped++;
       return;
     }
@@ -174,7 +175,7 @@ export function withoutChanged(view: CompiledView, r: ViewResult, changed: Chang
     }
     items.push(out);
   });
-  if (!touches && hitAnywhere.size === 0) return r;
+  if (!touches && hitAnywhere.size === 0 && dropped === 0) return r;
   const errors = r.errors.map((e) => (e.column && hitAnywhere.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));
   const of = r.items.length;
   for (const [name, n] of lost) errors.push({ column: name, message: `changed while it was read: not shown${touches && n < of ? ` in ${n} of ${of} items` : ''}` });
