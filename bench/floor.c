@@ -96,6 +96,7 @@ static size_t slab_used = SLAB, slabs_made;
 
 static unsigned char *take(size_t len)
 {
+    if (len > SLAB) { fprintf(stderr, "a chunk of %zu bytes is larger than a slab\n", len); exit(1); }
     if (slab_used + len > SLAB) {
         unsigned char *p = mmap(NULL, 2 * SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) { perror("mmap"); exit(1); }

@@ -15,14 +15,17 @@ import { loadAddon } from './native-addon.ts';
 
 const SLAB = 4 * 1024 * 1024;
 
-interface SlabAddon {
+export interface SlabAddon {
   slab(bytes: number): ArrayBuffer;
 }
 
-/** bytes of memory for a slab: the first of a Slabs in plain pages, the others in huge pages when the addon can. */
+/**
+ * bytes of memory for a slab: the first of a Slabs in plain pages, the others in huge pages when the addon can (one
+ * built before slab.c cannot).
+ */
 function allocate(bytes: number, first: boolean): ArrayBuffer {
-  const addon = first ? null : loadAddon<SlabAddon>('xwalk_pvr');
-  return addon ? addon.slab(bytes) : new ArrayBuffer(bytes);
+  const addon = first ? null : loadAddon<Partial<SlabAddon>>('xwalk_pvr');
+  return addon?.slab ? addon.slab(bytes) : new ArrayBuffer(bytes);
 }
 
 export class Slabs {
