@@ -6,6 +6,7 @@
  * bench/results.json. Every timed walk is checked against walkee's own sum.
  */
 import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -251,12 +252,17 @@ async function sampled(pid: string, intervalMs: number, wrapper: string[] = []):
   const out = path.join(work, `load-${intervalMs}.jsonl`);
   fs.rmSync(out, { force: true });
   const argv = [...wrapper, process.execPath, path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_requests', '--interval', String(intervalMs), '--json'];
-  // chrt execs the command: the child is xsample itself, and Ctrl-C reaches it.
-  const child = execa(argv[0], argv.slice(1), { reject: false, stdout: { file: out } });
-  const text = () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '');
+  // chrt execs the command: the child is xsample itself, and Ctrl-C reaches it. Its own file descriptor, written by
+  // xsample itself: what is read of the file is what it wrote, with no copy between to lag behind.
+  const fd = fs.openSync(out, 'w');
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', fd, 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const text = () => fs.readFileSync(out, 'utf8');
   const lines = () => text().split('\n').length - 1;
   while (lines() === 0) {
-    if (child.exitCode !== null) throw new Error(`xsample ended before its first sample: ${(await child).stderr}`);
+    if (child.exitCode !== null) throw new Error(`xsample ended before its first sample: ${stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
   const first = lines();
@@ -264,8 +270,9 @@ async function sampled(pid: string, intervalMs: number, wrapper: string[] = []):
     stop: async () => {
       const docs = text().split('\n').slice(first, -1).map((l) => JSON.parse(l));
       child.kill('SIGINT');
-      const r = await child;
-      if (r.exitCode !== 0 && r.exitCode !== 3) throw new Error(`xsample failed under load: ${r.stderr}`);
+      const code = await exited;
+      fs.closeSync(fd);
+      if (code !== 0 && code !== 3) throw new Error(`xsample failed under load: ${stderr}`);
       const items = docs.reduce((n, d) => n + (d.changed?.of ?? d.items.length), 0);
       return { samples: docs.length, partial: docs.filter((d) => d.partial).length, items, itemsChanged: docs.reduce((n, d) => n + (d.changed?.items ?? 0), 0) };
     },
