@@ -16,7 +16,7 @@ import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import { compileView } from '../printers/js.ts';
 import { Snapshot } from '../sampler/memory/snapshot.ts';
 import { SymbolTable } from '../sampler/memory/symbols.ts';
-import { runView, touchesOf, withoutChanged } from '../sampler/sampling/view-run.ts';
+import { runView, touchesOf, valuesTrue, withoutChanged } from '../sampler/sampling/view-run.ts';
 import { WalkRuntime } from '../sampler/sampling/walk-runtime.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 
@@ -166,4 +166,17 @@ t.test('more words changed than are listed, among them words the items were chec
   t.same(out.items, [], 'which checks read them is not known: no row is sure to be an item');
   t.equal(out.partial, true);
   t.same(out.errors.map((e) => e.message), [`${n} of ${n} items not shown: found through memory that changed while it was read, or checked against it`]);
+});
+
+t.test('valuesTrue: the values a partial sample shows are all true only when it was read again, its registers held still and no row failed a check', async (t) => {
+  const { out } = sampleAcross(4, ({ mem, nodes }) => mem.u64(nodes[2] + 24, 99));
+  t.equal(out.partial, true);
+  t.equal(valuesTrue(out, true, false), true, 'what changed was taken out: the rest is true');
+  t.equal(valuesTrue(out, false, false), false, 'not read again: a value may be torn');
+  t.equal(valuesTrue(out, true, true), false, 'the registers moved: which values they reached is not known');
+  const checked = { ...out, errors: [...out.errors, { item: '0x7f0000100000', message: 'check failed: twin differs' }] };
+  t.equal(valuesTrue(checked, true, false), false, "a row that failed its check is shown with values its check doubts");
+  const faulted = { ...out, errors: [...out.errors, { item: '0x7f0000100000', column: 'both', message: '0x10: not in any mapping' }] };
+  t.equal(valuesTrue(faulted, true, false), true, 'a value that could not be read is null: the others stand');
+  t.equal(valuesTrue(sampleAcross(4, () => {}).out, false, true), true, 'a complete sample is true as it is');
 });

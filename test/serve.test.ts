@@ -139,6 +139,23 @@ t.test('a partial sample: that view exports none of its figures, xwalk_view_up 0
   t.equal(value(again, 'xwalk_view_errors_total', `view="walkee_list",pid="${pid}"`), 1, 'the error count stays');
 });
 
+t.test('under churn, a partial sample of a view of one item a root exports the values it read whole, and only those', async (t) => {
+  const w = await startWalkee(['--buckets', '77'], 'churn');
+  t.teardown(() => w.kill());
+  const pid = String(w.child.pid);
+  const { child, url } = await serve(['--pid', pid, '--struct', 'churn_shape', '--interval', '1', '--retries', '0']);
+  t.teardown(() => child.kill('SIGKILL'));
+  t.same(await w.ask('churn on'), { ok: true });
+  let text = '';
+  await waitUntil('a scrape of a partial sample', async () => {
+    text = await (await fetch(url)).text();
+    return value(text, 'xwalk_sample_partial', `view="churn_shape",pid="${pid}"`) === 1;
+  }, 120_000);
+  t.equal(value(text, 'xwalk_view_up', `view="churn_shape",pid="${pid}"`), 0, 'not all its figures: up 0');
+  t.equal(value(text, 'xwalk_churn_shape_nbuckets', `pid="${pid}",root="churn"`), 77, 'the value read whole: the bucket count, which churn never changes (--buckets 77)');
+  t.notMatch(text, /^xwalk_churn_shape_lru\{/m, "the LRU list's length, walked while it changed: absent, never a wrong one");
+});
+
 t.test('serve listens on loopback unless --listen names another address, and then warns', async (t) => {
   const w = await startWalkee(['--nodes', '3']);
   t.teardown(() => w.kill());

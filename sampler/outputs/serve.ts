@@ -20,8 +20,11 @@
  *
  * A column in milliseconds (name_ms) is exported in seconds (name_seconds),
  * Prometheus's base unit; a name that would end as a counter's or a
- * histogram's (_count, _sum, _total) ends in _value. A sample that is partial exports none of its
- * figures (xwalk_sample_partial says so), never a wrong one. One view never
+ * histogram's (_count, _sum, _total) ends in _value. A sample that is partial says so
+ * (xwalk_sample_partial) and never exports a wrong figure: of a view of one item a root, the values it
+ * shows when every one of them is true (view-run.ts valuesTrue: memory that changed was taken out, no
+ * check failed), each value it could not read whole absent; of a view of many items, none (a sum or a
+ * count over a set read in part is no figure of the set). One view never
  * fails a scrape: a view that cannot apply to a process (an object it reads
  * is not mapped) is not served for it (said once, one line a process), and one whose sample fails exports
  * xwalk_view_up 0 and counts the failure (xwalk_view_errors_total) while
@@ -188,8 +191,8 @@ export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
   }
   const views = [...new Map(sessions.map((s) => [s.view.name, s.view])).values()];
   const registry = new Registry();
-  const partial = new Gauge({ name: 'xwalk_sample_partial', help: 'Whether the last sample of a view was partial (1: its figures are left out), per process.', labelNames: ['view', 'pid'], registers: [registry] });
-  const up = new Gauge({ name: 'xwalk_view_up', help: "Whether the last sample of a view gave its figures (1), or failed or was partial (0: its figures are left out, the view's other series stay), per process.", labelNames: ['view', 'pid'], registers: [registry] });
+  const partial = new Gauge({ name: 'xwalk_sample_partial', help: 'Whether the last sample of a view was partial (1: the figures not read whole are left out), per process.', labelNames: ['view', 'pid'], registers: [registry] });
+  const up = new Gauge({ name: 'xwalk_view_up', help: "Whether the last sample of a view gave all its figures (1), or failed or was partial (0: the figures not read whole are left out, the view's other series stay), per process.", labelNames: ['view', 'pid'], registers: [registry] });
   const failed = new Counter({ name: 'xwalk_view_errors_total', help: 'Samples of a view that failed (an error: the message is on stderr) or were partial, per process.', labelNames: ['view', 'pid'], registers: [registry] });
   const seconds = new Gauge({ name: 'xwalk_sample_duration_seconds', help: 'How long the last sample of a view took, per process.', labelNames: ['view', 'pid'], registers: [registry] });
   const taken = new Counter({ name: 'xwalk_samples_total', help: 'Samples taken, per view (a scrape samples again only when the last sample is older than --interval).', labelNames: ['view'], registers: [registry] });
@@ -207,13 +210,13 @@ export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
         const labels = { view: metrics.view.name, pid };
         const t0 = performance.now();
         try {
-          const { result } = sampleOnce(o, s, warn);
+          const { result, valuesTrue } = sampleOnce(o, s, warn);
           taken.inc({ view: metrics.view.name });
           seconds.set(labels, (performance.now() - t0) / 1000);
           partial.set(labels, result.partial ? 1 : 0);
           up.set(labels, result.partial ? 0 : 1);
           if (result.partial) failed.inc(labels);
-          else metrics.fill(s.target.pid!, result.items);
+          if (!result.partial || (metrics.oneRow && valuesTrue)) metrics.fill(s.target.pid!, result.items);
           said.delete(`${labels.view} ${pid}`);
         } catch (err) {
           if (err instanceof TargetGone) {

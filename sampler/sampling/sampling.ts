@@ -21,7 +21,7 @@ import { Slabs } from '../memory/slabs.ts';
 import { workersOf } from './processes.ts';
 import { type Change, type Range, Snapshot } from '../memory/snapshot.ts';
 import { openCore, openLive, type Target } from '../memory/target.ts';
-import { runView, touchesOf, type ViewError, type ViewResult, withoutChanged } from './view-run.ts';
+import { runView, touchesOf, valuesTrue, type ViewError, type ViewResult, withoutChanged } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
 
 /** How a command reads: which processes (or core), with which pack, how memory is read and checked, and the bounds of a sample. */
@@ -171,7 +171,7 @@ export function viewOf(pack: PackIR, name: string): ViewIR {
  * it is partial, "changed while it was read". The process must be the same
  * one before and after (not exited, not replaced by exec or pid reuse).
  */
-export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null } {
+export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: Titled; clock: ClockReading | null; valuesTrue: boolean } {
   let tries = 0;
   const cpu0 = o.verbose ? process.cpuUsage() : null;
   for (;;) {
@@ -189,7 +189,8 @@ export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: T
     const held = heldStill(o, s, read);
     if (cpu0) warn(readLine(s, read, held, process.cpuUsage(cpu0)));
     if (held.change && tries <= o.retries) continue;
-    return { result: resultOf(o, s, answerOf(s, read, held, tries), read.R.clock), clock: read.R.clock };
+    const answer = answerOf(s, read, held, tries);
+    return { result: resultOf(o, s, answer, read.R.clock), clock: read.R.clock, valuesTrue: valuesTrue(answer, held.verify, held.moved) };
   }
 }
 
@@ -246,6 +247,8 @@ interface Held {
   verify: boolean;
   changed: Change | null;
   remapped: boolean;
+  /** Whether the registers the walk used changed meanwhile: which values they reached is not known. */
+  moved: boolean;
   /** What changed while it was read, in words, or null. */
   change: string | null;
   ms: number;
@@ -253,14 +256,14 @@ interface Held {
 
 function heldStill(o: ReadOptions, s: Session, read: OneRead): Held {
   const verify = s.target.kind === 'live' && o.consistency === 'verify';
-  if (!verify) return { verify, changed: null, remapped: false, change: null, ms: 0 };
+  if (!verify) return { verify, changed: null, remapped: false, moved: false, change: null, ms: 0 };
   const t1 = performance.now();
   const moved = read.R.registersMoved();
   const changed = read.snap.changed();
   // A fault may be a read of a mapping made since the sample listed them (a table the target moved).
   const remapped = read.r.errors.length > 0 && !sameRanges(read.ranges, s.target.ranges());
   const change = changeOf(changed, remapped) ?? (moved && `the registers it used (${moved})`);
-  return { verify, changed, remapped, change, ms: performance.now() - t1 };
+  return { verify, changed, remapped, moved: Boolean(moved), change, ms: performance.now() - t1 };
 }
 
 /** --verbose: what one read cost, and whether it held still. */

@@ -127,6 +127,19 @@ export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { m
   return { items: rows, partial: errors.length > 0, errors };
 }
 
+/**
+ * Whether every value r shows is one the target held: r is complete, or it is partial and was read again (verified),
+ * the registers its walk used held still, and no row it shows failed a check (or could not run one). Then what changed
+ * was taken out (withoutChanged: a row not sure to be an item is not shown, a value that read a change is null), and
+ * a value that could not be read is null: what is left is true. A row that failed a check is kept, with values its own
+ * check says may be wrong (a clock not yet refreshed); the values of an unverified read may be torn.
+ */
+export function valuesTrue(r: ViewResult, verified: boolean, registersMoved: boolean): boolean {
+  if (!r.partial) return true;
+  const checkFailed = r.errors.some((e) => e.item !== undefined && e.column === undefined);
+  return verified && !registersMoved && !checkFailed;
+}
+
 /** What changed under a sample: the tags of the reads that used it (Change.tags), and, when known, which rows did. */
 export interface Changed {
   tags: number;
