@@ -168,15 +168,17 @@ t.test('more words changed than are listed, among them words the items were chec
   t.same(out.errors.map((e) => e.message), [`${n} of ${n} items not shown: found through memory that changed while it was read, or checked against it`]);
 });
 
-t.test('valuesTrue: the values a partial sample shows are all true only when it was read again, its registers held still and no row failed a check', async (t) => {
-  const { out } = sampleAcross(4, ({ mem, nodes }) => mem.u64(nodes[2] + 24, 99));
+t.test('valuesTrue: the values a partial answer shows are all true only when what changed is its one problem, it was read again, and it used no register', async (t) => {
+  const { r, out } = sampleAcross(4, ({ mem, nodes }) => mem.u64(nodes[2] + 24, 99));
   t.equal(out.partial, true);
-  t.equal(valuesTrue(out, true, false), true, 'what changed was taken out: the rest is true');
-  t.equal(valuesTrue(out, false, false), false, 'not read again: a value may be torn');
-  t.equal(valuesTrue(out, true, true), false, 'the registers moved: which values they reached is not known');
-  const checked = { ...out, errors: [...out.errors, { item: '0x7f0000100000', message: 'check failed: twin differs' }] };
-  t.equal(valuesTrue(checked, true, false), false, "a row that failed its check is shown with values its check doubts");
-  const faulted = { ...out, errors: [...out.errors, { item: '0x7f0000100000', column: 'both', message: '0x10: not in any mapping' }] };
-  t.equal(valuesTrue(faulted, true, false), true, 'a value that could not be read is null: the others stand');
-  t.equal(valuesTrue(sampleAcross(4, () => {}).out, false, true), true, 'a complete sample is true as it is');
+  t.equal(valuesTrue(out, r, true, false), true, 'what changed was taken out: the rest is true');
+  t.equal(valuesTrue(out, r, false, false), false, 'not read again: a value may be torn');
+  t.equal(valuesTrue(out, r, true, true), false, 'registers are read at another moment, and compared only when a newer sample of them is there');
+  const checked = { ...r, partial: true, errors: [{ item: '0x7f0000100000', message: 'check failed: twin differs' }] };
+  t.equal(valuesTrue(out, checked, true, false), false, 'a row that failed its check is shown with values its check doubts');
+  const faulted = { ...r, partial: true, errors: [{ item: '0x7f0000100000', column: 'value', message: '0x10: not in any mapping' }] };
+  t.equal(valuesTrue(out, faulted, true, false), false, 'a value that could not be read while its memory held still: a problem the change does not explain');
+  t.equal(valuesTrue({ ...out, explained: 1 }, faulted, true, false), true, 'one of a column that read memory that changed: the change explains it');
+  const whole = sampleAcross(4, () => {});
+  t.equal(valuesTrue(whole.out, whole.r, false, true), true, 'an answer with no problem is true as it is');
 });

@@ -74,6 +74,20 @@ t.test('a value across two pages read alone marks both pages', async (t) => {
   t.equal(s2.changed(), null, 'the byte after the value changed: held still');
 });
 
+t.test('a value across two windows is two reads, not one: its bytes were read at two moments', async (t) => {
+  const mem = new FakeMemory();
+  mem.map(HEAP + 0x10000 - PAGE, 2 * PAGE);
+  const edge = HEAP + 0x10000;
+  const s = new Snapshot(mem, mem.ranges());
+  s.u64(edge - 16);
+  const one = s.loads;
+  s.u64(edge - 4);
+  // view-run.ts keeps a column of one read whose word changed (true at the instant it was read): a value torn
+  // across two reads must not count as one.
+  t.equal(s.loads - one, 2, 'two loads for the value across the edge');
+  t.equal(one, 1, 'one for a value inside a window');
+});
+
 /** A fake with process_vm_readv's batch: ranges back to back, ending at the first one that does not read whole. */
 class BatchedMemory extends FakeMemory {
   batches = 0;

@@ -267,6 +267,8 @@ export class Snapshot {
       markBytes(c, addr - c.start, len, this.mark << BYTE_BITS);
       return c;
     }
+    // Bytes from two chunks, read at two moments: never a value of one read (view-run.ts keeps those when they change).
+    this.loads++;
     const bytes = new Uint8Array(len);
     for (let i = 0; i < len; i++) {
       const w = this.window(addr + i);

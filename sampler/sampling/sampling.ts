@@ -21,7 +21,7 @@ import { Slabs } from '../memory/slabs.ts';
 import { workersOf } from './processes.ts';
 import { type Change, type Range, Snapshot } from '../memory/snapshot.ts';
 import { openCore, openLive, type Target } from '../memory/target.ts';
-import { runView, touchesOf, valuesTrue, type ViewError, type ViewResult, withoutChanged } from './view-run.ts';
+import { runView, touchesOf, valuesTrue, type ViewError, type ViewResult, walkAfterClock, withoutChanged } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
 
 /** How a command reads: which processes (or core), with which pack, how memory is read and checked, and the bounds of a sample. */
@@ -190,7 +190,7 @@ export function sampleOnce(o: ReadOptions, s: Session, warn: Print): { result: T
     if (cpu0) warn(readLine(s, read, held, process.cpuUsage(cpu0)));
     if (held.change && tries <= o.retries) continue;
     const answer = answerOf(s, read, held, tries);
-    return { result: resultOf(o, s, answer, read.R.clock), clock: read.R.clock, valuesTrue: valuesTrue(answer, held.verify, held.moved) };
+    return { result: resultOf(o, s, answer, read.R.clock), clock: read.R.clock, valuesTrue: valuesTrue(answer, read.r, held.verify, read.R.askedRegisters()) };
   }
 }
 
@@ -224,8 +224,10 @@ function readOnce(o: ReadOptions, s: Session): OneRead {
   if (s.instant) R.registers = s.instant.registerSource;
   if (s.view.clock) R.clock = clockOf(s, R);
   const t0 = performance.now();
-  const loads: Record<string, number> = {};
-  const r = runView(compiled, addr, snap, loads);
+  let loads: Record<string, number> = {};
+  let r = runView(compiled, addr, snap, loads);
+  // Read again, a live read proves each word held still from its first read on: the clock is read again after them.
+  if (s.view.clock && s.target.kind === 'live' && !s.instant && o.consistency === 'verify') ({ r, loads } = walkAfterClock(compiled, addr, R, () => clockOf(s, R)));
   return { fresh, ranges, snap, R, compiled, r, loads, ms: performance.now() - t0 };
 }
 
@@ -247,8 +249,6 @@ interface Held {
   verify: boolean;
   changed: Change | null;
   remapped: boolean;
-  /** Whether the registers the walk used changed meanwhile: which values they reached is not known. */
-  moved: boolean;
   /** What changed while it was read, in words, or null. */
   change: string | null;
   ms: number;
@@ -256,14 +256,14 @@ interface Held {
 
 function heldStill(o: ReadOptions, s: Session, read: OneRead): Held {
   const verify = s.target.kind === 'live' && o.consistency === 'verify';
-  if (!verify) return { verify, changed: null, remapped: false, moved: false, change: null, ms: 0 };
+  if (!verify) return { verify, changed: null, remapped: false, change: null, ms: 0 };
   const t1 = performance.now();
   const moved = read.R.registersMoved();
   const changed = read.snap.changed();
   // A fault may be a read of a mapping made since the sample listed them (a table the target moved).
   const remapped = read.r.errors.length > 0 && !sameRanges(read.ranges, s.target.ranges());
   const change = changeOf(changed, remapped) ?? (moved && `the registers it used (${moved})`);
-  return { verify, changed, remapped, moved: Boolean(moved), change, ms: performance.now() - t1 };
+  return { verify, changed, remapped, change, ms: performance.now() - t1 };
 }
 
 /** --verbose: what one read cost, and whether it held still. */
@@ -285,7 +285,7 @@ function answerOf(s: Session, read: OneRead, held: Held, tries: number): ViewRes
     r = withoutChanged(read.compiled, r, { tags: held.changed?.tags ?? 0, touches }, read.loads, read.snap.sharedBy, held.remapped);
   }
   // The root cause first: what a walk of memory that moved said (a torn read failing a check) follows from it.
-  if (held.change) r.errors.unshift({ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${held.change}): retry, or raise --retries` });
+  if (held.change) r = { ...r, partial: true, errors: [{ message: `changed while it was read, ${tries} time${tries === 1 ? '' : 's'} (the last time: ${held.change}): retry, or raise --retries` }, ...r.errors] };
   return r;
 }
 

@@ -21,6 +21,7 @@ import type { CompiledView } from '../../printers/js.ts';
 import { Fault, type Snapshot } from '../memory/snapshot.ts';
 import { ITEMS_TAG, SHARED_TAG, tagOf } from '../../core/read-tags.ts';
 import { WalkError } from '../memory/walk-error.ts';
+import type { ClockReading } from './clock-reading.ts';
 
 export interface ViewError {
   item?: string;
@@ -38,6 +39,8 @@ export interface ViewResult {
   partial: boolean;
   errors: ViewError[];
   changed?: ChangedItems;
+  /** Of the walk's errors, how many a column's reading memory that changed explains (withoutChanged; not printed). */
+  explained?: number;
 }
 
 /** Of the items found, how many changed while they were read (not shown, or shown without what changed). */
@@ -128,16 +131,15 @@ export function runView(view: CompiledView, addr?: () => Int, marks: Marks = { m
 }
 
 /**
- * Whether every value r shows is one the target held: r is complete, or it is partial and was read again (verified),
- * the registers its walk used held still, and no row it shows failed a check (or could not run one). Then what changed
- * was taken out (withoutChanged: a row not sure to be an item is not shown, a value that read a change is null), and
- * a value that could not be read is null: what is left is true. A row that failed a check is kept, with values its own
- * check says may be wrong (a clock not yet refreshed); the values of an unverified read may be torn.
+ * Whether every value the answer r shows is one the target held: r has no problem, or its only problem is memory that
+ * changed while it was read: each error of the walk (walked: a fault, a cycle met) is of a column that read memory
+ * that changed (r.explained), so none is a failed check, a root that failed or a limit; the read was read again
+ * (verified); and it used no register (read at another moment, compared only when a newer sample of them is there).
+ * What changed was then taken out (withoutChanged: a row not sure to be an item is not shown, a value that read a
+ * change is null; a value of one read is its instant's): what is left is true.
  */
-export function valuesTrue(r: ViewResult, verified: boolean, registersMoved: boolean): boolean {
-  if (!r.partial) return true;
-  const checkFailed = r.errors.some((e) => e.item !== undefined && e.column === undefined);
-  return verified && !registersMoved && !checkFailed;
+export function valuesTrue(r: ViewResult, walked: ViewResult, verified: boolean, registersUsed: boolean): boolean {
+  return r.errors.length === 0 || (verified && !registersUsed && walked.errors.length === (r.explained ?? 0));
 }
 
 /** What changed under a sample: the tags of the reads that used it (Change.tags), and, when known, which rows did. */
@@ -189,12 +191,34 @@ export function withoutChanged(view: CompiledView, r: ViewResult, changed: Chang
     items.push(out);
   });
   if (!touches && hitAnywhere.size === 0 && dropped === 0) return r;
-  const errors = r.errors.map((e) => (e.column && hitAnywhere.has(e.column) ? { ...e, message: `changed while it was read (its walk then met ${e.message})` } : e));
+  let explained = 0;
+  const errors = r.errors.map((e) => (e.column && hitAnywhere.has(e.column) ? (explained++, { ...e, message: `changed while it was read (its walk then met ${e.message})` }) : e));
   const of = r.items.length;
   for (const [name, n] of lost) errors.push({ column: name, message: `changed while it was read: not shown${touches && n < of ? ` in ${n} of ${of} items` : ''}` });
   if (dropped > 0) errors.push({ message: `${dropped} of ${of} items not shown: found through memory that changed while it was read, or checked against it` });
   if (touches?.setChanged) errors.push({ message: 'the walk that found the items read memory that changed: items may be missing' });
-  return { items, partial: true, errors, ...(touches ? { changed: { items: dropped + changedRows, of } } : {}) };
+  return { items, partial: true, errors, explained, ...(touches ? { changed: { items: dropped + changedRows, of } } : {}) };
+}
+
+/** Walks over a sample's memory with the clock read again, at most, before it is called partial (walkAfterClock). */
+const MAX_CLOCK_WALKS = 3;
+
+/**
+ * The view walked again over memory already read (R.m), with the clock read now (readClock): a clock read before the
+ * walk is of a moment before its memory was read, and the read again proves each word held still from its first read
+ * on, not before. With the clock read after every first read (and before the read again), the values are all of that
+ * moment. A walk the clock sent to memory not read before reads it after that moment: then once more, with the clock
+ * read again; after MAX_CLOCK_WALKS the answer is partial.
+ */
+export function walkAfterClock(view: CompiledView, addr: (() => Int) | undefined, R: { m: Snapshot; again(clock: ClockReading): void }, readClock: () => ClockReading): { r: ViewResult; loads: Record<string, number> } {
+  for (let walks = 1; ; walks++) {
+    const before = R.m.stats.reads;
+    R.again(readClock());
+    const loads: Record<string, number> = {};
+    const r = runView(view, addr, R.m, loads);
+    if (R.m.stats.reads === before) return { r, loads };
+    if (walks === MAX_CLOCK_WALKS) return { r: { ...r, partial: true, errors: [{ message: `the clock chose what the walk read, ${walks} times over: its values are not of one moment` }, ...r.errors] }, loads };
+  }
 }
 
 /**

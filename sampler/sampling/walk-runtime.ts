@@ -44,6 +44,16 @@ export class WalkRuntime {
     this.sample.clear();
   }
 
+  /**
+   * The same sample walked once more over the memory already read, with the clock read now: the budget spent from
+   * zero again, and the values cached for the sample forgotten (one may hold the clock); the registers kept.
+   */
+  again(clock: ClockReading): void {
+    this.visited = 0;
+    this.clock = clock;
+    this.sample.clear();
+  }
+
   /** A walk error, its message filled in: {i} is the i-th argument, as hex or decimal. */
   fail(kind: WalkErrorKind, msg: string, args: [Int, 'hex' | 'dec'][]): WalkError {
     return new WalkError(kind, msg.replace(/\{(\d+)\}/g, (_, i) => (args[i][1] === 'hex' ? hex(args[i][0]) : String(args[i][0]))));
@@ -102,16 +112,17 @@ export class WalkRuntime {
   /** A register of the target's first thread, or 0 where it is not known (register() in a schema). */
   register(name: string): Int {
     this.registersUsed.add(name);
+    this.m.loads += 2; // read at another moment than memory: a column that uses one is never a value of one read
     if (this.sampleRegisters === undefined) this.sampleRegisters = this.registers?.read() ?? null;
     return this.sampleRegisters?.[name] ?? 0;
   }
 
-  /** Whether this sample's walk asked for a register. */
   /** The registers this sample's walk asked for, by name. */
   usedRegisters(): string[] {
     return [...this.registersUsed];
   }
 
+  /** Whether this sample's walk asked for a register. */
   askedRegisters(): boolean {
     return this.registersUsed.size > 0;
   }
@@ -232,6 +243,7 @@ export class WalkRuntime {
   }
 
   clockOf(name: string): Int {
+    this.m.loads += 2; // read at another moment than memory: a column that uses it is never a value of one read
     return clockValue(this.clock, name as ClockName);
   }
 }
