@@ -22,8 +22,8 @@
  * Prometheus's base unit; a name that would end as a counter's or a
  * histogram's (_count, _sum, _total) ends in _value. A sample that is partial says so
  * (xwalk_sample_partial) and never exports a wrong figure: of a view of one item a root, the values it
- * shows when every one of them is true (view-run.ts valuesTrue: memory that changed was taken out, no
- * check failed), each value it could not read whole absent; of a view of many items, none (a sum or a
+ * shows when every one of them is true (view-run.ts valuesTrue: its only problem was memory that changed,
+ * taken out), each value it could not read whole absent; of a view of many items, none (a sum or a
  * count over a set read in part is no figure of the set). One view never
  * fails a scrape: a view that cannot apply to a process (an object it reads
  * is not mapped) is not served for it (said once, one line a process), and one whose sample fails exports
