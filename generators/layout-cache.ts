@@ -116,11 +116,11 @@ export class TrustedCache {
   }
 
   /** Writes entry `name` whole (a new file, then renamed), when the cache can be ours; else says why and goes on. */
-  write(pack: string, name: string, data: string | Uint8Array, opts: { only?: boolean } = {}): void {
+  write(pack: string, name: string, data: string | Uint8Array, opts: { only?: string } = {}): void {
     const dir = this.folder(pack, true);
     if (!dir) return;
-    // only: the entry replaces the folder's others (a schema has one current IR).
-    if (opts.only) for (const old of fs.readdirSync(dir)) if (old !== name) fs.rmSync(path.join(dir, old), { force: true });
+    // only: the entry replaces the folder's others whose names do not start with it.
+    if (opts.only !== undefined) for (const old of fs.readdirSync(dir)) if (old !== name && !old.startsWith(opts.only)) fs.rmSync(path.join(dir, old), { force: true });
     const file = path.join(dir, name);
     const tmp = `${file}.${process.pid}.tmp`;
     try {

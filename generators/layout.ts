@@ -136,13 +136,16 @@ function packLayoutFiles(packName: string): { file: string; layout: LayoutFile }
     .flatMap((dir) => layoutsIn(dir, packName));
 }
 
+/** In code-unit order: localeCompare's first call loads ICU's collation, a tenth of a one-shot command's time. */
+const byName = (a: fs.Dirent, b: fs.Dirent): number => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
 /** The layouts of a pack's folder, packs/<pack>/<release>/*.json, sorted by file. */
 function layoutsIn(dirOfPack: string, packName: string): { file: string; layout: LayoutFile }[] {
   const key = `${packName}\0${dirOfPack}`;
   if (layoutsCache.has(key)) return layoutsCache.get(key)!;
   const out: { file: string; layout: LayoutFile }[] = [];
   if (fs.existsSync(dirOfPack)) {
-    for (const d of fs.readdirSync(dirOfPack, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const d of fs.readdirSync(dirOfPack, { withFileTypes: true }).filter((e) => e.isDirectory()).sort(byName)) {
       const dir = path.join(dirOfPack, d.name);
       for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) {
         if (!trustedInPacks(path.dirname(dirOfPack), path.join(dir, f))) continue;

@@ -10,4 +10,4 @@ import { KERNEL_REFUSALS } from './bpf/refusals.ts';
 
 export const loadSchema = (file: string): PackIR => loadWith(file, KERNEL_REFUSALS);
 export const parseSchema = (text: string, file: string): PackIR => parseWith(text, file, KERNEL_REFUSALS);
-export const loadSchemaCached = (file: string, warn?: (message: string) => void): PackIR => loadCachedWith(file, KERNEL_REFUSALS, warn);
+export const loadSchemaCached = (file: string, warn?: (message: string) => void, wants?: string[]): PackIR => loadCachedWith(file, KERNEL_REFUSALS, warn, wants);

@@ -82,6 +82,38 @@ const stripped = path.join(dir, 'target-dyn-stripped');
 fs.copyFileSync(exported, stripped);
 execFileSync('strip', [stripped]);
 
+const TYPES: Record<string, number> = { NOTYPE: 0, OBJECT: 1, FUNC: 2, SECTION: 3, FILE: 4, TLS: 6, IFUNC: 10 };
+const BINDS: Record<string, number> = { LOCAL: 0, GLOBAL: 1, WEAK: 2, UNIQUE: 10 };
+const NDX: Record<string, number> = { UND: 0, ABS: 0xfff1, COM: 0xfff2 };
+
+/** The named entries of file's .symtab as binutils' readelf prints them (non-ASCII as \uXXXX): an independent reading. */
+function readelfSymtab(file: string): [string, number, number, number, number, number][] {
+  const text = execFileSync('readelf', ['-sW', '--unicode=escape', file]).toString('utf8');
+  const table = text.slice(text.indexOf("Symbol table '.symtab'"));
+  return table
+    .split('\n')
+    .map((l) => /^\s*\d+: ([0-9a-f]+)\s+(\S+) (\S+)\s+(\S+)\s+\S+\s+(\S+) (.+)$/.exec(l))
+    .filter((m) => m !== null)
+    .map((m) => [m[6].replace(/\\u([0-9a-f]{4})/g, (_, u: string) => String.fromCharCode(parseInt(u, 16))), parseInt(m[1], 16), Number(m[2]), TYPES[m[3]] ?? -1, BINDS[m[4]] ?? -1, NDX[m[5]] ?? Number(m[5])]);
+}
+
+t.test('every named .symtab entry as readelf reads it, a name in UTF-8 too', async (t) => {
+  const source = path.join(dir, 'utf8.c');
+  fs.writeFileSync(source, 'int caf\u00e9 = 1;\nint main(void) { return caf\u00e9 - 1; }\n');
+  const utf8 = path.join(dir, 'utf8');
+  execFileSync('cc', ['-o', utf8, source]);
+  for (const file of [plain, utf8]) {
+    const elf = ElfFile.open(file);
+    t.teardown(() => elf.close());
+    const want = readelfSymtab(file);
+    t.ok(want.length > 20, `${path.basename(file)}: readelf lists ${want.length}`);
+    t.same(elf.symtab().map((s) => [s.name, s.value, s.size, s.type, s.bind, s.shndx]), want, path.basename(file));
+  }
+  const elf = ElfFile.open(utf8);
+  t.teardown(() => elf.close());
+  t.equal(elf.symbols().find((s) => s.name === 'caf\u00e9')?.value, nmValue(utf8, 'caf\u00e9'), 'the name in UTF-8, found by it');
+});
+
 t.test('headers, build-id, symbols and strings of a PIE', async (t) => {
   const elf = ElfFile.open(plain);
   t.teardown(() => elf.close());

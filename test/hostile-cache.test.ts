@@ -222,3 +222,47 @@ t.test("the line that announces a derivation never says 'cached in' when the cac
     t.notMatch(r.stderr, /cached in/, `${base}: and never that it was cached`);
   }
 });
+
+t.test("a command that names its view keeps the pack with only that view beside the pack's entry, trusted alike", async (t) => {
+  const bundle = path.join(root, 'dist/xsample-main.js');
+  const st = fs.statSync(bundle);
+  const schemaFile = path.join(root, 'packs/walkee/schema.yaml');
+  const text = fs.readFileSync(schemaFile, 'utf8');
+  const key = crypto.createHash('sha256').update(`${bundle} ${st.size} ${st.mtimeMs}\0${schemaFile}\0${text}`).digest('hex').slice(0, 40);
+  const part = `${key}.${crypto.createHash('sha256').update(JSON.stringify(['walkee_list'])).digest('hex').slice(0, 16)}.v8`;
+  const run = async (base: string, view = 'walkee_list') => xsample(['--pid', pid, '--struct', view, '--json'], { env: { XDG_CACHE_HOME: base } });
+
+  const base = fs.mkdtempSync(path.join(tmp, 'part-'));
+  const dir = path.join(base, 'xwalk/schemas/walkee');
+  const first = await run(base);
+  t.same([first.json.items[0].count, first.json.items[0].sum], [truth.list.count, truth.list.sum], "walkee's truth");
+  t.same(fs.readdirSync(dir).sort(), [`${key}.v8`, part].sort(), "the pack's entry, and the part for walkee_list");
+  const kept = v8.deserialize(fs.readFileSync(path.join(dir, part)));
+  t.same([...kept.views.keys()], ['walkee_list'], 'the part holds that view alone');
+  t.equal(kept.walks.size, 0, 'and no named walks (the view holds what it calls)');
+  t.equal(kept.structs.size, v8.deserialize(fs.readFileSync(path.join(dir, `${key}.v8`))).structs.size, 'and every struct');
+
+  // What is read is the part: one that counts nothing answers, when only we could have written it.
+  const lying = parseSchema(text.replace('      count: count(chain(self.list, next))', '      count: 0 * count(chain(self.list, next))'), schemaFile);
+  fs.writeFileSync(path.join(dir, part), v8.serialize({ ...lying, views: new Map([['walkee_list', lying.views.get('walkee_list')]]) }), { mode: 0o600 });
+  t.equal((await run(base)).json.items[0].count, 0, 'the part is what the next run reads');
+  fs.chownSync(path.join(dir, part), 65534, 65534);
+  const theirs = await run(base);
+  t.equal(theirs.json.items[0].count, truth.list.count, "another user's part is not read: walkee's truth");
+
+  // A name the pack does not have is answered by the whole pack: the error lists every view.
+  const nosuch = await run(base, 'nosuch');
+  t.equal(nosuch.code, 1);
+  t.match(nosuch.stderr, /has no view 'nosuch' \(views: ngx_pool, walkee_list, walkee_sum, walkee_array, /);
+
+  // A schema that changes makes a new pack entry, which takes the old one's parts away with it.
+  fs.chownSync(path.join(dir, part), 0, 0);
+  const stale = path.join(dir, `${'0'.repeat(40)}.${'1'.repeat(16)}.v8`);
+  fs.writeFileSync(stale, 'old', { mode: 0o600 });
+  fs.rmSync(path.join(dir, `${key}.v8`));
+  const sum = await run(base, 'walkee_sum');
+  t.equal(sum.code, 0, sum.stderr);
+  t.notOk(fs.existsSync(stale), "writing the pack's entry anew removes the entries of other texts");
+  t.ok(fs.existsSync(path.join(dir, part)), 'but not its own parts');
+  t.equal(fs.readdirSync(dir).length, 3, 'the pack, and its parts for walkee_list and walkee_sum');
+});

@@ -70,15 +70,15 @@ export function takeNoFetch(argv: string[]): { fetch: boolean; rest: string[] } 
   return { fetch: rest.length === argv.length, rest };
 }
 
-/** The live processes a command reads (none for a core, --list, help), and the pack it was told to use. */
-function targetsOf(c: Command): { pids: number[]; pack?: string } {
+/** The live processes a command reads (none for a core, --list, help), the pack it was told to use, and the views it names. */
+function targetsOf(c: Command): { pids: number[]; pack?: string; wants?: string[] } {
   switch (c.command) {
     case 'help':
     case 'version':
     case 'list':
       return { pids: [] };
     default:
-      return { pids: c.options.pids ?? [], pack: c.options.pack };
+      return { pids: c.options.pids ?? [], pack: c.options.pack, wants: 'wants' in c.options ? c.options.wants : undefined };
   }
 }
 
@@ -115,8 +115,8 @@ export async function main(argv: string[], print = (s: string): void => void pro
   try {
     const { fetch, rest } = takeNoFetch(argv);
     const c = parseCommand(rest);
-    const { pids, pack } = targetsOf(c);
-    if (pids.length > 0) await recoverStripped(pids, { fetch, pack, warn });
+    const { pids, pack, wants } = targetsOf(c);
+    if (pids.length > 0) await recoverStripped(pids, { fetch, pack, warn, wants });
     return await run(c, print, warn);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -160,9 +160,11 @@ export function sharedOf(values: SharedValues): Shared {
  * one of --pid or --core.
  */
 export function sampleOptionsOf(values: SharedValues & { struct?: string }, s: Read): SampleOptions {
+  const view = values.struct ?? values.view ?? '';
   const o: SampleOptions = {
     ...s.read(),
-    view: values.struct ?? values.view ?? '',
+    view,
+    wants: view ? [view] : undefined,
     json: values.json ?? false,
     interval: s.interval ?? 1000,
     // --interval alone samples until Ctrl-C.

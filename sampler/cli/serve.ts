@@ -13,6 +13,6 @@ export function parseServe(argv: string[]): Command {
   if (!m || port > 65535) throw new UsageError(`--listen takes HOST:PORT (127.0.0.1:9464, [::1]:9464), not '${listen}'`);
   return {
     command: 'serve',
-    options: { ...s.read(), interval: s.interval ?? 1000, views: values.struct ?? [], host: m[1] ?? m[2], port },
+    options: { ...s.read(), interval: s.interval ?? 1000, views: values.struct ?? [], wants: values.struct?.length ? values.struct : undefined, host: m[1] ?? m[2], port },
   };
 }

@@ -47,8 +47,9 @@ function schemaFile(name: string): string {
   return path.join(dir, 'schema.yaml');
 }
 
-export function loadPack(name: string): PackIR {
-  return loadSchemaCached(schemaFile(name));
+/** The pack's IR; with `wants` (views or flame graphs), only those views when the pack has them all (schema-cache.ts). */
+export function loadPack(name: string, wants?: string[]): PackIR {
+  return loadSchemaCached(schemaFile(name), undefined, wants);
 }
 
 export interface SelectOptions {
@@ -57,6 +58,8 @@ export interface SelectOptions {
   mapped?: (which: (path: string) => boolean) => ObjectInfo[];
   /** Called before a layout is derived from DWARF (it takes a few seconds). */
   onDerive?: (message: string) => void;
+  /** The views (or flame graphs) the command reads: the pack chosen holds only those, when it has them all. */
+  wants?: string[];
 }
 
 /**
@@ -69,7 +72,7 @@ export interface SelectOptions {
  */
 export async function selectPack(exe: ElfFile, exeName: string, buildId: string | null, opts: SelectOptions): Promise<Selected> {
   const names = opts.pack ? [opts.pack] : listPacks();
-  if (opts.pack) loadPack(opts.pack); // a pack named on the command line must load, or say why
+  if (opts.pack) loadPack(opts.pack, opts.wants); // a pack named on the command line must load, or say why
   const cache = new LayoutCache(opts.onDerive);
   // What is wrong with a pack's files is said when that pack is the one: another's cannot break this run.
   const problems = new Map<string, Error>();
@@ -85,7 +88,7 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   const chosen = (name: string): PackIR => {
     const problem = problems.get(name);
     if (problem) throw problem;
-    return loadPack(name);
+    return loadPack(name, opts.wants);
   };
   // A layout made before the schema read more (committed, or cached by an earlier run) serves no longer: a build
   // with debug info is then served by its own DWARF, and stderr says why; a stripped one by a layout of the same
@@ -226,12 +229,12 @@ function objectLayouts(pack: PackIR, mapped: ObjectInfo[]): Map<string, ObjectLa
  * rebuild). With fetch false (--no-fetch) nothing is fetched or built: one line says what is missing, and views
  * that need the globals fail as before. A failure to recover is said and is not fatal.
  */
-export async function recoverStripped(pids: number[], opts: { fetch: boolean; pack?: string; warn: (m: string) => void }): Promise<void> {
+export async function recoverStripped(pids: number[], opts: { fetch: boolean; pack?: string; warn: (m: string) => void; wants?: string[] }): Promise<void> {
   const done = new Set<string>();
   for (const pid of pids) {
     let files: Wanting[];
     try {
-      files = strippedCovered(pid, opts.pack, opts.warn);
+      files = strippedCovered(pid, opts.pack, opts.warn, opts.wants);
     } catch (err) {
       if (err instanceof UserError || err instanceof SchemaError || err instanceof TargetGone) continue; // the run itself says what is wrong with the process
       throw err;
@@ -266,15 +269,15 @@ interface Wanting {
 }
 
 /** The files pid maps that are stripped, covered by a pack that reads a global they do not export, and have no symbol table kept: its executable, then the pack's objects. */
-function strippedCovered(pid: number, packName: string | undefined, warn: (m: string) => void): Wanting[] {
+function strippedCovered(pid: number, packName: string | undefined, warn: (m: string) => void, wants?: string[]): Wanting[] {
   const out: Wanting[] = [];
   const exe = openMapped(exePath(pid), `/proc/${pid}/exe`);
   if (!exe) return out;
   if (exe.hasSymtab()) {
     // A program with its own symbols (our -g builds): its packs are not searched; its objects are looked at when --pack names the pack.
     exe.close();
-    if (packName === undefined || loadPack(packName).objects.size === 0) return out;
-    return strippedObjects(pid, loadPack(packName), warn);
+    if (packName === undefined || loadPack(packName, wants).objects.size === 0) return out;
+    return strippedObjects(pid, loadPack(packName, wants), warn);
   }
   let pack: PackIR | null = null;
   try {
@@ -287,7 +290,7 @@ function strippedCovered(pid: number, packName: string | undefined, warn: (m: st
         if (!(err instanceof UserError || err instanceof SchemaError)) throw err;
       }
       if (covers) {
-        pack = loadPack(name);
+        pack = loadPack(name, wants);
         break;
       }
     }

@@ -40,6 +40,8 @@ export interface ReadOptions {
   consistency: 'verify' | 'off';
   /** How many more times a sample is taken when its memory changed under it. */
   retries: number;
+  /** The views (or flame graphs) the command names: the pack is loaded with only those (schema-cache.ts, forView). */
+  wants?: string[];
 }
 
 /** The plain command's: one view, printed as text or JSON, once or every interval. */
@@ -98,7 +100,7 @@ export async function openSessions(o: ReadOptions, warn: Print, viewsOf: (pack: 
     let sel = byBuild.get(t.buildId);
     // The same executable, but maybe other builds of its objects (one worker loads a module, another does not).
     if (!sel || sel.objects !== objectsKey(sel.pack, mapped)) {
-      sel = await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`), mapped });
+      sel = await selectPack(t.exe, t.exeName, t.buildId, { pack: o.pack, onDerive: (m) => warn(`xsample: ${m}`), mapped, wants: o.wants });
       byBuild.set(t.buildId, sel);
     }
     return sel;
