@@ -13,7 +13,7 @@ import { Snapshot } from '../sampler/memory/snapshot.ts';
 import { SymbolTable } from '../sampler/memory/symbols.ts';
 import { BoundLayout } from '../sampler/sampling/bound-layout.ts';
 import type { ClockReading } from '../sampler/sampling/clock-reading.ts';
-import { runView, walkAfterClock } from '../sampler/sampling/view-run.ts';
+import { runView, walkAfterClock, walkSample } from '../sampler/sampling/view-run.ts';
 import { WalkRuntime } from '../sampler/sampling/walk-runtime.ts';
 import { FakeMemory } from './lib/fake-memory.ts';
 
@@ -57,7 +57,8 @@ class StampedOnRead extends FakeMemory {
     super();
   }
 
-  private stamped = false;
+  /** Whether the stamp is written: a clock read after it reads after the stamp's time. */
+  stamped = false;
   override readInto(addr: number, out: Uint8Array): number {
     if (!this.stamped) {
       this.stamped = true;
@@ -86,4 +87,49 @@ t.test('a time stamped after the clock was read: walked again with the clock rea
   t.same(r.items, [{ origin: 'g', age_ms: 100 }], 'with the clock read after it: the age at that moment');
   t.equal(r.partial, false);
   t.equal(snap.stats.reads, reads, 'the second walk read nothing from the process: its bytes were there');
+});
+
+/** walkee-like memory: G's stamp, written when the process is first read; a second mapping far from it. */
+function stamped() {
+  const mem = new StampedOnRead(0x7f0000000000, 1500);
+  mem.map(0x7f0000000000, 4096);
+  const g = mem.alloc(8);
+  mem.u64(g, 1000);
+  const other = mem.map(0x7e0000000000, 4096);
+  const symbols = new SymbolTable([{ name: 'G', value: g, size: 8, type: 1, bind: 1, shndx: 14 }], 0);
+  const snap = new Snapshot(mem, mem.ranges());
+  const R = new WalkRuntime(snap, symbols, { maxNodes: 1000, maxTotal: 10_000 });
+  const view = compileView(lowerView(PACK.views.get('age')!), BOUND, R);
+  // The clock as the program's: 1200 before the stamp (1500) is written, 1600 after.
+  let readings = 0;
+  const readClock = () => (readings++, clockAt(mem.stamped ? 1600 : 1200));
+  return { mem, g, other, snap, R, view, readClock, readings: () => readings };
+}
+
+t.test('a sample that reads the last sample\'s chunks first reads the clock after all its memory: one walk, the age of one moment', async (t) => {
+  const { g, snap, R, view, readClock, readings } = stamped();
+  const { r } = walkSample(view, undefined, R, { plan: [{ start: g - (g % 4096), len: 4096, probe: true }], readClock, checked: true });
+  t.same(r.items, [{ origin: 'g', age_ms: 100 }], 'the stamp was read before the clock: the age at the clock reading');
+  t.equal(readings(), 1, 'the clock read once: the walk read nothing after it');
+  t.equal(snap.stats.reads, 1, 'the one read, of the plan');
+});
+
+t.test('without a plan, or with one that misses what the walk reads, the walk that read after the clock is walked again', async (t) => {
+  for (const plan of [undefined, 'elsewhere'] as const) {
+    const { other, R, view, readClock, readings } = stamped();
+    const { r } = walkSample(view, undefined, R, { plan: plan && [{ start: other, len: 4096, probe: true }], readClock, checked: true });
+    t.same(r.items, [{ origin: 'g', age_ms: 100 }], `${plan ?? 'no plan'}: the age at the second clock reading, not -300`);
+    t.equal(readings(), 2, `${plan ?? 'no plan'}: the clock read again after the memory`);
+  }
+  const { R, view, readClock } = stamped();
+  const unchecked = walkSample(view, undefined, R, { readClock, checked: false });
+  t.same(unchecked.r.items, [{ origin: 'g', age_ms: -300 }], 'unchecked (--consistency off), the one walk stands: what the check is for');
+});
+
+t.test('a plan is read as far as the mappings go: a chunk no longer mapped is left out, and read by no one', async (t) => {
+  const { mem, g, snap, R, view, readClock } = stamped();
+  const { r } = walkSample(view, undefined, R, { plan: [{ start: 0x100000000000, len: 4096, probe: true }, { start: g - (g % 4096), len: 4096, probe: true }], readClock, checked: true });
+  t.same(r.items, [{ origin: 'g', age_ms: 100 }]);
+  t.notOk(mem.reads.some((x) => x.addr === 0x100000000000), 'the unmapped chunk was not read');
+  t.equal(snap.plan().length, 1, 'and the next plan holds only what was read');
 });

@@ -138,6 +138,19 @@ t.test('--interval/--count samples again and says how figures moved', async (t) 
   t.same(j.json.map((s: Json) => s.sample), [0, 1]);
 });
 
+t.test('a sample after the first reads the chunks the last one read in one process_vm_readv, and answers as the first', async (t) => {
+  const w = await startWalkee(['--nodes', '3000', '--layout', 'shuffled', '--pools', '2']);
+  t.teardown(() => w.kill());
+  const truth = await w.ask('truth');
+  const r = await xsample(['--pid', String(w.child.pid), '--struct', 'walkee_list', '--interval', '20', '--count', '3', '--json', '--verbose']);
+  t.equal(r.code, 0, r.stderr);
+  t.same(r.json.map((s: Json) => [s.items[0].count, s.items[0].sum]), Array(3).fill([truth.list.count, truth.list.sum]), "walkee's truth, each time");
+  const reads = [...r.stderr.matchAll(/walkee_list: \d+ elements, (\d+) reads/g)].map((m) => Number(m[1]));
+  t.equal(reads.length, 3, r.stderr);
+  t.ok(reads[0] > 1, `the first read the list's chunks one by one (${reads[0]} reads)`);
+  t.same(reads.slice(1), [1, 1], 'the others, in one batched read');
+});
+
 t.test('sampling while another thread mutates: never garbage, never a crash', async (t) => {
   const w = await startWalkee(['--nodes', '200000', '--layout', 'shuffled', '--pools', '4']);
   t.teardown(() => w.kill());

@@ -11,11 +11,7 @@ import { TargetGone, UserError } from '../memory/memory.ts';
 import { onSymbolTableWarning } from '../memory/recovered-symbols.ts';
 import { WalkError } from '../memory/walk-error.ts';
 import { listPacks, loadPack, recoverStripped } from '../sampling/pack-select.ts';
-import { recordAll } from '../outputs/recording.ts';
 import { sampleAll } from '../outputs/show.ts';
-import { topAll } from '../outputs/top.ts';
-import { traceAll } from '../outputs/trace.ts';
-import { recordCpu } from '../fullstack/cpu-recording.ts';
 import { type Command, UsageError } from './options.ts';
 import { parseRecord } from './record.ts';
 import { parseServe } from './serve.ts';
@@ -96,16 +92,16 @@ async function run(c: Command, print: (s: string) => void, warn: (s: string) => 
     case 'show':
       return await sampleAll(c.options, print, warn);
     case 'record':
-      return await recordAll(c.options, print, warn);
+      return await (await import('../outputs/recording.ts')).recordAll(c.options, print, warn);
     case 'record-cpu':
-      return await recordCpu(c.options, print, warn);
+      return await (await import('../fullstack/cpu-recording.ts')).recordCpu(c.options, print, warn);
     case 'top':
-      return await topAll(c.options, print, warn);
+      return await (await import('../outputs/top.ts')).topAll(c.options, print, warn);
     case 'serve':
       // Loaded only here: prom-client costs every other command its start-up.
       return await (await import('../outputs/serve.ts')).serveAll(c.options, warn);
     case 'trace':
-      return await traceAll(c.options, print, warn);
+      return await (await import('../outputs/trace.ts')).traceAll(c.options, print, warn);
   }
 }
 

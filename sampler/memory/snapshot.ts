@@ -109,6 +109,13 @@ function listedBoth(a: Set<number> | null, b: Set<number> | null): Set<number> |
   return a;
 }
 
+/** A chunk as it was read: where, how many bytes, and whether only as a window's first page (Chunk.probe). */
+export interface ChunkRead {
+  start: number;
+  len: number;
+  probe: boolean;
+}
+
 /** A mapping, with its chunks by index: chunk i covers the i-th 64 KiB-aligned window that meets it. */
 interface Mapped extends Range {
   firstWindow: number;
@@ -326,6 +333,52 @@ export class Snapshot {
       });
     }
     return first;
+  }
+
+  /** The chunks read so far, as prefetch() takes them: where the next sample of the same walk will read. */
+  plan(): ChunkRead[] {
+    const out: ChunkRead[] = [];
+    for (const r of this.ranges) for (const c of r.chunks) if (c) out.push({ start: c.start, len: c.end - c.start, probe: c.probe === true });
+    return out;
+  }
+
+  /**
+   * Reads the chunks of a plan (an earlier sample's) that are not read yet, in one batched read where the source
+   * has one: the walk then finds them read, and a clock read after this is read after all of its memory. A chunk
+   * outside the mappings, or past the first that comes back short, is left to be read when a walk wants it.
+   */
+  prefetch(plan: ChunkRead[]): void {
+    const want: { r: Mapped; i: number; start: number; len: number; probe: boolean }[] = [];
+    let total = 0;
+    for (const p of plan) {
+      const r = this.rangeOf(p.start);
+      if (r === null || p.start + p.len > r.end) continue;
+      const i = Math.floor(p.start / CHUNK) - r.firstWindow;
+      if (r.chunks[i] !== undefined || want.some((w) => w.r === r && w.i === i)) continue;
+      want.push({ r, i, start: p.start, len: p.len, probe: p.probe });
+      total += p.len;
+    }
+    if (want.length === 0 || this.stats.bytes + total > this.maxBytes) return;
+    const buf = this.slabs.take(total);
+    let got = 0;
+    if (this.source.readMany && want.length > 1) {
+      this.stats.reads++;
+      got = this.source.readMany(new Float64Array(want.map((w) => w.start)), new Uint32Array(want.map((w) => w.len)), buf);
+      this.stats.bytes += got;
+    } else {
+      for (const w of want) {
+        const one = this.read(w.start, buf.subarray(got, got + w.len));
+        got += one;
+        if (one < w.len) break;
+      }
+    }
+    let at = 0;
+    for (const w of want) {
+      if (got < at + w.len) break;
+      w.r.chunks[w.i] = { start: w.start, end: w.start + w.len, view: new DataView(buf.buffer, buf.byteOffset + at, w.len), used: this.slabs.words((w.len + WORD - 1) >> WORD_SHIFT), pages: 0, probe: w.probe };
+      this.stats.pages += w.len / PAGE;
+      at += w.len;
+    }
   }
 
   /** The chunk that holds the byte at addr, read on first use. */

@@ -7,9 +7,12 @@
  * first) with its weight. Encoded by pprof-format, Datadog's implementation
  * of profile.proto.
  */
-import zlib from 'node:zlib';
+import { createRequire } from 'node:module';
 import { Function as PFunction, Line, Location, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 import type { StackCounts } from './stack-counts.ts';
+
+/** node:zlib, loaded by the first profile written: an import at the top of the bundle would cost every command its start-up. */
+const zlib = (): typeof import('node:zlib') => createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib');
 
 export interface PprofMeta {
   /** What a sample's value is (inuse_space, samples) and in what unit (bytes, count). */
@@ -51,5 +54,5 @@ export function toPprof(counts: StackCounts, meta: PprofMeta): Buffer {
     period: BigInt(Math.round(meta.periodMs * 1_000_000)),
     comment: [strings.dedup(meta.comment)],
   });
-  return zlib.gzipSync(profile.encode());
+  return zlib().gzipSync(profile.encode());
 }

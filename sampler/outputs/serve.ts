@@ -31,7 +31,6 @@
  * the others are served. The exposition is prom-client's. It listens on
  * loopback unless --listen names another address, and then warns.
  */
-import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ViewIR } from '../../generators/ir.ts';
 import { UserError } from '../../core/errors.ts';
@@ -236,6 +235,8 @@ export async function serveAll(o: ServeOptions, warn: Print): Promise<number> {
       }
     }
   };
+  // Imported here: an import at the top of the bundle would cost every command node:http's start-up.
+  const http = await import('node:http');
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405, { Allow: 'GET, HEAD' }).end();

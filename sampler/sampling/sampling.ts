@@ -19,9 +19,9 @@ import { objectsKey, type Selected, selectPack } from './pack-select.ts';
 import { type CompiledView, compileProgram, compileView } from '../../printers/js.ts';
 import { Slabs } from '../memory/slabs.ts';
 import { workersOf } from './processes.ts';
-import { type Change, type Range, Snapshot } from '../memory/snapshot.ts';
+import { type Change, type ChunkRead, type Range, Snapshot } from '../memory/snapshot.ts';
 import { openCore, openLive, type Target } from '../memory/target.ts';
-import { runView, touchesOf, valuesTrue, type ViewError, type ViewResult, walkAfterClock, withoutChanged } from './view-run.ts';
+import { runView, touchesOf, valuesTrue, type ViewError, type ViewResult, walkSample, withoutChanged } from './view-run.ts';
 import { WalkRuntime } from './walk-runtime.ts';
 
 /** How a command reads: which processes (or core), with which pack, how memory is read and checked, and the bounds of a sample. */
@@ -76,6 +76,8 @@ export interface Session {
   slabs: Slabs;
   /** Its readable mappings as the last sample listed them (none yet, or to be listed again). */
   ranges?: Range[];
+  /** The chunks its last sample read: the next reads them first, in one batched read (Snapshot.prefetch). */
+  plan?: ChunkRead[];
   /** Whether it said that the registers its walks ask for cannot be had. */
   registersWarned?: boolean;
   /** Sampled at the instant: its samples read the kernel's capture laid on live memory, with its registers (bpf/instant-sampler.ts). */
@@ -224,12 +226,10 @@ function readOnce(o: ReadOptions, s: Session): OneRead {
   const { R, view: compiled, addr } = (s.compiled ??= compileSession(o, s, snap));
   R.reset(snap, null);
   if (s.instant) R.registers = s.instant.registerSource;
-  if (s.view.clock) R.clock = clockOf(s, R);
   const t0 = performance.now();
-  let loads: Record<string, number> = {};
-  let r = runView(compiled, addr, snap, loads);
-  // Read again, a live read proves each word held still from its first read on: the clock is read again after them.
-  if (s.view.clock && s.target.kind === 'live' && !s.instant && o.consistency === 'verify') ({ r, loads } = walkAfterClock(compiled, addr, R, () => clockOf(s, R)));
+  const live = s.target.kind === 'live' && !s.instant;
+  const { r, loads } = walkSample(compiled, addr, R, { plan: live ? s.plan : undefined, readClock: s.view.clock ? () => clockOf(s, R) : undefined, checked: live && o.consistency === 'verify' });
+  if (live) s.plan = snap.plan();
   return { fresh, ranges, snap, R, compiled, r, loads, ms: performance.now() - t0 };
 }
 

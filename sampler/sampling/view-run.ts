@@ -18,7 +18,7 @@
 import type { Int } from '../../core/exact.ts';
 import { hex } from '../memory/memory.ts';
 import type { CompiledView } from '../../printers/js.ts';
-import { Fault, type Snapshot } from '../memory/snapshot.ts';
+import { type ChunkRead, Fault, type Snapshot } from '../memory/snapshot.ts';
 import { ITEMS_TAG, SHARED_TAG, tagOf } from '../../core/read-tags.ts';
 import { WalkError } from '../memory/walk-error.ts';
 import type { ClockReading } from './clock-reading.ts';
@@ -198,6 +198,27 @@ export function withoutChanged(view: CompiledView, r: ViewResult, changed: Chang
   if (dropped > 0) errors.push({ message: `${dropped} of ${of} items not shown: found through memory that changed while it was read, or checked against it` });
   if (touches?.setChanged) errors.push({ message: 'the walk that found the items read memory that changed: items may be missing' });
   return { items, partial: true, errors, explained, ...(touches ? { changed: { items: dropped + changedRows, of } } : {}) };
+}
+
+/**
+ * One walk of a sample (R.m, fresh): the chunks of `plan` read first (an earlier sample's, in one batched read), then
+ * the clock (readClock, when the view reads it), then the walk. A checked read proves each word held still from its
+ * first read on, not before: when the walk read memory after the clock, it is walked again with the clock read after
+ * that (walkAfterClock). When the plan held all the walk read, the clock was read after every read, and the walk stands.
+ */
+export function walkSample(
+  view: CompiledView,
+  addr: (() => Int) | undefined,
+  R: { m: Snapshot; clock: ClockReading | null; again(clock: ClockReading): void },
+  o: { plan?: ChunkRead[]; readClock?: () => ClockReading; checked: boolean },
+): { r: ViewResult; loads: Record<string, number> } {
+  if (o.plan) R.m.prefetch(o.plan);
+  if (o.readClock) R.clock = o.readClock();
+  const before = R.m.stats.reads;
+  const loads: Record<string, number> = {};
+  const r = runView(view, addr, R.m, loads);
+  if (o.readClock && o.checked && R.m.stats.reads !== before) return walkAfterClock(view, addr, R, o.readClock);
+  return { r, loads };
 }
 
 /** Walks over a sample's memory with the clock read again, at most, before it is called partial (walkAfterClock). */
