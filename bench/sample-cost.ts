@@ -59,7 +59,7 @@ export async function sampleCost(): Promise<SampleCost[]> {
         inSample.push(many.inSampleUs);
         log(`sample cost, --consistency ${consistency} (round ${round + 1}): ${us.at(-1)!.toFixed(0)} µs of CPU a sample, ${kernel.at(-1)!.toFixed(0)} in the kernel, ${inSample.at(-1)} from a sample's start to its answer`);
       }
-      const m = / (\d+) reads, \d+ pages, (\d+) KiB in /.exec(verbose);
+      const m = / (\d+) reads?, \d+ pages, (\d+) KiB in /.exec(verbose);
       out.push({ consistency, samples, usPerSample: us, kernelUsPerSample: kernel, inSampleUs: inSample, reads: Number(m?.[1] ?? NaN), kib: Number(m?.[2] ?? NaN) });
     }
   } finally {
@@ -81,7 +81,7 @@ ${median(floor.apartUs).toFixed(0)} µs 10 ms apart, the wait's own calls includ
 xsample, checked, costs ${verify ? `${(median(verify.usPerSample) / median(floor.apartUs)).toFixed(1)}×` : '?'} that at the same spacing.
 `
     : '';
-  const rows = cost.map((c) => `| ${c.consistency} | ${median(c.usPerSample).toFixed(0)} µs | ${median(c.kernelUsPerSample).toFixed(0)} µs | ${c.inSampleUs ? `${median(c.inSampleUs).toFixed(0)} µs` : '?'} | ${c.usPerSample.map((u) => u.toFixed(0)).join(', ')} | ${c.reads} reads, ${c.kib} KiB |`).join('\n');
+  const rows = cost.map((c) => `| ${c.consistency} | ${median(c.usPerSample).toFixed(0)} µs | ${median(c.kernelUsPerSample).toFixed(0)} µs | ${c.inSampleUs ? `${median(c.inSampleUs).toFixed(0)} µs` : '?'} | ${c.usPerSample.map((u) => u.toFixed(0)).join(', ')} | ${c.reads} read${c.reads === 1 ? '' : 's'}, ${c.kib} KiB |`).join('\n');
   return `
 ## What a sample costs xsample
 

@@ -133,3 +133,10 @@ t.test('a plan is read as far as the mappings go: a chunk no longer mapped is le
   t.notOk(mem.reads.some((x) => x.addr === 0x100000000000), 'the unmapped chunk was not read');
   t.equal(snap.plan().length, 1, 'and the next plan holds only what was read');
 });
+
+t.test('a chunk read ahead that the walk did not use is not in the next plan: a plan never grows past what a walk reads', async (t) => {
+  const { g, other, snap, R, view, readClock } = stamped();
+  walkSample(view, undefined, R, { plan: [{ start: other, len: 4096, probe: true }, { start: g - (g % 4096), len: 4096, probe: true }], readClock, checked: true });
+  t.equal(snap.stats.pages, 2, 'both read');
+  t.same(snap.plan(), [{ start: g - (g % 4096), len: 4096, probe: true }], "the next plan: G's chunk alone");
+});

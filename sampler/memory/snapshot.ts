@@ -335,10 +335,10 @@ export class Snapshot {
     return first;
   }
 
-  /** The chunks read so far, as prefetch() takes them: where the next sample of the same walk will read. */
+  /** The chunks a walk used (not those only prefetched), as prefetch() takes them: where the next sample of the same walk will read. */
   plan(): ChunkRead[] {
     const out: ChunkRead[] = [];
-    for (const r of this.ranges) for (const c of r.chunks) if (c) out.push({ start: c.start, len: c.end - c.start, probe: c.probe === true });
+    for (const r of this.ranges) for (const c of r.chunks) if (c && c.pages !== 0) out.push({ start: c.start, len: c.end - c.start, probe: c.probe === true });
     return out;
   }
 

@@ -273,7 +273,7 @@ function readLine(s: Session, read: OneRead, held: Held, cpu: NodeJS.CpuUsage): 
   const { R, snap } = read;
   const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
   const checked = held.verify ? `; read again in ${held.ms.toFixed(1)} ms: ${held.change ? `changed while read (${held.change})` : 'held still'}` : '';
-  return `xsample: ${s.view.name}: ${R.visited} elements, ${snap.stats.reads} reads, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${read.ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB, ${cpu.user + cpu.system} µs of CPU since the sample began (${cpu.system} in the kernel) (${s.target.source.description}; layout ${s.sel.layout.source})`;
+  return `xsample: ${s.view.name}: ${R.visited} elements, ${snap.stats.reads} read${snap.stats.reads === 1 ? '' : 's'}, ${snap.stats.pages} pages, ${(snap.stats.bytes / 1024).toFixed(0)} KiB in ${read.ms.toFixed(1)} ms${checked}, peak RSS ${rss} MiB, ${cpu.user + cpu.system} µs of CPU since the sample began (${cpu.system} in the kernel) (${s.target.source.description}; layout ${s.sel.layout.source})`;
 }
 
 /** The answer a read gives once no retry is left: without the items and values that read what changed, and saying so first. */
