@@ -195,7 +195,7 @@ Every figure is the median of ${r.runs} runs (SBValue: one) taken in the same ru
 same target; every walk is checked against the sum walkee computed itself, so
 no method is timed on a wrong answer. Raw numbers: [bench/results.json](../bench/results.json).
 One part can be measured again alone, rewriting that part of both: \`XWALK_BENCH_COST_ONLY=1 make bench\`
-(or \`WALKS\` (the walks, their stalls and cold start), \`LOAD\`, \`INSTANT\`, \`FULLSTACK\`, \`HEAP\` in its place); \`XWALK_BENCH_REPORT_ONLY=1\` rewrites this page.
+(or \`WALKS\` (the walks, their stalls and cold start), \`COLD\` (cold start alone), \`LOAD\`, \`INSTANT\`, \`FULLSTACK\`, \`HEAP\` in its place); \`XWALK_BENCH_REPORT_ONLY=1\` rewrites this page.
 
 ![ns per node](benchmarks.svg)
 
@@ -243,12 +243,13 @@ ${targets(r)
 
 What a user at a shell waits for: the whole command, Node's start, the
 pack (its checked IR cached after the first run), the layout (cached or
-committed), the sample and the output; median of 7 runs after one to fill
-the caches.
+committed), the sample and the output; median of ${r.cold?.[0]?.runs.length ?? '?'} runs after one to fill
+the caches, the commands taking turns round after round (this host's speed
+drifts over seconds).
 
-| command | wall |
-|---|---:|
-${(r.cold ?? []).map((c) => `| \`${c.what}\` | ${c.ms.toFixed(0)} ms |`).join('\n')}
+| command | wall | runs |
+|---|---:|---|
+${(r.cold ?? []).map((c) => `| \`${c.what}\` | ${c.ms.toFixed(0)} ms | ${c.runs.map((m) => m.toFixed(0)).join(', ')} |`).join('\n')}
 
 ## What the target feels: its own loop during a 1M shuffled walk
 

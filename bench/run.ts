@@ -116,30 +116,35 @@ export interface ColdResult {
 /**
  * A one-shot command from start to exit, as a user at a shell waits for it:
  * xsample on an nginx worker (the schema cached after the first run, as on
- * any machine after its first use), against node doing nothing.
+ * any machine after its first use), against node doing nothing. The commands
+ * take turns, round after round: this host's speed drifts over seconds, and
+ * a ratio is of runs made at the same time.
  */
 async function coldStart(): Promise<ColdResult[]> {
   const nginx = await startNginx();
-  const rounds = 7;
-  const time = async (what: string, args: string[]): Promise<ColdResult> => {
-    await execa(process.execPath, args, { reject: false }); // caches filled, files in the page cache
-    const runs: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      const t0 = performance.now();
-      const r = await execa(process.execPath, args, { reject: false });
-      if (r.exitCode !== 0) throw new Error(`${what} failed: ${r.stderr}`);
-      runs.push(performance.now() - t0);
-    }
-    log(`cold start ${what}: ${median(runs).toFixed(0)} ms`);
-    return { what, ms: median(runs), runs };
-  };
+  const rounds = 9;
   try {
     const pid = String(nginx.workerPid);
-    return [
-      await time('node -e 0', ['-e', '0']),
-      await time('xsample --pid W --struct ngx_connection_totals', [path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_connection_totals']),
-      await time('xsample --pid W --struct ngx_requests --json', [path.join(root, 'dist/xsample.js'), '--pid', pid, '--struct', 'ngx_requests', '--json']),
+    const xsample = path.join(root, 'dist/xsample.js');
+    const commands: [string, string[]][] = [
+      ['node -e 0', ['-e', '0']],
+      ['xsample --pid W --struct ngx_connection_totals', [xsample, '--pid', pid, '--struct', 'ngx_connection_totals']],
+      ['xsample --pid W --struct ngx_requests --json', [xsample, '--pid', pid, '--struct', 'ngx_requests', '--json']],
     ];
+    const runs = commands.map((): number[] => []);
+    for (const [, args] of commands) await execa(process.execPath, args, { reject: false }); // caches filled, files in the page cache
+    for (let i = 0; i < rounds; i++) {
+      for (const [j, [what, args]] of commands.entries()) {
+        const t0 = performance.now();
+        const r = await execa(process.execPath, args, { reject: false });
+        if (r.exitCode !== 0) throw new Error(`${what} failed: ${r.stderr}`);
+        runs[j].push(performance.now() - t0);
+      }
+    }
+    return commands.map(([what], j) => {
+      log(`cold start ${what}: ${median(runs[j]).toFixed(0)} ms`);
+      return { what, ms: median(runs[j]), runs: runs[j] };
+    });
   } finally {
     await nginx.stop();
   }
@@ -325,6 +330,7 @@ const PARTS: Record<string, () => Promise<Record<string, unknown>>> = {
   XWALK_BENCH_COST_ONLY: async () => ({ cost: await sampleCost(), floor: await sampleFloor(work) }),
   XWALK_BENCH_LOAD_ONLY: async () => ({ load: await load() }),
   XWALK_BENCH_WALKS_ONLY: async () => ({ cold: await coldStart(), walks: await walks(), stalls: await stalls() }),
+  XWALK_BENCH_COLD_ONLY: async () => ({ cold: await coldStart() }),
 };
 
 async function main(): Promise<void> {
