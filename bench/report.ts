@@ -9,6 +9,7 @@ import path from 'node:path';
 import { root } from '../test/lib/walkee.ts';
 import type { Method } from './methods.ts';
 import type { ColdResult, LoadResult, StallResult, WalkResult } from './run.ts';
+import { median } from './report-log.ts';
 
 export interface Results {
   env: Record<string, string>;
@@ -97,12 +98,20 @@ function targets(r: Results): Target[] {
   const base = r.load.find((l) => l.condition === 'unsampled');
   const hz100 = r.load.find((l) => l.condition.includes('100 Hz'));
   if (base && hz100) {
-    const q = hz100.p99Ms / base.p99Ms;
-    out.push({ what: 'nginx p99 under 100 Hz sampling vs unsampled', want: '≤ 1.1×', got: `${x(q)} (${hz100.p99Ms} vs ${base.p99Ms} ms)`, met: q <= 1.1 });
-    const lost = 1 - hz100.requests / base.requests;
-    out.push({ what: 'nginx requests lost under 100 Hz sampling vs unsampled', want: '≤ 1%', got: `${(lost * 100).toFixed(1)}% (${hz100.requests} vs ${base.requests})`, met: lost <= 0.01 });
+    // Each round against the unsampled run of the same round: this host's speed moves between rounds more than the goals.
+    const q = roundsMedian(hz100.p99sMs, base.p99sMs, (a, b) => a / b);
+    out.push({ what: 'nginx p99 under 100 Hz sampling vs unsampled, each round against its own', want: '≤ 1.1×', got: `${x(q.median)} (rounds: ${q.each.map(x).join(', ')})`, met: q.median <= 1.1 });
+    const lost = roundsMedian(hz100.requestsEach ?? [], base.requestsEach ?? [], (a, b) => 1 - a / b);
+    const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+    out.push({ what: 'nginx requests lost under 100 Hz sampling vs unsampled, each round against its own', want: '≤ 1%', got: `${pct(lost.median)} (rounds: ${lost.each.map(pct).join(', ')})`, met: lost.median <= 0.01 });
   }
   return out;
+}
+
+/** f of each round's a and b (the conditions of one round ran within seconds of each other), and their median. */
+function roundsMedian(a: number[], b: number[], f: (a: number, b: number) => number): { median: number; each: number[] } {
+  const each = a.slice(0, b.length).map((v, i) => f(v, b[i]));
+  return { median: median(each), each };
 }
 
 /** How xsample's samples under load fared: partial ones, and the items they found that changed while read. */
