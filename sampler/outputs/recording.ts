@@ -195,9 +195,7 @@ async function recordLoop(o: RecordOptions, format: Format, rec: Recorded, print
     else print(text);
     warn(`xsample: ${summary}${units ?? ''}`);
   }
-  const cost = o.verbose ? tally.cost() : null;
-  if (cost) warn(`xsample: ${cost}`);
-  return tally.partial > 0 ? 3 : 0;
+  return tally.finish(o.verbose, warn);
 }
 
 /** Samples on a wall-clock schedule: --rate a second, each a read of memory. */

@@ -63,7 +63,5 @@ async function sampleLoop(o: SampleOptions, sessions: Session[], print: Print, w
   }
   if (many) warn(`xsample: ${tally.summary(sessions.length, seconds)}`);
   else if (tally.partial > 0) warn(`xsample: partial result: ${describeError(tally.firstError!)}${tally.errors > 1 ? ` (and ${tally.errors - 1} more)` : ''}`);
-  const cost = o.verbose ? tally.cost() : null;
-  if (cost) warn(`xsample: ${cost}`);
-  return tally.partial > 0 ? 3 : 0;
+  return tally.finish(o.verbose, warn);
 }

@@ -167,9 +167,7 @@ async function topLoop(o: TopOptions, view: ViewIR, sortBy: string | null, sessi
     interrupt.dispose();
   }
   warn(`xsample: ${tally.summary(sessions.length, (performance.now() - start) / 1000)}`);
-  const cost = o.verbose ? tally.cost() : null;
-  if (cost) warn(`xsample: ${cost}`);
-  return tally.partial > 0 ? 3 : 0;
+  return tally.finish(o.verbose, warn);
 }
 
 /** With one process, the pid is in the title, not in every row. */

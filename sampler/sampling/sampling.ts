@@ -376,6 +376,13 @@ export class Tally {
     return `xsample's own CPU for the ${n} sample${n === 1 ? '' : 's'} after the first: ${((d.user + d.system) / 1000).toFixed(0)} ms (${(d.system / 1000).toFixed(0)} in the kernel), ${((d.user + d.system) / n).toFixed(0)} µs a sample`;
   }
 
+  /** A command's last words: with --verbose, its own CPU for the samples after the first (cost); then its exit code, 3 when a sample was partial. */
+  finish(verbose: boolean, warn: Print): number {
+    const cost = verbose ? this.cost() : null;
+    if (cost) warn(`xsample: ${cost}`);
+    return this.partial > 0 ? 3 : 0;
+  }
+
   summary(processes: number, seconds: number): string {
     const head = `${this.samples} sample${this.samples === 1 ? '' : 's'}${processes > 1 ? ` of ${processes} processes` : ''} in ${seconds.toFixed(1)} s`;
     if (this.partial === 0) return `${head}, none partial`;
