@@ -34,13 +34,16 @@ t.test('each command line is the command it names', async (t) => {
 t.test('each command has its own options, and only those', async (t) => {
   t.same(parseCommand(split('--pid 12,13 --struct ngx_pool --interval 500')), {
     command: 'show',
-    options: { pids: [12, 13], core: undefined, exe: undefined, addr: undefined, maxNodes: DEFAULT_LIMITS.maxNodes, maxBytes: 512 * 1024 * 1024, pack: undefined, source: undefined, verbose: false, consistency: 'verify', retries: 3, view: 'ngx_pool', json: false, interval: 500, count: Infinity },
+    options: { pids: [12, 13], core: undefined, exe: undefined, addr: undefined, maxNodes: DEFAULT_LIMITS.maxNodes, maxBytes: 512 * 1024 * 1024, pack: undefined, source: undefined, verbose: false, consistency: 'verify', retries: 3, view: 'ngx_pool', wants: ['ngx_pool'], json: false, interval: 500, count: Infinity },
   }, '--interval alone samples until Ctrl-C');
   const serve = parseCommand(split('serve -p 12 --struct a --struct b --listen [::1]:9000'));
   t.ok(serve.command === 'serve' && !('view' in serve.options), 'serve has no one view');
-  t.match(serve, { command: 'serve', options: { pids: [12], views: ['a', 'b'], host: '::1', port: 9000, interval: 1000 } });
+  t.match(serve, { command: 'serve', options: { pids: [12], views: ['a', 'b'], wants: ['a', 'b'], host: '::1', port: 9000, interval: 1000 } });
+  t.equal((parseCommand(split('serve -p 12')) as { options: { wants?: string[] } }).options.wants, undefined, 'serve with no --struct reads the whole pack: it serves every view');
   t.match(parseCommand(split('record -p 12 --struct v --rate 99 -o -')), { command: 'record', options: { rate: 99, out: null, format: null, instant: 'auto', duration: Infinity } });
-  t.match(parseCommand(split('record -p 12 --off-cpu --no-lua')), { command: 'record-cpu', options: { mode: 'off-cpu', interpreted: false, view: '' } });
+  const cpu = parseCommand(split('record -p 12 --off-cpu --no-lua'));
+  t.match(cpu, { command: 'record-cpu', options: { mode: 'off-cpu', interpreted: false, view: '' } });
+  t.equal((cpu as { options: { wants?: string[] } }).options.wants, undefined, 'record --cpu reads the whole pack: it chooses its view among all');
   t.match(parseCommand(split('top -p 12 --struct v')), { command: 'top', options: { sort: null, interval: 1000, count: Infinity } });
 });
 
