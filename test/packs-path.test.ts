@@ -79,9 +79,11 @@ t.test("walks from a file the schema imports; the schema cache notices when that
   const first = await run();
   t.equal(first.code, 0, first.stderr);
   t.equal(first.json.items[0].count, 3, 'take(…, 3) from firsts.yaml');
-  t.equal(fs.readdirSync(path.join(cache, 'xwalk/schemas/libbed')).length, 1, 'the checked schema was cached');
+  const entries = () => fs.readdirSync(path.join(cache, 'xwalk/schemas/libbed')).map((f) => f.replace(/[0-9a-f]{40}/, 'KEY').replace(/\.[0-9a-f]{16}\./, '.PART.')).sort();
+  t.same(entries(), ['KEY.PART.v8', 'KEY.v8'], "the checked schema was cached: the pack's, and the part with walkee_list alone");
   fs.writeFileSync(path.join(packs, 'libbed/firsts.yaml'), library(5));
   const second = await run();
   t.equal(second.code, 0, second.stderr);
   t.equal(second.json.items[0].count, 5, 'the changed file of walks is read, not the cached schema');
+  t.same(entries(), ['KEY.PART.v8', 'KEY.v8'], 'and cached anew, the part too');
 });
