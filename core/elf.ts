@@ -4,6 +4,7 @@
  * is opened; everything else (notes, symbols, segment bytes) is read on
  * demand with positioned reads, so a core of hundreds of MB costs little.
  */
+import { isAscii } from 'node:buffer';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { UserError } from './errors.ts';
@@ -116,7 +117,7 @@ export function cString(buf: Buffer, at: number): string {
 
 /** The NUL-terminated names of a string table, as cString reads them: sliced from one string when it is all ASCII. */
 function namesOf(strtab: Buffer): (at: number) => string {
-  if (strtab.some((b) => b >= 0x80)) return (at) => cString(strtab, at);
+  if (!isAscii(strtab)) return (at) => cString(strtab, at);
   const text = strtab.toString('latin1');
   return (at) => {
     const end = text.indexOf('\0', at);
@@ -447,17 +448,18 @@ export class ElfFile {
     // sliced from one string cost a tenth of reading byte by byte and decoding each name.
     const words = new Uint32Array(Math.ceil(table.length / 4));
     new Uint8Array(words.buffer).set(table);
+    const aligned = entsize % 4 === 0;
     const names = namesOf(strtab);
     const syms: ElfSymbol[] = [];
     for (let at = 0; at + SYM_SIZE <= table.length; at += entsize) {
       const w = at >> 2;
-      const nameOffset = entsize % 4 === 0 ? words[w] : u32(table, at);
+      const nameOffset = aligned ? words[w] : u32(table, at);
       if (nameOffset === 0 || nameOffset >= strtab.length) continue;
       const info = table[at + 4];
       syms.push({
         name: names(nameOffset),
-        value: entsize % 4 === 0 ? words[w + 3] * 0x100000000 + words[w + 2] : u64(table, at + 8),
-        size: entsize % 4 === 0 ? words[w + 5] * 0x100000000 + words[w + 4] : u64(table, at + 16),
+        value: aligned ? words[w + 3] * 0x100000000 + words[w + 2] : u64(table, at + 8),
+        size: aligned ? words[w + 5] * 0x100000000 + words[w + 4] : u64(table, at + 16),
         type: info & 0xf,
         bind: info >> 4,
         shndx: u16(table, at + 6),

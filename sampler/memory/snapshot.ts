@@ -349,12 +349,15 @@ export class Snapshot {
    */
   prefetch(plan: ChunkRead[]): void {
     const want: { r: Mapped; i: number; start: number; len: number; probe: boolean }[] = [];
+    const wanted = new Map<Mapped, Set<number>>(); // the windows already in want, by mapping
     let total = 0;
     for (const p of plan) {
       const r = this.rangeOf(p.start);
       if (r === null || p.start + p.len > r.end) continue;
       const i = Math.floor(p.start / CHUNK) - r.firstWindow;
-      if (r.chunks[i] !== undefined || want.some((w) => w.r === r && w.i === i)) continue;
+      const windows = wanted.get(r) ?? wanted.set(r, new Set()).get(r)!;
+      if (r.chunks[i] !== undefined || windows.has(i)) continue;
+      windows.add(i);
       want.push({ r, i, start: p.start, len: p.len, probe: p.probe });
       total += p.len;
     }

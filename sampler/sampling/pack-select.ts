@@ -72,7 +72,7 @@ export interface SelectOptions {
  */
 export async function selectPack(exe: ElfFile, exeName: string, buildId: string | null, opts: SelectOptions): Promise<Selected> {
   const names = opts.pack ? [opts.pack] : listPacks();
-  if (opts.pack) loadPack(opts.pack, opts.wants); // a pack named on the command line must load, or say why
+  const named = opts.pack ? loadPack(opts.pack, opts.wants) : null; // a pack named on the command line must load, or say why
   const cache = new LayoutCache(opts.onDerive);
   // What is wrong with a pack's files is said when that pack is the one: another's cannot break this run.
   const problems = new Map<string, Error>();
@@ -88,7 +88,7 @@ export async function selectPack(exe: ElfFile, exeName: string, buildId: string 
   const chosen = (name: string): PackIR => {
     const problem = problems.get(name);
     if (problem) throw problem;
-    return loadPack(name, opts.wants);
+    return named ?? loadPack(name, opts.wants); // with --pack, the one name is that pack
   };
   // A layout made before the schema read more (committed, or cached by an earlier run) serves no longer: a build
   // with debug info is then served by its own DWARF, and stderr says why; a stripped one by a layout of the same
@@ -276,8 +276,8 @@ function strippedCovered(pid: number, packName: string | undefined, warn: (m: st
   if (exe.hasSymtab()) {
     // A program with its own symbols (our -g builds): its packs are not searched; its objects are looked at when --pack names the pack.
     exe.close();
-    if (packName === undefined || loadPack(packName, wants).objects.size === 0) return out;
-    return strippedObjects(pid, loadPack(packName, wants), warn);
+    const named = packName === undefined ? null : loadPack(packName, wants);
+    return named === null || named.objects.size === 0 ? out : strippedObjects(pid, named, warn);
   }
   let pack: PackIR | null = null;
   try {
