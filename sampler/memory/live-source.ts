@@ -9,7 +9,7 @@ import { type MemorySource, TargetGone, UserError } from './memory.ts';
 import { deniedBecause } from './proc-maps.ts';
 
 interface PvrAddon {
-  readv(pid: number, addrs: Float64Array, lens: Uint32Array, out: Buffer): number;
+  readv(pid: number, addrs: Float64Array, lens: Uint32Array, out: Buffer, calls?: Float64Array): number;
 }
 
 const { ESRCH, EPERM, EFAULT, ENOSYS } = os.constants.errno;
@@ -30,6 +30,8 @@ export class PvrSource implements MemorySource {
   readonly description: string;
   private readonly addrs = new Float64Array(1);
   private readonly lens = new Uint32Array(1);
+  /** The addon adds the process_vm_readv calls it makes (one per IOV_MAX ranges). */
+  private readonly calls = new Float64Array(1);
 
   constructor(
     readonly pid: number,
@@ -46,12 +48,16 @@ export class PvrSource implements MemorySource {
 
   readMany(addrs: Float64Array, lens: Uint32Array, out: Uint8Array): number {
     const buf = Buffer.from(out.buffer, out.byteOffset, out.length);
-    const got = this.pvr.readv(this.pid, addrs, lens, buf);
+    const got = this.pvr.readv(this.pid, addrs, lens, buf, this.calls);
     if (got >= 0) return got;
     if (-got === EFAULT) return 0;
     if (-got === ESRCH) throw processGone(this.pid);
     if (-got === EPERM) throw permissionDenied(this.pid, 'process_vm_readv');
     throw new UserError(`process_vm_readv on pid ${this.pid} failed: errno ${-got}`);
+  }
+
+  get systemCalls(): number {
+    return this.calls[0];
   }
 
   close(): void {}

@@ -16,6 +16,8 @@ export interface MemorySource {
    * reaches its end. Throws as readInto does.
    */
   readMany?(addrs: Float64Array, lens: Uint32Array, out: Uint8Array): number;
+  /** How many system calls the source's reads have made, where one read may take several (readMany past IOV_MAX ranges). */
+  readonly systemCalls?: number;
   /** Why the byte at addr cannot be read, when the source can say more than "unreadable" (a core cut short). */
   explain?(addr: number): string;
   /** Human-readable name for messages: "pid 1234 (process_vm_readv)". */

@@ -365,8 +365,9 @@ export class Snapshot {
     const buf = this.slabs.take(total);
     let got = 0;
     if (this.source.readMany && want.length > 1) {
-      this.stats.reads++;
+      const calls = this.source.systemCalls;
       got = this.source.readMany(new Float64Array(want.map((w) => w.start)), new Uint32Array(want.map((w) => w.len)), buf);
+      this.stats.reads += calls === undefined ? 1 : this.source.systemCalls! - calls;
       this.stats.bytes += got;
     } else {
       for (const w of want) {

@@ -2,9 +2,10 @@
  * xwalk_pvr: process_vm_readv for Node, and the two system calls of the
  * check that the process read is still the one opened.
  *
- * readv(pid, addrs: Float64Array, lens: Uint32Array, out: Buffer) -> number
+ * readv(pid, addrs: Float64Array, lens: Uint32Array, out: Buffer, calls?: Float64Array) -> number
  *   Reads the remote ranges (addrs[i], lens[i]) into `out`, packed back to
- *   back, with one syscall per IOV_MAX ranges. Returns the number of bytes
+ *   back, with one syscall per IOV_MAX ranges, and adds to calls[0] how many
+ *   it made (a caller's count of its reads is then true). Returns the number of bytes
  *   read: process_vm_readv never splits an iovec element, so the caller
  *   knows which ranges arrived whole. Returns -errno when nothing could be
  *   read (ESRCH: no such process, EPERM: not allowed, EFAULT: unmapped).
@@ -51,11 +52,11 @@ static napi_value make_int(napi_env env, int64_t v)
 
 static napi_value pvr_readv(napi_env env, napi_callback_info info)
 {
-    size_t argc = 4;
-    napi_value argv[4];
+    size_t argc = 5;
+    napi_value argv[5];
     CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc != 4) {
-        napi_throw_type_error(env, NULL, "readv(pid, addrs, lens, out)");
+    if (argc != 4 && argc != 5) {
+        napi_throw_type_error(env, NULL, "readv(pid, addrs, lens, out, calls?)");
         return NULL;
     }
 
@@ -75,6 +76,18 @@ static napi_value pvr_readv(napi_env env, napi_callback_info info)
     void *out;
     size_t out_len;
     CHECK(napi_get_buffer_info(env, argv[3], &out, &out_len));
+    double *calls = NULL;
+    if (argc == 5) {
+        napi_typedarray_type ctype;
+        size_t n_calls;
+        void *calls_data;
+        CHECK(napi_get_typedarray_info(env, argv[4], &ctype, &n_calls, &calls_data, NULL, NULL));
+        if (ctype != napi_float64_array || n_calls < 1) {
+            napi_throw_type_error(env, NULL, "readv: calls must be a Float64Array of at least one element");
+            return NULL;
+        }
+        calls = calls_data;
+    }
 
     const double *addrs = addrs_data;
     const uint32_t *lens = lens_data;
@@ -100,6 +113,8 @@ static napi_value pvr_readv(napi_env env, napi_callback_info info)
             batch += lens[first + i];
         }
         ssize_t got = process_vm_readv(pid, local, count, remote, count, 0);
+        if (calls)
+            calls[0] += 1;
         if (got < 0)
             return make_int(env, total > 0 ? (int64_t)total : -(int64_t)errno);
         total += (size_t)got;

@@ -349,10 +349,17 @@ export class Tally {
   private readonly reasons = new Map<string, { text: string; n: number }>();
   /** xsample's CPU time when the first sample was counted: what the samples after it cost is measured from there. */
   private afterFirst: NodeJS.CpuUsage | null = null;
+  /**
+   * xsample's CPU time when the count of samples last reached a power of two, and the time before: the samples since
+   * the earlier of the two that is not the last, at most the last half, are those of a sampler warmed up (V8
+   * compiles what runs each sample over its first thousand or so).
+   */
+  private readonly doublings: { samples: number; cpu: NodeJS.CpuUsage }[] = [];
 
   add(r: Titled): void {
     this.samples++;
     this.afterFirst ??= process.cpuUsage();
+    if (this.samples >= 2 && (this.samples & (this.samples - 1)) === 0) this.doublings.splice(0, this.doublings.length - 1, { samples: this.samples, cpu: process.cpuUsage() });
     if (!r.partial) return;
     this.partial++;
     this.errors += r.errors.length;
@@ -373,7 +380,16 @@ export class Tally {
     if (this.afterFirst === null || this.samples < 2) return null;
     const d = process.cpuUsage(this.afterFirst);
     const n = this.samples - 1;
-    return `xsample's own CPU for the ${n} sample${n === 1 ? '' : 's'} after the first: ${((d.user + d.system) / 1000).toFixed(0)} ms (${(d.system / 1000).toFixed(0)} in the kernel), ${((d.user + d.system) / n).toFixed(0)} µs a sample`;
+    return `xsample's own CPU for the ${n} sample${n === 1 ? '' : 's'} after the first: ${((d.user + d.system) / 1000).toFixed(0)} ms (${(d.system / 1000).toFixed(0)} in the kernel), ${((d.user + d.system) / n).toFixed(0)} µs a sample${this.lastHalf()}`;
+  }
+
+  /** The CPU a sample of the last samples since a doubling (at most the last half), once there are 4. */
+  private lastHalf(): string {
+    const from = this.doublings.filter((m) => m.samples < this.samples).at(-1);
+    if (!from || this.samples < 4) return '';
+    const d = process.cpuUsage(from.cpu);
+    const n = this.samples - from.samples;
+    return `; the last ${n}: ${((d.user + d.system) / n).toFixed(0)} µs a sample`;
   }
 
   /** A command's last words: with --verbose, its own CPU for the samples after the first (cost); then its exit code, 3 when a sample was partial. */
