@@ -359,7 +359,10 @@ export class Tally {
   add(r: Titled): void {
     this.samples++;
     this.afterFirst ??= process.cpuUsage();
-    if (this.samples >= 2 && (this.samples & (this.samples - 1)) === 0) this.doublings.splice(0, this.doublings.length - 1, { samples: this.samples, cpu: process.cpuUsage() });
+    if (this.samples >= 2 && (this.samples & (this.samples - 1)) === 0) {
+      this.doublings.splice(0, this.doublings.length - 1);
+      this.doublings.push({ samples: this.samples, cpu: process.cpuUsage() });
+    }
     if (!r.partial) return;
     this.partial++;
     this.errors += r.errors.length;
