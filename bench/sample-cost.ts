@@ -48,30 +48,24 @@ export async function sampleCost(): Promise<SampleCost[]> {
   // 3,000 after the first: past the JIT's warm-up, and the last 953 (after sample 2,048) warmed up.
   const samples = 3000;
   const base = ['--pid', String(nginx.workerPid), '--struct', 'ngx_requests', '--json', '--interval', '10'];
-  const out: SampleCost[] = [];
+  const out: SampleCost[] = (['verify', 'off'] as const).map((consistency) => ({ consistency, samples, usPerSample: [], kernelUsPerSample: [], warmUsPerSample: [], warm: 0, inSampleUs: [], reads: NaN, kib: NaN }));
   try {
-    for (const consistency of ['verify', 'off'] as const) {
-      const c = ['--consistency', consistency];
-      const us: number[] = [];
-      const kernel: number[] = [];
-      const inSample: number[] = [];
-      const warmUs: number[] = [];
-      let warm = 0;
-      let verbose = '';
-      for (let round = 0; round < rounds; round++) {
-        const one = await timed([...base, ...c, '--count', '1']);
-        const many = await timed([...base, ...c, '--count', String(samples + 1), '--verbose']);
-        us.push((((many.user + many.system) - (one.user + one.system)) / samples) * 1e6);
-        kernel.push(((many.system - one.system) / samples) * 1e6);
-        verbose = many.verbose;
-        inSample.push(many.inSampleUs);
+    // Round after round, each checked and not in turn: the host's speed drifts by more than what they differ in.
+    for (let round = 0; round < rounds; round++) {
+      for (const c of out) {
+        const args = [...base, '--consistency', c.consistency];
+        const one = await timed([...args, '--count', '1']);
+        const many = await timed([...args, '--count', String(samples + 1), '--verbose']);
         if (!many.warm) throw new Error(`xsample --verbose did not say the CPU of its last samples: ${many.verbose}`);
-        warmUs.push(many.warm.us);
-        warm = many.warm.n;
-        log(`sample cost, --consistency ${consistency} (round ${round + 1}): ${us.at(-1)!.toFixed(0)} µs of CPU a sample, ${kernel.at(-1)!.toFixed(0)} in the kernel, ${inSample.at(-1)} from a sample's start to its answer; the last ${warm}: ${warmUs.at(-1)} µs a sample`);
+        c.usPerSample.push(((many.user + many.system - (one.user + one.system)) / samples) * 1e6);
+        c.kernelUsPerSample.push(((many.system - one.system) / samples) * 1e6);
+        c.inSampleUs.push(many.inSampleUs);
+        c.warmUsPerSample.push(many.warm.us);
+        c.warm = many.warm.n;
+        const m = / (\d+) reads?, \d+ pages, (\d+) KiB in /.exec(many.verbose);
+        [c.reads, c.kib] = [Number(m?.[1] ?? NaN), Number(m?.[2] ?? NaN)];
+        log(`sample cost, --consistency ${c.consistency} (round ${round + 1}): ${c.usPerSample.at(-1)!.toFixed(0)} µs of CPU a sample, ${c.kernelUsPerSample.at(-1)!.toFixed(0)} in the kernel, ${c.inSampleUs.at(-1)} from a sample's start to its answer; the last ${c.warm}: ${c.warmUsPerSample.at(-1)} µs a sample`);
       }
-      const m = / (\d+) reads?, \d+ pages, (\d+) KiB in /.exec(verbose);
-      out.push({ consistency, samples, usPerSample: us, kernelUsPerSample: kernel, warmUsPerSample: warmUs, warm, inSampleUs: inSample, reads: Number(m?.[1] ?? NaN), kib: Number(m?.[2] ?? NaN) });
     }
   } finally {
     await held.close();

@@ -24,13 +24,18 @@ export interface SampleFloor {
 
 const GAP_US = 10_000;
 
-/** One sample's calls as syscall-replay's plan: the walk's reads, the identity check, the read again. */
+/**
+ * One sample's calls as syscall-replay's plan: the walk's reads, the identity check (one pread of /proc/PID/mem
+ * where the process's memory is watched, else a pread of /proc/PID/stat and a stat), the read again.
+ */
 export function planOf(strace: string): { plan: string; syscalls: number; bytes: number; walkBytes: number; walkReads: number } {
   const lines = strace.split('\n').filter((l) => /\b(process_vm_readv|pread64|newfstatat|statx|stat)\(/.test(l));
   const identity = lines.flatMap((l, i) => (/\bpread64\(/.test(l) ? [i] : []));
   if (identity.length < 2) throw new Error('strace saw fewer than two samples');
   const [a, b] = identity.slice(-2);
   const readv = (l: string | undefined): l is string => l !== undefined && /\bprocess_vm_readv\(/.test(l);
+  /** The first call after a check that is not its stat: the read again. */
+  const afterCheck = (i: number) => (readv(lines[i + 1]) ? i + 1 : i + 2);
   /** The remote ranges: the second of its two iovec lists (the local one shows the bytes read, or addresses). */
   const remote = (l: string) => [...(/\], \d+, \[(.*)\], \d+, 0\)/.exec(l)?.[1] ?? '').matchAll(/iov_base=(0x[0-9a-f]+), iov_len=(\d+)/g)];
   const steps: string[] = [];
@@ -40,12 +45,15 @@ export function planOf(strace: string): { plan: string; syscalls: number; bytes:
     bytes += r.reduce((n, m) => n + Number(m[2]), 0);
     steps.push(`readv ${r.map((m) => `${BigInt(m[1])} ${m[2]}`).join(' ')}`);
   };
-  // After the previous sample's identity check: its stat, its read again; then this sample's walk.
-  for (const l of lines.slice(a + 3, b)) if (readv(l)) add(l);
+  // After the previous sample's identity check and its read again: this sample's walk.
+  for (const l of lines.slice(afterCheck(a) + 1, b)) if (readv(l)) add(l);
   const [walkBytes, walkReads] = [bytes, steps.length];
-  steps.push('identity');
-  if (readv(lines[b + 2])) add(lines[b + 2]);
-  return { plan: steps.join('\n') + '\n', syscalls: steps.length + 1, bytes, walkBytes, walkReads };
+  // pread64(fd, "...", 1, ADDR) = 1: a byte of the memory watched.
+  const watched = /\bpread64\(\d+, .*, 1, (\d+)\) = 1$/.exec(lines[b]);
+  steps.push(watched ? `identity ${watched[1]}` : 'identity');
+  const again = afterCheck(b);
+  if (readv(lines[again])) add(lines[again]);
+  return { plan: steps.join('\n') + '\n', syscalls: steps.length + (watched ? 0 : 1), bytes, walkBytes, walkReads };
 }
 
 /** On our nginx with 3 requests held, as the sample cost is measured (sample-cost.ts). */

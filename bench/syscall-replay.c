@@ -7,6 +7,7 @@
  * usage: syscall-replay PID GAP_US COUNT < PLAN
  *   PLAN, a line each, in order:
  *     readv ADDR LEN [ADDR LEN ...]   one process_vm_readv of those ranges
+ *     identity ADDR                   pread of the byte at ADDR from /proc/PID/mem (its memory watched)
  *     identity                        pread of /proc/PID/stat, stat of /proc/PID/exe
  *   Runs the plan once, then COUNT times GAP_US apart, and prints
  *   {"cpu_us": ..., "kernel_us": ...}: CPU (user + system) and system time
@@ -31,6 +32,9 @@
 
 struct step {
     int identity;
+    /* identity ADDR: the byte of /proc/PID/mem read */
+    int watched;
+    unsigned long long addr;
     size_t n;
     struct iovec *local, *remote;
 };
@@ -54,6 +58,7 @@ static void read_plan(void)
         struct step *s = &steps[nsteps];
         if (strncmp(line, "identity", 8) == 0) {
             s->identity = 1;
+            s->watched = sscanf(line + 8, " %llu", &s->addr) == 1;
             nsteps++;
             continue;
         }
@@ -82,12 +87,15 @@ static void read_plan(void)
     }
 }
 
-static void sample(pid_t pid, int stat_fd, const char *exe)
+static void sample(pid_t pid, int stat_fd, int mem_fd, const char *exe)
 {
     char line[1024];
     struct stat st;
     for (size_t i = 0; i < nsteps; i++) {
-        if (steps[i].identity) {
+        if (steps[i].identity && steps[i].watched) {
+            if (pread(mem_fd, line, 1, (off_t)steps[i].addr) != 1)
+                die("the process is gone");
+        } else if (steps[i].identity) {
             if (pread(stat_fd, line, sizeof line, 0) < 0 || stat(exe, &st) < 0)
                 die("the process is gone");
         } else if (process_vm_readv(pid, steps[i].local, steps[i].n, steps[i].remote, steps[i].n, 0) < 0) {
@@ -107,19 +115,20 @@ int main(int argc, char **argv)
         die("usage: syscall-replay PID GAP_US COUNT < PLAN");
     pid_t pid = atoi(argv[1]);
     int gap = atoi(argv[2]), count = atoi(argv[3]);
-    char path[64], exe[64];
+    char path[64], mem[64], exe[64];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    snprintf(mem, sizeof mem, "/proc/%d/mem", pid);
     snprintf(exe, sizeof exe, "/proc/%d/exe", pid);
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY), mem_fd = open(mem, O_RDONLY);
     buf = malloc(BUF_BYTES);
-    if (fd < 0 || !buf || count < 1)
+    if (fd < 0 || mem_fd < 0 || !buf || count < 1)
         die("cannot start");
     read_plan();
-    sample(pid, fd, exe);
+    sample(pid, fd, mem_fd, exe);
     struct rusage a, b;
     getrusage(RUSAGE_SELF, &a);
     for (int i = 0; i < count; i++) {
-        sample(pid, fd, exe);
+        sample(pid, fd, mem_fd, exe);
         if (gap > 0)
             usleep(gap);
     }

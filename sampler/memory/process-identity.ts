@@ -5,6 +5,14 @@
  * since, so a check costs one pread and one stat of its executable (what an
  * exec changes), never a file opened: both in one call of the native addon
  * where it is built (through node's fs they cost several times more).
+ *
+ * Quicker, and surer: its /proc/PID/mem is held open too, and holds the
+ * address space the process had then. Once watchMemory() names a byte
+ * that stays mapped (its executable's first page), a check is one pread of
+ * that byte: it reads while that address space is the process's, and reads
+ * nothing once the process exited or called exec, even exec of the same
+ * file (which the stat of its executable cannot see). Then the checks
+ * above say which it was.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,10 +25,14 @@ const STAT_BYTES = 1024;
 
 export interface IdentityAddon {
   identity(fd: number, buf: Buffer, exe: string, out: Float64Array): number;
+  alive?(fd: number, addr: number): number;
 }
 
 export class ProcessIdentity {
   private readonly fd: number;
+  /** /proc/PID/mem, opened before the rest is read (-1 where it cannot be opened); the byte at memAddr is read from it. */
+  private readonly memFd: number;
+  private memAddr: number | null = null;
   private readonly buf = Buffer.alloc(STAT_BYTES);
   private readonly exePath: string;
   /** What the last check read of the executable: [st_dev, st_ino], or [-errno, 0]. */
@@ -40,18 +52,39 @@ export class ProcessIdentity {
     } catch (err) {
       throw procError(pid, 'stat', err as NodeJS.ErrnoException);
     }
+    // First: an exec after this is seen by every check (the memory held is then not the process's).
+    this.memFd = openMem(pid);
     try {
       this.start = this.read();
       if (this.exeId[0] < 0) this.exeError();
       [this.dev, this.ino] = this.exeId;
     } catch (err) {
-      fs.closeSync(this.fd);
+      this.close();
       throw err;
     }
   }
 
+  /**
+   * From now on a check reads the byte at addr, which must stay mapped while the process runs the program it ran
+   * when opened (its executable's first page): when it cannot be read now, checks go on without it.
+   */
+  watchMemory(addr: number): void {
+    this.memAddr = addr;
+    if (this.readMem() !== 1) this.memAddr = null;
+  }
+
   /** Throws TargetGone unless the process is the one opened. */
   check(): void {
+    const mem = this.memAddr === null ? -1 : this.readMem();
+    if (mem === 1) return;
+    // The byte became unreadable (unmapped): checks go on through the stat alone.
+    if (mem < 0) this.memAddr = null;
+    this.checkStat();
+    if (mem === 0) throw new TargetGone(`process ${this.pid} runs a new program now${this.exeTarget()}: it called exec`);
+  }
+
+  /** The check through /proc/PID/stat and the executable's stat. */
+  private checkStat(): void {
     if (this.read() !== this.start) throw new TargetGone(`process ${this.pid} exited, and its pid now belongs to another process`);
     // A link gone now means the process is exiting (the link goes first).
     if (this.exeId[0] < 0) throw new TargetGone(`process ${this.pid} exited`);
@@ -71,6 +104,18 @@ export class ProcessIdentity {
 
   close(): void {
     fs.closeSync(this.fd);
+    if (this.memFd >= 0) fs.closeSync(this.memFd);
+  }
+
+  /** The byte at memAddr read from the /proc/PID/mem held: 1, 0 once that memory is no longer the process's, or -1. */
+  private readMem(): number {
+    if (this.memFd < 0 || this.memAddr === null) return -1;
+    if (this.addon?.alive) return Math.max(-1, this.addon.alive(this.memFd, this.memAddr));
+    try {
+      return fs.readSync(this.memFd, this.buf, 0, 1, this.memAddr);
+    } catch {
+      return -1;
+    }
   }
 
   /** starttime (field 22 of /proc/PID/stat), read through the held file, and the executable's identity into exeId; TargetGone once the process is a zombie or gone. */
@@ -149,4 +194,13 @@ function startOf(stat: Buffer, n: number): number | null {
   let digits = 0;
   for (; p < n && stat[p] >= 0x30 && stat[p] <= 0x39; p++, digits++) start = start * 10 + (stat[p] - 0x30);
   return digits > 0 ? start : null;
+}
+
+/** /proc/PID/mem opened for reading, or -1 where it cannot be (checks then go through the stat alone). */
+function openMem(pid: number): number {
+  try {
+    return fs.openSync(`/proc/${pid}/mem`, 'r');
+  } catch {
+    return -1;
+  }
 }

@@ -8,7 +8,7 @@ import { CoreSource, truncatedSaysSo } from './core-source.ts';
 import { ElfFile } from '../../core/elf.ts';
 import { openLiveSource } from './live-source.ts';
 import { type MemorySource, TargetGone, UserError } from './memory.ts';
-import { exePath, loadBias, type Mapping, readProcMaps, withoutDeleted } from './proc-maps.ts';
+import { exePath, imageStart, loadBias, type Mapping, readProcMaps, withoutDeleted } from './proc-maps.ts';
 import { groupByPath, type MainObject, type MappedObject, ProcessSymbols } from './process-symbols.ts';
 import type { Range } from './snapshot.ts';
 import { objectSymbolsLater, strippedWhy } from './recovered-symbols.ts';
@@ -68,6 +68,8 @@ function liveTarget(pid: number, identity: ProcessIdentity, prefer?: 'pvr' | 'pr
   // /proc/PID/exe reaches the file the process runs even if it was replaced on disk.
   const exe = ElfFile.open(`/proc/${pid}/exe`);
   const bias = loadBias(mappings, name, exe);
+  const image = imageStart(exe, bias);
+  if (image !== null) identity.watchMemory(image);
   const ranges = readable(mappings);
   const source = openLiveSource(pid, ranges.length ? ranges[0].start : 0, prefer);
   const registers = new LiveRegisters(pid);

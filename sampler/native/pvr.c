@@ -16,6 +16,13 @@
  *   -errno when that fails. Returns the bytes read, or -errno. In one call:
  *   through node's fs the two cost several times their system calls.
  *
+ * alive(fd, addr) -> number
+ *   pread of one byte at addr from fd, a /proc/PID/mem held since the
+ *   process was opened: 1 while the memory it opened is the process's, 0
+ *   once the process exited or called exec (the file holds the address
+ *   space of its open; a new program has another), -errno when the byte
+ *   cannot be read.
+ *
  * slab(bytes) -> ArrayBuffer (slab.c): memory for what is read, in huge pages.
  *
  * This never stops the target: process_vm_readv needs only the ptrace
@@ -166,6 +173,28 @@ static napi_value pvr_identity(napi_env env, napi_callback_info info)
     return make_int(env, (int64_t)got);
 }
 
+static napi_value pvr_alive(napi_env env, napi_callback_info info)
+{
+    size_t argc = 2;
+    napi_value argv[2];
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc != 2) {
+        napi_throw_type_error(env, NULL, "alive(fd, addr)");
+        return NULL;
+    }
+    int32_t fd;
+    double addr;
+    CHECK(napi_get_value_int32(env, argv[0], &fd));
+    CHECK(napi_get_value_double(env, argv[1], &addr));
+    if (!(addr >= 0 && addr < 9007199254740992.0)) {
+        napi_throw_range_error(env, NULL, "alive: addr must be an address below 2^53");
+        return NULL;
+    }
+    char byte;
+    ssize_t got = pread(fd, &byte, 1, (off_t)addr);
+    return make_int(env, got < 0 ? -(int64_t)errno : (int64_t)got);
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
     napi_value fn;
@@ -173,6 +202,8 @@ static napi_value init(napi_env env, napi_value exports)
     napi_set_named_property(env, exports, "readv", fn);
     napi_create_function(env, "identity", NAPI_AUTO_LENGTH, pvr_identity, NULL, &fn);
     napi_set_named_property(env, exports, "identity", fn);
+    napi_create_function(env, "alive", NAPI_AUTO_LENGTH, pvr_alive, NULL, &fn);
+    napi_set_named_property(env, exports, "alive", fn);
     slab_register(env, exports);
     return exports;
 }
