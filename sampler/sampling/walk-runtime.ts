@@ -40,8 +40,9 @@ export class WalkRuntime {
     this.visited = 0;
     this.clock = clock;
     this.sampleRegisters = undefined;
-    this.registersUsed.clear();
-    this.sample.clear();
+    // clear() makes a new table even when empty (see newRow): most samples have none to forget.
+    if (this.registersUsed.size) this.registersUsed.clear();
+    if (this.sample.size) this.sample.clear();
   }
 
   /**
@@ -51,7 +52,7 @@ export class WalkRuntime {
   again(clock: ClockReading): void {
     this.visited = 0;
     this.clock = clock;
-    this.sample.clear();
+    if (this.sample.size) this.sample.clear();
   }
 
   /** A walk error, its message filled in: {i} is the i-th argument, as hex or decimal. */
