@@ -157,3 +157,26 @@ t.test('a walk of more than a batch is read again in batches, each checked, the 
   mem.u8(HEAP + windows * 0x10000 - PAGE, 0xee);
   t.same(s.changed(), { addr: HEAP + windows * 0x10000 - PAGE, words: 1, tags: 1, at: words(HEAP + windows * 0x10000 - PAGE) }, 'a change in the last batch is found');
 });
+
+t.test("a plan holds of each window the pages its walk used, first to last; a walk past them reads the window whole, the plan's bytes kept", async (t) => {
+  const W = 0x7f5500010000; // a 64 KiB window
+  const mem = new BatchedMemory();
+  mem.map(W, 16 * PAGE);
+  for (let p = 0; p < 16; p++) mem.u8(W + p * PAGE, p + 1);
+  const first = new Snapshot(mem, mem.ranges());
+  t.same([first.u8(W + 3 * PAGE), first.u8(W + 5 * PAGE)], [4, 6]);
+  const plan = first.plan();
+  t.same(plan, [{ start: W + 3 * PAGE, len: 3 * PAGE, probe: true }], 'pages 3 to 5 of 16, as a part of the window');
+
+  const next = new Snapshot(mem, mem.ranges());
+  next.prefetch(plan);
+  t.same([next.stats.reads, next.stats.pages], [1, 3], 'the plan: one read of 3 pages');
+  mem.u8(W + 4 * PAGE, 0xee); // after the plan's read
+  t.same([next.u8(W + 3 * PAGE), next.u8(W + 5 * PAGE)], [4, 6], 'its pages, read with no more reads');
+  t.equal(next.stats.reads, 1);
+  t.equal(next.u8(W + 9 * PAGE), 10, 'a page past them');
+  t.same([next.stats.reads, next.stats.pages], [2, 19], 'read as the whole window');
+  t.equal(next.u8(W + 4 * PAGE), 5, 'a page of the plan, read before it changed, reads as then');
+  t.ok(next.changed(), 'and the change under it is seen');
+  t.same(next.plan(), [{ start: W + 3 * PAGE, len: 7 * PAGE, probe: true }], 'the next plan: pages 3 to 9');
+});

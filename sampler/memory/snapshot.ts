@@ -82,7 +82,7 @@ export interface Chunk {
   used: Uint32Array;
   /** Bit i set once a read used a byte of the chunk's i-th page (a chunk is at most 16 pages): what changed() reads again. */
   pages: number;
-  /** Only the page of a window's first miss, so far. */
+  /** Only part of its window so far (the page of a window's first miss, or the pages a plan read): a read elsewhere in the window reads it whole. */
   probe?: boolean;
 }
 
@@ -317,7 +317,8 @@ export class Snapshot {
   changed(): Change | null {
     const chunks: Chunk[] = [];
     for (const r of this.ranges) for (const c of r.chunks) if (c) chunks.push(c);
-    for (const c of this.singles.values()) if (c) chunks.push(c);
+    // A probe kept whole holds a page of singles each (grow()).
+    for (const c of new Set(this.singles.values())) if (c) chunks.push(c);
     chunks.push(...this.retired);
     let first: Change | null = null;
     for (const batch of batches(chunks.flatMap(usedSpans))) {
@@ -335,10 +336,23 @@ export class Snapshot {
     return first;
   }
 
-  /** The chunks a walk used (not those only prefetched), as prefetch() takes them: where the next sample of the same walk will read. */
+  /**
+   * Where the next sample of the same walk will read, as prefetch() takes it: of each chunk the walk used (not
+   * those only prefetched), its pages from the first it used to the last. A chunk cut so is read as part of its
+   * window (a probe): a walk that goes past it reads the rest.
+   */
   plan(): ChunkRead[] {
     const out: ChunkRead[] = [];
-    for (const r of this.ranges) for (const c of r.chunks) if (c && c.pages !== 0) out.push({ start: c.start, len: c.end - c.start, probe: c.probe === true });
+    for (const r of this.ranges) {
+      for (const c of r.chunks) {
+        if (!c || c.pages === 0) continue;
+        const first = 31 - Math.clz32(c.pages & -c.pages);
+        const last = 31 - Math.clz32(c.pages);
+        const start = c.start + first * PAGE;
+        const end = Math.min(c.end, c.start + (last + 1) * PAGE);
+        out.push({ start, len: end - start, probe: c.probe === true || start !== c.start || end !== c.end });
+      }
+    }
     return out;
   }
 
@@ -399,10 +413,10 @@ export class Snapshot {
   }
 
   /**
-   * A second page of window i is wanted: read the whole window. The probe
-   * page's bytes, read first, stay what every read of that page sees: copied
-   * into the window, or (when the window came back short of it) kept as a
-   * page of its own.
+   * A page of window i outside its probe is wanted: read the whole window.
+   * The probe's bytes, read first, stay what every read of them sees: copied
+   * into the window, or (when the window came back short of it) kept as
+   * pages of their own.
    */
   private grow(r: Mapped, i: number, probe: Chunk): Chunk {
     const whole = this.wholeWindow(r, i);
@@ -412,8 +426,10 @@ export class Snapshot {
     }
     if (probe.start >= whole.start && probe.end <= whole.end) {
       new Uint8Array(whole.view.buffer, whole.view.byteOffset + (probe.start - whole.start), probe.end - probe.start).set(new Uint8Array(probe.view.buffer, probe.view.byteOffset, probe.end - probe.start));
+      // Its marks stay the probe's (changed() reads it too); the pages they are on are the window's, for plan().
+      whole.pages |= probe.pages << ((probe.start - whole.start) / PAGE);
       this.retired.push(probe);
-    } else this.singles.set(Math.floor(probe.start / PAGE), probe);
+    } else for (let a = probe.start; a < probe.end; a += PAGE) this.singles.set(Math.floor(a / PAGE), probe);
     return whole;
   }
 
