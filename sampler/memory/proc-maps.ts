@@ -172,13 +172,13 @@ function inodeOf(path: string): number | null {
 
 const pageDown = (n: number): number => n - (n % PAGE_SIZE);
 
-/** The mapping containing addr, by binary search over mappings sorted by start. */
 /** Where the executable's first loaded page is in the process (its ELF header, in a usual build): mapped while it runs that program. */
 export function imageStart(elf: ElfFile, bias: number): number | null {
   const first = elf.segments.find((s) => s.type === PT_LOAD);
   return first ? bias + pageDown(first.vaddr) : null;
 }
 
+/** The mapping containing addr, by binary search over mappings sorted by start. */
 export function findMapping<M extends { start: number; end: number }>(mappings: M[], addr: number): M | null {
   let lo = 0;
   let hi = mappings.length - 1;
