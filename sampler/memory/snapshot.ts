@@ -317,8 +317,8 @@ export class Snapshot {
   changed(): Change | null {
     const chunks: Chunk[] = [];
     for (const r of this.ranges) for (const c of r.chunks) if (c) chunks.push(c);
-    // A probe kept whole holds a page of singles each (grow()).
-    for (const c of new Set(this.singles.values())) if (c) chunks.push(c);
+    // A probe kept whole holds a page of singles each (grow()); most samples have no singles at all.
+    if (this.singles.size) for (const c of new Set(this.singles.values())) if (c) chunks.push(c);
     chunks.push(...this.retired);
     let first: Change | null = null;
     for (const batch of batches(chunks.flatMap(usedSpans))) {

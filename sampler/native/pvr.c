@@ -57,15 +57,23 @@ static napi_value make_int(napi_env env, int64_t v)
     return out;
 }
 
+/* The call's arguments into argv (room for max): between min and max of them, else a TypeError naming the usage. */
+static int get_args(napi_env env, napi_callback_info info, napi_value *argv, size_t min, size_t max, size_t *argc, const char *usage)
+{
+    *argc = max;
+    if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok || *argc < min || *argc > max) {
+        napi_throw_type_error(env, NULL, usage);
+        return -1;
+    }
+    return 0;
+}
+
 static napi_value pvr_readv(napi_env env, napi_callback_info info)
 {
-    size_t argc = 5;
+    size_t argc;
     napi_value argv[5];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc != 4 && argc != 5) {
-        napi_throw_type_error(env, NULL, "readv(pid, addrs, lens, out, calls?)");
+    if (get_args(env, info, argv, 4, 5, &argc, "readv(pid, addrs, lens, out, calls?)") < 0)
         return NULL;
-    }
 
     int32_t pid;
     CHECK(napi_get_value_int32(env, argv[0], &pid));
@@ -134,13 +142,10 @@ static napi_value pvr_readv(napi_env env, napi_callback_info info)
 
 static napi_value pvr_identity(napi_env env, napi_callback_info info)
 {
-    size_t argc = 4;
+    size_t argc;
     napi_value argv[4];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc != 4) {
-        napi_throw_type_error(env, NULL, "identity(fd, buf, exe, out)");
+    if (get_args(env, info, argv, 4, 4, &argc, "identity(fd, buf, exe, out)") < 0)
         return NULL;
-    }
     int32_t fd;
     CHECK(napi_get_value_int32(env, argv[0], &fd));
     void *buf;
@@ -175,13 +180,10 @@ static napi_value pvr_identity(napi_env env, napi_callback_info info)
 
 static napi_value pvr_alive(napi_env env, napi_callback_info info)
 {
-    size_t argc = 2;
+    size_t argc;
     napi_value argv[2];
-    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-    if (argc != 2) {
-        napi_throw_type_error(env, NULL, "alive(fd, addr)");
+    if (get_args(env, info, argv, 2, 2, &argc, "alive(fd, addr)") < 0)
         return NULL;
-    }
     int32_t fd;
     double addr;
     CHECK(napi_get_value_int32(env, argv[0], &fd));
